@@ -1,0 +1,274 @@
+//! The command line, as clap types only: no I/O, no domain logic (handlers convert at the edge).
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "platform",
+    version,
+    about = "Turns a Git repository into a multi-tenant work-order platform with an append-only ledger",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// The platform repository (modules/, tenants/, config/)
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    pub repo: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every module contract, tenant and work order; exit 1 on any error
+    ConsistencyValidate(ConsistencyValidateArgs),
+    /// Verify the ledger's hash chains, keys, balances and refunds; exit 1 on any problem
+    IntegrityValidate(IntegrityValidateArgs),
+    /// Run enabled work orders: charge, run steps, package, deliver, refund
+    Orchestrator(OrchestratorArgs),
+    /// Ledger maintenance (merge shard billing-state directories)
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Post a TOPUP for a tenant (scope billing.topup)
+    AdminTopup(AdminTopupArgs),
+    /// Package purchased deliverables and publish them as GitHub Release assets (scope artifacts.publish)
+    Publish(PublishArgs),
+    /// Pull or push the billing-state files kept on a GitHub release
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Every billing record of a tenant with the running balance
+    Statement(StatementArgs),
+    /// A tenant's balance in credits
+    Balance(BalanceArgs),
+    /// Runs recorded in the ledger, oldest first
+    Runs(RunsArgs),
+    /// Module tools
+    #[command(subcommand)]
+    Module(ModuleCommand),
+    /// Print a built-in JSON Schema
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsistencyValidateArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StateDirArgs {
+    /// Billing-state directory (default: the runtime profile's, else .billing-state)
+    #[arg(long, value_name = "D")]
+    pub billing_state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IntegrityValidateArgs {
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Runtime directory whose records are checked too (default: runtime)
+    #[arg(long, value_name = "R")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OrchestratorArgs {
+    /// Runtime profile (default: config/runtime_profile.local.yml when it exists)
+    #[arg(long, value_name = "F")]
+    pub runtime_profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Runtime directory (scratch space for outputs, logs, deliveries)
+    #[arg(long, value_name = "R")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Only this tenant
+    #[arg(long, value_name = "T")]
+    pub tenant_id: Option<String>,
+    /// Only this work order
+    #[arg(long, value_name = "W")]
+    pub work_order_id: Option<String>,
+    /// Run the failed and skipped steps of ended runs again, as the next attempt
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Run only the tenants of shard K of N (1 <= K <= N)
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Seconds to wait for another orchestrator on the same billing-state directory
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    pub lock_timeout: u64,
+    /// Print the priced plan and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Merge shard billing-state directories into one
+    Merge(LedgerMergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerMergeArgs {
+    /// Target billing-state directory
+    #[arg(long, value_name = "D")]
+    pub into: PathBuf,
+    /// Shard billing-state directories
+    #[arg(required = true, value_name = "SEGMENT_DIR")]
+    pub segments: Vec<PathBuf>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminTopupArgs {
+    #[arg(long, value_name = "T")]
+    pub tenant_id: String,
+    /// Credits to add (a positive integer)
+    #[arg(long, value_name = "N")]
+    pub amount_credits: i64,
+    /// bank, bank-wire, card, manual, promo, or one from config/registry.yml
+    #[arg(long, value_name = "M")]
+    pub topup_method_id: String,
+    /// External reference (invoice, wire id): the same reference twice is one top-up
+    #[arg(long, value_name = "R")]
+    pub reference: String,
+    #[arg(long, value_name = "S")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Acting identity (default: $GITHUB_ACTOR)
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[arg(long, value_name = "R")]
+    pub runtime_dir: Option<PathBuf>,
+    #[arg(long, value_name = "F")]
+    pub runtime_profile: Option<PathBuf>,
+    /// Only purchases recorded at or after this RFC 3339 time
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// Where packages and SHA256SUMS are written (default: dist)
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<PathBuf>,
+    /// Stage packages and evidence without uploading
+    #[arg(long)]
+    pub no_publish: bool,
+    /// Acting identity (default: $GITHUB_ACTOR)
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Download the billing-state files from the state release
+    Pull(StateArgs),
+    /// Upload the billing-state files; refused when the remote head moved since the pull
+    Push(StateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    #[arg(long, value_name = "F")]
+    pub runtime_profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatementArgs {
+    #[arg(long, value_name = "T")]
+    pub tenant_id: String,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Only records at or after this RFC 3339 time (the running balance still counts earlier ones)
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// Print one JSON document
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BalanceArgs {
+    #[arg(long, value_name = "T")]
+    pub tenant_id: String,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[arg(long, value_name = "T")]
+    pub tenant_id: Option<String>,
+    #[arg(long, value_name = "W")]
+    pub work_order_id: Option<String>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Run a module's self_test
+    Test(ModuleTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleTestArgs {
+    pub module_id: String,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaName {
+    Module,
+    Workorder,
+    Tenant,
+    Registry,
+    Iam,
+    RuntimeProfile,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(value_enum)]
+    pub name: SchemaName,
+}

@@ -1,0 +1,56 @@
+//! One handler per subcommand: typed args in, a `Report` out; handlers never print.
+use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand};
+use crate::error::Result;
+use crate::output::{self, Report};
+use std::path::{Path, PathBuf};
+
+pub mod admin_topup;
+pub mod balance;
+pub mod consistency_validate;
+pub mod integrity_validate;
+pub mod ledger_merge;
+pub mod module_test;
+pub mod orchestrator;
+pub mod publish;
+pub mod runs;
+pub mod schema;
+pub mod state;
+pub mod statement;
+
+/// What every handler may read: where the platform repository is.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub repo: PathBuf,
+}
+
+impl Ctx {
+    /// A path given on the command line, relative to the current directory as usual.
+    pub fn repo_path(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+    pub fn repo(&self) -> &Path {
+        &self.repo
+    }
+}
+
+/// Run the parsed command line and return the process exit code.
+pub fn dispatch(cli: Cli) -> Result<u8> {
+    let ctx = Ctx { repo: cli.repo };
+    let (report, json): (Report, bool) = match &cli.command {
+        Command::ConsistencyValidate(a) => (consistency_validate::run(&ctx, a)?, false),
+        Command::IntegrityValidate(a) => (integrity_validate::run(&ctx, a)?, a.json),
+        Command::Orchestrator(a) => (orchestrator::run(&ctx, a)?, a.json),
+        Command::Ledger(LedgerCommand::Merge(a)) => (ledger_merge::run(&ctx, a)?, a.json),
+        Command::AdminTopup(a) => (admin_topup::run(&ctx, a)?, a.json),
+        Command::Publish(a) => (publish::run(&ctx, a)?, a.json),
+        Command::State(StateCommand::Pull(a)) => (state::pull(&ctx, a)?, a.json),
+        Command::State(StateCommand::Push(a)) => (state::push(&ctx, a)?, a.json),
+        Command::Statement(a) => (statement::run(&ctx, a)?, a.json),
+        Command::Balance(a) => (balance::run(&ctx, a)?, a.json),
+        Command::Runs(a) => (runs::run(&ctx, a)?, a.json),
+        Command::Module(ModuleCommand::Test(a)) => (module_test::run(&ctx, a)?, a.json),
+        Command::Schema(a) => (schema::run(&ctx, a)?, false),
+    };
+    output::print_report(&report, json);
+    Ok(report.exit_code)
+}

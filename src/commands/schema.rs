@@ -1,0 +1,9 @@
+//! `platform schema` handler. STUB until its issue lands: replace the body.
+use super::Ctx;
+use crate::cli::SchemaArgs;
+use crate::error::{Error, Result};
+use crate::output::Report;
+
+pub fn run(_ctx: &Ctx, _args: &SchemaArgs) -> Result<Report> {
+    Err(Error::input("STUB: not built yet"))
+}

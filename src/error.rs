@@ -1,0 +1,89 @@
+//! The one error type of the crate: a message, where it happened, what to do, and its exit code.
+use std::fmt;
+use std::path::Path;
+
+/// Exit codes are part of the interface (docs/exit-codes.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The command ran and found a failure: exit 1.
+    Failure,
+    /// Usage or input error: exit 2.
+    Input,
+    /// Denied by IAM: exit 3.
+    Denied,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Kind::Failure => 1,
+            Kind::Input => 2,
+            Kind::Denied => 3,
+        }
+    }
+}
+
+/// An error a user can act on: `error: <message>`, ` --> <location>`, `help: <hint>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+    /// `file`, `file:line` or `file:line:column`.
+    pub location: Option<String>,
+    pub help: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            location: None,
+            help: None,
+        }
+    }
+    /// Bad input or usage: exit 2.
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(Kind::Input, message)
+    }
+    /// The command ran and found a failure: exit 1.
+    pub fn failure(message: impl Into<String>) -> Self {
+        Self::new(Kind::Failure, message)
+    }
+    /// Refused by IAM: exit 3.
+    pub fn denied(message: impl Into<String>) -> Self {
+        Self::new(Kind::Denied, message)
+    }
+    /// An I/O error on a path (exit 2: the path is the user's input).
+    pub fn io(path: &Path, err: &std::io::Error) -> Self {
+        Self::input(format!("{}: {err}", path.display())).at(path.display().to_string())
+    }
+    pub fn at(mut self, location: impl Into<String>) -> Self {
+        self.location = Some(location.into());
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn exit_code(&self) -> u8 {
+        self.kind.exit_code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error: {}", self.message)?;
+        if let Some(loc) = &self.location {
+            write!(f, "\n  --> {loc}")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\nhelp: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,59 @@
+//! The only place that writes to stdout and stderr: command reports, errors, progress lines.
+use crate::error::Error;
+use std::io::Write;
+
+/// What a command produced: the same data rendered for people (`text`) and machines (`json`).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub exit_code: u8,
+    pub text: String,
+    pub json: serde_json::Value,
+    /// Lines for stderr (warnings, notes) printed before the report.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(text: impl Into<String>, json: serde_json::Value) -> Self {
+        Report {
+            exit_code: 0,
+            text: text.into(),
+            json,
+            notes: Vec::new(),
+        }
+    }
+    pub fn exit(mut self, code: u8) -> Self {
+        self.exit_code = code;
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Print a report as JSON (one document) or as text.
+pub fn print_report(report: &Report, json: bool) {
+    for note in &report.notes {
+        eprintln!("{note}");
+    }
+    let mut out = std::io::stdout().lock();
+    let body = if json {
+        serde_json::to_string_pretty(&report.json).unwrap_or_else(|_| "null".into())
+    } else {
+        report.text.clone()
+    };
+    if !body.is_empty() {
+        let _ = writeln!(out, "{}", body.trim_end_matches('\n'));
+    }
+    let _ = out.flush();
+}
+
+/// Print an error to stderr in the `error: / --> / help:` shape.
+pub fn print_error(err: &Error) {
+    eprintln!("{err}");
+}
+
+/// One progress line on stderr (long-running commands).
+pub fn progress(line: &str) {
+    eprintln!("{line}");
+}
