@@ -1,12 +1,23 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 pub mod cli;
 pub mod commands;
+pub mod config;
+pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod findings;
 pub mod ids;
 pub mod output;
+pub mod repo;
+pub mod schema;
+pub mod workorder;
 
 pub use error::{Error, Result};
+
+/// The built-in modules the binary runs in-process.
+pub fn builtin_names() -> &'static [&'static str] {
+    &["package_std", "deliver_local", "deliver_email", "deliver_github_release"]
+}
 
 /// Run a parsed command line; returns the exit code (errors carry their own).
 pub fn run(cli: cli::Cli) -> Result<u8> {

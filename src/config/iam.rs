@@ -1,0 +1,114 @@
+//! config/iam.yml: actors, roles and scopes for privileged commands. Unknown roles or scopes
+//! fail closed; a missing file grants nothing.
+use crate::config::registry::SCOPES;
+use crate::error::{Error, Result};
+use crate::findings::{self, Finding};
+use crate::repo::yaml;
+use crate::schema::{self, SchemaKind};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const IAM_FILE: &str = "config/iam.yml";
+
+#[derive(Debug, Clone, Default)]
+pub struct Iam {
+    roles: BTreeMap<String, Vec<String>>,
+    actors: BTreeMap<String, Vec<String>>,
+}
+
+impl Iam {
+    /// Parse and check config/iam.yml; a missing file is an empty IAM (every request denied).
+    pub fn load(root: &Path) -> (Iam, Vec<Finding>) {
+        let path = root.join(IAM_FILE);
+        if !path.exists() {
+            return (Iam::default(), Vec::new());
+        }
+        let doc = match yaml::load(root, &path) {
+            Ok(d) => d,
+            Err(f) => return (Iam::default(), vec![f]),
+        };
+        let mut out = findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
+        if !out.is_empty() {
+            return (Iam::default(), out);
+        }
+        let mut iam = Iam::default();
+        if let Some(roles) = doc.value.get("roles").and_then(|v| v.as_object()) {
+            for (role, scopes) in roles {
+                let list: Vec<String> = scopes
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                for (i, s) in list.iter().enumerate() {
+                    if !SCOPES.contains(&s.as_str()) {
+                        out.push(doc.finding(
+                            &format!("roles.{role}[{i}]"),
+                            format!("unknown scope '{s}' (known: {})", SCOPES.join(", ")),
+                        ));
+                    }
+                }
+                iam.roles.insert(role.clone(), list);
+            }
+        }
+        if let Some(actors) = doc.value.get("actors").and_then(|v| v.as_array()) {
+            for (i, a) in actors.iter().enumerate() {
+                let id = a.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let roles: Vec<String> = a
+                    .get("roles")
+                    .and_then(|v| v.as_array())
+                    .map(|r| r.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                for (j, r) in roles.iter().enumerate() {
+                    if !iam.roles.contains_key(r) {
+                        out.push(doc.finding(
+                            &format!("actors[{i}].roles[{j}]"),
+                            format!("actor '{id}' has unknown role '{r}'; define it under roles:"),
+                        ));
+                    }
+                }
+                if iam.actors.insert(id.clone(), roles).is_some() {
+                    out.push(doc.finding(&format!("actors[{i}].id"), format!("actor '{id}' is listed twice")));
+                }
+            }
+        }
+        (iam, out)
+    }
+
+    /// Load, failing closed on any problem in the file.
+    pub fn load_strict(root: &Path) -> Result<Iam> {
+        let (iam, findings) = Iam::load(root);
+        match findings.into_iter().next() {
+            Some(f) => Err(f.into_error().help("fix config/iam.yml (see `platform schema iam`)")),
+            None => Ok(iam),
+        }
+    }
+
+    /// Ok when `actor` holds `scope` through one of its roles; Err(reason) otherwise.
+    pub fn check(&self, actor: &str, scope: &str) -> std::result::Result<(), String> {
+        if !SCOPES.contains(&scope) {
+            return Err(format!("unknown scope '{scope}'"));
+        }
+        let Some(roles) = self.actors.get(actor) else {
+            return Err(format!("actor '{actor}' is not listed in {IAM_FILE}"));
+        };
+        let granted = roles
+            .iter()
+            .any(|r| self.roles.get(r).is_some_and(|s| s.iter().any(|x| x == scope)));
+        if granted {
+            Ok(())
+        } else {
+            Err(format!("actor '{actor}' has no role granting scope '{scope}'"))
+        }
+    }
+}
+
+/// The acting identity: `--actor`, else `$GITHUB_ACTOR`, else an input error.
+pub fn resolve_actor(flag: Option<&str>) -> Result<String> {
+    if let Some(a) = flag.filter(|a| !a.trim().is_empty()) {
+        return Ok(a.to_string());
+    }
+    match std::env::var("GITHUB_ACTOR") {
+        Ok(a) if !a.trim().is_empty() => Ok(a),
+        _ => Err(Error::input("no actor: this command needs an acting identity")
+            .help("pass --actor ID, or set GITHUB_ACTOR (GitHub Actions sets it)")),
+    }
+}

@@ -1,0 +1,83 @@
+//! Runtime profiles (config/runtime_profile.<name>.yml): where state lives, SMTP and GitHub
+//! settings. The smtp/github blocks stay JSON here and are typed by the modules that use them.
+use crate::error::{Error, Result};
+use crate::findings;
+use crate::repo::yaml;
+use crate::schema::{self, SchemaKind};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_PROFILE: &str = "config/runtime_profile.local.yml";
+pub const DEFAULT_BILLING_STATE_DIR: &str = ".billing-state";
+pub const DEFAULT_RUNTIME_DIR: &str = "runtime";
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeProfile {
+    /// The repository root: relative paths in the profile, and the defaults, are under it.
+    pub repo: PathBuf,
+    pub path: Option<PathBuf>,
+    pub profile_name: Option<String>,
+    pub billing_state_dir: Option<String>,
+    pub runtime_dir: Option<String>,
+    pub smtp: Option<serde_json::Value>,
+    pub github: Option<serde_json::Value>,
+}
+
+impl RuntimeProfile {
+    /// `--runtime-profile F` when given (must exist), else the repo's local profile when it
+    /// exists, else an empty profile (all defaults).
+    pub fn load(repo: &Path, flag: Option<&Path>) -> Result<RuntimeProfile> {
+        let path = match flag {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(Error::input(format!("runtime profile {} does not exist", p.display()))
+                        .help("pass an existing file to --runtime-profile, e.g. config/runtime_profile.local.yml"));
+                }
+                p.to_path_buf()
+            }
+            None => {
+                let p = repo.join(DEFAULT_PROFILE);
+                if !p.exists() {
+                    return Ok(RuntimeProfile { repo: repo.to_path_buf(), ..Default::default() });
+                }
+                p
+            }
+        };
+        let base = if path.starts_with(repo) { repo } else { Path::new("") };
+        let doc = yaml::load(base, &path).map_err(|f| f.into_error())?;
+        if doc.value.is_null() {
+            return Ok(RuntimeProfile { repo: repo.to_path_buf(), path: Some(path), ..Default::default() });
+        }
+        let violations = findings::from_violations(&doc, schema::validate(SchemaKind::RuntimeProfile, &doc.value));
+        if let Some(f) = violations.into_iter().next() {
+            return Err(f.into_error().help("see `platform schema runtime-profile`"));
+        }
+        let s = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).map(String::from);
+        Ok(RuntimeProfile {
+            repo: repo.to_path_buf(),
+            path: Some(path),
+            profile_name: s("profile_name"),
+            billing_state_dir: s("billing_state_dir"),
+            runtime_dir: s("runtime_dir"),
+            smtp: doc.value.get("smtp").cloned(),
+            github: doc.value.get("github").cloned(),
+        })
+    }
+
+    /// The billing-state directory: the flag (relative to the current directory), else the
+    /// profile's, else `.billing-state` (both relative to the repository).
+    pub fn billing_state_dir(&self, flag: Option<&Path>) -> PathBuf {
+        self.pick(flag, self.billing_state_dir.as_deref(), DEFAULT_BILLING_STATE_DIR)
+    }
+
+    /// The runtime directory, resolved like `billing_state_dir`; default `runtime`.
+    pub fn runtime_dir(&self, flag: Option<&Path>) -> PathBuf {
+        self.pick(flag, self.runtime_dir.as_deref(), DEFAULT_RUNTIME_DIR)
+    }
+
+    fn pick(&self, flag: Option<&Path>, profile: Option<&str>, default: &str) -> PathBuf {
+        match flag {
+            Some(f) => f.to_path_buf(),
+            None => self.repo.join(profile.unwrap_or(default)),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Reads one YAML file into a JSON value with its text and digest; syntax errors carry line:column.
+use crate::digest::sha256_hex;
+use crate::findings::Finding;
+use crate::repo::locate;
+use std::path::{Path, PathBuf};
+
+/// Larger files are refused: no platform file needs more, and it bounds memory on hostile input.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A parsed YAML document and where it came from.
+#[derive(Debug, Clone)]
+pub struct Doc {
+    /// Path relative to the repository root, `/`-separated (used in findings).
+    pub rel: String,
+    pub abs: PathBuf,
+    pub text: String,
+    pub value: serde_json::Value,
+    /// SHA-256 of the file's bytes (a work order's version).
+    pub sha256: String,
+}
+
+impl Doc {
+    /// The line of a field path (`steps[1].inputs.x` or a JSON pointer) in this document.
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        locate::line_of(&self.text, &locate::parse_path(path))
+    }
+    /// An error finding at `field`, with its line.
+    pub fn finding(&self, field: &str, message: impl Into<String>) -> Finding {
+        Finding::error(&self.rel, field, message).line(self.line_of(field))
+    }
+}
+
+/// `rel` rendered with `/` separators whatever the platform.
+pub fn rel_string(root: &Path, abs: &Path) -> String {
+    let rel = abs.strip_prefix(root).unwrap_or(abs);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Load and parse `abs`. Every failure is a finding naming the file (and line:column).
+pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
+    let rel = rel_string(root, abs);
+    let meta = std::fs::metadata(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Finding::error(
+            &rel,
+            "",
+            format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()),
+        ));
+    }
+    let bytes = std::fs::read(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    let sha256 = sha256_hex(&bytes);
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Finding::error(&rel, "", format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    })?;
+    let value = parse(&rel, &text)?;
+    Ok(Doc {
+        rel,
+        abs: abs.to_path_buf(),
+        text,
+        value,
+        sha256,
+    })
+}
+
+/// Parse YAML text; an empty document is an empty mapping's absence (null).
+pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
+    match serde_saphyr::from_str::<serde_json::Value>(text) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let (line, col) = match e.location() {
+                Some(l) => (Some(l.line() as usize), Some(l.column() as usize)),
+                None => (None, None),
+            };
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            Err(Finding::error(rel, "", format!("YAML syntax error: {first}"))
+                .line(line)
+                .column(col))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let err = parse("x.yml", "a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(err.line.is_some(), "{err:?}");
+        assert!(err.message.starts_with("YAML syntax error"));
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(parse("bomb.yml", &text).is_err());
+    }
+}

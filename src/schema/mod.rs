@@ -1,0 +1,107 @@
+//! The JSON Schemas shipped in the binary (`platform schema <name>`) and validation against them.
+use std::sync::OnceLock;
+
+/// The files the platform reads, each with a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaKind {
+    Module,
+    Workorder,
+    Tenant,
+    Registry,
+    Iam,
+    RuntimeProfile,
+}
+
+impl SchemaKind {
+    pub const ALL: [SchemaKind; 6] = [
+        SchemaKind::Module,
+        SchemaKind::Workorder,
+        SchemaKind::Tenant,
+        SchemaKind::Registry,
+        SchemaKind::Iam,
+        SchemaKind::RuntimeProfile,
+    ];
+
+    /// The schema document's text, as printed by `platform schema`.
+    pub fn text(self) -> &'static str {
+        match self {
+            SchemaKind::Module => include_str!("module.schema.json"),
+            SchemaKind::Workorder => include_str!("workorder.schema.json"),
+            SchemaKind::Tenant => include_str!("tenant.schema.json"),
+            SchemaKind::Registry => include_str!("registry.schema.json"),
+            SchemaKind::Iam => include_str!("iam.schema.json"),
+            SchemaKind::RuntimeProfile => include_str!("runtime-profile.schema.json"),
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            SchemaKind::Module => 0,
+            SchemaKind::Workorder => 1,
+            SchemaKind::Tenant => 2,
+            SchemaKind::Registry => 3,
+            SchemaKind::Iam => 4,
+            SchemaKind::RuntimeProfile => 5,
+        }
+    }
+}
+
+/// One schema violation: a JSON pointer into the instance and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub pointer: String,
+    pub message: String,
+}
+
+type Compiled = Result<jsonschema::Validator, String>;
+
+fn validators() -> &'static [Compiled; 6] {
+    static CELL: OnceLock<[Compiled; 6]> = OnceLock::new();
+    CELL.get_or_init(|| {
+        SchemaKind::ALL.map(|k| {
+            let schema: serde_json::Value =
+                serde_json::from_str(k.text()).map_err(|e| format!("built-in schema: {e}"))?;
+            jsonschema::validator_for(&schema).map_err(|e| format!("built-in schema: {e}"))
+        })
+    })
+}
+
+/// Every violation of `kind`'s schema in `instance` (empty when valid).
+pub fn validate(kind: SchemaKind, instance: &serde_json::Value) -> Vec<Violation> {
+    match &validators()[kind.index()] {
+        Ok(v) => v
+            .iter_errors(instance)
+            .map(|e| Violation {
+                pointer: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect(),
+        Err(msg) => vec![Violation {
+            pointer: String::new(),
+            message: msg.clone(),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_schema_compiles() {
+        for k in SchemaKind::ALL {
+            let v = validate(k, &serde_json::json!({}));
+            assert!(v.iter().all(|v| !v.message.starts_with("built-in schema")), "{k:?}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn reports_pointer() {
+        let v = validate(
+            SchemaKind::Workorder,
+            &serde_json::json!({"work_order_id": "w", "steps": [{"step_id": "a", "module_id": "m", "kind": "bogus"}]}),
+        );
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].pointer, "/steps/0/kind");
+    }
+}

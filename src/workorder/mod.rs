@@ -1,0 +1,3 @@
+//! Work orders: types, path rules, binding resolution and the pure planner.
+pub mod model;
+pub mod paths;

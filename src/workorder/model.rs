@@ -1,0 +1,139 @@
+//! Work-order types: steps, and input values that are literals or bindings to earlier steps.
+use crate::contract::Kind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Mode {
+    #[default]
+    #[serde(rename = "PARTIAL_ALLOWED")]
+    PartialAllowed,
+    #[serde(rename = "FAIL_FAST")]
+    FailFast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    Text,
+    Lines,
+    Json,
+    JsonlFirst,
+}
+
+/// How a step input gets its value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputValue {
+    Literal(serde_json::Value),
+    /// `{from_step, output_id}`
+    Output { from_step: String, output_id: String },
+    /// `{from_step, from_file, selector, take, json_path}`
+    File {
+        from_step: String,
+        from_file: String,
+        selector: Selector,
+        take: Option<u64>,
+        json_path: Option<String>,
+    },
+    /// `{asset: path}` under the tenant's assets/
+    Asset(String),
+}
+
+impl InputValue {
+    /// Classify a raw YAML value: a mapping with `from_step` or a lone `asset` key is a binding.
+    pub fn parse(v: &serde_json::Value) -> Result<InputValue, String> {
+        let Some(map) = v.as_object() else {
+            return Ok(InputValue::Literal(v.clone()));
+        };
+        if map.contains_key("asset") && map.len() == 1 {
+            return match map.get("asset").and_then(|a| a.as_str()) {
+                Some(p) => Ok(InputValue::Asset(p.to_string())),
+                None => Err("asset must be a path string".into()),
+            };
+        }
+        if !map.contains_key("from_step") {
+            return Ok(InputValue::Literal(v.clone()));
+        }
+        let s = |k: &str| map.get(k).and_then(|x| x.as_str()).map(String::from);
+        let from_step = s("from_step").ok_or("from_step must be a step id string")?;
+        let allowed = ["from_step", "output_id", "from_file", "selector", "take", "json_path"];
+        if let Some(bad) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!("unknown binding key '{bad}' (allowed: {})", allowed.join(", ")));
+        }
+        match (s("output_id"), s("from_file")) {
+            (Some(_), Some(_)) => Err("a binding has either output_id or from_file, not both".into()),
+            (Some(output_id), None) => {
+                if map.len() != 2 {
+                    return Err("an output binding has only from_step and output_id".into());
+                }
+                Ok(InputValue::Output { from_step, output_id })
+            }
+            (None, Some(from_file)) => {
+                let selector = match map.get("selector") {
+                    None => Selector::Text,
+                    Some(sel) => serde_json::from_value(sel.clone())
+                        .map_err(|_| "selector must be one of text, lines, json, jsonl_first".to_string())?,
+                };
+                let take = match map.get("take") {
+                    None => None,
+                    Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
+                };
+                if take.is_some() && selector != Selector::Lines {
+                    return Err("take applies only to selector: lines".into());
+                }
+                let json_path = s("json_path");
+                if map.contains_key("json_path") && json_path.is_none() {
+                    return Err("json_path must be a string".into());
+                }
+                if json_path.is_some() && !matches!(selector, Selector::Json | Selector::JsonlFirst) {
+                    return Err("json_path applies only to selectors json and jsonl_first".into());
+                }
+                Ok(InputValue::File { from_step, from_file, selector, take, json_path })
+            }
+            (None, None) => Err("a binding with from_step needs output_id or from_file".into()),
+        }
+    }
+
+    pub fn from_step(&self) -> Option<&str> {
+        match self {
+            InputValue::Output { from_step, .. } | InputValue::File { from_step, .. } => Some(from_step),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub step_id: String,
+    pub module_id: String,
+    pub kind: Kind,
+    pub inputs: BTreeMap<String, InputValue>,
+    /// Raw input values as written (for records and package_std's bound_outputs).
+    pub raw_inputs: serde_json::Map<String, serde_json::Value>,
+    pub deliverables: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkOrder {
+    pub work_order_id: String,
+    pub enabled: bool,
+    pub artifacts_requested: bool,
+    pub mode: Mode,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub steps: Vec<Step>,
+}
+
+impl WorkOrder {
+    pub fn step(&self, id: &str) -> Option<(usize, &Step)> {
+        self.steps.iter().enumerate().find(|(_, s)| s.step_id == id)
+    }
+}
+
+/// One entry of package_std's `bound_outputs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundOutput {
+    pub from_step: String,
+    pub output_id: String,
+    pub as_path: String,
+}
