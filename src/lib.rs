@@ -1,22 +1,34 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+pub mod builtin;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod failpoint;
 pub mod findings;
+pub mod github;
 pub mod ids;
 pub mod output;
 pub mod repo;
+pub mod runner;
 pub mod schema;
+pub mod secrets;
+pub mod validate;
 pub mod workorder;
 
 pub use error::{Error, Result};
 
 /// The built-in modules the binary runs in-process.
 pub fn builtin_names() -> &'static [&'static str] {
-    &["package_std", "deliver_local", "deliver_email", "deliver_github_release"]
+    &[
+        "package_std",
+        "deliver_local",
+        "deliver_email",
+        "deliver_github_release",
+    ]
 }
 
 /// Run a parsed command line; returns the exit code (errors carry their own).

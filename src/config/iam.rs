@@ -27,7 +27,8 @@ impl Iam {
             Ok(d) => d,
             Err(f) => return (Iam::default(), vec![f]),
         };
-        let mut out = findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
+        let mut out =
+            findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
         if !out.is_empty() {
             return (Iam::default(), out);
         }
@@ -36,7 +37,11 @@ impl Iam {
             for (role, scopes) in roles {
                 let list: Vec<String> = scopes
                     .as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for (i, s) in list.iter().enumerate() {
                     if !SCOPES.contains(&s.as_str()) {
@@ -51,11 +56,19 @@ impl Iam {
         }
         if let Some(actors) = doc.value.get("actors").and_then(|v| v.as_array()) {
             for (i, a) in actors.iter().enumerate() {
-                let id = a.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                let id = a
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 let roles: Vec<String> = a
                     .get("roles")
                     .and_then(|v| v.as_array())
-                    .map(|r| r.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|s| s.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for (j, r) in roles.iter().enumerate() {
                     if !iam.roles.contains_key(r) {
@@ -66,7 +79,10 @@ impl Iam {
                     }
                 }
                 if iam.actors.insert(id.clone(), roles).is_some() {
-                    out.push(doc.finding(&format!("actors[{i}].id"), format!("actor '{id}' is listed twice")));
+                    out.push(doc.finding(
+                        &format!("actors[{i}].id"),
+                        format!("actor '{id}' is listed twice"),
+                    ));
                 }
             }
         }
@@ -77,7 +93,9 @@ impl Iam {
     pub fn load_strict(root: &Path) -> Result<Iam> {
         let (iam, findings) = Iam::load(root);
         match findings.into_iter().next() {
-            Some(f) => Err(f.into_error().help("fix config/iam.yml (see `platform schema iam`)")),
+            Some(f) => Err(f
+                .into_error()
+                .help("fix config/iam.yml (see `platform schema iam`)")),
             None => Ok(iam),
         }
     }
@@ -90,13 +108,17 @@ impl Iam {
         let Some(roles) = self.actors.get(actor) else {
             return Err(format!("actor '{actor}' is not listed in {IAM_FILE}"));
         };
-        let granted = roles
-            .iter()
-            .any(|r| self.roles.get(r).is_some_and(|s| s.iter().any(|x| x == scope)));
+        let granted = roles.iter().any(|r| {
+            self.roles
+                .get(r)
+                .is_some_and(|s| s.iter().any(|x| x == scope))
+        });
         if granted {
             Ok(())
         } else {
-            Err(format!("actor '{actor}' has no role granting scope '{scope}'"))
+            Err(format!(
+                "actor '{actor}' has no role granting scope '{scope}'"
+            ))
         }
     }
 }
@@ -108,7 +130,9 @@ pub fn resolve_actor(flag: Option<&str>) -> Result<String> {
     }
     match std::env::var("GITHUB_ACTOR") {
         Ok(a) if !a.trim().is_empty() => Ok(a),
-        _ => Err(Error::input("no actor: this command needs an acting identity")
-            .help("pass --actor ID, or set GITHUB_ACTOR (GitHub Actions sets it)")),
+        _ => Err(
+            Error::input("no actor: this command needs an acting identity")
+                .help("pass --actor ID, or set GITHUB_ACTOR (GitHub Actions sets it)"),
+        ),
     }
 }

@@ -37,17 +37,31 @@ impl RuntimeProfile {
             None => {
                 let p = repo.join(DEFAULT_PROFILE);
                 if !p.exists() {
-                    return Ok(RuntimeProfile { repo: repo.to_path_buf(), ..Default::default() });
+                    return Ok(RuntimeProfile {
+                        repo: repo.to_path_buf(),
+                        ..Default::default()
+                    });
                 }
                 p
             }
         };
-        let base = if path.starts_with(repo) { repo } else { Path::new("") };
+        let base = if path.starts_with(repo) {
+            repo
+        } else {
+            Path::new("")
+        };
         let doc = yaml::load(base, &path).map_err(|f| f.into_error())?;
         if doc.value.is_null() {
-            return Ok(RuntimeProfile { repo: repo.to_path_buf(), path: Some(path), ..Default::default() });
+            return Ok(RuntimeProfile {
+                repo: repo.to_path_buf(),
+                path: Some(path),
+                ..Default::default()
+            });
         }
-        let violations = findings::from_violations(&doc, schema::validate(SchemaKind::RuntimeProfile, &doc.value));
+        let violations = findings::from_violations(
+            &doc,
+            schema::validate(SchemaKind::RuntimeProfile, &doc.value),
+        );
         if let Some(f) = violations.into_iter().next() {
             return Err(f.into_error().help("see `platform schema runtime-profile`"));
         }
@@ -66,7 +80,11 @@ impl RuntimeProfile {
     /// The billing-state directory: the flag (relative to the current directory), else the
     /// profile's, else `.billing-state` (both relative to the repository).
     pub fn billing_state_dir(&self, flag: Option<&Path>) -> PathBuf {
-        self.pick(flag, self.billing_state_dir.as_deref(), DEFAULT_BILLING_STATE_DIR)
+        self.pick(
+            flag,
+            self.billing_state_dir.as_deref(),
+            DEFAULT_BILLING_STATE_DIR,
+        )
     }
 
     /// The runtime directory, resolved like `billing_state_dir`; default `runtime`.

@@ -47,8 +47,14 @@ pub struct Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry {
-            reasons: BUILTIN_REASONS.iter().map(|(s, r)| (s.to_string(), *r)).collect(),
-            topup_methods: BUILTIN_TOPUP_METHODS.iter().map(|s| s.to_string()).collect(),
+            reasons: BUILTIN_REASONS
+                .iter()
+                .map(|(s, r)| (s.to_string(), *r))
+                .collect(),
+            topup_methods: BUILTIN_TOPUP_METHODS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             usage_units: BUILTIN_USAGE_UNITS.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -66,28 +72,50 @@ impl Registry {
             Ok(d) => d,
             Err(f) => return (reg, vec![f]),
         };
-        let mut out = findings::from_violations(&doc, schema::validate(SchemaKind::Registry, &doc.value));
+        let mut out =
+            findings::from_violations(&doc, schema::validate(SchemaKind::Registry, &doc.value));
         if !out.is_empty() {
             return (reg, out);
         }
         let empty = Vec::new();
-        let arr = |k: &str| doc.value.get(k).and_then(|v| v.as_array()).unwrap_or(&empty).clone();
+        let arr = |k: &str| {
+            doc.value
+                .get(k)
+                .and_then(|v| v.as_array())
+                .unwrap_or(&empty)
+                .clone()
+        };
         for (i, r) in arr("reason_slugs").iter().enumerate() {
-            let slug = r.get("slug").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-            let refundable = r.get("refundable").and_then(|v| v.as_bool()).unwrap_or(false);
-            if reg.reasons.contains_key(&slug) {
-                out.push(doc.finding(
+            let slug = r
+                .get("slug")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let refundable = r
+                .get("refundable")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            match reg.reasons.entry(slug) {
+                std::collections::btree_map::Entry::Occupied(e) => out.push(doc.finding(
                     &format!("reason_slugs[{i}].slug"),
-                    format!("reason slug '{slug}' is already defined (built-in or earlier); remove the duplicate"),
-                ));
-            } else {
-                reg.reasons.insert(slug, refundable);
+                    format!("reason slug '{}' is already defined (built-in or earlier); remove the duplicate", e.key()),
+                )),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(refundable);
+                }
             }
         }
         for (i, m) in arr("topup_methods").iter().enumerate() {
-            let id = m.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let id = m
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
             if reg.topup_methods.contains(&id) {
-                out.push(doc.finding(&format!("topup_methods[{i}].id"), format!("top-up method '{id}' is already defined")));
+                out.push(doc.finding(
+                    &format!("topup_methods[{i}].id"),
+                    format!("top-up method '{id}' is already defined"),
+                ));
             } else {
                 reg.topup_methods.push(id);
             }
@@ -95,7 +123,10 @@ impl Registry {
         for (i, u) in arr("usage_units").iter().enumerate() {
             let id = u.as_str().unwrap_or_default().to_string();
             if reg.usage_units.contains(&id) {
-                out.push(doc.finding(&format!("usage_units[{i}]"), format!("usage unit '{id}' is already defined")));
+                out.push(doc.finding(
+                    &format!("usage_units[{i}]"),
+                    format!("usage unit '{id}' is already defined"),
+                ));
             } else {
                 reg.usage_units.push(id);
             }
@@ -107,7 +138,9 @@ impl Registry {
     pub fn load_strict(root: &Path) -> crate::Result<Registry> {
         let (reg, findings) = Registry::load(root);
         match findings.into_iter().next() {
-            Some(f) => Err(f.into_error().help("fix config/registry.yml (see `platform schema registry`)")),
+            Some(f) => Err(f
+                .into_error()
+                .help("fix config/registry.yml (see `platform schema registry`)")),
             None => Ok(reg),
         }
     }

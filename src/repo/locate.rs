@@ -124,7 +124,9 @@ fn key_of(s: &str) -> Option<String> {
         }
         return Some(q[..end].to_string());
     } else {
-        let pos = s.find(": ").or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
+        let pos = s
+            .find(": ")
+            .or_else(|| s.strip_suffix(':').map(|k| k.len()))?;
         (&s[..pos], ())
     };
     Some(k.trim().to_string())
@@ -196,7 +198,10 @@ mod tests {
         assert_eq!(line_of(DOC, &parse_path("steps[0].module_id")), Some(4));
         assert_eq!(line_of(DOC, &parse_path("steps[0].step_id")), Some(3));
         assert_eq!(line_of(DOC, &parse_path("steps[1].inputs.x")), Some(9));
-        assert_eq!(line_of(DOC, &parse_path("/steps/1/inputs/x/from_step")), Some(9));
+        assert_eq!(
+            line_of(DOC, &parse_path("/steps/1/inputs/x/from_step")),
+            Some(9)
+        );
         assert_eq!(line_of(DOC, &parse_path("steps[0].inputs.text")), Some(6));
         assert_eq!(line_of(DOC, &parse_path("steps[5]")), Some(2));
     }

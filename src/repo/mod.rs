@@ -59,15 +59,26 @@ impl Repo {
     /// Load everything under `root`. Only a missing root is an error; the rest are findings.
     pub fn load(root: &Path) -> crate::Result<Repo> {
         if !root.is_dir() {
-            return Err(crate::Error::input(format!("repository {} is not a directory", root.display()))
-                .help("pass --repo DIR pointing at a platform repository (modules/, tenants/, config/)"));
+            return Err(crate::Error::input(format!(
+                "repository {} is not a directory",
+                root.display()
+            ))
+            .help(
+                "pass --repo DIR pointing at a platform repository (modules/, tenants/, config/)",
+            ));
         }
         let (registry, mut findings) = Registry::load(root);
         let (_, iam_findings) = crate::config::iam::Iam::load(root);
         findings.extend(iam_findings);
         let modules = load_modules(root, &mut findings);
         let tenants = load_tenants(root, &mut findings);
-        Ok(Repo { root: root.to_path_buf(), modules, tenants, registry, findings })
+        Ok(Repo {
+            root: root.to_path_buf(),
+            modules,
+            tenants,
+            registry,
+            findings,
+        })
     }
 
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {
@@ -83,14 +94,21 @@ impl Repo {
 /// Sorted subdirectories of `dir` (missing dir: none).
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
 }
 
 fn name_of(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn load_modules(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, LoadedModule> {
@@ -100,7 +118,11 @@ fn load_modules(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, Lo
         let file = dir.join("module.yml");
         let rel = yaml::rel_string(root, &file);
         if !file.is_file() {
-            findings.push(Finding::error(rel, "", "module folder has no module.yml; add one or remove the folder"));
+            findings.push(Finding::error(
+                rel,
+                "",
+                "module folder has no module.yml; add one or remove the folder",
+            ));
             continue;
         }
         let doc = match yaml::load(root, &file) {
@@ -110,7 +132,8 @@ fn load_modules(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, Lo
                 continue;
             }
         };
-        let violations = findings::from_violations(&doc, schema::validate(SchemaKind::Module, &doc.value));
+        let violations =
+            findings::from_violations(&doc, schema::validate(SchemaKind::Module, &doc.value));
         if !violations.is_empty() {
             findings.extend(violations);
             continue;
@@ -138,19 +161,29 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
     if c.module_id != folder {
         out.push(doc.finding(
             "module_id",
-            format!("module_id '{}' must equal its folder name '{folder}'", c.module_id),
+            format!(
+                "module_id '{}' must equal its folder name '{folder}'",
+                c.module_id
+            ),
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, inp) in c.inputs.iter().enumerate() {
         if !seen.insert(&inp.id) {
-            out.push(doc.finding(&format!("inputs[{i}].id"), format!("input id '{}' is declared twice", inp.id)));
+            out.push(doc.finding(
+                &format!("inputs[{i}].id"),
+                format!("input id '{}' is declared twice", inp.id),
+            ));
         }
         if let Some(d) = &inp.default {
             if !inp.ty.is_path() && !inp.ty.accepts(d) {
                 out.push(doc.finding(
                     &format!("inputs[{i}].default"),
-                    format!("default of input '{}' is not of type {}", inp.id, inp.ty.as_str()),
+                    format!(
+                        "default of input '{}' is not of type {}",
+                        inp.id,
+                        inp.ty.as_str()
+                    ),
                 ));
             }
         }
@@ -158,7 +191,10 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
     let mut seen = std::collections::BTreeSet::new();
     for (i, o) in c.outputs.iter().enumerate() {
         if !seen.insert(&o.id) {
-            out.push(doc.finding(&format!("outputs[{i}].id"), format!("output id '{}' is declared twice", o.id)));
+            out.push(doc.finding(
+                &format!("outputs[{i}].id"),
+                format!("output id '{}' is declared twice", o.id),
+            ));
         }
         if let Some(p) = &o.path {
             if let Some(why) = crate::workorder::paths::check_relative(p) {
@@ -184,7 +220,10 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
             if c.output(o).is_none() {
                 out.push(doc.finding(
                     &format!("deliverables[{i}].outputs[{j}]"),
-                    format!("deliverable '{}' names output '{o}', which the module does not declare", d.deliverable_id),
+                    format!(
+                        "deliverable '{}' names output '{o}', which the module does not declare",
+                        d.deliverable_id
+                    ),
                 ));
             }
         }
@@ -198,8 +237,16 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
         }
     }
     match (&c.runner.builtin, &c.runner.command) {
-        (Some(b), None) if b != &c.module_id && crate::builtin_names().contains(&c.module_id.as_str()) => {
-            out.push(doc.finding("runner.builtin", format!("module '{}' must run builtin '{}'", c.module_id, c.module_id)));
+        (Some(b), None)
+            if b != &c.module_id && crate::builtin_names().contains(&c.module_id.as_str()) =>
+        {
+            out.push(doc.finding(
+                "runner.builtin",
+                format!(
+                    "module '{}' must run builtin '{}'",
+                    c.module_id, c.module_id
+                ),
+            ));
         }
         _ => {}
     }
@@ -215,25 +262,44 @@ fn load_tenants(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, Lo
         let mut name = None;
         let mut tdoc = None;
         if let Some(why) = crate::ids::check(&folder) {
-            findings.push(Finding::error(&rel, "tenant_id", format!("tenant folder name: {why}")));
+            findings.push(Finding::error(
+                &rel,
+                "tenant_id",
+                format!("tenant folder name: {why}"),
+            ));
             continue;
         }
         if !file.is_file() {
-            findings.push(Finding::error(rel, "tenant_id", "tenant folder has no tenant.yml; add one with tenant_id"));
+            findings.push(Finding::error(
+                rel,
+                "tenant_id",
+                "tenant folder has no tenant.yml; add one with tenant_id",
+            ));
         } else {
             match yaml::load(root, &file) {
                 Err(f) => findings.push(f),
                 Ok(doc) => {
-                    let v = findings::from_violations(&doc, schema::validate(SchemaKind::Tenant, &doc.value));
+                    let v = findings::from_violations(
+                        &doc,
+                        schema::validate(SchemaKind::Tenant, &doc.value),
+                    );
                     if v.is_empty() {
-                        let id = doc.value.get("tenant_id").and_then(|x| x.as_str()).unwrap_or_default();
+                        let id = doc
+                            .value
+                            .get("tenant_id")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or_default();
                         if id != folder {
                             findings.push(doc.finding(
                                 "tenant_id",
                                 format!("tenant_id '{id}' must equal its folder name '{folder}'"),
                             ));
                         }
-                        name = doc.value.get("name").and_then(|x| x.as_str()).map(String::from);
+                        name = doc
+                            .value
+                            .get("name")
+                            .and_then(|x| x.as_str())
+                            .map(String::from);
                     }
                     findings.extend(v);
                     tdoc = Some(doc);
@@ -241,7 +307,16 @@ fn load_tenants(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, Lo
             }
         }
         let work_orders = load_work_orders(root, &dir, &folder);
-        out.insert(folder.clone(), LoadedTenant { tenant_id: folder, dir, doc: tdoc, name, work_orders });
+        out.insert(
+            folder.clone(),
+            LoadedTenant {
+                tenant_id: folder,
+                dir,
+                doc: tdoc,
+                name,
+                work_orders,
+            },
+        );
     }
     out
 }
@@ -257,12 +332,18 @@ fn load_work_orders(root: &Path, tenant_dir: &Path, tenant_id: &str) -> Vec<Load
         })
         .unwrap_or_default();
     files.sort();
-    files.into_iter().map(|f| load_work_order(root, &f, tenant_id)).collect()
+    files
+        .into_iter()
+        .map(|f| load_work_order(root, &f, tenant_id))
+        .collect()
 }
 
 /// Load one work-order file; problems are recorded on it, never fatal.
 pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkOrder {
-    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let rel = yaml::rel_string(root, file);
     let mut lw = LoadedWorkOrder {
         tenant_id: tenant_id.to_string(),
@@ -273,8 +354,15 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
         enabled: true,
         findings: Vec::new(),
     };
-    if std::fs::symlink_metadata(file).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-        lw.findings.push(Finding::error(&rel, "", "work-order files must not be symlinks (they could point at another tenant's files)"));
+    if std::fs::symlink_metadata(file)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+    {
+        lw.findings.push(Finding::error(
+            &rel,
+            "",
+            "work-order files must not be symlinks (they could point at another tenant's files)",
+        ));
         return lw;
     }
     let doc = match yaml::load(root, file) {
@@ -284,33 +372,56 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
             return lw;
         }
     };
-    lw.enabled = doc.value.get("enabled").and_then(|v| v.as_bool()).unwrap_or(true);
+    lw.enabled = doc
+        .value
+        .get("enabled")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
     if let Some(why) = crate::ids::check(&stem) {
-        lw.findings.push(doc.finding("work_order_id", format!("file name: {why}")));
+        lw.findings
+            .push(doc.finding("work_order_id", format!("file name: {why}")));
     }
-    let violations = findings::from_violations(&doc, schema::validate(SchemaKind::Workorder, &doc.value));
+    let violations =
+        findings::from_violations(&doc, schema::validate(SchemaKind::Workorder, &doc.value));
     if !violations.is_empty() {
         lw.findings.extend(violations);
         lw.doc = Some(doc);
         return lw;
     }
     let v = &doc.value;
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
     let mode = match v.get("mode").and_then(|x| x.as_str()) {
         Some("FAIL_FAST") => Mode::FailFast,
         _ => Mode::PartialAllowed,
     };
     let mut steps = Vec::new();
     let empty = Vec::new();
-    for (i, st) in v.get("steps").and_then(|x| x.as_array()).unwrap_or(&empty).iter().enumerate() {
-        let raw_inputs = st.get("inputs").and_then(|x| x.as_object()).cloned().unwrap_or_default();
+    for (i, st) in v
+        .get("steps")
+        .and_then(|x| x.as_array())
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let raw_inputs = st
+            .get("inputs")
+            .and_then(|x| x.as_object())
+            .cloned()
+            .unwrap_or_default();
         let mut inputs = BTreeMap::new();
         for (k, val) in &raw_inputs {
             match InputValue::parse(val) {
                 Ok(iv) => {
                     inputs.insert(k.clone(), iv);
                 }
-                Err(why) => lw.findings.push(doc.finding(&format!("steps[{i}].inputs.{k}"), why)),
+                Err(why) => lw
+                    .findings
+                    .push(doc.finding(&format!("steps[{i}].inputs.{k}"), why)),
             }
         }
         let kind: Kind = match st.get("kind").cloned().map(serde_json::from_value) {
@@ -318,24 +429,43 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
             _ => Kind::Other,
         };
         steps.push(Step {
-            step_id: st.get("step_id").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
-            module_id: st.get("module_id").and_then(|x| x.as_str()).unwrap_or_default().to_string(),
+            step_id: st
+                .get("step_id")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string(),
+            module_id: st
+                .get("module_id")
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string(),
             kind,
             inputs,
             raw_inputs,
             deliverables: st
                 .get("deliverables")
                 .and_then(|x| x.as_array())
-                .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default(),
         });
     }
     lw.work_order = Some(WorkOrder {
         work_order_id: s("work_order_id"),
         enabled: lw.enabled,
-        artifacts_requested: v.get("artifacts_requested").and_then(|x| x.as_bool()).unwrap_or(false),
+        artifacts_requested: v
+            .get("artifacts_requested")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
         mode,
-        metadata: v.get("metadata").and_then(|x| x.as_object()).cloned().unwrap_or_default(),
+        metadata: v
+            .get("metadata")
+            .and_then(|x| x.as_object())
+            .cloned()
+            .unwrap_or_default(),
         steps,
     });
     lw.doc = Some(doc);

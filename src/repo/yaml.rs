@@ -42,18 +42,27 @@ pub fn rel_string(root: &Path, abs: &Path) -> String {
 /// Load and parse `abs`. Every failure is a finding naming the file (and line:column).
 pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
     let rel = rel_string(root, abs);
-    let meta = std::fs::metadata(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    let meta = std::fs::metadata(abs)
+        .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(Finding::error(
             &rel,
             "",
-            format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len()),
+            format!(
+                "file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                meta.len()
+            ),
         ));
     }
-    let bytes = std::fs::read(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    let bytes =
+        std::fs::read(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
     let sha256 = sha256_hex(&bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
-        Finding::error(&rel, "", format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+        Finding::error(
+            &rel,
+            "",
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
     })?;
     let value = parse(&rel, &text)?;
     Ok(Doc {
@@ -67,7 +76,10 @@ pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
 
 /// Parse YAML text; an empty document is an empty mapping's absence (null).
 pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
-    match serde_saphyr::from_str::<serde_json::Value>(text) {
+    // YAML 1.2 booleans only: with 1.1's `y`/`n`/`yes`/`no`/`on`/`off`, an id such as `n` or
+    // a country code `NO` would silently become a boolean.
+    let options = serde_saphyr::options! { strict_booleans: true };
+    match serde_saphyr::from_str_with_options::<serde_json::Value>(text, options) {
         Ok(v) => Ok(v),
         Err(e) => {
             let (line, col) = match e.location() {
@@ -76,9 +88,11 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             };
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
-            Err(Finding::error(rel, "", format!("YAML syntax error: {first}"))
-                .line(line)
-                .column(col))
+            Err(
+                Finding::error(rel, "", format!("YAML syntax error: {first}"))
+                    .line(line)
+                    .column(col),
+            )
         }
     }
 }
@@ -92,6 +106,13 @@ mod tests {
         let err = parse("x.yml", "a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert!(err.line.is_some(), "{err:?}");
         assert!(err.message.starts_with("YAML syntax error"));
+    }
+
+    #[test]
+    fn only_yaml_1_2_booleans() {
+        let v = parse("x.yml", "a: n\nb: yes\nc: on\nd: true\ne: False\n");
+        let want = serde_json::json!({"a": "n", "b": "yes", "c": "on", "d": true, "e": false});
+        assert_eq!(v.ok(), Some(want));
     }
 
     #[test]

@@ -1,3 +1,4 @@
 //! Work orders: types, path rules, binding resolution and the pure planner.
+pub mod bindings;
 pub mod model;
 pub mod paths;

@@ -26,7 +26,10 @@ pub enum Selector {
 pub enum InputValue {
     Literal(serde_json::Value),
     /// `{from_step, output_id}`
-    Output { from_step: String, output_id: String },
+    Output {
+        from_step: String,
+        output_id: String,
+    },
     /// `{from_step, from_file, selector, take, json_path}`
     File {
         from_step: String,
@@ -56,23 +59,39 @@ impl InputValue {
         }
         let s = |k: &str| map.get(k).and_then(|x| x.as_str()).map(String::from);
         let from_step = s("from_step").ok_or("from_step must be a step id string")?;
-        let allowed = ["from_step", "output_id", "from_file", "selector", "take", "json_path"];
+        let allowed = [
+            "from_step",
+            "output_id",
+            "from_file",
+            "selector",
+            "take",
+            "json_path",
+        ];
         if let Some(bad) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("unknown binding key '{bad}' (allowed: {})", allowed.join(", ")));
+            return Err(format!(
+                "unknown binding key '{bad}' (allowed: {})",
+                allowed.join(", ")
+            ));
         }
         match (s("output_id"), s("from_file")) {
-            (Some(_), Some(_)) => Err("a binding has either output_id or from_file, not both".into()),
+            (Some(_), Some(_)) => {
+                Err("a binding has either output_id or from_file, not both".into())
+            }
             (Some(output_id), None) => {
                 if map.len() != 2 {
                     return Err("an output binding has only from_step and output_id".into());
                 }
-                Ok(InputValue::Output { from_step, output_id })
+                Ok(InputValue::Output {
+                    from_step,
+                    output_id,
+                })
             }
             (None, Some(from_file)) => {
                 let selector = match map.get("selector") {
                     None => Selector::Text,
-                    Some(sel) => serde_json::from_value(sel.clone())
-                        .map_err(|_| "selector must be one of text, lines, json, jsonl_first".to_string())?,
+                    Some(sel) => serde_json::from_value(sel.clone()).map_err(|_| {
+                        "selector must be one of text, lines, json, jsonl_first".to_string()
+                    })?,
                 };
                 let take = match map.get("take") {
                     None => None,
@@ -85,10 +104,17 @@ impl InputValue {
                 if map.contains_key("json_path") && json_path.is_none() {
                     return Err("json_path must be a string".into());
                 }
-                if json_path.is_some() && !matches!(selector, Selector::Json | Selector::JsonlFirst) {
+                if json_path.is_some() && !matches!(selector, Selector::Json | Selector::JsonlFirst)
+                {
                     return Err("json_path applies only to selectors json and jsonl_first".into());
                 }
-                Ok(InputValue::File { from_step, from_file, selector, take, json_path })
+                Ok(InputValue::File {
+                    from_step,
+                    from_file,
+                    selector,
+                    take,
+                    json_path,
+                })
             }
             (None, None) => Err("a binding with from_step needs output_id or from_file".into()),
         }
@@ -96,7 +122,9 @@ impl InputValue {
 
     pub fn from_step(&self) -> Option<&str> {
         match self {
-            InputValue::Output { from_step, .. } | InputValue::File { from_step, .. } => Some(from_step),
+            InputValue::Output { from_step, .. } | InputValue::File { from_step, .. } => {
+                Some(from_step)
+            }
             _ => None,
         }
     }

@@ -9,12 +9,20 @@ pub fn check_relative(p: &str) -> Option<String> {
     if p.contains('\0') {
         return Some(format!("path '{p}' contains a NUL byte"));
     }
-    if p.starts_with('/') || p.starts_with('\\') || Path::new(p).is_absolute() || p.get(1..2) == Some(":") {
-        return Some(format!("path '{p}' is absolute; use a path relative to its folder"));
+    if p.starts_with('/')
+        || p.starts_with('\\')
+        || Path::new(p).is_absolute()
+        || p.get(1..2) == Some(":")
+    {
+        return Some(format!(
+            "path '{p}' is absolute; use a path relative to its folder"
+        ));
     }
     for c in p.split(['/', '\\']) {
         if c == ".." {
-            return Some(format!("path '{p}' contains '..'; paths must stay inside their folder"));
+            return Some(format!(
+                "path '{p}' contains '..'; paths must stay inside their folder"
+            ));
         }
     }
     None
@@ -41,7 +49,10 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf, String> {
         .canonicalize()
         .map_err(|_| format!("'{rel}' does not exist under {}", root.display()))?;
     if !real.starts_with(&root_c) {
-        return Err(format!("'{rel}' resolves outside {} (through a symlink); refused", root.display()));
+        return Err(format!(
+            "'{rel}' resolves outside {} (through a symlink); refused",
+            root.display()
+        ));
     }
     Ok(real)
 }
@@ -71,6 +82,8 @@ mod tests {
         std::os::unix::fs::symlink(t.path().join("secret.txt"), root.join("link.txt")).unwrap();
         assert!(resolve_inside(&root, "ok.txt").is_ok());
         #[cfg(unix)]
-        assert!(resolve_inside(&root, "link.txt").unwrap_err().contains("outside"));
+        assert!(resolve_inside(&root, "link.txt")
+            .unwrap_err()
+            .contains("outside"));
     }
 }

@@ -1,0 +1,1004 @@
+//! Synchronous GitHub Releases client over octocrab: bounded retries for idempotent calls only,
+//! streamed uploads and downloads, errors that name repository, tag and asset. No policy here.
+use super::settings::GithubSettings;
+use crate::digest::HashingWriter;
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use octocrab::service::middleware::retry::RetryConfig;
+use octocrab::{OctoBody, Octocrab};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The token comes from this variable only (SPEC §2); it never appears in output.
+pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+
+/// GitHub refuses release assets of 2 GiB or more.
+pub const MAX_ASSET_BYTES: u64 = (1 << 31) - 1;
+
+/// Releases are scanned 100 per page; drafts cannot be fetched by tag, so the list is the
+/// only way to find one. Past this many pages we stop (20 × 100 newest releases).
+const MAX_RELEASE_PAGES: u32 = 20;
+const MAX_ASSET_PAGES: u32 = 20;
+const PER_PAGE: usize = 100;
+
+/// Uploads are read from disk in chunks of this size, so memory does not grow with the file.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Longest GitHub error body we quote in a message.
+const MAX_ERROR_BODY: usize = 4096;
+
+/// How idempotent calls (GET, DELETE, PATCH of the draft flag) are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in total, the first included.
+    pub attempts: u32,
+    /// Wait before the second try; doubled before each further one.
+    pub first_delay: Duration,
+    /// A server asking us to wait longer than this (retry-after, x-ratelimit-reset) ends the
+    /// call at once: a CLI in CI should fail clearly rather than sleep for an hour.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 4,
+            first_delay: Duration::from_millis(200),
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The fields of a GitHub release this crate relies on (others are ignored).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub id: u64,
+    pub tag_name: String,
+    pub draft: bool,
+    /// `https://uploads.github.com/repos/o/n/releases/1/assets{?name,label}`.
+    #[serde(default)]
+    pub upload_url: String,
+    #[serde(default)]
+    pub html_url: String,
+    /// Set by GitHub on releases published under the immutable-releases setting.
+    #[serde(default)]
+    pub immutable: bool,
+}
+
+/// The fields of a release asset this crate relies on.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct Asset {
+    pub id: u64,
+    pub name: String,
+    pub size: u64,
+    /// `uploaded`, or `starter` for an upload that never finished.
+    pub state: String,
+    /// `sha256:<hex>` on github.com since 2025; absent on older servers.
+    #[serde(default)]
+    pub digest: Option<String>,
+    #[serde(default)]
+    pub browser_download_url: String,
+}
+
+impl Asset {
+    /// The SHA-256 GitHub computed for the asset, when it reports one.
+    pub fn sha256(&self) -> Option<&str> {
+        self.digest
+            .as_deref()
+            .and_then(|d| d.strip_prefix("sha256:"))
+            .filter(|h| h.len() == 64)
+    }
+    pub fn is_uploaded(&self) -> bool {
+        self.state == "uploaded"
+    }
+}
+
+/// What a download wrote: the bytes and their SHA-256, computed while writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Downloaded {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// A synchronous client for one repository. It owns a current-thread tokio runtime, so it
+/// must not be used from inside another tokio runtime (the rest of the binary is sync).
+pub struct GithubClient {
+    rt: tokio::runtime::Runtime,
+    api: Octocrab,
+    uploads: Octocrab,
+    settings: GithubSettings,
+    owner: String,
+    name: String,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for GithubClient {
+    // The octocrab instances hold the token: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("repository", &self.settings.repository)
+            .field("api_url", &self.settings.api_url)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// Check an asset name: `[A-Za-z0-9._-]`, 1–255 characters, not starting with '.'.
+/// GitHub rewrites other characters, and upload names travel unencoded in a query string.
+pub fn validate_asset_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "release asset name '{name}' is not allowed: use 1-255 characters of [A-Za-z0-9._-], not starting with '.'"
+        ))
+        .help("rename the file; GitHub would rewrite other characters and the upload would not match"))
+    }
+}
+
+impl GithubClient {
+    /// A client for `settings.repository` with the token from `GITHUB_TOKEN`.
+    pub fn from_env(settings: &GithubSettings) -> Result<Self> {
+        match std::env::var(TOKEN_ENV) {
+            Ok(t) if !t.trim().is_empty() => Self::new(settings, t.trim()),
+            _ => Err(Error::input(format!(
+                "{TOKEN_ENV} is not set: GitHub release operations on {} need a token",
+                settings.repository
+            ))
+            .help(format!(
+                "set {TOKEN_ENV} to a token with contents: write on {} (in GitHub Actions: env: {{{TOKEN_ENV}: ${{{{ secrets.GITHUB_TOKEN }}}}}})",
+                settings.repository
+            ))),
+        }
+    }
+
+    /// A client with an explicit token (tests, callers that hold their own).
+    pub fn new(settings: &GithubSettings, token: &str) -> Result<Self> {
+        settings.validate()?;
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::failure(
+                "internal: the GitHub client was created inside an async runtime",
+            ));
+        }
+        let (owner, name) = settings.owner_and_name()?;
+        let (owner, name) = (owner.to_string(), name.to_string());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::failure(format!("cannot start the HTTP runtime: {e}")))?;
+        let api_url = settings.api_url.trim().trim_end_matches('/').to_string();
+        let upload_origin = upload_origin(&api_url)?;
+        // octocrab's connector is built on the runtime it will run on.
+        let _guard = rt.enter();
+        let api = build_octocrab(&api_url, &upload_origin, token, &settings.repository)?;
+        // A separate instance whose base has no path: octocrab prefixes the base path to
+        // absolute URIs too, which would break GHE's /api/uploads URLs under /api/v3.
+        let uploads = build_octocrab(&upload_origin, &upload_origin, token, &settings.repository)?;
+        drop(_guard);
+        Ok(GithubClient {
+            rt,
+            api,
+            uploads,
+            settings: settings.clone(),
+            owner,
+            name,
+            policy: RetryPolicy::default(),
+        })
+    }
+
+    /// Replace the retry policy (tests use short waits).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn settings(&self) -> &GithubSettings {
+        &self.settings
+    }
+
+    pub fn repository(&self) -> &str {
+        &self.settings.repository
+    }
+
+    /// The release with this tag, drafts included; a published one wins over drafts, then
+    /// the oldest draft (GitHub allows several drafts with one tag).
+    pub fn find_release(&self, tag: &str) -> Result<Option<Release>> {
+        self.block(self.find_release_async(tag))?.map_err(|f| {
+            f.into_error(&format!(
+                "looking for release '{tag}' of {}",
+                self.repository()
+            ))
+        })
+    }
+
+    /// Create a draft release for `tag`. Not retried: on failure the releases are listed
+    /// again and a draft that did get created is returned.
+    pub fn create_draft_release(&self, tag: &str) -> Result<Release> {
+        super::settings::check_tag(tag, "release tag")?;
+        let what = format!("creating draft release '{tag}' in {}", self.repository());
+        let route = format!("/repos/{}/{}/releases", self.owner, self.name);
+        let body = serde_json::json!({
+            "tag_name": tag,
+            "name": tag,
+            "draft": true,
+            "body": "Created by platform. Assets are uploaded and verified while this release is a draft; it is published only when all of them are complete.",
+        });
+        let first = self.block(async {
+            let resp = self
+                .send(
+                    &self.api,
+                    Method::POST,
+                    &route,
+                    Payload::Json(body.to_string()),
+                )
+                .await?;
+            read_json::<Release>(resp).await
+        })?;
+        match first {
+            Ok(r) => Ok(r),
+            Err(failure) => match self.find_release(tag) {
+                // The POST may have landed although its answer was lost.
+                Ok(Some(r)) if r.draft => Ok(r),
+                // Otherwise the POST's own failure is the error worth reporting.
+                _ => Err(failure.into_error(&what)),
+            },
+        }
+    }
+
+    /// One release by id (retried).
+    pub fn get_release(&self, release_id: u64) -> Result<Release> {
+        let route = format!("/repos/{}/{}/releases/{release_id}", self.owner, self.name);
+        self.block(self.retrying(|| self.get_json::<Release>(&route)))?
+            .map_err(|f| {
+                f.into_error(&format!(
+                    "reading release {release_id} of {}",
+                    self.repository()
+                ))
+            })
+    }
+
+    /// Every asset of a release with its state, size and digest (retried).
+    pub fn list_assets(&self, release: &Release) -> Result<Vec<Asset>> {
+        self.block(self.list_assets_async(release.id))?
+            .map_err(|f| {
+                f.into_error(&format!(
+                    "listing the assets of release '{}' of {}",
+                    release.tag_name,
+                    self.repository()
+                ))
+            })
+    }
+
+    /// Upload `path` as asset `name`, streaming the file (memory use does not grow with its
+    /// size). Never retried here: a failed upload can leave a `starter` asset behind or may
+    /// have succeeded, so callers list the assets again and decide.
+    pub fn upload_asset(&self, release: &Release, name: &str, path: &Path) -> Result<Asset> {
+        validate_asset_name(name)?;
+        let what = format!(
+            "uploading asset '{name}' to release '{}' of {}",
+            release.tag_name,
+            self.repository()
+        );
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+        if meta.len() > MAX_ASSET_BYTES {
+            return Err(Error::input(format!(
+                "{what}: {} is {} bytes; GitHub release assets must be under 2 GiB",
+                path.display(),
+                meta.len()
+            ))
+            .help("split the deliverable or deliver it another way"));
+        }
+        let base = release
+            .upload_url
+            .split('{')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if base.is_empty() {
+            return Err(Error::failure(format!(
+                "{what}: GitHub gave no upload_url for the release"
+            )));
+        }
+        let uri = format!("{base}?name={name}");
+        let path = path.to_path_buf();
+        let size = meta.len();
+        self.block(async {
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| Failure::Local(Error::io(&path, &e)))?;
+            let body = FileBody::new(file, size, path.clone());
+            let resp = self
+                .send(&self.uploads, Method::POST, &uri, Payload::File(body, size))
+                .await?;
+            read_json::<Asset>(resp).await
+        })?
+        .map_err(|f| f.into_error(&what))
+    }
+
+    /// Delete an asset (retried; an asset that is already gone counts as deleted).
+    pub fn delete_asset(&self, release: &Release, asset: &Asset) -> Result<()> {
+        let route = format!(
+            "/repos/{}/{}/releases/assets/{}",
+            self.owner, self.name, asset.id
+        );
+        let result = self.block(self.retrying(|| async {
+            match self
+                .send(&self.api, Method::DELETE, &route, Payload::Empty)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // A retried DELETE whose first try landed sees 404: the goal is reached.
+                Err(Failure::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(()),
+                Err(e) => Err(e),
+            }
+        }))?;
+        result.map_err(|f| {
+            f.into_error(&format!(
+                "deleting asset '{}' of release '{}' of {}",
+                asset.name,
+                release.tag_name,
+                self.repository()
+            ))
+        })
+    }
+
+    /// Download an asset to `dest` (written to a temporary file beside it, then renamed),
+    /// hashing while writing. The size and, when GitHub reports it, the digest are checked;
+    /// a short or corrupted transfer is retried like any idempotent GET.
+    pub fn download_asset(
+        &self,
+        release: &Release,
+        asset: &Asset,
+        dest: &Path,
+    ) -> Result<Downloaded> {
+        let what = format!(
+            "downloading asset '{}' of release '{}' of {}",
+            asset.name,
+            release.tag_name,
+            self.repository()
+        );
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, &e))?;
+        let route = format!(
+            "/repos/{}/{}/releases/assets/{}",
+            self.owner, self.name, asset.id
+        );
+        let got = self.block(self.retrying(|| self.download_once(&route, asset, &dir)))?;
+        let (tmp, downloaded) = got.map_err(|f| f.into_error(&what))?;
+        tmp.persist(dest)
+            .map_err(|e| Error::io(dest, &e.error).help("check that the directory is writable"))?;
+        Ok(downloaded)
+    }
+
+    /// Publish a draft (PATCH draft=false; retried, since setting the flag twice is harmless).
+    pub fn publish_release(&self, release: &Release) -> Result<Release> {
+        let route = format!(
+            "/repos/{}/{}/releases/{}",
+            self.owner, self.name, release.id
+        );
+        let body = serde_json::json!({"draft": false}).to_string();
+        let what = format!(
+            "publishing release '{}' of {}",
+            release.tag_name,
+            self.repository()
+        );
+        let published = self
+            .block(self.retrying(|| async {
+                let resp = self
+                    .send(
+                        &self.api,
+                        Method::PATCH,
+                        &route,
+                        Payload::Json(body.clone()),
+                    )
+                    .await?;
+                read_json::<Release>(resp).await
+            }))?
+            .map_err(|f| f.into_error(&what))?;
+        if published.draft {
+            return Err(Error::failure(format!(
+                "{what}: GitHub still reports the release as a draft"
+            ))
+            .help("re-run: publishing is idempotent"));
+        }
+        Ok(published)
+    }
+
+    // ---- async internals -------------------------------------------------------------------
+
+    /// Run a future on the client's runtime.
+    fn block<F: Future>(&self, fut: F) -> Result<F::Output> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::failure(
+                "internal: the GitHub client was called inside an async runtime",
+            ));
+        }
+        Ok(self.rt.block_on(fut))
+    }
+
+    async fn find_release_async(&self, tag: &str) -> std::result::Result<Option<Release>, Failure> {
+        let mut found: Vec<Release> = Vec::new();
+        for page in 1..=MAX_RELEASE_PAGES {
+            let route = format!(
+                "/repos/{}/{}/releases?per_page={PER_PAGE}&page={page}",
+                self.owner, self.name
+            );
+            let list: Vec<Release> = self.retrying(|| self.get_json(&route)).await?;
+            let n = list.len();
+            found.extend(list.into_iter().filter(|r| r.tag_name == tag));
+            if n < PER_PAGE {
+                break;
+            }
+        }
+        found.sort_by_key(|r| (r.draft, r.id));
+        Ok(found.into_iter().next())
+    }
+
+    async fn list_assets_async(&self, release_id: u64) -> std::result::Result<Vec<Asset>, Failure> {
+        let mut all = Vec::new();
+        for page in 1..=MAX_ASSET_PAGES {
+            let route = format!(
+                "/repos/{}/{}/releases/{release_id}/assets?per_page={PER_PAGE}&page={page}",
+                self.owner, self.name
+            );
+            let list: Vec<Asset> = self.retrying(|| self.get_json(&route)).await?;
+            let n = list.len();
+            all.extend(list);
+            if n < PER_PAGE {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, route: &str) -> std::result::Result<T, Failure> {
+        let resp = self
+            .send(&self.api, Method::GET, route, Payload::Empty)
+            .await?;
+        read_json(resp).await
+    }
+
+    async fn download_once(
+        &self,
+        route: &str,
+        asset: &Asset,
+        dir: &Path,
+    ) -> std::result::Result<(tempfile::NamedTempFile, Downloaded), Failure> {
+        let resp = self
+            .send(&self.api, Method::GET, route, Payload::Download)
+            .await?;
+        let tmp =
+            tempfile::NamedTempFile::new_in(dir).map_err(|e| Failure::Local(Error::io(dir, &e)))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let mut writer = HashingWriter::new(tmp);
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| Failure::Transport(format!("reading the download: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                writer
+                    .write_all(&data)
+                    .map_err(|e| Failure::Local(Error::io(&tmp_path, &e)))?;
+            }
+        }
+        let (mut tmp, sha256, bytes) = writer.finish();
+        tmp.flush()
+            .map_err(|e| Failure::Local(Error::io(&tmp_path, &e)))?;
+        if bytes != asset.size {
+            return Err(Failure::Transport(format!(
+                "received {bytes} bytes, GitHub lists {} for the asset",
+                asset.size
+            )));
+        }
+        if let Some(expected) = asset.sha256() {
+            if expected != sha256 {
+                return Err(Failure::Transport(format!(
+                    "received bytes with SHA-256 {sha256}, GitHub lists {expected} for the asset"
+                )));
+            }
+        }
+        Ok((tmp, Downloaded { sha256, bytes }))
+    }
+
+    /// Retry `call` on rate limits, 5xx and transport errors, with exponential backoff
+    /// bounded by the policy. Only ever used for idempotent requests.
+    async fn retrying<T, F, Fut>(&self, mut call: F) -> std::result::Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, Failure>>,
+    {
+        let mut delay = self.policy.first_delay;
+        let mut attempt = 1u32;
+        loop {
+            match call().await {
+                Ok(v) => return Ok(v),
+                Err(f) if f.retryable() && attempt < self.policy.attempts.max(1) => {
+                    let wait = f.requested_wait().unwrap_or(delay);
+                    if wait > self.policy.max_wait {
+                        return Err(f.note(format!(
+                            "GitHub asked to wait {}s before retrying, more than the {}s this command waits",
+                            wait.as_secs(),
+                            self.policy.max_wait.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(wait).await;
+                    delay = delay.saturating_mul(2);
+                    attempt += 1;
+                }
+                Err(f) if f.retryable() && attempt > 1 => {
+                    return Err(f.note(format!("gave up after {attempt} attempts")));
+                }
+                Err(f) => return Err(f),
+            }
+        }
+    }
+
+    /// One HTTP exchange; a non-2xx answer becomes a `Failure::Status` with GitHub's message.
+    async fn send(
+        &self,
+        client: &Octocrab,
+        method: Method,
+        uri: &str,
+        payload: Payload,
+    ) -> std::result::Result<Response<RespBody>, Failure> {
+        let accept = match payload {
+            Payload::Download => "application/octet-stream",
+            _ => "application/vnd.github+json",
+        };
+        let builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::ACCEPT, accept)
+            .header("X-GitHub-Api-Version", "2022-11-28");
+        let request = match payload {
+            Payload::Empty | Payload::Download => builder
+                .header(header::CONTENT_LENGTH, "0")
+                .body(OctoBody::empty()),
+            Payload::Json(s) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(OctoBody::from(s)),
+            Payload::File(body, size) => builder
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, size.to_string())
+                .body(OctoBody::new(body)),
+        }
+        .map_err(|e| {
+            Failure::Local(Error::failure(format!(
+                "cannot build the request for {uri}: {e}"
+            )))
+        })?;
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| Failure::Transport(describe_octocrab_error(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = match response.into_body().collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        Err(Failure::from_response(status, &headers, &body))
+    }
+}
+
+type RespBody = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
+
+enum Payload {
+    Empty,
+    Download,
+    Json(String),
+    File(FileBody, u64),
+}
+
+async fn read_json<T: DeserializeOwned>(
+    resp: Response<RespBody>,
+) -> std::result::Result<T, Failure> {
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Failure::Transport(format!("reading the response: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::Local(Error::failure(format!(
+            "unexpected response from GitHub ({e}): {}",
+            truncate(&String::from_utf8_lossy(&bytes), 300)
+        )))
+    })
+}
+
+fn build_octocrab(base: &str, upload: &str, token: &str, repository: &str) -> Result<Octocrab> {
+    let bad = |e: octocrab::Error| {
+        Error::input(format!("github.api_url '{base}' cannot be used: {e}")).help(format!(
+            "check the github: block of the runtime profile (repository {repository})"
+        ))
+    };
+    Octocrab::builder()
+        .base_uri(base)
+        .map_err(bad)?
+        .upload_uri(upload)
+        .map_err(bad)?
+        .personal_token(token.to_string())
+        // Our own loop retries idempotent calls; octocrab's would also replay POSTs at once.
+        .add_retry_config(RetryConfig::None)
+        .set_connect_timeout(Some(Duration::from_secs(15)))
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .set_write_timeout(Some(Duration::from_secs(120)))
+        .build()
+        .map_err(bad)
+}
+
+/// Where uploads go: uploads.github.com for github.com, the API's own origin otherwise
+/// (GitHub Enterprise Server serves `/api/uploads` on the same host; tests use one server).
+fn upload_origin(api_url: &str) -> Result<String> {
+    let uri: http::Uri = api_url
+        .parse()
+        .map_err(|e| Error::input(format!("github.api_url '{api_url}' is not a URL: {e}")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (_, Some(a)) if a.as_str() == "api.github.com" => {
+            Ok("https://uploads.github.com".to_string())
+        }
+        (Some(s), Some(a)) => Ok(format!("{s}://{a}")),
+        _ => Err(Error::input(format!(
+            "github.api_url '{api_url}' has no scheme or host"
+        ))),
+    }
+}
+
+fn describe_octocrab_error(e: &octocrab::Error) -> String {
+    // The Display of octocrab's service errors is terse; the source chain says what failed
+    // (connection refused, timeout, TLS).
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Why one HTTP exchange failed, before it is given its context.
+#[derive(Debug)]
+enum Failure {
+    Status {
+        status: StatusCode,
+        message: String,
+        wait: Option<Duration>,
+        rate_limited: bool,
+        notes: Vec<String>,
+    },
+    Transport(String),
+    Local(Error),
+}
+
+impl Failure {
+    fn from_response(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Failure {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let retry_after = text("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let exhausted = text("x-ratelimit-remaining") == Some("0");
+        let reset_wait = if exhausted {
+            text("x-ratelimit-reset")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|reset| {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    Duration::from_secs(reset.saturating_sub(now) + 1)
+                })
+        } else {
+            None
+        };
+        let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::FORBIDDEN && (exhausted || retry_after.is_some()));
+        Failure::Status {
+            status,
+            message: github_message(body),
+            wait: retry_after.or(reset_wait),
+            rate_limited,
+            notes: Vec::new(),
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            Failure::Status {
+                status,
+                rate_limited,
+                ..
+            } => *rate_limited || matches!(status.as_u16(), 500 | 502 | 503 | 504),
+            Failure::Transport(_) => true,
+            Failure::Local(_) => false,
+        }
+    }
+
+    fn requested_wait(&self) -> Option<Duration> {
+        match self {
+            Failure::Status { wait, .. } => *wait,
+            _ => None,
+        }
+    }
+
+    fn note(self, note: String) -> Failure {
+        match self {
+            Failure::Status {
+                status,
+                message,
+                wait,
+                rate_limited,
+                mut notes,
+            } => {
+                notes.push(note);
+                Failure::Status {
+                    status,
+                    message,
+                    wait,
+                    rate_limited,
+                    notes,
+                }
+            }
+            Failure::Transport(m) => Failure::Transport(format!("{m} ({note})")),
+            Failure::Local(e) => Failure::Local(e),
+        }
+    }
+
+    /// An error saying what was being done, what GitHub said, and what to do.
+    fn into_error(self, what: &str) -> Error {
+        match self {
+            Failure::Local(e) => Error {
+                message: format!("{what}: {}", e.message),
+                ..e
+            },
+            Failure::Transport(m) => Error::failure(format!("GitHub: {what} failed: {m}")).help(
+                "check the network and github.api_url; re-running is safe (drafts stay drafts, finished uploads are kept)",
+            ),
+            Failure::Status {
+                status,
+                message,
+                rate_limited,
+                notes,
+                ..
+            } => {
+                let mut msg = format!("GitHub: {what} failed: HTTP {status}");
+                if !message.is_empty() {
+                    msg.push_str(": ");
+                    msg.push_str(&message);
+                }
+                for n in &notes {
+                    msg.push_str(&format!(" ({n})"));
+                }
+                let help = match status.as_u16() {
+                    _ if rate_limited => "GitHub's rate limit was hit; wait for it to reset, then re-run".to_string(),
+                    401 => format!("{TOKEN_ENV} was refused: set a valid, unexpired token"),
+                    403 => format!("the token may lack permission (contents: write) on the repository; check {TOKEN_ENV}"),
+                    404 => "check github.repository and that the token can see the repository".to_string(),
+                    422 => "GitHub refused the request as given; a published (immutable) release cannot be changed, so use a new tag".to_string(),
+                    s if s >= 500 => "GitHub had a server error; re-running is safe (drafts stay drafts, finished uploads are kept)".to_string(),
+                    _ => "see GitHub's message above".to_string(),
+                };
+                Error::failure(msg).help(help)
+            }
+        }
+    }
+}
+
+/// GitHub's `{"message": ..., "errors": [{"code": ..., "field": ...}]}`, or the raw body.
+fn github_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return truncate(text.trim(), MAX_ERROR_BODY);
+    };
+    let mut out = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
+        let parts: Vec<String> = errors
+            .iter()
+            .map(|e| match e {
+                serde_json::Value::String(s) => s.clone(),
+                other => {
+                    let field = |k: &str| other.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+                    let mut p = field("code").to_string();
+                    if !field("field").is_empty() {
+                        p.push_str(&format!(" ({})", field("field")));
+                    }
+                    if !field("message").is_empty() {
+                        p.push_str(&format!(": {}", field("message")));
+                    }
+                    p
+                }
+            })
+            .filter(|p| !p.is_empty())
+            .collect();
+        if !parts.is_empty() {
+            out.push_str(&format!(" [{}]", parts.join("; ")));
+        }
+    }
+    if out.is_empty() {
+        out = truncate(text.trim(), MAX_ERROR_BODY);
+    }
+    out
+}
+
+/// A request body that streams a file from disk with an exact length, so hyper sends
+/// `Content-Length` (GitHub's upload endpoint needs it) without buffering the file.
+struct FileBody {
+    file: tokio::fs::File,
+    remaining: u64,
+    buf: Box<[u8]>,
+    path: PathBuf,
+}
+
+impl FileBody {
+    fn new(file: tokio::fs::File, size: u64, path: PathBuf) -> Self {
+        FileBody {
+            file,
+            remaining: size,
+            buf: vec![0u8; UPLOAD_CHUNK].into_boxed_slice(),
+            path,
+        }
+    }
+}
+
+impl Body for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
+        use tokio::io::AsyncRead;
+        let this = self.get_mut();
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = usize::try_from(this.remaining)
+            .unwrap_or(usize::MAX)
+            .min(this.buf.len());
+        let mut rb = tokio::io::ReadBuf::new(&mut this.buf[..want]);
+        match Pin::new(&mut this.file).poll_read(cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(())) => {
+                let filled = rb.filled();
+                if filled.is_empty() {
+                    // The length was promised in Content-Length; a shorter file is an error,
+                    // not a silently truncated asset.
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("{} shrank while it was being uploaded", this.path.display()),
+                    ))));
+                }
+                this.remaining -= filled.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(filled)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_names() {
+        for ok in ["a.zip", "SHA256SUMS", "t1__wo__s1__d.zip", "billing.jsonl"] {
+            assert!(validate_asset_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b.zip", "a&b", ".hidden", "x/y", "ä.zip"] {
+            assert!(validate_asset_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn upload_origins() {
+        assert_eq!(
+            upload_origin("https://api.github.com").unwrap(),
+            "https://uploads.github.com"
+        );
+        assert_eq!(
+            upload_origin("https://ghe.example/api/v3").unwrap(),
+            "https://ghe.example"
+        );
+        assert_eq!(
+            upload_origin("http://127.0.0.1:4567").unwrap(),
+            "http://127.0.0.1:4567"
+        );
+    }
+
+    #[test]
+    fn messages_and_retry_classes() {
+        let body = br#"{"message":"Validation Failed","errors":[{"resource":"ReleaseAsset","code":"already_exists","field":"name"}]}"#;
+        assert_eq!(
+            github_message(body),
+            "Validation Failed [already_exists (name)]"
+        );
+        let mut h = http::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        let f = Failure::from_response(StatusCode::FORBIDDEN, &h, b"{}");
+        assert!(f.retryable());
+        assert_eq!(f.requested_wait(), Some(Duration::from_secs(3)));
+        let f = Failure::from_response(StatusCode::FORBIDDEN, &http::HeaderMap::new(), b"{}");
+        assert!(!f.retryable());
+        let f = Failure::from_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &http::HeaderMap::new(),
+            b"{}",
+        );
+        assert!(!f.retryable());
+        assert!(
+            Failure::from_response(StatusCode::BAD_GATEWAY, &http::HeaderMap::new(), b"")
+                .retryable()
+        );
+    }
+
+    #[test]
+    fn digests() {
+        let mut a = Asset {
+            id: 1,
+            name: "x".into(),
+            size: 1,
+            state: "uploaded".into(),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            browser_download_url: String::new(),
+        };
+        assert_eq!(a.sha256(), Some("a".repeat(64).as_str()));
+        a.digest = Some("md5:abc".into());
+        assert_eq!(a.sha256(), None);
+    }
+}

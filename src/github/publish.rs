@@ -1,0 +1,371 @@
+//! Publishing files as release assets (SPEC §5): draft → upload → verify → publish, idempotent
+//! and never half-published; plus the `deliver_github_release` core built on it.
+use super::client::{validate_asset_name, Asset, GithubClient, Release, MAX_ASSET_BYTES};
+use super::settings::GithubSettings;
+use crate::digest::sha256_file;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What happened to one asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetAction {
+    /// Not on the release before: uploaded.
+    Uploaded,
+    /// On the draft with other content, or incomplete: deleted and uploaded again.
+    Replaced,
+    /// Already there with the same name, size and SHA-256.
+    Skipped,
+}
+
+/// One asset of a published release, as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedAsset {
+    pub name: String,
+    pub asset_id: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The browser download URL GitHub reports once the release is published.
+    pub url: String,
+    pub action: AssetAction,
+}
+
+/// The outcome of `publish_assets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishResult {
+    pub repository: String,
+    pub tag: String,
+    pub release_id: u64,
+    pub release_url: String,
+    /// In the order the files were given.
+    pub assets: Vec<PublishedAsset>,
+    /// The release was published before this call and already held every file: nothing changed.
+    pub already_published: bool,
+}
+
+impl PublishResult {
+    /// True when nothing was uploaded or replaced.
+    pub fn unchanged(&self) -> bool {
+        self.assets.iter().all(|a| a.action == AssetAction::Skipped)
+    }
+}
+
+/// A file to publish, hashed once up front.
+struct LocalFile {
+    name: String,
+    path: PathBuf,
+    sha256: String,
+    bytes: u64,
+}
+
+impl GithubClient {
+    /// Publish `files` (`(asset name, path)`) to the release `tag`, per SPEC §5:
+    /// find or create a draft; skip assets already there with the same name, size and
+    /// SHA-256; replace differing or incomplete ones while the release is a draft; verify
+    /// every expected asset is `uploaded` with the right size and digest; then publish.
+    /// A published release is immutable: it is verified, and anything missing or different
+    /// is an error. Any failure before the final publish leaves the release a draft.
+    pub fn publish_assets<N: AsRef<str>, P: AsRef<Path>>(
+        &self,
+        tag: &str,
+        files: &[(N, P)],
+    ) -> Result<PublishResult> {
+        super::settings::check_tag(tag, "release tag")?;
+        let locals = hash_locals(files)?;
+        let release = self.find_release(tag)?;
+        if let Some(r) = release.as_ref().filter(|r| !r.draft) {
+            return self.verify_published(r, &locals);
+        }
+        let release = match release {
+            Some(r) => r,
+            None => self.create_draft_release(tag)?,
+        };
+        let before = self.list_assets(&release)?;
+        let mut actions = Vec::with_capacity(locals.len());
+        for local in &locals {
+            let same_name: Vec<&Asset> = before.iter().filter(|a| a.name == local.name).collect();
+            let mut keep = false;
+            if let [only] = same_name.as_slice() {
+                keep = self.same_content(&release, only, local)?;
+            }
+            if keep {
+                actions.push(AssetAction::Skipped);
+                continue;
+            }
+            for stale in &same_name {
+                self.delete_asset(&release, stale)?;
+            }
+            self.upload_checked(&release, local)?;
+            actions.push(if same_name.is_empty() {
+                AssetAction::Uploaded
+            } else {
+                AssetAction::Replaced
+            });
+        }
+        let verified = self.verify_complete(&release, &locals)?;
+        let published = self.publish_release(&release)?;
+        // Download URLs change from the draft's `untagged-…` path once the tag exists.
+        let after = self.list_assets(&published).unwrap_or(verified);
+        Ok(self.result(&published, &locals, &after, actions, false))
+    }
+
+    /// Upload one file; on failure, look again before deciding, since the POST may have
+    /// landed or left a `starter` asset. Never re-sent blindly.
+    fn upload_checked(&self, release: &Release, local: &LocalFile) -> Result<Asset> {
+        let err = match self.upload_asset(release, &local.name, &local.path) {
+            Ok(asset) => return Ok(asset),
+            Err(e) => e,
+        };
+        let draft_note = format!(
+            "release '{}' of {} stays a draft and nothing was published; re-run to resume (finished uploads are verified and kept)",
+            release.tag_name,
+            self.repository()
+        );
+        let after = match self.list_assets(release) {
+            Ok(a) => a,
+            Err(_) => return Err(with_help(err, &draft_note)),
+        };
+        if let Some(landed) = after
+            .iter()
+            .find(|a| a.name == local.name && matches_without_download(a, local))
+        {
+            return Ok(landed.clone());
+        }
+        for leftover in after.iter().filter(|a| a.name == local.name) {
+            // Best effort: the next run deletes a leftover anyway.
+            let _ = self.delete_asset(release, leftover);
+        }
+        Err(with_help(err, &draft_note))
+    }
+
+    /// Same name is given; same size and SHA-256 (GitHub's digest, else downloaded and hashed).
+    fn same_content(&self, release: &Release, remote: &Asset, local: &LocalFile) -> Result<bool> {
+        if !remote.is_uploaded() || remote.size != local.bytes {
+            return Ok(false);
+        }
+        if let Some(d) = remote.sha256() {
+            return Ok(d == local.sha256);
+        }
+        let tmp = tempfile::tempdir()
+            .map_err(|e| Error::failure(format!("cannot create a temporary directory: {e}")))?;
+        let got = self.download_asset(release, remote, &tmp.path().join(&remote.name))?;
+        Ok(got.sha256 == local.sha256)
+    }
+
+    /// Every expected asset is `uploaded`, with the right size and (when reported) digest.
+    fn verify_complete(&self, release: &Release, locals: &[LocalFile]) -> Result<Vec<Asset>> {
+        let assets = self.list_assets(release)?;
+        let mut problems = Vec::new();
+        for local in locals {
+            let found: Vec<&Asset> = assets.iter().filter(|a| a.name == local.name).collect();
+            match found.as_slice() {
+                [a] if matches_without_download(a, local) => {}
+                [] => problems.push(format!("'{}' is missing", local.name)),
+                [a] => problems.push(format!(
+                    "'{}' is {} with {} bytes (digest {}), expected uploaded with {} bytes (sha256:{})",
+                    local.name,
+                    a.state,
+                    a.size,
+                    a.digest.as_deref().unwrap_or("not reported"),
+                    local.bytes,
+                    local.sha256
+                )),
+                more => problems.push(format!("'{}' appears {} times", local.name, more.len())),
+            }
+        }
+        if problems.is_empty() {
+            return Ok(assets);
+        }
+        Err(Error::failure(format!(
+            "release '{}' of {} failed verification before publishing: {}",
+            release.tag_name,
+            self.repository(),
+            problems.join("; ")
+        ))
+        .help("the release stays a draft; re-run to replace the incomplete assets"))
+    }
+
+    /// A published release can only be checked, never changed.
+    fn verify_published(&self, release: &Release, locals: &[LocalFile]) -> Result<PublishResult> {
+        let assets = self.list_assets(release)?;
+        let mut problems = Vec::new();
+        for local in locals {
+            match assets.iter().find(|a| a.name == local.name) {
+                None => problems.push(format!("'{}' is missing", local.name)),
+                Some(a) => {
+                    if !self.same_content(release, a, local)? {
+                        problems.push(format!(
+                            "'{}' differs ({} bytes, digest {}; local {} bytes, sha256:{})",
+                            local.name,
+                            a.size,
+                            a.digest.as_deref().unwrap_or("not reported"),
+                            local.bytes,
+                            local.sha256
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::failure(format!(
+                "release '{}' of {} is already published, and published releases are immutable: {}; nothing was changed",
+                release.tag_name,
+                self.repository(),
+                problems.join("; ")
+            ))
+            .help("publish to a new tag (the default release_tag includes the run number {run}), or delete the release on GitHub if immutable releases are off"));
+        }
+        let actions = vec![AssetAction::Skipped; locals.len()];
+        Ok(self.result(release, locals, &assets, actions, true))
+    }
+
+    fn result(
+        &self,
+        release: &Release,
+        locals: &[LocalFile],
+        assets: &[Asset],
+        actions: Vec<AssetAction>,
+        already_published: bool,
+    ) -> PublishResult {
+        let web = self.settings().web_url();
+        let out = locals
+            .iter()
+            .zip(actions)
+            .map(|(local, action)| {
+                let remote = assets.iter().find(|a| a.name == local.name);
+                PublishedAsset {
+                    name: local.name.clone(),
+                    asset_id: remote.map(|a| a.id).unwrap_or_default(),
+                    bytes: local.bytes,
+                    sha256: local.sha256.clone(),
+                    url: remote
+                        .map(|a| a.browser_download_url.clone())
+                        .filter(|u| !u.is_empty())
+                        .unwrap_or_else(|| {
+                            format!(
+                                "{web}/releases/download/{}/{}",
+                                release.tag_name, local.name
+                            )
+                        }),
+                    action,
+                }
+            })
+            .collect();
+        PublishResult {
+            repository: self.repository().to_string(),
+            tag: release.tag_name.clone(),
+            release_id: release.id,
+            release_url: release.html_url.clone(),
+            assets: out,
+            already_published,
+        }
+    }
+}
+
+/// Uploaded, same size, and same digest when GitHub reports one.
+fn matches_without_download(remote: &Asset, local: &LocalFile) -> bool {
+    remote.is_uploaded()
+        && remote.size == local.bytes
+        && remote.sha256().is_none_or(|d| d == local.sha256)
+}
+
+fn with_help(mut err: Error, help: &str) -> Error {
+    err.help = Some(match err.help.take() {
+        Some(h) => format!("{help}; {h}"),
+        None => help.to_string(),
+    });
+    err
+}
+
+/// Validate names (allowed characters, no duplicates) and sizes, and hash every file, before
+/// anything is sent.
+fn hash_locals<N: AsRef<str>, P: AsRef<Path>>(files: &[(N, P)]) -> Result<Vec<LocalFile>> {
+    if files.is_empty() {
+        return Err(Error::input("nothing to publish: no files were given"));
+    }
+    let mut out: Vec<LocalFile> = Vec::with_capacity(files.len());
+    for (name, path) in files {
+        let (name, path) = (name.as_ref(), path.as_ref());
+        validate_asset_name(name)?;
+        if out.iter().any(|l| l.name == name) {
+            return Err(Error::input(format!("asset name '{name}' is given twice"))
+                .help("every file of a release needs its own name"));
+        }
+        let (sha256, bytes) = sha256_file(path)?;
+        if bytes > MAX_ASSET_BYTES {
+            return Err(Error::input(format!(
+                "{} is {bytes} bytes; GitHub release assets must be under 2 GiB",
+                path.display()
+            ))
+            .at(path.display().to_string())
+            .help("split the deliverable or deliver it another way"));
+        }
+        out.push(LocalFile {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            sha256,
+            bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// The receipt data of a `deliver_github_release` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubDelivery {
+    pub repository: String,
+    pub tag: String,
+    pub release_id: u64,
+    pub asset_id: u64,
+    pub asset_name: String,
+    pub url: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// The asset was already on the release with the same content (a re-run).
+    pub skipped: bool,
+}
+
+/// Upload a package as an asset named after the file to the release `tag` (normally
+/// `settings.render_release_tag(..)`), through `publish_assets`. The asset name must already
+/// be in `[A-Za-z0-9._-]`. Re-delivering the same bytes is a no-op; different bytes to a
+/// published release is an error (immutable releases).
+pub fn deliver_to_release(
+    client: &GithubClient,
+    settings: &GithubSettings,
+    tag: &str,
+    package_zip: &Path,
+) -> Result<GithubDelivery> {
+    if client.repository() != settings.repository {
+        return Err(Error::input(format!(
+            "internal: client for {} used to deliver to {}",
+            client.repository(),
+            settings.repository
+        )));
+    }
+    let name = package_zip
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            Error::input(format!("{} has no usable file name", package_zip.display()))
+                .at(package_zip.display().to_string())
+        })?
+        .to_string();
+    let result = client.publish_assets(tag, &[(name.as_str(), package_zip)])?;
+    let asset = result
+        .assets
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::failure("internal: publishing returned no asset"))?;
+    Ok(GithubDelivery {
+        repository: result.repository,
+        tag: result.tag,
+        release_id: result.release_id,
+        asset_id: asset.asset_id,
+        asset_name: asset.name,
+        url: asset.url,
+        bytes: asset.bytes,
+        sha256: asset.sha256,
+        skipped: asset.action == AssetAction::Skipped,
+    })
+}

@@ -1,0 +1,188 @@
+//! The runtime profile's `github:` block: repository, API base URL and release tag templates.
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_RELEASE_TAG: &str = "artifacts-{tenant_id}-{work_order_id}-r{run}";
+pub const DEFAULT_STATE_TAG: &str = "billing-state-v1";
+
+/// Placeholders a `release_tag` template may use (SPEC §2).
+const PLACEHOLDERS: [&str; 3] = ["{tenant_id}", "{work_order_id}", "{run}"];
+
+/// Git refuses some tag names and GitHub rewrites odd characters; a conservative alphabet keeps
+/// a tag the same in URLs, in `git tag` and in the evidence that names it.
+const MAX_TAG_LEN: usize = 128;
+
+/// `github: {repository, api_url, release_tag, state_tag}`; the key names are pinned by SPEC §2.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSettings {
+    /// `owner/name`.
+    pub repository: String,
+    /// REST base URL: `https://api.github.com`, `https://ghe.example.com/api/v3`, or a test server.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// Template of the release that deliveries and the publisher upload to.
+    #[serde(default = "default_release_tag")]
+    pub release_tag: String,
+    /// The (draft) release that holds the billing-state files.
+    #[serde(default = "default_state_tag")]
+    pub state_tag: String,
+}
+
+fn default_api_url() -> String {
+    DEFAULT_API_URL.to_string()
+}
+fn default_release_tag() -> String {
+    DEFAULT_RELEASE_TAG.to_string()
+}
+fn default_state_tag() -> String {
+    DEFAULT_STATE_TAG.to_string()
+}
+
+impl GithubSettings {
+    /// Settings for `owner/name` with every other key at its default.
+    pub fn for_repository(repository: impl Into<String>) -> Self {
+        GithubSettings {
+            repository: repository.into(),
+            api_url: default_api_url(),
+            release_tag: default_release_tag(),
+            state_tag: default_state_tag(),
+        }
+    }
+
+    /// Deserialise a profile's `github:` value (already parsed from YAML) and validate it;
+    /// `file` names the profile in errors.
+    pub fn from_value(value: &serde_json::Value, file: &str) -> Result<Self> {
+        let settings: GithubSettings = serde_json::from_value(value.clone()).map_err(|e| {
+            Error::input(format!("invalid github: block: {e}"))
+                .at(file.to_string())
+                .help("expected github: {repository: owner/name, api_url, release_tag, state_tag} (see `platform schema runtime-profile`)")
+        })?;
+        settings.validate().map_err(|e| e.at(file.to_string()))?;
+        Ok(settings)
+    }
+
+    /// `owner` and `name` of the repository (validated by `validate`).
+    pub fn owner_and_name(&self) -> Result<(&str, &str)> {
+        match self.repository.split_once('/') {
+            Some((o, n)) if valid_repo_part(o) && valid_repo_part(n) => Ok((o, n)),
+            _ => Err(Error::input(format!(
+                "github.repository '{}' is not of the form owner/name",
+                self.repository
+            ))
+            .help("set github.repository to e.g. acme/platform-artifacts")),
+        }
+    }
+
+    /// Check every key; errors name the key and what is expected.
+    pub fn validate(&self) -> Result<()> {
+        self.owner_and_name()?;
+        let api = self.api_url.trim();
+        if !(api.starts_with("https://") || api.starts_with("http://"))
+            || api.parse::<http::Uri>().is_err()
+        {
+            return Err(Error::input(format!(
+                "github.api_url '{}' is not an http(s) URL",
+                self.api_url
+            ))
+            .help(
+                "use https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server",
+            ));
+        }
+        // Unknown placeholders would otherwise end up verbatim (braces and all) in a tag name.
+        let mut probe = self.release_tag.clone();
+        for p in PLACEHOLDERS {
+            probe = probe.replace(p, "x");
+        }
+        check_tag(&probe, "github.release_tag").map_err(|e| {
+            e.help("use [A-Za-z0-9._-] and the placeholders {tenant_id} {work_order_id} {run}")
+        })?;
+        check_tag(&self.state_tag, "github.state_tag")
+            .map_err(|e| e.help("use [A-Za-z0-9._-], e.g. billing-state-v1"))?;
+        Ok(())
+    }
+
+    /// The release tag of one run of one work order (IDs are `[A-Za-z0-9_-]`, so the result
+    /// stays within the tag alphabet when the template does).
+    pub fn render_release_tag(&self, tenant_id: &str, work_order_id: &str, run: u64) -> String {
+        self.release_tag
+            .replace("{tenant_id}", tenant_id)
+            .replace("{work_order_id}", work_order_id)
+            .replace("{run}", &run.to_string())
+    }
+
+    /// `https://github.com/owner/name` style link for messages; GHE hosts keep their host.
+    pub fn web_url(&self) -> String {
+        let api = self.api_url.trim_end_matches('/');
+        if api == DEFAULT_API_URL {
+            return format!("https://github.com/{}", self.repository);
+        }
+        let host = api.strip_suffix("/api/v3").unwrap_or(api);
+        format!("{host}/{}", self.repository)
+    }
+}
+
+fn valid_repo_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A tag (or a rendered template) must be non-empty, short and use the safe alphabet.
+pub fn check_tag(tag: &str, field: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= MAX_TAG_LEN
+        && !tag.starts_with('-')
+        && !tag.starts_with('.')
+        && !tag.ends_with('.')
+        && !tag.contains("..")
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{field} '{tag}' is not a safe tag name (1-{MAX_TAG_LEN} characters of [A-Za-z0-9._-], not starting with '-' or '.', no '..')"
+        )))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_render() {
+        let v = serde_json::json!({"repository": "acme/artifacts"});
+        let s = GithubSettings::from_value(&v, "p.yml").unwrap();
+        assert_eq!(s.api_url, DEFAULT_API_URL);
+        assert_eq!(s.state_tag, DEFAULT_STATE_TAG);
+        assert_eq!(
+            s.render_release_tag("t1", "wo-7", 3),
+            "artifacts-t1-wo-7-r3"
+        );
+        assert_eq!(s.web_url(), "https://github.com/acme/artifacts");
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for v in [
+            serde_json::json!({"repository": "acme"}),
+            serde_json::json!({"repository": "a/b/c"}),
+            serde_json::json!({"repository": "a/b", "api_url": "ftp://x"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "r-{nope}"}),
+            serde_json::json!({"repository": "a/b", "state_tag": "a b"}),
+            serde_json::json!({"repository": "a/b", "extra": 1}),
+        ] {
+            let err = GithubSettings::from_value(&v, "p.yml").unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{v}");
+            assert_eq!(err.location.as_deref(), Some("p.yml"));
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Executes one step: a command module as an isolated child process, or a built-in
+//! in-process; checks declared outputs; keeps logs with secrets redacted.
+pub mod command;
+pub mod outputs;
+pub mod redact;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Status {
+    #[serde(rename = "COMPLETED")]
+    Completed,
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+/// A file an executed step produced, as recorded in evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileRecord {
+    /// The output id (or log name).
+    pub id: String,
+    /// Path relative to the step's outputs dir (or runtime-relative for logs).
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What running a step produced.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub status: Status,
+    pub reason_slug: Option<String>,
+    pub message: Option<String>,
+    pub values: serde_json::Map<String, serde_json::Value>,
+    pub outputs: Vec<FileRecord>,
+    pub logs: Vec<FileRecord>,
+    /// Set by delivery built-ins.
+    pub receipt: Option<serde_json::Value>,
+}
+
+impl StepResult {
+    pub fn failed(slug: &str, message: impl Into<String>) -> Self {
+        StepResult {
+            status: Status::Failed,
+            reason_slug: Some(slug.to_string()),
+            message: Some(message.into()),
+            values: Default::default(),
+            outputs: Vec::new(),
+            logs: Vec::new(),
+            receipt: None,
+        }
+    }
+    pub fn completed() -> Self {
+        StepResult {
+            status: Status::Completed,
+            reason_slug: None,
+            message: None,
+            values: Default::default(),
+            outputs: Vec::new(),
+            logs: Vec::new(),
+            receipt: None,
+        }
+    }
+}

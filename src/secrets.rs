@@ -1,0 +1,18 @@
+//! Secrets come from the orchestrator's environment as PLATFORM_SECRET_<NAME> (SPEC §6).
+
+pub const PREFIX: &str = "PLATFORM_SECRET_";
+
+/// NAME → value for every non-empty PLATFORM_SECRET_NAME.
+pub fn from_env() -> std::collections::BTreeMap<String, String> {
+    std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|n| (n.to_string(), v)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+}
+
+/// PLATFORM_SECRET_<NAME>, when set and non-empty.
+pub fn get(name: &str) -> Option<String> {
+    std::env::var(format!("{PREFIX}{name}"))
+        .ok()
+        .filter(|v| !v.is_empty())
+}

@@ -1,0 +1,329 @@
+//! Resolves a step's inputs at run time: literals, defaults, outputs of earlier steps, files
+//! read with selectors, and tenant assets — every path confined to its step or tenant.
+use super::model::{InputValue, Selector, Step};
+use super::paths::resolve_inside;
+use crate::contract::{InputType, ModuleContract, OutputType};
+use crate::repo::locate::{parse_path, Seg};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A file read by a selector may be at most this large: inputs are values, not bulk data.
+pub const MAX_SELECTOR_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What an earlier step left for later ones.
+#[derive(Debug, Clone)]
+pub struct Produced<'a> {
+    pub contract: &'a ModuleContract,
+    pub outputs_dir: PathBuf,
+    pub values: serde_json::Map<String, serde_json::Value>,
+    pub completed: bool,
+}
+
+/// The path of a declared file/dir output of an earlier, completed step.
+pub fn output_path(
+    earlier: &BTreeMap<String, Produced>,
+    from_step: &str,
+    output_id: &str,
+) -> Result<(PathBuf, OutputType), String> {
+    let p = earlier
+        .get(from_step)
+        .ok_or_else(|| format!("step '{from_step}' has not run before this step"))?;
+    if !p.completed {
+        return Err(format!("step '{from_step}' did not complete"));
+    }
+    let out = p
+        .contract
+        .output(output_id)
+        .ok_or_else(|| format!("step '{from_step}' has no output '{output_id}'"))?;
+    if out.ty == OutputType::Value {
+        return Err(format!(
+            "output '{output_id}' of step '{from_step}' is a value, not a file"
+        ));
+    }
+    let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
+    let path = resolve_inside(&p.outputs_dir, &rel)
+        .map_err(|e| format!("output '{output_id}' of step '{from_step}': {e} (was the runtime dir deleted? run with --retry-failed after restoring it)"))?;
+    Ok((path, out.ty))
+}
+
+/// Every file under a dir output, sorted (for `files` inputs bound to a dir).
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Resolve all inputs of `step` into the JSON object a module receives. Err names the input.
+pub fn resolve(
+    step: &Step,
+    contract: &ModuleContract,
+    earlier: &BTreeMap<String, Produced>,
+    assets_dir: &Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut out = serde_json::Map::new();
+    for (name, value) in &step.inputs {
+        let spec = contract.input(name).ok_or_else(|| {
+            format!(
+                "input '{name}' is not declared by module '{}'",
+                contract.module_id
+            )
+        })?;
+        let v = resolve_one(name, value, spec.ty, earlier, assets_dir)?;
+        out.insert(name.clone(), v);
+    }
+    for spec in &contract.inputs {
+        if out.contains_key(&spec.id) {
+            continue;
+        }
+        match &spec.default {
+            Some(d) => {
+                out.insert(spec.id.clone(), d.clone());
+            }
+            None if spec.required => {
+                return Err(format!("required input '{}' is missing", spec.id))
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_one(
+    name: &str,
+    value: &InputValue,
+    ty: InputType,
+    earlier: &BTreeMap<String, Produced>,
+    assets_dir: &Path,
+) -> Result<serde_json::Value, String> {
+    let ctx = |e: String| format!("input '{name}': {e}");
+    let v = match value {
+        InputValue::Literal(v) => v.clone(),
+        InputValue::Asset(rel) => {
+            let p = resolve_inside(assets_dir, rel).map_err(|e| ctx(format!("asset {e}")))?;
+            if !p.is_file() {
+                return Err(ctx(format!("asset '{rel}' is not a file")));
+            }
+            let s = serde_json::Value::String(p.display().to_string());
+            if ty == InputType::Files {
+                serde_json::Value::Array(vec![s])
+            } else {
+                s
+            }
+        }
+        InputValue::Output {
+            from_step,
+            output_id,
+        } => {
+            let p = earlier
+                .get(from_step.as_str())
+                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
+            let is_value = p
+                .contract
+                .output(output_id)
+                .is_some_and(|o| o.ty == OutputType::Value);
+            if is_value {
+                if !p.completed {
+                    return Err(ctx(format!("step '{from_step}' did not complete")));
+                }
+                p.values.get(output_id).cloned().ok_or_else(|| {
+                    ctx(format!(
+                        "step '{from_step}' reported no value '{output_id}'"
+                    ))
+                })?
+            } else {
+                let (path, oty) = output_path(earlier, from_step, output_id).map_err(ctx)?;
+                match (oty, ty) {
+                    (OutputType::Dir, InputType::Files) => serde_json::Value::Array(
+                        files_under(&path)
+                            .into_iter()
+                            .map(serde_json::Value::String)
+                            .collect(),
+                    ),
+                    (_, InputType::Files) => {
+                        serde_json::Value::Array(vec![serde_json::Value::String(
+                            path.display().to_string(),
+                        )])
+                    }
+                    _ => serde_json::Value::String(path.display().to_string()),
+                }
+            }
+        }
+        InputValue::File {
+            from_step,
+            from_file,
+            selector,
+            take,
+            json_path,
+        } => {
+            let p = earlier
+                .get(from_step.as_str())
+                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
+            if !p.completed {
+                return Err(ctx(format!("step '{from_step}' did not complete")));
+            }
+            let path = resolve_inside(&p.outputs_dir, from_file)
+                .map_err(|e| ctx(format!("from_file {e}")))?;
+            let text = read_text(&path).map_err(ctx)?;
+            select(&text, *selector, *take, json_path.as_deref())
+                .map_err(|e| ctx(format!("{from_file}: {e}")))?
+        }
+    };
+    if ty.is_path() {
+        let ok = match ty {
+            InputType::File => v.is_string(),
+            _ => v
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x.is_string())),
+        };
+        if !ok || matches!(value, InputValue::Literal(_)) {
+            return Err(ctx(format!(
+                "type {} needs a file: bind it to a file output ({{from_step, output_id}}) or an asset ({{asset: path}})",
+                ty.as_str()
+            )));
+        }
+    } else if !ty.accepts(&v) {
+        return Err(ctx(format!(
+            "expected a value of type {}, got {}",
+            ty.as_str(),
+            json_type(&v)
+        )));
+    }
+    Ok(v)
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    if meta.len() > MAX_SELECTOR_BYTES {
+        return Err(format!(
+            "{} is {} bytes; selectors read at most {MAX_SELECTOR_BYTES}",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// Apply a selector to a file's text.
+pub fn select(
+    text: &str,
+    selector: Selector,
+    take: Option<u64>,
+    json_path: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    match selector {
+        Selector::Text => Ok(serde_json::Value::String(text.to_string())),
+        Selector::Lines => {
+            let limit = take.map(|t| t as usize).unwrap_or(usize::MAX);
+            Ok(serde_json::Value::Array(
+                text.lines()
+                    .take(limit)
+                    .map(|l| serde_json::Value::String(l.to_string()))
+                    .collect(),
+            ))
+        }
+        Selector::Json => {
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+            apply_json_path(&v, json_path)
+        }
+        Selector::JsonlFirst => {
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .ok_or("no JSON line found (file is empty)")?;
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| format!("first line is not valid JSON: {e}"))?;
+            apply_json_path(&v, json_path)
+        }
+    }
+}
+
+/// `$.a.b[0]`, `a.b[0]` or `/a/b/0`: select inside a JSON value.
+pub fn apply_json_path(
+    v: &serde_json::Value,
+    path: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let Some(p) = path else { return Ok(v.clone()) };
+    let trimmed = p.trim();
+    let body = trimmed.strip_prefix('$').unwrap_or(trimmed);
+    let body = body.strip_prefix('.').unwrap_or(body);
+    if body.is_empty() {
+        return Ok(v.clone());
+    }
+    let mut cur = v;
+    for seg in parse_path(body) {
+        cur = match (&seg, cur) {
+            (Seg::Key(k), serde_json::Value::Object(m)) => m.get(k),
+            (Seg::Index(i), serde_json::Value::Array(a)) => a.get(*i),
+            (Seg::Key(k), serde_json::Value::Array(a)) => {
+                k.parse::<usize>().ok().and_then(|i| a.get(i))
+            }
+            _ => None,
+        }
+        .ok_or_else(|| format!("json_path '{p}' does not match the document"))?;
+    }
+    Ok(cur.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn selectors() {
+        assert_eq!(
+            select("a\nb\nc\n", Selector::Lines, Some(2), None).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            select("hi\n", Selector::Text, None, None).unwrap(),
+            json!("hi\n")
+        );
+        assert_eq!(
+            select(
+                r#"{"a":{"b":[1,2]}}"#,
+                Selector::Json,
+                None,
+                Some("$.a.b[1]")
+            )
+            .unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            select(
+                "\n{\"x\":1}\n{\"x\":2}\n",
+                Selector::JsonlFirst,
+                None,
+                Some("x")
+            )
+            .unwrap(),
+            json!(1)
+        );
+        assert!(select("{", Selector::Json, None, None).is_err());
+        assert!(select(r#"{"a":1}"#, Selector::Json, None, Some("b")).is_err());
+    }
+}

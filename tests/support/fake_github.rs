@@ -1,0 +1,478 @@
+//! A stateful fake of GitHub's Releases REST API on a loopback wiremock server, with
+//! injectable failures (a failed Nth upload, 429/5xx GETs, 5xx POSTs) and a call log.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const TOKEN: &str = "test-token-123";
+
+#[derive(Debug, Clone)]
+pub struct FakeAsset {
+    pub id: u64,
+    pub name: String,
+    pub state: String,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeRelease {
+    pub id: u64,
+    pub tag_name: String,
+    pub draft: bool,
+    pub assets: Vec<FakeAsset>,
+}
+
+/// An injected answer: status, extra headers.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Injected {
+    /// A retryable answer that says "retry now".
+    pub fn retry_now(status: u16) -> Self {
+        Injected {
+            status,
+            headers: vec![("retry-after".into(), "0".into())],
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub base: String,
+    /// `owner/name` used in the URLs the fake hands out.
+    pub repo: String,
+    next_id: u64,
+    /// In creation order; listed newest first, as GitHub does.
+    pub releases: Vec<FakeRelease>,
+    /// Compact labels of every request: "list releases", "upload a.zip", ...
+    pub calls: Vec<String>,
+    /// The Nth upload (1-based, counting every upload) fails with this status; with
+    /// `leave_starter` it leaves an incomplete asset behind, as GitHub can on a 502.
+    pub fail_upload: Option<(usize, u16, bool)>,
+    uploads_seen: usize,
+    /// The next GETs (API routes) are answered with these instead.
+    pub fail_gets: VecDeque<Injected>,
+    /// The next POSTs that create a release are answered with these instead.
+    pub fail_creates: VecDeque<u16>,
+    /// Create the release but answer 502, as when a response is lost.
+    pub lose_create_response: bool,
+    /// Report no `digest` on assets (older servers).
+    pub omit_digest: bool,
+}
+
+pub struct FakeGithub {
+    pub server: MockServer,
+    pub state: Arc<Mutex<FakeState>>,
+    // Keeps the runtime that registered the mock alive for the server's lifetime.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl FakeGithub {
+    /// Start a fake for `acme/artifacts` on loopback. Call it outside any tokio runtime.
+    pub fn start() -> FakeGithub {
+        Self::start_for("acme/artifacts")
+    }
+
+    pub fn start_for(repo: &str) -> FakeGithub {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(MockServer::builder().start());
+        let state = Arc::new(Mutex::new(FakeState {
+            base: server.uri(),
+            repo: repo.to_string(),
+            next_id: 1,
+            ..Default::default()
+        }));
+        rt.block_on(
+            Mock::given(any())
+                .respond_with(Responder(state.clone()))
+                .mount(&server),
+        );
+        FakeGithub {
+            server,
+            state,
+            _rt: rt,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap()
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.state().calls.clone()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state().calls.clear();
+    }
+
+    pub fn release(&self, tag: &str) -> Option<FakeRelease> {
+        self.state()
+            .releases
+            .iter()
+            .find(|r| r.tag_name == tag)
+            .cloned()
+    }
+
+    /// Add a release with the given assets (all `uploaded` unless named in `starters`).
+    pub fn seed_release(
+        &self,
+        tag: &str,
+        draft: bool,
+        assets: &[(&str, &[u8])],
+        starters: &[&str],
+    ) -> u64 {
+        let mut st = self.state();
+        let id = st.take_id();
+        let mut list = Vec::new();
+        for (name, data) in assets {
+            let aid = st.take_id();
+            let starter = starters.contains(name);
+            list.push(FakeAsset {
+                id: aid,
+                name: name.to_string(),
+                state: if starter { "starter" } else { "uploaded" }.to_string(),
+                data: if starter { Vec::new() } else { data.to_vec() },
+            });
+        }
+        st.releases.push(FakeRelease {
+            id,
+            tag_name: tag.to_string(),
+            draft,
+            assets: list,
+        });
+        id
+    }
+
+    /// The bytes of an asset of the release `tag`.
+    pub fn asset_data(&self, tag: &str, name: &str) -> Option<Vec<u8>> {
+        self.release(tag)?
+            .assets
+            .into_iter()
+            .find(|a| a.name == name && a.state == "uploaded")
+            .map(|a| a.data)
+    }
+}
+
+struct Responder(Arc<Mutex<FakeState>>);
+
+impl Respond for Responder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut st = self.0.lock().unwrap();
+        st.handle(req)
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn message(status: u16, msg: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(serde_json::json!({
+        "message": msg,
+        "documentation_url": "https://docs.github.com/rest",
+    }))
+}
+
+fn query(req: &Request, key: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl FakeState {
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn release_json(&self, r: &FakeRelease) -> serde_json::Value {
+        let (base, repo) = (&self.base, &self.repo);
+        serde_json::json!({
+            "id": r.id,
+            "tag_name": r.tag_name,
+            "name": r.tag_name,
+            "draft": r.draft,
+            "prerelease": false,
+            "immutable": !r.draft,
+            "upload_url": format!("{base}/uploads/repos/{repo}/releases/{}/assets{{?name,label}}", r.id),
+            "html_url": format!("{base}/{repo}/releases/tag/{}", r.tag_name),
+            "assets": r.assets.iter().map(|a| self.asset_json(r, a)).collect::<Vec<_>>(),
+        })
+    }
+
+    fn asset_json(&self, r: &FakeRelease, a: &FakeAsset) -> serde_json::Value {
+        let (base, repo) = (&self.base, &self.repo);
+        let folder = if r.draft {
+            format!("untagged-{}", r.id)
+        } else {
+            r.tag_name.clone()
+        };
+        let digest = if self.omit_digest || a.state != "uploaded" {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::String(format!("sha256:{}", sha256_hex(&a.data)))
+        };
+        serde_json::json!({
+            "id": a.id,
+            "name": a.name,
+            "label": "",
+            "state": a.state,
+            "size": a.data.len(),
+            "digest": digest,
+            "content_type": "application/octet-stream",
+            "url": format!("{base}/repos/{repo}/releases/assets/{}", a.id),
+            "browser_download_url": format!("{base}/{repo}/releases/download/{folder}/{}", a.name),
+        })
+    }
+
+    fn find_asset(&self, aid: u64) -> Option<(usize, usize)> {
+        for (ri, r) in self.releases.iter().enumerate() {
+            if let Some(ai) = r.assets.iter().position(|a| a.id == aid) {
+                return Some((ri, ai));
+            }
+        }
+        None
+    }
+
+    fn handle(&mut self, req: &Request) -> ResponseTemplate {
+        let path = req.url.path().to_string();
+        let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let method = req.method.as_str().to_string();
+
+        // Downloads are served by a storage host in real life: no token needed, no API shape.
+        if let ["downloads", aid] = segs.as_slice() {
+            self.calls.push("storage download".into());
+            let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
+                return message(404, "Not Found");
+            };
+            return ResponseTemplate::new(200)
+                .set_body_bytes(self.releases[ri].assets[ai].data.clone());
+        }
+
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if auth != format!("Bearer {TOKEN}") {
+            self.calls.push(format!("unauthorized {method} {path}"));
+            return message(401, "Bad credentials");
+        }
+
+        if method == "GET" {
+            if let Some(inj) = self.fail_gets.pop_front() {
+                self.calls
+                    .push(format!("injected {} on GET {path}", inj.status));
+                let mut t = message(inj.status, "injected failure");
+                for (k, v) in &inj.headers {
+                    t = t.insert_header(k.as_str(), v.as_str());
+                }
+                return t;
+            }
+        }
+
+        match (method.as_str(), segs.as_slice()) {
+            ("GET", ["repos", _, _, "releases"]) => {
+                self.calls.push("list releases".into());
+                let per_page: usize = query(req, "per_page")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30);
+                let page: usize = query(req, "page").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let all: Vec<serde_json::Value> = self
+                    .releases
+                    .iter()
+                    .rev()
+                    .map(|r| self.release_json(r))
+                    .collect();
+                let slice: Vec<_> = all
+                    .into_iter()
+                    .skip((page - 1) * per_page)
+                    .take(per_page)
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(slice)
+            }
+            ("POST", ["repos", _, _, "releases"]) => {
+                self.calls.push("create release".into());
+                if let Some(status) = self.fail_creates.pop_front() {
+                    return message(status, "injected failure");
+                }
+                let body: serde_json::Value = match serde_json::from_slice(&req.body) {
+                    Ok(v) => v,
+                    Err(_) => return message(400, "Problems parsing JSON"),
+                };
+                let tag = body["tag_name"].as_str().unwrap_or_default().to_string();
+                if self.releases.iter().any(|r| r.tag_name == tag && !r.draft) {
+                    return ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                        "message": "Validation Failed",
+                        "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}],
+                    }));
+                }
+                let id = self.take_id();
+                let r = FakeRelease {
+                    id,
+                    tag_name: tag,
+                    draft: body["draft"].as_bool().unwrap_or(false),
+                    assets: Vec::new(),
+                };
+                let json = self.release_json(&r);
+                self.releases.push(r);
+                if self.lose_create_response {
+                    self.lose_create_response = false;
+                    return message(502, "Bad Gateway");
+                }
+                ResponseTemplate::new(201).set_body_json(json)
+            }
+            ("GET", ["repos", _, _, "releases", "assets", aid]) => {
+                let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
+                    return message(404, "Not Found");
+                };
+                let accept = req
+                    .headers
+                    .get("accept")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let name = self.releases[ri].assets[ai].name.clone();
+                if accept == "application/octet-stream" {
+                    self.calls.push(format!("download {name}"));
+                    let base = self.base.clone();
+                    return ResponseTemplate::new(302)
+                        .insert_header("location", format!("{base}/downloads/{aid}").as_str());
+                }
+                self.calls.push(format!("get asset {name}"));
+                let json = self.asset_json(&self.releases[ri], &self.releases[ri].assets[ai]);
+                ResponseTemplate::new(200).set_body_json(json)
+            }
+            ("DELETE", ["repos", _, _, "releases", "assets", aid]) => {
+                let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
+                    self.calls.push("delete missing asset".into());
+                    return message(404, "Not Found");
+                };
+                if !self.releases[ri].draft {
+                    self.calls.push("delete refused".into());
+                    return message(422, "Cannot delete assets of an immutable release.");
+                }
+                let a = self.releases[ri].assets.remove(ai);
+                self.calls.push(format!("delete {}", a.name));
+                ResponseTemplate::new(204)
+            }
+            ("GET", ["repos", _, _, "releases", rid]) => {
+                self.calls.push("get release".into());
+                match self.releases.iter().find(|r| rid.parse() == Ok(r.id)) {
+                    Some(r) => ResponseTemplate::new(200).set_body_json(self.release_json(r)),
+                    None => message(404, "Not Found"),
+                }
+            }
+            ("PATCH", ["repos", _, _, "releases", rid]) => {
+                let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let Some(ri) = self.releases.iter().position(|r| rid.parse() == Ok(r.id)) else {
+                    return message(404, "Not Found");
+                };
+                if body["draft"] == serde_json::Value::Bool(false) {
+                    self.calls.push("publish release".into());
+                    self.releases[ri].draft = false;
+                } else {
+                    self.calls.push("update release".into());
+                }
+                let json = self.release_json(&self.releases[ri]);
+                ResponseTemplate::new(200).set_body_json(json)
+            }
+            ("GET", ["repos", _, _, "releases", rid, "assets"]) => {
+                self.calls.push("list assets".into());
+                let per_page: usize = query(req, "per_page")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30);
+                let page: usize = query(req, "page").and_then(|v| v.parse().ok()).unwrap_or(1);
+                match self.releases.iter().find(|r| rid.parse() == Ok(r.id)) {
+                    Some(r) => {
+                        let list: Vec<_> = r
+                            .assets
+                            .iter()
+                            .skip((page - 1) * per_page)
+                            .take(per_page)
+                            .map(|a| self.asset_json(r, a))
+                            .collect();
+                        ResponseTemplate::new(200).set_body_json(list)
+                    }
+                    None => message(404, "Not Found"),
+                }
+            }
+            ("POST", ["uploads", "repos", _, _, "releases", rid, "assets"]) => {
+                self.upload(req, rid)
+            }
+            _ => {
+                self.calls.push(format!("unknown {method} {path}"));
+                message(404, "Not Found")
+            }
+        }
+    }
+
+    fn upload(&mut self, req: &Request, rid: &str) -> ResponseTemplate {
+        let name = query(req, "name").unwrap_or_default();
+        self.calls.push(format!("upload {name}"));
+        self.uploads_seen += 1;
+        let Some(ri) = self.releases.iter().position(|r| rid.parse() == Ok(r.id)) else {
+            return message(404, "Not Found");
+        };
+        let declared = req
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared != Some(req.body.len()) {
+            return message(400, "Content-Length is required and must match the body");
+        }
+        if let Some((n, status, leave_starter)) = self.fail_upload {
+            if n == self.uploads_seen {
+                if leave_starter {
+                    let id = self.take_id();
+                    self.releases[ri].assets.push(FakeAsset {
+                        id,
+                        name: name.clone(),
+                        state: "starter".into(),
+                        data: Vec::new(),
+                    });
+                }
+                return message(status, "injected upload failure");
+            }
+        }
+        if !self.releases[ri].draft {
+            return message(422, "Cannot upload assets to an immutable release.");
+        }
+        if self.releases[ri].assets.iter().any(|a| a.name == name) {
+            return ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+            }));
+        }
+        let id = self.take_id();
+        let asset = FakeAsset {
+            id,
+            name,
+            state: "uploaded".into(),
+            data: req.body.clone(),
+        };
+        let json = self.asset_json(&self.releases[ri], &asset);
+        self.releases[ri].assets.push(asset);
+        ResponseTemplate::new(201).set_body_json(json)
+    }
+}
