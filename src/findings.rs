@@ -23,7 +23,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(file: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        file: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             file: file.into(),
             field: field.into(),
@@ -70,11 +74,15 @@ impl Finding {
 }
 
 /// Turn schema violations of a document into findings with lines.
-pub fn from_violations(doc: &crate::repo::yaml::Doc, violations: Vec<crate::schema::Violation>) -> Vec<Finding> {
+pub fn from_violations(
+    doc: &crate::repo::yaml::Doc,
+    violations: Vec<crate::schema::Violation>,
+) -> Vec<Finding> {
     violations
         .into_iter()
         .map(|v| {
-            let field = crate::repo::locate::render_path(&crate::repo::locate::parse_path(&v.pointer));
+            let field =
+                crate::repo::locate::render_path(&crate::repo::locate::parse_path(&v.pointer));
             let line = doc.line_of(&v.pointer);
             Finding::error(&doc.rel, field, v.message).line(line)
         })

@@ -2,7 +2,11 @@
 
 /// True when `id` is a valid platform ID.
 pub fn is_valid(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A message explaining why `id` is not valid, or None.
@@ -14,7 +18,9 @@ pub fn check(id: &str) -> Option<String> {
     } else if id.len() > 64 {
         Some(format!("ID '{id}' is longer than 64 characters"))
     } else {
-        Some(format!("ID '{id}' may contain only ASCII letters, digits, '_' and '-'"))
+        Some(format!(
+            "ID '{id}' may contain only ASCII letters, digits, '_' and '-'"
+        ))
     }
 }
 

@@ -1,9 +1,51 @@
-//! `platform orchestrator` handler. STUB until its issue lands: replace the body.
+//! `platform orchestrator` handler: parse flags into options, run a pass, report it.
 use super::Ctx;
 use crate::cli::OrchestratorArgs;
 use crate::error::{Error, Result};
-use crate::output::Report;
+use crate::orchestrator::{self, plan::Filter, Options};
+use crate::output::{self, Report};
+use std::time::Duration;
 
-pub fn run(_ctx: &Ctx, _args: &OrchestratorArgs) -> Result<Report> {
-    Err(Error::input("STUB: not built yet"))
+/// `K/N` with 1 <= K <= N.
+pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
+    let bad = || {
+        Error::input(format!("--shard '{s}' is not K/N"))
+            .help("pass --shard K/N with whole numbers 1 <= K <= N, e.g. --shard 2/4")
+    };
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let k: u64 = k.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
+    for (flag, id) in [
+        ("--tenant-id", &args.tenant_id),
+        ("--work-order-id", &args.work_order_id),
+    ] {
+        if let Some(why) = id.as_deref().and_then(crate::ids::check) {
+            return Err(Error::input(format!("{flag}: {why}")));
+        }
+    }
+    let opts = Options {
+        runtime_profile: args.runtime_profile.clone(),
+        billing_state_dir: args.state.billing_state_dir.clone(),
+        runtime_dir: args.runtime_dir.clone(),
+        filter: Filter {
+            tenant_id: args.tenant_id.clone(),
+            work_order_id: args.work_order_id.clone(),
+            shard: args.shard.as_deref().map(parse_shard).transpose()?,
+        },
+        retry_failed: args.retry_failed,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        dry_run: args.dry_run,
+    };
+    let mut progress = |line: &str| output::progress(line);
+    let summary = orchestrator::run_pass(ctx.repo(), &opts, &mut progress)?;
+    let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
+    let text = orchestrator::summary::text(&summary);
+    Ok(Report::new(text, json).exit(summary.exit_code()))
 }

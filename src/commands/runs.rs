@@ -1,9 +1,120 @@
-//! `platform runs` handler. STUB until its issue lands: replace the body.
+//! `platform runs`: every run recorded in evidence.jsonl, oldest first (the runtime dir is
+//! not needed: runs survive its loss).
 use super::Ctx;
 use crate::cli::RunsArgs;
-use crate::error::{Error, Result};
+use crate::config::profile::RuntimeProfile;
+use crate::error::Result;
+use crate::orchestrator::history::{current_status, History};
 use crate::output::Report;
+use serde::Serialize;
 
-pub fn run(_ctx: &Ctx, _args: &RunsArgs) -> Result<Report> {
-    Err(Error::input("STUB: not built yet"))
+#[derive(Debug, Serialize)]
+pub struct StepRow {
+    pub step_id: String,
+    pub status: String,
+    pub reason_slug: Option<String>,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunRow {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run_id: String,
+    pub run: u64,
+    /// COMPLETED, PARTIAL or FAILED once ended; RUNNING while started and not ended.
+    pub status: String,
+    pub steps: Vec<StepRow>,
+}
+
+/// The runs of a history, oldest first, optionally filtered.
+pub fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow> {
+    let mut out = Vec::new();
+    for (t, w, run) in &history.order {
+        if tenant.is_some_and(|x| x != t) || wo.is_some_and(|x| x != w) {
+            continue;
+        }
+        let Some(r) = history.runs(t, w).and_then(|m| m.get(run)) else {
+            continue;
+        };
+        let status = if r.is_open() {
+            "RUNNING".to_string()
+        } else {
+            r.last_end()
+                .map(|e| e.status.as_str().to_string())
+                .unwrap_or_else(|| "RUNNING".into())
+        };
+        let steps = r
+            .steps
+            .iter()
+            .map(|(id, s)| {
+                let latest = s.latest_outcome();
+                StepRow {
+                    step_id: id.clone(),
+                    status: current_status(Some(s))
+                        .map(|x| x.as_str().to_string())
+                        .unwrap_or_else(|| "STARTED".into()),
+                    reason_slug: latest.and_then(|o| o.reason_slug.clone()),
+                    attempt: latest
+                        .map(|o| o.attempt)
+                        .or_else(|| s.latest().map(|(a, _)| a))
+                        .unwrap_or(1),
+                }
+            })
+            .collect();
+        out.push(RunRow {
+            tenant_id: t.clone(),
+            work_order_id: w.clone(),
+            run_id: r.run_id.clone(),
+            run: *run,
+            status,
+            steps,
+        });
+    }
+    out
+}
+
+pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
+    let profile = RuntimeProfile::load(ctx.repo(), None)?;
+    let dir = profile.billing_state_dir(args.state.billing_state_dir.as_deref());
+    let (history, _) = crate::orchestrator::journal::load_history(&dir)?;
+    let rows = rows(
+        &history,
+        args.tenant_id.as_deref(),
+        args.work_order_id.as_deref(),
+    );
+    let mut text = format!(
+        "{:<40} {:>4} {:<26} {:<10} steps\n",
+        "work order", "run", "run_id", "status"
+    );
+    for r in &rows {
+        let steps: Vec<String> = r
+            .steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}={}{}",
+                    s.step_id,
+                    s.status,
+                    s.reason_slug
+                        .as_ref()
+                        .map(|x| format!("({x})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        text.push_str(&format!(
+            "{:<40} {:>4} {:<26} {:<10} {}\n",
+            format!("{}/{}", r.tenant_id, r.work_order_id),
+            r.run,
+            r.run_id,
+            r.status,
+            steps.join(" ")
+        ));
+    }
+    if rows.is_empty() {
+        text = format!("no runs recorded in {}\n", dir.display());
+    }
+    let json = serde_json::to_value(&rows).unwrap_or(serde_json::Value::Array(vec![]));
+    Ok(Report::new(text, json))
 }

@@ -192,6 +192,7 @@ impl ModuleContract {
     }
     /// The declared path of a file/dir output: its `path`, else its id.
     pub fn output_path(&self, id: &str) -> Option<String> {
-        self.output(id).map(|o| o.path.clone().unwrap_or_else(|| o.id.clone()))
+        self.output(id)
+            .map(|o| o.path.clone().unwrap_or_else(|| o.id.clone()))
     }
 }

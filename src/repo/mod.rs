@@ -67,6 +67,10 @@ impl Repo {
                 "pass --repo DIR pointing at a platform repository (modules/, tenants/, config/)",
             ));
         }
+        // Absolute, so module folders and assets stay valid for a child process that runs in
+        // a working directory of its own (a relative `--repo .` would point elsewhere there).
+        let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let root = absolute.as_path();
         let (registry, mut findings) = Registry::load(root);
         let (_, iam_findings) = crate::config::iam::Iam::load(root);
         findings.extend(iam_findings);

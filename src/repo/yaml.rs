@@ -87,7 +87,7 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
                 None => (None, None),
             };
             let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+            let first = strip_location(msg.lines().next().unwrap_or("invalid YAML"));
             Err(
                 Finding::error(rel, "", format!("YAML syntax error: {first}"))
                     .line(line)
@@ -95,6 +95,23 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             )
         }
     }
+}
+
+/// The parser's message repeats "error: line N column M:", which the finding already
+/// carries as its location: keep only what went wrong.
+fn strip_location(first: &str) -> String {
+    let s = first.strip_prefix("error: ").unwrap_or(first);
+    if let Some(rest) = s.strip_prefix("line ") {
+        if let Some((head, tail)) = rest.split_once(": ") {
+            if head
+                .split(' ')
+                .all(|w| w == "column" || w.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return tail.to_string();
+            }
+        }
+    }
+    s.to_string()
 }
 
 #[cfg(test)]
@@ -106,6 +123,15 @@ mod tests {
         let err = parse("x.yml", "a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert!(err.line.is_some(), "{err:?}");
         assert!(err.message.starts_with("YAML syntax error"));
+    }
+
+    #[test]
+    fn syntax_message_does_not_repeat_the_location() {
+        assert_eq!(
+            strip_location("error: line 4 column 3: unclosed bracket '{'"),
+            "unclosed bracket '{'"
+        );
+        assert_eq!(strip_location("something else: x"), "something else: x");
     }
 
     #[test]

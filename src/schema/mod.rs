@@ -91,7 +91,10 @@ mod tests {
     fn every_builtin_schema_compiles() {
         for k in SchemaKind::ALL {
             let v = validate(k, &serde_json::json!({}));
-            assert!(v.iter().all(|v| !v.message.starts_with("built-in schema")), "{k:?}: {v:?}");
+            assert!(
+                v.iter().all(|v| !v.message.starts_with("built-in schema")),
+                "{k:?}: {v:?}"
+            );
         }
     }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the SMTP tests need: a venv at .ci/venv with aiosmtpd pinned. Idempotent.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.ci/venv"
+version="1.4.6"
+python="${PYTHON:-python3}"
+
+have_it() {
+    [ -x "$venv/bin/python" ] &&
+        "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$version')" 2>/dev/null
+}
+
+if have_it; then
+    echo "setup-test-deps: aiosmtpd $version already in $venv"
+    exit 0
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aiosmtpd==$version"
+
+if ! have_it; then
+    echo "setup-test-deps: aiosmtpd $version is still not importable from $venv/bin/python" >&2
+    exit 1
+fi
+echo "setup-test-deps: installed aiosmtpd $version into $venv"

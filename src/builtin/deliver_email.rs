@@ -1,0 +1,418 @@
+//! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
+use super::receipt::{Receipt, StepFailure};
+use crate::digest::sha256_hex;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::response::Response;
+use lettre::{Message, SmtpTransport, Transport};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A package of this many bytes or more is refused before any connection (SPEC §2):
+/// 19.9 MiB, which base64 turns into about 28 MB of SMTP data.
+pub const EMAIL_MAX_PACKAGE_BYTES: u64 = 20_866_662;
+
+/// Base64 with a CRLF every 76 characters: 4/3 × 78/76 ≈ 1.37 (measured 1.369 with lettre).
+const WIRE_RATIO: f64 = 1.37;
+
+/// lettre's own default, named here so messages can state it.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
+
+/// The runtime profile's `smtp:` block (SPEC §2); key names are part of the profile format.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    #[serde(default = "default_host")]
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    #[serde(default = "default_from")]
+    pub from: String,
+    /// An extra trusted root certificate (PEM), for private CAs and tests; the public
+    /// roots stay trusted too.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Per-operation socket timeout; lettre's 60 s when absent.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP (a local relay).
+    #[default]
+    None,
+    /// STARTTLS, required: a server that does not offer it fails the delivery.
+    Starttls,
+    /// Implicit TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    25
+}
+fn default_from() -> String {
+    "platform@example.com".into()
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            host: default_host(),
+            port: default_port(),
+            tls: SmtpTls::default(),
+            from: default_from(),
+            ca_file: None,
+            timeout_seconds: None,
+        }
+    }
+}
+
+impl SmtpTls {
+    fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::None => "none",
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Tls => "tls",
+        }
+    }
+}
+
+/// Sends `package_zip` to `recipient` as one `application/zip` attachment named after the
+/// file. Checks, in order and before connecting: readable package, size cap, addresses,
+/// TLS settings. Credentials are `(username, password)`; they are never put in a message.
+pub fn deliver_email(
+    settings: &SmtpSettings,
+    credentials: Option<(String, String)>,
+    package_zip: &Path,
+    recipient: &str,
+    subject: &str,
+) -> Result<Receipt, StepFailure> {
+    let secrets: Vec<String> = credentials
+        .as_ref()
+        .map(|(u, p)| vec![u.clone(), p.clone()])
+        .unwrap_or_default();
+    send(settings, credentials, package_zip, recipient, subject).map_err(|mut failure| {
+        failure.message = redact(&failure.message, &secrets);
+        failure
+    })
+}
+
+fn send(
+    settings: &SmtpSettings,
+    credentials: Option<(String, String)>,
+    package_zip: &Path,
+    recipient: &str,
+    subject: &str,
+) -> Result<Receipt, StepFailure> {
+    let size = std::fs::metadata(package_zip)
+        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", package_zip.display())))?
+        .len();
+    check_size(package_zip, size)?;
+
+    let to: Mailbox = recipient.trim().parse().map_err(|e| {
+        StepFailure::input_invalid(format!(
+            "recipient_email '{}' is not an email address: {e}",
+            recipient.escape_debug()
+        ))
+    })?;
+    let from: Mailbox = settings.from.trim().parse().map_err(|e| {
+        StepFailure::input_invalid(format!(
+            "smtp.from '{}' in the runtime profile is not an email address: {e}",
+            settings.from.escape_debug()
+        ))
+    })?;
+    let endpoint = endpoint(&settings.host, settings.port);
+    if credentials.is_some() && settings.tls == SmtpTls::None && !is_loopback(&settings.host) {
+        return Err(StepFailure::input_invalid(format!(
+            "SMTP credentials are set but smtp.tls is 'none' for {endpoint}: the password would cross the network in clear text; set smtp.tls to 'starttls' or 'tls'"
+        )));
+    }
+    let tls_params = tls_parameters(settings)?;
+
+    let data = read_package(package_zip)?;
+    let bytes = data.len() as u64;
+    // The file may have grown since the metadata check; the cap is about what is sent.
+    check_size(package_zip, bytes)?;
+    let sha256 = sha256_hex(&data);
+    let file_name = package_zip
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "package.zip".into());
+    let message_id = message_id(&sha256, &to, &from, subject);
+    let message = build_message(&from, &to, subject, &message_id, &file_name, &sha256, data)?;
+    let envelope = message.envelope().clone();
+    let raw = message.formatted();
+    drop(message);
+
+    let mut builder = SmtpTransport::builder_dangerous(settings.host.as_str())
+        .port(settings.port)
+        .tls(match (settings.tls, tls_params) {
+            (SmtpTls::Starttls, Some(p)) => Tls::Required(p),
+            (SmtpTls::Tls, Some(p)) => Tls::Wrapper(p),
+            _ => Tls::None,
+        });
+    if let Some(seconds) = settings.timeout_seconds {
+        builder = builder.timeout(Some(Duration::from_secs(seconds)));
+    }
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    let transport = builder.build();
+    let response = transport.send_raw(&envelope, &raw).map_err(|e| {
+        StepFailure::delivery_failed(format!(
+            "sending {file_name} ({} bytes on the wire) to {endpoint} (tls: {}) failed: {}",
+            raw.len(),
+            settings.tls.as_str(),
+            describe(
+                &e,
+                settings.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)
+            )
+        ))
+    })?;
+
+    Ok(Receipt {
+        provider: "email".into(),
+        remote_path: format!("smtp://{endpoint}/{}", to.email),
+        object_id: Some(queue_id(&response).unwrap_or(message_id)),
+        bytes,
+        sha256,
+        verification_status: "accepted_by_server".into(),
+    })
+}
+
+/// A socket timeout surfaces as "Resource temporarily unavailable" (EAGAIN); say what it
+/// means instead.
+fn describe(e: &lettre::transport::smtp::Error, timeout_seconds: u64) -> String {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) {
+                return format!("no answer from the server within {timeout_seconds} s ({e})");
+            }
+        }
+        source = s.source();
+    }
+    e.to_string()
+}
+
+fn check_size(package_zip: &Path, size: u64) -> Result<(), StepFailure> {
+    if size < EMAIL_MAX_PACKAGE_BYTES {
+        return Ok(());
+    }
+    let wire_mb = size as f64 * WIRE_RATIO / 1e6;
+    Err(StepFailure::too_large_for_email(format!(
+        "{} is {size} bytes; email delivery takes packages of less than {EMAIL_MAX_PACKAGE_BYTES} bytes (19.9 MiB), \
+         because base64 makes an attachment about 1.37 times larger on the wire (this one would be about {wire_mb:.1} MB). \
+         Nothing was sent and there is no link fallback: deliver it with deliver_local or deliver_github_release, \
+         or package fewer files",
+        package_zip.display()
+    )))
+}
+
+fn read_package(package_zip: &Path) -> Result<Vec<u8>, StepFailure> {
+    let mut data = Vec::new();
+    std::fs::File::open(package_zip)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| {
+            StepFailure::module_failed(format!("reading {}: {e}", package_zip.display()))
+        })?;
+    Ok(data)
+}
+
+/// `None` for plain SMTP; otherwise the public roots plus `ca_file` if set.
+fn tls_parameters(settings: &SmtpSettings) -> Result<Option<TlsParameters>, StepFailure> {
+    if settings.tls == SmtpTls::None {
+        return Ok(None);
+    }
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    if let Some(ca_file) = &settings.ca_file {
+        let pem = std::fs::read(ca_file).map_err(|e| {
+            StepFailure::delivery_failed(format!("reading smtp.ca_file {}: {e}", ca_file.display()))
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            StepFailure::delivery_failed(format!(
+                "smtp.ca_file {} is not a PEM certificate: {e}",
+                ca_file.display()
+            ))
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map(Some).map_err(|e| {
+        StepFailure::delivery_failed(format!(
+            "setting up TLS for {}: {e}",
+            endpoint(&settings.host, settings.port)
+        ))
+    })
+}
+
+fn build_message(
+    from: &Mailbox,
+    to: &Mailbox,
+    subject: &str,
+    message_id: &str,
+    file_name: &str,
+    sha256: &str,
+    data: Vec<u8>,
+) -> Result<Message, StepFailure> {
+    let bytes = data.len();
+    let text = format!(
+        "The package {file_name} is attached.\n\nFile:    {file_name}\nBytes:   {bytes}\nSHA-256: {sha256}\n\nCheck it with: sha256sum {file_name}\n"
+    );
+    // Forced base64 keeps the size on the wire predictable (≈1.37×) whatever the bytes are.
+    let body = Body::new_with_encoding(data, ContentTransferEncoding::Base64)
+        .map_err(|_| StepFailure::module_failed("encoding the attachment as base64 failed"))?;
+    let content_type = ContentType::parse("application/zip")
+        .map_err(|e| StepFailure::module_failed(format!("content type: {e}")))?;
+    let subject: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(subject)
+        .message_id(Some(message_id.to_string()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text))
+                .singlepart(Attachment::new(file_name.to_string()).body(body, content_type)),
+        )
+        .map_err(|e| StepFailure::input_invalid(format!("building the message: {e}")))
+}
+
+/// Derived from what is sent, so a re-send after a crash carries the same Message-ID and
+/// mail systems that de-duplicate on it show the message once.
+fn message_id(sha256: &str, to: &Mailbox, from: &Mailbox, subject: &str) -> String {
+    let key = format!("{sha256}\n{}\n{}\n{subject}", to.email, from.email);
+    let digest = sha256_hex(key.as_bytes());
+    format!("<{}@{}>", &digest[..32], from.email.domain())
+}
+
+/// The queue id a server names in its final reply, in the common MTA phrasings:
+/// Postfix `250 2.0.0 Ok: queued as 4Xyz`, Exim `250 OK id=1abc-0001-xy`, Sendmail
+/// `250 2.0.0 4ABC123 Message accepted for delivery`. Anything else (aiosmtpd: `250 OK`)
+/// has none.
+fn queue_id(response: &Response) -> Option<String> {
+    let text: Vec<&str> = response.message().collect();
+    let text = text.join(" ");
+    let clean = |s: &str| {
+        let id: String = s
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+            .collect();
+        let id = id.trim_end_matches('.').to_string();
+        (!id.is_empty()).then_some(id)
+    };
+    if let Some((_, rest)) = text.split_once("queued as ") {
+        return clean(rest.trim_start());
+    }
+    if let Some((_, rest)) = text.split_once("id=") {
+        return clean(rest);
+    }
+    if let Some((before, _)) = text.split_once(" Message accepted") {
+        return before.split_whitespace().last().and_then(clean);
+    }
+    None
+}
+
+fn endpoint(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Belt and braces: a server may echo a user name, and an error chain may carry anything.
+fn redact(message: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(message.to_string(), |m, s| {
+            m.replace(s.as_str(), "[redacted]")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+
+    fn reply(lines: &[&str]) -> Response {
+        Response::new(
+            Code::new(
+                Severity::PositiveCompletion,
+                Category::MailSystem,
+                Detail::Zero,
+            ),
+            lines.iter().map(|s| s.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn queue_ids() {
+        assert_eq!(
+            queue_id(&reply(&["2.0.0 Ok: queued as 4F3Xyz1abc"])).as_deref(),
+            Some("4F3Xyz1abc")
+        );
+        assert_eq!(
+            queue_id(&reply(&["OK id=1qZ3Ab-0004Xy-2C"])).as_deref(),
+            Some("1qZ3Ab-0004Xy-2C")
+        );
+        assert_eq!(
+            queue_id(&reply(&[
+                "2.0.0 x8ABCD123456 Message accepted for delivery"
+            ]))
+            .as_deref(),
+            Some("x8ABCD123456")
+        );
+        assert_eq!(queue_id(&reply(&["OK"])), None);
+    }
+
+    #[test]
+    fn settings_from_yaml_keys() {
+        let s: SmtpSettings =
+            serde_json::from_str(r#"{"tls": "starttls", "port": 587}"#).unwrap_or_default();
+        assert_eq!(s.tls, SmtpTls::Starttls);
+        assert_eq!(s.port, 587);
+        assert_eq!(s.host, "127.0.0.1");
+        assert!(serde_json::from_str::<SmtpSettings>(r#"{"user": "x"}"#).is_err());
+        assert!(serde_json::from_str::<SmtpSettings>(r#"{"tls": "STARTTLS"}"#).is_err());
+    }
+
+    #[test]
+    fn redaction_and_loopback() {
+        let secrets = vec!["alice".to_string(), "s3cret".to_string()];
+        assert_eq!(
+            redact("535 alice s3cret bad", &secrets),
+            "535 [redacted] [redacted] bad"
+        );
+        assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("LOCALHOST"));
+        assert!(!is_loopback("smtp.example.com"));
+    }
+}

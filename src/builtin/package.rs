@@ -1,0 +1,557 @@
+//! package_std's core: deterministic ZIP plus manifests from files and directories; knows nothing of steps or the ledger.
+//!
+//! Determinism rules (docs/delivery.md): entries sorted by the bytes of their names, no
+//! directory entries, every entry dated 1980-01-01 00:00:00, `System::Unix`, mode 0644, no
+//! comments or extra fields, ZIP64 headers only for entries that may pass 4 GiB, and the
+//! compression method chosen from the entry's name and size alone (see `method_for`).
+use crate::digest::{hex, sha256_file};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, System, ZipWriter};
+
+/// Pinned: changing it changes every package's bytes, so it is part of the format.
+const DEFLATE_LEVEL: i64 = 6;
+
+/// Big enough that hashing, deflate and the write path each see large chunks; small enough
+/// that memory stays flat whatever the package size.
+const IO_BUFFER: usize = 1 << 20;
+
+/// Extensions of formats that are already compressed: deflating them costs time and gains
+/// nothing (often a few bytes more), so they are stored. Compared case-insensitively.
+const STORED_EXTENSIONS: &[&str] = &[
+    "7z", "apk", "avif", "br", "bz2", "docx", "epub", "gif", "gz", "heic", "jar", "jpeg", "jpg",
+    "lz4", "lzma", "m4a", "m4v", "mkv", "mov", "mp3", "mp4", "odp", "ods", "odt", "ogg", "opus",
+    "png", "pptx", "rar", "tbz2", "tgz", "txz", "webm", "webp", "whl", "woff", "woff2", "xlsx",
+    "xz", "zip", "zst",
+];
+
+/// One thing to put in the package: a file at `as_path`, or a directory's tree under it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackSource {
+    pub as_path: String,
+    pub source: PathBuf,
+}
+
+/// One file of the package, as the manifests list it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ManifestEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What `build_package` wrote: the files (sorted by path) and the ZIP's size and digest.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PackageSummary {
+    pub files: Vec<ManifestEntry>,
+    pub zip_bytes: u64,
+    pub zip_sha256: String,
+}
+
+/// manifest.json: the files, then the package they were written to.
+#[derive(Serialize)]
+struct ManifestJson<'a> {
+    files: &'a [ManifestEntry],
+    package: PackageRef<'a>,
+}
+
+#[derive(Serialize)]
+struct PackageRef<'a> {
+    file: &'a str,
+    bytes: u64,
+    sha256: &'a str,
+}
+
+/// A file chosen for the package, before anything is written.
+struct Planned {
+    name: String,
+    path: PathBuf,
+    size: u64,
+    /// Index into the caller's sources, to name them in errors.
+    origin: usize,
+}
+
+/// Checks an `as_path`: relative, `/`-separated, no empty, `.` or `..` components, no
+/// backslash or control characters. The validator can call it before anything runs.
+pub fn validate_as_path(as_path: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::input(format!("as_path '{}' {why}", as_path.escape_debug()))
+            .help("use a relative path such as 'reports/summary.csv', with '/' between parts")
+    };
+    if as_path.is_empty() {
+        return Err(refuse("is empty"));
+    }
+    if as_path.starts_with('/') {
+        return Err(refuse("is absolute"));
+    }
+    for part in as_path.split('/') {
+        check_component(part).map_err(|why| refuse(&why))?;
+    }
+    Ok(())
+}
+
+/// Rules for one component of an entry name; names that Windows or unzip tools would
+/// read as a separator, a drive or a parent directory are refused rather than escaped.
+fn check_component(part: &str) -> std::result::Result<(), String> {
+    match part {
+        "" => Err("has an empty component ('//' or a trailing '/')".into()),
+        "." => Err("has a '.' component".into()),
+        ".." => Err("has a '..' component".into()),
+        _ if part.contains('\\') => Err(format!(
+            "has a backslash in '{}' (it is a separator on Windows)",
+            part.escape_debug()
+        )),
+        _ if part.chars().any(char::is_control) => Err(format!(
+            "has a control character in '{}'",
+            part.escape_debug()
+        )),
+        _ if part.len() == 2 && part.ends_with(':') => {
+            Err(format!("has '{part}', which Windows reads as a drive"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Builds the ZIP at `zip_path` (written to a temporary file beside it, then renamed) and,
+/// if asked, manifest.json and manifest.csv. Same inputs, same bytes.
+pub fn build_package(
+    sources: &[PackSource],
+    zip_path: &Path,
+    manifest_json: Option<&Path>,
+    manifest_csv: Option<&Path>,
+) -> Result<PackageSummary> {
+    let planned = plan(sources)?;
+    refuse_output_inside_sources(sources, zip_path)?;
+    let (files, zip_bytes, zip_sha256) = write_zip(&planned, zip_path)?;
+    let summary = PackageSummary {
+        files,
+        zip_bytes,
+        zip_sha256,
+    };
+    if let Some(path) = manifest_json {
+        write_atomic(path, manifest_json_bytes(&summary, zip_path)?.as_slice())?;
+    }
+    if let Some(path) = manifest_csv {
+        write_atomic(path, manifest_csv_bytes(&summary.files).as_bytes())?;
+    }
+    Ok(summary)
+}
+
+/// Expands the sources into a sorted list of files, refusing anything that would make the
+/// package ambiguous or depend on where it was built.
+fn plan(sources: &[PackSource]) -> Result<Vec<Planned>> {
+    let mut planned = Vec::new();
+    for (origin, src) in sources.iter().enumerate() {
+        validate_as_path(&src.as_path).map_err(|e| e.at(src.source.display().to_string()))?;
+        let meta =
+            std::fs::symlink_metadata(&src.source).map_err(|e| Error::io(&src.source, &e))?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            return Err(symlink_refused(&src.source));
+        }
+        if kind.is_file() {
+            planned.push(Planned {
+                name: src.as_path.clone(),
+                path: src.source.clone(),
+                size: meta.len(),
+                origin,
+            });
+        } else if kind.is_dir() {
+            expand_dir(src, origin, &mut planned)?;
+        } else {
+            return Err(not_regular(&src.source));
+        }
+    }
+    // str's Ord is the byte order of the UTF-8 names, which is what the format promises.
+    planned.sort_by(|a, b| a.name.cmp(&b.name));
+    refuse_collisions(sources, &planned)?;
+    Ok(planned)
+}
+
+fn expand_dir(src: &PackSource, origin: usize, planned: &mut Vec<Planned>) -> Result<()> {
+    let walk = walkdir::WalkDir::new(&src.source)
+        .follow_links(false)
+        .sort_by_file_name();
+    for entry in walk {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(&src.source).to_path_buf();
+            let msg = e
+                .io_error()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| e.to_string());
+            Error::input(format!("{}: {msg}", path.display())).at(path.display().to_string())
+        })?;
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            return Err(symlink_refused(entry.path()));
+        }
+        if kind.is_dir() {
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(not_regular(entry.path()));
+        }
+        let rel = entry.path().strip_prefix(&src.source).map_err(|_| {
+            Error::failure(format!(
+                "{} is not under {}",
+                entry.path().display(),
+                src.source.display()
+            ))
+        })?;
+        let mut name = src.as_path.clone();
+        for part in rel.components() {
+            let part = part.as_os_str().to_str().ok_or_else(|| {
+                Error::input(format!(
+                    "{}: file name is not valid UTF-8, so it cannot be a ZIP entry name",
+                    entry.path().display()
+                ))
+                .help("rename the file")
+            })?;
+            check_component(part).map_err(|why| {
+                Error::input(format!("{}: file name {why}", entry.path().display()))
+                    .help("rename the file")
+            })?;
+            name.push('/');
+            name.push_str(part);
+        }
+        let meta = entry
+            .metadata()
+            .map_err(|e| Error::input(format!("{}: {e}", entry.path().display())))?;
+        planned.push(Planned {
+            name,
+            path: entry.path().to_path_buf(),
+            size: meta.len(),
+            origin,
+        });
+    }
+    Ok(())
+}
+
+/// Two files at one name, or a name that is both a file and a directory, could not be
+/// extracted faithfully; the error names both sources so the work order can be fixed.
+fn refuse_collisions(sources: &[PackSource], planned: &[Planned]) -> Result<()> {
+    let describe = |p: &Planned| {
+        let src = &sources[p.origin];
+        format!(
+            "{} (as_path '{}')",
+            p.path.display(),
+            src.as_path.escape_debug()
+        )
+    };
+    for pair in planned.windows(2) {
+        if pair[0].name == pair[1].name {
+            return Err(Error::input(format!(
+                "two files would be stored as '{}': {} and {}",
+                pair[0].name.escape_debug(),
+                describe(&pair[0]),
+                describe(&pair[1])
+            ))
+            .help("give one of the sources a different as_path"));
+        }
+    }
+    let names: HashSet<&str> = planned.iter().map(|p| p.name.as_str()).collect();
+    for p in planned {
+        let mut end = p.name.len();
+        while let Some(slash) = p.name[..end].rfind('/') {
+            let parent = &p.name[..slash];
+            if names.contains(parent) {
+                if let Some(file) = planned.iter().find(|q| q.name == parent) {
+                    return Err(Error::input(format!(
+                        "'{}' would be both a file, from {}, and a directory holding '{}', from {}",
+                        parent.escape_debug(),
+                        describe(file),
+                        p.name.escape_debug(),
+                        describe(p)
+                    ))
+                    .help("give one of the sources a different as_path"));
+                }
+            }
+            end = slash;
+        }
+    }
+    Ok(())
+}
+
+/// A package written inside one of its own source trees would pick up earlier packages or
+/// its own temporary file on the next build.
+fn refuse_output_inside_sources(sources: &[PackSource], zip_path: &Path) -> Result<()> {
+    let out_dir = parent_dir(zip_path);
+    let Ok(out_dir) = std::fs::canonicalize(out_dir) else {
+        // Missing output folder: the write below reports it.
+        return Ok(());
+    };
+    let out_zip = out_dir.join(zip_path.file_name().unwrap_or_default());
+    for src in sources {
+        let Ok(canon) = std::fs::canonicalize(&src.source) else {
+            continue;
+        };
+        let inside = canon.is_dir() && out_dir.starts_with(&canon);
+        if inside || canon == out_zip {
+            return Err(Error::input(format!(
+                "the package {} would be written inside its own source {}",
+                zip_path.display(),
+                src.source.display()
+            ))
+            .help("write the package to a folder outside the sources"));
+        }
+    }
+    Ok(())
+}
+
+fn symlink_refused(path: &Path) -> Error {
+    Error::input(format!(
+        "{} is a symbolic link; packages never follow links",
+        path.display()
+    ))
+    .at(path.display().to_string())
+    .help("replace the link with the file it points to, or leave it out of the output")
+}
+
+fn not_regular(path: &Path) -> Error {
+    Error::input(format!(
+        "{} is not a regular file or directory",
+        path.display()
+    ))
+    .at(path.display().to_string())
+    .help("packages hold regular files only")
+}
+
+/// Stored for empty files (deflate would add bytes) and for already-compressed formats;
+/// Deflate at the pinned level for everything else. A function of name and size only, so
+/// the same inputs always get the same method.
+fn method_for(name: &str, size: u64) -> (CompressionMethod, Option<i64>) {
+    let ext = name
+        .rsplit('/')
+        .next()
+        .and_then(|base| base.rsplit_once('.'))
+        .map(|(stem, ext)| (stem, ext.to_ascii_lowercase()));
+    let compressed_format = matches!(&ext, Some((stem, ext))
+        if !stem.is_empty() && STORED_EXTENSIONS.contains(&ext.as_str()));
+    if size == 0 || compressed_format {
+        (CompressionMethod::Stored, None)
+    } else {
+        (CompressionMethod::Deflated, Some(DEFLATE_LEVEL))
+    }
+}
+
+/// ZIP64 headers are needed once either size reaches 4 GiB; deflate can grow data by a
+/// little (stored blocks: 5 bytes per 64 KiB), so the bound keeps a margin for that.
+fn needs_zip64(size: u64) -> bool {
+    let worst = size.saturating_add(size >> 11).saturating_add(1024);
+    worst >= zip::ZIP64_BYTES_THR
+}
+
+fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>, u64, String)> {
+    let dir = parent_dir(zip_path);
+    let tmp = tempfile::Builder::new()
+        .prefix(".package-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    let zip_err = |e: &dyn std::fmt::Display| {
+        Error::failure(format!("writing {}: {e}", zip_path.display()))
+            .at(zip_path.display().to_string())
+    };
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(IO_BUFFER, tmp.as_file()));
+    let mut files = Vec::with_capacity(planned.len());
+    for p in planned {
+        let (method, level) = method_for(&p.name, p.size);
+        let options = SimpleFileOptions::default()
+            .compression_method(method)
+            .compression_level(level)
+            .last_modified_time(DateTime::default())
+            .system(System::Unix)
+            .unix_permissions(0o644)
+            .large_file(needs_zip64(p.size));
+        zip.start_file(p.name.as_str(), options)
+            .map_err(|e| zip_err(&e))?;
+        let file = File::open(&p.path).map_err(|e| Error::io(&p.path, &e))?;
+        let mut reader = BufReader::with_capacity(IO_BUFFER, HashingReader::new(file));
+        io::copy(&mut reader, &mut zip).map_err(|e| {
+            Error::failure(format!(
+                "packing {} as '{}': {e}",
+                p.path.display(),
+                p.name.escape_debug()
+            ))
+        })?;
+        let (sha256, bytes) = reader.into_inner().finish();
+        // The entry's method and ZIP64 choice came from the size seen when planning.
+        if bytes != p.size {
+            return Err(Error::failure(format!(
+                "{} changed while it was being packaged ({} bytes, then {bytes})",
+                p.path.display(),
+                p.size
+            ))
+            .help("run the step again once whatever writes that file has finished"));
+        }
+        files.push(ManifestEntry {
+            path: p.name.clone(),
+            bytes,
+            sha256,
+        });
+    }
+    let writer = zip.finish().map_err(|e| zip_err(&e))?;
+    writer.into_inner().map_err(|e| zip_err(e.error()))?;
+    tmp.as_file().sync_all().map_err(|e| zip_err(&e))?;
+    // The writer seeks back to patch local headers, so the digest is taken from the
+    // finished file rather than from the stream.
+    let (zip_sha256, zip_bytes) = sha256_file(tmp.path())?;
+    persist(tmp, zip_path)?;
+    Ok((files, zip_bytes, zip_sha256))
+}
+
+fn manifest_json_bytes(summary: &PackageSummary, zip_path: &Path) -> Result<Vec<u8>> {
+    let file_name = zip_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let doc = ManifestJson {
+        files: &summary.files,
+        package: PackageRef {
+            file: &file_name,
+            bytes: summary.zip_bytes,
+            sha256: &summary.zip_sha256,
+        },
+    };
+    let mut out = serde_json::to_vec_pretty(&doc)
+        .map_err(|e| Error::failure(format!("encoding manifest.json: {e}")))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// `path,bytes,sha256`, LF line ends; a path is quoted (RFC 4180) when it holds a comma,
+/// a quote or starts/ends with a space, so spreadsheet tools read it back unchanged.
+pub fn manifest_csv_bytes(files: &[ManifestEntry]) -> String {
+    let mut out = String::from("path,bytes,sha256\n");
+    for f in files {
+        out.push_str(&csv_field(&f.path));
+        out.push(',');
+        out.push_str(&f.bytes.to_string());
+        out.push(',');
+        out.push_str(&f.sha256);
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(value: &str) -> String {
+    let needs_quotes =
+        value.contains([',', '"', '\n', '\r']) || value.starts_with(' ') || value.ends_with(' ');
+    if needs_quotes {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Readers of the destination see either the old file or the complete new one.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".manifest-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
+    persist(tmp, path)
+}
+
+/// Temporary files are created 0600; a package is meant to be read, so it gets 0644.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
+    }
+    tmp.persist(path).map_err(|e| {
+        Error::failure(format!("renaming into {}: {}", path.display(), e.error))
+            .at(path.display().to_string())
+    })?;
+    Ok(())
+}
+
+/// Hashes and counts a source as the ZIP writer reads it, so each file is read once.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+    fn finish(self) -> (String, u64) {
+        (hex(&self.hasher.finalize()), self.bytes)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_path_rules() {
+        assert!(validate_as_path("a/b.txt").is_ok());
+        for bad in [
+            "", "/a", "a//b", "a/", "./a", "a/../b", "..", "a\\b", "C:", "a/\n",
+        ] {
+            assert!(validate_as_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn method_depends_on_name_and_size_only() {
+        assert_eq!(method_for("a/x.txt", 0).0, CompressionMethod::Stored);
+        assert_eq!(method_for("a/x.txt", 10).0, CompressionMethod::Deflated);
+        assert_eq!(method_for("a/x.ZIP", 10).0, CompressionMethod::Stored);
+        assert_eq!(method_for("a/.zip", 10).0, CompressionMethod::Deflated);
+        assert_eq!(method_for("a.zip/x", 10).0, CompressionMethod::Deflated);
+    }
+
+    #[test]
+    fn zip64_only_near_four_gib() {
+        assert!(!needs_zip64(0));
+        assert!(!needs_zip64(4_000_000_000));
+        assert!(needs_zip64(u64::from(u32::MAX)));
+        assert!(needs_zip64(u64::from(u32::MAX) - 1024));
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("a/b"), "a/b");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(" lead"), "\" lead\"");
+    }
+}

@@ -1,0 +1,161 @@
+//! Advisory directory locks (flock on `<dir>/<name>`), polled until a timeout, naming who holds them.
+//!
+//! The lock file is never deleted: deleting it would let two processes lock two different
+//! inodes under one name. Its content is only a note for waiters (pid, command, since when).
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The writers' lock of a billing-state directory.
+pub const LEDGER_LOCK: &str = ".ledger.lock";
+
+/// How long writers wait for each other by default: the ledger lock is held for one
+/// check-then-append, so a long wait means something is stuck.
+pub const DEFAULT_LEDGER_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Told to the caller while it waits (first when contention is seen, then every 5 s).
+#[derive(Debug, Clone)]
+pub struct LockWait<'a> {
+    pub path: &'a Path,
+    /// What the holder wrote into the lock file (pid, command, since), possibly empty.
+    pub holder: &'a str,
+    pub waited: Duration,
+}
+
+/// An exclusive lock held until dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl DirLock {
+    /// Take `<dir>/<name>`, polling until `timeout` (zero: try once). The directory must exist.
+    pub fn acquire(
+        dir: &Path,
+        name: &str,
+        timeout: Duration,
+        mut on_wait: impl FnMut(&LockWait<'_>),
+    ) -> Result<DirLock> {
+        let path = dir.join(name);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, &e))?;
+        let start = Instant::now();
+        let mut sleep = Duration::from_millis(1);
+        let mut next_note = Duration::ZERO;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => {
+                    return Err(
+                        Error::failure(format!("cannot lock {}: {e}", path.display()))
+                            .at(path.display().to_string()),
+                    )
+                }
+            }
+            let waited = start.elapsed();
+            let holder = read_holder(&mut file);
+            if waited >= timeout {
+                let who = if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    holder
+                };
+                return Err(Error::failure(format!(
+                    "timed out after {:.1} s waiting for the lock {} held by {who}",
+                    waited.as_secs_f64(),
+                    path.display()
+                ))
+                .at(path.display().to_string())
+                .help("wait for that process to finish (or stop it), then run the command again"));
+            }
+            if waited >= next_note {
+                on_wait(&LockWait {
+                    path: &path,
+                    holder: &holder,
+                    waited,
+                });
+                next_note = waited + Duration::from_secs(5);
+            }
+            std::thread::sleep(sleep.min(timeout.saturating_sub(waited)));
+            sleep = (sleep * 2).min(Duration::from_millis(25));
+        }
+        // Best effort: the note only helps waiters explain themselves.
+        let note = format!(
+            "pid {} ({}) since {}\n",
+            std::process::id(),
+            command_line(),
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let _ = file.set_len(0);
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = file.write_all(note.as_bytes());
+        Ok(DirLock { file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+fn read_holder(file: &mut File) -> String {
+    let mut s = String::new();
+    if file.seek(SeekFrom::Start(0)).is_ok() {
+        let _ = file.take(512).read_to_string(&mut s);
+    }
+    s.trim().to_string()
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut line = name;
+    for a in args.iter().skip(1).take(3) {
+        line.push(' ');
+        line.push_str(a);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_times_out_naming_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap();
+        let mut waits = 0;
+        let err = DirLock::acquire(dir.path(), "x.lock", Duration::from_millis(50), |_| {
+            waits += 1
+        })
+        .unwrap_err();
+        assert!(waits >= 1);
+        assert!(err.message.contains("x.lock"), "{}", err.message);
+        assert!(
+            err.message.contains(&format!("pid {}", std::process::id())),
+            "{}",
+            err.message
+        );
+        drop(first);
+        DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap();
+    }
+}

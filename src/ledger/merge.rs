@@ -1,0 +1,257 @@
+//! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
+use super::line;
+use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+use super::scan::{self, key_id, Head, IndexEntry, Mode, Scan};
+use super::writer::{billing_op, differing_fields, load_locked, read_object, sync_dir, FileState};
+use super::{damaged, Repair, SinkError, Stream};
+use crate::error::{Error, Result};
+use crate::records::canonical::{encode_object, seal};
+use serde_json::{Map, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Records added to, and found already in, one file of the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeFile {
+    pub stream: Stream,
+    pub added: u64,
+    pub already_present: u64,
+}
+
+/// What `merge` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeReport {
+    pub into: PathBuf,
+    /// In the order they were merged (sorted).
+    pub segments: Vec<PathBuf>,
+    pub files: Vec<MergeFile>,
+    /// Torn tails removed from the target before merging.
+    pub repairs: Vec<Repair>,
+}
+
+struct Line {
+    line: u64,
+    bytes: Vec<u8>,
+    key: scan::KeyId,
+    key_text: String,
+    digest: [u8; 32],
+}
+
+/// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay
+/// byte-identical; records of the segments (sorted by path) whose keys the target lacks are
+/// appended in segment order then seq, re-chained and keeping `recorded_at` and batch fields.
+/// A key with another payload, a batch partly present, a damaged segment or a billing rule
+/// broken by the merged order fails the whole merge and writes nothing. Files are replaced
+/// by rename after all three are written and flushed, so the same inputs give the same bytes.
+pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
+    for seg in segments {
+        if !seg.is_dir() {
+            return Err(Error::input(format!(
+                "segment {} is not a billing-state directory",
+                seg.display()
+            ))
+            .at(seg.display().to_string()));
+        }
+    }
+    std::fs::create_dir_all(into).map_err(|e| Error::io(into, &e))?;
+    let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
+    let (mut files, repairs) = load_locked(into)?;
+    let mut sorted = segments.to_vec();
+    sorted.sort();
+    let mut outputs = Vec::new();
+    let mut report_files = Vec::new();
+    for stream in Stream::ALL {
+        let f = &mut files[stream.index()];
+        let mut out = Output {
+            head: f.scan.head,
+            bytes: Vec::new(),
+            added: 0,
+            present: 0,
+        };
+        for seg in &sorted {
+            merge_segment(f, &seg.join(stream.file_name()), &mut out)?;
+        }
+        report_files.push(MergeFile {
+            stream,
+            added: out.added,
+            already_present: out.present,
+        });
+        if !out.bytes.is_empty() {
+            outputs.push((f.path.clone(), write_temp(into, &f.path, &out.bytes)?));
+        }
+    }
+    for (path, temp) in outputs {
+        temp.persist(&path)
+            .map_err(|e| Error::io(&path, &e.error))?;
+    }
+    sync_dir(into)?;
+    drop(lock);
+    Ok(MergeReport {
+        into: into.to_path_buf(),
+        segments: sorted,
+        files: report_files,
+        repairs,
+    })
+}
+
+struct Output {
+    head: Head,
+    bytes: Vec<u8>,
+    added: u64,
+    present: u64,
+}
+
+fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result<()> {
+    let file = match std::fs::File::open(seg_path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(seg_path, &e)),
+    };
+    let mut scan = Scan::new(f.scan.stream, Mode::Read);
+    let mut group: Vec<Line> = Vec::new();
+    let mut sink = |ln: u64, bytes: &[u8]| -> std::result::Result<(), SinkError> {
+        let facts = line::parse(bytes, true).map_err(|u| damaged(seg_path, ln, &u.message))?;
+        let done = match (&facts.batch, facts.batch_len) {
+            (Some(_), Some(len)) => group.len() as u64 + 1 >= len,
+            _ => true,
+        };
+        group.push(Line {
+            line: ln,
+            bytes: bytes.to_vec(),
+            key: key_id(&facts.key),
+            key_text: facts.key.to_string(),
+            digest: facts.payload_digest.unwrap_or([0; 32]),
+        });
+        if done {
+            let batch = std::mem::take(&mut group);
+            add_batch(f, seg_path, batch, out)?;
+        }
+        Ok(())
+    };
+    scan::feed_file(&file, 0, &mut scan, &mut sink).map_err(|e| e.into_error(seg_path))?;
+    let torn = scan.finish();
+    if let Some(p) = scan.problems.first() {
+        return Err(damaged(seg_path, p.line, &p.message).help(
+            "a segment must verify before it is merged: run `platform integrity-validate --billing-state-dir` on it",
+        ));
+    }
+    if let Some(t) = torn {
+        return Err(Error::failure(format!(
+            "segment {} ends in an interrupted write at line {}: {}; nothing was merged",
+            seg_path.display(),
+            t.report_line,
+            t.message
+        ))
+        .at(format!("{}:{}", seg_path.display(), t.report_line))
+        .help("let a writer repair the segment first (any writing command on that directory), or merge it without the torn tail"));
+    }
+    Ok(())
+}
+
+fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Output) -> Result<()> {
+    let mut present = 0;
+    for l in &batch {
+        match f.scan.index.get(&l.key) {
+            Some(e) if e.payload == l.digest => present += 1,
+            Some(e) => {
+                let recorded = if e.offset < f.scan.head.offset {
+                    read_object(f, e.offset)?
+                } else {
+                    // Added by this merge: not on disk yet.
+                    let start = (e.offset - f.scan.head.offset) as usize;
+                    let end = out.bytes[start..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(out.bytes.len(), |p| start + p);
+                    serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
+                };
+                let posted: Map<String, Value> =
+                    serde_json::from_slice(&l.bytes).unwrap_or_default();
+                return Err(Error::failure(format!(
+                    "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
+                    seg_path.display(),
+                    l.line,
+                    l.key_text,
+                    f.path.display(),
+                    e.seq,
+                    differing_fields(&recorded, &posted)
+                ))
+                .at(format!("{}:{}", seg_path.display(), l.line))
+                .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
+            }
+            None => {}
+        }
+    }
+    if present == batch.len() {
+        out.present += present as u64;
+        return Ok(());
+    }
+    if present > 0 {
+        let first = batch.first().map_or(0, |l| l.line);
+        return Err(Error::failure(format!(
+            "merge conflict: the batch at {} line {first} is partly recorded in {}; nothing was merged",
+            seg_path.display(),
+            f.path.display()
+        ))
+        .at(format!("{}:{first}", seg_path.display())));
+    }
+    for l in batch {
+        let mut obj: Map<String, Value> = serde_json::from_slice(&l.bytes)
+            .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
+        obj.remove("hash");
+        let seq = out.head.seq + 1;
+        obj.insert("seq".into(), Value::from(seq));
+        obj.insert("prev_hash".into(), Value::String(out.head.hash_hex()));
+        if let Some(billing) = f.scan.billing.as_mut() {
+            if let Some(op) = billing_op(&obj, &l.key_text) {
+                billing.apply(&op, true).map_err(|m| {
+                    Error::failure(format!(
+                        "merging {} line {} would break a billing rule: {m}; nothing was merged",
+                        seg_path.display(),
+                        l.line
+                    ))
+                    .at(format!("{}:{}", seg_path.display(), l.line))
+                    .help("segments are merged in path order: a spend must come after the top-up that pays for it")
+                })?;
+            }
+        }
+        let canonical = encode_object(&obj).map_err(Error::input)?;
+        let (bytes, hash) = seal(&canonical).map_err(Error::input)?;
+        f.scan.index.insert(
+            l.key,
+            IndexEntry {
+                seq,
+                offset: out.head.offset,
+                payload: l.digest,
+            },
+        );
+        let mut h = [0u8; 64];
+        h.copy_from_slice(hash.as_bytes());
+        out.head = Head {
+            offset: out.head.offset + bytes.len() as u64,
+            lines: out.head.lines + 1,
+            seq,
+            hash: h,
+        };
+        out.bytes.extend_from_slice(&bytes);
+        out.added += 1;
+    }
+    Ok(())
+}
+
+/// The target's current bytes plus `extra`, flushed, in a temp file beside it.
+fn write_temp(dir: &Path, path: &Path, extra: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let io = |e: std::io::Error| Error::io(path, &e);
+    let mut temp = tempfile::Builder::new()
+        .prefix(".merge-")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    let mut src = std::fs::File::open(path).map_err(io)?;
+    std::io::copy(&mut src, temp.as_file_mut()).map_err(io)?;
+    temp.as_file_mut().write_all(extra).map_err(io)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(temp.path(), meta.permissions()).map_err(io)?;
+    }
+    temp.as_file().sync_all().map_err(io)?;
+    Ok(temp)
+}

@@ -1,0 +1,132 @@
+//! Append-only JSONL ledger of a billing-state directory. Owns locking, idempotency, hash chains, torn-tail repair, verify and merge; knows nothing of work orders.
+//!
+//! Three files (`billing.jsonl`, `evidence.jsonl`, `audit.jsonl`) are the only source of
+//! truth; balances and indexes are derived from them. Writers go through [`Ledger`]; readers
+//! use [`for_each`] and friends and never take the writer lock. docs/ledger.md explains the
+//! design, docs/records.md the line format.
+mod line;
+pub mod lock;
+mod merge;
+mod read;
+mod scan;
+mod verify;
+mod writer;
+
+pub use crate::records::Stream;
+pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+pub use merge::{merge, MergeFile, MergeReport};
+pub use read::{balance, balances, for_each, for_each_entry, for_each_line, ReadSummary, TornTail};
+pub use verify::{verify, FileReport, Problem, VerifyReport};
+pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, Posted, SpendInfo};
+
+use crate::error::{Error, Result};
+use crate::records::{Audit, Decision, Payload};
+
+/// A torn tail a writer removed: an incomplete last batch or a torn last line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// Path of the file.
+    pub file: String,
+    pub stream: Stream,
+    /// First line removed.
+    pub from_line: u64,
+    pub lines_removed: u64,
+    pub bytes_removed: u64,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "repaired {}: removed an interrupted write of {} line(s), {} bytes, from line {} ({})",
+            self.file, self.lines_removed, self.bytes_removed, self.from_line, self.reason
+        )
+    }
+}
+
+/// A key part that never repeats: UTC time in nanoseconds, pid and 64 random bits.
+pub fn unique_event_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now();
+    // RandomState is seeded from the OS per process; hashing a counter gives fresh bits.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+    format!(
+        "{}-{}-{:016x}",
+        now.format("%Y%m%dT%H%M%S%.9fZ"),
+        std::process::id(),
+        h.finish()
+    )
+}
+
+impl Ledger {
+    /// Append one audit record: an allowed action under `audit/{action}/{target}` (replays
+    /// are no-ops), a denial under a unique key (every denial is its own event).
+    pub fn audit(&mut self, audit: Audit) -> Result<AppendOutcome> {
+        let payload = match audit.decision {
+            Decision::Allowed => Payload::new(audit),
+            Decision::Denied => Payload::audit_denied(audit, &unique_event_id()),
+        };
+        self.append(Stream::Audit, vec![payload])
+    }
+}
+
+/// Errors inside a line sink: I/O of the scan, or the caller's own.
+pub(crate) enum SinkError {
+    Io(std::io::Error),
+    Err(Error),
+}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        SinkError::Io(e)
+    }
+}
+
+impl From<Error> for SinkError {
+    fn from(e: Error) -> Self {
+        SinkError::Err(e)
+    }
+}
+
+impl SinkError {
+    pub(crate) fn into_error(self, path: &std::path::Path) -> Error {
+        match self {
+            SinkError::Io(e) => Error::io(path, &e),
+            SinkError::Err(e) => e,
+        }
+    }
+}
+
+pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error {
+    Error::failure(format!("{} is damaged at line {line}: {message}", path.display()))
+        .at(format!("{}:{line}", path.display()))
+        .help("run `platform integrity-validate` to list every problem, then restore the file from a good copy")
+}
+
+pub(crate) fn missing_dir(dir: &std::path::Path) -> Error {
+    Error::input(format!(
+        "billing-state directory {} does not exist",
+        dir.display()
+    ))
+    .at(dir.display().to_string())
+    .help(
+        "pass --billing-state-dir, or create the ledger with a writer (e.g. platform admin-topup)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn event_ids_do_not_repeat() {
+        let a = super::unique_event_id();
+        let b = super::unique_event_id();
+        assert_ne!(a, b);
+        assert!(a.contains(&format!("-{}-", std::process::id())));
+    }
+}

@@ -1,0 +1,790 @@
+//! The one state machine that reads a ledger file: hash chain, seq, keys, batches, billing rules and the torn-tail decision.
+//!
+//! Open, catch-up, verify, readers and merge all feed lines through [`Scan`], so they agree on
+//! what is damage and what is a torn tail. Memory per record is a 16-byte key digest plus a
+//! small index entry; records themselves are never kept.
+use super::line::{self, Facts};
+use crate::records::{Stream, GENESIS_HASH};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// First 16 bytes of SHA-256(idempotency key): enough to never collide, a quarter the memory.
+pub(crate) type KeyId = [u8; 16];
+
+pub(crate) fn key_id(key: &str) -> KeyId {
+    let d = Sha256::digest(key.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d[..16]);
+    id
+}
+
+/// Key ids are already uniformly random: use their first 8 bytes as the hash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+}
+
+/// Receives `(line number, line bytes)` of every complete batch (Read mode).
+pub(crate) type Sink<'s, E> = &'s mut dyn FnMut(u64, &[u8]) -> Result<(), E>;
+
+pub(crate) type IdMap<V> = HashMap<KeyId, V, BuildHasherDefault<IdHasher>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Index keys with payload digests and offsets, keep balances; stop committing at the
+    /// first problem (a writer either repairs the tail or refuses).
+    Write,
+    /// Check everything, keep going after problems.
+    Verify,
+    /// Check the chain and hand whole batches to a sink; no index, no balances.
+    Read,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IndexEntry {
+    pub seq: u64,
+    pub offset: u64,
+    pub payload: [u8; 32],
+}
+
+/// A position after a committed line: what the next append chains to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Head {
+    pub offset: u64,
+    pub lines: u64,
+    pub seq: u64,
+    pub hash: [u8; 64],
+}
+
+impl Head {
+    pub fn genesis() -> Head {
+        let mut hash = [0u8; 64];
+        hash.copy_from_slice(GENESIS_HASH.as_bytes());
+        Head {
+            offset: 0,
+            lines: 0,
+            seq: 0,
+            hash,
+        }
+    }
+    pub fn hash_hex(&self) -> String {
+        String::from_utf8_lossy(&self.hash).into_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LineProblem {
+    pub line: u64,
+    pub message: String,
+}
+
+/// An incomplete write at the end of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Torn {
+    /// First line of the torn region (the start of the incomplete batch).
+    pub from_line: u64,
+    /// Where the problem shows: the first bad line, or the line after the end for a batch
+    /// that stops short.
+    pub report_line: u64,
+    pub lines: u64,
+    pub offset: u64,
+    pub bytes: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BillingKind {
+    Topup,
+    Spend,
+    Refund,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BillingOp {
+    pub kind: BillingKind,
+    pub tenant: String,
+    pub amount: i64,
+    pub key: KeyId,
+    pub refunds: Option<String>,
+}
+
+impl BillingOp {
+    pub fn from_facts(f: &Facts<'_>) -> Result<Option<BillingOp>, String> {
+        let kind = match f.type_name.as_ref() {
+            "TOPUP" => BillingKind::Topup,
+            "SPEND" => BillingKind::Spend,
+            "REFUND" => BillingKind::Refund,
+            _ => return Ok(None),
+        };
+        let tenant = f
+            .tenant_id
+            .as_deref()
+            .ok_or_else(|| format!("{} needs a tenant_id", f.type_name))?;
+        let amount = f
+            .amount
+            .ok_or_else(|| format!("{} needs an integer amount_credits", f.type_name))?;
+        let refunds = match kind {
+            BillingKind::Refund => Some(
+                f.refunds
+                    .as_deref()
+                    .ok_or("REFUND needs refunds: the key of the SPEND it reverses")?
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        Ok(Some(BillingOp {
+            kind,
+            tenant: tenant.to_string(),
+            amount,
+            key: key_id(&f.key),
+            refunds,
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpendState {
+    pub tenant: u32,
+    pub amount: i64,
+    pub refunded: i64,
+}
+
+/// Balances per tenant and what each SPEND has had refunded.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Billing {
+    tenant_ix: HashMap<String, u32>,
+    pub tenants: Vec<String>,
+    pub balances: Vec<i64>,
+    pub spends: IdMap<SpendState>,
+}
+
+impl Billing {
+    fn tenant(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.tenant_ix.get(name) {
+            return i;
+        }
+        let i = self.tenants.len() as u32;
+        self.tenants.push(name.to_string());
+        self.balances.push(0);
+        self.tenant_ix.insert(name.to_string(), i);
+        i
+    }
+
+    pub fn balance(&self, tenant: &str) -> i64 {
+        self.tenant_ix
+            .get(tenant)
+            .map_or(0, |&i| self.balances[i as usize])
+    }
+
+    pub fn tenant_name(&self, i: u32) -> &str {
+        self.tenants.get(i as usize).map_or("", String::as_str)
+    }
+
+    /// Check `op` against the state; when `strict`, a violation changes nothing, otherwise it
+    /// is applied anyway (verify keeps counting) and still reported.
+    pub fn apply(&mut self, op: &BillingOp, strict: bool) -> Result<(), String> {
+        let t = self.tenant(&op.tenant);
+        let balance = self.balances[t as usize];
+        let problem = match op.kind {
+            BillingKind::Topup if op.amount <= 0 => Some(format!(
+                "TOPUP amount_credits must be positive, got {}",
+                op.amount
+            )),
+            BillingKind::Spend if op.amount >= 0 => Some(format!(
+                "SPEND amount_credits must be negative, got {}",
+                op.amount
+            )),
+            BillingKind::Spend if balance.checked_add(op.amount).is_none_or(|b| b < 0) => {
+                Some(format!(
+                    "not enough credits: tenant {} has a balance of {balance} credits and this SPEND needs {}",
+                    op.tenant,
+                    op.amount.unsigned_abs()
+                ))
+            }
+            BillingKind::Refund if op.amount <= 0 => Some(format!(
+                "REFUND amount_credits must be positive, got {}",
+                op.amount
+            )),
+            BillingKind::Refund => self.refund_problem(op, t),
+            _ => None,
+        };
+        if problem.is_some() && strict {
+            return Err(problem.unwrap_or_default());
+        }
+        self.balances[t as usize] = balance.saturating_add(op.amount);
+        match op.kind {
+            BillingKind::Spend => {
+                self.spends.insert(
+                    op.key,
+                    SpendState {
+                        tenant: t,
+                        amount: op.amount,
+                        refunded: 0,
+                    },
+                );
+            }
+            BillingKind::Refund => {
+                if let Some(s) = op
+                    .refunds
+                    .as_deref()
+                    .and_then(|k| self.spends.get_mut(&key_id(k)))
+                {
+                    s.refunded = s.refunded.saturating_add(op.amount);
+                }
+            }
+            BillingKind::Topup => {}
+        }
+        match problem {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
+    }
+
+    fn refund_problem(&self, op: &BillingOp, tenant: u32) -> Option<String> {
+        let target = op.refunds.as_deref().unwrap_or("");
+        let Some(spend) = self.spends.get(&key_id(target)) else {
+            return Some(format!("REFUND names no recorded SPEND: refunds {target}"));
+        };
+        if spend.tenant != tenant {
+            return Some(format!(
+                "REFUND of tenant {} reverses a SPEND of tenant {}",
+                op.tenant,
+                self.tenant_name(spend.tenant)
+            ));
+        }
+        let spent = spend.amount.unsigned_abs() as i128;
+        let total = spend.refunded as i128 + op.amount as i128;
+        if total > spent {
+            return Some(format!(
+                "refund over spend: SPEND {target} was {spent} credits and its refunds would total {total}"
+            ));
+        }
+        None
+    }
+
+    /// Reverse an op applied with `apply` (a batch that failed part-way).
+    pub fn undo(&mut self, op: &BillingOp) {
+        let t = self.tenant(&op.tenant);
+        self.balances[t as usize] = self.balances[t as usize].saturating_sub(op.amount);
+        match op.kind {
+            BillingKind::Spend => {
+                self.spends.remove(&op.key);
+            }
+            BillingKind::Refund => {
+                if let Some(s) = op
+                    .refunds
+                    .as_deref()
+                    .and_then(|k| self.spends.get_mut(&key_id(k)))
+                {
+                    s.refunded = s.refunded.saturating_sub(op.amount);
+                }
+            }
+            BillingKind::Topup => {}
+        }
+    }
+}
+
+struct Pending {
+    line: u64,
+    end: u64,
+    offset: u64,
+    seq: u64,
+    hash: [u8; 64],
+    key: KeyId,
+    payload: [u8; 32],
+    billing: Option<BillingOp>,
+    bytes: Option<Vec<u8>>,
+}
+
+struct OpenBatch {
+    id: String,
+    len: u64,
+    count: u64,
+}
+
+/// Lines since the last clean batch boundary: what a torn tail would remove.
+#[derive(Default)]
+struct Region {
+    lines: u64,
+    first_problem: Option<u64>,
+    first_message: String,
+    batch: Option<(String, u64)>,
+    mixed: bool,
+    standalone: u64,
+}
+
+/// The state of one file being read from its start (or caught up from a committed head).
+pub(crate) struct Scan {
+    pub stream: Stream,
+    pub mode: Mode,
+    /// After the last committed line.
+    pub head: Head,
+    /// After the last batch that committed without problems: where a repair truncates to.
+    pub boundary: Head,
+    pub index: IdMap<IndexEntry>,
+    seen: IdMap<u64>,
+    pub billing: Option<Billing>,
+    line: u64,
+    offset: u64,
+    expect_seq: Option<u64>,
+    expect_prev: Option<[u8; 64]>,
+    open: Option<OpenBatch>,
+    pending: Vec<Pending>,
+    region: Region,
+    frozen: bool,
+    pub problems: Vec<LineProblem>,
+}
+
+impl Scan {
+    pub fn new(stream: Stream, mode: Mode) -> Scan {
+        let head = Head::genesis();
+        Scan {
+            stream,
+            mode,
+            head,
+            boundary: head,
+            index: IdMap::default(),
+            seen: IdMap::default(),
+            billing: (stream == Stream::Billing && mode != Mode::Read).then(Billing::default),
+            line: 0,
+            offset: 0,
+            expect_seq: Some(1),
+            expect_prev: Some(head.hash),
+            open: None,
+            pending: Vec::new(),
+            region: Region::default(),
+            frozen: false,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Continue after a batch this process wrote itself at `head`.
+    pub fn resync(&mut self, head: Head) {
+        self.head = head;
+        self.boundary = head;
+        self.line = head.lines;
+        self.offset = head.offset;
+        self.expect_seq = Some(head.seq + 1);
+        self.expect_prev = Some(head.hash);
+        self.open = None;
+        self.pending.clear();
+        self.region = Region::default();
+        self.frozen = false;
+    }
+
+    /// Bytes fed so far: where reading continues.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Feed the next line (without `\n`) starting at byte `offset`; `sink` receives the
+    /// lines of every batch that completes (Read mode only).
+    pub fn feed<E>(
+        &mut self,
+        bytes: &[u8],
+        offset: u64,
+        terminated: bool,
+        sink: Sink<'_, E>,
+    ) -> Result<(), E> {
+        self.line += 1;
+        let ln = self.line;
+        let end = offset + bytes.len() as u64 + u64::from(terminated);
+        self.offset = end;
+        self.region.lines += 1;
+        let mut problems: Vec<String> = Vec::new();
+        if !terminated {
+            problems.push("the last line has no newline: an interrupted write".into());
+        }
+        let complete;
+        match line::parse(bytes, self.mode == Mode::Write) {
+            Err(u) => {
+                problems.push(u.message);
+                self.expect_prev = u.stated_hash;
+                self.expect_seq = None;
+                complete = match &mut self.open {
+                    Some(b) => {
+                        b.count += 1;
+                        b.count >= b.len
+                    }
+                    None => true,
+                };
+                if complete {
+                    self.open = None;
+                }
+            }
+            Ok(f) => {
+                self.check_facts(&f, ln, &mut problems);
+                complete = self.track_batch(&f, &mut problems);
+                let billing = if self.billing.is_some() {
+                    match BillingOp::from_facts(&f) {
+                        Ok(op) => op,
+                        Err(e) => {
+                            problems.push(e);
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                let key = key_id(&f.key);
+                self.pending.push(Pending {
+                    line: ln,
+                    end,
+                    offset,
+                    seq: f.seq,
+                    hash: f.hash,
+                    key,
+                    payload: f.payload_digest.unwrap_or([0; 32]),
+                    billing,
+                    bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
+                });
+                self.expect_seq = f.seq.checked_add(1);
+                self.expect_prev = Some(f.hash);
+            }
+        }
+        if !problems.is_empty() {
+            if self.region.first_problem.is_none() {
+                self.region.first_problem = Some(ln);
+                self.region.first_message = problems[0].clone();
+            }
+            if self.mode != Mode::Verify {
+                self.frozen = true;
+            }
+            for message in problems {
+                self.problems.push(LineProblem { line: ln, message });
+            }
+        }
+        if complete {
+            self.commit(sink)?;
+        }
+        Ok(())
+    }
+
+    fn check_facts(&mut self, f: &Facts<'_>, ln: u64, problems: &mut Vec<String>) {
+        if !f.hash_ok {
+            problems.push(format!(
+                "hash mismatch: the line was changed after it was written (hash {})",
+                String::from_utf8_lossy(&f.hash)
+            ));
+        }
+        if f.v != crate::records::FORMAT_VERSION {
+            problems.push(format!("unsupported format version v={}", f.v));
+        }
+        if let Some(want) = self.expect_seq {
+            if f.seq != want {
+                problems.push(format!(
+                    "seq is {}, expected {want}: a line was removed, inserted or moved here",
+                    f.seq
+                ));
+            }
+        }
+        if let Some(prev) = self.expect_prev {
+            if f.prev_hash != prev {
+                problems.push(if ln == 1 {
+                    "prev_hash of the first record must be 64 zeros".into()
+                } else {
+                    format!(
+                        "prev_hash does not match the hash of line {}: the chain is broken (a line was changed, removed, inserted or moved)",
+                        ln - 1
+                    )
+                });
+            }
+        }
+        match Stream::of_type(&f.type_name) {
+            Some(s) if s == self.stream => {}
+            Some(s) => problems.push(format!(
+                "a {} record belongs in {}, not {}",
+                f.type_name,
+                s.file_name(),
+                self.stream.file_name()
+            )),
+            None => problems.push(format!("unknown record type '{}'", f.type_name)),
+        }
+        if self.mode != Mode::Read {
+            let id = key_id(&f.key);
+            let earlier = match self.mode {
+                Mode::Write => self.index.get(&id).map(|e| e.seq),
+                _ => self.seen.get(&id).copied(),
+            }
+            .or_else(|| self.pending.iter().find(|p| p.key == id).map(|p| p.seq));
+            if let Some(seq) = earlier {
+                problems.push(format!(
+                    "duplicate idempotency_key {} (already recorded with seq {seq})",
+                    f.key
+                ));
+            }
+        }
+    }
+
+    /// Returns true when this line completes a batch (or stands alone).
+    fn track_batch(&mut self, f: &Facts<'_>, problems: &mut Vec<String>) -> bool {
+        let Some(id) = f.batch.as_deref() else {
+            if let Some(b) = self.open.take() {
+                problems.push(format!(
+                    "batch {} ended after {} of its {} lines",
+                    b.id, b.count, b.len
+                ));
+            }
+            self.region.standalone += 1;
+            return true;
+        };
+        let len = f.batch_len.unwrap_or(0);
+        match &self.region.batch {
+            None => self.region.batch = Some((id.to_string(), len)),
+            Some((rid, _)) if rid != id => self.region.mixed = true,
+            Some(_) => {}
+        }
+        if len == 0 {
+            problems.push("batch_len must be at least 1".into());
+        }
+        match &mut self.open {
+            Some(b) if b.id == id => {
+                b.count += 1;
+                if b.len != len {
+                    problems.push(format!(
+                        "batch_len {len} differs from the {} of the batch's first line",
+                        b.len
+                    ));
+                }
+            }
+            other => {
+                if let Some(b) = other.take() {
+                    problems.push(format!(
+                        "batch {} ended after {} of its {} lines",
+                        b.id, b.count, b.len
+                    ));
+                }
+                *other = Some(OpenBatch {
+                    id: id.to_string(),
+                    len,
+                    count: 1,
+                });
+            }
+        }
+        let done = self.open.as_ref().is_some_and(|b| b.count >= b.len);
+        if done {
+            self.open = None;
+        }
+        done
+    }
+
+    fn commit<E>(&mut self, sink: Sink<'_, E>) -> Result<(), E> {
+        let mut pending = std::mem::take(&mut self.pending);
+        if self.frozen {
+            pending.clear();
+            self.pending = pending;
+            return Ok(());
+        }
+        for p in &pending {
+            match self.mode {
+                Mode::Write => {
+                    self.index.insert(
+                        p.key,
+                        IndexEntry {
+                            seq: p.seq,
+                            offset: p.offset,
+                            payload: p.payload,
+                        },
+                    );
+                }
+                Mode::Verify => {
+                    self.seen.insert(p.key, p.seq);
+                }
+                Mode::Read => {
+                    if let Some(bytes) = &p.bytes {
+                        sink(p.line, bytes)?;
+                    }
+                }
+            }
+            if let (Some(billing), Some(op)) = (self.billing.as_mut(), p.billing.as_ref()) {
+                if let Err(message) = billing.apply(op, false) {
+                    self.problems.push(LineProblem {
+                        line: p.line,
+                        message,
+                    });
+                }
+            }
+        }
+        if let Some(last) = pending.last() {
+            self.head = Head {
+                offset: last.end,
+                lines: last.line,
+                seq: last.seq,
+                hash: last.hash,
+            };
+        }
+        if self.region.first_problem.is_none() {
+            self.head.offset = self.offset;
+            self.head.lines = self.line;
+            self.boundary = self.head;
+            self.region = Region::default();
+        }
+        // Keep the allocation: most batches are one line, and this runs for every line.
+        pending.clear();
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// At end of file: decide whether what follows the last clean batch is a torn tail. When
+    /// it is, the region's problems are replaced by one torn-tail problem and the scan is
+    /// rewound to the boundary (so a writer can truncate there and carry on).
+    pub fn finish(&mut self) -> Option<Torn> {
+        let r = std::mem::take(&mut self.region);
+        if r.lines == 0 {
+            return None;
+        }
+        let torn = if r.mixed {
+            false
+        } else if r.standalone > 0 {
+            r.lines == 1
+        } else if let Some((_, len)) = &r.batch {
+            r.lines <= *len
+        } else {
+            r.lines == 1
+        };
+        if !torn {
+            if let Some(b) = self.open.take() {
+                self.problems.push(LineProblem {
+                    line: self.line + 1,
+                    message: format!(
+                        "batch {} ended after {} of its {} lines at the end of the file",
+                        b.id, b.count, b.len
+                    ),
+                });
+            }
+            self.region = r;
+            return None;
+        }
+        let b = self.boundary;
+        let (report_line, message) = match r.first_problem {
+            Some(line) => (line, format!("torn tail: {}", r.first_message)),
+            None => {
+                let (id, count, len) = self
+                    .open
+                    .as_ref()
+                    .map_or((String::new(), 0, 0), |o| (o.id.clone(), o.count, o.len));
+                (
+                    self.line + 1,
+                    format!("torn tail: batch {id} has {count} of its {len} lines (an interrupted write)"),
+                )
+            }
+        };
+        let t = Torn {
+            from_line: b.lines + 1,
+            report_line,
+            lines: r.lines,
+            offset: b.offset,
+            bytes: self.offset - b.offset,
+            message,
+        };
+        self.problems.retain(|p| p.line <= b.lines);
+        if self.mode == Mode::Verify && self.head != b {
+            self.rewind_verify_commits(b);
+        }
+        self.head = b;
+        self.line = b.lines;
+        self.offset = b.offset;
+        self.expect_seq = Some(b.seq + 1);
+        self.expect_prev = Some(b.hash);
+        self.open = None;
+        self.pending.clear();
+        self.frozen = false;
+        Some(t)
+    }
+
+    /// Verify commits batches that had problems; a torn tail's keys must not linger.
+    fn rewind_verify_commits(&mut self, b: Head) {
+        self.seen.retain(|_, seq| *seq <= b.seq);
+    }
+}
+
+/// Feed a whole byte range of a file to a scan, line by line, reading in chunks.
+pub(crate) fn feed_file<E: From<std::io::Error>>(
+    file: &std::fs::File,
+    start: u64,
+    scan: &mut Scan,
+    sink: Sink<'_, E>,
+) -> Result<(), E> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut pos = start;
+    let mut line_start = start;
+    loop {
+        let n = match file.read_at(&mut buf, pos) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let mut s = 0;
+        while let Some(k) = find_newline(&chunk[s..]) {
+            let e = s + k;
+            if carry.is_empty() {
+                scan.feed(&chunk[s..e], line_start, true, sink)?;
+            } else {
+                carry.extend_from_slice(&chunk[s..e]);
+                scan.feed(&carry, line_start, true, sink)?;
+                carry.clear();
+            }
+            line_start = pos + e as u64 + 1;
+            s = e + 1;
+        }
+        carry.extend_from_slice(&chunk[s..]);
+        pos += n as u64;
+    }
+    if !carry.is_empty() {
+        scan.feed(&carry, line_start, false, sink)?;
+    }
+    Ok(())
+}
+
+/// Word-at-a-time search for `\n` (std has no public memchr).
+pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ NL;
+        if (x.wrapping_sub(LO) & !x & HI) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_newline;
+
+    #[test]
+    fn newline_search() {
+        assert_eq!(find_newline(b""), None);
+        assert_eq!(find_newline(b"abc"), None);
+        for n in 0..40 {
+            let mut v = vec![b'x'; 40];
+            v[n] = b'\n';
+            assert_eq!(find_newline(&v), Some(n));
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Runs the built-in modules in-process: package_std, deliver_local, deliver_email and
+//! deliver_github_release, turning their results and receipts into step results.
+use crate::builtin::deliver_email::{deliver_email, SmtpSettings};
+use crate::builtin::deliver_local::deliver_local;
+use crate::builtin::package::{build_package, PackSource};
+use crate::builtin::receipt::{Receipt, StepFailure};
+use crate::config::profile::RuntimeProfile;
+use crate::contract::ModuleContract;
+use crate::runner::outputs;
+use crate::runner::redact::Redactor;
+use crate::runner::StepResult;
+use crate::workorder::bindings::{output_path, Produced};
+use crate::workorder::model::Step;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything a built-in may use.
+pub struct BuiltinCtx<'a> {
+    pub name: &'a str,
+    pub step: &'a Step,
+    pub contract: &'a ModuleContract,
+    pub inputs: &'a serde_json::Map<String, serde_json::Value>,
+    pub produced: &'a BTreeMap<String, Produced<'a>>,
+    pub step_dir: &'a Path,
+    pub runtime_dir: &'a Path,
+    pub tenant_id: &'a str,
+    pub work_order_id: &'a str,
+    pub run: u64,
+    pub profile: &'a RuntimeProfile,
+    pub redactor: &'a Redactor,
+}
+
+/// package_std's sources from `bound_outputs`; Err names the entry that cannot be used.
+pub fn package_sources(
+    step: &Step,
+    produced: &BTreeMap<String, Produced>,
+) -> Result<Vec<PackSource>, String> {
+    let raw = step
+        .raw_inputs
+        .get("bound_outputs")
+        .and_then(|v| v.as_array())
+        .ok_or("input 'bound_outputs' must be a list of {from_step, output_id, as_path}")?;
+    let mut out = Vec::new();
+    for (i, entry) in raw.iter().enumerate() {
+        let b: crate::workorder::model::BoundOutput = serde_json::from_value(entry.clone())
+            .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
+        let (path, _) = output_path(produced, &b.from_step, &b.output_id)
+            .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
+        out.push(PackSource {
+            as_path: b.as_path,
+            source: path,
+        });
+    }
+    Ok(out)
+}
+
+fn from_receipt(r: Receipt) -> StepResult {
+    let mut res = StepResult::completed();
+    res.receipt = serde_json::to_value(&r).ok();
+    res
+}
+
+fn from_failure(f: StepFailure, redactor: &Redactor) -> StepResult {
+    StepResult::failed(&f.reason_slug, redactor.redact(&f.message))
+}
+
+fn input_path(inputs: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<PathBuf> {
+    inputs.get(name).and_then(|v| v.as_str()).map(PathBuf::from)
+}
+
+/// Run one built-in. Never panics; every problem is a FAILED result with a reason slug.
+pub fn run(ctx: &BuiltinCtx) -> StepResult {
+    let outputs_dir = ctx.step_dir.join("outputs");
+    if outputs_dir.exists() {
+        let _ = std::fs::remove_dir_all(&outputs_dir);
+    }
+    if let Err(e) = std::fs::create_dir_all(&outputs_dir) {
+        return StepResult::failed(
+            "module_failed",
+            format!("cannot create {}: {e}", outputs_dir.display()),
+        );
+    }
+    match ctx.name {
+        "package_std" => package_std(ctx, &outputs_dir),
+        "deliver_local" => {
+            let Some(zip) = input_path(ctx.inputs, "package_zip") else {
+                return StepResult::failed("input_invalid", "input 'package_zip' is required");
+            };
+            let dest = ctx
+                .runtime_dir
+                .join("deliveries")
+                .join(ctx.tenant_id)
+                .join(ctx.work_order_id)
+                .join(&ctx.step.step_id);
+            let manifest = input_path(ctx.inputs, "manifest_json");
+            match deliver_local(&zip, manifest.as_deref(), &dest) {
+                Ok(r) => from_receipt(r),
+                Err(f) => from_failure(f, ctx.redactor),
+            }
+        }
+        "deliver_email" => {
+            let Some(zip) = input_path(ctx.inputs, "package_zip") else {
+                return StepResult::failed("input_invalid", "input 'package_zip' is required");
+            };
+            let settings: SmtpSettings = match &ctx.profile.smtp {
+                Some(v) => match serde_json::from_value(v.clone()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return StepResult::failed(
+                            "input_invalid",
+                            format!("runtime profile smtp: {e}"),
+                        )
+                    }
+                },
+                None => match serde_json::from_value(serde_json::json!({})) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        return StepResult::failed("input_invalid", format!("smtp defaults: {e}"))
+                    }
+                },
+            };
+            let creds = match (
+                crate::secrets::get("SMTP_USERNAME"),
+                crate::secrets::get("SMTP_PASSWORD"),
+            ) {
+                (Some(u), Some(p)) => Some((u, p)),
+                _ => None,
+            };
+            let s = |k: &str| {
+                ctx.inputs
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match deliver_email(&settings, creds, &zip, &s("recipient_email"), &s("subject")) {
+                Ok(r) => from_receipt(r),
+                Err(f) => from_failure(f, ctx.redactor),
+            }
+        }
+        "deliver_github_release" => deliver_github(ctx),
+        other => StepResult::failed("module_failed", format!("unknown built-in '{other}'")),
+    }
+}
+
+fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
+    let sources = match package_sources(ctx.step, ctx.produced) {
+        Ok(s) => s,
+        Err(why) => return StepResult::failed("input_invalid", why),
+    };
+    let path = |id: &str, default: &str| {
+        outputs_dir.join(
+            ctx.contract
+                .output_path(id)
+                .unwrap_or_else(|| default.to_string()),
+        )
+    };
+    let zip = path("package_zip", "package.zip");
+    let mj = path("manifest_json", "manifest.json");
+    let mc = path("manifest_csv", "manifest.csv");
+    for p in [&zip, &mj, &mc] {
+        if let Some(parent) = p.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+    }
+    if let Err(e) = build_package(&sources, &zip, Some(&mj), Some(&mc)) {
+        return StepResult::failed("module_failed", ctx.redactor.redact(&e.message));
+    }
+    let mut res = StepResult::completed();
+    match outputs::collect(ctx.contract, outputs_dir) {
+        Ok(files) => res.outputs = files,
+        Err(why) => return StepResult::failed("outputs_missing", why),
+    }
+    res
+}
+
+fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
+    use crate::github::client::GithubClient;
+    use crate::github::publish::deliver_to_release;
+    use crate::github::settings::GithubSettings;
+    let Some(zip) = input_path(ctx.inputs, "package_zip") else {
+        return StepResult::failed("input_invalid", "input 'package_zip' is required");
+    };
+    let file = ctx
+        .profile
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let Some(gh) = &ctx.profile.github else {
+        return StepResult::failed(
+            "input_invalid",
+            "the runtime profile has no github: block; pass --runtime-profile with one",
+        );
+    };
+    let settings = match GithubSettings::from_value(gh, &file) {
+        Ok(s) => s,
+        Err(e) => return StepResult::failed("input_invalid", e.message),
+    };
+    let tag = ctx
+        .inputs
+        .get("tag")
+        .and_then(|v| v.as_str())
+        .map(String::from)
+        .unwrap_or_else(|| settings.render_release_tag(ctx.tenant_id, ctx.work_order_id, ctx.run));
+    let client = match GithubClient::from_env(&settings) {
+        Ok(c) => c,
+        Err(e) => return StepResult::failed("delivery_failed", e.message),
+    };
+    match deliver_to_release(&client, &settings, &tag, &zip) {
+        Ok(d) => from_receipt(Receipt {
+            provider: "github_release".into(),
+            remote_path: d.url.clone(),
+            object_id: Some(d.asset_id.to_string()),
+            bytes: d.bytes,
+            sha256: d.sha256,
+            verification_status: "verified".into(),
+        }),
+        Err(e) => StepResult::failed("delivery_failed", ctx.redactor.redact(&e.message)),
+    }
+}

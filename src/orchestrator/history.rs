@@ -1,0 +1,211 @@
+//! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
+//! order had, which steps were charged, started, ended and refunded, attempt by attempt.
+use crate::records::{Record, RunStatus, Spend, StepOutcome, StepStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One attempt of one step.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    pub spends: Vec<Spend>,
+    /// Keys of SPENDs already refunded.
+    pub refunded: BTreeSet<String>,
+    pub started: bool,
+    pub outcome: Option<StepOutcome>,
+    /// A delivery receipt was recorded for this attempt.
+    pub receipt: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepHistory {
+    pub attempts: BTreeMap<u32, Attempt>,
+}
+
+impl StepHistory {
+    /// The highest attempt with any record, and its state.
+    pub fn latest(&self) -> Option<(u32, &Attempt)> {
+        self.attempts.iter().next_back().map(|(a, s)| (*a, s))
+    }
+    /// The latest attempt that has an outcome.
+    pub fn latest_outcome(&self) -> Option<&StepOutcome> {
+        self.attempts
+            .values()
+            .rev()
+            .find_map(|a| a.outcome.as_ref())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub attempt: u32,
+    pub status: RunStatus,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunHistory {
+    pub run: u64,
+    pub run_id: String,
+    pub work_order_sha256: Option<String>,
+    pub started: bool,
+    /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
+    pub ends: BTreeMap<u32, RunEnd>,
+    pub steps: BTreeMap<String, StepHistory>,
+}
+
+impl RunHistory {
+    pub fn last_end(&self) -> Option<&RunEnd> {
+        self.ends.values().next_back()
+    }
+    /// The highest attempt any step record of this run carries.
+    pub fn max_attempt(&self) -> u32 {
+        self.steps
+            .values()
+            .filter_map(|s| s.latest().map(|(a, _)| a))
+            .max()
+            .unwrap_or(0)
+    }
+    /// Started and not ended, or step records past its last end: a crash interrupted it.
+    pub fn is_open(&self) -> bool {
+        match self.last_end() {
+            None => self.started,
+            Some(end) => self.max_attempt() > end.attempt,
+        }
+    }
+    pub fn step(&self, step_id: &str) -> Option<&StepHistory> {
+        self.steps.get(step_id)
+    }
+}
+
+/// All runs of all work orders, keyed by (tenant, work order).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
+    /// (tenant, work order, run) in the order the runs started: oldest first.
+    pub order: Vec<(String, String, u64)>,
+}
+
+impl History {
+    fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunHistory {
+        let r = self
+            .work_orders
+            .entry((tenant.to_string(), wo.to_string()))
+            .or_default()
+            .entry(run)
+            .or_default();
+        r.run = run;
+        if r.run_id.is_empty() {
+            r.run_id = run_id.to_string();
+        }
+        r
+    }
+
+    fn attempt_mut(
+        &mut self,
+        tenant: &str,
+        wo: &str,
+        run: u64,
+        run_id: &str,
+        step: &str,
+        attempt: u32,
+    ) -> &mut Attempt {
+        self.run_mut(tenant, wo, run, run_id)
+            .steps
+            .entry(step.to_string())
+            .or_default()
+            .attempts
+            .entry(attempt)
+            .or_default()
+    }
+
+    /// Fold one ledger record in. Records of other kinds are ignored.
+    pub fn add(&mut self, rec: Record) {
+        match rec {
+            Record::RunStarted(r) => {
+                self.order
+                    .push((r.tenant_id.clone(), r.work_order_id.clone(), r.run));
+                let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
+                run.started = true;
+                run.work_order_sha256 = Some(r.work_order_sha256);
+            }
+            Record::Spend(s) => {
+                let (t, w, run, rid, st, a) = (
+                    s.tenant_id.clone(),
+                    s.work_order_id.clone(),
+                    s.run,
+                    s.run_id.clone(),
+                    s.step_id.clone(),
+                    s.attempt,
+                );
+                self.attempt_mut(&t, &w, run, &rid, &st, a).spends.push(s);
+            }
+            Record::Refund(r) => {
+                self.attempt_mut(
+                    &r.tenant_id,
+                    &r.work_order_id,
+                    r.run,
+                    &r.run_id,
+                    &r.step_id,
+                    r.attempt,
+                )
+                .refunded
+                .insert(r.refunds);
+            }
+            Record::StepStarted(s) => {
+                self.attempt_mut(
+                    &s.tenant_id,
+                    &s.work_order_id,
+                    s.run,
+                    &s.run_id,
+                    &s.step_id,
+                    s.attempt,
+                )
+                .started = true;
+            }
+            Record::StepOutcome(o) => {
+                let (t, w, run, rid, st, a) = (
+                    o.tenant_id.clone(),
+                    o.work_order_id.clone(),
+                    o.run,
+                    o.run_id.clone(),
+                    o.step_id.clone(),
+                    o.attempt,
+                );
+                self.attempt_mut(&t, &w, run, &rid, &st, a).outcome = Some(o);
+            }
+            Record::DeliveryReceipt(d) => {
+                let run = self
+                    .work_orders
+                    .get_mut(&(d.tenant_id.clone(), d.work_order_id.clone()))
+                    .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id));
+                if let Some(run) = run {
+                    run.steps
+                        .entry(d.step_id.clone())
+                        .or_default()
+                        .attempts
+                        .entry(d.attempt)
+                        .or_default()
+                        .receipt = true;
+                }
+            }
+            Record::RunEnded(e) => {
+                let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
+                run.ends.insert(
+                    e.attempt,
+                    RunEnd {
+                        attempt: e.attempt,
+                        status: e.status,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    pub fn runs(&self, tenant: &str, wo: &str) -> Option<&BTreeMap<u64, RunHistory>> {
+        self.work_orders.get(&(tenant.to_string(), wo.to_string()))
+    }
+}
+
+/// The status of a step as a run sees it now: its latest outcome.
+pub fn current_status(step: Option<&StepHistory>) -> Option<StepStatus> {
+    step.and_then(|s| s.latest_outcome()).map(|o| o.status)
+}

@@ -1,0 +1,420 @@
+//! The pure planner: from the repository, the ledger's history and balances, decide which
+//! work orders run, as which run and attempt, with which charges and keys. No I/O.
+use super::history::{History, RunHistory};
+use crate::findings::Finding;
+use crate::records::billing::spend_key;
+use crate::records::StepStatus;
+use crate::repo::{LoadedWorkOrder, Repo};
+use crate::workorder::model::WorkOrder;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which part of the repository a pass covers.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub tenant_id: Option<String>,
+    pub work_order_id: Option<String>,
+    /// (K, N): only tenants of shard K of N.
+    pub shard: Option<(u64, u64)>,
+}
+
+/// The shard (1..=n) a tenant belongs to: SPEC §3's stable hash.
+pub fn tenant_shard(tenant_id: &str, n: u64) -> u64 {
+    let d = Sha256::digest(tenant_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    1 + u64::from_be_bytes(b) % n.max(1)
+}
+
+/// `run_id`: derived from tenant, work order and run number, never random.
+pub fn run_id(tenant_id: &str, work_order_id: &str, run: u64) -> String {
+    let d =
+        Sha256::digest(format!("platform-run/v1\n{tenant_id}\n{work_order_id}\n{run}").as_bytes());
+    format!("run-{}", &crate::digest::hex(&d)[..20])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A new run (first, or the work order changed).
+    Start,
+    /// A run interrupted by a crash continues.
+    Resume,
+    /// `--retry-failed`: failed and skipped steps of an ended run run again.
+    Retry,
+    /// Its last ended run has the same file digest: nothing to do.
+    UpToDate,
+    /// Validation errors: reported, not run.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Charge {
+    pub deliverable_id: String,
+    pub amount_credits: i64,
+    pub idempotency_key: String,
+    /// Already in billing.jsonl (a resumed attempt): posting it again is a no-op.
+    pub already_charged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "disposition")]
+pub enum Disposition {
+    /// Kept from an earlier attempt.
+    Keep { status: StepStatus, attempt: u32 },
+    /// Runs as this attempt.
+    Run { attempt: u32 },
+    /// Its outcome exists but refunds it is owed were never posted (a crash): post them.
+    Refund { attempt: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepPlan {
+    pub step_id: String,
+    pub module_id: String,
+    #[serde(flatten)]
+    pub disposition: Disposition,
+    pub charges: Vec<Charge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    NotEnoughCredits { balance: i64, needed: i64 },
+    SecretsMissing { names: Vec<String> },
+}
+
+impl Refusal {
+    pub fn slug(&self) -> &'static str {
+        match self {
+            Refusal::NotEnoughCredits { .. } => "not_enough_credits",
+            Refusal::SecretsMissing { .. } => "secrets_missing",
+        }
+    }
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::NotEnoughCredits { balance, needed } => {
+                format!("balance {balance} credits does not cover {needed} credits of charges; top up and run again")
+            }
+            Refusal::SecretsMissing { names } => format!(
+                "secrets not set: {}; set PLATFORM_SECRET_<NAME> in the orchestrator's environment",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkOrderPlan {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub file: String,
+    pub action: Action,
+    pub run: u64,
+    pub run_id: String,
+    pub work_order_sha256: String,
+    pub steps: Vec<StepPlan>,
+    /// Credits this pass will newly charge (if every step runs).
+    pub new_charges: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// Notes for the operator (e.g. an interrupted run of an older version left open).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantBalance {
+    pub tenant_id: String,
+    pub balance_before: i64,
+    pub balance_after: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub work_orders: Vec<WorkOrderPlan>,
+    pub tenants: Vec<TenantBalance>,
+}
+
+/// What the planner reads besides the repository.
+pub struct PlanInput<'a> {
+    pub repo: &'a Repo,
+    pub history: &'a History,
+    pub balances: &'a BTreeMap<String, i64>,
+    /// Validation errors per (tenant, work order) of enabled work orders.
+    pub errors: &'a BTreeMap<(String, String), Vec<Finding>>,
+    /// Names NAME for which PLATFORM_SECRET_NAME is set and non-empty.
+    pub secrets_present: &'a BTreeSet<String>,
+    pub filter: &'a Filter,
+    pub retry_failed: bool,
+}
+
+fn selected(filter: &Filter, lw: &LoadedWorkOrder) -> bool {
+    if filter
+        .tenant_id
+        .as_deref()
+        .is_some_and(|t| t != lw.tenant_id)
+    {
+        return false;
+    }
+    if filter
+        .work_order_id
+        .as_deref()
+        .is_some_and(|w| w != lw.stem)
+    {
+        return false;
+    }
+    if let Some((k, n)) = filter.shard {
+        if tenant_shard(&lw.tenant_id, n) != k {
+            return false;
+        }
+    }
+    true
+}
+
+/// Plan a pass. Work orders come in order of tenant id, then work order id.
+pub fn plan(input: &PlanInput) -> Plan {
+    let mut running: BTreeMap<String, i64> = BTreeMap::new();
+    let mut out = Vec::new();
+    for lw in input.repo.work_orders() {
+        if !lw.enabled || !selected(input.filter, lw) {
+            continue;
+        }
+        let balance = *running
+            .entry(lw.tenant_id.clone())
+            .or_insert_with(|| input.balances.get(&lw.tenant_id).copied().unwrap_or(0));
+        let wp = plan_one(input, lw, balance);
+        if wp.refused.is_none() {
+            if let Some(b) = running.get_mut(&lw.tenant_id) {
+                *b -= wp.new_charges;
+            }
+        }
+        out.push(wp);
+    }
+    let tenants = running
+        .into_iter()
+        .map(|(t, after)| TenantBalance {
+            balance_before: input.balances.get(&t).copied().unwrap_or(0),
+            tenant_id: t,
+            balance_after: after,
+        })
+        .collect();
+    Plan {
+        work_orders: out,
+        tenants,
+    }
+}
+
+fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderPlan {
+    let sha = lw
+        .doc
+        .as_ref()
+        .map(|d| d.sha256.clone())
+        .unwrap_or_default();
+    let mut wp = WorkOrderPlan {
+        tenant_id: lw.tenant_id.clone(),
+        work_order_id: lw.stem.clone(),
+        file: lw.rel.clone(),
+        action: Action::Invalid,
+        run: 0,
+        run_id: String::new(),
+        work_order_sha256: sha.clone(),
+        steps: Vec::new(),
+        new_charges: 0,
+        refused: None,
+        findings: Vec::new(),
+        notes: Vec::new(),
+    };
+    let key = (lw.tenant_id.clone(), lw.stem.clone());
+    if let Some(errs) = input.errors.get(&key).filter(|e| !e.is_empty()) {
+        wp.findings = errs.clone();
+        return wp;
+    }
+    let Some(wo) = lw.work_order.as_ref() else {
+        wp.findings = lw.findings.clone();
+        return wp;
+    };
+    let runs = input.history.runs(&lw.tenant_id, &lw.stem);
+    let last = runs.and_then(|r| r.values().next_back());
+    let (action, run_hist): (Action, Option<&RunHistory>) = match last {
+        None => (Action::Start, None),
+        Some(r) if r.is_open() && r.work_order_sha256.as_deref() == Some(sha.as_str()) => {
+            (Action::Resume, Some(r))
+        }
+        Some(r) if r.is_open() => {
+            wp.notes.push(format!(
+                "run {} was interrupted and the work order changed since; it stays unended and run {} starts",
+                r.run,
+                r.run + 1
+            ));
+            (Action::Start, None)
+        }
+        Some(r) if r.work_order_sha256.as_deref() == Some(sha.as_str()) => {
+            let failed = r
+                .last_end()
+                .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
+            if input.retry_failed && failed {
+                (Action::Retry, Some(r))
+            } else {
+                (Action::UpToDate, Some(r))
+            }
+        }
+        Some(_) => (Action::Start, None),
+    };
+    wp.action = action;
+    wp.run = match (action, run_hist, last) {
+        (Action::Start, _, Some(l)) => l.run + 1,
+        (Action::Start, _, None) => 1,
+        (_, Some(r), _) => r.run,
+        _ => 0,
+    };
+    wp.run_id = run_id(&lw.tenant_id, &lw.stem, wp.run);
+    if action == Action::UpToDate {
+        return wp;
+    }
+    let base = run_hist
+        .and_then(|r| r.last_end())
+        .map(|e| e.attempt)
+        .unwrap_or(0);
+    for step in &wo.steps {
+        let hist = run_hist.and_then(|r| r.step(&step.step_id));
+        let latest = hist.and_then(|h| h.latest());
+        let disposition = match latest {
+            Some((a, att)) if a > base => match &att.outcome {
+                Some(o) if needs_refunds(input, o.status, o.reason_slug.as_deref(), att) => {
+                    Disposition::Refund { attempt: a }
+                }
+                Some(o) => Disposition::Keep {
+                    status: o.status,
+                    attempt: a,
+                },
+                None => Disposition::Run { attempt: a },
+            },
+            Some((a, att)) => match &att.outcome {
+                Some(o) if o.status == StepStatus::Completed => Disposition::Keep {
+                    status: o.status,
+                    attempt: a,
+                },
+                _ => Disposition::Run { attempt: a + 1 },
+            },
+            None => Disposition::Run { attempt: 1 },
+        };
+        let charges = match disposition {
+            Disposition::Run { attempt } => {
+                charges_for(input, wo, lw, wp.run, step, attempt, latest.map(|(_, a)| a))
+            }
+            _ => Vec::new(),
+        };
+        wp.steps.push(StepPlan {
+            step_id: step.step_id.clone(),
+            module_id: step.module_id.clone(),
+            disposition,
+            charges,
+        });
+    }
+    wp.new_charges = wp
+        .steps
+        .iter()
+        .flat_map(|s| s.charges.iter())
+        .filter(|c| !c.already_charged)
+        .map(|c| c.amount_credits)
+        .sum();
+    let mut missing: Vec<String> = Vec::new();
+    for s in &wp.steps {
+        if !matches!(s.disposition, Disposition::Run { .. }) {
+            continue;
+        }
+        if let Some(m) = input.repo.module(&s.module_id) {
+            for name in &m.secrets {
+                if !input.secrets_present.contains(name) && !missing.contains(name) {
+                    missing.push(name.clone());
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        wp.refused = Some(Refusal::SecretsMissing { names: missing });
+    } else if wp.new_charges > balance {
+        wp.refused = Some(Refusal::NotEnoughCredits {
+            balance,
+            needed: wp.new_charges,
+        });
+    }
+    wp
+}
+
+/// A failed outcome whose reason is refundable, with SPENDs not yet refunded.
+fn needs_refunds(
+    input: &PlanInput,
+    status: StepStatus,
+    slug: Option<&str>,
+    att: &super::history::Attempt,
+) -> bool {
+    status == StepStatus::Failed
+        && slug
+            .and_then(|s| input.repo.registry.refundable(s))
+            .unwrap_or(false)
+        && att.spends.iter().any(|s| !att.refunded.contains(&s.key()))
+}
+
+fn charges_for(
+    input: &PlanInput,
+    _wo: &WorkOrder,
+    lw: &LoadedWorkOrder,
+    run: u64,
+    step: &crate::workorder::model::Step,
+    attempt: u32,
+    latest: Option<&super::history::Attempt>,
+) -> Vec<Charge> {
+    let Some(m) = input.repo.module(&step.module_id) else {
+        return Vec::new();
+    };
+    let mut prices: Vec<(String, u64)> = vec![("__run__".to_string(), m.pricing.run_credits)];
+    for d in &step.deliverables {
+        prices.push((d.clone(), m.deliverable_price(d)));
+    }
+    prices
+        .into_iter()
+        .filter(|(_, p)| *p > 0)
+        .map(|(d, p)| {
+            let key = spend_key(&lw.tenant_id, &lw.stem, run, &step.step_id, attempt, &d);
+            let already = latest.is_some_and(|a| a.spends.iter().any(|s| s.key() == key));
+            Charge {
+                deliverable_id: d,
+                amount_credits: i64::try_from(p).unwrap_or(i64::MAX),
+                idempotency_key: key,
+                already_charged: already,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_is_stable_and_in_range() {
+        for n in 1..10u64 {
+            for t in ["acme", "globex", "initech", "a", "zz-9"] {
+                let k = tenant_shard(t, n);
+                assert!((1..=n).contains(&k));
+                assert_eq!(k, tenant_shard(t, n));
+            }
+        }
+        // SHA-256("acme") starts 0x8f4b...: the first 8 bytes big-endian mod 2, plus one.
+        let d = Sha256::digest(b"acme");
+        let v = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+        assert_eq!(tenant_shard("acme", 2), 1 + v % 2);
+    }
+
+    #[test]
+    fn run_ids_are_derived() {
+        assert_eq!(run_id("a", "w", 1), run_id("a", "w", 1));
+        assert_ne!(run_id("a", "w", 1), run_id("a", "w", 2));
+        assert_ne!(run_id("a", "w", 1), run_id("b", "w", 1));
+    }
+}

@@ -1,0 +1,174 @@
+//! Text rendering of an orchestrator pass and of a dry-run plan (JSON is the serde form).
+use super::plan::{Action, Disposition, Plan};
+use super::Summary;
+use std::fmt::Write;
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Start => "start",
+        Action::Resume => "resume",
+        Action::Retry => "retry",
+        Action::UpToDate => "up-to-date",
+        Action::Invalid => "invalid",
+    }
+}
+
+/// The priced plan of `--dry-run`: per step the charges, per tenant the balance.
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for wp in &plan.work_orders {
+        let _ = write!(
+            out,
+            "{}/{}  {}",
+            wp.tenant_id,
+            wp.work_order_id,
+            action_name(wp.action)
+        );
+        if wp.run > 0 {
+            let _ = write!(out, " run {}", wp.run);
+        }
+        if let Some(r) = &wp.refused {
+            let _ = write!(out, "  REFUSED {}: {}", r.slug(), r.message());
+        }
+        out.push('\n');
+        for f in &wp.findings {
+            let _ = writeln!(
+                out,
+                "    error: {} ({}: {})",
+                f.message,
+                f.location(),
+                f.field
+            );
+        }
+        if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
+            for s in &wp.steps {
+                let what = match &s.disposition {
+                    Disposition::Run { attempt } => format!("run attempt {attempt}"),
+                    Disposition::Keep { status, attempt } => {
+                        format!("keep {} (attempt {attempt})", status.as_str())
+                    }
+                    Disposition::Refund { attempt } => {
+                        format!("post missing refunds (attempt {attempt})")
+                    }
+                };
+                let charges: Vec<String> = s
+                    .charges
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}{}",
+                            c.deliverable_id,
+                            c.amount_credits,
+                            if c.already_charged { " (charged)" } else { "" }
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "    {:<20} {:<20} {:<24} {}",
+                    s.step_id,
+                    s.module_id,
+                    what,
+                    if charges.is_empty() {
+                        "-".to_string()
+                    } else {
+                        charges.join(", ")
+                    }
+                );
+            }
+            let _ = writeln!(out, "    new charges: {} credits", wp.new_charges);
+        }
+    }
+    if !plan.tenants.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<24} {:>14} {:>14}",
+            "tenant", "balance before", "balance after"
+        );
+        for t in &plan.tenants {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>14} {:>14}",
+                t.tenant_id, t.balance_before, t.balance_after
+            );
+        }
+    }
+    out
+}
+
+/// The end-of-pass table: work orders, statuses, credits charged and refunded.
+pub fn text(s: &Summary) -> String {
+    if let Some(plan) = &s.plan {
+        return format!("dry run: nothing was written\n\n{}", plan_text(plan));
+    }
+    let mut out = String::new();
+    if !s.runs.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
+            "work order", "run", "action", "status", "charged", "refunded"
+        );
+        for r in &s.runs {
+            let _ = writeln!(
+                out,
+                "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
+                format!("{}/{}", r.tenant_id, r.work_order_id),
+                r.run,
+                action_name(r.action),
+                r.status.as_str(),
+                r.charged_credits,
+                r.refunded_credits
+            );
+            if let Some(why) = &r.refused {
+                let _ = writeln!(out, "    refused: {why}");
+            }
+            for st in &r.steps {
+                if let Some(slug) = &st.reason_slug {
+                    let _ = writeln!(
+                        out,
+                        "    {} {} {}{}",
+                        st.step_id,
+                        st.status.as_str(),
+                        slug,
+                        st.message
+                            .as_ref()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+    for inv in &s.invalid {
+        let _ = writeln!(
+            out,
+            "invalid, not run: {}/{} ({})",
+            inv.tenant_id, inv.work_order_id, inv.file
+        );
+        for f in &inv.findings {
+            let _ = writeln!(
+                out,
+                "    error: {}\n      --> {}  field: {}",
+                f.message,
+                f.location(),
+                f.field
+            );
+        }
+    }
+    if !s.up_to_date.is_empty() {
+        let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{} run(s), {} up to date, {} invalid; charged {} credits, refunded {}",
+        s.runs.len(),
+        s.up_to_date.len(),
+        s.invalid.len(),
+        s.charged_credits,
+        s.refunded_credits
+    );
+    out
+}

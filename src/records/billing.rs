@@ -1,0 +1,296 @@
+//! Billing records (TOPUP, SPEND, REFUND) of billing.jsonl and their idempotency keys and batch ids.
+use serde::{Deserialize, Serialize};
+
+/// `deliverable_id` of the per-step run charge.
+pub const RUN_DELIVERABLE: &str = "__run__";
+/// `usage_unit` of a top-up.
+pub const UNIT_CREDITS: &str = "credits";
+/// `usage_unit` of the run charge.
+pub const UNIT_STEP_RUN: &str = "step_run";
+/// `usage_unit` of a purchased deliverable.
+pub const UNIT_DELIVERABLE: &str = "deliverable";
+
+/// The usage unit a charge for `deliverable_id` is metered in.
+pub fn usage_unit_for(deliverable_id: &str) -> &'static str {
+    if deliverable_id == RUN_DELIVERABLE {
+        UNIT_STEP_RUN
+    } else {
+        UNIT_DELIVERABLE
+    }
+}
+
+/// `topup/{tenant_id}/{reference}`: the external reference is the identity of a top-up, so
+/// the same reference twice is one top-up.
+pub fn topup_key(tenant_id: &str, reference: &str) -> String {
+    format!("topup/{tenant_id}/{reference}")
+}
+
+/// `spend/{tenant}/{wo}/r{run}/{step}/a{attempt}/{deliverable}`. Never includes the amount:
+/// a price change between two postings must be a conflict, not a second charge.
+pub fn spend_key(
+    tenant_id: &str,
+    work_order_id: &str,
+    run: u64,
+    step_id: &str,
+    attempt: u32,
+    deliverable_id: &str,
+) -> String {
+    format!("spend/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}/{deliverable_id}")
+}
+
+/// `refund/{tenant}/{wo}/r{run}/{step}/a{attempt}/{deliverable}`: one full refund per spend.
+pub fn refund_key(
+    tenant_id: &str,
+    work_order_id: &str,
+    run: u64,
+    step_id: &str,
+    attempt: u32,
+    deliverable_id: &str,
+) -> String {
+    format!("refund/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}/{deliverable_id}")
+}
+
+/// Batch id of one step's charges: `spend/{tenant}/{wo}/r{run}/{step}/a{attempt}`.
+pub fn spend_batch_id(
+    tenant_id: &str,
+    work_order_id: &str,
+    run: u64,
+    step_id: &str,
+    attempt: u32,
+) -> String {
+    format!("spend/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}")
+}
+
+/// Batch id of one step's refunds: `refund/{tenant}/{wo}/r{run}/{step}/a{attempt}`.
+pub fn refund_batch_id(
+    tenant_id: &str,
+    work_order_id: &str,
+    run: u64,
+    step_id: &str,
+    attempt: u32,
+) -> String {
+    format!("refund/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}")
+}
+
+/// Credits added by an operator (`platform admin-topup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topup {
+    pub tenant_id: String,
+    /// Positive.
+    pub amount_credits: i64,
+    pub topup_method_id: String,
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub actor: String,
+    /// Always `credits`.
+    pub usage_unit: String,
+}
+
+impl Topup {
+    pub fn new(
+        tenant_id: &str,
+        amount_credits: i64,
+        topup_method_id: &str,
+        reference: &str,
+        note: Option<&str>,
+        actor: &str,
+    ) -> Topup {
+        Topup {
+            tenant_id: tenant_id.into(),
+            amount_credits,
+            topup_method_id: topup_method_id.into(),
+            reference: reference.into(),
+            note: note.map(str::to_string),
+            actor: actor.into(),
+            usage_unit: UNIT_CREDITS.into(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        topup_key(&self.tenant_id, &self.reference)
+    }
+}
+
+/// One charge of a step: the run charge (`__run__`) or a purchased deliverable. Shaped like a
+/// metered usage event: usage unit, resource (step/deliverable), quantity 1, correlation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    pub tenant_id: String,
+    /// Negative.
+    pub amount_credits: i64,
+    pub work_order_id: String,
+    pub run: u64,
+    pub step_id: String,
+    pub attempt: u32,
+    pub module_id: String,
+    pub deliverable_id: String,
+    pub usage_unit: String,
+    pub run_id: String,
+    pub correlation_id: String,
+}
+
+impl Spend {
+    /// A charge of `price_credits` (a positive price; the record holds it negated) with the
+    /// usage unit that matches the deliverable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        tenant_id: &str,
+        work_order_id: &str,
+        run: u64,
+        run_id: &str,
+        step_id: &str,
+        attempt: u32,
+        module_id: &str,
+        deliverable_id: &str,
+        price_credits: i64,
+        correlation_id: &str,
+    ) -> Spend {
+        Spend {
+            tenant_id: tenant_id.into(),
+            amount_credits: -price_credits,
+            work_order_id: work_order_id.into(),
+            run,
+            step_id: step_id.into(),
+            attempt,
+            module_id: module_id.into(),
+            deliverable_id: deliverable_id.into(),
+            usage_unit: usage_unit_for(deliverable_id).into(),
+            run_id: run_id.into(),
+            correlation_id: correlation_id.into(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        spend_key(
+            &self.tenant_id,
+            &self.work_order_id,
+            self.run,
+            &self.step_id,
+            self.attempt,
+            &self.deliverable_id,
+        )
+    }
+
+    pub fn batch_id(&self) -> String {
+        spend_batch_id(
+            &self.tenant_id,
+            &self.work_order_id,
+            self.run,
+            &self.step_id,
+            self.attempt,
+        )
+    }
+}
+
+/// The full reversal of one SPEND.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub tenant_id: String,
+    /// Positive.
+    pub amount_credits: i64,
+    pub work_order_id: String,
+    pub run: u64,
+    pub step_id: String,
+    pub attempt: u32,
+    pub module_id: String,
+    pub deliverable_id: String,
+    pub usage_unit: String,
+    pub run_id: String,
+    pub correlation_id: String,
+    pub reason_slug: String,
+    /// The full idempotency key of the SPEND this reverses.
+    pub refunds: String,
+}
+
+impl Refund {
+    /// The full refund of `spend` for `reason_slug`.
+    pub fn reversing(spend: &Spend, reason_slug: &str) -> Refund {
+        Refund {
+            tenant_id: spend.tenant_id.clone(),
+            amount_credits: -spend.amount_credits,
+            work_order_id: spend.work_order_id.clone(),
+            run: spend.run,
+            step_id: spend.step_id.clone(),
+            attempt: spend.attempt,
+            module_id: spend.module_id.clone(),
+            deliverable_id: spend.deliverable_id.clone(),
+            usage_unit: spend.usage_unit.clone(),
+            run_id: spend.run_id.clone(),
+            correlation_id: spend.correlation_id.clone(),
+            reason_slug: reason_slug.into(),
+            refunds: spend.key(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        refund_key(
+            &self.tenant_id,
+            &self.work_order_id,
+            self.run,
+            &self.step_id,
+            self.attempt,
+            &self.deliverable_id,
+        )
+    }
+
+    pub fn batch_id(&self) -> String {
+        refund_batch_id(
+            &self.tenant_id,
+            &self.work_order_id,
+            self.run,
+            &self.step_id,
+            self.attempt,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spend(deliverable: &str, price: i64) -> Spend {
+        Spend::new(
+            "acme",
+            "wo-1",
+            2,
+            "acme-wo-1-r2",
+            "s1",
+            1,
+            "mod",
+            deliverable,
+            price,
+            "c",
+        )
+    }
+
+    #[test]
+    fn keys_name_the_charge_not_its_amount() {
+        let a = spend(RUN_DELIVERABLE, 5);
+        let b = spend(RUN_DELIVERABLE, 7);
+        assert_eq!(a.key(), "spend/acme/wo-1/r2/s1/a1/__run__");
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.usage_unit, "step_run");
+        assert_eq!(spend("zip", 1).usage_unit, "deliverable");
+        assert_eq!(a.batch_id(), "spend/acme/wo-1/r2/s1/a1");
+    }
+
+    #[test]
+    fn refund_reverses_its_spend_in_full() {
+        let s = spend("report", 3);
+        let r = Refund::reversing(&s, "timeout");
+        assert_eq!(r.amount_credits, 3);
+        assert_eq!(r.refunds, "spend/acme/wo-1/r2/s1/a1/report");
+        assert_eq!(r.key(), "refund/acme/wo-1/r2/s1/a1/report");
+        assert_eq!(r.batch_id(), "refund/acme/wo-1/r2/s1/a1");
+    }
+
+    #[test]
+    fn topup_key_is_tenant_and_reference() {
+        let t = Topup::new("acme", 10, "bank", "INV-7", None, "ops");
+        assert_eq!(t.key(), "topup/acme/INV-7");
+        assert_eq!(t.usage_unit, "credits");
+        let json = serde_json::to_value(&t).unwrap();
+        assert!(json.get("note").is_none(), "an absent note is omitted");
+    }
+}

@@ -1,0 +1,369 @@
+//! Evidence records of evidence.jsonl (runs, steps, evidence items and bundles, delivery receipts, publishes) and their keys.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Status of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StepStatus {
+    Completed,
+    Failed,
+    Skipped,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Completed => "COMPLETED",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// Status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RunStatus {
+    Completed,
+    Partial,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Completed => "COMPLETED",
+            RunStatus::Partial => "PARTIAL",
+            RunStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// Whether a publish record is an upload or a staged (`--no-publish`) artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishStatus {
+    Published,
+    Staged,
+}
+
+impl PublishStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishStatus::Published => "published",
+            PublishStatus::Staged => "staged",
+        }
+    }
+}
+
+/// `run_started/{run_id}`.
+pub fn run_started_key(run_id: &str) -> String {
+    format!("run_started/{run_id}")
+}
+/// `step_started/{run_id}/{step_id}/a{attempt}`.
+pub fn step_started_key(run_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("step_started/{run_id}/{step_id}/a{attempt}")
+}
+/// `step_outcome/{run_id}/{step_id}/a{attempt}`.
+pub fn step_outcome_key(run_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("step_outcome/{run_id}/{step_id}/a{attempt}")
+}
+/// `evidence_item/{run_id}/{step_id}/a{attempt}`.
+pub fn evidence_item_key(run_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("evidence_item/{run_id}/{step_id}/a{attempt}")
+}
+/// `delivery_receipt/{run_id}/{step_id}/a{attempt}`.
+pub fn delivery_receipt_key(run_id: &str, step_id: &str, attempt: u32) -> String {
+    format!("delivery_receipt/{run_id}/{step_id}/a{attempt}")
+}
+/// `run_ended/{run_id}/a{attempt}`: a `--retry-failed` pass ends the run again, as a new attempt.
+pub fn run_ended_key(run_id: &str, attempt: u32) -> String {
+    format!("run_ended/{run_id}/a{attempt}")
+}
+/// `evidence_bundle/{run_id}/a{attempt}`.
+pub fn evidence_bundle_key(run_id: &str, attempt: u32) -> String {
+    format!("evidence_bundle/{run_id}/a{attempt}")
+}
+/// `publish/{status}/{asset_name}/{sha256}`: the same bytes are published (or staged) once.
+pub fn publish_key(status: PublishStatus, asset_name: &str, sha256: &str) -> String {
+    format!("publish/{}/{asset_name}/{sha256}", status.as_str())
+}
+
+/// SHA-256 (hex) over the newline-joined item keys of a bundle.
+pub fn bundle_digest(items: &[String]) -> String {
+    super::hex(&Sha256::digest(items.join("\n").as_bytes()))
+}
+
+/// A run began: the work order's file digest decides later whether it is up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub work_order_sha256: String,
+    pub correlation_id: String,
+}
+
+impl RunStarted {
+    pub fn key(&self) -> String {
+        run_started_key(&self.run_id)
+    }
+}
+
+/// A step was charged and is about to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepStarted {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub module_id: String,
+}
+
+impl StepStarted {
+    pub fn key(&self) -> String {
+        step_started_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+/// One declared output of a step, by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputRecord {
+    pub output_id: String,
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// How a step attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub module_id: String,
+    pub status: StepStatus,
+    #[serde(default)]
+    pub reason_slug: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub outputs: Vec<OutputRecord>,
+    /// Value outputs by id. The canonical encoding holds integers only: a fractional number
+    /// is refused by the ledger, so post it as a string.
+    #[serde(default)]
+    pub values: BTreeMap<String, Value>,
+}
+
+impl StepOutcome {
+    pub fn key(&self) -> String {
+        step_outcome_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+/// A file named in evidence, by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub name: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Evidence of one step attempt: the files it produced (subjects) and its logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub status: StepStatus,
+    #[serde(default)]
+    pub subjects: Vec<FileDigest>,
+    #[serde(default)]
+    pub logs: Vec<FileDigest>,
+}
+
+impl EvidenceItem {
+    pub fn key(&self) -> String {
+        evidence_item_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+/// What a delivery step sent, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReceipt {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub provider: String,
+    pub remote_path: String,
+    #[serde(default)]
+    pub object_id: Option<String>,
+    pub bytes: u64,
+    pub sha256: String,
+    pub verification_status: String,
+}
+
+impl DeliveryReceipt {
+    pub fn key(&self) -> String {
+        delivery_receipt_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+/// One step's final state in a run's end record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub step_id: String,
+    pub status: StepStatus,
+    #[serde(default)]
+    pub reason_slug: Option<String>,
+    pub attempt: u32,
+}
+
+/// A run (or a `--retry-failed` pass over it) ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunEnded {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    /// The highest attempt of this pass.
+    pub attempt: u32,
+    pub status: RunStatus,
+    pub steps: Vec<StepSummary>,
+    pub charged_credits: i64,
+    pub refunded_credits: i64,
+}
+
+impl RunEnded {
+    pub fn key(&self) -> String {
+        run_ended_key(&self.run_id, self.attempt)
+    }
+}
+
+/// The evidence of one run pass: the keys of its evidence items and delivery receipts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceBundle {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run_id: String,
+    pub attempt: u32,
+    pub items: Vec<String>,
+    /// [`bundle_digest`] of `items`.
+    pub digest: String,
+}
+
+impl EvidenceBundle {
+    /// A bundle over `items`, with its digest computed.
+    pub fn new(
+        tenant_id: &str,
+        work_order_id: &str,
+        run_id: &str,
+        attempt: u32,
+        items: Vec<String>,
+    ) -> EvidenceBundle {
+        let digest = bundle_digest(&items);
+        EvidenceBundle {
+            tenant_id: tenant_id.into(),
+            work_order_id: work_order_id.into(),
+            run_id: run_id.into(),
+            attempt,
+            items,
+            digest,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        evidence_bundle_key(&self.run_id, self.attempt)
+    }
+}
+
+/// A purchased deliverable published as a release asset (or staged with `--no-publish`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publish {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub deliverable_id: String,
+    /// The SPEND that bought the deliverable.
+    pub spend_key: String,
+    pub asset_name: String,
+    pub bytes: u64,
+    pub sha256: String,
+    pub status: PublishStatus,
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default)]
+    pub release_tag: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl Publish {
+    pub fn key(&self) -> String {
+        publish_key(self.status, &self.asset_name, &self.sha256)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(run_started_key("r-1"), "run_started/r-1");
+        assert_eq!(step_started_key("r-1", "s1", 2), "step_started/r-1/s1/a2");
+        assert_eq!(step_outcome_key("r-1", "s1", 1), "step_outcome/r-1/s1/a1");
+        assert_eq!(evidence_item_key("r-1", "s1", 1), "evidence_item/r-1/s1/a1");
+        assert_eq!(
+            delivery_receipt_key("r-1", "s3", 1),
+            "delivery_receipt/r-1/s3/a1"
+        );
+        assert_eq!(run_ended_key("r-1", 2), "run_ended/r-1/a2");
+        assert_eq!(evidence_bundle_key("r-1", 1), "evidence_bundle/r-1/a1");
+        assert_eq!(
+            publish_key(PublishStatus::Staged, "a.zip", "ff"),
+            "publish/staged/a.zip/ff"
+        );
+    }
+
+    #[test]
+    fn bundle_digest_is_over_newline_joined_keys() {
+        let items = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            bundle_digest(&items),
+            super::super::hex(&Sha256::digest(b"a\nb"))
+        );
+        let b = EvidenceBundle::new("t", "w", "r", 1, items);
+        assert_eq!(b.digest, bundle_digest(&b.items));
+    }
+
+    #[test]
+    fn statuses_serialize_as_on_disk() {
+        assert_eq!(
+            serde_json::to_string(&StepStatus::Skipped).unwrap(),
+            "\"SKIPPED\""
+        );
+        assert_eq!(
+            serde_json::to_string(&RunStatus::Partial).unwrap(),
+            "\"PARTIAL\""
+        );
+        assert_eq!(
+            serde_json::to_string(&PublishStatus::Staged).unwrap(),
+            "\"staged\""
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Ledger record types (billing, evidence, audit) and their idempotency keys: serde only, no I/O, no dependency on the rest of the crate.
+//!
+//! The line format (canonical encoding, hash chain) is in [`canonical`]; docs/records.md is
+//! the protocol description and a test parses every example there.
+pub mod audit;
+pub mod billing;
+pub mod canonical;
+pub mod evidence;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use audit::{Audit, Decision};
+pub use billing::{Refund, Spend, Topup};
+pub use evidence::{
+    DeliveryReceipt, EvidenceBundle, EvidenceItem, FileDigest, OutputRecord, Publish,
+    PublishStatus, RunEnded, RunStarted, RunStatus, StepOutcome, StepStarted, StepStatus,
+    StepSummary,
+};
+
+/// The format version every record carries in `v`; bumping it means a new canonical encoding.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// `prev_hash` of the record with `seq` 1.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Envelope fields that are not part of the payload: they differ between two postings of the
+/// same fact (time, position), so idempotency compares everything else.
+pub const NON_PAYLOAD_FIELDS: [&str; 4] = ["seq", "recorded_at", "prev_hash", "hash"];
+
+/// One of the three append-only files of a billing-state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Billing,
+    Evidence,
+    Audit,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Billing, Stream::Evidence, Stream::Audit];
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Stream::Billing => "billing.jsonl",
+            Stream::Evidence => "evidence.jsonl",
+            Stream::Audit => "audit.jsonl",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Billing => "billing",
+            Stream::Evidence => "evidence",
+            Stream::Audit => "audit",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        match self {
+            Stream::Billing => 0,
+            Stream::Evidence => 1,
+            Stream::Audit => 2,
+        }
+    }
+
+    /// The stream a record `type` belongs to, or None for an unknown type.
+    pub fn of_type(type_name: &str) -> Option<Stream> {
+        match type_name {
+            "TOPUP" | "SPEND" | "REFUND" => Some(Stream::Billing),
+            "run_started" | "step_started" | "step_outcome" | "evidence_item"
+            | "delivery_receipt" | "run_ended" | "evidence_bundle" | "publish" => {
+                Some(Stream::Evidence)
+            }
+            "audit" => Some(Stream::Audit),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.file_name())
+    }
+}
+
+/// Every record type, tagged by `type` as on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Record {
+    #[serde(rename = "TOPUP")]
+    Topup(Topup),
+    #[serde(rename = "SPEND")]
+    Spend(Spend),
+    #[serde(rename = "REFUND")]
+    Refund(Refund),
+    #[serde(rename = "run_started")]
+    RunStarted(RunStarted),
+    #[serde(rename = "step_started")]
+    StepStarted(StepStarted),
+    #[serde(rename = "step_outcome")]
+    StepOutcome(StepOutcome),
+    #[serde(rename = "evidence_item")]
+    EvidenceItem(EvidenceItem),
+    #[serde(rename = "delivery_receipt")]
+    DeliveryReceipt(DeliveryReceipt),
+    #[serde(rename = "run_ended")]
+    RunEnded(RunEnded),
+    #[serde(rename = "evidence_bundle")]
+    EvidenceBundle(EvidenceBundle),
+    #[serde(rename = "publish")]
+    Publish(Publish),
+    #[serde(rename = "audit")]
+    Audit(Audit),
+}
+
+impl Record {
+    /// The `type` field as written on disk.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Record::Topup(_) => "TOPUP",
+            Record::Spend(_) => "SPEND",
+            Record::Refund(_) => "REFUND",
+            Record::RunStarted(_) => "run_started",
+            Record::StepStarted(_) => "step_started",
+            Record::StepOutcome(_) => "step_outcome",
+            Record::EvidenceItem(_) => "evidence_item",
+            Record::DeliveryReceipt(_) => "delivery_receipt",
+            Record::RunEnded(_) => "run_ended",
+            Record::EvidenceBundle(_) => "evidence_bundle",
+            Record::Publish(_) => "publish",
+            Record::Audit(_) => "audit",
+        }
+    }
+
+    pub fn stream(&self) -> Stream {
+        match self {
+            Record::Topup(_) | Record::Spend(_) | Record::Refund(_) => Stream::Billing,
+            Record::Audit(_) => Stream::Audit,
+            _ => Stream::Evidence,
+        }
+    }
+
+    /// The idempotency key derived from the record's fields. None only for an audit record of a
+    /// denial: a denial is an event, so its key needs a unique part ([`Payload::audit_denied`]).
+    pub fn key(&self) -> Option<String> {
+        Some(match self {
+            Record::Topup(r) => r.key(),
+            Record::Spend(r) => r.key(),
+            Record::Refund(r) => r.key(),
+            Record::RunStarted(r) => r.key(),
+            Record::StepStarted(r) => r.key(),
+            Record::StepOutcome(r) => r.key(),
+            Record::EvidenceItem(r) => r.key(),
+            Record::DeliveryReceipt(r) => r.key(),
+            Record::RunEnded(r) => r.key(),
+            Record::EvidenceBundle(r) => r.key(),
+            Record::Publish(r) => r.key(),
+            Record::Audit(r) => return r.key(),
+        })
+    }
+
+    /// The tenant a record belongs to, when it names one.
+    pub fn tenant_id(&self) -> Option<&str> {
+        match self {
+            Record::Topup(r) => Some(&r.tenant_id),
+            Record::Spend(r) => Some(&r.tenant_id),
+            Record::Refund(r) => Some(&r.tenant_id),
+            Record::RunStarted(r) => Some(&r.tenant_id),
+            Record::StepStarted(r) => Some(&r.tenant_id),
+            Record::StepOutcome(r) => Some(&r.tenant_id),
+            Record::EvidenceItem(_) => None,
+            Record::DeliveryReceipt(r) => Some(&r.tenant_id),
+            Record::RunEnded(r) => Some(&r.tenant_id),
+            Record::EvidenceBundle(r) => Some(&r.tenant_id),
+            Record::Publish(r) => Some(&r.tenant_id),
+            Record::Audit(r) => r.tenant_id.as_deref(),
+        }
+    }
+
+    /// The signed credit amount of a billing record.
+    pub fn amount_credits(&self) -> Option<i64> {
+        match self {
+            Record::Topup(r) => Some(r.amount_credits),
+            Record::Spend(r) => Some(r.amount_credits),
+            Record::Refund(r) => Some(r.amount_credits),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! into_record {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Record {
+            fn from(r: $t) -> Record { Record::$t(r) }
+        }
+    )*};
+}
+into_record!(
+    Topup,
+    Spend,
+    Refund,
+    RunStarted,
+    StepStarted,
+    StepOutcome,
+    EvidenceItem,
+    DeliveryReceipt,
+    RunEnded,
+    EvidenceBundle,
+    Publish,
+    Audit
+);
+
+/// What a writer posts: a record and the idempotency key it is recorded under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    pub idempotency_key: String,
+    pub record: Record,
+}
+
+impl Payload {
+    /// A record under its derived key. A denied audit record has no derived key: it gets an
+    /// empty one here, which the ledger refuses; use [`Payload::audit_denied`] for those.
+    pub fn new(record: impl Into<Record>) -> Payload {
+        let record = record.into();
+        Payload {
+            idempotency_key: record.key().unwrap_or_default(),
+            record,
+        }
+    }
+
+    /// A record under an explicit key.
+    pub fn with_key(idempotency_key: impl Into<String>, record: impl Into<Record>) -> Payload {
+        Payload {
+            idempotency_key: idempotency_key.into(),
+            record: record.into(),
+        }
+    }
+
+    /// An audit record of a denial, keyed `audit/denied/{action}/{unique}`; `unique` must not
+    /// repeat (the ledger offers `unique_event_id()`).
+    pub fn audit_denied(audit: Audit, unique: &str) -> Payload {
+        Payload {
+            idempotency_key: audit::denied_key(&audit.action, unique),
+            record: Record::Audit(audit),
+        }
+    }
+
+    /// The payload as a JSON object: the record's fields, `type`, `v`, `idempotency_key` and
+    /// the batch fields when given. The ledger adds `seq`, `recorded_at`, `prev_hash`, `hash`.
+    pub fn to_object(&self, batch: Option<(&str, u64)>) -> Result<Map<String, Value>, String> {
+        let value = serde_json::to_value(&self.record).map_err(|e| e.to_string())?;
+        let Value::Object(mut map) = value else {
+            return Err("a record must serialize to a JSON object".into());
+        };
+        map.insert("v".into(), Value::from(FORMAT_VERSION));
+        map.insert(
+            "idempotency_key".into(),
+            Value::String(self.idempotency_key.clone()),
+        );
+        if let Some((id, len)) = batch {
+            map.insert("batch".into(), Value::String(id.to_string()));
+            map.insert("batch_len".into(), Value::from(len));
+        }
+        Ok(map)
+    }
+}
+
+/// The envelope of a record read back from disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u64,
+    pub seq: u64,
+    pub recorded_at: String,
+    pub idempotency_key: String,
+    pub prev_hash: String,
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_len: Option<u64>,
+}
+
+/// A record read back from disk: envelope and typed record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub envelope: Envelope,
+    pub record: Record,
+}
+
+impl Entry {
+    /// Split a parsed line into envelope and record; the error says which field is wrong.
+    pub fn from_object(mut map: Map<String, Value>) -> Result<Entry, String> {
+        let mut env = Map::new();
+        for field in [
+            "v",
+            "seq",
+            "recorded_at",
+            "idempotency_key",
+            "prev_hash",
+            "hash",
+            "batch",
+            "batch_len",
+        ] {
+            if let Some(value) = map.remove(field) {
+                env.insert(field.into(), value);
+            }
+        }
+        let envelope: Envelope =
+            serde_json::from_value(Value::Object(env)).map_err(|e| format!("envelope: {e}"))?;
+        let type_name = map
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let record: Record = serde_json::from_value(Value::Object(map))
+            .map_err(|e| format!("record of type '{type_name}': {e}"))?;
+        Ok(Entry { envelope, record })
+    }
+}
+
+/// Lower-case hex, kept here so the record types depend on nothing else in the crate.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0x0f) as usize] as char);
+    }
+    out
+}

@@ -1,0 +1,268 @@
+//! Module contracts beyond their schema: secrets, the runner's program, built-in shapes, and the self-test block.
+use crate::contract::{InputType, Kind, ModuleContract, OutputType};
+use crate::findings::Finding;
+use crate::repo::{LoadedModule, Repo};
+use crate::workorder::paths::{check_relative, resolve_inside};
+use std::collections::BTreeSet;
+
+/// Every contract finding of every loaded module.
+pub fn check(repo: &Repo) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for m in repo.modules.values() {
+        out.extend(secrets(m));
+        out.extend(runner(m));
+        out.extend(builtin_shape(m));
+        out.extend(self_test(repo, m));
+    }
+    out
+}
+
+/// Secret names become environment variables of the module: they must look like one, and
+/// must not replace the protocol's own variables.
+fn secrets(m: &LoadedModule) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, name) in m.contract.secrets.iter().enumerate() {
+        let field = format!("secrets[{i}]");
+        let env_like = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !env_like {
+            out.push(m.doc.finding(
+                &field,
+                format!("secret '{name}' is not an environment-variable name; use upper-case letters, digits and '_' (e.g. SMTP_PASSWORD)"),
+            ));
+        }
+        if name == "PATH" || name.starts_with("PLATFORM_") {
+            out.push(m.doc.finding(
+                &field,
+                format!("secret '{name}' would replace a variable the platform sets for the module (PATH, PLATFORM_*); choose another name"),
+            ));
+        }
+        if !seen.insert(name) {
+            out.push(m.doc.finding(
+                &field,
+                format!("secret '{name}' is declared twice; list it once"),
+            ));
+        }
+    }
+    out
+}
+
+/// A relative program path is resolved against the module folder: it must be there,
+/// stay there, and be executable, or every run of the module would fail.
+fn runner(m: &LoadedModule) -> Vec<Finding> {
+    let Some(argv) = &m.contract.runner.command else {
+        return Vec::new();
+    };
+    let Some(prog) = argv.first() else {
+        return Vec::new();
+    };
+    if !prog.contains('/') || prog.starts_with('/') {
+        // A bare name is looked up on PATH at run time; an absolute path is the operator's choice.
+        return Vec::new();
+    }
+    let field = "runner.command[0]";
+    let real = match resolve_inside(&m.dir, prog) {
+        Ok(p) => p,
+        Err(why) => {
+            let msg = if why.contains("does not exist") {
+                format!("program '{prog}' does not exist in the module folder {}; add it or fix runner.command", rel_dir(m))
+            } else {
+                format!("program '{prog}': {why}; it must be a file inside the module folder")
+            };
+            return vec![m.doc.finding(field, msg)];
+        }
+    };
+    if !real.is_file() {
+        return vec![m
+            .doc
+            .finding(field, format!("program '{prog}' is not a file"))];
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&real)
+            .map(|md| md.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o111 == 0 {
+            return vec![m.doc.finding(
+                field,
+                format!("program '{prog}' is not executable; run `chmod +x {}/{prog}` (and commit the mode)", rel_dir(m)),
+            )];
+        }
+    }
+    Vec::new()
+}
+
+fn rel_dir(m: &LoadedModule) -> String {
+    m.doc
+        .rel
+        .strip_suffix("/module.yml")
+        .unwrap_or(&m.doc.rel)
+        .to_string()
+}
+
+/// The kind, inputs and outputs a built-in's code relies on.
+type BuiltinShape = (
+    Kind,
+    &'static [(&'static str, InputType)],
+    &'static [(&'static str, OutputType)],
+);
+
+/// What a built-in reads and writes is fixed by its code, so its module.yml must say the same.
+fn builtin_shape(m: &LoadedModule) -> Vec<Finding> {
+    let c = &m.contract;
+    let Some(builtin) = c.runner.builtin.as_deref() else {
+        return Vec::new();
+    };
+    let (kind, inputs, outputs): BuiltinShape = match builtin {
+        "package_std" => (
+            Kind::Packaging,
+            &[("bound_outputs", InputType::Array)],
+            &[
+                ("package_zip", OutputType::File),
+                ("manifest_json", OutputType::File),
+                ("manifest_csv", OutputType::File),
+            ],
+        ),
+        "deliver_local" => (Kind::Delivery, &[("package_zip", InputType::File)], &[]),
+        "deliver_email" => (
+            Kind::Delivery,
+            &[
+                ("package_zip", InputType::File),
+                ("recipient_email", InputType::String),
+            ],
+            &[],
+        ),
+        "deliver_github_release" => (Kind::Delivery, &[("package_zip", InputType::File)], &[]),
+        // An unknown builtin is a schema finding already.
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if c.kind != kind {
+        out.push(m.doc.finding(
+            "kind",
+            format!(
+                "builtin '{builtin}' is a {} module; set kind: {}",
+                kind.as_str(),
+                kind.as_str()
+            ),
+        ));
+    }
+    for (id, ty) in inputs {
+        match c.input(id) {
+            Some(spec) if spec.ty == *ty => {}
+            Some(_) | None => out.push(m.doc.finding(
+                "inputs",
+                format!(
+                    "builtin '{builtin}' reads input '{id}' of type {}; declare it under inputs",
+                    ty.as_str()
+                ),
+            )),
+        }
+    }
+    for (id, ty) in outputs {
+        let declared = c.output(id).map(|o| o.ty);
+        if declared != Some(*ty) {
+            out.push(m.doc.finding(
+                "outputs",
+                format!(
+                    "builtin '{builtin}' writes output '{id}' (a {}); declare it under outputs",
+                    output_type(*ty)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+fn output_type(t: OutputType) -> &'static str {
+    match t {
+        OutputType::File => "file",
+        OutputType::Dir => "dir",
+        OutputType::Value => "value",
+    }
+}
+
+/// `self_test` feeds the module like a step would: known inputs of the right types; file
+/// inputs are paths relative to the module folder; expected files relative to its outputs.
+fn self_test(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
+    let c: &ModuleContract = &m.contract;
+    let Some(t) = &c.self_test else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, v) in &t.inputs {
+        let field = format!("self_test.inputs.{name}");
+        let Some(spec) = c.input(name) else {
+            out.push(m.doc.finding(
+                &field,
+                format!("self_test sets input '{name}', which the module does not declare"),
+            ));
+            continue;
+        };
+        if spec.ty.is_path() {
+            let paths: Vec<&serde_json::Value> = match (spec.ty, v) {
+                (InputType::Files, serde_json::Value::Array(a)) => a.iter().collect(),
+                _ => vec![v],
+            };
+            for p in paths {
+                match p.as_str() {
+                    None => out.push(m.doc.finding(
+                        &field,
+                        format!("self_test input '{name}' is a file: give a path relative to the module folder"),
+                    )),
+                    Some(rel) => {
+                        if let Err(why) = resolve_inside(&m.dir, rel) {
+                            out.push(m.doc.finding(
+                                &field,
+                                format!("self_test input '{name}': {why}; test files live in the module folder"),
+                            ));
+                        }
+                    }
+                }
+            }
+        } else if !spec.ty.accepts(v) {
+            out.push(m.doc.finding(
+                &field,
+                format!(
+                    "self_test input '{name}' must be of type {}",
+                    spec.ty.as_str()
+                ),
+            ));
+        }
+    }
+    for spec in &c.inputs {
+        if spec.required && spec.default.is_none() && !t.inputs.contains_key(&spec.id) {
+            out.push(m.doc.finding(
+                "self_test.inputs",
+                format!(
+                    "self_test does not set required input '{}'; add it",
+                    spec.id
+                ),
+            ));
+        }
+    }
+    for (i, f) in t.expect.files.iter().enumerate() {
+        if let Some(why) = check_relative(f) {
+            out.push(m.doc.finding(
+                &format!("self_test.expect.files[{i}]"),
+                format!("expected file {why} (relative to the outputs folder)"),
+            ));
+        }
+    }
+    if let Some(slug) = &t.expect.reason_slug {
+        if !repo.registry.is_known_reason(slug) {
+            out.push(m.doc.finding(
+                "self_test.expect.reason_slug",
+                format!("reason slug '{slug}' is not in the registry; use a built-in slug or add it to config/registry.yml"),
+            ));
+        }
+    }
+    out
+}

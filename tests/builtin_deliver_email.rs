@@ -1,0 +1,388 @@
+//! deliver_email against a real SMTP server (aiosmtpd on loopback): the cap, TLS modes, refusals, secrecy.
+// Tests fail by panicking; expect() carries the context.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/smtp.rs"]
+mod smtp;
+
+use platform::builtin::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
+use platform::digest::sha256_hex;
+use smtp::{SinkOptions, SmtpSink};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const RECIPIENT: &str = "buyer@example.org";
+
+/// Incompressible, reproducible bytes (xorshift64), like a real ZIP's.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn package(dir: &Path, len: usize) -> PathBuf {
+    let path = dir.join("package.zip");
+    std::fs::write(&path, noise(len)).unwrap();
+    path
+}
+
+fn plain(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        from: "platform@example.com".into(),
+        timeout_seconds: Some(30),
+        ..SmtpSettings::default()
+    }
+}
+
+/// A port where nothing listens: bound, read, released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_package_one_byte_under_the_cap_arrives_intact() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let len = (EMAIL_MAX_PACKAGE_BYTES - 1) as usize;
+    assert_eq!(len, 20_866_661);
+    let zip = package(tmp.path(), len);
+    let expected_sha = sha256_hex(&std::fs::read(&zip).unwrap());
+
+    let receipt = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "Your deliverable")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+
+    assert_eq!(receipt.provider, "email");
+    assert_eq!(
+        receipt.remote_path,
+        format!("smtp://127.0.0.1:{}/{RECIPIENT}", sink.port)
+    );
+    assert_eq!(receipt.bytes, len as u64);
+    assert_eq!(receipt.sha256, expected_sha);
+    assert_eq!(receipt.verification_status, "accepted_by_server");
+
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let msg = &messages[0];
+    assert_eq!(msg.envelope["rcpt_tos"], serde_json::json!([RECIPIENT]));
+    assert_eq!(msg.envelope["mail_from"], "platform@example.com");
+    // aiosmtpd answers a bare "250 OK": the receipt falls back to the Message-ID we set.
+    assert_eq!(smtp::header(&msg.eml, "Message-ID"), receipt.object_id);
+    assert_eq!(
+        smtp::header(&msg.eml, "Subject").as_deref(),
+        Some("Your deliverable")
+    );
+    let ratio = msg.eml.len() as f64 / len as f64;
+    assert!((1.36..1.38).contains(&ratio), "wire/raw ratio {ratio}");
+
+    let (texts, attachments) = smtp::parts(&msg.eml);
+    assert_eq!(attachments.len(), 1, "exactly one attachment");
+    let att = &attachments[0];
+    assert_eq!(att.file_name, "package.zip");
+    assert!(
+        att.content_type.starts_with("application/zip"),
+        "{}",
+        att.content_type
+    );
+    assert!(att.transfer_encoding.eq_ignore_ascii_case("base64"));
+    assert_eq!(att.data.len(), len);
+    assert_eq!(
+        sha256_hex(&att.data),
+        expected_sha,
+        "attachment corrupted in transit"
+    );
+    let text = texts.join("\n");
+    assert!(
+        text.contains("package.zip") && text.contains(&expected_sha),
+        "{text}"
+    );
+    assert!(text.contains(&len.to_string()), "{text}");
+}
+
+#[test]
+fn a_package_at_the_cap_fails_before_any_connection() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("package.zip");
+    // Sparse: the check reads only the size.
+    std::fs::File::create(&zip)
+        .unwrap()
+        .set_len(EMAIL_MAX_PACKAGE_BYTES)
+        .unwrap();
+
+    let failure =
+        deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "too big").expect_err("at the cap");
+
+    assert_eq!(failure.reason_slug, "package_too_large_for_email");
+    for needle in [
+        "20866662 bytes",
+        "19.9 MiB",
+        "1.37",
+        "base64",
+        "no link fallback",
+    ] {
+        assert!(
+            failure.message.contains(needle),
+            "{needle:?} missing: {}",
+            failure.message
+        );
+    }
+    assert_eq!(
+        sink.connections(),
+        0,
+        "connected although the package is too large"
+    );
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn starttls_with_the_test_ca_and_credentials_delivers() {
+    let ca = smtp::make_test_ca();
+    let sink = SmtpSink::start(SinkOptions {
+        starttls: Some((ca.cert.clone(), ca.key.clone())),
+        auth: Some("mailer:correct horse".into()),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 50_000);
+    let settings = SmtpSettings {
+        host: "localhost".into(),
+        tls: SmtpTls::Starttls,
+        ca_file: Some(ca.ca_pem.clone()),
+        ..plain(sink.port)
+    };
+    let creds = Some(("mailer".to_string(), "correct horse".to_string()));
+    let receipt = deliver_email(&settings, creds, &zip, RECIPIENT, "starttls")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    assert_eq!(
+        receipt.remote_path,
+        format!("smtp://localhost:{}/{RECIPIENT}", sink.port)
+    );
+    assert!(!receipt.remote_path.contains("mailer"));
+    let (_, attachments) = smtp::parts(&sink.messages()[0].eml);
+    assert_eq!(sha256_hex(&attachments[0].data), receipt.sha256);
+}
+
+#[test]
+fn implicit_tls_with_the_test_ca_delivers() {
+    let ca = smtp::make_test_ca();
+    let sink = SmtpSink::start(SinkOptions {
+        smtps: Some((ca.cert.clone(), ca.key.clone())),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 10_000);
+    let settings = SmtpSettings {
+        tls: SmtpTls::Tls,
+        ca_file: Some(ca.ca_pem.clone()),
+        ..plain(sink.port)
+    };
+    deliver_email(&settings, None, &zip, RECIPIENT, "smtps")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
+fn an_untrusted_certificate_fails_delivery_failed() {
+    let ca = smtp::make_test_ca();
+    let sink = SmtpSink::start(SinkOptions {
+        starttls: Some((ca.cert.clone(), ca.key.clone())),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let settings = SmtpSettings {
+        host: "localhost".into(),
+        tls: SmtpTls::Starttls,
+        ..plain(sink.port)
+    };
+    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("untrusted");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(
+        failure
+            .message
+            .contains(&format!("localhost:{}", sink.port)),
+        "{}",
+        failure.message
+    );
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn starttls_required_but_not_offered_fails_delivery_failed() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let settings = SmtpSettings {
+        tls: SmtpTls::Starttls,
+        ..plain(sink.port)
+    };
+    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("no STARTTLS");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(sink.messages().is_empty(), "sent in clear text");
+}
+
+#[test]
+fn a_closed_port_fails_delivery_failed_naming_host_and_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let port = closed_port();
+    let failure = deliver_email(&plain(port), None, &zip, RECIPIENT, "x").expect_err("refused");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(
+        failure.message.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn a_server_that_refuses_the_message_fails_with_its_answer() {
+    let sink = SmtpSink::start(SinkOptions {
+        reply: Some("554 5.7.1 Rejected by content policy".into()),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let failure = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").expect_err("554");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(failure.message.contains("554"), "{}", failure.message);
+    assert!(
+        failure.message.contains("Rejected by content policy"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn a_server_size_limit_below_the_message_fails_delivery_failed() {
+    // What a provider with a 25 MB (or Postfix's 10 MB) limit does to a large package.
+    let sink = SmtpSink::start(SinkOptions {
+        size: Some(1_000_000),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 900_000);
+    let failure = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").expect_err("552");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(failure.message.contains("552"), "{}", failure.message);
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn wrong_credentials_fail_without_showing_them() {
+    let ca = smtp::make_test_ca();
+    let sink = SmtpSink::start(SinkOptions {
+        starttls: Some((ca.cert.clone(), ca.key.clone())),
+        auth: Some("mailer:right-password".into()),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let settings = SmtpSettings {
+        host: "localhost".into(),
+        tls: SmtpTls::Starttls,
+        ca_file: Some(ca.ca_pem.clone()),
+        ..plain(sink.port)
+    };
+    let creds = Some(("mailer-user-x".to_string(), "hunter2-wrong".to_string()));
+    let failure = deliver_email(&settings, creds, &zip, RECIPIENT, "x").expect_err("bad login");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(failure.message.contains("535"), "{}", failure.message);
+    let shown = format!("{failure} {failure:?}");
+    assert!(!shown.contains("hunter2-wrong"), "{shown}");
+    assert!(!shown.contains("mailer-user-x"), "{shown}");
+    assert!(sink.messages().is_empty());
+}
+
+#[test]
+fn the_queue_id_in_the_final_reply_becomes_the_object_id() {
+    let sink = SmtpSink::start(SinkOptions {
+        reply: Some("250 2.0.0 Ok: queued as 4XyZ9Q1abc".into()),
+        ..SinkOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let receipt = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").unwrap();
+    assert_eq!(receipt.object_id.as_deref(), Some("4XyZ9Q1abc"));
+}
+
+#[test]
+fn a_silent_server_times_out_as_delivery_failed() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and never says a word.
+    let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let settings = SmtpSettings {
+        timeout_seconds: Some(1),
+        ..plain(port)
+    };
+    let start = Instant::now();
+    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("timeout");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(
+        failure.message.contains("within 1 s"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(holder.join());
+}
+
+#[test]
+fn bad_addresses_are_input_invalid_before_connecting() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let failure = deliver_email(&plain(sink.port), None, &zip, "not an address", "x")
+        .expect_err("bad recipient");
+    assert_eq!(failure.reason_slug, "input_invalid");
+    assert!(
+        failure.message.contains("not an address"),
+        "{}",
+        failure.message
+    );
+
+    let settings = SmtpSettings {
+        from: "nobody".into(),
+        ..plain(sink.port)
+    };
+    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("bad from");
+    assert_eq!(failure.reason_slug, "input_invalid");
+    assert_eq!(sink.connections(), 0);
+}
+
+#[test]
+fn credentials_over_plain_smtp_to_a_remote_host_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), 1_000);
+    let settings = SmtpSettings {
+        // TEST-NET-1: never routed, and never contacted because the check comes first.
+        host: "192.0.2.1".into(),
+        ..plain(25)
+    };
+    let creds = Some(("user".to_string(), "pw-123".to_string()));
+    let failure = deliver_email(&settings, creds, &zip, RECIPIENT, "x").expect_err("clear text");
+    assert_eq!(failure.reason_slug, "input_invalid");
+    assert!(
+        failure.message.contains("clear text"),
+        "{}",
+        failure.message
+    );
+    assert!(!failure.message.contains("pw-123"));
+}

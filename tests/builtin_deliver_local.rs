@@ -1,0 +1,82 @@
+//! deliver_local against a real file system: copies, verifies, receipts and failures.
+// Tests fail by panicking; expect() carries the context.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use platform::builtin::deliver_local;
+use platform::digest::sha256_hex;
+
+fn inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let zip = dir.join("package.zip");
+    let manifest = dir.join("manifest.json");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&zip, &data).unwrap();
+    std::fs::write(&manifest, b"{\"files\": []}\n").unwrap();
+    (zip, manifest)
+}
+
+#[test]
+fn copies_package_and_manifest_and_verifies_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (zip, manifest) = inputs(tmp.path());
+    let dest = tmp.path().join("runtime/deliveries/acme/wo-1/deliver");
+
+    let receipt = deliver_local(&zip, Some(&manifest), &dest).expect("delivered");
+
+    let zip_bytes = std::fs::read(&zip).unwrap();
+    let copied = std::fs::read(dest.join("package.zip")).unwrap();
+    assert_eq!(copied, zip_bytes);
+    assert_eq!(
+        std::fs::read(dest.join("manifest.json")).unwrap(),
+        std::fs::read(&manifest).unwrap()
+    );
+    assert_eq!(receipt.provider, "local");
+    assert_eq!(receipt.verification_status, "verified");
+    assert_eq!(receipt.bytes, zip_bytes.len() as u64);
+    assert_eq!(receipt.sha256, sha256_hex(&zip_bytes));
+    assert_eq!(receipt.object_id, None);
+    let remote = std::path::Path::new(&receipt.remote_path);
+    assert!(remote.is_absolute(), "{}", receipt.remote_path);
+    assert_eq!(
+        remote,
+        std::fs::canonicalize(&dest).unwrap().join("package.zip")
+    );
+
+    // Only the two files: no temporary copies left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["manifest.json", "package.zip"]);
+}
+
+#[test]
+fn delivering_again_gives_the_same_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (zip, _) = inputs(tmp.path());
+    let dest = tmp.path().join("out");
+    let first = deliver_local(&zip, None, &dest).unwrap();
+    let second = deliver_local(&zip, None, &dest).unwrap();
+    assert_eq!(first, second);
+    assert!(!dest.join("manifest.json").exists());
+}
+
+#[test]
+fn a_missing_package_fails_module_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let failure = deliver_local(&tmp.path().join("nope.zip"), None, &tmp.path().join("out"))
+        .expect_err("missing package");
+    assert_eq!(failure.reason_slug, "module_failed");
+    assert!(failure.message.contains("nope.zip"), "{}", failure.message);
+}
+
+#[test]
+fn an_unwritable_destination_fails_delivery_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (zip, _) = inputs(tmp.path());
+    let blocker = tmp.path().join("blocker");
+    std::fs::write(&blocker, b"a file where a folder should be").unwrap();
+    let failure = deliver_local(&zip, None, &blocker.join("out")).expect_err("dest under a file");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert!(failure.message.contains("blocker"), "{}", failure.message);
+}

@@ -1,0 +1,275 @@
+//! Ledger append path: idempotency, conflicts, billing rules, batches, durability shape.
+// Tests fail by panicking; unwrap() and expect() are how they say so.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/ledger_fixtures.rs"]
+mod fixtures;
+
+use fixtures::*;
+use platform::ledger::{self, AppendStatus, Ledger, Stream};
+use platform::records::billing::RUN_DELIVERABLE;
+use platform::records::Payload;
+
+#[test]
+fn replaying_a_topup_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, repairs) = Ledger::open(dir.path()).unwrap();
+    assert!(repairs.is_empty());
+    let first = l
+        .append(Stream::Billing, vec![topup("acme", 100, "INV-1")])
+        .unwrap();
+    assert_eq!(first.status, AppendStatus::Appended);
+    let before = read(&dir.path().join("billing.jsonl"));
+    let again = l
+        .append(Stream::Billing, vec![topup("acme", 100, "INV-1")])
+        .unwrap();
+    assert_eq!(again.status, AppendStatus::AlreadyRecorded);
+    assert_eq!(again.records[0].seq, 1);
+    assert_eq!(again.records[0].recorded_at, first.records[0].recorded_at);
+    assert_eq!(again.records[0].hash, first.records[0].hash);
+    assert_eq!(read(&dir.path().join("billing.jsonl")), before);
+    // A second writer (another process, in effect) sees the same.
+    let (mut other, _) = Ledger::open(dir.path()).unwrap();
+    let third = other
+        .append(Stream::Billing, vec![topup("acme", 100, "INV-1")])
+        .unwrap();
+    assert_eq!(third.status, AppendStatus::AlreadyRecorded);
+    assert_eq!(l.balance("acme"), 100);
+    assert_eq!(ledger::balance(dir.path(), "acme").unwrap(), 100);
+}
+
+#[test]
+fn a_conflicting_topup_writes_nothing_and_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 100, "INV-1")])
+        .unwrap();
+    let before = read(&dir.path().join("billing.jsonl"));
+    let err = l
+        .append(Stream::Billing, vec![topup("acme", 200, "INV-1")])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.message.contains("conflict"), "{}", err.message);
+    assert!(err.message.contains("topup/acme/INV-1"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("amount_credits (recorded 100, posted 200)"),
+        "{}",
+        err.message
+    );
+    assert_eq!(read(&dir.path().join("billing.jsonl")), before);
+    assert_eq!(l.balance("acme"), 100);
+}
+
+#[test]
+fn balance_never_goes_below_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
+        .unwrap();
+    let run = spend("acme", "wo", "s1", RUN_DELIVERABLE, 6);
+    let zip = spend("acme", "wo", "s1", "zip", 5);
+    let before = read(&dir.path().join("billing.jsonl"));
+    let err = l
+        .append_batch(
+            Stream::Billing,
+            &run.batch_id(),
+            vec![Payload::new(run.clone()), Payload::new(zip.clone())],
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("not enough credits"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("balance of 4"), "{}", err.message);
+    assert_eq!(
+        read(&dir.path().join("billing.jsonl")),
+        before,
+        "all or nothing"
+    );
+    assert_eq!(l.balance("acme"), 10);
+    // The run charge alone fits.
+    let ok = l
+        .append_batch(
+            Stream::Billing,
+            &run.batch_id(),
+            vec![Payload::new(run.clone())],
+        )
+        .unwrap();
+    assert!(ok.appended());
+    assert_eq!(l.balance("acme"), 4);
+}
+
+#[test]
+fn refunds_never_exceed_their_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
+        .unwrap();
+    l.append(Stream::Billing, vec![topup("beta", 10, "INV-1")])
+        .unwrap();
+    let s = spend("acme", "wo", "s1", "zip", 4);
+    l.append(Stream::Billing, vec![Payload::new(s.clone())])
+        .unwrap();
+    assert_eq!(l.spend(&s.key()).unwrap().amount_credits, -4);
+
+    let mut over = platform::records::Refund::reversing(&s, "timeout");
+    over.amount_credits = 5;
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(over)])
+        .unwrap_err();
+    assert!(err.message.contains("refund over spend"), "{}", err.message);
+
+    let mut ghost = platform::records::Refund::reversing(&s, "timeout");
+    ghost.refunds = "spend/acme/nope".into();
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(ghost)])
+        .unwrap_err();
+    assert!(
+        err.message.contains("names no recorded SPEND"),
+        "{}",
+        err.message
+    );
+
+    let mut other = platform::records::Refund::reversing(&s, "timeout");
+    other.tenant_id = "beta".into();
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(other)])
+        .unwrap_err();
+    assert!(
+        err.message.contains("reverses a SPEND of tenant acme"),
+        "{}",
+        err.message
+    );
+
+    let full = l.append(Stream::Billing, vec![refund(&s)]).unwrap();
+    assert!(full.appended());
+    assert_eq!(l.spend(&s.key()).unwrap().refunded_credits, 4);
+    assert_eq!(l.balance("acme"), 10);
+    assert!(ledger::verify(dir.path()).unwrap().ok());
+}
+
+#[test]
+fn signs_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let err = l
+        .append(Stream::Billing, vec![topup("acme", 0, "INV-0")])
+        .unwrap_err();
+    assert!(err.message.contains("must be positive"), "{}", err.message);
+    l.append(Stream::Billing, vec![topup("acme", 5, "INV-1")])
+        .unwrap();
+    let free = spend("acme", "wo", "s1", "zip", 0);
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(free)])
+        .unwrap_err();
+    assert!(err.message.contains("must be negative"), "{}", err.message);
+}
+
+#[test]
+fn a_batch_is_all_or_nothing_and_replays_as_a_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 50, "INV-1")])
+        .unwrap();
+    let a = spend("acme", "wo", "s1", RUN_DELIVERABLE, 1);
+    let b = spend("acme", "wo", "s1", "zip", 2);
+    let batch = || vec![Payload::new(a.clone()), Payload::new(b.clone())];
+    let out = l
+        .append_batch(Stream::Billing, &a.batch_id(), batch())
+        .unwrap();
+    assert_eq!(
+        out.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    let text = String::from_utf8(read(&dir.path().join("billing.jsonl"))).unwrap();
+    assert_eq!(
+        text.matches("\"batch\":\"spend/acme/wo/r1/s1/a1\",\"batch_len\":2")
+            .count(),
+        2
+    );
+    let again = l
+        .append_batch(Stream::Billing, &a.batch_id(), batch())
+        .unwrap();
+    assert_eq!(again.status, AppendStatus::AlreadyRecorded);
+    let c = spend("acme", "wo", "s1", "pdf", 3);
+    let err = l
+        .append_batch(
+            Stream::Billing,
+            &a.batch_id(),
+            vec![Payload::new(a.clone()), Payload::new(c)],
+        )
+        .unwrap_err();
+    assert!(err.message.contains("conflict"), "{}", err.message);
+    assert_eq!(l.balance("acme"), 47);
+}
+
+#[test]
+fn records_go_to_their_own_file_and_chain_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let err = l
+        .append(Stream::Evidence, vec![topup("acme", 1, "x")])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    l.append(Stream::Audit, vec![audit_allowed("topup/acme/x")])
+        .unwrap();
+    let denied = platform::records::Audit {
+        decision: platform::records::Decision::Denied,
+        ..match audit_allowed("t").record {
+            platform::records::Record::Audit(a) => a,
+            _ => unreachable!(),
+        }
+    };
+    let d1 = l.audit(denied.clone()).unwrap();
+    let d2 = l.audit(denied).unwrap();
+    assert!(d1.appended() && d2.appended());
+    assert_ne!(d1.records[0].idempotency_key, d2.records[0].idempotency_key);
+    assert!(d1.records[0]
+        .idempotency_key
+        .starts_with("audit/denied/billing.topup/"));
+    assert_eq!(l.head(Stream::Audit).seq, 3);
+    let report = ledger::verify(dir.path()).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn lines_are_canonical_with_hash_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 7, "INV-1")])
+        .unwrap();
+    let text = String::from_utf8(read(&dir.path().join("billing.jsonl"))).unwrap();
+    let line = text.trim_end();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let hash = v["hash"].as_str().unwrap();
+    assert!(line.ends_with(&format!(",\"hash\":\"{hash}\"}}")));
+    assert!(line.starts_with("{\"actor\":\"ops\",\"amount_credits\":7,\"idempotency_key\":\"topup/acme/INV-1\",\"prev_hash\":\"0000"));
+    let at = v["recorded_at"].as_str().unwrap();
+    assert_eq!(at.len(), 24, "{at}");
+    assert!(at.ends_with('Z'));
+    let mut without = v.as_object().unwrap().clone();
+    without.remove("hash");
+    let canonical = platform::records::canonical::encode_object(&without).unwrap();
+    let mut msg = b"platform-ledger/v1\n".to_vec();
+    msg.extend_from_slice(&canonical);
+    assert_eq!(platform::digest::sha256_hex(&msg), hash);
+}
+
+#[test]
+fn another_writers_appends_are_picked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, _) = Ledger::open(dir.path()).unwrap();
+    let (mut b, _) = Ledger::open(dir.path()).unwrap();
+    a.append(Stream::Billing, vec![topup("acme", 5, "A")])
+        .unwrap();
+    b.append(Stream::Billing, vec![topup("acme", 6, "B")])
+        .unwrap();
+    a.append(Stream::Billing, vec![topup("acme", 7, "C")])
+        .unwrap();
+    assert_eq!(a.balance("acme"), 18);
+    assert_eq!(b.balance("acme"), 11);
+    b.refresh().unwrap();
+    assert_eq!(b.balance("acme"), 18);
+    assert!(ledger::verify(dir.path()).unwrap().ok());
+}

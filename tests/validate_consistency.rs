@@ -1,0 +1,390 @@
+//! `platform consistency-validate` end to end: fixture repositories copied to a temp dir, the real binary, every output format.
+//!
+//! Fixtures live in tests/fixtures/validate/: `base/` is a clean repository; each folder of
+//! `cases/` holds files laid over a copy of it, an `expect.txt` (one expected finding a line:
+//! `severity | file | field contains | message contains [| line[:column]]`) and optionally a
+//! `symlinks.txt` (`link -> target`). A new case is a new folder; the loop below runs them all.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+}
+
+/// Files of a case folder that describe the case rather than belong to the repository.
+const CASE_META: [&str; 2] = ["expect.txt", "symlinks.txt"];
+
+fn copy_tree(from: &Path, to: &Path, skip_meta: bool) {
+    for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        if skip_meta
+            && rel.components().count() == 1
+            && CASE_META.iter().any(|m| rel == Path::new(m))
+        {
+            continue;
+        }
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            // std::fs::copy keeps the permission bits: executable module programs stay so.
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// A temp copy of `base/` with the case folder (when it exists) laid over it and its symlinks made.
+fn repo_for(case: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_tree(&fixtures().join("base"), tmp.path(), false);
+    if case.is_dir() {
+        copy_tree(case, tmp.path(), true);
+    }
+    if let Ok(text) = std::fs::read_to_string(case.join("symlinks.txt")) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (link, target) = line.split_once("->").unwrap();
+            let link = tmp.path().join(link.trim());
+            std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(target.trim(), &link).unwrap();
+        }
+    }
+    tmp
+}
+
+/// The clean fixture on its own.
+fn clean_repo() -> tempfile::TempDir {
+    repo_for(&fixtures().join("base/__no_overlay__"))
+}
+
+/// Run `platform --repo <repo> consistency-validate <args>`: (exit code, stdout).
+fn validate(repo: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("platform")
+        .unwrap()
+        .arg("--repo")
+        .arg(repo)
+        .arg("consistency-validate")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn validate_json(repo: &Path) -> (i32, Value) {
+    let (code, stdout) = validate(repo, &["--format", "json"]);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"));
+    (code, v)
+}
+
+#[derive(Debug)]
+struct Expect {
+    severity: String,
+    file: String,
+    field: String,
+    message: String,
+    line: Option<u64>,
+    column: Option<u64>,
+}
+
+fn read_expectations(path: &Path) -> Vec<Expect> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let parts: Vec<&str> = l.split('|').map(str::trim).collect();
+            assert!(
+                parts.len() == 4 || parts.len() == 5,
+                "{}: bad line {l:?}",
+                path.display()
+            );
+            let (line, column) = match parts.get(4) {
+                Some(lc) => {
+                    let mut it = lc.split(':').map(|n| n.parse::<u64>().unwrap());
+                    (it.next(), it.next())
+                }
+                None => (None, None),
+            };
+            Expect {
+                severity: parts[0].to_string(),
+                file: parts[1].to_string(),
+                field: parts[2].to_string(),
+                message: parts[3].to_string(),
+                line,
+                column,
+            }
+        })
+        .collect()
+}
+
+fn matches(f: &Value, e: &Expect) -> bool {
+    let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default();
+    s("file") == e.file
+        && s("field").contains(&e.field)
+        && s("message").contains(&e.message)
+        && e.line
+            .is_none_or(|l| f.get("line").and_then(Value::as_u64) == Some(l))
+        && e.column
+            .is_none_or(|c| f.get("column").and_then(Value::as_u64) == Some(c))
+}
+
+/// Problems with one case's run, as lines for the failure message (empty: the case passed).
+fn check_case(name: &str, repo: &Path, expect: &[Expect], exact: bool) -> Vec<String> {
+    let (code, v) = validate_json(repo);
+    let mut problems = Vec::new();
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (errors, warnings) = (list("errors"), list("warnings"));
+    for e in expect {
+        let pool = if e.severity == "warning" {
+            &warnings
+        } else {
+            &errors
+        };
+        if !pool.iter().any(|f| matches(f, e)) {
+            problems.push(format!("{name}: missing {e:?}"));
+        }
+    }
+    if exact && errors.len() + warnings.len() != expect.len() {
+        problems.push(format!(
+            "{name}: expected {} findings, got {}",
+            expect.len(),
+            errors.len() + warnings.len()
+        ));
+    }
+    let want_code = if expect.iter().any(|e| e.severity == "error") {
+        1
+    } else {
+        0
+    };
+    if code != want_code {
+        problems.push(format!("{name}: exit code {code}, expected {want_code}"));
+    }
+    if !problems.is_empty() {
+        problems.push(format!(
+            "{name}: output was {}",
+            serde_json::to_string_pretty(&v).unwrap()
+        ));
+    }
+    problems
+}
+
+#[test]
+fn clean_fixture_passes_with_no_findings() {
+    let repo = clean_repo();
+    let (code, stdout) = validate(repo.path(), &["--format", "json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"errors": [], "warnings": []}));
+    let (code, text) = validate(repo.path(), &[]);
+    assert_eq!(code, 0);
+    assert_eq!(text.trim(), "0 errors, 0 warnings");
+}
+
+#[test]
+fn every_case_reports_its_findings() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures().join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 40,
+        "expected the whole table of cases, found {}",
+        cases.len()
+    );
+    let mut problems = Vec::new();
+    for case in &cases {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let expect = read_expectations(&case.join("expect.txt"));
+        assert!(!expect.is_empty(), "{name}: expect.txt lists nothing");
+        let repo = repo_for(case);
+        problems.extend(check_case(&name, repo.path(), &expect, true));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} case problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn thirteen_broken_things_are_all_reported_in_one_run() {
+    let dir = fixtures().join("thirteen");
+    let expect = read_expectations(&dir.join("expect.txt"));
+    assert!(expect.len() >= 13);
+    let repo = repo_for(&dir);
+    let problems = check_case("thirteen", repo.path(), &expect, false);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let (_, v) = validate_json(repo.path());
+    let n = v["errors"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(n >= 13, "only {n} errors");
+}
+
+#[test]
+fn drafts_only_warn_and_exit_zero() {
+    let repo = repo_for(&fixtures().join("cases/draft_only_warns"));
+    let (code, v) = validate_json(repo.path());
+    assert_eq!(code, 0);
+    assert_eq!(v["errors"], serde_json::json!([]));
+    assert!(!v["warnings"].as_array().unwrap().is_empty());
+    let (code, text) = validate(repo.path(), &[]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("warning: step 'make' runs module 'nope'"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("0 errors, 3 warnings"), "{text}");
+}
+
+#[test]
+fn yaml_syntax_error_reports_line_and_column() {
+    let repo = repo_for(&fixtures().join("cases/yaml_syntax_error"));
+    let (code, v) = validate_json(repo.path());
+    assert_eq!(code, 1);
+    let f = &v["errors"][0];
+    assert_eq!(f["file"], "tenants/t1/workorders/bad.yml");
+    assert!(
+        f["line"].as_u64().is_some() && f["column"].as_u64().is_some(),
+        "{f}"
+    );
+    let (_, text) = validate(repo.path(), &[]);
+    let loc = format!(
+        "--> tenants/t1/workorders/bad.yml:{}:{}",
+        f["line"], f["column"]
+    );
+    assert!(text.contains(&loc), "{text}");
+}
+
+#[test]
+fn json_format_has_exactly_the_pinned_shape() {
+    let repo = repo_for(&fixtures().join("thirteen"));
+    let (code, v) = validate_json(repo.path());
+    assert_eq!(code, 1);
+    let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["errors", "warnings"]);
+    let root = repo.path().to_string_lossy().into_owned();
+    for f in v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["warnings"].as_array().unwrap())
+    {
+        let obj = f.as_object().unwrap();
+        for k in ["file", "field", "message"] {
+            assert!(
+                obj.get(k).is_some_and(Value::is_string),
+                "{k} missing in {f}"
+            );
+        }
+        for k in obj.keys() {
+            assert!(
+                ["file", "field", "message", "line", "column"].contains(&k.as_str()),
+                "extra key {k} in {f}"
+            );
+        }
+        let file = obj["file"].as_str().unwrap();
+        assert!(
+            !file.starts_with('/') && !file.contains(&root) && !file.contains('\\'),
+            "{file} is not repo-relative"
+        );
+    }
+}
+
+#[test]
+fn text_format_blocks_and_summary() {
+    let repo = repo_for(&fixtures().join("cases/binding_to_later_step"));
+    let (code, text) = validate(repo.path(), &["--format", "text"]);
+    assert_eq!(code, 1);
+    let block = "error: step 'use' binds file 'out.txt' of step 'make', which runs later; bind to an earlier step or move 'make' before 'use'\n  --> tenants/t1/workorders/bad.yml:8\n   field: steps[0].inputs.title.from_step\n";
+    assert!(text.contains(block), "{text}");
+    assert!(text.trim_end().ends_with("1 errors, 0 warnings"), "{text}");
+}
+
+#[test]
+fn github_format_prints_escaped_annotations() {
+    let repo = repo_for(&fixtures().join("cases/draft_only_warns"));
+    // A comma in a file name must be escaped inside the annotation's properties.
+    std::fs::write(
+        repo.path().join("tenants/t1/workorders/a,b.yml"),
+        "work_order_id: a\nsteps:\n  - {step_id: s, module_id: produce, kind: transform, inputs: {text: hi}}\n",
+    )
+    .unwrap();
+    let (code, out) = validate(repo.path(), &["--format", "github"]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("::error file=tenants/t1/workorders/a%2Cb.yml,line=1::work_order_id: ")),
+        "{out}"
+    );
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("::warning file=tenants/t1/workorders/bad.yml,line=")
+                && l.contains("::steps[0].module_id: step 'make' runs module 'nope'")
+        ),
+        "{out}"
+    );
+    for l in &lines[..lines.len() - 1] {
+        assert!(
+            l.starts_with("::error ") || l.starts_with("::warning "),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn repo_option_works_after_the_command() {
+    let repo = clean_repo();
+    Command::cargo_bin("platform")
+        .unwrap()
+        .args(["consistency-validate", "--repo"])
+        .arg(repo.path())
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn missing_or_empty_repository_is_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _) = validate(&tmp.path().join("nope"), &[]);
+    assert_eq!(code, 2);
+    let (code, _) = validate(tmp.path(), &[]);
+    assert_eq!(
+        code, 2,
+        "a folder with neither modules/ nor tenants/ is not a platform repository"
+    );
+}
+
+#[test]
+fn example_repository_at_the_crate_root_passes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, v) = validate_json(root);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["errors"], serde_json::json!([]));
+    // The draft is unfinished on purpose, to show a warning that does not fail the run.
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v:#}");
+    assert_eq!(
+        warnings[0]["file"],
+        "tenants/globex/workorders/quarterly-email.yml"
+    );
+}
