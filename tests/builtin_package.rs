@@ -372,6 +372,10 @@ fn an_empty_source_list_makes_an_empty_but_valid_zip() {
     let built = build(&[]);
     let archive = zip::ZipArchive::new(std::io::Cursor::new(built.zip.clone())).unwrap();
     assert_eq!(archive.len(), 0);
+    assert_eq!(
+        built.summary.zip_bytes, 22,
+        "just the end-of-central-directory record"
+    );
     assert!(built.summary.files.is_empty());
 }
 

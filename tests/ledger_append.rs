@@ -273,3 +273,26 @@ fn another_writers_appends_are_picked_up() {
     assert_eq!(b.balance("acme"), 18);
     assert!(ledger::verify(dir.path()).unwrap().ok());
 }
+
+#[test]
+fn a_writer_open_across_a_merge_appends_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let seg = dir.path().join("seg");
+    let (mut writer, _) = Ledger::open(&state).unwrap();
+    writer.append(Stream::Billing, vec![topup("acme", 5, "A")]).unwrap();
+    copy_state(&state, &seg);
+    {
+        let (mut s, _) = Ledger::open(&seg).unwrap();
+        s.append(Stream::Billing, vec![topup("acme", 6, "B")]).unwrap();
+    }
+    let report = ledger::merge(&state, std::slice::from_ref(&seg)).unwrap();
+    assert_eq!(report.files[0].added, 1);
+    // The merge replaced the file (rename): the open writer must notice, not write to the
+    // old inode.
+    let out = writer.append(Stream::Billing, vec![topup("acme", 7, "C")]).unwrap();
+    assert_eq!(out.records[0].seq, 3);
+    assert_eq!(writer.balance("acme"), 18);
+    assert!(ledger::verify(&state).unwrap().ok());
+    assert_eq!(ledger::balance(&state, "acme").unwrap(), 18);
+}

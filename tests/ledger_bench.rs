@@ -108,9 +108,11 @@ fn ledger_throughput() {
         assert!(out.status.success());
     }
 
+    let rss_before = rss_kib();
     let t = Instant::now();
     let (l, _) = Ledger::open(&big).unwrap();
     let open_s = t.elapsed().as_secs_f64();
+    let index_bytes = (rss_kib().saturating_sub(rss_before) * 1024) as f64;
     assert_eq!(l.head(Stream::Billing).seq as usize, total);
 
     let t = Instant::now();
@@ -150,8 +152,26 @@ fn ledger_throughput() {
         open_s
     );
     println!(
+        "  writer index in memory:        {:>10.1} MB ({:.0} bytes/record, VmRSS delta)",
+        index_bytes / 1e6,
+        index_bytes / total as f64
+    );
+    println!(
         "  balances (reader):             {:>10.1} MB/s ({:.2} s)",
         mb / bal_s,
         bal_s
     );
+}
+
+/// Resident set size of this process in KiB (Linux), 0 elsewhere.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }

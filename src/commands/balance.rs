@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 pub fn run(ctx: &Ctx, args: &BalanceArgs) -> Result<Report> {
     check_tenant_flag(&args.tenant_id)?;
     let dir = existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let balances = ledger::balances(&dir)?;
-    let summary = ledger::for_each_line(&dir, ledger::Stream::Billing, |_, _| Ok(()))?;
+    let (balances, summary) = ledger::balances_with_summary(&dir)?;
     let balance = balances.get(&args.tenant_id).copied().unwrap_or(0);
     let report = Report::new(
         format!("{}: {balance} credits", args.tenant_id),

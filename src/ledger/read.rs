@@ -98,9 +98,14 @@ pub fn for_each_entry(
 
 /// Every tenant's balance, computed by reading billing.jsonl.
 pub fn balances(dir: &Path) -> Result<BTreeMap<String, i64>> {
+    Ok(balances_with_summary(dir)?.0)
+}
+
+/// Every tenant's balance, and what the reader saw (a torn tail is not counted).
+pub fn balances_with_summary(dir: &Path) -> Result<(BTreeMap<String, i64>, ReadSummary)> {
     let path = dir.join(Stream::Billing.file_name());
     let mut billing = Billing::default();
-    for_each_line(dir, Stream::Billing, |ln, bytes| {
+    let summary = for_each_line(dir, Stream::Billing, |ln, bytes| {
         let facts = line::parse(bytes, false).map_err(|u| damaged(&path, ln, &u.message))?;
         if let Some(op) = BillingOp::from_facts(&facts).map_err(|m| damaged(&path, ln, &m))? {
             // The reader reports what the file says; rule violations are verify's to report.
@@ -108,12 +113,13 @@ pub fn balances(dir: &Path) -> Result<BTreeMap<String, i64>> {
         }
         Ok(())
     })?;
-    Ok(billing
+    let balances = billing
         .tenants
         .iter()
         .cloned()
         .zip(billing.balances.iter().copied())
-        .collect())
+        .collect();
+    Ok((balances, summary))
 }
 
 /// One tenant's balance (0 when the tenant has no records).

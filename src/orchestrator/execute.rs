@@ -229,7 +229,6 @@ pub fn execute(
     let rc = RunCtx { wp };
     let _ = lw;
     let tenant = &wp.tenant_id;
-    let assets_dir = env.repo.root.join("tenants").join(tenant).join("assets");
     if wp.action == Action::Start {
         env.journal.post(vec![Payload::new(RunStarted {
             tenant_id: tenant.clone(),
@@ -324,7 +323,7 @@ pub fn execute(
                         Vec::new(),
                     )
                 } else {
-                    match prepare(env, step, contract, &produced, &assets_dir) {
+                    match prepare(env, tenant, step, contract, &produced) {
                         Err(why) => (StepResult::failed("input_invalid", why), Vec::new()),
                         Ok(inputs) => {
                             let spends = spends_for(wp, step, sp, attempt);
@@ -585,18 +584,19 @@ fn receipt_record(
 /// Resolve inputs before anything is charged: a bad binding fails `input_invalid`, free.
 fn prepare(
     env: &ExecEnv,
+    tenant: &str,
     step: &Step,
     contract: &ModuleContract,
     produced: &BTreeMap<String, Produced>,
-    assets_dir: &Path,
 ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
     if contract.runner.builtin.as_deref() == Some("package_std") {
         // bound_outputs is resolved by the built-in itself; check the sources exist now.
         builtins::package_sources(step, produced)?;
-        let _ = env;
         return Ok(serde_json::Map::new());
     }
-    bindings::resolve(step, contract, produced, assets_dir)
+    let root = &env.repo.root;
+    let assets = |rel: &str| crate::validate::assets::resolve_asset(root, tenant, rel);
+    bindings::resolve(step, contract, produced, &assets)
 }
 
 fn run_module(

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// A file read by a selector may be at most this large: inputs are values, not bulk data.
 pub const MAX_SELECTOR_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Turns an `{asset: path}` into a file inside the tenant's own assets/ (or says why not).
+pub type AssetResolver<'a> = dyn Fn(&str) -> Result<PathBuf, String> + 'a;
+
 /// What an earlier step left for later ones.
 #[derive(Debug, Clone)]
 pub struct Produced<'a> {
@@ -65,7 +68,7 @@ pub fn resolve(
     step: &Step,
     contract: &ModuleContract,
     earlier: &BTreeMap<String, Produced>,
-    assets_dir: &Path,
+    assets: &AssetResolver,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let mut out = serde_json::Map::new();
     for (name, value) in &step.inputs {
@@ -75,7 +78,7 @@ pub fn resolve(
                 contract.module_id
             )
         })?;
-        let v = resolve_one(name, value, spec.ty, earlier, assets_dir)?;
+        let v = resolve_one(name, value, spec.ty, earlier, assets)?;
         out.insert(name.clone(), v);
     }
     for spec in &contract.inputs {
@@ -100,13 +103,13 @@ fn resolve_one(
     value: &InputValue,
     ty: InputType,
     earlier: &BTreeMap<String, Produced>,
-    assets_dir: &Path,
+    assets: &AssetResolver,
 ) -> Result<serde_json::Value, String> {
     let ctx = |e: String| format!("input '{name}': {e}");
     let v = match value {
         InputValue::Literal(v) => v.clone(),
         InputValue::Asset(rel) => {
-            let p = resolve_inside(assets_dir, rel).map_err(|e| ctx(format!("asset {e}")))?;
+            let p = assets(rel).map_err(ctx)?;
             if !p.is_file() {
                 return Err(ctx(format!("asset '{rel}' is not a file")));
             }
