@@ -1,0 +1,124 @@
+//! deliver_email through the orchestrator against a real SMTP server (aiosmtpd on loopback):
+//! the size cap, STARTTLS, refusals, and the refunds each failure earns.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/orch.rs"]
+mod orch;
+#[path = "support/smtp.rs"]
+mod smtp;
+use orch::{run_of, step_of, Fx};
+use sha2::{Digest, Sha256};
+
+fn email_workorder(size: u64) -> String {
+    format!(
+        r#"work_order_id: mail
+steps:
+  - step_id: make
+    module_id: blob
+    kind: transform
+    inputs: {{size: {size}}}
+  - step_id: send
+    module_id: deliver_email
+    kind: delivery
+    inputs:
+      package_zip: {{from_step: make, output_id: file}}
+      recipient_email: client@example.com
+      subject: Your package
+"#
+    )
+}
+
+fn profile(fx: &Fx, port: u16, extra: &str) {
+    std::fs::write(
+        fx.path("config/runtime_profile.local.yml"),
+        format!("profile_name: test\nsmtp: {{host: 127.0.0.1, port: {port}, tls: {extra}, from: platform@example.com, timeout_seconds: 30}}\n"),
+    )
+    .unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_largest_allowed_package_arrives_intact() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions { size: Some(40_000_000), ..Default::default() });
+    let fx = Fx::new();
+    profile(&fx, sink.port, "none");
+    fx.workorder("mail", &email_workorder(20_866_661));
+    fx.topup(10, "r1");
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+    assert_eq!(run_of(&sum, "mail")["status"], "COMPLETED");
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1);
+    let (_, atts) = smtp::parts(&msgs[0].eml);
+    assert_eq!(atts.len(), 1);
+    assert_eq!(atts[0].file_name, "package.zip");
+    assert_eq!(atts[0].data.len(), 20_866_661);
+    let run_id = run_of(&sum, "mail")["run_id"].as_str().unwrap().to_string();
+    let sent = fx.bytes(&format!("runtime/runs/t1/mail/{run_id}/make/outputs/package.zip"));
+    assert_eq!(Sha256::digest(&atts[0].data), Sha256::digest(&sent));
+    let receipt = &fx.of_type("evidence.jsonl", "delivery_receipt")[0];
+    assert_eq!(receipt["provider"], "email");
+    assert_eq!(receipt["bytes"], 20_866_661);
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 0);
+}
+
+#[test]
+fn one_byte_more_fails_before_connecting_and_is_refunded() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    let fx = Fx::new();
+    profile(&fx, sink.port, "none");
+    fx.workorder("mail", &email_workorder(20_866_662));
+    fx.topup(10, "r1");
+    let (_, sum, _) = fx.orchestrate(&[]);
+    let run = run_of(&sum, "mail");
+    assert_eq!(run["status"], "PARTIAL");
+    assert_eq!(step_of(run, "send")["reason_slug"], "package_too_large_for_email");
+    assert_eq!(sink.connections(), 0, "no connection may be made");
+    assert!(sink.messages().is_empty());
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["step_id"], "send");
+    assert_eq!(refunds[0]["reason_slug"], "package_too_large_for_email");
+    assert_eq!(fx.balance(), 10 - 1);
+}
+
+#[test]
+fn starttls_with_a_test_ca_delivers() {
+    let ca = smtp::make_test_ca();
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions {
+        starttls: Some((ca.cert.clone(), ca.key.clone())),
+        ..Default::default()
+    });
+    let fx = Fx::new();
+    std::fs::write(
+        fx.path("config/runtime_profile.local.yml"),
+        format!(
+            "profile_name: test\nsmtp: {{host: localhost, port: {}, tls: starttls, from: platform@example.com, ca_file: {}}}\n",
+            sink.port,
+            ca.ca_pem.display()
+        ),
+    )
+    .unwrap();
+    fx.workorder("mail", &email_workorder(1000));
+    fx.topup(10, "r1");
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[test]
+fn a_refused_connection_fails_delivery_and_is_refunded() {
+    let fx = Fx::new();
+    profile(&fx, free_port(), "none");
+    fx.workorder("mail", &email_workorder(1000));
+    fx.topup(10, "r1");
+    let (_, sum, _) = fx.orchestrate(&[]);
+    let run = run_of(&sum, "mail");
+    assert_eq!(step_of(run, "send")["reason_slug"], "delivery_failed");
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount_credits"], 2);
+    assert_eq!(fx.balance(), 9);
+}
