@@ -9,14 +9,16 @@ use std::path::Path;
 
 pub struct Journal {
     ledger: Ledger,
-    /// run_id → (credits charged, credits refunded), all attempts.
-    totals: BTreeMap<String, (i64, i64)>,
+    totals: RunTotals,
 }
 
+/// run_id → (credits charged, credits refunded), all attempts.
+pub type RunTotals = BTreeMap<String, (i64, i64)>;
+
 /// Read every billing and evidence record into a run history, plus per-run totals.
-pub fn load_history(dir: &Path) -> Result<(History, BTreeMap<String, (i64, i64)>)> {
+pub fn load_history(dir: &Path) -> Result<(History, RunTotals)> {
     let mut history = History::default();
-    let mut totals: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut totals = RunTotals::new();
     for stream in [Stream::Billing, Stream::Evidence] {
         crate::ledger::for_each(dir, stream, |line, obj| {
             let rec: Record = serde_json::from_value(serde_json::Value::Object(obj.clone()))
