@@ -57,3 +57,45 @@ pub fn print_error(err: &Error) {
 pub fn progress(line: &str) {
     eprintln!("{line}");
 }
+
+/// Progress for a long pass: one line per event on stderr, and a spinner with a count when
+/// stderr is a terminal (never in CI logs or when redirected).
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(what: &str) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix} {pos} done  {elapsed}  {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            pb.set_prefix(what.to_string());
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb
+        });
+        Progress { bar }
+    }
+    /// Print a line (above the spinner when there is one) and count it.
+    pub fn line(&self, line: &str) {
+        match &self.bar {
+            Some(pb) => {
+                pb.println(line);
+                pb.inc(1);
+                pb.set_message(line.to_string());
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}

@@ -280,17 +280,22 @@ fn a_writer_open_across_a_merge_appends_after_it() {
     let state = dir.path().join("state");
     let seg = dir.path().join("seg");
     let (mut writer, _) = Ledger::open(&state).unwrap();
-    writer.append(Stream::Billing, vec![topup("acme", 5, "A")]).unwrap();
+    writer
+        .append(Stream::Billing, vec![topup("acme", 5, "A")])
+        .unwrap();
     copy_state(&state, &seg);
     {
         let (mut s, _) = Ledger::open(&seg).unwrap();
-        s.append(Stream::Billing, vec![topup("acme", 6, "B")]).unwrap();
+        s.append(Stream::Billing, vec![topup("acme", 6, "B")])
+            .unwrap();
     }
     let report = ledger::merge(&state, std::slice::from_ref(&seg)).unwrap();
     assert_eq!(report.files[0].added, 1);
     // The merge replaced the file (rename): the open writer must notice, not write to the
     // old inode.
-    let out = writer.append(Stream::Billing, vec![topup("acme", 7, "C")]).unwrap();
+    let out = writer
+        .append(Stream::Billing, vec![topup("acme", 7, "C")])
+        .unwrap();
     assert_eq!(out.records[0].seq, 3);
     assert_eq!(writer.balance("acme"), 18);
     assert!(ledger::verify(&state).unwrap().ok());

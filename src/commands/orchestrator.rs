@@ -43,8 +43,10 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
         lock_timeout: Duration::from_secs(args.lock_timeout),
         dry_run: args.dry_run,
     };
-    let mut progress = |line: &str| output::progress(line);
+    let bar = output::Progress::new("orchestrator");
+    let mut progress = |line: &str| bar.line(line);
     let summary = orchestrator::run_pass(ctx.repo(), &opts, &mut progress)?;
+    drop(bar);
     let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
     let text = orchestrator::summary::text(&summary);
     Ok(Report::new(text, json).exit(summary.exit_code()))

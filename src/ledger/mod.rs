@@ -16,8 +16,8 @@ pub use crate::records::Stream;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub use merge::{merge, MergeFile, MergeReport};
 pub use read::{
-    balance, balances, balances_with_summary, for_each, for_each_entry, for_each_line,
-    ReadSummary, TornTail,
+    balance, balances, balances_with_summary, for_each, for_each_entry, for_each_line, ReadSummary,
+    TornTail,
 };
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, Posted, SpendInfo};

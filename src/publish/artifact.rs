@@ -1,0 +1,178 @@
+//! One deliverable's package: its files (from the module contract and the step's recorded outcome), verified against the ledger, then zipped deterministically.
+use super::select::Candidate;
+use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
+use crate::contract::{ModuleContract, OutputType};
+use crate::digest::sha256_file;
+use crate::orchestrator::execute::step_dir;
+use crate::records::OutputRecord;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// A ZIP written to the dist directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packaged {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The files of a deliverable, as the step's outcome recorded them: the recorded entries of
+/// every `file`/`dir` output the contract lists for it (value outputs have no file).
+pub fn recorded_files<'a>(
+    candidate: &'a Candidate,
+    contract: Option<&ModuleContract>,
+) -> Result<Vec<&'a OutputRecord>, String> {
+    let contract = contract.ok_or_else(|| {
+        format!(
+            "module '{}' is not in modules/ (or its module.yml does not load), so the outputs of deliverable '{}' are unknown; run `platform consistency-validate`",
+            candidate.module_id, candidate.deliverable_id
+        )
+    })?;
+    let deliverable = contract.deliverable(&candidate.deliverable_id).ok_or_else(|| {
+        format!(
+            "module '{}' no longer declares deliverable '{}'; restore it in modules/{}/module.yml to publish this purchase",
+            candidate.module_id, candidate.deliverable_id, candidate.module_id
+        )
+    })?;
+    let mut wanted = BTreeSet::new();
+    for id in &deliverable.outputs {
+        let output = contract.output(id).ok_or_else(|| {
+            format!(
+                "deliverable '{}' of module '{}' names output '{id}', which the module does not declare",
+                candidate.deliverable_id, candidate.module_id
+            )
+        })?;
+        match output.ty {
+            OutputType::Value => {}
+            OutputType::File | OutputType::Dir => {
+                wanted.insert(id.as_str());
+            }
+        }
+        // A declared file that the outcome does not list was never verified: refuse to guess.
+        if output.ty == OutputType::File
+            && !candidate.outcome.outputs.iter().any(|o| o.output_id == *id)
+        {
+            return Err(format!(
+                "the outcome of step '{}' attempt {} records no file for output '{id}'",
+                candidate.step_id, candidate.attempt
+            ));
+        }
+    }
+    let files: Vec<&OutputRecord> = candidate
+        .outcome
+        .outputs
+        .iter()
+        .filter(|o| wanted.contains(o.output_id.as_str()))
+        .collect();
+    if files.is_empty() {
+        return Err(format!(
+            "deliverable '{}' has no recorded files to package",
+            candidate.deliverable_id
+        ));
+    }
+    Ok(files)
+}
+
+/// The step's outputs folder in the runtime directory.
+pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> PathBuf {
+    step_dir(runtime_dir, &c.tenant_id, &c.work_order_id, &c.run_id, &c.step_id).join("outputs")
+}
+
+/// Verify every file against the outcome record, then write the ZIP at `zip_path`, entries
+/// named by the outputs' declared paths. Anything that differs from what was recorded is an
+/// error: the publisher never ships bytes the ledger did not see.
+pub fn package(
+    candidate: &Candidate,
+    contract: Option<&ModuleContract>,
+    runtime_dir: &Path,
+    zip_path: &Path,
+) -> Result<Packaged, String> {
+    for id in [
+        &candidate.tenant_id,
+        &candidate.work_order_id,
+        &candidate.run_id,
+        &candidate.step_id,
+        &candidate.deliverable_id,
+    ] {
+        // These become path components and an asset name; the ledger should only hold valid
+        // IDs, but a hand-edited line must not steer files elsewhere.
+        if let Some(why) = crate::ids::check(id) {
+            return Err(format!("the ledger names an invalid ID: {why}"));
+        }
+    }
+    let files = recorded_files(candidate, contract)?;
+    let dir = outputs_dir(runtime_dir, candidate);
+    if !dir.is_dir() {
+        return Err(format!(
+            "the step's outputs are not in the runtime directory ({} is missing); run publish with the --runtime-dir the orchestrator wrote to, before that scratch space is cleared",
+            dir.display()
+        ));
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for f in &files {
+        validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
+        let path = dir.join(&f.path);
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| format!("{} (recorded by step '{}' attempt {}): {e}", path.display(), candidate.step_id, candidate.attempt))?;
+        if !meta.file_type().is_file() {
+            return Err(format!(
+                "{} is not a regular file; outputs must be regular files",
+                path.display()
+            ));
+        }
+        let (sha256, bytes) = sha256_file(&path).map_err(|e| e.message)?;
+        if sha256 != f.sha256 || bytes != f.bytes {
+            return Err(differs(candidate, f, &path, bytes, &sha256));
+        }
+        sources.push(PackSource {
+            as_path: f.path.clone(),
+            source: path,
+        });
+    }
+    if let Some(parent) = zip_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let summary = build_package(&sources, zip_path, None, None).map_err(|e| e.message)?;
+    // The files may change between the check above and the ZIP being written; what went into
+    // the ZIP is what counts.
+    let mut expected: Vec<ManifestEntry> = files
+        .iter()
+        .map(|f| ManifestEntry {
+            path: f.path.clone(),
+            bytes: f.bytes,
+            sha256: f.sha256.clone(),
+        })
+        .collect();
+    expected.sort_by(|a, b| a.path.cmp(&b.path));
+    if summary.files != expected {
+        // Best effort: a ZIP that does not match the ledger must not stay in dist.
+        let _ = std::fs::remove_file(zip_path);
+        return Err(format!(
+            "the outputs of step '{}' changed while they were being packaged; nothing was kept",
+            candidate.step_id
+        ));
+    }
+    Ok(Packaged {
+        path: zip_path.to_path_buf(),
+        bytes: summary.zip_bytes,
+        sha256: summary.zip_sha256,
+    })
+}
+
+fn differs(c: &Candidate, f: &OutputRecord, path: &Path, bytes: u64, sha256: &str) -> String {
+    format!(
+        "{} differs from what step '{}' attempt {} recorded ({} bytes, sha256 {}; recorded {} bytes, sha256 {}); not packaged",
+        path.display(),
+        c.step_id,
+        c.attempt,
+        bytes,
+        short(sha256),
+        f.bytes,
+        short(&f.sha256)
+    )
+}
+
+/// The first 12 hex digits: enough to tell digests apart in a message.
+pub fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
+}

@@ -1,0 +1,247 @@
+//! Which purchased deliverables the publisher considers (SPEC §5): a pure function of ledger records and `--since`; reads nothing but the ledger.
+use crate::error::{Error, Result};
+use crate::orchestrator::history::History;
+use crate::records::{Publish, Record, StepOutcome, StepStatus, Stream};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The ledger as the publisher needs it: run histories, when each SPEND was recorded, and
+/// the publish records already written.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerView {
+    pub history: History,
+    /// `recorded_at` of every SPEND, by idempotency key.
+    pub spend_times: BTreeMap<String, DateTime<Utc>>,
+    /// Every publish record, by idempotency key.
+    pub publishes: BTreeMap<String, Publish>,
+}
+
+impl LedgerView {
+    /// Read billing.jsonl and evidence.jsonl (readers never modify; a torn tail is skipped).
+    pub fn load(dir: &Path) -> Result<LedgerView> {
+        let mut view = LedgerView::default();
+        for stream in [Stream::Billing, Stream::Evidence] {
+            crate::ledger::for_each_entry(dir, stream, |line, entry| {
+                view.add(&entry.envelope.idempotency_key, &entry.envelope.recorded_at, entry.record)
+                    .map_err(|e| {
+                        e.at(format!("{}:{line}", dir.join(stream.file_name()).display()))
+                    })
+            })?;
+        }
+        Ok(view)
+    }
+
+    /// Fold one record in; `recorded_at` matters only for SPENDs.
+    pub fn add(&mut self, key: &str, recorded_at: &str, record: Record) -> Result<()> {
+        match &record {
+            Record::Spend(_) => {
+                let at = parse_time(recorded_at).map_err(|why| {
+                    Error::failure(format!("SPEND {key} has an unreadable recorded_at: {why}"))
+                        .help("run `platform integrity-validate` to see what is damaged")
+                })?;
+                self.spend_times.insert(key.to_string(), at);
+            }
+            Record::Publish(p) => {
+                self.publishes.insert(key.to_string(), p.clone());
+            }
+            _ => {}
+        }
+        self.history.add(record);
+        Ok(())
+    }
+
+    /// Publish records of one SPEND (any status), in key order.
+    pub fn publishes_of(&self, spend_key: &str) -> impl Iterator<Item = (&String, &Publish)> {
+        self.publishes
+            .iter()
+            .filter(move |(_, p)| p.spend_key == spend_key)
+    }
+}
+
+/// An RFC 3339 time, as `--since` and `recorded_at` are written.
+pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| e.to_string())
+}
+
+/// One purchased deliverable, at the attempt whose outputs are published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub module_id: String,
+    pub deliverable_id: String,
+    /// The SPEND that bought it.
+    pub spend_key: String,
+    /// The COMPLETED outcome of that attempt: which files, with which digests.
+    pub outcome: StepOutcome,
+}
+
+impl Candidate {
+    /// `<tenant>__<work_order>__<step>__<deliverable>.zip` (SPEC §5). IDs may contain `_`, so
+    /// two different deliverables could in theory share a name; the publisher refuses that.
+    pub fn asset_name(&self) -> String {
+        format!(
+            "{}__{}__{}__{}.zip",
+            self.tenant_id, self.work_order_id, self.step_id, self.deliverable_id
+        )
+    }
+}
+
+/// Internal charges (`__run__` and any future `__...`) are not deliverables.
+pub fn is_internal(deliverable_id: &str) -> bool {
+    deliverable_id.starts_with("__")
+}
+
+/// For each purchased deliverable of each (tenant, work order, run, step) whose SPEND was
+/// recorded at or after `since`, the latest attempt that ended COMPLETED and whose SPEND was
+/// not refunded. Sorted by tenant, work order, run, step, deliverable.
+pub fn select(view: &LedgerView, since: Option<DateTime<Utc>>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for ((tenant, wo), runs) in &view.history.work_orders {
+        for (run, rh) in runs {
+            for (step_id, sh) in &rh.steps {
+                let deliverables: BTreeSet<&str> = sh
+                    .attempts
+                    .values()
+                    .flat_map(|a| a.spends.iter())
+                    .map(|s| s.deliverable_id.as_str())
+                    .filter(|d| !is_internal(d))
+                    .collect();
+                for d in deliverables {
+                    let chosen = sh.attempts.iter().rev().find_map(|(attempt, a)| {
+                        let spend = a.spends.iter().find(|s| s.deliverable_id == d)?;
+                        let key = spend.key();
+                        let in_window = match since {
+                            None => true,
+                            // A SPEND without a readable time cannot be placed: not selected.
+                            Some(t) => view.spend_times.get(&key).is_some_and(|at| *at >= t),
+                        };
+                        let outcome = a.outcome.as_ref()?;
+                        let usable = in_window
+                            && !a.refunded.contains(&key)
+                            && outcome.status == StepStatus::Completed;
+                        usable.then(|| Candidate {
+                            tenant_id: tenant.clone(),
+                            work_order_id: wo.clone(),
+                            run: *run,
+                            run_id: spend.run_id.clone(),
+                            step_id: step_id.clone(),
+                            attempt: *attempt,
+                            module_id: spend.module_id.clone(),
+                            deliverable_id: d.to_string(),
+                            spend_key: key,
+                            outcome: outcome.clone(),
+                        })
+                    });
+                    out.extend(chosen);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::billing::RUN_DELIVERABLE;
+    use crate::records::{Refund, Spend};
+    use std::collections::BTreeMap;
+
+    fn spend(step: &str, attempt: u32, deliverable: &str) -> Spend {
+        Spend::new(
+            "t1", "wo", 1, "run-1", step, attempt, "m", deliverable, 2, "c",
+        )
+    }
+
+    fn outcome(step: &str, attempt: u32, status: StepStatus) -> StepOutcome {
+        StepOutcome {
+            tenant_id: "t1".into(),
+            work_order_id: "wo".into(),
+            run: 1,
+            run_id: "run-1".into(),
+            step_id: step.into(),
+            attempt,
+            module_id: "m".into(),
+            status,
+            reason_slug: None,
+            message: None,
+            outputs: Vec::new(),
+            values: BTreeMap::new(),
+        }
+    }
+
+    fn refund_of(s: &Spend) -> Refund {
+        Refund::reversing(s, "module_failed")
+    }
+
+    fn add(view: &mut LedgerView, at: &str, rec: impl Into<Record>) {
+        let rec = rec.into();
+        let key = rec.key().unwrap_or_default();
+        view.add(&key, at, rec).unwrap();
+    }
+
+    const T0: &str = "2030-01-01T00:00:00Z";
+    const T1: &str = "2030-01-02T00:00:00Z";
+
+    #[test]
+    fn latest_completed_unrefunded_attempt_wins_and_internal_ids_are_skipped() {
+        let mut v = LedgerView::default();
+        add(&mut v, T0, spend("s1", 1, RUN_DELIVERABLE));
+        add(&mut v, T0, spend("s1", 1, "report"));
+        add(&mut v, T0, outcome("s1", 1, StepStatus::Failed));
+        add(&mut v, T0, refund_of(&spend("s1", 1, "report")));
+        add(&mut v, T1, spend("s1", 2, "report"));
+        add(&mut v, T1, outcome("s1", 2, StepStatus::Completed));
+        let got = select(&v, None);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].attempt, 2);
+        assert_eq!(got[0].deliverable_id, "report");
+        assert_eq!(got[0].asset_name(), "t1__wo__s1__report.zip");
+        assert_eq!(got[0].spend_key, "spend/t1/wo/r1/s1/a2/report");
+    }
+
+    #[test]
+    fn a_refunded_spend_is_not_selected_even_when_completed() {
+        let mut v = LedgerView::default();
+        let s = spend("s1", 1, "report");
+        add(&mut v, T0, s.clone());
+        add(&mut v, T0, outcome("s1", 1, StepStatus::Completed));
+        add(&mut v, T0, refund_of(&s));
+        assert!(select(&v, None).is_empty());
+    }
+
+    #[test]
+    fn since_compares_the_spend_time_and_is_inclusive() {
+        let mut v = LedgerView::default();
+        add(&mut v, T0, spend("s1", 1, "a"));
+        add(&mut v, T0, outcome("s1", 1, StepStatus::Completed));
+        add(&mut v, T1, spend("s2", 1, "b"));
+        add(&mut v, T1, outcome("s2", 1, StepStatus::Completed));
+        let t1 = parse_time(T1).unwrap();
+        let got = select(&v, Some(t1));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].step_id, "s2");
+        let later = parse_time("2030-01-02T00:00:00.001Z").unwrap();
+        assert!(select(&v, Some(later)).is_empty());
+        // Offsets are compared as instants.
+        let same = parse_time("2030-01-02T01:00:00+01:00").unwrap();
+        assert_eq!(select(&v, Some(same)).len(), 1);
+    }
+
+    #[test]
+    fn a_step_without_an_outcome_or_failed_is_not_selected() {
+        let mut v = LedgerView::default();
+        add(&mut v, T0, spend("s1", 1, "a"));
+        add(&mut v, T0, spend("s2", 1, "b"));
+        add(&mut v, T0, outcome("s2", 1, StepStatus::Failed));
+        assert!(select(&v, None).is_empty());
+    }
+}
