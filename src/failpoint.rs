@@ -1,12 +1,50 @@
-//! Crash-test failpoints: `PLATFORM_FAILPOINT=<name>` aborts the process at that point, so
-//! tests can hit the exact windows between a charge and its outcome (SPEC §4 recovery).
+//! Crash-test failpoints: `PLATFORM_FAILPOINT=<name>[@N][,<name>[@N]]` aborts the process at
+//! that point (at its N-th hit in this process when `@N` is given), so tests can hit the exact
+//! windows between a charge and its outcome (SPEC §4 recovery). docs/reliability.md lists them.
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
-/// Abort (like `kill -9`: no destructors, no flush) when the failpoint `name` is armed.
-pub fn hit(name: &str) {
-    if let Ok(armed) = std::env::var("PLATFORM_FAILPOINT") {
-        if armed.split(',').any(|a| a.trim() == name) {
-            eprintln!("failpoint {name}: aborting");
-            std::process::abort();
+/// Hits so far per failpoint name, for `name@N`.
+static HITS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// Whether the failpoint `name` fires now. Counts this hit when the variable names it with
+/// `@N`, so the N-th call returns true. Unset variable: always false, nothing counted.
+pub fn armed(name: &str) -> bool {
+    let Ok(spec) = std::env::var("PLATFORM_FAILPOINT") else {
+        return false;
+    };
+    let mut wanted: Vec<Option<u64>> = Vec::new();
+    for entry in spec.split(',') {
+        let entry = entry.trim();
+        match entry.split_once('@') {
+            // An unreadable count never fires.
+            Some((n, at)) if n == name => wanted.push(Some(at.trim().parse().unwrap_or(0))),
+            None if entry == name => wanted.push(None),
+            _ => {}
         }
+    }
+    if wanted.is_empty() {
+        return false;
+    }
+    if wanted.contains(&None) {
+        return true;
+    }
+    let mut hits = HITS.lock().unwrap_or_else(|e| e.into_inner());
+    let count = hits.entry(name.to_string()).or_insert(0);
+    *count += 1;
+    let now = *count;
+    wanted.contains(&Some(now))
+}
+
+/// Abort (like `kill -9`: no destructors, no flush), naming the failpoint on stderr.
+pub fn abort(name: &str) -> ! {
+    eprintln!("failpoint {name}: aborting");
+    std::process::abort();
+}
+
+/// Abort when the failpoint `name` is armed (see [`armed`]).
+pub fn hit(name: &str) {
+    if armed(name) {
+        abort(name);
     }
 }

@@ -64,6 +64,7 @@ fn four_step_chain_completes_and_delivers_the_package() {
     assert_eq!(gen.len(), 2);
     assert_eq!(gen[0]["batch"], gen[1]["batch"]);
     assert_eq!(gen[0]["batch_len"], 2);
+    assert_eq!(gen[0]["batch"], "spend/t1/chain/r1/gen/a1");
     assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), 1);
     assert_eq!(fx.of_type("evidence.jsonl", "step_outcome").len(), 4);
     assert_eq!(fx.of_type("evidence.jsonl", "delivery_receipt").len(), 1);

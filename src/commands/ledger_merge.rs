@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 pub fn run(_ctx: &Ctx, args: &LedgerMergeArgs) -> Result<Report> {
     let report = ledger::merge(&args.into, &args.segments)?;
+    crate::job_summary::append(&crate::job_summary::merge_md(&report));
     let mut files = Map::new();
     let mut parts = Vec::new();
     let mut added = 0;

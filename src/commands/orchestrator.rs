@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
     let bar = output::Progress::new("orchestrator");
     let mut progress = |line: &str| bar.line(line);
     let summary = orchestrator::run_pass(ctx.repo(), &opts, &mut progress)?;
+    crate::job_summary::append(&crate::job_summary::orchestrator_md(&summary));
     drop(bar);
     let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
     let text = orchestrator::summary::text(&summary);

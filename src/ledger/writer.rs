@@ -332,6 +332,13 @@ impl Ledger {
             });
         }
         let before = f.scan.head.offset;
+        crate::failpoint::hit("ledger_before_write");
+        if crate::failpoint::armed("ledger_torn_write") {
+            // A crash in the middle of the write: half the batch reaches the disk.
+            let _ = (&f.file).write_all(&buf[..buf.len() / 2]);
+            let _ = f.file.sync_data();
+            crate::failpoint::abort("ledger_torn_write");
+        }
         let written = (&f.file).write_all(&buf).and_then(|()| f.file.sync_data());
         if let Err(e) = written {
             // Best effort: take back a partial write so the next writer finds a clean tail.
@@ -344,6 +351,7 @@ impl Ledger {
             ))
             .at(f.path.display().to_string()));
         }
+        crate::failpoint::hit("ledger_after_write");
         for (k, e) in entries {
             f.scan.index.insert(k, e);
         }

@@ -238,6 +238,7 @@ pub fn execute(
             work_order_sha256: wp.work_order_sha256.clone(),
             correlation_id: wp.run_id.clone(),
         })])?;
+        crate::failpoint::hit("after_run_started");
     }
     let mut produced: BTreeMap<String, Produced> = BTreeMap::new();
     let mut statuses: BTreeMap<String, (StepStatus, Option<String>, u32)> = BTreeMap::new();
@@ -344,9 +345,11 @@ pub fn execute(
                                 )
                             } else {
                                 if !spends.is_empty() {
+                                    crate::failpoint::hit("before_spend");
                                     env.journal
                                         .post(spends.iter().cloned().map(Payload::new).collect())?;
                                     charged += new;
+                                    crate::failpoint::hit("after_spend");
                                 }
                                 env.journal.post(vec![Payload::new(StepStarted {
                                     tenant_id: tenant.clone(),
@@ -361,6 +364,7 @@ pub fn execute(
                                 let r = run_module(
                                     env, rc.wp, step, contract, &inputs, &produced, &sdir,
                                 );
+                                crate::failpoint::hit("after_module");
                                 (r, spends)
                             }
                         }
@@ -505,8 +509,10 @@ pub fn execute(
         refunded_credits: run_refunded,
     };
     let bundle = EvidenceBundle::new(tenant, &wp.work_order_id, &wp.run_id, max_attempt, items);
+    crate::failpoint::hit("before_run_ended");
     env.journal
         .post(vec![Payload::new(ended), Payload::new(bundle)])?;
+    crate::failpoint::hit("after_run_ended");
     Ok(RunReport {
         tenant_id: tenant.clone(),
         work_order_id: wp.work_order_id.clone(),
@@ -554,7 +560,9 @@ fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<
     }
     let refunds: Vec<Refund> = spends.iter().map(|s| Refund::reversing(s, slug)).collect();
     let total = refunds.iter().map(|r| r.amount_credits).sum();
+    crate::failpoint::hit("before_refund");
     journal.post(refunds.into_iter().map(Payload::new).collect())?;
+    crate::failpoint::hit("after_refund");
     Ok(total)
 }
 

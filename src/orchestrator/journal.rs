@@ -70,7 +70,16 @@ impl Journal {
                 _ => {}
             }
         }
-        let outcome = self.ledger.append(stream, batch)?;
+        // One step's charges (or refunds) carry the documented batch id of that step attempt.
+        let batch_id = match &first.record {
+            Record::Spend(s) => Some(s.batch_id()),
+            Record::Refund(r) => Some(r.batch_id()),
+            _ => None,
+        };
+        let outcome = match batch_id {
+            Some(id) => self.ledger.append_batch(stream, &id, batch)?,
+            None => self.ledger.append(stream, batch)?,
+        };
         if outcome.appended() {
             for (run, c, r) in delta {
                 let e = self.totals.entry(run).or_default();

@@ -75,7 +75,14 @@ pub fn recorded_files<'a>(
 
 /// The step's outputs folder in the runtime directory.
 pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> PathBuf {
-    step_dir(runtime_dir, &c.tenant_id, &c.work_order_id, &c.run_id, &c.step_id).join("outputs")
+    step_dir(
+        runtime_dir,
+        &c.tenant_id,
+        &c.work_order_id,
+        &c.run_id,
+        &c.step_id,
+    )
+    .join("outputs")
 }
 
 /// Verify every file against the outcome record, then write the ZIP at `zip_path`, entries
@@ -112,8 +119,14 @@ pub fn package(
     for f in &files {
         validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
         let path = dir.join(&f.path);
-        let meta = std::fs::symlink_metadata(&path)
-            .map_err(|e| format!("{} (recorded by step '{}' attempt {}): {e}", path.display(), candidate.step_id, candidate.attempt))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+            format!(
+                "{} (recorded by step '{}' attempt {}): {e}",
+                path.display(),
+                candidate.step_id,
+                candidate.attempt
+            )
+        })?;
         if !meta.file_type().is_file() {
             return Err(format!(
                 "{} is not a regular file; outputs must be regular files",

@@ -23,10 +23,12 @@ impl LedgerView {
         let mut view = LedgerView::default();
         for stream in [Stream::Billing, Stream::Evidence] {
             crate::ledger::for_each_entry(dir, stream, |line, entry| {
-                view.add(&entry.envelope.idempotency_key, &entry.envelope.recorded_at, entry.record)
-                    .map_err(|e| {
-                        e.at(format!("{}:{line}", dir.join(stream.file_name()).display()))
-                    })
+                view.add(
+                    &entry.envelope.idempotency_key,
+                    &entry.envelope.recorded_at,
+                    entry.record,
+                )
+                .map_err(|e| e.at(format!("{}:{line}", dir.join(stream.file_name()).display())))
             })?;
         }
         Ok(view)
@@ -49,13 +51,6 @@ impl LedgerView {
         }
         self.history.add(record);
         Ok(())
-    }
-
-    /// Publish records of one SPEND (any status), in key order.
-    pub fn publishes_of(&self, spend_key: &str) -> impl Iterator<Item = (&String, &Publish)> {
-        self.publishes
-            .iter()
-            .filter(move |(_, p)| p.spend_key == spend_key)
     }
 }
 
@@ -157,7 +152,16 @@ mod tests {
 
     fn spend(step: &str, attempt: u32, deliverable: &str) -> Spend {
         Spend::new(
-            "t1", "wo", 1, "run-1", step, attempt, "m", deliverable, 2, "c",
+            "t1",
+            "wo",
+            1,
+            "run-1",
+            step,
+            attempt,
+            "m",
+            deliverable,
+            2,
+            "c",
         )
     }
 

@@ -32,8 +32,7 @@ pub fn write(dir: &Path, content: &str) -> Result<PathBuf> {
     tmp.write_all(content.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(tmp.path(), &e))?;
-    tmp.persist(&path)
-        .map_err(|e| Error::io(&path, &e.error))?;
+    tmp.persist(&path).map_err(|e| Error::io(&path, &e.error))?;
     // NamedTempFile creates 0600; a checksum file is meant to be read by anyone.
     #[cfg(unix)]
     {

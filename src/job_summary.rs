@@ -1,0 +1,468 @@
+//! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
+use crate::ledger::MergeReport;
+use crate::orchestrator::plan::Action;
+use crate::orchestrator::Summary;
+use crate::records::{RunStatus, StepStatus};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The variable GitHub Actions sets to the step's summary file.
+pub const ENV: &str = "GITHUB_STEP_SUMMARY";
+
+/// GitHub shows no summary at all for a step whose file grew past 1 MiB.
+pub const GITHUB_LIMIT: u64 = 1024 * 1024;
+
+/// How large we let the file grow: headroom below the limit, so that a `run:` line echoing
+/// into the same file after the command does not push the step over it.
+pub const CAP: u64 = GITHUB_LIMIT - 16 * 1024;
+
+/// How many names a list in a summary shows before "and N more": the counts are what a
+/// reader scans, and the full lists are in the step log and `--json`.
+const LIST_MAX: usize = 50;
+
+/// What [`append_capped`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    All,
+    /// The first `shown` bytes of `total`, cut at a line end, and a note saying so.
+    Truncated {
+        shown: usize,
+        total: usize,
+    },
+    /// The file had no room left even for the note.
+    Nothing,
+}
+
+/// Append `markdown` to the file named by `$GITHUB_STEP_SUMMARY`, when it names one.
+/// Failures become a note on stderr: a summary is a view, and losing it must not turn a
+/// successful run (whose ledger records are already durable) into a failed one.
+pub fn append(markdown: &str) {
+    let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    match append_capped(&path, markdown, CAP) {
+        Ok(Appended::All) => {}
+        Ok(Appended::Truncated { shown, total }) => crate::output::progress(&format!(
+            "note: job summary truncated to {shown} of {total} bytes to stay under GitHub's 1 MiB limit ({})",
+            path.display()
+        )),
+        Ok(Appended::Nothing) => crate::output::progress(&format!(
+            "note: job summary {} is already near GitHub's 1 MiB limit; this command's summary was left out",
+            path.display()
+        )),
+        Err(e) => crate::output::progress(&format!(
+            "note: could not write the job summary {}: {e}; the command's outcome is unaffected",
+            path.display()
+        )),
+    }
+}
+
+/// Append `markdown` to `path` so that the file stays at or below `cap` bytes; when it does
+/// not fit, keep whole lines (a table cut between rows still renders) and add a note.
+pub fn append_capped(path: &Path, markdown: &str, cap: u64) -> std::io::Result<Appended> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let used = file.metadata()?.len();
+    let room = usize::try_from(cap.saturating_sub(used)).unwrap_or(usize::MAX);
+    let total = markdown.len();
+    let (text, outcome) = if total <= room {
+        (markdown.to_string(), Appended::All)
+    } else {
+        // `shown <= total`, so the note with `total` twice is the longest it can be.
+        let longest_note = truncation_note(total, total).len();
+        let Some(budget) = room.checked_sub(longest_note) else {
+            return Ok(Appended::Nothing);
+        };
+        let mut cut = budget.min(total);
+        while !markdown.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if let Some(nl) = markdown[..cut].rfind('\n') {
+            cut = nl + 1;
+        }
+        let mut text = markdown[..cut].to_string();
+        text.push_str(&truncation_note(cut, total));
+        (text, Appended::Truncated { shown: cut, total })
+    };
+    file.write_all(text.as_bytes())?;
+    file.flush()?;
+    Ok(outcome)
+}
+
+fn truncation_note(shown: usize, total: usize) -> String {
+    format!(
+        "\n> **Truncated**: {shown} of {total} bytes shown, to stay under GitHub's 1 MiB step-summary limit. The full report is in this step's log (or run the command with `--json`).\n"
+    )
+}
+
+/// Column alignment in a Markdown table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// Make text safe inside a table cell: no line breaks, no column separators, and no HTML
+/// (module messages end up here, and GitHub renders HTML in summaries).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push('\''),
+            '\r' | '\n' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Markdown table; every cell is escaped.
+pub fn table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let head: Vec<String> = columns.iter().map(|(h, _)| escape(h)).collect();
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let rule: Vec<&str> = columns
+        .iter()
+        .map(|(_, a)| match a {
+            Align::Left => "---",
+            Align::Right => "---:",
+        })
+        .collect();
+    let _ = writeln!(out, "|{}|", rule.join("|"));
+    for row in rows {
+        let cells: Vec<String> = (0..columns.len())
+            .map(|i| row.get(i).map(|c| escape(c)).unwrap_or_default())
+            .collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out
+}
+
+/// `a, b, c and 12 more`, each in code style.
+fn name_list(names: &[String]) -> String {
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(LIST_MAX)
+        .map(|n| format!("`{}`", escape(n)))
+        .collect();
+    if names.len() > LIST_MAX {
+        shown.push(format!("and {} more", names.len() - LIST_MAX));
+    }
+    shown.join(", ")
+}
+
+fn run_status(s: RunStatus) -> String {
+    let mark = match s {
+        RunStatus::Completed => "✅",
+        RunStatus::Partial => "⚠️",
+        RunStatus::Failed => "❌",
+    };
+    format!("{mark} {}", s.as_str())
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Start => "start",
+        Action::Resume => "resume",
+        Action::Retry => "retry",
+        Action::UpToDate => "up to date",
+        Action::Invalid => "invalid",
+    }
+}
+
+/// The orchestrator's pass as a job summary: one row per run (work order, run, status,
+/// credits charged and refunded), then the steps that did not complete, the invalid work
+/// orders and the counts. A `--dry-run` pass shows its priced plan instead.
+pub fn orchestrator_md(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### platform orchestrator: `{}`\n",
+        escape(&s.billing_state_dir)
+    );
+    if let Some(plan) = &s.plan {
+        out.push_str("Dry run: nothing was written.\n\n");
+        let rows: Vec<Vec<String>> = plan
+            .work_orders
+            .iter()
+            .map(|w| {
+                vec![
+                    format!("{}/{}", w.tenant_id, w.work_order_id),
+                    action_name(w.action).to_string(),
+                    if w.run > 0 {
+                        w.run.to_string()
+                    } else {
+                        String::new()
+                    },
+                    w.new_charges.to_string(),
+                    w.refused
+                        .as_ref()
+                        .map(|r| format!("{}: {}", r.slug(), r.message()))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            out.push_str(&table(
+                &[
+                    ("work order", Align::Left),
+                    ("action", Align::Left),
+                    ("run", Align::Right),
+                    ("new charges", Align::Right),
+                    ("refused", Align::Left),
+                ],
+                &rows,
+            ));
+            out.push('\n');
+        }
+        let balances: Vec<Vec<String>> = plan
+            .tenants
+            .iter()
+            .map(|t| {
+                vec![
+                    t.tenant_id.clone(),
+                    t.balance_before.to_string(),
+                    t.balance_after.to_string(),
+                ]
+            })
+            .collect();
+        if !balances.is_empty() {
+            out.push_str(&table(
+                &[
+                    ("tenant", Align::Left),
+                    ("balance before", Align::Right),
+                    ("balance after", Align::Right),
+                ],
+                &balances,
+            ));
+            out.push('\n');
+        }
+        return out;
+    }
+
+    if !s.runs.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .runs
+            .iter()
+            .map(|r| {
+                vec![
+                    format!("{}/{}", r.tenant_id, r.work_order_id),
+                    r.run.to_string(),
+                    run_status(r.status),
+                    r.charged_credits.to_string(),
+                    r.refunded_credits.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                ("work order", Align::Left),
+                ("run", Align::Right),
+                ("status", Align::Left),
+                ("charged", Align::Right),
+                ("refunded", Align::Right),
+            ],
+            &rows,
+        ));
+        out.push('\n');
+
+        let mut problems = String::new();
+        for r in &s.runs {
+            if let Some(why) = &r.refused {
+                let _ = writeln!(
+                    problems,
+                    "- `{}/{}` run {}: refused: {}",
+                    escape(&r.tenant_id),
+                    escape(&r.work_order_id),
+                    r.run,
+                    escape(why)
+                );
+                continue;
+            }
+            for st in r
+                .steps
+                .iter()
+                .filter(|st| st.status != StepStatus::Completed)
+            {
+                let _ = writeln!(
+                    problems,
+                    "- `{}/{}` run {} step `{}`: {} {}{}",
+                    escape(&r.tenant_id),
+                    escape(&r.work_order_id),
+                    r.run,
+                    escape(&st.step_id),
+                    st.status.as_str(),
+                    escape(st.reason_slug.as_deref().unwrap_or("")),
+                    st.message
+                        .as_deref()
+                        .map(|m| format!(": {}", escape(m)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        if !problems.is_empty() {
+            let _ = writeln!(out, "**Steps that did not complete**\n\n{problems}");
+        }
+    }
+
+    if !s.invalid.is_empty() {
+        out.push_str("**Invalid, not run** (see `platform consistency-validate`)\n\n");
+        for inv in &s.invalid {
+            let first = inv
+                .findings
+                .first()
+                .map(|f| format!(": {}", escape(&f.message)))
+                .unwrap_or_default();
+            let more = match inv.findings.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            let _ = writeln!(
+                out,
+                "- `{}/{}` in `{}`{first}{more}",
+                escape(&inv.tenant_id),
+                escape(&inv.work_order_id),
+                escape(&inv.file)
+            );
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(
+        out,
+        "**{}** run(s), **{}** up to date, **{}** invalid; charged **{}** credits, refunded **{}**.\n",
+        s.runs.len(),
+        s.up_to_date.len(),
+        s.invalid.len(),
+        s.charged_credits,
+        s.refunded_credits
+    );
+    if !s.up_to_date.is_empty() {
+        let _ = writeln!(out, "Up to date: {}\n", name_list(&s.up_to_date));
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "> {}\n", escape(n));
+    }
+    out
+}
+
+/// A `ledger merge` as a job summary: the segments and, per ledger file, how many records
+/// were added and how many were already present.
+pub fn merge_md(r: &MergeReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### platform ledger merge into `{}`\n",
+        escape(&r.into.display().to_string())
+    );
+    let segments: Vec<String> = r.segments.iter().map(|s| s.display().to_string()).collect();
+    let _ = writeln!(
+        out,
+        "**{}** segment(s): {}\n",
+        segments.len(),
+        name_list(&segments)
+    );
+    let rows: Vec<Vec<String>> = r
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                f.stream.file_name().to_string(),
+                f.added.to_string(),
+                f.already_present.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("file", Align::Left),
+            ("added", Align::Right),
+            ("already present", Align::Right),
+        ],
+        &rows,
+    ));
+    out.push('\n');
+    let added: u64 = r.files.iter().map(|f| f.added).sum();
+    let _ = writeln!(out, "**{added}** record(s) added.\n");
+    for rep in &r.repairs {
+        let _ = writeln!(
+            out,
+            "> Repaired the target before merging: {}: removed {} line(s) from line {} ({})\n",
+            escape(&rep.file),
+            rep.lines_removed,
+            rep.from_line,
+            escape(&rep.reason)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_whole_text_when_it_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.md");
+        std::fs::write(&p, "before\n").unwrap();
+        assert_eq!(append_capped(&p, "| a |\n", 1000).unwrap(), Appended::All);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "before\n| a |\n");
+    }
+
+    #[test]
+    fn truncates_at_a_line_end_and_stays_under_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.md");
+        std::fs::write(&p, "x".repeat(100)).unwrap();
+        let md: String = (0..200).map(|i| format!("| row {i} | é |\n")).collect();
+        let cap = 1500;
+        let got = append_capped(&p, &md, cap).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.len() as u64 <= cap, "{} > {cap}", text.len());
+        let Appended::Truncated { shown, total } = got else {
+            panic!("expected truncation, got {got:?}");
+        };
+        assert_eq!(total, md.len());
+        assert!(md[..shown].ends_with('\n'));
+        assert!(text.contains("**Truncated**"));
+        assert!(text.contains(&format!("{shown} of {total} bytes")));
+    }
+
+    #[test]
+    fn full_file_gets_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("summary.md");
+        std::fs::write(&p, "x".repeat(1000)).unwrap();
+        assert_eq!(
+            append_capped(&p, "more text\n", 1005).unwrap(),
+            Appended::Nothing
+        );
+        assert_eq!(std::fs::read(&p).unwrap().len(), 1000);
+    }
+
+    #[test]
+    fn unwritable_target_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("no-such-dir").join("summary.md");
+        assert!(append_capped(&p, "x", CAP).is_err());
+    }
+
+    #[test]
+    fn cells_cannot_break_the_table() {
+        let t = table(
+            &[("a", Align::Left), ("b", Align::Right)],
+            &[vec!["x|y\nz".into(), "<b>&".into()]],
+        );
+        assert_eq!(t, "| a | b |\n|---|---:|\n| x\\|y z | &lt;b&gt;&amp; |\n");
+    }
+}

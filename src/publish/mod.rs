@@ -1,0 +1,506 @@
+//! The publisher (SPEC §5): purchased deliverables from the ledger → verified, deterministic ZIPs and SHA256SUMS in the dist directory → GitHub release assets → publish evidence. No IAM and no rendering (the command does both).
+pub mod artifact;
+pub mod select;
+pub mod sums;
+
+use crate::error::{Error, Result};
+use crate::github::{AssetAction, GithubClient, GithubSettings};
+use crate::ledger::{Ledger, Stream};
+use crate::records::evidence::publish_key;
+use crate::records::{Payload, Publish, PublishStatus};
+use crate::repo::Repo;
+use artifact::Packaged;
+use chrono::{DateTime, Utc};
+use select::{Candidate, LedgerView};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub use select::{parse_time, select};
+
+/// Held in the billing-state directory for a whole publish: two publishers on one ledger would
+/// otherwise race to create the same draft releases and upload the same assets.
+pub const LOCK_NAME: &str = ".publish.lock";
+
+/// Where the packages go.
+pub enum Target {
+    /// `--no-publish`: package and record `staged` evidence only.
+    Stage,
+    /// Upload to the profile's repository, one release per rendered `release_tag`.
+    Release {
+        client: Box<GithubClient>,
+        settings: GithubSettings,
+    },
+}
+
+/// Everything one publish needs besides the ledger.
+pub struct Request<'a> {
+    pub repo: &'a Repo,
+    pub runtime_dir: &'a Path,
+    pub dist_dir: &'a Path,
+    pub since: Option<DateTime<Utc>>,
+    pub target: &'a Target,
+}
+
+/// What happened to one artifact (the `status` of `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Published,
+    Staged,
+    Skipped,
+    Error,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Published => "published",
+            Action::Staged => "staged",
+            Action::Skipped => "skipped",
+            Action::Error => "error",
+        }
+    }
+}
+
+/// One selected deliverable and what this run did with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactReport {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+    pub deliverable_id: String,
+    pub asset_name: String,
+    /// The ZIP's path relative to the dist directory, when it was packaged by this run.
+    pub file: Option<String>,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    pub status: Action,
+    pub release_tag: Option<String>,
+    pub url: Option<String>,
+    /// Why it was skipped, or what went wrong.
+    pub detail: Option<String>,
+}
+
+impl ArtifactReport {
+    fn new(c: &Candidate) -> ArtifactReport {
+        ArtifactReport {
+            tenant_id: c.tenant_id.clone(),
+            work_order_id: c.work_order_id.clone(),
+            run: c.run,
+            run_id: c.run_id.clone(),
+            step_id: c.step_id.clone(),
+            attempt: c.attempt,
+            deliverable_id: c.deliverable_id.clone(),
+            asset_name: c.asset_name(),
+            file: None,
+            bytes: None,
+            sha256: None,
+            status: Action::Error,
+            release_tag: None,
+            url: None,
+            detail: None,
+        }
+    }
+
+    fn fail(&mut self, message: impl Into<String>) {
+        self.status = Action::Error;
+        self.detail = Some(message.into());
+    }
+}
+
+/// The result of one publish.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// In selection order: tenant, work order, run, step, deliverable.
+    pub artifacts: Vec<ArtifactReport>,
+    /// `<dist-dir>/SHA256SUMS`, covering every ZIP this run wrote.
+    pub sha256sums: PathBuf,
+    /// Keys of the publish records this run appended.
+    pub appended: Vec<String>,
+}
+
+impl Outcome {
+    pub fn count(&self, action: Action) -> usize {
+        self.artifacts.iter().filter(|a| a.status == action).count()
+    }
+}
+
+/// A selected deliverable on its way through the run.
+struct Item {
+    candidate: Candidate,
+    report: ArtifactReport,
+    zip: Option<Packaged>,
+    /// Packaged and not yet recorded: to upload (or to stage).
+    pending: bool,
+}
+
+/// Select, package, upload (or stage) and record. Per-artifact problems are reported in the
+/// outcome and the rest carries on; only problems with the dist directory itself are errors.
+pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<Outcome> {
+    std::fs::create_dir_all(req.dist_dir).map_err(|e| Error::io(req.dist_dir, &e))?;
+    let candidates = select(view, req.since);
+    let names = dist_names(&candidates);
+    let mut items: Vec<Item> = Vec::with_capacity(candidates.len());
+    for (candidate, name) in candidates.into_iter().zip(names) {
+        let mut item = Item {
+            report: ArtifactReport::new(&candidate),
+            candidate,
+            zip: None,
+            pending: false,
+        };
+        match name {
+            Ok(rel) => prepare(&mut item, &rel, view, req),
+            Err(msg) => item.report.fail(msg),
+        }
+        items.push(item);
+    }
+    claim_keys(&mut items, matches!(req.target, Target::Stage));
+
+    let sums: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|i| Some((i.report.file.clone()?, i.zip.as_ref()?.sha256.clone())))
+        .collect();
+    let sha256sums = sums::write(req.dist_dir, &sums::render(&sums))?;
+
+    let mut appended = Vec::new();
+    match req.target {
+        Target::Stage => stage(ledger, &mut items, &mut appended),
+        Target::Release { client, settings } => {
+            release(ledger, client, settings, &mut items, &mut appended)
+        }
+    }
+    Ok(Outcome {
+        artifacts: items.into_iter().map(|i| i.report).collect(),
+        sha256sums,
+        appended,
+    })
+}
+
+/// The ZIP's path in the dist directory. Names carry no run number (SPEC §5), so when several
+/// runs of one work order are selected the newest keeps `<name>` and older ones go to
+/// `r<run>/<name>`: every purchase is still packaged, and SHA256SUMS lists each once. Two
+/// different deliverables with one name (IDs may contain `__`) are refused.
+fn dist_names(candidates: &[Candidate]) -> Vec<std::result::Result<String, String>> {
+    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in candidates.iter().enumerate() {
+        by_name.entry(c.asset_name()).or_default().push(i);
+    }
+    let mut out = vec![Ok(String::new()); candidates.len()];
+    for (name, idx) in by_name {
+        let owners: BTreeSet<(&str, &str, &str, &str)> = idx
+            .iter()
+            .map(|&i| {
+                let c = &candidates[i];
+                (
+                    c.tenant_id.as_str(),
+                    c.work_order_id.as_str(),
+                    c.step_id.as_str(),
+                    c.deliverable_id.as_str(),
+                )
+            })
+            .collect();
+        if owners.len() > 1 {
+            let list: Vec<String> = owners
+                .iter()
+                .map(|(t, w, s, d)| format!("{t}/{w}/{s}/{d}"))
+                .collect();
+            for &i in &idx {
+                out[i] = Err(format!(
+                    "asset name '{name}' is shared by different deliverables ({}); rename a step or deliverable so the IDs do not run together",
+                    list.join(", ")
+                ));
+            }
+            continue;
+        }
+        let newest = idx.iter().map(|&i| candidates[i].run).max().unwrap_or(0);
+        for &i in &idx {
+            let run = candidates[i].run;
+            out[i] = Ok(if run == newest {
+                name.clone()
+            } else {
+                format!("r{run}/{name}")
+            });
+        }
+    }
+    out
+}
+
+/// Package one artifact and decide whether it still needs publishing (or staging).
+fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
+    let staging = matches!(req.target, Target::Stage);
+    let c = &item.candidate;
+    let contract = req.repo.module(&c.module_id);
+    let zip_path = req.dist_dir.join(rel);
+    let packaged = match artifact::package(c, contract, req.runtime_dir, &zip_path) {
+        Ok(p) => p,
+        Err(msg) => {
+            // Already delivered: the runtime dir is scratch space (a fresh CI runner has
+            // none), so a purchase published earlier is not an error now.
+            match prior_record(view, &c.spend_key, staging) {
+                Some(rec) => {
+                    let r = &mut item.report;
+                    r.status = Action::Skipped;
+                    r.bytes = Some(rec.bytes);
+                    r.sha256 = Some(rec.sha256.clone());
+                    r.release_tag = rec.release_tag.clone();
+                    r.url = rec.url.clone();
+                    r.detail = Some(format!(
+                        "already {} (sha256 {}); not packaged again: {msg}",
+                        rec.status.as_str(),
+                        artifact::short(&rec.sha256)
+                    ));
+                }
+                None => item.report.fail(msg),
+            }
+            return;
+        }
+    };
+    let r = &mut item.report;
+    r.file = Some(rel.to_string());
+    r.bytes = Some(packaged.bytes);
+    r.sha256 = Some(packaged.sha256.clone());
+    let published = view.publishes.get(&publish_key(
+        PublishStatus::Published,
+        &r.asset_name,
+        &packaged.sha256,
+    ));
+    let staged = view.publishes.get(&publish_key(
+        PublishStatus::Staged,
+        &r.asset_name,
+        &packaged.sha256,
+    ));
+    if let Some(rec) = published {
+        r.status = Action::Skipped;
+        r.release_tag = rec.release_tag.clone();
+        r.url = rec.url.clone();
+        r.detail = Some(match &rec.release_tag {
+            Some(tag) => format!("already published with this sha256 to release {tag}"),
+            None => "already published with this sha256".into(),
+        });
+    } else if staging && staged.is_some() {
+        r.status = Action::Skipped;
+        r.detail = Some("already staged with this sha256".into());
+    } else {
+        item.pending = true;
+    }
+    item.zip = Some(packaged);
+}
+
+/// Two runs of one work order can produce the same bytes under the same name, and so the same
+/// publish key: the oldest run records it and the others are skipped, exactly as they would be
+/// had the oldest been published by an earlier invocation. (Two payloads under one key would be
+/// a ledger conflict.)
+fn claim_keys(items: &mut [Item], staging: bool) {
+    let status = if staging {
+        PublishStatus::Staged
+    } else {
+        PublishStatus::Published
+    };
+    let mut owners: BTreeMap<String, u64> = BTreeMap::new();
+    for item in items.iter_mut().filter(|i| i.pending) {
+        let Some(zip) = item.zip.as_ref() else {
+            continue;
+        };
+        let key = publish_key(status, &item.report.asset_name, &zip.sha256);
+        match owners.get(&key) {
+            Some(run) => {
+                item.pending = false;
+                item.report.status = Action::Skipped;
+                item.report.detail = Some(format!(
+                    "same name and sha256 as run {run}'s artifact, which this publish records"
+                ));
+            }
+            None => {
+                owners.insert(key, item.candidate.run);
+            }
+        }
+    }
+}
+
+/// The publish record that makes a purchase "done" for this mode: published always counts;
+/// staged counts only when staging.
+fn prior_record<'v>(view: &'v LedgerView, spend_key: &str, staging: bool) -> Option<&'v Publish> {
+    let mut records: Vec<&Publish> = view
+        .publishes
+        .values()
+        .filter(|p| p.spend_key == spend_key)
+        .collect();
+    records.sort_by_key(|p| p.status != PublishStatus::Published);
+    records
+        .into_iter()
+        .find(|p| p.status == PublishStatus::Published || staging)
+}
+
+/// The evidence record of one artifact. Every field is derived from the ledger, the ZIP and
+/// the release, never from the clock, so a replay posts the same payload (a no-op).
+fn record(
+    item: &Item,
+    status: PublishStatus,
+    release: Option<(&str, &str, &str)>,
+) -> Option<Payload> {
+    let zip = item.zip.as_ref()?;
+    let c = &item.candidate;
+    Some(Payload::new(Publish {
+        tenant_id: c.tenant_id.clone(),
+        work_order_id: c.work_order_id.clone(),
+        run: c.run,
+        run_id: c.run_id.clone(),
+        step_id: c.step_id.clone(),
+        attempt: c.attempt,
+        deliverable_id: c.deliverable_id.clone(),
+        spend_key: c.spend_key.clone(),
+        asset_name: item.report.asset_name.clone(),
+        bytes: zip.bytes,
+        sha256: zip.sha256.clone(),
+        status,
+        repository: release.map(|r| r.0.to_string()),
+        release_tag: release.map(|r| r.1.to_string()),
+        url: release.map(|r| r.2.to_string()),
+    }))
+}
+
+/// Append records as one batch; keys already in the ledger are left out (the
+/// whole batch would otherwise be refused as partly recorded). Returns the keys written.
+fn append(ledger: &mut Ledger, payloads: Vec<Payload>) -> Result<Vec<String>> {
+    let fresh: Vec<Payload> = payloads
+        .into_iter()
+        .filter(|p| !ledger.contains(Stream::Evidence, &p.idempotency_key))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = fresh.iter().map(|p| p.idempotency_key.clone()).collect();
+    let out = ledger.append(Stream::Evidence, fresh)?;
+    Ok(if out.appended() { keys } else { Vec::new() })
+}
+
+fn stage(ledger: &mut Ledger, items: &mut [Item], appended: &mut Vec<String>) {
+    let idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].pending).collect();
+    let payloads: Vec<Payload> = idx
+        .iter()
+        .filter_map(|&i| record(&items[i], PublishStatus::Staged, None))
+        .collect();
+    match append(ledger, payloads) {
+        Ok(keys) => {
+            for &i in &idx {
+                let r = &mut items[i].report;
+                r.status = Action::Staged;
+                r.detail = None;
+            }
+            appended.extend(keys);
+        }
+        Err(e) => {
+            for &i in &idx {
+                items[i].report.fail(format!(
+                    "packaged, but the staged record could not be written: {}",
+                    describe(&e)
+                ));
+            }
+        }
+    }
+}
+
+fn release(
+    ledger: &mut Ledger,
+    client: &GithubClient,
+    settings: &GithubSettings,
+    items: &mut [Item],
+    appended: &mut Vec<String>,
+) {
+    let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate().filter(|(_, it)| it.pending) {
+        let c = &item.candidate;
+        let tag = settings.render_release_tag(&c.tenant_id, &c.work_order_id, c.run);
+        by_tag.entry(tag).or_default().push(i);
+    }
+    for (tag, idx) in by_tag {
+        for &i in &idx {
+            items[i].report.release_tag = Some(tag.clone());
+        }
+        match publish_tag(ledger, client, &tag, items, &idx) {
+            Ok(keys) => appended.extend(keys),
+            Err(msg) => {
+                for &i in &idx {
+                    items[i].report.fail(msg.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Upload one release's ZIPs and its own SHA256SUMS, then record them. The release's checksum
+/// file lists only that release's ZIPs, so it stays the same when the publish is repeated.
+fn publish_tag(
+    ledger: &mut Ledger,
+    client: &GithubClient,
+    tag: &str,
+    items: &mut [Item],
+    idx: &[usize],
+) -> std::result::Result<Vec<String>, String> {
+    let mut files: Vec<(String, PathBuf)> = Vec::with_capacity(idx.len() + 1);
+    let mut sums = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let zip = items[i]
+            .zip
+            .as_ref()
+            .ok_or_else(|| "internal: a pending artifact has no package".to_string())?;
+        files.push((items[i].report.asset_name.clone(), zip.path.clone()));
+        sums.push((items[i].report.asset_name.clone(), zip.sha256.clone()));
+    }
+    let tmp =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let sums_path = sums::write(tmp.path(), &sums::render(&sums)).map_err(|e| describe(&e))?;
+    files.push((sums::FILE_NAME.to_string(), sums_path));
+    crate::output::progress(&format!(
+        "publishing {} asset(s) and {} to release {tag} of {}",
+        idx.len(),
+        sums::FILE_NAME,
+        client.repository()
+    ));
+    let result = client
+        .publish_assets(tag, &files)
+        .map_err(|e| describe(&e))?;
+    let mut payloads = Vec::with_capacity(idx.len());
+    for &i in idx {
+        let name = items[i].report.asset_name.clone();
+        let asset = result
+            .assets
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| format!("internal: release {tag} did not report asset {name}"))?;
+        let r = &mut items[i].report;
+        r.url = Some(asset.url.clone());
+        r.release_tag = Some(result.tag.clone());
+        r.detail = (asset.action == AssetAction::Skipped).then(|| {
+            "was already on the release (an earlier publish was interrupted); recorded now"
+                .to_string()
+        });
+        payloads.extend(record(
+            &items[i],
+            PublishStatus::Published,
+            Some((&result.repository, &result.tag, &asset.url)),
+        ));
+    }
+    let keys = append(ledger, payloads).map_err(|e| {
+        format!(
+            "published to release {tag}, but the publish records could not be written: {}; re-run publish to record them (the release is verified, nothing is uploaded twice)",
+            describe(&e)
+        )
+    })?;
+    for &i in idx {
+        items[i].report.status = Action::Published;
+    }
+    Ok(keys)
+}
+
+/// An error as one line: message, then the hint.
+fn describe(e: &Error) -> String {
+    match &e.help {
+        Some(h) => format!("{} (help: {h})", e.message),
+        None => e.message.clone(),
+    }
+}

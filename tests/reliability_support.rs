@@ -1,0 +1,426 @@
+//! Helpers of the reliability suites (crash, concurrency, hostile input, secrets): the crash
+//! fixture's work orders, ledger invariants, payloads normalised for comparison with a control
+//! run, recovery passes and the cleanup of module processes a killed orchestrator left behind.
+//! Included by `tests/reliability_*.rs` with `#[path]`; on its own it holds no tests.
+#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/orch.rs"]
+pub mod orch;
+
+use orch::Fx;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The real binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("platform")
+}
+
+/// `platform <args>` in the fixture, with a clean environment (no PLATFORM_*, no actor).
+pub fn command(fx: &Fx) -> Command {
+    let mut c = Command::new(bin());
+    c.current_dir(fx.root()).env_remove("GITHUB_ACTOR");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PLATFORM_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+pub fn run(fx: &Fx, args: &[&str]) -> Output {
+    command(fx).args(args).output().unwrap()
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A second tenant beside the fixture's t1.
+pub fn add_tenant(fx: &Fx, tenant: &str) {
+    std::fs::create_dir_all(fx.path(&format!("tenants/{tenant}/workorders"))).unwrap();
+    std::fs::create_dir_all(fx.path(&format!("tenants/{tenant}/assets"))).unwrap();
+    std::fs::write(
+        fx.path(&format!("tenants/{tenant}/tenant.yml")),
+        format!("tenant_id: {tenant}\nname: Tenant {tenant}\n"),
+    )
+    .unwrap();
+}
+
+pub fn workorder_for(fx: &Fx, tenant: &str, id: &str, yaml: &str) {
+    std::fs::write(fx.path(&format!("tenants/{tenant}/workorders/{id}.yml")), yaml).unwrap();
+}
+
+pub fn topup(fx: &Fx, tenant: &str, amount: i64, reference: &str) -> Output {
+    run(
+        fx,
+        &[
+            "admin-topup",
+            "--tenant-id",
+            tenant,
+            "--amount-credits",
+            &amount.to_string(),
+            "--topup-method-id",
+            "manual",
+            "--reference",
+            reference,
+            "--actor",
+            "tester",
+        ],
+    )
+}
+
+pub fn balance(fx: &Fx, tenant: &str) -> i64 {
+    let out = run(fx, &["balance", "--tenant-id", tenant, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["balance_credits"].as_i64().unwrap()
+}
+
+/// The crash fixture: t1/a (two slow steps, a package, a local delivery: COMPLETED),
+/// t1/b (a refunded failure, a skipped step and an independent one: PARTIAL) and t2/c
+/// (one slow step, packaged and delivered). Every module is POSIX sh or built in, so a pass
+/// with `delay_ms` 0 takes a few tens of milliseconds.
+pub fn crash_fixture(delay_ms: u64) -> Fx {
+    let fx = Fx::new();
+    add_tenant(&fx, "t2");
+    let slow = |id: &str, text: &str, extra: &str| {
+        format!(
+            "  - step_id: {id}\n    module_id: slow\n    kind: transform\n    inputs: {{text: \"{text}\", delay_ms: {delay_ms}{extra}}}\n    deliverables: [result]\n"
+        )
+    };
+    let a = format!(
+        "work_order_id: a\nartifacts_requested: true\nsteps:\n{}{}  - step_id: pack\n    module_id: package_std\n    kind: packaging\n    inputs:\n      bound_outputs:\n        - {{from_step: s1, output_id: out, as_path: one/out.txt}}\n        - {{from_step: s2, output_id: out, as_path: two/out.txt}}\n    deliverables: [package]\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {{from_step: pack, output_id: package_zip}}\n      manifest_json: {{from_step: pack, output_id: manifest_json}}\n",
+        slow("s1", "first", ""),
+        slow("s2", "second", ""),
+    );
+    let b = format!(
+        "work_order_id: b\nsteps:\n{}{}  - step_id: after\n    module_id: slow\n    kind: transform\n    inputs:\n      text: {{from_step: bad, from_file: out.txt, selector: text}}\n      delay_ms: {delay_ms}\n{}",
+        slow("s1", "b-one", ""),
+        slow("bad", "b-bad", ", fail: true"),
+        slow("s2", "b-two", ""),
+    );
+    let c = format!(
+        "work_order_id: c\nartifacts_requested: true\nsteps:\n{}  - step_id: pack\n    module_id: package_std\n    kind: packaging\n    inputs:\n      bound_outputs:\n        - {{from_step: s1, output_id: out, as_path: out.txt}}\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {{from_step: pack, output_id: package_zip}}\n",
+        slow("s1", "c-one", ""),
+    );
+    fx.workorder("a", &a);
+    fx.workorder("b", &b);
+    workorder_for(&fx, "t2", "c", &c);
+    for (tenant, amount) in [("t1", 100), ("t2", 50)] {
+        let out = topup(&fx, tenant, amount, "initial");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    fx
+}
+
+pub const TENANTS: &[&str] = &["t1", "t2"];
+
+/// What a pass left behind, in a form that does not depend on where the fixture lives or
+/// when records were written: the runs, balances and every record's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub runs: Value,
+    pub balances: BTreeMap<String, i64>,
+    /// Payloads (records without seq, recorded_at, prev_hash, hash), sorted.
+    pub billing: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+pub fn records(fx: &Fx, file: &str) -> Vec<Value> {
+    let p = fx.path(&format!(".billing-state/{file}"));
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        // A torn last line (right after a crash) is not a record: readers skip it too.
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn payloads(fx: &Fx, file: &str) -> Vec<String> {
+    let roots = roots(fx.root());
+    let mut out: Vec<String> = records(fx, file)
+        .into_iter()
+        .map(|mut r| {
+            let m = r.as_object_mut().unwrap();
+            for k in ["seq", "recorded_at", "prev_hash", "hash"] {
+                m.remove(k);
+            }
+            let mut s = r.to_string();
+            for root in &roots {
+                s = s.replace(root.as_str(), "<ROOT>");
+            }
+            s
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The fixture root as written in records (as given and canonical).
+fn roots(root: &Path) -> Vec<String> {
+    let mut v = vec![root.display().to_string()];
+    if let Ok(c) = root.canonicalize() {
+        v.push(c.display().to_string());
+    }
+    v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    v
+}
+
+pub fn snapshot(fx: &Fx) -> Snapshot {
+    let out = run(fx, &["runs", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    Snapshot {
+        runs,
+        balances: TENANTS.iter().map(|t| (t.to_string(), balance(fx, t))).collect(),
+        billing: payloads(fx, "billing.jsonl"),
+        evidence: payloads(fx, "evidence.jsonl"),
+    }
+}
+
+/// Differences between two snapshots, for a readable failure.
+pub fn diff(want: &Snapshot, got: &Snapshot) -> String {
+    let mut out = String::new();
+    if want.runs != got.runs {
+        out.push_str(&format!("runs:\n  want {}\n  got  {}\n", want.runs, got.runs));
+    }
+    if want.balances != got.balances {
+        out.push_str(&format!("balances: want {:?}, got {:?}\n", want.balances, got.balances));
+    }
+    for (name, w, g) in [
+        ("billing", &want.billing, &got.billing),
+        ("evidence", &want.evidence, &got.evidence),
+    ] {
+        let ws: BTreeSet<&String> = w.iter().collect();
+        let gs: BTreeSet<&String> = g.iter().collect();
+        for missing in ws.difference(&gs) {
+            out.push_str(&format!("{name}: missing {missing}\n"));
+        }
+        for extra in gs.difference(&ws) {
+            out.push_str(&format!("{name}: extra {extra}\n"));
+        }
+        if w.len() != g.len() {
+            out.push_str(&format!("{name}: {} records, want {}\n", g.len(), w.len()));
+        }
+    }
+    out
+}
+
+/// SPEC §4 invariants that hold after any crash, before or after recovery: no idempotency key
+/// twice in a file, at most one SPEND per (run, step, attempt, deliverable), every REFUND
+/// reverses one recorded SPEND in full, no balance below zero.
+pub fn check_invariants(fx: &Fx) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        let mut seen = BTreeSet::new();
+        for r in records(fx, file) {
+            let key = r["idempotency_key"].as_str().unwrap_or_default().to_string();
+            if !seen.insert(key.clone()) {
+                problems.push(format!("{file}: key {key} appears twice"));
+            }
+        }
+    }
+    let billing = records(fx, "billing.jsonl");
+    let mut charged = BTreeSet::new();
+    let mut spends: BTreeMap<String, i64> = BTreeMap::new();
+    let mut balances: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &billing {
+        let tenant = r["tenant_id"].as_str().unwrap_or_default().to_string();
+        let amount = r["amount_credits"].as_i64().unwrap_or_default();
+        *balances.entry(tenant.clone()).or_default() += amount;
+        if balances[&tenant] < 0 {
+            problems.push(format!("balance of {tenant} went below zero"));
+        }
+        match r["type"].as_str() {
+            Some("SPEND") => {
+                let slot = format!(
+                    "{}/{}/a{}/{}",
+                    r["run_id"], r["step_id"], r["attempt"], r["deliverable_id"]
+                );
+                if !charged.insert(slot.clone()) {
+                    problems.push(format!("charged twice: {slot}"));
+                }
+                spends.insert(r["idempotency_key"].as_str().unwrap_or_default().into(), amount);
+            }
+            Some("REFUND") => {
+                let of = r["refunds"].as_str().unwrap_or_default();
+                match spends.get(of) {
+                    Some(spent) if *spent == -amount => {}
+                    Some(spent) => problems.push(format!("refund of {of}: {amount} for a spend of {spent}")),
+                    None => problems.push(format!("refund of {of}, which is not an earlier SPEND")),
+                }
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// `integrity-validate` right after a crash: either clean, or only the torn tail that the next
+/// writer removes (SPEC §4: a crash can leave only an incomplete last batch or a torn line).
+/// Returns whether a torn tail was reported.
+pub fn integrity_after_crash(fx: &Fx) -> Result<bool, String> {
+    let out = run(fx, &["integrity-validate", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("integrity-validate printed no JSON ({e}): {}", text(&out)))?;
+    if v["ok"] == true && out.status.success() {
+        return Ok(false);
+    }
+    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+    let torn_only = !problems.is_empty()
+        && problems.iter().all(|p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("incomplete write that the next writer removes"))
+        });
+    if torn_only && problems.len() == 1 {
+        Ok(true)
+    } else {
+        Err(format!("integrity-validate after a crash: {}", text(&out)))
+    }
+}
+
+pub fn integrity_ok(fx: &Fx) -> Result<(), String> {
+    let out = run(fx, &["integrity-validate"]);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(text(&out))
+    }
+}
+
+/// Run orchestrator passes until one runs nothing (everything up to date). Returns the number
+/// of passes that ran something, and the notes (repairs) they reported.
+pub fn recover(fx: &Fx) -> Result<(usize, Vec<String>), String> {
+    let mut notes = Vec::new();
+    for pass in 0..5 {
+        let out = run(fx, &["orchestrator", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("recovery pass {pass}: not JSON ({e}): {}", text(&out)))?;
+        if out.status.code().is_none() || out.status.code() == Some(2) {
+            return Err(format!("recovery pass {pass} did not finish: {}", text(&out)));
+        }
+        for n in v["notes"].as_array().into_iter().flatten() {
+            notes.push(n.as_str().unwrap_or_default().to_string());
+        }
+        if v["runs"].as_array().is_none_or(|r| r.is_empty()) {
+            return Ok((pass, notes));
+        }
+    }
+    Err("still running work after 5 recovery passes".into())
+}
+
+/// Every process whose working directory lies under `root`: module processes that a killed
+/// orchestrator left running (they have their own process group, so kill -9 of the
+/// orchestrator does not reach them). Killing them too models a machine that went down.
+pub fn kill_orphans(root: &Path) -> usize {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut killed = 0;
+    // A module may be starting a child while we look: repeat until none is left.
+    for _ in 0..20 {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            if pid == std::process::id() as i32 {
+                continue;
+            }
+            if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) {
+                if cwd.starts_with(&root) {
+                    found.push(pid);
+                }
+            }
+        }
+        if found.is_empty() {
+            break;
+        }
+        for pid in &found {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+            killed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    killed
+}
+
+/// Start the orchestrator, SIGKILL it after `delay` (if still running); whether it was killed.
+pub fn kill_after(fx: &Fx, delay: Duration) -> bool {
+    let mut child = command(fx)
+        .args(["orchestrator"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if t0.elapsed() >= delay {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1).min(delay.saturating_sub(t0.elapsed())));
+    }
+    // std's Child::kill sends SIGKILL on Unix.
+    let killed = child.kill().is_ok();
+    let status = child.wait().unwrap();
+    killed && status.code().is_none()
+}
+
+/// Where a crash left the work, read from the ledger: which step had started without an
+/// outcome, or which record came last.
+pub fn landed(fx: &Fx) -> String {
+    let ev = records(fx, "evidence.jsonl");
+    let mut open: BTreeMap<String, String> = BTreeMap::new();
+    for r in &ev {
+        let key = format!("{}/{}", r["run_id"], r["step_id"]);
+        match r["type"].as_str() {
+            Some("step_started") => {
+                open.insert(key, r["module_id"].as_str().unwrap_or_default().to_string());
+            }
+            Some("step_outcome") => {
+                open.remove(&key);
+            }
+            _ => {}
+        }
+    }
+    if let Some(module) = open.values().next() {
+        return format!("during a {module} step");
+    }
+    let started: BTreeSet<String> = ev
+        .iter()
+        .filter(|r| r["type"] == "step_started")
+        .map(|r| format!("{}/{}/{}", r["run_id"], r["step_id"], r["attempt"]))
+        .collect();
+    let charged_only = records(fx, "billing.jsonl").iter().any(|r| {
+        r["type"] == "SPEND"
+            && !started.contains(&format!("{}/{}/{}", r["run_id"], r["step_id"], r["attempt"]))
+    });
+    if charged_only {
+        return "after a charge, before its step started".into();
+    }
+    match ev.last().and_then(|r| r["type"].as_str()) {
+        None => "before the first run".into(),
+        Some("evidence_bundle") if ev.iter().filter(|r| r["type"] == "run_ended").count() == 3 => {
+            "after the last run".into()
+        }
+        Some("evidence_bundle") => "between runs".into(),
+        Some("step_outcome" | "evidence_item" | "delivery_receipt") => "between steps".into(),
+        Some(other) => format!("after {other}"),
+    }
+}
