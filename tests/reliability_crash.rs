@@ -21,9 +21,9 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// An uninterrupted pass over the crash fixture, and what it left.
-fn control(delay_ms: u64) -> (Snapshot, Duration) {
-    let fx = crash_fixture(delay_ms);
+/// An uninterrupted pass over a copy of the crash fixture, and what it left.
+fn control(template: &Fx) -> (Snapshot, Duration) {
+    let fx = fork(template);
     let t0 = Instant::now();
     let out = run(&fx, &["orchestrator", "--json"]);
     let took = t0.elapsed();
@@ -38,6 +38,9 @@ fn control(delay_ms: u64) -> (Snapshot, Duration) {
         .collect();
     assert_eq!(statuses, vec![("a", "COMPLETED"), ("b", "PARTIAL"), ("c", "COMPLETED")]);
     assert_eq!(recover(&fx).unwrap().0, 0, "the control run leaves nothing to do");
+    for (tenant, credits) in &want.balances {
+        assert_eq!(balance(&fx, tenant), *credits, "platform balance agrees with the records");
+    }
     check_invariants(&fx).unwrap();
     (want, took)
 }
@@ -63,14 +66,14 @@ fn recover_and_compare(fx: &Fx, want: &Snapshot, what: &str) -> bool {
 
 #[test]
 fn kill_minus_nine_at_many_moments_then_recovery_matches_the_control_run() {
-    let delay_ms = 200;
     let points = env_usize("RELIABILITY_KILL_POINTS", 20).max(1);
-    let (want, pass) = control(delay_ms);
+    let template = crash_fixture(120);
+    let (want, pass) = control(&template);
     let mut kills = 0;
     let mut orphans = 0;
     let mut landed_at: BTreeMap<String, usize> = BTreeMap::new();
     for i in 0..points {
-        let fx = crash_fixture(delay_ms);
+        let fx = fork(&template);
         let at = pass * (2 * i as u32 + 1) / (2 * points as u32);
         let what = format!("kill -9 at {at:?} (point {i})");
         if kill_after(&fx, at) {
@@ -119,12 +122,13 @@ const LEDGER_FAILPOINTS: &[&str] = &["ledger_before_write", "ledger_torn_write",
 
 /// Crash at `name@1`, `name@2`, ... until a pass no longer reaches the N-th hit.
 fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
-    let (want, _) = control(0);
+    let template = crash_fixture(0);
+    let (want, _) = control(&template);
     let mut hits = BTreeMap::new();
     for name in names {
         let mut n = 1;
         loop {
-            let fx = crash_fixture(0);
+            let fx = fork(&template);
             let armed = format!("{name}@{n}");
             let out = command(&fx).args(["orchestrator"]).env("PLATFORM_FAILPOINT", &armed).output().unwrap();
             if out.status.code().is_some() {

@@ -45,8 +45,9 @@ pub fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<Ru
                 .unwrap_or_else(|| "RUNNING".into())
         };
         let steps = r
-            .steps
+            .step_order
             .iter()
+            .filter_map(|id| r.steps.get(id).map(|s| (id, s)))
             .map(|(id, s)| {
                 let latest = s.latest_outcome();
                 StepRow {

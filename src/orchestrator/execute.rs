@@ -604,7 +604,20 @@ fn prepare(
     }
     let root = &env.repo.root;
     let assets = |rel: &str| crate::validate::assets::resolve_asset(root, tenant, rel);
-    bindings::resolve(step, contract, produced, &assets)
+    let inputs = bindings::resolve(step, contract, produced, &assets)?;
+    if contract.runner.builtin.as_deref() == Some("deliver_email") {
+        // A bad address is the tenant's input error: found before charging, not refunded later.
+        let to = inputs
+            .get("recipient_email")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if to.parse::<lettre::Address>().is_err() {
+            return Err(format!(
+                "input 'recipient_email': '{to}' is not an email address"
+            ));
+        }
+    }
+    Ok(inputs)
 }
 
 fn run_module(

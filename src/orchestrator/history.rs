@@ -49,6 +49,8 @@ pub struct RunHistory {
     /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
     pub ends: BTreeMap<u32, RunEnd>,
     pub steps: BTreeMap<String, StepHistory>,
+    /// Step ids in the order their first record appeared (execution order).
+    pub step_order: Vec<String>,
 }
 
 impl RunHistory {
@@ -107,8 +109,11 @@ impl History {
         step: &str,
         attempt: u32,
     ) -> &mut Attempt {
-        self.run_mut(tenant, wo, run, run_id)
-            .steps
+        let run = self.run_mut(tenant, wo, run, run_id);
+        if !run.steps.contains_key(step) {
+            run.step_order.push(step.to_string());
+        }
+        run.steps
             .entry(step.to_string())
             .or_default()
             .attempts

@@ -131,6 +131,10 @@ pub fn run(spec: &CommandSpec) -> StepResult {
     let timeout = Duration::from_secs(spec.contract.timeout_seconds);
     let started = Instant::now();
     let mut timed_out = false;
+    // Polled with a growing pause: a module that takes a millisecond is noticed within a
+    // fraction of one (a fixed 2 ms pause added ~1-2 ms to every short step), a long one
+    // costs a wake-up every 20 ms.
+    let mut pause = Duration::from_micros(50);
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break Some(st),
@@ -143,12 +147,8 @@ pub fn run(spec: &CommandSpec) -> StepResult {
             let _ = child.kill();
             break child.wait().ok();
         }
-        let waited = started.elapsed();
-        std::thread::sleep(if waited < Duration::from_millis(100) {
-            Duration::from_millis(2)
-        } else {
-            Duration::from_millis(20)
-        });
+        std::thread::sleep(pause.min(timeout.saturating_sub(started.elapsed())));
+        pause = (pause * 2).min(Duration::from_millis(20));
     };
     // Whatever the group left behind must not outlive the step.
     kill_group(child.id());

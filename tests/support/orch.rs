@@ -1,6 +1,6 @@
 //! Test harness for orchestrator tests: a temp copy of tests/fixtures/orch, the real binary,
 //! and readers for ledger lines.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::new_without_default)]
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

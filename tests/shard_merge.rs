@@ -1,0 +1,465 @@
+//! Scale-out over shards: `orchestrator --shard K/N` on copies of one ledger, then `ledger merge`, must equal a single-machine run (real binary, generated repository).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
+
+/// Tenants chosen so that each of 3 shards gets some (by SPEC §3's hash):
+/// shard 1: tenant-a, tenant-c; shard 2: tenant-b, tenant-f, tenant-h; shard 3: tenant-j,
+/// tenant-r, tenant-u.
+const TENANTS: [&str; 8] = [
+    "tenant-a", "tenant-b", "tenant-c", "tenant-f", "tenant-h", "tenant-j", "tenant-r", "tenant-u",
+];
+/// Gets credits for one work order only: its second one is refused on whichever machine
+/// runs it, which is what a per-shard credit check must reproduce.
+const POOR_TENANT: &str = "tenant-f";
+/// Its second work order reads an empty file: text_stats fails (refundable), so refunds
+/// are part of the comparison.
+const FAILING_TENANT: &str = "tenant-j";
+/// One work order: text_stats 1 + 2, package_std 1 + 2, deliver_local 1.
+const WORK_ORDER_CREDITS: i64 = 7;
+
+struct World {
+    tmp: tempfile::TempDir,
+}
+
+impl World {
+    /// A platform repository with the crate's example modules and config, and generated
+    /// tenants with two work orders each (text_stats -> package_std -> deliver_local).
+    fn new() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        write_repo(&repo, 1);
+        World { tmp }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    fn platform(&self, repo: &str) -> Command {
+        let mut c = Command::cargo_bin("platform").unwrap();
+        c.current_dir(self.tmp.path())
+            .arg("--repo")
+            .arg(self.path(repo))
+            // Running inside GitHub Actions must not write into the CI job's own summary.
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_ACTOR");
+        c
+    }
+
+    /// Top up every tenant into `base/` (the "pulled" ledger every shard starts from).
+    fn seed_base(&self) {
+        for t in TENANTS {
+            let amount = if t == POOR_TENANT {
+                WORK_ORDER_CREDITS + 3
+            } else {
+                100
+            };
+            self.platform("repo")
+                .args([
+                    "admin-topup",
+                    "--tenant-id",
+                    t,
+                    "--topup-method-id",
+                    "manual",
+                ])
+                .args(["--amount-credits", &amount.to_string()])
+                .args(["--reference", &format!("seed-{t}"), "--actor", "demo-admin"])
+                .args(["--billing-state-dir", "base"])
+                .assert()
+                .success();
+        }
+    }
+
+    fn copy_state(&self, from: &str, to: &str) {
+        let (from, to) = (self.path(from), self.path(to));
+        std::fs::create_dir_all(&to).unwrap();
+        for name in LEDGER_FILES {
+            if from.join(name).exists() {
+                std::fs::copy(from.join(name), to.join(name)).unwrap();
+            }
+        }
+    }
+
+    /// One orchestrator pass; exit 1 is expected (a refused and a failed work order).
+    fn orchestrate(&self, repo: &str, state: &str, shard: Option<&str>) -> Value {
+        let mut c = self.platform(repo);
+        c.args(["orchestrator", "--json", "--billing-state-dir", state])
+            .args(["--runtime-dir", &format!("rt-{state}")]);
+        if let Some(s) = shard {
+            c.args(["--shard", s]);
+        }
+        let out = c.output().unwrap();
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "orchestrator {shard:?} on {state}: exit {code:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn merge(&self, into: &str, segments: &[&str]) -> std::process::Output {
+        self.platform("repo")
+            .args(["ledger", "merge", "--into", into])
+            .args(segments)
+            .output()
+            .unwrap()
+    }
+
+    fn balance(&self, state: &str, tenant: &str) -> i64 {
+        let out = self
+            .platform("repo")
+            .args(["balance", "--tenant-id", tenant, "--json"])
+            .args(["--billing-state-dir", state])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["balance_credits"].as_i64().unwrap()
+    }
+
+    fn runs(&self, state: &str) -> Vec<Value> {
+        let out = self
+            .platform("repo")
+            .args(["runs", "--json", "--billing-state-dir", state])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+    }
+
+    fn integrity_ok(&self, state: &str) {
+        self.platform("repo")
+            .args(["integrity-validate", "--billing-state-dir", state])
+            .assert()
+            .success();
+    }
+
+    fn bytes(&self, state: &str) -> Vec<Vec<u8>> {
+        LEDGER_FILES
+            .iter()
+            .map(|f| std::fs::read(self.path(state).join(f)).unwrap_or_default())
+            .collect()
+    }
+
+    /// Idempotency keys of one ledger file.
+    fn keys(&self, state: &str, file: &str) -> BTreeSet<String> {
+        let text = std::fs::read_to_string(self.path(state).join(file)).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["idempotency_key"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    fn line_count(&self, state: &str, file: &str) -> usize {
+        std::fs::read_to_string(self.path(state).join(file))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+}
+
+/// Writes the generated repository; `run_credits` is text_stats' price per run (a different
+/// price gives the conflicting segment).
+fn write_repo(repo: &Path, run_credits: u32) {
+    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    copy_tree(&crate_root.join("modules"), &repo.join("modules"));
+    std::fs::create_dir_all(repo.join("config")).unwrap();
+    for f in ["iam.yml", "registry.yml"] {
+        std::fs::copy(
+            crate_root.join("config").join(f),
+            repo.join("config").join(f),
+        )
+        .unwrap();
+    }
+    let contract = repo.join("modules/text_stats/module.yml");
+    let text = std::fs::read_to_string(&contract).unwrap();
+    assert!(
+        text.contains("run_credits: 1\n"),
+        "text_stats' price changed: update this test"
+    );
+    std::fs::write(
+        &contract,
+        text.replace("run_credits: 1\n", &format!("run_credits: {run_credits}\n")),
+    )
+    .unwrap();
+
+    for t in TENANTS {
+        let dir = repo.join("tenants").join(t);
+        std::fs::create_dir_all(dir.join("workorders")).unwrap();
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(
+            dir.join("tenant.yml"),
+            format!("tenant_id: {t}\nname: Generated {t}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("assets/note.txt"),
+            format!("Notes of {t}: the quick brown fox jumps over the lazy dog, twice. The dog.\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("assets/empty.txt"), "").unwrap();
+        for wo in ["wo-1", "wo-2"] {
+            let asset = if t == FAILING_TENANT && wo == "wo-2" {
+                "empty.txt"
+            } else {
+                "note.txt"
+            };
+            std::fs::write(
+                dir.join("workorders").join(format!("{wo}.yml")),
+                format!(
+                    "work_order_id: {wo}\n\
+                     enabled: true\n\
+                     artifacts_requested: true\n\
+                     steps:\n  \
+                       - step_id: stats\n    module_id: text_stats\n    kind: transform\n    \
+                         inputs: {{source: {{asset: {asset}}}, top_n: 3}}\n    deliverables: [stats]\n  \
+                       - step_id: pack\n    module_id: package_std\n    kind: packaging\n    \
+                         inputs:\n      bound_outputs:\n        \
+                           - {{from_step: stats, output_id: stats_json, as_path: stats.json}}\n        \
+                           - {{from_step: stats, output_id: words_txt, as_path: words.txt}}\n    \
+                         deliverables: [package]\n  \
+                       - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    \
+                         inputs: {{package_zip: {{from_step: pack, output_id: package_zip}}}}\n"
+                ),
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The acceptance test of scale-out: 3 shards and a duplicated shard merge to exactly the
+/// ledger of a single-machine run; merging again adds nothing; the same inputs give the same
+/// bytes; a conflicting segment fails the whole merge and leaves the target untouched.
+#[test]
+fn three_shards_merge_to_the_single_machine_ledger() {
+    let w = World::new();
+    w.platform("repo")
+        .arg("consistency-validate")
+        .assert()
+        .success();
+    w.seed_base();
+
+    // Single machine.
+    w.copy_state("base", "single");
+    let single = w.orchestrate("repo", "single", None);
+    assert_eq!(single["runs"].as_array().unwrap().len(), 16, "{single:#}");
+
+    // Three shards, each from its own copy of the same base.
+    let mut shard_runs = 0;
+    for k in 1..=3 {
+        let dir = format!("shard-{k}");
+        w.copy_state("base", &dir);
+        let s = w.orchestrate("repo", &dir, Some(&format!("{k}/3")));
+        let n = s["runs"].as_array().unwrap().len();
+        assert!(
+            n > 0,
+            "shard {k}/3 ran nothing: pick tenant ids that spread over 3 shards"
+        );
+        shard_runs += n;
+    }
+    assert_eq!(shard_runs, 16, "every work order runs on exactly one shard");
+    // A duplicated segment (e.g. an artifact downloaded twice) must add nothing.
+    w.copy_state("shard-2", "shard-2-copy");
+
+    let segments = ["shard-1", "shard-2", "shard-3", "shard-2-copy"];
+    w.copy_state("base", "merged");
+    let out = w.merge("merged", &segments);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Same balances and billing record count as the single machine.
+    for t in TENANTS {
+        assert_eq!(
+            w.balance("merged", t),
+            w.balance("single", t),
+            "balance of {t}"
+        );
+    }
+    assert_eq!(
+        w.balance("single", POOR_TENANT),
+        3,
+        "the poor tenant's second work order is refused"
+    );
+    assert_eq!(
+        w.line_count("merged", "billing.jsonl"),
+        w.line_count("single", "billing.jsonl")
+    );
+    // Stronger: the very same records (by idempotency key) in every file, and the same runs.
+    for f in LEDGER_FILES {
+        assert_eq!(w.keys("merged", f), w.keys("single", f), "{f}");
+    }
+    let key = |r: &Value| {
+        format!(
+            "{}/{}/{}/{}",
+            r["tenant_id"], r["work_order_id"], r["run"], r["status"]
+        )
+    };
+    let mut runs_single: Vec<String> = w.runs("single").iter().map(key).collect();
+    let mut runs_merged: Vec<String> = w.runs("merged").iter().map(key).collect();
+    runs_single.sort();
+    runs_merged.sort();
+    assert_eq!(runs_merged, runs_single);
+    assert!(
+        runs_single.iter().any(|r| r.contains("FAILED")),
+        "{runs_single:?}"
+    );
+    w.integrity_ok("merged");
+
+    // A second merge of the same inputs adds nothing.
+    let before = w.bytes("merged");
+    let out = w.merge("merged", &segments);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        w.bytes("merged"),
+        before,
+        "a second merge changed the ledger"
+    );
+
+    // Same inputs, same bytes: another fresh copy, the segments given in another order.
+    w.copy_state("base", "merged-again");
+    let out = w.merge(
+        "merged-again",
+        &["shard-3", "shard-2-copy", "shard-1", "shard-2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(w.bytes("merged-again"), w.bytes("merged"));
+
+    // A conflicting segment: the same run keys, another price (text_stats costs 2 per run).
+    write_repo(&w.path("repo-pricier"), 2);
+    w.copy_state("base", "shard-1-pricier");
+    w.orchestrate("repo-pricier", "shard-1-pricier", Some("1/3"));
+    for target in ["merged", "base"] {
+        w.copy_state(target, &format!("{target}-target"));
+        let into = format!("{target}-target");
+        let before = w.bytes(&into);
+        let out = w.merge(&into, &["shard-1-pricier", "shard-2", "shard-3"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "a conflicting segment must fail the merge (into a copy of {target})\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(w.bytes(&into), before, "a failed merge wrote into {into}");
+    }
+}
+
+/// With `$GITHUB_STEP_SUMMARY` set, the orchestrator and the merge append Markdown tables;
+/// a summary file that cannot be written changes nothing but a note on stderr.
+#[test]
+fn job_summaries_are_written_and_never_fail_a_command() {
+    let w = World::new();
+    w.seed_base();
+    let summary = w.path("summary.md");
+    w.copy_state("base", "shard-1");
+    let out = w
+        .platform("repo")
+        .args([
+            "orchestrator",
+            "--shard",
+            "1/3",
+            "--billing-state-dir",
+            "shard-1",
+        ])
+        .args(["--runtime-dir", "rt-1"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("| work order | run | status | charged | refunded |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| tenant-a/wo-1 | 1 | ✅ COMPLETED | 7 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("**4** run(s), **0** up to date, **0** invalid"),
+        "{md}"
+    );
+
+    w.copy_state("base", "merged");
+    let out = w
+        .platform("repo")
+        .args(["ledger", "merge", "--into", "merged", "shard-1"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("### platform ledger merge into `merged`"),
+        "{md}"
+    );
+    assert!(md.contains("| file | added | already present |"), "{md}");
+
+    // A directory is not a writable summary file: the merge (of nothing new) still succeeds.
+    let out = w
+        .platform("repo")
+        .args(["ledger", "merge", "--into", "merged", "shard-1"])
+        .env("GITHUB_STEP_SUMMARY", w.path("rt-1"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("could not write the job summary"),
+        "{stderr}"
+    );
+}
