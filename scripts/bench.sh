@@ -108,7 +108,11 @@ for w in "${sizes[@]}"; do
     # 1. First pass: from the topped-up ledger, an empty runtime dir each time.
     n="$first_runs"
     [ "$w" -le "$big" ] || n=1
-    fresh="rm -rf '$dir/state' '$dir/runtime'; cp -a '$dir/state0' '$dir/state'; sync"
+    # The previous run's files are moved aside, not deleted, until this W is done: on ext4
+    # without a journal (this VM's disk) every file created soon after a mass delete pays a
+    # scan for recently freed inodes, which a CI runner's fresh checkout never sees.
+    mkdir -p "$dir/trash"
+    fresh="t=\$(date +%s%N); [ ! -e '$dir/state' ] || mv '$dir/state' '$dir/trash/s'\$t; [ ! -e '$dir/runtime' ] || mv '$dir/runtime' '$dir/trash/r'\$t; cp -a '$dir/state0' '$dir/state'; sync"
     if [ "$first_max" -eq 0 ] || [ "$w" -le "$first_max" ]; then
         measure "$w" "orchestrator first pass" "$n" "$fresh" \
             "$bin" --repo "$repo" orchestrator --billing-state-dir "$dir/state" \
@@ -160,7 +164,7 @@ for w in "${sizes[@]}"; do
         bash -c 'cd "$1/runtime" && zip -6 -q -X "$2" -@ <"$3"' _ "$dir" "$dir/floor.zip" "$dir/notes.list"
     measure "$w" "floor: cp delivered files" "$runs" "rm -rf '$dir/cp'" \
         cp -r "$dir/runtime/deliveries" "$dir/cp"
-    rm -rf "$dir/cp" "$dir/spawn" "$dir/floor.zip"
+    rm -rf "$dir/cp" "$dir/spawn" "$dir/floor.zip" "$dir/trash"
 done
 
 # The table: one row per measure, then the goals as derived figures.

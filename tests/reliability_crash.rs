@@ -69,29 +69,37 @@ fn kill_minus_nine_at_many_moments_then_recovery_matches_the_control_run() {
     let points = env_usize("RELIABILITY_KILL_POINTS", 20).max(1);
     let template = crash_fixture(120);
     let (want, pass) = control(&template);
-    let mut kills = 0;
-    let mut orphans = 0;
-    let mut landed_at: BTreeMap<String, usize> = BTreeMap::new();
-    for i in 0..points {
+    // Two at a time: a trial mostly waits (on the module's sleep, fsync, child processes).
+    let trials = pool((0..points).collect(), 2, |i| {
         let fx = fork(&template);
         let at = pass * (2 * i as u32 + 1) / (2 * points as u32);
         let what = format!("kill -9 at {at:?} (point {i})");
+        let mut landed_at = Vec::new();
         if kill_after(&fx, at) {
-            kills += 1;
-            *landed_at.entry(landed(&fx)).or_default() += 1;
+            landed_at.push(landed(&fx));
         }
-        orphans += kill_orphans(fx.root());
+        let mut orphans = kill_orphans(fx.root());
         if i % 2 == 1 {
             // A second crash, during the recovery pass.
             integrity_after_crash(&fx).unwrap_or_else(|e| panic!("{what}: {e}"));
             check_invariants(&fx).unwrap_or_else(|e| panic!("{what}: {e}"));
             if kill_after(&fx, at / 2 + Duration::from_millis(30)) {
-                kills += 1;
-                *landed_at.entry(format!("(recovery) {}", landed(&fx))).or_default() += 1;
+                landed_at.push(format!("(recovery) {}", landed(&fx)));
             }
             orphans += kill_orphans(fx.root());
         }
         recover_and_compare(&fx, &want, &what);
+        (landed_at, orphans)
+    });
+    let mut kills = 0;
+    let mut orphans = 0;
+    let mut landed_at: BTreeMap<String, usize> = BTreeMap::new();
+    for (places, o) in trials {
+        kills += places.len();
+        orphans += o;
+        for p in places {
+            *landed_at.entry(p).or_default() += 1;
+        }
     }
     eprintln!(
         "reliability: {kills} kill -9 survived ({points} kill points over a {:.2} s pass, half of them killed again during recovery; {orphans} orphaned module processes killed too)",
@@ -120,12 +128,12 @@ const ORCHESTRATOR_FAILPOINTS: &[&str] = &[
 /// The ledger writer's: before a batch is written, half-written (torn), written and flushed.
 const LEDGER_FAILPOINTS: &[&str] = &["ledger_before_write", "ledger_torn_write", "ledger_after_write"];
 
-/// Crash at `name@1`, `name@2`, ... until a pass no longer reaches the N-th hit.
+/// Crash at `name@1`, `name@2`, ... until a pass no longer reaches the N-th hit; returns the
+/// hits per name. Names are taken four at a time.
 fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
     let template = crash_fixture(0);
     let (want, _) = control(&template);
-    let mut hits = BTreeMap::new();
-    for name in names {
+    let counts = pool(names.to_vec(), 4, |name| {
         let mut n = 1;
         loop {
             let fx = fork(&template);
@@ -139,13 +147,13 @@ fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
             assert!(stderr.contains(&format!("failpoint {name}: aborting")), "{armed}: {}", text(&out));
             kill_orphans(fx.root());
             let torn = recover_and_compare(&fx, &want, &armed);
-            assert_eq!(torn, *name == "ledger_torn_write", "{armed}: torn tail expected only after a torn write");
+            assert_eq!(torn, name == "ledger_torn_write", "{armed}: torn tail expected only after a torn write");
             n += 1;
             assert!(n < 500, "{name}: runaway");
         }
-        hits.insert(name.to_string(), n - 1);
-    }
-    hits
+        (name.to_string(), n - 1)
+    });
+    counts.into_iter().collect()
 }
 
 #[test]

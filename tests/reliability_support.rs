@@ -123,6 +123,26 @@ pub fn crash_fixture(delay_ms: u64) -> Fx {
     fx
 }
 
+/// Run `f` over `items` on `workers` threads (crash trials wait on fsync and child processes
+/// more than on the CPU). Results come back in the order of `items`.
+pub fn pool<T: Send, R: Send>(items: Vec<T>, workers: usize, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap().pop();
+                let Some((i, item)) = next else { break };
+                let r = f(item);
+                results.lock().unwrap().push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// A copy of a prepared fixture (cheaper than preparing it again: no top-up processes).
 pub fn fork(template: &Fx) -> Fx {
     let dir = tempfile::tempdir().unwrap();

@@ -373,13 +373,20 @@ fn three_shards_merge_to_the_single_machine_ledger() {
         w.copy_state(target, &format!("{target}-target"));
         let into = format!("{target}-target");
         let before = w.bytes(&into);
-        let out = w.merge(&into, &["shard-1-pricier", "shard-2", "shard-3"]);
+        // Into `merged` the original shard-1 records are already there; into `base` they
+        // come from another segment of the same merge.
+        let out = w.merge(&into, &["shard-1", "shard-1-pricier", "shard-2", "shard-3"]);
         assert_eq!(
             out.status.code(),
             Some(1),
             "a conflicting segment must fail the merge (into a copy of {target})\nstdout: {}\nstderr: {}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("merge conflict") && stderr.contains("amount_credits"),
+            "{stderr}"
         );
         assert_eq!(w.bytes(&into), before, "a failed merge wrote into {into}");
     }

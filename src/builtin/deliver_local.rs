@@ -69,10 +69,11 @@ fn copy_verified(src: &Path, dest: &Path) -> Result<(String, u64), StepFailure> 
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(write_failed)?;
-    let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let chunk = crate::digest::read_chunk(input.metadata().map_or(1 << 20, |m| m.len()));
+    let mut out = BufWriter::with_capacity(chunk, tmp.as_file());
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; chunk];
     loop {
         let n = input
             .read(&mut buf)

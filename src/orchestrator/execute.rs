@@ -327,7 +327,17 @@ pub fn execute(
                     match prepare(env, tenant, step, contract, &produced) {
                         Err(why) => (StepResult::failed("input_invalid", why), Vec::new()),
                         Ok(inputs) => {
-                            let spends = spends_for(wp, step, sp, attempt);
+                            // A resumed attempt re-posts exactly what it was charged (a no-op), even if
+                            // a price changed since: the charge of an attempt never changes.
+                            let recorded = prior
+                                .and_then(|p| p.attempts.get(&attempt))
+                                .map(|a| a.spends.clone())
+                                .unwrap_or_default();
+                            let spends = if recorded.is_empty() {
+                                spends_for(wp, step, sp, attempt)
+                            } else {
+                                recorded
+                            };
                             let new: i64 = sp
                                 .charges
                                 .iter()
