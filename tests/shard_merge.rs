@@ -365,6 +365,19 @@ fn three_shards_merge_to_the_single_machine_ledger() {
     );
     assert_eq!(w.bytes("merged-again"), w.bytes("merged"));
 
+    // One segment at a time, in the order `ledger merge` sorts them (what the workflow's
+    // merge job does in batches): the same bytes again.
+    w.copy_state("base", "merged-one-by-one");
+    for seg in ["shard-1", "shard-2", "shard-2-copy", "shard-3"] {
+        let out = w.merge("merged-one-by-one", &[seg]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(w.bytes("merged-one-by-one"), w.bytes("merged"));
+
     // A conflicting segment: the same run keys, another price (text_stats costs 2 per run).
     write_repo(&w.path("repo-pricier"), 2);
     w.copy_state("base", "shard-1-pricier");
