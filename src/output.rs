@@ -70,8 +70,10 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {prefix} {pos} done  {elapsed}  {wide_msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix} {pos} done  {elapsed}  {wide_msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             pb.set_prefix(what.to_string());
             pb.enable_steady_tick(std::time::Duration::from_millis(120));

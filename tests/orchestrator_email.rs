@@ -36,12 +36,19 @@ fn profile(fx: &Fx, port: u16, extra: &str) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
 fn the_largest_allowed_package_arrives_intact() {
-    let sink = smtp::SmtpSink::start(smtp::SinkOptions { size: Some(40_000_000), ..Default::default() });
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions {
+        size: Some(40_000_000),
+        ..Default::default()
+    });
     let fx = Fx::new();
     profile(&fx, sink.port, "none");
     fx.workorder("mail", &email_workorder(20_866_661));
@@ -56,7 +63,9 @@ fn the_largest_allowed_package_arrives_intact() {
     assert_eq!(atts[0].file_name, "package.zip");
     assert_eq!(atts[0].data.len(), 20_866_661);
     let run_id = run_of(&sum, "mail")["run_id"].as_str().unwrap().to_string();
-    let sent = fx.bytes(&format!("runtime/runs/t1/mail/{run_id}/make/outputs/package.zip"));
+    let sent = fx.bytes(&format!(
+        "runtime/runs/t1/mail/{run_id}/make/outputs/package.zip"
+    ));
     assert_eq!(Sha256::digest(&atts[0].data), Sha256::digest(&sent));
     let receipt = &fx.of_type("evidence.jsonl", "delivery_receipt")[0];
     assert_eq!(receipt["provider"], "email");
@@ -74,7 +83,10 @@ fn one_byte_more_fails_before_connecting_and_is_refunded() {
     let (_, sum, _) = fx.orchestrate(&[]);
     let run = run_of(&sum, "mail");
     assert_eq!(run["status"], "PARTIAL");
-    assert_eq!(step_of(run, "send")["reason_slug"], "package_too_large_for_email");
+    assert_eq!(
+        step_of(run, "send")["reason_slug"],
+        "package_too_large_for_email"
+    );
     assert_eq!(sink.connections(), 0, "no connection may be made");
     assert!(sink.messages().is_empty());
     let refunds = fx.of_type("billing.jsonl", "REFUND");

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "support/orch.rs"]
 mod orch;
-use std::io::Read;
 use orch::{run_of, step_of, Fx, CHAIN};
+use std::io::Read;
 
 fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
@@ -32,30 +32,54 @@ fn four_step_chain_completes_and_delivers_the_package() {
     assert_eq!(run["charged_credits"], 8);
     assert_eq!(fx.balance(), 92);
     // one progress line per step on stderr
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("[t1/chain r1]")).count(), 4, "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("[t1/chain r1]"))
+            .count(),
+        4,
+        "{stderr}"
+    );
 
     // Selectors and bindings as the module saw them.
     let run_id = run["run_id"].as_str().unwrap();
-    let echoed: serde_json::Value =
-        serde_json::from_slice(&fx.bytes(&format!("runtime/runs/t1/chain/{run_id}/echo/outputs/echoed.json"))).unwrap();
+    let echoed: serde_json::Value = serde_json::from_slice(&fx.bytes(&format!(
+        "runtime/runs/t1/chain/{run_id}/echo/outputs/echoed.json"
+    )))
+    .unwrap();
     assert_eq!(echoed["first_lines"], serde_json::json!(["alpha", "beta"]));
     assert_eq!(echoed["all_text"], "alpha\nbeta\ngamma\ndelta\n");
     assert_eq!(echoed["count_from_json"], 4);
-    assert_eq!(echoed["first_row"], serde_json::json!({"i": 0, "w": "alpha"}));
+    assert_eq!(
+        echoed["first_row"],
+        serde_json::json!({"i": 0, "w": "alpha"})
+    );
     assert_eq!(echoed["count_value"], 4);
     assert_eq!(echoed["source_content"], "alpha\nbeta\ngamma\ndelta\n");
     assert_eq!(echoed["asset_content"], "asset text for t1\n");
 
     // The delivered ZIP is the package, byte for byte, with the bound outputs inside.
     let delivered = fx.bytes("runtime/deliveries/t1/chain/deliver/package.zip");
-    let packaged = fx.bytes(&format!("runtime/runs/t1/chain/{run_id}/pack/outputs/package.zip"));
+    let packaged = fx.bytes(&format!(
+        "runtime/runs/t1/chain/{run_id}/pack/outputs/package.zip"
+    ));
     assert!(!delivered.is_empty());
     assert_eq!(delivered, packaged);
     let entries = zip_entries(&delivered);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, vec!["bundle/a.txt", "bundle/sub/b.txt", "data.json", "echo/echoed.json"]);
+    assert_eq!(
+        names,
+        vec![
+            "bundle/a.txt",
+            "bundle/sub/b.txt",
+            "data.json",
+            "echo/echoed.json"
+        ]
+    );
     assert_eq!(entries[0].1, b"A\n");
-    assert!(fx.path("runtime/deliveries/t1/chain/deliver/manifest.json").is_file());
+    assert!(fx
+        .path("runtime/deliveries/t1/chain/deliver/manifest.json")
+        .is_file());
 
     // Ledger: SPENDs in one batch per step, run records, a receipt, a bundle.
     let spends = fx.of_type("billing.jsonl", "SPEND");
@@ -179,22 +203,37 @@ fn a_failing_module_gives_partial_with_one_refund_and_a_skipped_downstream_step(
     assert_eq!(refunds[0]["step_id"], "bad");
     assert_eq!(refunds[0]["amount_credits"], 4);
     assert_eq!(refunds[0]["reason_slug"], "module_failed");
-    let spend_bad: Vec<_> = fx.of_type("billing.jsonl", "SPEND").into_iter().filter(|s| s["step_id"] == "bad").collect();
+    let spend_bad: Vec<_> = fx
+        .of_type("billing.jsonl", "SPEND")
+        .into_iter()
+        .filter(|s| s["step_id"] == "bad")
+        .collect();
     assert_eq!(refunds[0]["refunds"], spend_bad[0]["idempotency_key"]);
     // the skipped step was never charged
-    assert!(fx.of_type("billing.jsonl", "SPEND").iter().all(|s| s["step_id"] != "after"));
+    assert!(fx
+        .of_type("billing.jsonl", "SPEND")
+        .iter()
+        .all(|s| s["step_id"] != "after"));
     // gen 2 + bad 4 - 4 + independent 1
     assert_eq!(fx.balance(), 50 - 3);
     // the failing module's stderr is kept with the step
     let run_id = run["run_id"].as_str().unwrap();
-    let log = String::from_utf8(fx.bytes(&format!("runtime/runs/t1/failing/{run_id}/bad/stderr.log"))).unwrap();
+    let log =
+        String::from_utf8(fx.bytes(&format!("runtime/runs/t1/failing/{run_id}/bad/stderr.log")))
+            .unwrap();
     assert!(log.contains("failing on purpose"));
 }
 
 #[test]
 fn fail_fast_skips_the_rest_and_fails_the_run() {
     let fx = Fx::new();
-    fx.workorder("failing", &FAILING.replace("work_order_id: failing\n", "work_order_id: failing\nmode: FAIL_FAST\n"));
+    fx.workorder(
+        "failing",
+        &FAILING.replace(
+            "work_order_id: failing\n",
+            "work_order_id: failing\nmode: FAIL_FAST\n",
+        ),
+    );
     fx.topup(50, "r1");
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
@@ -210,7 +249,10 @@ fn retry_failed_runs_failed_and_skipped_steps_as_the_next_attempt() {
     let marker = fx.path("flaky.marker");
     let wo = FAILING.replace(
         "    module_id: fail\n    kind: transform\n",
-        &format!("    module_id: fail\n    kind: transform\n    inputs: {{marker: \"{}\"}}\n", marker.display()),
+        &format!(
+            "    module_id: fail\n    kind: transform\n    inputs: {{marker: \"{}\"}}\n",
+            marker.display()
+        ),
     );
     fx.workorder("failing", &wo);
     fx.topup(50, "r1");
@@ -229,7 +271,11 @@ fn retry_failed_runs_failed_and_skipped_steps_as_the_next_attempt() {
     assert_eq!(step_of(run, "after")["attempt"], 2);
     assert_eq!(step_of(run, "gen")["attempt"], 1);
     // attempt 1 charged and refunded, attempt 2 charged
-    let bad: Vec<_> = fx.of_type("billing.jsonl", "SPEND").into_iter().filter(|s| s["step_id"] == "bad").collect();
+    let bad: Vec<_> = fx
+        .of_type("billing.jsonl", "SPEND")
+        .into_iter()
+        .filter(|s| s["step_id"] == "bad")
+        .collect();
     assert_eq!(bad.len(), 2);
     assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 1);
     let out = fx.run(&["runs", "--json"]);
@@ -257,7 +303,11 @@ fn not_enough_credits_charges_nothing_then_a_topup_lets_it_run() {
         assert_eq!(s["status"], "FAILED");
         assert_eq!(s["reason_slug"], "not_enough_credits");
     }
-    assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before, "nothing charged");
+    assert_eq!(
+        fx.bytes(".billing-state/billing.jsonl"),
+        before,
+        "nothing charged"
+    );
     assert_eq!(fx.balance(), 5);
     fx.topup(10, "more");
     let (code, sum, _) = fx.orchestrate(&[]);
@@ -278,7 +328,10 @@ fn a_hanging_module_is_killed_at_its_timeout_and_refunded() {
     let t0 = std::time::Instant::now();
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
-    assert!(t0.elapsed() < std::time::Duration::from_secs(25), "the module was not killed");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(25),
+        "the module was not killed"
+    );
     let run = run_of(&sum, "slow");
     assert_eq!(step_of(run, "wait")["reason_slug"], "timeout");
     assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 1);
@@ -294,22 +347,50 @@ fn a_secret_reaches_only_the_module_that_declares_it_and_never_leaks() {
     );
     fx.topup(10, "r1");
     let canary = "canary-9f3b2c71-value";
-    let out = fx.cmd().args(["orchestrator", "--json"]).env("PLATFORM_SECRET_CANARY", canary).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fx
+        .cmd()
+        .args(["orchestrator", "--json"])
+        .env("PLATFORM_SECRET_CANARY", canary)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sum: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let run = run_of(&sum, "secrets");
     let run_id = run["run_id"].as_str().unwrap();
-    let env = String::from_utf8(fx.bytes(&format!("runtime/runs/t1/secrets/{run_id}/dump/outputs/env.txt"))).unwrap();
+    let env = String::from_utf8(fx.bytes(&format!(
+        "runtime/runs/t1/secrets/{run_id}/dump/outputs/env.txt"
+    )))
+    .unwrap();
     assert!(!env.contains("CANARY"), "{env}");
     assert!(env.contains("PLATFORM_INPUTS="));
     assert!(!env.contains("HOME="), "the environment is clean: {env}");
-    let note = String::from_utf8(fx.bytes(&format!("runtime/runs/t1/secrets/{run_id}/use/outputs/note.txt"))).unwrap();
+    let note = String::from_utf8(fx.bytes(&format!(
+        "runtime/runs/t1/secrets/{run_id}/use/outputs/note.txt"
+    )))
+    .unwrap();
     assert_eq!(note, format!("secret length {}\n", canary.len()));
-    let stdout_log = String::from_utf8(fx.bytes(&format!("runtime/runs/t1/secrets/{run_id}/use/stdout.log"))).unwrap();
-    assert!(stdout_log.contains("my secret is [REDACTED]"), "{stdout_log}");
+    let stdout_log =
+        String::from_utf8(fx.bytes(&format!("runtime/runs/t1/secrets/{run_id}/use/stdout.log")))
+            .unwrap();
+    assert!(
+        stdout_log.contains("my secret is [REDACTED]"),
+        "{stdout_log}"
+    );
     // Nowhere: not in the ledger, the runtime dir (outputs aside, which hold only a length), stdout, stderr.
-    for (path, bytes) in fx.all_bytes_under(".billing-state").into_iter().chain(fx.all_bytes_under("runtime")) {
-        assert!(!String::from_utf8_lossy(&bytes).contains(canary), "leaked into {}", path.display());
+    for (path, bytes) in fx
+        .all_bytes_under(".billing-state")
+        .into_iter()
+        .chain(fx.all_bytes_under("runtime"))
+    {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(canary),
+            "leaked into {}",
+            path.display()
+        );
     }
     assert!(!String::from_utf8_lossy(&out.stdout).contains(canary));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(canary));
@@ -323,7 +404,10 @@ fn a_missing_secret_refuses_the_run_before_charging() {
     let before = fx.bytes(".billing-state/billing.jsonl");
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
-    assert_eq!(step_of(run_of(&sum, "secrets"), "use")["reason_slug"], "secrets_missing");
+    assert_eq!(
+        step_of(run_of(&sum, "secrets"), "use")["reason_slug"],
+        "secrets_missing"
+    );
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before);
 }
 
@@ -335,11 +419,18 @@ fn dry_run_prints_the_priced_plan_and_writes_nothing() {
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let evidence = fx.bytes(".billing-state/evidence.jsonl");
     let out = fx.run(&["orchestrator", "--dry-run"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("new charges: 8 credits"), "{text}");
     assert!(text.contains("__run__ 2, data 3"), "{text}");
-    assert!(text.contains("100") && text.contains("92"), "balance before/after: {text}");
+    assert!(
+        text.contains("100") && text.contains("92"),
+        "balance before/after: {text}"
+    );
     let (_, sum, _) = fx.orchestrate(&["--dry-run"]);
     assert_eq!(sum["plan"]["tenants"][0]["balance_after"], 92);
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
@@ -360,7 +451,10 @@ fn an_invalid_work_order_is_reported_and_the_others_still_run() {
     assert_eq!(code, 1);
     assert_eq!(run_of(&sum, "chain")["status"], "COMPLETED");
     assert_eq!(sum["invalid"][0]["work_order_id"], "broken");
-    assert!(sum["invalid"][0]["findings"][0]["message"].as_str().unwrap().contains("nosuchmodule"));
+    assert!(sum["invalid"][0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nosuchmodule"));
 }
 
 #[test]
@@ -381,16 +475,28 @@ fn a_crash_after_the_charge_resumes_without_charging_twice() {
     let fx = Fx::new();
     fx.workorder("chain", CHAIN);
     fx.topup(100, "r1");
-    let out = fx.cmd().args(["orchestrator"]).env("PLATFORM_FAILPOINT", "after_step_started").output().unwrap();
+    let out = fx
+        .cmd()
+        .args(["orchestrator"])
+        .env("PLATFORM_FAILPOINT", "after_step_started")
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "the failpoint aborts the process");
-    assert_eq!(fx.of_type("billing.jsonl", "SPEND").len(), 2, "gen was charged before the crash");
+    assert_eq!(
+        fx.of_type("billing.jsonl", "SPEND").len(),
+        2,
+        "gen was charged before the crash"
+    );
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}");
     let run = run_of(&sum, "chain");
     assert_eq!(run["action"], "resume");
     assert_eq!(run["status"], "COMPLETED");
     let spends = fx.of_type("billing.jsonl", "SPEND");
-    let mut keys: Vec<&str> = spends.iter().map(|s| s["idempotency_key"].as_str().unwrap()).collect();
+    let mut keys: Vec<&str> = spends
+        .iter()
+        .map(|s| s["idempotency_key"].as_str().unwrap())
+        .collect();
     let n = keys.len();
     keys.sort();
     keys.dedup();
@@ -404,15 +510,26 @@ fn a_crash_after_the_charge_resumes_without_charging_twice() {
 #[test]
 fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
     let fx = Fx::new();
-    fx.workorder("slow", "work_order_id: slow\nsteps:\n  - {step_id: wait, module_id: hang, kind: transform}\n");
+    fx.workorder(
+        "slow",
+        "work_order_id: slow\nsteps:\n  - {step_id: wait, module_id: hang, kind: transform}\n",
+    );
     fx.topup(10, "r1");
     let bin = assert_cmd::cargo::cargo_bin("platform");
-    let first = std::process::Command::new(&bin).arg("orchestrator").current_dir(fx.root()).spawn().unwrap();
+    let first = std::process::Command::new(&bin)
+        .arg("orchestrator")
+        .current_dir(fx.root())
+        .spawn()
+        .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (code, sum, stderr) = fx.orchestrate(&["--lock-timeout", "60"]);
     let mut first = first;
     first.wait().unwrap();
-    assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), 1, "{sum} {stderr}");
+    assert_eq!(
+        fx.of_type("evidence.jsonl", "run_started").len(),
+        1,
+        "{sum} {stderr}"
+    );
     assert_eq!(code, 0, "{sum}");
     assert_eq!(sum["up_to_date"], serde_json::json!(["t1/slow"]));
 }

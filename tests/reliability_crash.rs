@@ -34,12 +34,28 @@ fn control(template: &Fx) -> (Snapshot, Duration) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["work_order_id"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["work_order_id"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(statuses, vec![("a", "COMPLETED"), ("b", "PARTIAL"), ("c", "COMPLETED")]);
-    assert_eq!(recover(&fx).unwrap().0, 0, "the control run leaves nothing to do");
+    assert_eq!(
+        statuses,
+        vec![("a", "COMPLETED"), ("b", "PARTIAL"), ("c", "COMPLETED")]
+    );
+    assert_eq!(
+        recover(&fx).unwrap().0,
+        0,
+        "the control run leaves nothing to do"
+    );
     for (tenant, credits) in &want.balances {
-        assert_eq!(balance(&fx, tenant), *credits, "platform balance agrees with the records");
+        assert_eq!(
+            balance(&fx, tenant),
+            *credits,
+            "platform balance agrees with the records"
+        );
     }
     check_invariants(&fx).unwrap();
     (want, took)
@@ -60,7 +76,11 @@ fn recover_and_compare(fx: &Fx, want: &Snapshot, what: &str) -> bool {
     integrity_ok(fx).unwrap_or_else(|e| panic!("{what}, after recovery: {e}"));
     check_invariants(fx).unwrap_or_else(|e| panic!("{what}, after recovery: {e}"));
     let got = snapshot(fx);
-    assert!(got == *want, "{what}: recovery differs from the control run:\n{}", diff(want, &got));
+    assert!(
+        got == *want,
+        "{what}: recovery differs from the control run:\n{}",
+        diff(want, &got)
+    );
     torn
 }
 
@@ -108,7 +128,10 @@ fn kill_minus_nine_at_many_moments_then_recovery_matches_the_control_run() {
     for (k, n) in &landed_at {
         eprintln!("reliability:   {n:3} landed {k}");
     }
-    assert!(kills >= points / 2, "most kill points should hit a running pass: {kills} of {points}");
+    assert!(
+        kills >= points / 2,
+        "most kill points should hit a running pass: {kills} of {points}"
+    );
 }
 
 /// Every failpoint of execute.rs, at each of its hits in a pass.
@@ -126,34 +149,108 @@ const ORCHESTRATOR_FAILPOINTS: &[&str] = &[
 ];
 
 /// The ledger writer's: before a batch is written, half-written (torn), written and flushed.
-const LEDGER_FAILPOINTS: &[&str] = &["ledger_before_write", "ledger_torn_write", "ledger_after_write"];
+const LEDGER_FAILPOINTS: &[&str] = &[
+    "ledger_before_write",
+    "ledger_torn_write",
+    "ledger_after_write",
+];
 
-/// Crash at `name@1`, `name@2`, ... until a pass no longer reaches the N-th hit; returns the
-/// hits per name. Names are taken four at a time.
+/// How often a pass over the crash fixture reaches each failpoint, counted from the records
+/// the control pass wrote (one ledger write per batch, or per record outside a batch).
+fn expected_hits(fx: &Fx, template: &Fx) -> BTreeMap<String, usize> {
+    let mut writes = 0;
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    let mut batches = std::collections::BTreeSet::new();
+    for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        let before = records(template, file).len();
+        for r in records(fx, file).into_iter().skip(before) {
+            let ty = r["type"].as_str().unwrap().to_string();
+            let write = match r["batch"].as_str() {
+                Some(b) => batches.insert(b.to_string()),
+                None => true,
+            };
+            if write {
+                writes += 1;
+                *by_type.entry(format!("{ty} write")).or_default() += 1;
+            }
+            *by_type.entry(ty).or_default() += 1;
+        }
+    }
+    let n = |k: &str| by_type.get(k).copied().unwrap_or(0);
+    let mut hits = BTreeMap::new();
+    for (name, count) in [
+        ("after_run_started", n("run_started")),
+        ("before_spend", n("SPEND write")),
+        ("after_spend", n("SPEND write")),
+        ("after_step_started", n("step_started")),
+        ("after_module", n("step_started")),
+        ("after_step_outcome", n("step_outcome")),
+        ("before_refund", n("REFUND write")),
+        ("after_refund", n("REFUND write")),
+        ("before_run_ended", n("run_ended")),
+        ("after_run_ended", n("run_ended")),
+        ("ledger_before_write", writes),
+        ("ledger_torn_write", writes),
+        ("ledger_after_write", writes),
+    ] {
+        hits.insert(name.to_string(), count);
+    }
+    hits
+}
+
+/// Crash at `name@1` ... `name@N` for each of the N hits a pass makes, each on its own copy of
+/// the fixture, then check that `name@N+1` is not reached. Returns the crashes per name.
 fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
     let template = crash_fixture(0);
     let (want, _) = control(&template);
-    let counts = pool(names.to_vec(), 4, |name| {
-        let mut n = 1;
-        loop {
-            let fx = fork(&template);
-            let armed = format!("{name}@{n}");
-            let out = command(&fx).args(["orchestrator"]).env("PLATFORM_FAILPOINT", &armed).output().unwrap();
-            if out.status.code().is_some() {
-                assert!(n > 1, "failpoint {name} is never hit: {}", text(&out));
-                break;
-            }
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(stderr.contains(&format!("failpoint {name}: aborting")), "{armed}: {}", text(&out));
-            kill_orphans(fx.root());
-            let torn = recover_and_compare(&fx, &want, &armed);
-            assert_eq!(torn, name == "ledger_torn_write", "{armed}: torn tail expected only after a torn write");
-            n += 1;
-            assert!(n < 500, "{name}: runaway");
+    let hits = {
+        let fx = fork(&template);
+        assert!(run(&fx, &["orchestrator"]).status.success());
+        expected_hits(&fx, &template)
+    };
+    let mut jobs = Vec::new();
+    for name in names {
+        let count = hits[*name];
+        assert!(count > 0, "{name}: the fixture never reaches it");
+        jobs.extend((1..=count + 1).map(|n| (*name, n, n == count + 1)));
+    }
+    let results = pool(jobs, 3, |(name, n, beyond)| {
+        let fx = fork(&template);
+        let armed = format!("{name}@{n}");
+        let out = command(&fx)
+            .args(["orchestrator"])
+            .env("PLATFORM_FAILPOINT", &armed)
+            .output()
+            .unwrap();
+        if beyond {
+            assert!(
+                out.status.code().is_some(),
+                "{armed}: more hits than the records show: {}",
+                text(&out)
+            );
+            return 0;
         }
-        (name.to_string(), n - 1)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_none() && stderr.contains(&format!("failpoint {name}: aborting")),
+            "{armed}: {}",
+            text(&out)
+        );
+        kill_orphans(fx.root());
+        let torn = recover_and_compare(&fx, &want, &armed);
+        assert_eq!(
+            torn,
+            name == "ledger_torn_write",
+            "{armed}: torn tail expected only after a torn write"
+        );
+        1
     });
-    counts.into_iter().collect()
+    let mut done = BTreeMap::new();
+    for name in names {
+        done.insert(name.to_string(), hits[*name]);
+    }
+    assert_eq!(results.iter().sum::<usize>(), done.values().sum::<usize>());
+    done
 }
 
 #[test]
@@ -179,19 +276,34 @@ fn a_torn_top_up_is_removed_and_reported_and_its_retry_posts_it_once() {
     let fx = Fx::new();
     assert!(topup(&fx, "t1", 10, "first").status.success());
     let out = command(&fx)
-        .args(["admin-topup", "--tenant-id", "t1", "--amount-credits", "25", "--topup-method-id", "manual"])
+        .args([
+            "admin-topup",
+            "--tenant-id",
+            "t1",
+            "--amount-credits",
+            "25",
+            "--topup-method-id",
+            "manual",
+        ])
         .args(["--reference", "second", "--actor", "tester"])
         .env("PLATFORM_FAILPOINT", "ledger_torn_write")
         .output()
         .unwrap();
     assert!(out.status.code().is_none(), "{}", text(&out));
-    assert!(integrity_after_crash(&fx).unwrap(), "a torn tail is reported");
+    assert!(
+        integrity_after_crash(&fx).unwrap(),
+        "a torn tail is reported"
+    );
     // Readers report and never modify: the balance ignores the torn tail.
     assert_eq!(balance(&fx, "t1"), 10);
     let retry = topup(&fx, "t1", 25, "second");
     assert!(retry.status.success(), "{}", text(&retry));
-    let said = String::from_utf8_lossy(&retry.stderr).to_string() + &String::from_utf8_lossy(&retry.stdout);
-    assert!(said.contains("repaired"), "the writer reports the repair: {said}");
+    let said = String::from_utf8_lossy(&retry.stderr).to_string()
+        + &String::from_utf8_lossy(&retry.stdout);
+    assert!(
+        said.contains("repaired"),
+        "the writer reports the repair: {said}"
+    );
     integrity_ok(&fx).unwrap();
     check_invariants(&fx).unwrap();
     assert_eq!(balance(&fx, "t1"), 35);

@@ -57,7 +57,11 @@ pub fn add_tenant(fx: &Fx, tenant: &str) {
 }
 
 pub fn workorder_for(fx: &Fx, tenant: &str, id: &str, yaml: &str) {
-    std::fs::write(fx.path(&format!("tenants/{tenant}/workorders/{id}.yml")), yaml).unwrap();
+    std::fs::write(
+        fx.path(&format!("tenants/{tenant}/workorders/{id}.yml")),
+        yaml,
+    )
+    .unwrap();
 }
 
 pub fn topup(fx: &Fx, tenant: &str, amount: i64, reference: &str) -> Output {
@@ -229,10 +233,16 @@ pub fn balances_of(fx: &Fx) -> BTreeMap<String, i64> {
 pub fn diff(want: &Snapshot, got: &Snapshot) -> String {
     let mut out = String::new();
     if want.runs != got.runs {
-        out.push_str(&format!("runs:\n  want {}\n  got  {}\n", want.runs, got.runs));
+        out.push_str(&format!(
+            "runs:\n  want {}\n  got  {}\n",
+            want.runs, got.runs
+        ));
     }
     if want.balances != got.balances {
-        out.push_str(&format!("balances: want {:?}, got {:?}\n", want.balances, got.balances));
+        out.push_str(&format!(
+            "balances: want {:?}, got {:?}\n",
+            want.balances, got.balances
+        ));
     }
     for (name, w, g) in [
         ("billing", &want.billing, &got.billing),
@@ -261,7 +271,10 @@ pub fn check_invariants(fx: &Fx) -> Result<(), String> {
     for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
         let mut seen = BTreeSet::new();
         for r in records(fx, file) {
-            let key = r["idempotency_key"].as_str().unwrap_or_default().to_string();
+            let key = r["idempotency_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !seen.insert(key.clone()) {
                 problems.push(format!("{file}: key {key} appears twice"));
             }
@@ -287,13 +300,18 @@ pub fn check_invariants(fx: &Fx) -> Result<(), String> {
                 if !charged.insert(slot.clone()) {
                     problems.push(format!("charged twice: {slot}"));
                 }
-                spends.insert(r["idempotency_key"].as_str().unwrap_or_default().into(), amount);
+                spends.insert(
+                    r["idempotency_key"].as_str().unwrap_or_default().into(),
+                    amount,
+                );
             }
             Some("REFUND") => {
                 let of = r["refunds"].as_str().unwrap_or_default();
                 match spends.get(of) {
                     Some(spent) if *spent == -amount => {}
-                    Some(spent) => problems.push(format!("refund of {of}: {amount} for a spend of {spent}")),
+                    Some(spent) => {
+                        problems.push(format!("refund of {of}: {amount} for a spend of {spent}"))
+                    }
                     None => problems.push(format!("refund of {of}, which is not an earlier SPEND")),
                 }
             }
@@ -349,7 +367,10 @@ pub fn recover(fx: &Fx) -> Result<(usize, Vec<String>), String> {
         let v: Value = serde_json::from_slice(&out.stdout)
             .map_err(|e| format!("recovery pass {pass}: not JSON ({e}): {}", text(&out)))?;
         if out.status.code().is_none() || out.status.code() == Some(2) {
-            return Err(format!("recovery pass {pass} did not finish: {}", text(&out)));
+            return Err(format!(
+                "recovery pass {pass} did not finish: {}",
+                text(&out)
+            ));
         }
         for n in v["notes"].as_array().into_iter().flatten() {
             notes.push(n.as_str().unwrap_or_default().to_string());
@@ -371,7 +392,11 @@ pub fn kill_orphans(root: &Path) -> usize {
     for _ in 0..20 {
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
             if pid == std::process::id() as i32 {
@@ -446,7 +471,10 @@ pub fn landed(fx: &Fx) -> String {
         .collect();
     let charged_only = records(fx, "billing.jsonl").iter().any(|r| {
         r["type"] == "SPEND"
-            && !started.contains(&format!("{}/{}/{}", r["run_id"], r["step_id"], r["attempt"]))
+            && !started.contains(&format!(
+                "{}/{}/{}",
+                r["run_id"], r["step_id"], r["attempt"]
+            ))
     });
     if charged_only {
         return "after a charge, before its step started".into();

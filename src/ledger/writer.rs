@@ -572,16 +572,24 @@ pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Valu
     })
 }
 
-/// Open and index the three files; the caller holds the directory lock.
+/// Open and index the three files; the caller holds the directory lock. Every file is
+/// checked before any torn tail is removed, so a writer that stops on damage in one file
+/// leaves the others untouched too (and no repair goes unreported).
 pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
     let mut files = Vec::new();
-    let mut repairs = Vec::new();
+    let mut torn = Vec::new();
     let mut created = false;
     for s in Stream::ALL {
         created |= !dir.join(s.file_name()).exists();
-        let (f, r) = load_file(dir, s)?;
+        let (f, t) = open_file(dir, s)?;
         files.push(f);
-        repairs.extend(r);
+        torn.push(t);
+    }
+    let mut repairs = Vec::new();
+    for (f, t) in files.iter_mut().zip(torn) {
+        if let Some(t) = t {
+            repairs.push(remove_torn_tail(f, t)?);
+        }
     }
     if created {
         sync_dir(dir)?;
@@ -590,6 +598,16 @@ pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
 }
 
 fn load_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<Repair>)> {
+    let (mut f, torn) = open_file(dir, stream)?;
+    let repair = match torn {
+        Some(t) => Some(remove_torn_tail(&mut f, t)?),
+        None => None,
+    };
+    Ok((f, repair))
+}
+
+/// Open and scan one file; its torn tail, if any, is returned, not yet removed.
+fn open_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<scan::Torn>)> {
     let path = dir.join(stream.file_name());
     let file = OpenOptions::new()
         .read(true)
@@ -604,12 +622,20 @@ fn load_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<Repair>)> 
         id: (meta.dev(), meta.ino()),
         scan: Scan::new(stream, Mode::Write),
     };
-    let repair = scan_to_end(&mut f, 0)?;
-    Ok((f, repair))
+    let torn = scan_file(&mut f, 0)?;
+    Ok((f, torn))
 }
 
 /// Feed the file from `start` to its end; truncate a torn tail; any other problem is an error.
 fn scan_to_end(f: &mut FileState, start: u64) -> Result<Option<Repair>> {
+    match scan_file(f, start)? {
+        Some(t) => Ok(Some(remove_torn_tail(f, t)?)),
+        None => Ok(None),
+    }
+}
+
+/// Feed the file from `start` to its end: its torn tail, or an error for any other problem.
+fn scan_file(f: &mut FileState, start: u64) -> Result<Option<scan::Torn>> {
     let path = f.path.clone();
     scan::feed_file::<std::io::Error>(&f.file, start, &mut f.scan, &mut |_, _| Ok(()))
         .map_err(|e| Error::io(&path, &e))?;
@@ -624,19 +650,22 @@ fn scan_to_end(f: &mut FileState, start: u64) -> Result<Option<Repair>> {
         .at(format!("{}:{}", path.display(), p.line))
         .help("writers stop on damage before the last batch: run `platform integrity-validate` for every problem, then restore the file from a good copy (e.g. `platform state pull`)"));
     }
-    let Some(t) = torn else { return Ok(None) };
+    Ok(torn)
+}
+
+fn remove_torn_tail(f: &mut FileState, t: scan::Torn) -> Result<Repair> {
     f.file
         .set_len(t.offset)
         .and_then(|()| f.file.sync_all())
-        .map_err(|e| Error::io(&path, &e))?;
-    Ok(Some(Repair {
-        file: path.display().to_string(),
+        .map_err(|e| Error::io(&f.path, &e))?;
+    Ok(Repair {
+        file: f.path.display().to_string(),
         stream: f.scan.stream,
         from_line: t.from_line,
         lines_removed: t.lines,
         bytes_removed: t.bytes,
         reason: t.message,
-    }))
+    })
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

@@ -10,12 +10,12 @@ pub mod summary;
 use crate::config::profile::RuntimeProfile;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
-use crate::repo::Repo;
+use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
 use execute::{ExecEnv, RunReport};
 use plan::{Action, Filter, Plan, PlanInput};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -132,12 +132,11 @@ pub fn run_pass(
             },
         )?)
     };
-    let (history, totals) = if state_dir.exists() {
-        journal::load_history(&state_dir)?
+    let (history, totals, balances) = if state_dir.exists() {
+        journal::load(&state_dir)?
     } else {
         Default::default()
     };
-    let balances = crate::ledger::balances(&state_dir)?;
     let plan = plan::plan(&PlanInput {
         repo: &repo,
         history: &history,
@@ -166,6 +165,15 @@ pub fn run_pass(
         summary.plan = Some(plan);
         return Ok(summary);
     }
+    let idle = !plan
+        .work_orders
+        .iter()
+        .any(|wp| matches!(wp.action, Action::Start | Action::Resume | Action::Retry));
+    if idle && !history.torn_tail {
+        // Everything is up to date: opening the writer (another read of the whole ledger,
+        // and its index in memory) would only slow the pass down.
+        return Ok(summary);
+    }
     let mut redactor = Redactor::new(secrets.values().cloned());
     if let Ok(t) = std::env::var("GITHUB_TOKEN") {
         redactor.add(&t);
@@ -181,6 +189,11 @@ pub fn run_pass(
         redactor: &redactor,
         progress,
     };
+    // By (tenant, work order): a linear search per run made a pass quadratic in W.
+    let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
+        .work_orders()
+        .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
+        .collect();
     for wp in &plan.work_orders {
         if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
             continue;
@@ -196,9 +209,9 @@ pub fn run_pass(
             summary.runs.push(r);
             continue;
         }
-        let Some(lw) = repo
-            .work_orders()
-            .find(|l| l.tenant_id == wp.tenant_id && l.stem == wp.work_order_id)
+        let Some(lw) = loaded
+            .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
+            .copied()
         else {
             continue;
         };

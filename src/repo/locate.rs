@@ -33,7 +33,7 @@ pub fn parse_path(path: &str) -> Vec<Seg> {
             rest = &rest[b..];
             while let Some(stripped) = rest.strip_prefix('[') {
                 let end = stripped.find(']').unwrap_or(stripped.len());
-                if let Ok(i) = stripped[..end].parse::<usize>() {
+                if let Ok(i) = stripped[..end].trim().parse::<usize>() {
                     segs.push(Seg::Index(i));
                 }
                 rest = stripped.get(end + 1..).unwrap_or("");

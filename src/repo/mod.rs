@@ -26,6 +26,8 @@ pub struct LoadedWorkOrder {
     pub tenant_id: String,
     /// File stem: the work order's ID as far as the file system says.
     pub stem: String,
+    /// The file's text and digest; its `value` is `Null` once `work_order` is parsed (the
+    /// model holds the values).
     pub doc: Option<Doc>,
     pub rel: String,
     pub work_order: Option<WorkOrder>,
@@ -369,7 +371,7 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
         ));
         return lw;
     }
-    let doc = match yaml::load(root, file) {
+    let mut doc = match yaml::load(root, file) {
         Ok(d) => d,
         Err(f) => {
             lw.findings.push(f);
@@ -392,7 +394,19 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
         lw.doc = Some(doc);
         return lw;
     }
-    let v = &doc.value;
+    // The model takes the parsed values over: a `serde_json::Value` per file (a B-tree node
+    // of ~640 bytes per mapping) was most of a large repository's memory, and nothing reads a
+    // parsed work order's `doc.value` again.
+    let mut value = std::mem::take(&mut doc.value);
+    let metadata = match value.get_mut("metadata") {
+        Some(serde_json::Value::Object(m)) => std::mem::take(m),
+        _ => serde_json::Map::new(),
+    };
+    let mut raw_steps = match value.get_mut("steps") {
+        Some(serde_json::Value::Array(a)) => std::mem::take(a),
+        _ => Vec::new(),
+    };
+    let v = &value;
     let s = |k: &str| {
         v.get(k)
             .and_then(|x| x.as_str())
@@ -404,19 +418,12 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
         _ => Mode::PartialAllowed,
     };
     let mut steps = Vec::new();
-    let empty = Vec::new();
-    for (i, st) in v
-        .get("steps")
-        .and_then(|x| x.as_array())
-        .unwrap_or(&empty)
-        .iter()
-        .enumerate()
-    {
-        let raw_inputs = st
-            .get("inputs")
-            .and_then(|x| x.as_object())
-            .cloned()
-            .unwrap_or_default();
+    for (i, st) in raw_steps.iter_mut().enumerate() {
+        let inputs_given = st.get("inputs").is_some();
+        let raw_inputs = match st.get_mut("inputs") {
+            Some(serde_json::Value::Object(m)) => std::mem::take(m),
+            _ => serde_json::Map::new(),
+        };
         let mut inputs = BTreeMap::new();
         for (k, val) in &raw_inputs {
             match InputValue::parse(val) {
@@ -446,6 +453,7 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
             kind,
             inputs,
             raw_inputs,
+            inputs_given,
             deliverables: st
                 .get("deliverables")
                 .and_then(|x| x.as_array())
@@ -465,11 +473,7 @@ pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkO
             .and_then(|x| x.as_bool())
             .unwrap_or(false),
         mode,
-        metadata: v
-            .get("metadata")
-            .and_then(|x| x.as_object())
-            .cloned()
-            .unwrap_or_default(),
+        metadata,
         steps,
     });
     lw.doc = Some(doc);

@@ -162,7 +162,51 @@ pub fn run(spec: &CommandSpec) -> StepResult {
     if let Some(m) = result.message.take() {
         result.message = Some(spec.redactor.redact(&m));
     }
+    if !spec.redactor.is_empty() {
+        // Values are recorded in the ledger and result.json stays with the step's records:
+        // neither may hold a secret (SPEC §6), whatever the module wrote.
+        for v in result.values.values_mut() {
+            redact_json(spec.redactor, v);
+        }
+        redact_result_file(spec.redactor, &result_path);
+    }
     result
+}
+
+/// Redact every string (and key) inside a JSON value.
+fn redact_json(redactor: &Redactor, v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = redactor.redact(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_json(redactor, x)),
+        serde_json::Value::Object(m) => {
+            let entries = std::mem::take(m);
+            for (k, mut x) in entries {
+                redact_json(redactor, &mut x);
+                m.insert(redactor.redact(&k), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Rewrite the module's result file without secrets: strings are redacted as parsed JSON
+/// (a secret may be JSON-escaped there), then the bytes (whatever did not parse).
+fn redact_result_file(redactor: &Redactor, path: &Path) {
+    let Ok(data) = std::fs::read(path) else {
+        return;
+    };
+    let mut out = data.clone();
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
+        let mut clean = v.clone();
+        redact_json(redactor, &mut clean);
+        if clean != v {
+            out = serde_json::to_vec(&clean).unwrap_or_default();
+        }
+    }
+    let out = redactor.redact_bytes(&out);
+    if out != data {
+        let _ = std::fs::write(path, out);
+    }
 }
 
 fn judge(

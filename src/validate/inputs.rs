@@ -28,7 +28,7 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
         }
         for spec in &module.inputs {
             if spec.required && spec.default.is_none() && !step.raw_inputs.contains_key(&spec.id) {
-                let field = if w.doc.value.pointer(&format!("/steps/{i}/inputs")).is_some() {
+                let field = if step.inputs_given {
                     format!("{}.inputs", step_field(i))
                 } else {
                     step_field(i)

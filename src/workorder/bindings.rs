@@ -49,18 +49,29 @@ pub fn output_path(
     Ok((path, out.ty))
 }
 
+/// A path as the module will receive it. A lossy conversion would hand the module a path
+/// that does not exist, so a name that is not UTF-8 is refused instead.
+fn path_string(p: &Path) -> Result<String, String> {
+    p.to_str().map(str::to_string).ok_or_else(|| {
+        format!(
+            "{}: the file name is not valid UTF-8, so it cannot be passed to a module; rename it",
+            p.display()
+        )
+    })
+}
+
 /// Every file under a dir output, sorted (for `files` inputs bound to a dir).
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+fn files_under(dir: &Path) -> Result<Vec<String>, String> {
+    let mut v = walkdir::WalkDir::new(dir)
         .follow_links(false)
         .sort_by_file_name()
         .into_iter()
         .flatten()
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
-        .collect();
+        .map(|e| path_string(e.path()))
+        .collect::<Result<Vec<String>, String>>()?;
     v.sort();
-    v
+    Ok(v)
 }
 
 /// Resolve all inputs of `step` into the JSON object a module receives. Err names the input.
@@ -113,7 +124,7 @@ fn resolve_one(
             if !p.is_file() {
                 return Err(ctx(format!("asset '{rel}' is not a file")));
             }
-            let s = serde_json::Value::String(p.display().to_string());
+            let s = serde_json::Value::String(path_string(&p).map_err(ctx)?);
             if ty == InputType::Files {
                 serde_json::Value::Array(vec![s])
             } else {
@@ -145,16 +156,17 @@ fn resolve_one(
                 match (oty, ty) {
                     (OutputType::Dir, InputType::Files) => serde_json::Value::Array(
                         files_under(&path)
+                            .map_err(ctx)?
                             .into_iter()
                             .map(serde_json::Value::String)
                             .collect(),
                     ),
                     (_, InputType::Files) => {
                         serde_json::Value::Array(vec![serde_json::Value::String(
-                            path.display().to_string(),
+                            path_string(&path).map_err(ctx)?,
                         )])
                     }
-                    _ => serde_json::Value::String(path.display().to_string()),
+                    _ => serde_json::Value::String(path_string(&path).map_err(ctx)?),
                 }
             }
         }

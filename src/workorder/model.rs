@@ -138,6 +138,8 @@ pub struct Step {
     pub inputs: BTreeMap<String, InputValue>,
     /// Raw input values as written (for records and package_std's bound_outputs).
     pub raw_inputs: serde_json::Map<String, serde_json::Value>,
+    /// Whether the step has an `inputs` key at all (for where a finding points).
+    pub inputs_given: bool,
     pub deliverables: Vec<String>,
 }
 

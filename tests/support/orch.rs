@@ -24,7 +24,10 @@ pub fn copy_dir(src: &Path, dst: &Path) {
 impl Fx {
     pub fn new() -> Fx {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/orch"), dir.path());
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/orch"),
+            dir.path(),
+        );
         Fx { dir }
     }
     pub fn root(&self) -> &Path {
@@ -64,15 +67,28 @@ impl Fx {
             "--actor",
             "tester",
         ]);
-        assert!(out.status.success(), "topup failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "topup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     pub fn orchestrate(&self, extra: &[&str]) -> (i32, serde_json::Value, String) {
         let mut args = vec!["orchestrator", "--json"];
         args.extend_from_slice(extra);
         let out = self.run(&args);
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
-        (out.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&out.stderr).into_owned())
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (
+            out.status.code().unwrap_or(-1),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
     pub fn lines(&self, file: &str) -> Vec<serde_json::Value> {
         let p = self.path(&format!(".billing-state/{file}"));
@@ -86,7 +102,10 @@ impl Fx {
         self.lines("billing.jsonl")
     }
     pub fn of_type(&self, file: &str, ty: &str) -> Vec<serde_json::Value> {
-        self.lines(file).into_iter().filter(|r| r["type"] == ty).collect()
+        self.lines(file)
+            .into_iter()
+            .filter(|r| r["type"] == ty)
+            .collect()
     }
     pub fn bytes(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.path(rel)).unwrap_or_default()
@@ -118,7 +137,12 @@ pub fn run_of<'a>(summary: &'a serde_json::Value, wo: &str) -> &'a serde_json::V
 }
 
 pub fn step_of<'a>(run: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
-    run["steps"].as_array().unwrap().iter().find(|s| s["step_id"] == step).unwrap()
+    run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step_id"] == step)
+        .unwrap()
 }
 
 /// A 4-step chain with every selector: gen → echo → pack → deliver.

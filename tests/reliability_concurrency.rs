@@ -1,0 +1,218 @@
+//! Concurrency (SPEC §3 lock, §4 "concurrent processes lose and duplicate nothing"): several
+//! orchestrators and many top-ups at once on one billing-state directory end with exact
+//! balances and no lost or duplicated record; a second orchestrator waits for the lock, or
+//! with `--lock-timeout 0|1` refuses with a message naming the lock, and never corrupts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "reliability_support.rs"]
+mod support;
+
+use serde_json::Value;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use support::orch::Fx;
+use support::*;
+
+fn spawn(fx: &Fx, args: &[&str]) -> Child {
+    command(fx)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn topup_args(tenant: &str, amount: i64, reference: &str) -> Vec<String> {
+    [
+        "admin-topup",
+        "--tenant-id",
+        tenant,
+        "--amount-credits",
+        &amount.to_string(),
+        "--topup-method-id",
+        "manual",
+        "--reference",
+        reference,
+        "--actor",
+        "tester",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// A control pass over the fixture: what one orchestrator alone leaves.
+fn control(template: &Fx) -> Snapshot {
+    let fx = fork(template);
+    let out = run(&fx, &["orchestrator"]);
+    assert!(out.status.success(), "{}", text(&out));
+    snapshot(&fx)
+}
+
+#[test]
+fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
+    let template = crash_fixture(40);
+    let want = control(&template);
+    let rounds = 3;
+    let mut processes = 0;
+    for round in 0..rounds {
+        let fx = fork(&template);
+        let mut orchestrators = Vec::new();
+        let mut topups = Vec::new();
+        let mut extra = std::collections::BTreeMap::<&str, i64>::new();
+        for i in 0..3 {
+            orchestrators.push(spawn(
+                &fx,
+                &["orchestrator", "--json", "--lock-timeout", "120"],
+            ));
+            // Top-ups land before, during and after the runs; each reference is posted twice.
+            for tenant in ["t1", "t2"] {
+                for copy in 0..2 {
+                    let reference = format!("r{round}-{i}");
+                    let args = topup_args(tenant, 1 + i as i64, &reference);
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    topups.push(spawn(&fx, &args));
+                    if copy == 0 {
+                        *extra.entry(tenant).or_default() += 1 + i as i64;
+                    }
+                }
+            }
+        }
+        let mut ran = 0;
+        let mut up_to_date = 0;
+        for child in orchestrators {
+            let out = child.wait_with_output().unwrap();
+            processes += 1;
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            ran += v["runs"].as_array().unwrap().len();
+            up_to_date += v["up_to_date"].as_array().unwrap().len();
+        }
+        for child in topups {
+            let out = child.wait_with_output().unwrap();
+            processes += 1;
+            assert!(out.status.success(), "round {round}: {}", text(&out));
+        }
+        assert_eq!(ran, 3, "each work order ran once in all");
+        assert_eq!(
+            up_to_date, 6,
+            "the two that waited found everything up to date"
+        );
+        integrity_ok(&fx).unwrap();
+        check_invariants(&fx).unwrap();
+        let got = snapshot(&fx);
+        assert_eq!(got.runs, want.runs);
+        for (tenant, credits) in &want.balances {
+            let expected = credits + extra[tenant.as_str()];
+            assert_eq!(got.balances[tenant], expected, "round {round}: {tenant}");
+            assert_eq!(balance(&fx, tenant), expected, "round {round}: {tenant}");
+        }
+        // Everything but the extra top-ups is exactly what one orchestrator alone wrote.
+        let not_extra = |v: &Vec<String>| -> Vec<String> {
+            v.iter()
+                .filter(|p| {
+                    !p.contains(&format!("\"topup/t1/r{round}-"))
+                        && !p.contains(&format!("\"topup/t2/r{round}-"))
+                })
+                .cloned()
+                .collect()
+        };
+        assert_eq!(not_extra(&got.billing), want.billing, "round {round}");
+        assert_eq!(
+            got.billing.len(),
+            want.billing.len() + 6,
+            "round {round}: one TOPUP per reference"
+        );
+        assert_eq!(got.evidence, want.evidence, "round {round}");
+        let audits = records(&fx, "audit.jsonl").len();
+        assert_eq!(audits, 2 + 6, "round {round}: one audit record per top-up");
+    }
+    eprintln!("reliability: {rounds} rounds of 3 orchestrators and 12 top-ups at once ({processes} processes): exact balances, nothing lost or duplicated");
+}
+
+#[test]
+fn one_reference_with_two_amounts_at_once_is_one_top_up_and_one_conflict() {
+    for round in 0..5 {
+        let fx = Fx::new();
+        let a = topup_args("t1", 10, "same");
+        let b = topup_args("t1", 20, "same");
+        let ca = spawn(&fx, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        let cb = spawn(&fx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+        let oa = ca.wait_with_output().unwrap();
+        let ob = cb.wait_with_output().unwrap();
+        let codes = [oa.status.code(), ob.status.code()];
+        assert!(
+            codes.contains(&Some(0)) && codes.contains(&Some(1)),
+            "round {round}: {}\n{}",
+            text(&oa),
+            text(&ob)
+        );
+        let loser = if oa.status.code() == Some(1) {
+            &oa
+        } else {
+            &ob
+        };
+        assert!(
+            String::from_utf8_lossy(&loser.stderr).contains("conflict"),
+            "{}",
+            text(loser)
+        );
+        let bal = balance(&fx, "t1");
+        assert!(bal == 10 || bal == 20, "{bal}");
+        assert_eq!(records(&fx, "billing.jsonl").len(), 1);
+        integrity_ok(&fx).unwrap();
+    }
+}
+
+/// Wait until the running orchestrator has started its first run (it holds the lock then).
+fn wait_for_first_run(fx: &Fx) {
+    let t0 = Instant::now();
+    while !records(fx, "evidence.jsonl")
+        .iter()
+        .any(|r| r["type"] == "run_started")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the first orchestrator never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_nothing() {
+    let template = crash_fixture(300);
+    let want = control(&template);
+    for timeout in ["0", "1"] {
+        let fx = fork(&template);
+        let first = spawn(&fx, &["orchestrator", "--json"]);
+        let pid = first.id();
+        wait_for_first_run(&fx);
+        let t0 = Instant::now();
+        let out = run(&fx, &["orchestrator", "--json", "--lock-timeout", timeout]);
+        let waited = t0.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            stderr.contains(".orchestrator.lock"),
+            "names the lock: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("pid {pid}")),
+            "names the holder: {stderr}"
+        );
+        assert!(stderr.contains("help:"), "says what to do: {stderr}");
+        if timeout == "1" {
+            assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
+        }
+        let first = first.wait_with_output().unwrap();
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+        integrity_ok(&fx).unwrap();
+        check_invariants(&fx).unwrap();
+        let got = snapshot(&fx);
+        assert!(
+            got == want,
+            "--lock-timeout {timeout}:\n{}",
+            diff(&want, &got)
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! Secrets (SPEC §6): canary values for a module secret, the SMTP password and GITHUB_TOKEN
+//! never appear in the ledger, the runtime directory, packages (inside the ZIP entries too),
+//! stdout, stderr, logs or `--json` output — including error messages from modules that fail
+//! with the secret in their message, their exit message, their logs and a value output, and
+//! from deliveries that fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "reliability_support.rs"]
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use support::orch::{run_of, step_of, Fx};
+use support::*;
+
+/// Plain, and with characters JSON escapes, so an escaped copy would not hide from the scan.
+const CANARY: &str = "canary-7f3a\"quote\\slash-4c1e";
+const SMTP_PASSWORD: &str = "smtp-canary-91d2e0";
+const GITHUB_TOKEN: &str = "ghp_canary0c5b8e4a6f";
+
+/// The forms a secret could take in a file: as is, JSON-escaped, and each secret's
+/// distinctive middle (a partial copy is a leak too).
+fn needles() -> Vec<String> {
+    let mut v = Vec::new();
+    for s in [CANARY, SMTP_PASSWORD, GITHUB_TOKEN] {
+        v.push(s.to_string());
+        let json = serde_json::to_string(s).unwrap();
+        v.push(json[1..json.len() - 1].to_string());
+    }
+    v.extend(["7f3a", "91d2e0", "0c5b8e4a6f"].map(String::from));
+    v
+}
+
+fn leaks_in(what: &str, bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    needles()
+        .into_iter()
+        .filter(|n| text.contains(n.as_str()))
+        .map(|n| format!("{what}: {n}"))
+        .collect()
+}
+
+/// Every entry of a ZIP, decompressed (a deflated copy would not show in the raw bytes).
+fn zip_leaks(path: &Path, bytes: &[u8]) -> Vec<String> {
+    let Ok(mut z) = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).unwrap();
+        out.extend(leaks_in(&format!("{} entry {i}", path.display()), &buf));
+    }
+    out
+}
+
+/// A closed port on loopback: the deliveries fail, with error messages to check.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn setup() -> (Fx, Vec<(&'static str, String)>) {
+    let fx = Fx::new();
+    std::fs::create_dir_all(fx.path("modules/deliver_github_release")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/deliver_github_release/module.yml"),
+        fx.path("modules/deliver_github_release/module.yml"),
+    )
+    .unwrap();
+    let port = closed_port();
+    std::fs::write(
+        fx.path("config/runtime_profile.leak.yml"),
+        format!(
+            "profile_name: leak\nsmtp: {{host: 127.0.0.1, port: {port}, tls: none, from: platform@example.com}}\ngithub: {{repository: owner/name, api_url: \"http://127.0.0.1:{port}\"}}\n"
+        ),
+    )
+    .unwrap();
+    fx.workorder(
+        "leak",
+        r#"work_order_id: leak
+artifacts_requested: true
+steps:
+  - {step_id: bad, module_id: leaky, kind: transform}
+  - {step_id: good, module_id: leaky, kind: transform, inputs: {fail: false}}
+  - {step_id: use, module_id: secretuser, kind: transform}
+  - {step_id: dump, module_id: envdump, kind: transform}
+  - step_id: echo
+    module_id: echo_inputs
+    kind: transform
+    inputs:
+      first_row: {from_step: good, output_id: token}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: good, output_id: note, as_path: good/note.txt}
+        - {from_step: use, output_id: note, as_path: use/note.txt}
+        - {from_step: dump, output_id: env, as_path: env.txt}
+  - step_id: local
+    module_id: deliver_local
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+      manifest_json: {from_step: pack, output_id: manifest_json}
+  - step_id: mail
+    module_id: deliver_email
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+      recipient_email: someone@example.com
+  - step_id: release
+    module_id: deliver_github_release
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+"#,
+    );
+    fx.topup(100, "r1");
+    let env = vec![
+        ("PLATFORM_SECRET_CANARY", CANARY.to_string()),
+        ("PLATFORM_SECRET_SMTP_USERNAME", "platform-user".to_string()),
+        ("PLATFORM_SECRET_SMTP_PASSWORD", SMTP_PASSWORD.to_string()),
+        ("GITHUB_TOKEN", GITHUB_TOKEN.to_string()),
+    ];
+    (fx, env)
+}
+
+fn platform(fx: &Fx, env: &[(&str, String)], args: &[&str]) -> std::process::Output {
+    let mut c = command(fx);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args).output().unwrap()
+}
+
+#[test]
+fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
+    let (fx, env) = setup();
+    let profile = ["--runtime-profile", "config/runtime_profile.leak.yml"];
+    let mut outputs = Vec::new();
+    let dry = platform(
+        &fx,
+        &env,
+        &[&["orchestrator", "--dry-run"][..], &profile].concat(),
+    );
+    outputs.push(("dry run", dry));
+    let text_pass = platform(&fx, &env, &[&["orchestrator"][..], &profile].concat());
+    assert_eq!(text_pass.status.code(), Some(0), "{}", text(&text_pass));
+    let json_pass = platform(
+        &fx,
+        &env,
+        &[&["orchestrator", "--json", "--retry-failed"][..], &profile].concat(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&json_pass.stdout).unwrap();
+    let wo = run_of(&v, "leak");
+    // The run did what the test needs: the module failed with its secret, the others got theirs.
+    assert_eq!(step_of(wo, "bad")["reason_slug"], "module_failed", "{wo}");
+    assert!(
+        step_of(wo, "bad")["message"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED]"),
+        "{wo}"
+    );
+    assert_eq!(step_of(wo, "good")["status"], "COMPLETED", "{wo}");
+    assert_eq!(step_of(wo, "local")["status"], "COMPLETED", "{wo}");
+    assert_eq!(
+        step_of(wo, "mail")["reason_slug"],
+        "delivery_failed",
+        "{wo}"
+    );
+    assert_eq!(
+        step_of(wo, "release")["reason_slug"],
+        "delivery_failed",
+        "{wo}"
+    );
+    let run_id = wo["run_id"].as_str().unwrap();
+    let note = fx.bytes(&format!(
+        "runtime/runs/t1/leak/{run_id}/use/outputs/note.txt"
+    ));
+    assert_eq!(
+        String::from_utf8_lossy(&note),
+        format!("secret length {}\n", CANARY.len()),
+        "the module got it"
+    );
+    let log = fx.bytes(&format!("runtime/runs/t1/leak/{run_id}/bad/stderr.log"));
+    assert!(String::from_utf8_lossy(&log).contains("stderr has [REDACTED]"));
+    outputs.push(("text pass", text_pass));
+    outputs.push(("json pass", json_pass));
+    for args in [
+        &["runs"][..],
+        &["runs", "--json"],
+        &["statement", "--tenant-id", "t1", "--json"],
+        &["statement", "--tenant-id", "t1", "--csv"],
+        &["integrity-validate", "--json"],
+        &["balance", "--tenant-id", "t1", "--json"],
+    ] {
+        outputs.push((args[0], platform(&fx, &env, args)));
+    }
+
+    let mut leaks = Vec::new();
+    for (what, out) in &outputs {
+        leaks.extend(leaks_in(&format!("{what} stdout"), &out.stdout));
+        leaks.extend(leaks_in(&format!("{what} stderr"), &out.stderr));
+    }
+    let mut files = 0;
+    for rel in [".billing-state", "runtime"] {
+        for (path, bytes) in fx.all_bytes_under(rel) {
+            files += 1;
+            leaks.extend(leaks_in(&path.display().to_string(), &bytes));
+            leaks.extend(zip_leaks(&path, &bytes));
+        }
+    }
+    let zips: Vec<PathBuf> = fx
+        .all_bytes_under("runtime")
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    assert!(
+        zips.len() >= 2,
+        "the package and its delivered copy were scanned: {zips:?}"
+    );
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
+    eprintln!(
+        "reliability: 3 canary secrets absent from {files} files and {} command outputs",
+        outputs.len() * 2
+    );
+}
+
+#[test]
+fn a_secret_too_short_to_redact_is_still_passed_only_to_its_module() {
+    // Values under 4 bytes are not redacted (they would mask ordinary text everywhere):
+    // docs/reliability.md lists this limit. They still reach only modules that declare them.
+    let fx = Fx::new();
+    fx.workorder(
+        "short",
+        "work_order_id: short\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n",
+    );
+    fx.topup(10, "r1");
+    let out = platform(
+        &fx,
+        &[("PLATFORM_SECRET_CANARY", "q7z".to_string())],
+        &["orchestrator", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = run_of(&v, "short")["run_id"].as_str().unwrap().to_string();
+    let env = String::from_utf8(fx.bytes(&format!(
+        "runtime/runs/t1/short/{run_id}/dump/outputs/env.txt"
+    )))
+    .unwrap();
+    assert!(!env.contains("q7z"), "{env}");
+    let note = String::from_utf8(fx.bytes(&format!(
+        "runtime/runs/t1/short/{run_id}/use/outputs/note.txt"
+    )))
+    .unwrap();
+    assert_eq!(note, "secret length 3\n");
+}
