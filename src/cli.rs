@@ -272,3 +272,23 @@ pub struct SchemaArgs {
     #[arg(value_enum)]
     pub name: SchemaName,
 }
+
+impl Cli {
+    /// Whether the user asked for one JSON document on stdout (errors then come as JSON too).
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::ConsistencyValidate(a) => a.format == Format::Json,
+            Command::IntegrityValidate(a) => a.json,
+            Command::Orchestrator(a) => a.json,
+            Command::Ledger(LedgerCommand::Merge(a)) => a.json,
+            Command::AdminTopup(a) => a.json,
+            Command::Publish(a) => a.json,
+            Command::State(StateCommand::Pull(a) | StateCommand::Push(a)) => a.json,
+            Command::Statement(a) => a.json,
+            Command::Balance(a) => a.json,
+            Command::Runs(a) => a.json,
+            Command::Module(ModuleCommand::Test(a)) => a.json,
+            Command::Schema(_) => false,
+        }
+    }
+}

@@ -53,6 +53,19 @@ pub fn print_error(err: &Error) {
     eprintln!("{err}");
 }
 
+/// An error as the one JSON document a `--json` caller expects on stdout.
+pub fn print_error_json(err: &Error) {
+    let doc = serde_json::json!({
+        "error": {
+            "message": err.message,
+            "location": err.location,
+            "help": err.help,
+            "exit_code": err.exit_code(),
+        }
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
 /// One progress line on stderr (long-running commands).
 pub fn progress(line: &str) {
     eprintln!("{line}");

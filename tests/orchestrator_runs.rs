@@ -533,3 +533,17 @@ fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
     assert_eq!(code, 0, "{sum}");
     assert_eq!(sum["up_to_date"], serde_json::json!(["t1/slow"]));
 }
+
+#[test]
+fn usage_errors_exit_2_and_come_as_json_with_json() {
+    let fx = Fx::new();
+    let out = fx.run(&["orchestrator", "--shard", "4/3", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["exit_code"], 2);
+    assert!(doc["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--shard"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("help:"));
+}
