@@ -519,6 +519,8 @@ fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
     let first = std::process::Command::new(&bin)
         .arg("orchestrator")
         .current_dir(fx.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
