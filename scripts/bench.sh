@@ -11,10 +11,13 @@
 #                         validators then run on a ledger built by a first pass anyway, so
 #                         set it only to skip the slow part on a slow disk
 #   BENCH_TENANTS=10      tenants per workload (work orders are spread evenly)
-#   BENCH_DIR=DIR         work directory (default: a temp dir, removed at the end); it decides
-#                         which disk the fsyncs hit
+#   BENCH_DIR=DIR         where to work (default: a temp dir, removed at the end; with
+#                         BENCH_DIR a new DIR/run-<time> is made and kept); it decides which
+#                         disk the fsyncs hit
 #   BENCH_PACKAGE=1       also run scripts/bench-package.sh (1 GiB, ~3 GiB free needed)
 #   BENCH_LEDGER=1        also run scripts/bench-ledger.sh (1,000,000 records)
+#   BENCH_PLATFORM=PATH   measure this binary instead of building target/release/platform
+#                         (e.g. an older build, for a before/after comparison)
 # Wall times are taken with date +%s%N around `/usr/bin/time -f %M` (peak RSS, KiB); the
 # machine may be shared, so read the medians with the spread (min-max) next to them.
 set -euo pipefail
@@ -36,47 +39,58 @@ for tool in zip sha256sum python3; do
     command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 2; }
 done
 
+# Nothing is deleted while measuring: on ext4 without a journal (this VM's disk) every file
+# created within minutes of a mass delete pays a scan for recently freed inodes (kernel CPU in
+# recently_deleted), which made the floors and the first pass after a cleanup up to 10x
+# slower. A CI runner's fresh checkout never sees that, so runs and floors only move their
+# old files aside, and everything goes at exit (or stays, under BENCH_DIR, for you to remove).
 if [ -n "${BENCH_DIR:-}" ]; then
-    work="$BENCH_DIR"
+    work="$BENCH_DIR/run-$(date +%Y%m%d-%H%M%S)"
     mkdir -p "$work"
+    echo "work directory: $work (not removed)" >&2
 else
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
 fi
 work="$(cd "$work" && pwd)"
 
-(cd "$root" && cargo build --release --quiet --bin platform)
-bin="$root/target/release/platform"
+if [ -n "${BENCH_PLATFORM:-}" ]; then
+    bin="$(cd "$(dirname "$BENCH_PLATFORM")" && pwd)/$(basename "$BENCH_PLATFORM")"
+else
+    (cd "$root" && cargo build --release --quiet --bin platform)
+    bin="$root/target/release/platform"
+fi
 results="$work/results.tsv"
 : >"$results"
 
-# measure W LABEL RUNS SETUP CMD...: runs SETUP (untimed, a shell string) then CMD, RUNS
-# times; appends "W label median min max peak_rss_kib runs" to $results.
+# sample W LABEL SETUP CMD...: runs SETUP (untimed, a shell string), then CMD once, and
+# appends "W label wall_us peak_rss_kib cpu_us" to $results (CPU = user + system of CMD and
+# its children, at /usr/bin/time's 10 ms resolution). The report takes medians per label.
+sample() {
+    local w="$1" label="$2" setup="$3"
+    shift 3
+    local t0 t1 status=0
+    [ -z "$setup" ] || eval "$setup"
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%M %U %S' -o "$work/rss.txt" "$@" >"$work/out.txt" 2>"$work/err.txt" || status=$?
+    t1=$(date +%s%N)
+    if [ "$status" -ne 0 ]; then
+        echo "FAILED ($status): $*" >&2
+        tail -5 "$work/err.txt" "$work/out.txt" >&2
+        exit 1
+    fi
+    tail -1 "$work/rss.txt" | awk -v w="$w" -v l="$label" -v us="$(((t1 - t0) / 1000))" \
+        '{printf "%s\t%s\t%s\t%s\t%d\n", w, l, us, $1, ($2 + $3) * 1000000}' >>"$results"
+}
+
+# measure W LABEL RUNS SETUP CMD...: RUNS samples in a row.
 measure() {
-    local w="$1" label="$2" n="$3" setup="$4"
+    local w="$1" label="$2" n="$3" setup="$4" i
     shift 4
-    local times=() rss=() i t0 t1 status
     for ((i = 0; i < n; i++)); do
-        [ -z "$setup" ] || eval "$setup"
-        t0=$(date +%s%N)
-        status=0
-        /usr/bin/time -f '%M' -o "$work/rss.txt" "$@" >"$work/out.txt" 2>"$work/err.txt" || status=$?
-        t1=$(date +%s%N)
-        if [ "$status" -ne 0 ]; then
-            echo "FAILED ($status): $*" >&2
-            tail -5 "$work/err.txt" "$work/out.txt" >&2
-            exit 1
-        fi
-        times+=("$(((t1 - t0) / 1000))")
-        rss+=("$(tail -1 "$work/rss.txt")")
+        sample "$w" "$label" "$setup" "$@"
     done
-    local sorted median
-    sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-    median=$(echo "$sorted" | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else print int((a[NR / 2] + a[NR / 2 + 1]) / 2)}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$label" "$median" \
-        "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" \
-        "$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)" "$n" >>"$results"
-    printf '  %-28s median %10.3f s  (%s runs)\n' "$label" "$(echo "$median / 1000000" | bc -l)" "$n" >&2
+    echo "  $label: $n run(s)" >&2
 }
 
 # Spawn floor: the module's own command W times, with the variables the runner sets, from a
@@ -98,8 +112,7 @@ ledger_bytes() {
 
 for w in "${sizes[@]}"; do
     dir="$work/w$w"
-    rm -rf "$dir"
-    mkdir -p "$dir"
+    mkdir -p "$dir/trash"
     echo "W = $w: generating" >&2
     python3 "$root/scripts/gen-workload.py" "$dir/repo" --work-orders "$w" \
         --tenants "$tenants" --platform "$bin" --billing-state-dir "$dir/state0" >/dev/null
@@ -108,28 +121,44 @@ for w in "${sizes[@]}"; do
     # 1. First pass: from the topped-up ledger, an empty runtime dir each time.
     n="$first_runs"
     [ "$w" -le "$big" ] || n=1
-    # The previous run's files are moved aside, not deleted, until this W is done: on ext4
-    # without a journal (this VM's disk) every file created soon after a mass delete pays a
-    # scan for recently freed inodes, which a CI runner's fresh checkout never sees.
-    mkdir -p "$dir/trash"
     fresh="t=\$(date +%s%N); [ ! -e '$dir/state' ] || mv '$dir/state' '$dir/trash/s'\$t; [ ! -e '$dir/runtime' ] || mv '$dir/runtime' '$dir/trash/r'\$t; cp -a '$dir/state0' '$dir/state'; sync"
-    if [ "$first_max" -eq 0 ] || [ "$w" -le "$first_max" ]; then
-        measure "$w" "orchestrator first pass" "$n" "$fresh" \
-            "$bin" --repo "$repo" orchestrator --billing-state-dir "$dir/state" \
-            --runtime-dir "$dir/runtime"
-        grep -q "$w run(s), 0 up to date, 0 invalid" "$work/out.txt" || {
-            echo "first pass did not run all $w work orders:" >&2
-            tail -3 "$work/out.txt" >&2
-            exit 1
-        }
-    else
+    if [ "$first_max" -ne 0 ] && [ "$w" -gt "$first_max" ]; then
         echo "  first pass skipped (W > BENCH_FIRST_MAX); building the ledger once, untimed" >&2
+        n=0
         eval "$fresh"
         "$bin" --repo "$repo" orchestrator --billing-state-dir "$dir/state" \
             --runtime-dir "$dir/runtime" >/dev/null 2>&1
     fi
-    measure "$w" "floor: spawn module W times" "$runs" "rm -rf '$dir/spawn'" \
-        bash -c 'spawn_floor "$@"' _ "$repo" "$w" "$dir/spawn"
+    # Durability floor: a pass makes 16 flushes per work order (11 ledger appends: run start,
+    # per step SPEND batch, step-started, outcome; run end; and 5 files of package_std and
+    # deliver_local). Timed for min(16 W, 4,000) small appends + fdatasync on the same disk,
+    # the figure is scaled to 16 W.
+    flushes=$((16 * w))
+    nsync=$((flushes < 4000 ? flushes : 4000))
+    echo "$w fsync_scale $flushes $nsync" >>"$work/sizes.txt"
+    # Interleaved with the floors it is compared with, so that all see the same machine.
+    for ((i = 0; i < (n > runs ? n : runs); i++)); do
+        if [ "$i" -lt "$n" ]; then
+            sample "$w" "orchestrator first pass" "$fresh" \
+                "$bin" --repo "$repo" orchestrator --billing-state-dir "$dir/state" \
+                --runtime-dir "$dir/runtime"
+            grep -q "$w run(s), 0 up to date, 0 invalid" "$work/out.txt" || {
+                echo "first pass did not run all $w work orders:" >&2
+                tail -3 "$work/out.txt" >&2
+                exit 1
+            }
+        fi
+        sample "$w" "floor: spawn module W times" "rm -rf '$dir/spawn'" \
+            bash -c 'spawn_floor "$@"' _ "$repo" "$w" "$dir/spawn"
+        sample "$w" "floor: 16 W fdatasync (sampled)" "rm -f '$dir/fsync.bin'" \
+            python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+line = b"x" * 600 + b"\n"
+for _ in range(int(sys.argv[2])):
+    os.write(fd, line)
+    os.fdatasync(fd)' "$dir/fsync.bin" "$nsync"
+    done
+    echo "  first pass ($n) and its floors ($runs)" >&2
 
     # 2. The no-op pass over the same ledger: everything up to date, nothing appended.
     measure "$w" "orchestrator no-op pass" "$runs" "" \
@@ -143,65 +172,99 @@ for w in "${sizes[@]}"; do
 
     # 3. consistency-validate, next to reading the same YAML files.
     find "$repo" -name '*.yml' -print0 | sort -z >"$dir/yaml.list"
-    measure "$w" "consistency-validate" "$runs" "" "$bin" --repo "$repo" consistency-validate
-    measure "$w" "floor: cat YAML files" "$runs" "" \
-        bash -c 'xargs -0 cat <"$1" >/dev/null' _ "$dir/yaml.list"
+    for ((i = 0; i < runs; i++)); do
+        sample "$w" "consistency-validate" "" "$bin" --repo "$repo" consistency-validate
+        sample "$w" "floor: cat YAML files" "" \
+            bash -c 'xargs -0 cat <"$1" >/dev/null' _ "$dir/yaml.list"
+    done
 
     # 4. integrity-validate (ledger + runtime records), next to sha256sum of the ledger.
     measure "$w" "integrity-validate" "$runs" "" \
         "$bin" --repo "$repo" integrity-validate --billing-state-dir "$dir/state" \
         --runtime-dir "$dir/runtime"
-    measure "$w" "integrity-validate, ledger only" "$runs" "" \
-        "$bin" --repo "$repo" integrity-validate --billing-state-dir "$dir/state" \
-        --runtime-dir "$dir/no-runtime"
-    measure "$w" "floor: sha256sum ledger" "$runs" "" \
-        sha256sum "$dir/state/billing.jsonl" "$dir/state/evidence.jsonl" "$dir/state/audit.jsonl"
+    # Interleaved, so that both see the same machine (their ratio is a goal).
+    for ((i = 0; i < runs; i++)); do
+        sample "$w" "integrity-validate, ledger only" "" \
+            "$bin" --repo "$repo" integrity-validate --billing-state-dir "$dir/state" \
+            --runtime-dir "$dir/no-runtime"
+        sample "$w" "floor: sha256sum ledger" "" \
+            sha256sum "$dir/state/billing.jsonl" "$dir/state/evidence.jsonl" "$dir/state/audit.jsonl"
+    done
     echo "$w ledger_bytes $(ledger_bytes "$dir/state")" >>"$work/sizes.txt"
 
     # 5. The package bytes: zip -6 of what package_std packed, cp of what deliver_local copied.
     (cd "$dir/runtime" && find runs -path '*/note/outputs/note.txt' | sort >"$dir/notes.list")
     measure "$w" "floor: zip -6 package inputs" "$runs" "rm -f '$dir/floor.zip'" \
         bash -c 'cd "$1/runtime" && zip -6 -q -X "$2" -@ <"$3"' _ "$dir" "$dir/floor.zip" "$dir/notes.list"
-    measure "$w" "floor: cp delivered files" "$runs" "rm -rf '$dir/cp'" \
+    measure "$w" "floor: cp delivered files" "$runs" \
+        "[ ! -e '$dir/cp' ] || mv '$dir/cp' '$dir/trash/cp'\$(date +%s%N)" \
         cp -r "$dir/runtime/deliveries" "$dir/cp"
-    rm -rf "$dir/cp" "$dir/spawn" "$dir/floor.zip" "$dir/trash"
 done
 
 # The table: one row per measure, then the goals as derived figures.
 python3 - "$results" "$work/sizes.txt" <<'PY'
 import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
-sizes = {}
+import statistics
+samples = {}
+order = []
+for l in open(sys.argv[1]):
+    if not l.strip():
+        continue
+    w, label, us, rss, cpu = l.rstrip("\n").split("\t")
+    key = (w, label)
+    if key not in samples:
+        order.append(key)
+        samples[key] = []
+    samples[key].append((int(us), int(rss), int(cpu)))
+rows = []
+for w, label in order:
+    v = samples[(w, label)]
+    walls = sorted(x[0] for x in v)
+    rows.append((w, label, int(statistics.median(walls)), walls[0], walls[-1],
+                 max(x[1] for x in v), len(v), int(statistics.median(x[2] for x in v))))
+sizes, scale = {}, {}
 for l in open(sys.argv[2]):
-    w, _, b = l.split()
-    sizes[int(w)] = int(b)
+    f = l.split()
+    if f[1] == "ledger_bytes":
+        sizes[int(f[0])] = int(f[2])
+    elif f[1] == "fsync_scale":
+        scale[int(f[0])] = int(f[2]) / int(f[3])
 res = {}
-print("| W | measure | median wall | min–max | per work order | peak RSS | runs |")
-print("|---:|---|---:|---:|---:|---:|---:|")
-for w, label, med, lo, hi, rss, n in rows:
-    w, med, lo, hi, rss = int(w), int(med), int(lo), int(hi), int(rss)
-    res[(w, label)] = (med, rss)
-    print(f"| {w:,} | {label} | {med / 1e6:.3f} s | {lo / 1e6:.3f}–{hi / 1e6:.3f} s "
-          f"| {med / 1e3 / w:.3f} ms | {rss / 1024:.1f} MiB | {n} |")
+print("| W | measure | median wall | min–max | wall per work order | CPU (user+sys) | peak RSS | runs |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|")
+for w, label, med, lo, hi, rss, n, cpu in rows:
+    w, med, lo, hi, rss, cpu = int(w), int(med), int(lo), int(hi), int(rss), int(cpu)
+    k = scale.get(w, 1) if label.startswith("floor: 16 W fdatasync") else 1
+    med, lo, hi, cpu = med * k, lo * k, hi * k, cpu * k
+    res[(w, label)] = (med, rss, cpu)
+    shown = label + (f" (×{k:.1f})" if k != 1 else "")
+    print(f"| {w:,} | {shown} | {med / 1e6:.3f} s | {lo / 1e6:.3f}–{hi / 1e6:.3f} s "
+          f"| {med / 1e3 / w:.3f} ms | {cpu / 1e6:.2f} s | {rss / 1024:.1f} MiB | {n} |")
 print()
-print("| W | first pass per step | spawn floor per step | overhead per step above floor | no-op per 1,000 WO | integrity MB/s | sha256sum MB/s | ratio | ledger bytes |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("Per step (3 steps per work order), from the medians above:")
+print()
+print("| W | first pass | CPU | spawn floor | fsync floor | above spawn floor | above spawn + fsync floors | no-op per 1,000 WO | integrity (ledger) vs sha256sum | ledger bytes |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for w in sorted({int(r[0]) for r in rows}):
-    first = res.get((w, "orchestrator first pass"))
-    spawn = res.get((w, "floor: spawn module W times"))
-    noop = res.get((w, "orchestrator no-op pass"))
-    iv = res.get((w, "integrity-validate, ledger only"))
-    sha = res.get((w, "floor: sha256sum ledger"))
+    g = lambda label: res.get((w, label))
+    first, spawn, fs = g("orchestrator first pass"), g("floor: spawn module W times"), g("floor: 16 W fdatasync (sampled)")
+    noop, iv, sha = g("orchestrator no-op pass"), g("integrity-validate, ledger only"), g("floor: sha256sum ledger")
+    step = lambda us: f"{us / 1e3 / (3 * w):.3f} ms"
     b = sizes.get(w, 0)
-    per_step = f"{first[0] / 1e3 / (3 * w):.3f} ms" if first else "—"
-    # The spawn floor is one process per work order, spread over its 3 steps.
-    floor = f"{spawn[0] / 1e3 / (3 * w):.3f} ms" if spawn else "—"
-    over = f"{(first[0] - spawn[0]) / 1e3 / (3 * w):.3f} ms" if first and spawn else "—"
-    nop = f"{noop[0] / 1e3 / w * 1000:.1f} ms" if noop else "—"
     ivr = b / (iv[0] / 1e6) / 1e6 if iv else 0
     shr = b / (sha[0] / 1e6) / 1e6 if sha else 0
-    ratio = f"{100 * ivr / shr:.0f} %" if ivr and shr else "—"
-    print(f"| {w:,} | {per_step} | {floor} | {over} | {nop} | {ivr:.0f} | {shr:.0f} | {ratio} | {b:,} |")
+    print("| {:,} | {} | {} | {} | {} | {} | {} | {} | {} | {:,} |".format(
+        w,
+        step(first[0]) if first else "—",
+        step(first[2]) if first else "—",
+        step(spawn[0]) if spawn else "—",
+        step(fs[0]) if fs else "—",
+        step(first[0] - spawn[0]) if first and spawn else "—",
+        step(first[0] - spawn[0] - fs[0]) if first and spawn and fs else "—",
+        f"{noop[0] / 1e3 / w * 1000:.0f} ms" if noop else "—",
+        f"{ivr:.0f} vs {shr:.0f} MB/s = {100 * ivr / shr:.0f} %" if ivr and shr else "—",
+        b,
+    ))
 PY
 
 if [ "${BENCH_PACKAGE:-0}" = 1 ]; then

@@ -119,7 +119,6 @@ pub fn run(spec: &CommandSpec) -> StepResult {
         // Its own process group, so a timeout kills the module and everything it started.
         cmd.process_group(0);
     }
-    die_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -317,26 +316,6 @@ fn redact_logs(redactor: &Redactor, logs: &[(&str, &Path)], base: &Path) -> Vec<
     }
     out
 }
-
-/// On Linux, the module is SIGKILLed when the orchestrator dies (a `kill -9` of the
-/// orchestrator must not leave the module writing into a step folder that the resumed run
-/// reuses). Processes the module itself started are not covered.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
-    // which is async-signal-safe; it touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
 
 /// SIGKILL the whole process group led by `pid` (ignored when it is already gone).
 #[cfg(unix)]
