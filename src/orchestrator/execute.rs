@@ -11,7 +11,7 @@ use crate::records::{
     DeliveryReceipt, EvidenceBundle, EvidenceItem, FileDigest, OutputRecord, Payload, Refund,
     RunEnded, RunStarted, RunStatus, Spend, StepOutcome, StepStarted, StepStatus, StepSummary,
 };
-use crate::repo::{LoadedWorkOrder, Repo};
+use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::{command, Status, StepResult};
 use crate::workorder::bindings::{self, Produced};
@@ -222,12 +222,10 @@ impl RunCtx<'_> {
 pub fn execute(
     env: &mut ExecEnv,
     wp: &WorkOrderPlan,
-    lw: &LoadedWorkOrder,
     wo: &WorkOrder,
     hist: Option<&RunHistory>,
 ) -> Result<RunReport> {
     let rc = RunCtx { wp };
-    let _ = lw;
     let tenant = &wp.tenant_id;
     if wp.action == Action::Start {
         env.journal.post(vec![Payload::new(RunStarted {

@@ -221,7 +221,7 @@ pub fn run_pass(
         let hist = history
             .runs(&wp.tenant_id, &wp.work_order_id)
             .and_then(|r| r.get(&wp.run));
-        let report = execute::execute(&mut env, wp, lw, wo, hist)?;
+        let report = execute::execute(&mut env, wp, wo, hist)?;
         summary.charged_credits += report.charged_credits;
         summary.refunded_credits += report.refunded_credits;
         summary.runs.push(report);
