@@ -38,6 +38,8 @@ impl Fx {
     }
     /// Write a work order for tenant t1.
     pub fn workorder(&self, id: &str, yaml: &str) {
+        // Git keeps no empty folders: the fixture's workorders/ may not exist in a clone.
+        std::fs::create_dir_all(self.path("tenants/t1/workorders")).unwrap();
         std::fs::write(self.path(&format!("tenants/t1/workorders/{id}.yml")), yaml).unwrap();
     }
     pub fn cmd(&self) -> assert_cmd::Command {
