@@ -1,5 +1,5 @@
 //! `platform admin-topup`: IAM check (audited either way), then one idempotent TOPUP keyed by tenant and reference.
-use super::balance::{check_tenant_flag, state_dir};
+use super::balance::check_tenant_flag;
 use super::Ctx;
 use crate::cli::AdminTopupArgs;
 use crate::config::iam::{resolve_actor, Iam};
@@ -15,7 +15,7 @@ const SCOPE: &str = "billing.topup";
 pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
     let actor = resolve_actor(args.actor.as_deref())?;
     let iam = Iam::load_strict(ctx.repo())?;
-    let dir = state_dir(ctx, args.state.billing_state_dir.as_deref())?;
+    let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
     let key = billing::topup_key(&args.tenant_id, &args.reference);
     let audit = |decision: Decision, reason: Option<String>| Audit {
         action: SCOPE.into(),

@@ -1,5 +1,4 @@
 //! `platform integrity-validate`: verify the ledger (and that runtime record files parse); every problem as `file:line: message`.
-use super::balance::state_dir;
 use super::Ctx;
 use crate::cli::IntegrityValidateArgs;
 use crate::config::profile::RuntimeProfile;
@@ -10,7 +9,7 @@ use serde_json::{json, Map};
 use std::path::Path;
 
 pub fn run(ctx: &Ctx, args: &IntegrityValidateArgs) -> Result<Report> {
-    let dir = state_dir(ctx, args.state.billing_state_dir.as_deref())?;
+    let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
     let report = ledger::verify(&dir)?;
     let mut problems = report.problems.clone();
     let runtime = match &args.runtime_dir {

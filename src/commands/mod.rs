@@ -1,6 +1,7 @@
 //! One handler per subcommand: typed args in, a `Report` out; handlers never print.
 use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand};
-use crate::error::Result;
+use crate::config::profile::RuntimeProfile;
+use crate::error::{Error, Result};
 use crate::output::{self, Report};
 use std::path::{Path, PathBuf};
 
@@ -53,4 +54,28 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     };
     output::print_report(&report, json);
     Ok(report.exit_code)
+}
+
+/// The billing-state directory: `--billing-state-dir` (relative to the current directory),
+/// else the runtime profile's, else `.billing-state` in the repository.
+pub(crate) fn state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
+    match flag {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Ok(RuntimeProfile::load(ctx.repo(), None)?.billing_state_dir(None)),
+    }
+}
+
+/// As [`state_dir`], for commands that only read: a missing directory is an input error
+/// rather than a silent zero.
+pub(crate) fn existing_state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
+    let dir = state_dir(ctx, flag)?;
+    if !dir.is_dir() {
+        return Err(Error::input(format!(
+            "billing-state directory {} does not exist",
+            dir.display()
+        ))
+        .at(dir.display().to_string())
+        .help("pass --billing-state-dir, run `platform state pull`, or record something first (platform admin-topup)"));
+    }
+    Ok(dir)
 }

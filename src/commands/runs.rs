@@ -2,7 +2,6 @@
 //! not needed: runs survive its loss).
 use super::Ctx;
 use crate::cli::RunsArgs;
-use crate::config::profile::RuntimeProfile;
 use crate::error::Result;
 use crate::orchestrator::history::{current_status, History};
 use crate::output::Report;
@@ -76,8 +75,7 @@ pub fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<Ru
 }
 
 pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
-    let profile = RuntimeProfile::load(ctx.repo(), None)?;
-    let dir = profile.billing_state_dir(args.state.billing_state_dir.as_deref());
+    let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
     let (history, _) = crate::orchestrator::journal::load_history(&dir)?;
     let rows = rows(
         &history,

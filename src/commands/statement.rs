@@ -1,5 +1,5 @@
 //! `platform statement`: every billing record of a tenant in ledger order, with the running balance (text, JSON or CSV).
-use super::balance::{check_tenant_flag, existing_state_dir, with_torn_note};
+use super::balance::{check_tenant_flag, with_torn_note};
 use super::Ctx;
 use crate::cli::StatementArgs;
 use crate::error::{Error, Result};
@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: &StatementArgs) -> Result<Report> {
         ),
         None => None,
     };
-    let dir = existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
+    let dir = super::existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
     let mut balance = 0i64;
     let mut opening = 0i64;
     let mut rows: Vec<Value> = Vec::new();
