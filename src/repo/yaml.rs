@@ -88,8 +88,15 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             };
             let msg = e.to_string();
             let first = strip_location(msg.lines().next().unwrap_or("invalid YAML"));
+            // The parser's budgets stop alias bombs and huge documents; say so in words.
+            let hint = if first.contains("budget breached") {
+                " (the document expands beyond the parser's limits: too many nodes, aliases or \
+                 nesting levels; write it out without anchors/aliases, or split it)"
+            } else {
+                ""
+            };
             Err(
-                Finding::error(rel, "", format!("YAML syntax error: {first}"))
+                Finding::error(rel, "", format!("YAML syntax error: {first}{hint}"))
                     .line(line)
                     .column(col),
             )
