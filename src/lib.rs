@@ -1,5 +1,6 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+pub mod atomic;
 pub mod builtin;
 pub mod cli;
 pub mod commands;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, System, ZipWriter};
@@ -135,10 +135,14 @@ pub fn build_package(
         zip_sha256,
     };
     if let Some(path) = manifest_json {
-        write_atomic(path, manifest_json_bytes(&summary, zip_path)?.as_slice())?;
+        crate::atomic::write_atomic(
+            path,
+            manifest_json_bytes(&summary, zip_path)?.as_slice(),
+            true,
+        )?;
     }
     if let Some(path) = manifest_csv {
-        write_atomic(path, manifest_csv_bytes(&summary.files).as_bytes())?;
+        crate::atomic::write_atomic(path, manifest_csv_bytes(&summary.files).as_bytes(), true)?;
     }
     Ok(summary)
 }
@@ -402,7 +406,7 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
     // The writer seeks back to patch local headers, so the digest is taken from the
     // finished file rather than from the stream.
     let (zip_sha256, zip_bytes) = sha256_file(tmp.path())?;
-    persist(tmp, zip_path)?;
+    crate::atomic::persist(tmp, zip_path)?;
     Ok((files, zip_bytes, zip_sha256))
 }
 
@@ -455,36 +459,6 @@ fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
-}
-
-/// Readers of the destination see either the old file or the complete new one.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".manifest-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
-    persist(tmp, path)
-}
-
-/// Temporary files are created 0600; a package is meant to be read, so it gets 0644.
-fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
-    }
-    tmp.persist(path).map_err(|e| {
-        Error::failure(format!("renaming into {}: {}", path.display(), e.error))
-            .at(path.display().to_string())
-    })?;
-    Ok(())
 }
 
 /// Hashes and counts a source as the ZIP writer reads it, so each file is read once.

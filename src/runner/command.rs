@@ -78,8 +78,9 @@ pub fn run(spec: &CommandSpec) -> StepResult {
     let result_path = spec.step_dir.join("result.json");
     let _ = std::fs::remove_file(&result_path);
     let body = serde_json::to_vec_pretty(spec.inputs).unwrap_or_else(|_| b"{}".to_vec());
-    if let Err(e) = std::fs::write(&inputs_path, body) {
-        return io_fail("cannot write inputs.json", e);
+    // Renamed into place: a kill at any moment never leaves a half-written inputs.json.
+    if let Err(e) = crate::atomic::write_atomic(&inputs_path, &body, false) {
+        return io_fail("cannot write inputs.json", e.message);
     }
     let program = match resolve_program(spec.module_dir, &argv[0]) {
         Ok(p) => p,

@@ -1,0 +1,58 @@
+//! Whole-file writes that readers (and crashes) see complete or not at all: temp file, rename.
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::Path;
+
+/// Write `bytes` to `path` through a temporary file in the same folder, renamed into place
+/// (mode 0644). `durable` also fsyncs the data first, for files that must survive power
+/// loss; scratch files only need to survive a killed process, which the rename gives.
+pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| {
+            if durable {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
+    persist(tmp, path)
+}
+
+/// Rename a finished temporary file into place. Temporary files are created 0600; what the
+/// platform writes is meant to be read, so it gets 0644.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::failure(format!("writing {}: {e}", path.display())))?;
+    }
+    tmp.persist(path).map_err(|e| {
+        Error::failure(format!("renaming into {}: {}", path.display(), e.error))
+            .at(path.display().to_string())
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_whole_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.json");
+        super::write_atomic(&p, b"{\"a\":1}", false).unwrap();
+        super::write_atomic(&p, b"{}", true).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}
