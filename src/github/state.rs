@@ -29,34 +29,25 @@ pub enum Head {
 }
 
 impl Head {
-    /// Same bytes (length and SHA-256), or both absent.
+    /// Length and SHA-256, or None when absent: what "same content" compares.
+    fn content(&self) -> Option<(u64, &str)> {
+        match self {
+            Head::Absent => None,
+            Head::Present { bytes, sha256, .. } => Some((*bytes, sha256.as_str())),
+        }
+    }
+    /// Same bytes (length and SHA-256), or both absent; an unfinished upload never matches.
     fn same_as(&self, remote: &RemoteHead) -> bool {
-        match (self, remote) {
-            (Head::Absent, RemoteHead::Absent) => true,
-            (
-                Head::Present { bytes, sha256, .. },
-                RemoteHead::Present {
-                    bytes: b,
-                    sha256: s,
-                    ..
-                },
-            ) => bytes == b && sha256 == s,
-            _ => false,
+        match remote {
+            RemoteHead::Absent => self.content().is_none(),
+            RemoteHead::Present { bytes, sha256, .. } => {
+                self.content() == Some((*bytes, sha256.as_str()))
+            }
+            RemoteHead::Incomplete(_) => false,
         }
     }
     fn same_content(&self, other: &Head) -> bool {
-        match (self, other) {
-            (Head::Absent, Head::Absent) => true,
-            (
-                Head::Present { bytes, sha256, .. },
-                Head::Present {
-                    bytes: b,
-                    sha256: s,
-                    ..
-                },
-            ) => bytes == b && sha256 == s,
-            _ => false,
-        }
+        self.content() == other.content()
     }
     fn describe(&self) -> String {
         match self {
