@@ -5,4 +5,4 @@
 # want to measure, since fsync latency decides the append figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --test ledger_bench -- --ignored --nocapture --test-threads 1 ledger_throughput
+cargo test --release --test it -- --ignored --nocapture --test-threads 1 ledger_bench::ledger_throughput

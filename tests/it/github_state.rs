@@ -1,8 +1,7 @@
 //! `platform state pull|push` end to end: the real binary against a fake GitHub on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
 use assert_cmd::Command;
 use fake_github::{FakeGithub, TOKEN};

@@ -6,8 +6,7 @@
 //! Scale with RELIABILITY_KILL_POINTS (default 20). Figures go to stderr (`--nocapture`) and
 //! into docs/reliability.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "reliability_support.rs"]
-mod support;
+use crate::support::reliability as support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! Sixteen processes appending to one billing-state directory at once lose and duplicate nothing.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
@@ -59,7 +58,7 @@ fn sixteen_processes_lose_and_duplicate_nothing() {
         .map(|id| {
             Command::new(&exe)
                 .args([
-                    "child_writer",
+                    "ledger_concurrency::child_writer",
                     "--exact",
                     "--nocapture",
                     "--test-threads",

@@ -2,8 +2,7 @@
 //! publish, idempotent re-runs, failures that leave drafts, and which calls are retried.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
 use fake_github::{FakeGithub, Injected, TOKEN};
 use platform::github::{

@@ -1,10 +1,8 @@
 //! deliver_email through the orchestrator against a real SMTP server (aiosmtpd on loopback):
 //! the size cap, STARTTLS, refusals, and the refunds each failure earns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/orch.rs"]
-mod orch;
-#[path = "support/smtp.rs"]
-mod smtp;
+use crate::support::orch;
+use crate::support::smtp;
 use orch::{run_of, step_of, Fx};
 use sha2::{Digest, Sha256};
 

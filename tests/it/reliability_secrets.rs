@@ -4,8 +4,7 @@
 //! with the secret in their message, their exit message, their logs and a value output, and
 //! from deliveries that fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "reliability_support.rs"]
-mod support;
+use crate::support::reliability as support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -4,8 +4,7 @@
 //! checks a few properties of its answer. Proptest cases scale with PROPTEST_CASES; the
 //! timed loops run FUZZ_SECONDS (default 2) each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "fuzz_support.rs"]
-mod fuzz;
+use crate::support::fuzz;
 
 use fuzz::{config, edit, mutate, report_cases, timed};
 use platform::orchestrator::plan::{plan, Filter, PlanInput};

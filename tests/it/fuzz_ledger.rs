@@ -4,10 +4,8 @@
 //! refuses and leaves the files untouched; and the two agree with each other. Truncation at
 //! any offset always recovers to a valid prefix; a flipped bit is always detected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "fuzz_support.rs"]
-mod fuzz;
-#[path = "support/ledger_fixtures.rs"]
-mod lf;
+use crate::support::fuzz;
+use crate::support::ledger_fixtures as lf;
 
 use fuzz::{config, edit, mutate, report_cases, timed, Edit};
 use platform::ledger::{self, Ledger, Stream};

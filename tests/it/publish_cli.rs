@@ -1,8 +1,7 @@
 //! `platform publish` end to end on a copy of the example repository, through the real binary: staging, checksums, idempotent re-runs, `--since`, IAM, refunds, tampering, and a fake GitHub.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
 use fake_github::{FakeGithub, TOKEN};
 use serde_json::{Map, Value};

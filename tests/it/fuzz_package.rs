@@ -4,8 +4,7 @@
 //! succeeds, never panics, leaves nothing half-written, and what it builds is deterministic
 //! (same bytes again, and from a copy of the tree elsewhere) and agrees with its manifests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "fuzz_support.rs"]
-mod fuzz;
+use crate::support::fuzz;
 
 use fuzz::{config, report_cases, timed};
 use platform::builtin::package::{build_package, PackSource};

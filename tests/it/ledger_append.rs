@@ -1,8 +1,7 @@
 //! Ledger append path: idempotency, conflicts, billing rules, batches, durability shape.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, AppendStatus, Ledger, Stream};

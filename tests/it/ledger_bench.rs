@@ -2,8 +2,7 @@
 //! Run with `scripts/bench-ledger.sh` (release build, 1,000,000 records).
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};

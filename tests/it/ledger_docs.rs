@@ -1,8 +1,7 @@
 //! docs/records.md is a protocol description: every example line there parses, hashes and verifies as a ledger.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
@@ -66,7 +65,7 @@ fn every_documented_line_parses_hashes_and_verifies() {
 
 /// Prints a fresh set of example lines for docs/records.md.
 #[test]
-#[ignore = "generator: cargo test --test ledger_docs -- --ignored --nocapture"]
+#[ignore = "generator: cargo test --test it ledger_docs:: -- --ignored --nocapture"]
 fn print_examples() {
     let dir = tempfile::tempdir().unwrap();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();

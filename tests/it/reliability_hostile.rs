@@ -3,8 +3,7 @@
 //! output, YAML bombs, another tenant's files, names that are not UTF-8. Each is refused with
 //! an error naming the file and the problem, and nothing is charged wrongly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "reliability_support.rs"]
-mod support;
+use crate::support::reliability as support;
 
 use serde_json::Value;
 use std::io::Read;

@@ -5,8 +5,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/orch.rs"]
-pub mod orch;
+pub use crate::support::orch;
 
 use orch::Fx;
 use serde_json::Value;

@@ -1,8 +1,7 @@
 //! Transcripts of the ledger commands run as the real binary: admin-topup, balance, statement, integrity-validate, ledger merge.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use assert_cmd::Command;
 use fixtures::*;

@@ -1,8 +1,7 @@
 //! Orchestrator transcripts on fixture repositories: chaining with every selector, packaging
 //! and delivery, failures and refunds, skips, credits, secrets, timeouts, re-runs, dry runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/orch.rs"]
-mod orch;
+use crate::support::orch;
 use orch::{run_of, step_of, Fx, CHAIN};
 use std::io::Read;
 

@@ -8,8 +8,7 @@
 //! workflow change that this stand-in cannot follow is noticed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/fake_github.rs"]
-mod fake_github;
+use crate::support::fake_github;
 
 use fake_github::{FakeGithub, TOKEN};
 use serde_json::Value;

@@ -71,7 +71,7 @@ impl SmtpSink {
         require_aiosmtpd(&python);
         let tmp = tempfile::tempdir().expect("temp dir for the sink");
         let dir = tmp.path().join("mail");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_sink.py");
         let mut cmd = Command::new(&python);
         cmd.arg(&script)
             .arg("--dir")

@@ -3,8 +3,7 @@
 //! balances and no lost or duplicated record; a second orchestrator waits for the lock, or
 //! with `--lock-timeout 0|1` refuses with a message naming the lock, and never corrupts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "reliability_support.rs"]
-mod support;
+use crate::support::reliability as support;
 
 use serde_json::Value;
 use std::process::{Child, Stdio};

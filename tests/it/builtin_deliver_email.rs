@@ -2,8 +2,7 @@
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/smtp.rs"]
-mod smtp;
+use crate::support::smtp;
 
 use platform::builtin::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
 use platform::digest::sha256_hex;

@@ -1,8 +1,7 @@
 //! Ledger integrity: torn tails at every byte offset are repaired by writers and only reported by readers; any edit, deletion, insertion or swap is found at its line.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/ledger_fixtures.rs"]
-mod fixtures;
+use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
