@@ -1,7 +1,6 @@
 //! docs/records.md is a protocol description: every example line there parses, hashes and verifies as a ledger.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::ledger_fixtures as fixtures;
 
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
