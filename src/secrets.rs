@@ -1,18 +1,147 @@
-//! Secrets come from the orchestrator's environment as PLATFORM_SECRET_<NAME> (SPEC §6).
+//! The process-wide secret store: every PLATFORM_SECRET_<NAME>, GITHUB_TOKEN and
+//! PLATFORM_LEDGER_SIGNING_KEY captured once at start-up, then scrubbed from the process.
+//!
+//! `main` calls [`capture_and_scrub`] before any thread starts: the values move into the
+//! store, the bytes of the initial environment block (what `/proc/PID/environ` shows,
+//! whatever `unsetenv` does later) are overwritten in place, the variables are removed, and on
+//! Linux the process is made non-dumpable (same-uid, non-root processes can no longer read
+//! its `/proc/PID/{environ,mem}`). A module process therefore finds no secret in its own
+//! environment nor in the orchestrator's. Library callers that never ran the capture (unit
+//! tests, other tools) read the live environment instead.
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 pub const PREFIX: &str = "PLATFORM_SECRET_";
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+pub const LEDGER_SIGNING_KEY: &str = "PLATFORM_LEDGER_SIGNING_KEY";
+
+/// What was captured at start-up: non-empty values by variable name.
+#[derive(Debug, Default)]
+struct Store {
+    vars: BTreeMap<String, String>,
+}
+
+static STORE: OnceLock<Store> = OnceLock::new();
+
+/// Whether a variable of the environment is a secret the store takes.
+fn is_secret_var(name: &str) -> bool {
+    name.starts_with(PREFIX) || name == GITHUB_TOKEN || name == LEDGER_SIGNING_KEY
+}
+
+/// A captured variable, or (without a capture) the live environment's; empty counts as unset.
+fn var(name: &str) -> Option<String> {
+    match STORE.get() {
+        Some(store) => store.vars.get(name).cloned(),
+        None => std::env::var(name).ok().filter(|v| !v.is_empty()),
+    }
+}
+
+/// Move every secret variable into the store and wipe it from the process. Call first thing
+/// in `main`, while the process has one thread (the environment is not thread-safe).
+pub fn capture_and_scrub() {
+    let mut vars = BTreeMap::new();
+    for (k, v) in std::env::vars_os() {
+        let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+            continue;
+        };
+        if is_secret_var(k) && !v.is_empty() {
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    let _ = STORE.set(Store { vars });
+    #[cfg(unix)]
+    wipe_initial_block();
+    let names: Vec<_> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| k.to_str().is_some_and(is_secret_var))
+        .collect();
+    for k in names {
+        std::env::remove_var(k);
+    }
+    deny_inspection();
+}
+
+/// Overwrite, in place, the value bytes of every secret variable that `environ` still points
+/// at. Before any `setenv`, those strings are the kernel's initial block on the stack, which
+/// is what `/proc/PID/environ` reads; removing the variable alone would leave them there.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn wipe_initial_block() {
+    extern "C" {
+        static mut environ: *mut *mut libc::c_char;
+    }
+    // SAFETY: single-threaded start-up (documented precondition); `environ` is the
+    // NULL-terminated array of NUL-terminated strings the C runtime set up, and each string
+    // is writable (the initial block lives on the stack). Only bytes before each string's
+    // terminating NUL are written, so every string keeps its length and terminator.
+    unsafe {
+        let mut p = std::ptr::addr_of!(environ).read();
+        if p.is_null() {
+            return;
+        }
+        while !(*p).is_null() {
+            let entry = *p;
+            let bytes = std::ffi::CStr::from_ptr(entry).to_bytes();
+            if let Some(eq) = bytes.iter().position(|b| *b == b'=') {
+                let name_is_secret = std::str::from_utf8(&bytes[..eq]).is_ok_and(is_secret_var);
+                if name_is_secret {
+                    let len = bytes.len();
+                    for i in eq + 1..len {
+                        *entry.add(i) = b'x' as libc::c_char;
+                    }
+                }
+            }
+            p = p.add(1);
+        }
+    }
+}
+
+/// Linux: not dumpable, so `/proc/PID/{environ,mem,maps}` of this process are closed to other
+/// processes of the same (non-root) user and it cannot be ptrace-attached by them.
+#[allow(unsafe_code)]
+fn deny_inspection() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_DUMPABLE, 0) changes a flag of this process; no memory is passed.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
 
 /// NAME → value for every non-empty PLATFORM_SECRET_NAME.
-pub fn from_env() -> std::collections::BTreeMap<String, String> {
-    std::env::vars()
-        .filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|n| (n.to_string(), v)))
-        .filter(|(_, v)| !v.is_empty())
-        .collect()
+pub fn from_env() -> BTreeMap<String, String> {
+    match STORE.get() {
+        Some(store) => store
+            .vars
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|n| (n.to_string(), v.clone())))
+            .collect(),
+        None => std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|n| (n.to_string(), v)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
+    }
 }
 
 /// PLATFORM_SECRET_<NAME>, when set and non-empty.
 pub fn get(name: &str) -> Option<String> {
-    std::env::var(format!("{PREFIX}{name}"))
-        .ok()
-        .filter(|v| !v.is_empty())
+    var(&format!("{PREFIX}{name}"))
+}
+
+/// The platform's GitHub token (`GITHUB_TOKEN`), when set and non-empty.
+pub fn github_token() -> Option<String> {
+    var(GITHUB_TOKEN)
+}
+
+/// The ledger signing key (`PLATFORM_LEDGER_SIGNING_KEY`), when set and non-empty.
+pub fn ledger_signing_key() -> Option<String> {
+    var(LEDGER_SIGNING_KEY)
+}
+
+/// Every secret value the process holds, for redaction: module secrets, the GitHub token
+/// and the signing key.
+pub fn all_values() -> Vec<String> {
+    let mut out: Vec<String> = from_env().into_values().collect();
+    out.extend(github_token());
+    out.extend(ledger_signing_key());
+    out
 }

@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, args: &ModuleTestArgs) -> Result<Report> {
             }
         }
     }
-    let redactor = Redactor::new(secrets.values().cloned());
+    let redactor = Redactor::new(crate::secrets::all_values());
     let registry = &repo.registry;
     let known = |s: &str| registry.is_known_reason(s);
     let res = command::run(&CommandSpec {

@@ -11,6 +11,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("module_failed", true),
     ("timeout", true),
     ("outputs_missing", true),
+    ("outputs_too_large", true),
     ("delivery_failed", true),
     ("package_too_large_for_email", true),
     ("not_enough_credits", false),

@@ -154,8 +154,8 @@ pub fn validate_asset_name(name: &str) -> Result<()> {
 impl GithubClient {
     /// A client for `settings.repository` with the token from `GITHUB_TOKEN`.
     pub fn from_env(settings: &GithubSettings) -> Result<Self> {
-        match std::env::var(TOKEN_ENV) {
-            Ok(t) if !t.trim().is_empty() => Self::new(settings, t.trim()),
+        match crate::secrets::github_token() {
+            Some(t) if !t.trim().is_empty() => Self::new(settings, t.trim()),
             _ => Err(Error::input(format!(
                 "{TOKEN_ENV} is not set: GitHub release operations on {} need a token",
                 settings.repository

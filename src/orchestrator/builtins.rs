@@ -169,7 +169,7 @@ fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
     let mut res = StepResult::completed();
     match outputs::collect(ctx.contract, outputs_dir) {
         Ok(files) => res.outputs = files,
-        Err(why) => return StepResult::failed("outputs_missing", why),
+        Err(r) => return StepResult::failed(r.slug, r.message),
     }
     res
 }

@@ -202,6 +202,7 @@ impl RunCtx<'_> {
                             path: f.path.clone(),
                             bytes: f.bytes,
                             sha256: f.sha256.clone(),
+                            files: f.files,
                         })
                         .collect()
                 })
@@ -405,6 +406,7 @@ pub fn execute(
                             name: f.path.clone(),
                             sha256: f.sha256.clone(),
                             bytes: f.bytes,
+                            files: f.files,
                         })
                         .collect(),
                     logs: res
@@ -414,6 +416,7 @@ pub fn execute(
                             name: f.path.clone(),
                             sha256: f.sha256.clone(),
                             bytes: f.bytes,
+                            files: f.files,
                         })
                         .collect(),
                 };

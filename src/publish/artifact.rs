@@ -116,31 +116,17 @@ pub fn package(
         ));
     }
     let mut sources = Vec::with_capacity(files.len());
+    let mut expected: Vec<ManifestEntry> = Vec::with_capacity(files.len());
     for f in &files {
         validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
-        let path = dir.join(&f.path);
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
-            format!(
-                "{} (recorded by step '{}' attempt {}): {e}",
-                path.display(),
-                candidate.step_id,
-                candidate.attempt
-            )
-        })?;
-        if !meta.file_type().is_file() {
-            return Err(format!(
-                "{} is not a regular file; outputs must be regular files",
-                path.display()
-            ));
+        let verified = match f.files {
+            Some(_) => verified_dir(candidate, f, &dir)?,
+            None => vec![verified_file(candidate, f, &dir)?],
+        };
+        for (source, entry) in verified {
+            sources.push(source);
+            expected.push(entry);
         }
-        let (sha256, bytes) = sha256_file(&path).map_err(|e| e.message)?;
-        if sha256 != f.sha256 || bytes != f.bytes {
-            return Err(differs(candidate, f, &path, bytes, &sha256));
-        }
-        sources.push(PackSource {
-            as_path: f.path.clone(),
-            source: path,
-        });
     }
     if let Some(parent) = zip_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -148,14 +134,6 @@ pub fn package(
     let summary = build_package(&sources, zip_path, None, None).map_err(|e| e.message)?;
     // The files may change between the check above and the ZIP being written; what went into
     // the ZIP is what counts.
-    let mut expected: Vec<ManifestEntry> = files
-        .iter()
-        .map(|f| ManifestEntry {
-            path: f.path.clone(),
-            bytes: f.bytes,
-            sha256: f.sha256.clone(),
-        })
-        .collect();
     expected.sort_by(|a, b| a.path.cmp(&b.path));
     if summary.files != expected {
         // Best effort: a ZIP that does not match the ledger must not stay in dist.
@@ -170,6 +148,86 @@ pub fn package(
         bytes: summary.zip_bytes,
         sha256: summary.zip_sha256,
     })
+}
+
+/// A recorded `file` output, checked against its record.
+fn verified_file(
+    c: &Candidate,
+    f: &OutputRecord,
+    dir: &Path,
+) -> Result<(PackSource, ManifestEntry), String> {
+    let path = dir.join(&f.path);
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+        format!(
+            "{} (recorded by step '{}' attempt {}): {e}",
+            path.display(),
+            c.step_id,
+            c.attempt
+        )
+    })?;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "{} is not a regular file; outputs must be regular files",
+            path.display()
+        ));
+    }
+    let (sha256, bytes) = sha256_file(&path).map_err(|e| e.message)?;
+    if sha256 != f.sha256 || bytes != f.bytes {
+        return Err(differs(c, f, &path, bytes, &sha256));
+    }
+    Ok((
+        PackSource {
+            as_path: f.path.clone(),
+            source: path,
+        },
+        ManifestEntry {
+            path: f.path.clone(),
+            bytes,
+            sha256,
+        },
+    ))
+}
+
+/// A recorded `dir` output (one record: file count, bytes, manifest digest): its files now,
+/// whose manifest must be the recorded one, each entry named `<dir path>/<file path>`.
+fn verified_dir(
+    c: &Candidate,
+    f: &OutputRecord,
+    dir: &Path,
+) -> Result<Vec<(PackSource, ManifestEntry)>, String> {
+    let path = dir.join(&f.path);
+    let m = crate::runner::outputs::dir_manifest(&path).map_err(|e| {
+        format!(
+            "{} (recorded by step '{}' attempt {}): {e}",
+            path.display(),
+            c.step_id,
+            c.attempt
+        )
+    })?;
+    if m.sha256 != f.sha256 || m.bytes != f.bytes || Some(m.files.len() as u64) != f.files {
+        return Err(differs(c, f, &path, m.bytes, &m.sha256));
+    }
+    let mut out = Vec::with_capacity(m.files.len());
+    for file in m.files {
+        let rel = file
+            .rel
+            .to_str()
+            .ok_or_else(|| format!("{}: a file name is not valid UTF-8", path.display()))?
+            .replace(std::path::MAIN_SEPARATOR, "/");
+        let as_path = format!("{}/{rel}", f.path.trim_end_matches('/'));
+        out.push((
+            PackSource {
+                as_path: as_path.clone(),
+                source: path.join(&file.rel),
+            },
+            ManifestEntry {
+                path: as_path,
+                bytes: file.bytes,
+                sha256: file.sha256,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 fn differs(c: &Candidate, f: &OutputRecord, path: &Path, bytes: u64, sha256: &str) -> String {

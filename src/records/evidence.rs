@@ -132,13 +132,17 @@ impl StepStarted {
     }
 }
 
-/// One declared output of a step, by digest.
+/// One declared output of a step, by digest: a `file` output by its bytes, a `dir` output
+/// once, by its file count, total bytes and the SHA-256 of its manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputRecord {
     pub output_id: String,
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
+    /// Files of a `dir` output (absent for a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 /// How a step attempt ended.
@@ -176,6 +180,9 @@ pub struct FileDigest {
     pub name: String,
     pub sha256: String,
     pub bytes: u64,
+    /// Files of a `dir` output, whose `sha256` is that of its manifest (absent for a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
 }
 
 /// Evidence of one step attempt: the files it produced (subjects) and its logs.

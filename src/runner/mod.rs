@@ -1,8 +1,15 @@
-//! Executes one step: a command module as an isolated child process, or a built-in
-//! in-process; checks declared outputs; keeps logs with secrets redacted.
+//! Executes one step: a command module as a supervised child process tree, or a built-in
+//! in-process; checks and bounds outputs; keeps capped logs with secrets redacted.
 pub mod command;
+#[cfg(target_os = "linux")]
+pub mod launch;
+pub mod logs;
 pub mod outputs;
+#[cfg(target_os = "linux")]
+pub mod procs;
 pub mod redact;
+pub mod result;
+pub mod supervisor;
 
 use serde::Serialize;
 
@@ -21,8 +28,12 @@ pub struct FileRecord {
     pub id: String,
     /// Path relative to the step's outputs dir (or runtime-relative for logs).
     pub path: String,
+    /// Bytes of the file, or of all files of a `dir` output.
     pub bytes: u64,
+    /// SHA-256 of the file, or of a `dir` output's manifest.
     pub sha256: String,
+    /// A `dir` output's file count (None for a file).
+    pub files: Option<u64>,
 }
 
 /// What running a step produced.

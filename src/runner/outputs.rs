@@ -1,84 +1,250 @@
-//! Checks what a step left in its outputs dir: declared outputs exist, nothing escapes via
-//! symlinks, and each file is recorded with its size and SHA-256.
+//! Checks what a step left in its outputs dir — no links or special files, at most 10,000
+//! files and 4 GiB, every declared output present — and records each `file` output by its
+//! digest and each `dir` output once, by the digest of its manifest.
 use super::FileRecord;
 use crate::contract::{ModuleContract, OutputType};
-use crate::digest::sha256_file;
-use std::path::Path;
+use crate::digest::{sha256_file, sha256_hex};
+use std::path::{Path, PathBuf};
 
-/// Refuse any symlink under `dir`: a module could otherwise point later steps, packages or
-/// deliveries at files outside its own folder.
-pub fn find_symlink(dir: &Path) -> Option<String> {
-    for entry in walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .into_iter()
-        .flatten()
-    {
-        if entry.path_is_symlink() {
-            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            return Some(rel.display().to_string());
-        }
-    }
-    None
+/// Files a step's outputs may hold (folders are bounded the same way).
+pub const MAX_FILES: u64 = 10_000;
+/// Bytes a step's outputs may hold.
+pub const MAX_BYTES: u64 = 4 << 30;
+
+/// Why a step's outputs were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// `outputs_missing` or `outputs_too_large`.
+    pub slug: &'static str,
+    pub message: String,
 }
 
-/// Record every declared file/dir output; Err(message) names what is missing.
-pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<FileRecord>, String> {
-    if let Some(link) = find_symlink(outputs_dir) {
-        return Err(format!(
-            "the module left a symlink in its outputs: {link}; outputs must be regular files"
-        ));
+impl Refused {
+    fn missing(message: String) -> Self {
+        Refused {
+            slug: "outputs_missing",
+            message,
+        }
     }
+    fn too_large(message: String) -> Self {
+        Refused {
+            slug: "outputs_too_large",
+            message,
+        }
+    }
+}
+
+/// One file of a `dir` output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// Relative to the dir output's folder.
+    pub rel: PathBuf,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// A `dir` output's files (sorted by the bytes of their paths), their total size and the
+/// SHA-256 of the manifest that lists them (docs/records.md "dir outputs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirManifest {
+    pub files: Vec<ManifestFile>,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Refuse any symlink or special file under `dir`, and more than the caps. Links are never
+/// followed: a module could otherwise point later steps, packages or deliveries at another
+/// tenant's files, and a FIFO would block whoever opens it.
+pub fn survey(dir: &Path) -> Result<(), Refused> {
+    let (mut files, mut dirs, mut bytes) = (0u64, 0u64, 0u64);
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| Refused::missing(format!("cannot read the outputs: {e}")))?;
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let ft = entry.file_type();
+        if ft.is_symlink() {
+            return Err(Refused::missing(format!(
+                "the module left a symlink in its outputs: {}; outputs must be regular files",
+                rel.display()
+            )));
+        }
+        if ft.is_dir() {
+            dirs += 1;
+        } else if ft.is_file() {
+            files += 1;
+            bytes += entry.metadata().map(|m| m.len()).unwrap_or_default();
+        } else {
+            return Err(Refused::missing(format!(
+                "{} in the outputs is not a regular file (a FIFO, socket or device); outputs must be regular files",
+                rel.display()
+            )));
+        }
+        if files > MAX_FILES || dirs > MAX_FILES {
+            return Err(Refused::too_large(format!(
+                "the outputs hold more than {MAX_FILES} {}; a step may leave at most {MAX_FILES} files (and {MAX_FILES} folders)",
+                if files > MAX_FILES { "files" } else { "folders" }
+            )));
+        }
+        if bytes > MAX_BYTES {
+            return Err(Refused::too_large(format!(
+                "the outputs hold more than {} GiB; a step may leave at most {} GiB",
+                MAX_BYTES >> 30,
+                MAX_BYTES >> 30
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Record every declared file/dir output, after the survey; Err names what is wrong.
+pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<FileRecord>, Refused> {
+    survey(outputs_dir)?;
     let mut records = Vec::new();
     let mut missing = Vec::new();
     for out in &contract.outputs {
-        let rel = match out.ty {
-            OutputType::Value => continue,
-            _ => out.path.clone().unwrap_or_else(|| out.id.clone()),
-        };
+        if out.ty == OutputType::Value {
+            continue;
+        }
+        let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
         let path = outputs_dir.join(&rel);
-        match out.ty {
-            OutputType::File if path.is_file() => match sha256_file(&path) {
-                Ok((sha, bytes)) => records.push(FileRecord {
+        let meta = std::fs::symlink_metadata(&path).ok();
+        let record = match out.ty {
+            OutputType::File if meta.as_ref().is_some_and(|m| m.is_file()) => sha256_file(&path)
+                .map_err(|e| e.message)
+                .map(|(sha, bytes)| FileRecord {
                     id: out.id.clone(),
-                    path: rel,
+                    path: rel.clone(),
                     bytes,
                     sha256: sha,
+                    files: None,
                 }),
-                Err(e) => missing.push(format!("{} ({})", rel, e.message)),
-            },
-            OutputType::Dir if path.is_dir() => {
-                let mut files: Vec<_> = walkdir::WalkDir::new(&path)
-                    .follow_links(false)
-                    .sort_by_file_name()
-                    .into_iter()
-                    .flatten()
-                    .filter(|e| e.file_type().is_file())
-                    .collect();
-                files.sort_by(|a, b| a.path().cmp(b.path()));
-                for f in files {
-                    let sub = f.path().strip_prefix(outputs_dir).unwrap_or(f.path());
-                    let sub = sub
-                        .components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    match sha256_file(f.path()) {
-                        Ok((sha, bytes)) => records.push(FileRecord {
-                            id: out.id.clone(),
-                            path: sub,
-                            bytes,
-                            sha256: sha,
-                        }),
-                        Err(e) => missing.push(format!("{sub} ({})", e.message)),
-                    }
-                }
-            }
-            _ => missing.push(rel),
+            OutputType::Dir if meta.as_ref().is_some_and(|m| m.is_dir()) => dir_manifest(&path)
+                .map(|m| FileRecord {
+                    id: out.id.clone(),
+                    path: rel.clone(),
+                    bytes: m.bytes,
+                    sha256: m.sha256,
+                    files: Some(m.files.len() as u64),
+                }),
+            _ => Err(String::new()),
+        };
+        match record {
+            Ok(r) => records.push(r),
+            Err(why) if why.is_empty() => missing.push(rel),
+            Err(why) => missing.push(format!("{rel} ({why})")),
         }
     }
     if missing.is_empty() {
         Ok(records)
     } else {
-        Err(format!("declared outputs missing: {}", missing.join(", ")))
+        Err(Refused::missing(format!(
+            "declared outputs missing: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// The manifest of a `dir` output: every regular file beneath `dir`, hashed. Links and
+/// special files are refused, and so is a folder over the caps.
+pub fn dir_manifest(dir: &Path) -> Result<DirManifest, String> {
+    let mut files = Vec::new();
+    let mut bytes = 0u64;
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        if !ft.is_file() {
+            return Err(format!("{} is not a regular file", rel.display()));
+        }
+        if files.len() as u64 >= MAX_FILES {
+            return Err(format!(
+                "{} holds more than {MAX_FILES} files",
+                dir.display()
+            ));
+        }
+        let (sha256, len) = sha256_file(entry.path()).map_err(|e| e.message)?;
+        bytes += len;
+        files.push(ManifestFile {
+            rel: rel.to_path_buf(),
+            bytes: len,
+            sha256,
+        });
+    }
+    files.sort_by_cached_key(|f| path_bytes(&f.rel));
+    let text: String = files.iter().map(manifest_line).collect();
+    Ok(DirManifest {
+        files,
+        bytes,
+        sha256: sha256_hex(text.as_bytes()),
+    })
+}
+
+/// The path as `/`-separated bytes (the manifest's sort key).
+fn path_bytes(rel: &Path) -> Vec<u8> {
+    let parts: Vec<&[u8]> = rel.components().map(|c| os_bytes(c.as_os_str())).collect();
+    parts.join(&b'/')
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+    std::os::unix::ffi::OsStrExt::as_bytes(s)
+}
+
+#[cfg(not(unix))]
+fn os_bytes(s: &std::ffi::OsStr) -> &[u8] {
+    s.as_encoded_bytes()
+}
+
+/// `{"path":"a/b.txt","bytes":3,"sha256":"…"}` and a newline; a path that is not UTF-8 is
+/// written as `"path_hex"` (its bytes in hex) instead, so distinct names never collide.
+fn manifest_line(f: &ManifestFile) -> String {
+    let raw = path_bytes(&f.rel);
+    let path = match std::str::from_utf8(&raw) {
+        Ok(s) => format!("\"path\":{}", serde_json::Value::String(s.to_string())),
+        Err(_) => format!("\"path_hex\":\"{}\"", crate::digest::hex(&raw)),
+    };
+    format!(
+        "{{{path},\"bytes\":{},\"sha256\":\"{}\"}}\n",
+        f.bytes, f.sha256
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dir_manifest_lists_files_by_path_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("b")).unwrap();
+        std::fs::write(d.path().join("b/x.txt"), "x").unwrap();
+        std::fs::write(d.path().join("a.txt"), "").unwrap();
+        let m = dir_manifest(d.path()).unwrap();
+        let text = format!(
+            "{{\"path\":\"a.txt\",\"bytes\":0,\"sha256\":\"{}\"}}\n{{\"path\":\"b/x.txt\",\"bytes\":1,\"sha256\":\"{}\"}}\n",
+            sha256_hex(b""),
+            sha256_hex(b"x")
+        );
+        assert_eq!(m.sha256, sha256_hex(text.as_bytes()));
+        assert_eq!((m.files.len(), m.bytes), (2, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_fifos_are_refused_without_being_opened() {
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("link")).unwrap();
+        assert_eq!(survey(d.path()).unwrap_err().slug, "outputs_missing");
+        std::fs::remove_file(d.path().join("link")).unwrap();
+        let fifo = std::ffi::CString::new(d.path().join("fifo").to_str().unwrap()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: mkfifo reads a NUL-terminated path we own.
+        unsafe {
+            libc::mkfifo(fifo.as_ptr(), 0o600);
+        }
+        assert_eq!(survey(d.path()).unwrap_err().slug, "outputs_missing");
+        assert!(dir_manifest(d.path()).is_err());
     }
 }

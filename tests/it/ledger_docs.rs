@@ -167,6 +167,7 @@ fn print_examples() {
             path: "report.json".into(),
             bytes: 512,
             sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
+            files: None,
         }],
         values,
     }));
@@ -179,11 +180,13 @@ fn print_examples() {
             name: "report.json".into(),
             sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
             bytes: 512,
+            files: None,
         }],
         logs: vec![FileDigest {
             name: "stderr.log".into(),
             sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
             bytes: 0,
+            files: None,
         }],
     }));
     post(Record::DeliveryReceipt(DeliveryReceipt {

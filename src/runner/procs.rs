@@ -1,0 +1,113 @@
+//! Linux process facts read from /proc (children, start times, command lines) and the
+//! signal calls the supervisor and its launcher share; no policy lives here.
+#![allow(unsafe_code)]
+use std::path::Path;
+
+/// Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &text[text.rfind(')')? + 1..];
+    Some(after.split_whitespace().map(String::from).collect())
+}
+
+/// Start time of a process (clock ticks after boot, field 22 of /proc/PID/stat): with the
+/// pid it names one process for good, since pids are reused.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+/// Whether `pid` is the process that started at `start` and has not exited (a zombie has).
+pub fn is_running(pid: i32, start: u64) -> bool {
+    stat_fields(pid).is_some_and(|f| {
+        f.first().is_some_and(|s| s != "Z" && s != "X")
+            && f.get(19).and_then(|s| s.parse::<u64>().ok()) == Some(start)
+    })
+}
+
+/// argv of a process, as raw arguments.
+pub fn cmdline(pid: i32) -> Vec<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The live children of process `pid` (every thread's), from /proc/PID/task/*/children;
+/// without CONFIG_PROC_CHILDREN, from a scan of every process's parent.
+pub fn children(pid: i32) -> Vec<i32> {
+    let tasks = Path::new("/proc").join(pid.to_string()).join("task");
+    let mut out = Vec::new();
+    let mut readable = false;
+    for task in std::fs::read_dir(&tasks).into_iter().flatten().flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            readable = true;
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|s| s.parse::<i32>().ok()),
+            );
+        }
+    }
+    if !readable {
+        out = scan_children(pid);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn scan_children(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            stat_fields(*p)
+                .and_then(|f| f.get(1)?.parse::<i32>().ok())
+                .is_some_and(|ppid| ppid == pid)
+        })
+        .collect()
+}
+
+/// SIGKILL one process (`pid` > 0) or a process group (`pid` < -1); gone already is fine.
+pub fn kill(pid: i32, signal: i32) {
+    if pid == 0 || pid == -1 {
+        return; // 0 and -1 mean "my group" and "everyone": never what a caller wants here.
+    }
+    // SAFETY: kill(2) takes plain integers and shares no memory.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
+/// How `waitpid` answered.
+pub enum Reaped {
+    /// A child ended: its pid and raw wait status.
+    Child(i32, i32),
+    /// Children exist, none has ended (only with `nohang`).
+    None,
+    /// No child at all.
+    NoChildren,
+}
+
+/// waitpid(`pid`, `nohang`): `pid` -1 is any child. Retries on EINTR.
+pub fn wait_child(pid: i32, nohang: bool) -> Reaped {
+    let flags = if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes the status into our local integer.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r > 0 {
+            return Reaped::Child(r, status);
+        }
+        if r == 0 {
+            return Reaped::None;
+        }
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            _ => return Reaped::NoChildren,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The module's result file (`$PLATFORM_RESULT`): read with a cap, never through a link or
+//! from a FIFO, rewritten without secrets; and the bounds on what of it reaches the ledger.
+use super::redact::Redactor;
+use std::io::Read;
+use std::path::Path;
+
+/// Bytes of result.json the platform reads.
+pub const RESULT_CAP: u64 = 1 << 20;
+/// Characters of a step's message that are recorded.
+pub const MESSAGE_CAP: usize = 4_000;
+/// Bytes (as JSON) of a step's value outputs that are recorded: with the message and the
+/// rest of a step outcome, a ledger line stays under 1 MiB.
+pub const VALUES_CAP: usize = 512 << 10;
+
+pub type ResultObject = serde_json::Map<String, serde_json::Value>;
+
+/// The result file's bytes, if it is a regular file within the cap. Opened without
+/// following a link and without blocking on a FIFO; anything else is an error message.
+fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "PLATFORM_RESULT file cannot be opened (a link?): {e}"
+            ))
+        }
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("PLATFORM_RESULT file: {e}"))?;
+    if !meta.is_file() {
+        return Err("PLATFORM_RESULT is not a regular file".into());
+    }
+    if meta.len() > RESULT_CAP {
+        return Err(format!(
+            "PLATFORM_RESULT file is larger than {} MiB",
+            RESULT_CAP >> 20
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(RESULT_CAP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("PLATFORM_RESULT file: {e}"))?;
+    if bytes.len() as u64 > RESULT_CAP {
+        return Err(format!(
+            "PLATFORM_RESULT file is larger than {} MiB",
+            RESULT_CAP >> 20
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// The optional result object. The file is left without secrets whatever it held: rewritten
+/// redacted when it was read, removed when it could not be (too large, not a file).
+pub fn read(path: &Path, redactor: &Redactor) -> Result<Option<ResultObject>, String> {
+    let bytes = match read_capped(path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(why) => {
+            let _ = remove_any(path);
+            return Err(why);
+        }
+    };
+    let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+    scrub_file(path, &bytes, parsed.as_ref().ok(), redactor);
+    match parsed {
+        Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+        Ok(_) => Err("PLATFORM_RESULT file is not a JSON object".into()),
+        Err(e) => Err(format!("PLATFORM_RESULT file is not valid JSON: {e}")),
+    }
+}
+
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Rewrite the result file without secrets: strings are redacted as parsed JSON (a secret
+/// may be JSON-escaped there), then the bytes (whatever did not parse).
+fn scrub_file(path: &Path, bytes: &[u8], parsed: Option<&serde_json::Value>, redactor: &Redactor) {
+    if redactor.is_empty() {
+        return;
+    }
+    let mut out = bytes.to_vec();
+    if let Some(v) = parsed {
+        let mut clean = v.clone();
+        redact_json(redactor, &mut clean);
+        if &clean != v {
+            out = serde_json::to_vec(&clean).unwrap_or_default();
+        }
+    }
+    let out = redactor.redact_bytes(&out);
+    if out != bytes {
+        // Renamed into place: a link planted at the path is replaced, never followed.
+        let _ = crate::atomic::write_atomic(path, &out, false);
+    }
+}
+
+/// Redact every string (and key) inside a JSON value.
+pub fn redact_json(redactor: &Redactor, v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = redactor.redact(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_json(redactor, x)),
+        serde_json::Value::Object(m) => {
+            let entries = std::mem::take(m);
+            for (k, mut x) in entries {
+                redact_json(redactor, &mut x);
+                m.insert(redactor.redact(&k), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A message cut to [`MESSAGE_CAP`] characters, saying so.
+pub fn bound_message(message: String) -> String {
+    if message.chars().count() <= MESSAGE_CAP {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MESSAGE_CAP).collect();
+    cut.push_str(" … (message truncated)");
+    cut
+}
+
+/// Err when the values, as JSON, exceed [`VALUES_CAP`].
+pub fn check_values(values: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    let len = serde_json::to_vec(values).map_or(usize::MAX, |v| v.len());
+    if len > VALUES_CAP {
+        return Err(format!(
+            "the value outputs take {len} bytes as JSON; a step may report at most {} KiB of values",
+            VALUES_CAP >> 10
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_are_cut_on_characters() {
+        let m = bound_message("é".repeat(MESSAGE_CAP + 10));
+        assert!(m.starts_with(&"é".repeat(MESSAGE_CAP)));
+        assert!(m.ends_with("(message truncated)"));
+        assert_eq!(bound_message("short".into()), "short");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_huge_file_is_refused_and_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("result.json");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: mkfifo reads a NUL-terminated path we own.
+        unsafe {
+            libc::mkfifo(c.as_ptr(), 0o600);
+        }
+        let r = Redactor::default();
+        assert!(read(&p, &r).unwrap_err().contains("not a regular file"));
+        assert!(!p.exists());
+        std::fs::write(&p, vec![b' '; (RESULT_CAP + 1) as usize]).unwrap();
+        assert!(read(&p, &r).unwrap_err().contains("larger than"));
+        assert!(!p.exists());
+    }
+}
