@@ -299,7 +299,7 @@ fn sweep_strays() {
 
 /// A resumed or retried step never runs beside processes of its earlier attempt: if the
 /// supervisor recorded in the step dir still runs, it is told to end its module tree
-/// (SIGTERM), then killed; Err when it still will not go.
+/// (SIGTERM, and SIGCONT in case it was stopped), then killed; Err when it still will not go.
 pub fn end_earlier_attempt(step_dir: &Path) -> Result<(), String> {
     let path = step_dir.join(SUPERVISOR_FILE);
     let Some(rec) = read_record(&path) else {
@@ -313,6 +313,8 @@ pub fn end_earlier_attempt(step_dir: &Path) -> Result<(), String> {
         (libc::SIGKILL, EARLIER_GRACE),
     ] {
         procs::kill(rec.pid, signal);
+        // A stopped supervisor would leave SIGTERM pending (and its module tree running).
+        procs::kill(rec.pid, libc::SIGCONT);
         let until = Instant::now() + grace;
         while procs::is_running(rec.pid, rec.start_time) && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));

@@ -206,12 +206,6 @@ fn files_a_module_writes_outside_its_outputs_are_never_picked_up() {
 }
 
 /// Peak resident memory of a running process (VmHWM), in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[test]
 fn a_two_gib_output_is_hashed_as_a_stream_not_read_into_memory() {
     // RELIABILITY_BIG_MIB scales it; 2048 crosses 2^31 bytes, where a 32-bit size would wrap.

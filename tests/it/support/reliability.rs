@@ -419,6 +419,13 @@ pub fn kill_orphans(root: &Path) -> usize {
     killed
 }
 
+/// Peak resident memory (VmHWM, KiB) of a running process so far.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Start the orchestrator, SIGKILL it after `delay` (if still running); whether it was killed.
 pub fn kill_after(fx: &Fx, delay: Duration) -> bool {
     let mut child = command(fx)

@@ -1,0 +1,470 @@
+//! Hostile module processes (SPEC §6 "Trust model"), each a real process run by the real
+//! binary: one that hunts secrets in /proc, a daemon that outlives its step to write into the
+//! step's log, a process tree left behind by a kill -9'd orchestrator (and a resumed step
+//! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, and a secret
+//! split across writes.
+use crate::support::reliability as support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::orch::{copy_dir, run_of, step_of, Fx};
+use support::*;
+
+const TOKEN: &str = "tok-3b9e51c7d2a8-hostile";
+const CANARY: &str = "canary-a4f08e21-hostile";
+const UNUSED: &str = "unused-5d7c9a13-hostile";
+const GITHUB_TOKEN: &str = "ghp_hostile71e4c0b2a9";
+const SIGNING_KEY: &str = "signkey-0e8d6b4f2c1a-hostile";
+
+/// Every secret the orchestrator is started with, by variable.
+const SECRETS: &[(&str, &str)] = &[
+    ("PLATFORM_SECRET_TOKEN", TOKEN),
+    ("PLATFORM_SECRET_CANARY", CANARY),
+    ("PLATFORM_SECRET_UNUSED", UNUSED),
+    ("GITHUB_TOKEN", GITHUB_TOKEN),
+    ("PLATFORM_LEDGER_SIGNING_KEY", SIGNING_KEY),
+];
+
+fn fx() -> Fx {
+    let fx = Fx::new();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_modules/modules"),
+        &fx.path("modules"),
+    );
+    fx.topup(100, "initial");
+    fx
+}
+
+/// `platform orchestrator --json` with every secret in its environment.
+fn orchestrator(fx: &Fx) -> std::process::Command {
+    let mut c = command(fx);
+    c.args(["orchestrator", "--json"])
+        .envs(SECRETS.iter().copied());
+    c
+}
+
+fn pass(fx: &Fx) -> (Output, Value) {
+    let out = orchestrator(fx).output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out, v)
+}
+
+/// The folder of a step of the work order's (only) run.
+fn step_dir(fx: &Fx, wo: &str, step: &str) -> PathBuf {
+    let runs = fx.path(&format!("runtime/runs/t1/{wo}"));
+    let run = std::fs::read_dir(&runs)
+        .unwrap_or_else(|e| panic!("{}: {e}", runs.display()))
+        .next()
+        .unwrap()
+        .unwrap();
+    run.path().join(step)
+}
+
+/// Whether a process has ended (gone, or a zombie nobody reaped yet).
+fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// Poll until every pid has ended; the deadline only bounds a failing test.
+fn wait_dead(pids: &[i32], deadline: Duration) -> Vec<i32> {
+    let t0 = Instant::now();
+    loop {
+        let alive: Vec<i32> = pids.iter().copied().filter(|p| !is_dead(*p)).collect();
+        if alive.is_empty() || t0.elapsed() > deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_for_file(path: &Path, child: &mut Child) -> String {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            return s;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the orchestrator ended before the module wrote {}",
+            path.display()
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pids_in(text: &str) -> Vec<i32> {
+    text.split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Every place a secret value (or its distinctive middle) appears under the fixture.
+fn leaks(fx: &Fx, extra: &[(&str, &[u8])]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |what: &str, bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        for (_, secret) in SECRETS {
+            let middle = &secret[4..secret.len() - 4];
+            if text.contains(middle) {
+                found.push(format!("{what}: {secret}"));
+            }
+        }
+    };
+    for (path, bytes) in fx.all_bytes_under(".") {
+        check(&path.display().to_string(), &bytes);
+    }
+    for (what, bytes) in extra {
+        check(what, bytes);
+    }
+    found
+}
+
+fn ledger_lines(fx: &Fx) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        let text =
+            std::fs::read_to_string(fx.path(&format!(".billing-state/{file}"))).unwrap_or_default();
+        out.extend(text.lines().map(|l| (file.to_string(), l.len())));
+    }
+    out
+}
+
+#[test]
+fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_writes() {
+    let fx = fx();
+    fx.workorder(
+        "spy",
+        "work_order_id: spy\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy, module_id: procspy, kind: transform}\n",
+    );
+    let (out, v) = pass(&fx);
+    let run = run_of(&v, "spy");
+    assert_eq!(run["status"], "COMPLETED", "{}", text(&out));
+    // The spy really looked: it read its ancestors (supervisor and orchestrator) and /proc.
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(step_dir(&fx, "spy", "spy").join("outputs/report.json")).unwrap(),
+    )
+    .unwrap();
+    let ancestors = report["ancestors"].as_array().unwrap();
+    assert!(
+        ancestors
+            .iter()
+            .any(|a| a["cmdline"].as_str().unwrap().contains("orchestrator")),
+        "{report}"
+    );
+    assert!(report["read"]["cmdline"].as_u64().unwrap() > 0, "{report}");
+    let found = leaks(&fx, &[("stdout", &out.stdout), ("stderr", &out.stderr)]);
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+}
+
+#[test]
+fn a_setsid_daemon_is_ended_with_its_step_and_never_writes_to_the_log_afterwards() {
+    let fx = fx();
+    let pidfile = fx.path("daemon.pid");
+    let marker = fx.path("daemon.marker");
+    fx.workorder(
+        "daemon",
+        &format!(
+            "work_order_id: daemon\nsteps:\n  - step_id: d\n    module_id: daemonizer\n    kind: transform\n    inputs: {{pidfile: \"{}\", marker: \"{}\", sleep_ms: 2000}}\n",
+            pidfile.display(),
+            marker.display()
+        ),
+    );
+    let (out, v) = pass(&fx);
+    assert_eq!(
+        run_of(&v, "daemon")["status"],
+        "COMPLETED",
+        "{}",
+        text(&out)
+    );
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let log = step_dir(&fx, "daemon", "d").join("stdout.log");
+    let before = std::fs::read(&log).unwrap();
+    assert!(is_dead(pid), "daemon {pid} outlived its step");
+    // Longer than the daemon's sleep: had it lived, it would have written by now.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        before,
+        "the log changed after the step"
+    );
+    assert!(
+        !marker.exists(),
+        "the daemon wrote its marker after the step"
+    );
+    assert!(leaks(&fx, &[]).is_empty(), "{:?}", leaks(&fx, &[]));
+}
+
+/// A pass over a work order whose step `t` runs treefork, and the module tree's pids once
+/// the module has written them. Dropping it kills whatever is left (a failing test must not
+/// leave hour-long sleepers behind).
+struct Tree {
+    orchestrator: Child,
+    pids: Vec<i32>,
+    pidfile: PathBuf,
+}
+
+impl Tree {
+    fn start(fx: &Fx) -> Tree {
+        let pidfile = fx.path("tree.pid");
+        fx.workorder(
+            "tree",
+            &format!(
+                "work_order_id: tree\nsteps:\n  - {{step_id: t, module_id: treefork, kind: transform, inputs: {{pidfile: \"{}\"}}}}\n",
+                pidfile.display()
+            ),
+        );
+        let mut orchestrator = orchestrator(fx)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pids = pids_in(&wait_for_file(&pidfile, &mut orchestrator));
+        Tree {
+            orchestrator,
+            pids,
+            pidfile,
+        }
+    }
+    /// SIGKILL the orchestrator and reap it.
+    fn kill_orchestrator(&mut self) {
+        self.orchestrator.kill().unwrap();
+        self.orchestrator.wait().unwrap();
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = self.orchestrator.kill();
+        let _ = self.orchestrator.wait();
+        for p in &self.pids {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &p.to_string()])
+                .output();
+        }
+    }
+}
+
+/// The step's supervisor, as recorded in its step dir.
+fn supervisor_pid(fx: &Fx) -> Option<i32> {
+    let rec: Value = serde_json::from_slice(
+        &std::fs::read(step_dir(fx, "tree", "t").join("supervisor.json")).ok()?,
+    )
+    .ok()?;
+    Some(rec["pid"].as_i64()? as i32)
+}
+
+#[test]
+fn killing_the_orchestrator_ends_the_whole_module_tree() {
+    let fx = fx();
+    let mut tree = Tree::start(&fx);
+    let supervisor = supervisor_pid(&fx);
+    assert_eq!(tree.pids.len(), 3);
+    assert!(tree.pids.iter().all(|p| !is_dead(*p)), "{:?}", tree.pids);
+    tree.kill_orchestrator();
+    let mut all = tree.pids.clone();
+    all.extend(supervisor);
+    let alive = wait_dead(&all, Duration::from_secs(60));
+    assert!(
+        alive.is_empty(),
+        "still running after the orchestrator was killed: {alive:?}"
+    );
+}
+
+#[test]
+fn a_resumed_step_runs_only_after_its_earlier_attempts_processes_have_ended() {
+    let fx = fx();
+    let mut tree = Tree::start(&fx);
+    let supervisor = supervisor_pid(&fx);
+    // A stopped supervisor cannot act on its death signal: the tree outlives the orchestrator.
+    if let Some(s) = supervisor {
+        send_signal(s, "-STOP");
+    }
+    tree.kill_orchestrator();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(tree.pids.iter().all(|p| !is_dead(*p)), "{:?}", tree.pids);
+    // The recovery pass resumes step t; treefork, finding its pidfile, reports which of the
+    // earlier tree's processes were alive when it started, and completes.
+    let (out, v) = pass(&fx);
+    let note = std::fs::read_to_string(step_dir(&fx, "tree", "t").join("outputs/note.txt"))
+        .unwrap_or_default();
+    assert_eq!(run_of(&v, "tree")["status"], "COMPLETED", "{}", text(&out));
+    assert_eq!(note.trim(), "earlier tree alive: []", "{}", text(&out));
+    let mut all = tree.pids.clone();
+    all.extend(supervisor);
+    assert!(wait_dead(&all, Duration::from_secs(10)).is_empty());
+    assert!(tree.pidfile.exists());
+}
+
+fn send_signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_two_gib_stdout_flood_keeps_16_mib_and_the_orchestrator_under_200_mb() {
+    let fx = fx();
+    fx.workorder(
+        "flood",
+        "work_order_id: flood\nsteps:\n  - {step_id: f, module_id: flood, kind: transform, inputs: {mib: 2048}}\n",
+    );
+    let mut child = orchestrator(&fx)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(peak_rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(peak > 0, "VmHWM was read");
+    assert!(
+        peak < 200 * 1024,
+        "orchestrator peak RSS {} MiB while a module wrote 2 GiB",
+        peak / 1024
+    );
+    eprintln!(
+        "hostile_modules: 2 GiB of stdout, orchestrator peak RSS {} MiB",
+        peak / 1024
+    );
+    let v: Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
+    assert_eq!(run_of(&v, "flood")["status"], "COMPLETED", "{v}");
+    let dir = step_dir(&fx, "flood", "f");
+    let log = std::fs::read(dir.join("stdout.log")).unwrap();
+    let cap = 16 << 20;
+    let dropped = (2048u64 << 20) - cap as u64;
+    let note = format!(
+        "[platform] {dropped} bytes of stdout dropped: a step keeps the first 16 MiB of each stream\n"
+    );
+    assert_eq!(log.len(), cap + note.len());
+    assert_eq!(&log[cap..], note.as_bytes());
+    assert!(log[..cap].iter().all(|b| *b == b'x' || *b == b'\n'));
+    assert_eq!(std::fs::read(dir.join("stderr.log")).unwrap(), b"flooded\n");
+    // The evidence records the log as written, cut and all.
+    let item = records(&fx, "evidence.jsonl")
+        .into_iter()
+        .find(|r| r["type"] == "evidence_item")
+        .unwrap();
+    let logged = item["logs"].as_array().unwrap();
+    assert!(logged
+        .iter()
+        .any(|l| l["name"] == "stdout.log" && l["bytes"] == log.len() as u64));
+}
+
+#[test]
+fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines() {
+    let fx = fx();
+    fx.workorder(
+        "many",
+        "work_order_id: many\nsteps:\n  - {step_id: big, module_id: manyfiles, kind: transform, inputs: {count: 200000}, deliverables: [files]}\n  - {step_id: ok, module_id: manyfiles, kind: transform, inputs: {count: 3000}, deliverables: [files]}\n",
+    );
+    let (out, v) = pass(&fx);
+    let run = run_of(&v, "many");
+    let big = step_of(run, "big");
+    assert_eq!(big["status"], "FAILED", "{}", text(&out));
+    assert_eq!(big["reason_slug"], "outputs_too_large");
+    assert_eq!(step_of(run, "ok")["status"], "COMPLETED");
+    // Refunded in full: 1 + 2 charged and given back; the other step costs 3.
+    assert_eq!(balance(&fx, "t1"), 100 - 3);
+    let refunds: Vec<Value> = records(&fx, "billing.jsonl")
+        .into_iter()
+        .filter(|r| r["type"] == "REFUND")
+        .collect();
+    assert_eq!(refunds.len(), 2);
+    assert!(refunds
+        .iter()
+        .all(|r| r["reason_slug"] == "outputs_too_large"));
+    // A dir output is one record: its file count, bytes and manifest digest.
+    let outcome = records(&fx, "evidence.jsonl")
+        .into_iter()
+        .find(|r| r["type"] == "step_outcome" && r["step_id"] == "ok")
+        .unwrap();
+    let outputs = outcome["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1, "{outcome}");
+    assert_eq!(outputs[0]["files"], 3000);
+    assert_eq!(outputs[0]["path"], "tree");
+    let lines = ledger_lines(&fx);
+    assert!(!lines.is_empty());
+    for (file, len) in lines {
+        assert!(len < 1 << 20, "{file}: a line of {len} bytes");
+    }
+}
+
+#[test]
+fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
+    let fx = fx();
+    fx.workorder(
+        "results",
+        "work_order_id: results\nsteps:\n  - {step_id: file, module_id: bigresult, kind: transform, inputs: {value_kib: 3072}}\n  - {step_id: values, module_id: bigresult, kind: transform, inputs: {value_kib: 700}}\n  - {step_id: message, module_id: bigresult, kind: transform, inputs: {message_chars: 100000, value_kib: 1}}\n",
+    );
+    let (out, v) = pass(&fx);
+    let run = run_of(&v, "results");
+    let file = step_of(run, "file");
+    assert_eq!(file["reason_slug"], "module_failed", "{}", text(&out));
+    assert!(file["message"]
+        .as_str()
+        .unwrap()
+        .contains("larger than 1 MiB"));
+    assert_eq!(step_of(run, "values")["reason_slug"], "outputs_too_large");
+    let message = step_of(run, "message");
+    assert_eq!(message["status"], "COMPLETED");
+    let outcome = records(&fx, "evidence.jsonl")
+        .into_iter()
+        .find(|r| r["type"] == "step_outcome" && r["step_id"] == "message")
+        .unwrap();
+    let m = outcome["message"].as_str().unwrap();
+    assert_eq!(m.chars().filter(|c| *c == '\u{1}').count(), 4000);
+    assert!(m.ends_with("(message truncated)"));
+    for (file, len) in ledger_lines(&fx) {
+        assert!(len < 1 << 20, "{file}: a line of {len} bytes");
+    }
+}
+
+#[test]
+fn a_secret_split_across_writes_is_redacted_in_both_logs() {
+    let fx = fx();
+    fx.workorder(
+        "split",
+        "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n",
+    );
+    let (out, v) = pass(&fx);
+    assert_eq!(run_of(&v, "split")["status"], "COMPLETED", "{}", text(&out));
+    let dir = step_dir(&fx, "split", "s");
+    for log in ["stdout.log", "stderr.log"] {
+        let text = std::fs::read(dir.join(log)).unwrap();
+        let want = [".".repeat(70000).as_bytes(), b"\nbefore [REDACTED] after\n"].concat();
+        assert_eq!(
+            String::from_utf8_lossy(&text[70000..]),
+            String::from_utf8_lossy(&want[70000..]),
+            "{log}"
+        );
+        assert_eq!(text, want, "{log}");
+    }
+    assert!(leaks(&fx, &[]).is_empty(), "{:?}", leaks(&fx, &[]));
+}
