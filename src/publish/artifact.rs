@@ -150,6 +150,16 @@ pub fn package(
     })
 }
 
+/// A recorded output that cannot be read now.
+fn unreadable(c: &Candidate, path: &Path, e: impl std::fmt::Display) -> String {
+    format!(
+        "{} (recorded by step '{}' attempt {}): {e}",
+        path.display(),
+        c.step_id,
+        c.attempt
+    )
+}
+
 /// A recorded `file` output, checked against its record.
 fn verified_file(
     c: &Candidate,
@@ -157,14 +167,7 @@ fn verified_file(
     dir: &Path,
 ) -> Result<(PackSource, ManifestEntry), String> {
     let path = dir.join(&f.path);
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| {
-        format!(
-            "{} (recorded by step '{}' attempt {}): {e}",
-            path.display(),
-            c.step_id,
-            c.attempt
-        )
-    })?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| unreadable(c, &path, e))?;
     if !meta.file_type().is_file() {
         return Err(format!(
             "{} is not a regular file; outputs must be regular files",
@@ -196,14 +199,7 @@ fn verified_dir(
     dir: &Path,
 ) -> Result<Vec<(PackSource, ManifestEntry)>, String> {
     let path = dir.join(&f.path);
-    let m = crate::runner::outputs::dir_manifest(&path).map_err(|e| {
-        format!(
-            "{} (recorded by step '{}' attempt {}): {e}",
-            path.display(),
-            c.step_id,
-            c.attempt
-        )
-    })?;
+    let m = crate::runner::outputs::dir_manifest(&path).map_err(|e| unreadable(c, &path, e))?;
     if m.sha256 != f.sha256 || m.bytes != f.bytes || Some(m.files.len() as u64) != f.files {
         return Err(differs(c, f, &path, m.bytes, &m.sha256));
     }

@@ -68,7 +68,9 @@ struct Recorded {
     start_time: u64,
 }
 
-/// Run the module under a supervisor; Err when nothing could be started.
+/// Run the module under a supervisor; Err when nothing could be started. The calling thread
+/// must stay until this returns (it does: it pumps the logs): the supervisor's death signal
+/// follows the thread that spawned it, not the process.
 pub fn run(l: &Launch) -> Result<Ended, String> {
     become_subreaper();
     let log = |name, file: &str| {
@@ -117,12 +119,19 @@ fn supervisors() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     SUPERVISORS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The step dir as the supervisor's argv names it: the same however the runtime directory
+/// was spelled, so a later orchestrator recognises it.
+fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(step_dir)
+        .or_else(|_| std::path::absolute(step_dir))
+        .unwrap_or_else(|_| step_dir.to_path_buf())
+}
+
 fn spawn_supervisor(l: &Launch, channel: OwnedFd) -> Result<Child, String> {
-    let abs = std::path::absolute(l.step_dir).unwrap_or_else(|_| l.step_dir.to_path_buf());
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg0("platform")
         .arg(ARG)
-        .arg(&abs)
+        .arg(step_dir_id(l.step_dir))
         .env_clear()
         .envs(l.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&l.spec.cwd)
@@ -345,10 +354,10 @@ fn is_supervisor_of(pid: i32, start: u64, step_dir: &Path) -> bool {
     if pid <= 1 || !procs::is_running(pid, start) {
         return false;
     }
-    let abs = std::path::absolute(step_dir).unwrap_or_else(|_| step_dir.to_path_buf());
+    let id = step_dir_id(step_dir);
     let argv = procs::cmdline(pid);
     argv.get(1).is_some_and(|a| a == ARG.as_bytes())
         && argv
             .get(2)
-            .is_some_and(|a| a.as_slice() == abs.as_os_str().as_encoded_bytes())
+            .is_some_and(|a| a.as_slice() == id.as_os_str().as_encoded_bytes())
 }

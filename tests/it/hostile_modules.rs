@@ -51,6 +51,14 @@ fn pass(fx: &Fx) -> (Output, Value) {
     (out, v)
 }
 
+/// Write work order `id` and run a pass: the output and the work order's run.
+fn pass_one(fx: &Fx, id: &str, yaml: &str) -> (Output, Value) {
+    fx.workorder(id, yaml);
+    let (out, v) = pass(fx);
+    let run = run_of(&v, id).clone();
+    (out, run)
+}
+
 /// The folder of a step of the work order's (only) run.
 fn step_dir(fx: &Fx, wo: &str, step: &str) -> PathBuf {
     let runs = fx.path(&format!("runtime/runs/t1/{wo}"));
@@ -131,25 +139,40 @@ fn leaks(fx: &Fx, extra: &[(&str, &[u8])]) -> Vec<String> {
     found
 }
 
-fn ledger_lines(fx: &Fx) -> Vec<(String, usize)> {
-    let mut out = Vec::new();
+/// Every line of the three ledger files is shorter than 1 MiB (and there are some).
+fn assert_ledger_lines_under_1_mib(fx: &Fx) {
+    let mut lines = 0;
     for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
         let text =
             std::fs::read_to_string(fx.path(&format!(".billing-state/{file}"))).unwrap_or_default();
-        out.extend(text.lines().map(|l| (file.to_string(), l.len())));
+        for line in text.lines() {
+            assert!(
+                line.len() < 1 << 20,
+                "{file}: a line of {} bytes",
+                line.len()
+            );
+            lines += 1;
+        }
     }
-    out
+    assert!(lines > 0);
+}
+
+/// The step_outcome record of a step.
+fn outcome_of(fx: &Fx, step: &str) -> Value {
+    records(fx, "evidence.jsonl")
+        .into_iter()
+        .find(|r| r["type"] == "step_outcome" && r["step_id"] == step)
+        .unwrap_or_else(|| panic!("no outcome for {step}"))
 }
 
 #[test]
 fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_writes() {
     let fx = fx();
-    fx.workorder(
+    let (out, run) = pass_one(
+        &fx,
         "spy",
         "work_order_id: spy\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy, module_id: procspy, kind: transform}\n",
     );
-    let (out, v) = pass(&fx);
-    let run = run_of(&v, "spy");
     assert_eq!(run["status"], "COMPLETED", "{}", text(&out));
     // The spy really looked: it read its ancestors (supervisor and orchestrator) and /proc.
     let report: Value = serde_json::from_slice(
@@ -168,32 +191,26 @@ fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
 
-#[test]
-fn a_setsid_daemon_is_ended_with_its_step_and_never_writes_to_the_log_afterwards() {
-    let fx = fx();
+/// Run daemonizer; after the pass, its daemon must be dead and, past the daemon's sleep,
+/// the step's log unchanged and no marker written. Returns the step's report.
+fn daemon_pass(fx: &Fx, kill_supervisor: bool) -> Value {
     let pidfile = fx.path("daemon.pid");
     let marker = fx.path("daemon.marker");
     fx.workorder(
         "daemon",
         &format!(
-            "work_order_id: daemon\nsteps:\n  - step_id: d\n    module_id: daemonizer\n    kind: transform\n    inputs: {{pidfile: \"{}\", marker: \"{}\", sleep_ms: 2000}}\n",
+            "work_order_id: daemon\nsteps:\n  - step_id: d\n    module_id: daemonizer\n    kind: transform\n    inputs: {{pidfile: \"{}\", marker: \"{}\", sleep_ms: 2000, kill_supervisor: {kill_supervisor}}}\n",
             pidfile.display(),
             marker.display()
         ),
     );
-    let (out, v) = pass(&fx);
-    assert_eq!(
-        run_of(&v, "daemon")["status"],
-        "COMPLETED",
-        "{}",
-        text(&out)
-    );
+    let (out, v) = pass(fx);
     let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
         .trim()
         .parse()
         .unwrap();
-    let log = step_dir(&fx, "daemon", "d").join("stdout.log");
+    let log = step_dir(fx, "daemon", "d").join("stdout.log");
     let before = std::fs::read(&log).unwrap();
     assert!(is_dead(pid), "daemon {pid} outlived its step");
     // Longer than the daemon's sleep: had it lived, it would have written by now.
@@ -207,7 +224,31 @@ fn a_setsid_daemon_is_ended_with_its_step_and_never_writes_to_the_log_afterwards
         !marker.exists(),
         "the daemon wrote its marker after the step"
     );
-    assert!(leaks(&fx, &[]).is_empty(), "{:?}", leaks(&fx, &[]));
+    assert!(leaks(fx, &[]).is_empty(), "{:?}", leaks(fx, &[]));
+    step_of(run_of(&v, "daemon"), "d").clone()
+}
+
+#[test]
+fn a_setsid_daemon_is_ended_with_its_step_and_never_writes_to_the_log_afterwards() {
+    let fx = fx();
+    let step = daemon_pass(&fx, false);
+    assert_eq!(step["status"], "COMPLETED", "{step}");
+}
+
+#[test]
+fn a_module_that_kills_its_supervisor_fails_and_its_daemon_is_still_ended() {
+    // The daemon reparents to the orchestrator (a subreaper too), which ends it.
+    let fx = fx();
+    let step = daemon_pass(&fx, true);
+    assert_eq!(step["status"], "FAILED", "{step}");
+    assert_eq!(step["reason_slug"], "module_failed");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap()
+            .contains("supervisor ended without a report"),
+        "{step}"
+    );
 }
 
 /// A pass over a work order whose step `t` runs treefork, and the module tree's pids once
@@ -380,16 +421,15 @@ fn a_two_gib_stdout_flood_keeps_16_mib_and_the_orchestrator_under_200_mb() {
 #[test]
 fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines() {
     let fx = fx();
-    fx.workorder(
+    let (out, run) = pass_one(
+        &fx,
         "many",
         "work_order_id: many\nsteps:\n  - {step_id: big, module_id: manyfiles, kind: transform, inputs: {count: 200000}, deliverables: [files]}\n  - {step_id: ok, module_id: manyfiles, kind: transform, inputs: {count: 3000}, deliverables: [files]}\n",
     );
-    let (out, v) = pass(&fx);
-    let run = run_of(&v, "many");
-    let big = step_of(run, "big");
+    let big = step_of(&run, "big");
     assert_eq!(big["status"], "FAILED", "{}", text(&out));
     assert_eq!(big["reason_slug"], "outputs_too_large");
-    assert_eq!(step_of(run, "ok")["status"], "COMPLETED");
+    assert_eq!(step_of(&run, "ok")["status"], "COMPLETED");
     // Refunded in full: 1 + 2 charged and given back; the other step costs 3.
     assert_eq!(balance(&fx, "t1"), 100 - 3);
     let refunds: Vec<Value> = records(&fx, "billing.jsonl")
@@ -401,60 +441,47 @@ fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines
         .iter()
         .all(|r| r["reason_slug"] == "outputs_too_large"));
     // A dir output is one record: its file count, bytes and manifest digest.
-    let outcome = records(&fx, "evidence.jsonl")
-        .into_iter()
-        .find(|r| r["type"] == "step_outcome" && r["step_id"] == "ok")
-        .unwrap();
+    let outcome = outcome_of(&fx, "ok");
     let outputs = outcome["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 1, "{outcome}");
     assert_eq!(outputs[0]["files"], 3000);
     assert_eq!(outputs[0]["path"], "tree");
-    let lines = ledger_lines(&fx);
-    assert!(!lines.is_empty());
-    for (file, len) in lines {
-        assert!(len < 1 << 20, "{file}: a line of {len} bytes");
-    }
+    assert_ledger_lines_under_1_mib(&fx);
 }
 
 #[test]
 fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
     let fx = fx();
-    fx.workorder(
+    let (out, run) = pass_one(
+        &fx,
         "results",
         "work_order_id: results\nsteps:\n  - {step_id: file, module_id: bigresult, kind: transform, inputs: {value_kib: 3072}}\n  - {step_id: values, module_id: bigresult, kind: transform, inputs: {value_kib: 700}}\n  - {step_id: message, module_id: bigresult, kind: transform, inputs: {message_chars: 100000, value_kib: 1}}\n",
     );
-    let (out, v) = pass(&fx);
-    let run = run_of(&v, "results");
-    let file = step_of(run, "file");
+    let file = step_of(&run, "file");
     assert_eq!(file["reason_slug"], "module_failed", "{}", text(&out));
     assert!(file["message"]
         .as_str()
         .unwrap()
         .contains("larger than 1 MiB"));
-    assert_eq!(step_of(run, "values")["reason_slug"], "outputs_too_large");
-    let message = step_of(run, "message");
+    assert_eq!(step_of(&run, "values")["reason_slug"], "outputs_too_large");
+    let message = step_of(&run, "message");
     assert_eq!(message["status"], "COMPLETED");
-    let outcome = records(&fx, "evidence.jsonl")
-        .into_iter()
-        .find(|r| r["type"] == "step_outcome" && r["step_id"] == "message")
-        .unwrap();
+    let outcome = outcome_of(&fx, "message");
     let m = outcome["message"].as_str().unwrap();
     assert_eq!(m.chars().filter(|c| *c == '\u{1}').count(), 4000);
     assert!(m.ends_with("(message truncated)"));
-    for (file, len) in ledger_lines(&fx) {
-        assert!(len < 1 << 20, "{file}: a line of {len} bytes");
-    }
+    assert_ledger_lines_under_1_mib(&fx);
 }
 
 #[test]
 fn a_secret_split_across_writes_is_redacted_in_both_logs() {
     let fx = fx();
-    fx.workorder(
+    let (out, run) = pass_one(
+        &fx,
         "split",
         "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n",
     );
-    let (out, v) = pass(&fx);
-    assert_eq!(run_of(&v, "split")["status"], "COMPLETED", "{}", text(&out));
+    assert_eq!(run["status"], "COMPLETED", "{}", text(&out));
     let dir = step_dir(&fx, "split", "s");
     for log in ["stdout.log", "stderr.log"] {
         let text = std::fs::read(dir.join(log)).unwrap();

@@ -62,6 +62,10 @@ fn every_documented_line_parses_hashes_and_verifies() {
     assert!(report.ok(), "{:?}", report.problems);
 }
 
+/// The example `dir` output's manifest digest (any digest: the example shows the shape).
+const DIR_MANIFEST_SHA256: &str =
+    "5adfef548a61a5a84bf0502c7c9ade76ccfd602707cbf0ca3bd9b0819cf07945";
+
 /// Prints a fresh set of example lines for docs/records.md.
 #[test]
 #[ignore = "generator: cargo test --test it ledger_docs:: -- --ignored --nocapture"]
@@ -162,13 +166,22 @@ fn print_examples() {
         status: StepStatus::Completed,
         reason_slug: None,
         message: None,
-        outputs: vec![OutputRecord {
-            output_id: "report".into(),
-            path: "report.json".into(),
-            bytes: 512,
-            sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
-            files: None,
-        }],
+        outputs: vec![
+            OutputRecord {
+                output_id: "report".into(),
+                path: "report.json".into(),
+                bytes: 512,
+                sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
+                files: None,
+            },
+            OutputRecord {
+                output_id: "report_dir".into(),
+                path: "report".into(),
+                bytes: 1890,
+                sha256: DIR_MANIFEST_SHA256.into(),
+                files: Some(3),
+            },
+        ],
         values,
     }));
     post(Record::EvidenceItem(EvidenceItem {
@@ -176,12 +189,20 @@ fn print_examples() {
         step_id: "build".into(),
         attempt: 1,
         status: StepStatus::Completed,
-        subjects: vec![FileDigest {
-            name: "report.json".into(),
-            sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
-            bytes: 512,
-            files: None,
-        }],
+        subjects: vec![
+            FileDigest {
+                name: "report.json".into(),
+                sha256: "a3f1c9e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8".into(),
+                bytes: 512,
+                files: None,
+            },
+            FileDigest {
+                name: "report".into(),
+                sha256: DIR_MANIFEST_SHA256.into(),
+                bytes: 1890,
+                files: Some(3),
+            },
+        ],
         logs: vec![FileDigest {
             name: "stderr.log".into(),
             sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
