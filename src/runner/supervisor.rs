@@ -83,6 +83,8 @@ mod linux {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
             libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            // Started as /proc/self/exe, it would show as "exe" in ps and top.
+            libc::prctl(libc::PR_SET_NAME, c"supervise".as_ptr(), 0, 0, 0);
         }
         // SAFETY: fd 0 is the socket the orchestrator passed as stdin; nothing else owns it.
         let mut channel = unsafe { UnixStream::from_raw_fd(0) };
