@@ -12,20 +12,30 @@ use std::time::{Duration, Instant};
 use support::orch::{copy_dir, run_of, step_of, Fx};
 use support::*;
 
-const TOKEN: &str = "tok-3b9e51c7d2a8-hostile";
-const CANARY: &str = "canary-a4f08e21-hostile";
-const UNUSED: &str = "unused-5d7c9a13-hostile";
-const GITHUB_TOKEN: &str = "ghp_hostile71e4c0b2a9";
-const SIGNING_KEY: &str = "signkey-0e8d6b4f2c1a-hostile";
-
-/// Every secret the orchestrator is started with, by variable.
-const SECRETS: &[(&str, &str)] = &[
-    ("PLATFORM_SECRET_TOKEN", TOKEN),
-    ("PLATFORM_SECRET_CANARY", CANARY),
-    ("PLATFORM_SECRET_UNUSED", UNUSED),
-    ("GITHUB_TOKEN", GITHUB_TOKEN),
-    ("PLATFORM_LEDGER_SIGNING_KEY", SIGNING_KEY),
-];
+/// Every secret the orchestrator is started with, by variable. The values carry the
+/// fixture's unique folder name: tests run at once, and the /proc spy reads every process,
+/// so it must look only for the values its own pass holds (a concurrent test's module may
+/// legitimately hold its own declared secret).
+fn secrets(fx: &Fx) -> Vec<(&'static str, String)> {
+    let tag: String = fx
+        .root()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    vec![
+        ("PLATFORM_SECRET_TOKEN", format!("tok-{tag}-3b9e51c7")),
+        ("PLATFORM_SECRET_CANARY", format!("canary-{tag}-a4f08e21")),
+        ("PLATFORM_SECRET_UNUSED", format!("unused-{tag}-5d7c9a13")),
+        ("GITHUB_TOKEN", format!("ghp_{tag}71e4c0b2a9")),
+        (
+            "PLATFORM_LEDGER_SIGNING_KEY",
+            format!("signkey-{tag}-0e8d6b4f"),
+        ),
+    ]
+}
 
 fn fx() -> Fx {
     let fx = Fx::new();
@@ -40,8 +50,7 @@ fn fx() -> Fx {
 /// `platform orchestrator --json` with every secret in its environment.
 fn orchestrator(fx: &Fx) -> std::process::Command {
     let mut c = command(fx);
-    c.args(["orchestrator", "--json"])
-        .envs(SECRETS.iter().copied());
+    c.args(["orchestrator", "--json"]).envs(secrets(fx));
     c
 }
 
@@ -120,10 +129,11 @@ fn pids_in(text: &str) -> Vec<i32> {
 
 /// Every place a secret value (or its distinctive middle) appears under the fixture.
 fn leaks(fx: &Fx, extra: &[(&str, &[u8])]) -> Vec<String> {
+    let secrets = secrets(fx);
     let mut found = Vec::new();
     let mut check = |what: &str, bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes);
-        for (_, secret) in SECRETS {
+        for (_, secret) in &secrets {
             let middle = &secret[4..secret.len() - 4];
             if text.contains(middle) {
                 found.push(format!("{what}: {secret}"));
