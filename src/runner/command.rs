@@ -135,8 +135,8 @@ fn execute(
     program: PathBuf,
     args: &[String],
 ) -> Result<(Exit, Vec<super::FileRecord>), String> {
-    use super::launch::{self, Ending, Launch};
-    use super::supervisor::{Report, Spec};
+    use super::launch::{self, Launch};
+    use super::supervisor::Spec;
     // First: processes of an earlier attempt could still write into what is cleared next.
     launch::end_earlier_attempt(spec.step_dir)?;
     prepare(spec)?;
@@ -153,25 +153,31 @@ fn execute(
         step_dir: spec.step_dir,
         redactor: spec.redactor,
     })?;
-    let exit = match (ended.ending, ended.log_error) {
-        (_, Some(e)) => Exit::Broken(format!("the step's log could not be written: {e}")),
-        (Ending::Reported(Report::Exited { code }), None) => Exit::Code(code),
-        (Ending::Reported(Report::Signaled { signal }), None) => Exit::Signal(signal),
-        (Ending::Reported(Report::TimedOut), None)
-        | (
-            Ending::Lost {
-                timed_out: true, ..
-            },
-            None,
-        ) => Exit::TimedOut,
-        (Ending::Reported(Report::SpawnFailed { error }), None) => Exit::Broken(error),
-        (Ending::Reported(Report::Terminated), None) => Exit::Broken(
+    Ok((exit_of(ended.ending, ended.log_error), ended.logs))
+}
+
+/// How the supervised run ended, as the runner judges it.
+#[cfg(target_os = "linux")]
+fn exit_of(ending: super::launch::Ending, log_error: Option<String>) -> Exit {
+    use super::launch::Ending;
+    use super::supervisor::Report;
+    if let Some(e) = log_error {
+        return Exit::Broken(format!("the step's log could not be written: {e}"));
+    }
+    match ending {
+        Ending::Reported(Report::Exited { code }) => Exit::Code(code),
+        Ending::Reported(Report::Signaled { signal }) => Exit::Signal(signal),
+        Ending::Reported(Report::TimedOut)
+        | Ending::Lost {
+            timed_out: true, ..
+        } => Exit::TimedOut,
+        Ending::Reported(Report::SpawnFailed { error }) => Exit::Broken(error),
+        Ending::Reported(Report::Terminated) => Exit::Broken(
             "the step was stopped: its supervisor was told to end it (the orchestrator ended?)"
                 .into(),
         ),
-        (Ending::Lost { why, .. }, None) => Exit::Broken(why),
-    };
-    Ok((exit, ended.logs))
+        Ending::Lost { why, .. } => Exit::Broken(why),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -226,17 +226,22 @@ fn pump(
                 }
             }
             if i == 2 && !open[2] {
-                // The supervisor closes the channel by exiting.
-                p.status = child.wait().ok();
-                supervisors().remove(&child.id());
-                if serde_json::from_slice::<Report>(&p.report).is_err() {
-                    sweep_strays();
-                }
+                supervisor_gone(child, &mut p);
                 give_up = Some(Instant::now() + PIPE_GRACE);
             }
         }
     }
     p
+}
+
+/// The supervisor closed the channel, which it does by exiting: reap it, and if it left no
+/// report, end what it left behind (its module tree has reparented here).
+fn supervisor_gone(child: &mut Child, p: &mut Pumped) {
+    p.status = child.wait().ok();
+    supervisors().remove(&child.id());
+    if serde_json::from_slice::<Report>(&p.report).is_err() {
+        sweep_strays();
+    }
 }
 
 /// Indices (into `fds`) that are readable or closed, waiting at most `wait` (capped at 1 s,

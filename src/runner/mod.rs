@@ -33,6 +33,7 @@ pub struct FileRecord {
     /// SHA-256 of the file, or of a `dir` output's manifest.
     pub sha256: String,
     /// A `dir` output's file count (None for a file).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<u64>,
 }
 
