@@ -1,6 +1,7 @@
 //! Text rendering of an orchestrator pass and of a dry-run plan (JSON is the serde form).
 use super::plan::{Action, Disposition, Plan};
 use super::Summary;
+use crate::output::untrusted;
 use std::fmt::Write;
 
 fn action_name(a: Action) -> &'static str {
@@ -28,16 +29,16 @@ pub fn plan_text(plan: &Plan) -> String {
             let _ = write!(out, " run {}", wp.run);
         }
         if let Some(r) = &wp.refused {
-            let _ = write!(out, "  REFUSED {}: {}", r.slug(), r.message());
+            let _ = write!(out, "  REFUSED {}: {}", r.slug(), untrusted(&r.message()));
         }
         out.push('\n');
         for f in &wp.findings {
             let _ = writeln!(
                 out,
                 "    error: {} ({}: {})",
-                f.message,
-                f.location(),
-                f.field
+                untrusted(&f.message),
+                untrusted(&f.location()),
+                untrusted(&f.field)
             );
         }
         if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
@@ -120,7 +121,7 @@ pub fn text(s: &Summary) -> String {
                 r.refunded_credits
             );
             if let Some(why) = &r.refused {
-                let _ = writeln!(out, "    refused: {why}");
+                let _ = writeln!(out, "    refused: {}", untrusted(why));
             }
             for st in &r.steps {
                 if let Some(slug) = &st.reason_slug {
@@ -132,7 +133,7 @@ pub fn text(s: &Summary) -> String {
                         slug,
                         st.message
                             .as_ref()
-                            .map(|m| format!(": {m}"))
+                            .map(|m| format!(": {}", untrusted(m)))
                             .unwrap_or_default()
                     );
                 }
@@ -143,15 +144,17 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "invalid, not run: {}/{} ({})",
-            inv.tenant_id, inv.work_order_id, inv.file
+            inv.tenant_id,
+            inv.work_order_id,
+            untrusted(&inv.file)
         );
         for f in &inv.findings {
             let _ = writeln!(
                 out,
                 "    error: {}\n      --> {}  field: {}",
-                f.message,
-                f.location(),
-                f.field
+                untrusted(&f.message),
+                untrusted(&f.location()),
+                untrusted(&f.field)
             );
         }
     }
@@ -159,7 +162,7 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
     }
     for n in &s.notes {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(out, "note: {}", untrusted(n));
     }
     let _ = writeln!(
         out,
