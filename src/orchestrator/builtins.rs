@@ -1,6 +1,6 @@
 //! Runs the built-in modules in-process: package_std, deliver_local, deliver_email and
 //! deliver_github_release, turning their results and receipts into step results.
-use crate::builtin::deliver_email::{deliver_email, SmtpSettings};
+use crate::builtin::deliver_email::{credentials_from_secrets, deliver_email, SmtpSettings};
 use crate::builtin::deliver_local::deliver_local;
 use crate::builtin::package::{build_package, PackSource};
 use crate::builtin::receipt::{Receipt, StepFailure};
@@ -102,30 +102,11 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
             let Some(zip) = input_path(ctx.inputs, "package_zip") else {
                 return StepResult::failed("input_invalid", "input 'package_zip' is required");
             };
-            let settings: SmtpSettings = match &ctx.profile.smtp {
-                Some(v) => match serde_json::from_value(v.clone()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed(
-                            "input_invalid",
-                            format!("runtime profile smtp: {e}"),
-                        )
-                    }
-                },
-                None => match serde_json::from_value(serde_json::json!({})) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed("input_invalid", format!("smtp defaults: {e}"))
-                    }
-                },
+            let settings = match SmtpSettings::from_profile(ctx.profile.smtp.as_ref()) {
+                Ok(s) => s,
+                Err(e) => return StepResult::failed("input_invalid", e),
             };
-            let creds = match (
-                crate::secrets::get("SMTP_USERNAME"),
-                crate::secrets::get("SMTP_PASSWORD"),
-            ) {
-                (Some(u), Some(p)) => Some((u, p)),
-                _ => None,
-            };
+            let creds = credentials_from_secrets();
             let s = |k: &str| {
                 ctx.inputs
                     .get(k)

@@ -614,16 +614,15 @@ fn prepare(
     let assets = |rel: &str| crate::validate::assets::resolve_asset(root, tenant, rel);
     let inputs = bindings::resolve(step, contract, produced, &assets)?;
     if contract.runner.builtin.as_deref() == Some("deliver_email") {
-        // A bad address is the tenant's input error: found before charging, not refunded later.
+        // The send's own input checks, run now: a bad address or SMTP setting is an input
+        // error found before charging, never a charged failure without a refund.
+        use crate::builtin::deliver_email::{credentials_from_secrets, precheck, SmtpSettings};
+        let settings = SmtpSettings::from_profile(env.profile.smtp.as_ref())?;
         let to = inputs
             .get("recipient_email")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        if to.parse::<lettre::Address>().is_err() {
-            return Err(format!(
-                "input 'recipient_email': '{to}' is not an email address"
-            ));
-        }
+        precheck(&settings, credentials_from_secrets().is_some(), to).map_err(|f| f.message)?;
     }
     Ok(inputs)
 }
