@@ -13,6 +13,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("outputs_missing", true),
     ("delivery_failed", true),
     ("package_too_large_for_email", true),
+    ("superseded", true),
     ("not_enough_credits", false),
     ("secrets_missing", false),
     ("input_invalid", false),

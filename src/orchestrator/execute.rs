@@ -60,6 +60,10 @@ pub struct RunReport {
     pub refunded_credits: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Why the pass stopped working on this work order (a ledger refusal, an I/O error):
+    /// its run stays open and the next pass resumes or closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The folder of one step of one run.
@@ -112,6 +116,25 @@ pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
         charged_credits: 0,
         refunded_credits: 0,
         refused: wp.refused.as_ref().map(|r| r.message()),
+        error: None,
+    }
+}
+
+/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
+/// the ledger, and the run stays open for the next pass.
+pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
+    RunReport {
+        tenant_id: wp.tenant_id.clone(),
+        work_order_id: wp.work_order_id.clone(),
+        run: wp.run,
+        run_id: wp.run_id.clone(),
+        action: wp.action,
+        status: RunStatus::Failed,
+        steps: Vec::new(),
+        charged_credits: 0,
+        refunded_credits: 0,
+        refused: None,
+        error: Some(e.message.clone()),
     }
 }
 
@@ -336,12 +359,9 @@ pub fn execute(
                             } else {
                                 recorded
                             };
-                            let new: i64 = sp
-                                .charges
-                                .iter()
-                                .filter(|c| !c.already_charged)
-                                .map(|c| c.amount_credits)
-                                .sum();
+                            // The planner summed every charge of the run with checks.
+                            let new =
+                                super::plan::new_charges(sp.charges.iter()).unwrap_or(i64::MAX);
                             let balance = env.journal.balance(tenant)?;
                             if new > balance {
                                 (
@@ -353,7 +373,7 @@ pub fn execute(
                                 )
                             } else {
                                 if !spends.is_empty() {
-                                    crate::failpoint::hit("before_spend");
+                                    crate::failpoint::check("before_spend")?;
                                     env.journal
                                         .post(spends.iter().cloned().map(Payload::new).collect())?;
                                     charged += new;
@@ -532,6 +552,7 @@ pub fn execute(
         charged_credits: charged,
         refunded_credits: refunded,
         refused: None,
+        error: None,
     })
 }
 
@@ -562,7 +583,7 @@ fn spends_for(wp: &WorkOrderPlan, step: &Step, sp: &StepPlan, attempt: u32) -> V
 }
 
 /// One full REFUND per SPEND, in one batch; returns the credits refunded.
-fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
+pub(super) fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
     if spends.is_empty() {
         return Ok(0);
     }

@@ -4,16 +4,6 @@ use super::Summary;
 use crate::output::untrusted;
 use std::fmt::Write;
 
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Start => "start",
-        Action::Resume => "resume",
-        Action::Retry => "retry",
-        Action::UpToDate => "up-to-date",
-        Action::Invalid => "invalid",
-    }
-}
-
 /// The priced plan of `--dry-run`: per step the charges, per tenant the balance.
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
@@ -23,10 +13,17 @@ pub fn plan_text(plan: &Plan) -> String {
             "{}/{}  {}",
             wp.tenant_id,
             wp.work_order_id,
-            action_name(wp.action)
+            wp.action.as_str()
         );
         if wp.run > 0 {
             let _ = write!(out, " run {}", wp.run);
+        }
+        for c in &wp.close {
+            let _ = write!(
+                out,
+                "\n    closes run {} as superseded: refunds {} credits",
+                c.run, c.refund_credits
+            );
         }
         if let Some(r) = &wp.refused {
             let _ = write!(out, "  REFUSED {}: {}", r.slug(), untrusted(&r.message()));
@@ -115,7 +112,7 @@ pub fn text(s: &Summary) -> String {
                 "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
                 format!("{}/{}", r.tenant_id, r.work_order_id),
                 r.run,
-                action_name(r.action),
+                r.action.as_str(),
                 r.status.as_str(),
                 r.charged_credits,
                 r.refunded_credits

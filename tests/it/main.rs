@@ -19,6 +19,7 @@ mod ledger_docs;
 mod ledger_integrity;
 mod orchestrator_email;
 mod orchestrator_runs;
+mod orchestrator_superseded;
 mod publish_cli;
 mod reliability_concurrency;
 mod reliability_crash;
