@@ -68,6 +68,8 @@ pub struct FakeState {
     pub lose_create_response: bool,
     /// Report no `digest` on assets (older servers).
     pub omit_digest: bool,
+    /// Hand out upload URLs on this origin instead of the fake's own (a hostile answer).
+    pub upload_base: Option<String>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
     pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
 }
@@ -232,6 +234,7 @@ impl FakeState {
 
     fn release_json(&self, r: &FakeRelease) -> serde_json::Value {
         let (base, repo) = (&self.base, &self.repo);
+        let uploads = self.upload_base.as_deref().unwrap_or(base);
         serde_json::json!({
             "id": r.id,
             "tag_name": r.tag_name,
@@ -240,7 +243,7 @@ impl FakeState {
             "body": r.body,
             "prerelease": false,
             "immutable": !r.draft,
-            "upload_url": format!("{base}/uploads/repos/{repo}/releases/{}/assets{{?name,label}}", r.id),
+            "upload_url": format!("{uploads}/uploads/repos/{repo}/releases/{}/assets{{?name,label}}", r.id),
             "html_url": format!("{base}/{repo}/releases/tag/{}", r.tag_name),
             "assets": r.assets.iter().map(|a| self.asset_json(r, a)).collect::<Vec<_>>(),
         })
