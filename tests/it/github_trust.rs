@@ -418,3 +418,68 @@ fn the_token_is_not_sent_to_an_upload_url_on_another_origin() {
     assert_eq!(elsewhere.count(), 0);
     assert!(fake.release("artifacts-t1-wo-r1").unwrap().draft);
 }
+
+/// As shipped, config/iam.yml grants no privileged role to anyone: on a copy of this
+/// repository a top-up as the demo's admin and a publish as the workflow bot are denied
+/// (exit 3) and audited. The demo gets its grants from scripts/demo-iam.yml instead.
+#[test]
+fn the_shipped_iam_grants_nobody() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let iam: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("config/iam.yml")).unwrap())
+            .unwrap();
+    for actor in iam["actors"].as_array().unwrap() {
+        assert_eq!(actor["roles"], serde_json::json!([]), "{actor}");
+    }
+    let copy = tempfile::tempdir().unwrap();
+    for d in ["modules", "tenants", "config"] {
+        crate::support::orch::copy_dir(&root.join(d), &copy.path().join(d));
+    }
+    let platform = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("platform")
+            .unwrap()
+            .current_dir(copy.path())
+            .env_remove("GITHUB_ACTOR")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let topup = platform(&[
+        "admin-topup",
+        "--tenant-id",
+        "acme",
+        "--amount-credits",
+        "100",
+        "--topup-method-id",
+        "manual",
+        "--reference",
+        "r1",
+        "--actor",
+        "demo-admin",
+    ]);
+    assert_eq!(topup.status.code(), Some(3), "{}", text(&topup));
+    let publish = platform(&[
+        "publish",
+        "--billing-state-dir",
+        ".billing-state",
+        "--runtime-dir",
+        "runtime",
+        "--no-publish",
+        "--actor",
+        "github-actions[bot]",
+    ]);
+    assert_eq!(publish.status.code(), Some(3), "{}", text(&publish));
+    let audit = std::fs::read_to_string(copy.path().join(".billing-state/audit.jsonl")).unwrap();
+    assert_eq!(
+        audit.lines().count(),
+        2,
+        "both denials are audited: {audit}"
+    );
+    assert!(
+        !copy.path().join(".billing-state/billing.jsonl").exists()
+            || std::fs::read(copy.path().join(".billing-state/billing.jsonl"))
+                .unwrap()
+                .is_empty()
+    );
+}

@@ -254,10 +254,10 @@ impl Runner {
             "work_order_id: tps\nsteps:\n  - step_id: stats\n    module_id: text_stats\n    kind: transform\n    inputs: {source: {asset: empty.txt}}\n",
         )
         .unwrap();
-        // The shipped iam.yml grants nobody: the operators and the bot are this repository's.
-        std::fs::write(
+        // The shipped iam.yml grants nobody: the demo's grants stand for an installation's.
+        std::fs::copy(
+            crate_root.join("scripts/demo-iam.yml"),
             repo.join("config/iam.yml"),
-            "roles:\n  admin: [billing.topup, artifacts.publish]\n  publisher: [artifacts.publish]\nactors:\n  - {id: demo-admin, roles: [admin]}\n  - {id: \"github-actions[bot]\", roles: [publisher]}\n",
         )
         .unwrap();
         // The workflows' profile, pointed at the fake.
