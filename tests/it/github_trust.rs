@@ -20,12 +20,7 @@ const PROFILE: &str = "config/runtime_profile.gh.yml";
 /// whose API is the fake.
 fn fixture(fake: &FakeGithub) -> Fx {
     let fx = Fx::new();
-    std::fs::create_dir_all(fx.path("modules/deliver_github_release")).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/deliver_github_release/module.yml"),
-        fx.path("modules/deliver_github_release/module.yml"),
-    )
-    .unwrap();
+    fx.add_shipped_module("deliver_github_release");
     std::fs::write(
         fx.path(PROFILE),
         format!(
@@ -57,19 +52,7 @@ fn text(out: &std::process::Output) -> String {
 /// credits t1 with 99,999,999 (made by the real binary in a scratch copy).
 fn forged_billing() -> Vec<u8> {
     let scratch = Fx::new();
-    let out = scratch.run(&[
-        "admin-topup",
-        "--tenant-id",
-        "t1",
-        "--amount-credits",
-        "99999999",
-        "--topup-method-id",
-        "manual",
-        "--reference",
-        "forged",
-        "--actor",
-        "tester",
-    ]);
+    let out = scratch.topup_as("t1", 99_999_999, "forged", "tester");
     assert!(out.status.success(), "{}", text(&out));
     scratch.bytes(".billing-state/billing.jsonl")
 }
@@ -188,19 +171,7 @@ fn a_tenant_cannot_write_or_claim_a_release_of_another_tenant() {
     fx.workorder("x-report", &wo("x-report"));
     std::fs::write(fx.path("tenants/t1-x/workorders/report.yml"), wo("report")).unwrap();
     fx.topup(100, "r1");
-    let topup = fx.run(&[
-        "admin-topup",
-        "--tenant-id",
-        "t1-x",
-        "--amount-credits",
-        "100",
-        "--topup-method-id",
-        "manual",
-        "--reference",
-        "r1",
-        "--actor",
-        "tester",
-    ]);
+    let topup = fx.topup_as("t1-x", 100, "r1", "tester");
     assert!(topup.status.success(), "{}", text(&topup));
 
     let out = with_token(
@@ -431,35 +402,10 @@ fn the_shipped_iam_grants_nobody() {
     for actor in iam["actors"].as_array().unwrap() {
         assert_eq!(actor["roles"], serde_json::json!([]), "{actor}");
     }
-    let copy = tempfile::tempdir().unwrap();
-    for d in ["modules", "tenants", "config"] {
-        crate::support::orch::copy_dir(&root.join(d), &copy.path().join(d));
-    }
-    let platform = |args: &[&str]| {
-        assert_cmd::Command::cargo_bin("platform")
-            .unwrap()
-            .current_dir(copy.path())
-            .env_remove("GITHUB_ACTOR")
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let topup = platform(&[
-        "admin-topup",
-        "--tenant-id",
-        "acme",
-        "--amount-credits",
-        "100",
-        "--topup-method-id",
-        "manual",
-        "--reference",
-        "r1",
-        "--actor",
-        "demo-admin",
-    ]);
+    let fx = Fx::example();
+    let topup = fx.topup_as("acme", 100, "r1", "demo-admin");
     assert_eq!(topup.status.code(), Some(3), "{}", text(&topup));
-    let publish = platform(&[
+    let publish = fx.run(&[
         "publish",
         "--billing-state-dir",
         ".billing-state",
@@ -470,16 +416,11 @@ fn the_shipped_iam_grants_nobody() {
         "github-actions[bot]",
     ]);
     assert_eq!(publish.status.code(), Some(3), "{}", text(&publish));
-    let audit = std::fs::read_to_string(copy.path().join(".billing-state/audit.jsonl")).unwrap();
+    let audit = String::from_utf8(fx.bytes(".billing-state/audit.jsonl")).unwrap();
     assert_eq!(
         audit.lines().count(),
         2,
         "both denials are audited: {audit}"
     );
-    assert!(
-        !copy.path().join(".billing-state/billing.jsonl").exists()
-            || std::fs::read(copy.path().join(".billing-state/billing.jsonl"))
-                .unwrap()
-                .is_empty()
-    );
+    assert!(fx.billing().is_empty(), "nothing was credited");
 }

@@ -63,12 +63,7 @@ fn template() -> &'static Path {
         for d in ["modules", "tenants", "config"] {
             copy_dir(&root.join(d), &t.path().join(d));
         }
-        // The shipped iam.yml grants nobody; these publishes act as the demo's admin.
-        std::fs::copy(
-            root.join("scripts/demo-iam.yml"),
-            t.path().join("config/iam.yml"),
-        )
-        .unwrap();
+        crate::support::orch::use_demo_iam(t.path());
         std::fs::write(
             t.path().join("tenants/globex/workorders/empty-stats.yml"),
             REFUNDED_WO,

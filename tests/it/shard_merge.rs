@@ -186,12 +186,7 @@ fn write_repo(repo: &Path, run_credits: u32) {
         repo.join("config/registry.yml"),
     )
     .unwrap();
-    // The shipped iam.yml grants nobody; the top-ups act as the demo's admin.
-    std::fs::copy(
-        crate_root.join("scripts/demo-iam.yml"),
-        repo.join("config/iam.yml"),
-    )
-    .unwrap();
+    crate::support::orch::use_demo_iam(repo);
     let contract = repo.join("modules/text_stats/module.yml");
     let text = std::fs::read_to_string(&contract).unwrap();
     assert!(

@@ -274,6 +274,18 @@ fn environment(job: &Value) -> Option<&str> {
     }
 }
 
+/// Every job of every workflow: (file name, job id, job).
+fn all_jobs() -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for path in workflow_files() {
+        let wf = load(&path);
+        for (id, job) in jobs(&wf) {
+            out.push((name(&path), id, job.clone()));
+        }
+    }
+    out
+}
+
 fn job_if(job: &Value) -> &str {
     job.get("if").and_then(Value::as_str).unwrap_or("")
 }
@@ -288,29 +300,25 @@ const ON_DEFAULT_BRANCH: &str =
 #[test]
 fn ledger_writers_run_on_the_default_branch_in_their_environment() {
     let mut checked = 0;
-    for path in workflow_files() {
-        let wf = load(&path);
-        let file = name(&path);
-        for (id, job) in jobs(&wf) {
-            let writes = steps(job).iter().any(|s| {
-                let r = run_text(s);
-                r.contains("state push") || r.contains("platform publish")
-            });
-            if !writes {
-                continue;
-            }
-            checked += 1;
-            assert_eq!(
-                environment(job),
-                Some(expected_environment(&file)),
-                "{file}: job {id} writes the ledger outside its Environment"
-            );
-            assert!(
-                job_if(job).contains(ON_DEFAULT_BRANCH),
-                "{file}: job {id} writes the ledger without the default-branch condition `{ON_DEFAULT_BRANCH}`: if: {}",
-                job_if(job)
-            );
+    for (file, id, job) in &all_jobs() {
+        let writes = steps(job).iter().any(|s| {
+            let r = run_text(s);
+            r.contains("state push") || r.contains("platform publish")
+        });
+        if !writes {
+            continue;
         }
+        checked += 1;
+        assert_eq!(
+            environment(job),
+            Some(expected_environment(file)),
+            "{file}: job {id} writes the ledger outside its Environment"
+        );
+        assert!(
+            job_if(job).contains(ON_DEFAULT_BRANCH),
+            "{file}: job {id} writes the ledger without the default-branch condition `{ON_DEFAULT_BRANCH}`: if: {}",
+            job_if(job)
+        );
     }
     assert!(
         checked >= 3,
@@ -322,24 +330,20 @@ fn ledger_writers_run_on_the_default_branch_in_their_environment() {
 /// or billing Environment (whose secret it is).
 #[test]
 fn the_signing_key_reaches_state_push_steps_only() {
-    for path in workflow_files() {
-        let wf = load(&path);
-        let file = name(&path);
-        for (id, job) in jobs(&wf) {
-            for step in steps(job) {
-                let env = step.get("env").map(Value::to_string).unwrap_or_default();
-                let has_key = env.contains("PLATFORM_LEDGER_SIGNING_KEY");
-                let pushes = run_text(step).contains("state push");
-                assert_eq!(
-                    has_key, pushes,
-                    "{file}: job {id}: the signing key goes to the steps that run `state push`, and only to them"
+    for (file, id, job) in &all_jobs() {
+        for step in steps(job) {
+            let env = step.get("env").map(Value::to_string).unwrap_or_default();
+            let has_key = env.contains("PLATFORM_LEDGER_SIGNING_KEY");
+            let pushes = run_text(step).contains("state push");
+            assert_eq!(
+                has_key, pushes,
+                "{file}: job {id}: the signing key goes to the steps that run `state push`, and only to them"
+            );
+            if has_key {
+                assert!(
+                    matches!(environment(job), Some("ledger" | "billing")),
+                    "{file}: job {id}: the signing key outside the ledger/billing Environment"
                 );
-                if has_key {
-                    assert!(
-                        matches!(environment(job), Some("ledger" | "billing")),
-                        "{file}: job {id}: the signing key outside the ledger/billing Environment"
-                    );
-                }
             }
         }
     }
@@ -351,50 +355,46 @@ fn the_signing_key_reaches_state_push_steps_only() {
 #[test]
 fn artifacts_of_other_runs_are_guarded_and_never_executed() {
     let mut guarded = 0;
-    for path in workflow_files() {
-        let wf = load(&path);
-        let file = name(&path);
-        for (id, job) in jobs(&wf) {
-            let all = steps(job);
-            let Some(first) = all.iter().position(|s| s.pointer("/with/run-id").is_some()) else {
+    for (file, id, job) in &all_jobs() {
+        let all = steps(job);
+        let Some(first) = all.iter().position(|s| s.pointer("/with/run-id").is_some()) else {
+            continue;
+        };
+        guarded += 1;
+        let cond = job_if(job);
+        for must in [
+            ON_DEFAULT_BRANCH,
+            "github.event.workflow_run.event == 'schedule'",
+            "github.event.workflow_run.head_branch == github.event.repository.default_branch",
+            "github.event.workflow_run.head_repository.full_name == github.repository",
+        ] {
+            assert!(cond.contains(must), "{file}: job {id}: if: lacks `{must}`");
+        }
+        assert!(
+            !cond.contains("pull_request"),
+            "{file}: job {id}: a pull request's run must never qualify"
+        );
+        let asked = all[..first].iter().any(|s| {
+            let r = run_text(s);
+            r.contains("actions/runs/$RUN_ID") && r.contains("head_repository")
+        });
+        assert!(
+            asked,
+            "{file}: job {id}: no step checks the run through the API before downloading from it"
+        );
+        for step in &all {
+            if step.pointer("/with/run-id").is_none() {
                 continue;
-            };
-            guarded += 1;
-            let cond = job_if(job);
-            for must in [
-                ON_DEFAULT_BRANCH,
-                "github.event.workflow_run.event == 'schedule'",
-                "github.event.workflow_run.head_branch == github.event.repository.default_branch",
-                "github.event.workflow_run.head_repository.full_name == github.repository",
-            ] {
-                assert!(cond.contains(must), "{file}: job {id}: if: lacks `{must}`");
             }
+            let what = step
+                .pointer("/with/name")
+                .or_else(|| step.pointer("/with/pattern"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             assert!(
-                !cond.contains("pull_request"),
-                "{file}: job {id}: a pull request's run must never qualify"
+                what.starts_with("runtime-"),
+                "{file}: job {id} downloads `{what}` from another run; only runtime evidence may come from there"
             );
-            let asked = all[..first].iter().any(|s| {
-                let r = run_text(s);
-                r.contains("actions/runs/$RUN_ID") && r.contains("head_repository")
-            });
-            assert!(
-                asked,
-                "{file}: job {id}: no step checks the run through the API before downloading from it"
-            );
-            for step in &all {
-                if step.pointer("/with/run-id").is_none() {
-                    continue;
-                }
-                let what = step
-                    .pointer("/with/name")
-                    .or_else(|| step.pointer("/with/pattern"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                assert!(
-                    what.starts_with("runtime-"),
-                    "{file}: job {id} downloads `{what}` from another run; only runtime evidence may come from there"
-                );
-            }
         }
     }
     assert!(
@@ -408,26 +408,22 @@ fn artifacts_of_other_runs_are_guarded_and_never_executed() {
 #[test]
 fn the_orchestrator_is_started_with_exec() {
     let mut found = 0;
-    for path in workflow_files() {
-        let wf = load(&path);
-        for (id, job) in jobs(&wf) {
-            for step in steps(job) {
-                let r = run_text(step);
-                if !r.contains("platform orchestrator") {
-                    continue;
-                }
-                found += 1;
-                let command = r
-                    .lines()
-                    .map(str::trim)
-                    .find(|l| !l.starts_with('#') && l.contains("platform orchestrator"))
-                    .unwrap_or("");
-                assert!(
-                    command.starts_with("exec bin/platform orchestrator"),
-                    "{}: job {id}: start the orchestrator with `exec bin/platform orchestrator ...`, not `{command}`",
-                    name(&path)
-                );
+    for (file, id, job) in &all_jobs() {
+        for step in steps(job) {
+            let r = run_text(step);
+            if !r.contains("platform orchestrator") {
+                continue;
             }
+            found += 1;
+            let command = r
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.starts_with('#') && l.contains("platform orchestrator"))
+                .unwrap_or("");
+            assert!(
+                command.starts_with("exec bin/platform orchestrator"),
+                "{file}: job {id}: start the orchestrator with `exec bin/platform orchestrator ...`, not `{command}`"
+            );
         }
     }
     assert!(found >= 1);

@@ -255,11 +255,7 @@ impl Runner {
         )
         .unwrap();
         // The shipped iam.yml grants nobody: the demo's grants stand for an installation's.
-        std::fs::copy(
-            crate_root.join("scripts/demo-iam.yml"),
-            repo.join("config/iam.yml"),
-        )
-        .unwrap();
+        crate::support::orch::use_demo_iam(&repo);
         // The workflows' profile, pointed at the fake.
         std::fs::write(
             repo.join("config/runtime_profile.dev_github.yml"),
