@@ -155,10 +155,11 @@ fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
     res
 }
 
+/// Uploads to the release the profile's template derives for this run: the work order
+/// chooses nothing but the package (SPEC §6), and the client it uses cannot write the state
+/// release.
 fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
-    use crate::github::client::GithubClient;
-    use crate::github::publish::deliver_to_release;
-    use crate::github::settings::GithubSettings;
+    use crate::github::{deliver_to_release, GithubClient, GithubSettings, Purpose, ReleaseOwner};
     let Some(zip) = input_path(ctx.inputs, "package_zip") else {
         return StepResult::failed("input_invalid", "input 'package_zip' is required");
     };
@@ -178,17 +179,12 @@ fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
         Ok(s) => s,
         Err(e) => return StepResult::failed("input_invalid", e.message),
     };
-    let tag = ctx
-        .inputs
-        .get("tag")
-        .and_then(|v| v.as_str())
-        .map(String::from)
-        .unwrap_or_else(|| settings.render_release_tag(ctx.tenant_id, ctx.work_order_id, ctx.run));
-    let client = match GithubClient::from_env(&settings) {
+    let owner = ReleaseOwner::new(ctx.tenant_id, ctx.work_order_id, ctx.run);
+    let client = match GithubClient::from_env(&settings, Purpose::Delivery) {
         Ok(c) => c,
         Err(e) => return StepResult::failed("delivery_failed", e.message),
     };
-    match deliver_to_release(&client, &settings, &tag, &zip) {
+    match deliver_to_release(&client, &owner, &zip) {
         Ok(d) => from_receipt(Receipt {
             provider: "github_release".into(),
             remote_path: d.url.clone(),

@@ -12,6 +12,7 @@ mod fuzz_package;
 mod fuzz_parsing;
 mod github_publish;
 mod github_state;
+mod github_trust;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;
