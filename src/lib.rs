@@ -11,6 +11,7 @@ pub mod error;
 pub mod failpoint;
 pub mod findings;
 pub mod github;
+pub mod heads;
 pub mod ids;
 pub mod job_summary;
 pub mod ledger;

@@ -1,5 +1,6 @@
 //! GitHub Releases: the profile's `github:` block, a synchronous client, publishing assets
-//! (draft → upload → verify → publish) and release-backed billing state. Knows no ledger format.
+//! (draft → upload → verify → publish) and release-backed billing state (which asks
+//! `crate::ledger` and `crate::heads` to verify what it moves; it parses no ledger line itself).
 pub mod client;
 pub mod publish;
 pub mod settings;
@@ -12,6 +13,6 @@ pub use client::{
 pub use publish::{deliver_to_release, AssetAction, GithubDelivery, PublishResult, PublishedAsset};
 pub use settings::GithubSettings;
 pub use state::{
-    pull_state, push_state, Head, PulledState, StateAction, StateFile, StateOutcome, PULLED_FILE,
-    STATE_FILES,
+    pull_state, push_state, Head, PullOptions, PulledState, PushOptions, Signing, StateAction,
+    StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };

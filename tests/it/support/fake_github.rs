@@ -158,6 +158,33 @@ impl FakeGithub {
         id
     }
 
+    /// Put `data` as the uploaded asset `name` of the release `tag` (replacing any asset of
+    /// that name), as anyone with write access to the release can: no API call is logged.
+    pub fn put_asset(&self, tag: &str, name: &str, data: &[u8]) {
+        let mut st = self.state();
+        let id = st.take_id();
+        let release = st
+            .releases
+            .iter_mut()
+            .find(|r| r.tag_name == tag)
+            .expect("no such release");
+        release.assets.retain(|a| a.name != name);
+        release.assets.push(FakeAsset {
+            id,
+            name: name.to_string(),
+            state: "uploaded".into(),
+            data: data.to_vec(),
+        });
+    }
+
+    /// Remove the asset `name` of the release `tag`, if any.
+    pub fn remove_asset(&self, tag: &str, name: &str) {
+        let mut st = self.state();
+        if let Some(r) = st.releases.iter_mut().find(|r| r.tag_name == tag) {
+            r.assets.retain(|a| a.name != name);
+        }
+    }
+
     /// The bytes of an asset of the release `tag`.
     pub fn asset_data(&self, tag: &str, name: &str) -> Option<Vec<u8>> {
         self.release(tag)?
