@@ -25,6 +25,7 @@ mod reliability_crash;
 mod reliability_hostile;
 mod reliability_secrets;
 mod shard_merge;
+mod state_signed;
 mod validate_consistency;
 mod workflows_lint;
 mod workflows_sim;

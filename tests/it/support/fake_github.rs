@@ -56,7 +56,7 @@ pub struct FakeState {
     /// The Nth upload (1-based, counting every upload) fails with this status; with
     /// `leave_starter` it leaves an incomplete asset behind, as GitHub can on a 502.
     pub fail_upload: Option<(usize, u16, bool)>,
-    uploads_seen: usize,
+    pub uploads_seen: usize,
     /// The next GETs (API routes) are answered with these instead.
     pub fail_gets: VecDeque<Injected>,
     /// The next POSTs that create a release are answered with these instead.

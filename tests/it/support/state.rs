@@ -134,7 +134,7 @@ impl World {
         self.topup(dir, 100, "INV-1");
         self.fx.workorder(
             "one",
-            "work_order_id: one\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}}\n",
+            "work_order_id: one\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
         );
         let out = self
             .cmd()
