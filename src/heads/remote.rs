@@ -4,6 +4,7 @@ use super::signed::SignedHeads;
 use super::standing::{standings, FileStanding, Standing};
 use crate::error::{Error, Result};
 use crate::ledger::{self, VerifyReport};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The repository and release a copy came from: its heads must name them.
@@ -27,20 +28,15 @@ pub enum RemoteState {
     },
 }
 
-impl RemoteState {
-    /// Records past the signed heads, per file with any (empty when at the head).
-    pub fn past_head(&self) -> Vec<(&'static str, u64)> {
-        match self {
-            RemoteState::Signed { standings, .. } => standings
-                .iter()
-                .filter_map(|f| match f.standing {
-                    Standing::Ahead { records } => Some((f.file, records)),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
+/// Records past the signed heads, by file, for the files that have any.
+pub fn past_head(standings: &[FileStanding]) -> BTreeMap<String, u64> {
+    standings
+        .iter()
+        .filter_map(|f| match f.standing {
+            Standing::Ahead { records } => Some((f.file.to_string(), records)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `ledger::verify` of `dir`, as a refusal (exit 1) naming the first problems.

@@ -185,99 +185,117 @@ fn decide(
 ) -> Result<Verdict> {
     if !trust.signed() {
         heads::verify_chains(staging, "the state release")?;
-        return Ok(Verdict::Accept {
-            signing: Signing::NotConfigured,
-            heads_json: None,
-            audit: None,
-        });
+        return Ok(accept(Signing::NotConfigured, None, None));
     }
     let expected = Expected {
         repository: client.repository(),
         state_tag: &snap.tag,
     };
-    let (state, report) = heads::judge(
-        &trust.signing_keys,
-        staging,
-        snap.heads_json.as_deref(),
-        expected,
-    )?;
+    let heads_json = snap.heads_json.as_deref();
+    let (state, report) = heads::judge(&trust.signing_keys, staging, heads_json, expected)?;
     let seqs: BTreeMap<String, u64> = report
         .files
         .iter()
         .map(|f| (f.stream.file_name().to_string(), f.head_seq))
         .collect();
-    let target = format!("{}/{}/{}", client.repository(), snap.tag, seq_label(&seqs));
-    let past: BTreeMap<String, u64> = state
-        .past_head()
-        .into_iter()
-        .map(|(f, n)| (f.to_string(), n))
-        .collect();
-    let adopt = opts.adopt_unsigned_by.is_some();
-    // This directory's own push, interrupted before heads.json landed (the old heads, or none
-    // while the new one was being replaced): the local files are the release's files.
-    let own_push = plan.iter().all(|p| p.download.is_none())
-        && previous.is_some_and(|p| p.pending_push.is_some());
+    let beyond = Beyond {
+        target: format!("{}/{}/{}", client.repository(), snap.tag, seq_label(&seqs)),
+        adopt: opts.adopt_unsigned_by.is_some(),
+        // This directory's own push, interrupted before heads.json landed (the old heads, or
+        // none while the new one replaced them): the local files are the release's files.
+        own_push: plan.iter().all(|p| p.download.is_none())
+            && previous.is_some_and(|p| p.pending_push.is_some()),
+    };
     match state {
-        RemoteState::Empty => Ok(Verdict::Accept {
-            signing: Signing::Empty,
-            heads_json: None,
-            audit: None,
-        }),
-        RemoteState::Unsigned if own_push => Ok(Verdict::KeepLocal {
-            signing: Signing::UnfinishedPush {
-                past_signed_head: seqs,
-            },
-        }),
-        RemoteState::Unsigned if adopt => Ok(Verdict::Accept {
-            signing: Signing::AdoptedUnsigned {
-                had_heads: false,
-                past_signed_head: seqs,
-            },
-            heads_json: None,
-            audit: Some((target, "the state release had no heads.json".into())),
-        }),
-        RemoteState::Unsigned => Err(Error::failure(
-            "the state release has ledger files but no heads.json (unsigned state, or a push that was interrupted while replacing heads.json)",
-        )
-        .help("if config/ledger.yml has just listed its first key, adopt the unsigned state once: `platform state pull --adopt-unsigned` (audited), then `platform state push` signs it; otherwise restore it from a good copy with `platform state push --restore`")),
-        RemoteState::Signed { heads, .. } => {
-            let h = &heads.heads;
-            let signed = Signing::Signed {
-                key_id: h.key_id.clone(),
-                signed_at: h.signed_at.clone(),
-                files: h.files.clone(),
-            };
-            if past.is_empty() {
-                return Ok(Verdict::Accept {
-                    signing: signed,
-                    heads_json: snap.heads_json.clone(),
-                    audit: None,
-                });
-            }
-            if own_push {
-                return Ok(Verdict::KeepLocal {
-                    signing: Signing::UnfinishedPush { past_signed_head: past },
-                });
-            }
-            let list = past_list(&past);
-            if adopt {
-                let reason = format!("records past the heads signed at {} by key {}: {list}", h.signed_at, h.key_id);
-                return Ok(Verdict::Accept {
-                    signing: Signing::AdoptedUnsigned {
-                        had_heads: true,
-                        past_signed_head: past,
-                    },
-                    heads_json: snap.heads_json.clone(),
-                    audit: Some((target, reason)),
-                });
-            }
-            Err(Error::failure(format!(
-                "the state release has records past its signed heads (signed at {} by key {}): {list}; they were written without the signing key, or by a push that did not finish",
-                h.signed_at, h.key_id
-            ))
-            .help("if your own push was interrupted, re-run `platform state push` from that directory; otherwise inspect the records and adopt them with `platform state pull --adopt-unsigned` (audited), or replace the release from a good copy with `platform state push --restore`"))
+        RemoteState::Empty => Ok(accept(Signing::Empty, None, None)),
+        RemoteState::Unsigned => unsigned(beyond, seqs),
+        RemoteState::Signed { heads, standings } => {
+            signed(beyond, &heads, heads::past_head(&standings), snap)
         }
     }
+}
+
+/// What may be accepted beyond verified signed state, and the audit target if it is.
+struct Beyond {
+    target: String,
+    adopt: bool,
+    own_push: bool,
+}
+
+fn accept(
+    signing: Signing,
+    heads_json: Option<Vec<u8>>,
+    audit: Option<(String, String)>,
+) -> Verdict {
+    Verdict::Accept {
+        signing,
+        heads_json,
+        audit,
+    }
+}
+
+/// A release with ledger files and no heads.json.
+fn unsigned(beyond: Beyond, seqs: BTreeMap<String, u64>) -> Result<Verdict> {
+    if beyond.own_push {
+        let signing = Signing::UnfinishedPush {
+            past_signed_head: seqs,
+        };
+        return Ok(Verdict::KeepLocal { signing });
+    }
+    if beyond.adopt {
+        let signing = Signing::AdoptedUnsigned {
+            had_heads: false,
+            past_signed_head: seqs,
+        };
+        let audit = (beyond.target, "the state release had no heads.json".into());
+        return Ok(accept(signing, None, Some(audit)));
+    }
+    Err(Error::failure(
+        "the state release has ledger files but no heads.json (unsigned state, or a push that was interrupted while replacing heads.json)",
+    )
+    .help("if config/ledger.yml has just listed its first key, adopt the unsigned state once: `platform state pull --adopt-unsigned` (audited), then `platform state push` signs it; otherwise restore it from a good copy with `platform state push --restore`"))
+}
+
+/// A release whose heads.json verifies, at or past its heads.
+fn signed(
+    beyond: Beyond,
+    heads: &heads::SignedHeads,
+    past: BTreeMap<String, u64>,
+    snap: &Snapshot,
+) -> Result<Verdict> {
+    let h = &heads.heads;
+    if past.is_empty() {
+        let signing = Signing::Signed {
+            key_id: h.key_id.clone(),
+            signed_at: h.signed_at.clone(),
+            files: h.files.clone(),
+        };
+        return Ok(accept(signing, snap.heads_json.clone(), None));
+    }
+    if beyond.own_push {
+        let signing = Signing::UnfinishedPush {
+            past_signed_head: past,
+        };
+        return Ok(Verdict::KeepLocal { signing });
+    }
+    let list = past_list(&past);
+    let signed_by = format!("signed at {} by key {}", h.signed_at, h.key_id);
+    if beyond.adopt {
+        let reason = format!("records past the heads {signed_by}: {list}");
+        let signing = Signing::AdoptedUnsigned {
+            had_heads: true,
+            past_signed_head: past,
+        };
+        return Ok(accept(
+            signing,
+            snap.heads_json.clone(),
+            Some((beyond.target, reason)),
+        ));
+    }
+    Err(Error::failure(format!(
+        "the state release has records past its signed heads ({signed_by}): {list}; they were written without the signing key, or by a push that did not finish"
+    ))
+    .help("if your own push was interrupted, re-run `platform state push` from that directory; otherwise inspect the records and adopt them with `platform state pull --adopt-unsigned` (audited), or replace the release from a good copy with `platform state push --restore`"))
 }
 
 fn past_list(past: &BTreeMap<String, u64>) -> String {
@@ -324,20 +342,7 @@ fn commit(
             audit,
         } => (signing, heads_json, audit),
     };
-    for p in plan.iter().filter(|p| p.download.is_some()) {
-        let dest = dir.join(p.name);
-        std::fs::rename(staging.join(p.name), &dest).map_err(|e| Error::io(&dest, &e))?;
-    }
-    let heads_path = dir.join(HEADS_FILE);
-    match &heads_json {
-        Some(bytes) => crate::atomic::write_atomic(&heads_path, bytes, true)?,
-        None => match std::fs::remove_file(&heads_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(&heads_path, &e))
-            }
-            _ => {}
-        },
-    }
+    install(dir, staging, plan, heads_json.as_deref())?;
     let mut heads = BTreeMap::new();
     for name in STATE_FILES {
         heads.insert(name.to_string(), head_of_file(&dir.join(name))?);
@@ -364,6 +369,22 @@ fn commit(
         _ => None,
     };
     outcome(client, dir, snap, plan, signing, audit_key, true)
+}
+
+/// Move the downloads into place, then heads.json (written, or removed when none verified).
+fn install(dir: &Path, staging: &Path, plan: &[Planned], heads_json: Option<&[u8]>) -> Result<()> {
+    for p in plan.iter().filter(|p| p.download.is_some()) {
+        let dest = dir.join(p.name);
+        std::fs::rename(staging.join(p.name), &dest).map_err(|e| Error::io(&dest, &e))?;
+    }
+    let heads_path = dir.join(HEADS_FILE);
+    match heads_json {
+        Some(bytes) => crate::atomic::write_atomic(&heads_path, bytes, true),
+        None => match std::fs::remove_file(&heads_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&heads_path, &e)),
+            _ => Ok(()),
+        },
+    }
 }
 
 fn outcome(

@@ -48,14 +48,7 @@ pub fn push_state(
     refuse_published(client, &snap)?;
     let (restored, audit_key) = match &opts.restore_by {
         Some(actor) => {
-            let why = restore_reason(client, dir, trust, &snap)?;
-            let target = format!(
-                "{}/{}/{}",
-                client.repository(),
-                snap.tag,
-                seq_label(&seqs(&report))
-            );
-            let key = audit(dir, StateAudit::Restore, actor, target, &why)?;
+            let (why, key) = restore(client, dir, trust, &snap, actor, &report)?;
             report = heads::verify_chains(dir, &what)?;
             (Some(why), Some(key))
         }
@@ -80,6 +73,11 @@ pub fn push_state(
         pushed.outcome.signing = signing;
         pushed.outcome.heads_uploaded = uploaded;
     }
+    confirm(dir, pushed)
+}
+
+/// The push is complete: the pull record now names what was pushed, with nothing pending.
+fn confirm(dir: &Path, pushed: Pushed) -> Result<StateOutcome> {
     let Pushed {
         outcome,
         mut record,
@@ -95,6 +93,26 @@ pub fn push_state(
     record.pending_push = None;
     write_pulled(dir, &record)?;
     Ok(outcome)
+}
+
+/// `--restore`: why the release may be replaced, and the audit record appended to say so.
+fn restore(
+    client: &GithubClient,
+    dir: &Path,
+    trust: &LedgerConfig,
+    snap: &Snapshot,
+    actor: &str,
+    report: &VerifyReport,
+) -> Result<(String, String)> {
+    let why = restore_reason(client, dir, trust, snap)?;
+    let target = format!(
+        "{}/{}/{}",
+        client.repository(),
+        snap.tag,
+        seq_label(&seqs(report))
+    );
+    let key = audit(dir, StateAudit::Restore, actor, target, &why)?;
+    Ok((why, key))
 }
 
 /// The key to sign with: required (exit 2) when keys are listed, and must be one of them.
@@ -201,7 +219,7 @@ fn restore_reason(
     let heads = match &state {
         RemoteState::Empty => return Ok("the state release held no state".into()),
         RemoteState::Unsigned => return Ok("the state release had no heads.json".into()),
-        RemoteState::Signed { .. } if !state.past_head().is_empty() => {
+        RemoteState::Signed { standings, .. } if !heads::past_head(standings).is_empty() => {
             return Ok("the state release had records past its signed heads".into())
         }
         RemoteState::Signed { heads, .. } => &heads.heads,
@@ -336,39 +354,8 @@ fn upload_files(
     snap: &Snapshot,
     previous: Option<PulledState>,
 ) -> Result<Pushed> {
-    let mut local = BTreeMap::new();
-    for name in STATE_FILES {
-        let head = head_of_file(&dir.join(name))?;
-        if matches!(head, Head::Absent) && !matches!(snap.files[name], RemoteHead::Absent) {
-            return Err(Error::input(format!(
-                "{} is missing locally but the state release '{}' of {} holds it",
-                dir.join(name).display(),
-                snap.tag,
-                client.repository()
-            ))
-            .help("the ledger is append-only: pull again (`platform state pull`) instead of deleting files"));
-        }
-        local.insert(name, head);
-    }
-    let mut record = previous.unwrap_or_else(|| PulledState {
-        repository: client.repository().to_string(),
-        tag: snap.tag.clone(),
-        release_id: snap.release.as_ref().map(|r| r.id),
-        assets: BTreeMap::new(),
-        heads: STATE_FILES
-            .iter()
-            .map(|n| (n.to_string(), Head::Absent))
-            .collect(),
-        pending_push: None,
-    });
-    record.pending_push = Some(
-        local
-            .iter()
-            .map(|(n, h)| (n.to_string(), h.clone()))
-            .collect(),
-    );
-    write_pulled(dir, &record)?;
-
+    let local = local_heads(client, dir, snap)?;
+    let record = record_pending(client, dir, snap, previous, &local)?;
     let needs_upload = |name: &str| !local[name].same_as(&snap.files[name]);
     let created = snap.release.is_none() && STATE_FILES.iter().any(|n| needs_upload(n));
     let release = match &snap.release {
@@ -415,6 +402,59 @@ fn upload_files(
         record,
         local,
     })
+}
+
+/// Remember what is about to be uploaded (`pending_push`), so a retry after a failure midway
+/// is accepted; written before the first upload.
+fn record_pending(
+    client: &GithubClient,
+    dir: &Path,
+    snap: &Snapshot,
+    previous: Option<PulledState>,
+    local: &BTreeMap<&'static str, Head>,
+) -> Result<PulledState> {
+    let mut record = previous.unwrap_or_else(|| PulledState {
+        repository: client.repository().to_string(),
+        tag: snap.tag.clone(),
+        release_id: snap.release.as_ref().map(|r| r.id),
+        assets: BTreeMap::new(),
+        heads: STATE_FILES
+            .iter()
+            .map(|n| (n.to_string(), Head::Absent))
+            .collect(),
+        pending_push: None,
+    });
+    record.pending_push = Some(
+        local
+            .iter()
+            .map(|(n, h)| (n.to_string(), h.clone()))
+            .collect(),
+    );
+    write_pulled(dir, &record)?;
+    Ok(record)
+}
+
+/// The content head of each local file; a file the release holds may not be missing.
+fn local_heads(
+    client: &GithubClient,
+    dir: &Path,
+    snap: &Snapshot,
+) -> Result<BTreeMap<&'static str, Head>> {
+    let mut local = BTreeMap::new();
+    for name in STATE_FILES {
+        let head = head_of_file(&dir.join(name))?;
+        if matches!(head, Head::Absent) && !matches!(snap.files[name], RemoteHead::Absent) {
+            return Err(Error::input(format!(
+                "{} is missing locally but the state release '{}' of {} holds it",
+                dir.join(name).display(),
+                snap.tag,
+                client.repository()
+            ))
+            .help("the ledger is append-only: pull again (`platform state pull`) instead of deleting files"));
+        }
+        local.insert(name, head);
+    }
+    Ok(local)
 }
 
 /// Sign the local heads and upload heads.json, last; skipped when the release's heads.json
