@@ -659,3 +659,77 @@ fn any_forgery_of_the_release_is_refused_by_pull() {
         prop_assert!(!w.dir("fresh").exists());
     });
 }
+
+/// RFC 8032 §7.1 TEST 1's key: docs/records.md signs its heads.json example with it.
+const EXAMPLE_SEED_B64: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+
+#[test]
+fn the_documented_heads_json_example_is_canonical_and_verifies() {
+    use platform::heads::{FileHead, Heads, TrustedKey};
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/records.md")).unwrap();
+    let block: String = docs
+        .split("```json heads.json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default()
+        .to_string();
+    let signer = Signer::from_secret(EXAMPLE_SEED_B64).unwrap();
+    let file = |seq: u64, hash: &str| FileHead {
+        seq,
+        hash: hash.into(),
+    };
+    let heads = Heads {
+        v: 1,
+        repository: "acme/platform".into(),
+        state_tag: "billing-state-v1".into(),
+        signed_at: "2026-11-25T20:40:00.000Z".into(),
+        key_id: signer.key_id().into(),
+        files: [
+            (
+                "audit.jsonl",
+                file(
+                    2,
+                    "69641aadfc73d7427c5b66bc29ff1129cf5bb9d0e18d6ed291182ca0575884f7",
+                ),
+            ),
+            (
+                "billing.jsonl",
+                file(
+                    4,
+                    "a52d3d3c36fb7e75085708b4f50123859c6cd87701bf2187d6f5e7da7a52307f",
+                ),
+            ),
+            (
+                "evidence.jsonl",
+                file(
+                    8,
+                    "0d2992ecb729b1f29b47b8a6e25d51c6abba6d1290fa6232642c103f687ea832",
+                ),
+            ),
+        ]
+        .into_iter()
+        .map(|(n, h)| (n.to_string(), h))
+        .collect(),
+    };
+    let expected = text(
+        &SignedHeads::sign(heads, &signer)
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+    );
+    assert_eq!(
+        block, expected,
+        "docs/records.md's heads.json example should be:\n{expected}"
+    );
+    let parsed = SignedHeads::parse(block.as_bytes()).unwrap();
+    let trusted = TrustedKey {
+        key_id: signer.key_id().into(),
+        public_key: signer.public_key().to_vec(),
+    };
+    parsed.verify(&[trusted]).unwrap();
+    assert!(
+        docs.contains(&format!("key_id: {}", signer.key_id())),
+        "the docs name the example key"
+    );
+}

@@ -255,3 +255,29 @@ fn ci_runs_dot_ci_run() {
         .any(|(_, j)| steps(j).iter().any(|s| run_text(s).contains(".ci/run")));
     assert!(runs_it, "ci.yml must run .ci/run");
 }
+
+/// The ledger signing key (SPEC §7) reaches only the steps that push state.
+#[test]
+fn the_signing_key_reaches_only_state_push_steps() {
+    let mut given = 0;
+    for path in workflow_files() {
+        let wf = load(&path);
+        for (id, job) in jobs(&wf) {
+            for step in steps(job) {
+                let env = step.get("env").map(|e| e.to_string()).unwrap_or_default();
+                if env.contains("PLATFORM_LEDGER_SIGNING_KEY") {
+                    given += 1;
+                    assert!(
+                        run_text(step).contains("platform state push"),
+                        "{}: job {id}: PLATFORM_LEDGER_SIGNING_KEY given to a step that does not push state",
+                        name(&path)
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        given >= 3,
+        "every job that pushes state signs it: found {given}"
+    );
+}
