@@ -381,6 +381,52 @@ fn records_past_the_signed_head_are_refused_unless_adopted_with_an_audit_record(
 }
 
 #[test]
+fn the_upgrade_from_unsigned_state_is_an_audited_adoption() {
+    // Unsigned state on the release, then config/ledger.yml lists a first key.
+    let mut w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    assert!(w.remote("heads.json").is_none());
+    let key = w.keygen();
+    w.trust(&[&key]);
+    w.key = Some(key);
+
+    pull_is_refused(&w, "no heads.json");
+    let out = w
+        .state("pull", "up", &["--adopt-unsigned"])
+        .failure()
+        .code(2);
+    assert!(stderr_of(&out).contains("no actor"), "{}", stderr_of(&out));
+    assert!(!w.dir("up").exists());
+
+    let out = w
+        .state(
+            "pull",
+            "up",
+            &["--adopt-unsigned", "--actor", "ops", "--json"],
+        )
+        .success();
+    let json = json_of(&out);
+    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    assert_eq!(json["signing"]["had_heads"], false);
+    let audit = records(&std::fs::read(w.dir("up/audit.jsonl")).unwrap());
+    let last = audit.last().unwrap();
+    assert_eq!(last["action"], "state.adopt_unsigned");
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], "platform state pull --adopt-unsigned");
+    assert!(last["target"]
+        .as_str()
+        .unwrap()
+        .starts_with("acme/state/billing-state-v1/b"));
+
+    let out = w.state("push", "up", &["--json"]).success();
+    assert_eq!(json_of(&out)["heads_uploaded"], true);
+    let out = w.state("pull", "after", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "signed");
+}
+
+#[test]
 fn an_interrupted_push_is_finished_by_its_own_directory_and_refused_elsewhere() {
     let w = pushed();
     w.topup("a", 4, "INV-9");
