@@ -72,6 +72,9 @@ pub fn push_state(
         };
         pushed.outcome.signing = signing;
         pushed.outcome.heads_uploaded = uploaded;
+    } else if signer.is_some() {
+        // Nothing local and no release: there is nothing to sign yet.
+        pushed.outcome.signing = Signing::Empty;
     }
     confirm(dir, pushed)
 }
