@@ -12,6 +12,7 @@ pub mod explain;
 pub mod failpoint;
 pub mod findings;
 pub mod github;
+pub mod heads;
 pub mod ids;
 pub mod job_summary;
 pub mod ledger;

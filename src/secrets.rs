@@ -16,3 +16,14 @@ pub fn get(name: &str) -> Option<String> {
         .ok()
         .filter(|v| !v.is_empty())
 }
+
+/// The private key that signs the state's heads (SPEC §7): a platform credential, read only
+/// by `state push`, never handed to a module.
+pub const LEDGER_SIGNING_KEY_ENV: &str = "PLATFORM_LEDGER_SIGNING_KEY";
+
+/// PLATFORM_LEDGER_SIGNING_KEY, when set and non-empty.
+pub fn ledger_signing_key() -> Option<String> {
+    std::env::var(LEDGER_SIGNING_KEY_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}

@@ -25,6 +25,7 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
         reason,
         tenant_id: Some(args.tenant_id.clone()),
         target: key.clone(),
+        command: None,
     };
 
     // Every denial is audited, whatever else is wrong with the request.

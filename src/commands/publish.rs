@@ -56,6 +56,7 @@ pub fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Report> {
             reason: Some(reason.clone()),
             tenant_id: None,
             target: dist_dir.display().to_string(),
+            command: None,
         });
         let mut err = Error::denied(format!(
             "actor '{actor}' may not publish artifacts: {reason}"
@@ -143,6 +144,7 @@ pub fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Report> {
                 _ => None,
             },
             target: format!("publish-set/{}", sha256_hex(keys.join("\n").as_bytes())),
+            command: None,
         };
         if let Err(e) = ledger.audit(audit) {
             audit_error = Some(format!(

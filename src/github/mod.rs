@@ -1,6 +1,6 @@
 //! GitHub Releases: the profile's `github:` block, a synchronous client bound to one purpose,
-//! publishing assets (draft → upload → verify → publish) and release-backed billing state.
-//! Knows no ledger format.
+//! publishing assets (draft → upload → verify → publish) and release-backed billing state (which
+//! asks `crate::ledger` and `crate::heads` to verify what it moves; it parses no ledger line).
 pub mod client;
 pub mod guard;
 pub mod publish;
@@ -16,7 +16,7 @@ pub use guard::Purpose;
 pub use publish::{deliver_to_release, AssetAction, GithubDelivery, PublishResult, PublishedAsset};
 pub use settings::GithubSettings;
 pub use state::{
-    pull_state, push_state, Head, PulledState, StateAction, StateFile, StateOutcome, PULLED_FILE,
-    STATE_FILES,
+    pull_state, push_state, Head, PullOptions, PulledState, PushOptions, Signing, StateAction,
+    StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
 pub use tag_template::ReleaseOwner;

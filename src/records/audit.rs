@@ -33,6 +33,9 @@ pub struct Audit {
     pub tenant_id: Option<String>,
     /// What was acted on, e.g. the TOPUP's idempotency key.
     pub target: String,
+    /// The command that acted, when the action names it (state operations do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 impl Audit {
@@ -69,6 +72,7 @@ mod tests {
             reason: None,
             tenant_id: Some("acme".into()),
             target: "topup/acme/INV-1".into(),
+            command: None,
         };
         assert_eq!(
             a.key().as_deref(),

@@ -76,6 +76,7 @@ impl Repo {
         let (registry, mut findings) = Registry::load(root);
         let (_, iam_findings) = crate::config::iam::Iam::load(root);
         findings.extend(iam_findings);
+        findings.extend(crate::config::ledger::LedgerConfig::load(root).1);
         let modules = load_modules(root, &mut findings);
         let tenants = load_tenants(root, &mut findings);
         Ok(Repo {

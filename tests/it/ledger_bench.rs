@@ -160,6 +160,79 @@ fn ledger_throughput() {
         mb / bal_s,
         bal_s
     );
+    signed_heads_cost(&big, mb);
+}
+
+/// integrity-validate's work with heads.json (verify + signature + standing) against verify
+/// alone, at the head and with half the records not yet pushed; one sign and one verify.
+fn signed_heads_cost(big: &std::path::Path, mb: f64) {
+    use platform::heads::{
+        check_local, generate, key_id_of, Heads, SignedHeads, Signer, TrustedKey,
+    };
+    let key = generate().unwrap();
+    let signer = Signer::from_secret(&key.private_key).unwrap();
+    let trusted = [TrustedKey {
+        key_id: key.key_id.clone(),
+        public_key: signer.public_key().to_vec(),
+    }];
+    assert_eq!(key_id_of(signer.public_key()), key.key_id);
+    let report = ledger::verify(big).unwrap();
+    let mut heads = Heads::of_report(&report, "acme/bench", "billing-state-v1", signer.key_id());
+    let t = Instant::now();
+    let signed = SignedHeads::sign(heads.clone(), &signer).unwrap();
+    let sign_us = t.elapsed().as_secs_f64() * 1e6;
+    let t = Instant::now();
+    signed.verify(&trusted).unwrap();
+    let verify_us = t.elapsed().as_secs_f64() * 1e6;
+
+    let half = report.files[0].head_seq / 2;
+    let billing = big.join("billing.jsonl");
+    let f = heads.files.get_mut("billing.jsonl").unwrap();
+    f.seq = half;
+    f.hash = platform::heads::standing::hash_at(&billing, half)
+        .unwrap()
+        .unwrap();
+    let behind = SignedHeads::sign(heads, &signer).unwrap();
+    // Interleaved rounds, best of three each: load on the machine slows every variant alike.
+    let variants = [None, Some(&signed), Some(&behind)];
+    let mut best = [f64::MAX; 3];
+    for _ in 0..3 {
+        for (i, heads) in variants.iter().enumerate() {
+            let path = big.join("heads.json");
+            match heads {
+                Some(h) => std::fs::write(&path, h.to_bytes().unwrap()).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            let t = Instant::now();
+            let report = ledger::verify(big).unwrap();
+            let (local, problems) = check_local(big, &report, &trusted).unwrap();
+            best[i] = best[i].min(t.elapsed().as_secs_f64());
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(local.is_some(), heads.is_some());
+        }
+    }
+    let [without, at_head, half_pushed] = best;
+    let _ = std::fs::remove_file(big.join("heads.json"));
+    println!("  heads.json: sign {sign_us:.0} us, verify {verify_us:.0} us (Ed25519, ring)");
+    println!(
+        "  integrity-validate work, no heads.json:      {:>7.1} MB/s ({:.2} s)",
+        mb / without,
+        without
+    );
+    println!(
+        "  ... heads.json at the head:                  {:>7.1} MB/s ({:.2} s, {:+.1} %)",
+        mb / at_head,
+        at_head,
+        100.0 * (at_head - without) / without
+    );
+    println!(
+        "  ... half the records not yet pushed:         {:>7.1} MB/s ({:.2} s, {:+.1} %)",
+        mb / half_pushed,
+        half_pushed,
+        100.0 * (half_pushed - without) / without
+    );
 }
 
 /// Resident set size of this process in KiB (Linux), 0 elsewhere.

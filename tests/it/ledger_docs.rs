@@ -258,6 +258,7 @@ fn print_examples() {
         reason: None,
         tenant_id: Some(t.into()),
         target: "topup/acme/INV-2026-0042".into(),
+        command: None,
     };
     l.audit(audit.clone()).unwrap();
     l.audit(Audit {
@@ -265,6 +266,7 @@ fn print_examples() {
         decision: Decision::Denied,
         reason: Some("actor 'intern' has no role granting scope 'billing.topup'".into()),
         target: "topup/acme/INV-2026-0043".into(),
+        command: None,
         ..audit
     })
     .unwrap();

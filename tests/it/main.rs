@@ -29,6 +29,7 @@ mod reliability_hostile;
 mod reliability_secrets;
 mod shard_merge;
 mod untrusted_output;
+mod state_signed;
 mod validate_consistency;
 mod workflows_lint;
 mod workflows_sim;

@@ -59,7 +59,7 @@ pub struct FakeState {
     /// The Nth upload (1-based, counting every upload) fails with this status; with
     /// `leave_starter` it leaves an incomplete asset behind, as GitHub can on a 502.
     pub fail_upload: Option<(usize, u16, bool)>,
-    uploads_seen: usize,
+    pub uploads_seen: usize,
     /// The next GETs (API routes) are answered with these instead.
     pub fail_gets: VecDeque<Injected>,
     /// The next POSTs that create a release are answered with these instead.
@@ -183,6 +183,33 @@ impl FakeGithub {
                     .any(|w| c.starts_with(w))
             })
             .collect()
+    }
+
+    /// Put `data` as the uploaded asset `name` of the release `tag` (replacing any asset of
+    /// that name), as anyone with write access to the release can: no API call is logged.
+    pub fn put_asset(&self, tag: &str, name: &str, data: &[u8]) {
+        let mut st = self.state();
+        let id = st.take_id();
+        let release = st
+            .releases
+            .iter_mut()
+            .find(|r| r.tag_name == tag)
+            .expect("no such release");
+        release.assets.retain(|a| a.name != name);
+        release.assets.push(FakeAsset {
+            id,
+            name: name.to_string(),
+            state: "uploaded".into(),
+            data: data.to_vec(),
+        });
+    }
+
+    /// Remove the asset `name` of the release `tag`, if any.
+    pub fn remove_asset(&self, tag: &str, name: &str) {
+        let mut st = self.state();
+        if let Some(r) = st.releases.iter_mut().find(|r| r.tag_name == tag) {
+            r.assets.retain(|a| a.name != name);
+        }
     }
 
     /// The bytes of an asset of the release `tag`.

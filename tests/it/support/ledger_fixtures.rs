@@ -36,6 +36,7 @@ pub fn audit_allowed(target: &str) -> Payload {
         reason: None,
         tenant_id: Some("acme".into()),
         target: target.into(),
+        command: None,
     })
 }
 
