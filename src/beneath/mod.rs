@@ -34,7 +34,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Kind::File => "a regular file",
             Kind::Folder => "a folder",
@@ -182,6 +182,16 @@ impl Beneath {
             .map(|st| meta_from(&st))
             .map_err(|e| self.refused(Reason::Io(std::io::Error::from(e).to_string())))
     }
+}
+
+/// Copy an opened file to `dest`, a new file (its folder is created). The copy is what a module
+/// or an uploader gets, so nothing can swap the source for a link afterwards.
+pub fn copy_opened(src: &mut File, dest: &Path) -> std::io::Result<u64> {
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut out = File::create_new(dest)?;
+    std::io::copy(src, &mut out)
 }
 
 /// The trusted folder itself; links in its path are the operator's choice and are followed.
