@@ -70,16 +70,15 @@ fn from_failure(f: StepFailure, redactor: &Redactor) -> StepResult {
 /// The file bound to input `name`, to be opened beneath its folder (never by the path the
 /// inputs hold, which a link swapped in later could redirect). It passed the same check
 /// before the step was charged, so a failure now is a change since: refundable.
-fn input_file(ctx: &BuiltinCtx, name: &str) -> Result<Option<Beneath>, StepResult> {
+fn input_file(ctx: &BuiltinCtx, name: &str) -> Result<Option<Beneath>, StepFailure> {
     let inputs = ctx.step_files.join("inputs");
-    bound_file(ctx.step, name, ctx.produced, &inputs)
-        .map_err(|why| StepResult::failed("module_failed", why))
+    bound_file(ctx.step, name, ctx.produced, &inputs).map_err(StepFailure::module_failed)
 }
 
 /// The required `package_zip` input of a delivery.
-fn package_zip(ctx: &BuiltinCtx) -> Result<Beneath, StepResult> {
+fn package_zip(ctx: &BuiltinCtx) -> Result<Beneath, StepFailure> {
     input_file(ctx, "package_zip")?
-        .ok_or_else(|| StepResult::failed("input_invalid", "input 'package_zip' is required"))
+        .ok_or_else(|| StepFailure::input_invalid("input 'package_zip' is required"))
 }
 
 /// Run one built-in. Never panics; every problem is a FAILED result with a reason slug.
@@ -99,7 +98,7 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
         "deliver_local" => {
             let (zip, manifest) = match (package_zip(ctx), input_file(ctx, "manifest_json")) {
                 (Ok(z), Ok(m)) => (z, m),
-                (Err(r), _) | (_, Err(r)) => return r,
+                (Err(f), _) | (_, Err(f)) => return from_failure(f, ctx.redactor),
             };
             let dest = ctx
                 .runtime_dir
@@ -115,7 +114,7 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
         "deliver_email" => {
             let zip = match package_zip(ctx) {
                 Ok(z) => z,
-                Err(r) => return r,
+                Err(f) => return from_failure(f, ctx.redactor),
             };
             let settings: SmtpSettings = match &ctx.profile.smtp {
                 Some(v) => match serde_json::from_value(v.clone()) {
@@ -196,7 +195,7 @@ fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
     use crate::github::settings::GithubSettings;
     let zip = match package_zip(ctx) {
         Ok(z) => z,
-        Err(r) => return r,
+        Err(f) => return from_failure(f, ctx.redactor),
     };
     let file = ctx
         .profile
