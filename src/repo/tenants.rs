@@ -54,7 +54,7 @@ pub fn not_a_tenant(root: &Path, folder: &str) -> Option<Finding> {
     let kind = |b: &Beneath| b.metadata().map(|m| m.kind).map_err(|r| r.reason);
     let problem = match kind(&dir) {
         Err(Reason::Symlink) => Some(("", "the tenant folder is a symbolic link".to_string())),
-        Err(Reason::Missing) => Some(("", "no such tenant folder".to_string())),
+        Err(Reason::Missing) => Some(("", "there is no such folder".to_string())),
         Err(other) => Some(("", format!("the tenant folder {other}"))),
         Ok(Kind::Folder) => None,
         Ok(other) => Some((
@@ -91,19 +91,28 @@ pub fn not_a_tenant(root: &Path, folder: &str) -> Option<Finding> {
 /// For a command that names a tenant (`--tenant-id`): Ok when tenants/<id> is a tenant with a
 /// tenant.yml; otherwise an input error (exit 2) saying why.
 pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
+    let unknown = |what: &str| {
+        Err(Error::input(format!(
+            "--tenant-id: unknown tenant '{}' (no {what})",
+            printable(tenant_id)
+        ))
+        .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"))
+    };
+    let missing = |rel: PathBuf| {
+        Beneath::new(root, rel)
+            .metadata()
+            .is_err_and(|r| r.reason == Reason::Missing)
+    };
+    if crate::ids::is_valid(tenant_id) && missing(folder_rel(tenant_id)) {
+        return unknown(&format!("tenants/{tenant_id}/"));
+    }
     if let Some(f) = not_a_tenant(root, tenant_id) {
         return Err(Error::input(format!("--tenant-id: {}", f.message))
             .at(f.file)
-            .help(
-                "name a tenant of this repository (a folder tenants/<tenant_id>/ with tenant.yml)",
-            ));
+            .help("name a tenant of this repository (a real folder tenants/<tenant_id>/ with tenant.yml)"));
     }
-    let yml = Beneath::new(root, folder_rel(tenant_id).join("tenant.yml"));
-    if yml.metadata().is_err() {
-        return Err(Error::input(format!(
-            "--tenant-id: unknown tenant '{tenant_id}' (no tenants/{tenant_id}/tenant.yml)"
-        ))
-        .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"));
+    if missing(folder_rel(tenant_id).join("tenant.yml")) {
+        return unknown(&format!("tenants/{tenant_id}/tenant.yml"));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod fuzz_package;
 mod fuzz_parsing;
 mod github_publish;
 mod github_state;
+mod hostile_tenants;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;
