@@ -220,6 +220,7 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
         ));
     }
     assert!(swaps > 0, "the swapper never ran: {}", text(&out));
+    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     let summary = json(&out);
 
     let (mut completed, mut refused) = (0, 0);
@@ -271,7 +272,6 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
     eprintln!("hostile: asset race: {swaps} swaps, {completed} reads completed with t1's bytes, {refused} refused");
     assert!(refused > 0, "the race never hit a read ({swaps} swaps)");
     assert!(completed > 0, "no read ever completed");
-    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     integrity_ok(&fx).unwrap();
 }
 
@@ -334,6 +334,8 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
     let out = run(&fx, &["orchestrator", "--json"]);
     let swaps = swapper.finish();
     assert!(swaps > 0, "the swapper never ran: {}", text(&out));
+    // Links are not followed by the scan: a producer's folder holding one is no leak.
+    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     let summary = json(&out);
 
     let mut refused = 0;
@@ -347,12 +349,12 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
                 ("read", "COMPLETED", _) => {
                     let echoed = std::fs::read(outputs_of(&fx, run, "read").join("echoed.json"));
                     let v: Value = serde_json::from_slice(&echoed.unwrap()).unwrap();
-                    assert_eq!(v["all_text"], "data of t1\n", "{id}");
+                    assert_eq!(v["all_text"], "data of t1 here\n", "{id}");
                 }
                 ("pack", "COMPLETED", _) => {
                     let zip = outputs_of(&fx, run, "pack").join("package.zip");
                     let entries = contents(&zip);
-                    assert!(entries.contains(&b"data of t1\n".to_vec()), "{id}");
+                    assert!(entries.contains(&b"data of t1 here\n".to_vec()), "{id}");
                     assert!(entries.contains(&b"tree file of t1\n".to_vec()), "{id}");
                 }
                 (_, "COMPLETED", _) => {}
@@ -378,9 +380,6 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
     }
     eprintln!("hostile: output race: {swaps} swaps, {refused} steps refused a link");
     assert!(refused > 0, "the race never hit ({swaps} swaps)");
-    // The producers' own folders hold the swapped-in links' targets' names only as links,
-    // which the scan does not follow.
-    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     integrity_ok(&fx).unwrap();
 }
 
@@ -391,6 +390,7 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
 fn hard_linked_module_outputs_are_refused_by_every_reader() {
     let fx = hostile_fx();
     let target = fx.path("tenants/t2/assets/private.txt");
+    let producer = |p: &Path| p.components().any(|c| c.as_os_str() == "s");
     for mode in ["hardfile", "harddir"] {
         let id = format!("out_{mode}");
         let yaml = output_race_order(&id).replace(
@@ -399,6 +399,8 @@ fn hard_linked_module_outputs_are_refused_by_every_reader() {
         );
         fx.workorder(&id, &yaml);
         let out = run(&fx, &["orchestrator", "--json", "--work-order-id", &id]);
+        // The producer's own folder holds the link it made; nothing the platform wrote does.
+        assert_eq!(leaks(&fx, producer), Vec::<PathBuf>::new(), "{id}");
         let summary = json(&out);
         let run = run_of(&summary, &id);
         let status = |sid: &str| {
@@ -437,9 +439,6 @@ fn hard_linked_module_outputs_are_refused_by_every_reader() {
             }
         }
     }
-    // The producer's own folder holds the link it made; nothing the platform wrote does.
-    let producer = |p: &Path| p.components().any(|c| c.as_os_str() == "s");
-    assert_eq!(leaks(&fx, producer), Vec::<PathBuf>::new());
     integrity_ok(&fx).unwrap();
 }
 
@@ -467,6 +466,7 @@ fn an_asset_swapped_after_validation_fails_input_invalid_uncharged() {
             ),
         );
         let out = run_watched(&fx, &["orchestrator", "--json", "--work-order-id", &id]);
+        assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new(), "{id}");
         let summary = json(&out);
         let run = run_of(&summary, &id);
         let c = run["steps"]
@@ -516,21 +516,9 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
             &format!("work_order_id: {id}\nsteps:\n  - {{step_id: c, module_id: assetcopy, kind: transform, inputs: {{src: {{asset: {file}}}}}}}\n"),
         );
     }
-    let out = run_watched(&fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let errors = json(&out)["errors"].as_array().unwrap().clone();
-    for (id, _, expect) in cases {
-        let file = format!("tenants/t1/workorders/{id}.yml");
-        assert!(
-            errors
-                .iter()
-                .any(|e| e["file"] == file.as_str()
-                    && e["message"].as_str().unwrap().contains(expect)),
-            "{id}: want '{expect}' in {errors:?}"
-        );
-    }
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let out = run_watched(&fx, &["orchestrator", "--json"]);
+    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let summary = json(&out);
     assert_eq!(summary["runs"], serde_json::json!([]), "{summary}");
@@ -546,7 +534,19 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
         billing,
         "nothing charged"
     );
-    assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
+    let out = run_watched(&fx, &["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let errors = json(&out)["errors"].as_array().unwrap().clone();
+    for (id, _, expect) in cases {
+        let file = format!("tenants/t1/workorders/{id}.yml");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e["file"] == file.as_str()
+                    && e["message"].as_str().unwrap().contains(expect)),
+            "{id}: want '{expect}' in {errors:?}"
+        );
+    }
 }
 
 /// Top up `tenant` as an authorised actor.
@@ -558,16 +558,6 @@ fn topup_as_tester(fx: &Fx, tenant: &str) -> Output {
 /// refuses it with exit 2 and writes nothing, and a pass reports it invalid (exit 1) and
 /// bills nothing to it.
 fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
-    let out = run(fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let errors = json(&out)["errors"].as_array().unwrap().clone();
-    assert!(
-        errors
-            .iter()
-            .any(|e| e["file"] == file && e["message"].as_str().unwrap().contains(expect)),
-        "{folder}: want '{expect}' at {file} in {errors:?}"
-    );
-
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let audit = fx.bytes(".billing-state/audit.jsonl");
     let out = topup_as_tester(fx, folder);
@@ -591,13 +581,6 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
     let out = run(fx, &["orchestrator", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let summary = json(&out);
-    let invalid = summary["invalid"].as_array().unwrap();
-    assert!(
-        invalid
-            .iter()
-            .any(|i| i["tenant_id"] == folder && i["work_order_id"] == "*" && i["file"] == file),
-        "{folder}: not reported invalid: {summary}"
-    );
     assert!(
         summary["runs"]
             .as_array()
@@ -615,6 +598,23 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
     assert!(
         !fx.path(&format!("runtime/runs/{folder}")).exists(),
         "{folder}: ran"
+    );
+    let invalid = summary["invalid"].as_array().unwrap();
+    assert!(
+        invalid
+            .iter()
+            .any(|i| i["tenant_id"] == folder && i["work_order_id"] == "*" && i["file"] == file),
+        "{folder}: not reported invalid: {summary}"
+    );
+
+    let out = run(fx, &["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let errors = json(&out)["errors"].as_array().unwrap().clone();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["file"] == file && e["message"].as_str().unwrap().contains(expect)),
+        "{folder}: want '{expect}' at {file} in {errors:?}"
     );
 }
 
