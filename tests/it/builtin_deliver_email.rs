@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 const RECIPIENT: &str = "buyer@example.org";
 
+/// A package beneath its own folder (the folder is the test's).
+fn at(path: &Path) -> Beneath {
+    Beneath::in_parent(path)
+}
+
 /// Incompressible, reproducible bytes (xorshift64), like a real ZIP's.
 fn noise(len: usize) -> Vec<u8> {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -61,7 +66,7 @@ fn a_package_one_byte_under_the_cap_arrives_intact() {
     let receipt = deliver_email(
         &plain(sink.port),
         None,
-        &Beneath::in_parent(&zip),
+        &at(&zip),
         RECIPIENT,
         "Your deliverable",
     )
@@ -125,14 +130,8 @@ fn a_package_at_the_cap_fails_before_any_connection() {
         .set_len(EMAIL_MAX_PACKAGE_BYTES)
         .unwrap();
 
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "too big",
-    )
-    .expect_err("at the cap");
+    let failure = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "too big")
+        .expect_err("at the cap");
 
     assert_eq!(failure.reason_slug, "package_too_large_for_email");
     for needle in [
@@ -173,14 +172,8 @@ fn starttls_with_the_test_ca_and_credentials_delivers() {
         ..plain(sink.port)
     };
     let creds = Some(("mailer".to_string(), "correct horse".to_string()));
-    let receipt = deliver_email(
-        &settings,
-        creds,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "starttls",
-    )
-    .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    let receipt = deliver_email(&settings, creds, &at(&zip), RECIPIENT, "starttls")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(
         receipt.remote_path,
         format!("smtp://localhost:{}/{RECIPIENT}", sink.port)
@@ -204,14 +197,8 @@ fn implicit_tls_with_the_test_ca_delivers() {
         ca_file: Some(ca.ca_pem.clone()),
         ..plain(sink.port)
     };
-    deliver_email(
-        &settings,
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "smtps",
-    )
-    .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    deliver_email(&settings, None, &at(&zip), RECIPIENT, "smtps")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(sink.messages().len(), 1);
 }
 
@@ -229,8 +216,7 @@ fn an_untrusted_certificate_fails_delivery_failed() {
         tls: SmtpTls::Starttls,
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("untrusted");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("untrusted");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure
@@ -251,8 +237,8 @@ fn starttls_required_but_not_offered_fails_delivery_failed() {
         tls: SmtpTls::Starttls,
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("no STARTTLS");
+    let failure =
+        deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("no STARTTLS");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(sink.messages().is_empty(), "sent in clear text");
 }
@@ -262,14 +248,8 @@ fn a_closed_port_fails_delivery_failed_naming_host_and_port() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
     let port = closed_port();
-    let failure = deliver_email(
-        &plain(port),
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "x",
-    )
-    .expect_err("refused");
+    let failure =
+        deliver_email(&plain(port), None, &at(&zip), RECIPIENT, "x").expect_err("refused");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains(&format!("127.0.0.1:{port}")),
@@ -286,14 +266,8 @@ fn a_server_that_refuses_the_message_fails_with_its_answer() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "x",
-    )
-    .expect_err("554");
+    let failure =
+        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("554");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("554"), "{}", failure.message);
     assert!(
@@ -312,14 +286,8 @@ fn a_server_size_limit_below_the_message_fails_delivery_failed() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 900_000);
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "x",
-    )
-    .expect_err("552");
+    let failure =
+        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("552");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("552"), "{}", failure.message);
     assert!(sink.messages().is_empty());
@@ -342,8 +310,8 @@ fn wrong_credentials_fail_without_showing_them() {
         ..plain(sink.port)
     };
     let creds = Some(("mailer-user-x".to_string(), "hunter2-wrong".to_string()));
-    let failure = deliver_email(&settings, creds, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("bad login");
+    let failure =
+        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("bad login");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("535"), "{}", failure.message);
     let shown = format!("{failure} {failure:?}");
@@ -360,14 +328,7 @@ fn the_queue_id_in_the_final_reply_becomes_the_object_id() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let receipt = deliver_email(
-        &plain(sink.port),
-        None,
-        &Beneath::in_parent(&zip),
-        RECIPIENT,
-        "x",
-    )
-    .unwrap();
+    let receipt = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").unwrap();
     assert_eq!(receipt.object_id.as_deref(), Some("4XyZ9Q1abc"));
 }
 
@@ -384,8 +345,7 @@ fn a_silent_server_times_out_as_delivery_failed() {
         ..plain(port)
     };
     let start = Instant::now();
-    let failure = deliver_email(&settings, None, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("timeout");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("timeout");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains("within 1 s"),
@@ -405,14 +365,8 @@ fn bad_addresses_are_input_invalid_before_connecting() {
     let sink = SmtpSink::start(SinkOptions::default());
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &Beneath::in_parent(&zip),
-        "not an address",
-        "x",
-    )
-    .expect_err("bad recipient");
+    let failure = deliver_email(&plain(sink.port), None, &at(&zip), "not an address", "x")
+        .expect_err("bad recipient");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert!(
         failure.message.contains("not an address"),
@@ -424,8 +378,7 @@ fn bad_addresses_are_input_invalid_before_connecting() {
         from: "nobody".into(),
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("bad from");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("bad from");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert_eq!(sink.connections(), 0);
 }
@@ -440,8 +393,8 @@ fn credentials_over_plain_smtp_to_a_remote_host_are_refused() {
         ..plain(25)
     };
     let creds = Some(("user".to_string(), "pw-123".to_string()));
-    let failure = deliver_email(&settings, creds, &Beneath::in_parent(&zip), RECIPIENT, "x")
-        .expect_err("clear text");
+    let failure =
+        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("clear text");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert!(
         failure.message.contains("clear text"),

@@ -27,6 +27,16 @@ fn hostile_fx() -> Fx {
     fx
 }
 
+/// The hostile fixture with `n` work orders of t1 named `<prefix>NN`, from `yaml(id)`.
+fn fx_with_orders(prefix: &str, n: usize, yaml: fn(&str) -> String) -> (Fx, Vec<String>) {
+    let fx = hostile_fx();
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}{i:02}")).collect();
+    for id in &ids {
+        fx.workorder(id, &yaml(id));
+    }
+    (fx, ids)
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
@@ -191,11 +201,7 @@ fn asset_race_order(id: &str) -> String {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_file() {
-    let fx = hostile_fx();
-    for i in 0..ASSET_RACE_ORDERS {
-        let id = format!("race{i:02}");
-        fx.workorder(&id, &asset_race_order(&id));
-    }
+    let (fx, ids) = fx_with_orders("race", ASSET_RACE_ORDERS, asset_race_order);
     symlink("../t2/assets", fx.path("tenants/t1/swap")).unwrap();
     let (assets, swap, runs) = (
         fx.path("tenants/t1/assets"),
@@ -224,9 +230,8 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
     let summary = json(&out);
 
     let (mut completed, mut refused) = (0, 0);
-    for i in 0..ASSET_RACE_ORDERS {
-        let id = format!("race{i:02}");
-        let run = run_of(&summary, &id);
+    for id in &ids {
+        let run = run_of(&summary, id);
         for step in run["steps"].as_array().unwrap() {
             let sid = step["step_id"].as_str().unwrap();
             let reads_asset = sid.starts_with('c') || sid == "raw";
@@ -261,7 +266,7 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
                 ("FAILED", Some("input_invalid")) if reads_asset => {
                     let msg = step["message"].as_str().unwrap();
                     assert!(msg.contains("symbolic link"), "{id}/{sid}: {msg}");
-                    assert_eq!(spends_for(&fx, &id, sid), 0, "{id}/{sid} was charged");
+                    assert_eq!(spends_for(&fx, id, sid), 0, "{id}/{sid} was charged");
                     refused += 1;
                 }
                 ("SKIPPED", Some("upstream_failed")) if !reads_asset => {}
@@ -321,11 +326,7 @@ fn output_pairs(runs: &Path, secret: &Path) -> Vec<(PathBuf, PathBuf)> {
 #[cfg(target_os = "linux")]
 #[test]
 fn module_outputs_swapped_for_links_are_never_read_through() {
-    let fx = hostile_fx();
-    for i in 0..OUTPUT_RACE_ORDERS {
-        let id = format!("orace{i:02}");
-        fx.workorder(&id, &output_race_order(&id));
-    }
+    let (fx, ids) = fx_with_orders("orace", OUTPUT_RACE_ORDERS, output_race_order);
     let (runs, secret) = (
         fx.path("runtime/runs/t1"),
         fx.path("tenants/t2/assets/note.txt"),
@@ -339,9 +340,8 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
     let summary = json(&out);
 
     let mut refused = 0;
-    for i in 0..OUTPUT_RACE_ORDERS {
-        let id = format!("orace{i:02}");
-        let run = run_of(&summary, &id);
+    for id in &ids {
+        let run = run_of(&summary, id);
         for step in run["steps"].as_array().unwrap() {
             let sid = step["step_id"].as_str().unwrap();
             let slug = step["reason_slug"].as_str();
@@ -370,7 +370,7 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
                         msg.contains("symlink") || msg.contains("symbolic link"),
                         "{id}/{sid}: {msg}"
                     );
-                    assert_eq!(net_charge(&fx, &id, sid), 0, "{id}/{sid}: charged");
+                    assert_eq!(net_charge(&fx, id, sid), 0, "{id}/{sid}: charged");
                     refused += 1;
                 }
                 (_, "SKIPPED", Some("upstream_failed")) => {}
