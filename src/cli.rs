@@ -46,6 +46,11 @@ pub enum Command {
     Module(ModuleCommand),
     /// Print a built-in JSON Schema
     Schema(SchemaArgs),
+    /// What a reason slug, exit code, record type or command means, and what to do
+    #[command(
+        after_help = "Examples:\n  platform explain                 list every topic\n  platform explain timeout         a bare name, when only one kind has it\n  platform explain slug:not_enough_credits --json\n  platform explain exit:3"
+    )]
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -273,6 +278,17 @@ pub struct SchemaArgs {
     pub name: SchemaName,
 }
 
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A topic `kind:name` (kinds: slug, exit, record, command, error), or a bare name; none
+    /// lists every topic
+    #[arg(value_name = "TOPIC")]
+    pub topic: Option<String>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
 impl Cli {
     /// Whether the user asked for one JSON document on stdout (errors then come as JSON too).
     pub fn wants_json(&self) -> bool {
@@ -289,6 +305,7 @@ impl Cli {
             Command::Runs(a) => a.json,
             Command::Module(ModuleCommand::Test(a)) => a.json,
             Command::Schema(_) => false,
+            Command::Explain(a) => a.json,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod explain;
 pub mod failpoint;
 pub mod findings;
 pub mod github;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 pub mod admin_topup;
 pub mod balance;
 pub mod consistency_validate;
+pub mod explain;
 pub mod integrity_validate;
 pub mod ledger_merge;
 pub mod module_test;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Runs(a) => (runs::run(&ctx, a)?, a.json),
         Command::Module(ModuleCommand::Test(a)) => (module_test::run(&ctx, a)?, a.json),
         Command::Schema(a) => (schema::run(&ctx, a)?, false),
+        Command::Explain(a) => (explain::run(&ctx, a)?, a.json),
     };
     output::print_report(&report, json);
     Ok(report.exit_code)

@@ -5,7 +5,7 @@ use crate::config::iam::{resolve_actor, Iam};
 use crate::config::profile::{RuntimeProfile, DEFAULT_BILLING_STATE_DIR};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::github::{GithubClient, GithubSettings};
+use crate::github::{GithubClient, GithubSettings, Purpose};
 use crate::job_summary::{self, Align};
 use crate::ledger::{DirLock, Ledger};
 use crate::output::Report;
@@ -175,7 +175,7 @@ fn release_target(profile: &RuntimeProfile) -> Result<Target> {
         .help("pass --runtime-profile with a github: {repository: owner/name} block (e.g. config/runtime_profile.dev_github.yml), or --no-publish to package and stage only"));
     };
     let settings = GithubSettings::from_value(value, &file)?;
-    let client = GithubClient::from_env(&settings)?;
+    let client = GithubClient::from_env(&settings, Purpose::Publish)?;
     Ok(Target::Release {
         client: Box::new(client),
         settings,

@@ -4,24 +4,25 @@ use super::Ctx;
 use crate::cli::StateArgs;
 use crate::config::profile::RuntimeProfile;
 use crate::error::{Error, Result};
-use crate::github::{self, GithubClient, GithubSettings, StateAction, StateOutcome};
+use crate::github::{self, GithubClient, GithubSettings, Purpose, StateAction, StateOutcome};
 use crate::output::Report;
 use std::path::PathBuf;
 
 pub fn pull(ctx: &Ctx, args: &StateArgs) -> Result<Report> {
-    let (client, dir) = prepare(ctx, args)?;
+    let (client, dir) = prepare(ctx, args, Purpose::StatePull)?;
     let outcome = github::pull_state(&client, &dir)?;
     Ok(render("pull", &outcome))
 }
 
 pub fn push(ctx: &Ctx, args: &StateArgs) -> Result<Report> {
-    let (client, dir) = prepare(ctx, args)?;
+    let (client, dir) = prepare(ctx, args, Purpose::StatePush)?;
     let outcome = github::push_state(&client, &dir)?;
     Ok(render("push", &outcome))
 }
 
-/// The profile's `github:` block (required here) and the billing-state directory.
-fn prepare(ctx: &Ctx, args: &StateArgs) -> Result<(GithubClient, PathBuf)> {
+/// The profile's `github:` block (required here), a client made for `purpose` (only a push
+/// client may write, and only the state release) and the billing-state directory.
+fn prepare(ctx: &Ctx, args: &StateArgs, purpose: Purpose) -> Result<(GithubClient, PathBuf)> {
     let profile = RuntimeProfile::load(ctx.repo(), args.runtime_profile.as_deref())?;
     let file = profile
         .path
@@ -46,7 +47,7 @@ fn prepare(ctx: &Ctx, args: &StateArgs) -> Result<(GithubClient, PathBuf)> {
     };
     let settings = GithubSettings::from_value(block, &file)?;
     let dir = profile.billing_state_dir(args.state.billing_state_dir.as_deref());
-    let client = GithubClient::from_env(&settings)?;
+    let client = GithubClient::from_env(&settings, purpose)?;
     Ok((client, dir))
 }
 

@@ -1,7 +1,7 @@
 //! Runs the built-in modules in-process: package_std, deliver_local, deliver_email and
 //! deliver_github_release, turning their results and receipts into step results.
 use crate::beneath::Beneath;
-use crate::builtin::deliver_email::{deliver_email, SmtpSettings};
+use crate::builtin::deliver_email::{credentials_from_secrets, deliver_email, SmtpSettings};
 use crate::builtin::deliver_local::deliver_local;
 use crate::builtin::package::{build_package, PackSource};
 use crate::builtin::receipt::{Receipt, StepFailure};
@@ -116,30 +116,11 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
                 Ok(z) => z,
                 Err(f) => return from_failure(f, ctx.redactor),
             };
-            let settings: SmtpSettings = match &ctx.profile.smtp {
-                Some(v) => match serde_json::from_value(v.clone()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed(
-                            "input_invalid",
-                            format!("runtime profile smtp: {e}"),
-                        )
-                    }
-                },
-                None => match serde_json::from_value(serde_json::json!({})) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed("input_invalid", format!("smtp defaults: {e}"))
-                    }
-                },
+            let settings = match SmtpSettings::from_profile(ctx.profile.smtp.as_ref()) {
+                Ok(s) => s,
+                Err(e) => return StepResult::failed("input_invalid", e),
             };
-            let creds = match (
-                crate::secrets::get("SMTP_USERNAME"),
-                crate::secrets::get("SMTP_PASSWORD"),
-            ) {
-                (Some(u), Some(p)) => Some((u, p)),
-                _ => None,
-            };
+            let creds = credentials_from_secrets();
             let s = |k: &str| {
                 ctx.inputs
                     .get(k)
@@ -189,10 +170,11 @@ fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
     res
 }
 
+/// Uploads to the release the profile's template derives for this run: the work order
+/// chooses nothing but the package (SPEC §6), and the client it uses cannot write the state
+/// release.
 fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
-    use crate::github::client::GithubClient;
-    use crate::github::publish::deliver_to_release;
-    use crate::github::settings::GithubSettings;
+    use crate::github::{deliver_to_release, GithubClient, GithubSettings, Purpose, ReleaseOwner};
     let zip = match package_zip(ctx) {
         Ok(z) => z,
         Err(f) => return from_failure(f, ctx.redactor),
@@ -213,13 +195,8 @@ fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
         Ok(s) => s,
         Err(e) => return StepResult::failed("input_invalid", e.message),
     };
-    let tag = ctx
-        .inputs
-        .get("tag")
-        .and_then(|v| v.as_str())
-        .map(String::from)
-        .unwrap_or_else(|| settings.render_release_tag(ctx.tenant_id, ctx.work_order_id, ctx.run));
-    let client = match GithubClient::from_env(&settings) {
+    let owner = ReleaseOwner::new(ctx.tenant_id, ctx.work_order_id, ctx.run);
+    let client = match GithubClient::from_env(&settings, Purpose::Delivery) {
         Ok(c) => c,
         Err(e) => return StepResult::failed("delivery_failed", e.message),
     };
@@ -236,7 +213,7 @@ fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
     {
         return StepResult::failed("module_failed", format!("input 'package_zip': {why}"));
     }
-    let delivered = deliver_to_release(&client, &settings, &tag, &copy);
+    let delivered = deliver_to_release(&client, &owner, &copy);
     let _ = std::fs::remove_dir_all(&staged);
     match delivered {
         Ok(d) => from_receipt(Receipt {

@@ -62,6 +62,10 @@ pub struct RunReport {
     pub refunded_credits: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Why the pass stopped working on this work order (a ledger refusal, an I/O error):
+    /// its run stays open and the next pass resumes or closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The folder of one step of one run.
@@ -126,6 +130,25 @@ pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
         charged_credits: 0,
         refunded_credits: 0,
         refused: wp.refused.as_ref().map(|r| r.message()),
+        error: None,
+    }
+}
+
+/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
+/// the ledger, and the run stays open for the next pass.
+pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
+    RunReport {
+        tenant_id: wp.tenant_id.clone(),
+        work_order_id: wp.work_order_id.clone(),
+        run: wp.run,
+        run_id: wp.run_id.clone(),
+        action: wp.action,
+        status: RunStatus::Failed,
+        steps: Vec::new(),
+        charged_credits: 0,
+        refunded_credits: 0,
+        refused: None,
+        error: Some(e.message.clone()),
     }
 }
 
@@ -350,12 +373,9 @@ pub fn execute(
                             } else {
                                 recorded
                             };
-                            let new: i64 = sp
-                                .charges
-                                .iter()
-                                .filter(|c| !c.already_charged)
-                                .map(|c| c.amount_credits)
-                                .sum();
+                            // The planner summed every charge of the run with checks.
+                            let new =
+                                super::plan::new_charges(sp.charges.iter()).unwrap_or(i64::MAX);
                             let balance = env.journal.balance(tenant)?;
                             if new > balance {
                                 (
@@ -367,7 +387,7 @@ pub fn execute(
                                 )
                             } else {
                                 if !spends.is_empty() {
-                                    crate::failpoint::hit("before_spend");
+                                    crate::failpoint::check("before_spend")?;
                                     env.journal
                                         .post(spends.iter().cloned().map(Payload::new).collect())?;
                                     charged += new;
@@ -546,6 +566,7 @@ pub fn execute(
         charged_credits: charged,
         refunded_credits: refunded,
         refused: None,
+        error: None,
     })
 }
 
@@ -576,7 +597,7 @@ fn spends_for(wp: &WorkOrderPlan, step: &Step, sp: &StepPlan, attempt: u32) -> V
 }
 
 /// One full REFUND per SPEND, in one batch; returns the credits refunded.
-fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
+pub(super) fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
     if spends.is_empty() {
         return Ok(0);
     }
@@ -632,16 +653,15 @@ fn prepare(
     let copy = |name: &str, rel: &str| assets::copy_asset(root, tenant, rel, &inputs_dir, name);
     let inputs = bindings::resolve(step, contract, produced, &copy)?;
     if contract.runner.builtin.as_deref() == Some("deliver_email") {
-        // A bad address is the tenant's input error: found before charging, not refunded later.
+        // The send's own input checks, run now: a bad address or SMTP setting is an input
+        // error found before charging, never a charged failure without a refund.
+        use crate::builtin::deliver_email::{credentials_from_secrets, precheck, SmtpSettings};
+        let settings = SmtpSettings::from_profile(env.profile.smtp.as_ref())?;
         let to = inputs
             .get("recipient_email")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        if to.parse::<lettre::Address>().is_err() {
-            return Err(format!(
-                "input 'recipient_email': '{to}' is not an email address"
-            ));
-        }
+        precheck(&settings, credentials_from_secrets().is_some(), to).map_err(|f| f.message)?;
     }
     Ok(inputs)
 }

@@ -61,12 +61,7 @@ fn closed_port() -> u16 {
 
 fn setup() -> (Fx, Vec<(&'static str, String)>) {
     let fx = Fx::new();
-    std::fs::create_dir_all(fx.path("modules/deliver_github_release")).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/deliver_github_release/module.yml"),
-        fx.path("modules/deliver_github_release/module.yml"),
-    )
-    .unwrap();
+    fx.add_shipped_module("deliver_github_release");
     let port = closed_port();
     std::fs::write(
         fx.path("config/runtime_profile.leak.yml"),
