@@ -485,6 +485,32 @@ fn an_asset_swapped_after_validation_fails_input_invalid_uncharged() {
     integrity_ok(&fx).unwrap();
 }
 
+/// A step's copy of an asset is the tenant's data, not a runtime record: an asset named
+/// `*.json` that is not JSON does not make integrity-validate fail.
+#[test]
+fn an_asset_copy_is_not_mistaken_for_a_runtime_record() {
+    let fx = hostile_fx();
+    std::fs::write(fx.path("tenants/t1/assets/rows.json"), "not JSON {\n").unwrap();
+    fx.workorder(
+        "rows",
+        "work_order_id: rows\nsteps:\n  - {step_id: c, module_id: assetcopy, kind: transform, inputs: {src: {asset: rows.json}}}\n",
+    );
+    let out = run(&fx, &["orchestrator", "--json"]);
+    assert_eq!(
+        run_of(&json(&out), "rows")["status"],
+        "COMPLETED",
+        "{}",
+        text(&out)
+    );
+    let run = run_of(&json(&out), "rows").clone();
+    let copy = outputs_of(&fx, &run, "c")
+        .parent()
+        .unwrap()
+        .join("inputs/src/rows.json");
+    assert_eq!(std::fs::read(copy).unwrap(), b"not JSON {\n");
+    integrity_ok(&fx).unwrap();
+}
+
 /// Assets that are a hard link to t2's file, a link, or a FIFO, from the start: validation
 /// reports each (without hanging on the FIFO), and the orchestrator runs and charges none.
 #[test]
