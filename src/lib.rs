@@ -1,6 +1,7 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 pub mod atomic;
+pub mod beneath;
 pub mod builtin;
 pub mod cli;
 pub mod commands;

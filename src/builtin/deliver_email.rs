@@ -1,5 +1,6 @@
 //! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
 use super::receipt::{Receipt, StepFailure};
+use crate::beneath::Beneath;
 use crate::digest::sha256_hex;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
@@ -96,7 +97,7 @@ impl SmtpTls {
 pub fn deliver_email(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Path,
+    package_zip: &Beneath,
     recipient: &str,
     subject: &str,
 ) -> Result<Receipt, StepFailure> {
@@ -186,24 +187,30 @@ pub fn precheck(
 fn send(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Path,
+    package_zip: &Beneath,
     recipient: &str,
     subject: &str,
 ) -> Result<Receipt, StepFailure> {
-    let size = std::fs::metadata(package_zip)
-        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", package_zip.display())))?
+    // Opened once, beneath its folder through no link; everything below reads this file.
+    let mut file = package_zip
+        .open_file()
+        .map_err(|r| StepFailure::module_failed(format!("reading {r}")))?;
+    let zip_path = package_zip.path();
+    let size = file
+        .metadata()
+        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", zip_path.display())))?
         .len();
-    check_size(package_zip, size)?;
+    check_size(&zip_path, size)?;
     let Addresses { to, from } = precheck(settings, credentials.is_some(), recipient)?;
     let endpoint = endpoint(&settings.host, settings.port);
     let tls_params = tls_parameters(settings)?;
 
-    let data = read_package(package_zip)?;
+    let data = read_package(&mut file, &zip_path)?;
     let bytes = data.len() as u64;
     // The file may have grown since the metadata check; the cap is about what is sent.
-    check_size(package_zip, bytes)?;
+    check_size(&zip_path, bytes)?;
     let sha256 = sha256_hex(&data);
-    let file_name = package_zip
+    let file_name = zip_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "package.zip".into());
@@ -296,13 +303,12 @@ fn check_size(package_zip: &Path, size: u64) -> Result<(), StepFailure> {
     )))
 }
 
-fn read_package(package_zip: &Path) -> Result<Vec<u8>, StepFailure> {
+/// At most the cap's worth of bytes: a file that grew meanwhile is refused, not buffered.
+fn read_package(file: &mut std::fs::File, path: &Path) -> Result<Vec<u8>, StepFailure> {
     let mut data = Vec::new();
-    std::fs::File::open(package_zip)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| {
-            StepFailure::module_failed(format!("reading {}: {e}", package_zip.display()))
-        })?;
+    file.take(EMAIL_MAX_PACKAGE_BYTES)
+        .read_to_end(&mut data)
+        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", path.display())))?;
     Ok(data)
 }
 

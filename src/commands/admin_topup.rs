@@ -44,19 +44,7 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
     }
 
     check_tenant_flag(&args.tenant_id)?;
-    let tenant_file = ctx
-        .repo()
-        .join("tenants")
-        .join(&args.tenant_id)
-        .join("tenant.yml");
-    if !tenant_file.is_file() {
-        return Err(Error::input(format!(
-            "--tenant-id: unknown tenant '{}' (no {})",
-            args.tenant_id,
-            tenant_file.display()
-        ))
-        .help("top up an existing tenant, or add tenants/<tenant_id>/tenant.yml first"));
-    }
+    crate::repo::tenants::check_tenant(ctx.repo(), &args.tenant_id)?;
     if args.amount_credits <= 0 {
         return Err(Error::input(format!(
             "--amount-credits must be a positive number of credits, got {}",

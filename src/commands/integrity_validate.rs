@@ -86,14 +86,15 @@ fn signed_heads(
 }
 
 /// The runtime directory is scratch space: check only that the platform's own record files
-/// (`*.json`, `*.jsonl`) parse. Module outputs, module results, modules' working folders and
-/// deliveries are user data, not records.
+/// (`*.json`, `*.jsonl`) parse. Module outputs, module results, modules' working folders,
+/// steps' copies of tenant assets (`inputs/`) and deliveries are user data, not records.
 fn check_runtime(root: &Path, problems: &mut Vec<Problem>) -> u64 {
     let mut checked = 0;
     let walker = walkdir::WalkDir::new(root).follow_links(false).into_iter();
     let entries = walker.filter_entry(|e| {
         let name = e.file_name().to_string_lossy();
-        !(e.file_type().is_dir() && (name == "outputs" || name == "work" || name == "deliveries"))
+        let user_data = ["outputs", "work", "inputs", "deliveries"];
+        !(e.file_type().is_dir() && user_data.contains(&name.as_ref()))
     });
     for entry in entries.flatten() {
         if !entry.file_type().is_file() {

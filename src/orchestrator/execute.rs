@@ -4,6 +4,7 @@ use super::builtins;
 use super::history::RunHistory;
 use super::journal::Journal;
 use super::plan::{Action, Disposition, StepPlan, WorkOrderPlan};
+use crate::beneath::Beneath;
 use crate::config::profile::RuntimeProfile;
 use crate::contract::ModuleContract;
 use crate::error::Result;
@@ -14,6 +15,7 @@ use crate::records::{
 use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::{command, Status, StepResult};
+use crate::workorder::assets;
 use crate::workorder::bindings::{self, Produced};
 use crate::workorder::model::{BoundOutput, Mode, Step, WorkOrder};
 use serde::Serialize;
@@ -74,12 +76,24 @@ pub fn step_dir(
     run_id: &str,
     step_id: &str,
 ) -> PathBuf {
-    runtime_dir
-        .join("runs")
+    step_beneath(runtime_dir, tenant, wo, run_id, step_id).path()
+}
+
+/// The folder of one step of one run, beneath the runtime directory: what the platform reads
+/// there (outputs, asset copies) is opened through no link below the runtime directory.
+pub fn step_beneath(
+    runtime_dir: &Path,
+    tenant: &str,
+    wo: &str,
+    run_id: &str,
+    step_id: &str,
+) -> Beneath {
+    let rel = Path::new("runs")
         .join(tenant)
         .join(wo)
         .join(run_id)
-        .join(step_id)
+        .join(step_id);
+    Beneath::new(runtime_dir, rel)
 }
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.
@@ -272,14 +286,14 @@ pub fn execute(
         let Some(contract) = env.repo.module(&step.module_id) else {
             continue;
         };
-        let sdir = step_dir(
+        let sfiles = step_beneath(
             env.runtime_dir,
             tenant,
             &wp.work_order_id,
             &wp.run_id,
             &step.step_id,
         );
-        let outputs_dir = sdir.join("outputs");
+        let sdir = sfiles.path();
         let prior = hist.and_then(|h| h.step(&step.step_id));
         let (status, slug, attempt, message, values, ran) = match &sp.disposition {
             Disposition::Keep { status, attempt } => {
@@ -345,7 +359,7 @@ pub fn execute(
                         Vec::new(),
                     )
                 } else {
-                    match prepare(env, tenant, step, contract, &produced) {
+                    match prepare(env, tenant, step, contract, &produced, &sdir) {
                         Err(why) => (StepResult::failed("input_invalid", why), Vec::new()),
                         Ok(inputs) => {
                             // A resumed attempt re-posts exactly what it was charged (a no-op), even if
@@ -390,7 +404,7 @@ pub fn execute(
                                 })])?;
                                 crate::failpoint::hit("after_step_started");
                                 let r = run_module(
-                                    env, rc.wp, step, contract, &inputs, &produced, &sdir,
+                                    env, rc.wp, step, contract, &inputs, &produced, &sfiles,
                                 );
                                 crate::failpoint::hit("after_module");
                                 (r, spends)
@@ -497,7 +511,7 @@ pub fn execute(
             step.step_id.clone(),
             Produced {
                 contract,
-                outputs_dir,
+                outputs: sfiles.join("outputs"),
                 values,
                 completed: status == StepStatus::Completed,
             },
@@ -619,12 +633,14 @@ fn receipt_record(
 }
 
 /// Resolve inputs before anything is charged: a bad binding fails `input_invalid`, free.
+/// Assets are copied into `<sdir>/inputs/` here, from files opened beneath the tenant.
 fn prepare(
     env: &ExecEnv,
     tenant: &str,
     step: &Step,
     contract: &ModuleContract,
     produced: &BTreeMap<String, Produced>,
+    sdir: &Path,
 ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
     if contract.runner.builtin.as_deref() == Some("package_std") {
         // bound_outputs is resolved by the built-in itself; check the sources exist now.
@@ -632,8 +648,10 @@ fn prepare(
         return Ok(serde_json::Map::new());
     }
     let root = &env.repo.root;
-    let assets = |rel: &str| crate::validate::assets::resolve_asset(root, tenant, rel);
-    let inputs = bindings::resolve(step, contract, produced, &assets)?;
+    let inputs_dir = sdir.join("inputs");
+    assets::clear_inputs(&inputs_dir)?;
+    let copy = |name: &str, rel: &str| assets::copy_asset(root, tenant, rel, &inputs_dir, name);
+    let inputs = bindings::resolve(step, contract, produced, &copy)?;
     if contract.runner.builtin.as_deref() == Some("deliver_email") {
         // The send's own input checks, run now: a bad address or SMTP setting is an input
         // error found before charging, never a charged failure without a refund.
@@ -655,8 +673,9 @@ fn run_module(
     contract: &ModuleContract,
     inputs: &serde_json::Map<String, serde_json::Value>,
     produced: &BTreeMap<String, Produced>,
-    sdir: &Path,
+    sfiles: &Beneath,
 ) -> StepResult {
+    let sdir = &sfiles.path();
     if let Err(e) = std::fs::create_dir_all(sdir) {
         return StepResult::failed(
             "module_failed",
@@ -671,6 +690,7 @@ fn run_module(
             inputs,
             produced,
             step_dir: sdir,
+            step_files: sfiles,
             runtime_dir: env.runtime_dir,
             tenant_id: &wp.tenant_id,
             work_order_id: &wp.work_order_id,

@@ -94,6 +94,26 @@ fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
         .collect()
 }
 
+/// Folders under tenants/ that are not tenants, within the pass's filter, as invalid entries
+/// (`work_order_id` `*`: none of the folder's work orders is run or billed).
+fn rejected_tenants(repo: &Repo, filter: &Filter) -> Vec<Invalid> {
+    repo.rejected_tenants
+        .iter()
+        .filter(|r| {
+            filter.tenant_id.as_deref().is_none_or(|t| t == r.folder)
+                && filter
+                    .shard
+                    .is_none_or(|(k, n)| plan::tenant_shard(&r.folder, n) == k)
+        })
+        .map(|r| Invalid {
+            tenant_id: r.folder.clone(),
+            work_order_id: "*".into(),
+            file: r.finding.file.clone(),
+            findings: vec![r.finding.clone()],
+        })
+        .collect()
+}
+
 /// Run one pass. `progress` receives one line per step.
 pub fn run_pass(
     repo_root: &Path,
@@ -170,6 +190,12 @@ pub fn run_pass(
             _ => {}
         }
     }
+    summary
+        .invalid
+        .extend(rejected_tenants(&repo, &opts.filter));
+    summary
+        .invalid
+        .sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     if opts.dry_run {
         summary.plan = Some(plan);
         return Ok(summary);

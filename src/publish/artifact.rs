@@ -1,9 +1,10 @@
 //! One deliverable's package: its files (from the module contract and the step's recorded outcome), verified against the ledger, then zipped deterministically.
 use super::select::Candidate;
+use crate::beneath::Beneath;
 use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
 use crate::contract::{ModuleContract, OutputType};
-use crate::digest::sha256_file;
-use crate::orchestrator::execute::step_dir;
+use crate::digest::sha256_opened;
+use crate::orchestrator::execute::step_beneath;
 use crate::records::OutputRecord;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -73,9 +74,9 @@ pub fn recorded_files<'a>(
     Ok(files)
 }
 
-/// The step's outputs folder in the runtime directory.
-pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> PathBuf {
-    step_dir(
+/// The step's outputs folder beneath the runtime directory (read through no link).
+pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> Beneath {
+    step_beneath(
         runtime_dir,
         &c.tenant_id,
         &c.work_order_id,
@@ -108,7 +109,8 @@ pub fn package(
         }
     }
     let files = recorded_files(candidate, contract)?;
-    let dir = outputs_dir(runtime_dir, candidate);
+    let outputs = outputs_dir(runtime_dir, candidate);
+    let dir = outputs.path();
     if !dir.is_dir() {
         return Err(format!(
             "the step's outputs are not in the runtime directory ({} is missing); run publish with the --runtime-dir the orchestrator wrote to, before that scratch space is cleared",
@@ -118,28 +120,21 @@ pub fn package(
     let mut sources = Vec::with_capacity(files.len());
     for f in &files {
         validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
-        let path = dir.join(&f.path);
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+        let source = outputs.join(&f.path);
+        let path = source.path();
+        let file = source.open_file().map_err(|r| {
             format!(
-                "{} (recorded by step '{}' attempt {}): {e}",
-                path.display(),
-                candidate.step_id,
-                candidate.attempt
+                "{r} (recorded by step '{}' attempt {}); outputs are read only as regular files with a single link, never through a link",
+                candidate.step_id, candidate.attempt
             )
         })?;
-        if !meta.file_type().is_file() {
-            return Err(format!(
-                "{} is not a regular file; outputs must be regular files",
-                path.display()
-            ));
-        }
-        let (sha256, bytes) = sha256_file(&path).map_err(|e| e.message)?;
+        let (sha256, bytes) = sha256_opened(file, &path).map_err(|e| e.message)?;
         if sha256 != f.sha256 || bytes != f.bytes {
             return Err(differs(candidate, f, &path, bytes, &sha256));
         }
         sources.push(PackSource {
             as_path: f.path.clone(),
-            source: path,
+            source,
         });
     }
     if let Some(parent) = zip_path.parent() {

@@ -13,6 +13,7 @@ mod fuzz_parsing;
 mod github_publish;
 mod github_state;
 mod github_trust;
+mod hostile_tenants;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;
