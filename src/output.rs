@@ -114,3 +114,37 @@ impl Drop for Progress {
         }
     }
 }
+
+/// Untrusted text made safe for one line of terminal or log output: every control character
+/// (newline, carriage return, escape sequences, C1 controls) is shown as an escape such as
+/// `\n` or `\u{1b}`, so no field can start a new row or line, or drive the terminal.
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_control;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(escape_control("INV-1"), "INV-1");
+        assert_eq!(
+            escape_control("a\r\n9999  TOPUP\u{1b}[2J\u{85}é"),
+            "a\\r\\n9999  TOPUP\\u{1b}[2J\\u{85}é"
+        );
+    }
+}

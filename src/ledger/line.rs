@@ -22,6 +22,8 @@ pub(crate) struct Facts<'a> {
     pub tenant_id: Option<Cow<'a, str>>,
     pub amount: Option<i64>,
     pub refunds: Option<Cow<'a, str>>,
+    /// The run a run's record belongs to (cross-file rule: its `run_started` must exist).
+    pub run_id: Option<Cow<'a, str>>,
     /// SHA-256 of the canonical payload (the record without seq, recorded_at, prev_hash, hash).
     pub payload_digest: Option<[u8; 32]>,
 }
@@ -70,6 +72,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
     let mut tenant_id = None;
     let mut amount = None;
     let mut refunds = None;
+    let mut run_id = None;
     while let Some((name, value)) = p.next().map_err(fail)? {
         let field =
             |what: &str| format!("field {}: expected {what}", String::from_utf8_lossy(name));
@@ -116,6 +119,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
                 tenant_id = Some(string(value).ok_or_else(|| fail(field("a string")))?)
             }
             b"refunds" => refunds = Some(string(value).ok_or_else(|| fail(field("a string")))?),
+            b"run_id" => run_id = Some(string(value).ok_or_else(|| fail(field("a string")))?),
             b"hash" => return Err(fail("field hash appears twice".into())),
             _ => {}
         }
@@ -148,6 +152,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
         tenant_id,
         amount,
         refunds,
+        run_id,
         payload_digest,
     })
 }

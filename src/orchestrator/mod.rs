@@ -169,7 +169,7 @@ pub fn run_pass(
         .work_orders
         .iter()
         .any(|wp| matches!(wp.action, Action::Start | Action::Resume | Action::Retry));
-    if idle && !history.torn_tail {
+    if idle && !history.repairs_pending {
         // Everything is up to date: opening the writer (another read of the whole ledger,
         // and its index in memory) would only slow the pass down.
         return Ok(summary);
@@ -226,5 +226,6 @@ pub fn run_pass(
         summary.refunded_credits += report.refunded_credits;
         summary.runs.push(report);
     }
+    summary.notes.extend(journal.take_notes());
     Ok(summary)
 }

@@ -6,7 +6,7 @@ use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
-use platform::records::billing::RUN_DELIVERABLE;
+use platform::records::billing::{MAX_CREDITS, RUN_DELIVERABLE};
 use platform::records::Payload;
 use std::time::Instant;
 
@@ -25,20 +25,21 @@ fn ledger_throughput() {
         Err(_) => tempfile::tempdir().unwrap(),
     };
 
-    // 1. Single durable appends: one record, one write, one fdatasync each.
+    // 1. Single durable appends: one record, one write, one fdatasync each (a run record: a
+    // TOPUP is two, the TOPUP and its audit record).
     let single = dir.path().join("single");
     let (mut l, _) = Ledger::open(&single).unwrap();
     let n = 2000;
     let t = Instant::now();
     for i in 0..n {
-        l.append(Stream::Billing, vec![topup("acme", 1, &format!("S{i}"))])
-            .unwrap();
+        start_runs(&mut l, &[("acme", &format!("wo{i}"))]);
     }
     let single_rate = n as f64 / t.elapsed().as_secs_f64();
 
     // 2. Batched: 100 records per write + fdatasync (one step's charges, scaled up).
     let (mut l, _) = Ledger::open(&dir.path().join("batched")).unwrap();
-    l.append(Stream::Billing, vec![topup("acme", i64::MAX / 4, "FUND")])
+    start_runs(&mut l, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![topup("acme", MAX_CREDITS, "FUND")])
         .unwrap();
     let batches = 200;
     let t = Instant::now();
@@ -54,7 +55,8 @@ fn ledger_throughput() {
     // 3. Verify a large ledger, next to sha256sum of the same file.
     let big = dir.path().join("big");
     let (mut l, _) = Ledger::open(&big).unwrap();
-    l.append(Stream::Billing, vec![topup("acme", i64::MAX / 4, "FUND")])
+    start_runs(&mut l, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![topup("acme", MAX_CREDITS, "FUND")])
         .unwrap();
     let total = records();
     let t = Instant::now();

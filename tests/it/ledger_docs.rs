@@ -87,6 +87,20 @@ fn print_examples() {
         ))],
     )
     .unwrap();
+    // A run's records need its run_started first (SPEC §7 "Across files").
+    l.append(
+        Stream::Evidence,
+        vec![Payload::new(RunStarted {
+            tenant_id: t.into(),
+            work_order_id: wo.into(),
+            run,
+            run_id: run_id.into(),
+            work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+                .into(),
+            correlation_id: corr.into(),
+        })],
+    )
+    .unwrap();
     let run_charge = Spend::new(
         t,
         wo,
@@ -131,15 +145,6 @@ fn print_examples() {
     let mut post = |r: Record| {
         l.append(Stream::Evidence, vec![Payload::new(r)]).unwrap();
     };
-    post(Record::RunStarted(RunStarted {
-        tenant_id: t.into(),
-        work_order_id: wo.into(),
-        run,
-        run_id: run_id.into(),
-        work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
-            .into(),
-        correlation_id: corr.into(),
-    }));
     post(Record::StepStarted(StepStarted {
         tenant_id: t.into(),
         work_order_id: wo.into(),
