@@ -837,7 +837,43 @@ pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_newline;
+    use super::{find_newline, key_id, Billing, BillingKind, BillingOp};
+
+    fn op(kind: BillingKind, amount: i64) -> BillingOp {
+        BillingOp {
+            kind,
+            tenant: "acme".into(),
+            amount,
+            key: key_id(&format!("{kind:?}/{amount}")),
+            refunds: None,
+        }
+    }
+
+    #[test]
+    fn an_overflow_is_a_problem_never_a_wrap_or_a_saturation() {
+        let mut b = Billing::default();
+        b.apply(&op(BillingKind::Topup, 5), true).unwrap();
+        b.balances[0] = i64::MAX - 2;
+        for strict in [true, false] {
+            let err = b.apply(&op(BillingKind::Topup, 10), strict).unwrap_err();
+            assert!(err.contains("would overflow"), "{err}");
+            assert_eq!(b.balance("acme"), i64::MAX - 2, "strict: {strict}");
+        }
+        b.apply(&op(BillingKind::Topup, 2), true).unwrap();
+        assert_eq!(b.balance("acme"), i64::MAX);
+    }
+
+    #[test]
+    fn topups_are_one_credit_to_ten_to_the_twelve() {
+        let mut b = Billing::default();
+        for bad in [0, -1, crate::records::MAX_CREDITS + 1] {
+            assert!(b.apply(&op(BillingKind::Topup, bad), true).is_err());
+        }
+        b.apply(&op(BillingKind::Topup, crate::records::MAX_CREDITS), true)
+            .unwrap();
+        b.apply(&op(BillingKind::Topup, 1), true).unwrap();
+        assert_eq!(b.balance("acme"), crate::records::MAX_CREDITS + 1);
+    }
 
     #[test]
     fn newline_search() {

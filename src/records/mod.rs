@@ -424,3 +424,23 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_type_has_one_name_and_one_file() {
+        for t in RecordType::ALL {
+            assert_eq!(RecordType::from_name(t.name()), Some(t));
+            assert_eq!(Stream::of_type(t.name()), Some(t.stream()));
+        }
+        assert_eq!(RecordType::from_name("topup"), None);
+        assert_eq!(
+            RecordType::Topup.privileged().map(|p| p.action),
+            Some("billing.topup")
+        );
+        assert!(RecordType::Spend.names_a_run() && !RecordType::RunStarted.names_a_run());
+        assert!(!RecordType::Publish.names_a_run() && !RecordType::Topup.names_a_run());
+    }
+}
