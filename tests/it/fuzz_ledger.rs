@@ -76,6 +76,9 @@ enum Content {
     Lines(Vec<String>),
     Bytes(Vec<u8>),
     AppendGarbage(Vec<u8>),
+    /// Edited, then re-chained as an attacker would (lines that are still JSON objects get a
+    /// fresh seq, prev_hash and hash), so only the rules beyond the chain can tell.
+    Rechained(Vec<Edit>),
 }
 
 fn line() -> impl Strategy<Value = String> {
@@ -99,6 +102,7 @@ fn content() -> impl Strategy<Value = Content> {
         1 => proptest::collection::vec(line(), 0..6).prop_map(Content::Lines),
         1 => proptest::collection::vec(any::<u8>(), 0..400).prop_map(Content::Bytes),
         2 => proptest::collection::vec(any::<u8>(), 1..120).prop_map(Content::AppendGarbage),
+        3 => proptest::collection::vec(edit(), 1..6).prop_map(Content::Rechained),
     ]
 }
 
@@ -113,6 +117,14 @@ fn render(base: &[u8], c: &Content) -> Vec<u8> {
             .into_bytes(),
         Content::Bytes(b) => b.clone(),
         Content::AppendGarbage(g) => [base, g.as_slice()].concat(),
+        Content::Rechained(edits) => {
+            let edited = mutate(&String::from_utf8_lossy(base), edits);
+            let records: Vec<_> = edited
+                .split(|&b| b == b'\n')
+                .filter_map(|l| serde_json::from_slice(l).ok())
+                .collect();
+            lf::rechain(&records)
+        }
     }
 }
 
