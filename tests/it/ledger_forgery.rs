@@ -174,21 +174,7 @@ fn readers_and_merge_refuse_what_integrity_validate_refuses() {
 #[test]
 fn top_ups_are_capped_and_no_sum_saturates() {
     let fx = Fx::new();
-    let topup = |amount: &str, reference: &str| {
-        fx.run(&[
-            "admin-topup",
-            "--tenant-id",
-            "t1",
-            "--amount-credits",
-            amount,
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            reference,
-            "--actor",
-            "tester",
-        ])
-    };
+    let topup = |amount: &str, reference: &str| fx.topup_cmd(amount, reference).output().unwrap();
     let max = i64::MAX.to_string();
     for (amount, reference, code) in [
         (max.as_str(), "A", 2),
@@ -232,19 +218,7 @@ fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
     let o = fx.run(&["integrity-validate"]);
     assert!(!out(&o).contains("torn tail"), "{}", out(&o));
     // A writer refuses, names the line and what to do, and leaves the line where it is.
-    let o = fx.run(&[
-        "admin-topup",
-        "--tenant-id",
-        "t1",
-        "--amount-credits",
-        "5",
-        "--topup-method-id",
-        "manual",
-        "--reference",
-        "INV-2",
-        "--actor",
-        "tester",
-    ]);
+    let o = fx.topup_cmd("5", "INV-2").output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("billing.jsonl is damaged at line 1"), "{err}");
@@ -259,20 +233,7 @@ fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
 fn a_crash_between_a_topup_and_its_audit_record_is_reported_then_repaired() {
     let fx = Fx::new();
     let topup = |failpoint: Option<&str>| {
-        let mut c = fx.cmd();
-        c.args([
-            "admin-topup",
-            "--tenant-id",
-            "t1",
-            "--amount-credits",
-            "40",
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            "INV-7",
-            "--actor",
-            "tester",
-        ]);
+        let mut c = fx.topup_cmd("40", "INV-7");
         if let Some(f) = failpoint {
             c.env("PLATFORM_FAILPOINT", f);
         }
@@ -375,16 +336,8 @@ fn statement_since_on_a_merged_ledger_shows_every_credit() {
         let dir = fx.path(&format!("shards/{name}"));
         crate::support::ledger_fixtures::copy_state(&fx.path(".billing-state"), &dir);
         let o = fx
-            .cmd()
-            .args([
-                "admin-topup",
-                "--tenant-id",
-                "t1",
-                "--amount-credits",
-                amount,
-            ])
-            .args(["--topup-method-id", "manual", "--reference", reference])
-            .args(["--actor", "tester", "--billing-state-dir"])
+            .topup_cmd(amount, reference)
+            .arg("--billing-state-dir")
             .arg(&dir)
             .output()
             .unwrap();

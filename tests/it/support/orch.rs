@@ -55,20 +55,26 @@ impl Fx {
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
-    pub fn topup(&self, amount: i64, reference: &str) {
-        let out = self.run(&[
+    /// `admin-topup` of tenant t1 by actor tester, ready to run (or to add flags to).
+    pub fn topup_cmd(&self, amount: &str, reference: &str) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.args([
             "admin-topup",
             "--tenant-id",
             "t1",
             "--amount-credits",
-            &amount.to_string(),
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            reference,
-            "--actor",
-            "tester",
-        ]);
+            amount,
+        ])
+        .args(["--topup-method-id", "manual", "--actor", "tester"])
+        .arg("--reference")
+        .arg(reference);
+        c
+    }
+    pub fn topup(&self, amount: i64, reference: &str) {
+        let out = self
+            .topup_cmd(&amount.to_string(), reference)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "topup failed: {}",
