@@ -4,6 +4,7 @@
 //! the top-level members once, skips (and validates) nested values, and decodes only the
 //! envelope and billing fields.
 use crate::records::canonical::{record_hash, split_sealed};
+use crate::records::RecordType;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
@@ -17,6 +18,8 @@ pub(crate) struct Facts<'a> {
     pub prev_hash: [u8; 64],
     pub key: Cow<'a, str>,
     pub type_name: Cow<'a, str>,
+    /// The type `type_name` names; None for one this build does not know.
+    pub record: Option<RecordType>,
     pub batch: Option<Cow<'a, str>>,
     pub batch_len: Option<u64>,
     pub tenant_id: Option<Cow<'a, str>>,
@@ -146,6 +149,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
         seq,
         prev_hash,
         key,
+        record: RecordType::from_name(&type_name),
         type_name,
         batch,
         batch_len,

@@ -113,6 +113,18 @@ pub(crate) enum BillingKind {
     Refund,
 }
 
+impl BillingKind {
+    /// The billing operation a record type is, if any.
+    pub fn of(record: RecordType) -> Option<BillingKind> {
+        match record {
+            RecordType::Topup => Some(BillingKind::Topup),
+            RecordType::Spend => Some(BillingKind::Spend),
+            RecordType::Refund => Some(BillingKind::Refund),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct BillingOp {
     pub kind: BillingKind,
@@ -125,11 +137,8 @@ pub(crate) struct BillingOp {
 impl BillingOp {
     /// The billing operation of a line (`key` is its idempotency key's id), None for others.
     pub fn from_facts(f: &Facts<'_>, key: KeyId) -> Result<Option<BillingOp>, String> {
-        let kind = match RecordType::from_name(&f.type_name) {
-            Some(RecordType::Topup) => BillingKind::Topup,
-            Some(RecordType::Spend) => BillingKind::Spend,
-            Some(RecordType::Refund) => BillingKind::Refund,
-            _ => return Ok(None),
+        let Some(kind) = f.record.and_then(BillingKind::of) else {
+            return Ok(None);
         };
         let tenant = f
             .tenant_id
@@ -481,7 +490,7 @@ impl Scan {
                 } else {
                     None
                 };
-                let needs = match (&mut self.refs, RecordType::from_name(&f.type_name)) {
+                let needs = match (&mut self.refs, f.record) {
                     (Some(refs), Some(record)) => {
                         refs.needs(&f, record, ln, offset).unwrap_or_else(|e| {
                             problems.push(e);
@@ -555,7 +564,7 @@ impl Scan {
                 });
             }
         }
-        match Stream::of_type(&f.type_name) {
+        match f.record.map(RecordType::stream) {
             Some(s) if s == self.stream => {}
             Some(s) => problems.push(format!(
                 "a {} record belongs in {}, not {}",

@@ -594,12 +594,8 @@ fn run_of(
 }
 
 pub(crate) fn billing_op(object: &Map<String, Value>, key: &str) -> Option<BillingOp> {
-    let kind = match RecordType::from_name(object.get("type").and_then(Value::as_str)?)? {
-        RecordType::Topup => scan::BillingKind::Topup,
-        RecordType::Spend => scan::BillingKind::Spend,
-        RecordType::Refund => scan::BillingKind::Refund,
-        _ => return None,
-    };
+    let record = RecordType::from_name(object.get("type").and_then(Value::as_str)?)?;
+    let kind = scan::BillingKind::of(record)?;
     Some(BillingOp {
         kind,
         tenant: object.get("tenant_id")?.as_str()?.to_string(),

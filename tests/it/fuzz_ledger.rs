@@ -119,9 +119,12 @@ fn render(base: &[u8], c: &Content) -> Vec<u8> {
         Content::AppendGarbage(g) => [base, g.as_slice()].concat(),
         Content::Rechained(edits) => {
             let edited = mutate(&String::from_utf8_lossy(base), edits);
-            let records: Vec<_> = edited
+            // Lines that are still JSON objects the format can hold (no fractions, no numbers
+            // beyond 64 bits): what an attacker can re-chain.
+            let records: Vec<serde_json::Map<String, serde_json::Value>> = edited
                 .split(|&b| b == b'\n')
                 .filter_map(|l| serde_json::from_slice(l).ok())
+                .filter(|r| platform::records::canonical::encode_object(r).is_ok())
                 .collect();
             lf::rechain(&records)
         }
