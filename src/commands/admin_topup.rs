@@ -29,15 +29,20 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
             tenant_id: Some(args.tenant_id.clone()),
             target: billing::topup_key(&args.tenant_id, args.reference.trim()),
         };
-        let (mut ledger, _) = Ledger::open(&dir)?;
+        let (mut ledger, mut repairs) = Ledger::open(&dir)?;
         let recorded = ledger.audit(denial);
         let mut err = Error::denied(format!("actor '{actor}' may not top up credits: {reason}"))
             .help("grant the actor a role with scope billing.topup in config/iam.yml");
-        if let Err(e) = recorded {
-            err.message.push_str(&format!(
+        match recorded {
+            Ok(out) => repairs.extend(out.repairs),
+            Err(e) => err.message.push_str(&format!(
                 " (and the denial could not be audited: {})",
                 e.message
-            ));
+            )),
+        }
+        // A writer reports every repair it made, even on its way to a denial.
+        for r in repairs {
+            err.message.push_str(&format!("; {r}"));
         }
         return Err(err);
     }
