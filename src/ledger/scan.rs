@@ -345,6 +345,14 @@ struct Pending {
     bytes: Option<Vec<u8>>,
 }
 
+/// Where a line is: its number, first byte and the byte after it (its newline included).
+#[derive(Clone, Copy)]
+struct LineAt {
+    line: u64,
+    offset: u64,
+    end: u64,
+}
+
 struct OpenBatch {
     id: String,
     len: u64,
@@ -461,60 +469,15 @@ impl Scan {
         if !terminated {
             problems.push("the last line has no newline: an interrupted write".into());
         }
-        let complete;
-        match line::parse(bytes, self.mode == Mode::Write) {
-            Err(u) => {
-                problems.push(u.message);
-                self.expect_prev = u.stated_hash;
-                self.expect_seq = None;
-                complete = match &mut self.open {
-                    Some(b) => {
-                        b.count += 1;
-                        b.count >= b.len
-                    }
-                    None => true,
-                };
-                if complete {
-                    self.open = None;
-                }
-            }
-            Ok(f) => {
-                let key = key_id(&f.key);
-                self.check_facts(&f, key, ln, &mut problems);
-                complete = self.track_batch(&f, &mut problems);
-                let billing = if self.billing.is_some() {
-                    BillingOp::from_facts(&f, key).unwrap_or_else(|e| {
-                        problems.push(e);
-                        None
-                    })
-                } else {
-                    None
-                };
-                let needs = match (&mut self.refs, f.record) {
-                    (Some(refs), Some(record)) => {
-                        refs.needs(&f, record, ln, offset).unwrap_or_else(|e| {
-                            problems.push(e);
-                            Needs::default()
-                        })
-                    }
-                    _ => Needs::default(),
-                };
-                self.pending.push(Pending {
-                    line: ln,
-                    end,
-                    offset,
-                    seq: f.seq,
-                    hash: f.hash,
-                    key,
-                    payload: f.payload_digest.unwrap_or([0; 32]),
-                    billing,
-                    needs,
-                    bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
-                });
-                self.expect_seq = f.seq.checked_add(1);
-                self.expect_prev = Some(f.hash);
-            }
-        }
+        let at = LineAt {
+            line: ln,
+            offset,
+            end,
+        };
+        let complete = match line::parse(bytes, self.mode == Mode::Write) {
+            Err(u) => self.unreadable(u, &mut problems),
+            Ok(f) => self.readable(&f, bytes, at, &mut problems),
+        };
         if !problems.is_empty() {
             if self.region.first_problem.is_none() {
                 self.region.first_problem = Some(ln);
@@ -532,6 +495,71 @@ impl Scan {
             self.commit(sink)?;
         }
         Ok(())
+    }
+
+    /// A line that is no record: it still counts towards an open batch. Returns whether it
+    /// completes one.
+    fn unreadable(&mut self, u: line::Unreadable, problems: &mut Vec<String>) -> bool {
+        problems.push(u.message);
+        self.expect_prev = u.stated_hash;
+        self.expect_seq = None;
+        let complete = match &mut self.open {
+            Some(b) => {
+                b.count += 1;
+                b.count >= b.len
+            }
+            None => true,
+        };
+        if complete {
+            self.open = None;
+        }
+        complete
+    }
+
+    /// A record: checked, and kept pending until its batch completes. Returns whether it
+    /// completes one.
+    fn readable(
+        &mut self,
+        f: &Facts<'_>,
+        bytes: &[u8],
+        at: LineAt,
+        problems: &mut Vec<String>,
+    ) -> bool {
+        let key = key_id(&f.key);
+        self.check_facts(f, key, at.line, problems);
+        let complete = self.track_batch(f, problems);
+        let billing = match self.billing {
+            Some(_) => BillingOp::from_facts(f, key).unwrap_or_else(|e| {
+                problems.push(e);
+                None
+            }),
+            None => None,
+        };
+        let needs = match (&mut self.refs, f.record) {
+            (Some(refs), Some(record)) => {
+                refs.needs(f, record, at.line, at.offset)
+                    .unwrap_or_else(|e| {
+                        problems.push(e);
+                        Needs::default()
+                    })
+            }
+            _ => Needs::default(),
+        };
+        self.pending.push(Pending {
+            line: at.line,
+            end: at.end,
+            offset: at.offset,
+            seq: f.seq,
+            hash: f.hash,
+            key,
+            payload: f.payload_digest.unwrap_or([0; 32]),
+            billing,
+            needs,
+            bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
+        });
+        self.expect_seq = f.seq.checked_add(1);
+        self.expect_prev = Some(f.hash);
+        complete
     }
 
     fn check_facts(&mut self, f: &Facts<'_>, id: KeyId, ln: u64, problems: &mut Vec<String>) {
