@@ -211,4 +211,13 @@ mod tests {
             "ok\n\\::stop-commands::t"
         );
     }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(untrusted("INV-1"), "INV-1");
+        assert_eq!(
+            untrusted("a\r\n9999  TOPUP\u{1b}[2J\u{85}é"),
+            "a\\r\\n9999  TOPUP\\u{1b}[2J\\u{85}é"
+        );
+    }
 }

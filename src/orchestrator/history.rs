@@ -96,8 +96,9 @@ pub struct History {
     pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
     /// (tenant, work order, run) in the order the runs started: oldest first.
     pub order: Vec<(String, String, u64)>,
-    /// A reader saw an incomplete last write (left for the next writer to remove).
-    pub torn_tail: bool,
+    /// A reader saw what the next writer repairs (an incomplete last write, a privileged
+    /// record without its audit record).
+    pub repairs_pending: bool,
 }
 
 impl History {

@@ -203,7 +203,7 @@ pub fn run_pass(
     let idle = !plan.work_orders.iter().any(|wp| {
         !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
     });
-    if idle && !history.torn_tail {
+    if idle && !history.repairs_pending {
         // Everything is up to date: opening the writer (another read of the whole ledger,
         // and its index in memory) would only slow the pass down.
         return Ok(summary);
@@ -239,6 +239,7 @@ pub fn run_pass(
             summary.runs.push(execute::errored_report(wp, &e));
         }
     }
+    summary.notes.extend(journal.take_notes());
     Ok(summary)
 }
 

@@ -19,6 +19,7 @@ mod ledger_bench;
 mod ledger_cli;
 mod ledger_concurrency;
 mod ledger_docs;
+mod ledger_forgery;
 mod ledger_integrity;
 mod orchestrator_email;
 mod orchestrator_runs;

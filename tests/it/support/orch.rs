@@ -72,22 +72,31 @@ impl Fx {
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
+    /// `admin-topup` (method manual) of `tenant` by `actor`, ready to run (or to add flags to).
+    pub fn topup_cmd_as(
+        &self,
+        tenant: &str,
+        amount: &str,
+        reference: &str,
+        actor: &str,
+    ) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.args(["admin-topup", "--tenant-id", tenant, "--amount-credits", amount])
+            .args(["--topup-method-id", "manual", "--actor", actor])
+            .arg("--reference")
+            .arg(reference);
+        c
+    }
+    /// `admin-topup` of tenant t1 by actor tester, ready to run (or to add flags to).
+    pub fn topup_cmd(&self, amount: &str, reference: &str) -> assert_cmd::Command {
+        self.topup_cmd_as("t1", amount, reference, "tester")
+    }
     /// `admin-topup` (method manual) for any tenant and actor; the output, for tests that
     /// expect a denial.
     pub fn topup_as(&self, tenant: &str, amount: i64, reference: &str, actor: &str) -> Output {
-        self.run(&[
-            "admin-topup",
-            "--tenant-id",
-            tenant,
-            "--amount-credits",
-            &amount.to_string(),
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            reference,
-            "--actor",
-            actor,
-        ])
+        self.topup_cmd_as(tenant, &amount.to_string(), reference, actor)
+            .output()
+            .unwrap()
     }
     pub fn topup(&self, amount: i64, reference: &str) {
         let out = self.topup_as("t1", amount, reference, "tester");
