@@ -1,5 +1,5 @@
 //! Packs one directory with build_package and prints throughput; used by scripts/bench-package.sh.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     };
     let sources = [platform::builtin::PackSource {
         as_path: "data".into(),
-        source: PathBuf::from(src),
+        source: platform::beneath::Beneath::in_parent(Path::new(src)),
     }];
     let zip = PathBuf::from(zip);
     let json = zip.with_extension("manifest.json");

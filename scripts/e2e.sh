@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end: the original README's sequence on a temporary copy of the example repository
-# (validate, integrity on an empty ledger, top-ups, orchestrator twice, publish --no-publish),
+# (validate, a top-up denied by the shipped iam.yml, then with the demo's grants: integrity
+# on an empty ledger, top-ups, orchestrator twice, publish --no-publish),
 # then checks that chaining worked, that the second pass billed and ran nothing, that the
 # ledger verifies and that SHA256SUMS matches. Ends with "e2e: N passed, M failed"; exits
 # non-zero on any failure.
@@ -68,6 +69,12 @@ state=.billing-state
 echo "== e2e on a copy of the example repository in $work"
 expect 0 "consistency-validate" -- p consistency-validate
 mkdir -p "$state"
+# As shipped, config/iam.yml grants nobody: a top-up is denied (exit 3, audited). The rest
+# runs with the demo's grants (scripts/demo-iam.yml), as scripts/demo.sh does.
+expect 3 "the shipped config/iam.yml grants nobody" -- p admin-topup --tenant-id acme \
+    --amount-credits 1 --topup-method-id manual --reference e2e-denied --actor demo-admin \
+    --billing-state-dir "$work/denied-state"
+cp "$root/scripts/demo-iam.yml" config/iam.yml
 expect 0 "integrity-validate on an empty ledger" -- p integrity-validate --billing-state-dir "$state"
 
 for t in $tenants; do

@@ -65,8 +65,9 @@ def generate(out, tenants, per_tenant):
         shutil.rmtree(out)
     shutil.copytree(os.path.join(ROOT, "modules"), os.path.join(out, "modules"))
     os.makedirs(os.path.join(out, "config"))
-    for f in ("iam.yml", "registry.yml"):
-        shutil.copy(os.path.join(ROOT, "config", f), os.path.join(out, "config", f))
+    shutil.copy(os.path.join(ROOT, "config", "registry.yml"), os.path.join(out, "config", "registry.yml"))
+    # The shipped iam.yml grants nobody; the top-ups act as the demo's admin.
+    shutil.copy(os.path.join(ROOT, "scripts", "demo-iam.yml"), os.path.join(out, "config", "iam.yml"))
     for t in tenant_ids(tenants):
         d = os.path.join(out, "tenants", t)
         os.makedirs(os.path.join(d, "workorders"))

@@ -25,7 +25,7 @@ pub enum Command {
     IntegrityValidate(IntegrityValidateArgs),
     /// Run enabled work orders: charge, run steps, package, deliver, refund
     Orchestrator(OrchestratorArgs),
-    /// Ledger maintenance (merge shard billing-state directories)
+    /// Ledger maintenance (merge shard billing-state directories, make a signing key)
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Post a TOPUP for a tenant (scope billing.topup)
@@ -46,6 +46,11 @@ pub enum Command {
     Module(ModuleCommand),
     /// Print a built-in JSON Schema
     Schema(SchemaArgs),
+    /// What a reason slug, exit code, record type or command means, and what to do
+    #[command(
+        after_help = "Examples:\n  platform explain                 list every topic\n  platform explain timeout         a bare name, when only one kind has it\n  platform explain slug:not_enough_credits --json\n  platform explain exit:3"
+    )]
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -118,6 +123,15 @@ pub struct OrchestratorArgs {
 pub enum LedgerCommand {
     /// Merge shard billing-state directories into one
     Merge(LedgerMergeArgs),
+    /// Make an Ed25519 key pair for signing the state's heads (config/ledger.yml + secret)
+    Keygen(LedgerKeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerKeygenArgs {
+    /// Print one JSON document: {"key_id", "public_key", "private_key"}
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,10 +199,30 @@ pub struct PublishArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Download the billing-state files from the state release
-    Pull(StateArgs),
-    /// Upload the billing-state files; refused when the remote head moved since the pull
-    Push(StateArgs),
+    /// Download and verify the billing-state files and signed heads from the state release
+    Pull(StatePullArgs),
+    /// Verify, upload the billing-state files, then signed heads; refused when the remote moved since the pull
+    Push(StatePushArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatePullArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Accept a state release without signed heads (or with records past them), audited:
+    /// the upgrade path from unsigned state
+    #[arg(long)]
+    pub adopt_unsigned: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatePushArgs {
+    #[command(flatten)]
+    pub common: StateArgs,
+    /// Replace a state release that fails verification with the local state (needs the
+    /// signing key; audited)
+    #[arg(long)]
+    pub restore: bool,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +231,9 @@ pub struct StateArgs {
     pub runtime_profile: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateDirArgs,
+    /// Acting identity for the audit record of --adopt-unsigned or --restore (default: $GITHUB_ACTOR)
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
@@ -265,12 +302,24 @@ pub enum SchemaName {
     Registry,
     Iam,
     RuntimeProfile,
+    Ledger,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     #[arg(value_enum)]
     pub name: SchemaName,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A topic `kind:name` (kinds: slug, exit, record, command, error), or a bare name; none
+    /// lists every topic
+    #[arg(value_name = "TOPIC")]
+    pub topic: Option<String>,
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Cli {
@@ -281,14 +330,17 @@ impl Cli {
             Command::IntegrityValidate(a) => a.json,
             Command::Orchestrator(a) => a.json,
             Command::Ledger(LedgerCommand::Merge(a)) => a.json,
+            Command::Ledger(LedgerCommand::Keygen(a)) => a.json,
             Command::AdminTopup(a) => a.json,
             Command::Publish(a) => a.json,
-            Command::State(StateCommand::Pull(a) | StateCommand::Push(a)) => a.json,
+            Command::State(StateCommand::Pull(a)) => a.common.json,
+            Command::State(StateCommand::Push(a)) => a.common.json,
             Command::Statement(a) => a.json,
             Command::Balance(a) => a.json,
             Command::Runs(a) => a.json,
             Command::Module(ModuleCommand::Test(a)) => a.json,
             Command::Schema(_) => false,
+            Command::Explain(a) => a.json,
         }
     }
 }

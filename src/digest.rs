@@ -33,7 +33,13 @@ pub fn read_chunk(len: u64) -> usize {
 /// SHA-256 and length of a file, streamed in chunks of at most 1 MiB (memory does not grow
 /// with size).
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    sha256_opened(file, path)
+}
+
+/// SHA-256 and length of a file already open (`path` names it in errors), streamed as
+/// `sha256_file` does.
+pub fn sha256_opened(mut file: std::fs::File, path: &Path) -> Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let len = file.metadata().map_or(1 << 20, |m| m.len());
     let mut buf = vec![0u8; read_chunk(len)];

@@ -1,6 +1,8 @@
 //! Crash-test failpoints: `PLATFORM_FAILPOINT=<name>[@N][,<name>[@N]]` aborts the process at
 //! that point (at its N-th hit in this process when `@N` is given), so tests can hit the exact
-//! windows between a charge and its outcome (SPEC §4 recovery). docs/reliability.md lists them.
+//! windows between a charge and its outcome (SPEC §4 recovery); `error:<name>[@N]` makes
+//! [`check`] return an error there instead (failure-isolation tests). docs/reliability.md
+//! lists them.
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -47,4 +49,16 @@ pub fn hit(name: &str) {
     if armed(name) {
         abort(name);
     }
+}
+
+/// Like [`hit`], and also an error (not an abort) when `error:<name>` is armed: how tests
+/// make one work order's ledger write fail while the pass goes on.
+pub fn check(name: &str) -> crate::Result<()> {
+    hit(name);
+    if armed(&format!("error:{name}")) {
+        return Err(crate::Error::failure(format!(
+            "failpoint error:{name}: an injected failure"
+        )));
+    }
+    Ok(())
 }

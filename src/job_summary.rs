@@ -1,6 +1,5 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
 use crate::ledger::MergeReport;
-use crate::orchestrator::plan::Action;
 use crate::orchestrator::Summary;
 use crate::records::{RunStatus, StepStatus};
 use std::fmt::Write as _;
@@ -169,16 +168,6 @@ fn run_status(s: RunStatus) -> String {
     format!("{mark} {}", s.as_str())
 }
 
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Start => "start",
-        Action::Resume => "resume",
-        Action::Retry => "retry",
-        Action::UpToDate => "up to date",
-        Action::Invalid => "invalid",
-    }
-}
-
 /// The orchestrator's pass as a job summary: one row per run (work order, run, status,
 /// credits charged and refunded), then the steps that did not complete, the invalid work
 /// orders and the counts. A `--dry-run` pass shows its priced plan instead.
@@ -197,7 +186,7 @@ pub fn orchestrator_md(s: &Summary) -> String {
             .map(|w| {
                 vec![
                     format!("{}/{}", w.tenant_id, w.work_order_id),
-                    action_name(w.action).to_string(),
+                    w.action.as_str().to_string(),
                     if w.run > 0 {
                         w.run.to_string()
                     } else {

@@ -1,6 +1,7 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 pub mod atomic;
+pub mod beneath;
 pub mod builtin;
 pub mod cli;
 pub mod commands;
@@ -8,9 +9,11 @@ pub mod config;
 pub mod contract;
 pub mod digest;
 pub mod error;
+pub mod explain;
 pub mod failpoint;
 pub mod findings;
 pub mod github;
+pub mod heads;
 pub mod ids;
 pub mod job_summary;
 pub mod ledger;

@@ -1,12 +1,76 @@
 //! The only place that writes to stdout and stderr: command reports, errors, progress lines.
+//! Every line it prints passes [`guard_line`]: no raw control character and no line that
+//! GitHub's runner would take as a workflow command (`::`), whatever a tenant or module wrote.
 use crate::error::Error;
+use std::borrow::Cow;
 use std::io::Write;
+
+/// Escape an untrusted string (a tenant's value, a module's message) for one line of text:
+/// every control character, including newlines, and the bidirectional-override characters
+/// that reorder what a terminal shows, become visible escapes (`\n`, `\u{1b}`).
+pub fn untrusted(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_escaped(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// One line as it may be printed: control characters (but tabs) escaped, and a line that
+/// would start a GitHub workflow command (`::` after optional whitespace) prefixed with `\`
+/// so the runner shows it instead of running it. `commands` allows `::` for the annotations
+/// the platform itself writes (their data is escaped by GitHub's own rules).
+pub fn guard_line(line: &str, commands: bool) -> Cow<'_, str> {
+    let starts_command = !commands && line.trim_start().starts_with("::");
+    if !starts_command && !line.chars().any(|c| c != '\t' && needs_escape(c)) {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len() + 8);
+    if starts_command {
+        out.push('\\');
+    }
+    for c in line.chars() {
+        if c == '\t' {
+            out.push(c);
+        } else {
+            push_escaped(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Every line of `text` through [`guard_line`], joined with newlines again.
+pub fn guard_text(text: &str, commands: bool) -> String {
+    text.split('\n')
+        .map(|l| guard_line(l, commands))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// What a command produced: the same data rendered for people (`text`) and machines (`json`).
 #[derive(Debug, Clone)]
 pub struct Report {
     pub exit_code: u8,
     pub text: String,
+    /// The text is GitHub workflow annotations the platform wrote (`--format github`).
+    pub annotations: bool,
     pub json: serde_json::Value,
     /// Lines for stderr (warnings, notes) printed before the report.
     pub notes: Vec<String>,
@@ -17,12 +81,18 @@ impl Report {
         Report {
             exit_code: 0,
             text: text.into(),
+            annotations: false,
             json,
             notes: Vec::new(),
         }
     }
     pub fn exit(mut self, code: u8) -> Self {
         self.exit_code = code;
+        self
+    }
+    /// Mark the text as workflow annotations (lines starting with `::` are meant).
+    pub fn annotations(mut self) -> Self {
+        self.annotations = true;
         self
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
@@ -34,13 +104,13 @@ impl Report {
 /// Print a report as JSON (one document) or as text.
 pub fn print_report(report: &Report, json: bool) {
     for note in &report.notes {
-        eprintln!("{note}");
+        eprintln!("{}", guard_text(note, false));
     }
     let mut out = std::io::stdout().lock();
     let body = if json {
         serde_json::to_string_pretty(&report.json).unwrap_or_else(|_| "null".into())
     } else {
-        report.text.clone()
+        guard_text(&report.text, report.annotations)
     };
     if !body.is_empty() {
         let _ = writeln!(out, "{}", body.trim_end_matches('\n'));
@@ -50,7 +120,7 @@ pub fn print_report(report: &Report, json: bool) {
 
 /// Print an error to stderr in the `error: / --> / help:` shape.
 pub fn print_error(err: &Error) {
-    eprintln!("{err}");
+    eprintln!("{}", guard_text(&err.to_string(), false));
 }
 
 /// An error as the one JSON document a `--json` caller expects on stdout.
@@ -68,7 +138,7 @@ pub fn print_error_json(err: &Error) {
 
 /// One progress line on stderr (long-running commands).
 pub fn progress(line: &str) {
-    eprintln!("{line}");
+    eprintln!("{}", guard_text(line, false));
 }
 
 /// Progress for a long pass: one line per event on stderr, and a spinner with a count when
@@ -96,6 +166,8 @@ impl Progress {
     }
     /// Print a line (above the spinner when there is one) and count it.
     pub fn line(&self, line: &str) {
+        let line = guard_text(line, false);
+        let line = line.as_str();
         match &self.bar {
             Some(pb) => {
                 pb.println(line);
@@ -112,5 +184,40 @@ impl Drop for Progress {
         if let Some(pb) = &self.bar {
             pb.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_strings_stay_on_one_visible_line() {
+        assert_eq!(untrusted("plain"), "plain");
+        assert_eq!(
+            untrusted("a\nb\r\x1b[0m\u{202e}"),
+            r"a\nb\r\u{1b}[0m\u{202e}"
+        );
+    }
+
+    #[test]
+    fn lines_never_start_a_workflow_command() {
+        assert_eq!(guard_line("::error::x", false), r"\::error::x");
+        assert_eq!(guard_line("  ::add-mask::x", false), r"\  ::add-mask::x");
+        assert_eq!(guard_line("::error file=a::m", true), "::error file=a::m");
+        assert_eq!(guard_line("a\tb", false), "a\tb");
+        assert_eq!(
+            guard_text("ok\n::stop-commands::t", false),
+            "ok\n\\::stop-commands::t"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(untrusted("INV-1"), "INV-1");
+        assert_eq!(
+            untrusted("a\r\n9999  TOPUP\u{1b}[2J\u{85}é"),
+            "a\\r\\n9999  TOPUP\\u{1b}[2J\\u{85}é"
+        );
     }
 }

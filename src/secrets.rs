@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 
 pub const PREFIX: &str = "PLATFORM_SECRET_";
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
-pub const LEDGER_SIGNING_KEY: &str = "PLATFORM_LEDGER_SIGNING_KEY";
+/// The private key that signs the state's heads (SPEC §7): a platform credential, read only
+/// by `state push`, never handed to a module.
+pub const LEDGER_SIGNING_KEY_ENV: &str = "PLATFORM_LEDGER_SIGNING_KEY";
 
 /// What was captured at start-up: non-empty values by variable name.
 #[derive(Debug, Default)]
@@ -25,7 +27,7 @@ static STORE: OnceLock<Store> = OnceLock::new();
 
 /// Whether a variable of the environment is a secret the store takes.
 fn is_secret_var(name: &str) -> bool {
-    name.starts_with(PREFIX) || name == GITHUB_TOKEN || name == LEDGER_SIGNING_KEY
+    name.starts_with(PREFIX) || name == GITHUB_TOKEN || name == LEDGER_SIGNING_KEY_ENV
 }
 
 /// A captured variable, or (without a capture) the live environment's; empty counts as unset.
@@ -132,9 +134,9 @@ pub fn github_token() -> Option<String> {
     var(GITHUB_TOKEN)
 }
 
-/// The ledger signing key (`PLATFORM_LEDGER_SIGNING_KEY`), when set and non-empty.
+/// The ledger signing key (`PLATFORM_LEDGER_SIGNING_KEY`), when set and not blank.
 pub fn ledger_signing_key() -> Option<String> {
-    var(LEDGER_SIGNING_KEY)
+    var(LEDGER_SIGNING_KEY_ENV).filter(|v| !v.trim().is_empty())
 }
 
 /// Every secret value the process holds, for redaction: module secrets, the GitHub token

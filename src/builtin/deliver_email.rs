@@ -1,5 +1,6 @@
 //! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
 use super::receipt::{Receipt, StepFailure};
+use crate::beneath::Beneath;
 use crate::digest::sha256_hex;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
@@ -96,7 +97,7 @@ impl SmtpTls {
 pub fn deliver_email(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Path,
+    package_zip: &Beneath,
     recipient: &str,
     subject: &str,
 ) -> Result<Receipt, StepFailure> {
@@ -110,24 +111,64 @@ pub fn deliver_email(
     })
 }
 
-fn send(
-    settings: &SmtpSettings,
-    credentials: Option<(String, String)>,
-    package_zip: &Path,
-    recipient: &str,
-    subject: &str,
-) -> Result<Receipt, StepFailure> {
-    let size = std::fs::metadata(package_zip)
-        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", package_zip.display())))?
-        .len();
-    check_size(package_zip, size)?;
+/// The addresses of a message, as [`precheck`] accepted them.
+pub struct Addresses {
+    pub to: Mailbox,
+    pub from: Mailbox,
+}
 
-    let to: Mailbox = recipient.trim().parse().map_err(|e| {
-        StepFailure::input_invalid(format!(
-            "recipient_email '{}' is not an email address: {e}",
-            recipient.escape_debug()
-        ))
-    })?;
+impl SmtpSettings {
+    /// The runtime profile's `smtp:` block, or the defaults when it has none.
+    pub fn from_profile(smtp: Option<&serde_json::Value>) -> Result<Self, String> {
+        let v = smtp.cloned().unwrap_or_else(|| serde_json::json!({}));
+        serde_json::from_value(v).map_err(|e| format!("runtime profile smtp: {e}"))
+    }
+}
+
+/// `(username, password)` from PLATFORM_SECRET_SMTP_USERNAME / _PASSWORD, when both are set.
+pub fn credentials_from_secrets() -> Option<(String, String)> {
+    match (
+        crate::secrets::get("SMTP_USERNAME"),
+        crate::secrets::get("SMTP_PASSWORD"),
+    ) {
+        (Some(u), Some(p)) => Some((u, p)),
+        _ => None,
+    }
+}
+
+/// A tenant's recipient: trimmed, one plain address with a domain name. A domain literal
+/// (`a@[127.0.0.1]`) names a host instead of a mail domain, so it is refused.
+pub fn recipient(raw: &str) -> Result<lettre::Address, String> {
+    let trimmed = raw.trim();
+    let shown = crate::output::untrusted(trimmed);
+    if trimmed.chars().any(char::is_control) {
+        return Err(format!(
+            "recipient_email '{shown}' contains control characters"
+        ));
+    }
+    let address: lettre::Address = trimmed
+        .parse()
+        .map_err(|e| format!("recipient_email '{shown}' is not an email address: {e}"))?;
+    if address.domain().starts_with('[') {
+        return Err(format!(
+            "recipient_email '{shown}' names an IP address, not a mail domain; use an address at a domain name"
+        ));
+    }
+    Ok(address)
+}
+
+/// Every check of the tenant's and the profile's input, in the one form both the
+/// orchestrator (before charging) and the send use, so a send never finds an input error
+/// the charge did not: recipient, sender, and credentials never sent in clear text.
+pub fn precheck(
+    settings: &SmtpSettings,
+    credentials_set: bool,
+    recipient_email: &str,
+) -> Result<Addresses, StepFailure> {
+    let to = Mailbox::new(
+        None,
+        recipient(recipient_email).map_err(StepFailure::input_invalid)?,
+    );
     let from: Mailbox = settings.from.trim().parse().map_err(|e| {
         StepFailure::input_invalid(format!(
             "smtp.from '{}' in the runtime profile is not an email address: {e}",
@@ -135,19 +176,41 @@ fn send(
         ))
     })?;
     let endpoint = endpoint(&settings.host, settings.port);
-    if credentials.is_some() && settings.tls == SmtpTls::None && !is_loopback(&settings.host) {
+    if credentials_set && settings.tls == SmtpTls::None && !is_loopback(&settings.host) {
         return Err(StepFailure::input_invalid(format!(
             "SMTP credentials are set but smtp.tls is 'none' for {endpoint}: the password would cross the network in clear text; set smtp.tls to 'starttls' or 'tls'"
         )));
     }
+    Ok(Addresses { to, from })
+}
+
+fn send(
+    settings: &SmtpSettings,
+    credentials: Option<(String, String)>,
+    package_zip: &Beneath,
+    recipient: &str,
+    subject: &str,
+) -> Result<Receipt, StepFailure> {
+    // Opened once, beneath its folder through no link; everything below reads this file.
+    let mut file = package_zip
+        .open_file()
+        .map_err(|r| StepFailure::module_failed(format!("reading {r}")))?;
+    let zip_path = package_zip.path();
+    let size = file
+        .metadata()
+        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", zip_path.display())))?
+        .len();
+    check_size(&zip_path, size)?;
+    let Addresses { to, from } = precheck(settings, credentials.is_some(), recipient)?;
+    let endpoint = endpoint(&settings.host, settings.port);
     let tls_params = tls_parameters(settings)?;
 
-    let data = read_package(package_zip)?;
+    let data = read_package(&mut file, &zip_path)?;
     let bytes = data.len() as u64;
     // The file may have grown since the metadata check; the cap is about what is sent.
-    check_size(package_zip, bytes)?;
+    check_size(&zip_path, bytes)?;
     let sha256 = sha256_hex(&data);
-    let file_name = package_zip
+    let file_name = zip_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "package.zip".into());
@@ -156,6 +219,7 @@ fn send(
     let envelope = message.envelope().clone();
     let raw = message.formatted();
     drop(message);
+    refuse_dot_lines(&raw)?;
 
     let mut builder = SmtpTransport::builder_dangerous(settings.host.as_str())
         .port(settings.port)
@@ -193,6 +257,20 @@ fn send(
     })
 }
 
+/// lettre 0.11.23 (the newest release this project's registry offers) is affected by
+/// RUSTSEC-2026-0561, a flaw in SMTP dot-stuffing. A message without any line that starts
+/// with `.` gives that flaw nothing to act on, and ours never has one (headers are encoded,
+/// the attachment is base64, the text part is ours): this check makes sure of it.
+fn refuse_dot_lines(raw: &[u8]) -> Result<(), StepFailure> {
+    let dot_line = raw.first() == Some(&b'.') || raw.windows(2).any(|w| w == b"\n.");
+    if dot_line {
+        return Err(StepFailure::delivery_failed(
+            "the message has a line starting with '.', which this SMTP client may not escape (RUSTSEC-2026-0561); nothing was sent",
+        ));
+    }
+    Ok(())
+}
+
 /// A socket timeout surfaces as "Resource temporarily unavailable" (EAGAIN); say what it
 /// means instead.
 fn describe(e: &lettre::transport::smtp::Error, timeout_seconds: u64) -> String {
@@ -225,13 +303,12 @@ fn check_size(package_zip: &Path, size: u64) -> Result<(), StepFailure> {
     )))
 }
 
-fn read_package(package_zip: &Path) -> Result<Vec<u8>, StepFailure> {
+/// At most the cap's worth of bytes: a file that grew meanwhile is refused, not buffered.
+fn read_package(file: &mut std::fs::File, path: &Path) -> Result<Vec<u8>, StepFailure> {
     let mut data = Vec::new();
-    std::fs::File::open(package_zip)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| {
-            StepFailure::module_failed(format!("reading {}: {e}", package_zip.display()))
-        })?;
+    file.take(EMAIL_MAX_PACKAGE_BYTES)
+        .read_to_end(&mut data)
+        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", path.display())))?;
     Ok(data)
 }
 
@@ -372,6 +449,27 @@ mod tests {
             ),
             lines.iter().map(|s| s.to_string()).collect(),
         )
+    }
+
+    #[test]
+    fn no_line_of_a_message_starts_with_a_dot() {
+        assert!(refuse_dot_lines(b"a\r\nb\r\n").is_ok());
+        assert!(refuse_dot_lines(b"a\r\n.\r\nMAIL FROM:<x@y>").is_err());
+        assert!(refuse_dot_lines(b".a").is_err());
+        let from: Mailbox = "p@example.com".parse().unwrap();
+        let to: Mailbox = "c@example.com".parse().unwrap();
+        // A hostile subject (a dot line, an SMTP command) ends up encoded, not as a line.
+        let m = build_message(
+            &from,
+            &to,
+            "x\r\n.\r\nRSET\n.",
+            "<id@example.com>",
+            "package.zip",
+            "00",
+            b".\r\n.\n".to_vec(),
+        )
+        .unwrap();
+        assert!(refuse_dot_lines(&m.formatted()).is_ok());
     }
 
     #[test]

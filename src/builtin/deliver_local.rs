@@ -1,18 +1,18 @@
 //! deliver_local: copies a package (and its manifest) into a folder and proves the copy by re-reading it.
 use super::receipt::{Receipt, StepFailure};
+use crate::beneath::Beneath;
 use crate::digest::{hex, sha256_file};
 use sha2::{Digest, Sha256};
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Copies `package_zip` and, if given, `manifest_json` into `dest_dir` (created if needed),
-/// each under its own file name. Copies land under a temporary name and are renamed, so a
+/// each under its own file name. Sources are opened beneath their folders through no link. Copies land under a temporary name and are renamed, so a
 /// crash never leaves a truncated file under the final name; running it again after a
 /// crash simply copies again.
 pub fn deliver_local(
-    package_zip: &Path,
-    manifest_json: Option<&Path>,
+    package_zip: &Beneath,
+    manifest_json: Option<&Beneath>,
     dest_dir: &Path,
 ) -> Result<Receipt, StepFailure> {
     let zip_name = file_name(package_zip)?;
@@ -20,8 +20,8 @@ pub fn deliver_local(
         if file_name(manifest)? == zip_name {
             return Err(StepFailure::input_invalid(format!(
                 "package {} and manifest {} have the same file name, so one would overwrite the other in {}",
-                package_zip.display(),
-                manifest.display(),
+                package_zip.path().display(),
+                manifest.path().display(),
                 dest_dir.display()
             )));
         }
@@ -48,18 +48,20 @@ pub fn deliver_local(
     })
 }
 
-fn file_name(path: &Path) -> Result<PathBuf, StepFailure> {
-    path.file_name().map(PathBuf::from).ok_or_else(|| {
-        StepFailure::input_invalid(format!("{} does not name a file", path.display()))
+fn file_name(src: &Beneath) -> Result<PathBuf, StepFailure> {
+    src.file_name().map(PathBuf::from).ok_or_else(|| {
+        StepFailure::input_invalid(format!("{} does not name a file", src.path().display()))
     })
 }
 
 /// Copies `src` to `dest`, hashing the source as it is read, then re-reads the copy and
 /// compares size and SHA-256: a short write or a corrupting disk shows up here, not later
 /// at the recipient.
-fn copy_verified(src: &Path, dest: &Path) -> Result<(String, u64), StepFailure> {
-    let mut input = File::open(src)
-        .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", src.display())))?;
+fn copy_verified(src: &Beneath, dest: &Path) -> Result<(String, u64), StepFailure> {
+    let mut input = src
+        .open_file()
+        .map_err(|r| StepFailure::module_failed(format!("reading {r}")))?;
+    let src = src.path();
     let dir = dest.parent().unwrap_or(Path::new("."));
     let write_failed = |e: std::io::Error| {
         StepFailure::delivery_failed(format!("writing {}: {e}", dest.display()))

@@ -4,14 +4,14 @@
 //! directory entries, every entry dated 1980-01-01 00:00:00, `System::Unix`, mode 0644, no
 //! comments or extra fields, ZIP64 headers only for entries that may pass 4 GiB, and the
 //! compression method chosen from the entry's name and size alone (see `method_for`).
+use crate::beneath::{Beneath, Kind, Reason, Refused};
 use crate::digest::{hex, sha256_file};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, System, ZipWriter};
 
@@ -32,10 +32,11 @@ const STORED_EXTENSIONS: &[&str] = &[
 ];
 
 /// One thing to put in the package: a file at `as_path`, or a directory's tree under it.
+/// The source is opened beneath its folder, and no link is followed anywhere in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PackSource {
     pub as_path: String,
-    pub source: PathBuf,
+    pub source: Beneath,
 }
 
 /// One file of the package, as the manifests list it.
@@ -71,7 +72,7 @@ struct PackageRef<'a> {
 /// A file chosen for the package, before anything is written.
 struct Planned {
     name: String,
-    path: PathBuf,
+    source: Beneath,
     size: u64,
     /// Index into the caller's sources, to name them in errors.
     origin: usize,
@@ -152,24 +153,26 @@ pub fn build_package(
 fn plan(sources: &[PackSource]) -> Result<Vec<Planned>> {
     let mut planned = Vec::new();
     for (origin, src) in sources.iter().enumerate() {
-        validate_as_path(&src.as_path).map_err(|e| e.at(src.source.display().to_string()))?;
-        let meta =
-            std::fs::symlink_metadata(&src.source).map_err(|e| Error::io(&src.source, &e))?;
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            return Err(symlink_refused(&src.source));
-        }
-        if kind.is_file() {
-            planned.push(Planned {
-                name: src.as_path.clone(),
-                path: src.source.clone(),
-                size: meta.len(),
-                origin,
-            });
-        } else if kind.is_dir() {
-            expand_dir(src, origin, &mut planned)?;
-        } else {
-            return Err(not_regular(&src.source));
+        let at = || src.source.path().display().to_string();
+        validate_as_path(&src.as_path).map_err(|e| e.at(at()))?;
+        let meta = src.source.metadata().map_err(|r| refused(&r))?;
+        match meta.kind {
+            Kind::File => {
+                src.source.check_file(meta).map_err(|r| refused(&r))?;
+                planned.push(Planned {
+                    name: src.as_path.clone(),
+                    source: src.source.clone(),
+                    size: meta.bytes,
+                    origin,
+                });
+            }
+            Kind::Folder => expand_dir(src, origin, &mut planned)?,
+            other => {
+                return Err(refused(&Refused {
+                    path: src.source.path(),
+                    reason: Reason::NotAFile(other),
+                }))
+            }
         }
     }
     // str's Ord is the byte order of the UTF-8 names, which is what the format promises.
@@ -179,58 +182,28 @@ fn plan(sources: &[PackSource]) -> Result<Vec<Planned>> {
 }
 
 fn expand_dir(src: &PackSource, origin: usize, planned: &mut Vec<Planned>) -> Result<()> {
-    let walk = walkdir::WalkDir::new(&src.source)
-        .follow_links(false)
-        .sort_by_file_name();
-    for entry in walk {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(&src.source).to_path_buf();
-            let msg = e
-                .io_error()
-                .map(ToString::to_string)
-                .unwrap_or_else(|| e.to_string());
-            Error::input(format!("{}: {msg}", path.display())).at(path.display().to_string())
-        })?;
-        let kind = entry.file_type();
-        if kind.is_symlink() {
-            return Err(symlink_refused(entry.path()));
-        }
-        if kind.is_dir() {
-            continue;
-        }
-        if !kind.is_file() {
-            return Err(not_regular(entry.path()));
-        }
-        let rel = entry.path().strip_prefix(&src.source).map_err(|_| {
-            Error::failure(format!(
-                "{} is not under {}",
-                entry.path().display(),
-                src.source.display()
-            ))
-        })?;
+    for file in src.source.list_files().map_err(|r| refused(&r))? {
+        let source = src.source.join(&file.rel);
+        let shown = || source.path().display().to_string();
         let mut name = src.as_path.clone();
-        for part in rel.components() {
+        for part in file.rel.components() {
             let part = part.as_os_str().to_str().ok_or_else(|| {
                 Error::input(format!(
                     "{}: file name is not valid UTF-8, so it cannot be a ZIP entry name",
-                    entry.path().display()
+                    shown()
                 ))
                 .help("rename the file")
             })?;
             check_component(part).map_err(|why| {
-                Error::input(format!("{}: file name {why}", entry.path().display()))
-                    .help("rename the file")
+                Error::input(format!("{}: file name {why}", shown())).help("rename the file")
             })?;
             name.push('/');
             name.push_str(part);
         }
-        let meta = entry
-            .metadata()
-            .map_err(|e| Error::input(format!("{}: {e}", entry.path().display())))?;
         planned.push(Planned {
             name,
-            path: entry.path().to_path_buf(),
-            size: meta.len(),
+            source,
+            size: file.bytes,
             origin,
         });
     }
@@ -244,7 +217,7 @@ fn refuse_collisions(sources: &[PackSource], planned: &[Planned]) -> Result<()> 
         let src = &sources[p.origin];
         format!(
             "{} (as_path '{}')",
-            p.path.display(),
+            p.source.path().display(),
             src.as_path.escape_debug()
         )
     };
@@ -292,7 +265,7 @@ fn refuse_output_inside_sources(sources: &[PackSource], zip_path: &Path) -> Resu
     };
     let out_zip = out_dir.join(zip_path.file_name().unwrap_or_default());
     for src in sources {
-        let Ok(canon) = std::fs::canonicalize(&src.source) else {
+        let Ok(canon) = std::fs::canonicalize(src.source.path()) else {
             continue;
         };
         let inside = canon.is_dir() && out_dir.starts_with(&canon);
@@ -300,7 +273,7 @@ fn refuse_output_inside_sources(sources: &[PackSource], zip_path: &Path) -> Resu
             return Err(Error::input(format!(
                 "the package {} would be written inside its own source {}",
                 zip_path.display(),
-                src.source.display()
+                src.source.path().display()
             ))
             .help("write the package to a folder outside the sources"));
         }
@@ -308,22 +281,20 @@ fn refuse_output_inside_sources(sources: &[PackSource], zip_path: &Path) -> Resu
     Ok(())
 }
 
-fn symlink_refused(path: &Path) -> Error {
-    Error::input(format!(
-        "{} is a symbolic link; packages never follow links",
-        path.display()
-    ))
-    .at(path.display().to_string())
-    .help("replace the link with the file it points to, or leave it out of the output")
-}
-
-fn not_regular(path: &Path) -> Error {
-    Error::input(format!(
-        "{} is not a regular file or directory",
-        path.display()
-    ))
-    .at(path.display().to_string())
-    .help("packages hold regular files only")
+/// A source that cannot be read as it is: a link anywhere, a special file, a hard link.
+fn refused(r: &Refused) -> Error {
+    let at = r.path.display().to_string();
+    let err = match &r.reason {
+        Reason::Symlink => Error::input(format!(
+            "{at} is a symbolic link or is reached through one; packages never follow links"
+        ))
+        .help("replace the link with the file it points to, or leave it out of the output"),
+        Reason::NotAFile(_) | Reason::HardLinked(_) => {
+            Error::input(r.to_string()).help("packages hold regular files with a single link only")
+        }
+        _ => Error::input(r.to_string()),
+    };
+    err.at(at)
 }
 
 /// Stored for empty files (deflate would add bytes) and for already-compressed formats;
@@ -375,12 +346,12 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
             .large_file(needs_zip64(p.size));
         zip.start_file(p.name.as_str(), options)
             .map_err(|e| zip_err(&e))?;
-        let file = File::open(&p.path).map_err(|e| Error::io(&p.path, &e))?;
+        let file = p.source.open_file().map_err(|r| refused(&r))?;
         let mut reader = BufReader::with_capacity(IO_BUFFER, HashingReader::new(file));
         io::copy(&mut reader, &mut zip).map_err(|e| {
             Error::failure(format!(
                 "packing {} as '{}': {e}",
-                p.path.display(),
+                p.source.path().display(),
                 p.name.escape_debug()
             ))
         })?;
@@ -389,7 +360,7 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
         if bytes != p.size {
             return Err(Error::failure(format!(
                 "{} changed while it was being packaged ({} bytes, then {bytes})",
-                p.path.display(),
+                p.source.path().display(),
                 p.size
             ))
             .help("run the step again once whatever writes that file has finished"));

@@ -7,7 +7,7 @@ use crate::config::registry::Registry;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Stream};
 use crate::output::Report;
-use crate::records::{audit, billing, Audit, Decision, Payload, Topup};
+use crate::records::{billing, Audit, Decision, Payload, Topup};
 use serde_json::{json, Value};
 
 const SCOPE: &str = "billing.topup";
@@ -16,55 +16,55 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
     let actor = resolve_actor(args.actor.as_deref())?;
     let iam = Iam::load_strict(ctx.repo())?;
     let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let key = billing::topup_key(&args.tenant_id, &args.reference);
-    let audit = |decision: Decision, reason: Option<String>| Audit {
-        action: SCOPE.into(),
-        scope: SCOPE.into(),
-        actor: actor.clone(),
-        decision,
-        reason,
-        tenant_id: Some(args.tenant_id.clone()),
-        target: key.clone(),
-    };
 
-    // Every denial is audited, whatever else is wrong with the request.
+    // Every denial is audited, whatever else is wrong with the request (the ledger keeps at
+    // most 256 characters of each field the caller chose).
     if let Err(reason) = iam.check(&actor, SCOPE) {
-        let (mut ledger, _) = Ledger::open(&dir)?;
-        let recorded = ledger.audit(audit(Decision::Denied, Some(reason.clone())));
+        let denial = Audit {
+            action: SCOPE.into(),
+            scope: SCOPE.into(),
+            actor: actor.clone(),
+            decision: Decision::Denied,
+            reason: Some(reason.clone()),
+            tenant_id: Some(args.tenant_id.clone()),
+            target: billing::topup_key(&args.tenant_id, args.reference.trim()),
+            command: None,
+        };
+        let (mut ledger, mut repairs) = Ledger::open(&dir)?;
+        let recorded = ledger.audit(denial);
         let mut err = Error::denied(format!("actor '{actor}' may not top up credits: {reason}"))
             .help("grant the actor a role with scope billing.topup in config/iam.yml");
-        if let Err(e) = recorded {
-            err.message.push_str(&format!(
+        match recorded {
+            Ok(out) => repairs.extend(out.repairs),
+            Err(e) => err.message.push_str(&format!(
                 " (and the denial could not be audited: {})",
                 e.message
-            ));
+            )),
+        }
+        // A writer reports every repair it made, even on its way to a denial.
+        for r in repairs {
+            err.message.push_str(&format!("; {r}"));
         }
         return Err(err);
     }
 
     check_tenant_flag(&args.tenant_id)?;
-    let tenant_file = ctx
-        .repo()
-        .join("tenants")
-        .join(&args.tenant_id)
-        .join("tenant.yml");
-    if !tenant_file.is_file() {
+    crate::repo::tenants::check_tenant(ctx.repo(), &args.tenant_id)?;
+    if !(1..=billing::MAX_CREDITS).contains(&args.amount_credits) {
         return Err(Error::input(format!(
-            "--tenant-id: unknown tenant '{}' (no {})",
-            args.tenant_id,
-            tenant_file.display()
-        ))
-        .help("top up an existing tenant, or add tenants/<tenant_id>/tenant.yml first"));
-    }
-    if args.amount_credits <= 0 {
-        return Err(Error::input(format!(
-            "--amount-credits must be a positive number of credits, got {}",
+            "--amount-credits must be 1..={} credits, got {}",
+            billing::MAX_CREDITS,
             args.amount_credits
-        )));
+        ))
+        .help("split a larger payment into several top-ups, each with its own --reference"));
     }
-    if args.reference.trim().is_empty() {
-        return Err(Error::input("--reference must not be empty")
-            .help("use the external reference of the payment (invoice or wire id)"));
+    let reference = billing::check_reference(&args.reference).map_err(|why| {
+        Error::input(format!("--reference {why}"))
+            .help("use the payment's external reference (invoice or wire id), e.g. INV-2026-0042")
+    })?;
+    let key = billing::topup_key(&args.tenant_id, reference);
+    if let Some(note) = &args.note {
+        billing::check_note(note).map_err(|why| Error::input(format!("--note {why}")))?;
     }
     let registry = Registry::load_strict(ctx.repo())?;
     if !registry.is_topup_method(&args.topup_method_id) {
@@ -76,12 +76,12 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
         .help("use a built-in method or add it to config/registry.yml"));
     }
 
-    let (mut ledger, repairs) = Ledger::open(&dir)?;
+    let (mut ledger, mut repairs) = Ledger::open(&dir)?;
     let topup = Topup::new(
         &args.tenant_id,
         args.amount_credits,
         &args.topup_method_id,
-        &args.reference,
+        reference,
         args.note.as_deref(),
         &actor,
     );
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
                     let seq = rec.get("seq").and_then(Value::as_u64).unwrap_or(0);
                     return Err(Error::failure(format!(
                         "conflict: reference '{}' of tenant {} is already recorded (seq {seq}) with {field} {}, not {want}; nothing was written",
-                        args.reference,
+                        reference,
                         args.tenant_id,
                         rec.get(field).cloned().unwrap_or(Value::Null),
                     ))
@@ -113,7 +113,9 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
             )
         }
         None => {
+            // The ledger records the TOPUP's audit record with it (records::PRIVILEGED).
             let out = ledger.append(Stream::Billing, vec![Payload::new(topup)])?;
+            repairs.extend(out.repairs.iter().cloned());
             let seq = out.records.first().map_or(0, |r| r.seq);
             (
                 if out.appended() {
@@ -125,20 +127,16 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
             )
         }
     };
-    // Audit the mutation once; a replay of an audited top-up adds nothing.
-    if !ledger.contains(Stream::Audit, &audit::allowed_key(SCOPE, &key)) {
-        ledger.audit(audit(Decision::Allowed, None))?;
-    }
     let balance = ledger.balance(&args.tenant_id);
     let text = if status == "appended" {
         format!(
             "topped up {} by {} credits (reference {}, billing.jsonl seq {seq}); balance {balance} credits",
-            args.tenant_id, args.amount_credits, args.reference
+            args.tenant_id, args.amount_credits, reference
         )
     } else {
         format!(
             "already recorded: reference {} of {} ({} credits, billing.jsonl seq {seq}); nothing written; balance {balance} credits",
-            args.reference, args.tenant_id, args.amount_credits
+            reference, args.tenant_id, args.amount_credits
         )
     };
     let mut report = Report::new(
@@ -148,7 +146,7 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
             "tenant_id": args.tenant_id,
             "amount_credits": args.amount_credits,
             "topup_method_id": args.topup_method_id,
-            "reference": args.reference,
+            "reference": reference,
             "idempotency_key": key,
             "seq": seq,
             "actor": actor,

@@ -1,21 +1,21 @@
-//! `platform balance`: one tenant's balance, derived from billing.jsonl (reads only, no lock).
+//! `platform balance`: one tenant's balance, derived from a ledger that passes every check of integrity-validate (reads only, no lock).
 use super::Ctx;
 use crate::cli::BalanceArgs;
 use crate::error::{Error, Result};
-use crate::ledger::{self, ReadSummary};
+use crate::ledger::{self, Reading};
 use crate::output::Report;
 use serde_json::json;
 
 pub fn run(ctx: &Ctx, args: &BalanceArgs) -> Result<Report> {
     check_tenant_flag(&args.tenant_id)?;
     let dir = super::existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let (balances, summary) = ledger::balances_with_summary(&dir)?;
-    let balance = balances.get(&args.tenant_id).copied().unwrap_or(0);
+    let reading = ledger::read(&dir, &[], |_, _, _| Ok(()))?.refuse_unaudited(&dir)?;
+    let balance = reading.balances.get(&args.tenant_id).copied().unwrap_or(0);
     let report = Report::new(
         format!("{}: {balance} credits", args.tenant_id),
         json!({"tenant_id": args.tenant_id, "balance_credits": balance}),
     );
-    Ok(with_torn_note(report, &summary))
+    Ok(with_notes(report, &reading))
 }
 
 pub(crate) fn check_tenant_flag(tenant_id: &str) -> Result<()> {
@@ -26,13 +26,7 @@ pub(crate) fn check_tenant_flag(tenant_id: &str) -> Result<()> {
     }
 }
 
-/// Readers never repair: say so when the file ends in an interrupted write.
-pub(crate) fn with_torn_note(report: Report, summary: &ReadSummary) -> Report {
-    match &summary.torn_tail {
-        Some(t) => report.note(format!(
-            "note: {} ends in an interrupted write ({} line(s) from line {}); it is not counted, and the next writer removes it",
-            t.file, t.lines, t.from_line
-        )),
-        None => report,
-    }
+/// Readers never repair: say what the next writer will (a torn tail is not counted).
+pub(crate) fn with_notes(report: Report, reading: &Reading) -> Report {
+    reading.notes().into_iter().fold(report, Report::note)
 }

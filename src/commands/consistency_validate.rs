@@ -3,6 +3,7 @@ use super::Ctx;
 use crate::cli::{ConsistencyValidateArgs, Format};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
+use crate::output::untrusted;
 use crate::output::Report;
 use crate::repo::Repo;
 use crate::validate;
@@ -38,7 +39,11 @@ pub fn run(ctx: &Ctx, args: &ConsistencyValidateArgs) -> Result<Report> {
         Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()),
         Format::Github => render_github(&errors, &warnings),
     };
-    Ok(Report::new(text, doc).exit(code))
+    let report = Report::new(text, doc).exit(code);
+    Ok(match args.format {
+        Format::Github => report.annotations(),
+        _ => report,
+    })
 }
 
 /// Group by file, then by line, keeping each file's findings in the order the checks found them.
@@ -70,9 +75,13 @@ fn render_text(errors: &[Finding], warnings: &[Finding]) -> String {
     let mut out = String::new();
     for (label, list) in [("error", errors), ("warning", warnings)] {
         for f in list {
-            out.push_str(&format!("{label}: {}\n  --> {}\n", f.message, f.location()));
+            out.push_str(&format!(
+                "{label}: {}\n  --> {}\n",
+                untrusted(&f.message),
+                untrusted(&f.location())
+            ));
             if !f.field.is_empty() {
-                out.push_str(&format!("   field: {}\n", f.field));
+                out.push_str(&format!("   field: {}\n", untrusted(&f.field)));
             }
             out.push('\n');
         }

@@ -12,6 +12,8 @@ pub fn run(ctx: &Ctx, args: &IntegrityValidateArgs) -> Result<Report> {
     let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
     let report = ledger::verify(&dir)?;
     let mut problems = report.problems.clone();
+    let signed = signed_heads(ctx, &dir, &report)?;
+    problems.extend(signed.1);
     let runtime = match &args.runtime_dir {
         Some(r) => r.clone(),
         None => RuntimeProfile::load(ctx.repo(), None)?.runtime_dir(None),
@@ -47,6 +49,9 @@ pub fn run(ctx: &Ctx, args: &IntegrityValidateArgs) -> Result<Report> {
         summary.join(", "),
         dir.display()
     ));
+    if let Some(s) = &signed.0 {
+        text.push_str(&format!("; {}", s.summary()));
+    }
     if runtime_files > 0 {
         text.push_str(&format!(
             "; {runtime_files} runtime record file(s) in {}",
@@ -60,21 +65,36 @@ pub fn run(ctx: &Ctx, args: &IntegrityValidateArgs) -> Result<Report> {
         "ok": ok,
         "billing_state_dir": dir.display().to_string(),
         "files": files,
+        "signed_heads": signed.0,
         "runtime": {"dir": runtime.display().to_string(), "files_checked": runtime_files},
         "problems": problems.iter().map(|p| json!({"file": p.file, "line": p.line, "message": p.message})).collect::<Vec<_>>(),
     });
     Ok(Report::new(text, json).exit(if ok { 0 } else { 1 }))
 }
 
+/// heads.json of the directory, when there is one, against config/ledger.yml's keys.
+fn signed_heads(
+    ctx: &Ctx,
+    dir: &Path,
+    report: &ledger::VerifyReport,
+) -> Result<(Option<crate::heads::LocalHeads>, Vec<Problem>)> {
+    if !dir.join(crate::heads::HEADS_FILE).exists() {
+        return Ok((None, Vec::new()));
+    }
+    let trust = crate::config::ledger::LedgerConfig::load_strict(ctx.repo())?;
+    crate::heads::check_local(dir, report, &trust.signing_keys)
+}
+
 /// The runtime directory is scratch space: check only that the platform's own record files
-/// (`*.json`, `*.jsonl`) parse. Module outputs, module results, modules' working folders and
-/// deliveries are user data, not records.
+/// (`*.json`, `*.jsonl`) parse. Module outputs, module results, modules' working folders,
+/// steps' copies of tenant assets (`inputs/`) and deliveries are user data, not records.
 fn check_runtime(root: &Path, problems: &mut Vec<Problem>) -> u64 {
     let mut checked = 0;
     let walker = walkdir::WalkDir::new(root).follow_links(false).into_iter();
     let entries = walker.filter_entry(|e| {
         let name = e.file_name().to_string_lossy();
-        !(e.file_type().is_dir() && (name == "outputs" || name == "work" || name == "deliveries"))
+        let user_data = ["outputs", "work", "inputs", "deliveries"];
+        !(e.file_type().is_dir() && user_data.contains(&name.as_ref()))
     });
     for entry in entries.flatten() {
         if !entry.file_type().is_file() {

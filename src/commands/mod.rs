@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 pub mod admin_topup;
 pub mod balance;
 pub mod consistency_validate;
+pub mod explain;
 pub mod integrity_validate;
+pub mod ledger_keygen;
 pub mod ledger_merge;
 pub mod module_test;
 pub mod orchestrator;
@@ -42,15 +44,17 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::IntegrityValidate(a) => (integrity_validate::run(&ctx, a)?, a.json),
         Command::Orchestrator(a) => (orchestrator::run(&ctx, a)?, a.json),
         Command::Ledger(LedgerCommand::Merge(a)) => (ledger_merge::run(&ctx, a)?, a.json),
+        Command::Ledger(LedgerCommand::Keygen(a)) => (ledger_keygen::run(&ctx, a)?, a.json),
         Command::AdminTopup(a) => (admin_topup::run(&ctx, a)?, a.json),
         Command::Publish(a) => (publish::run(&ctx, a)?, a.json),
-        Command::State(StateCommand::Pull(a)) => (state::pull(&ctx, a)?, a.json),
-        Command::State(StateCommand::Push(a)) => (state::push(&ctx, a)?, a.json),
+        Command::State(StateCommand::Pull(a)) => (state::pull(&ctx, a)?, a.common.json),
+        Command::State(StateCommand::Push(a)) => (state::push(&ctx, a)?, a.common.json),
         Command::Statement(a) => (statement::run(&ctx, a)?, a.json),
         Command::Balance(a) => (balance::run(&ctx, a)?, a.json),
         Command::Runs(a) => (runs::run(&ctx, a)?, a.json),
         Command::Module(ModuleCommand::Test(a)) => (module_test::run(&ctx, a)?, a.json),
         Command::Schema(a) => (schema::run(&ctx, a)?, false),
+        Command::Explain(a) => (explain::run(&ctx, a)?, a.json),
     };
     output::print_report(&report, json);
     Ok(report.exit_code)

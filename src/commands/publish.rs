@@ -5,7 +5,7 @@ use crate::config::iam::{resolve_actor, Iam};
 use crate::config::profile::{RuntimeProfile, DEFAULT_BILLING_STATE_DIR};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
-use crate::github::{GithubClient, GithubSettings};
+use crate::github::{GithubClient, GithubSettings, Purpose};
 use crate::job_summary::{self, Align};
 use crate::ledger::{DirLock, Ledger};
 use crate::output::Report;
@@ -56,6 +56,7 @@ pub fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Report> {
             reason: Some(reason.clone()),
             tenant_id: None,
             target: dist_dir.display().to_string(),
+            command: None,
         });
         let mut err = Error::denied(format!(
             "actor '{actor}' may not publish artifacts: {reason}"
@@ -143,6 +144,7 @@ pub fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Report> {
                 _ => None,
             },
             target: format!("publish-set/{}", sha256_hex(keys.join("\n").as_bytes())),
+            command: None,
         };
         if let Err(e) = ledger.audit(audit) {
             audit_error = Some(format!(
@@ -175,7 +177,7 @@ fn release_target(profile: &RuntimeProfile) -> Result<Target> {
         .help("pass --runtime-profile with a github: {repository: owner/name} block (e.g. config/runtime_profile.dev_github.yml), or --no-publish to package and stage only"));
     };
     let settings = GithubSettings::from_value(value, &file)?;
-    let client = GithubClient::from_env(&settings)?;
+    let client = GithubClient::from_env(&settings, Purpose::Publish)?;
     Ok(Target::Release {
         client: Box::new(client),
         settings,

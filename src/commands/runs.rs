@@ -1,10 +1,10 @@
-//! `platform runs`: every run recorded in evidence.jsonl, oldest first (the runtime dir is
-//! not needed: runs survive its loss).
+//! `platform runs`: every run recorded in evidence.jsonl, oldest first, from a ledger that
+//! passes every check (the runtime dir is not needed: runs survive its loss).
 use super::Ctx;
 use crate::cli::RunsArgs;
 use crate::error::Result;
 use crate::orchestrator::history::{current_status, History};
-use crate::output::Report;
+use crate::output::{untrusted, Report};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -102,13 +102,15 @@ pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
                 )
             })
             .collect();
+        // Ids are validated, slugs come from the registry; escaped all the same, so no field
+        // of a (forged) ledger can make a row of its own.
         text.push_str(&format!(
             "{:<40} {:>4} {:<26} {:<10} {}\n",
-            format!("{}/{}", r.tenant_id, r.work_order_id),
+            untrusted(&format!("{}/{}", r.tenant_id, r.work_order_id)),
             r.run,
-            r.run_id,
+            untrusted(&r.run_id),
             r.status,
-            steps.join(" ")
+            untrusted(&steps.join(" "))
         ));
     }
     if rows.is_empty() {

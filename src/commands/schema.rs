@@ -13,6 +13,7 @@ pub fn run(_ctx: &Ctx, args: &SchemaArgs) -> Result<Report> {
         SchemaName::Registry => SchemaKind::Registry,
         SchemaName::Iam => SchemaKind::Iam,
         SchemaName::RuntimeProfile => SchemaKind::RuntimeProfile,
+        SchemaName::Ledger => SchemaKind::Ledger,
     };
     let text = kind.text();
     let json = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);

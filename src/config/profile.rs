@@ -1,7 +1,9 @@
 //! Runtime profiles (config/runtime_profile.<name>.yml): where state lives, SMTP and GitHub
-//! settings. The smtp/github blocks stay JSON here and are typed by the modules that use them.
+//! settings. The smtp/github blocks stay JSON here and are typed by the modules that use them;
+//! the github block is checked at load all the same (SPEC §6: https, safe tag templates).
 use crate::error::{Error, Result};
 use crate::findings;
+use crate::github::GithubSettings;
 use crate::repo::yaml;
 use crate::schema::{self, SchemaKind};
 use std::path::{Path, PathBuf};
@@ -64,6 +66,11 @@ impl RuntimeProfile {
         );
         if let Some(f) = violations.into_iter().next() {
             return Err(f.into_error().help("see `platform schema runtime-profile`"));
+        }
+        // Refused here, before any command uses it: an http:// API off this machine, or a
+        // release_tag that could name the state release (the client checks again).
+        if let Some(github) = doc.value.get("github") {
+            GithubSettings::from_value(github, &doc.rel)?;
         }
         let s = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).map(String::from);
         Ok(RuntimeProfile {

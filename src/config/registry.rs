@@ -14,6 +14,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("outputs_too_large", true),
     ("delivery_failed", true),
     ("package_too_large_for_email", true),
+    ("superseded", true),
     ("not_enough_credits", false),
     ("secrets_missing", false),
     ("input_invalid", false),
@@ -38,9 +39,16 @@ pub const EVIDENCE_TYPES: &[&str] = &[
 
 pub const REGISTRY_FILE: &str = "config/registry.yml";
 
+/// A reason slug: whether it is refunded, and the registry entry's own description.
+#[derive(Debug, Clone)]
+struct Reason {
+    refundable: bool,
+    description: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Registry {
-    reasons: BTreeMap<String, bool>,
+    reasons: BTreeMap<String, Reason>,
     topup_methods: Vec<String>,
     usage_units: Vec<String>,
 }
@@ -50,7 +58,13 @@ impl Default for Registry {
         Registry {
             reasons: BUILTIN_REASONS
                 .iter()
-                .map(|(s, r)| (s.to_string(), *r))
+                .map(|(s, r)| {
+                    let reason = Reason {
+                        refundable: *r,
+                        description: None,
+                    };
+                    (s.to_string(), reason)
+                })
                 .collect(),
             topup_methods: BUILTIN_TOPUP_METHODS
                 .iter()
@@ -102,7 +116,14 @@ impl Registry {
                     format!("reason slug '{}' is already defined (built-in or earlier); remove the duplicate", e.key()),
                 )),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(refundable);
+                    let description = r
+                        .get("description")
+                        .and_then(|v| v.as_str())
+                        .map(String::from);
+                    e.insert(Reason {
+                        refundable,
+                        description,
+                    });
                 }
             }
         }
@@ -148,7 +169,13 @@ impl Registry {
 
     /// Whether a failure with this slug is refunded; None for an unknown slug.
     pub fn refundable(&self, slug: &str) -> Option<bool> {
-        self.reasons.get(slug).copied()
+        self.reasons.get(slug).map(|r| r.refundable)
+    }
+    /// Every reason slug: `(slug, refundable, description from config/registry.yml)`.
+    pub fn reasons(&self) -> impl Iterator<Item = (&str, bool, Option<&str>)> {
+        self.reasons
+            .iter()
+            .map(|(s, r)| (s.as_str(), r.refundable, r.description.as_deref()))
     }
     pub fn is_known_reason(&self, slug: &str) -> bool {
         self.reasons.contains_key(slug)

@@ -1,5 +1,7 @@
 //! Synchronous GitHub Releases client over octocrab: bounded retries for idempotent calls only,
-//! streamed uploads and downloads, errors that name repository, tag and asset. No policy here.
+//! streamed uploads and downloads, errors that name repository, tag and asset. Every write
+//! passes the guard of the purpose the client was made for; every request, its URL check.
+use super::guard::{check_token_url, check_write, Purpose, WriteOp};
 use super::settings::GithubSettings;
 use crate::digest::HashingWriter;
 use crate::error::{Error, Result};
@@ -69,6 +71,9 @@ pub struct Release {
     pub upload_url: String,
     #[serde(default)]
     pub html_url: String,
+    /// Markdown; artifact releases carry their owner line (see `publish.rs`).
+    #[serde(default)]
+    pub body: Option<String>,
     /// Set by GitHub on releases published under the immutable-releases setting.
     #[serde(default)]
     pub immutable: bool,
@@ -119,6 +124,10 @@ pub struct GithubClient {
     owner: String,
     name: String,
     policy: RetryPolicy,
+    purpose: Purpose,
+    /// Where the token may go: the API base and the upload origin (scheme and authority).
+    api_url: String,
+    upload_origin: String,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -128,6 +137,7 @@ impl std::fmt::Debug for GithubClient {
             .field("repository", &self.settings.repository)
             .field("api_url", &self.settings.api_url)
             .field("policy", &self.policy)
+            .field("purpose", &self.purpose)
             .finish()
     }
 }
@@ -152,10 +162,11 @@ pub fn validate_asset_name(name: &str) -> Result<()> {
 }
 
 impl GithubClient {
-    /// A client for `settings.repository` with the token from `GITHUB_TOKEN`.
-    pub fn from_env(settings: &GithubSettings) -> Result<Self> {
+    /// A client for `settings.repository`, made for `purpose`, with the token from
+    /// `GITHUB_TOKEN` (as the secret store captured it at start-up).
+    pub fn from_env(settings: &GithubSettings, purpose: Purpose) -> Result<Self> {
         match crate::secrets::github_token() {
-            Some(t) if !t.trim().is_empty() => Self::new(settings, t.trim()),
+            Some(t) if !t.trim().is_empty() => Self::new(settings, t.trim(), purpose),
             _ => Err(Error::input(format!(
                 "{TOKEN_ENV} is not set: GitHub release operations on {} need a token",
                 settings.repository
@@ -167,8 +178,9 @@ impl GithubClient {
         }
     }
 
-    /// A client with an explicit token (tests, callers that hold their own).
-    pub fn new(settings: &GithubSettings, token: &str) -> Result<Self> {
+    /// A client with an explicit token (tests, callers that hold their own). The settings are
+    /// validated here, so no client exists for an http:// API off this machine.
+    pub fn new(settings: &GithubSettings, token: &str, purpose: Purpose) -> Result<Self> {
         settings.validate()?;
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::failure(
@@ -198,6 +210,9 @@ impl GithubClient {
             owner,
             name,
             policy: RetryPolicy::default(),
+            purpose,
+            api_url,
+            upload_origin,
         })
     }
 
@@ -215,6 +230,15 @@ impl GithubClient {
         &self.settings.repository
     }
 
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+
+    /// The guard every release-writing call passes first.
+    fn may_write(&self, tag: &str, op: WriteOp) -> Result<()> {
+        check_write(self.purpose, &self.settings.state_tag, tag, op)
+    }
+
     /// The release with this tag, drafts included; a published one wins over drafts, then
     /// the oldest draft (GitHub allows several drafts with one tag).
     pub fn find_release(&self, tag: &str) -> Result<Option<Release>> {
@@ -229,14 +253,23 @@ impl GithubClient {
     /// Create a draft release for `tag`. Not retried: on failure the releases are listed
     /// again and a draft that did get created is returned.
     pub fn create_draft_release(&self, tag: &str) -> Result<Release> {
+        self.create_draft_with_body(
+            tag,
+            "Created by platform. Assets are uploaded and verified while this release is a draft; it is published only when all of them are complete.",
+        )
+    }
+
+    /// `create_draft_release` with the release's Markdown body.
+    pub(super) fn create_draft_with_body(&self, tag: &str, text: &str) -> Result<Release> {
         super::settings::check_tag(tag, "release tag")?;
+        self.may_write(tag, WriteOp::CreateRelease)?;
         let what = format!("creating draft release '{tag}' in {}", self.repository());
         let route = format!("/repos/{}/{}/releases", self.owner, self.name);
         let body = serde_json::json!({
             "tag_name": tag,
             "name": tag,
             "draft": true,
-            "body": "Created by platform. Assets are uploaded and verified while this release is a draft; it is published only when all of them are complete.",
+            "body": text,
         });
         let first = self.block(async {
             let resp = self
@@ -289,6 +322,7 @@ impl GithubClient {
     /// have succeeded, so callers list the assets again and decide.
     pub fn upload_asset(&self, release: &Release, name: &str, path: &Path) -> Result<Asset> {
         validate_asset_name(name)?;
+        self.may_write(&release.tag_name, WriteOp::UploadAsset)?;
         let what = format!(
             "uploading asset '{name}' to release '{}' of {}",
             release.tag_name,
@@ -332,6 +366,7 @@ impl GithubClient {
 
     /// Delete an asset (retried; an asset that is already gone counts as deleted).
     pub fn delete_asset(&self, release: &Release, asset: &Asset) -> Result<()> {
+        self.may_write(&release.tag_name, WriteOp::DeleteAsset)?;
         let route = format!(
             "/repos/{}/{}/releases/assets/{}",
             self.owner, self.name, asset.id
@@ -390,6 +425,7 @@ impl GithubClient {
 
     /// Publish a draft (PATCH draft=false; retried, since setting the flag twice is harmless).
     pub fn publish_release(&self, release: &Release) -> Result<Release> {
+        self.may_write(&release.tag_name, WriteOp::PublishRelease)?;
         let route = format!(
             "/repos/{}/{}/releases/{}",
             self.owner, self.name, release.id
@@ -420,6 +456,31 @@ impl GithubClient {
             .help("re-run: publishing is idempotent"));
         }
         Ok(published)
+    }
+
+    /// Checked before every request, since every request carries the token: an absolute URL
+    /// (an upload URL GitHub handed back) must be on the API's or the upload origin, and every
+    /// URL must be https or loopback. A route is relative to the API base.
+    fn check_destination(&self, uri: &str) -> Result<()> {
+        if uri.starts_with('/') {
+            return check_token_url(&format!("{}{uri}", self.api_url), "the GitHub API URL");
+        }
+        check_token_url(uri, "a URL GitHub returned")?;
+        let origin_of = |u: &str| -> Option<String> {
+            let u: http::Uri = u.parse().ok()?;
+            Some(format!("{}://{}", u.scheme_str()?, u.authority()?))
+        };
+        let origin = origin_of(uri);
+        if origin.is_some()
+            && (origin == origin_of(&self.api_url) || origin == origin_of(&self.upload_origin))
+        {
+            return Ok(());
+        }
+        Err(Error::input(format!(
+            "refused to send the GitHub token to '{uri}': it is neither on {} nor on {}",
+            self.api_url, self.upload_origin
+        ))
+        .help("check github.api_url; the server's answer named another host"))
     }
 
     // ---- async internals -------------------------------------------------------------------
@@ -559,6 +620,7 @@ impl GithubClient {
         uri: &str,
         payload: Payload,
     ) -> std::result::Result<Response<RespBody>, Failure> {
+        self.check_destination(uri).map_err(Failure::Local)?;
         let accept = match payload {
             Payload::Download => "application/octet-stream",
             _ => "application/vnd.github+json",

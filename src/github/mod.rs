@@ -1,17 +1,22 @@
-//! GitHub Releases: the profile's `github:` block, a synchronous client, publishing assets
-//! (draft → upload → verify → publish) and release-backed billing state. Knows no ledger format.
+//! GitHub Releases: the profile's `github:` block, a synchronous client bound to one purpose,
+//! publishing assets (draft → upload → verify → publish) and release-backed billing state (which
+//! asks `crate::ledger` and `crate::heads` to verify what it moves; it parses no ledger line).
 pub mod client;
+pub mod guard;
 pub mod publish;
 pub mod settings;
 pub mod state;
+pub mod tag_template;
 
 pub use client::{
     validate_asset_name, Asset, Downloaded, GithubClient, Release, RetryPolicy, MAX_ASSET_BYTES,
     TOKEN_ENV,
 };
+pub use guard::Purpose;
 pub use publish::{deliver_to_release, AssetAction, GithubDelivery, PublishResult, PublishedAsset};
 pub use settings::GithubSettings;
 pub use state::{
-    pull_state, push_state, Head, PulledState, StateAction, StateFile, StateOutcome, PULLED_FILE,
-    STATE_FILES,
+    pull_state, push_state, Head, PullOptions, PulledState, PushOptions, Signing, StateAction,
+    StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
+pub use tag_template::ReleaseOwner;

@@ -1,7 +1,8 @@
 //! Publishing files as release assets (SPEC §5): draft → upload → verify → publish, idempotent
-//! and never half-published; plus the `deliver_github_release` core built on it.
+//! and never half-published, to the release the profile's template names for one owner (one
+//! run of one work order) and to no release of another owner; plus `deliver_github_release`.
 use super::client::{validate_asset_name, Asset, GithubClient, Release, MAX_ASSET_BYTES};
-use super::settings::GithubSettings;
+use super::tag_template::ReleaseOwner;
 use crate::digest::sha256_file;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -59,27 +60,39 @@ struct LocalFile {
     bytes: u64,
 }
 
+/// The line an artifact release's body carries, naming the run it belongs to. Releases of
+/// two owners can share a tag when IDs contain the template's separators (`a-b` + `c` and
+/// `a` + `b-c`); this line keeps one owner from writing into, or recording, the other's.
+pub fn owner_line(owner: &ReleaseOwner) -> String {
+    format!("platform-release-owner: {}", owner.describe())
+}
+
 impl GithubClient {
-    /// Publish `files` (`(asset name, path)`) to the release `tag`, per SPEC §5:
-    /// find or create a draft; skip assets already there with the same name, size and
-    /// SHA-256; replace differing or incomplete ones while the release is a draft; verify
-    /// every expected asset is `uploaded` with the right size and digest; then publish.
-    /// A published release is immutable: it is verified, and anything missing or different
-    /// is an error. Any failure before the final publish leaves the release a draft.
+    /// Publish `files` (`(asset name, path)`) to the release the profile's `release_tag`
+    /// renders for `owner`, per SPEC §5: find or create a draft; skip assets already there
+    /// with the same name, size and SHA-256; replace differing or incomplete ones while the
+    /// release is a draft; verify every expected asset is `uploaded` with the right size and
+    /// digest; then publish. A published release is immutable: it is verified, and anything
+    /// missing or different is an error. Any failure before the final publish leaves the
+    /// release a draft. A release that belongs to another owner is never touched.
     pub fn publish_assets<N: AsRef<str>, P: AsRef<Path>>(
         &self,
-        tag: &str,
+        owner: &ReleaseOwner,
         files: &[(N, P)],
     ) -> Result<PublishResult> {
-        super::settings::check_tag(tag, "release tag")?;
+        let tag = self.settings().render_release_tag(owner)?;
+        super::settings::check_tag(&tag, "release tag")?;
         let locals = hash_locals(files)?;
-        let release = self.find_release(tag)?;
+        let release = self.find_release(&tag)?;
+        if let Some(r) = &release {
+            self.check_owner(r, owner)?;
+        }
         if let Some(r) = release.as_ref().filter(|r| !r.draft) {
             return self.verify_published(r, &locals);
         }
         let release = match release {
             Some(r) => r,
-            None => self.create_draft_release(tag)?,
+            None => self.create_draft_with_body(&tag, &owned_body(owner))?,
         };
         let before = self.list_assets(&release)?;
         let mut actions = Vec::with_capacity(locals.len());
@@ -108,6 +121,31 @@ impl GithubClient {
         // Download URLs change from the draft's `untagged-…` path once the tag exists.
         let after = self.list_assets(&published).unwrap_or(verified);
         Ok(self.result(&published, &locals, &after, actions, false))
+    }
+
+    /// The release's body names `owner`; anything else (another owner, or a release made by
+    /// hand or by an older version) is refused before any write.
+    fn check_owner(&self, release: &Release, owner: &ReleaseOwner) -> Result<()> {
+        let body = release.body.as_deref().unwrap_or_default();
+        let found = body
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("platform-release-owner:"))
+            .map(str::trim);
+        if found == Some(owner.describe().as_str()) {
+            return Ok(());
+        }
+        let whose = match found {
+            Some(other) => format!("belongs to {other} (tenant/work order/run)"),
+            None => "was not created by platform for a work order run (its body has no owner line)"
+                .to_string(),
+        };
+        Err(Error::failure(format!(
+            "release '{}' of {} {whose}, not to {}: nothing was uploaded or recorded",
+            release.tag_name,
+            self.repository(),
+            owner.describe()
+        ))
+        .help("the release_tag template renders one tag for two owners: separate its placeholders with '.', which IDs cannot contain (e.g. artifacts-{tenant_id}.{work_order_id}.r{run}), or delete the release if it is a leftover"))
     }
 
     /// Upload one file; on failure, look again before deciding, since the POST may have
@@ -326,23 +364,26 @@ pub struct GithubDelivery {
     pub skipped: bool,
 }
 
-/// Upload a package as an asset named after the file to the release `tag` (normally
-/// `settings.render_release_tag(..)`), through `publish_assets`. The asset name must already
-/// be in `[A-Za-z0-9._-]`. Re-delivering the same bytes is a no-op; different bytes to a
-/// published release is an error (immutable releases).
+/// The body of an artifact release: what it is, and its owner line.
+fn owned_body(owner: &ReleaseOwner) -> String {
+    format!(
+        "Artifacts of tenant {}, work order {}, run {}, uploaded by platform. Assets are uploaded and verified while this release is a draft; it is published only when all of them are complete.\n\n{}\n",
+        owner.tenant_id,
+        owner.work_order_id,
+        owner.run,
+        owner_line(owner)
+    )
+}
+
+/// Upload a package as an asset named after the file to the release of `owner` (the tag the
+/// profile's `release_tag` renders for it), through `publish_assets`. The asset name must
+/// already be in `[A-Za-z0-9._-]`. Re-delivering the same bytes is a no-op; different bytes
+/// to a published release is an error (immutable releases).
 pub fn deliver_to_release(
     client: &GithubClient,
-    settings: &GithubSettings,
-    tag: &str,
+    owner: &ReleaseOwner,
     package_zip: &Path,
 ) -> Result<GithubDelivery> {
-    if client.repository() != settings.repository {
-        return Err(Error::input(format!(
-            "internal: client for {} used to deliver to {}",
-            client.repository(),
-            settings.repository
-        )));
-    }
     let name = package_zip
         .file_name()
         .and_then(|n| n.to_str())
@@ -351,7 +392,7 @@ pub fn deliver_to_release(
                 .at(package_zip.display().to_string())
         })?
         .to_string();
-    let result = client.publish_assets(tag, &[(name.as_str(), package_zip)])?;
+    let result = client.publish_assets(owner, &[(name.as_str(), package_zip)])?;
     let asset = result
         .assets
         .into_iter()

@@ -1,13 +1,13 @@
-//! The runtime profile's `github:` block: repository, API base URL and release tag templates.
+//! The runtime profile's `github:` block: repository, API base URL and release tag templates,
+//! and the rules that keep the token on https and the state release out of a template's reach.
+use super::guard::check_token_url;
+use super::tag_template::{ReleaseOwner, TagTemplate, PLACEHOLDERS};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_RELEASE_TAG: &str = "artifacts-{tenant_id}-{work_order_id}-r{run}";
 pub const DEFAULT_STATE_TAG: &str = "billing-state-v1";
-
-/// Placeholders a `release_tag` template may use (SPEC §2).
-const PLACEHOLDERS: [&str; 3] = ["{tenant_id}", "{work_order_id}", "{run}"];
 
 /// Git refuses some tag names and GitHub rewrites odd characters; a conservative alphabet keeps
 /// a tag the same in URLs, in `git tag` and in the evidence that names it.
@@ -78,38 +78,44 @@ impl GithubSettings {
     /// Check every key; errors name the key and what is expected.
     pub fn validate(&self) -> Result<()> {
         self.owner_and_name()?;
-        let api = self.api_url.trim();
-        if !(api.starts_with("https://") || api.starts_with("http://"))
-            || api.parse::<http::Uri>().is_err()
-        {
-            return Err(Error::input(format!(
-                "github.api_url '{}' is not an http(s) URL",
-                self.api_url
-            ))
-            .help(
-                "use https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server",
-            ));
-        }
-        // Unknown placeholders would otherwise end up verbatim (braces and all) in a tag name.
-        let mut probe = self.release_tag.clone();
-        for p in PLACEHOLDERS {
-            probe = probe.replace(p, "x");
-        }
-        check_tag(&probe, "github.release_tag").map_err(|e| {
-            e.help("use [A-Za-z0-9._-] and the placeholders {tenant_id} {work_order_id} {run}")
-        })?;
+        check_token_url(&self.api_url, "github.api_url")?;
         check_tag(&self.state_tag, "github.state_tag")
             .map_err(|e| e.help("use [A-Za-z0-9._-], e.g. billing-state-v1"))?;
-        Ok(())
+        self.release_template().map(|_| ())
+    }
+
+    /// The parsed `release_tag`, checked: known placeholders only, the tag alphabet, the
+    /// tenant in every tag (so no tenant writes a release named for another), and no run of
+    /// any work order able to render `state_tag`.
+    pub fn release_template(&self) -> Result<TagTemplate> {
+        let template = TagTemplate::parse(&self.release_tag)?;
+        check_tag(&template.probe(), "github.release_tag").map_err(|e| {
+            e.help(format!(
+                "use [A-Za-z0-9._-] and the placeholders {}",
+                PLACEHOLDERS.join(" ")
+            ))
+        })?;
+        if !template.uses_tenant_id() {
+            return Err(Error::input(format!(
+                "github.release_tag '{}' does not contain {{tenant_id}}: two tenants' work orders could write one release",
+                self.release_tag
+            ))
+            .help("include {tenant_id}, e.g. artifacts-{tenant_id}-{work_order_id}-r{run}"));
+        }
+        if template.could_render(&self.state_tag) {
+            return Err(Error::input(format!(
+                "github.release_tag '{}' could render the state tag '{}' for some tenant, work order and run: a delivery could then write the billing state",
+                self.release_tag, self.state_tag
+            ))
+            .help("give release_tag a fixed prefix that state_tag does not have, e.g. artifacts-{tenant_id}-{work_order_id}-r{run}"));
+        }
+        Ok(template)
     }
 
     /// The release tag of one run of one work order (IDs are `[A-Za-z0-9_-]`, so the result
     /// stays within the tag alphabet when the template does).
-    pub fn render_release_tag(&self, tenant_id: &str, work_order_id: &str, run: u64) -> String {
-        self.release_tag
-            .replace("{tenant_id}", tenant_id)
-            .replace("{work_order_id}", work_order_id)
-            .replace("{run}", &run.to_string())
+    pub fn render_release_tag(&self, owner: &ReleaseOwner) -> Result<String> {
+        Ok(self.release_template()?.render(owner))
     }
 
     /// `https://github.com/owner/name` style link for messages; GHE hosts keep their host.
@@ -164,7 +170,8 @@ mod tests {
         assert_eq!(s.api_url, DEFAULT_API_URL);
         assert_eq!(s.state_tag, DEFAULT_STATE_TAG);
         assert_eq!(
-            s.render_release_tag("t1", "wo-7", 3),
+            s.render_release_tag(&ReleaseOwner::new("t1", "wo-7", 3))
+                .unwrap(),
             "artifacts-t1-wo-7-r3"
         );
         assert_eq!(s.web_url(), "https://github.com/acme/artifacts");
@@ -179,10 +186,25 @@ mod tests {
             serde_json::json!({"repository": "a/b", "release_tag": "r-{nope}"}),
             serde_json::json!({"repository": "a/b", "state_tag": "a b"}),
             serde_json::json!({"repository": "a/b", "extra": 1}),
+            serde_json::json!({"repository": "a/b", "api_url": "http://api.github.com"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "a-{work_order_id}-{run}"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "{tenant_id}"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "b-{tenant_id}", "state_tag": "B-state"}),
         ] {
             let err = GithubSettings::from_value(&v, "p.yml").unwrap_err();
             assert_eq!(err.exit_code(), 2, "{v}");
             assert_eq!(err.location.as_deref(), Some("p.yml"));
+        }
+    }
+
+    #[test]
+    fn loopback_http_and_unambiguous_templates_pass() {
+        for v in [
+            serde_json::json!({"repository": "a/b", "api_url": "http://127.0.0.1:9"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "{tenant_id}.{work_order_id}.{run}"}),
+            serde_json::json!({"repository": "a/b", "release_tag": "{tenant_id}", "state_tag": "state.v1"}),
+        ] {
+            assert!(GithubSettings::from_value(&v, "p.yml").is_ok(), "{v}");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! the top-level members once, skips (and validates) nested values, and decodes only the
 //! envelope and billing fields.
 use crate::records::canonical::{record_hash, split_sealed};
+use crate::records::RecordType;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 
@@ -17,11 +18,15 @@ pub(crate) struct Facts<'a> {
     pub prev_hash: [u8; 64],
     pub key: Cow<'a, str>,
     pub type_name: Cow<'a, str>,
+    /// The type `type_name` names; None for one this build does not know.
+    pub record: Option<RecordType>,
     pub batch: Option<Cow<'a, str>>,
     pub batch_len: Option<u64>,
     pub tenant_id: Option<Cow<'a, str>>,
     pub amount: Option<i64>,
     pub refunds: Option<Cow<'a, str>>,
+    /// The run a run's record belongs to (cross-file rule: its `run_started` must exist).
+    pub run_id: Option<Cow<'a, str>>,
     /// SHA-256 of the canonical payload (the record without seq, recorded_at, prev_hash, hash).
     pub payload_digest: Option<[u8; 32]>,
 }
@@ -70,6 +75,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
     let mut tenant_id = None;
     let mut amount = None;
     let mut refunds = None;
+    let mut run_id = None;
     while let Some((name, value)) = p.next().map_err(fail)? {
         let field =
             |what: &str| format!("field {}: expected {what}", String::from_utf8_lossy(name));
@@ -116,6 +122,7 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
                 tenant_id = Some(string(value).ok_or_else(|| fail(field("a string")))?)
             }
             b"refunds" => refunds = Some(string(value).ok_or_else(|| fail(field("a string")))?),
+            b"run_id" => run_id = Some(string(value).ok_or_else(|| fail(field("a string")))?),
             b"hash" => return Err(fail("field hash appears twice".into())),
             _ => {}
         }
@@ -142,12 +149,14 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
         seq,
         prev_hash,
         key,
+        record: RecordType::from_name(&type_name),
         type_name,
         batch,
         batch_len,
         tenant_id,
         amount,
         refunds,
+        run_id,
         payload_digest,
     })
 }

@@ -1,8 +1,9 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+use super::open::{load_locked, read_object, sync_dir, FileState};
 use super::scan::{self, key_id, Head, IndexEntry, Mode, Scan};
-use super::writer::{billing_op, differing_fields, load_locked, read_object, sync_dir, FileState};
+use super::writer::{billing_op, differing_fields};
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
 use crate::records::canonical::{encode_object, seal};
@@ -37,21 +38,22 @@ struct Line {
     digest: [u8; 32],
 }
 
+/// The order merged files replace the target's: audit, then evidence, then billing. Each
+/// file's new records only ever need records of the files before it (a TOPUP its audit
+/// record, a SPEND its run's `run_started`), so a crash between two renames leaves a ledger
+/// the cross-file rules accept, and running the same merge again completes it.
+const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
+
 /// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay
 /// byte-identical; records of the segments (sorted by path) whose keys the target lacks are
 /// appended in segment order then seq, re-chained and keeping `recorded_at` and batch fields.
-/// A key with another payload, a batch partly present, a damaged segment or a billing rule
-/// broken by the merged order fails the whole merge and writes nothing. Files are replaced
-/// by rename after all three are written and flushed, so the same inputs give the same bytes.
+/// A segment that fails verification (`verify`, cross-file rules included), a key with
+/// another payload, a batch partly present or a billing rule broken by the merged order
+/// fails the whole merge and writes nothing. Files are replaced by rename after all three
+/// are written and flushed (in [`REPLACE_ORDER`]), so the same inputs give the same bytes.
 pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     for seg in segments {
-        if !seg.is_dir() {
-            return Err(Error::input(format!(
-                "segment {} is not a billing-state directory",
-                seg.display()
-            ))
-            .at(seg.display().to_string()));
-        }
+        check_segment(seg)?;
     }
     std::fs::create_dir_all(into).map_err(|e| Error::io(into, &e))?;
     let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
@@ -60,6 +62,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     sorted.sort();
     let mut outputs = Vec::new();
     let mut report_files = Vec::new();
+    // Billing first: its conflicts (an amount) say the most about a wrong shard.
     for stream in Stream::ALL {
         let f = &mut files[stream.index()];
         let mut out = Output {
@@ -77,10 +80,15 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
             already_present: out.present,
         });
         if !out.bytes.is_empty() {
-            outputs.push((f.path.clone(), write_temp(into, &f.path, &out.bytes)?));
+            outputs.push((
+                stream,
+                f.path.clone(),
+                write_temp(into, &f.path, &out.bytes)?,
+            ));
         }
     }
-    for (path, temp) in outputs {
+    outputs.sort_by_key(|(s, _, _)| REPLACE_ORDER.iter().position(|r| r == s));
+    for (_, path, temp) in outputs {
         temp.persist(&path)
             .map_err(|e| Error::io(&path, &e.error))?;
     }
@@ -99,6 +107,28 @@ struct Output {
     bytes: Vec<u8>,
     added: u64,
     present: u64,
+}
+
+/// A segment must be a directory that `integrity-validate` accepts.
+fn check_segment(seg: &Path) -> Result<()> {
+    if !seg.is_dir() {
+        return Err(Error::input(format!(
+            "segment {} is not a billing-state directory",
+            seg.display()
+        ))
+        .at(seg.display().to_string()));
+    }
+    let report = super::verify(seg)?;
+    match report.problems.first() {
+        None => Ok(()),
+        Some(p) => Err(Error::failure(format!(
+            "segment {} fails verification ({} problem(s)); nothing was merged: {p}",
+            seg.display(),
+            report.problems.len()
+        ))
+        .at(format!("{}:{}", p.file, p.line))
+        .help("a segment must verify before it is merged: run `platform integrity-validate --billing-state-dir` on it (a torn tail or a missing audit record: let a writer repair it first)")),
+    }
 }
 
 fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result<()> {

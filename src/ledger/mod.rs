@@ -4,9 +4,11 @@
 //! truth; balances and indexes are derived from them. Writers go through [`Ledger`]; readers
 //! use [`for_each`] and friends and never take the writer lock. docs/ledger.md explains the
 //! design, docs/records.md the line format.
+mod cross;
 mod line;
 pub mod lock;
 mod merge;
+mod open;
 mod read;
 mod scan;
 mod verify;
@@ -16,8 +18,8 @@ pub use crate::records::Stream;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub use merge::{merge, MergeFile, MergeReport};
 pub use read::{
-    balance, balances, balances_with_summary, for_each, for_each_entry, for_each_line, ReadSummary,
-    TornTail,
+    balance, balances, entry_of, for_each, for_each_entry, for_each_line, read, ReadSummary,
+    Reading, TornTail, Unaudited,
 };
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, Posted, SpendInfo};
@@ -25,27 +27,44 @@ pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, Posted, SpendInf
 use crate::error::{Error, Result};
 use crate::records::{Audit, Decision, Payload};
 
-/// A torn tail a writer removed: an incomplete last batch or a torn last line.
+/// What a writer repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepairKind {
+    /// Removed an incomplete last batch or an unterminated last line.
+    TornTail,
+    /// Added the audit record a privileged record lacked (a crash between the two writes).
+    AuditAdded,
+}
+
+/// A repair a writer made before appending; every command that writes reports these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repair {
-    /// Path of the file.
+    pub kind: RepairKind,
+    /// Path of the file that was changed.
     pub file: String,
     pub stream: Stream,
-    /// First line removed.
+    /// First line removed (TornTail), or the line added (AuditAdded).
     pub from_line: u64,
     pub lines_removed: u64,
     pub bytes_removed: u64,
-    /// What was wrong with it.
+    /// What was wrong.
     pub reason: String,
 }
 
 impl std::fmt::Display for Repair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "repaired {}: removed an interrupted write of {} line(s), {} bytes, from line {} ({})",
-            self.file, self.lines_removed, self.bytes_removed, self.from_line, self.reason
-        )
+        match self.kind {
+            RepairKind::TornTail => write!(
+                f,
+                "repaired {}: removed an interrupted write of {} line(s), {} bytes, from line {} ({})",
+                self.file, self.lines_removed, self.bytes_removed, self.from_line, self.reason
+            ),
+            RepairKind::AuditAdded => write!(
+                f,
+                "repaired {}: added line {}, the audit record of {}",
+                self.file, self.from_line, self.reason
+            ),
+        }
     }
 }
 
@@ -69,11 +88,13 @@ pub fn unique_event_id() -> String {
 
 impl Ledger {
     /// Append one audit record: an allowed action under `audit/{action}/{target}` (replays
-    /// are no-ops), a denial under a unique key (every denial is its own event).
+    /// are no-ops), a denial under a unique key (every denial is its own event), its
+    /// caller-supplied fields capped (`Audit::capped`).
     pub fn audit(&mut self, audit: Audit) -> Result<AppendOutcome> {
         let payload = match audit.decision {
             Decision::Allowed => Payload::new(audit),
-            Decision::Denied => Payload::audit_denied(audit, &unique_event_id()),
+            // A denial keeps at most 256 characters of each caller-supplied field.
+            Decision::Denied => Payload::audit_denied(audit.capped(), &unique_event_id()),
         };
         self.append(Stream::Audit, vec![payload])
     }

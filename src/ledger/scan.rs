@@ -3,8 +3,9 @@
 //! Open, catch-up, verify, readers and merge all feed lines through [`Scan`], so they agree on
 //! what is damage and what is a torn tail. Memory per record is a 16-byte key digest plus a
 //! small index entry; records themselves are never kept.
+use super::cross::{Needs, Refs};
 use super::line::{self, Facts};
-use crate::records::{Stream, GENESIS_HASH};
+use crate::records::{RecordType, Stream, GENESIS_HASH, MAX_CREDITS};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -48,7 +49,8 @@ pub(crate) enum Mode {
     Write,
     /// Check everything, keep going after problems.
     Verify,
-    /// Check the chain and hand whole batches to a sink; no index, no balances.
+    /// Check everything as Verify does, stop committing at the first problem, and hand whole
+    /// batches to a sink: readers print figures only from lines that verify.
     Read,
 }
 
@@ -111,6 +113,18 @@ pub(crate) enum BillingKind {
     Refund,
 }
 
+impl BillingKind {
+    /// The billing operation a record type is, if any.
+    pub fn of(record: RecordType) -> Option<BillingKind> {
+        match record {
+            RecordType::Topup => Some(BillingKind::Topup),
+            RecordType::Spend => Some(BillingKind::Spend),
+            RecordType::Refund => Some(BillingKind::Refund),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct BillingOp {
     pub kind: BillingKind,
@@ -121,12 +135,10 @@ pub(crate) struct BillingOp {
 }
 
 impl BillingOp {
-    pub fn from_facts(f: &Facts<'_>) -> Result<Option<BillingOp>, String> {
-        let kind = match f.type_name.as_ref() {
-            "TOPUP" => BillingKind::Topup,
-            "SPEND" => BillingKind::Spend,
-            "REFUND" => BillingKind::Refund,
-            _ => return Ok(None),
+    /// The billing operation of a line (`key` is its idempotency key's id), None for others.
+    pub fn from_facts(f: &Facts<'_>, key: KeyId) -> Result<Option<BillingOp>, String> {
+        let Some(kind) = f.record.and_then(BillingKind::of) else {
+            return Ok(None);
         };
         let tenant = f
             .tenant_id
@@ -148,7 +160,7 @@ impl BillingOp {
             kind,
             tenant: tenant.to_string(),
             amount,
-            key: key_id(&f.key),
+            key,
             refunds,
         }))
     }
@@ -193,37 +205,19 @@ impl Billing {
     }
 
     /// Check `op` against the state; when `strict`, a violation changes nothing, otherwise it
-    /// is applied anyway (verify keeps counting) and still reported.
+    /// is applied anyway (verify keeps counting) and still reported. Every sum is checked: an
+    /// overflow is a problem and leaves the balance as it was, never a wrap or a saturation.
     pub fn apply(&mut self, op: &BillingOp, strict: bool) -> Result<(), String> {
         let t = self.tenant(&op.tenant);
         let balance = self.balances[t as usize];
-        let problem = match op.kind {
-            BillingKind::Topup if op.amount <= 0 => Some(format!(
-                "TOPUP amount_credits must be positive, got {}",
-                op.amount
-            )),
-            BillingKind::Spend if op.amount >= 0 => Some(format!(
-                "SPEND amount_credits must be negative, got {}",
-                op.amount
-            )),
-            BillingKind::Spend if balance.checked_add(op.amount).is_none_or(|b| b < 0) => {
-                Some(format!(
-                    "not enough credits: tenant {} has a balance of {balance} credits and this SPEND needs {}",
-                    op.tenant,
-                    op.amount.unsigned_abs()
-                ))
-            }
-            BillingKind::Refund if op.amount <= 0 => Some(format!(
-                "REFUND amount_credits must be positive, got {}",
-                op.amount
-            )),
-            BillingKind::Refund => self.refund_problem(op, t),
-            _ => None,
-        };
+        let next = balance.checked_add(op.amount);
+        let problem = self.rule_problem(op, t, balance, next);
         if problem.is_some() && strict {
             return Err(problem.unwrap_or_default());
         }
-        self.balances[t as usize] = balance.saturating_add(op.amount);
+        if let Some(next) = next {
+            self.balances[t as usize] = next;
+        }
         match op.kind {
             BillingKind::Spend => {
                 self.spends.insert(
@@ -241,7 +235,9 @@ impl Billing {
                     .as_deref()
                     .and_then(|k| self.spends.get_mut(&key_id(k)))
                 {
-                    s.refunded = s.refunded.saturating_add(op.amount);
+                    if let Some(total) = s.refunded.checked_add(op.amount) {
+                        s.refunded = total;
+                    }
                 }
             }
             BillingKind::Topup => {}
@@ -249,6 +245,41 @@ impl Billing {
         match problem {
             Some(p) => Err(p),
             None => Ok(()),
+        }
+    }
+
+    /// The billing rule `op` breaks, if any (`next` is the balance after it, None on overflow).
+    fn rule_problem(
+        &self,
+        op: &BillingOp,
+        tenant: u32,
+        balance: i64,
+        next: Option<i64>,
+    ) -> Option<String> {
+        match op.kind {
+            BillingKind::Topup if !(1..=MAX_CREDITS).contains(&op.amount) => Some(format!(
+                "TOPUP amount_credits must be 1..={MAX_CREDITS}, got {}",
+                op.amount
+            )),
+            BillingKind::Spend if op.amount >= 0 => Some(format!(
+                "SPEND amount_credits must be negative, got {}",
+                op.amount
+            )),
+            BillingKind::Refund if op.amount <= 0 => Some(format!(
+                "REFUND amount_credits must be positive, got {}",
+                op.amount
+            )),
+            _ if next.is_none() => Some(format!(
+                "the balance of tenant {} would overflow: {balance} + {} does not fit in 64 bits",
+                op.tenant, op.amount
+            )),
+            BillingKind::Spend if next.is_some_and(|b| b < 0) => Some(format!(
+                "not enough credits: tenant {} has a balance of {balance} credits and this SPEND needs {}",
+                op.tenant,
+                op.amount.unsigned_abs()
+            )),
+            BillingKind::Refund => self.refund_problem(op, tenant),
+            _ => None,
         }
     }
 
@@ -277,7 +308,10 @@ impl Billing {
     /// Reverse an op applied with `apply` (a batch that failed part-way).
     pub fn undo(&mut self, op: &BillingOp) {
         let t = self.tenant(&op.tenant);
-        self.balances[t as usize] = self.balances[t as usize].saturating_sub(op.amount);
+        // The exact inverse of an add that succeeded: it cannot overflow.
+        if let Some(b) = self.balances[t as usize].checked_sub(op.amount) {
+            self.balances[t as usize] = b;
+        }
         match op.kind {
             BillingKind::Spend => {
                 self.spends.remove(&op.key);
@@ -288,7 +322,9 @@ impl Billing {
                     .as_deref()
                     .and_then(|k| self.spends.get_mut(&key_id(k)))
                 {
-                    s.refunded = s.refunded.saturating_sub(op.amount);
+                    if let Some(r) = s.refunded.checked_sub(op.amount) {
+                        s.refunded = r;
+                    }
                 }
             }
             BillingKind::Topup => {}
@@ -305,7 +341,16 @@ struct Pending {
     key: KeyId,
     payload: [u8; 32],
     billing: Option<BillingOp>,
+    needs: Needs,
     bytes: Option<Vec<u8>>,
+}
+
+/// Where a line is: its number, first byte and the byte after it (its newline included).
+#[derive(Clone, Copy)]
+struct LineAt {
+    line: u64,
+    offset: u64,
+    end: u64,
 }
 
 struct OpenBatch {
@@ -320,6 +365,9 @@ struct Region {
     lines: u64,
     first_problem: Option<u64>,
     first_message: String,
+    /// A line that ended in a newline had a problem: complete lines that fail are damage,
+    /// never a torn write (SPEC §7), whatever their position.
+    damage: bool,
     batch: Option<(String, u64)>,
     mixed: bool,
     standalone: u64,
@@ -336,6 +384,8 @@ pub(crate) struct Scan {
     pub index: IdMap<IndexEntry>,
     seen: IdMap<u64>,
     pub billing: Option<Billing>,
+    /// What committed lines need from the other files; None when not collected.
+    pub refs: Option<Refs>,
     line: u64,
     offset: u64,
     expect_seq: Option<u64>,
@@ -357,7 +407,8 @@ impl Scan {
             boundary: head,
             index: IdMap::default(),
             seen: IdMap::default(),
-            billing: (stream == Stream::Billing && mode != Mode::Read).then(Billing::default),
+            billing: (stream == Stream::Billing).then(Billing::default),
+            refs: Some(Refs::default()),
             line: 0,
             offset: 0,
             expect_seq: Some(1),
@@ -382,6 +433,17 @@ impl Scan {
         self.pending.clear();
         self.region = Region::default();
         self.frozen = false;
+        if let Some(refs) = &mut self.refs {
+            refs.forget_cache();
+        }
+    }
+
+    /// Whether a key is recorded (committed) in this file.
+    pub fn has_key(&self, id: &KeyId) -> bool {
+        match self.mode {
+            Mode::Write => self.index.contains_key(id),
+            _ => self.seen.contains_key(id),
+        }
     }
 
     /// Bytes fed so far: where reading continues.
@@ -407,58 +469,21 @@ impl Scan {
         if !terminated {
             problems.push("the last line has no newline: an interrupted write".into());
         }
-        let complete;
-        match line::parse(bytes, self.mode == Mode::Write) {
-            Err(u) => {
-                problems.push(u.message);
-                self.expect_prev = u.stated_hash;
-                self.expect_seq = None;
-                complete = match &mut self.open {
-                    Some(b) => {
-                        b.count += 1;
-                        b.count >= b.len
-                    }
-                    None => true,
-                };
-                if complete {
-                    self.open = None;
-                }
-            }
-            Ok(f) => {
-                self.check_facts(&f, ln, &mut problems);
-                complete = self.track_batch(&f, &mut problems);
-                let billing = if self.billing.is_some() {
-                    match BillingOp::from_facts(&f) {
-                        Ok(op) => op,
-                        Err(e) => {
-                            problems.push(e);
-                            None
-                        }
-                    }
-                } else {
-                    None
-                };
-                let key = key_id(&f.key);
-                self.pending.push(Pending {
-                    line: ln,
-                    end,
-                    offset,
-                    seq: f.seq,
-                    hash: f.hash,
-                    key,
-                    payload: f.payload_digest.unwrap_or([0; 32]),
-                    billing,
-                    bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
-                });
-                self.expect_seq = f.seq.checked_add(1);
-                self.expect_prev = Some(f.hash);
-            }
-        }
+        let at = LineAt {
+            line: ln,
+            offset,
+            end,
+        };
+        let complete = match line::parse(bytes, self.mode == Mode::Write) {
+            Err(u) => self.unreadable(u, &mut problems),
+            Ok(f) => self.readable(&f, bytes, at, &mut problems),
+        };
         if !problems.is_empty() {
             if self.region.first_problem.is_none() {
                 self.region.first_problem = Some(ln);
                 self.region.first_message = problems[0].clone();
             }
+            self.region.damage |= terminated;
             if self.mode != Mode::Verify {
                 self.frozen = true;
             }
@@ -472,7 +497,72 @@ impl Scan {
         Ok(())
     }
 
-    fn check_facts(&mut self, f: &Facts<'_>, ln: u64, problems: &mut Vec<String>) {
+    /// A line that is no record: it still counts towards an open batch. Returns whether it
+    /// completes one.
+    fn unreadable(&mut self, u: line::Unreadable, problems: &mut Vec<String>) -> bool {
+        problems.push(u.message);
+        self.expect_prev = u.stated_hash;
+        self.expect_seq = None;
+        let complete = match &mut self.open {
+            Some(b) => {
+                b.count += 1;
+                b.count >= b.len
+            }
+            None => true,
+        };
+        if complete {
+            self.open = None;
+        }
+        complete
+    }
+
+    /// A record: checked, and kept pending until its batch completes. Returns whether it
+    /// completes one.
+    fn readable(
+        &mut self,
+        f: &Facts<'_>,
+        bytes: &[u8],
+        at: LineAt,
+        problems: &mut Vec<String>,
+    ) -> bool {
+        let key = key_id(&f.key);
+        self.check_facts(f, key, at.line, problems);
+        let complete = self.track_batch(f, problems);
+        let billing = match self.billing {
+            Some(_) => BillingOp::from_facts(f, key).unwrap_or_else(|e| {
+                problems.push(e);
+                None
+            }),
+            None => None,
+        };
+        let needs = match (&mut self.refs, f.record) {
+            (Some(refs), Some(record)) => {
+                refs.needs(f, record, at.line, at.offset)
+                    .unwrap_or_else(|e| {
+                        problems.push(e);
+                        Needs::default()
+                    })
+            }
+            _ => Needs::default(),
+        };
+        self.pending.push(Pending {
+            line: at.line,
+            end: at.end,
+            offset: at.offset,
+            seq: f.seq,
+            hash: f.hash,
+            key,
+            payload: f.payload_digest.unwrap_or([0; 32]),
+            billing,
+            needs,
+            bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
+        });
+        self.expect_seq = f.seq.checked_add(1);
+        self.expect_prev = Some(f.hash);
+        complete
+    }
+
+    fn check_facts(&mut self, f: &Facts<'_>, id: KeyId, ln: u64, problems: &mut Vec<String>) {
         if !f.hash_ok {
             problems.push(format!(
                 "hash mismatch: the line was changed after it was written (hash {})",
@@ -502,7 +592,7 @@ impl Scan {
                 });
             }
         }
-        match Stream::of_type(&f.type_name) {
+        match f.record.map(RecordType::stream) {
             Some(s) if s == self.stream => {}
             Some(s) => problems.push(format!(
                 "a {} record belongs in {}, not {}",
@@ -512,19 +602,16 @@ impl Scan {
             )),
             None => problems.push(format!("unknown record type '{}'", f.type_name)),
         }
-        if self.mode != Mode::Read {
-            let id = key_id(&f.key);
-            let earlier = match self.mode {
-                Mode::Write => self.index.get(&id).map(|e| e.seq),
-                _ => self.seen.get(&id).copied(),
-            }
-            .or_else(|| self.pending.iter().find(|p| p.key == id).map(|p| p.seq));
-            if let Some(seq) = earlier {
-                problems.push(format!(
-                    "duplicate idempotency_key {} (already recorded with seq {seq})",
-                    f.key
-                ));
-            }
+        let earlier = match self.mode {
+            Mode::Write => self.index.get(&id).map(|e| e.seq),
+            _ => self.seen.get(&id).copied(),
+        }
+        .or_else(|| self.pending.iter().find(|p| p.key == id).map(|p| p.seq));
+        if let Some(seq) = earlier {
+            problems.push(format!(
+                "duplicate idempotency_key {} (already recorded with seq {seq})",
+                f.key
+            ));
         }
     }
 
@@ -587,7 +674,7 @@ impl Scan {
             self.pending = pending;
             return Ok(());
         }
-        for p in &pending {
+        for p in &mut pending {
             match self.mode {
                 Mode::Write => {
                     self.index.insert(
@@ -603,10 +690,14 @@ impl Scan {
                     self.seen.insert(p.key, p.seq);
                 }
                 Mode::Read => {
+                    self.seen.insert(p.key, p.seq);
                     if let Some(bytes) = &p.bytes {
                         sink(p.line, bytes)?;
                     }
                 }
+            }
+            if let Some(refs) = &mut self.refs {
+                refs.commit(std::mem::take(&mut p.needs));
             }
             if let (Some(billing), Some(op)) = (self.billing.as_mut(), p.billing.as_ref()) {
                 if let Err(message) = billing.apply(op, false) {
@@ -637,15 +728,16 @@ impl Scan {
         Ok(())
     }
 
-    /// At end of file: decide whether what follows the last clean batch is a torn tail. When
-    /// it is, the region's problems are replaced by one torn-tail problem and the scan is
-    /// rewound to the boundary (so a writer can truncate there and carry on).
+    /// At end of file: decide whether what follows the last clean batch is a torn tail: an
+    /// incomplete last batch whose complete lines each verify, or an unterminated last line
+    /// (SPEC §7). When it is, the region's problems are replaced by one torn-tail problem and
+    /// the scan is rewound to the boundary (so a writer can truncate there and carry on).
     pub fn finish(&mut self) -> Option<Torn> {
         let r = std::mem::take(&mut self.region);
         if r.lines == 0 {
             return None;
         }
-        let torn = if r.mixed {
+        let torn = if r.mixed || r.damage {
             false
         } else if r.standalone > 0 {
             r.lines == 1
@@ -701,12 +793,19 @@ impl Scan {
         self.open = None;
         self.pending.clear();
         self.frozen = false;
+        if let Some(refs) = &mut self.refs {
+            refs.forget_cache();
+        }
         Some(t)
     }
 
-    /// Verify commits batches that had problems; a torn tail's keys must not linger.
+    /// Verify commits batches that had problems; a torn tail's keys and references must not
+    /// linger.
     fn rewind_verify_commits(&mut self, b: Head) {
         self.seen.retain(|_, seq| *seq <= b.seq);
+        if let Some(refs) = &mut self.refs {
+            refs.rewind(b.lines);
+        }
     }
 }
 
@@ -775,7 +874,43 @@ pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_newline;
+    use super::{find_newline, key_id, Billing, BillingKind, BillingOp};
+
+    fn op(kind: BillingKind, amount: i64) -> BillingOp {
+        BillingOp {
+            kind,
+            tenant: "acme".into(),
+            amount,
+            key: key_id(&format!("{kind:?}/{amount}")),
+            refunds: None,
+        }
+    }
+
+    #[test]
+    fn an_overflow_is_a_problem_never_a_wrap_or_a_saturation() {
+        let mut b = Billing::default();
+        b.apply(&op(BillingKind::Topup, 5), true).unwrap();
+        b.balances[0] = i64::MAX - 2;
+        for strict in [true, false] {
+            let err = b.apply(&op(BillingKind::Topup, 10), strict).unwrap_err();
+            assert!(err.contains("would overflow"), "{err}");
+            assert_eq!(b.balance("acme"), i64::MAX - 2, "strict: {strict}");
+        }
+        b.apply(&op(BillingKind::Topup, 2), true).unwrap();
+        assert_eq!(b.balance("acme"), i64::MAX);
+    }
+
+    #[test]
+    fn topups_are_one_credit_to_ten_to_the_twelve() {
+        let mut b = Billing::default();
+        for bad in [0, -1, crate::records::MAX_CREDITS + 1] {
+            assert!(b.apply(&op(BillingKind::Topup, bad), true).is_err());
+        }
+        b.apply(&op(BillingKind::Topup, crate::records::MAX_CREDITS), true)
+            .unwrap();
+        b.apply(&op(BillingKind::Topup, 1), true).unwrap();
+        assert_eq!(b.balance("acme"), crate::records::MAX_CREDITS + 1);
+    }
 
     #[test]
     fn newline_search() {

@@ -1,4 +1,5 @@
-//! `verify`: every check of the three files (hash, chain, seq, keys, batches, envelope, billing rules), each problem with file and line.
+//! `verify`: every check of the three files (hash, chain, seq, keys, batches, envelope, billing rules) and the cross-file rules, each problem with file and line.
+use super::cross;
 use super::scan::{self, Mode, Scan};
 use super::{missing_dir, Stream};
 use crate::error::{Error, Result};
@@ -30,6 +31,8 @@ pub struct FileReport {
     pub head_seq: u64,
     pub head_hash: String,
     pub torn_tail: bool,
+    /// Privileged records of this file without their audit record (each is also a problem).
+    pub unaudited: u64,
 }
 
 /// Everything `verify` found.
@@ -43,31 +46,65 @@ impl VerifyReport {
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// Whether every problem is one the next writer repairs (a torn tail, a missing audit
+    /// record of a privileged record): what a crash can leave behind, and nothing else.
+    pub fn only_repairable(&self) -> bool {
+        let repairable: u64 = self
+            .files
+            .iter()
+            .map(|f| u64::from(f.torn_tail) + f.unaudited)
+            .sum();
+        repairable == self.problems.len() as u64
+    }
 }
 
-/// Check the three files of a billing-state directory. Read-only and lock-free: a torn
-/// tail is reported as a problem, never repaired. A missing directory is an input error.
+/// Check the three files of a billing-state directory, and the rules between them.
+/// Read-only and lock-free: a torn tail or a missing audit record is reported as a problem,
+/// never repaired. A missing directory is an input error.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
     if !dir.is_dir() {
         return Err(missing_dir(dir));
     }
+    let mut scans = Vec::new();
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for stream in Stream::ALL {
-        let (report, p) = verify_file(&dir.join(stream.file_name()), stream)?;
+        let (scan, report, p) = verify_file(&dir.join(stream.file_name()), stream)?;
+        scans.push(scan);
         files.push(report);
         problems.extend(p);
     }
+    let found = cross::check([&scans[0], &scans[1], &scans[2]]);
+    for o in found.orphans {
+        problems.push(Problem {
+            file: files[o.stream.index()].file.clone(),
+            line: o.line,
+            message: o.message,
+        });
+    }
+    for u in &found.unaudited {
+        let billing = &mut files[u.rule.record.stream().index()];
+        billing.unaudited += 1;
+        problems.push(Problem {
+            file: billing.file.clone(),
+            line: u.line,
+            message: u.message(),
+        });
+    }
+    // Files in their fixed order, lines in order within each.
+    let order = |p: &Problem| files.iter().position(|f| f.file == p.file).unwrap_or(0);
+    problems.sort_by_key(|p| (order(p), p.line));
     Ok(VerifyReport { files, problems })
 }
 
-/// Check one ledger file.
-pub(crate) fn verify_file(path: &Path, stream: Stream) -> Result<(FileReport, Vec<Problem>)> {
+/// Check one ledger file; its scan keeps the keys and references for the cross-file rules.
+fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Problem>)> {
     let name = path.display().to_string();
+    let mut scan = Scan::new(stream, Mode::Verify);
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let head = scan::Head::genesis();
             let report = FileReport {
                 stream,
                 file: name,
@@ -75,14 +112,14 @@ pub(crate) fn verify_file(path: &Path, stream: Stream) -> Result<(FileReport, Ve
                 records: 0,
                 bytes: 0,
                 head_seq: 0,
-                head_hash: head.hash_hex(),
+                head_hash: scan.head.hash_hex(),
                 torn_tail: false,
+                unaudited: 0,
             };
-            return Ok((report, Vec::new()));
+            return Ok((scan, report, Vec::new()));
         }
         Err(e) => return Err(Error::io(path, &e)),
     };
-    let mut scan = Scan::new(stream, Mode::Verify);
     scan::feed_file::<std::io::Error>(&file, 0, &mut scan, &mut |_, _| Ok(()))
         .map_err(|e| Error::io(path, &e))?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -109,7 +146,6 @@ pub(crate) fn verify_file(path: &Path, stream: Stream) -> Result<(FileReport, Ve
             ),
         });
     }
-    problems.sort_by_key(|p| p.line);
     let report = FileReport {
         stream,
         file: name,
@@ -119,6 +155,7 @@ pub(crate) fn verify_file(path: &Path, stream: Stream) -> Result<(FileReport, Ve
         head_seq: scan.head.seq,
         head_hash: scan.head.hash_hex(),
         torn_tail: torn.is_some(),
+        unaudited: 0,
     };
-    Ok((report, problems))
+    Ok((scan, report, problems))
 }

@@ -1,15 +1,16 @@
-//! The one append path: open (repair a torn tail, index), catch up, idempotency, billing rules, one write and one flush per batch.
+//! The one append path: catch up, idempotency, billing and cross-file rules, one write and one flush per batch, then the audit record of a privileged one.
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::scan::{self, key_id, BillingOp, Head, IndexEntry, Mode, Scan};
-use super::Repair;
+use super::open::{load_file, load_locked, read_object, remove_torn_tail, scan_to_end, FileState};
+use super::scan::{self, key_id, BillingOp, Head, IndexEntry};
+use super::{Repair, RepairKind};
 use crate::error::{Error, Result};
 use crate::records::canonical::{encode_object, seal};
-use crate::records::{Payload, Stream, NON_PAYLOAD_FIELDS};
+use crate::records::evidence::run_started_key;
+use crate::records::{Audit, Payload, RecordType, Stream, NON_PAYLOAD_FIELDS};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,13 +63,6 @@ pub struct HeadInfo {
     pub bytes: u64,
 }
 
-pub(crate) struct FileState {
-    pub path: PathBuf,
-    pub file: File,
-    pub id: (u64, u64),
-    pub scan: Scan,
-}
-
 /// A writer on one billing-state directory. Holds indexes (not records) of the three files;
 /// takes the directory lock only for the duration of one check-then-append.
 pub struct Ledger {
@@ -86,9 +80,11 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Ledger {
-    /// Open (creating the directory and files) for writing: takes the lock briefly, removes
-    /// torn tails (reported as repairs), builds the indexes. Damage before the last batch is
-    /// an error: no writer may continue on a damaged ledger.
+    /// Open (creating the directory and files) for writing: takes the lock briefly, checks
+    /// the three files and the rules between them, removes torn tails and adds missing audit
+    /// records (each reported as a repair), builds the indexes. Damage anywhere (a complete
+    /// line that fails its checks, a record of a run whose `run_started` is missing) is an
+    /// error: no writer continues on a damaged ledger.
     pub fn open(dir: &Path) -> Result<(Ledger, Vec<Repair>)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
         let lock = DirLock::acquire(dir, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
@@ -224,9 +220,88 @@ impl Ledger {
             repairs.extend(r);
         }
         repairs.extend(self.catch_up(stream)?);
+        repairs.extend(self.check_runs(stream, &prepared)?);
         let outcome = self.append_locked(stream, &prepared)?;
+        repairs.extend(self.audit_privileged(&prepared, outcome.appended())?);
         drop(lock);
         Ok(AppendOutcome { repairs, ..outcome })
+    }
+
+    /// SPEC §7: a record of a run names a run whose `run_started` is in evidence.jsonl (or
+    /// earlier in this very batch). Returns repairs made while catching up evidence.jsonl.
+    fn check_runs(&mut self, stream: Stream, batch: &[Prepared]) -> Result<Vec<Repair>> {
+        let mut repairs = Vec::new();
+        let mut caught_up = stream == Stream::Evidence;
+        for p in batch {
+            let Some((run_id, run_key)) = &p.run else {
+                continue;
+            };
+            let in_batch = stream == Stream::Evidence && batch.iter().any(|q| q.key == *run_key);
+            if in_batch || self.has(Stream::Evidence, run_key) {
+                continue;
+            }
+            if !caught_up {
+                repairs.extend(self.catch_up(Stream::Evidence)?);
+                caught_up = true;
+                if self.has(Stream::Evidence, run_key) {
+                    continue;
+                }
+            }
+            return Err(Error::failure(format!(
+                "{} {} names run {run_id}, whose run_started is not in evidence.jsonl; nothing was written",
+                p.record.name(),
+                p.key_text
+            ))
+            .at(self.files[stream.index()].path.display().to_string())
+            .help("post the run's run_started record before any record of the run"));
+        }
+        Ok(repairs)
+    }
+
+    fn has(&self, stream: Stream, key: &scan::KeyId) -> bool {
+        self.files[stream.index()].scan.index.contains_key(key)
+    }
+
+    /// After a privileged record is recorded, record its audit record (unless it already is).
+    /// When the record was recorded earlier (a replay) and its audit record is missing, a
+    /// crash cut the two writes apart: adding it is a repair, and reported as one.
+    fn audit_privileged(&mut self, batch: &[Prepared], appended: bool) -> Result<Vec<Repair>> {
+        let mut repairs = Vec::new();
+        for p in batch {
+            let Some(rule) = p.record.privileged() else {
+                continue;
+            };
+            let audit_key = crate::records::audit::allowed_key(rule.action, &p.key_text);
+            if self.has(Stream::Audit, &key_id(&audit_key)) {
+                continue;
+            }
+            let text = |k: &str| p.object.get(k).and_then(Value::as_str);
+            let audit = Audit::for_privileged(
+                rule,
+                text("actor").unwrap_or_default(),
+                text("tenant_id"),
+                &p.key_text,
+            );
+            repairs.extend(self.catch_up(Stream::Audit)?);
+            let audit = prepare_one(Stream::Audit, &Payload::new(audit))?;
+            let out = self.append_locked(Stream::Audit, &[audit])?;
+            if !appended && out.appended() {
+                repairs.push(Repair {
+                    kind: RepairKind::AuditAdded,
+                    file: self.files[Stream::Audit.index()].path.display().to_string(),
+                    stream: Stream::Audit,
+                    from_line: out.records.first().map_or(0, |r| r.seq),
+                    lines_removed: 0,
+                    bytes_removed: 0,
+                    reason: format!(
+                        "{} {} (a crash between the two writes)",
+                        p.record.name(),
+                        p.key_text
+                    ),
+                });
+            }
+        }
+        Ok(repairs)
     }
 
     /// Check and write a prepared batch; the caller holds the lock and has caught up.
@@ -291,81 +366,11 @@ impl Ledger {
                 billing.undo(done);
             }
         }
-        let now = chrono::Utc::now()
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string();
-        let mut head = f.scan.head;
-        let mut buf = Vec::new();
-        let mut posted = Vec::new();
-        let mut entries = Vec::new();
-        for p in batch {
-            let at = now.clone();
-            let mut obj = p.object.clone();
-            let seq = head.seq + 1;
-            obj.insert("seq".into(), Value::from(seq));
-            obj.insert("recorded_at".into(), Value::String(at.clone()));
-            obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
-            let canonical = encode_object(&obj).map_err(Error::input)?;
-            let (line, hash) = seal(&canonical).map_err(Error::input)?;
-            entries.push((
-                p.key,
-                IndexEntry {
-                    seq,
-                    offset: head.offset,
-                    payload: p.digest,
-                },
-            ));
-            buf.extend_from_slice(&line);
-            let mut h = [0u8; 64];
-            h.copy_from_slice(hash.as_bytes());
-            head = Head {
-                offset: head.offset + line.len() as u64,
-                lines: head.lines + 1,
-                seq,
-                hash: h,
-            };
-            posted.push(Posted {
-                seq,
-                idempotency_key: p.key_text.clone(),
-                recorded_at: at,
-                hash,
-            });
-        }
-        let before = f.scan.head.offset;
-        crate::failpoint::hit("ledger_before_write");
-        if crate::failpoint::armed("ledger_torn_write") {
-            // A crash in the middle of the write: half the batch reaches the disk.
-            let _ = (&f.file).write_all(&buf[..buf.len() / 2]);
-            let _ = f.file.sync_data();
-            crate::failpoint::abort("ledger_torn_write");
-        }
-        let written = (&f.file).write_all(&buf).and_then(|()| f.file.sync_data());
-        if let Err(e) = written {
-            // Best effort: take back a partial write so the next writer finds a clean tail.
-            let _ = f.file.set_len(before);
-            let _ = f.file.sync_all();
-            self.poisoned = true;
-            return Err(Error::failure(format!(
-                "could not write {}: {e}; nothing was recorded",
-                f.path.display()
-            ))
-            .at(f.path.display().to_string()));
-        }
-        crate::failpoint::hit("ledger_after_write");
-        for (k, e) in entries {
-            f.scan.index.insert(k, e);
-        }
-        if let Some(billing) = f.scan.billing.as_mut() {
-            for p in batch {
-                if let Some(op) = &p.billing {
-                    let _ = billing.apply(op, false);
-                }
-            }
-        }
-        f.scan.resync(head);
+        let written = write_batch(f, batch);
+        self.poisoned |= written.is_err();
         Ok(AppendOutcome {
             status: AppendStatus::Appended,
-            records: posted,
+            records: written?,
             repairs: Vec::new(),
         })
     }
@@ -397,17 +402,110 @@ impl Ledger {
             return Ok(Vec::new());
         }
         let start = f.scan.offset();
-        Ok(scan_to_end(f, start)?.into_iter().collect())
+        match scan_to_end(&f.file, &f.path, &mut f.scan, start)? {
+            Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
+            None => Ok(Vec::new()),
+        }
     }
+}
+
+/// Write a checked batch at the end of `f`: seq, `recorded_at`, `prev_hash` and `hash`
+/// assigned, all lines in one `write()` on the `O_APPEND` descriptor, then one `fdatasync`;
+/// only then are the index and balances updated. A failed write is taken back (best
+/// effort) and is an error: the caller re-reads the files before its next append.
+pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<Posted>> {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let mut head = f.scan.head;
+    let mut buf = Vec::new();
+    let mut posted = Vec::new();
+    let mut entries = Vec::new();
+    for p in batch {
+        let mut obj = p.object.clone();
+        let seq = head.seq + 1;
+        obj.insert("seq".into(), Value::from(seq));
+        obj.insert("recorded_at".into(), Value::String(now.clone()));
+        obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
+        let canonical = encode_object(&obj).map_err(Error::input)?;
+        let (line, hash) = seal(&canonical).map_err(Error::input)?;
+        let entry = IndexEntry {
+            seq,
+            offset: head.offset,
+            payload: p.digest,
+        };
+        entries.push((p.key, entry));
+        buf.extend_from_slice(&line);
+        let mut h = [0u8; 64];
+        h.copy_from_slice(hash.as_bytes());
+        head = Head {
+            offset: head.offset + line.len() as u64,
+            lines: head.lines + 1,
+            seq,
+            hash: h,
+        };
+        posted.push(Posted {
+            seq,
+            idempotency_key: p.key_text.clone(),
+            recorded_at: now.clone(),
+            hash,
+        });
+    }
+    write_durably(f, &buf)?;
+    for (k, e) in entries {
+        f.scan.index.insert(k, e);
+    }
+    if let Some(billing) = f.scan.billing.as_mut() {
+        for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
+            let _ = billing.apply(op, false);
+        }
+    }
+    f.scan.resync(head);
+    Ok(posted)
+}
+
+/// One write and one flush of `buf` at the end of `f`, or nothing at all (best effort).
+fn write_durably(f: &mut FileState, buf: &[u8]) -> Result<()> {
+    let before = f.scan.head.offset;
+    crate::failpoint::hit("ledger_before_write");
+    if crate::failpoint::armed("ledger_torn_write") {
+        // A crash in the middle of the write: half the batch reaches the disk.
+        let _ = (&f.file).write_all(&buf[..buf.len() / 2]);
+        let _ = f.file.sync_data();
+        crate::failpoint::abort("ledger_torn_write");
+    }
+    let written = (&f.file).write_all(buf).and_then(|()| f.file.sync_data());
+    if let Err(e) = written {
+        // Take back a partial write so the next writer finds a clean tail.
+        let _ = f.file.set_len(before);
+        let _ = f.file.sync_all();
+        return Err(Error::failure(format!(
+            "could not write {}: {e}; nothing was recorded",
+            f.path.display()
+        ))
+        .at(f.path.display().to_string()));
+    }
+    crate::failpoint::hit("ledger_after_write");
+    Ok(())
 }
 
 /// A record ready to be checked and written.
 pub(crate) struct Prepared {
     pub key: scan::KeyId,
     pub key_text: String,
+    pub record: RecordType,
     pub object: Map<String, Value>,
     pub digest: [u8; 32],
     pub billing: Option<BillingOp>,
+    /// The run a record of a run names, and the key of its `run_started`.
+    pub run: Option<(String, scan::KeyId)>,
+}
+
+/// One record, alone (no batch fields), ready to be written.
+pub(crate) fn prepare_one(stream: Stream, record: &Payload) -> Result<Prepared> {
+    let mut out = prepare(stream, None, std::slice::from_ref(record))?;
+    out.pop()
+        .ok_or_else(|| Error::input("nothing to append: the batch is empty"))
 }
 
 fn prepare(stream: Stream, batch: Option<String>, records: &[Payload]) -> Result<Vec<Prepared>> {
@@ -450,9 +548,12 @@ fn prepare(stream: Stream, batch: Option<String>, records: &[Payload]) -> Result
             .map_err(|e| Error::input(format!("record {}: {e}", r.idempotency_key)))?;
         let digest: [u8; 32] = Sha256::digest(&canonical).into();
         let billing = billing_op(&object, &r.idempotency_key);
+        let record = r.record.record_type();
         out.push(Prepared {
             key,
             key_text: r.idempotency_key.clone(),
+            record,
+            run: run_of(record, &object, &r.idempotency_key)?,
             object,
             digest,
             billing,
@@ -461,13 +562,40 @@ fn prepare(stream: Stream, batch: Option<String>, records: &[Payload]) -> Result
     Ok(out)
 }
 
-pub(crate) fn billing_op(object: &Map<String, Value>, key: &str) -> Option<BillingOp> {
-    let kind = match object.get("type").and_then(Value::as_str)? {
-        "TOPUP" => scan::BillingKind::Topup,
-        "SPEND" => scan::BillingKind::Spend,
-        "REFUND" => scan::BillingKind::Refund,
-        _ => return None,
+/// The run a record of a run names (SPEC §7); a privileged record must carry its actor, so
+/// its audit record can always be rebuilt from it.
+fn run_of(
+    record: RecordType,
+    object: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<(String, scan::KeyId)>> {
+    let text = |k: &str| {
+        object
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     };
+    if record.privileged().is_some() && text("actor").is_none() {
+        return Err(Error::input(format!(
+            "the {} record {key} needs an actor: its audit record is built from it",
+            record.name()
+        )));
+    }
+    if !record.names_a_run() {
+        return Ok(None);
+    }
+    let run_id = text("run_id").ok_or_else(|| {
+        Error::input(format!(
+            "the {} record {key} needs a run_id: every record of a run names it",
+            record.name()
+        ))
+    })?;
+    Ok(Some((run_id.to_string(), key_id(&run_started_key(run_id)))))
+}
+
+pub(crate) fn billing_op(object: &Map<String, Value>, key: &str) -> Option<BillingOp> {
+    let record = RecordType::from_name(object.get("type").and_then(Value::as_str)?)?;
+    let kind = scan::BillingKind::of(record)?;
     Some(BillingOp {
         kind,
         tenant: object.get("tenant_id")?.as_str()?.to_string(),
@@ -542,134 +670,4 @@ pub(crate) fn differing_fields(
     } else {
         parts.join(", ")
     }
-}
-
-/// The line starting at `offset`, parsed.
-pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Value>> {
-    let mut line = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    let mut pos = offset;
-    loop {
-        let n = f
-            .file
-            .read_at(&mut buf, pos)
-            .map_err(|e| Error::io(&f.path, &e))?;
-        if n == 0 {
-            break;
-        }
-        if let Some(k) = scan::find_newline(&buf[..n]) {
-            line.extend_from_slice(&buf[..k]);
-            break;
-        }
-        line.extend_from_slice(&buf[..n]);
-        pos += n as u64;
-    }
-    serde_json::from_slice(&line).map_err(|e| {
-        Error::failure(format!(
-            "{}: cannot read the record at byte {offset}: {e}",
-            f.path.display()
-        ))
-    })
-}
-
-/// Open and index the three files; the caller holds the directory lock. Every file is
-/// checked before any torn tail is removed, so a writer that stops on damage in one file
-/// leaves the others untouched too (and no repair goes unreported).
-pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
-    let mut files = Vec::new();
-    let mut torn = Vec::new();
-    let mut created = false;
-    for s in Stream::ALL {
-        created |= !dir.join(s.file_name()).exists();
-        let (f, t) = open_file(dir, s)?;
-        files.push(f);
-        torn.push(t);
-    }
-    let mut repairs = Vec::new();
-    for (f, t) in files.iter_mut().zip(torn) {
-        if let Some(t) = t {
-            repairs.push(remove_torn_tail(f, t)?);
-        }
-    }
-    if created {
-        sync_dir(dir)?;
-    }
-    Ok((files, repairs))
-}
-
-fn load_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<Repair>)> {
-    let (mut f, torn) = open_file(dir, stream)?;
-    let repair = match torn {
-        Some(t) => Some(remove_torn_tail(&mut f, t)?),
-        None => None,
-    };
-    Ok((f, repair))
-}
-
-/// Open and scan one file; its torn tail, if any, is returned, not yet removed.
-fn open_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<scan::Torn>)> {
-    let path = dir.join(stream.file_name());
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, &e))?;
-    let meta = file.metadata().map_err(|e| Error::io(&path, &e))?;
-    let mut f = FileState {
-        path,
-        file,
-        id: (meta.dev(), meta.ino()),
-        scan: Scan::new(stream, Mode::Write),
-    };
-    let torn = scan_file(&mut f, 0)?;
-    Ok((f, torn))
-}
-
-/// Feed the file from `start` to its end; truncate a torn tail; any other problem is an error.
-fn scan_to_end(f: &mut FileState, start: u64) -> Result<Option<Repair>> {
-    match scan_file(f, start)? {
-        Some(t) => Ok(Some(remove_torn_tail(f, t)?)),
-        None => Ok(None),
-    }
-}
-
-/// Feed the file from `start` to its end: its torn tail, or an error for any other problem.
-fn scan_file(f: &mut FileState, start: u64) -> Result<Option<scan::Torn>> {
-    let path = f.path.clone();
-    scan::feed_file::<std::io::Error>(&f.file, start, &mut f.scan, &mut |_, _| Ok(()))
-        .map_err(|e| Error::io(&path, &e))?;
-    let torn = f.scan.finish();
-    if let Some(p) = f.scan.problems.first() {
-        return Err(Error::failure(format!(
-            "{} is damaged at line {}: {}",
-            path.display(),
-            p.line,
-            p.message
-        ))
-        .at(format!("{}:{}", path.display(), p.line))
-        .help("writers stop on damage before the last batch: run `platform integrity-validate` for every problem, then restore the file from a good copy (e.g. `platform state pull`)"));
-    }
-    Ok(torn)
-}
-
-fn remove_torn_tail(f: &mut FileState, t: scan::Torn) -> Result<Repair> {
-    f.file
-        .set_len(t.offset)
-        .and_then(|()| f.file.sync_all())
-        .map_err(|e| Error::io(&f.path, &e))?;
-    Ok(Repair {
-        file: f.path.display().to_string(),
-        stream: f.scan.stream,
-        from_line: t.from_line,
-        lines_removed: t.lines,
-        bytes_removed: t.bytes,
-        reason: t.message,
-    })
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, &e))
 }

@@ -1,6 +1,7 @@
 //! Runs the built-in modules in-process: package_std, deliver_local, deliver_email and
 //! deliver_github_release, turning their results and receipts into step results.
-use crate::builtin::deliver_email::{deliver_email, SmtpSettings};
+use crate::beneath::Beneath;
+use crate::builtin::deliver_email::{credentials_from_secrets, deliver_email, SmtpSettings};
 use crate::builtin::deliver_local::deliver_local;
 use crate::builtin::package::{build_package, PackSource};
 use crate::builtin::receipt::{Receipt, StepFailure};
@@ -9,10 +10,10 @@ use crate::contract::ModuleContract;
 use crate::runner::outputs;
 use crate::runner::redact::Redactor;
 use crate::runner::StepResult;
-use crate::workorder::bindings::{output_path, Produced};
+use crate::workorder::bindings::{bound_file, output_beneath, Produced};
 use crate::workorder::model::Step;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything a built-in may use.
 pub struct BuiltinCtx<'a> {
@@ -22,6 +23,8 @@ pub struct BuiltinCtx<'a> {
     pub inputs: &'a serde_json::Map<String, serde_json::Value>,
     pub produced: &'a BTreeMap<String, Produced<'a>>,
     pub step_dir: &'a Path,
+    /// The step's folder beneath the runtime directory (asset copies are read through it).
+    pub step_files: &'a Beneath,
     pub runtime_dir: &'a Path,
     pub tenant_id: &'a str,
     pub work_order_id: &'a str,
@@ -44,11 +47,11 @@ pub fn package_sources(
     for (i, entry) in raw.iter().enumerate() {
         let b: crate::workorder::model::BoundOutput = serde_json::from_value(entry.clone())
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
-        let (path, _) = output_path(produced, &b.from_step, &b.output_id)
+        let (source, _) = output_beneath(produced, &b.from_step, &b.output_id)
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
         out.push(PackSource {
             as_path: b.as_path,
-            source: path,
+            source,
         });
     }
     Ok(out)
@@ -64,8 +67,18 @@ fn from_failure(f: StepFailure, redactor: &Redactor) -> StepResult {
     StepResult::failed(&f.reason_slug, redactor.redact(&f.message))
 }
 
-fn input_path(inputs: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<PathBuf> {
-    inputs.get(name).and_then(|v| v.as_str()).map(PathBuf::from)
+/// The file bound to input `name`, to be opened beneath its folder (never by the path the
+/// inputs hold, which a link swapped in later could redirect). It passed the same check
+/// before the step was charged, so a failure now is a change since: refundable.
+fn input_file(ctx: &BuiltinCtx, name: &str) -> Result<Option<Beneath>, StepFailure> {
+    let inputs = ctx.step_files.join("inputs");
+    bound_file(ctx.step, name, ctx.produced, &inputs).map_err(StepFailure::module_failed)
+}
+
+/// The required `package_zip` input of a delivery.
+fn package_zip(ctx: &BuiltinCtx) -> Result<Beneath, StepFailure> {
+    input_file(ctx, "package_zip")?
+        .ok_or_else(|| StepFailure::input_invalid("input 'package_zip' is required"))
 }
 
 /// Run one built-in. Never panics; every problem is a FAILED result with a reason slug.
@@ -83,8 +96,9 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
     match ctx.name {
         "package_std" => package_std(ctx, &outputs_dir),
         "deliver_local" => {
-            let Some(zip) = input_path(ctx.inputs, "package_zip") else {
-                return StepResult::failed("input_invalid", "input 'package_zip' is required");
+            let (zip, manifest) = match (package_zip(ctx), input_file(ctx, "manifest_json")) {
+                (Ok(z), Ok(m)) => (z, m),
+                (Err(f), _) | (_, Err(f)) => return from_failure(f, ctx.redactor),
             };
             let dest = ctx
                 .runtime_dir
@@ -92,40 +106,21 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
                 .join(ctx.tenant_id)
                 .join(ctx.work_order_id)
                 .join(&ctx.step.step_id);
-            let manifest = input_path(ctx.inputs, "manifest_json");
-            match deliver_local(&zip, manifest.as_deref(), &dest) {
+            match deliver_local(&zip, manifest.as_ref(), &dest) {
                 Ok(r) => from_receipt(r),
                 Err(f) => from_failure(f, ctx.redactor),
             }
         }
         "deliver_email" => {
-            let Some(zip) = input_path(ctx.inputs, "package_zip") else {
-                return StepResult::failed("input_invalid", "input 'package_zip' is required");
+            let zip = match package_zip(ctx) {
+                Ok(z) => z,
+                Err(f) => return from_failure(f, ctx.redactor),
             };
-            let settings: SmtpSettings = match &ctx.profile.smtp {
-                Some(v) => match serde_json::from_value(v.clone()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed(
-                            "input_invalid",
-                            format!("runtime profile smtp: {e}"),
-                        )
-                    }
-                },
-                None => match serde_json::from_value(serde_json::json!({})) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        return StepResult::failed("input_invalid", format!("smtp defaults: {e}"))
-                    }
-                },
+            let settings = match SmtpSettings::from_profile(ctx.profile.smtp.as_ref()) {
+                Ok(s) => s,
+                Err(e) => return StepResult::failed("input_invalid", e),
             };
-            let creds = match (
-                crate::secrets::get("SMTP_USERNAME"),
-                crate::secrets::get("SMTP_PASSWORD"),
-            ) {
-                (Some(u), Some(p)) => Some((u, p)),
-                _ => None,
-            };
+            let creds = credentials_from_secrets();
             let s = |k: &str| {
                 ctx.inputs
                     .get(k)
@@ -144,9 +139,10 @@ pub fn run(ctx: &BuiltinCtx) -> StepResult {
 }
 
 fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
+    // Checked before the step was charged; a failure now is a change since: refundable.
     let sources = match package_sources(ctx.step, ctx.produced) {
         Ok(s) => s,
-        Err(why) => return StepResult::failed("input_invalid", why),
+        Err(why) => return StepResult::failed("module_failed", why),
     };
     let path = |id: &str, default: &str| {
         outputs_dir.join(
@@ -174,12 +170,14 @@ fn package_std(ctx: &BuiltinCtx, outputs_dir: &Path) -> StepResult {
     res
 }
 
+/// Uploads to the release the profile's template derives for this run: the work order
+/// chooses nothing but the package (SPEC §6), and the client it uses cannot write the state
+/// release.
 fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
-    use crate::github::client::GithubClient;
-    use crate::github::publish::deliver_to_release;
-    use crate::github::settings::GithubSettings;
-    let Some(zip) = input_path(ctx.inputs, "package_zip") else {
-        return StepResult::failed("input_invalid", "input 'package_zip' is required");
+    use crate::github::{deliver_to_release, GithubClient, GithubSettings, Purpose, ReleaseOwner};
+    let zip = match package_zip(ctx) {
+        Ok(z) => z,
+        Err(f) => return from_failure(f, ctx.redactor),
     };
     let file = ctx
         .profile
@@ -197,17 +195,27 @@ fn deliver_github(ctx: &BuiltinCtx) -> StepResult {
         Ok(s) => s,
         Err(e) => return StepResult::failed("input_invalid", e.message),
     };
-    let tag = ctx
-        .inputs
-        .get("tag")
-        .and_then(|v| v.as_str())
-        .map(String::from)
-        .unwrap_or_else(|| settings.render_release_tag(ctx.tenant_id, ctx.work_order_id, ctx.run));
-    let client = match GithubClient::from_env(&settings) {
+    let owner = ReleaseOwner::new(ctx.tenant_id, ctx.work_order_id, ctx.run);
+    let client = match GithubClient::from_env(&settings, Purpose::Delivery) {
         Ok(c) => c,
         Err(e) => return StepResult::failed("delivery_failed", e.message),
     };
-    match deliver_to_release(&client, &settings, &tag, &zip) {
+    // The uploader reads by path: it gets a copy made from the opened file, in this step's
+    // own folder, so no link swapped in afterwards can redirect the upload.
+    let staged = ctx.step_dir.join("upload");
+    let _ = std::fs::remove_dir_all(&staged);
+    let name = zip.file_name().unwrap_or_default();
+    let copy = staged.join(name);
+    if let Err(why) = zip
+        .open_file()
+        .map_err(|r| r.to_string())
+        .and_then(|mut f| crate::beneath::copy_opened(&mut f, &copy).map_err(|e| e.to_string()))
+    {
+        return StepResult::failed("module_failed", format!("input 'package_zip': {why}"));
+    }
+    let delivered = deliver_to_release(&client, &owner, &copy);
+    let _ = std::fs::remove_dir_all(&staged);
+    match delivered {
         Ok(d) => from_receipt(Receipt {
             provider: "github_release".into(),
             remote_path: d.url.clone(),

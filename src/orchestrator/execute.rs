@@ -4,6 +4,7 @@ use super::builtins;
 use super::history::RunHistory;
 use super::journal::Journal;
 use super::plan::{Action, Disposition, StepPlan, WorkOrderPlan};
+use crate::beneath::Beneath;
 use crate::config::profile::RuntimeProfile;
 use crate::contract::ModuleContract;
 use crate::error::Result;
@@ -14,6 +15,7 @@ use crate::records::{
 use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::{command, Status, StepResult};
+use crate::workorder::assets;
 use crate::workorder::bindings::{self, Produced};
 use crate::workorder::model::{BoundOutput, Mode, Step, WorkOrder};
 use serde::Serialize;
@@ -60,6 +62,10 @@ pub struct RunReport {
     pub refunded_credits: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Why the pass stopped working on this work order (a ledger refusal, an I/O error):
+    /// its run stays open and the next pass resumes or closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The folder of one step of one run.
@@ -70,12 +76,24 @@ pub fn step_dir(
     run_id: &str,
     step_id: &str,
 ) -> PathBuf {
-    runtime_dir
-        .join("runs")
+    step_beneath(runtime_dir, tenant, wo, run_id, step_id).path()
+}
+
+/// The folder of one step of one run, beneath the runtime directory: what the platform reads
+/// there (outputs, asset copies) is opened through no link below the runtime directory.
+pub fn step_beneath(
+    runtime_dir: &Path,
+    tenant: &str,
+    wo: &str,
+    run_id: &str,
+    step_id: &str,
+) -> Beneath {
+    let rel = Path::new("runs")
         .join(tenant)
         .join(wo)
         .join(run_id)
-        .join(step_id)
+        .join(step_id);
+    Beneath::new(runtime_dir, rel)
 }
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.
@@ -112,6 +130,25 @@ pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
         charged_credits: 0,
         refunded_credits: 0,
         refused: wp.refused.as_ref().map(|r| r.message()),
+        error: None,
+    }
+}
+
+/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
+/// the ledger, and the run stays open for the next pass.
+pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
+    RunReport {
+        tenant_id: wp.tenant_id.clone(),
+        work_order_id: wp.work_order_id.clone(),
+        run: wp.run,
+        run_id: wp.run_id.clone(),
+        action: wp.action,
+        status: RunStatus::Failed,
+        steps: Vec::new(),
+        charged_credits: 0,
+        refunded_credits: 0,
+        refused: None,
+        error: Some(e.message.clone()),
     }
 }
 
@@ -250,14 +287,14 @@ pub fn execute(
         let Some(contract) = env.repo.module(&step.module_id) else {
             continue;
         };
-        let sdir = step_dir(
+        let sfiles = step_beneath(
             env.runtime_dir,
             tenant,
             &wp.work_order_id,
             &wp.run_id,
             &step.step_id,
         );
-        let outputs_dir = sdir.join("outputs");
+        let sdir = sfiles.path();
         let prior = hist.and_then(|h| h.step(&step.step_id));
         let (status, slug, attempt, message, values, ran) = match &sp.disposition {
             Disposition::Keep { status, attempt } => {
@@ -323,7 +360,7 @@ pub fn execute(
                         Vec::new(),
                     )
                 } else {
-                    match prepare(env, tenant, step, contract, &produced) {
+                    match prepare(env, tenant, step, contract, &produced, &sdir) {
                         Err(why) => (StepResult::failed("input_invalid", why), Vec::new()),
                         Ok(inputs) => {
                             // A resumed attempt re-posts exactly what it was charged (a no-op), even if
@@ -337,12 +374,9 @@ pub fn execute(
                             } else {
                                 recorded
                             };
-                            let new: i64 = sp
-                                .charges
-                                .iter()
-                                .filter(|c| !c.already_charged)
-                                .map(|c| c.amount_credits)
-                                .sum();
+                            // The planner summed every charge of the run with checks.
+                            let new =
+                                super::plan::new_charges(sp.charges.iter()).unwrap_or(i64::MAX);
                             let balance = env.journal.balance(tenant)?;
                             if new > balance {
                                 (
@@ -354,7 +388,7 @@ pub fn execute(
                                 )
                             } else {
                                 if !spends.is_empty() {
-                                    crate::failpoint::hit("before_spend");
+                                    crate::failpoint::check("before_spend")?;
                                     env.journal
                                         .post(spends.iter().cloned().map(Payload::new).collect())?;
                                     charged += new;
@@ -371,7 +405,7 @@ pub fn execute(
                                 })])?;
                                 crate::failpoint::hit("after_step_started");
                                 let r = run_module(
-                                    env, rc.wp, step, contract, &inputs, &produced, &sdir,
+                                    env, rc.wp, step, contract, &inputs, &produced, &sfiles,
                                 );
                                 crate::failpoint::hit("after_module");
                                 (r, spends)
@@ -480,7 +514,7 @@ pub fn execute(
             step.step_id.clone(),
             Produced {
                 contract,
-                outputs_dir,
+                outputs: sfiles.join("outputs"),
                 values,
                 completed: status == StepStatus::Completed,
             },
@@ -535,6 +569,7 @@ pub fn execute(
         charged_credits: charged,
         refunded_credits: refunded,
         refused: None,
+        error: None,
     })
 }
 
@@ -565,7 +600,7 @@ fn spends_for(wp: &WorkOrderPlan, step: &Step, sp: &StepPlan, attempt: u32) -> V
 }
 
 /// One full REFUND per SPEND, in one batch; returns the credits refunded.
-fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
+pub(super) fn post_refunds(journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<i64> {
     if spends.is_empty() {
         return Ok(0);
     }
@@ -601,12 +636,14 @@ fn receipt_record(
 }
 
 /// Resolve inputs before anything is charged: a bad binding fails `input_invalid`, free.
+/// Assets are copied into `<sdir>/inputs/` here, from files opened beneath the tenant.
 fn prepare(
     env: &ExecEnv,
     tenant: &str,
     step: &Step,
     contract: &ModuleContract,
     produced: &BTreeMap<String, Produced>,
+    sdir: &Path,
 ) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
     if contract.runner.builtin.as_deref() == Some("package_std") {
         // bound_outputs is resolved by the built-in itself; check the sources exist now.
@@ -614,19 +651,20 @@ fn prepare(
         return Ok(serde_json::Map::new());
     }
     let root = &env.repo.root;
-    let assets = |rel: &str| crate::validate::assets::resolve_asset(root, tenant, rel);
-    let inputs = bindings::resolve(step, contract, produced, &assets)?;
+    let inputs_dir = sdir.join("inputs");
+    assets::clear_inputs(&inputs_dir)?;
+    let copy = |name: &str, rel: &str| assets::copy_asset(root, tenant, rel, &inputs_dir, name);
+    let inputs = bindings::resolve(step, contract, produced, &copy)?;
     if contract.runner.builtin.as_deref() == Some("deliver_email") {
-        // A bad address is the tenant's input error: found before charging, not refunded later.
+        // The send's own input checks, run now: a bad address or SMTP setting is an input
+        // error found before charging, never a charged failure without a refund.
+        use crate::builtin::deliver_email::{credentials_from_secrets, precheck, SmtpSettings};
+        let settings = SmtpSettings::from_profile(env.profile.smtp.as_ref())?;
         let to = inputs
             .get("recipient_email")
             .and_then(|v| v.as_str())
             .unwrap_or_default();
-        if to.parse::<lettre::Address>().is_err() {
-            return Err(format!(
-                "input 'recipient_email': '{to}' is not an email address"
-            ));
-        }
+        precheck(&settings, credentials_from_secrets().is_some(), to).map_err(|f| f.message)?;
     }
     Ok(inputs)
 }
@@ -638,8 +676,9 @@ fn run_module(
     contract: &ModuleContract,
     inputs: &serde_json::Map<String, serde_json::Value>,
     produced: &BTreeMap<String, Produced>,
-    sdir: &Path,
+    sfiles: &Beneath,
 ) -> StepResult {
+    let sdir = &sfiles.path();
     if let Err(e) = std::fs::create_dir_all(sdir) {
         return StepResult::failed(
             "module_failed",
@@ -654,6 +693,7 @@ fn run_module(
             inputs,
             produced,
             step_dir: sdir,
+            step_files: sfiles,
             runtime_dir: env.runtime_dir,
             tenant_id: &wp.tenant_id,
             work_order_id: &wp.work_order_id,

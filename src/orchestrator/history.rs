@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One attempt of one step.
 #[derive(Debug, Clone, Default)]
 pub struct Attempt {
+    /// From its SPEND, step-started or outcome record (a run's old version may be gone).
+    pub module_id: Option<String>,
     pub spends: Vec<Spend>,
     /// Keys of SPENDs already refunded.
     pub refunded: BTreeSet<String>,
@@ -20,6 +22,15 @@ pub struct StepHistory {
     /// Boxed: a B-tree node has room for 11 values, and an inline `Attempt` (with its
     /// outcome) made every step's one-attempt map cost ~3.6 KB (~11 KB per work order).
     pub attempts: BTreeMap<u32, Box<Attempt>>,
+}
+
+impl Attempt {
+    /// Its SPENDs that no REFUND reverses yet.
+    pub fn unrefunded(&self) -> impl Iterator<Item = &Spend> {
+        self.spends
+            .iter()
+            .filter(|s| !self.refunded.contains(&s.key()))
+    }
 }
 
 impl StepHistory {
@@ -85,8 +96,9 @@ pub struct History {
     pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
     /// (tenant, work order, run) in the order the runs started: oldest first.
     pub order: Vec<(String, String, u64)>,
-    /// A reader saw an incomplete last write (left for the next writer to remove).
-    pub torn_tail: bool,
+    /// A reader saw what the next writer repairs (an incomplete last write, a privileged
+    /// record without its audit record).
+    pub repairs_pending: bool,
 }
 
 impl History {
@@ -144,7 +156,9 @@ impl History {
                     s.step_id.clone(),
                     s.attempt,
                 );
-                self.attempt_mut(&t, &w, run, &rid, &st, a).spends.push(s);
+                let att = self.attempt_mut(&t, &w, run, &rid, &st, a);
+                att.module_id.get_or_insert_with(|| s.module_id.clone());
+                att.spends.push(s);
             }
             Record::Refund(r) => {
                 self.attempt_mut(
@@ -159,15 +173,16 @@ impl History {
                 .insert(r.refunds);
             }
             Record::StepStarted(s) => {
-                self.attempt_mut(
+                let att = self.attempt_mut(
                     &s.tenant_id,
                     &s.work_order_id,
                     s.run,
                     &s.run_id,
                     &s.step_id,
                     s.attempt,
-                )
-                .started = true;
+                );
+                att.started = true;
+                att.module_id.get_or_insert(s.module_id);
             }
             Record::StepOutcome(o) => {
                 let (t, w, run, rid, st, a) = (
@@ -178,7 +193,9 @@ impl History {
                     o.step_id.clone(),
                     o.attempt,
                 );
-                self.attempt_mut(&t, &w, run, &rid, &st, a).outcome = Some(o);
+                let att = self.attempt_mut(&t, &w, run, &rid, &st, a);
+                att.module_id.get_or_insert_with(|| o.module_id.clone());
+                att.outcome = Some(o);
             }
             Record::DeliveryReceipt(d) => {
                 let run = self

@@ -1,5 +1,4 @@
-//! The orchestrator's view of the ledger: loads history and balances, posts batches, and keeps
-//! per-run credit totals current as it writes.
+//! The orchestrator's view of the ledger: loads history and balances from a ledger that passes every check (or refuses to plan), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
 use super::history::History;
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
@@ -10,6 +9,9 @@ use std::path::Path;
 pub struct Journal {
     ledger: Ledger,
     totals: RunTotals,
+    /// Repairs made while the pass runs (a torn tail or a missing audit record left by
+    /// another process), as notes for the summary.
+    notes: Vec<String>,
 }
 
 /// run_id → (credits charged, credits refunded), all attempts.
@@ -18,55 +20,78 @@ pub type RunTotals = BTreeMap<String, (i64, i64)>;
 /// Tenant id → balance in credits, as the billing records add up.
 pub type Balances = BTreeMap<String, i64>;
 
-/// Read every billing and evidence record into a run history, plus per-run totals.
+/// Read every billing and evidence record into a run history, plus per-run totals (as
+/// [`load`], for readers such as `platform runs`).
 pub fn load_history(dir: &Path) -> Result<(History, RunTotals)> {
-    let (history, totals, _) = load(dir)?;
+    let (history, totals, _) = read(dir)?;
     Ok((history, totals))
 }
 
-/// One read of billing.jsonl and evidence.jsonl: the run history, per-run totals and every
-/// tenant's balance (what `ledger::balances` computes, without reading billing.jsonl again).
+/// The orchestrator's load: [`read`], and a refusal to plan says that nothing was charged.
 pub fn load(dir: &Path) -> Result<(History, RunTotals, Balances)> {
+    read(dir).map_err(|e| {
+        e.help("the orchestrator plans only on a ledger that `platform integrity-validate` accepts, so nothing was charged: restore the damaged file from a good copy (platform state pull), then run again")
+    })
+}
+
+/// One read of the ledger as `integrity-validate` checks it (all three files and the rules
+/// between them): the run history, per-run totals and every tenant's balance. Damage, or a
+/// record of a run whose `run_started` is missing (a lost or truncated evidence.jsonl), is an
+/// error: the orchestrator refuses to plan, so nothing is charged twice.
+fn read(dir: &Path) -> Result<(History, RunTotals, Balances)> {
     let mut history = History::default();
     let mut totals = RunTotals::new();
-    let mut balances = Balances::new();
-    for stream in [Stream::Billing, Stream::Evidence] {
+    let streams = [Stream::Billing, Stream::Evidence];
+    let reading = crate::ledger::read(dir, &streams, |stream, line, bytes| {
         // Typed straight from the line's bytes, by its `type`, skipping records a history has
         // no use for: going through a `Map` (and a clone of it) and serde's buffering of an
         // internally tagged enum for every record was a third of a no-op pass.
-        let summary = crate::ledger::for_each_line(dir, stream, |line, bytes| {
-            let Some(rec) = parse_record(bytes).map_err(|e| {
-                Error::failure(format!(
-                    "{}:{line}: unreadable record: {e}",
-                    stream.file_name()
-                ))
-                .help("run `platform integrity-validate` to see what is damaged")
-            })?
-            else {
-                return Ok(());
-            };
-            let mut add = |tenant: &str, amount: i64| {
-                let b = balances.entry(tenant.to_string()).or_default();
-                *b = b.saturating_add(amount);
-            };
-            match &rec {
-                Record::Topup(t) => add(&t.tenant_id, t.amount_credits),
-                Record::Spend(s) => {
-                    add(&s.tenant_id, s.amount_credits);
-                    totals.entry(s.run_id.clone()).or_default().0 -= s.amount_credits
-                }
-                Record::Refund(r) => {
-                    add(&r.tenant_id, r.amount_credits);
-                    totals.entry(r.run_id.clone()).or_default().1 += r.amount_credits
-                }
-                _ => {}
-            }
-            history.add(rec);
-            Ok(())
-        })?;
-        history.torn_tail |= summary.torn_tail.is_some();
+        let Some(rec) = parse_record(bytes).map_err(|e| {
+            Error::failure(format!(
+                "{}:{line}: unreadable record: {e}",
+                stream.file_name()
+            ))
+            .help("run `platform integrity-validate` to see what is damaged")
+        })?
+        else {
+            return Ok(());
+        };
+        add_totals(&mut totals, &rec)?;
+        history.add(rec);
+        Ok(())
+    })?;
+    history.repairs_pending = reading.repairs_pending();
+    Ok((history, totals, reading.balances))
+}
+
+/// Count a SPEND or REFUND into its run's totals.
+fn add_totals(totals: &mut RunTotals, rec: &Record) -> Result<()> {
+    match rec {
+        Record::Spend(s) => add_to_run(totals, &s.run_id, -i128::from(s.amount_credits), 0),
+        Record::Refund(r) => add_to_run(totals, &r.run_id, 0, i128::from(r.amount_credits)),
+        _ => Ok(()),
     }
-    Ok((history, totals, balances))
+}
+
+/// Add to a run's (charged, refunded) totals; every sum is checked (SPEC §7): an overflow
+/// is an error, never a wrap or a saturation.
+fn add_to_run(totals: &mut RunTotals, run_id: &str, charged: i128, refunded: i128) -> Result<()> {
+    let t = totals.entry(run_id.to_string()).or_default();
+    let sum = |a: i64, b: i128| i64::try_from(i128::from(a) + b).ok();
+    match (sum(t.0, charged), sum(t.1, refunded)) {
+        (Some(c), Some(r)) => {
+            *t = (c, r);
+            Ok(())
+        }
+        _ => Err(Error::failure(format!(
+            "the credit totals of run {run_id} overflow 64 bits"
+        ))
+        .help("run `platform integrity-validate`: a ledger that verifies never gets here")),
+    }
+}
+
+fn repair_note(r: &crate::ledger::Repair) -> String {
+    format!("repaired: {r}")
 }
 
 /// A ledger line as the record its `type` names; None for types a history ignores (evidence
@@ -119,14 +144,26 @@ fn record_type(line: &[u8]) -> Option<&str> {
 }
 
 impl Journal {
-    /// Open the ledger for writing (repairing a torn tail, which is reported).
+    /// Open the ledger for writing (repairing a torn tail or a missing audit record, each
+    /// reported).
     pub fn open(
         dir: &Path,
         totals: BTreeMap<String, (i64, i64)>,
     ) -> Result<(Journal, Vec<String>)> {
         let (ledger, repairs) = Ledger::open(dir)?;
-        let notes = repairs.iter().map(|r| format!("repaired: {r}")).collect();
-        Ok((Journal { ledger, totals }, notes))
+        let notes = repairs.iter().map(repair_note).collect();
+        let journal = Journal {
+            ledger,
+            totals,
+            notes: Vec::new(),
+        };
+        Ok((journal, notes))
+    }
+
+    /// The repairs made since the journal was opened (appends and refreshes catch up with
+    /// other processes, and remove what a crashed one left), once each.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Post one batch (all records of one stream), durably, idempotently.
@@ -135,11 +172,13 @@ impl Journal {
             return Ok(());
         };
         let stream = first.record.stream();
-        let mut delta: Vec<(String, i64, i64)> = Vec::new();
+        let mut delta: Vec<(String, i128, i128)> = Vec::new();
         for p in &batch {
             match &p.record {
-                Record::Spend(s) => delta.push((s.run_id.clone(), -s.amount_credits, 0)),
-                Record::Refund(r) => delta.push((r.run_id.clone(), 0, r.amount_credits)),
+                Record::Spend(s) => {
+                    delta.push((s.run_id.clone(), -i128::from(s.amount_credits), 0))
+                }
+                Record::Refund(r) => delta.push((r.run_id.clone(), 0, r.amount_credits.into())),
                 _ => {}
             }
         }
@@ -153,11 +192,10 @@ impl Journal {
             Some(id) => self.ledger.append_batch(stream, &id, batch)?,
             None => self.ledger.append(stream, batch)?,
         };
+        self.notes.extend(outcome.repairs.iter().map(repair_note));
         if outcome.appended() {
             for (run, c, r) in delta {
-                let e = self.totals.entry(run).or_default();
-                e.0 += c;
-                e.1 += r;
+                add_to_run(&mut self.totals, &run, c, r)?;
             }
         }
         Ok(())
@@ -165,7 +203,8 @@ impl Journal {
 
     /// The tenant's balance now (including top-ups other processes posted meanwhile).
     pub fn balance(&mut self, tenant: &str) -> Result<i64> {
-        self.ledger.refresh()?;
+        let repairs = self.ledger.refresh()?;
+        self.notes.extend(repairs.iter().map(repair_note));
         Ok(self.ledger.balance(tenant))
     }
 

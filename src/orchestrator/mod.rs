@@ -1,6 +1,7 @@
 //! `platform orchestrator`: one pass over the enabled work orders — validate, plan, then run
 //! what is not up to date, charging and recording everything in the ledger.
 pub mod builtins;
+pub mod close;
 pub mod execute;
 pub mod history;
 pub mod journal;
@@ -58,6 +59,14 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Count a run's credits and list it.
+    fn add(&mut self, report: RunReport) {
+        self.charged_credits = self.charged_credits.saturating_add(report.charged_credits);
+        self.refunded_credits = self
+            .refunded_credits
+            .saturating_add(report.refunded_credits);
+        self.runs.push(report);
+    }
     /// 1 when any work order was invalid or any run ended FAILED (refusals included).
     pub fn exit_code(&self) -> u8 {
         let failed = self
@@ -81,6 +90,26 @@ fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
                 (lw.tenant_id.clone(), lw.stem.clone()),
                 crate::validate::work_order(repo, lw),
             )
+        })
+        .collect()
+}
+
+/// Folders under tenants/ that are not tenants, within the pass's filter, as invalid entries
+/// (`work_order_id` `*`: none of the folder's work orders is run or billed).
+fn rejected_tenants(repo: &Repo, filter: &Filter) -> Vec<Invalid> {
+    repo.rejected_tenants
+        .iter()
+        .filter(|r| {
+            filter.tenant_id.as_deref().is_none_or(|t| t == r.folder)
+                && filter
+                    .shard
+                    .is_none_or(|(k, n)| plan::tenant_shard(&r.folder, n) == k)
+        })
+        .map(|r| Invalid {
+            tenant_id: r.folder.clone(),
+            work_order_id: "*".into(),
+            file: r.finding.file.clone(),
+            findings: vec![r.finding.clone()],
         })
         .collect()
 }
@@ -161,15 +190,20 @@ pub fn run_pass(
             _ => {}
         }
     }
+    summary
+        .invalid
+        .extend(rejected_tenants(&repo, &opts.filter));
+    summary
+        .invalid
+        .sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     if opts.dry_run {
         summary.plan = Some(plan);
         return Ok(summary);
     }
-    let idle = !plan
-        .work_orders
-        .iter()
-        .any(|wp| matches!(wp.action, Action::Start | Action::Resume | Action::Retry));
-    if idle && !history.torn_tail {
+    let idle = !plan.work_orders.iter().any(|wp| {
+        !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
+    });
+    if idle && !history.repairs_pending {
         // Everything is up to date: opening the writer (another read of the whole ledger,
         // and its index in memory) would only slow the pass down.
         return Ok(summary);
@@ -192,36 +226,58 @@ pub fn run_pass(
         .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
         .collect();
     for wp in &plan.work_orders {
-        if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
-            continue;
-        }
-        if wp.refused.is_some() {
-            let r = execute::refused_report(wp);
+        // A problem of one work order ends that work order only (SPEC §7): the pass goes on
+        // with the others and exits 1 at the end.
+        if let Err(e) = run_work_order(&mut env, &history, &loaded, wp, &mut summary) {
             (env.progress)(&format!(
-                "[{}/{}] refused: {}",
-                wp.tenant_id,
-                wp.work_order_id,
-                r.refused.clone().unwrap_or_default()
+                "[{}/{}] stopped: {}",
+                wp.tenant_id, wp.work_order_id, e.message
             ));
-            summary.runs.push(r);
-            continue;
+            summary.runs.push(execute::errored_report(wp, &e));
         }
-        let Some(lw) = loaded
-            .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
-            .copied()
-        else {
-            continue;
-        };
-        let Some(wo) = lw.work_order.as_ref() else {
-            continue;
-        };
-        let hist = history
-            .runs(&wp.tenant_id, &wp.work_order_id)
-            .and_then(|r| r.get(&wp.run));
-        let report = execute::execute(&mut env, wp, wo, hist)?;
-        summary.charged_credits += report.charged_credits;
-        summary.refunded_credits += report.refunded_credits;
-        summary.runs.push(report);
     }
+    summary.notes.extend(journal.take_notes());
     Ok(summary)
+}
+
+/// Close the work order's superseded runs, then run what its plan says.
+fn run_work_order(
+    env: &mut ExecEnv,
+    history: &history::History,
+    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    wp: &plan::WorkOrderPlan,
+    summary: &mut Summary,
+) -> Result<()> {
+    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
+    for c in &wp.close {
+        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
+            continue;
+        };
+        let report = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
+        summary.add(report);
+    }
+    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
+        return Ok(());
+    }
+    if wp.refused.is_some() {
+        let r = execute::refused_report(wp);
+        (env.progress)(&format!(
+            "[{}/{}] refused: {}",
+            wp.tenant_id,
+            wp.work_order_id,
+            r.refused.clone().unwrap_or_default()
+        ));
+        summary.runs.push(r);
+        return Ok(());
+    }
+    let Some(wo) = loaded
+        .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
+        .and_then(|lw| lw.work_order.as_ref())
+    else {
+        return Ok(());
+    };
+    let hist = runs.and_then(|r| r.get(&wp.run));
+    let report = execute::execute(env, wp, wo, hist)?;
+    summary.add(report);
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The pure planner: from the repository, the ledger's history and balances, decide which
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
 use super::history::{History, RunHistory};
+use crate::config::registry::Registry;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::StepStatus;
@@ -47,6 +48,22 @@ pub enum Action {
     UpToDate,
     /// Validation errors: reported, not run.
     Invalid,
+    /// Disabled or deleted, with runs left open: they are closed (superseded), nothing runs.
+    Close,
+}
+
+impl Action {
+    /// How text output names it ("up-to-date" is the one word of the JSON's `up_to_date`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Resume => "resume",
+            Action::Retry => "retry",
+            Action::UpToDate => "up-to-date",
+            Action::Invalid => "invalid",
+            Action::Close => "close",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,6 +122,18 @@ impl Refusal {
     }
 }
 
+/// A run that started, did not end and will not be resumed (its work order changed, was
+/// disabled or deleted, or an older version left it open): closed before anything else of
+/// its work order runs. Steps without an outcome end FAILED `superseded` and are refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseRun {
+    pub run: u64,
+    pub run_id: String,
+    /// Credits the closing gives back: every unrefunded charge of a step without an outcome,
+    /// and refunds owed to refundable outcomes.
+    pub refund_credits: i64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkOrderPlan {
     pub tenant_id: String,
@@ -115,6 +144,9 @@ pub struct WorkOrderPlan {
     pub run_id: String,
     pub work_order_sha256: String,
     pub steps: Vec<StepPlan>,
+    /// Open runs closed first (oldest first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub close: Vec<CloseRun>,
     /// Credits this pass will newly charge (if every step runs).
     pub new_charges: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,23 +184,19 @@ pub struct PlanInput<'a> {
     pub retry_failed: bool,
 }
 
-fn selected(filter: &Filter, lw: &LoadedWorkOrder) -> bool {
-    if filter
-        .tenant_id
-        .as_deref()
-        .is_some_and(|t| t != lw.tenant_id)
-    {
+fn selected(filter: &Filter, tenant_id: &str, work_order_id: &str) -> bool {
+    if filter.tenant_id.as_deref().is_some_and(|t| t != tenant_id) {
         return false;
     }
     if filter
         .work_order_id
         .as_deref()
-        .is_some_and(|w| w != lw.stem)
+        .is_some_and(|w| w != work_order_id)
     {
         return false;
     }
     if let Some((k, n)) = filter.shard {
-        if tenant_shard(&lw.tenant_id, n) != k {
+        if tenant_shard(tenant_id, n) != k {
             return false;
         }
     }
@@ -179,21 +207,36 @@ fn selected(filter: &Filter, lw: &LoadedWorkOrder) -> bool {
 pub fn plan(input: &PlanInput) -> Plan {
     let mut running: BTreeMap<String, i64> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut enabled: BTreeSet<(&str, &str)> = BTreeSet::new();
     for lw in input.repo.work_orders() {
-        if !lw.enabled || !selected(input.filter, lw) {
+        if !lw.enabled || !selected(input.filter, &lw.tenant_id, &lw.stem) {
             continue;
         }
+        enabled.insert((&lw.tenant_id, &lw.stem));
         let balance = *running
             .entry(lw.tenant_id.clone())
             .or_insert_with(|| input.balances.get(&lw.tenant_id).copied().unwrap_or(0));
         let wp = plan_one(input, lw, balance);
         if wp.refused.is_none() {
             if let Some(b) = running.get_mut(&lw.tenant_id) {
-                *b -= wp.new_charges;
+                // The gate refused anything above the balance, so this stays ≥ 0.
+                *b = b.saturating_sub(wp.new_charges);
             }
         }
         out.push(wp);
     }
+    for ((tenant, wo), runs) in &input.history.work_orders {
+        if enabled.contains(&(tenant.as_str(), wo.as_str())) || !selected(input.filter, tenant, wo)
+        {
+            continue;
+        }
+        let close = closings(input, runs, None);
+        if !close.is_empty() {
+            out.push(close_only(input.repo, tenant, wo, close));
+        }
+    }
+    // Closings of disabled and deleted work orders join the tenant/work order order.
+    out.sort_by(|a, b| (&a.tenant_id, &a.work_order_id).cmp(&(&b.tenant_id, &b.work_order_id)));
     let tenants = running
         .into_iter()
         .map(|(t, after)| TenantBalance {
@@ -223,6 +266,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         run_id: String::new(),
         work_order_sha256: sha.clone(),
         steps: Vec::new(),
+        close: Vec::new(),
         new_charges: 0,
         refused: None,
         findings: Vec::new(),
@@ -239,6 +283,12 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
     };
     let runs = input.history.runs(&lw.tenant_id, &lw.stem);
     let last = runs.and_then(|r| r.values().next_back());
+    let resumed = last
+        .filter(|r| r.is_open() && r.work_order_sha256.as_deref() == Some(sha.as_str()))
+        .map(|r| r.run);
+    wp.close = runs
+        .map(|r| closings(input, r, resumed))
+        .unwrap_or_default();
     let (action, run_hist): (Action, Option<&RunHistory>) = match last {
         None => (Action::Start, None),
         Some(r) if r.is_open() && r.work_order_sha256.as_deref() == Some(sha.as_str()) => {
@@ -246,7 +296,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         }
         Some(r) if r.is_open() => {
             wp.notes.push(format!(
-                "run {} was interrupted and the work order changed since; it stays unended and run {} starts",
+                "run {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
                 r.run,
                 r.run + 1
             ));
@@ -284,7 +334,14 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         let latest = hist.and_then(|h| h.latest());
         let disposition = match latest {
             Some((a, att)) if a > base => match &att.outcome {
-                Some(o) if needs_refunds(input, o.status, o.reason_slug.as_deref(), att) => {
+                Some(o)
+                    if owes_refunds(
+                        &input.repo.registry,
+                        o.status,
+                        o.reason_slug.as_deref(),
+                        att,
+                    ) =>
+                {
                     Disposition::Refund { attempt: a }
                 }
                 Some(o) => Disposition::Keep {
@@ -315,13 +372,17 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
             charges,
         });
     }
-    wp.new_charges = wp
-        .steps
-        .iter()
-        .flat_map(|s| s.charges.iter())
-        .filter(|c| !c.already_charged)
-        .map(|c| c.amount_credits)
-        .sum();
+    let Some(new_charges) = new_charges(wp.steps.iter().flat_map(|s| s.charges.iter())) else {
+        // Prices are capped by validation; a sum past i64 still never wraps into a credit.
+        wp.action = Action::Invalid;
+        wp.findings.push(Finding::error(
+            &lw.rel,
+            "steps",
+            "the charges of this work order add up to more than the ledger can hold; lower the module prices",
+        ));
+        return wp;
+    };
+    wp.new_charges = new_charges;
     let mut missing: Vec<String> = Vec::new();
     for s in &wp.steps {
         if !matches!(s.disposition, Disposition::Run { .. }) {
@@ -337,7 +398,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
     }
     if !missing.is_empty() {
         wp.refused = Some(Refusal::SecretsMissing { names: missing });
-    } else if wp.new_charges > balance {
+    } else if wp.new_charges > balance.saturating_add(closing_refunds(&wp.close)) {
         wp.refused = Some(Refusal::NotEnoughCredits {
             balance,
             needed: wp.new_charges,
@@ -346,18 +407,87 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
     wp
 }
 
-/// A failed outcome whose reason is refundable, with SPENDs not yet refunded.
-fn needs_refunds(
+/// Credits the closings give back before the run starts.
+fn closing_refunds(close: &[CloseRun]) -> i64 {
+    close
+        .iter()
+        .fold(0i64, |sum, c| sum.saturating_add(c.refund_credits))
+}
+
+/// Every open run of a work order but `keep` (the run that resumes), oldest first.
+fn closings(
     input: &PlanInput,
+    runs: &BTreeMap<u64, RunHistory>,
+    keep: Option<u64>,
+) -> Vec<CloseRun> {
+    runs.values()
+        .filter(|r| r.is_open() && Some(r.run) != keep)
+        .map(|r| CloseRun {
+            run: r.run,
+            run_id: r.run_id.clone(),
+            refund_credits: r
+                .steps
+                .values()
+                .filter_map(|s| s.latest())
+                .filter(|(_, att)| closing_refunds_owed(&input.repo.registry, att))
+                .flat_map(|(_, att)| att.unrefunded())
+                .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits)),
+        })
+        .collect()
+}
+
+/// Whether closing a run refunds this attempt's open charges: it has no outcome (it ends
+/// `superseded`, refundable), or a refundable failed outcome whose refunds were never posted.
+pub fn closing_refunds_owed(registry: &Registry, att: &super::history::Attempt) -> bool {
+    match &att.outcome {
+        None => true,
+        Some(o) => owes_refunds(registry, o.status, o.reason_slug.as_deref(), att),
+    }
+}
+
+/// The plan of a disabled or deleted work order that only closes its open runs.
+fn close_only(repo: &Repo, tenant: &str, wo: &str, close: Vec<CloseRun>) -> WorkOrderPlan {
+    let file = repo
+        .work_orders()
+        .find(|l| l.tenant_id == tenant && l.stem == wo)
+        .map(|l| l.rel.clone())
+        .unwrap_or_default();
+    WorkOrderPlan {
+        tenant_id: tenant.to_string(),
+        work_order_id: wo.to_string(),
+        file,
+        action: Action::Close,
+        run: 0,
+        run_id: String::new(),
+        work_order_sha256: String::new(),
+        steps: Vec::new(),
+        close,
+        new_charges: 0,
+        refused: None,
+        findings: Vec::new(),
+        notes: vec![format!(
+            "{tenant}/{wo} is disabled or deleted: its open runs are closed as superseded"
+        )],
+    }
+}
+
+/// The credits of the charges not yet posted; None when the sum does not fit.
+pub fn new_charges<'a>(charges: impl Iterator<Item = &'a Charge>) -> Option<i64> {
+    charges
+        .filter(|c| !c.already_charged)
+        .try_fold(0i64, |sum, c| sum.checked_add(c.amount_credits))
+}
+
+/// A failed outcome whose reason is refundable, with SPENDs not yet refunded.
+pub fn owes_refunds(
+    registry: &Registry,
     status: StepStatus,
     slug: Option<&str>,
     att: &super::history::Attempt,
 ) -> bool {
     status == StepStatus::Failed
-        && slug
-            .and_then(|s| input.repo.registry.refundable(s))
-            .unwrap_or(false)
-        && att.spends.iter().any(|s| !att.refunded.contains(&s.key()))
+        && slug.and_then(|s| registry.refundable(s)).unwrap_or(false)
+        && att.unrefunded().next().is_some()
 }
 
 fn charges_for(
@@ -384,6 +514,7 @@ fn charges_for(
             let already = latest.is_some_and(|a| a.spends.iter().any(|s| s.key() == key));
             Charge {
                 deliverable_id: d,
+                // Validation caps prices at 10^12; anything past i64 is refused as a sum.
                 amount_credits: i64::try_from(p).unwrap_or(i64::MAX),
                 idempotency_key: key,
                 already_charged: already,

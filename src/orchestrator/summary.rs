@@ -1,17 +1,8 @@
 //! Text rendering of an orchestrator pass and of a dry-run plan (JSON is the serde form).
 use super::plan::{Action, Disposition, Plan};
 use super::Summary;
+use crate::output::untrusted;
 use std::fmt::Write;
-
-fn action_name(a: Action) -> &'static str {
-    match a {
-        Action::Start => "start",
-        Action::Resume => "resume",
-        Action::Retry => "retry",
-        Action::UpToDate => "up-to-date",
-        Action::Invalid => "invalid",
-    }
-}
 
 /// The priced plan of `--dry-run`: per step the charges, per tenant the balance.
 pub fn plan_text(plan: &Plan) -> String {
@@ -22,22 +13,29 @@ pub fn plan_text(plan: &Plan) -> String {
             "{}/{}  {}",
             wp.tenant_id,
             wp.work_order_id,
-            action_name(wp.action)
+            wp.action.as_str()
         );
         if wp.run > 0 {
             let _ = write!(out, " run {}", wp.run);
         }
+        for c in &wp.close {
+            let _ = write!(
+                out,
+                "\n    closes run {} as superseded: refunds {} credits",
+                c.run, c.refund_credits
+            );
+        }
         if let Some(r) = &wp.refused {
-            let _ = write!(out, "  REFUSED {}: {}", r.slug(), r.message());
+            let _ = write!(out, "  REFUSED {}: {}", r.slug(), untrusted(&r.message()));
         }
         out.push('\n');
         for f in &wp.findings {
             let _ = writeln!(
                 out,
                 "    error: {} ({}: {})",
-                f.message,
-                f.location(),
-                f.field
+                untrusted(&f.message),
+                untrusted(&f.location()),
+                untrusted(&f.field)
             );
         }
         if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
@@ -114,13 +112,13 @@ pub fn text(s: &Summary) -> String {
                 "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
                 format!("{}/{}", r.tenant_id, r.work_order_id),
                 r.run,
-                action_name(r.action),
+                r.action.as_str(),
                 r.status.as_str(),
                 r.charged_credits,
                 r.refunded_credits
             );
             if let Some(why) = &r.refused {
-                let _ = writeln!(out, "    refused: {why}");
+                let _ = writeln!(out, "    refused: {}", untrusted(why));
             }
             for st in &r.steps {
                 if let Some(slug) = &st.reason_slug {
@@ -132,7 +130,7 @@ pub fn text(s: &Summary) -> String {
                         slug,
                         st.message
                             .as_ref()
-                            .map(|m| format!(": {m}"))
+                            .map(|m| format!(": {}", untrusted(m)))
                             .unwrap_or_default()
                     );
                 }
@@ -143,15 +141,17 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(
             out,
             "invalid, not run: {}/{} ({})",
-            inv.tenant_id, inv.work_order_id, inv.file
+            inv.tenant_id,
+            inv.work_order_id,
+            untrusted(&inv.file)
         );
         for f in &inv.findings {
             let _ = writeln!(
                 out,
                 "    error: {}\n      --> {}  field: {}",
-                f.message,
-                f.location(),
-                f.field
+                untrusted(&f.message),
+                untrusted(&f.location()),
+                untrusted(&f.field)
             );
         }
     }
@@ -159,7 +159,7 @@ pub fn text(s: &Summary) -> String {
         let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
     }
     for n in &s.notes {
-        let _ = writeln!(out, "note: {n}");
+        let _ = writeln!(out, "note: {}", untrusted(n));
     }
     let _ = writeln!(
         out,

@@ -1,9 +1,10 @@
 //! One deliverable's package: its files (from the module contract and the step's recorded outcome), verified against the ledger, then zipped deterministically.
 use super::select::Candidate;
+use crate::beneath::Beneath;
 use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
 use crate::contract::{ModuleContract, OutputType};
-use crate::digest::sha256_file;
-use crate::orchestrator::execute::step_dir;
+use crate::digest::sha256_opened;
+use crate::orchestrator::execute::step_beneath;
 use crate::records::OutputRecord;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -73,9 +74,9 @@ pub fn recorded_files<'a>(
     Ok(files)
 }
 
-/// The step's outputs folder in the runtime directory.
-pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> PathBuf {
-    step_dir(
+/// The step's outputs folder beneath the runtime directory (read through no link).
+pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> Beneath {
+    step_beneath(
         runtime_dir,
         &c.tenant_id,
         &c.work_order_id,
@@ -108,7 +109,8 @@ pub fn package(
         }
     }
     let files = recorded_files(candidate, contract)?;
-    let dir = outputs_dir(runtime_dir, candidate);
+    let outputs = outputs_dir(runtime_dir, candidate);
+    let dir = outputs.path();
     if !dir.is_dir() {
         return Err(format!(
             "the step's outputs are not in the runtime directory ({} is missing); run publish with the --runtime-dir the orchestrator wrote to, before that scratch space is cleared",
@@ -120,8 +122,8 @@ pub fn package(
     for f in &files {
         validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
         let verified = match f.files {
-            Some(_) => verified_dir(candidate, f, &dir)?,
-            None => vec![verified_file(candidate, f, &dir)?],
+            Some(_) => verified_dir(candidate, f, &outputs)?,
+            None => vec![verified_file(candidate, f, &outputs)?],
         };
         for (source, entry) in verified {
             sources.push(source);
@@ -150,13 +152,11 @@ pub fn package(
     })
 }
 
-/// A recorded output that cannot be read now.
-fn unreadable(c: &Candidate, path: &Path, e: impl std::fmt::Display) -> String {
+/// A recorded output that cannot be read now, or not as a regular file through no link.
+fn unreadable(c: &Candidate, e: impl std::fmt::Display) -> String {
     format!(
-        "{} (recorded by step '{}' attempt {}): {e}",
-        path.display(),
-        c.step_id,
-        c.attempt
+        "{e} (recorded by step '{}' attempt {}); outputs are read only as regular files with a single link, never through a link",
+        c.step_id, c.attempt
     )
 }
 
@@ -164,31 +164,25 @@ fn unreadable(c: &Candidate, path: &Path, e: impl std::fmt::Display) -> String {
 fn verified_file(
     c: &Candidate,
     f: &OutputRecord,
-    dir: &Path,
+    outputs: &Beneath,
 ) -> Result<(PackSource, ManifestEntry), String> {
-    let path = dir.join(&f.path);
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| unreadable(c, &path, e))?;
-    if !meta.file_type().is_file() {
-        return Err(format!(
-            "{} is not a regular file; outputs must be regular files",
-            path.display()
-        ));
-    }
-    let (sha256, bytes) = sha256_file(&path).map_err(|e| e.message)?;
+    let source = outputs.join(&f.path);
+    let path = source.path();
+    let file = source.open_file().map_err(|r| unreadable(c, r))?;
+    let (sha256, bytes) = sha256_opened(file, &path).map_err(|e| e.message)?;
     if sha256 != f.sha256 || bytes != f.bytes {
         return Err(differs(c, f, &path, bytes, &sha256));
     }
-    Ok((
-        PackSource {
-            as_path: f.path.clone(),
-            source: path,
-        },
-        ManifestEntry {
-            path: f.path.clone(),
-            bytes,
-            sha256,
-        },
-    ))
+    let entry = ManifestEntry {
+        path: f.path.clone(),
+        bytes,
+        sha256,
+    };
+    let source = PackSource {
+        as_path: f.path.clone(),
+        source,
+    };
+    Ok((source, entry))
 }
 
 /// A recorded `dir` output (one record: file count, bytes, manifest digest): its files now,
@@ -196,32 +190,32 @@ fn verified_file(
 fn verified_dir(
     c: &Candidate,
     f: &OutputRecord,
-    dir: &Path,
+    outputs: &Beneath,
 ) -> Result<Vec<(PackSource, ManifestEntry)>, String> {
-    let path = dir.join(&f.path);
-    let m = crate::runner::outputs::dir_manifest(&path).map_err(|e| unreadable(c, &path, e))?;
+    let dir = outputs.join(&f.path);
+    let m = crate::runner::outputs::dir_manifest(&dir).map_err(|e| unreadable(c, e))?;
     if m.sha256 != f.sha256 || m.bytes != f.bytes || Some(m.files.len() as u64) != f.files {
-        return Err(differs(c, f, &path, m.bytes, &m.sha256));
+        return Err(differs(c, f, &dir.path(), m.bytes, &m.sha256));
     }
     let mut out = Vec::with_capacity(m.files.len());
     for file in m.files {
-        let rel = file
-            .rel
-            .to_str()
-            .ok_or_else(|| format!("{}: a file name is not valid UTF-8", path.display()))?
-            .replace(std::path::MAIN_SEPARATOR, "/");
+        let rel = file.rel.to_str().ok_or_else(|| {
+            format!(
+                "{}: a file name is not valid UTF-8",
+                dir.join(&file.rel).path().display()
+            )
+        })?;
         let as_path = format!("{}/{rel}", f.path.trim_end_matches('/'));
-        out.push((
-            PackSource {
-                as_path: as_path.clone(),
-                source: path.join(&file.rel),
-            },
-            ManifestEntry {
-                path: as_path,
-                bytes: file.bytes,
-                sha256: file.sha256,
-            },
-        ));
+        let entry = ManifestEntry {
+            path: as_path.clone(),
+            bytes: file.bytes,
+            sha256: file.sha256,
+        };
+        let source = PackSource {
+            as_path,
+            source: dir.join(&file.rel),
+        };
+        out.push((source, entry));
     }
     Ok(out)
 }

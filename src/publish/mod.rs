@@ -4,7 +4,7 @@ pub mod select;
 pub mod sums;
 
 use crate::error::{Error, Result};
-use crate::github::{AssetAction, GithubClient, GithubSettings};
+use crate::github::{AssetAction, GithubClient, GithubSettings, ReleaseOwner};
 use crate::ledger::{Ledger, Stream};
 use crate::records::evidence::publish_key;
 use crate::records::{Payload, Publish, PublishStatus};
@@ -404,6 +404,8 @@ fn stage(ledger: &mut Ledger, items: &mut [Item], appended: &mut Vec<String>) {
     }
 }
 
+/// One release per owner (one run of one work order): the client renders its tag from the
+/// profile's template and refuses a release that belongs to another owner.
 fn release(
     ledger: &mut Ledger,
     client: &GithubClient,
@@ -411,17 +413,23 @@ fn release(
     items: &mut [Item],
     appended: &mut Vec<String>,
 ) {
-    let mut by_tag: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut by_owner: BTreeMap<ReleaseOwner, Vec<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate().filter(|(_, it)| it.pending) {
         let c = &item.candidate;
-        let tag = settings.render_release_tag(&c.tenant_id, &c.work_order_id, c.run);
-        by_tag.entry(tag).or_default().push(i);
+        let owner = ReleaseOwner::new(&c.tenant_id, &c.work_order_id, c.run);
+        by_owner.entry(owner).or_default().push(i);
     }
-    for (tag, idx) in by_tag {
-        for &i in &idx {
-            items[i].report.release_tag = Some(tag.clone());
-        }
-        match publish_tag(ledger, client, &tag, items, &idx) {
+    for (owner, idx) in by_owner {
+        let outcome = settings
+            .render_release_tag(&owner)
+            .map_err(|e| describe(&e))
+            .and_then(|tag| {
+                for &i in &idx {
+                    items[i].report.release_tag = Some(tag.clone());
+                }
+                publish_release(ledger, client, &owner, &tag, items, &idx)
+            });
+        match outcome {
             Ok(keys) => appended.extend(keys),
             Err(msg) => {
                 for &i in &idx {
@@ -434,9 +442,10 @@ fn release(
 
 /// Upload one release's ZIPs and its own SHA256SUMS, then record them. The release's checksum
 /// file lists only that release's ZIPs, so it stays the same when the publish is repeated.
-fn publish_tag(
+fn publish_release(
     ledger: &mut Ledger,
     client: &GithubClient,
+    owner: &ReleaseOwner,
     tag: &str,
     items: &mut [Item],
     idx: &[usize],
@@ -462,7 +471,7 @@ fn publish_tag(
         client.repository()
     ));
     let result = client
-        .publish_assets(tag, &files)
+        .publish_assets(owner, &files)
         .map_err(|e| describe(&e))?;
     let mut payloads = Vec::with_capacity(idx.len());
     for &i in idx {

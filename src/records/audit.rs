@@ -33,14 +33,67 @@ pub struct Audit {
     pub tenant_id: Option<String>,
     /// What was acted on, e.g. the TOPUP's idempotency key.
     pub target: String,
+    /// The command that acted, when the action names it (state operations do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
+/// An audited denial keeps at most this many characters of each caller-supplied field, so
+/// a flood of denied calls with huge arguments cannot grow audit.jsonl without bound.
+pub const DENIAL_FIELD_MAX_CHARS: usize = 256;
+
 impl Audit {
+    /// The allowed audit record a privileged record needs (see `records::PRIVILEGED`): built
+    /// from the record itself, so a writer can add it when a crash left the record without it.
+    pub fn for_privileged(
+        rule: &crate::records::Privileged,
+        actor: &str,
+        tenant_id: Option<&str>,
+        record_key: &str,
+    ) -> Audit {
+        Audit {
+            action: rule.action.into(),
+            scope: rule.scope.into(),
+            actor: actor.into(),
+            decision: Decision::Allowed,
+            reason: None,
+            tenant_id: tenant_id.map(str::to_string),
+            target: record_key.into(),
+            // Kept out of the payload: audit records written before it existed must still
+            // match their replays.
+            command: None,
+        }
+    }
+
+    /// The record with every caller-supplied field (actor, reason, tenant, target) cut to
+    /// [`DENIAL_FIELD_MAX_CHARS`] characters; a cut field ends in `…`.
+    pub fn capped(mut self) -> Audit {
+        for field in [&mut self.actor, &mut self.target] {
+            cap(field);
+        }
+        for field in [&mut self.reason, &mut self.tenant_id]
+            .into_iter()
+            .flatten()
+        {
+            cap(field);
+        }
+        self
+    }
+
     /// The key of an allowed action; None for a denial (an event: see [`denied_key`]).
     pub fn key(&self) -> Option<String> {
         match self.decision {
             Decision::Allowed => Some(allowed_key(&self.action, &self.target)),
             Decision::Denied => None,
+        }
+    }
+}
+
+fn cap(s: &mut String) {
+    if let Some((at, _)) = s.char_indices().nth(DENIAL_FIELD_MAX_CHARS - 1) {
+        if s[at..].chars().count() > 1 {
+            s.truncate(at);
+            s.push('…');
         }
     }
 }
@@ -69,6 +122,7 @@ mod tests {
             reason: None,
             tenant_id: Some("acme".into()),
             target: "topup/acme/INV-1".into(),
+            command: None,
         };
         assert_eq!(
             a.key().as_deref(),
@@ -80,6 +134,25 @@ mod tests {
             denied_key("billing.topup", "x-1"),
             "audit/denied/billing.topup/x-1"
         );
+        let huge = Audit {
+            actor: "x".repeat(100_000),
+            target: format!("topup/acme/{}", "é".repeat(100_000)),
+            reason: Some("r".repeat(300)),
+            tenant_id: Some("t".repeat(256)),
+            ..a.clone()
+        }
+        .capped();
+        for (field, len) in [
+            (&huge.actor, 256),
+            (&huge.target, 256),
+            (huge.reason.as_ref().unwrap(), 256),
+            (huge.tenant_id.as_ref().unwrap(), 256),
+        ] {
+            assert_eq!(field.chars().count(), len, "{field}");
+        }
+        assert!(huge.actor.ends_with('…'));
+        assert_eq!(huge.tenant_id.as_deref(), Some("t".repeat(256).as_str()));
+        assert_eq!(a.clone().capped(), a, "short fields are kept whole");
         let json = serde_json::to_value(&a).unwrap();
         assert_eq!(
             json["reason"],

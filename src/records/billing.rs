@@ -19,6 +19,70 @@ pub fn usage_unit_for(deliverable_id: &str) -> &'static str {
     }
 }
 
+/// The largest number of credits one top-up (or adjustment, or price) may carry: 10^12. Sums
+/// of such amounts stay far from `i64::MAX`, and every sum is still checked (SPEC §7).
+pub const MAX_CREDITS: i64 = 1_000_000_000_000;
+
+/// Longest top-up reference, after trimming.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+/// Longest note, in characters.
+pub const MAX_NOTE_CHARS: usize = 1000;
+
+/// A top-up (or adjustment) reference as it is recorded: trimmed, then
+/// `^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`. Trimming makes ` INV-1` and `INV-1\n` the same
+/// top-up; look-alikes such as `INV‐1` (U+2010) are refused rather than being another one.
+pub fn check_reference(raw: &str) -> Result<&str, String> {
+    let r = raw.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-');
+    if r.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if !r.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("must start with a letter or digit (A-Z, a-z, 0-9)".into());
+    }
+    if let Some(c) = r.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "holds {}, which is not allowed: use A-Z, a-z, 0-9 and . _ : / -",
+            describe_char(c)
+        ));
+    }
+    if r.len() > MAX_REFERENCE_CHARS {
+        return Err(format!(
+            "is {} characters long; at most {MAX_REFERENCE_CHARS} are allowed",
+            r.len()
+        ));
+    }
+    Ok(r)
+}
+
+/// A note: at most 1,000 characters, no control characters (a note must not forge a line of
+/// a statement, a log or a job summary).
+pub fn check_note(note: &str) -> Result<(), String> {
+    let chars = note.chars().count();
+    if chars > MAX_NOTE_CHARS {
+        return Err(format!(
+            "is {chars} characters long; at most {MAX_NOTE_CHARS} are allowed"
+        ));
+    }
+    match note.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "holds the control character {}; notes are one line of text",
+            describe_char(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `'x' (U+0078)`: a character named so that look-alikes and invisible ones show.
+fn describe_char(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("U+{:04X}", c as u32)
+    } else {
+        format!("'{c}' (U+{:04X})", c as u32)
+    }
+}
+
 /// `topup/{tenant_id}/{reference}`: the external reference is the identity of a top-up, so
 /// the same reference twice is one top-up.
 pub fn topup_key(tenant_id: &str, reference: &str) -> String {
@@ -283,6 +347,32 @@ mod tests {
         assert_eq!(r.refunds, "spend/acme/wo-1/r2/s1/a1/report");
         assert_eq!(r.key(), "refund/acme/wo-1/r2/s1/a1/report");
         assert_eq!(r.batch_id(), "refund/acme/wo-1/r2/s1/a1");
+    }
+
+    #[test]
+    fn references_are_trimmed_then_checked() {
+        assert_eq!(check_reference(" INV-1"), Ok("INV-1"));
+        assert_eq!(check_reference("INV-1\n"), Ok("INV-1"));
+        assert_eq!(check_reference("inv.2026:07/A_1"), Ok("inv.2026:07/A_1"));
+        let long = "A".repeat(MAX_REFERENCE_CHARS);
+        assert_eq!(check_reference(&long), Ok(long.as_str()));
+        assert!(check_reference(&format!("{long}B")).is_err());
+        for bad in ["", "  ", "INV\u{2010}1", "-INV", "INV 1", "INV\r\n1", "é"] {
+            assert!(check_reference(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_reference("INV\u{2010}1")
+            .unwrap_err()
+            .contains("U+2010"));
+    }
+
+    #[test]
+    fn notes_are_short_single_lines() {
+        assert!(check_note("March invoice, paid by wire").is_ok());
+        assert!(check_note(&"é".repeat(MAX_NOTE_CHARS)).is_ok());
+        assert!(check_note(&"é".repeat(MAX_NOTE_CHARS + 1)).is_err());
+        for bad in ["a\nb", "a\rb", "\u{1b}[31m", "a\u{85}b"] {
+            assert!(check_note(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

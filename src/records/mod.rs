@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use audit::{Audit, Decision};
-pub use billing::{Refund, Spend, Topup};
+pub use billing::{Refund, Spend, Topup, MAX_CREDITS};
 pub use evidence::{
     DeliveryReceipt, EvidenceBundle, EvidenceItem, FileDigest, OutputRecord, Publish,
     PublishStatus, RunEnded, RunStarted, RunStatus, StepOutcome, StepStarted, StepStatus,
@@ -66,15 +66,7 @@ impl Stream {
 
     /// The stream a record `type` belongs to, or None for an unknown type.
     pub fn of_type(type_name: &str) -> Option<Stream> {
-        match type_name {
-            "TOPUP" | "SPEND" | "REFUND" => Some(Stream::Billing),
-            "run_started" | "step_started" | "step_outcome" | "evidence_item"
-            | "delivery_receipt" | "run_ended" | "evidence_bundle" | "publish" => {
-                Some(Stream::Evidence)
-            }
-            "audit" => Some(Stream::Audit),
-            _ => None,
-        }
+        RecordType::from_name(type_name).map(RecordType::stream)
     }
 }
 
@@ -83,6 +75,109 @@ impl std::fmt::Display for Stream {
         f.write_str(self.file_name())
     }
 }
+
+/// Every record type as a name the code dispatches on; the `type` string is only its wire form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordType {
+    Topup,
+    Spend,
+    Refund,
+    RunStarted,
+    StepStarted,
+    StepOutcome,
+    EvidenceItem,
+    DeliveryReceipt,
+    RunEnded,
+    EvidenceBundle,
+    Publish,
+    Audit,
+}
+
+impl RecordType {
+    pub const ALL: [RecordType; 12] = [
+        RecordType::Topup,
+        RecordType::Spend,
+        RecordType::Refund,
+        RecordType::RunStarted,
+        RecordType::StepStarted,
+        RecordType::StepOutcome,
+        RecordType::EvidenceItem,
+        RecordType::DeliveryReceipt,
+        RecordType::RunEnded,
+        RecordType::EvidenceBundle,
+        RecordType::Publish,
+        RecordType::Audit,
+    ];
+
+    /// The `type` field as written on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordType::Topup => "TOPUP",
+            RecordType::Spend => "SPEND",
+            RecordType::Refund => "REFUND",
+            RecordType::RunStarted => "run_started",
+            RecordType::StepStarted => "step_started",
+            RecordType::StepOutcome => "step_outcome",
+            RecordType::EvidenceItem => "evidence_item",
+            RecordType::DeliveryReceipt => "delivery_receipt",
+            RecordType::RunEnded => "run_ended",
+            RecordType::EvidenceBundle => "evidence_bundle",
+            RecordType::Publish => "publish",
+            RecordType::Audit => "audit",
+        }
+    }
+
+    /// The type a `type` string names, or None for an unknown one.
+    pub fn from_name(name: &str) -> Option<RecordType> {
+        RecordType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn stream(self) -> Stream {
+        match self {
+            RecordType::Topup | RecordType::Spend | RecordType::Refund => Stream::Billing,
+            RecordType::Audit => Stream::Audit,
+            _ => Stream::Evidence,
+        }
+    }
+
+    /// Records of a run: each names (`run_id`) a run whose `run_started` is in evidence.jsonl
+    /// (SPEC §7 "Across files"), so losing evidence.jsonl can never make a charge look new.
+    pub fn names_a_run(self) -> bool {
+        matches!(
+            self,
+            RecordType::Spend
+                | RecordType::Refund
+                | RecordType::StepStarted
+                | RecordType::StepOutcome
+                | RecordType::EvidenceItem
+                | RecordType::DeliveryReceipt
+                | RecordType::RunEnded
+                | RecordType::EvidenceBundle
+        )
+    }
+
+    /// The audit rule of a record only a privileged command writes (see [`PRIVILEGED`]).
+    pub fn privileged(self) -> Option<&'static Privileged> {
+        PRIVILEGED.iter().find(|p| p.record == self)
+    }
+}
+
+/// A record type only a privileged command writes, and the allowed audit record it needs:
+/// `audit/{action}/{the record's key}`, with the record's own `actor` and `tenant_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privileged {
+    pub record: RecordType,
+    pub action: &'static str,
+    pub scope: &'static str,
+}
+
+/// Every privileged record type. A new one (ADJUST, a rerun request) is one entry here: the
+/// writer then audits it, and `verify` and every writer check and repair its audit record.
+pub const PRIVILEGED: &[Privileged] = &[Privileged {
+    record: RecordType::Topup,
+    action: "billing.topup",
+    scope: "billing.topup",
+}];
 
 /// Every record type, tagged by `type` as on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,28 +212,28 @@ pub enum Record {
 impl Record {
     /// The `type` field as written on disk.
     pub fn type_name(&self) -> &'static str {
+        self.record_type().name()
+    }
+
+    pub fn record_type(&self) -> RecordType {
         match self {
-            Record::Topup(_) => "TOPUP",
-            Record::Spend(_) => "SPEND",
-            Record::Refund(_) => "REFUND",
-            Record::RunStarted(_) => "run_started",
-            Record::StepStarted(_) => "step_started",
-            Record::StepOutcome(_) => "step_outcome",
-            Record::EvidenceItem(_) => "evidence_item",
-            Record::DeliveryReceipt(_) => "delivery_receipt",
-            Record::RunEnded(_) => "run_ended",
-            Record::EvidenceBundle(_) => "evidence_bundle",
-            Record::Publish(_) => "publish",
-            Record::Audit(_) => "audit",
+            Record::Topup(_) => RecordType::Topup,
+            Record::Spend(_) => RecordType::Spend,
+            Record::Refund(_) => RecordType::Refund,
+            Record::RunStarted(_) => RecordType::RunStarted,
+            Record::StepStarted(_) => RecordType::StepStarted,
+            Record::StepOutcome(_) => RecordType::StepOutcome,
+            Record::EvidenceItem(_) => RecordType::EvidenceItem,
+            Record::DeliveryReceipt(_) => RecordType::DeliveryReceipt,
+            Record::RunEnded(_) => RecordType::RunEnded,
+            Record::EvidenceBundle(_) => RecordType::EvidenceBundle,
+            Record::Publish(_) => RecordType::Publish,
+            Record::Audit(_) => RecordType::Audit,
         }
     }
 
     pub fn stream(&self) -> Stream {
-        match self {
-            Record::Topup(_) | Record::Spend(_) | Record::Refund(_) => Stream::Billing,
-            Record::Audit(_) => Stream::Audit,
-            _ => Stream::Evidence,
-        }
+        self.record_type().stream()
     }
 
     /// The idempotency key derived from the record's fields. None only for an audit record of a
@@ -328,4 +423,24 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[(b & 0x0f) as usize] as char);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_record_type_has_one_name_and_one_file() {
+        for t in RecordType::ALL {
+            assert_eq!(RecordType::from_name(t.name()), Some(t));
+            assert_eq!(Stream::of_type(t.name()), Some(t.stream()));
+        }
+        assert_eq!(RecordType::from_name("topup"), None);
+        assert_eq!(
+            RecordType::Topup.privileged().map(|p| p.action),
+            Some("billing.topup")
+        );
+        assert!(RecordType::Spend.names_a_run() && !RecordType::RunStarted.names_a_run());
+        assert!(!RecordType::Publish.names_a_run() && !RecordType::Topup.names_a_run());
+    }
 }

@@ -1,6 +1,7 @@
 //! Loads a platform repository (modules/, tenants/, config/) into typed values; every file
 //! problem becomes a finding with file and line, so one pass reports them all.
 pub mod locate;
+pub mod tenants;
 pub mod yaml;
 
 use crate::config::registry::Registry;
@@ -53,6 +54,9 @@ pub struct Repo {
     pub modules: BTreeMap<String, LoadedModule>,
     pub tenants: BTreeMap<String, LoadedTenant>,
     pub registry: Registry,
+    /// Folders under tenants/ that are not tenants (a link, a bad name, a linked tenant.yml or
+    /// workorders/): nothing of them is loaded; the orchestrator reports them invalid.
+    pub rejected_tenants: Vec<tenants::RejectedTenant>,
     /// Problems with modules, tenants and config (work-order findings live on each work order).
     pub findings: Vec<Finding>,
 }
@@ -76,12 +80,14 @@ impl Repo {
         let (registry, mut findings) = Registry::load(root);
         let (_, iam_findings) = crate::config::iam::Iam::load(root);
         findings.extend(iam_findings);
+        findings.extend(crate::config::ledger::LedgerConfig::load(root).1);
         let modules = load_modules(root, &mut findings);
-        let tenants = load_tenants(root, &mut findings);
+        let (tenants, rejected_tenants) = tenants::load(root, &mut findings);
         Ok(Repo {
             root: root.to_path_buf(),
             modules,
             tenants,
+            rejected_tenants,
             registry,
             findings,
         })
@@ -259,119 +265,37 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
     out
 }
 
-fn load_tenants(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, LoadedTenant> {
-    let mut out = BTreeMap::new();
-    for dir in subdirs(&root.join("tenants")) {
-        let folder = name_of(&dir);
-        let file = dir.join("tenant.yml");
-        let rel = yaml::rel_string(root, &file);
-        let mut name = None;
-        let mut tdoc = None;
-        if let Some(why) = crate::ids::check(&folder) {
-            findings.push(Finding::error(
-                &rel,
-                "tenant_id",
-                format!("tenant folder name: {why}"),
-            ));
-            continue;
+impl LoadedWorkOrder {
+    /// A work order of file `rel` (beneath `root`) with nothing parsed yet.
+    fn empty(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOrder {
+        LoadedWorkOrder {
+            tenant_id: tenant_id.to_string(),
+            stem: rel
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            doc: None,
+            rel: yaml::rel_string(root, &root.join(rel)),
+            work_order: None,
+            enabled: true,
+            findings: Vec::new(),
         }
-        if !file.is_file() {
-            findings.push(Finding::error(
-                rel,
-                "tenant_id",
-                "tenant folder has no tenant.yml; add one with tenant_id",
-            ));
-        } else {
-            match yaml::load(root, &file) {
-                Err(f) => findings.push(f),
-                Ok(doc) => {
-                    let v = findings::from_violations(
-                        &doc,
-                        schema::validate(SchemaKind::Tenant, &doc.value),
-                    );
-                    if v.is_empty() {
-                        let id = doc
-                            .value
-                            .get("tenant_id")
-                            .and_then(|x| x.as_str())
-                            .unwrap_or_default();
-                        if id != folder {
-                            findings.push(doc.finding(
-                                "tenant_id",
-                                format!("tenant_id '{id}' must equal its folder name '{folder}'"),
-                            ));
-                        }
-                        name = doc
-                            .value
-                            .get("name")
-                            .and_then(|x| x.as_str())
-                            .map(String::from);
-                    }
-                    findings.extend(v);
-                    tdoc = Some(doc);
-                }
-            }
-        }
-        let work_orders = load_work_orders(root, &dir, &folder);
-        out.insert(
-            folder.clone(),
-            LoadedTenant {
-                tenant_id: folder,
-                dir,
-                doc: tdoc,
-                name,
-                work_orders,
-            },
-        );
     }
-    out
+
+    /// A work-order file that is not read at all, for `why`.
+    pub fn refused(root: &Path, rel: &Path, tenant_id: &str, why: &str) -> LoadedWorkOrder {
+        let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
+        lw.findings.push(Finding::error(&lw.rel, "", why));
+        lw
+    }
 }
 
-fn load_work_orders(root: &Path, tenant_dir: &Path, tenant_id: &str) -> Vec<LoadedWorkOrder> {
-    let wdir = tenant_dir.join("workorders");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&wdir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .into_iter()
-        .map(|f| load_work_order(root, &f, tenant_id))
-        .collect()
-}
-
-/// Load one work-order file; problems are recorded on it, never fatal.
-pub fn load_work_order(root: &Path, file: &Path, tenant_id: &str) -> LoadedWorkOrder {
-    let stem = file
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let rel = yaml::rel_string(root, file);
-    let mut lw = LoadedWorkOrder {
-        tenant_id: tenant_id.to_string(),
-        stem: stem.clone(),
-        doc: None,
-        rel: rel.clone(),
-        work_order: None,
-        enabled: true,
-        findings: Vec::new(),
-    };
-    if std::fs::symlink_metadata(file)
-        .map(|m| m.file_type().is_symlink())
-        .unwrap_or(false)
-    {
-        lw.findings.push(Finding::error(
-            &rel,
-            "",
-            "work-order files must not be symlinks (they could point at another tenant's files)",
-        ));
-        return lw;
-    }
-    let mut doc = match yaml::load(root, file) {
+/// Load one work-order file, `rel` beneath `root`, read through no link; problems are
+/// recorded on it, never fatal.
+pub fn load_work_order(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOrder {
+    let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
+    let stem = lw.stem.clone();
+    let mut doc = match yaml::load_beneath(root, rel) {
         Ok(d) => d,
         Err(f) => {
             lw.findings.push(f);

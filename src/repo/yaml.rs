@@ -1,7 +1,9 @@
 //! Reads one YAML file into a JSON value with its text and digest; syntax errors carry line:column.
+use crate::beneath::{Beneath, Reason};
 use crate::digest::sha256_hex;
 use crate::findings::Finding;
 use crate::repo::locate;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Larger files are refused: no platform file needs more, and it bounds memory on hostile input.
@@ -42,20 +44,50 @@ pub fn rel_string(root: &Path, abs: &Path) -> String {
 /// Load and parse `abs`. Every failure is a finding naming the file (and line:column).
 pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
     let rel = rel_string(root, abs);
-    let meta = std::fs::metadata(abs)
+    let file = std::fs::File::open(abs)
         .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
+    from_file(rel, abs, file)
+}
+
+/// Load and parse `rel` beneath `root`, reached through no link at any component (a tenant's
+/// files: a link could point at another tenant's). A refusal is a finding saying why.
+pub fn load_beneath(root: &Path, rel: &Path) -> Result<Doc, Finding> {
+    let b = Beneath::new(root, rel);
+    let shown = rel_string(root, &b.path());
+    let file = b.open_file().map_err(|r| {
+        let what = match r.reason {
+            Reason::Missing => "does not exist".to_string(),
+            other => format!("refused: it {other}"),
+        };
+        Finding::error(&shown, "", what)
+    })?;
+    from_file(shown, &b.path(), file)
+}
+
+/// Read an opened file (at most MAX_FILE_BYTES) and parse it.
+fn from_file(rel: String, abs: &Path, file: std::fs::File) -> Result<Doc, Finding> {
+    let len = file
+        .metadata()
+        .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?
+        .len();
+    if len > MAX_FILE_BYTES {
         return Err(Finding::error(
             &rel,
             "",
-            format!(
-                "file is {} bytes; the limit is {MAX_FILE_BYTES}",
-                meta.len()
-            ),
+            format!("file is {len} bytes; the limit is {MAX_FILE_BYTES}"),
         ));
     }
-    let bytes =
-        std::fs::read(abs).map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Finding::error(
+            &rel,
+            "",
+            format!("file grew past the limit of {MAX_FILE_BYTES} bytes while it was read"),
+        ));
+    }
     let sha256 = sha256_hex(&bytes);
     let text = String::from_utf8(bytes).map_err(|e| {
         Finding::error(

@@ -15,6 +15,7 @@ const PLATFORM_ONLY_SLUGS: &[&str] = &[
     "secrets_missing",
     "upstream_failed",
     "fail_fast",
+    "superseded",
 ];
 
 /// Everything needed to run one command-module step.

@@ -1,9 +1,10 @@
-//! Checks what a step left in its outputs dir — no links or special files, at most 10,000
-//! files and 4 GiB, every declared output present — and records each `file` output by its
-//! digest and each `dir` output once, by the digest of its manifest.
+//! Checks what a step left in its outputs dir — at most 10,000 files and 4 GiB, no links,
+//! hard-linked or special files, every declared output present — and records each `file`
+//! output by its digest and each `dir` output once, by the digest of its manifest.
 use super::FileRecord;
+use crate::beneath::Beneath;
 use crate::contract::{ModuleContract, OutputType};
-use crate::digest::{sha256_file, sha256_hex};
+use crate::digest::{sha256_hex, sha256_opened};
 use std::path::{Path, PathBuf};
 
 /// Files a step's outputs may hold (folders are bounded the same way).
@@ -52,47 +53,77 @@ pub struct DirManifest {
     pub sha256: String,
 }
 
-/// Refuse any symlink or special file under `dir`, and more than the caps. Links are never
-/// followed: a module could otherwise point later steps, packages or deliveries at another
-/// tenant's files, and a FIFO would block whoever opens it.
+/// Refuse more than the caps, then any symlink, special file or file with several links
+/// under `dir`. Nothing is followed or opened: a module could otherwise point later steps,
+/// packages or deliveries at another tenant's files (a symlink, or a hard link to them), and
+/// a FIFO would block whoever opens it. The caps come first: they bound the walk itself.
 pub fn survey(dir: &Path) -> Result<(), Refused> {
     let (mut files, mut dirs, mut bytes) = (0u64, 0u64, 0u64);
+    let mut first_problem: Option<Refused> = None;
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
         let entry = entry.map_err(|e| Refused::missing(format!("cannot read the outputs: {e}")))?;
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
         let ft = entry.file_type();
-        if ft.is_symlink() {
-            return Err(Refused::missing(format!(
-                "the module left a symlink in its outputs: {}; outputs must be regular files",
-                rel.display()
-            )));
-        }
         if ft.is_dir() {
             dirs += 1;
-        } else if ft.is_file() {
-            files += 1;
-            bytes += entry.metadata().map(|m| m.len()).unwrap_or_default();
         } else {
-            return Err(Refused::missing(format!(
-                "{} in the outputs is not a regular file (a FIFO, socket or device); outputs must be regular files",
-                rel.display()
-            )));
+            files += 1;
+            let meta = entry.metadata().ok();
+            bytes += meta.as_ref().map_or(0, |m| m.len());
+            if first_problem.is_none() {
+                let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+                first_problem = not_a_plain_file(rel, ft, meta.as_ref());
+            }
         }
-        if files > MAX_FILES || dirs > MAX_FILES {
-            return Err(Refused::too_large(format!(
-                "the outputs hold more than {MAX_FILES} {}; a step may leave at most {MAX_FILES} files (and {MAX_FILES} folders)",
-                if files > MAX_FILES { "files" } else { "folders" }
-            )));
-        }
-        if bytes > MAX_BYTES {
-            return Err(Refused::too_large(format!(
-                "the outputs hold more than {} GiB; a step may leave at most {} GiB",
-                MAX_BYTES >> 30,
-                MAX_BYTES >> 30
-            )));
-        }
+        over_caps(files, dirs, bytes)?;
+    }
+    first_problem.map_or(Ok(()), Err)
+}
+
+fn over_caps(files: u64, dirs: u64, bytes: u64) -> Result<(), Refused> {
+    if files > MAX_FILES || dirs > MAX_FILES {
+        return Err(Refused::too_large(format!(
+            "the outputs hold more than {MAX_FILES} {}; a step may leave at most {MAX_FILES} files (and {MAX_FILES} folders)",
+            if files > MAX_FILES { "files" } else { "folders" }
+        )));
+    }
+    if bytes > MAX_BYTES {
+        return Err(Refused::too_large(format!(
+            "the outputs hold more than {0} GiB; a step may leave at most {0} GiB",
+            MAX_BYTES >> 30
+        )));
     }
     Ok(())
+}
+
+/// Why an entry that is not a folder is not a plain output file, if it is not.
+fn not_a_plain_file(
+    rel: &Path,
+    ft: std::fs::FileType,
+    meta: Option<&std::fs::Metadata>,
+) -> Option<Refused> {
+    let why = if ft.is_symlink() {
+        "is a symlink"
+    } else if !ft.is_file() {
+        "is not a regular file (a FIFO, socket or device)"
+    } else if meta.is_some_and(|m| links(m) > 1) {
+        "has several hard links (another may be another tenant's file)"
+    } else {
+        return None;
+    };
+    Some(Refused::missing(format!(
+        "{} in the outputs {why}; outputs must be regular files with a single link",
+        rel.display()
+    )))
+}
+
+#[cfg(unix)]
+fn links(m: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::nlink(m)
+}
+
+#[cfg(not(unix))]
+fn links(_: &std::fs::Metadata) -> u64 {
+    1
 }
 
 /// Record every declared file/dir output, after the survey; Err names what is wrong.
@@ -105,28 +136,28 @@ pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<File
             continue;
         }
         let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
-        let path = outputs_dir.join(&rel);
-        let meta = std::fs::symlink_metadata(&path).ok();
-        let record = match out.ty {
-            OutputType::File if meta.as_ref().is_some_and(|m| m.is_file()) => sha256_file(&path)
-                .map_err(|e| e.message)
-                .map(|(sha, bytes)| FileRecord {
-                    id: out.id.clone(),
-                    path: rel.clone(),
-                    bytes,
-                    sha256: sha,
-                    files: None,
-                }),
-            OutputType::Dir if meta.as_ref().is_some_and(|m| m.is_dir()) => dir_manifest(&path)
-                .map(|m| FileRecord {
-                    id: out.id.clone(),
-                    path: rel.clone(),
-                    bytes: m.bytes,
-                    sha256: m.sha256,
-                    files: Some(m.files.len() as u64),
-                }),
-            _ => Err(String::new()),
-        };
+        let at = Beneath::new(outputs_dir, &rel);
+        let meta = std::fs::symlink_metadata(at.path()).ok();
+        let record =
+            match out.ty {
+                OutputType::File if meta.as_ref().is_some_and(|m| m.is_file()) => file_digest(&at)
+                    .map(|(sha, bytes)| FileRecord {
+                        id: out.id.clone(),
+                        path: rel.clone(),
+                        bytes,
+                        sha256: sha,
+                        files: None,
+                    }),
+                OutputType::Dir if meta.as_ref().is_some_and(|m| m.is_dir()) => dir_manifest(&at)
+                    .map(|m| FileRecord {
+                        id: out.id.clone(),
+                        path: rel.clone(),
+                        bytes: m.bytes,
+                        sha256: m.sha256,
+                        files: Some(m.files.len() as u64),
+                    }),
+                _ => Err(String::new()),
+            };
         match record {
             Ok(r) => records.push(r),
             Err(why) if why.is_empty() => missing.push(rel),
@@ -143,31 +174,30 @@ pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<File
     }
 }
 
-/// The manifest of a `dir` output: every regular file beneath `dir`, hashed. Links and
-/// special files are refused, and so is a folder over the caps.
-pub fn dir_manifest(dir: &Path) -> Result<DirManifest, String> {
-    let mut files = Vec::new();
+/// SHA-256 and length of a regular file with a single link, reached through no link.
+fn file_digest(at: &Beneath) -> Result<(String, u64), String> {
+    let file = at.open_file().map_err(|r| r.to_string())?;
+    sha256_opened(file, &at.path()).map_err(|e| e.message)
+}
+
+/// The manifest of a `dir` output: every regular file beneath `dir`, hashed, each opened
+/// through no link. Links, hard-linked and special files are refused, and so is a folder
+/// over the file cap.
+pub fn dir_manifest(dir: &Beneath) -> Result<DirManifest, String> {
+    let listed = dir.list_files().map_err(|r| r.to_string())?;
+    if listed.len() as u64 > MAX_FILES {
+        return Err(format!(
+            "{} holds more than {MAX_FILES} files",
+            dir.path().display()
+        ));
+    }
+    let mut files = Vec::with_capacity(listed.len());
     let mut bytes = 0u64;
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        let ft = entry.file_type();
-        if ft.is_dir() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        if !ft.is_file() {
-            return Err(format!("{} is not a regular file", rel.display()));
-        }
-        if files.len() as u64 >= MAX_FILES {
-            return Err(format!(
-                "{} holds more than {MAX_FILES} files",
-                dir.display()
-            ));
-        }
-        let (sha256, len) = sha256_file(entry.path()).map_err(|e| e.message)?;
+    for f in listed {
+        let (sha256, len) = file_digest(&dir.join(&f.rel))?;
         bytes += len;
         files.push(ManifestFile {
-            rel: rel.to_path_buf(),
+            rel: f.rel,
             bytes: len,
             sha256,
         });
@@ -221,7 +251,7 @@ mod tests {
         std::fs::create_dir_all(d.path().join("b")).unwrap();
         std::fs::write(d.path().join("b/x.txt"), "x").unwrap();
         std::fs::write(d.path().join("a.txt"), "").unwrap();
-        let m = dir_manifest(d.path()).unwrap();
+        let m = dir_manifest(&Beneath::new(d.path(), "")).unwrap();
         let text = format!(
             "{{\"path\":\"a.txt\",\"bytes\":0,\"sha256\":\"{}\"}}\n{{\"path\":\"b/x.txt\",\"bytes\":1,\"sha256\":\"{}\"}}\n",
             sha256_hex(b""),
@@ -245,6 +275,6 @@ mod tests {
             libc::mkfifo(fifo.as_ptr(), 0o600);
         }
         assert_eq!(survey(d.path()).unwrap_err().slug, "outputs_missing");
-        assert!(dir_manifest(d.path()).is_err());
+        assert!(dir_manifest(&Beneath::new(d.path(), "")).is_err());
     }
 }

@@ -10,16 +10,18 @@ pub enum SchemaKind {
     Registry,
     Iam,
     RuntimeProfile,
+    Ledger,
 }
 
 impl SchemaKind {
-    pub const ALL: [SchemaKind; 6] = [
+    pub const ALL: [SchemaKind; 7] = [
         SchemaKind::Module,
         SchemaKind::Workorder,
         SchemaKind::Tenant,
         SchemaKind::Registry,
         SchemaKind::Iam,
         SchemaKind::RuntimeProfile,
+        SchemaKind::Ledger,
     ];
 
     /// The schema document's text, as printed by `platform schema`.
@@ -31,6 +33,7 @@ impl SchemaKind {
             SchemaKind::Registry => include_str!("registry.schema.json"),
             SchemaKind::Iam => include_str!("iam.schema.json"),
             SchemaKind::RuntimeProfile => include_str!("runtime-profile.schema.json"),
+            SchemaKind::Ledger => include_str!("ledger.schema.json"),
         }
     }
 
@@ -42,6 +45,7 @@ impl SchemaKind {
             SchemaKind::Registry => 3,
             SchemaKind::Iam => 4,
             SchemaKind::RuntimeProfile => 5,
+            SchemaKind::Ledger => 6,
         }
     }
 }
@@ -55,8 +59,8 @@ pub struct Violation {
 
 type Compiled = Result<jsonschema::Validator, String>;
 
-fn validators() -> &'static [Compiled; 6] {
-    static CELL: OnceLock<[Compiled; 6]> = OnceLock::new();
+fn validators() -> &'static [Compiled; 7] {
+    static CELL: OnceLock<[Compiled; 7]> = OnceLock::new();
     CELL.get_or_init(|| {
         SchemaKind::ALL.map(|k| {
             let schema: serde_json::Value =

@@ -1,11 +1,8 @@
-//! Runtime profiles under config/: each `runtime_profile.<name>.yml` against its schema, its release-tag placeholders and the github block's own rules.
+//! Runtime profiles under config/: each `runtime_profile.<name>.yml` against its schema, then its github block by the rules every GitHub command applies (https, tag templates).
 use crate::findings::{self, Finding};
 use crate::github::settings::GithubSettings;
 use crate::repo::{yaml, Repo};
 use crate::schema::{self, SchemaKind};
-
-/// The placeholders `github.release_tag` may use (SPEC §2).
-const TAG_PLACEHOLDERS: [&str; 3] = ["tenant_id", "work_order_id", "run"];
 
 pub fn check(repo: &Repo) -> Vec<Finding> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(repo.root.join("config"))
@@ -43,56 +40,30 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
             out.extend(violations);
             continue;
         }
-        let before = out.len();
-        if let Some(tag) = doc
-            .value
-            .pointer("/github/release_tag")
-            .and_then(|v| v.as_str())
-        {
-            for name in placeholders(tag) {
-                if !TAG_PLACEHOLDERS.contains(&name.as_str()) {
-                    out.push(doc.finding(
-                        "github.release_tag",
-                        format!("release_tag uses unknown placeholder '{{{name}}}'; available: {{tenant_id}} {{work_order_id}} {{run}}"),
-                    ));
-                }
-            }
-        }
-        // Then the checks the publisher and state commands run, so a profile that passes here
-        // is one they accept (one finding per cause: skipped when a placeholder was wrong).
-        if let (Some(github), true) = (doc.value.get("github"), out.len() == before) {
+        // The checks the publisher, deliveries and state commands run (one parser: a profile
+        // that passes here is one they accept).
+        if let Some(github) = doc.value.get("github") {
             if let Err(e) = GithubSettings::from_value(github, &doc.rel) {
-                let field = e
-                    .message
-                    .split_whitespace()
-                    .next()
-                    .filter(|w| w.starts_with("github."))
-                    .map(|w| w.trim_end_matches([':', ',']).to_string())
-                    .unwrap_or_else(|| "github".to_string());
-                let msg = match &e.help {
-                    Some(h) => format!("{}; {h}", e.message),
-                    None => e.message.clone(),
-                };
-                out.push(doc.finding(&field, msg));
+                out.push(doc.finding(&error_field(&e.message), with_help(&e)));
             }
         }
     }
     out
 }
 
-/// The `{name}` placeholders of a template, in order.
-fn placeholders(t: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = t;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) => {
-                out.push(after[..end].to_string());
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
+/// The key an error of `GithubSettings` names first (`github.api_url ...`), else `github`.
+fn error_field(message: &str) -> String {
+    message
+        .split_whitespace()
+        .next()
+        .filter(|w| w.starts_with("github."))
+        .map(|w| w.trim_end_matches([':', ',']).to_string())
+        .unwrap_or_else(|| "github".to_string())
+}
+
+fn with_help(e: &crate::error::Error) -> String {
+    match &e.help {
+        Some(h) => format!("{}; {h}", e.message),
+        None => e.message.clone(),
     }
-    out
 }

@@ -1,33 +1,39 @@
 //! Resolves a step's inputs at run time: literals, defaults, outputs of earlier steps, files
-//! read with selectors, and tenant assets — every path confined to its step or tenant.
+//! read with selectors, and tenant assets — every file opened beneath its step's outputs or
+//! its tenant's assets with no link at any component.
 use super::model::{InputValue, Selector, Step};
-use super::paths::resolve_inside;
+use super::paths::check_relative;
+use crate::beneath::{Beneath, Reason, Refused};
 use crate::contract::{InputType, ModuleContract, OutputType};
 use crate::repo::locate::{parse_path, Seg};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A file read by a selector may be at most this large: inputs are values, not bulk data.
 pub const MAX_SELECTOR_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Turns an `{asset: path}` into a file inside the tenant's own assets/ (or says why not).
-pub type AssetResolver<'a> = dyn Fn(&str) -> Result<PathBuf, String> + 'a;
+/// Copies the asset of `{asset: path}` for input `name` into the step's folder and returns
+/// the copy's path (or says why not): `(name, path)`.
+pub type AssetResolver<'a> = dyn Fn(&str, &str) -> Result<PathBuf, String> + 'a;
 
 /// What an earlier step left for later ones.
 #[derive(Debug, Clone)]
 pub struct Produced<'a> {
     pub contract: &'a ModuleContract,
-    pub outputs_dir: PathBuf,
+    /// The step's outputs folder, beneath the runtime directory.
+    pub outputs: Beneath,
     pub values: serde_json::Map<String, serde_json::Value>,
     pub completed: bool,
 }
 
-/// The path of a declared file/dir output of an earlier, completed step.
-pub fn output_path(
+/// A declared file/dir output of an earlier, completed step, checked as it will be read: a
+/// regular file with a single link, or a tree of them, reached through no link.
+pub fn output_beneath(
     earlier: &BTreeMap<String, Produced>,
     from_step: &str,
     output_id: &str,
-) -> Result<(PathBuf, OutputType), String> {
+) -> Result<(Beneath, OutputType), String> {
     let p = earlier
         .get(from_step)
         .ok_or_else(|| format!("step '{from_step}' has not run before this step"))?;
@@ -44,15 +50,36 @@ pub fn output_path(
         ));
     }
     let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
-    let path = resolve_inside(&p.outputs_dir, &rel)
-        .map_err(|e| format!("output '{output_id}' of step '{from_step}': {e} (was the runtime dir deleted? run with --retry-failed after restoring it)"))?;
-    Ok((path, out.ty))
+    if let Some(why) = check_relative(&rel) {
+        return Err(format!("output '{output_id}' of step '{from_step}': {why}"));
+    }
+    let b = p.outputs.join(&rel);
+    let checked = match out.ty {
+        OutputType::Dir => b.list_files().map(drop),
+        _ => b.open_file().map(drop),
+    };
+    checked
+        .map_err(|r| refused_output(&format!("output '{output_id}' of step '{from_step}'"), &r))?;
+    Ok((b, out.ty))
 }
 
-/// A path as the module will receive it. A lossy conversion would hand the module a path
-/// that does not exist, so a name that is not UTF-8 is refused instead.
+/// Why a module's output cannot be read, with what to do about a missing one.
+fn refused_output(what: &str, r: &Refused) -> String {
+    let hint = match r.reason {
+        Reason::Missing => {
+            " (was the runtime dir deleted? run with --retry-failed after restoring it)"
+        }
+        _ => "; outputs are read only as regular files with a single link, never through a link",
+    };
+    format!("{what}: {r}{hint}")
+}
+
+/// A path as the module will receive it: absolute (the module runs in a folder of its own).
+/// A lossy conversion would hand the module a path that does not exist, so a name that is not
+/// UTF-8 is refused instead.
 fn path_string(p: &Path) -> Result<String, String> {
-    p.to_str().map(str::to_string).ok_or_else(|| {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs.to_str().map(str::to_string).ok_or_else(|| {
         format!(
             "{}: the file name is not valid UTF-8, so it cannot be passed to a module; rename it",
             p.display()
@@ -61,17 +88,44 @@ fn path_string(p: &Path) -> Result<String, String> {
 }
 
 /// Every file under a dir output, sorted (for `files` inputs bound to a dir).
-fn files_under(dir: &Path) -> Result<Vec<String>, String> {
-    let mut v = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| path_string(e.path()))
+fn files_under(dir: &Beneath) -> Result<Vec<String>, String> {
+    let files = dir
+        .list_files()
+        .map_err(|r| refused_output("dir output", &r))?;
+    let mut v = files
+        .iter()
+        .map(|f| path_string(&dir.join(&f.rel).path()))
         .collect::<Result<Vec<String>, String>>()?;
     v.sort();
     Ok(v)
+}
+
+/// The file a built-in reads for its input `name`: the earlier step's output it is bound to,
+/// or the copy of its asset in `inputs` (the step's inputs folder). None when not given.
+pub fn bound_file(
+    step: &Step,
+    name: &str,
+    earlier: &BTreeMap<String, Produced>,
+    inputs: &Beneath,
+) -> Result<Option<Beneath>, String> {
+    match step.inputs.get(name) {
+        None => Ok(None),
+        Some(InputValue::Output {
+            from_step,
+            output_id,
+        }) => output_beneath(earlier, from_step, output_id)
+            .map(|(b, _)| Some(b))
+            .map_err(|e| format!("input '{name}': {e}")),
+        Some(InputValue::Asset(rel)) => {
+            let file = Path::new(rel)
+                .file_name()
+                .ok_or_else(|| format!("input '{name}': asset '{rel}' does not name a file"))?;
+            Ok(Some(inputs.join(name).join(file)))
+        }
+        Some(_) => Err(format!(
+            "input '{name}' needs a file: bind it to a file output ({{from_step, output_id}}) or an asset ({{asset: path}})"
+        )),
+    }
 }
 
 /// Resolve all inputs of `step` into the JSON object a module receives. Err names the input.
@@ -120,10 +174,7 @@ fn resolve_one(
     let v = match value {
         InputValue::Literal(v) => v.clone(),
         InputValue::Asset(rel) => {
-            let p = assets(rel).map_err(ctx)?;
-            if !p.is_file() {
-                return Err(ctx(format!("asset '{rel}' is not a file")));
-            }
+            let p = assets(name, rel).map_err(ctx)?;
             let s = serde_json::Value::String(path_string(&p).map_err(ctx)?);
             if ty == InputType::Files {
                 serde_json::Value::Array(vec![s])
@@ -152,10 +203,11 @@ fn resolve_one(
                     ))
                 })?
             } else {
-                let (path, oty) = output_path(earlier, from_step, output_id).map_err(ctx)?;
+                let (out, oty) = output_beneath(earlier, from_step, output_id).map_err(ctx)?;
+                let path = out.path();
                 match (oty, ty) {
                     (OutputType::Dir, InputType::Files) => serde_json::Value::Array(
-                        files_under(&path)
+                        files_under(&out)
                             .map_err(ctx)?
                             .into_iter()
                             .map(serde_json::Value::String)
@@ -183,9 +235,10 @@ fn resolve_one(
             if !p.completed {
                 return Err(ctx(format!("step '{from_step}' did not complete")));
             }
-            let path = resolve_inside(&p.outputs_dir, from_file)
-                .map_err(|e| ctx(format!("from_file {e}")))?;
-            let text = read_text(&path).map_err(ctx)?;
+            if let Some(why) = check_relative(from_file) {
+                return Err(ctx(format!("from_file {why}")));
+            }
+            let text = read_text(&p.outputs.join(from_file), from_file).map_err(ctx)?;
             select(&text, *selector, *take, json_path.as_deref())
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
@@ -225,20 +278,21 @@ fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a file", path.display()));
-    }
-    if meta.len() > MAX_SELECTOR_BYTES {
+/// A file of an earlier step as UTF-8 text, read from the opened file (never by path again).
+fn read_text(b: &Beneath, from_file: &str) -> Result<String, String> {
+    let what = format!("from_file '{from_file}'");
+    let file = b.open_file().map_err(|r| refused_output(&what, &r))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SELECTOR_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{}: {e}", b.path().display()))?;
+    if bytes.len() as u64 > MAX_SELECTOR_BYTES {
         return Err(format!(
-            "{} is {} bytes; selectors read at most {MAX_SELECTOR_BYTES}",
-            path.display(),
-            meta.len()
+            "{} is larger than {MAX_SELECTOR_BYTES} bytes, the most a selector reads",
+            b.path().display()
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", b.path().display()))
 }
 
 /// Apply a selector to a file's text.

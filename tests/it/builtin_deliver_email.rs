@@ -4,6 +4,7 @@
 
 use crate::support::smtp;
 
+use platform::beneath::Beneath;
 use platform::builtin::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
 use platform::digest::sha256_hex;
 use smtp::{SinkOptions, SmtpSink};
@@ -11,6 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const RECIPIENT: &str = "buyer@example.org";
+
+/// A package beneath its own folder (the folder is the test's).
+fn at(path: &Path) -> Beneath {
+    Beneath::in_parent(path)
+}
 
 /// Incompressible, reproducible bytes (xorshift64), like a real ZIP's.
 fn noise(len: usize) -> Vec<u8> {
@@ -57,8 +63,14 @@ fn a_package_one_byte_under_the_cap_arrives_intact() {
     let zip = package(tmp.path(), len);
     let expected_sha = sha256_hex(&std::fs::read(&zip).unwrap());
 
-    let receipt = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "Your deliverable")
-        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    let receipt = deliver_email(
+        &plain(sink.port),
+        None,
+        &at(&zip),
+        RECIPIENT,
+        "Your deliverable",
+    )
+    .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
 
     assert_eq!(receipt.provider, "email");
     assert_eq!(
@@ -118,8 +130,8 @@ fn a_package_at_the_cap_fails_before_any_connection() {
         .set_len(EMAIL_MAX_PACKAGE_BYTES)
         .unwrap();
 
-    let failure =
-        deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "too big").expect_err("at the cap");
+    let failure = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "too big")
+        .expect_err("at the cap");
 
     assert_eq!(failure.reason_slug, "package_too_large_for_email");
     for needle in [
@@ -160,7 +172,7 @@ fn starttls_with_the_test_ca_and_credentials_delivers() {
         ..plain(sink.port)
     };
     let creds = Some(("mailer".to_string(), "correct horse".to_string()));
-    let receipt = deliver_email(&settings, creds, &zip, RECIPIENT, "starttls")
+    let receipt = deliver_email(&settings, creds, &at(&zip), RECIPIENT, "starttls")
         .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(
         receipt.remote_path,
@@ -185,7 +197,7 @@ fn implicit_tls_with_the_test_ca_delivers() {
         ca_file: Some(ca.ca_pem.clone()),
         ..plain(sink.port)
     };
-    deliver_email(&settings, None, &zip, RECIPIENT, "smtps")
+    deliver_email(&settings, None, &at(&zip), RECIPIENT, "smtps")
         .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(sink.messages().len(), 1);
 }
@@ -204,7 +216,7 @@ fn an_untrusted_certificate_fails_delivery_failed() {
         tls: SmtpTls::Starttls,
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("untrusted");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("untrusted");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure
@@ -225,7 +237,8 @@ fn starttls_required_but_not_offered_fails_delivery_failed() {
         tls: SmtpTls::Starttls,
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("no STARTTLS");
+    let failure =
+        deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("no STARTTLS");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(sink.messages().is_empty(), "sent in clear text");
 }
@@ -235,7 +248,8 @@ fn a_closed_port_fails_delivery_failed_naming_host_and_port() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
     let port = closed_port();
-    let failure = deliver_email(&plain(port), None, &zip, RECIPIENT, "x").expect_err("refused");
+    let failure =
+        deliver_email(&plain(port), None, &at(&zip), RECIPIENT, "x").expect_err("refused");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains(&format!("127.0.0.1:{port}")),
@@ -252,7 +266,8 @@ fn a_server_that_refuses_the_message_fails_with_its_answer() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").expect_err("554");
+    let failure =
+        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("554");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("554"), "{}", failure.message);
     assert!(
@@ -271,7 +286,8 @@ fn a_server_size_limit_below_the_message_fails_delivery_failed() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 900_000);
-    let failure = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").expect_err("552");
+    let failure =
+        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("552");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("552"), "{}", failure.message);
     assert!(sink.messages().is_empty());
@@ -294,7 +310,8 @@ fn wrong_credentials_fail_without_showing_them() {
         ..plain(sink.port)
     };
     let creds = Some(("mailer-user-x".to_string(), "hunter2-wrong".to_string()));
-    let failure = deliver_email(&settings, creds, &zip, RECIPIENT, "x").expect_err("bad login");
+    let failure =
+        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("bad login");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("535"), "{}", failure.message);
     let shown = format!("{failure} {failure:?}");
@@ -311,7 +328,7 @@ fn the_queue_id_in_the_final_reply_becomes_the_object_id() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let receipt = deliver_email(&plain(sink.port), None, &zip, RECIPIENT, "x").unwrap();
+    let receipt = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").unwrap();
     assert_eq!(receipt.object_id.as_deref(), Some("4XyZ9Q1abc"));
 }
 
@@ -328,7 +345,7 @@ fn a_silent_server_times_out_as_delivery_failed() {
         ..plain(port)
     };
     let start = Instant::now();
-    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("timeout");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("timeout");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains("within 1 s"),
@@ -348,7 +365,7 @@ fn bad_addresses_are_input_invalid_before_connecting() {
     let sink = SmtpSink::start(SinkOptions::default());
     let tmp = tempfile::tempdir().unwrap();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(&plain(sink.port), None, &zip, "not an address", "x")
+    let failure = deliver_email(&plain(sink.port), None, &at(&zip), "not an address", "x")
         .expect_err("bad recipient");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert!(
@@ -361,7 +378,7 @@ fn bad_addresses_are_input_invalid_before_connecting() {
         from: "nobody".into(),
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &zip, RECIPIENT, "x").expect_err("bad from");
+    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("bad from");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert_eq!(sink.connections(), 0);
 }
@@ -376,7 +393,8 @@ fn credentials_over_plain_smtp_to_a_remote_host_are_refused() {
         ..plain(25)
     };
     let creds = Some(("user".to_string(), "pw-123".to_string()));
-    let failure = deliver_email(&settings, creds, &zip, RECIPIENT, "x").expect_err("clear text");
+    let failure =
+        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("clear text");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert!(
         failure.message.contains("clear text"),

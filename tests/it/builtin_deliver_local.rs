@@ -2,8 +2,14 @@
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use platform::beneath::Beneath;
 use platform::builtin::deliver_local;
 use platform::digest::sha256_hex;
+
+/// A file beneath its own folder (the folder is the test's).
+fn at(path: &std::path::Path) -> Beneath {
+    Beneath::in_parent(path)
+}
 
 fn inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let zip = dir.join("package.zip");
@@ -20,7 +26,7 @@ fn copies_package_and_manifest_and_verifies_them() {
     let (zip, manifest) = inputs(tmp.path());
     let dest = tmp.path().join("runtime/deliveries/acme/wo-1/deliver");
 
-    let receipt = deliver_local(&zip, Some(&manifest), &dest).expect("delivered");
+    let receipt = deliver_local(&at(&zip), Some(&at(&manifest)), &dest).expect("delivered");
 
     let zip_bytes = std::fs::read(&zip).unwrap();
     let copied = std::fs::read(dest.join("package.zip")).unwrap();
@@ -55,8 +61,8 @@ fn delivering_again_gives_the_same_receipt() {
     let tmp = tempfile::tempdir().unwrap();
     let (zip, _) = inputs(tmp.path());
     let dest = tmp.path().join("out");
-    let first = deliver_local(&zip, None, &dest).unwrap();
-    let second = deliver_local(&zip, None, &dest).unwrap();
+    let first = deliver_local(&at(&zip), None, &dest).unwrap();
+    let second = deliver_local(&at(&zip), None, &dest).unwrap();
     assert_eq!(first, second);
     assert!(!dest.join("manifest.json").exists());
 }
@@ -64,8 +70,12 @@ fn delivering_again_gives_the_same_receipt() {
 #[test]
 fn a_missing_package_fails_module_failed() {
     let tmp = tempfile::tempdir().unwrap();
-    let failure = deliver_local(&tmp.path().join("nope.zip"), None, &tmp.path().join("out"))
-        .expect_err("missing package");
+    let failure = deliver_local(
+        &at(&tmp.path().join("nope.zip")),
+        None,
+        &tmp.path().join("out"),
+    )
+    .expect_err("missing package");
     assert_eq!(failure.reason_slug, "module_failed");
     assert!(failure.message.contains("nope.zip"), "{}", failure.message);
 }
@@ -76,7 +86,8 @@ fn an_unwritable_destination_fails_delivery_failed() {
     let (zip, _) = inputs(tmp.path());
     let blocker = tmp.path().join("blocker");
     std::fs::write(&blocker, b"a file where a folder should be").unwrap();
-    let failure = deliver_local(&zip, None, &blocker.join("out")).expect_err("dest under a file");
+    let failure =
+        deliver_local(&at(&zip), None, &blocker.join("out")).expect_err("dest under a file");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("blocker"), "{}", failure.message);
 }

@@ -2,6 +2,7 @@
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use platform::beneath::Beneath;
 use platform::builtin::package::validate_as_path;
 use platform::builtin::{build_package, PackSource, PackageSummary};
 use platform::digest::sha256_hex;
@@ -36,11 +37,11 @@ fn sources(dir: &Path, report: &Path) -> Vec<PackSource> {
     vec![
         PackSource {
             as_path: "results".into(),
-            source: dir.to_path_buf(),
+            source: Beneath::in_parent(dir),
         },
         PackSource {
             as_path: "report.md".into(),
-            source: report.to_path_buf(),
+            source: Beneath::in_parent(report),
         },
     ]
 }
@@ -229,7 +230,7 @@ fn csv_quotes_paths_that_need_it() {
     std::fs::write(dir.join("a,b \"c\".txt"), b"1").unwrap();
     let built = build(&[PackSource {
         as_path: "x".into(),
-        source: dir,
+        source: Beneath::in_parent(&dir),
     }]);
     let row = built.csv.lines().nth(1).unwrap();
     assert!(row.starts_with("\"x/a,b \"\"c\"\".txt\",1,"), "{row}");
@@ -245,7 +246,7 @@ fn a_directory_is_added_recursively_under_its_as_path() {
     std::fs::write(dir.join("sub/deep/leaf.txt"), b"l").unwrap();
     let built = build(&[PackSource {
         as_path: "deliverable/data".into(),
-        source: dir,
+        source: Beneath::in_parent(&dir),
     }]);
     let paths: Vec<&str> = built
         .summary
@@ -284,7 +285,7 @@ fn parent_and_absolute_as_paths_are_refused() {
     ] {
         let err = build_err(&[PackSource {
             as_path: bad.into(),
-            source: report.clone(),
+            source: Beneath::in_parent(&report.clone()),
         }]);
         assert!(err.message.contains("as_path"), "{bad:?}: {}", err.message);
         assert!(validate_as_path(bad).is_err());
@@ -309,7 +310,7 @@ fn a_symlink_in_a_source_tree_is_refused_and_named() {
     std::os::unix::fs::symlink(&report, &top_link).unwrap();
     let err = build_err(&[PackSource {
         as_path: "r.md".into(),
-        source: top_link,
+        source: Beneath::in_parent(&top_link),
     }]);
     assert!(err.message.contains("symbolic link"), "{}", err.message);
 }
@@ -319,7 +320,7 @@ fn two_files_at_one_name_are_refused_naming_both_sources() {
     let (_tmp, dir, report) = fixture();
     let clash = PackSource {
         as_path: "results/a.txt".into(),
-        source: report.clone(),
+        source: Beneath::in_parent(&report.clone()),
     };
     let mut srcs = sources(&dir, &report);
     srcs.push(clash);
@@ -344,11 +345,11 @@ fn a_name_that_is_both_file_and_directory_is_refused() {
     let err = build_err(&[
         PackSource {
             as_path: "results".into(),
-            source: dir.clone(),
+            source: Beneath::in_parent(&dir.clone()),
         },
         PackSource {
             as_path: "results/a".into(),
-            source: report.clone(),
+            source: Beneath::in_parent(&report.clone()),
         },
     ]);
     assert!(err.message.contains("both a file"), "{}", err.message);
@@ -394,7 +395,7 @@ fn the_format_is_pinned_across_builds_of_the_platform() {
     std::fs::write(dir.join("pic.png"), [0x89, b'P', b'N', b'G']).unwrap();
     let built = build(&[PackSource {
         as_path: "out".into(),
-        source: dir,
+        source: Beneath::in_parent(&dir),
     }]);
     assert_eq!(
         built.summary.zip_sha256,

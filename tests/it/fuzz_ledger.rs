@@ -23,6 +23,7 @@ fn template() -> &'static [Vec<u8>; 3] {
     CELL.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let (mut l, _) = Ledger::open(dir.path()).unwrap();
+        lf::start_runs(&mut l, &[("acme", "wo"), ("beta", "wo")]);
         l.append(Stream::Billing, vec![lf::topup("acme", 100, "R1")])
             .unwrap();
         l.append(Stream::Billing, vec![lf::topup("beta", 7, "R2")])
@@ -75,6 +76,9 @@ enum Content {
     Lines(Vec<String>),
     Bytes(Vec<u8>),
     AppendGarbage(Vec<u8>),
+    /// Edited, then re-chained as an attacker would (lines that are still JSON objects get a
+    /// fresh seq, prev_hash and hash), so only the rules beyond the chain can tell.
+    Rechained(Vec<Edit>),
 }
 
 fn line() -> impl Strategy<Value = String> {
@@ -98,6 +102,7 @@ fn content() -> impl Strategy<Value = Content> {
         1 => proptest::collection::vec(line(), 0..6).prop_map(Content::Lines),
         1 => proptest::collection::vec(any::<u8>(), 0..400).prop_map(Content::Bytes),
         2 => proptest::collection::vec(any::<u8>(), 1..120).prop_map(Content::AppendGarbage),
+        3 => proptest::collection::vec(edit(), 1..6).prop_map(Content::Rechained),
     ]
 }
 
@@ -112,6 +117,17 @@ fn render(base: &[u8], c: &Content) -> Vec<u8> {
             .into_bytes(),
         Content::Bytes(b) => b.clone(),
         Content::AppendGarbage(g) => [base, g.as_slice()].concat(),
+        Content::Rechained(edits) => {
+            let edited = mutate(&String::from_utf8_lossy(base), edits);
+            // Lines that are still JSON objects the format can hold (no fractions, no numbers
+            // beyond 64 bits): what an attacker can re-chain.
+            let records: Vec<serde_json::Map<String, serde_json::Value>> = edited
+                .split(|&b| b == b'\n')
+                .filter_map(|l| serde_json::from_slice(l).ok())
+                .filter(|r| platform::records::canonical::encode_object(r).is_ok())
+                .collect();
+            lf::rechain(&records)
+        }
     }
 }
 
@@ -123,8 +139,9 @@ fn read_all(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// verify never panics and reports per file; the writer agrees with it: a clean report opens
-/// without repairs, an open that succeeds leaves a ledger that verifies, and a refusal
-/// modifies nothing.
+/// without repairs, a report of repairable problems only (a torn tail, a missing audit
+/// record) opens with repairs, an open that succeeds leaves a ledger that verifies, and a
+/// refusal modifies nothing. Readers refuse whatever is not clean (a torn tail set aside).
 fn check_files(contents: &[Content; 3]) {
     let dir = tempfile::tempdir().unwrap();
     for (i, c) in contents.iter().enumerate() {
@@ -138,7 +155,7 @@ fn check_files(contents: &[Content; 3]) {
         .problems
         .iter()
         .all(|p| p.message.contains("incomplete write"));
-    let _ = ledger::balances(dir.path());
+    assert_eq!(ledger::balances(dir.path()).is_ok(), torn_only);
     for s in Stream::ALL {
         let _ = ledger::for_each(dir.path(), s, |_, _| Ok(()));
     }
@@ -153,16 +170,24 @@ fn check_files(contents: &[Content; 3]) {
                 );
             } else {
                 assert!(
-                    torn_only && !repairs.is_empty(),
+                    report.only_repairable() && !repairs.is_empty(),
                     "opened despite {:?}",
                     report.problems
                 );
             }
             let after = ledger::verify(dir.path()).unwrap();
             assert!(after.ok(), "after open: {:?}", after.problems);
-            // A repair only ever shortens a file, to a prefix of what was there.
-            for (b, a) in before.iter().zip(read_all(dir.path())) {
-                assert!(b.starts_with(&a), "a repair rewrote more than the tail");
+            // A repair only ever cuts a tail, or adds audit records after what was there.
+            for (i, (b, a)) in before.iter().zip(read_all(dir.path())).enumerate() {
+                if FILES[i] == "audit.jsonl" {
+                    let kept = repairs
+                        .iter()
+                        .filter(|r| r.kind == ledger::RepairKind::TornTail)
+                        .all(|r| !r.file.ends_with(FILES[i]));
+                    assert!(!kept || a.starts_with(b), "a repair rewrote audit.jsonl");
+                } else {
+                    assert!(b.starts_with(&a), "a repair rewrote more than the tail");
+                }
             }
         }
         Err(e) => {
@@ -243,16 +268,37 @@ fn check_damage(d: &Damage) {
         }
     };
     match d {
-        Damage::Truncate(_, p) => {
+        Damage::Truncate(f, p) => {
             let cut = (*p as usize * orig.len()) / 65536;
             std::fs::write(&file, &orig[..cut]).unwrap();
-            // Any cut recovers to a valid prefix of whole records (SPEC §4 torn-tail repair).
-            let (l, _) =
-                Ledger::open(dir.path()).unwrap_or_else(|e| panic!("cut at {cut}: {}", e.message));
-            drop(l);
-            assert!(ledger::verify(dir.path()).unwrap().ok());
-            let now = std::fs::read(&file).unwrap();
-            assert!(orig.starts_with(&now) && (now.is_empty() || now.ends_with(b"\n")));
+            let before = read_all(dir.path());
+            match Ledger::open(dir.path()) {
+                // A cut that loses a run's run_started is damage: the billing records of that
+                // run name a run evidence.jsonl no longer has, and no writer goes on (SPEC §7).
+                Err(e) => {
+                    assert_eq!(FILES[*f], "evidence.jsonl", "cut at {cut}: {}", e.message);
+                    assert!(e.message.contains("run_started is not in"), "{}", e.message);
+                    assert_eq!(read_all(dir.path()), before, "a refusing writer wrote");
+                }
+                // Any other cut recovers to a valid prefix of whole records (SPEC §4), and a
+                // lost audit record is added back from its TOPUP.
+                Ok((l, _)) => {
+                    drop(l);
+                    assert!(ledger::verify(dir.path()).unwrap().ok());
+                    let now = std::fs::read(&file).unwrap();
+                    if FILES[*f] == "audit.jsonl" {
+                        // Audit records stand alone: the cut is taken back to its last whole
+                        // line, then the lost audit records are appended again.
+                        let kept = &orig[..cut];
+                        let whole =
+                            kept.len() - kept.iter().rev().take_while(|&&b| b != b'\n').count();
+                        assert!(now.starts_with(&kept[..whole]), "cut at {cut}");
+                    } else {
+                        assert!(orig.starts_with(&now), "cut at {cut}");
+                        assert!(now.is_empty() || now.ends_with(b"\n"), "cut at {cut}");
+                    }
+                }
+            }
         }
         Damage::Flip(_, p, bit) => {
             let mut bytes = orig.clone();

@@ -7,6 +7,7 @@
 use crate::support::fuzz;
 
 use fuzz::{config, report_cases, timed};
+use platform::beneath::Beneath;
 use platform::builtin::package::{build_package, PackSource};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
@@ -164,11 +165,11 @@ fn sources(root: &Path, c: &Case) -> Vec<PackSource> {
         .iter()
         .map(|s| PackSource {
             as_path: s.as_path.clone(),
-            source: if s.whole || top.is_empty() {
+            source: Beneath::in_parent(&if s.whole || top.is_empty() {
                 root.to_path_buf()
             } else {
                 top[s.pick % top.len()].clone()
-            },
+            }),
         })
         .collect()
 }

@@ -5,14 +5,26 @@
 use crate::support::fake_github;
 
 use fake_github::{FakeGithub, Injected, TOKEN};
+use platform::github::publish::owner_line;
 use platform::github::{
-    deliver_to_release, AssetAction, GithubClient, GithubSettings, RetryPolicy,
+    deliver_to_release, AssetAction, GithubClient, GithubSettings, Purpose, ReleaseOwner,
+    RetryPolicy,
 };
 use std::path::PathBuf;
 use std::time::Duration;
 
 const TAG: &str = "artifacts-t1-wo1-r1";
 
+/// The run whose release is `TAG` under the default template.
+fn owner() -> ReleaseOwner {
+    ReleaseOwner::new("t1", "wo1", 1)
+}
+
+/// A release left by an earlier run of `owner()`, as the client would have created it.
+fn seed_owned(fake: &FakeGithub, draft: bool, assets: &[(&str, &[u8])], starters: &[&str]) {
+    fake.seed_release(TAG, draft, assets, starters);
+    fake.set_body(TAG, &owner_line(&owner()));
+}
 fn settings(fake: &FakeGithub) -> GithubSettings {
     GithubSettings {
         api_url: fake.uri(),
@@ -21,7 +33,7 @@ fn settings(fake: &FakeGithub) -> GithubSettings {
 }
 
 fn client(fake: &FakeGithub) -> GithubClient {
-    GithubClient::new(&settings(fake), TOKEN)
+    GithubClient::new(&settings(fake), TOKEN, Purpose::Publish)
         .unwrap()
         .with_retry_policy(RetryPolicy {
             attempts: 4,
@@ -44,7 +56,7 @@ fn first_publish_creates_a_draft_uploads_verifies_then_publishes() {
     let fake = FakeGithub::start();
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
-    let result = client(&fake).publish_assets(TAG, &files).unwrap();
+    let result = client(&fake).publish_assets(&owner(), &files).unwrap();
 
     assert_eq!(
         fake.calls(),
@@ -90,10 +102,10 @@ fn a_rerun_uploads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
     let c = client(&fake);
-    c.publish_assets(TAG, &files).unwrap();
+    c.publish_assets(&owner(), &files).unwrap();
     fake.clear_calls();
 
-    let again = c.publish_assets(TAG, &files).unwrap();
+    let again = c.publish_assets(&owner(), &files).unwrap();
     assert!(again.already_published);
     assert!(again.unchanged());
     assert_eq!(fake.calls(), ["list releases", "list assets"]);
@@ -105,14 +117,14 @@ fn a_draft_left_by_a_failed_run_is_completed_and_stale_assets_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"new bytes");
     // A previous run left: an a.zip with other bytes and an incomplete SHA256SUMS.
-    fake.seed_release(
-        TAG,
+    seed_owned(
+        &fake,
         true,
         &[("a.zip", b"old"), ("SHA256SUMS", b"")],
         &["SHA256SUMS"],
     );
 
-    let result = client(&fake).publish_assets(TAG, &files).unwrap();
+    let result = client(&fake).publish_assets(&owner(), &files).unwrap();
     assert_eq!(
         fake.calls(),
         [
@@ -140,9 +152,9 @@ fn identical_assets_on_a_draft_are_skipped_even_without_digests() {
     fake.state().omit_digest = true;
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"same");
-    fake.seed_release(TAG, true, &[("a.zip", b"same")], &[]);
+    seed_owned(&fake, true, &[("a.zip", b"same")], &[]);
 
-    let result = client(&fake).publish_assets(TAG, &files).unwrap();
+    let result = client(&fake).publish_assets(&owner(), &files).unwrap();
     assert_eq!(result.assets[0].action, AssetAction::Skipped);
     assert_eq!(result.assets[1].action, AssetAction::Uploaded);
     let calls = fake.calls();
@@ -161,7 +173,7 @@ fn a_failed_upload_leaves_the_release_a_draft_and_names_repo_tag_and_asset() {
     let files = files(&dir, b"zip bytes");
     let c = client(&fake);
 
-    let err = c.publish_assets(TAG, &files).unwrap_err();
+    let err = c.publish_assets(&owner(), &files).unwrap_err();
     assert_eq!(err.exit_code(), 1);
     for part in [
         "acme/artifacts",
@@ -204,7 +216,7 @@ fn a_failed_upload_leaves_the_release_a_draft_and_names_repo_tag_and_asset() {
 
     // The re-run keeps the finished upload and completes the rest.
     fake.clear_calls();
-    let result = c.publish_assets(TAG, &files).unwrap();
+    let result = c.publish_assets(&owner(), &files).unwrap();
     assert_eq!(result.assets[0].action, AssetAction::Skipped);
     assert_eq!(result.assets[1].action, AssetAction::Uploaded);
     assert!(!fake.release(TAG).unwrap().draft);
@@ -220,7 +232,7 @@ fn rate_limits_and_server_errors_on_gets_are_retried() {
     }
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
-    client(&fake).publish_assets(TAG, &files).unwrap();
+    client(&fake).publish_assets(&owner(), &files).unwrap();
     let calls = fake.calls();
     assert_eq!(
         calls[..3],
@@ -251,7 +263,7 @@ fn a_rate_limit_longer_than_the_cap_fails_at_once_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
     let started = std::time::Instant::now();
-    let err = client(&fake).publish_assets(TAG, &files).unwrap_err();
+    let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(err.message.contains("403"), "{err}");
     assert!(err.message.contains("wait"), "{err}");
@@ -276,7 +288,7 @@ fn server_errors_keep_being_retried_only_up_to_the_bound() {
     }
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
-    let err = client(&fake).publish_assets(TAG, &files).unwrap_err();
+    let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert!(err.message.contains("503"), "{err}");
     assert!(err.message.contains("after 4 attempts"), "{err}");
     assert_eq!(fake.calls().len(), 4);
@@ -289,7 +301,7 @@ fn a_5xx_on_create_is_reported_clearly_and_not_retried_blindly() {
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
 
-    let err = client(&fake).publish_assets(TAG, &files).unwrap_err();
+    let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert_eq!(err.exit_code(), 1);
     assert!(err.message.contains("creating draft release"), "{err}");
     assert!(
@@ -311,7 +323,7 @@ fn a_create_whose_answer_was_lost_is_found_by_listing_again() {
     fake.state().lose_create_response = true;
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"zip bytes");
-    client(&fake).publish_assets(TAG, &files).unwrap();
+    client(&fake).publish_assets(&owner(), &files).unwrap();
     let calls = fake.calls();
     assert_eq!(
         calls.iter().filter(|c| *c == "create release").count(),
@@ -325,11 +337,11 @@ fn a_create_whose_answer_was_lost_is_found_by_listing_again() {
 #[test]
 fn a_published_release_that_differs_is_an_error_and_is_not_touched() {
     let fake = FakeGithub::start();
-    fake.seed_release(TAG, false, &[("a.zip", b"published bytes")], &[]);
+    seed_owned(&fake, false, &[("a.zip", b"published bytes")], &[]);
     let dir = tempfile::tempdir().unwrap();
     let files = files(&dir, b"other bytes");
 
-    let err = client(&fake).publish_assets(TAG, &files).unwrap_err();
+    let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert_eq!(err.exit_code(), 1);
     assert!(err.message.contains("immutable"), "{err}");
     assert!(err.message.contains("'a.zip' differs"), "{err}");
@@ -345,11 +357,11 @@ fn bad_asset_names_and_missing_files_fail_before_any_request() {
     let p = dir.path().join("x.zip");
     std::fs::write(&p, b"x").unwrap();
     let c = client(&fake);
-    let err = c.publish_assets(TAG, &[("a b.zip", &p)]).unwrap_err();
+    let err = c.publish_assets(&owner(), &[("a b.zip", &p)]).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.message.contains("a b.zip"), "{err}");
     let err = c
-        .publish_assets(TAG, &[("gone.zip", dir.path().join("gone.zip"))])
+        .publish_assets(&owner(), &[("gone.zip", dir.path().join("gone.zip"))])
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(fake.calls().is_empty());
@@ -358,7 +370,7 @@ fn bad_asset_names_and_missing_files_fail_before_any_request() {
 #[test]
 fn a_wrong_token_is_reported_with_what_to_do() {
     let fake = FakeGithub::start();
-    let c = GithubClient::new(&settings(&fake), "wrong").unwrap();
+    let c = GithubClient::new(&settings(&fake), "wrong", Purpose::Publish).unwrap();
     let err = c.find_release(TAG).unwrap_err();
     assert!(
         err.message.contains("401") && err.message.contains("Bad credentials"),
@@ -379,17 +391,17 @@ fn deliver_to_release_returns_the_receipt_data() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("package.zip");
     std::fs::write(&zip, b"PK package").unwrap();
-    let s = settings(&fake);
-    let tag = s.render_release_tag("t1", "wo-7", 2);
+    let run = ReleaseOwner::new("t1", "wo-7", 2);
+    let tag = "artifacts-t1-wo-7-r2";
     let c = client(&fake);
 
-    let d = deliver_to_release(&c, &s, &tag, &zip).unwrap();
+    let d = deliver_to_release(&c, &run, &zip).unwrap();
     assert_eq!(d.tag, "artifacts-t1-wo-7-r2");
     assert_eq!(d.asset_name, "package.zip");
     assert_eq!(d.bytes, 10);
     assert_eq!(d.sha256, platform::digest::sha256_hex(b"PK package"));
     assert!(!d.skipped);
-    let release = fake.release(&tag).unwrap();
+    let release = fake.release(tag).unwrap();
     assert_eq!(d.release_id, release.id);
     assert_eq!(d.asset_id, release.assets[0].id);
     assert!(
@@ -399,7 +411,7 @@ fn deliver_to_release_returns_the_receipt_data() {
         d.url
     );
 
-    let again = deliver_to_release(&c, &s, &tag, &zip).unwrap();
+    let again = deliver_to_release(&c, &run, &zip).unwrap();
     assert!(again.skipped);
     assert_eq!(again.asset_id, d.asset_id);
 }
@@ -408,8 +420,11 @@ fn deliver_to_release_returns_the_receipt_data() {
 fn a_missing_token_is_an_input_error_saying_to_set_it() {
     // Only this test touches the variable in this binary's process.
     std::env::remove_var("GITHUB_TOKEN");
-    let err =
-        GithubClient::from_env(&GithubSettings::for_repository("acme/artifacts")).unwrap_err();
+    let err = GithubClient::from_env(
+        &GithubSettings::for_repository("acme/artifacts"),
+        Purpose::Publish,
+    )
+    .unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.message.contains("GITHUB_TOKEN"), "{err}");
     assert!(

@@ -5,7 +5,7 @@ use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, AppendStatus, Ledger, Stream};
-use platform::records::billing::RUN_DELIVERABLE;
+use platform::records::billing::{MAX_CREDITS, RUN_DELIVERABLE};
 use platform::records::Payload;
 
 #[test]
@@ -63,6 +63,7 @@ fn a_conflicting_topup_writes_nothing_and_names_the_field() {
 fn balance_never_goes_below_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    start_runs(&mut l, &[("acme", "wo")]);
     l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
         .unwrap();
     let run = spend("acme", "wo", "s1", RUN_DELIVERABLE, 6);
@@ -103,6 +104,7 @@ fn balance_never_goes_below_zero() {
 fn refunds_never_exceed_their_spend() {
     let dir = tempfile::tempdir().unwrap();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    start_runs(&mut l, &[("acme", "wo")]);
     l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
         .unwrap();
     l.append(Stream::Billing, vec![topup("beta", 10, "INV-1")])
@@ -149,13 +151,23 @@ fn refunds_never_exceed_their_spend() {
 }
 
 #[test]
-fn signs_are_enforced() {
+fn signs_and_ranges_are_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
-    let err = l
-        .append(Stream::Billing, vec![topup("acme", 0, "INV-0")])
-        .unwrap_err();
-    assert!(err.message.contains("must be positive"), "{}", err.message);
+    start_runs(&mut l, &[("acme", "wo")]);
+    for amount in [0, -1, MAX_CREDITS + 1, i64::MAX] {
+        let err = l
+            .append(Stream::Billing, vec![topup("acme", amount, "INV-0")])
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(
+            err.message
+                .contains("TOPUP amount_credits must be 1..=1000000000000"),
+            "{}",
+            err.message
+        );
+    }
+    assert!(read(&dir.path().join("billing.jsonl")).is_empty());
     l.append(Stream::Billing, vec![topup("acme", 5, "INV-1")])
         .unwrap();
     let free = spend("acme", "wo", "s1", "zip", 0);
@@ -169,6 +181,7 @@ fn signs_are_enforced() {
 fn a_batch_is_all_or_nothing_and_replays_as_a_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    start_runs(&mut l, &[("acme", "wo")]);
     l.append(Stream::Billing, vec![topup("acme", 50, "INV-1")])
         .unwrap();
     let a = spend("acme", "wo", "s1", RUN_DELIVERABLE, 1);
@@ -299,4 +312,60 @@ fn a_writer_open_across_a_merge_appends_after_it() {
     assert_eq!(writer.balance("acme"), 18);
     assert!(ledger::verify(&state).unwrap().ok());
     assert_eq!(ledger::balance(&state, "acme").unwrap(), 18);
+}
+
+#[test]
+fn a_record_of_a_run_needs_its_run_started_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
+        .unwrap();
+    let s = spend("acme", "wo", "s1", "zip", 4);
+    let before = read(&dir.path().join("billing.jsonl"));
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(s.clone())])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 1);
+    assert!(
+        err.message
+            .contains("names run acme-wo-r1, whose run_started is not in evidence.jsonl"),
+        "{}",
+        err.message
+    );
+    assert_eq!(read(&dir.path().join("billing.jsonl")), before);
+    // Another process records the run meanwhile: the writer catches up and accepts it.
+    let (mut other, _) = Ledger::open(dir.path()).unwrap();
+    start_runs(&mut other, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![Payload::new(s)]).unwrap();
+    assert!(ledger::verify(dir.path()).unwrap().ok());
+}
+
+#[test]
+fn a_privileged_record_is_audited_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let out = l
+        .append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
+        .unwrap();
+    assert!(out.repairs.is_empty());
+    let audit = lines(&dir.path().join("audit.jsonl"));
+    assert_eq!(audit.len(), 1);
+    let a: serde_json::Value = serde_json::from_slice(&audit[0]).unwrap();
+    assert_eq!(a["idempotency_key"], "audit/billing.topup/topup/acme/INV-1");
+    assert_eq!(a["actor"], "ops");
+    assert_eq!(a["tenant_id"], "acme");
+    assert_eq!(a["decision"], "allowed");
+    // A replay adds nothing to either file.
+    let before = read(&dir.path().join("audit.jsonl"));
+    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
+        .unwrap();
+    assert_eq!(read(&dir.path().join("audit.jsonl")), before);
+    // A TOPUP without an actor could never be audited: refused before anything is written.
+    let mut anonymous = platform::records::Topup::new("acme", 1, "bank", "INV-2", None, "");
+    anonymous.actor.clear();
+    let err = l
+        .append(Stream::Billing, vec![Payload::new(anonymous)])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.message.contains("needs an actor"), "{}", err.message);
 }

@@ -6,7 +6,7 @@ use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
-use platform::records::billing::RUN_DELIVERABLE;
+use platform::records::billing::{MAX_CREDITS, RUN_DELIVERABLE};
 use platform::records::Payload;
 use std::time::Instant;
 
@@ -25,20 +25,21 @@ fn ledger_throughput() {
         Err(_) => tempfile::tempdir().unwrap(),
     };
 
-    // 1. Single durable appends: one record, one write, one fdatasync each.
+    // 1. Single durable appends: one record, one write, one fdatasync each (a run record: a
+    // TOPUP is two, the TOPUP and its audit record).
     let single = dir.path().join("single");
     let (mut l, _) = Ledger::open(&single).unwrap();
     let n = 2000;
     let t = Instant::now();
     for i in 0..n {
-        l.append(Stream::Billing, vec![topup("acme", 1, &format!("S{i}"))])
-            .unwrap();
+        start_runs(&mut l, &[("acme", &format!("wo{i}"))]);
     }
     let single_rate = n as f64 / t.elapsed().as_secs_f64();
 
     // 2. Batched: 100 records per write + fdatasync (one step's charges, scaled up).
     let (mut l, _) = Ledger::open(&dir.path().join("batched")).unwrap();
-    l.append(Stream::Billing, vec![topup("acme", i64::MAX / 4, "FUND")])
+    start_runs(&mut l, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![topup("acme", MAX_CREDITS, "FUND")])
         .unwrap();
     let batches = 200;
     let t = Instant::now();
@@ -54,7 +55,8 @@ fn ledger_throughput() {
     // 3. Verify a large ledger, next to sha256sum of the same file.
     let big = dir.path().join("big");
     let (mut l, _) = Ledger::open(&big).unwrap();
-    l.append(Stream::Billing, vec![topup("acme", i64::MAX / 4, "FUND")])
+    start_runs(&mut l, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![topup("acme", MAX_CREDITS, "FUND")])
         .unwrap();
     let total = records();
     let t = Instant::now();
@@ -160,6 +162,79 @@ fn ledger_throughput() {
         mb / bal_s,
         bal_s
     );
+    signed_heads_cost(&big, mb);
+}
+
+/// integrity-validate's work with heads.json (verify + signature + standing) against verify
+/// alone, at the head and with half the records not yet pushed; one sign and one verify.
+fn signed_heads_cost(big: &std::path::Path, mb: f64) {
+    use platform::heads::{
+        check_local, generate, key_id_of, Heads, SignedHeads, Signer, TrustedKey,
+    };
+    let key = generate().unwrap();
+    let signer = Signer::from_secret(&key.private_key).unwrap();
+    let trusted = [TrustedKey {
+        key_id: key.key_id.clone(),
+        public_key: signer.public_key().to_vec(),
+    }];
+    assert_eq!(key_id_of(signer.public_key()), key.key_id);
+    let report = ledger::verify(big).unwrap();
+    let mut heads = Heads::of_report(&report, "acme/bench", "billing-state-v1", signer.key_id());
+    let t = Instant::now();
+    let signed = SignedHeads::sign(heads.clone(), &signer).unwrap();
+    let sign_us = t.elapsed().as_secs_f64() * 1e6;
+    let t = Instant::now();
+    signed.verify(&trusted).unwrap();
+    let verify_us = t.elapsed().as_secs_f64() * 1e6;
+
+    let half = report.files[0].head_seq / 2;
+    let billing = big.join("billing.jsonl");
+    let f = heads.files.get_mut("billing.jsonl").unwrap();
+    f.seq = half;
+    f.hash = platform::heads::standing::hash_at(&billing, half)
+        .unwrap()
+        .unwrap();
+    let behind = SignedHeads::sign(heads, &signer).unwrap();
+    // Interleaved rounds, best of three each: load on the machine slows every variant alike.
+    let variants = [None, Some(&signed), Some(&behind)];
+    let mut best = [f64::MAX; 3];
+    for _ in 0..3 {
+        for (i, heads) in variants.iter().enumerate() {
+            let path = big.join("heads.json");
+            match heads {
+                Some(h) => std::fs::write(&path, h.to_bytes().unwrap()).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            let t = Instant::now();
+            let report = ledger::verify(big).unwrap();
+            let (local, problems) = check_local(big, &report, &trusted).unwrap();
+            best[i] = best[i].min(t.elapsed().as_secs_f64());
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(local.is_some(), heads.is_some());
+        }
+    }
+    let [without, at_head, half_pushed] = best;
+    let _ = std::fs::remove_file(big.join("heads.json"));
+    println!("  heads.json: sign {sign_us:.0} us, verify {verify_us:.0} us (Ed25519, ring)");
+    println!(
+        "  integrity-validate work, no heads.json:      {:>7.1} MB/s ({:.2} s)",
+        mb / without,
+        without
+    );
+    println!(
+        "  ... heads.json at the head:                  {:>7.1} MB/s ({:.2} s, {:+.1} %)",
+        mb / at_head,
+        at_head,
+        100.0 * (at_head - without) / without
+    );
+    println!(
+        "  ... half the records not yet pushed:         {:>7.1} MB/s ({:.2} s, {:+.1} %)",
+        mb / half_pushed,
+        half_pushed,
+        100.0 * (half_pushed - without) / without
+    );
 }
 
 /// Resident set size of this process in KiB (Linux), 0 elsewhere.
@@ -173,4 +248,213 @@ fn rss_kib() -> u64 {
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A realistic directory of about `total` records, written directly in the documented format
+/// (no fsync per batch): per run, its run_started, step records, run_ended and bundle in
+/// evidence.jsonl and a two-SPEND batch in billing.jsonl; a top-up and its audit record every
+/// 1,000 runs.
+fn realistic_ledger(dir: &std::path::Path, total: usize) {
+    use platform::records::canonical::{encode_object, seal};
+    use platform::records::evidence::*;
+    use platform::records::*;
+    struct File {
+        out: std::io::BufWriter<std::fs::File>,
+        seq: u64,
+        prev: String,
+    }
+    let mut files: Vec<File> = Stream::ALL
+        .iter()
+        .map(|s| File {
+            out: std::io::BufWriter::new(std::fs::File::create(dir.join(s.file_name())).unwrap()),
+            seq: 0,
+            prev: GENESIS_HASH.to_string(),
+        })
+        .collect();
+    let mut write = |p: Payload, batch: Option<(&str, u64)>| {
+        use std::io::Write;
+        let f = &mut files[p.record.stream().index()];
+        let mut obj = p.to_object(batch).unwrap();
+        f.seq += 1;
+        obj.insert("seq".into(), f.seq.into());
+        obj.insert("recorded_at".into(), "2026-11-25T20:32:33.523Z".into());
+        obj.insert("prev_hash".into(), f.prev.clone().into());
+        let (line, hash) = seal(&encode_object(&obj).unwrap()).unwrap();
+        f.out.write_all(&line).unwrap();
+        f.prev = hash;
+    };
+    let (t, wo) = ("acme", "wo-report");
+    let runs = total / 8;
+    for run in 1..=runs as u64 {
+        if run % 1000 == 1 {
+            let topup = Topup::new(t, MAX_CREDITS, "bank", &format!("INV-{run}"), None, "ops");
+            let rule = RecordType::Topup.privileged().unwrap();
+            let audit = Audit::for_privileged(rule, "ops", Some(t), &topup.key());
+            write(Payload::new(topup), None);
+            write(Payload::new(audit), None);
+        }
+        let run_id = format!("run-{run:020}");
+        let step = |attempt| StepStarted {
+            tenant_id: t.into(),
+            work_order_id: wo.into(),
+            run,
+            run_id: run_id.clone(),
+            step_id: "build".into(),
+            attempt,
+            module_id: "text_stats".into(),
+        };
+        write(
+            Payload::new(RunStarted {
+                tenant_id: t.into(),
+                work_order_id: wo.into(),
+                run,
+                run_id: run_id.clone(),
+                work_order_sha256: "9f".repeat(32),
+                correlation_id: run_id.clone(),
+            }),
+            None,
+        );
+        let charge = |d: &str, price| {
+            Spend::new(
+                t,
+                wo,
+                run,
+                &run_id,
+                "build",
+                1,
+                "text_stats",
+                d,
+                price,
+                &run_id,
+            )
+        };
+        let (a, b) = (charge(RUN_DELIVERABLE, 2), charge("report", 5));
+        let id = a.batch_id();
+        write(Payload::new(a), Some((&id, 2)));
+        write(Payload::new(b), Some((&id, 2)));
+        write(Payload::new(step(1)), None);
+        let s = step(1);
+        write(
+            Payload::new(StepOutcome {
+                tenant_id: s.tenant_id,
+                work_order_id: s.work_order_id,
+                run,
+                run_id: run_id.clone(),
+                step_id: s.step_id,
+                attempt: 1,
+                module_id: s.module_id,
+                status: StepStatus::Completed,
+                reason_slug: None,
+                message: None,
+                outputs: Vec::new(),
+                values: Default::default(),
+            }),
+            None,
+        );
+        let item = EvidenceItem {
+            run_id: run_id.clone(),
+            step_id: "build".into(),
+            attempt: 1,
+            status: StepStatus::Completed,
+            subjects: Vec::new(),
+            logs: Vec::new(),
+        };
+        let item_key = item.key();
+        write(Payload::new(item), None);
+        write(
+            Payload::new(RunEnded {
+                tenant_id: t.into(),
+                work_order_id: wo.into(),
+                run,
+                run_id: run_id.clone(),
+                attempt: 1,
+                status: RunStatus::Completed,
+                steps: Vec::new(),
+                charged_credits: 7,
+                refunded_credits: 0,
+            }),
+            None,
+        );
+        write(
+            Payload::new(EvidenceBundle::new(t, wo, &run_id, 1, vec![item_key])),
+            None,
+        );
+    }
+    for mut f in files {
+        use std::io::Write;
+        f.out.flush().unwrap();
+    }
+}
+
+/// `platform integrity-validate` on ~1,000,000 realistic records: this build against a
+/// baseline binary (PLATFORM_BASELINE_BIN, built from main by scripts/bench-integrity.sh),
+/// interleaved, best of five each, with `sha256sum` of the same three files beside them.
+#[test]
+#[ignore = "benchmark: run scripts/bench-integrity.sh"]
+fn integrity_validate_against_a_baseline() {
+    let baseline = std::env::var("PLATFORM_BASELINE_BIN")
+        .expect("PLATFORM_BASELINE_BIN: the binary to compare with (scripts/bench-integrity.sh)");
+    let dir = match std::env::var("LEDGER_BENCH_DIR") {
+        Ok(d) => tempfile::tempdir_in(d).unwrap(),
+        Err(_) => tempfile::tempdir().unwrap(),
+    };
+    let total = records();
+    realistic_ledger(dir.path(), total);
+    let files: Vec<std::path::PathBuf> = Stream::ALL
+        .iter()
+        .map(|s| dir.path().join(s.file_name()))
+        .collect();
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let lines: usize = files.iter().map(|f| lines(f).len()).sum();
+    let ours = env!("CARGO_BIN_EXE_platform");
+    let validate = |bin: &str| {
+        let t = Instant::now();
+        let out = std::process::Command::new(bin)
+            .args(["integrity-validate", "--runtime-dir", "/nonexistent"])
+            .arg("--billing-state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        t.elapsed().as_secs_f64()
+    };
+    let sha = || {
+        let t = Instant::now();
+        let out = std::process::Command::new("sha256sum")
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        t.elapsed().as_secs_f64()
+    };
+    let (mut base_s, mut ours_s, mut sha_s) = (f64::MAX, f64::MAX, f64::MAX);
+    for _ in 0..5 {
+        base_s = base_s.min(validate(&baseline));
+        ours_s = ours_s.min(validate(ours));
+        sha_s = sha_s.min(sha());
+    }
+    let mb = bytes as f64 / 1e6;
+    println!("integrity-validate benchmark ({lines} records, {mb:.1} MB in three files)");
+    for (name, s) in [
+        ("baseline (main)", base_s),
+        ("this build", ours_s),
+        ("sha256sum", sha_s),
+    ] {
+        println!(
+            "  {name:<18} {s:>6.2} s  {:>7.1} MB/s  {:>9.0} records/s",
+            mb / s,
+            lines as f64 / s
+        );
+    }
+    println!(
+        "  this build / baseline: {:+.1} % time (budget: at most +15 %)",
+        100.0 * (ours_s / base_s - 1.0)
+    );
 }

@@ -236,6 +236,7 @@ fn statement_lists_every_record_with_the_running_balance() {
     topup_cmd(&r, "50", "INV-1").assert().success();
     {
         let (mut l, _) = Ledger::open(&r.state).unwrap();
+        start_runs(&mut l, &[("acme", "wo-1")]);
         let run = spend("acme", "wo-1", "s1", RUN_DELIVERABLE, 3);
         let zip = spend("acme", "wo-1", "s1", "zip", 4);
         l.append_batch(
@@ -454,7 +455,8 @@ fn merge_appends_new_records_and_is_deterministic() {
     let v = json_of(&out.get_output().stdout);
     assert_eq!(v["files"]["billing.jsonl"]["added"], 3);
     assert_eq!(v["files"]["billing.jsonl"]["already_present"], 2);
-    assert_eq!(v["files"]["audit.jsonl"]["added"], 2);
+    // Each shard's audit record, plus the audit record of each of its three top-ups.
+    assert_eq!(v["files"]["audit.jsonl"]["added"], 5);
     merge_cmd(&r, &into2, &[&a, &b]).assert().success();
     for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
         assert_eq!(
@@ -540,6 +542,7 @@ fn a_merge_conflict_leaves_the_target_byte_identical() {
 fn a_merge_that_would_overdraw_fails() {
     let r = repo();
     topup_cmd(&r, "10", "BASE").assert().success();
+    start_runs(&mut Ledger::open(&r.state).unwrap().0, &[("acme", "wo")]);
     // The shard forked when acme had 10 and spent 5 of them...
     let a = r.root.join("shards/a");
     copy_state(&r.state, &a);

@@ -24,6 +24,8 @@ fn child_writer() {
     let id: usize = id.parse().unwrap();
     let tenant = format!("t{}", id % 4);
     let (mut l, _) = Ledger::open(dir.as_ref()).unwrap();
+    // Four processes share each tenant's run: its run_started is recorded once.
+    start_runs(&mut l, &[(&tenant, "wo")]);
     for i in 0..ROUNDS {
         l.append(
             Stream::Billing,
@@ -97,6 +99,8 @@ fn sixteen_processes_lose_and_duplicate_nothing() {
         assert_eq!(balances[&format!("t{t}")], (PROCESSES / 4 * ROUNDS) as i64);
     }
     assert_eq!(balances["shared"], ROUNDS as i64);
+    // Every top-up has its one audit record, however many processes posted it.
+    assert_eq!(lines(&dir.path().join("audit.jsonl")).len(), topups);
 }
 
 #[test]

@@ -91,6 +91,20 @@ fn print_examples() {
         ))],
     )
     .unwrap();
+    // A run's records need its run_started first (SPEC §7 "Across files").
+    l.append(
+        Stream::Evidence,
+        vec![Payload::new(RunStarted {
+            tenant_id: t.into(),
+            work_order_id: wo.into(),
+            run,
+            run_id: run_id.into(),
+            work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
+                .into(),
+            correlation_id: corr.into(),
+        })],
+    )
+    .unwrap();
     let run_charge = Spend::new(
         t,
         wo,
@@ -135,15 +149,6 @@ fn print_examples() {
     let mut post = |r: Record| {
         l.append(Stream::Evidence, vec![Payload::new(r)]).unwrap();
     };
-    post(Record::RunStarted(RunStarted {
-        tenant_id: t.into(),
-        work_order_id: wo.into(),
-        run,
-        run_id: run_id.into(),
-        work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
-            .into(),
-        correlation_id: corr.into(),
-    }));
     post(Record::StepStarted(StepStarted {
         tenant_id: t.into(),
         work_order_id: wo.into(),
@@ -282,6 +287,7 @@ fn print_examples() {
         reason: None,
         tenant_id: Some(t.into()),
         target: "topup/acme/INV-2026-0042".into(),
+        command: None,
     };
     l.audit(audit.clone()).unwrap();
     l.audit(Audit {
@@ -289,6 +295,7 @@ fn print_examples() {
         decision: Decision::Denied,
         reason: Some("actor 'intern' has no role granting scope 'billing.topup'".into()),
         target: "topup/acme/INV-2026-0043".into(),
+        command: None,
         ..audit
     })
     .unwrap();
@@ -299,4 +306,113 @@ fn print_examples() {
             std::fs::read_to_string(dir.path().join(s.file_name())).unwrap()
         );
     }
+}
+
+// ---- the canonical encoding is RFC 8785 (JCS) within the caps --------------------------------
+
+/// Our canonical encoding and an independent JCS implementation (serde_jcs) agree on `v`.
+fn same_as_jcs(v: &serde_json::Value) {
+    let ours = canonical::encode(v).unwrap();
+    let jcs = serde_jcs::to_vec(v).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&jcs),
+        "canonical encoding differs from RFC 8785"
+    );
+}
+
+#[test]
+fn real_records_are_encoded_as_rfc_8785_says() {
+    // Every documented record, as written by the ledger, without its hash (the hash is what
+    // is computed over that encoding; the line then appends it last).
+    for line in doc_lines() {
+        let mut v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        v.as_object_mut().unwrap().remove("hash");
+        same_as_jcs(&v);
+    }
+    // Records the writer produced just now, with escapes and non-ASCII text in them.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let note = "Zahlung für März \u{1f980} \"quoted\" back\\slash tab\t";
+    l.append(
+        Stream::Billing,
+        vec![Payload::new(Topup::new(
+            "acme",
+            1_000_000_000_000,
+            "bank-wire",
+            "INV-2026/07:A_1.b",
+            Some(note),
+            "ops",
+        ))],
+    )
+    .unwrap();
+    for stream in Stream::ALL {
+        ledger::for_each(dir.path(), stream, |_, obj| {
+            let mut v = serde_json::Value::Object(obj.clone());
+            v.as_object_mut().unwrap().remove("hash");
+            same_as_jcs(&v);
+            Ok(())
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_heads_like_object_is_encoded_as_rfc_8785_says() {
+    let head = |seq: u64| serde_json::json!({"seq": seq, "hash": "e411f3b014d9001da5994aa9933d46b9d0c391b2153e90b4efb369c8c701c3e7"});
+    same_as_jcs(&serde_json::json!({
+        "files": {"billing.jsonl": head(4), "evidence.jsonl": head(8), "audit.jsonl": head(0)},
+        "repository": "owner/name",
+        "state_tag": "billing-state-v1",
+        "signed_at": "2026-11-25T20:32:33.527Z",
+        "key_id": "0123456789abcdef",
+        "max_safe": 9_007_199_254_740_991i64,
+        "min_safe": -9_007_199_254_740_991i64,
+        "empty": {}, "list": [], "nested": [[1, {"b": null, "a": true, "B": false}]],
+        "controls": "\u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f}\u{7f}\u{2028}é",
+    }));
+}
+
+/// Any JSON value within the caps: ASCII keys, integers below 2^53 in magnitude.
+fn capped_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(serde_json::Value::from),
+        "\\PC{0,12}|[\\x00-\\x1f\"\\\\/]{0,4}".prop_map(serde_json::Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map("[ -~]{0,8}", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+    #[test]
+    fn any_value_within_the_caps_is_encoded_as_rfc_8785_says(v in capped_json()) {
+        same_as_jcs(&v);
+    }
+}
+
+/// Why the caps: beyond them the two encodings part (so the tests above can tell them apart).
+#[test]
+fn beyond_the_caps_the_encodings_differ() {
+    // JCS sorts keys by UTF-16 code units, the ledger by UTF-8 bytes.
+    let keys = serde_json::json!({"\u{e000}": 1, "\u{1f600}": 2});
+    assert_ne!(
+        canonical::encode(&keys).unwrap(),
+        serde_jcs::to_vec(&keys).unwrap()
+    );
+    // JCS writes numbers as IEEE doubles: 2^53 + 1 is not one.
+    let big = serde_json::json!(9_007_199_254_740_993i64);
+    assert_eq!(canonical::encode(&big).unwrap(), b"9007199254740993");
+    assert_ne!(
+        canonical::encode(&big).unwrap(),
+        serde_jcs::to_vec(&big).unwrap()
+    );
 }

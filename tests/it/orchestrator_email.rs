@@ -132,3 +132,45 @@ fn a_refused_connection_fails_delivery_and_is_refunded() {
     assert_eq!(refunds[0]["amount_credits"], 2);
     assert_eq!(fx.balance(), 9);
 }
+
+/// The recipient check before charging is the one the send uses: an address the send would
+/// refuse (a domain literal, a display-name form, control characters) fails `input_invalid`
+/// with nothing charged for the step, and nothing reaches the server.
+#[test]
+fn a_recipient_the_send_would_refuse_is_refused_before_charging() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    for (i, to) in [
+        "a@[127.0.0.1]",
+        "\"Name <a@example.com>\"",
+        "\"a@example.com\\r\\nRCPT TO:<b@example.com>\"",
+        "not-an-address",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let fx = Fx::new();
+        profile(&fx, sink.port, "none");
+        let wo = email_workorder(100).replace("client@example.com", to);
+        fx.workorder("mail", &wo);
+        fx.topup(10, &format!("r{i}"));
+        let (code, sum, stderr) = fx.orchestrate(&[]);
+        assert_eq!(code, 0, "{to}: a PARTIAL run exits 0: {sum}\n{stderr}");
+        let send = step_of(run_of(&sum, "mail"), "send");
+        assert_eq!(send["status"], "FAILED", "{to}: {sum}");
+        assert_eq!(send["reason_slug"], "input_invalid", "{to}: {sum}");
+        let charged_send = fx
+            .of_type("billing.jsonl", "SPEND")
+            .into_iter()
+            .filter(|s| s["step_id"] == "send")
+            .count();
+        assert_eq!(charged_send, 0, "{to}: the send step was charged");
+        // Only the blob step was charged: its price is the whole bill.
+        let spent: i64 = fx
+            .of_type("billing.jsonl", "SPEND")
+            .iter()
+            .map(|s| s["amount_credits"].as_i64().unwrap())
+            .sum();
+        assert_eq!(fx.balance(), 10 + spent, "{to}");
+    }
+    assert!(sink.messages().is_empty(), "nothing may be sent");
+}

@@ -63,6 +63,7 @@ fn template() -> &'static Path {
         for d in ["modules", "tenants", "config"] {
             copy_dir(&root.join(d), &t.path().join(d));
         }
+        crate::support::orch::use_demo_iam(t.path());
         std::fs::write(
             t.path().join("tenants/globex/workorders/empty-stats.yml"),
             REFUNDED_WO,

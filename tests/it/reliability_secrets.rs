@@ -17,7 +17,8 @@ const SMTP_PASSWORD: &str = "smtp-canary-91d2e0";
 const GITHUB_TOKEN: &str = "ghp_canary0c5b8e4a6f";
 
 /// The forms a secret could take in a file: as is, JSON-escaped, and each secret's
-/// distinctive middle (a partial copy is a leak too).
+/// distinctive middle (a partial copy is a leak too). A middle keeps a non-hex character: a
+/// bare "7f3a" turned up by chance in about one ledger hash in twenty runs.
 fn needles() -> Vec<String> {
     let mut v = Vec::new();
     for s in [CANARY, SMTP_PASSWORD, GITHUB_TOKEN] {
@@ -25,7 +26,7 @@ fn needles() -> Vec<String> {
         let json = serde_json::to_string(s).unwrap();
         v.push(json[1..json.len() - 1].to_string());
     }
-    v.extend(["7f3a", "91d2e0", "0c5b8e4a6f"].map(String::from));
+    v.extend(["ary-7f3a", "91d2e0", "0c5b8e4a6f"].map(String::from));
     v
 }
 
@@ -61,12 +62,7 @@ fn closed_port() -> u16 {
 
 fn setup() -> (Fx, Vec<(&'static str, String)>) {
     let fx = Fx::new();
-    std::fs::create_dir_all(fx.path("modules/deliver_github_release")).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("modules/deliver_github_release/module.yml"),
-        fx.path("modules/deliver_github_release/module.yml"),
-    )
-    .unwrap();
+    fx.add_shipped_module("deliver_github_release");
     let port = closed_port();
     std::fs::write(
         fx.path("config/runtime_profile.leak.yml"),

@@ -181,13 +181,12 @@ fn write_repo(repo: &Path, run_credits: u32) {
     let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_tree(&crate_root.join("modules"), &repo.join("modules"));
     std::fs::create_dir_all(repo.join("config")).unwrap();
-    for f in ["iam.yml", "registry.yml"] {
-        std::fs::copy(
-            crate_root.join("config").join(f),
-            repo.join("config").join(f),
-        )
-        .unwrap();
-    }
+    std::fs::copy(
+        crate_root.join("config/registry.yml"),
+        repo.join("config/registry.yml"),
+    )
+    .unwrap();
+    crate::support::orch::use_demo_iam(repo);
     let contract = repo.join("modules/text_stats/module.yml");
     let text = std::fs::read_to_string(&contract).unwrap();
     assert!(

@@ -255,3 +255,176 @@ fn ci_runs_dot_ci_run() {
         .any(|(_, j)| steps(j).iter().any(|s| run_text(s).contains(".ci/run")));
     assert!(runs_it, "ci.yml must run .ci/run");
 }
+
+/// The Environment a ledger-writing job runs in: `billing` for a person's request that
+/// changes billing (admin-*.yml, rerun.yml; required reviewers), `ledger` for the rest.
+fn expected_environment(workflow: &str) -> &'static str {
+    if workflow.starts_with("admin-") || workflow == "rerun.yml" {
+        "billing"
+    } else {
+        "ledger"
+    }
+}
+
+fn environment(job: &Value) -> Option<&str> {
+    match job.get("environment") {
+        Some(Value::String(s)) => Some(s),
+        Some(v) => v.get("name").and_then(Value::as_str),
+        None => None,
+    }
+}
+
+/// Every job of every workflow: (file name, job id, job).
+fn all_jobs() -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for path in workflow_files() {
+        let wf = load(&path);
+        for (id, job) in jobs(&wf) {
+            out.push((name(&path), id, job.clone()));
+        }
+    }
+    out
+}
+
+fn job_if(job: &Value) -> &str {
+    job.get("if").and_then(Value::as_str).unwrap_or("")
+}
+
+/// The default-branch condition (a scheduled run always is on it, and its event carries no
+/// repository, so `schedule` may stand in for it).
+const ON_DEFAULT_BRANCH: &str =
+    "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+
+/// Jobs that push the ledger, publish or change billing on request run only from the default
+/// branch, in their Environment (SPEC §6 "Workflows").
+#[test]
+fn ledger_writers_run_on_the_default_branch_in_their_environment() {
+    let mut checked = 0;
+    for (file, id, job) in &all_jobs() {
+        let writes = steps(job).iter().any(|s| {
+            let r = run_text(s);
+            r.contains("state push") || r.contains("platform publish")
+        });
+        if !writes {
+            continue;
+        }
+        checked += 1;
+        assert_eq!(
+            environment(job),
+            Some(expected_environment(file)),
+            "{file}: job {id} writes the ledger outside its Environment"
+        );
+        assert!(
+            job_if(job).contains(ON_DEFAULT_BRANCH),
+            "{file}: job {id} writes the ledger without the default-branch condition `{ON_DEFAULT_BRANCH}`: if: {}",
+            job_if(job)
+        );
+    }
+    assert!(
+        checked >= 3,
+        "expected at least 3 ledger writers, found {checked}"
+    );
+}
+
+/// The signing key reaches exactly the steps that push state, and only in jobs of the ledger
+/// or billing Environment (whose secret it is).
+#[test]
+fn the_signing_key_reaches_state_push_steps_only() {
+    for (file, id, job) in &all_jobs() {
+        for step in steps(job) {
+            let env = step.get("env").map(Value::to_string).unwrap_or_default();
+            let has_key = env.contains("PLATFORM_LEDGER_SIGNING_KEY");
+            let pushes = run_text(step).contains("state push");
+            assert_eq!(
+                has_key, pushes,
+                "{file}: job {id}: the signing key goes to the steps that run `state push`, and only to them"
+            );
+            if has_key {
+                assert!(
+                    matches!(environment(job), Some("ledger" | "billing")),
+                    "{file}: job {id}: the signing key outside the ledger/billing Environment"
+                );
+            }
+        }
+    }
+}
+
+/// A step that downloads another run's artifacts (`run-id`) takes only runtime evidence,
+/// never a binary, and only in a job that checks where that run came from: this repository,
+/// the default branch, no pull request. A step asks the API too (a dispatch names the run).
+#[test]
+fn artifacts_of_other_runs_are_guarded_and_never_executed() {
+    let mut guarded = 0;
+    for (file, id, job) in &all_jobs() {
+        let all = steps(job);
+        let Some(first) = all.iter().position(|s| s.pointer("/with/run-id").is_some()) else {
+            continue;
+        };
+        guarded += 1;
+        let cond = job_if(job);
+        for must in [
+            ON_DEFAULT_BRANCH,
+            "github.event.workflow_run.event == 'schedule'",
+            "github.event.workflow_run.head_branch == github.event.repository.default_branch",
+            "github.event.workflow_run.head_repository.full_name == github.repository",
+        ] {
+            assert!(cond.contains(must), "{file}: job {id}: if: lacks `{must}`");
+        }
+        assert!(
+            !cond.contains("pull_request"),
+            "{file}: job {id}: a pull request's run must never qualify"
+        );
+        let asked = all[..first].iter().any(|s| {
+            let r = run_text(s);
+            r.contains("actions/runs/$RUN_ID") && r.contains("head_repository")
+        });
+        assert!(
+            asked,
+            "{file}: job {id}: no step checks the run through the API before downloading from it"
+        );
+        for step in &all {
+            if step.pointer("/with/run-id").is_none() {
+                continue;
+            }
+            let what = step
+                .pointer("/with/name")
+                .or_else(|| step.pointer("/with/pattern"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            assert!(
+                what.starts_with("runtime-"),
+                "{file}: job {id} downloads `{what}` from another run; only runtime evidence may come from there"
+            );
+        }
+    }
+    assert!(
+        guarded >= 1,
+        "publish.yml downloads the orchestrator run's evidence"
+    );
+}
+
+/// Module secrets reach the orchestrator through `exec`: no shell stays behind as its parent
+/// with the secrets in its environment (SPEC §6).
+#[test]
+fn the_orchestrator_is_started_with_exec() {
+    let mut found = 0;
+    for (file, id, job) in &all_jobs() {
+        for step in steps(job) {
+            let r = run_text(step);
+            if !r.contains("platform orchestrator") {
+                continue;
+            }
+            found += 1;
+            let command = r
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.starts_with('#') && l.contains("platform orchestrator"))
+                .unwrap_or("");
+            assert!(
+                command.starts_with("exec bin/platform orchestrator"),
+                "{file}: job {id}: start the orchestrator with `exec bin/platform orchestrator ...`, not `{command}`"
+            );
+        }
+    }
+    assert!(found >= 1);
+}

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const REPOSITORY: &str = "acme/platform";
+const DEFAULT_BRANCH: &str = "main";
 const STATE_TAG: &str = "billing-state-v1";
 const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 
@@ -131,17 +132,27 @@ impl Parser<'_> {
         let word = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
         assert!(!word.is_empty(), "cannot parse expression at {}", self.i);
         if self.eat("(") {
-            let arg = if self.eat(")") {
-                None
-            } else {
-                let a = self.or();
-                assert!(self.eat(")"));
-                Some(a)
-            };
-            return match (word.as_str(), arg) {
-                ("cancelled", None) => V::Bool(false),
-                ("always", None) | ("success", None) => V::Bool(true),
-                ("fromJSON", Some(a)) => a,
+            let mut args = Vec::new();
+            if !self.eat(")") {
+                loop {
+                    args.push(self.or());
+                    if self.eat(")") {
+                        break;
+                    }
+                    assert!(self.eat(","), "expected , or ) in {word}()");
+                }
+            }
+            return match (word.as_str(), args.as_slice()) {
+                ("cancelled", []) => V::Bool(false),
+                ("always", []) | ("success", []) => V::Bool(true),
+                ("fromJSON", [a]) => a.clone(),
+                ("format", [f, rest @ ..]) => {
+                    let mut out = f.text();
+                    for (i, a) in rest.iter().enumerate() {
+                        out = out.replace(&format!("{{{i}}}"), &a.text());
+                    }
+                    V::Str(out)
+                }
                 (f, _) => panic!("function {f}() is not known to the stand-in runner"),
             };
         }
@@ -194,6 +205,13 @@ fn condition(text: &str, ctx: &dyn Fn(&str) -> V) -> bool {
 // ---------------------------------------------------------------------------------------
 // The stand-in runner.
 
+/// What later steps of a job see of a step: `steps.<id>.outputs.*` and `.outcome`.
+#[derive(Debug, Default, Clone)]
+struct StepRecord {
+    outputs: BTreeMap<String, String>,
+    outcome: &'static str,
+}
+
 #[derive(Debug, Default, Clone)]
 struct JobResult {
     success: bool,
@@ -236,6 +254,8 @@ impl Runner {
             "work_order_id: tps\nsteps:\n  - step_id: stats\n    module_id: text_stats\n    kind: transform\n    inputs: {source: {asset: empty.txt}}\n",
         )
         .unwrap();
+        // The shipped iam.yml grants nobody: the demo's grants stand for an installation's.
+        crate::support::orch::use_demo_iam(&repo);
         // The workflows' profile, pointed at the fake.
         std::fs::write(
             repo.join("config/runtime_profile.dev_github.yml"),
@@ -279,13 +299,29 @@ impl Runner {
             ("run_attempt".into(), "1".into()),
             ("repository".into(), REPOSITORY.into()),
             ("actor".into(), "demo-admin".into()),
-            ("event.workflow_run.id".into(), (run_id - 1).to_string()),
-            ("event.workflow_run.conclusion".into(), "failure".into()),
-            (
-                "event.workflow_run.run_started_at".into(),
-                "2000-01-01T00:00:00Z".into(),
-            ),
+            // Every event runs on the default branch unless a test says otherwise.
+            ("ref".into(), format!("refs/heads/{DEFAULT_BRANCH}")),
         ]);
+        // A scheduled run's payload has no repository (GitHub's, not the stand-in's, rule).
+        if event != "schedule" {
+            self.github.insert(
+                "event.repository.default_branch".into(),
+                DEFAULT_BRANCH.into(),
+            );
+        }
+        if event == "workflow_run" {
+            // By default: the orchestrator run just before, scheduled, on the default branch.
+            for (k, v) in [
+                ("id", (run_id - 1).to_string()),
+                ("conclusion", "failure".into()),
+                ("run_started_at", "2000-01-01T00:00:00Z".into()),
+                ("event", "schedule".into()),
+                ("head_branch", DEFAULT_BRANCH.into()),
+                ("head_repository.full_name", REPOSITORY.into()),
+            ] {
+                self.github.insert(format!("event.workflow_run.{k}"), v);
+            }
+        }
         self.inputs = inputs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -304,17 +340,18 @@ impl Runner {
         &self,
         path: &str,
         matrix: &BTreeMap<String, String>,
-        steps: &BTreeMap<String, BTreeMap<String, String>>,
+        steps: &BTreeMap<String, StepRecord>,
         env: &BTreeMap<String, String>,
     ) -> V {
         let parts: Vec<&str> = path.splitn(2, '.').collect();
         let rest = parts.get(1).copied().unwrap_or("");
         match parts[0] {
-            "github" => self
-                .github
-                .get(rest)
-                .map(|s| V::Str(s.clone()))
-                .unwrap_or_else(|| panic!("github.{rest} is not known to the stand-in runner")),
+            "github" => match self.github.get(rest) {
+                Some(s) => V::Str(s.clone()),
+                // Payloads differ by event (a scheduled run's has no repository): null.
+                None if rest.starts_with("event.") => V::Null,
+                None => panic!("github.{rest} is not known to the stand-in runner"),
+            },
             "inputs" => self.inputs.get(rest).cloned().unwrap_or(V::Null),
             "matrix" => V::Str(matrix.get(rest).cloned().unwrap_or_default()),
             "env" => V::Str(env.get(rest).cloned().unwrap_or_default()),
@@ -336,11 +373,13 @@ impl Runner {
             }
             "steps" => {
                 let (id, what) = rest.split_once('.').unwrap();
+                let step = steps.get(id);
+                if what == "outcome" {
+                    return V::Str(step.map(|s| s.outcome).unwrap_or("skipped").into());
+                }
                 let key = what.strip_prefix("outputs.").unwrap();
                 V::Str(
-                    steps
-                        .get(id)
-                        .and_then(|o| o.get(key))
+                    step.and_then(|o| o.outputs.get(key))
                         .cloned()
                         .unwrap_or_default(),
                 )
@@ -356,7 +395,7 @@ impl Runner {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut steps_out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        let mut steps_out: BTreeMap<String, StepRecord> = BTreeMap::new();
         let mut env: BTreeMap<String, String> = BTreeMap::new();
         self.workspaces += 1;
         let ws = self
@@ -436,6 +475,9 @@ impl Runner {
                     .env("GITHUB_OUTPUT", &output_file)
                     .env("GITHUB_ENV", &env_file)
                     .env("GITHUB_STEP_SUMMARY", &summary_file)
+                    // Set on every GitHub runner: the API the workflows' own calls go to.
+                    .env("GITHUB_API_URL", self.fake.uri())
+                    .env("GITHUB_REPOSITORY", REPOSITORY)
                     .output()
                     .unwrap();
                 result.log.push_str(&format!(
@@ -446,7 +488,12 @@ impl Runner {
                 ));
                 let outputs = key_values(&std::fs::read_to_string(&output_file).unwrap());
                 if let Some(id) = step.get("id").and_then(Value::as_str) {
-                    steps_out.insert(id.to_string(), outputs);
+                    let outcome = if out.status.success() {
+                        "success"
+                    } else {
+                        "failure"
+                    };
+                    steps_out.insert(id.to_string(), StepRecord { outputs, outcome });
                 }
                 for (k, v) in key_values(&std::fs::read_to_string(&env_file).unwrap()) {
                     env.insert(k, v);
@@ -545,8 +592,23 @@ impl Runner {
         }
     }
 
-    /// Run a whole workflow: jobs in `needs` order, matrix jobs once per entry.
+    /// Run a whole workflow: jobs in `needs` order, matrix jobs once per entry. The run is
+    /// known to the fake's workflow-run API afterwards, as GitHub knows its runs.
     fn run_workflow(&mut self, file: &str) -> BTreeMap<String, JobResult> {
+        let branch = self.github["ref"]
+            .trim_start_matches("refs/heads/")
+            .to_string();
+        self.fake.state().workflow_runs.insert(
+            self.run_id,
+            serde_json::json!({
+                "id": self.run_id,
+                "path": format!(".github/workflows/{file}"),
+                "event": self.github["event_name"],
+                "head_branch": branch,
+                "head_repository": {"full_name": REPOSITORY},
+                "status": "completed",
+            }),
+        );
         let wf = load_workflow(file);
         let order = job_order(&wf);
         let mut results = BTreeMap::new();
@@ -911,4 +973,153 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         .count();
     assert!(published >= 1, "{}", res["publish"].log);
     r.platform_on_remote(&["integrity-validate"]);
+}
+
+/// A fork's pull request can run a workflow named `orchestrator`, which triggers publish.yml
+/// with this repository's write token. Its artifacts are the attacker's: here a `platform`
+/// that records that it ran. Neither the automatic trigger nor a dispatch naming that run
+/// may run or read them. (On main, both ran the fork's binary with the token.)
+#[test]
+fn publish_never_runs_what_a_fork_pull_request_produced() {
+    let mut r = Runner::new();
+    let pwned = r.root.path().join("pwned");
+    let fork_run = 500;
+    let bin = r.artifacts_of(fork_run).join("platform-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("platform"),
+        format!(
+            "#!/bin/sh\necho \"ran with token $GITHUB_TOKEN\" >> '{}'\n",
+            pwned.display()
+        ),
+    )
+    .unwrap();
+    let runtime = r.artifacts_of(fork_run).join("runtime-1");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::write(runtime.join("planted.txt"), "from the fork").unwrap();
+    let fork = serde_json::json!({
+        "id": fork_run,
+        "path": ".github/workflows/orchestrator.yml",
+        "event": "pull_request",
+        "head_branch": DEFAULT_BRANCH,
+        "head_repository": {"full_name": "mallory/platform"},
+        "status": "completed",
+    });
+    r.fake.state().workflow_runs.insert(fork_run, fork);
+
+    // The automatic trigger, with the fork run's payload.
+    r.start_run("workflow_run", 501, &[]);
+    for (k, v) in [
+        ("id", fork_run.to_string()),
+        ("event", "pull_request".into()),
+        ("head_repository.full_name", "mallory/platform".into()),
+    ] {
+        r.github.insert(format!("event.workflow_run.{k}"), v);
+    }
+    let res = r.run_workflow("publish.yml");
+    assert!(
+        res["publish"].log.contains("job skipped"),
+        "{}",
+        res["publish"].log
+    );
+
+    // A dispatch naming the fork run: the API says what it is, and the job stops there.
+    r.start_run(
+        "workflow_dispatch",
+        502,
+        &[
+            ("orchestrator_run_id", V::Str(fork_run.to_string())),
+            ("since", V::Str(String::new())),
+        ],
+    );
+    let res = r.run_workflow("publish.yml");
+    must(&res, "publish", false);
+    let log = &res["publish"].log;
+    assert!(log.contains("orchestrator run 500 is not used"), "{log}");
+    assert!(
+        log.contains("the schedule or a dispatch started it"),
+        "{log}"
+    );
+    assert!(log.contains("it ran in acme/platform"), "{log}");
+
+    assert!(
+        !pwned.exists(),
+        "the fork's binary ran: {}",
+        std::fs::read_to_string(&pwned).unwrap_or_default()
+    );
+    assert_eq!(
+        r.fake.writes(),
+        Vec::<String>::new(),
+        "a release was written"
+    );
+    for ws in walk(r.root.path()) {
+        assert!(
+            !ws.ends_with("runtime/planted.txt"),
+            "the fork's runtime artifact was downloaded: {}",
+            ws.display()
+        );
+    }
+}
+
+/// Jobs that change billing or push the ledger run only from the default branch: a dispatch
+/// on another branch skips them (the Environments' branch rules say the same on GitHub).
+#[test]
+fn ledger_writing_jobs_do_not_run_off_the_default_branch() {
+    let mut r = Runner::new();
+    let feature = "refs/heads/feature".to_string();
+    r.start_run(
+        "workflow_dispatch",
+        10,
+        &[
+            ("tenant_id", V::Str("acme".into())),
+            ("amount_credits", V::Num(100.0)),
+            ("topup_method_id", V::Str("manual".into())),
+            ("reference", V::Str("from-a-branch".into())),
+            ("note", V::Str(String::new())),
+        ],
+    );
+    r.github.insert("ref".into(), feature.clone());
+    let res = r.run_workflow("admin-topup.yml");
+    assert!(
+        res["topup"].log.contains("job skipped"),
+        "{}",
+        res["topup"].log
+    );
+
+    r.start_run(
+        "workflow_dispatch",
+        20,
+        &[
+            ("tenants_per_shard", V::Num(25.0)),
+            ("max_shards", V::Num(256.0)),
+            ("max_parallel", V::Num(1.0)),
+            ("retry_failed", V::Bool(false)),
+        ],
+    );
+    r.github.insert("ref".into(), feature.clone());
+    let res = r.run_workflow("orchestrator.yml");
+    must(&res, "plan", true);
+    assert!(
+        res["merge"].log.contains("job skipped"),
+        "{}",
+        res["merge"].log
+    );
+
+    r.start_run(
+        "workflow_dispatch",
+        21,
+        &[
+            ("orchestrator_run_id", V::Str("20".into())),
+            ("since", V::Str(String::new())),
+        ],
+    );
+    r.github.insert("ref".into(), feature);
+    let res = r.run_workflow("publish.yml");
+    assert!(res["publish"].log.contains("job skipped"));
+    assert_eq!(
+        r.fake.writes(),
+        Vec::<String>::new(),
+        "something was pushed"
+    );
+    assert!(r.fake.release(STATE_TAG).is_none());
 }

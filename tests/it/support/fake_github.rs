@@ -1,5 +1,6 @@
-//! A stateful fake of GitHub's Releases REST API on a loopback wiremock server, with
-//! injectable failures (a failed Nth upload, 429/5xx GETs, 5xx POSTs) and a call log.
+//! A stateful fake of GitHub's Releases REST API (and of the workflow-run lookup that
+//! publish.yml makes) on a loopback wiremock server, with injectable failures (a failed Nth
+//! upload, 429/5xx GETs, 5xx POSTs) and a call log.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::{Digest, Sha256};
@@ -24,6 +25,8 @@ pub struct FakeRelease {
     pub tag_name: String,
     pub draft: bool,
     pub assets: Vec<FakeAsset>,
+    /// The Markdown body, as created (artifact releases carry their owner line).
+    pub body: String,
 }
 
 /// An injected answer: status, extra headers.
@@ -56,7 +59,7 @@ pub struct FakeState {
     /// The Nth upload (1-based, counting every upload) fails with this status; with
     /// `leave_starter` it leaves an incomplete asset behind, as GitHub can on a 502.
     pub fail_upload: Option<(usize, u16, bool)>,
-    uploads_seen: usize,
+    pub uploads_seen: usize,
     /// The next GETs (API routes) are answered with these instead.
     pub fail_gets: VecDeque<Injected>,
     /// The next POSTs that create a release are answered with these instead.
@@ -65,6 +68,10 @@ pub struct FakeState {
     pub lose_create_response: bool,
     /// Report no `digest` on assets (older servers).
     pub omit_digest: bool,
+    /// Hand out upload URLs on this origin instead of the fake's own (a hostile answer).
+    pub upload_base: Option<String>,
+    /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
+    pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
 }
 
 pub struct FakeGithub {
@@ -154,8 +161,55 @@ impl FakeGithub {
             tag_name: tag.to_string(),
             draft,
             assets: list,
+            body: String::new(),
         });
         id
+    }
+
+    /// Replace the body of the release `tag` (e.g. to give a seeded release its owner line).
+    pub fn set_body(&self, tag: &str, body: &str) {
+        let mut st = self.state();
+        let r = st.releases.iter_mut().find(|r| r.tag_name == tag).unwrap();
+        r.body = body.to_string();
+    }
+
+    /// Every call that changes a release: creating, uploading, deleting, publishing.
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                ["create", "upload", "delete", "publish", "update"]
+                    .iter()
+                    .any(|w| c.starts_with(w))
+            })
+            .collect()
+    }
+
+    /// Put `data` as the uploaded asset `name` of the release `tag` (replacing any asset of
+    /// that name), as anyone with write access to the release can: no API call is logged.
+    pub fn put_asset(&self, tag: &str, name: &str, data: &[u8]) {
+        let mut st = self.state();
+        let id = st.take_id();
+        let release = st
+            .releases
+            .iter_mut()
+            .find(|r| r.tag_name == tag)
+            .expect("no such release");
+        release.assets.retain(|a| a.name != name);
+        release.assets.push(FakeAsset {
+            id,
+            name: name.to_string(),
+            state: "uploaded".into(),
+            data: data.to_vec(),
+        });
+    }
+
+    /// Remove the asset `name` of the release `tag`, if any.
+    pub fn remove_asset(&self, tag: &str, name: &str) {
+        let mut st = self.state();
+        if let Some(r) = st.releases.iter_mut().find(|r| r.tag_name == tag) {
+            r.assets.retain(|a| a.name != name);
+        }
     }
 
     /// The bytes of an asset of the release `tag`.
@@ -207,14 +261,16 @@ impl FakeState {
 
     fn release_json(&self, r: &FakeRelease) -> serde_json::Value {
         let (base, repo) = (&self.base, &self.repo);
+        let uploads = self.upload_base.as_deref().unwrap_or(base);
         serde_json::json!({
             "id": r.id,
             "tag_name": r.tag_name,
             "name": r.tag_name,
             "draft": r.draft,
+            "body": r.body,
             "prerelease": false,
             "immutable": !r.draft,
-            "upload_url": format!("{base}/uploads/repos/{repo}/releases/{}/assets{{?name,label}}", r.id),
+            "upload_url": format!("{uploads}/uploads/repos/{repo}/releases/{}/assets{{?name,label}}", r.id),
             "html_url": format!("{base}/{repo}/releases/tag/{}", r.tag_name),
             "assets": r.assets.iter().map(|a| self.asset_json(r, a)).collect::<Vec<_>>(),
         })
@@ -333,6 +389,7 @@ impl FakeState {
                     tag_name: tag,
                     draft: body["draft"].as_bool().unwrap_or(false),
                     assets: Vec::new(),
+                    body: body["body"].as_str().unwrap_or_default().to_string(),
                 };
                 let json = self.release_json(&r);
                 self.releases.push(r);
@@ -418,6 +475,13 @@ impl FakeState {
             }
             ("POST", ["uploads", "repos", _, _, "releases", rid, "assets"]) => {
                 self.upload(req, rid)
+            }
+            ("GET", ["repos", _, _, "actions", "runs", rid]) => {
+                self.calls.push(format!("get workflow run {rid}"));
+                match rid.parse().ok().and_then(|id| self.workflow_runs.get(&id)) {
+                    Some(run) => ResponseTemplate::new(200).set_body_json(run.clone()),
+                    None => message(404, "Not Found"),
+                }
             }
             _ => {
                 self.calls.push(format!("unknown {method} {path}"));

@@ -1,6 +1,7 @@
 //! Test helpers for ledger tests: record builders and file utilities (no assertions of their own).
 #![allow(dead_code)]
-use platform::records::{Audit, Decision, Payload, Refund, Spend, Topup};
+use platform::ledger::{Ledger, Stream};
+use platform::records::{Audit, Decision, Payload, Refund, RunStarted, Spend, Topup};
 use std::path::Path;
 
 pub fn topup(tenant: &str, amount: i64, reference: &str) -> Payload {
@@ -23,6 +24,28 @@ pub fn spend(tenant: &str, wo: &str, step: &str, deliverable: &str, price: i64) 
     )
 }
 
+/// The `run_started` of the run `spend(tenant, wo, ..)` charges (run 1): every record of a
+/// run needs it in evidence.jsonl first (SPEC §7 "Across files").
+pub fn run_started(tenant: &str, wo: &str) -> Payload {
+    let run_id = format!("{tenant}-{wo}-r1");
+    Payload::new(RunStarted {
+        tenant_id: tenant.into(),
+        work_order_id: wo.into(),
+        run: 1,
+        run_id: run_id.clone(),
+        work_order_sha256: "0".repeat(64),
+        correlation_id: run_id,
+    })
+}
+
+/// Record the `run_started` of each (tenant, work order) fixture run.
+pub fn start_runs(l: &mut Ledger, runs: &[(&str, &str)]) {
+    for (tenant, wo) in runs {
+        l.append(Stream::Evidence, vec![run_started(tenant, wo)])
+            .unwrap();
+    }
+}
+
 pub fn refund(s: &Spend) -> Payload {
     Payload::new(Refund::reversing(s, "module_failed"))
 }
@@ -36,6 +59,7 @@ pub fn audit_allowed(target: &str) -> Payload {
         reason: None,
         tenant_id: Some("acme".into()),
         target: target.into(),
+        command: None,
     })
 }
 
@@ -60,4 +84,37 @@ pub fn copy_state(from: &Path, to: &Path) {
             std::fs::copy(&src, to.join(name)).unwrap();
         }
     }
+}
+
+/// The lines of a ledger file as JSON objects.
+pub fn records_of(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    lines(path)
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// What an attacker who knows the documented format writes: the records given, re-chained
+/// from the genesis hash (new `seq`, `prev_hash` and `hash`), so every line's own checks pass.
+pub fn rechain(records: &[serde_json::Map<String, serde_json::Value>]) -> Vec<u8> {
+    use platform::records::canonical::{encode_object, seal};
+    let mut out = Vec::new();
+    let mut prev = platform::records::GENESIS_HASH.to_string();
+    for (i, r) in records.iter().enumerate() {
+        let mut r = r.clone();
+        r.remove("hash");
+        r.insert("seq".into(), (i as u64 + 1).into());
+        r.insert("prev_hash".into(), prev.clone().into());
+        let (line, hash) = seal(&encode_object(&r).unwrap()).unwrap();
+        out.extend_from_slice(&line);
+        prev = hash;
+    }
+    out
+}
+
+/// Edit a ledger file's records, then re-chain and write it back, as an attacker would.
+pub fn forge(path: &Path, edit: impl FnOnce(&mut Vec<serde_json::Map<String, serde_json::Value>>)) {
+    let mut records = records_of(path);
+    edit(&mut records);
+    std::fs::write(path, rechain(&records)).unwrap();
 }

@@ -5,3 +5,4 @@ pub mod ledger_fixtures;
 pub mod orch;
 pub mod reliability;
 pub mod smtp;
+pub mod state;

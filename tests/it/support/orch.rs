@@ -30,6 +30,23 @@ impl Fx {
         );
         Fx { dir }
     }
+    /// A temp copy of this repository's own example platform: modules/, tenants/, config/.
+    pub fn example() -> Fx {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for d in ["modules", "tenants", "config"] {
+            copy_dir(&root.join(d), &dir.path().join(d));
+        }
+        Fx { dir }
+    }
+    /// Add a module folder of this repository (e.g. a built-in's shipped contract).
+    pub fn add_shipped_module(&self, module_id: &str) {
+        let rel = format!("modules/{module_id}");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel),
+            &self.path(&rel),
+        );
+    }
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -55,20 +72,40 @@ impl Fx {
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
-    pub fn topup(&self, amount: i64, reference: &str) {
-        let out = self.run(&[
+    /// `admin-topup` (method manual) of `tenant` by `actor`, ready to run (or to add flags to).
+    pub fn topup_cmd_as(
+        &self,
+        tenant: &str,
+        amount: &str,
+        reference: &str,
+        actor: &str,
+    ) -> assert_cmd::Command {
+        let mut c = self.cmd();
+        c.args([
             "admin-topup",
             "--tenant-id",
-            "t1",
+            tenant,
             "--amount-credits",
-            &amount.to_string(),
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            reference,
-            "--actor",
-            "tester",
-        ]);
+            amount,
+        ])
+        .args(["--topup-method-id", "manual", "--actor", actor])
+        .arg("--reference")
+        .arg(reference);
+        c
+    }
+    /// `admin-topup` of tenant t1 by actor tester, ready to run (or to add flags to).
+    pub fn topup_cmd(&self, amount: &str, reference: &str) -> assert_cmd::Command {
+        self.topup_cmd_as("t1", amount, reference, "tester")
+    }
+    /// `admin-topup` (method manual) for any tenant and actor; the output, for tests that
+    /// expect a denial.
+    pub fn topup_as(&self, tenant: &str, amount: i64, reference: &str, actor: &str) -> Output {
+        self.topup_cmd_as(tenant, &amount.to_string(), reference, actor)
+            .output()
+            .unwrap()
+    }
+    pub fn topup(&self, amount: i64, reference: &str) {
+        let out = self.topup_as("t1", amount, reference, "tester");
         assert!(
             out.status.success(),
             "topup failed: {}",
@@ -182,3 +219,13 @@ steps:
       package_zip: {from_step: pack, output_id: package_zip}
       manifest_json: {from_step: pack, output_id: manifest_json}
 "#;
+
+/// The shipped config/iam.yml grants nobody: a copy of the example repository that runs
+/// privileged commands gets the demo's grants (scripts/demo-iam.yml), as scripts/demo.sh does.
+pub fn use_demo_iam(repo: &Path) {
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo-iam.yml"),
+        repo.join("config/iam.yml"),
+    )
+    .unwrap();
+}

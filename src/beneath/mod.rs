@@ -1,0 +1,241 @@
+//! Opens tenant files and module outputs beneath a trusted folder with no symlink at any
+//! component, the check and the open being one operation (SPEC §2 rule 4, §6); knows nothing of
+//! tenants, steps or assets.
+mod resolve;
+mod tree;
+
+use resolve::Resolver;
+use rustix::fs::{FileType, Mode, OFlags, Stat};
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+pub use tree::{Entry, TreeFile};
+
+/// A path under a trusted folder: links in `base` are the operator's and are followed;
+/// nothing of `rel` may be a link, and `rel` never leaves `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Beneath {
+    pub base: PathBuf,
+    pub rel: PathBuf,
+}
+
+/// What a path turned out to be, as read without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Folder,
+    Symlink,
+    Fifo,
+    Socket,
+    Device,
+}
+
+impl Kind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::File => "a regular file",
+            Kind::Folder => "a folder",
+            Kind::Symlink => "a symbolic link",
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+            Kind::Device => "a device",
+        }
+    }
+}
+
+/// Kind, size and link count of an opened path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    pub bytes: u64,
+    pub links: u64,
+}
+
+/// Why a path beneath a folder was not opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Missing,
+    /// Some component is a symbolic link (which one is not known with openat2).
+    Symlink,
+    /// Absolute, or with `..`: not a path beneath the folder.
+    NotPlain,
+    NotAFile(Kind),
+    NotAFolder,
+    /// A regular file with more than one name: one of them may be another tenant's file.
+    HardLinked(u64),
+    Io(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Missing => write!(f, "does not exist"),
+            Reason::Symlink => write!(
+                f,
+                "is reached through a symbolic link; links are never followed in tenant files or module outputs"
+            ),
+            Reason::NotPlain => write!(f, "is not a plain relative path (absolute, or with '..')"),
+            Reason::NotAFile(kind) => write!(f, "is {}, not a regular file", kind.describe()),
+            Reason::NotAFolder => write!(f, "is not a folder (or a part of it is not)"),
+            Reason::HardLinked(n) => write!(
+                f,
+                "is a file with {n} hard links; only a file with a single link is read, since another link may be another tenant's file"
+            ),
+            Reason::Io(e) => write!(f, "cannot be opened: {e}"),
+        }
+    }
+}
+
+/// A refusal, naming the full path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub path: PathBuf,
+    pub reason: Reason,
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Beneath {
+    pub fn new(base: impl Into<PathBuf>, rel: impl Into<PathBuf>) -> Beneath {
+        Beneath {
+            base: base.into(),
+            rel: rel.into(),
+        }
+    }
+
+    /// `path` beneath its own parent: only its last component is checked. For callers whose
+    /// folder is their own (tests, the publisher's dist folder), not for tenant data.
+    pub fn in_parent(path: &Path) -> Beneath {
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let rel = path.file_name().map(PathBuf::from).unwrap_or_default();
+        Beneath { base, rel }
+    }
+
+    /// A path further down.
+    pub fn join(&self, more: impl AsRef<Path>) -> Beneath {
+        Beneath {
+            base: self.base.clone(),
+            rel: self.rel.join(more),
+        }
+    }
+
+    /// The path as a string for a module or a message (it is not opened through this).
+    pub fn path(&self) -> PathBuf {
+        self.base.join(&self.rel)
+    }
+
+    /// The last component's name.
+    pub fn file_name(&self) -> Option<&OsStr> {
+        self.rel.file_name()
+    }
+
+    /// Open a regular file with a single link, reached through no link.
+    pub fn open_file(&self) -> Result<File, Refused> {
+        let file = File::from(self.open(false, Resolver::best())?);
+        let meta = self.meta_of(&file)?;
+        self.check_file(meta)?;
+        Ok(file)
+    }
+
+    /// Kind, size and link count, reached through no link (the last component included).
+    pub fn metadata(&self) -> Result<Meta, Refused> {
+        let fd = self.open(false, Resolver::best())?;
+        self.meta_of(&fd)
+    }
+
+    /// Refuse anything but a regular file with a single link.
+    pub fn check_file(&self, meta: Meta) -> Result<(), Refused> {
+        match meta.kind {
+            Kind::File if meta.links == 1 => Ok(()),
+            Kind::File => Err(self.refused(Reason::HardLinked(meta.links))),
+            other => Err(self.refused(Reason::NotAFile(other))),
+        }
+    }
+
+    fn refused(&self, reason: Reason) -> Refused {
+        Refused {
+            path: self.path(),
+            reason,
+        }
+    }
+
+    fn open(&self, want_dir: bool, how: Resolver) -> Result<OwnedFd, Refused> {
+        let comps = components(&self.rel).map_err(|r| self.refused(r))?;
+        let base = open_base(&self.base)?;
+        resolve::open(base.as_fd(), &comps, want_dir, how).map_err(|r| self.refused(r))
+    }
+
+    fn meta_of(&self, fd: impl AsFd) -> Result<Meta, Refused> {
+        rustix::fs::fstat(fd)
+            .map(|st| meta_from(&st))
+            .map_err(|e| self.refused(Reason::Io(std::io::Error::from(e).to_string())))
+    }
+}
+
+/// Copy an opened file to `dest`, a new file (its folder is created). The copy is what a module
+/// or an uploader gets, so nothing can swap the source for a link afterwards.
+pub fn copy_opened(src: &mut File, dest: &Path) -> std::io::Result<u64> {
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut out = File::create_new(dest)?;
+    std::io::copy(src, &mut out)
+}
+
+/// The trusted folder itself; links in its path are the operator's choice and are followed.
+fn open_base(base: &Path) -> Result<OwnedFd, Refused> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(base, flags, Mode::empty()).map_err(|e| Refused {
+        path: base.to_path_buf(),
+        reason: if e == rustix::io::Errno::NOENT {
+            Reason::Missing
+        } else {
+            Reason::Io(std::io::Error::from(e).to_string())
+        },
+    })
+}
+
+/// The normal components of `rel`; `.` is skipped, anything that could leave is refused.
+fn components(rel: &Path) -> Result<Vec<&OsStr>, Reason> {
+    rel.components()
+        .filter(|c| *c != Component::CurDir)
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name),
+            _ => Err(Reason::NotPlain),
+        })
+        .collect()
+}
+
+// The field types of `struct stat` differ between systems; the conversions are identities on
+// some of them.
+#[allow(clippy::useless_conversion)]
+fn meta_from(st: &Stat) -> Meta {
+    let kind = match FileType::from_raw_mode(st.st_mode.into()) {
+        FileType::RegularFile => Kind::File,
+        FileType::Directory => Kind::Folder,
+        FileType::Symlink => Kind::Symlink,
+        FileType::Fifo => Kind::Fifo,
+        FileType::Socket => Kind::Socket,
+        _ => Kind::Device,
+    };
+    Meta {
+        kind,
+        bytes: u64::try_from(st.st_size).unwrap_or(0),
+        links: u64::from(st.st_nlink),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! Lists folders beneath a trusted folder without following links: one folder's entries, or
+//! every regular file of a tree (a `dir` output), refusing links and special files in it.
+use super::resolve::Resolver;
+use super::{meta_from, Beneath, Kind, Meta, Reason, Refused};
+use rustix::fs::{statat, AtFlags, Dir};
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+/// One entry of a folder, as it is (a link is reported as a link, not followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: OsString,
+    pub meta: Meta,
+}
+
+/// A regular file of a tree: its path below the tree's root, and its size when listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    pub rel: PathBuf,
+    pub bytes: u64,
+}
+
+impl Beneath {
+    /// This folder's entries (without `.` and `..`), sorted by name.
+    pub fn list_dir(&self) -> Result<Vec<Entry>, Refused> {
+        let fd = self.open(true, Resolver::best())?;
+        entries(&fd).map_err(|r| self.refused(r))
+    }
+
+    /// Every regular file under this folder, sorted by path. A link, a special file or a file
+    /// with several hard links anywhere in the tree refuses the whole tree, naming it. Each
+    /// folder is opened afresh from the trusted base, so a folder swapped for a link while the
+    /// tree is listed is refused too.
+    pub fn list_files(&self) -> Result<Vec<TreeFile>, Refused> {
+        let mut out = Vec::new();
+        let mut pending = vec![PathBuf::new()];
+        while let Some(sub) = pending.pop() {
+            for e in self.join(&sub).list_dir()? {
+                let rel = sub.join(&e.name);
+                let at = self.join(&rel);
+                match e.meta.kind {
+                    Kind::Folder => pending.push(rel),
+                    Kind::File => {
+                        at.check_file(e.meta)?;
+                        out.push(TreeFile {
+                            rel,
+                            bytes: e.meta.bytes,
+                        });
+                    }
+                    Kind::Symlink => return Err(at.refused(Reason::Symlink)),
+                    other => return Err(at.refused(Reason::NotAFile(other))),
+                }
+            }
+        }
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
+    }
+}
+
+fn io_reason(e: rustix::io::Errno) -> Reason {
+    Reason::Io(std::io::Error::from(e).to_string())
+}
+
+fn entries(fd: &OwnedFd) -> Result<Vec<Entry>, Reason> {
+    let dir = Dir::read_from(fd).map_err(io_reason)?;
+    let mut out = Vec::new();
+    for e in dir {
+        let e = e.map_err(io_reason)?;
+        let name = e.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let st = statat(fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(io_reason)?;
+        out.push(Entry {
+            name: OsStr::from_bytes(name.to_bytes()).to_os_string(),
+            meta: meta_from(&st),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

@@ -1,0 +1,183 @@
+//! `platform explain` (SPEC §10): topics `kind:name` over reason slugs, exit codes, record
+//! types, commands and error kinds, from the registry and the built-in texts.
+pub mod texts;
+
+use crate::config::registry::Registry;
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicKind {
+    Slug,
+    Exit,
+    Record,
+    Command,
+    Error,
+}
+
+impl TopicKind {
+    pub const ALL: [TopicKind; 5] = [
+        TopicKind::Slug,
+        TopicKind::Exit,
+        TopicKind::Record,
+        TopicKind::Command,
+        TopicKind::Error,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicKind::Slug => "slug",
+            TopicKind::Exit => "exit",
+            TopicKind::Record => "record",
+            TopicKind::Command => "command",
+            TopicKind::Error => "error",
+        }
+    }
+    fn parse(s: &str) -> Option<TopicKind> {
+        TopicKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One thing `explain` can explain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Topic {
+    /// `kind:name`, as typed.
+    pub topic: String,
+    pub kind: TopicKind,
+    pub name: String,
+    pub meaning: String,
+    pub what_to_do: String,
+    /// Reason slugs only: whether a step failing with it is refunded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refundable: Option<bool>,
+}
+
+impl Topic {
+    pub fn new(kind: TopicKind, name: &str, meaning: &str, what_to_do: &str) -> Topic {
+        Topic {
+            topic: format!("{}:{name}", kind.as_str()),
+            kind,
+            name: name.to_string(),
+            meaning: meaning.to_string(),
+            what_to_do: what_to_do.to_string(),
+            refundable: None,
+        }
+    }
+}
+
+/// Every topic: the registry's reason slugs (built-in texts, or a registry entry's own
+/// description), exit codes, record types, then `extra` (commands, from the CLI's help).
+pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
+    let mut out: Vec<Topic> = registry
+        .reasons()
+        .map(|(slug, refundable, description)| {
+            let builtin = texts::SLUGS.iter().find(|(n, _, _)| *n == slug);
+            let (meaning, todo) = match builtin {
+                Some((_, m, t)) => (*m, *t),
+                None => (
+                    description.unwrap_or("A reason slug added by config/registry.yml."),
+                    "See the module that reports it.",
+                ),
+            };
+            let mut t = Topic::new(TopicKind::Slug, slug, meaning, todo);
+            t.refundable = Some(refundable);
+            t
+        })
+        .collect();
+    for (kind, table) in [
+        (TopicKind::Exit, texts::EXIT_CODES),
+        (TopicKind::Record, texts::RECORD_TYPES),
+    ] {
+        out.extend(table.iter().map(|(n, m, t)| Topic::new(kind, n, m, t)));
+    }
+    out.extend(extra);
+    out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    out
+}
+
+/// The topic a query names: `kind:name`, or a bare name that only one kind has. An unknown
+/// or ambiguous query is an input error listing the closest topics.
+pub fn lookup<'a>(catalog: &'a [Topic], query: &str) -> Result<&'a Topic> {
+    let query = query.trim();
+    let matches: Vec<&Topic> = match query.split_once(':') {
+        Some((kind, name)) if TopicKind::parse(kind).is_some() => catalog
+            .iter()
+            .filter(|t| t.kind.as_str() == kind && t.name == name)
+            .collect(),
+        _ => catalog.iter().filter(|t| t.name == query).collect(),
+    };
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(
+            Error::input(format!("no topic '{}'", crate::output::untrusted(query)))
+                .help(suggest(catalog, query)),
+        ),
+        many => Err(Error::input(format!(
+            "'{}' is the name of several topics",
+            crate::output::untrusted(query)
+        ))
+        .help(format!(
+            "name one: {}",
+            many.iter()
+                .map(|t| t.topic.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// "did you mean" for an unknown topic: the closest few by edit distance over names.
+fn suggest(catalog: &[Topic], query: &str) -> String {
+    let bare = query.split_once(':').map_or(query, |(_, n)| n);
+    let mut scored: Vec<(usize, &str)> = catalog
+        .iter()
+        .map(|t| (distance(bare, &t.name), t.topic.as_str()))
+        .collect();
+    scored.sort();
+    let close: Vec<&str> = scored
+        .iter()
+        .filter(|(d, _)| *d <= bare.len().max(3) / 2 + 1)
+        .take(5)
+        .map(|(_, t)| *t)
+        .collect();
+    if close.is_empty() {
+        "run `platform explain` to list every topic".to_string()
+    } else {
+        format!(
+            "closest topics: {} (run `platform explain` to list every topic)",
+            close.join(", ")
+        )
+    }
+}
+
+/// Levenshtein distance over characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("timeout", "timeout"), 0);
+        assert_eq!(distance("timout", "timeout"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
+}

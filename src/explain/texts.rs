@@ -1,0 +1,157 @@
+//! The built-in explain texts (SPEC §10): what each reason slug, exit code and record type
+//! means and what to do. The one source docs/ are checked against (tests/it/explain.rs).
+
+/// `(name, meaning, what to do)`.
+pub type Text = (&'static str, &'static str, &'static str);
+
+/// Every built-in reason slug. Whether it is refunded comes from the registry.
+pub const SLUGS: &[Text] = &[
+    (
+        "module_failed",
+        "The module exited non-zero or reported FAILED (or reported a reason slug the registry does not know, which fails closed as module_failed).",
+        "Read the step's stderr.log and result.json in the runtime directory; fix the module or its input, then run the orchestrator with --retry-failed (the charge was refunded).",
+    ),
+    (
+        "timeout",
+        "The module ran longer than its timeout_seconds; its whole process tree was killed.",
+        "Raise timeout_seconds in module.yml or make the module faster; retry with --retry-failed (the charge was refunded).",
+    ),
+    (
+        "outputs_missing",
+        "The module succeeded but a declared file or dir output does not exist under its outputs directory.",
+        "Make the module write every declared output at its declared path (see docs/modules.md); the charge was refunded.",
+    ),
+    (
+        "outputs_too_large",
+        "The step's outputs or result passed a cap: more than 10,000 files, more than 4 GiB, or a result too large to record.",
+        "Write fewer or smaller outputs (package them), then retry; the charge was refunded.",
+    ),
+    (
+        "delivery_failed",
+        "A delivery could not be completed: the SMTP server or GitHub could not be reached, refused the message or upload, or verification failed.",
+        "Check the runtime profile's smtp/github settings and credentials, and the server's answer in the step's message; retry with --retry-failed (refunded).",
+    ),
+    (
+        "package_too_large_for_email",
+        "The package is 20,866,662 bytes (19.9 MiB) or more, too large to send by email; nothing was sent.",
+        "Package fewer files, or deliver with deliver_local or deliver_github_release; the charge was refunded.",
+    ),
+    (
+        "superseded",
+        "The run was interrupted and will not be resumed (its work order changed, was disabled or deleted): the step was closed and its charges refunded.",
+        "Nothing: the new version of the work order runs as a new run.",
+    ),
+    (
+        "not_enough_credits",
+        "The tenant's balance does not cover the run's charges; nothing was charged.",
+        "Top up the tenant (platform admin-topup) and run again; the run is tried on every pass.",
+    ),
+    (
+        "secrets_missing",
+        "A module of the run declares a secret that is not set (PLATFORM_SECRET_<NAME>); nothing was charged.",
+        "Set the secret in the orchestrator's environment (a GitHub Actions secret) and run again.",
+    ),
+    (
+        "input_invalid",
+        "An input could not be resolved or checked before the step ran (a binding, an asset, an address); nothing was charged.",
+        "Fix the work order (platform consistency-validate names the field) and run again.",
+    ),
+    (
+        "upstream_failed",
+        "Skipped: a step this one reads from did not complete; nothing was charged.",
+        "Fix the failed step; --retry-failed runs the failed and skipped steps again.",
+    ),
+    (
+        "fail_fast",
+        "Skipped: an earlier step failed and the work order's mode is FAIL_FAST; nothing was charged.",
+        "Fix the failed step and retry, or use mode PARTIAL_ALLOWED.",
+    ),
+];
+
+/// Every exit code (docs/exit-codes.md).
+pub const EXIT_CODES: &[Text] = &[
+    (
+        "0",
+        "Success: the command did what was asked, including \"nothing to do\".",
+        "Nothing.",
+    ),
+    (
+        "1",
+        "The command ran and found a failure: an invalid work order, a failed run, a ledger that does not verify, a conflict.",
+        "Read the report or the error; `platform explain <slug>` explains a step's reason.",
+    ),
+    (
+        "2",
+        "Usage or input error: a bad flag or value, a missing or unreadable file, an unknown id. Nothing was changed.",
+        "Fix the command line or the file the error names (its help: line says how).",
+    ),
+    (
+        "3",
+        "Denied: the actor lacks the IAM scope the command needs. The denial is recorded in audit.jsonl.",
+        "Ask a maintainer to grant the scope in config/iam.yml, or run as an actor that has it.",
+    ),
+];
+
+/// Every record type of the ledger (docs/records.md).
+pub const RECORD_TYPES: &[Text] = &[
+    (
+        "TOPUP",
+        "billing.jsonl: credits added to a tenant by admin-topup, keyed by tenant and reference.",
+        "Show with platform statement; a second top-up with the same reference is the same top-up.",
+    ),
+    (
+        "SPEND",
+        "billing.jsonl: a charge (negative amount) for a step's run or a purchased deliverable, keyed by tenant, work order, run, step, deliverable and attempt.",
+        "platform statement lists them; a refund reverses one in full.",
+    ),
+    (
+        "REFUND",
+        "billing.jsonl: the full reversal of one SPEND (its key in `refunds`) after a refundable failure.",
+        "Nothing: posted automatically, once per SPEND.",
+    ),
+    (
+        "run_started",
+        "evidence.jsonl: a run of a work order began, with the SHA-256 of the work-order file.",
+        "platform runs lists runs; every charge names a run that started.",
+    ),
+    (
+        "step_started",
+        "evidence.jsonl: a step's attempt began, after its charges.",
+        "Nothing.",
+    ),
+    (
+        "step_outcome",
+        "evidence.jsonl: a step's attempt ended COMPLETED, FAILED or SKIPPED, with its outputs and values.",
+        "platform explain <reason_slug> explains a failure.",
+    ),
+    (
+        "evidence_item",
+        "evidence.jsonl: the digests of a step attempt's outputs and logs.",
+        "Nothing.",
+    ),
+    (
+        "delivery_receipt",
+        "evidence.jsonl: where a delivery went (provider, remote path or id, bytes, SHA-256, verification).",
+        "Nothing.",
+    ),
+    (
+        "run_ended",
+        "evidence.jsonl: a run (or a --retry-failed pass over it) ended, with its status and credits.",
+        "Nothing.",
+    ),
+    (
+        "evidence_bundle",
+        "evidence.jsonl: the items of one run attempt, with a digest over their keys.",
+        "Nothing.",
+    ),
+    (
+        "publish",
+        "evidence.jsonl: a deliverable published (or staged) by platform publish.",
+        "Nothing.",
+    ),
+    (
+        "audit",
+        "audit.jsonl: a privileged action (top-up, adjustment, rerun, publish, state restore) allowed, or a denial.",
+        "Denials show who tried what; every privileged billing record has its audit record.",
+    ),
+];

@@ -1,0 +1,426 @@
+//! `state pull`: download the state files into a staging folder, accept them only when they verify (signed heads when config/ledger.yml lists keys), then move them into place; a refusal leaves the directory as it was.
+use super::record::{asset_digests, head_of_file, read_pulled, write_pulled, Head, PulledState};
+use super::remote::Snapshot;
+use super::{
+    audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, STATE_FILES,
+};
+use crate::config::ledger::LedgerConfig;
+use crate::error::{Error, Kind, Result};
+use crate::github::client::{Asset, GithubClient};
+use crate::heads::{self, Expected, RemoteState, HEADS_FILE};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How far `state pull` may go beyond verified signed state.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// `--adopt-unsigned`, by this actor: accept records no listed key signed (audited).
+    pub adopt_unsigned_by: Option<String>,
+}
+
+/// One state file: download it, or keep the local copy (already the remote's bytes).
+struct Planned {
+    name: &'static str,
+    download: Option<Asset>,
+    local: Head,
+}
+
+/// What the verification decided.
+enum Verdict {
+    /// Move the staged files into place, then write (or remove) heads.json.
+    Accept {
+        signing: Signing,
+        heads_json: Option<Vec<u8>>,
+        /// The audit record's target and reason (adopting unsigned records).
+        audit: Option<(String, String)>,
+    },
+    /// This directory's own interrupted push: change nothing, the next push completes it.
+    KeepLocal { signing: Signing },
+}
+
+/// Pull the state files into `dir`. Files missing remotely stay missing (the ledger starts
+/// empty); a local file with records the release lacks is never overwritten; nothing is
+/// written unless the whole release verifies.
+pub fn pull_state(
+    client: &GithubClient,
+    dir: &Path,
+    trust: &LedgerConfig,
+    opts: &PullOptions,
+) -> Result<StateOutcome> {
+    let existed = dir.exists();
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
+    let result = pull_into(client, dir, trust, opts);
+    if result.is_err() && !existed {
+        // Only removes the directory this pull created, and only while empty.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result
+}
+
+fn pull_into(
+    client: &GithubClient,
+    dir: &Path,
+    trust: &LedgerConfig,
+    opts: &PullOptions,
+) -> Result<StateOutcome> {
+    let previous = read_pulled(dir, client)?;
+    let snap = Snapshot::read(client)?;
+    if let Some((name, a)) = snap.incomplete() {
+        return Err(Error::failure(format!(
+            "the state release '{}' of {} holds an incomplete {name} (state {}): a push failed midway",
+            snap.tag,
+            client.repository(),
+            a.state
+        ))
+        .help("re-run `platform state push` where that push failed; or, if that copy is lost, delete the asset on GitHub and push the most recent complete copy"));
+    }
+    let plan = plan(client, dir, previous.as_ref(), &snap)?;
+    let staging = stage(client, dir, &snap, &plan)?;
+    let verdict = decide(
+        client,
+        trust,
+        opts,
+        staging.path(),
+        &snap,
+        &plan,
+        previous.as_ref(),
+    )
+    .map_err(|e| refused(client, dir, e))?;
+    commit(client, dir, staging.path(), &snap, &plan, verdict, opts)
+}
+
+/// Decide every file before writing anything: a local file is replaced only when it holds
+/// nothing the release lacks (absent, or unchanged since the last pull).
+fn plan(
+    client: &GithubClient,
+    dir: &Path,
+    previous: Option<&PulledState>,
+    snap: &Snapshot,
+) -> Result<Vec<Planned>> {
+    let mut plan = Vec::new();
+    let mut refusals = Vec::new();
+    for name in STATE_FILES {
+        let remote = &snap.files[name];
+        let local = head_of_file(&dir.join(name))?;
+        if local.same_as(remote) {
+            plan.push(Planned {
+                name,
+                download: None,
+                local,
+            });
+            continue;
+        }
+        let pulled_before = previous
+            .and_then(|p| p.heads.get(name))
+            .is_some_and(|h| h.same_content(&local));
+        let local_is_safe = matches!(local, Head::Absent) || pulled_before;
+        match remote.asset() {
+            Some(asset) if local_is_safe => plan.push(Planned {
+                name,
+                download: Some(asset.clone()),
+                local,
+            }),
+            _ => refusals.push(format!(
+                "{name} (local: {}; remote: {})",
+                local.describe(),
+                remote.describe()
+            )),
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(plan);
+    }
+    Err(Error::failure(format!(
+        "state pull into {} would overwrite local records that are not in the state release '{}' of {}: {}",
+        dir.display(),
+        snap.tag,
+        client.repository(),
+        refusals.join("; ")
+    ))
+    .help(format!(
+        "push them first (`platform state push`); or pull into an empty directory and merge: `platform state pull --billing-state-dir <fresh>` then `platform ledger merge --into <fresh> {}`",
+        dir.display()
+    )))
+}
+
+/// The release's files side by side in a staging folder inside `dir` (removed when dropped):
+/// downloads, and hard links (or copies) of local files that already hold the remote bytes.
+fn stage(
+    client: &GithubClient,
+    dir: &Path,
+    snap: &Snapshot,
+    plan: &[Planned],
+) -> Result<tempfile::TempDir> {
+    let staging = tempfile::Builder::new()
+        .prefix(".state-pull-")
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    for p in plan {
+        let to = staging.path().join(p.name);
+        match (&p.download, &snap.release) {
+            (Some(asset), Some(release)) => {
+                client.download_asset(release, asset, &to)?;
+            }
+            _ if matches!(p.local, Head::Present { .. }) => {
+                let from = dir.join(p.name);
+                if std::fs::hard_link(&from, &to).is_err() {
+                    std::fs::copy(&from, &to).map_err(|e| Error::io(&from, &e))?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(staging)
+}
+
+/// Verify the staged release: chains always; with listed keys, heads.json too.
+fn decide(
+    client: &GithubClient,
+    trust: &LedgerConfig,
+    opts: &PullOptions,
+    staging: &Path,
+    snap: &Snapshot,
+    plan: &[Planned],
+    previous: Option<&PulledState>,
+) -> Result<Verdict> {
+    if !trust.signed() {
+        heads::verify_chains(staging, "the state release")?;
+        return Ok(accept(Signing::NotConfigured, None, None));
+    }
+    let expected = Expected {
+        repository: client.repository(),
+        state_tag: &snap.tag,
+    };
+    let heads_json = snap.heads_json.as_deref();
+    let (state, report) = heads::judge(&trust.signing_keys, staging, heads_json, expected)?;
+    let seqs: BTreeMap<String, u64> = report
+        .files
+        .iter()
+        .map(|f| (f.stream.file_name().to_string(), f.head_seq))
+        .collect();
+    let beyond = Beyond {
+        target: format!("{}/{}/{}", client.repository(), snap.tag, seq_label(&seqs)),
+        adopt: opts.adopt_unsigned_by.is_some(),
+        // This directory's own push, interrupted before heads.json landed (the old heads, or
+        // none while the new one replaced them): the local files are the release's files.
+        own_push: plan.iter().all(|p| p.download.is_none())
+            && previous.is_some_and(|p| p.pending_push.is_some()),
+    };
+    match state {
+        RemoteState::Empty => Ok(accept(Signing::Empty, None, None)),
+        RemoteState::Unsigned => unsigned(beyond, seqs),
+        RemoteState::Signed { heads, standings } => {
+            signed(beyond, &heads, heads::past_head(&standings), snap)
+        }
+    }
+}
+
+/// What may be accepted beyond verified signed state, and the audit target if it is.
+struct Beyond {
+    target: String,
+    adopt: bool,
+    own_push: bool,
+}
+
+fn accept(
+    signing: Signing,
+    heads_json: Option<Vec<u8>>,
+    audit: Option<(String, String)>,
+) -> Verdict {
+    Verdict::Accept {
+        signing,
+        heads_json,
+        audit,
+    }
+}
+
+/// A release with ledger files and no heads.json.
+fn unsigned(beyond: Beyond, seqs: BTreeMap<String, u64>) -> Result<Verdict> {
+    if beyond.own_push {
+        let signing = Signing::UnfinishedPush {
+            past_signed_head: seqs,
+        };
+        return Ok(Verdict::KeepLocal { signing });
+    }
+    if beyond.adopt {
+        let signing = Signing::AdoptedUnsigned {
+            had_heads: false,
+            past_signed_head: seqs,
+        };
+        let audit = (beyond.target, "the state release had no heads.json".into());
+        return Ok(accept(signing, None, Some(audit)));
+    }
+    Err(Error::failure(
+        "the state release has ledger files but no heads.json (unsigned state, or a push that was interrupted while replacing heads.json)",
+    )
+    .help("if config/ledger.yml has just listed its first key, adopt the unsigned state once: `platform state pull --adopt-unsigned` (audited), then `platform state push` signs it; otherwise restore it from a good copy with `platform state push --restore`"))
+}
+
+/// A release whose heads.json verifies, at or past its heads.
+fn signed(
+    beyond: Beyond,
+    heads: &heads::SignedHeads,
+    past: BTreeMap<String, u64>,
+    snap: &Snapshot,
+) -> Result<Verdict> {
+    let h = &heads.heads;
+    if past.is_empty() {
+        let signing = Signing::Signed {
+            key_id: h.key_id.clone(),
+            signed_at: h.signed_at.clone(),
+            files: h.files.clone(),
+        };
+        return Ok(accept(signing, snap.heads_json.clone(), None));
+    }
+    if beyond.own_push {
+        let signing = Signing::UnfinishedPush {
+            past_signed_head: past,
+        };
+        return Ok(Verdict::KeepLocal { signing });
+    }
+    let list = past_list(&past);
+    let signed_by = format!("signed at {} by key {}", h.signed_at, h.key_id);
+    if beyond.adopt {
+        let reason = format!("records past the heads {signed_by}: {list}");
+        let signing = Signing::AdoptedUnsigned {
+            had_heads: true,
+            past_signed_head: past,
+        };
+        return Ok(accept(
+            signing,
+            snap.heads_json.clone(),
+            Some((beyond.target, reason)),
+        ));
+    }
+    Err(Error::failure(format!(
+        "the state release has records past its signed heads ({signed_by}): {list}; they were written without the signing key, or by a push that did not finish"
+    ))
+    .help("if your own push was interrupted, re-run `platform state push` from that directory; otherwise inspect the records and adopt them with `platform state pull --adopt-unsigned` (audited), or replace the release from a good copy with `platform state push --restore`"))
+}
+
+fn past_list(past: &BTreeMap<String, u64>) -> String {
+    past.iter()
+        .map(|(f, n)| format!("{f} +{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A verification failure as a refusal: exit 1, and the directory was not touched.
+fn refused(client: &GithubClient, dir: &Path, e: Error) -> Error {
+    if e.kind != Kind::Failure {
+        return e;
+    }
+    let help = e.help.clone().unwrap_or_else(|| {
+        "find out who wrote the release (its assets' upload times on GitHub); restore it from a good copy with `platform state push --restore` (needs the signing key)".into()
+    });
+    Error::failure(format!(
+        "state pull from {} refused: {}; {} was left as it was",
+        client.repository(),
+        e.message,
+        dir.display()
+    ))
+    .help(help)
+}
+
+/// Move the verified files into place, then heads.json, the pull record and any audit record.
+fn commit(
+    client: &GithubClient,
+    dir: &Path,
+    staging: &Path,
+    snap: &Snapshot,
+    plan: &[Planned],
+    verdict: Verdict,
+    opts: &PullOptions,
+) -> Result<StateOutcome> {
+    let (signing, heads_json, audit_of) = match verdict {
+        Verdict::KeepLocal { signing } => {
+            return outcome(client, dir, snap, plan, signing, None, false)
+        }
+        Verdict::Accept {
+            signing,
+            heads_json,
+            audit,
+        } => (signing, heads_json, audit),
+    };
+    install(dir, staging, plan, heads_json.as_deref())?;
+    let mut heads = BTreeMap::new();
+    for name in STATE_FILES {
+        heads.insert(name.to_string(), head_of_file(&dir.join(name))?);
+    }
+    write_pulled(
+        dir,
+        &PulledState {
+            repository: client.repository().to_string(),
+            tag: snap.tag.clone(),
+            release_id: snap.release.as_ref().map(|r| r.id),
+            assets: asset_digests(&heads),
+            heads,
+            pending_push: None,
+        },
+    )?;
+    let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
+        (Some((target, reason)), Some(actor)) => Some(audit(
+            dir,
+            StateAudit::AdoptUnsigned,
+            actor,
+            target,
+            &reason,
+        )?),
+        _ => None,
+    };
+    outcome(client, dir, snap, plan, signing, audit_key, true)
+}
+
+/// Move the downloads into place, then heads.json (written, or removed when none verified).
+fn install(dir: &Path, staging: &Path, plan: &[Planned], heads_json: Option<&[u8]>) -> Result<()> {
+    for p in plan.iter().filter(|p| p.download.is_some()) {
+        let dest = dir.join(p.name);
+        std::fs::rename(staging.join(p.name), &dest).map_err(|e| Error::io(&dest, &e))?;
+    }
+    let heads_path = dir.join(HEADS_FILE);
+    match heads_json {
+        Some(bytes) => crate::atomic::write_atomic(&heads_path, bytes, true),
+        None => match std::fs::remove_file(&heads_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&heads_path, &e)),
+            _ => Ok(()),
+        },
+    }
+}
+
+fn outcome(
+    client: &GithubClient,
+    dir: &Path,
+    snap: &Snapshot,
+    plan: &[Planned],
+    signing: Signing,
+    audit_key: Option<String>,
+    moved: bool,
+) -> Result<StateOutcome> {
+    let mut files = Vec::new();
+    for p in plan {
+        let action = match (&p.download, &p.local) {
+            (Some(_), _) if moved => StateAction::Downloaded,
+            (_, Head::Absent) => StateAction::Absent,
+            _ => StateAction::Unchanged,
+        };
+        let head = head_of_file(&dir.join(p.name))?;
+        files.push(StateFile {
+            name: p.name.to_string(),
+            action,
+            head,
+        });
+    }
+    Ok(StateOutcome {
+        repository: client.repository().to_string(),
+        tag: snap.tag.clone(),
+        release_id: snap.release.as_ref().map(|r| r.id),
+        release_missing: snap.release.is_none(),
+        release_created: false,
+        dir: dir.to_path_buf(),
+        files,
+        signing,
+        heads_uploaded: false,
+        restored: None,
+        audit_key,
+    })
+}

@@ -1,0 +1,112 @@
+//! heads.json in a billing-state directory (written by pull and push): checked by `integrity-validate`, with records past it reported as not yet pushed.
+use super::keys::TrustedKey;
+use super::signed::{SignedHeads, HEADS_FILE, MAX_HEADS_BYTES};
+use super::standing::{standings, FileStanding, Standing};
+use crate::error::{Error, Result};
+use crate::ledger::{Problem, VerifyReport};
+use serde::Serialize;
+use std::io::Read;
+use std::path::Path;
+
+/// What the local heads.json says about the directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalHeads {
+    pub key_id: String,
+    pub signed_at: String,
+    pub repository: String,
+    pub state_tag: String,
+    /// The signature verified with a key config/ledger.yml lists (false: no key is listed).
+    pub signature_verified: bool,
+    pub files: Vec<FileStanding>,
+    /// Records past the signed heads, all files together: appended since the last pull or
+    /// push, to be pushed (not an error).
+    pub not_yet_pushed: u64,
+}
+
+/// Check `dir`'s heads.json, if any, against `keys` and the verified files; problems are
+/// returned as `file:line` problems like the ledger's own.
+pub fn check_local(
+    dir: &Path,
+    report: &VerifyReport,
+    keys: &[TrustedKey],
+) -> Result<(Option<LocalHeads>, Vec<Problem>)> {
+    let path = dir.join(HEADS_FILE);
+    let file_name = path.display().to_string();
+    let problem = |message: String| Problem {
+        file: file_name.clone(),
+        line: 1,
+        message,
+    };
+    let bytes = match std::fs::File::open(&path) {
+        Ok(f) => {
+            let mut bytes = Vec::new();
+            f.take(MAX_HEADS_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(&path, &e))?;
+            bytes
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Vec::new())),
+        Err(e) => return Err(Error::io(&path, &e)),
+    };
+    let signed = match SignedHeads::parse(&bytes) {
+        Ok(s) => s,
+        Err(e) => return Ok((None, vec![problem(format!("not valid signed heads: {e}"))])),
+    };
+    let mut problems = Vec::new();
+    let verified = !keys.is_empty();
+    if verified {
+        if let Err(e) = signed.verify(keys) {
+            problems.push(problem(e));
+        }
+    }
+    let files = standings(dir, report, &signed.heads)?;
+    let mut not_yet_pushed = 0;
+    for f in &files {
+        match &f.standing {
+            Standing::Ahead { records } => not_yet_pushed += records,
+            Standing::Diverged { reason } => {
+                problems.push(problem(format!("{} {reason}", f.file)));
+            }
+            Standing::AtHead => {}
+        }
+    }
+    let h = signed.heads;
+    let local = LocalHeads {
+        key_id: h.key_id,
+        signed_at: h.signed_at,
+        repository: h.repository,
+        state_tag: h.state_tag,
+        signature_verified: verified && problems.is_empty(),
+        files,
+        not_yet_pushed,
+    };
+    Ok((Some(local), problems))
+}
+
+impl LocalHeads {
+    /// One line for the text report.
+    pub fn summary(&self) -> String {
+        let ahead: Vec<String> = self
+            .files
+            .iter()
+            .filter_map(|f| match f.standing {
+                Standing::Ahead { records } => Some(format!("{} +{records}", f.file)),
+                _ => None,
+            })
+            .collect();
+        let trust = if self.signature_verified {
+            "verified"
+        } else {
+            "NOT verified (config/ledger.yml lists no key, or it failed)"
+        };
+        let pushed = if ahead.is_empty() {
+            "every record is pushed".to_string()
+        } else {
+            format!("not yet pushed: {}", ahead.join(", "))
+        };
+        format!(
+            "heads.json: signed at {} by key {} for {} release '{}', signature {trust}; {pushed}",
+            self.signed_at, self.key_id, self.repository, self.state_tag
+        )
+    }
+}

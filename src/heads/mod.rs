@@ -1,0 +1,14 @@
+//! Signed heads (`heads.json`): Ed25519 keys, the signed document, where a directory stands against it, and judging a copy of the state release; knows no GitHub.
+//!
+//! docs/records.md pins the layout, docs/ledger.md the design, docs/security.md what it stops.
+pub mod keys;
+pub mod local;
+pub mod remote;
+pub mod signed;
+pub mod standing;
+
+pub use keys::{generate, key_id_of, GeneratedKey, Signer, TrustedKey};
+pub use local::{check_local, LocalHeads};
+pub use remote::{judge, past_head, verify_chains, Expected, RemoteState};
+pub use signed::{FileHead, Heads, SignedHeads, HEADS_FILE, MAX_HEADS_BYTES};
+pub use standing::{standings, FileStanding, Standing};

@@ -1,0 +1,175 @@
+//! Cross-file rules (SPEC §7 "Across files"): every record of a run names a run whose `run_started` is in evidence.jsonl; every privileged record has its audit record.
+//!
+//! Each scan collects, for the lines it commits, what they need from the other files (the
+//! `run_started` key of each run they name, the audit key of each privileged record); `check`
+//! then looks those keys up in the other scans' key sets. The check is order-independent, so
+//! a merge that replaced audit.jsonl and evidence.jsonl but crashed before billing.jsonl
+//! still passes. Cost: one key hash per *run* (records of a run are adjacent, so a cache of
+//! the last run id skips the rest) and one per privileged record.
+use super::line::Facts;
+use super::scan::{key_id, IdMap, KeyId, Scan};
+use crate::records::audit::allowed_key;
+use crate::records::evidence::run_started_key;
+use crate::records::{Privileged, RecordType, Stream};
+
+/// What one line needs from the other files, found when it is read.
+#[derive(Debug, Default)]
+pub(crate) struct Needs {
+    run: Option<RunRef>,
+    audit: Option<PrivilegedRef>,
+}
+
+/// The first line of a file that names a run.
+#[derive(Debug)]
+struct RunRef {
+    key: KeyId,
+    line: u64,
+    run_id: Box<str>,
+    record: RecordType,
+}
+
+/// A privileged record and the audit record it needs.
+#[derive(Debug, Clone)]
+pub(crate) struct PrivilegedRef {
+    pub audit_key: KeyId,
+    pub line: u64,
+    /// Byte offset of the record's line (a writer reads it back to build the audit record).
+    pub offset: u64,
+    pub key: Box<str>,
+    pub rule: &'static Privileged,
+}
+
+/// The references of one file's committed lines.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    runs: IdMap<RunRef>,
+    privileged: Vec<PrivilegedRef>,
+    /// The run id of the previous line that named one: most lines of a run are adjacent.
+    last_run: String,
+}
+
+impl Refs {
+    /// What the line `f` (of type `record`) at `line`/`offset` needs; an error when a record
+    /// of a run names none.
+    pub fn needs(
+        &mut self,
+        f: &Facts<'_>,
+        record: RecordType,
+        line: u64,
+        offset: u64,
+    ) -> Result<Needs, String> {
+        let mut needs = Needs::default();
+        if record.names_a_run() {
+            let run_id = f
+                .run_id
+                .as_deref()
+                .ok_or_else(|| format!("a {} record needs a run_id", record.name()))?;
+            if run_id != self.last_run {
+                self.last_run.clear();
+                self.last_run.push_str(run_id);
+                needs.run = Some(RunRef {
+                    key: key_id(&run_started_key(run_id)),
+                    line,
+                    run_id: run_id.into(),
+                    record,
+                });
+            }
+        }
+        if let Some(rule) = record.privileged() {
+            needs.audit = Some(PrivilegedRef {
+                audit_key: key_id(&allowed_key(rule.action, &f.key)),
+                line,
+                offset,
+                key: f.key.as_ref().into(),
+                rule,
+            });
+        }
+        Ok(needs)
+    }
+
+    /// Keep what a committed line needs.
+    pub fn commit(&mut self, needs: Needs) {
+        if let Some(run) = needs.run {
+            self.runs.entry(run.key).or_insert(run);
+        }
+        if let Some(p) = needs.audit {
+            self.privileged.push(p);
+        }
+    }
+
+    /// Lines were taken back (a torn tail): the cache may name a run no committed line names.
+    pub fn forget_cache(&mut self) {
+        self.last_run.clear();
+    }
+
+    /// Forget what lines after `lines` needed (they were a torn tail).
+    pub fn rewind(&mut self, lines: u64) {
+        self.runs.retain(|_, r| r.line <= lines);
+        self.privileged.retain(|p| p.line <= lines);
+        self.forget_cache();
+    }
+}
+
+/// A record of a run whose `run_started` is missing: damage (a lost or truncated
+/// evidence.jsonl, or a forged record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Orphan {
+    pub stream: Stream,
+    pub line: u64,
+    pub message: String,
+}
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub orphans: Vec<Orphan>,
+    /// Privileged records without their audit record: a crash between the two writes (the
+    /// next writer adds the audit record), or a forgery.
+    pub unaudited: Vec<PrivilegedRef>,
+}
+
+/// Check the references of the three scans (indexed by `Stream::index`) against their keys.
+pub(crate) fn check(scans: [&Scan; 3]) -> Findings {
+    let evidence = scans[Stream::Evidence.index()];
+    let audit = scans[Stream::Audit.index()];
+    let mut found = Findings::default();
+    for scan in scans {
+        let Some(refs) = &scan.refs else { continue };
+        for run in refs.runs.values() {
+            if !evidence.has_key(&run.key) {
+                found.orphans.push(Orphan {
+                    stream: scan.stream,
+                    line: run.line,
+                    message: orphan_message(run),
+                });
+            }
+        }
+        for p in &refs.privileged {
+            if !audit.has_key(&p.audit_key) {
+                found.unaudited.push(p.clone());
+            }
+        }
+    }
+    found.orphans.sort_by_key(|o| (o.stream.index(), o.line));
+    found
+}
+
+fn orphan_message(run: &RunRef) -> String {
+    format!(
+        "{} names run {}, whose run_started is not in evidence.jsonl (it was lost, truncated or edited, or this record is forged): restore evidence.jsonl from a good copy (platform state pull); the orchestrator refuses to charge anything until then",
+        run.record.name(),
+        run.run_id
+    )
+}
+
+impl PrivilegedRef {
+    /// The problem as `verify` reports it.
+    pub fn message(&self) -> String {
+        format!(
+            "{} {} has no audit record ({}) in audit.jsonl: a crash between the two writes, which the next writer repairs by adding it, or a forged record (then restore the directory from a good copy before any writer runs)",
+            self.rule.record.name(),
+            self.key,
+            allowed_key(self.rule.action, &self.key)
+        )
+    }
+}

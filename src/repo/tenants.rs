@@ -1,0 +1,256 @@
+//! Which folders under tenants/ are tenants, and loading them: a tenant is a real folder (no
+//! link) named by a valid id, whose tenant.yml and workorders/ are no links either; everything
+//! of it is read beneath the repository through no link (SPEC §2, §6).
+use super::{load_work_order, yaml, LoadedTenant, LoadedWorkOrder};
+use crate::beneath::{Beneath, Kind, Reason};
+use crate::error::{Error, Result};
+use crate::findings::Finding;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A folder (or link) under tenants/ that is not a tenant: nothing in it is loaded.
+#[derive(Debug, Clone)]
+pub struct RejectedTenant {
+    /// Its name, escaped for display (it may hold anything a file name can).
+    pub folder: String,
+    pub finding: Finding,
+}
+
+/// A folder name as findings show it: control characters escaped, the rest as is (the
+/// name is whatever a tenant could create; it must not drive a terminal or a log).
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn folder_rel(folder: &str) -> PathBuf {
+    Path::new("tenants").join(folder)
+}
+
+/// Why `tenants/<folder>` is not a tenant (a finding), or None when it is one. Loading and
+/// every command that names a tenant ask this, so they refuse the same folders. A missing
+/// tenant.yml is not a reason here: loading reports it as a finding of the tenant.
+pub fn not_a_tenant(root: &Path, folder: &str) -> Option<Finding> {
+    let shown = printable(folder);
+    let file = |name: &str| format!("tenants/{shown}{name}");
+    if let Some(why) = crate::ids::check(folder) {
+        return Some(Finding::error(
+            file("/tenant.yml"),
+            "tenant_id",
+            format!(
+                "tenant folder name: {}; it is not a tenant, so nothing in it is run or billed",
+                printable(&why)
+            ),
+        ));
+    }
+    let dir = Beneath::new(root, folder_rel(folder));
+    let kind = |b: &Beneath| b.metadata().map(|m| m.kind).map_err(|r| r.reason);
+    let problem = match kind(&dir) {
+        Err(Reason::Symlink) => Some(("", "the tenant folder is a symbolic link".to_string())),
+        Err(Reason::Missing) => Some(("", "there is no such folder".to_string())),
+        Err(other) => Some(("", format!("the tenant folder {other}"))),
+        Ok(Kind::Folder) => None,
+        Ok(other) => Some((
+            "",
+            format!("tenants/{shown} is {}, not a folder", other.describe()),
+        )),
+    }
+    .or_else(|| match dir.join("tenant.yml").metadata() {
+        Err(r) if r.reason == Reason::Missing => None,
+        Err(r) => Some(("/tenant.yml", format!("tenant.yml {}", r.reason))),
+        Ok(m) => dir
+            .join("tenant.yml")
+            .check_file(m)
+            .err()
+            .map(|r| ("/tenant.yml", format!("tenant.yml {}", r.reason))),
+    })
+    .or_else(|| match kind(&dir.join("workorders")) {
+        Ok(Kind::Folder) | Err(Reason::Missing) => None,
+        Ok(other) => Some((
+            "/workorders",
+            format!("workorders is {}, not a folder", other.describe()),
+        )),
+        Err(other) => Some(("/workorders", format!("workorders {other}"))),
+    });
+    problem.map(|(at, why)| {
+        Finding::error(
+            file(at),
+            "",
+            format!("{why}: tenants/{shown} is not a tenant, so nothing in it is loaded, run or billed; make it a real folder with a real tenant.yml and workorders/ (no links)"),
+        )
+    })
+}
+
+/// For a command that names a tenant (`--tenant-id`): Ok when tenants/<id> is a tenant with a
+/// tenant.yml; otherwise an input error (exit 2) saying why.
+pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
+    let unknown = |what: &str| {
+        Err(Error::input(format!(
+            "--tenant-id: unknown tenant '{}' (no {what})",
+            printable(tenant_id)
+        ))
+        .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"))
+    };
+    let missing = |rel: PathBuf| {
+        Beneath::new(root, rel)
+            .metadata()
+            .is_err_and(|r| r.reason == Reason::Missing)
+    };
+    if crate::ids::is_valid(tenant_id) && missing(folder_rel(tenant_id)) {
+        return unknown(&format!("tenants/{tenant_id}/"));
+    }
+    if let Some(f) = not_a_tenant(root, tenant_id) {
+        return Err(Error::input(format!("--tenant-id: {}", f.message))
+            .at(f.file)
+            .help("name a tenant of this repository (a real folder tenants/<tenant_id>/ with tenant.yml)"));
+    }
+    if missing(folder_rel(tenant_id).join("tenant.yml")) {
+        return unknown(&format!("tenants/{tenant_id}/tenant.yml"));
+    }
+    Ok(())
+}
+
+/// Every folder under tenants/: the tenants, loaded, and the folders that are not tenants.
+pub fn load(
+    root: &Path,
+    findings: &mut Vec<Finding>,
+) -> (BTreeMap<String, LoadedTenant>, Vec<RejectedTenant>) {
+    let mut tenants = BTreeMap::new();
+    let mut rejected = Vec::new();
+    let entries = match Beneath::new(root, "tenants").list_dir() {
+        Ok(e) => e,
+        Err(r) if r.reason == Reason::Missing => Vec::new(),
+        Err(r) => {
+            findings.push(Finding::error(
+                "tenants",
+                "",
+                format!("tenants/ {}; no tenant is loaded", r.reason),
+            ));
+            Vec::new()
+        }
+    };
+    for e in entries {
+        // Files beside the tenant folders (a README) are not tenants and not a problem.
+        if !matches!(e.meta.kind, Kind::Folder | Kind::Symlink) {
+            continue;
+        }
+        let folder = e.name.to_string_lossy().into_owned();
+        match not_a_tenant(root, &folder) {
+            Some(finding) => {
+                findings.push(finding.clone());
+                rejected.push(RejectedTenant {
+                    folder: printable(&folder),
+                    finding,
+                });
+            }
+            None => {
+                let t = load_tenant(root, &folder, findings);
+                tenants.insert(folder, t);
+            }
+        }
+    }
+    (tenants, rejected)
+}
+
+fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> LoadedTenant {
+    let rel = folder_rel(folder);
+    let mut name = None;
+    let mut tdoc = None;
+    let yml = rel.join("tenant.yml");
+    let missing = Beneath::new(root, &yml)
+        .metadata()
+        .is_err_and(|r| r.reason == Reason::Missing);
+    match yaml::load_beneath(root, &yml) {
+        Err(_) if missing => findings.push(Finding::error(
+            format!("tenants/{folder}/tenant.yml"),
+            "tenant_id",
+            "tenant folder has no tenant.yml; add one with tenant_id",
+        )),
+        Err(f) => findings.push(f),
+        Ok(doc) => {
+            let v = crate::findings::from_violations(
+                &doc,
+                crate::schema::validate(crate::schema::SchemaKind::Tenant, &doc.value),
+            );
+            if v.is_empty() {
+                let id = doc
+                    .value
+                    .get("tenant_id")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default();
+                if id != folder {
+                    findings.push(doc.finding(
+                        "tenant_id",
+                        format!("tenant_id '{id}' must equal its folder name '{folder}'"),
+                    ));
+                }
+                name = doc
+                    .value
+                    .get("name")
+                    .and_then(|x| x.as_str())
+                    .map(String::from);
+            }
+            findings.extend(v);
+            tdoc = Some(doc);
+        }
+    }
+    LoadedTenant {
+        tenant_id: folder.to_string(),
+        dir: root.join(&rel),
+        doc: tdoc,
+        name,
+        work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings),
+    }
+}
+
+/// The work orders of one tenant, listed and read beneath the repository through no link.
+fn load_work_orders(
+    root: &Path,
+    wdir: &Path,
+    tenant_id: &str,
+    findings: &mut Vec<Finding>,
+) -> Vec<LoadedWorkOrder> {
+    let entries = match Beneath::new(root, wdir).list_dir() {
+        Ok(e) => e,
+        Err(r) if r.reason == Reason::Missing => Vec::new(),
+        Err(r) => {
+            let at = format!("tenants/{tenant_id}/workorders");
+            findings.push(Finding::error(
+                at,
+                "",
+                format!(
+                    "workorders/ {}; no work order of this tenant is loaded",
+                    r.reason
+                ),
+            ));
+            Vec::new()
+        }
+    };
+    entries
+        .into_iter()
+        .filter(|e| {
+            Path::new(&e.name)
+                .extension()
+                .is_some_and(|x| x == "yml" || x == "yaml")
+        })
+        .map(|e| {
+            let rel = wdir.join(&e.name);
+            if e.meta.kind == Kind::Symlink {
+                return LoadedWorkOrder::refused(
+                    root,
+                    &rel,
+                    tenant_id,
+                    "work-order files must not be symlinks (they could point at another tenant's files)",
+                );
+            }
+            load_work_order(root, &rel, tenant_id)
+        })
+        .collect()
+}

@@ -1,0 +1,121 @@
+//! `platform explain` (SPEC §10): every reason slug and exit code has a text, unknown topics
+//! exit 2 with the closest ones, and docs/ list the same slugs, exit codes and record types as
+//! the built-in texts (one source).
+use crate::support::orch::Fx;
+use platform::config::registry::BUILTIN_REASONS;
+use platform::explain::texts;
+use serde_json::Value;
+use std::path::Path;
+
+fn explain(fx: &Fx, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["explain", "--json"];
+    all.extend_from_slice(args);
+    let out = fx.run(&all);
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+    });
+    (out.status.code().unwrap_or(-1), doc)
+}
+
+#[test]
+fn every_reason_slug_and_exit_code_has_a_text() {
+    let fx = Fx::new();
+    // A registry of the repository's own adds a slug, with its description as the text.
+    std::fs::write(
+        fx.path("config/registry.yml"),
+        "reason_slugs:\n  - {slug: quota_exhausted, refundable: true, description: The upstream quota ran out.}\n",
+    )
+    .unwrap();
+    let (code, doc) = explain(&fx, &[]);
+    assert_eq!(code, 0);
+    let topics = doc["topics"].as_array().unwrap();
+    let of = |kind: &str| -> Vec<String> {
+        topics
+            .iter()
+            .filter(|t| t["kind"] == kind)
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut slugs: Vec<&str> = BUILTIN_REASONS.iter().map(|(s, _)| *s).collect();
+    slugs.push("quota_exhausted");
+    for slug in &slugs {
+        let (code, t) = explain(&fx, &[&format!("slug:{slug}")]);
+        assert_eq!(code, 0, "{slug}");
+        assert!(!t["meaning"].as_str().unwrap().is_empty(), "{slug}");
+        assert!(!t["what_to_do"].as_str().unwrap().is_empty(), "{slug}");
+        let refundable = BUILTIN_REASONS
+            .iter()
+            .find(|(s, _)| s == slug)
+            .is_none_or(|(_, r)| *r);
+        assert_eq!(t["refundable"], refundable, "{slug}");
+    }
+    assert_eq!(of("slug").len(), slugs.len());
+    let (_, custom) = explain(&fx, &["quota_exhausted"]);
+    assert_eq!(custom["meaning"], "The upstream quota ran out.");
+    assert_eq!(of("exit"), ["0", "1", "2", "3"]);
+    for code in ["0", "1", "2", "3"] {
+        let (c, t) = explain(&fx, &[code]);
+        assert_eq!(c, 0);
+        assert_eq!(t["topic"], format!("exit:{code}"));
+    }
+    assert!(of("command").contains(&"publish".to_string()));
+    let (_, publish) = explain(&fx, &["command:publish"]);
+    assert!(publish["what_to_do"]
+        .as_str()
+        .unwrap()
+        .contains("platform publish"));
+}
+
+#[test]
+fn an_unknown_topic_exits_2_naming_the_closest_ones() {
+    let fx = Fx::new();
+    let out = fx.run(&["explain", "timout"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("slug:timeout"), "{stderr}");
+    let out = fx.run(&["explain", "record:SPNED", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["error"]["help"]
+        .as_str()
+        .unwrap()
+        .contains("record:SPEND"));
+}
+
+fn doc(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs")
+            .join(name),
+    )
+    .unwrap()
+}
+
+#[test]
+fn docs_list_the_same_slugs_exit_codes_and_record_types_as_explain() {
+    let exit_codes = doc("exit-codes.md");
+    let listed: Vec<&str> = exit_codes
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|c| c.chars().all(|ch| ch.is_ascii_digit()))
+        .collect();
+    let known: Vec<&str> = texts::EXIT_CODES.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(listed, known, "docs/exit-codes.md's table vs explain");
+    let records = doc("records.md");
+    for (ty, _, _) in texts::RECORD_TYPES {
+        let named = records.contains(&format!("`{ty}`")) || records.contains(&format!("### {ty} "));
+        assert!(named, "docs/records.md does not describe record type {ty}");
+    }
+    let formats = doc("formats.md");
+    for (slug, _) in BUILTIN_REASONS {
+        assert!(
+            formats.contains(slug),
+            "docs/formats.md does not list the built-in slug {slug}"
+        );
+        assert!(
+            texts::SLUGS.iter().any(|(s, _, _)| s == slug),
+            "explain has no built-in text for {slug}"
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! Attacks on the billing-state directory, each as an attacker or a crash would leave it (files edited, hash chains recomputed, a real abort between two writes), against the real binary: one test per defect of issue #12.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::ledger_fixtures::{forge, lines, read, records_of};
+use crate::support::orch::{run_of, Fx};
+use serde_json::{json, Value};
+use std::process::Output;
+
+/// One step, 2 + 3 credits.
+const ONE: &str = "work_order_id: one\nsteps:\n  - step_id: gen\n    module_id: gen\n    kind: transform\n    inputs: {text: \"a b\"}\n    deliverables: [data]\n";
+
+fn two() -> String {
+    ONE.replace("work_order_id: one", "work_order_id: two")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn state(fx: &Fx, file: &str) -> std::path::PathBuf {
+    fx.path(&format!(".billing-state/{file}"))
+}
+
+/// A fixture that ran `one` and `two` once each: 100 credits topped up, 10 charged.
+fn ran_twice() -> Fx {
+    let fx = Fx::new();
+    fx.workorder("one", ONE);
+    fx.workorder("two", &two());
+    fx.topup(100, "INV-1");
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    assert_eq!(run_of(&sum, "two")["status"], "COMPLETED");
+    assert_eq!(fx.balance(), 90);
+    fx
+}
+
+/// integrity-validate refuses, naming `file:line` and `what`.
+fn refused_by_integrity_validate(fx: &Fx, file_line: &str, what: &str) {
+    let o = fx.run(&["integrity-validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(file_line) && l.contains(what)),
+        "expected {file_line} … {what}:\n{text}"
+    );
+}
+
+/// Every reader refuses (exit 1) and prints no figure.
+fn refused_by_readers(fx: &Fx, what: &str) {
+    for args in [
+        &["balance", "--tenant-id", "t1"][..],
+        &["statement", "--tenant-id", "t1"],
+        &["runs"],
+    ] {
+        let o = fx.run(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", out(&o));
+        assert!(o.stdout.is_empty(), "{args:?} printed {}", out(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(what),
+            "{args:?}: {}",
+            out(&o)
+        );
+    }
+}
+
+#[test]
+fn lost_or_truncated_evidence_is_refused_and_nothing_is_charged_again() {
+    let fx = ran_twice();
+    let billing = read(&state(&fx, "billing.jsonl"));
+    let evidence = read(&state(&fx, "evidence.jsonl"));
+    let spend_line = 2; // TOPUP, then the SPEND batch of `one`
+    let cuts = {
+        // The whole file, and a cut at the batch boundary before `two`'s run_started.
+        let at = lines(&state(&fx, "evidence.jsonl"))
+            .iter()
+            .position(|l| {
+                let l = String::from_utf8_lossy(l);
+                l.contains("\"type\":\"run_started\"") && l.contains("\"work_order_id\":\"two\"")
+            })
+            .unwrap();
+        let keep: usize = lines(&state(&fx, "evidence.jsonl"))[..at]
+            .iter()
+            .map(Vec::len)
+            .sum();
+        [None, Some(keep)]
+    };
+    for cut in cuts {
+        match cut {
+            None => std::fs::remove_file(state(&fx, "evidence.jsonl")).unwrap(),
+            Some(n) => std::fs::write(state(&fx, "evidence.jsonl"), &evidence[..n]).unwrap(),
+        }
+        let first = if cut.is_none() { spend_line } else { 4 };
+        refused_by_integrity_validate(
+            &fx,
+            &format!("billing.jsonl:{first}:"),
+            "whose run_started is not in evidence.jsonl",
+        );
+        let o = fx.run(&["orchestrator", "--json"]);
+        assert_eq!(o.status.code(), Some(1), "{cut:?}: {}", out(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("nothing was charged"),
+            "{}",
+            out(&o)
+        );
+        assert_eq!(
+            read(&state(&fx, "billing.jsonl")),
+            billing,
+            "{cut:?}: charged again"
+        );
+        refused_by_readers(&fx, "run_started is not in evidence.jsonl");
+        std::fs::write(state(&fx, "evidence.jsonl"), &evidence).unwrap();
+    }
+    assert_eq!(fx.balance(), 90);
+}
+
+#[test]
+fn readers_and_merge_refuse_what_integrity_validate_refuses() {
+    let fx = ran_twice();
+    let good: Vec<Vec<u8>> = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
+        .iter()
+        .map(|f| read(&state(&fx, f)))
+        .collect();
+    let restore = || {
+        for (f, b) in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
+            .iter()
+            .zip(&good)
+        {
+            std::fs::write(state(&fx, f), b).unwrap();
+        }
+    };
+    // A line duplicated at the end, the chain recomputed: 190 credits instead of 90.
+    forge(&state(&fx, "billing.jsonl"), |r| r.push(r[0].clone()));
+    refused_by_integrity_validate(&fx, "billing.jsonl:6:", "duplicate idempotency_key");
+    refused_by_readers(&fx, "duplicate idempotency_key topup/t1/INV-1");
+
+    // ...and a segment holding it is no segment a merge takes.
+    let target = fx.path("merged");
+    let o = fx
+        .cmd()
+        .args(["ledger", "merge", "--into"])
+        .arg(&target)
+        .arg(fx.path(".billing-state"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("fails verification"), "{}", out(&o));
+    assert!(out(&o).contains("billing.jsonl:6"), "{}", out(&o));
+    for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        assert!(read(&target.join(f)).is_empty(), "the merge wrote {f}");
+    }
+
+    // A forged SPEND of 1000 credits of a real run: a negative balance.
+    restore();
+    forge(&state(&fx, "billing.jsonl"), |r| {
+        let mut s = r[1].clone();
+        s.insert("amount_credits".into(), json!(-1000));
+        s.insert("deliverable_id".into(), json!("forged"));
+        s.insert(
+            "idempotency_key".into(),
+            json!("spend/t1/one/r1/gen/a1/forged"),
+        );
+        s.remove("batch");
+        s.remove("batch_len");
+        r.push(s);
+    });
+    refused_by_integrity_validate(&fx, "billing.jsonl:6:", "not enough credits");
+    refused_by_readers(&fx, "not enough credits");
+}
+
+#[test]
+fn top_ups_are_capped_and_no_sum_saturates() {
+    let fx = Fx::new();
+    let topup = |amount: &str, reference: &str| fx.topup_cmd(amount, reference).output().unwrap();
+    let max = i64::MAX.to_string();
+    for (amount, reference, code) in [
+        (max.as_str(), "A", 2),
+        ("10", "B", 0),
+        (max.as_str(), "C", 2),
+        ("1000000000001", "D", 2),
+        ("1000000000000", "E", 0),
+    ] {
+        let o = topup(amount, reference);
+        assert_eq!(o.status.code(), Some(code), "{amount}: {}", out(&o));
+        if code == 2 {
+            assert!(out(&o).contains("--amount-credits must be 1..=1000000000000"));
+        }
+    }
+    assert_eq!(fx.balance(), 1_000_000_000_010);
+    assert_eq!(lines(&state(&fx, "billing.jsonl")).len(), 2);
+
+    // Forged in the file (with forged audit records too): the amount rule still holds.
+    forge(&state(&fx, "billing.jsonl"), |r| {
+        r[0].insert("amount_credits".into(), json!(i64::MAX));
+    });
+    refused_by_integrity_validate(
+        &fx,
+        "billing.jsonl:1:",
+        "TOPUP amount_credits must be 1..=1000000000000, got 9223372036854775807",
+    );
+    refused_by_readers(&fx, "must be 1..=1000000000000");
+}
+
+#[test]
+fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    let file = state(&fx, "billing.jsonl");
+    let text = String::from_utf8(read(&file)).unwrap();
+    let forged = text.replacen("\"amount_credits\":100", "\"amount_credits\":900", 1);
+    assert_ne!(forged, text);
+    std::fs::write(&file, &forged).unwrap();
+
+    refused_by_integrity_validate(&fx, "billing.jsonl:1:", "hash mismatch");
+    let o = fx.run(&["integrity-validate"]);
+    assert!(!out(&o).contains("torn tail"), "{}", out(&o));
+    // A writer refuses, names the line and what to do, and leaves the line where it is.
+    let o = fx.topup_cmd("5", "INV-2").output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("billing.jsonl is damaged at line 1"), "{err}");
+    assert!(err.contains("restore the file from a good copy"), "{err}");
+    let o = fx.run(&["orchestrator", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_eq!(read(&file), forged.as_bytes(), "a writer changed the file");
+    refused_by_readers(&fx, "hash mismatch");
+}
+
+#[test]
+fn a_crash_between_a_topup_and_its_audit_record_is_reported_then_repaired() {
+    let fx = Fx::new();
+    let topup = |failpoint: Option<&str>| {
+        let mut c = fx.topup_cmd("40", "INV-7");
+        if let Some(f) = failpoint {
+            c.env("PLATFORM_FAILPOINT", f);
+        }
+        c.output().unwrap()
+    };
+    // A real abort right after the TOPUP's write, before its audit record's.
+    let o = topup(Some("ledger_after_write@1"));
+    assert!(o.status.code() != Some(0), "{}", out(&o));
+    assert!(
+        out(&o).contains("failpoint ledger_after_write"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(lines(&state(&fx, "billing.jsonl")).len(), 1);
+    assert!(read(&state(&fx, "audit.jsonl")).is_empty());
+
+    refused_by_integrity_validate(&fx, "billing.jsonl:1:", "has no audit record");
+    // A reader shows no figure that could come from a forged top-up.
+    let o = fx.run(&["balance", "--tenant-id", "t1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(out(&o).contains("any writer adds the audit record"));
+
+    // The next writer (the top-up replayed) adds it from the TOPUP and says so.
+    let o = topup(None);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("repaired") && err.contains("the audit record of TOPUP topup/t1/INV-7"),
+        "{err}"
+    );
+    let audit = records_of(&state(&fx, "audit.jsonl"));
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        audit[0]["idempotency_key"],
+        "audit/billing.topup/topup/t1/INV-7"
+    );
+    assert_eq!(audit[0]["actor"], "tester");
+    assert_eq!(audit[0]["decision"], "allowed");
+    assert!(fx.run(&["integrity-validate"]).status.success());
+    assert_eq!(fx.balance(), 40);
+}
+
+/// A module that appends half a record to a file: another process that crashed mid-write
+/// while the orchestrator's pass runs.
+fn add_tearing_module(fx: &Fx) {
+    let dir = fx.path("modules/tear");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("module.yml"),
+        "module_id: tear\nversion: \"1\"\nkind: transform\nrunner: {command: [\"./run.py\"]}\ninputs:\n  - {id: path, type: string, required: true}\npricing: {run_credits: 1}\n",
+    )
+    .unwrap();
+    let script = dir.join("run.py");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env python3\nimport json, os\nwith open(os.environ['PLATFORM_INPUTS']) as f:\n    path = json.load(f)['path']\nwith open(path, 'ab') as f:\n    f.write(b'{\"actor\":\"ops\",\"amount_cre')\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn the_orchestrator_reports_a_repair_it_makes_mid_pass() {
+    let fx = Fx::new();
+    add_tearing_module(&fx);
+    let billing = state(&fx, "billing.jsonl");
+    fx.workorder(
+        "tear",
+        &format!(
+            "work_order_id: tear\nsteps:\n  - step_id: tear\n    module_id: tear\n    kind: transform\n    inputs: {{path: \"{}\"}}\n  - step_id: gen\n    module_id: gen\n    kind: transform\n    inputs: {{text: \"a\"}}\n",
+            billing.display()
+        ),
+    );
+    fx.topup(20, "INV-1");
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    assert_eq!(run_of(&sum, "tear")["status"], "COMPLETED");
+    let notes: Vec<&str> = sum["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("repaired")
+            && n.contains("billing.jsonl")
+            && n.contains("interrupted write")),
+        "{notes:?}"
+    );
+    assert!(fx.run(&["integrity-validate"]).status.success());
+    assert_eq!(fx.balance(), 20 - 1 - 2);
+}
+
+#[test]
+fn statement_since_on_a_merged_ledger_shows_every_credit() {
+    let fx = Fx::new();
+    fx.topup(100, "BASE");
+    let shard = |name: &str, reference: &str, amount: &str| {
+        let dir = fx.path(&format!("shards/{name}"));
+        crate::support::ledger_fixtures::copy_state(&fx.path(".billing-state"), &dir);
+        let o = fx
+            .topup_cmd(amount, reference)
+            .arg("--billing-state-dir")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        dir
+    };
+    // Shard b records first, shard a later; merged in path order, a's record comes first.
+    let b = shard("b", "B-1", "10");
+    let since = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let a = shard("a", "A-1", "7");
+    let o = fx
+        .cmd()
+        .args(["ledger", "merge", "--into"])
+        .arg(fx.path(".billing-state"))
+        .arg(&b)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let refs: Vec<Value> = records_of(&state(&fx, "billing.jsonl"))
+        .iter()
+        .map(|r| r["reference"].clone())
+        .collect();
+    assert_eq!(refs, [json!("BASE"), json!("A-1"), json!("B-1")]);
+
+    let o = fx.run(&[
+        "statement",
+        "--tenant-id",
+        "t1",
+        "--since",
+        &since,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Opening: everything recorded before T (BASE and B-1, wherever they sit in the file).
+    assert_eq!(v["opening_balance_credits"], 110, "{v}");
+    let rows = v["records"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["reference"], "A-1");
+    assert_eq!(rows[0]["balance_after"], 117);
+    assert_eq!(v["balance_credits"], 117);
+    assert_eq!(fx.balance(), 117);
+}
+
+#[test]
+fn references_notes_and_denials_are_bounded() {
+    let fx = Fx::new();
+    let topup = |reference: &str, note: Option<&str>, actor: &str| {
+        let mut c = fx.cmd();
+        c.args(["admin-topup", "--tenant-id", "t1", "--amount-credits", "5"])
+            .args(["--topup-method-id", "manual", "--actor", actor])
+            .arg("--reference")
+            .arg(reference);
+        if let Some(n) = note {
+            c.arg("--note").arg(n);
+        }
+        c.output().unwrap()
+    };
+    // Trimmed: one top-up, not three.
+    for r in ["INV-1", " INV-1", "INV-1\n"] {
+        let o = topup(r, None, "tester");
+        assert_eq!(o.status.code(), Some(0), "{r:?}: {}", out(&o));
+    }
+    let billing = records_of(&state(&fx, "billing.jsonl"));
+    assert_eq!(billing.len(), 1);
+    assert_eq!(billing[0]["idempotency_key"], "topup/t1/INV-1");
+    // Look-alikes and embedded line breaks are refused, naming the flag; nothing written.
+    let before = read(&state(&fx, "billing.jsonl"));
+    for r in [
+        "INV\u{2010}1",
+        "INV-2\r\n9  TOPUP  999",
+        "",
+        &"A".repeat(129),
+    ] {
+        let o = topup(r, None, "tester");
+        assert_eq!(o.status.code(), Some(2), "{r:?}: {}", out(&o));
+        assert!(out(&o).contains("--reference"), "{}", out(&o));
+    }
+    for n in ["line one\nline two", "\u{1b}[2J", &"n".repeat(1001)] {
+        let o = topup("INV-3", Some(n), "tester");
+        assert_eq!(o.status.code(), Some(2), "{n:?}: {}", out(&o));
+        assert!(out(&o).contains("--note"), "{}", out(&o));
+    }
+    assert_eq!(read(&state(&fx, "billing.jsonl")), before);
+
+    // A reference with a line break that reached the file anyway (forged, audit and all)
+    // cannot make a row of the text statement.
+    let forged_ref = "INV-9\r\n2  2026-01-01T00:00:00.000Z  TOPUP  1000000";
+    forge(&state(&fx, "billing.jsonl"), |r| {
+        let mut t = r[0].clone();
+        t.insert("reference".into(), json!(forged_ref));
+        t.insert(
+            "idempotency_key".into(),
+            json!(format!("topup/t1/{forged_ref}")),
+        );
+        r.push(t);
+    });
+    forge(&state(&fx, "audit.jsonl"), |r| {
+        let mut a = r[0].clone();
+        a.insert("target".into(), json!(format!("topup/t1/{forged_ref}")));
+        a.insert(
+            "idempotency_key".into(),
+            json!(format!("audit/billing.topup/topup/t1/{forged_ref}")),
+        );
+        r.push(a);
+    });
+    let o = fx.run(&["statement", "--tenant-id", "t1"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(!text.contains('\r'), "{text:?}");
+    // Title, header, two rows, balance.
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(text.contains("INV-9\\r\\n2"), "{text}");
+
+    // 200 denied calls with a 100 KB reference (and actor): each audit line stays small.
+    let huge = format!("R{}", "x".repeat(100_000));
+    let audit_before = read(&state(&fx, "audit.jsonl")).len();
+    for _ in 0..200 {
+        let o = topup(&huge, None, &format!("intruder{}", "y".repeat(100_000)));
+        assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    }
+    let audit = lines(&state(&fx, "audit.jsonl"));
+    let denials: Vec<&Vec<u8>> = audit
+        .iter()
+        .filter(|l| String::from_utf8_lossy(l).contains("\"decision\":\"denied\""))
+        .collect();
+    assert_eq!(denials.len(), 200);
+    for d in &denials {
+        assert!(d.len() < 2_000, "a denial line of {} bytes", d.len());
+    }
+    let grown = read(&state(&fx, "audit.jsonl")).len() - audit_before;
+    assert!(grown < 400_000, "audit.jsonl grew by {grown} bytes");
+    assert!(fx.run(&["integrity-validate"]).status.success());
+}

@@ -1,0 +1,225 @@
+//! SPEC §7 "Superseded runs", "Failure isolation" and "Exact arithmetic" in the planner: a run
+//! that crashed after a charge and will not be resumed is closed and refunded; one work order's
+//! problem never stops the pass; prices past the cap are refused before anything is posted.
+use crate::support::orch::{run_of, step_of, Fx, CHAIN};
+
+/// Crash the first pass right after gen's charge and step-started record.
+fn crash_after_first_charge(fx: &Fx) {
+    let out = fx
+        .cmd()
+        .args(["orchestrator"])
+        .env("PLATFORM_FAILPOINT", "after_step_started")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the failpoint aborts the process");
+    assert_eq!(
+        fx.of_type("billing.jsonl", "SPEND").len(),
+        2,
+        "gen was charged"
+    );
+}
+
+fn spend_keys_refunded(fx: &Fx) -> Vec<String> {
+    fx.of_type("billing.jsonl", "REFUND")
+        .iter()
+        .map(|r| r["refunds"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_edited_work_order_closes_its_crashed_run_and_refunds_the_charge() {
+    let fx = Fx::new();
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    crash_after_first_charge(&fx);
+    assert_eq!(fx.balance(), 95, "gen's 2 + 3 credits were charged");
+    // Any edit of the work order: the interrupted run will never be resumed.
+    fx.workorder("chain", &CHAIN.replace("alpha beta", "alpha beta edited"));
+    let dry = fx.run(&["orchestrator", "--dry-run"]);
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        text.contains("closes run 1 as superseded: refunds 5 credits"),
+        "{text}"
+    );
+    let (_, sum, stderr) = fx.orchestrate(&[]);
+    let closed = sum["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "close")
+        .unwrap_or_else(|| panic!("no closed run: {sum}\n{stderr}"));
+    assert_eq!(closed["run"], 1);
+    assert_eq!(closed["status"], "FAILED");
+    assert_eq!(closed["refunded_credits"], 5);
+    let gen = step_of(closed, "gen");
+    assert_eq!(gen["status"], "FAILED");
+    assert_eq!(gen["reason_slug"], "superseded");
+    // Every SPEND of run 1 is refunded, in full, once.
+    let run1: Vec<String> = fx
+        .of_type("billing.jsonl", "SPEND")
+        .iter()
+        .filter(|s| s["run"] == 1)
+        .map(|s| s["idempotency_key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(run1.len(), 2);
+    let refunded = spend_keys_refunded(&fx);
+    for k in &run1 {
+        assert_eq!(refunded.iter().filter(|r| *r == k).count(), 1, "{k}");
+    }
+    // Run 1 ended before run 2 started, and run 2 completed normally.
+    let ends = fx.of_type("evidence.jsonl", "run_ended");
+    assert_eq!(ends[0]["run"], 1);
+    assert_eq!(ends[0]["status"], "FAILED");
+    let run2 = sum["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["run"] == 2)
+        .unwrap();
+    assert_eq!(run2["status"], "COMPLETED", "{sum}");
+    assert_eq!(fx.balance(), 100 - 8, "only run 2's charges remain");
+    assert!(fx.run(&["integrity-validate"]).status.success());
+    // A second pass closes nothing again and charges nothing.
+    let before = fx.bytes(".billing-state/billing.jsonl");
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before);
+}
+
+#[test]
+fn a_disabled_or_deleted_work_order_has_its_crashed_run_closed() {
+    for how in ["disable", "delete"] {
+        let fx = Fx::new();
+        fx.workorder("chain", CHAIN);
+        fx.topup(100, "r1");
+        crash_after_first_charge(&fx);
+        let path = fx.path("tenants/t1/workorders/chain.yml");
+        if how == "disable" {
+            fx.workorder("chain", &format!("enabled: false\n{CHAIN}"));
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let (_, sum, stderr) = fx.orchestrate(&[]);
+        let closed = run_of(&sum, "chain");
+        assert_eq!(closed["action"], "close", "{how}: {sum}\n{stderr}");
+        assert_eq!(closed["refunded_credits"], 5, "{how}");
+        assert_eq!(fx.balance(), 100, "{how}: nothing stays charged");
+        assert_eq!(fx.of_type("evidence.jsonl", "run_ended").len(), 1, "{how}");
+        assert!(fx.run(&["integrity-validate"]).status.success(), "{how}");
+        let runs = fx.run(&["runs", "--json"]);
+        let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+        assert_eq!(runs[0]["status"], "FAILED", "{how}: {runs}");
+    }
+}
+
+#[test]
+fn a_crash_while_closing_is_finished_by_the_next_pass_without_double_refunds() {
+    let fx = Fx::new();
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    crash_after_first_charge(&fx);
+    fx.workorder("chain", &CHAIN.replace("alpha beta", "alpha beta edited"));
+    // The closing's outcome is posted, then the pass dies before the refunds.
+    let out = fx
+        .cmd()
+        .args(["orchestrator"])
+        .env("PLATFORM_FAILPOINT", "before_refund")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 0);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "the closed run ended FAILED: {sum}");
+    let refunded = spend_keys_refunded(&fx);
+    let mut unique = refunded.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), refunded.len(), "a refund was posted twice");
+    assert_eq!(fx.balance(), 92);
+    assert!(fx.run(&["integrity-validate"]).status.success());
+}
+
+#[test]
+fn a_price_past_the_cap_is_a_validation_error_and_the_other_work_orders_run() {
+    let fx = Fx::new();
+    let module = fx.path("modules/gen/module.yml");
+    let yaml = std::fs::read_to_string(&module).unwrap();
+    std::fs::create_dir_all(fx.path("modules/pricey")).unwrap();
+    std::fs::write(
+        fx.path("modules/pricey/module.yml"),
+        yaml.replace("module_id: gen", "module_id: pricey")
+            .replace("run_credits: 2", "run_credits: 9223372036854775807"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fx.path("modules/gen/run.py"),
+        fx.path("modules/pricey/run.py"),
+    )
+    .unwrap();
+    fx.workorder(
+        "a-pricey",
+        "work_order_id: a-pricey\nsteps:\n  - {step_id: s, module_id: pricey, kind: transform, inputs: {text: x}}\n",
+    );
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    let v = fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(v.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert!(
+        doc["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["file"] == "modules/pricey/module.yml"
+                && e["field"].as_str().unwrap().contains("run_credits")),
+        "{doc}"
+    );
+    let dry = fx.run(&["orchestrator", "--dry-run"]);
+    assert!(
+        !String::from_utf8_lossy(&dry.stdout).contains("new charges: -"),
+        "a sum wrapped"
+    );
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "the invalid work order makes the pass exit 1");
+    assert_eq!(sum["invalid"][0]["work_order_id"], "a-pricey", "{sum}");
+    assert_eq!(run_of(&sum, "chain")["status"], "COMPLETED", "{sum}");
+    assert_eq!(fx.balance(), 92);
+    assert!(fx
+        .of_type("evidence.jsonl", "run_started")
+        .iter()
+        .all(|r| r["work_order_id"] == "chain"));
+}
+
+#[test]
+fn a_ledger_error_in_one_work_order_ends_that_work_order_only() {
+    let fx = Fx::new();
+    fx.workorder(
+        "a-first",
+        "work_order_id: a-first\nsteps:\n  - {step_id: s, module_id: gen, kind: transform, inputs: {text: x}}\n",
+    );
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    // The first SPEND of the pass (a-first's) fails as a refused ledger write would.
+    let out = fx
+        .cmd()
+        .args(["orchestrator", "--json"])
+        .env("PLATFORM_FAILPOINT", "error:before_spend@1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let sum: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = run_of(&sum, "a-first");
+    assert_eq!(first["status"], "FAILED");
+    assert!(
+        first["error"].as_str().unwrap().contains("injected"),
+        "{sum}"
+    );
+    assert_eq!(run_of(&sum, "chain")["status"], "COMPLETED", "{sum}");
+    // The next pass resumes a-first's open run; nothing is charged twice.
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(run_of(&sum, "a-first")["action"], "resume");
+    assert_eq!(run_of(&sum, "a-first")["status"], "COMPLETED");
+    assert_eq!(fx.balance(), 100 - 8 - 2);
+    assert!(fx.run(&["integrity-validate"]).status.success());
+}

@@ -1,0 +1,781 @@
+//! Signed heads and verified transport (SPEC §7), end to end: the real binary against the stateful fake GitHub, with every attack forged for real (edited and re-chained ledgers, dropped and damaged lines, re-signed or stolen heads) and refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::state::{forge_topup, rechain, records, text, Key, World, STATE_TAG};
+use platform::heads::{SignedHeads, Signer};
+use proptest::prelude::*;
+use serde_json::Value;
+
+/// A signed world whose release holds a real ledger pushed from `a` (pull, seed, push).
+fn pushed() -> World {
+    let w = World::signed();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    w
+}
+
+fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    text(&a.get_output().stderr)
+}
+
+fn json_of(a: &assert_cmd::assert::Assert) -> Value {
+    serde_json::from_slice(&a.get_output().stdout).unwrap()
+}
+
+/// The release's heads.json re-signed by `key` after `edit` (the attacker's own key, or a
+/// stolen one used for another repository).
+fn resign(w: &World, key: &Key, edit: impl FnOnce(&mut platform::heads::Heads)) -> Vec<u8> {
+    let mut heads = SignedHeads::parse(&w.remote("heads.json").unwrap())
+        .unwrap()
+        .heads;
+    heads.key_id = key.key_id.clone();
+    edit(&mut heads);
+    let signer = Signer::from_secret(&key.private_key).unwrap();
+    SignedHeads::sign(heads, &signer)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+/// A pull of the release into a fresh directory and into `a` is refused with exit 1, names
+/// `want`, creates nothing and leaves `a` exactly as it was.
+fn pull_is_refused(w: &World, want: &str) {
+    let out = w.state("pull", "fresh", &[]).failure().code(1);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("refused") && stderr.contains(want),
+        "{stderr}"
+    );
+    assert!(
+        !w.dir("fresh").exists(),
+        "a refused pull created its directory"
+    );
+    let before = w.snapshot("a");
+    w.state("pull", "a", &[]).failure().code(1);
+    assert_eq!(
+        w.snapshot("a"),
+        before,
+        "a refused pull changed the directory"
+    );
+}
+
+#[test]
+fn keygen_prints_a_key_pair_whose_id_derives_from_the_public_key() {
+    use base64::Engine;
+    let w = World::new();
+    let k = w.keygen();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let public = b64.decode(&k.public_key).unwrap();
+    assert_eq!(public.len(), 32);
+    assert_eq!(b64.decode(&k.private_key).unwrap().len(), 32);
+    assert_eq!(k.key_id, platform::digest::sha256_hex(&public)[..16]);
+    assert_ne!(w.keygen().private_key, k.private_key, "keys are random");
+    let out = w.fx.run(&["ledger", "keygen"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("PLATFORM_LEDGER_SIGNING_KEY") && stdout.contains("signing_keys:"));
+
+    // config/ledger.yml is validated: a key_id that is not its key's is an error at its line.
+    let other = w.keygen();
+    std::fs::write(
+        w.fx.path("config/ledger.yml"),
+        format!(
+            "signing_keys:\n  - key_id: {}\n    public_key: {}\n",
+            k.key_id, other.public_key
+        ),
+    )
+    .unwrap();
+    let out = w.fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = findings["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "config/ledger.yml")
+        .unwrap();
+    assert_eq!(f["file"], "config/ledger.yml");
+    assert_eq!(f["field"], "signing_keys[0].key_id");
+    assert!(
+        f["message"].as_str().unwrap().contains(&other.key_id),
+        "{f}"
+    );
+    let out = w.fx.run(&["schema", "ledger"]);
+    assert!(text(&out.stdout).contains("signing_keys"));
+}
+
+#[test]
+fn a_signed_round_trip_uploads_heads_last_and_reports_unpushed_records() {
+    let w = World::signed();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.fake.clear_calls();
+    let out = w.state("push", "a", &["--json"]).success();
+    let writes = w.writes();
+    assert_eq!(writes.last().unwrap(), "upload heads.json", "{writes:?}");
+    assert_eq!(
+        writes.iter().filter(|c| c.starts_with("upload")).count(),
+        4,
+        "{writes:?}"
+    );
+    let json = json_of(&out);
+    assert_eq!(json["signing"]["status"], "signed");
+    assert_eq!(
+        json["signing"]["key_id"],
+        w.key.as_ref().unwrap().key_id.as_str()
+    );
+    assert_eq!(json["heads_uploaded"], true);
+    let heads = SignedHeads::parse(&w.remote("heads.json").unwrap())
+        .unwrap()
+        .heads;
+    assert_eq!(heads.repository, "acme/state");
+    assert_eq!(heads.state_tag, STATE_TAG);
+    let billing = records(&w.remote("billing.jsonl").unwrap());
+    let last = billing.last().unwrap();
+    assert_eq!(
+        heads.files["billing.jsonl"].seq,
+        last["seq"].as_u64().unwrap()
+    );
+    assert_eq!(
+        heads.files["billing.jsonl"].hash,
+        last["hash"].as_str().unwrap()
+    );
+    assert_eq!(
+        std::fs::read(w.dir("a/heads.json")).unwrap(),
+        w.remote("heads.json").unwrap()
+    );
+
+    // Another directory pulls and verifies; integrity-validate agrees.
+    let out = w.state("pull", "b", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "signed");
+    let iv = |dir: &str| {
+        w.cmd()
+            .args(["integrity-validate", "--json", "--billing-state-dir"])
+            .arg(w.dir(dir))
+            .output()
+            .unwrap()
+    };
+    let out = iv("b");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signed_heads"]["signature_verified"], true);
+    assert_eq!(report["signed_heads"]["not_yet_pushed"], 0);
+
+    // New records are "not yet pushed", not an error, until the push signs them.
+    w.topup("b", 9, "INV-3");
+    let out = iv("b");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signed_heads"]["not_yet_pushed"], 2, "{report}");
+    w.state("push", "b", &[]).success();
+    let out = iv("b");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signed_heads"]["not_yet_pushed"], 0, "{report}");
+
+    // Nothing new: nothing uploaded, the release's heads are already current.
+    w.fake.clear_calls();
+    let out = w.state("push", "b", &[]).success();
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    assert!(text(&out.get_output().stdout).contains("already current"));
+}
+
+#[test]
+fn attack_1_a_topup_raised_and_rechained_is_refused_by_push_and_by_pull() {
+    let w = pushed();
+    let remote_before = w.remote_all();
+
+    // Through `state push` from a pulled copy, even holding the signing key.
+    w.state("pull", "evil", &[]).success();
+    let billing = std::fs::read(w.dir("evil/billing.jsonl")).unwrap();
+    let forged = forge_topup(&billing, 1000);
+    std::fs::write(w.dir("evil/billing.jsonl"), &forged).unwrap();
+    let iv = w
+        .cmd()
+        .args(["integrity-validate", "--billing-state-dir"])
+        .arg(w.dir("evil"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        iv.status.code(),
+        Some(1),
+        "the local heads.json catches it: {}",
+        text(&iv.stdout)
+    );
+    assert!(
+        text(&iv.stdout).contains("billing.jsonl"),
+        "{}",
+        text(&iv.stdout)
+    );
+    w.fake.clear_calls();
+    let out = w.state("push", "evil", &[]).failure().code(1);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("no longer start") && stderr.contains("billing.jsonl"),
+        "{stderr}"
+    );
+    assert!(w.writes().is_empty(), "{:?}", w.writes());
+    assert_eq!(w.remote_all(), remote_before);
+
+    // Written straight to the release: every pull refuses it, and balances stay honest.
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &forged);
+    pull_is_refused(&w, "billing.jsonl");
+    let out = w
+        .cmd()
+        .args([
+            "balance",
+            "--tenant-id",
+            "t1",
+            "--json",
+            "--billing-state-dir",
+        ])
+        .arg(w.dir("a"))
+        .output()
+        .unwrap();
+    let balance: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        balance["balance_credits"].as_i64().unwrap() < 1000,
+        "{balance}"
+    );
+}
+
+#[test]
+fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull() {
+    let w = pushed();
+    let billing = w.remote("billing.jsonl").unwrap();
+    let lines = records(&billing);
+    assert!(lines.len() >= 4, "{}", lines.len());
+    let truncated = rechain(&lines[..lines.len() - 3]);
+    let evidence = std::fs::read(w.dir("a/evidence.jsonl")).unwrap();
+    let mut damaged = evidence.clone();
+    let middle = damaged.iter().position(|b| *b == b'\n').unwrap() + 20;
+    damaged[middle] ^= 0x01;
+
+    // Local copies: push refuses both, uploads nothing.
+    for (file, bytes, want) in [
+        ("billing.jsonl", &truncated, "no longer start"),
+        ("evidence.jsonl", &damaged, "fails verification"),
+    ] {
+        let dir = format!("evil-{file}");
+        w.state("pull", &dir, &[]).success();
+        std::fs::write(w.dir(&dir).join(file), bytes).unwrap();
+        w.fake.clear_calls();
+        let out = w.state("push", &dir, &[]).failure().code(1);
+        let stderr = stderr_of(&out);
+        assert!(stderr.contains(want) && stderr.contains(file), "{stderr}");
+        assert!(stderr.contains("nothing was uploaded"), "{stderr}");
+        assert!(w.writes().is_empty(), "{:?}", w.writes());
+    }
+
+    // Straight on the release: pull refuses both.
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &truncated);
+    pull_is_refused(&w, "before its signed head");
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &billing);
+    w.fake.put_asset(STATE_TAG, "evidence.jsonl", &damaged);
+    pull_is_refused(&w, "fails verification");
+}
+
+#[test]
+fn attack_3_history_rewritten_and_rechained_is_refused_whatever_is_done_with_the_heads() {
+    let w = pushed();
+    let billing = w.remote("billing.jsonl").unwrap();
+    // Every charge erased: the tenant's work becomes free, and the chain verifies.
+    let mut lines = records(&billing);
+    lines.retain(|l| l["type"] != "SPEND");
+    let rewritten = rechain(&lines);
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &rewritten);
+
+    // The old heads stay: the chain no longer ends at them.
+    pull_is_refused(&w, "does not match its signed heads");
+    // Re-signed by the attacker's own key: not a listed key.
+    let attacker = w.keygen();
+    let report_files = |h: &mut platform::heads::Heads| {
+        let last = records(&rewritten).pop().unwrap();
+        let f = h.files.get_mut("billing.jsonl").unwrap();
+        f.seq = last["seq"].as_u64().unwrap();
+        f.hash = last["hash"].as_str().unwrap().to_string();
+    };
+    w.fake.put_asset(
+        STATE_TAG,
+        "heads.json",
+        &resign(&w, &attacker, report_files),
+    );
+    pull_is_refused(&w, "does not list");
+    // heads.json deleted: unsigned state is refused unless adopted.
+    w.fake.remove_asset(STATE_TAG, "heads.json");
+    pull_is_refused(&w, "no heads.json");
+}
+
+#[test]
+fn a_bad_signature_is_refused() {
+    let w = pushed();
+    let heads = text(&w.remote("heads.json").unwrap());
+    // The signed seq of audit.jsonl lowered by one, signature kept: it no longer verifies.
+    let mut doc: Value = serde_json::from_str(&heads).unwrap();
+    let seq = doc["files"]["audit.jsonl"]["seq"].as_u64().unwrap();
+    doc["files"]["audit.jsonl"]["seq"] = Value::from(seq - 1);
+    w.fake
+        .put_asset(STATE_TAG, "heads.json", doc.to_string().as_bytes());
+    pull_is_refused(&w, "does not verify");
+}
+
+#[test]
+fn an_unknown_key_is_refused() {
+    let w = pushed();
+    let stranger = w.keygen();
+    w.fake
+        .put_asset(STATE_TAG, "heads.json", &resign(&w, &stranger, |_| {}));
+    pull_is_refused(&w, "does not list");
+}
+
+#[test]
+fn another_repositorys_heads_are_refused() {
+    let w = pushed();
+    // Signed with the real key (one key shared by two platforms), but for another repository.
+    let key = w.key.clone().unwrap();
+    let other = resign(&w, &key, |h| h.repository = "acme/other".into());
+    w.fake.put_asset(STATE_TAG, "heads.json", &other);
+    pull_is_refused(&w, "another repository");
+    let tag = resign(&w, &key, |h| h.state_tag = "billing-state-v0".into());
+    w.fake.put_asset(STATE_TAG, "heads.json", &tag);
+    pull_is_refused(&w, "another repository");
+}
+
+#[test]
+fn records_past_the_signed_head_are_refused_unless_adopted_with_an_audit_record() {
+    let w = pushed();
+    // Someone without the key appends a valid record and uploads the file alone.
+    w.state("pull", "nokey", &[]).success();
+    w.topup("nokey", 5, "SNEAK");
+    for f in ["billing.jsonl", "audit.jsonl"] {
+        w.fake.put_asset(
+            STATE_TAG,
+            f,
+            &std::fs::read(w.dir("nokey").join(f)).unwrap(),
+        );
+    }
+    pull_is_refused(&w, "past its signed heads");
+
+    let out = w
+        .state(
+            "pull",
+            "adopted",
+            &["--adopt-unsigned", "--actor", "ops", "--json"],
+        )
+        .success();
+    let json = json_of(&out);
+    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    assert_eq!(json["signing"]["past_signed_head"]["billing.jsonl"], 1);
+    let audit = records(&std::fs::read(w.dir("adopted/audit.jsonl")).unwrap());
+    let last = audit.last().unwrap();
+    assert_eq!(last["action"], "state.adopt_unsigned");
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], "platform state pull --adopt-unsigned");
+    assert_eq!(json["audit_key"], last["idempotency_key"]);
+    // The next push signs everything; a fresh pull verifies again.
+    w.state("push", "adopted", &[]).success();
+    w.state("pull", "fresh2", &[]).success();
+    assert_eq!(
+        std::fs::read(w.dir("fresh2/audit.jsonl")).unwrap(),
+        std::fs::read(w.dir("adopted/audit.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn the_upgrade_from_unsigned_state_is_an_audited_adoption() {
+    // Unsigned state on the release, then config/ledger.yml lists a first key.
+    let mut w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    assert!(w.remote("heads.json").is_none());
+    let key = w.keygen();
+    w.trust(&[&key]);
+    w.key = Some(key);
+
+    pull_is_refused(&w, "no heads.json");
+    let out = w
+        .state("pull", "up", &["--adopt-unsigned"])
+        .failure()
+        .code(2);
+    assert!(stderr_of(&out).contains("no actor"), "{}", stderr_of(&out));
+    assert!(!w.dir("up").exists());
+
+    let out = w
+        .state(
+            "pull",
+            "up",
+            &["--adopt-unsigned", "--actor", "ops", "--json"],
+        )
+        .success();
+    let json = json_of(&out);
+    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    assert_eq!(json["signing"]["had_heads"], false);
+    let audit = records(&std::fs::read(w.dir("up/audit.jsonl")).unwrap());
+    let last = audit.last().unwrap();
+    assert_eq!(last["action"], "state.adopt_unsigned");
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], "platform state pull --adopt-unsigned");
+    assert!(last["target"]
+        .as_str()
+        .unwrap()
+        .starts_with("acme/state/billing-state-v1/b"));
+
+    let out = w.state("push", "up", &["--json"]).success();
+    assert_eq!(json_of(&out)["heads_uploaded"], true);
+    let out = w.state("pull", "after", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "signed");
+}
+
+#[test]
+fn an_interrupted_push_is_finished_by_its_own_directory_and_refused_elsewhere() {
+    let w = pushed();
+    w.topup("a", 4, "INV-9");
+    // kill -9 after the files were uploaded, before heads.json.
+    let out = w
+        .cmd()
+        .env("PLATFORM_FAILPOINT", "state_push_before_heads")
+        .args([
+            "state",
+            "push",
+            "--runtime-profile",
+            "profile.yml",
+            "--billing-state-dir",
+        ])
+        .arg(w.dir("a"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("failpoint state_push_before_heads"));
+    assert_eq!(
+        w.remote("billing.jsonl").unwrap(),
+        std::fs::read(w.dir("a/billing.jsonl")).unwrap()
+    );
+
+    // Any other directory is refused; this one is told to finish its push, untouched.
+    let out = w.state("pull", "other", &[]).failure().code(1);
+    assert!(
+        stderr_of(&out).contains("past its signed heads"),
+        "{}",
+        stderr_of(&out)
+    );
+    let before = w.snapshot("a");
+    let out = w.state("pull", "a", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "unfinished_push");
+    assert_eq!(w.snapshot("a"), before);
+    w.state("push", "a", &[]).success();
+    w.state("pull", "other", &[]).success();
+
+    // Interrupted while replacing heads.json (its upload fails): the same.
+    w.topup("a", 4, "INV-10");
+    // Uploads: billing.jsonl, audit.jsonl, then heads.json fails.
+    let seen = w.fake.state().uploads_seen;
+    w.fake.state().fail_upload = Some((seen + 3, 502, false));
+    w.state("push", "a", &[]).failure().code(1);
+    assert!(w.remote("heads.json").is_none());
+    let out = w.state("pull", "a", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "unfinished_push");
+    w.state("push", "a", &[]).success();
+    w.state("pull", "other2", &[]).success();
+}
+
+#[test]
+fn restore_replaces_a_release_that_fails_verification_audited_and_key_required() {
+    let mut w = pushed();
+    let good = w.snapshot("a");
+    let forged = forge_topup(&w.remote("billing.jsonl").unwrap(), 1000);
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &forged);
+
+    let key = w.key.take();
+    w.fake.clear_calls();
+    let out = w
+        .state("push", "a", &["--restore", "--actor", "ops"])
+        .failure()
+        .code(2);
+    assert!(
+        stderr_of(&out).contains("PLATFORM_LEDGER_SIGNING_KEY"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+    assert_eq!(w.snapshot("a"), good);
+    w.key = key;
+
+    let out = w
+        .state("push", "a", &["--restore", "--actor", "ops", "--json"])
+        .success();
+    let json = json_of(&out);
+    assert!(
+        json["restored"].as_str().unwrap().contains("signed heads"),
+        "{json}"
+    );
+    let audit = records(&std::fs::read(w.dir("a/audit.jsonl")).unwrap());
+    let last = audit.last().unwrap();
+    assert_eq!(last["action"], "state.restore");
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], "platform state push --restore");
+    assert_eq!(
+        w.remote("billing.jsonl").unwrap(),
+        std::fs::read(w.dir("a/billing.jsonl")).unwrap()
+    );
+    w.state("pull", "fresh", &[]).success();
+
+    // A release that verifies is never replaced by a state that lacks its records.
+    w.state("pull", "old", &[]).success();
+    w.topup("fresh", 3, "LATER");
+    w.state("push", "fresh", &[]).success();
+    let out = w
+        .state("push", "old", &["--restore", "--actor", "ops"])
+        .failure()
+        .code(1);
+    assert!(
+        stderr_of(&out).contains("discard signed records"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn push_is_refused_without_the_key_or_with_an_unlisted_one() {
+    let mut w = World::signed();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 1, "K-1");
+    let listed = w.key.take();
+    w.fake.clear_calls();
+    let out = w.state("push", "a", &[]).failure().code(2);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("needs the signing key") && stderr.contains("PLATFORM_LEDGER_SIGNING_KEY"),
+        "{stderr}"
+    );
+    assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+
+    w.key = Some(w.keygen());
+    let out = w.state("push", "a", &[]).failure().code(2);
+    assert!(
+        stderr_of(&out).contains("does not list"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(w.fake.calls().is_empty());
+    let private = w.key.as_ref().unwrap().private_key.clone();
+    assert!(
+        !stderr_of(&out).contains(&private),
+        "the key is never printed"
+    );
+
+    // Rotation: list both keys, switch the secret, push once (re-signs), remove the old key.
+    let new = w.key.clone().unwrap();
+    w.key = listed.clone();
+    w.state("push", "a", &[]).success();
+    w.trust(&[listed.as_ref().unwrap(), &new]);
+    w.key = Some(new.clone());
+    w.fake.clear_calls();
+    w.state("push", "a", &[]).success();
+    assert_eq!(w.writes(), ["delete heads.json", "upload heads.json"]);
+    w.trust(&[&new]);
+    w.state("pull", "b", &[]).success();
+}
+
+/// One forgery of the release: a file, an edit, and what is done with heads.json.
+#[derive(Debug, Clone)]
+struct Forgery {
+    file: usize,
+    edit: Edit,
+    rechained: bool,
+    heads: HeadsMove,
+}
+
+#[derive(Debug, Clone)]
+enum Edit {
+    FlipByte(usize),
+    ChangeValue(usize),
+    DropLine(usize),
+    DropTail(usize),
+    Duplicate(usize),
+    Swap(usize),
+}
+
+#[derive(Debug, Clone)]
+enum HeadsMove {
+    Keep,
+    ResignWithOwnKey,
+    Delete,
+}
+
+fn forgery() -> impl Strategy<Value = Forgery> {
+    let edit = prop_oneof![
+        any::<usize>().prop_map(Edit::FlipByte),
+        any::<usize>().prop_map(Edit::ChangeValue),
+        any::<usize>().prop_map(Edit::DropLine),
+        (1usize..4).prop_map(Edit::DropTail),
+        any::<usize>().prop_map(Edit::Duplicate),
+        any::<usize>().prop_map(Edit::Swap),
+    ];
+    let heads = prop_oneof![
+        Just(HeadsMove::Keep),
+        Just(HeadsMove::ResignWithOwnKey),
+        Just(HeadsMove::Delete)
+    ];
+    (0usize..3, edit, any::<bool>(), heads).prop_map(|(file, edit, rechained, heads)| Forgery {
+        file,
+        edit,
+        rechained,
+        heads,
+    })
+}
+
+fn apply(bytes: &[u8], edit: &Edit, rechained: bool) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    let n = lines.len();
+    match edit {
+        Edit::FlipByte(at) => {
+            let mut out = bytes.to_vec();
+            let i = at % out.len();
+            out[i] ^= 0x20;
+            return out;
+        }
+        Edit::ChangeValue(at) => {
+            let line = &mut lines[at % n];
+            let mut map: serde_json::Map<String, Value> = serde_json::from_slice(line).unwrap();
+            map.insert(
+                "recorded_at".into(),
+                Value::String("2020-01-01T00:00:00.000Z".into()),
+            );
+            *line = serde_json::to_vec(&map).unwrap();
+            line.push(b'\n');
+        }
+        Edit::DropLine(at) => {
+            lines.remove(at % n);
+        }
+        Edit::DropTail(k) => lines.truncate(n.saturating_sub(*k)),
+        Edit::Duplicate(at) => {
+            let l = lines[at % n].clone();
+            lines.insert(at % n, l);
+        }
+        Edit::Swap(at) => {
+            let i = at % n;
+            lines.swap(i, (i + 1) % n);
+        }
+    }
+    let joined = lines.concat();
+    if rechained && !joined.is_empty() {
+        rechain(&records(&joined))
+    } else {
+        joined
+    }
+}
+
+#[test]
+fn any_forgery_of_the_release_is_refused_by_pull() {
+    let w = pushed();
+    let original = w.remote_all();
+    let attacker = w.keygen();
+    let files = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
+    let config = ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(f in forgery())| {
+        let name = files[f.file];
+        let bytes = w.remote(name).unwrap();
+        let forged = apply(&bytes, &f.edit, f.rechained);
+        prop_assume!(forged != bytes);
+        w.fake.put_asset(STATE_TAG, name, &forged);
+        match f.heads {
+            HeadsMove::Keep => {}
+            HeadsMove::Delete => w.fake.remove_asset(STATE_TAG, "heads.json"),
+            HeadsMove::ResignWithOwnKey => {
+                let signed = resign(&w, &attacker, |_| {});
+                w.fake.put_asset(STATE_TAG, "heads.json", &signed);
+            }
+        }
+        let before = w.snapshot("a");
+        let out = w.state("pull", "a", &[]).get_output().clone();
+        let fresh = w.state("pull", "fresh", &[]).get_output().clone();
+        for (n, d) in &original {
+            w.fake.put_asset(STATE_TAG, n, d);
+        }
+        prop_assert_eq!(out.status.code(), Some(1), "{:?}: {}", f, text(&out.stderr));
+        prop_assert_eq!(fresh.status.code(), Some(1), "{:?}: {}", f, text(&fresh.stderr));
+        prop_assert_eq!(w.snapshot("a"), before);
+        prop_assert!(!w.dir("fresh").exists());
+    });
+}
+
+/// RFC 8032 §7.1 TEST 1's key: docs/records.md signs its heads.json example with it.
+const EXAMPLE_SEED_B64: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+
+#[test]
+fn the_documented_heads_json_example_is_canonical_and_verifies() {
+    use platform::heads::{FileHead, Heads, TrustedKey};
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/records.md")).unwrap();
+    let block: String = docs
+        .split("```json heads.json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default()
+        .to_string();
+    let signer = Signer::from_secret(EXAMPLE_SEED_B64).unwrap();
+    let file = |seq: u64, hash: &str| FileHead {
+        seq,
+        hash: hash.into(),
+    };
+    let heads = Heads {
+        v: 1,
+        repository: "acme/platform".into(),
+        state_tag: "billing-state-v1".into(),
+        signed_at: "2026-11-25T20:40:00.000Z".into(),
+        key_id: signer.key_id().into(),
+        files: [
+            (
+                "audit.jsonl",
+                file(
+                    2,
+                    "69641aadfc73d7427c5b66bc29ff1129cf5bb9d0e18d6ed291182ca0575884f7",
+                ),
+            ),
+            (
+                "billing.jsonl",
+                file(
+                    4,
+                    "a52d3d3c36fb7e75085708b4f50123859c6cd87701bf2187d6f5e7da7a52307f",
+                ),
+            ),
+            (
+                "evidence.jsonl",
+                file(
+                    8,
+                    "0d2992ecb729b1f29b47b8a6e25d51c6abba6d1290fa6232642c103f687ea832",
+                ),
+            ),
+        ]
+        .into_iter()
+        .map(|(n, h)| (n.to_string(), h))
+        .collect(),
+    };
+    let expected = text(
+        &SignedHeads::sign(heads, &signer)
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+    );
+    assert_eq!(
+        block, expected,
+        "docs/records.md's heads.json example should be:\n{expected}"
+    );
+    let parsed = SignedHeads::parse(block.as_bytes()).unwrap();
+    let trusted = TrustedKey {
+        key_id: signer.key_id().into(),
+        public_key: signer.public_key().to_vec(),
+    };
+    parsed.verify(&[trusted]).unwrap();
+    assert!(
+        docs.contains(&format!("key_id: {}", signer.key_id())),
+        "the docs name the example key"
+    );
+}

@@ -1,0 +1,229 @@
+//! Harness for release-backed state: a copy of the orch fixture with a profile pointing at a stateful fake GitHub, optional signing keys, the real binary, and the forgeries an attacker with write access to the release would make.
+#![allow(dead_code)]
+use super::fake_github::{FakeGithub, TOKEN};
+use super::orch::Fx;
+use platform::records::{canonical, GENESIS_HASH};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+pub const STATE_TAG: &str = "billing-state-v1";
+pub const REPOSITORY: &str = "acme/state";
+pub const STATE_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
+pub const KEY_ENV: &str = "PLATFORM_LEDGER_SIGNING_KEY";
+
+/// A key pair as `platform ledger keygen --json` prints it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub key_id: String,
+    pub public_key: String,
+    pub private_key: String,
+}
+
+pub struct World {
+    pub fake: FakeGithub,
+    pub fx: Fx,
+    /// The key `state` commands sign with (None: the secret is not set).
+    pub key: Option<Key>,
+}
+
+impl World {
+    /// Unsigned state: no config/ledger.yml.
+    pub fn new() -> World {
+        let fake = FakeGithub::start_for(REPOSITORY);
+        let fx = Fx::new();
+        let profile = format!(
+            "profile_name: dev_github\nbilling_state_dir: .billing-state\ngithub:\n  repository: {REPOSITORY}\n  api_url: {}\n",
+            fake.uri()
+        );
+        std::fs::write(fx.path("profile.yml"), profile).unwrap();
+        World {
+            fake,
+            fx,
+            key: None,
+        }
+    }
+
+    /// Signed state: config/ledger.yml lists a fresh key, which `state` commands use.
+    pub fn signed() -> World {
+        let mut w = World::new();
+        let key = w.keygen();
+        w.trust(&[&key]);
+        w.key = Some(key);
+        w
+    }
+
+    pub fn root(&self) -> &Path {
+        self.fx.root()
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.fx.path(name)
+    }
+
+    /// `platform ledger keygen --json`, by the real binary.
+    pub fn keygen(&self) -> Key {
+        let out = self.fx.run(&["ledger", "keygen", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        Key {
+            key_id: v["key_id"].as_str().unwrap().into(),
+            public_key: v["public_key"].as_str().unwrap().into(),
+            private_key: v["private_key"].as_str().unwrap().into(),
+        }
+    }
+
+    /// Write config/ledger.yml listing these keys.
+    pub fn trust(&self, keys: &[&Key]) {
+        let mut yaml = String::from("signing_keys:\n");
+        for k in keys {
+            yaml.push_str(&format!(
+                "  - key_id: {}\n    public_key: {}\n",
+                k.key_id, k.public_key
+            ));
+        }
+        std::fs::write(self.fx.path("config/ledger.yml"), yaml).unwrap();
+    }
+
+    /// The real binary in the repository, with the token and (when set) the signing key.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = self.fx.cmd();
+        c.env("GITHUB_TOKEN", TOKEN);
+        if let Some(k) = &self.key {
+            c.env(KEY_ENV, &k.private_key);
+        }
+        c
+    }
+
+    /// `platform state <verb> --runtime-profile profile.yml --billing-state-dir <dir> <extra>`
+    pub fn state(&self, verb: &str, dir: &str, extra: &[&str]) -> assert_cmd::assert::Assert {
+        self.cmd()
+            .args(["state", verb, "--runtime-profile", "profile.yml"])
+            .arg("--billing-state-dir")
+            .arg(self.dir(dir))
+            .args(extra)
+            .assert()
+    }
+
+    /// A top-up through the real binary (TOPUP and its audit record).
+    pub fn topup(&self, dir: &str, amount: i64, reference: &str) {
+        let out = self
+            .cmd()
+            .args([
+                "admin-topup",
+                "--tenant-id",
+                "t1",
+                "--topup-method-id",
+                "manual",
+            ])
+            .args([
+                "--amount-credits",
+                &amount.to_string(),
+                "--reference",
+                reference,
+            ])
+            .args(["--actor", "tester", "--billing-state-dir"])
+            .arg(self.dir(dir))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "topup: {}", text(&out.stderr));
+    }
+
+    /// A real ledger in `dir`: a top-up, one orchestrated run (spends and evidence), a
+    /// second top-up: all three files have records.
+    pub fn seed(&self, dir: &str) {
+        self.topup(dir, 100, "INV-1");
+        self.fx.workorder(
+            "one",
+            "work_order_id: one\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
+        );
+        let out = self
+            .cmd()
+            .args([
+                "orchestrator",
+                "--runtime-dir",
+                "runtime",
+                "--billing-state-dir",
+            ])
+            .arg(self.dir(dir))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "orchestrator: {}", text(&out.stderr));
+        self.topup(dir, 50, "INV-2");
+    }
+
+    pub fn remote(&self, name: &str) -> Option<Vec<u8>> {
+        self.fake.asset_data(STATE_TAG, name)
+    }
+
+    /// Every asset of the state release, by name.
+    pub fn remote_all(&self) -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = ["heads.json"]
+            .iter()
+            .chain(STATE_FILES.iter())
+            .filter_map(|n| self.remote(n).map(|d| (n.to_string(), d)))
+            .collect();
+        all.sort();
+        all
+    }
+
+    /// Release writes (uploads, deletes, creates, publishes) since the last clear.
+    pub fn writes(&self) -> Vec<String> {
+        self.fake
+            .calls()
+            .into_iter()
+            .filter(|c| {
+                ["upload", "delete", "create", "publish"]
+                    .iter()
+                    .any(|w| c.starts_with(w))
+            })
+            .collect()
+    }
+
+    /// Every file under `dir` with its bytes: "left exactly as it was" compares these.
+    pub fn snapshot(&self, dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut all = self.fx.all_bytes_under(dir);
+        all.sort();
+        all
+    }
+}
+
+pub fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// The lines of a ledger file as JSON objects.
+pub fn records(bytes: &[u8]) -> Vec<Map<String, Value>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// Re-seal every record in order with fresh `seq`, `prev_hash` and `hash`, as an attacker
+/// with the (public) source code does after editing or removing lines.
+pub fn rechain(lines: &[Map<String, Value>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut prev = GENESIS_HASH.to_string();
+    for (i, line) in lines.iter().enumerate() {
+        let mut map = line.clone();
+        map.remove("hash");
+        map.insert("seq".into(), Value::from(i as u64 + 1));
+        map.insert("prev_hash".into(), Value::String(prev.clone()));
+        let (sealed, hash) = canonical::seal(&canonical::encode_object(&map).unwrap()).unwrap();
+        out.extend_from_slice(&sealed);
+        prev = hash;
+    }
+    out
+}
+
+/// billing.jsonl with the first TOPUP's amount changed, re-chained.
+pub fn forge_topup(billing: &[u8], amount: i64) -> Vec<u8> {
+    let mut lines = records(billing);
+    let topup = lines
+        .iter_mut()
+        .find(|l| l["type"] == "TOPUP")
+        .expect("a TOPUP");
+    topup.insert("amount_credits".into(), Value::from(amount));
+    rechain(&lines)
+}

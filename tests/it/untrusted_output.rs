@@ -1,0 +1,96 @@
+//! Untrusted strings never reach a terminal or a GitHub log raw: a tenant's input and a
+//! module's message carrying newlines, workflow commands (`::error`, `::add-mask::`,
+//! `::stop-commands::`) and terminal escapes are printed escaped by every command.
+use crate::support::orch::Fx;
+
+/// What a hostile tenant puts in an input, and a hostile module echoes back as its message.
+const EVIL_YAML: &str =
+    r#""ok\n::error::pwned\n  ::add-mask::hunter2\n::stop-commands::tok\r\e[31mred""#;
+
+/// Every line a GitHub runner would read from this output: none may start a workflow command
+/// (other than the annotations `allowed` accepts) or carry a raw control character.
+fn assert_inert(what: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) {
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        assert!(
+            !trimmed.starts_with("::") || allowed(trimmed),
+            "{what}: a line starts a workflow command: {line:?}\n{text}"
+        );
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "{what}: raw control character in {line:?}"
+        );
+    }
+}
+
+fn no_commands(_: &str) -> bool {
+    false
+}
+
+fn evil_work_order(fx: &Fx) {
+    fx.workorder(
+        "evil",
+        &format!(
+            "work_order_id: evil\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {{text: {EVIL_YAML}}}\n"
+        ),
+    );
+}
+
+#[test]
+fn a_module_message_with_workflow_commands_is_printed_escaped() {
+    let fx = Fx::new();
+    fx.topup(10, "escape-1");
+    evil_work_order(&fx);
+    let out = fx.run(&["orchestrator"]);
+    assert_eq!(out.status.code(), Some(1), "the run fails on purpose");
+    assert_inert("orchestrator stdout", &out.stdout, &no_commands);
+    assert_inert("orchestrator stderr", &out.stderr, &no_commands);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The message is still there for the operator, visibly escaped on one line.
+    assert!(
+        stdout.contains(r"ok\n::error::pwned\n  ::add-mask::hunter2"),
+        "{stdout}"
+    );
+    // The JSON form keeps the exact string (serde escapes it).
+    let (_, json, stderr) = fx.orchestrate(&["--retry-failed"]);
+    assert_inert(
+        "orchestrator --json stderr",
+        stderr.as_bytes(),
+        &no_commands,
+    );
+    let run = crate::support::orch::run_of(&json, "evil");
+    let msg = crate::support::orch::step_of(run, "say")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("\n::error::pwned\n"), "{msg}");
+}
+
+#[test]
+fn validation_findings_with_untrusted_values_are_printed_escaped() {
+    let fx = Fx::new();
+    // A binding to a step id that carries newlines and a workflow command.
+    fx.workorder(
+        "evil",
+        "work_order_id: evil\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs:\n      text: {from_step: \"x\\n::error::pwned\\n::add-mask::y\", output_id: o}\n",
+    );
+    let text = fx.run(&["consistency-validate"]);
+    assert_eq!(text.status.code(), Some(1));
+    assert_inert("validate text", &text.stdout, &no_commands);
+    assert_inert("validate text stderr", &text.stderr, &no_commands);
+    let github = fx.run(&["consistency-validate", "--format", "github"]);
+    assert_eq!(github.status.code(), Some(1));
+    let annotation = |l: &str| l.starts_with("::error file=") || l.starts_with("::warning file=");
+    assert_inert("validate github", &github.stdout, &annotation);
+    let stdout = String::from_utf8_lossy(&github.stdout);
+    assert!(stdout.contains("%0A::error::pwned%0A"), "{stdout}");
+    let orch = fx.run(&["orchestrator"]);
+    assert_eq!(
+        orch.status.code(),
+        Some(1),
+        "the invalid work order is reported"
+    );
+    assert_inert("orchestrator stdout", &orch.stdout, &no_commands);
+    assert_inert("orchestrator stderr", &orch.stderr, &no_commands);
+}
