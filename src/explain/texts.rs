@@ -18,7 +18,7 @@ pub const SLUGS: &[Text] = &[
     ),
     (
         "outputs_missing",
-        "The module succeeded but a declared file or dir output does not exist under its outputs directory.",
+        "The module succeeded but a declared file or dir output does not exist under its outputs directory, or an output is a symlink, a hard-linked file or a FIFO, socket or device.",
         "Make the module write every declared output at its declared path (see docs/modules.md); the charge was refunded.",
     ),
     (
