@@ -5,9 +5,11 @@
 use crate::support::smtp;
 
 use platform::beneath::Beneath;
-use platform::builtin::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
+use platform::builtin::{
+    deliver_email, Receipt, SmtpSettings, SmtpTls, StepFailure, EMAIL_MAX_PACKAGE_BYTES,
+};
 use platform::digest::sha256_hex;
-use smtp::{SinkOptions, SmtpSink};
+use smtp::{closed_port, SinkOptions, SmtpSink, TestCa};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,10 +50,42 @@ fn plain(port: u16) -> SmtpSettings {
     }
 }
 
-/// A port where nothing listens: bound, read, released.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// Deliver a fresh package of `len` noise bytes to RECIPIENT with `settings`.
+fn send(
+    settings: &SmtpSettings,
+    creds: Option<(&str, &str)>,
+    len: usize,
+) -> Result<Receipt, StepFailure> {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = package(tmp.path(), len);
+    let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
+    deliver_email(settings, creds, &at(&zip), RECIPIENT, "x")
+}
+
+/// A sink that offers STARTTLS with a certificate of a fresh test CA (and takes AUTH for
+/// `auth`, "user:password"), and settings for it by name, trusting that CA.
+fn starttls_sink(auth: Option<&str>) -> (SmtpSink, SmtpSettings, TestCa) {
+    let ca = smtp::make_test_ca();
+    let sink = SmtpSink::start(SinkOptions {
+        starttls: Some((ca.cert.clone(), ca.key.clone())),
+        auth: auth.map(String::from),
+        ..SinkOptions::default()
+    });
+    let settings = SmtpSettings {
+        host: "localhost".into(),
+        tls: SmtpTls::Starttls,
+        ca_file: Some(ca.ca_pem.clone()),
+        ..plain(sink.port)
+    };
+    (sink, settings, ca)
+}
+
+/// A sink that answers DATA with `reply`.
+fn replying(reply: &str) -> SmtpSink {
+    SmtpSink::start(SinkOptions {
+        reply: Some(reply.into()),
+        ..SinkOptions::default()
+    })
 }
 
 #[test]
@@ -157,22 +191,8 @@ fn a_package_at_the_cap_fails_before_any_connection() {
 
 #[test]
 fn starttls_with_the_test_ca_and_credentials_delivers() {
-    let ca = smtp::make_test_ca();
-    let sink = SmtpSink::start(SinkOptions {
-        starttls: Some((ca.cert.clone(), ca.key.clone())),
-        auth: Some("mailer:correct horse".into()),
-        ..SinkOptions::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 50_000);
-    let settings = SmtpSettings {
-        host: "localhost".into(),
-        tls: SmtpTls::Starttls,
-        ca_file: Some(ca.ca_pem.clone()),
-        ..plain(sink.port)
-    };
-    let creds = Some(("mailer".to_string(), "correct horse".to_string()));
-    let receipt = deliver_email(&settings, creds, &at(&zip), RECIPIENT, "starttls")
+    let (sink, settings, _ca) = starttls_sink(Some("mailer:correct horse"));
+    let receipt = send(&settings, Some(("mailer", "correct horse")), 50_000)
         .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(
         receipt.remote_path,
@@ -190,33 +210,24 @@ fn implicit_tls_with_the_test_ca_delivers() {
         smtps: Some((ca.cert.clone(), ca.key.clone())),
         ..SinkOptions::default()
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 10_000);
     let settings = SmtpSettings {
         tls: SmtpTls::Tls,
         ca_file: Some(ca.ca_pem.clone()),
         ..plain(sink.port)
     };
-    deliver_email(&settings, None, &at(&zip), RECIPIENT, "smtps")
+    send(&settings, None, 10_000)
         .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     assert_eq!(sink.messages().len(), 1);
 }
 
 #[test]
 fn an_untrusted_certificate_fails_delivery_failed() {
-    let ca = smtp::make_test_ca();
-    let sink = SmtpSink::start(SinkOptions {
-        starttls: Some((ca.cert.clone(), ca.key.clone())),
-        ..SinkOptions::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
+    let (sink, settings, _ca) = starttls_sink(None);
     let settings = SmtpSettings {
-        host: "localhost".into(),
-        tls: SmtpTls::Starttls,
-        ..plain(sink.port)
+        ca_file: None,
+        ..settings
     };
-    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("untrusted");
+    let failure = send(&settings, None, 1_000).expect_err("untrusted");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure
@@ -231,25 +242,19 @@ fn an_untrusted_certificate_fails_delivery_failed() {
 #[test]
 fn starttls_required_but_not_offered_fails_delivery_failed() {
     let sink = SmtpSink::start(SinkOptions::default());
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
     let settings = SmtpSettings {
         tls: SmtpTls::Starttls,
         ..plain(sink.port)
     };
-    let failure =
-        deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("no STARTTLS");
+    let failure = send(&settings, None, 1_000).expect_err("no STARTTLS");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(sink.messages().is_empty(), "sent in clear text");
 }
 
 #[test]
 fn a_closed_port_fails_delivery_failed_naming_host_and_port() {
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
     let port = closed_port();
-    let failure =
-        deliver_email(&plain(port), None, &at(&zip), RECIPIENT, "x").expect_err("refused");
+    let failure = send(&plain(port), None, 1_000).expect_err("refused");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains(&format!("127.0.0.1:{port}")),
@@ -260,14 +265,8 @@ fn a_closed_port_fails_delivery_failed_naming_host_and_port() {
 
 #[test]
 fn a_server_that_refuses_the_message_fails_with_its_answer() {
-    let sink = SmtpSink::start(SinkOptions {
-        reply: Some("554 5.7.1 Rejected by content policy".into()),
-        ..SinkOptions::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
-    let failure =
-        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("554");
+    let sink = replying("554 5.7.1 Rejected by content policy");
+    let failure = send(&plain(sink.port), None, 1_000).expect_err("554");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("554"), "{}", failure.message);
     assert!(
@@ -284,10 +283,7 @@ fn a_server_size_limit_below_the_message_fails_delivery_failed() {
         size: Some(1_000_000),
         ..SinkOptions::default()
     });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 900_000);
-    let failure =
-        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").expect_err("552");
+    let failure = send(&plain(sink.port), None, 900_000).expect_err("552");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("552"), "{}", failure.message);
     assert!(sink.messages().is_empty());
@@ -295,23 +291,9 @@ fn a_server_size_limit_below_the_message_fails_delivery_failed() {
 
 #[test]
 fn wrong_credentials_fail_without_showing_them() {
-    let ca = smtp::make_test_ca();
-    let sink = SmtpSink::start(SinkOptions {
-        starttls: Some((ca.cert.clone(), ca.key.clone())),
-        auth: Some("mailer:right-password".into()),
-        ..SinkOptions::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
-    let settings = SmtpSettings {
-        host: "localhost".into(),
-        tls: SmtpTls::Starttls,
-        ca_file: Some(ca.ca_pem.clone()),
-        ..plain(sink.port)
-    };
-    let creds = Some(("mailer-user-x".to_string(), "hunter2-wrong".to_string()));
+    let (sink, settings, _ca) = starttls_sink(Some("mailer:right-password"));
     let failure =
-        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("bad login");
+        send(&settings, Some(("mailer-user-x", "hunter2-wrong")), 1_000).expect_err("bad login");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(failure.message.contains("535"), "{}", failure.message);
     let shown = format!("{failure} {failure:?}");
@@ -322,13 +304,8 @@ fn wrong_credentials_fail_without_showing_them() {
 
 #[test]
 fn the_queue_id_in_the_final_reply_becomes_the_object_id() {
-    let sink = SmtpSink::start(SinkOptions {
-        reply: Some("250 2.0.0 Ok: queued as 4XyZ9Q1abc".into()),
-        ..SinkOptions::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
-    let receipt = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x").unwrap();
+    let sink = replying("250 2.0.0 Ok: queued as 4XyZ9Q1abc");
+    let receipt = send(&plain(sink.port), None, 1_000).unwrap();
     assert_eq!(receipt.object_id.as_deref(), Some("4XyZ9Q1abc"));
 }
 
@@ -338,14 +315,12 @@ fn a_silent_server_times_out_as_delivery_failed() {
     let port = listener.local_addr().unwrap().port();
     // Accepts and never says a word.
     let holder = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
     let settings = SmtpSettings {
         timeout_seconds: Some(1),
         ..plain(port)
     };
     let start = Instant::now();
-    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("timeout");
+    let failure = send(&settings, None, 1_000).expect_err("timeout");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert!(
         failure.message.contains("within 1 s"),
@@ -378,23 +353,19 @@ fn bad_addresses_are_input_invalid_before_connecting() {
         from: "nobody".into(),
         ..plain(sink.port)
     };
-    let failure = deliver_email(&settings, None, &at(&zip), RECIPIENT, "x").expect_err("bad from");
+    let failure = send(&settings, None, 1_000).expect_err("bad from");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert_eq!(sink.connections(), 0);
 }
 
 #[test]
 fn credentials_over_plain_smtp_to_a_remote_host_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let zip = package(tmp.path(), 1_000);
     let settings = SmtpSettings {
         // TEST-NET-1: never routed, and never contacted because the check comes first.
         host: "192.0.2.1".into(),
         ..plain(25)
     };
-    let creds = Some(("user".to_string(), "pw-123".to_string()));
-    let failure =
-        deliver_email(&settings, creds, &at(&zip), RECIPIENT, "x").expect_err("clear text");
+    let failure = send(&settings, Some(("user", "pw-123")), 1_000).expect_err("clear text");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert!(
         failure.message.contains("clear text"),

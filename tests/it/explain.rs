@@ -1,20 +1,17 @@
 //! `platform explain` (SPEC §10): every reason slug and exit code has a text, unknown topics
 //! exit 2 with the closest ones, and docs/ list the same slugs, exit codes and record types as
 //! the built-in texts (one source).
-use crate::support::orch::Fx;
+use crate::support::fx::crate_root;
+use crate::support::{Fx, Transcript};
 use platform::config::registry::BUILTIN_REASONS;
 use platform::explain::texts;
 use serde_json::Value;
-use std::path::Path;
 
 fn explain(fx: &Fx, args: &[&str]) -> (i32, Value) {
     let mut all = vec!["explain", "--json"];
     all.extend_from_slice(args);
     let out = fx.run(&all);
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
-    });
-    (out.status.code().unwrap_or(-1), doc)
+    (out.status.code().unwrap_or(-1), out.json())
 }
 
 #[test]
@@ -69,13 +66,10 @@ fn every_reason_slug_and_exit_code_has_a_text() {
 #[test]
 fn an_unknown_topic_exits_2_naming_the_closest_ones() {
     let fx = Fx::new();
-    let out = fx.run(&["explain", "timout"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = fx.run(&["explain", "timout"]).expect_code(2).stderr_text();
     assert!(stderr.contains("slug:timeout"), "{stderr}");
-    let out = fx.run(&["explain", "record:SPNED", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (code, doc) = explain(&fx, &["record:SPNED"]);
+    assert_eq!(code, 2);
     assert!(doc["error"]["help"]
         .as_str()
         .unwrap()
@@ -83,12 +77,7 @@ fn an_unknown_topic_exits_2_naming_the_closest_ones() {
 }
 
 fn doc(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("docs")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read_to_string(crate_root().join("docs").join(name)).unwrap()
 }
 
 #[test]

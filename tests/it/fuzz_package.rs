@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fuzz;
 
+use crate::support::fx::copy_tree;
 use fuzz::{config, report_cases, timed};
 use platform::beneath::Beneath;
 use platform::builtin::package::{build_package, PackSource};
@@ -135,22 +136,6 @@ fn materialise(root: &Path, nodes: &[Node]) {
             let _ = std::os::unix::fs::symlink("/etc/hostname", &p);
         } else {
             let _ = std::fs::write(&p, &n.content);
-        }
-    }
-}
-
-/// A byte-for-byte copy of a tree elsewhere (links as links).
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from).follow_links(false) {
-        let e = e.unwrap();
-        let dst = to.join(e.path().strip_prefix(from).unwrap());
-        let ft = e.file_type();
-        if ft.is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dst).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
         }
     }
 }

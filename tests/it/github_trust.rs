@@ -3,13 +3,15 @@
 //! tag; an http:// API off this machine; and the client's own guard, whatever its caller asks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::find;
 use crate::support::fake_github::{FakeGithub, TOKEN};
-use crate::support::orch::{run_of, step_of, Fx};
+use crate::support::fx::{crate_root, LEDGER_FILES};
+use crate::support::orch::{run_of, step_of};
+use crate::support::{Fx, Transcript};
 use platform::github::publish::owner_line;
 use platform::github::{GithubClient, GithubSettings, Purpose, ReleaseOwner};
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -21,64 +23,43 @@ const PROFILE: &str = "config/runtime_profile.gh.yml";
 fn fixture(fake: &FakeGithub) -> Fx {
     let fx = Fx::new();
     fx.add_shipped_module("deliver_github_release");
-    std::fs::write(
-        fx.path(PROFILE),
+    fx.write(
+        PROFILE,
         format!(
             "profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{}\", state_tag: {STATE_TAG}}}\n",
             fake.uri()
         ),
-    )
-    .unwrap();
+    );
     fx
 }
 
 fn with_token(fx: &Fx, args: &[&str]) -> std::process::Output {
-    fx.cmd()
-        .env("GITHUB_TOKEN", TOKEN)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    fx.run_env(args, &[("GITHUB_TOKEN", TOKEN)])
 }
 
 /// What an attacker would upload: a billing.jsonl whose chain verifies and whose only record
 /// credits t1 with 99,999,999 (made by the real binary in a scratch copy).
 fn forged_billing() -> Vec<u8> {
     let scratch = Fx::new();
-    let out = scratch.topup_as("t1", 99_999_999, "forged", "tester");
-    assert!(out.status.success(), "{}", text(&out));
+    scratch.topup(99_999_999, "forged");
     scratch.bytes(".billing-state/billing.jsonl")
 }
 
 /// `balance --tenant-id t1` over the three files as the state release holds them.
 fn remote_balance(fx: &Fx, fake: &FakeGithub) -> i64 {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+    for f in LEDGER_FILES {
         let bytes = fake.asset_data(STATE_TAG, f).unwrap_or_default();
-        std::fs::write(dir.path().join(f), bytes).unwrap();
+        fx.write(&format!("remote-state/{f}"), bytes);
     }
-    let out = fx
-        .cmd()
-        .args([
-            "balance",
-            "--tenant-id",
-            "t1",
-            "--json",
-            "--billing-state-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["balance_credits"].as_i64().unwrap()
+    let out = fx.run(&[
+        "balance",
+        "--tenant-id",
+        "t1",
+        "--json",
+        "--billing-state-dir",
+        "remote-state",
+    ]);
+    out.expect_ok().json()["balance_credits"].as_i64().unwrap()
 }
 
 /// The reported attack: `tag: billing-state-v1` on a delivery of a forged billing.jsonl
@@ -90,8 +71,7 @@ fn a_work_order_cannot_aim_a_delivery_at_the_state_release() {
     let fake = FakeGithub::start();
     let fx = fixture(&fake);
     fx.topup(100, "r1");
-    let push = with_token(&fx, &["state", "push", "--runtime-profile", PROFILE]);
-    assert!(push.status.success(), "{}", text(&push));
+    with_token(&fx, &["state", "push", "--runtime-profile", PROFILE]).expect_ok();
     let state_before = fake.asset_data(STATE_TAG, "billing.jsonl").unwrap();
     assert_eq!(remote_balance(&fx, &fake), 100);
 
@@ -114,8 +94,7 @@ fn a_work_order_cannot_aim_a_delivery_at_the_state_release() {
         &fx,
         &["orchestrator", "--json", "--runtime-profile", PROFILE],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = out.expect_code(1).json();
     assert!(
         summary.to_string().contains("does not declare"),
         "the tag input is an unknown input now: {summary}"
@@ -171,28 +150,16 @@ fn a_tenant_cannot_write_or_claim_a_release_of_another_tenant() {
     fx.workorder("x-report", &wo("x-report"));
     std::fs::write(fx.path("tenants/t1-x/workorders/report.yml"), wo("report")).unwrap();
     fx.topup(100, "r1");
-    let topup = fx.topup_as("t1-x", 100, "r1", "tester");
-    assert!(topup.status.success(), "{}", text(&topup));
+    fx.fund("t1-x", 100, "r1");
 
     let out = with_token(
         &fx,
         &["orchestrator", "--json", "--runtime-profile", PROFILE],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let first = summary["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["tenant_id"] == "t1")
-        .unwrap();
+    let summary = out.expect_code(1).json();
+    let first = find(&summary["runs"], "tenant_id", "t1");
     assert_eq!(step_of(first, "ship")["status"], "COMPLETED", "{summary}");
-    let second = summary["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["tenant_id"] == "t1-x")
-        .unwrap();
+    let second = find(&summary["runs"], "tenant_id", "t1-x");
     let step = step_of(second, "ship");
     assert_eq!(step["reason_slug"], "delivery_failed", "{summary}");
     assert!(
@@ -210,9 +177,7 @@ fn a_tenant_cannot_write_or_claim_a_release_of_another_tenant() {
         b"PK from t1"
     );
     // The refused delivery was refunded: t1-x paid nothing for it.
-    let balance = fx.run(&["balance", "--tenant-id", "t1-x", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&balance.stdout).unwrap();
-    assert_eq!(v["balance_credits"], 100);
+    assert_eq!(fx.balance_of("t1-x"), 100);
 }
 
 /// A plain-HTTP server that counts connections: what a client ignoring the https rule would
@@ -257,11 +222,10 @@ fn an_http_api_url_is_refused_before_the_token_leaves() {
         std::thread::yield_now();
     }
     let fx = Fx::new();
-    std::fs::write(
-        fx.path(PROFILE),
+    fx.write(
+        PROFILE,
         format!("profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{url}\"}}\n"),
-    )
-    .unwrap();
+    );
     for args in [
         &["state", "pull", "--runtime-profile", PROFILE][..],
         &["state", "push", "--runtime-profile", PROFILE],
@@ -279,14 +243,12 @@ fn an_http_api_url_is_refused_before_the_token_leaves() {
         ],
     ] {
         let out = with_token(&fx, args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
-        let err = text(&out);
+        let err = out.expect_code(2).text();
         assert!(err.contains("clear text"), "{args:?}: {err}");
         assert!(err.contains(PROFILE), "names the profile: {err}");
     }
     let validate = fx.run(&["consistency-validate", "--format", "json"]);
-    assert_eq!(validate.status.code(), Some(1));
-    assert!(text(&validate).contains("github.api_url"));
+    assert!(validate.expect_code(1).text().contains("github.api_url"));
     assert_eq!(
         listener.count(),
         control,
@@ -395,16 +357,15 @@ fn the_token_is_not_sent_to_an_upload_url_on_another_origin() {
 /// (exit 3) and audited. The demo gets its grants from scripts/demo-iam.yml instead.
 #[test]
 fn the_shipped_iam_grants_nobody() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let iam: serde_json::Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(root.join("config/iam.yml")).unwrap())
-            .unwrap();
+    let iam: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(crate_root().join("config/iam.yml")).unwrap(),
+    )
+    .unwrap();
     for actor in iam["actors"].as_array().unwrap() {
         assert_eq!(actor["roles"], serde_json::json!([]), "{actor}");
     }
     let fx = Fx::example();
-    let topup = fx.topup_as("acme", 100, "r1", "demo-admin");
-    assert_eq!(topup.status.code(), Some(3), "{}", text(&topup));
+    fx.topup_as("acme", 100, "r1", "demo-admin").expect_code(3);
     let publish = fx.run(&[
         "publish",
         "--billing-state-dir",
@@ -415,7 +376,7 @@ fn the_shipped_iam_grants_nobody() {
         "--actor",
         "github-actions[bot]",
     ]);
-    assert_eq!(publish.status.code(), Some(3), "{}", text(&publish));
+    publish.expect_code(3);
     let audit = String::from_utf8(fx.bytes(".billing-state/audit.jsonl")).unwrap();
     assert_eq!(
         audit.lines().count(),

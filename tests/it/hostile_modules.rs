@@ -3,14 +3,14 @@
 //! step's log, a process tree left behind by a kill -9'd orchestrator (and a resumed step
 //! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, and a secret
 //! split across writes.
-use crate::support::reliability as support;
+use crate::support::fx::{Fx, Transcript};
+use crate::support::orch::{run_of, step_of};
+use crate::support::reliability::peak_rss_kib;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::orch::{copy_dir, run_of, step_of, Fx};
-use support::*;
 
 /// Every secret the orchestrator is started with, by variable. The values carry the
 /// fixture's unique folder name: tests run at once, and the /proc spy reads every process,
@@ -38,25 +38,21 @@ fn secrets(fx: &Fx) -> Vec<(&'static str, String)> {
 }
 
 fn fx() -> Fx {
-    let fx = Fx::new();
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile_modules/modules"),
-        &fx.path("modules"),
-    );
+    let fx = Fx::new().overlay("hostile_modules", "");
     fx.topup(100, "initial");
     fx
 }
 
 /// `platform orchestrator --json` with every secret in its environment.
 fn orchestrator(fx: &Fx) -> std::process::Command {
-    let mut c = command(fx);
+    let mut c = fx.command();
     c.args(["orchestrator", "--json"]).envs(secrets(fx));
     c
 }
 
 fn pass(fx: &Fx) -> (Output, Value) {
     let out = orchestrator(fx).output().unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let v = out.json();
     (out, v)
 }
 
@@ -169,7 +165,7 @@ fn assert_ledger_lines_under_1_mib(fx: &Fx) {
 
 /// The step_outcome record of a step.
 fn outcome_of(fx: &Fx, step: &str) -> Value {
-    records(fx, "evidence.jsonl")
+    fx.records("evidence.jsonl")
         .into_iter()
         .find(|r| r["type"] == "step_outcome" && r["step_id"] == step)
         .unwrap_or_else(|| panic!("no outcome for {step}"))
@@ -183,7 +179,7 @@ fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_
         "spy",
         "work_order_id: spy\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy, module_id: procspy, kind: transform}\n",
     );
-    assert_eq!(run["status"], "COMPLETED", "{}", text(&out));
+    assert_eq!(run["status"], "COMPLETED", "{}", out.text());
     // The spy really looked: it read its ancestors (supervisor and orchestrator) and /proc.
     let report: Value = serde_json::from_slice(
         &std::fs::read(step_dir(&fx, "spy", "spy").join("outputs/report.json")).unwrap(),
@@ -224,7 +220,7 @@ fn daemon_pass(fx: &Fx, kill_supervisor: bool) -> Value {
     );
     let (out, v) = pass(fx);
     let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)))
+        .unwrap_or_else(|e| panic!("{e}: {}", out.text()))
         .trim()
         .parse()
         .unwrap();
@@ -362,8 +358,8 @@ fn a_resumed_step_runs_only_after_its_earlier_attempts_processes_have_ended() {
     let (out, v) = pass(&fx);
     let note = std::fs::read_to_string(step_dir(&fx, "tree", "t").join("outputs/note.txt"))
         .unwrap_or_default();
-    assert_eq!(run_of(&v, "tree")["status"], "COMPLETED", "{}", text(&out));
-    assert_eq!(note.trim(), "earlier tree alive: []", "{}", text(&out));
+    assert_eq!(run_of(&v, "tree")["status"], "COMPLETED", "{}", out.text());
+    assert_eq!(note.trim(), "earlier tree alive: []", "{}", out.text());
     let mut all = tree.pids.clone();
     all.extend(supervisor);
     assert!(wait_dead(&all, Duration::from_secs(10)).is_empty());
@@ -426,7 +422,8 @@ fn a_two_gib_stdout_flood_keeps_16_mib_and_the_orchestrator_under_200_mb() {
     assert!(log[..cap].iter().all(|b| *b == b'x' || *b == b'\n'));
     assert_eq!(std::fs::read(dir.join("stderr.log")).unwrap(), b"flooded\n");
     // The evidence records the log as written, cut and all.
-    let item = records(&fx, "evidence.jsonl")
+    let item = fx
+        .records("evidence.jsonl")
         .into_iter()
         .find(|r| r["type"] == "evidence_item")
         .unwrap();
@@ -445,7 +442,7 @@ fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines
         "work_order_id: many\nsteps:\n  - {step_id: big, module_id: manyfiles, kind: transform, inputs: {count: 200000}, deliverables: [files]}\n  - {step_id: ok, module_id: manyfiles, kind: transform, inputs: {count: 3000, hardlinks: false}, deliverables: [files]}\n  - {step_id: linked, module_id: manyfiles, kind: transform, inputs: {count: 50}, deliverables: [files]}\n",
     );
     let big = step_of(&run, "big");
-    assert_eq!(big["status"], "FAILED", "{}", text(&out));
+    assert_eq!(big["status"], "FAILED", "{}", out.text());
     assert_eq!(big["reason_slug"], "outputs_too_large");
     assert_eq!(step_of(&run, "ok")["status"], "COMPLETED");
     // Under the caps, hard links (one may be another tenant's file) are refused.
@@ -453,11 +450,8 @@ fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines
     assert_eq!(linked["reason_slug"], "outputs_missing", "{linked}");
     assert!(linked["message"].as_str().unwrap().contains("hard links"));
     // Refunded in full: 1 + 2 charged and given back twice; the step that completed costs 3.
-    assert_eq!(balance(&fx, "t1"), 100 - 3);
-    let refunds: Vec<Value> = records(&fx, "billing.jsonl")
-        .into_iter()
-        .filter(|r| r["type"] == "REFUND")
-        .collect();
+    assert_eq!(fx.balance(), 100 - 3);
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
     assert_eq!(refunds.len(), 4);
     let too_large = refunds
         .iter()
@@ -482,7 +476,7 @@ fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
         "work_order_id: results\nsteps:\n  - {step_id: file, module_id: bigresult, kind: transform, inputs: {value_kib: 3072}}\n  - {step_id: values, module_id: bigresult, kind: transform, inputs: {value_kib: 700}}\n  - {step_id: message, module_id: bigresult, kind: transform, inputs: {message_chars: 100000, value_kib: 1}}\n",
     );
     let file = step_of(&run, "file");
-    assert_eq!(file["reason_slug"], "module_failed", "{}", text(&out));
+    assert_eq!(file["reason_slug"], "module_failed", "{}", out.text());
     assert!(file["message"]
         .as_str()
         .unwrap()
@@ -505,7 +499,7 @@ fn a_secret_split_across_writes_is_redacted_in_both_logs() {
         "split",
         "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n",
     );
-    assert_eq!(run["status"], "COMPLETED", "{}", text(&out));
+    assert_eq!(run["status"], "COMPLETED", "{}", out.text());
     let dir = step_dir(&fx, "split", "s");
     for log in ["stdout.log", "stderr.log"] {
         let text = std::fs::read(dir.join(log)).unwrap();

@@ -2,8 +2,9 @@
 //! the platform read. Real races (a folder or an output swapped for a link while the real
 //! orchestrator runs), hard links, FIFOs and linked tenant folders; every test asserts that no
 //! byte of tenant t2 reaches t1's outputs, packages or deliveries, and what was charged.
-use crate::support::orch::{copy_dir, run_of, Fx};
-use crate::support::reliability::{integrity_ok, records, run, text, topup, workorder_for};
+use crate::support::check::strs;
+use crate::support::fx::{Fx, Transcript};
+use crate::support::orch::{run_of, step_of};
 use serde_json::Value;
 use std::io::Read;
 use std::os::unix::fs::symlink;
@@ -20,9 +21,7 @@ const MINE: &[u8] = b"asset text for t1\n";
 
 /// The orch fixture plus tenant t2 and the hostile modules, t1 funded.
 fn hostile_fx() -> Fx {
-    let fx = Fx::new();
-    let hostile = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile");
-    copy_dir(&hostile, fx.root());
+    let fx = Fx::new().overlay("hostile", "");
     fx.topup(1000, "initial");
     fx
 }
@@ -35,10 +34,6 @@ fn fx_with_orders(prefix: &str, n: usize, yaml: fn(&str) -> String) -> (Fx, Vec<
         fx.workorder(id, &yaml(id));
     }
     (fx, ids)
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -82,7 +77,7 @@ fn leaks(fx: &Fx, exempt: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
 
 /// Net credits (SPEND + REFUND) posted for one step of one work order of t1.
 fn net_charge(fx: &Fx, wo: &str, step: &str) -> i64 {
-    records(fx, "billing.jsonl")
+    fx.records("billing.jsonl")
         .iter()
         .filter(|r| r["tenant_id"] == "t1" && r["work_order_id"] == wo && r["step_id"] == step)
         .map(|r| r["amount_credits"].as_i64().unwrap())
@@ -90,7 +85,7 @@ fn net_charge(fx: &Fx, wo: &str, step: &str) -> i64 {
 }
 
 fn spends_for(fx: &Fx, wo: &str, step: &str) -> usize {
-    records(fx, "billing.jsonl")
+    fx.records("billing.jsonl")
         .iter()
         .filter(|r| r["type"] == "SPEND" && r["work_order_id"] == wo && r["step_id"] == step)
         .count()
@@ -161,7 +156,8 @@ fn exchange(a: &Path, b: &Path) -> bool {
 /// Run a command with a watchdog: a FIFO opened without O_NONBLOCK would block forever, and
 /// a hung test must fail rather than stall the suite. Not a speed limit: ten minutes.
 fn run_watched(fx: &Fx, args: &[&str]) -> Output {
-    let mut child = crate::support::reliability::command(fx)
+    let mut child = fx
+        .command()
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -217,7 +213,7 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
             Vec::new()
         }
     });
-    let out = run(&fx, &["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json"]);
     let swaps = swapper.finish();
     if fx.path("tenants/t1/swap").is_dir() && !fx.path("tenants/t1/swap").is_symlink() {
         assert!(exchange(
@@ -225,9 +221,9 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
             &fx.path("tenants/t1/swap")
         ));
     }
-    assert!(swaps > 0, "the swapper never ran: {}", text(&out));
+    assert!(swaps > 0, "the swapper never ran: {}", out.text());
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
-    let summary = json(&out);
+    let summary = out.json();
 
     let (mut completed, mut refused) = (0, 0);
     for id in &ids {
@@ -277,7 +273,7 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
     eprintln!("hostile: asset race: {swaps} swaps, {completed} reads completed with t1's bytes, {refused} refused");
     assert!(refused > 0, "the race never hit a read ({swaps} swaps)");
     assert!(completed > 0, "no read ever completed");
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 const OUTPUT_RACE_ORDERS: usize = 8;
@@ -332,12 +328,12 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
         fx.path("tenants/t2/assets/note.txt"),
     );
     let swapper = Swapper::start(move || output_pairs(&runs, &secret));
-    let out = run(&fx, &["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json"]);
     let swaps = swapper.finish();
-    assert!(swaps > 0, "the swapper never ran: {}", text(&out));
+    assert!(swaps > 0, "the swapper never ran: {}", out.text());
     // Links are not followed by the scan: a producer's folder holding one is no leak.
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
-    let summary = json(&out);
+    let summary = out.json();
 
     let mut refused = 0;
     for id in &ids {
@@ -380,7 +376,7 @@ fn module_outputs_swapped_for_links_are_never_read_through() {
     }
     eprintln!("hostile: output race: {swaps} swaps, {refused} steps refused a link");
     assert!(refused > 0, "the race never hit ({swaps} swaps)");
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// Attack 3 with hard links: a module leaves `data.txt` (or a file in its `dir` output) as a
@@ -398,18 +394,13 @@ fn hard_linked_module_outputs_are_refused_by_every_reader() {
             &format!("inputs: {{mode: {mode}, target: \"{}\"}}", target.display()),
         );
         fx.workorder(&id, &yaml);
-        let out = run(&fx, &["orchestrator", "--json", "--work-order-id", &id]);
+        let out = fx.run(&["orchestrator", "--json", "--work-order-id", &id]);
         // The producer's own folder holds the link it made; nothing the platform wrote does.
         assert_eq!(leaks(&fx, producer), Vec::<PathBuf>::new(), "{id}");
-        let summary = json(&out);
+        let summary = out.json();
         let run = run_of(&summary, &id);
         let status = |sid: &str| {
-            let s = run["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["step_id"] == sid)
-                .unwrap();
+            let s = step_of(run, sid);
             (
                 s["status"].as_str().unwrap().to_string(),
                 s["reason_slug"].as_str().map(String::from),
@@ -439,7 +430,7 @@ fn hard_linked_module_outputs_are_refused_by_every_reader() {
             }
         }
     }
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// An asset that becomes a hard link to t2's file, a symlink to it, or a FIFO after
@@ -467,14 +458,9 @@ fn an_asset_swapped_after_validation_fails_input_invalid_uncharged() {
         );
         let out = run_watched(&fx, &["orchestrator", "--json", "--work-order-id", &id]);
         assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new(), "{id}");
-        let summary = json(&out);
+        let summary = out.json();
         let run = run_of(&summary, &id);
-        let c = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step_id"] == "c")
-            .unwrap();
+        let c = step_of(run, "c");
         assert_eq!(c["status"], "FAILED", "{id}: {run}");
         assert_eq!(c["reason_slug"], "input_invalid", "{id}: {run}");
         assert!(c["message"].as_str().unwrap().contains(expect), "{id}: {c}");
@@ -482,7 +468,7 @@ fn an_asset_swapped_after_validation_fails_input_invalid_uncharged() {
         assert_eq!(run["steps"][0]["status"], "COMPLETED", "{id}: {run}");
     }
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// A step's copy of an asset is the tenant's data, not a runtime record: an asset named
@@ -495,20 +481,20 @@ fn an_asset_copy_is_not_mistaken_for_a_runtime_record() {
         "rows",
         "work_order_id: rows\nsteps:\n  - {step_id: c, module_id: assetcopy, kind: transform, inputs: {src: {asset: rows.json}}}\n",
     );
-    let out = run(&fx, &["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json"]);
     assert_eq!(
-        run_of(&json(&out), "rows")["status"],
+        run_of(&out.json(), "rows")["status"],
         "COMPLETED",
         "{}",
-        text(&out)
+        out.text()
     );
-    let run = run_of(&json(&out), "rows").clone();
+    let run = run_of(&out.json(), "rows").clone();
     let copy = outputs_of(&fx, &run, "c")
         .parent()
         .unwrap()
         .join("inputs/src/rows.json");
     assert_eq!(std::fs::read(copy).unwrap(), b"not JSON {\n");
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// Assets that are a hard link to t2's file, a link, or a FIFO, from the start: validation
@@ -545,15 +531,10 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let out = run_watched(&fx, &["orchestrator", "--json"]);
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let summary = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let summary = out.json();
     assert_eq!(summary["runs"], serde_json::json!([]), "{summary}");
-    let invalid: Vec<&str> = summary["invalid"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["work_order_id"].as_str().unwrap())
-        .collect();
+    let invalid = strs(&summary["invalid"], "work_order_id");
     assert_eq!(invalid, vec!["alias", "hard", "pipe"]);
     assert_eq!(
         fx.bytes(".billing-state/billing.jsonl"),
@@ -561,8 +542,8 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
         "nothing charged"
     );
     let out = run_watched(&fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let errors = json(&out)["errors"].as_array().unwrap().clone();
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let errors = out.json()["errors"].as_array().unwrap().clone();
     for (id, _, expect) in cases {
         let file = format!("tenants/t1/workorders/{id}.yml");
         assert!(
@@ -577,7 +558,7 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
 
 /// Top up `tenant` as an authorised actor.
 fn topup_as_tester(fx: &Fx, tenant: &str) -> Output {
-    topup(fx, tenant, 10, "ref-1")
+    fx.topup_as(tenant, 10, "ref-1", "tester")
 }
 
 /// `tenants/<folder>` is not a tenant: consistency-validate reports it at `file`, admin-topup
@@ -587,11 +568,11 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let audit = fx.bytes(".billing-state/audit.jsonl");
     let out = topup_as_tester(fx, folder);
-    assert_eq!(out.status.code(), Some(2), "{folder}: {}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{folder}: {}", out.text());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--tenant-id"),
         "{}",
-        text(&out)
+        out.text()
     );
     assert_eq!(
         fx.bytes(".billing-state/billing.jsonl"),
@@ -604,9 +585,9 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
         "{folder}: audited a top-up"
     );
 
-    let out = run(fx, &["orchestrator", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let summary = json(&out);
+    let out = fx.run(&["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let summary = out.json();
     assert!(
         summary["runs"]
             .as_array()
@@ -616,7 +597,7 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
         "{folder}: ran: {summary}"
     );
     assert!(
-        records(fx, "billing.jsonl")
+        fx.records("billing.jsonl")
             .iter()
             .all(|r| r["tenant_id"] != folder),
         "{folder}: billed"
@@ -633,9 +614,9 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
         "{folder}: not reported invalid: {summary}"
     );
 
-    let out = run(fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let errors = json(&out)["errors"].as_array().unwrap().clone();
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let errors = out.json()["errors"].as_array().unwrap().clone();
     assert!(
         errors
             .iter()
@@ -652,8 +633,8 @@ const T2_JOB: &str = "work_order_id: job\nsteps:\n  - {step_id: c, module_id: as
 fn a_tenant_folder_that_is_a_link_is_not_a_tenant() {
     let fx = hostile_fx();
     std::fs::create_dir_all(fx.path("tenants/t2/workorders")).unwrap();
-    workorder_for(&fx, "t2", "job", T2_JOB);
-    assert!(topup(&fx, "t2", 50, "t2-initial").status.success());
+    fx.workorder_for("t2", "job", T2_JOB);
+    fx.fund("t2", 50, "t2-initial");
     symlink("t2", fx.path("tenants/evil")).unwrap();
     assert_not_a_tenant(
         &fx,
@@ -662,8 +643,8 @@ fn a_tenant_folder_that_is_a_link_is_not_a_tenant() {
         "the tenant folder is a symbolic link",
     );
     // t2 itself is untouched: its work order ran once, billed to t2.
-    let runs = run(&fx, &["runs", "--json"]);
-    let runs = json(&runs);
+    let runs = fx.run(&["runs", "--json"]);
+    let runs = runs.json();
     let t2: Vec<&Value> = runs
         .as_array()
         .unwrap()
@@ -672,7 +653,7 @@ fn a_tenant_folder_that_is_a_link_is_not_a_tenant() {
         .collect();
     assert_eq!(t2.len(), 1, "{runs}");
     assert_eq!(t2[0]["status"], "COMPLETED", "{runs}");
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// A folder with a name that is not a tenant id, or whose tenant.yml or workorders/ is a link
@@ -681,16 +662,16 @@ fn a_tenant_folder_that_is_a_link_is_not_a_tenant() {
 fn a_bad_name_or_a_linked_tenant_yml_or_workorders_is_not_a_tenant() {
     let fx = hostile_fx();
     std::fs::create_dir_all(fx.path("tenants/t2/workorders")).unwrap();
-    workorder_for(&fx, "t2", "job", T2_JOB);
+    fx.workorder_for("t2", "job", T2_JOB);
     for t in ["t.bad", "t3", "t4"] {
         std::fs::create_dir_all(fx.path(&format!("tenants/{t}"))).unwrap();
     }
     std::fs::create_dir_all(fx.path("tenants/t.bad/workorders")).unwrap();
     std::fs::write(fx.path("tenants/t.bad/tenant.yml"), "tenant_id: t-bad\n").unwrap();
-    workorder_for(&fx, "t.bad", "job", T2_JOB);
+    fx.workorder_for("t.bad", "job", T2_JOB);
     symlink("../t2/tenant.yml", fx.path("tenants/t3/tenant.yml")).unwrap();
     std::fs::create_dir_all(fx.path("tenants/t3/workorders")).unwrap();
-    workorder_for(&fx, "t3", "job", T2_JOB);
+    fx.workorder_for("t3", "job", T2_JOB);
     std::fs::write(fx.path("tenants/t4/tenant.yml"), "tenant_id: t4\n").unwrap();
     symlink("../t2/workorders", fx.path("tenants/t4/workorders")).unwrap();
 
@@ -716,11 +697,11 @@ fn a_bad_name_or_a_linked_tenant_yml_or_workorders_is_not_a_tenant() {
 
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let out = topup_as_tester(&fx, "nobody");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", out.text());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown tenant 'nobody'"),
         "{}",
-        text(&out)
+        out.text()
     );
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
 }

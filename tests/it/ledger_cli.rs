@@ -3,48 +3,67 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::ledger_fixtures as fixtures;
 
-use assert_cmd::Command;
+use crate::support::fx::{Topup, LEDGER_FILES};
+use crate::support::{Fx, Transcript};
 use fixtures::*;
 use platform::ledger::{Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
 use platform::records::Payload;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
+/// Tenants acme and beta; ops and ops2 may top up, intern may only publish. Commands name
+/// the billing-state directory `state/` explicitly.
 struct Repo {
-    _tmp: tempfile::TempDir,
+    fx: Fx,
     root: PathBuf,
     state: PathBuf,
 }
 
 fn repo() -> Repo {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("repo");
+    let fx = Fx::empty();
     for t in ["acme", "beta"] {
-        let d = root.join("tenants").join(t);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("tenant.yml"), format!("tenant_id: {t}\n")).unwrap();
+        fx.write(
+            &format!("tenants/{t}/tenant.yml"),
+            format!("tenant_id: {t}\n"),
+        );
     }
-    std::fs::create_dir_all(root.join("config")).unwrap();
-    std::fs::write(
-        root.join("config/iam.yml"),
+    fx.write(
+        "config/iam.yml",
         "roles:\n  admin: [billing.topup]\n  publisher: [artifacts.publish]\nactors:\n  - id: ops\n    roles: [admin]\n  - id: ops2\n    roles: [admin]\n  - id: intern\n    roles: [publisher]\n",
-    )
-    .unwrap();
-    let state = tmp.path().join("state");
-    Repo {
-        _tmp: tmp,
-        root,
-        state,
-    }
+    );
+    let (root, state) = (fx.root().to_path_buf(), fx.path("state"));
+    Repo { fx, root, state }
 }
 
-fn platform(r: &Repo) -> Command {
-    let mut c = Command::cargo_bin("platform").unwrap();
-    c.current_dir(&r.root)
-        .env_remove("GITHUB_ACTOR")
-        .arg("--repo")
-        .arg(&r.root);
+/// `platform <args> --billing-state-dir <state dir>`.
+fn on(r: &Repo, state: &Path, args: &[&str]) -> Output {
+    r.fx.command()
+        .args(args)
+        .arg("--billing-state-dir")
+        .arg(state)
+        .output()
+        .unwrap()
+}
+
+/// `platform <args>` on the repository's state directory.
+fn run(r: &Repo, args: &[&str]) -> Output {
+    on(r, &r.state, args)
+}
+
+/// An `admin-topup` of acme (method bank) into the state directory, by `actor` (None: from
+/// GITHUB_ACTOR).
+fn topup_by(r: &Repo, actor: Option<&str>, method: &str, amount: &str, reference: &str) -> Command {
+    let topup = Topup {
+        method,
+        actor,
+        ..Topup::new("acme", amount, reference)
+    };
+    let mut c = r.fx.command();
+    c.args(topup.args())
+        .arg("--billing-state-dir")
+        .arg(&r.state);
     c
 }
 
@@ -53,43 +72,30 @@ fn topup_cmd(r: &Repo, amount: &str, reference: &str) -> Command {
 }
 
 fn topup_as(r: &Repo, actor: &str, amount: &str, reference: &str) -> Command {
-    let mut c = platform(r);
-    c.args([
-        "admin-topup",
-        "--tenant-id",
-        "acme",
-        "--amount-credits",
-        amount,
-    ])
-    .args([
-        "--topup-method-id",
-        "bank",
-        "--reference",
-        reference,
-        "--actor",
-        actor,
-    ])
-    .arg("--billing-state-dir")
-    .arg(&r.state);
-    c
+    topup_by(r, Some(actor), "bank", amount, reference)
 }
 
-fn json_of(out: &[u8]) -> Value {
-    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+/// Run a command to its output.
+fn out(mut c: Command) -> Output {
+    c.output().unwrap()
 }
 
 fn billing(r: &Repo) -> Vec<u8> {
     read(&r.state.join("billing.jsonl"))
 }
 
+fn balance_json(r: &Repo, state: &Path) -> Value {
+    on(r, state, &["balance", "--tenant-id", "acme", "--json"])
+        .expect_ok()
+        .json()
+}
+
 #[test]
 fn topup_replay_and_conflict() {
     let r = repo();
-    let out = topup_cmd(&r, "100", "INV-1")
-        .arg("--json")
-        .assert()
-        .success();
-    let v = json_of(&out.get_output().stdout);
+    let mut first = topup_cmd(&r, "100", "INV-1");
+    first.arg("--json");
+    let v = out(first).expect_ok().json();
     assert_eq!(v["status"], "appended");
     assert_eq!(v["balance_credits"], 100);
     assert_eq!(v["idempotency_key"], "topup/acme/INV-1");
@@ -98,42 +104,29 @@ fn topup_replay_and_conflict() {
     assert_eq!(lines(&r.state.join("audit.jsonl")).len(), 1);
 
     // The same reference and amount again: one top-up.
-    let out = topup_cmd(&r, "100", "INV-1").assert().success();
-    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let text = out(topup_cmd(&r, "100", "INV-1")).expect_ok().stdout_text();
     assert!(text.contains("already recorded"), "{text}");
     assert_eq!(billing(&r), before);
     assert_eq!(read(&r.state.join("audit.jsonl")), audit_before);
 
     // Another actor replaying it is still the same top-up.
-    topup_as(&r, "ops2", "100", "INV-1")
-        .args(["--note", "re-entered"])
-        .assert()
-        .success();
+    let mut again = topup_as(&r, "ops2", "100", "INV-1");
+    again.args(["--note", "re-entered"]);
+    out(again).expect_ok();
     assert_eq!(billing(&r), before);
 
     // A different amount for the reference: conflict, nothing written.
-    let out = topup_cmd(&r, "200", "INV-1").assert().code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = out(topup_cmd(&r, "200", "INV-1"))
+        .expect_code(1)
+        .stderr_text();
     assert!(
         err.contains("conflict") && err.contains("amount_credits"),
         "{err}"
     );
     assert_eq!(billing(&r), before);
 
-    let out = platform(&r)
-        .args([
-            "balance",
-            "--tenant-id",
-            "acme",
-            "--json",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .success();
-    let v = json_of(&out.get_output().stdout);
     assert_eq!(
-        v,
+        balance_json(&r, &r.state),
         serde_json::json!({"tenant_id": "acme", "balance_credits": 100})
     );
 }
@@ -141,45 +134,12 @@ fn topup_replay_and_conflict() {
 #[test]
 fn topup_actor_comes_from_github_actor() {
     let r = repo();
-    let mut c = platform(&r);
-    c.env("GITHUB_ACTOR", "ops")
-        .args([
-            "admin-topup",
-            "--tenant-id",
-            "acme",
-            "--amount-credits",
-            "5",
-        ])
-        .args([
-            "--topup-method-id",
-            "card",
-            "--reference",
-            "R",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .success();
-    let mut c = platform(&r);
-    let out = c
-        .args([
-            "admin-topup",
-            "--tenant-id",
-            "acme",
-            "--amount-credits",
-            "5",
-        ])
-        .args([
-            "--topup-method-id",
-            "card",
-            "--reference",
-            "R2",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .code(2);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let mut c = topup_by(&r, None, "card", "5", "R");
+    c.env("GITHUB_ACTOR", "ops");
+    out(c).expect_ok();
+    let err = out(topup_by(&r, None, "card", "5", "R2"))
+        .expect_code(2)
+        .stderr_text();
     assert!(err.contains("actor"), "{err}");
 }
 
@@ -187,8 +147,9 @@ fn topup_actor_comes_from_github_actor() {
 fn a_denial_is_audited_and_exits_3() {
     let r = repo();
     for _ in 0..2 {
-        let out = topup_as(&r, "intern", "100", "INV-1").assert().code(3);
-        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        let err = out(topup_as(&r, "intern", "100", "INV-1"))
+            .expect_code(3)
+            .stderr_text();
         assert!(
             err.contains("intern") && err.contains("billing.topup"),
             "{err}"
@@ -205,35 +166,48 @@ fn a_denial_is_audited_and_exits_3() {
         .as_str()
         .unwrap()
         .starts_with("audit/denied/billing.topup/"));
-    platform(&r)
-        .args(["integrity-validate", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .success();
+    run(&r, &["integrity-validate"]).expect_ok();
 }
 
 #[test]
 fn topup_input_errors_name_the_flag() {
     let r = repo();
-    let cases: [(&[&str], &str); 4] = [
-        (&["--tenant-id", "nobody"], "--tenant-id"),
-        (&["--topup-method-id", "crypto"], "--topup-method-id"),
-        (&["--amount-credits", "0"], "--amount-credits"),
-        (&["--tenant-id", "../x"], "--tenant-id"),
+    let cases: [(&str, &str, &str); 4] = [
+        ("nobody", "bank", "--tenant-id"),
+        ("acme", "crypto", "--topup-method-id"),
+        ("acme", "bank", "--amount-credits"),
+        ("../x", "bank", "--tenant-id"),
     ];
-    for (extra, flag) in cases {
-        let mut c = topup_cmd(&r, "10", "INV-9");
-        let out = c.args(extra).assert().code(2);
-        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-        assert!(err.contains(flag), "{extra:?}: {err}");
+    for (tenant, method, flag) in cases {
+        let amount = if flag == "--amount-credits" {
+            "0"
+        } else {
+            "10"
+        };
+        let topup = Topup {
+            method,
+            actor: Some("ops"),
+            ..Topup::new(tenant, amount, "INV-9")
+        };
+        let err = out_of(&r, &topup).expect_code(2).stderr_text();
+        assert!(err.contains(flag), "{topup:?}: {err}");
     }
     assert!(billing(&r).is_empty());
+}
+
+/// Run a top-up into the state directory.
+fn out_of(r: &Repo, topup: &Topup) -> Output {
+    let mut c = r.fx.command();
+    c.args(topup.args())
+        .arg("--billing-state-dir")
+        .arg(&r.state);
+    out(c)
 }
 
 #[test]
 fn statement_lists_every_record_with_the_running_balance() {
     let r = repo();
-    topup_cmd(&r, "50", "INV-1").assert().success();
+    out(topup_cmd(&r, "50", "INV-1")).expect_ok();
     {
         let (mut l, _) = Ledger::open(&r.state).unwrap();
         start_runs(&mut l, &[("acme", "wo-1")]);
@@ -249,18 +223,13 @@ fn statement_lists_every_record_with_the_running_balance() {
         l.append(Stream::Billing, vec![topup("beta", 9, "B-1")])
             .unwrap();
     }
-    let out = platform(&r)
-        .args([
-            "statement",
-            "--tenant-id",
-            "acme",
-            "--json",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .success();
-    let v = json_of(&out.get_output().stdout);
+    let statement = |extra: &[&str]| {
+        run(
+            &r,
+            &[&["statement", "--tenant-id", "acme"][..], extra].concat(),
+        )
+    };
+    let v = statement(&["--json"]).expect_ok().json();
     let recs = v["records"].as_array().unwrap();
     let types: Vec<&str> = recs.iter().map(|r| r["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["TOPUP", "SPEND", "SPEND", "REFUND"]);
@@ -274,18 +243,7 @@ fn statement_lists_every_record_with_the_running_balance() {
     assert_eq!(recs[2]["deliverable_id"], "zip");
     assert_eq!(v["balance_credits"], 47);
 
-    let out = platform(&r)
-        .args([
-            "statement",
-            "--tenant-id",
-            "acme",
-            "--csv",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .success();
-    let csv = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let csv = statement(&["--csv"]).expect_ok().stdout_text();
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
@@ -293,49 +251,24 @@ fn statement_lists_every_record_with_the_running_balance() {
     );
     assert_eq!(rows.count(), 4);
 
-    let out = platform(&r)
-        .args([
-            "statement",
-            "--tenant-id",
-            "acme",
-            "--since",
-            "2999-01-01T00:00:00Z",
-            "--json",
-        ])
-        .arg("--billing-state-dir")
-        .arg(&r.state)
-        .assert()
-        .success();
-    let v = json_of(&out.get_output().stdout);
+    let v = statement(&["--since", "2999-01-01T00:00:00Z", "--json"])
+        .expect_ok()
+        .json();
     assert_eq!(v["records"].as_array().unwrap().len(), 0);
     assert_eq!(v["opening_balance_credits"], 47);
 
-    platform(&r)
-        .args([
-            "statement",
-            "--tenant-id",
-            "acme",
-            "--since",
-            "yesterday",
-            "--billing-state-dir",
-        ])
-        .arg(&r.state)
-        .assert()
-        .code(2);
+    statement(&["--since", "yesterday"]).expect_code(2);
 }
 
 #[test]
 fn integrity_validate_reports_file_and_line() {
     let r = repo();
     for i in 0..3 {
-        topup_cmd(&r, "10", &format!("INV-{i}")).assert().success();
+        out(topup_cmd(&r, "10", &format!("INV-{i}"))).expect_ok();
     }
-    let out = platform(&r)
-        .args(["integrity-validate", "--json", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .success();
-    let v = json_of(&out.get_output().stdout);
+    let v = run(&r, &["integrity-validate", "--json"])
+        .expect_ok()
+        .json();
     assert_eq!(v["ok"], true);
     assert_eq!(v["files"]["billing.jsonl"]["records"], 3);
     assert_eq!(v["files"]["audit.jsonl"]["records"], 3);
@@ -348,12 +281,9 @@ fn integrity_validate_reports_file_and_line() {
         text.replacen("\"amount_credits\":10", "\"amount_credits\":99", 2),
     )
     .unwrap();
-    let out = platform(&r)
-        .args(["integrity-validate", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .code(1);
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stdout = run(&r, &["integrity-validate"])
+        .expect_code(1)
+        .stdout_text();
     assert!(
         stdout.contains("billing.jsonl:1: hash mismatch"),
         "{stdout}"
@@ -362,12 +292,9 @@ fn integrity_validate_reports_file_and_line() {
         stdout.contains("billing.jsonl:2: hash mismatch"),
         "{stdout}"
     );
-    let out = platform(&r)
-        .args(["integrity-validate", "--json", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .code(1);
-    let v = json_of(&out.get_output().stdout);
+    let v = run(&r, &["integrity-validate", "--json"])
+        .expect_code(1)
+        .json();
     assert_eq!(v["ok"], false);
     assert_eq!(v["problems"][0]["line"], 1);
     assert!(v["problems"][0]["file"]
@@ -376,41 +303,27 @@ fn integrity_validate_reports_file_and_line() {
         .ends_with("billing.jsonl"));
 
     // Writers refuse a damaged ledger.
-    let out = topup_cmd(&r, "10", "INV-9").assert().code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = out(topup_cmd(&r, "10", "INV-9"))
+        .expect_code(1)
+        .stderr_text();
     assert!(err.contains("damaged at line 1"), "{err}");
 
-    platform(&r)
-        .args([
-            "integrity-validate",
-            "--billing-state-dir",
-            "/nonexistent/state",
-        ])
-        .assert()
-        .code(2);
+    on(&r, Path::new("/nonexistent/state"), &["integrity-validate"]).expect_code(2);
 }
 
 #[test]
 fn integrity_validate_checks_runtime_record_files() {
     let r = repo();
-    topup_cmd(&r, "10", "INV-1").assert().success();
-    let rt = r.root.join("runtime");
-    let step = rt.join("runs/acme/wo/run-1/s1");
+    out(topup_cmd(&r, "10", "INV-1")).expect_ok();
+    let step = r.root.join("runtime/runs/acme/wo/run-1/s1");
     std::fs::create_dir_all(step.join("outputs")).unwrap();
     std::fs::write(step.join("step.json"), "{\"ok\": true}").unwrap();
     std::fs::write(step.join("outputs/data.json"), "not json, and that is fine").unwrap();
-    platform(&r)
-        .args(["integrity-validate", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .success();
+    run(&r, &["integrity-validate"]).expect_ok();
     std::fs::write(step.join("records.jsonl"), "{\"a\":1}\n{oops\n").unwrap();
-    let out = platform(&r)
-        .args(["integrity-validate", "--billing-state-dir"])
-        .arg(&r.state)
-        .assert()
-        .code(1);
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let stdout = run(&r, &["integrity-validate"])
+        .expect_code(1)
+        .stdout_text();
     assert!(
         stdout.contains("records.jsonl:2: not valid JSON"),
         "{stdout}"
@@ -430,19 +343,17 @@ fn shard(r: &Repo, name: &str, base: &Path, topups: &[(&str, i64, &str)]) -> Pat
     dir
 }
 
-fn merge_cmd(r: &Repo, into: &Path, segments: &[&Path]) -> Command {
-    let mut c = platform(r);
+fn merge(r: &Repo, into: &Path, segments: &[&Path]) -> Output {
+    let mut c = r.fx.command();
     c.args(["ledger", "merge", "--json", "--into"]).arg(into);
-    for s in segments {
-        c.arg(s);
-    }
-    c
+    c.args(segments);
+    out(c)
 }
 
 #[test]
 fn merge_appends_new_records_and_is_deterministic() {
     let r = repo();
-    topup_cmd(&r, "10", "BASE").assert().success();
+    out(topup_cmd(&r, "10", "BASE")).expect_ok();
     let a = shard(&r, "a", &r.state, &[("acme", 5, "A1"), ("acme", 6, "A2")]);
     let b = shard(&r, "b", &r.state, &[("beta", 7, "B1")]);
     let base = billing(&r);
@@ -451,14 +362,13 @@ fn merge_appends_new_records_and_is_deterministic() {
     let into2 = r.root.join("merged2");
     copy_state(&r.state, &into1);
     copy_state(&r.state, &into2);
-    let out = merge_cmd(&r, &into1, &[&b, &a]).assert().success();
-    let v = json_of(&out.get_output().stdout);
+    let v = merge(&r, &into1, &[&b, &a]).expect_ok().json();
     assert_eq!(v["files"]["billing.jsonl"]["added"], 3);
     assert_eq!(v["files"]["billing.jsonl"]["already_present"], 2);
     // Each shard's audit record, plus the audit record of each of its three top-ups.
     assert_eq!(v["files"]["audit.jsonl"]["added"], 5);
-    merge_cmd(&r, &into2, &[&a, &b]).assert().success();
-    for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+    merge(&r, &into2, &[&a, &b]).expect_ok();
+    for f in LEDGER_FILES {
         assert_eq!(
             read(&into1.join(f)),
             read(&into2.join(f)),
@@ -479,55 +389,32 @@ fn merge_appends_new_records_and_is_deterministic() {
     let seg_line = lines(&a.join("billing.jsonl"))[1].clone();
     let seg: Value = serde_json::from_slice(&seg_line).unwrap();
     assert!(text.contains(seg["recorded_at"].as_str().unwrap()));
-    platform(&r)
-        .args(["integrity-validate", "--billing-state-dir"])
-        .arg(&into1)
-        .assert()
-        .success();
+    on(&r, &into1, &["integrity-validate"]).expect_ok();
 
     // The same segments again, or one segment twice: nothing added.
-    let out = merge_cmd(&r, &into1, &[&a, &a, &b]).assert().success();
-    let v = json_of(&out.get_output().stdout);
+    let v = merge(&r, &into1, &[&a, &a, &b]).expect_ok().json();
     assert_eq!(v["added"], 0);
     assert_eq!(read(&into1.join("billing.jsonl")), merged);
-    let out = platform(&r)
-        .args([
-            "balance",
-            "--tenant-id",
-            "acme",
-            "--json",
-            "--billing-state-dir",
-        ])
-        .arg(&into1)
-        .assert()
-        .success();
-    assert_eq!(json_of(&out.get_output().stdout)["balance_credits"], 21);
+    assert_eq!(balance_json(&r, &into1)["balance_credits"], 21);
 }
 
 #[test]
 fn a_merge_conflict_leaves_the_target_byte_identical() {
     let r = repo();
-    topup_cmd(&r, "10", "BASE").assert().success();
+    out(topup_cmd(&r, "10", "BASE")).expect_ok();
     let a = shard(&r, "a", &r.state, &[("acme", 5, "X")]);
     let b = shard(&r, "b", &r.state, &[("acme", 6, "X")]);
     let into = r.root.join("merged");
     copy_state(&r.state, &into);
-    let before: Vec<Vec<u8>> = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
-        .iter()
-        .map(|f| read(&into.join(f)))
-        .collect();
-    let out = merge_cmd(&r, &into, &[&a, &b]).assert().code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let before = r.fx.ledger_bytes("merged");
+    let err = merge(&r, &into, &[&a, &b]).expect_code(1).stderr_text();
     assert!(
         err.contains("topup/acme/X") && err.contains("amount_credits"),
         "{err}"
     );
-    let after: Vec<Vec<u8>> = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
-        .iter()
-        .map(|f| read(&into.join(f)))
-        .collect();
     assert_eq!(
-        before, after,
+        before,
+        r.fx.ledger_bytes("merged"),
         "nothing written, not even the audit records of segment a"
     );
     let leftovers: Vec<_> = std::fs::read_dir(&into)
@@ -541,7 +428,7 @@ fn a_merge_conflict_leaves_the_target_byte_identical() {
 #[test]
 fn a_merge_that_would_overdraw_fails() {
     let r = repo();
-    topup_cmd(&r, "10", "BASE").assert().success();
+    out(topup_cmd(&r, "10", "BASE")).expect_ok();
     start_runs(&mut Ledger::open(&r.state).unwrap().0, &[("acme", "wo")]);
     // The shard forked when acme had 10 and spent 5 of them...
     let a = r.root.join("shards/a");
@@ -564,8 +451,7 @@ fn a_merge_that_would_overdraw_fails() {
         .unwrap();
     }
     let before = billing(&r);
-    let out = merge_cmd(&r, &r.state, &[&a]).assert().code(1);
-    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let err = merge(&r, &r.state, &[&a]).expect_code(1).stderr_text();
     assert!(err.contains("not enough credits"), "{err}");
     assert_eq!(billing(&r), before);
 }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::ledger_fixtures as fixtures;
 
+use crate::support::fx::Topup;
+use crate::support::{Fx, Transcript};
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
@@ -105,44 +107,30 @@ fn sixteen_processes_lose_and_duplicate_nothing() {
 
 #[test]
 fn sixteen_admin_topups_at_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    std::fs::create_dir_all(root.join("tenants/acme")).unwrap();
-    std::fs::write(root.join("tenants/acme/tenant.yml"), "tenant_id: acme\n").unwrap();
-    std::fs::create_dir_all(root.join("config")).unwrap();
-    std::fs::write(
-        root.join("config/iam.yml"),
+    let fx = Fx::empty();
+    fx.write("tenants/acme/tenant.yml", "tenant_id: acme\n");
+    fx.write(
+        "config/iam.yml",
         "roles:\n  admin: [billing.topup]\nactors:\n  - id: ops\n    roles: [admin]\n",
-    )
-    .unwrap();
-    let state = root.join("state");
-    let bin = assert_cmd::cargo::cargo_bin("platform");
+    );
+    let state = fx.path("state");
     let children: Vec<_> = (0..PROCESSES)
         .map(|i| {
             // Pairs of processes post the same reference: one top-up each pair.
-            Command::new(&bin)
-                .current_dir(root)
-                .args([
-                    "admin-topup",
-                    "--tenant-id",
-                    "acme",
-                    "--amount-credits",
-                    "10",
-                ])
-                .args(["--topup-method-id", "bank", "--actor", "ops", "--reference"])
-                .arg(format!("INV-{}", i / 2))
+            let reference = format!("INV-{}", i / 2);
+            let topup = Topup {
+                method: "bank",
+                ..Topup::new("acme", "10", &reference).by("ops")
+            };
+            fx.command()
+                .args(topup.args())
                 .arg("--billing-state-dir")
                 .arg(&state)
                 .output_async()
         })
         .collect();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        c.wait_with_output().unwrap().expect_ok();
     }
     assert!(ledger::verify(&state).unwrap().ok());
     assert_eq!(lines(&state.join("billing.jsonl")).len(), PROCESSES / 2);

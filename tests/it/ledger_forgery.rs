@@ -1,27 +1,16 @@
 //! Attacks on the billing-state directory, each as an attacker or a crash would leave it (files edited, hash chains recomputed, a real abort between two writes), against the real binary: one test per defect of issue #12.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::ledger_fixtures::{forge, lines, read, records_of};
-use crate::support::orch::{run_of, Fx};
+use crate::support::fx::LEDGER_FILES;
+use crate::support::ledger_fixtures::{copy_state, forge, lines, read, records_of};
+use crate::support::orch::run_of;
+use crate::support::{Fx, Transcript};
 use serde_json::{json, Value};
-use std::process::Output;
 
 /// One step, 2 + 3 credits.
 const ONE: &str = "work_order_id: one\nsteps:\n  - step_id: gen\n    module_id: gen\n    kind: transform\n    inputs: {text: \"a b\"}\n    deliverables: [data]\n";
 
 fn two() -> String {
     ONE.replace("work_order_id: one", "work_order_id: two")
-}
-
-fn out(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn state(fx: &Fx, file: &str) -> std::path::PathBuf {
-    fx.path(&format!(".billing-state/{file}"))
 }
 
 /// A fixture that ran `one` and `two` once each: 100 credits topped up, 10 charged.
@@ -39,9 +28,7 @@ fn ran_twice() -> Fx {
 
 /// integrity-validate refuses, naming `file:line` and `what`.
 fn refused_by_integrity_validate(fx: &Fx, file_line: &str, what: &str) {
-    let o = fx.run(&["integrity-validate"]);
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = fx.run(&["integrity-validate"]).expect_code(1).stdout_text();
     assert!(
         text.lines()
             .any(|l| l.contains(file_line) && l.contains(what)),
@@ -57,32 +44,28 @@ fn refused_by_readers(fx: &Fx, what: &str) {
         &["runs"],
     ] {
         let o = fx.run(args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", out(&o));
-        assert!(o.stdout.is_empty(), "{args:?} printed {}", out(&o));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains(what),
-            "{args:?}: {}",
-            out(&o)
-        );
+        o.expect_code(1);
+        assert!(o.stdout.is_empty(), "{args:?} printed {}", o.text());
+        assert!(o.stderr_text().contains(what), "{args:?}: {}", o.text());
     }
 }
 
 #[test]
 fn lost_or_truncated_evidence_is_refused_and_nothing_is_charged_again() {
     let fx = ran_twice();
-    let billing = read(&state(&fx, "billing.jsonl"));
-    let evidence = read(&state(&fx, "evidence.jsonl"));
+    let billing = read(&fx.state_file("billing.jsonl"));
+    let evidence = read(&fx.state_file("evidence.jsonl"));
     let spend_line = 2; // TOPUP, then the SPEND batch of `one`
     let cuts = {
         // The whole file, and a cut at the batch boundary before `two`'s run_started.
-        let at = lines(&state(&fx, "evidence.jsonl"))
+        let at = lines(&fx.state_file("evidence.jsonl"))
             .iter()
             .position(|l| {
                 let l = String::from_utf8_lossy(l);
                 l.contains("\"type\":\"run_started\"") && l.contains("\"work_order_id\":\"two\"")
             })
             .unwrap();
-        let keep: usize = lines(&state(&fx, "evidence.jsonl"))[..at]
+        let keep: usize = lines(&fx.state_file("evidence.jsonl"))[..at]
             .iter()
             .map(Vec::len)
             .sum();
@@ -90,8 +73,8 @@ fn lost_or_truncated_evidence_is_refused_and_nothing_is_charged_again() {
     };
     for cut in cuts {
         match cut {
-            None => std::fs::remove_file(state(&fx, "evidence.jsonl")).unwrap(),
-            Some(n) => std::fs::write(state(&fx, "evidence.jsonl"), &evidence[..n]).unwrap(),
+            None => std::fs::remove_file(fx.state_file("evidence.jsonl")).unwrap(),
+            Some(n) => std::fs::write(fx.state_file("evidence.jsonl"), &evidence[..n]).unwrap(),
         }
         let first = if cut.is_none() { spend_line } else { 4 };
         refused_by_integrity_validate(
@@ -100,19 +83,20 @@ fn lost_or_truncated_evidence_is_refused_and_nothing_is_charged_again() {
             "whose run_started is not in evidence.jsonl",
         );
         let o = fx.run(&["orchestrator", "--json"]);
-        assert_eq!(o.status.code(), Some(1), "{cut:?}: {}", out(&o));
         assert!(
-            String::from_utf8_lossy(&o.stderr).contains("nothing was charged"),
-            "{}",
-            out(&o)
+            o.expect_code(1)
+                .stderr_text()
+                .contains("nothing was charged"),
+            "{cut:?}: {}",
+            o.text()
         );
         assert_eq!(
-            read(&state(&fx, "billing.jsonl")),
+            read(&fx.state_file("billing.jsonl")),
             billing,
             "{cut:?}: charged again"
         );
         refused_by_readers(&fx, "run_started is not in evidence.jsonl");
-        std::fs::write(state(&fx, "evidence.jsonl"), &evidence).unwrap();
+        std::fs::write(fx.state_file("evidence.jsonl"), &evidence).unwrap();
     }
     assert_eq!(fx.balance(), 90);
 }
@@ -120,42 +104,30 @@ fn lost_or_truncated_evidence_is_refused_and_nothing_is_charged_again() {
 #[test]
 fn readers_and_merge_refuse_what_integrity_validate_refuses() {
     let fx = ran_twice();
-    let good: Vec<Vec<u8>> = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
-        .iter()
-        .map(|f| read(&state(&fx, f)))
-        .collect();
+    let good = fx.ledger_bytes(".billing-state");
     let restore = || {
-        for (f, b) in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"]
-            .iter()
-            .zip(&good)
-        {
-            std::fs::write(state(&fx, f), b).unwrap();
+        for (f, b) in LEDGER_FILES.iter().zip(&good) {
+            std::fs::write(fx.state_file(f), b).unwrap();
         }
     };
     // A line duplicated at the end, the chain recomputed: 190 credits instead of 90.
-    forge(&state(&fx, "billing.jsonl"), |r| r.push(r[0].clone()));
+    forge(&fx.state_file("billing.jsonl"), |r| r.push(r[0].clone()));
     refused_by_integrity_validate(&fx, "billing.jsonl:6:", "duplicate idempotency_key");
     refused_by_readers(&fx, "duplicate idempotency_key topup/t1/INV-1");
 
     // ...and a segment holding it is no segment a merge takes.
     let target = fx.path("merged");
-    let o = fx
-        .cmd()
-        .args(["ledger", "merge", "--into"])
-        .arg(&target)
-        .arg(fx.path(".billing-state"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert!(out(&o).contains("fails verification"), "{}", out(&o));
-    assert!(out(&o).contains("billing.jsonl:6"), "{}", out(&o));
-    for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+    let o = fx.run(&["ledger", "merge", "--into", "merged", ".billing-state"]);
+    let said = o.expect_code(1).text();
+    assert!(said.contains("fails verification"), "{said}");
+    assert!(said.contains("billing.jsonl:6"), "{said}");
+    for f in LEDGER_FILES {
         assert!(read(&target.join(f)).is_empty(), "the merge wrote {f}");
     }
 
     // A forged SPEND of 1000 credits of a real run: a negative balance.
     restore();
-    forge(&state(&fx, "billing.jsonl"), |r| {
+    forge(&fx.state_file("billing.jsonl"), |r| {
         let mut s = r[1].clone();
         s.insert("amount_credits".into(), json!(-1000));
         s.insert("deliverable_id".into(), json!("forged"));
@@ -184,16 +156,18 @@ fn top_ups_are_capped_and_no_sum_saturates() {
         ("1000000000000", "E", 0),
     ] {
         let o = topup(amount, reference);
-        assert_eq!(o.status.code(), Some(code), "{amount}: {}", out(&o));
+        o.expect_code(code);
         if code == 2 {
-            assert!(out(&o).contains("--amount-credits must be 1..=1000000000000"));
+            assert!(o
+                .stderr_text()
+                .contains("--amount-credits must be 1..=1000000000000"));
         }
     }
     assert_eq!(fx.balance(), 1_000_000_000_010);
-    assert_eq!(lines(&state(&fx, "billing.jsonl")).len(), 2);
+    assert_eq!(lines(&fx.state_file("billing.jsonl")).len(), 2);
 
     // Forged in the file (with forged audit records too): the amount rule still holds.
-    forge(&state(&fx, "billing.jsonl"), |r| {
+    forge(&fx.state_file("billing.jsonl"), |r| {
         r[0].insert("amount_credits".into(), json!(i64::MAX));
     });
     refused_by_integrity_validate(
@@ -208,7 +182,7 @@ fn top_ups_are_capped_and_no_sum_saturates() {
 fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
     let fx = Fx::new();
     fx.topup(100, "INV-1");
-    let file = state(&fx, "billing.jsonl");
+    let file = fx.state_file("billing.jsonl");
     let text = String::from_utf8(read(&file)).unwrap();
     let forged = text.replacen("\"amount_credits\":100", "\"amount_credits\":900", 1);
     assert_ne!(forged, text);
@@ -216,15 +190,13 @@ fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
 
     refused_by_integrity_validate(&fx, "billing.jsonl:1:", "hash mismatch");
     let o = fx.run(&["integrity-validate"]);
-    assert!(!out(&o).contains("torn tail"), "{}", out(&o));
+    assert!(!o.text().contains("torn tail"), "{}", o.text());
     // A writer refuses, names the line and what to do, and leaves the line where it is.
     let o = fx.topup_cmd("5", "INV-2").output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = o.expect_code(1).stderr_text();
     assert!(err.contains("billing.jsonl is damaged at line 1"), "{err}");
     assert!(err.contains("restore the file from a good copy"), "{err}");
-    let o = fx.run(&["orchestrator", "--json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    fx.run(&["orchestrator", "--json"]).expect_code(1);
     assert_eq!(read(&file), forged.as_bytes(), "a writer changed the file");
     refused_by_readers(&fx, "hash mismatch");
 }
@@ -241,30 +213,31 @@ fn a_crash_between_a_topup_and_its_audit_record_is_reported_then_repaired() {
     };
     // A real abort right after the TOPUP's write, before its audit record's.
     let o = topup(Some("ledger_after_write@1"));
-    assert!(o.status.code() != Some(0), "{}", out(&o));
+    assert!(o.status.code() != Some(0), "{}", o.text());
     assert!(
-        out(&o).contains("failpoint ledger_after_write"),
+        o.text().contains("failpoint ledger_after_write"),
         "{}",
-        out(&o)
+        o.text()
     );
-    assert_eq!(lines(&state(&fx, "billing.jsonl")).len(), 1);
-    assert!(read(&state(&fx, "audit.jsonl")).is_empty());
+    assert_eq!(lines(&fx.state_file("billing.jsonl")).len(), 1);
+    assert!(read(&fx.state_file("audit.jsonl")).is_empty());
 
     refused_by_integrity_validate(&fx, "billing.jsonl:1:", "has no audit record");
     // A reader shows no figure that could come from a forged top-up.
     let o = fx.run(&["balance", "--tenant-id", "t1"]);
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert!(out(&o).contains("any writer adds the audit record"));
+    assert!(o
+        .expect_code(1)
+        .text()
+        .contains("any writer adds the audit record"));
 
     // The next writer (the top-up replayed) adds it from the TOPUP and says so.
     let o = topup(None);
-    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = o.expect_ok().stderr_text();
     assert!(
         err.contains("repaired") && err.contains("the audit record of TOPUP topup/t1/INV-7"),
         "{err}"
     );
-    let audit = records_of(&state(&fx, "audit.jsonl"));
+    let audit = records_of(&fx.state_file("audit.jsonl"));
     assert_eq!(audit.len(), 1);
     assert_eq!(
         audit[0]["idempotency_key"],
@@ -272,21 +245,18 @@ fn a_crash_between_a_topup_and_its_audit_record_is_reported_then_repaired() {
     );
     assert_eq!(audit[0]["actor"], "tester");
     assert_eq!(audit[0]["decision"], "allowed");
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
     assert_eq!(fx.balance(), 40);
 }
 
 /// A module that appends half a record to a file: another process that crashed mid-write
 /// while the orchestrator's pass runs.
 fn add_tearing_module(fx: &Fx) {
-    let dir = fx.path("modules/tear");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("module.yml"),
+    fx.write(
+        "modules/tear/module.yml",
         "module_id: tear\nversion: \"1\"\nkind: transform\nrunner: {command: [\"./run.py\"]}\ninputs:\n  - {id: path, type: string, required: true}\npricing: {run_credits: 1}\n",
-    )
-    .unwrap();
-    let script = dir.join("run.py");
+    );
+    let script = fx.path("modules/tear/run.py");
     std::fs::write(
         &script,
         "#!/usr/bin/env python3\nimport json, os\nwith open(os.environ['PLATFORM_INPUTS']) as f:\n    path = json.load(f)['path']\nwith open(path, 'ab') as f:\n    f.write(b'{\"actor\":\"ops\",\"amount_cre')\n",
@@ -300,7 +270,7 @@ fn add_tearing_module(fx: &Fx) {
 fn the_orchestrator_reports_a_repair_it_makes_mid_pass() {
     let fx = Fx::new();
     add_tearing_module(&fx);
-    let billing = state(&fx, "billing.jsonl");
+    let billing = fx.state_file("billing.jsonl");
     fx.workorder(
         "tear",
         &format!(
@@ -324,7 +294,7 @@ fn the_orchestrator_reports_a_repair_it_makes_mid_pass() {
             && n.contains("interrupted write")),
         "{notes:?}"
     );
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
     assert_eq!(fx.balance(), 20 - 1 - 2);
 }
 
@@ -334,14 +304,13 @@ fn statement_since_on_a_merged_ledger_shows_every_credit() {
     fx.topup(100, "BASE");
     let shard = |name: &str, reference: &str, amount: &str| {
         let dir = fx.path(&format!("shards/{name}"));
-        crate::support::ledger_fixtures::copy_state(&fx.path(".billing-state"), &dir);
-        let o = fx
-            .topup_cmd(amount, reference)
+        copy_state(&fx.path(".billing-state"), &dir);
+        fx.topup_cmd(amount, reference)
             .arg("--billing-state-dir")
             .arg(&dir)
             .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", out(&o));
+            .unwrap()
+            .expect_ok();
         std::thread::sleep(std::time::Duration::from_millis(30));
         dir
     };
@@ -352,16 +321,14 @@ fn statement_since_on_a_merged_ledger_shows_every_credit() {
         .to_string();
     std::thread::sleep(std::time::Duration::from_millis(30));
     let a = shard("a", "A-1", "7");
-    let o = fx
-        .cmd()
-        .args(["ledger", "merge", "--into"])
-        .arg(fx.path(".billing-state"))
+    fx.command()
+        .args(["ledger", "merge", "--into", ".billing-state"])
         .arg(&b)
         .arg(&a)
         .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", out(&o));
-    let refs: Vec<Value> = records_of(&state(&fx, "billing.jsonl"))
+        .unwrap()
+        .expect_ok();
+    let refs: Vec<Value> = records_of(&fx.state_file("billing.jsonl"))
         .iter()
         .map(|r| r["reference"].clone())
         .collect();
@@ -375,8 +342,7 @@ fn statement_since_on_a_merged_ledger_shows_every_credit() {
         &since,
         "--json",
     ]);
-    assert!(o.status.success(), "{}", out(&o));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = o.expect_ok().json();
     // Opening: everything recorded before T (BASE and B-1, wherever they sit in the file).
     assert_eq!(v["opening_balance_credits"], 110, "{v}");
     let rows = v["records"].as_array().unwrap();
@@ -391,11 +357,7 @@ fn statement_since_on_a_merged_ledger_shows_every_credit() {
 fn references_notes_and_denials_are_bounded() {
     let fx = Fx::new();
     let topup = |reference: &str, note: Option<&str>, actor: &str| {
-        let mut c = fx.cmd();
-        c.args(["admin-topup", "--tenant-id", "t1", "--amount-credits", "5"])
-            .args(["--topup-method-id", "manual", "--actor", actor])
-            .arg("--reference")
-            .arg(reference);
+        let mut c = fx.topup_cmd_as("t1", "5", reference, actor);
         if let Some(n) = note {
             c.arg("--note").arg(n);
         }
@@ -403,14 +365,13 @@ fn references_notes_and_denials_are_bounded() {
     };
     // Trimmed: one top-up, not three.
     for r in ["INV-1", " INV-1", "INV-1\n"] {
-        let o = topup(r, None, "tester");
-        assert_eq!(o.status.code(), Some(0), "{r:?}: {}", out(&o));
+        topup(r, None, "tester").expect_ok();
     }
-    let billing = records_of(&state(&fx, "billing.jsonl"));
+    let billing = records_of(&fx.state_file("billing.jsonl"));
     assert_eq!(billing.len(), 1);
     assert_eq!(billing[0]["idempotency_key"], "topup/t1/INV-1");
     // Look-alikes and embedded line breaks are refused, naming the flag; nothing written.
-    let before = read(&state(&fx, "billing.jsonl"));
+    let before = read(&fx.state_file("billing.jsonl"));
     for r in [
         "INV\u{2010}1",
         "INV-2\r\n9  TOPUP  999",
@@ -418,20 +379,18 @@ fn references_notes_and_denials_are_bounded() {
         &"A".repeat(129),
     ] {
         let o = topup(r, None, "tester");
-        assert_eq!(o.status.code(), Some(2), "{r:?}: {}", out(&o));
-        assert!(out(&o).contains("--reference"), "{}", out(&o));
+        assert!(o.expect_code(2).text().contains("--reference"), "{r:?}");
     }
     for n in ["line one\nline two", "\u{1b}[2J", &"n".repeat(1001)] {
         let o = topup("INV-3", Some(n), "tester");
-        assert_eq!(o.status.code(), Some(2), "{n:?}: {}", out(&o));
-        assert!(out(&o).contains("--note"), "{}", out(&o));
+        assert!(o.expect_code(2).text().contains("--note"), "{n:?}");
     }
-    assert_eq!(read(&state(&fx, "billing.jsonl")), before);
+    assert_eq!(read(&fx.state_file("billing.jsonl")), before);
 
     // A reference with a line break that reached the file anyway (forged, audit and all)
     // cannot make a row of the text statement.
     let forged_ref = "INV-9\r\n2  2026-01-01T00:00:00.000Z  TOPUP  1000000";
-    forge(&state(&fx, "billing.jsonl"), |r| {
+    forge(&fx.state_file("billing.jsonl"), |r| {
         let mut t = r[0].clone();
         t.insert("reference".into(), json!(forged_ref));
         t.insert(
@@ -440,7 +399,7 @@ fn references_notes_and_denials_are_bounded() {
         );
         r.push(t);
     });
-    forge(&state(&fx, "audit.jsonl"), |r| {
+    forge(&fx.state_file("audit.jsonl"), |r| {
         let mut a = r[0].clone();
         a.insert("target".into(), json!(format!("topup/t1/{forged_ref}")));
         a.insert(
@@ -449,9 +408,10 @@ fn references_notes_and_denials_are_bounded() {
         );
         r.push(a);
     });
-    let o = fx.run(&["statement", "--tenant-id", "t1"]);
-    assert!(o.status.success(), "{}", out(&o));
-    let text = String::from_utf8(o.stdout).unwrap();
+    let text = fx
+        .run(&["statement", "--tenant-id", "t1"])
+        .expect_ok()
+        .stdout_text();
     assert!(!text.contains('\r'), "{text:?}");
     // Title, header, two rows, balance.
     assert_eq!(text.lines().count(), 5, "{text}");
@@ -459,12 +419,11 @@ fn references_notes_and_denials_are_bounded() {
 
     // 200 denied calls with a 100 KB reference (and actor): each audit line stays small.
     let huge = format!("R{}", "x".repeat(100_000));
-    let audit_before = read(&state(&fx, "audit.jsonl")).len();
+    let audit_before = read(&fx.state_file("audit.jsonl")).len();
     for _ in 0..200 {
-        let o = topup(&huge, None, &format!("intruder{}", "y".repeat(100_000)));
-        assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+        topup(&huge, None, &format!("intruder{}", "y".repeat(100_000))).expect_code(3);
     }
-    let audit = lines(&state(&fx, "audit.jsonl"));
+    let audit = lines(&fx.state_file("audit.jsonl"));
     let denials: Vec<&Vec<u8>> = audit
         .iter()
         .filter(|l| String::from_utf8_lossy(l).contains("\"decision\":\"denied\""))
@@ -473,7 +432,7 @@ fn references_notes_and_denials_are_bounded() {
     for d in &denials {
         assert!(d.len() < 2_000, "a denial line of {} bytes", d.len());
     }
-    let grown = read(&state(&fx, "audit.jsonl")).len() - audit_before;
+    let grown = read(&fx.state_file("audit.jsonl")).len() - audit_before;
     assert!(grown < 400_000, "audit.jsonl grew by {grown} bytes");
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
 }

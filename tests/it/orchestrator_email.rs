@@ -1,9 +1,9 @@
 //! deliver_email through the orchestrator against a real SMTP server (aiosmtpd on loopback):
 //! the size cap, STARTTLS, refusals, and the refunds each failure earns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::orch;
+use crate::support::orch::{run_of, step_dir, step_of};
 use crate::support::smtp;
-use orch::{run_of, step_of, Fx};
+use crate::support::Fx;
 use sha2::{Digest, Sha256};
 
 fn email_workorder(size: u64) -> String {
@@ -26,19 +26,20 @@ steps:
 }
 
 fn profile(fx: &Fx, port: u16, extra: &str) {
-    std::fs::write(
-        fx.path("config/runtime_profile.local.yml"),
+    fx.write(
+        "config/runtime_profile.local.yml",
         format!("profile_name: test\nsmtp: {{host: 127.0.0.1, port: {port}, tls: {extra}, from: platform@example.com, timeout_seconds: 30}}\n"),
-    )
-    .unwrap();
+    );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The orch fixture with a profile for the sink on `port`, the mail work order sending a
+/// package of `size` bytes, and 10 credits.
+fn mail_fx(port: u16, size: u64) -> Fx {
+    let fx = Fx::new();
+    profile(&fx, port, "none");
+    fx.workorder("mail", &email_workorder(size));
+    fx.topup(10, "r1");
+    fx
 }
 
 #[test]
@@ -47,10 +48,7 @@ fn the_largest_allowed_package_arrives_intact() {
         size: Some(40_000_000),
         ..Default::default()
     });
-    let fx = Fx::new();
-    profile(&fx, sink.port, "none");
-    fx.workorder("mail", &email_workorder(20_866_661));
-    fx.topup(10, "r1");
+    let fx = mail_fx(sink.port, 20_866_661);
     let (code, sum, stderr) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
     assert_eq!(run_of(&sum, "mail")["status"], "COMPLETED");
@@ -60,9 +58,9 @@ fn the_largest_allowed_package_arrives_intact() {
     assert_eq!(atts.len(), 1);
     assert_eq!(atts[0].file_name, "package.zip");
     assert_eq!(atts[0].data.len(), 20_866_661);
-    let run_id = run_of(&sum, "mail")["run_id"].as_str().unwrap().to_string();
     let sent = fx.bytes(&format!(
-        "runtime/runs/t1/mail/{run_id}/make/outputs/package.zip"
+        "{}/outputs/package.zip",
+        step_dir(run_of(&sum, "mail"), "make")
     ));
     assert_eq!(Sha256::digest(&atts[0].data), Sha256::digest(&sent));
     let receipt = &fx.of_type("evidence.jsonl", "delivery_receipt")[0];
@@ -74,10 +72,7 @@ fn the_largest_allowed_package_arrives_intact() {
 #[test]
 fn one_byte_more_fails_before_connecting_and_is_refunded() {
     let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
-    let fx = Fx::new();
-    profile(&fx, sink.port, "none");
-    fx.workorder("mail", &email_workorder(20_866_662));
-    fx.topup(10, "r1");
+    let fx = mail_fx(sink.port, 20_866_662);
     let (_, sum, _) = fx.orchestrate(&[]);
     let run = run_of(&sum, "mail");
     assert_eq!(run["status"], "PARTIAL");
@@ -101,18 +96,15 @@ fn starttls_with_a_test_ca_delivers() {
         starttls: Some((ca.cert.clone(), ca.key.clone())),
         ..Default::default()
     });
-    let fx = Fx::new();
-    std::fs::write(
-        fx.path("config/runtime_profile.local.yml"),
+    let fx = mail_fx(sink.port, 1000);
+    fx.write(
+        "config/runtime_profile.local.yml",
         format!(
             "profile_name: test\nsmtp: {{host: localhost, port: {}, tls: starttls, from: platform@example.com, ca_file: {}}}\n",
             sink.port,
             ca.ca_pem.display()
         ),
-    )
-    .unwrap();
-    fx.workorder("mail", &email_workorder(1000));
-    fx.topup(10, "r1");
+    );
     let (code, sum, stderr) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
     assert_eq!(sink.messages().len(), 1);
@@ -120,10 +112,7 @@ fn starttls_with_a_test_ca_delivers() {
 
 #[test]
 fn a_refused_connection_fails_delivery_and_is_refunded() {
-    let fx = Fx::new();
-    profile(&fx, free_port(), "none");
-    fx.workorder("mail", &email_workorder(1000));
-    fx.topup(10, "r1");
+    let fx = mail_fx(smtp::closed_port(), 1000);
     let (_, sum, _) = fx.orchestrate(&[]);
     let run = run_of(&sum, "mail");
     assert_eq!(step_of(run, "send")["reason_slug"], "delivery_failed");
@@ -139,20 +128,15 @@ fn a_refused_connection_fails_delivery_and_is_refunded() {
 #[test]
 fn a_recipient_the_send_would_refuse_is_refused_before_charging() {
     let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
-    for (i, to) in [
+    for to in [
         "a@[127.0.0.1]",
         "\"Name <a@example.com>\"",
         "\"a@example.com\\r\\nRCPT TO:<b@example.com>\"",
         "not-an-address",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let fx = Fx::new();
-        profile(&fx, sink.port, "none");
+    ] {
+        let fx = mail_fx(sink.port, 100);
         let wo = email_workorder(100).replace("client@example.com", to);
         fx.workorder("mail", &wo);
-        fx.topup(10, &format!("r{i}"));
         let (code, sum, stderr) = fx.orchestrate(&[]);
         assert_eq!(code, 0, "{to}: a PARTIAL run exits 0: {sum}\n{stderr}");
         let send = step_of(run_of(&sum, "mail"), "send");

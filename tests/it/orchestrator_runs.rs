@@ -1,8 +1,8 @@
 //! Orchestrator transcripts on fixture repositories: chaining with every selector, packaging
 //! and delivery, failures and refunds, skips, credits, secrets, timeouts, re-runs, dry runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::orch;
-use orch::{run_of, step_of, Fx, CHAIN};
+use crate::support::orch::{crash_after_first_charge, run_of, step_dir, step_of, CHAIN};
+use crate::support::{Fx, Transcript};
 use std::io::Read;
 
 fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -42,9 +42,9 @@ fn four_step_chain_completes_and_delivers_the_package() {
 
     // Selectors and bindings as the module saw them.
     let run_id = run["run_id"].as_str().unwrap();
-    let echoed: serde_json::Value = serde_json::from_slice(&fx.bytes(&format!(
-        "runtime/runs/t1/chain/{run_id}/echo/outputs/echoed.json"
-    )))
+    let echoed: serde_json::Value = serde_json::from_slice(
+        &fx.bytes(&format!("{}/outputs/echoed.json", step_dir(run, "echo"))),
+    )
     .unwrap();
     assert_eq!(echoed["first_lines"], serde_json::json!(["alpha", "beta"]));
     assert_eq!(echoed["all_text"], "alpha\nbeta\ngamma\ndelta\n");
@@ -59,9 +59,7 @@ fn four_step_chain_completes_and_delivers_the_package() {
 
     // The delivered ZIP is the package, byte for byte, with the bound outputs inside.
     let delivered = fx.bytes("runtime/deliveries/t1/chain/deliver/package.zip");
-    let packaged = fx.bytes(&format!(
-        "runtime/runs/t1/chain/{run_id}/pack/outputs/package.zip"
-    ));
+    let packaged = fx.bytes(&format!("{}/outputs/package.zip", step_dir(run, "pack")));
     assert!(!delivered.is_empty());
     assert_eq!(delivered, packaged);
     let entries = zip_entries(&delivered);
@@ -98,13 +96,12 @@ fn four_step_chain_completes_and_delivers_the_package() {
     assert_eq!(ended["charged_credits"], 8);
 
     // `runs --json` reads the same from the ledger.
-    let out = fx.run(&["runs", "--json"]);
-    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = fx.runs();
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["status"], "COMPLETED");
     assert_eq!(runs[0]["run_id"], run_id);
     assert_eq!(runs[0]["steps"].as_array().unwrap().len(), 4);
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
 }
 
 #[test]
@@ -126,9 +123,7 @@ fn second_pass_appends_nothing_even_without_the_runtime_dir() {
     assert_eq!(code, 0);
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
     assert_eq!(fx.bytes(".billing-state/evidence.jsonl"), evidence);
-    let out = fx.run(&["runs", "--json"]);
-    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert_eq!(fx.runs().as_array().unwrap().len(), 1);
 }
 
 #[test]
@@ -216,10 +211,7 @@ fn a_failing_module_gives_partial_with_one_refund_and_a_skipped_downstream_step(
     // gen 2 + bad 4 - 4 + independent 1
     assert_eq!(fx.balance(), 50 - 3);
     // the failing module's stderr is kept with the step
-    let run_id = run["run_id"].as_str().unwrap();
-    let log =
-        String::from_utf8(fx.bytes(&format!("runtime/runs/t1/failing/{run_id}/bad/stderr.log")))
-            .unwrap();
+    let log = fx.read_text(&format!("{}/stderr.log", step_dir(run, "bad")));
     assert!(log.contains("failing on purpose"));
 }
 
@@ -277,8 +269,7 @@ fn retry_failed_runs_failed_and_skipped_steps_as_the_next_attempt() {
         .collect();
     assert_eq!(bad.len(), 2);
     assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 1);
-    let out = fx.run(&["runs", "--json"]);
-    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = fx.runs();
     assert_eq!(runs.as_array().unwrap().len(), 1);
     assert_eq!(runs[0]["status"], "COMPLETED");
     // and now it is up to date even with --retry-failed
@@ -346,35 +337,19 @@ fn a_secret_reaches_only_the_module_that_declares_it_and_never_leaks() {
     );
     fx.topup(10, "r1");
     let canary = "canary-9f3b2c71-value";
-    let out = fx
-        .cmd()
-        .args(["orchestrator", "--json"])
-        .env("PLATFORM_SECRET_CANARY", canary)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = fx.run_env(
+        &["orchestrator", "--json"],
+        &[("PLATFORM_SECRET_CANARY", canary)],
     );
-    let sum: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum = out.expect_ok().json();
     let run = run_of(&sum, "secrets");
-    let run_id = run["run_id"].as_str().unwrap();
-    let env = String::from_utf8(fx.bytes(&format!(
-        "runtime/runs/t1/secrets/{run_id}/dump/outputs/env.txt"
-    )))
-    .unwrap();
+    let env = fx.read_text(&format!("{}/outputs/env.txt", step_dir(run, "dump")));
     assert!(!env.contains("CANARY"), "{env}");
     assert!(env.contains("PLATFORM_INPUTS="));
     assert!(!env.contains("HOME="), "the environment is clean: {env}");
-    let note = String::from_utf8(fx.bytes(&format!(
-        "runtime/runs/t1/secrets/{run_id}/use/outputs/note.txt"
-    )))
-    .unwrap();
+    let note = fx.read_text(&format!("{}/outputs/note.txt", step_dir(run, "use")));
     assert_eq!(note, format!("secret length {}\n", canary.len()));
-    let stdout_log =
-        String::from_utf8(fx.bytes(&format!("runtime/runs/t1/secrets/{run_id}/use/stdout.log")))
-            .unwrap();
+    let stdout_log = fx.read_text(&format!("{}/stdout.log", step_dir(run, "use")));
     assert!(
         stdout_log.contains("my secret is [REDACTED]"),
         "{stdout_log}"
@@ -417,13 +392,10 @@ fn dry_run_prints_the_priced_plan_and_writes_nothing() {
     fx.topup(100, "r1");
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let evidence = fx.bytes(".billing-state/evidence.jsonl");
-    let out = fx.run(&["orchestrator", "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = fx
+        .run(&["orchestrator", "--dry-run"])
+        .expect_ok()
+        .stdout_text();
     assert!(text.contains("new charges: 8 credits"), "{text}");
     assert!(text.contains("__run__ 2, data 3"), "{text}");
     assert!(
@@ -474,18 +446,7 @@ fn a_crash_after_the_charge_resumes_without_charging_twice() {
     let fx = Fx::new();
     fx.workorder("chain", CHAIN);
     fx.topup(100, "r1");
-    let out = fx
-        .cmd()
-        .args(["orchestrator"])
-        .env("PLATFORM_FAILPOINT", "after_step_started")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the failpoint aborts the process");
-    assert_eq!(
-        fx.of_type("billing.jsonl", "SPEND").len(),
-        2,
-        "gen was charged before the crash"
-    );
+    crash_after_first_charge(&fx);
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}");
     let run = run_of(&sum, "chain");
@@ -503,7 +464,7 @@ fn a_crash_after_the_charge_resumes_without_charging_twice() {
     assert_eq!(n, 5);
     assert_eq!(fx.balance(), 92);
     assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), 1);
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
 }
 
 #[test]
@@ -514,10 +475,9 @@ fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
         "work_order_id: slow\nsteps:\n  - {step_id: wait, module_id: hang, kind: transform}\n",
     );
     fx.topup(10, "r1");
-    let bin = assert_cmd::cargo::cargo_bin("platform");
-    let first = std::process::Command::new(&bin)
+    let first = fx
+        .command()
         .arg("orchestrator")
-        .current_dir(fx.root())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -539,8 +499,7 @@ fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
 fn usage_errors_exit_2_and_come_as_json_with_json() {
     let fx = Fx::new();
     let out = fx.run(&["orchestrator", "--shard", "4/3", "--json"]);
-    assert_eq!(out.status.code(), Some(2));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = out.expect_code(2).json();
     assert_eq!(doc["error"]["exit_code"], 2);
     assert!(doc["error"]["message"]
         .as_str()

@@ -1,22 +1,17 @@
 //! SPEC §7 "Superseded runs", "Failure isolation" and "Exact arithmetic" in the planner: a run
 //! that crashed after a charge and will not be resumed is closed and refunded; one work order's
 //! problem never stops the pass; prices past the cap are refused before anything is posted.
-use crate::support::orch::{run_of, step_of, Fx, CHAIN};
+use crate::support::check::find;
+use crate::support::orch::{crash_after_first_charge, run_of, step_of, CHAIN};
+use crate::support::{Fx, Transcript};
 
-/// Crash the first pass right after gen's charge and step-started record.
-fn crash_after_first_charge(fx: &Fx) {
-    let out = fx
-        .cmd()
-        .args(["orchestrator"])
-        .env("PLATFORM_FAILPOINT", "after_step_started")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the failpoint aborts the process");
-    assert_eq!(
-        fx.of_type("billing.jsonl", "SPEND").len(),
-        2,
-        "gen was charged"
-    );
+/// A fixture whose CHAIN run crashed right after gen's charge (100 credits topped up).
+fn crashed_chain() -> Fx {
+    let fx = Fx::new();
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    crash_after_first_charge(&fx);
+    fx
 }
 
 fn spend_keys_refunded(fx: &Fx) -> Vec<String> {
@@ -28,26 +23,17 @@ fn spend_keys_refunded(fx: &Fx) -> Vec<String> {
 
 #[test]
 fn an_edited_work_order_closes_its_crashed_run_and_refunds_the_charge() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
-    crash_after_first_charge(&fx);
+    let fx = crashed_chain();
     assert_eq!(fx.balance(), 95, "gen's 2 + 3 credits were charged");
     // Any edit of the work order: the interrupted run will never be resumed.
     fx.workorder("chain", &CHAIN.replace("alpha beta", "alpha beta edited"));
-    let dry = fx.run(&["orchestrator", "--dry-run"]);
-    let text = String::from_utf8_lossy(&dry.stdout);
+    let text = fx.run(&["orchestrator", "--dry-run"]).stdout_text();
     assert!(
         text.contains("closes run 1 as superseded: refunds 5 credits"),
         "{text}"
     );
-    let (_, sum, stderr) = fx.orchestrate(&[]);
-    let closed = sum["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["action"] == "close")
-        .unwrap_or_else(|| panic!("no closed run: {sum}\n{stderr}"));
+    let (_, sum, _) = fx.orchestrate(&[]);
+    let closed = find(&sum["runs"], "action", "close");
     assert_eq!(closed["run"], 1);
     assert_eq!(closed["status"], "FAILED");
     assert_eq!(closed["refunded_credits"], 5);
@@ -70,15 +56,10 @@ fn an_edited_work_order_closes_its_crashed_run_and_refunds_the_charge() {
     let ends = fx.of_type("evidence.jsonl", "run_ended");
     assert_eq!(ends[0]["run"], 1);
     assert_eq!(ends[0]["status"], "FAILED");
-    let run2 = sum["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["run"] == 2)
-        .unwrap();
+    let run2 = find(&sum["runs"], "run", 2);
     assert_eq!(run2["status"], "COMPLETED", "{sum}");
     assert_eq!(fx.balance(), 100 - 8, "only run 2's charges remain");
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
     // A second pass closes nothing again and charges nothing.
     let before = fx.bytes(".billing-state/billing.jsonl");
     let (code, sum, _) = fx.orchestrate(&[]);
@@ -89,10 +70,7 @@ fn an_edited_work_order_closes_its_crashed_run_and_refunds_the_charge() {
 #[test]
 fn a_disabled_or_deleted_work_order_has_its_crashed_run_closed() {
     for how in ["disable", "delete"] {
-        let fx = Fx::new();
-        fx.workorder("chain", CHAIN);
-        fx.topup(100, "r1");
-        crash_after_first_charge(&fx);
+        let fx = crashed_chain();
         let path = fx.path("tenants/t1/workorders/chain.yml");
         if how == "disable" {
             fx.workorder("chain", &format!("enabled: false\n{CHAIN}"));
@@ -105,28 +83,22 @@ fn a_disabled_or_deleted_work_order_has_its_crashed_run_closed() {
         assert_eq!(closed["refunded_credits"], 5, "{how}");
         assert_eq!(fx.balance(), 100, "{how}: nothing stays charged");
         assert_eq!(fx.of_type("evidence.jsonl", "run_ended").len(), 1, "{how}");
-        assert!(fx.run(&["integrity-validate"]).status.success(), "{how}");
-        let runs = fx.run(&["runs", "--json"]);
-        let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+        fx.integrity().unwrap_or_else(|e| panic!("{how}: {e}"));
+        let runs = fx.runs();
         assert_eq!(runs[0]["status"], "FAILED", "{how}: {runs}");
     }
 }
 
 #[test]
 fn a_crash_while_closing_is_finished_by_the_next_pass_without_double_refunds() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
-    crash_after_first_charge(&fx);
+    let fx = crashed_chain();
     fx.workorder("chain", &CHAIN.replace("alpha beta", "alpha beta edited"));
     // The closing's outcome is posted, then the pass dies before the refunds.
-    let out = fx
-        .cmd()
-        .args(["orchestrator"])
-        .env("PLATFORM_FAILPOINT", "before_refund")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "before_refund")],
+    );
+    assert!(!out.status.success(), "{}", out.text());
     assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 0);
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1, "the closed run ended FAILED: {sum}");
@@ -136,7 +108,7 @@ fn a_crash_while_closing_is_finished_by_the_next_pass_without_double_refunds() {
     unique.dedup();
     assert_eq!(unique.len(), refunded.len(), "a refund was posted twice");
     assert_eq!(fx.balance(), 92);
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
 }
 
 #[test]
@@ -162,9 +134,10 @@ fn a_price_past_the_cap_is_a_validation_error_and_the_other_work_orders_run() {
     );
     fx.workorder("chain", CHAIN);
     fx.topup(100, "r1");
-    let v = fx.run(&["consistency-validate", "--format", "json"]);
-    assert_eq!(v.status.code(), Some(1));
-    let doc: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    let doc = fx
+        .run(&["consistency-validate", "--format", "json"])
+        .expect_code(1)
+        .json();
     assert!(
         doc["errors"]
             .as_array()
@@ -176,7 +149,7 @@ fn a_price_past_the_cap_is_a_validation_error_and_the_other_work_orders_run() {
     );
     let dry = fx.run(&["orchestrator", "--dry-run"]);
     assert!(
-        !String::from_utf8_lossy(&dry.stdout).contains("new charges: -"),
+        !dry.stdout_text().contains("new charges: -"),
         "a sum wrapped"
     );
     let (code, sum, _) = fx.orchestrate(&[]);
@@ -200,14 +173,11 @@ fn a_ledger_error_in_one_work_order_ends_that_work_order_only() {
     fx.workorder("chain", CHAIN);
     fx.topup(100, "r1");
     // The first SPEND of the pass (a-first's) fails as a refused ledger write would.
-    let out = fx
-        .cmd()
-        .args(["orchestrator", "--json"])
-        .env("PLATFORM_FAILPOINT", "error:before_spend@1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let sum: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = fx.run_env(
+        &["orchestrator", "--json"],
+        &[("PLATFORM_FAILPOINT", "error:before_spend@1")],
+    );
+    let sum = out.expect_code(1).json();
     let first = run_of(&sum, "a-first");
     assert_eq!(first["status"], "FAILED");
     assert!(
@@ -221,5 +191,5 @@ fn a_ledger_error_in_one_work_order_ends_that_work_order_only() {
     assert_eq!(run_of(&sum, "a-first")["action"], "resume");
     assert_eq!(run_of(&sum, "a-first")["status"], "COMPLETED");
     assert_eq!(fx.balance(), 100 - 8 - 2);
-    assert!(fx.run(&["integrity-validate"]).status.success());
+    fx.integrity().unwrap();
 }

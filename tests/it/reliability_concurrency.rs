@@ -3,16 +3,15 @@
 //! balances and no lost or duplicated record; a second orchestrator waits for the lock, or
 //! with `--lock-timeout 0|1` refuses with a message naming the lock, and never corrupts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::reliability as support;
+use crate::support::fx::{Fx, Topup, Transcript};
+use crate::support::reliability::*;
 
 use serde_json::Value;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use support::orch::Fx;
-use support::*;
 
-fn spawn(fx: &Fx, args: &[&str]) -> Child {
-    command(fx)
+fn spawn<S: AsRef<std::ffi::OsStr>>(fx: &Fx, args: &[S]) -> Child {
+    fx.command()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -21,29 +20,13 @@ fn spawn(fx: &Fx, args: &[&str]) -> Child {
 }
 
 fn topup_args(tenant: &str, amount: i64, reference: &str) -> Vec<String> {
-    [
-        "admin-topup",
-        "--tenant-id",
-        tenant,
-        "--amount-credits",
-        &amount.to_string(),
-        "--topup-method-id",
-        "manual",
-        "--reference",
-        reference,
-        "--actor",
-        "tester",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    Topup::new(tenant, &amount.to_string(), reference).args()
 }
 
 /// A control pass over the fixture: what one orchestrator alone leaves.
 fn control(template: &Fx) -> Snapshot {
-    let fx = fork(template);
-    let out = run(&fx, &["orchestrator"]);
-    assert!(out.status.success(), "{}", text(&out));
+    let fx = template.fork();
+    fx.run(&["orchestrator"]).expect_ok();
     snapshot(&fx)
 }
 
@@ -54,7 +37,7 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
     let rounds = 3;
     let mut processes = 0;
     for round in 0..rounds {
-        let fx = fork(&template);
+        let fx = template.fork();
         let mut orchestrators = Vec::new();
         let mut topups = Vec::new();
         let mut extra = std::collections::BTreeMap::<&str, i64>::new();
@@ -67,9 +50,7 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
             for tenant in ["t1", "t2"] {
                 for copy in 0..2 {
                     let reference = format!("r{round}-{i}");
-                    let args = topup_args(tenant, 1 + i as i64, &reference);
-                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                    topups.push(spawn(&fx, &args));
+                    topups.push(spawn(&fx, &topup_args(tenant, 1 + i as i64, &reference)));
                     if copy == 0 {
                         *extra.entry(tenant).or_default() += 1 + i as i64;
                     }
@@ -81,7 +62,7 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
         for child in orchestrators {
             let out = child.wait_with_output().unwrap();
             processes += 1;
-            assert_eq!(out.status.code(), Some(0), "round {round}: {}", text(&out));
+            assert_eq!(out.status.code(), Some(0), "round {round}: {}", out.text());
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             ran += v["runs"].as_array().unwrap().len();
             up_to_date += v["up_to_date"].as_array().unwrap().len();
@@ -89,21 +70,21 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
         for child in topups {
             let out = child.wait_with_output().unwrap();
             processes += 1;
-            assert!(out.status.success(), "round {round}: {}", text(&out));
+            assert!(out.status.success(), "round {round}: {}", out.text());
         }
         assert_eq!(ran, 3, "each work order ran once in all");
         assert_eq!(
             up_to_date, 6,
             "the two that waited found everything up to date"
         );
-        integrity_ok(&fx).unwrap();
+        fx.integrity().unwrap();
         check_invariants(&fx).unwrap();
         let got = snapshot(&fx);
         assert_eq!(got.runs, want.runs);
         for (tenant, credits) in &want.balances {
             let expected = credits + extra[tenant.as_str()];
             assert_eq!(got.balances[tenant], expected, "round {round}: {tenant}");
-            assert_eq!(balance(&fx, tenant), expected, "round {round}: {tenant}");
+            assert_eq!(fx.balance_of(tenant), expected, "round {round}: {tenant}");
         }
         // Everything but the extra top-ups is exactly what one orchestrator alone wrote.
         let not_extra = |v: &Vec<String>| -> Vec<String> {
@@ -122,7 +103,7 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
             "round {round}: one TOPUP per reference"
         );
         assert_eq!(got.evidence, want.evidence, "round {round}");
-        let audits = records(&fx, "audit.jsonl").len();
+        let audits = fx.records("audit.jsonl").len();
         assert_eq!(audits, 2 + 6, "round {round}: one audit record per top-up");
     }
     eprintln!("reliability: {rounds} rounds of 3 orchestrators and 12 top-ups at once ({processes} processes): exact balances, nothing lost or duplicated");
@@ -134,16 +115,16 @@ fn one_reference_with_two_amounts_at_once_is_one_top_up_and_one_conflict() {
         let fx = Fx::new();
         let a = topup_args("t1", 10, "same");
         let b = topup_args("t1", 20, "same");
-        let ca = spawn(&fx, &a.iter().map(String::as_str).collect::<Vec<_>>());
-        let cb = spawn(&fx, &b.iter().map(String::as_str).collect::<Vec<_>>());
+        let ca = spawn(&fx, &a);
+        let cb = spawn(&fx, &b);
         let oa = ca.wait_with_output().unwrap();
         let ob = cb.wait_with_output().unwrap();
         let codes = [oa.status.code(), ob.status.code()];
         assert!(
             codes.contains(&Some(0)) && codes.contains(&Some(1)),
             "round {round}: {}\n{}",
-            text(&oa),
-            text(&ob)
+            oa.text(),
+            ob.text()
         );
         let loser = if oa.status.code() == Some(1) {
             &oa
@@ -153,19 +134,20 @@ fn one_reference_with_two_amounts_at_once_is_one_top_up_and_one_conflict() {
         assert!(
             String::from_utf8_lossy(&loser.stderr).contains("conflict"),
             "{}",
-            text(loser)
+            loser.text()
         );
-        let bal = balance(&fx, "t1");
+        let bal = fx.balance_of("t1");
         assert!(bal == 10 || bal == 20, "{bal}");
-        assert_eq!(records(&fx, "billing.jsonl").len(), 1);
-        integrity_ok(&fx).unwrap();
+        assert_eq!(fx.records("billing.jsonl").len(), 1);
+        fx.integrity().unwrap();
     }
 }
 
 /// Wait until the running orchestrator has started its first run (it holds the lock then).
 fn wait_for_first_run(fx: &Fx) {
     let t0 = Instant::now();
-    while !records(fx, "evidence.jsonl")
+    while !fx
+        .records("evidence.jsonl")
         .iter()
         .any(|r| r["type"] == "run_started")
     {
@@ -182,15 +164,15 @@ fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_n
     let template = crash_fixture(300);
     let want = control(&template);
     for timeout in ["0", "1"] {
-        let fx = fork(&template);
+        let fx = template.fork();
         let first = spawn(&fx, &["orchestrator", "--json"]);
         let pid = first.id();
         wait_for_first_run(&fx);
         let t0 = Instant::now();
-        let out = run(&fx, &["orchestrator", "--json", "--lock-timeout", timeout]);
+        let out = fx.run(&["orchestrator", "--json", "--lock-timeout", timeout]);
         let waited = t0.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(1), "{}", out.text());
         assert!(
             stderr.contains(".orchestrator.lock"),
             "names the lock: {stderr}"
@@ -204,8 +186,8 @@ fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_n
             assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
         }
         let first = first.wait_with_output().unwrap();
-        assert_eq!(first.status.code(), Some(0), "{}", text(&first));
-        integrity_ok(&fx).unwrap();
+        assert_eq!(first.status.code(), Some(0), "{}", first.text());
+        fx.integrity().unwrap();
         check_invariants(&fx).unwrap();
         let got = snapshot(&fx);
         assert!(

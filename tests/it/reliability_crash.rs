@@ -6,12 +6,11 @@
 //! Scale with RELIABILITY_KILL_POINTS (default 20). Figures go to stderr (`--nocapture`) and
 //! into docs/reliability.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::reliability as support;
+use crate::support::fx::{Fx, Transcript};
+use crate::support::reliability::*;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use support::orch::Fx;
-use support::*;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -22,11 +21,11 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// An uninterrupted pass over a copy of the crash fixture, and what it left.
 fn control(template: &Fx) -> (Snapshot, Duration) {
-    let fx = fork(template);
+    let fx = template.fork();
     let t0 = Instant::now();
-    let out = run(&fx, &["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json"]);
     let took = t0.elapsed();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    out.expect_ok();
     let want = snapshot(&fx);
     let statuses: Vec<(&str, &str)> = want
         .runs
@@ -51,7 +50,7 @@ fn control(template: &Fx) -> (Snapshot, Duration) {
     );
     for (tenant, credits) in &want.balances {
         assert_eq!(
-            balance(&fx, tenant),
+            fx.balance_of(tenant),
             *credits,
             "platform balance agrees with the records"
         );
@@ -72,7 +71,8 @@ fn recover_and_compare(fx: &Fx, want: &Snapshot, what: &str) -> bool {
             "{what}: the torn tail was removed without a report: {notes:?}"
         );
     }
-    integrity_ok(fx).unwrap_or_else(|e| panic!("{what}, after recovery: {e}"));
+    fx.integrity()
+        .unwrap_or_else(|e| panic!("{what}, after recovery: {e}"));
     check_invariants(fx).unwrap_or_else(|e| panic!("{what}, after recovery: {e}"));
     let got = snapshot(fx);
     assert!(
@@ -90,7 +90,7 @@ fn kill_minus_nine_at_many_moments_then_recovery_matches_the_control_run() {
     let (want, pass) = control(&template);
     // Two at a time: a trial mostly waits (on the module's sleep, fsync, child processes).
     let trials = pool((0..points).collect(), 2, |i| {
-        let fx = fork(&template);
+        let fx = template.fork();
         let at = pass * (2 * i as u32 + 1) / (2 * points as u32);
         let what = format!("kill -9 at {at:?} (point {i})");
         let mut landed_at = Vec::new();
@@ -161,8 +161,8 @@ fn expected_hits(fx: &Fx, template: &Fx) -> BTreeMap<String, usize> {
     let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
     let mut batches = std::collections::BTreeSet::new();
     for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
-        let before = records(template, file).len();
-        for r in records(fx, file).into_iter().skip(before) {
+        let before = template.records(file).len();
+        for r in fx.records(file).into_iter().skip(before) {
             let ty = r["type"].as_str().unwrap().to_string();
             let write = match r["batch"].as_str() {
                 Some(b) => batches.insert(b.to_string()),
@@ -203,8 +203,8 @@ fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
     let template = crash_fixture(0);
     let (want, _) = control(&template);
     let hits = {
-        let fx = fork(&template);
-        assert!(run(&fx, &["orchestrator"]).status.success());
+        let fx = template.fork();
+        fx.run(&["orchestrator"]).expect_ok();
         expected_hits(&fx, &template)
     };
     let mut jobs = Vec::new();
@@ -214,18 +214,14 @@ fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
         jobs.extend((1..=count + 1).map(|n| (*name, n, n == count + 1)));
     }
     let results = pool(jobs, 3, |(name, n, beyond)| {
-        let fx = fork(&template);
+        let fx = template.fork();
         let armed = format!("{name}@{n}");
-        let out = command(&fx)
-            .args(["orchestrator"])
-            .env("PLATFORM_FAILPOINT", &armed)
-            .output()
-            .unwrap();
+        let out = fx.run_env(&["orchestrator"], &[("PLATFORM_FAILPOINT", &armed)]);
         if beyond {
             assert!(
                 out.status.code().is_some(),
                 "{armed}: more hits than the records show: {}",
-                text(&out)
+                out.text()
             );
             return 0;
         }
@@ -233,7 +229,7 @@ fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
         assert!(
             out.status.code().is_none() && stderr.contains(&format!("failpoint {name}: aborting")),
             "{armed}: {}",
-            text(&out)
+            out.text()
         );
         kill_orphans(fx.root());
         let torn = recover_and_compare(&fx, &want, &armed);
@@ -273,38 +269,29 @@ fn a_crash_around_every_ledger_write_recovers_to_the_control_run() {
 #[test]
 fn a_torn_top_up_is_removed_and_reported_and_its_retry_posts_it_once() {
     let fx = Fx::new();
-    assert!(topup(&fx, "t1", 10, "first").status.success());
-    let out = command(&fx)
-        .args([
-            "admin-topup",
-            "--tenant-id",
-            "t1",
-            "--amount-credits",
-            "25",
-            "--topup-method-id",
-            "manual",
-        ])
-        .args(["--reference", "second", "--actor", "tester"])
+    fx.topup(10, "first");
+    let out = fx
+        .topup_cmd("25", "second")
         .env("PLATFORM_FAILPOINT", "ledger_torn_write")
         .output()
         .unwrap();
-    assert!(out.status.code().is_none(), "{}", text(&out));
+    assert!(out.status.code().is_none(), "{}", out.text());
     assert!(
         integrity_after_crash(&fx).unwrap(),
         "a torn tail is reported"
     );
     // Readers report and never modify: the balance ignores the torn tail.
-    assert_eq!(balance(&fx, "t1"), 10);
-    let retry = topup(&fx, "t1", 25, "second");
-    assert!(retry.status.success(), "{}", text(&retry));
+    assert_eq!(fx.balance(), 10);
+    let retry = fx.topup_as("t1", 25, "second", "tester");
+    retry.expect_ok();
     let said = String::from_utf8_lossy(&retry.stderr).to_string()
         + &String::from_utf8_lossy(&retry.stdout);
     assert!(
         said.contains("repaired"),
         "the writer reports the repair: {said}"
     );
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
     check_invariants(&fx).unwrap();
-    assert_eq!(balance(&fx, "t1"), 35);
-    assert_eq!(records(&fx, "billing.jsonl").len(), 2);
+    assert_eq!(fx.balance(), 35);
+    assert_eq!(fx.records("billing.jsonl").len(), 2);
 }

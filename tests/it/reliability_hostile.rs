@@ -3,30 +3,22 @@
 //! output, YAML bombs, another tenant's files, names that are not UTF-8. Each is refused with
 //! an error naming the file and the problem, and nothing is charged wrongly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::reliability as support;
+use crate::support::check::strs;
+use crate::support::fx::{fixture_dir, Fx, Transcript};
+use crate::support::orch::{run_of, step_of};
+use crate::support::reliability::peak_rss_kib;
 
 use serde_json::Value;
 use std::io::Read;
-use std::path::Path;
 use std::time::{Duration, Instant};
-use support::orch::{copy_dir, run_of, step_of, Fx};
-use support::*;
-
-fn fixtures() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reliability")
-}
 
 /// The orch fixture plus tenant t2 (with a private asset) and the reliability modules.
 fn hostile_fx() -> Fx {
-    let fx = Fx::new();
-    copy_dir(&fixtures().join("tenants"), &fx.path("tenants"));
-    copy_dir(&fixtures().join("modules"), &fx.path("modules"));
+    let fx = Fx::new()
+        .overlay("reliability/tenants", "tenants")
+        .overlay("reliability/modules", "modules");
     fx.topup(100, "initial");
     fx
-}
-
-fn summary(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(out)))
 }
 
 #[cfg(unix)]
@@ -39,7 +31,7 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
     symlink("../../t2/assets", assets.join("linkdir")).unwrap();
     symlink("/etc/hostname", assets.join("hostname")).unwrap();
     let mut cases = Vec::new();
-    for e in std::fs::read_dir(fixtures().join("paths")).unwrap() {
+    for e in std::fs::read_dir(fixture_dir("reliability/paths")).unwrap() {
         let path = e.unwrap().path();
         let yaml = std::fs::read_to_string(&path).unwrap();
         let expect = yaml
@@ -57,9 +49,9 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
     let billing = fx.bytes(".billing-state/billing.jsonl");
 
     // consistency-validate: each case is an error on its own file, saying what is wrong.
-    let out = run(&fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let v = summary(&out);
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let v = out.json();
     let errors = v["errors"].as_array().unwrap();
     for (stem, expect) in &cases {
         let file = format!("tenants/t1/workorders/{stem}.yml");
@@ -85,16 +77,11 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
     }
 
     // The orchestrator checks again: every case invalid, nothing run, nothing charged.
-    let out = run(&fx, &["orchestrator", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let v = summary(&out);
+    let out = fx.run(&["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let v = out.json();
     assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
-    let invalid: Vec<&str> = v["invalid"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["work_order_id"].as_str().unwrap())
-        .collect();
+    let invalid = strs(&v["invalid"], "work_order_id");
     for (stem, _) in &cases {
         assert!(
             invalid.contains(&stem.as_str()),
@@ -114,9 +101,9 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
 /// Run one work order of tenant t1 and return its run summary.
 fn run_one(fx: &Fx, id: &str, yaml: &str) -> Value {
     fx.workorder(id, yaml);
-    let out = run(fx, &["orchestrator", "--json", "--work-order-id", id]);
-    assert!(out.status.code().is_some(), "{}", text(&out));
-    run_of(&summary(&out), id).clone()
+    let out = fx.run(&["orchestrator", "--json", "--work-order-id", id]);
+    assert!(out.status.code().is_some(), "{}", out.text());
+    run_of(&out.json(), id).clone()
 }
 
 fn charged_minus_refunded(run: &Value) -> i64 {
@@ -165,7 +152,7 @@ fn a_module_that_leaves_a_symlink_fails_outputs_missing_and_is_refunded() {
             path.display()
         );
     }
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 fn zip_names(bytes: &[u8]) -> Vec<String> {
@@ -190,19 +177,14 @@ fn files_a_module_writes_outside_its_outputs_are_never_picked_up() {
     let manifest: Value =
         serde_json::from_slice(&fx.bytes("runtime/deliveries/t1/esc/deliver/manifest.json"))
             .unwrap();
-    let paths: Vec<&str> = manifest["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
+    let paths = strs(&manifest["files"], "path");
     assert_eq!(paths, vec!["ok.txt", "tree/inside.txt"]);
     let evidence = String::from_utf8(fx.bytes(".billing-state/evidence.jsonl")).unwrap();
     assert!(
         !evidence.contains("escaped"),
         "stray files are not recorded as outputs"
     );
-    integrity_ok(&fx).unwrap();
+    fx.integrity().unwrap();
 }
 
 /// Peak resident memory of a running process (VmHWM), in KiB.
@@ -219,7 +201,8 @@ fn a_two_gib_output_is_hashed_as_a_stream_not_read_into_memory() {
         &format!("work_order_id: big\nsteps:\n  - {{step_id: s, module_id: sparse, kind: transform, inputs: {{size_mib: {mib}}}}}\n"),
     );
     let t0 = Instant::now();
-    let mut child = command(&fx)
+    let mut child = fx
+        .command()
         .args(["orchestrator", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -249,7 +232,8 @@ fn a_two_gib_output_is_hashed_as_a_stream_not_read_into_memory() {
     let v: Value = serde_json::from_slice(&out).unwrap();
     let wo = run_of(&v, "big");
     assert_eq!(wo["status"], "COMPLETED", "{wo}");
-    let outcome = records(&fx, "evidence.jsonl")
+    let outcome = fx
+        .records("evidence.jsonl")
         .into_iter()
         .find(|r| r["type"] == "step_outcome")
         .unwrap();
@@ -337,11 +321,11 @@ fn yaml_bombs_are_findings_in_bounded_time_and_the_rest_still_runs() {
     .unwrap();
     fx.workorder("fine", &format!("work_order_id: fine\n{step}"));
     let t0 = Instant::now();
-    let out = run(&fx, &["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json"]);
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(30), "took {took:?}");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let v = summary(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let v = out.json();
     assert_eq!(run_of(&v, "fine")["status"], "COMPLETED");
     let invalid = v["invalid"].as_array().unwrap();
     for (id, _) in &bombs[..4] {
@@ -352,8 +336,8 @@ fn yaml_bombs_are_findings_in_bounded_time_and_the_rest_still_runs() {
         let msg = entry["findings"][0]["message"].as_str().unwrap();
         assert!(msg.contains("YAML") || msg.contains("limit"), "{id}: {msg}");
     }
-    let out = run(&fx, &["consistency-validate", "--format", "json"]);
-    let v = summary(&out);
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    let v = out.json();
     assert!(
         v["errors"]
             .as_array()
@@ -409,7 +393,7 @@ fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
         "{wo}"
     );
     assert!(
-        records(&fx, "billing.jsonl")
+        fx.records("billing.jsonl")
             .iter()
             .all(|r| r["step_id"] != "l"),
         "nothing charged for it"
@@ -428,9 +412,9 @@ fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
         "tenant_id: t\n",
     )
     .unwrap();
-    let out = run(&fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let v = summary(&out);
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let v = out.json();
     let errors = v["errors"].as_array().unwrap();
     assert!(
         errors.iter().any(|f| f["file"]
@@ -446,7 +430,7 @@ fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
             .contains("tenant folder name")),
         "{v}"
     );
-    let out = run(&fx, &["orchestrator", "--json"]);
-    assert!(out.status.code().is_some(), "{}", text(&out));
-    integrity_ok(&fx).unwrap();
+    let out = fx.run(&["orchestrator", "--json"]);
+    assert!(out.status.code().is_some(), "{}", out.text());
+    fx.integrity().unwrap();
 }

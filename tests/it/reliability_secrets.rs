@@ -4,12 +4,11 @@
 //! with the secret in their message, their exit message, their logs and a value output, and
 //! from deliveries that fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::reliability as support;
+use crate::support::fx::{Fx, Transcript};
+use crate::support::orch::{run_of, step_of};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use support::orch::{run_of, step_of, Fx};
-use support::*;
 
 /// Plain, and with characters JSON escapes, so an escaped copy would not hide from the scan.
 const CANARY: &str = "canary-7f3a\"quote\\slash-4c1e";
@@ -122,33 +121,23 @@ steps:
     (fx, env)
 }
 
-fn platform(fx: &Fx, env: &[(&str, String)], args: &[&str]) -> std::process::Output {
-    let mut c = command(fx);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.args(args).output().unwrap()
-}
-
 #[test]
 fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
     let (fx, env) = setup();
     let profile = ["--runtime-profile", "config/runtime_profile.leak.yml"];
     let mut outputs = Vec::new();
-    let dry = platform(
-        &fx,
-        &env,
+    let dry = fx.run_env(
         &[&["orchestrator", "--dry-run"][..], &profile].concat(),
+        &env,
     );
     outputs.push(("dry run", dry));
-    let text_pass = platform(&fx, &env, &[&["orchestrator"][..], &profile].concat());
-    assert_eq!(text_pass.status.code(), Some(0), "{}", text(&text_pass));
-    let json_pass = platform(
-        &fx,
-        &env,
+    let text_pass = fx.run_env(&[&["orchestrator"][..], &profile].concat(), &env);
+    text_pass.expect_ok();
+    let json_pass = fx.run_env(
         &[&["orchestrator", "--json", "--retry-failed"][..], &profile].concat(),
+        &env,
     );
-    let v: serde_json::Value = serde_json::from_slice(&json_pass.stdout).unwrap();
+    let v = json_pass.json();
     let wo = run_of(&v, "leak");
     // The run did what the test needs: the module failed with its secret, the others got theirs.
     assert_eq!(step_of(wo, "bad")["reason_slug"], "module_failed", "{wo}");
@@ -192,7 +181,7 @@ fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
         &["integrity-validate", "--json"],
         &["balance", "--tenant-id", "t1", "--json"],
     ] {
-        outputs.push((args[0], platform(&fx, &env, args)));
+        outputs.push((args[0], fx.run_env(args, &env)));
     }
 
     let mut leaks = Vec::new();
@@ -235,13 +224,11 @@ fn a_secret_too_short_to_redact_is_still_passed_only_to_its_module() {
         "work_order_id: short\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n",
     );
     fx.topup(10, "r1");
-    let out = platform(
-        &fx,
-        &[("PLATFORM_SECRET_CANARY", "q7z".to_string())],
+    let out = fx.run_env(
         &["orchestrator", "--json"],
+        &[("PLATFORM_SECRET_CANARY", "q7z")],
     );
-    assert!(out.status.success(), "{}", text(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = out.expect_ok().json();
     let run_id = run_of(&v, "short")["run_id"].as_str().unwrap().to_string();
     let env = String::from_utf8(fx.bytes(&format!(
         "runtime/runs/t1/short/{run_id}/dump/outputs/env.txt"

@@ -1,12 +1,14 @@
 //! Scale-out over shards: `orchestrator --shard K/N` on copies of one ledger, then `ledger merge`, must equal a single-machine run (real binary, generated repository).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::support::fx::{copy_tree, crate_root, use_demo_iam, Topup, LEDGER_FILES};
+use crate::support::ledger_fixtures::{copy_state, lines, records_of};
+use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// Tenants chosen so that each of 3 shards gets some (by SPEC §3's hash):
 /// shard 1: tenant-a, tenant-c; shard 2: tenant-b, tenant-f, tenant-h; shard 3: tenant-j,
@@ -23,36 +25,38 @@ const FAILING_TENANT: &str = "tenant-j";
 /// One work order: text_stats 1 + 2, package_std 1 + 2, deliver_local 1.
 const WORK_ORDER_CREDITS: i64 = 7;
 
+/// A folder holding the generated repository (`repo/`) and billing-state directories beside
+/// it, named relative to the folder.
 struct World {
-    tmp: tempfile::TempDir,
+    fx: Fx,
 }
 
 impl World {
-    /// A platform repository with the crate's example modules and config, and generated
-    /// tenants with two work orders each (text_stats -> package_std -> deliver_local).
-    fn new() -> World {
-        let tmp = tempfile::tempdir().unwrap();
-        let repo = tmp.path().join("repo");
-        write_repo(&repo, 1);
-        World { tmp }
+    /// The generated repository with every tenant topped up into `base/` (the "pulled" ledger
+    /// every shard starts from): made once, copied for each test.
+    fn seeded() -> World {
+        static SEEDED: OnceLock<Fx> = OnceLock::new();
+        let fx = Fx::prepared(&SEEDED, || {
+            let w = World { fx: Fx::empty() };
+            write_repo(&w.fx.path("repo"), 1);
+            w.seed_base();
+            w.fx
+        });
+        World { fx }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
+    /// `platform --repo <repo>`, run in the folder.
     fn platform(&self, repo: &str) -> Command {
-        let mut c = Command::cargo_bin("platform").unwrap();
-        c.current_dir(self.tmp.path())
-            .arg("--repo")
-            .arg(self.path(repo))
-            // Running inside GitHub Actions must not write into the CI job's own summary.
-            .env_remove("GITHUB_STEP_SUMMARY")
-            .env_remove("GITHUB_ACTOR");
+        let mut c = self.fx.command();
+        c.arg("--repo").arg(self.fx.path(repo));
         c
     }
 
-    /// Top up every tenant into `base/` (the "pulled" ledger every shard starts from).
+    /// `platform --repo repo <args>`.
+    fn run(&self, args: &[&str]) -> Output {
+        self.platform("repo").args(args).output().unwrap()
+    }
+
     fn seed_base(&self) {
         for t in TENANTS {
             let amount = if t == POOR_TENANT {
@@ -60,30 +64,19 @@ impl World {
             } else {
                 100
             };
+            let (amount, reference) = (amount.to_string(), format!("seed-{t}"));
+            let topup = Topup::new(t, &amount, &reference).by("demo-admin");
             self.platform("repo")
-                .args([
-                    "admin-topup",
-                    "--tenant-id",
-                    t,
-                    "--topup-method-id",
-                    "manual",
-                ])
-                .args(["--amount-credits", &amount.to_string()])
-                .args(["--reference", &format!("seed-{t}"), "--actor", "demo-admin"])
+                .args(topup.args())
                 .args(["--billing-state-dir", "base"])
-                .assert()
-                .success();
+                .output()
+                .unwrap()
+                .expect_ok();
         }
     }
 
     fn copy_state(&self, from: &str, to: &str) {
-        let (from, to) = (self.path(from), self.path(to));
-        std::fs::create_dir_all(&to).unwrap();
-        for name in LEDGER_FILES {
-            if from.join(name).exists() {
-                std::fs::copy(from.join(name), to.join(name)).unwrap();
-            }
-        }
+        copy_state(&self.fx.path(from), &self.fx.path(to));
     }
 
     /// One orchestrator pass; exit 1 is expected (a refused and a failed work order).
@@ -98,95 +91,75 @@ impl World {
         let code = out.status.code();
         assert!(
             matches!(code, Some(0 | 1)),
-            "orchestrator {shard:?} on {state}: exit {code:?}\n{}",
-            String::from_utf8_lossy(&out.stderr)
+            "orchestrator {shard:?} on {state}: {}",
+            out.text()
         );
-        serde_json::from_slice(&out.stdout).unwrap()
+        out.json()
     }
 
-    fn merge(&self, into: &str, segments: &[&str]) -> std::process::Output {
+    fn merge(&self, into: &str, segments: &[&str]) -> Output {
+        self.run(&[&["ledger", "merge", "--into", into][..], segments].concat())
+    }
+
+    /// `ledger merge --into merged shard-1` with `$GITHUB_STEP_SUMMARY` set to `summary`.
+    fn merge_with_summary(&self, summary: &Path) -> Output {
         self.platform("repo")
-            .args(["ledger", "merge", "--into", into])
-            .args(segments)
+            .args(["ledger", "merge", "--into", "merged", "shard-1"])
+            .env("GITHUB_STEP_SUMMARY", summary)
             .output()
             .unwrap()
     }
 
     fn balance(&self, state: &str, tenant: &str) -> i64 {
-        let out = self
-            .platform("repo")
-            .args(["balance", "--tenant-id", tenant, "--json"])
-            .args(["--billing-state-dir", state])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["balance_credits"].as_i64().unwrap()
+        let out = self.run(&[
+            "balance",
+            "--tenant-id",
+            tenant,
+            "--json",
+            "--billing-state-dir",
+            state,
+        ]);
+        out.expect_ok().json()["balance_credits"].as_i64().unwrap()
     }
 
     fn runs(&self, state: &str) -> Vec<Value> {
-        let out = self
-            .platform("repo")
-            .args(["runs", "--json", "--billing-state-dir", state])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+        let out = self.run(&["runs", "--json", "--billing-state-dir", state]);
+        serde_json::from_value(out.expect_ok().json()).unwrap()
     }
 
     fn integrity_ok(&self, state: &str) {
-        self.platform("repo")
-            .args(["integrity-validate", "--billing-state-dir", state])
-            .assert()
-            .success();
+        self.run(&["integrity-validate", "--billing-state-dir", state])
+            .expect_ok();
     }
 
     fn bytes(&self, state: &str) -> Vec<Vec<u8>> {
-        LEDGER_FILES
-            .iter()
-            .map(|f| std::fs::read(self.path(state).join(f)).unwrap_or_default())
-            .collect()
+        self.fx.ledger_bytes(state)
     }
 
     /// Idempotency keys of one ledger file.
     fn keys(&self, state: &str, file: &str) -> BTreeSet<String> {
-        let text = std::fs::read_to_string(self.path(state).join(file)).unwrap_or_default();
-        text.lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                v["idempotency_key"].as_str().unwrap().to_string()
-            })
+        records_of(&self.fx.path(state).join(file))
+            .iter()
+            .map(|v| v["idempotency_key"].as_str().unwrap().to_string())
             .collect()
     }
 
     fn line_count(&self, state: &str, file: &str) -> usize {
-        std::fs::read_to_string(self.path(state).join(file))
-            .unwrap_or_default()
-            .lines()
-            .count()
+        lines(&self.fx.path(state).join(file)).len()
     }
 }
 
 /// Writes the generated repository; `run_credits` is text_stats' price per run (a different
 /// price gives the conflicting segment).
 fn write_repo(repo: &Path, run_credits: u32) {
-    let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_tree(&crate_root.join("modules"), &repo.join("modules"));
+    copy_tree(&crate_root().join("modules"), &repo.join("modules"));
     std::fs::create_dir_all(repo.join("config")).unwrap();
     std::fs::copy(
-        crate_root.join("config/registry.yml"),
+        crate_root().join("config/registry.yml"),
         repo.join("config/registry.yml"),
     )
     .unwrap();
-    crate::support::orch::use_demo_iam(repo);
+    use_demo_iam(repo);
     let contract = repo.join("modules/text_stats/module.yml");
     let text = std::fs::read_to_string(&contract).unwrap();
     assert!(
@@ -243,30 +216,13 @@ fn write_repo(repo: &Path, run_credits: u32) {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// The acceptance test of scale-out: 3 shards and a duplicated shard merge to exactly the
 /// ledger of a single-machine run; merging again adds nothing; the same inputs give the same
 /// bytes; a conflicting segment fails the whole merge and leaves the target untouched.
 #[test]
 fn three_shards_merge_to_the_single_machine_ledger() {
-    let w = World::new();
-    w.platform("repo")
-        .arg("consistency-validate")
-        .assert()
-        .success();
-    w.seed_base();
+    let w = World::seeded();
+    w.run(&["consistency-validate"]).expect_ok();
 
     // Single machine.
     w.copy_state("base", "single");
@@ -293,11 +249,7 @@ fn three_shards_merge_to_the_single_machine_ledger() {
     let segments = ["shard-1", "shard-2", "shard-3", "shard-2-copy"];
     w.copy_state("base", "merged");
     let out = w.merge("merged", &segments);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.expect_ok();
 
     // Same balances and billing record count as the single machine.
     for t in TENANTS {
@@ -340,11 +292,7 @@ fn three_shards_merge_to_the_single_machine_ledger() {
     // A second merge of the same inputs adds nothing.
     let before = w.bytes("merged");
     let out = w.merge("merged", &segments);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.expect_ok();
     assert_eq!(
         w.bytes("merged"),
         before,
@@ -357,11 +305,7 @@ fn three_shards_merge_to_the_single_machine_ledger() {
         "merged-again",
         &["shard-3", "shard-2-copy", "shard-1", "shard-2"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.expect_ok();
     assert_eq!(w.bytes("merged-again"), w.bytes("merged"));
 
     // One segment at a time, in the order `ledger merge` sorts them (what the workflow's
@@ -369,16 +313,12 @@ fn three_shards_merge_to_the_single_machine_ledger() {
     w.copy_state("base", "merged-one-by-one");
     for seg in ["shard-1", "shard-2", "shard-2-copy", "shard-3"] {
         let out = w.merge("merged-one-by-one", &[seg]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        out.expect_ok();
     }
     assert_eq!(w.bytes("merged-one-by-one"), w.bytes("merged"));
 
     // A conflicting segment: the same run keys, another price (text_stats costs 2 per run).
-    write_repo(&w.path("repo-pricier"), 2);
+    write_repo(&w.fx.path("repo-pricier"), 2);
     w.copy_state("base", "shard-1-pricier");
     w.orchestrate("repo-pricier", "shard-1-pricier", Some("1/3"));
     for target in ["merged", "base"] {
@@ -391,11 +331,10 @@ fn three_shards_merge_to_the_single_machine_ledger() {
         assert_eq!(
             out.status.code(),
             Some(1),
-            "a conflicting segment must fail the merge (into a copy of {target})\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "a conflicting segment must fail the merge (into a copy of {target})\n{}",
+            out.text()
         );
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = out.stderr_text();
         assert!(
             stderr.contains("merge conflict") && stderr.contains("amount_credits"),
             "{stderr}"
@@ -408,9 +347,8 @@ fn three_shards_merge_to_the_single_machine_ledger() {
 /// a summary file that cannot be written changes nothing but a note on stderr.
 #[test]
 fn job_summaries_are_written_and_never_fail_a_command() {
-    let w = World::new();
-    w.seed_base();
-    let summary = w.path("summary.md");
+    let w = World::seeded();
+    let summary = w.fx.path("summary.md");
     w.copy_state("base", "shard-1");
     let out = w
         .platform("repo")
@@ -425,12 +363,7 @@ fn job_summaries_are_written_and_never_fail_a_command() {
         .env("GITHUB_STEP_SUMMARY", &summary)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.expect_ok();
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(
         md.contains("| work order | run | status | charged | refunded |"),
@@ -446,17 +379,7 @@ fn job_summaries_are_written_and_never_fail_a_command() {
     );
 
     w.copy_state("base", "merged");
-    let out = w
-        .platform("repo")
-        .args(["ledger", "merge", "--into", "merged", "shard-1"])
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    w.merge_with_summary(&summary).expect_ok();
     let md = std::fs::read_to_string(&summary).unwrap();
     assert!(
         md.contains("### platform ledger merge into `merged`"),
@@ -465,18 +388,8 @@ fn job_summaries_are_written_and_never_fail_a_command() {
     assert!(md.contains("| file | added | already present |"), "{md}");
 
     // A directory is not a writable summary file: the merge (of nothing new) still succeeds.
-    let out = w
-        .platform("repo")
-        .args(["ledger", "merge", "--into", "merged", "shard-1"])
-        .env("GITHUB_STEP_SUMMARY", w.path("rt-1"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = w.merge_with_summary(&w.fx.path("rt-1"));
+    let stderr = out.expect_ok().stderr_text();
     assert!(
         stderr.contains("could not write the job summary"),
         "{stderr}"

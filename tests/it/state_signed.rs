@@ -1,6 +1,7 @@
 //! Signed heads and verified transport (SPEC §7), end to end: the real binary against the stateful fake GitHub, with every attack forged for real (edited and re-chained ledgers, dropped and damaged lines, re-signed or stolen heads) and refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::find;
 use crate::support::state::{forge_topup, rechain, records, text, Key, World, STATE_TAG};
 use platform::heads::{SignedHeads, Signer};
 use proptest::prelude::*;
@@ -88,12 +89,7 @@ fn keygen_prints_a_key_pair_whose_id_derives_from_the_public_key() {
     let out = w.fx.run(&["consistency-validate", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let findings: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let f = findings["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["file"] == "config/ledger.yml")
-        .unwrap();
+    let f = find(&findings["errors"], "file", "config/ledger.yml");
     assert_eq!(f["file"], "config/ledger.yml");
     assert_eq!(f["field"], "signing_keys[0].key_id");
     assert!(

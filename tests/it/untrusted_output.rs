@@ -1,7 +1,8 @@
 //! Untrusted strings never reach a terminal or a GitHub log raw: a tenant's input and a
 //! module's message carrying newlines, workflow commands (`::error`, `::add-mask::`,
 //! `::stop-commands::`) and terminal escapes are printed escaped by every command.
-use crate::support::orch::Fx;
+use crate::support::orch::{run_of, step_of};
+use crate::support::Fx;
 
 /// What a hostile tenant puts in an input, and a hostile module echoes back as its message.
 const EVIL_YAML: &str =
@@ -59,11 +60,8 @@ fn a_module_message_with_workflow_commands_is_printed_escaped() {
         stderr.as_bytes(),
         &no_commands,
     );
-    let run = crate::support::orch::run_of(&json, "evil");
-    let msg = crate::support::orch::step_of(run, "say")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let run = run_of(&json, "evil");
+    let msg = step_of(run, "say")["message"].as_str().unwrap().to_string();
     assert!(msg.contains("\n::error::pwned\n"), "{msg}");
 }
 

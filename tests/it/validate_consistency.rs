@@ -6,44 +6,26 @@
 //! `symlinks.txt` (`link -> target`). A new case is a new folder; the loop below runs them all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use assert_cmd::Command;
+use crate::support::fx::{copy_tree, copy_tree_except, crate_root, fixture_dir, platform_in};
+use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/validate")
+    fixture_dir("validate")
 }
 
 /// Files of a case folder that describe the case rather than belong to the repository.
 const CASE_META: [&str; 2] = ["expect.txt", "symlinks.txt"];
 
-fn copy_tree(from: &Path, to: &Path, skip_meta: bool) {
-    for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
-        let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(from).unwrap();
-        if skip_meta
-            && rel.components().count() == 1
-            && CASE_META.iter().any(|m| rel == Path::new(m))
-        {
-            continue;
-        }
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            // std::fs::copy keeps the permission bits: executable module programs stay so.
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// A temp copy of `base/` with the case folder (when it exists) laid over it and its symlinks made.
-fn repo_for(case: &Path) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    copy_tree(&fixtures().join("base"), tmp.path(), false);
+fn repo_for(case: &Path) -> Fx {
+    let fx = Fx::empty();
+    copy_tree(&fixtures().join("base"), fx.root());
     if case.is_dir() {
-        copy_tree(case, tmp.path(), true);
+        copy_tree_except(case, fx.root(), |rel| {
+            CASE_META.iter().any(|m| rel == Path::new(m))
+        });
     }
     if let Ok(text) = std::fs::read_to_string(case.join("symlinks.txt")) {
         for line in text
@@ -52,34 +34,29 @@ fn repo_for(case: &Path) -> tempfile::TempDir {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
             let (link, target) = line.split_once("->").unwrap();
-            let link = tmp.path().join(link.trim());
+            let link = fx.path(link.trim());
             std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-            #[cfg(unix)]
             std::os::unix::fs::symlink(target.trim(), &link).unwrap();
         }
     }
-    tmp
+    fx
 }
 
 /// The clean fixture on its own.
-fn clean_repo() -> tempfile::TempDir {
+fn clean_repo() -> Fx {
     repo_for(&fixtures().join("base/__no_overlay__"))
 }
 
 /// Run `platform --repo <repo> consistency-validate <args>`: (exit code, stdout).
 fn validate(repo: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::cargo_bin("platform")
-        .unwrap()
+    let out = platform_in(crate_root())
         .arg("--repo")
         .arg(repo)
         .arg("consistency-validate")
         .args(args)
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), out.stdout_text())
 }
 
 fn validate_json(repo: &Path) -> (i32, Value) {
@@ -188,11 +165,11 @@ fn check_case(name: &str, repo: &Path, expect: &[Expect], exact: bool) -> Vec<St
 #[test]
 fn clean_fixture_passes_with_no_findings() {
     let repo = clean_repo();
-    let (code, stdout) = validate(repo.path(), &["--format", "json"]);
+    let (code, stdout) = validate(repo.root(), &["--format", "json"]);
     assert_eq!(code, 0, "{stdout}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v, serde_json::json!({"errors": [], "warnings": []}));
-    let (code, text) = validate(repo.path(), &[]);
+    let (code, text) = validate(repo.root(), &[]);
     assert_eq!(code, 0);
     assert_eq!(text.trim(), "0 errors, 0 warnings");
 }
@@ -216,7 +193,7 @@ fn every_case_reports_its_findings() {
         let expect = read_expectations(&case.join("expect.txt"));
         assert!(!expect.is_empty(), "{name}: expect.txt lists nothing");
         let repo = repo_for(case);
-        problems.extend(check_case(&name, repo.path(), &expect, true));
+        problems.extend(check_case(&name, repo.root(), &expect, true));
     }
     assert!(
         problems.is_empty(),
@@ -232,9 +209,9 @@ fn thirteen_broken_things_are_all_reported_in_one_run() {
     let expect = read_expectations(&dir.join("expect.txt"));
     assert!(expect.len() >= 13);
     let repo = repo_for(&dir);
-    let problems = check_case("thirteen", repo.path(), &expect, false);
+    let problems = check_case("thirteen", repo.root(), &expect, false);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    let (_, v) = validate_json(repo.path());
+    let (_, v) = validate_json(repo.root());
     let n = v["errors"].as_array().map(Vec::len).unwrap_or(0);
     assert!(n >= 13, "only {n} errors");
 }
@@ -242,11 +219,11 @@ fn thirteen_broken_things_are_all_reported_in_one_run() {
 #[test]
 fn drafts_only_warn_and_exit_zero() {
     let repo = repo_for(&fixtures().join("cases/draft_only_warns"));
-    let (code, v) = validate_json(repo.path());
+    let (code, v) = validate_json(repo.root());
     assert_eq!(code, 0);
     assert_eq!(v["errors"], serde_json::json!([]));
     assert!(!v["warnings"].as_array().unwrap().is_empty());
-    let (code, text) = validate(repo.path(), &[]);
+    let (code, text) = validate(repo.root(), &[]);
     assert_eq!(code, 0);
     assert!(
         text.contains("warning: step 'make' runs module 'nope'"),
@@ -258,7 +235,7 @@ fn drafts_only_warn_and_exit_zero() {
 #[test]
 fn yaml_syntax_error_reports_line_and_column() {
     let repo = repo_for(&fixtures().join("cases/yaml_syntax_error"));
-    let (code, v) = validate_json(repo.path());
+    let (code, v) = validate_json(repo.root());
     assert_eq!(code, 1);
     let f = &v["errors"][0];
     assert_eq!(f["file"], "tenants/t1/workorders/bad.yml");
@@ -266,7 +243,7 @@ fn yaml_syntax_error_reports_line_and_column() {
         f["line"].as_u64().is_some() && f["column"].as_u64().is_some(),
         "{f}"
     );
-    let (_, text) = validate(repo.path(), &[]);
+    let (_, text) = validate(repo.root(), &[]);
     let loc = format!(
         "--> tenants/t1/workorders/bad.yml:{}:{}",
         f["line"], f["column"]
@@ -277,11 +254,11 @@ fn yaml_syntax_error_reports_line_and_column() {
 #[test]
 fn json_format_has_exactly_the_pinned_shape() {
     let repo = repo_for(&fixtures().join("thirteen"));
-    let (code, v) = validate_json(repo.path());
+    let (code, v) = validate_json(repo.root());
     assert_eq!(code, 1);
     let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(top, ["errors", "warnings"]);
-    let root = repo.path().to_string_lossy().into_owned();
+    let root = repo.root().to_string_lossy().into_owned();
     for f in v["errors"]
         .as_array()
         .unwrap()
@@ -312,7 +289,7 @@ fn json_format_has_exactly_the_pinned_shape() {
 #[test]
 fn text_format_blocks_and_summary() {
     let repo = repo_for(&fixtures().join("cases/binding_to_later_step"));
-    let (code, text) = validate(repo.path(), &["--format", "text"]);
+    let (code, text) = validate(repo.root(), &["--format", "text"]);
     assert_eq!(code, 1);
     let block = "error: step 'use' binds file 'out.txt' of step 'make', which runs later; bind to an earlier step or move 'make' before 'use'\n  --> tenants/t1/workorders/bad.yml:8\n   field: steps[0].inputs.title.from_step\n";
     assert!(text.contains(block), "{text}");
@@ -323,12 +300,11 @@ fn text_format_blocks_and_summary() {
 fn github_format_prints_escaped_annotations() {
     let repo = repo_for(&fixtures().join("cases/draft_only_warns"));
     // A comma in a file name must be escaped inside the annotation's properties.
-    std::fs::write(
-        repo.path().join("tenants/t1/workorders/a,b.yml"),
+    repo.write(
+        "tenants/t1/workorders/a,b.yml",
         "work_order_id: a\nsteps:\n  - {step_id: s, module_id: produce, kind: transform, inputs: {text: hi}}\n",
-    )
-    .unwrap();
-    let (code, out) = validate(repo.path(), &["--format", "github"]);
+    );
+    let (code, out) = validate(repo.root(), &["--format", "github"]);
     assert_eq!(code, 1, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(
@@ -354,20 +330,20 @@ fn github_format_prints_escaped_annotations() {
 #[test]
 fn repo_option_works_after_the_command() {
     let repo = clean_repo();
-    Command::cargo_bin("platform")
-        .unwrap()
+    platform_in(crate_root())
         .args(["consistency-validate", "--repo"])
-        .arg(repo.path())
-        .assert()
-        .code(0);
+        .arg(repo.root())
+        .output()
+        .unwrap()
+        .expect_ok();
 }
 
 #[test]
 fn missing_or_empty_repository_is_exit_2() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (code, _) = validate(&tmp.path().join("nope"), &[]);
+    let tmp = Fx::empty();
+    let (code, _) = validate(&tmp.path("nope"), &[]);
     assert_eq!(code, 2);
-    let (code, _) = validate(tmp.path(), &[]);
+    let (code, _) = validate(tmp.root(), &[]);
     assert_eq!(
         code, 2,
         "a folder with neither modules/ nor tenants/ is not a platform repository"
@@ -376,8 +352,7 @@ fn missing_or_empty_repository_is_exit_2() {
 
 #[test]
 fn example_repository_at_the_crate_root_passes() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (code, v) = validate_json(root);
+    let (code, v) = validate_json(crate_root());
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["errors"], serde_json::json!([]));
     // The draft is unfinished on purpose, to show a warning that does not fail the run.

@@ -9,6 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::fake_github;
+use crate::support::fx::{
+    bin, clean_env, copy_tree, copy_tree_except, crate_root, platform_in, use_demo_iam,
+    LEDGER_FILES,
+};
+use crate::support::Transcript;
 
 use fake_github::{FakeGithub, TOKEN};
 use serde_json::Value;
@@ -19,7 +24,6 @@ use std::process::Command;
 const REPOSITORY: &str = "acme/platform";
 const DEFAULT_BRANCH: &str = "main";
 const STATE_TAG: &str = "billing-state-v1";
-const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 
 // ---------------------------------------------------------------------------------------
 // Expressions: the subset of GitHub's expression language the workflows use.
@@ -239,9 +243,8 @@ impl Runner {
         let root = tempfile::tempdir().unwrap();
         let fake = FakeGithub::start_for(REPOSITORY);
         let repo = root.path().join("repo");
-        let crate_root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for d in ["modules", "tenants", "config"] {
-            copy_tree(&crate_root.join(d), &repo.join(d));
+            copy_tree(&crate_root().join(d), &repo.join(d));
         }
         // A third tenant whose work order fails (text_stats on an empty file: refundable).
         let t = repo.join("tenants/initech");
@@ -255,7 +258,7 @@ impl Runner {
         )
         .unwrap();
         // The shipped iam.yml grants nobody: the demo's grants stand for an installation's.
-        crate::support::orch::use_demo_iam(&repo);
+        use_demo_iam(&repo);
         // The workflows' profile, pointed at the fake.
         std::fs::write(
             repo.join("config/runtime_profile.dev_github.yml"),
@@ -290,9 +293,9 @@ impl Runner {
     fn start_run(&mut self, event: &str, run_id: u64, inputs: &[(&str, V)]) {
         self.needs.clear();
         self.run_id = run_id;
-        let bin = self.artifacts().join("platform-bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_platform"), bin.join("platform")).unwrap();
+        let store = self.artifacts().join("platform-bin");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::copy(bin(), store.join("platform")).unwrap();
         self.github = BTreeMap::from([
             ("event_name".into(), event.into()),
             ("run_id".into(), run_id.to_string()),
@@ -466,11 +469,12 @@ impl Runner {
                 std::fs::write(&output_file, "").unwrap();
                 let script_file = ws.join(format!(".step-{n}.sh"));
                 std::fs::write(&script_file, &script).unwrap();
-                let out = Command::new("bash")
+                let mut bash = Command::new("bash");
+                clean_env(&mut bash);
+                let out = bash
                     .arg("-e")
                     .arg(&script_file)
                     .current_dir(&ws)
-                    .env_remove("GITHUB_ACTOR")
                     .envs(&step_env)
                     .env("GITHUB_OUTPUT", &output_file)
                     .env("GITHUB_ENV", &env_file)
@@ -556,7 +560,7 @@ impl Runner {
                 std::fs::create_dir_all(&dest).unwrap();
                 if src.is_dir() {
                     // upload-artifact leaves out hidden files unless include-hidden-files.
-                    copy_visible(&src, &dest);
+                    copy_tree_except(&src, &dest, is_hidden);
                 } else {
                     std::fs::copy(&src, dest.join(src.file_name().unwrap())).unwrap();
                 }
@@ -652,20 +656,14 @@ impl Runner {
         for f in LEDGER_FILES {
             std::fs::write(dir.path().join(f), self.remote(f)).unwrap();
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_platform"))
+        let out = platform_in(dir.path())
             .arg("--repo")
             .arg(self.root.path().join("repo"))
             .args(args)
-            .arg("--billing-state-dir")
-            .arg(dir.path())
+            .args(["--billing-state-dir", "."])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        out.expect_ok().stdout_text()
     }
 
     fn balance(&self, tenant: &str) -> i64 {
@@ -696,9 +694,7 @@ fn key_values(text: &str) -> BTreeMap<String, String> {
 }
 
 fn load_workflow(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".github/workflows")
-        .join(file);
+    let path = crate_root().join(".github/workflows").join(file);
     serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -725,57 +721,66 @@ fn job_order(wf: &Value) -> Vec<String> {
     done
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
-fn copy_visible(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_visible(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
+/// A file or folder whose name starts with a dot, anywhere in the tree.
+fn is_hidden(rel: &Path) -> bool {
+    rel.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 /// Artifacts lose the executable bit on the way through GitHub: so do they here (which is
 /// why the workflows `chmod +x bin/platform`).
 fn drop_exec_bits(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    for e in walk(dir) {
+    for e in files_under(dir) {
         let mut p = std::fs::metadata(&e).unwrap().permissions();
         p.set_mode(0o644);
         std::fs::set_permissions(&e, p).unwrap();
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
+/// Every file (not folder) under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .collect()
+}
+
+/// The inputs of an admin-topup.yml dispatch (method manual, no note).
+fn topup_inputs(tenant: &str, amount: f64, reference: &str) -> Vec<(&'static str, V)> {
+    vec![
+        ("tenant_id", V::Str(tenant.into())),
+        ("amount_credits", V::Num(amount)),
+        ("topup_method_id", V::Str("manual".into())),
+        ("reference", V::Str(reference.into())),
+        ("note", V::Str(String::new())),
+    ]
+}
+
+/// The inputs of an orchestrator.yml dispatch (up to 256 shards, failed steps not retried).
+fn orchestrator_inputs(tenants_per_shard: f64, max_parallel: f64) -> Vec<(&'static str, V)> {
+    vec![
+        ("tenants_per_shard", V::Num(tenants_per_shard)),
+        ("max_shards", V::Num(256.0)),
+        ("max_parallel", V::Num(max_parallel)),
+        ("retry_failed", V::Bool(false)),
+    ]
+}
+
+/// The inputs of a publish.yml dispatch naming an orchestrator run.
+fn publish_inputs(orchestrator_run_id: &str) -> Vec<(&'static str, V)> {
+    vec![
+        ("orchestrator_run_id", V::Str(orchestrator_run_id.into())),
+        ("since", V::Str(String::new())),
+    ]
+}
+
+/// The job did not run: its `if:` was false.
+fn skipped(results: &BTreeMap<String, JobResult>, job: &str) {
+    let log = &results[job].log;
+    assert!(log.contains("job skipped"), "job {job}: {log}");
 }
 
 fn must(results: &BTreeMap<String, JobResult>, job: &str, success: bool) {
@@ -802,13 +807,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         r.start_run(
             "workflow_dispatch",
             10 + n as u64,
-            &[
-                ("tenant_id", V::Str(tenant.into())),
-                ("amount_credits", V::Num(amount)),
-                ("topup_method_id", V::Str("manual".into())),
-                ("reference", V::Str(format!("seed-{tenant}"))),
-                ("note", V::Str(String::new())),
-            ],
+            &topup_inputs(tenant, amount, &format!("seed-{tenant}")),
         );
         let res = r.run_workflow("admin-topup.yml");
         must(&res, "topup", true);
@@ -820,13 +819,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
     r.start_run(
         "workflow_dispatch",
         20,
-        &[
-            ("tenant_id", V::Str("acme".into())),
-            ("amount_credits", V::Num(1000.0)),
-            ("topup_method_id", V::Str("manual".into())),
-            ("reference", V::Str("free-money".into())),
-            ("note", V::Str(String::new())),
-        ],
+        &topup_inputs("acme", 1000.0, "free-money"),
     );
     r.github.insert("actor".into(), "mallory".into());
     let res = r.run_workflow("admin-topup.yml");
@@ -841,16 +834,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
     // Dispatched with 1 tenant per shard: three shards (acme on 1, globex and initech on 2,
     // none on 3), merged one at a time.
     r.env_overrides.insert("MERGE_BATCH".into(), "1".into());
-    r.start_run(
-        "workflow_dispatch",
-        100,
-        &[
-            ("tenants_per_shard", V::Num(1.0)),
-            ("max_shards", V::Num(256.0)),
-            ("max_parallel", V::Num(2.0)),
-            ("retry_failed", V::Bool(false)),
-        ],
-    );
+    r.start_run("workflow_dispatch", 100, &orchestrator_inputs(1.0, 2.0));
     let res = r.run_workflow("orchestrator.yml");
     must(&res, "plan", true);
     assert_eq!(res["plan"].outputs["shards"], "[1,2,3]");
@@ -889,17 +873,13 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
     for (f, base) in LEDGER_FILES.iter().zip(&snapshot) {
         std::fs::write(into.join(f), base).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_platform"))
+    platform_in(&check)
         .args(["ledger", "merge", "--into"])
         .arg(&into)
         .args(&segments)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+        .expect_ok();
     for f in LEDGER_FILES {
         assert_eq!(
             std::fs::read(into.join(f)).unwrap(),
@@ -1017,20 +997,13 @@ fn publish_never_runs_what_a_fork_pull_request_produced() {
         r.github.insert(format!("event.workflow_run.{k}"), v);
     }
     let res = r.run_workflow("publish.yml");
-    assert!(
-        res["publish"].log.contains("job skipped"),
-        "{}",
-        res["publish"].log
-    );
+    skipped(&res, "publish");
 
     // A dispatch naming the fork run: the API says what it is, and the job stops there.
     r.start_run(
         "workflow_dispatch",
         502,
-        &[
-            ("orchestrator_run_id", V::Str(fork_run.to_string())),
-            ("since", V::Str(String::new())),
-        ],
+        &publish_inputs(&fork_run.to_string()),
     );
     let res = r.run_workflow("publish.yml");
     must(&res, "publish", false);
@@ -1052,7 +1025,7 @@ fn publish_never_runs_what_a_fork_pull_request_produced() {
         Vec::<String>::new(),
         "a release was written"
     );
-    for ws in walk(r.root.path()) {
+    for ws in files_under(r.root.path()) {
         assert!(
             !ws.ends_with("runtime/planted.txt"),
             "the fork's runtime artifact was downloaded: {}",
@@ -1070,52 +1043,22 @@ fn ledger_writing_jobs_do_not_run_off_the_default_branch() {
     r.start_run(
         "workflow_dispatch",
         10,
-        &[
-            ("tenant_id", V::Str("acme".into())),
-            ("amount_credits", V::Num(100.0)),
-            ("topup_method_id", V::Str("manual".into())),
-            ("reference", V::Str("from-a-branch".into())),
-            ("note", V::Str(String::new())),
-        ],
+        &topup_inputs("acme", 100.0, "from-a-branch"),
     );
     r.github.insert("ref".into(), feature.clone());
     let res = r.run_workflow("admin-topup.yml");
-    assert!(
-        res["topup"].log.contains("job skipped"),
-        "{}",
-        res["topup"].log
-    );
+    skipped(&res, "topup");
 
-    r.start_run(
-        "workflow_dispatch",
-        20,
-        &[
-            ("tenants_per_shard", V::Num(25.0)),
-            ("max_shards", V::Num(256.0)),
-            ("max_parallel", V::Num(1.0)),
-            ("retry_failed", V::Bool(false)),
-        ],
-    );
+    r.start_run("workflow_dispatch", 20, &orchestrator_inputs(25.0, 1.0));
     r.github.insert("ref".into(), feature.clone());
     let res = r.run_workflow("orchestrator.yml");
     must(&res, "plan", true);
-    assert!(
-        res["merge"].log.contains("job skipped"),
-        "{}",
-        res["merge"].log
-    );
+    skipped(&res, "merge");
 
-    r.start_run(
-        "workflow_dispatch",
-        21,
-        &[
-            ("orchestrator_run_id", V::Str("20".into())),
-            ("since", V::Str(String::new())),
-        ],
-    );
+    r.start_run("workflow_dispatch", 21, &publish_inputs("20"));
     r.github.insert("ref".into(), feature);
     let res = r.run_workflow("publish.yml");
-    assert!(res["publish"].log.contains("job skipped"));
+    skipped(&res, "publish");
     assert_eq!(
         r.fake.writes(),
         Vec::<String>::new(),

@@ -88,8 +88,14 @@ pub fn copy_state(from: &Path, to: &Path) {
 
 /// The lines of a ledger file as JSON objects.
 pub fn records_of(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    lines(path)
-        .iter()
+    records_in(&read(path))
+}
+
+/// The lines of a ledger file's bytes as JSON objects.
+pub fn records_in(bytes: &[u8]) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect()
 }

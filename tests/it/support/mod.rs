@@ -1,8 +1,14 @@
-//! Shared test harnesses: fixture repositories, the fake GitHub, the real SMTP server, fuzzing.
+//! Shared test support: the one fixture/command harness (`fx`) and its extensions per area
+//! (orchestrator summaries, reliability, release-backed state, ledger records, fuzzing), the
+//! fake GitHub and the real SMTP server.
+pub mod check;
 pub mod fake_github;
 pub mod fuzz;
+pub mod fx;
 pub mod ledger_fixtures;
 pub mod orch;
 pub mod reliability;
 pub mod smtp;
 pub mod state;
+
+pub use fx::{Fx, Transcript};

@@ -1,93 +1,14 @@
-//! Helpers of the reliability suites (crash, concurrency, hostile input, secrets): the crash
-//! fixture's work orders, ledger invariants, payloads normalised for comparison with a control
-//! run, recovery passes and the cleanup of module processes a killed orchestrator left behind.
-//! Included by `tests/reliability_*.rs` with `#[path]`; on its own it holds no tests.
+//! The harness's extension for the reliability suites (crash, concurrency, hostile input,
+//! secrets): the crash fixture, ledger invariants, payloads normalised for comparison with a
+//! control run, recovery passes and the cleanup of module processes a killed orchestrator left.
 #![allow(dead_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-pub use crate::support::orch;
-
-use orch::Fx;
+use super::fx::{Fx, Transcript};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// The real binary.
-pub fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("platform")
-}
-
-/// `platform <args>` in the fixture, with a clean environment (no PLATFORM_*, no actor).
-pub fn command(fx: &Fx) -> Command {
-    let mut c = Command::new(bin());
-    c.current_dir(fx.root()).env_remove("GITHUB_ACTOR");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PLATFORM_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-pub fn run(fx: &Fx, args: &[&str]) -> Output {
-    command(fx).args(args).output().unwrap()
-}
-
-pub fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A second tenant beside the fixture's t1.
-pub fn add_tenant(fx: &Fx, tenant: &str) {
-    std::fs::create_dir_all(fx.path(&format!("tenants/{tenant}/workorders"))).unwrap();
-    std::fs::create_dir_all(fx.path(&format!("tenants/{tenant}/assets"))).unwrap();
-    std::fs::write(
-        fx.path(&format!("tenants/{tenant}/tenant.yml")),
-        format!("tenant_id: {tenant}\nname: Tenant {tenant}\n"),
-    )
-    .unwrap();
-}
-
-pub fn workorder_for(fx: &Fx, tenant: &str, id: &str, yaml: &str) {
-    std::fs::write(
-        fx.path(&format!("tenants/{tenant}/workorders/{id}.yml")),
-        yaml,
-    )
-    .unwrap();
-}
-
-pub fn topup(fx: &Fx, tenant: &str, amount: i64, reference: &str) -> Output {
-    run(
-        fx,
-        &[
-            "admin-topup",
-            "--tenant-id",
-            tenant,
-            "--amount-credits",
-            &amount.to_string(),
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            reference,
-            "--actor",
-            "tester",
-        ],
-    )
-}
-
-pub fn balance(fx: &Fx, tenant: &str) -> i64 {
-    let out = run(fx, &["balance", "--tenant-id", tenant, "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["balance_credits"].as_i64().unwrap()
-}
 
 /// The crash fixture: t1/a (two slow steps, a package, a local delivery: COMPLETED),
 /// t1/b (a refunded failure, a skipped step and an independent one: PARTIAL) and t2/c
@@ -95,7 +16,7 @@ pub fn balance(fx: &Fx, tenant: &str) -> i64 {
 /// with `delay_ms` 0 takes a few tens of milliseconds.
 pub fn crash_fixture(delay_ms: u64) -> Fx {
     let fx = Fx::new();
-    add_tenant(&fx, "t2");
+    fx.add_tenant("t2");
     let slow = |id: &str, text: &str, extra: &str| {
         format!(
             "  - step_id: {id}\n    module_id: slow\n    kind: transform\n    inputs: {{text: \"{text}\", delay_ms: {delay_ms}{extra}}}\n    deliverables: [result]\n"
@@ -118,10 +39,9 @@ pub fn crash_fixture(delay_ms: u64) -> Fx {
     );
     fx.workorder("a", &a);
     fx.workorder("b", &b);
-    workorder_for(&fx, "t2", "c", &c);
+    fx.workorder_for("t2", "c", &c);
     for (tenant, amount) in [("t1", 100), ("t2", 50)] {
-        let out = topup(&fx, tenant, amount, "initial");
-        assert!(out.status.success(), "{}", text(&out));
+        fx.fund(tenant, amount, "initial");
     }
     fx
 }
@@ -146,13 +66,6 @@ pub fn pool<T: Send, R: Send>(items: Vec<T>, workers: usize, f: impl Fn(T) -> R 
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// A copy of a prepared fixture (cheaper than preparing it again: no top-up processes).
-pub fn fork(template: &Fx) -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    orch::copy_dir(template.root(), dir.path());
-    Fx { dir }
-}
-
 pub const TENANTS: &[&str] = &["t1", "t2"];
 
 /// What a pass left behind, in a form that does not depend on where the fixture lives or
@@ -166,19 +79,10 @@ pub struct Snapshot {
     pub evidence: Vec<String>,
 }
 
-pub fn records(fx: &Fx, file: &str) -> Vec<Value> {
-    let p = fx.path(&format!(".billing-state/{file}"));
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        // A torn last line (right after a crash) is not a record: readers skip it too.
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 fn payloads(fx: &Fx, file: &str) -> Vec<String> {
     let roots = roots(fx.root());
-    let mut out: Vec<String> = records(fx, file)
+    let mut out: Vec<String> = fx
+        .records(file)
         .into_iter()
         .map(|mut r| {
             let m = r.as_object_mut().unwrap();
@@ -207,11 +111,8 @@ fn roots(root: &Path) -> Vec<String> {
 }
 
 pub fn snapshot(fx: &Fx) -> Snapshot {
-    let out = run(fx, &["runs", "--json"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
     Snapshot {
-        runs,
+        runs: fx.runs(),
         balances: balances_of(fx),
         billing: payloads(fx, "billing.jsonl"),
         evidence: payloads(fx, "evidence.jsonl"),
@@ -221,7 +122,7 @@ pub fn snapshot(fx: &Fx) -> Snapshot {
 /// Balances summed from billing.jsonl (the control run checks them against `platform balance`).
 pub fn balances_of(fx: &Fx) -> BTreeMap<String, i64> {
     let mut out: BTreeMap<String, i64> = TENANTS.iter().map(|t| (t.to_string(), 0)).collect();
-    for r in records(fx, "billing.jsonl") {
+    for r in fx.records("billing.jsonl") {
         let tenant = r["tenant_id"].as_str().unwrap_or_default().to_string();
         *out.entry(tenant).or_default() += r["amount_credits"].as_i64().unwrap_or_default();
     }
@@ -269,7 +170,7 @@ pub fn check_invariants(fx: &Fx) -> Result<(), String> {
     let mut problems = Vec::new();
     for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
         let mut seen = BTreeSet::new();
-        for r in records(fx, file) {
+        for r in fx.records(file) {
             let key = r["idempotency_key"]
                 .as_str()
                 .unwrap_or_default()
@@ -279,7 +180,7 @@ pub fn check_invariants(fx: &Fx) -> Result<(), String> {
             }
         }
     }
-    let billing = records(fx, "billing.jsonl");
+    let billing = fx.records("billing.jsonl");
     let mut charged = BTreeSet::new();
     let mut spends: BTreeMap<String, i64> = BTreeMap::new();
     let mut balances: BTreeMap<String, i64> = BTreeMap::new();
@@ -328,9 +229,9 @@ pub fn check_invariants(fx: &Fx) -> Result<(), String> {
 /// writer removes (SPEC §4: a crash can leave only an incomplete last batch or a torn line).
 /// Returns whether a torn tail was reported.
 pub fn integrity_after_crash(fx: &Fx) -> Result<bool, String> {
-    let out = run(fx, &["integrity-validate", "--json"]);
+    let out = fx.run(&["integrity-validate", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("integrity-validate printed no JSON ({e}): {}", text(&out)))?;
+        .map_err(|e| format!("integrity-validate printed no JSON ({e}): {}", out.text()))?;
     if v["ok"] == true && out.status.success() {
         return Ok(false);
     }
@@ -344,16 +245,7 @@ pub fn integrity_after_crash(fx: &Fx) -> Result<bool, String> {
     if torn_only && problems.len() == 1 {
         Ok(true)
     } else {
-        Err(format!("integrity-validate after a crash: {}", text(&out)))
-    }
-}
-
-pub fn integrity_ok(fx: &Fx) -> Result<(), String> {
-    let out = run(fx, &["integrity-validate"]);
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(text(&out))
+        Err(format!("integrity-validate after a crash: {}", out.text()))
     }
 }
 
@@ -362,13 +254,13 @@ pub fn integrity_ok(fx: &Fx) -> Result<(), String> {
 pub fn recover(fx: &Fx) -> Result<(usize, Vec<String>), String> {
     let mut notes = Vec::new();
     for pass in 0..5 {
-        let out = run(fx, &["orchestrator", "--json"]);
+        let out = fx.run(&["orchestrator", "--json"]);
         let v: Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("recovery pass {pass}: not JSON ({e}): {}", text(&out)))?;
+            .map_err(|e| format!("recovery pass {pass}: not JSON ({e}): {}", out.text()))?;
         if out.status.code().is_none() || out.status.code() == Some(2) {
             return Err(format!(
                 "recovery pass {pass} did not finish: {}",
-                text(&out)
+                out.text()
             ));
         }
         for n in v["notes"].as_array().into_iter().flatten() {
@@ -428,7 +320,8 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// Start the orchestrator, SIGKILL it after `delay` (if still running); whether it was killed.
 pub fn kill_after(fx: &Fx, delay: Duration) -> bool {
-    let mut child = command(fx)
+    let mut child = fx
+        .command()
         .args(["orchestrator"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -453,7 +346,7 @@ pub fn kill_after(fx: &Fx, delay: Duration) -> bool {
 /// Where a crash left the work, read from the ledger: which step had started without an
 /// outcome, or which record came last.
 pub fn landed(fx: &Fx) -> String {
-    let ev = records(fx, "evidence.jsonl");
+    let ev = fx.records("evidence.jsonl");
     let mut open: BTreeMap<String, String> = BTreeMap::new();
     for r in &ev {
         let key = format!("{}/{}", r["run_id"], r["step_id"]);
@@ -475,7 +368,7 @@ pub fn landed(fx: &Fx) -> String {
         .filter(|r| r["type"] == "step_started")
         .map(|r| format!("{}/{}/{}", r["run_id"], r["step_id"], r["attempt"]))
         .collect();
-    let charged_only = records(fx, "billing.jsonl").iter().any(|r| {
+    let charged_only = fx.records("billing.jsonl").iter().any(|r| {
         r["type"] == "SPEND"
             && !started.contains(&format!(
                 "{}/{}/{}",

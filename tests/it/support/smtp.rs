@@ -7,6 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A port on loopback where nothing listens: bound, read, released.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// What the sink should speak besides plain SMTP.
 #[derive(Default, Clone)]
 pub struct SinkOptions {

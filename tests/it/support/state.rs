@@ -1,14 +1,13 @@
 //! Harness for release-backed state: a copy of the orch fixture with a profile pointing at a stateful fake GitHub, optional signing keys, the real binary, and the forgeries an attacker with write access to the release would make.
 #![allow(dead_code)]
 use super::fake_github::{FakeGithub, TOKEN};
-use super::orch::Fx;
-use platform::records::{canonical, GENESIS_HASH};
-use serde_json::{Map, Value};
+use super::fx::{Fx, Topup, Transcript, LEDGER_FILES};
+pub use super::ledger_fixtures::{rechain, records_in as records};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 pub const STATE_TAG: &str = "billing-state-v1";
 pub const REPOSITORY: &str = "acme/state";
-pub const STATE_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 pub const KEY_ENV: &str = "PLATFORM_LEDGER_SIGNING_KEY";
 
 /// A key pair as `platform ledger keygen --json` prints it.
@@ -31,11 +30,13 @@ impl World {
     pub fn new() -> World {
         let fake = FakeGithub::start_for(REPOSITORY);
         let fx = Fx::new();
-        let profile = format!(
-            "profile_name: dev_github\nbilling_state_dir: .billing-state\ngithub:\n  repository: {REPOSITORY}\n  api_url: {}\n",
-            fake.uri()
+        fx.write(
+            "profile.yml",
+            format!(
+                "profile_name: dev_github\nbilling_state_dir: .billing-state\ngithub:\n  repository: {REPOSITORY}\n  api_url: {}\n",
+                fake.uri()
+            ),
         );
-        std::fs::write(fx.path("profile.yml"), profile).unwrap();
         World {
             fake,
             fx,
@@ -62,9 +63,11 @@ impl World {
 
     /// `platform ledger keygen --json`, by the real binary.
     pub fn keygen(&self) -> Key {
-        let out = self.fx.run(&["ledger", "keygen", "--json"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = self
+            .fx
+            .run(&["ledger", "keygen", "--json"])
+            .expect_ok()
+            .json();
         Key {
             key_id: v["key_id"].as_str().unwrap().into(),
             public_key: v["public_key"].as_str().unwrap().into(),
@@ -81,7 +84,7 @@ impl World {
                 k.key_id, k.public_key
             ));
         }
-        std::fs::write(self.fx.path("config/ledger.yml"), yaml).unwrap();
+        self.fx.write("config/ledger.yml", yaml);
     }
 
     /// The real binary in the repository, with the token and (when set) the signing key.
@@ -106,26 +109,13 @@ impl World {
 
     /// A top-up through the real binary (TOPUP and its audit record).
     pub fn topup(&self, dir: &str, amount: i64, reference: &str) {
-        let out = self
-            .cmd()
-            .args([
-                "admin-topup",
-                "--tenant-id",
-                "t1",
-                "--topup-method-id",
-                "manual",
-            ])
-            .args([
-                "--amount-credits",
-                &amount.to_string(),
-                "--reference",
-                reference,
-            ])
-            .args(["--actor", "tester", "--billing-state-dir"])
+        self.cmd()
+            .args(Topup::new("t1", &amount.to_string(), reference).args())
+            .arg("--billing-state-dir")
             .arg(self.dir(dir))
             .output()
-            .unwrap();
-        assert!(out.status.success(), "topup: {}", text(&out.stderr));
+            .unwrap()
+            .expect_ok();
     }
 
     /// A real ledger in `dir`: a top-up, one orchestrated run (spends and evidence), a
@@ -136,8 +126,7 @@ impl World {
             "one",
             "work_order_id: one\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
         );
-        let out = self
-            .cmd()
+        self.cmd()
             .args([
                 "orchestrator",
                 "--runtime-dir",
@@ -146,8 +135,8 @@ impl World {
             ])
             .arg(self.dir(dir))
             .output()
-            .unwrap();
-        assert!(out.status.success(), "orchestrator: {}", text(&out.stderr));
+            .unwrap()
+            .expect_ok();
         self.topup(dir, 50, "INV-2");
     }
 
@@ -159,7 +148,7 @@ impl World {
     pub fn remote_all(&self) -> Vec<(String, Vec<u8>)> {
         let mut all: Vec<(String, Vec<u8>)> = ["heads.json"]
             .iter()
-            .chain(STATE_FILES.iter())
+            .chain(LEDGER_FILES.iter())
             .filter_map(|n| self.remote(n).map(|d| (n.to_string(), d)))
             .collect();
         all.sort();
@@ -189,32 +178,6 @@ impl World {
 
 pub fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()
-}
-
-/// The lines of a ledger file as JSON objects.
-pub fn records(bytes: &[u8]) -> Vec<Map<String, Value>> {
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap())
-        .collect()
-}
-
-/// Re-seal every record in order with fresh `seq`, `prev_hash` and `hash`, as an attacker
-/// with the (public) source code does after editing or removing lines.
-pub fn rechain(lines: &[Map<String, Value>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut prev = GENESIS_HASH.to_string();
-    for (i, line) in lines.iter().enumerate() {
-        let mut map = line.clone();
-        map.remove("hash");
-        map.insert("seq".into(), Value::from(i as u64 + 1));
-        map.insert("prev_hash".into(), Value::String(prev.clone()));
-        let (sealed, hash) = canonical::seal(&canonical::encode_object(&map).unwrap()).unwrap();
-        out.extend_from_slice(&sealed);
-        prev = hash;
-    }
-    out
 }
 
 /// billing.jsonl with the first TOPUP's amount changed, re-chained.

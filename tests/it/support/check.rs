@@ -1,0 +1,38 @@
+//! Small checks on what a command printed: text that must contain a needle, and lookups in
+//! the JSON arrays of its documents (runs, steps, findings, manifests).
+#![allow(dead_code)]
+use serde_json::Value;
+use std::fmt::Debug;
+
+/// `text` contains `needle`; a failure shows both.
+pub fn assert_has(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} is not in:\n{text}");
+}
+
+/// The element of a JSON array whose `key` equals `value`.
+pub fn find<'a, T>(array: &'a Value, key: &str, value: T) -> &'a Value
+where
+    Value: PartialEq<T>,
+    T: Debug + Copy,
+{
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no element with {key} = {value:?} in {array}"))
+}
+
+/// The string `key` of every element of a JSON array.
+pub fn strs<'a>(array: &'a Value, key: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .map(|e| {
+            e[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no string {key} in {e}"))
+        })
+        .collect()
+}
