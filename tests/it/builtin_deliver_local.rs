@@ -2,6 +2,7 @@
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use platform::beneath::Beneath;
 use platform::builtin::deliver_local;
 use platform::digest::sha256_hex;
@@ -77,7 +78,7 @@ fn a_missing_package_fails_module_failed() {
     )
     .expect_err("missing package");
     assert_eq!(failure.reason_slug, "module_failed");
-    assert!(failure.message.contains("nope.zip"), "{}", failure.message);
+    assert_has(&failure.message, "nope.zip");
 }
 
 #[test]
@@ -89,5 +90,5 @@ fn an_unwritable_destination_fails_delivery_failed() {
     let failure =
         deliver_local(&at(&zip), None, &blocker.join("out")).expect_err("dest under a file");
     assert_eq!(failure.reason_slug, "delivery_failed");
-    assert!(failure.message.contains("blocker"), "{}", failure.message);
+    assert_has(&failure.message, "blocker");
 }

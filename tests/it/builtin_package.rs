@@ -2,6 +2,7 @@
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use platform::beneath::Beneath;
 use platform::builtin::package::validate_as_path;
 use platform::builtin::{build_package, PackSource, PackageSummary};
@@ -298,7 +299,7 @@ fn a_symlink_in_a_source_tree_is_refused_and_named() {
     let link = dir.join("a/link.txt");
     std::os::unix::fs::symlink(&report, &link).unwrap();
     let err = build_err(&sources(&dir, &report));
-    assert!(err.message.contains("symbolic link"), "{}", err.message);
+    assert_has(&err.message, "symbolic link");
     assert!(
         err.message.contains(&link.display().to_string()),
         "{}",
@@ -312,7 +313,7 @@ fn a_symlink_in_a_source_tree_is_refused_and_named() {
         as_path: "r.md".into(),
         source: Beneath::in_parent(&top_link),
     }]);
-    assert!(err.message.contains("symbolic link"), "{}", err.message);
+    assert_has(&err.message, "symbolic link");
 }
 
 #[test]
@@ -325,7 +326,7 @@ fn two_files_at_one_name_are_refused_naming_both_sources() {
     let mut srcs = sources(&dir, &report);
     srcs.push(clash);
     let err = build_err(&srcs);
-    assert!(err.message.contains("'results/a.txt'"), "{}", err.message);
+    assert_has(&err.message, "'results/a.txt'");
     assert!(
         err.message
             .contains(&dir.join("a.txt").display().to_string()),
@@ -352,7 +353,7 @@ fn a_name_that_is_both_file_and_directory_is_refused() {
             source: Beneath::in_parent(&report.clone()),
         },
     ]);
-    assert!(err.message.contains("both a file"), "{}", err.message);
+    assert_has(&err.message, "both a file");
 }
 
 #[test]
@@ -361,11 +362,7 @@ fn a_package_inside_its_own_source_is_refused() {
     let zip = dir.join("package.zip");
     let err = build_package(&sources(&dir, &report), &zip, None, None)
         .expect_err("package inside its source");
-    assert!(
-        err.message.contains("inside its own source"),
-        "{}",
-        err.message
-    );
+    assert_has(&err.message, "inside its own source");
 }
 
 #[test]

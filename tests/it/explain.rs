@@ -1,6 +1,7 @@
 //! `platform explain` (SPEC §10): every reason slug and exit code has a text, unknown topics
 //! exit 2 with the closest ones, and docs/ list the same slugs, exit codes and record types as
 //! the built-in texts (one source).
+use crate::support::check::assert_has;
 use crate::support::fx::crate_root;
 use crate::support::{Fx, Transcript};
 use platform::config::registry::BUILTIN_REASONS;
@@ -67,7 +68,7 @@ fn every_reason_slug_and_exit_code_has_a_text() {
 fn an_unknown_topic_exits_2_naming_the_closest_ones() {
     let fx = Fx::new();
     let stderr = fx.run(&["explain", "timout"]).expect_code(2).stderr_text();
-    assert!(stderr.contains("slug:timeout"), "{stderr}");
+    assert_has(&stderr, "slug:timeout");
     let (code, doc) = explain(&fx, &["record:SPNED"]);
     assert_eq!(code, 2);
     assert!(doc["error"]["help"]

@@ -4,10 +4,11 @@
 //! refuses and leaves the files untouched; and the two agree with each other. Truncation at
 //! any offset always recovers to a valid prefix; a flipped bit is always detected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::check::assert_has;
 use crate::support::fuzz;
 use crate::support::ledger_fixtures as lf;
 
-use fuzz::{config, edit, mutate, report_cases, timed, Edit};
+use fuzz::{edit, fuzz_target, mutate, Edit};
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::{Payload, RunStarted};
 use proptest::prelude::*;
@@ -228,19 +229,14 @@ fn files() -> impl Strategy<Value = [Content; 3]> {
     (content(), content(), content()).prop_map(|(a, b, c)| [a, b, c])
 }
 
-proptest! {
-    #![proptest_config(config(FILE_CASES))]
-    #[test]
-    fn any_bytes_in_the_ledger_are_reported_never_a_panic(c in files()) {
-        check_files(&c);
-    }
-}
-
-#[test]
-fn ledger_files_timed() {
-    report_cases("ledger_verify_open", FILE_CASES);
-    timed("ledger_verify_open", files(), check_files);
-}
+fuzz_target!(
+    any_bytes_in_the_ledger_are_reported_never_a_panic,
+    ledger_files_timed,
+    "ledger_verify_open",
+    FILE_CASES,
+    files(),
+    check_files
+);
 
 #[derive(Debug, Clone)]
 enum Damage {
@@ -277,7 +273,7 @@ fn check_damage(d: &Damage) {
                 // run name a run evidence.jsonl no longer has, and no writer goes on (SPEC §7).
                 Err(e) => {
                     assert_eq!(FILES[*f], "evidence.jsonl", "cut at {cut}: {}", e.message);
-                    assert!(e.message.contains("run_started is not in"), "{}", e.message);
+                    assert_has(&e.message, "run_started is not in");
                     assert_eq!(read_all(dir.path()), before, "a refusing writer wrote");
                 }
                 // Any other cut recovers to a valid prefix of whole records (SPEC §4), and a
@@ -324,16 +320,11 @@ fn check_damage(d: &Damage) {
 
 const DAMAGE_CASES: u32 = 512;
 
-proptest! {
-    #![proptest_config(config(DAMAGE_CASES))]
-    #[test]
-    fn every_cut_recovers_and_every_flipped_bit_is_detected(d in damage()) {
-        check_damage(&d);
-    }
-}
-
-#[test]
-fn damage_timed() {
-    report_cases("ledger_truncate_flip", DAMAGE_CASES);
-    timed("ledger_truncate_flip", damage(), check_damage);
-}
+fuzz_target!(
+    every_cut_recovers_and_every_flipped_bit_is_detected,
+    damage_timed,
+    "ledger_truncate_flip",
+    DAMAGE_CASES,
+    damage(),
+    check_damage
+);

@@ -7,7 +7,7 @@
 use crate::support::fuzz;
 
 use crate::support::fx::copy_tree;
-use fuzz::{config, report_cases, timed};
+use fuzz::fuzz_target;
 use platform::beneath::Beneath;
 use platform::builtin::package::{build_package, PackSource};
 use proptest::prelude::*;
@@ -279,21 +279,16 @@ fn hex(d: &[u8]) -> String {
 
 const CASES: u32 = 256;
 
-proptest! {
-    #![proptest_config(config(CASES))]
-    #[test]
-    fn packaging_random_trees_refuses_or_succeeds_deterministically(c in case()) {
-        check(&c);
-    }
-}
-
-#[test]
-fn packaging_timed() {
-    report_cases("zip_manifest_build", CASES);
-    timed("zip_manifest_build", case(), check);
-    eprintln!(
+fuzz_target!(
+    packaging_random_trees_refuses_or_succeeds_deterministically,
+    packaging_timed,
+    "zip_manifest_build",
+    CASES,
+    case(),
+    check,
+    then: || eprintln!(
         "fuzz: zip_manifest_build: {} built, {} refused (both sides exercised)",
         BUILT.load(Ordering::Relaxed),
         REFUSED.load(Ordering::Relaxed)
-    );
-}
+    )
+);

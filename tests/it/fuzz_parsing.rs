@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fuzz;
 
-use fuzz::{config, edit, mutate, report_cases, timed};
+use fuzz::{config, edit, fuzz_target, mutate, report_cases, timed};
 use platform::orchestrator::plan::{plan, Filter, PlanInput};
 use platform::repo::locate::{line_of, parse_path, render_path};
 use platform::repo::{yaml, Repo};
@@ -92,19 +92,14 @@ fn check_parse(text: &str) {
 
 const YAML_CASES: u32 = 512;
 
-proptest! {
-    #![proptest_config(config(YAML_CASES))]
-    #[test]
-    fn yaml_parse_never_panics(text in any_doc()) {
-        check_parse(&text);
-    }
-}
-
-#[test]
-fn yaml_parse_timed() {
-    report_cases("yaml_parse", YAML_CASES);
-    timed("yaml_parse", any_doc(), |t| check_parse(t));
-}
+fuzz_target!(
+    yaml_parse_never_panics,
+    yaml_parse_timed,
+    "yaml_parse",
+    YAML_CASES,
+    any_doc(),
+    |t: &String| check_parse(t)
+);
 
 // ---- repository load + validation + plan ---------------------------------------------------
 
@@ -513,16 +508,11 @@ fn check_locate(c: &LocateCase) {
 
 const LOCATE_CASES: u32 = 1024;
 
-proptest! {
-    #![proptest_config(config(LOCATE_CASES))]
-    #[test]
-    fn line_of_never_panics(c in locate_case()) {
-        check_locate(&c);
-    }
-}
-
-#[test]
-fn line_of_timed() {
-    report_cases("locate_line_of", LOCATE_CASES);
-    timed("locate_line_of", locate_case(), check_locate);
-}
+fuzz_target!(
+    line_of_never_panics,
+    line_of_timed,
+    "locate_line_of",
+    LOCATE_CASES,
+    locate_case(),
+    check_locate
+);

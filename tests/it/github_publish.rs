@@ -42,20 +42,21 @@ fn client(fake: &FakeGithub) -> GithubClient {
         })
 }
 
-/// Two files in a temp dir: `a.zip` and `SHA256SUMS`.
-fn files(dir: &tempfile::TempDir, a: &[u8]) -> Vec<(String, PathBuf)> {
+/// Two files in a fresh temp dir (returned: it must outlive them): `a.zip` holding `a` and
+/// its `SHA256SUMS`.
+fn assets(a: &[u8]) -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
+    let dir = tempfile::tempdir().unwrap();
     let pa = dir.path().join("a.zip");
     let ps = dir.path().join("SHA256SUMS");
     std::fs::write(&pa, a).unwrap();
     std::fs::write(&ps, format!("{}  a.zip\n", platform::digest::sha256_hex(a))).unwrap();
-    vec![("a.zip".into(), pa), ("SHA256SUMS".into(), ps)]
+    (dir, vec![("a.zip".into(), pa), ("SHA256SUMS".into(), ps)])
 }
 
 #[test]
 fn first_publish_creates_a_draft_uploads_verifies_then_publishes() {
     let fake = FakeGithub::start();
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     let result = client(&fake).publish_assets(&owner(), &files).unwrap();
 
     assert_eq!(
@@ -99,8 +100,7 @@ fn first_publish_creates_a_draft_uploads_verifies_then_publishes() {
 #[test]
 fn a_rerun_uploads_nothing() {
     let fake = FakeGithub::start();
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     let c = client(&fake);
     c.publish_assets(&owner(), &files).unwrap();
     fake.clear_calls();
@@ -114,8 +114,7 @@ fn a_rerun_uploads_nothing() {
 #[test]
 fn a_draft_left_by_a_failed_run_is_completed_and_stale_assets_replaced() {
     let fake = FakeGithub::start();
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"new bytes");
+    let (_dir, files) = assets(b"new bytes");
     // A previous run left: an a.zip with other bytes and an incomplete SHA256SUMS.
     seed_owned(
         &fake,
@@ -150,8 +149,7 @@ fn a_draft_left_by_a_failed_run_is_completed_and_stale_assets_replaced() {
 fn identical_assets_on_a_draft_are_skipped_even_without_digests() {
     let fake = FakeGithub::start();
     fake.state().omit_digest = true;
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"same");
+    let (_dir, files) = assets(b"same");
     seed_owned(&fake, true, &[("a.zip", b"same")], &[]);
 
     let result = client(&fake).publish_assets(&owner(), &files).unwrap();
@@ -169,8 +167,7 @@ fn identical_assets_on_a_draft_are_skipped_even_without_digests() {
 fn a_failed_upload_leaves_the_release_a_draft_and_names_repo_tag_and_asset() {
     let fake = FakeGithub::start();
     fake.state().fail_upload = Some((2, 500, true));
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     let c = client(&fake);
 
     let err = c.publish_assets(&owner(), &files).unwrap_err();
@@ -230,8 +227,7 @@ fn rate_limits_and_server_errors_on_gets_are_retried() {
         st.fail_gets.push_back(Injected::retry_now(429));
         st.fail_gets.push_back(Injected::retry_now(502));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     client(&fake).publish_assets(&owner(), &files).unwrap();
     let calls = fake.calls();
     assert_eq!(
@@ -260,8 +256,7 @@ fn a_rate_limit_longer_than_the_cap_fails_at_once_with_a_clear_message() {
             ("x-ratelimit-reset".into(), reset.to_string()),
         ],
     });
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     let started = std::time::Instant::now();
     let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -286,8 +281,7 @@ fn server_errors_keep_being_retried_only_up_to_the_bound() {
             st.fail_gets.push_back(Injected::retry_now(503));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert!(err.message.contains("503"), "{err}");
     assert!(err.message.contains("after 4 attempts"), "{err}");
@@ -298,8 +292,7 @@ fn server_errors_keep_being_retried_only_up_to_the_bound() {
 fn a_5xx_on_create_is_reported_clearly_and_not_retried_blindly() {
     let fake = FakeGithub::start();
     fake.state().fail_creates.push_back(500);
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
 
     let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert_eq!(err.exit_code(), 1);
@@ -321,8 +314,7 @@ fn a_5xx_on_create_is_reported_clearly_and_not_retried_blindly() {
 fn a_create_whose_answer_was_lost_is_found_by_listing_again() {
     let fake = FakeGithub::start();
     fake.state().lose_create_response = true;
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"zip bytes");
+    let (_dir, files) = assets(b"zip bytes");
     client(&fake).publish_assets(&owner(), &files).unwrap();
     let calls = fake.calls();
     assert_eq!(
@@ -338,8 +330,7 @@ fn a_create_whose_answer_was_lost_is_found_by_listing_again() {
 fn a_published_release_that_differs_is_an_error_and_is_not_touched() {
     let fake = FakeGithub::start();
     seed_owned(&fake, false, &[("a.zip", b"published bytes")], &[]);
-    let dir = tempfile::tempdir().unwrap();
-    let files = files(&dir, b"other bytes");
+    let (_dir, files) = assets(b"other bytes");
 
     let err = client(&fake).publish_assets(&owner(), &files).unwrap_err();
     assert_eq!(err.exit_code(), 1);

@@ -1,6 +1,7 @@
 //! `platform state pull|push` end to end (unsigned state: no config/ledger.yml): the real binary against a fake GitHub on loopback, with real ledgers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use crate::support::state::{text, World, STATE_TAG};
 
 #[test]
@@ -10,8 +11,8 @@ fn pull_then_push_round_trip() {
     // Nothing remote yet: start empty, and say so.
     let out = w.state("pull", "a", &[]).success();
     let stdout = text(&out.get_output().stdout);
-    assert!(stdout.contains("starting with an empty ledger"), "{stdout}");
-    assert!(stdout.contains("not signed"), "{stdout}");
+    assert_has(&stdout, "starting with an empty ledger");
+    assert_has(&stdout, "not signed");
     let pulled: serde_json::Value =
         serde_json::from_slice(&std::fs::read(w.dir("a/.state-pulled.json")).unwrap()).unwrap();
     assert_eq!(pulled["tag"], STATE_TAG);
@@ -22,7 +23,7 @@ fn pull_then_push_round_trip() {
     w.topup("a", 100, "INV-1");
     let out = w.state("push", "a", &[]).success();
     let stdout = text(&out.get_output().stdout);
-    assert!(stdout.contains("created as a draft"), "{stdout}");
+    assert_has(&stdout, "created as a draft");
     let release = w.fake.release(STATE_TAG).unwrap();
     assert!(release.draft, "the state release stays a draft");
     assert_eq!(
@@ -95,12 +96,9 @@ fn a_push_after_someone_elses_push_is_refused_and_writes_nothing_remote() {
     w.fake.clear_calls();
     let out = w.state("push", "a", &[]).failure().code(1);
     let stderr = text(&out.get_output().stderr);
-    assert!(
-        stderr.contains("someone pushed since your pull"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("platform ledger merge"), "{stderr}");
-    assert!(stderr.contains("billing.jsonl"), "{stderr}");
+    assert_has(&stderr, "someone pushed since your pull");
+    assert_has(&stderr, "platform ledger merge");
+    assert_has(&stderr, "billing.jsonl");
     assert!(w.writes().is_empty(), "{:?}", w.fake.calls());
     assert_eq!(w.remote("billing.jsonl").unwrap(), remote_b);
 
@@ -108,7 +106,7 @@ fn a_push_after_someone_elses_push_is_refused_and_writes_nothing_remote() {
     let before = w.snapshot("a");
     let out = w.state("pull", "a", &[]).failure().code(1);
     let stderr = text(&out.get_output().stderr);
-    assert!(stderr.contains("would overwrite local records"), "{stderr}");
+    assert_has(&stderr, "would overwrite local records");
     assert_eq!(w.snapshot("a"), before);
 }
 
@@ -123,7 +121,7 @@ fn a_push_without_a_pull_is_allowed_only_onto_an_empty_remote() {
     w.fake.clear_calls();
     let out = w.state("push", "c", &[]).failure().code(1);
     let stderr = text(&out.get_output().stderr);
-    assert!(stderr.contains("no pull was made"), "{stderr}");
+    assert_has(&stderr, "no pull was made");
     assert!(w.writes().is_empty());
 }
 
@@ -163,7 +161,7 @@ fn without_a_token_state_commands_say_to_set_it() {
             .failure()
             .code(2);
     let stderr = text(&out.get_output().stderr);
-    assert!(stderr.contains("GITHUB_TOKEN is not set"), "{stderr}");
+    assert_has(&stderr, "GITHUB_TOKEN is not set");
     assert!(w.fake.calls().is_empty());
 }
 

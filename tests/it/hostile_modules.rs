@@ -56,12 +56,14 @@ fn pass(fx: &Fx) -> (Output, Value) {
     (out, v)
 }
 
-/// Write work order `id` and run a pass: the output and the work order's run.
-fn pass_one(fx: &Fx, id: &str, yaml: &str) -> (Output, Value) {
+/// A fresh fixture with work order `id` after one pass: the fixture, the pass's output and
+/// the work order's run.
+fn pass_one(id: &str, yaml: &str) -> (Fx, Output, Value) {
+    let fx = fx();
     fx.workorder(id, yaml);
-    let (out, v) = pass(fx);
+    let (out, v) = pass(&fx);
     let run = run_of(&v, id).clone();
-    (out, run)
+    (fx, out, run)
 }
 
 /// The folder of a step of the work order's (only) run.
@@ -171,14 +173,12 @@ fn outcome_of(fx: &Fx, step: &str) -> Value {
         .unwrap_or_else(|| panic!("no outcome for {step}"))
 }
 
+/// The work order of `a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_writes`.
+const SPY: &str = "work_order_id: spy\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy, module_id: procspy, kind: transform}\n";
+
 #[test]
 fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_writes() {
-    let fx = fx();
-    let (out, run) = pass_one(
-        &fx,
-        "spy",
-        "work_order_id: spy\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy, module_id: procspy, kind: transform}\n",
-    );
+    let (fx, out, run) = pass_one("spy", SPY);
     assert_eq!(run["status"], "COMPLETED", "{}", out.text());
     // The spy really looked: it read its ancestors (supervisor and orchestrator) and /proc.
     let report: Value = serde_json::from_slice(
@@ -433,14 +433,12 @@ fn a_two_gib_stdout_flood_keeps_16_mib_and_the_orchestrator_under_200_mb() {
         .any(|l| l["name"] == "stdout.log" && l["bytes"] == log.len() as u64));
 }
 
+/// The work order of `a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines`.
+const MANY: &str = "work_order_id: many\nsteps:\n  - {step_id: big, module_id: manyfiles, kind: transform, inputs: {count: 200000}, deliverables: [files]}\n  - {step_id: ok, module_id: manyfiles, kind: transform, inputs: {count: 3000, hardlinks: false}, deliverables: [files]}\n  - {step_id: linked, module_id: manyfiles, kind: transform, inputs: {count: 50}, deliverables: [files]}\n";
+
 #[test]
 fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines() {
-    let fx = fx();
-    let (out, run) = pass_one(
-        &fx,
-        "many",
-        "work_order_id: many\nsteps:\n  - {step_id: big, module_id: manyfiles, kind: transform, inputs: {count: 200000}, deliverables: [files]}\n  - {step_id: ok, module_id: manyfiles, kind: transform, inputs: {count: 3000, hardlinks: false}, deliverables: [files]}\n  - {step_id: linked, module_id: manyfiles, kind: transform, inputs: {count: 50}, deliverables: [files]}\n",
-    );
+    let (fx, out, run) = pass_one("many", MANY);
     let big = step_of(&run, "big");
     assert_eq!(big["status"], "FAILED", "{}", out.text());
     assert_eq!(big["reason_slug"], "outputs_too_large");
@@ -467,14 +465,12 @@ fn a_200000_file_output_fails_outputs_too_large_refunded_with_small_ledger_lines
     assert_ledger_lines_under_1_mib(&fx);
 }
 
+/// The work order of `oversized_results_are_capped_so_no_ledger_line_reaches_1_mib`.
+const RESULTS: &str = "work_order_id: results\nsteps:\n  - {step_id: file, module_id: bigresult, kind: transform, inputs: {value_kib: 3072}}\n  - {step_id: values, module_id: bigresult, kind: transform, inputs: {value_kib: 700}}\n  - {step_id: message, module_id: bigresult, kind: transform, inputs: {message_chars: 100000, value_kib: 1}}\n";
+
 #[test]
 fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
-    let fx = fx();
-    let (out, run) = pass_one(
-        &fx,
-        "results",
-        "work_order_id: results\nsteps:\n  - {step_id: file, module_id: bigresult, kind: transform, inputs: {value_kib: 3072}}\n  - {step_id: values, module_id: bigresult, kind: transform, inputs: {value_kib: 700}}\n  - {step_id: message, module_id: bigresult, kind: transform, inputs: {message_chars: 100000, value_kib: 1}}\n",
-    );
+    let (fx, out, run) = pass_one("results", RESULTS);
     let file = step_of(&run, "file");
     assert_eq!(file["reason_slug"], "module_failed", "{}", out.text());
     assert!(file["message"]
@@ -491,14 +487,13 @@ fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
     assert_ledger_lines_under_1_mib(&fx);
 }
 
+/// The work order of `a_secret_split_across_writes_is_redacted_in_both_logs`.
+const SPLIT: &str =
+    "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n";
+
 #[test]
 fn a_secret_split_across_writes_is_redacted_in_both_logs() {
-    let fx = fx();
-    let (out, run) = pass_one(
-        &fx,
-        "split",
-        "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n",
-    );
+    let (fx, out, run) = pass_one("split", SPLIT);
     assert_eq!(run["status"], "COMPLETED", "{}", out.text());
     let dir = step_dir(&fx, "split", "s");
     for log in ["stdout.log", "stderr.log"] {

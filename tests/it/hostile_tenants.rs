@@ -2,7 +2,7 @@
 //! the platform read. Real races (a folder or an output swapped for a link while the real
 //! orchestrator runs), hard links, FIFOs and linked tenant folders; every test asserts that no
 //! byte of tenant t2 reaches t1's outputs, packages or deliveries, and what was charged.
-use crate::support::check::strs;
+use crate::support::check::{assert_has, strs};
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 use serde_json::Value;
@@ -243,10 +243,7 @@ fn an_assets_folder_swapped_for_a_link_mid_run_never_hands_over_another_tenants_
                         "{id}/{sid}"
                     );
                     let given = std::fs::read_to_string(dir.join("where.txt")).unwrap();
-                    assert!(
-                        given.contains(&format!("/{sid}/inputs/src/note.txt")),
-                        "{given}"
-                    );
+                    assert_has(&given, &format!("/{sid}/inputs/src/note.txt"));
                     assert!(
                         !given.contains("/tenants/"),
                         "a path inside tenants/: {given}"
@@ -531,7 +528,7 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let out = run_watched(&fx, &["orchestrator", "--json"]);
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let summary = out.json();
     assert_eq!(summary["runs"], serde_json::json!([]), "{summary}");
     let invalid = strs(&summary["invalid"], "work_order_id");
@@ -542,7 +539,7 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
         "nothing charged"
     );
     let out = run_watched(&fx, &["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let errors = out.json()["errors"].as_array().unwrap().clone();
     for (id, _, expect) in cases {
         let file = format!("tenants/t1/workorders/{id}.yml");
@@ -585,15 +582,9 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
         "{folder}: audited a top-up"
     );
 
-    let out = fx.run(&["orchestrator", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    let summary = out.json();
+    let summary = fx.run(&["orchestrator", "--json"]).expect_code(1).json();
     assert!(
-        summary["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["tenant_id"] != folder),
+        !strs(&summary["runs"], "tenant_id").contains(&folder),
         "{folder}: ran: {summary}"
     );
     assert!(
@@ -615,7 +606,7 @@ fn assert_not_a_tenant(fx: &Fx, folder: &str, file: &str, expect: &str) {
     );
 
     let out = fx.run(&["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let errors = out.json()["errors"].as_array().unwrap().clone();
     assert!(
         errors
@@ -697,7 +688,7 @@ fn a_bad_name_or_a_linked_tenant_yml_or_workorders_is_not_a_tenant() {
 
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let out = topup_as_tester(&fx, "nobody");
-    assert_eq!(out.status.code(), Some(2), "{}", out.text());
+    out.expect_code(2);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown tenant 'nobody'"),
         "{}",

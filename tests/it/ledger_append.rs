@@ -1,6 +1,7 @@
 //! Ledger append path: idempotency, conflicts, billing rules, batches, durability shape.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::check::assert_has;
 use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
@@ -38,8 +39,7 @@ fn replaying_a_topup_is_a_no_op() {
 
 #[test]
 fn a_conflicting_topup_writes_nothing_and_names_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     l.append(Stream::Billing, vec![topup("acme", 100, "INV-1")])
         .unwrap();
     let before = read(&dir.path().join("billing.jsonl"));
@@ -47,8 +47,8 @@ fn a_conflicting_topup_writes_nothing_and_names_the_field() {
         .append(Stream::Billing, vec![topup("acme", 200, "INV-1")])
         .unwrap_err();
     assert_eq!(err.exit_code(), 1);
-    assert!(err.message.contains("conflict"), "{}", err.message);
-    assert!(err.message.contains("topup/acme/INV-1"), "{}", err.message);
+    assert_has(&err.message, "conflict");
+    assert_has(&err.message, "topup/acme/INV-1");
     assert!(
         err.message
             .contains("amount_credits (recorded 100, posted 200)"),
@@ -61,11 +61,7 @@ fn a_conflicting_topup_writes_nothing_and_names_the_field() {
 
 #[test]
 fn balance_never_goes_below_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
-    start_runs(&mut l, &[("acme", "wo")]);
-    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
-        .unwrap();
+    let (dir, mut l) = acme_with(10);
     let run = spend("acme", "wo", "s1", RUN_DELIVERABLE, 6);
     let zip = spend("acme", "wo", "s1", "zip", 5);
     let before = read(&dir.path().join("billing.jsonl"));
@@ -76,12 +72,8 @@ fn balance_never_goes_below_zero() {
             vec![Payload::new(run.clone()), Payload::new(zip.clone())],
         )
         .unwrap_err();
-    assert!(
-        err.message.contains("not enough credits"),
-        "{}",
-        err.message
-    );
-    assert!(err.message.contains("balance of 4"), "{}", err.message);
+    assert_has(&err.message, "not enough credits");
+    assert_has(&err.message, "balance of 4");
     assert_eq!(
         read(&dir.path().join("billing.jsonl")),
         before,
@@ -102,11 +94,7 @@ fn balance_never_goes_below_zero() {
 
 #[test]
 fn refunds_never_exceed_their_spend() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
-    start_runs(&mut l, &[("acme", "wo")]);
-    l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
-        .unwrap();
+    let (dir, mut l) = acme_with(10);
     l.append(Stream::Billing, vec![topup("beta", 10, "INV-1")])
         .unwrap();
     let s = spend("acme", "wo", "s1", "zip", 4);
@@ -116,31 +104,18 @@ fn refunds_never_exceed_their_spend() {
 
     let mut over = platform::records::Refund::reversing(&s, "timeout");
     over.amount_credits = 5;
-    let err = l
-        .append(Stream::Billing, vec![Payload::new(over)])
-        .unwrap_err();
-    assert!(err.message.contains("refund over spend"), "{}", err.message);
+    refused(&mut l, vec![Payload::new(over)], "refund over spend");
 
     let mut ghost = platform::records::Refund::reversing(&s, "timeout");
     ghost.refunds = "spend/acme/nope".into();
-    let err = l
-        .append(Stream::Billing, vec![Payload::new(ghost)])
-        .unwrap_err();
-    assert!(
-        err.message.contains("names no recorded SPEND"),
-        "{}",
-        err.message
-    );
+    refused(&mut l, vec![Payload::new(ghost)], "names no recorded SPEND");
 
     let mut other = platform::records::Refund::reversing(&s, "timeout");
     other.tenant_id = "beta".into();
-    let err = l
-        .append(Stream::Billing, vec![Payload::new(other)])
-        .unwrap_err();
-    assert!(
-        err.message.contains("reverses a SPEND of tenant acme"),
-        "{}",
-        err.message
+    refused(
+        &mut l,
+        vec![Payload::new(other)],
+        "reverses a SPEND of tenant acme",
     );
 
     let full = l.append(Stream::Billing, vec![refund(&s)]).unwrap();
@@ -152,8 +127,7 @@ fn refunds_never_exceed_their_spend() {
 
 #[test]
 fn signs_and_ranges_are_enforced() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     start_runs(&mut l, &[("acme", "wo")]);
     for amount in [0, -1, MAX_CREDITS + 1, i64::MAX] {
         let err = l
@@ -171,19 +145,12 @@ fn signs_and_ranges_are_enforced() {
     l.append(Stream::Billing, vec![topup("acme", 5, "INV-1")])
         .unwrap();
     let free = spend("acme", "wo", "s1", "zip", 0);
-    let err = l
-        .append(Stream::Billing, vec![Payload::new(free)])
-        .unwrap_err();
-    assert!(err.message.contains("must be negative"), "{}", err.message);
+    refused(&mut l, vec![Payload::new(free)], "must be negative");
 }
 
 #[test]
 fn a_batch_is_all_or_nothing_and_replays_as_a_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
-    start_runs(&mut l, &[("acme", "wo")]);
-    l.append(Stream::Billing, vec![topup("acme", 50, "INV-1")])
-        .unwrap();
+    let (dir, mut l) = acme_with(50);
     let a = spend("acme", "wo", "s1", RUN_DELIVERABLE, 1);
     let b = spend("acme", "wo", "s1", "zip", 2);
     let batch = || vec![Payload::new(a.clone()), Payload::new(b.clone())];
@@ -212,14 +179,13 @@ fn a_batch_is_all_or_nothing_and_replays_as_a_whole() {
             vec![Payload::new(a.clone()), Payload::new(c)],
         )
         .unwrap_err();
-    assert!(err.message.contains("conflict"), "{}", err.message);
+    assert_has(&err.message, "conflict");
     assert_eq!(l.balance("acme"), 47);
 }
 
 #[test]
 fn records_go_to_their_own_file_and_chain_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     let err = l
         .append(Stream::Evidence, vec![topup("acme", 1, "x")])
         .unwrap_err();
@@ -247,8 +213,7 @@ fn records_go_to_their_own_file_and_chain_there() {
 
 #[test]
 fn lines_are_canonical_with_hash_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     l.append(Stream::Billing, vec![topup("acme", 7, "INV-1")])
         .unwrap();
     let text = String::from_utf8(read(&dir.path().join("billing.jsonl"))).unwrap();
@@ -316,8 +281,7 @@ fn a_writer_open_across_a_merge_appends_after_it() {
 
 #[test]
 fn a_record_of_a_run_needs_its_run_started_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     l.append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
         .unwrap();
     let s = spend("acme", "wo", "s1", "zip", 4);
@@ -342,8 +306,7 @@ fn a_record_of_a_run_needs_its_run_started_first() {
 
 #[test]
 fn a_privileged_record_is_audited_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     let out = l
         .append(Stream::Billing, vec![topup("acme", 10, "INV-1")])
         .unwrap();
@@ -367,5 +330,5 @@ fn a_privileged_record_is_audited_with_it() {
         .append(Stream::Billing, vec![Payload::new(anonymous)])
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    assert!(err.message.contains("needs an actor"), "{}", err.message);
+    assert_has(&err.message, "needs an actor");
 }

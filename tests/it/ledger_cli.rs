@@ -1,6 +1,7 @@
 //! Transcripts of the ledger commands run as the real binary: admin-topup, balance, statement, integrity-validate, ledger merge.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::check::assert_has;
 use crate::support::ledger_fixtures as fixtures;
 
 use crate::support::fx::{Topup, LEDGER_FILES};
@@ -105,7 +106,7 @@ fn topup_replay_and_conflict() {
 
     // The same reference and amount again: one top-up.
     let text = out(topup_cmd(&r, "100", "INV-1")).expect_ok().stdout_text();
-    assert!(text.contains("already recorded"), "{text}");
+    assert_has(&text, "already recorded");
     assert_eq!(billing(&r), before);
     assert_eq!(read(&r.state.join("audit.jsonl")), audit_before);
 
@@ -140,7 +141,7 @@ fn topup_actor_comes_from_github_actor() {
     let err = out(topup_by(&r, None, "card", "5", "R2"))
         .expect_code(2)
         .stderr_text();
-    assert!(err.contains("actor"), "{err}");
+    assert_has(&err, "actor");
 }
 
 #[test]
@@ -284,14 +285,8 @@ fn integrity_validate_reports_file_and_line() {
     let stdout = run(&r, &["integrity-validate"])
         .expect_code(1)
         .stdout_text();
-    assert!(
-        stdout.contains("billing.jsonl:1: hash mismatch"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("billing.jsonl:2: hash mismatch"),
-        "{stdout}"
-    );
+    assert_has(&stdout, "billing.jsonl:1: hash mismatch");
+    assert_has(&stdout, "billing.jsonl:2: hash mismatch");
     let v = run(&r, &["integrity-validate", "--json"])
         .expect_code(1)
         .json();
@@ -306,7 +301,7 @@ fn integrity_validate_reports_file_and_line() {
     let err = out(topup_cmd(&r, "10", "INV-9"))
         .expect_code(1)
         .stderr_text();
-    assert!(err.contains("damaged at line 1"), "{err}");
+    assert_has(&err, "damaged at line 1");
 
     on(&r, Path::new("/nonexistent/state"), &["integrity-validate"]).expect_code(2);
 }
@@ -324,10 +319,7 @@ fn integrity_validate_checks_runtime_record_files() {
     let stdout = run(&r, &["integrity-validate"])
         .expect_code(1)
         .stdout_text();
-    assert!(
-        stdout.contains("records.jsonl:2: not valid JSON"),
-        "{stdout}"
-    );
+    assert_has(&stdout, "records.jsonl:2: not valid JSON");
 }
 
 fn shard(r: &Repo, name: &str, base: &Path, topups: &[(&str, i64, &str)]) -> PathBuf {
@@ -452,6 +444,6 @@ fn a_merge_that_would_overdraw_fails() {
     }
     let before = billing(&r);
     let err = merge(&r, &r.state, &[&a]).expect_code(1).stderr_text();
-    assert!(err.contains("not enough credits"), "{err}");
+    assert_has(&err, "not enough credits");
     assert_eq!(billing(&r), before);
 }

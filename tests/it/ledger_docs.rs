@@ -149,7 +149,7 @@ fn print_examples() {
     let mut post = |r: Record| {
         l.append(Stream::Evidence, vec![Payload::new(r)]).unwrap();
     };
-    post(Record::StepStarted(StepStarted {
+    let started = StepStarted {
         tenant_id: t.into(),
         work_order_id: wo.into(),
         run,
@@ -157,17 +157,27 @@ fn print_examples() {
         step_id: "build".into(),
         attempt: 1,
         module_id: "text_stats".into(),
-    }));
+    };
+    post(Record::StepStarted(started.clone()));
     let mut values = BTreeMap::new();
     values.insert("word_count".to_string(), serde_json::json!(1234));
+    // The outcome names the step as its start did.
+    let StepStarted {
+        tenant_id,
+        work_order_id,
+        run_id: step_run_id,
+        step_id,
+        module_id,
+        ..
+    } = started;
     post(Record::StepOutcome(StepOutcome {
-        tenant_id: t.into(),
-        work_order_id: wo.into(),
+        tenant_id,
+        work_order_id,
         run,
-        run_id: run_id.into(),
-        step_id: "build".into(),
+        run_id: step_run_id,
+        step_id,
         attempt: 1,
-        module_id: "text_stats".into(),
+        module_id,
         status: StepStatus::Completed,
         reason_slug: None,
         message: None,

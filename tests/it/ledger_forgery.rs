@@ -1,5 +1,6 @@
 //! Attacks on the billing-state directory, each as an attacker or a crash would leave it (files edited, hash chains recomputed, a real abort between two writes), against the real binary: one test per defect of issue #12.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::check::assert_has;
 use crate::support::fx::LEDGER_FILES;
 use crate::support::ledger_fixtures::{copy_state, forge, lines, read, records_of};
 use crate::support::orch::run_of;
@@ -119,8 +120,8 @@ fn readers_and_merge_refuse_what_integrity_validate_refuses() {
     let target = fx.path("merged");
     let o = fx.run(&["ledger", "merge", "--into", "merged", ".billing-state"]);
     let said = o.expect_code(1).text();
-    assert!(said.contains("fails verification"), "{said}");
-    assert!(said.contains("billing.jsonl:6"), "{said}");
+    assert_has(&said, "fails verification");
+    assert_has(&said, "billing.jsonl:6");
     for f in LEDGER_FILES {
         assert!(read(&target.join(f)).is_empty(), "the merge wrote {f}");
     }
@@ -194,8 +195,8 @@ fn a_changed_last_record_is_damage_and_no_writer_removes_it() {
     // A writer refuses, names the line and what to do, and leaves the line where it is.
     let o = fx.topup_cmd("5", "INV-2").output().unwrap();
     let err = o.expect_code(1).stderr_text();
-    assert!(err.contains("billing.jsonl is damaged at line 1"), "{err}");
-    assert!(err.contains("restore the file from a good copy"), "{err}");
+    assert_has(&err, "billing.jsonl is damaged at line 1");
+    assert_has(&err, "restore the file from a good copy");
     fx.run(&["orchestrator", "--json"]).expect_code(1);
     assert_eq!(read(&file), forged.as_bytes(), "a writer changed the file");
     refused_by_readers(&fx, "hash mismatch");
@@ -214,11 +215,7 @@ fn a_crash_between_a_topup_and_its_audit_record_is_reported_then_repaired() {
     // A real abort right after the TOPUP's write, before its audit record's.
     let o = topup(Some("ledger_after_write@1"));
     assert!(o.status.code() != Some(0), "{}", o.text());
-    assert!(
-        o.text().contains("failpoint ledger_after_write"),
-        "{}",
-        o.text()
-    );
+    assert_has(&o.text(), "failpoint ledger_after_write");
     assert_eq!(lines(&fx.state_file("billing.jsonl")).len(), 1);
     assert!(read(&fx.state_file("audit.jsonl")).is_empty());
 
@@ -415,7 +412,7 @@ fn references_notes_and_denials_are_bounded() {
     assert!(!text.contains('\r'), "{text:?}");
     // Title, header, two rows, balance.
     assert_eq!(text.lines().count(), 5, "{text}");
-    assert!(text.contains("INV-9\\r\\n2"), "{text}");
+    assert_has(&text, "INV-9\\r\\n2");
 
     // 200 denied calls with a 100 KB reference (and actor): each audit line stays small.
     let huge = format!("R{}", "x".repeat(100_000));

@@ -1,6 +1,7 @@
 //! Ledger integrity: torn tails at every byte offset are repaired by writers and only reported by readers; any edit, deletion, insertion or swap is found at its line.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::check::assert_has;
 use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
@@ -104,8 +105,7 @@ fn a_torn_single_record_is_repaired() {
 
 #[test]
 fn a_writer_repairs_a_tail_torn_by_another_process_while_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut l, _) = Ledger::open(dir.path()).unwrap();
+    let (dir, mut l) = open_fresh();
     l.append(Stream::Billing, vec![topup("acme", 5, "A")])
         .unwrap();
     let file = dir.path().join("billing.jsonl");
@@ -134,11 +134,11 @@ fn damage_before_the_last_batch_stops_every_writer() {
     std::fs::write(&file, &bytes).unwrap();
     let err = Ledger::open(dir.path()).unwrap_err();
     assert_eq!(err.exit_code(), 1);
-    assert!(err.message.contains("damaged at line 2"), "{}", err.message);
+    assert_has(&err.message, "damaged at line 2");
     assert!(err.location.unwrap().ends_with("billing.jsonl:2"));
     assert_eq!(read(&file), bytes, "a damaged ledger is never modified");
     let err = ledger::for_each_line(dir.path(), Stream::Billing, |_, _| Ok(())).unwrap_err();
-    assert!(err.message.contains("line 2"), "{}", err.message);
+    assert_has(&err.message, "line 2");
 }
 
 // ---- random ledgers, random damage -------------------------------------------------------

@@ -1,7 +1,10 @@
 //! Orchestrator transcripts on fixture repositories: chaining with every selector, packaging
 //! and delivery, failures and refunds, skips, credits, secrets, timeouts, re-runs, dry runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::orch::{crash_after_first_charge, run_of, step_dir, step_of, CHAIN};
+use crate::support::check::assert_has;
+use crate::support::orch::{
+    crash_after_first_charge, funded_order, run_of, step_dir, step_of, CHAIN,
+};
 use crate::support::{Fx, Transcript};
 use std::io::Read;
 
@@ -19,9 +22,7 @@ fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn four_step_chain_completes_and_delivers_the_package() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     let (code, sum, stderr) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}\n{stderr}");
     let run = run_of(&sum, "chain");
@@ -106,9 +107,7 @@ fn four_step_chain_completes_and_delivers_the_package() {
 
 #[test]
 fn second_pass_appends_nothing_even_without_the_runtime_dir() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     assert_eq!(fx.orchestrate(&[]).0, 0);
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let evidence = fx.bytes(".billing-state/evidence.jsonl");
@@ -128,9 +127,7 @@ fn second_pass_appends_nothing_even_without_the_runtime_dir() {
 
 #[test]
 fn a_changed_work_order_starts_the_next_run() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     assert_eq!(fx.orchestrate(&[]).0, 0);
     fx.workorder("chain", &CHAIN.replace("alpha beta gamma delta", "one two"));
     let (code, sum, _) = fx.orchestrate(&[]);
@@ -180,9 +177,7 @@ steps:
 
 #[test]
 fn a_failing_module_gives_partial_with_one_refund_and_a_skipped_downstream_step() {
-    let fx = Fx::new();
-    fx.workorder("failing", FAILING);
-    fx.topup(50, "r1");
+    let fx = funded_order("failing", FAILING, 50);
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "PARTIAL is not a failure exit: {sum}");
     let run = run_of(&sum, "failing");
@@ -217,15 +212,14 @@ fn a_failing_module_gives_partial_with_one_refund_and_a_skipped_downstream_step(
 
 #[test]
 fn fail_fast_skips_the_rest_and_fails_the_run() {
-    let fx = Fx::new();
-    fx.workorder(
+    let fx = funded_order(
         "failing",
         &FAILING.replace(
             "work_order_id: failing\n",
             "work_order_id: failing\nmode: FAIL_FAST\n",
         ),
+        50,
     );
-    fx.topup(50, "r1");
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
     let run = run_of(&sum, "failing");
@@ -309,12 +303,11 @@ fn not_enough_credits_charges_nothing_then_a_topup_lets_it_run() {
 
 #[test]
 fn a_hanging_module_is_killed_at_its_timeout_and_refunded() {
-    let fx = Fx::new();
-    fx.workorder(
+    let fx = funded_order(
         "slow",
         "work_order_id: slow\nsteps:\n  - {step_id: wait, module_id: hang, kind: transform}\n",
+        10,
     );
-    fx.topup(10, "r1");
     let t0 = std::time::Instant::now();
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
@@ -330,12 +323,7 @@ fn a_hanging_module_is_killed_at_its_timeout_and_refunded() {
 
 #[test]
 fn a_secret_reaches_only_the_module_that_declares_it_and_never_leaks() {
-    let fx = Fx::new();
-    fx.workorder(
-        "secrets",
-        "work_order_id: secrets\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n",
-    );
-    fx.topup(10, "r1");
+    let fx = funded_order("secrets", "work_order_id: secrets\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n", 10);
     let canary = "canary-9f3b2c71-value";
     let out = fx.run_env(
         &["orchestrator", "--json"],
@@ -350,10 +338,7 @@ fn a_secret_reaches_only_the_module_that_declares_it_and_never_leaks() {
     let note = fx.read_text(&format!("{}/outputs/note.txt", step_dir(run, "use")));
     assert_eq!(note, format!("secret length {}\n", canary.len()));
     let stdout_log = fx.read_text(&format!("{}/stdout.log", step_dir(run, "use")));
-    assert!(
-        stdout_log.contains("my secret is [REDACTED]"),
-        "{stdout_log}"
-    );
+    assert_has(&stdout_log, "my secret is [REDACTED]");
     // Nowhere: not in the ledger, the runtime dir (outputs aside, which hold only a length), stdout, stderr.
     for (path, bytes) in fx
         .all_bytes_under(".billing-state")
@@ -372,9 +357,7 @@ fn a_secret_reaches_only_the_module_that_declares_it_and_never_leaks() {
 
 #[test]
 fn a_missing_secret_refuses_the_run_before_charging() {
-    let fx = Fx::new();
-    fx.workorder("secrets", "work_order_id: secrets\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n");
-    fx.topup(10, "r1");
+    let fx = funded_order("secrets", "work_order_id: secrets\nsteps:\n  - {step_id: use, module_id: secretuser, kind: transform}\n", 10);
     let before = fx.bytes(".billing-state/billing.jsonl");
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1);
@@ -387,17 +370,15 @@ fn a_missing_secret_refuses_the_run_before_charging() {
 
 #[test]
 fn dry_run_prints_the_priced_plan_and_writes_nothing() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     let billing = fx.bytes(".billing-state/billing.jsonl");
     let evidence = fx.bytes(".billing-state/evidence.jsonl");
     let text = fx
         .run(&["orchestrator", "--dry-run"])
         .expect_ok()
         .stdout_text();
-    assert!(text.contains("new charges: 8 credits"), "{text}");
-    assert!(text.contains("__run__ 2, data 3"), "{text}");
+    assert_has(&text, "new charges: 8 credits");
+    assert_has(&text, "__run__ 2, data 3");
     assert!(
         text.contains("100") && text.contains("92"),
         "balance before/after: {text}"
@@ -443,9 +424,7 @@ fn filters_select_work_orders() {
 
 #[test]
 fn a_crash_after_the_charge_resumes_without_charging_twice() {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     crash_after_first_charge(&fx);
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}");
@@ -469,12 +448,11 @@ fn a_crash_after_the_charge_resumes_without_charging_twice() {
 
 #[test]
 fn a_second_orchestrator_waits_for_the_lock_then_finds_the_work_done() {
-    let fx = Fx::new();
-    fx.workorder(
+    let fx = funded_order(
         "slow",
         "work_order_id: slow\nsteps:\n  - {step_id: wait, module_id: hang, kind: transform}\n",
+        10,
     );
-    fx.topup(10, "r1");
     let first = fx
         .command()
         .arg("orchestrator")

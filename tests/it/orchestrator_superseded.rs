@@ -1,15 +1,13 @@
 //! SPEC §7 "Superseded runs", "Failure isolation" and "Exact arithmetic" in the planner: a run
 //! that crashed after a charge and will not be resumed is closed and refunded; one work order's
 //! problem never stops the pass; prices past the cap are refused before anything is posted.
-use crate::support::check::find;
-use crate::support::orch::{crash_after_first_charge, run_of, step_of, CHAIN};
+use crate::support::check::{assert_has, find};
+use crate::support::orch::{crash_after_first_charge, funded_order, run_of, step_of, CHAIN};
 use crate::support::{Fx, Transcript};
 
 /// A fixture whose CHAIN run crashed right after gen's charge (100 credits topped up).
 fn crashed_chain() -> Fx {
-    let fx = Fx::new();
-    fx.workorder("chain", CHAIN);
-    fx.topup(100, "r1");
+    let fx = funded_order("chain", CHAIN, 100);
     crash_after_first_charge(&fx);
     fx
 }
@@ -28,10 +26,7 @@ fn an_edited_work_order_closes_its_crashed_run_and_refunds_the_charge() {
     // Any edit of the work order: the interrupted run will never be resumed.
     fx.workorder("chain", &CHAIN.replace("alpha beta", "alpha beta edited"));
     let text = fx.run(&["orchestrator", "--dry-run"]).stdout_text();
-    assert!(
-        text.contains("closes run 1 as superseded: refunds 5 credits"),
-        "{text}"
-    );
+    assert_has(&text, "closes run 1 as superseded: refunds 5 credits");
     let (_, sum, _) = fx.orchestrate(&[]);
     let closed = find(&sum["runs"], "action", "close");
     assert_eq!(closed["run"], 1);

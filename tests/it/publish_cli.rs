@@ -1,7 +1,7 @@
 //! `platform publish` end to end on a copy of the example repository, through the real binary: staging, checksums, idempotent re-runs, `--since`, IAM, refunds, tampering, and a fake GitHub.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::check::strs;
+use crate::support::check::{assert_has, strs};
 use crate::support::fake_github;
 
 use crate::support::{Fx, Transcript};
@@ -229,8 +229,8 @@ fn no_publish_stages_verifiable_packages_and_a_second_run_appends_nothing() {
     assert_eq!(audits[0]["actor"], "demo-admin");
 
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains("### platform publish"), "{md}");
-    assert!(md.contains("globex__memo-pack__shout__upper.zip"), "{md}");
+    assert_has(&md, "### platform publish");
+    assert_has(&md, "globex__memo-pack__shout__upper.zip");
 
     // Second run over the same ledger: every file is byte-identical, packages included.
     let before = fx.ledger_bytes(".billing-state");
@@ -271,12 +271,12 @@ fn default_dist_dir_is_dist_under_the_repo_and_text_output_is_a_table() {
     let stdout = publish(&fx, &["--no-publish", "--actor", "demo-admin"])
         .expect_code(0)
         .stdout_text();
-    assert!(stdout.contains("artifact"), "{stdout}");
+    assert_has(&stdout, "artifact");
     for name in STAGED {
-        assert!(stdout.contains(name), "{stdout}");
+        assert_has(&stdout, name);
         assert!(fx.path(&format!("dist/{name}")).is_file());
     }
-    assert!(stdout.contains("4 staged"), "{stdout}");
+    assert_has(&stdout, "4 staged");
 }
 
 #[test]
@@ -360,10 +360,7 @@ fn outputs_that_differ_from_the_ledger_are_never_packaged() {
     );
     assert_eq!(report["staged"], 3);
     let msg = report["errors"][0]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("differs from what step 'shout' attempt 1 recorded"),
-        "{msg}"
-    );
+    assert_has(msg, "differs from what step 'shout' attempt 1 recorded");
     assert!(!fx.path("dist/globex__memo-pack__shout__upper.zip").exists());
     let sums = String::from_utf8(fx.bytes("dist/SHA256SUMS")).unwrap();
     assert!(!sums.contains("globex"), "{sums}");
@@ -387,7 +384,7 @@ fn a_missing_runtime_dir_is_an_error_until_recorded_then_a_skip() {
     let report = stage(&fx, &[], 1);
     assert_eq!(names_with(&report, "error").len(), 4);
     let msg = report["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("not in the runtime directory"), "{msg}");
+    assert_has(msg, "not in the runtime directory");
     assert!(publish_records(&fx).is_empty());
 
     // Once staged, a runner without the runtime dir (a fresh CI machine) skips them.
@@ -581,7 +578,7 @@ fn a_failed_upload_leaves_a_draft_records_nothing_for_it_and_the_next_run_finish
     assert_eq!(names_with(&report, "error"), STAGED[..3]);
     assert_eq!(names_with(&report, "published"), STAGED[3..]);
     let msg = report["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("stays a draft"), "{msg}");
+    assert_has(msg, "stays a draft");
     assert!(
         fake.release("artifacts-acme-weekly-digest-r1")
             .unwrap()

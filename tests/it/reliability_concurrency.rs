@@ -172,7 +172,7 @@ fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_n
         let out = fx.run(&["orchestrator", "--json", "--lock-timeout", timeout]);
         let waited = t0.elapsed();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}", out.text());
+        out.expect_code(1);
         assert!(
             stderr.contains(".orchestrator.lock"),
             "names the lock: {stderr}"
@@ -186,7 +186,7 @@ fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_n
             assert!(waited >= Duration::from_millis(950), "waited {waited:?}");
         }
         let first = first.wait_with_output().unwrap();
-        assert_eq!(first.status.code(), Some(0), "{}", first.text());
+        first.expect_code(0);
         fx.integrity().unwrap();
         check_invariants(&fx).unwrap();
         let got = snapshot(&fx);

@@ -50,7 +50,7 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
 
     // consistency-validate: each case is an error on its own file, saying what is wrong.
     let out = fx.run(&["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let v = out.json();
     let errors = v["errors"].as_array().unwrap();
     for (stem, expect) in &cases {
@@ -78,7 +78,7 @@ fn paths_that_leave_their_folder_are_refused_before_anything_is_charged() {
 
     // The orchestrator checks again: every case invalid, nothing run, nothing charged.
     let out = fx.run(&["orchestrator", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let v = out.json();
     assert_eq!(v["runs"].as_array().unwrap().len(), 0, "{v}");
     let invalid = strs(&v["invalid"], "work_order_id");
@@ -324,7 +324,7 @@ fn yaml_bombs_are_findings_in_bounded_time_and_the_rest_still_runs() {
     let out = fx.run(&["orchestrator", "--json"]);
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(30), "took {took:?}");
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    out.expect_code(1);
     let v = out.json();
     assert_eq!(run_of(&v, "fine")["status"], "COMPLETED");
     let invalid = v["invalid"].as_array().unwrap();
@@ -336,16 +336,9 @@ fn yaml_bombs_are_findings_in_bounded_time_and_the_rest_still_runs() {
         let msg = entry["findings"][0]["message"].as_str().unwrap();
         assert!(msg.contains("YAML") || msg.contains("limit"), "{id}: {msg}");
     }
-    let out = fx.run(&["consistency-validate", "--format", "json"]);
-    let v = out.json();
-    assert!(
-        v["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["file"] == "modules/bomb/module.yml"),
-        "{v}"
-    );
+    let v = fx.run(&["consistency-validate", "--format", "json"]).json();
+    let files = strs(&v["errors"], "file");
+    assert!(files.contains(&"modules/bomb/module.yml"), "{v}");
     eprintln!(
         "reliability: {} YAML bombs refused in {:.2} s",
         bombs.len() + 1,
@@ -412,22 +405,16 @@ fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
         "tenant_id: t\n",
     )
     .unwrap();
-    let out = fx.run(&["consistency-validate", "--format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "{}", out.text());
-    let v = out.json();
-    let errors = v["errors"].as_array().unwrap();
+    let v = fx
+        .run(&["consistency-validate", "--format", "json"])
+        .expect_code(1)
+        .json();
+    let files = strs(&v["errors"], "file");
+    let bad = |f: &&str| f.starts_with("tenants/t1/workorders/bad-");
+    assert!(files.iter().any(bad), "{v}");
+    let messages = strs(&v["errors"], "message");
     assert!(
-        errors.iter().any(|f| f["file"]
-            .as_str()
-            .unwrap()
-            .starts_with("tenants/t1/workorders/bad-")),
-        "{v}"
-    );
-    assert!(
-        errors.iter().any(|f| f["message"]
-            .as_str()
-            .unwrap()
-            .contains("tenant folder name")),
+        messages.iter().any(|m| m.contains("tenant folder name")),
         "{v}"
     );
     let out = fx.run(&["orchestrator", "--json"]);

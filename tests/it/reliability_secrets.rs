@@ -5,7 +5,7 @@
 //! from deliveries that fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fx::{Fx, Transcript};
-use crate::support::orch::{run_of, step_of};
+use crate::support::orch::{funded_order, run_of, step_of};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -70,47 +70,7 @@ fn setup() -> (Fx, Vec<(&'static str, String)>) {
         ),
     )
     .unwrap();
-    fx.workorder(
-        "leak",
-        r#"work_order_id: leak
-artifacts_requested: true
-steps:
-  - {step_id: bad, module_id: leaky, kind: transform}
-  - {step_id: good, module_id: leaky, kind: transform, inputs: {fail: false}}
-  - {step_id: use, module_id: secretuser, kind: transform}
-  - {step_id: dump, module_id: envdump, kind: transform}
-  - step_id: echo
-    module_id: echo_inputs
-    kind: transform
-    inputs:
-      first_row: {from_step: good, output_id: token}
-  - step_id: pack
-    module_id: package_std
-    kind: packaging
-    inputs:
-      bound_outputs:
-        - {from_step: good, output_id: note, as_path: good/note.txt}
-        - {from_step: use, output_id: note, as_path: use/note.txt}
-        - {from_step: dump, output_id: env, as_path: env.txt}
-  - step_id: local
-    module_id: deliver_local
-    kind: delivery
-    inputs:
-      package_zip: {from_step: pack, output_id: package_zip}
-      manifest_json: {from_step: pack, output_id: manifest_json}
-  - step_id: mail
-    module_id: deliver_email
-    kind: delivery
-    inputs:
-      package_zip: {from_step: pack, output_id: package_zip}
-      recipient_email: someone@example.com
-  - step_id: release
-    module_id: deliver_github_release
-    kind: delivery
-    inputs:
-      package_zip: {from_step: pack, output_id: package_zip}
-"#,
-    );
+    fx.workorder("leak", include_str!("../fixtures/workorders/leak.yml"));
     fx.topup(100, "r1");
     let env = vec![
         ("PLATFORM_SECRET_CANARY", CANARY.to_string()),
@@ -218,12 +178,7 @@ fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
 fn a_secret_too_short_to_redact_is_still_passed_only_to_its_module() {
     // Values under 4 bytes are not redacted (they would mask ordinary text everywhere):
     // docs/reliability.md lists this limit. They still reach only modules that declare them.
-    let fx = Fx::new();
-    fx.workorder(
-        "short",
-        "work_order_id: short\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n",
-    );
-    fx.topup(10, "r1");
+    let fx = funded_order("short", "work_order_id: short\nsteps:\n  - {step_id: dump, module_id: envdump, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n", 10);
     let out = fx.run_env(
         &["orchestrator", "--json"],
         &[("PLATFORM_SECRET_CANARY", "q7z")],

@@ -1,6 +1,7 @@
 //! Scale-out over shards: `orchestrator --shard K/N` on copies of one ledger, then `ledger merge`, must equal a single-machine run (real binary, generated repository).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use crate::support::fx::{copy_tree, crate_root, use_demo_iam, Topup, LEDGER_FILES};
 use crate::support::ledger_fixtures::{copy_state, lines, records_of};
 use crate::support::{Fx, Transcript};
@@ -365,33 +366,18 @@ fn job_summaries_are_written_and_never_fail_a_command() {
         .unwrap();
     out.expect_ok();
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(
-        md.contains("| work order | run | status | charged | refunded |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("| tenant-a/wo-1 | 1 | ✅ COMPLETED | 7 | 0 |"),
-        "{md}"
-    );
-    assert!(
-        md.contains("**4** run(s), **0** up to date, **0** invalid"),
-        "{md}"
-    );
+    assert_has(&md, "| work order | run | status | charged | refunded |");
+    assert_has(&md, "| tenant-a/wo-1 | 1 | ✅ COMPLETED | 7 | 0 |");
+    assert_has(&md, "**4** run(s), **0** up to date, **0** invalid");
 
     w.copy_state("base", "merged");
     w.merge_with_summary(&summary).expect_ok();
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(
-        md.contains("### platform ledger merge into `merged`"),
-        "{md}"
-    );
-    assert!(md.contains("| file | added | already present |"), "{md}");
+    assert_has(&md, "### platform ledger merge into `merged`");
+    assert_has(&md, "| file | added | already present |");
 
     // A directory is not a writable summary file: the merge (of nothing new) still succeeds.
     let out = w.merge_with_summary(&w.fx.path("rt-1"));
     let stderr = out.expect_ok().stderr_text();
-    assert!(
-        stderr.contains("could not write the job summary"),
-        "{stderr}"
-    );
+    assert_has(&stderr, "could not write the job summary");
 }

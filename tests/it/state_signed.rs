@@ -1,7 +1,7 @@
 //! Signed heads and verified transport (SPEC §7), end to end: the real binary against the stateful fake GitHub, with every attack forged for real (edited and re-chained ledgers, dropped and damaged lines, re-signed or stolen heads) and refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::check::find;
+use crate::support::check::{assert_has, find};
 use crate::support::state::{forge_topup, rechain, records, text, Key, World, STATE_TAG};
 use platform::heads::{SignedHeads, Signer};
 use proptest::prelude::*;
@@ -37,6 +37,32 @@ fn resign(w: &World, key: &Key, edit: impl FnOnce(&mut platform::heads::Heads)) 
         .unwrap()
         .to_bytes()
         .unwrap()
+}
+
+/// The last audit record of `dir`: `action` by ops through `command`.
+fn last_audit(w: &World, dir: &str, action: &str, command: &str) -> serde_json::Map<String, Value> {
+    let audit = records(&std::fs::read(w.dir(dir).join("audit.jsonl")).unwrap());
+    let last = audit.last().unwrap().clone();
+    assert_eq!(last["action"], action);
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], command);
+    last
+}
+
+/// `state pull --adopt-unsigned --actor ops --json` into `dir`: its report and the audit
+/// record of the adoption.
+fn adopt(w: &World, dir: &str) -> (Value, serde_json::Map<String, Value>) {
+    let out = w
+        .state(
+            "pull",
+            dir,
+            &["--adopt-unsigned", "--actor", "ops", "--json"],
+        )
+        .success();
+    let json = json_of(&out);
+    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    let command = "platform state pull --adopt-unsigned";
+    (json, last_audit(w, dir, "state.adopt_unsigned", command))
 }
 
 /// A pull of the release into a fresh directory and into `a` is refused with exit 1, names
@@ -258,7 +284,7 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
         let out = w.state("push", &dir, &[]).failure().code(1);
         let stderr = stderr_of(&out);
         assert!(stderr.contains(want) && stderr.contains(file), "{stderr}");
-        assert!(stderr.contains("nothing was uploaded"), "{stderr}");
+        assert_has(&stderr, "nothing was uploaded");
         assert!(w.writes().is_empty(), "{:?}", w.writes());
     }
 
@@ -351,21 +377,8 @@ fn records_past_the_signed_head_are_refused_unless_adopted_with_an_audit_record(
     }
     pull_is_refused(&w, "past its signed heads");
 
-    let out = w
-        .state(
-            "pull",
-            "adopted",
-            &["--adopt-unsigned", "--actor", "ops", "--json"],
-        )
-        .success();
-    let json = json_of(&out);
-    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    let (json, last) = adopt(&w, "adopted");
     assert_eq!(json["signing"]["past_signed_head"]["billing.jsonl"], 1);
-    let audit = records(&std::fs::read(w.dir("adopted/audit.jsonl")).unwrap());
-    let last = audit.last().unwrap();
-    assert_eq!(last["action"], "state.adopt_unsigned");
-    assert_eq!(last["actor"], "ops");
-    assert_eq!(last["command"], "platform state pull --adopt-unsigned");
     assert_eq!(json["audit_key"], last["idempotency_key"]);
     // The next push signs everything; a fresh pull verifies again.
     w.state("push", "adopted", &[]).success();
@@ -393,24 +406,11 @@ fn the_upgrade_from_unsigned_state_is_an_audited_adoption() {
         .state("pull", "up", &["--adopt-unsigned"])
         .failure()
         .code(2);
-    assert!(stderr_of(&out).contains("no actor"), "{}", stderr_of(&out));
+    assert_has(&stderr_of(&out), "no actor");
     assert!(!w.dir("up").exists());
 
-    let out = w
-        .state(
-            "pull",
-            "up",
-            &["--adopt-unsigned", "--actor", "ops", "--json"],
-        )
-        .success();
-    let json = json_of(&out);
-    assert_eq!(json["signing"]["status"], "adopted_unsigned");
+    let (json, last) = adopt(&w, "up");
     assert_eq!(json["signing"]["had_heads"], false);
-    let audit = records(&std::fs::read(w.dir("up/audit.jsonl")).unwrap());
-    let last = audit.last().unwrap();
-    assert_eq!(last["action"], "state.adopt_unsigned");
-    assert_eq!(last["actor"], "ops");
-    assert_eq!(last["command"], "platform state pull --adopt-unsigned");
     assert!(last["target"]
         .as_str()
         .unwrap()
@@ -449,11 +449,7 @@ fn an_interrupted_push_is_finished_by_its_own_directory_and_refused_elsewhere() 
 
     // Any other directory is refused; this one is told to finish its push, untouched.
     let out = w.state("pull", "other", &[]).failure().code(1);
-    assert!(
-        stderr_of(&out).contains("past its signed heads"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "past its signed heads");
     let before = w.snapshot("a");
     let out = w.state("pull", "a", &["--json"]).success();
     assert_eq!(json_of(&out)["signing"]["status"], "unfinished_push");
@@ -487,11 +483,7 @@ fn restore_replaces_a_release_that_fails_verification_audited_and_key_required()
         .state("push", "a", &["--restore", "--actor", "ops"])
         .failure()
         .code(2);
-    assert!(
-        stderr_of(&out).contains("PLATFORM_LEDGER_SIGNING_KEY"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "PLATFORM_LEDGER_SIGNING_KEY");
     assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
     assert_eq!(w.snapshot("a"), good);
     w.key = key;
@@ -504,11 +496,7 @@ fn restore_replaces_a_release_that_fails_verification_audited_and_key_required()
         json["restored"].as_str().unwrap().contains("signed heads"),
         "{json}"
     );
-    let audit = records(&std::fs::read(w.dir("a/audit.jsonl")).unwrap());
-    let last = audit.last().unwrap();
-    assert_eq!(last["action"], "state.restore");
-    assert_eq!(last["actor"], "ops");
-    assert_eq!(last["command"], "platform state push --restore");
+    last_audit(&w, "a", "state.restore", "platform state push --restore");
     assert_eq!(
         w.remote("billing.jsonl").unwrap(),
         std::fs::read(w.dir("a/billing.jsonl")).unwrap()
@@ -523,11 +511,7 @@ fn restore_replaces_a_release_that_fails_verification_audited_and_key_required()
         .state("push", "old", &["--restore", "--actor", "ops"])
         .failure()
         .code(1);
-    assert!(
-        stderr_of(&out).contains("discard signed records"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "discard signed records");
 }
 
 #[test]
@@ -547,11 +531,7 @@ fn push_is_refused_without_the_key_or_with_an_unlisted_one() {
 
     w.key = Some(w.keygen());
     let out = w.state("push", "a", &[]).failure().code(2);
-    assert!(
-        stderr_of(&out).contains("does not list"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert_has(&stderr_of(&out), "does not list");
     assert!(w.fake.calls().is_empty());
     let private = w.key.as_ref().unwrap().private_key.clone();
     assert!(

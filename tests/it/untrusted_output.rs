@@ -1,6 +1,7 @@
 //! Untrusted strings never reach a terminal or a GitHub log raw: a tenant's input and a
 //! module's message carrying newlines, workflow commands (`::error`, `::add-mask::`,
 //! `::stop-commands::`) and terminal escapes are printed escaped by every command.
+use crate::support::check::assert_has;
 use crate::support::orch::{run_of, step_of};
 use crate::support::Fx;
 
@@ -49,10 +50,7 @@ fn a_module_message_with_workflow_commands_is_printed_escaped() {
     assert_inert("orchestrator stderr", &out.stderr, &no_commands);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The message is still there for the operator, visibly escaped on one line.
-    assert!(
-        stdout.contains(r"ok\n::error::pwned\n  ::add-mask::hunter2"),
-        "{stdout}"
-    );
+    assert_has(&stdout, r"ok\n::error::pwned\n  ::add-mask::hunter2");
     // The JSON form keeps the exact string (serde escapes it).
     let (_, json, stderr) = fx.orchestrate(&["--retry-failed"]);
     assert_inert(
@@ -62,7 +60,7 @@ fn a_module_message_with_workflow_commands_is_printed_escaped() {
     );
     let run = run_of(&json, "evil");
     let msg = step_of(run, "say")["message"].as_str().unwrap().to_string();
-    assert!(msg.contains("\n::error::pwned\n"), "{msg}");
+    assert_has(&msg, "\n::error::pwned\n");
 }
 
 #[test]
@@ -82,7 +80,7 @@ fn validation_findings_with_untrusted_values_are_printed_escaped() {
     let annotation = |l: &str| l.starts_with("::error file=") || l.starts_with("::warning file=");
     assert_inert("validate github", &github.stdout, &annotation);
     let stdout = String::from_utf8_lossy(&github.stdout);
-    assert!(stdout.contains("%0A::error::pwned%0A"), "{stdout}");
+    assert_has(&stdout, "%0A::error::pwned%0A");
     let orch = fx.run(&["orchestrator"]);
     assert_eq!(
         orch.status.code(),

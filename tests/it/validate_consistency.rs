@@ -6,6 +6,7 @@
 //! `symlinks.txt` (`link -> target`). A new case is a new folder; the loop below runs them all.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use crate::support::fx::{copy_tree, copy_tree_except, crate_root, fixture_dir, platform_in};
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
@@ -225,10 +226,7 @@ fn drafts_only_warn_and_exit_zero() {
     assert!(!v["warnings"].as_array().unwrap().is_empty());
     let (code, text) = validate(repo.root(), &[]);
     assert_eq!(code, 0);
-    assert!(
-        text.contains("warning: step 'make' runs module 'nope'"),
-        "{text}"
-    );
+    assert_has(&text, "warning: step 'make' runs module 'nope'");
     assert!(text.trim_end().ends_with("0 errors, 3 warnings"), "{text}");
 }
 
@@ -248,7 +246,7 @@ fn yaml_syntax_error_reports_line_and_column() {
         "--> tenants/t1/workorders/bad.yml:{}:{}",
         f["line"], f["column"]
     );
-    assert!(text.contains(&loc), "{text}");
+    assert_has(&text, &loc);
 }
 
 #[test]
@@ -292,7 +290,7 @@ fn text_format_blocks_and_summary() {
     let (code, text) = validate(repo.root(), &["--format", "text"]);
     assert_eq!(code, 1);
     let block = "error: step 'use' binds file 'out.txt' of step 'make', which runs later; bind to an earlier step or move 'make' before 'use'\n  --> tenants/t1/workorders/bad.yml:8\n   field: steps[0].inputs.title.from_step\n";
-    assert!(text.contains(block), "{text}");
+    assert_has(&text, block);
     assert!(text.trim_end().ends_with("1 errors, 0 warnings"), "{text}");
 }
 

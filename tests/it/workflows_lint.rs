@@ -113,6 +113,13 @@ fn run_text(step: &Value) -> &str {
     step.get("run").and_then(Value::as_str).unwrap_or("")
 }
 
+/// Whether a step of the job runs a script holding any of `commands`.
+fn runs_any(job: &Value, commands: &[&str]) -> bool {
+    steps(job)
+        .iter()
+        .any(|s| commands.iter().any(|c| run_text(s).contains(c)))
+}
+
 /// Every job that pushes the ledger, merges it or tops it up waits for the others: the same
 /// group, never cancelled mid-write.
 #[test]
@@ -121,10 +128,7 @@ fn ledger_writers_share_one_concurrency_group() {
     for path in workflow_files() {
         let wf = load(&path);
         for (id, job) in jobs(&wf) {
-            let writes = steps(job).iter().any(|s| {
-                let r = run_text(s);
-                r.contains("state push") || r.contains("ledger merge")
-            });
+            let writes = runs_any(job, &["state push", "ledger merge"]);
             if !writes {
                 continue;
             }
@@ -205,12 +209,7 @@ fn write_permission_only_where_needed() {
             if !perms.contains("\"contents\":\"write\"") {
                 continue;
             }
-            let needs_it = steps(job).iter().any(|s| {
-                let r = run_text(s);
-                r.contains("state pull")
-                    || r.contains("state push")
-                    || r.contains("platform publish")
-            });
+            let needs_it = runs_any(job, &["state pull", "state push", "platform publish"]);
             assert!(
                 needs_it,
                 "{}: job {id} has contents: write but neither uses the release-backed state nor publishes",
@@ -301,10 +300,7 @@ const ON_DEFAULT_BRANCH: &str =
 fn ledger_writers_run_on_the_default_branch_in_their_environment() {
     let mut checked = 0;
     for (file, id, job) in &all_jobs() {
-        let writes = steps(job).iter().any(|s| {
-            let r = run_text(s);
-            r.contains("state push") || r.contains("platform publish")
-        });
+        let writes = runs_any(job, &["state push", "platform publish"]);
         if !writes {
             continue;
         }

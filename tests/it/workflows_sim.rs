@@ -8,6 +8,7 @@
 //! workflow change that this stand-in cannot follow is noticed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::check::assert_has;
 use crate::support::fake_github;
 use crate::support::fx::{
     bin, clean_env, copy_tree, copy_tree_except, crate_root, platform_in, use_demo_iam,
@@ -843,10 +844,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
     // initech's work order failed: its records are pushed, then the merge job fails the run.
     must(&res, "merge", false);
     let log = &res["merge"].log;
-    assert!(
-        log.contains("work orders failed or were invalid on shard(s)"),
-        "{log}"
-    );
+    assert_has(log, "work orders failed or were invalid on shard(s)");
     assert_eq!(log.matches("merged 1 segment(s)").count(), 3, "{log}");
     let billing_run1 = r.remote("billing.jsonl");
     assert!(billing_run1.starts_with(&billing_after_topups));
@@ -1008,12 +1006,9 @@ fn publish_never_runs_what_a_fork_pull_request_produced() {
     let res = r.run_workflow("publish.yml");
     must(&res, "publish", false);
     let log = &res["publish"].log;
-    assert!(log.contains("orchestrator run 500 is not used"), "{log}");
-    assert!(
-        log.contains("the schedule or a dispatch started it"),
-        "{log}"
-    );
-    assert!(log.contains("it ran in acme/platform"), "{log}");
+    assert_has(log, "orchestrator run 500 is not used");
+    assert_has(log, "the schedule or a dispatch started it");
+    assert_has(log, "it ran in acme/platform");
 
     assert!(
         !pwned.exists(),

@@ -1,6 +1,6 @@
-//! Helpers of the fuzz suites (`tests/fuzz_*.rs`): proptest settings scaled by PROPTEST_CASES,
-//! a time-bounded random-input loop (FUZZ_SECONDS, FUZZ_SEED) over the same generators, and
-//! mutation of seed documents. Included with `#[path]`; on its own it holds no tests.
+//! The harness's extension for the fuzz suites (`fuzz_*.rs`): proptest settings scaled by
+//! PROPTEST_CASES, a time-bounded random-input loop (FUZZ_SECONDS, FUZZ_SEED) over the same
+//! generators, `fuzz_target!` declaring both for one check, and mutation of seed documents.
 //!
 //! cargo-fuzz would need a nightly compiler in CI; these run on stable in `cargo test`.
 #![allow(dead_code)]
@@ -82,6 +82,33 @@ where
     );
     execs
 }
+
+/// One fuzz target: the proptest test `$prop` (`$cases` cases, scaled by PROPTEST_CASES) and
+/// the time-bounded test `$timed` (FUZZ_SECONDS), both drawing from `$strategy` and running
+/// `$check` (a `fn(&T)` that panics on a bad outcome); `$name` names the target in reports;
+/// `then: $report` runs after the timed loop (to print what it exercised).
+macro_rules! fuzz_target {
+    (
+        $prop:ident, $timed:ident, $name:literal, $cases:expr, $strategy:expr, $check:expr
+        $(, then: $report:expr)?
+    ) => {
+        proptest::proptest! {
+            #![proptest_config($crate::support::fuzz::config($cases))]
+            #[test]
+            fn $prop(input in $strategy) {
+                ($check)(&input);
+            }
+        }
+
+        #[test]
+        fn $timed() {
+            $crate::support::fuzz::report_cases($name, $cases);
+            $crate::support::fuzz::timed($name, $strategy, $check);
+            $(($report)();)?
+        }
+    };
+}
+pub(crate) use fuzz_target;
 
 /// One edit of a seed document.
 #[derive(Debug, Clone)]

@@ -46,6 +46,34 @@ pub fn start_runs(l: &mut Ledger, runs: &[(&str, &str)]) {
     }
 }
 
+/// A writer of a fresh ledger in a temp dir (which must outlive it).
+pub fn open_fresh() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let (l, repairs) = Ledger::open(dir.path()).unwrap();
+    assert!(repairs.is_empty(), "{repairs:?}");
+    (dir, l)
+}
+
+/// A fresh ledger where acme's run of `wo` has started and acme has `credits` (INV-1).
+pub fn acme_with(credits: i64) -> (tempfile::TempDir, Ledger) {
+    let (dir, mut l) = open_fresh();
+    start_runs(&mut l, &[("acme", "wo")]);
+    l.append(Stream::Billing, vec![topup("acme", credits, "INV-1")])
+        .unwrap();
+    (dir, l)
+}
+
+/// `records` appended to billing.jsonl are refused with a message naming `needle`.
+pub fn refused(l: &mut Ledger, records: Vec<Payload>, needle: &str) -> platform::error::Error {
+    let err = l.append(Stream::Billing, records).unwrap_err();
+    assert!(
+        err.message.contains(needle),
+        "{needle:?} not in: {}",
+        err.message
+    );
+    err
+}
+
 pub fn refund(s: &Spend) -> Payload {
     Payload::new(Refund::reversing(s, "module_failed"))
 }
@@ -78,7 +106,7 @@ pub fn lines(path: &Path) -> Vec<Vec<u8>> {
 /// Copy the three ledger files of `from` into a fresh `to`.
 pub fn copy_state(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for name in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+    for name in super::fx::LEDGER_FILES {
         let src = from.join(name);
         if src.exists() {
             std::fs::copy(&src, to.join(name)).unwrap();

@@ -14,40 +14,15 @@ pub fn step_of<'a>(run: &'a Value, step: &str) -> &'a Value {
 }
 
 /// A 4-step chain with every selector: gen → echo → pack → deliver.
-pub const CHAIN: &str = r#"work_order_id: chain
-artifacts_requested: true
-steps:
-  - step_id: gen
-    module_id: gen
-    kind: transform
-    inputs: {text: "alpha beta gamma delta"}
-    deliverables: [data]
-  - step_id: echo
-    module_id: echo_inputs
-    kind: transform
-    inputs:
-      first_lines: {from_step: gen, from_file: lines.txt, selector: lines, take: 2}
-      all_text: {from_step: gen, from_file: lines.txt, selector: text}
-      count_from_json: {from_step: gen, from_file: data.json, selector: json, json_path: "$.meta.count"}
-      first_row: {from_step: gen, from_file: rows.jsonl, selector: jsonl_first}
-      count_value: {from_step: gen, output_id: count}
-      source: {from_step: gen, output_id: lines_txt}
-      asset_file: {asset: note.txt}
-  - step_id: pack
-    module_id: package_std
-    kind: packaging
-    inputs:
-      bound_outputs:
-        - {from_step: echo, output_id: echoed, as_path: echo/echoed.json}
-        - {from_step: gen, output_id: bundle, as_path: bundle}
-        - {from_step: gen, output_id: data_json, as_path: data.json}
-  - step_id: deliver
-    module_id: deliver_local
-    kind: delivery
-    inputs:
-      package_zip: {from_step: pack, output_id: package_zip}
-      manifest_json: {from_step: pack, output_id: manifest_json}
-"#;
+pub const CHAIN: &str = include_str!("../../fixtures/workorders/chain.yml");
+
+/// The orch fixture with one work order of t1 and `credits` topped up (reference r1).
+pub fn funded_order(id: &str, yaml: &str, credits: i64) -> Fx {
+    let fx = Fx::new();
+    fx.workorder(id, yaml);
+    fx.topup(credits, "r1");
+    fx
+}
 
 /// The folder of a step of a run (a run of the summary), relative to the fixture's root.
 pub fn step_dir(run: &Value, step: &str) -> String {
