@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::assert_has;
+use crate::support::fx::temp_dir;
 use crate::support::smtp;
 
 use platform::beneath::Beneath;
@@ -57,7 +58,7 @@ fn send(
     creds: Option<(&str, &str)>,
     len: usize,
 ) -> Result<Receipt, StepFailure> {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let zip = package(tmp.path(), len);
     let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
     deliver_email(settings, creds, &at(&zip), RECIPIENT, "x")
@@ -92,7 +93,7 @@ fn replying(reply: &str) -> SmtpSink {
 #[test]
 fn a_package_one_byte_under_the_cap_arrives_intact() {
     let sink = SmtpSink::start(SinkOptions::default());
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let len = (EMAIL_MAX_PACKAGE_BYTES - 1) as usize;
     assert_eq!(len, 20_866_661);
     let zip = package(tmp.path(), len);
@@ -157,7 +158,7 @@ fn a_package_one_byte_under_the_cap_arrives_intact() {
 #[test]
 fn a_package_at_the_cap_fails_before_any_connection() {
     let sink = SmtpSink::start(SinkOptions::default());
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let zip = tmp.path().join("package.zip");
     // Sparse: the check reads only the size.
     std::fs::File::create(&zip)
@@ -327,7 +328,7 @@ fn a_silent_server_times_out_as_delivery_failed() {
 #[test]
 fn bad_addresses_are_input_invalid_before_connecting() {
     let sink = SmtpSink::start(SinkOptions::default());
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let zip = package(tmp.path(), 1_000);
     let failure = deliver_email(&plain(sink.port), None, &at(&zip), "not an address", "x")
         .expect_err("bad recipient");

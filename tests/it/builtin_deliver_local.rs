@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::assert_has;
+use crate::support::fx::temp_dir;
 use platform::beneath::Beneath;
 use platform::builtin::deliver_local;
 use platform::digest::sha256_hex;
@@ -23,7 +24,7 @@ fn inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
 
 #[test]
 fn copies_package_and_manifest_and_verifies_them() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let (zip, manifest) = inputs(tmp.path());
     let dest = tmp.path().join("runtime/deliveries/acme/wo-1/deliver");
 
@@ -59,7 +60,7 @@ fn copies_package_and_manifest_and_verifies_them() {
 
 #[test]
 fn delivering_again_gives_the_same_receipt() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let (zip, _) = inputs(tmp.path());
     let dest = tmp.path().join("out");
     let first = deliver_local(&at(&zip), None, &dest).unwrap();
@@ -70,7 +71,7 @@ fn delivering_again_gives_the_same_receipt() {
 
 #[test]
 fn a_missing_package_fails_module_failed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let failure = deliver_local(
         &at(&tmp.path().join("nope.zip")),
         None,
@@ -83,7 +84,7 @@ fn a_missing_package_fails_module_failed() {
 
 #[test]
 fn an_unwritable_destination_fails_delivery_failed() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let (zip, _) = inputs(tmp.path());
     let blocker = tmp.path().join("blocker");
     std::fs::write(&blocker, b"a file where a folder should be").unwrap();

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::assert_has;
+use crate::support::fx::temp_dir;
 use platform::beneath::Beneath;
 use platform::builtin::package::validate_as_path;
 use platform::builtin::{build_package, PackSource, PackageSummary};
@@ -56,7 +57,7 @@ struct Built {
 }
 
 fn build(srcs: &[PackSource]) -> Built {
-    let out = tempfile::tempdir().unwrap();
+    let out = temp_dir();
     let zip = out.path().join("package.zip");
     let json = out.path().join("manifest.json");
     let csv = out.path().join("manifest.csv");
@@ -71,7 +72,7 @@ fn build(srcs: &[PackSource]) -> Built {
 }
 
 fn fixture() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let dir = tmp.path().join("outputs");
     sample_tree(&dir);
     let report = tmp.path().join("report.md");
@@ -225,7 +226,7 @@ fn manifests_list_every_file_with_size_and_digest() {
 
 #[test]
 fn csv_quotes_paths_that_need_it() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let dir = tmp.path().join("d");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a,b \"c\".txt"), b"1").unwrap();
@@ -239,7 +240,7 @@ fn csv_quotes_paths_that_need_it() {
 
 #[test]
 fn a_directory_is_added_recursively_under_its_as_path() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let dir = tmp.path().join("out");
     std::fs::create_dir_all(dir.join("sub/deep")).unwrap();
     std::fs::create_dir_all(dir.join("empty-dir")).unwrap();
@@ -265,7 +266,7 @@ fn a_directory_is_added_recursively_under_its_as_path() {
 }
 
 fn build_err(srcs: &[PackSource]) -> platform::Error {
-    let out = tempfile::tempdir().unwrap();
+    let out = temp_dir();
     let zip = out.path().join("package.zip");
     let err = build_package(srcs, &zip, None, None).expect_err("package must be refused");
     assert!(!zip.exists(), "a refused package left {}", zip.display());
@@ -383,7 +384,7 @@ fn an_empty_source_list_makes_an_empty_but_valid_zip() {
 /// in docs/delivery.md.
 #[test]
 fn the_format_is_pinned_across_builds_of_the_platform() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = temp_dir();
     let dir = tmp.path().join("d");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::write(dir.join("a.txt"), "hello, package\n".repeat(100)).unwrap();

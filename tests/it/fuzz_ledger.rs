@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::check::assert_has;
 use crate::support::fuzz;
+use crate::support::fx::temp_dir;
 use crate::support::ledger_fixtures as lf;
 
 use fuzz::{edit, fuzz_target, mutate, Edit};
@@ -22,7 +23,7 @@ const FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 fn template() -> &'static [Vec<u8>; 3] {
     static CELL: OnceLock<[Vec<u8>; 3]> = OnceLock::new();
     CELL.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = temp_dir();
         let (mut l, _) = Ledger::open(dir.path()).unwrap();
         lf::start_runs(&mut l, &[("acme", "wo"), ("beta", "wo")]);
         l.append(Stream::Billing, vec![lf::topup("acme", 100, "R1")])
@@ -144,7 +145,7 @@ fn read_all(dir: &Path) -> Vec<Vec<u8>> {
 /// record) opens with repairs, an open that succeeds leaves a ledger that verifies, and a
 /// refusal modifies nothing. Readers refuse whatever is not clean (a torn tail set aside).
 fn check_files(contents: &[Content; 3]) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     for (i, c) in contents.iter().enumerate() {
         std::fs::write(dir.path().join(FILES[i]), render(&template()[i], c)).unwrap();
     }
@@ -254,7 +255,7 @@ fn damage() -> impl Strategy<Value = Damage> {
 }
 
 fn check_damage(d: &Damage) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     for (i, f) in FILES.iter().enumerate() {
         std::fs::write(dir.path().join(f), &template()[i]).unwrap();
     }

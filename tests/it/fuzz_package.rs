@@ -5,6 +5,7 @@
 //! (same bytes again, and from a copy of the tree elsewhere) and agrees with its manifests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fuzz;
+use crate::support::fx::temp_dir;
 
 use crate::support::fx::copy_tree;
 use fuzz::fuzz_target;
@@ -199,7 +200,7 @@ fn build(
 }
 
 fn check(c: &Case) {
-    let t = tempfile::tempdir().unwrap();
+    let t = temp_dir();
     let tree = t.path().join("tree");
     materialise(&tree, &c.nodes);
     let srcs = sources(&tree, c);

@@ -5,6 +5,8 @@
 //! timed loops run FUZZ_SECONDS (default 2) each.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fuzz;
+use crate::support::fx::crate_root;
+use crate::support::Fx;
 
 use fuzz::{config, edit, fuzz_target, mutate, report_cases, timed};
 use platform::orchestrator::plan::{plan, Filter, PlanInput};
@@ -23,7 +25,7 @@ use std::sync::OnceLock;
 fn corpus() -> &'static Vec<String> {
     static CELL: OnceLock<Vec<String>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = crate_root();
         let mut docs: Vec<(String, String)> = Vec::new();
         for dir in ["tests/fixtures", "modules", "tenants", "config"] {
             for e in walkdir::WalkDir::new(root.join(dir)).into_iter().flatten() {
@@ -154,23 +156,14 @@ fn check_repo(root: &Path, place: &str, doc: &str) {
     std::fs::remove_file(&target).unwrap();
 }
 
-fn repo_root() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/orch");
-    for e in walkdir::WalkDir::new(&src).into_iter().flatten() {
-        let to = dir.path().join(e.path().strip_prefix(&src).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-        } else {
-            std::fs::copy(e.path(), &to).unwrap();
-        }
-    }
+fn repo_root() -> Fx {
+    let fx = Fx::new();
     // The originals of the replaced files are seeds already; start without them.
     for place in PLACES {
-        let _ = std::fs::remove_file(dir.path().join(place));
+        let _ = std::fs::remove_file(fx.path(place));
     }
-    std::fs::write(dir.path().join("tenants/t1/tenant.yml"), "tenant_id: t1\n").unwrap();
-    dir
+    fx.write("tenants/t1/tenant.yml", "tenant_id: t1\n");
+    fx
 }
 
 const REPO_CASES: u32 = 192;
@@ -186,7 +179,7 @@ fn repository_validation_and_plan_never_panic() {
     let mut runner = proptest::test_runner::TestRunner::new(config(REPO_CASES));
     runner
         .run(&repo_input(), |(place, doc)| {
-            check_repo(root.path(), place, &doc);
+            check_repo(root.root(), place, &doc);
             Ok(())
         })
         .unwrap();
@@ -196,7 +189,7 @@ fn repository_validation_and_plan_never_panic() {
 fn repository_validation_and_plan_timed() {
     let root = repo_root();
     timed("repo_validate_plan", repo_input(), |(place, doc)| {
-        check_repo(root.path(), place, doc)
+        check_repo(root.root(), place, doc)
     });
 }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::fake_github;
+use crate::support::fx::temp_dir;
 
 use fake_github::{FakeGithub, Injected, TOKEN};
 use platform::github::publish::owner_line;
@@ -45,7 +46,7 @@ fn client(fake: &FakeGithub) -> GithubClient {
 /// Two files in a fresh temp dir (returned: it must outlive them): `a.zip` holding `a` and
 /// its `SHA256SUMS`.
 fn assets(a: &[u8]) -> (tempfile::TempDir, Vec<(String, PathBuf)>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let pa = dir.path().join("a.zip");
     let ps = dir.path().join("SHA256SUMS");
     std::fs::write(&pa, a).unwrap();
@@ -344,7 +345,7 @@ fn a_published_release_that_differs_is_an_error_and_is_not_touched() {
 #[test]
 fn bad_asset_names_and_missing_files_fail_before_any_request() {
     let fake = FakeGithub::start();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let p = dir.path().join("x.zip");
     std::fs::write(&p, b"x").unwrap();
     let c = client(&fake);
@@ -379,7 +380,7 @@ fn a_wrong_token_is_reported_with_what_to_do() {
 #[test]
 fn deliver_to_release_returns_the_receipt_data() {
     let fake = FakeGithub::start();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let zip = dir.path().join("package.zip");
     std::fs::write(&zip, b"PK package").unwrap();
     let run = ReleaseOwner::new("t1", "wo-7", 2);

@@ -5,6 +5,7 @@
 
 use crate::support::check::find;
 use crate::support::fake_github::{FakeGithub, TOKEN};
+use crate::support::fx::temp_dir;
 use crate::support::fx::{crate_root, LEDGER_FILES};
 use crate::support::orch::{run_of, step_of};
 use crate::support::{Fx, Transcript};
@@ -271,7 +272,7 @@ fn the_client_refuses_state_release_writes_unless_made_for_state_push() {
     let fake = FakeGithub::start();
     fake.seed_release(STATE_TAG, true, &[("billing.jsonl", b"real")], &[]);
     fake.seed_release("artifacts-t1-wo-r1", true, &[("a.zip", b"a")], &[]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let forged = dir.path().join("billing.jsonl");
     std::fs::write(&forged, b"forged").unwrap();
     for purpose in [Purpose::Publish, Purpose::Delivery, Purpose::StatePull] {
@@ -311,7 +312,7 @@ fn publish_assets_never_writes_a_release_of_another_owner() {
     let fake = FakeGithub::start();
     let tag = "artifacts-t1-wo-r1";
     fake.seed_release(tag, true, &[], &[]);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let zip = dir.path().join("a.zip");
     std::fs::write(&zip, b"PK").unwrap();
     let c = GithubClient::new(&settings(&fake), TOKEN, Purpose::Publish).unwrap();
@@ -337,7 +338,7 @@ fn the_token_is_not_sent_to_an_upload_url_on_another_origin() {
     let fake = FakeGithub::start();
     let elsewhere = Listener::start();
     fake.state().upload_base = Some(format!("http://127.0.0.1:{}", elsewhere.port));
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let zip = dir.path().join("a.zip");
     std::fs::write(&zip, b"PK").unwrap();
     let c = GithubClient::new(&settings(&fake), TOKEN, Purpose::Publish).unwrap();

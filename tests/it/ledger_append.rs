@@ -2,6 +2,7 @@
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::check::assert_has;
+use crate::support::fx::temp_dir;
 use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
@@ -11,7 +12,7 @@ use platform::records::Payload;
 
 #[test]
 fn replaying_a_topup_is_a_no_op() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (mut l, repairs) = Ledger::open(dir.path()).unwrap();
     assert!(repairs.is_empty());
     let first = l
@@ -235,7 +236,7 @@ fn lines_are_canonical_with_hash_last() {
 
 #[test]
 fn another_writers_appends_are_picked_up() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (mut a, _) = Ledger::open(dir.path()).unwrap();
     let (mut b, _) = Ledger::open(dir.path()).unwrap();
     a.append(Stream::Billing, vec![topup("acme", 5, "A")])
@@ -253,7 +254,7 @@ fn another_writers_appends_are_picked_up() {
 
 #[test]
 fn a_writer_open_across_a_merge_appends_after_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let state = dir.path().join("state");
     let seg = dir.path().join("seg");
     let (mut writer, _) = Ledger::open(&state).unwrap();

@@ -1,6 +1,7 @@
 //! Sixteen processes appending to one billing-state directory at once lose and duplicate nothing.
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::fx::temp_dir;
 use crate::support::ledger_fixtures as fixtures;
 
 use crate::support::fx::Topup;
@@ -55,7 +56,7 @@ fn child_writer() {
 
 #[test]
 fn sixteen_processes_lose_and_duplicate_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     Ledger::open(dir.path()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..PROCESSES)

@@ -2,6 +2,7 @@
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::fx::temp_dir;
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
 use platform::records::canonical::{check_line_hash, encode_object};
@@ -54,7 +55,7 @@ fn every_documented_line_parses_hashes_and_verifies() {
         f.push('\n');
     }
     assert_eq!(types.len(), 12, "{types:?}");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     for (stream, text) in files {
         std::fs::write(dir.path().join(stream.file_name()), text).unwrap();
     }
@@ -70,7 +71,7 @@ const DIR_MANIFEST_SHA256: &str =
 #[test]
 #[ignore = "generator: cargo test --test it ledger_docs:: -- --ignored --nocapture"]
 fn print_examples() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
     let (t, wo, run, run_id, corr) = (
         "acme",
@@ -341,7 +342,7 @@ fn real_records_are_encoded_as_rfc_8785_says() {
         same_as_jcs(&v);
     }
     // Records the writer produced just now, with escapes and non-ASCII text in them.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (mut l, _) = Ledger::open(dir.path()).unwrap();
     let note = "Zahlung für März \u{1f980} \"quoted\" back\\slash tab\t";
     l.append(

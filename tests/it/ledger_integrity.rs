@@ -2,6 +2,7 @@
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::check::assert_has;
+use crate::support::fx::temp_dir;
 use crate::support::ledger_fixtures as fixtures;
 
 use fixtures::*;
@@ -38,11 +39,11 @@ fn sample(dir: &Path) -> (u64, u64) {
 
 #[test]
 fn a_torn_last_batch_is_repaired_at_every_byte_offset() {
-    let base = tempfile::tempdir().unwrap();
+    let base = temp_dir();
     let (start, end) = sample(base.path());
     let full = read(&base.path().join("billing.jsonl"));
     for cut in start..end {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = temp_dir();
         copy_state(base.path(), dir.path());
         let file = dir.path().join("billing.jsonl");
         std::fs::write(&file, &full[..cut as usize]).unwrap();
@@ -86,7 +87,7 @@ fn a_torn_last_batch_is_repaired_at_every_byte_offset() {
 
 #[test]
 fn a_torn_single_record_is_repaired() {
-    let base = tempfile::tempdir().unwrap();
+    let base = temp_dir();
     sample(base.path());
     let file = base.path().join("billing.jsonl");
     let good = read(&file);
@@ -124,7 +125,7 @@ fn a_writer_repairs_a_tail_torn_by_another_process_while_open() {
 
 #[test]
 fn damage_before_the_last_batch_stops_every_writer() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     sample(dir.path());
     let file = dir.path().join("billing.jsonl");
     let mut bytes = read(&file);
@@ -325,7 +326,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 2..14),
         mutations in proptest::collection::vec(mutation(), 1..12),
     ) {
-        let base = tempfile::tempdir().unwrap();
+        let base = temp_dir();
         build(base.path(), &ops);
         let report = ledger::verify(base.path()).unwrap();
         prop_assert!(report.ok(), "{:?}", report.problems);
@@ -337,7 +338,7 @@ proptest! {
             for m in &mutations {
                 let bytes = apply(&orig, m);
                 let new = split(&bytes);
-                let dir = tempfile::tempdir().unwrap();
+                let dir = temp_dir();
                 copy_state(base.path(), dir.path());
                 std::fs::write(dir.path().join(name), &bytes).unwrap();
                 let report = ledger::verify(dir.path()).unwrap();
@@ -545,14 +546,14 @@ proptest! {
         ops in proptest::collection::vec(op(), 0..10),
         f in forgery(),
     ) {
-        let base = tempfile::tempdir().unwrap();
+        let base = temp_dir();
         let mut all = vec![Op::Topup(0, 40), Op::Charge(0, 2, 3)];
         all.extend(ops);
         build(base.path(), &all);
         let balance = ledger::balance(base.path(), "acme").unwrap();
         let mut files = Stream::ALL.map(|s| records_of(&base.path().join(s.file_name())));
         let repairable = apply_forgery(&mut files, &f, balance);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = temp_dir();
         for (s, recs) in Stream::ALL.iter().zip(&files) {
             std::fs::write(dir.path().join(s.file_name()), rechain(recs)).unwrap();
         }
@@ -609,13 +610,13 @@ proptest! {
         at in any::<usize>(),
         frac in 0..=1000u64,
     ) {
-        let control = tempfile::tempdir().unwrap();
+        let control = temp_dir();
         let done = build(control.path(), &ops);
         let n = at % done.len();
         let before = if n == 0 { [0; 3] } else { done[n - 1].1 };
         let total: u64 = (0..3).map(|i| done[n].1[i] - before[i]).sum();
         let cut = total * frac / 1000;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = temp_dir();
         crashed(control.path(), &done, n, cut, dir.path());
 
         let (mut l, repairs) = Ledger::open(dir.path())

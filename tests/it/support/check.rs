@@ -1,6 +1,5 @@
 //! Small checks on what a command printed: text that must contain a needle, and lookups in
 //! the JSON arrays of its documents (runs, steps, findings, manifests).
-#![allow(dead_code)]
 use serde_json::Value;
 use std::fmt::Debug;
 

@@ -1,6 +1,5 @@
 //! The one fixture/command harness: a temp copy of a fixture repository, the real binary run
 //! in it with a clean environment, and readers of what it left (ledger lines, balances, files).
-#![allow(dead_code)]
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -19,6 +18,33 @@ pub fn fixture_dir(rel: &str) -> PathBuf {
 /// The real binary.
 pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_platform"))
+}
+
+/// A fresh temp dir for a test. The ledger syncs every write to disk (`fdatasync`): on a disk
+/// that costs milliseconds a record, in memory nothing, and what the tests check (files after
+/// a `kill -9`, torn writes, races) is the same in both, since the page cache outlives a
+/// process. So temp dirs go to /dev/shm when it has room (4 GiB free), unless
+/// PLATFORM_TEST_TMPDIR names another place.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(temp_base()).unwrap()
+}
+
+fn temp_base() -> &'static Path {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("PLATFORM_TEST_TMPDIR") {
+            return PathBuf::from(dir);
+        }
+        let shm = Path::new("/dev/shm");
+        let room = rustix::fs::statvfs(shm)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+        if room >= 4 << 30 && tempfile::tempdir_in(shm).is_ok() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
+    })
 }
 
 /// Copy a tree: folders, files (with their permission bits, so module programs stay
@@ -132,9 +158,7 @@ pub struct Fx {
 impl Fx {
     /// An empty folder.
     pub fn empty() -> Fx {
-        Fx {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Fx { dir: temp_dir() }
     }
 
     /// A copy of tests/fixtures/orch: tenant t1, the test modules, an iam.yml granting tester.

@@ -1,5 +1,5 @@
 //! Test helpers for ledger tests: record builders and file utilities (no assertions of their own).
-#![allow(dead_code)]
+use super::fx::temp_dir;
 use platform::ledger::{Ledger, Stream};
 use platform::records::{Audit, Decision, Payload, Refund, RunStarted, Spend, Topup};
 use std::path::Path;
@@ -48,7 +48,7 @@ pub fn start_runs(l: &mut Ledger, runs: &[(&str, &str)]) {
 
 /// A writer of a fresh ledger in a temp dir (which must outlive it).
 pub fn open_fresh() -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = temp_dir();
     let (l, repairs) = Ledger::open(dir.path()).unwrap();
     assert!(repairs.is_empty(), "{repairs:?}");
     (dir, l)

@@ -10,5 +10,7 @@ pub mod orch;
 pub mod reliability;
 pub mod smtp;
 pub mod state;
+pub mod workflow_expr;
+pub mod workflow_runner;
 
 pub use fx::{Fx, Transcript};

@@ -1,7 +1,6 @@
 //! The harness's extension for the reliability suites (crash, concurrency, hostile input,
 //! secrets): the crash fixture, ledger invariants, payloads normalised for comparison with a
 //! control run, recovery passes and the cleanup of module processes a killed orchestrator left.
-#![allow(dead_code)]
 
 use super::fx::{Fx, Transcript};
 use serde_json::Value;

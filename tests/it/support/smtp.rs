@@ -1,6 +1,7 @@
 //! Test support: a real aiosmtpd server on loopback (smtp_sink.py), a throwaway CA, and a small .eml reader.
 #![allow(dead_code)]
 
+use super::fx::temp_dir;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -179,7 +180,7 @@ pub struct TestCa {
 }
 
 pub fn make_test_ca() -> TestCa {
-    let dir = tempfile::tempdir().expect("temp dir for the CA");
+    let dir = temp_dir();
     let p = |name: &str| dir.path().join(name);
     std::fs::write(
         p("server.ext"),

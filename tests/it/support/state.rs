@@ -1,10 +1,9 @@
-//! Harness for release-backed state: a copy of the orch fixture with a profile pointing at a stateful fake GitHub, optional signing keys, the real binary, and the forgeries an attacker with write access to the release would make.
-#![allow(dead_code)]
+//! The harness's extension for release-backed state: a copy of the orch fixture with a profile pointing at a stateful fake GitHub, optional signing keys, the real binary, and the forgeries an attacker with write access to the release would make.
 use super::fake_github::{FakeGithub, TOKEN};
 use super::fx::{Fx, Topup, Transcript, LEDGER_FILES};
 pub use super::ledger_fixtures::{rechain, records_in as records};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub const STATE_TAG: &str = "billing-state-v1";
 pub const REPOSITORY: &str = "acme/state";
@@ -51,10 +50,6 @@ impl World {
         w.trust(&[&key]);
         w.key = Some(key);
         w
-    }
-
-    pub fn root(&self) -> &Path {
-        self.fx.root()
     }
 
     pub fn dir(&self, name: &str) -> PathBuf {
