@@ -53,14 +53,16 @@ fn run(r: &Repo, args: &[&str]) -> Output {
     on(r, &r.state, args)
 }
 
-/// An `admin-topup` of acme (method bank) into the state directory, by `actor` (None: from
-/// GITHUB_ACTOR).
-fn topup_by(r: &Repo, actor: Option<&str>, method: &str, amount: &str, reference: &str) -> Command {
-    let topup = Topup {
-        method,
-        actor,
-        ..Topup::new("acme", amount, reference)
-    };
+/// A top-up of acme by ops, method bank.
+fn bank<'a>(amount: &'a str, reference: &'a str) -> Topup<'a> {
+    Topup {
+        method: "bank",
+        ..Topup::new("acme", amount, reference).by("ops")
+    }
+}
+
+/// `admin-topup` into the repository's state directory.
+fn topup_in(r: &Repo, topup: &Topup) -> Command {
     let mut c = r.fx.command();
     c.args(topup.args())
         .arg("--billing-state-dir")
@@ -69,11 +71,11 @@ fn topup_by(r: &Repo, actor: Option<&str>, method: &str, amount: &str, reference
 }
 
 fn topup_cmd(r: &Repo, amount: &str, reference: &str) -> Command {
-    topup_as(r, "ops", amount, reference)
+    topup_in(r, &bank(amount, reference))
 }
 
 fn topup_as(r: &Repo, actor: &str, amount: &str, reference: &str) -> Command {
-    topup_by(r, Some(actor), "bank", amount, reference)
+    topup_in(r, &bank(amount, reference).by(actor))
 }
 
 /// Run a command to its output.
@@ -135,10 +137,15 @@ fn topup_replay_and_conflict() {
 #[test]
 fn topup_actor_comes_from_github_actor() {
     let r = repo();
-    let mut c = topup_by(&r, None, "card", "5", "R");
+    let by_env = |reference| Topup {
+        method: "card",
+        actor: None,
+        ..bank("5", reference)
+    };
+    let mut c = topup_in(&r, &by_env("R"));
     c.env("GITHUB_ACTOR", "ops");
     out(c).expect_ok();
-    let err = out(topup_by(&r, None, "card", "5", "R2"))
+    let err = out(topup_in(&r, &by_env("R2")))
         .expect_code(2)
         .stderr_text();
     assert_has(&err, "actor");
@@ -186,23 +193,14 @@ fn topup_input_errors_name_the_flag() {
             "10"
         };
         let topup = Topup {
+            tenant,
             method,
-            actor: Some("ops"),
-            ..Topup::new(tenant, amount, "INV-9")
+            ..bank(amount, "INV-9")
         };
-        let err = out_of(&r, &topup).expect_code(2).stderr_text();
+        let err = out(topup_in(&r, &topup)).expect_code(2).stderr_text();
         assert!(err.contains(flag), "{topup:?}: {err}");
     }
     assert!(billing(&r).is_empty());
-}
-
-/// Run a top-up into the state directory.
-fn out_of(r: &Repo, topup: &Topup) -> Output {
-    let mut c = r.fx.command();
-    c.args(topup.args())
-        .arg("--billing-state-dir")
-        .arg(&r.state);
-    out(c)
 }
 
 #[test]

@@ -187,7 +187,8 @@ fn files_a_module_writes_outside_its_outputs_are_never_picked_up() {
     fx.integrity().unwrap();
 }
 
-/// Peak resident memory of a running process (VmHWM), in KiB.
+/// A 2 GiB sparse output is hashed as it is read: the orchestrator's peak resident memory
+/// (VmHWM) stays far below the file's size.
 #[test]
 fn a_two_gib_output_is_hashed_as_a_stream_not_read_into_memory() {
     // RELIABILITY_BIG_MIB scales it; 2048 crosses 2^31 bytes, where a 32-bit size would wrap.
