@@ -195,7 +195,7 @@ pub fn orchestrator_md(s: &Summary) -> String {
                     w.new_charges.to_string(),
                     w.refused
                         .as_ref()
-                        .map(|r| format!("{}: {}", r.slug(), r.message()))
+                        .map(|r| format!("{}: {}", r.reason(), r.message()))
                         .unwrap_or_default(),
                 ]
             })

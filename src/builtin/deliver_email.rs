@@ -1,5 +1,6 @@
 //! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
 use super::receipt::{Receipt, StepFailure};
+use super::{BuiltinStep, Implementation};
 use crate::beneath::Beneath;
 use crate::digest::sha256_hex;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -182,6 +183,29 @@ pub fn precheck(
         )));
     }
     Ok(Addresses { to, from })
+}
+
+/// deliver_email as a step: the runtime profile's `smtp:` block, the SMTP secrets, the
+/// step's recipient, subject and package.
+pub struct DeliverEmail;
+
+impl Implementation for DeliverEmail {
+    /// The send's own input checks, run before charging: a bad address or SMTP setting is
+    /// an input error, never a charged failure without a refund.
+    fn precheck(&self, s: &BuiltinStep) -> Result<(), String> {
+        let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())?;
+        let set = credentials_from_secrets().is_some();
+        precheck(&settings, set, s.text("recipient_email")).map_err(|f| f.message)?;
+        s.package_zip().map(drop).map_err(|f| f.message)
+    }
+
+    fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
+        let zip = s.package_zip()?;
+        let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
+            .map_err(StepFailure::input_invalid)?;
+        let (to, subject) = (s.text("recipient_email"), s.text("subject"));
+        deliver_email(&settings, credentials_from_secrets(), &zip, to, subject).map(Some)
+    }
 }
 
 fn send(

@@ -1,18 +1,21 @@
 //! `platform orchestrator`: one pass over the enabled work orders — validate, plan, then run
 //! what is not up to date, charging and recording everything in the ledger.
-pub mod builtins;
 pub mod close;
 pub mod execute;
 pub mod history;
+pub mod identity;
 pub mod journal;
 pub mod plan;
+pub mod step;
 pub mod summary;
+pub mod tally;
 
 use crate::config::profile::RuntimeProfile;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
+use crate::runner::Platform;
 use execute::{ExecEnv, RunReport};
 use plan::{Action, Filter, Plan, PlanInput};
 use serde::Serialize;
@@ -212,12 +215,14 @@ pub fn run_pass(
     let (mut journal, repairs) = journal::Journal::open(&state_dir, totals)?;
     summary.notes.extend(repairs);
     let mut env = ExecEnv {
-        repo: &repo,
+        platform: Platform {
+            repo: &repo,
+            runtime_dir: &runtime_dir,
+            profile: &profile,
+            secrets: &secrets,
+            redactor: &redactor,
+        },
         journal: &mut journal,
-        runtime_dir: &runtime_dir,
-        profile: &profile,
-        secrets: &secrets,
-        redactor: &redactor,
         progress,
     };
     // By (tenant, work order): a linear search per run made a pass quadratic in W.

@@ -2,6 +2,7 @@
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
 use super::history::{History, RunHistory};
 use crate::config::registry::Registry;
+use crate::contract::Failure;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::StepStatus;
@@ -86,6 +87,16 @@ pub enum Disposition {
     Refund { attempt: u32 },
 }
 
+impl Disposition {
+    pub fn attempt(&self) -> u32 {
+        match *self {
+            Disposition::Keep { attempt, .. }
+            | Disposition::Run { attempt }
+            | Disposition::Refund { attempt } => attempt,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepPlan {
     pub step_id: String,
@@ -103,10 +114,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn slug(&self) -> &'static str {
+    pub fn reason(&self) -> Failure {
         match self {
-            Refusal::NotEnoughCredits { .. } => "not_enough_credits",
-            Refusal::SecretsMissing { .. } => "secrets_missing",
+            Refusal::NotEnoughCredits { .. } => Failure::NotEnoughCredits,
+            Refusal::SecretsMissing { .. } => Failure::SecretsMissing,
         }
     }
     pub fn message(&self) -> String {

@@ -26,7 +26,7 @@ pub fn plan_text(plan: &Plan) -> String {
             );
         }
         if let Some(r) = &wp.refused {
-            let _ = write!(out, "  REFUSED {}: {}", r.slug(), untrusted(&r.message()));
+            let _ = write!(out, "  REFUSED {}: {}", r.reason(), untrusted(&r.message()));
         }
         out.push('\n');
         for f in &wp.findings {

@@ -1,4 +1,5 @@
 //! The JSON Schemas shipped in the binary (`platform schema <name>`) and validation against them.
+use crate::contract::Builtin;
 use std::sync::OnceLock;
 
 /// The files the platform reads, each with a schema.
@@ -27,7 +28,7 @@ impl SchemaKind {
     /// The schema document's text, as printed by `platform schema`.
     pub fn text(self) -> &'static str {
         match self {
-            SchemaKind::Module => include_str!("module.schema.json"),
+            SchemaKind::Module => module_text(),
             SchemaKind::Workorder => include_str!("workorder.schema.json"),
             SchemaKind::Tenant => include_str!("tenant.schema.json"),
             SchemaKind::Registry => include_str!("registry.schema.json"),
@@ -48,6 +49,25 @@ impl SchemaKind {
             SchemaKind::Ledger => 6,
         }
     }
+}
+
+/// The module schema's list of built-ins is empty in the file (the marker below) and
+/// filled from `contract::Builtin`, the one list of them.
+const BUILTIN_MARKER: &str = r#""enum": []"#;
+
+fn module_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let names: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+        let list = serde_json::to_string(&names)
+            .unwrap_or_default()
+            .replace(',', ", ");
+        include_str!("module.schema.json").replacen(
+            BUILTIN_MARKER,
+            &format!(r#""enum": {list}"#),
+            1,
+        )
+    })
 }
 
 /// One schema violation: a JSON pointer into the instance and a message.
@@ -100,6 +120,27 @@ mod tests {
                 "{k:?}: {v:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_module_schema_accepts_exactly_the_builtins() {
+        assert_eq!(
+            include_str!("module.schema.json")
+                .matches(BUILTIN_MARKER)
+                .count(),
+            1
+        );
+        let module = |b: &str| serde_json::json!({"module_id": "m", "version": "1", "kind": "delivery", "runner": {"builtin": b}});
+        for b in Builtin::ALL {
+            assert_eq!(
+                validate(SchemaKind::Module, &module(b.name())),
+                vec![],
+                "{b}"
+            );
+        }
+        let v = validate(SchemaKind::Module, &module("deliver_ftp"));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].pointer, "/runner");
     }
 
     #[test]
