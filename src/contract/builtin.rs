@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A module the binary runs in-process. The one list of built-ins: the module schema,
 /// validation and the runner all read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(into = "&'static str", try_from = "String")]
+#[serde(rename_all = "snake_case")]
 pub enum Builtin {
     PackageStd,
     DeliverLocal,
@@ -33,7 +33,7 @@ impl Builtin {
         Builtin::DeliverGithubRelease,
     ];
 
-    /// Its name in module.yml, and its module's id.
+    /// Its name in module.yml (its serde name), and its module's id.
     pub fn name(self) -> &'static str {
         match self {
             Builtin::PackageStd => "package_std",
@@ -71,19 +71,6 @@ impl Builtin {
     }
 }
 
-impl From<Builtin> for &'static str {
-    fn from(b: Builtin) -> &'static str {
-        b.name()
-    }
-}
-
-impl TryFrom<String> for Builtin {
-    type Error = String;
-    fn try_from(name: String) -> Result<Builtin, String> {
-        Builtin::from_name(&name).ok_or_else(|| format!("unknown built-in '{name}'"))
-    }
-}
-
 impl std::fmt::Display for Builtin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -100,6 +87,7 @@ mod tests {
             let wire = serde_json::to_string(&b).unwrap();
             assert_eq!(wire, format!("\"{}\"", b.name()));
             assert_eq!(serde_json::from_str::<Builtin>(&wire).unwrap(), b);
+            assert_eq!(Builtin::from_name(b.name()), Some(b));
         }
         assert!(serde_json::from_str::<Builtin>("\"deliver_ftp\"").is_err());
     }

@@ -124,15 +124,23 @@ impl StepIdentity<'_> {
         reason_slug: Option<String>,
         message: Option<String>,
     ) -> StepOutcome {
-        let r = self.run;
+        let StepStarted {
+            tenant_id,
+            work_order_id,
+            run,
+            run_id,
+            step_id,
+            attempt,
+            module_id,
+        } = self.started();
         StepOutcome {
-            tenant_id: r.tenant_id.clone(),
-            work_order_id: r.work_order_id.clone(),
-            run: r.run,
-            run_id: r.run_id.clone(),
-            step_id: self.step_id.to_string(),
-            attempt: self.attempt,
-            module_id: self.module_id.to_string(),
+            tenant_id,
+            work_order_id,
+            run,
+            run_id,
+            step_id,
+            attempt,
+            module_id,
             status,
             reason_slug,
             message,
