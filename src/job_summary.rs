@@ -1,7 +1,7 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
 use crate::ledger::MergeReport;
-use crate::orchestrator::execute::RunReport;
 use crate::orchestrator::plan::Plan;
+use crate::orchestrator::report::RunReport;
 use crate::orchestrator::{Invalid, Summary};
 use crate::records::{RunStatus, StepStatus};
 use std::fmt::Write as _;

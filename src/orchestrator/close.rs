@@ -1,9 +1,10 @@
 //! Closes superseded runs (SPEC §7): a run that started, did not end and will not be resumed
 //! ends before anything else of its work order runs, and no charge of it stays stranded.
-use super::execute::{ExecEnv, RunReport, StepReport};
+use super::env::ExecEnv;
 use super::history::{Attempt, RunHistory};
 use super::identity::RunIdentity;
 use super::plan::{closing_refunds_owed, Action, CloseRun};
+use super::report::{RunReport, StepReport};
 use super::tally::Tally;
 use crate::contract::Failure;
 use crate::error::Result;

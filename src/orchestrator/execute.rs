@@ -1,62 +1,20 @@
 //! Executes one planned run: each step by its disposition — kept, owed refunds posted, or
 //! run (step.rs, in SPEC §4's order) — then the run's end and evidence bundle.
+use super::env::ExecEnv;
 use super::history::{Attempt, RunHistory, StepHistory};
 use super::identity::RunIdentity;
-use super::journal::Journal;
 use super::plan::{Action, Disposition, WorkOrderPlan};
-use super::step::{self, Planned};
+use super::report::{RunReport, StepReport};
+use super::step::{self, Planned, Settled};
 use super::tally::Tally;
 use crate::beneath::Beneath;
 use crate::contract::{Failure, ModuleContract};
 use crate::error::Result;
 use crate::records::{Payload, RunStatus, StepStatus};
-use crate::runner::Platform;
 use crate::workorder::bindings::Produced;
 use crate::workorder::model::{Mode, Step, WorkOrder};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// What the executor needs besides the plan.
-pub struct ExecEnv<'a> {
-    pub platform: Platform<'a>,
-    pub journal: &'a mut Journal,
-    pub progress: &'a mut dyn FnMut(&str),
-}
-
-/// A step as the pass leaves it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    pub step_id: String,
-    pub module_id: String,
-    pub status: StepStatus,
-    pub reason_slug: Option<String>,
-    pub attempt: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Whether this pass ran it (false: kept from an earlier attempt).
-    pub ran: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunReport {
-    pub tenant_id: String,
-    pub work_order_id: String,
-    pub run: u64,
-    pub run_id: String,
-    pub action: Action,
-    pub status: RunStatus,
-    pub steps: Vec<StepReport>,
-    /// Credits charged and refunded by this pass.
-    pub charged_credits: i64,
-    pub refunded_credits: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-    /// Why the pass stopped working on this work order (a ledger refusal, an I/O error):
-    /// its run stays open and the next pass resumes or closes it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// The folder of one step of one run.
 pub fn step_dir(
@@ -86,57 +44,6 @@ pub fn step_beneath(
     Beneath::new(runtime_dir, rel)
 }
 
-/// A run refused before anything was charged: every step FAILED with the refusal's slug.
-pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
-    let reason = wp
-        .refused
-        .as_ref()
-        .map_or(Failure::NotEnoughCredits, |r| r.reason());
-    RunReport {
-        steps: wp
-            .steps
-            .iter()
-            .map(|s| StepReport {
-                step_id: s.step_id.clone(),
-                module_id: s.module_id.clone(),
-                status: StepStatus::Failed,
-                reason_slug: Some(reason.to_string()),
-                attempt: s.disposition.attempt(),
-                message: None,
-                ran: false,
-            })
-            .collect(),
-        refused: wp.refused.as_ref().map(|r| r.message()),
-        ..unfinished(wp)
-    }
-}
-
-/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
-/// the ledger, and the run stays open for the next pass.
-pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
-    RunReport {
-        error: Some(e.message.clone()),
-        ..unfinished(wp)
-    }
-}
-
-/// The report of a planned run that did not run to its end: FAILED, nothing charged.
-fn unfinished(wp: &WorkOrderPlan) -> RunReport {
-    RunReport {
-        tenant_id: wp.tenant_id.clone(),
-        work_order_id: wp.work_order_id.clone(),
-        run: wp.run,
-        run_id: wp.run_id.clone(),
-        action: wp.action,
-        status: RunStatus::Failed,
-        steps: Vec::new(),
-        charged_credits: 0,
-        refunded_credits: 0,
-        refused: None,
-        error: None,
-    }
-}
-
 /// The status a run has when its steps have these statuses (SPEC §3).
 pub fn run_status(statuses: &[StepStatus], mode: Mode) -> RunStatus {
     let completed = statuses
@@ -150,15 +57,6 @@ pub fn run_status(statuses: &[StepStatus], mode: Mode) -> RunStatus {
     } else {
         RunStatus::Partial
     }
-}
-
-/// A step as one disposition settled it.
-pub struct Settled {
-    pub report: StepReport,
-    /// Its value outputs, for the bindings of later steps.
-    pub values: serde_json::Map<String, serde_json::Value>,
-    /// A delivery receipt of it is in the ledger.
-    pub receipt: bool,
 }
 
 /// The run so far: what its steps left for later ones, and what they came to.

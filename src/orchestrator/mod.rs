@@ -1,11 +1,13 @@
 //! `platform orchestrator`: one pass over the enabled work orders — validate, plan, then run
 //! what is not up to date, charging and recording everything in the ledger.
 pub mod close;
+pub mod env;
 pub mod execute;
 pub mod history;
 pub mod identity;
 pub mod journal;
 pub mod plan;
+pub mod report;
 pub mod step;
 pub mod summary;
 pub mod tally;
@@ -16,8 +18,9 @@ use crate::findings::Finding;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
 use crate::runner::Platform;
-use execute::{ExecEnv, RunReport};
+use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
+use report::RunReport;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -310,7 +313,7 @@ fn run_plan(env: &mut ExecEnv, history: &history::History, plan: &Plan, summary:
                 "[{}/{}] stopped: {}",
                 wp.tenant_id, wp.work_order_id, e.message
             ));
-            summary.runs.push(execute::errored_report(wp, &e));
+            summary.runs.push(report::errored_report(wp, &e));
         }
     }
 }
@@ -335,7 +338,7 @@ fn run_work_order(
         return Ok(());
     }
     if wp.refused.is_some() {
-        let r = execute::refused_report(wp);
+        let r = report::refused_report(wp);
         (env.progress)(&format!(
             "[{}/{}] refused: {}",
             wp.tenant_id,

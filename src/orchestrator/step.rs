@@ -1,10 +1,11 @@
 //! Runs one step as an attempt, in SPEC §4's order: the gate (a skip), the inputs and the
 //! balance (refused before charging), then SPEND batch → step_started → the module → outcome
 //! batch → REFUND batch when its failure is refundable.
-use super::execute::{ExecEnv, Settled, StepReport};
+use super::env::ExecEnv;
 use super::history::Attempt;
 use super::identity::{RunIdentity, StepIdentity};
 use super::plan::{self, StepPlan};
+use super::report::StepReport;
 use super::tally::Tally;
 use crate::beneath::Beneath;
 use crate::contract::{Failure, Kind, ModuleContract, Skip};
@@ -30,6 +31,15 @@ pub struct Planned<'a> {
     pub statuses: &'a BTreeMap<String, StepStatus>,
     /// An earlier step failed and the work order is FAIL_FAST.
     pub fail_fast: bool,
+}
+
+/// A step as one disposition settled it.
+pub struct Settled {
+    pub report: StepReport,
+    /// Its value outputs, for the bindings of later steps.
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// A delivery receipt of it is in the ledger.
+    pub receipt: bool,
 }
 
 /// How the step ended in this pass.

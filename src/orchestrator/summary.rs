@@ -1,6 +1,6 @@
 //! Text rendering of an orchestrator pass and of a dry-run plan (JSON is the serde form).
-use super::execute::RunReport;
 use super::plan::{Action, Disposition, Plan, StepPlan, TenantBalance, WorkOrderPlan};
+use super::report::RunReport;
 use super::{Invalid, Summary};
 use crate::output::untrusted;
 use std::fmt::Write;

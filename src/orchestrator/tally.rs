@@ -1,10 +1,10 @@
 //! What a run's steps came to in this pass — their reports, the evidence keys of its bundle,
 //! the credits charged and refunded — and the records that end the run. Shared by executing
 //! a run and closing a superseded one.
-use super::execute::{RunReport, StepReport};
 use super::identity::{RunIdentity, StepIdentity};
 use super::journal::Journal;
 use super::plan::Action;
+use super::report::{RunReport, StepReport};
 use crate::error::Result;
 use crate::records::{Payload, Refund, RunStatus, Spend, StepSummary};
 
