@@ -37,4 +37,5 @@ mod state_signed;
 mod untrusted_output;
 mod validate_consistency;
 mod workflows_lint;
+mod workflows_release;
 mod workflows_sim;
