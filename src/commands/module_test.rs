@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: &ModuleTestArgs) -> Result<Report> {
             "add self_test: {inputs: {...}, expect: {status: COMPLETED, files: [...]}} to module.yml",
         ));
     };
-    if c.runner.command.is_none() {
+    if c.runner.command().is_none() {
         return Err(Error::input(format!(
             "module '{}' is a built-in; its self-test is the crate's test suite",
             c.module_id
@@ -123,11 +123,9 @@ pub fn run(ctx: &Ctx, args: &ModuleTestArgs) -> Result<Report> {
         ));
     }
     if let Some(want) = &test.expect.reason_slug {
-        if res.reason_slug.as_deref() != Some(want.as_str()) {
-            problems.push(format!(
-                "reason_slug {:?} (expected {want})",
-                res.reason_slug
-            ));
+        let got = res.reason_slug.as_ref().map(|r| r.slug());
+        if got != Some(want.as_str()) {
+            problems.push(format!("reason_slug {got:?} (expected {want})"));
         }
     }
     for f in &test.expect.files {

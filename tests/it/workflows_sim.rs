@@ -124,7 +124,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         std::fs::create_dir_all(&shard).unwrap();
         for (f, base) in LEDGER_FILES.iter().zip(&snapshot) {
             let mut bytes = base.clone();
-            let seg = r.artifacts().join(format!("shard-{k}/{f}"));
+            let seg = r.artifacts().join(format!("shard-{k}/shard-{k}/{f}"));
             bytes.extend(std::fs::read(seg).unwrap_or_default());
             std::fs::write(shard.join(f), bytes).unwrap();
         }
@@ -178,7 +178,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         "an up-to-date run billed"
     );
     // Segments carry only what a shard appended: nothing, here.
-    let seg = r.artifacts().join("shard-1/billing.jsonl");
+    let seg = r.artifacts().join("shard-1/shard-1/billing.jsonl");
     assert_eq!(std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0), 0);
 
     // A changed work order runs again (run 2); publish, triggered by that orchestrator run,

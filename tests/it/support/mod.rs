@@ -1,6 +1,6 @@
 //! Shared test support: the one fixture/command harness (`fx`) and its extensions per area
-//! (orchestrator summaries, reliability, release-backed state, ledger records, fuzzing), the
-//! fake GitHub and the real SMTP server.
+//! (orchestrator summaries, reliability, release-backed state, ledger records, fuzzing,
+//! workflow files and a stand-in Actions runner), the fake GitHub and the real SMTP server.
 pub mod check;
 pub mod fake_github;
 pub mod fuzz;
@@ -12,5 +12,6 @@ pub mod smtp;
 pub mod state;
 pub mod workflow_expr;
 pub mod workflow_runner;
+pub mod workflows;
 
 pub use fx::{Fx, Transcript};

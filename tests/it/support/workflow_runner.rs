@@ -1,10 +1,10 @@
 //! A small stand-in for the GitHub Actions runner, so the workflows' own `run:` scripts are
 //! tested, not only linted: `${{ }}` expressions, `if:` conditions, step outputs and
 //! `$GITHUB_ENV`, and the actions the workflows use (checkout copies the repository,
-//! upload/download-artifact copy folders to and from a store per workflow run, setup-python
-//! and cache do nothing). Jobs run in the order of their `needs`; matrix jobs one after
-//! another. Anything it does not know fails the test, so a workflow change it cannot follow
-//! is noticed.
+//! upload/download-artifact copy folders to and from a store per workflow run, laid out as
+//! download-artifact v5 and later do; setup-python and cache do nothing). Jobs run in the
+//! order of their `needs`; matrix jobs one after another. Anything it does not know fails
+//! the test, so a workflow change it cannot follow is noticed.
 use super::fake_github::{FakeGithub, TOKEN};
 use super::fx::temp_dir;
 use super::fx::{
@@ -348,13 +348,18 @@ impl Runner {
         }
         let prefix = with["pattern"].strip_suffix('*').unwrap();
         let merge = with.get("merge-multiple").map(String::as_str) == Some("true");
-        for e in std::fs::read_dir(store).unwrap() {
-            let e = e.unwrap();
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(prefix) {
-                let to = if merge { dest.clone() } else { dest.join(&n) };
-                self.fetch(&e.path(), &to);
-            }
+        let matched: Vec<(String, PathBuf)> = std::fs::read_dir(store)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(n, _)| n.starts_with(prefix))
+            .collect();
+        // Since download-artifact v5, a pattern that matches one artifact extracts it into
+        // `path` itself, as a download by name does.
+        let flat = merge || matched.len() == 1;
+        for (n, from) in &matched {
+            let to = if flat { dest.clone() } else { dest.join(n) };
+            self.fetch(from, &to);
         }
         true
     }
