@@ -107,7 +107,7 @@ fn keygen_prints_a_key_pair_whose_id_derives_from_the_public_key() {
     std::fs::write(
         w.fx.path("config/ledger.yml"),
         format!(
-            "signing_keys:\n  - key_id: {}\n    public_key: {}\n",
+            "signing_keys:\n  - key_id: \"{}\"\n    public_key: {}\n",
             k.key_id, other.public_key
         ),
     )
