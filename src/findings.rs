@@ -72,19 +72,3 @@ impl Finding {
         crate::Error::input(msg).at(loc)
     }
 }
-
-/// Turn schema violations of a document into findings with lines.
-pub fn from_violations(
-    doc: &crate::repo::yaml::Doc,
-    violations: Vec<crate::schema::Violation>,
-) -> Vec<Finding> {
-    violations
-        .into_iter()
-        .map(|v| {
-            let field =
-                crate::repo::locate::render_path(&crate::repo::locate::parse_path(&v.pointer));
-            let line = doc.line_of(&v.pointer);
-            Finding::error(&doc.rel, field, v.message).line(line)
-        })
-        .collect()
-}

@@ -27,6 +27,7 @@ pub mod schema;
 pub mod secrets;
 pub mod validate;
 pub mod workorder;
+pub mod yaml;
 
 pub use error::{Error, Result};
 

@@ -18,7 +18,7 @@ pub fn pull(ctx: &Ctx, args: &StatePullArgs) -> Result<Report> {
         adopt_unsigned_by: actor_if(args.adopt_unsigned, &args.common)?,
     };
     let (client, dir) = prepare(ctx, &args.common, Purpose::StatePull)?;
-    let outcome = github::pull_state(&client, &dir, &trust, &opts)?;
+    let outcome = github::pull_state(&client, &dir, &trust.signing_keys, &opts)?;
     Ok(render("pull", &outcome))
 }
 
@@ -29,7 +29,7 @@ pub fn push(ctx: &Ctx, args: &StatePushArgs) -> Result<Report> {
         restore_by: actor_if(args.restore, &args.common)?,
     };
     let (client, dir) = prepare(ctx, &args.common, Purpose::StatePush)?;
-    let outcome = github::push_state(&client, &dir, &trust, &opts)?;
+    let outcome = github::push_state(&client, &dir, &trust.signing_keys, &opts)?;
     Ok(render("push", &outcome))
 }
 

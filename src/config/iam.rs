@@ -2,9 +2,9 @@
 //! fail closed; a missing file grants nothing.
 use crate::config::registry::SCOPES;
 use crate::error::{Error, Result};
-use crate::findings::{self, Finding};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,8 +27,7 @@ impl Iam {
             Ok(d) => d,
             Err(f) => return (Iam::default(), vec![f]),
         };
-        let mut out =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
+        let mut out = doc.schema_findings(SchemaKind::Iam);
         if !out.is_empty() {
             return (Iam::default(), out);
         }

@@ -1,9 +1,9 @@
 //! config/ledger.yml: the Ed25519 public keys trusted to sign heads.json. A missing file (or an empty list) means unsigned state; a key whose key_id does not match it is an error.
 use crate::error::{Error, Result};
-use crate::findings::{self, Finding};
+use crate::findings::Finding;
 use crate::heads::keys::{decode_exact, key_id_of, Signer, TrustedKey, KEY_BYTES};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::path::Path;
 
 pub const LEDGER_FILE: &str = "config/ledger.yml";
@@ -32,7 +32,7 @@ impl LedgerConfig {
         if doc.value.is_null() {
             return (LedgerConfig::default(), Vec::new());
         }
-        let out = findings::from_violations(&doc, schema::validate(SchemaKind::Ledger, &doc.value));
+        let out = doc.schema_findings(SchemaKind::Ledger);
         if !out.is_empty() {
             return (LedgerConfig::default(), out);
         }

@@ -1,8 +1,8 @@
 //! The registry of stable IDs: built-in reason slugs, top-up methods, usage units, audit
 //! actions and evidence types, extended by config/registry.yml. Unknown IDs fail closed.
-use crate::findings::{self, Finding};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -87,8 +87,7 @@ impl Registry {
             Ok(d) => d,
             Err(f) => return (reg, vec![f]),
         };
-        let mut out =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Registry, &doc.value));
+        let mut out = doc.schema_findings(SchemaKind::Registry);
         if !out.is_empty() {
             return (reg, out);
         }

@@ -1,17 +1,15 @@
 //! Loads a platform repository (modules/, tenants/, config/) into typed values; every file
 //! problem becomes a finding with file and line, so one pass reports them all.
-pub mod locate;
 pub mod tenants;
-pub mod yaml;
 
 use crate::config::registry::Registry;
 use crate::contract::{Kind, ModuleContract};
-use crate::findings::{self, Finding};
-use crate::schema::{self, SchemaKind};
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
 use crate::workorder::model::{InputValue, Mode, Step, WorkOrder};
+use crate::yaml::{self, Doc};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use yaml::Doc;
 
 /// A module folder and its contract.
 #[derive(Debug, Clone)]
@@ -144,8 +142,7 @@ fn load_modules(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, Lo
                 continue;
             }
         };
-        let violations =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Module, &doc.value));
+        let violations = doc.schema_findings(SchemaKind::Module);
         if !violations.is_empty() {
             findings.extend(violations);
             continue;
@@ -311,8 +308,7 @@ pub fn load_work_order(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOr
         lw.findings
             .push(doc.finding("work_order_id", format!("file name: {why}")));
     }
-    let violations =
-        findings::from_violations(&doc, schema::validate(SchemaKind::Workorder, &doc.value));
+    let violations = doc.schema_findings(SchemaKind::Workorder);
     if !violations.is_empty() {
         lw.findings.extend(violations);
         lw.doc = Some(doc);
@@ -354,9 +350,10 @@ pub fn load_work_order(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOr
                 Ok(iv) => {
                     inputs.insert(k.clone(), iv);
                 }
-                Err(why) => lw
-                    .findings
-                    .push(doc.finding(&format!("steps[{i}].inputs.{k}"), why)),
+                Err(e) => {
+                    let field = e.field(&format!("steps[{i}].inputs.{k}"));
+                    lw.findings.push(doc.finding(&field, e.message));
+                }
             }
         }
         let kind: Kind = match st.get("kind").cloned().map(serde_json::from_value) {

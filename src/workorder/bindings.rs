@@ -1,11 +1,11 @@
 //! Resolves a step's inputs at run time: literals, defaults, outputs of earlier steps, files
 //! read with selectors, and tenant assets — every file opened beneath its step's outputs or
 //! its tenant's assets with no link at any component.
+use super::json_path::JsonPath;
 use super::model::{InputValue, Selector, Step};
 use super::paths::check_relative;
 use crate::beneath::{Beneath, Reason, Refused};
 use crate::contract::{InputType, ModuleContract, OutputType};
-use crate::repo::locate::{parse_path, Seg};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -239,7 +239,7 @@ fn resolve_one(
                 return Err(ctx(format!("from_file {why}")));
             }
             let text = read_text(&p.outputs.join(from_file), from_file).map_err(ctx)?;
-            select(&text, *selector, *take, json_path.as_deref())
+            select(&text, *selector, *take, json_path.as_ref())
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
     };
@@ -300,7 +300,7 @@ pub fn select(
     text: &str,
     selector: Selector,
     take: Option<u64>,
-    json_path: Option<&str>,
+    json_path: Option<&JsonPath>,
 ) -> Result<serde_json::Value, String> {
     match selector {
         Selector::Text => Ok(serde_json::Value::String(text.to_string())),
@@ -316,7 +316,7 @@ pub fn select(
         Selector::Json => {
             let v: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-            apply_json_path(&v, json_path)
+            pick(&v, json_path)
         }
         Selector::JsonlFirst => {
             let line = text
@@ -325,42 +325,27 @@ pub fn select(
                 .ok_or("no JSON line found (file is empty)")?;
             let v: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| format!("first line is not valid JSON: {e}"))?;
-            apply_json_path(&v, json_path)
+            pick(&v, json_path)
         }
     }
 }
 
-/// `$.a.b[0]`, `a.b[0]` or `/a/b/0`: select inside a JSON value.
-pub fn apply_json_path(
-    v: &serde_json::Value,
-    path: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let Some(p) = path else { return Ok(v.clone()) };
-    let trimmed = p.trim();
-    let body = trimmed.strip_prefix('$').unwrap_or(trimmed);
-    let body = body.strip_prefix('.').unwrap_or(body);
-    if body.is_empty() {
-        return Ok(v.clone());
+/// The part of a JSON document a `json_path` names; without one, all of it.
+fn pick(v: &serde_json::Value, path: Option<&JsonPath>) -> Result<serde_json::Value, String> {
+    match path {
+        Some(p) => p.apply(v),
+        None => Ok(v.clone()),
     }
-    let mut cur = v;
-    for seg in parse_path(body) {
-        cur = match (&seg, cur) {
-            (Seg::Key(k), serde_json::Value::Object(m)) => m.get(k),
-            (Seg::Index(i), serde_json::Value::Array(a)) => a.get(*i),
-            (Seg::Key(k), serde_json::Value::Array(a)) => {
-                k.parse::<usize>().ok().and_then(|i| a.get(i))
-            }
-            _ => None,
-        }
-        .ok_or_else(|| format!("json_path '{p}' does not match the document"))?;
-    }
-    Ok(cur.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn path(p: &str) -> JsonPath {
+        JsonPath::parse(p).unwrap()
+    }
 
     #[test]
     fn selectors() {
@@ -377,7 +362,7 @@ mod tests {
                 r#"{"a":{"b":[1,2]}}"#,
                 Selector::Json,
                 None,
-                Some("$.a.b[1]")
+                Some(&path("$.a.b[1]"))
             )
             .unwrap(),
             json!(2)
@@ -387,12 +372,12 @@ mod tests {
                 "\n{\"x\":1}\n{\"x\":2}\n",
                 Selector::JsonlFirst,
                 None,
-                Some("x")
+                Some(&path("x"))
             )
             .unwrap(),
             json!(1)
         );
         assert!(select("{", Selector::Json, None, None).is_err());
-        assert!(select(r#"{"a":1}"#, Selector::Json, None, Some("b")).is_err());
+        assert!(select(r#"{"a":1}"#, Selector::Json, None, Some(&path("b"))).is_err());
     }
 }

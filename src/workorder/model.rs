@@ -1,4 +1,5 @@
 //! Work-order types: steps, and input values that are literals or bindings to earlier steps.
+use super::json_path::JsonPath;
 use crate::contract::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,15 +37,50 @@ pub enum InputValue {
         from_file: String,
         selector: Selector,
         take: Option<u64>,
-        json_path: Option<String>,
+        json_path: Option<JsonPath>,
     },
     /// `{asset: path}` under the tenant's assets/
     Asset(String),
 }
 
+/// A malformed binding: why, and which of its keys is at fault (None: the binding as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingError {
+    pub key: Option<&'static str>,
+    pub message: String,
+}
+
+impl BindingError {
+    /// The field a finding names, below the input's own field (`steps[1].inputs.x`).
+    pub fn field(&self, input_field: &str) -> String {
+        match self.key {
+            Some(k) => format!("{input_field}.{k}"),
+            None => input_field.to_string(),
+        }
+    }
+}
+
+impl From<&str> for BindingError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl From<String> for BindingError {
+    fn from(message: String) -> Self {
+        BindingError { key: None, message }
+    }
+}
+
+impl std::fmt::Display for BindingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl InputValue {
     /// Classify a raw YAML value: a mapping with `from_step` or a lone `asset` key is a binding.
-    pub fn parse(v: &serde_json::Value) -> Result<InputValue, String> {
+    pub fn parse(v: &serde_json::Value) -> Result<InputValue, BindingError> {
         let Some(map) = v.as_object() else {
             return Ok(InputValue::Literal(v.clone()));
         };
@@ -71,7 +107,8 @@ impl InputValue {
             return Err(format!(
                 "unknown binding key '{bad}' (allowed: {})",
                 allowed.join(", ")
-            ));
+            )
+            .into());
         }
         match (s("output_id"), s("from_file")) {
             (Some(_), Some(_)) => {
@@ -100,14 +137,10 @@ impl InputValue {
                 if take.is_some() && selector != Selector::Lines {
                     return Err("take applies only to selector: lines".into());
                 }
-                let json_path = s("json_path");
-                if map.contains_key("json_path") && json_path.is_none() {
-                    return Err("json_path must be a string".into());
-                }
-                if json_path.is_some() && !matches!(selector, Selector::Json | Selector::JsonlFirst)
-                {
-                    return Err("json_path applies only to selectors json and jsonl_first".into());
-                }
+                let json_path = match map.get("json_path") {
+                    None => None,
+                    Some(p) => Some(json_path_of(p, selector)?),
+                };
                 Ok(InputValue::File {
                     from_step,
                     from_file,
@@ -128,6 +161,18 @@ impl InputValue {
             _ => None,
         }
     }
+}
+
+/// A `json_path` key: a string, for a JSON selector, that parses.
+fn json_path_of(p: &serde_json::Value, selector: Selector) -> Result<JsonPath, BindingError> {
+    let text = p.as_str().ok_or("json_path must be a string")?;
+    if !matches!(selector, Selector::Json | Selector::JsonlFirst) {
+        return Err("json_path applies only to selectors json and jsonl_first".into());
+    }
+    JsonPath::parse(text).map_err(|message| BindingError {
+        key: Some("json_path"),
+        message,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -4,10 +4,9 @@ use super::remote::Snapshot;
 use super::{
     audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, STATE_FILES,
 };
-use crate::config::ledger::LedgerConfig;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
-use crate::heads::{self, Expected, RemoteState, HEADS_FILE};
+use crate::heads::{self, Expected, RemoteState, TrustedKey, HEADS_FILE};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -44,7 +43,7 @@ enum Verdict {
 pub fn pull_state(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let existed = dir.exists();
@@ -60,7 +59,7 @@ pub fn pull_state(
 fn pull_into(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let previous = read_pulled(dir, client)?;
@@ -102,7 +101,7 @@ fn plan(
     for name in STATE_FILES {
         let remote = &snap.files[name];
         let local = head_of_file(&dir.join(name))?;
-        if local.same_as(remote) {
+        if remote.holds(&local) {
             plan.push(Planned {
                 name,
                 download: None,
@@ -176,14 +175,14 @@ fn stage(
 /// Verify the staged release: chains always; with listed keys, heads.json too.
 fn decide(
     client: &GithubClient,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
     staging: &Path,
     snap: &Snapshot,
     plan: &[Planned],
     previous: Option<&PulledState>,
 ) -> Result<Verdict> {
-    if !trust.signed() {
+    if trust.is_empty() {
         heads::verify_chains(staging, "the state release")?;
         return Ok(accept(Signing::NotConfigured, None, None));
     }
@@ -192,7 +191,7 @@ fn decide(
         state_tag: &snap.tag,
     };
     let heads_json = snap.heads_json.as_deref();
-    let (state, report) = heads::judge(&trust.signing_keys, staging, heads_json, expected)?;
+    let (state, report) = heads::judge(trust, staging, heads_json, expected)?;
     let seqs: BTreeMap<String, u64> = report
         .files
         .iter()
