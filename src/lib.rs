@@ -23,6 +23,7 @@ pub mod publish;
 pub mod records;
 pub mod repo;
 pub mod runner;
+pub mod runs;
 pub mod schema;
 pub mod secrets;
 pub mod validate;

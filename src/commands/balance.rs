@@ -9,7 +9,7 @@ use serde_json::json;
 pub fn run(ctx: &Ctx, args: &BalanceArgs) -> Result<Report> {
     check_tenant_flag(&args.tenant_id)?;
     let dir = super::existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let reading = ledger::read(&dir, &[], |_, _, _| Ok(()))?.refuse_unaudited(&dir)?;
+    let reading = ledger::read(&dir, &[], |_| Ok(()))?.refuse_unaudited(&dir)?;
     let balance = reading.balances.get(&args.tenant_id).copied().unwrap_or(0);
     let report = Report::new(
         format!("{}: {balance} credits", args.tenant_id),

@@ -3,8 +3,8 @@
 use super::Ctx;
 use crate::cli::RunsArgs;
 use crate::error::Result;
-use crate::orchestrator::history::{current_status, History};
 use crate::output::{untrusted, Report};
+use crate::runs::history::{current_status, History};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -76,7 +76,7 @@ pub fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<Ru
 
 pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
     let dir = super::state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let (history, _) = crate::orchestrator::journal::load_history(&dir)?;
+    let (history, _, _) = crate::runs::load(&dir)?;
     let rows = rows(
         &history,
         args.tenant_id.as_deref(),

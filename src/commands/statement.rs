@@ -35,13 +35,12 @@ pub fn run(ctx: &Ctx, args: &StatementArgs) -> Result<Report> {
     check_tenant_flag(&args.tenant_id)?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let dir = super::existing_state_dir(ctx, args.state.billing_state_dir.as_deref())?;
-    let path = dir.join(Stream::Billing.file_name());
     let mut st = Statement {
         opening: 0,
         rows: Vec::new(),
     };
-    let reading = ledger::read(&dir, &[Stream::Billing], |_, ln, bytes| {
-        let entry = ledger::entry_of(&path, ln, bytes)?;
+    let reading = ledger::read(&dir, &[Stream::Billing], |line| {
+        let entry = line.entry()?;
         if entry.record.tenant_id() != Some(args.tenant_id.as_str()) {
             return Ok(());
         }

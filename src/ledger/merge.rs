@@ -1,9 +1,12 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
+use super::billing::BillingOp;
+use super::file::{read_object, sync_dir, FileState};
+use super::key::{key_id, KeyId};
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::open::{load_locked, read_object, sync_dir, FileState};
-use super::scan::{self, key_id, Head, IndexEntry, Mode, Scan};
-use super::writer::{billing_op, differing_fields};
+use super::open::load_locked;
+use super::scan::{self, Committed, Head, IndexEntry, Mode, Scan};
+use super::writer::differing_fields;
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
 use crate::records::canonical::{encode_object, seal};
@@ -33,9 +36,10 @@ pub struct MergeReport {
 struct Line {
     line: u64,
     bytes: Vec<u8>,
-    key: scan::KeyId,
+    key: KeyId,
     key_text: String,
     digest: [u8; 32],
+    billing: Option<BillingOp>,
 }
 
 /// The order merged files replace the target's: audit, then evidence, then billing. Each
@@ -139,8 +143,11 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
     };
     let mut scan = Scan::new(f.scan.stream, Mode::Read);
     let mut group: Vec<Line> = Vec::new();
-    let mut sink = |ln: u64, bytes: &[u8]| -> std::result::Result<(), SinkError> {
+    let mut sink = |c: Committed<'_>| -> std::result::Result<(), SinkError> {
+        let (ln, bytes) = (c.line, c.bytes);
         let facts = line::parse(bytes, true).map_err(|u| damaged(seg_path, ln, &u.message))?;
+        let key = key_id(&facts.key);
+        let billing = BillingOp::of_line(&facts, key).map_err(|m| damaged(seg_path, ln, &m))?;
         let done = match (&facts.batch, facts.batch_len) {
             (Some(_), Some(len)) => group.len() as u64 + 1 >= len,
             _ => true,
@@ -148,9 +155,10 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
         group.push(Line {
             line: ln,
             bytes: bytes.to_vec(),
-            key: key_id(&facts.key),
+            key,
             key_text: facts.key.to_string(),
             digest: facts.payload_digest.unwrap_or([0; 32]),
+            billing,
         });
         if done {
             let batch = std::mem::take(&mut group);
@@ -233,8 +241,8 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
         obj.insert("seq".into(), Value::from(seq));
         obj.insert("prev_hash".into(), Value::String(out.head.hash_hex()));
         if let Some(billing) = f.scan.billing.as_mut() {
-            if let Some(op) = billing_op(&obj, &l.key_text) {
-                billing.apply(&op, true).map_err(|m| {
+            if let Some(op) = &l.billing {
+                billing.apply(op, true).map_err(|m| {
                     Error::failure(format!(
                         "merging {} line {} would break a billing rule: {m}; nothing was merged",
                         seg_path.display(),

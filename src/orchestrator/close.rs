@@ -1,7 +1,6 @@
 //! Closes superseded runs (SPEC §7): a run that started, did not end and will not be resumed
 //! ends before anything else of its work order runs, and no charge of it stays stranded.
 use super::execute::{post_refunds, ExecEnv, RunReport, StepReport};
-use super::history::{Attempt, RunHistory};
 use super::plan::{closing_refunds_owed, Action, CloseRun};
 use crate::error::Result;
 use crate::records::evidence::{delivery_receipt_key, evidence_item_key};
@@ -9,6 +8,7 @@ use crate::records::{
     EvidenceBundle, EvidenceItem, Payload, RunEnded, RunStatus, StepOutcome, StepStatus,
     StepSummary,
 };
+use crate::runs::history::{Attempt, RunHistory};
 
 pub const SUPERSEDED: &str = "superseded";
 

@@ -1,7 +1,6 @@
 //! Executes one planned run: per step, in SPEC §4's order — SPEND batch, step-started record,
 //! the module, outcome records, REFUND batch — then the run's end and evidence bundle.
 use super::builtins;
-use super::history::RunHistory;
 use super::journal::Journal;
 use super::plan::{Action, Disposition, StepPlan, WorkOrderPlan};
 use crate::beneath::Beneath;
@@ -15,12 +14,14 @@ use crate::records::{
 use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::{command, Status, StepResult};
+use crate::runs::history::RunHistory;
+use crate::runs::step_beneath;
 use crate::workorder::assets;
 use crate::workorder::bindings::{self, Produced};
 use crate::workorder::model::{BoundOutput, Mode, Step, WorkOrder};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// What the executor needs besides the plan.
@@ -66,34 +67,6 @@ pub struct RunReport {
     /// its run stays open and the next pass resumes or closes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// The folder of one step of one run.
-pub fn step_dir(
-    runtime_dir: &Path,
-    tenant: &str,
-    wo: &str,
-    run_id: &str,
-    step_id: &str,
-) -> PathBuf {
-    step_beneath(runtime_dir, tenant, wo, run_id, step_id).path()
-}
-
-/// The folder of one step of one run, beneath the runtime directory: what the platform reads
-/// there (outputs, asset copies) is opened through no link below the runtime directory.
-pub fn step_beneath(
-    runtime_dir: &Path,
-    tenant: &str,
-    wo: &str,
-    run_id: &str,
-    step_id: &str,
-) -> Beneath {
-    let rel = Path::new("runs")
-        .join(tenant)
-        .join(wo)
-        .join(run_id)
-        .join(step_id);
-    Beneath::new(runtime_dir, rel)
 }
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.

@@ -3,7 +3,6 @@
 pub mod builtins;
 pub mod close;
 pub mod execute;
-pub mod history;
 pub mod journal;
 pub mod plan;
 pub mod summary;
@@ -13,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
+use crate::runs::history::History;
 use execute::{ExecEnv, RunReport};
 use plan::{Action, Filter, Plan, PlanInput};
 use serde::Serialize;
@@ -243,7 +243,7 @@ pub fn run_pass(
 /// Close the work order's superseded runs, then run what its plan says.
 fn run_work_order(
     env: &mut ExecEnv,
-    history: &history::History,
+    history: &History,
     loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
     wp: &plan::WorkOrderPlan,
     summary: &mut Summary,

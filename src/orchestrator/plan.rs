@@ -1,11 +1,11 @@
 //! The pure planner: from the repository, the ledger's history and balances, decide which
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
-use super::history::{History, RunHistory};
 use crate::config::registry::Registry;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
+use crate::runs::history::{History, RunHistory};
 use crate::workorder::model::WorkOrder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -438,7 +438,7 @@ fn closings(
 
 /// Whether closing a run refunds this attempt's open charges: it has no outcome (it ends
 /// `superseded`, refundable), or a refundable failed outcome whose refunds were never posted.
-pub fn closing_refunds_owed(registry: &Registry, att: &super::history::Attempt) -> bool {
+pub fn closing_refunds_owed(registry: &Registry, att: &crate::runs::history::Attempt) -> bool {
     match &att.outcome {
         None => true,
         Some(o) => owes_refunds(registry, o.status, o.reason_slug.as_deref(), att),
@@ -483,7 +483,7 @@ pub fn owes_refunds(
     registry: &Registry,
     status: StepStatus,
     slug: Option<&str>,
-    att: &super::history::Attempt,
+    att: &crate::runs::history::Attempt,
 ) -> bool {
     status == StepStatus::Failed
         && slug.and_then(|s| registry.refundable(s)).unwrap_or(false)
@@ -497,7 +497,7 @@ fn charges_for(
     run: u64,
     step: &crate::workorder::model::Step,
     attempt: u32,
-    latest: Option<&super::history::Attempt>,
+    latest: Option<&crate::runs::history::Attempt>,
 ) -> Vec<Charge> {
     let Some(m) = input.repo.module(&step.module_id) else {
         return Vec::new();

@@ -4,8 +4,8 @@ use crate::beneath::Beneath;
 use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
 use crate::contract::{ModuleContract, OutputType};
 use crate::digest::sha256_opened;
-use crate::orchestrator::execute::step_beneath;
 use crate::records::OutputRecord;
+use crate::runs::step_beneath;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! Which purchased deliverables the publisher considers (SPEC §5): a pure function of ledger records and `--since`; reads nothing but the ledger.
 use crate::error::{Error, Result};
-use crate::orchestrator::history::History;
 use crate::records::{Publish, Record, StepOutcome, StepStatus, Stream};
+use crate::runs::history::History;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,13 +22,14 @@ impl LedgerView {
     pub fn load(dir: &Path) -> Result<LedgerView> {
         let mut view = LedgerView::default();
         for stream in [Stream::Billing, Stream::Evidence] {
-            crate::ledger::for_each_entry(dir, stream, |line, entry| {
+            crate::ledger::for_each_line(dir, stream, |line| {
+                let entry = line.entry()?;
                 view.add(
                     &entry.envelope.idempotency_key,
                     &entry.envelope.recorded_at,
                     entry.record,
                 )
-                .map_err(|e| e.at(format!("{}:{line}", dir.join(stream.file_name()).display())))
+                .map_err(|e| e.at(line.location()))
             })?;
         }
         Ok(view)

@@ -179,8 +179,10 @@ pub const PRIVILEGED: &[Privileged] = &[Privileged {
     scope: "billing.topup",
 }];
 
-/// Every record type, tagged by `type` as on disk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every record type, tagged by `type` as on disk. Written with serde's tag; read by
+/// [`Record::from_json`], which dispatches on [`RecordType`] (a reader knows the type before
+/// it parses: the ledger's scan read it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum Record {
     #[serde(rename = "TOPUP")]
@@ -210,6 +212,29 @@ pub enum Record {
 }
 
 impl Record {
+    /// A record of type `t` from its JSON line, in one pass straight into that type's struct
+    /// (other fields, such as the envelope's, are skipped); the error names the type.
+    pub fn from_json(t: RecordType, json: &[u8]) -> Result<Record, String> {
+        fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> serde_json::Result<T> {
+            serde_json::from_slice(json)
+        }
+        let record = match t {
+            RecordType::Topup => parse(json).map(Record::Topup),
+            RecordType::Spend => parse(json).map(Record::Spend),
+            RecordType::Refund => parse(json).map(Record::Refund),
+            RecordType::RunStarted => parse(json).map(Record::RunStarted),
+            RecordType::StepStarted => parse(json).map(Record::StepStarted),
+            RecordType::StepOutcome => parse(json).map(Record::StepOutcome),
+            RecordType::EvidenceItem => parse(json).map(Record::EvidenceItem),
+            RecordType::DeliveryReceipt => parse(json).map(Record::DeliveryReceipt),
+            RecordType::RunEnded => parse(json).map(Record::RunEnded),
+            RecordType::EvidenceBundle => parse(json).map(Record::EvidenceBundle),
+            RecordType::Publish => parse(json).map(Record::Publish),
+            RecordType::Audit => parse(json).map(Record::Audit),
+        };
+        record.map_err(|e| format!("record of type '{}': {e}", t.name()))
+    }
+
     /// The `type` field as written on disk.
     pub fn type_name(&self) -> &'static str {
         self.record_type().name()
@@ -384,32 +409,12 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Split a parsed line into envelope and record; the error says which field is wrong.
-    pub fn from_object(mut map: Map<String, Value>) -> Result<Entry, String> {
-        let mut env = Map::new();
-        for field in [
-            "v",
-            "seq",
-            "recorded_at",
-            "idempotency_key",
-            "prev_hash",
-            "hash",
-            "batch",
-            "batch_len",
-        ] {
-            if let Some(value) = map.remove(field) {
-                env.insert(field.into(), value);
-            }
-        }
+    /// A ledger line of type `t` as envelope and typed record; the error says which part is
+    /// wrong.
+    pub fn from_json(t: RecordType, json: &[u8]) -> Result<Entry, String> {
         let envelope: Envelope =
-            serde_json::from_value(Value::Object(env)).map_err(|e| format!("envelope: {e}"))?;
-        let type_name = map
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let record: Record = serde_json::from_value(Value::Object(map))
-            .map_err(|e| format!("record of type '{type_name}': {e}"))?;
+            serde_json::from_slice(json).map_err(|e| format!("envelope: {e}"))?;
+        let record = Record::from_json(t, json)?;
         Ok(Entry { envelope, record })
     }
 }
@@ -442,5 +447,24 @@ mod tests {
         );
         assert!(RecordType::Spend.names_a_run() && !RecordType::RunStarted.names_a_run());
         assert!(!RecordType::Publish.names_a_run() && !RecordType::Topup.names_a_run());
+    }
+
+    #[test]
+    fn a_line_is_read_into_the_struct_its_type_names() {
+        let line = br#"{"attempt":1,"charged_credits":0,"hash":"h","idempotency_key":"k","prev_hash":"p","recorded_at":"2026-01-02T03:04:05.678Z","refunded_credits":0,"run":1,"run_id":"r","seq":3,"status":"COMPLETED","step_id":"s","steps":[],"tenant_id":"t","type":"run_ended","v":1,"work_order_id":"w"}"#;
+        let Ok(Record::RunEnded(end)) = Record::from_json(RecordType::RunEnded, line) else {
+            panic!("not a run_ended record");
+        };
+        assert_eq!(
+            (end.run_id.as_str(), end.status),
+            ("r", RunStatus::Completed)
+        );
+        let err = Record::from_json(RecordType::Spend, line).unwrap_err();
+        assert!(err.starts_with("record of type 'SPEND'"), "{err}");
+        let entry = Entry::from_json(RecordType::RunEnded, line).unwrap();
+        assert_eq!(
+            (entry.envelope.seq, entry.record.record_type()),
+            (3, RecordType::RunEnded)
+        );
     }
 }

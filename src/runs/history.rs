@@ -1,6 +1,6 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
-use crate::records::{Record, RunStatus, Spend, StepOutcome, StepStatus};
+use crate::records::{Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One attempt of one step.
@@ -135,6 +135,20 @@ impl History {
             .attempts
             .entry(attempt)
             .or_default()
+    }
+
+    /// Whether [`History::add`] uses records of type `t`: a reader parses no others.
+    pub fn uses(t: RecordType) -> bool {
+        matches!(
+            t,
+            RecordType::RunStarted
+                | RecordType::Spend
+                | RecordType::Refund
+                | RecordType::StepStarted
+                | RecordType::StepOutcome
+                | RecordType::DeliveryReceipt
+                | RecordType::RunEnded
+        )
     }
 
     /// Fold one ledger record in. Records of other kinds are ignored.
