@@ -15,6 +15,7 @@ mod github_state;
 mod github_trust;
 mod hostile_modules;
 mod hostile_tenants;
+mod import_cycles;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;
