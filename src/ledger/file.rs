@@ -40,32 +40,16 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
     let mut entries = Vec::new();
     for p in batch {
         let mut obj = p.object.clone();
-        let seq = head.seq + 1;
-        obj.insert("seq".into(), Value::from(seq));
         obj.insert("recorded_at".into(), Value::String(now.clone()));
-        obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
-        let canonical = encode_object(&obj).map_err(Error::input)?;
-        let (line, hash) = seal(&canonical).map_err(Error::input)?;
-        let entry = IndexEntry {
-            seq,
-            offset: head.offset,
-            payload: p.digest,
-        };
-        entries.push((p.key, entry));
-        buf.extend_from_slice(&line);
-        let mut h = [0u8; 64];
-        h.copy_from_slice(hash.as_bytes());
-        head = Head {
-            offset: head.offset + line.len() as u64,
-            lines: head.lines + 1,
-            seq,
-            hash: h,
-        };
+        let c = chain(obj, head, p.digest)?;
+        entries.push((p.key, c.entry));
+        buf.extend_from_slice(&c.line);
+        head = c.head;
         posted.push(Posted {
-            seq,
+            seq: c.entry.seq,
             idempotency_key: p.key_text.clone(),
             recorded_at: now.clone(),
-            hash,
+            hash: c.hash,
         });
     }
     write_durably(f, &buf)?;
@@ -79,6 +63,43 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
     }
     f.scan.resync(head);
     Ok(posted)
+}
+
+/// A record chained after `head`: its sealed line, index entry and the head after it.
+pub(crate) struct Chained {
+    pub line: Vec<u8>,
+    pub hash: String,
+    pub entry: IndexEntry,
+    pub head: Head,
+}
+
+/// Chain `obj` (a record without seq, prev_hash and hash) after `head`: seq and prev_hash
+/// set, encoded canonically and sealed. `payload` is its payload digest, for the index.
+pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) -> Result<Chained> {
+    let seq = head.seq + 1;
+    obj.insert("seq".into(), Value::from(seq));
+    obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
+    let canonical = encode_object(&obj).map_err(Error::input)?;
+    let (line, hash) = seal(&canonical).map_err(Error::input)?;
+    let mut h = [0u8; 64];
+    h.copy_from_slice(hash.as_bytes());
+    let entry = IndexEntry {
+        seq,
+        offset: head.offset,
+        payload,
+    };
+    let head = Head {
+        offset: head.offset + line.len() as u64,
+        lines: head.lines + 1,
+        seq,
+        hash: h,
+    };
+    Ok(Chained {
+        line,
+        hash,
+        entry,
+        head,
+    })
 }
 
 /// One write and one flush of `buf` at the end of `f`, or nothing at all (best effort).

@@ -1,15 +1,14 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
 use super::billing::BillingOp;
-use super::file::{read_object, sync_dir, FileState};
+use super::file::{chain, read_object, sync_dir, FileState};
 use super::key::{key_id, KeyId};
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
-use super::scan::{self, Committed, Head, IndexEntry, Mode, Scan};
+use super::scan::{self, Committed, Head, Mode, Scan};
 use super::writer::differing_fields;
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
-use crate::records::canonical::{encode_object, seal};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -186,40 +185,10 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
     Ok(())
 }
 
+/// Add one whole batch of a segment: all of it is new, or all of it is recorded already with
+/// the same payloads (then nothing is added); anything else is a conflict.
 fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Output) -> Result<()> {
-    let mut present = 0;
-    for l in &batch {
-        match f.scan.index.get(&l.key) {
-            Some(e) if e.payload == l.digest => present += 1,
-            Some(e) => {
-                let recorded = if e.offset < f.scan.head.offset {
-                    read_object(f, e.offset)?
-                } else {
-                    // Added by this merge: not on disk yet.
-                    let start = (e.offset - f.scan.head.offset) as usize;
-                    let end = out.bytes[start..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(out.bytes.len(), |p| start + p);
-                    serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
-                };
-                let posted: Map<String, Value> =
-                    serde_json::from_slice(&l.bytes).unwrap_or_default();
-                return Err(Error::failure(format!(
-                    "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
-                    seg_path.display(),
-                    l.line,
-                    l.key_text,
-                    f.path.display(),
-                    e.seq,
-                    differing_fields(&recorded, &posted)
-                ))
-                .at(format!("{}:{}", seg_path.display(), l.line))
-                .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
-            }
-            None => {}
-        }
-    }
+    let present = recorded_already(f, seg_path, &batch, out)?;
     if present == batch.len() {
         out.present += present as u64;
         return Ok(());
@@ -234,46 +203,72 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
         .at(format!("{}:{first}", seg_path.display())));
     }
     for l in batch {
-        let mut obj: Map<String, Value> = serde_json::from_slice(&l.bytes)
-            .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
-        obj.remove("hash");
-        let seq = out.head.seq + 1;
-        obj.insert("seq".into(), Value::from(seq));
-        obj.insert("prev_hash".into(), Value::String(out.head.hash_hex()));
-        if let Some(billing) = f.scan.billing.as_mut() {
-            if let Some(op) = &l.billing {
-                billing.apply(op, true).map_err(|m| {
-                    Error::failure(format!(
-                        "merging {} line {} would break a billing rule: {m}; nothing was merged",
-                        seg_path.display(),
-                        l.line
-                    ))
-                    .at(format!("{}:{}", seg_path.display(), l.line))
-                    .help("segments are merged in path order: a spend must come after the top-up that pays for it")
-                })?;
-            }
-        }
-        let canonical = encode_object(&obj).map_err(Error::input)?;
-        let (bytes, hash) = seal(&canonical).map_err(Error::input)?;
-        f.scan.index.insert(
-            l.key,
-            IndexEntry {
-                seq,
-                offset: out.head.offset,
-                payload: l.digest,
-            },
-        );
-        let mut h = [0u8; 64];
-        h.copy_from_slice(hash.as_bytes());
-        out.head = Head {
-            offset: out.head.offset + bytes.len() as u64,
-            lines: out.head.lines + 1,
-            seq,
-            hash: h,
-        };
-        out.bytes.extend_from_slice(&bytes);
-        out.added += 1;
+        append_line(f, seg_path, l, out)?;
     }
+    Ok(())
+}
+
+/// How many lines of the batch the target records already, with the same payload; a key
+/// recorded with another payload is a conflict naming the differing fields.
+fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output) -> Result<usize> {
+    let mut present = 0;
+    for l in batch {
+        let Some(e) = f.scan.index.get(&l.key) else {
+            continue;
+        };
+        if e.payload == l.digest {
+            present += 1;
+            continue;
+        }
+        let recorded = if e.offset < f.scan.head.offset {
+            read_object(f, e.offset)?
+        } else {
+            // Added by this merge: not on disk yet.
+            let start = (e.offset - f.scan.head.offset) as usize;
+            let end = out.bytes[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(out.bytes.len(), |p| start + p);
+            serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
+        };
+        let posted: Map<String, Value> = serde_json::from_slice(&l.bytes).unwrap_or_default();
+        return Err(Error::failure(format!(
+            "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
+            seg_path.display(),
+            l.line,
+            l.key_text,
+            f.path.display(),
+            e.seq,
+            differing_fields(&recorded, &posted)
+        ))
+        .at(format!("{}:{}", seg_path.display(), l.line))
+        .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
+    }
+    Ok(present)
+}
+
+/// Re-chain one new line onto the target (new seq and prev_hash, its own `recorded_at`),
+/// checking its billing rules against the target's balances.
+fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) -> Result<()> {
+    let mut obj: Map<String, Value> = serde_json::from_slice(&l.bytes)
+        .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
+    obj.remove("hash");
+    if let (Some(billing), Some(op)) = (f.scan.billing.as_mut(), &l.billing) {
+        billing.apply(op, true).map_err(|m| {
+            Error::failure(format!(
+                "merging {} line {} would break a billing rule: {m}; nothing was merged",
+                seg_path.display(),
+                l.line
+            ))
+            .at(format!("{}:{}", seg_path.display(), l.line))
+            .help("segments are merged in path order: a spend must come after the top-up that pays for it")
+        })?;
+    }
+    let c = chain(obj, out.head, l.digest)?;
+    f.scan.index.insert(l.key, c.entry);
+    out.head = c.head;
+    out.bytes.extend_from_slice(&c.line);
+    out.added += 1;
     Ok(())
 }
 

@@ -185,43 +185,7 @@ fn resolve_one(
         InputValue::Output {
             from_step,
             output_id,
-        } => {
-            let p = earlier
-                .get(from_step.as_str())
-                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
-            let is_value = p
-                .contract
-                .output(output_id)
-                .is_some_and(|o| o.ty == OutputType::Value);
-            if is_value {
-                if !p.completed {
-                    return Err(ctx(format!("step '{from_step}' did not complete")));
-                }
-                p.values.get(output_id).cloned().ok_or_else(|| {
-                    ctx(format!(
-                        "step '{from_step}' reported no value '{output_id}'"
-                    ))
-                })?
-            } else {
-                let (out, oty) = output_beneath(earlier, from_step, output_id).map_err(ctx)?;
-                let path = out.path();
-                match (oty, ty) {
-                    (OutputType::Dir, InputType::Files) => serde_json::Value::Array(
-                        files_under(&out)
-                            .map_err(ctx)?
-                            .into_iter()
-                            .map(serde_json::Value::String)
-                            .collect(),
-                    ),
-                    (_, InputType::Files) => {
-                        serde_json::Value::Array(vec![serde_json::Value::String(
-                            path_string(&path).map_err(ctx)?,
-                        )])
-                    }
-                    _ => serde_json::Value::String(path_string(&path).map_err(ctx)?),
-                }
-            }
-        }
+        } => output_value(from_step, output_id, ty, earlier).map_err(ctx)?,
         InputValue::File {
             from_step,
             from_file,
@@ -229,12 +193,7 @@ fn resolve_one(
             take,
             json_path,
         } => {
-            let p = earlier
-                .get(from_step.as_str())
-                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
-            if !p.completed {
-                return Err(ctx(format!("step '{from_step}' did not complete")));
-            }
+            let p = completed(earlier, from_step).map_err(ctx)?;
             if let Some(why) = check_relative(from_file) {
                 return Err(ctx(format!("from_file {why}")));
             }
@@ -243,6 +202,62 @@ fn resolve_one(
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
     };
+    check_type(ty, value, &v).map_err(ctx)?;
+    Ok(v)
+}
+
+/// An earlier step that completed.
+fn completed<'e, 'a>(
+    earlier: &'e BTreeMap<String, Produced<'a>>,
+    from_step: &str,
+) -> Result<&'e Produced<'a>, String> {
+    let p = earlier
+        .get(from_step)
+        .ok_or_else(|| format!("step '{from_step}' has not run"))?;
+    if !p.completed {
+        return Err(format!("step '{from_step}' did not complete"));
+    }
+    Ok(p)
+}
+
+/// `{from_step, output_id}`: a value output's value, or a file/dir output's path(s) as an
+/// input of type `ty` receives them.
+fn output_value(
+    from_step: &str,
+    output_id: &str,
+    ty: InputType,
+    earlier: &BTreeMap<String, Produced>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let p = earlier
+        .get(from_step)
+        .ok_or_else(|| format!("step '{from_step}' has not run"))?;
+    let is_value = p
+        .contract
+        .output(output_id)
+        .is_some_and(|o| o.ty == OutputType::Value);
+    if is_value {
+        let p = completed(earlier, from_step)?;
+        return p
+            .values
+            .get(output_id)
+            .cloned()
+            .ok_or_else(|| format!("step '{from_step}' reported no value '{output_id}'"));
+    }
+    let (out, oty) = output_beneath(earlier, from_step, output_id)?;
+    let one = || path_string(&out.path()).map(Value::String);
+    Ok(match (oty, ty) {
+        (OutputType::Dir, InputType::Files) => {
+            Value::Array(files_under(&out)?.into_iter().map(Value::String).collect())
+        }
+        (_, InputType::Files) => Value::Array(vec![one()?]),
+        _ => one()?,
+    })
+}
+
+/// A resolved value fits the input's type; a path type takes only a bound file, never a
+/// literal.
+fn check_type(ty: InputType, value: &InputValue, v: &serde_json::Value) -> Result<(), String> {
     if ty.is_path() {
         let ok = match ty {
             InputType::File => v.is_string(),
@@ -251,19 +266,19 @@ fn resolve_one(
                 .is_some_and(|a| a.iter().all(|x| x.is_string())),
         };
         if !ok || matches!(value, InputValue::Literal(_)) {
-            return Err(ctx(format!(
+            return Err(format!(
                 "type {} needs a file: bind it to a file output ({{from_step, output_id}}) or an asset ({{asset: path}})",
                 ty.as_str()
-            )));
+            ));
         }
-    } else if !ty.accepts(&v) {
-        return Err(ctx(format!(
+    } else if !ty.accepts(v) {
+        return Err(format!(
             "expected a value of type {}, got {}",
             ty.as_str(),
-            json_type(&v)
-        )));
+            json_type(v)
+        ));
     }
-    Ok(v)
+    Ok(())
 }
 
 fn json_type(v: &serde_json::Value) -> &'static str {

@@ -1,0 +1,160 @@
+//! Loads modules/<id>/module.yml into contracts, with the checks of a contract beyond its schema (ids declared once, paths relative, priced deliverables declared, built-ins run themselves).
+use super::{name_of, subdirs, LoadedModule};
+use crate::contract::ModuleContract;
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml::{self, Doc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Every module folder that loads; the problems of the others become findings.
+pub(super) fn load(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, LoadedModule> {
+    let mut out = BTreeMap::new();
+    for dir in subdirs(&root.join("modules")) {
+        let folder = name_of(&dir);
+        let (doc, contract) = match load_contract(root, &dir) {
+            Ok(loaded) => loaded,
+            Err(mut problems) => {
+                findings.append(&mut problems);
+                continue;
+            }
+        };
+        let mut bad = contract_findings(&doc, &contract, &folder);
+        let fatal = bad.iter().any(|f| f.field == "module_id");
+        findings.append(&mut bad);
+        if !fatal {
+            out.insert(folder, LoadedModule { dir, doc, contract });
+        }
+    }
+    out
+}
+
+/// One folder's module.yml, parsed and checked against the module schema.
+fn load_contract(root: &Path, dir: &Path) -> Result<(Doc, ModuleContract), Vec<Finding>> {
+    let file = dir.join("module.yml");
+    if !file.is_file() {
+        let rel = yaml::rel_string(root, &file);
+        let why = "module folder has no module.yml; add one or remove the folder";
+        return Err(vec![Finding::error(rel, "", why)]);
+    }
+    let doc = yaml::load(root, &file).map_err(|f| vec![f])?;
+    let violations = doc.schema_findings(SchemaKind::Module);
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    match serde_json::from_value(doc.value.clone()) {
+        Ok(c) => Ok((doc, c)),
+        Err(e) => Err(vec![
+            doc.finding("", format!("invalid module contract: {e}"))
+        ]),
+    }
+}
+
+/// Checks of one contract beyond its schema.
+fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if c.module_id != folder {
+        out.push(doc.finding(
+            "module_id",
+            format!(
+                "module_id '{}' must equal its folder name '{folder}'",
+                c.module_id
+            ),
+        ));
+    }
+    input_findings(doc, c, &mut out);
+    output_findings(doc, c, &mut out);
+    deliverable_findings(doc, c, &mut out);
+    if let (Some(b), None) = (&c.runner.builtin, &c.runner.command) {
+        if b != &c.module_id && crate::builtin_names().contains(&c.module_id.as_str()) {
+            out.push(doc.finding(
+                "runner.builtin",
+                format!(
+                    "module '{}' must run builtin '{}'",
+                    c.module_id, c.module_id
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Input ids are declared once; a default has the input's type.
+fn input_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let mut seen = BTreeSet::new();
+    for (i, inp) in c.inputs.iter().enumerate() {
+        if !seen.insert(&inp.id) {
+            out.push(doc.finding(
+                &format!("inputs[{i}].id"),
+                format!("input id '{}' is declared twice", inp.id),
+            ));
+        }
+        let Some(d) = &inp.default else { continue };
+        if !inp.ty.is_path() && !inp.ty.accepts(d) {
+            out.push(doc.finding(
+                &format!("inputs[{i}].default"),
+                format!(
+                    "default of input '{}' is not of type {}",
+                    inp.id,
+                    inp.ty.as_str()
+                ),
+            ));
+        }
+    }
+}
+
+/// Output ids are declared once; a path is relative and stays inside the outputs folder.
+fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let mut seen = BTreeSet::new();
+    for (i, o) in c.outputs.iter().enumerate() {
+        if !seen.insert(&o.id) {
+            out.push(doc.finding(
+                &format!("outputs[{i}].id"),
+                format!("output id '{}' is declared twice", o.id),
+            ));
+        }
+        let why = o
+            .path
+            .as_deref()
+            .and_then(crate::workorder::paths::check_relative);
+        if let Some(why) = why {
+            out.push(doc.finding(&format!("outputs[{i}].path"), why));
+        }
+    }
+}
+
+/// Deliverable ids are declared once and not reserved; they name declared outputs; every
+/// priced deliverable is declared.
+fn deliverable_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let mut seen = BTreeSet::new();
+    for (i, d) in c.deliverables.iter().enumerate() {
+        let field = format!("deliverables[{i}].deliverable_id");
+        if !seen.insert(&d.deliverable_id) {
+            let why = format!("deliverable '{}' is declared twice", d.deliverable_id);
+            out.push(doc.finding(&field, why));
+        }
+        if d.deliverable_id.starts_with("__") {
+            let why = "deliverable ids starting with '__' are reserved for the platform";
+            out.push(doc.finding(&field, why));
+        }
+        for (j, o) in d.outputs.iter().enumerate() {
+            if c.output(o).is_none() {
+                out.push(doc.finding(
+                    &format!("deliverables[{i}].outputs[{j}]"),
+                    format!(
+                        "deliverable '{}' names output '{o}', which the module does not declare",
+                        d.deliverable_id
+                    ),
+                ));
+            }
+        }
+    }
+    for id in c.pricing.deliverables.keys() {
+        if c.deliverable(id).is_none() {
+            out.push(doc.finding(
+                &format!("pricing.deliverables.{id}"),
+                format!("price for deliverable '{id}', which the module does not declare"),
+            ));
+        }
+    }
+}
