@@ -72,3 +72,12 @@ impl Finding {
         crate::Error::input(msg).at(loc)
     }
 }
+
+/// A loaded value, or its first finding as an input error with `help`: for commands that fail
+/// closed on a configuration problem.
+pub fn fail_closed<T>((value, findings): (T, Vec<Finding>), help: &str) -> crate::Result<T> {
+    match findings.into_iter().next() {
+        Some(f) => Err(f.into_error().help(help)),
+        None => Ok(value),
+    }
+}

@@ -1,4 +1,4 @@
-//! Built-in modules (SPEC §2): packaging and delivery as library functions the runner calls; no CLI, no ledger.
+//! Built-in modules (SPEC §2): packaging and delivery as library functions the orchestrator calls in-process (`orchestrator::builtins`); no CLI, no ledger.
 pub mod deliver_email;
 pub mod deliver_local;
 pub mod package;

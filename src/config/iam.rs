@@ -60,15 +60,7 @@ impl Iam {
                     .and_then(|v| v.as_str())
                     .unwrap_or_default()
                     .to_string();
-                let roles: Vec<String> = a
-                    .get("roles")
-                    .and_then(|v| v.as_array())
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let roles = yaml::strings(a, "roles");
                 for (j, r) in roles.iter().enumerate() {
                     if !iam.roles.contains_key(r) {
                         out.push(doc.finding(
@@ -90,13 +82,8 @@ impl Iam {
 
     /// Load, failing closed on any problem in the file.
     pub fn load_strict(root: &Path) -> Result<Iam> {
-        let (iam, findings) = Iam::load(root);
-        match findings.into_iter().next() {
-            Some(f) => Err(f
-                .into_error()
-                .help("fix config/iam.yml (see `platform schema iam`)")),
-            None => Ok(iam),
-        }
+        let help = "fix config/iam.yml (see `platform schema iam`)";
+        crate::findings::fail_closed(Iam::load(root), help)
     }
 
     /// Ok when `actor` holds `scope` through one of its roles; Err(reason) otherwise.

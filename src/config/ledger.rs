@@ -80,13 +80,8 @@ impl LedgerConfig {
 
     /// Load, failing closed (exit 2) on any problem in the file.
     pub fn load_strict(root: &Path) -> Result<LedgerConfig> {
-        let (config, findings) = LedgerConfig::load(root);
-        match findings.into_iter().next() {
-            Some(f) => Err(f
-                .into_error()
-                .help("fix config/ledger.yml (see `platform schema ledger`; `platform ledger keygen` prints a key_id and public_key that belong together)")),
-            None => Ok(config),
-        }
+        let help = "fix config/ledger.yml (see `platform schema ledger`; `platform ledger keygen` prints a key_id and public_key that belong together)";
+        crate::findings::fail_closed(LedgerConfig::load(root), help)
     }
 }
 

@@ -546,17 +546,8 @@ impl Scan {
         if self.mode == Mode::Verify && self.head != b {
             self.rewind_verify_commits(b);
         }
-        self.head = b;
-        self.line = b.lines;
-        self.offset = b.offset;
-        self.expect_seq = Some(b.seq + 1);
-        self.expect_prev = Some(b.hash);
-        self.open = None;
-        self.pending.clear();
-        self.frozen = false;
-        if let Some(refs) = &mut self.refs {
-            refs.forget_cache();
-        }
+        // Rewound to the boundary, as if the torn lines had never been read.
+        self.resync(b);
         Some(t)
     }
 

@@ -94,21 +94,6 @@ pub enum RecordType {
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 12] = [
-        RecordType::Topup,
-        RecordType::Spend,
-        RecordType::Refund,
-        RecordType::RunStarted,
-        RecordType::StepStarted,
-        RecordType::StepOutcome,
-        RecordType::EvidenceItem,
-        RecordType::DeliveryReceipt,
-        RecordType::RunEnded,
-        RecordType::EvidenceBundle,
-        RecordType::Publish,
-        RecordType::Audit,
-    ];
-
     /// The `type` field as written on disk.
     pub fn name(self) -> &'static str {
         match self {
@@ -212,49 +197,9 @@ pub enum Record {
 }
 
 impl Record {
-    /// A record of type `t` from its JSON line, in one pass straight into that type's struct
-    /// (other fields, such as the envelope's, are skipped); the error names the type.
-    pub fn from_json(t: RecordType, json: &[u8]) -> Result<Record, String> {
-        fn parse<'a, T: Deserialize<'a>>(json: &'a [u8]) -> serde_json::Result<T> {
-            serde_json::from_slice(json)
-        }
-        let record = match t {
-            RecordType::Topup => parse(json).map(Record::Topup),
-            RecordType::Spend => parse(json).map(Record::Spend),
-            RecordType::Refund => parse(json).map(Record::Refund),
-            RecordType::RunStarted => parse(json).map(Record::RunStarted),
-            RecordType::StepStarted => parse(json).map(Record::StepStarted),
-            RecordType::StepOutcome => parse(json).map(Record::StepOutcome),
-            RecordType::EvidenceItem => parse(json).map(Record::EvidenceItem),
-            RecordType::DeliveryReceipt => parse(json).map(Record::DeliveryReceipt),
-            RecordType::RunEnded => parse(json).map(Record::RunEnded),
-            RecordType::EvidenceBundle => parse(json).map(Record::EvidenceBundle),
-            RecordType::Publish => parse(json).map(Record::Publish),
-            RecordType::Audit => parse(json).map(Record::Audit),
-        };
-        record.map_err(|e| format!("record of type '{}': {e}", t.name()))
-    }
-
     /// The `type` field as written on disk.
     pub fn type_name(&self) -> &'static str {
         self.record_type().name()
-    }
-
-    pub fn record_type(&self) -> RecordType {
-        match self {
-            Record::Topup(_) => RecordType::Topup,
-            Record::Spend(_) => RecordType::Spend,
-            Record::Refund(_) => RecordType::Refund,
-            Record::RunStarted(_) => RecordType::RunStarted,
-            Record::StepStarted(_) => RecordType::StepStarted,
-            Record::StepOutcome(_) => RecordType::StepOutcome,
-            Record::EvidenceItem(_) => RecordType::EvidenceItem,
-            Record::DeliveryReceipt(_) => RecordType::DeliveryReceipt,
-            Record::RunEnded(_) => RecordType::RunEnded,
-            Record::EvidenceBundle(_) => RecordType::EvidenceBundle,
-            Record::Publish(_) => RecordType::Publish,
-            Record::Audit(_) => RecordType::Audit,
-        }
     }
 
     pub fn stream(&self) -> Stream {
@@ -309,14 +254,43 @@ impl Record {
     }
 }
 
-macro_rules! into_record {
-    ($($t:ident),*) => {$(
-        impl From<$t> for Record {
-            fn from(r: $t) -> Record { Record::$t(r) }
+/// The one list of record types: each table that pairs a [`RecordType`] with its [`Record`]
+/// variant and struct (the list of all types, a record's type, parsing by type, `From`) is
+/// generated from it, so a new type is one entry here (and its name and file above).
+macro_rules! record_types {
+    ($($t:ident),* $(,)?) => {
+        impl RecordType {
+            /// Every record type.
+            pub const ALL: [RecordType; 12] = [$(RecordType::$t),*];
         }
-    )*};
+
+        impl Record {
+            pub fn record_type(&self) -> RecordType {
+                match self {
+                    $(Record::$t(_) => RecordType::$t,)*
+                }
+            }
+
+            /// A record of type `t` from its JSON line, in one pass straight into that type's
+            /// struct (other fields, such as the envelope's, are skipped); the error names
+            /// the type.
+            pub fn from_json(t: RecordType, json: &[u8]) -> Result<Record, String> {
+                let record = match t {
+                    $(RecordType::$t => serde_json::from_slice(json).map(Record::$t),)*
+                };
+                record.map_err(|e| format!("record of type '{}': {e}", t.name()))
+            }
+        }
+
+        $(impl From<$t> for Record {
+            fn from(r: $t) -> Record {
+                Record::$t(r)
+            }
+        })*
+    };
 }
-into_record!(
+
+record_types!(
     Topup,
     Spend,
     Refund,
@@ -328,7 +302,7 @@ into_record!(
     RunEnded,
     EvidenceBundle,
     Publish,
-    Audit
+    Audit,
 );
 
 /// What a writer posts: a record and the idempotency key it is recorded under.
@@ -417,17 +391,6 @@ impl Entry {
         let record = Record::from_json(t, json)?;
         Ok(Entry { envelope, record })
     }
-}
-
-/// Lower-case hex, kept here so the record types depend on nothing else in the crate.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0x0f) as usize] as char);
-    }
-    out
 }
 
 #[cfg(test)]

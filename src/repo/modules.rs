@@ -79,16 +79,27 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
     out
 }
 
+/// A finding at `field(i)` for each id that repeats an earlier one.
+fn declared_twice<'a>(
+    doc: &Doc,
+    ids: impl Iterator<Item = &'a str>,
+    field: impl Fn(usize) -> String,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            out.push(doc.finding(&field(i), format!("{what} '{id}' is declared twice")));
+        }
+    }
+}
+
 /// Input ids are declared once; a default has the input's type.
 fn input_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
-    let mut seen = BTreeSet::new();
+    let ids = c.inputs.iter().map(|x| x.id.as_str());
+    declared_twice(doc, ids, |i| format!("inputs[{i}].id"), "input id", out);
     for (i, inp) in c.inputs.iter().enumerate() {
-        if !seen.insert(&inp.id) {
-            out.push(doc.finding(
-                &format!("inputs[{i}].id"),
-                format!("input id '{}' is declared twice", inp.id),
-            ));
-        }
         let Some(d) = &inp.default else { continue };
         if !inp.ty.is_path() && !inp.ty.accepts(d) {
             out.push(doc.finding(
@@ -105,14 +116,9 @@ fn input_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
 
 /// Output ids are declared once; a path is relative and stays inside the outputs folder.
 fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
-    let mut seen = BTreeSet::new();
+    let ids = c.outputs.iter().map(|x| x.id.as_str());
+    declared_twice(doc, ids, |i| format!("outputs[{i}].id"), "output id", out);
     for (i, o) in c.outputs.iter().enumerate() {
-        if !seen.insert(&o.id) {
-            out.push(doc.finding(
-                &format!("outputs[{i}].id"),
-                format!("output id '{}' is declared twice", o.id),
-            ));
-        }
         let why = o
             .path
             .as_deref()
@@ -126,14 +132,12 @@ fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
 /// Deliverable ids are declared once and not reserved; they name declared outputs; every
 /// priced deliverable is declared.
 fn deliverable_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
-    let mut seen = BTreeSet::new();
+    let ids = c.deliverables.iter().map(|x| x.deliverable_id.as_str());
+    let field = |i| format!("deliverables[{i}].deliverable_id");
+    declared_twice(doc, ids, field, "deliverable", out);
     for (i, d) in c.deliverables.iter().enumerate() {
-        let field = format!("deliverables[{i}].deliverable_id");
-        if !seen.insert(&d.deliverable_id) {
-            let why = format!("deliverable '{}' is declared twice", d.deliverable_id);
-            out.push(doc.finding(&field, why));
-        }
         if d.deliverable_id.starts_with("__") {
+            let field = field(i);
             let why = "deliverable ids starting with '__' are reserved for the platform";
             out.push(doc.finding(&field, why));
         }

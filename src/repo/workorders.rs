@@ -122,15 +122,7 @@ fn step(doc: &Doc, i: usize, st: &mut Value, findings: &mut Vec<Finding>) -> Ste
         Some(Ok(k)) => k,
         _ => Kind::Other,
     };
-    let deliverables = st
-        .get("deliverables")
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let deliverables = yaml::strings(st, "deliverables");
     Step {
         step_id: text(st, "step_id"),
         module_id: text(st, "module_id"),

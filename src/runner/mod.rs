@@ -1,5 +1,6 @@
-//! Executes one step: a command module as a supervised child process tree, or a built-in
-//! in-process; checks and bounds outputs; keeps capped logs with secrets redacted.
+//! Runs a command module's step as a supervised child process tree (its own folder, only its
+//! declared secrets), checks and bounds its outputs, keeps capped logs with secrets redacted;
+//! and the step result every runner reports. Built-ins run in-process (`crate::builtin`).
 pub mod command;
 #[cfg(target_os = "linux")]
 pub mod launch;

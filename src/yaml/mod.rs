@@ -47,6 +47,15 @@ impl Doc {
     }
 }
 
+/// The strings of the list at `key` of a mapping (others skipped; the schema reports them).
+pub fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
+    let list = v.get(key).and_then(|x| x.as_array());
+    list.into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
+}
+
 /// `rel` rendered with `/` separators whatever the platform.
 pub fn rel_string(root: &Path, abs: &Path) -> String {
     let rel = abs.strip_prefix(root).unwrap_or(abs);
