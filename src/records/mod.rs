@@ -76,23 +76,6 @@ impl std::fmt::Display for Stream {
     }
 }
 
-/// Every record type as a name the code dispatches on; the `type` string is only its wire form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordType {
-    Topup,
-    Spend,
-    Refund,
-    RunStarted,
-    StepStarted,
-    StepOutcome,
-    EvidenceItem,
-    DeliveryReceipt,
-    RunEnded,
-    EvidenceBundle,
-    Publish,
-    Audit,
-}
-
 impl RecordType {
     /// The `type` field as written on disk.
     pub fn name(self) -> &'static str {
@@ -254,11 +237,18 @@ impl Record {
     }
 }
 
-/// The one list of record types: each table that pairs a [`RecordType`] with its [`Record`]
-/// variant and struct (the list of all types, a record's type, parsing by type, `From`) is
+/// The one list of record types: [`RecordType`] and each table that pairs it with its
+/// [`Record`] variant and struct (all types, a record's type, parsing by type, `From`) are
 /// generated from it, so a new type is one entry here (and its name and file above).
 macro_rules! record_types {
     ($($t:ident),* $(,)?) => {
+        /// Every record type as a name the code dispatches on; the `type` string
+        /// ([`RecordType::name`]) is only its wire form.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RecordType {
+            $($t,)*
+        }
+
         impl RecordType {
             /// Every record type.
             pub const ALL: [RecordType; 12] = [$(RecordType::$t),*];

@@ -281,15 +281,17 @@ fn check_type(ty: InputType, value: &InputValue, v: &serde_json::Value) -> Resul
     Ok(())
 }
 
-fn json_type(v: &serde_json::Value) -> &'static str {
+/// The JSON type of a value as a user writes it in YAML (`a string`, `an integer`), for
+/// messages of validation and of a run alike.
+pub fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Null => "null (an empty value)",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
