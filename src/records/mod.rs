@@ -147,38 +147,6 @@ pub const PRIVILEGED: &[Privileged] = &[Privileged {
     scope: "billing.topup",
 }];
 
-/// Every record type, tagged by `type` as on disk. Written with serde's tag; read by
-/// [`Record::from_json`], which dispatches on [`RecordType`] (a reader knows the type before
-/// it parses: the ledger's scan read it).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type")]
-pub enum Record {
-    #[serde(rename = "TOPUP")]
-    Topup(Topup),
-    #[serde(rename = "SPEND")]
-    Spend(Spend),
-    #[serde(rename = "REFUND")]
-    Refund(Refund),
-    #[serde(rename = "run_started")]
-    RunStarted(RunStarted),
-    #[serde(rename = "step_started")]
-    StepStarted(StepStarted),
-    #[serde(rename = "step_outcome")]
-    StepOutcome(StepOutcome),
-    #[serde(rename = "evidence_item")]
-    EvidenceItem(EvidenceItem),
-    #[serde(rename = "delivery_receipt")]
-    DeliveryReceipt(DeliveryReceipt),
-    #[serde(rename = "run_ended")]
-    RunEnded(RunEnded),
-    #[serde(rename = "evidence_bundle")]
-    EvidenceBundle(EvidenceBundle),
-    #[serde(rename = "publish")]
-    Publish(Publish),
-    #[serde(rename = "audit")]
-    Audit(Audit),
-}
-
 impl Record {
     /// The `type` field as written on disk.
     pub fn type_name(&self) -> &'static str {
@@ -237,6 +205,15 @@ impl Record {
     }
 }
 
+/// A record's fields with its `type` beside them, as a line holds them.
+#[derive(Serialize)]
+struct Tagged<'a, T> {
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    #[serde(flatten)]
+    record: &'a T,
+}
+
 /// The one list of record types: [`RecordType`] and each table that pairs it with its
 /// [`Record`] variant and struct (all types, a record's type, parsing by type, `From`) are
 /// generated from it, so a new type is one entry here (and its name and file above).
@@ -247,6 +224,23 @@ macro_rules! record_types {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum RecordType {
             $($t,)*
+        }
+
+        /// A record of any type: its struct, named by its variant. On disk it is the
+        /// struct's fields plus `type` ([`RecordType::name`]); it is read by
+        /// [`Record::from_json`], which dispatches on the type (a reader knows it before it
+        /// parses: the ledger's scan read it).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Record {
+            $($t($t),)*
+        }
+
+        impl Serialize for Record {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(Record::$t(r) => Tagged { type_name: RecordType::$t.name(), record: r }.serialize(s),)*
+                }
+            }
         }
 
         impl RecordType {
