@@ -364,79 +364,86 @@ fn skip_value(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
     }
     match b.get(i) {
         Some(b'"') => Ok(scan_string(b, i)?.0),
-        Some(b'{') => {
-            let mut j = i + 1;
-            if b.get(j) == Some(&b'}') {
-                return Ok(j + 1);
-            }
-            let mut prev: Option<Cow<'_, [u8]>> = None;
-            loop {
-                let (key_end, escaped) = scan_string(b, j)?;
-                let raw = &b[j + 1..key_end - 1];
-                let key: Cow<'_, [u8]> = if escaped {
-                    let s: String = serde_json::from_slice(&b[j..key_end])
-                        .map_err(|e| format!("bad field name: {e}"))?;
-                    Cow::Owned(s.into_bytes())
-                } else {
-                    Cow::Borrowed(raw)
-                };
-                if let Some(p) = &prev {
-                    if key.as_ref() <= p.as_ref() {
-                        return Err(format!(
-                            "not canonical: nested field {} is out of order or repeated",
-                            String::from_utf8_lossy(&key)
-                        ));
-                    }
-                }
-                prev = Some(key);
-                if b.get(key_end) != Some(&b':') {
-                    return Err(format!("expected ':' at byte {key_end}"));
-                }
-                j = skip_value(b, key_end + 1, depth + 1)?;
-                match b.get(j) {
-                    Some(b',') => j += 1,
-                    Some(b'}') => return Ok(j + 1),
-                    _ => return Err(format!("expected ',' or '}}' at byte {j}")),
-                }
-            }
-        }
-        Some(b'[') => {
-            let mut j = i + 1;
-            if b.get(j) == Some(&b']') {
-                return Ok(j + 1);
-            }
-            loop {
-                j = skip_value(b, j, depth + 1)?;
-                match b.get(j) {
-                    Some(b',') => j += 1,
-                    Some(b']') => return Ok(j + 1),
-                    _ => return Err(format!("expected ',' or ']' at byte {j}")),
-                }
-            }
-        }
+        Some(b'{') => skip_object(b, i, depth),
+        Some(b'[') => skip_array(b, i, depth),
         Some(b't') if b[i..].starts_with(b"true") => Ok(i + 4),
         Some(b'f') if b[i..].starts_with(b"false") => Ok(i + 5),
         Some(b'n') if b[i..].starts_with(b"null") => Ok(i + 4),
-        Some(b'-' | b'0'..=b'9') => {
-            let mut j = i;
-            if b[j] == b'-' {
-                j += 1;
-            }
-            let digits = j;
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            let n = j - digits;
-            if n == 0 || (n > 1 && b[digits] == b'0') || (b[i] == b'-' && &b[digits..j] == b"0") {
-                return Err(format!("not canonical: number at byte {i}"));
-            }
-            if matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
-                return Err(format!("number at byte {i} is not an integer"));
-            }
-            Ok(j)
-        }
+        Some(b'-' | b'0'..=b'9') => skip_integer(b, i),
         _ => Err(format!("expected a JSON value at byte {i}")),
     }
+}
+
+/// End of the object at `b[i] == '{'`; its keys must be in canonical (sorted) order.
+fn skip_object(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
+    let mut j = i + 1;
+    if b.get(j) == Some(&b'}') {
+        return Ok(j + 1);
+    }
+    let mut prev: Option<Cow<'_, [u8]>> = None;
+    loop {
+        let (key_end, escaped) = scan_string(b, j)?;
+        let key: Cow<'_, [u8]> = if escaped {
+            let s: String = serde_json::from_slice(&b[j..key_end])
+                .map_err(|e| format!("bad field name: {e}"))?;
+            Cow::Owned(s.into_bytes())
+        } else {
+            Cow::Borrowed(&b[j + 1..key_end - 1])
+        };
+        if prev.as_ref().is_some_and(|p| key.as_ref() <= p.as_ref()) {
+            return Err(format!(
+                "not canonical: nested field {} is out of order or repeated",
+                String::from_utf8_lossy(&key)
+            ));
+        }
+        prev = Some(key);
+        if b.get(key_end) != Some(&b':') {
+            return Err(format!("expected ':' at byte {key_end}"));
+        }
+        j = skip_value(b, key_end + 1, depth + 1)?;
+        match b.get(j) {
+            Some(b',') => j += 1,
+            Some(b'}') => return Ok(j + 1),
+            _ => return Err(format!("expected ',' or '}}' at byte {j}")),
+        }
+    }
+}
+
+/// End of the array at `b[i] == '['`.
+fn skip_array(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
+    let mut j = i + 1;
+    if b.get(j) == Some(&b']') {
+        return Ok(j + 1);
+    }
+    loop {
+        j = skip_value(b, j, depth + 1)?;
+        match b.get(j) {
+            Some(b',') => j += 1,
+            Some(b']') => return Ok(j + 1),
+            _ => return Err(format!("expected ',' or ']' at byte {j}")),
+        }
+    }
+}
+
+/// End of the integer at `b[i]`, written canonically (no leading zero, no `-0`); a fraction or
+/// exponent is refused.
+fn skip_integer(b: &[u8], i: usize) -> Result<usize, String> {
+    let mut j = i;
+    if b[j] == b'-' {
+        j += 1;
+    }
+    let digits = j;
+    while b.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    let n = j - digits;
+    if n == 0 || (n > 1 && b[digits] == b'0') || (b[i] == b'-' && &b[digits..j] == b"0") {
+        return Err(format!("not canonical: number at byte {i}"));
+    }
+    if matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
+        return Err(format!("number at byte {i} is not an integer"));
+    }
+    Ok(j)
 }
 
 #[cfg(test)]

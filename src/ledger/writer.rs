@@ -308,22 +308,7 @@ impl Ledger {
             }
         }
         if absent.is_empty() {
-            let mut records = Vec::new();
-            for (p, e) in &present {
-                let obj = read_object(f, e.offset)?;
-                let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                records.push(Posted {
-                    seq: e.seq,
-                    idempotency_key: p.key_text.clone(),
-                    recorded_at: text("recorded_at"),
-                    hash: text("hash"),
-                });
-            }
-            return Ok(AppendOutcome {
-                status: AppendStatus::AlreadyRecorded,
-                records,
-                repairs: Vec::new(),
-            });
+            return already_recorded(f, &present);
         }
         if !present.is_empty() {
             let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();
@@ -337,26 +322,7 @@ impl Ledger {
             .at(f.path.display().to_string())
             .help("post a batch exactly as it was first posted, or under new keys"));
         }
-        if let Some(billing) = f.scan.billing.as_mut() {
-            let mut applied: Vec<&BillingOp> = Vec::new();
-            for p in batch {
-                let Some(op) = &p.billing else { continue };
-                if let Err(broken) = billing.apply(op, true) {
-                    for done in applied.iter().rev() {
-                        billing.undo(done);
-                    }
-                    return Err(Error::failure(format!("{broken}; nothing was written"))
-                        .at(f.path.display().to_string())
-                        .help(broken.rule.help()));
-                }
-                applied.push(op);
-            }
-            // Undone here and applied again below once the bytes are durable: a failed write
-            // must leave the balances as they were.
-            for done in applied.iter().rev() {
-                billing.undo(done);
-            }
-        }
+        check_billing(f, batch)?;
         let written = write_batch(f, batch);
         self.poisoned |= written.is_err();
         Ok(AppendOutcome {
@@ -397,6 +363,54 @@ impl Ledger {
             Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
             None => Ok(Vec::new()),
         }
+    }
+}
+
+/// The outcome of a batch found recorded in full: its records as they stand.
+fn already_recorded(f: &FileState, present: &[(&Prepared, IndexEntry)]) -> Result<AppendOutcome> {
+    let mut records = Vec::new();
+    for (p, e) in present {
+        let obj = read_object(f, e.offset)?;
+        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        records.push(Posted {
+            seq: e.seq,
+            idempotency_key: p.key_text.clone(),
+            recorded_at: text("recorded_at"),
+            hash: text("hash"),
+        });
+    }
+    Ok(AppendOutcome {
+        status: AppendStatus::AlreadyRecorded,
+        records,
+        repairs: Vec::new(),
+    })
+}
+
+/// The batch's billing operations break no rule, applied in order; the balances are left as
+/// they were either way (they change only once the bytes are durable).
+fn check_billing(f: &mut FileState, batch: &[Prepared]) -> Result<()> {
+    let Some(billing) = f.scan.billing.as_mut() else {
+        return Ok(());
+    };
+    let mut applied: Vec<&BillingOp> = Vec::new();
+    let mut broken = None;
+    for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
+        match billing.apply(op, true) {
+            Ok(()) => applied.push(op),
+            Err(b) => {
+                broken = Some(b);
+                break;
+            }
+        }
+    }
+    for done in applied.iter().rev() {
+        billing.undo(done);
+    }
+    match broken {
+        None => Ok(()),
+        Some(b) => Err(Error::failure(format!("{b}; nothing was written"))
+            .at(f.path.display().to_string())
+            .help(b.rule.help())),
     }
 }
 

@@ -123,32 +123,7 @@ impl InputValue {
                     output_id,
                 })
             }
-            (None, Some(from_file)) => {
-                let selector = match map.get("selector") {
-                    None => Selector::Text,
-                    Some(sel) => serde_json::from_value(sel.clone()).map_err(|_| {
-                        "selector must be one of text, lines, json, jsonl_first".to_string()
-                    })?,
-                };
-                let take = match map.get("take") {
-                    None => None,
-                    Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
-                };
-                if take.is_some() && selector != Selector::Lines {
-                    return Err("take applies only to selector: lines".into());
-                }
-                let json_path = match map.get("json_path") {
-                    None => None,
-                    Some(p) => Some(json_path_of(p, selector)?),
-                };
-                Ok(InputValue::File {
-                    from_step,
-                    from_file,
-                    selector,
-                    take,
-                    json_path,
-                })
-            }
+            (None, Some(from_file)) => file_binding(map, from_step, from_file),
             (None, None) => Err("a binding with from_step needs output_id or from_file".into()),
         }
     }
@@ -161,6 +136,38 @@ impl InputValue {
             _ => None,
         }
     }
+}
+
+/// `{from_step, from_file, selector, take, json_path}`: `take` only with `lines`, `json_path`
+/// only with the JSON selectors.
+fn file_binding(
+    map: &serde_json::Map<String, serde_json::Value>,
+    from_step: String,
+    from_file: String,
+) -> Result<InputValue, BindingError> {
+    let selector = match map.get("selector") {
+        None => Selector::Text,
+        Some(sel) => serde_json::from_value(sel.clone())
+            .map_err(|_| "selector must be one of text, lines, json, jsonl_first")?,
+    };
+    let take = match map.get("take") {
+        None => None,
+        Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
+    };
+    if take.is_some() && selector != Selector::Lines {
+        return Err("take applies only to selector: lines".into());
+    }
+    let json_path = match map.get("json_path") {
+        None => None,
+        Some(p) => Some(json_path_of(p, selector)?),
+    };
+    Ok(InputValue::File {
+        from_step,
+        from_file,
+        selector,
+        take,
+        json_path,
+    })
 }
 
 /// A `json_path` key: a string, for a JSON selector, that parses.
