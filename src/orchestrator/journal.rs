@@ -1,4 +1,4 @@
-//! The orchestrator's view of the ledger: loads history and balances from a ledger that passes every check (or refuses to plan), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
+//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`runs::load`, or a refusal that says nothing was charged), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::records::{Payload, Record};

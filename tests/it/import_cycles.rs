@@ -81,9 +81,13 @@ fn named_paths(code: &str) -> Vec<String> {
     let mut out = Vec::new();
     for item in code.split(';') {
         let item = item.trim_start();
-        let item = item.strip_prefix("pub ").unwrap_or(item);
-        let item = item.strip_prefix("pub(crate) ").unwrap_or(item);
-        if let Some(tree) = item.strip_prefix("use ") {
+        // `pub use`, `pub(crate) use`, `pub(super) use`, ...
+        let item = match item.strip_prefix("pub") {
+            Some(rest) if rest.starts_with('(') => rest.split_once(')').map_or(rest, |r| r.1),
+            Some(rest) => rest,
+            None => item,
+        };
+        if let Some(tree) = item.trim_start().strip_prefix("use ") {
             out.extend(use_paths(tree).into_iter().filter(|p| {
                 p.starts_with("crate::") || p.starts_with("super::") || p.starts_with("self::")
             }));
@@ -212,7 +216,10 @@ fn a_planted_cycle_is_found() {
     };
     write("lib.rs", "pub mod a;\npub mod b;\n");
     write("a/mod.rs", "pub mod x;\npub mod y;\n");
-    write("a/x.rs", "use super::y::{self, Y};\n// use crate::b::B;\n");
+    write(
+        "a/x.rs",
+        "pub(super) use super::y::{self, Y};\n// use crate::b::B;\n",
+    );
     write("a/y.rs", "pub fn f() { crate::a::x::g(); }\n");
     write(
         "b/mod.rs",
