@@ -198,7 +198,7 @@ fn resolve_one(
                 return Err(ctx(format!("from_file {why}")));
             }
             let text = read_text(&p.outputs.join(from_file), from_file).map_err(ctx)?;
-            select(&text, *selector, *take, json_path.as_ref())
+            select(&text, *selector, *take, json_path.as_deref())
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
     };
