@@ -1,5 +1,6 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+pub mod account;
 pub mod atomic;
 pub mod beneath;
 pub mod builtin;
@@ -8,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod digest;
+pub mod dirs;
 pub mod error;
 pub mod explain;
 pub mod failpoint;
@@ -15,16 +17,20 @@ pub mod findings;
 pub mod github;
 pub mod heads;
 pub mod ids;
+pub mod integrity;
 pub mod job_summary;
 pub mod ledger;
 pub mod orchestrator;
 pub mod output;
+pub mod privileged;
 pub mod publish;
 pub mod records;
 pub mod repo;
+pub mod run_list;
 pub mod runner;
 pub mod schema;
 pub mod secrets;
+pub mod state_sync;
 pub mod validate;
 pub mod workorder;
 

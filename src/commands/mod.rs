@@ -1,7 +1,6 @@
 //! One handler per subcommand: typed args in, a `Report` out; handlers never print.
-use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand};
-use crate::config::profile::RuntimeProfile;
-use crate::error::{Error, Result};
+use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand, StateDirArgs};
+use crate::error::Result;
 use crate::output::{self, Report};
 use std::path::{Path, PathBuf};
 
@@ -34,6 +33,11 @@ impl Ctx {
     pub fn repo(&self) -> &Path {
         &self.repo
     }
+    /// The billing-state directory of a command without `--runtime-profile`
+    /// ([`crate::dirs::billing_state`]: flag, else the local profile's, else the default).
+    pub fn state_dir(&self, args: &StateDirArgs) -> Result<PathBuf> {
+        crate::dirs::billing_state(&self.repo, None, args.billing_state_dir.as_deref())
+    }
 }
 
 /// Run the parsed command line and return the process exit code.
@@ -56,30 +60,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Schema(a) => (schema::run(&ctx, a)?, false),
         Command::Explain(a) => (explain::run(&ctx, a)?, a.json),
     };
+    if let Some(markdown) = &report.summary {
+        crate::job_summary::append(markdown);
+    }
     output::print_report(&report, json);
     Ok(report.exit_code)
-}
-
-/// The billing-state directory: `--billing-state-dir` (relative to the current directory),
-/// else the runtime profile's, else `.billing-state` in the repository.
-pub(crate) fn state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
-    match flag {
-        Some(p) => Ok(p.to_path_buf()),
-        None => Ok(RuntimeProfile::load(ctx.repo(), None)?.billing_state_dir(None)),
-    }
-}
-
-/// As [`state_dir`], for commands that only read: a missing directory is an input error
-/// rather than a silent zero.
-pub(crate) fn existing_state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
-    let dir = state_dir(ctx, flag)?;
-    if !dir.is_dir() {
-        return Err(Error::input(format!(
-            "billing-state directory {} does not exist",
-            dir.display()
-        ))
-        .at(dir.display().to_string())
-        .help("pass --billing-state-dir, run `platform state pull`, or record something first (platform admin-topup)"));
-    }
-    Ok(dir)
 }

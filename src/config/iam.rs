@@ -1,14 +1,53 @@
 //! config/iam.yml: actors, roles and scopes for privileged commands. Unknown roles or scopes
 //! fail closed; a missing file grants nothing.
-use crate::config::registry::SCOPES;
 use crate::error::{Error, Result};
 use crate::findings::{self, Finding};
 use crate::repo::yaml;
 use crate::schema::{self, SchemaKind};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const IAM_FILE: &str = "config/iam.yml";
+
+/// An IAM scope: what config/iam.yml's roles grant, one per privileged action (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Scope {
+    #[serde(rename = "billing.topup")]
+    BillingTopup,
+    #[serde(rename = "artifacts.publish")]
+    ArtifactsPublish,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::BillingTopup, Scope::ArtifactsPublish];
+
+    /// The name in config/iam.yml and in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::BillingTopup => "billing.topup",
+            Scope::ArtifactsPublish => "artifacts.publish",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// What the scope lets an actor do, for the denial's message.
+    pub fn what(self) -> &'static str {
+        match self {
+            Scope::BillingTopup => "top up credits",
+            Scope::ArtifactsPublish => "publish artifacts",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Iam {
@@ -44,10 +83,11 @@ impl Iam {
                     })
                     .unwrap_or_default();
                 for (i, s) in list.iter().enumerate() {
-                    if !SCOPES.contains(&s.as_str()) {
+                    if Scope::parse(s).is_none() {
+                        let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
                         out.push(doc.finding(
                             &format!("roles.{role}[{i}]"),
-                            format!("unknown scope '{s}' (known: {})", SCOPES.join(", ")),
+                            format!("unknown scope '{s}' (known: {})", known.join(", ")),
                         ));
                     }
                 }
@@ -101,17 +141,14 @@ impl Iam {
     }
 
     /// Ok when `actor` holds `scope` through one of its roles; Err(reason) otherwise.
-    pub fn check(&self, actor: &str, scope: &str) -> std::result::Result<(), String> {
-        if !SCOPES.contains(&scope) {
-            return Err(format!("unknown scope '{scope}'"));
-        }
+    pub fn check(&self, actor: &str, scope: Scope) -> std::result::Result<(), String> {
         let Some(roles) = self.actors.get(actor) else {
             return Err(format!("actor '{actor}' is not listed in {IAM_FILE}"));
         };
         let granted = roles.iter().any(|r| {
             self.roles
                 .get(r)
-                .is_some_and(|s| s.iter().any(|x| x == scope))
+                .is_some_and(|s| s.iter().any(|x| x == scope.as_str()))
         });
         if granted {
             Ok(())

@@ -1,5 +1,6 @@
-//! The publisher (SPEC §5): purchased deliverables from the ledger → verified, deterministic ZIPs and SHA256SUMS in the dist directory → GitHub release assets → publish evidence. No IAM and no rendering (the command does both).
+//! The publisher (SPEC §5): purchased deliverables from the ledger → verified, deterministic ZIPs and SHA256SUMS in the dist directory → GitHub release assets → publish evidence. `flow` runs a whole publish (IAM with its audit, the lock); rendering is the command's.
 pub mod artifact;
+pub mod flow;
 pub mod select;
 pub mod sums;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use flow::{publish, Options, PublishError, PublishReport, DEFAULT_DIST_DIR};
 pub use select::{parse_time, select};
 
 /// Held in the billing-state directory for a whole publish: two publishers on one ledger would
@@ -104,6 +106,11 @@ impl ArtifactReport {
             url: None,
             detail: None,
         }
+    }
+
+    /// The ZIP's path in dist when it was packaged, else its asset name.
+    pub fn display_name(&self) -> &str {
+        self.file.as_deref().unwrap_or(&self.asset_name)
     }
 
     fn fail(&mut self, message: impl Into<String>) {

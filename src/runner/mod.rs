@@ -9,6 +9,7 @@ pub mod outputs;
 pub mod procs;
 pub mod redact;
 pub mod result;
+pub mod self_test;
 pub mod supervisor;
 
 use serde::Serialize;

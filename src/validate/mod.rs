@@ -9,6 +9,7 @@ pub mod json_path;
 pub mod modules;
 pub mod package;
 pub mod profiles;
+pub mod report;
 
 use crate::findings::{Finding, Severity};
 use crate::repo::yaml::Doc;

@@ -1,0 +1,229 @@
+//! Audited actions (SPEC §4, §7): IAM authorisation with its audit in one place (a denial is recorded and exits 3) and the allowed record of what was done.
+use crate::config::iam::{resolve_actor, Iam, Scope};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::records::{Audit, Decision};
+use std::path::Path;
+
+/// Every action audit.jsonl records by name: the privileged commands, each needing the IAM
+/// scope of the same name, and the state operations that only key holders can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Scoped(Scope),
+    /// `state pull --adopt-unsigned`: records no listed key signed were taken in.
+    AdoptUnsigned,
+    /// `state push --restore`: a release that failed verification was replaced.
+    Restore,
+}
+
+impl Action {
+    /// The `action` (and `scope`) field of its audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Scoped(scope) => scope.as_str(),
+            Action::AdoptUnsigned => "state.adopt_unsigned",
+            Action::Restore => "state.restore",
+        }
+    }
+
+    /// The command line the record names. The scoped actions name none: their records were
+    /// written before the field existed, and a replay must post the same payload.
+    fn command(self) -> Option<&'static str> {
+        match self {
+            Action::Scoped(_) => None,
+            Action::AdoptUnsigned => Some("platform state pull --adopt-unsigned"),
+            Action::Restore => Some("platform state push --restore"),
+        }
+    }
+}
+
+/// What an action was done to, as its audit record names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub tenant_id: Option<String>,
+    /// e.g. the TOPUP's key, the dist directory, `publish-set/<sha256>`.
+    pub target: String,
+}
+
+/// An actor IAM granted a scope; only [`authorize`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    pub actor: String,
+    pub scope: Scope,
+}
+
+/// The acting identity (`--actor`, else `$GITHUB_ACTOR`) when IAM grants it `scope`. Else
+/// the denial is appended to `dir`'s audit.jsonl (an event of its own, caller-supplied
+/// fields capped at 256 characters) whatever else is wrong with the request, and the error
+/// (exit 3) names the actor, the scope and every repair the ledger made on the way.
+pub fn authorize(
+    repo: &Path,
+    dir: &Path,
+    actor: Option<&str>,
+    scope: Scope,
+    subject: &Subject,
+) -> Result<Authorized> {
+    let actor = resolve_actor(actor)?;
+    let iam = Iam::load_strict(repo)?;
+    match iam.check(&actor, scope) {
+        Ok(()) => Ok(Authorized { actor, scope }),
+        Err(reason) => Err(deny(dir, &actor, scope, subject, reason)?),
+    }
+}
+
+/// The audited denial, as the error to return; `Err` only when the ledger cannot be opened.
+fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String) -> Result<Error> {
+    let mut err = Error::denied(format!(
+        "actor '{actor}' may not {}: {reason}",
+        scope.what()
+    ))
+    .help(format!(
+        "grant the actor a role with scope {scope} in config/iam.yml"
+    ));
+    let (mut ledger, mut repairs) = Ledger::open(dir)?;
+    let denial = record(
+        Action::Scoped(scope),
+        actor,
+        Decision::Denied,
+        subject,
+        Some(reason),
+    );
+    match ledger.audit(denial) {
+        Ok(out) => repairs.extend(out.repairs),
+        Err(e) => err.message.push_str(&format!(
+            " (and the denial could not be audited: {})",
+            e.message
+        )),
+    }
+    // A writer reports every repair it made, even on its way to a denial.
+    for r in repairs {
+        err.message.push_str(&format!("; {r}"));
+    }
+    Ok(err)
+}
+
+/// Append the allowed audit record of `action` by `actor`; returns its key. The key is
+/// `audit/{action}/{target}`, so a replay of the same action is recorded once.
+pub fn record_allowed(
+    ledger: &mut Ledger,
+    action: Action,
+    actor: &str,
+    subject: &Subject,
+    reason: Option<String>,
+) -> Result<String> {
+    let allowed = record(action, actor, Decision::Allowed, subject, reason);
+    let key = allowed.key().unwrap_or_default();
+    ledger.audit(allowed)?;
+    Ok(key)
+}
+
+fn record(
+    action: Action,
+    actor: &str,
+    decision: Decision,
+    subject: &Subject,
+    reason: Option<String>,
+) -> Audit {
+    Audit {
+        action: action.as_str().into(),
+        scope: action.as_str().into(),
+        actor: actor.to_string(),
+        decision,
+        reason,
+        tenant_id: subject.tenant_id.clone(),
+        target: subject.target.clone(),
+        command: action.command().map(str::to_string),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_granting(actor: &str, scope: &str) -> tempfile::TempDir {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("config")).unwrap();
+        std::fs::write(
+            repo.path().join("config/iam.yml"),
+            format!("roles:\n  r: [{scope}]\nactors:\n  - id: {actor}\n    roles: [r]\n"),
+        )
+        .unwrap();
+        repo
+    }
+
+    fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_grant_writes_nothing_and_a_denial_is_audited_capped_and_exits_3() {
+        let repo = repo_granting("ops", "billing.topup");
+        let dir = repo.path().join("state");
+        let subject = Subject {
+            tenant_id: Some("t".repeat(300)),
+            target: "topup/acme/INV-1".into(),
+        };
+        let ok = authorize(
+            repo.path(),
+            &dir,
+            Some("ops"),
+            Scope::BillingTopup,
+            &subject,
+        );
+        assert_eq!(ok.unwrap().actor, "ops");
+        assert!(
+            audit_lines(&dir).is_empty(),
+            "a grant is not an audit record"
+        );
+
+        let err = authorize(
+            repo.path(),
+            &dir,
+            Some("ops"),
+            Scope::ArtifactsPublish,
+            &subject,
+        )
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(
+            err.message.contains("may not publish artifacts"),
+            "{}",
+            err.message
+        );
+        assert!(err.help.unwrap().contains("artifacts.publish"));
+        let lines = audit_lines(&dir);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["decision"], "denied");
+        assert_eq!(lines[0]["scope"], "artifacts.publish");
+        let tenant = lines[0]["tenant_id"].as_str().unwrap();
+        assert_eq!(tenant.chars().count(), 256, "capped");
+    }
+
+    #[test]
+    fn an_allowed_action_is_recorded_once_under_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        let subject = Subject {
+            tenant_id: None,
+            target: "b1-e2-a3".into(),
+        };
+        for _ in 0..2 {
+            let key = record_allowed(
+                &mut ledger,
+                Action::Restore,
+                "ops",
+                &subject,
+                Some("why".into()),
+            )
+            .unwrap();
+            assert_eq!(key, "audit/state.restore/b1-e2-a3");
+        }
+        let lines = audit_lines(dir.path());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["command"], "platform state push --restore");
+        assert_eq!(lines[0]["decision"], "allowed");
+    }
+}
