@@ -13,7 +13,7 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
         topup_method_id: &args.topup_method_id,
         reference: &args.reference,
         note: args.note.as_deref(),
-        actor: args.actor.as_deref(),
+        actor: args.acting.actor.as_deref(),
     };
     Ok(Report::of(&topup(ctx.repo(), &dir, &request)?))
 }

@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: &PublishArgs) -> Result<Report> {
         since: args.since.as_deref(),
         dist_dir: args.dist_dir.as_deref(),
         stage_only: args.no_publish,
-        actor: args.actor.as_deref(),
+        actor: args.acting.actor.as_deref(),
     };
     Ok(Report::of(&publish::publish(ctx.repo(), &opts)?))
 }

@@ -2,9 +2,9 @@
 //! fail closed; a missing file grants nothing.
 use crate::error::{Error, Result};
 use crate::findings::{self, Finding};
-use crate::repo::yaml;
+use crate::repo::yaml::{self, Doc};
 use crate::schema::{self, SchemaKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -51,8 +51,21 @@ impl std::fmt::Display for Scope {
 
 #[derive(Debug, Clone, Default)]
 pub struct Iam {
-    roles: BTreeMap<String, Vec<String>>,
+    roles: BTreeMap<String, Vec<Scope>>,
     actors: BTreeMap<String, Vec<String>>,
+}
+
+/// config/iam.yml as its schema describes it.
+#[derive(Deserialize)]
+struct IamFile {
+    roles: BTreeMap<String, Vec<String>>,
+    actors: Vec<ActorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ActorEntry {
+    id: String,
+    roles: Vec<String>,
 }
 
 impl Iam {
@@ -66,67 +79,43 @@ impl Iam {
             Ok(d) => d,
             Err(f) => return (Iam::default(), vec![f]),
         };
-        let mut out =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
+        let out = findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
         if !out.is_empty() {
             return (Iam::default(), out);
         }
-        let mut iam = Iam::default();
-        if let Some(roles) = doc.value.get("roles").and_then(|v| v.as_object()) {
-            for (role, scopes) in roles {
-                let list: Vec<String> = scopes
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for (i, s) in list.iter().enumerate() {
-                    if Scope::parse(s).is_none() {
-                        let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                        out.push(doc.finding(
-                            &format!("roles.{role}[{i}]"),
-                            format!("unknown scope '{s}' (known: {})", known.join(", ")),
-                        ));
-                    }
-                }
-                iam.roles.insert(role.clone(), list);
-            }
-        }
-        if let Some(actors) = doc.value.get("actors").and_then(|v| v.as_array()) {
-            for (i, a) in actors.iter().enumerate() {
-                let id = a
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let roles: Vec<String> = a
-                    .get("roles")
-                    .and_then(|v| v.as_array())
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for (j, r) in roles.iter().enumerate() {
-                    if !iam.roles.contains_key(r) {
-                        out.push(doc.finding(
-                            &format!("actors[{i}].roles[{j}]"),
-                            format!("actor '{id}' has unknown role '{r}'; define it under roles:"),
-                        ));
-                    }
-                }
-                if iam.actors.insert(id.clone(), roles).is_some() {
-                    out.push(doc.finding(
-                        &format!("actors[{i}].id"),
-                        format!("actor '{id}' is listed twice"),
-                    ));
-                }
-            }
+        // The schema has checked the shape; a mismatch here is a finding all the same.
+        let file: IamFile = match serde_json::from_value(doc.value.clone()) {
+            Ok(f) => f,
+            Err(e) => return (Iam::default(), vec![doc.finding("", e.to_string())]),
+        };
+        let mut out = Vec::new();
+        let mut iam = Iam {
+            roles: roles(&doc, file.roles, &mut out),
+            actors: BTreeMap::new(),
+        };
+        for (i, actor) in file.actors.into_iter().enumerate() {
+            iam.add_actor(&doc, i, actor, &mut out);
         }
         (iam, out)
+    }
+
+    /// An actor whose roles are all defined; each problem is a finding at its field.
+    fn add_actor(&mut self, doc: &Doc, i: usize, actor: ActorEntry, out: &mut Vec<Finding>) {
+        let id = actor.id;
+        for (j, r) in actor.roles.iter().enumerate() {
+            if !self.roles.contains_key(r) {
+                out.push(doc.finding(
+                    &format!("actors[{i}].roles[{j}]"),
+                    format!("actor '{id}' has unknown role '{r}'; define it under roles:"),
+                ));
+            }
+        }
+        if self.actors.insert(id.clone(), actor.roles).is_some() {
+            out.push(doc.finding(
+                &format!("actors[{i}].id"),
+                format!("actor '{id}' is listed twice"),
+            ));
+        }
     }
 
     /// Load, failing closed on any problem in the file.
@@ -145,11 +134,9 @@ impl Iam {
         let Some(roles) = self.actors.get(actor) else {
             return Err(format!("actor '{actor}' is not listed in {IAM_FILE}"));
         };
-        let granted = roles.iter().any(|r| {
-            self.roles
-                .get(r)
-                .is_some_and(|s| s.iter().any(|x| x == scope.as_str()))
-        });
+        let granted = roles
+            .iter()
+            .any(|r| self.roles.get(r).is_some_and(|s| s.contains(&scope)));
         if granted {
             Ok(())
         } else {
@@ -158,6 +145,30 @@ impl Iam {
             ))
         }
     }
+}
+
+/// Each role's scopes; an unknown scope is a finding (and grants nothing).
+fn roles(
+    doc: &Doc,
+    roles: BTreeMap<String, Vec<String>>,
+    out: &mut Vec<Finding>,
+) -> BTreeMap<String, Vec<Scope>> {
+    let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let mut granted = BTreeMap::new();
+    for (role, names) in roles {
+        let mut scopes = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            match Scope::parse(name) {
+                Some(scope) => scopes.push(scope),
+                None => out.push(doc.finding(
+                    &format!("roles.{role}[{i}]"),
+                    format!("unknown scope '{name}' (known: {})", known.join(", ")),
+                )),
+            }
+        }
+        granted.insert(role, scopes);
+    }
+    granted
 }
 
 /// The acting identity: `--actor`, else `$GITHUB_ACTOR`, else an input error.

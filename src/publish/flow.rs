@@ -199,7 +199,7 @@ fn audit(ledger: &mut Ledger, who: &Authorized, outcome: &Outcome) -> Result<()>
         .artifacts
         .iter()
         .filter(|a| matches!(a.status, Action::Published | Action::Staged))
-        .map(|a| a.tenant_id.as_str())
+        .map(|a| a.purchase.tenant_id.as_str())
         .collect();
     let subject = Subject {
         tenant_id: match tenants.len() {

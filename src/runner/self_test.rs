@@ -14,15 +14,18 @@ use std::path::Path;
 #[derive(Debug, Clone, Serialize)]
 pub struct SelfTestReport {
     pub module_id: String,
+    /// No problem was found.
     pub passed: bool,
-    pub status: Status,
-    pub reason_slug: Option<String>,
-    pub outputs: Vec<FileRecord>,
     /// Each way the run differed from `expect`.
     pub problems: Vec<String>,
     /// The module's stdout and stderr logs (name, text), kept when it failed.
     #[serde(skip)]
     pub logs: Vec<(String, String)>,
+    /// As the runner judged the module's exit and result.
+    pub status: Status,
+    pub reason_slug: Option<String>,
+    /// The files it produced under the scratch folder's outputs/ (gone once reported).
+    pub outputs: Vec<FileRecord>,
 }
 
 /// Run the self-test of module `module_id` of the repository at `root`.
