@@ -6,6 +6,7 @@ mod support;
 mod builtin_deliver_email;
 mod builtin_deliver_local;
 mod builtin_package;
+mod commands_shared;
 mod explain;
 mod fuzz_ledger;
 mod fuzz_package;
