@@ -2,6 +2,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 pub mod account;
 pub mod atomic;
+pub mod audit;
 pub mod beneath;
 pub mod builtin;
 pub mod cli;

@@ -1,49 +1,10 @@
-//! Audited actions (SPEC §4, §7): IAM authorisation with its audit in one place (a denial is recorded and exits 3) and the allowed record of what was done.
+//! IAM authorisation with its audit in one place (SPEC §4): the actor granted a scope, or the denial recorded in audit.jsonl and returned as the exit-3 error.
+use crate::audit::{self, Action, Subject};
 use crate::config::iam::{resolve_actor, Iam, Scope};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
-use crate::records::{Audit, Decision};
+use crate::records::Decision;
 use std::path::Path;
-
-/// Every action audit.jsonl records by name: the privileged commands, each needing the IAM
-/// scope of the same name, and the state operations that only key holders can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Scoped(Scope),
-    /// `state pull --adopt-unsigned`: records no listed key signed were taken in.
-    AdoptUnsigned,
-    /// `state push --restore`: a release that failed verification was replaced.
-    Restore,
-}
-
-impl Action {
-    /// The `action` (and `scope`) field of its audit records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Scoped(scope) => scope.as_str(),
-            Action::AdoptUnsigned => "state.adopt_unsigned",
-            Action::Restore => "state.restore",
-        }
-    }
-
-    /// The command line the record names. The scoped actions name none: their records were
-    /// written before the field existed, and a replay must post the same payload.
-    fn command(self) -> Option<&'static str> {
-        match self {
-            Action::Scoped(_) => None,
-            Action::AdoptUnsigned => Some("platform state pull --adopt-unsigned"),
-            Action::Restore => Some("platform state push --restore"),
-        }
-    }
-}
-
-/// What an action was done to, as its audit record names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject {
-    pub tenant_id: Option<String>,
-    /// e.g. the TOPUP's key, the dist directory, `publish-set/<sha256>`.
-    pub target: String,
-}
 
 /// An actor IAM granted a scope; only [`authorize`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +42,7 @@ fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String
         "grant the actor a role with scope {scope} in config/iam.yml"
     ));
     let (mut ledger, mut repairs) = Ledger::open(dir)?;
-    let denial = record(
+    let denial = audit::record(
         Action::Scoped(scope),
         actor,
         Decision::Denied,
@@ -100,40 +61,6 @@ fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String
         err.message.push_str(&format!("; {r}"));
     }
     Ok(err)
-}
-
-/// Append the allowed audit record of `action` by `actor`; returns its key. The key is
-/// `audit/{action}/{target}`, so a replay of the same action is recorded once.
-pub fn record_allowed(
-    ledger: &mut Ledger,
-    action: Action,
-    actor: &str,
-    subject: &Subject,
-    reason: Option<String>,
-) -> Result<String> {
-    let allowed = record(action, actor, Decision::Allowed, subject, reason);
-    let key = allowed.key().unwrap_or_default();
-    ledger.audit(allowed)?;
-    Ok(key)
-}
-
-fn record(
-    action: Action,
-    actor: &str,
-    decision: Decision,
-    subject: &Subject,
-    reason: Option<String>,
-) -> Audit {
-    Audit {
-        action: action.as_str().into(),
-        scope: action.as_str().into(),
-        actor: actor.to_string(),
-        decision,
-        reason,
-        tenant_id: subject.tenant_id.clone(),
-        target: subject.target.clone(),
-        command: action.command().map(str::to_string),
-    }
 }
 
 #[cfg(test)]
@@ -200,30 +127,5 @@ mod tests {
         assert_eq!(lines[0]["scope"], "artifacts.publish");
         let tenant = lines[0]["tenant_id"].as_str().unwrap();
         assert_eq!(tenant.chars().count(), 256, "capped");
-    }
-
-    #[test]
-    fn an_allowed_action_is_recorded_once_under_its_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
-        let subject = Subject {
-            tenant_id: None,
-            target: "b1-e2-a3".into(),
-        };
-        for _ in 0..2 {
-            let key = record_allowed(
-                &mut ledger,
-                Action::Restore,
-                "ops",
-                &subject,
-                Some("why".into()),
-            )
-            .unwrap();
-            assert_eq!(key, "audit/state.restore/b1-e2-a3");
-        }
-        let lines = audit_lines(dir.path());
-        assert_eq!(lines.len(), 1);
-        assert_eq!(lines[0]["command"], "platform state push --restore");
-        assert_eq!(lines[0]["decision"], "allowed");
     }
 }

@@ -1,10 +1,11 @@
 //! `admin-topup` as a library: IAM (denials audited), the request's checks, then one idempotent TOPUP keyed by tenant and reference (SPEC §3, §7).
 use super::check_tenant_id;
+use crate::audit::Subject;
 use crate::config::iam::Scope;
 use crate::config::registry::Registry;
 use crate::error::{Error, Result};
 use crate::ledger::{Ledger, Repair, Stream};
-use crate::privileged::{self, Subject};
+use crate::privileged;
 use crate::records::{billing, Payload, Topup};
 use serde::Serialize;
 use serde_json::{json, Map, Value};

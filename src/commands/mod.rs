@@ -26,10 +26,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A path given on the command line, relative to the current directory as usual.
-    pub fn repo_path(&self, rel: &str) -> PathBuf {
-        self.repo.join(rel)
-    }
     pub fn repo(&self) -> &Path {
         &self.repo
     }

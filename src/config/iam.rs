@@ -1,53 +1,15 @@
 //! config/iam.yml: actors, roles and scopes for privileged commands. Unknown roles or scopes
 //! fail closed; a missing file grants nothing.
+pub use crate::audit::Scope;
 use crate::error::{Error, Result};
 use crate::findings::{self, Finding};
 use crate::repo::yaml::{self, Doc};
 use crate::schema::{self, SchemaKind};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const IAM_FILE: &str = "config/iam.yml";
-
-/// An IAM scope: what config/iam.yml's roles grant, one per privileged action (SPEC §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Scope {
-    #[serde(rename = "billing.topup")]
-    BillingTopup,
-    #[serde(rename = "artifacts.publish")]
-    ArtifactsPublish,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::BillingTopup, Scope::ArtifactsPublish];
-
-    /// The name in config/iam.yml and in audit records.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::BillingTopup => "billing.topup",
-            Scope::ArtifactsPublish => "artifacts.publish",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// What the scope lets an actor do, for the denial's message.
-    pub fn what(self) -> &'static str {
-        match self {
-            Scope::BillingTopup => "top up credits",
-            Scope::ArtifactsPublish => "publish artifacts",
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Iam {

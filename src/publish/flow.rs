@@ -1,13 +1,14 @@
 //! A whole `platform publish` as a library call: IAM with its audited denial, the directories and the target, the publish lock, the publisher, and the allowed audit record of what it recorded; one report.
 use super::select::LedgerView;
 use super::{parse_time, run, Action, ArtifactReport, Outcome, Request, Target, LOCK_NAME};
+use crate::audit::{self, Action as Audited, Subject};
 use crate::config::iam::Scope;
 use crate::config::profile::RuntimeProfile;
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::github::{GithubClient, GithubSettings, Purpose};
 use crate::ledger::{DirLock, Ledger, Repair};
-use crate::privileged::{self, Action as Audited, Authorized, Subject};
+use crate::privileged::{self, Authorized};
 use crate::repo::Repo;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -209,7 +210,7 @@ fn audit(ledger: &mut Ledger, who: &Authorized, outcome: &Outcome) -> Result<()>
         target: format!("publish-set/{}", sha256_hex(keys.join("\n").as_bytes())),
     };
     let action = Audited::Scoped(who.scope);
-    privileged::record_allowed(ledger, action, &who.actor, &subject, None).map(drop)
+    audit::record_allowed(ledger, action, &who.actor, &subject, None).map(drop)
 }
 
 impl PublishReport {

@@ -187,7 +187,7 @@ fn judge(test: &SelfTest, res: &StepResult, outputs: &Path) -> Vec<String> {
     problems
 }
 
-pub fn status_name(status: Status) -> &'static str {
+fn status_name(status: Status) -> &'static str {
     match status {
         Status::Completed => "COMPLETED",
         Status::Failed => "FAILED",

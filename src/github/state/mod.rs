@@ -8,10 +8,10 @@ pub use pull::{pull_state, PullOptions};
 pub use push::{push_state, PushOptions};
 pub use record::{extends, head_of_file, prefix_sha256, Head, PulledState, PULLED_FILE};
 
+use crate::audit::{self, Action, Subject};
 use crate::error::Result;
 use crate::heads::FileHead;
 use crate::ledger::Ledger;
-use crate::privileged::{self, Action, Subject};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,7 +101,7 @@ pub(crate) fn audit(
         tenant_id: None,
         target,
     };
-    privileged::record_allowed(
+    audit::record_allowed(
         &mut ledger,
         what,
         actor,

@@ -2,11 +2,11 @@
 use super::record::{asset_digests, head_of_file, read_pulled, write_pulled, Head, PulledState};
 use super::remote::Snapshot;
 use super::{audit, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES};
+use crate::audit::Action;
 use crate::config::ledger::LedgerConfig;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
 use crate::heads::{self, Expected, RemoteState, HEADS_FILE};
-use crate::privileged::Action;
 use std::collections::BTreeMap;
 use std::path::Path;
 

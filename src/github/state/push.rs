@@ -6,12 +6,12 @@ use super::remote::{replace_asset, verify_pushed, RemoteHead, Snapshot};
 use super::{
     audit, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
+use crate::audit::Action;
 use crate::config::ledger::LedgerConfig;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{GithubClient, Release};
 use crate::heads::{self, Expected, Heads, RemoteState, SignedHeads, Signer, HEADS_FILE};
 use crate::ledger::VerifyReport;
-use crate::privileged::Action;
 use std::collections::BTreeMap;
 use std::path::Path;
 
