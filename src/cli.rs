@@ -44,7 +44,10 @@ pub enum Command {
     /// Module tools
     #[command(subcommand)]
     Module(ModuleCommand),
-    /// Print a built-in JSON Schema
+    /// Print a built-in JSON Schema, or write them all as files for editors
+    #[command(
+        after_help = "Examples:\n  platform schema module            print the schema of module.yml\n  platform schema --write schemas   write every schema into schemas/ (what the\n                                    example files' yaml-language-server lines name)"
+    )]
     Schema(SchemaArgs),
     /// What a reason slug, exit code, record type or command means, and what to do
     #[command(
@@ -310,8 +313,12 @@ pub enum SchemaName {
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
-    #[arg(value_enum)]
-    pub name: SchemaName,
+    /// The schema to print
+    #[arg(value_enum, value_name = "NAME", required_unless_present = "write")]
+    pub name: Option<SchemaName>,
+    /// Write every schema into DIR as <name>.schema.json (created if missing; files replaced)
+    #[arg(long, value_name = "DIR", conflicts_with = "name")]
+    pub write: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
