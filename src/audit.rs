@@ -118,10 +118,11 @@ pub(crate) fn record(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn audit_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    /// The records of `dir`'s audit.jsonl.
+    pub(crate) fn audit_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())

@@ -66,6 +66,7 @@ fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::tests::audit_lines;
 
     fn repo_granting(actor: &str, scope: &str) -> tempfile::TempDir {
         let repo = tempfile::tempdir().unwrap();
@@ -76,13 +77,6 @@ mod tests {
         )
         .unwrap();
         repo
-    }
-
-    fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
 
     #[test]

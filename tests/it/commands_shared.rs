@@ -12,11 +12,8 @@ fn json(out: &std::process::Output) -> Value {
 #[test]
 fn every_command_finds_the_billing_state_dir_of_the_local_profile() {
     let fx = Fx::new();
-    std::fs::write(
-        fx.path("config/runtime_profile.local.yml"),
-        "profile_name: test\nbilling_state_dir: books\n",
-    )
-    .unwrap();
+    let profile = fx.path("config/runtime_profile.local.yml");
+    std::fs::write(profile, "billing_state_dir: books\n").unwrap();
     fx.topup(10, "INV-1");
     assert!(fx.path("books/billing.jsonl").is_file());
     assert!(
