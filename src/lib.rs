@@ -37,16 +37,6 @@ pub mod workorder;
 
 pub use error::{Error, Result};
 
-/// The built-in modules the binary runs in-process.
-pub fn builtin_names() -> &'static [&'static str] {
-    &[
-        "package_std",
-        "deliver_local",
-        "deliver_email",
-        "deliver_github_release",
-    ]
-}
-
 /// Run a parsed command line; returns the exit code (errors carry their own).
 pub fn run(cli: cli::Cli) -> Result<u8> {
     commands::dispatch(cli)

@@ -5,7 +5,7 @@ pub mod tenants;
 pub mod yaml;
 
 use crate::config::registry::Registry;
-use crate::contract::{Kind, ModuleContract};
+use crate::contract::{Builtin, Kind, ModuleContract};
 use crate::findings::{self, Finding};
 use crate::schema::{self, SchemaKind};
 use crate::workorder::model::{InputValue, Mode, Step, WorkOrder};
@@ -248,19 +248,14 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
             ));
         }
     }
-    match (&c.runner.builtin, &c.runner.command) {
-        (Some(b), None)
-            if b != &c.module_id && crate::builtin_names().contains(&c.module_id.as_str()) =>
-        {
+    // A module named after a built-in is that built-in: it cannot run another one.
+    if let (Some(b), Some(own)) = (c.runner.builtin(), Builtin::from_name(&c.module_id)) {
+        if b != own {
             out.push(doc.finding(
                 "runner.builtin",
-                format!(
-                    "module '{}' must run builtin '{}'",
-                    c.module_id, c.module_id
-                ),
+                format!("module '{}' must run builtin '{own}'", c.module_id),
             ));
         }
-        _ => {}
     }
     out
 }

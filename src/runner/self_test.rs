@@ -2,7 +2,7 @@
 use super::command::{self, CommandSpec};
 use super::redact::Redactor;
 use super::{FileRecord, Status, StepResult};
-use crate::contract::{InputSpec, InputType, SelfTest};
+use crate::contract::{Failure, InputSpec, InputType, SelfTest};
 use crate::error::{Error, Result};
 use crate::repo::{LoadedModule, Repo};
 use crate::workorder::paths::resolve_inside;
@@ -23,7 +23,7 @@ pub struct SelfTestReport {
     pub logs: Vec<(String, String)>,
     /// As the runner judged the module's exit and result.
     pub status: Status,
-    pub reason_slug: Option<String>,
+    pub reason_slug: Option<Failure>,
     /// The files it produced under the scratch folder's outputs/ (gone once reported).
     pub outputs: Vec<FileRecord>,
 }
@@ -81,7 +81,7 @@ fn find<'r>(repo: &'r Repo, module_id: &str) -> Result<(&'r LoadedModule, &'r Se
             "add self_test: {inputs: {...}, expect: {status: COMPLETED, files: [...]}} to module.yml",
         ));
     };
-    if c.runner.command.is_none() {
+    if c.runner.command().is_none() {
         return Err(Error::input(format!(
             "module '{}' is a built-in; its self-test is the crate's test suite",
             c.module_id
@@ -172,11 +172,9 @@ fn judge(test: &SelfTest, res: &StepResult, outputs: &Path) -> Vec<String> {
         ));
     }
     if let Some(want) = &test.expect.reason_slug {
-        if res.reason_slug.as_deref() != Some(want.as_str()) {
-            problems.push(format!(
-                "reason_slug {:?} (expected {want})",
-                res.reason_slug
-            ));
+        let got = res.reason_slug.as_ref().map(|r| r.slug());
+        if got != Some(want.as_str()) {
+            problems.push(format!("reason_slug {got:?} (expected {want})"));
         }
     }
     for f in &test.expect.files {

@@ -133,6 +133,28 @@ mod tests {
         }
     }
 
+    /// The published schema (editors read it from schemas/) lists the built-ins by name, so
+    /// it must list exactly `contract::Builtin`'s: a new built-in fails here until it does.
+    #[test]
+    fn the_module_schema_lists_exactly_the_builtins() {
+        use crate::contract::Builtin;
+        let doc: serde_json::Value = serde_json::from_str(SchemaKind::Module.text()).unwrap();
+        let listed = &doc["properties"]["runner"]["oneOf"][0]["properties"]["builtin"]["enum"];
+        let names: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+        assert_eq!(listed, &serde_json::json!(names));
+        let module = |b: &str| serde_json::json!({"module_id": "m", "version": "1", "kind": "delivery", "runner": {"builtin": b}});
+        for b in Builtin::ALL {
+            assert_eq!(
+                validate(SchemaKind::Module, &module(b.name())),
+                vec![],
+                "{b}"
+            );
+        }
+        let v = validate(SchemaKind::Module, &module("deliver_ftp"));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].pointer, "/runner");
+    }
+
     #[test]
     fn reports_pointer() {
         let v = validate(

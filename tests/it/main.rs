@@ -6,6 +6,7 @@ mod support;
 mod builtin_deliver_email;
 mod builtin_deliver_local;
 mod builtin_package;
+mod builtin_precheck;
 mod commands_shared;
 mod deps_rust_version;
 mod explain;
