@@ -25,6 +25,7 @@ mod ledger_concurrency;
 mod ledger_docs;
 mod ledger_forgery;
 mod ledger_integrity;
+mod module_self_test;
 mod orchestrator_email;
 mod orchestrator_runs;
 mod orchestrator_superseded;
