@@ -1,6 +1,8 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
 use crate::ledger::MergeReport;
-use crate::orchestrator::Summary;
+use crate::orchestrator::plan::Plan;
+use crate::orchestrator::report::RunReport;
+use crate::orchestrator::{Invalid, Summary};
 use crate::records::{RunStatus, StepStatus};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -180,167 +182,175 @@ pub fn orchestrator_md(s: &Summary) -> String {
     );
     if let Some(plan) = &s.plan {
         out.push_str("Dry run: nothing was written.\n\n");
-        let rows: Vec<Vec<String>> = plan
-            .work_orders
-            .iter()
-            .map(|w| {
-                vec![
-                    format!("{}/{}", w.tenant_id, w.work_order_id),
-                    w.action.as_str().to_string(),
-                    if w.run > 0 {
-                        w.run.to_string()
-                    } else {
-                        String::new()
-                    },
-                    w.new_charges.to_string(),
-                    w.refused
-                        .as_ref()
-                        .map(|r| format!("{}: {}", r.slug(), r.message()))
-                        .unwrap_or_default(),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            out.push_str(&table(
-                &[
-                    ("work order", Align::Left),
-                    ("action", Align::Left),
-                    ("run", Align::Right),
-                    ("new charges", Align::Right),
-                    ("refused", Align::Left),
-                ],
-                &rows,
-            ));
-            out.push('\n');
-        }
-        let balances: Vec<Vec<String>> = plan
-            .tenants
-            .iter()
-            .map(|t| {
-                vec![
-                    t.tenant_id.clone(),
-                    t.balance_before.to_string(),
-                    t.balance_after.to_string(),
-                ]
-            })
-            .collect();
-        if !balances.is_empty() {
-            out.push_str(&table(
-                &[
-                    ("tenant", Align::Left),
-                    ("balance before", Align::Right),
-                    ("balance after", Align::Right),
-                ],
-                &balances,
-            ));
-            out.push('\n');
-        }
+        out.push_str(&plan_md(plan));
         return out;
     }
-
     if !s.runs.is_empty() {
-        let rows: Vec<Vec<String>> = s
-            .runs
-            .iter()
-            .map(|r| {
-                vec![
-                    format!("{}/{}", r.tenant_id, r.work_order_id),
-                    r.run.to_string(),
-                    run_status(r.status),
-                    r.charged_credits.to_string(),
-                    r.refunded_credits.to_string(),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &[
-                ("work order", Align::Left),
-                ("run", Align::Right),
-                ("status", Align::Left),
-                ("charged", Align::Right),
-                ("refunded", Align::Right),
-            ],
-            &rows,
-        ));
-        out.push('\n');
-
-        let mut problems = String::new();
-        for r in &s.runs {
-            if let Some(why) = &r.refused {
-                let _ = writeln!(
-                    problems,
-                    "- `{}/{}` run {}: refused: {}",
-                    escape(&r.tenant_id),
-                    escape(&r.work_order_id),
-                    r.run,
-                    escape(why)
-                );
-                continue;
-            }
-            for st in r
-                .steps
-                .iter()
-                .filter(|st| st.status != StepStatus::Completed)
-            {
-                let _ = writeln!(
-                    problems,
-                    "- `{}/{}` run {} step `{}`: {} {}{}",
-                    escape(&r.tenant_id),
-                    escape(&r.work_order_id),
-                    r.run,
-                    escape(&st.step_id),
-                    st.status.as_str(),
-                    escape(st.reason_slug.as_deref().unwrap_or("")),
-                    st.message
-                        .as_deref()
-                        .map(|m| format!(": {}", escape(m)))
-                        .unwrap_or_default()
-                );
-            }
-        }
+        out.push_str(&runs_md(&s.runs));
+        let problems = problems_md(&s.runs);
         if !problems.is_empty() {
             let _ = writeln!(out, "**Steps that did not complete**\n\n{problems}");
         }
     }
-
-    if !s.invalid.is_empty() {
-        out.push_str("**Invalid, not run** (see `platform consistency-validate`)\n\n");
-        for inv in &s.invalid {
-            let first = inv
-                .findings
-                .first()
-                .map(|f| format!(": {}", escape(&f.message)))
-                .unwrap_or_default();
-            let more = match inv.findings.len() {
-                0 | 1 => String::new(),
-                n => format!(" (and {} more)", n - 1),
-            };
-            let _ = writeln!(
-                out,
-                "- `{}/{}` in `{}`{first}{more}",
-                escape(&inv.tenant_id),
-                escape(&inv.work_order_id),
-                escape(&inv.file)
-            );
-        }
-        out.push('\n');
-    }
-
-    let _ = writeln!(
-        out,
-        "**{}** run(s), **{}** up to date, **{}** invalid; charged **{}** credits, refunded **{}**.\n",
-        s.runs.len(),
-        s.up_to_date.len(),
-        s.invalid.len(),
-        s.charged_credits,
-        s.refunded_credits
-    );
+    out.push_str(&invalid_md(&s.invalid));
+    let _ = writeln!(out, "{}.\n", s.counts("**"));
     if !s.up_to_date.is_empty() {
         let _ = writeln!(out, "Up to date: {}\n", name_list(&s.up_to_date));
     }
     for n in &s.notes {
         let _ = writeln!(out, "> {}\n", escape(n));
     }
+    out
+}
+
+/// A table followed by a blank line, or nothing when it has no rows.
+fn table_block(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    table(columns, rows) + "\n"
+}
+
+/// A dry run's plan: per work order its action and new charges, per tenant the balance.
+fn plan_md(plan: &Plan) -> String {
+    let rows: Vec<Vec<String>> = plan
+        .work_orders
+        .iter()
+        .map(|w| {
+            vec![
+                format!("{}/{}", w.tenant_id, w.work_order_id),
+                w.action.as_str().to_string(),
+                if w.run > 0 {
+                    w.run.to_string()
+                } else {
+                    String::new()
+                },
+                w.new_charges.to_string(),
+                w.refused
+                    .as_ref()
+                    .map(|r| format!("{}: {}", r.reason(), r.message()))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let balances: Vec<Vec<String>> = plan
+        .tenants
+        .iter()
+        .map(|t| {
+            vec![
+                t.tenant_id.clone(),
+                t.balance_before.to_string(),
+                t.balance_after.to_string(),
+            ]
+        })
+        .collect();
+    let work_orders = table_block(
+        &[
+            ("work order", Align::Left),
+            ("action", Align::Left),
+            ("run", Align::Right),
+            ("new charges", Align::Right),
+            ("refused", Align::Left),
+        ],
+        &rows,
+    );
+    let tenants = table_block(
+        &[
+            ("tenant", Align::Left),
+            ("balance before", Align::Right),
+            ("balance after", Align::Right),
+        ],
+        &balances,
+    );
+    work_orders + &tenants
+}
+
+/// One row per run: work order, run, status, credits charged and refunded.
+fn runs_md(runs: &[RunReport]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                format!("{}/{}", r.tenant_id, r.work_order_id),
+                r.run.to_string(),
+                run_status(r.status),
+                r.charged_credits.to_string(),
+                r.refunded_credits.to_string(),
+            ]
+        })
+        .collect();
+    table_block(
+        &[
+            ("work order", Align::Left),
+            ("run", Align::Right),
+            ("status", Align::Left),
+            ("charged", Align::Right),
+            ("refunded", Align::Right),
+        ],
+        &rows,
+    )
+}
+
+/// A line per refused run and per step that did not complete.
+fn problems_md(runs: &[RunReport]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let run = format!(
+            "`{}/{}` run {}",
+            escape(&r.tenant_id),
+            escape(&r.work_order_id),
+            r.run
+        );
+        if let Some(why) = &r.refused {
+            let _ = writeln!(out, "- {run}: refused: {}", escape(why));
+            continue;
+        }
+        for st in r
+            .steps
+            .iter()
+            .filter(|st| st.status != StepStatus::Completed)
+        {
+            let _ = writeln!(
+                out,
+                "- {run} step `{}`: {} {}{}",
+                escape(&st.step_id),
+                st.status.as_str(),
+                escape(st.reason_slug.as_deref().unwrap_or("")),
+                st.message
+                    .as_deref()
+                    .map(|m| format!(": {}", escape(m)))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+/// The invalid work orders, each with its first finding.
+fn invalid_md(invalid: &[Invalid]) -> String {
+    if invalid.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("**Invalid, not run** (see `platform consistency-validate`)\n\n");
+    for inv in invalid {
+        let first = inv
+            .findings
+            .first()
+            .map(|f| format!(": {}", escape(&f.message)))
+            .unwrap_or_default();
+        let more = match inv.findings.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        let _ = writeln!(
+            out,
+            "- `{}/{}` in `{}`{first}{more}",
+            escape(&inv.tenant_id),
+            escape(&inv.work_order_id),
+            escape(&inv.file)
+        );
+    }
+    out.push('\n');
     out
 }
 

@@ -1,5 +1,6 @@
 //! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
 use super::receipt::{Receipt, StepFailure};
+use super::{BuiltinStep, Implementation};
 use crate::beneath::Beneath;
 use crate::digest::sha256_hex;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
@@ -105,7 +106,12 @@ pub fn deliver_email(
         .as_ref()
         .map(|(u, p)| vec![u.clone(), p.clone()])
         .unwrap_or_default();
-    send(settings, credentials, package_zip, recipient, subject).map_err(|mut failure| {
+    let mail = Mail {
+        package_zip,
+        recipient,
+        subject,
+    };
+    send(settings, credentials, &mail).map_err(|mut failure| {
         failure.message = redact(&failure.message, &secrets);
         failure
     })
@@ -184,13 +190,46 @@ pub fn precheck(
     Ok(Addresses { to, from })
 }
 
+/// deliver_email as a step: the runtime profile's `smtp:` block, the SMTP secrets, the
+/// step's recipient, subject and package.
+pub struct DeliverEmail;
+
+impl Implementation for DeliverEmail {
+    /// The send's own input checks, run before charging: a bad address or SMTP setting is
+    /// an input error, never a charged failure without a refund.
+    fn precheck(&self, s: &BuiltinStep) -> Result<(), String> {
+        let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())?;
+        let set = credentials_from_secrets().is_some();
+        precheck(&settings, set, s.text("recipient_email")).map_err(|f| f.message)?;
+        s.package_zip().map(drop).map_err(|f| f.message)
+    }
+
+    fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
+        let zip = s.package_zip()?;
+        let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
+            .map_err(StepFailure::input_invalid)?;
+        let (to, subject) = (s.text("recipient_email"), s.text("subject"));
+        deliver_email(&settings, credentials_from_secrets(), &zip, to, subject).map(Some)
+    }
+}
+
+/// What one delivery sends, and to whom.
+struct Mail<'a> {
+    package_zip: &'a Beneath,
+    recipient: &'a str,
+    subject: &'a str,
+}
+
 fn send(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Beneath,
-    recipient: &str,
-    subject: &str,
+    mail: &Mail,
 ) -> Result<Receipt, StepFailure> {
+    let Mail {
+        package_zip,
+        recipient,
+        subject,
+    } = *mail;
     // Opened once, beneath its folder through no link; everything below reads this file.
     let mut file = package_zip
         .open_file()
@@ -221,20 +260,7 @@ fn send(
     drop(message);
     refuse_dot_lines(&raw)?;
 
-    let mut builder = SmtpTransport::builder_dangerous(settings.host.as_str())
-        .port(settings.port)
-        .tls(match (settings.tls, tls_params) {
-            (SmtpTls::Starttls, Some(p)) => Tls::Required(p),
-            (SmtpTls::Tls, Some(p)) => Tls::Wrapper(p),
-            _ => Tls::None,
-        });
-    if let Some(seconds) = settings.timeout_seconds {
-        builder = builder.timeout(Some(Duration::from_secs(seconds)));
-    }
-    if let Some((user, password)) = credentials {
-        builder = builder.credentials(Credentials::new(user, password));
-    }
-    let transport = builder.build();
+    let transport = transport(settings, tls_params, credentials);
     let response = transport.send_raw(&envelope, &raw).map_err(|e| {
         StepFailure::delivery_failed(format!(
             "sending {file_name} ({} bytes on the wire) to {endpoint} (tls: {}) failed: {}",
@@ -255,6 +281,28 @@ fn send(
         sha256,
         verification_status: "accepted_by_server".into(),
     })
+}
+
+/// The connection the settings describe, logged in when credentials are given.
+fn transport(
+    settings: &SmtpSettings,
+    tls_params: Option<TlsParameters>,
+    credentials: Option<(String, String)>,
+) -> SmtpTransport {
+    let mut builder = SmtpTransport::builder_dangerous(settings.host.as_str())
+        .port(settings.port)
+        .tls(match (settings.tls, tls_params) {
+            (SmtpTls::Starttls, Some(p)) => Tls::Required(p),
+            (SmtpTls::Tls, Some(p)) => Tls::Wrapper(p),
+            _ => Tls::None,
+        });
+    if let Some(seconds) = settings.timeout_seconds {
+        builder = builder.timeout(Some(Duration::from_secs(seconds)));
+    }
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(Credentials::new(user, password));
+    }
+    builder.build()
 }
 
 /// lettre 0.11.23 (the newest release this project's registry offers) is affected by

@@ -1,5 +1,6 @@
 //! deliver_local: copies a package (and its manifest) into a folder and proves the copy by re-reading it.
 use super::receipt::{Receipt, StepFailure};
+use super::{BuiltinStep, Implementation};
 use crate::beneath::Beneath;
 use crate::digest::{hex, sha256_file};
 use sha2::{Digest, Sha256};
@@ -15,17 +16,7 @@ pub fn deliver_local(
     manifest_json: Option<&Beneath>,
     dest_dir: &Path,
 ) -> Result<Receipt, StepFailure> {
-    let zip_name = file_name(package_zip)?;
-    if let Some(manifest) = manifest_json {
-        if file_name(manifest)? == zip_name {
-            return Err(StepFailure::input_invalid(format!(
-                "package {} and manifest {} have the same file name, so one would overwrite the other in {}",
-                package_zip.path().display(),
-                manifest.path().display(),
-                dest_dir.display()
-            )));
-        }
-    }
+    let zip_name = distinct_names(package_zip, manifest_json, dest_dir)?;
     std::fs::create_dir_all(dest_dir).map_err(|e| {
         StepFailure::delivery_failed(format!("creating {}: {e}", dest_dir.display()))
     })?;
@@ -46,6 +37,26 @@ pub fn deliver_local(
         sha256,
         verification_status: "verified".into(),
     })
+}
+
+/// The package's file name, when it and the manifest's differ (one would overwrite the other).
+fn distinct_names(
+    package_zip: &Beneath,
+    manifest_json: Option<&Beneath>,
+    dest_dir: &Path,
+) -> Result<PathBuf, StepFailure> {
+    let zip_name = file_name(package_zip)?;
+    if let Some(manifest) = manifest_json {
+        if file_name(manifest)? == zip_name {
+            return Err(StepFailure::input_invalid(format!(
+                "package {} and manifest {} have the same file name, so one would overwrite the other in {}",
+                package_zip.path().display(),
+                manifest.path().display(),
+                dest_dir.display()
+            )));
+        }
+    }
+    Ok(zip_name)
 }
 
 fn file_name(src: &Beneath) -> Result<PathBuf, StepFailure> {
@@ -110,4 +121,33 @@ fn copy_verified(src: &Beneath, dest: &Path) -> Result<(String, u64), StepFailur
         )));
     }
     Ok((expected, bytes))
+}
+
+/// deliver_local as a step: to `<runtime>/deliveries/<tenant>/<work order>/<step>/`.
+pub struct DeliverLocal;
+
+/// The step's package, its manifest (if bound) and where they go.
+fn sources(s: &BuiltinStep) -> Result<(Beneath, Option<Beneath>, PathBuf), StepFailure> {
+    let zip = s.package_zip()?;
+    let manifest = s.input_file("manifest_json")?;
+    let dest = s
+        .runtime_dir
+        .join("deliveries")
+        .join(s.tenant_id)
+        .join(s.work_order_id)
+        .join(&s.step.step_id);
+    distinct_names(&zip, manifest.as_ref(), &dest)?;
+    Ok((zip, manifest, dest))
+}
+
+impl Implementation for DeliverLocal {
+    /// A package is given, and its name is not the manifest's.
+    fn precheck(&self, s: &BuiltinStep) -> Result<(), String> {
+        sources(s).map(drop).map_err(|f| f.message)
+    }
+
+    fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
+        let (zip, manifest, dest) = sources(s)?;
+        deliver_local(&zip, manifest.as_ref(), &dest).map(Some)
+    }
 }

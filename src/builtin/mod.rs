@@ -1,10 +1,85 @@
-//! Built-in modules (SPEC §2): packaging and delivery as library functions the orchestrator calls in-process (`orchestrator::builtins`); no CLI, no ledger.
+//! Built-in modules (SPEC §2), run in-process by the runner: each in its own file with its
+//! pre-charge check and its run; no CLI, no ledger. The names are `contract::Builtin`.
 pub mod deliver_email;
+pub mod deliver_github_release;
 pub mod deliver_local;
 pub mod package;
+pub mod package_std;
 pub mod receipt;
 
 pub use deliver_email::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
 pub use deliver_local::deliver_local;
 pub use package::{build_package, ManifestEntry, PackSource, PackageSummary};
 pub use receipt::{Receipt, StepFailure};
+
+use crate::beneath::Beneath;
+use crate::config::profile::RuntimeProfile;
+use crate::contract::{Builtin, ModuleContract};
+use crate::workorder::bindings::{bound_file, Produced};
+use crate::workorder::model::Step;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Everything a built-in may use: the step, its resolved inputs, what earlier steps left.
+pub struct BuiltinStep<'a> {
+    pub step: &'a Step,
+    pub contract: &'a ModuleContract,
+    pub inputs: &'a serde_json::Map<String, serde_json::Value>,
+    pub produced: &'a BTreeMap<String, Produced<'a>>,
+    /// The step's folder beneath the runtime directory (asset copies are read through it).
+    pub files: &'a Beneath,
+    pub runtime_dir: &'a Path,
+    pub tenant_id: &'a str,
+    pub work_order_id: &'a str,
+    pub run: u64,
+    pub profile: &'a RuntimeProfile,
+}
+
+/// One built-in's code.
+pub trait Implementation {
+    /// Everything about its input that can be refused before the step is charged (SPEC §4:
+    /// an input error costs nothing). Err says why. It must not touch anything outside.
+    fn precheck(&self, s: &BuiltinStep) -> Result<(), String>;
+    /// Run it, writing any outputs to `<step>/outputs/` (empty on entry; the runner records
+    /// them afterwards). A delivery hands back its receipt.
+    fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure>;
+}
+
+/// The code of a built-in.
+pub fn implementation(b: Builtin) -> &'static dyn Implementation {
+    match b {
+        Builtin::PackageStd => &package_std::PackageStd,
+        Builtin::DeliverLocal => &deliver_local::DeliverLocal,
+        Builtin::DeliverEmail => &deliver_email::DeliverEmail,
+        Builtin::DeliverGithubRelease => &deliver_github_release::DeliverGithubRelease,
+    }
+}
+
+impl BuiltinStep<'_> {
+    /// The step's outputs folder.
+    pub fn outputs_dir(&self) -> PathBuf {
+        self.files.path().join("outputs")
+    }
+
+    /// The file bound to input `name`, to be opened beneath its folder (never by the path
+    /// the inputs hold, which a link swapped in later could redirect). It passed the same
+    /// check before the step was charged, so a failure now is a change since: refundable.
+    pub fn input_file(&self, name: &str) -> Result<Option<Beneath>, StepFailure> {
+        let inputs = self.files.join("inputs");
+        bound_file(self.step, name, self.produced, &inputs).map_err(StepFailure::module_failed)
+    }
+
+    /// The required `package_zip` input of a delivery.
+    pub fn package_zip(&self) -> Result<Beneath, StepFailure> {
+        self.input_file("package_zip")?
+            .ok_or_else(|| StepFailure::input_invalid("input 'package_zip' is required"))
+    }
+
+    /// A string input (empty when absent: the module's schema makes it required).
+    pub fn text(&self, name: &str) -> &str {
+        self.inputs
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    }
+}

@@ -1,14 +1,7 @@
-//! What a delivery hands back: a receipt on success, a step failure with a SPEC §4 reason slug otherwise.
+//! What a built-in hands back: a delivery's receipt on success, a step failure with a SPEC §4 reason otherwise.
+use crate::contract::Failure;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// Reason slugs a built-in step can report (SPEC §4); the orchestrator decides refunds.
-pub mod slug {
-    pub const DELIVERY_FAILED: &str = "delivery_failed";
-    pub const PACKAGE_TOO_LARGE_FOR_EMAIL: &str = "package_too_large_for_email";
-    pub const MODULE_FAILED: &str = "module_failed";
-    pub const INPUT_INVALID: &str = "input_invalid";
-}
 
 /// Evidence that a delivery happened: where the package went and what was there.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -26,31 +19,33 @@ pub struct Receipt {
     pub verification_status: String,
 }
 
-/// A step that did not complete: a SPEC §4 reason slug and a message for the step's records.
+/// A step that did not complete: a SPEC §4 reason (the orchestrator decides refunds) and a
+/// message for the step's records.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct StepFailure {
-    pub reason_slug: String,
+    /// Its wire name is the slug's.
+    pub reason_slug: Failure,
     pub message: String,
 }
 
 impl StepFailure {
-    pub fn new(reason_slug: &str, message: impl Into<String>) -> Self {
+    pub fn new(reason: Failure, message: impl Into<String>) -> Self {
         StepFailure {
-            reason_slug: reason_slug.to_string(),
+            reason_slug: reason,
             message: message.into(),
         }
     }
     pub fn delivery_failed(message: impl Into<String>) -> Self {
-        Self::new(slug::DELIVERY_FAILED, message)
+        Self::new(Failure::DeliveryFailed, message)
     }
     pub fn too_large_for_email(message: impl Into<String>) -> Self {
-        Self::new(slug::PACKAGE_TOO_LARGE_FOR_EMAIL, message)
+        Self::new(Failure::PackageTooLargeForEmail, message)
     }
     pub fn module_failed(message: impl Into<String>) -> Self {
-        Self::new(slug::MODULE_FAILED, message)
+        Self::new(Failure::ModuleFailed, message)
     }
     pub fn input_invalid(message: impl Into<String>) -> Self {
-        Self::new(slug::INPUT_INVALID, message)
+        Self::new(Failure::InputInvalid, message)
     }
 }
 

@@ -27,7 +27,6 @@ pub const BUILTIN_TOPUP_METHODS: &[&str] = &["bank", "bank-wire", "card", "manua
 pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable"];
 /// Privileged actions, each guarded by the IAM scope of the same name.
 pub const AUDIT_ACTIONS: &[&str] = &["billing.topup", "artifacts.publish"];
-pub const SCOPES: &[&str] = &["billing.topup", "artifacts.publish"];
 pub const EVIDENCE_TYPES: &[&str] = &[
     "run_started",
     "step_started",

@@ -1,4 +1,9 @@
 //! module.yml: the typed contract of a module (inputs, outputs, deliverables, price, runner).
+pub mod builtin;
+pub mod reason;
+
+pub use builtin::Builtin;
+pub use reason::{Failure, Skip};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,13 +27,28 @@ impl Kind {
     }
 }
 
+/// How a module runs: `{builtin: <name>}` in-process, or `{command: [argv...]}` as a
+/// supervised process tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Runner {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub builtin: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<Vec<String>>,
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    Builtin(Builtin),
+    Command(Vec<String>),
+}
+
+impl Runner {
+    pub fn builtin(&self) -> Option<Builtin> {
+        match self {
+            Runner::Builtin(b) => Some(*b),
+            Runner::Command(_) => None,
+        }
+    }
+    pub fn command(&self) -> Option<&[String]> {
+        match self {
+            Runner::Command(argv) => Some(argv),
+            Runner::Builtin(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::{OctoBody, Octocrab};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -702,8 +701,8 @@ fn build_octocrab(base: &str, upload: &str, token: &str, repository: &str) -> Re
         .upload_uri(upload)
         .map_err(bad)?
         .personal_token(token.to_string())
-        // Our own loop retries idempotent calls; octocrab's would also replay POSTs at once.
-        .add_retry_config(RetryConfig::None)
+        // No retry layer: octocrab is built without its `retry` feature, because its layer
+        // would also replay POSTs at once; our own loop retries idempotent calls only.
         .set_connect_timeout(Some(Duration::from_secs(15)))
         .set_read_timeout(Some(Duration::from_secs(120)))
         .set_write_timeout(Some(Duration::from_secs(120)))

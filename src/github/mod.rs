@@ -13,7 +13,7 @@ pub use client::{
     TOKEN_ENV,
 };
 pub use guard::Purpose;
-pub use publish::{deliver_to_release, AssetAction, GithubDelivery, PublishResult, PublishedAsset};
+pub use publish::{AssetAction, PublishResult, PublishedAsset};
 pub use settings::GithubSettings;
 pub use state::{
     pull_state, push_state, Head, PullOptions, PulledState, PushOptions, Signing, StateAction,

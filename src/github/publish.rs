@@ -1,6 +1,7 @@
 //! Publishing files as release assets (SPEC §5): draft → upload → verify → publish, idempotent
 //! and never half-published, to the release the profile's template names for one owner (one
-//! run of one work order) and to no release of another owner; plus `deliver_github_release`.
+//! run of one work order) and to no release of another owner. The publisher and the
+//! `deliver_github_release` built-in both upload through it.
 use super::client::{validate_asset_name, Asset, GithubClient, Release, MAX_ASSET_BYTES};
 use super::tag_template::ReleaseOwner;
 use crate::digest::sha256_file;
@@ -349,21 +350,6 @@ fn hash_locals<N: AsRef<str>, P: AsRef<Path>>(files: &[(N, P)]) -> Result<Vec<Lo
     Ok(out)
 }
 
-/// The receipt data of a `deliver_github_release` step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GithubDelivery {
-    pub repository: String,
-    pub tag: String,
-    pub release_id: u64,
-    pub asset_id: u64,
-    pub asset_name: String,
-    pub url: String,
-    pub bytes: u64,
-    pub sha256: String,
-    /// The asset was already on the release with the same content (a re-run).
-    pub skipped: bool,
-}
-
 /// The body of an artifact release: what it is, and its owner line.
 fn owned_body(owner: &ReleaseOwner) -> String {
     format!(
@@ -373,40 +359,4 @@ fn owned_body(owner: &ReleaseOwner) -> String {
         owner.run,
         owner_line(owner)
     )
-}
-
-/// Upload a package as an asset named after the file to the release of `owner` (the tag the
-/// profile's `release_tag` renders for it), through `publish_assets`. The asset name must
-/// already be in `[A-Za-z0-9._-]`. Re-delivering the same bytes is a no-op; different bytes
-/// to a published release is an error (immutable releases).
-pub fn deliver_to_release(
-    client: &GithubClient,
-    owner: &ReleaseOwner,
-    package_zip: &Path,
-) -> Result<GithubDelivery> {
-    let name = package_zip
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| {
-            Error::input(format!("{} has no usable file name", package_zip.display()))
-                .at(package_zip.display().to_string())
-        })?
-        .to_string();
-    let result = client.publish_assets(owner, &[(name.as_str(), package_zip)])?;
-    let asset = result
-        .assets
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::failure("internal: publishing returned no asset"))?;
-    Ok(GithubDelivery {
-        repository: result.repository,
-        tag: result.tag,
-        release_id: result.release_id,
-        asset_id: asset.asset_id,
-        asset_name: asset.name,
-        url: asset.url,
-        bytes: asset.bytes,
-        sha256: asset.sha256,
-        skipped: asset.action == AssetAction::Skipped,
-    })
 }

@@ -138,15 +138,15 @@ pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error
         .help("run `platform integrity-validate` to list every problem, then restore the file from a good copy")
 }
 
-pub(crate) fn missing_dir(dir: &std::path::Path) -> Error {
+/// The one error for a billing-state directory that is not there (every command that needs
+/// one to exist says this, with this help).
+pub fn missing_dir(dir: &std::path::Path) -> Error {
     Error::input(format!(
         "billing-state directory {} does not exist",
         dir.display()
     ))
     .at(dir.display().to_string())
-    .help(
-        "pass --billing-state-dir, or create the ledger with a writer (e.g. platform admin-topup)",
-    )
+    .help("pass the --billing-state-dir a writer (orchestrator, admin-topup) used, or run `platform state pull` first")
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 /// One problem, at a line (a line one past the end means something is missing there).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub file: String,
     pub line: u64,

@@ -1,16 +1,14 @@
 //! Closes superseded runs (SPEC §7): a run that started, did not end and will not be resumed
 //! ends before anything else of its work order runs, and no charge of it stays stranded.
-use super::execute::{post_refunds, ExecEnv, RunReport, StepReport};
+use super::env::ExecEnv;
+use super::identity::RunIdentity;
 use super::plan::{closing_refunds_owed, Action, CloseRun};
+use super::report::{RunReport, StepReport};
+use super::tally::Tally;
+use crate::contract::Failure;
 use crate::error::Result;
-use crate::records::evidence::{delivery_receipt_key, evidence_item_key};
-use crate::records::{
-    EvidenceBundle, EvidenceItem, Payload, RunEnded, RunStatus, StepOutcome, StepStatus,
-    StepSummary,
-};
+use crate::records::{Payload, RunStatus, StepStatus};
 use crate::runs::history::{Attempt, RunHistory};
-
-pub const SUPERSEDED: &str = "superseded";
 
 /// Close one run: per step (latest attempt) an outcome FAILED `superseded` where it has none,
 /// every refund it is owed, then `run_ended` (PARTIAL when a step completed, else FAILED)
@@ -23,122 +21,81 @@ pub fn close_run(
     close: &CloseRun,
     hist: &RunHistory,
 ) -> Result<RunReport> {
-    let mut reports = Vec::new();
-    let mut items = Vec::new();
-    let mut refunded = 0i64;
+    let run = RunIdentity {
+        tenant_id: tenant.to_string(),
+        work_order_id: work_order_id.to_string(),
+        run: close.run,
+        run_id: close.run_id.clone(),
+    };
+    let mut tally = Tally::default();
     for step_id in &hist.step_order {
-        let Some((attempt, att)) = hist.step(step_id).and_then(|s| s.latest()) else {
-            continue;
-        };
-        let (status, slug) = match &att.outcome {
-            Some(o) => (o.status, o.reason_slug.clone()),
-            None => {
-                let outcome =
-                    superseded_outcome(tenant, work_order_id, close, step_id, attempt, att);
-                let item = EvidenceItem {
-                    run_id: close.run_id.clone(),
-                    step_id: step_id.clone(),
-                    attempt,
-                    status: StepStatus::Failed,
-                    subjects: Vec::new(),
-                    logs: Vec::new(),
-                };
-                env.journal
-                    .post(vec![Payload::new(outcome), Payload::new(item)])?;
-                (StepStatus::Failed, Some(SUPERSEDED.to_string()))
-            }
-        };
-        if closing_refunds_owed(&env.repo.registry, att) {
-            let owed: Vec<_> = att.unrefunded().collect();
-            let why = slug.as_deref().unwrap_or(SUPERSEDED);
-            refunded = refunded.saturating_add(post_refunds(env.journal, &owed, why)?);
+        if let Some((attempt, att)) = hist.step(step_id).and_then(|s| s.latest()) {
+            close_step(env, &run, &mut tally, step_id, attempt, att)?;
         }
-        items.push(evidence_item_key(&close.run_id, step_id, attempt));
-        if att.receipt {
-            items.push(delivery_receipt_key(&close.run_id, step_id, attempt));
-        }
-        reports.push(StepReport {
-            step_id: step_id.clone(),
-            module_id: att.module_id.clone().unwrap_or_default(),
-            status,
-            reason_slug: slug,
-            attempt,
-            message: None,
-            ran: false,
-        });
     }
-    let status = if reports.iter().any(|r| r.status == StepStatus::Completed) {
+    let status = if tally
+        .steps
+        .iter()
+        .any(|r| r.status == StepStatus::Completed)
+    {
         RunStatus::Partial
     } else {
         RunStatus::Failed
     };
-    let attempt = hist.max_attempt().max(1);
-    let (charged, run_refunded) = env.journal.run_totals(tenant, &close.run_id)?;
-    let ended = RunEnded {
-        tenant_id: tenant.to_string(),
-        work_order_id: work_order_id.to_string(),
-        run: close.run,
-        run_id: close.run_id.clone(),
-        attempt,
-        status,
-        steps: reports
-            .iter()
-            .map(|r| StepSummary {
-                step_id: r.step_id.clone(),
-                status: r.status,
-                reason_slug: r.reason_slug.clone(),
-                attempt: r.attempt,
-            })
-            .collect(),
-        charged_credits: charged,
-        refunded_credits: run_refunded,
-    };
-    let bundle = EvidenceBundle::new(tenant, work_order_id, &close.run_id, attempt, items);
-    env.journal
-        .post(vec![Payload::new(ended), Payload::new(bundle)])?;
+    let records = tally.end_records(env.journal, &run, status, hist.max_attempt().max(1))?;
+    env.journal.post(records)?;
     (env.progress)(&format!(
-        "[{tenant}/{work_order_id} r{}] closed as superseded: {}, refunded {refunded} credits",
+        "[{tenant}/{work_order_id} r{}] closed as superseded: {}, refunded {} credits",
         close.run,
-        status.as_str()
+        status.as_str(),
+        tally.refunded
     ));
-    Ok(RunReport {
-        tenant_id: tenant.to_string(),
-        work_order_id: work_order_id.to_string(),
-        run: close.run,
-        run_id: close.run_id.clone(),
-        action: Action::Close,
-        status,
-        steps: reports,
-        charged_credits: 0,
-        refunded_credits: refunded,
-        refused: None,
-        error: None,
-    })
+    Ok(tally.report(run, Action::Close, status))
 }
 
-fn superseded_outcome(
-    tenant: &str,
-    work_order_id: &str,
-    close: &CloseRun,
+/// One step's latest attempt: its outcome as recorded, else FAILED `superseded` now; then
+/// the refunds it is owed.
+fn close_step(
+    env: &mut ExecEnv,
+    run: &RunIdentity,
+    tally: &mut Tally,
     step_id: &str,
     attempt: u32,
     att: &Attempt,
-) -> StepOutcome {
-    StepOutcome {
-        tenant_id: tenant.to_string(),
-        work_order_id: work_order_id.to_string(),
-        run: close.run,
-        run_id: close.run_id.clone(),
-        step_id: step_id.to_string(),
-        attempt,
-        module_id: att.module_id.clone().unwrap_or_default(),
-        status: StepStatus::Failed,
-        reason_slug: Some(SUPERSEDED.to_string()),
-        message: Some(format!(
-            "run {} was interrupted and will not be resumed (its work order changed, was disabled or deleted)",
-            close.run
-        )),
-        outputs: Vec::new(),
-        values: Default::default(),
+) -> Result<()> {
+    let module_id = att.module_id.as_deref().unwrap_or_default();
+    let id = run.step(step_id, attempt, module_id);
+    let (status, slug) = match &att.outcome {
+        Some(o) => (o.status, o.reason_slug.clone()),
+        None => {
+            let why = format!(
+                "run {} was interrupted and will not be resumed (its work order changed, was disabled or deleted)",
+                run.run
+            );
+            let superseded = Some(Failure::Superseded.to_string());
+            let outcome = id.outcome(StepStatus::Failed, superseded.clone(), Some(why));
+            let item = id.evidence_item(StepStatus::Failed, Vec::new(), Vec::new());
+            env.journal
+                .post(vec![Payload::new(outcome), Payload::new(item)])?;
+            (StepStatus::Failed, superseded)
+        }
+    };
+    if closing_refunds_owed(&env.platform.repo.registry, att) {
+        let owed: Vec<_> = att.unrefunded().collect();
+        let why = slug
+            .clone()
+            .unwrap_or_else(|| Failure::Superseded.to_string());
+        tally.refund(env.journal, &owed, &why)?;
     }
+    let report = StepReport {
+        step_id: step_id.to_string(),
+        module_id: module_id.to_string(),
+        status,
+        reason_slug: slug,
+        attempt,
+        message: None,
+        ran: false,
+    };
+    tally.settle(&id, report, att.receipt);
+    Ok(())
 }

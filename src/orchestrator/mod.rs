@@ -1,20 +1,26 @@
 //! `platform orchestrator`: one pass over the enabled work orders — validate, plan, then run
 //! what is not up to date, charging and recording everything in the ledger.
-pub mod builtins;
 pub mod close;
+pub mod env;
 pub mod execute;
+pub mod identity;
 pub mod journal;
 pub mod plan;
+pub mod report;
+pub mod step;
 pub mod summary;
+pub mod tally;
 
 use crate::config::profile::RuntimeProfile;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
+use crate::runner::Platform;
 use crate::runs::history::History;
-use execute::{ExecEnv, RunReport};
+use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
+use report::RunReport;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -67,6 +73,19 @@ impl Summary {
             .saturating_add(report.refunded_credits);
         self.runs.push(report);
     }
+    /// "N run(s), N up to date, N invalid; charged N credits, refunded N", every number
+    /// between `mark`s (Markdown's `**` in a job summary).
+    pub fn counts(&self, mark: &str) -> String {
+        let m = |n: String| format!("{mark}{n}{mark}");
+        format!(
+            "{} run(s), {} up to date, {} invalid; charged {} credits, refunded {}",
+            m(self.runs.len().to_string()),
+            m(self.up_to_date.len().to_string()),
+            m(self.invalid.len().to_string()),
+            m(self.charged_credits.to_string()),
+            m(self.refunded_credits.to_string())
+        )
+    }
     /// 1 when any work order was invalid or any run ended FAILED (refusals included).
     pub fn exit_code(&self) -> u8 {
         let failed = self
@@ -114,23 +133,83 @@ fn rejected_tenants(repo: &Repo, filter: &Filter) -> Vec<Invalid> {
         .collect()
 }
 
+/// What a pass reads before it plans: the profile, the repository, where the ledger and the
+/// runtime files are, and the secrets.
+struct Setup {
+    profile: RuntimeProfile,
+    repo: Repo,
+    state_dir: PathBuf,
+    runtime_dir: PathBuf,
+    /// Declared secret values by NAME (from PLATFORM_SECRET_NAME).
+    secrets: BTreeMap<String, String>,
+}
+
+impl Setup {
+    fn load(repo_root: &Path, opts: &Options) -> Result<Setup> {
+        let profile = RuntimeProfile::load(repo_root, opts.runtime_profile.as_deref())?;
+        Ok(Setup {
+            state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
+            runtime_dir: profile.runtime_dir(opts.runtime_dir.as_deref()),
+            repo: Repo::load(repo_root)?,
+            secrets: crate::secrets::from_env(),
+            profile,
+        })
+    }
+
+    fn plan(&self, history: &History, balances: &BTreeMap<String, i64>, opts: &Options) -> Plan {
+        let errors = validation_errors(&self.repo);
+        let secrets_present: BTreeSet<String> = self.secrets.keys().cloned().collect();
+        plan::plan(&PlanInput {
+            repo: &self.repo,
+            history,
+            balances,
+            errors: &errors,
+            secrets_present: &secrets_present,
+            filter: &opts.filter,
+            retry_failed: opts.retry_failed,
+        })
+    }
+
+    /// Open the ledger's writer and run the plan.
+    fn execute(
+        &self,
+        history: &History,
+        totals: crate::runs::RunTotals,
+        plan: &Plan,
+        summary: &mut Summary,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        let redactor = Redactor::new(crate::secrets::all_values());
+        let (mut journal, repairs) = journal::Journal::open(&self.state_dir, totals)?;
+        summary.notes.extend(repairs);
+        let mut env = ExecEnv {
+            platform: Platform {
+                repo: &self.repo,
+                runtime_dir: &self.runtime_dir,
+                profile: &self.profile,
+                secrets: &self.secrets,
+                redactor: &redactor,
+            },
+            journal: &mut journal,
+            progress,
+        };
+        run_plan(&mut env, history, plan, summary);
+        summary.notes.extend(journal.take_notes());
+        Ok(())
+    }
+}
+
 /// Run one pass. `progress` receives one line per step.
 pub fn run_pass(
     repo_root: &Path,
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary> {
-    let profile = RuntimeProfile::load(repo_root, opts.runtime_profile.as_deref())?;
-    let state_dir = profile.billing_state_dir(opts.billing_state_dir.as_deref());
-    let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
-    let repo = Repo::load(repo_root)?;
-    let errors = validation_errors(&repo);
-    let secrets = crate::secrets::from_env();
-    let secrets_present: BTreeSet<String> = secrets.keys().cloned().collect();
+    let setup = Setup::load(repo_root, opts)?;
     let mut summary = Summary {
         dry_run: opts.dry_run,
-        billing_state_dir: state_dir.display().to_string(),
-        runtime_dir: runtime_dir.display().to_string(),
+        billing_state_dir: setup.state_dir.display().to_string(),
+        runtime_dir: setup.runtime_dir.display().to_string(),
         runs: Vec::new(),
         up_to_date: Vec::new(),
         invalid: Vec::new(),
@@ -143,59 +222,15 @@ pub fn run_pass(
     let _lock = if opts.dry_run {
         None
     } else {
-        std::fs::create_dir_all(&state_dir).map_err(|e| Error::io(&state_dir, &e))?;
-        let mut waited = false;
-        Some(crate::ledger::lock::DirLock::acquire(
-            &state_dir,
-            LOCK_NAME,
-            opts.lock_timeout,
-            |_| {
-                if !waited {
-                    progress(&format!(
-                        "waiting for another orchestrator on {} (up to {}s)",
-                        state_dir.display(),
-                        opts.lock_timeout.as_secs()
-                    ));
-                    waited = true;
-                }
-            },
-        )?)
+        Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
-    let (history, totals, balances) = if state_dir.exists() {
-        journal::load(&state_dir)?
+    let (history, totals, balances) = if setup.state_dir.exists() {
+        journal::load(&setup.state_dir)?
     } else {
         Default::default()
     };
-    let plan = plan::plan(&PlanInput {
-        repo: &repo,
-        history: &history,
-        balances: &balances,
-        errors: &errors,
-        secrets_present: &secrets_present,
-        filter: &opts.filter,
-        retry_failed: opts.retry_failed,
-    });
-    for wp in &plan.work_orders {
-        summary.notes.extend(wp.notes.iter().cloned());
-        match wp.action {
-            Action::Invalid => summary.invalid.push(Invalid {
-                tenant_id: wp.tenant_id.clone(),
-                work_order_id: wp.work_order_id.clone(),
-                file: wp.file.clone(),
-                findings: wp.findings.clone(),
-            }),
-            Action::UpToDate => summary
-                .up_to_date
-                .push(format!("{}/{}", wp.tenant_id, wp.work_order_id)),
-            _ => {}
-        }
-    }
-    summary
-        .invalid
-        .extend(rejected_tenants(&repo, &opts.filter));
-    summary
-        .invalid
-        .sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+    let plan = setup.plan(&history, &balances, opts);
+    summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
         summary.plan = Some(plan);
         return Ok(summary);
@@ -208,18 +243,58 @@ pub fn run_pass(
         // and its index in memory) would only slow the pass down.
         return Ok(summary);
     }
-    let redactor = Redactor::new(crate::secrets::all_values());
-    let (mut journal, repairs) = journal::Journal::open(&state_dir, totals)?;
-    summary.notes.extend(repairs);
-    let mut env = ExecEnv {
-        repo: &repo,
-        journal: &mut journal,
-        runtime_dir: &runtime_dir,
-        profile: &profile,
-        secrets: &secrets,
-        redactor: &redactor,
-        progress,
-    };
+    setup.execute(&history, totals, &plan, &mut summary, progress)?;
+    Ok(summary)
+}
+
+/// The billing-state directory's orchestrator lock, waiting up to `timeout` for another
+/// orchestrator (said once on `progress`).
+fn lock(
+    state_dir: &Path,
+    timeout: Duration,
+    progress: &mut dyn FnMut(&str),
+) -> Result<crate::ledger::lock::DirLock> {
+    std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, &e))?;
+    let mut waited = false;
+    crate::ledger::lock::DirLock::acquire(state_dir, LOCK_NAME, timeout, |_| {
+        if !waited {
+            progress(&format!(
+                "waiting for another orchestrator on {} (up to {}s)",
+                state_dir.display(),
+                timeout.as_secs()
+            ));
+            waited = true;
+        }
+    })
+}
+
+impl Summary {
+    /// List the plan's notes, invalid work orders (and the rejected tenant folders) and the
+    /// work orders that are up to date.
+    fn list(&mut self, plan: &Plan, rejected: Vec<Invalid>) {
+        for wp in &plan.work_orders {
+            self.notes.extend(wp.notes.iter().cloned());
+            match wp.action {
+                Action::Invalid => self.invalid.push(Invalid {
+                    tenant_id: wp.tenant_id.clone(),
+                    work_order_id: wp.work_order_id.clone(),
+                    file: wp.file.clone(),
+                    findings: wp.findings.clone(),
+                }),
+                Action::UpToDate => self
+                    .up_to_date
+                    .push(format!("{}/{}", wp.tenant_id, wp.work_order_id)),
+                _ => {}
+            }
+        }
+        self.invalid.extend(rejected);
+        self.invalid.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+    }
+}
+
+/// Every work order of the plan, in its order.
+fn run_plan(env: &mut ExecEnv, history: &History, plan: &Plan, summary: &mut Summary) {
+    let repo = env.platform.repo;
     // By (tenant, work order): a linear search per run made a pass quadratic in W.
     let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
         .work_orders()
@@ -228,16 +303,14 @@ pub fn run_pass(
     for wp in &plan.work_orders {
         // A problem of one work order ends that work order only (SPEC §7): the pass goes on
         // with the others and exits 1 at the end.
-        if let Err(e) = run_work_order(&mut env, &history, &loaded, wp, &mut summary) {
+        if let Err(e) = run_work_order(env, history, &loaded, wp, summary) {
             (env.progress)(&format!(
                 "[{}/{}] stopped: {}",
                 wp.tenant_id, wp.work_order_id, e.message
             ));
-            summary.runs.push(execute::errored_report(wp, &e));
+            summary.runs.push(report::errored_report(wp, &e));
         }
     }
-    summary.notes.extend(journal.take_notes());
-    Ok(summary)
 }
 
 /// Close the work order's superseded runs, then run what its plan says.
@@ -260,7 +333,7 @@ fn run_work_order(
         return Ok(());
     }
     if wp.refused.is_some() {
-        let r = execute::refused_report(wp);
+        let r = report::refused_report(wp);
         (env.progress)(&format!(
             "[{}/{}] refused: {}",
             wp.tenant_id,

@@ -1,12 +1,12 @@
 //! The pure planner: from the repository, the ledger's history and balances, decide which
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
 use crate::config::registry::Registry;
+use crate::contract::Failure;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runs::history::{History, RunHistory};
-use crate::workorder::model::WorkOrder;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,6 +86,16 @@ pub enum Disposition {
     Refund { attempt: u32 },
 }
 
+impl Disposition {
+    pub fn attempt(&self) -> u32 {
+        match *self {
+            Disposition::Keep { attempt, .. }
+            | Disposition::Run { attempt }
+            | Disposition::Refund { attempt } => attempt,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepPlan {
     pub step_id: String,
@@ -103,10 +113,10 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn slug(&self) -> &'static str {
+    pub fn reason(&self) -> Failure {
         match self {
-            Refusal::NotEnoughCredits { .. } => "not_enough_credits",
-            Refusal::SecretsMissing { .. } => "secrets_missing",
+            Refusal::NotEnoughCredits { .. } => Failure::NotEnoughCredits,
+            Refusal::SecretsMissing { .. } => Failure::SecretsMissing,
         }
     }
     pub fn message(&self) -> String {
@@ -282,96 +292,22 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         return wp;
     };
     let runs = input.history.runs(&lw.tenant_id, &lw.stem);
-    let last = runs.and_then(|r| r.values().next_back());
-    let resumed = last
-        .filter(|r| r.is_open() && r.work_order_sha256.as_deref() == Some(sha.as_str()))
-        .map(|r| r.run);
+    let chosen = choose(input, runs, &sha);
     wp.close = runs
-        .map(|r| closings(input, r, resumed))
+        .map(|r| closings(input, r, chosen.resumed()))
         .unwrap_or_default();
-    let (action, run_hist): (Action, Option<&RunHistory>) = match last {
-        None => (Action::Start, None),
-        Some(r) if r.is_open() && r.work_order_sha256.as_deref() == Some(sha.as_str()) => {
-            (Action::Resume, Some(r))
-        }
-        Some(r) if r.is_open() => {
-            wp.notes.push(format!(
-                "run {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
-                r.run,
-                r.run + 1
-            ));
-            (Action::Start, None)
-        }
-        Some(r) if r.work_order_sha256.as_deref() == Some(sha.as_str()) => {
-            let failed = r
-                .last_end()
-                .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
-            if input.retry_failed && failed {
-                (Action::Retry, Some(r))
-            } else {
-                (Action::UpToDate, Some(r))
-            }
-        }
-        Some(_) => (Action::Start, None),
-    };
-    wp.action = action;
-    wp.run = match (action, run_hist, last) {
-        (Action::Start, _, Some(l)) => l.run + 1,
-        (Action::Start, _, None) => 1,
-        (_, Some(r), _) => r.run,
-        _ => 0,
-    };
+    wp.notes.extend(chosen.note);
+    wp.action = chosen.action;
+    wp.run = chosen.run;
     wp.run_id = run_id(&lw.tenant_id, &lw.stem, wp.run);
-    if action == Action::UpToDate {
+    if wp.action == Action::UpToDate {
         return wp;
     }
-    let base = run_hist
-        .and_then(|r| r.last_end())
-        .map(|e| e.attempt)
-        .unwrap_or(0);
-    for step in &wo.steps {
-        let hist = run_hist.and_then(|r| r.step(&step.step_id));
-        let latest = hist.and_then(|h| h.latest());
-        let disposition = match latest {
-            Some((a, att)) if a > base => match &att.outcome {
-                Some(o)
-                    if owes_refunds(
-                        &input.repo.registry,
-                        o.status,
-                        o.reason_slug.as_deref(),
-                        att,
-                    ) =>
-                {
-                    Disposition::Refund { attempt: a }
-                }
-                Some(o) => Disposition::Keep {
-                    status: o.status,
-                    attempt: a,
-                },
-                None => Disposition::Run { attempt: a },
-            },
-            Some((a, att)) => match &att.outcome {
-                Some(o) if o.status == StepStatus::Completed => Disposition::Keep {
-                    status: o.status,
-                    attempt: a,
-                },
-                _ => Disposition::Run { attempt: a + 1 },
-            },
-            None => Disposition::Run { attempt: 1 },
-        };
-        let charges = match disposition {
-            Disposition::Run { attempt } => {
-                charges_for(input, wo, lw, wp.run, step, attempt, latest.map(|(_, a)| a))
-            }
-            _ => Vec::new(),
-        };
-        wp.steps.push(StepPlan {
-            step_id: step.step_id.clone(),
-            module_id: step.module_id.clone(),
-            disposition,
-            charges,
-        });
-    }
+    wp.steps = wo
+        .steps
+        .iter()
+        .map(|step| step_plan(input, lw, wp.run, chosen.history, step))
+        .collect();
     let Some(new_charges) = new_charges(wp.steps.iter().flat_map(|s| s.charges.iter())) else {
         // Prices are capped by validation; a sum past i64 still never wraps into a credit.
         wp.action = Action::Invalid;
@@ -383,28 +319,155 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         return wp;
     };
     wp.new_charges = new_charges;
-    let mut missing: Vec<String> = Vec::new();
-    for s in &wp.steps {
-        if !matches!(s.disposition, Disposition::Run { .. }) {
-            continue;
+    wp.refused = refusal(input, &wp, balance);
+    wp
+}
+
+/// What the planner decided for a work order from its runs.
+struct Chosen<'a> {
+    action: Action,
+    run: u64,
+    /// The run that continues (Resume, Retry) or is up to date.
+    history: Option<&'a RunHistory>,
+    note: Option<String>,
+}
+
+impl Chosen<'_> {
+    /// The open run that is resumed, which is not closed.
+    fn resumed(&self) -> Option<u64> {
+        self.history
+            .filter(|_| self.action == Action::Resume)
+            .map(|r| r.run)
+    }
+}
+
+/// Start, Resume, Retry or UpToDate, by the last run and the file's digest (SPEC §4).
+fn choose<'a>(
+    input: &PlanInput,
+    runs: Option<&'a BTreeMap<u64, RunHistory>>,
+    sha: &str,
+) -> Chosen<'a> {
+    let last = runs.and_then(|r| r.values().next_back());
+    let start = |note| Chosen {
+        action: Action::Start,
+        run: last.map_or(1, |l| l.run + 1),
+        history: None,
+        note,
+    };
+    let Some(r) = last else {
+        return start(None);
+    };
+    let same = r.work_order_sha256.as_deref() == Some(sha);
+    let continues = |action| Chosen {
+        action,
+        run: r.run,
+        history: Some(r),
+        note: None,
+    };
+    match (r.is_open(), same) {
+        (true, true) => continues(Action::Resume),
+        (true, false) => start(Some(format!(
+            "run {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
+            r.run,
+            r.run + 1
+        ))),
+        (false, true) => {
+            let failed = r
+                .last_end()
+                .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
+            continues(if input.retry_failed && failed {
+                Action::Retry
+            } else {
+                Action::UpToDate
+            })
         }
-        if let Some(m) = input.repo.module(&s.module_id) {
-            for name in &m.secrets {
-                if !input.secrets_present.contains(name) && !missing.contains(name) {
-                    missing.push(name.clone());
-                }
+        (false, false) => start(None),
+    }
+}
+
+/// One step of a run that goes ahead: its disposition and, when it runs, its charges.
+fn step_plan(
+    input: &PlanInput,
+    lw: &LoadedWorkOrder,
+    run: u64,
+    run_hist: Option<&RunHistory>,
+    step: &crate::workorder::model::Step,
+) -> StepPlan {
+    let latest = run_hist
+        .and_then(|r| r.step(&step.step_id))
+        .and_then(|h| h.latest());
+    // Attempts up to the last end are settled; later ones are the interrupted pass's.
+    let base = run_hist
+        .and_then(|r| r.last_end())
+        .map(|e| e.attempt)
+        .unwrap_or(0);
+    let disposition = disposition(&input.repo.registry, latest, base);
+    let charges = match disposition {
+        Disposition::Run { attempt } => {
+            charges_for(input, lw, run, step, attempt, latest.map(|(_, a)| a))
+        }
+        _ => Vec::new(),
+    };
+    StepPlan {
+        step_id: step.step_id.clone(),
+        module_id: step.module_id.clone(),
+        disposition,
+        charges,
+    }
+}
+
+/// Keep, Refund or Run (as which attempt), from the step's latest attempt.
+fn disposition(
+    registry: &Registry,
+    latest: Option<(u32, &crate::runs::history::Attempt)>,
+    base: u32,
+) -> Disposition {
+    match latest {
+        Some((a, att)) if a > base => match &att.outcome {
+            Some(o) if owes_refunds(registry, o.status, o.reason_slug.as_deref(), att) => {
+                Disposition::Refund { attempt: a }
+            }
+            Some(o) => Disposition::Keep {
+                status: o.status,
+                attempt: a,
+            },
+            None => Disposition::Run { attempt: a },
+        },
+        Some((a, att)) => match &att.outcome {
+            Some(o) if o.status == StepStatus::Completed => Disposition::Keep {
+                status: o.status,
+                attempt: a,
+            },
+            _ => Disposition::Run { attempt: a + 1 },
+        },
+        None => Disposition::Run { attempt: 1 },
+    }
+}
+
+/// The credits gate (SPEC §4) and the secrets the steps that run need.
+fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusal> {
+    let mut missing: Vec<String> = Vec::new();
+    let runs = wp
+        .steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }));
+    for m in runs.filter_map(|s| input.repo.module(&s.module_id)) {
+        for name in &m.secrets {
+            if !input.secrets_present.contains(name) && !missing.contains(name) {
+                missing.push(name.clone());
             }
         }
     }
     if !missing.is_empty() {
-        wp.refused = Some(Refusal::SecretsMissing { names: missing });
+        Some(Refusal::SecretsMissing { names: missing })
     } else if wp.new_charges > balance.saturating_add(closing_refunds(&wp.close)) {
-        wp.refused = Some(Refusal::NotEnoughCredits {
+        Some(Refusal::NotEnoughCredits {
             balance,
             needed: wp.new_charges,
-        });
+        })
+    } else {
+        None
     }
-    wp
 }
 
 /// Credits the closings give back before the run starts.
@@ -492,7 +555,6 @@ pub fn owes_refunds(
 
 fn charges_for(
     input: &PlanInput,
-    _wo: &WorkOrder,
     lw: &LoadedWorkOrder,
     run: u64,
     step: &crate::workorder::model::Step,

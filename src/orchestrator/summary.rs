@@ -1,6 +1,7 @@
 //! Text rendering of an orchestrator pass and of a dry-run plan (JSON is the serde form).
-use super::plan::{Action, Disposition, Plan};
-use super::Summary;
+use super::plan::{Action, Disposition, Plan, StepPlan, TenantBalance, WorkOrderPlan};
+use super::report::RunReport;
+use super::{Invalid, Summary};
 use crate::output::untrusted;
 use std::fmt::Write;
 
@@ -8,88 +9,97 @@ use std::fmt::Write;
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     for wp in &plan.work_orders {
+        out.push_str(&work_order_plan(wp));
+    }
+    out.push_str(&balances(&plan.tenants));
+    out
+}
+
+/// A work order's line (action, run, closings, refusal), its findings, and the steps it runs.
+fn work_order_plan(wp: &WorkOrderPlan) -> String {
+    let mut out = format!(
+        "{}/{}  {}",
+        wp.tenant_id,
+        wp.work_order_id,
+        wp.action.as_str()
+    );
+    if wp.run > 0 {
+        let _ = write!(out, " run {}", wp.run);
+    }
+    for c in &wp.close {
         let _ = write!(
             out,
-            "{}/{}  {}",
-            wp.tenant_id,
-            wp.work_order_id,
-            wp.action.as_str()
+            "\n    closes run {} as superseded: refunds {} credits",
+            c.run, c.refund_credits
         );
-        if wp.run > 0 {
-            let _ = write!(out, " run {}", wp.run);
-        }
-        for c in &wp.close {
-            let _ = write!(
-                out,
-                "\n    closes run {} as superseded: refunds {} credits",
-                c.run, c.refund_credits
-            );
-        }
-        if let Some(r) = &wp.refused {
-            let _ = write!(out, "  REFUSED {}: {}", r.slug(), untrusted(&r.message()));
-        }
-        out.push('\n');
-        for f in &wp.findings {
-            let _ = writeln!(
-                out,
-                "    error: {} ({}: {})",
-                untrusted(&f.message),
-                untrusted(&f.location()),
-                untrusted(&f.field)
-            );
-        }
-        if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
-            for s in &wp.steps {
-                let what = match &s.disposition {
-                    Disposition::Run { attempt } => format!("run attempt {attempt}"),
-                    Disposition::Keep { status, attempt } => {
-                        format!("keep {} (attempt {attempt})", status.as_str())
-                    }
-                    Disposition::Refund { attempt } => {
-                        format!("post missing refunds (attempt {attempt})")
-                    }
-                };
-                let charges: Vec<String> = s
-                    .charges
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{} {}{}",
-                            c.deliverable_id,
-                            c.amount_credits,
-                            if c.already_charged { " (charged)" } else { "" }
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "    {:<20} {:<20} {:<24} {}",
-                    s.step_id,
-                    s.module_id,
-                    what,
-                    if charges.is_empty() {
-                        "-".to_string()
-                    } else {
-                        charges.join(", ")
-                    }
-                );
-            }
-            let _ = writeln!(out, "    new charges: {} credits", wp.new_charges);
-        }
     }
-    if !plan.tenants.is_empty() {
+    if let Some(r) = &wp.refused {
+        let _ = write!(out, "  REFUSED {}: {}", r.reason(), untrusted(&r.message()));
+    }
+    out.push('\n');
+    for f in &wp.findings {
         let _ = writeln!(
             out,
-            "\n{:<24} {:>14} {:>14}",
-            "tenant", "balance before", "balance after"
+            "    error: {} ({}: {})",
+            untrusted(&f.message),
+            untrusted(&f.location()),
+            untrusted(&f.field)
         );
-        for t in &plan.tenants {
-            let _ = writeln!(
-                out,
-                "{:<24} {:>14} {:>14}",
-                t.tenant_id, t.balance_before, t.balance_after
-            );
+    }
+    if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
+        for s in &wp.steps {
+            out.push_str(&step_plan(s));
         }
+        let _ = writeln!(out, "    new charges: {} credits", wp.new_charges);
+    }
+    out
+}
+
+/// One planned step: what happens to it and what it is charged.
+fn step_plan(s: &StepPlan) -> String {
+    let what = match &s.disposition {
+        Disposition::Run { attempt } => format!("run attempt {attempt}"),
+        Disposition::Keep { status, attempt } => {
+            format!("keep {} (attempt {attempt})", status.as_str())
+        }
+        Disposition::Refund { attempt } => format!("post missing refunds (attempt {attempt})"),
+    };
+    let charges: Vec<String> = s
+        .charges
+        .iter()
+        .map(|c| {
+            let charged = if c.already_charged { " (charged)" } else { "" };
+            format!("{} {}{charged}", c.deliverable_id, c.amount_credits)
+        })
+        .collect();
+    let charges = if charges.is_empty() {
+        "-".to_string()
+    } else {
+        charges.join(", ")
+    };
+    format!(
+        "    {:<20} {:<20} {:<24} {}\n",
+        s.step_id, s.module_id, what, charges
+    )
+}
+
+/// Per tenant the balance before and after the plan's charges.
+fn balances(tenants: &[TenantBalance]) -> String {
+    let mut out = String::new();
+    if tenants.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<24} {:>14} {:>14}",
+        "tenant", "balance before", "balance after"
+    );
+    for t in tenants {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>14} {:>14}",
+            t.tenant_id, t.balance_before, t.balance_after
+        );
     }
     out
 }
@@ -99,45 +109,64 @@ pub fn text(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
         return format!("dry run: nothing was written\n\n{}", plan_text(plan));
     }
+    let mut out = runs(&s.runs);
+    out.push_str(&invalid(&s.invalid));
+    if !s.up_to_date.is_empty() {
+        let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
+    }
+    for n in &s.notes {
+        let _ = writeln!(out, "note: {}", untrusted(n));
+    }
+    let _ = writeln!(out, "{}", s.counts(""));
+    out
+}
+
+/// A row per run, and under it the refusal or the steps with a reason.
+fn runs(runs: &[RunReport]) -> String {
     let mut out = String::new();
-    if !s.runs.is_empty() {
+    if runs.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
+        "work order", "run", "action", "status", "charged", "refunded"
+    );
+    for r in runs {
         let _ = writeln!(
             out,
             "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
-            "work order", "run", "action", "status", "charged", "refunded"
+            format!("{}/{}", r.tenant_id, r.work_order_id),
+            r.run,
+            r.action.as_str(),
+            r.status.as_str(),
+            r.charged_credits,
+            r.refunded_credits
         );
-        for r in &s.runs {
+        if let Some(why) = &r.refused {
+            let _ = writeln!(out, "    refused: {}", untrusted(why));
+        }
+        for st in &r.steps {
+            let Some(slug) = &st.reason_slug else {
+                continue;
+            };
+            let message = st.message.as_ref().map(|m| format!(": {}", untrusted(m)));
             let _ = writeln!(
                 out,
-                "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
-                format!("{}/{}", r.tenant_id, r.work_order_id),
-                r.run,
-                r.action.as_str(),
-                r.status.as_str(),
-                r.charged_credits,
-                r.refunded_credits
+                "    {} {} {slug}{}",
+                st.step_id,
+                st.status.as_str(),
+                message.unwrap_or_default()
             );
-            if let Some(why) = &r.refused {
-                let _ = writeln!(out, "    refused: {}", untrusted(why));
-            }
-            for st in &r.steps {
-                if let Some(slug) = &st.reason_slug {
-                    let _ = writeln!(
-                        out,
-                        "    {} {} {}{}",
-                        st.step_id,
-                        st.status.as_str(),
-                        slug,
-                        st.message
-                            .as_ref()
-                            .map(|m| format!(": {}", untrusted(m)))
-                            .unwrap_or_default()
-                    );
-                }
-            }
         }
     }
-    for inv in &s.invalid {
+    out
+}
+
+/// The invalid work orders with every finding.
+fn invalid(invalid: &[Invalid]) -> String {
+    let mut out = String::new();
+    for inv in invalid {
         let _ = writeln!(
             out,
             "invalid, not run: {}/{} ({})",
@@ -155,20 +184,5 @@ pub fn text(s: &Summary) -> String {
             );
         }
     }
-    if !s.up_to_date.is_empty() {
-        let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
-    }
-    for n in &s.notes {
-        let _ = writeln!(out, "note: {}", untrusted(n));
-    }
-    let _ = writeln!(
-        out,
-        "{} run(s), {} up to date, {} invalid; charged {} credits, refunded {}",
-        s.runs.len(),
-        s.up_to_date.len(),
-        s.invalid.len(),
-        s.charged_credits,
-        s.refunded_credits
-    );
     out
 }

@@ -1,6 +1,6 @@
 //! Loads modules/<id>/module.yml into contracts, with the checks of a contract beyond its schema (ids declared once, paths relative, priced deliverables declared, built-ins run themselves).
 use super::{name_of, subdirs, LoadedModule};
-use crate::contract::ModuleContract;
+use crate::contract::{Builtin, ModuleContract};
 use crate::findings::Finding;
 use crate::schema::SchemaKind;
 use crate::yaml::{self, Doc};
@@ -65,14 +65,12 @@ fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding
     input_findings(doc, c, &mut out);
     output_findings(doc, c, &mut out);
     deliverable_findings(doc, c, &mut out);
-    if let (Some(b), None) = (&c.runner.builtin, &c.runner.command) {
-        if b != &c.module_id && crate::builtin_names().contains(&c.module_id.as_str()) {
+    // A module named after a built-in is that built-in: it cannot run another one.
+    if let (Some(b), Some(own)) = (c.runner.builtin(), Builtin::from_name(&c.module_id)) {
+        if b != own {
             out.push(doc.finding(
                 "runner.builtin",
-                format!(
-                    "module '{}' must run builtin '{}'",
-                    c.module_id, c.module_id
-                ),
+                format!("module '{}' must run builtin '{own}'", c.module_id),
             ));
         }
     }

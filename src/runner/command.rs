@@ -5,18 +5,9 @@ use super::outputs;
 use super::redact::Redactor;
 use super::result::{self, ResultObject};
 use super::{Status, StepResult};
-use crate::contract::{ModuleContract, OutputType};
+use crate::contract::{reason, Failure, ModuleContract, OutputType};
 use crate::workorder::paths::check_relative;
 use std::path::{Path, PathBuf};
-
-/// Slugs only the platform may assign: a module reporting one fails closed as module_failed.
-const PLATFORM_ONLY_SLUGS: &[&str] = &[
-    "not_enough_credits",
-    "secrets_missing",
-    "upstream_failed",
-    "fail_fast",
-    "superseded",
-];
 
 /// Everything needed to run one command-module step.
 pub struct CommandSpec<'a> {
@@ -106,22 +97,16 @@ fn module_env(spec: &CommandSpec) -> Vec<(String, String)> {
 
 /// Run the module and judge its outcome. Never panics; every problem is a FAILED result.
 pub fn run(spec: &CommandSpec) -> StepResult {
-    let Some(argv) = spec
-        .contract
-        .runner
-        .command
-        .as_ref()
-        .filter(|a| !a.is_empty())
-    else {
-        return StepResult::failed("module_failed", "module has no runner.command");
+    let Some(argv) = spec.contract.runner.command().filter(|a| !a.is_empty()) else {
+        return StepResult::failed(Failure::ModuleFailed, "module has no runner.command");
     };
     let program = match resolve_program(spec.module_dir, &argv[0]) {
         Ok(p) => p,
-        Err(why) => return StepResult::failed("module_failed", why),
+        Err(why) => return StepResult::failed(Failure::ModuleFailed, why),
     };
     let (exit, logs) = match execute(spec, program, &argv[1..]) {
         Ok(done) => done,
-        Err(why) => return StepResult::failed("module_failed", why),
+        Err(why) => return StepResult::failed(Failure::ModuleFailed, why),
     };
     let mut result = judge(spec, &exit);
     result.logs = logs;
@@ -206,7 +191,7 @@ fn bound(redactor: &Redactor, mut result: StepResult) -> StepResult {
     }
     if let Err(why) = result::check_values(&result.values) {
         let logs = std::mem::take(&mut result.logs);
-        result = StepResult::failed("outputs_too_large", why);
+        result = StepResult::failed(Failure::OutputsTooLarge, why);
         result.logs = logs;
     }
     result
@@ -219,19 +204,19 @@ fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
     match exit {
         Exit::TimedOut => {
             return StepResult::failed(
-                "timeout",
+                Failure::Timeout,
                 format!(
                     "killed after timeout_seconds = {}",
                     spec.contract.timeout_seconds
                 ),
             )
         }
-        Exit::Broken(why) => return StepResult::failed("module_failed", why.clone()),
+        Exit::Broken(why) => return StepResult::failed(Failure::ModuleFailed, why.clone()),
         Exit::Code(_) | Exit::Signal(_) => {}
     }
     let reported = match reported {
         Ok(r) => r,
-        Err(why) => return StepResult::failed("module_failed", why),
+        Err(why) => return StepResult::failed(Failure::ModuleFailed, why),
     };
     let field = |k: &str| {
         reported
@@ -242,15 +227,15 @@ fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
     };
     let said_failed = field("status").as_deref() == Some("FAILED");
     if *exit != Exit::Code(0) || said_failed {
-        let slug = field("reason_slug")
-            .filter(|s| (spec.known_reason)(s) && !PLATFORM_ONLY_SLUGS.contains(&s.as_str()))
-            .unwrap_or_else(|| "module_failed".to_string());
+        let reason = field("reason_slug")
+            .filter(|s| (spec.known_reason)(s) && reason::module_may_report(s))
+            .map_or(Failure::ModuleFailed, Failure::from);
         let msg = field("message").unwrap_or_else(|| match exit {
             Exit::Signal(s) => format!("module was killed by signal {s}"),
             Exit::Code(c) => format!("module exited with exit status: {c}"),
             _ => "module failed".to_string(),
         });
-        return StepResult::failed(&slug, msg);
+        return StepResult::failed(reason, msg);
     }
     completed(spec, reported.as_ref(), field("message"))
 }
@@ -265,7 +250,7 @@ fn completed(
     res.message = message;
     match outputs::collect(spec.contract, &spec.step_dir.join("outputs")) {
         Ok(files) => res.outputs = files,
-        Err(r) => return StepResult::failed(r.slug, r.message),
+        Err(r) => return StepResult::failed(r.reason, r.message),
     }
     if let Some(values) = reported
         .and_then(|r| r.get("values"))

@@ -1,6 +1,6 @@
-//! Runs a command module's step as a supervised child process tree (its own folder, only its
-//! declared secrets), checks and bounds its outputs, keeps capped logs with secrets redacted;
-//! and the step result every runner reports. Built-ins run in-process (`crate::builtin`).
+//! Executes one step, whatever its runner: a command module as a supervised child process
+//! tree, or a built-in in-process; checks and bounds outputs; keeps capped logs with secrets
+//! redacted. `prepare` is everything that can be refused before the step is charged.
 pub mod command;
 #[cfg(target_os = "linux")]
 pub mod launch;
@@ -10,9 +10,21 @@ pub mod outputs;
 pub mod procs;
 pub mod redact;
 pub mod result;
+pub mod self_test;
 pub mod supervisor;
 
+use crate::beneath::Beneath;
+use crate::builtin::{self, BuiltinStep, Receipt};
+use crate::config::profile::RuntimeProfile;
+use crate::contract::{Builtin, Failure, ModuleContract, Runner};
+use crate::repo::Repo;
+use crate::workorder::assets;
+use crate::workorder::bindings::{self, Produced};
+use crate::workorder::model::Step;
+use redact::Redactor;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Status {
@@ -42,25 +54,23 @@ pub struct FileRecord {
 #[derive(Debug, Clone)]
 pub struct StepResult {
     pub status: Status,
-    pub reason_slug: Option<String>,
+    /// Set when it failed; the slug is its wire form.
+    pub reason_slug: Option<Failure>,
     pub message: Option<String>,
     pub values: serde_json::Map<String, serde_json::Value>,
     pub outputs: Vec<FileRecord>,
     pub logs: Vec<FileRecord>,
     /// Set by delivery built-ins.
-    pub receipt: Option<serde_json::Value>,
+    pub receipt: Option<Receipt>,
 }
 
 impl StepResult {
-    pub fn failed(slug: &str, message: impl Into<String>) -> Self {
+    pub fn failed(reason: Failure, message: impl Into<String>) -> Self {
         StepResult {
             status: Status::Failed,
-            reason_slug: Some(slug.to_string()),
+            reason_slug: Some(reason),
             message: Some(message.into()),
-            values: Default::default(),
-            outputs: Vec::new(),
-            logs: Vec::new(),
-            receipt: None,
+            ..StepResult::completed()
         }
     }
     pub fn completed() -> Self {
@@ -74,4 +84,135 @@ impl StepResult {
             receipt: None,
         }
     }
+}
+
+/// A step's resolved inputs: the JSON object a module receives.
+pub type Inputs = serde_json::Map<String, serde_json::Value>;
+
+/// What every step of a pass shares.
+pub struct Platform<'a> {
+    pub repo: &'a Repo,
+    pub runtime_dir: &'a Path,
+    pub profile: &'a RuntimeProfile,
+    /// Declared secret values by NAME (from PLATFORM_SECRET_NAME).
+    pub secrets: &'a BTreeMap<String, String>,
+    pub redactor: &'a Redactor,
+}
+
+/// One step of one run, whatever its runner.
+pub struct StepRun<'a> {
+    pub platform: &'a Platform<'a>,
+    pub tenant_id: &'a str,
+    pub work_order_id: &'a str,
+    pub run: u64,
+    pub step: &'a Step,
+    pub contract: &'a ModuleContract,
+    /// What the run's earlier steps left.
+    pub produced: &'a BTreeMap<String, Produced<'a>>,
+    /// The step's folder beneath the runtime directory.
+    pub files: &'a Beneath,
+}
+
+/// Resolve the inputs — assets copied into `<step>/inputs/`, from files opened beneath the
+/// tenant — and run a built-in's own check: everything that is refused before the step is
+/// charged (SPEC §4). Err says why the input is invalid.
+pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
+    let inputs_dir = s.files.path().join("inputs");
+    assets::clear_inputs(&inputs_dir)?;
+    let root = &s.platform.repo.root;
+    let copy =
+        |name: &str, rel: &str| assets::copy_asset(root, s.tenant_id, rel, &inputs_dir, name);
+    let inputs = bindings::resolve(s.step, s.contract, s.produced, &copy)?;
+    if let Runner::Builtin(b) = &s.contract.runner {
+        builtin::implementation(*b).precheck(&builtin_step(s, &inputs))?;
+    }
+    Ok(inputs)
+}
+
+/// Run the step (it has been charged). Never panics; every problem is a FAILED result.
+pub fn run(s: &StepRun, inputs: &Inputs) -> StepResult {
+    let dir = s.files.path();
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        let why = format!("cannot create {}: {e}", dir.display());
+        return StepResult::failed(Failure::ModuleFailed, why);
+    }
+    match &s.contract.runner {
+        Runner::Builtin(b) => run_builtin(*b, s, inputs),
+        Runner::Command(_) => run_command(s, inputs),
+    }
+}
+
+fn builtin_step<'a>(s: &'a StepRun, inputs: &'a Inputs) -> BuiltinStep<'a> {
+    BuiltinStep {
+        step: s.step,
+        contract: s.contract,
+        inputs,
+        produced: s.produced,
+        files: s.files,
+        runtime_dir: s.platform.runtime_dir,
+        tenant_id: s.tenant_id,
+        work_order_id: s.work_order_id,
+        run: s.run,
+        profile: s.platform.profile,
+    }
+}
+
+/// A built-in, from empty outputs to its recorded outputs and receipt.
+fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs) -> StepResult {
+    let outputs_dir = s.files.path().join("outputs");
+    if outputs_dir.exists() {
+        let _ = std::fs::remove_dir_all(&outputs_dir);
+    }
+    if let Err(e) = std::fs::create_dir_all(&outputs_dir) {
+        let why = format!("cannot create {}: {e}", outputs_dir.display());
+        return StepResult::failed(Failure::ModuleFailed, why);
+    }
+    let receipt = match builtin::implementation(b).run(&builtin_step(s, inputs)) {
+        Ok(r) => r,
+        Err(f) => {
+            let why = s.platform.redactor.redact(&f.message);
+            return StepResult::failed(f.reason_slug, why);
+        }
+    };
+    match outputs::collect(s.contract, &outputs_dir) {
+        Ok(files) => StepResult {
+            outputs: files,
+            receipt,
+            ..StepResult::completed()
+        },
+        Err(r) => StepResult::failed(r.reason, r.message),
+    }
+}
+
+/// A command module, in a clean environment with only the protocol's variables and the
+/// secrets it declares.
+fn run_command(s: &StepRun, inputs: &Inputs) -> StepResult {
+    let p = s.platform;
+    let Some(module) = p.repo.modules.get(&s.step.module_id) else {
+        let why = format!("module '{}' not found", s.step.module_id);
+        return StepResult::failed(Failure::ModuleFailed, why);
+    };
+    let mut vars = vec![
+        ("PLATFORM_TENANT_ID".to_string(), s.tenant_id.to_string()),
+        (
+            "PLATFORM_WORK_ORDER_ID".to_string(),
+            s.work_order_id.to_string(),
+        ),
+        ("PLATFORM_STEP_ID".to_string(), s.step.step_id.clone()),
+    ];
+    for name in &s.contract.secrets {
+        if let Some(v) = p.secrets.get(name) {
+            vars.push((name.clone(), v.clone()));
+        }
+    }
+    let known = |slug: &str| p.repo.registry.is_known_reason(slug);
+    command::run(&command::CommandSpec {
+        module_dir: &module.dir,
+        contract: s.contract,
+        inputs: &serde_json::Value::Object(inputs.clone()),
+        step_dir: &s.files.path(),
+        env: vars,
+        redactor: p.redactor,
+        known_reason: &known,
+    })
 }

@@ -3,7 +3,7 @@
 //! output by its digest and each `dir` output once, by the digest of its manifest.
 use super::FileRecord;
 use crate::beneath::Beneath;
-use crate::contract::{ModuleContract, OutputType};
+use crate::contract::{Failure, ModuleContract, OutputType};
 use crate::digest::{sha256_hex, sha256_opened};
 use std::path::{Path, PathBuf};
 
@@ -15,21 +15,21 @@ pub const MAX_BYTES: u64 = 4 << 30;
 /// Why a step's outputs were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
-    /// `outputs_missing` or `outputs_too_large`.
-    pub slug: &'static str,
+    /// `OutputsMissing` or `OutputsTooLarge`.
+    pub reason: Failure,
     pub message: String,
 }
 
 impl Refused {
     fn missing(message: String) -> Self {
         Refused {
-            slug: "outputs_missing",
+            reason: Failure::OutputsMissing,
             message,
         }
     }
     fn too_large(message: String) -> Self {
         Refused {
-            slug: "outputs_too_large",
+            reason: Failure::OutputsTooLarge,
             message,
         }
     }
@@ -266,7 +266,10 @@ mod tests {
     fn links_and_fifos_are_refused_without_being_opened() {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/hostname", d.path().join("link")).unwrap();
-        assert_eq!(survey(d.path()).unwrap_err().slug, "outputs_missing");
+        assert_eq!(
+            survey(d.path()).unwrap_err().reason,
+            Failure::OutputsMissing
+        );
         std::fs::remove_file(d.path().join("link")).unwrap();
         let fifo = std::ffi::CString::new(d.path().join("fifo").to_str().unwrap()).unwrap();
         #[allow(unsafe_code)]
@@ -274,7 +277,10 @@ mod tests {
         unsafe {
             libc::mkfifo(fifo.as_ptr(), 0o600);
         }
-        assert_eq!(survey(d.path()).unwrap_err().slug, "outputs_missing");
+        assert_eq!(
+            survey(d.path()).unwrap_err().reason,
+            Failure::OutputsMissing
+        );
         assert!(dir_manifest(&Beneath::new(d.path(), "")).is_err());
     }
 }

@@ -1,5 +1,13 @@
-//! The JSON Schemas shipped in the binary (`platform schema <name>`) and validation against them.
+//! The JSON Schemas shipped in the binary (`platform schema <name>`, `--write DIR`) and validation against them.
 use std::sync::OnceLock;
+
+mod write;
+pub use write::write_all;
+
+/// The prefix of every schema's `$id`: a name, never fetched (docs/formats.md "Editors").
+/// The `.invalid` host cannot resolve, so no tool downloads a schema from somewhere else;
+/// `v1` changes only when the file formats do.
+pub const ID_BASE: &str = "https://platform.invalid/schemas/v1/";
 
 /// The files the platform reads, each with a schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,16 +32,30 @@ impl SchemaKind {
         SchemaKind::Ledger,
     ];
 
-    /// The schema document's text, as printed by `platform schema`.
+    /// The schema document's text, as printed by `platform schema`. The sources are the
+    /// repository's schemas/ folder, which the example files' yaml-language-server lines name.
     pub fn text(self) -> &'static str {
         match self {
-            SchemaKind::Module => include_str!("module.schema.json"),
-            SchemaKind::Workorder => include_str!("workorder.schema.json"),
-            SchemaKind::Tenant => include_str!("tenant.schema.json"),
-            SchemaKind::Registry => include_str!("registry.schema.json"),
-            SchemaKind::Iam => include_str!("iam.schema.json"),
-            SchemaKind::RuntimeProfile => include_str!("runtime-profile.schema.json"),
-            SchemaKind::Ledger => include_str!("ledger.schema.json"),
+            SchemaKind::Module => include_str!("../../schemas/module.schema.json"),
+            SchemaKind::Workorder => include_str!("../../schemas/workorder.schema.json"),
+            SchemaKind::Tenant => include_str!("../../schemas/tenant.schema.json"),
+            SchemaKind::Registry => include_str!("../../schemas/registry.schema.json"),
+            SchemaKind::Iam => include_str!("../../schemas/iam.schema.json"),
+            SchemaKind::RuntimeProfile => include_str!("../../schemas/runtime-profile.schema.json"),
+            SchemaKind::Ledger => include_str!("../../schemas/ledger.schema.json"),
+        }
+    }
+
+    /// The file `platform schema --write` writes; its `$id` is [`ID_BASE`] + this name.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            SchemaKind::Module => "module.schema.json",
+            SchemaKind::Workorder => "workorder.schema.json",
+            SchemaKind::Tenant => "tenant.schema.json",
+            SchemaKind::Registry => "registry.schema.json",
+            SchemaKind::Iam => "iam.schema.json",
+            SchemaKind::RuntimeProfile => "runtime-profile.schema.json",
+            SchemaKind::Ledger => "ledger.schema.json",
         }
     }
 
@@ -100,6 +122,37 @@ mod tests {
                 "{k:?}: {v:?}"
             );
         }
+    }
+
+    #[test]
+    fn every_id_names_the_file_it_is_written_to() {
+        for k in SchemaKind::ALL {
+            let doc: serde_json::Value = serde_json::from_str(k.text()).unwrap_or_default();
+            let want = format!("{ID_BASE}{}", k.file_name());
+            assert_eq!(doc["$id"].as_str(), Some(want.as_str()), "{k:?}");
+        }
+    }
+
+    /// The published schema (editors read it from schemas/) lists the built-ins by name, so
+    /// it must list exactly `contract::Builtin`'s: a new built-in fails here until it does.
+    #[test]
+    fn the_module_schema_lists_exactly_the_builtins() {
+        use crate::contract::Builtin;
+        let doc: serde_json::Value = serde_json::from_str(SchemaKind::Module.text()).unwrap();
+        let listed = &doc["properties"]["runner"]["oneOf"][0]["properties"]["builtin"]["enum"];
+        let names: Vec<&str> = Builtin::ALL.iter().map(|b| b.name()).collect();
+        assert_eq!(listed, &serde_json::json!(names));
+        let module = |b: &str| serde_json::json!({"module_id": "m", "version": "1", "kind": "delivery", "runner": {"builtin": b}});
+        for b in Builtin::ALL {
+            assert_eq!(
+                validate(SchemaKind::Module, &module(b.name())),
+                vec![],
+                "{b}"
+            );
+        }
+        let v = validate(SchemaKind::Module, &module("deliver_ftp"));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].pointer, "/runner");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Module contracts beyond their schema: secrets, the runner's program, built-in shapes, and the self-test block.
-use crate::contract::{InputType, Kind, ModuleContract, OutputType};
+use crate::contract::builtin::Shape;
+use crate::contract::{InputType, ModuleContract, OutputType};
 use crate::findings::Finding;
 use crate::repo::{LoadedModule, Repo};
 use crate::workorder::paths::{check_relative, resolve_inside};
@@ -56,7 +57,7 @@ fn secrets(m: &LoadedModule) -> Vec<Finding> {
 /// A relative program path is resolved against the module folder: it must be there,
 /// stay there, and be executable, or every run of the module would fail.
 fn runner(m: &LoadedModule) -> Vec<Finding> {
-    let Some(argv) = &m.contract.runner.command else {
+    let Some(argv) = m.contract.runner.command() else {
         return Vec::new();
     };
     let Some(prog) = argv.first() else {
@@ -107,42 +108,17 @@ fn rel_dir(m: &LoadedModule) -> String {
         .to_string()
 }
 
-/// The kind, inputs and outputs a built-in's code relies on.
-type BuiltinShape = (
-    Kind,
-    &'static [(&'static str, InputType)],
-    &'static [(&'static str, OutputType)],
-);
-
 /// What a built-in reads and writes is fixed by its code, so its module.yml must say the same.
 fn builtin_shape(m: &LoadedModule) -> Vec<Finding> {
     let c = &m.contract;
-    let Some(builtin) = c.runner.builtin.as_deref() else {
+    let Some(builtin) = c.runner.builtin() else {
         return Vec::new();
     };
-    let (kind, inputs, outputs): BuiltinShape = match builtin {
-        "package_std" => (
-            Kind::Packaging,
-            &[("bound_outputs", InputType::Array)],
-            &[
-                ("package_zip", OutputType::File),
-                ("manifest_json", OutputType::File),
-                ("manifest_csv", OutputType::File),
-            ],
-        ),
-        "deliver_local" => (Kind::Delivery, &[("package_zip", InputType::File)], &[]),
-        "deliver_email" => (
-            Kind::Delivery,
-            &[
-                ("package_zip", InputType::File),
-                ("recipient_email", InputType::String),
-            ],
-            &[],
-        ),
-        "deliver_github_release" => (Kind::Delivery, &[("package_zip", InputType::File)], &[]),
-        // An unknown builtin is a schema finding already.
-        _ => return Vec::new(),
-    };
+    let Shape {
+        kind,
+        inputs,
+        outputs,
+    } = builtin.shape();
     let mut out = Vec::new();
     if c.kind != kind {
         out.push(m.doc.finding(

@@ -8,6 +8,7 @@ pub mod inputs;
 pub mod modules;
 pub mod package;
 pub mod profiles;
+pub mod report;
 
 use crate::findings::{Finding, Severity};
 use crate::repo::{LoadedWorkOrder, Repo};

@@ -1,6 +1,6 @@
 //! package_std's `bound_outputs`: a literal list of `{from_step, output_id, as_path}` naming earlier file/dir outputs at distinct relative paths.
 use super::{input_field, list_or_none, Wo};
-use crate::contract::OutputType;
+use crate::contract::{Builtin, OutputType};
 use crate::findings::Finding;
 use crate::repo::Repo;
 use crate::workorder::model::{InputValue, Step};
@@ -13,7 +13,7 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
     for (i, step) in w.wo.steps.iter().enumerate() {
         let is_package_std = repo
             .module(&step.module_id)
-            .is_some_and(|m| m.runner.builtin.as_deref() == Some("package_std"));
+            .is_some_and(|m| m.runner.builtin() == Some(Builtin::PackageStd));
         if !is_package_std {
             continue;
         }

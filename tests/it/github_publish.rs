@@ -5,10 +5,10 @@
 use crate::support::fake_github;
 
 use fake_github::{FakeGithub, Injected, TOKEN};
+use platform::builtin::deliver_github_release::deliver_to_release;
 use platform::github::publish::owner_line;
 use platform::github::{
-    deliver_to_release, AssetAction, GithubClient, GithubSettings, Purpose, ReleaseOwner,
-    RetryPolicy,
+    AssetAction, GithubClient, GithubSettings, Purpose, ReleaseOwner, RetryPolicy,
 };
 use std::path::PathBuf;
 use std::time::Duration;

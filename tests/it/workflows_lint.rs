@@ -1,38 +1,13 @@
 //! The GitHub Actions workflows: actionlint accepts every file, and the rules that actionlint does not know hold (SHA pins, one ledger writer, secrets only in step env).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::workflows::{jobs, load, name, root, run_text, steps, workflow_files};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// The group every job that writes the release-backed ledger joins.
 const LEDGER_GROUP: &str = "platform-ledger-${{ github.repository }}";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn workflow_files() -> Vec<PathBuf> {
-    let dir = root().join(".github/workflows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no workflow files in {}", dir.display());
-    files
-}
-
-fn load(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_saphyr::from_str::<Value>(&text)
-        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
-}
-
-fn name(path: &Path) -> String {
-    path.file_name().unwrap().to_string_lossy().into_owned()
-}
 
 /// `PLATFORM_TEST_ACTIONLINT`, else the one scripts/setup-test-deps.sh installs.
 fn actionlint() -> PathBuf {
@@ -93,24 +68,6 @@ fn third_party_actions_are_pinned_by_full_sha_with_a_version_comment() {
             );
         }
     }
-}
-
-fn jobs(wf: &Value) -> Vec<(String, &Value)> {
-    wf.get("jobs")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v)).collect())
-        .unwrap_or_default()
-}
-
-fn steps(job: &Value) -> Vec<&Value> {
-    job.get("steps")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
-}
-
-fn run_text(step: &Value) -> &str {
-    step.get("run").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Every job that pushes the ledger, merges it or tops it up waits for the others: the same
@@ -183,7 +140,7 @@ fn secrets_are_step_scoped() {
 }
 
 /// Least privilege: read-only by default, `contents: write` only on jobs that talk to the
-/// release-backed state or upload releases.
+/// release-backed state, publish deliverables, or create the platform's own release.
 #[test]
 fn write_permission_only_where_needed() {
     for path in workflow_files() {
@@ -210,10 +167,11 @@ fn write_permission_only_where_needed() {
                 r.contains("state pull")
                     || r.contains("state push")
                     || r.contains("platform publish")
+                    || r.contains("gh release create")
             });
             assert!(
                 needs_it,
-                "{}: job {id} has contents: write but neither uses the release-backed state nor publishes",
+                "{}: job {id} has contents: write but neither uses the release-backed state, publishes, nor creates a release",
                 name(&path)
             );
         }

@@ -3,7 +3,7 @@
 //! A small stand-in for the Actions runner: `${{ }}` expressions of the forms the workflows
 //! use, `if:` conditions, step outputs and `$GITHUB_ENV`, and the actions they use
 //! (checkout copies the repository, upload/download-artifact copy folders to and from a
-//! store, setup-python and cache do nothing). Jobs run in the order the workflow's `needs`
+//! store, laid out as download-artifact v5 and later do; setup-python and cache do nothing). Jobs run in the order the workflow's `needs`
 //! give; matrix jobs one after another. An expression it does not know fails the test, so a
 //! workflow change that this stand-in cannot follow is noticed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -576,14 +576,19 @@ impl Runner {
                     let pattern = &with["pattern"];
                     let prefix = pattern.strip_suffix('*').unwrap();
                     let merge = with.get("merge-multiple").map(String::as_str) == Some("true");
-                    for e in std::fs::read_dir(&store).unwrap() {
-                        let e = e.unwrap();
-                        let n = e.file_name().to_string_lossy().into_owned();
-                        if n.starts_with(prefix) {
-                            let to = if merge { dest.clone() } else { dest.join(&n) };
-                            copy_tree(&e.path(), &to);
-                            drop_exec_bits(&to);
-                        }
+                    let matched: Vec<(String, PathBuf)> = std::fs::read_dir(&store)
+                        .unwrap()
+                        .map(|e| e.unwrap())
+                        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+                        .filter(|(n, _)| n.starts_with(prefix))
+                        .collect();
+                    // Since download-artifact v5, a pattern that matches one artifact
+                    // extracts it into `path` itself, as a download by name does.
+                    let flat = merge || matched.len() == 1;
+                    for (n, from) in &matched {
+                        let to = if flat { dest.clone() } else { dest.join(n) };
+                        copy_tree(from, &to);
+                        drop_exec_bits(&to);
                     }
                 }
                 true
@@ -878,7 +883,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         std::fs::create_dir_all(&shard).unwrap();
         for (f, base) in LEDGER_FILES.iter().zip(&snapshot) {
             let mut bytes = base.clone();
-            let seg = r.artifacts().join(format!("shard-{k}/{f}"));
+            let seg = r.artifacts().join(format!("shard-{k}/shard-{k}/{f}"));
             bytes.extend(std::fs::read(seg).unwrap_or_default());
             std::fs::write(shard.join(f), bytes).unwrap();
         }
@@ -936,7 +941,7 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         "an up-to-date run billed"
     );
     // Segments carry only what a shard appended: nothing, here.
-    let seg = r.artifacts().join("shard-1/billing.jsonl");
+    let seg = r.artifacts().join("shard-1/shard-1/billing.jsonl");
     assert_eq!(std::fs::metadata(&seg).map(|m| m.len()).unwrap_or(0), 0);
 
     // A changed work order runs again (run 2); publish, triggered by that orchestrator run,

@@ -1,9 +1,8 @@
 //! `state pull`: download the state files into a staging folder, accept them only when they verify (signed heads when config/ledger.yml lists keys), then move them into place; a refusal leaves the directory as it was.
 use super::record::{asset_digests, head_of_file, read_pulled, write_pulled, Head, PulledState};
 use super::remote::Snapshot;
-use super::{
-    audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, STATE_FILES,
-};
+use super::{audit, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES};
+use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
 use crate::heads::{self, Expected, RemoteState, TrustedKey, HEADS_FILE};
@@ -358,13 +357,9 @@ fn commit(
         },
     )?;
     let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
-        (Some((target, reason)), Some(actor)) => Some(audit(
-            dir,
-            StateAudit::AdoptUnsigned,
-            actor,
-            target,
-            &reason,
-        )?),
+        (Some((target, reason)), Some(actor)) => {
+            Some(audit(dir, Action::AdoptUnsigned, actor, target, &reason)?)
+        }
         _ => None,
     };
     outcome(client, dir, snap, plan, signing, audit_key, true)

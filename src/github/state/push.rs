@@ -4,9 +4,9 @@ use super::record::{
 };
 use super::remote::{replace_asset, verify_pushed, RemoteHead, Snapshot};
 use super::{
-    audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, PULLED_FILE,
-    STATE_FILES,
+    audit, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
+use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{GithubClient, Release};
 use crate::heads::{
@@ -35,11 +35,7 @@ pub fn push_state(
     opts: &PushOptions,
 ) -> Result<StateOutcome> {
     if !dir.is_dir() {
-        return Err(Error::input(format!(
-            "billing-state directory {} does not exist",
-            dir.display()
-        ))
-        .help("pass --billing-state-dir, or run `platform state pull` first"));
+        return Err(crate::ledger::missing_dir(dir));
     }
     let signer = signer_for(trust, opts)?;
     let previous = read_pulled(dir, client)?;
@@ -115,7 +111,7 @@ fn restore(
         snap.tag,
         seq_label(&seqs(report))
     );
-    let key = audit(dir, StateAudit::Restore, actor, target, &why)?;
+    let key = audit(dir, Action::Restore, actor, target, &why)?;
     Ok((why, key))
 }
 

@@ -6,3 +6,4 @@ pub mod orch;
 pub mod reliability;
 pub mod smtp;
 pub mod state;
+pub mod workflows;

@@ -1,0 +1,91 @@
+//! What a pass reports of each run and step (text, `--json`, the job summary), including
+//! the runs it refused or stopped on.
+use super::plan::{Action, WorkOrderPlan};
+use crate::contract::Failure;
+use crate::records::{RunStatus, StepStatus};
+use serde::Serialize;
+
+/// A step as the pass leaves it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub step_id: String,
+    pub module_id: String,
+    pub status: StepStatus,
+    pub reason_slug: Option<String>,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Whether this pass ran it (false: kept from an earlier attempt).
+    pub ran: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub action: Action,
+    pub status: RunStatus,
+    pub steps: Vec<StepReport>,
+    /// Credits charged and refunded by this pass.
+    pub charged_credits: i64,
+    pub refunded_credits: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Why the pass stopped working on this work order (a ledger refusal, an I/O error):
+    /// its run stays open and the next pass resumes or closes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run refused before anything was charged: every step FAILED with the refusal's slug.
+pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
+    let reason = wp
+        .refused
+        .as_ref()
+        .map_or(Failure::NotEnoughCredits, |r| r.reason());
+    RunReport {
+        steps: wp
+            .steps
+            .iter()
+            .map(|s| StepReport {
+                step_id: s.step_id.clone(),
+                module_id: s.module_id.clone(),
+                status: StepStatus::Failed,
+                reason_slug: Some(reason.to_string()),
+                attempt: s.disposition.attempt(),
+                message: None,
+                ran: false,
+            })
+            .collect(),
+        refused: wp.refused.as_ref().map(|r| r.message()),
+        ..unfinished(wp)
+    }
+}
+
+/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
+/// the ledger, and the run stays open for the next pass.
+pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
+    RunReport {
+        error: Some(e.message.clone()),
+        ..unfinished(wp)
+    }
+}
+
+/// The report of a planned run that did not run to its end: FAILED, nothing charged.
+fn unfinished(wp: &WorkOrderPlan) -> RunReport {
+    RunReport {
+        tenant_id: wp.tenant_id.clone(),
+        work_order_id: wp.work_order_id.clone(),
+        run: wp.run,
+        run_id: wp.run_id.clone(),
+        action: wp.action,
+        status: RunStatus::Failed,
+        steps: Vec::new(),
+        charged_credits: 0,
+        refunded_credits: 0,
+        refused: None,
+        error: None,
+    }
+}

@@ -1,0 +1,84 @@
+//! What a run's steps came to in this pass — their reports, the evidence keys of its bundle,
+//! the credits charged and refunded — and the records that end the run. Shared by executing
+//! a run and closing a superseded one.
+use super::identity::{RunIdentity, StepIdentity};
+use super::journal::Journal;
+use super::plan::Action;
+use super::report::{RunReport, StepReport};
+use crate::error::Result;
+use crate::records::{Payload, Refund, RunStatus, Spend, StepSummary};
+
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub steps: Vec<StepReport>,
+    /// Keys of the step records the run's evidence bundle lists, in step order.
+    items: Vec<String>,
+    pub charged: i64,
+    pub refunded: i64,
+}
+
+impl Tally {
+    /// A step settled, with or without a delivery receipt in the ledger.
+    pub fn settle(&mut self, id: &StepIdentity, report: StepReport, receipt: bool) {
+        self.items.extend(id.bundle_items(receipt));
+        self.steps.push(report);
+    }
+
+    /// One full REFUND per SPEND, in one batch (SPEC §4).
+    pub fn refund(&mut self, journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<()> {
+        if spends.is_empty() {
+            return Ok(());
+        }
+        let refunds: Vec<Refund> = spends.iter().map(|s| Refund::reversing(s, slug)).collect();
+        let total = refunds
+            .iter()
+            .fold(0i64, |sum, r| sum.saturating_add(r.amount_credits));
+        crate::failpoint::hit("before_refund");
+        journal.post(refunds.into_iter().map(Payload::new).collect())?;
+        crate::failpoint::hit("after_refund");
+        self.refunded = self.refunded.saturating_add(total);
+        Ok(())
+    }
+
+    /// `run_ended` (as `attempt`, with the run's credits as the ledger has them) and the
+    /// evidence bundle: the batch that ends the run.
+    pub fn end_records(
+        &self,
+        journal: &mut Journal,
+        run: &RunIdentity,
+        status: RunStatus,
+        attempt: u32,
+    ) -> Result<Vec<Payload>> {
+        let totals = journal.run_totals(&run.tenant_id, &run.run_id)?;
+        let steps = self
+            .steps
+            .iter()
+            .map(|r| StepSummary {
+                step_id: r.step_id.clone(),
+                status: r.status,
+                reason_slug: r.reason_slug.clone(),
+                attempt: r.attempt,
+            })
+            .collect();
+        let ended = run.ended(attempt, status, steps, totals);
+        let bundle = run.bundle(attempt, self.items.clone());
+        Ok(vec![Payload::new(ended), Payload::new(bundle)])
+    }
+
+    /// The pass's report of the run.
+    pub fn report(self, run: RunIdentity, action: Action, status: RunStatus) -> RunReport {
+        RunReport {
+            tenant_id: run.tenant_id,
+            work_order_id: run.work_order_id,
+            run: run.run,
+            run_id: run.run_id,
+            action,
+            status,
+            steps: self.steps,
+            charged_credits: self.charged,
+            refunded_credits: self.refunded,
+            refused: None,
+            error: None,
+        }
+    }
+}

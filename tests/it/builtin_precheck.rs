@@ -1,0 +1,68 @@
+//! Each built-in's own check runs before its step is charged (SPEC §4: an input error costs
+//! nothing): a step whose built-in refuses its input fails `input_invalid`, with no SPEND and
+//! the balance untouched.
+use crate::support::orch::{run_of, step_of, Fx};
+
+/// A built-in step the check refuses: the module to add (a shipped one, or None for the
+/// fixture's own), its inputs, and what the refusal must say.
+struct Case {
+    module_id: &'static str,
+    shipped: bool,
+    inputs: &'static str,
+    says: &'static str,
+}
+
+const CASES: [Case; 2] = [
+    // The fixture's profile has no github: block: there is nowhere to upload to.
+    Case {
+        module_id: "deliver_github_release",
+        shipped: true,
+        inputs: "package_zip: {asset: a/pkg.zip}",
+        says: "no github: block",
+    },
+    // The copies would overwrite each other in the delivery folder.
+    Case {
+        module_id: "deliver_local",
+        shipped: false,
+        inputs: "package_zip: {asset: a/pkg.zip}\n      manifest_json: {asset: b/pkg.zip}",
+        says: "have the same file name",
+    },
+];
+
+#[test]
+fn a_builtin_refuses_its_input_before_the_step_is_charged() {
+    for case in CASES {
+        let fx = Fx::new();
+        if case.shipped {
+            fx.add_shipped_module(case.module_id);
+        }
+        for dir in ["a", "b"] {
+            let folder = fx.path(&format!("tenants/t1/assets/{dir}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            std::fs::write(folder.join("pkg.zip"), b"PK package").unwrap();
+        }
+        fx.workorder(
+            "ship",
+            &format!(
+                "work_order_id: ship\nsteps:\n  - step_id: ship\n    module_id: {}\n    kind: delivery\n    inputs:\n      {}\n",
+                case.module_id, case.inputs
+            ),
+        );
+        fx.topup(10, "r1");
+        let (code, sum, stderr) = fx.orchestrate(&[]);
+        let name = case.module_id;
+        assert_eq!(code, 1, "{name}: its only step failed: {sum}\n{stderr}");
+        let step = step_of(run_of(&sum, "ship"), "ship");
+        assert_eq!(step["status"], "FAILED", "{name}: {sum}");
+        assert_eq!(step["reason_slug"], "input_invalid", "{name}: {sum}");
+        let message = step["message"].as_str().unwrap_or_default();
+        assert!(message.contains(case.says), "{name}: {message}");
+        assert_eq!(fx.of_type("billing.jsonl", "SPEND").len(), 0, "{name}");
+        assert_eq!(
+            fx.of_type("evidence.jsonl", "step_started").len(),
+            0,
+            "{name}"
+        );
+        assert_eq!(fx.balance(), 10, "{name}");
+    }
+}

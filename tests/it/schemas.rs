@@ -1,0 +1,220 @@
+//! The JSON Schemas for editors: `platform schema --write DIR` writes each with its stable `$id` and a description on every property, and every example file names the schema it follows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `$id` prefix (docs/formats.md "Editors"): a name, never fetched.
+const ID_BASE: &str = "https://platform.invalid/schemas/v1/";
+
+/// Each `platform schema` name and the file `--write` writes it to.
+const SCHEMAS: [(&str, &str); 7] = [
+    ("module", "module.schema.json"),
+    ("workorder", "workorder.schema.json"),
+    ("tenant", "tenant.schema.json"),
+    ("registry", "registry.schema.json"),
+    ("iam", "iam.schema.json"),
+    ("runtime-profile", "runtime-profile.schema.json"),
+    ("ledger", "ledger.schema.json"),
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn platform(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_platform"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn write_schemas(dir: &Path) -> Output {
+    platform(&["schema", "--write", dir.to_str().unwrap()])
+}
+
+/// Every property schema under every `properties` map of `doc`, by JSON pointer.
+fn properties(doc: &Value, pointer: &str, out: &mut Vec<(String, Value)>) {
+    match doc {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let here = format!("{pointer}/{key}");
+                if key == "properties" {
+                    if let Value::Object(props) = value {
+                        for (name, prop) in props {
+                            out.push((format!("{here}/{name}"), prop.clone()));
+                        }
+                    }
+                }
+                properties(value, &here, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                properties(item, &format!("{pointer}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn has_description(schema: &Value) -> bool {
+    schema
+        .get("description")
+        .and_then(Value::as_str)
+        .is_some_and(|d| !d.trim().is_empty())
+}
+
+/// `--write` into a folder that does not exist yet: the seven files and nothing else, each
+/// the bytes `platform schema <name>` prints, a schema that compiles, with its own `$id`
+/// and a description on itself and on every property at every depth.
+#[test]
+fn schema_write_writes_every_schema_with_its_id_and_described_properties() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("editor/schemas");
+    let out = write_schemas(&dir);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut want: Vec<&str> = SCHEMAS.iter().map(|(_, f)| *f).collect();
+    want.sort();
+    assert_eq!(names, want);
+
+    let mut undescribed = Vec::new();
+    let mut checked = 0;
+    for (name, file) in SCHEMAS {
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        let printed = platform(&["schema", name]);
+        assert_eq!(printed.status.code(), Some(0));
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap().trim_end(),
+            String::from_utf8(printed.stdout).unwrap().trim_end(),
+            "{file} differs from `platform schema {name}`"
+        );
+        let doc: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
+        jsonschema::validator_for(&doc).unwrap_or_else(|e| panic!("{file} does not compile: {e}"));
+        assert_eq!(doc["$id"], format!("{ID_BASE}{file}"), "{file}: $id");
+        assert!(
+            doc["title"].is_string() && has_description(&doc),
+            "{file}: title, description"
+        );
+        let mut props = Vec::new();
+        properties(&doc, "", &mut props);
+        checked += props.len();
+        undescribed.extend(
+            props
+                .iter()
+                .filter(|(_, p)| !has_description(p))
+                .map(|(at, _)| format!("{file}#{at}")),
+        );
+    }
+    assert!(
+        undescribed.is_empty(),
+        "properties without a description: {undescribed:#?}"
+    );
+    assert!(
+        checked >= 60,
+        "only {checked} properties found: the walk is broken"
+    );
+}
+
+/// Writing again replaces the files whole (an edited copy is put back), and a path that
+/// cannot be a folder is an input error naming it, with nothing half-written.
+#[test]
+fn schema_write_replaces_stale_files_and_refuses_a_file_as_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("schemas");
+    assert!(write_schemas(&dir).status.success());
+    let module = dir.join("module.schema.json");
+    let fresh = std::fs::read(&module).unwrap();
+    std::fs::write(&module, "{\"stale\": true}").unwrap();
+    assert!(write_schemas(&dir).status.success());
+    assert_eq!(std::fs::read(&module).unwrap(), fresh);
+
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = write_schemas(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(file.to_str().unwrap()), "{stderr}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a folder");
+
+    let neither = platform(&["schema"]);
+    assert_eq!(neither.status.code(), Some(2));
+}
+
+/// The schema a repository file follows, from where it is.
+fn expected_schema(rel: &str) -> Option<&'static str> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let file = match parts.as_slice() {
+        ["modules", _, "module.yml"] => "module.schema.json",
+        ["tenants", _, "tenant.yml"] => "tenant.schema.json",
+        ["tenants", _, "workorders", _] => "workorder.schema.json",
+        ["config", "iam.yml"] | ["scripts", "demo-iam.yml"] => "iam.schema.json",
+        ["config", "registry.yml"] => "registry.schema.json",
+        ["config", "ledger.yml"] => "ledger.schema.json",
+        ["config", f] if f.starts_with("runtime_profile.") => "runtime-profile.schema.json",
+        _ => return None,
+    };
+    Some(file)
+}
+
+fn example_files() -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for top in ["modules", "tenants", "config", "scripts"] {
+        for entry in walkdir::WalkDir::new(root().join(top)).sort_by_file_name() {
+            let path = entry.unwrap().into_path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yml") {
+                continue;
+            }
+            let rel = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, path));
+        }
+    }
+    out
+}
+
+/// Every example file opens with a `# yaml-language-server: $schema=` line whose relative
+/// path reaches the schemas/ folder's copy of its own kind, which `--write` reproduces byte
+/// for byte, and the file validates against it (what an editor will check as you type).
+#[test]
+fn every_example_file_names_its_written_schema_and_follows_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(write_schemas(tmp.path()).status.success());
+    let files = example_files();
+    assert!(files.len() >= 15, "{files:?}");
+    for (rel, path) in files {
+        let want = expected_schema(&rel).unwrap_or_else(|| panic!("{rel}: which schema?"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap_or("");
+        let target = first
+            .strip_prefix("# yaml-language-server: $schema=")
+            .unwrap_or_else(|| panic!("{rel}: first line `{first}` names no schema"));
+        let schema_path = path.parent().unwrap().join(target);
+        assert_eq!(
+            schema_path.canonicalize().unwrap(),
+            root().join("schemas").join(want).canonicalize().unwrap(),
+            "{rel}: names {target}, not schemas/{want}"
+        );
+        let committed = std::fs::read(&schema_path).unwrap();
+        assert_eq!(
+            committed,
+            std::fs::read(tmp.path().join(want)).unwrap(),
+            "schemas/{want} is stale"
+        );
+        let schema: Value = serde_json::from_slice(&committed).unwrap();
+        let doc: Value = serde_saphyr::from_str(&text).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{rel} fails {want}: {errors:?}");
+    }
+}

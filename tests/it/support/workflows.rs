@@ -1,0 +1,50 @@
+//! Reading the repository's GitHub Actions files for static checks: the workflow files, their jobs, steps and scripts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.yml`/`.yaml` file of .github/workflows/, sorted.
+pub fn workflow_files() -> Vec<PathBuf> {
+    let dir = root().join(".github/workflows");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no workflow files in {}", dir.display());
+    files
+}
+
+pub fn load(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_saphyr::from_str::<Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+pub fn name(path: &Path) -> String {
+    path.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+pub fn jobs(wf: &Value) -> Vec<(String, &Value)> {
+    wf.get("jobs")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v)).collect())
+        .unwrap_or_default()
+}
+
+pub fn steps(job: &Value) -> Vec<&Value> {
+    job.get("steps")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
+}
+
+pub fn run_text(step: &Value) -> &str {
+    step.get("run").and_then(Value::as_str).unwrap_or("")
+}
