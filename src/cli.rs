@@ -71,6 +71,20 @@ pub struct ConsistencyValidateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActorArg {
+    /// Acting identity (default: $GITHUB_ACTOR)
+    #[arg(long, value_name = "A")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct StateDirArgs {
     /// Billing-state directory (default: the runtime profile's, else .billing-state)
     #[arg(long, value_name = "D")]
@@ -84,9 +98,8 @@ pub struct IntegrityValidateArgs {
     /// Runtime directory whose records are checked too (default: runtime)
     #[arg(long, value_name = "R")]
     pub runtime_dir: Option<PathBuf>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -117,9 +130,8 @@ pub struct OrchestratorArgs {
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,9 +157,8 @@ pub struct LedgerMergeArgs {
     /// Shard billing-state directories
     #[arg(required = true, value_name = "SEGMENT_DIR")]
     pub segments: Vec<PathBuf>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -167,12 +178,10 @@ pub struct AdminTopupArgs {
     pub note: Option<String>,
     #[command(flatten)]
     pub state: StateDirArgs,
-    /// Acting identity (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "A")]
-    pub actor: Option<String>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -192,12 +201,10 @@ pub struct PublishArgs {
     /// Stage packages and evidence without uploading
     #[arg(long)]
     pub no_publish: bool,
-    /// Acting identity (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "A")]
-    pub actor: Option<String>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,9 +244,8 @@ pub struct StateArgs {
     /// Acting identity for the audit record of --adopt-unsigned or --restore (default: $GITHUB_ACTOR)
     #[arg(long, value_name = "A")]
     pub actor: Option<String>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -265,9 +271,8 @@ pub struct BalanceArgs {
     pub tenant_id: String,
     #[command(flatten)]
     pub state: StateDirArgs,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -278,9 +283,8 @@ pub struct RunsArgs {
     pub tenant_id: Option<String>,
     #[arg(long, value_name = "W")]
     pub work_order_id: Option<String>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -292,9 +296,8 @@ pub enum ModuleCommand {
 #[derive(Debug, Args)]
 pub struct ModuleTestArgs {
     pub module_id: String,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -324,9 +327,8 @@ pub struct ExplainArgs {
     /// lists every topic
     #[arg(value_name = "TOPIC")]
     pub topic: Option<String>,
-    /// Print one JSON document
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 impl Cli {
@@ -334,20 +336,20 @@ impl Cli {
     pub fn wants_json(&self) -> bool {
         match &self.command {
             Command::ConsistencyValidate(a) => a.format == Format::Json,
-            Command::IntegrityValidate(a) => a.json,
-            Command::Orchestrator(a) => a.json,
-            Command::Ledger(LedgerCommand::Merge(a)) => a.json,
+            Command::IntegrityValidate(a) => a.output.json,
+            Command::Orchestrator(a) => a.output.json,
+            Command::Ledger(LedgerCommand::Merge(a)) => a.output.json,
             Command::Ledger(LedgerCommand::Keygen(a)) => a.json,
-            Command::AdminTopup(a) => a.json,
-            Command::Publish(a) => a.json,
-            Command::State(StateCommand::Pull(a)) => a.common.json,
-            Command::State(StateCommand::Push(a)) => a.common.json,
+            Command::AdminTopup(a) => a.output.json,
+            Command::Publish(a) => a.output.json,
+            Command::State(StateCommand::Pull(a)) => a.common.output.json,
+            Command::State(StateCommand::Push(a)) => a.common.output.json,
             Command::Statement(a) => a.json,
-            Command::Balance(a) => a.json,
-            Command::Runs(a) => a.json,
-            Command::Module(ModuleCommand::Test(a)) => a.json,
+            Command::Balance(a) => a.output.json,
+            Command::Runs(a) => a.output.json,
+            Command::Module(ModuleCommand::Test(a)) => a.output.json,
             Command::Schema(_) => false,
-            Command::Explain(a) => a.json,
+            Command::Explain(a) => a.output.json,
         }
     }
 }

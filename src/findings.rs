@@ -73,18 +73,11 @@ impl Finding {
     }
 }
 
-/// Turn schema violations of a document into findings with lines.
-pub fn from_violations(
-    doc: &crate::repo::yaml::Doc,
-    violations: Vec<crate::schema::Violation>,
-) -> Vec<Finding> {
-    violations
-        .into_iter()
-        .map(|v| {
-            let field =
-                crate::repo::locate::render_path(&crate::repo::locate::parse_path(&v.pointer));
-            let line = doc.line_of(&v.pointer);
-            Finding::error(&doc.rel, field, v.message).line(line)
-        })
-        .collect()
+/// A loaded value, or its first finding as an input error with `help`: for commands that fail
+/// closed on a configuration problem.
+pub fn fail_closed<T>((value, findings): (T, Vec<Finding>), help: &str) -> crate::Result<T> {
+    match findings.into_iter().next() {
+        Some(f) => Err(f.into_error().help(help)),
+        None => Ok(value),
+    }
 }

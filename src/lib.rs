@@ -1,6 +1,8 @@
 //! The `platform` library: every command's logic; `main.rs` only parses argv and exits.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+pub mod account;
 pub mod atomic;
+pub mod audit;
 pub mod beneath;
 pub mod builtin;
 pub mod cli;
@@ -8,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod digest;
+pub mod dirs;
 pub mod error;
 pub mod explain;
 pub mod failpoint;
@@ -15,18 +18,24 @@ pub mod findings;
 pub mod github;
 pub mod heads;
 pub mod ids;
+pub mod integrity;
 pub mod job_summary;
 pub mod ledger;
 pub mod orchestrator;
 pub mod output;
+pub mod privileged;
 pub mod publish;
 pub mod records;
 pub mod repo;
+pub mod run_list;
 pub mod runner;
+pub mod runs;
 pub mod schema;
 pub mod secrets;
+pub mod state_sync;
 pub mod validate;
 pub mod workorder;
+pub mod yaml;
 
 pub use error::{Error, Result};
 

@@ -64,6 +64,25 @@ pub fn guard_text(text: &str, commands: bool) -> String {
         .join("\n")
 }
 
+/// A command's outcome, one value for every view: `--json` is its serde form, and the text
+/// and the job summary are rendered from that same value, never from a second computation.
+pub trait View: serde::Serialize {
+    /// The view for people.
+    fn text(&self) -> String;
+    /// 0, or 1 when the command ran and found a failure (an error is an `Err` instead).
+    fn exit_code(&self) -> u8 {
+        0
+    }
+    /// Lines for stderr, printed before the report: repairs a writer made, what a reader saw.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Markdown for the GitHub Actions job summary, for the commands that write one.
+    fn summary(&self) -> Option<String> {
+        None
+    }
+}
+
 /// What a command produced: the same data rendered for people (`text`) and machines (`json`).
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -74,6 +93,8 @@ pub struct Report {
     pub json: serde_json::Value,
     /// Lines for stderr (warnings, notes) printed before the report.
     pub notes: Vec<String>,
+    /// Markdown the dispatcher appends to the job summary (`$GITHUB_STEP_SUMMARY`).
+    pub summary: Option<String>,
 }
 
 impl Report {
@@ -84,6 +105,18 @@ impl Report {
             annotations: false,
             json,
             notes: Vec::new(),
+            summary: None,
+        }
+    }
+    /// Every view of an outcome, rendered once.
+    pub fn of(view: &impl View) -> Self {
+        Report {
+            exit_code: view.exit_code(),
+            text: view.text(),
+            annotations: false,
+            json: serde_json::to_value(view).unwrap_or(serde_json::Value::Null),
+            notes: view.notes(),
+            summary: view.summary(),
         }
     }
     pub fn exit(mut self, code: u8) -> Self {
@@ -99,6 +132,13 @@ impl Report {
         self.notes.push(note.into());
         self
     }
+}
+
+/// A value as the pretty JSON document `--json` prints: through a JSON value, so an
+/// object's keys come sorted whatever the struct's field order.
+pub fn pretty_json(value: &impl serde::Serialize) -> String {
+    let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    serde_json::to_string_pretty(&value).unwrap_or_else(|_| "null".into())
 }
 
 /// Print a report as JSON (one document) or as text.

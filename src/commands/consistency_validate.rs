@@ -1,74 +1,54 @@
-//! `platform consistency-validate`: every finding of the repository, rendered as text, JSON or GitHub annotations; exit 1 on any error.
+//! `platform consistency-validate`: the findings of `crate::validate::report`, rendered as text, JSON or GitHub annotations; exit 1 on any error.
 use super::Ctx;
 use crate::cli::{ConsistencyValidateArgs, Format};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::findings::Finding;
-use crate::output::untrusted;
-use crate::output::Report;
-use crate::repo::Repo;
-use crate::validate;
-use serde_json::json;
+use crate::output::{untrusted, Report, View};
+use crate::validate::report::{check_repository, Findings};
+use serde::Serialize;
 
 pub fn run(ctx: &Ctx, args: &ConsistencyValidateArgs) -> Result<Report> {
-    let root = ctx.repo();
-    // A missing or unreadable repository is an input error (exit 2), not "0 findings".
-    if let Err(e) = std::fs::read_dir(root) {
-        return Err(
-            Error::input(format!("cannot read repository {}: {e}", root.display())).help(
-                "pass --repo DIR pointing at a platform repository (modules/, tenants/, config/)",
-            ),
-        );
-    }
-    if !root.join("modules").is_dir() && !root.join("tenants").is_dir() {
-        return Err(Error::input(format!(
-            "{} is not a platform repository: it has neither modules/ nor tenants/",
-            root.display()
-        ))
-        .help("run this in the repository root, or pass --repo DIR"));
-    }
-    let repo = Repo::load(root)?;
-    let (errors, warnings) = validate::split(sort(validate::repository(&repo)));
-    let code = if errors.is_empty() { 0 } else { 1 };
-    let doc = json!({
-        "errors": errors.iter().map(to_json).collect::<Vec<_>>(),
-        "warnings": warnings.iter().map(to_json).collect::<Vec<_>>(),
+    let findings = check_repository(ctx.repo())?;
+    let report = Report::of(&Rendered {
+        findings,
+        format: args.format,
     });
-    // The dispatcher prints `text`: each format renders into it, from the same findings.
-    let text = match args.format {
-        Format::Text => render_text(&errors, &warnings),
-        Format::Json => serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into()),
-        Format::Github => render_github(&errors, &warnings),
-    };
-    let report = Report::new(text, doc).exit(code);
     Ok(match args.format {
         Format::Github => report.annotations(),
         _ => report,
     })
 }
 
-/// Group by file, then by line, keeping each file's findings in the order the checks found them.
-fn sort(mut findings: Vec<Finding>) -> Vec<Finding> {
-    findings.sort_by(|a, b| {
-        a.file
-            .cmp(&b.file)
-            .then(a.line.unwrap_or(0).cmp(&b.line.unwrap_or(0)))
-    });
-    findings
+/// The findings and the format asked for: the dispatcher prints `text`, so each format
+/// renders into it, from the same findings.
+#[derive(Serialize)]
+struct Rendered {
+    #[serde(flatten)]
+    findings: Findings,
+    #[serde(skip)]
+    format: Format,
 }
 
-/// `{"file", "field", "message"}`, plus `line` and `column` when known.
-fn to_json(f: &Finding) -> serde_json::Value {
-    let mut o = serde_json::Map::new();
-    o.insert("file".into(), json!(f.file));
-    o.insert("field".into(), json!(f.field));
-    o.insert("message".into(), json!(f.message));
-    if let Some(l) = f.line {
-        o.insert("line".into(), json!(l));
+impl View for Rendered {
+    fn text(&self) -> String {
+        let Findings { errors, warnings } = &self.findings;
+        let mut out = match self.format {
+            // Through a JSON value, as every `--json` document: keys sorted.
+            Format::Json => return crate::output::pretty_json(&self.findings),
+            Format::Text => render_text(errors, warnings),
+            Format::Github => render_github(errors, warnings),
+        };
+        out.push_str(&format!(
+            "{} errors, {} warnings\n",
+            errors.len(),
+            warnings.len()
+        ));
+        out
     }
-    if let Some(c) = f.column {
-        o.insert("column".into(), json!(c));
+
+    fn exit_code(&self) -> u8 {
+        u8::from(!self.findings.errors.is_empty())
     }
-    serde_json::Value::Object(o)
 }
 
 fn render_text(errors: &[Finding], warnings: &[Finding]) -> String {
@@ -86,11 +66,6 @@ fn render_text(errors: &[Finding], warnings: &[Finding]) -> String {
             out.push('\n');
         }
     }
-    out.push_str(&format!(
-        "{} errors, {} warnings\n",
-        errors.len(),
-        warnings.len()
-    ));
     out
 }
 
@@ -113,11 +88,6 @@ fn render_github(errors: &[Finding], warnings: &[Finding]) -> String {
             out.push_str(&format!("::{label} {props}::{}\n", escape_data(&body)));
         }
     }
-    out.push_str(&format!(
-        "{} errors, {} warnings\n",
-        errors.len(),
-        warnings.len()
-    ));
     out
 }
 

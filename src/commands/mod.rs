@@ -1,8 +1,7 @@
 //! One handler per subcommand: typed args in, a `Report` out; handlers never print.
-use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand};
-use crate::config::profile::RuntimeProfile;
-use crate::error::{Error, Result};
-use crate::output::{self, Report};
+use crate::cli::{Cli, Command, LedgerCommand, ModuleCommand, StateCommand, StateDirArgs};
+use crate::error::Result;
+use crate::output;
 use std::path::{Path, PathBuf};
 
 pub mod admin_topup;
@@ -27,59 +26,41 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A path given on the command line, relative to the current directory as usual.
-    pub fn repo_path(&self, rel: &str) -> PathBuf {
-        self.repo.join(rel)
-    }
     pub fn repo(&self) -> &Path {
         &self.repo
+    }
+    /// The billing-state directory of a command without `--runtime-profile`
+    /// ([`crate::dirs::billing_state`]: flag, else the local profile's, else the default).
+    pub fn state_dir(&self, args: &StateDirArgs) -> Result<PathBuf> {
+        crate::dirs::billing_state(&self.repo, None, args.billing_state_dir.as_deref())
     }
 }
 
 /// Run the parsed command line and return the process exit code.
 pub fn dispatch(cli: Cli) -> Result<u8> {
+    // consistency-validate renders each --format into its text, JSON included.
+    let json = cli.wants_json() && !matches!(cli.command, Command::ConsistencyValidate(_));
     let ctx = Ctx { repo: cli.repo };
-    let (report, json): (Report, bool) = match &cli.command {
-        Command::ConsistencyValidate(a) => (consistency_validate::run(&ctx, a)?, false),
-        Command::IntegrityValidate(a) => (integrity_validate::run(&ctx, a)?, a.json),
-        Command::Orchestrator(a) => (orchestrator::run(&ctx, a)?, a.json),
-        Command::Ledger(LedgerCommand::Merge(a)) => (ledger_merge::run(&ctx, a)?, a.json),
-        Command::Ledger(LedgerCommand::Keygen(a)) => (ledger_keygen::run(&ctx, a)?, a.json),
-        Command::AdminTopup(a) => (admin_topup::run(&ctx, a)?, a.json),
-        Command::Publish(a) => (publish::run(&ctx, a)?, a.json),
-        Command::State(StateCommand::Pull(a)) => (state::pull(&ctx, a)?, a.common.json),
-        Command::State(StateCommand::Push(a)) => (state::push(&ctx, a)?, a.common.json),
-        Command::Statement(a) => (statement::run(&ctx, a)?, a.json),
-        Command::Balance(a) => (balance::run(&ctx, a)?, a.json),
-        Command::Runs(a) => (runs::run(&ctx, a)?, a.json),
-        Command::Module(ModuleCommand::Test(a)) => (module_test::run(&ctx, a)?, a.json),
-        Command::Schema(a) => (schema::run(&ctx, a)?, false),
-        Command::Explain(a) => (explain::run(&ctx, a)?, a.json),
+    let report = match &cli.command {
+        Command::ConsistencyValidate(a) => consistency_validate::run(&ctx, a)?,
+        Command::IntegrityValidate(a) => integrity_validate::run(&ctx, a)?,
+        Command::Orchestrator(a) => orchestrator::run(&ctx, a)?,
+        Command::Ledger(LedgerCommand::Merge(a)) => ledger_merge::run(&ctx, a)?,
+        Command::Ledger(LedgerCommand::Keygen(a)) => ledger_keygen::run(&ctx, a)?,
+        Command::AdminTopup(a) => admin_topup::run(&ctx, a)?,
+        Command::Publish(a) => publish::run(&ctx, a)?,
+        Command::State(StateCommand::Pull(a)) => state::pull(&ctx, a)?,
+        Command::State(StateCommand::Push(a)) => state::push(&ctx, a)?,
+        Command::Statement(a) => statement::run(&ctx, a)?,
+        Command::Balance(a) => balance::run(&ctx, a)?,
+        Command::Runs(a) => runs::run(&ctx, a)?,
+        Command::Module(ModuleCommand::Test(a)) => module_test::run(&ctx, a)?,
+        Command::Schema(a) => schema::run(&ctx, a)?,
+        Command::Explain(a) => explain::run(&ctx, a)?,
     };
+    if let Some(markdown) = &report.summary {
+        crate::job_summary::append(markdown);
+    }
     output::print_report(&report, json);
     Ok(report.exit_code)
-}
-
-/// The billing-state directory: `--billing-state-dir` (relative to the current directory),
-/// else the runtime profile's, else `.billing-state` in the repository.
-pub(crate) fn state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
-    match flag {
-        Some(p) => Ok(p.to_path_buf()),
-        None => Ok(RuntimeProfile::load(ctx.repo(), None)?.billing_state_dir(None)),
-    }
-}
-
-/// As [`state_dir`], for commands that only read: a missing directory is an input error
-/// rather than a silent zero.
-pub(crate) fn existing_state_dir(ctx: &Ctx, flag: Option<&Path>) -> Result<PathBuf> {
-    let dir = state_dir(ctx, flag)?;
-    if !dir.is_dir() {
-        return Err(Error::input(format!(
-            "billing-state directory {} does not exist",
-            dir.display()
-        ))
-        .at(dir.display().to_string())
-        .help("pass --billing-state-dir, run `platform state pull`, or record something first (platform admin-topup)"));
-    }
-    Ok(dir)
 }

@@ -1,9 +1,9 @@
-//! `platform orchestrator` handler: parse flags into options, run a pass, report it.
+//! `platform orchestrator` handler: parse flags into options, run a pass, render its summary as text, JSON and the job summary.
 use super::Ctx;
 use crate::cli::OrchestratorArgs;
 use crate::error::{Error, Result};
-use crate::orchestrator::{self, plan::Filter, Options};
-use crate::output::{self, Report};
+use crate::orchestrator::{self, plan::Filter, Options, Summary};
+use crate::output::{self, Report, View};
 use std::time::Duration;
 
 /// `K/N` with 1 <= K <= N.
@@ -46,9 +46,20 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
     let bar = output::Progress::new("orchestrator");
     let mut progress = |line: &str| bar.line(line);
     let summary = orchestrator::run_pass(ctx.repo(), &opts, &mut progress)?;
-    crate::job_summary::append(&crate::job_summary::orchestrator_md(&summary));
     drop(bar);
-    let json = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
-    let text = orchestrator::summary::text(&summary);
-    Ok(Report::new(text, json).exit(summary.exit_code()))
+    Ok(Report::of(&summary))
+}
+
+impl View for Summary {
+    fn text(&self) -> String {
+        orchestrator::summary::text(self)
+    }
+
+    fn exit_code(&self) -> u8 {
+        Summary::exit_code(self)
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(crate::job_summary::orchestrator_md(self))
+    }
 }

@@ -1,154 +1,134 @@
-//! `platform state pull|push`: resolves the profile, directory, trusted keys, signing key and actor, then hands over to `github::state`, which owns the release-backed state logic; renders the outcome.
+//! `platform state pull|push`: flags to `crate::state_sync` (profile, client, directory, keys, audited actor; then `github::state`); renders the outcome.
 use super::Ctx;
 use crate::cli::{StateArgs, StatePullArgs, StatePushArgs};
-use crate::config::iam::resolve_actor;
-use crate::config::ledger::{signer_from_env, LedgerConfig};
-use crate::config::profile::RuntimeProfile;
-use crate::error::{Error, Result};
-use crate::github::{
-    self, GithubClient, GithubSettings, PullOptions, Purpose, PushOptions, Signing, StateAction,
-    StateOutcome,
-};
-use crate::output::Report;
-use std::path::PathBuf;
+use crate::error::Result;
+use crate::github::{self, Signing, StateAction, StateFile, StateOutcome};
+use crate::output::{Report, View};
+use crate::state_sync::{sync, Direction, StateRequest};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub fn pull(ctx: &Ctx, args: &StatePullArgs) -> Result<Report> {
-    let trust = LedgerConfig::load_strict(ctx.repo())?;
-    let opts = PullOptions {
-        adopt_unsigned_by: actor_if(args.adopt_unsigned, &args.common)?,
-    };
-    let (client, dir) = prepare(ctx, &args.common, Purpose::StatePull)?;
-    let outcome = github::pull_state(&client, &dir, &trust, &opts)?;
-    Ok(render("pull", &outcome))
+    run(ctx, Direction::Pull, &args.common, args.adopt_unsigned)
 }
 
 pub fn push(ctx: &Ctx, args: &StatePushArgs) -> Result<Report> {
-    let trust = LedgerConfig::load_strict(ctx.repo())?;
-    let opts = PushOptions {
-        signer: signer_from_env()?,
-        restore_by: actor_if(args.restore, &args.common)?,
+    run(ctx, Direction::Push, &args.common, args.restore)
+}
+
+fn run(ctx: &Ctx, direction: Direction, args: &StateArgs, audited: bool) -> Result<Report> {
+    let req = StateRequest {
+        runtime_profile: args.runtime_profile.as_deref(),
+        billing_state_dir: args.state.billing_state_dir.as_deref(),
+        actor: args.actor.as_deref(),
+        audited,
     };
-    let (client, dir) = prepare(ctx, &args.common, Purpose::StatePush)?;
-    let outcome = github::push_state(&client, &dir, &trust, &opts)?;
-    Ok(render("push", &outcome))
+    let outcome = sync(ctx.repo(), direction, &req)?;
+    Ok(Report::of(&Rendered::new(direction, &outcome)))
 }
 
-/// The actor of an audited operation (`--actor`, else `$GITHUB_ACTOR`), when it is asked for.
-fn actor_if(asked: bool, args: &StateArgs) -> Result<Option<String>> {
-    if asked {
-        resolve_actor(args.actor.as_deref()).map(Some)
-    } else {
-        Ok(None)
+/// The `--json` document of a pull or push, and the outcome every view renders from.
+#[derive(Serialize)]
+struct Rendered<'a> {
+    command: String,
+    repository: &'a str,
+    tag: &'a str,
+    release_id: Option<u64>,
+    release_missing: bool,
+    release_created: bool,
+    billing_state_dir: String,
+    files: &'a [StateFile],
+    signing: &'a Signing,
+    heads_uploaded: bool,
+    restored: &'a Option<String>,
+    audit_key: &'a Option<String>,
+    #[serde(skip)]
+    direction: Direction,
+    #[serde(skip)]
+    outcome: &'a StateOutcome,
+}
+
+impl<'a> Rendered<'a> {
+    fn new(direction: Direction, o: &'a StateOutcome) -> Self {
+        Rendered {
+            command: format!("state {}", direction.as_str()),
+            repository: &o.repository,
+            tag: &o.tag,
+            release_id: o.release_id,
+            release_missing: o.release_missing,
+            release_created: o.release_created,
+            billing_state_dir: o.dir.display().to_string(),
+            files: &o.files,
+            signing: &o.signing,
+            heads_uploaded: o.heads_uploaded,
+            restored: &o.restored,
+            audit_key: &o.audit_key,
+            direction,
+            outcome: o,
+        }
     }
 }
 
-/// The profile's `github:` block (required here), a client made for `purpose` (only a push
-/// client may write, and only the state release) and the billing-state directory.
-fn prepare(ctx: &Ctx, args: &StateArgs, purpose: Purpose) -> Result<(GithubClient, PathBuf)> {
-    let profile = RuntimeProfile::load(ctx.repo(), args.runtime_profile.as_deref())?;
-    let file = profile
-        .path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| crate::config::profile::DEFAULT_PROFILE.to_string());
-    let Some(block) = profile.github.as_ref().filter(|v| !v.is_null()) else {
-        let err = match &profile.path {
-            Some(p) => Error::input(format!(
-                "runtime profile {} has no github: block",
-                p.display()
-            ))
-            .at(p.display().to_string()),
-            None => Error::input(format!(
-                "no runtime profile: {} does not exist and --runtime-profile was not given",
-                crate::config::profile::DEFAULT_PROFILE
-            )),
-        };
-        return Err(err.help(
-            "state pull/push keep the billing state in a GitHub release: pass --runtime-profile F whose github: block names the repository (github: {repository: owner/name})",
-        ));
-    };
-    let settings = GithubSettings::from_value(block, &file)?;
-    let dir = profile.billing_state_dir(args.state.billing_state_dir.as_deref());
-    let client = GithubClient::from_env(&settings, purpose)?;
-    Ok((client, dir))
+impl View for Rendered<'_> {
+    fn text(&self) -> String {
+        let o = self.outcome;
+        let mut text = headline(self.direction, o);
+        for f in &o.files {
+            let what = match (f.action, self.direction) {
+                (StateAction::Downloaded, _) => format!("downloaded ({})", describe(&f.head)),
+                (StateAction::Uploaded, _) => format!("uploaded ({})", describe(&f.head)),
+                (StateAction::Unchanged, _) => format!("unchanged ({})", describe(&f.head)),
+                (StateAction::Absent, Direction::Pull) => {
+                    "not in the release: starts empty".to_string()
+                }
+                (StateAction::Absent, Direction::Push) => "absent locally and remotely".to_string(),
+            };
+            text.push_str(&format!("  {:<16} {what}\n", f.name));
+        }
+        text.push_str(&signing_line(self.direction, o));
+        if let Some(why) = &o.restored {
+            text.push_str(&format!("  restored: {why}\n"));
+        }
+        if let Some(key) = &o.audit_key {
+            text.push_str(&format!("  audited: {key} (audit.jsonl)\n"));
+        }
+        text
+    }
 }
 
-fn render(verb: &str, o: &StateOutcome) -> Report {
-    let mut text = headline(verb, o);
-    for f in &o.files {
-        let what = match (f.action, &f.head) {
-            (StateAction::Downloaded, h) => format!("downloaded ({})", describe(h)),
-            (StateAction::Uploaded, h) => format!("uploaded ({})", describe(h)),
-            (StateAction::Unchanged, h) => format!("unchanged ({})", describe(h)),
-            (StateAction::Absent, _) if verb == "pull" => {
-                "not in the release: starts empty".to_string()
-            }
-            (StateAction::Absent, _) => "absent locally and remotely".to_string(),
-        };
-        text.push_str(&format!("  {:<16} {what}\n", f.name));
-    }
-    text.push_str(&signing_line(verb, o));
-    if let Some(why) = &o.restored {
-        text.push_str(&format!("  restored: {why}\n"));
-    }
-    if let Some(key) = &o.audit_key {
-        text.push_str(&format!("  audited: {key} (audit.jsonl)\n"));
-    }
-    let json = serde_json::json!({
-        "command": format!("state {verb}"),
-        "repository": o.repository,
-        "tag": o.tag,
-        "release_id": o.release_id,
-        "release_missing": o.release_missing,
-        "release_created": o.release_created,
-        "billing_state_dir": o.dir.display().to_string(),
-        "files": o.files,
-        "signing": o.signing,
-        "heads_uploaded": o.heads_uploaded,
-        "restored": o.restored,
-        "audit_key": o.audit_key,
-    });
-    Report::new(text, json)
-}
-
-fn headline(verb: &str, o: &StateOutcome) -> String {
+fn headline(direction: Direction, o: &StateOutcome) -> String {
     let release = match o.release_id {
         Some(id) => format!("release '{}' (id {id})", o.tag),
         None => format!("release '{}'", o.tag),
     };
-    let dir = o.dir.display();
-    match verb {
-        "pull" if o.release_missing => format!(
-            "state pull: {} has no {release} yet: starting with an empty ledger in {dir}\n",
-            o.repository
+    let (dir, repository) = (o.dir.display(), &o.repository);
+    match direction {
+        Direction::Pull if o.release_missing => format!(
+            "state pull: {repository} has no {release} yet: starting with an empty ledger in {dir}\n"
         ),
-        "pull" => format!("state pull: {} {release} -> {dir}\n", o.repository),
-        _ if o.release_created => format!(
-            "state push: {dir} -> {} {release} (created as a draft)\n",
-            o.repository
-        ),
-        _ => format!("state push: {dir} -> {} {release}\n", o.repository),
+        Direction::Pull => format!("state pull: {repository} {release} -> {dir}\n"),
+        Direction::Push if o.release_created => {
+            format!("state push: {dir} -> {repository} {release} (created as a draft)\n")
+        }
+        Direction::Push => format!("state push: {dir} -> {repository} {release}\n"),
     }
 }
 
 /// One line on what was verified or signed; each says what to do when something is left.
-fn signing_line(verb: &str, o: &StateOutcome) -> String {
-    let seqs = |files: &std::collections::BTreeMap<String, u64>| {
-        files
-            .iter()
-            .map(|(f, n)| format!("{f} +{n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+fn signing_line(direction: Direction, o: &StateOutcome) -> String {
+    let seqs = |files: &BTreeMap<String, u64>| {
+        let parts: Vec<String> = files.iter().map(|(f, n)| format!("{f} +{n}")).collect();
+        parts.join(", ")
     };
     match &o.signing {
         Signing::NotConfigured => "  heads            not signed (config/ledger.yml lists no signing key); chains verified\n".into(),
         Signing::Empty => "  heads            none yet (the release holds no state)\n".into(),
         Signing::Signed { key_id, signed_at, files } => {
             let at: Vec<String> = files.iter().map(|(f, h)| format!("{f} seq {}", h.seq)).collect();
-            let how = match (verb, o.heads_uploaded) {
-                ("pull", _) => "verified",
-                (_, true) => "signed and uploaded",
-                _ => "already current",
+            let how = match (direction, o.heads_uploaded) {
+                (Direction::Pull, _) => "verified",
+                (Direction::Push, true) => "signed and uploaded",
+                (Direction::Push, false) => "already current",
             };
             format!("  heads.json       {how}: key {key_id}, signed at {signed_at}; {}\n", at.join(", "))
         }

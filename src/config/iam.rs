@@ -1,10 +1,11 @@
 //! config/iam.yml: actors, roles and scopes for privileged commands. Unknown roles or scopes
 //! fail closed; a missing file grants nothing.
-use crate::config::registry::SCOPES;
+pub use crate::audit::Scope;
 use crate::error::{Error, Result};
-use crate::findings::{self, Finding};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml::{self, Doc};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -12,8 +13,21 @@ pub const IAM_FILE: &str = "config/iam.yml";
 
 #[derive(Debug, Clone, Default)]
 pub struct Iam {
-    roles: BTreeMap<String, Vec<String>>,
+    roles: BTreeMap<String, Vec<Scope>>,
     actors: BTreeMap<String, Vec<String>>,
+}
+
+/// config/iam.yml as its schema describes it.
+#[derive(Deserialize)]
+struct IamFile {
+    roles: BTreeMap<String, Vec<String>>,
+    actors: Vec<ActorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ActorEntry {
+    id: String,
+    roles: Vec<String>,
 }
 
 impl Iam {
@@ -27,92 +41,59 @@ impl Iam {
             Ok(d) => d,
             Err(f) => return (Iam::default(), vec![f]),
         };
-        let mut out =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Iam, &doc.value));
+        let out = doc.schema_findings(SchemaKind::Iam);
         if !out.is_empty() {
             return (Iam::default(), out);
         }
-        let mut iam = Iam::default();
-        if let Some(roles) = doc.value.get("roles").and_then(|v| v.as_object()) {
-            for (role, scopes) in roles {
-                let list: Vec<String> = scopes
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for (i, s) in list.iter().enumerate() {
-                    if !SCOPES.contains(&s.as_str()) {
-                        out.push(doc.finding(
-                            &format!("roles.{role}[{i}]"),
-                            format!("unknown scope '{s}' (known: {})", SCOPES.join(", ")),
-                        ));
-                    }
-                }
-                iam.roles.insert(role.clone(), list);
-            }
-        }
-        if let Some(actors) = doc.value.get("actors").and_then(|v| v.as_array()) {
-            for (i, a) in actors.iter().enumerate() {
-                let id = a
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let roles: Vec<String> = a
-                    .get("roles")
-                    .and_then(|v| v.as_array())
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for (j, r) in roles.iter().enumerate() {
-                    if !iam.roles.contains_key(r) {
-                        out.push(doc.finding(
-                            &format!("actors[{i}].roles[{j}]"),
-                            format!("actor '{id}' has unknown role '{r}'; define it under roles:"),
-                        ));
-                    }
-                }
-                if iam.actors.insert(id.clone(), roles).is_some() {
-                    out.push(doc.finding(
-                        &format!("actors[{i}].id"),
-                        format!("actor '{id}' is listed twice"),
-                    ));
-                }
-            }
+        // The schema has checked the shape; a mismatch here is a finding all the same.
+        let file: IamFile = match serde_json::from_value(doc.value.clone()) {
+            Ok(f) => f,
+            Err(e) => return (Iam::default(), vec![doc.finding("", e.to_string())]),
+        };
+        let mut out = Vec::new();
+        let mut iam = Iam {
+            roles: roles(&doc, file.roles, &mut out),
+            actors: BTreeMap::new(),
+        };
+        for (i, actor) in file.actors.into_iter().enumerate() {
+            iam.add_actor(&doc, i, actor, &mut out);
         }
         (iam, out)
     }
 
-    /// Load, failing closed on any problem in the file.
-    pub fn load_strict(root: &Path) -> Result<Iam> {
-        let (iam, findings) = Iam::load(root);
-        match findings.into_iter().next() {
-            Some(f) => Err(f
-                .into_error()
-                .help("fix config/iam.yml (see `platform schema iam`)")),
-            None => Ok(iam),
+    /// An actor whose roles are all defined; each problem is a finding at its field.
+    fn add_actor(&mut self, doc: &Doc, i: usize, actor: ActorEntry, out: &mut Vec<Finding>) {
+        let id = actor.id;
+        for (j, r) in actor.roles.iter().enumerate() {
+            if !self.roles.contains_key(r) {
+                out.push(doc.finding(
+                    &format!("actors[{i}].roles[{j}]"),
+                    format!("actor '{id}' has unknown role '{r}'; define it under roles:"),
+                ));
+            }
+        }
+        if self.actors.insert(id.clone(), actor.roles).is_some() {
+            out.push(doc.finding(
+                &format!("actors[{i}].id"),
+                format!("actor '{id}' is listed twice"),
+            ));
         }
     }
 
+    /// Load, failing closed on any problem in the file.
+    pub fn load_strict(root: &Path) -> Result<Iam> {
+        let help = "fix config/iam.yml (see `platform schema iam`)";
+        crate::findings::fail_closed(Iam::load(root), help)
+    }
+
     /// Ok when `actor` holds `scope` through one of its roles; Err(reason) otherwise.
-    pub fn check(&self, actor: &str, scope: &str) -> std::result::Result<(), String> {
-        if !SCOPES.contains(&scope) {
-            return Err(format!("unknown scope '{scope}'"));
-        }
+    pub fn check(&self, actor: &str, scope: Scope) -> std::result::Result<(), String> {
         let Some(roles) = self.actors.get(actor) else {
             return Err(format!("actor '{actor}' is not listed in {IAM_FILE}"));
         };
-        let granted = roles.iter().any(|r| {
-            self.roles
-                .get(r)
-                .is_some_and(|s| s.iter().any(|x| x == scope))
-        });
+        let granted = roles
+            .iter()
+            .any(|r| self.roles.get(r).is_some_and(|s| s.contains(&scope)));
         if granted {
             Ok(())
         } else {
@@ -121,6 +102,30 @@ impl Iam {
             ))
         }
     }
+}
+
+/// Each role's scopes; an unknown scope is a finding (and grants nothing).
+fn roles(
+    doc: &Doc,
+    roles: BTreeMap<String, Vec<String>>,
+    out: &mut Vec<Finding>,
+) -> BTreeMap<String, Vec<Scope>> {
+    let known: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let mut granted = BTreeMap::new();
+    for (role, names) in roles {
+        let mut scopes = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            match Scope::parse(name) {
+                Some(scope) => scopes.push(scope),
+                None => out.push(doc.finding(
+                    &format!("roles.{role}[{i}]"),
+                    format!("unknown scope '{name}' (known: {})", known.join(", ")),
+                )),
+            }
+        }
+        granted.insert(role, scopes);
+    }
+    granted
 }
 
 /// The acting identity: `--actor`, else `$GITHUB_ACTOR`, else an input error.

@@ -1,9 +1,9 @@
 //! config/ledger.yml: the Ed25519 public keys trusted to sign heads.json. A missing file (or an empty list) means unsigned state; a key whose key_id does not match it is an error.
 use crate::error::{Error, Result};
-use crate::findings::{self, Finding};
+use crate::findings::Finding;
 use crate::heads::keys::{decode_exact, key_id_of, Signer, TrustedKey, KEY_BYTES};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::path::Path;
 
 pub const LEDGER_FILE: &str = "config/ledger.yml";
@@ -32,7 +32,7 @@ impl LedgerConfig {
         if doc.value.is_null() {
             return (LedgerConfig::default(), Vec::new());
         }
-        let out = findings::from_violations(&doc, schema::validate(SchemaKind::Ledger, &doc.value));
+        let out = doc.schema_findings(SchemaKind::Ledger);
         if !out.is_empty() {
             return (LedgerConfig::default(), out);
         }
@@ -80,13 +80,8 @@ impl LedgerConfig {
 
     /// Load, failing closed (exit 2) on any problem in the file.
     pub fn load_strict(root: &Path) -> Result<LedgerConfig> {
-        let (config, findings) = LedgerConfig::load(root);
-        match findings.into_iter().next() {
-            Some(f) => Err(f
-                .into_error()
-                .help("fix config/ledger.yml (see `platform schema ledger`; `platform ledger keygen` prints a key_id and public_key that belong together)")),
-            None => Ok(config),
-        }
+        let help = "fix config/ledger.yml (see `platform schema ledger`; `platform ledger keygen` prints a key_id and public_key that belong together)";
+        crate::findings::fail_closed(LedgerConfig::load(root), help)
     }
 }
 

@@ -2,10 +2,9 @@
 //! settings. The smtp/github blocks stay JSON here and are typed by the modules that use them;
 //! the github block is checked at load all the same (SPEC §6: https, safe tag templates).
 use crate::error::{Error, Result};
-use crate::findings;
 use crate::github::GithubSettings;
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_PROFILE: &str = "config/runtime_profile.local.yml";
@@ -60,10 +59,7 @@ impl RuntimeProfile {
                 ..Default::default()
             });
         }
-        let violations = findings::from_violations(
-            &doc,
-            schema::validate(SchemaKind::RuntimeProfile, &doc.value),
-        );
+        let violations = doc.schema_findings(SchemaKind::RuntimeProfile);
         if let Some(f) = violations.into_iter().next() {
             return Err(f.into_error().help("see `platform schema runtime-profile`"));
         }

@@ -1,8 +1,10 @@
 //! The registry of stable IDs: built-in reason slugs, top-up methods, usage units, audit
 //! actions and evidence types, extended by config/registry.yml. Unknown IDs fail closed.
 use crate::findings::{self, Finding};
-use crate::repo::yaml;
-use crate::schema::{self, SchemaKind};
+use crate::schema::SchemaKind;
+use crate::yaml::{self, Doc};
+use serde_json::Value;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -25,7 +27,6 @@ pub const BUILTIN_TOPUP_METHODS: &[&str] = &["bank", "bank-wire", "card", "manua
 pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable"];
 /// Privileged actions, each guarded by the IAM scope of the same name.
 pub const AUDIT_ACTIONS: &[&str] = &["billing.topup", "artifacts.publish"];
-pub const SCOPES: &[&str] = &["billing.topup", "artifacts.publish"];
 pub const EVIDENCE_TYPES: &[&str] = &[
     "run_started",
     "step_started",
@@ -87,84 +88,69 @@ impl Registry {
             Ok(d) => d,
             Err(f) => return (reg, vec![f]),
         };
-        let mut out =
-            findings::from_violations(&doc, schema::validate(SchemaKind::Registry, &doc.value));
+        let mut out = doc.schema_findings(SchemaKind::Registry);
         if !out.is_empty() {
             return (reg, out);
         }
-        let empty = Vec::new();
-        let arr = |k: &str| {
-            doc.value
-                .get(k)
-                .and_then(|v| v.as_array())
-                .unwrap_or(&empty)
-                .clone()
+        let list = |k: &str| {
+            let items = doc.value.get(k).and_then(|v| v.as_array());
+            items.map(Vec::as_slice).unwrap_or_default()
         };
-        for (i, r) in arr("reason_slugs").iter().enumerate() {
-            let slug = r
-                .get("slug")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let refundable = r
-                .get("refundable")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            match reg.reasons.entry(slug) {
-                std::collections::btree_map::Entry::Occupied(e) => out.push(doc.finding(
-                    &format!("reason_slugs[{i}].slug"),
-                    format!("reason slug '{}' is already defined (built-in or earlier); remove the duplicate", e.key()),
-                )),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    let description = r
-                        .get("description")
-                        .and_then(|v| v.as_str())
-                        .map(String::from);
-                    e.insert(Reason {
-                        refundable,
-                        description,
-                    });
-                }
-            }
+        for (i, r) in list("reason_slugs").iter().enumerate() {
+            reg.add_reason(&doc, i, r, &mut out);
         }
-        for (i, m) in arr("topup_methods").iter().enumerate() {
-            let id = m
-                .get("id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            if reg.topup_methods.contains(&id) {
-                out.push(doc.finding(
-                    &format!("topup_methods[{i}].id"),
-                    format!("top-up method '{id}' is already defined"),
-                ));
-            } else {
-                reg.topup_methods.push(id);
-            }
+        for (i, m) in list("topup_methods").iter().enumerate() {
+            let id = m.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+            let field = format!("topup_methods[{i}].id");
+            define(
+                &mut reg.topup_methods,
+                id,
+                &doc,
+                &field,
+                "top-up method",
+                &mut out,
+            );
         }
-        for (i, u) in arr("usage_units").iter().enumerate() {
-            let id = u.as_str().unwrap_or_default().to_string();
-            if reg.usage_units.contains(&id) {
-                out.push(doc.finding(
-                    &format!("usage_units[{i}]"),
-                    format!("usage unit '{id}' is already defined"),
-                ));
-            } else {
-                reg.usage_units.push(id);
-            }
+        for (i, u) in list("usage_units").iter().enumerate() {
+            let id = u.as_str().unwrap_or_default();
+            let field = format!("usage_units[{i}]");
+            define(
+                &mut reg.usage_units,
+                id,
+                &doc,
+                &field,
+                "usage unit",
+                &mut out,
+            );
         }
         (reg, out)
     }
 
+    /// Entry `i` of `reason_slugs`, unless its slug is already defined.
+    fn add_reason(&mut self, doc: &Doc, i: usize, r: &Value, out: &mut Vec<Finding>) {
+        let text = |k: &str| r.get(k).and_then(|v| v.as_str());
+        let slug = text("slug").unwrap_or_default().to_string();
+        match self.reasons.entry(slug) {
+            Entry::Occupied(e) => out.push(doc.finding(
+                &format!("reason_slugs[{i}].slug"),
+                format!(
+                    "reason slug '{}' is already defined (built-in or earlier); remove the duplicate",
+                    e.key()
+                ),
+            )),
+            Entry::Vacant(e) => {
+                e.insert(Reason {
+                    refundable: r.get("refundable").and_then(|v| v.as_bool()).unwrap_or(false),
+                    description: text("description").map(String::from),
+                });
+            }
+        }
+    }
+
     /// As `load`, but any problem is an input error (commands that act on money fail closed).
     pub fn load_strict(root: &Path) -> crate::Result<Registry> {
-        let (reg, findings) = Registry::load(root);
-        match findings.into_iter().next() {
-            Some(f) => Err(f
-                .into_error()
-                .help("fix config/registry.yml (see `platform schema registry`)")),
-            None => Ok(reg),
-        }
+        let help = "fix config/registry.yml (see `platform schema registry`)";
+        findings::fail_closed(Registry::load(root), help)
     }
 
     /// Whether a failure with this slug is refunded; None for an unknown slug.
@@ -188,6 +174,22 @@ impl Registry {
     }
     pub fn is_usage_unit(&self, id: &str) -> bool {
         self.usage_units.iter().any(|u| u == id)
+    }
+}
+
+/// Add `id` to `list`, or a finding at `field` when it is already defined (built in or earlier).
+fn define(
+    list: &mut Vec<String>,
+    id: &str,
+    doc: &Doc,
+    field: &str,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
+    if list.iter().any(|x| x == id) {
+        out.push(doc.finding(field, format!("{what} '{id}' is already defined")));
+    } else {
+        list.push(id.to_string());
     }
 }
 

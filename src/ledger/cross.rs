@@ -6,8 +6,8 @@
 //! a merge that replaced audit.jsonl and evidence.jsonl but crashed before billing.jsonl
 //! still passes. Cost: one key hash per *run* (records of a run are adjacent, so a cache of
 //! the last run id skips the rest) and one per privileged record.
+use super::key::{key_id, IdMap, KeyId};
 use super::line::Facts;
-use super::scan::{key_id, IdMap, KeyId, Scan};
 use crate::records::audit::allowed_key;
 use crate::records::evidence::run_started_key;
 use crate::records::{Privileged, RecordType, Stream};
@@ -128,24 +128,27 @@ pub(crate) struct Findings {
     pub unaudited: Vec<PrivilegedRef>,
 }
 
-/// Check the references of the three scans (indexed by `Stream::index`) against their keys.
-pub(crate) fn check(scans: [&Scan; 3]) -> Findings {
-    let evidence = scans[Stream::Evidence.index()];
-    let audit = scans[Stream::Audit.index()];
+/// Check the references of each file (`(stream, refs)`, None when not collected) against
+/// the keys recorded in evidence.jsonl and audit.jsonl.
+pub(crate) fn check(
+    files: [(Stream, Option<&Refs>); 3],
+    in_evidence: impl Fn(&KeyId) -> bool,
+    in_audit: impl Fn(&KeyId) -> bool,
+) -> Findings {
     let mut found = Findings::default();
-    for scan in scans {
-        let Some(refs) = &scan.refs else { continue };
+    for (stream, refs) in files {
+        let Some(refs) = refs else { continue };
         for run in refs.runs.values() {
-            if !evidence.has_key(&run.key) {
+            if !in_evidence(&run.key) {
                 found.orphans.push(Orphan {
-                    stream: scan.stream,
+                    stream,
                     line: run.line,
                     message: orphan_message(run),
                 });
             }
         }
         for p in &refs.privileged {
-            if !audit.has_key(&p.audit_key) {
+            if !in_audit(&p.audit_key) {
                 found.unaudited.push(p.clone());
             }
         }

@@ -64,101 +64,119 @@ pub(crate) fn parse(line: &[u8], want_payload_digest: bool) -> Result<Facts<'_>,
         return Err(fail("the line is not valid UTF-8".into()));
     }
     let mut p = Members::new(body, want_payload_digest);
-    let mut v = None;
-    let mut seq = None;
-    let mut prev_hash = None;
-    let mut recorded_at = false;
-    let mut key = None;
-    let mut type_name = None;
-    let mut batch = None;
-    let mut batch_len = None;
-    let mut tenant_id = None;
-    let mut amount = None;
-    let mut refunds = None;
-    let mut run_id = None;
+    let mut found = Found::default();
     while let Some((name, value)) = p.next().map_err(fail)? {
-        let field =
-            |what: &str| format!("field {}: expected {what}", String::from_utf8_lossy(name));
-        match name {
-            b"v" => v = Some(uint(value).ok_or_else(|| fail(field("an unsigned integer")))?),
-            b"seq" => seq = Some(uint(value).ok_or_else(|| fail(field("an unsigned integer")))?),
-            b"batch_len" => {
-                batch_len = Some(uint(value).ok_or_else(|| fail(field("an unsigned integer")))?)
-            }
-            b"amount_credits" => {
-                amount = Some(int(value).ok_or_else(|| fail(field("an integer")))?)
-            }
-            b"prev_hash" => {
-                let s = string(value).ok_or_else(|| fail(field("a string")))?;
-                let ok = s.len() == 64
-                    && s.bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-                if !ok {
-                    return Err(fail(field("64 lower-case hex digits")));
-                }
-                let mut h = [0u8; 64];
-                h.copy_from_slice(s.as_bytes());
-                prev_hash = Some(h);
-            }
-            b"recorded_at" => {
-                let s = string(value).ok_or_else(|| fail(field("a string")))?;
-                if !is_timestamp(&s) {
-                    return Err(fail(field(
-                        "an RFC 3339 UTC time like 2026-01-31T12:00:00.000Z",
-                    )));
-                }
-                recorded_at = true;
-            }
-            b"idempotency_key" => {
-                let s = string(value).ok_or_else(|| fail(field("a string")))?;
-                if s.is_empty() {
-                    return Err(fail(field("a non-empty string")));
-                }
-                key = Some(s);
-            }
-            b"type" => type_name = Some(string(value).ok_or_else(|| fail(field("a string")))?),
-            b"batch" => batch = Some(string(value).ok_or_else(|| fail(field("a string")))?),
-            b"tenant_id" if value != b"null" => {
-                tenant_id = Some(string(value).ok_or_else(|| fail(field("a string")))?)
-            }
-            b"refunds" => refunds = Some(string(value).ok_or_else(|| fail(field("a string")))?),
-            b"run_id" => run_id = Some(string(value).ok_or_else(|| fail(field("a string")))?),
-            b"hash" => return Err(fail("field hash appears twice".into())),
-            _ => {}
-        }
-    }
-    let missing = |name: &str| fail(format!("missing field {name}"));
-    let v = v.ok_or_else(|| missing("v"))?;
-    let seq = seq.ok_or_else(|| missing("seq"))?;
-    let prev_hash = prev_hash.ok_or_else(|| missing("prev_hash"))?;
-    if !recorded_at {
-        return Err(missing("recorded_at"));
-    }
-    let key = key.ok_or_else(|| missing("idempotency_key"))?;
-    let type_name = type_name.ok_or_else(|| missing("type"))?;
-    if batch.is_some() != batch_len.is_some() {
-        return Err(fail("batch and batch_len must appear together".into()));
+        found.take(name, value).map_err(fail)?;
     }
     let payload_digest = p.finish_digest();
-    let computed = record_hash(&[body, b"}"]);
-    let hash_ok = hex_eq(&computed, &hash);
-    Ok(Facts {
-        hash,
-        hash_ok,
-        v,
-        seq,
-        prev_hash,
-        key,
-        record: RecordType::from_name(&type_name),
-        type_name,
-        batch,
-        batch_len,
-        tenant_id,
-        amount,
-        refunds,
-        run_id,
-        payload_digest,
-    })
+    let hash_ok = hex_eq(&record_hash(&[body, b"}"]), &hash);
+    found.facts(hash, hash_ok, payload_digest).map_err(fail)
+}
+
+/// The top-level fields the ledger reads, as found so far in one line.
+#[derive(Default)]
+struct Found<'a> {
+    v: Option<u64>,
+    seq: Option<u64>,
+    prev_hash: Option<[u8; 64]>,
+    recorded_at: bool,
+    key: Option<Cow<'a, str>>,
+    type_name: Option<Cow<'a, str>>,
+    batch: Option<Cow<'a, str>>,
+    batch_len: Option<u64>,
+    tenant_id: Option<Cow<'a, str>>,
+    amount: Option<i64>,
+    refunds: Option<Cow<'a, str>>,
+    run_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> Found<'a> {
+    /// Take one top-level member; an error says what the field must hold.
+    fn take(&mut self, name: &[u8], value: &'a [u8]) -> Result<(), String> {
+        let field =
+            |what: &str| format!("field {}: expected {what}", String::from_utf8_lossy(name));
+        let uint = |v| uint(v).ok_or_else(|| field("an unsigned integer"));
+        let text = |v| string(v).ok_or_else(|| field("a string"));
+        match name {
+            b"v" => self.v = Some(uint(value)?),
+            b"seq" => self.seq = Some(uint(value)?),
+            b"batch_len" => self.batch_len = Some(uint(value)?),
+            b"amount_credits" => self.amount = Some(int(value).ok_or_else(|| field("an integer"))?),
+            b"prev_hash" => {
+                let h = hex64(&text(value)?).ok_or_else(|| field("64 lower-case hex digits"))?;
+                self.prev_hash = Some(h);
+            }
+            b"recorded_at" => {
+                if !is_timestamp(&text(value)?) {
+                    return Err(field("an RFC 3339 UTC time like 2026-01-31T12:00:00.000Z"));
+                }
+                self.recorded_at = true;
+            }
+            b"idempotency_key" => {
+                let s = text(value)?;
+                if s.is_empty() {
+                    return Err(field("a non-empty string"));
+                }
+                self.key = Some(s);
+            }
+            b"type" => self.type_name = Some(text(value)?),
+            b"batch" => self.batch = Some(text(value)?),
+            b"tenant_id" if value != b"null" => self.tenant_id = Some(text(value)?),
+            b"refunds" => self.refunds = Some(text(value)?),
+            b"run_id" => self.run_id = Some(text(value)?),
+            b"hash" => return Err("field hash appears twice".into()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The line's facts, once every member was taken; an error names a missing field.
+    fn facts(
+        self,
+        hash: [u8; 64],
+        hash_ok: bool,
+        payload_digest: Option<[u8; 32]>,
+    ) -> Result<Facts<'a>, String> {
+        let missing = |name: &str| format!("missing field {name}");
+        let v = self.v.ok_or_else(|| missing("v"))?;
+        let seq = self.seq.ok_or_else(|| missing("seq"))?;
+        let prev_hash = self.prev_hash.ok_or_else(|| missing("prev_hash"))?;
+        if !self.recorded_at {
+            return Err(missing("recorded_at"));
+        }
+        let key = self.key.ok_or_else(|| missing("idempotency_key"))?;
+        let type_name = self.type_name.ok_or_else(|| missing("type"))?;
+        if self.batch.is_some() != self.batch_len.is_some() {
+            return Err("batch and batch_len must appear together".into());
+        }
+        Ok(Facts {
+            hash,
+            hash_ok,
+            v,
+            seq,
+            prev_hash,
+            key,
+            record: RecordType::from_name(&type_name),
+            type_name,
+            batch: self.batch,
+            batch_len: self.batch_len,
+            tenant_id: self.tenant_id,
+            amount: self.amount,
+            refunds: self.refunds,
+            run_id: self.run_id,
+            payload_digest,
+        })
+    }
+}
+
+/// 64 lower-case hex digits, as bytes.
+fn hex64(s: &str) -> Option<[u8; 64]> {
+    let ok = s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let mut h = [0u8; 64];
+    h.copy_from_slice(s.as_bytes().get(..64).filter(|_| ok)?);
+    Some(h)
 }
 
 fn hex_eq(bytes: &[u8; 32], hex: &[u8; 64]) -> bool {
@@ -346,79 +364,86 @@ fn skip_value(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
     }
     match b.get(i) {
         Some(b'"') => Ok(scan_string(b, i)?.0),
-        Some(b'{') => {
-            let mut j = i + 1;
-            if b.get(j) == Some(&b'}') {
-                return Ok(j + 1);
-            }
-            let mut prev: Option<Cow<'_, [u8]>> = None;
-            loop {
-                let (key_end, escaped) = scan_string(b, j)?;
-                let raw = &b[j + 1..key_end - 1];
-                let key: Cow<'_, [u8]> = if escaped {
-                    let s: String = serde_json::from_slice(&b[j..key_end])
-                        .map_err(|e| format!("bad field name: {e}"))?;
-                    Cow::Owned(s.into_bytes())
-                } else {
-                    Cow::Borrowed(raw)
-                };
-                if let Some(p) = &prev {
-                    if key.as_ref() <= p.as_ref() {
-                        return Err(format!(
-                            "not canonical: nested field {} is out of order or repeated",
-                            String::from_utf8_lossy(&key)
-                        ));
-                    }
-                }
-                prev = Some(key);
-                if b.get(key_end) != Some(&b':') {
-                    return Err(format!("expected ':' at byte {key_end}"));
-                }
-                j = skip_value(b, key_end + 1, depth + 1)?;
-                match b.get(j) {
-                    Some(b',') => j += 1,
-                    Some(b'}') => return Ok(j + 1),
-                    _ => return Err(format!("expected ',' or '}}' at byte {j}")),
-                }
-            }
-        }
-        Some(b'[') => {
-            let mut j = i + 1;
-            if b.get(j) == Some(&b']') {
-                return Ok(j + 1);
-            }
-            loop {
-                j = skip_value(b, j, depth + 1)?;
-                match b.get(j) {
-                    Some(b',') => j += 1,
-                    Some(b']') => return Ok(j + 1),
-                    _ => return Err(format!("expected ',' or ']' at byte {j}")),
-                }
-            }
-        }
+        Some(b'{') => skip_object(b, i, depth),
+        Some(b'[') => skip_array(b, i, depth),
         Some(b't') if b[i..].starts_with(b"true") => Ok(i + 4),
         Some(b'f') if b[i..].starts_with(b"false") => Ok(i + 5),
         Some(b'n') if b[i..].starts_with(b"null") => Ok(i + 4),
-        Some(b'-' | b'0'..=b'9') => {
-            let mut j = i;
-            if b[j] == b'-' {
-                j += 1;
-            }
-            let digits = j;
-            while b.get(j).is_some_and(u8::is_ascii_digit) {
-                j += 1;
-            }
-            let n = j - digits;
-            if n == 0 || (n > 1 && b[digits] == b'0') || (b[i] == b'-' && &b[digits..j] == b"0") {
-                return Err(format!("not canonical: number at byte {i}"));
-            }
-            if matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
-                return Err(format!("number at byte {i} is not an integer"));
-            }
-            Ok(j)
-        }
+        Some(b'-' | b'0'..=b'9') => skip_integer(b, i),
         _ => Err(format!("expected a JSON value at byte {i}")),
     }
+}
+
+/// End of the object at `b[i] == '{'`; its keys must be in canonical (sorted) order.
+fn skip_object(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
+    let mut j = i + 1;
+    if b.get(j) == Some(&b'}') {
+        return Ok(j + 1);
+    }
+    let mut prev: Option<Cow<'_, [u8]>> = None;
+    loop {
+        let (key_end, escaped) = scan_string(b, j)?;
+        let key: Cow<'_, [u8]> = if escaped {
+            let s: String = serde_json::from_slice(&b[j..key_end])
+                .map_err(|e| format!("bad field name: {e}"))?;
+            Cow::Owned(s.into_bytes())
+        } else {
+            Cow::Borrowed(&b[j + 1..key_end - 1])
+        };
+        if prev.as_ref().is_some_and(|p| key.as_ref() <= p.as_ref()) {
+            return Err(format!(
+                "not canonical: nested field {} is out of order or repeated",
+                String::from_utf8_lossy(&key)
+            ));
+        }
+        prev = Some(key);
+        if b.get(key_end) != Some(&b':') {
+            return Err(format!("expected ':' at byte {key_end}"));
+        }
+        j = skip_value(b, key_end + 1, depth + 1)?;
+        match b.get(j) {
+            Some(b',') => j += 1,
+            Some(b'}') => return Ok(j + 1),
+            _ => return Err(format!("expected ',' or '}}' at byte {j}")),
+        }
+    }
+}
+
+/// End of the array at `b[i] == '['`.
+fn skip_array(b: &[u8], i: usize, depth: usize) -> Result<usize, String> {
+    let mut j = i + 1;
+    if b.get(j) == Some(&b']') {
+        return Ok(j + 1);
+    }
+    loop {
+        j = skip_value(b, j, depth + 1)?;
+        match b.get(j) {
+            Some(b',') => j += 1,
+            Some(b']') => return Ok(j + 1),
+            _ => return Err(format!("expected ',' or ']' at byte {j}")),
+        }
+    }
+}
+
+/// End of the integer at `b[i]`, written canonically (no leading zero, no `-0`); a fraction or
+/// exponent is refused.
+fn skip_integer(b: &[u8], i: usize) -> Result<usize, String> {
+    let mut j = i;
+    if b[j] == b'-' {
+        j += 1;
+    }
+    let digits = j;
+    while b.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    let n = j - digits;
+    if n == 0 || (n > 1 && b[digits] == b'0') || (b[i] == b'-' && &b[digits..j] == b"0") {
+        return Err(format!("not canonical: number at byte {i}"));
+    }
+    if matches!(b.get(j), Some(b'.' | b'e' | b'E')) {
+        return Err(format!("number at byte {i} is not an integer"));
+    }
+    Ok(j)
 }
 
 #[cfg(test)]

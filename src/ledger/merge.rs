@@ -1,12 +1,14 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
+use super::billing::BillingOp;
+use super::file::{chain, read_object, sync_dir, FileState};
+use super::key::{key_id, KeyId};
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::open::{load_locked, read_object, sync_dir, FileState};
-use super::scan::{self, key_id, Head, IndexEntry, Mode, Scan};
-use super::writer::{billing_op, differing_fields};
+use super::open::load_locked;
+use super::scan::{self, Committed, Head, Mode, Scan};
+use super::writer::differing_fields;
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
-use crate::records::canonical::{encode_object, seal};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,9 +35,10 @@ pub struct MergeReport {
 struct Line {
     line: u64,
     bytes: Vec<u8>,
-    key: scan::KeyId,
+    key: KeyId,
     key_text: String,
     digest: [u8; 32],
+    billing: Option<BillingOp>,
 }
 
 /// The order merged files replace the target's: audit, then evidence, then billing. Each
@@ -139,8 +142,11 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
     };
     let mut scan = Scan::new(f.scan.stream, Mode::Read);
     let mut group: Vec<Line> = Vec::new();
-    let mut sink = |ln: u64, bytes: &[u8]| -> std::result::Result<(), SinkError> {
+    let mut sink = |c: Committed<'_>| -> std::result::Result<(), SinkError> {
+        let (ln, bytes) = (c.line, c.bytes);
         let facts = line::parse(bytes, true).map_err(|u| damaged(seg_path, ln, &u.message))?;
+        let key = key_id(&facts.key);
+        let billing = BillingOp::of_line(&facts, key).map_err(|m| damaged(seg_path, ln, &m))?;
         let done = match (&facts.batch, facts.batch_len) {
             (Some(_), Some(len)) => group.len() as u64 + 1 >= len,
             _ => true,
@@ -148,9 +154,10 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
         group.push(Line {
             line: ln,
             bytes: bytes.to_vec(),
-            key: key_id(&facts.key),
+            key,
             key_text: facts.key.to_string(),
             digest: facts.payload_digest.unwrap_or([0; 32]),
+            billing,
         });
         if done {
             let batch = std::mem::take(&mut group);
@@ -178,40 +185,10 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
     Ok(())
 }
 
+/// Add one whole batch of a segment: all of it is new, or all of it is recorded already with
+/// the same payloads (then nothing is added); anything else is a conflict.
 fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Output) -> Result<()> {
-    let mut present = 0;
-    for l in &batch {
-        match f.scan.index.get(&l.key) {
-            Some(e) if e.payload == l.digest => present += 1,
-            Some(e) => {
-                let recorded = if e.offset < f.scan.head.offset {
-                    read_object(f, e.offset)?
-                } else {
-                    // Added by this merge: not on disk yet.
-                    let start = (e.offset - f.scan.head.offset) as usize;
-                    let end = out.bytes[start..]
-                        .iter()
-                        .position(|&b| b == b'\n')
-                        .map_or(out.bytes.len(), |p| start + p);
-                    serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
-                };
-                let posted: Map<String, Value> =
-                    serde_json::from_slice(&l.bytes).unwrap_or_default();
-                return Err(Error::failure(format!(
-                    "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
-                    seg_path.display(),
-                    l.line,
-                    l.key_text,
-                    f.path.display(),
-                    e.seq,
-                    differing_fields(&recorded, &posted)
-                ))
-                .at(format!("{}:{}", seg_path.display(), l.line))
-                .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
-            }
-            None => {}
-        }
-    }
+    let present = recorded_already(f, seg_path, &batch, out)?;
     if present == batch.len() {
         out.present += present as u64;
         return Ok(());
@@ -226,46 +203,72 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
         .at(format!("{}:{first}", seg_path.display())));
     }
     for l in batch {
-        let mut obj: Map<String, Value> = serde_json::from_slice(&l.bytes)
-            .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
-        obj.remove("hash");
-        let seq = out.head.seq + 1;
-        obj.insert("seq".into(), Value::from(seq));
-        obj.insert("prev_hash".into(), Value::String(out.head.hash_hex()));
-        if let Some(billing) = f.scan.billing.as_mut() {
-            if let Some(op) = billing_op(&obj, &l.key_text) {
-                billing.apply(&op, true).map_err(|m| {
-                    Error::failure(format!(
-                        "merging {} line {} would break a billing rule: {m}; nothing was merged",
-                        seg_path.display(),
-                        l.line
-                    ))
-                    .at(format!("{}:{}", seg_path.display(), l.line))
-                    .help("segments are merged in path order: a spend must come after the top-up that pays for it")
-                })?;
-            }
-        }
-        let canonical = encode_object(&obj).map_err(Error::input)?;
-        let (bytes, hash) = seal(&canonical).map_err(Error::input)?;
-        f.scan.index.insert(
-            l.key,
-            IndexEntry {
-                seq,
-                offset: out.head.offset,
-                payload: l.digest,
-            },
-        );
-        let mut h = [0u8; 64];
-        h.copy_from_slice(hash.as_bytes());
-        out.head = Head {
-            offset: out.head.offset + bytes.len() as u64,
-            lines: out.head.lines + 1,
-            seq,
-            hash: h,
-        };
-        out.bytes.extend_from_slice(&bytes);
-        out.added += 1;
+        append_line(f, seg_path, l, out)?;
     }
+    Ok(())
+}
+
+/// How many lines of the batch the target records already, with the same payload; a key
+/// recorded with another payload is a conflict naming the differing fields.
+fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output) -> Result<usize> {
+    let mut present = 0;
+    for l in batch {
+        let Some(e) = f.scan.index.get(&l.key) else {
+            continue;
+        };
+        if e.payload == l.digest {
+            present += 1;
+            continue;
+        }
+        let recorded = if e.offset < f.scan.head.offset {
+            read_object(f, e.offset)?
+        } else {
+            // Added by this merge: not on disk yet.
+            let start = (e.offset - f.scan.head.offset) as usize;
+            let end = out.bytes[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(out.bytes.len(), |p| start + p);
+            serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
+        };
+        let posted: Map<String, Value> = serde_json::from_slice(&l.bytes).unwrap_or_default();
+        return Err(Error::failure(format!(
+            "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
+            seg_path.display(),
+            l.line,
+            l.key_text,
+            f.path.display(),
+            e.seq,
+            differing_fields(&recorded, &posted)
+        ))
+        .at(format!("{}:{}", seg_path.display(), l.line))
+        .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
+    }
+    Ok(present)
+}
+
+/// Re-chain one new line onto the target (new seq and prev_hash, its own `recorded_at`),
+/// checking its billing rules against the target's balances.
+fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) -> Result<()> {
+    let mut obj: Map<String, Value> = serde_json::from_slice(&l.bytes)
+        .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
+    obj.remove("hash");
+    if let (Some(billing), Some(op)) = (f.scan.billing.as_mut(), &l.billing) {
+        billing.apply(op, true).map_err(|m| {
+            Error::failure(format!(
+                "merging {} line {} would break a billing rule: {m}; nothing was merged",
+                seg_path.display(),
+                l.line
+            ))
+            .at(format!("{}:{}", seg_path.display(), l.line))
+            .help("segments are merged in path order: a spend must come after the top-up that pays for it")
+        })?;
+    }
+    let c = chain(obj, out.head, l.digest)?;
+    f.scan.index.insert(l.key, c.entry);
+    out.head = c.head;
+    out.bytes.extend_from_slice(&c.line);
+    out.added += 1;
     Ok(())
 }
 

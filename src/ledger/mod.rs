@@ -2,27 +2,32 @@
 //!
 //! Three files (`billing.jsonl`, `evidence.jsonl`, `audit.jsonl`) are the only source of
 //! truth; balances and indexes are derived from them. Writers go through [`Ledger`]; readers
-//! use [`for_each`] and friends and never take the writer lock. docs/ledger.md explains the
-//! design, docs/records.md the line format.
+//! use [`read`] or [`for_each_line`], which hand over each line with its record type, and
+//! never take the writer lock. docs/ledger.md explains the design, docs/records.md the line
+//! format.
+mod billing;
 mod cross;
+mod file;
+mod key;
 mod line;
 pub mod lock;
 mod merge;
 mod open;
+mod prepare;
 mod read;
 mod scan;
 mod verify;
 mod writer;
 
 pub use crate::records::Stream;
+pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub use merge::{merge, MergeFile, MergeReport};
 pub use read::{
-    balance, balances, entry_of, for_each, for_each_entry, for_each_line, read, ReadSummary,
-    Reading, TornTail, Unaudited,
+    balance, balances, for_each_line, read, LedgerLine, ReadSummary, Reading, TornTail, Unaudited,
 };
 pub use verify::{verify, FileReport, Problem, VerifyReport};
-pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, Posted, SpendInfo};
+pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
 
 use crate::error::{Error, Result};
 use crate::records::{Audit, Decision, Payload};
@@ -133,15 +138,15 @@ pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error
         .help("run `platform integrity-validate` to list every problem, then restore the file from a good copy")
 }
 
-pub(crate) fn missing_dir(dir: &std::path::Path) -> Error {
+/// The one error for a billing-state directory that is not there (every command that needs
+/// one to exist says this, with this help).
+pub fn missing_dir(dir: &std::path::Path) -> Error {
     Error::input(format!(
         "billing-state directory {} does not exist",
         dir.display()
     ))
     .at(dir.display().to_string())
-    .help(
-        "pass --billing-state-dir, or create the ledger with a writer (e.g. platform admin-topup)",
-    )
+    .help("pass the --billing-state-dir a writer (orchestrator, admin-topup) used, or run `platform state pull` first")
 }
 
 #[cfg(test)]

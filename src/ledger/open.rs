@@ -1,22 +1,15 @@
 //! Opening a billing-state directory for writing: scan the three files, refuse damage, then repair what a crash can leave (a torn tail, a privileged record without its audit record) and report it.
-use super::cross::{self, PrivilegedRef};
-use super::scan::{self, Mode, Scan};
-use super::writer::{prepare_one, write_batch};
+use super::cross::PrivilegedRef;
+use super::file::{read_object, sync_dir, write_batch, FileState};
+use super::prepare::prepare_one;
+use super::scan::{self, check_across, Mode, Scan};
 use super::{Repair, RepairKind, Stream};
 use crate::error::{Error, Result};
 use crate::records::{Audit, Payload};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
-
-/// One open ledger file and the scan that indexes it.
-pub(crate) struct FileState {
-    pub path: PathBuf,
-    pub file: File,
-    pub id: (u64, u64),
-    pub scan: Scan,
-}
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// A file as scanned before anything is created or changed.
 struct Scanned {
@@ -33,7 +26,7 @@ pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
     for s in Stream::ALL {
         scanned.push(scan_as_is(dir, s)?);
     }
-    let found = cross::check([&scanned[0].scan, &scanned[1].scan, &scanned[2].scan]);
+    let found = check_across([&scanned[0].scan, &scanned[1].scan, &scanned[2].scan]);
     if let Some(o) = found.orphans.first() {
         return Err(damage(&dir.join(o.stream.file_name()), o.line, &o.message));
     }
@@ -94,7 +87,7 @@ pub(crate) fn scan_to_end(
     scan: &mut Scan,
     start: u64,
 ) -> Result<Option<scan::Torn>> {
-    scan::feed_file::<std::io::Error>(file, start, scan, &mut |_, _| Ok(()))
+    scan::feed_file::<std::io::Error>(file, start, scan, &mut |_| Ok(()))
         .map_err(|e| Error::io(path, &e))?;
     let torn = scan.finish();
     match scan.problems.first() {
@@ -182,38 +175,4 @@ fn add_audit(files: &mut [FileState], u: &PrivilegedRef) -> Result<Repair> {
         bytes_removed: 0,
         reason: origin,
     })
-}
-
-/// The line starting at `offset`, parsed.
-pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Value>> {
-    let mut line = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    let mut pos = offset;
-    loop {
-        let n = f
-            .file
-            .read_at(&mut buf, pos)
-            .map_err(|e| Error::io(&f.path, &e))?;
-        if n == 0 {
-            break;
-        }
-        if let Some(k) = scan::find_newline(&buf[..n]) {
-            line.extend_from_slice(&buf[..k]);
-            break;
-        }
-        line.extend_from_slice(&buf[..n]);
-        pos += n as u64;
-    }
-    serde_json::from_slice(&line).map_err(|e| {
-        Error::failure(format!(
-            "{}: cannot read the record at byte {offset}: {e}",
-            f.path.display()
-        ))
-    })
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, &e))
 }

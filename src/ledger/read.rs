@@ -1,12 +1,58 @@
-//! Readers: stream ledger files line by line, whole batches only, without the writer lock and without ever modifying them; every check `verify` makes, and figures only from a ledger that passes them.
-use super::cross;
-use super::scan::{self, Mode, Scan};
+//! The one typed reader: streams ledger files line by line, whole batches only, each line with its record type, without the writer lock and without ever modifying them; every check `verify` makes, and figures only from a ledger that passes them.
+use super::scan::{self, check_across, Committed, Mode, Scan};
 use super::{damaged, SinkError, Stream};
 use crate::error::{Error, Result};
-use crate::records::Entry;
+use crate::records::{Entry, Record, RecordType};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// One complete record of a file that passed every check, as a reader receives it. Its type
+/// is known (the scan read it), so a reader skips what it has no use for without parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerLine<'a> {
+    pub stream: Stream,
+    /// 1-based line number in its file.
+    pub line: u64,
+    pub record_type: RecordType,
+    /// The line without its `\n`.
+    pub bytes: &'a [u8],
+    path: &'a Path,
+}
+
+impl LedgerLine<'_> {
+    /// The record, parsed straight into its type's struct (one pass; the envelope is skipped).
+    pub fn record(&self) -> Result<Record> {
+        Record::from_json(self.record_type, self.bytes).map_err(|e| self.unreadable(&e))
+    }
+
+    /// The envelope (seq, key, time, hashes, batch) and the typed record.
+    pub fn entry(&self) -> Result<Entry> {
+        Entry::from_json(self.record_type, self.bytes).map_err(|e| self.unreadable(&e))
+    }
+
+    /// The line as a JSON object, every field as written.
+    pub fn object(&self) -> Result<Map<String, Value>> {
+        serde_json::from_slice(self.bytes)
+            .map_err(|e| damaged(self.path, self.line, &format!("not a JSON object: {e}")))
+    }
+
+    /// `file:line`.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.path.display(), self.line)
+    }
+
+    /// A line that verifies but does not fit its type's struct: this build cannot read it.
+    fn unreadable(&self, why: &dyn std::fmt::Display) -> Error {
+        let at = self.location();
+        Error::failure(format!(
+            "{at}: unreadable {} record: {why}",
+            self.record_type.name()
+        ))
+        .at(at)
+        .help("run `platform integrity-validate` to see what is damaged")
+    }
+}
 
 /// An incomplete write at the end of a file, seen by a reader (left in place: the next
 /// writer removes it).
@@ -89,7 +135,7 @@ impl Reading {
 pub fn read(
     dir: &Path,
     streams: &[Stream],
-    mut f: impl FnMut(Stream, u64, &[u8]) -> Result<()>,
+    mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<Reading> {
     let mut scans = Vec::new();
     let mut files = Vec::new();
@@ -99,11 +145,11 @@ pub fn read(
         } else {
             Mode::Verify
         };
-        let (scan, summary) = scan_file(dir, stream, mode, &mut |ln, b| f(stream, ln, b))?;
+        let (scan, summary) = scan_file(dir, stream, mode, &mut f)?;
         scans.push(scan);
         files.push(summary);
     }
-    let found = cross::check([&scans[0], &scans[1], &scans[2]]);
+    let found = check_across([&scans[0], &scans[1], &scans[2]]);
     if let Some(o) = found.orphans.first() {
         return Err(damaged(&dir.join(o.stream.file_name()), o.line, &o.message));
     }
@@ -142,7 +188,7 @@ fn scan_file(
     dir: &Path,
     stream: Stream,
     mode: Mode,
-    f: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+    f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<(Scan, ReadSummary)> {
     let path = dir.join(stream.file_name());
     let mut scan = Scan::new(stream, mode);
@@ -154,9 +200,16 @@ fn scan_file(
         Err(e) => return Err(Error::io(&path, &e)),
     };
     let mut records = 0u64;
-    let mut sink = |ln: u64, bytes: &[u8]| -> std::result::Result<(), SinkError> {
+    let mut sink = |c: Committed<'_>| -> std::result::Result<(), SinkError> {
         records += 1;
-        f(ln, bytes).map_err(SinkError::Err)
+        f(LedgerLine {
+            stream,
+            line: c.line,
+            record_type: c.record,
+            bytes: c.bytes,
+            path: &path,
+        })
+        .map_err(SinkError::Err)
     };
     scan::feed_file(&file, 0, &mut scan, &mut sink).map_err(|e| e.into_error(&path))?;
     let torn = scan.finish();
@@ -176,59 +229,22 @@ fn scan_file(
     Ok((scan, summary))
 }
 
-/// Every complete record of one file as raw line bytes (without `\n`), with its line
-/// number. The file gets every check of its own (hash, chain, keys, batches, billing rules);
-/// the rules between files are [`read`]'s. Damage is an error, a torn tail is reported in
-/// the summary and skipped. A missing file has no records.
+/// Every complete record of one file, in file order. The file gets every check of its own
+/// (hash, chain, keys, batches, billing rules); the rules between files are [`read`]'s.
+/// Damage is an error, a torn tail is reported in the summary and skipped. A missing file has
+/// no records.
 pub fn for_each_line(
     dir: &Path,
     stream: Stream,
-    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+    mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
     Ok(scan_file(dir, stream, Mode::Read, &mut f)?.1)
-}
-
-/// Every complete record of a file as a JSON object, with its line number.
-pub fn for_each(
-    dir: &Path,
-    stream: Stream,
-    mut f: impl FnMut(u64, &Map<String, Value>) -> Result<()>,
-) -> Result<ReadSummary> {
-    let path = dir.join(stream.file_name());
-    for_each_line(dir, stream, |ln, bytes| {
-        let map: Map<String, Value> = serde_json::from_slice(bytes)
-            .map_err(|e| damaged(&path, ln, &format!("not a JSON object: {e}")))?;
-        f(ln, &map)
-    })
-}
-
-/// A ledger line as a typed record; a record this build does not know is an error naming
-/// the line.
-pub fn entry_of(path: &Path, ln: u64, bytes: &[u8]) -> Result<Entry> {
-    let map: Map<String, Value> = serde_json::from_slice(bytes)
-        .map_err(|e| damaged(path, ln, &format!("not a JSON object: {e}")))?;
-    Entry::from_object(map).map_err(|e| {
-        Error::failure(format!("{}:{ln}: {e}", path.display()))
-            .at(format!("{}:{ln}", path.display()))
-    })
-}
-
-/// Every complete record of a file, typed.
-pub fn for_each_entry(
-    dir: &Path,
-    stream: Stream,
-    mut f: impl FnMut(u64, Entry) -> Result<()>,
-) -> Result<ReadSummary> {
-    let path = dir.join(stream.file_name());
-    for_each_line(dir, stream, |ln, bytes| f(ln, entry_of(&path, ln, bytes)?))
 }
 
 /// Every tenant's balance, from a directory that passes every check (see [`read`]); a
 /// privileged record without its audit record is refused too (`Reading::refuse_unaudited`).
 pub fn balances(dir: &Path) -> Result<BTreeMap<String, i64>> {
-    Ok(read(dir, &[], |_, _, _| Ok(()))?
-        .refuse_unaudited(dir)?
-        .balances)
+    Ok(read(dir, &[], |_| Ok(()))?.refuse_unaudited(dir)?.balances)
 }
 
 /// One tenant's balance (0 when the tenant has no records).

@@ -3,44 +3,22 @@
 //! Open, catch-up, verify, readers and merge all feed lines through [`Scan`], so they agree on
 //! what is damage and what is a torn tail. Memory per record is a 16-byte key digest plus a
 //! small index entry; records themselves are never kept.
-use super::cross::{Needs, Refs};
+use super::billing::{Billing, BillingOp};
+use super::cross::{self, Needs, Refs};
+use super::key::{key_id, IdMap, KeyId};
 use super::line::{self, Facts};
-use crate::records::{RecordType, Stream, GENESIS_HASH, MAX_CREDITS};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use crate::records::{RecordType, Stream, GENESIS_HASH};
 
-/// First 16 bytes of SHA-256(idempotency key): enough to never collide, a quarter the memory.
-pub(crate) type KeyId = [u8; 16];
-
-pub(crate) fn key_id(key: &str) -> KeyId {
-    let d = Sha256::digest(key.as_bytes());
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&d[..16]);
-    id
+/// A committed line as a reader receives it: its number, its type and its bytes (without `\n`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Committed<'a> {
+    pub line: u64,
+    pub record: RecordType,
+    pub bytes: &'a [u8],
 }
 
-/// Key ids are already uniformly random: use their first 8 bytes as the hash.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(b);
-        }
-    }
-}
-
-/// Receives `(line number, line bytes)` of every complete batch (Read mode).
-pub(crate) type Sink<'s, E> = &'s mut dyn FnMut(u64, &[u8]) -> Result<(), E>;
-
-pub(crate) type IdMap<V> = HashMap<KeyId, V, BuildHasherDefault<IdHasher>>;
+/// Receives every line of every complete batch (Read mode).
+pub(crate) type Sink<'s, E> = &'s mut dyn FnMut(Committed<'_>) -> Result<(), E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -106,232 +84,6 @@ pub(crate) struct Torn {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BillingKind {
-    Topup,
-    Spend,
-    Refund,
-}
-
-impl BillingKind {
-    /// The billing operation a record type is, if any.
-    pub fn of(record: RecordType) -> Option<BillingKind> {
-        match record {
-            RecordType::Topup => Some(BillingKind::Topup),
-            RecordType::Spend => Some(BillingKind::Spend),
-            RecordType::Refund => Some(BillingKind::Refund),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct BillingOp {
-    pub kind: BillingKind,
-    pub tenant: String,
-    pub amount: i64,
-    pub key: KeyId,
-    pub refunds: Option<String>,
-}
-
-impl BillingOp {
-    /// The billing operation of a line (`key` is its idempotency key's id), None for others.
-    pub fn from_facts(f: &Facts<'_>, key: KeyId) -> Result<Option<BillingOp>, String> {
-        let Some(kind) = f.record.and_then(BillingKind::of) else {
-            return Ok(None);
-        };
-        let tenant = f
-            .tenant_id
-            .as_deref()
-            .ok_or_else(|| format!("{} needs a tenant_id", f.type_name))?;
-        let amount = f
-            .amount
-            .ok_or_else(|| format!("{} needs an integer amount_credits", f.type_name))?;
-        let refunds = match kind {
-            BillingKind::Refund => Some(
-                f.refunds
-                    .as_deref()
-                    .ok_or("REFUND needs refunds: the key of the SPEND it reverses")?
-                    .to_string(),
-            ),
-            _ => None,
-        };
-        Ok(Some(BillingOp {
-            kind,
-            tenant: tenant.to_string(),
-            amount,
-            key,
-            refunds,
-        }))
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SpendState {
-    pub tenant: u32,
-    pub amount: i64,
-    pub refunded: i64,
-}
-
-/// Balances per tenant and what each SPEND has had refunded.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Billing {
-    tenant_ix: HashMap<String, u32>,
-    pub tenants: Vec<String>,
-    pub balances: Vec<i64>,
-    pub spends: IdMap<SpendState>,
-}
-
-impl Billing {
-    fn tenant(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.tenant_ix.get(name) {
-            return i;
-        }
-        let i = self.tenants.len() as u32;
-        self.tenants.push(name.to_string());
-        self.balances.push(0);
-        self.tenant_ix.insert(name.to_string(), i);
-        i
-    }
-
-    pub fn balance(&self, tenant: &str) -> i64 {
-        self.tenant_ix
-            .get(tenant)
-            .map_or(0, |&i| self.balances[i as usize])
-    }
-
-    pub fn tenant_name(&self, i: u32) -> &str {
-        self.tenants.get(i as usize).map_or("", String::as_str)
-    }
-
-    /// Check `op` against the state; when `strict`, a violation changes nothing, otherwise it
-    /// is applied anyway (verify keeps counting) and still reported. Every sum is checked: an
-    /// overflow is a problem and leaves the balance as it was, never a wrap or a saturation.
-    pub fn apply(&mut self, op: &BillingOp, strict: bool) -> Result<(), String> {
-        let t = self.tenant(&op.tenant);
-        let balance = self.balances[t as usize];
-        let next = balance.checked_add(op.amount);
-        let problem = self.rule_problem(op, t, balance, next);
-        if problem.is_some() && strict {
-            return Err(problem.unwrap_or_default());
-        }
-        if let Some(next) = next {
-            self.balances[t as usize] = next;
-        }
-        match op.kind {
-            BillingKind::Spend => {
-                self.spends.insert(
-                    op.key,
-                    SpendState {
-                        tenant: t,
-                        amount: op.amount,
-                        refunded: 0,
-                    },
-                );
-            }
-            BillingKind::Refund => {
-                if let Some(s) = op
-                    .refunds
-                    .as_deref()
-                    .and_then(|k| self.spends.get_mut(&key_id(k)))
-                {
-                    if let Some(total) = s.refunded.checked_add(op.amount) {
-                        s.refunded = total;
-                    }
-                }
-            }
-            BillingKind::Topup => {}
-        }
-        match problem {
-            Some(p) => Err(p),
-            None => Ok(()),
-        }
-    }
-
-    /// The billing rule `op` breaks, if any (`next` is the balance after it, None on overflow).
-    fn rule_problem(
-        &self,
-        op: &BillingOp,
-        tenant: u32,
-        balance: i64,
-        next: Option<i64>,
-    ) -> Option<String> {
-        match op.kind {
-            BillingKind::Topup if !(1..=MAX_CREDITS).contains(&op.amount) => Some(format!(
-                "TOPUP amount_credits must be 1..={MAX_CREDITS}, got {}",
-                op.amount
-            )),
-            BillingKind::Spend if op.amount >= 0 => Some(format!(
-                "SPEND amount_credits must be negative, got {}",
-                op.amount
-            )),
-            BillingKind::Refund if op.amount <= 0 => Some(format!(
-                "REFUND amount_credits must be positive, got {}",
-                op.amount
-            )),
-            _ if next.is_none() => Some(format!(
-                "the balance of tenant {} would overflow: {balance} + {} does not fit in 64 bits",
-                op.tenant, op.amount
-            )),
-            BillingKind::Spend if next.is_some_and(|b| b < 0) => Some(format!(
-                "not enough credits: tenant {} has a balance of {balance} credits and this SPEND needs {}",
-                op.tenant,
-                op.amount.unsigned_abs()
-            )),
-            BillingKind::Refund => self.refund_problem(op, tenant),
-            _ => None,
-        }
-    }
-
-    fn refund_problem(&self, op: &BillingOp, tenant: u32) -> Option<String> {
-        let target = op.refunds.as_deref().unwrap_or("");
-        let Some(spend) = self.spends.get(&key_id(target)) else {
-            return Some(format!("REFUND names no recorded SPEND: refunds {target}"));
-        };
-        if spend.tenant != tenant {
-            return Some(format!(
-                "REFUND of tenant {} reverses a SPEND of tenant {}",
-                op.tenant,
-                self.tenant_name(spend.tenant)
-            ));
-        }
-        let spent = spend.amount.unsigned_abs() as i128;
-        let total = spend.refunded as i128 + op.amount as i128;
-        if total > spent {
-            return Some(format!(
-                "refund over spend: SPEND {target} was {spent} credits and its refunds would total {total}"
-            ));
-        }
-        None
-    }
-
-    /// Reverse an op applied with `apply` (a batch that failed part-way).
-    pub fn undo(&mut self, op: &BillingOp) {
-        let t = self.tenant(&op.tenant);
-        // The exact inverse of an add that succeeded: it cannot overflow.
-        if let Some(b) = self.balances[t as usize].checked_sub(op.amount) {
-            self.balances[t as usize] = b;
-        }
-        match op.kind {
-            BillingKind::Spend => {
-                self.spends.remove(&op.key);
-            }
-            BillingKind::Refund => {
-                if let Some(s) = op
-                    .refunds
-                    .as_deref()
-                    .and_then(|k| self.spends.get_mut(&key_id(k)))
-                {
-                    if let Some(r) = s.refunded.checked_sub(op.amount) {
-                        s.refunded = r;
-                    }
-                }
-            }
-            BillingKind::Topup => {}
-        }
-    }
-}
-
 struct Pending {
     line: u64,
     end: u64,
@@ -342,7 +94,8 @@ struct Pending {
     payload: [u8; 32],
     billing: Option<BillingOp>,
     needs: Needs,
-    bytes: Option<Vec<u8>>,
+    /// The line's type and bytes, kept for the sink (Read mode).
+    read: Option<(RecordType, Vec<u8>)>,
 }
 
 /// Where a line is: its number, first byte and the byte after it (its newline included).
@@ -529,7 +282,7 @@ impl Scan {
         self.check_facts(f, key, at.line, problems);
         let complete = self.track_batch(f, problems);
         let billing = match self.billing {
-            Some(_) => BillingOp::from_facts(f, key).unwrap_or_else(|e| {
+            Some(_) => BillingOp::of_line(f, key).unwrap_or_else(|e| {
                 problems.push(e);
                 None
             }),
@@ -555,7 +308,10 @@ impl Scan {
             payload: f.payload_digest.unwrap_or([0; 32]),
             billing,
             needs,
-            bytes: (self.mode == Mode::Read).then(|| bytes.to_vec()),
+            read: match (self.mode, f.record) {
+                (Mode::Read, Some(record)) => Some((record, bytes.to_vec())),
+                _ => None,
+            },
         });
         self.expect_seq = f.seq.checked_add(1);
         self.expect_prev = Some(f.hash);
@@ -691,8 +447,13 @@ impl Scan {
                 }
                 Mode::Read => {
                     self.seen.insert(p.key, p.seq);
-                    if let Some(bytes) = &p.bytes {
-                        sink(p.line, bytes)?;
+                    if let Some((record, bytes)) = &p.read {
+                        let line = p.line;
+                        sink(Committed {
+                            line,
+                            record: *record,
+                            bytes,
+                        })?;
                     }
                 }
             }
@@ -700,10 +461,10 @@ impl Scan {
                 refs.commit(std::mem::take(&mut p.needs));
             }
             if let (Some(billing), Some(op)) = (self.billing.as_mut(), p.billing.as_ref()) {
-                if let Err(message) = billing.apply(op, false) {
+                if let Err(broken) = billing.apply(op, false) {
                     self.problems.push(LineProblem {
                         line: p.line,
-                        message,
+                        message: broken.message,
                     });
                 }
             }
@@ -785,17 +546,8 @@ impl Scan {
         if self.mode == Mode::Verify && self.head != b {
             self.rewind_verify_commits(b);
         }
-        self.head = b;
-        self.line = b.lines;
-        self.offset = b.offset;
-        self.expect_seq = Some(b.seq + 1);
-        self.expect_prev = Some(b.hash);
-        self.open = None;
-        self.pending.clear();
-        self.frozen = false;
-        if let Some(refs) = &mut self.refs {
-            refs.forget_cache();
-        }
+        // Rewound to the boundary, as if the torn lines had never been read.
+        self.resync(b);
         Some(t)
     }
 
@@ -807,6 +559,16 @@ impl Scan {
             refs.rewind(b.lines);
         }
     }
+}
+
+/// The cross-file rules over the three scans of a directory (indexed by `Stream::index`).
+pub(crate) fn check_across(scans: [&Scan; 3]) -> cross::Findings {
+    let [_, evidence, audit] = scans;
+    cross::check(
+        scans.map(|s| (s.stream, s.refs.as_ref())),
+        |k| evidence.has_key(k),
+        |k| audit.has_key(k),
+    )
 }
 
 /// Feed a whole byte range of a file to a scan, line by line, reading in chunks.
@@ -874,43 +636,7 @@ pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_newline, key_id, Billing, BillingKind, BillingOp};
-
-    fn op(kind: BillingKind, amount: i64) -> BillingOp {
-        BillingOp {
-            kind,
-            tenant: "acme".into(),
-            amount,
-            key: key_id(&format!("{kind:?}/{amount}")),
-            refunds: None,
-        }
-    }
-
-    #[test]
-    fn an_overflow_is_a_problem_never_a_wrap_or_a_saturation() {
-        let mut b = Billing::default();
-        b.apply(&op(BillingKind::Topup, 5), true).unwrap();
-        b.balances[0] = i64::MAX - 2;
-        for strict in [true, false] {
-            let err = b.apply(&op(BillingKind::Topup, 10), strict).unwrap_err();
-            assert!(err.contains("would overflow"), "{err}");
-            assert_eq!(b.balance("acme"), i64::MAX - 2, "strict: {strict}");
-        }
-        b.apply(&op(BillingKind::Topup, 2), true).unwrap();
-        assert_eq!(b.balance("acme"), i64::MAX);
-    }
-
-    #[test]
-    fn topups_are_one_credit_to_ten_to_the_twelve() {
-        let mut b = Billing::default();
-        for bad in [0, -1, crate::records::MAX_CREDITS + 1] {
-            assert!(b.apply(&op(BillingKind::Topup, bad), true).is_err());
-        }
-        b.apply(&op(BillingKind::Topup, crate::records::MAX_CREDITS), true)
-            .unwrap();
-        b.apply(&op(BillingKind::Topup, 1), true).unwrap();
-        assert_eq!(b.balance("acme"), crate::records::MAX_CREDITS + 1);
-    }
+    use super::find_newline;
 
     #[test]
     fn newline_search() {

@@ -1,12 +1,11 @@
 //! `verify`: every check of the three files (hash, chain, seq, keys, batches, envelope, billing rules) and the cross-file rules, each problem with file and line.
-use super::cross;
-use super::scan::{self, Mode, Scan};
+use super::scan::{self, check_across, Mode, Scan};
 use super::{missing_dir, Stream};
 use crate::error::{Error, Result};
 use std::path::Path;
 
 /// One problem, at a line (a line one past the end means something is missing there).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Problem {
     pub file: String,
     pub line: u64,
@@ -75,7 +74,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
         files.push(report);
         problems.extend(p);
     }
-    let found = cross::check([&scans[0], &scans[1], &scans[2]]);
+    let found = check_across([&scans[0], &scans[1], &scans[2]]);
     for o in found.orphans {
         problems.push(Problem {
             file: files[o.stream.index()].file.clone(),
@@ -120,7 +119,7 @@ fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Pro
         }
         Err(e) => return Err(Error::io(path, &e)),
     };
-    scan::feed_file::<std::io::Error>(&file, 0, &mut scan, &mut |_, _| Ok(()))
+    scan::feed_file::<std::io::Error>(&file, 0, &mut scan, &mut |_| Ok(()))
         .map_err(|e| Error::io(path, &e))?;
     let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let torn = scan.finish();

@@ -1,15 +1,15 @@
 //! The one append path: catch up, idempotency, billing and cross-file rules, one write and one flush per batch, then the audit record of a privileged one.
+use super::billing::BillingOp;
+use super::file::{read_object, write_batch, FileState, Posted};
+use super::key::{key_id, KeyId};
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::open::{load_file, load_locked, read_object, remove_torn_tail, scan_to_end, FileState};
-use super::scan::{self, key_id, BillingOp, Head, IndexEntry};
+use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
+use super::prepare::{prepare, prepare_one, Prepared};
+use super::scan::IndexEntry;
 use super::{Repair, RepairKind};
 use crate::error::{Error, Result};
-use crate::records::canonical::{encode_object, seal};
-use crate::records::evidence::run_started_key;
-use crate::records::{Audit, Payload, RecordType, Stream, NON_PAYLOAD_FIELDS};
+use crate::records::{Audit, Payload, Stream, NON_PAYLOAD_FIELDS};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,15 +19,6 @@ use std::time::Duration;
 pub enum AppendStatus {
     Appended,
     AlreadyRecorded,
-}
-
-/// One record as it stands in the file after `append`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Posted {
-    pub seq: u64,
-    pub idempotency_key: String,
-    pub recorded_at: String,
-    pub hash: String,
 }
 
 /// What `append` did. Reported only after the bytes were flushed to disk.
@@ -258,7 +249,7 @@ impl Ledger {
         Ok(repairs)
     }
 
-    fn has(&self, stream: Stream, key: &scan::KeyId) -> bool {
+    fn has(&self, stream: Stream, key: &KeyId) -> bool {
         self.files[stream.index()].scan.index.contains_key(key)
     }
 
@@ -317,22 +308,7 @@ impl Ledger {
             }
         }
         if absent.is_empty() {
-            let mut records = Vec::new();
-            for (p, e) in &present {
-                let obj = read_object(f, e.offset)?;
-                let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                records.push(Posted {
-                    seq: e.seq,
-                    idempotency_key: p.key_text.clone(),
-                    recorded_at: text("recorded_at"),
-                    hash: text("hash"),
-                });
-            }
-            return Ok(AppendOutcome {
-                status: AppendStatus::AlreadyRecorded,
-                records,
-                repairs: Vec::new(),
-            });
+            return already_recorded(f, &present);
         }
         if !present.is_empty() {
             let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();
@@ -346,26 +322,7 @@ impl Ledger {
             .at(f.path.display().to_string())
             .help("post a batch exactly as it was first posted, or under new keys"));
         }
-        if let Some(billing) = f.scan.billing.as_mut() {
-            let mut applied: Vec<&BillingOp> = Vec::new();
-            for p in batch {
-                let Some(op) = &p.billing else { continue };
-                if let Err(message) = billing.apply(op, true) {
-                    for done in applied.iter().rev() {
-                        billing.undo(done);
-                    }
-                    return Err(Error::failure(format!("{message}; nothing was written"))
-                        .at(f.path.display().to_string())
-                        .help(help_for_billing(&message)));
-                }
-                applied.push(op);
-            }
-            // Undone here and applied again below once the bytes are durable: a failed write
-            // must leave the balances as they were.
-            for done in applied.iter().rev() {
-                billing.undo(done);
-            }
-        }
+        check_billing(f, batch)?;
         let written = write_batch(f, batch);
         self.poisoned |= written.is_err();
         Ok(AppendOutcome {
@@ -409,212 +366,51 @@ impl Ledger {
     }
 }
 
-/// Write a checked batch at the end of `f`: seq, `recorded_at`, `prev_hash` and `hash`
-/// assigned, all lines in one `write()` on the `O_APPEND` descriptor, then one `fdatasync`;
-/// only then are the index and balances updated. A failed write is taken back (best
-/// effort) and is an error: the caller re-reads the files before its next append.
-pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<Posted>> {
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
-    let mut head = f.scan.head;
-    let mut buf = Vec::new();
-    let mut posted = Vec::new();
-    let mut entries = Vec::new();
-    for p in batch {
-        let mut obj = p.object.clone();
-        let seq = head.seq + 1;
-        obj.insert("seq".into(), Value::from(seq));
-        obj.insert("recorded_at".into(), Value::String(now.clone()));
-        obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
-        let canonical = encode_object(&obj).map_err(Error::input)?;
-        let (line, hash) = seal(&canonical).map_err(Error::input)?;
-        let entry = IndexEntry {
-            seq,
-            offset: head.offset,
-            payload: p.digest,
-        };
-        entries.push((p.key, entry));
-        buf.extend_from_slice(&line);
-        let mut h = [0u8; 64];
-        h.copy_from_slice(hash.as_bytes());
-        head = Head {
-            offset: head.offset + line.len() as u64,
-            lines: head.lines + 1,
-            seq,
-            hash: h,
-        };
-        posted.push(Posted {
-            seq,
+/// The outcome of a batch found recorded in full: its records as they stand.
+fn already_recorded(f: &FileState, present: &[(&Prepared, IndexEntry)]) -> Result<AppendOutcome> {
+    let mut records = Vec::new();
+    for (p, e) in present {
+        let obj = read_object(f, e.offset)?;
+        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        records.push(Posted {
+            seq: e.seq,
             idempotency_key: p.key_text.clone(),
-            recorded_at: now.clone(),
-            hash,
+            recorded_at: text("recorded_at"),
+            hash: text("hash"),
         });
     }
-    write_durably(f, &buf)?;
-    for (k, e) in entries {
-        f.scan.index.insert(k, e);
-    }
-    if let Some(billing) = f.scan.billing.as_mut() {
-        for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
-            let _ = billing.apply(op, false);
-        }
-    }
-    f.scan.resync(head);
-    Ok(posted)
-}
-
-/// One write and one flush of `buf` at the end of `f`, or nothing at all (best effort).
-fn write_durably(f: &mut FileState, buf: &[u8]) -> Result<()> {
-    let before = f.scan.head.offset;
-    crate::failpoint::hit("ledger_before_write");
-    if crate::failpoint::armed("ledger_torn_write") {
-        // A crash in the middle of the write: half the batch reaches the disk.
-        let _ = (&f.file).write_all(&buf[..buf.len() / 2]);
-        let _ = f.file.sync_data();
-        crate::failpoint::abort("ledger_torn_write");
-    }
-    let written = (&f.file).write_all(buf).and_then(|()| f.file.sync_data());
-    if let Err(e) = written {
-        // Take back a partial write so the next writer finds a clean tail.
-        let _ = f.file.set_len(before);
-        let _ = f.file.sync_all();
-        return Err(Error::failure(format!(
-            "could not write {}: {e}; nothing was recorded",
-            f.path.display()
-        ))
-        .at(f.path.display().to_string()));
-    }
-    crate::failpoint::hit("ledger_after_write");
-    Ok(())
-}
-
-/// A record ready to be checked and written.
-pub(crate) struct Prepared {
-    pub key: scan::KeyId,
-    pub key_text: String,
-    pub record: RecordType,
-    pub object: Map<String, Value>,
-    pub digest: [u8; 32],
-    pub billing: Option<BillingOp>,
-    /// The run a record of a run names, and the key of its `run_started`.
-    pub run: Option<(String, scan::KeyId)>,
-}
-
-/// One record, alone (no batch fields), ready to be written.
-pub(crate) fn prepare_one(stream: Stream, record: &Payload) -> Result<Prepared> {
-    let mut out = prepare(stream, None, std::slice::from_ref(record))?;
-    out.pop()
-        .ok_or_else(|| Error::input("nothing to append: the batch is empty"))
-}
-
-fn prepare(stream: Stream, batch: Option<String>, records: &[Payload]) -> Result<Vec<Prepared>> {
-    if records.is_empty() {
-        return Err(Error::input("nothing to append: the batch is empty"));
-    }
-    let batch = match batch {
-        Some(id) => Some(id),
-        None if records.len() > 1 => Some(records[0].idempotency_key.clone()),
-        None => None,
-    };
-    let len = records.len() as u64;
-    let mut out: Vec<Prepared> = Vec::with_capacity(records.len());
-    for r in records {
-        if r.record.stream() != stream {
-            return Err(Error::input(format!(
-                "a {} record belongs in {}, not {}",
-                r.record.type_name(),
-                r.record.stream().file_name(),
-                stream.file_name()
-            )));
-        }
-        if r.idempotency_key.is_empty() {
-            return Err(Error::input(format!(
-                "a {} record needs an idempotency key (a denied audit record: use Payload::audit_denied)",
-                r.record.type_name()
-            )));
-        }
-        let key = key_id(&r.idempotency_key);
-        if out.iter().any(|p| p.key == key) {
-            return Err(Error::input(format!(
-                "the batch holds the key {} twice",
-                r.idempotency_key
-            )));
-        }
-        let object = r
-            .to_object(batch.as_deref().map(|id| (id, len)))
-            .map_err(Error::input)?;
-        let canonical = encode_object(&object)
-            .map_err(|e| Error::input(format!("record {}: {e}", r.idempotency_key)))?;
-        let digest: [u8; 32] = Sha256::digest(&canonical).into();
-        let billing = billing_op(&object, &r.idempotency_key);
-        let record = r.record.record_type();
-        out.push(Prepared {
-            key,
-            key_text: r.idempotency_key.clone(),
-            record,
-            run: run_of(record, &object, &r.idempotency_key)?,
-            object,
-            digest,
-            billing,
-        });
-    }
-    Ok(out)
-}
-
-/// The run a record of a run names (SPEC §7); a privileged record must carry its actor, so
-/// its audit record can always be rebuilt from it.
-fn run_of(
-    record: RecordType,
-    object: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<(String, scan::KeyId)>> {
-    let text = |k: &str| {
-        object
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    if record.privileged().is_some() && text("actor").is_none() {
-        return Err(Error::input(format!(
-            "the {} record {key} needs an actor: its audit record is built from it",
-            record.name()
-        )));
-    }
-    if !record.names_a_run() {
-        return Ok(None);
-    }
-    let run_id = text("run_id").ok_or_else(|| {
-        Error::input(format!(
-            "the {} record {key} needs a run_id: every record of a run names it",
-            record.name()
-        ))
-    })?;
-    Ok(Some((run_id.to_string(), key_id(&run_started_key(run_id)))))
-}
-
-pub(crate) fn billing_op(object: &Map<String, Value>, key: &str) -> Option<BillingOp> {
-    let record = RecordType::from_name(object.get("type").and_then(Value::as_str)?)?;
-    let kind = scan::BillingKind::of(record)?;
-    Some(BillingOp {
-        kind,
-        tenant: object.get("tenant_id")?.as_str()?.to_string(),
-        amount: object.get("amount_credits")?.as_i64()?,
-        key: key_id(key),
-        refunds: object
-            .get("refunds")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+    Ok(AppendOutcome {
+        status: AppendStatus::AlreadyRecorded,
+        records,
+        repairs: Vec::new(),
     })
 }
 
-fn help_for_billing(message: &str) -> String {
-    if message.starts_with("not enough credits") {
-        "top the tenant up first (platform admin-topup)".into()
-    } else if message.contains("refund") || message.contains("REFUND") {
-        "a REFUND reverses one recorded SPEND of the same tenant, at most in full".into()
-    } else {
-        "TOPUP and REFUND amounts are positive, SPEND amounts negative".into()
+/// The batch's billing operations break no rule, applied in order; the balances are left as
+/// they were either way (they change only once the bytes are durable).
+fn check_billing(f: &mut FileState, batch: &[Prepared]) -> Result<()> {
+    let Some(billing) = f.scan.billing.as_mut() else {
+        return Ok(());
+    };
+    let mut applied: Vec<&BillingOp> = Vec::new();
+    let mut broken = None;
+    for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
+        match billing.apply(op, true) {
+            Ok(()) => applied.push(op),
+            Err(b) => {
+                broken = Some(b);
+                break;
+            }
+        }
+    }
+    for done in applied.iter().rev() {
+        billing.undo(done);
+    }
+    match broken {
+        None => Ok(()),
+        Some(b) => Err(Error::failure(format!("{b}; nothing was written"))
+            .at(f.path.display().to_string())
+            .help(b.rule.help())),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Closes superseded runs (SPEC §7): a run that started, did not end and will not be resumed
 //! ends before anything else of its work order runs, and no charge of it stays stranded.
 use super::env::ExecEnv;
-use super::history::{Attempt, RunHistory};
 use super::identity::RunIdentity;
 use super::plan::{closing_refunds_owed, Action, CloseRun};
 use super::report::{RunReport, StepReport};
@@ -9,6 +8,7 @@ use super::tally::Tally;
 use crate::contract::Failure;
 use crate::error::Result;
 use crate::records::{Payload, RunStatus, StepStatus};
+use crate::runs::history::{Attempt, RunHistory};
 
 /// Close one run: per step (latest attempt) an outcome FAILED `superseded` where it has none,
 /// every refund it is owed, then `run_ended` (PARTIAL when a step completed, else FAILED)

@@ -1,7 +1,6 @@
 //! Executes one planned run: each step by its disposition — kept, owed refunds posted, or
 //! run (step.rs, in SPEC §4's order) — then the run's end and evidence bundle.
 use super::env::ExecEnv;
-use super::history::{Attempt, RunHistory, StepHistory};
 use super::identity::RunIdentity;
 use super::plan::{Action, Disposition, WorkOrderPlan};
 use super::report::{RunReport, StepReport};
@@ -11,38 +10,11 @@ use crate::beneath::Beneath;
 use crate::contract::{Failure, ModuleContract};
 use crate::error::Result;
 use crate::records::{Payload, RunStatus, StepStatus};
+use crate::runs::history::{Attempt, RunHistory, StepHistory};
+use crate::runs::step_beneath;
 use crate::workorder::bindings::Produced;
 use crate::workorder::model::{Mode, Step, WorkOrder};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// The folder of one step of one run.
-pub fn step_dir(
-    runtime_dir: &Path,
-    tenant: &str,
-    wo: &str,
-    run_id: &str,
-    step_id: &str,
-) -> PathBuf {
-    step_beneath(runtime_dir, tenant, wo, run_id, step_id).path()
-}
-
-/// The folder of one step of one run, beneath the runtime directory: what the platform reads
-/// there (outputs, asset copies) is opened through no link below the runtime directory.
-pub fn step_beneath(
-    runtime_dir: &Path,
-    tenant: &str,
-    wo: &str,
-    run_id: &str,
-    step_id: &str,
-) -> Beneath {
-    let rel = Path::new("runs")
-        .join(tenant)
-        .join(wo)
-        .join(run_id)
-        .join(step_id);
-    Beneath::new(runtime_dir, rel)
-}
 
 /// The status a run has when its steps have these statuses (SPEC §3).
 pub fn run_status(statuses: &[StepStatus], mode: Mode) -> RunStatus {

@@ -3,7 +3,6 @@
 pub mod close;
 pub mod env;
 pub mod execute;
-pub mod history;
 pub mod identity;
 pub mod journal;
 pub mod plan;
@@ -18,6 +17,7 @@ use crate::findings::Finding;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runner::redact::Redactor;
 use crate::runner::Platform;
+use crate::runs::history::History;
 use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
 use report::RunReport;
@@ -156,12 +156,7 @@ impl Setup {
         })
     }
 
-    fn plan(
-        &self,
-        history: &history::History,
-        balances: &BTreeMap<String, i64>,
-        opts: &Options,
-    ) -> Plan {
+    fn plan(&self, history: &History, balances: &BTreeMap<String, i64>, opts: &Options) -> Plan {
         let errors = validation_errors(&self.repo);
         let secrets_present: BTreeSet<String> = self.secrets.keys().cloned().collect();
         plan::plan(&PlanInput {
@@ -178,8 +173,8 @@ impl Setup {
     /// Open the ledger's writer and run the plan.
     fn execute(
         &self,
-        history: &history::History,
-        totals: journal::RunTotals,
+        history: &History,
+        totals: crate::runs::RunTotals,
         plan: &Plan,
         summary: &mut Summary,
         progress: &mut dyn FnMut(&str),
@@ -298,7 +293,7 @@ impl Summary {
 }
 
 /// Every work order of the plan, in its order.
-fn run_plan(env: &mut ExecEnv, history: &history::History, plan: &Plan, summary: &mut Summary) {
+fn run_plan(env: &mut ExecEnv, history: &History, plan: &Plan, summary: &mut Summary) {
     let repo = env.platform.repo;
     // By (tenant, work order): a linear search per run made a pass quadratic in W.
     let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
@@ -321,7 +316,7 @@ fn run_plan(env: &mut ExecEnv, history: &history::History, plan: &Plan, summary:
 /// Close the work order's superseded runs, then run what its plan says.
 fn run_work_order(
     env: &mut ExecEnv,
-    history: &history::History,
+    history: &History,
     loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
     wp: &plan::WorkOrderPlan,
     summary: &mut Summary,

@@ -1,12 +1,12 @@
 //! The pure planner: from the repository, the ledger's history and balances, decide which
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
-use super::history::{History, RunHistory};
 use crate::config::registry::Registry;
 use crate::contract::Failure;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
+use crate::runs::history::{History, RunHistory};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -419,7 +419,7 @@ fn step_plan(
 /// Keep, Refund or Run (as which attempt), from the step's latest attempt.
 fn disposition(
     registry: &Registry,
-    latest: Option<(u32, &super::history::Attempt)>,
+    latest: Option<(u32, &crate::runs::history::Attempt)>,
     base: u32,
 ) -> Disposition {
     match latest {
@@ -501,7 +501,7 @@ fn closings(
 
 /// Whether closing a run refunds this attempt's open charges: it has no outcome (it ends
 /// `superseded`, refundable), or a refundable failed outcome whose refunds were never posted.
-pub fn closing_refunds_owed(registry: &Registry, att: &super::history::Attempt) -> bool {
+pub fn closing_refunds_owed(registry: &Registry, att: &crate::runs::history::Attempt) -> bool {
     match &att.outcome {
         None => true,
         Some(o) => owes_refunds(registry, o.status, o.reason_slug.as_deref(), att),
@@ -546,7 +546,7 @@ pub fn owes_refunds(
     registry: &Registry,
     status: StepStatus,
     slug: Option<&str>,
-    att: &super::history::Attempt,
+    att: &crate::runs::history::Attempt,
 ) -> bool {
     status == StepStatus::Failed
         && slug.and_then(|s| registry.refundable(s)).unwrap_or(false)
@@ -559,7 +559,7 @@ fn charges_for(
     run: u64,
     step: &crate::workorder::model::Step,
     attempt: u32,
-    latest: Option<&super::history::Attempt>,
+    latest: Option<&crate::runs::history::Attempt>,
 ) -> Vec<Charge> {
     let Some(m) = input.repo.module(&step.module_id) else {
         return Vec::new();

@@ -2,7 +2,6 @@
 //! balance (refused before charging), then SPEND batch → step_started → the module → outcome
 //! batch → REFUND batch when its failure is refundable.
 use super::env::ExecEnv;
-use super::history::Attempt;
 use super::identity::{RunIdentity, StepIdentity};
 use super::plan::{self, StepPlan};
 use super::report::StepReport;
@@ -12,6 +11,7 @@ use crate::contract::{Failure, Kind, ModuleContract, Skip};
 use crate::error::Result;
 use crate::records::{FileDigest, OutputRecord, Payload, Spend, StepStatus};
 use crate::runner::{self, FileRecord, Status, StepResult, StepRun};
+use crate::runs::history::Attempt;
 use crate::workorder::bindings::Produced;
 use crate::workorder::model::{BoundOutput, Step};
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,11 +1,11 @@
 //! One deliverable's package: its files (from the module contract and the step's recorded outcome), verified against the ledger, then zipped deterministically.
-use super::select::Candidate;
+use super::select::{Candidate, Purchase};
 use crate::beneath::Beneath;
 use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
 use crate::contract::{ModuleContract, OutputType};
 use crate::digest::sha256_opened;
-use crate::orchestrator::execute::step_beneath;
 use crate::records::OutputRecord;
+use crate::runs::step_beneath;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -26,13 +26,13 @@ pub fn recorded_files<'a>(
     let contract = contract.ok_or_else(|| {
         format!(
             "module '{}' is not in modules/ (or its module.yml does not load), so the outputs of deliverable '{}' are unknown; run `platform consistency-validate`",
-            candidate.module_id, candidate.deliverable_id
+            candidate.module_id, candidate.purchase.deliverable_id
         )
     })?;
-    let deliverable = contract.deliverable(&candidate.deliverable_id).ok_or_else(|| {
+    let deliverable = contract.deliverable(&candidate.purchase.deliverable_id).ok_or_else(|| {
         format!(
             "module '{}' no longer declares deliverable '{}'; restore it in modules/{}/module.yml to publish this purchase",
-            candidate.module_id, candidate.deliverable_id, candidate.module_id
+            candidate.module_id, candidate.purchase.deliverable_id, candidate.module_id
         )
     })?;
     let mut wanted = BTreeSet::new();
@@ -40,7 +40,7 @@ pub fn recorded_files<'a>(
         let output = contract.output(id).ok_or_else(|| {
             format!(
                 "deliverable '{}' of module '{}' names output '{id}', which the module does not declare",
-                candidate.deliverable_id, candidate.module_id
+                candidate.purchase.deliverable_id, candidate.module_id
             )
         })?;
         match output.ty {
@@ -55,7 +55,7 @@ pub fn recorded_files<'a>(
         {
             return Err(format!(
                 "the outcome of step '{}' attempt {} records no file for output '{id}'",
-                candidate.step_id, candidate.attempt
+                candidate.purchase.step_id, candidate.purchase.attempt
             ));
         }
     }
@@ -68,7 +68,7 @@ pub fn recorded_files<'a>(
     if files.is_empty() {
         return Err(format!(
             "deliverable '{}' has no recorded files to package",
-            candidate.deliverable_id
+            candidate.purchase.deliverable_id
         ));
     }
     Ok(files)
@@ -78,10 +78,10 @@ pub fn recorded_files<'a>(
 pub fn outputs_dir(runtime_dir: &Path, c: &Candidate) -> Beneath {
     step_beneath(
         runtime_dir,
-        &c.tenant_id,
-        &c.work_order_id,
-        &c.run_id,
-        &c.step_id,
+        &c.purchase.tenant_id,
+        &c.purchase.work_order_id,
+        &c.purchase.run_id,
+        &c.purchase.step_id,
     )
     .join("outputs")
 }
@@ -95,19 +95,7 @@ pub fn package(
     runtime_dir: &Path,
     zip_path: &Path,
 ) -> Result<Packaged, String> {
-    for id in [
-        &candidate.tenant_id,
-        &candidate.work_order_id,
-        &candidate.run_id,
-        &candidate.step_id,
-        &candidate.deliverable_id,
-    ] {
-        // These become path components and an asset name; the ledger should only hold valid
-        // IDs, but a hand-edited line must not steer files elsewhere.
-        if let Some(why) = crate::ids::check(id) {
-            return Err(format!("the ledger names an invalid ID: {why}"));
-        }
-    }
+    check_ids(&candidate.purchase)?;
     let files = recorded_files(candidate, contract)?;
     let outputs = outputs_dir(runtime_dir, candidate);
     let dir = outputs.path();
@@ -117,19 +105,7 @@ pub fn package(
             dir.display()
         ));
     }
-    let mut sources = Vec::with_capacity(files.len());
-    let mut expected: Vec<ManifestEntry> = Vec::with_capacity(files.len());
-    for f in &files {
-        validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
-        let verified = match f.files {
-            Some(_) => verified_dir(candidate, f, &outputs)?,
-            None => vec![verified_file(candidate, f, &outputs)?],
-        };
-        for (source, entry) in verified {
-            sources.push(source);
-            expected.push(entry);
-        }
-    }
+    let (sources, mut expected) = verified(candidate, &files, &outputs)?;
     if let Some(parent) = zip_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
@@ -142,7 +118,7 @@ pub fn package(
         let _ = std::fs::remove_file(zip_path);
         return Err(format!(
             "the outputs of step '{}' changed while they were being packaged; nothing was kept",
-            candidate.step_id
+            candidate.purchase.step_id
         ));
     }
     Ok(Packaged {
@@ -152,11 +128,50 @@ pub fn package(
     })
 }
 
+/// The IDs become path components and an asset name; the ledger should only hold valid
+/// IDs, but a hand-edited line must not steer files elsewhere.
+fn check_ids(p: &Purchase) -> Result<(), String> {
+    let ids = [
+        &p.tenant_id,
+        &p.work_order_id,
+        &p.run_id,
+        &p.step_id,
+        &p.deliverable_id,
+    ];
+    match ids.into_iter().find_map(|id| crate::ids::check(id)) {
+        Some(why) => Err(format!("the ledger names an invalid ID: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Every recorded file, checked against its record: what goes into the ZIP, and the
+/// manifest entries the ZIP must then hold.
+fn verified(
+    candidate: &Candidate,
+    files: &[&OutputRecord],
+    outputs: &Beneath,
+) -> Result<(Vec<PackSource>, Vec<ManifestEntry>), String> {
+    let mut sources = Vec::with_capacity(files.len());
+    let mut expected = Vec::with_capacity(files.len());
+    for f in files {
+        validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
+        let verified = match f.files {
+            Some(_) => verified_dir(candidate, f, outputs)?,
+            None => vec![verified_file(candidate, f, outputs)?],
+        };
+        for (source, entry) in verified {
+            sources.push(source);
+            expected.push(entry);
+        }
+    }
+    Ok((sources, expected))
+}
+
 /// A recorded output that cannot be read now, or not as a regular file through no link.
 fn unreadable(c: &Candidate, e: impl std::fmt::Display) -> String {
     format!(
         "{e} (recorded by step '{}' attempt {}); outputs are read only as regular files with a single link, never through a link",
-        c.step_id, c.attempt
+        c.purchase.step_id, c.purchase.attempt
     )
 }
 
@@ -224,8 +239,8 @@ fn differs(c: &Candidate, f: &OutputRecord, path: &Path, bytes: u64, sha256: &st
     format!(
         "{} differs from what step '{}' attempt {} recorded ({} bytes, sha256 {}; recorded {} bytes, sha256 {}); not packaged",
         path.display(),
-        c.step_id,
-        c.attempt,
+        c.purchase.step_id,
+        c.purchase.attempt,
         bytes,
         short(sha256),
         f.bytes,

@@ -1,21 +1,23 @@
-//! The publisher (SPEC §5): purchased deliverables from the ledger → verified, deterministic ZIPs and SHA256SUMS in the dist directory → GitHub release assets → publish evidence. No IAM and no rendering (the command does both).
+//! The publisher (SPEC §5): purchased deliverables from the ledger → verified, deterministic ZIPs and SHA256SUMS in the dist directory → GitHub release assets → publish evidence. `flow` runs a whole publish (IAM with its audit, the lock); rendering is the command's.
 pub mod artifact;
+pub mod flow;
 pub mod select;
 pub mod sums;
 
 use crate::error::{Error, Result};
-use crate::github::{AssetAction, GithubClient, GithubSettings, ReleaseOwner};
+use crate::github::{AssetAction, GithubClient, GithubSettings, PublishResult, ReleaseOwner};
 use crate::ledger::{Ledger, Stream};
 use crate::records::evidence::publish_key;
 use crate::records::{Payload, Publish, PublishStatus};
 use crate::repo::Repo;
 use artifact::Packaged;
 use chrono::{DateTime, Utc};
-use select::{Candidate, LedgerView};
+use select::{Candidate, LedgerView, Purchase};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use flow::{publish, Options, PublishError, PublishReport, DEFAULT_DIST_DIR};
 pub use select::{parse_time, select};
 
 /// Held in the billing-state directory for a whole publish: two publishers on one ledger would
@@ -66,13 +68,8 @@ impl Action {
 /// One selected deliverable and what this run did with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArtifactReport {
-    pub tenant_id: String,
-    pub work_order_id: String,
-    pub run: u64,
-    pub run_id: String,
-    pub step_id: String,
-    pub attempt: u32,
-    pub deliverable_id: String,
+    #[serde(flatten)]
+    pub purchase: Purchase,
     pub asset_name: String,
     /// The ZIP's path relative to the dist directory, when it was packaged by this run.
     pub file: Option<String>,
@@ -88,13 +85,7 @@ pub struct ArtifactReport {
 impl ArtifactReport {
     fn new(c: &Candidate) -> ArtifactReport {
         ArtifactReport {
-            tenant_id: c.tenant_id.clone(),
-            work_order_id: c.work_order_id.clone(),
-            run: c.run,
-            run_id: c.run_id.clone(),
-            step_id: c.step_id.clone(),
-            attempt: c.attempt,
-            deliverable_id: c.deliverable_id.clone(),
+            purchase: c.purchase.clone(),
             asset_name: c.asset_name(),
             file: None,
             bytes: None,
@@ -104,6 +95,11 @@ impl ArtifactReport {
             url: None,
             detail: None,
         }
+    }
+
+    /// The ZIP's path in dist when it was packaged, else its asset name.
+    pub fn display_name(&self) -> &str {
+        self.file.as_deref().unwrap_or(&self.asset_name)
     }
 
     fn fail(&mut self, message: impl Into<String>) {
@@ -196,10 +192,10 @@ fn dist_names(candidates: &[Candidate]) -> Vec<std::result::Result<String, Strin
             .map(|&i| {
                 let c = &candidates[i];
                 (
-                    c.tenant_id.as_str(),
-                    c.work_order_id.as_str(),
-                    c.step_id.as_str(),
-                    c.deliverable_id.as_str(),
+                    c.purchase.tenant_id.as_str(),
+                    c.purchase.work_order_id.as_str(),
+                    c.purchase.step_id.as_str(),
+                    c.purchase.deliverable_id.as_str(),
                 )
             })
             .collect();
@@ -216,9 +212,13 @@ fn dist_names(candidates: &[Candidate]) -> Vec<std::result::Result<String, Strin
             }
             continue;
         }
-        let newest = idx.iter().map(|&i| candidates[i].run).max().unwrap_or(0);
+        let newest = idx
+            .iter()
+            .map(|&i| candidates[i].purchase.run)
+            .max()
+            .unwrap_or(0);
         for &i in &idx {
-            let run = candidates[i].run;
+            let run = candidates[i].purchase.run;
             out[i] = Ok(if run == newest {
                 name.clone()
             } else {
@@ -315,7 +315,7 @@ fn claim_keys(items: &mut [Item], staging: bool) {
                 ));
             }
             None => {
-                owners.insert(key, item.candidate.run);
+                owners.insert(key, item.candidate.purchase.run);
             }
         }
     }
@@ -343,16 +343,16 @@ fn record(
     release: Option<(&str, &str, &str)>,
 ) -> Option<Payload> {
     let zip = item.zip.as_ref()?;
-    let c = &item.candidate;
+    let p = &item.candidate.purchase;
     Some(Payload::new(Publish {
-        tenant_id: c.tenant_id.clone(),
-        work_order_id: c.work_order_id.clone(),
-        run: c.run,
-        run_id: c.run_id.clone(),
-        step_id: c.step_id.clone(),
-        attempt: c.attempt,
-        deliverable_id: c.deliverable_id.clone(),
-        spend_key: c.spend_key.clone(),
+        tenant_id: p.tenant_id.clone(),
+        work_order_id: p.work_order_id.clone(),
+        run: p.run,
+        run_id: p.run_id.clone(),
+        step_id: p.step_id.clone(),
+        attempt: p.attempt,
+        deliverable_id: p.deliverable_id.clone(),
+        spend_key: item.candidate.spend_key.clone(),
         asset_name: item.report.asset_name.clone(),
         bytes: zip.bytes,
         sha256: zip.sha256.clone(),
@@ -416,7 +416,11 @@ fn release(
     let mut by_owner: BTreeMap<ReleaseOwner, Vec<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate().filter(|(_, it)| it.pending) {
         let c = &item.candidate;
-        let owner = ReleaseOwner::new(&c.tenant_id, &c.work_order_id, c.run);
+        let owner = ReleaseOwner::new(
+            &c.purchase.tenant_id,
+            &c.purchase.work_order_id,
+            c.purchase.run,
+        );
         by_owner.entry(owner).or_default().push(i);
     }
     for (owner, idx) in by_owner {
@@ -450,6 +454,38 @@ fn publish_release(
     items: &mut [Item],
     idx: &[usize],
 ) -> std::result::Result<Vec<String>, String> {
+    let tmp =
+        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let files = release_files(items, idx, tmp.path())?;
+    crate::output::progress(&format!(
+        "publishing {} asset(s) and {} to release {tag} of {}",
+        idx.len(),
+        sums::FILE_NAME,
+        client.repository()
+    ));
+    let result = client
+        .publish_assets(owner, &files)
+        .map_err(|e| describe(&e))?;
+    let payloads = published(items, idx, &result)?;
+    let keys = append(ledger, payloads).map_err(|e| {
+        format!(
+            "published to release {tag}, but the publish records could not be written: {}; re-run publish to record them (the release is verified, nothing is uploaded twice)",
+            describe(&e)
+        )
+    })?;
+    for &i in idx {
+        items[i].report.status = Action::Published;
+    }
+    Ok(keys)
+}
+
+/// The release's assets: each ZIP under its asset name, then a SHA256SUMS of them written
+/// to `tmp`.
+fn release_files(
+    items: &[Item],
+    idx: &[usize],
+    tmp: &Path,
+) -> std::result::Result<Vec<(String, PathBuf)>, String> {
     let mut files: Vec<(String, PathBuf)> = Vec::with_capacity(idx.len() + 1);
     let mut sums = Vec::with_capacity(idx.len());
     for &i in idx {
@@ -460,19 +496,17 @@ fn publish_release(
         files.push((items[i].report.asset_name.clone(), zip.path.clone()));
         sums.push((items[i].report.asset_name.clone(), zip.sha256.clone()));
     }
-    let tmp =
-        tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let sums_path = sums::write(tmp.path(), &sums::render(&sums)).map_err(|e| describe(&e))?;
+    let sums_path = sums::write(tmp, &sums::render(&sums)).map_err(|e| describe(&e))?;
     files.push((sums::FILE_NAME.to_string(), sums_path));
-    crate::output::progress(&format!(
-        "publishing {} asset(s) and {} to release {tag} of {}",
-        idx.len(),
-        sums::FILE_NAME,
-        client.repository()
-    ));
-    let result = client
-        .publish_assets(owner, &files)
-        .map_err(|e| describe(&e))?;
+    Ok(files)
+}
+
+/// Each uploaded asset's URL and tag in its report, and the publish records to append.
+fn published(
+    items: &mut [Item],
+    idx: &[usize],
+    result: &PublishResult,
+) -> std::result::Result<Vec<Payload>, String> {
     let mut payloads = Vec::with_capacity(idx.len());
     for &i in idx {
         let name = items[i].report.asset_name.clone();
@@ -480,7 +514,12 @@ fn publish_release(
             .assets
             .iter()
             .find(|a| a.name == name)
-            .ok_or_else(|| format!("internal: release {tag} did not report asset {name}"))?;
+            .ok_or_else(|| {
+                format!(
+                    "internal: release {} did not report asset {name}",
+                    result.tag
+                )
+            })?;
         let r = &mut items[i].report;
         r.url = Some(asset.url.clone());
         r.release_tag = Some(result.tag.clone());
@@ -494,16 +533,7 @@ fn publish_release(
             Some((&result.repository, &result.tag, &asset.url)),
         ));
     }
-    let keys = append(ledger, payloads).map_err(|e| {
-        format!(
-            "published to release {tag}, but the publish records could not be written: {}; re-run publish to record them (the release is verified, nothing is uploaded twice)",
-            describe(&e)
-        )
-    })?;
-    for &i in idx {
-        items[i].report.status = Action::Published;
-    }
-    Ok(keys)
+    Ok(payloads)
 }
 
 /// An error as one line: message, then the hint.

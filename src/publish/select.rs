@@ -1,8 +1,9 @@
 //! Which purchased deliverables the publisher considers (SPEC §5): a pure function of ledger records and `--since`; reads nothing but the ledger.
 use crate::error::{Error, Result};
-use crate::orchestrator::history::History;
 use crate::records::{Publish, Record, StepOutcome, StepStatus, Stream};
+use crate::runs::history::History;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -22,13 +23,14 @@ impl LedgerView {
     pub fn load(dir: &Path) -> Result<LedgerView> {
         let mut view = LedgerView::default();
         for stream in [Stream::Billing, Stream::Evidence] {
-            crate::ledger::for_each_entry(dir, stream, |line, entry| {
+            crate::ledger::for_each_line(dir, stream, |line| {
+                let entry = line.entry()?;
                 view.add(
                     &entry.envelope.idempotency_key,
                     &entry.envelope.recorded_at,
                     entry.record,
                 )
-                .map_err(|e| e.at(format!("{}:{line}", dir.join(stream.file_name()).display())))
+                .map_err(|e| e.at(line.location()))
             })?;
         }
         Ok(view)
@@ -61,17 +63,24 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// One purchased deliverable, at the attempt whose outputs are published.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
+/// Which purchase: a deliverable of one step attempt of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purchase {
     pub tenant_id: String,
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
     pub step_id: String,
+    /// The attempt whose outputs are published.
     pub attempt: u32,
-    pub module_id: String,
     pub deliverable_id: String,
+}
+
+/// One purchased deliverable, at the attempt whose outputs are published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub purchase: Purchase,
+    pub module_id: String,
     /// The SPEND that bought it.
     pub spend_key: String,
     /// The COMPLETED outcome of that attempt: which files, with which digests.
@@ -84,7 +93,10 @@ impl Candidate {
     pub fn asset_name(&self) -> String {
         format!(
             "{}__{}__{}__{}.zip",
-            self.tenant_id, self.work_order_id, self.step_id, self.deliverable_id
+            self.purchase.tenant_id,
+            self.purchase.work_order_id,
+            self.purchase.step_id,
+            self.purchase.deliverable_id
         )
     }
 }
@@ -123,14 +135,16 @@ pub fn select(view: &LedgerView, since: Option<DateTime<Utc>>) -> Vec<Candidate>
                             && !a.refunded.contains(&key)
                             && outcome.status == StepStatus::Completed;
                         usable.then(|| Candidate {
-                            tenant_id: tenant.clone(),
-                            work_order_id: wo.clone(),
-                            run: *run,
-                            run_id: spend.run_id.clone(),
-                            step_id: step_id.clone(),
-                            attempt: *attempt,
+                            purchase: Purchase {
+                                tenant_id: tenant.clone(),
+                                work_order_id: wo.clone(),
+                                run: *run,
+                                run_id: spend.run_id.clone(),
+                                step_id: step_id.clone(),
+                                attempt: *attempt,
+                                deliverable_id: d.to_string(),
+                            },
                             module_id: spend.module_id.clone(),
-                            deliverable_id: d.to_string(),
                             spend_key: key,
                             outcome: outcome.clone(),
                         })
@@ -206,8 +220,8 @@ mod tests {
         add(&mut v, T1, outcome("s1", 2, StepStatus::Completed));
         let got = select(&v, None);
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].attempt, 2);
-        assert_eq!(got[0].deliverable_id, "report");
+        assert_eq!(got[0].purchase.attempt, 2);
+        assert_eq!(got[0].purchase.deliverable_id, "report");
         assert_eq!(got[0].asset_name(), "t1__wo__s1__report.zip");
         assert_eq!(got[0].spend_key, "spend/t1/wo/r1/s1/a2/report");
     }
@@ -232,7 +246,7 @@ mod tests {
         let t1 = parse_time(T1).unwrap();
         let got = select(&v, Some(t1));
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].step_id, "s2");
+        assert_eq!(got[0].purchase.step_id, "s2");
         let later = parse_time("2030-01-02T00:00:00.001Z").unwrap();
         assert!(select(&v, Some(later)).is_empty());
         // Offsets are compared as instants.

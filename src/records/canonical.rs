@@ -148,7 +148,7 @@ pub fn seal(canonical_without_hash: &[u8]) -> Result<(Vec<u8>, String), String> 
     if body.len() < 2 {
         return Err("a record must not be empty".into());
     }
-    let hash = super::hex(&record_hash(&[canonical_without_hash]));
+    let hash = hex::encode(record_hash(&[canonical_without_hash]));
     let mut line = Vec::with_capacity(canonical_without_hash.len() + SEAL_LEN + 1);
     line.extend_from_slice(body);
     line.extend_from_slice(HASH_FIELD);
@@ -183,7 +183,7 @@ pub fn check_line_hash(line: &[u8]) -> Result<String, String> {
     let Some((body, hash)) = split_sealed(line) else {
         return Err("the line does not end in ,\"hash\":\"<64 hex>\"}".into());
     };
-    let computed = super::hex(&record_hash(&[body, b"}"]));
+    let computed = hex::encode(record_hash(&[body, b"}"]));
     if computed.as_bytes() != hash {
         return Err(format!(
             "hash mismatch: the line says {}, its content hashes to {computed}",

@@ -94,7 +94,7 @@ pub fn publish_key(status: PublishStatus, asset_name: &str, sha256: &str) -> Str
 
 /// SHA-256 (hex) over the newline-joined item keys of a bundle.
 pub fn bundle_digest(items: &[String]) -> String {
-    super::hex(&Sha256::digest(items.join("\n").as_bytes()))
+    hex::encode(Sha256::digest(items.join("\n").as_bytes()))
 }
 
 /// A run began: the work order's file digest decides later whether it is up to date.
@@ -350,10 +350,7 @@ mod tests {
     #[test]
     fn bundle_digest_is_over_newline_joined_keys() {
         let items = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(
-            bundle_digest(&items),
-            super::super::hex(&Sha256::digest(b"a\nb"))
-        );
+        assert_eq!(bundle_digest(&items), hex::encode(Sha256::digest(b"a\nb")));
         let b = EvidenceBundle::new("t", "w", "r", 1, items);
         assert_eq!(b.digest, bundle_digest(&b.items));
     }

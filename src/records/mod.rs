@@ -76,39 +76,7 @@ impl std::fmt::Display for Stream {
     }
 }
 
-/// Every record type as a name the code dispatches on; the `type` string is only its wire form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordType {
-    Topup,
-    Spend,
-    Refund,
-    RunStarted,
-    StepStarted,
-    StepOutcome,
-    EvidenceItem,
-    DeliveryReceipt,
-    RunEnded,
-    EvidenceBundle,
-    Publish,
-    Audit,
-}
-
 impl RecordType {
-    pub const ALL: [RecordType; 12] = [
-        RecordType::Topup,
-        RecordType::Spend,
-        RecordType::Refund,
-        RecordType::RunStarted,
-        RecordType::StepStarted,
-        RecordType::StepOutcome,
-        RecordType::EvidenceItem,
-        RecordType::DeliveryReceipt,
-        RecordType::RunEnded,
-        RecordType::EvidenceBundle,
-        RecordType::Publish,
-        RecordType::Audit,
-    ];
-
     /// The `type` field as written on disk.
     pub fn name(self) -> &'static str {
         match self {
@@ -179,57 +147,10 @@ pub const PRIVILEGED: &[Privileged] = &[Privileged {
     scope: "billing.topup",
 }];
 
-/// Every record type, tagged by `type` as on disk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum Record {
-    #[serde(rename = "TOPUP")]
-    Topup(Topup),
-    #[serde(rename = "SPEND")]
-    Spend(Spend),
-    #[serde(rename = "REFUND")]
-    Refund(Refund),
-    #[serde(rename = "run_started")]
-    RunStarted(RunStarted),
-    #[serde(rename = "step_started")]
-    StepStarted(StepStarted),
-    #[serde(rename = "step_outcome")]
-    StepOutcome(StepOutcome),
-    #[serde(rename = "evidence_item")]
-    EvidenceItem(EvidenceItem),
-    #[serde(rename = "delivery_receipt")]
-    DeliveryReceipt(DeliveryReceipt),
-    #[serde(rename = "run_ended")]
-    RunEnded(RunEnded),
-    #[serde(rename = "evidence_bundle")]
-    EvidenceBundle(EvidenceBundle),
-    #[serde(rename = "publish")]
-    Publish(Publish),
-    #[serde(rename = "audit")]
-    Audit(Audit),
-}
-
 impl Record {
     /// The `type` field as written on disk.
     pub fn type_name(&self) -> &'static str {
         self.record_type().name()
-    }
-
-    pub fn record_type(&self) -> RecordType {
-        match self {
-            Record::Topup(_) => RecordType::Topup,
-            Record::Spend(_) => RecordType::Spend,
-            Record::Refund(_) => RecordType::Refund,
-            Record::RunStarted(_) => RecordType::RunStarted,
-            Record::StepStarted(_) => RecordType::StepStarted,
-            Record::StepOutcome(_) => RecordType::StepOutcome,
-            Record::EvidenceItem(_) => RecordType::EvidenceItem,
-            Record::DeliveryReceipt(_) => RecordType::DeliveryReceipt,
-            Record::RunEnded(_) => RecordType::RunEnded,
-            Record::EvidenceBundle(_) => RecordType::EvidenceBundle,
-            Record::Publish(_) => RecordType::Publish,
-            Record::Audit(_) => RecordType::Audit,
-        }
     }
 
     pub fn stream(&self) -> Stream {
@@ -284,14 +205,76 @@ impl Record {
     }
 }
 
-macro_rules! into_record {
-    ($($t:ident),*) => {$(
-        impl From<$t> for Record {
-            fn from(r: $t) -> Record { Record::$t(r) }
-        }
-    )*};
+/// A record's fields with its `type` beside them, as a line holds them.
+#[derive(Serialize)]
+struct Tagged<'a, T> {
+    #[serde(rename = "type")]
+    type_name: &'static str,
+    #[serde(flatten)]
+    record: &'a T,
 }
-into_record!(
+
+/// The one list of record types: [`RecordType`] and each table that pairs it with its
+/// [`Record`] variant and struct (all types, a record's type, parsing by type, `From`) are
+/// generated from it, so a new type is one entry here (and its name and file above).
+macro_rules! record_types {
+    ($($t:ident),* $(,)?) => {
+        /// Every record type as a name the code dispatches on; the `type` string
+        /// ([`RecordType::name`]) is only its wire form.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RecordType {
+            $($t,)*
+        }
+
+        /// A record of any type: its struct, named by its variant. On disk it is the
+        /// struct's fields plus `type` ([`RecordType::name`]); it is read by
+        /// [`Record::from_json`], which dispatches on the type (a reader knows it before it
+        /// parses: the ledger's scan read it).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Record {
+            $($t($t),)*
+        }
+
+        impl Serialize for Record {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(Record::$t(r) => Tagged { type_name: RecordType::$t.name(), record: r }.serialize(s),)*
+                }
+            }
+        }
+
+        impl RecordType {
+            /// Every record type.
+            pub const ALL: [RecordType; 12] = [$(RecordType::$t),*];
+        }
+
+        impl Record {
+            pub fn record_type(&self) -> RecordType {
+                match self {
+                    $(Record::$t(_) => RecordType::$t,)*
+                }
+            }
+
+            /// A record of type `t` from its JSON line, in one pass straight into that type's
+            /// struct (other fields, such as the envelope's, are skipped); the error names
+            /// the type.
+            pub fn from_json(t: RecordType, json: &[u8]) -> Result<Record, String> {
+                let record = match t {
+                    $(RecordType::$t => serde_json::from_slice(json).map(Record::$t),)*
+                };
+                record.map_err(|e| format!("record of type '{}': {e}", t.name()))
+            }
+        }
+
+        $(impl From<$t> for Record {
+            fn from(r: $t) -> Record {
+                Record::$t(r)
+            }
+        })*
+    };
+}
+
+record_types!(
     Topup,
     Spend,
     Refund,
@@ -303,7 +286,7 @@ into_record!(
     RunEnded,
     EvidenceBundle,
     Publish,
-    Audit
+    Audit,
 );
 
 /// What a writer posts: a record and the idempotency key it is recorded under.
@@ -384,45 +367,14 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Split a parsed line into envelope and record; the error says which field is wrong.
-    pub fn from_object(mut map: Map<String, Value>) -> Result<Entry, String> {
-        let mut env = Map::new();
-        for field in [
-            "v",
-            "seq",
-            "recorded_at",
-            "idempotency_key",
-            "prev_hash",
-            "hash",
-            "batch",
-            "batch_len",
-        ] {
-            if let Some(value) = map.remove(field) {
-                env.insert(field.into(), value);
-            }
-        }
+    /// A ledger line of type `t` as envelope and typed record; the error says which part is
+    /// wrong.
+    pub fn from_json(t: RecordType, json: &[u8]) -> Result<Entry, String> {
         let envelope: Envelope =
-            serde_json::from_value(Value::Object(env)).map_err(|e| format!("envelope: {e}"))?;
-        let type_name = map
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let record: Record = serde_json::from_value(Value::Object(map))
-            .map_err(|e| format!("record of type '{type_name}': {e}"))?;
+            serde_json::from_slice(json).map_err(|e| format!("envelope: {e}"))?;
+        let record = Record::from_json(t, json)?;
         Ok(Entry { envelope, record })
     }
-}
-
-/// Lower-case hex, kept here so the record types depend on nothing else in the crate.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0x0f) as usize] as char);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -442,5 +394,24 @@ mod tests {
         );
         assert!(RecordType::Spend.names_a_run() && !RecordType::RunStarted.names_a_run());
         assert!(!RecordType::Publish.names_a_run() && !RecordType::Topup.names_a_run());
+    }
+
+    #[test]
+    fn a_line_is_read_into_the_struct_its_type_names() {
+        let line = br#"{"attempt":1,"charged_credits":0,"hash":"h","idempotency_key":"k","prev_hash":"p","recorded_at":"2026-01-02T03:04:05.678Z","refunded_credits":0,"run":1,"run_id":"r","seq":3,"status":"COMPLETED","step_id":"s","steps":[],"tenant_id":"t","type":"run_ended","v":1,"work_order_id":"w"}"#;
+        let Ok(Record::RunEnded(end)) = Record::from_json(RecordType::RunEnded, line) else {
+            panic!("not a run_ended record");
+        };
+        assert_eq!(
+            (end.run_id.as_str(), end.status),
+            ("r", RunStatus::Completed)
+        );
+        let err = Record::from_json(RecordType::Spend, line).unwrap_err();
+        assert!(err.starts_with("record of type 'SPEND'"), "{err}");
+        let entry = Entry::from_json(RecordType::RunEnded, line).unwrap();
+        assert_eq!(
+            (entry.envelope.seq, entry.record.record_type()),
+            (3, RecordType::RunEnded)
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! Which folders under tenants/ are tenants, and loading them: a tenant is a real folder (no
 //! link) named by a valid id, whose tenant.yml and workorders/ are no links either; everything
 //! of it is read beneath the repository through no link (SPEC §2, §6).
-use super::{load_work_order, yaml, LoadedTenant, LoadedWorkOrder};
+use super::{load_work_order, LoadedTenant, LoadedWorkOrder};
 use crate::beneath::{Beneath, Kind, Reason};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -175,10 +177,7 @@ fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> Loaded
         )),
         Err(f) => findings.push(f),
         Ok(doc) => {
-            let v = crate::findings::from_violations(
-                &doc,
-                crate::schema::validate(crate::schema::SchemaKind::Tenant, &doc.value),
-            );
+            let v = doc.schema_findings(SchemaKind::Tenant);
             if v.is_empty() {
                 let id = doc
                     .value

@@ -10,6 +10,7 @@ pub mod outputs;
 pub mod procs;
 pub mod redact;
 pub mod result;
+pub mod self_test;
 pub mod supervisor;
 
 use crate::beneath::Beneath;

@@ -1,5 +1,5 @@
-//! Bindings between steps: they name earlier steps and declared outputs; `from_file` paths and `json_path`s are well formed.
-use super::{input_field, json_path, list_or_none, Wo};
+//! Bindings between steps: they name earlier steps and declared outputs; `from_file` paths are well formed (a `json_path` is parsed with the work order: `workorder::json_path`).
+use super::{input_field, list_or_none, Wo};
 use crate::findings::Finding;
 use crate::repo::Repo;
 use crate::workorder::model::InputValue;
@@ -38,7 +38,6 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
                 InputValue::File {
                     from_step,
                     from_file,
-                    json_path: jp,
                     ..
                 } => {
                     let what = format!("file '{from_file}'");
@@ -50,14 +49,6 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
                             &format!("{field}.from_file"),
                             format!("step '{}' input '{name}': from_file {why} (relative to that step's outputs folder)", step.step_id),
                         ));
-                    }
-                    if let Some(p) = jp {
-                        if let Err(why) = json_path::parse(p) {
-                            out.push(w.finding(
-                                &format!("{field}.json_path"),
-                                format!("step '{}' input '{name}': {why}", step.step_id),
-                            ));
-                        }
                     }
                 }
                 InputValue::Literal(_) | InputValue::Asset(_) => {}

@@ -3,6 +3,7 @@ use super::{input_field, list_or_none, step_field, Wo};
 use crate::contract::{InputSpec, InputType, ModuleContract, OutputType};
 use crate::findings::Finding;
 use crate::repo::Repo;
+use crate::workorder::bindings::json_type;
 use crate::workorder::model::{InputValue, Selector, Step};
 
 pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
@@ -55,19 +56,6 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
         }
     }
     out
-}
-
-/// JSON type names as a user writes them in YAML.
-fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null (an empty value)",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// Why `value` cannot feed input `spec`, or None when it can (as far as is known statically).

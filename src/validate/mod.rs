@@ -5,15 +5,15 @@ pub mod contracts;
 pub mod gating;
 pub mod identity;
 pub mod inputs;
-pub mod json_path;
 pub mod modules;
 pub mod package;
 pub mod profiles;
+pub mod report;
 
 use crate::findings::{Finding, Severity};
-use crate::repo::yaml::Doc;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::workorder::model::{Step, WorkOrder};
+use crate::yaml::Doc;
 
 /// One parsed work order and where it came from: what every work-order check reads.
 #[derive(Debug, Clone, Copy)]

@@ -1,8 +1,9 @@
 //! Runtime profiles under config/: each `runtime_profile.<name>.yml` against its schema, then its github block by the rules every GitHub command applies (https, tag templates).
-use crate::findings::{self, Finding};
+use crate::findings::Finding;
 use crate::github::settings::GithubSettings;
-use crate::repo::{yaml, Repo};
-use crate::schema::{self, SchemaKind};
+use crate::repo::Repo;
+use crate::schema::SchemaKind;
+use crate::yaml;
 
 pub fn check(repo: &Repo) -> Vec<Finding> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(repo.root.join("config"))
@@ -32,10 +33,7 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         if doc.value.is_null() {
             continue;
         }
-        let violations = findings::from_violations(
-            &doc,
-            schema::validate(SchemaKind::RuntimeProfile, &doc.value),
-        );
+        let violations = doc.schema_findings(SchemaKind::RuntimeProfile);
         if !violations.is_empty() {
             out.extend(violations);
             continue;

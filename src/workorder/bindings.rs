@@ -1,11 +1,11 @@
 //! Resolves a step's inputs at run time: literals, defaults, outputs of earlier steps, files
 //! read with selectors, and tenant assets — every file opened beneath its step's outputs or
 //! its tenant's assets with no link at any component.
+use super::json_path::JsonPath;
 use super::model::{InputValue, Selector, Step};
 use super::paths::check_relative;
 use crate::beneath::{Beneath, Reason, Refused};
 use crate::contract::{InputType, ModuleContract, OutputType};
-use crate::repo::locate::{parse_path, Seg};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -185,43 +185,7 @@ fn resolve_one(
         InputValue::Output {
             from_step,
             output_id,
-        } => {
-            let p = earlier
-                .get(from_step.as_str())
-                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
-            let is_value = p
-                .contract
-                .output(output_id)
-                .is_some_and(|o| o.ty == OutputType::Value);
-            if is_value {
-                if !p.completed {
-                    return Err(ctx(format!("step '{from_step}' did not complete")));
-                }
-                p.values.get(output_id).cloned().ok_or_else(|| {
-                    ctx(format!(
-                        "step '{from_step}' reported no value '{output_id}'"
-                    ))
-                })?
-            } else {
-                let (out, oty) = output_beneath(earlier, from_step, output_id).map_err(ctx)?;
-                let path = out.path();
-                match (oty, ty) {
-                    (OutputType::Dir, InputType::Files) => serde_json::Value::Array(
-                        files_under(&out)
-                            .map_err(ctx)?
-                            .into_iter()
-                            .map(serde_json::Value::String)
-                            .collect(),
-                    ),
-                    (_, InputType::Files) => {
-                        serde_json::Value::Array(vec![serde_json::Value::String(
-                            path_string(&path).map_err(ctx)?,
-                        )])
-                    }
-                    _ => serde_json::Value::String(path_string(&path).map_err(ctx)?),
-                }
-            }
-        }
+        } => output_value(from_step, output_id, ty, earlier).map_err(ctx)?,
         InputValue::File {
             from_step,
             from_file,
@@ -229,12 +193,7 @@ fn resolve_one(
             take,
             json_path,
         } => {
-            let p = earlier
-                .get(from_step.as_str())
-                .ok_or_else(|| ctx(format!("step '{from_step}' has not run")))?;
-            if !p.completed {
-                return Err(ctx(format!("step '{from_step}' did not complete")));
-            }
+            let p = completed(earlier, from_step).map_err(ctx)?;
             if let Some(why) = check_relative(from_file) {
                 return Err(ctx(format!("from_file {why}")));
             }
@@ -243,6 +202,62 @@ fn resolve_one(
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
     };
+    check_type(ty, value, &v).map_err(ctx)?;
+    Ok(v)
+}
+
+/// An earlier step that completed.
+fn completed<'e, 'a>(
+    earlier: &'e BTreeMap<String, Produced<'a>>,
+    from_step: &str,
+) -> Result<&'e Produced<'a>, String> {
+    let p = earlier
+        .get(from_step)
+        .ok_or_else(|| format!("step '{from_step}' has not run"))?;
+    if !p.completed {
+        return Err(format!("step '{from_step}' did not complete"));
+    }
+    Ok(p)
+}
+
+/// `{from_step, output_id}`: a value output's value, or a file/dir output's path(s) as an
+/// input of type `ty` receives them.
+fn output_value(
+    from_step: &str,
+    output_id: &str,
+    ty: InputType,
+    earlier: &BTreeMap<String, Produced>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let p = earlier
+        .get(from_step)
+        .ok_or_else(|| format!("step '{from_step}' has not run"))?;
+    let is_value = p
+        .contract
+        .output(output_id)
+        .is_some_and(|o| o.ty == OutputType::Value);
+    if is_value {
+        let p = completed(earlier, from_step)?;
+        return p
+            .values
+            .get(output_id)
+            .cloned()
+            .ok_or_else(|| format!("step '{from_step}' reported no value '{output_id}'"));
+    }
+    let (out, oty) = output_beneath(earlier, from_step, output_id)?;
+    let one = || path_string(&out.path()).map(Value::String);
+    Ok(match (oty, ty) {
+        (OutputType::Dir, InputType::Files) => {
+            Value::Array(files_under(&out)?.into_iter().map(Value::String).collect())
+        }
+        (_, InputType::Files) => Value::Array(vec![one()?]),
+        _ => one()?,
+    })
+}
+
+/// A resolved value fits the input's type; a path type takes only a bound file, never a
+/// literal.
+fn check_type(ty: InputType, value: &InputValue, v: &serde_json::Value) -> Result<(), String> {
     if ty.is_path() {
         let ok = match ty {
             InputType::File => v.is_string(),
@@ -251,30 +266,32 @@ fn resolve_one(
                 .is_some_and(|a| a.iter().all(|x| x.is_string())),
         };
         if !ok || matches!(value, InputValue::Literal(_)) {
-            return Err(ctx(format!(
+            return Err(format!(
                 "type {} needs a file: bind it to a file output ({{from_step, output_id}}) or an asset ({{asset: path}})",
                 ty.as_str()
-            )));
+            ));
         }
-    } else if !ty.accepts(&v) {
-        return Err(ctx(format!(
+    } else if !ty.accepts(v) {
+        return Err(format!(
             "expected a value of type {}, got {}",
             ty.as_str(),
-            json_type(&v)
-        )));
+            json_type(v)
+        ));
     }
-    Ok(v)
+    Ok(())
 }
 
-fn json_type(v: &serde_json::Value) -> &'static str {
+/// The JSON type of a value as a user writes it in YAML (`a string`, `an integer`), for
+/// messages of validation and of a run alike.
+pub fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Null => "null (an empty value)",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -300,7 +317,7 @@ pub fn select(
     text: &str,
     selector: Selector,
     take: Option<u64>,
-    json_path: Option<&str>,
+    json_path: Option<&JsonPath>,
 ) -> Result<serde_json::Value, String> {
     match selector {
         Selector::Text => Ok(serde_json::Value::String(text.to_string())),
@@ -316,7 +333,7 @@ pub fn select(
         Selector::Json => {
             let v: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-            apply_json_path(&v, json_path)
+            pick(&v, json_path)
         }
         Selector::JsonlFirst => {
             let line = text
@@ -325,42 +342,27 @@ pub fn select(
                 .ok_or("no JSON line found (file is empty)")?;
             let v: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| format!("first line is not valid JSON: {e}"))?;
-            apply_json_path(&v, json_path)
+            pick(&v, json_path)
         }
     }
 }
 
-/// `$.a.b[0]`, `a.b[0]` or `/a/b/0`: select inside a JSON value.
-pub fn apply_json_path(
-    v: &serde_json::Value,
-    path: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let Some(p) = path else { return Ok(v.clone()) };
-    let trimmed = p.trim();
-    let body = trimmed.strip_prefix('$').unwrap_or(trimmed);
-    let body = body.strip_prefix('.').unwrap_or(body);
-    if body.is_empty() {
-        return Ok(v.clone());
+/// The part of a JSON document a `json_path` names; without one, all of it.
+fn pick(v: &serde_json::Value, path: Option<&JsonPath>) -> Result<serde_json::Value, String> {
+    match path {
+        Some(p) => p.apply(v),
+        None => Ok(v.clone()),
     }
-    let mut cur = v;
-    for seg in parse_path(body) {
-        cur = match (&seg, cur) {
-            (Seg::Key(k), serde_json::Value::Object(m)) => m.get(k),
-            (Seg::Index(i), serde_json::Value::Array(a)) => a.get(*i),
-            (Seg::Key(k), serde_json::Value::Array(a)) => {
-                k.parse::<usize>().ok().and_then(|i| a.get(i))
-            }
-            _ => None,
-        }
-        .ok_or_else(|| format!("json_path '{p}' does not match the document"))?;
-    }
-    Ok(cur.clone())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn path(p: &str) -> JsonPath {
+        JsonPath::parse(p).unwrap()
+    }
 
     #[test]
     fn selectors() {
@@ -377,7 +379,7 @@ mod tests {
                 r#"{"a":{"b":[1,2]}}"#,
                 Selector::Json,
                 None,
-                Some("$.a.b[1]")
+                Some(&path("$.a.b[1]"))
             )
             .unwrap(),
             json!(2)
@@ -387,12 +389,12 @@ mod tests {
                 "\n{\"x\":1}\n{\"x\":2}\n",
                 Selector::JsonlFirst,
                 None,
-                Some("x")
+                Some(&path("x"))
             )
             .unwrap(),
             json!(1)
         );
         assert!(select("{", Selector::Json, None, None).is_err());
-        assert!(select(r#"{"a":1}"#, Selector::Json, None, Some("b")).is_err());
+        assert!(select(r#"{"a":1}"#, Selector::Json, None, Some(&path("b"))).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! Work orders: types, path rules, binding resolution and the pure planner.
+//! Work orders: the typed model, path rules, `json_path`, tenant assets and binding resolution at run time (the planner is `crate::orchestrator::plan`).
 pub mod assets;
 pub mod bindings;
+pub mod json_path;
 pub mod model;
 pub mod paths;

@@ -1,4 +1,5 @@
 //! Work-order types: steps, and input values that are literals or bindings to earlier steps.
+use super::json_path::JsonPath;
 use crate::contract::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,15 +37,53 @@ pub enum InputValue {
         from_file: String,
         selector: Selector,
         take: Option<u64>,
-        json_path: Option<String>,
+        /// Boxed: an input map is a B-tree whose nodes hold 11 values each, so every byte of
+        /// this variant costs 11 per step (a 48-byte path inline made a 10,000-work-order
+        /// repository 7 MB larger).
+        json_path: Option<Box<JsonPath>>,
     },
     /// `{asset: path}` under the tenant's assets/
     Asset(String),
 }
 
+/// A malformed binding: why, and which of its keys is at fault (None: the binding as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingError {
+    pub key: Option<&'static str>,
+    pub message: String,
+}
+
+impl BindingError {
+    /// The field a finding names, below the input's own field (`steps[1].inputs.x`).
+    pub fn field(&self, input_field: &str) -> String {
+        match self.key {
+            Some(k) => format!("{input_field}.{k}"),
+            None => input_field.to_string(),
+        }
+    }
+}
+
+impl From<&str> for BindingError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
+impl From<String> for BindingError {
+    fn from(message: String) -> Self {
+        BindingError { key: None, message }
+    }
+}
+
+impl std::fmt::Display for BindingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 impl InputValue {
     /// Classify a raw YAML value: a mapping with `from_step` or a lone `asset` key is a binding.
-    pub fn parse(v: &serde_json::Value) -> Result<InputValue, String> {
+    pub fn parse(v: &serde_json::Value) -> Result<InputValue, BindingError> {
         let Some(map) = v.as_object() else {
             return Ok(InputValue::Literal(v.clone()));
         };
@@ -71,7 +110,8 @@ impl InputValue {
             return Err(format!(
                 "unknown binding key '{bad}' (allowed: {})",
                 allowed.join(", ")
-            ));
+            )
+            .into());
         }
         match (s("output_id"), s("from_file")) {
             (Some(_), Some(_)) => {
@@ -86,36 +126,7 @@ impl InputValue {
                     output_id,
                 })
             }
-            (None, Some(from_file)) => {
-                let selector = match map.get("selector") {
-                    None => Selector::Text,
-                    Some(sel) => serde_json::from_value(sel.clone()).map_err(|_| {
-                        "selector must be one of text, lines, json, jsonl_first".to_string()
-                    })?,
-                };
-                let take = match map.get("take") {
-                    None => None,
-                    Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
-                };
-                if take.is_some() && selector != Selector::Lines {
-                    return Err("take applies only to selector: lines".into());
-                }
-                let json_path = s("json_path");
-                if map.contains_key("json_path") && json_path.is_none() {
-                    return Err("json_path must be a string".into());
-                }
-                if json_path.is_some() && !matches!(selector, Selector::Json | Selector::JsonlFirst)
-                {
-                    return Err("json_path applies only to selectors json and jsonl_first".into());
-                }
-                Ok(InputValue::File {
-                    from_step,
-                    from_file,
-                    selector,
-                    take,
-                    json_path,
-                })
-            }
+            (None, Some(from_file)) => file_binding(map, from_step, from_file),
             (None, None) => Err("a binding with from_step needs output_id or from_file".into()),
         }
     }
@@ -128,6 +139,50 @@ impl InputValue {
             _ => None,
         }
     }
+}
+
+/// `{from_step, from_file, selector, take, json_path}`: `take` only with `lines`, `json_path`
+/// only with the JSON selectors.
+fn file_binding(
+    map: &serde_json::Map<String, serde_json::Value>,
+    from_step: String,
+    from_file: String,
+) -> Result<InputValue, BindingError> {
+    let selector = match map.get("selector") {
+        None => Selector::Text,
+        Some(sel) => serde_json::from_value(sel.clone())
+            .map_err(|_| "selector must be one of text, lines, json, jsonl_first")?,
+    };
+    let take = match map.get("take") {
+        None => None,
+        Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
+    };
+    if take.is_some() && selector != Selector::Lines {
+        return Err("take applies only to selector: lines".into());
+    }
+    let json_path = match map.get("json_path") {
+        None => None,
+        Some(p) => Some(Box::new(json_path_of(p, selector)?)),
+    };
+    Ok(InputValue::File {
+        from_step,
+        from_file,
+        selector,
+        take,
+        json_path,
+    })
+}
+
+/// A `json_path` key: a string, for a JSON selector, that parses.
+fn json_path_of(p: &serde_json::Value, selector: Selector) -> Result<JsonPath, BindingError> {
+    let text = p.as_str().ok_or("json_path must be a string")?;
+    if !matches!(selector, Selector::Json | Selector::JsonlFirst) {
+        return Err("json_path applies only to selectors json and jsonl_first".into());
+    }
+    JsonPath::parse(text).map_err(|message| BindingError {
+        key: Some("json_path"),
+        message,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,4 +221,33 @@ pub struct BoundOutput {
     pub from_step: String,
     pub output_id: String,
     pub as_path: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_value_stays_small() {
+        // Every step's input map holds B-tree nodes of 11 values: a larger variant costs 11
+        // times its growth per step (see `InputValue::File::json_path`).
+        assert!(std::mem::size_of::<InputValue>() <= 80);
+    }
+
+    #[test]
+    fn a_malformed_json_path_names_its_key() {
+        let v = serde_json::json!({"from_step": "a", "from_file": "f", "selector": "json", "json_path": "a..b"});
+        let err = InputValue::parse(&v).unwrap_err();
+        assert_eq!(
+            err.field("steps[1].inputs.x"),
+            "steps[1].inputs.x.json_path"
+        );
+        assert!(err.message.contains("has an empty key"), "{err}");
+        let v = serde_json::json!({"from_step": "a", "from_file": "f", "json_path": "a..b"});
+        let err = InputValue::parse(&v).unwrap_err();
+        assert_eq!(
+            err.key, None,
+            "the selector is the problem, not the path: {err}"
+        );
+    }
 }

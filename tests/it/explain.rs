@@ -6,6 +6,7 @@ use crate::support::fx::crate_root;
 use crate::support::{Fx, Transcript};
 use platform::config::registry::BUILTIN_REASONS;
 use platform::explain::texts;
+use platform::records::RecordType;
 use serde_json::Value;
 
 fn explain(fx: &Fx, args: &[&str]) -> (i32, Value) {
@@ -93,6 +94,12 @@ fn docs_list_the_same_slugs_exit_codes_and_record_types_as_explain() {
     let known: Vec<&str> = texts::EXIT_CODES.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(listed, known, "docs/exit-codes.md's table vs explain");
     let records = doc("records.md");
+    let explained: Vec<&str> = texts::RECORD_TYPES.iter().map(|(t, _, _)| *t).collect();
+    let types: Vec<&str> = RecordType::ALL.iter().map(|t| t.name()).collect();
+    assert_eq!(
+        explained, types,
+        "explain's record types vs records::RecordType"
+    );
     for (ty, _, _) in texts::RECORD_TYPES {
         let named = records.contains(&format!("`{ty}`")) || records.contains(&format!("### {ty} "));
         assert!(named, "docs/records.md does not describe record type {ty}");

@@ -10,11 +10,12 @@ use crate::support::Fx;
 
 use fuzz::{config, edit, fuzz_target, mutate, report_cases, timed};
 use platform::orchestrator::plan::{plan, Filter, PlanInput};
-use platform::repo::locate::{line_of, parse_path, render_path};
-use platform::repo::{yaml, Repo};
-use platform::validate::json_path::JsonSeg;
-use platform::workorder::bindings::{apply_json_path, select};
+use platform::repo::Repo;
+use platform::workorder::bindings::select;
+use platform::workorder::json_path::{JsonPath, JsonSeg};
 use platform::workorder::model::{InputValue, Selector};
+use platform::yaml;
+use platform::yaml::locate::{line_of, parse_path, render_path};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -193,7 +194,7 @@ fn repository_validation_and_plan_timed() {
     });
 }
 
-// ---- bindings: InputValue::parse, select, apply_json_path ---------------------------------
+// ---- bindings: InputValue::parse, select, JsonPath -------------------------------------------
 
 /// JSON values biased towards what bindings look like.
 fn json_value() -> impl Strategy<Value = Value> {
@@ -255,9 +256,12 @@ fn check_input_value(v: &Value) {
             assert!(
                 json_path.is_none() || matches!(selector, Selector::Json | Selector::JsonlFirst)
             );
+            if let Some(p) = json_path {
+                assert_eq!(v["json_path"], p.as_str(), "kept as written");
+            }
         }
         Ok(InputValue::Asset(p)) => assert_eq!(v["asset"], p.as_str()),
-        Err(why) => assert!(!why.is_empty()),
+        Err(why) => assert!(!why.message.is_empty()),
     }
 }
 
@@ -353,50 +357,52 @@ fn select_case() -> impl Strategy<Value = SelectCase> {
         })
 }
 
+/// A path applied as a run applies it: parsed, then looked up.
+fn apply(doc: &Value, path: &str) -> Result<Value, String> {
+    JsonPath::parse(path)?.apply(doc)
+}
+
 fn check_select(c: &SelectCase) {
-    match select(&c.text, c.selector, c.take, c.json_path.as_deref()) {
-        Ok(v) => match c.selector {
-            Selector::Text => assert_eq!(v, Value::String(c.text.clone())),
-            Selector::Lines => {
-                let n = v.as_array().unwrap().len() as u64;
-                assert!(n <= c.take.unwrap_or(u64::MAX) && n <= c.text.lines().count() as u64);
-            }
-            _ => {}
+    match c.json_path.as_deref().map(JsonPath::parse).transpose() {
+        Ok(path) => match select(&c.text, c.selector, c.take, path.as_ref()) {
+            Ok(v) => match c.selector {
+                Selector::Text => assert_eq!(v, Value::String(c.text.clone())),
+                Selector::Lines => {
+                    let n = v.as_array().unwrap().len() as u64;
+                    assert!(n <= c.take.unwrap_or(u64::MAX) && n <= c.text.lines().count() as u64);
+                }
+                _ => {}
+            },
+            Err(why) => assert!(!why.is_empty()),
         },
         Err(why) => assert!(!why.is_empty()),
     }
     // A path that exists finds what is there, in both spellings; `$` is the whole document.
-    assert_eq!(apply_json_path(&c.doc, Some("$")).unwrap(), c.doc);
-    assert_eq!(apply_json_path(&c.doc, None).unwrap(), c.doc);
+    assert_eq!(apply(&c.doc, "$").unwrap(), c.doc);
+    let whole = select(&c.doc.to_string(), Selector::Json, None, None).unwrap();
+    assert_eq!(whole, c.doc);
     let (path, want) = existing_path(&c.doc, &c.picks);
-    assert_eq!(
-        apply_json_path(&c.doc, Some(&path)).unwrap(),
-        want,
-        "{path}"
-    );
-    let r = select(&c.doc.to_string(), Selector::Json, None, Some(&path)).unwrap();
+    assert_eq!(apply(&c.doc, &path).unwrap(), want, "{path}");
+    let parsed = JsonPath::parse(&path).unwrap();
+    let r = select(&c.doc.to_string(), Selector::Json, None, Some(&parsed)).unwrap();
     assert_eq!(r, want, "{path}");
     // The same path spelled as operators write it: spaces, no `$`, a leading dot, a pointer.
     for variant in spellings(&path) {
-        if let Ok(segs) = platform::validate::json_path::parse(&variant) {
-            let got = apply_json_path(&c.doc, Some(&variant)).ok();
+        if let Ok(p) = JsonPath::parse(&variant) {
             assert_eq!(
-                got,
-                walk(&c.doc, &segs),
+                p.apply(&c.doc).ok(),
+                walk(&c.doc, p.segments()),
                 "json_path {variant:?} means something else at run time"
             );
         }
     }
-    if let Some(p) = c.json_path.as_deref() {
-        let got = apply_json_path(&c.doc, Some(p));
-        // Validation accepts a path with its own parser; the run must then mean the same.
-        if let Ok(segs) = platform::validate::json_path::parse(p) {
-            assert_eq!(
-                got.ok(),
-                walk(&c.doc, &segs),
-                "json_path {p:?} means something else at run time"
-            );
-        }
+    if let Some(Ok(p)) = c.json_path.as_deref().map(JsonPath::parse) {
+        // Validation accepts a path with the parser a run uses; the lookup must mean it.
+        assert_eq!(
+            p.apply(&c.doc).ok(),
+            walk(&c.doc, p.segments()),
+            "json_path {p} means something else at run time"
+        );
     }
 }
 
@@ -464,10 +470,11 @@ fn select_examples() {
     );
     assert_eq!(select("", Selector::Lines, None, None).unwrap(), json!([]));
     assert!(select("", Selector::JsonlFirst, None, None).is_err());
-    assert!(select("{\"a\":1}", Selector::Json, None, Some("$.a.b.c")).is_err());
+    let path = |p: &str| JsonPath::parse(p).unwrap();
+    assert!(select("{\"a\":1}", Selector::Json, None, Some(&path("$.a.b.c"))).is_err());
     // Found by the differential property: the validator reads `[ 0 ]` as index 0.
     assert_eq!(
-        select("[[7, 8]]", Selector::Json, None, Some("$[ 0 ][ 1 ]")).unwrap(),
+        select("[[7, 8]]", Selector::Json, None, Some(&path("$[ 0 ][ 1 ]"))).unwrap(),
         json!(8)
     );
 }

@@ -9,7 +9,7 @@ use crate::support::{Fx, Transcript};
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
 use platform::records::billing::RUN_DELIVERABLE;
-use platform::records::Payload;
+use platform::records::{Payload, RecordType};
 use std::process::Command;
 
 const PROCESSES: usize = 16;
@@ -84,12 +84,13 @@ fn sixteen_processes_lose_and_duplicate_nothing() {
     let mut topups = 0;
     let mut spends = 0;
     let mut keys = std::collections::HashSet::new();
-    ledger::for_each(dir.path(), Stream::Billing, |_, rec| {
-        assert!(keys.insert(rec["idempotency_key"].as_str().unwrap().to_string()));
-        match rec["type"].as_str().unwrap() {
-            "TOPUP" => topups += 1,
-            "SPEND" => spends += 1,
-            t => panic!("{t}"),
+    ledger::for_each_line(dir.path(), Stream::Billing, |line| {
+        let entry = line.entry()?;
+        assert!(keys.insert(entry.envelope.idempotency_key));
+        match line.record_type {
+            RecordType::Topup => topups += 1,
+            RecordType::Spend => spends += 1,
+            t => panic!("{t:?}"),
         }
         Ok(())
     })

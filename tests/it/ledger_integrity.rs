@@ -50,7 +50,7 @@ fn a_torn_last_batch_is_repaired_at_every_byte_offset() {
 
         // Readers report and never modify.
         let report = ledger::verify(dir.path()).unwrap();
-        let seen = ledger::for_each_line(dir.path(), Stream::Billing, |_, _| Ok(())).unwrap();
+        let seen = ledger::for_each_line(dir.path(), Stream::Billing, |_| Ok(())).unwrap();
         assert_eq!(
             read(&file),
             &full[..cut as usize],
@@ -138,7 +138,7 @@ fn damage_before_the_last_batch_stops_every_writer() {
     assert_has(&err.message, "damaged at line 2");
     assert!(err.location.unwrap().ends_with("billing.jsonl:2"));
     assert_eq!(read(&file), bytes, "a damaged ledger is never modified");
-    let err = ledger::for_each_line(dir.path(), Stream::Billing, |_, _| Ok(())).unwrap_err();
+    let err = ledger::for_each_line(dir.path(), Stream::Billing, |_| Ok(())).unwrap_err();
     assert_has(&err.message, "line 2");
 }
 

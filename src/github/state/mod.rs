@@ -8,10 +8,10 @@ pub use pull::{pull_state, PullOptions};
 pub use push::{push_state, PushOptions};
 pub use record::{extends, head_of_file, prefix_sha256, Head, PulledState, PULLED_FILE};
 
+use crate::audit::{self, Action, Subject};
 use crate::error::Result;
 use crate::heads::FileHead;
 use crate::ledger::Ledger;
-use crate::records::{Audit, Decision};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -87,51 +87,27 @@ pub struct StateOutcome {
     pub audit_key: Option<String>,
 }
 
-/// The audited state operations (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StateAudit {
-    AdoptUnsigned,
-    Restore,
-}
-
-impl StateAudit {
-    fn action(self) -> &'static str {
-        match self {
-            StateAudit::AdoptUnsigned => "state.adopt_unsigned",
-            StateAudit::Restore => "state.restore",
-        }
-    }
-    fn command(self) -> &'static str {
-        match self {
-            StateAudit::AdoptUnsigned => "platform state pull --adopt-unsigned",
-            StateAudit::Restore => "platform state push --restore",
-        }
-    }
-}
-
 /// Append the allowed audit record of `what` to `dir`'s audit.jsonl; returns its key. The
 /// target names the state acted on, so a replay of the same operation is recorded once.
 pub(crate) fn audit(
     dir: &Path,
-    what: StateAudit,
+    what: Action,
     actor: &str,
     target: String,
     reason: &str,
 ) -> Result<String> {
     let (mut ledger, _) = Ledger::open(dir)?;
-    let record = Audit {
-        action: what.action().into(),
-        scope: what.action().into(),
-        actor: actor.to_string(),
-        decision: Decision::Allowed,
-        reason: Some(truncate(reason, 256)),
+    let subject = Subject {
         tenant_id: None,
         target,
-        command: Some(what.command().into()),
     };
-    let key = record.key().unwrap_or_default();
-    ledger.audit(record)?;
-    Ok(key)
+    audit::record_allowed(
+        &mut ledger,
+        what,
+        actor,
+        &subject,
+        Some(truncate(reason, 256)),
+    )
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -1,13 +1,11 @@
 //! `state pull`: download the state files into a staging folder, accept them only when they verify (signed heads when config/ledger.yml lists keys), then move them into place; a refusal leaves the directory as it was.
 use super::record::{asset_digests, head_of_file, read_pulled, write_pulled, Head, PulledState};
 use super::remote::Snapshot;
-use super::{
-    audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, STATE_FILES,
-};
-use crate::config::ledger::LedgerConfig;
+use super::{audit, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES};
+use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
-use crate::heads::{self, Expected, RemoteState, HEADS_FILE};
+use crate::heads::{self, Expected, RemoteState, TrustedKey, HEADS_FILE};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -44,7 +42,7 @@ enum Verdict {
 pub fn pull_state(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let existed = dir.exists();
@@ -60,7 +58,7 @@ pub fn pull_state(
 fn pull_into(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let previous = read_pulled(dir, client)?;
@@ -102,7 +100,7 @@ fn plan(
     for name in STATE_FILES {
         let remote = &snap.files[name];
         let local = head_of_file(&dir.join(name))?;
-        if local.same_as(remote) {
+        if remote.holds(&local) {
             plan.push(Planned {
                 name,
                 download: None,
@@ -176,14 +174,14 @@ fn stage(
 /// Verify the staged release: chains always; with listed keys, heads.json too.
 fn decide(
     client: &GithubClient,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PullOptions,
     staging: &Path,
     snap: &Snapshot,
     plan: &[Planned],
     previous: Option<&PulledState>,
 ) -> Result<Verdict> {
-    if !trust.signed() {
+    if trust.is_empty() {
         heads::verify_chains(staging, "the state release")?;
         return Ok(accept(Signing::NotConfigured, None, None));
     }
@@ -192,7 +190,7 @@ fn decide(
         state_tag: &snap.tag,
     };
     let heads_json = snap.heads_json.as_deref();
-    let (state, report) = heads::judge(&trust.signing_keys, staging, heads_json, expected)?;
+    let (state, report) = heads::judge(trust, staging, heads_json, expected)?;
     let seqs: BTreeMap<String, u64> = report
         .files
         .iter()
@@ -359,13 +357,9 @@ fn commit(
         },
     )?;
     let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
-        (Some((target, reason)), Some(actor)) => Some(audit(
-            dir,
-            StateAudit::AdoptUnsigned,
-            actor,
-            target,
-            &reason,
-        )?),
+        (Some((target, reason)), Some(actor)) => {
+            Some(audit(dir, Action::AdoptUnsigned, actor, target, &reason)?)
+        }
         _ => None,
     };
     outcome(client, dir, snap, plan, signing, audit_key, true)

@@ -4,13 +4,14 @@ use super::record::{
 };
 use super::remote::{replace_asset, verify_pushed, RemoteHead, Snapshot};
 use super::{
-    audit, seq_label, Signing, StateAction, StateAudit, StateFile, StateOutcome, PULLED_FILE,
-    STATE_FILES,
+    audit, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
-use crate::config::ledger::LedgerConfig;
+use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{GithubClient, Release};
-use crate::heads::{self, Expected, Heads, RemoteState, SignedHeads, Signer, HEADS_FILE};
+use crate::heads::{
+    self, Expected, Heads, RemoteState, SignedHeads, Signer, TrustedKey, HEADS_FILE,
+};
 use crate::ledger::VerifyReport;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,15 +31,11 @@ pub struct PushOptions {
 pub fn push_state(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     opts: &PushOptions,
 ) -> Result<StateOutcome> {
     if !dir.is_dir() {
-        return Err(Error::input(format!(
-            "billing-state directory {} does not exist",
-            dir.display()
-        ))
-        .help("pass --billing-state-dir, or run `platform state pull` first"));
+        return Err(crate::ledger::missing_dir(dir));
     }
     let signer = signer_for(trust, opts)?;
     let previous = read_pulled(dir, client)?;
@@ -102,7 +99,7 @@ fn confirm(dir: &Path, pushed: Pushed) -> Result<StateOutcome> {
 fn restore(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     snap: &Snapshot,
     actor: &str,
     report: &VerifyReport,
@@ -114,13 +111,13 @@ fn restore(
         snap.tag,
         seq_label(&seqs(report))
     );
-    let key = audit(dir, StateAudit::Restore, actor, target, &why)?;
+    let key = audit(dir, Action::Restore, actor, target, &why)?;
     Ok((why, key))
 }
 
 /// The key to sign with: required (exit 2) when keys are listed, and must be one of them.
-fn signer_for<'a>(trust: &LedgerConfig, opts: &'a PushOptions) -> Result<Option<&'a Signer>> {
-    if !trust.signed() {
+fn signer_for<'a>(trust: &[TrustedKey], opts: &'a PushOptions) -> Result<Option<&'a Signer>> {
+    if trust.is_empty() {
         if opts.restore_by.is_some() {
             return Err(Error::input("state push --restore needs signed state, and config/ledger.yml lists no signing key")
                 .help("make a key with `platform ledger keygen`, list its public half in config/ledger.yml and set PLATFORM_LEDGER_SIGNING_KEY"));
@@ -137,11 +134,7 @@ fn signer_for<'a>(trust: &LedgerConfig, opts: &'a PushOptions) -> Result<Option<
             crate::secrets::LEDGER_SIGNING_KEY_ENV
         )));
     };
-    if !trust
-        .signing_keys
-        .iter()
-        .any(|k| k.key_id == signer.key_id())
-    {
+    if !trust.iter().any(|k| k.key_id == signer.key_id()) {
         return Err(Error::input(format!(
             "the signing key in {} has key_id {}, which config/ledger.yml does not list",
             crate::secrets::LEDGER_SIGNING_KEY_ENV,
@@ -194,7 +187,7 @@ fn refuse_published(client: &GithubClient, snap: &Snapshot) -> Result<()> {
 fn restore_reason(
     client: &GithubClient,
     dir: &Path,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
     snap: &Snapshot,
 ) -> Result<String> {
     let staging = tempfile::tempdir()
@@ -208,12 +201,7 @@ fn restore_reason(
         repository: client.repository(),
         state_tag: &snap.tag,
     };
-    let judged = heads::judge(
-        &trust.signing_keys,
-        staging.path(),
-        snap.heads_json.as_deref(),
-        expected,
-    );
+    let judged = heads::judge(trust, staging.path(), snap.heads_json.as_deref(), expected);
     let (state, _) = match judged {
         Err(e) if e.kind == Kind::Failure => return Ok(e.message),
         Err(e) => return Err(e),
@@ -297,9 +285,9 @@ pub(super) fn check_unchanged_since_pull(
             Some(p) => {
                 let pulled = p.heads.get(name).cloned().unwrap_or(Head::Absent);
                 let pending = p.pending_push.as_ref().and_then(|m| m.get(name));
-                pulled.same_as(now)
+                now.holds(&pulled)
                     || pending
-                        .is_some_and(|h| h.same_as(now) || matches!(now, RemoteHead::Incomplete(_)))
+                        .is_some_and(|h| now.holds(h) || matches!(now, RemoteHead::Incomplete(_)))
             }
         };
         if !ok {
@@ -359,7 +347,7 @@ fn upload_files(
 ) -> Result<Pushed> {
     let local = local_heads(client, dir, snap)?;
     let record = record_pending(client, dir, snap, previous, &local)?;
-    let needs_upload = |name: &str| !local[name].same_as(&snap.files[name]);
+    let needs_upload = |name: &str| !snap.files[name].holds(&local[name]);
     let created = snap.release.is_none() && STATE_FILES.iter().any(|n| needs_upload(n));
     let release = match &snap.release {
         Some(r) => Some(r.clone()),
@@ -469,7 +457,7 @@ fn publish_heads(
     snap: &Snapshot,
     signer: &Signer,
     report: &VerifyReport,
-    trust: &LedgerConfig,
+    trust: &[TrustedKey],
 ) -> Result<(Signing, bool)> {
     let heads = Heads::of_report(report, client.repository(), &snap.tag, signer.key_id());
     let path = dir.join(HEADS_FILE);
@@ -477,7 +465,7 @@ fn publish_heads(
         if let Ok(current) = SignedHeads::parse(bytes) {
             let same = current.heads.key_id == signer.key_id()
                 && current.heads.same_state(&heads)
-                && current.verify(&trust.signing_keys).is_ok();
+                && current.verify(trust).is_ok();
             if same {
                 crate::atomic::write_atomic(&path, bytes, true)?;
                 return Ok((signing_of(&current.heads), false));

@@ -1,5 +1,4 @@
 //! What a billing-state directory remembers of the state release (`.state-pulled.json`) and the content heads (length, SHA-256) compared against it, including the byte-for-byte prefix check of `state push`.
-use super::remote::RemoteHead;
 use crate::digest::hex;
 use crate::error::{Error, Result};
 use crate::github::GithubClient;
@@ -31,16 +30,6 @@ impl Head {
         match self {
             Head::Absent => None,
             Head::Present { bytes, sha256, .. } => Some((*bytes, sha256.as_str())),
-        }
-    }
-    /// Same bytes (length and SHA-256), or both absent; an unfinished upload never matches.
-    pub(super) fn same_as(&self, remote: &RemoteHead) -> bool {
-        match remote {
-            RemoteHead::Absent => self.content().is_none(),
-            RemoteHead::Present { bytes, sha256, .. } => {
-                self.content() == Some((*bytes, sha256.as_str()))
-            }
-            RemoteHead::Incomplete(_) => false,
         }
     }
     pub(super) fn same_content(&self, other: &Head) -> bool {

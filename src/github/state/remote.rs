@@ -30,6 +30,17 @@ impl RemoteHead {
             RemoteHead::Incomplete(a) => format!("an incomplete upload (state {})", a.state),
         }
     }
+    /// The same bytes (length and SHA-256) as `local`, or both absent; an unfinished upload
+    /// never matches.
+    pub(super) fn holds(&self, local: &Head) -> bool {
+        match self {
+            RemoteHead::Absent => local.content().is_none(),
+            RemoteHead::Present { bytes, sha256, .. } => {
+                local.content() == Some((*bytes, sha256.as_str()))
+            }
+            RemoteHead::Incomplete(_) => false,
+        }
+    }
     pub(super) fn asset(&self) -> Option<&Asset> {
         match self {
             RemoteHead::Present { asset, .. } => Some(asset),

@@ -1,6 +1,8 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
-use crate::records::{Record, RunStatus, Spend, StepOutcome, StepStatus};
+use crate::records::{
+    DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One attempt of one step.
@@ -137,6 +139,20 @@ impl History {
             .or_default()
     }
 
+    /// Whether [`History::add`] uses records of type `t`: a reader parses no others.
+    pub fn uses(t: RecordType) -> bool {
+        matches!(
+            t,
+            RecordType::RunStarted
+                | RecordType::Spend
+                | RecordType::Refund
+                | RecordType::StepStarted
+                | RecordType::StepOutcome
+                | RecordType::DeliveryReceipt
+                | RecordType::RunEnded
+        )
+    }
+
     /// Fold one ledger record in. Records of other kinds are ignored.
     pub fn add(&mut self, rec: Record) {
         match rec {
@@ -148,81 +164,51 @@ impl History {
                 run.work_order_sha256 = Some(r.work_order_sha256);
             }
             Record::Spend(s) => {
-                let (t, w, run, rid, st, a) = (
-                    s.tenant_id.clone(),
-                    s.work_order_id.clone(),
-                    s.run,
-                    s.run_id.clone(),
-                    s.step_id.clone(),
-                    s.attempt,
-                );
-                let att = self.attempt_mut(&t, &w, run, &rid, &st, a);
+                let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
+                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt);
                 att.module_id.get_or_insert_with(|| s.module_id.clone());
                 att.spends.push(s);
             }
             Record::Refund(r) => {
-                self.attempt_mut(
-                    &r.tenant_id,
-                    &r.work_order_id,
-                    r.run,
-                    &r.run_id,
-                    &r.step_id,
-                    r.attempt,
-                )
-                .refunded
-                .insert(r.refunds);
+                let (t, w, rid, st) = (&r.tenant_id, &r.work_order_id, &r.run_id, &r.step_id);
+                let att = self.attempt_mut(t, w, r.run, rid, st, r.attempt);
+                att.refunded.insert(r.refunds);
             }
             Record::StepStarted(s) => {
-                let att = self.attempt_mut(
-                    &s.tenant_id,
-                    &s.work_order_id,
-                    s.run,
-                    &s.run_id,
-                    &s.step_id,
-                    s.attempt,
-                );
+                let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
+                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt);
                 att.started = true;
                 att.module_id.get_or_insert(s.module_id);
             }
             Record::StepOutcome(o) => {
-                let (t, w, run, rid, st, a) = (
-                    o.tenant_id.clone(),
-                    o.work_order_id.clone(),
-                    o.run,
-                    o.run_id.clone(),
-                    o.step_id.clone(),
-                    o.attempt,
-                );
-                let att = self.attempt_mut(&t, &w, run, &rid, &st, a);
+                let (t, w, rid, st) = (&o.tenant_id, &o.work_order_id, &o.run_id, &o.step_id);
+                let att = self.attempt_mut(t, w, o.run, rid, st, o.attempt);
                 att.module_id.get_or_insert_with(|| o.module_id.clone());
                 att.outcome = Some(o);
             }
-            Record::DeliveryReceipt(d) => {
-                let run = self
-                    .work_orders
-                    .get_mut(&(d.tenant_id.clone(), d.work_order_id.clone()))
-                    .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id));
-                if let Some(run) = run {
-                    run.steps
-                        .entry(d.step_id.clone())
-                        .or_default()
-                        .attempts
-                        .entry(d.attempt)
-                        .or_default()
-                        .receipt = true;
-                }
-            }
+            Record::DeliveryReceipt(d) => self.add_receipt(&d),
             Record::RunEnded(e) => {
                 let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
-                run.ends.insert(
-                    e.attempt,
-                    RunEnd {
-                        attempt: e.attempt,
-                        status: e.status,
-                    },
-                );
+                let end = RunEnd {
+                    attempt: e.attempt,
+                    status: e.status,
+                };
+                run.ends.insert(e.attempt, end);
             }
             _ => {}
+        }
+    }
+
+    /// A delivery receipt marks its attempt of a run already known (a receipt alone starts
+    /// no run).
+    fn add_receipt(&mut self, d: &DeliveryReceipt) {
+        let run = self
+            .work_orders
+            .get_mut(&(d.tenant_id.clone(), d.work_order_id.clone()))
+            .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id));
+        if let Some(run) = run {
+            let step = run.steps.entry(d.step_id.clone()).or_default();
+            step.attempts.entry(d.attempt).or_default().receipt = true;
         }
     }
 

@@ -1,8 +1,10 @@
-//! Reads one YAML file into a JSON value with its text and digest; syntax errors carry line:column.
+//! Reads one YAML file into a JSON value with its text and digest; syntax and schema errors are findings with file:line:column. Knows no platform file's meaning.
+pub mod locate;
+
 use crate::beneath::{Beneath, Reason};
 use crate::digest::sha256_hex;
 use crate::findings::Finding;
-use crate::repo::locate;
+use crate::schema::{self, SchemaKind};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,28 @@ impl Doc {
     pub fn finding(&self, field: &str, message: impl Into<String>) -> Finding {
         Finding::error(&self.rel, field, message).line(self.line_of(field))
     }
+
+    /// The document checked against the JSON Schema of `kind`: one finding per violation,
+    /// its field written as `steps[1].inputs` and with its line.
+    pub fn schema_findings(&self, kind: SchemaKind) -> Vec<Finding> {
+        schema::validate(kind, &self.value)
+            .into_iter()
+            .map(|v| {
+                let field = locate::render_path(&locate::parse_path(&v.pointer));
+                let line = self.line_of(&v.pointer);
+                Finding::error(&self.rel, field, v.message).line(line)
+            })
+            .collect()
+    }
+}
+
+/// The strings of the list at `key` of a mapping (others skipped; the schema reports them).
+pub fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
+    let list = v.get(key).and_then(|x| x.as_array());
+    list.into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(String::from))
+        .collect()
 }
 
 /// `rel` rendered with `/` separators whatever the platform.

@@ -1,0 +1,54 @@
+//! A tenant's credit account as commands see it: the balance and the statement (read from a ledger that passes every check) and the admin top-up (the one privileged write).
+pub mod statement;
+pub mod topup;
+
+pub use statement::{statement, Row, Statement};
+pub use topup::{topup, TopupOutcome, TopupRequest, TopupStatus};
+
+use crate::error::{Error, Result};
+use crate::ledger::{self, Reading};
+use serde::Serialize;
+use std::path::Path;
+
+/// A tenant's balance (the `--json` document of `platform balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub tenant_id: String,
+    pub balance_credits: i64,
+    /// What a writer would repair (readers never do): shown as notes.
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// The balance of `tenant_id` in the billing-state directory `dir`, from a ledger
+/// that passes every check of integrity-validate (reads only, no lock).
+pub fn balance(dir: &Path, tenant_id: &str) -> Result<Balance> {
+    check_tenant_id(tenant_id)?;
+    let reading = verified(dir, &[], |_| Ok(()))?;
+    Ok(Balance {
+        tenant_id: tenant_id.to_string(),
+        balance_credits: reading.balances.get(tenant_id).copied().unwrap_or(0),
+        notes: reading.notes(),
+    })
+}
+
+/// `--tenant-id` as an ID (SPEC: 1-64 characters of `[A-Za-z0-9_-]`).
+pub fn check_tenant_id(tenant_id: &str) -> Result<()> {
+    match crate::ids::check(tenant_id) {
+        None => Ok(()),
+        Some(why) => Err(Error::input(format!("--tenant-id: {why}"))
+            .help("tenant IDs are 1-64 characters of [A-Za-z0-9_-]")),
+    }
+}
+
+/// A whole-directory read of an existing `dir` (a missing one is an input error, not a
+/// silent zero) that refuses a privileged record without its audit record: a reader that
+/// prints credit figures shows none that might come from a forged top-up.
+fn verified(
+    dir: &Path,
+    streams: &[ledger::Stream],
+    f: impl FnMut(ledger::LedgerLine<'_>) -> Result<()>,
+) -> Result<Reading> {
+    crate::dirs::existing(dir)?;
+    ledger::read(dir, streams, f)?.refuse_unaudited(dir)
+}

@@ -1,0 +1,162 @@
+//! One open ledger file: the descriptor a writer appends to, the scan that indexes it, durable batch writes and reading a recorded line back.
+use super::prepare::Prepared;
+use super::scan::{self, Head, IndexEntry, Scan};
+use crate::error::{Error, Result};
+use crate::records::canonical::{encode_object, seal};
+use serde_json::{Map, Value};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// One record as it stands in the file after `append`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub seq: u64,
+    pub idempotency_key: String,
+    pub recorded_at: String,
+    pub hash: String,
+}
+
+/// One open ledger file and the scan that indexes it.
+pub(crate) struct FileState {
+    pub path: PathBuf,
+    pub file: File,
+    pub id: (u64, u64),
+    pub scan: Scan,
+}
+
+/// Write a checked batch at the end of `f`: seq, `recorded_at`, `prev_hash` and `hash`
+/// assigned, all lines in one `write()` on the `O_APPEND` descriptor, then one `fdatasync`;
+/// only then are the index and balances updated. A failed write is taken back (best
+/// effort) and is an error: the caller re-reads the files before its next append.
+pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<Posted>> {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let mut head = f.scan.head;
+    let mut buf = Vec::new();
+    let mut posted = Vec::new();
+    let mut entries = Vec::new();
+    for p in batch {
+        let mut obj = p.object.clone();
+        obj.insert("recorded_at".into(), Value::String(now.clone()));
+        let c = chain(obj, head, p.digest)?;
+        entries.push((p.key, c.entry));
+        buf.extend_from_slice(&c.line);
+        head = c.head;
+        posted.push(Posted {
+            seq: c.entry.seq,
+            idempotency_key: p.key_text.clone(),
+            recorded_at: now.clone(),
+            hash: c.hash,
+        });
+    }
+    write_durably(f, &buf)?;
+    for (k, e) in entries {
+        f.scan.index.insert(k, e);
+    }
+    if let Some(billing) = f.scan.billing.as_mut() {
+        for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
+            let _ = billing.apply(op, false);
+        }
+    }
+    f.scan.resync(head);
+    Ok(posted)
+}
+
+/// A record chained after `head`: its sealed line, index entry and the head after it.
+pub(crate) struct Chained {
+    pub line: Vec<u8>,
+    pub hash: String,
+    pub entry: IndexEntry,
+    pub head: Head,
+}
+
+/// Chain `obj` (a record without seq, prev_hash and hash) after `head`: seq and prev_hash
+/// set, encoded canonically and sealed. `payload` is its payload digest, for the index.
+pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) -> Result<Chained> {
+    let seq = head.seq + 1;
+    obj.insert("seq".into(), Value::from(seq));
+    obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
+    let canonical = encode_object(&obj).map_err(Error::input)?;
+    let (line, hash) = seal(&canonical).map_err(Error::input)?;
+    let mut h = [0u8; 64];
+    h.copy_from_slice(hash.as_bytes());
+    let entry = IndexEntry {
+        seq,
+        offset: head.offset,
+        payload,
+    };
+    let head = Head {
+        offset: head.offset + line.len() as u64,
+        lines: head.lines + 1,
+        seq,
+        hash: h,
+    };
+    Ok(Chained {
+        line,
+        hash,
+        entry,
+        head,
+    })
+}
+
+/// One write and one flush of `buf` at the end of `f`, or nothing at all (best effort).
+fn write_durably(f: &mut FileState, buf: &[u8]) -> Result<()> {
+    let before = f.scan.head.offset;
+    crate::failpoint::hit("ledger_before_write");
+    if crate::failpoint::armed("ledger_torn_write") {
+        // A crash in the middle of the write: half the batch reaches the disk.
+        let _ = (&f.file).write_all(&buf[..buf.len() / 2]);
+        let _ = f.file.sync_data();
+        crate::failpoint::abort("ledger_torn_write");
+    }
+    let written = (&f.file).write_all(buf).and_then(|()| f.file.sync_data());
+    if let Err(e) = written {
+        // Take back a partial write so the next writer finds a clean tail.
+        let _ = f.file.set_len(before);
+        let _ = f.file.sync_all();
+        return Err(Error::failure(format!(
+            "could not write {}: {e}; nothing was recorded",
+            f.path.display()
+        ))
+        .at(f.path.display().to_string()));
+    }
+    crate::failpoint::hit("ledger_after_write");
+    Ok(())
+}
+
+/// The line starting at `offset`, parsed.
+pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Value>> {
+    let mut line = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let mut pos = offset;
+    loop {
+        let n = f
+            .file
+            .read_at(&mut buf, pos)
+            .map_err(|e| Error::io(&f.path, &e))?;
+        if n == 0 {
+            break;
+        }
+        if let Some(k) = scan::find_newline(&buf[..n]) {
+            line.extend_from_slice(&buf[..k]);
+            break;
+        }
+        line.extend_from_slice(&buf[..n]);
+        pos += n as u64;
+    }
+    serde_json::from_slice(&line).map_err(|e| {
+        Error::failure(format!(
+            "{}: cannot read the record at byte {offset}: {e}",
+            f.path.display()
+        ))
+    })
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, &e))
+}

@@ -1,0 +1,117 @@
+//! A batch made ready to append: each record's key, canonical payload digest, billing operation and the run it names, checked before the lock is taken.
+use super::billing::BillingOp;
+use super::key::{key_id, KeyId};
+use crate::error::{Error, Result};
+use crate::records::canonical::encode_object;
+use crate::records::evidence::run_started_key;
+use crate::records::{Payload, RecordType, Stream};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// A record ready to be checked and written.
+pub(crate) struct Prepared {
+    pub key: KeyId,
+    pub key_text: String,
+    pub record: RecordType,
+    pub object: Map<String, Value>,
+    pub digest: [u8; 32],
+    pub billing: Option<BillingOp>,
+    /// The run a record of a run names, and the key of its `run_started`.
+    pub run: Option<(String, KeyId)>,
+}
+
+/// One record, alone (no batch fields), ready to be written.
+pub(crate) fn prepare_one(stream: Stream, record: &Payload) -> Result<Prepared> {
+    let mut out = prepare(stream, None, std::slice::from_ref(record))?;
+    out.pop()
+        .ok_or_else(|| Error::input("nothing to append: the batch is empty"))
+}
+
+pub(crate) fn prepare(
+    stream: Stream,
+    batch: Option<String>,
+    records: &[Payload],
+) -> Result<Vec<Prepared>> {
+    if records.is_empty() {
+        return Err(Error::input("nothing to append: the batch is empty"));
+    }
+    let batch = match batch {
+        Some(id) => Some(id),
+        None if records.len() > 1 => Some(records[0].idempotency_key.clone()),
+        None => None,
+    };
+    let len = records.len() as u64;
+    let mut out: Vec<Prepared> = Vec::with_capacity(records.len());
+    for r in records {
+        if r.record.stream() != stream {
+            return Err(Error::input(format!(
+                "a {} record belongs in {}, not {}",
+                r.record.type_name(),
+                r.record.stream().file_name(),
+                stream.file_name()
+            )));
+        }
+        if r.idempotency_key.is_empty() {
+            return Err(Error::input(format!(
+                "a {} record needs an idempotency key (a denied audit record: use Payload::audit_denied)",
+                r.record.type_name()
+            )));
+        }
+        let key = key_id(&r.idempotency_key);
+        if out.iter().any(|p| p.key == key) {
+            return Err(Error::input(format!(
+                "the batch holds the key {} twice",
+                r.idempotency_key
+            )));
+        }
+        let object = r
+            .to_object(batch.as_deref().map(|id| (id, len)))
+            .map_err(Error::input)?;
+        let canonical = encode_object(&object)
+            .map_err(|e| Error::input(format!("record {}: {e}", r.idempotency_key)))?;
+        let digest: [u8; 32] = Sha256::digest(&canonical).into();
+        let billing = BillingOp::of_record(&r.record, &r.idempotency_key).map_err(Error::input)?;
+        let record = r.record.record_type();
+        out.push(Prepared {
+            key,
+            key_text: r.idempotency_key.clone(),
+            record,
+            run: run_of(record, &object, &r.idempotency_key)?,
+            object,
+            digest,
+            billing,
+        });
+    }
+    Ok(out)
+}
+
+/// The run a record of a run names (SPEC §7); a privileged record must carry its actor, so
+/// its audit record can always be rebuilt from it.
+fn run_of(
+    record: RecordType,
+    object: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<(String, KeyId)>> {
+    let text = |k: &str| {
+        object
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if record.privileged().is_some() && text("actor").is_none() {
+        return Err(Error::input(format!(
+            "the {} record {key} needs an actor: its audit record is built from it",
+            record.name()
+        )));
+    }
+    if !record.names_a_run() {
+        return Ok(None);
+    }
+    let run_id = text("run_id").ok_or_else(|| {
+        Error::input(format!(
+            "the {} record {key} needs a run_id: every record of a run names it",
+            record.name()
+        ))
+    })?;
+    Ok(Some((run_id.to_string(), key_id(&run_started_key(run_id)))))
+}

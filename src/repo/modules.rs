@@ -1,0 +1,162 @@
+//! Loads modules/<id>/module.yml into contracts, with the checks of a contract beyond its schema (ids declared once, paths relative, priced deliverables declared, built-ins run themselves).
+use super::{name_of, subdirs, LoadedModule};
+use crate::contract::{Builtin, ModuleContract};
+use crate::findings::Finding;
+use crate::schema::SchemaKind;
+use crate::yaml::{self, Doc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Every module folder that loads; the problems of the others become findings.
+pub(super) fn load(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String, LoadedModule> {
+    let mut out = BTreeMap::new();
+    for dir in subdirs(&root.join("modules")) {
+        let folder = name_of(&dir);
+        let (doc, contract) = match load_contract(root, &dir) {
+            Ok(loaded) => loaded,
+            Err(mut problems) => {
+                findings.append(&mut problems);
+                continue;
+            }
+        };
+        let mut bad = contract_findings(&doc, &contract, &folder);
+        let fatal = bad.iter().any(|f| f.field == "module_id");
+        findings.append(&mut bad);
+        if !fatal {
+            out.insert(folder, LoadedModule { dir, doc, contract });
+        }
+    }
+    out
+}
+
+/// One folder's module.yml, parsed and checked against the module schema.
+fn load_contract(root: &Path, dir: &Path) -> Result<(Doc, ModuleContract), Vec<Finding>> {
+    let file = dir.join("module.yml");
+    if !file.is_file() {
+        let rel = yaml::rel_string(root, &file);
+        let why = "module folder has no module.yml; add one or remove the folder";
+        return Err(vec![Finding::error(rel, "", why)]);
+    }
+    let doc = yaml::load(root, &file).map_err(|f| vec![f])?;
+    let violations = doc.schema_findings(SchemaKind::Module);
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    match serde_json::from_value(doc.value.clone()) {
+        Ok(c) => Ok((doc, c)),
+        Err(e) => Err(vec![
+            doc.finding("", format!("invalid module contract: {e}"))
+        ]),
+    }
+}
+
+/// Checks of one contract beyond its schema.
+fn contract_findings(doc: &Doc, c: &ModuleContract, folder: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if c.module_id != folder {
+        out.push(doc.finding(
+            "module_id",
+            format!(
+                "module_id '{}' must equal its folder name '{folder}'",
+                c.module_id
+            ),
+        ));
+    }
+    input_findings(doc, c, &mut out);
+    output_findings(doc, c, &mut out);
+    deliverable_findings(doc, c, &mut out);
+    // A module named after a built-in is that built-in: it cannot run another one.
+    if let (Some(b), Some(own)) = (c.runner.builtin(), Builtin::from_name(&c.module_id)) {
+        if b != own {
+            out.push(doc.finding(
+                "runner.builtin",
+                format!("module '{}' must run builtin '{own}'", c.module_id),
+            ));
+        }
+    }
+    out
+}
+
+/// A finding at `field(i)` for each id that repeats an earlier one.
+fn declared_twice<'a>(
+    doc: &Doc,
+    ids: impl Iterator<Item = &'a str>,
+    field: impl Fn(usize) -> String,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            out.push(doc.finding(&field(i), format!("{what} '{id}' is declared twice")));
+        }
+    }
+}
+
+/// Input ids are declared once; a default has the input's type.
+fn input_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let ids = c.inputs.iter().map(|x| x.id.as_str());
+    declared_twice(doc, ids, |i| format!("inputs[{i}].id"), "input id", out);
+    for (i, inp) in c.inputs.iter().enumerate() {
+        let Some(d) = &inp.default else { continue };
+        if !inp.ty.is_path() && !inp.ty.accepts(d) {
+            out.push(doc.finding(
+                &format!("inputs[{i}].default"),
+                format!(
+                    "default of input '{}' is not of type {}",
+                    inp.id,
+                    inp.ty.as_str()
+                ),
+            ));
+        }
+    }
+}
+
+/// Output ids are declared once; a path is relative and stays inside the outputs folder.
+fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let ids = c.outputs.iter().map(|x| x.id.as_str());
+    declared_twice(doc, ids, |i| format!("outputs[{i}].id"), "output id", out);
+    for (i, o) in c.outputs.iter().enumerate() {
+        let why = o
+            .path
+            .as_deref()
+            .and_then(crate::workorder::paths::check_relative);
+        if let Some(why) = why {
+            out.push(doc.finding(&format!("outputs[{i}].path"), why));
+        }
+    }
+}
+
+/// Deliverable ids are declared once and not reserved; they name declared outputs; every
+/// priced deliverable is declared.
+fn deliverable_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    let ids = c.deliverables.iter().map(|x| x.deliverable_id.as_str());
+    let field = |i| format!("deliverables[{i}].deliverable_id");
+    declared_twice(doc, ids, field, "deliverable", out);
+    for (i, d) in c.deliverables.iter().enumerate() {
+        if d.deliverable_id.starts_with("__") {
+            let field = field(i);
+            let why = "deliverable ids starting with '__' are reserved for the platform";
+            out.push(doc.finding(&field, why));
+        }
+        for (j, o) in d.outputs.iter().enumerate() {
+            if c.output(o).is_none() {
+                out.push(doc.finding(
+                    &format!("deliverables[{i}].outputs[{j}]"),
+                    format!(
+                        "deliverable '{}' names output '{o}', which the module does not declare",
+                        d.deliverable_id
+                    ),
+                ));
+            }
+        }
+    }
+    for id in c.pricing.deliverables.keys() {
+        if c.deliverable(id).is_none() {
+            out.push(doc.finding(
+                &format!("pricing.deliverables.{id}"),
+                format!("price for deliverable '{id}', which the module does not declare"),
+            ));
+        }
+    }
+}

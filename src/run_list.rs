@@ -1,0 +1,92 @@
+//! The runs `platform runs` lists: every run recorded in evidence.jsonl, oldest first, from a ledger that passes every check (runs survive the loss of the runtime directory).
+use crate::error::Result;
+use crate::runs::history::{current_status, History, RunHistory, StepHistory};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRow {
+    pub step_id: String,
+    pub status: String,
+    pub reason_slug: Option<String>,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunRow {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run_id: String,
+    pub run: u64,
+    /// COMPLETED, PARTIAL or FAILED once ended; RUNNING while started and not ended.
+    pub status: String,
+    pub steps: Vec<StepRow>,
+}
+
+/// The runs of a billing-state directory (the `--json` document is the array of runs).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct RunList {
+    pub runs: Vec<RunRow>,
+    /// Where they were read from.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// The runs recorded in `dir`, oldest first, of one tenant and work order when given.
+pub fn list(dir: &Path, tenant: Option<&str>, work_order: Option<&str>) -> Result<RunList> {
+    let (history, _, _) = crate::runs::load(dir)?;
+    Ok(RunList {
+        runs: rows(&history, tenant, work_order),
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// The runs of a history, oldest first, optionally filtered.
+fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow> {
+    let mut out = Vec::new();
+    for (t, w, run) in &history.order {
+        if tenant.is_some_and(|x| x != t) || wo.is_some_and(|x| x != w) {
+            continue;
+        }
+        if let Some(r) = history.runs(t, w).and_then(|m| m.get(run)) {
+            out.push(run_row(t, w, *run, r));
+        }
+    }
+    out
+}
+
+fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {
+    let status = match r.last_end() {
+        Some(end) if !r.is_open() => end.status.as_str().to_string(),
+        _ => "RUNNING".to_string(),
+    };
+    let steps = r
+        .step_order
+        .iter()
+        .filter_map(|id| r.steps.get(id).map(|s| step_row(id, s)))
+        .collect();
+    RunRow {
+        tenant_id: tenant.to_string(),
+        work_order_id: wo.to_string(),
+        run_id: r.run_id.clone(),
+        run,
+        status,
+        steps,
+    }
+}
+
+fn step_row(id: &str, s: &StepHistory) -> StepRow {
+    let latest = s.latest_outcome();
+    StepRow {
+        step_id: id.to_string(),
+        status: current_status(Some(s))
+            .map(|x| x.as_str().to_string())
+            .unwrap_or_else(|| "STARTED".into()),
+        reason_slug: latest.and_then(|o| o.reason_slug.clone()),
+        attempt: latest
+            .map(|o| o.attempt)
+            .or_else(|| s.latest().map(|(a, _)| a))
+            .unwrap_or(1),
+    }
+}

@@ -1,0 +1,204 @@
+//! A module's `self_test` (module.yml): run the command module in a scratch folder with the declared inputs and check the expected status, reason and files.
+use super::command::{self, CommandSpec};
+use super::redact::Redactor;
+use super::{FileRecord, Status, StepResult};
+use crate::contract::{Failure, InputSpec, InputType, SelfTest};
+use crate::error::{Error, Result};
+use crate::repo::{LoadedModule, Repo};
+use crate::workorder::paths::resolve_inside;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// What a self-test found (the `--json` document); exit 1 unless it passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SelfTestReport {
+    pub module_id: String,
+    /// No problem was found.
+    pub passed: bool,
+    /// Each way the run differed from `expect`.
+    pub problems: Vec<String>,
+    /// The module's stdout and stderr logs (name, text), kept when it failed.
+    #[serde(skip)]
+    pub logs: Vec<(String, String)>,
+    /// As the runner judged the module's exit and result.
+    pub status: Status,
+    pub reason_slug: Option<Failure>,
+    /// The files it produced under the scratch folder's outputs/ (gone once reported).
+    pub outputs: Vec<FileRecord>,
+}
+
+/// Run the self-test of module `module_id` of the repository at `root`.
+pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
+    let repo = Repo::load(root)?;
+    let (module, test) = find(&repo, module_id)?;
+    let inputs = inputs(module, test)?;
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::failure(format!("cannot create a scratch folder: {e}")))?;
+    let redactor = Redactor::new(crate::secrets::all_values());
+    let known = |s: &str| repo.registry.is_known_reason(s);
+    let res = command::run(&CommandSpec {
+        module_dir: &module.dir,
+        contract: &module.contract,
+        inputs: &Value::Object(inputs),
+        step_dir: scratch.path(),
+        env: environment(module)?,
+        redactor: &redactor,
+        known_reason: &known,
+    });
+    let problems = judge(test, &res, &scratch.path().join("outputs"));
+    let passed = problems.is_empty();
+    Ok(SelfTestReport {
+        module_id: module.contract.module_id.clone(),
+        passed,
+        status: res.status,
+        reason_slug: res.reason_slug,
+        outputs: res.outputs,
+        problems,
+        logs: if passed {
+            Vec::new()
+        } else {
+            logs(scratch.path())
+        },
+    })
+}
+
+/// The module and its self_test; a built-in has none (its self-test is the crate's tests).
+fn find<'r>(repo: &'r Repo, module_id: &str) -> Result<(&'r LoadedModule, &'r SelfTest)> {
+    let Some(module) = repo.modules.get(module_id) else {
+        let known: Vec<&str> = repo.modules.keys().map(String::as_str).collect();
+        return Err(Error::input(format!(
+            "module '{module_id}' not found (or its module.yml is invalid)"
+        ))
+        .help(format!(
+            "known modules: {}; run `platform consistency-validate` to see contract errors",
+            known.join(", ")
+        )));
+    };
+    let c = &module.contract;
+    let Some(test) = &c.self_test else {
+        return Err(Error::input(format!("module '{}' has no self_test", c.module_id)).at(module.doc.rel.clone()).help(
+            "add self_test: {inputs: {...}, expect: {status: COMPLETED, files: [...]}} to module.yml",
+        ));
+    };
+    if c.runner.command().is_none() {
+        return Err(Error::input(format!(
+            "module '{}' is a built-in; its self-test is the crate's test suite",
+            c.module_id
+        )));
+    }
+    Ok((module, test))
+}
+
+/// Inputs: literals as written (else the input's default); file inputs are paths relative
+/// to the module folder, which they may not leave.
+fn inputs(module: &LoadedModule, test: &SelfTest) -> Result<Map<String, Value>> {
+    let mut inputs = Map::new();
+    for spec in &module.contract.inputs {
+        let Some(given) = test.inputs.get(&spec.id).or(spec.default.as_ref()) else {
+            if spec.required {
+                return Err(Error::input(format!(
+                    "self_test.inputs lacks required input '{}'",
+                    spec.id
+                ))
+                .at(module.doc.rel.clone()));
+            }
+            continue;
+        };
+        let value = match spec.ty {
+            InputType::File | InputType::Files => file_input(module, spec, given)?,
+            _ => given.clone(),
+        };
+        inputs.insert(spec.id.clone(), value);
+    }
+    Ok(inputs)
+}
+
+fn file_input(module: &LoadedModule, spec: &InputSpec, given: &Value) -> Result<Value> {
+    let rels: Vec<&str> = match given {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let mut paths = Vec::with_capacity(rels.len());
+    for rel in rels {
+        let path = resolve_inside(&module.dir, rel).map_err(|e| {
+            Error::input(format!("self_test.inputs.{}: {e}", spec.id)).at(module.doc.rel.clone())
+        })?;
+        paths.push(Value::String(path.display().to_string()));
+    }
+    Ok(if spec.ty == InputType::File {
+        paths.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        Value::Array(paths)
+    })
+}
+
+/// The step identity a self-test runs under, and the secrets the module declares (each
+/// must be set: `PLATFORM_SECRET_<NAME>`).
+fn environment(module: &LoadedModule) -> Result<Vec<(String, String)>> {
+    let mut env: Vec<(String, String)> = [
+        "PLATFORM_TENANT_ID",
+        "PLATFORM_WORK_ORDER_ID",
+        "PLATFORM_STEP_ID",
+    ]
+    .into_iter()
+    .map(|k| (k.to_string(), "self-test".to_string()))
+    .collect();
+    let secrets = crate::secrets::from_env();
+    for name in &module.contract.secrets {
+        let Some(value) = secrets.get(name) else {
+            return Err(Error::input(format!("secret {name} is not set"))
+                .help(format!("set PLATFORM_SECRET_{name} to run this self-test")));
+        };
+        env.push((name.clone(), value.clone()));
+    }
+    Ok(env)
+}
+
+/// Each way the result differs from `expect` (status COMPLETED unless it says otherwise).
+fn judge(test: &SelfTest, res: &StepResult, outputs: &Path) -> Vec<String> {
+    let status = status_name(res.status);
+    let want_status = test.expect.status.as_deref().unwrap_or("COMPLETED");
+    let mut problems = Vec::new();
+    if status != want_status {
+        let reason = res
+            .reason_slug
+            .as_ref()
+            .map(|s| format!(", reason {s}: {}", res.message.clone().unwrap_or_default()));
+        problems.push(format!(
+            "status {status} (expected {want_status}){}",
+            reason.unwrap_or_default()
+        ));
+    }
+    if let Some(want) = &test.expect.reason_slug {
+        let got = res.reason_slug.as_ref().map(|r| r.slug());
+        if got != Some(want.as_str()) {
+            problems.push(format!("reason_slug {got:?} (expected {want})"));
+        }
+    }
+    for f in &test.expect.files {
+        if !outputs.join(f).is_file() {
+            problems.push(format!("expected output file '{f}' is missing"));
+        }
+    }
+    problems
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Completed => "COMPLETED",
+        Status::Failed => "FAILED",
+    }
+}
+
+/// The module's logs that are not blank, to show why it failed.
+fn logs(scratch: &Path) -> Vec<(String, String)> {
+    ["stdout.log", "stderr.log"]
+        .into_iter()
+        .filter_map(|log| {
+            let text = std::fs::read_to_string(scratch.join(log)).ok()?;
+            (!text.trim().is_empty()).then(|| (log.to_string(), text.trim_end().to_string()))
+        })
+        .collect()
+}
