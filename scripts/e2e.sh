@@ -13,15 +13,18 @@
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where cargo puts its builds: CARGO_TARGET_DIR when set (relative to the root), else target/.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
 
 if [ -n "${PLATFORM_BIN:-}" ]; then
     bin="$(cd "$(dirname "$PLATFORM_BIN")" && pwd)/$(basename "$PLATFORM_BIN")"
 elif [ "${E2E_PROFILE:-debug}" = release ]; then
     (cd "$root" && cargo build --release --quiet) || exit 1
-    bin="$root/target/release/platform"
+    bin="$target/release/platform"
 else
     (cd "$root" && cargo build --quiet) || exit 1
-    bin="$root/target/debug/platform"
+    bin="$target/debug/platform"
 fi
 [ -x "$bin" ] || { echo "e2e: no platform binary at $bin" >&2; exit 1; }
 
