@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod audit;
 pub mod beneath;
 pub mod builtin;
+pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod config;

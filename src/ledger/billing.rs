@@ -182,6 +182,18 @@ pub(crate) struct Billing {
 }
 
 impl Billing {
+    /// Balances carried over from an earlier verified read; no SPEND is known, so a REFUND
+    /// fed after this breaks the refund rule (a reader resuming this way falls back to a
+    /// whole read).
+    pub fn with_balances<'a>(balances: impl IntoIterator<Item = (&'a String, &'a i64)>) -> Billing {
+        let mut b = Billing::default();
+        for (tenant, balance) in balances {
+            let i = b.tenant(tenant);
+            b.balances[i as usize] = *balance;
+        }
+        b
+    }
+
     fn tenant(&mut self, name: &str) -> u32 {
         if let Some(&i) = self.tenant_ix.get(name) {
             return i;

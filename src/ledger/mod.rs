@@ -15,6 +15,7 @@ mod merge;
 mod open;
 mod prepare;
 mod read;
+mod resume;
 mod scan;
 mod verify;
 mod writer;
@@ -26,6 +27,9 @@ pub use merge::{merge, MergeFile, MergeReport};
 pub use read::{
     balance, balances, for_each_line, read, LedgerLine, ReadSummary, Reading, TornTail, Unaudited,
 };
+pub(crate) use read::read_marked;
+pub(crate) use resume::{read_since, FileId, Mark};
+pub use resume::Stale;
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
 

@@ -1,4 +1,5 @@
 //! The one typed reader: streams ledger files line by line, whole batches only, each line with its record type, without the writer lock and without ever modifying them; every check `verify` makes, and figures only from a ledger that passes them.
+use super::resume::{FileId, Mark};
 use super::scan::{self, check_across, Committed, Mode, Scan};
 use super::{damaged, SinkError, Stream};
 use crate::error::{Error, Result};
@@ -137,18 +138,52 @@ pub fn read(
     streams: &[Stream],
     mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<Reading> {
+    let (scans, files, _) = scan_all(dir, streams, &mut f)?;
+    conclude(dir, &scans, files)
+}
+
+/// [`read`], and where each file's verified records end (for a derived cache to resume from:
+/// [`super::resume::read_since`]).
+pub(crate) fn read_marked(
+    dir: &Path,
+    streams: &[Stream],
+    mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
+) -> Result<(Reading, [Mark; 3])> {
+    let (scans, files, ids) = scan_all(dir, streams, &mut f)?;
+    let marks = [0, 1, 2].map(|i| Mark::of(&scans[i], ids[i]));
+    Ok((conclude(dir, &scans, files)?, marks))
+}
+
+/// Scan every file (those of `streams` in Read mode, the others in Verify mode), and which
+/// file each was.
+fn scan_all(
+    dir: &Path,
+    streams: &[Stream],
+    f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
+) -> Result<([Scan; 3], Vec<ReadSummary>, [FileId; 3])> {
     let mut scans = Vec::new();
     let mut files = Vec::new();
+    let mut ids = [FileId::default(); 3];
     for stream in Stream::ALL {
         let mode = if streams.contains(&stream) {
             Mode::Read
         } else {
             Mode::Verify
         };
-        let (scan, summary) = scan_file(dir, stream, mode, &mut f)?;
+        let file = open(dir, stream)?;
+        ids[stream.index()] = FileId::of(file.as_ref()).map_err(|e| Error::io(dir, &e))?;
+        let (scan, summary) = scan_file(dir, stream, Scan::new(stream, mode), file, 0, f)?;
         scans.push(scan);
         files.push(summary);
     }
+    let scans: [Scan; 3] = scans
+        .try_into()
+        .map_err(|_| Error::failure("a ledger has three files"))?;
+    Ok((scans, files, ids))
+}
+
+/// The rules between the files of three finished scans, and the balances.
+pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -> Result<Reading> {
     let found = check_across([&scans[0], &scans[1], &scans[2]]);
     if let Some(o) = found.orphans.first() {
         return Err(damaged(&dir.join(o.stream.file_name()), o.line, &o.message));
@@ -183,21 +218,29 @@ pub fn read(
     })
 }
 
-/// Scan one file to its end in `mode`; the first problem (other than a torn tail) is an error.
-fn scan_file(
+/// A ledger file opened for reading; None when it does not exist (it has no records).
+pub(crate) fn open(dir: &Path, stream: Stream) -> Result<Option<std::fs::File>> {
+    let path = dir.join(stream.file_name());
+    match std::fs::File::open(&path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&path, &e)),
+    }
+}
+
+/// Feed `file` from byte `from` to its end through `scan`; the first problem (other than a
+/// torn tail) is an error.
+pub(crate) fn scan_file(
     dir: &Path,
     stream: Stream,
-    mode: Mode,
+    mut scan: Scan,
+    file: Option<std::fs::File>,
+    from: u64,
     f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<(Scan, ReadSummary)> {
     let path = dir.join(stream.file_name());
-    let mut scan = Scan::new(stream, mode);
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((scan, ReadSummary::default()))
-        }
-        Err(e) => return Err(Error::io(&path, &e)),
+    let Some(file) = file else {
+        return Ok((scan, ReadSummary::default()));
     };
     let mut records = 0u64;
     let mut sink = |c: Committed<'_>| -> std::result::Result<(), SinkError> {
@@ -211,7 +254,7 @@ fn scan_file(
         })
         .map_err(SinkError::Err)
     };
-    scan::feed_file(&file, 0, &mut scan, &mut sink).map_err(|e| e.into_error(&path))?;
+    scan::feed_file(&file, from, &mut scan, &mut sink).map_err(|e| e.into_error(&path))?;
     let torn = scan.finish();
     if let Some(p) = scan.problems.first() {
         return Err(damaged(&path, p.line, &p.message));
@@ -238,7 +281,8 @@ pub fn for_each_line(
     stream: Stream,
     mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
-    Ok(scan_file(dir, stream, Mode::Read, &mut f)?.1)
+    let scan = Scan::new(stream, Mode::Read);
+    Ok(scan_file(dir, stream, scan, open(dir, stream)?, 0, &mut f)?.1)
 }
 
 /// Every tenant's balance, from a directory that passes every check (see [`read`]); a

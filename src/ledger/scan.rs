@@ -199,6 +199,19 @@ impl Scan {
         }
     }
 
+    /// The ids of every key committed in this file (Verify and Read modes), sorted.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        let mut ids: Vec<KeyId> = self.seen.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Keys committed before the head this scan resumes from (their seq is not known: 0).
+    pub fn seed_keys(&mut self, ids: &[KeyId]) {
+        self.seen.reserve(ids.len());
+        self.seen.extend(ids.iter().map(|id| (*id, 0)));
+    }
+
     /// Bytes fed so far: where reading continues.
     pub fn offset(&self) -> u64 {
         self.offset

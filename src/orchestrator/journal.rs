@@ -16,9 +16,12 @@ pub struct Journal {
 /// The ledger as the orchestrator plans from it ([`crate::runs::load`]); a refusal to plan
 /// says that nothing was charged.
 pub fn load(dir: &Path) -> Result<(History, RunTotals, Balances)> {
-    crate::runs::load(dir).map_err(|e| {
-        e.help("the orchestrator plans only on a ledger that `platform integrity-validate` accepts, so nothing was charged: restore the damaged file from a good copy (platform state pull), then run again")
-    })
+    crate::runs::load(dir).map_err(refusal)
+}
+
+/// A ledger the orchestrator will not plan on: the error, saying nothing was charged.
+pub fn refusal(e: crate::Error) -> crate::Error {
+    e.help("the orchestrator plans only on a ledger that `platform integrity-validate` accepts, so nothing was charged: restore the damaged file from a good copy (platform state pull), then run again")
 }
 
 fn repair_note(r: &crate::ledger::Repair) -> String {

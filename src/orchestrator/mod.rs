@@ -6,6 +6,7 @@ pub mod execute;
 pub mod identity;
 pub mod journal;
 pub mod plan;
+pub mod reading;
 pub mod report;
 pub mod step;
 pub mod summary;
@@ -20,6 +21,7 @@ use crate::runner::Platform;
 use crate::runs::history::History;
 use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
+use reading::LedgerView;
 use report::RunReport;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -62,6 +64,8 @@ pub struct Summary {
     pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
+    /// What the derived caches saved this pass (`--json` only).
+    pub cache: crate::cache::CacheReport,
 }
 
 impl Summary {
@@ -101,14 +105,18 @@ impl Summary {
 }
 
 /// Errors of each enabled work order (validation at run time, as consistency-validate does).
+/// A work order the cache vouches for was valid with these bytes, modules and config; only
+/// the rule between files (a second file of the same id) is checked again.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
     repo.work_orders()
         .filter(|lw| lw.enabled)
         .map(|lw| {
-            (
-                (lw.tenant_id.clone(), lw.stem.clone()),
-                crate::validate::work_order(repo, lw),
-            )
+            let errors = if lw.vouched {
+                crate::validate::identity::duplicate_files(repo, lw)
+            } else {
+                crate::validate::work_order(repo, lw)
+            };
+            ((lw.tenant_id.clone(), lw.stem.clone()), errors)
         })
         .collect()
 }
@@ -145,21 +153,31 @@ struct Setup {
 }
 
 impl Setup {
-    fn load(repo_root: &Path, opts: &Options) -> Result<Setup> {
+    /// The profile and the repository, work orders whose bytes the cache knows not parsed.
+    fn load(repo_root: &Path, opts: &Options) -> Result<(Setup, Option<crate::repo::Known>)> {
         let profile = RuntimeProfile::load(repo_root, opts.runtime_profile.as_deref())?;
-        Ok(Setup {
+        let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
+        let known = crate::cache::workorders::load(&runtime_dir);
+        let setup = Setup {
             state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
-            runtime_dir: profile.runtime_dir(opts.runtime_dir.as_deref()),
-            repo: Repo::load(repo_root)?,
+            repo: Repo::load_known(repo_root, known.clone())?,
+            runtime_dir,
             secrets: crate::secrets::from_env(),
             profile,
-        })
+        };
+        Ok((setup, known))
     }
 
-    fn plan(&self, history: &History, balances: &BTreeMap<String, i64>, opts: &Options) -> Plan {
+    /// The plan, and the validation errors it was made with.
+    fn plan(
+        &self,
+        history: &History,
+        balances: &BTreeMap<String, i64>,
+        opts: &Options,
+    ) -> (Plan, BTreeMap<(String, String), Vec<Finding>>) {
         let errors = validation_errors(&self.repo);
         let secrets_present: BTreeSet<String> = self.secrets.keys().cloned().collect();
-        plan::plan(&PlanInput {
+        let plan = plan::plan(&PlanInput {
             repo: &self.repo,
             history,
             balances,
@@ -167,7 +185,54 @@ impl Setup {
             secrets_present: &secrets_present,
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
-        })
+        });
+        (plan, errors)
+    }
+
+    /// The plan from what the caches vouch for when it finds everything up to date; any
+    /// other plan is made again from every work order parsed and the whole ledger read.
+    fn plan_pass(
+        &mut self,
+        repo_root: &Path,
+        known: Option<&crate::repo::Known>,
+        opts: &Options,
+    ) -> Result<(Plan, LedgerView)> {
+        let mut view = LedgerView::read(&self.runtime_dir, &self.state_dir, opts.dry_run)?;
+        let (mut plan, mut errors) = self.plan(&view.history, &view.balances, opts);
+        if !is_idle(&plan) && (view.compact || self.repo.has_vouched()) {
+            if self.repo.has_vouched() {
+                self.repo = Repo::load(repo_root)?;
+            }
+            if view.compact {
+                let why = "a work order runs: the whole history is needed".to_string();
+                view = LedgerView::whole(&self.runtime_dir, &self.state_dir, false, why)?;
+            }
+            (plan, errors) = self.plan(&view.history, &view.balances, opts);
+        }
+        if !opts.dry_run {
+            crate::cache::workorders::save(&self.runtime_dir, &self.repo, &errors, known);
+            if is_idle(&plan) {
+                view.save(&self.runtime_dir);
+            }
+        }
+        Ok((plan, view))
+    }
+
+    /// What the caches did: how the ledger was read, how many work orders were parsed.
+    fn cache_report(&self, view: &LedgerView) -> crate::cache::CacheReport {
+        let (mut parsed, mut cached) = (0, 0);
+        for lw in self.repo.work_orders() {
+            if lw.vouched {
+                cached += 1;
+            } else {
+                parsed += 1;
+            }
+        }
+        crate::cache::CacheReport {
+            ledger: view.used.clone(),
+            work_orders_parsed: parsed,
+            work_orders_cached: cached,
+        }
     }
 
     /// Open the ledger's writer and run the plan.
@@ -205,7 +270,7 @@ pub fn run_pass(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary> {
-    let setup = Setup::load(repo_root, opts)?;
+    let (mut setup, known) = Setup::load(repo_root, opts)?;
     let mut summary = Summary {
         dry_run: opts.dry_run,
         billing_state_dir: setup.state_dir.display().to_string(),
@@ -217,6 +282,7 @@ pub fn run_pass(
         refunded_credits: 0,
         notes: Vec::new(),
         plan: None,
+        cache: Default::default(),
     };
     // Held for the whole pass: one orchestrator per billing-state directory.
     let _lock = if opts.dry_run {
@@ -224,27 +290,37 @@ pub fn run_pass(
     } else {
         Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
-    let (history, totals, balances) = if setup.state_dir.exists() {
-        journal::load(&setup.state_dir)?
-    } else {
-        Default::default()
-    };
-    let plan = setup.plan(&history, &balances, opts);
+    let (plan, view) = setup.plan_pass(repo_root, known.as_ref(), opts)?;
+    summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
         summary.plan = Some(plan);
         return Ok(summary);
     }
-    let idle = !plan.work_orders.iter().any(|wp| {
-        !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
-    });
-    if idle && !history.repairs_pending {
+    if is_idle(&plan) && !view.history.repairs_pending {
         // Everything is up to date: opening the writer (another read of the whole ledger,
         // and its index in memory) would only slow the pass down.
         return Ok(summary);
     }
+    let LedgerView {
+        history, totals, ..
+    } = view;
     setup.execute(&history, totals, &plan, &mut summary, progress)?;
+    drop(history);
+    // The next pass starts from a cache of what this one appended (a whole read now, instead
+    // of in the next pass, which is the one that should cost nothing).
+    let why = "rebuilt after a pass that ran work orders".to_string();
+    if LedgerView::whole(&setup.runtime_dir, &setup.state_dir, true, why).is_err() {
+        crate::cache::ledger::remove(&setup.runtime_dir);
+    }
     Ok(summary)
+}
+
+/// Nothing to run or close: every work order up to date, invalid or refused.
+fn is_idle(plan: &Plan) -> bool {
+    !plan.work_orders.iter().any(|wp| {
+        !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
+    })
 }
 
 /// The billing-state directory's orchestrator lock, waiting up to `timeout` for another

@@ -1,9 +1,11 @@
 //! Loads a platform repository (modules/, tenants/, config/) into typed values; every file
 //! problem becomes a finding with file and line, so one pass reports them all.
+mod known;
 mod modules;
 pub mod tenants;
 mod workorders;
 
+pub use known::{Known, Verdict};
 pub use workorders::load_work_order;
 
 use crate::config::registry::Registry;
@@ -37,6 +39,8 @@ pub struct LoadedWorkOrder {
     pub enabled: bool,
     /// Findings of loading (syntax, schema, bindings syntax).
     pub findings: Vec<Finding>,
+    /// Not parsed: a cache vouched for its bytes (see `Known`); its model has no steps.
+    pub vouched: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,11 +64,19 @@ pub struct Repo {
     pub rejected_tenants: Vec<tenants::RejectedTenant>,
     /// Problems with modules, tenants and config (work-order findings live on each work order).
     pub findings: Vec<Finding>,
+    /// Digest of what work-order validation reads besides the work order ([`known::context`]).
+    pub context: String,
 }
 
 impl Repo {
     /// Load everything under `root`. Only a missing root is an error; the rest are findings.
     pub fn load(root: &Path) -> crate::Result<Repo> {
+        Repo::load_known(root, None)
+    }
+
+    /// [`Repo::load`], not parsing the work-order files `known` vouches for (when its verdicts
+    /// were reached under this repository's modules and config).
+    pub fn load_known(root: &Path, known: Option<Known>) -> crate::Result<Repo> {
         if !root.is_dir() {
             return Err(crate::Error::input(format!(
                 "repository {} is not a directory",
@@ -83,7 +95,9 @@ impl Repo {
         findings.extend(iam_findings);
         findings.extend(crate::config::ledger::LedgerConfig::load(root).1);
         let modules = modules::load(root, &mut findings);
-        let (tenants, rejected_tenants) = tenants::load(root, &mut findings);
+        let context = known::context(root, &modules, &findings);
+        let known = known.filter(|k| k.context == context);
+        let (tenants, rejected_tenants) = tenants::load(root, &mut findings, known.as_ref());
         Ok(Repo {
             root: root.to_path_buf(),
             modules,
@@ -91,7 +105,13 @@ impl Repo {
             rejected_tenants,
             registry,
             findings,
+            context,
         })
+    }
+
+    /// Whether any work order was vouched for by a cache instead of parsed.
+    pub fn has_vouched(&self) -> bool {
+        self.work_orders().any(|lw| lw.vouched)
     }
 
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {

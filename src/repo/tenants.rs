@@ -1,7 +1,8 @@
 //! Which folders under tenants/ are tenants, and loading them: a tenant is a real folder (no
 //! link) named by a valid id, whose tenant.yml and workorders/ are no links either; everything
 //! of it is read beneath the repository through no link (SPEC §2, §6).
-use super::{load_work_order, LoadedTenant, LoadedWorkOrder};
+use super::workorders::load_known;
+use super::{Known, LoadedTenant, LoadedWorkOrder};
 use crate::beneath::{Beneath, Kind, Reason};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
@@ -123,6 +124,7 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
 pub fn load(
     root: &Path,
     findings: &mut Vec<Finding>,
+    known: Option<&Known>,
 ) -> (BTreeMap<String, LoadedTenant>, Vec<RejectedTenant>) {
     let mut tenants = BTreeMap::new();
     let mut rejected = Vec::new();
@@ -153,7 +155,7 @@ pub fn load(
                 });
             }
             None => {
-                let t = load_tenant(root, &folder, findings);
+                let t = load_tenant(root, &folder, findings, known);
                 tenants.insert(folder, t);
             }
         }
@@ -161,7 +163,12 @@ pub fn load(
     (tenants, rejected)
 }
 
-fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> LoadedTenant {
+fn load_tenant(
+    root: &Path,
+    folder: &str,
+    findings: &mut Vec<Finding>,
+    known: Option<&Known>,
+) -> LoadedTenant {
     let rel = folder_rel(folder);
     let mut name = None;
     let mut tdoc = None;
@@ -205,7 +212,7 @@ fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> Loaded
         dir: root.join(&rel),
         doc: tdoc,
         name,
-        work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings),
+        work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, known),
     }
 }
 
@@ -215,6 +222,7 @@ fn load_work_orders(
     wdir: &Path,
     tenant_id: &str,
     findings: &mut Vec<Finding>,
+    known: Option<&Known>,
 ) -> Vec<LoadedWorkOrder> {
     let entries = match Beneath::new(root, wdir).list_dir() {
         Ok(e) => e,
@@ -249,7 +257,7 @@ fn load_work_orders(
                     "work-order files must not be symlinks (they could point at another tenant's files)",
                 );
             }
-            load_work_order(root, &rel, tenant_id)
+            load_known(root, &rel, tenant_id, known)
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Reads a billing-state directory into run histories, per-run credit totals and balances, through the ledger's typed reader: one read as `integrity-validate` checks it, parsing only the records a history uses.
 use super::history::History;
 use crate::error::{Error, Result};
-use crate::ledger::LedgerLine;
+use crate::ledger::{LedgerLine, Mark};
 use crate::records::{Record, Stream};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,12 +17,19 @@ pub type Balances = BTreeMap<String, i64>;
 /// record of a run whose `run_started` is missing (a lost or truncated evidence.jsonl), is an
 /// error, so nothing is ever planned from a ledger that lost records.
 pub fn load(dir: &Path) -> Result<(History, RunTotals, Balances)> {
+    let (history, totals, balances, _) = load_marked(dir)?;
+    Ok((history, totals, balances))
+}
+
+/// [`load`], and where each file's verified records end (what the ledger cache keeps).
+pub(crate) fn load_marked(dir: &Path) -> Result<(History, RunTotals, Balances, [Mark; 3])> {
     let mut history = History::default();
     let mut totals = RunTotals::new();
     let streams = [Stream::Billing, Stream::Evidence];
-    let reading = crate::ledger::read(dir, &streams, |line| fold(&mut history, &mut totals, line))?;
+    let (reading, marks) =
+        crate::ledger::read_marked(dir, &streams, |line| fold(&mut history, &mut totals, line))?;
     history.repairs_pending = reading.repairs_pending();
-    Ok((history, totals, reading.balances))
+    Ok((history, totals, reading.balances, marks))
 }
 
 /// Fold one line in. A type a history has no use for is skipped unparsed: parsing every

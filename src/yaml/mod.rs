@@ -76,6 +76,34 @@ pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
 /// Load and parse `rel` beneath `root`, reached through no link at any component (a tenant's
 /// files: a link could point at another tenant's). A refusal is a finding saying why.
 pub fn load_beneath(root: &Path, rel: &Path) -> Result<Doc, Finding> {
+    read_beneath(root, rel)?.parse()
+}
+
+/// A file's text and digest, not parsed yet (a cache may know what it holds).
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub rel: String,
+    pub abs: PathBuf,
+    pub text: String,
+    pub sha256: String,
+}
+
+impl Raw {
+    /// The document.
+    pub fn parse(self) -> Result<Doc, Finding> {
+        let value = parse(&self.rel, &self.text)?;
+        Ok(Doc {
+            rel: self.rel,
+            abs: self.abs,
+            text: self.text,
+            value,
+            sha256: self.sha256,
+        })
+    }
+}
+
+/// Read `rel` beneath `root` through no link (as [`load_beneath`]) without parsing it.
+pub fn read_beneath(root: &Path, rel: &Path) -> Result<Raw, Finding> {
     let b = Beneath::new(root, rel);
     let shown = rel_string(root, &b.path());
     let file = b.open_file().map_err(|r| {
@@ -85,11 +113,16 @@ pub fn load_beneath(root: &Path, rel: &Path) -> Result<Doc, Finding> {
         };
         Finding::error(&shown, "", what)
     })?;
-    from_file(shown, &b.path(), file)
+    read_file(shown, &b.path(), file)
 }
 
 /// Read an opened file (at most MAX_FILE_BYTES) and parse it.
 fn from_file(rel: String, abs: &Path, file: std::fs::File) -> Result<Doc, Finding> {
+    read_file(rel, abs, file)?.parse()
+}
+
+/// Read an opened file (at most MAX_FILE_BYTES) as UTF-8 text, with its digest.
+fn read_file(rel: String, abs: &Path, file: std::fs::File) -> Result<Raw, Finding> {
     let len = file
         .metadata()
         .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?
@@ -101,7 +134,7 @@ fn from_file(rel: String, abs: &Path, file: std::fs::File) -> Result<Doc, Findin
             format!("file is {len} bytes; the limit is {MAX_FILE_BYTES}"),
         ));
     }
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
@@ -120,12 +153,10 @@ fn from_file(rel: String, abs: &Path, file: std::fs::File) -> Result<Doc, Findin
             format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
         )
     })?;
-    let value = parse(&rel, &text)?;
-    Ok(Doc {
+    Ok(Raw {
         rel,
         abs: abs.to_path_buf(),
         text,
-        value,
         sha256,
     })
 }

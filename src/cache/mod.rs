@@ -1,0 +1,62 @@
+//! Derived caches in `<runtime-dir>/.cache/` that let a pass skip work it already did: the ledger's verified state and each work order's verdict. Never a source of truth: missing, stale or damaged, each is rebuilt from the files.
+pub mod ledger;
+pub mod workorders;
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The folder of the caches, beneath the runtime directory (scratch space, SPEC §4).
+pub const DIR: &str = ".cache";
+
+/// `<runtime-dir>/.cache`.
+pub fn dir(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join(DIR)
+}
+
+/// What the caches did for one pass (`orchestrator --json` shows it as `cache`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CacheReport {
+    pub ledger: LedgerUse,
+    /// Work orders parsed and validated in this pass.
+    pub work_orders_parsed: u64,
+    /// Work orders whose bytes matched a cached verdict (not parsed).
+    pub work_orders_cached: u64,
+}
+
+/// How the pass read the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "use")]
+pub enum LedgerUse {
+    /// No ledger read (a dry run without a cache, or no billing-state directory).
+    #[default]
+    None,
+    /// Nothing was appended since the cache was written: no record read.
+    Hit,
+    /// Only the records appended since were verified.
+    Appended { records: u64 },
+    /// Every record was read (and the cache written anew), for `reason`.
+    Full { reason: String },
+}
+
+/// What identifies the program that wrote a cache: its version and its executable, so a
+/// new build (whose validation or record types may differ) never trusts an old verdict.
+pub fn build_id() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{}:{}:{}.{}", m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+        .unwrap_or_default();
+    format!("{}+{exe}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Write one cache file (complete or not at all; no flush: it is scratch).
+fn write(runtime_dir: &Path, name: &str, bytes: &[u8]) -> crate::Result<()> {
+    let d = dir(runtime_dir);
+    std::fs::create_dir_all(&d).map_err(|e| crate::Error::io(&d, &e))?;
+    crate::atomic::write_atomic(&d.join(name), bytes, false)
+}
+
+/// One cache file's bytes, or None (a missing cache is rebuilt like a damaged one).
+fn read(runtime_dir: &Path, name: &str) -> Option<Vec<u8>> {
+    std::fs::read(dir(runtime_dir).join(name)).ok()
+}

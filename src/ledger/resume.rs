@@ -1,0 +1,206 @@
+//! Where a verified read of each ledger file ended (identity, head, key ids), and a read that verifies only the records appended after it; a derived cache keeps these, the files stay the only truth.
+use super::billing::Billing;
+use super::key::KeyId;
+use super::read::{conclude, open, scan_file, LedgerLine, Reading};
+use super::scan::{Head, Mode, Scan};
+use super::{line, Stream};
+use crate::error::Result;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+
+/// Which file a mark belongs to: the inode it was read from and its change time then. A
+/// replaced file (a pull, a merge, a copy) has another inode; a file written in place has
+/// another change time, which nobody can set back without root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub ctime_ns: i128,
+}
+
+impl FileId {
+    /// Taken before the file is read: a write during the read makes the next comparison
+    /// fail (a rebuild), never pass.
+    pub fn of(file: Option<&std::fs::File>) -> std::io::Result<FileId> {
+        let Some(file) = file else {
+            return Ok(FileId::default());
+        };
+        let m = file.metadata()?;
+        Ok(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        })
+    }
+}
+
+/// The end of the verified records of one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mark {
+    pub file: FileId,
+    /// Bytes of the verified records (where the next record starts).
+    pub offset: u64,
+    pub lines: u64,
+    pub seq: u64,
+    /// Hash of the last verified record (64 zeros for none), hex.
+    pub hash: [u8; 64],
+    /// Ids of every key recorded up to here, sorted.
+    pub keys: Vec<KeyId>,
+}
+
+impl Mark {
+    pub fn of(scan: &Scan, file: FileId) -> Mark {
+        Mark {
+            file,
+            offset: scan.head.offset,
+            lines: scan.head.lines,
+            seq: scan.head.seq,
+            hash: scan.head.hash,
+            keys: scan.key_ids(),
+        }
+    }
+
+    fn head(&self) -> Head {
+        Head {
+            offset: self.offset,
+            lines: self.lines,
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+}
+
+/// Why the records after a set of marks could not be verified on their own: the caller reads
+/// the whole directory instead (which reports any damage precisely).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// Another file (inode) than the one marked: replaced or copied over.
+    Replaced,
+    /// Shorter than marked, or the record at the mark is not the one marked.
+    Rewritten,
+    /// Same length, but written in place since it was marked.
+    Changed,
+    /// A record after the mark does not verify on its own (damage, a torn tail, a missing
+    /// audit record, a refund of a SPEND before the mark, a duplicate key).
+    Unverified,
+}
+
+impl Stale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stale::Replaced => "a ledger file was replaced",
+            Stale::Rewritten => "a ledger file was rewritten",
+            Stale::Changed => "a ledger file changed in place",
+            Stale::Unverified => "the appended records need a whole read",
+        }
+    }
+}
+
+/// The directory read from `marks` on: each file must be the marked one with the marked
+/// record at the mark; only what follows is verified (hash chain from the marked head, keys
+/// against the marked ones, billing rules from `balances`, the rules between files) and
+/// handed to `f`. Returns the reading (balances of all records) and the new marks.
+pub(crate) fn read_since(
+    dir: &Path,
+    marks: &[Mark; 3],
+    balances: &BTreeMap<String, i64>,
+    streams: &[Stream],
+    f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
+) -> Result<std::result::Result<(Reading, [Mark; 3]), Stale>> {
+    let mut scans = Vec::new();
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    for stream in Stream::ALL {
+        let mark = &marks[stream.index()];
+        let file = open(dir, stream)?;
+        let id = FileId::of(file.as_ref()).map_err(|e| crate::Error::io(dir, &e))?;
+        if let Err(stale) = same_file(file.as_ref(), id, mark) {
+            return Ok(Err(stale));
+        }
+        let mode = if streams.contains(&stream) {
+            Mode::Read
+        } else {
+            Mode::Verify
+        };
+        let mut scan = Scan::new(stream, mode);
+        scan.resync(mark.head());
+        scan.seed_keys(&mark.keys);
+        if stream == Stream::Billing {
+            scan.billing = Some(Billing::with_balances(balances));
+        }
+        let Ok((scan, summary)) = scan_file(dir, stream, scan, file, mark.offset, f) else {
+            return Ok(Err(Stale::Unverified));
+        };
+        if summary.torn_tail.is_some() {
+            return Ok(Err(Stale::Unverified));
+        }
+        scans.push(scan);
+        files.push(summary);
+        ids.push(id);
+    }
+    let Ok(scans) = <[Scan; 3]>::try_from(scans) else {
+        return Ok(Err(Stale::Unverified));
+    };
+    let reading = match conclude(dir, &scans, files) {
+        Ok(r) if !r.repairs_pending() => r,
+        _ => return Ok(Err(Stale::Unverified)),
+    };
+    let marks = [0, 1, 2].map(|i| Mark::of(&scans[i], ids[i]));
+    Ok(Ok((reading, marks)))
+}
+
+/// The open file is the marked one, at least as long, and its record at the mark is the
+/// marked one.
+fn same_file(
+    file: Option<&std::fs::File>,
+    id: FileId,
+    mark: &Mark,
+) -> std::result::Result<(), Stale> {
+    if (id.dev, id.ino) != (mark.file.dev, mark.file.ino) {
+        return Err(Stale::Replaced);
+    }
+    let Some(file) = file else {
+        return Ok(());
+    };
+    let len = file.metadata().map_err(|_| Stale::Replaced)?.len();
+    if len < mark.offset {
+        return Err(Stale::Rewritten);
+    }
+    if len == mark.offset && id.ctime_ns != mark.file.ctime_ns {
+        return Err(Stale::Changed);
+    }
+    match last_line(file, mark.offset) {
+        None if mark.offset == 0 => Ok(()),
+        Some(bytes) => match line::parse(&bytes, false) {
+            Ok(f) if f.hash_ok && f.hash == mark.hash && f.seq == mark.seq => Ok(()),
+            _ => Err(Stale::Rewritten),
+        },
+        None => Err(Stale::Rewritten),
+    }
+}
+
+/// The line that ends (with its newline) at byte `end`, without the newline.
+fn last_line(file: &std::fs::File, end: u64) -> Option<Vec<u8>> {
+    if end == 0 {
+        return None;
+    }
+    let mut window: u64 = 4096;
+    loop {
+        let start = end.saturating_sub(window);
+        let mut buf = vec![0u8; usize::try_from(end - start).ok()?];
+        file.read_exact_at(&mut buf, start).ok()?;
+        if buf.last() != Some(&b'\n') {
+            return None;
+        }
+        buf.pop();
+        if let Some(nl) = buf.iter().rposition(|&c| c == b'\n') {
+            return Some(buf.split_off(nl + 1));
+        }
+        if start == 0 {
+            return Some(buf);
+        }
+        // Lines are at most a few MiB (SPEC §6 caps a record at 1 MiB).
+        window = window.checked_mul(4).filter(|w| *w <= 64 << 20)?;
+    }
+}

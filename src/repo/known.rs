@@ -1,0 +1,90 @@
+//! Work-order files a cache vouches for by path and digest (valid when last validated, or drafts): loading skips parsing them, and the context key says which modules and config the verdicts were reached under.
+use super::{LoadedModule, LoadedWorkOrder};
+use crate::findings::Finding;
+use crate::workorder::model::{Mode, WorkOrder};
+use crate::yaml::{Doc, Raw};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// What was found about one work-order file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub sha256: String,
+    /// A draft (`enabled: false`): only warned about, never planned.
+    pub enabled: bool,
+    /// Its `{asset: path}` inputs, opened again on every load (an asset removed since makes
+    /// the file parse and validate again).
+    pub assets: Vec<String>,
+}
+
+/// Verdicts by file (`rel`), reached under `context`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Known {
+    pub context: String,
+    pub files: HashMap<String, Verdict>,
+}
+
+impl Known {
+    /// The verdict on `raw`, when its bytes are the ones judged and its assets still open.
+    pub fn hit(&self, raw: &Raw, root: &Path, tenant_id: &str) -> Option<&Verdict> {
+        let v = self.files.get(&raw.rel).filter(|v| v.sha256 == raw.sha256)?;
+        let assets_open = v
+            .assets
+            .iter()
+            .all(|a| crate::workorder::assets::open_asset(root, tenant_id, a).is_ok());
+        assets_open.then_some(v)
+    }
+}
+
+impl LoadedWorkOrder {
+    /// A work order a cache vouches for: its digest and whether it is enabled, no text and no
+    /// steps. Good for finding it up to date only: anything else reloads the repository.
+    pub(super) fn vouched(mut self, raw: Raw, enabled: bool) -> LoadedWorkOrder {
+        self.enabled = enabled;
+        self.work_order = Some(WorkOrder {
+            work_order_id: self.stem.clone(),
+            enabled,
+            artifacts_requested: false,
+            mode: Mode::PartialAllowed,
+            metadata: serde_json::Map::new(),
+            steps: Vec::new(),
+        });
+        self.doc = Some(Doc {
+            rel: raw.rel,
+            abs: raw.abs,
+            text: String::new(),
+            value: serde_json::Value::Null,
+            sha256: raw.sha256,
+        });
+        self.vouched = true;
+        self
+    }
+}
+
+/// The digest of everything a work order's validation reads besides its own file and its
+/// assets: this build, the files of config/, every module's contract and what loading them
+/// found. A change to any makes every work order validate again.
+pub fn context(
+    root: &Path,
+    modules: &BTreeMap<String, LoadedModule>,
+    findings: &[Finding],
+) -> String {
+    let mut h = Sha256::new();
+    h.update(crate::cache::build_id().as_bytes());
+    let mut config: Vec<_> = std::fs::read_dir(root.join("config"))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    config.sort();
+    for p in config {
+        h.update(p.to_string_lossy().as_bytes());
+        h.update(std::fs::read(&p).unwrap_or_default());
+        h.update([0]);
+    }
+    for (id, m) in modules {
+        h.update(format!("{id}\0{}\0{}\0", m.dir.display(), m.doc.sha256).as_bytes());
+    }
+    h.update(format!("{findings:?}").as_bytes());
+    crate::digest::hex(&h.finalize())
+}
