@@ -24,12 +24,12 @@ pub use crate::records::Stream;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub use merge::{merge, MergeFile, MergeReport};
+pub(crate) use read::read_marked;
 pub use read::{
     balance, balances, for_each_line, read, LedgerLine, ReadSummary, Reading, TornTail, Unaudited,
 };
-pub(crate) use read::read_marked;
-pub(crate) use resume::{read_since, FileId, Mark};
 pub use resume::Stale;
+pub(crate) use resume::{read_since, FileId, Mark};
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
 

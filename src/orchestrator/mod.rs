@@ -200,14 +200,26 @@ impl Setup {
         let mut view = LedgerView::read(&self.runtime_dir, &self.state_dir, opts.dry_run)?;
         let (mut plan, mut errors) = self.plan(&view.history, &view.balances, opts);
         if !is_idle(&plan) && (view.compact || self.repo.has_vouched()) {
-            if self.repo.has_vouched() {
-                self.repo = Repo::load(repo_root)?;
-            }
+            // Only the work orders that do something need their model: a vouched one that is
+            // up to date stays unparsed (its plan depends on no other work order's steps).
+            let busy: BTreeSet<(String, String)> = plan
+                .work_orders
+                .iter()
+                .filter(|wp| wp.action != Action::UpToDate || !wp.close.is_empty())
+                .map(|wp| (wp.tenant_id.clone(), wp.work_order_id.clone()))
+                .collect();
+            self.repo
+                .parse_vouched(|t, w| busy.contains(&(t.to_string(), w.to_string())));
             if view.compact {
                 let why = "a work order runs: the whole history is needed".to_string();
                 view = LedgerView::whole(&self.runtime_dir, &self.state_dir, false, why)?;
             }
             (plan, errors) = self.plan(&view.history, &view.balances, opts);
+            if !vouched_up_to_date(&self.repo, &plan) {
+                // The whole history changed a vouched work order's plan: parse everything.
+                self.repo = Repo::load(repo_root)?;
+                (plan, errors) = self.plan(&view.history, &view.balances, opts);
+            }
         }
         if !opts.dry_run {
             crate::cache::workorders::save(&self.runtime_dir, &self.repo, &errors, known);
@@ -314,6 +326,19 @@ pub fn run_pass(
         crate::cache::ledger::remove(&setup.runtime_dir);
     }
     Ok(summary)
+}
+
+/// Every work order a cache vouched for (not parsed: no steps) is up to date in `plan`.
+fn vouched_up_to_date(repo: &Repo, plan: &Plan) -> bool {
+    let vouched: BTreeSet<(&str, &str)> = repo
+        .work_orders()
+        .filter(|lw| lw.vouched)
+        .map(|lw| (lw.tenant_id.as_str(), lw.stem.as_str()))
+        .collect();
+    plan.work_orders.iter().all(|wp| {
+        !vouched.contains(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
+            || (wp.action == Action::UpToDate && wp.close.is_empty())
+    })
 }
 
 /// Nothing to run or close: every work order up to date, invalid or refused.

@@ -29,7 +29,10 @@ pub struct Known {
 impl Known {
     /// The verdict on `raw`, when its bytes are the ones judged and its assets still open.
     pub fn hit(&self, raw: &Raw, root: &Path, tenant_id: &str) -> Option<&Verdict> {
-        let v = self.files.get(&raw.rel).filter(|v| v.sha256 == raw.sha256)?;
+        let v = self
+            .files
+            .get(&raw.rel)
+            .filter(|v| v.sha256 == raw.sha256)?;
         let assets_open = v
             .assets
             .iter()

@@ -114,6 +114,21 @@ impl Repo {
         self.work_orders().any(|lw| lw.vouched)
     }
 
+    /// Parse the vouched work orders `wanted` picks (by tenant and id), as [`Repo::load`] does:
+    /// a plan that runs one needs its model.
+    pub fn parse_vouched(&mut self, wanted: impl Fn(&str, &str) -> bool) {
+        let root = self.root.clone();
+        for t in self.tenants.values_mut() {
+            for lw in t.work_orders.iter_mut() {
+                if lw.vouched && wanted(&lw.tenant_id, &lw.stem) {
+                    let rel = lw.doc.as_ref().map(|d| d.abs.clone()).unwrap_or_default();
+                    let rel = rel.strip_prefix(&root).unwrap_or(&rel).to_path_buf();
+                    *lw = load_work_order(&root, &rel, &t.tenant_id);
+                }
+            }
+        }
+    }
+
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {
         self.modules.get(id).map(|m| &m.contract)
     }

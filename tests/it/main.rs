@@ -27,6 +27,7 @@ mod ledger_docs;
 mod ledger_forgery;
 mod ledger_integrity;
 mod module_self_test;
+mod noop_cache;
 mod orchestrator_email;
 mod orchestrator_runs;
 mod orchestrator_superseded;

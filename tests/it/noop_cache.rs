@@ -1,0 +1,231 @@
+//! The derived caches of a no-op pass (SPEC §8): the ledger cache verifies only records appended since it was written and is rebuilt when missing, stale, damaged or another ledger's; the work-order cache parses only changed files, and a changed module validates every work order again.
+use crate::support::check::assert_has;
+use crate::support::fx::Transcript;
+use crate::support::ledger_fixtures::{copy_state, forge};
+use crate::support::orch::{funded_order, CHAIN};
+use crate::support::Fx;
+use serde_json::{json, Value};
+use std::sync::OnceLock;
+
+/// CHAIN run once with 100 credits, then a no-op pass in this copy: the caches hold what
+/// they would after a pass here (a copy is another billing-state directory, read whole).
+fn after_one_pass() -> Fx {
+    static ONCE: OnceLock<Fx> = OnceLock::new();
+    let fx = Fx::prepared(&ONCE, || {
+        let fx = funded_order("chain", CHAIN, 100);
+        let (code, sum, err) = fx.orchestrate(&[]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(sum["runs"].as_array().unwrap().len(), 1);
+        fx
+    });
+    full_because(&up_to_date(&fx, &[]), "another billing-state directory");
+    fx
+}
+
+/// A pass (`--json` plus `extra`) that must exit 0 and find chain up to date; its summary.
+fn up_to_date(fx: &Fx, extra: &[&str]) -> Value {
+    let (code, sum, err) = fx.orchestrate(extra);
+    assert_eq!(code, 0, "{err}\n{sum}");
+    assert_eq!(sum["up_to_date"], json!(["t1/chain"]), "{sum}");
+    assert_eq!(sum["runs"], json!([]), "{sum}");
+    sum
+}
+
+fn ledger_use(sum: &Value) -> &str {
+    sum["cache"]["ledger"]["use"].as_str().unwrap_or("")
+}
+
+fn full_because(sum: &Value, why: &str) {
+    assert_eq!(ledger_use(sum), "full", "{sum}");
+    assert_has(sum["cache"]["ledger"]["reason"].as_str().unwrap(), why);
+}
+
+fn cache_file(fx: &Fx, name: &str) -> std::path::PathBuf {
+    fx.path(&format!("runtime/.cache/{name}"))
+}
+
+#[test]
+fn a_noop_pass_reads_no_record_and_parses_no_work_order() {
+    let fx = after_one_pass();
+    let billing = fx.bytes(".billing-state/billing.jsonl");
+    let sum = up_to_date(&fx, &[]);
+    assert_eq!(ledger_use(&sum), "hit", "{sum}");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 0);
+    assert_eq!(sum["cache"]["work_orders_cached"], 1);
+    assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
+}
+
+#[test]
+fn a_missing_or_damaged_cache_is_rebuilt_and_the_pass_is_still_right() {
+    let fx = after_one_pass();
+    std::fs::remove_dir_all(fx.path("runtime/.cache")).unwrap();
+    let sum = up_to_date(&fx, &[]);
+    full_because(&sum, "no cache");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1);
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+
+    std::fs::write(
+        cache_file(&fx, "ledger.json"),
+        b"{\"format\": 1, \"files\": [",
+    )
+    .unwrap();
+    std::fs::write(cache_file(&fx, "workorders.json"), b"\x00garbage").unwrap();
+    let sum = up_to_date(&fx, &[]);
+    full_because(&sum, "the cache is damaged");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1);
+    let sum = up_to_date(&fx, &[]);
+    assert_eq!(ledger_use(&sum), "hit", "rebuilt: {sum}");
+    assert_eq!(sum["cache"]["work_orders_cached"], 1);
+}
+
+#[test]
+fn a_topup_appended_by_another_process_is_verified_and_counted() {
+    let fx = after_one_pass();
+    let before = fx.balance();
+    fx.topup(50, "later");
+    let sum = up_to_date(&fx, &["--dry-run"]);
+    assert_eq!(
+        sum["cache"]["ledger"],
+        json!({"use": "appended", "records": 2})
+    );
+    let t1 = &sum["plan"]["tenants"][0];
+    assert_eq!(t1["tenant_id"], "t1");
+    assert_eq!(t1["balance_before"], before + 50);
+    assert_eq!(fx.balance(), before + 50);
+    // A dry run writes no cache; a real pass keeps what it verified, and the next reads nothing.
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "appended");
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+}
+
+#[test]
+fn a_damaged_key_file_is_rebuilt_when_records_were_appended() {
+    let fx = after_one_pass();
+    let keys = cache_file(&fx, "ledger-keys.bin");
+    let mut bytes = std::fs::read(&keys).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&keys, bytes).unwrap();
+    fx.topup(5, "after-damage");
+    full_because(&up_to_date(&fx, &[]), "key file is damaged");
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+}
+
+#[test]
+fn a_file_rewritten_to_the_same_length_is_stale() {
+    let fx = after_one_pass();
+    let path = fx.state_file("billing.jsonl");
+    let len = std::fs::metadata(&path).unwrap().len();
+    // An attacker's re-chained edit of the top-up, same number of digits: every hash changes,
+    // the length does not.
+    forge(&path, |records| records[0]["amount_credits"] = json!(900));
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+    let sum = up_to_date(&fx, &["--dry-run"]);
+    full_because(&sum, "a ledger file");
+    // What the files now say (unsigned state: the signed heads of `state pull` guard that).
+    assert_eq!(sum["plan"]["tenants"][0]["balance_before"], 900 - 8);
+}
+
+#[test]
+fn another_ledger_copied_over_this_one_is_read_whole() {
+    let fx = after_one_pass();
+    // Another directory's ledger: funded, chain never run.
+    let other = funded_order("chain", CHAIN, 40);
+    copy_state(&other.path(".billing-state"), &fx.path(".billing-state"));
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    full_because(&sum, "a ledger file");
+    assert_eq!(
+        sum["runs"][0]["run"], 1,
+        "chain runs again on this ledger: {sum}"
+    );
+    assert_eq!(fx.balance(), 40 - 8);
+    // The same with the directory itself swapped (new inodes).
+    let third = funded_order("chain", CHAIN, 30);
+    std::fs::remove_dir_all(fx.path(".billing-state")).unwrap();
+    copy_state(&third.path(".billing-state"), &fx.path(".billing-state"));
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    full_because(&sum, "replaced");
+    assert_eq!(sum["runs"][0]["run"], 1, "{sum}");
+}
+
+#[test]
+fn a_damaged_old_record_under_a_doctored_cache_is_still_caught_by_integrity_validate() {
+    let fx = after_one_pass();
+    let path = fx.state_file("evidence.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"\"chain\"").unwrap();
+    bytes[at + 1] = b'C';
+    std::fs::write(&path, &bytes).unwrap();
+    // Damage the orchestrator sees: the file changed in place since the cache was written.
+    let (code, _, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{err}");
+    assert_has(&err, "evidence.jsonl is damaged at line");
+    // Someone who can write the runtime directory too makes the cache vouch for the file as
+    // it is now: the orchestrator trusts it (it verifies appended records only) ...
+    let cache = cache_file(&fx, "ledger.json");
+    let mut stored: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    let ctime = {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(&path).unwrap();
+        i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec())
+    };
+    stored["files"][1]["ctime_ns"] = json!(ctime);
+    std::fs::write(&cache, serde_json::to_vec(&stored).unwrap()).unwrap();
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+    // ... and `integrity-validate`, which never reads a cache, still names the damage.
+    let out = fx.run(&["integrity-validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_has(&out.stdout_text(), "evidence.jsonl");
+}
+
+const SECOND: &str = r#"work_order_id: second
+steps:
+  - step_id: gen
+    module_id: gen
+    kind: transform
+    inputs: {text: "one"}
+"#;
+
+#[test]
+fn only_changed_work_orders_are_parsed_again() {
+    let fx = after_one_pass();
+    fx.workorder("second", SECOND);
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1, "{sum}");
+    assert_eq!(sum["cache"]["work_orders_cached"], 1);
+    assert_eq!(sum["runs"][0]["work_order_id"], "second");
+    fx.workorder("second", &SECOND.replace("\"one\"", "\"two\""));
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["runs"][0]["run"], 2, "{sum}");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1, "{sum}");
+    let sum = fx.orchestrate(&[]).1;
+    assert_eq!(sum["cache"]["work_orders_parsed"], 0, "{sum}");
+    assert_eq!(sum["cache"]["work_orders_cached"], 2, "{sum}");
+}
+
+#[test]
+fn a_changed_module_validates_every_work_order_again() {
+    let fx = after_one_pass();
+    let yml = fx.read_text("modules/gen/module.yml");
+    fx.write("modules/gen/module.yml", format!("{yml}# reviewed\n"));
+    let sum = up_to_date(&fx, &[]);
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1, "{sum}");
+    // A module change that makes the work order invalid is reported, never vouched for.
+    let renamed = yml.replace("{id: text, type: string", "{id: words, type: string");
+    fx.write("modules/gen/module.yml", renamed);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}");
+    assert_eq!(sum["invalid"][0]["work_order_id"], "chain", "{sum}");
+    assert_eq!(sum["cache"]["work_orders_parsed"], 1);
+}
+
+#[test]
+fn a_removed_asset_is_seen_under_a_cached_verdict() {
+    let fx = after_one_pass();
+    std::fs::remove_file(fx.path("tenants/t1/assets/note.txt")).unwrap();
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}");
+    assert_has(&sum["invalid"][0]["findings"].to_string(), "note.txt");
+}
