@@ -105,14 +105,17 @@ impl Summary {
 }
 
 /// Errors of each enabled work order (validation at run time, as consistency-validate does).
-/// A work order the cache vouches for was valid with these bytes, modules and config; only
-/// the rule between files (a second file of the same id) is checked again.
+/// A work order judged at load (`Repo::load_light`) carries its errors; one the cache vouches
+/// for was valid with these bytes, modules and config, and only the rule between files (a
+/// second file of the same id) is checked again.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
     repo.work_orders()
         .filter(|lw| lw.enabled)
         .map(|lw| {
-            let errors = if lw.vouched {
+            let errors = if lw.vouched && lw.findings.is_empty() {
                 crate::validate::identity::duplicate_files(repo, lw)
+            } else if lw.vouched {
+                lw.findings.clone()
             } else {
                 crate::validate::work_order(repo, lw)
             };
@@ -153,31 +156,26 @@ struct Setup {
 }
 
 impl Setup {
-    /// The profile and the repository, work orders whose bytes the cache knows not parsed.
-    fn load(repo_root: &Path, opts: &Options) -> Result<(Setup, Option<crate::repo::Known>)> {
+    /// The profile and the repository, each work order judged and lightened as it is read
+    /// (not parsed when the work-order cache knows its bytes).
+    fn load(repo_root: &Path, opts: &Options) -> Result<Setup> {
         let profile = RuntimeProfile::load(repo_root, opts.runtime_profile.as_deref())?;
         let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
         let known = crate::cache::workorders::load(&runtime_dir);
-        let setup = Setup {
+        Ok(Setup {
             state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
-            repo: Repo::load_known(repo_root, known.clone())?,
+            repo: Repo::load_light(repo_root, known.as_ref())?,
             runtime_dir,
             secrets: crate::secrets::from_env(),
             profile,
-        };
-        Ok((setup, known))
+        })
     }
 
-    /// The plan, and the validation errors it was made with.
-    fn plan(
-        &self,
-        history: &History,
-        balances: &BTreeMap<String, i64>,
-        opts: &Options,
-    ) -> (Plan, BTreeMap<(String, String), Vec<Finding>>) {
+    /// The plan of this pass from a ledger view.
+    fn plan(&self, history: &History, balances: &BTreeMap<String, i64>, opts: &Options) -> Plan {
         let errors = validation_errors(&self.repo);
         let secrets_present: BTreeSet<String> = self.secrets.keys().cloned().collect();
-        let plan = plan::plan(&PlanInput {
+        plan::plan(&PlanInput {
             repo: &self.repo,
             history,
             balances,
@@ -185,44 +183,21 @@ impl Setup {
             secrets_present: &secrets_present,
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
-        });
-        (plan, errors)
+        })
     }
 
-    /// The plan from what the caches vouch for when it finds everything up to date; any
-    /// other plan is made again from every work order parsed and the whole ledger read.
-    fn plan_pass(
-        &mut self,
-        repo_root: &Path,
-        known: Option<&crate::repo::Known>,
-        opts: &Options,
-    ) -> Result<(Plan, LedgerView)> {
+    /// The plan from the ledger cache when it finds everything up to date; any other plan is
+    /// made again from the whole ledger read (work orders that run are parsed again anyway).
+    fn plan_pass(&mut self, opts: &Options) -> Result<(Plan, LedgerView)> {
         let mut view = LedgerView::read(&self.runtime_dir, &self.state_dir, opts.dry_run)?;
-        let (mut plan, mut errors) = self.plan(&view.history, &view.balances, opts);
-        if !is_idle(&plan) && (view.compact || self.repo.has_vouched()) {
-            // Only the work orders that do something need their model: a vouched one that is
-            // up to date stays unparsed (its plan depends on no other work order's steps).
-            let busy: BTreeSet<(String, String)> = plan
-                .work_orders
-                .iter()
-                .filter(|wp| wp.action != Action::UpToDate || !wp.close.is_empty())
-                .map(|wp| (wp.tenant_id.clone(), wp.work_order_id.clone()))
-                .collect();
-            self.repo
-                .parse_vouched(|t, w| busy.contains(&(t.to_string(), w.to_string())));
-            if view.compact {
-                let why = "a work order runs: the whole history is needed".to_string();
-                view = LedgerView::whole(&self.runtime_dir, &self.state_dir, false, why)?;
-            }
-            (plan, errors) = self.plan(&view.history, &view.balances, opts);
-            if !vouched_up_to_date(&self.repo, &plan) {
-                // The whole history changed a vouched work order's plan: parse everything.
-                self.repo = Repo::load(repo_root)?;
-                (plan, errors) = self.plan(&view.history, &view.balances, opts);
-            }
+        let mut plan = self.plan(&view.history, &view.balances, opts);
+        if !is_idle(&plan) && view.compact {
+            let why = "a work order runs: the whole history is needed".to_string();
+            view = LedgerView::whole(&self.runtime_dir, &self.state_dir, false, why)?;
+            plan = self.plan(&view.history, &view.balances, opts);
         }
         if !opts.dry_run {
-            crate::cache::workorders::save(&self.runtime_dir, &self.repo, &errors, known);
+            crate::cache::workorders::save(&self.runtime_dir, &self.repo);
             if is_idle(&plan) {
                 view.save(&self.runtime_dir);
             }
@@ -232,18 +207,10 @@ impl Setup {
 
     /// What the caches did: how the ledger was read, how many work orders were parsed.
     fn cache_report(&self, view: &LedgerView) -> crate::cache::CacheReport {
-        let (mut parsed, mut cached) = (0, 0);
-        for lw in self.repo.work_orders() {
-            if lw.vouched {
-                cached += 1;
-            } else {
-                parsed += 1;
-            }
-        }
         crate::cache::CacheReport {
             ledger: view.used.clone(),
-            work_orders_parsed: parsed,
-            work_orders_cached: cached,
+            work_orders_parsed: self.repo.parsed,
+            work_orders_cached: self.repo.cached,
         }
     }
 
@@ -282,7 +249,7 @@ pub fn run_pass(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary> {
-    let (mut setup, known) = Setup::load(repo_root, opts)?;
+    let mut setup = Setup::load(repo_root, opts)?;
     let mut summary = Summary {
         dry_run: opts.dry_run,
         billing_state_dir: setup.state_dir.display().to_string(),
@@ -302,7 +269,7 @@ pub fn run_pass(
     } else {
         Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
-    let (plan, view) = setup.plan_pass(repo_root, known.as_ref(), opts)?;
+    let (plan, view) = setup.plan_pass(opts)?;
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
@@ -326,19 +293,6 @@ pub fn run_pass(
         crate::cache::ledger::remove(&setup.runtime_dir);
     }
     Ok(summary)
-}
-
-/// Every work order a cache vouched for (not parsed: no steps) is up to date in `plan`.
-fn vouched_up_to_date(repo: &Repo, plan: &Plan) -> bool {
-    let vouched: BTreeSet<(&str, &str)> = repo
-        .work_orders()
-        .filter(|lw| lw.vouched)
-        .map(|lw| (lw.tenant_id.as_str(), lw.stem.as_str()))
-        .collect();
-    plan.work_orders.iter().all(|wp| {
-        !vouched.contains(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
-            || (wp.action == Action::UpToDate && wp.close.is_empty())
-    })
 }
 
 /// Nothing to run or close: every work order up to date, invalid or refused.
@@ -444,14 +398,12 @@ fn run_work_order(
         summary.runs.push(r);
         return Ok(());
     }
-    let Some(wo) = loaded
-        .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
-        .and_then(|lw| lw.work_order.as_ref())
-    else {
+    let Some(lw) = loaded.get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str())) else {
         return Ok(());
     };
+    let wo = env.platform.repo.model(lw).map_err(Error::failure)?;
     let hist = runs.and_then(|r| r.get(&wp.run));
-    let report = execute::execute(env, wp, wo, hist)?;
+    let report = execute::execute(env, wp, &wo, hist)?;
     summary.add(report);
     Ok(())
 }

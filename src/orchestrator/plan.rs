@@ -287,10 +287,10 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         wp.findings = errs.clone();
         return wp;
     }
-    let Some(wo) = lw.work_order.as_ref() else {
+    if lw.work_order.is_none() {
         wp.findings = lw.findings.clone();
         return wp;
-    };
+    }
     let runs = input.history.runs(&lw.tenant_id, &lw.stem);
     let chosen = choose(input, runs, &sha);
     wp.close = runs
@@ -303,6 +303,15 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
     if wp.action == Action::UpToDate {
         return wp;
     }
+    // A work order judged at load has no steps in memory: parsed again, only when it runs.
+    let wo = match input.repo.model(lw) {
+        Ok(model) => model,
+        Err(why) => {
+            wp.action = Action::Invalid;
+            wp.findings.push(Finding::error(&lw.rel, "", why));
+            return wp;
+        }
+    };
     wp.steps = wo
         .steps
         .iter()

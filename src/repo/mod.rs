@@ -39,8 +39,12 @@ pub struct LoadedWorkOrder {
     pub enabled: bool,
     /// Findings of loading (syntax, schema, bindings syntax).
     pub findings: Vec<Finding>,
-    /// Not parsed: a cache vouched for its bytes (see `Known`); its model has no steps.
+    /// Its model is not in memory (it has no steps): a cache vouched for its bytes (see
+    /// `Known`), or it was judged and lightened (`Repo::load_light`). `Repo::model` parses it
+    /// again; its `findings` are its validation errors.
     pub vouched: bool,
+    /// Its verdict, when valid or a draft (what the work-order cache keeps).
+    pub verdict: Option<Verdict>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,17 +70,29 @@ pub struct Repo {
     pub findings: Vec<Finding>,
     /// Digest of what work-order validation reads besides the work order ([`known::context`]).
     pub context: String,
+    /// Work-order files parsed by `load_light`, and those a cache vouched for (not parsed).
+    pub parsed: u64,
+    pub cached: u64,
 }
 
 impl Repo {
     /// Load everything under `root`. Only a missing root is an error; the rest are findings.
     pub fn load(root: &Path) -> crate::Result<Repo> {
-        Repo::load_known(root, None)
+        Repo::load_with(root, false)
     }
 
-    /// [`Repo::load`], not parsing the work-order files `known` vouches for (when its verdicts
-    /// were reached under this repository's modules and config).
-    pub fn load_known(root: &Path, known: Option<Known>) -> crate::Result<Repo> {
+    /// [`Repo::load`] as a pass needs it, in memory that does not grow with the work orders'
+    /// contents: each work-order file is read, validated and reduced to its digest and verdict
+    /// one at a time (not parsed at all when `known` vouches for its bytes under this
+    /// repository's modules and config). `Repo::model` parses one again when it is needed.
+    pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
+        let mut repo = Repo::load_with(root, true)?;
+        let known = known.filter(|k| k.context == repo.context);
+        repo.judge(known);
+        Ok(repo)
+    }
+
+    fn load_with(root: &Path, deferred: bool) -> crate::Result<Repo> {
         if !root.is_dir() {
             return Err(crate::Error::input(format!(
                 "repository {} is not a directory",
@@ -96,8 +112,7 @@ impl Repo {
         findings.extend(crate::config::ledger::LedgerConfig::load(root).1);
         let modules = modules::load(root, &mut findings);
         let context = known::context(root, &modules, &findings);
-        let known = known.filter(|k| k.context == context);
-        let (tenants, rejected_tenants) = tenants::load(root, &mut findings, known.as_ref());
+        let (tenants, rejected_tenants) = tenants::load(root, &mut findings, deferred);
         Ok(Repo {
             root: root.to_path_buf(),
             modules,
@@ -106,26 +121,58 @@ impl Repo {
             registry,
             findings,
             context,
+            parsed: 0,
+            cached: 0,
         })
     }
 
-    /// Whether any work order was vouched for by a cache instead of parsed.
-    pub fn has_vouched(&self) -> bool {
-        self.work_orders().any(|lw| lw.vouched)
-    }
-
-    /// Parse the vouched work orders `wanted` picks (by tenant and id), as [`Repo::load`] does:
-    /// a plan that runs one needs its model.
-    pub fn parse_vouched(&mut self, wanted: impl Fn(&str, &str) -> bool) {
-        let root = self.root.clone();
-        for t in self.tenants.values_mut() {
-            for lw in t.work_orders.iter_mut() {
-                if lw.vouched && wanted(&lw.tenant_id, &lw.stem) {
-                    let rel = lw.doc.as_ref().map(|d| d.abs.clone()).unwrap_or_default();
-                    let rel = rel.strip_prefix(&root).unwrap_or(&rel).to_path_buf();
-                    *lw = load_work_order(&root, &rel, &t.tenant_id);
+    /// Read, validate and lighten every deferred work order, one at a time.
+    fn judge(&mut self, known: Option<&Known>) {
+        let ids: Vec<String> = self.tenants.keys().cloned().collect();
+        for t in ids {
+            let n = self.tenants.get(&t).map_or(0, |x| x.work_orders.len());
+            for i in 0..n {
+                let Some(slot) = self.tenants.get(&t).and_then(|x| x.work_orders.get(i)) else {
+                    continue;
+                };
+                if !(slot.vouched && slot.doc.is_none()) {
+                    continue;
+                }
+                let (lw, cached) = known::judged(self, slot, known);
+                if cached {
+                    self.cached += 1;
+                } else {
+                    self.parsed += 1;
+                }
+                if let Some(x) = self.tenants.get_mut(&t) {
+                    x.work_orders[i] = lw;
                 }
             }
+        }
+    }
+
+    /// The model of a work order; one not in memory is parsed again, and it is an error when
+    /// its file is no longer the one judged (or no longer parses).
+    pub fn model<'a>(
+        &self,
+        lw: &'a LoadedWorkOrder,
+    ) -> std::result::Result<std::borrow::Cow<'a, WorkOrder>, String> {
+        if !lw.vouched {
+            return lw
+                .work_order
+                .as_ref()
+                .map(std::borrow::Cow::Borrowed)
+                .ok_or_else(|| format!("{} did not parse", lw.rel));
+        }
+        let planned = lw.doc.as_ref().map(|d| d.sha256.as_str());
+        let again = load_work_order(&self.root, Path::new(&lw.rel), &lw.tenant_id);
+        let same = again.doc.as_ref().map(|d| d.sha256.as_str()) == planned;
+        match again.work_order {
+            Some(wo) if same && again.findings.is_empty() => Ok(std::borrow::Cow::Owned(wo)),
+            _ => Err(format!(
+                "{} changed while the pass ran; it runs in the next pass",
+                lw.rel
+            )),
         }
     }
 

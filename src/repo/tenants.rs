@@ -1,8 +1,7 @@
 //! Which folders under tenants/ are tenants, and loading them: a tenant is a real folder (no
 //! link) named by a valid id, whose tenant.yml and workorders/ are no links either; everything
 //! of it is read beneath the repository through no link (SPEC §2, §6).
-use super::workorders::load_known;
-use super::{Known, LoadedTenant, LoadedWorkOrder};
+use super::{load_work_order, LoadedTenant, LoadedWorkOrder};
 use crate::beneath::{Beneath, Kind, Reason};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
@@ -121,10 +120,11 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
 }
 
 /// Every folder under tenants/: the tenants, loaded, and the folders that are not tenants.
+/// `deferred`: work-order files are listed, not read (`Repo::judge` reads them one by one).
 pub fn load(
     root: &Path,
     findings: &mut Vec<Finding>,
-    known: Option<&Known>,
+    deferred: bool,
 ) -> (BTreeMap<String, LoadedTenant>, Vec<RejectedTenant>) {
     let mut tenants = BTreeMap::new();
     let mut rejected = Vec::new();
@@ -155,7 +155,7 @@ pub fn load(
                 });
             }
             None => {
-                let t = load_tenant(root, &folder, findings, known);
+                let t = load_tenant(root, &folder, findings, deferred);
                 tenants.insert(folder, t);
             }
         }
@@ -167,7 +167,7 @@ fn load_tenant(
     root: &Path,
     folder: &str,
     findings: &mut Vec<Finding>,
-    known: Option<&Known>,
+    deferred: bool,
 ) -> LoadedTenant {
     let rel = folder_rel(folder);
     let mut name = None;
@@ -212,7 +212,7 @@ fn load_tenant(
         dir: root.join(&rel),
         doc: tdoc,
         name,
-        work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, known),
+        work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, deferred),
     }
 }
 
@@ -222,7 +222,7 @@ fn load_work_orders(
     wdir: &Path,
     tenant_id: &str,
     findings: &mut Vec<Finding>,
-    known: Option<&Known>,
+    deferred: bool,
 ) -> Vec<LoadedWorkOrder> {
     let entries = match Beneath::new(root, wdir).list_dir() {
         Ok(e) => e,
@@ -257,7 +257,10 @@ fn load_work_orders(
                     "work-order files must not be symlinks (they could point at another tenant's files)",
                 );
             }
-            load_known(root, &rel, tenant_id, known)
+            if deferred {
+                return LoadedWorkOrder::deferred(root, &rel, tenant_id);
+            }
+            load_work_order(root, &rel, tenant_id)
         })
         .collect()
 }

@@ -1,5 +1,5 @@
 //! Loads one work-order file into the typed model; a problem (syntax, schema, a malformed binding) is a finding on it, never fatal.
-use super::{Known, LoadedWorkOrder};
+use super::LoadedWorkOrder;
 use crate::contract::Kind;
 use crate::findings::Finding;
 use crate::schema::SchemaKind;
@@ -24,7 +24,15 @@ impl LoadedWorkOrder {
             enabled: true,
             findings: Vec::new(),
             vouched: false,
+            verdict: None,
         }
+    }
+
+    /// A work-order file listed and not read yet: a placeholder with its name only.
+    pub fn deferred(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOrder {
+        let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
+        lw.vouched = true;
+        lw
     }
 
     /// A work-order file that is not read at all, for `why`.
@@ -38,28 +46,24 @@ impl LoadedWorkOrder {
 /// Load one work-order file, `rel` beneath `root`, read through no link; problems are
 /// recorded on it, never fatal.
 pub fn load_work_order(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOrder {
-    load_known(root, rel, tenant_id, None)
+    match yaml::read_beneath(root, rel) {
+        Ok(raw) => from_raw(root, rel, tenant_id, raw),
+        Err(f) => {
+            let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
+            lw.findings.push(f);
+            lw
+        }
+    }
 }
 
-/// [`load_work_order`], unless `known` vouches for the file's bytes: then it is not parsed.
-pub(super) fn load_known(
+/// A work order from its file's text, read already.
+pub(super) fn from_raw(
     root: &Path,
     rel: &Path,
     tenant_id: &str,
-    known: Option<&Known>,
+    raw: yaml::Raw,
 ) -> LoadedWorkOrder {
     let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
-    let raw = match yaml::read_beneath(root, rel) {
-        Ok(r) => r,
-        Err(f) => {
-            lw.findings.push(f);
-            return lw;
-        }
-    };
-    if let Some(v) = known.and_then(|k| k.hit(&raw, root, tenant_id)) {
-        let enabled = v.enabled;
-        return lw.vouched(raw, enabled);
-    }
     let mut doc = match raw.parse() {
         Ok(d) => d,
         Err(f) => {
