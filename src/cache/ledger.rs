@@ -2,9 +2,9 @@
 use super::LedgerUse;
 use crate::error::Result;
 use crate::ledger::{FileId, LedgerLine, Mark, Stale, Stream};
-use crate::records::RunStatus;
-use crate::runs::history::{History, RunEnd, RunHistory};
-use crate::runs::{Balances, RunTotals};
+use crate::runs::history::History;
+use crate::runs::last::{compact_history, LastRun};
+use crate::runs::Balances;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -26,18 +26,6 @@ struct StoredFile {
     seq: u64,
     hash: String,
     keys: u64,
-}
-
-/// The one run of a work order the planner needs when none is open: its last.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LastRun {
-    tenant_id: String,
-    work_order_id: String,
-    run: u64,
-    run_id: String,
-    work_order_sha256: Option<String>,
-    attempt: u32,
-    status: RunStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,44 +152,37 @@ fn grew(state_dir: &Path, marks: &[Mark; 3]) -> bool {
     })
 }
 
-/// Every record read (the whole directory, as `integrity-validate` checks it), and the
-/// cache written from it when no run is open and nothing awaits a repair.
+/// A whole read in little memory: each work order's last run as a compact history (None
+/// when a run is open or a repair is pending: then the planner needs the whole history) and
+/// the balances; the cache is written from it when `save`.
 pub fn load_and_save(
     runtime_dir: &Path,
     state_dir: &Path,
     save: bool,
-) -> Result<(History, RunTotals, Balances)> {
-    let (history, totals, balances, marks) = crate::runs::load::load_marked(state_dir)?;
+) -> Result<(Option<History>, Balances)> {
+    let (last, balances, pending, marks) = crate::runs::load::load_last(state_dir)?;
+    let settled = last.settled().filter(|_| !pending);
+    let Some(last_runs) = settled else {
+        if save {
+            remove(runtime_dir);
+        }
+        return Ok((None, balances));
+    };
+    let history = compact_history(&last_runs);
     if save {
-        save_state(runtime_dir, state_dir, &history, &balances, &marks);
+        let mut stored = Stored {
+            format: FORMAT,
+            build: super::build_id(),
+            state_dir: dir_name(state_dir),
+            files: Vec::new(),
+            keys_sha256: String::new(),
+            balances: balances.clone(),
+            last_runs,
+        };
+        let keys = set_marks(&mut stored, &marks);
+        save_stored(runtime_dir, &stored, &keys);
     }
-    Ok((history, totals, balances))
-}
-
-/// Write the cache of a whole read (nothing when a run is open or a repair is pending: the
-/// next pass needs the whole history then anyway).
-fn save_state(
-    runtime_dir: &Path,
-    state_dir: &Path,
-    history: &History,
-    balances: &Balances,
-    marks: &[Mark; 3],
-) {
-    let Some(last_runs) = last_runs(history).filter(|_| !history.repairs_pending) else {
-        remove(runtime_dir);
-        return;
-    };
-    let mut stored = Stored {
-        format: FORMAT,
-        build: super::build_id(),
-        state_dir: dir_name(state_dir),
-        files: Vec::new(),
-        keys_sha256: String::new(),
-        balances: balances.clone(),
-        last_runs,
-    };
-    let keys = set_marks(&mut stored, marks);
-    save_stored(runtime_dir, &stored, &keys);
+    Ok((Some(history), balances))
 }
 
 /// Remove the cache (a write that failed must not leave an older one to be trusted).
@@ -284,60 +265,6 @@ fn load_keys(runtime_dir: &Path, stored: &Stored) -> Option<[Mark; 3]> {
     let total: u64 = stored.files.iter().map(|f| f.keys).sum();
     (keys.len() as u64 == total.checked_mul(16)?).then_some(())?;
     marks_of(stored, Some(&keys))
-}
-
-/// Each work order's last run, when no run is open (else None: the planner needs every
-/// open run's steps).
-fn last_runs(history: &History) -> Option<Vec<LastRun>> {
-    let mut out = Vec::with_capacity(history.work_orders.len());
-    for ((tenant, wo), runs) in &history.work_orders {
-        if runs.values().any(RunHistory::is_open) {
-            return None;
-        }
-        let Some(last) = runs.values().next_back() else {
-            continue;
-        };
-        let end = last.last_end()?;
-        out.push(LastRun {
-            tenant_id: tenant.clone(),
-            work_order_id: wo.clone(),
-            run: last.run,
-            run_id: last.run_id.clone(),
-            work_order_sha256: last.work_order_sha256.clone(),
-            attempt: end.attempt,
-            status: end.status,
-        });
-    }
-    Some(out)
-}
-
-/// A history with each work order's last run alone, ended and without steps: what the
-/// planner reads to find a work order up to date. Any other decision needs the whole
-/// history, which the orchestrator then reads.
-fn compact_history(last_runs: &[LastRun]) -> History {
-    let mut history = History::default();
-    for l in last_runs {
-        let run = RunHistory {
-            run: l.run,
-            run_id: l.run_id.clone(),
-            work_order_sha256: l.work_order_sha256.clone(),
-            started: true,
-            ends: BTreeMap::from([(
-                l.attempt,
-                RunEnd {
-                    attempt: l.attempt,
-                    status: l.status,
-                },
-            )]),
-            ..RunHistory::default()
-        };
-        history
-            .work_orders
-            .entry((l.tenant_id.clone(), l.work_order_id.clone()))
-            .or_default()
-            .insert(l.run, run);
-    }
-    history
 }
 
 /// The directory as the cache names it (absolute, links resolved where possible).

@@ -192,8 +192,16 @@ impl Setup {
         let mut view = LedgerView::read(&self.runtime_dir, &self.state_dir, opts.dry_run)?;
         let mut plan = self.plan(&view.history, &view.balances, opts);
         if !is_idle(&plan) && view.compact {
-            let why = "a work order runs: the whole history is needed".to_string();
-            view = LedgerView::whole(&self.runtime_dir, &self.state_dir, false, why)?;
+            // The work orders that run or close need their whole history; the others were
+            // found up to date from their last run, and stay so.
+            let busy: BTreeSet<(String, String)> = plan
+                .work_orders
+                .iter()
+                .filter(|wp| !wp.close.is_empty() || runs_steps(wp.action))
+                .map(|wp| (wp.tenant_id.clone(), wp.work_order_id.clone()))
+                .collect();
+            let wanted = |t: &str, w: &str| busy.contains(&(t.to_string(), w.to_string()));
+            view.widen(&self.state_dir, &wanted)?;
             plan = self.plan(&view.history, &view.balances, opts);
         }
         if !opts.dry_run {
@@ -288,18 +296,23 @@ pub fn run_pass(
     drop(history);
     // The next pass starts from a cache of what this one appended (a whole read now, instead
     // of in the next pass, which is the one that should cost nothing).
-    let why = "rebuilt after a pass that ran work orders".to_string();
-    if LedgerView::whole(&setup.runtime_dir, &setup.state_dir, true, why).is_err() {
+    if crate::cache::ledger::load_and_save(&setup.runtime_dir, &setup.state_dir, true).is_err() {
         crate::cache::ledger::remove(&setup.runtime_dir);
     }
     Ok(summary)
 }
 
-/// Nothing to run or close: every work order up to date, invalid or refused.
+/// Nothing to run or close: every work order up to date or invalid.
 fn is_idle(plan: &Plan) -> bool {
-    !plan.work_orders.iter().any(|wp| {
-        !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
-    })
+    !plan
+        .work_orders
+        .iter()
+        .any(|wp| !wp.close.is_empty() || runs_steps(wp.action))
+}
+
+/// An action that runs steps (or reports a refusal to).
+fn runs_steps(action: Action) -> bool {
+    matches!(action, Action::Start | Action::Resume | Action::Retry)
 }
 
 /// The billing-state directory's orchestrator lock, waiting up to `timeout` for another

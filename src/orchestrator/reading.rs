@@ -1,4 +1,5 @@
 //! What a pass plans from: the ledger's history, run totals and balances, from the derived ledger cache when it vouches for them (only records appended since are verified) or from a whole read.
+use super::journal::refusal;
 use crate::cache::ledger::Renewal;
 use crate::cache::LedgerUse;
 use crate::error::Result;
@@ -36,27 +37,57 @@ impl LedgerView {
         }
     }
 
-    /// Every record read, as `integrity-validate` checks them.
+    /// Every record read, as `integrity-validate` checks them: each work order's last run
+    /// (compact) when no run is open, else every history.
     pub fn whole(
         runtime_dir: &Path,
         state_dir: &Path,
         save: bool,
         reason: String,
     ) -> Result<LedgerView> {
-        if !state_dir.exists() {
-            return Ok(LedgerView::empty());
-        }
-        let (history, totals, balances) =
-            crate::cache::ledger::load_and_save(runtime_dir, state_dir, save)
-                .map_err(super::journal::refusal)?;
+        let (compact, balances) =
+            crate::cache::ledger::load_and_save(runtime_dir, state_dir, save).map_err(refusal)?;
+        let used = LedgerUse::Full { reason };
+        let Some(history) = compact else {
+            let (history, totals, balances) = crate::runs::load(state_dir).map_err(refusal)?;
+            return Ok(LedgerView {
+                history,
+                totals,
+                balances,
+                compact: false,
+                used,
+                renewal: Renewal::default(),
+            });
+        };
         Ok(LedgerView {
+            history,
+            totals: RunTotals::new(),
+            balances,
+            compact: true,
+            used,
+            renewal: Renewal::default(),
+        })
+    }
+
+    /// The whole histories (and run totals) of the work orders `wanted` picks, read again;
+    /// the others keep their last run, which found them up to date.
+    pub fn widen(&mut self, state_dir: &Path, wanted: &dyn Fn(&str, &str) -> bool) -> Result<()> {
+        let (mut history, totals, balances) =
+            crate::runs::load_only(state_dir, wanted).map_err(refusal)?;
+        for ((tenant, wo), runs) in std::mem::take(&mut self.history.work_orders) {
+            if !wanted(&tenant, &wo) {
+                history.work_orders.insert((tenant, wo), runs);
+            }
+        }
+        *self = LedgerView {
             history,
             totals,
             balances,
             compact: false,
-            used: LedgerUse::Full { reason },
-            renewal: Renewal::default(),
-        })
+            used: std::mem::take(&mut self.used),
+            renewal: std::mem::take(&mut self.renewal),
+        };
+        Ok(())
     }
 
     fn empty() -> LedgerView {

@@ -1,5 +1,6 @@
 //! Reads a billing-state directory into run histories, per-run credit totals and balances, through the ledger's typed reader: one read as `integrity-validate` checks it, parsing only the records a history uses.
 use super::history::History;
+use super::last::LastRuns;
 use crate::error::{Error, Result};
 use crate::ledger::{LedgerLine, Mark};
 use crate::records::{Record, Stream};
@@ -17,28 +18,57 @@ pub type Balances = BTreeMap<String, i64>;
 /// record of a run whose `run_started` is missing (a lost or truncated evidence.jsonl), is an
 /// error, so nothing is ever planned from a ledger that lost records.
 pub fn load(dir: &Path) -> Result<(History, RunTotals, Balances)> {
-    let (history, totals, balances, _) = load_marked(dir)?;
-    Ok((history, totals, balances))
+    load_only(dir, &|_, _| true)
 }
 
-/// [`load`], and where each file's verified records end (what the ledger cache keeps).
-pub(crate) fn load_marked(dir: &Path) -> Result<(History, RunTotals, Balances, [Mark; 3])> {
+/// [`load`] for the work orders `wanted` picks (by tenant and work order id) alone: the
+/// whole directory is checked, the history and totals hold only their runs.
+pub fn load_only(
+    dir: &Path,
+    wanted: &dyn Fn(&str, &str) -> bool,
+) -> Result<(History, RunTotals, Balances)> {
     let mut history = History::default();
     let mut totals = RunTotals::new();
     let streams = [Stream::Billing, Stream::Evidence];
-    let (reading, marks) =
-        crate::ledger::read_marked(dir, &streams, |line| fold(&mut history, &mut totals, line))?;
+    let reading = crate::ledger::read(dir, &streams, |line| {
+        fold_if(&mut history, &mut totals, line, wanted)
+    })?;
     history.repairs_pending = reading.repairs_pending();
-    Ok((history, totals, reading.balances, marks))
+    Ok((history, totals, reading.balances))
 }
 
-/// Fold one line in. A type a history has no use for is skipped unparsed: parsing every
-/// evidence item and bundle was a third of a no-op pass.
-fn fold(history: &mut History, totals: &mut RunTotals, line: LedgerLine<'_>) -> Result<()> {
+/// The whole directory checked as [`load`] does it, folded into each work order's last run
+/// (little memory per run), with the balances, whether a writer would repair anything, and
+/// where each file's verified records end (what the ledger cache keeps).
+pub(crate) fn load_last(dir: &Path) -> Result<(LastRuns, Balances, bool, [Mark; 3])> {
+    let mut last = LastRuns::default();
+    let streams = [Stream::Billing, Stream::Evidence];
+    let (reading, marks) = crate::ledger::read_marked(dir, &streams, |line| {
+        if History::uses(line.record_type) {
+            last.add(&line.record()?);
+        }
+        Ok(())
+    })?;
+    let pending = reading.repairs_pending();
+    Ok((last, reading.balances, pending, marks))
+}
+
+/// Fold one line in when it belongs to a work order `wanted` picks. A type a history has no
+/// use for is skipped unparsed: parsing every evidence item and bundle was a third of a
+/// no-op pass.
+fn fold_if(
+    history: &mut History,
+    totals: &mut RunTotals,
+    line: LedgerLine<'_>,
+    wanted: &dyn Fn(&str, &str) -> bool,
+) -> Result<()> {
     if !History::uses(line.record_type) {
         return Ok(());
     }
     let rec = line.record()?;
+    if !work_order_of(&rec).is_some_and(|(t, w)| wanted(t, w)) {
+        return Ok(());
+    }
     match &rec {
         Record::Spend(s) => add_to_run(totals, &s.run_id, -i128::from(s.amount_credits), 0)?,
         Record::Refund(r) => add_to_run(totals, &r.run_id, 0, i128::from(r.amount_credits))?,
@@ -46,6 +76,20 @@ fn fold(history: &mut History, totals: &mut RunTotals, line: LedgerLine<'_>) -> 
     }
     history.add(rec);
     Ok(())
+}
+
+/// The tenant and work order of a record a history uses.
+fn work_order_of(rec: &Record) -> Option<(&str, &str)> {
+    Some(match rec {
+        Record::RunStarted(r) => (&r.tenant_id, &r.work_order_id),
+        Record::Spend(r) => (&r.tenant_id, &r.work_order_id),
+        Record::Refund(r) => (&r.tenant_id, &r.work_order_id),
+        Record::StepStarted(r) => (&r.tenant_id, &r.work_order_id),
+        Record::StepOutcome(r) => (&r.tenant_id, &r.work_order_id),
+        Record::DeliveryReceipt(r) => (&r.tenant_id, &r.work_order_id),
+        Record::RunEnded(r) => (&r.tenant_id, &r.work_order_id),
+        _ => return None,
+    })
 }
 
 /// Add to a run's (charged, refunded) totals; every sum is checked (SPEC §7): an overflow

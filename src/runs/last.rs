@@ -1,0 +1,185 @@
+//! Each work order's last run and whether any of its runs is open, folded from the ledger in little memory per run: what a pass needs to find work orders up to date (the ledger cache keeps it).
+use super::history::{History, RunEnd, RunHistory};
+use crate::records::{Record, RunStatus};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One work order's last run, ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRun {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    pub run: u64,
+    pub run_id: String,
+    pub work_order_sha256: Option<String>,
+    pub attempt: u32,
+    pub status: RunStatus,
+}
+
+/// What decides whether a run is open (as [`RunHistory::is_open`] does) and what its last
+/// end was.
+#[derive(Debug, Clone, Default)]
+struct RunLite {
+    run_id: String,
+    work_order_sha256: Option<String>,
+    started: bool,
+    max_attempt: u32,
+    end: Option<(u32, RunStatus)>,
+}
+
+impl RunLite {
+    fn is_open(&self) -> bool {
+        match self.end {
+            None => self.started,
+            Some((attempt, _)) => self.max_attempt > attempt,
+        }
+    }
+}
+
+/// Every run of every work order, reduced to [`RunLite`].
+#[derive(Debug, Default)]
+pub struct LastRuns {
+    runs: BTreeMap<(String, String), BTreeMap<u64, RunLite>>,
+}
+
+impl LastRuns {
+    fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunLite {
+        let r = self
+            .runs
+            .entry((tenant.to_string(), wo.to_string()))
+            .or_default()
+            .entry(run)
+            .or_default();
+        if r.run_id.is_empty() {
+            r.run_id = run_id.to_string();
+        }
+        r
+    }
+
+    /// Fold one record in, as [`History::add`] would (the types `History::uses`).
+    pub fn add(&mut self, rec: &Record) {
+        let step = |tenant: &str, wo: &str, run: u64, run_id: &str, attempt: u32| {
+            (
+                tenant.to_string(),
+                wo.to_string(),
+                run,
+                run_id.to_string(),
+                attempt,
+            )
+        };
+        let touched = match rec {
+            Record::RunStarted(r) => {
+                let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
+                run.started = true;
+                run.work_order_sha256 = Some(r.work_order_sha256.clone());
+                None
+            }
+            Record::RunEnded(e) => {
+                let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
+                if run.end.is_none_or(|(a, _)| e.attempt >= a) {
+                    run.end = Some((e.attempt, e.status));
+                }
+                None
+            }
+            Record::Spend(s) => Some(step(
+                &s.tenant_id,
+                &s.work_order_id,
+                s.run,
+                &s.run_id,
+                s.attempt,
+            )),
+            Record::Refund(r) => Some(step(
+                &r.tenant_id,
+                &r.work_order_id,
+                r.run,
+                &r.run_id,
+                r.attempt,
+            )),
+            Record::StepStarted(s) => Some(step(
+                &s.tenant_id,
+                &s.work_order_id,
+                s.run,
+                &s.run_id,
+                s.attempt,
+            )),
+            Record::StepOutcome(o) => Some(step(
+                &o.tenant_id,
+                &o.work_order_id,
+                o.run,
+                &o.run_id,
+                o.attempt,
+            )),
+            Record::DeliveryReceipt(d) => {
+                // A receipt alone starts no run (as in `History`).
+                let key = (d.tenant_id.clone(), d.work_order_id.clone());
+                if let Some(run) = self
+                    .runs
+                    .get_mut(&key)
+                    .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id))
+                {
+                    run.max_attempt = run.max_attempt.max(d.attempt);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some((tenant, wo, run, run_id, attempt)) = touched {
+            let r = self.run_mut(&tenant, &wo, run, &run_id);
+            r.max_attempt = r.max_attempt.max(attempt);
+        }
+    }
+
+    /// Each work order's last run, or None when any run is open or a last run never ended
+    /// (then the planner needs the whole history).
+    pub fn settled(&self) -> Option<Vec<LastRun>> {
+        let mut out = Vec::with_capacity(self.runs.len());
+        for ((tenant, wo), runs) in &self.runs {
+            if runs.values().any(RunLite::is_open) {
+                return None;
+            }
+            let Some((run, last)) = runs.iter().next_back() else {
+                continue;
+            };
+            let (attempt, status) = last.end?;
+            out.push(LastRun {
+                tenant_id: tenant.clone(),
+                work_order_id: wo.clone(),
+                run: *run,
+                run_id: last.run_id.clone(),
+                work_order_sha256: last.work_order_sha256.clone(),
+                attempt,
+                status,
+            });
+        }
+        Some(out)
+    }
+}
+
+/// A history with each work order's last run alone, ended and without steps: what the
+/// planner reads to find a work order up to date. Any other decision needs the work order's
+/// whole history.
+pub fn compact_history(last_runs: &[LastRun]) -> History {
+    let mut history = History::default();
+    for l in last_runs {
+        let run = RunHistory {
+            run: l.run,
+            run_id: l.run_id.clone(),
+            work_order_sha256: l.work_order_sha256.clone(),
+            started: true,
+            ends: BTreeMap::from([(
+                l.attempt,
+                RunEnd {
+                    attempt: l.attempt,
+                    status: l.status,
+                },
+            )]),
+            ..RunHistory::default()
+        };
+        history
+            .work_orders
+            .entry((l.tenant_id.clone(), l.work_order_id.clone()))
+            .or_default()
+            .insert(l.run, run);
+    }
+    history
+}
