@@ -4,6 +4,7 @@ pub mod account;
 pub mod atomic;
 pub mod audit;
 pub mod beneath;
+pub mod build;
 pub mod builtin;
 pub mod cache;
 pub mod cli;

@@ -68,7 +68,7 @@ pub fn quick(runtime_dir: &Path, state_dir: &Path) -> std::result::Result<Quick,
     let bytes = super::read(runtime_dir, STATE).ok_or("no cache")?;
     let stored: Stored =
         serde_json::from_slice(&bytes).map_err(|_| "the cache is damaged".to_string())?;
-    if stored.format != FORMAT || stored.build != super::build_id() {
+    if stored.format != FORMAT || stored.build != crate::build::id() {
         return Err("the cache is from another build".into());
     }
     if stored.state_dir != dir_name(state_dir) || stored.files.len() != 3 {
@@ -172,7 +172,7 @@ pub fn load_and_save(
     if save {
         let mut stored = Stored {
             format: FORMAT,
-            build: super::build_id(),
+            build: crate::build::id(),
             state_dir: dir_name(state_dir),
             files: Vec::new(),
             keys_sha256: String::new(),

@@ -38,17 +38,6 @@ pub enum LedgerUse {
     Full { reason: String },
 }
 
-/// What identifies the program that wrote a cache: its version and its executable, so a
-/// new build (whose validation or record types may differ) never trusts an old verdict.
-pub fn build_id() -> String {
-    use std::os::unix::fs::MetadataExt;
-    let exe = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .map(|m| format!("{}:{}:{}.{}", m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
-        .unwrap_or_default();
-    format!("{}+{exe}", env!("CARGO_PKG_VERSION"))
-}
-
 /// Write one cache file (complete or not at all; no flush: it is scratch).
 fn write(runtime_dir: &Path, name: &str, bytes: &[u8]) -> crate::Result<()> {
     let d = dir(runtime_dir);

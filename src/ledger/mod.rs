@@ -11,6 +11,7 @@ mod file;
 mod key;
 mod line;
 pub mod lock;
+mod mark;
 mod merge;
 mod open;
 mod prepare;
@@ -23,13 +24,14 @@ mod writer;
 pub use crate::records::Stream;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+pub(crate) use mark::{FileId, Mark};
 pub use merge::{merge, MergeFile, MergeReport};
 pub(crate) use read::read_marked;
 pub use read::{
     balance, balances, for_each_line, read, LedgerLine, ReadSummary, Reading, TornTail, Unaudited,
 };
+pub(crate) use resume::read_since;
 pub use resume::Stale;
-pub(crate) use resume::{read_since, FileId, Mark};
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
 

@@ -1,5 +1,5 @@
 //! The one typed reader: streams ledger files line by line, whole batches only, each line with its record type, without the writer lock and without ever modifying them; every check `verify` makes, and figures only from a ledger that passes them.
-use super::resume::{FileId, Mark};
+use super::mark::{FileId, Mark};
 use super::scan::{self, check_across, Committed, Mode, Scan};
 use super::{damaged, SinkError, Stream};
 use crate::error::{Error, Result};

@@ -105,7 +105,7 @@ impl Summary {
 }
 
 /// Errors of each enabled work order (validation at run time, as consistency-validate does).
-/// A work order judged at load (`Repo::load_light`) carries its errors; one the cache vouches
+/// A work order judged at load (`cache::workorders::load_light`) carries its errors; one the cache vouches
 /// for was valid with these bytes, modules and config, and only the rule between files (a
 /// second file of the same id) is checked again.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
@@ -164,7 +164,7 @@ impl Setup {
         let known = crate::cache::workorders::load(&runtime_dir);
         Ok(Setup {
             state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
-            repo: Repo::load_light(repo_root, known.as_ref())?,
+            repo: crate::cache::workorders::load_light(repo_root, known.as_ref())?,
             runtime_dir,
             secrets: crate::secrets::from_env(),
             profile,

@@ -6,7 +6,7 @@ pub mod tenants;
 mod workorders;
 
 pub use known::{Known, Verdict};
-pub use workorders::load_work_order;
+pub use workorders::{from_raw, load_work_order};
 
 use crate::config::registry::Registry;
 use crate::contract::ModuleContract;
@@ -40,7 +40,7 @@ pub struct LoadedWorkOrder {
     /// Findings of loading (syntax, schema, bindings syntax).
     pub findings: Vec<Finding>,
     /// Its model is not in memory (it has no steps): a cache vouched for its bytes (see
-    /// `Known`), or it was judged and lightened (`Repo::load_light`). `Repo::model` parses it
+    /// `Known`), or it was judged and lightened (`cache::workorders::load_light`). `Repo::model` parses it
     /// again; its `findings` are its validation errors.
     pub vouched: bool,
     /// Its verdict, when valid or a draft (what the work-order cache keeps).
@@ -70,7 +70,7 @@ pub struct Repo {
     pub findings: Vec<Finding>,
     /// Digest of what work-order validation reads besides the work order ([`known::context`]).
     pub context: String,
-    /// Work-order files parsed by `load_light`, and those a cache vouched for (not parsed).
+    /// Work-order files parsed by `cache::workorders::load_light`, and those a cache vouched for (not parsed).
     pub parsed: u64,
     pub cached: u64,
 }
@@ -81,15 +81,10 @@ impl Repo {
         Repo::load_with(root, false)
     }
 
-    /// [`Repo::load`] as a pass needs it, in memory that does not grow with the work orders'
-    /// contents: each work-order file is read, validated and reduced to its digest and verdict
-    /// one at a time (not parsed at all when `known` vouches for its bytes under this
-    /// repository's modules and config). `Repo::model` parses one again when it is needed.
-    pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
-        let mut repo = Repo::load_with(root, true)?;
-        let known = known.filter(|k| k.context == repo.context);
-        repo.judge(known);
-        Ok(repo)
+    /// [`Repo::load`] with every work-order file listed, not read: each is a placeholder
+    /// (`LoadedWorkOrder::deferred`) until [`Repo::set_work_order`] replaces it.
+    pub fn load_deferred(root: &Path) -> crate::Result<Repo> {
+        Repo::load_with(root, true)
     }
 
     fn load_with(root: &Path, deferred: bool) -> crate::Result<Repo> {
@@ -126,28 +121,32 @@ impl Repo {
         })
     }
 
-    /// Read, validate and lighten every deferred work order, one at a time.
-    fn judge(&mut self, known: Option<&Known>) {
-        let ids: Vec<String> = self.tenants.keys().cloned().collect();
-        for t in ids {
-            let n = self.tenants.get(&t).map_or(0, |x| x.work_orders.len());
-            for i in 0..n {
-                let Some(slot) = self.tenants.get(&t).and_then(|x| x.work_orders.get(i)) else {
-                    continue;
-                };
-                if !(slot.vouched && slot.doc.is_none()) {
-                    continue;
-                }
-                let (lw, cached) = known::judged(self, slot, known);
-                if cached {
-                    self.cached += 1;
-                } else {
-                    self.parsed += 1;
-                }
-                if let Some(x) = self.tenants.get_mut(&t) {
-                    x.work_orders[i] = lw;
+    /// Each placeholder left by [`Repo::load_deferred`]: (tenant, index among its work orders).
+    pub fn deferred(&self) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for (t, tenant) in &self.tenants {
+            for (i, lw) in tenant.work_orders.iter().enumerate() {
+                if lw.vouched && lw.doc.is_none() {
+                    out.push((t.clone(), i));
                 }
             }
+        }
+        out
+    }
+
+    /// The work order at (tenant, index), if any.
+    pub fn work_order_at(&self, tenant: &str, i: usize) -> Option<&LoadedWorkOrder> {
+        self.tenants.get(tenant).and_then(|t| t.work_orders.get(i))
+    }
+
+    /// Replace the work order at (tenant, index).
+    pub fn set_work_order(&mut self, tenant: &str, i: usize, lw: LoadedWorkOrder) {
+        if let Some(slot) = self
+            .tenants
+            .get_mut(tenant)
+            .and_then(|t| t.work_orders.get_mut(i))
+        {
+            *slot = lw;
         }
     }
 

@@ -57,12 +57,7 @@ pub fn load_work_order(root: &Path, rel: &Path, tenant_id: &str) -> LoadedWorkOr
 }
 
 /// A work order from its file's text, read already.
-pub(super) fn from_raw(
-    root: &Path,
-    rel: &Path,
-    tenant_id: &str,
-    raw: yaml::Raw,
-) -> LoadedWorkOrder {
+pub fn from_raw(root: &Path, rel: &Path, tenant_id: &str, raw: yaml::Raw) -> LoadedWorkOrder {
     let mut lw = LoadedWorkOrder::empty(root, rel, tenant_id);
     let mut doc = match raw.parse() {
         Ok(d) => d,

@@ -229,3 +229,55 @@ fn a_removed_asset_is_seen_under_a_cached_verdict() {
     assert_eq!(code, 1, "{sum}");
     assert_has(&sum["invalid"][0]["findings"].to_string(), "note.txt");
 }
+
+/// Not a test: writes `NOOP_BENCH_OLDER` (default 1,000,000) older records into the
+/// billing-state directory `NOOP_BENCH_STATE`: one ended run of a tenant outside the workload,
+/// charged in batches of 1,000. scripts/bench-noop.sh puts a workload's passes behind them.
+#[test]
+#[ignore = "benchmark helper: scripts/bench-noop.sh"]
+fn write_older_records() {
+    use crate::support::ledger_fixtures::{run_started, spend, topup};
+    use platform::ledger::{Ledger, Stream};
+    use platform::records::billing::{MAX_CREDITS, RUN_DELIVERABLE};
+    use platform::records::evidence::RunEnded;
+    use platform::records::{Payload, RunStatus};
+    let dir = std::env::var("NOOP_BENCH_STATE").expect("NOOP_BENCH_STATE");
+    let total: usize = std::env::var("NOOP_BENCH_OLDER")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let (mut l, _) = Ledger::open(std::path::Path::new(&dir)).unwrap();
+    l.append(Stream::Evidence, vec![run_started("zz-old", "wo")])
+        .unwrap();
+    l.append(Stream::Billing, vec![topup("zz-old", MAX_CREDITS, "FUND")])
+        .unwrap();
+    let (mut written, mut b) = (3, 0);
+    while written < total {
+        let step = format!("s{b}");
+        let n = 1000.min(total - written);
+        let batch: Vec<Payload> = (0..n)
+            .map(|d| {
+                let deliverable = match d {
+                    0 => RUN_DELIVERABLE.to_string(),
+                    _ => format!("d{d}"),
+                };
+                Payload::new(spend("zz-old", "wo", &step, &deliverable, 1))
+            })
+            .collect();
+        l.append_batch(Stream::Billing, &step, batch).unwrap();
+        written += n;
+        b += 1;
+    }
+    let end = RunEnded {
+        tenant_id: "zz-old".into(),
+        work_order_id: "wo".into(),
+        run: 1,
+        run_id: "zz-old-wo-r1".into(),
+        attempt: 1,
+        status: RunStatus::Completed,
+        steps: Vec::new(),
+        charged_credits: 0,
+        refunded_credits: 0,
+    };
+    l.append(Stream::Evidence, vec![Payload::new(end)]).unwrap();
+}
