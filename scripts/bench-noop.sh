@@ -13,7 +13,8 @@ TARGET=${CARGO_TARGET_DIR:-target}
 BIN=$TARGET/release/platform
 mkdir -p "$OUT"
 cargo build --release -q
-NOOP_BENCH_STATE=$OUT/older/state cargo test --release -q --test it -- --ignored --exact \
+# The older records are data, written by the test build (no release build of the tests).
+NOOP_BENCH_STATE=$OUT/older/state cargo test -q --test it -- --ignored --exact \
   noop_cache::write_older_records >/dev/null
 for k in fresh older; do
   scripts/gen-workload.py "$OUT/$k/repo" -w "$W" --platform "$BIN" \

@@ -178,6 +178,31 @@ fn a_damaged_old_record_under_a_doctored_cache_is_still_caught_by_integrity_vali
     assert_has(&out.stdout_text(), "evidence.jsonl");
 }
 
+#[test]
+fn a_run_left_open_by_a_crash_is_resumed_whatever_the_cache_said() {
+    let fx = after_one_pass();
+    fx.workorder("chain", &CHAIN.replace("alpha beta gamma delta", "one two"));
+    let crashed = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "after_step_started")],
+    );
+    assert!(!crashed.status.success(), "the failpoint aborts the pass");
+    // The cache still describes the ledger before run 2: its records are new, and run 2 is
+    // open, so the pass reads every record and resumes it.
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    full_because(&sum, "run records were appended");
+    let run = &sum["runs"][0];
+    assert_eq!(
+        (run["run"].as_u64(), run["action"].as_str()),
+        (Some(2), Some("resume"))
+    );
+    assert_eq!(run["status"], "COMPLETED");
+    assert_eq!(fx.balance(), 100 - 8 - 8, "nothing charged twice");
+    fx.integrity().unwrap();
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+}
+
 const SECOND: &str = r#"work_order_id: second
 steps:
   - step_id: gen
