@@ -1,8 +1,8 @@
-//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`runs::load`, or a refusal that says nothing was charged), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
+//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
 use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::records::{Payload, Record};
-use crate::runs::{add_to_run, Balances, History, RunTotals};
+use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
 
 pub struct Journal {
@@ -13,13 +13,8 @@ pub struct Journal {
     notes: Vec<String>,
 }
 
-/// The ledger as the orchestrator plans from it ([`crate::runs::load`]); a refusal to plan
-/// says that nothing was charged.
-pub fn load(dir: &Path) -> Result<(History, RunTotals, Balances)> {
-    crate::runs::load(dir).map_err(refusal)
-}
-
-/// A ledger the orchestrator will not plan on: the error, saying nothing was charged.
+/// A ledger the orchestrator will not plan on (`reading::LedgerView`): the error, saying
+/// nothing was charged.
 pub fn refusal(e: crate::Error) -> crate::Error {
     e.help("the orchestrator plans only on a ledger that `platform integrity-validate` accepts, so nothing was charged: restore the damaged file from a good copy (platform state pull), then run again")
 }

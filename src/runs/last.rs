@@ -183,3 +183,85 @@ pub fn compact_history(last_runs: &[LastRun]) -> History {
     }
     history
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::billing::Spend;
+    use crate::records::evidence::{RunEnded, RunStarted};
+
+    fn started(run: u64) -> Record {
+        Record::RunStarted(RunStarted {
+            tenant_id: "t".into(),
+            work_order_id: "w".into(),
+            run,
+            run_id: format!("r{run}"),
+            work_order_sha256: format!("sha{run}"),
+            correlation_id: format!("r{run}"),
+        })
+    }
+
+    fn spend(run: u64, attempt: u32) -> Record {
+        let id = format!("r{run}");
+        Record::Spend(Spend::new(
+            "t", "w", run, &id, "s", attempt, "m", "__run__", 1, &id,
+        ))
+    }
+
+    fn ended(run: u64, attempt: u32, status: RunStatus) -> Record {
+        Record::RunEnded(RunEnded {
+            tenant_id: "t".into(),
+            work_order_id: "w".into(),
+            run,
+            run_id: format!("r{run}"),
+            attempt,
+            status,
+            steps: Vec::new(),
+            charged_credits: 0,
+            refunded_credits: 0,
+        })
+    }
+
+    /// What the whole history says: None when a run is open, else the last run's end.
+    fn from_history(h: &History) -> Option<Vec<(u64, Option<String>, u32, RunStatus)>> {
+        let runs = h.runs("t", "w")?;
+        if runs.values().any(RunHistory::is_open) {
+            return None;
+        }
+        let last = runs.values().next_back()?;
+        let end = last.last_end()?;
+        Some(vec![(
+            last.run,
+            last.work_order_sha256.clone(),
+            end.attempt,
+            end.status,
+        )])
+    }
+
+    #[test]
+    fn last_runs_agree_with_the_whole_history_at_every_record() {
+        let records = [
+            started(1),
+            spend(1, 1),
+            ended(1, 1, RunStatus::Partial),
+            spend(1, 2), // --retry-failed, interrupted: run 1 is open again
+            ended(1, 2, RunStatus::Completed),
+            started(2),
+            spend(2, 1),
+            ended(2, 1, RunStatus::Failed),
+        ];
+        let (mut history, mut last) = (History::default(), LastRuns::default());
+        for rec in records {
+            last.add(&rec);
+            history.add(rec);
+            let mine = last.settled().map(|v| {
+                v.into_iter()
+                    .map(|l| (l.run, l.work_order_sha256, l.attempt, l.status))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(mine, from_history(&history), "after {last:?}");
+        }
+        let compact = compact_history(&last.settled().unwrap());
+        assert_eq!(from_history(&compact), from_history(&history));
+    }
+}
