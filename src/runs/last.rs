@@ -222,8 +222,11 @@ mod tests {
         })
     }
 
+    /// A work order's last run: number, file digest, last attempt and status.
+    type Last = (u64, Option<String>, u32, RunStatus);
+
     /// What the whole history says: None when a run is open, else the last run's end.
-    fn from_history(h: &History) -> Option<Vec<(u64, Option<String>, u32, RunStatus)>> {
+    fn from_history(h: &History) -> Option<Vec<Last>> {
         let runs = h.runs("t", "w")?;
         if runs.values().any(RunHistory::is_open) {
             return None;
