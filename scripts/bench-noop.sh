@@ -25,18 +25,19 @@ measure() {
   local name=$1
   shift
   /usr/bin/time -f '%e %U %M' -o "$OUT/time" "$@" >/dev/null 2>&1 || true
-  echo "$name $(cat "$OUT/time")" >>"$OUT/samples"
+  echo "$name $(tail -1 "$OUT/time")" >>"$OUT/samples"
 }
+# The orchestrator on workload $2 (a command line, so /usr/bin/time can run it).
 pass() {
-  "$BIN" orchestrator --repo "$OUT/$1/repo" --billing-state-dir "$OUT/$1/state" \
-    --runtime-dir "$OUT/$1/rt"
+  measure "$1" "$BIN" orchestrator --repo "$OUT/$2/repo" --billing-state-dir "$OUT/$2/state" \
+    --runtime-dir "$OUT/$2/rt"
 }
 for k in fresh older; do
-  measure "first-pass-$k" pass "$k"
+  pass "first-pass-$k" "$k"
 done
 for _ in $(seq "$RUNS"); do
   for k in fresh older; do
-    measure "noop-pass-$k" pass "$k"
+    pass "noop-pass-$k" "$k"
     measure "floor-sha256sum-ledger-$k" sh -c "sha256sum '$OUT/$k'/state/*.jsonl"
   done
   measure "floor-cat-yaml" sh -c "cat '$OUT/fresh'/repo/tenants/*/workorders/*.yml"
