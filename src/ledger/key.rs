@@ -98,6 +98,7 @@ impl KeySeqs {
     }
 
     /// Bytes held (capacity, not length): what the per-key bound is about.
+    #[cfg(test)]
     pub fn heap_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(KeyId, u64)>();
         // hashbrown: one control byte per bucket, buckets a power of two ≥ capacity·8/7.
@@ -135,7 +136,7 @@ impl KeySeqs {
     /// Move the recent keys into the sorted vector: one merge from the back, no second copy.
     fn merge(&mut self) {
         let mut add: Vec<(KeyId, u64)> = self.recent.drain().collect();
-        add.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        add.sort_unstable_by_key(|a| a.0);
         let (n, m) = (self.sorted.len(), add.len());
         self.sorted.reserve_exact(m);
         self.sorted.resize(n + m, ([0; 16], 0));
