@@ -5,7 +5,7 @@
 //! small index entry; records themselves are never kept.
 use super::billing::{Billing, BillingOp};
 use super::cross::{self, Needs, Refs};
-use super::key::{key_id, IdMap, KeyId, KeySeqs};
+use super::key::{key_id, IdMap, KeyId};
 use super::line::{self, Facts};
 use crate::records::{RecordType, Stream, GENESIS_HASH};
 
@@ -135,8 +135,7 @@ pub(crate) struct Scan {
     /// After the last batch that committed without problems: where a repair truncates to.
     pub boundary: Head,
     pub index: IdMap<IndexEntry>,
-    /// Keys committed so far (Verify and Read modes) and their seq.
-    seen: KeySeqs,
+    seen: IdMap<u64>,
     pub billing: Option<Billing>,
     /// What committed lines need from the other files; None when not collected.
     pub refs: Option<Refs>,
@@ -160,7 +159,7 @@ impl Scan {
             head,
             boundary: head,
             index: IdMap::default(),
-            seen: KeySeqs::default(),
+            seen: IdMap::default(),
             billing: (stream == Stream::Billing).then(Billing::default),
             refs: Some(Refs::default()),
             line: 0,
@@ -202,12 +201,15 @@ impl Scan {
 
     /// The ids of every key committed in this file (Verify and Read modes), sorted.
     pub fn key_ids(&self) -> Vec<KeyId> {
-        self.seen.ids()
+        let mut ids: Vec<KeyId> = self.seen.keys().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Keys committed before the head this scan resumes from (their seq is not known: 0).
     pub fn seed_keys(&mut self, ids: &[KeyId]) {
-        self.seen.seed(ids);
+        self.seen.reserve(ids.len());
+        self.seen.extend(ids.iter().map(|id| (*id, 0)));
     }
 
     /// Bytes fed so far: where reading continues.
@@ -371,7 +373,7 @@ impl Scan {
         }
         let earlier = match self.mode {
             Mode::Write => self.index.get(&id).map(|e| e.seq),
-            _ => self.seen.get(&id),
+            _ => self.seen.get(&id).copied(),
         }
         .or_else(|| self.pending.iter().find(|p| p.key == id).map(|p| p.seq));
         if let Some(seq) = earlier {
@@ -565,7 +567,7 @@ impl Scan {
     /// Verify commits batches that had problems; a torn tail's keys and references must not
     /// linger.
     fn rewind_verify_commits(&mut self, b: Head) {
-        self.seen.retain_up_to(b.seq);
+        self.seen.retain(|_, seq| *seq <= b.seq);
         if let Some(refs) = &mut self.refs {
             refs.rewind(b.lines);
         }
