@@ -130,6 +130,9 @@ pub struct OrchestratorArgs {
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Work orders to run at once, N >= 1 (default: the number of CPUs)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
     #[command(flatten)]
     pub output: JsonArg,
 }

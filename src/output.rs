@@ -193,10 +193,8 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {prefix} {pos} done  {elapsed}  {wide_msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed}  {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             pb.set_prefix(what.to_string());
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -204,17 +202,23 @@ impl Progress {
         });
         Progress { bar }
     }
-    /// Print a line (above the spinner when there is one) and count it.
+    /// Print a line (above the spinner when there is one), whole.
     pub fn line(&self, line: &str) {
         let line = guard_text(line, false);
         let line = line.as_str();
         match &self.bar {
-            Some(pb) => {
-                pb.println(line);
-                pb.inc(1);
-                pb.set_message(line.to_string());
+            Some(pb) => pb.println(line),
+            // One locked write per line: lines from several threads never mix.
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
-            None => eprintln!("{line}"),
+        }
+    }
+
+    /// The status next to the spinner (a terminal only; nothing otherwise).
+    pub fn status(&self, status: &str) {
+        if let Some(pb) = &self.bar {
+            pb.set_message(guard_text(status, false));
         }
     }
 }

@@ -6,6 +6,7 @@
 //! never take the writer lock. docs/ledger.md explains the design, docs/records.md the line
 //! format.
 mod billing;
+mod commit;
 mod cross;
 mod file;
 mod key;
@@ -16,16 +17,19 @@ mod open;
 mod prepare;
 mod read;
 mod scan;
+mod shared;
 mod verify;
 mod writer;
 
 pub use crate::records::Stream;
+pub use commit::Refusal;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub use merge::{merge, MergeFile, MergeReport};
 pub use read::{
     balance, balances, for_each_line, read, LedgerLine, ReadSummary, Reading, TornTail, Unaudited,
 };
+pub use shared::SharedLedger;
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
 

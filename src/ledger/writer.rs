@@ -1,14 +1,15 @@
-//! The one append path: catch up, idempotency, billing and cross-file rules, one write and one flush per batch, then the audit record of a privileged one.
-use super::billing::BillingOp;
-use super::file::{read_object, write_batch, FileState, Posted};
+//! The ledger's writer: opening, reading what it indexed, catching up with other processes; every append goes through the group commit (commit.rs), a batch alone being a group of one.
+use super::billing::{BillingOp, BillingRule};
+use super::commit::{Pending, Refusal};
+use super::file::{read_object, FileState, Posted};
 use super::key::{key_id, KeyId};
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
-use super::prepare::{prepare, prepare_one, Prepared};
+use super::prepare::{prepare, Prepared};
 use super::scan::IndexEntry;
-use super::{Repair, RepairKind};
+use super::Repair;
 use crate::error::{Error, Result};
-use crate::records::{Audit, Payload, Stream, NON_PAYLOAD_FIELDS};
+use crate::records::{Payload, Stream, NON_PAYLOAD_FIELDS};
 use serde_json::{Map, Value};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -57,11 +58,11 @@ pub struct HeadInfo {
 /// A writer on one billing-state directory. Holds indexes (not records) of the three files;
 /// takes the directory lock only for the duration of one check-then-append.
 pub struct Ledger {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     lock_timeout: Duration,
-    files: Vec<FileState>,
+    pub(super) files: Vec<FileState>,
     /// Set when a write or flush failed: the next append re-reads the files from the start.
-    poisoned: bool,
+    pub(super) poisoned: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -191,7 +192,7 @@ impl Ledger {
         }
     }
 
-    fn lock(&self) -> Result<DirLock> {
+    pub(super) fn lock(&self) -> Result<DirLock> {
         DirLock::acquire(&self.dir, LEDGER_LOCK, self.lock_timeout, |_| {})
     }
 
@@ -201,139 +202,25 @@ impl Ledger {
         batch: Option<String>,
         records: Vec<Payload>,
     ) -> Result<AppendOutcome> {
-        let prepared = prepare(stream, batch, &records)?;
-        let lock = self.lock()?;
-        let mut repairs = Vec::new();
-        if self.poisoned {
-            let (files, r) = load_locked(&self.dir)?;
-            self.files = files;
-            self.poisoned = false;
-            repairs.extend(r);
-        }
-        repairs.extend(self.catch_up(stream)?);
-        repairs.extend(self.check_runs(stream, &prepared)?);
-        let outcome = self.append_locked(stream, &prepared)?;
-        repairs.extend(self.audit_privileged(&prepared, outcome.appended())?);
-        drop(lock);
+        let batch = prepare(stream, batch, &records)?;
+        let committed = self.commit(vec![Pending { stream, batch }])?;
+        let outcome = committed
+            .answers
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(Error::failure("the ledger answered no batch").into()))
+            .map_err(Refusal::into_error)?;
+        let mut repairs = committed.repairs;
+        repairs.extend(outcome.repairs);
         Ok(AppendOutcome { repairs, ..outcome })
     }
 
-    /// SPEC §7: a record of a run names a run whose `run_started` is in evidence.jsonl (or
-    /// earlier in this very batch). Returns repairs made while catching up evidence.jsonl.
-    fn check_runs(&mut self, stream: Stream, batch: &[Prepared]) -> Result<Vec<Repair>> {
-        let mut repairs = Vec::new();
-        let mut caught_up = stream == Stream::Evidence;
-        for p in batch {
-            let Some((run_id, run_key)) = &p.run else {
-                continue;
-            };
-            let in_batch = stream == Stream::Evidence && batch.iter().any(|q| q.key == *run_key);
-            if in_batch || self.has(Stream::Evidence, run_key) {
-                continue;
-            }
-            if !caught_up {
-                repairs.extend(self.catch_up(Stream::Evidence)?);
-                caught_up = true;
-                if self.has(Stream::Evidence, run_key) {
-                    continue;
-                }
-            }
-            return Err(Error::failure(format!(
-                "{} {} names run {run_id}, whose run_started is not in evidence.jsonl; nothing was written",
-                p.record.name(),
-                p.key_text
-            ))
-            .at(self.files[stream.index()].path.display().to_string())
-            .help("post the run's run_started record before any record of the run"));
-        }
-        Ok(repairs)
-    }
-
-    fn has(&self, stream: Stream, key: &KeyId) -> bool {
+    pub(super) fn has(&self, stream: Stream, key: &KeyId) -> bool {
         self.files[stream.index()].scan.index.contains_key(key)
     }
 
-    /// After a privileged record is recorded, record its audit record (unless it already is).
-    /// When the record was recorded earlier (a replay) and its audit record is missing, a
-    /// crash cut the two writes apart: adding it is a repair, and reported as one.
-    fn audit_privileged(&mut self, batch: &[Prepared], appended: bool) -> Result<Vec<Repair>> {
-        let mut repairs = Vec::new();
-        for p in batch {
-            let Some(rule) = p.record.privileged() else {
-                continue;
-            };
-            let audit_key = crate::records::audit::allowed_key(rule.action, &p.key_text);
-            if self.has(Stream::Audit, &key_id(&audit_key)) {
-                continue;
-            }
-            let text = |k: &str| p.object.get(k).and_then(Value::as_str);
-            let audit = Audit::for_privileged(
-                rule,
-                text("actor").unwrap_or_default(),
-                text("tenant_id"),
-                &p.key_text,
-            );
-            repairs.extend(self.catch_up(Stream::Audit)?);
-            let audit = prepare_one(Stream::Audit, &Payload::new(audit))?;
-            let out = self.append_locked(Stream::Audit, &[audit])?;
-            if !appended && out.appended() {
-                repairs.push(Repair {
-                    kind: RepairKind::AuditAdded,
-                    file: self.files[Stream::Audit.index()].path.display().to_string(),
-                    stream: Stream::Audit,
-                    from_line: out.records.first().map_or(0, |r| r.seq),
-                    lines_removed: 0,
-                    bytes_removed: 0,
-                    reason: format!(
-                        "{} {} (a crash between the two writes)",
-                        p.record.name(),
-                        p.key_text
-                    ),
-                });
-            }
-        }
-        Ok(repairs)
-    }
-
-    /// Check and write a prepared batch; the caller holds the lock and has caught up.
-    fn append_locked(&mut self, stream: Stream, batch: &[Prepared]) -> Result<AppendOutcome> {
-        let f = &mut self.files[stream.index()];
-        let mut present = Vec::new();
-        let mut absent = Vec::new();
-        for p in batch {
-            match f.scan.index.get(&p.key) {
-                Some(e) if e.payload == p.digest => present.push((p, *e)),
-                Some(e) => return Err(conflict(f, stream, p, e)),
-                None => absent.push(p),
-            }
-        }
-        if absent.is_empty() {
-            return already_recorded(f, &present);
-        }
-        if !present.is_empty() {
-            let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();
-            let lack: Vec<&str> = absent.iter().map(|p| p.key_text.as_str()).collect();
-            return Err(Error::failure(format!(
-                "conflict: this batch is partly recorded in {}: {} present, {} absent; nothing was written",
-                stream.file_name(),
-                have.join(", "),
-                lack.join(", ")
-            ))
-            .at(f.path.display().to_string())
-            .help("post a batch exactly as it was first posted, or under new keys"));
-        }
-        check_billing(f, batch)?;
-        let written = write_batch(f, batch);
-        self.poisoned |= written.is_err();
-        Ok(AppendOutcome {
-            status: AppendStatus::Appended,
-            records: written?,
-            repairs: Vec::new(),
-        })
-    }
-
     /// Read lines appended by others since our head (the caller holds the lock).
-    fn catch_up(&mut self, stream: Stream) -> Result<Vec<Repair>> {
+    pub(super) fn catch_up(&mut self, stream: Stream) -> Result<Vec<Repair>> {
         let f = &mut self.files[stream.index()];
         let meta = std::fs::metadata(&f.path).map_err(|e| {
             Error::failure(format!("{} disappeared: {e}", f.path.display()))
@@ -367,7 +254,10 @@ impl Ledger {
 }
 
 /// The outcome of a batch found recorded in full: its records as they stand.
-fn already_recorded(f: &FileState, present: &[(&Prepared, IndexEntry)]) -> Result<AppendOutcome> {
+pub(super) fn already_recorded(
+    f: &FileState,
+    present: &[(&Prepared, IndexEntry)],
+) -> Result<AppendOutcome> {
     let mut records = Vec::new();
     for (p, e) in present {
         let obj = read_object(f, e.offset)?;
@@ -387,8 +277,11 @@ fn already_recorded(f: &FileState, present: &[(&Prepared, IndexEntry)]) -> Resul
 }
 
 /// The batch's billing operations break no rule, applied in order; the balances are left as
-/// they were either way (they change only once the bytes are durable).
-fn check_billing(f: &mut FileState, batch: &[Prepared]) -> Result<()> {
+/// they were either way (staging the batch applies them).
+pub(super) fn check_billing(
+    f: &mut FileState,
+    batch: &[Prepared],
+) -> Result<(), (BillingRule, Error)> {
     let Some(billing) = f.scan.billing.as_mut() else {
         return Ok(());
     };
@@ -408,14 +301,17 @@ fn check_billing(f: &mut FileState, batch: &[Prepared]) -> Result<()> {
     }
     match broken {
         None => Ok(()),
-        Some(b) => Err(Error::failure(format!("{b}; nothing was written"))
-            .at(f.path.display().to_string())
-            .help(b.rule.help())),
+        Some(b) => Err((
+            b.rule,
+            Error::failure(format!("{b}; nothing was written"))
+                .at(f.path.display().to_string())
+                .help(b.rule.help()),
+        )),
     }
 }
 
 /// Describe a same-key-different-payload conflict by its differing fields.
-fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Error {
+pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Error {
     let diff = match read_object(f, e.offset) {
         Ok(recorded) => differing_fields(&recorded, &p.object),
         Err(_) => "the recorded line could not be read".into(),

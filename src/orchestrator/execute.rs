@@ -1,8 +1,9 @@
 //! Executes one planned run: each step by its disposition — kept, owed refunds posted, or
 //! run (step.rs, in SPEC §4's order) — then the run's end and evidence bundle.
+use super::credits::Hold;
 use super::env::ExecEnv;
 use super::identity::RunIdentity;
-use super::plan::{Action, Disposition, WorkOrderPlan};
+use super::plan::{Action, Disposition, Refusal, WorkOrderPlan};
 use super::report::{RunReport, StepReport};
 use super::step::{self, Planned, Settled};
 use super::tally::Tally;
@@ -38,9 +39,29 @@ struct RunState<'a> {
     tally: Tally,
 }
 
+/// Hold the run's uncharged total against its tenant's balance for as long as it runs;
+/// a refusal (other processes debited the tenant since the plan) when it is not covered.
+fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, RunReport>> {
+    Ok(
+        match env
+            .holds
+            .hold(&env.journal, &wp.tenant_id, wp.new_charges)?
+        {
+            Ok(h) => Ok(h),
+            Err(available) => {
+                let refusal = Refusal::NotEnoughCredits {
+                    balance: available,
+                    needed: wp.new_charges,
+                };
+                Err(super::workers::refused(env, wp, &refusal))
+            }
+        },
+    )
+}
+
 /// Execute one planned run (Start, Resume or Retry). Ledger errors abort; step failures don't.
 pub fn execute(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     wp: &WorkOrderPlan,
     wo: &WorkOrder,
     hist: Option<&RunHistory>,
@@ -50,6 +71,10 @@ pub fn execute(
         work_order_id: wp.work_order_id.clone(),
         run: wp.run,
         run_id: wp.run_id.clone(),
+    };
+    let mut hold = match hold(env, wp)? {
+        Ok(h) => h,
+        Err(refused) => return Ok(refused),
     };
     if wp.action == Action::Start {
         env.journal
@@ -91,7 +116,7 @@ pub fn execute(
                     statuses: &state.statuses,
                     fail_fast,
                 };
-                step::run(env, &planned, attempt, &mut state.tally)?
+                step::run(env, &planned, attempt, &mut state.tally, &mut hold)?
             }
         };
         state.settle(&run, step, contract, &files, settled);
@@ -130,7 +155,7 @@ impl<'a> RunState<'a> {
 
 /// Post the run's end and its evidence bundle.
 fn finish(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     run: RunIdentity,
     action: Action,
     mode: Mode,
@@ -139,7 +164,7 @@ fn finish(
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);
-    let records = tally.end_records(env.journal, &run, status, attempt)?;
+    let records = tally.end_records(&env.journal, &run, status, attempt)?;
     crate::failpoint::hit("before_run_ended");
     env.journal.post(records)?;
     crate::failpoint::hit("after_run_ended");
@@ -169,7 +194,7 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
 
 /// A failed step whose refunds a crash kept from the ledger: post them now.
 fn refund(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     tally: &mut Tally,
     step: &Step,
     prior: Option<&StepHistory>,
@@ -182,7 +207,7 @@ fn refund(
         .unwrap_or_else(|| Failure::ModuleFailed.to_string());
     if let Some(a) = att {
         let owed: Vec<_> = a.unrefunded().collect();
-        tally.refund(env.journal, &owed, &slug)?;
+        tally.refund(&env.journal, &owed, &slug)?;
     }
     Ok(Settled {
         report: StepReport {

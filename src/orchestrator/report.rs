@@ -1,6 +1,6 @@
 //! What a pass reports of each run and step (text, `--json`, the job summary), including
 //! the runs it refused or stopped on.
-use super::plan::{Action, WorkOrderPlan};
+use super::plan::{Action, Refusal, WorkOrderPlan};
 use crate::contract::Failure;
 use crate::records::{RunStatus, StepStatus};
 use serde::Serialize;
@@ -40,11 +40,8 @@ pub struct RunReport {
 }
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.
-pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
-    let reason = wp
-        .refused
-        .as_ref()
-        .map_or(Failure::NotEnoughCredits, |r| r.reason());
+pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
+    let reason: Failure = refusal.reason();
     RunReport {
         steps: wp
             .steps
@@ -59,7 +56,7 @@ pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
                 ran: false,
             })
             .collect(),
-        refused: wp.refused.as_ref().map(|r| r.message()),
+        refused: Some(refusal.message()),
         ..unfinished(wp)
     }
 }

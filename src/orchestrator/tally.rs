@@ -25,7 +25,7 @@ impl Tally {
     }
 
     /// One full REFUND per SPEND, in one batch (SPEC §4).
-    pub fn refund(&mut self, journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<()> {
+    pub fn refund(&mut self, journal: &Journal, spends: &[&Spend], slug: &str) -> Result<()> {
         if spends.is_empty() {
             return Ok(());
         }
@@ -44,7 +44,7 @@ impl Tally {
     /// evidence bundle: the batch that ends the run.
     pub fn end_records(
         &self,
-        journal: &mut Journal,
+        journal: &Journal,
         run: &RunIdentity,
         status: RunStatus,
         attempt: u32,

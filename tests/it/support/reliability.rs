@@ -111,11 +111,25 @@ fn roots(root: &Path) -> Vec<String> {
 
 pub fn snapshot(fx: &Fx) -> Snapshot {
     Snapshot {
-        runs: fx.runs(),
+        runs: runs_in_order(fx.runs()),
         balances: balances_of(fx),
         billing: payloads(fx, "billing.jsonl"),
         evidence: payloads(fx, "evidence.jsonl"),
     }
+}
+
+/// `runs --json` in tenant, work order, run order: work orders run at once (SPEC §8)
+/// interleave their records, so the ledger's order of runs is not part of the outcome.
+pub fn runs_in_order(runs: Value) -> Value {
+    let mut list = runs.as_array().cloned().unwrap_or_default();
+    list.sort_by_key(|r| {
+        (
+            r["tenant_id"].as_str().unwrap_or_default().to_string(),
+            r["work_order_id"].as_str().unwrap_or_default().to_string(),
+            r["run"].as_u64().unwrap_or_default(),
+        )
+    });
+    Value::Array(list)
 }
 
 /// Balances summed from billing.jsonl (the control run checks them against `platform balance`).

@@ -1,0 +1,144 @@
+//! Runs the plan's work orders on up to `--jobs` worker threads: each worker takes the next work order and runs it whole (its closings, then its run, steps in order), and the reports come back in the plan's order (tenant, then work order) whatever finished first.
+use super::env::ExecEnv;
+use super::plan::{Action, Plan, WorkOrderPlan};
+use super::progress::Board;
+use super::report::{self, RunReport};
+use super::{close, execute};
+use crate::error::Result;
+use crate::records::RunStatus;
+use crate::repo::LoadedWorkOrder;
+use crate::runs::history::History;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Room for a worker's stack: a step parses module output and JSON as deep as the main
+/// thread may.
+const WORKER_STACK: usize = 8 << 20;
+
+/// How the pass runs its plan.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub history: &'a History,
+    pub board: &'a Board<'a>,
+    pub jobs: usize,
+}
+
+/// Work orders the pass will work on (closings, starts, resumes, retries).
+pub fn to_run(plan: &Plan) -> usize {
+    plan.work_orders.iter().filter(|wp| has_work(wp)).count()
+}
+
+fn has_work(wp: &WorkOrderPlan) -> bool {
+    !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
+}
+
+/// Run every work order of the plan, `run.jobs` at once; the reports in plan order.
+pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
+    let repo = env.platform.repo;
+    // By (tenant, work order): a linear search per run made a pass quadratic in W.
+    let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
+        .work_orders()
+        .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
+        .collect();
+    let work: Vec<&WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
+    let slots: Vec<Mutex<Vec<RunReport>>> = work.iter().map(|_| Mutex::default()).collect();
+    let next = AtomicUsize::new(0);
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(wp) = work.get(i) else { break };
+        let reports = work_order(env, run, &loaded, wp);
+        *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = reports;
+    };
+    // Every step's module is spawned by the worker thread that waits for it: the
+    // supervisor's death signal follows the thread that spawned it (runner/launch.rs).
+    std::thread::scope(|s| {
+        for n in 0..run.jobs.clamp(1, work.len().max(1)) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("work-order-{n}"))
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(s, worker);
+            if spawned.is_err() && n == 0 {
+                // Not even one thread: run them here.
+                worker();
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .flat_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
+}
+
+/// One work order, its problems kept to itself: a problem of one work order ends that work
+/// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.
+fn work_order(
+    env: &ExecEnv,
+    run: Run,
+    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    wp: &WorkOrderPlan,
+) -> Vec<RunReport> {
+    run.board.started();
+    let mut reports = Vec::new();
+    if let Err(e) = closings_then_run(env, run.history, loaded, wp, &mut reports) {
+        run.board.line(&format!(
+            "[{}/{}] stopped: {}",
+            wp.tenant_id, wp.work_order_id, e.message
+        ));
+        reports.push(report::errored_report(wp, &e));
+    }
+    let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
+    run.board.finished(failed);
+    reports
+}
+
+/// Close the work order's superseded runs, then run what its plan says.
+fn closings_then_run(
+    env: &ExecEnv,
+    history: &History,
+    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    wp: &WorkOrderPlan,
+    reports: &mut Vec<RunReport>,
+) -> Result<()> {
+    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
+    for c in &wp.close {
+        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
+            continue;
+        };
+        reports.push(close::close_run(
+            env,
+            &wp.tenant_id,
+            &wp.work_order_id,
+            c,
+            hist,
+        )?);
+    }
+    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
+        return Ok(());
+    }
+    if let Some(refusal) = &wp.refused {
+        reports.push(refused(env, wp, refusal));
+        return Ok(());
+    }
+    let Some(wo) = loaded
+        .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
+        .and_then(|lw| lw.work_order.as_ref())
+    else {
+        return Ok(());
+    };
+    let hist = runs.and_then(|r| r.get(&wp.run));
+    reports.push(execute::execute(env, wp, wo, hist)?);
+    Ok(())
+}
+
+/// A run refused before anything was charged, said on the progress.
+pub fn refused(env: &ExecEnv, wp: &WorkOrderPlan, refusal: &super::plan::Refusal) -> RunReport {
+    let r = report::refused_report(wp, refusal);
+    env.progress.line(&format!(
+        "[{}/{}] refused: {}",
+        wp.tenant_id,
+        wp.work_order_id,
+        r.refused.clone().unwrap_or_default()
+    ));
+    r
+}
