@@ -168,3 +168,127 @@ impl Drop for Held<'_> {
         self.shared.turn.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::orchestrator::identity::RunIdentity;
+    use crate::orchestrator::plan::Charge;
+    use crate::records::Topup;
+
+    fn topup(tenant: &str, n: usize) -> Payload {
+        let t = Topup::new(tenant, 5, "manual", &format!("r{n}"), None, "tester");
+        Payload::new(t)
+    }
+
+    /// A SPEND of `credits` for tenant b, of a run whose run_started is posted now.
+    fn spend_of_b(ledger: &mut Ledger, credits: i64) -> Payload {
+        let run = RunIdentity {
+            tenant_id: "b".into(),
+            work_order_id: "w".into(),
+            run: 1,
+            run_id: "run-000000000000000000bb".into(),
+        };
+        let started = Payload::new(run.started(&"0".repeat(64)));
+        ledger.append(Stream::Evidence, vec![started]).unwrap();
+        let charge = Charge {
+            deliverable_id: "__run__".into(),
+            amount_credits: credits,
+            idempotency_key: String::new(),
+            already_charged: false,
+        };
+        Payload::new(run.step("s", 1, "m").spend(&charge))
+    }
+
+    /// Lines of a ledger file.
+    fn lines(dir: &std::path::Path, file: &str) -> usize {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    #[test]
+    fn batches_queued_meanwhile_share_one_group_and_each_caller_hears_only_its_answer() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        let spend = spend_of_b(&mut ledger, 3);
+        let shared = SharedLedger::new(ledger);
+        let answers = std::thread::scope(|s| {
+            // Hold the writer until all eight batches wait in the queue: the first caller to
+            // find it free then commits them all as one group.
+            let holder = s.spawn(|| {
+                shared
+                    .with(|_| {
+                        while shared.queue().waiting.len() < 8 {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                    })
+                    .unwrap();
+            });
+            while shared.queue().ledger.is_some() {
+                std::thread::yield_now();
+            }
+            let posts: Vec<_> = (0..8)
+                .map(|n| {
+                    let (shared, spend) = (&shared, spend.clone());
+                    s.spawn(move || match n {
+                        // Tenant b has nothing: the ledger refuses this one alone.
+                        3 => shared.append(Stream::Billing, None, vec![spend]),
+                        _ => shared.append(Stream::Billing, None, vec![topup("a", n)]),
+                    })
+                })
+                .collect();
+            holder.join().unwrap();
+            posts
+                .into_iter()
+                .map(|p| p.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(shared.groups(), (1, 8), "one group held every batch");
+        for (n, a) in answers.iter().enumerate() {
+            match (n, a) {
+                (3, Err(Refusal::NotEnoughCredits(e))) => {
+                    assert!(e.message.contains("nothing was written"), "{e:?}")
+                }
+                (3, other) => panic!("the SPEND should be refused: {other:?}"),
+                (_, Ok(o)) => assert!(o.appended()),
+                (_, Err(e)) => panic!("batch {n} refused: {e:?}"),
+            }
+        }
+        // Seven top-ups and their seven audit records, written once each, and a chain that
+        // verifies.
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 7);
+        assert_eq!(lines(dir.path(), "audit.jsonl"), 7);
+        assert!(crate::ledger::verify(dir.path()).unwrap().ok());
+        let balance = shared.with(|l| l.balance("a")).unwrap();
+        assert_eq!(balance, 35);
+    }
+
+    #[test]
+    fn a_group_posted_again_is_recorded_once() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        std::thread::scope(|s| {
+            for round in 0..2 {
+                let posts: Vec<_> = (0..6)
+                    .map(|n| {
+                        let shared = &shared;
+                        s.spawn(move || shared.append(Stream::Billing, None, vec![topup("a", n)]))
+                    })
+                    .collect();
+                for p in posts {
+                    let outcome = p.join().unwrap().unwrap();
+                    assert_eq!(outcome.appended(), round == 0);
+                }
+            }
+        });
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 6);
+        assert_eq!(shared.with(|l| l.balance("a")).unwrap(), 30);
+        let (groups, batches) = shared.groups();
+        assert_eq!(batches, 12);
+        assert!(groups <= batches);
+    }
+}

@@ -28,6 +28,7 @@ mod ledger_forgery;
 mod ledger_integrity;
 mod module_self_test;
 mod orchestrator_email;
+mod orchestrator_jobs;
 mod orchestrator_runs;
 mod orchestrator_superseded;
 mod publish_cli;
