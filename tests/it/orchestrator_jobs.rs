@@ -229,7 +229,7 @@ fn a_spend_refused_because_another_writer_took_the_credits_fails_its_step_and_th
         fx.workorder(wo, &format!("work_order_id: {wo}\n{steps}"));
     }
     fx.topup(6, "r1");
-    let mut child = fx
+    let child = fx
         .command()
         .args(["orchestrator", "--json", "--jobs", "3"])
         .stdout(std::process::Stdio::piped())
