@@ -1,13 +1,18 @@
-//! Group commit: batches of any number of callers checked one after the other under one lock (idempotency, conflicts, billing and cross-file rules, as for a batch alone), then one write and one flush per file, each caller answered on its own.
+//! The writer's open files and the group commit: batches of any number of callers checked one after the other under one lock (catch-up, idempotency, conflicts, billing and cross-file rules, as for a batch alone), then one write and one flush per file, each caller answered on its own.
 use super::billing::BillingRule;
-use super::file::{stage_batch, write_durably, Posted};
-use super::key::key_id;
+use super::check::{
+    already_recorded, check_billing, conflict, partly_recorded, AppendOutcome, AppendStatus,
+};
+use super::file::{stage_batch, write_durably, FileState, Posted};
+use super::key::{key_id, KeyId};
+use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
 use super::prepare::{prepare_one, Prepared};
-use super::writer::{already_recorded, check_billing, conflict, AppendOutcome, AppendStatus};
-use super::{Ledger, Repair, RepairKind};
+use super::{Repair, RepairKind};
 use crate::error::{Error, Result};
 use crate::records::{Audit, Payload, Stream};
 use serde_json::Value;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 /// Why a batch was not written. Only the batch's own caller hears it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +50,14 @@ pub(crate) struct Committed {
     pub repairs: Vec<Repair>,
 }
 
+/// A writer's three open files, indexed.
+pub(crate) struct Files {
+    pub dir: PathBuf,
+    pub files: Vec<FileState>,
+    /// Set when a write or flush failed: the next group re-reads the files from the start.
+    pub poisoned: bool,
+}
+
 /// The files written after their dependencies: a record of a run after its `run_started`
 /// (evidence.jsonl), an audit record after the privileged record it audits.
 const WRITE_ORDER: [Stream; 3] = [Stream::Evidence, Stream::Billing, Stream::Audit];
@@ -59,15 +72,15 @@ struct Staging {
     repairs: Vec<Repair>,
 }
 
-impl Ledger {
+impl Files {
     /// Check and stage every batch in order, then write each file once (dependencies
-    /// first). A batch refused is answered alone; a failed write answers every batch that
-    /// staged lines in a file not written (and the files are re-read before the next group).
+    /// first); the caller holds the directory lock. A batch refused is answered alone; a
+    /// failed write answers every batch that staged lines in a file not written (and the
+    /// files are re-read before the next group).
     pub(crate) fn commit(&mut self, group: Vec<Pending>) -> Result<Committed> {
-        let lock = self.lock()?;
         let mut st = Staging::default();
         if self.poisoned {
-            let (files, r) = super::open::load_locked(&self.dir)?;
+            let (files, r) = load_locked(&self.dir)?;
             self.files = files;
             self.poisoned = false;
             st.repairs.extend(r);
@@ -89,7 +102,6 @@ impl Ledger {
                 }
             }
         }
-        drop(lock);
         Ok(Committed {
             answers,
             repairs: st.repairs,
@@ -253,22 +265,41 @@ impl Ledger {
             repairs: Vec::new(),
         })
     }
-}
 
-fn partly_recorded(
-    f: &super::file::FileState,
-    stream: Stream,
-    present: &[(&Prepared, super::scan::IndexEntry)],
-    absent: &[&Prepared],
-) -> Error {
-    let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();
-    let lack: Vec<&str> = absent.iter().map(|p| p.key_text.as_str()).collect();
-    Error::failure(format!(
-        "conflict: this batch is partly recorded in {}: {} present, {} absent; nothing was written",
-        stream.file_name(),
-        have.join(", "),
-        lack.join(", ")
-    ))
-    .at(f.path.display().to_string())
-    .help("post a batch exactly as it was first posted, or under new keys")
+    /// Read lines appended by others since our head (the caller holds the lock).
+    pub(super) fn catch_up(&mut self, stream: Stream) -> Result<Vec<Repair>> {
+        let f = &mut self.files[stream.index()];
+        let meta = std::fs::metadata(&f.path).map_err(|e| {
+            Error::failure(format!("{} disappeared: {e}", f.path.display()))
+                .at(f.path.display().to_string())
+        })?;
+        if (meta.dev(), meta.ino()) != f.id {
+            // Replaced by a merge (rename): the old inode is no longer the ledger.
+            let (fresh, repairs) = load_file(&self.dir, stream)?;
+            *f = fresh;
+            return Ok(repairs.into_iter().collect());
+        }
+        let len = meta.len();
+        if len < f.scan.head.offset {
+            return Err(Error::failure(format!(
+                "{} shrank from {} to {len} bytes while open: a record was removed",
+                f.path.display(),
+                f.scan.head.offset
+            ))
+            .at(f.path.display().to_string())
+            .help("run `platform integrity-validate` and restore the file from a good copy"));
+        }
+        if len == f.scan.head.offset {
+            return Ok(Vec::new());
+        }
+        let start = f.scan.offset();
+        match scan_to_end(&f.file, &f.path, &mut f.scan, start)? {
+            Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn has(&self, stream: Stream, key: &KeyId) -> bool {
+        self.files[stream.index()].scan.index.contains_key(key)
+    }
 }

@@ -1,12 +1,12 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
 use super::billing::BillingOp;
+use super::check::differing_fields;
 use super::file::{chain, read_object, sync_dir, FileState};
 use super::key::{key_id, KeyId};
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
 use super::scan::{self, Committed, Head, Mode, Scan};
-use super::writer::differing_fields;
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};

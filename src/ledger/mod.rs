@@ -6,6 +6,7 @@
 //! never take the writer lock. docs/ledger.md explains the design, docs/records.md the line
 //! format.
 mod billing;
+mod check;
 mod commit;
 mod cross;
 mod file;
@@ -22,6 +23,7 @@ mod verify;
 mod writer;
 
 pub use crate::records::Stream;
+pub use check::{AppendOutcome, AppendStatus};
 pub use commit::Refusal;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
@@ -31,7 +33,7 @@ pub use read::{
 };
 pub use shared::SharedLedger;
 pub use verify::{verify, FileReport, Problem, VerifyReport};
-pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
+pub use writer::{HeadInfo, Ledger, SpendInfo};
 
 use crate::error::{Error, Result};
 use crate::records::{Audit, Decision, Payload};

@@ -1,7 +1,9 @@
 //! One writer shared by threads: batches posted while another group is being written wait in a queue, and the next caller to find the writer free commits the whole queue as one group (one write and one flush per file); every caller returns only once its own batch is durable or refused.
+use super::check::AppendOutcome;
 use super::commit::{Committed, Pending, Refusal};
 use super::prepare::prepare;
-use super::{AppendOutcome, Ledger, Repair};
+use super::writer::Ledger;
+use super::Repair;
 use crate::error::Error;
 use crate::records::{Payload, Stream};
 use std::collections::HashMap;
@@ -153,7 +155,7 @@ impl Drop for Held<'_> {
         if let Some(mut l) = self.ledger.take() {
             if std::thread::panicking() {
                 // Whatever it was doing, re-read the files before the next group.
-                l.poisoned = true;
+                l.poison();
             }
             q.ledger = Some(l);
         }

@@ -1,41 +1,17 @@
-//! The ledger's writer: opening, reading what it indexed, catching up with other processes; every append goes through the group commit (commit.rs), a batch alone being a group of one.
-use super::billing::{BillingOp, BillingRule};
-use super::commit::{Pending, Refusal};
-use super::file::{read_object, FileState, Posted};
-use super::key::{key_id, KeyId};
+//! The ledger's writer: opening, appending (a batch alone is a group of one in commit.rs), refreshing, and answering from what it indexed (balances, spends, keys, heads).
+use super::check::AppendOutcome;
+use super::commit::{Committed, Files, Pending, Refusal};
+use super::file::read_object;
+use super::key::key_id;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
-use super::prepare::{prepare, Prepared};
-use super::scan::IndexEntry;
+use super::open::load_locked;
+use super::prepare::prepare;
 use super::Repair;
 use crate::error::{Error, Result};
-use crate::records::{Payload, Stream, NON_PAYLOAD_FIELDS};
+use crate::records::{Payload, Stream};
 use serde_json::{Map, Value};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-/// Whether `append` wrote the batch or found it already recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendStatus {
-    Appended,
-    AlreadyRecorded,
-}
-
-/// What `append` did. Reported only after the bytes were flushed to disk.
-#[derive(Debug, Clone)]
-pub struct AppendOutcome {
-    pub status: AppendStatus,
-    pub records: Vec<Posted>,
-    /// Torn tails (left by a crashed writer) removed before appending.
-    pub repairs: Vec<Repair>,
-}
-
-impl AppendOutcome {
-    pub fn appended(&self) -> bool {
-        self.status == AppendStatus::Appended
-    }
-}
 
 /// A SPEND and what has been refunded of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +34,15 @@ pub struct HeadInfo {
 /// A writer on one billing-state directory. Holds indexes (not records) of the three files;
 /// takes the directory lock only for the duration of one check-then-append.
 pub struct Ledger {
-    pub(super) dir: PathBuf,
+    state: Files,
     lock_timeout: Duration,
-    pub(super) files: Vec<FileState>,
-    /// Set when a write or flush failed: the next append re-reads the files from the start.
-    pub(super) poisoned: bool,
 }
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("dir", &self.dir).finish()
+        f.debug_struct("Ledger")
+            .field("dir", &self.state.dir)
+            .finish()
     }
 }
 
@@ -84,17 +59,19 @@ impl Ledger {
         drop(lock);
         Ok((
             Ledger {
-                dir: dir.to_path_buf(),
+                state: Files {
+                    dir: dir.to_path_buf(),
+                    files,
+                    poisoned: false,
+                },
                 lock_timeout: DEFAULT_LEDGER_LOCK_TIMEOUT,
-                files,
-                poisoned: false,
             },
             repairs,
         ))
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.state.dir
     }
 
     /// How long an append waits for other writers (default 120 s).
@@ -128,7 +105,7 @@ impl Ledger {
         let lock = self.lock()?;
         let mut repairs = Vec::new();
         for s in Stream::ALL {
-            repairs.extend(self.catch_up(s)?);
+            repairs.extend(self.state.catch_up(s)?);
         }
         drop(lock);
         Ok(repairs)
@@ -136,7 +113,7 @@ impl Ledger {
 
     /// A tenant's balance as of the last open, append or refresh.
     pub fn balance(&self, tenant_id: &str) -> i64 {
-        self.files[Stream::Billing.index()]
+        self.state.files[Stream::Billing.index()]
             .scan
             .billing
             .as_ref()
@@ -146,7 +123,7 @@ impl Ledger {
     /// Every tenant's balance as of the last open, append or refresh.
     pub fn balances(&self) -> std::collections::BTreeMap<String, i64> {
         let mut out = std::collections::BTreeMap::new();
-        if let Some(b) = &self.files[Stream::Billing.index()].scan.billing {
+        if let Some(b) = &self.state.files[Stream::Billing.index()].scan.billing {
             for (name, bal) in b.tenants.iter().zip(&b.balances) {
                 out.insert(name.clone(), *bal);
             }
@@ -156,7 +133,10 @@ impl Ledger {
 
     /// A recorded SPEND by key, with its refunded total.
     pub fn spend(&self, key: &str) -> Option<SpendInfo> {
-        let b = self.files[Stream::Billing.index()].scan.billing.as_ref()?;
+        let b = self.state.files[Stream::Billing.index()]
+            .scan
+            .billing
+            .as_ref()?;
         let s = b.spends.get(&key_id(key))?;
         Some(SpendInfo {
             tenant_id: b.tenant_name(s.tenant).to_string(),
@@ -167,7 +147,7 @@ impl Ledger {
 
     /// Whether a key is recorded in a file (as of the last open, append or refresh).
     pub fn contains(&self, stream: Stream, key: &str) -> bool {
-        self.files[stream.index()]
+        self.state.files[stream.index()]
             .scan
             .index
             .contains_key(&key_id(key))
@@ -175,7 +155,7 @@ impl Ledger {
 
     /// The recorded line of a key, parsed.
     pub fn get(&self, stream: Stream, key: &str) -> Result<Option<Map<String, Value>>> {
-        let f = &self.files[stream.index()];
+        let f = &self.state.files[stream.index()];
         let Some(entry) = f.scan.index.get(&key_id(key)) else {
             return Ok(None);
         };
@@ -184,7 +164,7 @@ impl Ledger {
 
     /// The last record of a file.
     pub fn head(&self, stream: Stream) -> HeadInfo {
-        let h = &self.files[stream.index()].scan.head;
+        let h = &self.state.files[stream.index()].scan.head;
         HeadInfo {
             seq: h.seq,
             hash: h.hash_hex(),
@@ -192,8 +172,21 @@ impl Ledger {
         }
     }
 
-    pub(super) fn lock(&self) -> Result<DirLock> {
-        DirLock::acquire(&self.dir, LEDGER_LOCK, self.lock_timeout, |_| {})
+    fn lock(&self) -> Result<DirLock> {
+        DirLock::acquire(&self.state.dir, LEDGER_LOCK, self.lock_timeout, |_| {})
+    }
+
+    /// Commit a group of batches under the directory lock (commit.rs).
+    pub(super) fn commit(&mut self, group: Vec<Pending>) -> Result<Committed> {
+        let lock = self.lock()?;
+        let committed = self.state.commit(group);
+        drop(lock);
+        committed
+    }
+
+    /// Re-read every file before the next group (a holder of the writer stopped midway).
+    pub(super) fn poison(&mut self) {
+        self.state.poisoned = true;
     }
 
     fn append_inner(
@@ -213,153 +206,5 @@ impl Ledger {
         let mut repairs = committed.repairs;
         repairs.extend(outcome.repairs);
         Ok(AppendOutcome { repairs, ..outcome })
-    }
-
-    pub(super) fn has(&self, stream: Stream, key: &KeyId) -> bool {
-        self.files[stream.index()].scan.index.contains_key(key)
-    }
-
-    /// Read lines appended by others since our head (the caller holds the lock).
-    pub(super) fn catch_up(&mut self, stream: Stream) -> Result<Vec<Repair>> {
-        let f = &mut self.files[stream.index()];
-        let meta = std::fs::metadata(&f.path).map_err(|e| {
-            Error::failure(format!("{} disappeared: {e}", f.path.display()))
-                .at(f.path.display().to_string())
-        })?;
-        if (meta.dev(), meta.ino()) != f.id {
-            // Replaced by a merge (rename): the old inode is no longer the ledger.
-            let (fresh, repairs) = load_file(&self.dir, stream)?;
-            *f = fresh;
-            return Ok(repairs.into_iter().collect());
-        }
-        let len = meta.len();
-        if len < f.scan.head.offset {
-            return Err(Error::failure(format!(
-                "{} shrank from {} to {len} bytes while open: a record was removed",
-                f.path.display(),
-                f.scan.head.offset
-            ))
-            .at(f.path.display().to_string())
-            .help("run `platform integrity-validate` and restore the file from a good copy"));
-        }
-        if len == f.scan.head.offset {
-            return Ok(Vec::new());
-        }
-        let start = f.scan.offset();
-        match scan_to_end(&f.file, &f.path, &mut f.scan, start)? {
-            Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
-            None => Ok(Vec::new()),
-        }
-    }
-}
-
-/// The outcome of a batch found recorded in full: its records as they stand.
-pub(super) fn already_recorded(
-    f: &FileState,
-    present: &[(&Prepared, IndexEntry)],
-) -> Result<AppendOutcome> {
-    let mut records = Vec::new();
-    for (p, e) in present {
-        let obj = read_object(f, e.offset)?;
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        records.push(Posted {
-            seq: e.seq,
-            idempotency_key: p.key_text.clone(),
-            recorded_at: text("recorded_at"),
-            hash: text("hash"),
-        });
-    }
-    Ok(AppendOutcome {
-        status: AppendStatus::AlreadyRecorded,
-        records,
-        repairs: Vec::new(),
-    })
-}
-
-/// The batch's billing operations break no rule, applied in order; the balances are left as
-/// they were either way (staging the batch applies them).
-pub(super) fn check_billing(
-    f: &mut FileState,
-    batch: &[Prepared],
-) -> Result<(), (BillingRule, Error)> {
-    let Some(billing) = f.scan.billing.as_mut() else {
-        return Ok(());
-    };
-    let mut applied: Vec<&BillingOp> = Vec::new();
-    let mut broken = None;
-    for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
-        match billing.apply(op, true) {
-            Ok(()) => applied.push(op),
-            Err(b) => {
-                broken = Some(b);
-                break;
-            }
-        }
-    }
-    for done in applied.iter().rev() {
-        billing.undo(done);
-    }
-    match broken {
-        None => Ok(()),
-        Some(b) => Err((
-            b.rule,
-            Error::failure(format!("{b}; nothing was written"))
-                .at(f.path.display().to_string())
-                .help(b.rule.help()),
-        )),
-    }
-}
-
-/// Describe a same-key-different-payload conflict by its differing fields.
-pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Error {
-    let diff = match read_object(f, e.offset) {
-        Ok(recorded) => differing_fields(&recorded, &p.object),
-        Err(_) => "the recorded line could not be read".into(),
-    };
-    Error::failure(format!(
-        "conflict: {} already records idempotency key {} (seq {}) with a different payload: {diff}; nothing was written",
-        stream.file_name(),
-        p.key_text,
-        e.seq
-    ))
-    .at(format!("{}:{}", f.path.display(), e.seq))
-    .help("a key names one fact: post the new fact under a new key")
-}
-
-/// `field (recorded X, posted Y), ...` over the payload fields of two records.
-pub(crate) fn differing_fields(
-    recorded: &Map<String, Value>,
-    posted: &Map<String, Value>,
-) -> String {
-    let mut names: Vec<&String> = recorded.keys().chain(posted.keys()).collect();
-    names.sort();
-    names.dedup();
-    let show = |v: Option<&Value>| match v {
-        None => "absent".to_string(),
-        Some(v) => {
-            let s = v.to_string();
-            if s.len() > 80 {
-                format!("{}…", s.chars().take(77).collect::<String>())
-            } else {
-                s
-            }
-        }
-    };
-    let parts: Vec<String> = names
-        .into_iter()
-        .filter(|n| !NON_PAYLOAD_FIELDS.contains(&n.as_str()))
-        .filter(|n| recorded.get(*n) != posted.get(*n))
-        .map(|n| {
-            format!(
-                "{n} (recorded {}, posted {})",
-                show(recorded.get(n)),
-                show(posted.get(n))
-            )
-        })
-        .collect();
-    if parts.is_empty() {
-        "differing encodings".into()
-    } else {
-        parts.join(", ")
     }
 }

@@ -1,7 +1,9 @@
 //! What executing a plan needs besides the plan, shared by every worker: the platform a step runs on, the ledger's writer, the credits held for runs in flight, the turn of module processes and where progress goes.
 use super::credits::Holds;
 use super::journal::Journal;
+use super::plan::{Refusal, WorkOrderPlan};
 use super::progress::Board;
+use super::report::{self, RunReport};
 use crate::contract::ModuleContract;
 use crate::runner::Platform;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -24,6 +26,18 @@ pub enum Turn<'a> {
 }
 
 impl ExecEnv<'_> {
+    /// A run refused before anything was charged, said on the progress.
+    pub fn refused(&self, wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
+        let r = report::refused_report(wp, refusal);
+        self.progress.line(&format!(
+            "[{}/{}] refused: {}",
+            wp.tenant_id,
+            wp.work_order_id,
+            r.refused.clone().unwrap_or_default()
+        ));
+        r
+    }
+
     /// Wait for the turn of a step of `contract`; held until the module has ended.
     pub fn turn(&self, contract: &ModuleContract) -> Turn<'_> {
         if contract.secrets.is_empty() {

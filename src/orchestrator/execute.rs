@@ -53,7 +53,7 @@ fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, Run
                     balance: available,
                     needed: wp.new_charges,
                 };
-                Err(super::workers::refused(env, wp, &refusal))
+                Err(env.refused(wp, &refusal))
             }
         },
     )

@@ -117,7 +117,7 @@ fn closings_then_run(
         return Ok(());
     }
     if let Some(refusal) = &wp.refused {
-        reports.push(refused(env, wp, refusal));
+        reports.push(env.refused(wp, refusal));
         return Ok(());
     }
     let Some(wo) = loaded
@@ -129,16 +129,4 @@ fn closings_then_run(
     let hist = runs.and_then(|r| r.get(&wp.run));
     reports.push(execute::execute(env, wp, wo, hist)?);
     Ok(())
-}
-
-/// A run refused before anything was charged, said on the progress.
-pub fn refused(env: &ExecEnv, wp: &WorkOrderPlan, refusal: &super::plan::Refusal) -> RunReport {
-    let r = report::refused_report(wp, refusal);
-    env.progress.line(&format!(
-        "[{}/{}] refused: {}",
-        wp.tenant_id,
-        wp.work_order_id,
-        r.refused.clone().unwrap_or_default()
-    ));
-    r
 }
