@@ -22,20 +22,9 @@ w_two="${BENCH_TWO_W:-1000}"
 runs="${BENCH_RUNS:-3}"
 [ -x /usr/bin/time ] || { echo "bench-jobs.sh needs GNU time (/usr/bin/time)" >&2; exit 2; }
 
-if [ -n "${BENCH_DIR:-}" ]; then
-    work="$BENCH_DIR/jobs-$(date +%Y%m%d-%H%M%S)"
-    mkdir -p "$work"
-else
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-fi
-work="$(cd "$work" && pwd)"
-if [ -n "${BENCH_PLATFORM:-}" ]; then
-    bin="$(cd "$(dirname "$BENCH_PLATFORM")" && pwd)/$(basename "$BENCH_PLATFORM")"
-else
-    (cd "$root" && cargo build --release --quiet --bin platform)
-    bin="${CARGO_TARGET_DIR:-$root/target}/release/platform"
-fi
+# shellcheck source=scripts/bench-setup.sh
+. "$root/scripts/bench-setup.sh"
+bench_setup jobs
 results="$work/results.tsv"
 : >"$results"
 
@@ -66,16 +55,7 @@ pass() {
 }
 
 # The module's own command 2 W times, one after the other (what one step at a time cannot
-# go below), with the variables the runner sets.
-spawn_floor() {
-    local repo="$1" n="$2" out="$3"
-    mkdir -p "$out/outputs"
-    env -i PATH="$PATH" PLATFORM_OUTPUTS_DIR="$out/outputs" PLATFORM_TENANT_ID=t001 \
-        PLATFORM_WORK_ORDER_ID=wo PLATFORM_STEP_ID=note PLATFORM_INPUTS="$out/inputs.json" \
-        PLATFORM_RESULT="$out/result.json" PLATFORM_MODULE_DIR="$repo/modules/write_note" \
-        /bin/sh -c 'i=0; while [ "$i" -lt "$1" ]; do "$2"; i=$((i + 1)); done' \
-        sh "$n" "$repo/modules/write_note/run.sh"
-}
+# go below): spawn_floor of bench-setup.sh.
 export -f spawn_floor
 
 # What a pass left, order and times aside: each run's status and credits, and the number of

@@ -124,11 +124,11 @@ pricing:
   run_credits: 1
 """
 
-WORK_ORDER = """\
+# A work order: its header and first step (write_note), then the steps of --steps 3 or 2.
+WORK_ORDER_HEAD = """\
 work_order_id: {wo}
 enabled: true
-artifacts_requested: true
-metadata:
+{artifacts}metadata:
   generated_by: gen-workload.py
 steps:
   - step_id: note
@@ -136,6 +136,9 @@ steps:
     kind: transform
     inputs:
       text: "note {n}"
+"""
+
+THEN_PACK_AND_DELIVER = """\
   - step_id: pack
     module_id: package_std
     kind: packaging
@@ -151,23 +154,20 @@ steps:
       manifest_json: {{from_step: pack, output_id: manifest_json}}
 """
 
-WORK_ORDER_TWO_STEPS = """\
-work_order_id: {wo}
-enabled: true
-metadata:
-  generated_by: gen-workload.py
-steps:
-  - step_id: note
-    module_id: write_note
-    kind: transform
-    inputs:
-      text: "note {n}"
+THEN_AGAIN = """\
   - step_id: again
     module_id: write_note
     kind: transform
     inputs:
       text: "again {n}"
 """
+
+
+def work_order(steps, wo, n):
+    """The YAML of work order `wo` (number n) with 3 or 2 steps."""
+    if steps == 3:
+        return WORK_ORDER_HEAD.format(wo=wo, n=n, artifacts="artifacts_requested: true\n") + THEN_PACK_AND_DELIVER.format()
+    return WORK_ORDER_HEAD.format(wo=wo, n=n, artifacts="") + THEN_AGAIN.format(n=n)
 
 
 def write(path, text, mode=None):
@@ -227,8 +227,7 @@ def main():
         for _ in range(count):
             n += 1
             wo = f"wo-{n:0{width}d}"
-            template = WORK_ORDER if args.steps == 3 else WORK_ORDER_TWO_STEPS
-            write(os.path.join(tdir, "workorders", f"{wo}.yml"), template.format(wo=wo, n=n))
+            write(os.path.join(tdir, "workorders", f"{wo}.yml"), work_order(args.steps, wo, n))
 
     if args.platform:
         state = args.billing_state_dir or os.path.join(out, ".billing-state")

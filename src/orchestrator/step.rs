@@ -1,6 +1,7 @@
-//! Runs one step as an attempt, in SPEC §4's order: the gate (a skip), the inputs and the
-//! balance (refused before charging), then SPEND batch → step_started → the module → outcome
-//! batch → REFUND batch when its failure is refundable.
+//! Runs one step as an attempt, in SPEC §4's order: the gate (a skip), the inputs (refused
+//! before charging), then the SPEND batch against the run's hold (refused by the ledger when
+//! the balance no longer covers it) → step_started → the module in its turn → outcome batch
+//! → REFUND batch when its failure is refundable.
 use super::credits::Hold;
 use super::env::ExecEnv;
 use super::identity::{RunIdentity, StepIdentity};
