@@ -123,9 +123,4 @@ impl Journal {
     pub fn run_totals(&self, _tenant: &str, run_id: &str) -> Result<(i64, i64)> {
         Ok(locked(&self.totals).get(run_id).copied().unwrap_or((0, 0)))
     }
-
-    /// Groups committed and the batches they held (the pass's group-commit figure).
-    pub fn groups(&self) -> (u64, u64) {
-        self.ledger.groups()
-    }
 }
