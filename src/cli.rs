@@ -309,6 +309,7 @@ pub enum SchemaName {
     Iam,
     RuntimeProfile,
     Ledger,
+    Catalog,
 }
 
 #[derive(Debug, Args)]

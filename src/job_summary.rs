@@ -1,5 +1,6 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
 use crate::ledger::MergeReport;
+use crate::orchestrator::notices::LowBalance;
 use crate::orchestrator::plan::Plan;
 use crate::orchestrator::report::RunReport;
 use crate::orchestrator::{Invalid, Summary};
@@ -183,6 +184,7 @@ pub fn orchestrator_md(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
         out.push_str("Dry run: nothing was written.\n\n");
         out.push_str(&plan_md(plan));
+        out.push_str(&low_balance_md(&s.low_balance));
         return out;
     }
     if !s.runs.is_empty() {
@@ -200,7 +202,34 @@ pub fn orchestrator_md(s: &Summary) -> String {
     for n in &s.notes {
         let _ = writeln!(out, "> {}\n", escape(n));
     }
+    out.push_str(&low_balance_md(&s.low_balance));
     out
+}
+
+/// The tenants to top up, as a table under a heading (nothing when there are none).
+fn low_balance_md(list: &[LowBalance]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|l| {
+            vec![
+                format!("`{}`", escape(&l.tenant_id)),
+                l.balance_credits.to_string(),
+                l.threshold.map_or("-".to_string(), |t| t.to_string()),
+                format!("`{}`", l.reason.as_str()),
+            ]
+        })
+        .collect();
+    let columns = [
+        ("tenant", Align::Left),
+        ("balance", Align::Right),
+        ("threshold", Align::Right),
+        ("reason", Align::Left),
+    ];
+    let table = table_block(&columns, &rows);
+    if table.is_empty() {
+        return table;
+    }
+    format!("**Low balance**: top up with `platform admin-topup`\n\n{table}")
 }
 
 /// A table followed by a blank line, or nothing when it has no rows.

@@ -30,5 +30,6 @@ fn kind_of(name: SchemaName) -> SchemaKind {
         SchemaName::Iam => SchemaKind::Iam,
         SchemaName::RuntimeProfile => SchemaKind::RuntimeProfile,
         SchemaName::Ledger => SchemaKind::Ledger,
+        SchemaName::Catalog => SchemaKind::Catalog,
     }
 }

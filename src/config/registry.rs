@@ -19,6 +19,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("superseded", true),
     ("not_enough_credits", false),
     ("secrets_missing", false),
+    ("not_entitled", false),
     ("input_invalid", false),
     ("upstream_failed", false),
     ("fail_fast", false),

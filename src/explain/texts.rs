@@ -42,6 +42,11 @@ pub const SLUGS: &[Text] = &[
         "Nothing: the new version of the work order runs as a new run.",
     ),
     (
+        "not_entitled",
+        "The tenant's plan in config/catalog.yml does not allow a module of the run; the run was refused before anything was charged.",
+        "Add the module to the tenant's plan in config/catalog.yml, or set another `plan` in the tenant's tenant.yml; `platform consistency-validate` names the step.",
+    ),
+    (
         "not_enough_credits",
         "The tenant's balance does not cover the run's charges; nothing was charged.",
         "Top up the tenant (platform admin-topup) and run again; the run is tried on every pass.",

@@ -5,6 +5,7 @@ pub mod env;
 pub mod execute;
 pub mod identity;
 pub mod journal;
+pub mod notices;
 pub mod plan;
 pub mod report;
 pub mod step;
@@ -60,6 +61,8 @@ pub struct Summary {
     pub charged_credits: i64,
     pub refunded_credits: i64,
     pub notes: Vec<String>,
+    /// Tenants to top up: below their `low_balance_credits`, or refused for credits.
+    pub low_balance: Vec<notices::LowBalance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
 }
@@ -216,6 +219,7 @@ pub fn run_pass(
         charged_credits: 0,
         refunded_credits: 0,
         notes: Vec::new(),
+        low_balance: Vec::new(),
         plan: None,
     };
     // Held for the whole pass: one orchestrator per billing-state directory.
@@ -232,18 +236,30 @@ pub fn run_pass(
     let plan = setup.plan(&history, &balances, opts);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
+        // The balances the plan leaves, and the runs it would refuse.
+        let mut projected = balances.clone();
+        projected.extend(plan.tenants.iter().map(|t| (t.tenant_id.clone(), t.balance_after)));
+        let refused: Vec<RunReport> = plan
+            .work_orders
+            .iter()
+            .filter(|wp| wp.refused.is_some())
+            .map(report::refused_report)
+            .collect();
+        summary.low_balance =
+            notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
         summary.plan = Some(plan);
         return Ok(summary);
     }
     let idle = !plan.work_orders.iter().any(|wp| {
         !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
     });
-    if idle && !history.repairs_pending {
-        // Everything is up to date: opening the writer (another read of the whole ledger,
-        // and its index in memory) would only slow the pass down.
-        return Ok(summary);
+    // Everything up to date: opening the writer (another read of the whole ledger, and its
+    // index in memory) would only slow the pass down.
+    if !idle || history.repairs_pending {
+        setup.execute(&history, totals, &plan, &mut summary, progress)?;
     }
-    setup.execute(&history, totals, &plan, &mut summary, progress)?;
+    summary.low_balance =
+        notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
     Ok(summary)
 }
 

@@ -110,6 +110,8 @@ pub struct StepPlan {
 pub enum Refusal {
     NotEnoughCredits { balance: i64, needed: i64 },
     SecretsMissing { names: Vec<String> },
+    /// Steps whose module the tenant's plan does not allow: (module, why) per module.
+    NotEntitled { modules: Vec<String>, why: String },
 }
 
 impl Refusal {
@@ -117,6 +119,7 @@ impl Refusal {
         match self {
             Refusal::NotEnoughCredits { .. } => Failure::NotEnoughCredits,
             Refusal::SecretsMissing { .. } => Failure::SecretsMissing,
+            Refusal::NotEntitled { .. } => Failure::NotEntitled,
         }
     }
     pub fn message(&self) -> String {
@@ -127,6 +130,9 @@ impl Refusal {
             Refusal::SecretsMissing { names } => format!(
                 "secrets not set: {}; set PLATFORM_SECRET_<NAME> in the orchestrator's environment",
                 names.join(", ")
+            ),
+            Refusal::NotEntitled { why, .. } => format!(
+                "{why}; add it to the plan in config/catalog.yml or change the tenant's plan"
             ),
         }
     }
@@ -444,8 +450,11 @@ fn disposition(
     }
 }
 
-/// The credits gate (SPEC §4) and the secrets the steps that run need.
+/// Entitlements (SPEC §10), the secrets the steps that run need, then the credits gate (SPEC §4).
 fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusal> {
+    if let Some(r) = not_entitled(input.repo, wp) {
+        return Some(r);
+    }
     let mut missing: Vec<String> = Vec::new();
     let runs = wp
         .steps
@@ -468,6 +477,25 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
     } else {
         None
     }
+}
+
+/// The steps that would run a module outside the tenant's plan; the first one's reason.
+fn not_entitled(repo: &Repo, wp: &WorkOrderPlan) -> Option<Refusal> {
+    let mut modules: Vec<String> = Vec::new();
+    let mut why = None;
+    let runs = wp
+        .steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }));
+    for s in runs {
+        if let Err(e) = repo.entitled(&wp.tenant_id, &s.module_id) {
+            why.get_or_insert_with(|| e.message(&s.module_id));
+            if !modules.contains(&s.module_id) {
+                modules.push(s.module_id.clone());
+            }
+        }
+    }
+    why.map(|why| Refusal::NotEntitled { modules, why })
 }
 
 /// Credits the closings give back before the run starts.

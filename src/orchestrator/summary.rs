@@ -107,7 +107,11 @@ fn balances(tenants: &[TenantBalance]) -> String {
 /// The end-of-pass table: work orders, statuses, credits charged and refunded.
 pub fn text(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
-        return format!("dry run: nothing was written\n\n{}", plan_text(plan));
+        return format!(
+            "dry run: nothing was written\n\n{}{}",
+            plan_text(plan),
+            super::notices::text(&s.low_balance)
+        );
     }
     let mut out = runs(&s.runs);
     out.push_str(&invalid(&s.invalid));
@@ -117,6 +121,7 @@ pub fn text(s: &Summary) -> String {
     for n in &s.notes {
         let _ = writeln!(out, "note: {}", untrusted(n));
     }
+    out.push_str(&super::notices::text(&s.low_balance));
     let _ = writeln!(out, "{}", s.counts(""));
     out
 }

@@ -164,6 +164,8 @@ pub fn load(
 fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> LoadedTenant {
     let rel = folder_rel(folder);
     let mut name = None;
+    let mut plan = None;
+    let mut low_balance_credits = None;
     let mut tdoc = None;
     let yml = rel.join("tenant.yml");
     let missing = Beneath::new(root, &yml)
@@ -190,11 +192,13 @@ fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> Loaded
                         format!("tenant_id '{id}' must equal its folder name '{folder}'"),
                     ));
                 }
-                name = doc
+                let text = |key: &str| doc.value.get(key).and_then(|x| x.as_str());
+                name = text("name").map(String::from);
+                plan = text("plan").map(String::from);
+                low_balance_credits = doc
                     .value
-                    .get("name")
-                    .and_then(|x| x.as_str())
-                    .map(String::from);
+                    .get("low_balance_credits")
+                    .and_then(|x| x.as_i64());
             }
             findings.extend(v);
             tdoc = Some(doc);
@@ -205,6 +209,8 @@ fn load_tenant(root: &Path, folder: &str, findings: &mut Vec<Finding>) -> Loaded
         dir: root.join(&rel),
         doc: tdoc,
         name,
+        plan,
+        low_balance_credits,
         work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings),
     }
 }
