@@ -66,7 +66,7 @@ impl RuntimeProfile {
         // Refused here, before any command uses it: an http:// API off this machine, or a
         // release_tag that could name the state release (the client checks again).
         if let Some(github) = doc.value.get("github") {
-            GithubSettings::from_value(github, &doc.rel)?;
+            GithubSettings::check(github, &doc.rel)?;
         }
         let s = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).map(String::from);
         Ok(RuntimeProfile {
