@@ -51,6 +51,7 @@ impl RuntimeProfile {
         } else {
             Path::new("")
         };
+        crate::output::debug(|| format!("runtime profile: {}", path.display()));
         let doc = yaml::load(base, &path).map_err(|f| f.into_error())?;
         if doc.value.is_null() {
             return Ok(RuntimeProfile {

@@ -74,12 +74,21 @@ pub fn is_repository(dir: &Path) -> bool {
     MARKERS.iter().any(|m| dir.join(m).is_dir())
 }
 
-/// The nearest of `start` and its ancestors that is a platform repository.
+/// The nearest of `start` and its ancestors that is a platform repository and not inside
+/// the tenants/ of one: a tenant's folder is untrusted (SPEC §6), so a `modules/` or
+/// `config/` a tenant commits under it never becomes the repository an operator works on.
 pub fn search(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
-        .find(|d| is_repository(d))
+        .find(|d| is_repository(d) && !inside_tenants(d))
         .map(Path::to_path_buf)
+}
+
+/// Whether `dir` is, or is below, the tenants/ folder of a platform repository.
+fn inside_tenants(dir: &Path) -> bool {
+    dir.ancestors().any(|a| {
+        a.file_name().is_some_and(|n| n == "tenants") && a.parent().is_some_and(is_repository)
+    })
 }
 
 #[cfg(test)]
@@ -94,6 +103,11 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         assert_eq!(search(&deep), Some(root.clone()));
         assert_eq!(search(&root), Some(root.clone()));
+        // A tenant's own modules/ (or a tenant named `modules`) is not a repository.
+        std::fs::create_dir_all(root.join("tenants/acme/modules/evil")).unwrap();
+        std::fs::create_dir_all(root.join("tenants/modules")).unwrap();
+        assert_eq!(search(&deep), Some(root.clone()));
+        assert_eq!(search(&root.join("tenants")), Some(root.clone()));
         let none = Root::NotFound { start: deep };
         assert_eq!(none.path(), PathBuf::from("."));
         let err = none.require().unwrap_err();

@@ -149,6 +149,20 @@ fn the_repository_is_found_from_a_subfolder_and_repo_still_wins() {
         105,
         "the top-up went to the repository's ledger"
     );
+    // A tenant (untrusted) commits a modules/ and a profile of its own under its folder: the
+    // operator working in it still gets the repository, its ledger and its modules.
+    fx.write("tenants/t1/modules/evil/module.yml", "module_id: evil\n");
+    fx.write(
+        "tenants/t1/config/runtime_profile.local.yml",
+        "billing_state_dir: planted\n",
+    );
+    std::fs::create_dir_all(fx.path("tenants/t1/planted")).unwrap();
+    let out = platform_in(&sub)
+        .args(["balance", "--tenant-id", "t1", "--json"])
+        .output()
+        .unwrap();
+    out.expect_ok();
+    assert_eq!(out.json()["balance_credits"], 105, "{}", out.text());
     // --repo names another repository: it wins over the one around the current folder.
     let other = Fx::new();
     let out = platform_in(&sub)
@@ -317,26 +331,14 @@ fn a_negative_top_up_is_a_clear_error_and_writes_nothing() {
     let fx = Fx::new();
     fx.topup(100, "INV-1");
     let before = fx.bytes(".billing-state/billing.jsonl");
-    let out = fx.run(
-        &Topup::new("t1", "-5", "INV-2")
-            .args()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let out = fx.topup_cmd("-5", "INV-2").output().unwrap();
     out.expect_code(2);
     let err = out.stderr_text();
     assert!(
         err.contains("positive") && !err.contains("unexpected argument"),
         "{err}"
     );
-    let zero = fx.run(
-        &Topup::new("t1", "0", "INV-3")
-            .args()
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let zero = fx.topup_cmd("0", "INV-3").output().unwrap();
     zero.expect_code(2);
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before);
 }

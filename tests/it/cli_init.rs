@@ -1,5 +1,5 @@
 //! `platform init DIR`: the new repository validates, runs the demo flow end to end (top-up, orchestrator, runs), and its workflows pass actionlint and install a pinned release instead of compiling.
-use crate::support::fx::{platform_in, Fx};
+use crate::support::fx::{platform_in, Fx, Topup};
 use crate::support::workflows::{actionlint, jobs, load, steps};
 use crate::support::Transcript;
 use std::path::Path;
@@ -18,8 +18,13 @@ fn init(extra: &[&str]) -> (Fx, std::path::PathBuf) {
     (fx, repo)
 }
 
-fn run(dir: &Path, args: &[&str]) -> std::process::Output {
+fn run(dir: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Output {
     platform_in(dir).args(args).output().unwrap()
+}
+
+/// The demo's top-up: 10 credits for the example tenant, by the actor `tester`.
+fn topup_args() -> Vec<String> {
+    Topup::new("example", "10", "first").args()
 }
 
 #[test]
@@ -31,22 +36,7 @@ fn init_output_validates_and_runs_the_demo_flow() {
     assert_eq!(doc["errors"], serde_json::json!([]), "{doc}");
     run(&repo, &["module", "test", "hello"]).expect_ok();
     // As shipped nobody may top up, and the example work order is a draft.
-    let denied = run(
-        &repo,
-        &[
-            "admin-topup",
-            "--tenant-id",
-            "example",
-            "--amount-credits",
-            "10",
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            "first",
-            "--actor",
-            "tester",
-        ],
-    );
+    let denied = run(&repo, &topup_args());
     denied.expect_code(3);
     let iam = std::fs::read_to_string(repo.join("config/iam.yml")).unwrap();
     std::fs::write(
@@ -61,23 +51,7 @@ fn init_output_validates_and_runs_the_demo_flow() {
     run(&repo, &["consistency-validate"]).expect_ok();
     // The demo, run from a subfolder as a user in the tenant's folder would.
     let tenant = repo.join("tenants/example");
-    run(
-        &tenant,
-        &[
-            "admin-topup",
-            "--tenant-id",
-            "example",
-            "--amount-credits",
-            "10",
-            "--topup-method-id",
-            "manual",
-            "--reference",
-            "first",
-            "--actor",
-            "tester",
-        ],
-    )
-    .expect_ok();
+    run(&tenant, &topup_args()).expect_ok();
     let out = run(&tenant, &["orchestrator", "--json"]);
     out.expect_ok();
     let runs = run(&tenant, &["runs", "--json"]).expect_ok().json();
