@@ -45,7 +45,9 @@ fn write_pages(dir: &Path, cli: clap::Command) -> Result<Vec<PathBuf>> {
 }
 
 fn collect(cmd: &clap::Command, prefix: &str, pages: &mut Vec<(String, clap::Command)>) {
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+    // clap's generated `help` subcommands are not commands of their own.
+    let subs = cmd.get_subcommands();
+    for sub in subs.filter(|s| !s.is_hide_set() && s.get_name() != "help") {
         let name = format!("{prefix}-{}", sub.get_name());
         pages.push((name.clone(), sub.clone()));
         collect(sub, &name, pages);

@@ -93,9 +93,18 @@ fn man_page_renders_and_a_page_per_command_is_written() {
             "{name}: {text}"
         );
     }
-    let leaves = leaf_commands().len();
-    let pages = std::fs::read_dir(fx.path("man1")).unwrap().count();
-    assert!(pages > leaves, "{pages} pages for {leaves} commands");
+    // One page for platform, one per command and per command group (ledger, state, module).
+    let groups = platform::cli::Cli::command()
+        .get_subcommands()
+        .filter(|s| s.has_subcommands())
+        .count();
+    let mut pages: Vec<String> = std::fs::read_dir(fx.path("man1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 1 + groups + leaf_commands().len(), "{pages:?}");
+    assert!(!pages.iter().any(|p| p.contains("-help")), "{pages:?}");
 }
 
 #[test]
@@ -124,6 +133,49 @@ fn version_names_a_commit_of_this_repository_and_its_date() {
     assert!(
         known.success(),
         "{commit} is not a commit of this repository"
+    );
+}
+
+/// The build script, compiled on its own and run as cargo would in an unpacked source
+/// tarball (no git): the version alone, or what a packager passes.
+#[test]
+fn a_build_without_git_still_has_a_version() {
+    let fx = Fx::empty();
+    let script = fx.path("build-script");
+    let rustc = Command::new("rustc")
+        .args(["--edition", "2021", "-o"])
+        .arg(&script)
+        .arg(crate_root().join("build.rs"))
+        .output()
+        .unwrap();
+    assert!(rustc.status.success(), "{}", rustc.text());
+    let tarball = fx.path("platform-9.9.9");
+    std::fs::create_dir_all(&tarball).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(&script);
+        // Git must not find a repository around the temp folder either.
+        c.env("CARGO_MANIFEST_DIR", &tarball)
+            .env("GIT_CEILING_DIRECTORIES", fx.root())
+            .env("CARGO_PKG_VERSION", "9.9.9")
+            .env_remove("PLATFORM_BUILD_COMMIT")
+            .env_remove("PLATFORM_BUILD_DATE")
+            .envs(env.iter().copied());
+        let out = c.output().unwrap();
+        out.expect_ok();
+        out.stdout_text()
+    };
+    assert!(
+        run(&[]).contains("cargo:rustc-env=PLATFORM_VERSION_LINE=9.9.9\n"),
+        "{}",
+        run(&[])
+    );
+    let packaged = run(&[
+        ("PLATFORM_BUILD_COMMIT", "abc1234"),
+        ("PLATFORM_BUILD_DATE", "2026-11-30"),
+    ]);
+    assert!(
+        packaged.contains("PLATFORM_VERSION_LINE=9.9.9 (abc1234 2026-11-30)\n"),
+        "{packaged}"
     );
 }
 
