@@ -13,13 +13,20 @@ use std::path::PathBuf;
 pub struct Cli {
     /// The platform repository (default: the nearest folder upwards, from the current one,
     /// with modules/ or tenants/)
-    #[arg(long, global = true, value_name = "DIR")]
+    // Global flags are listed after each command's own (display_order), in every --help.
+    #[arg(long, global = true, value_name = "DIR", display_order = 900)]
     pub repo: Option<PathBuf>,
     /// Print only the result and errors: no progress lines or notes on stderr
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 901
+    )]
     pub quiet: bool,
     /// Also print debug lines on stderr (as PLATFORM_LOG=debug does)
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 902)]
     pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,

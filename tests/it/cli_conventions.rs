@@ -341,6 +341,19 @@ fn enum_values_and_commands_suggest_the_closest() {
     let out = fx.run(&["schema", "modul"]);
     out.expect_code(2);
     assert!(out.stderr_text().contains("'module'"), "{}", out.text());
+    // Values from the registry (not clap enums) suggest too, and write nothing.
+    let typo = Topup {
+        method: "bnak",
+        ..Topup::new("t1", "5", "INV-9")
+    };
+    let out = fx.command().args(typo.args()).output().unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("did you mean 'bank'?"),
+        "{}",
+        out.text()
+    );
+    assert!(!fx.path(".billing-state/billing.jsonl").exists());
 }
 
 #[test]
