@@ -61,6 +61,7 @@ impl std::fmt::Display for Root {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Root::Given(p) => write!(f, "{} (--repo)", p.display()),
+            Root::Found(p) if p == Path::new(".") => write!(f, ". (the current folder)"),
             Root::Found(p) => write!(f, "{} (found upwards from the current folder)", p.display()),
             Root::NotFound { start } => {
                 write!(f, "none found from {} upwards; using .", start.display())
