@@ -212,10 +212,10 @@ fn low_balance_md(list: &[LowBalance]) -> String {
         .iter()
         .map(|l| {
             vec![
-                format!("`{}`", escape(&l.tenant_id)),
+                l.tenant_id.clone(),
                 l.balance_credits.to_string(),
                 l.threshold.map_or("-".to_string(), |t| t.to_string()),
-                format!("`{}`", l.reason.as_str()),
+                l.reason.as_str().to_string(),
             ]
         })
         .collect();

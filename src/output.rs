@@ -267,7 +267,8 @@ pub fn print_error_json(err: &Error) {
         "error": {
             "message": err.message,
             "location": err.location,
-            "help": err.help,
+            "help": err.help_line(),
+            "topic": err.topic.map(|t| t.topic()),
             "exit_code": err.exit_code(),
         }
     });

@@ -29,6 +29,7 @@ pub fn require_known<'a>(
         "unknown tenant '{tenant_id}': no folder {} and no record of it in the ledger",
         tenants.join(tenant_id).display()
     ))
+    .topic(crate::error::Topic::UnknownTenant)
     .help(format!(
         "{hint}(known tenants: {})",
         if known.is_empty() {

@@ -166,7 +166,7 @@ fn conflict(
         topup.reference,
         topup.tenant_id,
         rec.get(field).cloned().unwrap_or(Value::Null),
-    ))
+    )).topic(crate::error::Topic::LedgerConflict)
     .at(format!("{}:{seq}", dir.join(Stream::Billing.file_name()).display()))
     .help("a reference is one payment: use a new --reference for a new top-up")
 }

@@ -90,7 +90,9 @@ impl Catalog {
         for plan in plans.as_object().into_iter().flat_map(|m| m.keys()) {
             let field = format!("plans.{plan}");
             let listed = yaml::strings(&plans, plan);
-            catalog.plans.insert(plan.clone(), listed.into_iter().collect());
+            catalog
+                .plans
+                .insert(plan.clone(), listed.into_iter().collect());
             if let Some(line) = doc.line_of(&field) {
                 catalog.lines.insert(plan.clone(), line);
             }
@@ -105,7 +107,8 @@ mod tests {
 
     fn catalog() -> Catalog {
         let mut c = Catalog::default();
-        c.plans.insert("basic".into(), ["text_stats".to_string()].into());
+        c.plans
+            .insert("basic".into(), ["text_stats".to_string()].into());
         c
     }
 

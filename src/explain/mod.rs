@@ -87,6 +87,7 @@ pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
     for (kind, table) in [
         (TopicKind::Exit, texts::EXIT_CODES),
         (TopicKind::Record, texts::RECORD_TYPES),
+        (TopicKind::Error, texts::ERRORS),
     ] {
         out.extend(table.iter().map(|(n, m, t)| Topic::new(kind, n, m, t)));
     }
@@ -143,5 +144,17 @@ fn suggest(catalog: &[Topic], query: &str) -> String {
             "closest topics: {} (run `platform explain` to list every topic)",
             close.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_topic_has_a_text_and_every_text_a_topic() {
+        let named: Vec<&str> = crate::error::Topic::ALL.iter().map(|t| t.name()).collect();
+        let texts: Vec<&str> = texts::ERRORS.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(named, texts);
     }
 }

@@ -160,3 +160,42 @@ pub const RECORD_TYPES: &[Text] = &[
         "Denials show who tried what; every privileged billing record has its audit record.",
     ),
 ];
+
+/// Every kind of error with its own topic (`crate::error::Topic`), by name.
+pub const ERRORS: &[Text] = &[
+    (
+        "ledger_damaged",
+        "A ledger file fails verification: a line was changed, removed, reordered or cut, a hash chain breaks, or a record lacks what it needs (a privileged record without its audit record). Nothing was written: no command writes on a damaged ledger.",
+        "Run `platform integrity-validate` to list every problem with its file and line, then restore the billing-state directory from a good copy (`platform state pull`, or the latest backup). A torn last batch after a crash is not damage: the next writer repairs it.",
+    ),
+    (
+        "ledger_conflict",
+        "An idempotency key is already recorded with a different payload (a top-up reference reused with another amount, two shards that disagree), or a batch is partly recorded. Nothing was written.",
+        "Compare the fields the message names: a replay must repeat the same values. Use a new --reference for a different top-up; for a merge, find which shard wrote the odd record.",
+    ),
+    (
+        "billing_rule",
+        "The record would break a billing rule: a balance below zero, an amount outside 1..=10^12, a refund larger than its spend, a SPEND of a run without its run_started. Nothing was written.",
+        "Read the rule the message names (docs/ledger.md lists them); check the amounts and the tenant's balance (`platform balance`).",
+    ),
+    (
+        "lock_timeout",
+        "Another process holds the billing-state directory's lock (an orchestrator, a top-up, a merge) and did not let go within the wait.",
+        "Wait for the process the message names to finish, or stop it, then run again; --lock-timeout waits longer. A lock of a killed process is released by the kernel: there is no stale lock file to delete.",
+    ),
+    (
+        "denied",
+        "config/iam.yml gives the actor no role with the scope the command needs. The denial is recorded in audit.jsonl.",
+        "Grant the actor a role with the scope the message names in config/iam.yml (through review), or run as an actor who has it (--actor, GITHUB_ACTOR).",
+    ),
+    (
+        "unknown_tenant",
+        "--tenant-id names no tenant of this repository (no folder tenants/<id>/ with a tenant.yml) and, for the read commands, none the ledger has records of.",
+        "Check the spelling (the closest tenants are suggested) or add tenants/<id>/tenant.yml first.",
+    ),
+    (
+        "state_refused",
+        "`state pull` or `state push` refused the state release or the local files: a signature or heads.json that does not verify, records past the signed heads, history rewritten since the pull, or a release that changed meanwhile. Nothing was written locally (pull) or uploaded (push).",
+        "Read the reason in the message; docs/github.md (\"State\") says what each one means. Never push over a refusal: find who wrote the state release, and restore it with `state push --restore` from a verified copy.",
+    ),
+];

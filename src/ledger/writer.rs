@@ -318,7 +318,7 @@ impl Ledger {
                 stream.file_name(),
                 have.join(", "),
                 lack.join(", ")
-            ))
+            )).topic(crate::error::Topic::LedgerConflict)
             .at(f.path.display().to_string())
             .help("post a batch exactly as it was first posted, or under new keys"));
         }
@@ -409,6 +409,7 @@ fn check_billing(f: &mut FileState, batch: &[Prepared]) -> Result<()> {
     match broken {
         None => Ok(()),
         Some(b) => Err(Error::failure(format!("{b}; nothing was written"))
+            .topic(crate::error::Topic::BillingRule)
             .at(f.path.display().to_string())
             .help(b.rule.help())),
     }
@@ -425,7 +426,7 @@ fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Erro
         stream.file_name(),
         p.key_text,
         e.seq
-    ))
+    )).topic(crate::error::Topic::LedgerConflict)
     .at(format!("{}:{}", f.path.display(), e.seq))
     .help("a key names one fact: post the new fact under a new key")
 }

@@ -238,15 +238,18 @@ pub fn run_pass(
     if opts.dry_run {
         // The balances the plan leaves, and the runs it would refuse.
         let mut projected = balances.clone();
-        projected.extend(plan.tenants.iter().map(|t| (t.tenant_id.clone(), t.balance_after)));
+        projected.extend(
+            plan.tenants
+                .iter()
+                .map(|t| (t.tenant_id.clone(), t.balance_after)),
+        );
         let refused: Vec<RunReport> = plan
             .work_orders
             .iter()
             .filter(|wp| wp.refused.is_some())
             .map(report::refused_report)
             .collect();
-        summary.low_balance =
-            notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
+        summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
         summary.plan = Some(plan);
         return Ok(summary);
     }
@@ -258,8 +261,7 @@ pub fn run_pass(
     if !idle || history.repairs_pending {
         setup.execute(&history, totals, &plan, &mut summary, progress)?;
     }
-    summary.low_balance =
-        notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
+    summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
     Ok(summary)
 }
 

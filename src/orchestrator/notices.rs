@@ -108,3 +108,18 @@ pub fn text(list: &[LowBalance]) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_print_as_their_wire_names() {
+        for r in [LowReason::BelowThreshold, LowReason::RefusedForCredits] {
+            assert_eq!(
+                serde_json::to_value(r).ok(),
+                Some(serde_json::json!(r.as_str()))
+            );
+        }
+    }
+}

@@ -108,10 +108,18 @@ pub struct StepPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
-    NotEnoughCredits { balance: i64, needed: i64 },
-    SecretsMissing { names: Vec<String> },
+    NotEnoughCredits {
+        balance: i64,
+        needed: i64,
+    },
+    SecretsMissing {
+        names: Vec<String>,
+    },
     /// Steps whose module the tenant's plan does not allow: (module, why) per module.
-    NotEntitled { modules: Vec<String>, why: String },
+    NotEntitled {
+        modules: Vec<String>,
+        why: String,
+    },
 }
 
 impl Refusal {

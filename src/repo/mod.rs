@@ -120,7 +120,9 @@ impl Repo {
             return Ok(());
         };
         let plan = self.tenants.get(tenant_id).and_then(|t| t.plan.as_deref());
-        let builtin = self.module(module_id).is_some_and(|m| m.runner.builtin().is_some());
+        let builtin = self
+            .module(module_id)
+            .is_some_and(|m| m.runner.builtin().is_some());
         catalog.check(plan, module_id, builtin)
     }
 

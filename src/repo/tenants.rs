@@ -98,6 +98,7 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
             "--tenant-id: unknown tenant '{}' (no {what})",
             printable(tenant_id)
         ))
+        .topic(crate::error::Topic::UnknownTenant)
         .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"))
     };
     let missing = |rel: PathBuf| {

@@ -11,6 +11,7 @@ mod cli_conventions;
 mod cli_init;
 mod commands_shared;
 mod deps_rust_version;
+mod entitlements;
 mod explain;
 mod fuzz_ledger;
 mod fuzz_package;
