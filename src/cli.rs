@@ -130,6 +130,9 @@ pub struct OrchestratorArgs {
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The pass's clock for scheduled work orders' periods (default: $PLATFORM_NOW, else now)
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
 }

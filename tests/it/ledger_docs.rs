@@ -111,6 +111,8 @@ fn print_examples() {
             work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
                 .into(),
             correlation_id: corr.into(),
+            period: None,
+            rerun: None,
         })],
     )
     .unwrap();
@@ -270,6 +272,7 @@ fn print_examples() {
         ],
         charged_credits: 7,
         refunded_credits: 5,
+        period: None,
     }));
     post(Record::EvidenceBundle(EvidenceBundle::new(
         t,

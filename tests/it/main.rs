@@ -31,6 +31,7 @@ mod orchestrator_email;
 mod orchestrator_runs;
 mod orchestrator_superseded;
 mod publish_cli;
+mod recurring;
 mod reliability_concurrency;
 mod reliability_crash;
 mod reliability_hostile;
