@@ -30,6 +30,10 @@ pub enum Command {
     Ledger(LedgerCommand),
     /// Post a TOPUP for a tenant (scope billing.topup)
     AdminTopup(AdminTopupArgs),
+    /// Post an ADJUST (a credit or a debit, with a reason) for a tenant (scope billing.adjust)
+    AdminAdjust(AdminAdjustArgs),
+    /// Ask the next orchestrator pass for a new run of a work order (scope orders.rerun)
+    Rerun(RerunArgs),
     /// Package purchased deliverables and publish them as GitHub Release assets (scope artifacts.publish)
     Publish(PublishArgs),
     /// Pull or push the billing-state files kept on a GitHub release
@@ -179,6 +183,46 @@ pub struct AdminTopupArgs {
     pub reference: String,
     #[arg(long, value_name = "S")]
     pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminAdjustArgs {
+    #[arg(long, value_name = "T")]
+    pub tenant_id: String,
+    /// Credits to add (positive) or take away (negative, e.g. -5); never below a zero balance
+    #[arg(long, value_name = "±N", allow_negative_numbers = true)]
+    pub amount_credits: i64,
+    /// goodwill, correction, chargeback, or one from config/registry.yml's adjust_reasons
+    #[arg(long, value_name = "R")]
+    pub reason_slug: String,
+    /// The case's reference (ticket, credit note, dispute): the same reference twice is one adjustment
+    #[arg(long, value_name = "REF")]
+    pub reference: String,
+    #[arg(long, value_name = "S")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    #[arg(long, value_name = "T")]
+    pub tenant_id: String,
+    #[arg(long, value_name = "W")]
+    pub work_order_id: String,
+    /// Why (recorded with the request; one line, at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
     #[command(flatten)]
     pub state: StateDirArgs,
     #[command(flatten)]
@@ -344,6 +388,8 @@ impl Cli {
             Command::Ledger(LedgerCommand::Merge(a)) => a.output.json,
             Command::Ledger(LedgerCommand::Keygen(a)) => a.json,
             Command::AdminTopup(a) => a.output.json,
+            Command::AdminAdjust(a) => a.output.json,
+            Command::Rerun(a) => a.output.json,
             Command::Publish(a) => a.output.json,
             Command::State(StateCommand::Pull(a)) => a.common.output.json,
             Command::State(StateCommand::Push(a)) => a.common.output.json,

@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::output;
 use std::path::{Path, PathBuf};
 
+pub mod admin_adjust;
 pub mod admin_topup;
 pub mod balance;
 pub mod consistency_validate;
@@ -14,6 +15,7 @@ pub mod ledger_merge;
 pub mod module_test;
 pub mod orchestrator;
 pub mod publish;
+pub mod rerun;
 pub mod runs;
 pub mod schema;
 pub mod state;
@@ -48,6 +50,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Ledger(LedgerCommand::Merge(a)) => ledger_merge::run(&ctx, a)?,
         Command::Ledger(LedgerCommand::Keygen(a)) => ledger_keygen::run(&ctx, a)?,
         Command::AdminTopup(a) => admin_topup::run(&ctx, a)?,
+        Command::AdminAdjust(a) => admin_adjust::run(&ctx, a)?,
+        Command::Rerun(a) => rerun::run(&ctx, a)?,
         Command::Publish(a) => publish::run(&ctx, a)?,
         Command::State(StateCommand::Pull(a)) => state::pull(&ctx, a)?,
         Command::State(StateCommand::Push(a)) => state::push(&ctx, a)?,

@@ -8,6 +8,7 @@ mod builtin_deliver_local;
 mod builtin_package;
 mod builtin_precheck;
 mod commands_shared;
+mod corrections;
 mod deps_rust_version;
 mod explain;
 mod fuzz_ledger;
