@@ -314,3 +314,56 @@ fn a_denied_rerun_exits_3_and_is_audited() {
     );
     assert_eq!(audit[0]["target"], "rerun/t1/once");
 }
+
+/// An edit an attacker makes to one record.
+type Edit = Box<dyn Fn(&mut serde_json::Map<String, Value>)>;
+
+/// An ADJUST forged into billing.jsonl by someone who knows the format (re-chained, so each
+/// line's own checks pass): one without its audit record, one past the amount cap, one that
+/// overdraws. integrity-validate names each, and readers print no figure from them.
+#[test]
+fn forged_adjustments_are_refused_by_integrity_validate_and_readers() {
+    use crate::support::ledger_fixtures::forge;
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    adjust(&fx, "-4", "correction", "CASE-1", &[]).expect_ok();
+    fx.integrity().unwrap();
+    let billing = fx.state_file("billing.jsonl");
+    let pristine = std::fs::read(&billing).unwrap();
+    let cases: [(&str, Edit); 3] = [
+        // Another reference: its audit record (keyed by the reference) does not exist.
+        (
+            "has no audit record",
+            Box::new(|r| {
+                r.insert("reference".into(), "FORGED".into());
+                r.insert("idempotency_key".into(), "adjust/t1/FORGED".into());
+                r.insert("amount_credits".into(), 1_000_000.into());
+            }),
+        ),
+        (
+            "ADJUST amount_credits must be ±(1..=1000000000000), got -10000000000000",
+            Box::new(|r| {
+                r.insert("amount_credits".into(), (-10_000_000_000_000i64).into());
+            }),
+        ),
+        (
+            "not enough credits",
+            Box::new(|r| {
+                r.insert("amount_credits".into(), (-11).into());
+            }),
+        ),
+    ];
+    for (what, edit) in cases {
+        std::fs::write(&billing, &pristine).unwrap();
+        forge(&billing, |records| edit(&mut records[1]));
+        let text = fx.run(&["integrity-validate"]).expect_code(1).stdout_text();
+        assert!(
+            text.lines()
+                .any(|l| l.contains("billing.jsonl:2:") && l.contains(what)),
+            "{what}:\n{text}"
+        );
+        let o = fx.run(&["balance", "--tenant-id", "t1"]);
+        o.expect_code(1);
+        assert!(o.stdout.is_empty(), "{what}: {}", o.text());
+    }
+}
