@@ -1,12 +1,9 @@
 //! `admin-adjust` as a library (SPEC §9): IAM (denials audited), the request's checks, then one idempotent ADJUST keyed by tenant and reference that never takes a balance below zero.
 use super::check_tenant_id;
-use super::post::{check_reference_and_note, post_once, Once, Posted};
-use crate::audit::Subject;
+use super::post::{book, check_reference_and_note, Ask, Booked, Once};
 use crate::config::iam::Scope;
 use crate::config::registry::Registry;
 use crate::error::{Error, Result};
-use crate::ledger::{Ledger, Repair};
-use crate::privileged;
 use crate::records::billing::{self, Adjust, UNIT_CREDITS};
 use crate::records::Payload;
 use serde::Serialize;
@@ -30,64 +27,44 @@ pub struct AdjustRequest<'a> {
 /// What the adjustment did (the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct AdjustOutcome {
-    pub status: Posted,
-    pub tenant_id: String,
-    pub amount_credits: i64,
+    #[serde(flatten)]
+    pub booked: Booked,
     pub reason_slug: String,
-    pub reference: String,
-    pub idempotency_key: String,
-    /// billing.jsonl seq of the ADJUST (the earlier one when already recorded).
-    pub seq: u64,
-    pub actor: String,
-    pub balance_credits: i64,
-    /// What the ledger repaired on the way (reported as notes).
-    #[serde(skip)]
-    pub repairs: Vec<Repair>,
 }
 
-/// Authorise, check and post one adjustment to the billing-state directory `dir`.
+/// Authorise, check and post one adjustment to the billing-state directory `dir`. A debit
+/// the balance does not cover is refused by the ledger under its lock (exit 1, nothing
+/// written), so two concurrent debits can never both pass a stale check.
 pub fn adjust(repo: &Path, dir: &Path, req: &AdjustRequest<'_>) -> Result<AdjustOutcome> {
-    let subject = Subject {
-        tenant_id: Some(req.tenant_id.to_string()),
-        target: billing::adjust_key(req.tenant_id, req.reference.trim()),
-    };
-    let who = privileged::authorize(repo, dir, req.actor, Scope::BillingAdjust, &subject)?;
-    let reference = check(repo, req)?;
-    let (mut ledger, mut repairs) = Ledger::open(dir)?;
-    let record = Adjust {
-        tenant_id: req.tenant_id.to_string(),
-        amount_credits: req.amount_credits,
-        reason_slug: req.reason_slug.to_string(),
-        reference: reference.to_string(),
-        note: req.note.map(str::to_string),
-        actor: who.actor.clone(),
-        usage_unit: UNIT_CREDITS.to_string(),
-    };
-    let key = record.key();
-    let once = Once {
-        identity: vec![
-            ("amount_credits", json!(record.amount_credits)),
-            ("reason_slug", json!(record.reason_slug)),
-        ],
-        payload: Payload::new(record),
+    let ask = Ask {
+        scope: Scope::BillingAdjust,
         tenant_id: req.tenant_id,
-        reference,
-        help: "a reference is one adjustment: use a new --reference for a new one",
+        target: billing::adjust_key(req.tenant_id, req.reference.trim()),
+        actor: req.actor,
     };
-    // A debit the balance does not cover is refused by the ledger under its lock (exit 1,
-    // nothing written), so two concurrent debits can never both pass a stale check.
-    let (status, seq) = post_once(&mut ledger, once, &mut repairs)?;
+    let record = |reference: &str, actor: &str| {
+        let adjust = Adjust {
+            tenant_id: req.tenant_id.to_string(),
+            amount_credits: req.amount_credits,
+            reason_slug: req.reason_slug.to_string(),
+            reference: reference.to_string(),
+            note: req.note.map(str::to_string),
+            actor: actor.to_string(),
+            usage_unit: UNIT_CREDITS.to_string(),
+        };
+        Once {
+            identity: vec![
+                ("amount_credits", json!(adjust.amount_credits)),
+                ("reason_slug", json!(adjust.reason_slug)),
+            ],
+            payload: Payload::new(adjust),
+            help: "a reference is one adjustment: use a new --reference for a new one",
+        }
+    };
+    let booked = book(repo, dir, ask, || check(repo, req), record)?;
     Ok(AdjustOutcome {
-        status,
-        tenant_id: req.tenant_id.to_string(),
-        amount_credits: req.amount_credits,
+        booked,
         reason_slug: req.reason_slug.to_string(),
-        reference: reference.to_string(),
-        idempotency_key: key,
-        seq,
-        actor: who.actor,
-        balance_credits: ledger.balance(req.tenant_id),
-        repairs,
     })
 }
 

@@ -5,7 +5,7 @@ pub mod statement;
 pub mod topup;
 
 pub use adjust::{adjust, AdjustOutcome, AdjustRequest};
-pub use post::Posted;
+pub use post::{Booked, Posted};
 pub use statement::{statement, Row, Statement};
 pub use topup::{topup, TopupOutcome, TopupRequest, TopupStatus};
 

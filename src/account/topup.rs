@@ -1,13 +1,9 @@
 //! `admin-topup` as a library: IAM (denials audited), the request's checks, then one idempotent TOPUP keyed by tenant and reference (SPEC §3, §7).
 use super::check_tenant_id;
-use super::post::check_reference_and_note;
-use super::post::{post_once, Once, Posted};
-use crate::audit::Subject;
+use super::post::{book, check_reference_and_note, Ask, Booked, Once, Posted};
 use crate::config::iam::Scope;
 use crate::config::registry::Registry;
 use crate::error::{Error, Result};
-use crate::ledger::{Ledger, Repair};
-use crate::privileged;
 use crate::records::{billing, Payload, Topup};
 use serde::Serialize;
 use serde_json::json;
@@ -32,61 +28,41 @@ pub type TopupStatus = Posted;
 /// What the top-up did (the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct TopupOutcome {
-    pub status: TopupStatus,
-    pub tenant_id: String,
-    pub amount_credits: i64,
+    #[serde(flatten)]
+    pub booked: Booked,
     pub topup_method_id: String,
-    pub reference: String,
-    pub idempotency_key: String,
-    /// billing.jsonl seq of the TOPUP (the earlier one when already recorded).
-    pub seq: u64,
-    pub actor: String,
-    pub balance_credits: i64,
-    /// What the ledger repaired on the way (reported as notes).
-    #[serde(skip)]
-    pub repairs: Vec<Repair>,
 }
 
 /// Authorise, check and post one top-up to the billing-state directory `dir`.
 pub fn topup(repo: &Path, dir: &Path, req: &TopupRequest<'_>) -> Result<TopupOutcome> {
-    let subject = Subject {
-        tenant_id: Some(req.tenant_id.to_string()),
-        target: billing::topup_key(req.tenant_id, req.reference.trim()),
-    };
-    let who = privileged::authorize(repo, dir, req.actor, Scope::BillingTopup, &subject)?;
-    let reference = check(repo, req)?;
-    let (mut ledger, mut repairs) = Ledger::open(dir)?;
-    let topup = Topup::new(
-        req.tenant_id,
-        req.amount_credits,
-        req.topup_method_id,
-        reference,
-        req.note,
-        &who.actor,
-    );
-    let key = topup.key();
-    let once = Once {
-        identity: vec![
-            ("amount_credits", json!(topup.amount_credits)),
-            ("topup_method_id", json!(topup.topup_method_id)),
-        ],
-        payload: Payload::new(topup),
+    let ask = Ask {
+        scope: Scope::BillingTopup,
         tenant_id: req.tenant_id,
-        reference,
-        help: "a reference is one payment: use a new --reference for a new top-up",
+        target: billing::topup_key(req.tenant_id, req.reference.trim()),
+        actor: req.actor,
     };
-    let (status, seq) = post_once(&mut ledger, once, &mut repairs)?;
+    let record = |reference, actor: &str| {
+        let topup = Topup::new(
+            req.tenant_id,
+            req.amount_credits,
+            req.topup_method_id,
+            reference,
+            req.note,
+            actor,
+        );
+        Once {
+            identity: vec![
+                ("amount_credits", json!(topup.amount_credits)),
+                ("topup_method_id", json!(topup.topup_method_id)),
+            ],
+            payload: Payload::new(topup),
+            help: "a reference is one payment: use a new --reference for a new top-up",
+        }
+    };
+    let booked = book(repo, dir, ask, || check(repo, req), record)?;
     Ok(TopupOutcome {
-        status,
-        tenant_id: req.tenant_id.to_string(),
-        amount_credits: req.amount_credits,
+        booked,
         topup_method_id: req.topup_method_id.to_string(),
-        reference: reference.to_string(),
-        idempotency_key: key,
-        seq,
-        actor: who.actor,
-        balance_credits: ledger.balance(req.tenant_id),
-        repairs,
     })
 }
 

@@ -21,13 +21,13 @@ pub fn run(ctx: &Ctx, args: &AdminAdjustArgs) -> Result<Report> {
 impl View for AdjustOutcome {
     fn text(&self) -> String {
         let (tenant, reason, reference, seq) = (
-            &self.tenant_id,
+            &self.booked.tenant_id,
             &self.reason_slug,
-            &self.reference,
-            self.seq,
+            &self.booked.reference,
+            self.booked.seq,
         );
-        let (amount, balance) = (self.amount_credits, self.balance_credits);
-        match self.status {
+        let (amount, balance) = (self.booked.amount_credits, self.booked.balance_credits);
+        match self.booked.status {
             Posted::Appended => format!(
                 "adjusted {tenant} by {amount:+} credits ({reason}, reference {reference}, billing.jsonl seq {seq}); balance {balance} credits"
             ),
@@ -38,6 +38,6 @@ impl View for AdjustOutcome {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.repairs.iter().map(|r| format!("note: {r}")).collect()
+        self.booked.notes()
     }
 }

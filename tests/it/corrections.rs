@@ -1,18 +1,14 @@
 //! SPEC §9 operator corrections, on the real binary: `admin-adjust` (ADJUST records: idempotent by reference, conflicts named, never below zero, counted in every balance) and `rerun` (one pending request per last run, consumed by one new run; unknown ids exit 2; denials exit 3 and are audited).
 use crate::support::check::assert_has;
+use crate::support::orch::GEN_STEP;
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::process::Output;
 
 /// One step (gen: 5 credits a run), unscheduled.
-const ONCE: &str = "work_order_id: once
-steps:
-  - step_id: gen
-    module_id: gen
-    kind: transform
-    inputs: {text: \"alpha beta\"}
-    deliverables: [data]
-";
+fn once() -> String {
+    format!("work_order_id: once\n{GEN_STEP}")
+}
 
 /// `admin-adjust` of t1 by `actor`: amount, reason, reference, then any extra flags.
 fn adjust_as(
@@ -209,7 +205,7 @@ fn a_denied_adjustment_exits_3_and_is_audited() {
 #[test]
 fn the_credits_gate_and_ledger_merge_count_adjustments() {
     let fx = Fx::new();
-    fx.workorder("once", ONCE);
+    fx.workorder("once", &once());
     fx.topup(1, "r1");
     let (code, _, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1, "1 credit does not cover 5");
@@ -235,7 +231,7 @@ fn the_credits_gate_and_ledger_merge_count_adjustments() {
 #[test]
 fn two_rerun_requests_then_one_pass_give_one_run() {
     let fx = Fx::new();
-    fx.workorder("once", ONCE);
+    fx.workorder("once", &once());
     fx.topup(100, "r1");
     fx.orchestrate(&[]);
     let v = rerun_as(&fx, "tester", "t1", "once", "upstream data fixed")
@@ -286,7 +282,7 @@ fn two_rerun_requests_then_one_pass_give_one_run() {
 #[test]
 fn a_rerun_of_an_unknown_tenant_or_work_order_exits_2() {
     let fx = Fx::new();
-    fx.workorder("once", ONCE);
+    fx.workorder("once", &once());
     for (tenant, wo, needle) in [
         ("t1", "missing", "has no work order 'missing'"),
         ("t9", "once", "unknown tenant 't9'"),
@@ -302,7 +298,7 @@ fn a_rerun_of_an_unknown_tenant_or_work_order_exits_2() {
 #[test]
 fn a_denied_rerun_exits_3_and_is_audited() {
     let fx = Fx::new();
-    fx.workorder("once", ONCE);
+    fx.workorder("once", &once());
     let out = rerun_as(&fx, "intruder", "t1", "once", "let me in");
     out.expect_code(3);
     assert!(fx.of_type("evidence.jsonl", "rerun_requested").is_empty());
