@@ -307,7 +307,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         period: wo.schedule.map(|every| every.period(input.now)),
         rerun: pending_rerun(input.history, lw, runs),
     };
-    let chosen = choose(input, runs, &want);
+    let chosen = choose(input.retry_failed, runs, &want);
     wp.close = runs
         .map(|r| closings(input, r, chosen.resumed()))
         .unwrap_or_default();
@@ -434,7 +434,7 @@ impl Chosen<'_> {
 /// Start, Resume, Retry or UpToDate, by the last run, the file's digest, the period and a
 /// pending rerun request (SPEC §4, §9).
 fn choose<'a>(
-    input: &PlanInput,
+    retry_failed: bool,
     runs: Option<&'a BTreeMap<u64, RunHistory>>,
     want: &Want<'_>,
 ) -> Chosen<'a> {
@@ -482,7 +482,7 @@ fn choose<'a>(
             let failed = r
                 .last_end()
                 .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
-            continues(if input.retry_failed && failed {
+            continues(if retry_failed && failed {
                 Action::Retry
             } else {
                 Action::UpToDate
@@ -712,6 +712,94 @@ mod tests {
         let d = Sha256::digest(b"acme");
         let v = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
         assert_eq!(tenant_shard("acme", 2), 1 + v % 2);
+    }
+
+    /// Runs 1..=n of one work order, each ended COMPLETED with digest "a" in `periods[i]`,
+    /// the last one left open when `open`.
+    fn runs(periods: &[Option<&str>], open: bool) -> BTreeMap<u64, RunHistory> {
+        let mut out = BTreeMap::new();
+        for (i, p) in periods.iter().enumerate() {
+            let run = i as u64 + 1;
+            let mut r = RunHistory {
+                run,
+                work_order_sha256: Some("a".into()),
+                period: p.map(str::to_string),
+                started: true,
+                ..Default::default()
+            };
+            if !(open && run == periods.len() as u64) {
+                let end = crate::runs::history::RunEnd {
+                    attempt: 1,
+                    status: crate::records::RunStatus::Completed,
+                };
+                r.ends.insert(1, end);
+            }
+            out.insert(run, r);
+        }
+        out
+    }
+
+    fn want<'a>(period: Option<&str>, rerun: Option<&str>) -> Want<'a> {
+        Want {
+            sha: "a",
+            period: period.map(str::to_string),
+            rerun: rerun.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_scheduled_work_order_is_due_once_per_period_and_resume_wins() {
+        let day1 = Some("2026-12-01");
+        let day2 = Some("2026-12-02");
+        let ended = runs(&[day1], false);
+        let c = choose(false, Some(&ended), &want(day1, None));
+        assert_eq!((c.action, c.run), (Action::UpToDate, 1));
+        let c = choose(false, Some(&ended), &want(day2, None));
+        assert_eq!(
+            (c.action, c.run, c.period.as_deref()),
+            (Action::Start, 2, day2)
+        );
+        // Open since day 1, found on day 2: resumed in its own period, then day 2 starts.
+        let open = runs(&[day1], true);
+        let c = choose(false, Some(&open), &want(day2, None));
+        assert_eq!(
+            (c.action, c.run, c.period.as_deref()),
+            (Action::Resume, 1, day1)
+        );
+        let next = c.follow.expect("day 2's run follows");
+        assert_eq!(
+            (next.action, next.run, next.period.as_deref()),
+            (Action::Start, 2, day2)
+        );
+        // Open and found the same day: only resumed.
+        assert!(choose(false, Some(&open), &want(day1, None))
+            .follow
+            .is_none());
+        // Unscheduled: no period on either side, up to date.
+        let plain = runs(&[None], false);
+        assert_eq!(
+            choose(false, Some(&plain), &want(None, None)).action,
+            Action::UpToDate
+        );
+    }
+
+    #[test]
+    fn a_rerun_request_starts_the_next_run_and_names_itself() {
+        let plain = runs(&[None, None], false);
+        let key = "rerun/t/w/after-r2";
+        let c = choose(true, Some(&plain), &want(None, Some(key)));
+        assert_eq!(
+            (c.action, c.run, c.rerun.as_deref()),
+            (Action::Start, 3, Some(key))
+        );
+        let open = runs(&[None, None], true);
+        let c = choose(false, Some(&open), &want(None, Some(key)));
+        assert_eq!(c.action, Action::Resume);
+        assert_eq!(c.follow.and_then(|f| f.rerun), Some(key.to_string()));
+        assert_eq!(
+            choose(false, None, &want(None, Some("rerun/t/w/after-r0"))).run,
+            1
+        );
     }
 
     #[test]
