@@ -124,8 +124,31 @@ fn every_privileged_command_audits_its_denials_capped_and_reports_repairs() {
         "--reference",
         "INV-2",
     ];
-    let denied: [(&[&str], &str, &str); 2] = [
+    let adjust = [
+        "admin-adjust",
+        "--tenant-id",
+        "t1",
+        "--amount-credits",
+        "-5",
+        "--reason-slug",
+        "correction",
+        "--reference",
+        "CASE-1",
+    ];
+    fx.workorder("w", "work_order_id: w\nsteps: []\n");
+    let rerun = [
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "w",
+        "--reason",
+        "why",
+    ];
+    let denied: [(&[&str], &str, &str); 4] = [
         (&topup, "billing.topup", "may not top up credits"),
+        (&adjust, "billing.adjust", "may not adjust balances"),
+        (&rerun, "orders.rerun", "may not request re-runs"),
         (
             &["publish", "--no-publish"],
             "artifacts.publish",

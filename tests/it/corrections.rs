@@ -363,3 +363,44 @@ fn forged_adjustments_are_refused_by_integrity_validate_and_readers() {
         assert!(o.stdout.is_empty(), "{what}: {}", o.text());
     }
 }
+
+/// A real abort between an ADJUST's write and its audit record's: readers refuse to show
+/// figures, and the replayed command adds the audit record from the ADJUST and says so.
+#[test]
+fn a_crash_between_an_adjustment_and_its_audit_record_is_repaired_by_the_replay() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    let audits = fx.lines("audit.jsonl").len();
+    let mut c = fx.cmd();
+    c.args([
+        "admin-adjust",
+        "--tenant-id",
+        "t1",
+        "--amount-credits",
+        "3",
+        "--reason-slug",
+        "goodwill",
+        "--reference",
+        "CASE-9",
+        "--actor",
+        "tester",
+    ]);
+    let out = c
+        .env("PLATFORM_FAILPOINT", "ledger_after_write@1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", out.text());
+    assert_eq!(adjusts(&fx).len(), 1);
+    assert_eq!(fx.lines("audit.jsonl").len(), audits, "no audit record yet");
+    fx.run(&["balance", "--tenant-id", "t1"]).expect_code(1);
+    let out = adjust(&fx, "3", "goodwill", "CASE-9", &[]);
+    let err = out.expect_ok().stderr_text();
+    assert_has(&err, "the audit record of ADJUST adjust/t1/CASE-9");
+    let last = fx.lines("audit.jsonl").pop().unwrap();
+    assert_eq!(
+        last["idempotency_key"],
+        "audit/billing.adjust/adjust/t1/CASE-9"
+    );
+    assert_eq!(fx.balance(), 13);
+    fx.integrity().unwrap();
+}
