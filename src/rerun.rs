@@ -63,16 +63,7 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
         reason: req.reason.trim().to_string(),
         actor: who.actor.clone(),
     };
-    let key = record.key();
-    // The first request after a run is the request, whatever a later one says: one key per
-    // run, and a second posting with another reason must not be a conflict.
-    let status = if ledger.contains(Stream::Evidence, &key) {
-        RerunStatus::AlreadyRequested
-    } else {
-        let out = ledger.append(Stream::Evidence, vec![Payload::new(record)])?;
-        repairs.extend(out.repairs.iter().cloned());
-        RerunStatus::Requested
-    };
+    let status = record_once(&mut ledger, record, &mut repairs)?;
     Ok(RerunOutcome {
         status,
         tenant_id: req.tenant_id.to_string(),
@@ -82,6 +73,30 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
         actor: who.actor,
         repairs,
     })
+}
+
+/// Append the request unless one after the same run is recorded. The first request after a
+/// run is the request, whatever a later one says: one key per run, and a second posting
+/// with another reason must not be a conflict.
+fn record_once(
+    ledger: &mut Ledger,
+    record: RerunRequested,
+    repairs: &mut Vec<Repair>,
+) -> Result<RerunStatus> {
+    let key = record.key();
+    if ledger.contains(Stream::Evidence, &key) {
+        return Ok(RerunStatus::AlreadyRequested);
+    }
+    match ledger.append(Stream::Evidence, vec![Payload::new(record)]) {
+        Ok(out) => {
+            repairs.extend(out.repairs.iter().cloned());
+            Ok(RerunStatus::Requested)
+        }
+        // Another request with another reason won the race for the lock: the same request,
+        // which the writer caught up with before it refused this one.
+        Err(_) if ledger.contains(Stream::Evidence, &key) => Ok(RerunStatus::AlreadyRequested),
+        Err(e) => Err(e),
+    }
 }
 
 /// `--reason`: one line of text, like a note, and not empty.
@@ -101,4 +116,38 @@ fn last_run(ledger: &Ledger, tenant_id: &str, work_order_id: &str) -> u64 {
         ledger.contains(Stream::Evidence, &key)
     };
     (1..).take_while(|n| started(*n)).last().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(reason: &str) -> RerunRequested {
+        RerunRequested {
+            tenant_id: "acme".into(),
+            work_order_id: "w".into(),
+            after_run: 0,
+            reason: reason.into(),
+            actor: "ops".into(),
+        }
+    }
+
+    #[test]
+    fn two_racing_requests_with_other_reasons_are_one_request() {
+        let dir = tempfile::tempdir().unwrap();
+        // Both opened before either writes: each sees no request yet.
+        let (mut a, _) = Ledger::open(dir.path()).unwrap();
+        let (mut b, _) = Ledger::open(dir.path()).unwrap();
+        let mut repairs = Vec::new();
+        let first = record_once(&mut a, request("data fixed"), &mut repairs).unwrap();
+        let second = record_once(&mut b, request("asked again"), &mut repairs).unwrap();
+        assert_eq!(
+            (first, second),
+            (RerunStatus::Requested, RerunStatus::AlreadyRequested)
+        );
+        let text = std::fs::read_to_string(dir.path().join("evidence.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("data fixed"));
+        assert_eq!(last_run(&b, "acme", "w"), 0);
+    }
 }
