@@ -83,7 +83,12 @@ impl Row {
 
 /// The statement of `tenant_id` from the billing-state directory `dir`, from a
 /// ledger that passes every check. `since` is `--since` (RFC 3339).
-pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Statement> {
+pub fn statement(
+    repo: &Path,
+    dir: &Path,
+    tenant_id: &str,
+    since: Option<&str>,
+) -> Result<Statement> {
     check_tenant_id(tenant_id)?;
     let cut = since.map(parse_since).transpose()?;
     let mut opening = 0;
@@ -102,6 +107,7 @@ pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Sta
         }
         Ok(())
     })?;
+    super::known::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
     let (records, closing) = rows(opening, &entries)?;
     Ok(Statement {
         tenant_id: tenant_id.to_string(),

@@ -90,7 +90,15 @@ fn check<'a>(repo: &Path, req: &TopupRequest<'a>) -> Result<&'a str> {
             req.topup_method_id,
             registry.topup_methods().join(", ")
         ))
-        .help("use a built-in method or add it to config/registry.yml"));
+        .help(
+            match crate::suggest::did_you_mean(
+                req.topup_method_id,
+                registry.topup_methods().iter().map(String::as_str),
+            ) {
+                Some(close) => format!("{close} Or add the method to config/registry.yml"),
+                None => "use a built-in method or add it to config/registry.yml".to_string(),
+            },
+        ));
     }
     Ok(reference)
 }

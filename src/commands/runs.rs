@@ -8,6 +8,7 @@ use crate::run_list::{self, RunList, RunRow};
 pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
     let runs = run_list::list(
+        ctx.repo(),
         &dir,
         args.tenant_id.as_deref(),
         args.work_order_id.as_deref(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 pub fn run(ctx: &Ctx, args: &StatementArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
-    let statement = account::statement(&dir, &args.tenant_id, args.since.as_deref())?;
+    let statement = account::statement(ctx.repo(), &dir, &args.tenant_id, args.since.as_deref())?;
     Ok(Report::of(&Rendered {
         statement,
         csv: args.csv,

@@ -129,16 +129,12 @@ pub fn lookup<'a>(catalog: &'a [Topic], query: &str) -> Result<&'a Topic> {
 /// "did you mean" for an unknown topic: the closest few by edit distance over names.
 fn suggest(catalog: &[Topic], query: &str) -> String {
     let bare = query.split_once(':').map_or(query, |(_, n)| n);
-    let mut scored: Vec<(usize, &str)> = catalog
-        .iter()
-        .map(|t| (distance(bare, &t.name), t.topic.as_str()))
-        .collect();
-    scored.sort();
-    let close: Vec<&str> = scored
-        .iter()
-        .filter(|(d, _)| *d <= bare.len().max(3) / 2 + 1)
+    let names: Vec<&str> = catalog.iter().map(|t| t.name.as_str()).collect();
+    let close: Vec<&str> = crate::suggest::closest(bare, names, usize::MAX)
+        .into_iter()
+        .flat_map(|name| catalog.iter().filter(move |t| t.name == name))
+        .map(|t| t.topic.as_str())
         .take(5)
-        .map(|(_, t)| *t)
         .collect();
     if close.is_empty() {
         "run `platform explain` to list every topic".to_string()
@@ -147,37 +143,5 @@ fn suggest(catalog: &[Topic], query: &str) -> String {
             "closest topics: {} (run `platform explain` to list every topic)",
             close.join(", ")
         )
-    }
-}
-
-/// Levenshtein distance over characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distances() {
-        assert_eq!(distance("timeout", "timeout"), 0);
-        assert_eq!(distance("timout", "timeout"), 1);
-        assert_eq!(distance("", "abc"), 3);
     }
 }

@@ -1,6 +1,7 @@
 //! Loads a platform repository (modules/, tenants/, config/) into typed values; every file
 //! problem becomes a finding with file and line, so one pass reports them all.
 mod modules;
+pub mod root;
 pub mod tenants;
 mod workorders;
 

@@ -130,7 +130,7 @@ fn topup_replay_and_conflict() {
 
     assert_eq!(
         balance_json(&r, &r.state),
-        serde_json::json!({"tenant_id": "acme", "balance_credits": 100})
+        serde_json::json!({"tenant_id": "acme", "balance_credits": 100, "schema_version": 1})
     );
 }
 

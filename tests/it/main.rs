@@ -7,6 +7,8 @@ mod builtin_deliver_email;
 mod builtin_deliver_local;
 mod builtin_package;
 mod builtin_precheck;
+mod cli_conventions;
+mod cli_init;
 mod commands_shared;
 mod corrections;
 mod deps_rust_version;

@@ -89,7 +89,12 @@ pub fn platform_in(dir: &Path) -> Command {
 
 /// Remove the variables the platform reads from `c`'s environment.
 pub fn clean_env(c: &mut Command) {
-    for k in ["GITHUB_ACTOR", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY"] {
+    for k in [
+        "GITHUB_ACTOR",
+        "GITHUB_TOKEN",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REPOSITORY",
+    ] {
         c.env_remove(k);
     }
     for (k, _) in std::env::vars_os() {
