@@ -1,5 +1,6 @@
 //! SPEC §9 operator corrections, on the real binary: `admin-adjust` (ADJUST records: idempotent by reference, conflicts named, never below zero, counted in every balance) and `rerun` (one pending request per last run, consumed by one new run; unknown ids exit 2; denials exit 3 and are audited).
 use crate::support::check::assert_has;
+use crate::support::fx::adjust_args;
 use crate::support::orch::GEN_STEP;
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
@@ -19,20 +20,14 @@ fn adjust_as(
     reference: &str,
     extra: &[&str],
 ) -> Output {
-    let mut args = vec![
-        "admin-adjust",
-        "--tenant-id",
-        "t1",
-        "--amount-credits",
-        amount,
-        "--reason-slug",
-        reason,
-        "--reference",
-        reference,
-        "--actor",
-        actor,
-    ];
-    args.extend_from_slice(extra);
+    let mut args = adjust_args(amount, reason, reference);
+    args.extend(
+        ["--actor", actor]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     fx.run(&args)
 }
 
@@ -372,19 +367,8 @@ fn a_crash_between_an_adjustment_and_its_audit_record_is_repaired_by_the_replay(
     fx.topup(10, "r1");
     let audits = fx.lines("audit.jsonl").len();
     let mut c = fx.cmd();
-    c.args([
-        "admin-adjust",
-        "--tenant-id",
-        "t1",
-        "--amount-credits",
-        "3",
-        "--reason-slug",
-        "goodwill",
-        "--reference",
-        "CASE-9",
-        "--actor",
-        "tester",
-    ]);
+    c.args(adjust_args("3", "goodwill", "CASE-9"))
+        .args(["--actor", "tester"]);
     let out = c
         .env("PLATFORM_FAILPOINT", "ledger_after_write@1")
         .output()
