@@ -46,7 +46,7 @@ pub enum Command {
     IntegrityValidate(IntegrityValidateArgs),
     /// Run enabled work orders: charge, run steps, package, deliver, refund
     #[command(
-        after_help = "Examples:\n  platform orchestrator --dry-run                  the priced plan; writes nothing\n  platform orchestrator                            run every enabled work order\n  platform orchestrator --tenant-id acme --json    one tenant, one JSON document\n  platform orchestrator --retry-failed             run failed steps again"
+        after_help = "Examples:\n  platform orchestrator --dry-run                  the priced plan; writes nothing\n  platform orchestrator                            run every enabled work order\n  platform orchestrator --tenant-id acme --json    one tenant, one JSON document\n  platform orchestrator --retry-failed             run failed steps again\n  platform orchestrator --now 2026-12-01T13:00:00Z scheduled work orders as of that time"
     )]
     Orchestrator(OrchestratorArgs),
     /// Ledger maintenance (merge shard billing-state directories, make a signing key)
@@ -57,6 +57,16 @@ pub enum Command {
         after_help = "Examples:\n  platform admin-topup --tenant-id acme --amount-credits 500 \\\n      --topup-method-id bank --reference INV-2026-001 --actor alice"
     )]
     AdminTopup(AdminTopupArgs),
+    /// Post an ADJUST (a credit or a debit, with a reason) for a tenant (scope billing.adjust)
+    #[command(
+        after_help = "Examples:\n  platform admin-adjust --tenant-id acme --amount-credits 50 --reason-slug goodwill \\\n      --reference CASE-2026-0007 --note \"late delivery\" --actor alice\n  platform admin-adjust --tenant-id acme --amount-credits -20 --reason-slug chargeback \\\n      --reference DISPUTE-88 --actor alice\n\nA debit never takes the balance below zero; the same --reference twice is one adjustment."
+    )]
+    AdminAdjust(AdminAdjustArgs),
+    /// Ask the next orchestrator pass for a new run of a work order (scope orders.rerun)
+    #[command(
+        after_help = "Examples:\n  platform rerun --tenant-id acme --work-order-id weekly-digest \\\n      --reason \"upstream data fixed\" --actor alice\n\nThe next pass starts a new run even when the work order is up to date; a second request\nbefore that pass is the same request."
+    )]
+    Rerun(RerunArgs),
     /// Package purchased deliverables and publish them as GitHub Release assets (scope artifacts.publish)
     #[command(
         after_help = "Examples:\n  platform publish --no-publish --actor alice            stage packages and evidence\n  platform publish --runtime-profile config/runtime_profile.dev_github.yml"
@@ -201,6 +211,9 @@ pub struct OrchestratorArgs {
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// The pass's clock for scheduled work orders' periods (default: $PLATFORM_NOW, else now)
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
 }
@@ -274,6 +287,51 @@ fn positive_credits(s: &str) -> Result<i64, String> {
         ));
     }
     Ok(n)
+}
+
+#[derive(Debug, Args)]
+pub struct AdminAdjustArgs {
+    /// The tenant whose balance is corrected (a folder of tenants/)
+    #[arg(long, value_name = "TENANT")]
+    pub tenant_id: String,
+    /// Credits to add (positive) or take away (negative, e.g. -5), at most 10^12 either way;
+    /// never below a zero balance
+    #[arg(long, value_name = "CREDITS", allow_negative_numbers = true)]
+    pub amount_credits: i64,
+    /// goodwill, correction, chargeback, or one from config/registry.yml's adjust_reasons
+    #[arg(long, value_name = "REASON")]
+    pub reason_slug: String,
+    /// The case's reference (ticket, credit note, dispute): the same reference twice is one adjustment
+    #[arg(long, value_name = "REFERENCE")]
+    pub reference: String,
+    /// A note kept on the record (at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The tenant of the work order (a folder of tenants/)
+    #[arg(long, value_name = "TENANT")]
+    pub tenant_id: String,
+    /// The work order to run again (tenants/<TENANT>/workorders/<WORK_ORDER>.yml)
+    #[arg(long, value_name = "WORK_ORDER")]
+    pub work_order_id: String,
+    /// Why (recorded with the request; one line, at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -484,6 +542,8 @@ impl Cli {
             Command::Ledger(LedgerCommand::Merge(a)) => a.output.json,
             Command::Ledger(LedgerCommand::Keygen(a)) => a.json,
             Command::AdminTopup(a) => a.output.json,
+            Command::AdminAdjust(a) => a.output.json,
+            Command::Rerun(a) => a.output.json,
             Command::Publish(a) => a.output.json,
             Command::State(StateCommand::Pull(a)) => a.common.output.json,
             Command::State(StateCommand::Push(a)) => a.common.output.json,
@@ -506,6 +566,8 @@ impl Cli {
             Command::ConsistencyValidate(_)
                 | Command::Orchestrator(_)
                 | Command::AdminTopup(_)
+                | Command::AdminAdjust(_)
+                | Command::Rerun(_)
                 | Command::Publish(_)
                 | Command::Module(_)
         )

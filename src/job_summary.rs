@@ -294,30 +294,37 @@ fn plan_md(plan: &Plan) -> String {
     work_orders + &tenants
 }
 
-/// One row per run: work order, run, status, credits charged and refunded.
+/// One row per run: work order, run, status, credits charged and refunded; and a period
+/// column after the run when any run of the pass belongs to a scheduled work order.
 fn runs_md(runs: &[RunReport]) -> String {
+    let periods = runs.iter().any(|r| r.period.is_some());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 format!("{}/{}", r.tenant_id, r.work_order_id),
                 r.run.to_string(),
                 run_status(r.status),
                 r.charged_credits.to_string(),
                 r.refunded_credits.to_string(),
-            ]
+            ];
+            if periods {
+                row.insert(2, r.period.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    table_block(
-        &[
-            ("work order", Align::Left),
-            ("run", Align::Right),
-            ("status", Align::Left),
-            ("charged", Align::Right),
-            ("refunded", Align::Right),
-        ],
-        &rows,
-    )
+    let mut columns = vec![
+        ("work order", Align::Left),
+        ("run", Align::Right),
+        ("status", Align::Left),
+        ("charged", Align::Right),
+        ("refunded", Align::Right),
+    ];
+    if periods {
+        columns.insert(2, ("period", Align::Left));
+    }
+    table_block(&columns, &rows)
 }
 
 /// A line per refused run and per step that did not complete.

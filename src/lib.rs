@@ -28,6 +28,7 @@ pub mod privileged;
 pub mod publish;
 pub mod records;
 pub mod repo;
+pub mod rerun;
 pub mod run_list;
 pub mod runner;
 pub mod runs;

@@ -18,6 +18,8 @@ pub struct RunRow {
     pub work_order_id: String,
     pub run_id: String,
     pub run: u64,
+    /// The UTC calendar period of a scheduled work order's run; null when unscheduled.
+    pub period: Option<String>,
     /// COMPLETED, PARTIAL or FAILED once ended; RUNNING while started and not ended.
     pub status: String,
     pub steps: Vec<StepRow>,
@@ -81,6 +83,7 @@ fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {
         work_order_id: wo.to_string(),
         run_id: r.run_id.clone(),
         run,
+        period: r.period.clone(),
         status,
         steps,
     }

@@ -1,8 +1,12 @@
-//! A tenant's credit account as commands see it: the balance and the statement (read from a ledger that passes every check) and the admin top-up (the one privileged write).
+//! A tenant's credit account as commands see it: the balance and the statement (read from a ledger that passes every check) and the operator's privileged writes (top-up, adjustment).
+pub mod adjust;
 pub mod known;
+mod post;
 pub mod statement;
 pub mod topup;
 
+pub use adjust::{adjust, AdjustOutcome, AdjustRequest};
+pub use post::{Booked, Posted};
 pub use statement::{statement, Row, Statement};
 pub use topup::{topup, TopupOutcome, TopupRequest, TopupStatus};
 

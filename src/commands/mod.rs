@@ -5,6 +5,7 @@ use crate::output;
 use crate::repo::root::Root;
 use std::path::{Path, PathBuf};
 
+pub mod admin_adjust;
 pub mod admin_topup;
 pub mod balance;
 pub mod completions;
@@ -18,6 +19,7 @@ pub mod man;
 pub mod module_test;
 pub mod orchestrator;
 pub mod publish;
+pub mod rerun;
 pub mod runs;
 pub mod schema;
 pub mod state;
@@ -79,6 +81,8 @@ fn run_command(ctx: &Ctx, command: &Command) -> Result<output::Report> {
         Command::Ledger(LedgerCommand::Merge(a)) => ledger_merge::run(ctx, a)?,
         Command::Ledger(LedgerCommand::Keygen(a)) => ledger_keygen::run(ctx, a)?,
         Command::AdminTopup(a) => admin_topup::run(ctx, a)?,
+        Command::AdminAdjust(a) => admin_adjust::run(ctx, a)?,
+        Command::Rerun(a) => rerun::run(ctx, a)?,
         Command::Publish(a) => publish::run(ctx, a)?,
         Command::State(StateCommand::Pull(a)) => state::pull(ctx, a)?,
         Command::State(StateCommand::Push(a)) => state::push(ctx, a)?,

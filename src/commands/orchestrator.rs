@@ -42,6 +42,7 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
         retry_failed: args.retry_failed,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         dry_run: args.dry_run,
+        now: crate::workorder::schedule::pass_clock(args.now.as_deref())?,
     };
     let bar = output::Progress::new("orchestrator");
     let mut progress = |line: &str| bar.line(line);

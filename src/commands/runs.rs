@@ -22,8 +22,8 @@ impl View for RunList {
             return format!("no runs recorded in {}\n", self.dir.display());
         }
         let mut text = format!(
-            "{:<40} {:>4} {:<26} {:<10} steps\n",
-            "work order", "run", "run_id", "status"
+            "{:<40} {:>4} {:<26} {:<13} {:<10} steps\n",
+            "work order", "run", "run_id", "period", "status"
         );
         for r in &self.runs {
             text.push_str(&line(r));
@@ -48,10 +48,11 @@ fn line(r: &RunRow) -> String {
         })
         .collect();
     format!(
-        "{:<40} {:>4} {:<26} {:<10} {}\n",
+        "{:<40} {:>4} {:<26} {:<13} {:<10} {}\n",
         untrusted(&format!("{}/{}", r.tenant_id, r.work_order_id)),
         r.run,
         untrusted(&r.run_id),
+        untrusted(r.period.as_deref().unwrap_or("-")),
         r.status,
         untrusted(&steps.join(" "))
     )

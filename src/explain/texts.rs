@@ -105,6 +105,11 @@ pub const RECORD_TYPES: &[Text] = &[
         "Show with platform statement; a second top-up with the same reference is the same top-up.",
     ),
     (
+        "ADJUST",
+        "billing.jsonl: an operator's correction of a balance by admin-adjust (a credit or a debit, with a reason slug from the registry's adjust_reasons), keyed by tenant and reference.",
+        "Show with platform statement; the same reference twice is one adjustment, and a debit never takes a balance below zero.",
+    ),
+    (
         "SPEND",
         "billing.jsonl: a charge (negative amount) for a step's run or a purchased deliverable, keyed by tenant, work order, run, step, deliverable and attempt.",
         "platform statement lists them; a refund reverses one in full.",
@@ -115,8 +120,13 @@ pub const RECORD_TYPES: &[Text] = &[
         "Nothing: posted automatically, once per SPEND.",
     ),
     (
+        "rerun_requested",
+        "evidence.jsonl: an operator asked (platform rerun) for a new run of a work order after its last run, even if it is up to date; keyed by tenant, work order and that run number.",
+        "Nothing: the next orchestrator pass starts the run, whose run_started names the request in `rerun`.",
+    ),
+    (
         "run_started",
-        "evidence.jsonl: a run of a work order began, with the SHA-256 of the work-order file.",
+        "evidence.jsonl: a run of a work order began, with the SHA-256 of the work-order file (and the period of a scheduled work order, the rerun request that started it).",
         "platform runs lists runs; every charge names a run that started.",
     ),
     (

@@ -38,6 +38,8 @@ pub struct Options {
     pub retry_failed: bool,
     pub lock_timeout: Duration,
     pub dry_run: bool,
+    /// The pass's clock (`--now`, `PLATFORM_NOW`, else the system clock), read once.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// A work order that was not run because it is invalid.
@@ -95,10 +97,11 @@ impl Summary {
             .runs
             .iter()
             .any(|r| r.status == crate::records::RunStatus::Failed);
-        let refused = self
-            .plan
-            .as_ref()
-            .is_some_and(|p| p.work_orders.iter().any(|w| w.refused.is_some()));
+        let refused = self.plan.as_ref().is_some_and(|p| {
+            p.work_orders.iter().any(|w| {
+                w.refused.is_some() || w.then.as_ref().is_some_and(|t| t.refused.is_some())
+            })
+        });
         u8::from(!self.invalid.is_empty() || failed || refused)
     }
 }
@@ -170,6 +173,7 @@ impl Setup {
             secrets_present: &secrets_present,
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
+            now: opts.now,
         })
     }
 
@@ -347,9 +351,25 @@ fn run_work_order(
         let report = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
         summary.add(report);
     }
+    run_planned(env, history, loaded, wp, summary)?;
+    if let Some(then) = &wp.then {
+        run_planned(env, history, loaded, then, summary)?;
+    }
+    Ok(())
+}
+
+/// Run one planned run (Start, Resume or Retry), or report its refusal.
+fn run_planned(
+    env: &mut ExecEnv,
+    history: &History,
+    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    wp: &plan::WorkOrderPlan,
+    summary: &mut Summary,
+) -> Result<()> {
     if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         return Ok(());
     }
+    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
     if wp.refused.is_some() {
         let r = report::refused_report(wp);
         (env.progress)(&format!(

@@ -120,6 +120,30 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// `--work-order-id` names a work-order file of the tenant (checked first with
+/// [`check_tenant`]): `tenants/<tenant>/workorders/<id>.yml` (or `.yaml`), a regular file
+/// reached through no link; anything else is an input error (exit 2).
+pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Result<()> {
+    if let Some(why) = crate::ids::check(work_order_id) {
+        return Err(Error::input(format!("--work-order-id: {why}")));
+    }
+    let found = ["yml", "yaml"].iter().any(|ext| {
+        let rel = folder_rel(tenant_id)
+            .join("workorders")
+            .join(format!("{work_order_id}.{ext}"));
+        Beneath::new(root, rel)
+            .metadata()
+            .is_ok_and(|m| m.kind == Kind::File)
+    });
+    if found {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "--work-order-id: tenant {tenant_id} has no work order '{work_order_id}' (no tenants/{tenant_id}/workorders/{work_order_id}.yml)"
+    ))
+    .help("name an existing work order of the tenant (platform runs lists those that ran)"))
+}
+
 /// Every folder under tenants/: the tenants, loaded, and the folders that are not tenants.
 pub fn load(
     root: &Path,

@@ -1,5 +1,5 @@
 //! The CLI behaves like cargo and gh: completions and man pages, a version with its commit, the repository found upwards, `--json` (with `schema_version`) on every command with a result, help on every flag, clear errors for unknown tenants and negative top-ups, `-q`/`-v`/`PLATFORM_LOG`, and `GITHUB_REPOSITORY` as the default repository.
-use crate::support::fx::{crate_root, platform_in, Topup};
+use crate::support::fx::{adjust_args, crate_root, platform_in, Topup};
 use crate::support::state::{World, REPOSITORY};
 use crate::support::{Fx, Transcript};
 use clap::CommandFactory;
@@ -251,6 +251,25 @@ fn json_case(path: &[&str]) -> Option<(Vec<&'static str>, i32)> {
         ["ledger", "merge"] => (vec!["--into", "merged", ".billing-state"], 0),
         ["ledger", "keygen"] => (vec![], 0),
         ["admin-topup"] => (topup[1..].to_vec(), 0),
+        ["admin-adjust"] => {
+            let mut argv = adjust_args("-5", "correction", "CASE-json");
+            argv.extend(["--actor".to_string(), "tester".to_string()]);
+            (argv.into_iter().skip(1).map(|s| &*s.leak()).collect(), 0)
+        }
+        // The fixture's t1 has no work orders: an input error, as one JSON document.
+        ["rerun"] => (
+            vec![
+                "--tenant-id",
+                "t1",
+                "--work-order-id",
+                "missing",
+                "--reason",
+                "why",
+                "--actor",
+                "tester",
+            ],
+            2,
+        ),
         ["publish"] => (vec!["--no-publish", "--actor", "tester"], 0),
         // No github: block in the fixture's profile: an input error, as one JSON document.
         ["state", "pull"] | ["state", "push"] => (vec![], 2),

@@ -155,6 +155,23 @@ impl<'a> Topup<'a> {
     }
 }
 
+/// `admin-adjust` of t1 (no actor: add `--actor`): the argv written once for every test that
+/// adjusts a balance.
+pub fn adjust_args(amount: &str, reason: &str, reference: &str) -> Vec<String> {
+    let argv = [
+        "admin-adjust",
+        "--tenant-id",
+        "t1",
+        "--amount-credits",
+        amount,
+        "--reason-slug",
+        reason,
+        "--reference",
+        reference,
+    ];
+    argv.map(String::from).to_vec()
+}
+
 /// A temp platform repository the real binary runs in.
 pub struct Fx {
     dir: tempfile::TempDir,
