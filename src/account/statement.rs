@@ -39,11 +39,13 @@ pub struct Row {
     pub reason_slug: Option<String>,
     pub reference: Option<String>,
     pub idempotency_key: String,
+    /// The operator's note of a top-up or an adjustment.
+    pub note: Option<String>,
 }
 
 impl Row {
     /// Column names, in the order of [`Row::cells`] (the CSV header).
-    pub const COLUMNS: [&'static str; 11] = [
+    pub const COLUMNS: [&'static str; 12] = [
         "seq",
         "recorded_at",
         "type",
@@ -55,10 +57,12 @@ impl Row {
         "reason_slug",
         "reference",
         "idempotency_key",
+        // Last, so the columns CSV readers had before it kept their places.
+        "note",
     ];
 
     /// Every field as text, in [`Row::COLUMNS`] order; null is empty.
-    pub fn cells(&self) -> [String; 11] {
+    pub fn cells(&self) -> [String; 12] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.seq.to_string(),
@@ -72,13 +76,19 @@ impl Row {
             opt(&self.reason_slug),
             opt(&self.reference),
             self.idempotency_key.clone(),
+            opt(&self.note),
         ]
     }
 }
 
 /// The statement of `tenant_id` from the billing-state directory `dir`, from a
 /// ledger that passes every check. `since` is `--since` (RFC 3339).
-pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Statement> {
+pub fn statement(
+    repo: &Path,
+    dir: &Path,
+    tenant_id: &str,
+    since: Option<&str>,
+) -> Result<Statement> {
     check_tenant_id(tenant_id)?;
     let cut = since.map(parse_since).transpose()?;
     let mut opening = 0;
@@ -97,6 +107,7 @@ pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Sta
         }
         Ok(())
     })?;
+    super::known::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
     let (records, closing) = rows(opening, &entries)?;
     Ok(Statement {
         tenant_id: tenant_id.to_string(),
@@ -159,9 +170,18 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
         reason_slug: None,
         reference: None,
         idempotency_key: entry.envelope.idempotency_key.clone(),
+        note: None,
     };
     match &entry.record {
-        Record::Topup(t) => row.reference = Some(t.reference.clone()),
+        Record::Topup(t) => {
+            row.reference = Some(t.reference.clone());
+            row.note = t.note.clone();
+        }
+        Record::Adjust(a) => {
+            row.reference = Some(a.reference.clone());
+            row.reason_slug = Some(a.reason_slug.clone());
+            row.note = a.note.clone();
+        }
         Record::Spend(s) => {
             row.work_order_id = Some(s.work_order_id.clone());
             row.step_id = Some(s.step_id.clone());

@@ -43,6 +43,7 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
         lock_timeout: Duration::from_secs(args.lock_timeout),
         dry_run: args.dry_run,
         jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
+        now: crate::workorder::schedule::pass_clock(args.now.as_deref())?,
     };
     let bar = output::Progress::new("orchestrator");
     let summary = orchestrator::run_pass(ctx.repo(), &opts, &bar)?;

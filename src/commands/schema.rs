@@ -18,7 +18,7 @@ pub fn run(_ctx: &Ctx, args: &SchemaArgs) -> Result<Report> {
     };
     let text = kind.text();
     let json = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-    Ok(Report::new(text, json))
+    Ok(Report::document(text, json))
 }
 
 fn kind_of(name: SchemaName) -> SchemaKind {
@@ -30,5 +30,6 @@ fn kind_of(name: SchemaName) -> SchemaKind {
         SchemaName::Iam => SchemaKind::Iam,
         SchemaName::RuntimeProfile => SchemaKind::RuntimeProfile,
         SchemaName::Ledger => SchemaKind::Ledger,
+        SchemaName::Catalog => SchemaKind::Catalog,
     }
 }

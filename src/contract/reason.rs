@@ -43,13 +43,15 @@ pub enum Failure {
     NotEnoughCredits,
     SecretsMissing,
     Superseded,
+    /// The tenant's plan does not allow a module of the run (SPEC §10).
+    NotEntitled,
     /// A slug the platform does not name itself; the registry says whether it is known.
     Registered(String),
 }
 
 impl Failure {
     /// Every reason the platform names itself.
-    pub const NAMED: [Failure; 10] = [
+    pub const NAMED: [Failure; 11] = [
         Failure::ModuleFailed,
         Failure::Timeout,
         Failure::OutputsMissing,
@@ -60,6 +62,7 @@ impl Failure {
         Failure::NotEnoughCredits,
         Failure::SecretsMissing,
         Failure::Superseded,
+        Failure::NotEntitled,
     ];
 
     pub fn slug(&self) -> &str {
@@ -74,6 +77,7 @@ impl Failure {
             Failure::NotEnoughCredits => "not_enough_credits",
             Failure::SecretsMissing => "secrets_missing",
             Failure::Superseded => "superseded",
+            Failure::NotEntitled => "not_entitled",
             Failure::Registered(slug) => slug,
         }
     }
@@ -90,7 +94,10 @@ impl Failure {
     fn platform_only(&self) -> bool {
         matches!(
             self,
-            Failure::NotEnoughCredits | Failure::SecretsMissing | Failure::Superseded
+            Failure::NotEnoughCredits
+                | Failure::SecretsMissing
+                | Failure::Superseded
+                | Failure::NotEntitled
         )
     }
 }
@@ -166,6 +173,7 @@ mod tests {
             "upstream_failed",
             "fail_fast",
             "superseded",
+            "not_entitled",
         ] {
             assert!(!module_may_report(slug), "{slug}");
         }

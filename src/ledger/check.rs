@@ -81,6 +81,7 @@ pub(super) fn check_billing(
         Some(b) => Err((
             b.rule,
             Error::failure(format!("{b}; nothing was written"))
+                .topic(crate::error::Topic::BillingRule)
                 .at(f.path.display().to_string())
                 .help(b.rule.help()),
         )),
@@ -99,6 +100,7 @@ pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEnt
         p.key_text,
         e.seq
     ))
+    .topic(crate::error::Topic::LedgerConflict)
     .at(format!("{}:{}", f.path.display(), e.seq))
     .help("a key names one fact: post the new fact under a new key")
 }
@@ -156,6 +158,7 @@ pub(super) fn partly_recorded(
         have.join(", "),
         lack.join(", ")
     ))
+    .topic(crate::error::Topic::LedgerConflict)
     .at(f.path.display().to_string())
     .help("post a batch exactly as it was first posted, or under new keys")
 }

@@ -139,7 +139,7 @@ impl SinkError {
 }
 
 pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error {
-    Error::failure(format!("{} is damaged at line {line}: {message}", path.display()))
+    Error::failure(format!("{} is damaged at line {line}: {message}", path.display())).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{line}", path.display()))
         .help("run `platform integrity-validate` to list every problem, then restore the file from a good copy")
 }

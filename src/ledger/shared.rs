@@ -191,8 +191,9 @@ mod tests {
             work_order_id: "w".into(),
             run: 1,
             run_id: "run-000000000000000000bb".into(),
+            period: None,
         };
-        let started = Payload::new(run.started(&"0".repeat(64)));
+        let started = Payload::new(run.started(&"0".repeat(64), None));
         ledger.append(Stream::Evidence, vec![started]).unwrap();
         let charge = Charge {
             deliverable_id: "__run__".into(),

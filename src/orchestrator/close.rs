@@ -26,6 +26,7 @@ pub fn close_run(
         work_order_id: work_order_id.to_string(),
         run: close.run,
         run_id: close.run_id.clone(),
+        period: hist.period.clone(),
     };
     let mut tally = Tally::default();
     for step_id in &hist.step_order {

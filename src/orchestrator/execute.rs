@@ -71,14 +71,15 @@ pub fn execute(
         work_order_id: wp.work_order_id.clone(),
         run: wp.run,
         run_id: wp.run_id.clone(),
+        period: wp.period.clone(),
     };
     let mut hold = match hold(env, wp)? {
         Ok(h) => h,
         Err(refused) => return Ok(refused),
     };
     if wp.action == Action::Start {
-        env.journal
-            .post(vec![Payload::new(run.started(&wp.work_order_sha256))])?;
+        let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
+        env.journal.post(vec![Payload::new(started)])?;
         crate::failpoint::hit("after_run_started");
     }
     let repo = env.platform.repo;

@@ -16,6 +16,8 @@ pub struct RunIdentity {
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
+    /// The period of a scheduled work order's run (SPEC §9), carried by its start and ends.
+    pub period: Option<String>,
 }
 
 /// One attempt of one step of a run.
@@ -42,7 +44,8 @@ impl RunIdentity {
         }
     }
 
-    pub fn started(&self, work_order_sha256: &str) -> RunStarted {
+    /// Its start; `rerun` is the key of the request that started it, if one did.
+    pub fn started(&self, work_order_sha256: &str, rerun: Option<&str>) -> RunStarted {
         RunStarted {
             tenant_id: self.tenant_id.clone(),
             work_order_id: self.work_order_id.clone(),
@@ -50,6 +53,8 @@ impl RunIdentity {
             run_id: self.run_id.clone(),
             work_order_sha256: work_order_sha256.to_string(),
             correlation_id: self.run_id.clone(),
+            period: self.period.clone(),
+            rerun: rerun.map(str::to_string),
         }
     }
 
@@ -71,6 +76,7 @@ impl RunIdentity {
             steps,
             charged_credits: charged,
             refunded_credits: refunded,
+            period: self.period.clone(),
         }
     }
 
@@ -203,6 +209,7 @@ mod tests {
             work_order_id: "wo-1".into(),
             run: 2,
             run_id: "run-x".into(),
+            period: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod env;
 pub mod execute;
 pub mod identity;
 pub mod journal;
+pub mod notices;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -43,6 +44,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Work orders run at once (at least 1).
     pub jobs: usize,
+    /// The pass's clock (`--now`, `PLATFORM_NOW`, else the system clock), read once.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// A work order that was not run because it is invalid.
@@ -66,6 +69,8 @@ pub struct Summary {
     pub charged_credits: i64,
     pub refunded_credits: i64,
     pub notes: Vec<String>,
+    /// Tenants to top up: below their `low_balance_credits`, or refused for credits.
+    pub low_balance: Vec<notices::LowBalance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
 }
@@ -98,10 +103,11 @@ impl Summary {
             .runs
             .iter()
             .any(|r| r.status == crate::records::RunStatus::Failed);
-        let refused = self
-            .plan
-            .as_ref()
-            .is_some_and(|p| p.work_orders.iter().any(|w| w.refused.is_some()));
+        let refused = self.plan.as_ref().is_some_and(|p| {
+            p.work_orders.iter().any(|w| {
+                w.refused.is_some() || w.then.as_ref().is_some_and(|t| t.refused.is_some())
+            })
+        });
         u8::from(!self.invalid.is_empty() || failed || refused)
     }
 }
@@ -173,6 +179,7 @@ impl Setup {
             secrets_present: &secrets_present,
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
+            now: opts.now,
         })
     }
 
@@ -221,6 +228,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         charged_credits: 0,
         refunded_credits: 0,
         notes: Vec::new(),
+        low_balance: Vec::new(),
         plan: None,
     };
     // Held for the whole pass: one orchestrator per billing-state directory.
@@ -237,24 +245,37 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     let plan = setup.plan(&history, &balances, opts);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
+        // The balances the plan leaves, and the runs it would refuse.
+        let mut projected = balances.clone();
+        projected.extend(
+            plan.tenants
+                .iter()
+                .map(|t| (t.tenant_id.clone(), t.balance_after)),
+        );
+        let refused: Vec<RunReport> = plan
+            .work_orders
+            .iter()
+            .filter_map(|wp| wp.refused.as_ref().map(|r| report::refused_report(wp, r)))
+            .collect();
+        summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
         summary.plan = Some(plan);
         return Ok(summary);
     }
     let idle = !plan.work_orders.iter().any(|wp| {
         !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
     });
-    if idle && !history.repairs_pending {
-        // Everything is up to date: opening the writer (another read of the whole ledger,
-        // and its index in memory) would only slow the pass down.
-        return Ok(summary);
+    // Everything up to date: opening the writer (another read of the whole ledger, and its
+    // index in memory) would only slow the pass down.
+    if !idle || history.repairs_pending {
+        let board = Board::new(progress, workers::to_run(&plan));
+        let run = workers::Run {
+            history: &history,
+            board: &board,
+            jobs: opts.jobs,
+        };
+        setup.execute(totals, &plan, &mut summary, run)?;
     }
-    let board = Board::new(progress, workers::to_run(&plan));
-    let run = workers::Run {
-        history: &history,
-        board: &board,
-        jobs: opts.jobs,
-    };
-    setup.execute(totals, &plan, &mut summary, run)?;
+    summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
     Ok(summary)
 }
 

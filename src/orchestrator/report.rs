@@ -25,6 +25,8 @@ pub struct RunReport {
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
+    /// The run's UTC calendar period (null when its work order is unscheduled).
+    pub period: Option<String>,
     pub action: Action,
     pub status: RunStatus,
     pub steps: Vec<StepReport>,
@@ -77,6 +79,7 @@ fn unfinished(wp: &WorkOrderPlan) -> RunReport {
         work_order_id: wp.work_order_id.clone(),
         run: wp.run,
         run_id: wp.run_id.clone(),
+        period: wp.period.clone(),
         action: wp.action,
         status: RunStatus::Failed,
         steps: Vec::new(),

@@ -72,6 +72,7 @@ impl Tally {
             work_order_id: run.work_order_id,
             run: run.run,
             run_id: run.run_id,
+            period: run.period,
             action,
             status,
             steps: self.steps,

@@ -113,6 +113,21 @@ fn closings_then_run(
             hist,
         )?);
     }
+    run_planned(env, history, loaded, wp, reports)?;
+    if let Some(then) = &wp.then {
+        run_planned(env, history, loaded, then, reports)?;
+    }
+    Ok(())
+}
+
+/// Run one planned run (Start, Resume or Retry), or report its refusal.
+fn run_planned(
+    env: &ExecEnv,
+    history: &History,
+    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    wp: &WorkOrderPlan,
+    reports: &mut Vec<RunReport>,
+) -> Result<()> {
     if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         return Ok(());
     }
@@ -126,6 +141,7 @@ fn closings_then_run(
     else {
         return Ok(());
     };
+    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
     let hist = runs.and_then(|r| r.get(&wp.run));
     reports.push(execute::execute(env, wp, wo, hist)?);
     Ok(())

@@ -1,4 +1,4 @@
-//! Billing records (TOPUP, SPEND, REFUND) of billing.jsonl and their idempotency keys and batch ids.
+//! Billing records (TOPUP, ADJUST, SPEND, REFUND) of billing.jsonl and their idempotency keys and batch ids.
 use serde::{Deserialize, Serialize};
 
 /// `deliverable_id` of the per-step run charge.
@@ -173,6 +173,34 @@ impl Topup {
 
     pub fn key(&self) -> String {
         topup_key(&self.tenant_id, &self.reference)
+    }
+}
+
+/// `adjust/{tenant_id}/{reference}`: like a top-up, the reference is the adjustment's identity.
+pub fn adjust_key(tenant_id: &str, reference: &str) -> String {
+    format!("adjust/{tenant_id}/{reference}")
+}
+
+/// An operator's correction of a balance (`platform admin-adjust`): a credit or a debit, with
+/// the registry's reason for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjust {
+    pub tenant_id: String,
+    /// Signed: ±(1..=10^12).
+    pub amount_credits: i64,
+    /// From the registry's `adjust_reasons`.
+    pub reason_slug: String,
+    pub reference: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub actor: String,
+    /// Always `credits`.
+    pub usage_unit: String,
+}
+
+impl Adjust {
+    pub fn key(&self) -> String {
+        adjust_key(&self.tenant_id, &self.reference)
     }
 }
 

@@ -19,10 +19,11 @@ pub enum SchemaKind {
     Iam,
     RuntimeProfile,
     Ledger,
+    Catalog,
 }
 
 impl SchemaKind {
-    pub const ALL: [SchemaKind; 7] = [
+    pub const ALL: [SchemaKind; 8] = [
         SchemaKind::Module,
         SchemaKind::Workorder,
         SchemaKind::Tenant,
@@ -30,6 +31,7 @@ impl SchemaKind {
         SchemaKind::Iam,
         SchemaKind::RuntimeProfile,
         SchemaKind::Ledger,
+        SchemaKind::Catalog,
     ];
 
     /// The schema document's text, as printed by `platform schema`. The sources are the
@@ -43,6 +45,7 @@ impl SchemaKind {
             SchemaKind::Iam => include_str!("../../schemas/iam.schema.json"),
             SchemaKind::RuntimeProfile => include_str!("../../schemas/runtime-profile.schema.json"),
             SchemaKind::Ledger => include_str!("../../schemas/ledger.schema.json"),
+            SchemaKind::Catalog => include_str!("../../schemas/catalog.schema.json"),
         }
     }
 
@@ -56,6 +59,7 @@ impl SchemaKind {
             SchemaKind::Iam => "iam.schema.json",
             SchemaKind::RuntimeProfile => "runtime-profile.schema.json",
             SchemaKind::Ledger => "ledger.schema.json",
+            SchemaKind::Catalog => "catalog.schema.json",
         }
     }
 
@@ -68,6 +72,7 @@ impl SchemaKind {
             SchemaKind::Iam => 4,
             SchemaKind::RuntimeProfile => 5,
             SchemaKind::Ledger => 6,
+            SchemaKind::Catalog => 7,
         }
     }
 }
@@ -81,8 +86,8 @@ pub struct Violation {
 
 type Compiled = Result<jsonschema::Validator, String>;
 
-fn validators() -> &'static [Compiled; 7] {
-    static CELL: OnceLock<[Compiled; 7]> = OnceLock::new();
+fn validators() -> &'static [Compiled; 8] {
+    static CELL: OnceLock<[Compiled; 8]> = OnceLock::new();
     CELL.get_or_init(|| {
         SchemaKind::ALL.map(|k| {
             let schema: serde_json::Value =

@@ -198,11 +198,12 @@ fn debit_everything(state: &Path, credits: i64) {
         work_order_id: "elsewhere".into(),
         run: 1,
         run_id: "run-00000000000000000e15".into(),
+        period: None,
     };
     ledger
         .append(
             Stream::Evidence,
-            vec![Payload::new(run.started(&"0".repeat(64)))],
+            vec![Payload::new(run.started(&"0".repeat(64), None))],
         )
         .unwrap();
     let step = run.step("s1", 1, "slow");
