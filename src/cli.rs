@@ -211,8 +211,8 @@ pub struct OrchestratorArgs {
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Work orders to run at once, N >= 1 (default: the number of CPUs)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Work orders to run at once, 1 or more (default: the number of CPUs)
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// The pass's clock for scheduled work orders' periods (default: $PLATFORM_NOW, else now)
     #[arg(long, value_name = "RFC3339")]

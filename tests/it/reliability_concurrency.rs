@@ -168,7 +168,9 @@ fn wait_for_first_run(fx: &Fx) {
 
 #[test]
 fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_nothing() {
-    let template = crash_fixture(300);
+    // Slow enough that the first pass still holds the lock after the second waited 1 s,
+    // with its work orders running at once (--jobs).
+    let template = crash_fixture(900);
     let want = control(&template);
     for timeout in ["0", "1"] {
         let fx = template.fork();
