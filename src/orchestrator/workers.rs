@@ -33,21 +33,31 @@ fn has_work(wp: &WorkOrderPlan) -> bool {
     !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
 }
 
+/// What a worker looks work orders up in: the ledger's history, and each loaded work order
+/// by (tenant, work order) — a linear search per run made a pass quadratic in W.
+struct Known<'a> {
+    history: &'a History,
+    loaded: HashMap<(&'a str, &'a str), &'a LoadedWorkOrder>,
+}
+
 /// Run every work order of the plan, `run.jobs` at once; the reports in plan order.
 pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
-    let repo = env.platform.repo;
-    // By (tenant, work order): a linear search per run made a pass quadratic in W.
-    let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
-        .work_orders()
-        .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
-        .collect();
+    let known = Known {
+        history: run.history,
+        loaded: env
+            .platform
+            .repo
+            .work_orders()
+            .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
+            .collect(),
+    };
     let work: Vec<&WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
     let slots: Vec<Mutex<Vec<RunReport>>> = work.iter().map(|_| Mutex::default()).collect();
     let next = AtomicUsize::new(0);
     let worker = || loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(wp) = work.get(i) else { break };
-        let reports = work_order(env, run, &loaded, wp);
+        let reports = work_order(env, run.board, &known, wp);
         *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = reports;
     };
     // Every step's module is spawned by the worker thread that waits for it: the
@@ -72,77 +82,59 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
 
 /// One work order, its problems kept to itself: a problem of one work order ends that work
 /// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.
-fn work_order(
-    env: &ExecEnv,
-    run: Run,
-    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
-    wp: &WorkOrderPlan,
-) -> Vec<RunReport> {
-    run.board.started();
+fn work_order(env: &ExecEnv, board: &Board, known: &Known, wp: &WorkOrderPlan) -> Vec<RunReport> {
+    board.started();
     let mut reports = Vec::new();
-    if let Err(e) = closings_then_run(env, run.history, loaded, wp, &mut reports) {
-        run.board.line(&format!(
+    if let Err(e) = closings_then_runs(env, known, wp, &mut reports) {
+        board.line(&format!(
             "[{}/{}] stopped: {}",
             wp.tenant_id, wp.work_order_id, e.message
         ));
         reports.push(report::errored_report(wp, &e));
     }
     let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
-    run.board.finished(failed);
+    board.finished(failed);
     reports
 }
 
-/// Close the work order's superseded runs, then run what its plan says.
-fn closings_then_run(
+/// Close the work order's superseded runs, then run what its plan says (a resumed run may
+/// be followed by a new one: `then`).
+fn closings_then_runs(
     env: &ExecEnv,
-    history: &History,
-    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
+    known: &Known,
     wp: &WorkOrderPlan,
     reports: &mut Vec<RunReport>,
 ) -> Result<()> {
-    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     for c in &wp.close {
         let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
             continue;
         };
-        reports.push(close::close_run(
-            env,
-            &wp.tenant_id,
-            &wp.work_order_id,
-            c,
-            hist,
-        )?);
+        let closed = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
+        reports.push(closed);
     }
-    run_planned(env, history, loaded, wp, reports)?;
-    if let Some(then) = &wp.then {
-        run_planned(env, history, loaded, then, reports)?;
+    for planned in std::iter::once(wp).chain(wp.then.as_deref()) {
+        reports.extend(run_planned(env, known, planned)?);
     }
     Ok(())
 }
 
 /// Run one planned run (Start, Resume or Retry), or report its refusal.
-fn run_planned(
-    env: &ExecEnv,
-    history: &History,
-    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
-    wp: &WorkOrderPlan,
-    reports: &mut Vec<RunReport>,
-) -> Result<()> {
+fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Option<RunReport>> {
     if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
-        return Ok(());
+        return Ok(None);
     }
     if let Some(refusal) = &wp.refused {
-        reports.push(env.refused(wp, refusal));
-        return Ok(());
+        return Ok(Some(env.refused(wp, refusal)));
     }
-    let Some(wo) = loaded
+    let Some(wo) = known
+        .loaded
         .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
         .and_then(|lw| lw.work_order.as_ref())
     else {
-        return Ok(());
+        return Ok(None);
     };
-    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     let hist = runs.and_then(|r| r.get(&wp.run));
-    reports.push(execute::execute(env, wp, wo, hist)?);
-    Ok(())
+    execute::execute(env, wp, wo, hist).map(Some)
 }
