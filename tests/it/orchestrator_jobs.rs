@@ -1,14 +1,9 @@
 //! `orchestrator --jobs N` (SPEC §8): the same results as one work order at a time, the
 //! credits gate under concurrency (no tenant overspends; a SPEND the ledger refuses fails
 //! its step and the run goes on), secret steps alone, `--json` in plan order, bad values.
-use crate::support::fx::{Fx, Transcript};
+use crate::support::fx::{adjust_args, Fx, Transcript};
 use crate::support::reliability::{crash_fixture, snapshot};
-use platform::ledger::{Ledger, Stream};
-use platform::orchestrator::identity::RunIdentity;
-use platform::orchestrator::plan::Charge;
-use platform::records::Payload;
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A module that writes when it started and ended (ns since the epoch) to times.txt,
@@ -190,38 +185,16 @@ fn the_credits_gate_never_lets_a_tenant_overspend_with_jobs() {
     assert_eq!(outcomes[0], outcomes[1], "the same runs fit, in plan order");
 }
 
-/// Post a SPEND that takes what t1 has left, as another writer of the same ledger would.
-fn debit_everything(state: &Path, credits: i64) {
-    let (mut ledger, _) = Ledger::open(state).unwrap();
-    let run = RunIdentity {
-        tenant_id: "t1".into(),
-        work_order_id: "elsewhere".into(),
-        run: 1,
-        run_id: "run-00000000000000000e15".into(),
-        period: None,
-    };
-    ledger
-        .append(
-            Stream::Evidence,
-            vec![Payload::new(run.started(&"0".repeat(64), None))],
-        )
-        .unwrap();
-    let step = run.step("s1", 1, "slow");
-    let charge = Charge {
-        deliverable_id: "__run__".into(),
-        amount_credits: credits,
-        idempotency_key: String::new(),
-        already_charged: false,
-    };
-    let spend = step.spend(&charge);
-    ledger
-        .append(Stream::Billing, vec![Payload::new(spend)])
-        .unwrap();
-    assert_eq!(ledger.balance("t1"), 0);
+/// `admin-adjust` t1 by -`credits` (another process, while the pass runs).
+fn debit(fx: &Fx, credits: i64) {
+    let mut args = adjust_args(&format!("-{credits}"), "correction", "CASE-1");
+    args.extend(["--actor".to_string(), "tester".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fx.run(&args).expect_ok();
 }
 
 #[test]
-fn a_spend_refused_because_another_writer_took_the_credits_fails_its_step_and_the_run_goes_on() {
+fn a_spend_refused_because_an_adjustment_took_the_credits_fails_its_step_and_the_run_goes_on() {
     let fx = Fx::new();
     add_clock(&fx, "clock", false);
     // s1 sleeps while the credits go elsewhere; s2 is then refused by the ledger.
@@ -252,7 +225,12 @@ fn a_spend_refused_because_another_writer_took_the_credits_fails_its_step_and_th
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    debit_everything(&fx.path(".billing-state"), 3);
+    debit(&fx, 3);
+    assert_eq!(
+        fx.balance_of("t1"),
+        0,
+        "the adjustment took what the runs still hold"
+    );
     let out = child.wait_with_output().unwrap();
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{summary}");
