@@ -176,11 +176,19 @@ fn charge_and_run(
         Some(recorded) => recorded.clone(),
         None => p.plan.charges.iter().map(|c| id.spend(c)).collect(),
     };
-    // The planner summed every charge of the run with checks.
+    // The planner summed every charge of the run with checks. Metered usage is reserved
+    // at its most (credits × max_units) and charged after the outcome by what was used.
     let new = plan::new_charges(p.plan.charges.iter()).unwrap_or(i64::MAX);
+    let reserve = p.contract.pricing.usage_reserve();
     let balance = env.journal.balance(&id.run.tenant_id)?;
-    if new > balance {
-        let why = format!("balance {balance} does not cover {new}");
+    if new.saturating_add(reserve) > balance {
+        let why = if reserve > 0 {
+            format!(
+                "balance {balance} does not cover {new} plus {reserve} reserved for metered usage"
+            )
+        } else {
+            format!("balance {balance} does not cover {new}")
+        };
         return Ok(Ending::Refused(Failure::NotEnoughCredits, why));
     }
     if !spends.is_empty() {
@@ -223,6 +231,7 @@ fn record(
             .iter()
             .map(|(k, v)| (k.clone(), integral(v)))
             .collect(),
+        usage: result.usage.clone(),
         ..id.outcome(status, slug.clone(), message.clone())
     };
     let digests = |files: &[FileRecord]| files.iter().map(file_digest).collect();
@@ -233,6 +242,9 @@ fn record(
     }
     env.journal.post(batch)?;
     crate::failpoint::hit("after_step_outcome");
+    if status == StepStatus::Completed {
+        tally.charge_usage(env.journal, id, &result.usage)?;
+    }
     let registry = &env.platform.repo.registry;
     if let Some(s) = slug.as_deref().filter(|_| status == StepStatus::Failed) {
         if registry.refundable(s).unwrap_or(false) {
@@ -248,11 +260,17 @@ fn record(
             attempt: id.attempt,
             message,
             ran: true,
+            usage: quantities(&result.usage),
         },
         values: result.values,
         // What the bundle names for a delivery that completed (a command module's too).
         receipt: p.contract.kind == Kind::Delivery && status == StepStatus::Completed,
     })
+}
+
+/// The quantities of a step's metered usage, by unit (what reports show).
+pub fn quantities(usage: &BTreeMap<String, crate::records::UsageCharge>) -> BTreeMap<String, u64> {
+    usage.iter().map(|(u, c)| (u.clone(), c.quantity)).collect()
 }
 
 fn output_record(f: &FileRecord) -> OutputRecord {

@@ -40,6 +40,27 @@ impl Tally {
         Ok(())
     }
 
+    /// The SPENDs of a completed step's metered usage, in one batch after its outcome: a
+    /// replay (a crash after it) is a no-op by key, so usage is charged once.
+    pub fn charge_usage(
+        &mut self,
+        journal: &mut Journal,
+        id: &StepIdentity,
+        usage: &std::collections::BTreeMap<String, crate::records::UsageCharge>,
+    ) -> Result<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let spends: Vec<Spend> = usage.iter().map(|(u, c)| id.usage_spend(u, c)).collect();
+        let total = spends
+            .iter()
+            .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits));
+        crate::failpoint::hit("before_usage");
+        journal.post(spends.into_iter().map(Payload::new).collect())?;
+        self.charged = self.charged.saturating_add(total);
+        Ok(())
+    }
+
     /// `run_ended` (as `attempt`, with the run's credits as the ledger has them) and the
     /// evidence bundle: the batch that ends the run.
     pub fn end_records(

@@ -30,6 +30,7 @@ mod ledger_concurrency;
 mod ledger_docs;
 mod ledger_forgery;
 mod ledger_integrity;
+mod metered_usage;
 mod module_self_test;
 mod orchestrator_email;
 mod orchestrator_runs;
