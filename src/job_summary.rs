@@ -189,6 +189,7 @@ pub fn orchestrator_md(s: &Summary) -> String {
     }
     if !s.runs.is_empty() {
         out.push_str(&runs_md(&s.runs));
+        out.push_str(&usage_md(&s.runs));
         let problems = problems_md(&s.runs);
         if !problems.is_empty() {
             let _ = writeln!(out, "**Steps that did not complete**\n\n{problems}");
@@ -204,6 +205,29 @@ pub fn orchestrator_md(s: &Summary) -> String {
     }
     out.push_str(&low_balance_md(&s.low_balance));
     out
+}
+
+/// The metered usage the pass charged: a line per step that used any (nothing when none).
+fn usage_md(runs: &[RunReport]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        for st in r.steps.iter().filter(|st| !st.usage.is_empty()) {
+            let used = crate::orchestrator::summary::usage_text(&st.usage);
+            let _ = writeln!(
+                out,
+                "- `{}/{}` run {} step `{}`: {}",
+                escape(&r.tenant_id),
+                escape(&r.work_order_id),
+                r.run,
+                escape(&st.step_id),
+                escape(&used)
+            );
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("**Metered usage**\n\n{out}\n")
 }
 
 /// The tenants to top up, as a table under a heading (nothing when there are none).

@@ -10,6 +10,9 @@ pub struct StepRow {
     pub status: String,
     pub reason_slug: Option<String>,
     pub attempt: u32,
+    /// Metered usage of its latest outcome, by unit: quantities (SPEC §10); omitted when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub usage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,5 +104,13 @@ fn step_row(id: &str, s: &StepHistory) -> StepRow {
             .map(|o| o.attempt)
             .or_else(|| s.latest().map(|(a, _)| a))
             .unwrap_or(1),
+        usage: latest
+            .map(|o| {
+                o.usage
+                    .iter()
+                    .map(|(u, c)| (u.clone(), c.quantity))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -41,11 +41,14 @@ pub struct Row {
     pub idempotency_key: String,
     /// The operator's note of a top-up or an adjustment.
     pub note: Option<String>,
+    /// A metered usage SPEND's unit and quantity (SPEC §10); null for other records.
+    pub usage_unit: Option<String>,
+    pub quantity: Option<u64>,
 }
 
 impl Row {
     /// Column names, in the order of [`Row::cells`] (the CSV header).
-    pub const COLUMNS: [&'static str; 12] = [
+    pub const COLUMNS: [&'static str; 14] = [
         "seq",
         "recorded_at",
         "type",
@@ -57,12 +60,14 @@ impl Row {
         "reason_slug",
         "reference",
         "idempotency_key",
-        // Last, so the columns CSV readers had before it kept their places.
+        // Last, so the columns CSV readers had before them kept their places.
         "note",
+        "usage_unit",
+        "quantity",
     ];
 
     /// Every field as text, in [`Row::COLUMNS`] order; null is empty.
-    pub fn cells(&self) -> [String; 12] {
+    pub fn cells(&self) -> [String; 14] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.seq.to_string(),
@@ -77,6 +82,8 @@ impl Row {
             opt(&self.reference),
             self.idempotency_key.clone(),
             opt(&self.note),
+            opt(&self.usage_unit),
+            self.quantity.map(|q| q.to_string()).unwrap_or_default(),
         ]
     }
 }
@@ -171,6 +178,8 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
         reference: None,
         idempotency_key: entry.envelope.idempotency_key.clone(),
         note: None,
+        usage_unit: None,
+        quantity: None,
     };
     match &entry.record {
         Record::Topup(t) => {
@@ -186,6 +195,10 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
             row.work_order_id = Some(s.work_order_id.clone());
             row.step_id = Some(s.step_id.clone());
             row.deliverable_id = Some(s.deliverable_id.clone());
+            if let Some(q) = s.quantity {
+                row.usage_unit = Some(s.usage_unit.clone());
+                row.quantity = Some(q);
+            }
         }
         Record::Refund(r) => {
             row.work_order_id = Some(r.work_order_id.clone());

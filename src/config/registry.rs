@@ -17,6 +17,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("delivery_failed", true),
     ("package_too_large_for_email", true),
     ("superseded", true),
+    ("usage_invalid", true),
     ("not_enough_credits", false),
     ("secrets_missing", false),
     ("not_entitled", false),
@@ -25,7 +26,7 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("fail_fast", false),
 ];
 pub const BUILTIN_TOPUP_METHODS: &[&str] = &["bank", "bank-wire", "card", "manual", "promo"];
-pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable"];
+pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable", "kib"];
 /// Why an operator corrects a balance (`admin-adjust --reason-slug`).
 pub const BUILTIN_ADJUST_REASONS: &[&str] = &["goodwill", "correction", "chargeback"];
 /// Privileged actions, each guarded by the IAM scope of the same name.

@@ -45,13 +45,15 @@ pub enum Failure {
     Superseded,
     /// The tenant's plan does not allow a module of the run (SPEC §10).
     NotEntitled,
+    /// The module's usage report is not one its pricing allows (SPEC §10): refunded.
+    UsageInvalid,
     /// A slug the platform does not name itself; the registry says whether it is known.
     Registered(String),
 }
 
 impl Failure {
     /// Every reason the platform names itself.
-    pub const NAMED: [Failure; 11] = [
+    pub const NAMED: [Failure; 12] = [
         Failure::ModuleFailed,
         Failure::Timeout,
         Failure::OutputsMissing,
@@ -63,6 +65,7 @@ impl Failure {
         Failure::SecretsMissing,
         Failure::Superseded,
         Failure::NotEntitled,
+        Failure::UsageInvalid,
     ];
 
     pub fn slug(&self) -> &str {
@@ -78,6 +81,7 @@ impl Failure {
             Failure::SecretsMissing => "secrets_missing",
             Failure::Superseded => "superseded",
             Failure::NotEntitled => "not_entitled",
+            Failure::UsageInvalid => "usage_invalid",
             Failure::Registered(slug) => slug,
         }
     }
@@ -98,6 +102,7 @@ impl Failure {
                 | Failure::SecretsMissing
                 | Failure::Superseded
                 | Failure::NotEntitled
+                | Failure::UsageInvalid
         )
     }
 }
@@ -174,6 +179,7 @@ mod tests {
             "fail_fast",
             "superseded",
             "not_entitled",
+            "usage_invalid",
         ] {
             assert!(!module_may_report(slug), "{slug}");
         }

@@ -42,6 +42,11 @@ pub const SLUGS: &[Text] = &[
         "Nothing: the new version of the work order runs as a new run.",
     ),
     (
+        "usage_invalid",
+        "The module reported metered usage its pricing does not allow: a unit not in pricing.usage, a quantity that is not a whole number, or more than max_units. No usage was charged and the step's charges were refunded.",
+        "Make the module report `\"usage\": {\"<unit>\": <whole number>}` in result.json with units and maxima its module.yml prices (docs/modules.md), then retry with --retry-failed.",
+    ),
+    (
         "not_entitled",
         "The tenant's plan in config/catalog.yml does not allow a module of the run; the run was refused before anything was charged.",
         "Add the module to the tenant's plan in config/catalog.yml, or set another `plan` in the tenant's tenant.yml; `platform consistency-validate` names the step.",

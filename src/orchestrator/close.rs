@@ -96,6 +96,7 @@ fn close_step(
         attempt,
         message: None,
         ran: false,
+        usage: Default::default(),
     };
     tally.settle(&id, report, att.receipt);
     Ok(())

@@ -43,10 +43,11 @@ struct RunState<'a> {
 /// a refusal (other processes debited the tenant since the plan) when it is not covered.
 fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, RunReport>> {
     Ok(
-        match env
-            .holds
-            .hold(&env.journal, &wp.tenant_id, wp.new_charges)?
-        {
+        match env.holds.hold(
+            &env.journal,
+            &wp.tenant_id,
+            wp.new_charges.saturating_add(wp.usage_reserve),
+        )? {
             Ok(h) => Ok(h),
             Err(available) => {
                 let refusal = Refusal::NotEnoughCredits {
@@ -101,7 +102,12 @@ pub fn execute(
         );
         let prior = hist.and_then(|h| h.step(&step.step_id));
         let settled = match sp.disposition {
-            Disposition::Keep { status, attempt } => keep(step, prior, status, attempt),
+            Disposition::Keep { status, attempt } => {
+                let id = run.step(&step.step_id, attempt, &step.module_id);
+                let att = recorded(prior, attempt);
+                charge_owed_usage(env, &mut state.tally, &mut hold, &id, att)?;
+                keep(step, prior, status, attempt)
+            }
             Disposition::Refund { attempt } => refund(env, &mut state.tally, step, prior, attempt)?,
             Disposition::Run { attempt } => {
                 let fail_fast = wo.mode == Mode::FailFast
@@ -185,12 +191,46 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
             attempt,
             message: None,
             ran: false,
+            usage: Default::default(),
         },
         values: outcome
             .map(|o| o.values.clone().into_iter().collect())
             .unwrap_or_default(),
         receipt: att.is_some_and(|a| a.receipt),
     }
+}
+
+/// A completed step whose usage SPENDs a crash kept from the ledger (they follow its
+/// outcome): post the missing ones now, as the outcome recorded them.
+fn charge_owed_usage(
+    env: &ExecEnv,
+    tally: &mut Tally,
+    hold: &mut Hold,
+    id: &crate::orchestrator::identity::StepIdentity,
+    att: Option<&Attempt>,
+) -> Result<()> {
+    let Some(att) = att else {
+        return Ok(());
+    };
+    let Some(o) = att
+        .outcome
+        .as_ref()
+        .filter(|o| o.status == StepStatus::Completed)
+    else {
+        return Ok(());
+    };
+    let owed: BTreeMap<String, crate::records::UsageCharge> = o
+        .usage
+        .iter()
+        .filter(|(u, c)| {
+            let key = id.usage_spend(u, c).key();
+            !att.spends.iter().any(|s| s.key() == key)
+        })
+        .map(|(u, c)| (u.clone(), *c))
+        .collect();
+    tally
+        .charge_usage(&env.journal, hold, id, &owed)
+        .map(|_| ())
 }
 
 /// A failed step whose refunds a crash kept from the ledger: post them now.
@@ -219,6 +259,7 @@ fn refund(
             attempt,
             message: None,
             ran: false,
+            usage: Default::default(),
         },
         values: serde_json::Map::new(),
         receipt: att.is_some_and(|a| a.receipt),

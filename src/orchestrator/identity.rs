@@ -110,6 +110,22 @@ impl StepIdentity<'_> {
         )
     }
 
+    /// The SPEND of a completed step's metered usage of `unit`: keyed `.../{unit}` under its
+    /// charge keys, with the unit and the quantity (SPEC §10).
+    pub fn usage_spend(&self, unit: &str, usage: &crate::records::UsageCharge) -> Spend {
+        let charge = Charge {
+            deliverable_id: unit.to_string(),
+            amount_credits: usage.amount(),
+            idempotency_key: String::new(),
+            already_charged: false,
+        };
+        Spend {
+            usage_unit: unit.to_string(),
+            quantity: Some(usage.quantity),
+            ..self.spend(&charge)
+        }
+    }
+
     pub fn started(&self) -> StepStarted {
         let r = self.run;
         StepStarted {
@@ -150,6 +166,7 @@ impl StepIdentity<'_> {
             status,
             reason_slug,
             message,
+            usage: Default::default(),
             outputs: Vec::new(),
             values: Default::default(),
         }

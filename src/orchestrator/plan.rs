@@ -180,6 +180,9 @@ pub struct WorkOrderPlan {
     pub close: Vec<CloseRun>,
     /// Credits this pass will newly charge (if every step runs).
     pub new_charges: i64,
+    /// Credits reserved for metered usage (charged by what the steps report, at most this).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub usage_reserve: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -194,10 +197,11 @@ pub struct WorkOrderPlan {
 }
 
 impl WorkOrderPlan {
-    /// Credits this run and the run that follows it will newly charge, unless refused.
+    /// Credits this run and the run that follows it will newly charge, unless refused, with
+    /// metered usage at its most (what the gate reserves).
     fn planned_charges(&self) -> i64 {
         let own = if self.refused.is_none() {
-            self.new_charges
+            self.new_charges.saturating_add(self.usage_reserve)
         } else {
             0
         };
@@ -329,7 +333,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
     plan_run(input, lw, wo, chosen, balance, &mut wp);
     if let (Some(next), None) = (follow, &wp.refused) {
         let mut then = blank(lw, &sha);
-        let left = balance.saturating_sub(wp.new_charges);
+        let left = balance.saturating_sub(wp.new_charges.saturating_add(wp.usage_reserve));
         plan_run(input, lw, wo, *next, left, &mut then);
         wp.then = Some(Box::new(then));
     }
@@ -351,6 +355,7 @@ fn blank(lw: &LoadedWorkOrder, sha: &str) -> WorkOrderPlan {
         steps: Vec::new(),
         close: Vec::new(),
         new_charges: 0,
+        usage_reserve: 0,
         refused: None,
         findings: Vec::new(),
         notes: Vec::new(),
@@ -393,7 +398,18 @@ fn plan_run(
         return;
     };
     wp.new_charges = new_charges;
+    wp.usage_reserve = usage_reserve(input.repo, &wp.steps);
     wp.refused = refusal(input, wp, balance);
+}
+
+/// The credits the gate reserves for the metered usage of the steps that run: each at its
+/// most (credits × max_units), charged after by what was used (SPEC §10).
+fn usage_reserve(repo: &Repo, steps: &[StepPlan]) -> i64 {
+    steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }))
+        .filter_map(|s| repo.module(&s.module_id))
+        .fold(0i64, |sum, m| sum.saturating_add(m.pricing.usage_reserve()))
 }
 
 /// What would make a work order up to date now: its file digest, the current period (when
@@ -584,10 +600,12 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
     }
     if !missing.is_empty() {
         Some(Refusal::SecretsMissing { names: missing })
-    } else if wp.new_charges > balance.saturating_add(closing_refunds(&wp.close)) {
+    } else if wp.new_charges.saturating_add(wp.usage_reserve)
+        > balance.saturating_add(closing_refunds(&wp.close))
+    {
         Some(Refusal::NotEnoughCredits {
             balance,
-            needed: wp.new_charges,
+            needed: wp.new_charges.saturating_add(wp.usage_reserve),
         })
     } else {
         None
@@ -671,6 +689,7 @@ fn close_only(repo: &Repo, tenant: &str, wo: &str, close: Vec<CloseRun>) -> Work
         steps: Vec::new(),
         close,
         new_charges: 0,
+        usage_reserve: 0,
         refused: None,
         findings: Vec::new(),
         notes: vec![format!(
@@ -678,6 +697,10 @@ fn close_only(repo: &Repo, tenant: &str, wo: &str, close: Vec<CloseRun>) -> Work
         )],
         then: None,
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The credits of the charges not yet posted; None when the sum does not fit.

@@ -17,6 +17,9 @@ pub struct StepReport {
     pub message: Option<String>,
     /// Whether this pass ran it (false: kept from an earlier attempt).
     pub ran: bool,
+    /// Metered usage this pass charged it for, by unit: quantities (omitted when none).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub usage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,6 +59,7 @@ pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
                 attempt: s.disposition.attempt(),
                 message: None,
                 ran: false,
+                usage: Default::default(),
             })
             .collect(),
         refused: Some(refusal.message()),

@@ -102,7 +102,7 @@ pub fn run(
         }
         None => charge_and_run(env, p, &id, tally, hold)?,
     };
-    let settled = record(env, p, &id, ending, tally)?;
+    let settled = record(env, p, &id, ending, tally, hold)?;
     let r = &settled.report;
     env.progress.line(&format!(
         "[{}/{} r{}] {} ({}) {}{} attempt {} {:.2}s",
@@ -233,6 +233,7 @@ fn record(
     id: &StepIdentity,
     ending: Ending,
     tally: &mut Tally,
+    hold: &mut Hold,
 ) -> Result<Settled> {
     let status = ending.status();
     let slug = ending.reason_slug();
@@ -248,6 +249,7 @@ fn record(
             .iter()
             .map(|(k, v)| (k.clone(), integral(v)))
             .collect(),
+        usage: result.usage.clone(),
         ..id.outcome(status, slug.clone(), message.clone())
     };
     let digests = |files: &[FileRecord]| files.iter().map(file_digest).collect();
@@ -258,6 +260,13 @@ fn record(
     }
     env.journal.post(batch)?;
     crate::failpoint::hit("after_step_outcome");
+    // What was reserved for metered usage and not used goes back to the tenant's balance.
+    let used = if status == StepStatus::Completed {
+        tally.charge_usage(&env.journal, hold, id, &result.usage)?
+    } else {
+        0
+    };
+    hold.release(p.contract.pricing.usage_reserve().saturating_sub(used));
     let registry = &env.platform.repo.registry;
     if let Some(s) = slug.as_deref().filter(|_| status == StepStatus::Failed) {
         if registry.refundable(s).unwrap_or(false) {
@@ -273,11 +282,17 @@ fn record(
             attempt: id.attempt,
             message,
             ran: true,
+            usage: quantities(&result.usage),
         },
         values: result.values,
         // What the bundle names for a delivery that completed (a command module's too).
         receipt: p.contract.kind == Kind::Delivery && status == StepStatus::Completed,
     })
+}
+
+/// The quantities of a step's metered usage, by unit (what reports show).
+pub fn quantities(usage: &BTreeMap<String, crate::records::UsageCharge>) -> BTreeMap<String, u64> {
+    usage.iter().map(|(u, c)| (u.clone(), c.quantity)).collect()
 }
 
 fn output_record(f: &FileRecord) -> OutputRecord {

@@ -163,6 +163,9 @@ fn runs(runs: &[RunReport]) -> String {
             let _ = writeln!(out, "    refused: {}", untrusted(why));
         }
         for st in &r.steps {
+            if !st.usage.is_empty() {
+                let _ = writeln!(out, "    {} used {}", st.step_id, usage_text(&st.usage));
+            }
             let Some(slug) = &st.reason_slug else {
                 continue;
             };
@@ -177,6 +180,15 @@ fn runs(runs: &[RunReport]) -> String {
         }
     }
     out
+}
+
+/// Metered usage as `7 lines, 2 kib`.
+pub fn usage_text(usage: &std::collections::BTreeMap<String, u64>) -> String {
+    usage
+        .iter()
+        .map(|(u, q)| format!("{q} {u}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The invalid work orders with every finding.

@@ -9,6 +9,8 @@ pub const UNIT_CREDITS: &str = "credits";
 pub const UNIT_STEP_RUN: &str = "step_run";
 /// `usage_unit` of a purchased deliverable.
 pub const UNIT_DELIVERABLE: &str = "deliverable";
+/// What built-in modules meter (SPEC §10): the kibibytes of the outputs they wrote.
+pub const UNIT_KIB: &str = "kib";
 
 /// The usage unit a charge for `deliverable_id` is metered in.
 pub fn usage_unit_for(deliverable_id: &str) -> &'static str {
@@ -220,6 +222,10 @@ pub struct Spend {
     pub usage_unit: String,
     pub run_id: String,
     pub correlation_id: String,
+    /// Metered usage (SPEC §10): the quantity of `usage_unit` charged; `deliverable_id` is
+    /// the unit then. Absent for run and deliverable charges (quantity 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u64>,
 }
 
 impl Spend {
@@ -250,6 +256,7 @@ impl Spend {
             usage_unit: usage_unit_for(deliverable_id).into(),
             run_id: run_id.into(),
             correlation_id: correlation_id.into(),
+            quantity: None,
         }
     }
 
@@ -265,13 +272,18 @@ impl Spend {
     }
 
     pub fn batch_id(&self) -> String {
-        spend_batch_id(
+        let id = spend_batch_id(
             &self.tenant_id,
             &self.work_order_id,
             self.run,
             &self.step_id,
             self.attempt,
-        )
+        );
+        // Usage is charged after the outcome, in a batch of its own.
+        match self.quantity {
+            Some(_) => format!("{id}/usage"),
+            None => id,
+        }
     }
 }
 

@@ -200,6 +200,24 @@ pub struct StepOutcome {
     /// is refused by the ledger, so post it as a string.
     #[serde(default)]
     pub values: BTreeMap<String, Value>,
+    /// Metered usage of a COMPLETED step, by unit (SPEC §10): what the step is charged for
+    /// usage, once, by the SPENDs posted after this record. Absent when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<String, UsageCharge>,
+}
+
+/// One usage unit of a step outcome: the quantity reported and the price per unit then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCharge {
+    pub quantity: u64,
+    pub credits: u64,
+}
+
+impl UsageCharge {
+    /// Credits this usage costs (prices and maxima are capped by the schema: it fits).
+    pub fn amount(&self) -> i64 {
+        i64::try_from(self.quantity.saturating_mul(self.credits)).unwrap_or(i64::MAX)
+    }
 }
 
 impl StepOutcome {

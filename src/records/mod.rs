@@ -15,7 +15,7 @@ pub use billing::{Adjust, Refund, Spend, Topup, MAX_CREDITS};
 pub use evidence::{
     DeliveryReceipt, EvidenceBundle, EvidenceItem, FileDigest, OutputRecord, Publish,
     PublishStatus, RerunRequested, RunEnded, RunStarted, RunStatus, StepOutcome, StepStarted,
-    StepStatus, StepSummary,
+    StepStatus, StepSummary, UsageCharge,
 };
 
 /// The format version every record carries in `v`; bumping it means a new canonical encoding.

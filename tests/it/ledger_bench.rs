@@ -350,6 +350,7 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
                 message: None,
                 outputs: Vec::new(),
                 values: Default::default(),
+                usage: Default::default(),
             }),
             None,
         );

@@ -209,6 +209,7 @@ fn print_examples() {
             },
         ],
         values,
+        usage: Default::default(),
     }));
     post(Record::EvidenceItem(EvidenceItem {
         run_id: run_id.into(),

@@ -31,6 +31,7 @@ mod ledger_docs;
 mod ledger_forgery;
 mod ledger_group_commit;
 mod ledger_integrity;
+mod metered_usage;
 mod module_self_test;
 mod orchestrator_email;
 mod orchestrator_jobs;
