@@ -471,23 +471,11 @@ pub struct ModuleTestArgs {
     pub output: JsonArg,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchemaName {
-    Module,
-    Workorder,
-    Tenant,
-    Registry,
-    Iam,
-    RuntimeProfile,
-    Ledger,
-    Catalog,
-}
-
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// The schema to print
     #[arg(value_enum, value_name = "NAME", required_unless_present = "write")]
-    pub name: Option<SchemaName>,
+    pub name: Option<crate::schema::SchemaKind>,
     /// Write every schema into DIR as <name>.schema.json (created if missing; files replaced)
     #[arg(long, value_name = "DIR", conflicts_with = "name")]
     pub write: Option<PathBuf>,

@@ -172,12 +172,7 @@ impl GithubSettings {
 }
 
 fn valid_repo_part(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty() && s.len() <= 100 && s != "." && s != ".." && safe_name_chars(s)
 }
 
 /// A tag (or a rendered template) must be non-empty, short and use the safe alphabet.
@@ -188,9 +183,7 @@ pub fn check_tag(tag: &str, field: &str) -> Result<()> {
         && !tag.starts_with('.')
         && !tag.ends_with('.')
         && !tag.contains("..")
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && safe_name_chars(tag);
     if ok {
         Ok(())
     } else {
@@ -198,6 +191,13 @@ pub fn check_tag(tag: &str, field: &str) -> Result<()> {
             "{field} '{tag}' is not a safe tag name (1-{MAX_TAG_LEN} characters of [A-Za-z0-9._-], not starting with '-' or '.', no '..')"
         )))
     }
+}
+
+/// Only `[A-Za-z0-9._-]`: what GitHub keeps as is in tag and asset names (and what travels
+/// unencoded in a URL or query string).
+pub(crate) fn safe_name_chars(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ pub use write::write_all;
 /// `v1` changes only when the file formats do.
 pub const ID_BASE: &str = "https://platform.invalid/schemas/v1/";
 
-/// The files the platform reads, each with a schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The files the platform reads, each with a schema; `platform schema <name>` names them
+/// in kebab case (`runtime-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum SchemaKind {
     Module,
     Workorder,
