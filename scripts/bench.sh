@@ -16,6 +16,8 @@
 #                         disk the fsyncs hit
 #   BENCH_PACKAGE=1       also run scripts/bench-package.sh (1 GiB, ~3 GiB free needed)
 #   BENCH_LEDGER=1        also run scripts/bench-ledger.sh (1,000,000 records)
+#   BENCH_JOBS=1          also run scripts/bench-jobs.sh (--jobs: 600 sleeping work orders,
+#                         the two-step workload at W = 1,000 against its spawn floor)
 #   BENCH_PLATFORM=PATH   measure this binary instead of building target/release/platform
 #                         (e.g. an older build, for a before/after comparison)
 # Wall times are taken with date +%s%N around `/usr/bin/time -f %M` (peak RSS, KiB); the
@@ -44,22 +46,9 @@ done
 # recently_deleted), which made the floors and the first pass after a cleanup up to 10x
 # slower. A CI runner's fresh checkout never sees that, so runs and floors only move their
 # old files aside, and everything goes at exit (or stays, under BENCH_DIR, for you to remove).
-if [ -n "${BENCH_DIR:-}" ]; then
-    work="$BENCH_DIR/run-$(date +%Y%m%d-%H%M%S)"
-    mkdir -p "$work"
-    echo "work directory: $work (not removed)" >&2
-else
-    work="$(mktemp -d)"
-    trap 'rm -rf "$work"' EXIT
-fi
-work="$(cd "$work" && pwd)"
-
-if [ -n "${BENCH_PLATFORM:-}" ]; then
-    bin="$(cd "$(dirname "$BENCH_PLATFORM")" && pwd)/$(basename "$BENCH_PLATFORM")"
-else
-    (cd "$root" && cargo build --release --quiet --bin platform)
-    bin="$root/target/release/platform"
-fi
+# shellcheck source=scripts/bench-setup.sh
+. "$root/scripts/bench-setup.sh"
+bench_setup run
 results="$work/results.tsv"
 : >"$results"
 
@@ -93,17 +82,7 @@ measure() {
     echo "  $label: $n run(s)" >&2
 }
 
-# Spawn floor: the module's own command W times, with the variables the runner sets, from a
-# minimal shell loop (fork + exec of run.sh, which is itself a /bin/sh script).
-spawn_floor() {
-    local repo="$1" w="$2" out="$3"
-    mkdir -p "$out/outputs"
-    env -i PATH="$PATH" PLATFORM_OUTPUTS_DIR="$out/outputs" PLATFORM_TENANT_ID=t001 \
-        PLATFORM_WORK_ORDER_ID=wo PLATFORM_STEP_ID=note PLATFORM_INPUTS="$out/inputs.json" \
-        PLATFORM_RESULT="$out/result.json" PLATFORM_MODULE_DIR="$repo/modules/write_note" \
-        /bin/sh -c 'i=0; while [ "$i" -lt "$1" ]; do "$2"; i=$((i + 1)); done' \
-        sh "$w" "$repo/modules/write_note/run.sh"
-}
+# Spawn floor (bench-setup.sh): the module's own command W times, from a minimal loop.
 export -f spawn_floor
 
 ledger_bytes() {
@@ -276,4 +255,9 @@ if [ "${BENCH_LEDGER:-0}" = 1 ]; then
     echo
     echo "ledger (scripts/bench-ledger.sh):"
     "$root/scripts/bench-ledger.sh"
+fi
+if [ "${BENCH_JOBS:-0}" = 1 ]; then
+    echo
+    echo "--jobs (scripts/bench-jobs.sh):"
+    BENCH_PLATFORM="$bin" "$root/scripts/bench-jobs.sh"
 fi

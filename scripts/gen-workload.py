@@ -7,9 +7,14 @@ Each work order runs
   2. `package_std` - the built-in packager, packing note.txt;
   3. `deliver_local` - the built-in local delivery of the package.
 
+With --steps 2, each work order runs `write_note` twice instead (two command steps, as the
+original platform's offline benchmark: every step a process). With --sleep-ms MS,
+`write_note` sleeps MS milliseconds first (`sleep`, one more process), like a module that
+waits on a remote service.
+
 Usage:
-  scripts/gen-workload.py OUT_DIR --work-orders W [--tenants T]
-      [--platform PATH --billing-state-dir DIR]
+  scripts/gen-workload.py OUT_DIR --work-orders W [--tenants T] [--steps 2|3]
+      [--sleep-ms MS] [--platform PATH --billing-state-dir DIR]
 
 W is the total number of work orders, spread evenly over T tenants (default 10; the last
 tenants get one fewer when W is not a multiple of T). With --platform the tenants are topped
@@ -25,8 +30,9 @@ import stat
 import subprocess
 import sys
 
-# Credits one work order costs: write_note 1, package_std 1 + 2 (deliverable), deliver_local 1.
-CREDITS_PER_WORK_ORDER = 5
+# Credits one work order costs: write_note 1, package_std 1 + 2 (deliverable), deliver_local 1;
+# with --steps 2, write_note twice.
+CREDITS_PER_WORK_ORDER = {3: 5, 2: 2}
 
 IAM = """\
 # Benchmark repository: one admin actor for the top-ups.
@@ -68,7 +74,7 @@ timeout_seconds: 60
 # Only sh built-ins: the whole step is one fork + exec of /bin/sh.
 WRITE_NOTE_SH = """\
 #!/bin/sh
-printf '%s/%s/%s\\n' "$PLATFORM_TENANT_ID" "$PLATFORM_WORK_ORDER_ID" "$PLATFORM_STEP_ID" \\
+{sleep}printf '%s/%s/%s\\n' "$PLATFORM_TENANT_ID" "$PLATFORM_WORK_ORDER_ID" "$PLATFORM_STEP_ID" \\
   >"$PLATFORM_OUTPUTS_DIR/note.txt"
 """
 
@@ -118,11 +124,11 @@ pricing:
   run_credits: 1
 """
 
-WORK_ORDER = """\
+# A work order: its header and first step (write_note), then the steps of --steps 3 or 2.
+WORK_ORDER_HEAD = """\
 work_order_id: {wo}
 enabled: true
-artifacts_requested: true
-metadata:
+{artifacts}metadata:
   generated_by: gen-workload.py
 steps:
   - step_id: note
@@ -130,6 +136,9 @@ steps:
     kind: transform
     inputs:
       text: "note {n}"
+"""
+
+THEN_PACK_AND_DELIVER = """\
   - step_id: pack
     module_id: package_std
     kind: packaging
@@ -144,6 +153,21 @@ steps:
       package_zip: {{from_step: pack, output_id: package_zip}}
       manifest_json: {{from_step: pack, output_id: manifest_json}}
 """
+
+THEN_AGAIN = """\
+  - step_id: again
+    module_id: write_note
+    kind: transform
+    inputs:
+      text: "again {n}"
+"""
+
+
+def work_order(steps, wo, n):
+    """The YAML of work order `wo` (number n) with 3 or 2 steps."""
+    if steps == 3:
+        return WORK_ORDER_HEAD.format(wo=wo, n=n, artifacts="artifacts_requested: true\n") + THEN_PACK_AND_DELIVER.format()
+    return WORK_ORDER_HEAD.format(wo=wo, n=n, artifacts="") + THEN_AGAIN.format(n=n)
 
 
 def write(path, text, mode=None):
@@ -165,6 +189,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--work-orders", "-w", type=int, required=True, help="total work orders W")
     ap.add_argument("--tenants", "-t", type=int, default=10, help="tenants T (default 10)")
+    ap.add_argument("--steps", type=int, choices=(2, 3), default=3, help="steps per work order")
+    ap.add_argument("--sleep-ms", type=int, default=0, help="write_note sleeps this long first")
     ap.add_argument("--platform", help="platform binary: top the tenants up")
     ap.add_argument("--billing-state-dir", help="where the top-ups go (with --platform)")
     args = ap.parse_args()
@@ -180,7 +206,9 @@ def main():
     write(os.path.join(out, "modules", "write_note", "module.yml"), WRITE_NOTE_YML)
     write(
         os.path.join(out, "modules", "write_note", "run.sh"),
-        WRITE_NOTE_SH,
+        WRITE_NOTE_SH.format(
+            sleep=f"sleep {args.sleep_ms // 1000}.{args.sleep_ms % 1000:03d}\n" if args.sleep_ms > 0 else ""
+        ),
         stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH,
     )
     write(os.path.join(out, "modules", "package_std", "module.yml"), PACKAGE_STD_YML)
@@ -199,7 +227,7 @@ def main():
         for _ in range(count):
             n += 1
             wo = f"wo-{n:0{width}d}"
-            write(os.path.join(tdir, "workorders", f"{wo}.yml"), WORK_ORDER.format(wo=wo, n=n))
+            write(os.path.join(tdir, "workorders", f"{wo}.yml"), work_order(args.steps, wo, n))
 
     if args.platform:
         state = args.billing_state_dir or os.path.join(out, ".billing-state")
@@ -209,7 +237,7 @@ def main():
                 [
                     args.platform, "--repo", out, "admin-topup",
                     "--tenant-id", tenant,
-                    "--amount-credits", str(2 * CREDITS_PER_WORK_ORDER * count),
+                    "--amount-credits", str(2 * CREDITS_PER_WORK_ORDER[args.steps] * count),
                     "--topup-method-id", "manual",
                     "--reference", f"bench-{tenant}",
                     "--billing-state-dir", state,
@@ -218,7 +246,7 @@ def main():
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-    print(f"{out}: {tenants} tenants, {args.work_orders} work orders, {3 * args.work_orders} steps")
+    print(f"{out}: {tenants} tenants, {args.work_orders} work orders, {args.steps * args.work_orders} steps")
 
 
 if __name__ == "__main__":

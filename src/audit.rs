@@ -9,17 +9,28 @@ use serde::Serialize;
 pub enum Scope {
     #[serde(rename = "billing.topup")]
     BillingTopup,
+    #[serde(rename = "billing.adjust")]
+    BillingAdjust,
+    #[serde(rename = "orders.rerun")]
+    OrdersRerun,
     #[serde(rename = "artifacts.publish")]
     ArtifactsPublish,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::BillingTopup, Scope::ArtifactsPublish];
+    pub const ALL: [Scope; 4] = [
+        Scope::BillingTopup,
+        Scope::BillingAdjust,
+        Scope::OrdersRerun,
+        Scope::ArtifactsPublish,
+    ];
 
     /// The name in config/iam.yml and in audit records.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::BillingTopup => "billing.topup",
+            Scope::BillingAdjust => "billing.adjust",
+            Scope::OrdersRerun => "orders.rerun",
             Scope::ArtifactsPublish => "artifacts.publish",
         }
     }
@@ -32,6 +43,8 @@ impl Scope {
     pub fn what(self) -> &'static str {
         match self {
             Scope::BillingTopup => "top up credits",
+            Scope::BillingAdjust => "adjust balances",
+            Scope::OrdersRerun => "request re-runs",
             Scope::ArtifactsPublish => "publish artifacts",
         }
     }

@@ -5,14 +5,29 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "platform",
-    version,
+    version = env!("PLATFORM_VERSION_LINE"),
     about = "Turns a Git repository into a multi-tenant work-order platform with an append-only ledger",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Examples:\n  platform init my-platform         a new platform repository, ready to validate\n  platform consistency-validate     check modules, tenants and work orders\n  platform orchestrator --dry-run   the priced plan of the next pass\n  platform explain exit:3           what an exit code means\n\nRun from anywhere inside a platform repository: the nearest folder upwards with modules/\nor tenants/ is the repository, unless --repo names one. PLATFORM_LOG=debug (or -v) prints\ndebug lines on stderr."
 )]
 pub struct Cli {
-    /// The platform repository (modules/, tenants/, config/)
-    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
-    pub repo: PathBuf,
+    /// The platform repository (default: the nearest folder upwards, from the current one,
+    /// with modules/ or tenants/)
+    // Global flags are listed after each command's own (display_order), in every --help.
+    #[arg(long, global = true, value_name = "DIR", display_order = 900)]
+    pub repo: Option<PathBuf>,
+    /// Print only the result and errors: no progress lines or notes on stderr
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 901
+    )]
+    pub quiet: bool,
+    /// Also print debug lines on stderr (as PLATFORM_LOG=debug does)
+    #[arg(short, long, global = true, display_order = 902)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,26 +35,60 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every module contract, tenant and work order; exit 1 on any error
+    #[command(
+        after_help = "Examples:\n  platform consistency-validate                  every finding, as text\n  platform consistency-validate --json           {\"errors\": [...], \"warnings\": [...]}\n  platform consistency-validate --format github  workflow annotations on the files"
+    )]
     ConsistencyValidate(ConsistencyValidateArgs),
     /// Verify the ledger's hash chains, keys, balances and refunds; exit 1 on any problem
+    #[command(
+        after_help = "Examples:\n  platform integrity-validate\n  platform integrity-validate --billing-state-dir .billing-state-dev --json"
+    )]
     IntegrityValidate(IntegrityValidateArgs),
     /// Run enabled work orders: charge, run steps, package, deliver, refund
+    #[command(
+        after_help = "Examples:\n  platform orchestrator --dry-run                  the priced plan; writes nothing\n  platform orchestrator                            run every enabled work order\n  platform orchestrator --tenant-id acme --json    one tenant, one JSON document\n  platform orchestrator --retry-failed             run failed steps again\n  platform orchestrator --jobs 8                   up to 8 work orders at once\n  platform orchestrator --now 2026-12-01T13:00:00Z scheduled work orders as of that time"
+    )]
     Orchestrator(OrchestratorArgs),
     /// Ledger maintenance (merge shard billing-state directories, make a signing key)
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Post a TOPUP for a tenant (scope billing.topup)
+    #[command(
+        after_help = "Examples:\n  platform admin-topup --tenant-id acme --amount-credits 500 \\\n      --topup-method-id bank --reference INV-2026-001 --actor alice"
+    )]
     AdminTopup(AdminTopupArgs),
+    /// Post an ADJUST (a credit or a debit, with a reason) for a tenant (scope billing.adjust)
+    #[command(
+        after_help = "Examples:\n  platform admin-adjust --tenant-id acme --amount-credits 50 --reason-slug goodwill \\\n      --reference CASE-2026-0007 --note \"late delivery\" --actor alice\n  platform admin-adjust --tenant-id acme --amount-credits -20 --reason-slug chargeback \\\n      --reference DISPUTE-88 --actor alice\n\nA debit never takes the balance below zero; the same --reference twice is one adjustment."
+    )]
+    AdminAdjust(AdminAdjustArgs),
+    /// Ask the next orchestrator pass for a new run of a work order (scope orders.rerun)
+    #[command(
+        after_help = "Examples:\n  platform rerun --tenant-id acme --work-order-id weekly-digest \\\n      --reason \"upstream data fixed\" --actor alice\n\nThe next pass starts a new run even when the work order is up to date; a second request\nbefore that pass is the same request."
+    )]
+    Rerun(RerunArgs),
     /// Package purchased deliverables and publish them as GitHub Release assets (scope artifacts.publish)
+    #[command(
+        after_help = "Examples:\n  platform publish --no-publish --actor alice            stage packages and evidence\n  platform publish --runtime-profile config/runtime_profile.dev_github.yml"
+    )]
     Publish(PublishArgs),
     /// Pull or push the billing-state files kept on a GitHub release
     #[command(subcommand)]
     State(StateCommand),
     /// Every billing record of a tenant with the running balance
+    #[command(
+        after_help = "Examples:\n  platform statement --tenant-id acme\n  platform statement --tenant-id acme --since 2026-12-01T00:00:00Z --csv"
+    )]
     Statement(StatementArgs),
     /// A tenant's balance in credits
+    #[command(
+        after_help = "Examples:\n  platform balance --tenant-id acme\n  platform balance --tenant-id acme --json   {\"tenant_id\": ..., \"balance_credits\": ...}"
+    )]
     Balance(BalanceArgs),
     /// Runs recorded in the ledger, oldest first
+    #[command(
+        after_help = "Examples:\n  platform runs\n  platform runs --tenant-id acme --work-order-id wo-1 --json   an array, one entry per run"
+    )]
     Runs(RunsArgs),
     /// Module tools
     #[command(subcommand)]
@@ -54,40 +103,72 @@ pub enum Command {
         after_help = "Examples:\n  platform explain                 list every topic\n  platform explain timeout         a bare name, when only one kind has it\n  platform explain slug:not_enough_credits --json\n  platform explain exit:3"
     )]
     Explain(ExplainArgs),
+    /// A new platform repository in DIR: config, an example module, a draft tenant, workflows
+    #[command(
+        after_help = "Examples:\n  platform init my-platform\n  platform init my-platform --release-repo owner/platform --release-sha256 <hex>\n\nThe workflows install this version of platform from the releases of --release-repo and\ncheck it against --release-sha256 (the x86_64-unknown-linux-musl line of SHA256SUMS)."
+    )]
+    Init(InitArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  platform completions bash > ~/.local/share/bash-completion/completions/platform\n  platform completions zsh > ~/.zfunc/_platform\n  platform completions fish > ~/.config/fish/completions/platform.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a folder
+    #[command(
+        after_help = "Examples:\n  platform man | man -l -\n  platform man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Findings for people
     Text,
+    /// One JSON document (as --json)
     Json,
+    /// GitHub workflow annotations (::error file=...)
     Github,
 }
 
 #[derive(Debug, Args)]
 pub struct ConsistencyValidateArgs {
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub format: Format,
+    /// Print one JSON document (the same as --format json)
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl ConsistencyValidateArgs {
+    /// The format asked for, `--json` included.
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            self.format
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct JsonArg {
-    /// Print one JSON document
+    /// Print one JSON document on stdout (errors too)
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ActorArg {
-    /// Acting identity (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "A")]
+    /// Acting identity, checked against config/iam.yml (default: $GITHUB_ACTOR)
+    #[arg(long, value_name = "ACTOR")]
     pub actor: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct StateDirArgs {
     /// Billing-state directory (default: the runtime profile's, else .billing-state)
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "DIR")]
     pub billing_state_dir: Option<PathBuf>,
 }
 
@@ -95,8 +176,8 @@ pub struct StateDirArgs {
 pub struct IntegrityValidateArgs {
     #[command(flatten)]
     pub state: StateDirArgs,
-    /// Runtime directory whose records are checked too (default: runtime)
-    #[arg(long, value_name = "R")]
+    /// Runtime directory whose records are checked too (default: the profile's, else runtime)
+    #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     #[command(flatten)]
     pub output: JsonArg,
@@ -105,18 +186,18 @@ pub struct IntegrityValidateArgs {
 #[derive(Debug, Args)]
 pub struct OrchestratorArgs {
     /// Runtime profile (default: config/runtime_profile.local.yml when it exists)
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "FILE")]
     pub runtime_profile: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateDirArgs,
     /// Runtime directory (scratch space for outputs, logs, deliveries)
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Only this tenant
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "TENANT")]
     pub tenant_id: Option<String>,
     /// Only this work order
-    #[arg(long, value_name = "W")]
+    #[arg(long, value_name = "WORK_ORDER")]
     pub work_order_id: Option<String>,
     /// Run the failed and skipped steps of ended runs again, as the next attempt
     #[arg(long)]
@@ -125,11 +206,17 @@ pub struct OrchestratorArgs {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
     /// Seconds to wait for another orchestrator on the same billing-state directory
-    #[arg(long, value_name = "S", default_value_t = 600)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub lock_timeout: u64,
     /// Print the priced plan and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Work orders to run at once, 1 or more (default: the number of CPUs)
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// The pass's clock for scheduled work orders' periods (default: $PLATFORM_NOW, else now)
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
 }
@@ -137,8 +224,12 @@ pub struct OrchestratorArgs {
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Merge shard billing-state directories into one
+    #[command(
+        after_help = "Examples:\n  platform ledger merge --into .billing-state shards/1 shards/2 shards/3"
+    )]
     Merge(LedgerMergeArgs),
     /// Make an Ed25519 key pair for signing the state's heads (config/ledger.yml + secret)
+    #[command(after_help = "Examples:\n  platform ledger keygen\n  platform ledger keygen --json")]
     Keygen(LedgerKeygenArgs),
 }
 
@@ -152,7 +243,7 @@ pub struct LedgerKeygenArgs {
 #[derive(Debug, Args)]
 pub struct LedgerMergeArgs {
     /// Target billing-state directory
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "DIR")]
     pub into: PathBuf,
     /// Shard billing-state directories
     #[arg(required = true, value_name = "SEGMENT_DIR")]
@@ -163,19 +254,81 @@ pub struct LedgerMergeArgs {
 
 #[derive(Debug, Args)]
 pub struct AdminTopupArgs {
-    #[arg(long, value_name = "T")]
+    /// The tenant credited (a folder of tenants/)
+    #[arg(long, value_name = "TENANT")]
     pub tenant_id: String,
-    /// Credits to add (a positive integer)
-    #[arg(long, value_name = "N")]
+    /// Credits to add (a positive integer, at most 10^12)
+    // Negative numbers parse, so `-5` gets the error below instead of "unexpected argument".
+    #[arg(long, value_name = "CREDITS", allow_negative_numbers = true, value_parser = positive_credits)]
     pub amount_credits: i64,
     /// bank, bank-wire, card, manual, promo, or one from config/registry.yml
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "METHOD")]
     pub topup_method_id: String,
     /// External reference (invoice, wire id): the same reference twice is one top-up
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "REFERENCE")]
     pub reference: String,
-    #[arg(long, value_name = "S")]
+    /// A note kept on the record (at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+/// `--amount-credits` of a top-up: an integer above zero (the ledger checks the upper bound).
+fn positive_credits(s: &str) -> Result<i64, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number of credits"))?;
+    if n <= 0 {
+        return Err(format!(
+            "a top-up adds credits: give a positive number (1 to 10^12), not {n}"
+        ));
+    }
+    Ok(n)
+}
+
+#[derive(Debug, Args)]
+pub struct AdminAdjustArgs {
+    /// The tenant whose balance is corrected (a folder of tenants/)
+    #[arg(long, value_name = "TENANT")]
+    pub tenant_id: String,
+    /// Credits to add (positive) or take away (negative, e.g. -5), at most 10^12 either way;
+    /// never below a zero balance
+    #[arg(long, value_name = "CREDITS", allow_negative_numbers = true)]
+    pub amount_credits: i64,
+    /// goodwill, correction, chargeback, or one from config/registry.yml's adjust_reasons
+    #[arg(long, value_name = "REASON")]
+    pub reason_slug: String,
+    /// The case's reference (ticket, credit note, dispute): the same reference twice is one adjustment
+    #[arg(long, value_name = "REFERENCE")]
+    pub reference: String,
+    /// A note kept on the record (at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArgs,
+    #[command(flatten)]
+    pub acting: ActorArg,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The tenant of the work order (a folder of tenants/)
+    #[arg(long, value_name = "TENANT")]
+    pub tenant_id: String,
+    /// The work order to run again (tenants/<TENANT>/workorders/<WORK_ORDER>.yml)
+    #[arg(long, value_name = "WORK_ORDER")]
+    pub work_order_id: String,
+    /// Why (recorded with the request; one line, at most 1,000 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
     #[command(flatten)]
     pub state: StateDirArgs,
     #[command(flatten)]
@@ -188,9 +341,11 @@ pub struct AdminTopupArgs {
 pub struct PublishArgs {
     #[command(flatten)]
     pub state: StateDirArgs,
-    #[arg(long, value_name = "R")]
+    /// Runtime directory holding the runs' outputs (default: the profile's, else runtime)
+    #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
-    #[arg(long, value_name = "F")]
+    /// Runtime profile with the github: block (default: config/runtime_profile.local.yml)
+    #[arg(long, value_name = "FILE")]
     pub runtime_profile: Option<PathBuf>,
     /// Only purchases recorded at or after this RFC 3339 time
     #[arg(long, value_name = "RFC3339")]
@@ -210,8 +365,14 @@ pub struct PublishArgs {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// Download and verify the billing-state files and signed heads from the state release
+    #[command(
+        after_help = "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml"
+    )]
     Pull(StatePullArgs),
     /// Verify, upload the billing-state files, then signed heads; refused when the remote moved since the pull
+    #[command(
+        after_help = "Examples:\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml"
+    )]
     Push(StatePushArgs),
 }
 
@@ -237,12 +398,13 @@ pub struct StatePushArgs {
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    #[arg(long, value_name = "F")]
+    /// Runtime profile with the github: block (default: config/runtime_profile.local.yml)
+    #[arg(long, value_name = "FILE")]
     pub runtime_profile: Option<PathBuf>,
     #[command(flatten)]
     pub state: StateDirArgs,
     /// Acting identity for the audit record of --adopt-unsigned or --restore (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "A")]
+    #[arg(long, value_name = "ACTOR")]
     pub actor: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
@@ -250,14 +412,15 @@ pub struct StateArgs {
 
 #[derive(Debug, Args)]
 pub struct StatementArgs {
-    #[arg(long, value_name = "T")]
+    /// The tenant whose records are listed
+    #[arg(long, value_name = "TENANT")]
     pub tenant_id: String,
     #[command(flatten)]
     pub state: StateDirArgs,
     /// Only records at or after this RFC 3339 time (the running balance still counts earlier ones)
     #[arg(long, value_name = "RFC3339")]
     pub since: Option<String>,
-    /// Print one JSON document
+    /// Print one JSON document on stdout (errors too)
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
     /// Print CSV
@@ -267,7 +430,8 @@ pub struct StatementArgs {
 
 #[derive(Debug, Args)]
 pub struct BalanceArgs {
-    #[arg(long, value_name = "T")]
+    /// The tenant whose balance is shown
+    #[arg(long, value_name = "TENANT")]
     pub tenant_id: String,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -279,9 +443,11 @@ pub struct BalanceArgs {
 pub struct RunsArgs {
     #[command(flatten)]
     pub state: StateDirArgs,
-    #[arg(long, value_name = "T")]
+    /// Only this tenant's runs
+    #[arg(long, value_name = "TENANT")]
     pub tenant_id: Option<String>,
-    #[arg(long, value_name = "W")]
+    /// Only this work order's runs
+    #[arg(long, value_name = "WORK_ORDER")]
     pub work_order_id: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
@@ -290,35 +456,32 @@ pub struct RunsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModuleCommand {
     /// Run a module's self_test
+    #[command(
+        after_help = "Examples:\n  platform module test uppercase\n  platform module test uppercase --json"
+    )]
     Test(ModuleTestArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ModuleTestArgs {
+    /// The module (a folder of modules/)
+    #[arg(value_name = "MODULE")]
     pub module_id: String,
     #[command(flatten)]
     pub output: JsonArg,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchemaName {
-    Module,
-    Workorder,
-    Tenant,
-    Registry,
-    Iam,
-    RuntimeProfile,
-    Ledger,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// The schema to print
     #[arg(value_enum, value_name = "NAME", required_unless_present = "write")]
-    pub name: Option<SchemaName>,
+    pub name: Option<crate::schema::SchemaKind>,
     /// Write every schema into DIR as <name>.schema.json (created if missing; files replaced)
     #[arg(long, value_name = "DIR", conflicts_with = "name")]
     pub write: Option<PathBuf>,
+    /// Print one JSON document (a schema is one already; with --write, the files written)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -331,16 +494,47 @@ pub struct ExplainArgs {
     pub output: JsonArg,
 }
 
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to create (it may exist if it is empty)
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The repository whose releases the workflows install platform from
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub release_repo: Option<String>,
+    /// SHA-256 of this version's x86_64-unknown-linux-musl archive (its line in SHA256SUMS)
+    #[arg(long, value_name = "HEX")]
+    pub release_sha256: Option<String>,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write platform.1 and a page per command (platform-<command>.1) into DIR instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 impl Cli {
     /// Whether the user asked for one JSON document on stdout (errors then come as JSON too).
     pub fn wants_json(&self) -> bool {
         match &self.command {
-            Command::ConsistencyValidate(a) => a.format == Format::Json,
+            Command::ConsistencyValidate(a) => a.format() == Format::Json,
             Command::IntegrityValidate(a) => a.output.json,
             Command::Orchestrator(a) => a.output.json,
             Command::Ledger(LedgerCommand::Merge(a)) => a.output.json,
             Command::Ledger(LedgerCommand::Keygen(a)) => a.json,
             Command::AdminTopup(a) => a.output.json,
+            Command::AdminAdjust(a) => a.output.json,
+            Command::Rerun(a) => a.output.json,
             Command::Publish(a) => a.output.json,
             Command::State(StateCommand::Pull(a)) => a.common.output.json,
             Command::State(StateCommand::Push(a)) => a.common.output.json,
@@ -348,8 +542,25 @@ impl Cli {
             Command::Balance(a) => a.output.json,
             Command::Runs(a) => a.output.json,
             Command::Module(ModuleCommand::Test(a)) => a.output.json,
-            Command::Schema(_) => false,
+            Command::Schema(a) => a.json,
             Command::Explain(a) => a.output.json,
+            Command::Init(a) => a.output.json,
+            Command::Completions(_) | Command::Man(_) => false,
         }
+    }
+
+    /// Whether the command works on a platform repository, so that not finding one is an
+    /// error; the others run anywhere (a repository only adds to what they know).
+    pub fn needs_repo(&self) -> bool {
+        matches!(
+            self.command,
+            Command::ConsistencyValidate(_)
+                | Command::Orchestrator(_)
+                | Command::AdminTopup(_)
+                | Command::AdminAdjust(_)
+                | Command::Rerun(_)
+                | Command::Publish(_)
+                | Command::Module(_)
+        )
     }
 }

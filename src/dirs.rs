@@ -9,17 +9,28 @@ use std::path::{Path, PathBuf};
 /// `.billing-state`. The profile is read only when the flag is absent, so a command that
 /// names its directory is not stopped by a profile it does not need.
 pub fn billing_state(repo: &Path, profile: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf> {
-    match flag {
-        Some(dir) => Ok(dir.to_path_buf()),
-        None => Ok(RuntimeProfile::load(repo, profile)?.billing_state_dir(None)),
-    }
+    let dir = flag_or_profile(repo, profile, flag, |p| p.billing_state_dir(None))?;
+    crate::output::debug(|| format!("billing-state directory: {}", dir.display()));
+    Ok(dir)
 }
 
 /// The runtime directory, found like [`billing_state`]; default `runtime`.
 pub fn runtime(repo: &Path, profile: Option<&Path>, flag: Option<&Path>) -> Result<PathBuf> {
+    let dir = flag_or_profile(repo, profile, flag, |p| p.runtime_dir(None))?;
+    crate::output::debug(|| format!("runtime directory: {}", dir.display()));
+    Ok(dir)
+}
+
+/// The flag's directory, else the profile's (read only then).
+fn flag_or_profile(
+    repo: &Path,
+    profile: Option<&Path>,
+    flag: Option<&Path>,
+    of_profile: impl FnOnce(&RuntimeProfile) -> PathBuf,
+) -> Result<PathBuf> {
     match flag {
         Some(dir) => Ok(dir.to_path_buf()),
-        None => Ok(RuntimeProfile::load(repo, profile)?.runtime_dir(None)),
+        None => Ok(of_profile(&RuntimeProfile::load(repo, profile)?)),
     }
 }
 

@@ -23,6 +23,49 @@ impl Kind {
     }
 }
 
+/// The kinds of error `platform explain error:<name>` explains: the ones where knowing what
+/// happened and what to do takes more than one line of help (texts in explain/texts.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    LedgerDamaged,
+    LedgerConflict,
+    BillingRule,
+    LockTimeout,
+    Denied,
+    UnknownTenant,
+    StateRefused,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 7] = [
+        Topic::LedgerDamaged,
+        Topic::LedgerConflict,
+        Topic::BillingRule,
+        Topic::LockTimeout,
+        Topic::Denied,
+        Topic::UnknownTenant,
+        Topic::StateRefused,
+    ];
+
+    /// Its name after `error:` in `platform explain`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::LedgerDamaged => "ledger_damaged",
+            Topic::LedgerConflict => "ledger_conflict",
+            Topic::BillingRule => "billing_rule",
+            Topic::LockTimeout => "lock_timeout",
+            Topic::Denied => "denied",
+            Topic::UnknownTenant => "unknown_tenant",
+            Topic::StateRefused => "state_refused",
+        }
+    }
+
+    /// `error:<name>`, as `platform explain` takes it.
+    pub fn topic(self) -> String {
+        format!("error:{}", self.name())
+    }
+}
+
 /// An error a user can act on: `error: <message>`, ` --> <location>`, `help: <hint>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -31,6 +74,8 @@ pub struct Error {
     /// `file`, `file:line` or `file:line:column`.
     pub location: Option<String>,
     pub help: Option<String>,
+    /// The `platform explain` topic of this kind of error, named on the help line.
+    pub topic: Option<Topic>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -42,6 +87,7 @@ impl Error {
             message: message.into(),
             location: None,
             help: None,
+            topic: None,
         }
     }
     /// Bad input or usage: exit 2.
@@ -68,8 +114,24 @@ impl Error {
         self.help = Some(help.into());
         self
     }
+    /// Name the `platform explain` topic of this kind of error (on the help line).
+    pub fn topic(mut self, topic: Topic) -> Self {
+        self.topic = Some(topic);
+        self
+    }
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
+    }
+    /// The help line as printed: the hint, then the topic that explains more.
+    pub fn help_line(&self) -> Option<String> {
+        let more = self
+            .topic
+            .map(|t| format!("`platform explain {}` says more", t.topic()));
+        match (&self.help, more) {
+            (Some(h), Some(m)) => Some(format!("{h}; {m}")),
+            (Some(h), None) => Some(h.clone()),
+            (None, m) => m,
+        }
     }
 }
 
@@ -79,7 +141,7 @@ impl fmt::Display for Error {
         if let Some(loc) = &self.location {
             write!(f, "\n  --> {loc}")?;
         }
-        if let Some(help) = &self.help {
+        if let Some(help) = self.help_line() {
             write!(f, "\nhelp: {help}")?;
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
 use crate::ledger::MergeReport;
+use crate::orchestrator::notices::LowBalance;
 use crate::orchestrator::plan::Plan;
 use crate::orchestrator::report::RunReport;
 use crate::orchestrator::{Invalid, Summary};
@@ -183,10 +184,12 @@ pub fn orchestrator_md(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
         out.push_str("Dry run: nothing was written.\n\n");
         out.push_str(&plan_md(plan));
+        out.push_str(&low_balance_md(&s.low_balance));
         return out;
     }
     if !s.runs.is_empty() {
         out.push_str(&runs_md(&s.runs));
+        out.push_str(&usage_md(&s.runs));
         let problems = problems_md(&s.runs);
         if !problems.is_empty() {
             let _ = writeln!(out, "**Steps that did not complete**\n\n{problems}");
@@ -200,7 +203,57 @@ pub fn orchestrator_md(s: &Summary) -> String {
     for n in &s.notes {
         let _ = writeln!(out, "> {}\n", escape(n));
     }
+    out.push_str(&low_balance_md(&s.low_balance));
     out
+}
+
+/// The metered usage the pass charged: a line per step that used any (nothing when none).
+fn usage_md(runs: &[RunReport]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        for st in r.steps.iter().filter(|st| !st.usage.is_empty()) {
+            let used = crate::orchestrator::summary::usage_text(&st.usage);
+            let _ = writeln!(
+                out,
+                "- `{}/{}` run {} step `{}`: {}",
+                escape(&r.tenant_id),
+                escape(&r.work_order_id),
+                r.run,
+                escape(&st.step_id),
+                escape(&used)
+            );
+        }
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("**Metered usage**\n\n{out}\n")
+}
+
+/// The tenants to top up, as a table under a heading (nothing when there are none).
+fn low_balance_md(list: &[LowBalance]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|l| {
+            vec![
+                l.tenant_id.clone(),
+                l.balance_credits.to_string(),
+                l.threshold.map_or("-".to_string(), |t| t.to_string()),
+                l.reason.as_str().to_string(),
+            ]
+        })
+        .collect();
+    let columns = [
+        ("tenant", Align::Left),
+        ("balance", Align::Right),
+        ("threshold", Align::Right),
+        ("reason", Align::Left),
+    ];
+    let table = table_block(&columns, &rows);
+    if table.is_empty() {
+        return table;
+    }
+    format!("**Low balance**: top up with `platform admin-topup`\n\n{table}")
 }
 
 /// A table followed by a blank line, or nothing when it has no rows.
@@ -265,30 +318,37 @@ fn plan_md(plan: &Plan) -> String {
     work_orders + &tenants
 }
 
-/// One row per run: work order, run, status, credits charged and refunded.
+/// One row per run: work order, run, status, credits charged and refunded; and a period
+/// column after the run when any run of the pass belongs to a scheduled work order.
 fn runs_md(runs: &[RunReport]) -> String {
+    let periods = runs.iter().any(|r| r.period.is_some());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            vec![
+            let mut row = vec![
                 format!("{}/{}", r.tenant_id, r.work_order_id),
                 r.run.to_string(),
                 run_status(r.status),
                 r.charged_credits.to_string(),
                 r.refunded_credits.to_string(),
-            ]
+            ];
+            if periods {
+                row.insert(2, r.period.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    table_block(
-        &[
-            ("work order", Align::Left),
-            ("run", Align::Right),
-            ("status", Align::Left),
-            ("charged", Align::Right),
-            ("refunded", Align::Right),
-        ],
-        &rows,
-    )
+    let mut columns = vec![
+        ("work order", Align::Left),
+        ("run", Align::Right),
+        ("status", Align::Left),
+        ("charged", Align::Right),
+        ("refunded", Align::Right),
+    ];
+    if periods {
+        columns.insert(2, ("period", Align::Left));
+    }
+    table_block(&columns, &rows)
 }
 
 /// A line per refused run and per step that did not complete.

@@ -4,6 +4,79 @@
 use crate::error::Error;
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The version of every JSON object a command prints (`schema_version`): raised when a
+/// document changes incompatibly (a field removed or changing meaning), never for additions.
+pub const JSON_SCHEMA_VERSION: u64 = 1;
+
+/// How much goes to stderr besides the result and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// `-q`: nothing but errors.
+    Quiet = 0,
+    /// Progress lines and notes.
+    Normal = 1,
+    /// `-v` or `PLATFORM_LOG=debug`: debug lines too.
+    Debug = 2,
+}
+
+static VERBOSITY: AtomicU8 = AtomicU8::new(Verbosity::Normal as u8);
+
+impl Verbosity {
+    /// From the flags, else `PLATFORM_LOG` (`debug`, `info`, `quiet`; anything else is the
+    /// default, with a warning, so a typo never silences errors).
+    pub fn from_flags(
+        quiet: bool,
+        verbose: bool,
+        env: Option<&str>,
+    ) -> (Verbosity, Option<String>) {
+        if quiet {
+            return (Verbosity::Quiet, None);
+        }
+        if verbose {
+            return (Verbosity::Debug, None);
+        }
+        match env.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("info") => (Verbosity::Normal, None),
+            Some("debug") | Some("trace") => (Verbosity::Debug, None),
+            Some("quiet") | Some("error") | Some("off") => (Verbosity::Quiet, None),
+            Some(other) => (
+                Verbosity::Normal,
+                Some(format!(
+                    "warning: PLATFORM_LOG={} is not one of debug, info, quiet; using info",
+                    untrusted(other)
+                )),
+            ),
+        }
+    }
+}
+
+/// Set once by the dispatcher, before the command runs.
+pub fn set_verbosity(v: Verbosity) {
+    VERBOSITY.store(v as u8, Ordering::Relaxed);
+}
+
+fn verbosity_at_least(v: Verbosity) -> bool {
+    VERBOSITY.load(Ordering::Relaxed) >= v as u8
+}
+
+/// A debug line on stderr (`debug: ...`), when `-v` or `PLATFORM_LOG=debug` asked for them.
+/// Takes a closure so a line nobody reads costs nothing to format.
+pub fn debug(line: impl FnOnce() -> String) {
+    if verbosity_at_least(Verbosity::Debug) {
+        eprintln!("{}", guard_text(&format!("debug: {}", line()), false));
+    }
+}
+
+/// A JSON object as a command prints it: with `schema_version` (arrays and scalars as they are).
+pub fn versioned(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("schema_version")
+            .or_insert(serde_json::Value::from(JSON_SCHEMA_VERSION));
+    }
+    value
+}
 
 /// Escape an untrusted string (a tenant's value, a module's message) for one line of text:
 /// every control character, including newlines, and the bidirectional-override characters
@@ -95,10 +168,18 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Markdown the dispatcher appends to the job summary (`$GITHUB_STEP_SUMMARY`).
     pub summary: Option<String>,
+    /// The text is a file the platform generated (a completion script, a man page): printed
+    /// byte for byte, since nothing in it came from a tenant or a module.
+    pub verbatim: bool,
 }
 
 impl Report {
+    /// A report whose JSON object gets `schema_version`.
     pub fn new(text: impl Into<String>, json: serde_json::Value) -> Self {
+        Self::document(text, versioned(json))
+    }
+    /// A report whose JSON is a document of its own format (a JSON Schema), printed as it is.
+    pub fn document(text: impl Into<String>, json: serde_json::Value) -> Self {
         Report {
             exit_code: 0,
             text: text.into(),
@@ -106,6 +187,14 @@ impl Report {
             json,
             notes: Vec::new(),
             summary: None,
+            verbatim: false,
+        }
+    }
+    /// A generated file for stdout, printed as it is (no JSON form).
+    pub fn verbatim(text: impl Into<String>) -> Self {
+        Report {
+            verbatim: true,
+            ..Self::document(text, serde_json::Value::Null)
         }
     }
     /// Every view of an outcome, rendered once.
@@ -114,9 +203,10 @@ impl Report {
             exit_code: view.exit_code(),
             text: view.text(),
             annotations: false,
-            json: serde_json::to_value(view).unwrap_or(serde_json::Value::Null),
+            json: versioned(serde_json::to_value(view).unwrap_or(serde_json::Value::Null)),
             notes: view.notes(),
             summary: view.summary(),
+            verbatim: false,
         }
     }
     pub fn exit(mut self, code: u8) -> Self {
@@ -143,10 +233,17 @@ pub fn pretty_json(value: &impl serde::Serialize) -> String {
 
 /// Print a report as JSON (one document) or as text.
 pub fn print_report(report: &Report, json: bool) {
-    for note in &report.notes {
-        eprintln!("{}", guard_text(note, false));
+    if verbosity_at_least(Verbosity::Normal) {
+        for note in &report.notes {
+            eprintln!("{}", guard_text(note, false));
+        }
     }
     let mut out = std::io::stdout().lock();
+    if report.verbatim && !json {
+        let _ = out.write_all(report.text.as_bytes());
+        let _ = out.flush();
+        return;
+    }
     let body = if json {
         serde_json::to_string_pretty(&report.json).unwrap_or_else(|_| "null".into())
     } else {
@@ -166,10 +263,12 @@ pub fn print_error(err: &Error) {
 /// An error as the one JSON document a `--json` caller expects on stdout.
 pub fn print_error_json(err: &Error) {
     let doc = serde_json::json!({
+        "schema_version": JSON_SCHEMA_VERSION,
         "error": {
             "message": err.message,
             "location": err.location,
-            "help": err.help,
+            "help": err.help_line(),
+            "topic": err.topic.map(|t| t.topic()),
             "exit_code": err.exit_code(),
         }
     });
@@ -178,7 +277,9 @@ pub fn print_error_json(err: &Error) {
 
 /// One progress line on stderr (long-running commands).
 pub fn progress(line: &str) {
-    eprintln!("{}", guard_text(line, false));
+    if verbosity_at_least(Verbosity::Normal) {
+        eprintln!("{}", guard_text(line, false));
+    }
 }
 
 /// Progress for a long pass: one line per event on stderr, and a spinner with a count when
@@ -190,13 +291,12 @@ pub struct Progress {
 impl Progress {
     pub fn new(what: &str) -> Self {
         use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let shown = verbosity_at_least(Verbosity::Normal);
+        let bar = (shown && std::io::stderr().is_terminal()).then(|| {
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {prefix} {pos} done  {elapsed}  {wide_msg}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                indicatif::ProgressStyle::with_template("{spinner} {prefix} {elapsed}  {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
             );
             pb.set_prefix(what.to_string());
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -204,17 +304,26 @@ impl Progress {
         });
         Progress { bar }
     }
-    /// Print a line (above the spinner when there is one) and count it.
+    /// Print a line (above the spinner when there is one), whole.
     pub fn line(&self, line: &str) {
+        if !verbosity_at_least(Verbosity::Normal) {
+            return;
+        }
         let line = guard_text(line, false);
         let line = line.as_str();
         match &self.bar {
-            Some(pb) => {
-                pb.println(line);
-                pb.inc(1);
-                pb.set_message(line.to_string());
+            Some(pb) => pb.println(line),
+            // One locked write per line: lines from several threads never mix.
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
-            None => eprintln!("{line}"),
+        }
+    }
+
+    /// The status next to the spinner (a terminal only; nothing otherwise).
+    pub fn status(&self, status: &str) {
+        if let Some(pb) = &self.bar {
+            pb.set_message(guard_text(status, false));
         }
     }
 }

@@ -38,6 +38,7 @@ fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String
         "actor '{actor}' may not {}: {reason}",
         scope.what()
     ))
+    .topic(crate::error::Topic::Denied)
     .help(format!(
         "grant the actor a role with scope {scope} in config/iam.yml"
     ));

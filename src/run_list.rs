@@ -10,6 +10,9 @@ pub struct StepRow {
     pub status: String,
     pub reason_slug: Option<String>,
     pub attempt: u32,
+    /// Metered usage of its latest outcome, by unit: quantities (SPEC §10); omitted when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub usage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,6 +21,8 @@ pub struct RunRow {
     pub work_order_id: String,
     pub run_id: String,
     pub run: u64,
+    /// The UTC calendar period of a scheduled work order's run; null when unscheduled.
+    pub period: Option<String>,
     /// COMPLETED, PARTIAL or FAILED once ended; RUNNING while started and not ended.
     pub status: String,
     pub steps: Vec<StepRow>,
@@ -33,9 +38,19 @@ pub struct RunList {
     pub dir: PathBuf,
 }
 
-/// The runs recorded in `dir`, oldest first, of one tenant and work order when given.
-pub fn list(dir: &Path, tenant: Option<&str>, work_order: Option<&str>) -> Result<RunList> {
+/// The runs recorded in `dir`, oldest first, of one tenant and work order when given; a
+/// tenant neither in `repo` nor in the runs is an input error, not an empty list.
+pub fn list(
+    repo: &Path,
+    dir: &Path,
+    tenant: Option<&str>,
+    work_order: Option<&str>,
+) -> Result<RunList> {
     let (history, _, _) = crate::runs::load(dir)?;
+    if let Some(t) = tenant {
+        let recorded = history.order.iter().map(|(t, _, _)| t.as_str());
+        crate::account::known::require_known(repo, t, recorded)?;
+    }
     Ok(RunList {
         runs: rows(&history, tenant, work_order),
         dir: dir.to_path_buf(),
@@ -71,6 +86,7 @@ fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {
         work_order_id: wo.to_string(),
         run_id: r.run_id.clone(),
         run,
+        period: r.period.clone(),
         status,
         steps,
     }
@@ -88,5 +104,13 @@ fn step_row(id: &str, s: &StepHistory) -> StepRow {
             .map(|o| o.attempt)
             .or_else(|| s.latest().map(|(a, _)| a))
             .unwrap_or(1),
+        usage: latest
+            .map(|o| {
+                o.usage
+                    .iter()
+                    .map(|(u, c)| (u.clone(), c.quantity))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -39,11 +39,16 @@ pub struct Row {
     pub reason_slug: Option<String>,
     pub reference: Option<String>,
     pub idempotency_key: String,
+    /// The operator's note of a top-up or an adjustment.
+    pub note: Option<String>,
+    /// A metered usage SPEND's unit and quantity (SPEC §10); null for other records.
+    pub usage_unit: Option<String>,
+    pub quantity: Option<u64>,
 }
 
 impl Row {
     /// Column names, in the order of [`Row::cells`] (the CSV header).
-    pub const COLUMNS: [&'static str; 11] = [
+    pub const COLUMNS: [&'static str; 14] = [
         "seq",
         "recorded_at",
         "type",
@@ -55,10 +60,14 @@ impl Row {
         "reason_slug",
         "reference",
         "idempotency_key",
+        // Last, so the columns CSV readers had before them kept their places.
+        "note",
+        "usage_unit",
+        "quantity",
     ];
 
     /// Every field as text, in [`Row::COLUMNS`] order; null is empty.
-    pub fn cells(&self) -> [String; 11] {
+    pub fn cells(&self) -> [String; 14] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.seq.to_string(),
@@ -72,13 +81,21 @@ impl Row {
             opt(&self.reason_slug),
             opt(&self.reference),
             self.idempotency_key.clone(),
+            opt(&self.note),
+            opt(&self.usage_unit),
+            self.quantity.map(|q| q.to_string()).unwrap_or_default(),
         ]
     }
 }
 
 /// The statement of `tenant_id` from the billing-state directory `dir`, from a
 /// ledger that passes every check. `since` is `--since` (RFC 3339).
-pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Statement> {
+pub fn statement(
+    repo: &Path,
+    dir: &Path,
+    tenant_id: &str,
+    since: Option<&str>,
+) -> Result<Statement> {
     check_tenant_id(tenant_id)?;
     let cut = since.map(parse_since).transpose()?;
     let mut opening = 0;
@@ -97,6 +114,7 @@ pub fn statement(dir: &Path, tenant_id: &str, since: Option<&str>) -> Result<Sta
         }
         Ok(())
     })?;
+    super::known::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
     let (records, closing) = rows(opening, &entries)?;
     Ok(Statement {
         tenant_id: tenant_id.to_string(),
@@ -159,13 +177,28 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
         reason_slug: None,
         reference: None,
         idempotency_key: entry.envelope.idempotency_key.clone(),
+        note: None,
+        usage_unit: None,
+        quantity: None,
     };
     match &entry.record {
-        Record::Topup(t) => row.reference = Some(t.reference.clone()),
+        Record::Topup(t) => {
+            row.reference = Some(t.reference.clone());
+            row.note = t.note.clone();
+        }
+        Record::Adjust(a) => {
+            row.reference = Some(a.reference.clone());
+            row.reason_slug = Some(a.reason_slug.clone());
+            row.note = a.note.clone();
+        }
         Record::Spend(s) => {
             row.work_order_id = Some(s.work_order_id.clone());
             row.step_id = Some(s.step_id.clone());
             row.deliverable_id = Some(s.deliverable_id.clone());
+            if let Some(q) = s.quantity {
+                row.usage_unit = Some(s.usage_unit.clone());
+                row.quantity = Some(q);
+            }
         }
         Record::Refund(r) => {
             row.work_order_id = Some(r.work_order_id.clone());

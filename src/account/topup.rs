@@ -1,14 +1,12 @@
 //! `admin-topup` as a library: IAM (denials audited), the request's checks, then one idempotent TOPUP keyed by tenant and reference (SPEC §3, §7).
 use super::check_tenant_id;
-use crate::audit::Subject;
+use super::post::{book, check_reference_and_note, Ask, Booked, Once, Posted};
 use crate::config::iam::Scope;
 use crate::config::registry::Registry;
 use crate::error::{Error, Result};
-use crate::ledger::{Ledger, Repair, Stream};
-use crate::privileged;
 use crate::records::{billing, Payload, Topup};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::path::Path;
 
 /// A top-up as the command line asks for it.
@@ -24,62 +22,47 @@ pub struct TopupRequest<'a> {
     pub actor: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TopupStatus {
-    Appended,
-    /// The reference was already recorded with this amount and method: nothing written.
-    AlreadyRecorded,
-}
+/// Appended, or already recorded with this amount and method (nothing written).
+pub type TopupStatus = Posted;
 
 /// What the top-up did (the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct TopupOutcome {
-    pub status: TopupStatus,
-    pub tenant_id: String,
-    pub amount_credits: i64,
+    #[serde(flatten)]
+    pub booked: Booked,
     pub topup_method_id: String,
-    pub reference: String,
-    pub idempotency_key: String,
-    /// billing.jsonl seq of the TOPUP (the earlier one when already recorded).
-    pub seq: u64,
-    pub actor: String,
-    pub balance_credits: i64,
-    /// What the ledger repaired on the way (reported as notes).
-    #[serde(skip)]
-    pub repairs: Vec<Repair>,
 }
 
 /// Authorise, check and post one top-up to the billing-state directory `dir`.
 pub fn topup(repo: &Path, dir: &Path, req: &TopupRequest<'_>) -> Result<TopupOutcome> {
-    let subject = Subject {
-        tenant_id: Some(req.tenant_id.to_string()),
+    let ask = Ask {
+        scope: Scope::BillingTopup,
+        tenant_id: req.tenant_id,
         target: billing::topup_key(req.tenant_id, req.reference.trim()),
+        actor: req.actor,
     };
-    let who = privileged::authorize(repo, dir, req.actor, Scope::BillingTopup, &subject)?;
-    let reference = check(repo, req)?;
-    let (mut ledger, mut repairs) = Ledger::open(dir)?;
-    let topup = Topup::new(
-        req.tenant_id,
-        req.amount_credits,
-        req.topup_method_id,
-        reference,
-        req.note,
-        &who.actor,
-    );
-    let key = topup.key();
-    let (status, seq) = post(&mut ledger, topup, &mut repairs)?;
+    let record = |reference, actor: &str| {
+        let topup = Topup::new(
+            req.tenant_id,
+            req.amount_credits,
+            req.topup_method_id,
+            reference,
+            req.note,
+            actor,
+        );
+        Once {
+            identity: vec![
+                ("amount_credits", json!(topup.amount_credits)),
+                ("topup_method_id", json!(topup.topup_method_id)),
+            ],
+            payload: Payload::new(topup),
+            help: "a reference is one payment: use a new --reference for a new top-up",
+        }
+    };
+    let booked = book(repo, dir, ask, || check(repo, req), record)?;
     Ok(TopupOutcome {
-        status,
-        tenant_id: req.tenant_id.to_string(),
-        amount_credits: req.amount_credits,
+        booked,
         topup_method_id: req.topup_method_id.to_string(),
-        reference: reference.to_string(),
-        idempotency_key: key,
-        seq,
-        actor: who.actor,
-        balance_credits: ledger.balance(req.tenant_id),
-        repairs,
     })
 }
 
@@ -95,13 +78,11 @@ fn check<'a>(repo: &Path, req: &TopupRequest<'a>) -> Result<&'a str> {
         ))
         .help("split a larger payment into several top-ups, each with its own --reference"));
     }
-    let reference = billing::check_reference(req.reference).map_err(|why| {
-        Error::input(format!("--reference {why}"))
-            .help("use the payment's external reference (invoice or wire id), e.g. INV-2026-0042")
-    })?;
-    if let Some(note) = req.note {
-        billing::check_note(note).map_err(|why| Error::input(format!("--note {why}")))?;
-    }
+    let reference = check_reference_and_note(
+        req.reference,
+        req.note,
+        "use the payment's external reference (invoice or wire id), e.g. INV-2026-0042",
+    )?;
     let registry = Registry::load_strict(repo)?;
     if !registry.is_topup_method(req.topup_method_id) {
         return Err(Error::input(format!(
@@ -109,56 +90,15 @@ fn check<'a>(repo: &Path, req: &TopupRequest<'a>) -> Result<&'a str> {
             req.topup_method_id,
             registry.topup_methods().join(", ")
         ))
-        .help("use a built-in method or add it to config/registry.yml"));
+        .help(
+            match crate::suggest::did_you_mean(
+                req.topup_method_id,
+                registry.topup_methods().iter().map(String::as_str),
+            ) {
+                Some(close) => format!("{close} Or add the method to config/registry.yml"),
+                None => "use a built-in method or add it to config/registry.yml".to_string(),
+            },
+        ));
     }
     Ok(reference)
-}
-
-/// Append the TOPUP (the ledger records its audit record with it, `records::PRIVILEGED`),
-/// or find it already there. The reference names the payment: a replay with the same amount
-/// and method is the same top-up even when entered by another actor or with another note.
-fn post(
-    ledger: &mut Ledger,
-    topup: Topup,
-    repairs: &mut Vec<Repair>,
-) -> Result<(TopupStatus, u64)> {
-    if let Some(rec) = ledger.get(Stream::Billing, &topup.key())? {
-        let seq = rec.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        for (field, want) in [
-            ("amount_credits", json!(topup.amount_credits)),
-            ("topup_method_id", json!(topup.topup_method_id)),
-        ] {
-            if rec.get(field) != Some(&want) {
-                return Err(conflict(ledger.dir(), &topup, &rec, seq, field, &want));
-            }
-        }
-        return Ok((TopupStatus::AlreadyRecorded, seq));
-    }
-    let out = ledger.append(Stream::Billing, vec![Payload::new(topup)])?;
-    repairs.extend(out.repairs.iter().cloned());
-    let seq = out.records.first().map_or(0, |r| r.seq);
-    let status = if out.appended() {
-        TopupStatus::Appended
-    } else {
-        TopupStatus::AlreadyRecorded
-    };
-    Ok((status, seq))
-}
-
-fn conflict(
-    dir: &Path,
-    topup: &Topup,
-    rec: &Map<String, Value>,
-    seq: u64,
-    field: &str,
-    want: &Value,
-) -> Error {
-    Error::failure(format!(
-        "conflict: reference '{}' of tenant {} is already recorded (seq {seq}) with {field} {}, not {want}; nothing was written",
-        topup.reference,
-        topup.tenant_id,
-        rec.get(field).cloned().unwrap_or(Value::Null),
-    ))
-    .at(format!("{}:{seq}", dir.join(Stream::Billing.file_name()).display()))
-    .help("a reference is one payment: use a new --reference for a new top-up")
 }

@@ -111,5 +111,6 @@ fn verdict(lw: &LoadedWorkOrder, sha256: &str, errors: &[Finding]) -> Option<Ver
         sha256: sha256.to_string(),
         enabled: lw.enabled,
         assets,
+        schedule: wo.schedule,
     })
 }

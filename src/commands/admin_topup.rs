@@ -21,13 +21,13 @@ pub fn run(ctx: &Ctx, args: &AdminTopupArgs) -> Result<Report> {
 impl View for TopupOutcome {
     fn text(&self) -> String {
         let (tenant, amount, reference, seq) = (
-            &self.tenant_id,
-            self.amount_credits,
-            &self.reference,
-            self.seq,
+            &self.booked.tenant_id,
+            self.booked.amount_credits,
+            &self.booked.reference,
+            self.booked.seq,
         );
-        let balance = self.balance_credits;
-        match self.status {
+        let balance = self.booked.balance_credits;
+        match self.booked.status {
             TopupStatus::Appended => format!(
                 "topped up {tenant} by {amount} credits (reference {reference}, billing.jsonl seq {seq}); balance {balance} credits"
             ),
@@ -38,6 +38,6 @@ impl View for TopupOutcome {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.repairs.iter().map(|r| format!("note: {r}")).collect()
+        self.booked.notes()
     }
 }

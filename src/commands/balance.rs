@@ -7,7 +7,11 @@ use crate::output::{Report, View};
 
 pub fn run(ctx: &Ctx, args: &BalanceArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
-    Ok(Report::of(&account::balance(&dir, &args.tenant_id)?))
+    Ok(Report::of(&account::balance(
+        ctx.repo(),
+        &dir,
+        &args.tenant_id,
+    )?))
 }
 
 impl View for Balance {

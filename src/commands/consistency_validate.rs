@@ -11,9 +11,9 @@ pub fn run(ctx: &Ctx, args: &ConsistencyValidateArgs) -> Result<Report> {
     let findings = check_repository(ctx.repo())?;
     let report = Report::of(&Rendered {
         findings,
-        format: args.format,
+        format: args.format(),
     });
-    Ok(match args.format {
+    Ok(match args.format() {
         Format::Github => report.annotations(),
         _ => report,
     })
@@ -34,7 +34,10 @@ impl View for Rendered {
         let Findings { errors, warnings } = &self.findings;
         let mut out = match self.format {
             // Through a JSON value, as every `--json` document: keys sorted.
-            Format::Json => return crate::output::pretty_json(&self.findings),
+            Format::Json => {
+                let doc = serde_json::to_value(&self.findings).unwrap_or_default();
+                return crate::output::pretty_json(&crate::output::versioned(doc));
+            }
             Format::Text => render_text(errors, warnings),
             Format::Github => render_github(errors, warnings),
         };

@@ -42,12 +42,28 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
         retry_failed: args.retry_failed,
         lock_timeout: Duration::from_secs(args.lock_timeout),
         dry_run: args.dry_run,
+        jobs: args.jobs.map_or_else(default_jobs, |n| n as usize),
+        now: crate::workorder::schedule::pass_clock(args.now.as_deref())?,
     };
     let bar = output::Progress::new("orchestrator");
-    let mut progress = |line: &str| bar.line(line);
-    let summary = orchestrator::run_pass(ctx.repo(), &opts, &mut progress)?;
+    let summary = orchestrator::run_pass(ctx.repo(), &opts, &bar)?;
     drop(bar);
     Ok(Report::of(&summary))
+}
+
+/// `--jobs` when not given: the number of CPUs this process may use.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+impl orchestrator::progress::Sink for output::Progress {
+    fn line(&self, line: &str) {
+        output::Progress::line(self, line);
+    }
+
+    fn status(&self, status: &str) {
+        output::Progress::status(self, status);
+    }
 }
 
 impl View for Summary {

@@ -8,6 +8,7 @@ use crate::run_list::{self, RunList, RunRow};
 pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
     let runs = run_list::list(
+        ctx.repo(),
         &dir,
         args.tenant_id.as_deref(),
         args.work_order_id.as_deref(),
@@ -21,8 +22,8 @@ impl View for RunList {
             return format!("no runs recorded in {}\n", self.dir.display());
         }
         let mut text = format!(
-            "{:<40} {:>4} {:<26} {:<10} steps\n",
-            "work order", "run", "run_id", "status"
+            "{:<40} {:>4} {:<26} {:<13} {:<10} steps\n",
+            "work order", "run", "run_id", "period", "status"
         );
         for r in &self.runs {
             text.push_str(&line(r));
@@ -47,10 +48,11 @@ fn line(r: &RunRow) -> String {
         })
         .collect();
     format!(
-        "{:<40} {:>4} {:<26} {:<10} {}\n",
+        "{:<40} {:>4} {:<26} {:<13} {:<10} {}\n",
         untrusted(&format!("{}/{}", r.tenant_id, r.work_order_id)),
         r.run,
         untrusted(&r.run_id),
+        untrusted(r.period.as_deref().unwrap_or("-")),
         r.status,
         untrusted(&steps.join(" "))
     )

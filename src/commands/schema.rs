@@ -1,9 +1,9 @@
 //! `platform schema <name>` prints a built-in JSON Schema; `--write DIR` writes them all.
 use super::Ctx;
-use crate::cli::{SchemaArgs, SchemaName};
+use crate::cli::SchemaArgs;
 use crate::error::{Error, Result};
 use crate::output::Report;
-use crate::schema::{self, SchemaKind};
+use crate::schema;
 
 pub fn run(_ctx: &Ctx, args: &SchemaArgs) -> Result<Report> {
     if let Some(dir) = &args.write {
@@ -13,22 +13,10 @@ pub fn run(_ctx: &Ctx, args: &SchemaArgs) -> Result<Report> {
         return Ok(Report::new(text, serde_json::json!({ "written": lines })));
     }
     let kind = match args.name {
-        Some(name) => kind_of(name),
+        Some(kind) => kind,
         None => return Err(Error::input("name a schema, or give --write DIR")),
     };
     let text = kind.text();
     let json = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-    Ok(Report::new(text, json))
-}
-
-fn kind_of(name: SchemaName) -> SchemaKind {
-    match name {
-        SchemaName::Module => SchemaKind::Module,
-        SchemaName::Workorder => SchemaKind::Workorder,
-        SchemaName::Tenant => SchemaKind::Tenant,
-        SchemaName::Registry => SchemaKind::Registry,
-        SchemaName::Iam => SchemaKind::Iam,
-        SchemaName::RuntimeProfile => SchemaKind::RuntimeProfile,
-        SchemaName::Ledger => SchemaKind::Ledger,
-    }
+    Ok(Report::document(text, json))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 pub fn run(ctx: &Ctx, args: &StatementArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
-    let statement = account::statement(&dir, &args.tenant_id, args.since.as_deref())?;
+    let statement = account::statement(ctx.repo(), &dir, &args.tenant_id, args.since.as_deref())?;
     Ok(Report::of(&Rendered {
         statement,
         csv: args.csv,
@@ -59,18 +59,17 @@ fn csv(rows: &[Row]) -> String {
 /// Every column but the idempotency key, padded; a cell is one line (control characters are
 /// shown escaped, so no field makes a row of its own).
 fn table(st: &Statement) -> String {
-    let shown = Row::COLUMNS.len() - 1;
-    let grid: Vec<Vec<String>> = st
-        .records
-        .iter()
-        .map(|r| {
-            r.cells()[..shown]
-                .iter()
-                .map(|c| untrusted(c).into_owned())
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = Row::COLUMNS[..shown]
+    let shown = |cells: &[String]| -> Vec<String> {
+        cells
+            .iter()
+            .zip(Row::COLUMNS)
+            .filter(|(_, name)| *name != "idempotency_key")
+            .map(|(c, _)| untrusted(c).into_owned())
+            .collect()
+    };
+    let grid: Vec<Vec<String>> = st.records.iter().map(|r| shown(&r.cells())).collect();
+    let header = shown(&Row::COLUMNS.map(String::from));
+    let widths: Vec<usize> = header
         .iter()
         .enumerate()
         .map(|(i, h)| {
@@ -94,10 +93,6 @@ fn table(st: &Statement) -> String {
             st.opening_balance_credits
         ));
     }
-    let header: Vec<String> = Row::COLUMNS[..shown]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
     out.push_str(&line(&header));
     for r in &grid {
         out.push_str(&line(r));

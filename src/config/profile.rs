@@ -51,6 +51,7 @@ impl RuntimeProfile {
         } else {
             Path::new("")
         };
+        crate::output::debug(|| format!("runtime profile: {}", path.display()));
         let doc = yaml::load(base, &path).map_err(|f| f.into_error())?;
         if doc.value.is_null() {
             return Ok(RuntimeProfile {
@@ -66,7 +67,7 @@ impl RuntimeProfile {
         // Refused here, before any command uses it: an http:// API off this machine, or a
         // release_tag that could name the state release (the client checks again).
         if let Some(github) = doc.value.get("github") {
-            GithubSettings::from_value(github, &doc.rel)?;
+            GithubSettings::check(github, &doc.rel)?;
         }
         let s = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).map(String::from);
         Ok(RuntimeProfile {

@@ -17,17 +17,27 @@ pub const BUILTIN_REASONS: &[(&str, bool)] = &[
     ("delivery_failed", true),
     ("package_too_large_for_email", true),
     ("superseded", true),
+    ("usage_invalid", true),
     ("not_enough_credits", false),
     ("secrets_missing", false),
+    ("not_entitled", false),
     ("input_invalid", false),
     ("upstream_failed", false),
     ("fail_fast", false),
 ];
 pub const BUILTIN_TOPUP_METHODS: &[&str] = &["bank", "bank-wire", "card", "manual", "promo"];
-pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable"];
+pub const BUILTIN_USAGE_UNITS: &[&str] = &["credits", "step_run", "deliverable", "kib"];
+/// Why an operator corrects a balance (`admin-adjust --reason-slug`).
+pub const BUILTIN_ADJUST_REASONS: &[&str] = &["goodwill", "correction", "chargeback"];
 /// Privileged actions, each guarded by the IAM scope of the same name.
-pub const AUDIT_ACTIONS: &[&str] = &["billing.topup", "artifacts.publish"];
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "billing.topup",
+    "billing.adjust",
+    "orders.rerun",
+    "artifacts.publish",
+];
 pub const EVIDENCE_TYPES: &[&str] = &[
+    "rerun_requested",
     "run_started",
     "step_started",
     "step_outcome",
@@ -51,6 +61,7 @@ struct Reason {
 pub struct Registry {
     reasons: BTreeMap<String, Reason>,
     topup_methods: Vec<String>,
+    adjust_reasons: Vec<String>,
     usage_units: Vec<String>,
 }
 
@@ -68,6 +79,10 @@ impl Default for Registry {
                 })
                 .collect(),
             topup_methods: BUILTIN_TOPUP_METHODS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            adjust_reasons: BUILTIN_ADJUST_REASONS
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -108,6 +123,18 @@ impl Registry {
                 &doc,
                 &field,
                 "top-up method",
+                &mut out,
+            );
+        }
+        for (i, a) in list("adjust_reasons").iter().enumerate() {
+            let id = a.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+            let field = format!("adjust_reasons[{i}].id");
+            define(
+                &mut reg.adjust_reasons,
+                id,
+                &doc,
+                &field,
+                "adjust reason",
                 &mut out,
             );
         }
@@ -171,6 +198,12 @@ impl Registry {
     }
     pub fn topup_methods(&self) -> &[String] {
         &self.topup_methods
+    }
+    pub fn is_adjust_reason(&self, id: &str) -> bool {
+        self.adjust_reasons.iter().any(|r| r == id)
+    }
+    pub fn adjust_reasons(&self) -> &[String] {
+        &self.adjust_reasons
     }
     pub fn is_usage_unit(&self, id: &str) -> bool {
         self.usage_units.iter().any(|u| u == id)

@@ -145,6 +145,34 @@ pub struct Pricing {
     pub run_credits: u64,
     #[serde(default)]
     pub deliverables: BTreeMap<String, u64>,
+    /// Metered usage by unit (SPEC §10): charged by what a completed step reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<String, UsagePrice>,
+}
+
+/// The price of one usage unit and the most a step may report of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePrice {
+    pub credits: u64,
+    pub max_units: u64,
+}
+
+impl UsagePrice {
+    /// What the credits gate reserves for this unit: the most it can cost (checked: prices
+    /// and maxima are capped by the schema, so this fits).
+    pub fn reserve(&self) -> i64 {
+        i64::try_from(self.credits.saturating_mul(self.max_units)).unwrap_or(i64::MAX)
+    }
+}
+
+impl Pricing {
+    /// The credits reserved for a step's metered usage before it runs.
+    pub fn usage_reserve(&self) -> i64 {
+        self.usage
+            .values()
+            .fold(0i64, |sum, u| sum.saturating_add(u.reserve()))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -43,13 +43,17 @@ pub enum Failure {
     NotEnoughCredits,
     SecretsMissing,
     Superseded,
+    /// The tenant's plan does not allow a module of the run (SPEC §10).
+    NotEntitled,
+    /// The module's usage report is not one its pricing allows (SPEC §10): refunded.
+    UsageInvalid,
     /// A slug the platform does not name itself; the registry says whether it is known.
     Registered(String),
 }
 
 impl Failure {
     /// Every reason the platform names itself.
-    pub const NAMED: [Failure; 10] = [
+    pub const NAMED: [Failure; 12] = [
         Failure::ModuleFailed,
         Failure::Timeout,
         Failure::OutputsMissing,
@@ -60,6 +64,8 @@ impl Failure {
         Failure::NotEnoughCredits,
         Failure::SecretsMissing,
         Failure::Superseded,
+        Failure::NotEntitled,
+        Failure::UsageInvalid,
     ];
 
     pub fn slug(&self) -> &str {
@@ -74,6 +80,8 @@ impl Failure {
             Failure::NotEnoughCredits => "not_enough_credits",
             Failure::SecretsMissing => "secrets_missing",
             Failure::Superseded => "superseded",
+            Failure::NotEntitled => "not_entitled",
+            Failure::UsageInvalid => "usage_invalid",
             Failure::Registered(slug) => slug,
         }
     }
@@ -90,7 +98,11 @@ impl Failure {
     fn platform_only(&self) -> bool {
         matches!(
             self,
-            Failure::NotEnoughCredits | Failure::SecretsMissing | Failure::Superseded
+            Failure::NotEnoughCredits
+                | Failure::SecretsMissing
+                | Failure::Superseded
+                | Failure::NotEntitled
+                | Failure::UsageInvalid
         )
     }
 }
@@ -166,6 +178,8 @@ mod tests {
             "upstream_failed",
             "fail_fast",
             "superseded",
+            "not_entitled",
+            "usage_invalid",
         ] {
             assert!(!module_may_report(slug), "{slug}");
         }

@@ -87,6 +87,7 @@ pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
     for (kind, table) in [
         (TopicKind::Exit, texts::EXIT_CODES),
         (TopicKind::Record, texts::RECORD_TYPES),
+        (TopicKind::Error, texts::ERRORS),
     ] {
         out.extend(table.iter().map(|(n, m, t)| Topic::new(kind, n, m, t)));
     }
@@ -129,16 +130,12 @@ pub fn lookup<'a>(catalog: &'a [Topic], query: &str) -> Result<&'a Topic> {
 /// "did you mean" for an unknown topic: the closest few by edit distance over names.
 fn suggest(catalog: &[Topic], query: &str) -> String {
     let bare = query.split_once(':').map_or(query, |(_, n)| n);
-    let mut scored: Vec<(usize, &str)> = catalog
-        .iter()
-        .map(|t| (distance(bare, &t.name), t.topic.as_str()))
-        .collect();
-    scored.sort();
-    let close: Vec<&str> = scored
-        .iter()
-        .filter(|(d, _)| *d <= bare.len().max(3) / 2 + 1)
+    let names: Vec<&str> = catalog.iter().map(|t| t.name.as_str()).collect();
+    let close: Vec<&str> = crate::suggest::closest(bare, names, usize::MAX)
+        .into_iter()
+        .flat_map(|name| catalog.iter().filter(move |t| t.name == name))
+        .map(|t| t.topic.as_str())
         .take(5)
-        .map(|(_, t)| *t)
         .collect();
     if close.is_empty() {
         "run `platform explain` to list every topic".to_string()
@@ -150,34 +147,14 @@ fn suggest(catalog: &[Topic], query: &str) -> String {
     }
 }
 
-/// Levenshtein distance over characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn distances() {
-        assert_eq!(distance("timeout", "timeout"), 0);
-        assert_eq!(distance("timout", "timeout"), 1);
-        assert_eq!(distance("", "abc"), 3);
+    fn every_error_topic_has_a_text_and_every_text_a_topic() {
+        let named: Vec<&str> = crate::error::Topic::ALL.iter().map(|t| t.name()).collect();
+        let texts: Vec<&str> = texts::ERRORS.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(named, texts);
     }
 }

@@ -42,6 +42,16 @@ pub const SLUGS: &[Text] = &[
         "Nothing: the new version of the work order runs as a new run.",
     ),
     (
+        "usage_invalid",
+        "The module reported metered usage its pricing does not allow: a unit not in pricing.usage, a quantity that is not a whole number, or more than max_units. No usage was charged and the step's charges were refunded.",
+        "Make the module report `\"usage\": {\"<unit>\": <whole number>}` in result.json with units and maxima its module.yml prices (docs/modules.md), then retry with --retry-failed.",
+    ),
+    (
+        "not_entitled",
+        "The tenant's plan in config/catalog.yml does not allow a module of the run; the run was refused before anything was charged.",
+        "Add the module to the tenant's plan in config/catalog.yml, or set another `plan` in the tenant's tenant.yml; `platform consistency-validate` names the step.",
+    ),
+    (
         "not_enough_credits",
         "The tenant's balance does not cover the run's charges; nothing was charged.",
         "Top up the tenant (platform admin-topup) and run again; the run is tried on every pass.",
@@ -100,6 +110,11 @@ pub const RECORD_TYPES: &[Text] = &[
         "Show with platform statement; a second top-up with the same reference is the same top-up.",
     ),
     (
+        "ADJUST",
+        "billing.jsonl: an operator's correction of a balance by admin-adjust (a credit or a debit, with a reason slug from the registry's adjust_reasons), keyed by tenant and reference.",
+        "Show with platform statement; the same reference twice is one adjustment, and a debit never takes a balance below zero.",
+    ),
+    (
         "SPEND",
         "billing.jsonl: a charge (negative amount) for a step's run or a purchased deliverable, keyed by tenant, work order, run, step, deliverable and attempt.",
         "platform statement lists them; a refund reverses one in full.",
@@ -110,8 +125,13 @@ pub const RECORD_TYPES: &[Text] = &[
         "Nothing: posted automatically, once per SPEND.",
     ),
     (
+        "rerun_requested",
+        "evidence.jsonl: an operator asked (platform rerun) for a new run of a work order after its last run, even if it is up to date; keyed by tenant, work order and that run number.",
+        "Nothing: the next orchestrator pass starts the run, whose run_started names the request in `rerun`.",
+    ),
+    (
         "run_started",
-        "evidence.jsonl: a run of a work order began, with the SHA-256 of the work-order file.",
+        "evidence.jsonl: a run of a work order began, with the SHA-256 of the work-order file (and the period of a scheduled work order, the rerun request that started it).",
         "platform runs lists runs; every charge names a run that started.",
     ),
     (
@@ -153,5 +173,44 @@ pub const RECORD_TYPES: &[Text] = &[
         "audit",
         "audit.jsonl: a privileged action (top-up, adjustment, rerun, publish, state restore) allowed, or a denial.",
         "Denials show who tried what; every privileged billing record has its audit record.",
+    ),
+];
+
+/// Every kind of error with its own topic (`crate::error::Topic`), by name.
+pub const ERRORS: &[Text] = &[
+    (
+        "ledger_damaged",
+        "A ledger file fails verification: a line was changed, removed, reordered or cut, a hash chain breaks, or a record lacks what it needs (a privileged record without its audit record). Nothing was written: no command writes on a damaged ledger.",
+        "Run `platform integrity-validate` to list every problem with its file and line, then restore the billing-state directory from a good copy (`platform state pull`, or the latest backup). A torn last batch after a crash is not damage: the next writer repairs it.",
+    ),
+    (
+        "ledger_conflict",
+        "An idempotency key is already recorded with a different payload (a top-up reference reused with another amount, two shards that disagree), or a batch is partly recorded. Nothing was written.",
+        "Compare the fields the message names: a replay must repeat the same values. Use a new --reference for a different top-up; for a merge, find which shard wrote the odd record.",
+    ),
+    (
+        "billing_rule",
+        "The record would break a billing rule: a balance below zero, an amount outside 1..=10^12, a refund larger than its spend, a SPEND of a run without its run_started. Nothing was written.",
+        "Read the rule the message names (docs/ledger.md lists them); check the amounts and the tenant's balance (`platform balance`).",
+    ),
+    (
+        "lock_timeout",
+        "Another process holds the billing-state directory's lock (an orchestrator, a top-up, a merge) and did not let go within the wait.",
+        "Wait for the process the message names to finish, or stop it, then run again; --lock-timeout waits longer. A lock of a killed process is released by the kernel: there is no stale lock file to delete.",
+    ),
+    (
+        "denied",
+        "config/iam.yml gives the actor no role with the scope the command needs. The denial is recorded in audit.jsonl.",
+        "Grant the actor a role with the scope the message names in config/iam.yml (through review), or run as an actor who has it (--actor, GITHUB_ACTOR).",
+    ),
+    (
+        "unknown_tenant",
+        "--tenant-id names no tenant of this repository (no folder tenants/<id>/ with a tenant.yml) and, for the read commands, none the ledger has records of.",
+        "Check the spelling (the closest tenants are suggested) or add tenants/<id>/tenant.yml first.",
+    ),
+    (
+        "state_refused",
+        "`state pull` or `state push` refused the state release or the local files: a signature or heads.json that does not verify, records past the signed heads, history rewritten since the pull, or a release that changed meanwhile. Nothing was written locally (pull) or uploaded (push).",
+        "Read the reason in the message; docs/github.md (\"State\") says what each one means. Never push over a refusal: find who wrote the state release, and restore it with `state push --restore` from a verified copy.",
     ),
 ];

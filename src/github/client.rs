@@ -147,9 +147,7 @@ pub fn validate_asset_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && super::settings::safe_name_chars(name);
     if ok {
         Ok(())
     } else {

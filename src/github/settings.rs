@@ -30,6 +30,25 @@ pub struct GithubSettings {
     pub state_tag: String,
 }
 
+/// The variable GitHub Actions sets to the workflow's repository (`owner/name`).
+pub const REPOSITORY_ENV: &str = "GITHUB_REPOSITORY";
+
+/// The block with `repository` filled in from `default` when it names none (None when it
+/// names none and there is no default). A value that is not an object is left for serde
+/// to refuse.
+fn with_repository(value: &serde_json::Value, default: Option<&str>) -> Option<serde_json::Value> {
+    let Some(obj) = value.as_object() else {
+        return Some(value.clone());
+    };
+    if obj.contains_key("repository") {
+        return Some(value.clone());
+    }
+    let default = default.map(str::trim).filter(|d| !d.is_empty())?;
+    let mut obj = obj.clone();
+    obj.insert("repository".into(), default.into());
+    Some(serde_json::Value::Object(obj))
+}
+
 fn default_api_url() -> String {
     DEFAULT_API_URL.to_string()
 }
@@ -52,8 +71,31 @@ impl GithubSettings {
     }
 
     /// Deserialise a profile's `github:` value (already parsed from YAML) and validate it;
-    /// `file` names the profile in errors.
+    /// `file` names the profile in errors. A block without `repository` takes
+    /// `$GITHUB_REPOSITORY` (set by GitHub Actions: a fork runs against itself unedited).
     pub fn from_value(value: &serde_json::Value, file: &str) -> Result<Self> {
+        let env = std::env::var(REPOSITORY_ENV).ok();
+        let Some(value) = with_repository(value, env.as_deref()) else {
+            return Err(Error::input(format!(
+                "github.repository is not set, and neither is {REPOSITORY_ENV}"
+            ))
+            .at(file.to_string())
+            .help("name the repository in the profile (github: {repository: owner/name}), or run where GITHUB_REPOSITORY is set (GitHub Actions sets it)"));
+        };
+        Self::parse(&value, file)
+    }
+
+    /// [`Self::from_value`] for checking a profile before it is used: a block without
+    /// `repository` is checked as if `$GITHUB_REPOSITORY` (or a stand-in) named one, since
+    /// the variable is only set where the profile runs.
+    pub fn check(value: &serde_json::Value, file: &str) -> Result<Self> {
+        let env = std::env::var(REPOSITORY_ENV).ok();
+        let value = with_repository(value, Some(env.as_deref().unwrap_or("owner/repository")))
+            .unwrap_or_else(|| value.clone());
+        Self::parse(&value, file)
+    }
+
+    fn parse(value: &serde_json::Value, file: &str) -> Result<Self> {
         let settings: GithubSettings = serde_json::from_value(value.clone()).map_err(|e| {
             Error::input(format!("invalid github: block: {e}"))
                 .at(file.to_string())
@@ -130,12 +172,7 @@ impl GithubSettings {
 }
 
 fn valid_repo_part(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s != "."
-        && s != ".."
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    !s.is_empty() && s.len() <= 100 && s != "." && s != ".." && safe_name_chars(s)
 }
 
 /// A tag (or a rendered template) must be non-empty, short and use the safe alphabet.
@@ -146,9 +183,7 @@ pub fn check_tag(tag: &str, field: &str) -> Result<()> {
         && !tag.starts_with('.')
         && !tag.ends_with('.')
         && !tag.contains("..")
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && safe_name_chars(tag);
     if ok {
         Ok(())
     } else {
@@ -156,6 +191,13 @@ pub fn check_tag(tag: &str, field: &str) -> Result<()> {
             "{field} '{tag}' is not a safe tag name (1-{MAX_TAG_LEN} characters of [A-Za-z0-9._-], not starting with '-' or '.', no '..')"
         )))
     }
+}
+
+/// Only `[A-Za-z0-9._-]`: what GitHub keeps as is in tag and asset names (and what travels
+/// unencoded in a URL or query string).
+pub(crate) fn safe_name_chars(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 #[cfg(test)]
@@ -195,6 +237,19 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{v}");
             assert_eq!(err.location.as_deref(), Some("p.yml"));
         }
+    }
+
+    #[test]
+    fn a_block_without_repository_takes_the_default() {
+        let v = serde_json::json!({"state_tag": "state-v2"});
+        let filled = with_repository(&v, Some("fork-owner/platform")).unwrap();
+        let s = GithubSettings::parse(&filled, "p.yml").unwrap();
+        assert_eq!(s.repository, "fork-owner/platform");
+        assert_eq!(s.state_tag, "state-v2");
+        assert!(with_repository(&v, None).is_none());
+        assert!(with_repository(&v, Some("  ")).is_none());
+        let named = serde_json::json!({"repository": "own/repo"});
+        assert_eq!(with_repository(&named, Some("x/y")).unwrap(), named);
     }
 
     #[test]

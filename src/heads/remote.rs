@@ -66,7 +66,8 @@ pub fn verify_chains(dir: &Path, what: &str) -> Result<VerifyReport> {
     Err(Error::failure(format!(
         "{what} fails verification: {}{tail}",
         shown.join("; ")
-    )))
+    ))
+    .topic(crate::error::Topic::StateRefused))
 }
 
 /// Judge the copy in `dir` with its heads.json bytes (None: the release has none); also
@@ -89,15 +90,16 @@ pub fn judge(
     };
     let heads = SignedHeads::parse(bytes)
         .map_err(|e| Error::failure(format!("the state release's heads.json is not valid: {e}")))?;
-    heads
-        .verify(keys)
-        .map_err(|e| Error::failure(format!("the state release's heads.json is {e}")))?;
+    heads.verify(keys).map_err(|e| {
+        Error::failure(format!("the state release's heads.json is {e}"))
+            .topic(crate::error::Topic::StateRefused)
+    })?;
     let h = &heads.heads;
     if h.repository != expected.repository || h.state_tag != expected.state_tag {
         return Err(Error::failure(format!(
             "the state release's heads.json was signed for {} release '{}', not {} release '{}': another repository's state",
             h.repository, h.state_tag, expected.repository, expected.state_tag
-        )));
+        )).topic(crate::error::Topic::StateRefused));
     }
     let standings = standings(dir, &report, h)?;
     let diverged: Vec<String> = standings
@@ -113,7 +115,8 @@ pub fn judge(
             h.signed_at,
             h.key_id,
             diverged.join("; ")
-        )));
+        ))
+        .topic(crate::error::Topic::StateRefused));
     }
     Ok((RemoteState::Signed { heads, standings }, report))
 }

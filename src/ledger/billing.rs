@@ -1,4 +1,4 @@
-//! Billing rules over TOPUP, SPEND and REFUND records: balances per tenant, what each SPEND has had refunded, and the one place a billing operation is built from a record's fields.
+//! Billing rules over TOPUP, ADJUST, SPEND and REFUND records: balances per tenant, what each SPEND has had refunded, and the one place a billing operation is built from a record's fields.
 use super::key::{key_id, IdMap, KeyId};
 use super::line::Facts;
 use crate::records::{Record, RecordType, MAX_CREDITS};
@@ -7,6 +7,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BillingKind {
     Topup,
+    Adjust,
     Spend,
     Refund,
 }
@@ -16,6 +17,7 @@ impl BillingKind {
     pub fn of(record: RecordType) -> Option<BillingKind> {
         match record {
             RecordType::Topup => Some(BillingKind::Topup),
+            RecordType::Adjust => Some(BillingKind::Adjust),
             RecordType::Spend => Some(BillingKind::Spend),
             RecordType::Refund => Some(BillingKind::Refund),
             _ => None,
@@ -25,6 +27,7 @@ impl BillingKind {
     fn record(self) -> RecordType {
         match self {
             BillingKind::Topup => RecordType::Topup,
+            BillingKind::Adjust => RecordType::Adjust,
             BillingKind::Spend => RecordType::Spend,
             BillingKind::Refund => RecordType::Refund,
         }
@@ -123,11 +126,12 @@ impl BillingOp {
 /// Which billing rule an operation breaks: what a writer's refusal suggests doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BillingRule {
-    /// TOPUP and REFUND amounts are positive, SPEND amounts negative; a TOPUP at most 10^12.
+    /// TOPUP and REFUND amounts are positive, SPEND amounts negative, ADJUST amounts
+    /// non-zero; a TOPUP or ADJUST at most 10^12 credits either way.
     Amount,
     /// A balance would leave 64 bits.
     Overflow,
-    /// A SPEND would take the balance below zero.
+    /// A SPEND or a debit ADJUST would take the balance below zero.
     NotEnoughCredits,
     /// A REFUND reverses one recorded SPEND of the same tenant, at most in full.
     Refund,
@@ -136,7 +140,9 @@ pub(crate) enum BillingRule {
 impl BillingRule {
     pub fn help(self) -> &'static str {
         match self {
-            BillingRule::Amount => "TOPUP and REFUND amounts are positive, SPEND amounts negative",
+            BillingRule::Amount => {
+                "TOPUP and REFUND amounts are positive, SPEND amounts negative, ADJUST amounts ±(1..=10^12)"
+            }
             BillingRule::Overflow => {
                 "every sum is checked: a balance never leaves 64 bits (a TOPUP is at most 10^12 credits)"
             }
@@ -247,7 +253,7 @@ impl Billing {
                     }
                 }
             }
-            BillingKind::Topup => {}
+            BillingKind::Topup | BillingKind::Adjust => {}
         }
         match broken {
             Some(p) => Err(p),
@@ -279,6 +285,15 @@ impl Billing {
                     op.amount
                 ),
             ),
+            BillingKind::Adjust if !(1..=MAX_CREDITS.unsigned_abs()).contains(&op.amount.unsigned_abs()) => {
+                problem(
+                    BillingRule::Amount,
+                    format!(
+                        "{name} amount_credits must be ±(1..={MAX_CREDITS}), got {}",
+                        op.amount
+                    ),
+                )
+            }
             BillingKind::Spend if op.amount >= 0 => problem(
                 BillingRule::Amount,
                 format!("{name} amount_credits must be negative, got {}", op.amount),
@@ -294,7 +309,7 @@ impl Billing {
                     op.tenant, op.amount
                 ),
             ),
-            BillingKind::Spend if next.is_some_and(|b| b < 0) => problem(
+            BillingKind::Spend | BillingKind::Adjust if next.is_some_and(|b| b < 0) => problem(
                 BillingRule::NotEnoughCredits,
                 format!(
                     "not enough credits: tenant {} has a balance of {balance} credits and this {name} needs {}",
@@ -357,7 +372,7 @@ impl Billing {
                     }
                 }
             }
-            BillingKind::Topup => {}
+            BillingKind::Topup | BillingKind::Adjust => {}
         }
     }
 }

@@ -26,16 +26,21 @@ pub(crate) struct FileState {
     pub scan: Scan,
 }
 
-/// Write a checked batch at the end of `f`: seq, `recorded_at`, `prev_hash` and `hash`
-/// assigned, all lines in one `write()` on the `O_APPEND` descriptor, then one `fdatasync`;
-/// only then are the index and balances updated. A failed write is taken back (best
-/// effort) and is an error: the caller re-reads the files before its next append.
-pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<Posted>> {
+/// Chain a checked batch after the file's head as it will be once what is staged before it
+/// is written: seq, `recorded_at`, `prev_hash` and `hash` assigned, its lines added to
+/// `buf`, and the index, balances and head updated at once, so the next batch of the same
+/// group is checked against it. The caller writes `buf` (one `write`, one flush) before it
+/// answers anyone, and re-reads the files when that write fails.
+pub(crate) fn stage_batch(
+    f: &mut FileState,
+    batch: &[Prepared],
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Posted>> {
     let now = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
     let mut head = f.scan.head;
-    let mut buf = Vec::new();
+    let mut lines = Vec::new();
     let mut posted = Vec::new();
     let mut entries = Vec::new();
     for p in batch {
@@ -43,7 +48,7 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
         obj.insert("recorded_at".into(), Value::String(now.clone()));
         let c = chain(obj, head, p.digest)?;
         entries.push((p.key, c.entry));
-        buf.extend_from_slice(&c.line);
+        lines.extend_from_slice(&c.line);
         head = c.head;
         posted.push(Posted {
             seq: c.entry.seq,
@@ -52,7 +57,7 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
             hash: c.hash,
         });
     }
-    write_durably(f, &buf)?;
+    buf.extend_from_slice(&lines);
     for (k, e) in entries {
         f.scan.index.insert(k, e);
     }
@@ -62,6 +67,16 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
         }
     }
     f.scan.resync(head);
+    Ok(posted)
+}
+
+/// Stage and write one batch alone (opening's audit repair: a failed write fails the open,
+/// so nothing keeps the staged state).
+pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<Posted>> {
+    let before = f.scan.head.offset;
+    let mut buf = Vec::new();
+    let posted = stage_batch(f, batch, &mut buf)?;
+    write_durably(f, &buf, before)?;
     Ok(posted)
 }
 
@@ -102,9 +117,9 @@ pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) 
     })
 }
 
-/// One write and one flush of `buf` at the end of `f`, or nothing at all (best effort).
-fn write_durably(f: &mut FileState, buf: &[u8]) -> Result<()> {
-    let before = f.scan.head.offset;
+/// One write and one flush of `buf` at the end of `f` (which was `before` bytes long), or
+/// nothing at all (best effort).
+pub(crate) fn write_durably(f: &FileState, buf: &[u8], before: u64) -> Result<()> {
     crate::failpoint::hit("ledger_before_write");
     if crate::failpoint::armed("ledger_torn_write") {
         // A crash in the middle of the write: half the batch reaches the disk.

@@ -78,6 +78,7 @@ impl DirLock {
                     waited.as_secs_f64(),
                     path.display()
                 ))
+                .topic(crate::error::Topic::LockTimeout)
                 .at(path.display().to_string())
                 .help("wait for that process to finish (or stop it), then run the command again"));
             }

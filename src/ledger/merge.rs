@@ -1,12 +1,12 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
 use super::billing::BillingOp;
+use super::check::differing_fields;
 use super::file::{chain, read_object, sync_dir, FileState};
 use super::key::{key_id, KeyId};
 use super::line;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
 use super::scan::{self, Committed, Head, Mode, Scan};
-use super::writer::differing_fields;
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -128,7 +128,7 @@ fn check_segment(seg: &Path) -> Result<()> {
             "segment {} fails verification ({} problem(s)); nothing was merged: {p}",
             seg.display(),
             report.problems.len()
-        ))
+        )).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{}", p.file, p.line))
         .help("a segment must verify before it is merged: run `platform integrity-validate --billing-state-dir` on it (a torn tail or a missing audit record: let a writer repair it first)")),
     }
@@ -199,7 +199,7 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
             "merge conflict: the batch at {} line {first} is partly recorded in {}; nothing was merged",
             seg_path.display(),
             f.path.display()
-        ))
+        )).topic(crate::error::Topic::LedgerConflict)
         .at(format!("{}:{first}", seg_path.display())));
     }
     for l in batch {
@@ -240,7 +240,7 @@ fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output
             f.path.display(),
             e.seq,
             differing_fields(&recorded, &posted)
-        ))
+        )).topic(crate::error::Topic::LedgerConflict)
         .at(format!("{}:{}", seg_path.display(), l.line))
         .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
     }
@@ -259,7 +259,7 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
                 "merging {} line {} would break a billing rule: {m}; nothing was merged",
                 seg_path.display(),
                 l.line
-            ))
+            )).topic(crate::error::Topic::BillingRule)
             .at(format!("{}:{}", seg_path.display(), l.line))
             .help("segments are merged in path order: a spend must come after the top-up that pays for it")
         })?;

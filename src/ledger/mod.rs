@@ -6,6 +6,8 @@
 //! never take the writer lock. docs/ledger.md explains the design, docs/records.md the line
 //! format.
 mod billing;
+mod check;
+mod commit;
 mod cross;
 mod file;
 mod key;
@@ -18,10 +20,13 @@ mod prepare;
 mod read;
 mod resume;
 mod scan;
+mod shared;
 mod verify;
 mod writer;
 
 pub use crate::records::Stream;
+pub use check::{AppendOutcome, AppendStatus};
+pub use commit::Refusal;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub(crate) use mark::{FileId, Mark};
@@ -32,8 +37,9 @@ pub use read::{
 };
 pub(crate) use resume::read_since;
 pub use resume::Stale;
+pub use shared::SharedLedger;
 pub use verify::{verify, FileReport, Problem, VerifyReport};
-pub use writer::{AppendOutcome, AppendStatus, HeadInfo, Ledger, SpendInfo};
+pub use writer::{HeadInfo, Ledger, SpendInfo};
 
 use crate::error::{Error, Result};
 use crate::records::{Audit, Decision, Payload};
@@ -139,7 +145,7 @@ impl SinkError {
 }
 
 pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error {
-    Error::failure(format!("{} is damaged at line {line}: {message}", path.display()))
+    Error::failure(format!("{} is damaged at line {line}: {message}", path.display())).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{line}", path.display()))
         .help("run `platform integrity-validate` to list every problem, then restore the file from a good copy")
 }

@@ -101,7 +101,7 @@ pub(crate) fn damage(path: &Path, line: u64, message: &str) -> Error {
     Error::failure(format!(
         "{} is damaged at line {line}: {message}",
         path.display()
-    ))
+    )).topic(crate::error::Topic::LedgerDamaged)
     .at(format!("{}:{line}", path.display()))
     .help("a complete line that fails its checks is damage, not an interrupted write, and no writer continues on it: run `platform integrity-validate` for every problem, then restore the file from a good copy (e.g. `platform state pull`)")
 }

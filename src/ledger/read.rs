@@ -104,7 +104,7 @@ impl Reading {
         let Some(u) = self.unaudited.first() else {
             return Ok(self);
         };
-        Err(Error::failure(format!("{}:{}: {}", u.file, u.line, u.message))
+        Err(Error::failure(format!("{}:{}: {}", u.file, u.line, u.message)).topic(crate::error::Topic::LedgerDamaged)
             .at(format!("{}:{}", u.file, u.line))
             .help(format!(
                 "if a crash cut the two writes apart, any writer adds the audit record (replay the top-up with the same --reference, or run the orchestrator) and this command works again; if nobody posted it, it is forged: restore {} from a good copy",

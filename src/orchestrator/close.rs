@@ -15,7 +15,7 @@ use crate::runs::history::{Attempt, RunHistory};
 /// and its evidence bundle. Every record is keyed as usual, so a crash mid-close is resumed
 /// by the next pass closing the run again.
 pub fn close_run(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     tenant: &str,
     work_order_id: &str,
     close: &CloseRun,
@@ -26,6 +26,7 @@ pub fn close_run(
         work_order_id: work_order_id.to_string(),
         run: close.run,
         run_id: close.run_id.clone(),
+        period: hist.period.clone(),
     };
     let mut tally = Tally::default();
     for step_id in &hist.step_order {
@@ -42,9 +43,9 @@ pub fn close_run(
     } else {
         RunStatus::Failed
     };
-    let records = tally.end_records(env.journal, &run, status, hist.max_attempt().max(1))?;
+    let records = tally.end_records(&env.journal, &run, status, hist.max_attempt().max(1))?;
     env.journal.post(records)?;
-    (env.progress)(&format!(
+    env.progress.line(&format!(
         "[{tenant}/{work_order_id} r{}] closed as superseded: {}, refunded {} credits",
         close.run,
         status.as_str(),
@@ -56,7 +57,7 @@ pub fn close_run(
 /// One step's latest attempt: its outcome as recorded, else FAILED `superseded` now; then
 /// the refunds it is owed.
 fn close_step(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     run: &RunIdentity,
     tally: &mut Tally,
     step_id: &str,
@@ -85,7 +86,7 @@ fn close_step(
         let why = slug
             .clone()
             .unwrap_or_else(|| Failure::Superseded.to_string());
-        tally.refund(env.journal, &owed, &why)?;
+        tally.refund(&env.journal, &owed, &why)?;
     }
     let report = StepReport {
         step_id: step_id.to_string(),
@@ -95,6 +96,7 @@ fn close_step(
         attempt,
         message: None,
         ran: false,
+        usage: Default::default(),
     };
     tally.settle(&id, report, att.receipt);
     Ok(())

@@ -1,8 +1,9 @@
 //! Executes one planned run: each step by its disposition — kept, owed refunds posted, or
 //! run (step.rs, in SPEC §4's order) — then the run's end and evidence bundle.
+use super::credits::Hold;
 use super::env::ExecEnv;
 use super::identity::RunIdentity;
-use super::plan::{Action, Disposition, WorkOrderPlan};
+use super::plan::{Action, Disposition, Refusal, WorkOrderPlan};
 use super::report::{RunReport, StepReport};
 use super::step::{self, Planned, Settled};
 use super::tally::Tally;
@@ -38,9 +39,30 @@ struct RunState<'a> {
     tally: Tally,
 }
 
+/// Hold the run's uncharged total against its tenant's balance for as long as it runs;
+/// a refusal (other processes debited the tenant since the plan) when it is not covered.
+fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, RunReport>> {
+    Ok(
+        match env.holds.hold(
+            &env.journal,
+            &wp.tenant_id,
+            wp.new_charges.saturating_add(wp.usage_reserve),
+        )? {
+            Ok(h) => Ok(h),
+            Err(available) => {
+                let refusal = Refusal::NotEnoughCredits {
+                    balance: available,
+                    needed: wp.new_charges,
+                };
+                Err(env.refused(wp, &refusal))
+            }
+        },
+    )
+}
+
 /// Execute one planned run (Start, Resume or Retry). Ledger errors abort; step failures don't.
 pub fn execute(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     wp: &WorkOrderPlan,
     wo: &WorkOrder,
     hist: Option<&RunHistory>,
@@ -50,10 +72,15 @@ pub fn execute(
         work_order_id: wp.work_order_id.clone(),
         run: wp.run,
         run_id: wp.run_id.clone(),
+        period: wp.period.clone(),
+    };
+    let mut hold = match hold(env, wp)? {
+        Ok(h) => h,
+        Err(refused) => return Ok(refused),
     };
     if wp.action == Action::Start {
-        env.journal
-            .post(vec![Payload::new(run.started(&wp.work_order_sha256))])?;
+        let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
+        env.journal.post(vec![Payload::new(started)])?;
         crate::failpoint::hit("after_run_started");
     }
     let repo = env.platform.repo;
@@ -75,7 +102,12 @@ pub fn execute(
         );
         let prior = hist.and_then(|h| h.step(&step.step_id));
         let settled = match sp.disposition {
-            Disposition::Keep { status, attempt } => keep(step, prior, status, attempt),
+            Disposition::Keep { status, attempt } => {
+                let id = run.step(&step.step_id, attempt, &step.module_id);
+                let att = recorded(prior, attempt);
+                charge_owed_usage(env, &mut state.tally, &mut hold, &id, att)?;
+                keep(step, prior, status, attempt)
+            }
             Disposition::Refund { attempt } => refund(env, &mut state.tally, step, prior, attempt)?,
             Disposition::Run { attempt } => {
                 let fail_fast = wo.mode == Mode::FailFast
@@ -91,7 +123,7 @@ pub fn execute(
                     statuses: &state.statuses,
                     fail_fast,
                 };
-                step::run(env, &planned, attempt, &mut state.tally)?
+                step::run(env, &planned, attempt, &mut state.tally, &mut hold)?
             }
         };
         state.settle(&run, step, contract, &files, settled);
@@ -130,7 +162,7 @@ impl<'a> RunState<'a> {
 
 /// Post the run's end and its evidence bundle.
 fn finish(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     run: RunIdentity,
     action: Action,
     mode: Mode,
@@ -139,7 +171,7 @@ fn finish(
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);
-    let records = tally.end_records(env.journal, &run, status, attempt)?;
+    let records = tally.end_records(&env.journal, &run, status, attempt)?;
     crate::failpoint::hit("before_run_ended");
     env.journal.post(records)?;
     crate::failpoint::hit("after_run_ended");
@@ -159,6 +191,7 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
             attempt,
             message: None,
             ran: false,
+            usage: Default::default(),
         },
         values: outcome
             .map(|o| o.values.clone().into_iter().collect())
@@ -167,9 +200,42 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
     }
 }
 
+/// A completed step whose usage SPENDs a crash kept from the ledger (they follow its
+/// outcome): post the missing ones now, as the outcome recorded them.
+fn charge_owed_usage(
+    env: &ExecEnv,
+    tally: &mut Tally,
+    hold: &mut Hold,
+    id: &crate::orchestrator::identity::StepIdentity,
+    att: Option<&Attempt>,
+) -> Result<()> {
+    let Some(att) = att else {
+        return Ok(());
+    };
+    let Some(o) = att
+        .outcome
+        .as_ref()
+        .filter(|o| o.status == StepStatus::Completed)
+    else {
+        return Ok(());
+    };
+    let owed: BTreeMap<String, crate::records::UsageCharge> = o
+        .usage
+        .iter()
+        .filter(|(u, c)| {
+            let key = id.usage_spend(u, c).key();
+            !att.spends.iter().any(|s| s.key() == key)
+        })
+        .map(|(u, c)| (u.clone(), *c))
+        .collect();
+    tally
+        .charge_usage(&env.journal, hold, id, &owed)
+        .map(|_| ())
+}
+
 /// A failed step whose refunds a crash kept from the ledger: post them now.
 fn refund(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     tally: &mut Tally,
     step: &Step,
     prior: Option<&StepHistory>,
@@ -182,7 +248,7 @@ fn refund(
         .unwrap_or_else(|| Failure::ModuleFailed.to_string());
     if let Some(a) = att {
         let owed: Vec<_> = a.unrefunded().collect();
-        tally.refund(env.journal, &owed, &slug)?;
+        tally.refund(&env.journal, &owed, &slug)?;
     }
     Ok(Settled {
         report: StepReport {
@@ -193,6 +259,7 @@ fn refund(
             attempt,
             message: None,
             ran: false,
+            usage: Default::default(),
         },
         values: serde_json::Map::new(),
         receipt: att.is_some_and(|a| a.receipt),

@@ -16,6 +16,8 @@ pub struct RunIdentity {
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
+    /// The period of a scheduled work order's run (SPEC §9), carried by its start and ends.
+    pub period: Option<String>,
 }
 
 /// One attempt of one step of a run.
@@ -42,7 +44,8 @@ impl RunIdentity {
         }
     }
 
-    pub fn started(&self, work_order_sha256: &str) -> RunStarted {
+    /// Its start; `rerun` is the key of the request that started it, if one did.
+    pub fn started(&self, work_order_sha256: &str, rerun: Option<&str>) -> RunStarted {
         RunStarted {
             tenant_id: self.tenant_id.clone(),
             work_order_id: self.work_order_id.clone(),
@@ -50,6 +53,8 @@ impl RunIdentity {
             run_id: self.run_id.clone(),
             work_order_sha256: work_order_sha256.to_string(),
             correlation_id: self.run_id.clone(),
+            period: self.period.clone(),
+            rerun: rerun.map(str::to_string),
         }
     }
 
@@ -71,6 +76,7 @@ impl RunIdentity {
             steps,
             charged_credits: charged,
             refunded_credits: refunded,
+            period: self.period.clone(),
         }
     }
 
@@ -102,6 +108,22 @@ impl StepIdentity<'_> {
             c.amount_credits,
             &correlation,
         )
+    }
+
+    /// The SPEND of a completed step's metered usage of `unit`: keyed `.../{unit}` under its
+    /// charge keys, with the unit and the quantity (SPEC §10).
+    pub fn usage_spend(&self, unit: &str, usage: &crate::records::UsageCharge) -> Spend {
+        let charge = Charge {
+            deliverable_id: unit.to_string(),
+            amount_credits: usage.amount(),
+            idempotency_key: String::new(),
+            already_charged: false,
+        };
+        Spend {
+            usage_unit: unit.to_string(),
+            quantity: Some(usage.quantity),
+            ..self.spend(&charge)
+        }
     }
 
     pub fn started(&self) -> StepStarted {
@@ -144,6 +166,7 @@ impl StepIdentity<'_> {
             status,
             reason_slug,
             message,
+            usage: Default::default(),
             outputs: Vec::new(),
             values: Default::default(),
         }
@@ -203,6 +226,7 @@ mod tests {
             work_order_id: "wo-1".into(),
             run: 2,
             run_id: "run-x".into(),
+            period: None,
         }
     }
 

@@ -1,16 +1,27 @@
-//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches, keeps per-run credit totals current, and collects every repair for the pass's notes.
+//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, and collects every repair for the pass's notes.
 use crate::error::Result;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Refusal, SharedLedger};
 use crate::records::{Payload, Record};
 use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub struct Journal {
-    ledger: Ledger,
-    totals: RunTotals,
+    ledger: SharedLedger,
+    totals: Mutex<RunTotals>,
     /// Repairs made while the pass runs (a torn tail or a missing audit record left by
     /// another process), as notes for the summary.
-    notes: Vec<String>,
+    notes: Mutex<Vec<String>>,
+}
+
+/// How a step's SPEND batch was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charged {
+    /// Durable (or recorded already).
+    Posted,
+    /// The ledger refused it: the tenant's balance does not cover it (another process
+    /// debited the tenant meanwhile). Nothing was written.
+    NotEnoughCredits(String),
 }
 
 /// A ledger the orchestrator will not plan on (`reading::LedgerView`): the error, saying
@@ -23,6 +34,10 @@ fn repair_note(r: &crate::ledger::Repair) -> String {
     format!("repaired: {r}")
 }
 
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Journal {
     /// Open the ledger for writing (repairing a torn tail or a missing audit record, each
     /// reported).
@@ -30,21 +45,38 @@ impl Journal {
         let (ledger, repairs) = Ledger::open(dir)?;
         let notes = repairs.iter().map(repair_note).collect();
         let journal = Journal {
-            ledger,
-            totals,
-            notes: Vec::new(),
+            ledger: SharedLedger::new(ledger),
+            totals: Mutex::new(totals),
+            notes: Mutex::new(Vec::new()),
         };
         Ok((journal, notes))
     }
 
     /// The repairs made since the journal was opened (appends and refreshes catch up with
     /// other processes, and remove what a crashed one left), once each.
-    pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+    pub fn take_notes(&self) -> Vec<String> {
+        let mut notes = std::mem::take(&mut *locked(&self.notes));
+        notes.extend(self.ledger.take_repairs().iter().map(repair_note));
+        notes
     }
 
     /// Post one batch (all records of one stream), durably, idempotently.
-    pub fn post(&mut self, batch: Vec<Payload>) -> Result<()> {
+    pub fn post(&self, batch: Vec<Payload>) -> Result<()> {
+        self.submit(batch).map_err(Refusal::into_error)
+    }
+
+    /// Post a step's SPEND batch: a refusal for credits is an answer, not an error.
+    pub fn charge(&self, spends: Vec<Payload>) -> Result<Charged> {
+        match self.submit(spends) {
+            Ok(()) => Ok(Charged::Posted),
+            Err(Refusal::NotEnoughCredits(e)) => Ok(Charged::NotEnoughCredits(e.message)),
+            Err(other) => Err(other.into_error()),
+        }
+    }
+
+    /// Post one batch through the shared writer (its write and flush shared with batches
+    /// other workers post meanwhile), then count its credits in the run's totals.
+    fn submit(&self, batch: Vec<Payload>) -> Result<(), Refusal> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
@@ -65,28 +97,28 @@ impl Journal {
             Record::Refund(r) => Some(r.batch_id()),
             _ => None,
         };
-        let outcome = match batch_id {
-            Some(id) => self.ledger.append_batch(stream, &id, batch)?,
-            None => self.ledger.append(stream, batch)?,
-        };
-        self.notes.extend(outcome.repairs.iter().map(repair_note));
+        let outcome = self.ledger.append(stream, batch_id.as_deref(), batch)?;
+        locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
         if outcome.appended() {
+            let mut totals = locked(&self.totals);
             for (run, c, r) in delta {
-                add_to_run(&mut self.totals, &run, c, r)?;
+                add_to_run(&mut totals, &run, c, r)?;
             }
         }
         Ok(())
     }
 
     /// The tenant's balance now (including top-ups other processes posted meanwhile).
-    pub fn balance(&mut self, tenant: &str) -> Result<i64> {
-        let repairs = self.ledger.refresh()?;
-        self.notes.extend(repairs.iter().map(repair_note));
-        Ok(self.ledger.balance(tenant))
+    pub fn balance(&self, tenant: &str) -> Result<i64> {
+        let (repairs, balance) = self
+            .ledger
+            .with(|l| l.refresh().map(|r| (r, l.balance(tenant))))??;
+        locked(&self.notes).extend(repairs.iter().map(repair_note));
+        Ok(balance)
     }
 
     /// Credits charged and refunded in a run so far.
     pub fn run_totals(&self, _tenant: &str, run_id: &str) -> Result<(i64, i64)> {
-        Ok(self.totals.get(run_id).copied().unwrap_or((0, 0)))
+        Ok(locked(&self.totals).get(run_id).copied().unwrap_or((0, 0)))
     }
 }

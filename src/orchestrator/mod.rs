@@ -1,36 +1,41 @@
 //! `platform orchestrator`: one pass over the enabled work orders — validate, plan, then run
 //! what is not up to date, charging and recording everything in the ledger.
 pub mod close;
+pub mod credits;
 pub mod env;
 pub mod execute;
 pub mod identity;
 pub mod journal;
+pub mod notices;
 pub mod plan;
+pub mod progress;
 pub mod reading;
 pub mod report;
 pub mod step;
 pub mod summary;
 pub mod tally;
+mod workers;
 
 use crate::config::profile::RuntimeProfile;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
-use crate::repo::{LoadedWorkOrder, Repo};
+use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::Platform;
 use crate::runs::history::History;
 use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
+use progress::{Board, Sink};
 use reading::LedgerView;
 use report::RunReport;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const LOCK_NAME: &str = ".orchestrator.lock";
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub runtime_profile: Option<PathBuf>,
     pub billing_state_dir: Option<PathBuf>,
@@ -39,6 +44,10 @@ pub struct Options {
     pub retry_failed: bool,
     pub lock_timeout: Duration,
     pub dry_run: bool,
+    /// Work orders run at once (at least 1).
+    pub jobs: usize,
+    /// The pass's clock (`--now`, `PLATFORM_NOW`, else the system clock), read once.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// A work order that was not run because it is invalid.
@@ -62,6 +71,8 @@ pub struct Summary {
     pub charged_credits: i64,
     pub refunded_credits: i64,
     pub notes: Vec<String>,
+    /// Tenants to top up: below their `low_balance_credits`, or refused for credits.
+    pub low_balance: Vec<notices::LowBalance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
     /// What the derived caches saved this pass (`--json` only).
@@ -96,10 +107,11 @@ impl Summary {
             .runs
             .iter()
             .any(|r| r.status == crate::records::RunStatus::Failed);
-        let refused = self
-            .plan
-            .as_ref()
-            .is_some_and(|p| p.work_orders.iter().any(|w| w.refused.is_some()));
+        let refused = self.plan.as_ref().is_some_and(|p| {
+            p.work_orders.iter().any(|w| {
+                w.refused.is_some() || w.then.as_ref().is_some_and(|t| t.refused.is_some())
+            })
+        });
         u8::from(!self.invalid.is_empty() || failed || refused)
     }
 }
@@ -183,6 +195,7 @@ impl Setup {
             secrets_present: &secrets_present,
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
+            now: opts.now,
         })
     }
 
@@ -222,19 +235,18 @@ impl Setup {
         }
     }
 
-    /// Open the ledger's writer and run the plan.
+    /// Open the ledger's writer and run the plan, `jobs` work orders at once.
     fn execute(
         &self,
-        history: &History,
         totals: crate::runs::RunTotals,
         plan: &Plan,
         summary: &mut Summary,
-        progress: &mut dyn FnMut(&str),
+        run: workers::Run,
     ) -> Result<()> {
         let redactor = Redactor::new(crate::secrets::all_values());
-        let (mut journal, repairs) = journal::Journal::open(&self.state_dir, totals)?;
+        let (journal, repairs) = journal::Journal::open(&self.state_dir, totals)?;
         summary.notes.extend(repairs);
-        let mut env = ExecEnv {
+        let env = ExecEnv {
             platform: Platform {
                 repo: &self.repo,
                 runtime_dir: &self.runtime_dir,
@@ -242,21 +254,21 @@ impl Setup {
                 secrets: &self.secrets,
                 redactor: &redactor,
             },
-            journal: &mut journal,
-            progress,
+            journal,
+            holds: Default::default(),
+            modules: Default::default(),
+            progress: run.board,
         };
-        run_plan(&mut env, history, plan, summary);
-        summary.notes.extend(journal.take_notes());
+        for report in workers::run_plan(&env, run, plan) {
+            summary.add(report);
+        }
+        summary.notes.extend(env.journal.take_notes());
         Ok(())
     }
 }
 
-/// Run one pass. `progress` receives one line per step.
-pub fn run_pass(
-    repo_root: &Path,
-    opts: &Options,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Summary> {
+/// Run one pass. `progress` receives one line per step and the status line.
+pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result<Summary> {
     let mut setup = Setup::load(repo_root, opts)?;
     let mut summary = Summary {
         dry_run: opts.dry_run,
@@ -268,6 +280,7 @@ pub fn run_pass(
         charged_credits: 0,
         refunded_credits: 0,
         notes: Vec::new(),
+        low_balance: Vec::new(),
         plan: None,
         cache: Default::default(),
     };
@@ -281,24 +294,48 @@ pub fn run_pass(
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
+        // The balances the plan leaves, and the runs it would refuse.
+        let mut projected = view.balances.clone();
+        projected.extend(
+            plan.tenants
+                .iter()
+                .map(|t| (t.tenant_id.clone(), t.balance_after)),
+        );
+        let refused: Vec<RunReport> = plan
+            .work_orders
+            .iter()
+            .filter_map(|wp| wp.refused.as_ref().map(|r| report::refused_report(wp, r)))
+            .collect();
+        summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
         summary.plan = Some(plan);
         return Ok(summary);
     }
-    if is_idle(&plan) && !view.history.repairs_pending {
-        // Everything is up to date: opening the writer (another read of the whole ledger,
-        // and its index in memory) would only slow the pass down.
-        return Ok(summary);
-    }
     let LedgerView {
-        history, totals, ..
+        history,
+        totals,
+        balances,
+        ..
     } = view;
-    setup.execute(&history, totals, &plan, &mut summary, progress)?;
-    drop(history);
-    // The next pass starts from a cache of what this one appended (a whole read now, instead
-    // of in the next pass, which is the one that should cost nothing).
-    if crate::cache::ledger::load_and_save(&setup.runtime_dir, &setup.state_dir, true).is_err() {
-        crate::cache::ledger::remove(&setup.runtime_dir);
+    // Everything up to date: opening the writer (another read of the whole ledger, and its
+    // index in memory) would only slow the pass down.
+    if !is_idle(&plan) || history.repairs_pending {
+        let board = Board::new(progress, workers::to_run(&plan));
+        let run = workers::Run {
+            history: &history,
+            board: &board,
+            jobs: opts.jobs,
+        };
+        setup.execute(totals, &plan, &mut summary, run)?;
+        drop(history);
+        // The next pass starts from a cache of what this one appended (a whole read now,
+        // instead of in the next pass, which is the one that should cost nothing).
+        let renewed =
+            crate::cache::ledger::load_and_save(&setup.runtime_dir, &setup.state_dir, true);
+        if renewed.is_err() {
+            crate::cache::ledger::remove(&setup.runtime_dir);
+        }
     }
+    summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
     Ok(summary)
 }
 
@@ -320,13 +357,13 @@ fn runs_steps(action: Action) -> bool {
 fn lock(
     state_dir: &Path,
     timeout: Duration,
-    progress: &mut dyn FnMut(&str),
+    progress: &dyn Sink,
 ) -> Result<crate::ledger::lock::DirLock> {
     std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, &e))?;
     let mut waited = false;
     crate::ledger::lock::DirLock::acquire(state_dir, LOCK_NAME, timeout, |_| {
         if !waited {
-            progress(&format!(
+            progress.line(&format!(
                 "waiting for another orchestrator on {} (up to {}s)",
                 state_dir.display(),
                 timeout.as_secs()
@@ -358,65 +395,4 @@ impl Summary {
         self.invalid.extend(rejected);
         self.invalid.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     }
-}
-
-/// Every work order of the plan, in its order.
-fn run_plan(env: &mut ExecEnv, history: &History, plan: &Plan, summary: &mut Summary) {
-    let repo = env.platform.repo;
-    // By (tenant, work order): a linear search per run made a pass quadratic in W.
-    let loaded: HashMap<(&str, &str), &LoadedWorkOrder> = repo
-        .work_orders()
-        .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
-        .collect();
-    for wp in &plan.work_orders {
-        // A problem of one work order ends that work order only (SPEC §7): the pass goes on
-        // with the others and exits 1 at the end.
-        if let Err(e) = run_work_order(env, history, &loaded, wp, summary) {
-            (env.progress)(&format!(
-                "[{}/{}] stopped: {}",
-                wp.tenant_id, wp.work_order_id, e.message
-            ));
-            summary.runs.push(report::errored_report(wp, &e));
-        }
-    }
-}
-
-/// Close the work order's superseded runs, then run what its plan says.
-fn run_work_order(
-    env: &mut ExecEnv,
-    history: &History,
-    loaded: &HashMap<(&str, &str), &LoadedWorkOrder>,
-    wp: &plan::WorkOrderPlan,
-    summary: &mut Summary,
-) -> Result<()> {
-    let runs = history.runs(&wp.tenant_id, &wp.work_order_id);
-    for c in &wp.close {
-        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
-            continue;
-        };
-        let report = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
-        summary.add(report);
-    }
-    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
-        return Ok(());
-    }
-    if wp.refused.is_some() {
-        let r = report::refused_report(wp);
-        (env.progress)(&format!(
-            "[{}/{}] refused: {}",
-            wp.tenant_id,
-            wp.work_order_id,
-            r.refused.clone().unwrap_or_default()
-        ));
-        summary.runs.push(r);
-        return Ok(());
-    }
-    let Some(lw) = loaded.get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str())) else {
-        return Ok(());
-    };
-    let wo = env.platform.repo.model(lw).map_err(Error::failure)?;
-    let hist = runs.and_then(|r| r.get(&wp.run));
-    let report = execute::execute(env, wp, &wo, hist)?;
-    summary.add(report);
-    Ok(())
 }

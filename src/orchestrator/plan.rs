@@ -4,6 +4,7 @@ use crate::config::registry::Registry;
 use crate::contract::Failure;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
+use crate::records::evidence::rerun_key;
 use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runs::history::{History, RunHistory};
@@ -108,8 +109,18 @@ pub struct StepPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
-    NotEnoughCredits { balance: i64, needed: i64 },
-    SecretsMissing { names: Vec<String> },
+    NotEnoughCredits {
+        balance: i64,
+        needed: i64,
+    },
+    SecretsMissing {
+        names: Vec<String>,
+    },
+    /// Steps whose module the tenant's plan does not allow: (module, why) per module.
+    NotEntitled {
+        modules: Vec<String>,
+        why: String,
+    },
 }
 
 impl Refusal {
@@ -117,6 +128,7 @@ impl Refusal {
         match self {
             Refusal::NotEnoughCredits { .. } => Failure::NotEnoughCredits,
             Refusal::SecretsMissing { .. } => Failure::SecretsMissing,
+            Refusal::NotEntitled { .. } => Failure::NotEntitled,
         }
     }
     pub fn message(&self) -> String {
@@ -127,6 +139,9 @@ impl Refusal {
             Refusal::SecretsMissing { names } => format!(
                 "secrets not set: {}; set PLATFORM_SECRET_<NAME> in the orchestrator's environment",
                 names.join(", ")
+            ),
+            Refusal::NotEntitled { why, .. } => format!(
+                "{why}; add it to the plan in config/catalog.yml or change the tenant's plan"
             ),
         }
     }
@@ -153,12 +168,21 @@ pub struct WorkOrderPlan {
     pub run: u64,
     pub run_id: String,
     pub work_order_sha256: String,
+    /// The UTC calendar period the run belongs to (null when the work order is unscheduled;
+    /// a resumed run keeps the period it started in).
+    pub period: Option<String>,
+    /// The key of the rerun request a starting run answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
     pub steps: Vec<StepPlan>,
     /// Open runs closed first (oldest first).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub close: Vec<CloseRun>,
     /// Credits this pass will newly charge (if every step runs).
     pub new_charges: i64,
+    /// Credits reserved for metered usage (charged by what the steps report, at most this).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub usage_reserve: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<Refusal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +190,24 @@ pub struct WorkOrderPlan {
     /// Notes for the operator (e.g. an interrupted run of an older version left open).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A run that starts once this one has ended, in the same pass: after a resumed run of an
+    /// earlier period (or one a rerun request is waiting behind), the current period's run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Box<WorkOrderPlan>>,
+}
+
+impl WorkOrderPlan {
+    /// Credits this run and the run that follows it will newly charge, unless refused, with
+    /// metered usage at its most (what the gate reserves).
+    fn planned_charges(&self) -> i64 {
+        let own = if self.refused.is_none() {
+            self.new_charges.saturating_add(self.usage_reserve)
+        } else {
+            0
+        };
+        let then = self.then.as_ref().map_or(0, |t| t.planned_charges());
+        own.saturating_add(then)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +234,8 @@ pub struct PlanInput<'a> {
     pub secrets_present: &'a BTreeSet<String>,
     pub filter: &'a Filter,
     pub retry_failed: bool,
+    /// The pass's clock (SPEC §9): the period of every scheduled work order is taken from it.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 fn selected(filter: &Filter, tenant_id: &str, work_order_id: &str) -> bool {
@@ -227,11 +271,9 @@ pub fn plan(input: &PlanInput) -> Plan {
             .entry(lw.tenant_id.clone())
             .or_insert_with(|| input.balances.get(&lw.tenant_id).copied().unwrap_or(0));
         let wp = plan_one(input, lw, balance);
-        if wp.refused.is_none() {
-            if let Some(b) = running.get_mut(&lw.tenant_id) {
-                // The gate refused anything above the balance, so this stays ≥ 0.
-                *b = b.saturating_sub(wp.new_charges);
-            }
+        if let Some(b) = running.get_mut(&lw.tenant_id) {
+            // The gate refused anything above the balance, so this stays ≥ 0.
+            *b = b.saturating_sub(wp.planned_charges());
         }
         out.push(wp);
     }
@@ -267,41 +309,78 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         .as_ref()
         .map(|d| d.sha256.clone())
         .unwrap_or_default();
-    let mut wp = WorkOrderPlan {
+    let mut wp = blank(lw, &sha);
+    let key = (lw.tenant_id.clone(), lw.stem.clone());
+    if let Some(errs) = input.errors.get(&key).filter(|e| !e.is_empty()) {
+        wp.findings = errs.clone();
+        return wp;
+    }
+    // Light (no steps) when a cache judged it: enough to decide whether it is up to date.
+    let Some(wo) = lw.work_order.as_ref() else {
+        wp.findings = lw.findings.clone();
+        return wp;
+    };
+    let runs = input.history.runs(&lw.tenant_id, &lw.stem);
+    let want = Want {
+        sha: &sha,
+        period: wo.schedule.map(|every| every.period(input.now)),
+        rerun: pending_rerun(input.history, lw, runs),
+    };
+    let chosen = choose(input.retry_failed, runs, &want);
+    wp.close = runs
+        .map(|r| closings(input, r, chosen.resumed()))
+        .unwrap_or_default();
+    let follow = chosen.follow.clone();
+    plan_run(input, lw, chosen, balance, &mut wp);
+    if let (Some(next), None) = (follow, &wp.refused) {
+        let mut then = blank(lw, &sha);
+        let left = balance.saturating_sub(wp.new_charges.saturating_add(wp.usage_reserve));
+        plan_run(input, lw, *next, left, &mut then);
+        wp.then = Some(Box::new(then));
+    }
+    wp
+}
+
+/// The plan of a work order before anything is decided: reported invalid unless planned.
+fn blank(lw: &LoadedWorkOrder, sha: &str) -> WorkOrderPlan {
+    WorkOrderPlan {
         tenant_id: lw.tenant_id.clone(),
         work_order_id: lw.stem.clone(),
         file: lw.rel.clone(),
         action: Action::Invalid,
         run: 0,
         run_id: String::new(),
-        work_order_sha256: sha.clone(),
+        work_order_sha256: sha.to_string(),
+        period: None,
+        rerun: None,
         steps: Vec::new(),
         close: Vec::new(),
         new_charges: 0,
+        usage_reserve: 0,
         refused: None,
         findings: Vec::new(),
         notes: Vec::new(),
-    };
-    let key = (lw.tenant_id.clone(), lw.stem.clone());
-    if let Some(errs) = input.errors.get(&key).filter(|e| !e.is_empty()) {
-        wp.findings = errs.clone();
-        return wp;
+        then: None,
     }
-    if lw.work_order.is_none() {
-        wp.findings = lw.findings.clone();
-        return wp;
-    }
-    let runs = input.history.runs(&lw.tenant_id, &lw.stem);
-    let chosen = choose(input, runs, &sha);
-    wp.close = runs
-        .map(|r| closings(input, r, chosen.resumed()))
-        .unwrap_or_default();
+}
+
+/// Fill in `wp` for the run `chosen` picked: its identity, and unless it is up to date its
+/// steps, charges and the credits gate's verdict.
+fn plan_run(
+    input: &PlanInput,
+    lw: &LoadedWorkOrder,
+    chosen: Chosen<'_>,
+    balance: i64,
+    wp: &mut WorkOrderPlan,
+) {
     wp.notes.extend(chosen.note);
     wp.action = chosen.action;
     wp.run = chosen.run;
     wp.run_id = run_id(&lw.tenant_id, &lw.stem, wp.run);
+    wp.period = chosen.period;
+    wp.rerun = chosen.rerun;
     if wp.action == Action::UpToDate {
-        return wp;
+        return;
     }
     // A work order judged at load has no steps in memory: parsed again, only when it runs.
     let wo = match input.repo.model(lw) {
@@ -309,7 +388,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         Err(why) => {
             wp.action = Action::Invalid;
             wp.findings.push(Finding::error(&lw.rel, "", why));
-            return wp;
+            return;
         }
     };
     wp.steps = wo
@@ -325,20 +404,61 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
             "steps",
             "the charges of this work order add up to more than the ledger can hold; lower the module prices",
         ));
-        return wp;
+        return;
     };
     wp.new_charges = new_charges;
-    wp.refused = refusal(input, &wp, balance);
-    wp
+    wp.usage_reserve = usage_reserve(input.repo, &wp.steps);
+    wp.refused = refusal(input, wp, balance);
+}
+
+/// The credits the gate reserves for the metered usage of the steps that run: each at its
+/// most (credits × max_units), charged after by what was used (SPEC §10).
+fn usage_reserve(repo: &Repo, steps: &[StepPlan]) -> i64 {
+    steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }))
+        .filter_map(|s| repo.module(&s.module_id))
+        .fold(0i64, |sum, m| sum.saturating_add(m.pricing.usage_reserve()))
+}
+
+/// What would make a work order up to date now: its file digest, the current period (when
+/// scheduled), and no rerun request waiting behind its last run.
+struct Want<'a> {
+    sha: &'a str,
+    period: Option<String>,
+    /// The key of a rerun request made after the last run (none yet: after run 0).
+    rerun: Option<String>,
+}
+
+/// The key of a rerun request made after the work order's last run, if there is one.
+fn pending_rerun(
+    history: &History,
+    lw: &LoadedWorkOrder,
+    runs: Option<&BTreeMap<u64, RunHistory>>,
+) -> Option<String> {
+    let last = runs
+        .and_then(|r| r.keys().next_back())
+        .copied()
+        .unwrap_or(0);
+    history
+        .rerun_requested(&lw.tenant_id, &lw.stem, last)
+        .then(|| rerun_key(&lw.tenant_id, &lw.stem, last))
 }
 
 /// What the planner decided for a work order from its runs.
+#[derive(Clone)]
 struct Chosen<'a> {
     action: Action,
     run: u64,
     /// The run that continues (Resume, Retry) or is up to date.
     history: Option<&'a RunHistory>,
     note: Option<String>,
+    /// The run's period: the current one for a new run, its own for one that continues.
+    period: Option<String>,
+    /// The rerun request a new run answers.
+    rerun: Option<String>,
+    /// The new run that starts once a resumed one has ended (same pass).
+    follow: Option<Box<Chosen<'a>>>,
 }
 
 impl Chosen<'_> {
@@ -350,11 +470,12 @@ impl Chosen<'_> {
     }
 }
 
-/// Start, Resume, Retry or UpToDate, by the last run and the file's digest (SPEC §4).
+/// Start, Resume, Retry or UpToDate, by the last run, the file's digest, the period and a
+/// pending rerun request (SPEC §4, §9).
 fn choose<'a>(
-    input: &PlanInput,
+    retry_failed: bool,
     runs: Option<&'a BTreeMap<u64, RunHistory>>,
-    sha: &str,
+    want: &Want<'_>,
 ) -> Chosen<'a> {
     let last = runs.and_then(|r| r.values().next_back());
     let start = |note| Chosen {
@@ -362,35 +483,51 @@ fn choose<'a>(
         run: last.map_or(1, |l| l.run + 1),
         history: None,
         note,
+        period: want.period.clone(),
+        rerun: want.rerun.clone(),
+        follow: None,
     };
     let Some(r) = last else {
         return start(None);
     };
-    let same = r.work_order_sha256.as_deref() == Some(sha);
+    let same = r.work_order_sha256.as_deref() == Some(want.sha);
+    // A scheduled run of another period, or a rerun request, leaves a work order due.
+    let due = r.period != want.period || want.rerun.is_some();
     let continues = |action| Chosen {
         action,
         run: r.run,
         history: Some(r),
         note: None,
+        period: r.period.clone(),
+        rerun: None,
+        follow: None,
     };
     match (r.is_open(), same) {
-        (true, true) => continues(Action::Resume),
+        (true, true) => {
+            // Resume wins: the interrupted run finishes in its own period, then the work
+            // order's current run starts in the same pass if it is still due.
+            let mut resume = continues(Action::Resume);
+            if due {
+                resume.follow = Some(Box::new(start(None)));
+            }
+            resume
+        }
         (true, false) => start(Some(format!(
             "run {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
             r.run,
             r.run + 1
         ))),
-        (false, true) => {
+        (false, true) if !due => {
             let failed = r
                 .last_end()
                 .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
-            continues(if input.retry_failed && failed {
+            continues(if retry_failed && failed {
                 Action::Retry
             } else {
                 Action::UpToDate
             })
         }
-        (false, false) => start(None),
+        (false, _) => start(None),
     }
 }
 
@@ -453,8 +590,11 @@ fn disposition(
     }
 }
 
-/// The credits gate (SPEC §4) and the secrets the steps that run need.
+/// Entitlements (SPEC §10), the secrets the steps that run need, then the credits gate (SPEC §4).
 fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusal> {
+    if let Some(r) = not_entitled(input.repo, wp) {
+        return Some(r);
+    }
     let mut missing: Vec<String> = Vec::new();
     let runs = wp
         .steps
@@ -469,14 +609,35 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
     }
     if !missing.is_empty() {
         Some(Refusal::SecretsMissing { names: missing })
-    } else if wp.new_charges > balance.saturating_add(closing_refunds(&wp.close)) {
+    } else if wp.new_charges.saturating_add(wp.usage_reserve)
+        > balance.saturating_add(closing_refunds(&wp.close))
+    {
         Some(Refusal::NotEnoughCredits {
             balance,
-            needed: wp.new_charges,
+            needed: wp.new_charges.saturating_add(wp.usage_reserve),
         })
     } else {
         None
     }
+}
+
+/// The steps that would run a module outside the tenant's plan; the first one's reason.
+fn not_entitled(repo: &Repo, wp: &WorkOrderPlan) -> Option<Refusal> {
+    let mut modules: Vec<String> = Vec::new();
+    let mut why = None;
+    let runs = wp
+        .steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }));
+    for s in runs {
+        if let Err(e) = repo.entitled(&wp.tenant_id, &s.module_id) {
+            why.get_or_insert_with(|| e.message(&s.module_id));
+            if !modules.contains(&s.module_id) {
+                modules.push(s.module_id.clone());
+            }
+        }
+    }
+    why.map(|why| Refusal::NotEntitled { modules, why })
 }
 
 /// Credits the closings give back before the run starts.
@@ -532,15 +693,23 @@ fn close_only(repo: &Repo, tenant: &str, wo: &str, close: Vec<CloseRun>) -> Work
         run: 0,
         run_id: String::new(),
         work_order_sha256: String::new(),
+        period: None,
+        rerun: None,
         steps: Vec::new(),
         close,
         new_charges: 0,
+        usage_reserve: 0,
         refused: None,
         findings: Vec::new(),
         notes: vec![format!(
             "{tenant}/{wo} is disabled or deleted: its open runs are closed as superseded"
         )],
+        then: None,
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The credits of the charges not yet posted; None when the sum does not fit.
@@ -611,6 +780,94 @@ mod tests {
         let d = Sha256::digest(b"acme");
         let v = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
         assert_eq!(tenant_shard("acme", 2), 1 + v % 2);
+    }
+
+    /// Runs 1..=n of one work order, each ended COMPLETED with digest "a" in `periods[i]`,
+    /// the last one left open when `open`.
+    fn runs(periods: &[Option<&str>], open: bool) -> BTreeMap<u64, RunHistory> {
+        let mut out = BTreeMap::new();
+        for (i, p) in periods.iter().enumerate() {
+            let run = i as u64 + 1;
+            let mut r = RunHistory {
+                run,
+                work_order_sha256: Some("a".into()),
+                period: p.map(str::to_string),
+                started: true,
+                ..Default::default()
+            };
+            if !(open && run == periods.len() as u64) {
+                let end = crate::runs::history::RunEnd {
+                    attempt: 1,
+                    status: crate::records::RunStatus::Completed,
+                };
+                r.ends.insert(1, end);
+            }
+            out.insert(run, r);
+        }
+        out
+    }
+
+    fn want<'a>(period: Option<&str>, rerun: Option<&str>) -> Want<'a> {
+        Want {
+            sha: "a",
+            period: period.map(str::to_string),
+            rerun: rerun.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_scheduled_work_order_is_due_once_per_period_and_resume_wins() {
+        let day1 = Some("2026-12-01");
+        let day2 = Some("2026-12-02");
+        let ended = runs(&[day1], false);
+        let c = choose(false, Some(&ended), &want(day1, None));
+        assert_eq!((c.action, c.run), (Action::UpToDate, 1));
+        let c = choose(false, Some(&ended), &want(day2, None));
+        assert_eq!(
+            (c.action, c.run, c.period.as_deref()),
+            (Action::Start, 2, day2)
+        );
+        // Open since day 1, found on day 2: resumed in its own period, then day 2 starts.
+        let open = runs(&[day1], true);
+        let c = choose(false, Some(&open), &want(day2, None));
+        assert_eq!(
+            (c.action, c.run, c.period.as_deref()),
+            (Action::Resume, 1, day1)
+        );
+        let next = c.follow.expect("day 2's run follows");
+        assert_eq!(
+            (next.action, next.run, next.period.as_deref()),
+            (Action::Start, 2, day2)
+        );
+        // Open and found the same day: only resumed.
+        assert!(choose(false, Some(&open), &want(day1, None))
+            .follow
+            .is_none());
+        // Unscheduled: no period on either side, up to date.
+        let plain = runs(&[None], false);
+        assert_eq!(
+            choose(false, Some(&plain), &want(None, None)).action,
+            Action::UpToDate
+        );
+    }
+
+    #[test]
+    fn a_rerun_request_starts_the_next_run_and_names_itself() {
+        let plain = runs(&[None, None], false);
+        let key = "rerun/t/w/after-r2";
+        let c = choose(true, Some(&plain), &want(None, Some(key)));
+        assert_eq!(
+            (c.action, c.run, c.rerun.as_deref()),
+            (Action::Start, 3, Some(key))
+        );
+        let open = runs(&[None, None], true);
+        let c = choose(false, Some(&open), &want(None, Some(key)));
+        assert_eq!(c.action, Action::Resume);
+        assert_eq!(c.follow.and_then(|f| f.rerun), Some(key.to_string()));
+        assert_eq!(
+            choose(false, None, &want(None, Some("rerun/t/w/after-r0"))).run,
+            1
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What a pass reports of each run and step (text, `--json`, the job summary), including
 //! the runs it refused or stopped on.
-use super::plan::{Action, WorkOrderPlan};
+use super::plan::{Action, Refusal, WorkOrderPlan};
 use crate::contract::Failure;
 use crate::records::{RunStatus, StepStatus};
 use serde::Serialize;
@@ -17,6 +17,9 @@ pub struct StepReport {
     pub message: Option<String>,
     /// Whether this pass ran it (false: kept from an earlier attempt).
     pub ran: bool,
+    /// Metered usage this pass charged it for, by unit: quantities (omitted when none).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub usage: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +28,8 @@ pub struct RunReport {
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
+    /// The run's UTC calendar period (null when its work order is unscheduled).
+    pub period: Option<String>,
     pub action: Action,
     pub status: RunStatus,
     pub steps: Vec<StepReport>,
@@ -40,11 +45,8 @@ pub struct RunReport {
 }
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.
-pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
-    let reason = wp
-        .refused
-        .as_ref()
-        .map_or(Failure::NotEnoughCredits, |r| r.reason());
+pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
+    let reason: Failure = refusal.reason();
     RunReport {
         steps: wp
             .steps
@@ -57,9 +59,10 @@ pub fn refused_report(wp: &WorkOrderPlan) -> RunReport {
                 attempt: s.disposition.attempt(),
                 message: None,
                 ran: false,
+                usage: Default::default(),
             })
             .collect(),
-        refused: wp.refused.as_ref().map(|r| r.message()),
+        refused: Some(refusal.message()),
         ..unfinished(wp)
     }
 }
@@ -80,6 +83,7 @@ fn unfinished(wp: &WorkOrderPlan) -> RunReport {
         work_order_id: wp.work_order_id.clone(),
         run: wp.run,
         run_id: wp.run_id.clone(),
+        period: wp.period.clone(),
         action: wp.action,
         status: RunStatus::Failed,
         steps: Vec::new(),

@@ -1,8 +1,11 @@
-//! Runs one step as an attempt, in SPEC §4's order: the gate (a skip), the inputs and the
-//! balance (refused before charging), then SPEND batch → step_started → the module → outcome
-//! batch → REFUND batch when its failure is refundable.
+//! Runs one step as an attempt, in SPEC §4's order: the gate (a skip), the inputs (refused
+//! before charging), then the SPEND batch against the run's hold (refused by the ledger when
+//! the balance no longer covers it) → step_started → the module in its turn → outcome batch
+//! → REFUND batch when its failure is refundable.
+use super::credits::Hold;
 use super::env::ExecEnv;
 use super::identity::{RunIdentity, StepIdentity};
+use super::journal::Charged;
 use super::plan::{self, StepPlan};
 use super::report::StepReport;
 use super::tally::Tally;
@@ -83,16 +86,25 @@ impl Ending {
 }
 
 /// Run the step as `attempt` and record how it ended. Ledger errors abort the run.
-pub fn run(env: &mut ExecEnv, p: &Planned, attempt: u32, tally: &mut Tally) -> Result<Settled> {
+pub fn run(
+    env: &ExecEnv,
+    p: &Planned,
+    attempt: u32,
+    tally: &mut Tally,
+    hold: &mut Hold,
+) -> Result<Settled> {
     let t0 = Instant::now();
     let id = p.run.step(&p.step.step_id, attempt, &p.step.module_id);
     let ending = match gate(p) {
-        Some((skip, why)) => Ending::Skipped(skip, why),
-        None => charge_and_run(env, p, &id, tally)?,
+        Some((skip, why)) => {
+            hold.release(step_charges(p));
+            Ending::Skipped(skip, why)
+        }
+        None => charge_and_run(env, p, &id, tally, hold)?,
     };
-    let settled = record(env, p, &id, ending, tally)?;
+    let settled = record(env, p, &id, ending, tally, hold)?;
     let r = &settled.report;
-    (env.progress)(&format!(
+    env.progress.line(&format!(
         "[{}/{} r{}] {} ({}) {}{} attempt {} {:.2}s",
         id.run.tenant_id,
         id.run.work_order_id,
@@ -148,13 +160,20 @@ fn bound_outputs(step: &Step) -> Vec<BoundOutput> {
         .unwrap_or_default()
 }
 
-/// Inputs and balance checked (nothing charged when refused), then the charge, the
-/// step_started record and the module.
+/// What the plan charges the step that is not charged yet (the planner summed every charge
+/// of the run with checks).
+fn step_charges(p: &Planned) -> i64 {
+    plan::new_charges(p.plan.charges.iter()).unwrap_or(i64::MAX)
+}
+
+/// Inputs checked (nothing charged when refused), then the charge against the run's hold,
+/// the step_started record and the module, in its turn.
 fn charge_and_run(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     p: &Planned,
     id: &StepIdentity,
     tally: &mut Tally,
+    hold: &mut Hold,
 ) -> Result<Ending> {
     let step_run = StepRun {
         platform: &env.platform,
@@ -166,9 +185,13 @@ fn charge_and_run(
         produced: p.produced,
         files: p.files,
     };
+    let new = step_charges(p);
     let inputs = match runner::prepare(&step_run) {
         Ok(inputs) => inputs,
-        Err(why) => return Ok(Ending::Refused(Failure::InputInvalid, why)),
+        Err(why) => {
+            hold.release(new);
+            return Ok(Ending::Refused(Failure::InputInvalid, why));
+        }
     };
     // A resumed attempt re-posts exactly what it was charged (a no-op), even if a price
     // changed since: the charge of an attempt never changes.
@@ -176,23 +199,25 @@ fn charge_and_run(
         Some(recorded) => recorded.clone(),
         None => p.plan.charges.iter().map(|c| id.spend(c)).collect(),
     };
-    // The planner summed every charge of the run with checks.
-    let new = plan::new_charges(p.plan.charges.iter()).unwrap_or(i64::MAX);
-    let balance = env.journal.balance(&id.run.tenant_id)?;
-    if new > balance {
-        let why = format!("balance {balance} does not cover {new}");
-        return Ok(Ending::Refused(Failure::NotEnoughCredits, why));
-    }
-    if !spends.is_empty() {
+    if spends.is_empty() {
+        hold.release(new);
+    } else {
         crate::failpoint::check("before_spend")?;
-        env.journal
-            .post(spends.iter().cloned().map(Payload::new).collect())?;
+        let batch = spends.iter().cloned().map(Payload::new).collect();
+        // The run's hold covers it; the ledger still refuses a SPEND the balance does not
+        // cover (another process debited the tenant meanwhile): this step fails for it.
+        if let Charged::NotEnoughCredits(why) = hold.charge(&env.journal, batch, new)? {
+            return Ok(Ending::Refused(Failure::NotEnoughCredits, why));
+        }
         tally.charged = tally.charged.saturating_add(new);
         crate::failpoint::hit("after_spend");
     }
     env.journal.post(vec![Payload::new(id.started())])?;
     crate::failpoint::hit("after_step_started");
-    let result = runner::run(&step_run, &inputs);
+    let result = {
+        let _turn = env.turn(p.contract);
+        runner::run(&step_run, &inputs)
+    };
     crate::failpoint::hit("after_module");
     Ok(Ending::Ran {
         result: Box::new(result),
@@ -203,11 +228,12 @@ fn charge_and_run(
 /// The outcome batch (outcome, evidence item, receipt), then the refunds a refundable
 /// failure is owed.
 fn record(
-    env: &mut ExecEnv,
+    env: &ExecEnv,
     p: &Planned,
     id: &StepIdentity,
     ending: Ending,
     tally: &mut Tally,
+    hold: &mut Hold,
 ) -> Result<Settled> {
     let status = ending.status();
     let slug = ending.reason_slug();
@@ -223,6 +249,7 @@ fn record(
             .iter()
             .map(|(k, v)| (k.clone(), integral(v)))
             .collect(),
+        usage: result.usage.clone(),
         ..id.outcome(status, slug.clone(), message.clone())
     };
     let digests = |files: &[FileRecord]| files.iter().map(file_digest).collect();
@@ -233,10 +260,17 @@ fn record(
     }
     env.journal.post(batch)?;
     crate::failpoint::hit("after_step_outcome");
+    // What was reserved for metered usage and not used goes back to the tenant's balance.
+    let used = if status == StepStatus::Completed {
+        tally.charge_usage(&env.journal, hold, id, &result.usage)?
+    } else {
+        0
+    };
+    hold.release(p.contract.pricing.usage_reserve().saturating_sub(used));
     let registry = &env.platform.repo.registry;
     if let Some(s) = slug.as_deref().filter(|_| status == StepStatus::Failed) {
         if registry.refundable(s).unwrap_or(false) {
-            tally.refund(env.journal, &spends.iter().collect::<Vec<_>>(), s)?;
+            tally.refund(&env.journal, &spends.iter().collect::<Vec<_>>(), s)?;
         }
     }
     Ok(Settled {
@@ -248,11 +282,17 @@ fn record(
             attempt: id.attempt,
             message,
             ran: true,
+            usage: quantities(&result.usage),
         },
         values: result.values,
         // What the bundle names for a delivery that completed (a command module's too).
         receipt: p.contract.kind == Kind::Delivery && status == StepStatus::Completed,
     })
+}
+
+/// The quantities of a step's metered usage, by unit (what reports show).
+pub fn quantities(usage: &BTreeMap<String, crate::records::UsageCharge>) -> BTreeMap<String, u64> {
+    usage.iter().map(|(u, c)| (u.clone(), c.quantity)).collect()
 }
 
 fn output_record(f: &FileRecord) -> OutputRecord {

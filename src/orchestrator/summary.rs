@@ -26,6 +26,12 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
     if wp.run > 0 {
         let _ = write!(out, " run {}", wp.run);
     }
+    if let Some(period) = &wp.period {
+        let _ = write!(out, " period {period}");
+    }
+    if wp.rerun.is_some() {
+        out.push_str(" (rerun requested)");
+    }
     for c in &wp.close {
         let _ = write!(
             out,
@@ -51,6 +57,10 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
             out.push_str(&step_plan(s));
         }
         let _ = writeln!(out, "    new charges: {} credits", wp.new_charges);
+    }
+    if let Some(then) = &wp.then {
+        out.push_str("  then ");
+        out.push_str(&work_order_plan(then));
     }
     out
 }
@@ -107,7 +117,11 @@ fn balances(tenants: &[TenantBalance]) -> String {
 /// The end-of-pass table: work orders, statuses, credits charged and refunded.
 pub fn text(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
-        return format!("dry run: nothing was written\n\n{}", plan_text(plan));
+        return format!(
+            "dry run: nothing was written\n\n{}{}",
+            plan_text(plan),
+            super::notices::text(&s.low_balance)
+        );
     }
     let mut out = runs(&s.runs);
     out.push_str(&invalid(&s.invalid));
@@ -117,6 +131,7 @@ pub fn text(s: &Summary) -> String {
     for n in &s.notes {
         let _ = writeln!(out, "note: {}", untrusted(n));
     }
+    out.push_str(&super::notices::text(&s.low_balance));
     let _ = writeln!(out, "{}", s.counts(""));
     out
 }
@@ -129,24 +144,28 @@ fn runs(runs: &[RunReport]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
+        "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  period",
         "work order", "run", "action", "status", "charged", "refunded"
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}",
+            "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  {}",
             format!("{}/{}", r.tenant_id, r.work_order_id),
             r.run,
             r.action.as_str(),
             r.status.as_str(),
             r.charged_credits,
-            r.refunded_credits
+            r.refunded_credits,
+            untrusted(r.period.as_deref().unwrap_or("-"))
         );
         if let Some(why) = &r.refused {
             let _ = writeln!(out, "    refused: {}", untrusted(why));
         }
         for st in &r.steps {
+            if !st.usage.is_empty() {
+                let _ = writeln!(out, "    {} used {}", st.step_id, usage_text(&st.usage));
+            }
             let Some(slug) = &st.reason_slug else {
                 continue;
             };
@@ -161,6 +180,15 @@ fn runs(runs: &[RunReport]) -> String {
         }
     }
     out
+}
+
+/// Metered usage as `7 lines, 2 kib`.
+pub fn usage_text(usage: &std::collections::BTreeMap<String, u64>) -> String {
+    usage
+        .iter()
+        .map(|(u, q)| format!("{q} {u}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The invalid work orders with every finding.

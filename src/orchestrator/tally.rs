@@ -1,8 +1,9 @@
 //! What a run's steps came to in this pass — their reports, the evidence keys of its bundle,
 //! the credits charged and refunded — and the records that end the run. Shared by executing
 //! a run and closing a superseded one.
+use super::credits::Hold;
 use super::identity::{RunIdentity, StepIdentity};
-use super::journal::Journal;
+use super::journal::{Charged, Journal};
 use super::plan::Action;
 use super::report::{RunReport, StepReport};
 use crate::error::Result;
@@ -25,7 +26,7 @@ impl Tally {
     }
 
     /// One full REFUND per SPEND, in one batch (SPEC §4).
-    pub fn refund(&mut self, journal: &mut Journal, spends: &[&Spend], slug: &str) -> Result<()> {
+    pub fn refund(&mut self, journal: &Journal, spends: &[&Spend], slug: &str) -> Result<()> {
         if spends.is_empty() {
             return Ok(());
         }
@@ -40,11 +41,44 @@ impl Tally {
         Ok(())
     }
 
+    /// The SPENDs of a completed step's metered usage, in one batch after its outcome,
+    /// against the run's hold: a replay (a crash after it) is a no-op by key, so usage is
+    /// charged once. Returns the credits charged.
+    pub fn charge_usage(
+        &mut self,
+        journal: &Journal,
+        hold: &mut Hold,
+        id: &StepIdentity,
+        usage: &std::collections::BTreeMap<String, crate::records::UsageCharge>,
+    ) -> Result<i64> {
+        if usage.is_empty() {
+            return Ok(0);
+        }
+        let spends: Vec<Spend> = usage.iter().map(|(u, c)| id.usage_spend(u, c)).collect();
+        let total = spends
+            .iter()
+            .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits));
+        crate::failpoint::hit("before_usage");
+        let batch = spends.into_iter().map(Payload::new).collect();
+        match hold.charge(journal, batch, total)? {
+            Charged::Posted => {
+                self.charged = self.charged.saturating_add(total);
+                Ok(total)
+            }
+            // Reserved, so only a debit by another process meanwhile gets here: the outcome
+            // keeps what is owed, and a later pass posts it (this run stays open until then).
+            Charged::NotEnoughCredits(why) => Err(crate::error::Error::failure(format!(
+                "the metered usage of step '{}' ({total} credits) was refused: {why}; its outcome records it, and the next pass charges it once the tenant's balance covers it",
+                id.step_id
+            ))),
+        }
+    }
+
     /// `run_ended` (as `attempt`, with the run's credits as the ledger has them) and the
     /// evidence bundle: the batch that ends the run.
     pub fn end_records(
         &self,
-        journal: &mut Journal,
+        journal: &Journal,
         run: &RunIdentity,
         status: RunStatus,
         attempt: u32,
@@ -72,6 +106,7 @@ impl Tally {
             work_order_id: run.work_order_id,
             run: run.run,
             run_id: run.run_id,
+            period: run.period,
             action,
             status,
             steps: self.steps,

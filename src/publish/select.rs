@@ -193,6 +193,7 @@ mod tests {
             message: None,
             outputs: Vec::new(),
             values: BTreeMap::new(),
+            usage: BTreeMap::new(),
         }
     }
 

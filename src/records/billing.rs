@@ -1,4 +1,4 @@
-//! Billing records (TOPUP, SPEND, REFUND) of billing.jsonl and their idempotency keys and batch ids.
+//! Billing records (TOPUP, ADJUST, SPEND, REFUND) of billing.jsonl and their idempotency keys and batch ids.
 use serde::{Deserialize, Serialize};
 
 /// `deliverable_id` of the per-step run charge.
@@ -9,6 +9,8 @@ pub const UNIT_CREDITS: &str = "credits";
 pub const UNIT_STEP_RUN: &str = "step_run";
 /// `usage_unit` of a purchased deliverable.
 pub const UNIT_DELIVERABLE: &str = "deliverable";
+/// What built-in modules meter (SPEC §10): the kibibytes of the outputs they wrote.
+pub const UNIT_KIB: &str = "kib";
 
 /// The usage unit a charge for `deliverable_id` is metered in.
 pub fn usage_unit_for(deliverable_id: &str) -> &'static str {
@@ -176,6 +178,34 @@ impl Topup {
     }
 }
 
+/// `adjust/{tenant_id}/{reference}`: like a top-up, the reference is the adjustment's identity.
+pub fn adjust_key(tenant_id: &str, reference: &str) -> String {
+    format!("adjust/{tenant_id}/{reference}")
+}
+
+/// An operator's correction of a balance (`platform admin-adjust`): a credit or a debit, with
+/// the registry's reason for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjust {
+    pub tenant_id: String,
+    /// Signed: ±(1..=10^12).
+    pub amount_credits: i64,
+    /// From the registry's `adjust_reasons`.
+    pub reason_slug: String,
+    pub reference: String,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub actor: String,
+    /// Always `credits`.
+    pub usage_unit: String,
+}
+
+impl Adjust {
+    pub fn key(&self) -> String {
+        adjust_key(&self.tenant_id, &self.reference)
+    }
+}
+
 /// One charge of a step: the run charge (`__run__`) or a purchased deliverable. Shaped like a
 /// metered usage event: usage unit, resource (step/deliverable), quantity 1, correlation id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +222,10 @@ pub struct Spend {
     pub usage_unit: String,
     pub run_id: String,
     pub correlation_id: String,
+    /// Metered usage (SPEC §10): the quantity of `usage_unit` charged; `deliverable_id` is
+    /// the unit then. Absent for run and deliverable charges (quantity 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u64>,
 }
 
 impl Spend {
@@ -222,6 +256,7 @@ impl Spend {
             usage_unit: usage_unit_for(deliverable_id).into(),
             run_id: run_id.into(),
             correlation_id: correlation_id.into(),
+            quantity: None,
         }
     }
 
@@ -237,13 +272,18 @@ impl Spend {
     }
 
     pub fn batch_id(&self) -> String {
-        spend_batch_id(
+        let id = spend_batch_id(
             &self.tenant_id,
             &self.work_order_id,
             self.run,
             &self.step_id,
             self.attempt,
-        )
+        );
+        // Usage is charged after the outcome, in a batch of its own.
+        match self.quantity {
+            Some(_) => format!("{id}/usage"),
+            None => id,
+        }
     }
 }
 

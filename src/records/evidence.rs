@@ -1,4 +1,4 @@
-//! Evidence records of evidence.jsonl (runs, steps, evidence items and bundles, delivery receipts, publishes) and their keys.
+//! Evidence records of evidence.jsonl (runs, rerun requests, steps, evidence items and bundles, delivery receipts, publishes) and their keys.
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -97,7 +97,14 @@ pub fn bundle_digest(items: &[String]) -> String {
     hex::encode(Sha256::digest(items.join("\n").as_bytes()))
 }
 
-/// A run began: the work order's file digest decides later whether it is up to date.
+/// `rerun/{tenant}/{work_order}/after-r{run}`: one pending request per last run, so a second
+/// request before the pass that consumes it is the same request.
+pub fn rerun_key(tenant_id: &str, work_order_id: &str, after_run: u64) -> String {
+    format!("rerun/{tenant_id}/{work_order_id}/after-r{after_run}")
+}
+
+/// A run began: the work order's file digest (and, for a scheduled work order, its period)
+/// decides later whether it is up to date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunStarted {
     pub tenant_id: String,
@@ -106,6 +113,33 @@ pub struct RunStarted {
     pub run_id: String,
     pub work_order_sha256: String,
     pub correlation_id: String,
+    /// The UTC calendar period of a scheduled work order's run. Absent means null
+    /// (unscheduled): omitted rather than written as null, so the payload of every run
+    /// recorded before schedules existed is still what a replay posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The key of the `rerun_requested` record this run answers, when one started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
+}
+
+/// An operator asked for a new run of a work order (`platform rerun`): the next pass starts
+/// one even when the work order is up to date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RerunRequested {
+    pub tenant_id: String,
+    pub work_order_id: String,
+    /// The last run number when the request was made (0 if none): the request is pending
+    /// until a later run starts.
+    pub after_run: u64,
+    pub reason: String,
+    pub actor: String,
+}
+
+impl RerunRequested {
+    pub fn key(&self) -> String {
+        rerun_key(&self.tenant_id, &self.work_order_id, self.after_run)
+    }
 }
 
 impl RunStarted {
@@ -166,6 +200,24 @@ pub struct StepOutcome {
     /// is refused by the ledger, so post it as a string.
     #[serde(default)]
     pub values: BTreeMap<String, Value>,
+    /// Metered usage of a COMPLETED step, by unit (SPEC §10): what the step is charged for
+    /// usage, once, by the SPENDs posted after this record. Absent when none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<String, UsageCharge>,
+}
+
+/// One usage unit of a step outcome: the quantity reported and the price per unit then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageCharge {
+    pub quantity: u64,
+    pub credits: u64,
+}
+
+impl UsageCharge {
+    /// Credits this usage costs (prices and maxima are capped by the schema: it fits).
+    pub fn amount(&self) -> i64 {
+        i64::try_from(self.quantity.saturating_mul(self.credits)).unwrap_or(i64::MAX)
+    }
 }
 
 impl StepOutcome {
@@ -250,6 +302,9 @@ pub struct RunEnded {
     pub steps: Vec<StepSummary>,
     pub charged_credits: i64,
     pub refunded_credits: i64,
+    /// The run's period, as in its `run_started` (absent: null, unscheduled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
 }
 
 impl RunEnded {
@@ -341,6 +396,7 @@ mod tests {
         );
         assert_eq!(run_ended_key("r-1", 2), "run_ended/r-1/a2");
         assert_eq!(evidence_bundle_key("r-1", 1), "evidence_bundle/r-1/a1");
+        assert_eq!(rerun_key("acme", "wo-1", 0), "rerun/acme/wo-1/after-r0");
         assert_eq!(
             publish_key(PublishStatus::Staged, "a.zip", "ff"),
             "publish/staged/a.zip/ff"

@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use audit::{Audit, Decision};
-pub use billing::{Refund, Spend, Topup, MAX_CREDITS};
+pub use billing::{Adjust, Refund, Spend, Topup, MAX_CREDITS};
 pub use evidence::{
     DeliveryReceipt, EvidenceBundle, EvidenceItem, FileDigest, OutputRecord, Publish,
-    PublishStatus, RunEnded, RunStarted, RunStatus, StepOutcome, StepStarted, StepStatus,
-    StepSummary,
+    PublishStatus, RerunRequested, RunEnded, RunStarted, RunStatus, StepOutcome, StepStarted,
+    StepStatus, StepSummary, UsageCharge,
 };
 
 /// The format version every record carries in `v`; bumping it means a new canonical encoding.
@@ -92,6 +92,8 @@ impl RecordType {
             RecordType::EvidenceBundle => "evidence_bundle",
             RecordType::Publish => "publish",
             RecordType::Audit => "audit",
+            RecordType::Adjust => "ADJUST",
+            RecordType::RerunRequested => "rerun_requested",
         }
     }
 
@@ -102,7 +104,9 @@ impl RecordType {
 
     pub fn stream(self) -> Stream {
         match self {
-            RecordType::Topup | RecordType::Spend | RecordType::Refund => Stream::Billing,
+            RecordType::Topup | RecordType::Adjust | RecordType::Spend | RecordType::Refund => {
+                Stream::Billing
+            }
             RecordType::Audit => Stream::Audit,
             _ => Stream::Evidence,
         }
@@ -141,11 +145,23 @@ pub struct Privileged {
 
 /// Every privileged record type. A new one (ADJUST, a rerun request) is one entry here: the
 /// writer then audits it, and `verify` and every writer check and repair its audit record.
-pub const PRIVILEGED: &[Privileged] = &[Privileged {
-    record: RecordType::Topup,
-    action: "billing.topup",
-    scope: "billing.topup",
-}];
+pub const PRIVILEGED: &[Privileged] = &[
+    Privileged {
+        record: RecordType::Topup,
+        action: "billing.topup",
+        scope: "billing.topup",
+    },
+    Privileged {
+        record: RecordType::Adjust,
+        action: "billing.adjust",
+        scope: "billing.adjust",
+    },
+    Privileged {
+        record: RecordType::RerunRequested,
+        action: "orders.rerun",
+        scope: "orders.rerun",
+    },
+];
 
 impl Record {
     /// The `type` field as written on disk.
@@ -172,6 +188,8 @@ impl Record {
             Record::RunEnded(r) => r.key(),
             Record::EvidenceBundle(r) => r.key(),
             Record::Publish(r) => r.key(),
+            Record::Adjust(r) => r.key(),
+            Record::RerunRequested(r) => r.key(),
             Record::Audit(r) => return r.key(),
         })
     }
@@ -190,6 +208,8 @@ impl Record {
             Record::RunEnded(r) => Some(&r.tenant_id),
             Record::EvidenceBundle(r) => Some(&r.tenant_id),
             Record::Publish(r) => Some(&r.tenant_id),
+            Record::Adjust(r) => Some(&r.tenant_id),
+            Record::RerunRequested(r) => Some(&r.tenant_id),
             Record::Audit(r) => r.tenant_id.as_deref(),
         }
     }
@@ -198,6 +218,7 @@ impl Record {
     pub fn amount_credits(&self) -> Option<i64> {
         match self {
             Record::Topup(r) => Some(r.amount_credits),
+            Record::Adjust(r) => Some(r.amount_credits),
             Record::Spend(r) => Some(r.amount_credits),
             Record::Refund(r) => Some(r.amount_credits),
             _ => None,
@@ -245,7 +266,7 @@ macro_rules! record_types {
 
         impl RecordType {
             /// Every record type.
-            pub const ALL: [RecordType; 12] = [$(RecordType::$t),*];
+            pub const ALL: [RecordType; 14] = [$(RecordType::$t),*];
         }
 
         impl Record {
@@ -276,8 +297,10 @@ macro_rules! record_types {
 
 record_types!(
     Topup,
+    Adjust,
     Spend,
     Refund,
+    RerunRequested,
     RunStarted,
     StepStarted,
     StepOutcome,

@@ -17,6 +17,9 @@ pub struct Verdict {
     /// Its `{asset: path}` inputs, opened again on every load (an asset removed since makes
     /// the file parse and validate again).
     pub assets: Vec<String>,
+    /// Its `schedule.every`: the planner decides "up to date" by period without its steps.
+    #[serde(default)]
+    pub schedule: Option<crate::workorder::schedule::Every>,
 }
 
 /// Verdicts by file (`rel`), reached under `context`.
@@ -50,12 +53,18 @@ impl LoadedWorkOrder {
             doc.value = serde_json::Value::Null;
             doc.sha256 = sha256;
         }
+        let schedule = match (&self.work_order, &self.verdict) {
+            (Some(wo), _) => wo.schedule,
+            (None, Some(v)) => v.schedule,
+            (None, None) => None,
+        };
         self.work_order = Some(WorkOrder {
             work_order_id: self.stem.clone(),
             enabled: self.enabled,
             artifacts_requested: false,
             mode: Mode::PartialAllowed,
             metadata: serde_json::Map::new(),
+            schedule,
             steps: Vec::new(),
         });
         self.findings = errors;

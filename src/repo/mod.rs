@@ -2,12 +2,14 @@
 //! problem becomes a finding with file and line, so one pass reports them all.
 mod known;
 mod modules;
+pub mod root;
 pub mod tenants;
 mod workorders;
 
 pub use known::{Known, Verdict};
 pub use workorders::{from_raw, load_work_order};
 
+use crate::config::catalog::Catalog;
 use crate::config::registry::Registry;
 use crate::contract::ModuleContract;
 use crate::findings::Finding;
@@ -53,6 +55,10 @@ pub struct LoadedTenant {
     pub dir: PathBuf,
     pub doc: Option<Doc>,
     pub name: Option<String>,
+    /// The catalog plan it is on (`plan` in tenant.yml).
+    pub plan: Option<String>,
+    /// `low_balance_credits` in tenant.yml: listed after a pass when below it.
+    pub low_balance_credits: Option<i64>,
     pub work_orders: Vec<LoadedWorkOrder>,
 }
 
@@ -63,6 +69,8 @@ pub struct Repo {
     pub modules: BTreeMap<String, LoadedModule>,
     pub tenants: BTreeMap<String, LoadedTenant>,
     pub registry: Registry,
+    /// config/catalog.yml; None when there is none (every module allowed).
+    pub catalog: Option<Catalog>,
     /// Folders under tenants/ that are not tenants (a link, a bad name, a linked tenant.yml or
     /// workorders/): nothing of them is loaded; the orchestrator reports them invalid.
     pub rejected_tenants: Vec<tenants::RejectedTenant>,
@@ -105,6 +113,8 @@ impl Repo {
         let (_, iam_findings) = crate::config::iam::Iam::load(root);
         findings.extend(iam_findings);
         findings.extend(crate::config::ledger::LedgerConfig::load(root).1);
+        let (catalog, catalog_findings) = Catalog::load(root);
+        findings.extend(catalog_findings);
         let modules = modules::load(root, &mut findings);
         let context = known::context(root, &modules, &findings);
         let (tenants, rejected_tenants) = tenants::load(root, &mut findings, deferred);
@@ -114,6 +124,7 @@ impl Repo {
             tenants,
             rejected_tenants,
             registry,
+            catalog,
             findings,
             context,
             parsed: 0,
@@ -177,6 +188,23 @@ impl Repo {
 
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {
         self.modules.get(id).map(|m| &m.contract)
+    }
+
+    /// Whether `tenant_id` may run `module_id` under the catalog (SPEC §10): always without
+    /// a catalog, and for built-in modules; else only modules of the tenant's plan.
+    pub fn entitled(
+        &self,
+        tenant_id: &str,
+        module_id: &str,
+    ) -> Result<(), crate::config::catalog::NotEntitled> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(());
+        };
+        let plan = self.tenants.get(tenant_id).and_then(|t| t.plan.as_deref());
+        let builtin = self
+            .module(module_id)
+            .is_some_and(|m| m.runner.builtin().is_some());
+        catalog.check(plan, module_id, builtin)
     }
 
     /// Every work order, in order of tenant id, then work order id.

@@ -98,6 +98,7 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
             "--tenant-id: unknown tenant '{}' (no {what})",
             printable(tenant_id)
         ))
+        .topic(crate::error::Topic::UnknownTenant)
         .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"))
     };
     let missing = |rel: PathBuf| {
@@ -117,6 +118,30 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
         return unknown(&format!("tenants/{tenant_id}/tenant.yml"));
     }
     Ok(())
+}
+
+/// `--work-order-id` names a work-order file of the tenant (checked first with
+/// [`check_tenant`]): `tenants/<tenant>/workorders/<id>.yml` (or `.yaml`), a regular file
+/// reached through no link; anything else is an input error (exit 2).
+pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Result<()> {
+    if let Some(why) = crate::ids::check(work_order_id) {
+        return Err(Error::input(format!("--work-order-id: {why}")));
+    }
+    let found = ["yml", "yaml"].iter().any(|ext| {
+        let rel = folder_rel(tenant_id)
+            .join("workorders")
+            .join(format!("{work_order_id}.{ext}"));
+        Beneath::new(root, rel)
+            .metadata()
+            .is_ok_and(|m| m.kind == Kind::File)
+    });
+    if found {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "--work-order-id: tenant {tenant_id} has no work order '{work_order_id}' (no tenants/{tenant_id}/workorders/{work_order_id}.yml)"
+    ))
+    .help("name an existing work order of the tenant (platform runs lists those that ran)"))
 }
 
 /// Every folder under tenants/: the tenants, loaded, and the folders that are not tenants.
@@ -171,6 +196,8 @@ fn load_tenant(
 ) -> LoadedTenant {
     let rel = folder_rel(folder);
     let mut name = None;
+    let mut plan = None;
+    let mut low_balance_credits = None;
     let mut tdoc = None;
     let yml = rel.join("tenant.yml");
     let missing = Beneath::new(root, &yml)
@@ -197,11 +224,13 @@ fn load_tenant(
                         format!("tenant_id '{id}' must equal its folder name '{folder}'"),
                     ));
                 }
-                name = doc
+                let text = |key: &str| doc.value.get(key).and_then(|x| x.as_str());
+                name = text("name").map(String::from);
+                plan = text("plan").map(String::from);
+                low_balance_credits = doc
                     .value
-                    .get("name")
-                    .and_then(|x| x.as_str())
-                    .map(String::from);
+                    .get("low_balance_credits")
+                    .and_then(|x| x.as_i64());
             }
             findings.extend(v);
             tdoc = Some(doc);
@@ -212,6 +241,8 @@ fn load_tenant(
         dir: root.join(&rel),
         doc: tdoc,
         name,
+        plan,
+        low_balance_credits,
         work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, deferred),
     }
 }

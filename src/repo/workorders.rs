@@ -4,6 +4,7 @@ use crate::contract::Kind;
 use crate::findings::Finding;
 use crate::schema::SchemaKind;
 use crate::workorder::model::{InputValue, Mode, Step, WorkOrder};
+use crate::workorder::schedule::Every;
 use crate::yaml::{self, Doc};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -115,6 +116,10 @@ fn work_order(doc: &mut Doc, enabled: bool, findings: &mut Vec<Finding>) -> Work
             .and_then(|x| x.as_bool())
             .unwrap_or(false),
         mode,
+        schedule: value
+            .pointer("/schedule/every")
+            .and_then(Value::as_str)
+            .and_then(Every::from_name),
         metadata,
         steps,
     }

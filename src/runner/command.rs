@@ -264,6 +264,19 @@ fn completed(
             }
         }
     }
+    match super::usage::check(
+        &spec.contract.pricing,
+        reported.and_then(|r| r.get("usage")),
+    ) {
+        Ok(usage) => res.usage = usage,
+        Err(why) => {
+            let outputs = std::mem::take(&mut res.outputs);
+            res = StepResult::failed(Failure::UsageInvalid, why);
+            // The outputs exist and are recorded by digest; the step is still FAILED.
+            res.outputs = outputs;
+            return res;
+        }
+    }
     res.status = Status::Completed;
     res
 }

@@ -12,11 +12,13 @@ pub mod redact;
 pub mod result;
 pub mod self_test;
 pub mod supervisor;
+pub mod usage;
 
 use crate::beneath::Beneath;
 use crate::builtin::{self, BuiltinStep, Receipt};
 use crate::config::profile::RuntimeProfile;
 use crate::contract::{Builtin, Failure, ModuleContract, Runner};
+use crate::records::UsageCharge;
 use crate::repo::Repo;
 use crate::workorder::assets;
 use crate::workorder::bindings::{self, Produced};
@@ -62,6 +64,8 @@ pub struct StepResult {
     pub logs: Vec<FileRecord>,
     /// Set by delivery built-ins.
     pub receipt: Option<Receipt>,
+    /// Metered usage of a completed step, priced (SPEC §10).
+    pub usage: BTreeMap<String, UsageCharge>,
 }
 
 impl StepResult {
@@ -82,6 +86,7 @@ impl StepResult {
             outputs: Vec::new(),
             logs: Vec::new(),
             receipt: None,
+            usage: BTreeMap::new(),
         }
     }
 }
@@ -175,11 +180,19 @@ fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs) -> StepResult {
         }
     };
     match outputs::collect(s.contract, &outputs_dir) {
-        Ok(files) => StepResult {
-            outputs: files,
-            receipt,
-            ..StepResult::completed()
-        },
+        Ok(files) => {
+            // A built-in's natural unit: the kibibytes it wrote (what a package weighs).
+            let bytes = files
+                .iter()
+                .fold(0u64, |sum, f| sum.saturating_add(f.bytes));
+            let measured = [(crate::records::billing::UNIT_KIB, bytes.div_ceil(1024))];
+            StepResult {
+                usage: usage::builtin(&s.contract.pricing, &measured),
+                outputs: files,
+                receipt,
+                ..StepResult::completed()
+            }
+        }
         Err(r) => StepResult::failed(r.reason, r.message),
     }
 }

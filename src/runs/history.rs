@@ -60,6 +60,10 @@ pub struct RunHistory {
     pub run: u64,
     pub run_id: String,
     pub work_order_sha256: Option<String>,
+    /// The period its `run_started` names (scheduled work orders only).
+    pub period: Option<String>,
+    /// The rerun request that started it, if one did.
+    pub rerun: Option<String>,
     pub started: bool,
     /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
     pub ends: BTreeMap<u32, RunEnd>,
@@ -98,6 +102,8 @@ pub struct History {
     pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
     /// (tenant, work order, run) in the order the runs started: oldest first.
     pub order: Vec<(String, String, u64)>,
+    /// Pending and consumed rerun requests: (tenant, work order) → the `after_run` of each.
+    pub reruns: BTreeMap<(String, String), BTreeSet<u64>>,
     /// A reader saw what the next writer repairs (an incomplete last write, a privileged
     /// record without its audit record).
     pub repairs_pending: bool,
@@ -150,6 +156,7 @@ impl History {
                 | RecordType::StepOutcome
                 | RecordType::DeliveryReceipt
                 | RecordType::RunEnded
+                | RecordType::RerunRequested
         )
     }
 
@@ -162,6 +169,8 @@ impl History {
                 let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
                 run.started = true;
                 run.work_order_sha256 = Some(r.work_order_sha256);
+                run.period = r.period;
+                run.rerun = r.rerun;
             }
             Record::Spend(s) => {
                 let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
@@ -187,6 +196,12 @@ impl History {
                 att.outcome = Some(o);
             }
             Record::DeliveryReceipt(d) => self.add_receipt(&d),
+            Record::RerunRequested(q) => {
+                self.reruns
+                    .entry((q.tenant_id, q.work_order_id))
+                    .or_default()
+                    .insert(q.after_run);
+            }
             Record::RunEnded(e) => {
                 let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
                 let end = RunEnd {
@@ -214,6 +229,13 @@ impl History {
 
     pub fn runs(&self, tenant: &str, wo: &str) -> Option<&BTreeMap<u64, RunHistory>> {
         self.work_orders.get(&(tenant.to_string(), wo.to_string()))
+    }
+
+    /// Whether a rerun was requested after run `after` (0: before any run) of a work order.
+    pub fn rerun_requested(&self, tenant: &str, wo: &str, after: u64) -> bool {
+        self.reruns
+            .get(&(tenant.to_string(), wo.to_string()))
+            .is_some_and(|r| r.contains(&after))
     }
 }
 

@@ -12,6 +12,9 @@ pub struct LastRun {
     pub run: u64,
     pub run_id: String,
     pub work_order_sha256: Option<String>,
+    /// The period its `run_started` names (scheduled work orders; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
     pub attempt: u32,
     pub status: RunStatus,
 }
@@ -22,6 +25,7 @@ pub struct LastRun {
 struct RunLite {
     run_id: String,
     work_order_sha256: Option<String>,
+    period: Option<String>,
     started: bool,
     max_attempt: u32,
     end: Option<(u32, RunStatus)>,
@@ -40,6 +44,8 @@ impl RunLite {
 #[derive(Debug, Default)]
 pub struct LastRuns {
     runs: BTreeMap<(String, String), BTreeMap<u64, RunLite>>,
+    /// Rerun requests: (tenant, work order) → the `after_run` of each.
+    reruns: BTreeMap<(String, String), Vec<u64>>,
 }
 
 impl LastRuns {
@@ -72,6 +78,12 @@ impl LastRuns {
                 let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
                 run.started = true;
                 run.work_order_sha256 = Some(r.work_order_sha256.clone());
+                run.period = r.period.clone();
+                None
+            }
+            Record::RerunRequested(q) => {
+                let key = (q.tenant_id.clone(), q.work_order_id.clone());
+                self.reruns.entry(key).or_default().push(q.after_run);
                 None
             }
             Record::RunEnded(e) => {
@@ -129,9 +141,20 @@ impl LastRuns {
         }
     }
 
-    /// Each work order's last run, or None when any run is open or a last run never ended
-    /// (then the planner needs the whole history).
+    /// Each work order's last run, or None when any run is open, a last run never ended or a
+    /// rerun request is pending (then the planner needs the whole history).
     pub fn settled(&self) -> Option<Vec<LastRun>> {
+        for (key, afters) in &self.reruns {
+            let last = self
+                .runs
+                .get(key)
+                .and_then(|r| r.keys().next_back())
+                .copied()
+                .unwrap_or(0);
+            if afters.iter().any(|a| *a >= last) {
+                return None;
+            }
+        }
         let mut out = Vec::with_capacity(self.runs.len());
         for ((tenant, wo), runs) in &self.runs {
             if runs.values().any(RunLite::is_open) {
@@ -147,6 +170,7 @@ impl LastRuns {
                 run: *run,
                 run_id: last.run_id.clone(),
                 work_order_sha256: last.work_order_sha256.clone(),
+                period: last.period.clone(),
                 attempt,
                 status,
             });
@@ -165,6 +189,7 @@ pub fn compact_history(last_runs: &[LastRun]) -> History {
             run: l.run,
             run_id: l.run_id.clone(),
             work_order_sha256: l.work_order_sha256.clone(),
+            period: l.period.clone(),
             started: true,
             ends: BTreeMap::from([(
                 l.attempt,
@@ -198,6 +223,8 @@ mod tests {
             run_id: format!("r{run}"),
             work_order_sha256: format!("sha{run}"),
             correlation_id: format!("r{run}"),
+            period: None,
+            rerun: None,
         })
     }
 
@@ -219,6 +246,7 @@ mod tests {
             steps: Vec::new(),
             charged_credits: 0,
             refunded_credits: 0,
+            period: None,
         })
     }
 

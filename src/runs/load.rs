@@ -88,6 +88,7 @@ fn work_order_of(rec: &Record) -> Option<(&str, &str)> {
         Record::StepOutcome(r) => (&r.tenant_id, &r.work_order_id),
         Record::DeliveryReceipt(r) => (&r.tenant_id, &r.work_order_id),
         Record::RunEnded(r) => (&r.tenant_id, &r.work_order_id),
+        Record::RerunRequested(r) => (&r.tenant_id, &r.work_order_id),
         _ => return None,
     })
 }

@@ -9,8 +9,9 @@ pub use write::write_all;
 /// `v1` changes only when the file formats do.
 pub const ID_BASE: &str = "https://platform.invalid/schemas/v1/";
 
-/// The files the platform reads, each with a schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The files the platform reads, each with a schema; `platform schema <name>` names them
+/// in kebab case (`runtime-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum SchemaKind {
     Module,
     Workorder,
@@ -19,10 +20,11 @@ pub enum SchemaKind {
     Iam,
     RuntimeProfile,
     Ledger,
+    Catalog,
 }
 
 impl SchemaKind {
-    pub const ALL: [SchemaKind; 7] = [
+    pub const ALL: [SchemaKind; 8] = [
         SchemaKind::Module,
         SchemaKind::Workorder,
         SchemaKind::Tenant,
@@ -30,6 +32,7 @@ impl SchemaKind {
         SchemaKind::Iam,
         SchemaKind::RuntimeProfile,
         SchemaKind::Ledger,
+        SchemaKind::Catalog,
     ];
 
     /// The schema document's text, as printed by `platform schema`. The sources are the
@@ -43,6 +46,7 @@ impl SchemaKind {
             SchemaKind::Iam => include_str!("../../schemas/iam.schema.json"),
             SchemaKind::RuntimeProfile => include_str!("../../schemas/runtime-profile.schema.json"),
             SchemaKind::Ledger => include_str!("../../schemas/ledger.schema.json"),
+            SchemaKind::Catalog => include_str!("../../schemas/catalog.schema.json"),
         }
     }
 
@@ -56,6 +60,7 @@ impl SchemaKind {
             SchemaKind::Iam => "iam.schema.json",
             SchemaKind::RuntimeProfile => "runtime-profile.schema.json",
             SchemaKind::Ledger => "ledger.schema.json",
+            SchemaKind::Catalog => "catalog.schema.json",
         }
     }
 
@@ -68,6 +73,7 @@ impl SchemaKind {
             SchemaKind::Iam => 4,
             SchemaKind::RuntimeProfile => 5,
             SchemaKind::Ledger => 6,
+            SchemaKind::Catalog => 7,
         }
     }
 }
@@ -81,8 +87,8 @@ pub struct Violation {
 
 type Compiled = Result<jsonschema::Validator, String>;
 
-fn validators() -> &'static [Compiled; 7] {
-    static CELL: OnceLock<[Compiled; 7]> = OnceLock::new();
+fn validators() -> &'static [Compiled; 8] {
+    static CELL: OnceLock<[Compiled; 8]> = OnceLock::new();
     CELL.get_or_init(|| {
         SchemaKind::ALL.map(|k| {
             let schema: serde_json::Value =

@@ -14,6 +14,29 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         out.extend(runner(m));
         out.extend(builtin_shape(m));
         out.extend(self_test(repo, m));
+        out.extend(usage_units(repo, m));
+    }
+    out
+}
+
+/// Metered units come from the registry's usage units, never the fixed ones (a run or a
+/// deliverable is charged as such), and never share a name with a deliverable of the
+/// module: a usage SPEND is keyed `.../{unit}` beside the deliverables' `.../{deliverable}`.
+fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
+    use crate::records::billing::{UNIT_CREDITS, UNIT_DELIVERABLE, UNIT_STEP_RUN};
+    let mut out = Vec::new();
+    for unit in m.contract.pricing.usage.keys() {
+        let field = format!("pricing.usage.{unit}");
+        let why = if [UNIT_CREDITS, UNIT_STEP_RUN, UNIT_DELIVERABLE].contains(&unit.as_str()) {
+            format!("'{unit}' is charged by the platform itself (run_credits, deliverables); meter another unit")
+        } else if !repo.registry.is_usage_unit(unit) {
+            format!("usage unit '{unit}' is not in the registry; add it to usage_units in config/registry.yml")
+        } else if m.contract.deliverable(unit).is_some() {
+            format!("usage unit '{unit}' is also a deliverable of this module; rename one (their charges would share a key)")
+        } else {
+            continue;
+        };
+        out.push(m.doc.finding(&field, why));
     }
     out
 }

@@ -2,6 +2,7 @@
 pub mod assets;
 pub mod bindings;
 pub mod contracts;
+pub mod entitlements;
 pub mod gating;
 pub mod identity;
 pub mod inputs;
@@ -146,6 +147,9 @@ pub fn repository(repo: &Repo) -> Vec<Finding> {
     let mut out = repo.findings.clone();
     out.extend(contracts::check(repo));
     out.extend(profiles::check(repo));
+    // Entitlements are not work-order checks: the orchestrator refuses a run `not_entitled`
+    // (reported like a credits refusal) rather than calling its work order invalid.
+    out.extend(entitlements::check(repo));
     for lw in repo.work_orders() {
         let found = work_order(repo, lw);
         if lw.enabled {

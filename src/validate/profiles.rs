@@ -41,7 +41,7 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         // The checks the publisher, deliveries and state commands run (one parser: a profile
         // that passes here is one they accept).
         if let Some(github) = doc.value.get("github") {
-            if let Err(e) = GithubSettings::from_value(github, &doc.rel) {
+            if let Err(e) = GithubSettings::check(github, &doc.rel) {
                 out.push(doc.finding(&error_field(&e.message), with_help(&e)));
             }
         }

@@ -204,6 +204,8 @@ pub struct WorkOrder {
     pub enabled: bool,
     pub artifacts_requested: bool,
     pub mode: Mode,
+    /// `schedule.every`: one run per UTC calendar period (None: once per file version).
+    pub schedule: Option<super::schedule::Every>,
     pub metadata: serde_json::Map<String, serde_json::Value>,
     pub steps: Vec<Step>,
 }

@@ -1,5 +1,5 @@
 //! What every command shares, run as the real binary: the billing-state directory found one way (flag, else the profile's, else the default), one error for a missing one, and IAM denials audited the same way by every privileged command.
-use crate::support::fx::Fx;
+use crate::support::fx::{adjust_args, Fx};
 use crate::support::state::{text, World};
 use serde_json::Value;
 use std::io::Write;
@@ -124,8 +124,22 @@ fn every_privileged_command_audits_its_denials_capped_and_reports_repairs() {
         "--reference",
         "INV-2",
     ];
-    let denied: [(&[&str], &str, &str); 2] = [
+    let adjust = adjust_args("-5", "correction", "CASE-1");
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+    fx.workorder("w", "work_order_id: w\nsteps: []\n");
+    let rerun = [
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "w",
+        "--reason",
+        "why",
+    ];
+    let denied: [(&[&str], &str, &str); 4] = [
         (&topup, "billing.topup", "may not top up credits"),
+        (&adjust, "billing.adjust", "may not adjust balances"),
+        (&rerun, "orders.rerun", "may not request re-runs"),
         (
             &["publish", "--no-publish"],
             "artifacts.publish",

@@ -93,6 +93,16 @@ fn docs_list_the_same_slugs_exit_codes_and_record_types_as_explain() {
         .collect();
     let known: Vec<&str> = texts::EXIT_CODES.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(listed, known, "docs/exit-codes.md's table vs explain");
+    let kinds: Vec<&str> = exit_codes
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `error:"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let explained: Vec<&str> = texts::ERRORS.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(
+        kinds, explained,
+        "docs/exit-codes.md's error kinds vs explain"
+    );
     let records = doc("records.md");
     let explained: Vec<&str> = texts::RECORD_TYPES.iter().map(|(t, _, _)| *t).collect();
     let types: Vec<&str> = RecordType::ALL.iter().map(|t| t.name()).collect();
@@ -114,5 +124,48 @@ fn docs_list_the_same_slugs_exit_codes_and_record_types_as_explain() {
             texts::SLUGS.iter().any(|(s, _, _)| s == slug),
             "explain has no built-in text for {slug}"
         );
+    }
+}
+
+/// The topic an error's help line names (`platform explain <topic>`), if any.
+fn topic_named(stderr: &str) -> Option<String> {
+    let help = stderr.lines().find(|l| l.starts_with("help: "))?;
+    let rest = help.split("`platform explain ").nth(1)?;
+    rest.split('`').next().map(String::from)
+}
+
+#[test]
+fn errors_name_their_topic_on_the_help_line_and_every_error_topic_explains() {
+    let fx = Fx::new();
+    // Denied: an actor without billing.topup.
+    let out = fx.topup_as("t1", 5, "r1", "nobody");
+    assert_eq!(out.status.code(), Some(3), "{}", out.text());
+    assert_eq!(
+        topic_named(&out.stderr_text()).as_deref(),
+        Some("error:denied")
+    );
+    // An unknown tenant, in text and in the JSON error document.
+    let out = fx.run(&["balance", "--tenant-id", "t9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        topic_named(&out.stderr_text()).as_deref(),
+        Some("error:unknown_tenant")
+    );
+    let out = fx.run(&["balance", "--tenant-id", "t9", "--json"]);
+    assert_eq!(out.json()["error"]["topic"], "error:unknown_tenant");
+    // A reused reference with another amount: a ledger conflict.
+    fx.topup(5, "r1");
+    let out = fx.topup_as("t1", 6, "r1", "tester");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        topic_named(&out.stderr_text()).as_deref(),
+        Some("error:ledger_conflict")
+    );
+    // Every error topic is one `explain` knows.
+    for (name, _, _) in texts::ERRORS {
+        let (code, doc) = explain(&fx, &[&format!("error:{name}")]);
+        assert_eq!(code, 0, "error:{name}");
+        assert_eq!(doc["kind"], "error");
+        assert!(!doc["what_to_do"].as_str().unwrap_or("").is_empty());
     }
 }

@@ -58,6 +58,8 @@ fn template() -> &'static [Vec<u8>; 3] {
                     run_id: run_id.clone(),
                     work_order_sha256: "0".repeat(64),
                     correlation_id: run_id,
+                    period: None,
+                    rerun: None,
                 })],
             )
             .unwrap();

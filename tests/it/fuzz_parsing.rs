@@ -151,6 +151,7 @@ fn check_repo(root: &Path, place: &str, doc: &str) {
             secrets_present: &secrets,
             filter: &filter,
             retry_failed,
+            now: Default::default(),
         });
         let _ = serde_json::to_string(&p).unwrap();
     }

@@ -153,9 +153,18 @@ fn a_tenant_cannot_write_or_claim_a_release_of_another_tenant() {
     fx.topup(100, "r1");
     fx.fund("t1-x", 100, "r1");
 
+    // One work order at a time, so "first" is t1's (with --jobs the other may win the tag:
+    // then t1's delivery is the one refused).
     let out = with_token(
         &fx,
-        &["orchestrator", "--json", "--runtime-profile", PROFILE],
+        &[
+            "orchestrator",
+            "--json",
+            "--jobs",
+            "1",
+            "--runtime-profile",
+            PROFILE,
+        ],
     );
     let summary = out.expect_code(1).json();
     let first = find(&summary["runs"], "tenant_id", "t1");

@@ -311,6 +311,8 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
                 run_id: run_id.clone(),
                 work_order_sha256: "9f".repeat(32),
                 correlation_id: run_id.clone(),
+                period: None,
+                rerun: None,
             }),
             None,
         );
@@ -348,6 +350,7 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
                 message: None,
                 outputs: Vec::new(),
                 values: Default::default(),
+                usage: Default::default(),
             }),
             None,
         );
@@ -372,6 +375,7 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
                 steps: Vec::new(),
                 charged_credits: 7,
                 refunded_credits: 0,
+                period: None,
             }),
             None,
         );

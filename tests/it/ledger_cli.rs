@@ -130,7 +130,7 @@ fn topup_replay_and_conflict() {
 
     assert_eq!(
         balance_json(&r, &r.state),
-        serde_json::json!({"tenant_id": "acme", "balance_credits": 100})
+        serde_json::json!({"tenant_id": "acme", "balance_credits": 100, "schema_version": 1})
     );
 }
 
@@ -246,7 +246,7 @@ fn statement_lists_every_record_with_the_running_balance() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
-        "seq,recorded_at,type,amount_credits,balance_after,work_order_id,step_id,deliverable_id,reason_slug,reference,idempotency_key"
+        "seq,recorded_at,type,amount_credits,balance_after,work_order_id,step_id,deliverable_id,reason_slug,reference,idempotency_key,note,usage_unit,quantity"
     );
     assert_eq!(rows.count(), 4);
 

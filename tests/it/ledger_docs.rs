@@ -30,7 +30,7 @@ fn doc_lines() -> Vec<String> {
 #[test]
 fn every_documented_line_parses_hashes_and_verifies() {
     let lines = doc_lines();
-    assert!(lines.len() >= 14, "every record type has an example");
+    assert!(lines.len() >= 18, "every record type has an example");
     let mut types = std::collections::BTreeSet::new();
     let mut files: BTreeMap<Stream, String> = BTreeMap::new();
     for line in &lines {
@@ -62,7 +62,7 @@ fn every_documented_line_parses_hashes_and_verifies() {
         f.push_str(line);
         f.push('\n');
     }
-    assert_eq!(types.len(), 12, "{types:?}");
+    assert_eq!(types.len(), RecordType::ALL.len(), "{types:?}");
     let dir = temp_dir();
     for (stream, text) in files {
         std::fs::write(dir.path().join(stream.file_name()), text).unwrap();
@@ -111,6 +111,8 @@ fn print_examples() {
             work_order_sha256: "9f2c5d0e8b7a6c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d"
                 .into(),
             correlation_id: corr.into(),
+            period: None,
+            rerun: None,
         })],
     )
     .unwrap();
@@ -207,6 +209,7 @@ fn print_examples() {
             },
         ],
         values,
+        usage: Default::default(),
     }));
     post(Record::EvidenceItem(EvidenceItem {
         run_id: run_id.into(),
@@ -270,6 +273,7 @@ fn print_examples() {
         ],
         charged_credits: 7,
         refunded_credits: 5,
+        period: None,
     }));
     post(Record::EvidenceBundle(EvidenceBundle::new(
         t,
@@ -317,6 +321,31 @@ fn print_examples() {
         command: None,
         ..audit
     })
+    .unwrap();
+    // Appended last, as the examples in docs/records.md show them.
+    l.append(
+        Stream::Billing,
+        vec![Payload::new(Adjust {
+            tenant_id: t.into(),
+            amount_credits: 10,
+            reason_slug: "goodwill".into(),
+            reference: "CASE-2026-0007".into(),
+            note: Some("late delivery, credited".into()),
+            actor: "demo-admin".into(),
+            usage_unit: "credits".into(),
+        })],
+    )
+    .unwrap();
+    l.append(
+        Stream::Evidence,
+        vec![Payload::new(RerunRequested {
+            tenant_id: t.into(),
+            work_order_id: "weekly-digest".into(),
+            after_run: 0,
+            reason: "upstream data fixed".into(),
+            actor: "demo-admin".into(),
+        })],
+    )
     .unwrap();
     for s in Stream::ALL {
         println!("--- {}", s.file_name());

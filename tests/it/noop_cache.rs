@@ -303,6 +303,7 @@ fn write_older_records() {
         steps: Vec::new(),
         charged_credits: 0,
         refunded_credits: 0,
+        period: None,
     };
     l.append(Stream::Evidence, vec![Payload::new(end)]).unwrap();
 }

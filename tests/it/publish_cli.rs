@@ -406,15 +406,19 @@ fn publishing_needs_a_github_block_and_a_token() {
         .expect_code(2)
         .stderr_text()
         .contains("no github: block"));
-    let out = publish(
-        &fx,
-        &[
-            "--actor",
-            "demo-admin",
-            "--runtime-profile",
-            "config/runtime_profile.dev_github.yml",
-        ],
-    );
+    let dev_github = [
+        "--actor",
+        "demo-admin",
+        "--runtime-profile",
+        "config/runtime_profile.dev_github.yml",
+    ];
+    // The shipped profile names no repository: GitHub Actions' GITHUB_REPOSITORY does.
+    let out = publish(&fx, &dev_github);
+    assert!(out
+        .expect_code(2)
+        .stderr_text()
+        .contains("neither is GITHUB_REPOSITORY"));
+    let out = publish_env(&fx, &dev_github, &[("GITHUB_REPOSITORY", "acme/platform")]);
     assert!(out
         .expect_code(2)
         .stderr_text()

@@ -26,7 +26,7 @@ fn topup_args(tenant: &str, amount: i64, reference: &str) -> Vec<String> {
 /// A control pass over the fixture: what one orchestrator alone leaves.
 fn control(template: &Fx) -> Snapshot {
     let fx = template.fork();
-    fx.run(&["orchestrator"]).expect_ok();
+    fx.run(&["orchestrator", "--jobs", JOBS]).expect_ok();
     snapshot(&fx)
 }
 
@@ -44,7 +44,14 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
         for i in 0..3 {
             orchestrators.push(spawn(
                 &fx,
-                &["orchestrator", "--json", "--lock-timeout", "120"],
+                &[
+                    "orchestrator",
+                    "--json",
+                    "--lock-timeout",
+                    "120",
+                    "--jobs",
+                    JOBS,
+                ],
             ));
             // Top-ups land before, during and after the runs; each reference is posted twice.
             for tenant in ["t1", "t2"] {
@@ -161,11 +168,13 @@ fn wait_for_first_run(fx: &Fx) {
 
 #[test]
 fn a_second_orchestrator_that_will_not_wait_fails_naming_the_lock_and_corrupts_nothing() {
-    let template = crash_fixture(300);
+    // Slow enough that the first pass still holds the lock after the second waited 1 s,
+    // with its work orders running at once (--jobs).
+    let template = crash_fixture(900);
     let want = control(&template);
     for timeout in ["0", "1"] {
         let fx = template.fork();
-        let first = spawn(&fx, &["orchestrator", "--json"]);
+        let first = spawn(&fx, &["orchestrator", "--json", "--jobs", JOBS]);
         let pid = first.id();
         wait_for_first_run(&fx);
         let t0 = Instant::now();

@@ -23,7 +23,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn control(template: &Fx) -> (Snapshot, Duration) {
     let fx = template.fork();
     let t0 = Instant::now();
-    let out = fx.run(&["orchestrator", "--json"]);
+    let out = fx.run(&["orchestrator", "--json", "--jobs", JOBS]);
     let took = t0.elapsed();
     out.expect_ok();
     let want = snapshot(&fx);
@@ -199,12 +199,15 @@ fn expected_hits(fx: &Fx, template: &Fx) -> BTreeMap<String, usize> {
 
 /// Crash at `name@1` ... `name@N` for each of the N hits a pass makes, each on its own copy of
 /// the fixture, then check that `name@N+1` is not reached. Returns the crashes per name.
+/// One work order at a time: with more, group commits share writes as timing decides, so
+/// the N-th hit is not the same place twice (the kill -9 trials cover `--jobs` > 1).
 fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
+    const JOBS: &str = "1";
     let template = crash_fixture(0);
     let (want, _) = control(&template);
     let hits = {
         let fx = template.fork();
-        fx.run(&["orchestrator"]).expect_ok();
+        fx.run(&["orchestrator", "--jobs", JOBS]).expect_ok();
         expected_hits(&fx, &template)
     };
     let mut jobs = Vec::new();
@@ -216,7 +219,10 @@ fn every_hit_of(names: &[&str]) -> BTreeMap<String, usize> {
     let results = pool(jobs, 3, |(name, n, beyond)| {
         let fx = template.fork();
         let armed = format!("{name}@{n}");
-        let out = fx.run_env(&["orchestrator"], &[("PLATFORM_FAILPOINT", &armed)]);
+        let out = fx.run_env(
+            &["orchestrator", "--jobs", JOBS],
+            &[("PLATFORM_FAILPOINT", &armed)],
+        );
         if beyond {
             assert!(
                 out.status.code().is_some(),

@@ -11,7 +11,7 @@ use std::process::Output;
 const ID_BASE: &str = "https://platform.invalid/schemas/v1/";
 
 /// Each `platform schema` name and the file `--write` writes it to.
-const SCHEMAS: [(&str, &str); 7] = [
+const SCHEMAS: [(&str, &str); 8] = [
     ("module", "module.schema.json"),
     ("workorder", "workorder.schema.json"),
     ("tenant", "tenant.schema.json"),
@@ -19,6 +19,7 @@ const SCHEMAS: [(&str, &str); 7] = [
     ("iam", "iam.schema.json"),
     ("runtime-profile", "runtime-profile.schema.json"),
     ("ledger", "ledger.schema.json"),
+    ("catalog", "catalog.schema.json"),
 ];
 
 fn root() -> &'static Path {
@@ -153,6 +154,7 @@ fn expected_schema(rel: &str) -> Option<&'static str> {
         ["config", "iam.yml"] | ["scripts", "demo-iam.yml"] => "iam.schema.json",
         ["config", "registry.yml"] => "registry.schema.json",
         ["config", "ledger.yml"] => "ledger.schema.json",
+        ["config", "catalog.yml"] => "catalog.schema.json",
         ["config", f] if f.starts_with("runtime_profile.") => "runtime-profile.schema.json",
         _ => return None,
     };

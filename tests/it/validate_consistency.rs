@@ -169,7 +169,10 @@ fn clean_fixture_passes_with_no_findings() {
     let (code, stdout) = validate(repo.root(), &["--format", "json"]);
     assert_eq!(code, 0, "{stdout}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v, serde_json::json!({"errors": [], "warnings": []}));
+    assert_eq!(
+        v,
+        serde_json::json!({"errors": [], "warnings": [], "schema_version": 1})
+    );
     let (code, text) = validate(repo.root(), &[]);
     assert_eq!(code, 0);
     assert_eq!(text.trim(), "0 errors, 0 warnings");
@@ -255,7 +258,7 @@ fn json_format_has_exactly_the_pinned_shape() {
     let (code, v) = validate_json(repo.root());
     assert_eq!(code, 1);
     let top: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(top, ["errors", "warnings"]);
+    assert_eq!(top, ["errors", "schema_version", "warnings"]);
     let root = repo.root().to_string_lossy().into_owned();
     for f in v["errors"]
         .as_array()

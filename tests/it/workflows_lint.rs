@@ -2,21 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::workflows::{
-    jobs, load, name, root, run_text, runs_any, steps, workflow_files,
+    actionlint, jobs, load, name, root, run_text, runs_any, steps, workflow_files,
 };
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
 /// The group every job that writes the release-backed ledger joins.
 const LEDGER_GROUP: &str = "platform-ledger-${{ github.repository }}";
-
-/// `PLATFORM_TEST_ACTIONLINT`, else the one scripts/setup-test-deps.sh installs.
-fn actionlint() -> PathBuf {
-    std::env::var_os("PLATFORM_TEST_ACTIONLINT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".ci/venv/bin/actionlint"))
-}
 
 /// The linter is the check: it fails, never skips, when it is not installed.
 #[test]

@@ -149,9 +149,11 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
             "{f}: merging in batches gave other bytes than one merge"
         );
     }
-    assert!(res["shard"]
-        .summary
-        .contains("| acme/weekly-digest | 1 | ✅ COMPLETED | 13 | 0 |"));
+    // weekly-digest runs once per ISO week of the plan job's clock, which every shard used.
+    let now = chrono::DateTime::parse_from_rfc3339(&res["plan"].outputs["now"]).unwrap();
+    let week = now.format("%G-W%V").to_string();
+    let row = format!("| acme/weekly-digest | 1 | {week} | ✅ COMPLETED | 13 | 0 |");
+    assert_has(&res["shard"].summary, &row);
     assert!(res["merge"]
         .summary
         .contains("### platform ledger merge into `state`"));
@@ -324,4 +326,63 @@ fn ledger_writing_jobs_do_not_run_off_the_default_branch() {
         "something was pushed"
     );
     assert!(r.fake.release(STATE_TAG).is_none());
+}
+
+/// admin-adjust.yml and rerun.yml run their scripts as admin-topup.yml does: a debit
+/// (negative amount) reaches the ledger on the release, a rerun request makes the next
+/// orchestrator run start a new run of an up-to-date work order, and an actor IAM does not
+/// know is denied with the denial pushed.
+#[test]
+fn adjust_and_rerun_through_their_workflows() {
+    let mut r = Runner::new();
+    r.start_run(
+        "workflow_dispatch",
+        10,
+        &topup_inputs("acme", 100.0, "seed"),
+    );
+    must(&r.run_workflow("admin-topup.yml"), "topup", true);
+    let adjust = |amount: f64, reference: &str| {
+        vec![
+            ("tenant_id", V::Str("acme".into())),
+            ("amount_credits", V::Num(amount)),
+            ("reason_slug", V::Str("chargeback".into())),
+            ("reference", V::Str(reference.into())),
+            ("note", V::Str("disputed card payment".into())),
+        ]
+    };
+    r.start_run("workflow_dispatch", 11, &adjust(-30.0, "DISPUTE-1"));
+    let res = r.run_workflow("admin-adjust.yml");
+    must(&res, "adjust", true);
+    assert_has(&res["adjust"].summary, "admin-adjust by `demo-admin`");
+    assert_eq!(r.balance("acme"), 70);
+    // Below zero: refused, nothing pushed but what was there.
+    r.start_run("workflow_dispatch", 12, &adjust(-71.0, "DISPUTE-2"));
+    must(&r.run_workflow("admin-adjust.yml"), "adjust", false);
+    assert_eq!(r.balance("acme"), 70);
+
+    r.start_run("workflow_dispatch", 20, &orchestrator_inputs(25.0, 1.0));
+    must(&r.run_workflow("orchestrator.yml"), "shard", true);
+    let after_first = r.balance("acme");
+    let rerun = |actor: &str| {
+        vec![
+            ("tenant_id", V::Str("acme".into())),
+            ("work_order_id", V::Str("weekly-digest".into())),
+            ("reason", V::Str(format!("asked by {actor}"))),
+        ]
+    };
+    r.start_run("workflow_dispatch", 30, &rerun("mallory"));
+    r.github.insert("actor".into(), "mallory".into());
+    must(&r.run_workflow("rerun.yml"), "rerun", false);
+    assert!(
+        String::from_utf8_lossy(&r.remote("audit.jsonl")).contains("\"scope\":\"orders.rerun\"")
+    );
+    r.start_run("workflow_dispatch", 31, &rerun("ops"));
+    let res = r.run_workflow("rerun.yml");
+    must(&res, "rerun", true);
+    assert_has(&res["rerun"].summary, "rerun requested");
+    r.start_run("workflow_dispatch", 40, &orchestrator_inputs(25.0, 1.0));
+    must(&r.run_workflow("orchestrator.yml"), "shard", true);
+    let evidence = String::from_utf8_lossy(&r.remote("evidence.jsonl")).into_owned();
+    assert_has(&evidence, "\"rerun\":\"rerun/acme/weekly-digest/after-r1\"");
+    assert!(r.balance("acme") < after_first, "the rerun was charged");
 }

@@ -134,7 +134,7 @@ fn plan(
         snap.tag,
         client.repository(),
         refusals.join("; ")
-    ))
+    )).topic(crate::error::Topic::StateRefused)
     .help(format!(
         "push them first (`platform state push`); or pull into an empty directory and merge: `platform state pull --billing-state-dir <fresh>` then `platform ledger merge --into <fresh> {}`",
         dir.display()
@@ -250,7 +250,7 @@ fn unsigned(beyond: Beyond, seqs: BTreeMap<String, u64>) -> Result<Verdict> {
     }
     Err(Error::failure(
         "the state release has ledger files but no heads.json (unsigned state, or a push that was interrupted while replacing heads.json)",
-    )
+    ).topic(crate::error::Topic::StateRefused)
     .help("if config/ledger.yml has just listed its first key, adopt the unsigned state once: `platform state pull --adopt-unsigned` (audited), then `platform state push` signs it; otherwise restore it from a good copy with `platform state push --restore`"))
 }
 
@@ -292,7 +292,7 @@ fn signed(
     }
     Err(Error::failure(format!(
         "the state release has records past its signed heads ({signed_by}): {list}; they were written without the signing key, or by a push that did not finish"
-    ))
+    )).topic(crate::error::Topic::StateRefused)
     .help("if your own push was interrupted, re-run `platform state push` from that directory; otherwise inspect the records and adopt them with `platform state pull --adopt-unsigned` (audited), or replace the release from a good copy with `platform state push --restore`"))
 }
 
@@ -317,6 +317,7 @@ fn refused(client: &GithubClient, dir: &Path, e: Error) -> Error {
         e.message,
         dir.display()
     ))
+    .topic(crate::error::Topic::StateRefused)
     .help(help)
 }
 

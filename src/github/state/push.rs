@@ -162,7 +162,7 @@ fn refused(client: &GithubClient, e: Error) -> Error {
         "state push to {} refused: {}; nothing was uploaded",
         client.repository(),
         e.message
-    ))
+    )).topic(crate::error::Topic::StateRefused)
     .help("run `platform integrity-validate` to list every problem; restore the damaged file from a good copy (`platform state pull` into a fresh directory) and merge your new records into it with `platform ledger merge`")
 }
 
@@ -260,7 +260,7 @@ fn check_extends_pull(
         "state push to {} refused: {} no longer start(s) with the bytes pulled from the state release: records were changed or removed since the pull (the ledger is append-only); nothing was uploaded",
         client.repository(),
         changed.join("; ")
-    ))
+    )).topic(crate::error::Topic::StateRefused)
     .at(dir.join(PULLED_FILE).display().to_string())
     .help(format!(
         "pull into a fresh directory (`platform state pull --billing-state-dir <fresh>`) and compare; new records of {} can be merged with `platform ledger merge --into <fresh> {}`",
@@ -320,7 +320,7 @@ pub(super) fn check_unchanged_since_pull(
         "state push refused: {why}: the state release '{tag}' of {} changed: {}; nothing was uploaded",
         client.repository(),
         moved.join("; ")
-    ))
+    )).topic(crate::error::Topic::StateRefused)
     .help(format!(
         "pull into a fresh directory (`platform state pull --billing-state-dir <fresh>`), merge your records with `platform ledger merge --into <fresh> {}`, then push again from <fresh>",
         dir.display()

@@ -89,7 +89,12 @@ pub fn platform_in(dir: &Path) -> Command {
 
 /// Remove the variables the platform reads from `c`'s environment.
 pub fn clean_env(c: &mut Command) {
-    for k in ["GITHUB_ACTOR", "GITHUB_TOKEN", "GITHUB_STEP_SUMMARY"] {
+    for k in [
+        "GITHUB_ACTOR",
+        "GITHUB_TOKEN",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_REPOSITORY",
+    ] {
         c.env_remove(k);
     }
     for (k, _) in std::env::vars_os() {
@@ -148,6 +153,23 @@ impl<'a> Topup<'a> {
         }
         v
     }
+}
+
+/// `admin-adjust` of t1 (no actor: add `--actor`): the argv written once for every test that
+/// adjusts a balance.
+pub fn adjust_args(amount: &str, reason: &str, reference: &str) -> Vec<String> {
+    let argv = [
+        "admin-adjust",
+        "--tenant-id",
+        "t1",
+        "--amount-credits",
+        amount,
+        "--reason-slug",
+        reason,
+        "--reference",
+        reference,
+    ];
+    argv.map(String::from).to_vec()
 }
 
 /// A temp platform repository the real binary runs in.

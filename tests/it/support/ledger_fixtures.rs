@@ -35,6 +35,8 @@ pub fn run_started(tenant: &str, wo: &str) -> Payload {
         run_id: run_id.clone(),
         work_order_sha256: "0".repeat(64),
         correlation_id: run_id,
+        period: None,
+        rerun: None,
     })
 }
 

@@ -13,6 +13,15 @@ pub fn step_of<'a>(run: &'a Value, step: &str) -> &'a Value {
     find(&run["steps"], "step_id", step)
 }
 
+/// The steps of a one-step work order: gen, 2 credits to run + 3 for its deliverable.
+pub const GEN_STEP: &str = "steps:
+  - step_id: gen
+    module_id: gen
+    kind: transform
+    inputs: {text: \"alpha beta\"}
+    deliverables: [data]
+";
+
 /// A 4-step chain with every selector: gen → echo → pack → deliver.
 pub const CHAIN: &str = include_str!("../../fixtures/workorders/chain.yml");
 

@@ -67,6 +67,11 @@ pub fn pool<T: Send, R: Send>(items: Vec<T>, workers: usize, f: impl Fn(T) -> R 
 
 pub const TENANTS: &[&str] = &["t1", "t2"];
 
+/// `--jobs` of the crash and concurrency suites' passes: more work orders at once than the
+/// fixture has, so every interleaving SPEC §8 allows can happen (records of different work
+/// orders interleave, group commits share writes).
+pub const JOBS: &str = "4";
+
 /// What a pass left behind, in a form that does not depend on where the fixture lives or
 /// when records were written: the runs, balances and every record's payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +116,25 @@ fn roots(root: &Path) -> Vec<String> {
 
 pub fn snapshot(fx: &Fx) -> Snapshot {
     Snapshot {
-        runs: fx.runs(),
+        runs: runs_in_order(fx.runs()),
         balances: balances_of(fx),
         billing: payloads(fx, "billing.jsonl"),
         evidence: payloads(fx, "evidence.jsonl"),
     }
+}
+
+/// `runs --json` in tenant, work order, run order: work orders run at once (SPEC §8)
+/// interleave their records, so the ledger's order of runs is not part of the outcome.
+pub fn runs_in_order(runs: Value) -> Value {
+    let mut list = runs.as_array().cloned().unwrap_or_default();
+    list.sort_by_key(|r| {
+        (
+            r["tenant_id"].as_str().unwrap_or_default().to_string(),
+            r["work_order_id"].as_str().unwrap_or_default().to_string(),
+            r["run"].as_u64().unwrap_or_default(),
+        )
+    });
+    Value::Array(list)
 }
 
 /// Balances summed from billing.jsonl (the control run checks them against `platform balance`).
@@ -253,7 +272,7 @@ pub fn integrity_after_crash(fx: &Fx) -> Result<bool, String> {
 pub fn recover(fx: &Fx) -> Result<(usize, Vec<String>), String> {
     let mut notes = Vec::new();
     for pass in 0..5 {
-        let out = fx.run(&["orchestrator", "--json"]);
+        let out = fx.run(&["orchestrator", "--json", "--jobs", JOBS]);
         let v: Value = serde_json::from_slice(&out.stdout)
             .map_err(|e| format!("recovery pass {pass}: not JSON ({e}): {}", out.text()))?;
         if out.status.code().is_none() || out.status.code() == Some(2) {
@@ -321,7 +340,7 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 pub fn kill_after(fx: &Fx, delay: Duration) -> bool {
     let mut child = fx
         .command()
-        .args(["orchestrator"])
+        .args(["orchestrator", "--jobs", JOBS])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

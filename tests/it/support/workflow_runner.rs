@@ -477,7 +477,11 @@ fn write_repo(repo: &Path, fake: &FakeGithub) {
     let t = repo.join("tenants/initech");
     std::fs::create_dir_all(t.join("workorders")).unwrap();
     std::fs::create_dir_all(t.join("assets")).unwrap();
-    std::fs::write(t.join("tenant.yml"), "tenant_id: initech\nname: Initech\n").unwrap();
+    std::fs::write(
+        t.join("tenant.yml"),
+        "tenant_id: initech\nname: Initech\nplan: basic\n",
+    )
+    .unwrap();
     std::fs::write(t.join("assets/empty.txt"), "").unwrap();
     std::fs::write(
         t.join("workorders/tps.yml"),

@@ -9,6 +9,13 @@ pub fn root() -> &'static Path {
 }
 
 /// Every `.yml`/`.yaml` file of .github/workflows/, sorted.
+/// `PLATFORM_TEST_ACTIONLINT`, else the one scripts/setup-test-deps.sh installs.
+pub fn actionlint() -> PathBuf {
+    std::env::var_os("PLATFORM_TEST_ACTIONLINT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".ci/venv/bin/actionlint"))
+}
+
 pub fn workflow_files() -> Vec<PathBuf> {
     let dir = root().join(".github/workflows");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -1,0 +1,69 @@
+//! Whether a `--tenant-id` names a tenant: a folder of the repository's tenants/, or one the
+//! ledger has records of (a tenant removed from the repository keeps its history). Anything
+//! else is a typo, and an input error, never a quiet zero.
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Ok when `tenant_id` is a tenant folder of `repo` or among `recorded` (the tenants the
+/// ledger names); else an input error with the closest known tenants.
+pub fn require_known<'a>(
+    repo: &Path,
+    tenant_id: &str,
+    recorded: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let tenants = repo.join("tenants");
+    // A link is not a tenant (SPEC §6), so it does not make an id known either.
+    let is_folder = std::fs::symlink_metadata(tenants.join(tenant_id)).is_ok_and(|m| m.is_dir());
+    let recorded: Vec<&str> = recorded.into_iter().collect();
+    if is_folder || recorded.contains(&tenant_id) {
+        return Ok(());
+    }
+    let mut known = folder_names(&tenants);
+    known.extend(recorded.iter().map(|s| s.to_string()));
+    known.sort();
+    known.dedup();
+    let hint = crate::suggest::did_you_mean(tenant_id, known.iter().map(String::as_str))
+        .map(|d| format!("{d} "))
+        .unwrap_or_default();
+    Err(Error::input(format!(
+        "unknown tenant '{tenant_id}': no folder {} and no record of it in the ledger",
+        tenants.join(tenant_id).display()
+    ))
+    .topic(crate::error::Topic::UnknownTenant)
+    .help(format!(
+        "{hint}(known tenants: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+fn folder_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| crate::ids::check(n).is_none())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_or_ledger_makes_a_tenant_known() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("tenants/acme")).unwrap();
+        assert!(require_known(t.path(), "acme", []).is_ok());
+        assert!(require_known(t.path(), "gone", ["gone"]).is_ok());
+        let err = require_known(t.path(), "acm", ["gone"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.help.unwrap().contains("did you mean 'acme'?"));
+    }
+}

@@ -1,0 +1,38 @@
+//! `platform init DIR`: `crate::init::init` writes a new platform repository; renders what it wrote and what to do next.
+use super::Ctx;
+use crate::cli::InitArgs;
+use crate::error::Result;
+use crate::init::{init, InitOutcome, Release};
+use crate::output::{Report, View};
+
+pub fn run(_ctx: &Ctx, args: &InitArgs) -> Result<Report> {
+    let release = Release {
+        repository: args.release_repo.clone(),
+        sha256: args.release_sha256.clone(),
+    };
+    Ok(Report::of(&init(&args.dir, &release)?))
+}
+
+impl View for InitOutcome {
+    fn text(&self) -> String {
+        let dir = self.dir.display();
+        let mut text = format!("created a platform repository in {dir}:\n");
+        for f in &self.files {
+            text.push_str(&format!("  {f}\n"));
+        }
+        text.push_str(&format!(
+            "\nnext:\n  cd {dir} && git init && platform consistency-validate\n  platform module test hello\n"
+        ));
+        text
+    }
+
+    fn notes(&self) -> Vec<String> {
+        if self.release_pinned {
+            return Vec::new();
+        }
+        vec![format!(
+            "note: the workflows install platform {} from a release: set RELEASE_REPO and PLATFORM_SHA256 in .github/actions/install-platform/action.yml (or run init with --release-repo and --release-sha256)",
+            self.platform_version
+        )]
+    }
+}

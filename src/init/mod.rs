@@ -1,0 +1,229 @@
+//! `platform init DIR`: a new platform repository from the templates in `template/` (config,
+//! an example module, a draft tenant, workflows that install a pinned release, schemas).
+use crate::atomic::write_atomic;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Where the workflows get `platform` from: this binary's version, from the releases of
+/// `repository`, checked against `sha256` (the x86_64-unknown-linux-musl archive's).
+#[derive(Debug, Clone, Default)]
+pub struct Release {
+    pub repository: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// What `init` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitOutcome {
+    pub dir: PathBuf,
+    /// Every file written, relative to `dir`, in the order written.
+    pub files: Vec<String>,
+    pub platform_version: String,
+    /// Whether the install action names both a release repository and a checksum; when it
+    /// does not, the workflows stop at the install step with an error saying what to set.
+    pub release_pinned: bool,
+}
+
+/// A template file: its path in the new repository, its text, whether it is a program.
+struct Template {
+    path: &'static str,
+    text: &'static str,
+    executable: bool,
+}
+
+const fn file(path: &'static str, text: &'static str) -> Template {
+    Template {
+        path,
+        text,
+        executable: false,
+    }
+}
+
+const TEMPLATES: &[Template] = &[
+    file(".gitignore", include_str!("template/dot-gitignore")),
+    file("README.md", include_str!("template/README.md")),
+    file("config/iam.yml", include_str!("template/config/iam.yml")),
+    file(
+        "config/ledger.yml",
+        include_str!("template/config/ledger.yml"),
+    ),
+    file(
+        "config/runtime_profile.local.yml",
+        include_str!("template/config/runtime_profile.local.yml"),
+    ),
+    file(
+        "config/runtime_profile.github.yml",
+        include_str!("template/config/runtime_profile.github.yml"),
+    ),
+    file(
+        "modules/hello/module.yml",
+        include_str!("template/modules/hello/module.yml"),
+    ),
+    Template {
+        path: "modules/hello/run.py",
+        text: include_str!("template/modules/hello/run.py"),
+        executable: true,
+    },
+    file(
+        "tenants/example/tenant.yml",
+        include_str!("template/tenants/example/tenant.yml"),
+    ),
+    file(
+        "tenants/example/workorders/hello.yml",
+        include_str!("template/tenants/example/workorders/hello.yml"),
+    ),
+    file(
+        ".github/actions/install-platform/action.yml",
+        include_str!("template/dot-github/actions/install-platform/action.yml"),
+    ),
+    file(
+        ".github/workflows/validate.yml",
+        include_str!("template/dot-github/workflows/validate.yml"),
+    ),
+    file(
+        ".github/workflows/orchestrator.yml",
+        include_str!("template/dot-github/workflows/orchestrator.yml"),
+    ),
+    file(
+        ".github/workflows/admin-topup.yml",
+        include_str!("template/dot-github/workflows/admin-topup.yml"),
+    ),
+];
+
+/// Write a new platform repository into `dir`: a folder that does not exist yet, or an
+/// empty one (nothing of an existing repository is ever overwritten).
+pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
+    let release = checked(release)?;
+    refuse_non_empty(dir)?;
+    let version = env!("CARGO_PKG_VERSION");
+    let mut files = Vec::new();
+    for t in TEMPLATES {
+        let text = t
+            .text
+            .replace("{{PLATFORM_VERSION}}", version)
+            .replace(
+                "{{RELEASE_REPO}}",
+                release.repository.as_deref().unwrap_or(""),
+            )
+            .replace(
+                "{{RELEASE_SHA256}}",
+                release.sha256.as_deref().unwrap_or(""),
+            );
+        write(&dir.join(t.path), &text, t.executable)?;
+        files.push(t.path.to_string());
+    }
+    // The schemas the files' yaml-language-server lines name, as `schema --write` writes them.
+    for path in crate::schema::write_all(&dir.join("schemas"))? {
+        let rel = path.strip_prefix(dir).unwrap_or(&path);
+        files.push(rel.display().to_string());
+    }
+    Ok(InitOutcome {
+        dir: dir.to_path_buf(),
+        files,
+        platform_version: version.to_string(),
+        release_pinned: release.repository.is_some() && release.sha256.is_some(),
+    })
+}
+
+/// The release flags, checked before anything is written: `owner/name` and 64 hex digits.
+fn checked(release: &Release) -> Result<Release> {
+    let repository = release.repository.as_deref().map(str::trim);
+    if let Some(r) = repository {
+        let ok = r.split_once('/').is_some_and(|(o, n)| {
+            [o, n].iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            })
+        });
+        if !ok {
+            return Err(Error::input(format!(
+                "--release-repo '{}' is not of the form owner/name",
+                crate::output::untrusted(r)
+            ))
+            .help("name the GitHub repository whose releases carry platform, e.g. acme/platform"));
+        }
+    }
+    let sha256 = release
+        .sha256
+        .as_deref()
+        .map(|s| s.trim().to_ascii_lowercase());
+    if let Some(s) = &sha256 {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(
+                Error::input("--release-sha256 must be 64 hex digits (a SHA-256)")
+                    .help("copy the x86_64-unknown-linux-musl line of the release's SHA256SUMS"),
+            );
+        }
+    }
+    Ok(Release {
+        repository: repository.map(String::from),
+        sha256,
+    })
+}
+
+fn refuse_non_empty(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::input(format!(
+                    "{} is not empty: init writes a new repository and overwrites nothing",
+                    dir.display()
+                ))
+                .at(dir.display().to_string())
+                .help("give init a new folder, or an empty one"));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(dir, &e)),
+    }
+}
+
+fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, &e))?;
+    }
+    write_atomic(path, text.as_bytes(), false)?;
+    if executable {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io(path, &e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_flags_are_checked_before_writing() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("new");
+        let bad_repo = Release {
+            repository: Some("no-slash".into()),
+            sha256: None,
+        };
+        assert_eq!(init(&dir, &bad_repo).unwrap_err().exit_code(), 2);
+        let bad_sum = Release {
+            repository: None,
+            sha256: Some("abc".into()),
+        };
+        assert_eq!(init(&dir, &bad_sum).unwrap_err().exit_code(), 2);
+        assert!(!dir.exists(), "nothing written");
+    }
+
+    #[test]
+    fn a_non_empty_folder_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("keep.txt"), "mine").unwrap();
+        let err = init(t.path(), &Release::default()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("keep.txt")).unwrap(),
+            "mine"
+        );
+    }
+}

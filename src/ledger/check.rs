@@ -1,0 +1,164 @@
+//! One batch checked against one file's index: already recorded in full (a no-op), a conflict (same key, another payload, or a batch partly recorded), or billing rules broken; and what `append` reports.
+use super::billing::{BillingOp, BillingRule};
+use super::file::{read_object, FileState, Posted};
+use super::prepare::Prepared;
+use super::scan::IndexEntry;
+use super::Repair;
+use crate::error::{Error, Result};
+use crate::records::{Stream, NON_PAYLOAD_FIELDS};
+use serde_json::{Map, Value};
+
+/// Whether `append` wrote the batch or found it already recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendStatus {
+    Appended,
+    AlreadyRecorded,
+}
+
+/// What `append` did. Reported only after the bytes were flushed to disk.
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    pub status: AppendStatus,
+    pub records: Vec<Posted>,
+    /// Torn tails (left by a crashed writer) removed before appending.
+    pub repairs: Vec<Repair>,
+}
+
+impl AppendOutcome {
+    pub fn appended(&self) -> bool {
+        self.status == AppendStatus::Appended
+    }
+}
+
+/// The outcome of a batch found recorded in full: its records as they stand.
+pub(super) fn already_recorded(
+    f: &FileState,
+    present: &[(&Prepared, IndexEntry)],
+) -> Result<AppendOutcome> {
+    let mut records = Vec::new();
+    for (p, e) in present {
+        let obj = read_object(f, e.offset)?;
+        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        records.push(Posted {
+            seq: e.seq,
+            idempotency_key: p.key_text.clone(),
+            recorded_at: text("recorded_at"),
+            hash: text("hash"),
+        });
+    }
+    Ok(AppendOutcome {
+        status: AppendStatus::AlreadyRecorded,
+        records,
+        repairs: Vec::new(),
+    })
+}
+
+/// The batch's billing operations break no rule, applied in order; the balances are left as
+/// they were either way (staging the batch applies them).
+pub(super) fn check_billing(
+    f: &mut FileState,
+    batch: &[Prepared],
+) -> Result<(), (BillingRule, Error)> {
+    let Some(billing) = f.scan.billing.as_mut() else {
+        return Ok(());
+    };
+    let mut applied: Vec<&BillingOp> = Vec::new();
+    let mut broken = None;
+    for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
+        match billing.apply(op, true) {
+            Ok(()) => applied.push(op),
+            Err(b) => {
+                broken = Some(b);
+                break;
+            }
+        }
+    }
+    for done in applied.iter().rev() {
+        billing.undo(done);
+    }
+    match broken {
+        None => Ok(()),
+        Some(b) => Err((
+            b.rule,
+            Error::failure(format!("{b}; nothing was written"))
+                .topic(crate::error::Topic::BillingRule)
+                .at(f.path.display().to_string())
+                .help(b.rule.help()),
+        )),
+    }
+}
+
+/// Describe a same-key-different-payload conflict by its differing fields.
+pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Error {
+    let diff = match read_object(f, e.offset) {
+        Ok(recorded) => differing_fields(&recorded, &p.object),
+        Err(_) => "the recorded line could not be read".into(),
+    };
+    Error::failure(format!(
+        "conflict: {} already records idempotency key {} (seq {}) with a different payload: {diff}; nothing was written",
+        stream.file_name(),
+        p.key_text,
+        e.seq
+    ))
+    .topic(crate::error::Topic::LedgerConflict)
+    .at(format!("{}:{}", f.path.display(), e.seq))
+    .help("a key names one fact: post the new fact under a new key")
+}
+
+/// `field (recorded X, posted Y), ...` over the payload fields of two records.
+pub(crate) fn differing_fields(
+    recorded: &Map<String, Value>,
+    posted: &Map<String, Value>,
+) -> String {
+    let mut names: Vec<&String> = recorded.keys().chain(posted.keys()).collect();
+    names.sort();
+    names.dedup();
+    let show = |v: Option<&Value>| match v {
+        None => "absent".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 80 {
+                format!("{}…", s.chars().take(77).collect::<String>())
+            } else {
+                s
+            }
+        }
+    };
+    let parts: Vec<String> = names
+        .into_iter()
+        .filter(|n| !NON_PAYLOAD_FIELDS.contains(&n.as_str()))
+        .filter(|n| recorded.get(*n) != posted.get(*n))
+        .map(|n| {
+            format!(
+                "{n} (recorded {}, posted {})",
+                show(recorded.get(n)),
+                show(posted.get(n))
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        "differing encodings".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// A batch some of whose keys are recorded and some not: never split.
+pub(super) fn partly_recorded(
+    f: &FileState,
+    stream: Stream,
+    present: &[(&Prepared, IndexEntry)],
+    absent: &[&Prepared],
+) -> Error {
+    let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();
+    let lack: Vec<&str> = absent.iter().map(|p| p.key_text.as_str()).collect();
+    Error::failure(format!(
+        "conflict: this batch is partly recorded in {}: {} present, {} absent; nothing was written",
+        stream.file_name(),
+        have.join(", "),
+        lack.join(", ")
+    ))
+    .topic(crate::error::Topic::LedgerConflict)
+    .at(f.path.display().to_string())
+    .help("post a batch exactly as it was first posted, or under new keys")
+}

@@ -1,0 +1,305 @@
+//! The writer's open files and the group commit: batches of any number of callers checked one after the other under one lock (catch-up, idempotency, conflicts, billing and cross-file rules, as for a batch alone), then one write and one flush per file, each caller answered on its own.
+use super::billing::BillingRule;
+use super::check::{
+    already_recorded, check_billing, conflict, partly_recorded, AppendOutcome, AppendStatus,
+};
+use super::file::{stage_batch, write_durably, FileState, Posted};
+use super::key::{key_id, KeyId};
+use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
+use super::prepare::{prepare_one, Prepared};
+use super::{Repair, RepairKind};
+use crate::error::{Error, Result};
+use crate::records::{Audit, Payload, Stream};
+use serde_json::Value;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+/// Why a batch was not written. Only the batch's own caller hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A SPEND would take its tenant below zero (e.g. a debit posted meanwhile).
+    NotEnoughCredits(Error),
+    /// Any other reason: a conflict, another broken rule, a failed write.
+    Other(Error),
+}
+
+impl Refusal {
+    pub fn into_error(self) -> Error {
+        match self {
+            Refusal::NotEnoughCredits(e) | Refusal::Other(e) => e,
+        }
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Refusal::Other(e)
+    }
+}
+
+/// One caller's batch, checked before the lock is taken.
+pub(crate) struct Pending {
+    pub stream: Stream,
+    pub batch: Vec<Prepared>,
+}
+
+/// What a group came to: one answer per batch, in order, and the repairs made on the way
+/// (torn tails of other processes, audit records a crash cut off).
+pub(crate) struct Committed {
+    pub answers: Vec<Result<AppendOutcome, Refusal>>,
+    pub repairs: Vec<Repair>,
+}
+
+/// A writer's three open files, indexed.
+pub(crate) struct Files {
+    pub dir: PathBuf,
+    pub files: Vec<FileState>,
+    /// Set when a write or flush failed: the next group re-reads the files from the start.
+    pub poisoned: bool,
+}
+
+/// The files written after their dependencies: a record of a run after its `run_started`
+/// (evidence.jsonl), an audit record after the privileged record it audits.
+const WRITE_ORDER: [Stream; 3] = [Stream::Evidence, Stream::Billing, Stream::Audit];
+
+/// A group being staged: per file, whether it was caught up, its length before, and the
+/// lines staged for it.
+#[derive(Default)]
+struct Staging {
+    caught: [bool; 3],
+    before: [u64; 3],
+    bufs: [Vec<u8>; 3],
+    repairs: Vec<Repair>,
+}
+
+impl Files {
+    /// Check and stage every batch in order, then write each file once (dependencies
+    /// first); the caller holds the directory lock. A batch refused is answered alone; a
+    /// failed write answers every batch that staged lines in a file not written (and the
+    /// files are re-read before the next group).
+    pub(crate) fn commit(&mut self, group: Vec<Pending>) -> Result<Committed> {
+        let mut st = Staging::default();
+        if self.poisoned {
+            let (files, r) = load_locked(&self.dir)?;
+            self.files = files;
+            self.poisoned = false;
+            st.repairs.extend(r);
+        }
+        let mut answers = Vec::with_capacity(group.len());
+        let mut touched = Vec::with_capacity(group.len());
+        for p in &group {
+            let before = st.bufs.each_ref().map(Vec::len);
+            answers.push(self.stage(p, &mut st));
+            let after = st.bufs.each_ref().map(Vec::len);
+            touched.push([0, 1, 2].map(|i| after[i] != before[i]));
+        }
+        if let Err((failed, e)) = self.write_staged(&st) {
+            self.poisoned = true;
+            for (answer, t) in answers.iter_mut().zip(&touched) {
+                let unwritten = t.iter().zip(failed).any(|(t, f)| *t && f);
+                if unwritten && answer.is_ok() {
+                    *answer = Err(Refusal::Other(e.clone()));
+                }
+            }
+        }
+        Ok(Committed {
+            answers,
+            repairs: st.repairs,
+        })
+    }
+
+    /// Write each file's staged lines, dependencies first; on a failure, the files from
+    /// the failed one on are not written.
+    fn write_staged(&self, st: &Staging) -> Result<(), ([bool; 3], Error)> {
+        for (n, s) in WRITE_ORDER.iter().enumerate() {
+            let i = s.index();
+            if st.bufs[i].is_empty() {
+                continue;
+            }
+            if let Err(e) = write_durably(&self.files[i], &st.bufs[i], st.before[i]) {
+                let mut failed = [false; 3];
+                for later in &WRITE_ORDER[n..] {
+                    failed[later.index()] = !st.bufs[later.index()].is_empty();
+                }
+                return Err((failed, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// One batch: its file caught up, its runs checked, its records checked and staged,
+    /// then the audit records of its privileged records.
+    fn stage(&mut self, p: &Pending, st: &mut Staging) -> Result<AppendOutcome, Refusal> {
+        self.touch(p.stream, st)?;
+        self.check_runs(p.stream, &p.batch, st)?;
+        let outcome = self.stage_checked(p.stream, &p.batch, st)?;
+        let audits = self.audit_privileged(&p.batch, outcome.appended(), st)?;
+        let mut outcome = outcome;
+        outcome.repairs.extend(audits);
+        Ok(outcome)
+    }
+
+    /// Catch a file up with other processes the first time the group touches it (never
+    /// after: its staged lines are not on disk yet).
+    fn touch(&mut self, stream: Stream, st: &mut Staging) -> Result<()> {
+        let i = stream.index();
+        if !st.caught[i] {
+            st.repairs.extend(self.catch_up(stream)?);
+            st.caught[i] = true;
+            st.before[i] = self.files[i].scan.head.offset;
+        }
+        Ok(())
+    }
+
+    /// SPEC §7: a record of a run names a run whose `run_started` is in evidence.jsonl (or
+    /// earlier in this very batch, or staged earlier in the group).
+    fn check_runs(&mut self, stream: Stream, batch: &[Prepared], st: &mut Staging) -> Result<()> {
+        for p in batch {
+            let Some((run_id, run_key)) = &p.run else {
+                continue;
+            };
+            let in_batch = stream == Stream::Evidence && batch.iter().any(|q| q.key == *run_key);
+            if in_batch || self.has(Stream::Evidence, run_key) {
+                continue;
+            }
+            if !st.caught[Stream::Evidence.index()] {
+                self.touch(Stream::Evidence, st)?;
+                if self.has(Stream::Evidence, run_key) {
+                    continue;
+                }
+            }
+            return Err(Error::failure(format!(
+                "{} {} names run {run_id}, whose run_started is not in evidence.jsonl; nothing was written",
+                p.record.name(),
+                p.key_text
+            ))
+            .at(self.files[stream.index()].path.display().to_string())
+            .help("post the run's run_started record before any record of the run"));
+        }
+        Ok(())
+    }
+
+    /// After a privileged record is recorded, stage its audit record (unless it already is).
+    /// When the record was recorded earlier (a replay) and its audit record is missing, a
+    /// crash cut the two writes apart: adding it is a repair, and reported as one.
+    fn audit_privileged(
+        &mut self,
+        batch: &[Prepared],
+        appended: bool,
+        st: &mut Staging,
+    ) -> Result<Vec<Repair>> {
+        let mut repairs = Vec::new();
+        for p in batch {
+            let Some(rule) = p.record.privileged() else {
+                continue;
+            };
+            let audit_key = crate::records::audit::allowed_key(rule.action, &p.key_text);
+            self.touch(Stream::Audit, st)?;
+            if self.has(Stream::Audit, &key_id(&audit_key)) {
+                continue;
+            }
+            let text = |k: &str| p.object.get(k).and_then(Value::as_str);
+            let audit = Audit::for_privileged(
+                rule,
+                text("actor").unwrap_or_default(),
+                text("tenant_id"),
+                &p.key_text,
+            );
+            let audit = prepare_one(Stream::Audit, &Payload::new(audit))?;
+            let out = self
+                .stage_checked(Stream::Audit, &[audit], st)
+                .map_err(Refusal::into_error)?;
+            if !appended && out.appended() {
+                repairs.push(Repair {
+                    kind: RepairKind::AuditAdded,
+                    file: self.files[Stream::Audit.index()].path.display().to_string(),
+                    stream: Stream::Audit,
+                    from_line: out.records.first().map_or(0, |r| r.seq),
+                    lines_removed: 0,
+                    bytes_removed: 0,
+                    reason: format!(
+                        "{} {} (a crash between the two writes)",
+                        p.record.name(),
+                        p.key_text
+                    ),
+                });
+            }
+        }
+        Ok(repairs)
+    }
+
+    /// Check a prepared batch (idempotency, conflicts, billing) and stage it; the caller
+    /// holds the lock and has caught the file up.
+    fn stage_checked(
+        &mut self,
+        stream: Stream,
+        batch: &[Prepared],
+        st: &mut Staging,
+    ) -> Result<AppendOutcome, Refusal> {
+        let f = &mut self.files[stream.index()];
+        let mut present = Vec::new();
+        let mut absent = Vec::new();
+        for p in batch {
+            match f.scan.index.get(&p.key) {
+                Some(e) if e.payload == p.digest => present.push((p, *e)),
+                Some(e) => return Err(conflict(f, stream, p, e).into()),
+                None => absent.push(p),
+            }
+        }
+        if absent.is_empty() {
+            return Ok(already_recorded(f, &present)?);
+        }
+        if !present.is_empty() {
+            return Err(partly_recorded(f, stream, &present, &absent).into());
+        }
+        if let Err((rule, e)) = check_billing(f, batch) {
+            return Err(match rule {
+                BillingRule::NotEnoughCredits => Refusal::NotEnoughCredits(e),
+                _ => Refusal::Other(e),
+            });
+        }
+        let records: Vec<Posted> = stage_batch(f, batch, &mut st.bufs[stream.index()])?;
+        Ok(AppendOutcome {
+            status: AppendStatus::Appended,
+            records,
+            repairs: Vec::new(),
+        })
+    }
+
+    /// Read lines appended by others since our head (the caller holds the lock).
+    pub(super) fn catch_up(&mut self, stream: Stream) -> Result<Vec<Repair>> {
+        let f = &mut self.files[stream.index()];
+        let meta = std::fs::metadata(&f.path).map_err(|e| {
+            Error::failure(format!("{} disappeared: {e}", f.path.display()))
+                .at(f.path.display().to_string())
+        })?;
+        if (meta.dev(), meta.ino()) != f.id {
+            // Replaced by a merge (rename): the old inode is no longer the ledger.
+            let (fresh, repairs) = load_file(&self.dir, stream)?;
+            *f = fresh;
+            return Ok(repairs.into_iter().collect());
+        }
+        let len = meta.len();
+        if len < f.scan.head.offset {
+            return Err(Error::failure(format!(
+                "{} shrank from {} to {len} bytes while open: a record was removed",
+                f.path.display(),
+                f.scan.head.offset
+            ))
+            .at(f.path.display().to_string())
+            .help("run `platform integrity-validate` and restore the file from a good copy"));
+        }
+        if len == f.scan.head.offset {
+            return Ok(Vec::new());
+        }
+        let start = f.scan.offset();
+        match scan_to_end(&f.file, &f.path, &mut f.scan, start)? {
+            Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn has(&self, stream: Stream, key: &KeyId) -> bool {
+        self.files[stream.index()].scan.index.contains_key(key)
+    }
+}

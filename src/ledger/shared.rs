@@ -1,0 +1,297 @@
+//! One writer shared by threads: batches posted while another group is being written wait in a queue, and the next caller to find the writer free commits the whole queue as one group (one write and one flush per file); every caller returns only once its own batch is durable or refused.
+use super::check::AppendOutcome;
+use super::commit::{Committed, Pending, Refusal};
+use super::prepare::prepare;
+use super::writer::Ledger;
+use super::Repair;
+use crate::error::Error;
+use crate::records::{Payload, Stream};
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+/// A [`Ledger`] that threads post to at the same time.
+pub struct SharedLedger {
+    state: Mutex<Queue>,
+    /// Signalled whenever the writer is put back (answers may have arrived).
+    turn: Condvar,
+}
+
+struct Queue {
+    /// The writer, when no thread is using it.
+    ledger: Option<Ledger>,
+    waiting: Vec<(u64, Pending)>,
+    answers: HashMap<u64, Result<AppendOutcome, Refusal>>,
+    next_ticket: u64,
+    repairs: Vec<Repair>,
+    /// Batches per group committed, for the pass's figures.
+    groups: u64,
+    batches: u64,
+}
+
+impl SharedLedger {
+    pub fn new(ledger: Ledger) -> SharedLedger {
+        SharedLedger {
+            state: Mutex::new(Queue {
+                ledger: Some(ledger),
+                waiting: Vec::new(),
+                answers: HashMap::new(),
+                next_ticket: 0,
+                repairs: Vec::new(),
+                groups: 0,
+                batches: 0,
+            }),
+            turn: Condvar::new(),
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Post one batch (under `batch_id` when given) and wait until it is durable or
+    /// refused. Batches posted meanwhile by other threads share its write and flush.
+    pub fn append(
+        &self,
+        stream: Stream,
+        batch_id: Option<&str>,
+        records: Vec<Payload>,
+    ) -> Result<AppendOutcome, Refusal> {
+        // Encoding and hashing happen here, in the caller's thread, outside the queue.
+        let batch = prepare(stream, batch_id.map(str::to_string), &records)?;
+        let mut q = self.queue();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.waiting.push((ticket, Pending { stream, batch }));
+        loop {
+            if let Some(answer) = q.answers.remove(&ticket) {
+                return answer;
+            }
+            if let Some(ledger) = q.ledger.take() {
+                let group = std::mem::take(&mut q.waiting);
+                drop(q);
+                self.lead(ledger, group);
+                q = self.queue();
+                continue;
+            }
+            q = self.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Commit a group with the writer taken, then put the writer and the answers back.
+    fn lead(&self, ledger: Ledger, group: Vec<(u64, Pending)>) {
+        let (tickets, pending): (Vec<u64>, Vec<Pending>) = group.into_iter().unzip();
+        let mut held = Held {
+            shared: self,
+            ledger: Some(ledger),
+            tickets: tickets.clone(),
+        };
+        let count = pending.len() as u64;
+        let committed = match held.ledger.as_mut() {
+            Some(l) => l.commit(pending),
+            None => Err(Error::failure("the ledger's writer was lost")),
+        };
+        let mut q = self.queue();
+        match committed {
+            Ok(Committed { answers, repairs }) => {
+                q.answers.extend(tickets.into_iter().zip(answers));
+                q.repairs.extend(repairs);
+            }
+            Err(e) => {
+                for t in tickets {
+                    q.answers.insert(t, Err(Refusal::Other(e.clone())));
+                }
+            }
+        }
+        q.groups += 1;
+        q.batches += count;
+        held.tickets.clear();
+        drop(q);
+    }
+
+    /// Use the writer alone (a refresh, a balance): waits until no group is being written.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> Result<T, Error> {
+        let mut q = self.queue();
+        let ledger = loop {
+            if let Some(l) = q.ledger.take() {
+                break l;
+            }
+            q = self.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
+        };
+        drop(q);
+        let mut held = Held {
+            shared: self,
+            ledger: Some(ledger),
+            tickets: Vec::new(),
+        };
+        held.ledger
+            .as_mut()
+            .map(f)
+            .ok_or_else(|| Error::failure("the ledger's writer was lost"))
+    }
+
+    /// The repairs groups made so far (torn tails of other processes, audit records), once.
+    pub fn take_repairs(&self) -> Vec<Repair> {
+        std::mem::take(&mut self.queue().repairs)
+    }
+
+    /// Groups committed and the batches they held.
+    pub fn groups(&self) -> (u64, u64) {
+        let q = self.queue();
+        (q.groups, q.batches)
+    }
+}
+
+/// The writer taken out of the queue: put back (and the waiters woken) however the holder
+/// leaves, a panic included; tickets it had not answered by then are answered with an error.
+struct Held<'a> {
+    shared: &'a SharedLedger,
+    ledger: Option<Ledger>,
+    tickets: Vec<u64>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut q = self.shared.queue();
+        if let Some(mut l) = self.ledger.take() {
+            if std::thread::panicking() {
+                // Whatever it was doing, re-read the files before the next group.
+                l.poison();
+            }
+            q.ledger = Some(l);
+        }
+        for t in self.tickets.drain(..) {
+            q.answers.entry(t).or_insert_with(|| {
+                Err(Refusal::Other(Error::failure(
+                    "the thread writing this batch's group stopped; nothing is known to be written",
+                )))
+            });
+        }
+        drop(q);
+        self.shared.turn.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::orchestrator::identity::RunIdentity;
+    use crate::orchestrator::plan::Charge;
+    use crate::records::Topup;
+
+    fn topup(tenant: &str, n: usize) -> Payload {
+        let t = Topup::new(tenant, 5, "manual", &format!("r{n}"), None, "tester");
+        Payload::new(t)
+    }
+
+    /// A SPEND of `credits` for tenant b, of a run whose run_started is posted now.
+    fn spend_of_b(ledger: &mut Ledger, credits: i64) -> Payload {
+        let run = RunIdentity {
+            tenant_id: "b".into(),
+            work_order_id: "w".into(),
+            run: 1,
+            run_id: "run-000000000000000000bb".into(),
+            period: None,
+        };
+        let started = Payload::new(run.started(&"0".repeat(64), None));
+        ledger.append(Stream::Evidence, vec![started]).unwrap();
+        let charge = Charge {
+            deliverable_id: "__run__".into(),
+            amount_credits: credits,
+            idempotency_key: String::new(),
+            already_charged: false,
+        };
+        Payload::new(run.step("s", 1, "m").spend(&charge))
+    }
+
+    /// Lines of a ledger file.
+    fn lines(dir: &std::path::Path, file: &str) -> usize {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .count()
+    }
+
+    #[test]
+    fn batches_queued_meanwhile_share_one_group_and_each_caller_hears_only_its_answer() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        let spend = spend_of_b(&mut ledger, 3);
+        let shared = SharedLedger::new(ledger);
+        let answers = std::thread::scope(|s| {
+            // Hold the writer until all eight batches wait in the queue: the first caller to
+            // find it free then commits them all as one group.
+            let holder = s.spawn(|| {
+                shared
+                    .with(|_| {
+                        while shared.queue().waiting.len() < 8 {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                    })
+                    .unwrap();
+            });
+            while shared.queue().ledger.is_some() {
+                std::thread::yield_now();
+            }
+            let posts: Vec<_> = (0..8)
+                .map(|n| {
+                    let (shared, spend) = (&shared, spend.clone());
+                    s.spawn(move || match n {
+                        // Tenant b has nothing: the ledger refuses this one alone.
+                        3 => shared.append(Stream::Billing, None, vec![spend]),
+                        _ => shared.append(Stream::Billing, None, vec![topup("a", n)]),
+                    })
+                })
+                .collect();
+            holder.join().unwrap();
+            posts
+                .into_iter()
+                .map(|p| p.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(shared.groups(), (1, 8), "one group held every batch");
+        for (n, a) in answers.iter().enumerate() {
+            match (n, a) {
+                (3, Err(Refusal::NotEnoughCredits(e))) => {
+                    assert!(e.message.contains("nothing was written"), "{e:?}")
+                }
+                (3, other) => panic!("the SPEND should be refused: {other:?}"),
+                (_, Ok(o)) => assert!(o.appended()),
+                (_, Err(e)) => panic!("batch {n} refused: {e:?}"),
+            }
+        }
+        // Seven top-ups and their seven audit records, written once each, and a chain that
+        // verifies.
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 7);
+        assert_eq!(lines(dir.path(), "audit.jsonl"), 7);
+        assert!(crate::ledger::verify(dir.path()).unwrap().ok());
+        let balance = shared.with(|l| l.balance("a")).unwrap();
+        assert_eq!(balance, 35);
+    }
+
+    #[test]
+    fn a_group_posted_again_is_recorded_once() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        std::thread::scope(|s| {
+            for round in 0..2 {
+                let posts: Vec<_> = (0..6)
+                    .map(|n| {
+                        let shared = &shared;
+                        s.spawn(move || shared.append(Stream::Billing, None, vec![topup("a", n)]))
+                    })
+                    .collect();
+                for p in posts {
+                    let outcome = p.join().unwrap().unwrap();
+                    assert_eq!(outcome.appended(), round == 0);
+                }
+            }
+        });
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 6);
+        assert_eq!(shared.with(|l| l.balance("a")).unwrap(), 30);
+        let (groups, batches) = shared.groups();
+        assert_eq!(batches, 12);
+        assert!(groups <= batches);
+    }
+}

@@ -1,0 +1,146 @@
+//! Runs the plan's work orders on up to `--jobs` worker threads: each worker takes the next work order and runs it whole (its closings, then its run, steps in order), and the reports come back in the plan's order (tenant, then work order) whatever finished first.
+use super::env::ExecEnv;
+use super::plan::{Action, Plan, WorkOrderPlan};
+use super::progress::Board;
+use super::report::{self, RunReport};
+use super::{close, execute};
+use crate::error::Result;
+use crate::records::RunStatus;
+use crate::repo::LoadedWorkOrder;
+use crate::runs::history::History;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// Room for a worker's stack: a step parses module output and JSON as deep as the main
+/// thread may.
+const WORKER_STACK: usize = 8 << 20;
+
+/// How the pass runs its plan.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub history: &'a History,
+    pub board: &'a Board<'a>,
+    pub jobs: usize,
+}
+
+/// Work orders the pass will work on (closings, starts, resumes, retries).
+pub fn to_run(plan: &Plan) -> usize {
+    plan.work_orders.iter().filter(|wp| has_work(wp)).count()
+}
+
+fn has_work(wp: &WorkOrderPlan) -> bool {
+    !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
+}
+
+/// What a worker looks work orders up in: the ledger's history, and each loaded work order
+/// by (tenant, work order) — a linear search per run made a pass quadratic in W.
+struct Known<'a> {
+    history: &'a History,
+    loaded: HashMap<(&'a str, &'a str), &'a LoadedWorkOrder>,
+}
+
+/// Run every work order of the plan, `run.jobs` at once; the reports in plan order.
+pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
+    let known = Known {
+        history: run.history,
+        loaded: env
+            .platform
+            .repo
+            .work_orders()
+            .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
+            .collect(),
+    };
+    let work: Vec<&WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
+    let slots: Vec<Mutex<Vec<RunReport>>> = work.iter().map(|_| Mutex::default()).collect();
+    let next = AtomicUsize::new(0);
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(wp) = work.get(i) else { break };
+        let reports = work_order(env, run.board, &known, wp);
+        *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = reports;
+    };
+    // Every step's module is spawned by the worker thread that waits for it: the
+    // supervisor's death signal follows the thread that spawned it (runner/launch.rs).
+    std::thread::scope(|s| {
+        for n in 0..run.jobs.clamp(1, work.len().max(1)) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("work-order-{n}"))
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(s, worker);
+            if spawned.is_err() && n == 0 {
+                // Not even one thread: run them here.
+                worker();
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .flat_map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
+}
+
+/// One work order, its problems kept to itself: a problem of one work order ends that work
+/// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.
+fn work_order(env: &ExecEnv, board: &Board, known: &Known, wp: &WorkOrderPlan) -> Vec<RunReport> {
+    board.started();
+    let mut reports = Vec::new();
+    if let Err(e) = closings_then_runs(env, known, wp, &mut reports) {
+        board.line(&format!(
+            "[{}/{}] stopped: {}",
+            wp.tenant_id, wp.work_order_id, e.message
+        ));
+        reports.push(report::errored_report(wp, &e));
+    }
+    let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
+    board.finished(failed);
+    reports
+}
+
+/// Close the work order's superseded runs, then run what its plan says (a resumed run may
+/// be followed by a new one: `then`).
+fn closings_then_runs(
+    env: &ExecEnv,
+    known: &Known,
+    wp: &WorkOrderPlan,
+    reports: &mut Vec<RunReport>,
+) -> Result<()> {
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
+    for c in &wp.close {
+        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
+            continue;
+        };
+        let closed = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
+        reports.push(closed);
+    }
+    for planned in std::iter::once(wp).chain(wp.then.as_deref()) {
+        reports.extend(run_planned(env, known, planned)?);
+    }
+    Ok(())
+}
+
+/// Run one planned run (Start, Resume or Retry), or report its refusal.
+fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Option<RunReport>> {
+    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
+        return Ok(None);
+    }
+    if let Some(refusal) = &wp.refused {
+        return Ok(Some(env.refused(wp, refusal)));
+    }
+    let Some(lw) = known
+        .loaded
+        .get(&(wp.tenant_id.as_str(), wp.work_order_id.as_str()))
+    else {
+        return Ok(None);
+    };
+    // Loaded light (no steps) when a cache judged it: parsed again now that it runs, and
+    // refused if its bytes changed since it was planned.
+    let wo = env
+        .platform
+        .repo
+        .model(lw)
+        .map_err(crate::error::Error::failure)?;
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
+    let hist = runs.and_then(|r| r.get(&wp.run));
+    execute::execute(env, wp, &wo, hist).map(Some)
+}

@@ -1,0 +1,72 @@
+//! "Did you mean": the known names closest to a mistyped one, by edit distance. Pure; used
+//! wherever a name a user typed is looked up in a list (topics, tenants, top-up methods).
+
+/// The known names within a small edit distance of `query`, closest first (at most `max`).
+pub fn closest<'a>(
+    query: &str,
+    known: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<&'a str> {
+    let limit = query.chars().count().max(3) / 2 + 1;
+    let mut scored: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|k| (distance(query, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(max).map(|(_, k)| k).collect()
+}
+
+/// `did you mean 'x'?` (or `'x' or 'y'`) for a `help:` line, when anything is close.
+pub fn did_you_mean<'a>(query: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let close = closest(query, known, 3);
+    if close.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = close.iter().map(|k| format!("'{k}'")).collect();
+    Some(format!("did you mean {}?", quoted.join(" or ")))
+}
+
+/// Levenshtein distance over characters.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("timeout", "timeout"), 0);
+        assert_eq!(distance("timout", "timeout"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn suggestions_are_close_names_only() {
+        let known = ["acme", "globex", "initech"];
+        assert_eq!(closest("acm", known, 3), ["acme"]);
+        assert_eq!(
+            did_you_mean("glbex", known).as_deref(),
+            Some("did you mean 'globex'?")
+        );
+        assert_eq!(did_you_mean("zzzzzzzz", known), None);
+    }
+}

@@ -1,0 +1,547 @@
+//! The CLI behaves like cargo and gh: completions and man pages, a version with its commit, the repository found upwards, `--json` (with `schema_version`) on every command with a result, help on every flag, clear errors for unknown tenants and negative top-ups, `-q`/`-v`/`PLATFORM_LOG`, and `GITHUB_REPOSITORY` as the default repository.
+use crate::support::fx::{adjust_args, crate_root, platform_in, Topup};
+use crate::support::state::{World, REPOSITORY};
+use crate::support::{Fx, Transcript};
+use clap::CommandFactory;
+use serde_json::Value;
+use std::process::Command;
+
+/// Every leaf command's path (`["ledger", "merge"]`), from clap's own definition.
+fn leaf_commands() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_string());
+            if sub.has_subcommands() {
+                walk(sub, &path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&platform::cli::Cli::command(), &[], &mut out);
+    out
+}
+
+/// The clap command at `path`.
+fn command_at(path: &[String]) -> clap::Command {
+    let mut cmd = platform::cli::Cli::command();
+    for name in path {
+        cmd = cmd.find_subcommand(name).unwrap().clone();
+    }
+    cmd
+}
+
+/// Commands that print a generated file rather than a result: no `--json`.
+const NO_RESULT: [&str; 2] = ["completions", "man"];
+
+#[test]
+fn completions_render_for_every_shell() {
+    let fx = Fx::empty();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = fx.run(&["completions", shell]);
+        out.expect_ok();
+        let script = out.stdout_text();
+        for word in [
+            "orchestrator",
+            "admin-topup",
+            "tenant-id",
+            "consistency-validate",
+        ] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    // bash parses the script it would source.
+    let script = fx.run(&["completions", "bash"]).stdout;
+    fx.write("platform.bash", &script);
+    let check = Command::new("bash")
+        .args(["-n", "platform.bash"])
+        .current_dir(fx.root())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", check.text());
+    let bad = fx.run(&["completions", "tcsh"]);
+    bad.expect_code(2);
+}
+
+#[test]
+fn man_page_renders_and_a_page_per_command_is_written() {
+    let fx = Fx::empty();
+    let out = fx.run(&["man"]);
+    out.expect_ok();
+    let page = out.stdout_text();
+    assert!(page.contains(".TH platform 1"), "{page}");
+    assert!(page.contains("consistency\\-validate"), "{page}");
+    let out = fx.run(&["man", "--dir", "man1", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "man has no --json: {}",
+        out.text()
+    );
+    fx.run(&["man", "--dir", "man1"]).expect_ok();
+    for name in [
+        "platform",
+        "platform-orchestrator",
+        "platform-ledger-merge",
+        "platform-state-push",
+    ] {
+        let text = fx.read_text(&format!("man1/{name}.1"));
+        assert!(
+            text.starts_with(".ie") || text.contains(".TH"),
+            "{name}: {text}"
+        );
+    }
+    // One page for platform, one per command and per command group (ledger, state, module).
+    let groups = platform::cli::Cli::command()
+        .get_subcommands()
+        .filter(|s| s.has_subcommands())
+        .count();
+    let mut pages: Vec<String> = std::fs::read_dir(fx.path("man1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(pages.len(), 1 + groups + leaf_commands().len(), "{pages:?}");
+    assert!(!pages.iter().any(|p| p.contains("-help")), "{pages:?}");
+}
+
+#[test]
+fn version_names_a_commit_of_this_repository_and_its_date() {
+    let out = Fx::empty().run(&["--version"]);
+    out.expect_ok();
+    let line = out.stdout_text();
+    let rest = line
+        .trim()
+        .strip_prefix(&format!("platform {} (", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("release.yml needs `platform X.Y.Z` first: {line}"));
+    let (commit, date) = rest.trim_end_matches(')').split_once(' ').unwrap();
+    assert!(
+        commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{line}"
+    );
+    assert!(
+        chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok(),
+        "{line}"
+    );
+    let known = Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .current_dir(crate_root())
+        .status()
+        .unwrap();
+    assert!(
+        known.success(),
+        "{commit} is not a commit of this repository"
+    );
+}
+
+/// The build script, compiled on its own and run as cargo would in an unpacked source
+/// tarball (no git): the version alone, or what a packager passes.
+#[test]
+fn a_build_without_git_still_has_a_version() {
+    let fx = Fx::empty();
+    let script = fx.path("build-script");
+    let rustc = Command::new("rustc")
+        .args(["--edition", "2021", "-o"])
+        .arg(&script)
+        .arg(crate_root().join("build.rs"))
+        .output()
+        .unwrap();
+    assert!(rustc.status.success(), "{}", rustc.text());
+    let tarball = fx.path("platform-9.9.9");
+    std::fs::create_dir_all(&tarball).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut c = Command::new(&script);
+        // Git must not find a repository around the temp folder either.
+        c.env("CARGO_MANIFEST_DIR", &tarball)
+            .env("GIT_CEILING_DIRECTORIES", fx.root())
+            .env("CARGO_PKG_VERSION", "9.9.9")
+            .env_remove("PLATFORM_BUILD_COMMIT")
+            .env_remove("PLATFORM_BUILD_DATE")
+            .envs(env.iter().copied());
+        let out = c.output().unwrap();
+        out.expect_ok();
+        out.stdout_text()
+    };
+    assert!(
+        run(&[]).contains("cargo:rustc-env=PLATFORM_VERSION_LINE=9.9.9\n"),
+        "{}",
+        run(&[])
+    );
+    let packaged = run(&[
+        ("PLATFORM_BUILD_COMMIT", "abc1234"),
+        ("PLATFORM_BUILD_DATE", "2026-11-30"),
+    ]);
+    assert!(
+        packaged.contains("PLATFORM_VERSION_LINE=9.9.9 (abc1234 2026-11-30)\n"),
+        "{packaged}"
+    );
+}
+
+#[test]
+fn the_repository_is_found_from_a_subfolder_and_repo_still_wins() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    let sub = fx.path("tenants/t1/workorders");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = platform_in(&sub)
+        .args(["balance", "--tenant-id", "t1", "--json"])
+        .output()
+        .unwrap();
+    out.expect_ok();
+    assert_eq!(out.json()["balance_credits"], 100);
+    let out = platform_in(&sub)
+        .args(Topup::new("t1", "5", "INV-2").args())
+        .output()
+        .unwrap();
+    out.expect_ok();
+    assert_eq!(
+        fx.balance(),
+        105,
+        "the top-up went to the repository's ledger"
+    );
+    // A tenant (untrusted) commits a modules/ and a profile of its own under its folder: the
+    // operator working in it still gets the repository, its ledger and its modules.
+    fx.write("tenants/t1/modules/evil/module.yml", "module_id: evil\n");
+    fx.write(
+        "tenants/t1/config/runtime_profile.local.yml",
+        "billing_state_dir: planted\n",
+    );
+    std::fs::create_dir_all(fx.path("tenants/t1/planted")).unwrap();
+    let out = platform_in(&sub)
+        .args(["balance", "--tenant-id", "t1", "--json"])
+        .output()
+        .unwrap();
+    out.expect_ok();
+    assert_eq!(out.json()["balance_credits"], 105, "{}", out.text());
+    // --repo names another repository: it wins over the one around the current folder.
+    let other = Fx::new();
+    let out = platform_in(&sub)
+        .arg("--repo")
+        .arg(other.root())
+        .args(["balance", "--tenant-id", "t1"])
+        .output()
+        .unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("does not exist"),
+        "{}",
+        out.text()
+    );
+    // No repository anywhere above: the error says what was looked for.
+    let empty = Fx::empty();
+    let out = empty.run(&["consistency-validate"]);
+    out.expect_code(2);
+    let err = out.stderr_text();
+    assert!(
+        err.contains("modules/ or tenants/") && err.contains("every folder above"),
+        "{err}"
+    );
+}
+
+/// Arguments that make each command produce its result (or a JSON error) in the fixture.
+fn json_case(path: &[&str]) -> Option<(Vec<&'static str>, i32)> {
+    let topup = Topup::new("t1", "7", "INV-json").args();
+    let topup: Vec<&'static str> = topup.into_iter().map(|s| &*s.leak()).collect();
+    Some(match path {
+        ["consistency-validate"] => (vec![], 0),
+        ["integrity-validate"] => (vec![], 0),
+        ["orchestrator"] => (vec!["--dry-run"], 0),
+        ["ledger", "merge"] => (vec!["--into", "merged", ".billing-state"], 0),
+        ["ledger", "keygen"] => (vec![], 0),
+        ["admin-topup"] => (topup[1..].to_vec(), 0),
+        ["admin-adjust"] => {
+            let mut argv = adjust_args("-5", "correction", "CASE-json");
+            argv.extend(["--actor".to_string(), "tester".to_string()]);
+            (argv.into_iter().skip(1).map(|s| &*s.leak()).collect(), 0)
+        }
+        // The fixture's t1 has no work orders: an input error, as one JSON document.
+        ["rerun"] => (
+            vec![
+                "--tenant-id",
+                "t1",
+                "--work-order-id",
+                "missing",
+                "--reason",
+                "why",
+                "--actor",
+                "tester",
+            ],
+            2,
+        ),
+        ["publish"] => (vec!["--no-publish", "--actor", "tester"], 0),
+        // No github: block in the fixture's profile: an input error, as one JSON document.
+        ["state", "pull"] | ["state", "push"] => (vec![], 2),
+        ["statement"] => (vec!["--tenant-id", "t1"], 0),
+        ["balance"] => (vec!["--tenant-id", "t1"], 0),
+        ["runs"] => (vec![], 0),
+        ["module", "test"] => (vec!["gen"], 0),
+        ["schema"] => (vec!["--write", "schemas-out"], 0),
+        ["explain"] => (vec!["exit:3"], 0),
+        ["init"] => (vec!["new-platform"], 0),
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_command_with_a_result_accepts_json() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    for path in leaf_commands() {
+        let path: Vec<&str> = path.iter().map(String::as_str).collect();
+        let has_json = command_at(&path.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .get_arguments()
+            .any(|a| a.get_id() == "json");
+        if NO_RESULT.contains(&path[0]) {
+            assert!(!has_json, "{path:?} prints a file, not a result");
+            continue;
+        }
+        assert!(has_json, "{path:?} has no --json");
+        let (args, code) = json_case(&path)
+            .unwrap_or_else(|| panic!("{path:?}: add arguments for it to json_case"));
+        let mut argv = path.clone();
+        argv.extend(args);
+        argv.push("--json");
+        let out = fx.run(&argv);
+        out.expect_code(code);
+        let doc = out.json();
+        match &doc {
+            Value::Array(_) => assert_eq!(path, ["runs"], "only runs prints an array (SPEC)"),
+            Value::Object(o) => assert_eq!(o["schema_version"], 1, "{argv:?}: {doc}"),
+            other => panic!("{argv:?} printed {other}"),
+        }
+    }
+}
+
+#[test]
+fn consistency_validate_json_is_format_json() {
+    let fx = Fx::new();
+    let a = fx.run(&["consistency-validate", "--json"]);
+    let b = fx.run(&["consistency-validate", "--format", "json"]);
+    assert_eq!(a.status.code(), b.status.code());
+    assert_eq!(a.stdout, b.stdout);
+    let both = fx.run(&["consistency-validate", "--json", "--format", "text"]);
+    both.expect_code(2);
+}
+
+#[test]
+fn every_flag_has_help_and_a_real_value_name_and_every_command_examples() {
+    let root = platform::cli::Cli::command();
+    for path in leaf_commands() {
+        let cmd = command_at(&path);
+        let examples = cmd
+            .get_after_help()
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(
+            examples.contains("Examples:\n  platform "),
+            "{path:?}: no examples"
+        );
+        for arg in cmd.get_arguments().chain(root.get_arguments()) {
+            let id = arg.get_id().as_str();
+            assert!(arg.get_help().is_some(), "{path:?} --{id} has no help");
+            for name in arg.get_value_names().unwrap_or_default() {
+                assert!(name.len() > 1, "{path:?} --{id} has value name <{name}>");
+            }
+        }
+    }
+}
+
+#[test]
+fn enum_values_and_commands_suggest_the_closest() {
+    let fx = Fx::new();
+    let out = fx.run(&["consistency-validate", "--format", "jsn"]);
+    out.expect_code(2);
+    assert!(out.stderr_text().contains("'json'"), "{}", out.text());
+    let out = fx.run(&["balanse", "--tenant-id", "t1"]);
+    out.expect_code(2);
+    assert!(out.stderr_text().contains("'balance'"), "{}", out.text());
+    let out = fx.run(&["schema", "modul"]);
+    out.expect_code(2);
+    assert!(out.stderr_text().contains("'module'"), "{}", out.text());
+    // Values from the registry (not clap enums) suggest too, and write nothing.
+    let typo = Topup {
+        method: "bnak",
+        ..Topup::new("t1", "5", "INV-9")
+    };
+    let out = fx.command().args(typo.args()).output().unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("did you mean 'bank'?"),
+        "{}",
+        out.text()
+    );
+    assert!(!fx.path(".billing-state/billing.jsonl").exists());
+}
+
+#[test]
+fn an_unknown_tenant_exits_2_with_the_closest_ones() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    for cmd in ["balance", "statement", "runs"] {
+        let out = fx.run(&[cmd, "--tenant-id", "nosuch"]);
+        out.expect_code(2);
+        assert!(
+            out.stderr_text().contains("unknown tenant 'nosuch'"),
+            "{}",
+            out.text()
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{cmd} printed figures: {}",
+            out.text()
+        );
+        let out = fx.run(&[cmd, "--tenant-id", "t2"]);
+        out.expect_code(2);
+        assert!(
+            out.stderr_text().contains("did you mean 't1'?"),
+            "{}",
+            out.text()
+        );
+    }
+    let out = fx.run(&["balance", "--tenant-id", "nosuch", "--json"]);
+    out.expect_code(2);
+    assert_eq!(out.json()["error"]["exit_code"], 2);
+    // A tenant removed from the repository keeps its history: the ledger knows it.
+    std::fs::remove_dir_all(fx.path("tenants/t1")).unwrap();
+    let out = fx.run(&["balance", "--tenant-id", "t1", "--json"]);
+    out.expect_ok();
+    assert_eq!(out.json()["balance_credits"], 100);
+}
+
+#[test]
+fn a_negative_top_up_is_a_clear_error_and_writes_nothing() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    let before = fx.bytes(".billing-state/billing.jsonl");
+    let out = fx.topup_cmd("-5", "INV-2").output().unwrap();
+    out.expect_code(2);
+    let err = out.stderr_text();
+    assert!(
+        err.contains("positive") && !err.contains("unexpected argument"),
+        "{err}"
+    );
+    let zero = fx.topup_cmd("0", "INV-3").output().unwrap();
+    zero.expect_code(2);
+    assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before);
+}
+
+#[test]
+fn quiet_verbose_and_platform_log() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    fx.workorder(
+        "one",
+        "work_order_id: one\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
+    );
+    let q = fx.fork();
+    let normal = fx.run(&["orchestrator"]);
+    normal.expect_ok();
+    assert!(
+        normal.stderr_text().contains("[t1/one r1]"),
+        "{}",
+        normal.text()
+    );
+    assert!(
+        !normal.stderr_text().contains("debug:"),
+        "{}",
+        normal.text()
+    );
+    let quiet = q.run(&["-q", "orchestrator"]);
+    quiet.expect_ok();
+    assert_eq!(quiet.stderr_text(), "", "{}", quiet.text());
+    assert!(
+        quiet.stdout_text().contains("1 run(s)"),
+        "the result still prints: {}",
+        quiet.text()
+    );
+    let verbose = fx.run(&["runs", "-v"]);
+    assert!(
+        verbose.stderr_text().contains("debug: repository: . ("),
+        "{}",
+        verbose.text()
+    );
+    let by_env = fx.run_env(&["runs"], &[("PLATFORM_LOG", "debug")]);
+    assert!(
+        by_env.stderr_text().contains("debug: exit code 0"),
+        "{}",
+        by_env.text()
+    );
+    let typo = fx.run_env(&["runs"], &[("PLATFORM_LOG", "degub")]);
+    typo.expect_ok();
+    assert!(
+        typo.stderr_text()
+            .contains("PLATFORM_LOG=degub is not one of"),
+        "{}",
+        typo.text()
+    );
+    let errors_stay = fx.run(&["-q", "balance", "--tenant-id", "nosuch"]);
+    assert!(
+        errors_stay.stderr_text().contains("unknown tenant"),
+        "{}",
+        errors_stay.text()
+    );
+}
+
+#[test]
+fn github_repository_is_the_default_repository() {
+    let w = World::new();
+    let profile = format!(
+        "profile_name: dev_github\nbilling_state_dir: .billing-state\ngithub:\n  api_url: {}\n",
+        w.fake.uri()
+    );
+    w.fx.write("profile.yml", profile);
+    w.seed("local");
+    let push = |repo: Option<&str>| {
+        let mut c = w.cmd();
+        c.env_remove("GITHUB_REPOSITORY");
+        if let Some(r) = repo {
+            c.env("GITHUB_REPOSITORY", r);
+        }
+        c.args([
+            "state",
+            "push",
+            "--runtime-profile",
+            "profile.yml",
+            "--billing-state-dir",
+        ])
+        .arg(w.dir("local"))
+        .output()
+        .unwrap()
+    };
+    let none = push(None);
+    none.expect_code(2);
+    assert!(
+        none.stderr_text().contains("GITHUB_REPOSITORY"),
+        "{}",
+        none.text()
+    );
+    assert!(w.remote("billing.jsonl").is_none());
+    let out = push(Some(REPOSITORY));
+    out.expect_ok();
+    assert!(
+        out.stdout_text()
+            .contains(&format!("-> {REPOSITORY} release")),
+        "{}",
+        out.text()
+    );
+    assert_eq!(
+        w.remote("billing.jsonl").unwrap(),
+        std::fs::read(w.dir("local/billing.jsonl")).unwrap()
+    );
+    // consistency-validate accepts the profile without a repository, with or without the variable.
+    w.fx.write(
+        "config/runtime_profile.ci.yml",
+        "github:\n  state_tag: billing-state-v1\n",
+    );
+    let out = w.fx.run(&["consistency-validate", "--json"]);
+    let doc = out.json();
+    let about_profile = doc["errors"].as_array().unwrap().iter().any(|f| {
+        f["file"]
+            .as_str()
+            .unwrap_or("")
+            .contains("runtime_profile.ci")
+    });
+    assert!(!about_profile, "{doc}");
+}

@@ -1,0 +1,189 @@
+//! `platform init DIR`: the new repository validates, runs the demo flow end to end (top-up, orchestrator, runs), and its workflows pass actionlint and install a pinned release instead of compiling.
+use crate::support::fx::{platform_in, Fx, Topup};
+use crate::support::workflows::{actionlint, jobs, load, steps};
+use crate::support::Transcript;
+use std::path::Path;
+use std::process::Command;
+
+const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `platform init new` in an empty temp folder; the folder and the new repository's path.
+fn init(extra: &[&str]) -> (Fx, std::path::PathBuf) {
+    let fx = Fx::empty();
+    let mut args = vec!["init", "new"];
+    args.extend_from_slice(extra);
+    let out = fx.run(&args);
+    out.expect_ok();
+    let repo = fx.path("new");
+    (fx, repo)
+}
+
+fn run(dir: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Output {
+    platform_in(dir).args(args).output().unwrap()
+}
+
+/// The demo's top-up: 10 credits for the example tenant, by the actor `tester`.
+fn topup_args() -> Vec<String> {
+    Topup::new("example", "10", "first").args()
+}
+
+#[test]
+fn init_output_validates_and_runs_the_demo_flow() {
+    let (_fx, repo) = init(&[]);
+    let out = run(&repo, &["consistency-validate", "--json"]);
+    out.expect_ok();
+    let doc = out.json();
+    assert_eq!(doc["errors"], serde_json::json!([]), "{doc}");
+    run(&repo, &["module", "test", "hello"]).expect_ok();
+    // As shipped nobody may top up, and the example work order is a draft.
+    let denied = run(&repo, &topup_args());
+    denied.expect_code(3);
+    let iam = std::fs::read_to_string(repo.join("config/iam.yml")).unwrap();
+    std::fs::write(
+        repo.join("config/iam.yml"),
+        iam.replace("actors: []", "actors:\n  - {id: tester, roles: [admin]}"),
+    )
+    .unwrap();
+    let wo = repo.join("tenants/example/workorders/hello.yml");
+    let text = std::fs::read_to_string(&wo).unwrap();
+    assert!(text.contains("enabled: false"));
+    std::fs::write(&wo, text.replace("enabled: false", "enabled: true")).unwrap();
+    run(&repo, &["consistency-validate"]).expect_ok();
+    // The demo, run from a subfolder as a user in the tenant's folder would.
+    let tenant = repo.join("tenants/example");
+    run(&tenant, &topup_args()).expect_ok();
+    let out = run(&tenant, &["orchestrator", "--json"]);
+    out.expect_ok();
+    let runs = run(&tenant, &["runs", "--json"]).expect_ok().json();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["status"], "COMPLETED", "{runs}");
+    assert_eq!(runs[0]["tenant_id"], "example");
+    let balance = run(&tenant, &["balance", "--tenant-id", "example", "--json"])
+        .expect_ok()
+        .json();
+    assert_eq!(
+        balance["balance_credits"], 8,
+        "10 less run_credits 1 and greeting 1"
+    );
+    let greeting = walkdir::WalkDir::new(repo.join("runtime"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name() == "hello.txt")
+        .expect("hello.txt among the outputs");
+    assert_eq!(
+        std::fs::read_to_string(greeting.path()).unwrap(),
+        "Hello, Example!\n"
+    );
+    run(&repo, &["integrity-validate"]).expect_ok();
+}
+
+#[test]
+fn init_workflows_pass_actionlint_and_install_a_pinned_release() {
+    let (_fx, repo) = init(&["--release-repo", "acme/platform", "--release-sha256", SHA]);
+    // actionlint finds the project by its .git folder.
+    let git = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&repo)
+        .status()
+        .unwrap();
+    assert!(git.success());
+    let bin = actionlint();
+    assert!(bin.exists(), "actionlint not found at {}", bin.display());
+    let out = Command::new(&bin)
+        .arg("-no-color")
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "actionlint found problems:\n{}",
+        out.text()
+    );
+
+    let action =
+        std::fs::read_to_string(repo.join(".github/actions/install-platform/action.yml")).unwrap();
+    let version = format!("PLATFORM_VERSION: \"{}\"", env!("CARGO_PKG_VERSION"));
+    for pinned in [
+        version.as_str(),
+        &format!("PLATFORM_SHA256: \"{SHA}\""),
+        "RELEASE_REPO: \"acme/platform\"",
+        "sha256sum -c",
+    ] {
+        assert!(
+            action.contains(pinned),
+            "install action lacks {pinned}:\n{action}"
+        );
+    }
+    let dir = repo.join(".github/workflows");
+    let mut runs_platform = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("cargo"),
+            "{}: compiles instead of installing",
+            path.display()
+        );
+        let wf = load(&path);
+        for (name, job) in jobs(&wf) {
+            let steps = steps(job);
+            let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+            if steps
+                .iter()
+                .any(|s| s["run"].as_str().is_some_and(|r| r.contains("platform ")))
+            {
+                runs_platform += 1;
+                assert!(
+                    uses.contains(&"./.github/actions/install-platform"),
+                    "{name} runs platform without installing it"
+                );
+            }
+            for u in uses.iter().filter(|u| !u.starts_with("./")) {
+                let sha = u.rsplit_once('@').map(|(_, s)| s).unwrap_or("");
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{name}: {u} is not pinned by SHA"
+                );
+            }
+        }
+    }
+    assert!(
+        runs_platform >= 3,
+        "validate, orchestrator and admin-topup run platform"
+    );
+}
+
+#[test]
+fn init_without_a_checksum_says_what_to_set_and_the_install_step_refuses() {
+    let fx = Fx::empty();
+    let out = fx.run(&["init", "new", "--json"]);
+    out.expect_ok();
+    let doc = out.json();
+    assert_eq!(doc["release_pinned"], false, "{doc}");
+    assert_eq!(doc["schema_version"], 1);
+    assert!(
+        out.stderr_text().contains("PLATFORM_SHA256"),
+        "{}",
+        out.text()
+    );
+    let action = fx.read_text("new/.github/actions/install-platform/action.yml");
+    assert!(action.contains("PLATFORM_SHA256: \"\""), "{action}");
+    assert!(
+        action.contains("if [ -z \"$PLATFORM_SHA256\" ]"),
+        "{action}"
+    );
+}
+
+#[test]
+fn init_refuses_a_folder_that_is_not_empty_and_bad_release_flags() {
+    let fx = Fx::empty();
+    fx.write("taken/notes.txt", "mine");
+    let out = fx.run(&["init", "taken"]);
+    out.expect_code(2);
+    assert!(out.stderr_text().contains("is not empty"), "{}", out.text());
+    assert_eq!(fx.read_text("taken/notes.txt"), "mine");
+    assert_eq!(std::fs::read_dir(fx.path("taken")).unwrap().count(), 1);
+    let out = fx.run(&["init", "fresh", "--release-sha256", "not-hex"]);
+    out.expect_code(2);
+    assert!(!fx.path("fresh").exists());
+}

@@ -1,0 +1,166 @@
+//! Metered usage (SPEC §10), against the real binary: a module reports what it used, the
+//! credits gate reserves the most it can cost, a completed step is charged once.
+use crate::support::fx::{Fx, Transcript};
+use crate::support::orch::{run_of, step_of};
+use serde_json::Value;
+
+/// The orch fixture with the metered module (2 credits a page, at most 10, 1 to run), the
+/// registry's `pages`, and one work order reporting `report`, funded with `credits`.
+fn metered(report: &str, credits: i64) -> Fx {
+    let fx = Fx::new().overlay("usage", "");
+    fx.workorder(
+        "m",
+        &format!(
+            "work_order_id: m\nsteps:\n  - step_id: count\n    module_id: metered\n    kind: transform\n    inputs: {{report: '{report}'}}\n"
+        ),
+    );
+    fx.topup(credits, "r1");
+    fx
+}
+
+fn spends(fx: &Fx) -> Vec<Value> {
+    fx.of_type("billing.jsonl", "SPEND")
+}
+
+/// The usage SPENDs: those with a quantity.
+fn usage_spends(fx: &Fx) -> Vec<Value> {
+    spends(fx)
+        .into_iter()
+        .filter(|s| s["quantity"].is_u64())
+        .collect()
+}
+
+#[test]
+fn seven_pages_at_two_credits_are_charged_fourteen_once() {
+    let fx = metered(r#"{"pages": 7}"#, 50);
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    let run = run_of(&summary, "m");
+    assert_eq!(run["status"], "COMPLETED");
+    assert_eq!(run["charged_credits"], 15);
+    assert_eq!(step_of(run, "count")["usage"]["pages"], 7);
+    let usage = usage_spends(&fx);
+    assert_eq!(usage.len(), 1, "{usage:?}");
+    let u = &usage[0];
+    assert_eq!(u["amount_credits"], -14);
+    assert_eq!(u["usage_unit"], "pages");
+    assert_eq!(u["quantity"], 7);
+    assert!(
+        u["idempotency_key"]
+            .as_str()
+            .unwrap()
+            .ends_with("/count/a1/pages"),
+        "{u}"
+    );
+    assert_eq!(fx.balance(), 35);
+    let outcome = &fx.of_type("evidence.jsonl", "step_outcome")[0];
+    assert_eq!(outcome["usage"]["pages"]["quantity"], 7);
+    assert_eq!(outcome["usage"]["pages"]["credits"], 2);
+    fx.integrity().unwrap();
+
+    // Up to date: nothing more is charged.
+    let (code, _, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0);
+    assert_eq!(fx.balance(), 35);
+    // runs --json and the statement show the quantity.
+    let runs = fx.runs();
+    assert_eq!(runs[0]["steps"][0]["usage"]["pages"], 7, "{runs}");
+    let out = fx.run(&["statement", "--tenant-id", "t1", "--json"]);
+    let rows = out.json()["records"].clone();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["quantity"] == 7)
+        .unwrap_or_else(|| panic!("no usage row: {rows}"));
+    assert_eq!(row["usage_unit"], "pages");
+    assert_eq!(row["amount_credits"], -14);
+    let csv = fx.run(&["statement", "--tenant-id", "t1", "--csv"]).text();
+    let header = csv.lines().find(|l| l.starts_with("seq,")).unwrap_or("");
+    assert!(header.ends_with(",usage_unit,quantity"), "{csv}");
+    assert!(csv.contains(",pages,7\n"), "{csv}");
+}
+
+#[test]
+fn a_crash_after_the_module_or_after_the_outcome_still_charges_usage_once() {
+    for point in ["after_module", "after_step_outcome", "before_usage"] {
+        let fx = metered(r#"{"pages": 7}"#, 50);
+        let out = fx.run_env(&["orchestrator"], &[("PLATFORM_FAILPOINT", point)]);
+        assert!(out.status.code().is_none(), "{point}: {}", out.text());
+        let (code, summary, _) = fx.orchestrate(&[]);
+        assert_eq!(code, 0, "{point}: {summary}");
+        assert_eq!(run_of(&summary, "m")["status"], "COMPLETED", "{point}");
+        let usage = usage_spends(&fx);
+        assert_eq!(usage.len(), 1, "{point}: {usage:?}");
+        assert_eq!(usage[0]["amount_credits"], -14, "{point}");
+        assert_eq!(fx.balance(), 35, "{point}: 1 to run, 14 for the pages");
+        fx.integrity().unwrap();
+    }
+}
+
+#[test]
+fn a_bad_usage_report_fails_usage_invalid_refunded_with_no_usage_charged() {
+    for (report, says) in [
+        (r#"{"pages": 11}"#, "above max_units 10"),
+        (r#"{"lines": 1}"#, "'lines' is not priced"),
+        (r#"{"pages": 1.5}"#, "whole number"),
+        (r#"{"pages": -3}"#, "whole number"),
+    ] {
+        let fx = metered(report, 50);
+        let (code, summary, _) = fx.orchestrate(&[]);
+        assert_eq!(code, 1, "{report}");
+        let step = step_of(run_of(&summary, "m"), "count");
+        assert_eq!(step["status"], "FAILED", "{report}");
+        assert_eq!(step["reason_slug"], "usage_invalid", "{report}");
+        let message = step["message"].as_str().unwrap_or("");
+        assert!(message.contains(says), "{report}: {message}");
+        assert!(usage_spends(&fx).is_empty(), "{report}");
+        assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 1, "{report}");
+        assert_eq!(fx.balance(), 50, "{report}: the run charge is refunded");
+    }
+}
+
+#[test]
+fn a_balance_that_cannot_cover_the_reservation_is_refused_before_charging() {
+    // 1 to run + 2 x 10 reserved = 21; 20 is not enough even though 7 pages would cost 15.
+    let fx = metered(r#"{"pages": 7}"#, 20);
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1);
+    let run = run_of(&summary, "m");
+    assert_eq!(step_of(run, "count")["reason_slug"], "not_enough_credits");
+    assert!(run["refused"].as_str().unwrap().contains("21"), "{run}");
+    assert!(spends(&fx).is_empty());
+    assert_eq!(fx.balance(), 20);
+    let (_, plan, _) = fx.orchestrate(&["--dry-run"]);
+    assert_eq!(plan["plan"]["work_orders"][0]["usage_reserve"], 20);
+
+    fx.topup(1, "r2");
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(fx.balance(), 6, "21 - 1 - 14");
+}
+
+#[test]
+fn units_are_checked_against_the_registry_and_the_deliverables() {
+    let fx = Fx::new().overlay("usage", "");
+    fx.write("config/registry.yml", "usage_units: []\n");
+    let out = fx.run(&["consistency-validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.text()
+            .contains("usage unit 'pages' is not in the registry"),
+        "{}",
+        out.text()
+    );
+    fx.write(
+        "modules/metered/module.yml",
+        "module_id: metered\nversion: \"1\"\nkind: transform\nrunner: {command: [\"./run.py\"]}\noutputs:\n  - {id: done, type: file, path: done.txt}\ndeliverables:\n  - {deliverable_id: step_run, outputs: [done]}\npricing:\n  usage:\n    step_run: {credits: 1, max_units: 2}\n",
+    );
+    let out = fx.run(&["consistency-validate"]);
+    assert!(
+        out.text()
+            .contains("'step_run' is charged by the platform itself"),
+        "{}",
+        out.text()
+    );
+}
