@@ -45,6 +45,7 @@ mod reliability_crash;
 mod reliability_hostile;
 mod reliability_secrets;
 mod schemas;
+mod security_doc;
 mod shard_merge;
 mod state_signed;
 mod untrusted_output;

@@ -167,9 +167,10 @@ fn a_ledger_error_in_one_work_order_ends_that_work_order_only() {
     );
     fx.workorder("chain", CHAIN);
     fx.topup(100, "r1");
-    // The first SPEND of the pass (a-first's) fails as a refused ledger write would.
+    // The first SPEND of the pass (a-first's) fails as a refused ledger write would. One
+    // work order at a time, so the first SPEND is a-first's.
     let out = fx.run_env(
-        &["orchestrator", "--json"],
+        &["orchestrator", "--json", "--jobs", "1"],
         &[("PLATFORM_FAILPOINT", "error:before_spend@1")],
     );
     let sum = out.expect_code(1).json();
