@@ -89,6 +89,14 @@ const TEMPLATES: &[Template] = &[
         ".github/workflows/admin-topup.yml",
         include_str!("template/dot-github/workflows/admin-topup.yml"),
     ),
+    file(
+        ".github/workflows/admin-adjust.yml",
+        include_str!("template/dot-github/workflows/admin-adjust.yml"),
+    ),
+    file(
+        ".github/workflows/rerun.yml",
+        include_str!("template/dot-github/workflows/rerun.yml"),
+    ),
 ];
 
 /// Write a new platform repository into `dir`: a folder that does not exist yet, or an

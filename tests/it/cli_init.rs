@@ -148,8 +148,8 @@ fn init_workflows_pass_actionlint_and_install_a_pinned_release() {
         }
     }
     assert!(
-        runs_platform >= 3,
-        "validate, orchestrator and admin-topup run platform"
+        runs_platform >= 5,
+        "validate, orchestrator, admin-topup, admin-adjust and rerun run platform"
     );
 }
 
