@@ -291,6 +291,16 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
     let (plan, view) = setup.plan_pass(opts)?;
+    if let Some(tenant) = &opts.filter.tenant_id {
+        // A typo must not read as "nothing to do": a tenant is a folder of tenants/ or one
+        // the ledger has records of (a removed tenant's open runs are still closed).
+        let recorded = view
+            .balances
+            .keys()
+            .map(String::as_str)
+            .chain(view.history.work_orders.keys().map(|(t, _)| t.as_str()));
+        crate::account::known::require_known(&setup.repo.root, tenant, recorded)?;
+    }
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {

@@ -379,7 +379,7 @@ fn enum_values_and_commands_suggest_the_closest() {
 fn an_unknown_tenant_exits_2_with_the_closest_ones() {
     let fx = Fx::new();
     fx.topup(100, "INV-1");
-    for cmd in ["balance", "statement", "runs"] {
+    for cmd in ["balance", "statement", "runs", "orchestrator"] {
         let out = fx.run(&[cmd, "--tenant-id", "nosuch"]);
         out.expect_code(2);
         assert!(
