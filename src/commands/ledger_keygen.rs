@@ -17,7 +17,7 @@ impl View for GeneratedKey {
              1. Store private_key as the secret PLATFORM_LEDGER_SIGNING_KEY (GitHub: a secret of the\n   \
              Environments that push state); never commit it.\n\
              2. Add the public half to config/ledger.yml:\n\n\
-             signing_keys:\n  - key_id: {id}\n    public_key: {public}\n",
+             signing_keys:\n  - key_id: \"{id}\"\n    public_key: {public}\n",
             id = self.key_id,
             public = self.public_key,
             private = self.private_key,

@@ -73,18 +73,11 @@ impl Catalog {
     /// fails its schema is returned empty (every module refused) with the findings, so a
     /// broken catalog never opens every module to every tenant.
     pub fn load(root: &Path) -> (Option<Catalog>, Vec<Finding>) {
-        let path = root.join(CATALOG_FILE);
-        if !path.exists() {
-            return (None, Vec::new());
-        }
-        let doc = match yaml::load(root, &path) {
-            Ok(d) => d,
-            Err(f) => return (Some(Catalog::default()), vec![f]),
+        let doc = match super::load_checked(root, CATALOG_FILE, SchemaKind::Catalog, false) {
+            Ok(super::Loaded::Absent) => return (None, Vec::new()),
+            Ok(super::Loaded::Valid(doc)) => doc,
+            Err(findings) => return (Some(Catalog::default()), findings),
         };
-        let findings = doc.schema_findings(SchemaKind::Catalog);
-        if !findings.is_empty() {
-            return (Some(Catalog::default()), findings);
-        }
         let mut catalog = Catalog::default();
         let plans = doc.value.get("plans").cloned().unwrap_or_default();
         for plan in plans.as_object().into_iter().flat_map(|m| m.keys()) {
@@ -97,7 +90,7 @@ impl Catalog {
                 catalog.lines.insert(plan.clone(), line);
             }
         }
-        (Some(catalog), findings)
+        (Some(catalog), Vec::new())
     }
 }
 

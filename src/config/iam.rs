@@ -4,7 +4,7 @@ pub use crate::audit::Scope;
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::schema::SchemaKind;
-use crate::yaml::{self, Doc};
+use crate::yaml::Doc;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -33,18 +33,11 @@ struct ActorEntry {
 impl Iam {
     /// Parse and check config/iam.yml; a missing file is an empty IAM (every request denied).
     pub fn load(root: &Path) -> (Iam, Vec<Finding>) {
-        let path = root.join(IAM_FILE);
-        if !path.exists() {
-            return (Iam::default(), Vec::new());
-        }
-        let doc = match yaml::load(root, &path) {
-            Ok(d) => d,
-            Err(f) => return (Iam::default(), vec![f]),
+        let doc = match super::load_checked(root, IAM_FILE, SchemaKind::Iam, false) {
+            Ok(super::Loaded::Absent) => return (Iam::default(), Vec::new()),
+            Ok(super::Loaded::Valid(doc)) => doc,
+            Err(findings) => return (Iam::default(), findings),
         };
-        let out = doc.schema_findings(SchemaKind::Iam);
-        if !out.is_empty() {
-            return (Iam::default(), out);
-        }
         // The schema has checked the shape; a mismatch here is a finding all the same.
         let file: IamFile = match serde_json::from_value(doc.value.clone()) {
             Ok(f) => f,

@@ -3,7 +3,6 @@ use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::heads::keys::{decode_exact, key_id_of, Signer, TrustedKey, KEY_BYTES};
 use crate::schema::SchemaKind;
-use crate::yaml;
 use std::path::Path;
 
 pub const LEDGER_FILE: &str = "config/ledger.yml";
@@ -21,21 +20,12 @@ impl LedgerConfig {
 
     /// Parse and check config/ledger.yml; problems come back as findings (file, field, line).
     pub fn load(root: &Path) -> (LedgerConfig, Vec<Finding>) {
-        let path = root.join(LEDGER_FILE);
-        if !path.exists() {
-            return (LedgerConfig::default(), Vec::new());
-        }
-        let doc = match yaml::load(root, &path) {
-            Ok(d) => d,
-            Err(f) => return (LedgerConfig::default(), vec![f]),
+        // An empty file (every key commented out) is unsigned state, as no file is.
+        let doc = match super::load_checked(root, LEDGER_FILE, SchemaKind::Ledger, true) {
+            Ok(super::Loaded::Absent) => return (LedgerConfig::default(), Vec::new()),
+            Ok(super::Loaded::Valid(doc)) => doc,
+            Err(findings) => return (LedgerConfig::default(), findings),
         };
-        if doc.value.is_null() {
-            return (LedgerConfig::default(), Vec::new());
-        }
-        let out = doc.schema_findings(SchemaKind::Ledger);
-        if !out.is_empty() {
-            return (LedgerConfig::default(), out);
-        }
         let mut config = LedgerConfig::default();
         let mut out = Vec::new();
         let listed = doc.value.get("signing_keys").and_then(|v| v.as_array());
@@ -115,7 +105,7 @@ mod tests {
         let a = generate().unwrap();
         let b = generate().unwrap();
         let ok = format!(
-            "signing_keys:\n  - key_id: {}\n    public_key: {}\n",
+            "signing_keys:\n  - key_id: \"{}\"\n    public_key: {}\n",
             a.key_id, a.public_key
         );
         let (config, findings) = load(&ok);
@@ -124,7 +114,7 @@ mod tests {
         assert_eq!(config.signing_keys[0].key_id, a.key_id);
 
         let bad = format!(
-            "signing_keys:\n  - key_id: {}\n    public_key: {}\n  - key_id: {}\n    public_key: {}\n",
+            "signing_keys:\n  - key_id: \"{}\"\n    public_key: {}\n  - key_id: \"{}\"\n    public_key: {}\n",
             a.key_id, a.public_key, a.key_id, b.public_key
         );
         let (config, findings) = load(&bad);

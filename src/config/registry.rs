@@ -2,7 +2,7 @@
 //! actions and evidence types, extended by config/registry.yml. Unknown IDs fail closed.
 use crate::findings::{self, Finding};
 use crate::schema::SchemaKind;
-use crate::yaml::{self, Doc};
+use crate::yaml::Doc;
 use serde_json::Value;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -95,18 +95,12 @@ impl Registry {
     /// Built-ins plus config/registry.yml when present; problems come back as findings.
     pub fn load(root: &Path) -> (Registry, Vec<Finding>) {
         let mut reg = Registry::default();
-        let path = root.join(REGISTRY_FILE);
-        if !path.exists() {
-            return (reg, Vec::new());
-        }
-        let doc = match yaml::load(root, &path) {
-            Ok(d) => d,
-            Err(f) => return (reg, vec![f]),
+        let doc = match super::load_checked(root, REGISTRY_FILE, SchemaKind::Registry, false) {
+            Ok(super::Loaded::Absent) => return (reg, Vec::new()),
+            Ok(super::Loaded::Valid(doc)) => doc,
+            Err(findings) => return (reg, findings),
         };
-        let mut out = doc.schema_findings(SchemaKind::Registry);
-        if !out.is_empty() {
-            return (reg, out);
-        }
+        let mut out = Vec::new();
         let list = |k: &str| {
             let items = doc.value.get(k).and_then(|v| v.as_array());
             items.map(Vec::as_slice).unwrap_or_default()
