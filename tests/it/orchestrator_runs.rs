@@ -418,8 +418,11 @@ fn filters_select_work_orders() {
     let (_, sum, _) = fx.orchestrate(&["--work-order-id", "chain"]);
     assert_eq!(sum["runs"].as_array().unwrap().len(), 1);
     assert_eq!(sum["runs"][0]["work_order_id"], "chain");
-    let (_, sum, _) = fx.orchestrate(&["--tenant-id", "nobody"]);
-    assert_eq!(sum["runs"].as_array().unwrap().len(), 0);
+    // A tenant neither in tenants/ nor in the ledger is a typo: exit 2, nothing run.
+    let (code, doc, _) = fx.orchestrate(&["--tenant-id", "nobody"]);
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["error"]["topic"], "error:unknown_tenant");
+    assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), 1);
 }
 
 #[test]
