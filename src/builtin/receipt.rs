@@ -3,21 +3,9 @@ use crate::contract::Failure;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Evidence that a delivery happened: where the package went and what was there.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    /// `local`, `email`, `github_release`.
-    pub provider: String,
-    /// Where the package now is: an absolute path, `smtp://host:port/<recipient>`, a URL.
-    pub remote_path: String,
-    /// The provider's own id for the object (SMTP queue id, Message-ID, asset id), if any.
-    #[serde(default)]
-    pub object_id: Option<String>,
-    pub bytes: u64,
-    pub sha256: String,
-    /// `verified` (re-read and compared) or `accepted_by_server` (the peer took it).
-    pub verification_status: String,
-}
+/// A delivery's receipt: the fields its `delivery_receipt` record carries beside the step's
+/// identity (one definition, in records/).
+pub use crate::records::evidence::Delivered as Receipt;
 
 /// A step that did not complete: a SPEC §4 reason (the orchestrator decides refunds) and a
 /// message for the step's records.

@@ -195,12 +195,7 @@ impl StepIdentity<'_> {
             run_id: self.run.run_id.clone(),
             step_id: self.step_id.to_string(),
             attempt: self.attempt,
-            provider: r.provider.clone(),
-            remote_path: r.remote_path.clone(),
-            object_id: r.object_id.clone(),
-            bytes: r.bytes,
-            sha256: r.sha256.clone(),
-            verification_status: r.verification_status.clone(),
+            delivered: r.clone(),
         }
     }
 

@@ -256,7 +256,25 @@ impl EvidenceItem {
     }
 }
 
-/// What a delivery step sent, and where.
+/// Evidence that a delivery happened: where the package went and what was there (what a
+/// delivery built-in hands back, and the body of its `delivery_receipt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// `local`, `email`, `github_release`.
+    pub provider: String,
+    /// Where the package now is: an absolute path, `smtp://host:port/<recipient>`, a URL.
+    pub remote_path: String,
+    /// The provider's own id for the object (SMTP queue id, Message-ID, asset id), if any.
+    #[serde(default)]
+    pub object_id: Option<String>,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `verified` (re-read and compared) or `accepted_by_server` (the peer took it).
+    pub verification_status: String,
+}
+
+/// What a delivery step sent, and where: the step's identity and what it delivered, in one
+/// flat JSON object on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryReceipt {
     pub tenant_id: String,
@@ -264,13 +282,8 @@ pub struct DeliveryReceipt {
     pub run_id: String,
     pub step_id: String,
     pub attempt: u32,
-    pub provider: String,
-    pub remote_path: String,
-    #[serde(default)]
-    pub object_id: Option<String>,
-    pub bytes: u64,
-    pub sha256: String,
-    pub verification_status: String,
+    #[serde(flatten)]
+    pub delivered: Delivered,
 }
 
 impl DeliveryReceipt {

@@ -243,12 +243,14 @@ fn print_examples() {
         run_id: run_id.into(),
         step_id: "deliver".into(),
         attempt: 1,
-        provider: "local".into(),
-        remote_path: "runtime/deliveries/acme/wo-report/deliver/package.zip".into(),
-        object_id: None,
-        bytes: 2048,
-        sha256: "5d41402abc4b2a76b9719d911017c592ae1f3c2b4d5e6f708192a3b4c5d6e7f8".into(),
-        verification_status: "verified".into(),
+        delivered: Delivered {
+            provider: "local".into(),
+            remote_path: "runtime/deliveries/acme/wo-report/deliver/package.zip".into(),
+            object_id: None,
+            bytes: 2048,
+            sha256: "5d41402abc4b2a76b9719d911017c592ae1f3c2b4d5e6f708192a3b4c5d6e7f8".into(),
+            verification_status: "verified".into(),
+        },
     }));
     post(Record::RunEnded(RunEnded {
         tenant_id: t.into(),
