@@ -345,13 +345,7 @@ fn record(
     let zip = item.zip.as_ref()?;
     let p = &item.candidate.purchase;
     Some(Payload::new(Publish {
-        tenant_id: p.tenant_id.clone(),
-        work_order_id: p.work_order_id.clone(),
-        run: p.run,
-        run_id: p.run_id.clone(),
-        step_id: p.step_id.clone(),
-        attempt: p.attempt,
-        deliverable_id: p.deliverable_id.clone(),
+        purchase: p.clone(),
         spend_key: item.candidate.spend_key.clone(),
         asset_name: item.report.asset_name.clone(),
         bytes: zip.bytes,

@@ -3,7 +3,6 @@ use crate::error::{Error, Result};
 use crate::records::{Publish, Record, StepOutcome, StepStatus, Stream};
 use crate::runs::history::History;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -63,18 +62,8 @@ pub fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Which purchase: a deliverable of one step attempt of one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Purchase {
-    pub tenant_id: String,
-    pub work_order_id: String,
-    pub run: u64,
-    pub run_id: String,
-    pub step_id: String,
-    /// The attempt whose outputs are published.
-    pub attempt: u32,
-    pub deliverable_id: String,
-}
+/// Which purchase: defined with the `publish` record, whose identity it is.
+pub use crate::records::evidence::Purchase;
 
 /// One purchased deliverable, at the attempt whose outputs are published.
 #[derive(Debug, Clone, PartialEq)]

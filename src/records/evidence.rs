@@ -363,16 +363,25 @@ impl EvidenceBundle {
     }
 }
 
-/// A purchased deliverable published as a release asset (or staged with `--no-publish`).
+/// Which purchase: a deliverable of one step attempt of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Publish {
+pub struct Purchase {
     pub tenant_id: String,
     pub work_order_id: String,
     pub run: u64,
     pub run_id: String,
     pub step_id: String,
+    /// The attempt whose outputs are published.
     pub attempt: u32,
     pub deliverable_id: String,
+}
+
+/// A purchased deliverable published as a release asset (or staged with `--no-publish`):
+/// the purchase and what was published, in one flat JSON object on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publish {
+    #[serde(flatten)]
+    pub purchase: Purchase,
     /// The SPEND that bought the deliverable.
     pub spend_key: String,
     pub asset_name: String,

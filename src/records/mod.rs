@@ -207,7 +207,7 @@ impl Record {
             Record::DeliveryReceipt(r) => Some(&r.tenant_id),
             Record::RunEnded(r) => Some(&r.tenant_id),
             Record::EvidenceBundle(r) => Some(&r.tenant_id),
-            Record::Publish(r) => Some(&r.tenant_id),
+            Record::Publish(r) => Some(&r.purchase.tenant_id),
             Record::Adjust(r) => Some(&r.tenant_id),
             Record::RerunRequested(r) => Some(&r.tenant_id),
             Record::Audit(r) => r.tenant_id.as_deref(),

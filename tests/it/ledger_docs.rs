@@ -288,13 +288,15 @@ fn print_examples() {
         ],
     )));
     post(Record::Publish(Publish {
-        tenant_id: t.into(),
-        work_order_id: wo.into(),
-        run,
-        run_id: run_id.into(),
-        step_id: "build".into(),
-        attempt: 1,
-        deliverable_id: "report".into(),
+        purchase: Purchase {
+            tenant_id: t.into(),
+            work_order_id: wo.into(),
+            run,
+            run_id: run_id.into(),
+            step_id: "build".into(),
+            attempt: 1,
+            deliverable_id: "report".into(),
+        },
         spend_key: deliverable.key(),
         asset_name: "acme__wo-report__build__report.zip".into(),
         bytes: 733,
