@@ -141,12 +141,7 @@ fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
 fn rejected_tenants(repo: &Repo, filter: &Filter) -> Vec<Invalid> {
     repo.rejected_tenants
         .iter()
-        .filter(|r| {
-            filter.tenant_id.as_deref().is_none_or(|t| t == r.folder)
-                && filter
-                    .shard
-                    .is_none_or(|(k, n)| plan::tenant_shard(&r.folder, n) == k)
-        })
+        .filter(|r| filter.covers_tenant(&r.folder))
         .map(|r| Invalid {
             tenant_id: r.folder.clone(),
             work_order_id: "*".into(),
@@ -304,17 +299,18 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
-        // The balances the plan leaves, and the runs it would refuse.
+        // The balances the plan leaves, and the tenants it would refuse for credits.
         let mut projected = view.balances.clone();
         projected.extend(
             plan.tenants
                 .iter()
                 .map(|t| (t.tenant_id.clone(), t.balance_after)),
         );
-        let refused: Vec<RunReport> = plan
+        let refused = plan
             .work_orders
             .iter()
-            .filter_map(|wp| wp.refused.as_ref().map(|r| report::refused_report(wp, r)))
+            .filter(|wp| matches!(wp.refused, Some(plan::Refusal::NotEnoughCredits { .. })))
+            .map(|wp| wp.tenant_id.clone())
             .collect();
         summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &projected, &refused);
         summary.plan = Some(plan);
@@ -345,7 +341,8 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             crate::cache::ledger::remove(&setup.runtime_dir);
         }
     }
-    summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &balances, &summary.runs);
+    let (after, refused) = notices::after_pass(&balances, &summary.runs);
+    summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
     Ok(summary)
 }
 

@@ -1,10 +1,10 @@
 //! After a pass, the tenants to top up (SPEC §10): below their `low_balance_credits`, or with a run refused for credits.
-use super::plan::{tenant_shard, Filter};
+use super::plan::Filter;
 use super::report::RunReport;
 use crate::contract::Failure;
 use crate::repo::Repo;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a tenant is listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,19 +37,16 @@ pub struct LowBalance {
     pub reason: LowReason,
 }
 
-/// The tenants of the pass's scope to list, in tenant order: one entry per tenant.
-pub fn low_balance(
-    repo: &Repo,
-    filter: &Filter,
+/// The balances a pass leaves (before it, less what its runs charged, plus what they
+/// refunded) and the tenants with a run refused, or a step failed, for credits.
+pub fn after_pass(
     balances: &BTreeMap<String, i64>,
     runs: &[RunReport],
-) -> Vec<LowBalance> {
-    let mut after: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut refused: Vec<&str> = Vec::new();
+) -> (BTreeMap<String, i64>, BTreeSet<String>) {
+    let mut after = balances.clone();
+    let mut refused = BTreeSet::new();
     for r in runs {
-        let b = after
-            .entry(&r.tenant_id)
-            .or_insert_with(|| balances.get(&r.tenant_id).copied().unwrap_or(0));
+        let b = after.entry(r.tenant_id.clone()).or_insert(0);
         *b = b
             .saturating_sub(r.charged_credits)
             .saturating_add(r.refunded_credits);
@@ -58,24 +55,27 @@ pub fn low_balance(
             .iter()
             .any(|s| s.reason_slug.as_deref() == Some(Failure::NotEnoughCredits.slug()));
         if for_credits {
-            refused.push(&r.tenant_id);
+            refused.insert(r.tenant_id.clone());
         }
     }
-    let in_scope = |t: &str| {
-        filter.tenant_id.as_deref().is_none_or(|f| f == t)
-            && filter.shard.is_none_or(|(k, n)| tenant_shard(t, n) == k)
-    };
+    (after, refused)
+}
+
+/// The tenants of the pass's scope to list, in tenant order: one entry per tenant.
+pub fn low_balance(
+    repo: &Repo,
+    filter: &Filter,
+    balances: &BTreeMap<String, i64>,
+    refused: &BTreeSet<String>,
+) -> Vec<LowBalance> {
     repo.tenants
         .values()
-        .filter(|t| in_scope(&t.tenant_id))
+        .filter(|t| filter.covers_tenant(&t.tenant_id))
         .filter_map(|t| {
             let id = t.tenant_id.as_str();
-            let balance = after
-                .get(id)
-                .copied()
-                .unwrap_or_else(|| balances.get(id).copied().unwrap_or(0));
+            let balance = balances.get(id).copied().unwrap_or(0);
             let threshold = t.low_balance_credits;
-            let reason = if refused.contains(&id) {
+            let reason = if refused.contains(id) {
                 LowReason::RefusedForCredits
             } else if threshold.is_some_and(|th| balance < th) {
                 LowReason::BelowThreshold

@@ -238,23 +238,22 @@ pub struct PlanInput<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
+impl Filter {
+    /// Whether the pass covers this tenant (`--tenant-id`, `--shard`).
+    pub fn covers_tenant(&self, tenant_id: &str) -> bool {
+        self.tenant_id.as_deref().is_none_or(|t| t == tenant_id)
+            && self
+                .shard
+                .is_none_or(|(k, n)| tenant_shard(tenant_id, n) == k)
+    }
+}
+
 fn selected(filter: &Filter, tenant_id: &str, work_order_id: &str) -> bool {
-    if filter.tenant_id.as_deref().is_some_and(|t| t != tenant_id) {
-        return false;
-    }
-    if filter
-        .work_order_id
-        .as_deref()
-        .is_some_and(|w| w != work_order_id)
-    {
-        return false;
-    }
-    if let Some((k, n)) = filter.shard {
-        if tenant_shard(tenant_id, n) != k {
-            return false;
-        }
-    }
-    true
+    filter.covers_tenant(tenant_id)
+        && filter
+            .work_order_id
+            .as_deref()
+            .is_none_or(|w| w == work_order_id)
 }
 
 /// Plan a pass. Work orders come in order of tenant id, then work order id.
