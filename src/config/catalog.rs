@@ -74,8 +74,8 @@ impl Catalog {
     /// broken catalog never opens every module to every tenant.
     pub fn load(root: &Path) -> (Option<Catalog>, Vec<Finding>) {
         let doc = match super::load_checked(root, CATALOG_FILE, SchemaKind::Catalog, false) {
-            Ok(super::Loaded::Absent) => return (None, Vec::new()),
-            Ok(super::Loaded::Valid(doc)) => doc,
+            Ok(None) => return (None, Vec::new()),
+            Ok(Some(doc)) => doc,
             Err(findings) => return (Some(Catalog::default()), findings),
         };
         let mut catalog = Catalog::default();

@@ -34,8 +34,8 @@ impl Iam {
     /// Parse and check config/iam.yml; a missing file is an empty IAM (every request denied).
     pub fn load(root: &Path) -> (Iam, Vec<Finding>) {
         let doc = match super::load_checked(root, IAM_FILE, SchemaKind::Iam, false) {
-            Ok(super::Loaded::Absent) => return (Iam::default(), Vec::new()),
-            Ok(super::Loaded::Valid(doc)) => doc,
+            Ok(None) => return (Iam::default(), Vec::new()),
+            Ok(Some(doc)) => doc,
             Err(findings) => return (Iam::default(), findings),
         };
         // The schema has checked the shape; a mismatch here is a finding all the same.

@@ -22,8 +22,8 @@ impl LedgerConfig {
     pub fn load(root: &Path) -> (LedgerConfig, Vec<Finding>) {
         // An empty file (every key commented out) is unsigned state, as no file is.
         let doc = match super::load_checked(root, LEDGER_FILE, SchemaKind::Ledger, true) {
-            Ok(super::Loaded::Absent) => return (LedgerConfig::default(), Vec::new()),
-            Ok(super::Loaded::Valid(doc)) => doc,
+            Ok(None) => return (LedgerConfig::default(), Vec::new()),
+            Ok(Some(doc)) => doc,
             Err(findings) => return (LedgerConfig::default(), findings),
         };
         let mut config = LedgerConfig::default();

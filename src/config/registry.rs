@@ -96,8 +96,8 @@ impl Registry {
     pub fn load(root: &Path) -> (Registry, Vec<Finding>) {
         let mut reg = Registry::default();
         let doc = match super::load_checked(root, REGISTRY_FILE, SchemaKind::Registry, false) {
-            Ok(super::Loaded::Absent) => return (reg, Vec::new()),
-            Ok(super::Loaded::Valid(doc)) => doc,
+            Ok(None) => return (reg, Vec::new()),
+            Ok(Some(doc)) => doc,
             Err(findings) => return (reg, findings),
         };
         let mut out = Vec::new();
