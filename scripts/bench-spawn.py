@@ -8,13 +8,14 @@ gen-workload.py) N times each way, in R interleaved rounds, from this one small 
 
   direct      posix_spawn of the module with the runner's environment, stdout and stderr
               to pipes read to EOF, then waitpid: what the runner did before the supervisor;
-  supervised  posix_spawn of `PLATFORM_BIN __supervise STEP_DIR` with a socket as stdin, the
-              spec sent over it, the report read, the pipes read to EOF, then waitpid: what
-              the runner does now (the supervisor spawns the module and ends its tree).
+  supervised  what the runner does now: the zygote (`PLATFORM_BIN __zygote`, started once,
+              untimed, as a run starts it once) is sent the step's socket and log pipes
+              (SCM_RIGHTS) and forks a supervisor; the spec goes over the socket, the report
+              is read, the pipes are read to EOF (the supervisor spawns the module and ends
+              its tree; the zygote reaps it).
 
 Prints the median and spread per spawn for each, and the difference: the supervisor's cost
-per step. The orchestrator's own spawn is the same posix_spawn either way (neither installs
-a pre_exec hook), so its size does not enter this difference.
+per step.
 """
 import argparse
 import json
@@ -67,17 +68,30 @@ def direct(module, env, cwd):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def supervised(platform, module, env, cwd, step_dir):
+def start_zygote(platform):
+    """The zygote with its control socket (a SOCK_SEQPACKET pair) as stdin, as the runner
+    starts it: an empty environment and argv room for the supervisors' command lines."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    pid = os.posix_spawn(platform, ["platform", "__zygote", " " * 4160], {}, file_actions=[
+        (os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
+        (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    theirs.close()
+    os.close(devnull)
+    return ours, pid
+
+
+def supervised(zygote, module, env, cwd, step_dir):
     ro, wo, re, we = pipes()
     ours, theirs = socket.socketpair()
-    pid = os.posix_spawn(platform, ["platform", "__supervise", step_dir], env, file_actions=[
-        (os.POSIX_SPAWN_DUP2, theirs.fileno(), 0),
-        (os.POSIX_SPAWN_DUP2, wo, 1), (os.POSIX_SPAWN_DUP2, we, 2)])
+    socket.send_fds(zygote, [step_dir.encode()], [theirs.fileno(), wo, we])
+    pid = int.from_bytes(zygote.recv(4), "little", signed=True)
+    assert pid > 0, pid
     theirs.close()
     os.close(wo)
     os.close(we)
-    spec = {"program": module, "args": [], "cwd": cwd, "timeout_ms": 60000,
-            "parent_pid": os.getpid()}
+    spec = {"program": module, "args": [], "cwd": cwd, "env": sorted(env.items()),
+            "timeout_ms": 60000}
     ours.sendall(json.dumps(spec).encode())
     ours.shutdown(socket.SHUT_WR)
     report = b""
@@ -88,7 +102,6 @@ def supervised(platform, module, env, cwd, step_dir):
         report += chunk
     ours.close()
     drain([ro, re])
-    os.waitpid(pid, 0)
     assert json.loads(report) == {"outcome": "exited", "code": 0}, report
 
 
@@ -115,14 +128,17 @@ def main():
                "PLATFORM_WORK_ORDER_ID": "w", "PLATFORM_STEP_ID": "s"}
         cwd = os.path.join(step, "work")
         per_round = max(1, args.n // args.rounds)
+        zygote, zygote_pid = start_zygote(platform)
         times = {"direct": [], "supervised": []}
         for _ in range(args.rounds):
             for name, run in (("direct", lambda: direct(module, env, cwd)),
-                              ("supervised", lambda: supervised(platform, module, env, cwd, step))):
+                              ("supervised", lambda: supervised(zygote, module, env, cwd, step))):
                 t0 = time.perf_counter()
                 for _ in range(per_round):
                     run()
                 times[name].append((time.perf_counter() - t0) / per_round * 1000)
+        zygote.close()
+        os.waitpid(zygote_pid, 0)
     print(f"{per_round * args.rounds} spawns each way, {args.rounds} interleaved rounds; "
           f"ms per spawn, median of rounds (min-max):")
     med = {}

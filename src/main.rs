@@ -3,13 +3,14 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // A step's supervisor is this binary too (hidden, not a CLI command): its environment is
-    // the module's, declared secrets included, so it must not go through the capture below.
+    // The zygote that forks each step's supervisor is this binary too (hidden, not a CLI
+    // command), started with an empty environment: nothing to capture, no CLI to parse.
+    #[cfg(target_os = "linux")]
     if std::env::args_os()
         .nth(1)
-        .is_some_and(|a| a == "__supervise")
+        .is_some_and(|a| a == platform::runner::zygote::ARG)
     {
-        return platform::runner::supervisor::main();
+        return platform::runner::zygote::main();
     }
     // First, while the process has one thread: secrets move into the store and out of reach.
     platform::secrets::capture_and_scrub();

@@ -126,16 +126,14 @@ fn execute(
     // First: processes of an earlier attempt could still write into what is cleared next.
     launch::end_earlier_attempt(spec.step_dir)?;
     prepare(spec)?;
-    let env = module_env(spec);
     let ended = launch::run(&Launch {
         spec: Spec {
             program,
             args: args.to_vec(),
             cwd: abs(&spec.step_dir.join("work")),
+            env: module_env(spec),
             timeout_ms: spec.contract.timeout_seconds.saturating_mul(1000),
-            parent_pid: std::process::id(),
         },
-        env: &env,
         step_dir: spec.step_dir,
         redactor: spec.redactor,
     })?;

@@ -1,23 +1,21 @@
-//! The orchestrator's side of a supervised step: starts `platform __supervise` (no pre_exec
-//! hook, so the spawn stays a cheap vfork-style spawn of the big orchestrator), records it in
-//! the step dir, streams the module's stdout/stderr into capped, redacted logs, and collects
-//! the supervisor's report. Backstops: a supervisor that overruns the module's timeout is
-//! killed, and the orchestrator is itself a child subreaper, so the module tree of a
-//! supervisor that died (a module may kill it) reparents here and is ended.
+//! The orchestrator's side of a supervised step: has the zygote fork the step's supervisor,
+//! records it in the step dir, streams the module's stdout/stderr into capped, redacted logs,
+//! and collects the supervisor's report. Backstops: a supervisor that overruns the module's
+//! timeout is killed, and the orchestrator is itself a child subreaper, so the module tree of
+//! a supervisor that died (a module may kill it) reparents here and is ended.
+use super::fdpass;
 use super::logs::{LogSink, LOG_CAP};
 use super::procs;
 use super::redact::Redactor;
 use super::supervisor::{Report, Spec, ARG};
+use super::zygote;
 use super::FileRecord;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Where a step's supervisor is recorded, for the next attempt to check.
@@ -30,14 +28,9 @@ const PIPE_GRACE: Duration = Duration::from_secs(5);
 const EARLIER_GRACE: Duration = Duration::from_secs(10);
 const REPORT_CAP: usize = 64 << 10;
 
-/// Supervisors this process started and has not reaped: every other child is a stray.
-static SUPERVISORS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
-
 /// One supervised module run.
 pub struct Launch<'a> {
     pub spec: Spec,
-    /// The module's whole environment (the supervisor runs with it too).
-    pub env: &'a [(String, String)],
     pub step_dir: &'a Path,
     pub redactor: &'a Redactor,
 }
@@ -68,9 +61,7 @@ struct Recorded {
     start_time: u64,
 }
 
-/// Run the module under a supervisor; Err when nothing could be started. The calling thread
-/// must stay until this returns (it does: it pumps the logs): the supervisor's death signal
-/// follows the thread that spawned it, not the process.
+/// Run the module under a supervisor; Err when nothing could be started.
 pub fn run(l: &Launch) -> Result<Ended, String> {
     become_subreaper();
     let log = |name, file: &str| {
@@ -78,13 +69,11 @@ pub fn run(l: &Launch) -> Result<Ended, String> {
             .map_err(|e| format!("cannot create the step's {file}: {e}"))
     };
     let mut sinks = [log("stdout", "stdout.log")?, log("stderr", "stderr.log")?];
-    let (ours, theirs) =
-        UnixStream::pair().map_err(|e| format!("cannot create the supervisor's socket: {e}"))?;
-    let mut child = spawn_supervisor(l, theirs.into())?;
-    record(l.step_dir, child.id());
-    send_spec(&ours, &l.spec);
+    let mut sup = spawn_supervisor(l)?;
+    record(l.step_dir, sup.pid, sup.start_time);
+    send_spec(&sup.channel, &l.spec);
     let timeout = Duration::from_millis(l.spec.timeout_ms);
-    let pumped = pump(&mut child, &ours, &mut sinks, timeout);
+    let pumped = pump(&mut sup, &mut sinks, timeout);
     let ending = judge(&pumped);
     let mut logs = Vec::new();
     let mut log_error = None;
@@ -115,10 +104,6 @@ fn become_subreaper() {
     });
 }
 
-fn supervisors() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
-    SUPERVISORS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The step dir as the supervisor's argv names it: the same however the runtime directory
 /// was spelled, so a later orchestrator recognises it.
 fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
@@ -127,32 +112,42 @@ fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
         .unwrap_or_else(|_| step_dir.to_path_buf())
 }
 
-fn spawn_supervisor(l: &Launch, channel: OwnedFd) -> Result<Child, String> {
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg0("platform")
-        .arg(ARG)
-        .arg(step_dir_id(l.step_dir))
-        .env_clear()
-        .envs(l.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&l.spec.cwd)
-        .stdin(Stdio::from(channel))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Held across the spawn: a sweep never mistakes a supervisor being born for a stray.
-    let mut live = supervisors();
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start the step's supervisor: {e}"))?;
-    live.insert(child.id());
-    Ok(child)
+/// A supervisor the zygote forked for this step: the ends of its socket and log pipes.
+struct Supervised {
+    pid: i32,
+    /// Its start time (0 when unknown), naming it for good.
+    start_time: u64,
+    channel: UnixStream,
+    out: File,
+    err: File,
+}
+
+fn spawn_supervisor(l: &Launch) -> Result<Supervised, String> {
+    let io = |e: std::io::Error| format!("cannot create the supervisor's pipes: {e}");
+    let (ours, theirs) = UnixStream::pair().map_err(io)?;
+    let (out, out_w) = fdpass::pipe().map_err(io)?;
+    let (err, err_w) = fdpass::pipe().map_err(io)?;
+    let pid = zygote::fork_supervisor(
+        &step_dir_id(l.step_dir),
+        [theirs.as_fd(), out_w.as_fd(), err_w.as_fd()],
+    )
+    .map_err(|e| format!("cannot start the step's supervisor: {e}"))?;
+    // Their ends are closed here as they go out of scope: the pipes end when the module's
+    // tree and the supervisor have closed theirs.
+    Ok(Supervised {
+        pid,
+        start_time: procs::start_time(pid).unwrap_or(0),
+        channel: ours,
+        out: out.into(),
+        err: err.into(),
+    })
 }
 
 /// Write the supervisor's pid and start time into the step dir (renamed into place).
-fn record(step_dir: &Path, pid: u32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    let Some(start_time) = procs::start_time(pid) else {
+fn record(step_dir: &Path, pid: i32, start_time: u64) {
+    if start_time == 0 {
         return;
-    };
+    }
     if let Ok(body) = serde_json::to_vec(&Recorded { pid, start_time }) {
         let _ = crate::atomic::write_atomic(&step_dir.join(SUPERVISOR_FILE), &body, false);
     }
@@ -170,32 +165,23 @@ fn send_spec(channel: &UnixStream, spec: &Spec) {
 /// What the pump saw.
 struct Pumped {
     report: Vec<u8>,
-    status: Option<ExitStatus>,
     killed: bool,
 }
 
 /// Stream both pipes into the logs and read the report, until the supervisor has gone and
 /// the pipes are closed (or, if something still holds them, [`PIPE_GRACE`] after).
-fn pump(
-    child: &mut Child,
-    channel: &UnixStream,
-    sinks: &mut [LogSink; 2],
-    timeout: Duration,
-) -> Pumped {
-    let (Some(mut out), Some(mut err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Pumped {
-            report: Vec::new(),
-            status: child.wait().ok(),
-            killed: false,
-        };
-    };
-    let fds = [out.as_raw_fd(), err.as_raw_fd(), channel.as_raw_fd()];
-    let mut chan = channel;
-    let readers: [&mut dyn Read; 3] = [&mut out, &mut err, &mut chan];
+fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pumped {
+    let fds = [
+        sup.out.as_raw_fd(),
+        sup.err.as_raw_fd(),
+        sup.channel.as_raw_fd(),
+    ];
+    let (pid, start_time) = (sup.pid, sup.start_time);
+    let mut chan = &sup.channel;
+    let readers: [&mut dyn Read; 3] = [&mut sup.out, &mut sup.err, &mut chan];
     let mut open = [true; 3];
     let mut p = Pumped {
         report: Vec::new(),
-        status: None,
         killed: false,
     };
     let backstop = Instant::now() + timeout + BACKSTOP_GRACE;
@@ -203,8 +189,10 @@ fn pump(
     let mut buf = vec![0u8; 64 << 10];
     while open.iter().any(|o| *o) {
         let now = Instant::now();
+        // The channel is open only while the supervisor lives (it holds the other end, and
+        // the zygote has not reaped it), so its pid cannot have been reused.
         if open[2] && now >= backstop && !p.killed {
-            let _ = child.kill();
+            procs::kill(pid, libc::SIGKILL);
             p.killed = true;
         }
         if give_up.is_some_and(|t| now >= t) {
@@ -226,22 +214,17 @@ fn pump(
                 }
             }
             if i == 2 && !open[2] {
-                supervisor_gone(child, &mut p);
+                // The supervisor closed the channel, which it does by exiting: if it left no
+                // report, end what it left behind (its module tree has reparented here).
+                if serde_json::from_slice::<Report>(&p.report).is_err() {
+                    await_exit(pid, start_time);
+                    sweep_strays();
+                }
                 give_up = Some(Instant::now() + PIPE_GRACE);
             }
         }
     }
     p
-}
-
-/// The supervisor closed the channel, which it does by exiting: reap it, and if it left no
-/// report, end what it left behind (its module tree has reparented here).
-fn supervisor_gone(child: &mut Child, p: &mut Pumped) {
-    p.status = child.wait().ok();
-    supervisors().remove(&child.id());
-    if serde_json::from_slice::<Report>(&p.report).is_err() {
-        sweep_strays();
-    }
 }
 
 /// Indices (into `fds`) that are readable or closed, waiting at most `wait` (capped at 1 s,
@@ -275,29 +258,39 @@ fn judge(p: &Pumped) -> Ending {
         return Ending::Reported(r);
     }
     let why = if p.killed {
-        "the step's supervisor did not end the step within its timeout and was killed".to_string()
+        "the step's supervisor did not end the step within its timeout and was killed"
     } else {
-        match p.status {
-            Some(s) => format!("the step's supervisor ended without a report ({s})"),
-            None => "the step's supervisor ended without a report".to_string(),
-        }
+        "the step's supervisor ended without a report"
     };
     Ending::Lost {
         timed_out: p.killed,
-        why,
+        why: why.to_string(),
     }
 }
 
-/// SIGKILL and reap every child of this process that is not a live supervisor: the module
-/// tree of a supervisor that died without ending it, reparented here. Repeats while killing
-/// one makes its own children reparent here.
+/// Wait until the supervisor has fully exited: it closes its fds before its orphans are
+/// reparented here, so a sweep at the channel's end alone could miss them.
+fn await_exit(pid: i32, start_time: u64) {
+    let until = Instant::now() + PIPE_GRACE;
+    while start_time != 0 && procs::is_running(pid, start_time) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// SIGKILL and reap every child of this process but the zygote: the module tree of a
+/// supervisor that died without ending it, reparented here (supervisors are the zygote's
+/// children, never this process's). Repeats while killing one makes its own children
+/// reparent here.
 fn sweep_strays() {
-    let live = supervisors();
+    zygote::with_pid(|zygote| sweep_children_but(zygote.and_then(|p| i32::try_from(p).ok())));
+}
+
+fn sweep_children_but(keep: Option<i32>) {
     let me = std::process::id() as i32;
     for _ in 0..1000 {
         let strays: Vec<i32> = procs::children(me)
             .into_iter()
-            .filter(|p| u32::try_from(*p).is_ok_and(|p| !live.contains(&p)))
+            .filter(|p| Some(*p) != keep)
             .collect();
         if strays.is_empty() {
             return;

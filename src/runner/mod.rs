@@ -3,6 +3,8 @@
 //! redacted. `prepare` is everything that can be refused before the step is charged.
 pub mod command;
 #[cfg(target_os = "linux")]
+mod fdpass;
+#[cfg(target_os = "linux")]
 pub mod launch;
 pub mod logs;
 pub mod outputs;
@@ -13,6 +15,8 @@ pub mod result;
 pub mod self_test;
 pub mod supervisor;
 pub mod usage;
+#[cfg(target_os = "linux")]
+pub mod zygote;
 
 use crate::beneath::Beneath;
 use crate::builtin::{self, BuiltinStep, Receipt};

@@ -16,6 +16,13 @@ pub fn start_time(pid: i32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// Where a process's argv strings are in its memory (arg_start, arg_end: fields 48 and 49
+/// of /proc/PID/stat): the area /proc/PID/cmdline shows.
+pub fn arg_area(pid: i32) -> Option<(u64, u64)> {
+    let f = stat_fields(pid)?;
+    Some((f.get(45)?.parse().ok()?, f.get(46)?.parse().ok()?))
+}
+
 /// Whether `pid` is the process that started at `start` and has not exited (a zombie has).
 pub fn is_running(pid: i32, start: u64) -> bool {
     stat_fields(pid).is_some_and(|f| {

@@ -1,17 +1,17 @@
-//! The per-step supervisor (`platform __supervise <step dir>`, hidden): a child subreaper that
-//! runs one module and, when the module exits, times out or the orchestrator dies, ends every
-//! process the module started (setsid and double-fork orphans reparent to it) before it
-//! reports, over the socket that is its stdin, how the module ended.
+//! The per-step supervisor (forked by the zygote, shown as `platform __supervise <step dir>`):
+//! a child subreaper that runs one module and, when the module exits, times out or the
+//! orchestrator dies, ends every process the module started (setsid and double-fork orphans
+//! reparent to it) before it reports, over the socket that is its stdin, how the module ended.
 //!
-//! Its environment is exactly the module's (PATH, PLATFORM_*, declared secrets); the rest of
-//! what it needs comes over the socket as a [`Spec`], so no undeclared secret is ever in a
+//! Its own environment is empty (the zygote's); the module's (PATH, PLATFORM_*, declared
+//! secrets) comes over the socket in the [`Spec`], so no undeclared secret is ever in a
 //! process a module can inspect. It writes nothing to stdout or stderr: those are the
 //! module's log pipes, which the module inherits.
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-/// argv[1] that makes the binary a supervisor (intercepted in main.rs before the CLI).
+/// argv[1] of a supervisor's command line: with the step dir after it, how a later run
+/// recognises the supervisor of a step (launch.rs).
 pub const ARG: &str = "__supervise";
 
 /// What to run, sent by the orchestrator once, then its side of the socket is shut.
@@ -20,10 +20,9 @@ pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub cwd: PathBuf,
+    /// The module's whole environment.
+    pub env: Vec<(String, String)>,
     pub timeout_ms: u64,
-    /// The orchestrator: if the supervisor's parent is already another process, it was
-    /// orphaned before it could arm its death signal, and runs nothing.
-    pub parent_pid: u32,
 }
 
 /// How the module ended, as the supervisor reports it (one JSON document).
@@ -44,38 +43,31 @@ pub enum Report {
     },
 }
 
-/// Exit codes of a supervisor that reported nothing.
-const EXIT_NO_SPEC: u8 = 2;
-const EXIT_ORPHANED: u8 = 3;
-
-/// Entry point of `platform __supervise`.
-pub fn main() -> ExitCode {
-    #[cfg(target_os = "linux")]
-    {
-        linux::main()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        ExitCode::from(EXIT_NO_SPEC)
-    }
-}
+#[cfg(target_os = "linux")]
+pub use linux::serve;
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod linux {
-    use super::{Report, Spec, EXIT_NO_SPEC, EXIT_ORPHANED};
+    use super::{Report, Spec};
     use crate::runner::procs::{self, Reaped};
     use std::io::{Read, Write};
     use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixStream;
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, ExitCode, Stdio};
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
+
+    /// Exit codes of a supervisor that reported nothing.
+    const EXIT_NO_SPEC: i32 = 2;
+    const EXIT_ORPHANED: i32 = 3;
 
     /// Signals the supervisor takes synchronously (blocked, then waited for).
     const WATCHED: [i32; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
-    pub fn main() -> ExitCode {
+    /// Supervise the step whose [`Spec`] arrives on fd 0, in a process just forked by the
+    /// zygote `parent` (fds 1 and 2 are the log pipes); the exit code.
+    pub fn serve(parent: i32) -> i32 {
         let set = watched_set();
         // SAFETY: prctl and sigprocmask change flags of this process; `set` outlives the call.
         unsafe {
@@ -83,26 +75,25 @@ mod linux {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
             libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-            // Started as /proc/self/exe, it would show as "exe" in ps and top.
             libc::prctl(libc::PR_SET_NAME, c"supervise".as_ptr(), 0, 0, 0);
         }
-        // SAFETY: fd 0 is the socket the orchestrator passed as stdin; nothing else owns it.
-        let mut channel = unsafe { UnixStream::from_raw_fd(0) };
-        let Some(spec) = read_spec(&mut channel) else {
-            return ExitCode::from(EXIT_NO_SPEC);
-        };
-        // The death signal is armed: if the parent is not the orchestrator any more, it died
+        // The death signal is armed: if the parent is not the zygote any more, it died
         // before that, and nothing would end this step.
         // SAFETY: getppid has no arguments.
-        if i64::from(unsafe { libc::getppid() }) != i64::from(spec.parent_pid) {
-            return ExitCode::from(EXIT_ORPHANED);
+        if unsafe { libc::getppid() } != parent {
+            return EXIT_ORPHANED;
         }
-        let report = supervise(&spec, &set);
+        // SAFETY: fd 0 is the socket the orchestrator passed; nothing else owns it.
+        let mut channel = unsafe { UnixStream::from_raw_fd(0) };
+        let Some(spec) = read_spec(&mut channel) else {
+            return EXIT_NO_SPEC;
+        };
+        let report = supervise(&spec, parent, &set);
         if let Ok(mut body) = serde_json::to_vec(&report) {
             body.push(b'\n');
             let _ = channel.write_all(&body);
         }
-        ExitCode::SUCCESS
+        0
     }
 
     fn watched_set() -> libc::sigset_t {
@@ -125,7 +116,7 @@ mod linux {
 
     /// Run the module, wait for its end (or the deadline, or a stop signal), then end every
     /// descendant.
-    fn supervise(spec: &Spec, set: &libc::sigset_t) -> Report {
+    fn supervise(spec: &Spec, parent: i32, set: &libc::sigset_t) -> Report {
         let module = match spawn_module(spec) {
             Ok(pid) => pid,
             Err(e) => {
@@ -135,7 +126,7 @@ mod linux {
             }
         };
         let deadline = Instant::now() + Duration::from_millis(spec.timeout_ms);
-        let report = wait_module(module, deadline, spec.parent_pid, set);
+        let report = wait_module(module, deadline, parent, set);
         // Its process group first (one call for the usual tree), then whatever left it.
         procs::kill(-module, libc::SIGKILL);
         end_descendants(set);
@@ -145,6 +136,8 @@ mod linux {
     fn spawn_module(spec: &Spec) -> std::io::Result<i32> {
         let mut cmd = Command::new(&spec.program);
         cmd.args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.cwd)
             .stdin(Stdio::null())
             .process_group(0);
@@ -169,7 +162,7 @@ mod linux {
     }
 
     /// Reap as children end (orphans reparent here) until the module itself has ended.
-    fn wait_module(module: i32, deadline: Instant, parent: u32, set: &libc::sigset_t) -> Report {
+    fn wait_module(module: i32, deadline: Instant, parent: i32, set: &libc::sigset_t) -> Report {
         loop {
             while let Reaped::Child(pid, status) = procs::wait_child(-1, true) {
                 if pid == module {
@@ -177,7 +170,7 @@ mod linux {
                 }
             }
             // SAFETY: getppid has no arguments.
-            if i64::from(unsafe { libc::getppid() }) != i64::from(parent) {
+            if unsafe { libc::getppid() } != parent {
                 return Report::Terminated;
             }
             let now = Instant::now();

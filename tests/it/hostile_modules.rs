@@ -265,6 +265,30 @@ fn a_module_that_kills_its_supervisor_fails_and_its_daemon_is_still_ended() {
     );
 }
 
+#[test]
+fn a_module_that_kills_the_zygote_stops_its_own_step_and_the_next_step_still_runs() {
+    // The zygote forks every step's supervisor; killing it ends the steps in flight (their
+    // supervisors' death signal), and the next step gets a new zygote.
+    let fx = fx();
+    for (id, kill) in [("a-kill", true), ("b-after", false)] {
+        fx.workorder(
+            id,
+            &format!("work_order_id: {id}\nsteps:\n  - step_id: z\n    module_id: zygotekiller\n    kind: transform\n    inputs: {{kill: {kill}}}\n"),
+        );
+    }
+    let out = orchestrator(&fx).args(["--jobs", "1"]).output().unwrap();
+    let v = out.json();
+    let killed = step_of(run_of(&v, "a-kill"), "z");
+    assert_eq!(killed["status"], "FAILED", "{killed}");
+    assert_eq!(killed["reason_slug"], "module_failed", "{killed}");
+    let after = step_of(run_of(&v, "b-after"), "z");
+    assert_eq!(after["status"], "COMPLETED", "{after}");
+    assert_eq!(
+        std::fs::read_to_string(step_dir(&fx, "b-after", "z").join("outputs/note.txt")).unwrap(),
+        "done\n"
+    );
+}
+
 /// A pass over a work order whose step `t` runs treefork, and the module tree's pids once
 /// the module has written them. Dropping it kills whatever is left (a failing test must not
 /// leave hour-long sleepers behind).

@@ -1,0 +1,229 @@
+//! The zygote (`platform __zygote`, hidden): one small process a run starts once, which
+//! forks each command step's supervisor on request. A step's supervisor then costs the fork
+//! of a small single-threaded process instead of an exec of this large binary (about 1 ms of
+//! CPU per step: docs/performance.md, "The per-step supervisor").
+//!
+//! It is started with an empty environment and holds no secret; it is non-dumpable, as the
+//! supervisors it forks are. It ends when the process that started it closes its end of the
+//! control socket (which happens when that process ends, however it ends), and the death
+//! signal of every supervisor it forked then tells them to end their module trees.
+#![allow(unsafe_code)]
+use super::fdpass;
+use super::procs;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// argv[1] that makes the binary a zygote (intercepted in main.rs before the CLI).
+pub const ARG: &str = "__zygote";
+/// Bytes of argv the zygote starts with: each supervisor it forks rewrites that area into
+/// its own command line, `platform __supervise <step dir>`, so it must hold any path.
+const TITLE_ROOM: usize = 4096 + 64;
+/// The longest request: a step dir's path.
+const REQUEST_CAP: usize = TITLE_ROOM;
+
+/// The running zygote of this process, started at the first command step.
+struct Conn {
+    sock: OwnedFd,
+    child: Child,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Only a zygote that stopped answering is dropped: make sure it is gone, then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+static ZYGOTE: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn zygote() -> MutexGuard<'static, Option<Conn>> {
+    ZYGOTE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run `f` while no zygote can be started or replaced (a sweep of strays must not mistake a
+/// zygote being born for one).
+pub fn with_pid<T>(f: impl FnOnce(Option<u32>) -> T) -> T {
+    let z = zygote();
+    f(z.as_ref().map(|c| c.child.id()))
+}
+
+/// Fork a supervisor for the step dir `step_dir_id` with `stdio` as its fds 0, 1 and 2 (the
+/// report socket and the two log pipes); its pid. Starts the zygote first if none runs, and
+/// starts it again once if it stopped answering.
+pub fn fork_supervisor(step_dir_id: &Path, stdio: [BorrowedFd; 3]) -> Result<i32, String> {
+    let request = step_dir_id.as_os_str().as_encoded_bytes();
+    if request.len() >= REQUEST_CAP - 32 {
+        return Err(format!(
+            "the step dir's path is too long for a supervisor's command line ({} bytes)",
+            request.len()
+        ));
+    }
+    let mut z = zygote();
+    let mut last = String::new();
+    for _ in 0..2 {
+        if z.is_none() {
+            *z = Some(start().map_err(|e| format!("cannot start the zygote: {e}"))?);
+        }
+        let Some(conn) = z.as_ref() else { continue };
+        match ask(conn.sock.as_fd(), request, &stdio) {
+            Ok(pid) if pid > 0 => return Ok(pid),
+            Ok(errno) => {
+                return Err(format!(
+                    "cannot fork the step's supervisor: {}",
+                    std::io::Error::from_raw_os_error(-errno)
+                ))
+            }
+            Err(e) => {
+                last = e.to_string();
+                *z = None;
+            }
+        }
+    }
+    Err(format!("the zygote stopped answering: {last}"))
+}
+
+fn start() -> std::io::Result<Conn> {
+    let (ours, theirs) = fdpass::seqpacket_pair()?;
+    let child = Command::new("/proc/self/exe")
+        .arg0("platform")
+        .arg(ARG)
+        .arg(" ".repeat(TITLE_ROOM))
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    Ok(Conn { sock: ours, child })
+}
+
+fn ask(sock: BorrowedFd, request: &[u8], stdio: &[BorrowedFd; 3]) -> std::io::Result<i32> {
+    fdpass::send(sock, request, stdio)?;
+    let mut reply = [0u8; 4];
+    match fdpass::recv(sock, &mut reply)? {
+        Some((4, _)) => Ok(i32::from_le_bytes(reply)),
+        _ => Err(std::io::Error::other("no answer from the zygote")),
+    }
+}
+
+/// Entry point of `platform __zygote`: fd 0 is the control socket.
+pub fn main() -> ExitCode {
+    // SAFETY: prctl changes flags of this process; getpid has no arguments.
+    let me = unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, c"zygote".as_ptr(), 0, 0, 0);
+        libc::getpid()
+    };
+    let Some(title) = Title::of_self() else {
+        return ExitCode::from(2);
+    };
+    // SAFETY: fd 0 is the control socket the starting process passed; nothing else owns it.
+    let control = unsafe { OwnedFd::from_raw_fd(0) };
+    let mut buf = vec![0u8; REQUEST_CAP];
+    loop {
+        reap();
+        if !readable(control.as_raw_fd()) {
+            continue;
+        }
+        let (n, fds) = match fdpass::recv(control.as_fd(), &mut buf) {
+            Ok(Some(got)) => got,
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(_) => return ExitCode::from(2),
+        };
+        let pid = fork(&buf[..n], fds, &title, me);
+        if fdpass::send(control.as_fd(), &pid.to_le_bytes(), &[]).is_err() {
+            return ExitCode::from(2);
+        }
+    }
+}
+
+/// Reap the supervisors that have ended (they are this process's only children).
+fn reap() {
+    while let procs::Reaped::Child(..) = procs::wait_child(-1, true) {}
+}
+
+/// Whether the control socket has a message (or was closed) within a second.
+fn readable(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 1000) > 0 }
+}
+
+/// Fork a supervisor wired to `fds`; its pid, or minus the errno.
+fn fork(step_dir: &[u8], fds: Vec<OwnedFd>, title: &Title, me: i32) -> i32 {
+    if fds.len() != 3 {
+        return -libc::EINVAL;
+    }
+    // SAFETY: this process is single-threaded, so the child may run any code after fork.
+    match unsafe { libc::fork() } {
+        -1 => -std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EAGAIN),
+        0 => {
+            let code = become_supervisor(step_dir, fds, title, me);
+            // SAFETY: _exit ends the child without running the zygote's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => pid,
+    }
+}
+
+/// In the forked child: the request's fds become 0, 1 and 2 (the control socket is gone
+/// with them), the command line names the step dir, then it supervises.
+fn become_supervisor(step_dir: &[u8], fds: Vec<OwnedFd>, title: &Title, zygote: i32) -> i32 {
+    for (target, fd) in fds.iter().enumerate() {
+        // SAFETY: dup2 onto 0..=2 replaces them; the new fds are not close-on-exec, so the
+        // module inherits the log pipes (its stdin is set apart by the supervisor).
+        if unsafe { libc::dup2(fd.as_raw_fd(), target as i32) } < 0 {
+            return 2;
+        }
+    }
+    drop(fds);
+    if !title.set(&[b"platform", super::supervisor::ARG.as_bytes(), step_dir]) {
+        return 2;
+    }
+    super::supervisor::serve(zygote)
+}
+
+/// The memory that holds this process's argv, which /proc/PID/cmdline shows.
+struct Title {
+    start: usize,
+    len: usize,
+}
+
+impl Title {
+    fn of_self() -> Option<Title> {
+        let (start, end) = procs::arg_area(std::process::id() as i32)?;
+        let len = usize::try_from(end.checked_sub(start)?).ok()?;
+        let start = usize::try_from(start).ok()?;
+        (start != 0 && len >= TITLE_ROOM).then_some(Title { start, len })
+    }
+
+    /// Rewrite the command line in place (as setproctitle does): the args, NUL-terminated,
+    /// the rest of the area zeroed. False when they do not fit.
+    fn set(&self, args: &[&[u8]]) -> bool {
+        let mut bytes = Vec::with_capacity(self.len);
+        for a in args {
+            bytes.extend_from_slice(a);
+            bytes.push(0);
+        }
+        if bytes.len() > self.len {
+            return false;
+        }
+        bytes.resize(self.len, 0);
+        // SAFETY: [start, start + len) is this process's argv area as the kernel reports it:
+        // mapped, writable, and read by nothing in this process after start-up.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.start as *mut u8, self.len);
+        }
+        true
+    }
+}
