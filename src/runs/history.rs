@@ -59,14 +59,15 @@ pub struct RunEnd {
 pub struct RunHistory {
     pub run: u64,
     pub run_id: String,
+    /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
+    pub ends: BTreeMap<u32, RunEnd>,
+    /// Its `run_started` record was read: the three fields below come from it.
+    pub started: bool,
     pub work_order_sha256: Option<String>,
     /// The period its `run_started` names (scheduled work orders only).
     pub period: Option<String>,
     /// The rerun request that started it, if one did.
     pub rerun: Option<String>,
-    pub started: bool,
-    /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
-    pub ends: BTreeMap<u32, RunEnd>,
     pub steps: BTreeMap<String, StepHistory>,
     /// Step ids in the order their first record appeared (execution order).
     pub step_order: Vec<String>,
@@ -99,7 +100,7 @@ impl RunHistory {
 /// All runs of all work orders, keyed by (tenant, work order).
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
+    pub work_orders: Runs<RunHistory>,
     /// (tenant, work order, run) in the order the runs started: oldest first.
     pub order: Vec<(String, String, u64)>,
     /// Pending and consumed rerun requests: (tenant, work order) → the `after_run` of each.
@@ -109,18 +110,57 @@ pub struct History {
     pub repairs_pending: bool,
 }
 
+/// Runs by work order: (tenant, work order) → run number → what is known of the run.
+pub(super) type Runs<R> = BTreeMap<(String, String), BTreeMap<u64, R>>;
+
+/// What a [`Runs`] map holds: a run known by its number and its run id.
+pub(super) trait RunSlot: Default {
+    fn run_id_mut(&mut self) -> &mut String;
+}
+
+/// Run `run` of a work order, created at its first record; it keeps the first run id read.
+pub(super) fn run_entry<'a, R: RunSlot>(
+    runs: &'a mut Runs<R>,
+    (tenant, wo): (&str, &str),
+    run: u64,
+    run_id: &str,
+) -> &'a mut R {
+    let r = runs
+        .entry((tenant.to_string(), wo.to_string()))
+        .or_default()
+        .entry(run)
+        .or_default();
+    if r.run_id_mut().is_empty() {
+        *r.run_id_mut() = run_id.to_string();
+    }
+    r
+}
+
+/// The run of a work order with this run id, if one is known: a delivery receipt alone
+/// starts no run.
+pub(super) fn run_with_id<'a, R: RunSlot>(
+    runs: &'a mut Runs<R>,
+    tenant: &str,
+    wo: &str,
+    run_id: &str,
+) -> Option<&'a mut R> {
+    runs.get_mut(&(tenant.to_string(), wo.to_string()))
+        .and_then(|runs| {
+            runs.values_mut()
+                .find_map(|r| (r.run_id_mut() == run_id).then_some(r))
+        })
+}
+
+impl RunSlot for RunHistory {
+    fn run_id_mut(&mut self) -> &mut String {
+        &mut self.run_id
+    }
+}
+
 impl History {
     fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunHistory {
-        let r = self
-            .work_orders
-            .entry((tenant.to_string(), wo.to_string()))
-            .or_default()
-            .entry(run)
-            .or_default();
+        let r = run_entry(&mut self.work_orders, (tenant, wo), run, run_id);
         r.run = run;
-        if r.run_id.is_empty() {
-            r.run_id = run_id.to_string();
-        }
         r
     }
 
@@ -214,13 +254,14 @@ impl History {
         }
     }
 
-    /// A delivery receipt marks its attempt of a run already known (a receipt alone starts
-    /// no run).
+    /// A delivery receipt marks its attempt of a run already known.
     fn add_receipt(&mut self, d: &DeliveryReceipt) {
-        let run = self
-            .work_orders
-            .get_mut(&(d.tenant_id.clone(), d.work_order_id.clone()))
-            .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id));
+        let run = run_with_id(
+            &mut self.work_orders,
+            &d.tenant_id,
+            &d.work_order_id,
+            &d.run_id,
+        );
         if let Some(run) = run {
             let step = run.steps.entry(d.step_id.clone()).or_default();
             step.attempts.entry(d.attempt).or_default().receipt = true;

@@ -1,5 +1,5 @@
 //! Each work order's last run and whether any of its runs is open, folded from the ledger in little memory per run: what a pass needs to find work orders up to date (the ledger cache keeps it).
-use super::history::{History, RunEnd, RunHistory};
+use super::history::{run_entry, run_with_id, History, RunEnd, RunHistory, RunSlot, Runs};
 use crate::records::{Record, RunStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,25 +43,18 @@ impl RunLite {
 /// Every run of every work order, reduced to [`RunLite`].
 #[derive(Debug, Default)]
 pub struct LastRuns {
-    runs: BTreeMap<(String, String), BTreeMap<u64, RunLite>>,
+    runs: Runs<RunLite>,
     /// Rerun requests: (tenant, work order) → the `after_run` of each.
     reruns: BTreeMap<(String, String), Vec<u64>>,
 }
 
-impl LastRuns {
-    fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunLite {
-        let r = self
-            .runs
-            .entry((tenant.to_string(), wo.to_string()))
-            .or_default()
-            .entry(run)
-            .or_default();
-        if r.run_id.is_empty() {
-            r.run_id = run_id.to_string();
-        }
-        r
+impl RunSlot for RunLite {
+    fn run_id_mut(&mut self) -> &mut String {
+        &mut self.run_id
     }
+}
 
+impl LastRuns {
     /// Fold one record in, as [`History::add`] would (the types `History::uses`).
     pub fn add(&mut self, rec: &Record) {
         let step = |tenant: &str, wo: &str, run: u64, run_id: &str, attempt: u32| {
@@ -75,7 +68,8 @@ impl LastRuns {
         };
         let touched = match rec {
             Record::RunStarted(r) => {
-                let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
+                let wo = (r.tenant_id.as_str(), r.work_order_id.as_str());
+                let run = run_entry(&mut self.runs, wo, r.run, &r.run_id);
                 run.started = true;
                 run.work_order_sha256 = Some(r.work_order_sha256.clone());
                 run.period = r.period.clone();
@@ -87,7 +81,8 @@ impl LastRuns {
                 None
             }
             Record::RunEnded(e) => {
-                let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
+                let wo = (e.tenant_id.as_str(), e.work_order_id.as_str());
+                let run = run_entry(&mut self.runs, wo, e.run, &e.run_id);
                 if run.end.is_none_or(|(a, _)| e.attempt >= a) {
                     run.end = Some((e.attempt, e.status));
                 }
@@ -122,13 +117,8 @@ impl LastRuns {
                 o.attempt,
             )),
             Record::DeliveryReceipt(d) => {
-                // A receipt alone starts no run (as in `History`).
-                let key = (d.tenant_id.clone(), d.work_order_id.clone());
-                if let Some(run) = self
-                    .runs
-                    .get_mut(&key)
-                    .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id))
-                {
+                let (t, w) = (&d.tenant_id, &d.work_order_id);
+                if let Some(run) = run_with_id(&mut self.runs, t, w, &d.run_id) {
                     run.max_attempt = run.max_attempt.max(d.attempt);
                 }
                 None
@@ -136,7 +126,7 @@ impl LastRuns {
             _ => None,
         };
         if let Some((tenant, wo, run, run_id, attempt)) = touched {
-            let r = self.run_mut(&tenant, &wo, run, &run_id);
+            let r = run_entry(&mut self.runs, (&tenant, &wo), run, &run_id);
             r.max_attempt = r.max_attempt.max(attempt);
         }
     }

@@ -1,0 +1,27 @@
+//! Helpers for the library's unit tests (compiled only under `cfg(test)`).
+use std::path::PathBuf;
+
+/// A fresh temporary folder and the path of `name` inside it (not created): keep the
+/// folder alive as long as the path is used.
+pub fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+/// Each of `all` is the JSON string `name` gives it on the wire, reads back as itself, and is
+/// what `parse` finds by that name.
+pub fn assert_wire_names<T>(
+    all: impl IntoIterator<Item = T>,
+    name: impl Fn(&T) -> &str,
+    parse: impl Fn(&str) -> Option<T>,
+) where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    for value in all {
+        let wire = serde_json::to_value(&value).unwrap();
+        assert_eq!(wire, serde_json::json!(name(&value)));
+        assert_eq!(serde_json::from_value::<T>(wire).unwrap(), value);
+        assert_eq!(parse(name(&value)), Some(value));
+    }
+}
