@@ -1,5 +1,6 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
+use crate::records::billing::Charged;
 use crate::records::{
     DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
 };
@@ -185,6 +186,12 @@ impl History {
             .or_default()
     }
 
+    /// The attempt a SPEND or a REFUND of `tenant` is about.
+    fn charged_attempt(&mut self, tenant: &str, c: &Charged) -> &mut Attempt {
+        let (wo, run_id, step) = (&c.work_order_id, &c.run_id, &c.step_id);
+        self.attempt_mut(tenant, wo, c.run, run_id, step, c.attempt)
+    }
+
     /// Whether [`History::add`] uses records of type `t`: a reader parses no others.
     pub fn uses(t: RecordType) -> bool {
         matches!(
@@ -213,14 +220,13 @@ impl History {
                 run.rerun = r.rerun;
             }
             Record::Spend(s) => {
-                let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
-                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt);
-                att.module_id.get_or_insert_with(|| s.module_id.clone());
+                let att = self.charged_attempt(&s.tenant_id, &s.charge);
+                att.module_id
+                    .get_or_insert_with(|| s.charge.module_id.clone());
                 att.spends.push(s);
             }
             Record::Refund(r) => {
-                let (t, w, rid, st) = (&r.tenant_id, &r.work_order_id, &r.run_id, &r.step_id);
-                let att = self.attempt_mut(t, w, r.run, rid, st, r.attempt);
+                let att = self.charged_attempt(&r.tenant_id, &r.charge);
                 att.refunded.insert(r.refunds);
             }
             Record::StepStarted(s) => {

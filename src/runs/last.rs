@@ -1,6 +1,6 @@
 //! Each work order's last run and whether any of its runs is open, folded from the ledger in little memory per run: what a pass needs to find work orders up to date (the ledger cache keeps it).
 use super::history::{run_entry, run_with_id, History, RunEnd, RunHistory, RunSlot, Runs};
-use crate::records::{Record, RunStatus};
+use crate::records::{Record, Refund, RunStatus, Spend};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -88,19 +88,17 @@ impl LastRuns {
                 }
                 None
             }
-            Record::Spend(s) => Some(step(
-                &s.tenant_id,
-                &s.work_order_id,
-                s.run,
-                &s.run_id,
-                s.attempt,
-            )),
-            Record::Refund(r) => Some(step(
-                &r.tenant_id,
-                &r.work_order_id,
-                r.run,
-                &r.run_id,
-                r.attempt,
+            Record::Spend(Spend {
+                tenant_id, charge, ..
+            })
+            | Record::Refund(Refund {
+                tenant_id, charge, ..
+            }) => Some(step(
+                tenant_id,
+                &charge.work_order_id,
+                charge.run,
+                &charge.run_id,
+                charge.attempt,
             )),
             Record::StepStarted(s) => Some(step(
                 &s.tenant_id,
