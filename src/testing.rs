@@ -25,3 +25,17 @@ pub fn assert_wire_names<T>(
         assert_eq!(parse(name(&value)), Some(value));
     }
 }
+
+/// A fresh temporary folder holding these folders and these files (with their parents).
+pub fn tree(dirs: &[&str], files: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for d in dirs {
+        std::fs::create_dir_all(root.path().join(d)).unwrap();
+    }
+    for (name, text) in files {
+        let path = root.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    root
+}

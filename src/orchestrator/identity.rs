@@ -145,23 +145,15 @@ impl StepIdentity<'_> {
         reason_slug: Option<String>,
         message: Option<String>,
     ) -> StepOutcome {
-        let StepStarted {
-            tenant_id,
-            work_order_id,
-            run,
-            run_id,
-            step_id,
-            attempt,
-            module_id,
-        } = self.started();
+        let s = self.started();
         StepOutcome {
-            tenant_id,
-            work_order_id,
-            run,
-            run_id,
-            step_id,
-            attempt,
-            module_id,
+            tenant_id: s.tenant_id,
+            work_order_id: s.work_order_id,
+            run: s.run,
+            run_id: s.run_id,
+            step_id: s.step_id,
+            attempt: s.attempt,
+            module_id: s.module_id,
             status,
             reason_slug,
             message,
