@@ -1,5 +1,6 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
+use super::slots::{run_entry, run_with_id, RunSlot, Runs};
 use crate::records::billing::Charged;
 use crate::records::{
     DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
@@ -109,47 +110,6 @@ pub struct History {
     /// A reader saw what the next writer repairs (an incomplete last write, a privileged
     /// record without its audit record).
     pub repairs_pending: bool,
-}
-
-/// Runs by work order: (tenant, work order) → run number → what is known of the run.
-pub(super) type Runs<R> = BTreeMap<(String, String), BTreeMap<u64, R>>;
-
-/// What a [`Runs`] map holds: a run known by its number and its run id.
-pub(super) trait RunSlot: Default {
-    fn run_id_mut(&mut self) -> &mut String;
-}
-
-/// Run `run` of a work order, created at its first record; it keeps the first run id read.
-pub(super) fn run_entry<'a, R: RunSlot>(
-    runs: &'a mut Runs<R>,
-    (tenant, wo): (&str, &str),
-    run: u64,
-    run_id: &str,
-) -> &'a mut R {
-    let r = runs
-        .entry((tenant.to_string(), wo.to_string()))
-        .or_default()
-        .entry(run)
-        .or_default();
-    if r.run_id_mut().is_empty() {
-        *r.run_id_mut() = run_id.to_string();
-    }
-    r
-}
-
-/// The run of a work order with this run id, if one is known: a delivery receipt alone
-/// starts no run.
-pub(super) fn run_with_id<'a, R: RunSlot>(
-    runs: &'a mut Runs<R>,
-    tenant: &str,
-    wo: &str,
-    run_id: &str,
-) -> Option<&'a mut R> {
-    runs.get_mut(&(tenant.to_string(), wo.to_string()))
-        .and_then(|runs| {
-            runs.values_mut()
-                .find_map(|r| (r.run_id_mut() == run_id).then_some(r))
-        })
 }
 
 impl RunSlot for RunHistory {
@@ -262,13 +222,8 @@ impl History {
 
     /// A delivery receipt marks its attempt of a run already known.
     fn add_receipt(&mut self, d: &DeliveryReceipt) {
-        let run = run_with_id(
-            &mut self.work_orders,
-            &d.tenant_id,
-            &d.work_order_id,
-            &d.run_id,
-        );
-        if let Some(run) = run {
+        let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
+        if let Some(run) = run_with_id(&mut self.work_orders, wo, &d.run_id) {
             let step = run.steps.entry(d.step_id.clone()).or_default();
             step.attempts.entry(d.attempt).or_default().receipt = true;
         }

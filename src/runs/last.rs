@@ -1,5 +1,6 @@
 //! Each work order's last run and whether any of its runs is open, folded from the ledger in little memory per run: what a pass needs to find work orders up to date (the ledger cache keeps it).
-use super::history::{run_entry, run_with_id, History, RunEnd, RunHistory, RunSlot, Runs};
+use super::history::{History, RunEnd, RunHistory};
+use super::slots::{run_entry, run_with_id, RunSlot, Runs};
 use crate::records::{Record, Refund, RunStatus, Spend};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -115,8 +116,8 @@ impl LastRuns {
                 o.attempt,
             )),
             Record::DeliveryReceipt(d) => {
-                let (t, w) = (&d.tenant_id, &d.work_order_id);
-                if let Some(run) = run_with_id(&mut self.runs, t, w, &d.run_id) {
+                let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
+                if let Some(run) = run_with_id(&mut self.runs, wo, &d.run_id) {
                     run.max_attempt = run.max_attempt.max(d.attempt);
                 }
                 None
