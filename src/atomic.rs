@@ -48,8 +48,7 @@ pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
 mod tests {
     #[test]
     fn replaces_whole_file() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("x.json");
+        let (d, p) = crate::testing::scratch("x.json");
         super::write_atomic(&p, b"{\"a\":1}", false).unwrap();
         super::write_atomic(&p, b"{}", true).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");

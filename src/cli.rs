@@ -2,13 +2,15 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+mod examples;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "platform",
     version = env!("PLATFORM_VERSION_LINE"),
     about = "Turns a Git repository into a multi-tenant work-order platform with an append-only ledger",
     propagate_version = true,
-    after_help = "Examples:\n  platform init my-platform         a new platform repository, ready to validate\n  platform consistency-validate     check modules, tenants and work orders\n  platform orchestrator --dry-run   the priced plan of the next pass\n  platform explain exit:3           what an exit code means\n\nRun from anywhere inside a platform repository: the nearest folder upwards with modules/\nor tenants/ is the repository, unless --repo names one. PLATFORM_LOG=debug (or -v) prints\ndebug lines on stderr."
+    after_help = examples::of("platform")
 )]
 pub struct Cli {
     /// The platform repository (default: the nearest folder upwards, from the current one,
@@ -35,88 +37,58 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check every module contract, tenant and work order; exit 1 on any error
-    #[command(
-        after_help = "Examples:\n  platform consistency-validate                  every finding, as text\n  platform consistency-validate --json           {\"errors\": [...], \"warnings\": [...]}\n  platform consistency-validate --format github  workflow annotations on the files"
-    )]
+    #[command(after_help = examples::of("consistency-validate"))]
     ConsistencyValidate(ConsistencyValidateArgs),
     /// Verify the ledger's hash chains, keys, balances and refunds; exit 1 on any problem
-    #[command(
-        after_help = "Examples:\n  platform integrity-validate\n  platform integrity-validate --billing-state-dir .billing-state-dev --json"
-    )]
+    #[command(after_help = examples::of("integrity-validate"))]
     IntegrityValidate(IntegrityValidateArgs),
     /// Run enabled work orders: charge, run steps, package, deliver, refund
-    #[command(
-        after_help = "Examples:\n  platform orchestrator --dry-run                  the priced plan; writes nothing\n  platform orchestrator                            run every enabled work order\n  platform orchestrator --tenant-id acme --json    one tenant, one JSON document\n  platform orchestrator --retry-failed             run failed steps again\n  platform orchestrator --jobs 8                   up to 8 work orders at once\n  platform orchestrator --now 2026-12-01T13:00:00Z scheduled work orders as of that time"
-    )]
+    #[command(after_help = examples::of("orchestrator"))]
     Orchestrator(OrchestratorArgs),
     /// Ledger maintenance (merge shard billing-state directories, make a signing key)
     #[command(subcommand)]
     Ledger(LedgerCommand),
     /// Post a TOPUP for a tenant (scope billing.topup)
-    #[command(
-        after_help = "Examples:\n  platform admin-topup --tenant-id acme --amount-credits 500 \\\n      --topup-method-id bank --reference INV-2026-001 --actor alice"
-    )]
+    #[command(after_help = examples::of("admin-topup"))]
     AdminTopup(AdminTopupArgs),
     /// Post an ADJUST (a credit or a debit, with a reason) for a tenant (scope billing.adjust)
-    #[command(
-        after_help = "Examples:\n  platform admin-adjust --tenant-id acme --amount-credits 50 --reason-slug goodwill \\\n      --reference CASE-2026-0007 --note \"late delivery\" --actor alice\n  platform admin-adjust --tenant-id acme --amount-credits -20 --reason-slug chargeback \\\n      --reference DISPUTE-88 --actor alice\n\nA debit never takes the balance below zero; the same --reference twice is one adjustment."
-    )]
+    #[command(after_help = examples::of("admin-adjust"))]
     AdminAdjust(AdminAdjustArgs),
     /// Ask the next orchestrator pass for a new run of a work order (scope orders.rerun)
-    #[command(
-        after_help = "Examples:\n  platform rerun --tenant-id acme --work-order-id weekly-digest \\\n      --reason \"upstream data fixed\" --actor alice\n\nThe next pass starts a new run even when the work order is up to date; a second request\nbefore that pass is the same request."
-    )]
+    #[command(after_help = examples::of("rerun"))]
     Rerun(RerunArgs),
     /// Package purchased deliverables and publish them as GitHub Release assets (scope artifacts.publish)
-    #[command(
-        after_help = "Examples:\n  platform publish --no-publish --actor alice            stage packages and evidence\n  platform publish --runtime-profile config/runtime_profile.dev_github.yml"
-    )]
+    #[command(after_help = examples::of("publish"))]
     Publish(PublishArgs),
     /// Pull or push the billing-state files kept on a GitHub release
     #[command(subcommand)]
     State(StateCommand),
     /// Every billing record of a tenant with the running balance
-    #[command(
-        after_help = "Examples:\n  platform statement --tenant-id acme\n  platform statement --tenant-id acme --since 2026-12-01T00:00:00Z --csv"
-    )]
+    #[command(after_help = examples::of("statement"))]
     Statement(StatementArgs),
     /// A tenant's balance in credits
-    #[command(
-        after_help = "Examples:\n  platform balance --tenant-id acme\n  platform balance --tenant-id acme --json   {\"tenant_id\": ..., \"balance_credits\": ...}"
-    )]
+    #[command(after_help = examples::of("balance"))]
     Balance(BalanceArgs),
     /// Runs recorded in the ledger, oldest first
-    #[command(
-        after_help = "Examples:\n  platform runs\n  platform runs --tenant-id acme --work-order-id wo-1 --json   an array, one entry per run"
-    )]
+    #[command(after_help = examples::of("runs"))]
     Runs(RunsArgs),
     /// Module tools
     #[command(subcommand)]
     Module(ModuleCommand),
     /// Print a built-in JSON Schema, or write them all as files for editors
-    #[command(
-        after_help = "Examples:\n  platform schema module            print the schema of module.yml\n  platform schema --write schemas   write every schema into schemas/ (what the\n                                    example files' yaml-language-server lines name)"
-    )]
+    #[command(after_help = examples::of("schema"))]
     Schema(SchemaArgs),
     /// What a reason slug, exit code, record type or command means, and what to do
-    #[command(
-        after_help = "Examples:\n  platform explain                 list every topic\n  platform explain timeout         a bare name, when only one kind has it\n  platform explain slug:not_enough_credits --json\n  platform explain exit:3"
-    )]
+    #[command(after_help = examples::of("explain"))]
     Explain(ExplainArgs),
     /// A new platform repository in DIR: config, an example module, a draft tenant, workflows
-    #[command(
-        after_help = "Examples:\n  platform init my-platform\n  platform init my-platform --release-repo owner/platform --release-sha256 <hex>\n\nThe workflows install this version of platform from the releases of --release-repo and\ncheck it against --release-sha256 (the x86_64-unknown-linux-musl line of SHA256SUMS)."
-    )]
+    #[command(after_help = examples::of("init"))]
     Init(InitArgs),
     /// Print a shell completion script
-    #[command(
-        after_help = "Examples:\n  platform completions bash > ~/.local/share/bash-completion/completions/platform\n  platform completions zsh > ~/.zfunc/_platform\n  platform completions fish > ~/.config/fish/completions/platform.fish"
-    )]
+    #[command(after_help = examples::of("completions"))]
     Completions(CompletionsArgs),
     /// Print the man page, or write one page per command into a folder
-    #[command(
-        after_help = "Examples:\n  platform man | man -l -\n  platform man --dir /usr/local/share/man/man1"
-    )]
+    #[command(after_help = examples::of("man"))]
     Man(ManArgs),
 }
 
@@ -224,12 +196,10 @@ pub struct OrchestratorArgs {
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
     /// Merge shard billing-state directories into one
-    #[command(
-        after_help = "Examples:\n  platform ledger merge --into .billing-state shards/1 shards/2 shards/3"
-    )]
+    #[command(after_help = examples::of("ledger merge"))]
     Merge(LedgerMergeArgs),
     /// Make an Ed25519 key pair for signing the state's heads (config/ledger.yml + secret)
-    #[command(after_help = "Examples:\n  platform ledger keygen\n  platform ledger keygen --json")]
+    #[command(after_help = examples::of("ledger keygen"))]
     Keygen(LedgerKeygenArgs),
 }
 
@@ -365,14 +335,10 @@ pub struct PublishArgs {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// Download and verify the billing-state files and signed heads from the state release
-    #[command(
-        after_help = "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml"
-    )]
+    #[command(after_help = examples::of("state pull"))]
     Pull(StatePullArgs),
     /// Verify, upload the billing-state files, then signed heads; refused when the remote moved since the pull
-    #[command(
-        after_help = "Examples:\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml"
-    )]
+    #[command(after_help = examples::of("state push"))]
     Push(StatePushArgs),
 }
 
@@ -456,9 +422,7 @@ pub struct RunsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModuleCommand {
     /// Run a module's self_test
-    #[command(
-        after_help = "Examples:\n  platform module test uppercase\n  platform module test uppercase --json"
-    )]
+    #[command(after_help = examples::of("module test"))]
     Test(ModuleTestArgs),
 }
 

@@ -471,8 +471,7 @@ mod tests {
 
     #[test]
     fn appends_whole_text_when_it_fits() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("summary.md");
+        let (_dir, p) = crate::testing::scratch("summary.md");
         std::fs::write(&p, "before\n").unwrap();
         assert_eq!(append_capped(&p, "| a |\n", 1000).unwrap(), Appended::All);
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "before\n| a |\n");
@@ -480,8 +479,7 @@ mod tests {
 
     #[test]
     fn truncates_at_a_line_end_and_stays_under_the_cap() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("summary.md");
+        let (_dir, p) = crate::testing::scratch("summary.md");
         std::fs::write(&p, "x".repeat(100)).unwrap();
         let md: String = (0..200).map(|i| format!("| row {i} | é |\n")).collect();
         let cap = 1500;
@@ -499,8 +497,7 @@ mod tests {
 
     #[test]
     fn full_file_gets_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("summary.md");
+        let (_dir, p) = crate::testing::scratch("summary.md");
         std::fs::write(&p, "x".repeat(1000)).unwrap();
         assert_eq!(
             append_capped(&p, "more text\n", 1005).unwrap(),
@@ -511,8 +508,7 @@ mod tests {
 
     #[test]
     fn unwritable_target_is_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("no-such-dir").join("summary.md");
+        let (_dir, p) = crate::testing::scratch("no-such-dir/summary.md");
         assert!(append_capped(&p, "x", CAP).is_err());
     }
 

@@ -38,6 +38,8 @@ pub mod schema;
 pub mod secrets;
 pub mod state_sync;
 pub mod suggest;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 pub mod workorder;
 pub mod yaml;

@@ -70,14 +70,8 @@ mod tests {
     use crate::audit::tests::audit_lines;
 
     fn repo_granting(actor: &str, scope: &str) -> tempfile::TempDir {
-        let repo = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(repo.path().join("config")).unwrap();
-        std::fs::write(
-            repo.path().join("config/iam.yml"),
-            format!("roles:\n  r: [{scope}]\nactors:\n  - id: {actor}\n    roles: [r]\n"),
-        )
-        .unwrap();
-        repo
+        let iam = format!("roles:\n  r: [{scope}]\nactors:\n  - id: {actor}\n    roles: [r]\n");
+        crate::testing::tree(&[], &[("config/iam.yml", &iam)])
     }
 
     #[test]

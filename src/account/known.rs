@@ -58,8 +58,7 @@ mod tests {
 
     #[test]
     fn folder_or_ledger_makes_a_tenant_known() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(t.path().join("tenants/acme")).unwrap();
+        let t = crate::testing::tree(&["tenants/acme"], &[]);
         assert!(require_known(t.path(), "acme", []).is_ok());
         assert!(require_known(t.path(), "gone", ["gone"]).is_ok());
         let err = require_known(t.path(), "acm", ["gone"]).unwrap_err();

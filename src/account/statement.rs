@@ -192,18 +192,18 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
             row.note = a.note.clone();
         }
         Record::Spend(s) => {
-            row.work_order_id = Some(s.work_order_id.clone());
-            row.step_id = Some(s.step_id.clone());
-            row.deliverable_id = Some(s.deliverable_id.clone());
+            row.work_order_id = Some(s.charge.work_order_id.clone());
+            row.step_id = Some(s.charge.step_id.clone());
+            row.deliverable_id = Some(s.charge.deliverable_id.clone());
             if let Some(q) = s.quantity {
-                row.usage_unit = Some(s.usage_unit.clone());
+                row.usage_unit = Some(s.charge.usage_unit.clone());
                 row.quantity = Some(q);
             }
         }
         Record::Refund(r) => {
-            row.work_order_id = Some(r.work_order_id.clone());
-            row.step_id = Some(r.step_id.clone());
-            row.deliverable_id = Some(r.deliverable_id.clone());
+            row.work_order_id = Some(r.charge.work_order_id.clone());
+            row.step_id = Some(r.charge.step_id.clone());
+            row.deliverable_id = Some(r.charge.deliverable_id.clone());
             row.reason_slug = Some(r.reason_slug.clone());
         }
         _ => {}

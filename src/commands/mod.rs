@@ -74,26 +74,27 @@ fn set_verbosity(cli: &Cli) {
 }
 
 fn run_command(ctx: &Ctx, command: &Command) -> Result<output::Report> {
-    Ok(match command {
-        Command::ConsistencyValidate(a) => consistency_validate::run(ctx, a)?,
-        Command::IntegrityValidate(a) => integrity_validate::run(ctx, a)?,
-        Command::Orchestrator(a) => orchestrator::run(ctx, a)?,
-        Command::Ledger(LedgerCommand::Merge(a)) => ledger_merge::run(ctx, a)?,
-        Command::Ledger(LedgerCommand::Keygen(a)) => ledger_keygen::run(ctx, a)?,
-        Command::AdminTopup(a) => admin_topup::run(ctx, a)?,
-        Command::AdminAdjust(a) => admin_adjust::run(ctx, a)?,
-        Command::Rerun(a) => rerun::run(ctx, a)?,
-        Command::Publish(a) => publish::run(ctx, a)?,
-        Command::State(StateCommand::Pull(a)) => state::pull(ctx, a)?,
-        Command::State(StateCommand::Push(a)) => state::push(ctx, a)?,
-        Command::Statement(a) => statement::run(ctx, a)?,
-        Command::Balance(a) => balance::run(ctx, a)?,
-        Command::Runs(a) => runs::run(ctx, a)?,
-        Command::Module(ModuleCommand::Test(a)) => module_test::run(ctx, a)?,
-        Command::Schema(a) => schema::run(ctx, a)?,
-        Command::Explain(a) => explain::run(ctx, a)?,
-        Command::Init(a) => init::run(ctx, a)?,
-        Command::Completions(a) => completions::run(ctx, a)?,
-        Command::Man(a) => man::run(ctx, a)?,
-    })
+    // Commands with subcommands last.
+    match command {
+        Command::ConsistencyValidate(a) => consistency_validate::run(ctx, a),
+        Command::IntegrityValidate(a) => integrity_validate::run(ctx, a),
+        Command::Orchestrator(a) => orchestrator::run(ctx, a),
+        Command::AdminTopup(a) => admin_topup::run(ctx, a),
+        Command::AdminAdjust(a) => admin_adjust::run(ctx, a),
+        Command::Rerun(a) => rerun::run(ctx, a),
+        Command::Publish(a) => publish::run(ctx, a),
+        Command::Statement(a) => statement::run(ctx, a),
+        Command::Balance(a) => balance::run(ctx, a),
+        Command::Runs(a) => runs::run(ctx, a),
+        Command::Schema(a) => schema::run(ctx, a),
+        Command::Explain(a) => explain::run(ctx, a),
+        Command::Init(a) => init::run(ctx, a),
+        Command::Completions(a) => completions::run(ctx, a),
+        Command::Man(a) => man::run(ctx, a),
+        Command::Ledger(LedgerCommand::Merge(a)) => ledger_merge::run(ctx, a),
+        Command::Ledger(LedgerCommand::Keygen(a)) => ledger_keygen::run(ctx, a),
+        Command::State(StateCommand::Pull(a)) => state::pull(ctx, a),
+        Command::State(StateCommand::Push(a)) => state::push(ctx, a),
+        Command::Module(ModuleCommand::Test(a)) => module_test::run(ctx, a),
+    }
 }

@@ -94,9 +94,7 @@ mod tests {
     use crate::heads::generate;
 
     fn load(text: &str) -> (LedgerConfig, Vec<Finding>) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(dir.path().join(LEDGER_FILE), text).unwrap();
+        let dir = crate::testing::tree(&[], &[(LEDGER_FILE, text)]);
         LedgerConfig::load(dir.path())
     }
 

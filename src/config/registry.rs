@@ -108,41 +108,31 @@ impl Registry {
         for (i, r) in list("reason_slugs").iter().enumerate() {
             reg.add_reason(&doc, i, r, &mut out);
         }
-        for (i, m) in list("topup_methods").iter().enumerate() {
-            let id = m.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-            let field = format!("topup_methods[{i}].id");
-            define(
+        // The plain id lists: an entry is an object with an `id`, or (usage units) the id.
+        let id_lists = [
+            (
                 &mut reg.topup_methods,
-                id,
-                &doc,
-                &field,
+                "topup_methods",
+                Some("id"),
                 "top-up method",
-                &mut out,
-            );
-        }
-        for (i, a) in list("adjust_reasons").iter().enumerate() {
-            let id = a.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-            let field = format!("adjust_reasons[{i}].id");
-            define(
+            ),
+            (
                 &mut reg.adjust_reasons,
-                id,
-                &doc,
-                &field,
+                "adjust_reasons",
+                Some("id"),
                 "adjust reason",
-                &mut out,
-            );
-        }
-        for (i, u) in list("usage_units").iter().enumerate() {
-            let id = u.as_str().unwrap_or_default();
-            let field = format!("usage_units[{i}]");
-            define(
-                &mut reg.usage_units,
-                id,
-                &doc,
-                &field,
-                "usage unit",
-                &mut out,
-            );
+            ),
+            (&mut reg.usage_units, "usage_units", None, "usage unit"),
+        ];
+        for (ids, key, id_key, what) in id_lists {
+            for (i, item) in list(key).iter().enumerate() {
+                let (id, field) = match id_key {
+                    Some(k) => (item.get(k), format!("{key}[{i}].{k}")),
+                    None => (Some(item), format!("{key}[{i}]")),
+                };
+                let id = id.and_then(Value::as_str).unwrap_or_default();
+                define(ids, id, &doc, &field, what, &mut out);
+            }
         }
         (reg, out)
     }

@@ -83,12 +83,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_through_serde() {
-        for b in Builtin::ALL {
-            let wire = serde_json::to_string(&b).unwrap();
-            assert_eq!(wire, format!("\"{}\"", b.name()));
-            assert_eq!(serde_json::from_str::<Builtin>(&wire).unwrap(), b);
-            assert_eq!(Builtin::from_name(b.name()), Some(b));
-        }
+        crate::testing::assert_wire_names(Builtin::ALL, |b| b.name(), Builtin::from_name);
         assert!(serde_json::from_str::<Builtin>("\"deliver_ftp\"").is_err());
     }
 }

@@ -144,23 +144,15 @@ mod tests {
 
     #[test]
     fn slugs_round_trip_through_serde() {
-        for f in Failure::NAMED {
-            let wire = serde_json::to_value(&f).unwrap();
-            assert_eq!(wire, serde_json::json!(f.slug()));
-            assert_eq!(serde_json::from_value::<Failure>(wire).unwrap(), f);
-        }
+        let named = |slug: &str| Some(Failure::from_slug(slug));
+        crate::testing::assert_wire_names(Failure::NAMED, |f| f.slug(), named);
         let custom: Failure = serde_json::from_str("\"quota_exceeded\"").unwrap();
         assert_eq!(custom, Failure::Registered("quota_exceeded".into()));
         assert_eq!(
             serde_json::to_string(&custom).unwrap(),
             "\"quota_exceeded\""
         );
-        for s in Skip::ALL {
-            let wire = serde_json::to_value(s).unwrap();
-            assert_eq!(wire, serde_json::json!(s.slug()));
-            assert_eq!(serde_json::from_value::<Skip>(wire).unwrap(), s);
-            assert_eq!(Skip::from_slug(s.slug()), Some(s));
-        }
+        crate::testing::assert_wire_names(Skip::ALL, |s| s.slug(), Skip::from_slug);
         assert!(serde_json::from_str::<Skip>("\"timeout\"").is_err());
     }
 

@@ -268,17 +268,8 @@ impl GithubClient {
             "draft": true,
             "body": text,
         });
-        let first = self.block(async {
-            let resp = self
-                .send(
-                    &self.api,
-                    Method::POST,
-                    &route,
-                    Payload::Json(body.to_string()),
-                )
-                .await?;
-            read_json::<Release>(resp).await
-        })?;
+        let payload = Payload::Json(body.to_string());
+        let first = self.block(self.api_json::<Release>(Method::POST, &route, payload))?;
         match first {
             Ok(r) => Ok(r),
             Err(failure) => match self.find_release(tag) {
@@ -434,16 +425,8 @@ impl GithubClient {
             self.repository()
         );
         let published = self
-            .block(self.retrying(|| async {
-                let resp = self
-                    .send(
-                        &self.api,
-                        Method::PATCH,
-                        &route,
-                        Payload::Json(body.clone()),
-                    )
-                    .await?;
-                read_json::<Release>(resp).await
+            .block(self.retrying(|| {
+                self.api_json::<Release>(Method::PATCH, &route, Payload::Json(body.clone()))
             }))?
             .map_err(|f| f.into_error(&what))?;
         if published.draft {
@@ -493,33 +476,37 @@ impl GithubClient {
     }
 
     async fn find_release_async(&self, tag: &str) -> std::result::Result<Option<Release>, Failure> {
-        let mut found: Vec<Release> = Vec::new();
-        for page in 1..=MAX_RELEASE_PAGES {
-            let route = format!(
-                "/repos/{}/{}/releases?per_page={PER_PAGE}&page={page}",
-                self.owner, self.name
-            );
-            let list: Vec<Release> = self.retrying(|| self.get_json(&route)).await?;
-            let n = list.len();
-            found.extend(list.into_iter().filter(|r| r.tag_name == tag));
-            if n < PER_PAGE {
-                break;
-            }
-        }
+        let route = format!("/repos/{}/{}/releases", self.owner, self.name);
+        let mut found: Vec<Release> = self
+            .list_pages(&route, MAX_RELEASE_PAGES, |r: &Release| r.tag_name == tag)
+            .await?;
         found.sort_by_key(|r| (r.draft, r.id));
         Ok(found.into_iter().next())
     }
 
     async fn list_assets_async(&self, release_id: u64) -> std::result::Result<Vec<Asset>, Failure> {
+        let route = format!(
+            "/repos/{}/{}/releases/{release_id}/assets",
+            self.owner, self.name
+        );
+        self.list_pages(&route, MAX_ASSET_PAGES, |_: &Asset| true)
+            .await
+    }
+
+    /// The items of a paged list that `keep` accepts, page by page (each retried) up to
+    /// `max_pages`, until a page comes back short.
+    async fn list_pages<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        max_pages: u32,
+        keep: impl Fn(&T) -> bool,
+    ) -> std::result::Result<Vec<T>, Failure> {
         let mut all = Vec::new();
-        for page in 1..=MAX_ASSET_PAGES {
-            let route = format!(
-                "/repos/{}/{}/releases/{release_id}/assets?per_page={PER_PAGE}&page={page}",
-                self.owner, self.name
-            );
-            let list: Vec<Asset> = self.retrying(|| self.get_json(&route)).await?;
+        for page in 1..=max_pages {
+            let paged = format!("{route}?per_page={PER_PAGE}&page={page}");
+            let list: Vec<T> = self.retrying(|| self.get_json(&paged)).await?;
             let n = list.len();
-            all.extend(list);
+            all.extend(list.into_iter().filter(|item| keep(item)));
             if n < PER_PAGE {
                 break;
             }
@@ -528,9 +515,17 @@ impl GithubClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, route: &str) -> std::result::Result<T, Failure> {
-        let resp = self
-            .send(&self.api, Method::GET, route, Payload::Empty)
-            .await?;
+        self.api_json(Method::GET, route, Payload::Empty).await
+    }
+
+    /// One API call whose answer is JSON.
+    async fn api_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        route: &str,
+        payload: Payload,
+    ) -> std::result::Result<T, Failure> {
+        let resp = self.send(&self.api, method, route, payload).await?;
         read_json(resp).await
     }
 

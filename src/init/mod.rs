@@ -208,8 +208,7 @@ mod tests {
 
     #[test]
     fn release_flags_are_checked_before_writing() {
-        let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("new");
+        let (_t, dir) = crate::testing::scratch("new");
         let bad_repo = Release {
             repository: Some("no-slash".into()),
             sha256: None,

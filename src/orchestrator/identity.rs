@@ -119,11 +119,10 @@ impl StepIdentity<'_> {
             idempotency_key: String::new(),
             already_charged: false,
         };
-        Spend {
-            usage_unit: unit.to_string(),
-            quantity: Some(usage.quantity),
-            ..self.spend(&charge)
-        }
+        let mut spend = self.spend(&charge);
+        spend.charge.usage_unit = unit.to_string();
+        spend.quantity = Some(usage.quantity);
+        spend
     }
 
     pub fn started(&self) -> StepStarted {
@@ -146,23 +145,15 @@ impl StepIdentity<'_> {
         reason_slug: Option<String>,
         message: Option<String>,
     ) -> StepOutcome {
-        let StepStarted {
-            tenant_id,
-            work_order_id,
-            run,
-            run_id,
-            step_id,
-            attempt,
-            module_id,
-        } = self.started();
+        let s = self.started();
         StepOutcome {
-            tenant_id,
-            work_order_id,
-            run,
-            run_id,
-            step_id,
-            attempt,
-            module_id,
+            tenant_id: s.tenant_id,
+            work_order_id: s.work_order_id,
+            run: s.run,
+            run_id: s.run_id,
+            step_id: s.step_id,
+            attempt: s.attempt,
+            module_id: s.module_id,
             status,
             reason_slug,
             message,
@@ -238,9 +229,12 @@ mod tests {
         let spend = id.spend(&charge);
         assert_eq!(spend.key(), "spend/acme/wo-1/r2/s1/a3/__run__");
         assert_eq!(spend.amount_credits, -5);
-        assert_eq!(spend.correlation_id, "run-x/s1/a3");
+        assert_eq!(spend.charge.correlation_id, "run-x/s1/a3");
         let refund = Refund::reversing(&spend, "timeout");
-        assert_eq!((refund.step_id.as_str(), refund.attempt), ("s1", 3));
+        assert_eq!(
+            (refund.charge.step_id.as_str(), refund.charge.attempt),
+            ("s1", 3)
+        );
         let started = id.started();
         let outcome = id.outcome(StepStatus::Failed, Some("timeout".into()), None);
         assert_eq!(

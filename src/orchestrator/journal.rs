@@ -85,9 +85,11 @@ impl Journal {
         for p in &batch {
             match &p.record {
                 Record::Spend(s) => {
-                    delta.push((s.run_id.clone(), -i128::from(s.amount_credits), 0))
+                    delta.push((s.charge.run_id.clone(), -i128::from(s.amount_credits), 0))
                 }
-                Record::Refund(r) => delta.push((r.run_id.clone(), 0, r.amount_credits.into())),
+                Record::Refund(r) => {
+                    delta.push((r.charge.run_id.clone(), 0, r.amount_credits.into()))
+                }
                 _ => {}
             }
         }

@@ -74,7 +74,7 @@ pub fn low_balance(
         .filter_map(|t| {
             let id = t.tenant_id.as_str();
             let balance = balances.get(id).copied().unwrap_or(0);
-            let threshold = t.low_balance_credits;
+            let threshold = t.settings.low_balance_credits;
             let reason = if refused.contains(id) {
                 LowReason::RefusedForCredits
             } else if threshold.is_some_and(|th| balance < th) {

@@ -2,6 +2,7 @@
 use super::plan::{Action, Disposition, Plan, StepPlan, TenantBalance, WorkOrderPlan};
 use super::report::RunReport;
 use super::{Invalid, Summary};
+use crate::findings::Finding;
 use crate::output::untrusted;
 use std::fmt::Write;
 
@@ -44,13 +45,8 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
     }
     out.push('\n');
     for f in &wp.findings {
-        let _ = writeln!(
-            out,
-            "    error: {} ({}: {})",
-            untrusted(&f.message),
-            untrusted(&f.location()),
-            untrusted(&f.field)
-        );
+        let (message, at, field) = shown(f);
+        let _ = writeln!(out, "    error: {message} ({at}: {field})");
     }
     if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         for s in &wp.steps {
@@ -95,21 +91,28 @@ fn step_plan(s: &StepPlan) -> String {
 
 /// Per tenant the balance before and after the plan's charges.
 fn balances(tenants: &[TenantBalance]) -> String {
-    let mut out = String::new();
-    if tenants.is_empty() {
-        return out;
-    }
-    let _ = writeln!(
-        out,
+    let head = format!(
         "\n{:<24} {:>14} {:>14}",
         "tenant", "balance before", "balance after"
     );
-    for t in tenants {
+    table(tenants, &head, |out, t| {
         let _ = writeln!(
             out,
             "{:<24} {:>14} {:>14}",
             t.tenant_id, t.balance_before, t.balance_after
         );
+    })
+}
+
+/// A table: its `head` line, then what `row` writes for each row; nothing without rows.
+fn table<T>(rows: &[T], head: &str, row: impl Fn(&mut String, &T)) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{head}");
+    for r in rows {
+        row(&mut out, r);
     }
     out
 }
@@ -136,50 +139,47 @@ pub fn text(s: &Summary) -> String {
     out
 }
 
-/// A row per run, and under it the refusal or the steps with a reason.
+/// A row per run (see [`run_rows`]).
 fn runs(runs: &[RunReport]) -> String {
-    let mut out = String::new();
-    if runs.is_empty() {
-        return out;
-    }
-    let _ = writeln!(
-        out,
+    let head = format!(
         "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  period",
         "work order", "run", "action", "status", "charged", "refunded"
     );
-    for r in runs {
+    table(runs, &head, run_rows)
+}
+
+/// A run's row, and under it the refusal or the steps with a reason.
+fn run_rows(out: &mut String, r: &RunReport) {
+    let _ = writeln!(
+        out,
+        "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  {}",
+        format!("{}/{}", r.tenant_id, r.work_order_id),
+        r.run,
+        r.action.as_str(),
+        r.status.as_str(),
+        r.charged_credits,
+        r.refunded_credits,
+        untrusted(r.period.as_deref().unwrap_or("-"))
+    );
+    if let Some(why) = &r.refused {
+        let _ = writeln!(out, "    refused: {}", untrusted(why));
+    }
+    for st in &r.steps {
+        if !st.usage.is_empty() {
+            let _ = writeln!(out, "    {} used {}", st.step_id, usage_text(&st.usage));
+        }
+        let Some(slug) = &st.reason_slug else {
+            continue;
+        };
+        let message = st.message.as_ref().map(|m| format!(": {}", untrusted(m)));
         let _ = writeln!(
             out,
-            "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  {}",
-            format!("{}/{}", r.tenant_id, r.work_order_id),
-            r.run,
-            r.action.as_str(),
-            r.status.as_str(),
-            r.charged_credits,
-            r.refunded_credits,
-            untrusted(r.period.as_deref().unwrap_or("-"))
+            "    {} {} {slug}{}",
+            st.step_id,
+            st.status.as_str(),
+            message.unwrap_or_default()
         );
-        if let Some(why) = &r.refused {
-            let _ = writeln!(out, "    refused: {}", untrusted(why));
-        }
-        for st in &r.steps {
-            if !st.usage.is_empty() {
-                let _ = writeln!(out, "    {} used {}", st.step_id, usage_text(&st.usage));
-            }
-            let Some(slug) = &st.reason_slug else {
-                continue;
-            };
-            let message = st.message.as_ref().map(|m| format!(": {}", untrusted(m)));
-            let _ = writeln!(
-                out,
-                "    {} {} {slug}{}",
-                st.step_id,
-                st.status.as_str(),
-                message.unwrap_or_default()
-            );
-        }
     }
-    out
 }
 
 /// Metered usage as `7 lines, 2 kib`.
@@ -203,14 +203,18 @@ fn invalid(invalid: &[Invalid]) -> String {
             untrusted(&inv.file)
         );
         for f in &inv.findings {
-            let _ = writeln!(
-                out,
-                "    error: {}\n      --> {}  field: {}",
-                untrusted(&f.message),
-                untrusted(&f.location()),
-                untrusted(&f.field)
-            );
+            let (message, at, field) = shown(f);
+            let _ = writeln!(out, "    error: {message}\n      --> {at}  field: {field}");
         }
     }
     out
+}
+
+/// A finding's message, location and field, each made safe to print (a tenant wrote them).
+fn shown(f: &Finding) -> (String, String, String) {
+    (
+        untrusted(&f.message).into_owned(),
+        untrusted(&f.location()).into_owned(),
+        untrusted(&f.field).into_owned(),
+    )
 }

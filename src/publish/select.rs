@@ -107,12 +107,12 @@ pub fn select(view: &LedgerView, since: Option<DateTime<Utc>>) -> Vec<Candidate>
                     .attempts
                     .values()
                     .flat_map(|a| a.spends.iter())
-                    .map(|s| s.deliverable_id.as_str())
+                    .map(|s| s.charge.deliverable_id.as_str())
                     .filter(|d| !is_internal(d))
                     .collect();
                 for d in deliverables {
                     let chosen = sh.attempts.iter().rev().find_map(|(attempt, a)| {
-                        let spend = a.spends.iter().find(|s| s.deliverable_id == d)?;
+                        let spend = a.spends.iter().find(|s| s.charge.deliverable_id == d)?;
                         let key = spend.key();
                         let in_window = match since {
                             None => true,
@@ -128,12 +128,12 @@ pub fn select(view: &LedgerView, since: Option<DateTime<Utc>>) -> Vec<Candidate>
                                 tenant_id: tenant.clone(),
                                 work_order_id: wo.clone(),
                                 run: *run,
-                                run_id: spend.run_id.clone(),
+                                run_id: spend.charge.run_id.clone(),
                                 step_id: step_id.clone(),
                                 attempt: *attempt,
                                 deliverable_id: d.to_string(),
                             },
-                            module_id: spend.module_id.clone(),
+                            module_id: spend.charge.module_id.clone(),
                             spend_key: key,
                             outcome: outcome.clone(),
                         })

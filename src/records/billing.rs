@@ -101,42 +101,26 @@ pub fn spend_key(
     attempt: u32,
     deliverable_id: &str,
 ) -> String {
-    format!("spend/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}/{deliverable_id}")
+    let batch = step_batch_id(SPEND, tenant_id, work_order_id, run, step_id, attempt);
+    format!("{batch}/{deliverable_id}")
 }
 
-/// `refund/{tenant}/{wo}/r{run}/{step}/a{attempt}/{deliverable}`: one full refund per spend.
-pub fn refund_key(
-    tenant_id: &str,
-    work_order_id: &str,
-    run: u64,
-    step_id: &str,
-    attempt: u32,
-    deliverable_id: &str,
-) -> String {
-    format!("refund/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}/{deliverable_id}")
-}
-
-/// Batch id of one step's charges: `spend/{tenant}/{wo}/r{run}/{step}/a{attempt}`.
-pub fn spend_batch_id(
+/// `{kind}/{tenant}/{wo}/r{run}/{step}/a{attempt}`: the batch of one step attempt's SPENDs
+/// (`kind` [`SPEND`]) or REFUNDs ([`REFUND`]).
+fn step_batch_id(
+    kind: &str,
     tenant_id: &str,
     work_order_id: &str,
     run: u64,
     step_id: &str,
     attempt: u32,
 ) -> String {
-    format!("spend/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}")
+    format!("{kind}/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}")
 }
 
-/// Batch id of one step's refunds: `refund/{tenant}/{wo}/r{run}/{step}/a{attempt}`.
-pub fn refund_batch_id(
-    tenant_id: &str,
-    work_order_id: &str,
-    run: u64,
-    step_id: &str,
-    attempt: u32,
-) -> String {
-    format!("refund/{tenant_id}/{work_order_id}/r{run}/{step_id}/a{attempt}")
-}
+/// The first part of the keys and batch ids of SPENDs and of REFUNDs.
+const SPEND: &str = "spend";
+const REFUND: &str = "refund";
 
 /// Credits added by an operator (`platform admin-topup`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,13 +190,10 @@ impl Adjust {
     }
 }
 
-/// One charge of a step: the run charge (`__run__`) or a purchased deliverable. Shaped like a
-/// metered usage event: usage unit, resource (step/deliverable), quantity 1, correlation id.
+/// What a SPEND charges and its REFUND reverses: the step attempt, the deliverable (or the
+/// metered unit) and the correlation id. Flattened into both records (same wire form).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Spend {
-    pub tenant_id: String,
-    /// Negative.
-    pub amount_credits: i64,
+pub struct Charged {
     pub work_order_id: String,
     pub run: u64,
     pub step_id: String,
@@ -222,6 +203,31 @@ pub struct Spend {
     pub usage_unit: String,
     pub run_id: String,
     pub correlation_id: String,
+}
+
+impl Charged {
+    /// The batch id of its step attempt's SPENDs or REFUNDs (see [`step_batch_id`]).
+    fn batch_id(&self, kind: &str, tenant_id: &str) -> String {
+        let (wo, step) = (&self.work_order_id, &self.step_id);
+        step_batch_id(kind, tenant_id, wo, self.run, step, self.attempt)
+    }
+    /// `{batch}/{deliverable}`: one SPEND per deliverable, one full REFUND per SPEND. Never
+    /// includes the amount: a price change between two postings must be a conflict, not a
+    /// second charge.
+    fn key(&self, kind: &str, tenant_id: &str) -> String {
+        format!("{}/{}", self.batch_id(kind, tenant_id), self.deliverable_id)
+    }
+}
+
+/// One charge of a step: the run charge (`__run__`) or a purchased deliverable. Shaped like a
+/// metered usage event: usage unit, resource (step/deliverable), quantity 1, correlation id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    pub tenant_id: String,
+    /// Negative.
+    pub amount_credits: i64,
+    #[serde(flatten)]
+    pub charge: Charged,
     /// Metered usage (SPEC §10): the quantity of `usage_unit` charged; `deliverable_id` is
     /// the unit then. Absent for run and deliverable charges (quantity 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,9 +250,7 @@ impl Spend {
         price_credits: i64,
         correlation_id: &str,
     ) -> Spend {
-        Spend {
-            tenant_id: tenant_id.into(),
-            amount_credits: -price_credits,
+        let charge = Charged {
             work_order_id: work_order_id.into(),
             run,
             step_id: step_id.into(),
@@ -256,29 +260,21 @@ impl Spend {
             usage_unit: usage_unit_for(deliverable_id).into(),
             run_id: run_id.into(),
             correlation_id: correlation_id.into(),
+        };
+        Spend {
+            tenant_id: tenant_id.into(),
+            amount_credits: -price_credits,
+            charge,
             quantity: None,
         }
     }
 
     pub fn key(&self) -> String {
-        spend_key(
-            &self.tenant_id,
-            &self.work_order_id,
-            self.run,
-            &self.step_id,
-            self.attempt,
-            &self.deliverable_id,
-        )
+        self.charge.key(SPEND, &self.tenant_id)
     }
 
     pub fn batch_id(&self) -> String {
-        let id = spend_batch_id(
-            &self.tenant_id,
-            &self.work_order_id,
-            self.run,
-            &self.step_id,
-            self.attempt,
-        );
+        let id = self.charge.batch_id(SPEND, &self.tenant_id);
         // Usage is charged after the outcome, in a batch of its own.
         match self.quantity {
             Some(_) => format!("{id}/usage"),
@@ -293,15 +289,8 @@ pub struct Refund {
     pub tenant_id: String,
     /// Positive.
     pub amount_credits: i64,
-    pub work_order_id: String,
-    pub run: u64,
-    pub step_id: String,
-    pub attempt: u32,
-    pub module_id: String,
-    pub deliverable_id: String,
-    pub usage_unit: String,
-    pub run_id: String,
-    pub correlation_id: String,
+    #[serde(flatten)]
+    pub charge: Charged,
     pub reason_slug: String,
     /// The full idempotency key of the SPEND this reverses.
     pub refunds: String,
@@ -313,39 +302,18 @@ impl Refund {
         Refund {
             tenant_id: spend.tenant_id.clone(),
             amount_credits: -spend.amount_credits,
-            work_order_id: spend.work_order_id.clone(),
-            run: spend.run,
-            step_id: spend.step_id.clone(),
-            attempt: spend.attempt,
-            module_id: spend.module_id.clone(),
-            deliverable_id: spend.deliverable_id.clone(),
-            usage_unit: spend.usage_unit.clone(),
-            run_id: spend.run_id.clone(),
-            correlation_id: spend.correlation_id.clone(),
+            charge: spend.charge.clone(),
             reason_slug: reason_slug.into(),
             refunds: spend.key(),
         }
     }
 
     pub fn key(&self) -> String {
-        refund_key(
-            &self.tenant_id,
-            &self.work_order_id,
-            self.run,
-            &self.step_id,
-            self.attempt,
-            &self.deliverable_id,
-        )
+        self.charge.key(REFUND, &self.tenant_id)
     }
 
     pub fn batch_id(&self) -> String {
-        refund_batch_id(
-            &self.tenant_id,
-            &self.work_order_id,
-            self.run,
-            &self.step_id,
-            self.attempt,
-        )
+        self.charge.batch_id(REFUND, &self.tenant_id)
     }
 }
 
@@ -374,8 +342,8 @@ mod tests {
         let b = spend(RUN_DELIVERABLE, 7);
         assert_eq!(a.key(), "spend/acme/wo-1/r2/s1/a1/__run__");
         assert_eq!(a.key(), b.key());
-        assert_eq!(a.usage_unit, "step_run");
-        assert_eq!(spend("zip", 1).usage_unit, "deliverable");
+        assert_eq!(a.charge.usage_unit, "step_run");
+        assert_eq!(spend("zip", 1).charge.usage_unit, "deliverable");
         assert_eq!(a.batch_id(), "spend/acme/wo-1/r2/s1/a1");
     }
 

@@ -53,13 +53,40 @@ pub struct LoadedWorkOrder {
 pub struct LoadedTenant {
     pub tenant_id: String,
     pub dir: PathBuf,
-    pub doc: Option<Doc>,
-    pub name: Option<String>,
-    /// The catalog plan it is on (`plan` in tenant.yml).
-    pub plan: Option<String>,
-    /// `low_balance_credits` in tenant.yml: listed after a pass when below it.
-    pub low_balance_credits: Option<i64>,
     pub work_orders: Vec<LoadedWorkOrder>,
+    /// Its tenant.yml, when it could be read.
+    pub doc: Option<Doc>,
+    /// What its tenant.yml says (read from `doc` when that passes its schema).
+    pub settings: TenantSettings,
+}
+
+/// What a tenant.yml that passes its schema says beyond its id (nothing otherwise).
+#[derive(Debug, Clone, Default)]
+pub struct TenantSettings {
+    pub name: Option<String>,
+    /// The catalog plan it is on.
+    pub plan: Option<String>,
+    /// Listed after a pass when its balance is below this.
+    pub low_balance_credits: Option<i64>,
+}
+
+impl TenantSettings {
+    pub fn read(doc: &Doc) -> TenantSettings {
+        let text = |key: &str| {
+            doc.value
+                .get(key)
+                .and_then(|x| x.as_str())
+                .map(String::from)
+        };
+        TenantSettings {
+            name: text("name"),
+            plan: text("plan"),
+            low_balance_credits: doc
+                .value
+                .get("low_balance_credits")
+                .and_then(|x| x.as_i64()),
+        }
+    }
 }
 
 /// The whole repository as loaded.
@@ -200,7 +227,10 @@ impl Repo {
         let Some(catalog) = &self.catalog else {
             return Ok(());
         };
-        let plan = self.tenants.get(tenant_id).and_then(|t| t.plan.as_deref());
+        let plan = self
+            .tenants
+            .get(tenant_id)
+            .and_then(|t| t.settings.plan.as_deref());
         let builtin = self
             .module(module_id)
             .is_some_and(|m| m.runner.builtin().is_some());

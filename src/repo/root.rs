@@ -98,8 +98,7 @@ mod tests {
 
     #[test]
     fn nearest_repository_upwards() {
-        let t = tempfile::tempdir().unwrap();
-        let root = t.path().join("repo");
+        let (_t, root) = crate::testing::scratch("repo");
         let deep = root.join("tenants/acme/workorders");
         std::fs::create_dir_all(&deep).unwrap();
         assert_eq!(search(&deep), Some(root.clone()));

@@ -1,7 +1,7 @@
 //! Which folders under tenants/ are tenants, and loading them: a tenant is a real folder (no
 //! link) named by a valid id, whose tenant.yml and workorders/ are no links either; everything
 //! of it is read beneath the repository through no link (SPEC §2, §6).
-use super::{load_work_order, LoadedTenant, LoadedWorkOrder};
+use super::{load_work_order, LoadedTenant, LoadedWorkOrder, TenantSettings};
 use crate::beneath::{Beneath, Kind, Reason};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
@@ -195,9 +195,7 @@ fn load_tenant(
     deferred: bool,
 ) -> LoadedTenant {
     let rel = folder_rel(folder);
-    let mut name = None;
-    let mut plan = None;
-    let mut low_balance_credits = None;
+    let mut settings = TenantSettings::default();
     let mut tdoc = None;
     let yml = rel.join("tenant.yml");
     let missing = Beneath::new(root, &yml)
@@ -224,13 +222,7 @@ fn load_tenant(
                         format!("tenant_id '{id}' must equal its folder name '{folder}'"),
                     ));
                 }
-                let text = |key: &str| doc.value.get(key).and_then(|x| x.as_str());
-                name = text("name").map(String::from);
-                plan = text("plan").map(String::from);
-                low_balance_credits = doc
-                    .value
-                    .get("low_balance_credits")
-                    .and_then(|x| x.as_i64());
+                settings = TenantSettings::read(&doc);
             }
             findings.extend(v);
             tdoc = Some(doc);
@@ -240,9 +232,7 @@ fn load_tenant(
         tenant_id: folder.to_string(),
         dir: root.join(&rel),
         doc: tdoc,
-        name,
-        plan,
-        low_balance_credits,
+        settings,
         work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, deferred),
     }
 }

@@ -1,5 +1,7 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
+use super::slots::{run_entry, run_with_id, RunSlot, Runs};
+use crate::records::billing::Charged;
 use crate::records::{
     DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
 };
@@ -59,14 +61,15 @@ pub struct RunEnd {
 pub struct RunHistory {
     pub run: u64,
     pub run_id: String,
+    /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
+    pub ends: BTreeMap<u32, RunEnd>,
+    /// Its `run_started` record was read: the three fields below come from it.
+    pub started: bool,
     pub work_order_sha256: Option<String>,
     /// The period its `run_started` names (scheduled work orders only).
     pub period: Option<String>,
     /// The rerun request that started it, if one did.
     pub rerun: Option<String>,
-    pub started: bool,
-    /// Every end of this run (a first pass, then `--retry-failed` passes), by attempt.
-    pub ends: BTreeMap<u32, RunEnd>,
     pub steps: BTreeMap<String, StepHistory>,
     /// Step ids in the order their first record appeared (execution order).
     pub step_order: Vec<String>,
@@ -99,7 +102,7 @@ impl RunHistory {
 /// All runs of all work orders, keyed by (tenant, work order).
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    pub work_orders: BTreeMap<(String, String), BTreeMap<u64, RunHistory>>,
+    pub work_orders: Runs<RunHistory>,
     /// (tenant, work order, run) in the order the runs started: oldest first.
     pub order: Vec<(String, String, u64)>,
     /// Pending and consumed rerun requests: (tenant, work order) → the `after_run` of each.
@@ -109,18 +112,16 @@ pub struct History {
     pub repairs_pending: bool,
 }
 
+impl RunSlot for RunHistory {
+    fn run_id_mut(&mut self) -> &mut String {
+        &mut self.run_id
+    }
+}
+
 impl History {
     fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunHistory {
-        let r = self
-            .work_orders
-            .entry((tenant.to_string(), wo.to_string()))
-            .or_default()
-            .entry(run)
-            .or_default();
+        let r = run_entry(&mut self.work_orders, (tenant, wo), run, run_id);
         r.run = run;
-        if r.run_id.is_empty() {
-            r.run_id = run_id.to_string();
-        }
         r
     }
 
@@ -143,6 +144,12 @@ impl History {
             .attempts
             .entry(attempt)
             .or_default()
+    }
+
+    /// The attempt a SPEND or a REFUND of `tenant` is about.
+    fn charged_attempt(&mut self, tenant: &str, c: &Charged) -> &mut Attempt {
+        let (wo, run_id, step) = (&c.work_order_id, &c.run_id, &c.step_id);
+        self.attempt_mut(tenant, wo, c.run, run_id, step, c.attempt)
     }
 
     /// Whether [`History::add`] uses records of type `t`: a reader parses no others.
@@ -173,14 +180,13 @@ impl History {
                 run.rerun = r.rerun;
             }
             Record::Spend(s) => {
-                let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
-                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt);
-                att.module_id.get_or_insert_with(|| s.module_id.clone());
+                let att = self.charged_attempt(&s.tenant_id, &s.charge);
+                att.module_id
+                    .get_or_insert_with(|| s.charge.module_id.clone());
                 att.spends.push(s);
             }
             Record::Refund(r) => {
-                let (t, w, rid, st) = (&r.tenant_id, &r.work_order_id, &r.run_id, &r.step_id);
-                let att = self.attempt_mut(t, w, r.run, rid, st, r.attempt);
+                let att = self.charged_attempt(&r.tenant_id, &r.charge);
                 att.refunded.insert(r.refunds);
             }
             Record::StepStarted(s) => {
@@ -214,14 +220,10 @@ impl History {
         }
     }
 
-    /// A delivery receipt marks its attempt of a run already known (a receipt alone starts
-    /// no run).
+    /// A delivery receipt marks its attempt of a run already known.
     fn add_receipt(&mut self, d: &DeliveryReceipt) {
-        let run = self
-            .work_orders
-            .get_mut(&(d.tenant_id.clone(), d.work_order_id.clone()))
-            .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id));
-        if let Some(run) = run {
+        let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
+        if let Some(run) = run_with_id(&mut self.work_orders, wo, &d.run_id) {
             let step = run.steps.entry(d.step_id.clone()).or_default();
             step.attempts.entry(d.attempt).or_default().receipt = true;
         }

@@ -1,6 +1,7 @@
 //! Each work order's last run and whether any of its runs is open, folded from the ledger in little memory per run: what a pass needs to find work orders up to date (the ledger cache keeps it).
 use super::history::{History, RunEnd, RunHistory};
-use crate::records::{Record, RunStatus};
+use super::slots::{run_entry, run_with_id, RunSlot, Runs};
+use crate::records::{Record, Refund, RunStatus, Spend};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -43,25 +44,18 @@ impl RunLite {
 /// Every run of every work order, reduced to [`RunLite`].
 #[derive(Debug, Default)]
 pub struct LastRuns {
-    runs: BTreeMap<(String, String), BTreeMap<u64, RunLite>>,
+    runs: Runs<RunLite>,
     /// Rerun requests: (tenant, work order) → the `after_run` of each.
     reruns: BTreeMap<(String, String), Vec<u64>>,
 }
 
-impl LastRuns {
-    fn run_mut(&mut self, tenant: &str, wo: &str, run: u64, run_id: &str) -> &mut RunLite {
-        let r = self
-            .runs
-            .entry((tenant.to_string(), wo.to_string()))
-            .or_default()
-            .entry(run)
-            .or_default();
-        if r.run_id.is_empty() {
-            r.run_id = run_id.to_string();
-        }
-        r
+impl RunSlot for RunLite {
+    fn run_id_mut(&mut self) -> &mut String {
+        &mut self.run_id
     }
+}
 
+impl LastRuns {
     /// Fold one record in, as [`History::add`] would (the types `History::uses`).
     pub fn add(&mut self, rec: &Record) {
         let step = |tenant: &str, wo: &str, run: u64, run_id: &str, attempt: u32| {
@@ -75,7 +69,8 @@ impl LastRuns {
         };
         let touched = match rec {
             Record::RunStarted(r) => {
-                let run = self.run_mut(&r.tenant_id, &r.work_order_id, r.run, &r.run_id);
+                let wo = (r.tenant_id.as_str(), r.work_order_id.as_str());
+                let run = run_entry(&mut self.runs, wo, r.run, &r.run_id);
                 run.started = true;
                 run.work_order_sha256 = Some(r.work_order_sha256.clone());
                 run.period = r.period.clone();
@@ -87,25 +82,24 @@ impl LastRuns {
                 None
             }
             Record::RunEnded(e) => {
-                let run = self.run_mut(&e.tenant_id, &e.work_order_id, e.run, &e.run_id);
+                let wo = (e.tenant_id.as_str(), e.work_order_id.as_str());
+                let run = run_entry(&mut self.runs, wo, e.run, &e.run_id);
                 if run.end.is_none_or(|(a, _)| e.attempt >= a) {
                     run.end = Some((e.attempt, e.status));
                 }
                 None
             }
-            Record::Spend(s) => Some(step(
-                &s.tenant_id,
-                &s.work_order_id,
-                s.run,
-                &s.run_id,
-                s.attempt,
-            )),
-            Record::Refund(r) => Some(step(
-                &r.tenant_id,
-                &r.work_order_id,
-                r.run,
-                &r.run_id,
-                r.attempt,
+            Record::Spend(Spend {
+                tenant_id, charge, ..
+            })
+            | Record::Refund(Refund {
+                tenant_id, charge, ..
+            }) => Some(step(
+                tenant_id,
+                &charge.work_order_id,
+                charge.run,
+                &charge.run_id,
+                charge.attempt,
             )),
             Record::StepStarted(s) => Some(step(
                 &s.tenant_id,
@@ -122,13 +116,8 @@ impl LastRuns {
                 o.attempt,
             )),
             Record::DeliveryReceipt(d) => {
-                // A receipt alone starts no run (as in `History`).
-                let key = (d.tenant_id.clone(), d.work_order_id.clone());
-                if let Some(run) = self
-                    .runs
-                    .get_mut(&key)
-                    .and_then(|runs| runs.values_mut().find(|r| r.run_id == d.run_id))
-                {
+                let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
+                if let Some(run) = run_with_id(&mut self.runs, wo, &d.run_id) {
                     run.max_attempt = run.max_attempt.max(d.attempt);
                 }
                 None
@@ -136,7 +125,7 @@ impl LastRuns {
             _ => None,
         };
         if let Some((tenant, wo, run, run_id, attempt)) = touched {
-            let r = self.run_mut(&tenant, &wo, run, &run_id);
+            let r = run_entry(&mut self.runs, (&tenant, &wo), run, &run_id);
             r.max_attempt = r.max_attempt.max(attempt);
         }
     }

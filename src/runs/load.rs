@@ -70,8 +70,8 @@ fn fold_if(
         return Ok(());
     }
     match &rec {
-        Record::Spend(s) => add_to_run(totals, &s.run_id, -i128::from(s.amount_credits), 0)?,
-        Record::Refund(r) => add_to_run(totals, &r.run_id, 0, i128::from(r.amount_credits))?,
+        Record::Spend(s) => add_to_run(totals, &s.charge.run_id, -i128::from(s.amount_credits), 0)?,
+        Record::Refund(r) => add_to_run(totals, &r.charge.run_id, 0, i128::from(r.amount_credits))?,
         _ => {}
     }
     history.add(rec);
@@ -82,8 +82,8 @@ fn fold_if(
 fn work_order_of(rec: &Record) -> Option<(&str, &str)> {
     Some(match rec {
         Record::RunStarted(r) => (&r.tenant_id, &r.work_order_id),
-        Record::Spend(r) => (&r.tenant_id, &r.work_order_id),
-        Record::Refund(r) => (&r.tenant_id, &r.work_order_id),
+        Record::Spend(r) => (&r.tenant_id, &r.charge.work_order_id),
+        Record::Refund(r) => (&r.tenant_id, &r.charge.work_order_id),
         Record::StepStarted(r) => (&r.tenant_id, &r.work_order_id),
         Record::StepOutcome(r) => (&r.tenant_id, &r.work_order_id),
         Record::DeliveryReceipt(r) => (&r.tenant_id, &r.work_order_id),

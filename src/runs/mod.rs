@@ -3,6 +3,7 @@ pub mod history;
 pub mod last;
 pub mod load;
 pub mod paths;
+mod slots;
 
 pub use history::History;
 pub use load::{add_to_run, load, load_only, Balances, RunTotals};

@@ -39,7 +39,7 @@ fn plans(repo: &Repo, catalog: &Catalog) -> Vec<Finding> {
 fn tenant_plan(catalog: &Catalog, t: &LoadedTenant) -> Option<Finding> {
     let doc = t.doc.as_ref()?;
     let known = || catalog.plans.keys().cloned().collect::<Vec<_>>().join(", ");
-    let message = match &t.plan {
+    let message = match &t.settings.plan {
         None => format!(
             "tenant '{}' names no plan, and {CATALOG_FILE} exists: add `plan: <one of {}>` (its work orders may run built-in modules only)",
             t.tenant_id,

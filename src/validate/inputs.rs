@@ -68,10 +68,8 @@ fn type_problem(
     spec: &InputSpec,
     value: &InputValue,
 ) -> Option<String> {
-    let head = format!(
-        "step '{}' input '{}' of module '{}'",
-        step.step_id, spec.id, module.module_id
-    );
+    let (step_id, input_id, module_id) = (&step.step_id, &spec.id, &module.module_id);
+    let head = format!("step '{step_id}' input '{input_id}' of module '{module_id}'");
     let want = article(spec.ty.as_str());
     match value {
         InputValue::Literal(v) => {

@@ -206,8 +206,7 @@ mod tests {
 
     #[test]
     fn heads() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.jsonl");
+        let (_dir, p) = crate::testing::scratch("f.jsonl");
         assert_eq!(head_of_file(&p).unwrap(), Head::Absent);
         std::fs::write(&p, b"{\"a\":1}\n{\"b\":2}\n").unwrap();
         match head_of_file(&p).unwrap() {
@@ -235,8 +234,7 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f.jsonl");
+        let (dir, p) = crate::testing::scratch("f.jsonl");
         std::fs::write(&p, b"abc\n").unwrap();
         let pulled = head_of_file(&p).unwrap();
         assert!(extends(&p, &pulled).unwrap());
