@@ -1,6 +1,6 @@
 //! One batch checked against one file's index: already recorded in full (a no-op), a conflict (same key, another payload, or a batch partly recorded), or billing rules broken; and what `append` reports.
 use super::billing::{BillingOp, BillingRule};
-use super::file::{read_object, FileState, Posted};
+use super::file::{read_staged_object, FileState, Posted, Unwritten};
 use super::prepare::Prepared;
 use super::scan::IndexEntry;
 use super::Repair;
@@ -34,10 +34,11 @@ impl AppendOutcome {
 pub(super) fn already_recorded(
     f: &FileState,
     present: &[(&Prepared, IndexEntry)],
+    staged: Unwritten,
 ) -> Result<AppendOutcome> {
     let mut records = Vec::new();
     for (p, e) in present {
-        let obj = read_object(f, e.offset)?;
+        let obj = read_staged_object(f, e.offset, staged)?;
         let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         records.push(Posted {
             seq: e.seq,
@@ -89,8 +90,14 @@ pub(super) fn check_billing(
 }
 
 /// Describe a same-key-different-payload conflict by its differing fields.
-pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, e: &IndexEntry) -> Error {
-    let diff = match read_object(f, e.offset) {
+pub(super) fn conflict(
+    f: &FileState,
+    stream: Stream,
+    p: &Prepared,
+    e: &IndexEntry,
+    staged: Unwritten,
+) -> Error {
+    let diff = match read_staged_object(f, e.offset, staged) {
         Ok(recorded) => differing_fields(&recorded, &p.object),
         Err(_) => "the recorded line could not be read".into(),
     };

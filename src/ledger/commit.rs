@@ -3,7 +3,7 @@ use super::billing::BillingRule;
 use super::check::{
     already_recorded, check_billing, conflict, partly_recorded, AppendOutcome, AppendStatus,
 };
-use super::file::{stage_batch, write_durably, FileState, Posted};
+use super::file::{stage_batch, write_durably, FileState, Posted, Unwritten};
 use super::key::{key_id, KeyId};
 use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
 use super::prepare::{prepare_one, Prepared};
@@ -236,18 +236,23 @@ impl Files {
         batch: &[Prepared],
         st: &mut Staging,
     ) -> Result<AppendOutcome, Refusal> {
-        let f = &mut self.files[stream.index()];
+        let i = stream.index();
+        let f = &mut self.files[i];
+        let staged = Unwritten {
+            at: st.before[i],
+            bytes: &st.bufs[i],
+        };
         let mut present = Vec::new();
         let mut absent = Vec::new();
         for p in batch {
             match f.scan.index.get(&p.key) {
                 Some(e) if e.payload == p.digest => present.push((p, *e)),
-                Some(e) => return Err(conflict(f, stream, p, e).into()),
+                Some(e) => return Err(conflict(f, stream, p, e, staged).into()),
                 None => absent.push(p),
             }
         }
         if absent.is_empty() {
-            return Ok(already_recorded(f, &present)?);
+            return Ok(already_recorded(f, &present, staged)?);
         }
         if !present.is_empty() {
             return Err(partly_recorded(f, stream, &present, &absent).into());

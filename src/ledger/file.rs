@@ -142,6 +142,32 @@ pub(crate) fn write_durably(f: &FileState, buf: &[u8], before: u64) -> Result<()
     Ok(())
 }
 
+/// A group's lines staged for a file and not written yet: they start at byte `at`. A batch
+/// later in the same group that replays (or conflicts with) one of them reads it here.
+#[derive(Clone, Copy)]
+pub(crate) struct Unwritten<'a> {
+    pub at: u64,
+    pub bytes: &'a [u8],
+}
+
+/// The line starting at `offset`, parsed, from the staged lines when it is one of them.
+pub(crate) fn read_staged_object(
+    f: &FileState,
+    offset: u64,
+    staged: Unwritten,
+) -> Result<Map<String, Value>> {
+    let rest = offset
+        .checked_sub(staged.at)
+        .and_then(|rel| usize::try_from(rel).ok())
+        .and_then(|rel| staged.bytes.get(rel..))
+        .filter(|rest| !rest.is_empty());
+    let Some(rest) = rest else {
+        return read_object(f, offset);
+    };
+    let line = &rest[..scan::find_newline(rest).unwrap_or(rest.len())];
+    parse_line(f, offset, line)
+}
+
 /// The line starting at `offset`, parsed.
 pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Value>> {
     let mut line = Vec::new();
@@ -162,7 +188,11 @@ pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Valu
         line.extend_from_slice(&buf[..n]);
         pos += n as u64;
     }
-    serde_json::from_slice(&line).map_err(|e| {
+    parse_line(f, offset, &line)
+}
+
+fn parse_line(f: &FileState, offset: u64, line: &[u8]) -> Result<Map<String, Value>> {
+    serde_json::from_slice(line).map_err(|e| {
         Error::failure(format!(
             "{}: cannot read the record at byte {offset}: {e}",
             f.path.display()

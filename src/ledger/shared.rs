@@ -269,6 +269,64 @@ mod tests {
         assert_eq!(balance, 35);
     }
 
+    /// Post `batches` so that they all wait while another caller holds the writer: the
+    /// first to find it free then commits them all as one group. The answers, in order.
+    fn one_group(
+        shared: &SharedLedger,
+        batches: Vec<Payload>,
+    ) -> Vec<Result<AppendOutcome, Refusal>> {
+        let n = batches.len();
+        std::thread::scope(|s| {
+            let holder = s.spawn(|| {
+                shared
+                    .with(|_| {
+                        while shared.queue().waiting.len() < n {
+                            std::thread::sleep(std::time::Duration::from_millis(2));
+                        }
+                    })
+                    .unwrap();
+            });
+            while shared.queue().ledger.is_some() {
+                std::thread::yield_now();
+            }
+            let posts: Vec<_> = batches
+                .into_iter()
+                .map(|p| s.spawn(move || shared.append(Stream::Billing, None, vec![p])))
+                .collect();
+            holder.join().unwrap();
+            posts.into_iter().map(|p| p.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn a_replay_and_a_conflict_in_the_group_that_stages_their_key_read_the_staged_line() {
+        // The key's line is staged, not yet on disk, when the later batches are checked.
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        let other = Topup::new("a", 6, "manual", "r1", None, "tester");
+        let answers = one_group(
+            &shared,
+            vec![topup("a", 1), topup("a", 1), Payload::new(other)],
+        );
+        assert_eq!(shared.groups(), (1, 3), "one group held every batch");
+        let written: Vec<&AppendOutcome> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+        assert_eq!(written.len(), 2, "{answers:?}");
+        assert_eq!(
+            written.iter().filter(|o| o.appended()).count(),
+            1,
+            "{answers:?}"
+        );
+        assert_eq!(written[0].records[0].hash, written[1].records[0].hash);
+        let conflict = answers.iter().find_map(|a| a.as_ref().err()).unwrap();
+        let message = &conflict.clone().into_error().message;
+        assert!(
+            message.contains("amount_credits (recorded 5, posted 6)"),
+            "{message}"
+        );
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 1);
+    }
+
     #[test]
     fn a_group_posted_again_is_recorded_once() {
         let dir = tempfile::tempdir_in("/dev/shm").unwrap();
