@@ -16,7 +16,10 @@ fn main() -> ExitCode {
     platform::secrets::capture_and_scrub();
     let cli = platform::cli::Cli::parse();
     let json = cli.wants_json();
-    match platform::run(cli) {
+    let result = platform::run(cli);
+    #[cfg(target_os = "linux")]
+    platform::runner::zygote::stop();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             platform::output::print_error(&err);

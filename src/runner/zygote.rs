@@ -4,9 +4,10 @@
 //! CPU per step: docs/performance.md, "The per-step supervisor").
 //!
 //! It is started with an empty environment and holds no secret; it is non-dumpable, as the
-//! supervisors it forks are. It ends when the process that started it closes its end of the
-//! control socket (which happens when that process ends, however it ends), and the death
-//! signal of every supervisor it forked then tells them to end their module trees.
+//! supervisors it forks are. At the end of a run it is told to stop: it reaps its last
+//! supervisors and exits, and is reaped (so `time` counts its CPU). If the process that
+//! started it ends first, however it ends, the control socket closes: the zygote exits at
+//! once, and the death signal of every supervisor it forked tells them to end their trees.
 #![allow(unsafe_code)]
 use super::fdpass;
 use super::procs;
@@ -26,15 +27,44 @@ const REQUEST_CAP: usize = TITLE_ROOM;
 
 /// The running zygote of this process, started at the first command step.
 struct Conn {
-    sock: OwnedFd,
+    sock: Option<OwnedFd>,
     child: Child,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // Only a zygote that stopped answering is dropped: make sure it is gone, then reap it.
+        // A zygote that stopped answering, or did not end when told: make sure it is gone,
+        // then reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The request that ends a zygote (any message without descriptors does).
+const STOP: &[u8] = b"stop";
+
+/// How long a zygote told to end may take (it reaps the supervisors of the last steps,
+/// which are exiting).
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// End the zygote once the run's steps are over: its control socket closed, it reaps what
+/// it forked and exits, and is reaped here, so its CPU time and its supervisors' count as
+/// this process's children's (what `time` reports). A no-op when none was started.
+pub fn stop() {
+    let Some(mut conn) = zygote().take() else {
+        return;
+    };
+    if let Some(sock) = conn.sock.take() {
+        // A message without descriptors: reap, then exit (a bare close means the
+        // orchestrator died, and the zygote leaves at once).
+        let _ = fdpass::send(sock.as_fd(), STOP, &[]);
+    }
+    let until = std::time::Instant::now() + STOP_GRACE;
+    while std::time::Instant::now() < until {
+        if !matches!(conn.child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -68,8 +98,10 @@ pub fn fork_supervisor(step_dir_id: &Path, stdio: [BorrowedFd; 3]) -> Result<i32
         if z.is_none() {
             *z = Some(start().map_err(|e| format!("cannot start the zygote: {e}"))?);
         }
-        let Some(conn) = z.as_ref() else { continue };
-        match ask(conn.sock.as_fd(), request, &stdio) {
+        let Some(sock) = z.as_ref().and_then(|c| c.sock.as_ref()) else {
+            continue;
+        };
+        match ask(sock.as_fd(), request, &stdio) {
             Ok(pid) if pid > 0 => return Ok(pid),
             Ok(errno) => {
                 return Err(format!(
@@ -98,7 +130,10 @@ fn start() -> std::io::Result<Conn> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    Ok(Conn { sock: ours, child })
+    Ok(Conn {
+        sock: Some(ours),
+        child,
+    })
 }
 
 fn ask(sock: BorrowedFd, request: &[u8], stdio: &[BorrowedFd; 3]) -> std::io::Result<i32> {
@@ -130,7 +165,13 @@ pub fn main() -> ExitCode {
             continue;
         }
         let (n, fds) = match fdpass::recv(control.as_fd(), &mut buf) {
+            Ok(Some((_, fds))) if fds.is_empty() => {
+                // The run is over: its last supervisors have reported and are exiting.
+                while let procs::Reaped::Child(..) = procs::wait_child(-1, false) {}
+                return ExitCode::SUCCESS;
+            }
             Ok(Some(got)) => got,
+            // The process that started it ended: the supervisors' death signal ends them.
             Ok(None) => return ExitCode::SUCCESS,
             Err(_) => return ExitCode::from(2),
         };
