@@ -109,16 +109,22 @@ fn ledger_throughput() {
         assert!(out.status.success());
     }
 
-    let rss_before = rss_kib();
+    let rss_before = rss_kib("VmRSS:");
+    reset_peak_rss();
     let t = Instant::now();
     let (l, _) = Ledger::open(&big).unwrap();
     let open_s = t.elapsed().as_secs_f64();
-    let index_bytes = (rss_kib().saturating_sub(rss_before) * 1024) as f64;
+    let index_bytes = (rss_kib("VmRSS:").saturating_sub(rss_before) * 1024) as f64;
+    let open_peak = (rss_kib("VmHWM:").saturating_sub(rss_before) * 1024) as f64;
     assert_eq!(l.head(Stream::Billing).seq as usize, total);
+    drop(l);
 
+    let rss_before = rss_kib("VmRSS:");
+    reset_peak_rss();
     let t = Instant::now();
     let balances = ledger::balances(&big).unwrap();
     let bal_s = t.elapsed().as_secs_f64();
+    let reader_peak = (rss_kib("VmHWM:").saturating_sub(rss_before) * 1024) as f64;
     assert!(balances["acme"] > 0);
 
     println!(
@@ -156,6 +162,16 @@ fn ledger_throughput() {
         "  writer index in memory:        {:>10.1} MB ({:.0} bytes/record, VmRSS delta)",
         index_bytes / 1e6,
         index_bytes / total as f64
+    );
+    println!(
+        "  writer open, peak:             {:>10.1} MB ({:.0} bytes/record, VmHWM delta)",
+        open_peak / 1e6,
+        open_peak / total as f64
+    );
+    println!(
+        "  reader (balances), peak:       {:>10.1} MB ({:.0} bytes/record, VmHWM delta)",
+        reader_peak / 1e6,
+        reader_peak / total as f64
     );
     println!(
         "  balances (reader):             {:>10.1} MB/s ({:.2} s)",
@@ -237,17 +253,22 @@ fn signed_heads_cost(big: &std::path::Path, mb: f64) {
     );
 }
 
-/// Resident set size of this process in KiB (Linux), 0 elsewhere.
-fn rss_kib() -> u64 {
+/// A field of /proc/self/status in KiB (`VmRSS:` resident now, `VmHWM:` peak), 0 elsewhere.
+fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|n| n.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Start measuring the peak resident set size (VmHWM) from now (Linux: clear_refs 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// A realistic directory of about `total` records, written directly in the documented format
