@@ -22,6 +22,15 @@ pub(crate) struct Needs {
     audit: Option<PrivilegedRef>,
 }
 
+impl Needs {
+    /// Forget the run this line names when `present` says its `run_started` is recorded.
+    pub fn drop_run_if(&mut self, present: impl Fn(&KeyId) -> bool) {
+        if self.run.as_ref().is_some_and(|(key, _)| present(key)) {
+            self.run = None;
+        }
+    }
+}
+
 /// The first line of a file that names a run.
 #[derive(Debug, Clone, Copy, Default)]
 struct RunAt {

@@ -316,7 +316,7 @@ impl Scan {
             }),
             None => None,
         };
-        let needs = match (&mut self.refs, f.record) {
+        let mut needs = match (&mut self.refs, f.record) {
             (Some(refs), Some(record)) => {
                 refs.needs(f, record, at.line, at.offset)
                     .unwrap_or_else(|e| {
@@ -326,6 +326,15 @@ impl Scan {
             }
             _ => Needs::default(),
         };
+        if self.stream == Stream::Evidence {
+            // A run_started before this line (or this line itself) commits whenever this line
+            // does: nothing to check later, nothing to keep.
+            needs.drop_run_if(|run| {
+                *run == key
+                    || self.index.contains_key(run)
+                    || self.pending.iter().any(|p| p.key == *run)
+            });
+        }
         self.pending.push(Pending {
             line: at.line,
             end: at.end,

@@ -435,9 +435,16 @@ fn integrity_validate_against_a_baseline() {
         .sum();
     let lines: usize = files.iter().map(|f| lines(f).len()).sum();
     let ours = env!("CARGO_BIN_EXE_platform");
+    let rss_file = dir.path().join("rss");
+    // Wall time, and the peak RSS in KiB as GNU time reports it.
     let validate = |bin: &str| {
         let t = Instant::now();
-        let out = std::process::Command::new(bin)
+        let out = std::process::Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(bin)
             .args(["integrity-validate", "--runtime-dir", "/nonexistent"])
             .arg("--billing-state-dir")
             .arg(dir.path())
@@ -448,7 +455,9 @@ fn integrity_validate_against_a_baseline() {
             "{bin}: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        t.elapsed().as_secs_f64()
+        let wall = t.elapsed().as_secs_f64();
+        let rss = std::fs::read_to_string(&rss_file).unwrap();
+        (wall, rss.trim().parse::<u64>().unwrap())
     };
     let sha = || {
         let t = Instant::now();
@@ -460,9 +469,12 @@ fn integrity_validate_against_a_baseline() {
         t.elapsed().as_secs_f64()
     };
     let (mut base_s, mut ours_s, mut sha_s) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut base_kib, mut ours_kib) = (0, 0);
     for _ in 0..5 {
-        base_s = base_s.min(validate(&baseline));
-        ours_s = ours_s.min(validate(ours));
+        let (s, kib) = validate(&baseline);
+        (base_s, base_kib) = (base_s.min(s), base_kib.max(kib));
+        let (s, kib) = validate(ours);
+        (ours_s, ours_kib) = (ours_s.min(s), ours_kib.max(kib));
         sha_s = sha_s.min(sha());
     }
     let mb = bytes as f64 / 1e6;
@@ -482,4 +494,11 @@ fn integrity_validate_against_a_baseline() {
         "  this build / baseline: {:+.1} % time (budget: at most +15 %)",
         100.0 * (ours_s / base_s - 1.0)
     );
+    for (name, kib) in [("baseline (main)", base_kib), ("this build", ours_kib)] {
+        println!(
+            "  {name:<18} peak RSS {:>7.1} MiB ({:.0} bytes/record)",
+            kib as f64 / 1024.0,
+            kib as f64 * 1024.0 / lines as f64
+        );
+    }
 }
