@@ -121,6 +121,15 @@ impl<V: Copy + Default> KeySet<V> {
         self.keys
     }
 
+    /// Room for `additional` more keys in the bulk, so it never moves while they arrive: the
+    /// capacity not yet filled costs address space, not memory, and a bulk grown step by
+    /// step (its keys and values alternately) would leave the allocator holes the size of
+    /// the bulk.
+    pub fn reserve(&mut self, additional: usize) {
+        self.keys.reserve_exact(additional);
+        self.vals.reserve_exact(additional);
+    }
+
     /// Where `key` is in the bulk.
     fn find(&self, key: &KeyId) -> Option<usize> {
         let (lo, hi) = match self.dir.is_empty() {
