@@ -602,11 +602,16 @@ pub(crate) fn feed_file<E: From<std::io::Error>>(
     use std::os::unix::fs::FileExt;
     const CHUNK: usize = 1 << 20;
     scan.attach(file)?;
-    // A record's line holds two 64-digit hashes: fewer lines than this can hold keys.
-    const MIN_RECORD_BYTES: u64 = 128;
-    let rest = file.metadata()?.len().saturating_sub(start);
-    scan.index
-        .reserve(usize::try_from(rest / MIN_RECORD_BYTES).unwrap_or(0));
+    if start == 0 {
+        // A whole file: room for as many keys as its lines can hold (a record's line holds
+        // two 64-digit hashes). A tail (catch-up, resume) grows the index by its merges
+        // instead, which are geometric: reserving each small tail exactly would move the
+        // whole index every time.
+        const MIN_RECORD_BYTES: u64 = 128;
+        let len = file.metadata()?.len();
+        scan.index
+            .reserve(usize::try_from(len / MIN_RECORD_BYTES).unwrap_or(0));
+    }
     let mut buf = vec![0u8; CHUNK];
     let mut carry: Vec<u8> = Vec::new();
     let mut pos = start;
