@@ -81,7 +81,7 @@ pub fn quick(runtime_dir: &Path, state_dir: &Path) -> std::result::Result<Quick,
             marks = load_keys(runtime_dir, &stored).ok_or("the cache's key file is damaged")?;
             keys_loaded = true;
         }
-        let (reading, new_marks, records) = verify_since(state_dir, &marks, &stored.balances)?
+        let (reading, new_marks, records) = verify_since(state_dir, &mut marks, &stored.balances)?
             .map_err(|stale| stale.as_str().to_string())?;
         let moved = (0..3).any(|i| new_marks[i].offset != marks[i].offset);
         if moved && !keys_loaded {
@@ -96,10 +96,11 @@ pub fn quick(runtime_dir: &Path, state_dir: &Path) -> std::result::Result<Quick,
 
 type Since = std::result::Result<(crate::ledger::Reading, [Mark; 3], u64), Stale>;
 
-/// Verify the records after `marks`; a run record among them needs the whole history.
+/// Verify the records after `marks` (their keys are moved out); a run record among them
+/// needs the whole history.
 fn verify_since(
     state_dir: &Path,
-    marks: &[Mark; 3],
+    marks: &mut [Mark; 3],
     balances: &BTreeMap<String, i64>,
 ) -> std::result::Result<Since, String> {
     let mut records = 0u64;
@@ -130,7 +131,7 @@ fn finish(
     let mut renewal = Renewal::default();
     let used = if moved {
         stored.balances = balances.clone();
-        let keys = set_marks(&mut stored, &marks);
+        let keys = set_marks(&mut stored, marks);
         renewal = Renewal(Some((stored, keys)));
         LedgerUse::Appended { records }
     } else {
@@ -179,7 +180,7 @@ pub fn load_and_save(
             balances: balances.clone(),
             last_runs,
         };
-        let keys = set_marks(&mut stored, &marks);
+        let keys = set_marks(&mut stored, marks);
         save_stored(runtime_dir, &stored, &keys);
     }
     Ok((Some(history), balances))
@@ -202,13 +203,19 @@ fn save_stored(runtime_dir: &Path, stored: &Stored, keys: &[u8]) {
     }
 }
 
-/// Store the marks' heads in `stored` and return the key file's bytes.
-fn set_marks(stored: &mut Stored, marks: &[Mark; 3]) -> Vec<u8> {
-    let mut keys = Vec::with_capacity(marks.iter().map(|m| m.keys.len() * 16).sum());
+/// Store the marks' heads in `stored` and return the key file's bytes (the marks' keys, moved:
+/// the first file's are not copied).
+fn set_marks(stored: &mut Stored, marks: [Mark; 3]) -> Vec<u8> {
+    let mut keys: Vec<u8> = Vec::new();
     stored.files = marks
-        .iter()
+        .into_iter()
         .map(|m| {
-            keys.extend(m.keys.iter().flatten());
+            let n = m.keys.len();
+            if keys.is_empty() {
+                keys = m.keys.into_flattened();
+            } else {
+                keys.extend_from_slice(m.keys.as_flattened());
+            }
             StoredFile {
                 dev: m.file.dev,
                 ino: m.file.ino,
@@ -217,7 +224,7 @@ fn set_marks(stored: &mut Stored, marks: &[Mark; 3]) -> Vec<u8> {
                 lines: m.lines,
                 seq: m.seq,
                 hash: String::from_utf8_lossy(&m.hash).into_owned(),
-                keys: m.keys.len() as u64,
+                keys: n as u64,
             }
         })
         .collect();

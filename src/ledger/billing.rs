@@ -1,6 +1,12 @@
-//! Billing rules over TOPUP, ADJUST, SPEND and REFUND records: balances per tenant, what each SPEND has had refunded, and the one place a billing operation is built from a record's fields.
+//! Billing rules over TOPUP, ADJUST, SPEND and REFUND records: balances per tenant, what each refunded SPEND has had refunded, and the one place a billing operation is built from a record's fields.
+//!
+//! SPENDs are not kept: a REFUND names its SPEND's key, and the SPEND's tenant and amount are
+//! read back from its line (REFUNDs are rare next to SPENDs); only SPENDs that have had a
+//! refund keep their refunded total.
 use super::key::{key_id, IdMap, KeyId};
-use super::line::Facts;
+use super::keyset::KeySet;
+use super::line::{self, Facts};
+use super::lines::{Lines, UNKNOWN_OFFSET};
 use crate::records::{Record, RecordType, MAX_CREDITS};
 use std::collections::HashMap;
 
@@ -171,26 +177,69 @@ fn problem(rule: BillingRule, message: String) -> Option<BillingProblem> {
     Some(BillingProblem { rule, message })
 }
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SpendState {
-    pub tenant: u32,
+/// A recorded SPEND as a REFUND needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spent {
+    pub tenant: String,
+    /// Negative, as recorded.
     pub amount: i64,
-    pub refunded: i64,
 }
 
-/// Balances per tenant and what each SPEND has had refunded.
+/// Finds the SPEND recorded under a key id: None when no SPEND is; an error when its line
+/// cannot be read back.
+pub(crate) type FindSpend<'a> = &'a dyn Fn(&KeyId) -> Result<Option<Spent>, String>;
+
+impl Spent {
+    /// The SPEND of an operation (one posted earlier in the same batch).
+    pub fn of(op: &BillingOp) -> Option<Spent> {
+        (op.kind == BillingKind::Spend).then(|| Spent {
+            tenant: op.tenant.clone(),
+            amount: op.amount,
+        })
+    }
+
+    /// The SPEND recorded under `key` in a file indexed by `index` (key → offset of its line),
+    /// read back from `lines`.
+    pub fn recorded(
+        index: &KeySet<u64>,
+        lines: Lines<'_>,
+        key: &KeyId,
+    ) -> Result<Option<Spent>, String> {
+        let Some(offset) = index.get(key).filter(|o| *o != UNKNOWN_OFFSET) else {
+            return Ok(None);
+        };
+        let bytes = lines
+            .line(offset)
+            .map_err(|e| format!("cannot read back the record at byte {offset}: {e}"))?;
+        let Ok(f) = line::parse(&bytes, false) else {
+            return Ok(None);
+        };
+        if !f.hash_ok || key_id(&f.key) != *key {
+            return Err(format!(
+                "the record at byte {offset} changed after it was read: it is not the one recorded under this key"
+            ));
+        }
+        Ok(match BillingOp::of_line(&f, *key) {
+            Ok(Some(op)) => Spent::of(&op),
+            _ => None,
+        })
+    }
+}
+
+/// Balances per tenant and what each refunded SPEND has had refunded.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Billing {
     tenant_ix: HashMap<String, u32>,
     pub tenants: Vec<String>,
     pub balances: Vec<i64>,
-    pub spends: IdMap<SpendState>,
+    /// Positive refunded total per SPEND key id, for SPENDs with a refund only.
+    pub refunded: IdMap<i64>,
 }
 
 impl Billing {
-    /// Balances carried over from an earlier verified read; no SPEND is known, so a REFUND
-    /// fed after this breaks the refund rule (a reader resuming this way falls back to a
-    /// whole read).
+    /// Balances carried over from an earlier verified read; no earlier SPEND is found (its
+    /// line is not known), so a REFUND of one fed after this breaks the refund rule (a reader
+    /// resuming this way falls back to a whole read).
     pub fn with_balances<'a>(balances: impl IntoIterator<Item = (&'a String, &'a i64)>) -> Billing {
         let mut b = Billing::default();
         for (tenant, balance) in balances {
@@ -217,43 +266,37 @@ impl Billing {
             .map_or(0, |&i| self.balances[i as usize])
     }
 
-    pub fn tenant_name(&self, i: u32) -> &str {
-        self.tenants.get(i as usize).map_or("", String::as_str)
-    }
-
-    /// Check `op` against the state; when `strict`, a violation changes nothing, otherwise it
-    /// is applied anyway (verify keeps counting) and still reported. Every sum is checked: an
-    /// overflow is a problem and leaves the balance as it was, never a wrap or a saturation.
-    pub fn apply(&mut self, op: &BillingOp, strict: bool) -> Result<(), BillingProblem> {
+    /// Check `op` against the state (`find` finds the SPEND a REFUND names); when `strict`, a
+    /// violation changes nothing, otherwise it is applied anyway (verify keeps counting) and
+    /// still reported. Every sum is checked: an overflow is a problem and leaves the balance
+    /// as it was, never a wrap or a saturation.
+    pub fn apply(
+        &mut self,
+        op: &BillingOp,
+        strict: bool,
+        find: FindSpend<'_>,
+    ) -> Result<(), BillingProblem> {
         let t = self.tenant(&op.tenant);
         let balance = self.balances[t as usize];
         let next = balance.checked_add(op.amount);
-        let broken = self.rule_problem(op, t, balance, next);
+        let target = refunded_key(op);
+        let (spend, unreadable) = match target.as_ref().map(find) {
+            Some(Err(message)) => (None, problem(BillingRule::Refund, message)),
+            Some(Ok(spend)) => (spend, None),
+            None => (None, None),
+        };
+        let broken = unreadable.or_else(|| self.rule_problem(op, spend.as_ref(), balance, next));
         if let (Some(p), true) = (&broken, strict) {
             return Err(p.clone());
         }
         if let Some(next) = next {
             self.balances[t as usize] = next;
         }
-        match op.kind {
-            BillingKind::Spend => {
-                self.spends.insert(
-                    op.key,
-                    SpendState {
-                        tenant: t,
-                        amount: op.amount,
-                        refunded: 0,
-                    },
-                );
+        if let (Some(k), Some(_)) = (target, spend) {
+            let total = self.refunded.entry(k).or_insert(0);
+            if let Some(sum) = total.checked_add(op.amount) {
+                *total = sum;
             }
-            BillingKind::Refund => {
-                if let Some(s) = self.refunded_spend(op) {
-                    if let Some(total) = s.refunded.checked_add(op.amount) {
-                        s.refunded = total;
-                    }
-                }
-            }
-            BillingKind::Topup | BillingKind::Adjust => {}
         }
         match broken {
             Some(p) => Err(p),
@@ -261,18 +304,17 @@ impl Billing {
         }
     }
 
-    /// The SPEND a REFUND reverses, when it is recorded.
-    fn refunded_spend(&mut self, op: &BillingOp) -> Option<&mut SpendState> {
-        op.refunds
-            .as_deref()
-            .and_then(|k| self.spends.get_mut(&key_id(k)))
+    /// What has been refunded of the SPEND recorded under `key`.
+    pub fn refunded_of(&self, key: &KeyId) -> i64 {
+        self.refunded.get(key).copied().unwrap_or(0)
     }
 
-    /// The billing rule `op` breaks, if any (`next` is the balance after it, None on overflow).
+    /// The billing rule `op` breaks, if any (`spend` is the SPEND a REFUND names, when it is
+    /// recorded; `next` is the balance after it, None on overflow).
     fn rule_problem(
         &self,
         op: &BillingOp,
-        tenant: u32,
+        spend: Option<&Spent>,
         balance: i64,
         next: Option<i64>,
     ) -> Option<BillingProblem> {
@@ -317,32 +359,32 @@ impl Billing {
                     op.amount.unsigned_abs()
                 ),
             ),
-            BillingKind::Refund => self.refund_problem(op, tenant),
+            BillingKind::Refund => self.refund_problem(op, spend),
             _ => None,
         }
     }
 
-    fn refund_problem(&self, op: &BillingOp, tenant: u32) -> Option<BillingProblem> {
+    fn refund_problem(&self, op: &BillingOp, spend: Option<&Spent>) -> Option<BillingProblem> {
         let (refund, spend_name) = (op.kind.name(), BillingKind::Spend.name());
         let target = op.refunds.as_deref().unwrap_or("");
-        let Some(spend) = self.spends.get(&key_id(target)) else {
+        let Some(spend) = spend else {
             return problem(
                 BillingRule::Refund,
                 format!("{refund} names no recorded {spend_name}: refunds {target}"),
             );
         };
-        if spend.tenant != tenant {
+        if spend.tenant != op.tenant {
             return problem(
                 BillingRule::Refund,
                 format!(
                     "{refund} of tenant {} reverses a {spend_name} of tenant {}",
-                    op.tenant,
-                    self.tenant_name(spend.tenant)
+                    op.tenant, spend.tenant
                 ),
             );
         }
         let spent = spend.amount.unsigned_abs() as i128;
-        let total = spend.refunded as i128 + op.amount as i128;
+        let refunded = refunded_key(op).map_or(0, |k| self.refunded_of(&k));
+        let total = refunded as i128 + op.amount as i128;
         if total > spent {
             return problem(
                 BillingRule::Refund,
@@ -361,25 +403,30 @@ impl Billing {
         if let Some(b) = self.balances[t as usize].checked_sub(op.amount) {
             self.balances[t as usize] = b;
         }
-        match op.kind {
-            BillingKind::Spend => {
-                self.spends.remove(&op.key);
+        let Some(k) = refunded_key(op) else { return };
+        if let Some(total) = self.refunded.get_mut(&k) {
+            *total = total.checked_sub(op.amount).unwrap_or(*total);
+            if *total == 0 {
+                self.refunded.remove(&k);
             }
-            BillingKind::Refund => {
-                if let Some(s) = self.refunded_spend(op) {
-                    if let Some(r) = s.refunded.checked_sub(op.amount) {
-                        s.refunded = r;
-                    }
-                }
-            }
-            BillingKind::Topup | BillingKind::Adjust => {}
         }
+    }
+}
+
+/// The key id of the SPEND a REFUND names.
+fn refunded_key(op: &BillingOp) -> Option<KeyId> {
+    match op.kind {
+        BillingKind::Refund => op.refunds.as_deref().map(key_id),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No SPEND is recorded anywhere.
+    const NONE: FindSpend<'static> = &|_| Ok(None);
 
     fn op(kind: BillingKind, amount: i64) -> BillingOp {
         BillingOp {
@@ -394,15 +441,17 @@ mod tests {
     #[test]
     fn an_overflow_is_a_problem_never_a_wrap_or_a_saturation() {
         let mut b = Billing::default();
-        b.apply(&op(BillingKind::Topup, 5), true).unwrap();
+        b.apply(&op(BillingKind::Topup, 5), true, NONE).unwrap();
         b.balances[0] = i64::MAX - 2;
         for strict in [true, false] {
-            let err = b.apply(&op(BillingKind::Topup, 10), strict).unwrap_err();
+            let err = b
+                .apply(&op(BillingKind::Topup, 10), strict, NONE)
+                .unwrap_err();
             assert!(err.message.contains("would overflow"), "{err}");
             assert_eq!(err.rule, BillingRule::Overflow);
             assert_eq!(b.balance("acme"), i64::MAX - 2, "strict: {strict}");
         }
-        b.apply(&op(BillingKind::Topup, 2), true).unwrap();
+        b.apply(&op(BillingKind::Topup, 2), true, NONE).unwrap();
         assert_eq!(b.balance("acme"), i64::MAX);
     }
 
@@ -410,11 +459,14 @@ mod tests {
     fn topups_are_one_credit_to_ten_to_the_twelve() {
         let mut b = Billing::default();
         for bad in [0, -1, MAX_CREDITS + 1] {
-            let err = b.apply(&op(BillingKind::Topup, bad), true).unwrap_err();
+            let err = b
+                .apply(&op(BillingKind::Topup, bad), true, NONE)
+                .unwrap_err();
             assert_eq!(err.rule, BillingRule::Amount, "{err}");
         }
-        b.apply(&op(BillingKind::Topup, MAX_CREDITS), true).unwrap();
-        b.apply(&op(BillingKind::Topup, 1), true).unwrap();
+        b.apply(&op(BillingKind::Topup, MAX_CREDITS), true, NONE)
+            .unwrap();
+        b.apply(&op(BillingKind::Topup, 1), true, NONE).unwrap();
         assert_eq!(b.balance("acme"), MAX_CREDITS + 1);
     }
 
@@ -422,11 +474,11 @@ mod tests {
     fn every_broken_rule_says_which() {
         let mut b = Billing::default();
         let spend = op(BillingKind::Spend, -5);
-        let err = b.apply(&spend, true).unwrap_err();
+        let err = b.apply(&spend, true, NONE).unwrap_err();
         assert_eq!(err.rule, BillingRule::NotEnoughCredits, "{err}");
         let mut refund = op(BillingKind::Refund, 3);
         refund.refunds = Some("no-such-spend".into());
-        let err = b.apply(&refund, true).unwrap_err();
+        let err = b.apply(&refund, true, NONE).unwrap_err();
         assert_eq!(err.rule, BillingRule::Refund, "{err}");
         assert!(
             err.message.starts_with("REFUND names no recorded SPEND"),

@@ -1,8 +1,10 @@
 //! One batch checked against one file's index: already recorded in full (a no-op), a conflict (same key, another payload, or a batch partly recorded), or billing rules broken; and what `append` reports.
-use super::billing::{BillingOp, BillingRule};
-use super::file::{read_staged_object, FileState, Posted, Unwritten};
+use super::billing::{BillingKind, BillingOp, BillingRule, Spent};
+use super::file::{object_at, FileState, Posted};
+use super::key::{key_id, KeyId};
+use super::line;
+use super::lines::Lines;
 use super::prepare::Prepared;
-use super::scan::IndexEntry;
 use super::Repair;
 use crate::error::{Error, Result};
 use crate::records::{Stream, NON_PAYLOAD_FIELDS};
@@ -30,43 +32,94 @@ impl AppendOutcome {
     }
 }
 
+/// A key's recorded line, read back when the key is posted again (a replay or a conflict).
+pub(crate) struct Recorded {
+    pub seq: u64,
+    /// SHA-256 of the canonical payload.
+    pub payload: [u8; 32],
+    pub object: Map<String, Value>,
+}
+
+impl Recorded {
+    /// The line of the file at `path` starting at `offset` (in `lines`), recorded under `key`.
+    pub fn read(
+        path: &std::path::Path,
+        lines: Lines<'_>,
+        offset: u64,
+        key: &KeyId,
+    ) -> Result<Recorded> {
+        let object = object_at(path, lines, offset)?;
+        let bytes = lines.line(offset).map_err(|e| Error::io(path, &e))?;
+        let facts = line::parse(&bytes, true).map_err(|u| {
+            Error::failure(format!(
+                "{}: cannot read the record at byte {offset}: {}",
+                path.display(),
+                u.message
+            ))
+        })?;
+        if !facts.hash_ok || key_id(&facts.key) != *key {
+            return Err(Error::failure(format!(
+                "{}: the record at byte {offset} changed after it was read",
+                path.display()
+            ))
+            .topic(crate::error::Topic::LedgerDamaged));
+        }
+        Ok(Recorded {
+            seq: facts.seq,
+            payload: facts.payload_digest.unwrap_or([0; 32]),
+            object,
+        })
+    }
+}
+
 /// The outcome of a batch found recorded in full: its records as they stand.
-pub(super) fn already_recorded(
-    f: &FileState,
-    present: &[(&Prepared, IndexEntry)],
-    staged: Unwritten,
-) -> Result<AppendOutcome> {
+pub(super) fn already_recorded(present: &[(&Prepared, Recorded)]) -> AppendOutcome {
     let mut records = Vec::new();
-    for (p, e) in present {
-        let obj = read_staged_object(f, e.offset, staged)?;
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    for (p, r) in present {
+        let text = |k: &str| {
+            r.object
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         records.push(Posted {
-            seq: e.seq,
+            seq: r.seq,
             idempotency_key: p.key_text.clone(),
             recorded_at: text("recorded_at"),
             hash: text("hash"),
         });
     }
-    Ok(AppendOutcome {
+    AppendOutcome {
         status: AppendStatus::AlreadyRecorded,
         records,
         repairs: Vec::new(),
-    })
+    }
 }
 
 /// The batch's billing operations break no rule, applied in order; the balances are left as
-/// they were either way (staging the batch applies them).
+/// they were either way (staging the batch applies them). `staged` are the lines staged for
+/// the file before this batch (a REFUND may name a SPEND among them).
 pub(super) fn check_billing(
     f: &mut FileState,
     batch: &[Prepared],
+    staged: &[u8],
 ) -> Result<(), (BillingRule, Error)> {
     let Some(billing) = f.scan.billing.as_mut() else {
         return Ok(());
     };
+    let lines = Lines::staged_before(&f.file, staged, f.scan.head.offset);
+    let index = &f.scan.index;
     let mut applied: Vec<&BillingOp> = Vec::new();
     let mut broken = None;
     for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
-        match billing.apply(op, true) {
+        // A SPEND earlier in this batch, else one recorded or staged.
+        let find = |k: &KeyId| match applied.iter().rev().find(|o| o.key == *k) {
+            Some(o) if o.kind == BillingKind::Spend => Ok(Spent::of(o)),
+            Some(_) => Ok(None),
+            None => Spent::recorded(index, lines, k),
+        };
+        match billing.apply(op, true, &find) {
             Ok(()) => applied.push(op),
             Err(b) => {
                 broken = Some(b);
@@ -90,25 +143,16 @@ pub(super) fn check_billing(
 }
 
 /// Describe a same-key-different-payload conflict by its differing fields.
-pub(super) fn conflict(
-    f: &FileState,
-    stream: Stream,
-    p: &Prepared,
-    e: &IndexEntry,
-    staged: Unwritten,
-) -> Error {
-    let diff = match read_staged_object(f, e.offset, staged) {
-        Ok(recorded) => differing_fields(&recorded, &p.object),
-        Err(_) => "the recorded line could not be read".into(),
-    };
+pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, r: &Recorded) -> Error {
+    let diff = differing_fields(&r.object, &p.object);
     Error::failure(format!(
         "conflict: {} already records idempotency key {} (seq {}) with a different payload: {diff}; nothing was written",
         stream.file_name(),
         p.key_text,
-        e.seq
+        r.seq
     ))
     .topic(crate::error::Topic::LedgerConflict)
-    .at(format!("{}:{}", f.path.display(), e.seq))
+    .at(format!("{}:{}", f.path.display(), r.seq))
     .help("a key names one fact: post the new fact under a new key")
 }
 
@@ -154,7 +198,7 @@ pub(crate) fn differing_fields(
 pub(super) fn partly_recorded(
     f: &FileState,
     stream: Stream,
-    present: &[(&Prepared, IndexEntry)],
+    present: &[(&Prepared, Recorded)],
     absent: &[&Prepared],
 ) -> Error {
     let have: Vec<&str> = present.iter().map(|(p, _)| p.key_text.as_str()).collect();

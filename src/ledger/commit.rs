@@ -2,9 +2,11 @@
 use super::billing::BillingRule;
 use super::check::{
     already_recorded, check_billing, conflict, partly_recorded, AppendOutcome, AppendStatus,
+    Recorded,
 };
-use super::file::{stage_batch, write_durably, FileState, Posted, Unwritten};
+use super::file::{stage_batch, write_durably, FileState, Posted};
 use super::key::{key_id, KeyId};
+use super::lines::Lines;
 use super::open::{load_file, load_locked, remove_torn_tail, scan_to_end};
 use super::prepare::{prepare_one, Prepared};
 use super::{Repair, RepairKind};
@@ -238,26 +240,28 @@ impl Files {
     ) -> Result<AppendOutcome, Refusal> {
         let i = stream.index();
         let f = &mut self.files[i];
-        let staged = Unwritten {
-            at: st.before[i],
-            bytes: &st.bufs[i],
-        };
         let mut present = Vec::new();
         let mut absent = Vec::new();
         for p in batch {
-            match f.scan.index.get(&p.key) {
-                Some(e) if e.payload == p.digest => present.push((p, *e)),
-                Some(e) => return Err(conflict(f, stream, p, e, staged).into()),
-                None => absent.push(p),
+            let Some(offset) = f.scan.index.get(&p.key) else {
+                absent.push(p);
+                continue;
+            };
+            // A key posted again: its line is read back (on disk, or staged in this group).
+            let lines = Lines::staged_before(&f.file, &st.bufs[i], f.scan.head.offset);
+            let r = Recorded::read(&f.path, lines, offset, &p.key)?;
+            if r.payload != p.digest {
+                return Err(conflict(f, stream, p, &r).into());
             }
+            present.push((p, r));
         }
         if absent.is_empty() {
-            return Ok(already_recorded(f, &present, staged)?);
+            return Ok(already_recorded(&present));
         }
         if !present.is_empty() {
             return Err(partly_recorded(f, stream, &present, &absent).into());
         }
-        if let Err((rule, e)) = check_billing(f, batch) {
+        if let Err((rule, e)) = check_billing(f, batch, &st.bufs[i]) {
             return Err(match rule {
                 BillingRule::NotEnoughCredits => Refusal::NotEnoughCredits(e),
                 _ => Refusal::Other(e),
@@ -306,5 +310,87 @@ impl Files {
 
     fn has(&self, stream: Stream, key: &KeyId) -> bool {
         self.files[stream.index()].scan.index.contains_key(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::ledger::prepare::prepare;
+    use crate::ledger::Ledger;
+    use crate::records::{Refund, RunStarted, Spend, Topup};
+
+    const RUN: &str = "run-00000000000000000001";
+
+    fn pending(stream: Stream, records: Vec<Payload>) -> Pending {
+        Pending {
+            stream,
+            batch: prepare(stream, None, &records).unwrap(),
+        }
+    }
+
+    fn spend(price: i64) -> Spend {
+        Spend::new("acme", "wo", 1, RUN, "s", 1, "m", "zip", price, RUN)
+    }
+
+    /// One group whose later batches need lines an earlier batch staged and nothing has
+    /// written yet: a REFUND of a staged SPEND, the same SPEND posted again (a no-op answered
+    /// from the staged line) and under its key another payload (a conflict naming the field).
+    #[test]
+    fn later_batches_of_a_group_read_staged_lines_back() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        let started = RunStarted {
+            tenant_id: "acme".into(),
+            work_order_id: "wo".into(),
+            run: 1,
+            run_id: RUN.into(),
+            work_order_sha256: "0".repeat(64),
+            correlation_id: RUN.into(),
+            period: None,
+            rerun: None,
+        };
+        let (s, mut over) = (spend(4), Refund::reversing(&spend(4), "timeout"));
+        over.amount_credits = 5;
+        let group = vec![
+            pending(Stream::Evidence, vec![Payload::new(started)]),
+            pending(
+                Stream::Billing,
+                vec![Payload::new(Topup::new("acme", 10, "m", "r1", None, "ops"))],
+            ),
+            pending(Stream::Billing, vec![Payload::new(s.clone())]),
+            pending(Stream::Billing, vec![Payload::new(over)]),
+            pending(
+                Stream::Billing,
+                vec![Payload::new(Refund::reversing(&s, "timeout"))],
+            ),
+            pending(Stream::Billing, vec![Payload::new(s.clone())]),
+            pending(Stream::Billing, vec![Payload::new(spend(3))]),
+        ];
+        let answers = ledger.commit(group).unwrap().answers;
+        let status = |n: usize| answers[n].as_ref().map(|o| o.status);
+        for n in [0, 1, 2, 4] {
+            assert_eq!(status(n), Ok(AppendStatus::Appended), "batch {n}");
+        }
+        let message = |n: usize| match &answers[n] {
+            Err(r) => r.clone().into_error().message,
+            Ok(o) => panic!("batch {n} should be refused: {o:?}"),
+        };
+        assert!(message(3).contains("refund over spend"), "{}", message(3));
+        let replay = answers[5].as_ref().unwrap();
+        assert_eq!(replay.status, AppendStatus::AlreadyRecorded);
+        assert_eq!(replay.records[0].seq, 2, "the SPEND's staged seq");
+        assert!(
+            message(6).contains("amount_credits (recorded -4, posted -3)"),
+            "{}",
+            message(6)
+        );
+        // What was written is what the answers said, and reads back the same after reopening.
+        assert!(crate::ledger::verify(dir.path()).unwrap().ok());
+        let (reopened, _) = Ledger::open(dir.path()).unwrap();
+        let info = reopened.spend(&s.key()).unwrap();
+        assert_eq!((info.amount_credits, info.refunded_credits), (-4, 4));
+        assert_eq!(reopened.balance("acme"), 10);
     }
 }

@@ -5,9 +5,12 @@
 //! then looks those keys up in the other scans' key sets. The check is order-independent, so
 //! a merge that replaced audit.jsonl and evidence.jsonl but crashed before billing.jsonl
 //! still passes. Cost: one key hash per *run* (records of a run are adjacent, so a cache of
-//! the last run id skips the rest) and one per privileged record.
-use super::key::{key_id, IdMap, KeyId};
-use super::line::Facts;
+//! the last run id skips the rest) and one per privileged record; memory: 32 bytes per run
+//! (its key id and where it is first named: the message of an orphan reads that line back).
+use super::key::{key_id, KeyId};
+use super::keyset::KeySet;
+use super::line::{self, Facts};
+use super::lines::Lines;
 use crate::records::audit::allowed_key;
 use crate::records::evidence::run_started_key;
 use crate::records::{Privileged, RecordType, Stream};
@@ -15,17 +18,24 @@ use crate::records::{Privileged, RecordType, Stream};
 /// What one line needs from the other files, found when it is read.
 #[derive(Debug, Default)]
 pub(crate) struct Needs {
-    run: Option<RunRef>,
+    run: Option<(KeyId, RunAt)>,
     audit: Option<PrivilegedRef>,
 }
 
+impl Needs {
+    /// Forget the run this line names when `present` says its `run_started` is recorded.
+    pub fn drop_run_if(&mut self, present: impl Fn(&KeyId) -> bool) {
+        if self.run.as_ref().is_some_and(|(key, _)| present(key)) {
+            self.run = None;
+        }
+    }
+}
+
 /// The first line of a file that names a run.
-#[derive(Debug)]
-struct RunRef {
-    key: KeyId,
+#[derive(Debug, Clone, Copy, Default)]
+struct RunAt {
     line: u64,
-    run_id: Box<str>,
-    record: RecordType,
+    offset: u64,
 }
 
 /// A privileged record and the audit record it needs.
@@ -42,7 +52,8 @@ pub(crate) struct PrivilegedRef {
 /// The references of one file's committed lines.
 #[derive(Debug, Default)]
 pub(crate) struct Refs {
-    runs: IdMap<RunRef>,
+    /// The `run_started` key of each run named, and where it is first named.
+    runs: KeySet<RunAt>,
     privileged: Vec<PrivilegedRef>,
     /// The run id of the previous line that named one: most lines of a run are adjacent.
     last_run: String,
@@ -67,12 +78,7 @@ impl Refs {
             if run_id != self.last_run {
                 self.last_run.clear();
                 self.last_run.push_str(run_id);
-                needs.run = Some(RunRef {
-                    key: key_id(&run_started_key(run_id)),
-                    line,
-                    run_id: run_id.into(),
-                    record,
-                });
+                needs.run = Some((key_id(&run_started_key(run_id)), RunAt { line, offset }));
             }
         }
         if let Some(rule) = record.privileged() {
@@ -89,8 +95,8 @@ impl Refs {
 
     /// Keep what a committed line needs.
     pub fn commit(&mut self, needs: Needs) {
-        if let Some(run) = needs.run {
-            self.runs.entry(run.key).or_insert(run);
+        if let Some((key, at)) = needs.run {
+            self.runs.insert_new(key, at);
         }
         if let Some(p) = needs.audit {
             self.privileged.push(p);
@@ -128,22 +134,22 @@ pub(crate) struct Findings {
     pub unaudited: Vec<PrivilegedRef>,
 }
 
-/// Check the references of each file (`(stream, refs)`, None when not collected) against
-/// the keys recorded in evidence.jsonl and audit.jsonl.
+/// Check the references of each file (`(stream, refs, its lines)`, refs None when not
+/// collected) against the keys recorded in evidence.jsonl and audit.jsonl.
 pub(crate) fn check(
-    files: [(Stream, Option<&Refs>); 3],
+    files: [(Stream, Option<&Refs>, Lines<'_>); 3],
     in_evidence: impl Fn(&KeyId) -> bool,
     in_audit: impl Fn(&KeyId) -> bool,
 ) -> Findings {
     let mut found = Findings::default();
-    for (stream, refs) in files {
+    for (stream, refs, lines) in files {
         let Some(refs) = refs else { continue };
-        for run in refs.runs.values() {
-            if !in_evidence(&run.key) {
+        for (key, run) in refs.runs.iter() {
+            if !in_evidence(key) {
                 found.orphans.push(Orphan {
                     stream,
                     line: run.line,
-                    message: orphan_message(run),
+                    message: orphan_message(lines, run.offset),
                 });
             }
         }
@@ -157,11 +163,18 @@ pub(crate) fn check(
     found
 }
 
-fn orphan_message(run: &RunRef) -> String {
+/// The message of an orphan, from its line read back (orphans are damage: rare).
+fn orphan_message(lines: Lines<'_>, offset: u64) -> String {
+    let bytes = lines.line(offset).unwrap_or_default();
+    let (record, run_id) = match line::parse(&bytes, false) {
+        Ok(f) => (
+            f.record.map_or("a", RecordType::name).to_string(),
+            f.run_id.as_deref().unwrap_or("?").to_string(),
+        ),
+        Err(_) => ("a record".to_string(), "?".to_string()),
+    };
     format!(
-        "{} names run {}, whose run_started is not in evidence.jsonl (it was lost, truncated or edited, or this record is forged): restore evidence.jsonl from a good copy (platform state pull); the orchestrator refuses to charge anything until then",
-        run.record.name(),
-        run.run_id
+        "{record} names run {run_id}, whose run_started is not in evidence.jsonl (it was lost, truncated or edited, or this record is forged): restore evidence.jsonl from a good copy (platform state pull); the orchestrator refuses to charge anything until then"
     )
 }
 

@@ -1,12 +1,14 @@
 //! One open ledger file: the descriptor a writer appends to, the scan that indexes it, durable batch writes and reading a recorded line back.
+use super::billing::Spent;
+use super::key::KeyId;
+use super::lines::Lines;
 use super::prepare::Prepared;
-use super::scan::{self, Head, IndexEntry, Scan};
+use super::scan::{Head, Scan};
 use crate::error::{Error, Result};
 use crate::records::canonical::{encode_object, seal};
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// One record as it stands in the file after `append`.
@@ -46,24 +48,28 @@ pub(crate) fn stage_batch(
     for p in batch {
         let mut obj = p.object.clone();
         obj.insert("recorded_at".into(), Value::String(now.clone()));
-        let c = chain(obj, head, p.digest)?;
-        entries.push((p.key, c.entry));
+        let c = chain(obj, head)?;
+        entries.push((p.key, c.offset));
         lines.extend_from_slice(&c.line);
         head = c.head;
         posted.push(Posted {
-            seq: c.entry.seq,
+            seq: c.seq,
             idempotency_key: p.key_text.clone(),
             recorded_at: now.clone(),
             hash: c.hash,
         });
     }
     buf.extend_from_slice(&lines);
-    for (k, e) in entries {
-        f.scan.index.insert(k, e);
+    for (k, offset) in entries {
+        f.scan.index.insert(k, offset);
     }
     if let Some(billing) = f.scan.billing.as_mut() {
+        // The batch's SPENDs are indexed already, their lines in `buf`.
+        let written = Lines::staged_before(&f.file, buf, head.offset);
+        let index = &f.scan.index;
+        let find = |k: &KeyId| Spent::recorded(index, written, k);
         for op in batch.iter().filter_map(|p| p.billing.as_ref()) {
-            let _ = billing.apply(op, false);
+            let _ = billing.apply(op, false, &find);
         }
     }
     f.scan.resync(head);
@@ -80,17 +86,18 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
     Ok(posted)
 }
 
-/// A record chained after `head`: its sealed line, index entry and the head after it.
+/// A record chained after `head`: its sealed line, seq, offset and the head after it.
 pub(crate) struct Chained {
     pub line: Vec<u8>,
     pub hash: String,
-    pub entry: IndexEntry,
+    pub seq: u64,
+    pub offset: u64,
     pub head: Head,
 }
 
 /// Chain `obj` (a record without seq, prev_hash and hash) after `head`: seq and prev_hash
-/// set, encoded canonically and sealed. `payload` is its payload digest, for the index.
-pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) -> Result<Chained> {
+/// set, encoded canonically and sealed.
+pub(crate) fn chain(mut obj: Map<String, Value>, head: Head) -> Result<Chained> {
     let seq = head.seq + 1;
     obj.insert("seq".into(), Value::from(seq));
     obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
@@ -98,11 +105,7 @@ pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) 
     let (line, hash) = seal(&canonical).map_err(Error::input)?;
     let mut h = [0u8; 64];
     h.copy_from_slice(hash.as_bytes());
-    let entry = IndexEntry {
-        seq,
-        offset: head.offset,
-        payload,
-    };
+    let offset = head.offset;
     let head = Head {
         offset: head.offset + line.len() as u64,
         lines: head.lines + 1,
@@ -112,7 +115,8 @@ pub(crate) fn chain(mut obj: Map<String, Value>, head: Head, payload: [u8; 32]) 
     Ok(Chained {
         line,
         hash,
-        entry,
+        seq,
+        offset,
         head,
     })
 }
@@ -142,62 +146,21 @@ pub(crate) fn write_durably(f: &FileState, buf: &[u8], before: u64) -> Result<()
     Ok(())
 }
 
-/// A group's lines staged for a file and not written yet: they start at byte `at`. A batch
-/// later in the same group that replays (or conflicts with) one of them reads it here.
-#[derive(Clone, Copy)]
-pub(crate) struct Unwritten<'a> {
-    pub at: u64,
-    pub bytes: &'a [u8],
-}
-
-/// The line starting at `offset`, parsed, from the staged lines when it is one of them.
-pub(crate) fn read_staged_object(
-    f: &FileState,
-    offset: u64,
-    staged: Unwritten,
-) -> Result<Map<String, Value>> {
-    let rest = offset
-        .checked_sub(staged.at)
-        .and_then(|rel| usize::try_from(rel).ok())
-        .and_then(|rel| staged.bytes.get(rel..))
-        .filter(|rest| !rest.is_empty());
-    let Some(rest) = rest else {
-        return read_object(f, offset);
-    };
-    let line = &rest[..scan::find_newline(rest).unwrap_or(rest.len())];
-    parse_line(f, offset, line)
-}
-
-/// The line starting at `offset`, parsed.
+/// The line of `f` starting at `offset`, parsed.
 pub(crate) fn read_object(f: &FileState, offset: u64) -> Result<Map<String, Value>> {
-    let mut line = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    let mut pos = offset;
-    loop {
-        let n = f
-            .file
-            .read_at(&mut buf, pos)
-            .map_err(|e| Error::io(&f.path, &e))?;
-        if n == 0 {
-            break;
-        }
-        if let Some(k) = scan::find_newline(&buf[..n]) {
-            line.extend_from_slice(&buf[..k]);
-            break;
-        }
-        line.extend_from_slice(&buf[..n]);
-        pos += n as u64;
-    }
-    parse_line(f, offset, &line)
+    object_at(&f.path, Lines::on_disk(Some(&f.file)), offset)
 }
 
-fn parse_line(f: &FileState, offset: u64, line: &[u8]) -> Result<Map<String, Value>> {
-    serde_json::from_slice(line).map_err(|e| {
+/// The line of the file at `path` starting at `offset` (in `lines`), parsed.
+pub(crate) fn object_at(path: &Path, lines: Lines<'_>, offset: u64) -> Result<Map<String, Value>> {
+    let unreadable = |e: &dyn std::fmt::Display| {
         Error::failure(format!(
             "{}: cannot read the record at byte {offset}: {e}",
-            f.path.display()
+            path.display()
         ))
-    })
+    };
+    let line = lines.line(offset).map_err(|e| unreadable(&e))?;
+    serde_json::from_slice(&line).map_err(|e| unreadable(&e))
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

@@ -44,14 +44,15 @@ pub(crate) struct Mark {
 }
 
 impl Mark {
-    pub fn of(scan: &Scan, file: FileId) -> Mark {
+    /// Where `scan` ended; its keys are moved here (the scan keeps none).
+    pub fn take(scan: &mut Scan, file: FileId) -> Mark {
         Mark {
             file,
             offset: scan.head.offset,
             lines: scan.head.lines,
             seq: scan.head.seq,
             hash: scan.head.hash,
-            keys: scan.key_ids(),
+            keys: scan.take_key_ids(),
         }
     }
 

@@ -1,9 +1,10 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
-use super::billing::BillingOp;
-use super::check::differing_fields;
-use super::file::{chain, read_object, sync_dir, FileState};
+use super::billing::{BillingOp, Spent};
+use super::check::{differing_fields, Recorded};
+use super::file::{chain, sync_dir, FileState};
 use super::key::{key_id, KeyId};
 use super::line;
+use super::lines::Lines;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
 use super::scan::{self, Committed, Head, Mode, Scan};
@@ -213,24 +214,15 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
 fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output) -> Result<usize> {
     let mut present = 0;
     for l in batch {
-        let Some(e) = f.scan.index.get(&l.key) else {
+        let Some(offset) = f.scan.index.get(&l.key) else {
             continue;
         };
-        if e.payload == l.digest {
+        let r = Recorded::read(&f.path, merged_lines(f, out), offset, &l.key)?;
+        if r.payload == l.digest {
             present += 1;
             continue;
         }
-        let recorded = if e.offset < f.scan.head.offset {
-            read_object(f, e.offset)?
-        } else {
-            // Added by this merge: not on disk yet.
-            let start = (e.offset - f.scan.head.offset) as usize;
-            let end = out.bytes[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(out.bytes.len(), |p| start + p);
-            serde_json::from_slice(&out.bytes[start..end]).unwrap_or_default()
-        };
+        let recorded = r.object;
         let posted: Map<String, Value> = serde_json::from_slice(&l.bytes).unwrap_or_default();
         return Err(Error::failure(format!(
             "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
@@ -238,7 +230,7 @@ fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output
             l.line,
             l.key_text,
             f.path.display(),
-            e.seq,
+            r.seq,
             differing_fields(&recorded, &posted)
         )).topic(crate::error::Topic::LedgerConflict)
         .at(format!("{}:{}", seg_path.display(), l.line))
@@ -254,7 +246,11 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
         .map_err(|e| damaged(seg_path, l.line, &format!("not a JSON object: {e}")))?;
     obj.remove("hash");
     if let (Some(billing), Some(op)) = (f.scan.billing.as_mut(), &l.billing) {
-        billing.apply(op, true).map_err(|m| {
+        // Disjoint fields of `f`: the billing state changes, the index and file are read.
+        let lines = Lines::staged(&f.file, &out.bytes, f.scan.head.offset);
+        let index = &f.scan.index;
+        let find = |k: &KeyId| Spent::recorded(index, lines, k);
+        billing.apply(op, true, &find).map_err(|m| {
             Error::failure(format!(
                 "merging {} line {} would break a billing rule: {m}; nothing was merged",
                 seg_path.display(),
@@ -264,12 +260,17 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
             .help("segments are merged in path order: a spend must come after the top-up that pays for it")
         })?;
     }
-    let c = chain(obj, out.head, l.digest)?;
-    f.scan.index.insert(l.key, c.entry);
+    let c = chain(obj, out.head)?;
+    f.scan.index.insert(l.key, c.offset);
     out.head = c.head;
     out.bytes.extend_from_slice(&c.line);
     out.added += 1;
     Ok(())
+}
+
+/// The target's lines: on disk up to its head, then the ones this merge added.
+fn merged_lines<'a>(f: &'a FileState, out: &'a Output) -> Lines<'a> {
+    Lines::staged(&f.file, &out.bytes, f.scan.head.offset)
 }
 
 /// The target's current bytes plus `extra`, flushed, in a temp file beside it.

@@ -149,9 +149,11 @@ pub(crate) fn read_marked(
     streams: &[Stream],
     mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<(Reading, [Mark; 3])> {
-    let (scans, files, ids) = scan_all(dir, streams, &mut f)?;
-    let marks = [0, 1, 2].map(|i| Mark::of(&scans[i], ids[i]));
-    Ok((conclude(dir, &scans, files)?, marks))
+    let (mut scans, files, ids) = scan_all(dir, streams, &mut f)?;
+    let reading = conclude(dir, &scans, files)?;
+    // The scans' keys move into the marks: no copy of them is ever made.
+    let marks = [0, 1, 2].map(|i| Mark::take(&mut scans[i], ids[i]));
+    Ok((reading, marks))
 }
 
 /// Scan every file (those of `streams` in Read mode, the others in Verify mode), and which

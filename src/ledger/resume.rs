@@ -38,10 +38,11 @@ impl Stale {
 /// The directory read from `marks` on: each file must be the marked one with the marked
 /// record at the mark; only what follows is verified (hash chain from the marked head, keys
 /// against the marked ones, billing rules from `balances`, the rules between files) and
-/// handed to `f`. Returns the reading (balances of all records) and the new marks.
+/// handed to `f`. Returns the reading (balances of all records) and the new marks; the keys
+/// of `marks` are moved into the scans (and from them into the new marks).
 pub(crate) fn read_since(
     dir: &Path,
-    marks: &[Mark; 3],
+    marks: &mut [Mark; 3],
     balances: &BTreeMap<String, i64>,
     streams: &[Stream],
     f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
@@ -50,7 +51,7 @@ pub(crate) fn read_since(
     let mut files = Vec::new();
     let mut ids = Vec::new();
     for stream in Stream::ALL {
-        let mark = &marks[stream.index()];
+        let mark = &mut marks[stream.index()];
         let file = open(dir, stream)?;
         let id = FileId::of(file.as_ref()).map_err(|e| crate::Error::io(dir, &e))?;
         if let Err(stale) = same_file(file.as_ref(), id, mark) {
@@ -63,7 +64,7 @@ pub(crate) fn read_since(
         };
         let mut scan = Scan::new(stream, mode);
         scan.resync(mark.head());
-        scan.seed_keys(&mark.keys);
+        scan.seed_keys(std::mem::take(&mut mark.keys));
         if stream == Stream::Billing {
             scan.billing = Some(Billing::with_balances(balances));
         }
@@ -77,14 +78,14 @@ pub(crate) fn read_since(
         files.push(summary);
         ids.push(id);
     }
-    let Ok(scans) = <[Scan; 3]>::try_from(scans) else {
+    let Ok(mut scans) = <[Scan; 3]>::try_from(scans) else {
         return Ok(Err(Stale::Unverified));
     };
     let reading = match conclude(dir, &scans, files) {
         Ok(r) if !r.repairs_pending() => r,
         _ => return Ok(Err(Stale::Unverified)),
     };
-    let marks = [0, 1, 2].map(|i| Mark::of(&scans[i], ids[i]));
+    let marks = [0, 1, 2].map(|i| Mark::take(&mut scans[i], ids[i]));
     Ok(Ok((reading, marks)))
 }
 

@@ -1,12 +1,15 @@
 //! The one state machine that reads a ledger file: hash chain, seq, keys, batches, billing rules and the torn-tail decision.
 //!
 //! Open, catch-up, verify, readers and merge all feed lines through [`Scan`], so they agree on
-//! what is damage and what is a torn tail. Memory per record is a 16-byte key digest plus a
-//! small index entry; records themselves are never kept.
-use super::billing::{Billing, BillingOp};
+//! what is damage and what is a torn tail. Memory per record is its key id and the offset of
+//! its line (about 27 bytes, keyset.rs); records themselves are never kept, and the rare check
+//! that needs an earlier record (a duplicate key, a REFUND's SPEND) reads its line back.
+use super::billing::{Billing, BillingOp, Spent};
 use super::cross::{self, Needs, Refs};
-use super::key::{key_id, IdMap, KeyId};
+use super::key::{key_id, KeyId};
+use super::keyset::KeySet;
 use super::line::{self, Facts};
+use super::lines::{find_newline, Lines, UNKNOWN_OFFSET};
 use crate::records::{RecordType, Stream, GENESIS_HASH};
 
 /// A committed line as a reader receives it: its number, its type and its bytes (without `\n`).
@@ -22,21 +25,14 @@ pub(crate) type Sink<'s, E> = &'s mut dyn FnMut(Committed<'_>) -> Result<(), E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// Index keys with payload digests and offsets, keep balances; stop committing at the
-    /// first problem (a writer either repairs the tail or refuses).
+    /// Index keys with offsets, keep balances; stop committing at the first problem (a writer
+    /// either repairs the tail or refuses).
     Write,
     /// Check everything, keep going after problems.
     Verify,
     /// Check everything as Verify does, stop committing at the first problem, and hand whole
     /// batches to a sink: readers print figures only from lines that verify.
     Read,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IndexEntry {
-    pub seq: u64,
-    pub offset: u64,
-    pub payload: [u8; 32],
 }
 
 /// A position after a committed line: what the next append chains to.
@@ -91,7 +87,6 @@ struct Pending {
     seq: u64,
     hash: [u8; 64],
     key: KeyId,
-    payload: [u8; 32],
     billing: Option<BillingOp>,
     needs: Needs,
     /// The line's type and bytes, kept for the sink (Read mode).
@@ -134,8 +129,11 @@ pub(crate) struct Scan {
     pub head: Head,
     /// After the last batch that committed without problems: where a repair truncates to.
     pub boundary: Head,
-    pub index: IdMap<IndexEntry>,
-    seen: IdMap<u64>,
+    /// Every committed key and the offset of its line (`UNKNOWN_OFFSET` for keys seeded from a
+    /// mark).
+    pub index: KeySet<u64>,
+    /// The file the lines come from, to read one back (set by `feed_file`).
+    source: Option<std::fs::File>,
     pub billing: Option<Billing>,
     /// What committed lines need from the other files; None when not collected.
     pub refs: Option<Refs>,
@@ -158,8 +156,8 @@ impl Scan {
             mode,
             head,
             boundary: head,
-            index: IdMap::default(),
-            seen: IdMap::default(),
+            index: KeySet::default(),
+            source: None,
             billing: (stream == Stream::Billing).then(Billing::default),
             refs: Some(Refs::default()),
             line: 0,
@@ -193,23 +191,39 @@ impl Scan {
 
     /// Whether a key is recorded (committed) in this file.
     pub fn has_key(&self, id: &KeyId) -> bool {
-        match self.mode {
-            Mode::Write => self.index.contains_key(id),
-            _ => self.seen.contains_key(id),
+        self.index.contains_key(id)
+    }
+
+    /// The ids of every key committed in this file, sorted; the scan keeps none.
+    pub fn take_key_ids(&mut self) -> Vec<KeyId> {
+        std::mem::take(&mut self.index).into_sorted_keys()
+    }
+
+    /// Keys committed before the head this scan resumes from (their lines are not known).
+    pub fn seed_keys(&mut self, ids: Vec<KeyId>) {
+        self.index = KeySet::from_keys(ids, UNKNOWN_OFFSET);
+    }
+
+    /// Read lines back from (a handle of) `file`, the one being fed.
+    pub fn attach(&mut self, file: &std::fs::File) -> std::io::Result<()> {
+        if self.source.is_none() {
+            self.source = Some(file.try_clone()?);
         }
+        Ok(())
     }
 
-    /// The ids of every key committed in this file (Verify and Read modes), sorted.
-    pub fn key_ids(&self) -> Vec<KeyId> {
-        let mut ids: Vec<KeyId> = self.seen.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+    /// Where this file's committed lines can be read back.
+    pub fn lines(&self) -> Lines<'_> {
+        Lines::on_disk(self.source.as_ref())
     }
 
-    /// Keys committed before the head this scan resumes from (their seq is not known: 0).
-    pub fn seed_keys(&mut self, ids: &[KeyId]) {
-        self.seen.reserve(ids.len());
-        self.seen.extend(ids.iter().map(|id| (*id, 0)));
+    /// The seq of the committed line at `offset` (0 when it is not known).
+    fn seq_at(&self, offset: u64) -> u64 {
+        if offset == UNKNOWN_OFFSET {
+            return 0;
+        }
+        let bytes = self.lines().line(offset).unwrap_or_default();
+        line::parse(&bytes, false).map_or(0, |f| f.seq)
     }
 
     /// Bytes fed so far: where reading continues.
@@ -240,7 +254,8 @@ impl Scan {
             offset,
             end,
         };
-        let complete = match line::parse(bytes, self.mode == Mode::Write) {
+        // The payload digest is computed only when a key is posted again (read back).
+        let complete = match line::parse(bytes, false) {
             Err(u) => self.unreadable(u, &mut problems),
             Ok(f) => self.readable(&f, bytes, at, &mut problems),
         };
@@ -301,7 +316,7 @@ impl Scan {
             }),
             None => None,
         };
-        let needs = match (&mut self.refs, f.record) {
+        let mut needs = match (&mut self.refs, f.record) {
             (Some(refs), Some(record)) => {
                 refs.needs(f, record, at.line, at.offset)
                     .unwrap_or_else(|e| {
@@ -311,6 +326,15 @@ impl Scan {
             }
             _ => Needs::default(),
         };
+        if self.stream == Stream::Evidence {
+            // A run_started before this line (or this line itself) commits whenever this line
+            // does: nothing to check later, nothing to keep.
+            needs.drop_run_if(|run| {
+                *run == key
+                    || self.index.contains_key(run)
+                    || self.pending.iter().any(|p| p.key == *run)
+            });
+        }
         self.pending.push(Pending {
             line: at.line,
             end: at.end,
@@ -318,7 +342,6 @@ impl Scan {
             seq: f.seq,
             hash: f.hash,
             key,
-            payload: f.payload_digest.unwrap_or([0; 32]),
             billing,
             needs,
             read: match (self.mode, f.record) {
@@ -371,11 +394,10 @@ impl Scan {
             )),
             None => problems.push(format!("unknown record type '{}'", f.type_name)),
         }
-        let earlier = match self.mode {
-            Mode::Write => self.index.get(&id).map(|e| e.seq),
-            _ => self.seen.get(&id).copied(),
-        }
-        .or_else(|| self.pending.iter().find(|p| p.key == id).map(|p| p.seq));
+        let earlier = match self.index.get(&id) {
+            Some(offset) => Some(self.seq_at(offset)),
+            None => self.pending.iter().find(|p| p.key == id).map(|p| p.seq),
+        };
         if let Some(seq) = earlier {
             problems.push(format!(
                 "duplicate idempotency_key {} (already recorded with seq {seq})",
@@ -444,37 +466,22 @@ impl Scan {
             return Ok(());
         }
         for p in &mut pending {
-            match self.mode {
-                Mode::Write => {
-                    self.index.insert(
-                        p.key,
-                        IndexEntry {
-                            seq: p.seq,
-                            offset: p.offset,
-                            payload: p.payload,
-                        },
-                    );
-                }
-                Mode::Verify => {
-                    self.seen.insert(p.key, p.seq);
-                }
-                Mode::Read => {
-                    self.seen.insert(p.key, p.seq);
-                    if let Some((record, bytes)) = &p.read {
-                        let line = p.line;
-                        sink(Committed {
-                            line,
-                            record: *record,
-                            bytes,
-                        })?;
-                    }
-                }
+            self.index.insert(p.key, p.offset);
+            if let Some((record, bytes)) = &p.read {
+                let line = p.line;
+                sink(Committed {
+                    line,
+                    record: *record,
+                    bytes,
+                })?;
             }
             if let Some(refs) = &mut self.refs {
                 refs.commit(std::mem::take(&mut p.needs));
             }
             if let (Some(billing), Some(op)) = (self.billing.as_mut(), p.billing.as_ref()) {
-                if let Err(broken) = billing.apply(op, false) {
+                let (index, lines) = (&self.index, Lines::on_disk(self.source.as_ref()));
+                let find = |k: &KeyId| Spent::recorded(index, lines, k);
+                if let Err(broken) = billing.apply(op, false, &find) {
                     self.problems.push(LineProblem {
                         line: p.line,
                         message: broken.message,
@@ -567,7 +574,8 @@ impl Scan {
     /// Verify commits batches that had problems; a torn tail's keys and references must not
     /// linger.
     fn rewind_verify_commits(&mut self, b: Head) {
-        self.seen.retain(|_, seq| *seq <= b.seq);
+        self.index
+            .retain(|_, offset| offset == UNKNOWN_OFFSET || offset < b.offset);
         if let Some(refs) = &mut self.refs {
             refs.rewind(b.lines);
         }
@@ -578,7 +586,7 @@ impl Scan {
 pub(crate) fn check_across(scans: [&Scan; 3]) -> cross::Findings {
     let [_, evidence, audit] = scans;
     cross::check(
-        scans.map(|s| (s.stream, s.refs.as_ref())),
+        scans.map(|s| (s.stream, s.refs.as_ref(), s.lines())),
         |k| evidence.has_key(k),
         |k| audit.has_key(k),
     )
@@ -593,6 +601,17 @@ pub(crate) fn feed_file<E: From<std::io::Error>>(
 ) -> Result<(), E> {
     use std::os::unix::fs::FileExt;
     const CHUNK: usize = 1 << 20;
+    scan.attach(file)?;
+    if start == 0 {
+        // A whole file: room for as many keys as its lines can hold (a record's line holds
+        // two 64-digit hashes). A tail (catch-up, resume) grows the index by its merges
+        // instead, which are geometric: reserving each small tail exactly would move the
+        // whole index every time.
+        const MIN_RECORD_BYTES: u64 = 128;
+        let len = file.metadata()?.len();
+        scan.index
+            .reserve(usize::try_from(len / MIN_RECORD_BYTES).unwrap_or(0));
+    }
     let mut buf = vec![0u8; CHUNK];
     let mut carry: Vec<u8> = Vec::new();
     let mut pos = start;
@@ -627,38 +646,4 @@ pub(crate) fn feed_file<E: From<std::io::Error>>(
         scan.feed(&carry, line_start, false, sink)?;
     }
     Ok(())
-}
-
-/// Word-at-a-time search for `\n` (std has no public memchr).
-pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&s[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ NL;
-        if (x.wrapping_sub(LO) & !x & HI) != 0 {
-            break;
-        }
-        i += 8;
-    }
-    s[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find_newline;
-
-    #[test]
-    fn newline_search() {
-        assert_eq!(find_newline(b""), None);
-        assert_eq!(find_newline(b"abc"), None);
-        for n in 0..40 {
-            let mut v = vec![b'x'; 40];
-            v[n] = b'\n';
-            assert_eq!(find_newline(&v), Some(n));
-        }
-    }
 }

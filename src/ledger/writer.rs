@@ -1,8 +1,10 @@
 //! The ledger's writer: opening, appending (a batch alone is a group of one in commit.rs), refreshing, and answering from what it indexed (balances, spends, keys, heads).
+use super::billing::Spent;
 use super::check::AppendOutcome;
 use super::commit::{Committed, Files, Pending, Refusal};
 use super::file::read_object;
 use super::key::key_id;
+use super::lines::Lines;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
 use super::prepare::prepare;
@@ -131,17 +133,17 @@ impl Ledger {
         out
     }
 
-    /// A recorded SPEND by key, with its refunded total.
+    /// A recorded SPEND by key, with its refunded total (its line is read back; None when
+    /// it cannot be).
     pub fn spend(&self, key: &str) -> Option<SpendInfo> {
-        let b = self.state.files[Stream::Billing.index()]
-            .scan
-            .billing
-            .as_ref()?;
-        let s = b.spends.get(&key_id(key))?;
+        let f = &self.state.files[Stream::Billing.index()];
+        let b = f.scan.billing.as_ref()?;
+        let id = key_id(key);
+        let s = Spent::recorded(&f.scan.index, Lines::on_disk(Some(&f.file)), &id).ok()??;
         Some(SpendInfo {
-            tenant_id: b.tenant_name(s.tenant).to_string(),
+            tenant_id: s.tenant,
             amount_credits: s.amount,
-            refunded_credits: s.refunded,
+            refunded_credits: b.refunded_of(&id),
         })
     }
 
@@ -156,10 +158,10 @@ impl Ledger {
     /// The recorded line of a key, parsed.
     pub fn get(&self, stream: Stream, key: &str) -> Result<Option<Map<String, Value>>> {
         let f = &self.state.files[stream.index()];
-        let Some(entry) = f.scan.index.get(&key_id(key)) else {
+        let Some(offset) = f.scan.index.get(&key_id(key)) else {
             return Ok(None);
         };
-        read_object(f, entry.offset).map(Some)
+        read_object(f, offset).map(Some)
     }
 
     /// The last record of a file.

@@ -109,12 +109,12 @@ fn ledger_throughput() {
         assert!(out.status.success());
     }
 
-    let rss_before = rss_kib();
     let t = Instant::now();
     let (l, _) = Ledger::open(&big).unwrap();
     let open_s = t.elapsed().as_secs_f64();
-    let index_bytes = (rss_kib().saturating_sub(rss_before) * 1024) as f64;
     assert_eq!(l.head(Stream::Billing).seq as usize, total);
+    drop(l);
+    let (writer_bytes, reader_bytes) = memory_per_ledger(dir.path(), &big);
 
     let t = Instant::now();
     let balances = ledger::balances(&big).unwrap();
@@ -153,9 +153,14 @@ fn ledger_throughput() {
         open_s
     );
     println!(
-        "  writer index in memory:        {:>10.1} MB ({:.0} bytes/record, VmRSS delta)",
-        index_bytes / 1e6,
-        index_bytes / total as f64
+        "  writer index in memory:        {:>10.1} MB ({:.0} bytes/record, peak RSS of a writer's open over an empty one's)",
+        writer_bytes / 1e6,
+        writer_bytes / total as f64
+    );
+    println!(
+        "  reader (integrity-validate):   {:>10.1} MB ({:.0} bytes/record, peak RSS over an empty ledger's)",
+        reader_bytes / 1e6,
+        reader_bytes / total as f64
     );
     println!(
         "  balances (reader):             {:>10.1} MB/s ({:.2} s)",
@@ -237,17 +242,54 @@ fn signed_heads_cost(big: &std::path::Path, mb: f64) {
     );
 }
 
-/// Resident set size of this process in KiB (Linux), 0 elsewhere.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
+/// Bytes a writer's open and a reader take for the ledger at `big`, over what they take for
+/// an empty ledger: peak RSS of fresh processes (in this one, memory freed by earlier steps
+/// would be reused and hide what the index takes). The writer is `ledger merge` of an empty
+/// segment (it opens and indexes the target, then has nothing to add); the reader is
+/// `integrity-validate`.
+fn memory_per_ledger(work: &std::path::Path, big: &std::path::Path) -> (f64, f64) {
+    let (empty, segment) = (work.join("empty"), work.join("segment"));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(&segment).unwrap();
+    let peak = |dir: &std::path::Path, writer: bool| {
+        let mut args: Vec<std::ffi::OsString> = if writer {
+            vec!["ledger".into(), "merge".into(), "--into".into()]
+        } else {
+            vec![
+                "integrity-validate".into(),
+                "--runtime-dir".into(),
+                "/nonexistent".into(),
+                "--billing-state-dir".into(),
+            ]
+        };
+        args.push(dir.into());
+        if writer {
+            args.push(segment.clone().into());
+        }
+        peak_rss_kib(&args) as f64 * 1024.0
+    };
+    let writer = peak(big, true) - peak(&empty, true);
+    let reader = peak(big, false) - peak(&empty, false);
+    (writer, reader)
+}
+
+/// Peak RSS in KiB of `platform <args>` (GNU time's %M), which must succeed.
+fn peak_rss_kib(args: &[std::ffi::OsString]) -> u64 {
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let status = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(out_file.path())
+        .arg(env!("CARGO_BIN_EXE_platform"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "platform {args:?}");
+    let text = std::fs::read_to_string(out_file.path()).unwrap();
+    text.trim().parse().unwrap()
 }
 
 /// A realistic directory of about `total` records, written directly in the documented format
@@ -414,9 +456,16 @@ fn integrity_validate_against_a_baseline() {
         .sum();
     let lines: usize = files.iter().map(|f| lines(f).len()).sum();
     let ours = env!("CARGO_BIN_EXE_platform");
+    let rss_file = dir.path().join("rss");
+    // Wall time, and the peak RSS in KiB as GNU time reports it.
     let validate = |bin: &str| {
         let t = Instant::now();
-        let out = std::process::Command::new(bin)
+        let out = std::process::Command::new("/usr/bin/time")
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(bin)
             .args(["integrity-validate", "--runtime-dir", "/nonexistent"])
             .arg("--billing-state-dir")
             .arg(dir.path())
@@ -427,7 +476,9 @@ fn integrity_validate_against_a_baseline() {
             "{bin}: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        t.elapsed().as_secs_f64()
+        let wall = t.elapsed().as_secs_f64();
+        let rss = std::fs::read_to_string(&rss_file).unwrap();
+        (wall, rss.trim().parse::<u64>().unwrap())
     };
     let sha = || {
         let t = Instant::now();
@@ -439,9 +490,12 @@ fn integrity_validate_against_a_baseline() {
         t.elapsed().as_secs_f64()
     };
     let (mut base_s, mut ours_s, mut sha_s) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut base_kib, mut ours_kib) = (0, 0);
     for _ in 0..5 {
-        base_s = base_s.min(validate(&baseline));
-        ours_s = ours_s.min(validate(ours));
+        let (s, kib) = validate(&baseline);
+        (base_s, base_kib) = (base_s.min(s), base_kib.max(kib));
+        let (s, kib) = validate(ours);
+        (ours_s, ours_kib) = (ours_s.min(s), ours_kib.max(kib));
         sha_s = sha_s.min(sha());
     }
     let mb = bytes as f64 / 1e6;
@@ -461,4 +515,11 @@ fn integrity_validate_against_a_baseline() {
         "  this build / baseline: {:+.1} % time (budget: at most +15 %)",
         100.0 * (ours_s / base_s - 1.0)
     );
+    for (name, kib) in [("baseline (main)", base_kib), ("this build", ours_kib)] {
+        println!(
+            "  {name:<18} peak RSS {:>7.1} MiB ({:.0} bytes/record)",
+            kib as f64 / 1024.0,
+            kib as f64 * 1024.0 / lines as f64
+        );
+    }
 }

@@ -30,6 +30,7 @@ mod ledger_concurrency;
 mod ledger_docs;
 mod ledger_forgery;
 mod ledger_group_commit;
+mod ledger_index;
 mod ledger_integrity;
 mod metered_usage;
 mod module_self_test;
