@@ -310,20 +310,25 @@ mod tests {
             vec![topup("a", 1), topup("a", 1), Payload::new(other)],
         );
         assert_eq!(shared.groups(), (1, 3), "one group held every batch");
+        // Whichever the group staged first is written; the others read its staged line: a
+        // replay of it is answered with its record, a different payload names the field.
         let written: Vec<&AppendOutcome> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
-        assert_eq!(written.len(), 2, "{answers:?}");
         assert_eq!(
             written.iter().filter(|o| o.appended()).count(),
             1,
             "{answers:?}"
         );
-        assert_eq!(written[0].records[0].hash, written[1].records[0].hash);
-        let conflict = answers.iter().find_map(|a| a.as_ref().err()).unwrap();
-        let message = &conflict.clone().into_error().message;
-        assert!(
-            message.contains("amount_credits (recorded 5, posted 6)"),
-            "{message}"
-        );
+        assert!(written
+            .iter()
+            .all(|o| o.records[0].hash == written[0].records[0].hash));
+        for refused in answers.iter().filter_map(|a| a.as_ref().err()) {
+            let message = refused.clone().into_error().message;
+            assert!(
+                message.contains("amount_credits (recorded 5, posted 6)")
+                    || message.contains("amount_credits (recorded 6, posted 5)"),
+                "{message}"
+            );
+        }
         assert_eq!(lines(dir.path(), "billing.jsonl"), 1);
     }
 
