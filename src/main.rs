@@ -14,6 +14,14 @@ fn main() -> ExitCode {
     }
     // First, while the process has one thread: secrets move into the store and out of reach.
     platform::secrets::capture_and_scrub();
+    // glibc gives each thread an arena of its own by default, and memory freed in one is not
+    // reused by another: with `--jobs` workers that was 15 MiB more peak RSS at W = 10,000.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt sets an allocator parameter; no thread allocates concurrently yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let cli = platform::cli::Cli::parse();
     let json = cli.wants_json();
     let result = platform::run(cli);
