@@ -199,7 +199,7 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
             break;
         }
         let until = give_up.unwrap_or(backstop);
-        for i in poll_readable(&fds, &open, until.saturating_duration_since(now)) {
+        for i in procs::poll_readable(&fds, &open, until.saturating_duration_since(now)) {
             let n = match readers[i].read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -225,32 +225,6 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
         }
     }
     p
-}
-
-/// Indices (into `fds`) that are readable or closed, waiting at most `wait` (capped at 1 s,
-/// so the caller's deadlines are checked).
-#[allow(unsafe_code)]
-fn poll_readable(fds: &[i32; 3], open: &[bool; 3], wait: Duration) -> Vec<usize> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .zip(open)
-        .map(|(fd, o)| libc::pollfd {
-            fd: if *o { *fd } else { -1 },
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(wait.min(Duration::from_secs(1)).as_millis()).unwrap_or(1000);
-    // SAFETY: `pfds` is a valid array of pollfd for the length passed.
-    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    pfds.iter()
-        .enumerate()
-        .filter(|(_, p)| p.fd >= 0 && p.revents != 0)
-        .map(|(i, _)| i)
-        .collect()
 }
 
 fn judge(p: &Pumped) -> Ending {

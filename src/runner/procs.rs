@@ -1,7 +1,9 @@
 //! Linux process facts read from /proc (children, start times, command lines) and the
-//! signal calls the supervisor and its launcher share; no policy lives here.
+//! signal, wait and poll calls the supervisor, the zygote and the launcher share; no policy
+//! lives here.
 #![allow(unsafe_code)]
 use std::path::Path;
+use std::time::Duration;
 
 /// Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses).
 fn stat_fields(pid: i32) -> Option<Vec<String>> {
@@ -117,4 +119,29 @@ pub fn wait_child(pid: i32, nohang: bool) -> Reaped {
             _ => return Reaped::NoChildren,
         }
     }
+}
+
+/// Indices (into `fds`) that are readable or closed, waiting at most `wait` (capped at 1 s,
+/// so the caller's deadlines are checked).
+pub fn poll_readable(fds: &[i32], open: &[bool], wait: Duration) -> Vec<usize> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .zip(open)
+        .map(|(fd, o)| libc::pollfd {
+            fd: if *o { *fd } else { -1 },
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(wait.min(Duration::from_secs(1)).as_millis()).unwrap_or(1000);
+    // SAFETY: `pfds` is a valid array of pollfd for the length passed.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    pfds.iter()
+        .enumerate()
+        .filter(|(_, p)| p.fd >= 0 && p.revents != 0)
+        .map(|(i, _)| i)
+        .collect()
 }

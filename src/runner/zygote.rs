@@ -161,7 +161,9 @@ pub fn main() -> ExitCode {
     let mut buf = vec![0u8; REQUEST_CAP];
     loop {
         reap();
-        if !readable(control.as_raw_fd()) {
+        // At most a second between reaps of the supervisors that ended meanwhile.
+        let wait = std::time::Duration::from_secs(1);
+        if procs::poll_readable(&[control.as_raw_fd()], &[true], wait).is_empty() {
             continue;
         }
         let (n, fds) = match fdpass::recv(control.as_fd(), &mut buf) {
@@ -185,17 +187,6 @@ pub fn main() -> ExitCode {
 /// Reap the supervisors that have ended (they are this process's only children).
 fn reap() {
     while let procs::Reaped::Child(..) = procs::wait_child(-1, true) {}
-}
-
-/// Whether the control socket has a message (or was closed) within a second.
-fn readable(fd: i32) -> bool {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut p, 1, 1000) > 0 }
 }
 
 /// Fork a supervisor wired to `fds`; its pid, or minus the errno.
