@@ -36,6 +36,11 @@ pub enum Appended {
     Nothing,
 }
 
+/// `$GITHUB_STEP_SUMMARY` names a file: a summary rendered now will be written.
+pub fn wanted() -> bool {
+    std::env::var_os(ENV).is_some_and(|p| !p.is_empty())
+}
+
 /// Append `markdown` to the file named by `$GITHUB_STEP_SUMMARY`, when it names one.
 /// Failures become a note on stderr: a summary is a view, and losing it must not turn a
 /// successful run (whose ledger records are already durable) into a failed one.

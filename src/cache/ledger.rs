@@ -161,6 +161,23 @@ pub fn load_and_save(
     state_dir: &Path,
     save: bool,
 ) -> Result<(Option<History>, Balances)> {
+    let (last_runs, balances) = read_and_save(runtime_dir, state_dir, save)?;
+    Ok((last_runs.as_deref().map(compact_history), balances))
+}
+
+/// Write the cache anew from a whole read, after a pass appended to the ledger: no history
+/// is built, since nothing in this pass plans again.
+pub fn renew(runtime_dir: &Path, state_dir: &Path) -> Result<()> {
+    read_and_save(runtime_dir, state_dir, true).map(|_| ())
+}
+
+/// Each work order's last run when all are settled, and the balances; the cache saved from
+/// them when `save` (removed when they are not settled).
+fn read_and_save(
+    runtime_dir: &Path,
+    state_dir: &Path,
+    save: bool,
+) -> Result<(Option<Vec<LastRun>>, Balances)> {
     let (last, balances, pending, marks) = crate::runs::load::load_last(state_dir)?;
     let settled = last.settled().filter(|_| !pending);
     let Some(last_runs) = settled else {
@@ -169,21 +186,21 @@ pub fn load_and_save(
         }
         return Ok((None, balances));
     };
-    let history = compact_history(&last_runs);
-    if save {
-        let mut stored = Stored {
-            format: FORMAT,
-            build: crate::build::id(),
-            state_dir: dir_name(state_dir),
-            files: Vec::new(),
-            keys_sha256: String::new(),
-            balances: balances.clone(),
-            last_runs,
-        };
-        let keys = set_marks(&mut stored, marks);
-        save_stored(runtime_dir, &stored, &keys);
+    if !save {
+        return Ok((Some(last_runs), balances));
     }
-    Ok((Some(history), balances))
+    let mut stored = Stored {
+        format: FORMAT,
+        build: crate::build::id(),
+        state_dir: dir_name(state_dir),
+        files: Vec::new(),
+        keys_sha256: String::new(),
+        balances,
+        last_runs,
+    };
+    let keys = set_marks(&mut stored, marks);
+    save_stored(runtime_dir, &stored, &keys);
+    Ok((Some(stored.last_runs), stored.balances))
 }
 
 /// Remove the cache (a write that failed must not leave an older one to be trusted).

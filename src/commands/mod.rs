@@ -53,6 +53,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         root.require()?;
     }
     let ctx = Ctx { repo: root.path() };
+    output::set_views(json, crate::job_summary::wanted());
     let report = run_command(&ctx, &cli.command)?;
     if let Some(markdown) = &report.summary {
         crate::job_summary::append(markdown);

@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
     let bar = output::Progress::new("orchestrator");
     let summary = orchestrator::run_pass(ctx.repo(), &opts, &bar)?;
     drop(bar);
-    Ok(Report::of(&summary))
+    Ok(Report::owned(summary))
 }
 
 /// `--jobs` when not given: the number of CPUs this process may use.

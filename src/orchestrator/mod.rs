@@ -335,9 +335,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         drop(history);
         // The next pass starts from a cache of what this one appended (a whole read now,
         // instead of in the next pass, which is the one that should cost nothing).
-        let renewed =
-            crate::cache::ledger::load_and_save(&setup.runtime_dir, &setup.state_dir, true);
-        if renewed.is_err() {
+        if crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err() {
             crate::cache::ledger::remove(&setup.runtime_dir);
         }
     }

@@ -8,6 +8,7 @@ use crate::records::evidence::rerun_key;
 use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runs::history::{History, RunHistory};
+use crate::runs::RunMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -433,7 +434,7 @@ struct Want<'a> {
 fn pending_rerun(
     history: &History,
     lw: &LoadedWorkOrder,
-    runs: Option<&BTreeMap<u64, RunHistory>>,
+    runs: Option<&RunMap<RunHistory>>,
 ) -> Option<String> {
     let last = runs
         .and_then(|r| r.keys().next_back())
@@ -473,7 +474,7 @@ impl Chosen<'_> {
 /// pending rerun request (SPEC §4, §9).
 fn choose<'a>(
     retry_failed: bool,
-    runs: Option<&'a BTreeMap<u64, RunHistory>>,
+    runs: Option<&'a RunMap<RunHistory>>,
     want: &Want<'_>,
 ) -> Chosen<'a> {
     let last = runs.and_then(|r| r.values().next_back());
@@ -647,11 +648,7 @@ fn closing_refunds(close: &[CloseRun]) -> i64 {
 }
 
 /// Every open run of a work order but `keep` (the run that resumes), oldest first.
-fn closings(
-    input: &PlanInput,
-    runs: &BTreeMap<u64, RunHistory>,
-    keep: Option<u64>,
-) -> Vec<CloseRun> {
+fn closings(input: &PlanInput, runs: &RunMap<RunHistory>, keep: Option<u64>) -> Vec<CloseRun> {
     runs.values()
         .filter(|r| r.is_open() && Some(r.run) != keep)
         .map(|r| CloseRun {
@@ -783,7 +780,7 @@ mod tests {
 
     /// Runs 1..=n of one work order, each ended COMPLETED with digest "a" in `periods[i]`,
     /// the last one left open when `open`.
-    fn runs(periods: &[Option<&str>], open: bool) -> BTreeMap<u64, RunHistory> {
+    fn runs(periods: &[Option<&str>], open: bool) -> RunMap<RunHistory> {
         let mut out = BTreeMap::new();
         for (i, p) in periods.iter().enumerate() {
             let run = i as u64 + 1;
@@ -801,7 +798,7 @@ mod tests {
                 };
                 r.ends.insert(1, end);
             }
-            out.insert(run, r);
+            out.insert(run, Box::new(r));
         }
         out
     }

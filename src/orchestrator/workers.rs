@@ -142,5 +142,5 @@ fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Optio
         .map_err(crate::error::Error::failure)?;
     let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     let hist = runs.and_then(|r| r.get(&wp.run));
-    execute::execute(env, wp, &wo, hist).map(Some)
+    execute::execute(env, wp, &wo, hist.map(|h| &**h)).map(Some)
 }

@@ -1,6 +1,6 @@
 //! Run histories rebuilt from the ledger alone (billing + evidence records): which runs a work
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
-use super::slots::{run_entry, run_with_id, RunSlot, Runs};
+use super::slots::{run_entry, run_with_id, RunMap, RunSlot, Runs};
 use crate::records::billing::Charged;
 use crate::records::{
     DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
@@ -229,7 +229,7 @@ impl History {
         }
     }
 
-    pub fn runs(&self, tenant: &str, wo: &str) -> Option<&BTreeMap<u64, RunHistory>> {
+    pub fn runs(&self, tenant: &str, wo: &str) -> Option<&RunMap<RunHistory>> {
         self.work_orders.get(&(tenant.to_string(), wo.to_string()))
     }
 

@@ -146,7 +146,7 @@ impl LastRuns {
         }
         let mut out = Vec::with_capacity(self.runs.len());
         for ((tenant, wo), runs) in &self.runs {
-            if runs.values().any(RunLite::is_open) {
+            if runs.values().any(|r| r.is_open()) {
                 return None;
             }
             let Some((run, last)) = runs.iter().next_back() else {
@@ -193,7 +193,7 @@ pub fn compact_history(last_runs: &[LastRun]) -> History {
             .work_orders
             .entry((l.tenant_id.clone(), l.work_order_id.clone()))
             .or_default()
-            .insert(l.run, run);
+            .insert(l.run, Box::new(run));
     }
     history
 }
@@ -245,7 +245,7 @@ mod tests {
     /// What the whole history says: None when a run is open, else the last run's end.
     fn from_history(h: &History) -> Option<Vec<Last>> {
         let runs = h.runs("t", "w")?;
-        if runs.values().any(RunHistory::is_open) {
+        if runs.values().any(|r| r.is_open()) {
             return None;
         }
         let last = runs.values().next_back()?;

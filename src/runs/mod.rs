@@ -8,3 +8,4 @@ mod slots;
 pub use history::History;
 pub use load::{add_to_run, load, load_only, Balances, RunTotals};
 pub use paths::step_beneath;
+pub use slots::RunMap;

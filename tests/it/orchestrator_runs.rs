@@ -390,6 +390,32 @@ fn dry_run_prints_the_priced_plan_and_writes_nothing() {
     assert!(!fx.path("runtime").exists());
 }
 
+/// The pass's summary is streamed to stdout (never held whole as a JSON value): the bytes are
+/// still one pretty document with every object's keys sorted, as `serde_json` prints a value.
+#[test]
+fn the_json_summary_streamed_is_the_pretty_document_of_its_value() {
+    let fx = funded_order("chain", CHAIN, 100);
+    for args in [
+        &["orchestrator", "--dry-run", "--json"][..],
+        &["orchestrator", "--json"],
+        &["orchestrator", "--json"],
+    ] {
+        let printed = fx.run(args).expect_ok().stdout_text();
+        let value: serde_json::Value = serde_json::from_str(&printed).unwrap_or_default();
+        let pretty = serde_json::to_string_pretty(&value).unwrap_or_default();
+        assert_eq!(printed, format!("{pretty}\n"), "{args:?}");
+        assert_eq!(value["schema_version"], 1, "{args:?}");
+        let keys: Vec<&String> = value
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert!(
+            keys.contains(&&"runs".to_string()) && keys.is_sorted(),
+            "{keys:?}"
+        );
+    }
+}
+
 #[test]
 fn an_invalid_work_order_is_reported_and_the_others_still_run() {
     let fx = Fx::new();

@@ -4,7 +4,9 @@
 use crate::error::Error;
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+mod json;
 
 /// The version of every JSON object a command prints (`schema_version`): raised when a
 /// document changes incompatibly (a field removed or changing meaning), never for additions.
@@ -22,6 +24,21 @@ pub enum Verbosity {
 }
 
 static VERBOSITY: AtomicU8 = AtomicU8::new(Verbosity::Normal as u8);
+
+/// `--json` was asked for: [`Report::of`] renders only the view that will be printed.
+static JSON: AtomicBool = AtomicBool::new(false);
+/// A job summary will be written (`$GITHUB_STEP_SUMMARY` names a file).
+static SUMMARY: AtomicBool = AtomicBool::new(false);
+
+/// Which views will be shown: set once by the dispatcher, before the command runs.
+pub fn set_views(json: bool, job_summary: bool) {
+    JSON.store(json, Ordering::Relaxed);
+    SUMMARY.store(job_summary, Ordering::Relaxed);
+}
+
+fn wants_json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
 
 impl Verbosity {
     /// From the flags, else `PLATFORM_LOG` (`debug`, `info`, `quiet`; anything else is the
@@ -156,14 +173,14 @@ pub trait View: serde::Serialize {
     }
 }
 
-/// What a command produced: the same data rendered for people (`text`) and machines (`json`).
-#[derive(Debug, Clone)]
+/// What a command produced: the same data rendered for people (`text`) or machines (`json`).
 pub struct Report {
     pub exit_code: u8,
     pub text: String,
     /// The text is GitHub workflow annotations the platform wrote (`--format github`).
     pub annotations: bool,
-    pub json: serde_json::Value,
+    /// The `--json` document (empty when the text was asked for).
+    pub json: Json,
     /// Lines for stderr (warnings, notes) printed before the report.
     pub notes: Vec<String>,
     /// Markdown the dispatcher appends to the job summary (`$GITHUB_STEP_SUMMARY`).
@@ -173,6 +190,16 @@ pub struct Report {
     pub verbatim: bool,
 }
 
+/// A report's `--json` document: printed already, or to be written from the outcome itself.
+pub enum Json {
+    Rendered(String),
+    /// Writes the document to stdout when it is printed ([`Report::owned`]).
+    Deferred(Box<WriteJson>),
+}
+
+/// Writes a `--json` document to the writer given.
+pub type WriteJson = dyn Fn(&mut dyn Write) -> serde_json::Result<()>;
+
 impl Report {
     /// A report whose JSON object gets `schema_version`.
     pub fn new(text: impl Into<String>, json: serde_json::Value) -> Self {
@@ -180,11 +207,12 @@ impl Report {
     }
     /// A report whose JSON is a document of its own format (a JSON Schema), printed as it is.
     pub fn document(text: impl Into<String>, json: serde_json::Value) -> Self {
+        let json = serde_json::to_string_pretty(&json).unwrap_or_else(|_| "null".into());
         Report {
             exit_code: 0,
             text: text.into(),
             annotations: false,
-            json,
+            json: Json::Rendered(json),
             notes: Vec::new(),
             summary: None,
             verbatim: false,
@@ -197,15 +225,44 @@ impl Report {
             ..Self::document(text, serde_json::Value::Null)
         }
     }
-    /// Every view of an outcome, rendered once.
+    /// The views of an outcome that will be shown, each rendered once: the JSON document or
+    /// the text (not both: at W = 10,000 work orders each is megabytes), and the job
+    /// summary only where GitHub reads one. The JSON is written straight from the outcome
+    /// ([`json::versioned_pretty`]): the bytes a `serde_json::Value` of it printed.
     pub fn of(view: &impl View) -> Self {
+        let json = wants_json().then(|| {
+            json::versioned_pretty(view)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .unwrap_or_else(|| "null".into())
+        });
+        Self::views(view, Json::Rendered(json.unwrap_or_default()))
+    }
+    /// [`Report::of`] for an outcome too large to hold twice (a pass over every work order):
+    /// the report keeps it and streams its JSON to stdout when printed ([`json::to_writer`]).
+    pub fn owned(view: impl View + 'static) -> Self {
+        let mut report = Self::views(&view, Json::Rendered(String::new()));
+        if wants_json() {
+            report.json = Json::Deferred(Box::new(move |out| json::to_writer(out, &view)));
+        }
+        report
+    }
+    fn views(view: &impl View, json: Json) -> Self {
+        let json_only = wants_json();
         Report {
             exit_code: view.exit_code(),
-            text: view.text(),
+            text: if json_only {
+                String::new()
+            } else {
+                view.text()
+            },
             annotations: false,
-            json: versioned(serde_json::to_value(view).unwrap_or(serde_json::Value::Null)),
+            json,
             notes: view.notes(),
-            summary: view.summary(),
+            summary: SUMMARY
+                .load(Ordering::Relaxed)
+                .then(|| view.summary())
+                .flatten(),
             verbatim: false,
         }
     }
@@ -238,16 +295,24 @@ pub fn print_report(report: &Report, json: bool) {
             eprintln!("{}", guard_text(note, false));
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     if report.verbatim && !json {
         let _ = out.write_all(report.text.as_bytes());
         let _ = out.flush();
         return;
     }
-    let body = if json {
-        serde_json::to_string_pretty(&report.json).unwrap_or_else(|_| "null".into())
-    } else {
-        guard_text(&report.text, report.annotations)
+    let body = match (&report.json, json) {
+        (Json::Deferred(write), true) => {
+            if write(&mut out).is_err() {
+                // The stream broke off (a closed pipe); nothing more can be said there.
+                return;
+            }
+            let _ = writeln!(out);
+            let _ = out.flush();
+            return;
+        }
+        (Json::Rendered(document), true) => Cow::Borrowed(document.as_str()),
+        (_, false) => Cow::Owned(guard_text(&report.text, report.annotations)),
     };
     if !body.is_empty() {
         let _ = writeln!(out, "{}", body.trim_end_matches('\n'));

@@ -1,0 +1,124 @@
+//! `--json` documents byte for byte as `serde_json` prints a `Value` (pretty, every object's keys sorted), written straight from the outcome without building that `Value` tree.
+//!
+//! A `Value` of a large outcome (an orchestrator pass over 10,000 work orders) is several
+//! times the size of the text it prints: a B-tree node and a string allocation per key.
+//! Here lists are written element by element, an object's entries are rendered to bytes and
+//! printed sorted when it ends, and the document's own top-level object is streamed key by
+//! key ([`top`]), so a pass's list of runs goes to stdout without ever being held whole.
+use serde::Serialize;
+use std::io::Write;
+
+/// `Some(x)` and a newtype struct print as `x` does, as in a `Value`.
+macro_rules! transparent {
+    () => {
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), Error> {
+            v.serialize(self)
+        }
+    };
+}
+use transparent;
+
+/// serde's object-shaped compounds for a type with a pending `key`, `entry(key, value)` and
+/// `finish()`: a map's keys come one call before their values, a struct's with them.
+macro_rules! object {
+    ($ty:ident: $($compound:ident),*) => {
+        impl ser::SerializeMap for $ty<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+                self.key = Some(super::key_text(key)?);
+                Ok(())
+            }
+            fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                let key = self
+                    .key
+                    .take()
+                    .ok_or_else(|| Error::custom("a map value came without its key"))?;
+                self.entry(&key, v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+        $(impl ser::$compound for $ty<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result<(), Error> {
+                self.entry(key, v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        })*
+    };
+}
+use object;
+
+mod top;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+type Error = serde_json::Error;
+
+/// The pretty document of `value`, its top-level object given `schema_version` when it has
+/// none (as [`crate::output::versioned`] does to a `Value`).
+pub fn versioned_pretty<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    value.serialize(value::Ser {
+        out: &mut out,
+        depth: 0,
+        versioned: true,
+    })?;
+    Ok(out)
+}
+
+/// [`versioned_pretty`] written to `out` as it is made: the top-level object's entries one
+/// after the other in key order, none of them buffered whole.
+pub fn to_writer<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Result<(), Error> {
+    match top::keys(value) {
+        Some(keys) => top::write_object(out, value, &keys),
+        None => put(out, &versioned_pretty(value)?),
+    }
+}
+
+fn put(out: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
+    out.write_all(bytes).map_err(Error::io)
+}
+
+/// Two spaces per level, as `serde_json`'s pretty printer.
+fn indent(out: &mut dyn Write, depth: usize) -> Result<(), Error> {
+    for _ in 0..depth {
+        put(out, b"  ")?;
+    }
+    Ok(())
+}
+
+/// Where the next item of a list or object starts: a line of its own, one level in.
+fn next_item(out: &mut dyn Write, first: bool, depth: usize) -> Result<(), Error> {
+    put(out, if first { b"\n" } else { b",\n" })?;
+    indent(out, depth)
+}
+
+/// A map key as a `Value`'s map holds it: strings as they are, numbers and booleans as text.
+fn key_text<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
+    use serde::ser::Error as _;
+    match serde_json::to_value(key)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(Error::custom("a JSON object key must be a string")),
+    }
+}
