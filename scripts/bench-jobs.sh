@@ -14,6 +14,8 @@
 #   BENCH_RUNS=3          runs per measure of the two-step workload (the median is reported)
 #   BENCH_DIR=DIR         where to work (default: a temp dir, removed at the end)
 #   BENCH_PLATFORM=PATH   measure this binary instead of building target/release/platform
+#   BENCH_RUNTIME_DIR=DIR where the passes' runtime folders go (default: beside their
+#                         ledgers in the work directory); the ledgers stay on BENCH_DIR's disk
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +27,8 @@ runs="${BENCH_RUNS:-3}"
 # shellcheck source=scripts/bench-setup.sh
 . "$root/scripts/bench-setup.sh"
 bench_setup jobs
+if [ -n "${BENCH_RUNTIME_DIR:-}" ]; then mkdir -p "$BENCH_RUNTIME_DIR"; fi
+warn_unjournaled "${BENCH_RUNTIME_DIR:-$work}"
 results="$work/results.tsv"
 : >"$results"
 
@@ -47,10 +51,12 @@ timed() {
 
 # pass REPO STATE0 DIR JOBS: a first pass from a copy of the topped-up STATE0, empty runtime.
 pass() {
-    local repo="$1" state0="$2" dir="$3" jobs="$4"
-    rm -rf "$dir" && mkdir -p "$dir" && cp -a "$state0" "$dir/state" && sync
+    local repo="$1" state0="$2" dir="$3" jobs="$4" runtime
+    runtime="${BENCH_RUNTIME_DIR:+$BENCH_RUNTIME_DIR/$(basename "$dir")}"
+    runtime="${runtime:-$dir/runtime}"
+    rm -rf "$dir" "$runtime" && mkdir -p "$dir" && cp -a "$state0" "$dir/state" && sync
     timed "$5" "$bin" --repo "$repo" orchestrator --jobs "$jobs" --json \
-        --billing-state-dir "$dir/state" --runtime-dir "$dir/runtime"
+        --billing-state-dir "$dir/state" --runtime-dir "$runtime"
     cp "$work/out.txt" "$dir/summary.json"
 }
 
@@ -85,7 +91,8 @@ if [ "$w_sleep" -gt 0 ]; then
         echo "--jobs 1 and --jobs 16 left different results" >&2
         exit 1
     fi
-    rm -rf "$work/sleep-j1/runtime" "$work/sleep-j16/runtime"
+    rm -rf "$work/sleep-j1/runtime" "$work/sleep-j16/runtime" \
+        ${BENCH_RUNTIME_DIR:+"$BENCH_RUNTIME_DIR/sleep-j1" "$BENCH_RUNTIME_DIR/sleep-j16"}
 fi
 
 if [ "$w_two" -gt 0 ]; then
@@ -100,6 +107,9 @@ if [ "$w_two" -gt 0 ]; then
             pass "$work/two" "$work/two-state0" "$work/two-j$jobs" "$jobs" "two-step: first pass --jobs $jobs"
         done
     done
+    if [ -n "${BENCH_RUNTIME_DIR:-}" ]; then
+        rm -rf "$BENCH_RUNTIME_DIR/two-j1" "$BENCH_RUNTIME_DIR/two-j2" "$BENCH_RUNTIME_DIR/two-j4"
+    fi
 fi
 
 python3 - "$results" "$w_sleep" "$w_two" <<'EOF'
