@@ -38,17 +38,22 @@ pub enum Appended {
 
 /// `$GITHUB_STEP_SUMMARY` names a file: a summary rendered now will be written.
 pub fn wanted() -> bool {
-    std::env::var_os(ENV).is_some_and(|p| !p.is_empty())
+    target().is_some()
+}
+
+fn target() -> Option<PathBuf> {
+    std::env::var_os(ENV)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
 }
 
 /// Append `markdown` to the file named by `$GITHUB_STEP_SUMMARY`, when it names one.
 /// Failures become a note on stderr: a summary is a view, and losing it must not turn a
 /// successful run (whose ledger records are already durable) into a failed one.
 pub fn append(markdown: &str) {
-    let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) else {
+    let Some(path) = target() else {
         return;
     };
-    let path = PathBuf::from(path);
     match append_capped(&path, markdown, CAP) {
         Ok(Appended::All) => {}
         Ok(Appended::Truncated { shown, total }) => crate::output::progress(&format!(

@@ -33,11 +33,8 @@ impl View for Rendered {
     fn text(&self) -> String {
         let Findings { errors, warnings } = &self.findings;
         let mut out = match self.format {
-            // Through a JSON value, as every `--json` document: keys sorted.
-            Format::Json => {
-                let doc = serde_json::to_value(&self.findings).unwrap_or_default();
-                return crate::output::pretty_json(&crate::output::versioned(doc));
-            }
+            // As every `--json` document: keys sorted, versioned.
+            Format::Json => return crate::output::json_document(&self.findings),
             Format::Text => render_text(errors, warnings),
             Format::Github => render_github(errors, warnings),
         };

@@ -230,12 +230,7 @@ impl Report {
     /// summary only where GitHub reads one. The JSON is written straight from the outcome
     /// ([`json::versioned_pretty`]): the bytes a `serde_json::Value` of it printed.
     pub fn of(view: &impl View) -> Self {
-        let json = wants_json().then(|| {
-            json::versioned_pretty(view)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .unwrap_or_else(|| "null".into())
-        });
+        let json = wants_json().then(|| json_document(view));
         Self::views(view, Json::Rendered(json.unwrap_or_default()))
     }
     /// [`Report::of`] for an outcome too large to hold twice (a pass over every work order):
@@ -281,11 +276,13 @@ impl Report {
     }
 }
 
-/// A value as the pretty JSON document `--json` prints: through a JSON value, so an
-/// object's keys come sorted whatever the struct's field order.
-pub fn pretty_json(value: &impl serde::Serialize) -> String {
-    let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    serde_json::to_string_pretty(&value).unwrap_or_else(|_| "null".into())
+/// A value as the pretty JSON document `--json` prints: an object's keys sorted whatever
+/// the struct's field order, `schema_version` added to a top-level object without one.
+pub fn json_document(value: &(impl serde::Serialize + ?Sized)) -> String {
+    json::versioned_pretty(value)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| "null".into())
 }
 
 /// Print a report as JSON (one document) or as text.

@@ -112,6 +112,22 @@ fn next_item(out: &mut dyn Write, first: bool, depth: usize) -> Result<(), Error
     indent(out, depth)
 }
 
+/// An object's entry up to its value: `"key": ` on a line of its own, one level in.
+fn start_entry(out: &mut dyn Write, first: bool, depth: usize, key: &str) -> Result<(), Error> {
+    next_item(out, first, depth)?;
+    serde_json::to_writer(&mut *out, key)?;
+    put(out, b": ")
+}
+
+/// A list's or object's closing bracket: on a line of its own when it has items.
+fn close(out: &mut dyn Write, items: bool, depth: usize, bracket: &[u8]) -> Result<(), Error> {
+    if items {
+        put(out, b"\n")?;
+        indent(out, depth)?;
+    }
+    put(out, bracket)
+}
+
 /// A map key as a `Value`'s map holds it: strings as they are, numbers and booleans as text.
 fn key_text<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
     use serde::ser::Error as _;

@@ -4,7 +4,7 @@
 //! entry to sort them would hold the largest one (a pass's runs) whole. Serializing the
 //! value once per key costs a walk over the fields, not a rendering of each.
 use super::value::{version_entry, Ser};
-use super::{next_item, put, Error};
+use super::{close, next_item, put, start_entry, Error};
 use serde::ser::{self, Error as _, Impossible, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -35,12 +35,13 @@ pub fn write_object<T: Serialize + ?Sized>(
     order.entry("schema_version").or_insert(None);
     put(out, b"{")?;
     for (i, (key, nth)) in order.iter().enumerate() {
-        next_item(out, i == 0, 1)?;
         match nth {
-            None => version_entry(out)?,
+            None => {
+                next_item(out, i == 0, 1)?;
+                version_entry(out)?;
+            }
             Some(nth) => {
-                serde_json::to_writer(&mut *out, key)?;
-                put(out, b": ")?;
+                start_entry(out, i == 0, 1, key)?;
                 value.serialize(Pass::Emit {
                     key,
                     nth: *nth,
@@ -49,7 +50,7 @@ pub fn write_object<T: Serialize + ?Sized>(
             }
         }
     }
-    put(out, b"\n}")
+    close(out, true, 0, b"}")
 }
 
 /// One pass over the top-level object.

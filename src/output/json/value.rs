@@ -1,5 +1,5 @@
 //! The serializer that prints any value as a pretty `Value` would: lists written element by element, an object's entries rendered as they come and printed sorted when it ends.
-use super::{indent, next_item, put, Error};
+use super::{close, next_item, put, start_entry, Error};
 use serde::ser::{self, Error as _, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -34,13 +34,11 @@ fn open_variant(
         true => Version::After,
     };
     put(out, b"{")?;
-    next_item(out, true, depth + 1)?;
     if version == Version::Before {
+        next_item(out, true, depth + 1)?;
         version_entry(out)?;
-        next_item(out, false, depth + 1)?;
     }
-    serde_json::to_writer(&mut *out, variant)?;
-    put(out, b": ")?;
+    start_entry(out, version != Version::Before, depth + 1, variant)?;
     Ok(version)
 }
 
@@ -49,9 +47,7 @@ fn close_variant(out: &mut dyn Write, depth: usize, version: Version) -> Result<
         next_item(out, false, depth + 1)?;
         version_entry(out)?;
     }
-    put(out, b"\n")?;
-    indent(out, depth)?;
-    put(out, b"}")
+    close(out, true, depth, b"}")
 }
 
 /// Renders one value at `depth` into `out`.
@@ -111,11 +107,7 @@ impl Seq<'_> {
         v.serialize(Ser::nested(self.out, self.depth + 1))
     }
     fn finish(self) -> Result<(), Error> {
-        if !self.first {
-            put(self.out, b"\n")?;
-            indent(self.out, self.depth)?;
-        }
-        put(self.out, b"]")?;
+        close(self.out, !self.first, self.depth, b"]")?;
         match self.variant {
             Some(version) => close_variant(self.out, self.depth - 1, version),
             None => Ok(()),
@@ -150,16 +142,10 @@ impl Object<'_> {
         }
         put(self.out, b"{")?;
         for (i, (key, value)) in self.entries.iter().enumerate() {
-            next_item(self.out, i == 0, self.depth + 1)?;
-            serde_json::to_writer(&mut *self.out, key)?;
-            put(self.out, b": ")?;
+            start_entry(self.out, i == 0, self.depth + 1, key)?;
             put(self.out, value)?;
         }
-        if !self.entries.is_empty() {
-            put(self.out, b"\n")?;
-            indent(self.out, self.depth)?;
-        }
-        put(self.out, b"}")?;
+        close(self.out, !self.entries.is_empty(), self.depth, b"}")?;
         match self.variant {
             Some(version) => close_variant(self.out, self.depth - 1, version),
             None => Ok(()),
