@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let json = cli.wants_json();
     let result = platform::run(cli);
     #[cfg(target_os = "linux")]
-    platform::runner::zygote::stop();
+    platform::runner::stop();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -128,6 +128,7 @@ fn execute(
     prepare(spec)?;
     let ended = launch::run(&Launch {
         spec: Spec {
+            step_dir: spec.step_dir.to_path_buf(),
             program,
             args: args.to_vec(),
             cwd: abs(&spec.step_dir.join("work")),
@@ -136,6 +137,7 @@ fn execute(
         },
         step_dir: spec.step_dir,
         redactor: spec.redactor,
+        secret: !spec.contract.secrets.is_empty(),
     })?;
     Ok((exit_of(ended.ending, ended.log_error), ended.logs))
 }

@@ -1,20 +1,20 @@
-//! The orchestrator's side of a supervised step: has the zygote fork the step's supervisor,
-//! records it in the step dir, streams the module's stdout/stderr into capped, redacted logs,
-//! and collects the supervisor's report. Backstops: a supervisor that overruns the module's
+//! The orchestrator's side of a supervised step: hands the step to a supervisor (a kept one,
+//! or one the zygote forks: runner/session.rs), records it in the step dir, streams the
+//! module's stdout/stderr into capped, redacted logs, and collects the supervisor's report. Backstops: a supervisor that overruns the module's
 //! timeout is killed, and the orchestrator is itself a child subreaper, so the module tree of
 //! a supervisor that died (a module may kill it) reparents here and is ended.
 use super::fdpass;
 use super::logs::{LogSink, LOG_CAP};
 use super::procs;
 use super::redact::Redactor;
-use super::supervisor::{Report, Spec, ARG};
+use super::session::Session;
+use super::supervisor::{Report, Spec, ARG, SPEC_CAP};
 use super::zygote;
 use super::FileRecord;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,13 +26,15 @@ const BACKSTOP_GRACE: Duration = Duration::from_secs(30);
 const PIPE_GRACE: Duration = Duration::from_secs(5);
 /// How long a previous attempt's supervisor gets to end its module tree after SIGTERM.
 const EARLIER_GRACE: Duration = Duration::from_secs(10);
-const REPORT_CAP: usize = 64 << 10;
 
 /// One supervised module run.
 pub struct Launch<'a> {
     pub spec: Spec,
     pub step_dir: &'a Path,
     pub redactor: &'a Redactor,
+    /// The module's environment holds secrets: its supervisor is new, and serves no other
+    /// step.
+    pub secret: bool,
 }
 
 /// How the step's processes ended.
@@ -69,12 +71,27 @@ pub fn run(l: &Launch) -> Result<Ended, String> {
             .map_err(|e| format!("cannot create the step's {file}: {e}"))
     };
     let mut sinks = [log("stdout", "stdout.log")?, log("stderr", "stderr.log")?];
-    let mut sup = spawn_supervisor(l)?;
-    record(l.step_dir, sup.pid, sup.start_time);
-    send_spec(&sup.channel, &l.spec);
+    let io = |e: std::io::Error| format!("cannot create the step's log pipes: {e}");
+    let (out, out_w) = fdpass::pipe().map_err(io)?;
+    let (err, err_w) = fdpass::pipe().map_err(io)?;
+    let session = hand_over(l, [out_w.as_fd(), err_w.as_fd()])?;
+    // The write ends live on in the module's tree only: the pipes end when it has.
+    drop((out_w, err_w));
+    let mut sup = Supervised {
+        session,
+        out: out.into(),
+        err: err.into(),
+    };
     let timeout = Duration::from_millis(l.spec.timeout_ms);
     let pumped = pump(&mut sup, &mut sinks, timeout);
     let ending = judge(&pumped);
+    // A supervisor that reported is idle again and held no secret: the next step may use it.
+    if !l.secret
+        && !pumped.killed
+        && matches!(&ending, Ending::Reported(r) if *r != Report::Terminated)
+    {
+        sup.session.keep();
+    }
     let mut logs = Vec::new();
     let mut log_error = None;
     for sink in sinks {
@@ -88,6 +105,36 @@ pub fn run(l: &Launch) -> Result<Ended, String> {
         logs,
         log_error,
     })
+}
+
+/// Give the step to a supervisor, recorded in the step dir first: a kept one unless the step
+/// has secrets, a new one when the kept one has gone (a stop signal ends an idle supervisor).
+fn hand_over(l: &Launch, logs: [BorrowedFd; 2]) -> Result<Session, String> {
+    let mut spec = l.spec.clone();
+    spec.step_dir = step_dir_id(&spec.step_dir);
+    if spec.step_dir.as_os_str().len() > zygote::STEP_DIR_MAX {
+        return Err(format!(
+            "the step dir's path is too long for a supervisor's command line ({} bytes)",
+            spec.step_dir.as_os_str().len()
+        ));
+    }
+    let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+    if body.len() > SPEC_CAP {
+        return Err(format!(
+            "the module's arguments and environment take {} bytes; a supervisor takes at most {SPEC_CAP}",
+            body.len()
+        ));
+    }
+    let mut fresh = l.secret;
+    loop {
+        let session = Session::take(fresh)?;
+        record(l.step_dir, session.pid, session.start_time);
+        match session.send(&body, logs) {
+            Ok(()) => return Ok(session),
+            Err(e) if fresh => return Err(format!("cannot hand the step to its supervisor: {e}")),
+            Err(_) => fresh = true,
+        }
+    }
 }
 
 /// Orphans of a supervisor that died reparent to the orchestrator instead of init, where
@@ -112,35 +159,11 @@ fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
         .unwrap_or_else(|_| step_dir.to_path_buf())
 }
 
-/// A supervisor the zygote forked for this step: the ends of its socket and log pipes.
+/// The step's supervisor and the read ends of the module's log pipes.
 struct Supervised {
-    pid: i32,
-    /// Its start time (0 when unknown), naming it for good.
-    start_time: u64,
-    channel: UnixStream,
+    session: Session,
     out: File,
     err: File,
-}
-
-fn spawn_supervisor(l: &Launch) -> Result<Supervised, String> {
-    let io = |e: std::io::Error| format!("cannot create the supervisor's pipes: {e}");
-    let (ours, theirs) = UnixStream::pair().map_err(io)?;
-    let (out, out_w) = fdpass::pipe().map_err(io)?;
-    let (err, err_w) = fdpass::pipe().map_err(io)?;
-    let pid = zygote::fork_supervisor(
-        &step_dir_id(l.step_dir),
-        [theirs.as_fd(), out_w.as_fd(), err_w.as_fd()],
-    )
-    .map_err(|e| format!("cannot start the step's supervisor: {e}"))?;
-    // Their ends are closed here as they go out of scope: the pipes end when the module's
-    // tree and the supervisor have closed theirs.
-    Ok(Supervised {
-        pid,
-        start_time: procs::start_time(pid).unwrap_or(0),
-        channel: ours,
-        out: out.into(),
-        err: err.into(),
-    })
 }
 
 /// Write the supervisor's pid and start time into the step dir (renamed into place).
@@ -153,35 +176,25 @@ fn record(step_dir: &Path, pid: i32, start_time: u64) {
     }
 }
 
-fn send_spec(channel: &UnixStream, spec: &Spec) {
-    // A supervisor that died at once shows up as a closed channel in the pump.
-    if let Ok(body) = serde_json::to_vec(spec) {
-        let mut w = channel;
-        let _ = w.write_all(&body);
-    }
-    let _ = channel.shutdown(std::net::Shutdown::Write);
-}
-
 /// What the pump saw.
 struct Pumped {
-    report: Vec<u8>,
+    report: Option<Report>,
     killed: bool,
 }
 
-/// Stream both pipes into the logs and read the report, until the supervisor has gone and
-/// the pipes are closed (or, if something still holds them, [`PIPE_GRACE`] after).
+/// Stream both pipes into the logs and read the report, until the supervisor has reported
+/// (or gone) and the pipes are closed (or, if something still holds them, [`PIPE_GRACE`]
+/// after).
 fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pumped {
     let fds = [
         sup.out.as_raw_fd(),
         sup.err.as_raw_fd(),
-        sup.channel.as_raw_fd(),
+        sup.session.socket().as_raw_fd(),
     ];
-    let (pid, start_time) = (sup.pid, sup.start_time);
-    let mut chan = &sup.channel;
-    let readers: [&mut dyn Read; 3] = [&mut sup.out, &mut sup.err, &mut chan];
+    let (pid, start_time) = (sup.session.pid, sup.session.start_time);
     let mut open = [true; 3];
     let mut p = Pumped {
-        report: Vec::new(),
+        report: None,
         killed: false,
     };
     let backstop = Instant::now() + timeout + BACKSTOP_GRACE;
@@ -189,7 +202,7 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
     let mut buf = vec![0u8; 64 << 10];
     while open.iter().any(|o| *o) {
         let now = Instant::now();
-        // The channel is open only while the supervisor lives (it holds the other end, and
+        // The socket is open only while the supervisor lives (it holds the other end, and
         // the zygote has not reaped it), so its pid cannot have been reused.
         if open[2] && now >= backstop && !p.killed {
             procs::kill(pid, libc::SIGKILL);
@@ -200,27 +213,26 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
         }
         let until = give_up.unwrap_or(backstop);
         for i in procs::poll_readable(&fds, &open, until.saturating_duration_since(now)) {
-            let n = match readers[i].read(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => 0,
-            };
-            match (i, n) {
-                (_, 0) => open[i] = false,
-                (0 | 1, n) => sinks[i].feed(&buf[..n]),
-                (_, n) => {
-                    let room = REPORT_CAP.saturating_sub(p.report.len());
-                    p.report.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-            if i == 2 && !open[2] {
-                // The supervisor closed the channel, which it does by exiting: if it left no
-                // report, end what it left behind (its module tree has reparented here).
-                if serde_json::from_slice::<Report>(&p.report).is_err() {
+            if i == 2 {
+                open[2] = false;
+                p.report = match fdpass::recv(sup.session.socket(), &mut buf) {
+                    Ok(Some((n, _))) => serde_json::from_slice(&buf[..n]).ok(),
+                    _ => None,
+                };
+                // No report: the supervisor has gone; end what it left behind (its module
+                // tree has reparented here).
+                if p.report.is_none() {
                     await_exit(pid, start_time);
                     sweep_strays();
                 }
                 give_up = Some(Instant::now() + PIPE_GRACE);
+                continue;
+            }
+            let pipe = if i == 0 { &mut sup.out } else { &mut sup.err };
+            match pipe.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(0) | Err(_) => open[i] = false,
+                Ok(n) => sinks[i].feed(&buf[..n]),
             }
         }
     }
@@ -228,8 +240,8 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
 }
 
 fn judge(p: &Pumped) -> Ending {
-    if let Ok(r) = serde_json::from_slice::<Report>(&p.report) {
-        return Ending::Reported(r);
+    if let Some(r) = &p.report {
+        return Ending::Reported(r.clone());
     }
     let why = if p.killed {
         "the step's supervisor did not end the step within its timeout and was killed"

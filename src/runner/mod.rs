@@ -13,6 +13,10 @@ pub mod procs;
 pub mod redact;
 pub mod result;
 pub mod self_test;
+#[cfg(target_os = "linux")]
+mod session;
+#[cfg(target_os = "linux")]
+mod spawn;
 pub mod supervisor;
 pub mod usage;
 #[cfg(target_os = "linux")]
@@ -31,6 +35,14 @@ use redact::Redactor;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// End the supervisors kept between steps, then the zygote, reaping both (main.rs, once a
+/// command is done).
+#[cfg(target_os = "linux")]
+pub fn stop() {
+    session::end_idle();
+    zygote::stop();
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Status {

@@ -1,12 +1,15 @@
-//! The per-step supervisor (forked by the zygote, shown as `platform __supervise <step dir>`):
-//! a child subreaper that runs one module and, when the module exits, times out or the
-//! orchestrator dies, ends every process the module started (setsid and double-fork orphans
-//! reparent to it) before it reports, over the socket that is its stdin, how the module ended.
+//! The step supervisor (forked by the zygote; `platform __supervise <step dir>` while it
+//! runs a step, `platform __supervise` between steps): a child subreaper that runs one
+//! module at a time and, when the module exits, times out or the orchestrator dies, ends
+//! every process the module started (setsid and double-fork orphans reparent to it) before
+//! it reports how the module ended. Steps come one message each over the session socket
+//! that is its stdin, with the step's two log pipes; it serves steps until the socket
+//! closes, so a worker pays for a supervisor once, not once per step (runner/session.rs).
 //!
 //! Its own environment is empty (the zygote's); the module's (PATH, PLATFORM_*, declared
-//! secrets) comes over the socket in the [`Spec`], so no undeclared secret is ever in a
-//! process a module can inspect. It writes nothing to stdout or stderr: those are the
-//! module's log pipes, which the module inherits.
+//! secrets) comes in the [`Spec`], so no undeclared secret is ever in a process a module can
+//! inspect; a supervisor that ran a step with secrets serves no other step. Its stdout and
+//! stderr are /dev/null; the module's are the step's log pipes.
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -14,9 +17,11 @@ use std::path::PathBuf;
 /// recognises the supervisor of a step (launch.rs).
 pub const ARG: &str = "__supervise";
 
-/// What to run, sent by the orchestrator once, then its side of the socket is shut.
+/// What to run: one session message, with the step's stdout and stderr pipes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
+    /// The step dir, as the supervisor's command line names it while the step runs.
+    pub step_dir: PathBuf,
     pub program: PathBuf,
     pub args: Vec<String>,
     pub cwd: PathBuf,
@@ -46,16 +51,19 @@ pub enum Report {
 #[cfg(target_os = "linux")]
 pub use linux::serve;
 
+/// The largest [`Spec`] a session message carries (a unix datagram must fit the socket's
+/// default send buffer, 208 KiB): the module's arguments and environment, secrets included.
+pub const SPEC_CAP: usize = 160 << 10;
+
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 mod linux {
+    use super::SPEC_CAP;
     use super::{Report, Spec};
+    use crate::runner::fdpass;
     use crate::runner::procs::{self, Reaped};
-    use std::io::{Read, Write};
-    use std::os::fd::FromRawFd;
-    use std::os::unix::net::UnixStream;
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
+    use crate::runner::spawn::{self, Module};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
     use std::time::{Duration, Instant};
 
     /// Exit codes of a supervisor that reported nothing.
@@ -65,9 +73,10 @@ mod linux {
     /// Signals the supervisor takes synchronously (blocked, then waited for).
     const WATCHED: [i32; 4] = [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
-    /// Supervise the step whose [`Spec`] arrives on fd 0, in a process just forked by the
-    /// zygote `parent` (fds 1 and 2 are the log pipes); the exit code.
-    pub fn serve(parent: i32) -> i32 {
+    /// Serve the steps that arrive on fd 0, the session socket, in a process just forked by
+    /// the zygote `parent`, until the socket closes or a stop signal comes; the exit code.
+    /// `retitle` sets the command line's step dir (empty: none).
+    pub fn serve(parent: i32, retitle: &dyn Fn(&[u8]) -> bool) -> i32 {
         let set = watched_set();
         // SAFETY: prctl and sigprocmask change flags of this process; `set` outlives the call.
         unsafe {
@@ -83,17 +92,55 @@ mod linux {
         if unsafe { libc::getppid() } != parent {
             return EXIT_ORPHANED;
         }
-        // SAFETY: fd 0 is the socket the orchestrator passed; nothing else owns it.
-        let mut channel = unsafe { UnixStream::from_raw_fd(0) };
-        let Some(spec) = read_spec(&mut channel) else {
-            return EXIT_NO_SPEC;
-        };
-        let report = supervise(&spec, parent, &set);
-        if let Ok(mut body) = serde_json::to_vec(&report) {
-            body.push(b'\n');
-            let _ = channel.write_all(&body);
+        // SAFETY: fd 0 is the session socket the zygote set there; nothing else owns it.
+        let session = unsafe { OwnedFd::from_raw_fd(0) };
+        let mut buf = vec![0u8; SPEC_CAP];
+        loop {
+            idle(session.as_fd());
+            let (spec, logs) = match fdpass::recv(session.as_fd(), &mut buf) {
+                // The orchestrator is done with this supervisor.
+                Ok(None) => return 0,
+                Ok(Some((n, fds))) => match (serde_json::from_slice::<Spec>(&buf[..n]), fds) {
+                    (Ok(spec), fds) if fds.len() == 2 => (spec, fds),
+                    _ => return EXIT_NO_SPEC,
+                },
+                Err(_) => return EXIT_NO_SPEC,
+            };
+            if !retitle(spec.step_dir.as_os_str().as_encoded_bytes()) {
+                return EXIT_NO_SPEC;
+            }
+            let report = supervise(&spec, logs, parent, &set);
+            // Between steps the command line names none, so a later run never takes this
+            // process for the supervisor of a step it finished.
+            retitle(b"");
+            let Ok(body) = serde_json::to_vec(&report) else {
+                return EXIT_NO_SPEC;
+            };
+            if fdpass::send(session.as_fd(), &body, &[]).is_err() || report == Report::Terminated {
+                return 0;
+            }
         }
-        0
+    }
+
+    /// Wait for the next step with the watched signals unblocked: a stop signal (the
+    /// zygote's death, a later run's SIGTERM) ends this process by its default action here,
+    /// with no module to end; SIGCHLD's default is to be ignored.
+    fn idle(session: BorrowedFd) {
+        let mut pfd = libc::pollfd {
+            fd: session.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: sigemptyset initialises the set we own; ppoll reads `pfd` and the set for
+        // the call's duration.
+        unsafe {
+            let mut none = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut none);
+            while libc::ppoll(&mut pfd, 1, std::ptr::null(), &none) < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
+            }
+        }
     }
 
     fn watched_set() -> libc::sigset_t {
@@ -108,16 +155,11 @@ mod linux {
         }
     }
 
-    fn read_spec(channel: &mut UnixStream) -> Option<Spec> {
-        let mut body = Vec::new();
-        channel.take(1 << 20).read_to_end(&mut body).ok()?;
-        serde_json::from_slice(&body).ok()
-    }
-
-    /// Run the module, wait for its end (or the deadline, or a stop signal), then end every
-    /// descendant.
-    fn supervise(spec: &Spec, parent: i32, set: &libc::sigset_t) -> Report {
-        let module = match spawn_module(spec) {
+    /// Run the module with `logs` as its stdout and stderr, wait for its end (or the
+    /// deadline, or a stop signal), then end every descendant. The log pipes are closed
+    /// here when this returns: only the module's tree held them, and it is gone.
+    fn supervise(spec: &Spec, logs: Vec<OwnedFd>, parent: i32, set: &libc::sigset_t) -> Report {
+        let module = match spawn_module(spec, logs) {
             Ok(pid) => pid,
             Err(e) => {
                 return Report::SpawnFailed {
@@ -133,32 +175,19 @@ mod linux {
         report
     }
 
-    fn spawn_module(spec: &Spec) -> std::io::Result<i32> {
-        let mut cmd = Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::null())
-            .process_group(0);
-        // SAFETY: getpid has no arguments.
-        let me = unsafe { libc::getpid() };
-        // SAFETY: only async-signal-safe calls (prctl, getppid, sigprocmask) run between fork
-        // and exec; the supervisor is small and single-threaded, so this fork is cheap.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-                if libc::getppid() != me {
-                    return Err(std::io::Error::other("the supervisor ended"));
-                }
-                let mut empty = std::mem::zeroed::<libc::sigset_t>();
-                libc::sigemptyset(&mut empty);
-                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-                Ok(())
-            });
-        }
-        let child = cmd.spawn()?;
-        i32::try_from(child.id()).map_err(std::io::Error::other)
+    fn spawn_module(spec: &Spec, logs: Vec<OwnedFd>) -> std::io::Result<i32> {
+        let mut logs = logs.into_iter();
+        let (Some(stdout), Some(stderr)) = (logs.next(), logs.next()) else {
+            return Err(std::io::Error::other("no log pipes"));
+        };
+        spawn::spawn(Module {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+            cwd: &spec.cwd,
+            stdout,
+            stderr,
+        })
     }
 
     /// Reap as children end (orphans reparent here) until the module itself has ended.

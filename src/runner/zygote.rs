@@ -1,7 +1,7 @@
 //! The zygote (`platform __zygote`, hidden): one small process a run starts once, which
-//! forks each command step's supervisor on request. A step's supervisor then costs the fork
-//! of a small single-threaded process instead of an exec of this large binary (about 1 ms of
-//! CPU per step: docs/performance.md, "The per-step supervisor").
+//! forks step supervisors on request (one per worker, and one per step with secrets:
+//! runner/session.rs). A supervisor then costs the fork of a small single-threaded process
+//! instead of an exec of this large binary (docs/performance.md, "The per-step supervisor").
 //!
 //! It is started with an empty environment and holds no secret; it is non-dumpable, as the
 //! supervisors it forks are. At the end of a run it is told to stop: it reaps its last
@@ -13,17 +13,18 @@ use super::fdpass;
 use super::procs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 /// argv[1] that makes the binary a zygote (intercepted in main.rs before the CLI).
 pub const ARG: &str = "__zygote";
+/// The longest step dir a supervisor's command line can name.
+pub const STEP_DIR_MAX: usize = 4096;
 /// Bytes of argv the zygote starts with: each supervisor it forks rewrites that area into
 /// its own command line, `platform __supervise <step dir>`, so it must hold any path.
-const TITLE_ROOM: usize = 4096 + 64;
-/// The longest request: a step dir's path.
-const REQUEST_CAP: usize = TITLE_ROOM;
+const TITLE_ROOM: usize = STEP_DIR_MAX + 64;
+/// The request that forks a supervisor (it comes with the session socket).
+const SUPERVISE: &[u8] = b"supervise";
 
 /// The running zygote of this process, started at the first command step.
 struct Conn {
@@ -81,17 +82,10 @@ pub fn with_pid<T>(f: impl FnOnce(Option<u32>) -> T) -> T {
     f(z.as_ref().map(|c| c.child.id()))
 }
 
-/// Fork a supervisor for the step dir `step_dir_id` with `stdio` as its fds 0, 1 and 2 (the
-/// report socket and the two log pipes); its pid. Starts the zygote first if none runs, and
-/// starts it again once if it stopped answering.
-pub fn fork_supervisor(step_dir_id: &Path, stdio: [BorrowedFd; 3]) -> Result<i32, String> {
-    let request = step_dir_id.as_os_str().as_encoded_bytes();
-    if request.len() >= REQUEST_CAP - 32 {
-        return Err(format!(
-            "the step dir's path is too long for a supervisor's command line ({} bytes)",
-            request.len()
-        ));
-    }
+/// Fork a supervisor whose fd 0 is `session` (its stdout and stderr are /dev/null); its
+/// pid. Starts the zygote first if none runs, and starts it again once if it stopped
+/// answering.
+pub fn fork_supervisor(session: BorrowedFd) -> Result<i32, String> {
     let mut z = zygote();
     let mut last = String::new();
     for _ in 0..2 {
@@ -101,7 +95,7 @@ pub fn fork_supervisor(step_dir_id: &Path, stdio: [BorrowedFd; 3]) -> Result<i32
         let Some(sock) = z.as_ref().and_then(|c| c.sock.as_ref()) else {
             continue;
         };
-        match ask(sock.as_fd(), request, &stdio) {
+        match ask(sock.as_fd(), session) {
             Ok(pid) if pid > 0 => return Ok(pid),
             Ok(errno) => {
                 return Err(format!(
@@ -136,8 +130,8 @@ fn start() -> std::io::Result<Conn> {
     })
 }
 
-fn ask(sock: BorrowedFd, request: &[u8], stdio: &[BorrowedFd; 3]) -> std::io::Result<i32> {
-    fdpass::send(sock, request, stdio)?;
+fn ask(sock: BorrowedFd, session: BorrowedFd) -> std::io::Result<i32> {
+    fdpass::send(sock, SUPERVISE, &[session])?;
     let mut reply = [0u8; 4];
     match fdpass::recv(sock, &mut reply)? {
         Some((4, _)) => Ok(i32::from_le_bytes(reply)),
@@ -158,7 +152,7 @@ pub fn main() -> ExitCode {
     };
     // SAFETY: fd 0 is the control socket the starting process passed; nothing else owns it.
     let control = unsafe { OwnedFd::from_raw_fd(0) };
-    let mut buf = vec![0u8; REQUEST_CAP];
+    let mut buf = [0u8; 64];
     loop {
         reap();
         // At most a second between reaps of the supervisors that ended meanwhile.
@@ -177,7 +171,11 @@ pub fn main() -> ExitCode {
             Ok(None) => return ExitCode::SUCCESS,
             Err(_) => return ExitCode::from(2),
         };
-        let pid = fork(&buf[..n], fds, &title, me);
+        let pid = if &buf[..n] == SUPERVISE {
+            fork(fds, &title, me)
+        } else {
+            -libc::EINVAL
+        };
         if fdpass::send(control.as_fd(), &pid.to_le_bytes(), &[]).is_err() {
             return ExitCode::from(2);
         }
@@ -189,18 +187,18 @@ fn reap() {
     while let procs::Reaped::Child(..) = procs::wait_child(-1, true) {}
 }
 
-/// Fork a supervisor wired to `fds`; its pid, or minus the errno.
-fn fork(step_dir: &[u8], fds: Vec<OwnedFd>, title: &Title, me: i32) -> i32 {
-    if fds.len() != 3 {
+/// Fork a supervisor of the session socket in `fds`; its pid, or minus the errno.
+fn fork(fds: Vec<OwnedFd>, title: &Title, me: i32) -> i32 {
+    let Ok([session]) = <[OwnedFd; 1]>::try_from(fds) else {
         return -libc::EINVAL;
-    }
+    };
     // SAFETY: this process is single-threaded, so the child may run any code after fork.
     match unsafe { libc::fork() } {
         -1 => -std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EAGAIN),
         0 => {
-            let code = become_supervisor(step_dir, fds, title, me);
+            let code = become_supervisor(session, title, me);
             // SAFETY: _exit ends the child without running the zygote's exit handlers.
             unsafe { libc::_exit(code) }
         }
@@ -208,21 +206,26 @@ fn fork(step_dir: &[u8], fds: Vec<OwnedFd>, title: &Title, me: i32) -> i32 {
     }
 }
 
-/// In the forked child: the request's fds become 0, 1 and 2 (the control socket is gone
-/// with them), the command line names the step dir, then it supervises.
-fn become_supervisor(step_dir: &[u8], fds: Vec<OwnedFd>, title: &Title, zygote: i32) -> i32 {
-    for (target, fd) in fds.iter().enumerate() {
-        // SAFETY: dup2 onto 0..=2 replaces them; the new fds are not close-on-exec, so the
-        // module inherits the log pipes (its stdin is set apart by the supervisor).
-        if unsafe { libc::dup2(fd.as_raw_fd(), target as i32) } < 0 {
-            return 2;
-        }
-    }
-    drop(fds);
-    if !title.set(&[b"platform", super::supervisor::ARG.as_bytes(), step_dir]) {
+/// In the forked child: the session socket becomes fd 0 (the control socket is gone with
+/// it), then it supervises, naming each step's dir in its command line.
+fn become_supervisor(session: OwnedFd, title: &Title, zygote: i32) -> i32 {
+    // SAFETY: dup2 onto 0 replaces the control socket; the copy is not close-on-exec, and
+    // the supervisor gives each module /dev/null as its stdin instead.
+    if unsafe { libc::dup2(session.as_raw_fd(), 0) } < 0 {
         return 2;
     }
-    super::supervisor::serve(zygote)
+    drop(session);
+    let retitle = |step_dir: &[u8]| {
+        let mut args = vec![b"platform".as_slice(), super::supervisor::ARG.as_bytes()];
+        if !step_dir.is_empty() {
+            args.push(step_dir);
+        }
+        title.set(&args)
+    };
+    if !retitle(b"") {
+        return 2;
+    }
+    super::supervisor::serve(zygote, &retitle)
 }
 
 /// The memory that holds this process's argv, which /proc/PID/cmdline shows.

@@ -205,6 +205,54 @@ fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
 
+/// The supervisor a step's dir records, and the command line of the spy's parent (its
+/// supervisor, as the spy saw it while it ran).
+fn supervisor_of(fx: &Fx, wo: &str, step: &str) -> i64 {
+    let rec: Value = serde_json::from_slice(
+        &std::fs::read(step_dir(fx, wo, step).join("supervisor.json")).unwrap(),
+    )
+    .unwrap();
+    rec["pid"].as_i64().unwrap()
+}
+
+#[test]
+fn a_supervisor_serves_the_next_step_only_if_it_held_no_secret_and_names_each_step_it_runs() {
+    let (fx, out, run) = pass_one(
+        "kept",
+        "work_order_id: kept\nsteps:\n  - {step_id: spy1, module_id: procspy, kind: transform}\n  - {step_id: use, module_id: secretuser, kind: transform}\n  - {step_id: spy2, module_id: procspy, kind: transform}\n",
+    );
+    assert_eq!(run["status"], "COMPLETED", "{}", out.text());
+    let (spy1, secret, spy2) = (
+        supervisor_of(&fx, "kept", "spy1"),
+        supervisor_of(&fx, "kept", "use"),
+        supervisor_of(&fx, "kept", "spy2"),
+    );
+    // The first spy's supervisor, kept, ran the second spy; the step with a secret had a
+    // supervisor of its own, which served nothing after it.
+    assert_eq!(spy1, spy2, "{}", out.text());
+    assert_ne!(secret, spy1);
+    for step in ["spy1", "spy2"] {
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(step_dir(&fx, "kept", step).join("outputs/report.json")).unwrap(),
+        )
+        .unwrap();
+        // (The spy shows NULs as spaces: the rest of the rewritten argv area.)
+        let parent = report["ancestors"][0]["cmdline"]
+            .as_str()
+            .unwrap()
+            .trim_end();
+        let dir = std::fs::canonicalize(step_dir(&fx, "kept", step)).unwrap();
+        assert_eq!(
+            parent,
+            format!("platform __supervise {}", dir.display()),
+            "the supervisor's command line while {step} ran"
+        );
+        assert_eq!(report["ancestors"][0]["pid"], spy1);
+    }
+    let found = leaks(&fx, &[("stdout", &out.stdout), ("stderr", &out.stderr)]);
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+}
+
 /// Run daemonizer; after the pass, its daemon must be dead and, past the daemon's sleep,
 /// the step's log unchanged and no marker written. Returns the step's report.
 fn daemon_pass(fx: &Fx, kill_supervisor: bool) -> Value {

@@ -1,0 +1,298 @@
+//! Starts a module process with `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn does, not
+//! with fork: the supervisor's address space is not copied for a child that only execs (with
+//! fork, the copy and its teardown were a fifth of a short step's CPU), and unlike
+//! posix_spawn the child still arms its death signal and checks its parent before it execs.
+#![allow(unsafe_code)]
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// What a module process starts with.
+pub struct Module<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    /// Its whole environment.
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    /// Its stdout and stderr (its stdin is /dev/null).
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// The child's stack: it runs a handful of system call wrappers, then execs.
+const STACK: usize = 64 << 10;
+
+/// Everything the child reads, made before the clone: between clone and exec the child
+/// shares this process's memory and may not allocate, lock or unwind.
+struct Prepared {
+    program: *const c_char,
+    argv: Vec<*const c_char>,
+    /// `/bin/sh program args...`: what execvp runs for a file without a `#!` line (ENOEXEC).
+    shell_argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    cwd: *const c_char,
+    fds: [RawFd; 3],
+    parent: libc::pid_t,
+    /// The errno of the call that failed in the child (0: it exec'd).
+    errno: AtomicI32,
+}
+
+/// Start the module; its pid (a child of this process, leader of its own process group,
+/// killed by SIGKILL if this thread ends).
+pub fn spawn(m: Module) -> std::io::Result<i32> {
+    let stdin = std::fs::File::open("/dev/null")?;
+    let strings = Strings::of(&m)?;
+    // SAFETY: getpid has no arguments.
+    let parent = unsafe { libc::getpid() };
+    let p = Prepared {
+        program: strings.program.as_ptr(),
+        argv: pointers(std::iter::once(&strings.program).chain(&strings.args)),
+        shell_argv: pointers(
+            [&strings.shell, &strings.program]
+                .into_iter()
+                .chain(&strings.args),
+        ),
+        envp: pointers(&strings.env),
+        cwd: strings.cwd.as_ptr(),
+        fds: [
+            stdin.as_raw_fd(),
+            m.stdout.as_raw_fd(),
+            m.stderr.as_raw_fd(),
+        ],
+        parent,
+        errno: AtomicI32::new(0),
+    };
+    let mut stack = vec![0u8; STACK];
+    // The stack grows down from its end, which the ABI wants 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + STACK) & !15;
+    // SAFETY: the mask is plain data; every signal stays blocked while the child shares
+    // this memory (a handler there would run on it), and the old mask comes back after.
+    let pid = unsafe {
+        let mut all = std::mem::zeroed::<libc::sigset_t>();
+        let mut old = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        // SAFETY: `child` reads `p` only, which outlives the call: CLONE_VFORK suspends this
+        // process until the child has exec'd or exited; `top` is the end of `stack`.
+        let pid = libc::clone(
+            child,
+            top as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &p as *const Prepared as *mut c_void,
+        );
+        let clone_error = std::io::Error::last_os_error();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(clone_error);
+        }
+        pid
+    };
+    drop((stack, strings));
+    let errno = p.errno.load(Ordering::SeqCst);
+    if errno != 0 {
+        super::procs::wait_child(pid, false);
+        return Err(std::io::Error::from_raw_os_error(errno));
+    }
+    Ok(pid)
+}
+
+/// The child, until exec: only async-signal-safe system calls on data prepared before.
+extern "C" fn child(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the `Prepared` of `spawn`, alive until this child execs or exits.
+    let p = unsafe { &*(arg as *const Prepared) };
+    // SAFETY: each call takes integers or pointers into `p`; none allocates.
+    unsafe {
+        // Armed first, then checked: a parent that died before can no longer kill it.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+            fail(p, None)
+        }
+        if libc::getppid() != p.parent {
+            fail(p, Some(libc::ESRCH))
+        }
+        if libc::setpgid(0, 0) != 0 {
+            fail(p, None)
+        }
+        for (target, fd) in p.fds.iter().enumerate() {
+            if libc::dup2(*fd, target as c_int) < 0 {
+                fail(p, None)
+            }
+        }
+        if libc::chdir(p.cwd) != 0 {
+            fail(p, None)
+        }
+        // This process ignores SIGPIPE (Rust's runtime) and may handle SIGSEGV and SIGBUS;
+        // an ignored signal stays ignored across exec, so the module gets the defaults.
+        for sig in [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        let mut none = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::execve(p.program, p.argv.as_ptr(), p.envp.as_ptr());
+        if *libc::__errno_location() == libc::ENOEXEC {
+            libc::execve(p.shell_argv[0], p.shell_argv.as_ptr(), p.envp.as_ptr());
+        }
+        fail(p, None)
+    }
+}
+
+/// Leave the child, telling the parent why (the errno, unless given).
+fn fail(p: &Prepared, errno: Option<c_int>) -> ! {
+    // SAFETY: __errno_location is this thread's errno; _exit ends the child at once.
+    unsafe {
+        let e = errno.unwrap_or(*libc::__errno_location());
+        p.errno
+            .store(if e == 0 { libc::EIO } else { e }, Ordering::SeqCst);
+        libc::_exit(127)
+    }
+}
+
+/// The strings `Prepared` points into.
+struct Strings {
+    program: CString,
+    shell: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    cwd: CString,
+}
+
+impl Strings {
+    fn of(m: &Module) -> std::io::Result<Strings> {
+        let path = m
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let program = resolve(m.program, path)?;
+        Ok(Strings {
+            program: c_string(program.as_os_str().as_bytes())?,
+            shell: c_string(b"/bin/sh")?,
+            args: m
+                .args
+                .iter()
+                .map(|a| c_string(a.as_bytes()))
+                .collect::<Result<_, _>>()?,
+            env: m
+                .env
+                .iter()
+                .map(|(k, v)| c_string(format!("{k}={v}").as_bytes()))
+                .collect::<Result<_, _>>()?,
+            cwd: c_string(m.cwd.as_os_str().as_bytes())?,
+        })
+    }
+}
+
+/// A null-terminated array of pointers to `strings` (which must outlive it).
+fn pointers<'a>(strings: impl IntoIterator<Item = &'a CString>) -> Vec<*const c_char> {
+    strings
+        .into_iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+fn c_string(bytes: &[u8]) -> std::io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "an argument or variable holds a NUL byte",
+        )
+    })
+}
+
+/// A program named without a `/` is looked up in the module's own PATH, as execvp would with
+/// that environment: the first executable regular file.
+fn resolve(program: &Path, path: Option<&str>) -> std::io::Result<PathBuf> {
+    if program.as_os_str().as_bytes().contains(&b'/') {
+        return Ok(program.to_path_buf());
+    }
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    path.unwrap_or("/usr/local/bin:/usr/bin:/bin")
+        .split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn run(program: &str, args: &[&str], env: &[(&str, &str)]) -> (std::io::Result<i32>, String) {
+        let (r, w) = super::super::fdpass::pipe().unwrap();
+        let (_er, ew) = super::super::fdpass::pipe().unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pid = spawn(Module {
+            program: Path::new(program),
+            args: &args,
+            env: &env,
+            cwd: Path::new("/tmp"),
+            stdout: w,
+            stderr: ew,
+        });
+        let mut out = String::new();
+        if let Ok(pid) = pid {
+            super::super::procs::wait_child(pid, false);
+            std::fs::File::from(r).read_to_string(&mut out).unwrap();
+        }
+        (pid, out)
+    }
+
+    #[test]
+    fn the_module_gets_its_arguments_environment_folder_and_default_signals() {
+        let (pid, out) = run(
+            "sh",
+            &[
+                "-c",
+                "echo \"$0 $X $(pwd)\"; grep -E '^(SigIgn|SigBlk)' /proc/self/status",
+                "a b",
+            ],
+            &[("PATH", "/usr/bin:/bin"), ("X", "x=1")],
+        );
+        assert!(pid.is_ok(), "{pid:?}");
+        assert!(out.starts_with("a b x=1 /tmp\n"), "{out}");
+        // Nothing blocked, and SIGPIPE not ignored (as this process, a Rust program, does).
+        let mask = |name: &str| {
+            let line = out
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default();
+            u64::from_str_radix(line.rsplit('\t').next().unwrap_or_default(), 16).unwrap()
+        };
+        assert_eq!(mask("SigBlk:"), 0, "{out}");
+        assert_eq!(mask("SigIgn:") & (1 << (libc::SIGPIPE - 1)), 0, "{out}");
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_is_an_error_and_no_child_is_left() {
+        let (pid, _) = run("no-such-program-here", &[], &[("PATH", "/nonexistent")]);
+        assert_eq!(pid.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        let (pid, _) = run("/nonexistent/prog", &[], &[]);
+        assert_eq!(pid.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        let (pid, _) = run("/bin/sh", &["a\0b"], &[]);
+        assert_eq!(pid.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_script_without_an_interpreter_line_runs_under_sh() {
+        let dir = std::env::temp_dir().join(format!("spawn-noexec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("plain");
+        std::fs::write(&script, "echo plain \"$1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (pid, out) = run(script.to_str().unwrap(), &["arg"], &[]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(pid.is_ok(), "{pid:?}");
+        assert_eq!(out, "plain arg\n");
+    }
+}
