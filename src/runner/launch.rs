@@ -1,8 +1,9 @@
 //! The orchestrator's side of a supervised step: hands the step to a supervisor (a kept one,
 //! or one the zygote forks: runner/session.rs), records it in the step dir, streams the
-//! module's stdout/stderr into capped, redacted logs, and collects the supervisor's report. Backstops: a supervisor that overruns the module's
-//! timeout is killed, and the orchestrator is itself a child subreaper, so the module tree of
-//! a supervisor that died (a module may kill it) reparents here and is ended.
+//! module's stdout/stderr into capped, redacted logs, and collects the supervisor's report.
+//! Backstops: a supervisor that overruns the module's timeout is killed, and the
+//! orchestrator is itself a child subreaper, so the module tree of a supervisor that died (a
+//! module may kill it) reparents here and is ended.
 use super::fdpass;
 use super::logs::{LogSink, LOG_CAP};
 use super::procs;
