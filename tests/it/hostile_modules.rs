@@ -251,6 +251,9 @@ fn a_supervisor_serves_the_next_step_only_if_it_held_no_secret_and_names_each_st
     }
     let found = leaks(&fx, &[("stdout", &out.stdout), ("stderr", &out.stderr)]);
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+    // The pass ended both supervisors (the kept one idle) before it exited.
+    let alive = wait_dead(&[spy1 as i32, secret as i32], Duration::from_secs(10));
+    assert!(alive.is_empty(), "supervisors left running: {alive:?}");
 }
 
 /// Run daemonizer; after the pass, its daemon must be dead and, past the daemon's sleep,
