@@ -128,7 +128,7 @@ fn execute(
     prepare(spec)?;
     let ended = launch::run(&Launch {
         spec: Spec {
-            step_dir: spec.step_dir.to_path_buf(),
+            step_dir: launch::step_dir_id(spec.step_dir),
             program,
             args: args.to_vec(),
             cwd: abs(&spec.step_dir.join("work")),

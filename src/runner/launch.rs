@@ -111,15 +111,13 @@ pub fn run(l: &Launch) -> Result<Ended, String> {
 /// Give the step to a supervisor, recorded in the step dir first: a kept one unless the step
 /// has secrets, a new one when the kept one has gone (a stop signal ends an idle supervisor).
 fn hand_over(l: &Launch, logs: [BorrowedFd; 2]) -> Result<Session, String> {
-    let mut spec = l.spec.clone();
-    spec.step_dir = step_dir_id(&spec.step_dir);
-    if spec.step_dir.as_os_str().len() > zygote::STEP_DIR_MAX {
+    let named = l.spec.step_dir.as_os_str().len();
+    if named > zygote::STEP_DIR_MAX {
         return Err(format!(
-            "the step dir's path is too long for a supervisor's command line ({} bytes)",
-            spec.step_dir.as_os_str().len()
+            "the step dir's path is too long for a supervisor's command line ({named} bytes)"
         ));
     }
-    let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&l.spec).map_err(|e| e.to_string())?;
     if body.len() > SPEC_CAP {
         return Err(format!(
             "the module's arguments and environment take {} bytes; a supervisor takes at most {SPEC_CAP}",
@@ -152,9 +150,9 @@ fn become_subreaper() {
     });
 }
 
-/// The step dir as the supervisor's argv names it: the same however the runtime directory
-/// was spelled, so a later orchestrator recognises it.
-fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
+/// The step dir as the supervisor's argv names it ([`Spec::step_dir`]): the same however the
+/// runtime directory was spelled, so a later orchestrator recognises it.
+pub fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
     std::fs::canonicalize(step_dir)
         .or_else(|_| std::path::absolute(step_dir))
         .unwrap_or_else(|_| step_dir.to_path_buf())

@@ -91,6 +91,19 @@ pub fn kill(pid: i32, signal: i32) {
     }
 }
 
+/// A signal set holding `signals` (none: the empty set).
+pub fn signal_set(signals: &[i32]) -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill the set we own.
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
 /// How `waitpid` answered.
 pub enum Reaped {
     /// A child ended: its pid and raw wait status.

@@ -31,10 +31,13 @@ struct Prepared {
     program: *const c_char,
     argv: Vec<*const c_char>,
     /// `/bin/sh program args...`: what execvp runs for a file without a `#!` line (ENOEXEC).
+    shell: *const c_char,
     shell_argv: Vec<*const c_char>,
     envp: Vec<*const c_char>,
     cwd: *const c_char,
     fds: [RawFd; 3],
+    /// The module's signal mask: nothing blocked.
+    unblocked: libc::sigset_t,
     parent: libc::pid_t,
     /// The errno of the call that failed in the child (0: it exec'd).
     errno: AtomicI32,
@@ -50,6 +53,7 @@ pub fn spawn(m: Module) -> std::io::Result<i32> {
     let p = Prepared {
         program: strings.program.as_ptr(),
         argv: pointers(std::iter::once(&strings.program).chain(&strings.args)),
+        shell: strings.shell.as_ptr(),
         shell_argv: pointers(
             [&strings.shell, &strings.program]
                 .into_iter()
@@ -62,6 +66,7 @@ pub fn spawn(m: Module) -> std::io::Result<i32> {
             m.stdout.as_raw_fd(),
             m.stderr.as_raw_fd(),
         ],
+        unblocked: super::procs::signal_set(&[]),
         parent,
         errno: AtomicI32::new(0),
     };
@@ -72,7 +77,7 @@ pub fn spawn(m: Module) -> std::io::Result<i32> {
     // this memory (a handler there would run on it), and the old mask comes back after.
     let pid = unsafe {
         let mut all = std::mem::zeroed::<libc::sigset_t>();
-        let mut old = std::mem::zeroed::<libc::sigset_t>();
+        let mut old = super::procs::signal_set(&[]);
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
         // SAFETY: `child` reads `p` only, which outlives the call: CLONE_VFORK suspends this
@@ -128,12 +133,10 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         for sig in [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS] {
             libc::signal(sig, libc::SIG_DFL);
         }
-        let mut none = std::mem::zeroed::<libc::sigset_t>();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &p.unblocked, std::ptr::null_mut());
         libc::execve(p.program, p.argv.as_ptr(), p.envp.as_ptr());
         if *libc::__errno_location() == libc::ENOEXEC {
-            libc::execve(p.shell_argv[0], p.shell_argv.as_ptr(), p.envp.as_ptr());
+            libc::execve(p.shell, p.shell_argv.as_ptr(), p.envp.as_ptr());
         }
         fail(p, None)
     }

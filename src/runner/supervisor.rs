@@ -77,7 +77,7 @@ mod linux {
     /// the zygote `parent`, until the socket closes or a stop signal comes; the exit code.
     /// `retitle` sets the command line's step dir (empty: none).
     pub fn serve(parent: i32, retitle: &dyn Fn(&[u8]) -> bool) -> i32 {
-        let set = watched_set();
+        let set = procs::signal_set(&WATCHED);
         // SAFETY: prctl and sigprocmask change flags of this process; `set` outlives the call.
         unsafe {
             libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
@@ -100,8 +100,11 @@ mod linux {
             let (spec, logs) = match fdpass::recv(session.as_fd(), &mut buf) {
                 // The orchestrator is done with this supervisor.
                 Ok(None) => return 0,
-                Ok(Some((n, fds))) => match (serde_json::from_slice::<Spec>(&buf[..n]), fds) {
-                    (Ok(spec), fds) if fds.len() == 2 => (spec, fds),
+                Ok(Some((n, fds))) => match (
+                    serde_json::from_slice::<Spec>(&buf[..n]),
+                    <[OwnedFd; 2]>::try_from(fds),
+                ) {
+                    (Ok(spec), Ok(logs)) => (spec, logs),
                     _ => return EXIT_NO_SPEC,
                 },
                 Err(_) => return EXIT_NO_SPEC,
@@ -131,11 +134,9 @@ mod linux {
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: sigemptyset initialises the set we own; ppoll reads `pfd` and the set for
-        // the call's duration.
+        let none = procs::signal_set(&[]);
+        // SAFETY: ppoll reads `pfd` and the set for the call's duration.
         unsafe {
-            let mut none = std::mem::zeroed::<libc::sigset_t>();
-            libc::sigemptyset(&mut none);
             while libc::ppoll(&mut pfd, 1, std::ptr::null(), &none) < 0
                 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
             {
@@ -143,23 +144,20 @@ mod linux {
         }
     }
 
-    fn watched_set() -> libc::sigset_t {
-        // SAFETY: sigemptyset/sigaddset initialise and fill the set we own.
-        unsafe {
-            let mut set = std::mem::zeroed::<libc::sigset_t>();
-            libc::sigemptyset(&mut set);
-            for s in WATCHED {
-                libc::sigaddset(&mut set, s);
-            }
-            set
-        }
-    }
-
     /// Run the module with `logs` as its stdout and stderr, wait for its end (or the
     /// deadline, or a stop signal), then end every descendant. The log pipes are closed
     /// here when this returns: only the module's tree held them, and it is gone.
-    fn supervise(spec: &Spec, logs: Vec<OwnedFd>, parent: i32, set: &libc::sigset_t) -> Report {
-        let module = match spawn_module(spec, logs) {
+    fn supervise(spec: &Spec, logs: [OwnedFd; 2], parent: i32, set: &libc::sigset_t) -> Report {
+        let [stdout, stderr] = logs;
+        let started = spawn::spawn(Module {
+            program: &spec.program,
+            args: &spec.args,
+            env: &spec.env,
+            cwd: &spec.cwd,
+            stdout,
+            stderr,
+        });
+        let module = match started {
             Ok(pid) => pid,
             Err(e) => {
                 return Report::SpawnFailed {
@@ -173,21 +171,6 @@ mod linux {
         procs::kill(-module, libc::SIGKILL);
         end_descendants(set);
         report
-    }
-
-    fn spawn_module(spec: &Spec, logs: Vec<OwnedFd>) -> std::io::Result<i32> {
-        let mut logs = logs.into_iter();
-        let (Some(stdout), Some(stderr)) = (logs.next(), logs.next()) else {
-            return Err(std::io::Error::other("no log pipes"));
-        };
-        spawn::spawn(Module {
-            program: &spec.program,
-            args: &spec.args,
-            env: &spec.env,
-            cwd: &spec.cwd,
-            stdout,
-            stderr,
-        })
     }
 
     /// Reap as children end (orphans reparent here) until the module itself has ended.
