@@ -9,15 +9,20 @@ use std::path::Path;
 /// The repository as a pass needs it, in memory that does not grow with the work orders'
 /// contents: each work-order file is read, validated and reduced to its digest and verdict one
 /// at a time (not parsed at all when `known` vouches for its bytes under this repository's
-/// modules and config). `Repo::model` parses one again when it runs.
+/// modules and config). The models of the first files parsed, up to [`KEEP_MODELS_BYTES`] of
+/// their text, stay in memory; `Repo::model` parses any other again when it runs.
 pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
+    load_keeping(root, known, KEEP_MODELS_BYTES)
+}
+
+fn load_keeping(root: &Path, known: Option<&Known>, mut budget: u64) -> crate::Result<Repo> {
     let mut repo = Repo::load_deferred(root)?;
     let known = known.filter(|k| k.context == repo.context);
     for (t, i) in repo.deferred() {
         let Some(slot) = repo.work_order_at(&t, i) else {
             continue;
         };
-        let (lw, cached) = judged(&repo, slot, known);
+        let (lw, cached) = judged(&repo, slot, known, &mut budget);
         if cached {
             repo.cached += 1;
         } else {
@@ -29,6 +34,13 @@ pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
 }
 
 const FILE: &str = "workorders.json";
+
+/// How much work-order text may keep its parsed model in memory from validation to its run.
+/// Parsing is most of what a pass spends per work order outside its steps, and a parsed
+/// work order runs without a second (planner) and third (worker) parse; past this budget the
+/// models are dropped, so a pass's memory stays bounded whatever the number of work orders
+/// (a small work order's model is about 18 times its text: ~9 MiB at most).
+pub const KEEP_MODELS_BYTES: u64 = 512 << 10;
 
 /// The verdicts of the last pass, if the cache is there and readable (else none: every work
 /// order is parsed, and the cache is written anew).
@@ -57,7 +69,12 @@ pub fn save(runtime_dir: &Path, repo: &Repo) {
 /// The placeholder `slot` read: vouched for by `known` (not parsed; `true`), or parsed,
 /// validated against `repo` and lightened. One that does not parse keeps its findings as
 /// loaded.
-fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> (LoadedWorkOrder, bool) {
+fn judged(
+    repo: &Repo,
+    slot: &LoadedWorkOrder,
+    known: Option<&Known>,
+    budget: &mut u64,
+) -> (LoadedWorkOrder, bool) {
     let rel = Path::new(&slot.rel);
     let raw = match crate::yaml::read_beneath(&repo.root, rel) {
         Ok(raw) => raw,
@@ -86,8 +103,13 @@ fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> (Loaded
         return (lw, false);
     };
     let sha256 = doc.sha256.clone();
+    let text = doc.text.len() as u64;
     let errors = crate::validate::work_order(repo, &lw);
     lw.verdict = verdict(&lw, &sha256, &errors);
+    if text <= *budget {
+        *budget -= text;
+        return (lw.kept(sha256, errors), false);
+    }
     (lw.lightened(sha256, errors), false)
 }
 
@@ -113,4 +135,46 @@ fn verdict(lw: &LoadedWorkOrder, sha256: &str, errors: &[Finding]) -> Option<Ver
         assets,
         schedule: wo.schedule,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::borrow::Cow;
+
+    fn fixture() -> std::path::PathBuf {
+        // The repository's own example tenants.
+        Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+    }
+
+    /// Valid work orders parsed at load (steps and all) whose models fit the budget.
+    fn kept(repo: &Repo) -> Vec<&LoadedWorkOrder> {
+        repo.work_orders()
+            .filter(|lw| lw.verdict.is_some() && lw.findings.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn models_within_the_budget_are_lent_and_the_rest_parsed_again() {
+        let repo = load_keeping(&fixture(), None, u64::MAX).unwrap();
+        let valid = kept(&repo);
+        assert!(valid.len() >= 2, "{}", valid.len());
+        for lw in &valid {
+            assert!(lw.kept && lw.vouched, "{}", lw.rel);
+            let model = repo.model(lw).unwrap();
+            assert!(matches!(model, Cow::Borrowed(_)), "{} parsed again", lw.rel);
+            assert!(!model.steps.is_empty(), "{}", lw.rel);
+            // Its text is not kept: only the model.
+            assert!(lw.doc.as_ref().unwrap().text.is_empty(), "{}", lw.rel);
+        }
+        let light = load_keeping(&fixture(), None, 0).unwrap();
+        for lw in kept(&light) {
+            assert!(!lw.kept && lw.work_order.as_ref().unwrap().steps.is_empty());
+            let model = light.model(lw).unwrap();
+            assert!(matches!(model, Cow::Owned(_)), "{}", lw.rel);
+            let whole = repo.model(repo.work_orders().find(|w| w.rel == lw.rel).unwrap());
+            assert_eq!(model.as_ref(), whole.unwrap().as_ref(), "{}", lw.rel);
+        }
+    }
 }

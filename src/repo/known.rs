@@ -47,26 +47,39 @@ impl Known {
 impl LoadedWorkOrder {
     /// Its digest, enabled flag, verdict and validation errors, without text or steps: good
     /// for planning it up to date or invalid; `Repo::model` parses it again for anything else.
-    pub fn lightened(mut self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
-        if let Some(doc) = &mut self.doc {
-            doc.text = String::new();
-            doc.value = serde_json::Value::Null;
-            doc.sha256 = sha256;
-        }
-        let schedule = match (&self.work_order, &self.verdict) {
+    pub fn lightened(self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
+        let mut lw = self.judged(sha256, errors);
+        let schedule = match (&lw.work_order, &lw.verdict) {
             (Some(wo), _) => wo.schedule,
             (None, Some(v)) => v.schedule,
             (None, None) => None,
         };
-        self.work_order = Some(WorkOrder {
-            work_order_id: self.stem.clone(),
-            enabled: self.enabled,
+        lw.work_order = Some(WorkOrder {
+            work_order_id: lw.stem.clone(),
+            enabled: lw.enabled,
             artifacts_requested: false,
             mode: Mode::PartialAllowed,
             metadata: serde_json::Map::new(),
             schedule,
             steps: Vec::new(),
         });
+        lw
+    }
+
+    /// Judged as [`LoadedWorkOrder::lightened`] (digest, verdict, validation errors; no
+    /// text), but keeping its model for `Repo::model` to lend when it runs.
+    pub fn kept(self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
+        let mut lw = self.judged(sha256, errors);
+        lw.kept = lw.work_order.is_some();
+        lw
+    }
+
+    fn judged(mut self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
+        if let Some(doc) = &mut self.doc {
+            doc.text = String::new();
+            doc.value = serde_json::Value::Null;
+            doc.sha256 = sha256;
+        }
         self.findings = errors;
         self.vouched = true;
         self

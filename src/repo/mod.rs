@@ -45,6 +45,10 @@ pub struct LoadedWorkOrder {
     /// `Known`), or it was judged and lightened (`cache::workorders::load_light`). `Repo::model` parses it
     /// again; its `findings` are its validation errors.
     pub vouched: bool,
+    /// Judged and validated like a lightened one (its `findings` are its validation errors),
+    /// but its model stayed in memory (within `load_light`'s budget): `Repo::model` lends it
+    /// instead of parsing the file again.
+    pub kept: bool,
     /// Its verdict, when valid or a draft (what the work-order cache keeps).
     pub verdict: Option<Verdict>,
 }
@@ -108,6 +112,9 @@ pub struct Repo {
     /// Work-order files parsed by `cache::workorders::load_light`, and those a cache vouched for (not parsed).
     pub parsed: u64,
     pub cached: u64,
+    /// Modules whose module.yml has errors, found once per repository (every work order's
+    /// validation asks; the contract checks resolve paths on disk).
+    pub broken_modules: std::sync::OnceLock<std::collections::BTreeSet<String>>,
 }
 
 impl Repo {
@@ -156,6 +163,7 @@ impl Repo {
             context,
             parsed: 0,
             cached: 0,
+            broken_modules: std::sync::OnceLock::new(),
         })
     }
 
@@ -194,7 +202,7 @@ impl Repo {
         &self,
         lw: &'a LoadedWorkOrder,
     ) -> std::result::Result<std::borrow::Cow<'a, WorkOrder>, String> {
-        if !lw.vouched {
+        if !lw.vouched || lw.kept {
             return lw
                 .work_order
                 .as_ref()

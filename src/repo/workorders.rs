@@ -25,6 +25,7 @@ impl LoadedWorkOrder {
             enabled: true,
             findings: Vec::new(),
             vouched: false,
+            kept: false,
             verdict: None,
         }
     }

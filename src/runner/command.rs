@@ -54,17 +54,21 @@ fn abs(p: &Path) -> PathBuf {
 /// Empty outputs/ and work/ folders and a fresh inputs.json; no result.json.
 fn prepare(spec: &CommandSpec) -> Result<(), String> {
     for d in [spec.step_dir.join("outputs"), spec.step_dir.join("work")] {
-        // A re-run (crash resume or retry) starts from empty folders, never from leftovers.
-        if d.exists() {
-            std::fs::remove_dir_all(&d)
-                .map_err(|e| format!("cannot clear {}: {e}", d.display()))?;
-        }
-        std::fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        // A re-run (crash resume or retry) starts from empty folders, never from leftovers
+        // (a link planted in their place is removed, not followed).
+        let made = match std::fs::create_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_dir_all(&d)
+                .map_err(|e| format!("cannot clear {}: {e}", d.display()))
+                .and_then(|()| std::fs::create_dir(&d).map_err(|e| e.to_string())),
+            other => other.map_err(|e| e.to_string()),
+        };
+        made.map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
     let _ = std::fs::remove_file(spec.step_dir.join("result.json"));
     let body = serde_json::to_vec_pretty(spec.inputs).unwrap_or_else(|_| b"{}".to_vec());
-    // Renamed into place: a kill at any moment never leaves a half-written inputs.json.
-    crate::atomic::write_atomic(&spec.step_dir.join("inputs.json"), &body, false)
+    // Written before the module starts: a kill mid-write leaves a file no module has read,
+    // which the next attempt replaces.
+    crate::atomic::write_fresh(&spec.step_dir.join("inputs.json"), &body)
         .map_err(|e| format!("cannot write inputs.json: {}", e.message))
 }
 

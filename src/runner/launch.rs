@@ -153,9 +153,10 @@ fn become_subreaper() {
 /// The step dir as the supervisor's argv names it ([`Spec::step_dir`]): the same however the
 /// runtime directory was spelled, so a later orchestrator recognises it.
 pub fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
-    std::fs::canonicalize(step_dir)
-        .or_else(|_| std::path::absolute(step_dir))
-        .unwrap_or_else(|_| step_dir.to_path_buf())
+    procs::real_path(step_dir)
+        .or_else(|| std::fs::canonicalize(step_dir).ok())
+        .or_else(|| std::path::absolute(step_dir).ok())
+        .unwrap_or_else(|| step_dir.to_path_buf())
 }
 
 /// The step's supervisor and the read ends of the module's log pipes.
@@ -171,7 +172,9 @@ fn record(step_dir: &Path, pid: i32, start_time: u64) {
         return;
     }
     if let Ok(body) = serde_json::to_vec(&Recorded { pid, start_time }) {
-        let _ = crate::atomic::write_atomic(&step_dir.join(SUPERVISOR_FILE), &body, false);
+        // Recorded before the step is handed over: a torn record names no supervisor that
+        // ever received this step.
+        let _ = crate::atomic::write_fresh(&step_dir.join(SUPERVISOR_FILE), &body);
     }
 }
 
@@ -198,7 +201,9 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
     };
     let backstop = Instant::now() + timeout + BACKSTOP_GRACE;
     let mut give_up: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 << 10];
+    // On the stack: a 64 KiB heap buffer per step made the allocator consolidate its free
+    // lists each time it was freed.
+    let mut buf = [0u8; 64 << 10];
     while open.iter().any(|o| *o) {
         let now = Instant::now();
         // The socket is open only while the supervisor lives (it holds the other end, and

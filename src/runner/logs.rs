@@ -34,15 +34,19 @@ impl<'a> LogSink<'a> {
         redactor: &'a Redactor,
         cap: u64,
     ) -> std::io::Result<Self> {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)?;
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+        };
+        let file = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(path)?;
+                create()?
+            }
+            other => other?,
+        };
         Ok(LogSink {
             name,
             path: path.to_path_buf(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let broken = broken_modules(repo);
+    let broken = repo.broken_modules.get_or_init(|| broken_modules(repo));
     for (i, step) in w.wo.steps.iter().enumerate() {
         let sf = step_field(i);
         let Some(module) = repo.module(&step.module_id) else {
