@@ -15,20 +15,46 @@ pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
     load_keeping(root, known, KEEP_MODELS_BYTES)
 }
 
-fn load_keeping(root: &Path, known: Option<&Known>, mut budget: u64) -> crate::Result<Repo> {
+fn load_keeping(root: &Path, known: Option<&Known>, budget: u64) -> crate::Result<Repo> {
     let mut repo = Repo::load_deferred(root)?;
     let known = known.filter(|k| k.context == repo.context);
-    for (t, i) in repo.deferred() {
-        let Some(slot) = repo.work_order_at(&t, i) else {
-            continue;
-        };
-        let (lw, cached) = judged(&repo, slot, known, &mut budget);
+    let slots = repo.deferred();
+    // Files are judged on every CPU (a first pass parses them all before its first step;
+    // nothing else runs meanwhile), each thread over a contiguous share with its share of
+    // the budget: the same files keep their models whatever the timing.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8);
+    let share = slots.len().div_ceil(threads).max(1);
+    let judged_all = std::thread::scope(|s| {
+        let repo = &repo;
+        let workers: Vec<_> = slots
+            .chunks(share)
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut budget = budget / threads as u64;
+                    chunk
+                        .iter()
+                        .filter_map(|(t, i)| {
+                            let slot = repo.work_order_at(t, *i)?;
+                            Some((t, *i, judged(repo, slot, known, &mut budget)))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Vec<_>>()
+    });
+    for (t, i, (lw, cached)) in judged_all.into_iter().flatten() {
         if cached {
             repo.cached += 1;
         } else {
             repo.parsed += 1;
         }
-        repo.set_work_order(&t, i, lw);
+        repo.set_work_order(t, i, lw);
     }
     Ok(repo)
 }
