@@ -9,64 +9,65 @@ use std::path::Path;
 /// The repository as a pass needs it, in memory that does not grow with the work orders'
 /// contents: each work-order file is read, validated and reduced to its digest and verdict one
 /// at a time (not parsed at all when `known` vouches for its bytes under this repository's
-/// modules and config). The models of the first files parsed, up to [`KEEP_MODELS_BYTES`] of
-/// their text, stay in memory; `Repo::model` parses any other again when it runs.
+/// modules and config). The models of the first files parsed stay in memory, within
+/// [`KEEP_MODELS`]; `Repo::model` parses any other again when it runs.
 pub fn load_light(root: &Path, known: Option<&Known>) -> crate::Result<Repo> {
-    load_keeping(root, known, KEEP_MODELS_BYTES)
+    load_keeping(root, known, KEEP_MODELS)
 }
 
-fn load_keeping(root: &Path, known: Option<&Known>, budget: u64) -> crate::Result<Repo> {
+fn load_keeping(root: &Path, known: Option<&Known>, mut budget: Budget) -> crate::Result<Repo> {
     let mut repo = Repo::load_deferred(root)?;
     let known = known.filter(|k| k.context == repo.context);
-    let slots = repo.deferred();
-    // Files are judged on every CPU (a first pass parses them all before its first step;
-    // nothing else runs meanwhile), each thread over a contiguous share with its share of
-    // the budget: the same files keep their models whatever the timing.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .clamp(1, 8);
-    let share = slots.len().div_ceil(threads).max(1);
-    let judged_all = std::thread::scope(|s| {
-        let repo = &repo;
-        let workers: Vec<_> = slots
-            .chunks(share)
-            .map(|chunk| {
-                s.spawn(move || {
-                    let mut budget = budget / threads as u64;
-                    chunk
-                        .iter()
-                        .filter_map(|(t, i)| {
-                            let slot = repo.work_order_at(t, *i)?;
-                            Some((t, *i, judged(repo, slot, known, &mut budget)))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<Vec<_>>()
-    });
-    for (t, i, (lw, cached)) in judged_all.into_iter().flatten() {
+    // One file after the other, in this thread: judged on several threads, the first pass
+    // started ~20 ms sooner at W = 1,000, but the models kept were allocated in the
+    // helpers' malloc arenas, which the workers then took over: +6 MiB of peak RSS at
+    // W = 10,000.
+    for (t, i) in repo.deferred() {
+        let Some(slot) = repo.work_order_at(&t, i) else {
+            continue;
+        };
+        let (lw, cached) = judged(&repo, slot, known, &mut budget);
         if cached {
             repo.cached += 1;
         } else {
             repo.parsed += 1;
         }
-        repo.set_work_order(t, i, lw);
+        repo.set_work_order(&t, i, lw);
     }
     Ok(repo)
 }
 
 const FILE: &str = "workorders.json";
 
-/// How much work-order text may keep its parsed model in memory from validation to its run.
-/// Parsing is most of what a pass spends per work order outside its steps, and a parsed
-/// work order runs without a second (planner) and third (worker) parse; past this budget the
-/// models are dropped, so a pass's memory stays bounded whatever the number of work orders
-/// (a small work order's model is about 18 times its text: ~9 MiB at most).
-pub const KEEP_MODELS_BYTES: u64 = 512 << 10;
+/// How many parsed work orders may keep their model in memory from validation to their run,
+/// and how much of their text. Parsing is most of what a pass spends per work order outside
+/// its steps, and a model kept runs without a second (planner) and third (worker) parse; past
+/// the budget the models are dropped, so a pass's memory stays bounded whatever the number
+/// of work orders. A small work order's model takes about 9 KiB (B-tree nodes of its maps):
+/// ~9 MiB at most here, and the text limit bounds large ones.
+pub const KEEP_MODELS: Budget = Budget {
+    models: 1024,
+    text: 512 << 10,
+};
+
+/// What may still keep its model: a number of work orders and bytes of their text.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub models: usize,
+    pub text: u64,
+}
+
+impl Budget {
+    /// Take room for one model of `text` bytes of text, if there is.
+    fn take(&mut self, text: u64) -> bool {
+        if self.models == 0 || text > self.text {
+            return false;
+        }
+        self.models -= 1;
+        self.text -= text;
+        true
+    }
+}
 
 /// The verdicts of the last pass, if the cache is there and readable (else none: every work
 /// order is parsed, and the cache is written anew).
@@ -99,7 +100,7 @@ fn judged(
     repo: &Repo,
     slot: &LoadedWorkOrder,
     known: Option<&Known>,
-    budget: &mut u64,
+    budget: &mut Budget,
 ) -> (LoadedWorkOrder, bool) {
     let rel = Path::new(&slot.rel);
     let raw = match crate::yaml::read_beneath(&repo.root, rel) {
@@ -132,8 +133,7 @@ fn judged(
     let text = doc.text.len() as u64;
     let errors = crate::validate::work_order(repo, &lw);
     lw.verdict = verdict(&lw, &sha256, &errors);
-    if text <= *budget {
-        *budget -= text;
+    if budget.take(text) {
         return (lw.kept(sha256, errors), false);
     }
     (lw.lightened(sha256, errors), false)
@@ -182,8 +182,24 @@ mod tests {
     }
 
     #[test]
+    fn the_budget_counts_models_and_text() {
+        let mut b = Budget {
+            models: 2,
+            text: 100,
+        };
+        assert!(b.take(60));
+        assert!(!b.take(41), "past the text left");
+        assert!(b.take(40));
+        assert!(!b.take(0), "past the models left");
+    }
+
+    #[test]
     fn models_within_the_budget_are_lent_and_the_rest_parsed_again() {
-        let repo = load_keeping(&fixture(), None, u64::MAX).unwrap();
+        let all = Budget {
+            models: usize::MAX,
+            text: u64::MAX,
+        };
+        let repo = load_keeping(&fixture(), None, all).unwrap();
         let valid = kept(&repo);
         assert!(valid.len() >= 2, "{}", valid.len());
         for lw in &valid {
@@ -194,7 +210,8 @@ mod tests {
             // Its text is not kept: only the model.
             assert!(lw.doc.as_ref().unwrap().text.is_empty(), "{}", lw.rel);
         }
-        let light = load_keeping(&fixture(), None, 0).unwrap();
+        let none = Budget { models: 0, ..all };
+        let light = load_keeping(&fixture(), None, none).unwrap();
         for lw in kept(&light) {
             assert!(!lw.kept && lw.work_order.as_ref().unwrap().steps.is_empty());
             let model = light.model(lw).unwrap();
