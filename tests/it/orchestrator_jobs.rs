@@ -253,6 +253,50 @@ fn a_spend_refused_because_an_adjustment_took_the_credits_fails_its_step_and_the
     assert_eq!(ended, 3, "every run ended");
 }
 
+#[test]
+fn the_gate_of_a_later_run_sees_what_another_process_debited_while_the_pass_ran() {
+    let fx = Fx::new();
+    add_clock(&fx, "clock", false);
+    fx.workorder("a", &one_step("a", "clock", 1500));
+    fx.workorder("b", &one_step("b", "clock", 0));
+    // Two credits: the plan fits both runs.
+    fx.topup(2, "r1");
+    let child = fx
+        .command()
+        .args(["orchestrator", "--json", "--jobs", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !fx
+        .records("evidence.jsonl")
+        .iter()
+        .any(|r| r["type"] == "step_started")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(60), "a never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // a is charged and runs; another process takes the credit b was planned on.
+    debit(&fx, 1);
+    let out = child.wait_with_output().unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = summary["runs"].as_array().unwrap();
+    let run = |id: &str| runs.iter().find(|r| r["work_order_id"] == id).unwrap();
+    assert_eq!(run("a")["status"], "COMPLETED", "{summary}");
+    // Refused by b's credits gate, which read the ledger again (a SPEND refused by the
+    // ledger would have failed b's step instead, after its run started).
+    assert!(run("b")["refused"].is_string(), "{summary}");
+    let b_records = fx
+        .records("evidence.jsonl")
+        .into_iter()
+        .chain(fx.records("billing.jsonl"))
+        .filter(|r| r["work_order_id"] == "b")
+        .count();
+    assert_eq!(b_records, 0, "nothing of b was recorded");
+    assert_eq!(fx.balance_of("t1"), 0);
+}
+
 /// (start, end, secret) of every clock step of the pass, from its times.txt.
 fn intervals(fx: &Fx) -> Vec<(u128, u128, bool)> {
     let mut out = Vec::new();
