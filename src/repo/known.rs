@@ -48,7 +48,7 @@ impl LoadedWorkOrder {
     /// Its digest, enabled flag, verdict and validation errors, without text or steps: good
     /// for planning it up to date or invalid; `Repo::model` parses it again for anything else.
     pub fn lightened(self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
-        let mut lw = self.judged(sha256, errors);
+        let mut lw = self.without_text(sha256, errors);
         let schedule = match (&lw.work_order, &lw.verdict) {
             (Some(wo), _) => wo.schedule,
             (None, Some(v)) => v.schedule,
@@ -69,12 +69,13 @@ impl LoadedWorkOrder {
     /// Judged as [`LoadedWorkOrder::lightened`] (digest, verdict, validation errors; no
     /// text), but keeping its model for `Repo::model` to lend when it runs.
     pub fn kept(self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
-        let mut lw = self.judged(sha256, errors);
+        let mut lw = self.without_text(sha256, errors);
         lw.kept = lw.work_order.is_some();
         lw
     }
 
-    fn judged(mut self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
+    /// Judged: its digest and validation errors set, its text and raw values dropped.
+    fn without_text(mut self, sha256: String, errors: Vec<Finding>) -> LoadedWorkOrder {
         if let Some(doc) = &mut self.doc {
             doc.text = String::new();
             doc.value = serde_json::Value::Null;
