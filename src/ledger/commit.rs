@@ -79,7 +79,7 @@ impl Files {
     /// first); the caller holds the directory lock. A batch refused is answered alone; a
     /// failed write answers every batch that staged lines in a file not written (and the
     /// files are re-read before the next group).
-    pub(crate) fn commit(&mut self, group: Vec<Pending>) -> Result<Committed> {
+    pub(crate) fn commit(&mut self, group: &[Pending]) -> Result<Committed> {
         let mut st = Staging::default();
         if self.poisoned {
             let (files, r) = load_locked(&self.dir)?;
@@ -89,7 +89,7 @@ impl Files {
         }
         let mut answers = Vec::with_capacity(group.len());
         let mut touched = Vec::with_capacity(group.len());
-        for p in &group {
+        for p in group {
             let before = st.bufs.each_ref().map(Vec::len);
             answers.push(self.stage(p, &mut st));
             let after = st.bufs.each_ref().map(Vec::len);
@@ -368,7 +368,7 @@ mod tests {
             pending(Stream::Billing, vec![Payload::new(s.clone())]),
             pending(Stream::Billing, vec![Payload::new(spend(3))]),
         ];
-        let answers = ledger.commit(group).unwrap().answers;
+        let answers = ledger.commit(&group).unwrap().answers;
         let status = |n: usize| answers[n].as_ref().map(|o| o.status);
         for n in [0, 1, 2, 4] {
             assert_eq!(status(n), Ok(AppendStatus::Appended), "batch {n}");

@@ -113,10 +113,11 @@ impl Drop for DirLock {
 /// rewriting the file on every acquire cost a block free + allocation (about 1 ms on ext4)
 /// per ledger append.
 fn write_note(file: &File) {
+    // Who this process is does not change: said once (a writer takes the lock per group).
+    static WHO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let who = WHO.get_or_init(|| format!("pid {} ({})", std::process::id(), command_line()));
     let mut note = format!(
-        "pid {} ({}) since {}",
-        std::process::id(),
-        command_line(),
+        "{who} since {}",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     let width = NOTE_WIDTH.max(note.len() + 1);

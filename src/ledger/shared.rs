@@ -87,7 +87,7 @@ impl SharedLedger {
         };
         let count = pending.len() as u64;
         let committed = match held.ledger.as_mut() {
-            Some(l) => l.commit(pending),
+            Some(l) => l.commit(&pending),
             None => Err(Error::failure("the ledger's writer was lost")),
         };
         let mut q = self.queue();
@@ -106,6 +106,9 @@ impl SharedLedger {
         q.batches += count;
         held.tickets.clear();
         drop(q);
+        // The writer goes back first; the group's records are freed after, outside it.
+        drop(held);
+        drop(pending);
     }
 
     /// Use the writer alone (a refresh, a balance): waits until no group is being written.

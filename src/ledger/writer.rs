@@ -179,7 +179,7 @@ impl Ledger {
     }
 
     /// Commit a group of batches under the directory lock (commit.rs).
-    pub(super) fn commit(&mut self, group: Vec<Pending>) -> Result<Committed> {
+    pub(super) fn commit(&mut self, group: &[Pending]) -> Result<Committed> {
         let lock = self.lock()?;
         let committed = self.state.commit(group);
         drop(lock);
@@ -198,7 +198,7 @@ impl Ledger {
         records: Vec<Payload>,
     ) -> Result<AppendOutcome> {
         let batch = prepare(stream, batch, &records)?;
-        let committed = self.commit(vec![Pending { stream, batch }])?;
+        let committed = self.commit(&[Pending { stream, batch }])?;
         let outcome = committed
             .answers
             .into_iter()
