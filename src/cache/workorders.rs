@@ -133,7 +133,8 @@ fn judged(
     let text = doc.text.len() as u64;
     let errors = crate::validate::work_order(repo, &lw);
     lw.verdict = verdict(&lw, &sha256, &errors);
-    if budget.take(text) {
+    // Only what may run spends the budget: an enabled work order without errors.
+    if lw.enabled && errors.is_empty() && budget.take(text) {
         return (lw.kept(sha256, errors), false);
     }
     (lw.lightened(sha256, errors), false)
@@ -174,10 +175,10 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
     }
 
-    /// Valid work orders parsed at load (steps and all) whose models fit the budget.
+    /// Enabled, valid work orders: those that may keep their model.
     fn kept(repo: &Repo) -> Vec<&LoadedWorkOrder> {
         repo.work_orders()
-            .filter(|lw| lw.verdict.is_some() && lw.findings.is_empty())
+            .filter(|lw| lw.enabled && lw.verdict.is_some() && lw.findings.is_empty())
             .collect()
     }
 
