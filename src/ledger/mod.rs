@@ -39,7 +39,7 @@ pub use read::{
 };
 pub(crate) use resume::read_since;
 pub use resume::Stale;
-pub use shared::SharedLedger;
+pub use shared::{SharedLedger, Ticket};
 pub use verify::{verify, FileReport, Problem, VerifyReport};
 pub use writer::{HeadInfo, Ledger, SpendInfo};
 

@@ -9,6 +9,11 @@ use crate::records::{Payload, Stream};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
+/// A batch queued and not answered yet ([`SharedLedger::enqueue`]).
+#[must_use = "its answer stays queued until it is waited for"]
+#[derive(Debug)]
+pub struct Ticket(u64);
+
 /// A [`Ledger`] that threads post to at the same time.
 pub struct SharedLedger {
     state: Mutex<Queue>,
@@ -56,12 +61,32 @@ impl SharedLedger {
         batch_id: Option<&str>,
         records: Vec<Payload>,
     ) -> Result<AppendOutcome, Refusal> {
+        let ticket = self.enqueue(stream, batch_id, records)?;
+        self.wait(ticket)
+    }
+
+    /// Queue one batch without waiting for it: it is written with the next group, before
+    /// anything this thread posts later (groups are written one after the other, each
+    /// durable before the next is written). [`SharedLedger::wait`] collects its answer.
+    pub fn enqueue(
+        &self,
+        stream: Stream,
+        batch_id: Option<&str>,
+        records: Vec<Payload>,
+    ) -> Result<Ticket, Refusal> {
         // Encoding and hashing happen here, in the caller's thread, outside the queue.
         let batch = prepare(stream, batch_id.map(str::to_string), &records)?;
         let mut q = self.queue();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push((ticket, Pending { stream, batch }));
+        Ok(Ticket(ticket))
+    }
+
+    /// Wait until a queued batch is durable or refused (leading groups meanwhile).
+    pub fn wait(&self, ticket: Ticket) -> Result<AppendOutcome, Refusal> {
+        let ticket = ticket.0;
+        let mut q = self.queue();
         loop {
             if let Some(answer) = q.answers.remove(&ticket) {
                 return answer;
@@ -359,5 +384,50 @@ mod tests {
         let (groups, batches) = shared.groups();
         assert_eq!(batches, 12);
         assert!(groups <= batches);
+    }
+
+    #[test]
+    fn a_batch_queued_ahead_is_written_in_the_group_of_the_next_and_before_it() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        shared
+            .append(Stream::Billing, None, vec![topup("b", 1)])
+            .unwrap();
+        let run = RunIdentity {
+            tenant_id: "b".into(),
+            work_order_id: "w".into(),
+            run: 1,
+            run_id: "run-000000000000000000bb".into(),
+            period: None,
+        };
+        let started = Payload::new(run.started(&"0".repeat(64), None));
+        let ahead = shared
+            .enqueue(Stream::Evidence, None, vec![started])
+            .unwrap();
+        assert_eq!(
+            lines(dir.path(), "evidence.jsonl"),
+            0,
+            "queued, not written"
+        );
+        let charge = Charge {
+            deliverable_id: "__run__".into(),
+            amount_credits: 3,
+            idempotency_key: String::new(),
+            already_charged: false,
+        };
+        // The SPEND names the run: accepted because its run_started is staged before it.
+        let spend = Payload::new(run.step("s", 1, "m").spend(&charge));
+        let outcome = shared.append(Stream::Billing, None, vec![spend]).unwrap();
+        assert!(outcome.appended());
+        let outcome = shared.wait(ahead).unwrap();
+        assert!(outcome.appended());
+        assert_eq!(lines(dir.path(), "evidence.jsonl"), 1);
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 2);
+        assert_eq!(
+            shared.groups(),
+            (2, 3),
+            "the top-up alone, then both in one group"
+        );
     }
 }

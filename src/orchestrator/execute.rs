@@ -78,17 +78,19 @@ pub fn execute(
         Ok(h) => h,
         Err(refused) => return Ok(refused),
     };
-    if wp.action == Action::Start {
-        let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
-        env.journal.post(vec![Payload::new(started)])?;
-        crate::failpoint::hit("after_run_started");
-    }
     let repo = env.platform.repo;
     let mut state = RunState {
         produced: BTreeMap::new(),
         statuses: BTreeMap::new(),
         tally: Tally::default(),
     };
+    if wp.action == Action::Start {
+        // Queued, not waited for: the first SPEND (or step_started) is written after it, in
+        // its group or a later one, and shares its flush when it can.
+        let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
+        state.tally.ahead = env.journal.post_ahead(vec![Payload::new(started)])?;
+        crate::failpoint::hit("after_run_started");
+    }
     for (step, sp) in wo.steps.iter().zip(wp.steps.iter()) {
         let Some(contract) = repo.module(&step.module_id) else {
             continue;
@@ -166,8 +168,9 @@ fn finish(
     run: RunIdentity,
     action: Action,
     mode: Mode,
-    tally: Tally,
+    mut tally: Tally,
 ) -> Result<RunReport> {
+    env.journal.settle(tally.ahead.take())?;
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);

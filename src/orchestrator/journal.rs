@@ -1,6 +1,6 @@
 //! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, and collects every repair for the pass's notes.
 use crate::error::Result;
-use crate::ledger::{Ledger, Refusal, SharedLedger};
+use crate::ledger::{Ledger, Refusal, SharedLedger, Ticket};
 use crate::records::{Payload, Record};
 use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
@@ -74,6 +74,31 @@ impl Journal {
     /// Post one batch (all records of one stream), durably, idempotently.
     pub fn post(&self, batch: Vec<Payload>) -> Result<()> {
         self.submit(batch).map_err(Refusal::into_error)
+    }
+
+    /// Queue a batch of records that hold no credits (a run's `run_started`) without
+    /// waiting for it: the run's next records, posted after it, are written in the same
+    /// group or a later one, so it is durable first either way, and the worker does not wait
+    /// for a flush of its own. [`Journal::settle`] collects the answer.
+    pub fn post_ahead(&self, batch: Vec<Payload>) -> Result<Option<Ticket>> {
+        let Some(first) = batch.first() else {
+            return Ok(None);
+        };
+        let stream = first.record.stream();
+        self.ledger
+            .enqueue(stream, None, batch)
+            .map(Some)
+            .map_err(Refusal::into_error)
+    }
+
+    /// The answer to a batch queued by [`Journal::post_ahead`] (waiting for it if need be).
+    pub fn settle(&self, ticket: Option<Ticket>) -> Result<()> {
+        let Some(ticket) = ticket else {
+            return Ok(());
+        };
+        let outcome = self.ledger.wait(ticket).map_err(Refusal::into_error)?;
+        locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
+        Ok(())
     }
 
     /// Post a step's SPEND batch: a refusal for credits is an answer, not an error.

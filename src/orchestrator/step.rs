@@ -213,6 +213,9 @@ fn charge_and_run(
         crate::failpoint::hit("after_spend");
     }
     env.journal.post(vec![Payload::new(id.started())])?;
+    // Durable, so the run's run_started is too: its answer is in, and a refusal stops the
+    // run before any module runs.
+    env.journal.settle(tally.ahead.take())?;
     crate::failpoint::hit("after_step_started");
     let result = {
         let _turn = env.turn(p.contract);

@@ -16,6 +16,9 @@ pub struct Tally {
     items: Vec<String>,
     pub charged: i64,
     pub refunded: i64,
+    /// The run's `run_started`, queued and not answered yet (execute.rs): settled once the
+    /// first step_started is durable, before any module runs.
+    pub ahead: Option<crate::ledger::Ticket>,
 }
 
 impl Tally {
