@@ -88,7 +88,9 @@ pub fn execute(
         // Queued, not waited for: the first SPEND (or step_started) is written after it, in
         // its group or a later one, and shares its flush when it can.
         let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
-        state.tally.ahead = env.journal.post_ahead(vec![Payload::new(started)])?;
+        state
+            .tally
+            .post_ahead(&env.journal, vec![Payload::new(started)])?;
         crate::failpoint::hit("after_run_started");
     }
     for (step, sp) in wo.steps.iter().zip(wp.steps.iter()) {
@@ -170,7 +172,7 @@ fn finish(
     mode: Mode,
     mut tally: Tally,
 ) -> Result<RunReport> {
-    env.journal.settle(tally.ahead.take())?;
+    tally.settle_ahead(&env.journal)?;
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);

@@ -215,7 +215,7 @@ fn charge_and_run(
     env.journal.post(vec![Payload::new(id.started())])?;
     // Durable, so the run's run_started is too: its answer is in, and a refusal stops the
     // run before any module runs.
-    env.journal.settle(tally.ahead.take())?;
+    tally.settle_ahead(&env.journal)?;
     crate::failpoint::hit("after_step_started");
     let result = {
         let _turn = env.turn(p.contract);
@@ -261,7 +261,9 @@ fn record(
     if let Some(r) = &result.receipt {
         batch.push(Payload::new(id.receipt(r)));
     }
-    env.journal.post(batch)?;
+    // Queued: what the run posts next (refunds, usage, the next step's SPEND) is written
+    // after it, in its group or a later one; settled before the next module runs.
+    tally.post_ahead(&env.journal, batch)?;
     crate::failpoint::hit("after_step_outcome");
     // What was reserved for metered usage and not used goes back to the tenant's balance.
     let used = if status == StepStatus::Completed {

@@ -16,12 +16,27 @@ pub struct Tally {
     items: Vec<String>,
     pub charged: i64,
     pub refunded: i64,
-    /// The run's `run_started`, queued and not answered yet (execute.rs): settled once the
-    /// first step_started is durable, before any module runs.
-    pub ahead: Option<crate::ledger::Ticket>,
+    /// Batches of the run queued and not answered yet (its `run_started`, a step's outcome:
+    /// `Journal::post_ahead`), settled before the next module runs and before the run ends.
+    pub ahead: Vec<crate::ledger::Ticket>,
 }
 
 impl Tally {
+    /// Queue a batch of the run without waiting for its flush (records that hold no credits).
+    pub fn post_ahead(&mut self, journal: &Journal, batch: Vec<Payload>) -> Result<()> {
+        self.ahead.extend(journal.post_ahead(batch)?);
+        Ok(())
+    }
+
+    /// The answers to the batches queued ahead (waiting for them if need be): a refusal
+    /// stops the run here.
+    pub fn settle_ahead(&mut self, journal: &Journal) -> Result<()> {
+        for t in std::mem::take(&mut self.ahead) {
+            journal.settle(Some(t))?;
+        }
+        Ok(())
+    }
+
     /// A step settled, with or without a delivery receipt in the ledger.
     pub fn settle(&mut self, id: &StepIdentity, report: StepReport, receipt: bool) {
         self.items.extend(id.bundle_items(receipt));
