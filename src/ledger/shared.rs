@@ -212,8 +212,8 @@ mod tests {
         Payload::new(t)
     }
 
-    /// A SPEND of `credits` for tenant b, of a run whose run_started is posted now.
-    fn spend_of_b(ledger: &mut Ledger, credits: i64) -> Payload {
+    /// Tenant b's run, and its run_started record.
+    fn run_of_b() -> (RunIdentity, Payload) {
         let run = RunIdentity {
             tenant_id: "b".into(),
             work_order_id: "w".into(),
@@ -222,7 +222,11 @@ mod tests {
             period: None,
         };
         let started = Payload::new(run.started(&"0".repeat(64), None));
-        ledger.append(Stream::Evidence, vec![started]).unwrap();
+        (run, started)
+    }
+
+    /// A SPEND of `credits` for a step of `run`.
+    fn spend_in(run: &RunIdentity, credits: i64) -> Payload {
         let charge = Charge {
             deliverable_id: "__run__".into(),
             amount_credits: credits,
@@ -230,6 +234,13 @@ mod tests {
             already_charged: false,
         };
         Payload::new(run.step("s", 1, "m").spend(&charge))
+    }
+
+    /// A SPEND of `credits` for tenant b, of a run whose run_started is posted now.
+    fn spend_of_b(ledger: &mut Ledger, credits: i64) -> Payload {
+        let (run, started) = run_of_b();
+        ledger.append(Stream::Evidence, vec![started]).unwrap();
+        spend_in(&run, credits)
     }
 
     /// Lines of a ledger file.
@@ -394,14 +405,7 @@ mod tests {
         shared
             .append(Stream::Billing, None, vec![topup("b", 1)])
             .unwrap();
-        let run = RunIdentity {
-            tenant_id: "b".into(),
-            work_order_id: "w".into(),
-            run: 1,
-            run_id: "run-000000000000000000bb".into(),
-            period: None,
-        };
-        let started = Payload::new(run.started(&"0".repeat(64), None));
+        let (run, started) = run_of_b();
         let ahead = shared
             .enqueue(Stream::Evidence, None, vec![started])
             .unwrap();
@@ -410,14 +414,8 @@ mod tests {
             0,
             "queued, not written"
         );
-        let charge = Charge {
-            deliverable_id: "__run__".into(),
-            amount_credits: 3,
-            idempotency_key: String::new(),
-            already_charged: false,
-        };
         // The SPEND names the run: accepted because its run_started is staged before it.
-        let spend = Payload::new(run.step("s", 1, "m").spend(&charge));
+        let spend = spend_in(&run, 3);
         let outcome = shared.append(Stream::Billing, None, vec![spend]).unwrap();
         assert!(outcome.appended());
         let outcome = shared.wait(ahead).unwrap();

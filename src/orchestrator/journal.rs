@@ -76,14 +76,23 @@ impl Journal {
         self.submit(batch).map_err(Refusal::into_error)
     }
 
-    /// Queue a batch of records that hold no credits (a run's `run_started`) without
-    /// waiting for it: the run's next records, posted after it, are written in the same
-    /// group or a later one, so it is durable first either way, and the worker does not wait
-    /// for a flush of its own. [`Journal::settle`] collects the answer.
+    /// Queue a batch of records that hold no credits (a run's `run_started`, a step's
+    /// outcome) without waiting for it: the run's next records, posted after it, are written
+    /// in the same group or a later one, so it is durable first either way, and the worker
+    /// does not wait for a flush of its own. [`Journal::settle`] collects the answer.
     pub fn post_ahead(&self, batch: Vec<Payload>) -> Result<Option<Ticket>> {
         let Some(first) = batch.first() else {
             return Ok(None);
         };
+        // Credits are counted in the run's totals when their batch is answered (`submit`).
+        if batch
+            .iter()
+            .any(|p| matches!(p.record, Record::Spend(_) | Record::Refund(_)))
+        {
+            return Err(crate::Error::failure(
+                "SPEND and REFUND batches are posted and waited for, never queued ahead",
+            ));
+        }
         let stream = first.record.stream();
         self.ledger
             .enqueue(stream, None, batch)
@@ -92,10 +101,7 @@ impl Journal {
     }
 
     /// The answer to a batch queued by [`Journal::post_ahead`] (waiting for it if need be).
-    pub fn settle(&self, ticket: Option<Ticket>) -> Result<()> {
-        let Some(ticket) = ticket else {
-            return Ok(());
-        };
+    pub fn settle(&self, ticket: Ticket) -> Result<()> {
         let outcome = self.ledger.wait(ticket).map_err(Refusal::into_error)?;
         locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
         Ok(())

@@ -18,7 +18,7 @@ pub struct Tally {
     pub refunded: i64,
     /// Batches of the run queued and not answered yet (its `run_started`, a step's outcome:
     /// `Journal::post_ahead`), settled before the next module runs and before the run ends.
-    pub ahead: Vec<crate::ledger::Ticket>,
+    ahead: Vec<crate::ledger::Ticket>,
 }
 
 impl Tally {
@@ -32,7 +32,7 @@ impl Tally {
     /// stops the run here.
     pub fn settle_ahead(&mut self, journal: &Journal) -> Result<()> {
         for t in std::mem::take(&mut self.ahead) {
-            journal.settle(Some(t))?;
+            journal.settle(t)?;
         }
         Ok(())
     }

@@ -185,6 +185,33 @@ fn the_credits_gate_never_lets_a_tenant_overspend_with_jobs() {
     assert_eq!(outcomes[0], outcomes[1], "the same runs fit, in plan order");
 }
 
+/// `orchestrator --json --jobs JOBS` started in the background, returned once `started`
+/// steps have their step_started record.
+fn pass_once_started(fx: &Fx, jobs: &str, started: usize) -> std::process::Child {
+    let child = fx
+        .command()
+        .args(["orchestrator", "--json", "--jobs", jobs])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while fx
+        .records("evidence.jsonl")
+        .iter()
+        .filter(|r| r["type"] == "step_started")
+        .count()
+        < started
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the pass never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 /// `admin-adjust` t1 by -`credits` (another process, while the pass runs).
 fn debit(fx: &Fx, credits: i64) {
     let mut args = adjust_args(&format!("-{credits}"), "correction", "CASE-1");
@@ -203,28 +230,8 @@ fn a_spend_refused_because_an_adjustment_took_the_credits_fails_its_step_and_the
         fx.workorder(wo, &format!("work_order_id: {wo}\n{steps}"));
     }
     fx.topup(6, "r1");
-    let child = fx
-        .command()
-        .args(["orchestrator", "--json", "--jobs", "3"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
     // Every s1 started (and was charged): each run holds its s2's credit.
-    while fx
-        .records("evidence.jsonl")
-        .iter()
-        .filter(|r| r["type"] == "step_started")
-        .count()
-        < 3
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "the pass never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = pass_once_started(&fx, "3", 3);
     debit(&fx, 3);
     assert_eq!(
         fx.balance_of("t1"),
@@ -261,22 +268,7 @@ fn the_gate_of_a_later_run_sees_what_another_process_debited_while_the_pass_ran(
     fx.workorder("b", &one_step("b", "clock", 0));
     // Two credits: the plan fits both runs.
     fx.topup(2, "r1");
-    let child = fx
-        .command()
-        .args(["orchestrator", "--json", "--jobs", "1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while !fx
-        .records("evidence.jsonl")
-        .iter()
-        .any(|r| r["type"] == "step_started")
-    {
-        assert!(t0.elapsed() < Duration::from_secs(60), "a never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child = pass_once_started(&fx, "1", 1);
     // a is charged and runs; another process takes the credit b was planned on.
     debit(&fx, 1);
     let out = child.wait_with_output().unwrap();
