@@ -5,7 +5,8 @@ use super::lines::Lines;
 use super::prepare::Prepared;
 use super::scan::{Head, Scan};
 use crate::error::{Error, Result};
-use crate::records::canonical::{encode_object, seal};
+use crate::records::canonical::{encode_str, seal};
+use crate::records::template::Template;
 use serde_json::{Map, Value};
 use std::fs::File;
 use std::io::Write;
@@ -38,17 +39,13 @@ pub(crate) fn stage_batch(
     batch: &[Prepared],
     buf: &mut Vec<u8>,
 ) -> Result<Vec<Posted>> {
-    let now = chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string();
+    let now = recorded_now();
     let mut head = f.scan.head;
     let mut lines = Vec::new();
     let mut posted = Vec::new();
     let mut entries = Vec::new();
     for p in batch {
-        let mut obj = p.object.clone();
-        obj.insert("recorded_at".into(), Value::String(now.clone()));
-        let c = chain(obj, head)?;
+        let c = chain(&p.template, head, &now)?;
         entries.push((p.key, c.offset));
         lines.extend_from_slice(&c.line);
         head = c.head;
@@ -95,13 +92,22 @@ pub(crate) struct Chained {
     pub head: Head,
 }
 
-/// Chain `obj` (a record without seq, prev_hash and hash) after `head`: seq and prev_hash
-/// set, encoded canonically and sealed.
-pub(crate) fn chain(mut obj: Map<String, Value>, head: Head) -> Result<Chained> {
+/// `recorded_at` for records staged now: UTC, milliseconds.
+fn recorded_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Chain a record encoded with [`crate::records::template::CHAIN_FIELDS`] left out after `head`: seq, prev_hash and
+/// `recorded_at` filled in, then sealed. Nothing is encoded again but those three values.
+pub(crate) fn chain(t: &Template, head: Head, recorded_at: &str) -> Result<Chained> {
     let seq = head.seq + 1;
-    obj.insert("seq".into(), Value::from(seq));
-    obj.insert("prev_hash".into(), Value::String(head.hash_hex()));
-    let canonical = encode_object(&obj).map_err(Error::input)?;
+    let canonical = t.fill(|key, out| match key {
+        "seq" => out.extend_from_slice(seq.to_string().as_bytes()),
+        "prev_hash" => encode_str(out, &head.hash_hex()),
+        _ => encode_str(out, recorded_at),
+    });
     let (line, hash) = seal(&canonical).map_err(Error::input)?;
     let mut h = [0u8; 64];
     h.copy_from_slice(hash.as_bytes());

@@ -10,6 +10,7 @@ use super::open::load_locked;
 use super::scan::{self, Committed, Head, Mode, Scan};
 use super::{damaged, Repair, SinkError, Stream};
 use crate::error::{Error, Result};
+use crate::records::template::{Template, CHAIN_FIELDS};
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -260,7 +261,14 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
             .help("segments are merged in path order: a spend must come after the top-up that pays for it")
         })?;
     }
-    let c = chain(obj, out.head)?;
+    // The line keeps its own `recorded_at`; seq and prev_hash are the target's.
+    let recorded_at = obj
+        .get("recorded_at")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| damaged(seg_path, l.line, "no recorded_at"))?;
+    let template = Template::new(&obj, &CHAIN_FIELDS).map_err(|e| damaged(seg_path, l.line, &e))?;
+    let c = chain(&template, out.head, &recorded_at)?;
     f.scan.index.insert(l.key, c.offset);
     out.head = c.head;
     out.bytes.extend_from_slice(&c.line);

@@ -1,12 +1,12 @@
 //! A batch made ready to append: each record's key, canonical payload digest, billing operation and the run it names, checked before the lock is taken.
 use super::billing::BillingOp;
+
 use super::key::{key_id, KeyId};
 use crate::error::{Error, Result};
-use crate::records::canonical::encode_object;
 use crate::records::evidence::run_started_key;
+use crate::records::template::{Template, CHAIN_FIELDS};
 use crate::records::{Payload, RecordType, Stream};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 /// A record ready to be checked and written.
 pub(crate) struct Prepared {
@@ -14,6 +14,8 @@ pub(crate) struct Prepared {
     pub key_text: String,
     pub record: RecordType,
     pub object: Map<String, Value>,
+    /// The record encoded once, outside the writer's lock, its chain fields left to fill in.
+    pub template: Template,
     pub digest: [u8; 32],
     pub billing: Option<BillingOp>,
     /// The run a record of a run names, and the key of its `run_started`.
@@ -67,9 +69,9 @@ pub(crate) fn prepare(
         let object = r
             .to_object(batch.as_deref().map(|id| (id, len)))
             .map_err(Error::input)?;
-        let canonical = encode_object(&object)
+        let template = Template::new(&object, &CHAIN_FIELDS)
             .map_err(|e| Error::input(format!("record {}: {e}", r.idempotency_key)))?;
-        let digest: [u8; 32] = Sha256::digest(&canonical).into();
+        let digest = template.digest_without_holes();
         let billing = BillingOp::of_record(&r.record, &r.idempotency_key).map_err(Error::input)?;
         let record = r.record.record_type();
         out.push(Prepared {
@@ -78,6 +80,7 @@ pub(crate) fn prepare(
             record,
             run: run_of(record, &object, &r.idempotency_key)?,
             object,
+            template,
             digest,
             billing,
         });

@@ -31,7 +31,11 @@ pub fn encode_object(map: &Map<String, Value>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn encode_into(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<(), String> {
+pub(crate) fn encode_into(
+    out: &mut Vec<u8>,
+    value: &Value,
+    path: &mut String,
+) -> Result<(), String> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -98,7 +102,7 @@ fn encode_map(
 }
 
 /// serde_json's escaping: `"`, `\` and control characters only; `/` and non-ASCII as is.
-fn encode_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn encode_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();

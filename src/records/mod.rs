@@ -6,6 +6,7 @@ pub mod audit;
 pub mod billing;
 pub mod canonical;
 pub mod evidence;
+pub mod template;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
