@@ -1,17 +1,39 @@
-//! The credits gate under concurrency (SPEC §8): a run's uncharged total is held against its tenant's balance while the run is in flight, so runs at the same time never promise the same credits twice.
+//! The credits gate under concurrency (SPEC §8): a run's uncharged total is held against its tenant's balance while the run is in flight, so runs at the same time never promise the same credits twice, and charges never wait for a hold.
 use super::journal::{Charged, Journal};
 use crate::error::Result;
 use crate::records::Payload;
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, PoisonError};
 
 /// Credits held per tenant for the runs in flight.
 #[derive(Default)]
 pub struct Holds {
-    /// Charges take it shared, a new hold alone: a hold never reads a balance that a charge
-    /// has lowered while that charge's share is still held (counted twice).
-    gate: RwLock<()>,
-    held: Mutex<BTreeMap<String, i64>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Promised to runs in flight and not posted yet.
+    held: BTreeMap<String, i64>,
+    /// SPEND batches being posted: tenant, the key of the batch's first SPEND (a batch is
+    /// recorded whole or not at all), credits. A hold counts one until the ledger records
+    /// its key, and from then on finds it in the balance instead: never both, never neither.
+    posting: Vec<(String, String, i64)>,
+}
+
+impl State {
+    /// What a new run of `tenant` may hold: the balance less what runs in flight hold and
+    /// the SPENDs being posted that the ledger has not recorded yet (`recorded` says which
+    /// it has: those are in `balance` already).
+    fn available(&self, tenant: &str, balance: i64, recorded: &dyn Fn(&str) -> bool) -> i64 {
+        let posting = self
+            .posting
+            .iter()
+            .filter(|(t, key, _)| t == tenant && !recorded(key))
+            .fold(0i64, |sum, (_, _, credits)| sum.saturating_add(*credits));
+        let held = self.held.get(tenant).copied().unwrap_or(0);
+        balance.saturating_sub(held.saturating_add(posting))
+    }
 }
 
 /// One run's hold: what it may still charge. Released in full when the run ends, however
@@ -23,12 +45,14 @@ pub struct Hold<'a> {
 }
 
 impl Holds {
-    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, i64>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hold `amount` for a run of `tenant`: Err(available) when the tenant's balance less
-    /// what runs in flight hold does not cover it (nothing held then).
+    /// what runs in flight hold or are posting does not cover it (nothing held then).
+    /// Charges in flight go on meanwhile: the balance and the SPEND keys are read while no
+    /// group is being written, so each charge is counted exactly once.
     pub fn hold<'a>(
         &'a self,
         journal: &Journal,
@@ -43,17 +67,20 @@ impl Holds {
         if amount <= 0 {
             return Ok(Ok(hold));
         }
-        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let balance = journal.balance(tenant)?;
-        let mut held = self.held();
-        let others = held.get(tenant).copied().unwrap_or(0);
-        let available = balance.saturating_sub(others);
-        if amount > available {
-            return Ok(Err(available));
-        }
-        held.insert(tenant.to_string(), others.saturating_add(amount));
-        hold.left = amount;
-        Ok(Ok(hold))
+        let decided = journal.reserve(tenant, |balance, recorded| {
+            let mut st = self.state();
+            let available = st.available(tenant, balance, recorded);
+            if amount > available {
+                return Err(available);
+            }
+            let held = st.held.entry(tenant.to_string()).or_default();
+            *held = held.saturating_add(amount);
+            Ok(())
+        })?;
+        Ok(decided.map(|()| {
+            hold.left = amount;
+            hold
+        }))
     }
 }
 
@@ -65,14 +92,32 @@ impl Hold<'_> {
         spends: Vec<Payload>,
         amount: i64,
     ) -> Result<Charged> {
-        let _shared = self
-            .holds
-            .gate
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let key = spends
+            .first()
+            .map(|p| p.idempotency_key.clone())
+            .unwrap_or_default();
+        let share = amount.clamp(0, self.left);
+        {
+            // From held to posting at once: a hold meanwhile counts it once.
+            let mut st = self.holds.state();
+            self.left -= share;
+            if let Some(h) = st.held.get_mut(&self.tenant) {
+                *h = h.saturating_sub(share);
+            }
+            st.posting
+                .push((self.tenant.clone(), key.clone(), amount.max(0)));
+        }
         let charged = journal.charge(spends);
-        // Posted: the balance carries it now. Refused or failed: it will not be charged.
-        self.release(amount);
+        // Answered: recorded (the balance carries it), refused or failed (never charged).
+        let mut st = self.holds.state();
+        if let Some(i) = st
+            .posting
+            .iter()
+            .position(|(t, k, _)| *t == self.tenant && *k == key)
+        {
+            st.posting.swap_remove(i);
+        }
+        drop(st);
         charged
     }
 
@@ -83,8 +128,8 @@ impl Hold<'_> {
             return;
         }
         self.left -= amount;
-        let mut held = self.holds.held();
-        if let Some(h) = held.get_mut(&self.tenant) {
+        let mut st = self.holds.state();
+        if let Some(h) = st.held.get_mut(&self.tenant) {
             *h = h.saturating_sub(amount);
         }
     }
@@ -93,5 +138,24 @@ impl Hold<'_> {
 impl Drop for Hold<'_> {
     fn drop(&mut self) {
         self.release(self.left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_charge_being_posted_counts_once_before_and_after_the_ledger_records_it() {
+        let mut st = State::default();
+        st.held.insert("t1".into(), 4);
+        st.posting.push(("t1".into(), "spend/a".into(), 3));
+        st.posting.push(("t2".into(), "spend/b".into(), 100));
+        // Not recorded yet: the balance does not carry it, the posting list does.
+        assert_eq!(st.available("t1", 20, &|_| false), 20 - 4 - 3);
+        // Recorded: the balance (3 lower) carries it, the posting list no longer counts it.
+        assert_eq!(st.available("t1", 17, &|k| k == "spend/a"), 17 - 4);
+        // Another tenant's charges and holds never count.
+        assert_eq!(st.available("t3", 5, &|_| false), 5);
     }
 }

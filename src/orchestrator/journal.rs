@@ -1,7 +1,7 @@
 //! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, and collects every repair for the pass's notes.
 use crate::error::Result;
 use crate::ledger::{Ledger, Refusal, SharedLedger, Ticket};
-use crate::records::{Payload, Record};
+use crate::records::{Payload, Record, Stream};
 use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -152,9 +152,14 @@ impl Journal {
         Ok(())
     }
 
-    /// The tenant's balance now (including top-ups other processes posted up to
-    /// [`REFRESH_EVERY`] ago).
-    pub fn balance(&self, tenant: &str) -> Result<i64> {
+    /// `decide` with the tenant's balance now (including top-ups other processes posted up
+    /// to [`REFRESH_EVERY`] ago) and whether a SPEND key is recorded, both read while no
+    /// group is being written: a SPEND is either in the balance or not recorded yet.
+    pub fn reserve<T>(
+        &self,
+        tenant: &str,
+        decide: impl FnOnce(i64, &dyn Fn(&str) -> bool) -> T,
+    ) -> Result<T> {
         let due = {
             let mut last = locked(&self.refreshed);
             let due = last.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
@@ -163,12 +168,13 @@ impl Journal {
             }
             due
         };
-        let (repairs, balance) = self.ledger.with(|l| {
+        let (repairs, decided) = self.ledger.with(|l| {
             let repairs = if due { l.refresh()? } else { Vec::new() };
-            Ok::<_, crate::Error>((repairs, l.balance(tenant)))
+            let recorded = |key: &str| l.contains(Stream::Billing, key);
+            Ok::<_, crate::Error>((repairs, decide(l.balance(tenant), &recorded)))
         })??;
         locked(&self.notes).extend(repairs.iter().map(repair_note));
-        Ok(balance)
+        Ok(decided)
     }
 
     /// Credits charged and refunded in a run so far.
