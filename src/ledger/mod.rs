@@ -22,6 +22,7 @@ mod prepare;
 mod read;
 mod resume;
 mod scan;
+mod serve;
 mod shared;
 mod verify;
 mod writer;

@@ -16,21 +16,50 @@ pub struct Ticket(u64);
 
 /// A [`Ledger`] that threads post to at the same time.
 pub struct SharedLedger {
-    state: Mutex<Queue>,
+    pub(super) state: Mutex<Queue>,
     /// Signalled whenever the writer is put back (answers may have arrived).
-    turn: Condvar,
+    pub(super) turn: Condvar,
+    /// Wakes the serving thread ([`SharedLedger::serve`]): work queued, waiters, the end.
+    pub(super) work: Condvar,
 }
 
-struct Queue {
+pub(super) struct Queue {
     /// The writer, when no thread is using it.
-    ledger: Option<Ledger>,
-    waiting: Vec<(u64, Pending)>,
+    pub(super) ledger: Option<Ledger>,
+    pub(super) waiting: Vec<(u64, Pending)>,
     answers: HashMap<u64, Result<AppendOutcome, Refusal>>,
     next_ticket: u64,
     repairs: Vec<Repair>,
     /// Batches per group committed, for the pass's figures.
     groups: u64,
     batches: u64,
+    /// What a serving thread ([`SharedLedger::serve`]) goes by.
+    pub(super) serving: Serving,
+    /// Threads waiting for an answer.
+    pub(super) waiters: usize,
+}
+
+/// What the serving thread goes by, kept in the queue's lock.
+#[derive(Default)]
+pub(super) struct Serving {
+    /// A thread serves: waiters leave it the writer.
+    pub active: bool,
+    /// It is waiting for more batches to join the group it is about to commit.
+    pub gathering: bool,
+    /// Serving ends once the queue is empty.
+    pub stop: bool,
+    /// Worker threads that may still post.
+    pub workers: usize,
+    /// CPUs the workers share.
+    pub cpus: usize,
+}
+
+impl Serving {
+    /// With `waiters` threads waiting for answers, fewer workers than CPUs still run: a
+    /// group that waited longer would leave a CPU idle.
+    pub fn enough(&self, waiters: usize) -> bool {
+        self.workers.saturating_sub(waiters) < self.cpus
+    }
 }
 
 impl SharedLedger {
@@ -44,12 +73,15 @@ impl SharedLedger {
                 repairs: Vec::new(),
                 groups: 0,
                 batches: 0,
+                serving: Serving::default(),
+                waiters: 0,
             }),
             turn: Condvar::new(),
+            work: Condvar::new(),
         }
     }
 
-    fn queue(&self) -> MutexGuard<'_, Queue> {
+    pub(super) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -80,16 +112,40 @@ impl SharedLedger {
         let ticket = q.next_ticket;
         q.next_ticket += 1;
         q.waiting.push((ticket, Pending { stream, batch }));
+        // The serving thread sleeps only on an empty queue.
+        let wake = q.serving.active && q.waiting.len() == 1;
+        drop(q);
+        if wake {
+            self.work.notify_one();
+        }
         Ok(Ticket(ticket))
     }
 
-    /// Wait until a queued batch is durable or refused (leading groups meanwhile).
+    /// Wait until a queued batch is durable or refused (leading groups meanwhile, unless
+    /// a thread serves them).
     pub fn wait(&self, ticket: Ticket) -> Result<AppendOutcome, Refusal> {
-        let ticket = ticket.0;
         let mut q = self.queue();
+        q.waiters += 1;
+        if q.serving.gathering && q.serving.enough(q.waiters) {
+            self.work.notify_one();
+        }
+        let answer = self.wait_queued(q, ticket.0);
+        self.queue().waiters -= 1;
+        answer
+    }
+
+    fn wait_queued<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        ticket: u64,
+    ) -> Result<AppendOutcome, Refusal> {
         loop {
             if let Some(answer) = q.answers.remove(&ticket) {
                 return answer;
+            }
+            if q.serving.active {
+                q = self.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
+                continue;
             }
             if let Some(ledger) = q.ledger.take() {
                 // Let the threads that are ready to run post first: their batches join
@@ -109,7 +165,7 @@ impl SharedLedger {
     }
 
     /// Commit a group with the writer taken, then put the writer and the answers back.
-    fn lead(&self, ledger: Ledger, group: Vec<(u64, Pending)>) {
+    pub(super) fn lead(&self, ledger: Ledger, group: Vec<(u64, Pending)>) {
         let (tickets, pending): (Vec<u64>, Vec<Pending>) = group.into_iter().unzip();
         let mut held = Held {
             shared: self,

@@ -172,13 +172,14 @@ fn finish(
     mode: Mode,
     mut tally: Tally,
 ) -> Result<RunReport> {
-    tally.settle_ahead(&env.journal)?;
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);
     let records = tally.end_records(&env.journal, &run, status, attempt)?;
     crate::failpoint::hit("before_run_ended");
-    env.journal.post(records)?;
+    // Queued behind the last outcome (same file, written in order), then one wait for both.
+    tally.post_ahead(&env.journal, records)?;
+    tally.settle_ahead(&env.journal)?;
     crate::failpoint::hit("after_run_ended");
     Ok(tally.report(run, action, status))
 }

@@ -71,6 +71,26 @@ impl Journal {
         notes
     }
 
+    /// `workers` threads will post (each says [`Journal::worker_done`] when it ends).
+    pub fn expect_workers(&self, workers: usize) {
+        self.ledger.expect_workers(workers);
+    }
+
+    /// Commit the workers' batches from this thread until [`Journal::stop_serving`].
+    pub fn serve(&self) {
+        self.ledger.serve();
+    }
+
+    /// A worker thread that posts nothing more.
+    pub fn worker_done(&self) {
+        self.ledger.worker_done();
+    }
+
+    /// End [`Journal::serve`] once what is queued is committed.
+    pub fn stop_serving(&self) {
+        self.ledger.stop_serving();
+    }
+
     /// Post one batch (all records of one stream), durably, idempotently.
     pub fn post(&self, batch: Vec<Payload>) -> Result<()> {
         self.submit(batch).map_err(Refusal::into_error)

@@ -64,14 +64,35 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
     // Every step's module is spawned by the worker thread that waits for it: the
     // supervisor's death signal follows the thread that spawned it (runner/launch.rs).
     std::thread::scope(|s| {
-        for n in 0..run.jobs.clamp(1, work.len().max(1)) {
+        let workers = run.jobs.clamp(1, work.len().max(1));
+        env.journal.expect_workers(workers);
+        // With more workers than CPUs, the ledger's groups are committed by a thread of
+        // their own, which runs ahead of the workers and their modules: they lower their
+        // priority (`WORKER_NICE`). With fewer, workers lead groups themselves: a hand-over
+        // to another thread for each group cost more than it saved (docs/performance.md).
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let serving = workers > cpus
+            && std::thread::Builder::new()
+                .name("ledger".into())
+                .spawn_scoped(s, || env.journal.serve())
+                .is_ok();
+        for n in 0..workers {
             let tx = done.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("work-order-{n}"))
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(s, move || worker(tx));
-            if spawned.is_err() && n == 0 {
-                worker(done.clone());
+                .spawn_scoped(s, move || {
+                    if serving {
+                        crate::runner::procs::lower_thread_priority(WORKER_NICE);
+                    }
+                    worker(tx);
+                    env.journal.worker_done();
+                });
+            if spawned.is_err() {
+                env.journal.worker_done();
+                if n == 0 {
+                    worker(done.clone());
+                }
             }
         }
         drop(done);
@@ -83,9 +104,16 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
                 *slot = reports.clone();
             }
         }
+        env.journal.stop_serving();
     });
     slots.into_iter().flatten().collect()
 }
+
+/// How much less CPU a worker (and the zygote, supervisors and modules it starts, which
+/// inherit it) gets than the ledger's thread when both are ready to run: a group commit
+/// that waits for a CPU after each wake-up of its flushes holds up every worker waiting for
+/// its answer (docs/performance.md).
+const WORKER_NICE: i32 = 10;
 
 /// One work order, its problems kept to itself: a problem of one work order ends that work
 /// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.

@@ -99,6 +99,16 @@ pub fn real_path(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .filter(|p| !p.as_os_str().as_encoded_bytes().ends_with(b" (deleted)"))
 }
 
+/// Raise this thread's nice value by `by` (Linux: per thread; what it starts inherits
+/// it). Best effort: a system that refuses leaves the priority as it was.
+pub fn lower_thread_priority(by: i32) {
+    // SAFETY: gettid has no arguments; setpriority changes this thread's nice value only.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, by);
+    }
+}
+
 pub fn kill(pid: i32, signal: i32) {
     if pid == 0 || pid == -1 {
         return; // 0 and -1 mean "my group" and "everyone": never what a caller wants here.

@@ -352,6 +352,54 @@ fn a_step_whose_module_declares_secrets_runs_alone() {
     assert!(side_by_side, "no two plain steps overlapped: {plain:?}");
 }
 
+/// The nice value of each module process of a pass, from the `nice` each one ran.
+fn module_niceness(fx: &Fx) -> Vec<i32> {
+    fx.all_bytes_under("runtime/runs")
+        .into_iter()
+        .filter(|(p, _)| p.file_name().and_then(|n| n.to_str()) == Some("nice.txt"))
+        .map(|(_, b)| String::from_utf8(b).unwrap().trim().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn with_more_workers_than_cpus_modules_run_below_the_ledger_thread() {
+    let fx = Fx::new();
+    fx.write(
+        "modules/niceness/module.yml",
+        "module_id: niceness\nversion: \"1\"\nkind: transform\ndescription: Says its nice value.\nrunner: {command: [\"./run.sh\"]}\noutputs:\n  - {id: nice, type: file, path: nice.txt}\npricing: {run_credits: 1}\n",
+    );
+    fx.write(
+        "modules/niceness/run.sh",
+        "#!/bin/sh\nnice >\"$PLATFORM_OUTPUTS_DIR/nice.txt\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let script = fx.path("modules/niceness/run.sh");
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let jobs = cpus + 2;
+    for i in 0..=jobs {
+        fx.workorder(
+            &format!("n{i}"),
+            &format!("work_order_id: n{i}\nsteps:\n  - step_id: s1\n    module_id: niceness\n    kind: transform\n"),
+        );
+    }
+    fx.topup(100, "r1");
+    let base: i32 = String::from_utf8(std::process::Command::new("nice").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // One worker leads its own groups: modules keep the pass's priority.
+    let alone = fx.fork();
+    alone.run(&["orchestrator", "--jobs", "1"]).expect_ok();
+    assert_eq!(module_niceness(&alone), vec![base; jobs + 1]);
+    // More workers than CPUs: a thread of its own commits the ledger's groups, and the
+    // workers, their supervisors and modules yield the CPU to it (docs/performance.md).
+    fx.run(&["orchestrator", "--jobs", &jobs.to_string()])
+        .expect_ok();
+    assert_eq!(module_niceness(&fx), vec![(base + 10).min(19); jobs + 1]);
+}
+
 #[test]
 fn jobs_must_be_a_whole_number_of_at_least_one() {
     let fx = Fx::new();
