@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Compare builds (or --jobs values) on the two-step workload, interleaved, each first pass
+next to a sequential spawn floor measured just before it: on a machine whose speed drifts
+by a third within minutes, only passes of the same round compare.
+
+Usage: scripts/bench-ab.py [-w 1000] [-r 4] [--dir DIR] [--runtime-dir DIR] BIN:JOBS [BIN:JOBS ...]
+
+  -w W             work orders (two command steps each; scripts/gen-workload.py --steps 2)
+  -r ROUNDS        rounds; each runs every BIN:JOBS once, in the order given
+  --dir DIR        where the workload and the ledgers go (default: a temp dir on this disk;
+                   the ledgers' flushes are part of what is measured)
+  --runtime-dir D  where the passes' runtime folders and the floor's outputs go (default:
+                   /dev/shm/bench-ab: ext4 without a journal makes creating files right
+                   after deleting many slow, docs/performance.md)
+
+Prints one Markdown row per BIN:JOBS: median and best wall, median CPU (user + sys of the
+pass and its children), and the median and best ratio to the floor of the same round.
+Every pass must exit 0 and run every work order.
+"""
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def floor(repo, n, out):
+    """The module's own command n times from a sh loop (bench-setup.sh's spawn_floor)."""
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run(
+        ["bash", "-c", f'. "{ROOT}/scripts/bench-setup.sh"; spawn_floor "$@"', "_", repo, str(n), out],
+        check=True,
+    )
+    return time.perf_counter() - t
+
+
+def first_pass(binary, jobs, repo, state0, work, runtime, w):
+    """A first pass from a copy of the topped-up ledger and an empty runtime folder."""
+    state = os.path.join(work, "state")
+    shutil.rmtree(state, ignore_errors=True)
+    shutil.rmtree(runtime, ignore_errors=True)
+    shutil.copytree(state0, state)
+    os.sync()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    p = subprocess.run(
+        [binary, "--repo", repo, "orchestrator", "--jobs", jobs, "--json",
+         "--billing-state-dir", state, "--runtime-dir", runtime],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0 or f'"runs"' not in p.stdout or p.stdout.count('"run_id"') < w:
+        sys.exit(f"{binary} --jobs {jobs} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-w", type=int, default=1000)
+    ap.add_argument("-r", type=int, default=4)
+    ap.add_argument("--dir")
+    ap.add_argument("--runtime-dir", default="/dev/shm/bench-ab")
+    ap.add_argument("configs", nargs="+", metavar="BIN:JOBS")
+    a = ap.parse_args()
+    configs = []
+    for c in a.configs:
+        binary, _, jobs = c.rpartition(":")
+        if not binary or not jobs.isdigit():
+            sys.exit(f"{c}: expected BIN:JOBS")
+        configs.append((os.path.abspath(binary), jobs))
+    work = a.dir or tempfile.mkdtemp(prefix="bench-ab-", dir=os.getcwd())
+    repo, state0 = os.path.join(work, "wl"), os.path.join(work, "state0")
+    if not os.path.isdir(repo):
+        subprocess.run(
+            [sys.executable, f"{ROOT}/scripts/gen-workload.py", repo, "-w", str(a.w), "--steps", "2",
+             "--platform", configs[0][0], "--billing-state-dir", state0],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+    runtime, spawn_out = os.path.join(a.runtime_dir, "rt"), os.path.join(a.runtime_dir, "spawn")
+    results = {c: [] for c in configs}
+    for r in range(a.r):
+        for c in configs:
+            f = floor(repo, 2 * a.w, spawn_out)
+            wall, cpu = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
+            results[c].append((wall, cpu, f))
+            print(f"round {r + 1}: {os.path.basename(c[0])} --jobs {c[1]}: {wall:.3f} s, "
+                  f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x", file=sys.stderr, flush=True)
+    shutil.rmtree(a.runtime_dir, ignore_errors=True)
+    print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) | × floor (best) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for (binary, jobs), rs in results.items():
+        ratios = [w / f for w, _, f in rs]
+        print(f"| `{os.path.basename(binary)}` `--jobs {jobs}` | {statistics.median(w for w, _, _ in rs):.3f} s "
+              f"| {min(w for w, _, _ in rs):.3f} s | {statistics.median(c for _, c, _ in rs):.3f} s "
+              f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
