@@ -144,7 +144,7 @@ pub(super) fn check_billing(
 
 /// Describe a same-key-different-payload conflict by its differing fields.
 pub(super) fn conflict(f: &FileState, stream: Stream, p: &Prepared, r: &Recorded) -> Error {
-    let diff = differing_fields(&r.object, &p.object);
+    let diff = differing_fields(&r.object, &p.object());
     Error::failure(format!(
         "conflict: {} already records idempotency key {} (seq {}) with a different payload: {diff}; nothing was written",
         stream.file_name(),

@@ -12,7 +12,6 @@ use super::prepare::{prepare_one, Prepared};
 use super::{Repair, RepairKind};
 use crate::error::{Error, Result};
 use crate::records::{Audit, Payload, Stream};
-use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -200,13 +199,8 @@ impl Files {
             if self.has(Stream::Audit, &key_id(&audit_key)) {
                 continue;
             }
-            let text = |k: &str| p.object.get(k).and_then(Value::as_str);
-            let audit = Audit::for_privileged(
-                rule,
-                text("actor").unwrap_or_default(),
-                text("tenant_id"),
-                &p.key_text,
-            );
+            let (actor, tenant) = p.actor.clone().unwrap_or_default();
+            let audit = Audit::for_privileged(rule, &actor, tenant.as_deref(), &p.key_text);
             let audit = prepare_one(Stream::Audit, &Payload::new(audit))?;
             let out = self
                 .stage_checked(Stream::Audit, &[audit], st)

@@ -53,25 +53,36 @@ impl Template {
         Ok(Template { body, members })
     }
 
+    /// The canonical encoding of the members that are not holes, in pieces.
+    fn without_holes(&self, mut out: impl FnMut(&[u8])) {
+        out(b"{");
+        let mut start = 0;
+        for m in &self.members {
+            if let Member::Encoded { end } = *m {
+                if start > 0 {
+                    out(b",");
+                }
+                out(&self.body[start..end]);
+                start = end;
+            }
+        }
+        out(b"}");
+    }
+
     /// SHA-256 of the canonical encoding of the members that are not holes: a record's
     /// payload digest when its holes are the fields a payload leaves out.
     pub fn digest_without_holes(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(b"{");
-        let mut start = 0;
-        let mut first = true;
-        for m in &self.members {
-            if let Member::Encoded { end } = *m {
-                if !first {
-                    h.update(b",");
-                }
-                h.update(&self.body[start..end]);
-                start = end;
-                first = false;
-            }
-        }
-        h.update(b"}");
+        self.without_holes(|piece| h.update(piece));
         h.finalize().into()
+    }
+
+    /// The members that are not holes, as an object (read back for the rare caller that
+    /// needs fields: a conflict's message, an audit record).
+    pub fn object_without_holes(&self) -> Map<String, Value> {
+        let mut bytes = Vec::with_capacity(self.body.len() + self.members.len() + 2);
+        self.without_holes(|piece| bytes.extend_from_slice(piece));
+        serde_json::from_slice(&bytes).unwrap_or_default()
     }
 
     /// The canonical encoding with every hole filled: `value` writes the encoded value of
@@ -167,6 +178,15 @@ mod tests {
             only_holes.digest_without_holes(),
             <[u8; 32]>::from(Sha256::digest(b"{}"))
         );
+    }
+
+    #[test]
+    fn the_object_without_holes_is_the_map_less_its_holes() {
+        let map = object(json!({"b": "x\n", "a": {"y": [1, 2]}, "seq": 9}));
+        let t = Template::new(&map, &["recorded_at", "seq"]).unwrap();
+        let mut want = map.clone();
+        want.remove("seq");
+        assert_eq!(t.object_without_holes(), want);
     }
 
     #[test]
