@@ -375,9 +375,13 @@ impl Progress {
         let line = line.as_str();
         match &self.bar {
             Some(pb) => pb.println(line),
-            // One locked write per line: lines from several threads never mix.
+            // One write per line (stderr is unbuffered: `writeln!` made two), under the
+            // lock: lines from several threads never mix.
             None => {
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
+                let mut whole = String::with_capacity(line.len() + 1);
+                whole.push_str(line);
+                whole.push('\n');
+                let _ = std::io::stderr().lock().write_all(whole.as_bytes());
             }
         }
     }

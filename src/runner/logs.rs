@@ -22,6 +22,8 @@ pub struct LogSink<'a> {
     dropped: u64,
     last: Option<u8>,
     hasher: Sha256,
+    /// Bytes written (what `hasher` digested): the record's size, without a `stat`.
+    written: u64,
     error: Option<String>,
 }
 
@@ -57,6 +59,7 @@ impl<'a> LogSink<'a> {
             dropped: 0,
             last: None,
             hasher: Sha256::new(),
+            written: 0,
             error: None,
         })
     }
@@ -95,6 +98,7 @@ impl<'a> LogSink<'a> {
         match self.file.write_all(bytes) {
             Ok(()) => {
                 self.hasher.update(bytes);
+                self.written += bytes.len() as u64;
                 self.last = bytes.last().copied();
             }
             Err(e) => self.error = Some(format!("{}: {e}", self.path.display())),
@@ -121,12 +125,11 @@ impl<'a> LogSink<'a> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let bytes = self.file.metadata().map(|m| m.len()).unwrap_or_default();
         let rel = self.path.strip_prefix(base).unwrap_or(&self.path);
         Ok(FileRecord {
             id: self.name.to_string(),
             path: rel.display().to_string(),
-            bytes,
+            bytes: self.written,
             sha256: crate::digest::hex(&self.hasher.finalize()),
             files: None,
         })
