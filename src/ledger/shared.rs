@@ -149,8 +149,9 @@ impl SharedLedger {
             }
             if let Some(ledger) = q.ledger.take() {
                 // Let the threads that are ready to run post first: their batches join
-                // this group instead of starting one of their own. With more workers
-                // than cores this cut a pass's flushes by a third (docs/performance.md).
+                // this group instead of starting one of their own (a third fewer flushes
+                // at --jobs 16 before passes with more workers than CPUs were served by a
+                // thread of their own, `serve.rs`; docs/performance.md).
                 drop(q);
                 std::thread::yield_now();
                 q = self.queue();
