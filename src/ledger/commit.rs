@@ -199,8 +199,14 @@ impl Files {
             if self.has(Stream::Audit, &key_id(&audit_key)) {
                 continue;
             }
-            let (actor, tenant) = p.actor.clone().unwrap_or_default();
-            let audit = Audit::for_privileged(rule, &actor, tenant.as_deref(), &p.key_text);
+            let object = p.object();
+            let text = |k: &str| object.get(k).and_then(serde_json::Value::as_str);
+            let audit = Audit::for_privileged(
+                rule,
+                text("actor").unwrap_or_default(),
+                text("tenant_id"),
+                &p.key_text,
+            );
             let audit = prepare_one(Stream::Audit, &Payload::new(audit))?;
             let out = self
                 .stage_checked(Stream::Audit, &[audit], st)

@@ -99,7 +99,8 @@ fn recorded_now() -> String {
         .to_string()
 }
 
-/// Chain a record encoded with [`crate::records::template::CHAIN_FIELDS`] left out after `head`: seq, prev_hash and
+/// Chain a record encoded with its chain fields left out
+/// ([`crate::records::template::CHAIN_FIELDS`]) after `head`: seq, prev_hash and
 /// `recorded_at` filled in, then sealed. Nothing is encoded again but those three values.
 pub(crate) fn chain(t: &Template, head: Head, recorded_at: &str) -> Result<Chained> {
     let seq = head.seq + 1;

@@ -1,6 +1,5 @@
 //! A batch made ready to append: each record's key, canonical payload digest, billing operation and the run it names, checked before the lock is taken.
 use super::billing::BillingOp;
-
 use super::key::{key_id, KeyId};
 use crate::error::{Error, Result};
 use crate::records::evidence::run_started_key;
@@ -17,8 +16,6 @@ pub(crate) struct Prepared {
     /// in. Its fields as an object are read back only when needed ([`Prepared::object`]):
     /// freeing a map per record was the group's largest cost after its flushes.
     pub template: Template,
-    /// A privileged record's actor and tenant, for its audit record.
-    pub actor: Option<(String, Option<String>)>,
     pub digest: [u8; 32],
     pub billing: Option<BillingOp>,
     /// The run a record of a run names, and the key of its `run_started`.
@@ -26,7 +23,8 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// The record's fields (its chain fields aside), read back from its encoding.
+    /// The record's fields (its chain fields aside), read back from its encoding: for the
+    /// rare caller that needs them (a conflict's message, a privileged record's audit).
     pub fn object(&self) -> Map<String, Value> {
         self.template.object_without_holes()
     }
@@ -89,10 +87,6 @@ pub(crate) fn prepare(
             key_text: r.idempotency_key.clone(),
             record,
             run: run_of(record, &object, &r.idempotency_key)?,
-            actor: record.privileged().map(|_| {
-                let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
-                (text("actor").unwrap_or_default(), text("tenant_id"))
-            }),
             template,
             digest,
             billing,

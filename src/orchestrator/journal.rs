@@ -20,7 +20,7 @@ pub struct Journal {
     /// Repairs made while the pass runs (a torn tail or a missing audit record left by
     /// another process), as notes for the summary.
     notes: Mutex<Vec<String>>,
-    /// When [`Journal::balance`] last caught up with other processes.
+    /// When [`Journal::reserve`] last caught up with other processes.
     refreshed: Mutex<Option<Instant>>,
 }
 
