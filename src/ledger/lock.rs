@@ -4,7 +4,6 @@
 //! inodes under one name. Its content is only a note for waiters (pid, command, since when).
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,8 +30,7 @@ pub struct LockWait<'a> {
 /// An exclusive lock held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
-    file: File,
-    path: PathBuf,
+    lock: LockFile,
 }
 
 impl DirLock {
@@ -41,16 +39,65 @@ impl DirLock {
         dir: &Path,
         name: &str,
         timeout: Duration,
-        mut on_wait: impl FnMut(&LockWait<'_>),
+        on_wait: impl FnMut(&LockWait<'_>),
     ) -> Result<DirLock> {
+        let lock = LockFile::open(dir, name)?;
+        lock.take(timeout, on_wait)?;
+        Ok(DirLock { lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.lock.path
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.lock.file.unlock();
+    }
+}
+
+/// A lock file kept open and taken many times (a ledger writer takes it once per group: an
+/// open, a `statx` and a close less each time than [`DirLock::acquire`]).
+#[derive(Debug)]
+pub struct LockFile {
+    file: File,
+    path: PathBuf,
+}
+
+/// The lock of a [`LockFile`], released when dropped.
+#[derive(Debug)]
+pub struct Held<'a>(&'a File);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl LockFile {
+    /// Open (creating) `<dir>/<name>`; the directory must exist.
+    pub fn open(dir: &Path, name: &str) -> Result<LockFile> {
         let path = dir.join(name);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io(&path, &e))?;
+        Ok(LockFile { file, path })
+    }
+
+    /// Take the lock, polling until `timeout` (zero: try once), until the answer is dropped.
+    pub fn hold(&self, timeout: Duration, on_wait: impl FnMut(&LockWait<'_>)) -> Result<Held<'_>> {
+        self.take(timeout, on_wait)?;
+        Ok(Held(&self.file))
+    }
+
+    /// Lock the file (the caller unlocks it).
+    fn take(&self, timeout: Duration, mut on_wait: impl FnMut(&LockWait<'_>)) -> Result<()> {
+        let (file, path) = (&self.file, &self.path);
         let start = Instant::now();
         let mut sleep = Duration::from_millis(1);
         let mut next_note = Duration::ZERO;
@@ -66,7 +113,7 @@ impl DirLock {
                 }
             }
             let waited = start.elapsed();
-            let holder = read_holder(&mut file);
+            let holder = read_holder(file);
             if waited >= timeout {
                 let who = if holder.is_empty() {
                     "another process".to_string()
@@ -84,7 +131,7 @@ impl DirLock {
             }
             if waited >= next_note {
                 on_wait(&LockWait {
-                    path: &path,
+                    path,
                     holder: &holder,
                     waited,
                 });
@@ -93,25 +140,16 @@ impl DirLock {
             std::thread::sleep(sleep.min(timeout.saturating_sub(waited)));
             sleep = (sleep * 2).min(Duration::from_millis(25));
         }
-        write_note(&file);
-        Ok(DirLock { file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
+        write_note(file);
+        Ok(())
     }
 }
 
 /// Who holds the lock, for waiters to name. Best effort: the note only helps waiters explain
 /// themselves. It is padded to a fixed width and overwritten in place: truncating and
 /// rewriting the file on every acquire cost a block free + allocation (about 1 ms on ext4)
-/// per ledger append.
+/// per ledger append. A longer note another holder left is not cut: waiters read the first
+/// line only.
 fn write_note(file: &File) {
     // Who this process is does not change: said once (a writer takes the lock per group).
     static WHO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -124,17 +162,14 @@ fn write_note(file: &File) {
     note.extend(std::iter::repeat_n(' ', width - 1 - note.len()));
     note.push('\n');
     let _ = file.write_all_at(note.as_bytes(), 0);
-    if file.metadata().is_ok_and(|m| m.len() > note.len() as u64) {
-        let _ = file.set_len(note.len() as u64);
-    }
 }
 
-fn read_holder(file: &mut File) -> String {
-    let mut s = String::new();
-    if file.seek(SeekFrom::Start(0)).is_ok() {
-        let _ = file.take(512).read_to_string(&mut s);
-    }
-    s.trim().to_string()
+/// The holder's note: the lock file's first line.
+fn read_holder(file: &File) -> String {
+    let mut buf = [0u8; 512];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    text.lines().next().unwrap_or("").trim().to_string()
 }
 
 fn command_line() -> String {
@@ -174,5 +209,36 @@ mod tests {
         );
         drop(first);
         DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_kept_open_is_taken_and_released_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = LockFile::open(dir.path(), "x.lock").unwrap();
+        for _ in 0..3 {
+            let held = lock.hold(Duration::ZERO, |_| {}).unwrap();
+            let err = DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap_err();
+            assert!(
+                err.message.contains(&format!("pid {}", std::process::id())),
+                "{}",
+                err.message
+            );
+            drop(held);
+            drop(DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap());
+        }
+    }
+
+    #[test]
+    fn waiters_name_the_holder_from_the_first_line_of_a_longer_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        // Another holder's longer note, which this one's overwrites only in part.
+        std::fs::write(&path, format!("{}\nleft over\n", "o".repeat(400))).unwrap();
+        let _held = DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap();
+        let err = DirLock::acquire(dir.path(), "x.lock", Duration::ZERO, |_| {}).unwrap_err();
+        let who = format!("held by pid {} (", std::process::id());
+        assert!(err.message.contains(&who), "{}", err.message);
+        assert!(!err.message.contains("oooo"), "{}", err.message);
+        assert!(!err.message.contains("left over"), "{}", err.message);
     }
 }

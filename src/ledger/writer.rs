@@ -5,7 +5,7 @@ use super::commit::{Committed, Files, Pending, Refusal};
 use super::file::read_object;
 use super::key::key_id;
 use super::lines::Lines;
-use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+use super::lock::{LockFile, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
 use super::prepare::prepare;
 use super::Repair;
@@ -37,6 +37,8 @@ pub struct HeadInfo {
 /// takes the directory lock only for the duration of one check-then-append.
 pub struct Ledger {
     state: Files,
+    /// The directory's lock file, open as long as the writer is.
+    lock: LockFile,
     lock_timeout: Duration,
 }
 
@@ -56,9 +58,10 @@ impl Ledger {
     /// error: no writer continues on a damaged ledger.
     pub fn open(dir: &Path) -> Result<(Ledger, Vec<Repair>)> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
-        let lock = DirLock::acquire(dir, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
+        let lock = LockFile::open(dir, LEDGER_LOCK)?;
+        let held = lock.hold(DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
         let (files, repairs) = load_locked(dir)?;
-        drop(lock);
+        drop(held);
         Ok((
             Ledger {
                 state: Files {
@@ -66,6 +69,7 @@ impl Ledger {
                     files,
                     poisoned: false,
                 },
+                lock,
                 lock_timeout: DEFAULT_LEDGER_LOCK_TIMEOUT,
             },
             repairs,
@@ -104,12 +108,12 @@ impl Ledger {
 
     /// Read what other processes appended since (and repair a torn tail they left).
     pub fn refresh(&mut self) -> Result<Vec<Repair>> {
-        let lock = self.lock()?;
+        let held = self.lock.hold(self.lock_timeout, |_| {})?;
         let mut repairs = Vec::new();
         for s in Stream::ALL {
             repairs.extend(self.state.catch_up(s)?);
         }
-        drop(lock);
+        drop(held);
         Ok(repairs)
     }
 
@@ -174,15 +178,11 @@ impl Ledger {
         }
     }
 
-    fn lock(&self) -> Result<DirLock> {
-        DirLock::acquire(&self.state.dir, LEDGER_LOCK, self.lock_timeout, |_| {})
-    }
-
     /// Commit a group of batches under the directory lock (commit.rs).
     pub(super) fn commit(&mut self, group: &[Pending]) -> Result<Committed> {
-        let lock = self.lock()?;
+        let held = self.lock.hold(self.lock_timeout, |_| {})?;
         let committed = self.state.commit(group);
-        drop(lock);
+        drop(held);
         committed
     }
 
