@@ -142,14 +142,46 @@ pub fn read(
     conclude(dir, &scans, files)
 }
 
+/// A reader's callback for one file's lines, which may run on a thread of its own.
+pub(crate) type LineSink<'a> = &'a mut (dyn FnMut(LedgerLine<'_>) -> Result<()> + Send);
+
 /// [`read`], and where each file's verified records end (for a derived cache to resume from:
-/// [`super::resume::read_since`]).
+/// [`super::resume::read_since`]). Each file's lines go to its own callback (by
+/// `Stream::index`), and the billing and audit files are scanned on another thread than the
+/// evidence file: at the end of a pass, which reads back all it appended, the other CPUs
+/// are idle.
 pub(crate) fn read_marked(
     dir: &Path,
     streams: &[Stream],
-    mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
+    sinks: [LineSink<'_>; 3],
 ) -> Result<(Reading, [Mark; 3])> {
-    let (mut scans, files, ids) = scan_all(dir, streams, &mut f)?;
+    let [billing, evidence, audit] = sinks;
+    let (others, evidence) = std::thread::scope(|s| {
+        let others = s.spawn(|| {
+            let b = scan_one(dir, streams, Stream::Billing, billing);
+            (b, scan_one(dir, streams, Stream::Audit, audit))
+        });
+        let e = scan_one(dir, streams, Stream::Evidence, evidence);
+        (others.join(), e)
+    });
+    let (billing, audit) = others.map_err(|_| Error::failure("a ledger reader's thread failed"))?;
+    let mut scans = Vec::new();
+    let mut files = Vec::new();
+    let mut ids = [FileId::default(); 3];
+    // The first error in file order, as a reading one file after the other reports it.
+    for (stream, scanned) in [
+        (Stream::Billing, billing),
+        (Stream::Evidence, evidence),
+        (Stream::Audit, audit),
+    ] {
+        let (scan, summary, id) = scanned?;
+        ids[stream.index()] = id;
+        scans.push(scan);
+        files.push(summary);
+    }
+    let mut scans: [Scan; 3] = scans
+        .try_into()
+        .map_err(|_| Error::failure("a ledger has three files"))?;
     let reading = conclude(dir, &scans, files)?;
     // The scans' keys move into the marks: no copy of them is ever made.
     let marks = [0, 1, 2].map(|i| Mark::take(&mut scans[i], ids[i]));
@@ -167,14 +199,8 @@ fn scan_all(
     let mut files = Vec::new();
     let mut ids = [FileId::default(); 3];
     for stream in Stream::ALL {
-        let mode = if streams.contains(&stream) {
-            Mode::Read
-        } else {
-            Mode::Verify
-        };
-        let file = open(dir, stream)?;
-        ids[stream.index()] = FileId::of(file.as_ref()).map_err(|e| Error::io(dir, &e))?;
-        let (scan, summary) = scan_file(dir, stream, Scan::new(stream, mode), file, 0, f)?;
+        let (scan, summary, id) = scan_one(dir, streams, stream, f)?;
+        ids[stream.index()] = id;
         scans.push(scan);
         files.push(summary);
     }
@@ -182,6 +208,25 @@ fn scan_all(
         .try_into()
         .map_err(|_| Error::failure("a ledger has three files"))?;
     Ok((scans, files, ids))
+}
+
+/// Scan one file (in Read mode when `streams` has it, else in Verify mode), and which file
+/// it was.
+fn scan_one(
+    dir: &Path,
+    streams: &[Stream],
+    stream: Stream,
+    f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
+) -> Result<(Scan, ReadSummary, FileId)> {
+    let mode = if streams.contains(&stream) {
+        Mode::Read
+    } else {
+        Mode::Verify
+    };
+    let file = open(dir, stream)?;
+    let id = FileId::of(file.as_ref()).map_err(|e| Error::io(dir, &e))?;
+    let (scan, summary) = scan_file(dir, stream, Scan::new(stream, mode), file, 0, f)?;
+    Ok((scan, summary, id))
 }
 
 /// The rules between the files of three finished scans, and the balances.

@@ -16,6 +16,9 @@ pub struct CommandSpec<'a> {
     pub inputs: &'a serde_json::Value,
     /// The step's folder: outputs/, work/, inputs.json, result.json and logs go here.
     pub step_dir: &'a Path,
+    /// The folder was created for this attempt (it did not exist): no earlier attempt left a
+    /// supervisor record or a result.json in it.
+    pub fresh: bool,
     /// PLATFORM_TENANT_ID, PLATFORM_WORK_ORDER_ID, PLATFORM_STEP_ID and the secrets (NAME=value).
     pub env: Vec<(String, String)>,
     pub redactor: &'a Redactor,
@@ -64,7 +67,9 @@ fn prepare(spec: &CommandSpec) -> Result<(), String> {
         };
         made.map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
-    let _ = std::fs::remove_file(spec.step_dir.join("result.json"));
+    if !spec.fresh {
+        let _ = std::fs::remove_file(spec.step_dir.join("result.json"));
+    }
     let body = serde_json::to_vec_pretty(spec.inputs).unwrap_or_else(|_| b"{}".to_vec());
     // Written before the module starts: a kill mid-write leaves a file no module has read,
     // which the next attempt replaces.
@@ -128,7 +133,9 @@ fn execute(
     use super::launch::{self, Launch};
     use super::supervisor::Spec;
     // First: processes of an earlier attempt could still write into what is cleared next.
-    launch::end_earlier_attempt(spec.step_dir)?;
+    if !spec.fresh {
+        launch::end_earlier_attempt(spec.step_dir)?;
+    }
     prepare(spec)?;
     let ended = launch::run(&Launch {
         spec: Spec {

@@ -36,8 +36,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// End the supervisors kept between steps, then the zygote, reaping both (main.rs, once a
-/// command is done).
+/// End the supervisors kept between steps, then the zygote, reaping both (the orchestrator
+/// once its steps are done, main.rs once a command is; a no-op when nothing is left).
 #[cfg(target_os = "linux")]
 pub fn stop() {
     session::end_idle();
@@ -153,13 +153,34 @@ pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
 /// Run the step (it has been charged). Never panics; every problem is a FAILED result.
 pub fn run(s: &StepRun, inputs: &Inputs) -> StepResult {
     let dir = s.files.path();
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        let why = format!("cannot create {}: {e}", dir.display());
-        return StepResult::failed(Failure::ModuleFailed, why);
-    }
+    let fresh = match make_step_dir(&dir) {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            let why = format!("cannot create {}: {e}", dir.display());
+            return StepResult::failed(Failure::ModuleFailed, why);
+        }
+    };
     match &s.contract.runner {
-        Runner::Builtin(b) => run_builtin(*b, s, inputs),
-        Runner::Command(_) => run_command(s, inputs),
+        Runner::Builtin(b) => run_builtin(*b, s, inputs, fresh),
+        Runner::Command(_) => run_command(s, inputs, fresh),
+    }
+}
+
+/// Create the step's folder (and its parents); true when it did not exist, so nothing of an
+/// earlier attempt is in it to end or clear (two lookups less per step).
+fn make_step_dir(dir: &Path) -> std::io::Result<bool> {
+    use std::io::ErrorKind;
+    let made = match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let parent = dir.parent().unwrap_or(dir);
+            std::fs::create_dir_all(parent).and_then(|()| std::fs::create_dir(dir))
+        }
+        other => other,
+    };
+    match made {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -179,9 +200,9 @@ fn builtin_step<'a>(s: &'a StepRun, inputs: &'a Inputs) -> BuiltinStep<'a> {
 }
 
 /// A built-in, from empty outputs to its recorded outputs and receipt.
-fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs) -> StepResult {
+fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
     let outputs_dir = s.files.path().join("outputs");
-    if outputs_dir.exists() {
+    if !fresh && outputs_dir.exists() {
         let _ = std::fs::remove_dir_all(&outputs_dir);
     }
     if let Err(e) = std::fs::create_dir_all(&outputs_dir) {
@@ -215,7 +236,7 @@ fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs) -> StepResult {
 
 /// A command module, in a clean environment with only the protocol's variables and the
 /// secrets it declares.
-fn run_command(s: &StepRun, inputs: &Inputs) -> StepResult {
+fn run_command(s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
     let p = s.platform;
     let Some(module) = p.repo.modules.get(&s.step.module_id) else {
         let why = format!("module '{}' not found", s.step.module_id);
@@ -240,8 +261,31 @@ fn run_command(s: &StepRun, inputs: &Inputs) -> StepResult {
         contract: s.contract,
         inputs: &serde_json::Value::Object(inputs.clone()),
         step_dir: &s.files.path(),
+        fresh,
         env: vars,
         redactor: p.redactor,
         known_reason: &known,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_dir_is_fresh_only_when_this_attempt_created_it() {
+        let d = tempfile::tempdir().unwrap();
+        let step = d.path().join("runs/t/wo/run-1/note");
+        assert!(make_step_dir(&step).unwrap(), "created with its parents");
+        assert!(step.is_dir());
+        assert!(
+            !make_step_dir(&step).unwrap(),
+            "an earlier attempt's folder"
+        );
+        let sibling = d.path().join("runs/t/wo/run-1/again");
+        assert!(make_step_dir(&sibling).unwrap(), "its run's folder exists");
+        let file = d.path().join("runs/t/wo/run-1/file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(make_step_dir(&file).is_err(), "a file is not a step folder");
+    }
 }

@@ -42,6 +42,7 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
         contract: &module.contract,
         inputs: &Value::Object(inputs),
         step_dir: scratch.path(),
+        fresh: true,
         env: environment(module)?,
         redactor: &redactor,
         known_reason: &known,

@@ -130,6 +130,31 @@ impl LastRuns {
         }
     }
 
+    /// Fold in what `later` folded from records that come after this one's (another file,
+    /// read on another thread): the result is what folding them all in that order gives.
+    pub fn merge(&mut self, later: LastRuns) {
+        for ((tenant, wo), runs) in later.runs {
+            for (n, r) in runs {
+                let run = run_entry(&mut self.runs, (&tenant, &wo), n, &r.run_id);
+                if r.started {
+                    // Only a run_started sets these, as `add` does.
+                    run.started = true;
+                    run.work_order_sha256 = r.work_order_sha256;
+                    run.period = r.period;
+                }
+                run.max_attempt = run.max_attempt.max(r.max_attempt);
+                if let Some((attempt, status)) = r.end {
+                    if run.end.is_none_or(|(a, _)| attempt >= a) {
+                        run.end = Some((attempt, status));
+                    }
+                }
+            }
+        }
+        for (key, afters) in later.reruns {
+            self.reruns.entry(key).or_default().extend(afters);
+        }
+    }
+
     /// Each work order's last run, or None when any run is open, a last run never ended or a
     /// rerun request is pending (then the planner needs the whole history).
     pub fn settled(&self) -> Option<Vec<LastRun>> {
@@ -283,5 +308,38 @@ mod tests {
         }
         let compact = compact_history(&last.settled().unwrap());
         assert_eq!(from_history(&compact), from_history(&history));
+    }
+
+    #[test]
+    fn files_folded_apart_and_merged_agree_with_one_fold_in_file_order() {
+        let records = [
+            started(1),
+            spend(1, 1),
+            ended(1, 1, RunStatus::Partial),
+            spend(1, 2),
+            ended(1, 2, RunStatus::Completed),
+            started(2),
+            spend(2, 1),
+            spend(2, 2),
+            ended(2, 1, RunStatus::Failed),
+        ];
+        // Every prefix: a run left open (a SPEND of attempt 2 without its end) must stay open.
+        for n in 0..=records.len() {
+            let (mut whole, mut billing, mut evidence) = (
+                LastRuns::default(),
+                LastRuns::default(),
+                LastRuns::default(),
+            );
+            let (bills, evs): (Vec<&Record>, Vec<&Record>) = records[..n]
+                .iter()
+                .partition(|r| matches!(r, Record::Spend(_)));
+            for r in bills.iter().chain(&evs) {
+                whole.add(r);
+            }
+            bills.iter().for_each(|r| billing.add(r));
+            evs.iter().for_each(|r| evidence.add(r));
+            billing.merge(evidence);
+            assert_eq!(billing.settled(), whole.settled(), "after {n} records");
+        }
     }
 }

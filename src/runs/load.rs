@@ -41,16 +41,28 @@ pub fn load_only(
 /// (little memory per run), with the balances, whether a writer would repair anything, and
 /// where each file's verified records end (what the ledger cache keeps).
 pub(crate) fn load_last(dir: &Path) -> Result<(LastRuns, Balances, bool, [Mark; 3])> {
-    let mut last = LastRuns::default();
-    let streams = [Stream::Billing, Stream::Evidence];
-    let (reading, marks) = crate::ledger::read_marked(dir, &streams, |line| {
+    // One fold per file (the files are read on two threads), merged in file order.
+    let [mut billing, mut evidence, mut audit] = <[LastRuns; 3]>::default();
+    let fold = |last: &mut LastRuns, line: LedgerLine<'_>| -> Result<()> {
         if History::uses(line.record_type) {
             last.add(&line.record()?);
         }
         Ok(())
-    })?;
+    };
+    let streams = [Stream::Billing, Stream::Evidence];
+    let (reading, marks) = crate::ledger::read_marked(
+        dir,
+        &streams,
+        [
+            &mut |line| fold(&mut billing, line),
+            &mut |line| fold(&mut evidence, line),
+            &mut |line| fold(&mut audit, line),
+        ],
+    )?;
+    billing.merge(evidence);
+    billing.merge(audit);
     let pending = reading.repairs_pending();
-    Ok((last, reading.balances, pending, marks))
+    Ok((billing, reading.balances, pending, marks))
 }
 
 /// Fold one line in when it belongs to a work order `wanted` picks. A type a history has no
