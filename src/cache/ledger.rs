@@ -3,7 +3,7 @@ use super::LedgerUse;
 use crate::error::Result;
 use crate::ledger::{FileId, LedgerLine, Mark, Stale, Stream};
 use crate::runs::history::History;
-use crate::runs::last::{compact_history, LastRun};
+use crate::runs::last::{compact_history, LastRun, LastRuns};
 use crate::runs::Balances;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -46,6 +46,38 @@ pub struct Quick {
     pub balances: Balances,
     pub used: LedgerUse,
     pub renewal: Renewal,
+    /// What the cache held, when nothing was appended since it was written.
+    pub seed: Option<Seed>,
+}
+
+/// What a pass's first read of the ledger verified: each work order's last run (none open)
+/// and where each file ended. A writer that opens on exactly these heads and is the only one
+/// to append renews the cache from it and what it wrote ([`save_written`]), with no whole
+/// read at the end of the pass.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub last_runs: Vec<LastRun>,
+    /// Per file (`Stream::ALL` order): bytes, seq and hash of the last record.
+    heads: Vec<(u64, u64, String)>,
+}
+
+impl Seed {
+    fn of(stored: &Stored, last_runs: Vec<LastRun>) -> Seed {
+        let heads = stored
+            .files
+            .iter()
+            .map(|f| (f.offset, f.seq, f.hash.clone()))
+            .collect();
+        Seed { last_runs, heads }
+    }
+
+    /// Whether a writer's heads are the ones this was read at.
+    pub fn is_at(&self, heads: &[crate::ledger::HeadInfo]) -> bool {
+        self.heads.len() == heads.len()
+            && self.heads.iter().zip(heads).all(|((bytes, seq, hash), h)| {
+                *bytes == h.bytes && *seq == h.seq && *hash == h.hash
+            })
+    }
 }
 
 /// The cache to write when records were appended since it was (none when nothing was).
@@ -129,12 +161,15 @@ fn finish(
 ) -> Quick {
     let history = compact_history(&stored.last_runs);
     let mut renewal = Renewal::default();
+    let mut seed = None;
     let used = if moved {
         stored.balances = balances.clone();
         let keys = set_marks(&mut stored, marks);
         renewal = Renewal(Some((stored, keys)));
         LedgerUse::Appended { records }
     } else {
+        let last_runs = std::mem::take(&mut stored.last_runs);
+        seed = Some(Seed::of(&stored, last_runs));
         LedgerUse::Hit
     };
     Quick {
@@ -142,6 +177,7 @@ fn finish(
         balances,
         used,
         renewal,
+        seed,
     }
 }
 
@@ -160,24 +196,37 @@ pub fn load_and_save(
     runtime_dir: &Path,
     state_dir: &Path,
     save: bool,
-) -> Result<(Option<History>, Balances)> {
-    let (last_runs, balances) = read_and_save(runtime_dir, state_dir, save)?;
-    Ok((last_runs.as_deref().map(compact_history), balances))
+) -> Result<(Option<Compact>, Balances)> {
+    let (read, balances) = read_and_save(runtime_dir, state_dir, save)?;
+    let compact = read.map(|(last_runs, stored)| {
+        let history = compact_history(&last_runs);
+        (history, stored.map(|s| Seed::of(&s, last_runs)))
+    });
+    Ok((compact, balances))
 }
 
-/// Write the cache anew from a whole read, after a pass appended to the ledger: no history
-/// is built, since nothing in this pass plans again.
+/// Each work order's last run as a history (none open), and the cache written from it.
+pub type Compact = (History, Option<Seed>);
+
+/// Each work order's last run (none open), and the cache written from them.
+type Settled = (Vec<LastRun>, Option<Stored>);
+
+/// Write the cache anew from a whole read, after a pass appended to the ledger when its
+/// writer could not ([`save_written`]): no history is built, since nothing in this pass
+/// plans again.
 pub fn renew(runtime_dir: &Path, state_dir: &Path) -> Result<()> {
+    crate::failpoint::hit("before_cache_read");
     read_and_save(runtime_dir, state_dir, true).map(|_| ())
 }
 
 /// Each work order's last run when all are settled, and the balances; the cache saved from
-/// them when `save` (removed when they are not settled).
+/// them when `save` (removed when they are not settled), and then what it holds (its last
+/// runs taken out).
 fn read_and_save(
     runtime_dir: &Path,
     state_dir: &Path,
     save: bool,
-) -> Result<(Option<Vec<LastRun>>, Balances)> {
+) -> Result<(Option<Settled>, Balances)> {
     let (last, balances, pending, marks) = crate::runs::load::load_last(state_dir)?;
     let settled = last.settled().filter(|_| !pending);
     let Some(last_runs) = settled else {
@@ -187,8 +236,38 @@ fn read_and_save(
         return Ok((None, balances));
     };
     if !save {
-        return Ok((Some(last_runs), balances));
+        return Ok((Some((last_runs, None)), balances));
     }
+    let mut stored = save_new(runtime_dir, state_dir, balances, last_runs, marks);
+    let last_runs = std::mem::take(&mut stored.last_runs);
+    let balances = std::mem::take(&mut stored.balances);
+    Ok((Some((last_runs, Some(stored))), balances))
+}
+
+/// Write the cache anew from a writer that appended everything since `seed`'s read
+/// ([`Seed::is_at`]): its files' marks and balances, and each work order's last run as
+/// `last` folded the seed and what was appended (the cache is removed when a run is open).
+pub(crate) fn save_written(
+    runtime_dir: &Path,
+    state_dir: &Path,
+    marks: [Mark; 3],
+    balances: Balances,
+    last: &LastRuns,
+) {
+    match last.settled() {
+        Some(last_runs) => drop(save_new(runtime_dir, state_dir, balances, last_runs, marks)),
+        None => remove(runtime_dir),
+    }
+}
+
+/// Write the cache of a verified state; what it holds.
+fn save_new(
+    runtime_dir: &Path,
+    state_dir: &Path,
+    balances: Balances,
+    last_runs: Vec<LastRun>,
+    marks: [Mark; 3],
+) -> Stored {
     let mut stored = Stored {
         format: FORMAT,
         build: crate::build::id(),
@@ -200,7 +279,7 @@ fn read_and_save(
     };
     let keys = set_marks(&mut stored, marks);
     save_stored(runtime_dir, &stored, &keys);
-    Ok((Some(stored.last_runs), stored.balances))
+    stored
 }
 
 /// Remove the cache (a write that failed must not leave an older one to be trusted).

@@ -57,6 +57,10 @@ pub(crate) struct Files {
     pub files: Vec<FileState>,
     /// Set when a write or flush failed: the next group re-reads the files from the start.
     pub poisoned: bool,
+    /// Set once the files hold records this writer did not write (another process's caught
+    /// up, a file re-read after a replace or a failed write): what it appended is then not
+    /// all that was appended since it opened.
+    pub foreign: bool,
 }
 
 /// The files written after their dependencies: a record of a run after its `run_started`
@@ -84,6 +88,7 @@ impl Files {
             let (files, r) = load_locked(&self.dir)?;
             self.files = files;
             self.poisoned = false;
+            self.foreign = true;
             st.repairs.extend(r);
         }
         let mut answers = Vec::with_capacity(group.len());
@@ -286,6 +291,7 @@ impl Files {
             // Replaced by a merge (rename): the old inode is no longer the ledger.
             let (fresh, repairs) = load_file(&self.dir, stream)?;
             *f = fresh;
+            self.foreign = true;
             return Ok(repairs.into_iter().collect());
         }
         let len = meta.len();
@@ -302,6 +308,7 @@ impl Files {
             return Ok(Vec::new());
         }
         let start = f.scan.offset();
+        self.foreign = true;
         match scan_to_end(&f.file, &f.path, &mut f.scan, start)? {
             Some(t) => Ok(vec![remove_torn_tail(f, t)?]),
             None => Ok(Vec::new()),

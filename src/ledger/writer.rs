@@ -6,12 +6,14 @@ use super::file::read_object;
 use super::key::key_id;
 use super::lines::Lines;
 use super::lock::{LockFile, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+use super::mark::{FileId, Mark};
 use super::open::load_locked;
 use super::prepare::prepare;
 use super::Repair;
 use crate::error::{Error, Result};
 use crate::records::{Payload, Stream};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,6 +70,7 @@ impl Ledger {
                     dir: dir.to_path_buf(),
                     files,
                     poisoned: false,
+                    foreign: false,
                 },
                 lock,
                 lock_timeout: DEFAULT_LEDGER_LOCK_TIMEOUT,
@@ -186,6 +189,24 @@ impl Ledger {
         committed
     }
 
+    /// Where each file's records end, with every key, and the balances: what a whole
+    /// verified read of the directory would find now, from this writer's indexes, when every
+    /// record since it opened is one it wrote (else None). The indexes' keys move out: the
+    /// writer appends nothing after this.
+    pub(crate) fn close_to_marks(&mut self) -> Option<([Mark; 3], BTreeMap<String, i64>)> {
+        if self.state.foreign || self.state.poisoned {
+            return None;
+        }
+        let balances = self.balances();
+        let mut marks = Vec::with_capacity(3);
+        for f in &mut self.state.files {
+            let id = FileId::of(Some(&f.file)).ok()?;
+            marks.push(Mark::take(&mut f.scan, id));
+        }
+        self.state.poisoned = true;
+        Some((marks.try_into().ok()?, balances))
+    }
+
     /// Re-read every file before the next group (a holder of the writer stopped midway).
     pub(super) fn poison(&mut self) {
         self.state.poisoned = true;
@@ -208,5 +229,55 @@ impl Ledger {
         let mut repairs = committed.repairs;
         repairs.extend(outcome.repairs);
         Ok(AppendOutcome { repairs, ..outcome })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::records::Topup;
+
+    fn topup(reference: &str) -> Vec<Payload> {
+        vec![Payload::new(Topup::new(
+            "acme", 5, "m", reference, None, "ops",
+        ))]
+    }
+
+    /// The marks a writer closes to are a whole verified read's: each file's head, keys and
+    /// identity, and the balances.
+    #[test]
+    fn a_writer_closes_to_the_marks_a_whole_read_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        for r in ["r1", "r2", "r3"] {
+            ledger.append(Stream::Billing, topup(r)).unwrap();
+        }
+        let (marks, balances) = ledger.close_to_marks().unwrap();
+        fn skip(_: crate::ledger::LedgerLine<'_>) -> Result<()> {
+            Ok(())
+        }
+        let sinks: [crate::ledger::read::LineSink<'_>; 3] = [&mut skip, &mut skip, &mut skip];
+        let (reading, read) = crate::ledger::read_marked(dir.path(), &[], sinks).unwrap();
+        assert_eq!(marks, read);
+        assert_eq!(balances, reading.balances);
+        assert_eq!(balances.get("acme"), Some(&15));
+    }
+
+    /// Another process appended while this writer was open: what it wrote is not all there
+    /// is since it opened, so it has no marks to close to (the caller reads the directory).
+    #[test]
+    fn a_writer_that_caught_up_with_another_process_has_no_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        ledger.append(Stream::Billing, topup("r1")).unwrap();
+        let (mut other, _) = Ledger::open(dir.path()).unwrap();
+        other.append(Stream::Billing, topup("r2")).unwrap();
+        ledger.append(Stream::Billing, topup("r3")).unwrap();
+        assert_eq!(ledger.balance("acme"), 15, "caught up");
+        assert!(ledger.close_to_marks().is_none());
+        let (mut alone, _) = Ledger::open(dir.path()).unwrap();
+        alone.refresh().unwrap();
+        assert!(alone.close_to_marks().is_some(), "nothing new to catch up");
     }
 }

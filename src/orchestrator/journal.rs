@@ -1,9 +1,12 @@
 //! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, and collects every repair for the pass's notes.
+use crate::cache::ledger::Seed;
 use crate::error::Result;
 use crate::ledger::{Ledger, Refusal, SharedLedger, Ticket};
 use crate::records::{Payload, Record, Stream};
+use crate::runs::last::{LastRuns, Touch};
 use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,21 @@ pub struct Journal {
     notes: Mutex<Vec<String>>,
     /// When [`Journal::reserve`] last caught up with other processes.
     refreshed: Mutex<Option<Instant>>,
+    /// Each work order's runs as the ledger cache held them when the writer opened, with
+    /// every run record posted since folded in once durable: the cache at the end of the
+    /// pass is written from it and the writer's indexes (`Journal::finish`). None when the
+    /// writer opened on other heads than the cache's.
+    written: Option<Mutex<LastRuns>>,
+    /// Batches queued ahead and not settled yet (one dropped unsettled leaves the fold
+    /// unsure, and the cache is then renewed by a whole read).
+    unsettled: AtomicUsize,
+}
+
+/// A batch queued by [`Journal::post_ahead`], to [`Journal::settle`].
+#[derive(Debug)]
+pub struct Ahead {
+    ticket: Ticket,
+    touches: Vec<Touch<String>>,
 }
 
 /// How a step's SPEND batch was answered.
@@ -51,16 +69,68 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Journal {
     /// Open the ledger for writing (repairing a torn tail or a missing audit record, each
     /// reported).
-    pub fn open(dir: &Path, totals: RunTotals) -> Result<(Journal, Vec<String>)> {
+    /// `seed`: what the pass read of the ledger cache (kept when the writer opens on the
+    /// same heads).
+    pub fn open(
+        dir: &Path,
+        totals: RunTotals,
+        seed: Option<Seed>,
+    ) -> Result<(Journal, Vec<String>)> {
         let (ledger, repairs) = Ledger::open(dir)?;
         let notes = repairs.iter().map(repair_note).collect();
+        let heads = Stream::ALL.map(|s| ledger.head(s));
+        let written = seed
+            .filter(|s| repairs.is_empty() && s.is_at(&heads))
+            .map(|s| Mutex::new(LastRuns::seeded(&s.last_runs)));
         let journal = Journal {
             ledger: SharedLedger::new(ledger),
             totals: Mutex::new(totals),
             notes: Mutex::new(Vec::new()),
             refreshed: Mutex::new(None),
+            written,
+            unsettled: AtomicUsize::new(0),
         };
         Ok((journal, notes))
+    }
+
+    /// What the run records of `batch` tell the fold (nothing when there is none).
+    fn touches(&self, batch: &[Payload]) -> Vec<Touch<String>> {
+        if self.written.is_none() {
+            return Vec::new();
+        }
+        batch
+            .iter()
+            .filter_map(|p| Touch::of(&p.record))
+            .map(|t| t.owned())
+            .collect()
+    }
+
+    /// Fold in the run records of a batch now in the ledger.
+    fn fold(&self, touches: &[Touch<String>]) {
+        if let (Some(w), false) = (&self.written, touches.is_empty()) {
+            let mut last = locked(w);
+            for t in touches {
+                last.apply(t);
+            }
+        }
+    }
+
+    /// Once every worker is done: write the ledger cache from the writer's indexes and the
+    /// fold, when the writer appended everything since the cache's read and every batch was
+    /// answered. False when it could not (the caller renews it by a whole read).
+    pub fn finish(self, runtime_dir: &Path, state_dir: &Path) -> bool {
+        let Some(written) = self.written else {
+            return false;
+        };
+        if self.unsettled.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let last = written.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let Ok(Some((marks, balances))) = self.ledger.with(|l| l.close_to_marks()) else {
+            return false;
+        };
+        crate::cache::ledger::save_written(runtime_dir, state_dir, marks, balances, &last);
+        true
     }
 
     /// The repairs made since the journal was opened (appends and refreshes catch up with
@@ -100,7 +170,7 @@ impl Journal {
     /// outcome) without waiting for it: the run's next records, posted after it, are written
     /// in the same group or a later one, so it is durable first either way, and the worker
     /// does not wait for a flush of its own. [`Journal::settle`] collects the answer.
-    pub fn post_ahead(&self, batch: Vec<Payload>) -> Result<Option<Ticket>> {
+    pub fn post_ahead(&self, batch: Vec<Payload>) -> Result<Option<Ahead>> {
         let Some(first) = batch.first() else {
             return Ok(None);
         };
@@ -114,15 +184,21 @@ impl Journal {
             ));
         }
         let stream = first.record.stream();
-        self.ledger
+        let touches = self.touches(&batch);
+        let ticket = self
+            .ledger
             .enqueue(stream, None, batch)
-            .map(Some)
-            .map_err(Refusal::into_error)
+            .map_err(Refusal::into_error)?;
+        self.unsettled.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(Ahead { ticket, touches }))
     }
 
     /// The answer to a batch queued by [`Journal::post_ahead`] (waiting for it if need be).
-    pub fn settle(&self, ticket: Ticket) -> Result<()> {
-        let outcome = self.ledger.wait(ticket).map_err(Refusal::into_error)?;
+    pub fn settle(&self, ahead: Ahead) -> Result<()> {
+        let answer = self.ledger.wait(ahead.ticket);
+        self.unsettled.fetch_sub(1, Ordering::SeqCst);
+        let outcome = answer.map_err(Refusal::into_error)?;
+        self.fold(&ahead.touches);
         locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
         Ok(())
     }
@@ -161,7 +237,9 @@ impl Journal {
             Record::Refund(r) => Some(r.batch_id()),
             _ => None,
         };
+        let touches = self.touches(&batch);
         let outcome = self.ledger.append(stream, batch_id.as_deref(), batch)?;
+        self.fold(&touches);
         locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
         if outcome.appended() {
             let mut totals = locked(&self.totals);

@@ -230,16 +230,17 @@ impl Setup {
         }
     }
 
-    /// Open the ledger's writer and run the plan, `jobs` work orders at once.
+    /// Open the ledger's writer and run the plan, `jobs` work orders at once; whether the
+    /// ledger cache was renewed from the writer (`Journal::finish`).
     fn execute(
         &self,
-        totals: crate::runs::RunTotals,
+        (totals, seed): (crate::runs::RunTotals, Option<crate::cache::ledger::Seed>),
         plan: &Plan,
         summary: &mut Summary,
         run: workers::Run,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let redactor = Redactor::new(crate::secrets::all_values());
-        let (journal, repairs) = journal::Journal::open(&self.state_dir, totals)?;
+        let (journal, repairs) = journal::Journal::open(&self.state_dir, totals, seed)?;
         summary.notes.extend(repairs);
         let env = ExecEnv {
             platform: Platform {
@@ -258,7 +259,7 @@ impl Setup {
             summary.add(report);
         }
         summary.notes.extend(env.journal.take_notes());
-        Ok(())
+        Ok(env.journal.finish(&self.runtime_dir, &self.state_dir))
     }
 }
 
@@ -320,6 +321,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         history,
         totals,
         balances,
+        seed,
         ..
     } = view;
     // Everything up to date: opening the writer (another read of the whole ledger, and its
@@ -331,7 +333,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             board: &board,
             jobs: opts.jobs,
         };
-        setup.execute(totals, &plan, &mut summary, run)?;
+        let renewed = setup.execute((totals, seed), &plan, &mut summary, run)?;
         drop(history);
         std::thread::scope(|s| {
             // No step runs after this: the kept supervisors and the zygote are told to end
@@ -339,9 +341,12 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             // cache is renewed.
             #[cfg(target_os = "linux")]
             s.spawn(crate::runner::stop);
-            // The next pass starts from a cache of what this one appended (a whole read
-            // now, instead of in the next pass, which is the one that should cost nothing).
-            if crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err() {
+            // The next pass starts from a cache of what this one appended: from the writer
+            // when it could, else by a whole read now (instead of in the next pass, which is
+            // the one that should cost nothing).
+            if !renewed
+                && crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err()
+            {
                 crate::cache::ledger::remove(&setup.runtime_dir);
             }
         });

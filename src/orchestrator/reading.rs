@@ -1,6 +1,6 @@
 //! What a pass plans from: the ledger's history, run totals and balances, from the derived ledger cache when it vouches for them (only records appended since are verified) or from a whole read.
 use super::journal::refusal;
-use crate::cache::ledger::Renewal;
+use crate::cache::ledger::{Renewal, Seed};
 use crate::cache::LedgerUse;
 use crate::error::Result;
 use crate::runs::{Balances, History, RunTotals};
@@ -15,6 +15,9 @@ pub struct LedgerView {
     pub compact: bool,
     pub used: LedgerUse,
     renewal: Renewal,
+    /// What the cache holds (found, or written by this read), for the pass's writer to renew
+    /// it from.
+    pub seed: Option<Seed>,
 }
 
 impl LedgerView {
@@ -32,6 +35,7 @@ impl LedgerView {
                 compact: true,
                 used: q.used,
                 renewal: q.renewal,
+                seed: q.seed,
             }),
             Err(reason) => LedgerView::whole(runtime_dir, state_dir, !dry_run, reason),
         }
@@ -48,7 +52,7 @@ impl LedgerView {
         let (compact, balances) =
             crate::cache::ledger::load_and_save(runtime_dir, state_dir, save).map_err(refusal)?;
         let used = LedgerUse::Full { reason };
-        let Some(history) = compact else {
+        let Some((history, seed)) = compact else {
             let (history, totals, balances) = crate::runs::load(state_dir).map_err(refusal)?;
             return Ok(LedgerView {
                 history,
@@ -57,6 +61,7 @@ impl LedgerView {
                 compact: false,
                 used,
                 renewal: Renewal::default(),
+                seed: None,
             });
         };
         Ok(LedgerView {
@@ -66,6 +71,7 @@ impl LedgerView {
             compact: true,
             used,
             renewal: Renewal::default(),
+            seed,
         })
     }
 
@@ -86,6 +92,7 @@ impl LedgerView {
             compact: false,
             used: std::mem::take(&mut self.used),
             renewal: std::mem::take(&mut self.renewal),
+            seed: self.seed.take(),
         };
         Ok(())
     }
@@ -98,6 +105,7 @@ impl LedgerView {
             compact: false,
             used: LedgerUse::None,
             renewal: Renewal::default(),
+            seed: None,
         }
     }
 

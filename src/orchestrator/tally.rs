@@ -3,7 +3,7 @@
 //! a run and closing a superseded one.
 use super::credits::Hold;
 use super::identity::{RunIdentity, StepIdentity};
-use super::journal::{Charged, Journal};
+use super::journal::{Ahead, Charged, Journal};
 use super::plan::Action;
 use super::report::{RunReport, StepReport};
 use crate::error::Result;
@@ -18,7 +18,7 @@ pub struct Tally {
     pub refunded: i64,
     /// Batches of the run queued and not answered yet (its `run_started`, a step's outcome:
     /// `Journal::post_ahead`), settled before the next module runs and before the run ends.
-    ahead: Vec<crate::ledger::Ticket>,
+    ahead: Vec<Ahead>,
 }
 
 impl Tally {

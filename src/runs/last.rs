@@ -55,79 +55,247 @@ impl RunSlot for RunLite {
     }
 }
 
-impl LastRuns {
-    /// Fold one record in, as [`History::add`] would (the types `History::uses`).
-    pub fn add(&mut self, rec: &Record) {
-        let step = |tenant: &str, wo: &str, run: u64, run_id: &str, attempt: u32| {
-            (
-                tenant.to_string(),
-                wo.to_string(),
+/// What one record tells [`LastRuns`]: folded at once by a reader, or kept by a writer until
+/// the record is durable. `S` is `&str` borrowed from the record, or `String` kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch<S> {
+    Started {
+        wo: (S, S),
+        run: u64,
+        run_id: S,
+        work_order_sha256: S,
+        period: Option<S>,
+    },
+    Rerun {
+        wo: (S, S),
+        after_run: u64,
+    },
+    Ended {
+        wo: (S, S),
+        run: u64,
+        run_id: S,
+        attempt: u32,
+        status: RunStatus,
+    },
+    /// A SPEND, REFUND, `step_started` or `step_outcome`: an attempt of a run.
+    Attempt {
+        wo: (S, S),
+        run: u64,
+        run_id: S,
+        attempt: u32,
+    },
+    /// A delivery receipt: an attempt of a run known by its id alone.
+    Receipt {
+        wo: (S, S),
+        run_id: S,
+        attempt: u32,
+    },
+}
+
+impl<'a> Touch<&'a str> {
+    /// What `rec` tells a [`LastRuns`] (None for a type `History::uses` not).
+    pub fn of(rec: &'a Record) -> Option<Touch<&'a str>> {
+        let attempt = |t: &'a str, w: &'a str, run: u64, run_id: &'a str, attempt: u32| {
+            Some(Touch::Attempt {
+                wo: (t, w),
                 run,
-                run_id.to_string(),
+                run_id,
                 attempt,
-            )
+            })
         };
-        let touched = match rec {
-            Record::RunStarted(r) => {
-                let wo = (r.tenant_id.as_str(), r.work_order_id.as_str());
-                let run = run_entry(&mut self.runs, wo, r.run, &r.run_id);
-                run.started = true;
-                run.work_order_sha256 = Some(r.work_order_sha256.clone());
-                run.period = r.period.clone();
-                None
-            }
-            Record::RerunRequested(q) => {
-                let key = (q.tenant_id.clone(), q.work_order_id.clone());
-                self.reruns.entry(key).or_default().push(q.after_run);
-                None
-            }
-            Record::RunEnded(e) => {
-                let wo = (e.tenant_id.as_str(), e.work_order_id.as_str());
-                let run = run_entry(&mut self.runs, wo, e.run, &e.run_id);
-                if run.end.is_none_or(|(a, _)| e.attempt >= a) {
-                    run.end = Some((e.attempt, e.status));
-                }
-                None
-            }
+        match rec {
+            Record::RunStarted(r) => Some(Touch::Started {
+                wo: (&r.tenant_id, &r.work_order_id),
+                run: r.run,
+                run_id: &r.run_id,
+                work_order_sha256: &r.work_order_sha256,
+                period: r.period.as_deref(),
+            }),
+            Record::RerunRequested(q) => Some(Touch::Rerun {
+                wo: (&q.tenant_id, &q.work_order_id),
+                after_run: q.after_run,
+            }),
+            Record::RunEnded(e) => Some(Touch::Ended {
+                wo: (&e.tenant_id, &e.work_order_id),
+                run: e.run,
+                run_id: &e.run_id,
+                attempt: e.attempt,
+                status: e.status,
+            }),
             Record::Spend(Spend {
                 tenant_id, charge, ..
             })
             | Record::Refund(Refund {
                 tenant_id, charge, ..
-            }) => Some(step(
+            }) => attempt(
                 tenant_id,
                 &charge.work_order_id,
                 charge.run,
                 &charge.run_id,
                 charge.attempt,
-            )),
-            Record::StepStarted(s) => Some(step(
-                &s.tenant_id,
-                &s.work_order_id,
-                s.run,
-                &s.run_id,
-                s.attempt,
-            )),
-            Record::StepOutcome(o) => Some(step(
-                &o.tenant_id,
-                &o.work_order_id,
-                o.run,
-                &o.run_id,
-                o.attempt,
-            )),
-            Record::DeliveryReceipt(d) => {
-                let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
-                if let Some(run) = run_with_id(&mut self.runs, wo, &d.run_id) {
-                    run.max_attempt = run.max_attempt.max(d.attempt);
-                }
-                None
+            ),
+            Record::StepStarted(s) => {
+                attempt(&s.tenant_id, &s.work_order_id, s.run, &s.run_id, s.attempt)
             }
+            Record::StepOutcome(o) => {
+                attempt(&o.tenant_id, &o.work_order_id, o.run, &o.run_id, o.attempt)
+            }
+            Record::DeliveryReceipt(d) => Some(Touch::Receipt {
+                wo: (&d.tenant_id, &d.work_order_id),
+                run_id: &d.run_id,
+                attempt: d.attempt,
+            }),
             _ => None,
-        };
-        if let Some((tenant, wo, run, run_id, attempt)) = touched {
-            let r = run_entry(&mut self.runs, (&tenant, &wo), run, &run_id);
-            r.max_attempt = r.max_attempt.max(attempt);
         }
+    }
+
+    /// The same, its text kept.
+    pub fn owned(&self) -> Touch<String> {
+        let s = |x: &str| x.to_string();
+        let wo = |(t, w): (&str, &str)| (t.to_string(), w.to_string());
+        match *self {
+            Touch::Started {
+                wo: w,
+                run,
+                run_id,
+                work_order_sha256,
+                period,
+            } => Touch::Started {
+                wo: wo(w),
+                run,
+                run_id: s(run_id),
+                work_order_sha256: s(work_order_sha256),
+                period: period.map(s),
+            },
+            Touch::Rerun { wo: w, after_run } => Touch::Rerun {
+                wo: wo(w),
+                after_run,
+            },
+            Touch::Ended {
+                wo: w,
+                run,
+                run_id,
+                attempt,
+                status,
+            } => Touch::Ended {
+                wo: wo(w),
+                run,
+                run_id: s(run_id),
+                attempt,
+                status,
+            },
+            Touch::Attempt {
+                wo: w,
+                run,
+                run_id,
+                attempt,
+            } => Touch::Attempt {
+                wo: wo(w),
+                run,
+                run_id: s(run_id),
+                attempt,
+            },
+            Touch::Receipt {
+                wo: w,
+                run_id,
+                attempt,
+            } => Touch::Receipt {
+                wo: wo(w),
+                run_id: s(run_id),
+                attempt,
+            },
+        }
+    }
+}
+
+/// A touched work order's key as text.
+fn key<S: AsRef<str>>((t, w): &(S, S)) -> (&str, &str) {
+    (t.as_ref(), w.as_ref())
+}
+
+impl LastRuns {
+    /// Fold one record in, as [`History::add`] would (the types `History::uses`).
+    pub fn add(&mut self, rec: &Record) {
+        if let Some(t) = Touch::of(rec) {
+            self.apply(&t);
+        }
+    }
+
+    /// Fold in what one record tells.
+    pub fn apply<S: AsRef<str>>(&mut self, touch: &Touch<S>) {
+        let (wo, run, run_id, attempt) = match touch {
+            Touch::Started {
+                wo,
+                run,
+                run_id,
+                work_order_sha256,
+                period,
+            } => {
+                let run = run_entry(&mut self.runs, key(wo), *run, run_id.as_ref());
+                run.started = true;
+                run.work_order_sha256 = Some(work_order_sha256.as_ref().to_string());
+                run.period = period.as_ref().map(|p| p.as_ref().to_string());
+                return;
+            }
+            Touch::Rerun { wo, after_run } => {
+                let (t, w) = key(wo);
+                let wo = (t.to_string(), w.to_string());
+                self.reruns.entry(wo).or_default().push(*after_run);
+                return;
+            }
+            Touch::Ended {
+                wo,
+                run,
+                run_id,
+                attempt,
+                status,
+            } => {
+                let run = run_entry(&mut self.runs, key(wo), *run, run_id.as_ref());
+                if run.end.is_none_or(|(a, _)| *attempt >= a) {
+                    run.end = Some((*attempt, *status));
+                }
+                return;
+            }
+            Touch::Receipt {
+                wo,
+                run_id,
+                attempt,
+            } => {
+                if let Some(run) = run_with_id(&mut self.runs, key(wo), run_id.as_ref()) {
+                    run.max_attempt = run.max_attempt.max(*attempt);
+                }
+                return;
+            }
+            Touch::Attempt {
+                wo,
+                run,
+                run_id,
+                attempt,
+            } => (key(wo), *run, run_id.as_ref(), *attempt),
+        };
+        let r = run_entry(&mut self.runs, wo, run, run_id);
+        r.max_attempt = r.max_attempt.max(attempt);
+    }
+
+    /// Every work order's last run as a cache kept it (each ended, none open): what folding
+    /// their whole histories gives, as far as [`LastRuns::settled`] can tell, so records
+    /// appended later fold on top of it.
+    pub fn seeded(last_runs: &[LastRun]) -> LastRuns {
+        let mut out = LastRuns::default();
+        for l in last_runs {
+            let run = run_entry(
+                &mut out.runs,
+                (&l.tenant_id, &l.work_order_id),
+                l.run,
+                &l.run_id,
+            );
+            run.started = true;
+            run.work_order_sha256 = l.work_order_sha256.clone();
+            run.period = l.period.clone();
+            run.max_attempt = l.attempt;
+            run.end = Some((l.attempt, l.status));
+        }
+        out
     }
 
     /// Fold in what `later` folded from records that come after this one's (another file,

@@ -203,6 +203,75 @@ fn a_run_left_open_by_a_crash_is_resumed_whatever_the_cache_said() {
     assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
 }
 
+/// Aborts a pass that renews the ledger cache by reading the ledger again.
+const NO_CACHE_READ: [(&str, &str); 1] = [("PLATFORM_FAILPOINT", "before_cache_read")];
+
+/// The ledger cache as it is, then rebuilt by a whole read (a no-op pass without it): byte
+/// for byte the same.
+fn assert_cache_is_a_whole_reads(fx: &Fx) {
+    let names = ["ledger.json", "ledger-keys.bin"];
+    let left: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(cache_file(fx, n)).unwrap())
+        .collect();
+    for n in names {
+        std::fs::remove_file(cache_file(fx, n)).unwrap();
+    }
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["runs"], json!([]), "{sum}");
+    full_because(&sum, "no cache");
+    for (n, bytes) in names.iter().zip(left) {
+        assert!(
+            std::fs::read(cache_file(fx, n)).unwrap() == bytes,
+            "{n} differs"
+        );
+    }
+}
+
+#[test]
+fn a_pass_renews_the_cache_from_its_writer_as_a_whole_read_would() {
+    let fx = funded_order("chain", CHAIN, 100);
+    fx.workorder("second", SECOND);
+    // From the whole read at its start (no cache yet), two work orders at once.
+    let out = fx.run_env(&["orchestrator", "--json", "--jobs", "2"], &NO_CACHE_READ);
+    assert!(out.status.success(), "{}", out.stderr_text());
+    assert_eq!(out.json()["runs"].as_array().unwrap().len(), 2);
+    assert_cache_is_a_whole_reads(&fx);
+    // From the cache (nothing appended since): run 2 of a changed work order.
+    fx.workorder("chain", &CHAIN.replace("alpha beta gamma delta", "one two"));
+    let out = fx.run_env(&["orchestrator", "--json"], &NO_CACHE_READ);
+    assert!(out.status.success(), "{}", out.stderr_text());
+    let sum = out.json();
+    assert_eq!(ledger_use(&sum), "hit", "{sum}");
+    assert_eq!(sum["runs"][0]["run"], 2, "{sum}");
+    assert_cache_is_a_whole_reads(&fx);
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sum["up_to_date"], json!(["t1/chain", "t1/second"]), "{sum}");
+    assert_eq!(ledger_use(&sum), "hit", "{sum}");
+}
+
+#[test]
+fn a_pass_that_resumed_a_run_renews_the_cache_by_reading_the_ledger() {
+    let fx = funded_order("chain", CHAIN, 100);
+    let crashed = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "after_step_started")],
+    );
+    assert!(!crashed.status.success(), "the failpoint aborts the pass");
+    // A run was open at its start: no cache to build on, so it reads the ledger at its end.
+    let resumed = fx.run_env(&["orchestrator"], &NO_CACHE_READ);
+    assert!(!resumed.status.success());
+    assert_has(&resumed.stderr_text(), "failpoint before_cache_read");
+    // Everything it ran is durable; the next pass finds the run ended and rebuilds the cache.
+    let sum = up_to_date(&fx, &[]);
+    assert_eq!(ledger_use(&sum), "full", "{sum}");
+    assert_eq!(fx.balance(), 100 - 8, "charged once");
+    fx.integrity().unwrap();
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+}
+
 const SECOND: &str = r#"work_order_id: second
 steps:
   - step_id: gen
