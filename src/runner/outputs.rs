@@ -137,27 +137,36 @@ pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<File
         }
         let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
         let at = Beneath::new(outputs_dir, &rel);
-        let meta = std::fs::symlink_metadata(at.path()).ok();
-        let record =
-            match out.ty {
-                OutputType::File if meta.as_ref().is_some_and(|m| m.is_file()) => file_digest(&at)
-                    .map(|(sha, bytes)| FileRecord {
-                        id: out.id.clone(),
-                        path: rel.clone(),
-                        bytes,
-                        sha256: sha,
-                        files: None,
-                    }),
-                OutputType::Dir if meta.as_ref().is_some_and(|m| m.is_dir()) => dir_manifest(&at)
-                    .map(|m| FileRecord {
-                        id: out.id.clone(),
-                        path: rel.clone(),
-                        bytes: m.bytes,
-                        sha256: m.sha256,
-                        files: Some(m.files.len() as u64),
-                    }),
-                _ => Err(String::new()),
-            };
+        let is = |dir: bool| {
+            std::fs::symlink_metadata(at.path()).is_ok_and(|m| {
+                if dir {
+                    m.is_dir()
+                } else {
+                    m.is_file()
+                }
+            })
+        };
+        let record = match out.ty {
+            // Opened first: what is not a regular file is then told apart from a file
+            // that cannot be read (one `stat` less per output).
+            OutputType::File => file_digest(&at)
+                .map(|(sha, bytes)| FileRecord {
+                    id: out.id.clone(),
+                    path: rel.clone(),
+                    bytes,
+                    sha256: sha,
+                    files: None,
+                })
+                .map_err(|why| if is(false) { why } else { String::new() }),
+            OutputType::Dir if is(true) => dir_manifest(&at).map(|m| FileRecord {
+                id: out.id.clone(),
+                path: rel.clone(),
+                bytes: m.bytes,
+                sha256: m.sha256,
+                files: Some(m.files.len() as u64),
+            }),
+            _ => Err(String::new()),
+        };
         match record {
             Ok(r) => records.push(r),
             Err(why) if why.is_empty() => missing.push(rel),
