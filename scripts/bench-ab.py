@@ -14,7 +14,9 @@ Usage: scripts/bench-ab.py [-w 1000] [-r 4] [--dir DIR] [--runtime-dir DIR] BIN:
                    after deleting many slow, docs/performance.md)
 
 Prints one Markdown row per BIN:JOBS: median and best wall, median CPU (user + sys of the
-pass and its children), and the median and best ratio to the floor of the same round.
+pass and its children), the median and best ratio to the floor of the same round, and the
+medians of when the first step's progress line came and of the time from the last one to
+the pass's exit (what runs before the first step and after the last, on fewer CPUs).
 Every pass must exit 0 and run every work order.
 """
 import argparse
@@ -50,17 +52,28 @@ def first_pass(binary, jobs, repo, state0, work, runtime, w):
     os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    p = subprocess.run(
+    out = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(
         [binary, "--repo", repo, "orchestrator", "--jobs", jobs, "--json",
          "--billing-state-dir", state, "--runtime-dir", runtime],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=out, stderr=subprocess.PIPE, text=True,
     )
+    # One progress line per finished step: when the first came and the last.
+    first = last = None
+    err = []
+    for line in p.stderr:
+        last = time.perf_counter() - t
+        first = last if first is None else first
+        err.append(line)
+    p.wait()
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode != 0 or f'"runs"' not in p.stdout or p.stdout.count('"run_id"') < w:
-        sys.exit(f"{binary} --jobs {jobs} failed (exit {p.returncode}):\n{p.stderr[-2000:]}")
+    out.seek(0)
+    stdout = out.read()
+    if p.returncode != 0 or f'"runs"' not in stdout or stdout.count('"run_id"') < w or first is None:
+        sys.exit(f"{binary} --jobs {jobs} failed (exit {p.returncode}):\n{''.join(err)[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return wall, cpu, first, wall - last
 
 
 def main():
@@ -90,18 +103,21 @@ def main():
     for r in range(a.r):
         for c in configs:
             f = floor(repo, 2 * a.w, spawn_out)
-            wall, cpu = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
-            results[c].append((wall, cpu, f))
+            wall, cpu, first, tail = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
+            results[c].append((wall, cpu, f, first, tail))
             print(f"round {r + 1}: {os.path.basename(c[0])} --jobs {c[1]}: {wall:.3f} s, "
                   f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x", file=sys.stderr, flush=True)
     shutil.rmtree(a.runtime_dir, ignore_errors=True)
-    print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) | × floor (best) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) "
+          "| × floor (best) | first step ends | after the last |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for (binary, jobs), rs in results.items():
-        ratios = [w / f for w, _, f in rs]
-        print(f"| `{os.path.basename(binary)}` `--jobs {jobs}` | {statistics.median(w for w, _, _ in rs):.3f} s "
-              f"| {min(w for w, _, _ in rs):.3f} s | {statistics.median(c for _, c, _ in rs):.3f} s "
-              f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× |")
+        med = lambda k: statistics.median(x[k] for x in rs)
+        ratios = [x[0] / x[2] for x in rs]
+        print(f"| `{os.path.basename(binary)}` `--jobs {jobs}` | {med(0):.3f} s "
+              f"| {min(x[0] for x in rs):.3f} s | {med(1):.3f} s "
+              f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× "
+              f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms |")
 
 
 if __name__ == "__main__":
