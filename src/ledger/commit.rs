@@ -99,7 +99,14 @@ impl Files {
             let after = st.bufs.each_ref().map(Vec::len);
             touched.push([0, 1, 2].map(|i| after[i] != before[i]));
         }
-        if let Err((failed, e)) = self.write_staged(&st) {
+        let written = self.write_staged(&st);
+        // What this writer's own writes left (a failed one poisons the files: re-read).
+        for (f, buf) in self.files.iter_mut().zip(&st.bufs) {
+            if !buf.is_empty() {
+                f.note_written();
+            }
+        }
+        if let Err((failed, e)) = written {
             self.poisoned = true;
             for (answer, t) in answers.iter_mut().zip(&touched) {
                 let unwritten = t.iter().zip(failed).any(|(t, f)| *t && f);
@@ -293,6 +300,10 @@ impl Files {
             *f = fresh;
             self.foreign = true;
             return Ok(repairs.into_iter().collect());
+        }
+        if f.changed != Some(crate::ledger::mark::ctime_ns(&meta)) {
+            // Written by another process since this writer last read or wrote it.
+            self.foreign = true;
         }
         let len = meta.len();
         if len < f.scan.head.offset {

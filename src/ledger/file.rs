@@ -2,6 +2,7 @@
 use super::billing::Spent;
 use super::key::KeyId;
 use super::lines::Lines;
+use super::mark::ctime_ns;
 use super::prepare::Prepared;
 use super::scan::{Head, Scan};
 use crate::error::{Error, Result};
@@ -27,6 +28,17 @@ pub(crate) struct FileState {
     pub file: File,
     pub id: (u64, u64),
     pub scan: Scan,
+    /// The file's change time as this writer last knew it: before its scan at open, then
+    /// after each of its own writes. Another time means another process wrote it since
+    /// (appended, or changed it in place).
+    pub changed: Option<i128>,
+}
+
+impl FileState {
+    /// Note the change time this writer's own write left.
+    pub fn note_written(&mut self) {
+        self.changed = self.file.metadata().ok().map(|m| ctime_ns(&m));
+    }
 }
 
 /// Chain a checked batch after the file's head as it will be once what is staged before it
@@ -80,6 +92,7 @@ pub(crate) fn write_batch(f: &mut FileState, batch: &[Prepared]) -> Result<Vec<P
     let mut buf = Vec::new();
     let posted = stage_batch(f, batch, &mut buf)?;
     write_durably(f, &buf, before)?;
+    f.note_written();
     Ok(posted)
 }
 

@@ -24,9 +24,14 @@ impl FileId {
         Ok(FileId {
             dev: m.dev(),
             ino: m.ino(),
-            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+            ctime_ns: ctime_ns(&m),
         })
     }
+}
+
+/// A file's change time in nanoseconds.
+pub(crate) fn ctime_ns(m: &std::fs::Metadata) -> i128 {
+    i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec())
 }
 
 /// The end of the verified records of one file.

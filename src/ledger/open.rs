@@ -1,6 +1,7 @@
 //! Opening a billing-state directory for writing: scan the three files, refuse damage, then repair what a crash can leave (a torn tail, a privileged record without its audit record) and report it.
 use super::cross::PrivilegedRef;
 use super::file::{read_object, sync_dir, write_batch, FileState};
+use super::mark::ctime_ns;
 use super::prepare::prepare_one;
 use super::scan::{self, check_across, Mode, Scan};
 use super::{Repair, RepairKind, Stream};
@@ -15,6 +16,8 @@ use std::path::Path;
 struct Scanned {
     scan: Scan,
     torn: Option<scan::Torn>,
+    /// Its change time before the scan (None: it did not exist).
+    changed: Option<i128>,
 }
 
 /// Open and index the three files; the caller holds the directory lock. Every file and the
@@ -35,7 +38,7 @@ pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
     let mut repairs = Vec::new();
     for (stream, s) in Stream::ALL.into_iter().zip(scanned) {
         created |= !dir.join(stream.file_name()).exists();
-        let mut f = open_for_append(dir, stream, s.scan)?;
+        let mut f = open_for_append(dir, stream, s.scan, s.changed)?;
         if let Some(t) = s.torn {
             repairs.push(remove_torn_tail(&mut f, t)?);
         }
@@ -55,7 +58,7 @@ pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
 /// Re-open one file that was replaced (a merge renamed a new one over it).
 pub(crate) fn load_file(dir: &Path, stream: Stream) -> Result<(FileState, Option<Repair>)> {
     let s = scan_as_is(dir, stream)?;
-    let mut f = open_for_append(dir, stream, s.scan)?;
+    let mut f = open_for_append(dir, stream, s.scan, s.changed)?;
     let repair = match s.torn {
         Some(t) => Some(remove_torn_tail(&mut f, t)?),
         None => None,
@@ -72,12 +75,23 @@ fn scan_as_is(dir: &Path, stream: Stream) -> Result<Scanned> {
     let file = match File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Scanned { scan, torn: None })
+            return Ok(Scanned {
+                scan,
+                torn: None,
+                changed: None,
+            })
         }
         Err(e) => return Err(Error::io(&path, &e)),
     };
+    let changed = Some(ctime_ns(
+        &file.metadata().map_err(|e| Error::io(&path, &e))?,
+    ));
     let torn = scan_to_end(&file, &path, &mut scan, 0)?;
-    Ok(Scanned { scan, torn })
+    Ok(Scanned {
+        scan,
+        torn,
+        changed,
+    })
 }
 
 /// Feed `file` from `start` to its end: its torn tail, or an error for any other problem.
@@ -106,7 +120,14 @@ pub(crate) fn damage(path: &Path, line: u64, message: &str) -> Error {
     .help("a complete line that fails its checks is damage, not an interrupted write, and no writer continues on it: run `platform integrity-validate` for every problem, then restore the file from a good copy (e.g. `platform state pull`)")
 }
 
-fn open_for_append(dir: &Path, stream: Stream, scan: Scan) -> Result<FileState> {
+/// `changed`: its change time before it was scanned (None: it did not exist, and is
+/// created here).
+fn open_for_append(
+    dir: &Path,
+    stream: Stream,
+    scan: Scan,
+    changed: Option<i128>,
+) -> Result<FileState> {
     let path = dir.join(stream.file_name());
     let file = OpenOptions::new()
         .read(true)
@@ -120,6 +141,7 @@ fn open_for_append(dir: &Path, stream: Stream, scan: Scan) -> Result<FileState> 
         file,
         id: (meta.dev(), meta.ino()),
         scan,
+        changed: changed.or(Some(ctime_ns(&meta))),
     })
 }
 
@@ -128,6 +150,7 @@ pub(crate) fn remove_torn_tail(f: &mut FileState, t: scan::Torn) -> Result<Repai
         .set_len(t.offset)
         .and_then(|()| f.file.sync_all())
         .map_err(|e| Error::io(&f.path, &e))?;
+    f.note_written();
     Ok(Repair {
         kind: RepairKind::TornTail,
         file: f.path.display().to_string(),

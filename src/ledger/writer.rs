@@ -197,12 +197,19 @@ impl Ledger {
         if self.state.foreign || self.state.poisoned {
             return None;
         }
-        let balances = self.balances();
-        let mut marks = Vec::with_capacity(3);
-        for f in &mut self.state.files {
+        let mut ids = Vec::with_capacity(3);
+        for f in &self.state.files {
             let id = FileId::of(Some(&f.file)).ok()?;
-            marks.push(Mark::take(&mut f.scan, id));
+            // Changed since this writer's last read or write of it: not all its own.
+            if f.changed != Some(id.ctime_ns) {
+                return None;
+            }
+            ids.push(id);
         }
+        let balances = self.balances();
+        let marks: Vec<Mark> = (self.state.files.iter_mut().zip(ids))
+            .map(|(f, id)| Mark::take(&mut f.scan, id))
+            .collect();
         self.state.poisoned = true;
         Some((marks.try_into().ok()?, balances))
     }
@@ -262,6 +269,22 @@ mod tests {
         assert_eq!(marks, read);
         assert_eq!(balances, reading.balances);
         assert_eq!(balances.get("acme"), Some(&15));
+    }
+
+    /// Another process changed a record in place (same length, after this writer's last
+    /// write): the change time says so, and the writer has no marks to close to.
+    #[test]
+    fn a_writer_whose_file_was_changed_in_place_has_no_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut ledger, _) = Ledger::open(dir.path()).unwrap();
+        ledger.append(Stream::Billing, topup("r1")).unwrap();
+        ledger.append(Stream::Billing, topup("r2")).unwrap();
+        let path = dir.path().join(Stream::Billing.file_name());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"r1\""), "{text}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, text.replacen("\"r1\"", "\"r9\"", 1)).unwrap();
+        assert!(ledger.close_to_marks().is_none());
     }
 
     /// Another process appended while this writer was open: what it wrote is not all there
