@@ -26,6 +26,9 @@ fn load_keeping(root: &Path, known: Option<&Known>, mut budget: Budget) -> crate
     for chunk in slots.chunks(CHUNK) {
         let judged = judge_chunk(&repo, chunk, known, helpers);
         for ((t, i), j) in chunk.iter().zip(judged) {
+            let Some(j) = j else {
+                continue;
+            };
             let (lw, cached) = j.settle(&mut budget);
             if cached {
                 repo.cached += 1;
@@ -86,20 +89,21 @@ impl Judged {
     }
 }
 
-/// The chunk's work orders judged, in its order: by the caller and `helpers` threads taking
-/// the next one in turn. One a helper did not return (it panicked) is judged here.
+/// The chunk's work orders judged, one entry per slot of `chunk` in its order (None for a
+/// slot the repository does not have): by the caller and `helpers` threads taking the next
+/// one in turn. One a helper did not return (it panicked) is judged here.
 fn judge_chunk(
     repo: &Repo,
     chunk: &[(String, usize)],
     known: Option<&Known>,
     helpers: usize,
-) -> Vec<Judged> {
+) -> Vec<Option<Judged>> {
     let one = |(t, i): &(String, usize)| {
         repo.work_order_at(t, *i)
             .map(|slot| judged(repo, slot, known))
     };
     if helpers == 0 || chunk.len() < 2 {
-        return chunk.iter().filter_map(one).collect();
+        return chunk.iter().map(one).collect();
     }
     let next = AtomicUsize::new(0);
     let take = || {
@@ -126,7 +130,7 @@ fn judge_chunk(
     slots
         .into_iter()
         .zip(chunk)
-        .filter_map(|(j, slot)| j.unwrap_or_else(|| one(slot)))
+        .map(|(j, slot)| j.unwrap_or_else(|| one(slot)))
         .collect()
 }
 
@@ -326,11 +330,11 @@ mod tests {
         assert!(slots.len() >= 3, "{}", slots.len());
         let alone: Vec<String> = judge_chunk(&repo, &slots, None, 0)
             .into_iter()
-            .map(outline)
+            .map(|j| outline(j.unwrap()))
             .collect();
         let helped: Vec<String> = judge_chunk(&repo, &slots, None, 3)
             .into_iter()
-            .map(outline)
+            .map(|j| outline(j.unwrap()))
             .collect();
         assert_eq!(alone.len(), slots.len());
         assert_eq!(alone, helped);
