@@ -1,4 +1,4 @@
-//! The ledger cache: where the last whole verified read of a billing-state directory ended (per file: inode, change time, length, last seq and hash, key ids), its balances and each work order's last run; a pass then verifies only records appended since.
+//! The ledger cache: where the last verified state of a billing-state directory ended (a whole read, or the writer of the pass that appended everything since) — per file: inode, change time, length, last seq and hash, key ids — its balances and each work order's last run; a pass then verifies only records appended since.
 use super::LedgerUse;
 use crate::error::Result;
 use crate::ledger::{FileId, LedgerLine, Mark, Stale, Stream};

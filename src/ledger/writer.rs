@@ -1,4 +1,4 @@
-//! The ledger's writer: opening, appending (a batch alone is a group of one in commit.rs), refreshing, and answering from what it indexed (balances, spends, keys, heads).
+//! The ledger's writer: opening, appending (a batch alone is a group of one in commit.rs), refreshing, and answering from what it indexed (balances, spends, keys, heads, and the marks a derived cache keeps).
 use super::billing::Spent;
 use super::check::AppendOutcome;
 use super::commit::{Committed, Files, Pending, Refusal};

@@ -1,4 +1,4 @@
-//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, and collects every repair for the pass's notes.
+//! The orchestrator's side of the ledger: plans only from a ledger that passes every check (`reading::LedgerView`, or a refusal that says nothing was charged), posts batches from any worker (group commit), keeps per-run credit totals current, folds the run records it posts for the ledger cache (`Journal::finish`), and collects every repair for the pass's notes.
 use crate::cache::ledger::Seed;
 use crate::error::Result;
 use crate::ledger::{Ledger, Refusal, SharedLedger, Ticket};
