@@ -58,9 +58,13 @@ impl SharedLedger {
             workers: q.serving.workers,
             ..Serving::default()
         };
+        let wake = q.to_wake(true);
         drop(q);
         // Anyone still waiting leads its own group again.
         self.turn.notify_all();
+        for thread in wake {
+            thread.unpark();
+        }
     }
 
     /// A worker thread that posts nothing more.

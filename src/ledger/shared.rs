@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::records::{Payload, Stream};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 
 /// A batch queued and not answered yet ([`SharedLedger::enqueue`]).
 #[must_use = "its answer stays queued until it is waited for"]
@@ -17,7 +18,9 @@ pub struct Ticket(u64);
 /// A [`Ledger`] that threads post to at the same time.
 pub struct SharedLedger {
     pub(super) state: Mutex<Queue>,
-    /// Signalled whenever the writer is put back (answers may have arrived).
+    /// Signalled whenever the writer is put back: for threads that lead groups in turn
+    /// and for [`SharedLedger::with`]. While a thread serves, a waiter is woken only when
+    /// its own answer arrives ([`Queue::parked`]).
     pub(super) turn: Condvar,
     /// Wakes the serving thread ([`SharedLedger::serve`]): work queued, waiters, the end.
     pub(super) work: Condvar,
@@ -37,6 +40,22 @@ pub(super) struct Queue {
     pub(super) serving: Serving,
     /// Threads waiting for an answer.
     pub(super) waiters: usize,
+    /// Threads waiting for an answer while a thread serves, by ticket: unparked only when
+    /// their answer is in (waking every waiter after each group woke ~15 threads a step
+    /// at `--jobs 16` for one or two answers, docs/performance.md).
+    pub(super) parked: Vec<(u64, Thread)>,
+}
+
+impl Queue {
+    /// The parked threads whose answers are in, or all of them (`all`: serving ends and
+    /// each leads its own group again).
+    pub(super) fn to_wake(&self, all: bool) -> Vec<Thread> {
+        self.parked
+            .iter()
+            .filter(|(t, _)| all || self.answers.contains_key(t))
+            .map(|(_, thread)| thread.clone())
+            .collect()
+    }
 }
 
 /// What the serving thread goes by, kept in the queue's lock.
@@ -75,6 +94,7 @@ impl SharedLedger {
                 batches: 0,
                 serving: Serving::default(),
                 waiters: 0,
+                parked: Vec::new(),
             }),
             turn: Condvar::new(),
             work: Condvar::new(),
@@ -139,12 +159,24 @@ impl SharedLedger {
         mut q: MutexGuard<'a, Queue>,
         ticket: u64,
     ) -> Result<AppendOutcome, Refusal> {
+        let mut parked = false;
         loop {
             if let Some(answer) = q.answers.remove(&ticket) {
+                if parked {
+                    q.parked.retain(|(t, _)| *t != ticket);
+                }
                 return answer;
             }
             if q.serving.active {
-                q = self.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
+                if !parked {
+                    q.parked.push((ticket, std::thread::current()));
+                    parked = true;
+                }
+                drop(q);
+                // Returns at the unpark of this ticket's answer or of serving's end, or
+                // spuriously (a token left by an earlier unpark): the loop looks again.
+                std::thread::park();
+                q = self.queue();
                 continue;
             }
             if let Some(ledger) = q.ledger.take() {
@@ -257,8 +289,12 @@ impl Drop for Held<'_> {
                 )))
             });
         }
+        let wake = q.to_wake(false);
         drop(q);
         self.shared.turn.notify_all();
+        for thread in wake {
+            thread.unpark();
+        }
     }
 }
 
@@ -432,6 +468,62 @@ mod tests {
             );
         }
         assert_eq!(lines(dir.path(), "billing.jsonl"), 1);
+    }
+
+    #[test]
+    fn a_parked_waiter_is_woken_by_its_own_answer_or_by_the_end_of_serving() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        let mut q = shared.queue();
+        q.parked = vec![(1, std::thread::current()), (2, std::thread::current())];
+        assert!(q.to_wake(false).is_empty(), "no answer is in yet");
+        q.answers
+            .insert(2, Err(Refusal::Other(Error::failure("x"))));
+        let woken = q.to_wake(false);
+        assert_eq!(woken.len(), 1, "only the waiter of ticket 2");
+        assert_eq!(woken[0].id(), std::thread::current().id());
+        assert_eq!(
+            q.to_wake(true).len(),
+            2,
+            "serving ends: every parked waiter"
+        );
+    }
+
+    #[test]
+    fn a_serving_thread_answers_waiters_that_park_and_leaves_none_parked() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        shared.expect_workers(8);
+        std::thread::scope(|s| {
+            let server = s.spawn(|| shared.serve());
+            let posts: Vec<_> = (0..8)
+                .map(|w| {
+                    let shared = &shared;
+                    s.spawn(move || {
+                        for i in 0..20 {
+                            let batch = vec![topup("a", w * 100 + i)];
+                            assert!(shared
+                                .append(Stream::Billing, None, batch)
+                                .unwrap()
+                                .appended());
+                        }
+                        shared.worker_done();
+                    })
+                })
+                .collect();
+            for p in posts {
+                p.join().unwrap();
+            }
+            shared.stop_serving();
+            server.join().unwrap();
+        });
+        let q = shared.queue();
+        assert!(q.parked.is_empty() && q.answers.is_empty() && q.waiters == 0);
+        drop(q);
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 160);
+        assert_eq!(shared.with(|l| l.balance("a")).unwrap(), 160 * 5);
     }
 
     #[test]
