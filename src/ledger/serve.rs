@@ -139,6 +139,8 @@ mod tests {
         assert!(groups < batches, "{groups} groups");
         let q = shared.queue();
         assert!(!q.serving.active && q.serving.workers == 0 && q.waiters == 0);
+        // Every waiter parked while it served was woken by its answer and left.
+        assert!(q.parked.is_empty() && q.answers.is_empty());
         drop(q);
         // Nobody serves now: a caller leads its own group again, and the balance adds up.
         shared

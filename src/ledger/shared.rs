@@ -30,7 +30,7 @@ pub(super) struct Queue {
     /// The writer, when no thread is using it.
     pub(super) ledger: Option<Ledger>,
     pub(super) waiting: Vec<(u64, Pending)>,
-    answers: HashMap<u64, Result<AppendOutcome, Refusal>>,
+    pub(super) answers: HashMap<u64, Result<AppendOutcome, Refusal>>,
     next_ticket: u64,
     repairs: Vec<Repair>,
     /// Batches per group committed, for the pass's figures.
@@ -488,42 +488,6 @@ mod tests {
             2,
             "serving ends: every parked waiter"
         );
-    }
-
-    #[test]
-    fn a_serving_thread_answers_waiters_that_park_and_leaves_none_parked() {
-        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
-        let (ledger, _) = Ledger::open(dir.path()).unwrap();
-        let shared = SharedLedger::new(ledger);
-        shared.expect_workers(8);
-        std::thread::scope(|s| {
-            let server = s.spawn(|| shared.serve());
-            let posts: Vec<_> = (0..8)
-                .map(|w| {
-                    let shared = &shared;
-                    s.spawn(move || {
-                        for i in 0..20 {
-                            let batch = vec![topup("a", w * 100 + i)];
-                            assert!(shared
-                                .append(Stream::Billing, None, batch)
-                                .unwrap()
-                                .appended());
-                        }
-                        shared.worker_done();
-                    })
-                })
-                .collect();
-            for p in posts {
-                p.join().unwrap();
-            }
-            shared.stop_serving();
-            server.join().unwrap();
-        });
-        let q = shared.queue();
-        assert!(q.parked.is_empty() && q.answers.is_empty() && q.waiters == 0);
-        drop(q);
-        assert_eq!(lines(dir.path(), "billing.jsonl"), 160);
-        assert_eq!(shared.with(|l| l.balance("a")).unwrap(), 160 * 5);
     }
 
     #[test]
