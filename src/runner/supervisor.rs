@@ -95,6 +95,8 @@ mod linux {
         // SAFETY: fd 0 is the session socket the zygote set there; nothing else owns it.
         let session = unsafe { OwnedFd::from_raw_fd(0) };
         let mut buf = vec![0u8; SPEC_CAP];
+        // Made in this process (its pid, after the zygote's fork), kept for every step.
+        let mut spawner = spawn::Spawner::new();
         loop {
             idle(session.as_fd());
             let (spec, logs) = match fdpass::recv(session.as_fd(), &mut buf) {
@@ -112,7 +114,12 @@ mod linux {
             if !retitle(spec.step_dir.as_os_str().as_encoded_bytes()) {
                 return EXIT_NO_SPEC;
             }
-            let report = supervise(&spec, logs, parent, &set);
+            let report = match spawner.as_mut() {
+                Ok(spawner) => supervise(spawner, &spec, logs, parent, &set),
+                Err(e) => Report::SpawnFailed {
+                    error: format!("cannot open /dev/null for the module's stdin: {e}"),
+                },
+            };
             // Between steps the command line names none, so a later run never takes this
             // process for the supervisor of a step it finished.
             retitle(b"");
@@ -147,9 +154,15 @@ mod linux {
     /// Run the module with `logs` as its stdout and stderr, wait for its end (or the
     /// deadline, or a stop signal), then end every descendant. The log pipes are closed
     /// here when this returns: only the module's tree held them, and it is gone.
-    fn supervise(spec: &Spec, logs: [OwnedFd; 2], parent: i32, set: &libc::sigset_t) -> Report {
+    fn supervise(
+        spawner: &mut spawn::Spawner,
+        spec: &Spec,
+        logs: [OwnedFd; 2],
+        parent: i32,
+        set: &libc::sigset_t,
+    ) -> Report {
         let [stdout, stderr] = logs;
-        let started = spawn::spawn(Module {
+        let started = spawner.spawn(Module {
             program: &spec.program,
             args: &spec.args,
             env: &spec.env,
