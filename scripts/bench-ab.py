@@ -16,7 +16,9 @@ Usage: scripts/bench-ab.py [-w 1000] [-r 4] [--dir DIR] [--runtime-dir DIR] BIN:
 Prints one Markdown row per BIN:JOBS: median and best wall, median CPU (user + sys of the
 pass and its children), the median and best ratio to the floor of the same round, and the
 medians of when the first step's progress line came and of the time from the last one to
-the pass's exit (what runs before the first step and after the last, on fewer CPUs).
+the pass's exit (what runs before the first step and after the last, on fewer CPUs), and
+the median share of the machine's CPU time left idle during the pass (idle and iowait in
+/proc/stat: what the pass could not keep busy, other tenants' load aside).
 Every pass must exit 0 and run every work order.
 """
 import argparse
@@ -43,6 +45,23 @@ def floor(repo, n, out):
     return time.perf_counter() - t
 
 
+def cpu_times():
+    """The machine's CPU times (the first line of /proc/stat), or None where there is none."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def idle_share(a, b):
+    """Of the CPU time between two cpu_times() readings, the share idle or waiting for I/O."""
+    if a is None or b is None:
+        return float("nan")
+    d = [y - x for x, y in zip(a, b)]
+    return (d[3] + d[4]) / max(sum(d), 1)
+
+
 def first_pass(binary, jobs, repo, state0, work, runtime, w):
     """A first pass from a copy of the topped-up ledger and an empty runtime folder."""
     state = os.path.join(work, "state")
@@ -51,6 +70,7 @@ def first_pass(binary, jobs, repo, state0, work, runtime, w):
     shutil.copytree(state0, state)
     os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ticks = cpu_times()
     t = time.perf_counter()
     out = tempfile.TemporaryFile(mode="w+")
     p = subprocess.Popen(
@@ -67,13 +87,14 @@ def first_pass(binary, jobs, repo, state0, work, runtime, w):
         err.append(line)
     p.wait()
     wall = time.perf_counter() - t
+    idle = idle_share(ticks, cpu_times())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out.seek(0)
     stdout = out.read()
     if p.returncode != 0 or f'"runs"' not in stdout or stdout.count('"run_id"') < w or first is None:
         sys.exit(f"{binary} --jobs {jobs} failed (exit {p.returncode}):\n{''.join(err)[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, first, wall - last
+    return wall, cpu, first, wall - last, idle
 
 
 def main():
@@ -103,21 +124,22 @@ def main():
     for r in range(a.r):
         for c in configs:
             f = floor(repo, 2 * a.w, spawn_out)
-            wall, cpu, first, tail = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
-            results[c].append((wall, cpu, f, first, tail))
+            wall, cpu, first, tail, idle = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
+            results[c].append((wall, cpu, f, first, tail, idle))
             print(f"round {r + 1}: {os.path.basename(c[0])} --jobs {c[1]}: {wall:.3f} s, "
-                  f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x", file=sys.stderr, flush=True)
+                  f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x, CPUs idle {100 * idle:.1f} %",
+                  file=sys.stderr, flush=True)
     shutil.rmtree(a.runtime_dir, ignore_errors=True)
     print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) "
-          "| × floor (best) | first step ends | after the last |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "| × floor (best) | first step ends | after the last | CPUs idle |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (binary, jobs), rs in results.items():
         med = lambda k: statistics.median(x[k] for x in rs)
         ratios = [x[0] / x[2] for x in rs]
         print(f"| `{os.path.basename(binary)}` `--jobs {jobs}` | {med(0):.3f} s "
               f"| {min(x[0] for x in rs):.3f} s | {med(1):.3f} s "
               f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× "
-              f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms |")
+              f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms | {100 * med(5):.1f} % |")
 
 
 if __name__ == "__main__":
