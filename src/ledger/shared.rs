@@ -29,7 +29,7 @@ pub struct SharedLedger {
 pub(super) struct Queue {
     /// The writer, when no thread is using it.
     pub(super) ledger: Option<Ledger>,
-    pub(super) waiting: Vec<(u64, Pending)>,
+    pub(super) waiting: Vec<Queued>,
     pub(super) answers: HashMap<u64, Result<AppendOutcome, Refusal>>,
     next_ticket: u64,
     repairs: Vec<Repair>,
@@ -56,6 +56,14 @@ impl Queue {
             .map(|(_, thread)| thread.clone())
             .collect()
     }
+}
+
+/// A batch in the queue, and the batch to write right after its group if it is accepted
+/// ([`SharedLedger::append_then`]).
+pub(super) struct Queued {
+    ticket: u64,
+    pending: Pending,
+    then: Option<(u64, Pending)>,
 }
 
 /// What the serving thread goes by, kept in the queue's lock.
@@ -128,17 +136,67 @@ impl SharedLedger {
     ) -> Result<Ticket, Refusal> {
         // Encoding and hashing happen here, in the caller's thread, outside the queue.
         let batch = prepare(stream, batch_id.map(str::to_string), &records)?;
+        let (ticket, _) = self.queue_up(Pending { stream, batch }, None);
+        Ok(Ticket(ticket))
+    }
+
+    /// Post `records` and, once they are durable and accepted, `then` (all of one stream):
+    /// the writer commits `then` as a group of its own right after the group that holds
+    /// `records` (SPEC §4: a step's SPEND, then its step_started, each durable before the
+    /// next), so the caller waits once for both. `then` is never written when `records`
+    /// are refused; its answer then says so. Both answers, in that order (no second one
+    /// when `then` is empty).
+    pub fn append_then(
+        &self,
+        stream: Stream,
+        batch_id: Option<&str>,
+        records: Vec<Payload>,
+        then: Vec<Payload>,
+    ) -> (
+        Result<AppendOutcome, Refusal>,
+        Option<Result<AppendOutcome, Refusal>>,
+    ) {
+        let Some(then_stream) = then.first().map(|p| p.record.stream()) else {
+            return (self.append(stream, batch_id, records), None);
+        };
+        let prepared = prepare(stream, batch_id.map(str::to_string), &records)
+            .and_then(|b| Ok((b, prepare(then_stream, None, &then)?)));
+        let (batch, then_batch) = match prepared {
+            Ok(both) => both,
+            Err(e) => return (Err(e.clone().into()), Some(Err(e.into()))),
+        };
+        let then = Pending {
+            stream: then_stream,
+            batch: then_batch,
+        };
+        let (first, second) = self.queue_up(Pending { stream, batch }, Some(then));
+        let answer = self.wait(Ticket(first));
+        (answer, second.map(|t| self.wait(Ticket(t))))
+    }
+
+    /// Queue a batch (and its follow-up): their tickets.
+    fn queue_up(&self, pending: Pending, then: Option<Pending>) -> (u64, Option<u64>) {
         let mut q = self.queue();
         let ticket = q.next_ticket;
         q.next_ticket += 1;
-        q.waiting.push((ticket, Pending { stream, batch }));
+        let then = then.map(|p| {
+            let t = q.next_ticket;
+            q.next_ticket += 1;
+            (t, p)
+        });
+        let second = then.as_ref().map(|(t, _)| *t);
+        q.waiting.push(Queued {
+            ticket,
+            pending,
+            then,
+        });
         // The serving thread sleeps only on an empty queue.
         let wake = q.serving.active && q.waiting.len() == 1;
         drop(q);
         if wake {
             self.work.notify_one();
         }
-        Ok(Ticket(ticket))
+        (ticket, second)
     }
 
     /// Wait until a queued batch is durable or refused (leading groups meanwhile, unless
@@ -197,38 +255,84 @@ impl SharedLedger {
         }
     }
 
-    /// Commit a group with the writer taken, then put the writer and the answers back.
-    pub(super) fn lead(&self, ledger: Ledger, group: Vec<(u64, Pending)>) {
-        let (tickets, pending): (Vec<u64>, Vec<Pending>) = group.into_iter().unzip();
+    /// Commit a group with the writer taken — then, as a group of its own, the follow-ups
+    /// of the batches it accepted — and put the writer and the answers back.
+    pub(super) fn lead(&self, ledger: Ledger, group: Vec<Queued>) {
+        let mut tickets = Vec::with_capacity(group.len());
+        let mut pending = Vec::with_capacity(group.len());
+        let mut thens = Vec::with_capacity(group.len());
+        for Queued {
+            ticket,
+            pending: p,
+            then,
+        } in group
+        {
+            tickets.push(ticket);
+            pending.push(p);
+            thens.push(then);
+        }
         let mut held = Held {
             shared: self,
             ledger: Some(ledger),
-            tickets: tickets.clone(),
+            tickets: tickets
+                .iter()
+                .copied()
+                .chain(thens.iter().flatten().map(|(t, _)| *t))
+                .collect(),
         };
-        let count = pending.len() as u64;
-        let committed = match held.ledger.as_mut() {
-            Some(l) => l.commit(&pending),
-            None => Err(Error::failure("the ledger's writer was lost")),
-        };
-        let mut q = self.queue();
-        match committed {
-            Ok(Committed { answers, repairs }) => {
-                q.answers.extend(tickets.into_iter().zip(answers));
-                q.repairs.extend(repairs);
+        let mut groups = 1;
+        let mut count = pending.len() as u64;
+        let mut answers = Vec::with_capacity(held.tickets.len());
+        let mut repairs = Vec::new();
+        let mut follow: (Vec<u64>, Vec<Pending>) = Default::default();
+        match commit(&mut held, &pending) {
+            Ok(c) => {
+                for ((t, answer), then) in tickets.into_iter().zip(c.answers).zip(thens) {
+                    match (then, &answer) {
+                        (Some((ft, fp)), Ok(_)) => {
+                            follow.0.push(ft);
+                            follow.1.push(fp);
+                        }
+                        (Some((ft, _)), Err(_)) => answers.push((ft, Err(not_followed()))),
+                        (None, _) => {}
+                    }
+                    answers.push((t, answer));
+                }
+                repairs.extend(c.repairs);
             }
             Err(e) => {
-                for t in tickets {
-                    q.answers.insert(t, Err(Refusal::Other(e.clone())));
+                for t in &held.tickets {
+                    answers.push((*t, Err(Refusal::Other(e.clone()))));
                 }
             }
         }
-        q.groups += 1;
+        // Written only now: the group that holds what they follow is durable.
+        let (follow_tickets, follow_pending) = follow;
+        if !follow_pending.is_empty() {
+            groups += 1;
+            count += follow_pending.len() as u64;
+            match commit(&mut held, &follow_pending) {
+                Ok(c) => {
+                    answers.extend(follow_tickets.into_iter().zip(c.answers));
+                    repairs.extend(c.repairs);
+                }
+                Err(e) => answers.extend(
+                    follow_tickets
+                        .into_iter()
+                        .map(|t| (t, Err(Refusal::Other(e.clone())))),
+                ),
+            }
+        }
+        let mut q = self.queue();
+        q.answers.extend(answers);
+        q.repairs.extend(repairs);
+        q.groups += groups;
         q.batches += count;
         held.tickets.clear();
         drop(q);
         // The writer goes back first; the group's records are freed after, outside it.
         drop(held);
-        drop(pending);
+        drop((pending, follow_pending));
     }
 
     /// Use the writer alone (a refresh, a balance): waits until no group is being written.
@@ -262,6 +366,21 @@ impl SharedLedger {
         let q = self.queue();
         (q.groups, q.batches)
     }
+}
+
+/// Commit `pending` with the held writer.
+fn commit(held: &mut Held, pending: &[Pending]) -> Result<Committed, Error> {
+    match held.ledger.as_mut() {
+        Some(l) => l.commit(pending),
+        None => Err(Error::failure("the ledger's writer was lost")),
+    }
+}
+
+/// The answer of a follow-up whose batch was refused.
+fn not_followed() -> Refusal {
+    Refusal::Other(Error::failure(
+        "not written: the batch it follows was refused",
+    ))
 }
 
 /// The writer taken out of the queue: put back (and the waiters woken) however the holder
@@ -488,6 +607,67 @@ mod tests {
             2,
             "serving ends: every parked waiter"
         );
+    }
+
+    /// Types of the records of a ledger file, in file order.
+    fn types(dir: &std::path::Path, file: &str) -> Vec<String> {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_follow_up_is_written_in_a_group_after_its_batch_and_only_if_it_was_accepted() {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        let (run, started) = run_of_b();
+        shared
+            .append(Stream::Evidence, None, vec![started])
+            .unwrap();
+        let step = || Payload::new(run.step("s", 1, "m").started());
+        // Tenant b has nothing: the SPEND is refused for credits, its follow-up never written.
+        let (spend, followed) =
+            shared.append_then(Stream::Billing, None, vec![spend_in(&run, 3)], vec![step()]);
+        assert!(
+            matches!(spend, Err(Refusal::NotEnoughCredits(_))),
+            "{spend:?}"
+        );
+        let refused = followed.unwrap().unwrap_err().into_error().message;
+        assert!(
+            refused.contains("the batch it follows was refused"),
+            "{refused}"
+        );
+        assert_eq!(types(dir.path(), "evidence.jsonl"), ["\"run_started\""]);
+        assert_eq!(shared.groups(), (2, 2), "no group for the follow-up");
+        // Topped up: both written, the follow-up in a group of its own after the SPEND's
+        // (which was durable when it began).
+        shared
+            .append(Stream::Billing, None, vec![topup("b", 1)])
+            .unwrap();
+        let (spend, followed) =
+            shared.append_then(Stream::Billing, None, vec![spend_in(&run, 3)], vec![step()]);
+        assert!(spend.unwrap().appended());
+        assert!(followed.unwrap().unwrap().appended());
+        assert_eq!(
+            shared.groups(),
+            (5, 5),
+            "the SPEND's group, then the follow-up's"
+        );
+        assert_eq!(
+            types(dir.path(), "evidence.jsonl"),
+            ["\"run_started\"", "\"step_started\""]
+        );
+        assert_eq!(lines(dir.path(), "billing.jsonl"), 2);
+        // Posted again (a resumed step): both answered as already recorded, nothing written.
+        let (spend, followed) =
+            shared.append_then(Stream::Billing, None, vec![spend_in(&run, 3)], vec![step()]);
+        assert!(!spend.unwrap().appended());
+        assert!(!followed.unwrap().unwrap().appended());
+        assert_eq!(lines(dir.path(), "evidence.jsonl"), 2);
+        assert!(crate::ledger::verify(dir.path()).unwrap().ok());
     }
 
     #[test]

@@ -85,11 +85,13 @@ impl Holds {
 }
 
 impl Hold<'_> {
-    /// Post a step's SPEND batch worth `amount`; that share is no longer held either way.
+    /// Post a step's SPEND batch worth `amount` (and `then` once it is accepted:
+    /// [`Journal::charge`]); that share is no longer held either way.
     pub fn charge(
         &mut self,
         journal: &Journal,
         spends: Vec<Payload>,
+        then: Vec<Payload>,
         amount: i64,
     ) -> Result<Charged> {
         let key = spends
@@ -107,7 +109,7 @@ impl Hold<'_> {
             st.posting
                 .push((self.tenant.clone(), key.clone(), amount.max(0)));
         }
-        let charged = journal.charge(spends);
+        let charged = journal.charge(spends, then);
         // Answered: recorded (the balance carries it), refused or failed (never charged).
         let mut st = self.holds.state();
         if let Some(i) = st

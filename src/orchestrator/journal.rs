@@ -203,18 +203,25 @@ impl Journal {
         Ok(())
     }
 
-    /// Post a step's SPEND batch: a refusal for credits is an answer, not an error.
-    pub fn charge(&self, spends: Vec<Payload>) -> Result<Charged> {
-        match self.submit(spends) {
+    /// Post a step's SPEND batch and, once it is durable and accepted, `then` (its
+    /// step_started; nothing when refused): a refusal for credits is an answer, not an
+    /// error.
+    pub fn charge(&self, spends: Vec<Payload>, then: Vec<Payload>) -> Result<Charged> {
+        match self.submit_then(spends, then) {
             Ok(()) => Ok(Charged::Posted),
             Err(Refusal::NotEnoughCredits(e)) => Ok(Charged::NotEnoughCredits(e.message)),
             Err(other) => Err(other.into_error()),
         }
     }
 
-    /// Post one batch through the shared writer (its write and flush shared with batches
-    /// other workers post meanwhile), then count its credits in the run's totals.
     fn submit(&self, batch: Vec<Payload>) -> Result<(), Refusal> {
+        self.submit_then(batch, Vec::new())
+    }
+
+    /// Post one batch through the shared writer (its write and flush shared with batches
+    /// other workers post meanwhile), then count its credits in the run's totals; and
+    /// `then` right after it if it was accepted (its refusal is never one for credits).
+    fn submit_then(&self, batch: Vec<Payload>, then: Vec<Payload>) -> Result<(), Refusal> {
         let Some(first) = batch.first() else {
             return Ok(());
         };
@@ -238,7 +245,11 @@ impl Journal {
             _ => None,
         };
         let touches = self.touches(&batch);
-        let outcome = self.ledger.append(stream, batch_id.as_deref(), batch)?;
+        let then_touches = self.touches(&then);
+        let (outcome, followed) = self
+            .ledger
+            .append_then(stream, batch_id.as_deref(), batch, then);
+        let outcome = outcome?;
         self.fold(&touches);
         locked(&self.notes).extend(outcome.repairs.iter().map(repair_note));
         if outcome.appended() {
@@ -246,6 +257,11 @@ impl Journal {
             for (run, c, r) in delta {
                 add_to_run(&mut totals, &run, c, r)?;
             }
+        }
+        if let Some(followed) = followed {
+            let followed = followed.map_err(|r| Refusal::Other(r.into_error()))?;
+            self.fold(&then_touches);
+            locked(&self.notes).extend(followed.repairs.iter().map(repair_note));
         }
         Ok(())
     }

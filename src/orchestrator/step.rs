@@ -199,20 +199,23 @@ fn charge_and_run(
         Some(recorded) => recorded.clone(),
         None => p.plan.charges.iter().map(|c| id.spend(c)).collect(),
     };
+    let started = vec![Payload::new(id.started())];
     if spends.is_empty() {
         hold.release(new);
+        env.journal.post(started)?;
     } else {
         crate::failpoint::check("before_spend")?;
         let batch = spends.iter().cloned().map(Payload::new).collect();
         // The run's hold covers it; the ledger still refuses a SPEND the balance does not
         // cover (another process debited the tenant meanwhile): this step fails for it.
-        if let Charged::NotEnoughCredits(why) = hold.charge(&env.journal, batch, new)? {
+        // The step_started is written in a group of its own right after the SPEND's, and
+        // only if the SPEND was accepted: one wait for both (docs/ledger.md).
+        if let Charged::NotEnoughCredits(why) = hold.charge(&env.journal, batch, started, new)? {
             return Ok(Ending::Refused(Failure::NotEnoughCredits, why));
         }
         tally.charged = tally.charged.saturating_add(new);
         crate::failpoint::hit("after_spend");
     }
-    env.journal.post(vec![Payload::new(id.started())])?;
     // Durable, so the run's run_started is too: its answer is in, and a refusal stops the
     // run before any module runs.
     tally.settle_ahead(&env.journal)?;

@@ -78,7 +78,7 @@ impl Tally {
             .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits));
         crate::failpoint::hit("before_usage");
         let batch = spends.into_iter().map(Payload::new).collect();
-        match hold.charge(journal, batch, total)? {
+        match hold.charge(journal, batch, Vec::new(), total)? {
             Charged::Posted => {
                 self.charged = self.charged.saturating_add(total);
                 Ok(total)
