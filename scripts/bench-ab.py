@@ -18,7 +18,9 @@ pass and its children), the median and best ratio to the floor of the same round
 medians of when the first step's progress line came and of the time from the last one to
 the pass's exit (what runs before the first step and after the last, on fewer CPUs), and
 the median share of the machine's CPU time left idle during the pass (idle and iowait in
-/proc/stat: what the pass could not keep busy, other tenants' load aside).
+/proc/stat: what the pass could not keep busy, other tenants' load aside), and, for every
+BIN:JOBS after the first, the median of its per-round wall and CPU ratios to the first
+(paired within a round, so the machine's drift between rounds cancels out).
 Every pass must exit 0 and run every work order.
 """
 import argparse
@@ -131,15 +133,18 @@ def main():
                   file=sys.stderr, flush=True)
     shutil.rmtree(a.runtime_dir, ignore_errors=True)
     print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) "
-          "| × floor (best) | first step ends | after the last | CPUs idle |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| × floor (best) | first step ends | after the last | CPUs idle | wall, CPU × the first (paired) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    base = results[configs[0]]
     for (binary, jobs), rs in results.items():
         med = lambda k: statistics.median(x[k] for x in rs)
         ratios = [x[0] / x[2] for x in rs]
+        paired = lambda k: statistics.median(x[k] / b[k] for x, b in zip(rs, base))
         print(f"| `{os.path.basename(binary)}` `--jobs {jobs}` | {med(0):.3f} s "
               f"| {min(x[0] for x in rs):.3f} s | {med(1):.3f} s "
               f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× "
-              f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms | {100 * med(5):.1f} % |")
+              f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms | {100 * med(5):.1f} % "
+              f"| {paired(0):.3f}, {paired(1):.3f} |")
 
 
 if __name__ == "__main__":
