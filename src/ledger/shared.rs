@@ -280,48 +280,32 @@ impl SharedLedger {
                 .chain(thens.iter().flatten().map(|(t, _)| *t))
                 .collect(),
         };
-        let mut groups = 1;
-        let mut count = pending.len() as u64;
-        let mut answers = Vec::with_capacity(held.tickets.len());
         let mut repairs = Vec::new();
-        let mut follow: (Vec<u64>, Vec<Pending>) = Default::default();
-        match commit(&mut held, &pending) {
-            Ok(c) => {
-                for ((t, answer), then) in tickets.into_iter().zip(c.answers).zip(thens) {
-                    match (then, &answer) {
-                        (Some((ft, fp)), Ok(_)) => {
-                            follow.0.push(ft);
-                            follow.1.push(fp);
-                        }
-                        (Some((ft, _)), Err(_)) => answers.push((ft, Err(not_followed()))),
-                        (None, _) => {}
-                    }
-                    answers.push((t, answer));
+        let mut answers = commit(&mut held, tickets, &pending, &mut repairs);
+        let (mut follow_tickets, mut follow_pending) = (Vec::new(), Vec::new());
+        let mut not_followed = Vec::new();
+        for ((_, answer), then) in answers.iter().zip(thens) {
+            match (then, answer) {
+                (Some((t, p)), Ok(_)) => {
+                    follow_tickets.push(t);
+                    follow_pending.push(p);
                 }
-                repairs.extend(c.repairs);
-            }
-            Err(e) => {
-                for t in &held.tickets {
-                    answers.push((*t, Err(Refusal::Other(e.clone()))));
-                }
+                (Some((t, _)), Err(_)) => not_followed.push((t, Err(refused_first()))),
+                (None, _) => {}
             }
         }
+        answers.extend(not_followed);
+        let (mut groups, mut count) = (1, pending.len() as u64);
         // Written only now: the group that holds what they follow is durable.
-        let (follow_tickets, follow_pending) = follow;
         if !follow_pending.is_empty() {
             groups += 1;
             count += follow_pending.len() as u64;
-            match commit(&mut held, &follow_pending) {
-                Ok(c) => {
-                    answers.extend(follow_tickets.into_iter().zip(c.answers));
-                    repairs.extend(c.repairs);
-                }
-                Err(e) => answers.extend(
-                    follow_tickets
-                        .into_iter()
-                        .map(|t| (t, Err(Refusal::Other(e.clone())))),
-                ),
-            }
+            answers.extend(commit(
+                &mut held,
+                follow_tickets,
+                &follow_pending,
+                &mut repairs,
+            ));
         }
         let mut q = self.queue();
         q.answers.extend(answers);
@@ -368,16 +352,35 @@ impl SharedLedger {
     }
 }
 
-/// Commit `pending` with the held writer.
-fn commit(held: &mut Held, pending: &[Pending]) -> Result<Committed, Error> {
-    match held.ledger.as_mut() {
+/// Commit `pending` with the held writer: each ticket's answer (all the error when the
+/// group could not be written), its repairs added to `repairs`.
+fn commit(
+    held: &mut Held,
+    tickets: Vec<u64>,
+    pending: &[Pending],
+    repairs: &mut Vec<Repair>,
+) -> Vec<(u64, Result<AppendOutcome, Refusal>)> {
+    let committed = match held.ledger.as_mut() {
         Some(l) => l.commit(pending),
         None => Err(Error::failure("the ledger's writer was lost")),
+    };
+    match committed {
+        Ok(Committed {
+            answers,
+            repairs: r,
+        }) => {
+            repairs.extend(r);
+            tickets.into_iter().zip(answers).collect()
+        }
+        Err(e) => tickets
+            .into_iter()
+            .map(|t| (t, Err(Refusal::Other(e.clone()))))
+            .collect(),
     }
 }
 
 /// The answer of a follow-up whose batch was refused.
-fn not_followed() -> Refusal {
+fn refused_first() -> Refusal {
     Refusal::Other(Error::failure(
         "not written: the batch it follows was refused",
     ))
