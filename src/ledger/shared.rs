@@ -58,12 +58,15 @@ impl Queue {
     }
 }
 
-/// A batch in the queue, and the batch to write right after its group if it is accepted
+/// A batch in the queue, and the batch to write in a later group if it is accepted
 /// ([`SharedLedger::append_then`]).
 pub(super) struct Queued {
     ticket: u64,
     pending: Pending,
     then: Option<(u64, Pending)>,
+    /// A follow-up's: the batch it follows and that batch's answer, held back until this
+    /// one's is in (the caller waits for both: one wake-up, not two).
+    after: Option<(u64, Result<AppendOutcome, Refusal>)>,
 }
 
 /// What the serving thread goes by, kept in the queue's lock.
@@ -141,9 +144,9 @@ impl SharedLedger {
     }
 
     /// Post `records` and, once they are durable and accepted, `then` (all of one stream):
-    /// the writer commits `then` as a group of its own right after the group that holds
-    /// `records` (SPEC §4: a step's SPEND, then its step_started, each durable before the
-    /// next), so the caller waits once for both. `then` is never written when `records`
+    /// `then` is written first in the group after the one that holds `records` (SPEC §4: a
+    /// step's SPEND, then its step_started, each durable before the next), and both answers
+    /// come in together, so the caller waits once. `then` is never written when `records`
     /// are refused; its answer then says so. Both answers, in that order (no second one
     /// when `then` is empty).
     pub fn append_then(
@@ -189,6 +192,7 @@ impl SharedLedger {
             ticket,
             pending,
             then,
+            after: None,
         });
         // The serving thread sleeps only on an empty queue.
         let wake = q.serving.active && q.waiting.len() == 1;
@@ -255,68 +259,62 @@ impl SharedLedger {
         }
     }
 
-    /// Commit a group with the writer taken — then, as a group of its own, the follow-ups
-    /// of the batches it accepted — and put the writer and the answers back.
+    /// Commit a group with the writer taken and put the writer and the answers back. The
+    /// follow-ups of the batches it accepted go to the front of the queue, written first by
+    /// the next group (what they follow is durable now) with whatever was queued meanwhile:
+    /// two flushes a round (evidence, billing) where a group of follow-ups alone made three.
     pub(super) fn lead(&self, ledger: Ledger, group: Vec<Queued>) {
-        let mut tickets = Vec::with_capacity(group.len());
-        let mut pending = Vec::with_capacity(group.len());
-        let mut thens = Vec::with_capacity(group.len());
-        for Queued {
-            ticket,
-            pending: p,
-            then,
-        } in group
-        {
-            tickets.push(ticket);
-            pending.push(p);
-            thens.push(then);
-        }
         let mut held = Held {
             shared: self,
             ledger: Some(ledger),
-            tickets: tickets
+            tickets: group
                 .iter()
-                .copied()
-                .chain(thens.iter().flatten().map(|(t, _)| *t))
+                .flat_map(|b| {
+                    let then = b.then.as_ref().map(|(t, _)| *t);
+                    let after = b.after.as_ref().map(|(t, _)| *t);
+                    std::iter::once(b.ticket).chain(then).chain(after)
+                })
                 .collect(),
         };
+        let mut tickets = Vec::with_capacity(group.len());
+        let mut pending = Vec::with_capacity(group.len());
+        let mut rest = Vec::with_capacity(group.len());
+        for b in group {
+            tickets.push(b.ticket);
+            pending.push(b.pending);
+            rest.push((b.then, b.after));
+        }
         let mut repairs = Vec::new();
-        let mut answers = commit(&mut held, tickets, &pending, &mut repairs);
-        let (mut follow_tickets, mut follow_pending) = (Vec::new(), Vec::new());
-        let mut not_followed = Vec::new();
-        for ((_, answer), then) in answers.iter().zip(thens) {
-            match (then, answer) {
-                (Some((t, p)), Ok(_)) => {
-                    follow_tickets.push(t);
-                    follow_pending.push(p);
+        let answers = commit(&mut held, tickets, &pending, &mut repairs);
+        let mut out = Vec::with_capacity(answers.len());
+        let mut follow = Vec::new();
+        for ((ticket, answer), (then, after)) in answers.into_iter().zip(rest) {
+            out.extend(after);
+            match then {
+                Some((t, p)) if answer.is_ok() => follow.push(Queued {
+                    ticket: t,
+                    pending: p,
+                    then: None,
+                    after: Some((ticket, answer)),
+                }),
+                Some((t, _)) => {
+                    out.push((ticket, answer));
+                    out.push((t, Err(refused_first())));
                 }
-                (Some((t, _)), Err(_)) => not_followed.push((t, Err(refused_first()))),
-                (None, _) => {}
+                None => out.push((ticket, answer)),
             }
         }
-        answers.extend(not_followed);
-        let (mut groups, mut count) = (1, pending.len() as u64);
-        // Written only now: the group that holds what they follow is durable.
-        if !follow_pending.is_empty() {
-            groups += 1;
-            count += follow_pending.len() as u64;
-            answers.extend(commit(
-                &mut held,
-                follow_tickets,
-                &follow_pending,
-                &mut repairs,
-            ));
-        }
         let mut q = self.queue();
-        q.answers.extend(answers);
+        q.answers.extend(out);
         q.repairs.extend(repairs);
-        q.groups += groups;
-        q.batches += count;
+        q.groups += 1;
+        q.batches += pending.len() as u64;
+        q.waiting.splice(0..0, follow);
         held.tickets.clear();
         drop(q);
         // The writer goes back first; the group's records are freed after, outside it.
         drop(held);
-        drop((pending, follow_pending));
+        drop(pending);
     }
 
     /// Use the writer alone (a refresh, a balance): waits until no group is being written.
@@ -670,6 +668,76 @@ mod tests {
         assert!(!spend.unwrap().appended());
         assert!(!followed.unwrap().unwrap().appended());
         assert_eq!(lines(dir.path(), "evidence.jsonl"), 2);
+        assert!(crate::ledger::verify(dir.path()).unwrap().ok());
+    }
+
+    #[test]
+    fn a_follow_up_leads_the_next_group_with_what_was_queued_meanwhile_and_is_answered_with_its_batch(
+    ) {
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = SharedLedger::new(ledger);
+        let (run, started) = run_of_b();
+        shared
+            .append(Stream::Billing, None, vec![topup("b", 1)])
+            .unwrap();
+        shared
+            .append(Stream::Evidence, None, vec![started])
+            .unwrap();
+        let step = |s: &str| Payload::new(run.step(s, 1, "m").started());
+        let pending = |stream, p: Payload| Pending {
+            stream,
+            batch: prepare(stream, None, &[p]).unwrap(),
+        };
+        // A SPEND with its step_started, its group led by hand.
+        let (spend, then) = shared.queue_up(
+            pending(Stream::Billing, spend_in(&run, 3)),
+            Some(pending(Stream::Evidence, step("s"))),
+        );
+        let then = then.unwrap();
+        let (ledger, group) = {
+            let mut q = shared.queue();
+            (q.ledger.take().unwrap(), std::mem::take(&mut q.waiting))
+        };
+        shared.lead(ledger, group);
+        {
+            let q = shared.queue();
+            assert!(
+                q.answers.is_empty(),
+                "the SPEND's answer waits for its follow-up's"
+            );
+            assert_eq!(q.waiting.len(), 1);
+            assert!(q.waiting[0].after.is_some() && q.waiting[0].ticket == then);
+        }
+        assert_eq!(
+            lines(dir.path(), "billing.jsonl"),
+            2,
+            "the SPEND is written"
+        );
+        assert_eq!(types(dir.path(), "evidence.jsonl"), ["\"run_started\""]);
+        // Another caller's batch queued meanwhile joins the follow-up's group, after it.
+        let other = shared
+            .enqueue(Stream::Evidence, None, vec![step("t")])
+            .unwrap();
+        assert!(shared.wait(Ticket(spend)).unwrap().appended());
+        assert!(
+            shared.queue().answers.contains_key(&then),
+            "both answers came in together"
+        );
+        assert!(shared.wait(Ticket(then)).unwrap().appended());
+        assert!(shared.wait(other).unwrap().appended());
+        assert_eq!(
+            shared.groups(),
+            (4, 5),
+            "the follow-up and the batch queued meanwhile in one group"
+        );
+        let evidence = std::fs::read_to_string(dir.path().join("evidence.jsonl")).unwrap();
+        let steps: Vec<&str> = evidence
+            .lines()
+            .filter_map(|l| l.split("\"step_id\":\"").nth(1))
+            .map(|rest| &rest[..1])
+            .collect();
+        assert_eq!(steps, ["s", "t"], "the follow-up first");
         assert!(crate::ledger::verify(dir.path()).unwrap().ok());
     }
 
