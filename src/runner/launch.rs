@@ -188,6 +188,23 @@ struct Pumped {
 /// (or gone) and the pipes are closed (or, if something still holds them, [`PIPE_GRACE`]
 /// after).
 fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pumped {
+    PUMP_BUF.with_borrow_mut(|buf| pump_through(sup, sinks, timeout, buf))
+}
+
+thread_local! {
+    /// What [`pump`] reads into, one per thread that runs steps: a 64 KiB heap buffer per
+    /// step made the allocator consolidate its free lists each time it was freed, and one
+    /// zeroed on the stack for every step was ~2 % of a worker's CPU (docs/performance.md).
+    static PUMP_BUF: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; 64 << 10].into_boxed_slice());
+}
+
+fn pump_through(
+    sup: &mut Supervised,
+    sinks: &mut [LogSink; 2],
+    timeout: Duration,
+    buf: &mut [u8],
+) -> Pumped {
     let fds = [
         sup.out.as_raw_fd(),
         sup.err.as_raw_fd(),
@@ -201,9 +218,6 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
     };
     let backstop = Instant::now() + timeout + BACKSTOP_GRACE;
     let mut give_up: Option<Instant> = None;
-    // On the stack: a 64 KiB heap buffer per step made the allocator consolidate its free
-    // lists each time it was freed.
-    let mut buf = [0u8; 64 << 10];
     while open.iter().any(|o| *o) {
         let now = Instant::now();
         // The socket is open only while the supervisor lives (it holds the other end, and
@@ -219,7 +233,7 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
         for i in procs::poll_readable(&fds, &open, until.saturating_duration_since(now)) {
             if i == 2 {
                 open[2] = false;
-                p.report = match fdpass::recv(sup.session.socket(), &mut buf) {
+                p.report = match fdpass::recv(sup.session.socket(), buf) {
                     Ok(Some((n, _))) => serde_json::from_slice(&buf[..n]).ok(),
                     _ => None,
                 };
@@ -233,7 +247,7 @@ fn pump(sup: &mut Supervised, sinks: &mut [LogSink; 2], timeout: Duration) -> Pu
                 continue;
             }
             let pipe = if i == 0 { &mut sup.out } else { &mut sup.err };
-            match pipe.read(&mut buf) {
+            match pipe.read(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) | Err(_) => open[i] = false,
                 Ok(n) => sinks[i].feed(&buf[..n]),
