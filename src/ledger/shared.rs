@@ -309,9 +309,15 @@ impl SharedLedger {
         q.repairs.extend(repairs);
         q.groups += 1;
         q.batches += pending.len() as u64;
+        // A thread that began serving while this one led (the first groups of a pass) may
+        // be asleep on what was then an empty queue: it commits the follow-ups.
+        let wake = q.serving.active && !follow.is_empty();
         q.waiting.splice(0..0, follow);
         held.tickets.clear();
         drop(q);
+        if wake {
+            self.work.notify_one();
+        }
         // The writer goes back first; the group's records are freed after, outside it.
         drop(held);
         drop(pending);
@@ -739,6 +745,70 @@ mod tests {
             .collect();
         assert_eq!(steps, ["s", "t"], "the follow-up first");
         assert!(crate::ledger::verify(dir.path()).unwrap().ok());
+    }
+
+    #[test]
+    fn follow_ups_left_by_a_worker_that_led_as_serving_began_are_committed_by_the_serving_thread() {
+        // The first groups of a pass: a worker leads while the serving thread starts and
+        // falls asleep on an empty queue; the follow-ups the worker leaves must wake it.
+        let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+        let (ledger, _) = Ledger::open(dir.path()).unwrap();
+        let shared = std::sync::Arc::new(SharedLedger::new(ledger));
+        let (run, started) = run_of_b();
+        shared
+            .append(Stream::Billing, None, vec![topup("b", 1)])
+            .unwrap();
+        shared
+            .append(Stream::Evidence, None, vec![started])
+            .unwrap();
+        let pending = |stream, p: Payload| Pending {
+            stream,
+            batch: prepare(stream, None, &[p]).unwrap(),
+        };
+        let (spend, then) = shared.queue_up(
+            pending(Stream::Billing, spend_in(&run, 3)),
+            Some(pending(
+                Stream::Evidence,
+                Payload::new(run.step("s", 1, "m").started()),
+            )),
+        );
+        let (ledger, group) = {
+            let mut q = shared.queue();
+            (q.ledger.take().unwrap(), std::mem::take(&mut q.waiting))
+        };
+        shared.expect_workers(1);
+        let server = {
+            let shared = shared.clone();
+            std::thread::spawn(move || shared.serve())
+        };
+        while !shared.queue().serving.active {
+            std::thread::yield_now();
+        }
+        // Asleep on the empty queue (or about to be: it waits for the writer either way).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        shared.lead(ledger, group);
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let answers = (
+                    shared.wait(Ticket(spend)),
+                    shared.wait(Ticket(then.unwrap())),
+                );
+                let _ = tx.send(answers);
+            });
+        }
+        let (spend, then) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the follow-up was never committed: the serving thread slept on it");
+        assert!(spend.unwrap().appended() && then.unwrap().appended());
+        shared.worker_done();
+        shared.stop_serving();
+        server.join().unwrap();
+        assert_eq!(
+            types(dir.path(), "evidence.jsonl"),
+            ["\"run_started\"", "\"step_started\""]
+        );
     }
 
     #[test]
