@@ -468,6 +468,26 @@ mod tests {
         spend_in(&run, credits)
     }
 
+    /// Tenant b topped up with 5 credits, and its run started: its run.
+    fn topped_up_run_of_b(shared: &SharedLedger) -> RunIdentity {
+        let (run, started) = run_of_b();
+        shared
+            .append(Stream::Billing, None, vec![topup("b", 1)])
+            .unwrap();
+        shared
+            .append(Stream::Evidence, None, vec![started])
+            .unwrap();
+        run
+    }
+
+    /// One record as a batch ready to queue.
+    fn pending(stream: Stream, p: Payload) -> Pending {
+        Pending {
+            stream,
+            batch: prepare(stream, None, &[p]).unwrap(),
+        }
+    }
+
     /// Lines of a ledger file.
     fn lines(dir: &std::path::Path, file: &str) -> usize {
         std::fs::read_to_string(dir.join(file))
@@ -683,18 +703,8 @@ mod tests {
         let dir = tempfile::tempdir_in("/dev/shm").unwrap();
         let (ledger, _) = Ledger::open(dir.path()).unwrap();
         let shared = SharedLedger::new(ledger);
-        let (run, started) = run_of_b();
-        shared
-            .append(Stream::Billing, None, vec![topup("b", 1)])
-            .unwrap();
-        shared
-            .append(Stream::Evidence, None, vec![started])
-            .unwrap();
+        let run = topped_up_run_of_b(&shared);
         let step = |s: &str| Payload::new(run.step(s, 1, "m").started());
-        let pending = |stream, p: Payload| Pending {
-            stream,
-            batch: prepare(stream, None, &[p]).unwrap(),
-        };
         // A SPEND with its step_started, its group led by hand.
         let (spend, then) = shared.queue_up(
             pending(Stream::Billing, spend_in(&run, 3)),
@@ -754,17 +764,7 @@ mod tests {
         let dir = tempfile::tempdir_in("/dev/shm").unwrap();
         let (ledger, _) = Ledger::open(dir.path()).unwrap();
         let shared = std::sync::Arc::new(SharedLedger::new(ledger));
-        let (run, started) = run_of_b();
-        shared
-            .append(Stream::Billing, None, vec![topup("b", 1)])
-            .unwrap();
-        shared
-            .append(Stream::Evidence, None, vec![started])
-            .unwrap();
-        let pending = |stream, p: Payload| Pending {
-            stream,
-            batch: prepare(stream, None, &[p]).unwrap(),
-        };
+        let run = topped_up_run_of_b(&shared);
         let (spend, then) = shared.queue_up(
             pending(Stream::Billing, spend_in(&run, 3)),
             Some(pending(
