@@ -6,7 +6,8 @@ by a third within minutes, only passes of the same round compare.
 Usage: scripts/bench-ab.py [-w 1000] [-r 4] [--dir DIR] [--runtime-dir DIR] BIN:JOBS [BIN:JOBS ...]
 
   -w W             work orders (two command steps each; scripts/gen-workload.py --steps 2)
-  -r ROUNDS        rounds; each runs every BIN:JOBS once, in the order given
+  -r ROUNDS        rounds; each runs every BIN:JOBS once, in the order given (reversed
+                   every other round: use an even number)
   --dir DIR        where the workload and the ledgers go (default: a temp dir on this disk;
                    the ledgers' flushes are part of what is measured)
   --runtime-dir D  where the passes' runtime folders and the floor's outputs go (default:
@@ -124,7 +125,10 @@ def main():
     runtime, spawn_out = os.path.join(a.runtime_dir, "rt"), os.path.join(a.runtime_dir, "spawn")
     results = {c: [] for c in configs}
     for r in range(a.r):
-        for c in configs:
+        # Every other round in the reverse order: the slot a build runs in within a round
+        # moved its time by ~6 % on the benchmark machine (the same two builds compared
+        # 1.056x with one order and 1/1.069x with the other), which alternating cancels.
+        for c in (configs if r % 2 == 0 else configs[::-1]):
             f = floor(repo, 2 * a.w, spawn_out)
             wall, cpu, first, tail, idle = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
             results[c].append((wall, cpu, f, first, tail, idle))
