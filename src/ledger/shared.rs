@@ -480,6 +480,12 @@ mod tests {
         run
     }
 
+    /// The writer and the whole queue, as a leader takes them (to lead a group by hand).
+    fn take_group(shared: &SharedLedger) -> (Ledger, Vec<Queued>) {
+        let mut q = shared.queue();
+        (q.ledger.take().unwrap(), std::mem::take(&mut q.waiting))
+    }
+
     /// One record as a batch ready to queue.
     fn pending(stream: Stream, p: Payload) -> Pending {
         Pending {
@@ -711,10 +717,7 @@ mod tests {
             Some(pending(Stream::Evidence, step("s"))),
         );
         let then = then.unwrap();
-        let (ledger, group) = {
-            let mut q = shared.queue();
-            (q.ledger.take().unwrap(), std::mem::take(&mut q.waiting))
-        };
+        let (ledger, group) = take_group(&shared);
         shared.lead(ledger, group);
         {
             let q = shared.queue();
@@ -772,10 +775,7 @@ mod tests {
                 Payload::new(run.step("s", 1, "m").started()),
             )),
         );
-        let (ledger, group) = {
-            let mut q = shared.queue();
-            (q.ledger.take().unwrap(), std::mem::take(&mut q.waiting))
-        };
+        let (ledger, group) = take_group(&shared);
         shared.expect_workers(1);
         let server = {
             let shared = shared.clone();

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Every file of t2's assets starts with this.
 const SECRET: &[u8] = b"t2 private data";
@@ -151,27 +150,6 @@ fn exchange(a: &Path, b: &Path) -> bool {
         rustix::fs::RenameFlags::EXCHANGE,
     )
     .is_ok()
-}
-
-/// Run a command with a watchdog: a FIFO opened without O_NONBLOCK would block forever, and
-/// a hung test must fail rather than stall the suite. Not a speed limit: ten minutes.
-fn run_watched(fx: &Fx, args: &[&str]) -> Output {
-    let mut child = fx
-        .command()
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
-            panic!("platform {args:?} hung (a FIFO blocked it?)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 const ASSET_RACE_ORDERS: usize = 10;
@@ -456,7 +434,7 @@ fn an_asset_swapped_after_validation_fails_input_invalid_uncharged() {
                 asset.display()
             ),
         );
-        let out = run_watched(&fx, &["orchestrator", "--json", "--work-order-id", &id]);
+        let out = fx.run_watched(&["orchestrator", "--json", "--work-order-id", &id]);
         assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new(), "{id}");
         let summary = out.json();
         let run = run_of(&summary, &id);
@@ -529,7 +507,7 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
         );
     }
     let billing = fx.bytes(".billing-state/billing.jsonl");
-    let out = run_watched(&fx, &["orchestrator", "--json"]);
+    let out = fx.run_watched(&["orchestrator", "--json"]);
     assert_eq!(leaks(&fx, |_| false), Vec::<PathBuf>::new());
     out.expect_code(1);
     let summary = out.json();
@@ -541,7 +519,7 @@ fn hard_linked_symlinked_and_fifo_assets_are_refused_before_anything_runs() {
         billing,
         "nothing charged"
     );
-    let out = run_watched(&fx, &["consistency-validate", "--format", "json"]);
+    let out = fx.run_watched(&["consistency-validate", "--format", "json"]);
     out.expect_code(1);
     let errors = out.json()["errors"].as_array().unwrap().clone();
     for (id, _, expect) in cases {

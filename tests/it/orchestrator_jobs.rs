@@ -419,7 +419,8 @@ fn jobs_must_be_a_whole_number_of_at_least_one() {
 fn short_passes_with_more_workers_than_cpus_never_hang() {
     // The first groups of a pass are led by workers while the ledger's serving thread
     // starts: a lost wake-up there once left every worker waiting for ever (2 passes in 150,
-    // docs/performance.md); a hung pass fails here instead of holding up the suite.
+    // docs/performance.md); a hung pass fails here (`Fx::run_watched`) instead of holding up
+    // the suite.
     let fx = Fx::new();
     add_clock(&fx, "clock", false);
     for i in 0..12 {
@@ -433,29 +434,20 @@ fn short_passes_with_more_workers_than_cpus_never_hang() {
     for pass in 0..20 {
         let state = fx.path(&format!("state-{pass}"));
         crate::support::fx::copy_tree(&funded, &state);
-        let mut child = fx
-            .command()
-            .args(["orchestrator", "--jobs", "16", "--billing-state-dir"])
-            .arg(&state)
-            .arg("--runtime-dir")
-            .arg(fx.path(&format!("rt-{pass}")))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let t0 = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if t0.elapsed() > Duration::from_secs(60) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("pass {pass} with --jobs 16 still ran after 60 s: it hung");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(status.success(), "pass {pass}: {status}");
+        let (state_dir, runtime_dir) = (
+            state.display().to_string(),
+            fx.path(&format!("rt-{pass}")).display().to_string(),
+        );
+        let out = fx.run_watched(&[
+            "orchestrator",
+            "--jobs",
+            "16",
+            "--billing-state-dir",
+            &state_dir,
+            "--runtime-dir",
+            &runtime_dir,
+        ]);
+        out.expect_ok();
         let started = std::fs::read_to_string(state.join("evidence.jsonl"))
             .unwrap()
             .matches("\"type\":\"step_started\"")

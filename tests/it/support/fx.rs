@@ -283,6 +283,28 @@ impl Fx {
         self.command().args(args).output().unwrap()
     }
 
+    /// `run` with a watchdog: a hung command (a FIFO opened without O_NONBLOCK, a lost
+    /// wake-up) must fail its test rather than stall the suite. Not a speed limit: ten
+    /// minutes.
+    pub fn run_watched(&self, args: &[&str]) -> Output {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > std::time::Duration::from_secs(600) {
+                let _ = child.kill();
+                panic!("platform {args:?} hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+
     /// `run` with extra environment variables.
     pub fn run_env<K: AsRef<str>, V: AsRef<str>>(&self, args: &[&str], env: &[(K, V)]) -> Output {
         let mut c = self.command();
