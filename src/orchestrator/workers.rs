@@ -76,6 +76,14 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
                 .name("ledger".into())
                 .spawn_scoped(s, || env.journal.serve())
                 .is_ok();
+        // Started here, at the pass's priority, not by a worker at its lowered one: modules
+        // then run above the workers, which mostly wait for them (modules at the workers'
+        // priority were preempted ~2 times each, and the pass took 2-10 % more CPU:
+        // docs/performance.md).
+        #[cfg(target_os = "linux")]
+        if serving && has_command_modules(env) {
+            crate::runner::zygote::start_now();
+        }
         for n in 0..workers {
             let tx = done.clone();
             let spawned = std::thread::Builder::new()
@@ -109,11 +117,22 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
     slots.into_iter().flatten().collect()
 }
 
-/// How much less CPU a worker (and the zygote, supervisors and modules it starts, which
-/// inherit it) gets than the ledger's thread when both are ready to run: a group commit
-/// that waits for a CPU after each wake-up of its flushes holds up every worker waiting for
-/// its answer (docs/performance.md).
+/// How much less CPU a worker gets than the ledger's thread and the modules when they are
+/// ready to run: a group commit that waits for a CPU after each wake-up of its flushes holds
+/// up every worker waiting for its answer, and a module is what a worker waits for. The
+/// modules keep the pass's priority: the zygote that forks their supervisors is started
+/// before the workers lower theirs (docs/performance.md).
 const WORKER_NICE: i32 = 10;
+
+/// Whether any module of the repository runs as a command (a pass of built-ins alone
+/// starts no zygote).
+fn has_command_modules(env: &ExecEnv) -> bool {
+    env.platform
+        .repo
+        .modules
+        .values()
+        .any(|m| m.contract.runner.command().is_some())
+}
 
 /// One work order, its problems kept to itself: a problem of one work order ends that work
 /// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.

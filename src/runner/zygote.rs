@@ -82,6 +82,18 @@ pub fn with_pid<T>(f: impl FnOnce(Option<u32>) -> T) -> T {
     f(z.as_ref().map(|c| c.child.id()))
 }
 
+/// Start the zygote now, from the calling thread, unless one runs: what it forks —
+/// supervisors, and the modules they start — inherits that thread's priority. The
+/// orchestrator calls it before its workers lower theirs, so modules keep the pass's
+/// priority (docs/performance.md). Best effort: a zygote that cannot start here is started,
+/// or its failure reported, at the first step.
+pub fn start_now() {
+    let mut z = zygote();
+    if z.is_none() {
+        *z = start().ok();
+    }
+}
+
 /// Fork a supervisor whose fd 0 is `session` (its stdout and stderr are /dev/null); its
 /// pid. Starts the zygote first if none runs, and starts it again once if it stopped
 /// answering.

@@ -362,7 +362,7 @@ fn module_niceness(fx: &Fx) -> Vec<i32> {
 }
 
 #[test]
-fn with_more_workers_than_cpus_modules_run_below_the_ledger_thread() {
+fn modules_keep_the_pass_priority_whatever_the_number_of_workers() {
     let fx = Fx::new();
     fx.write(
         "modules/niceness/module.yml",
@@ -393,11 +393,13 @@ fn with_more_workers_than_cpus_modules_run_below_the_ledger_thread() {
     let alone = fx.fork();
     alone.run(&["orchestrator", "--jobs", "1"]).expect_ok();
     assert_eq!(module_niceness(&alone), vec![base; jobs + 1]);
-    // More workers than CPUs: a thread of its own commits the ledger's groups, and the
-    // workers, their supervisors and modules yield the CPU to it (docs/performance.md).
+    // More workers than CPUs: a thread of its own commits the ledger's groups and the
+    // workers yield the CPU to it, but not the supervisors and modules, which the workers
+    // mostly wait for (their zygote starts before the workers lower their priority:
+    // docs/performance.md).
     fx.run(&["orchestrator", "--jobs", &jobs.to_string()])
         .expect_ok();
-    assert_eq!(module_niceness(&fx), vec![(base + 10).min(19); jobs + 1]);
+    assert_eq!(module_niceness(&fx), vec![base; jobs + 1]);
 }
 
 #[test]
