@@ -61,8 +61,8 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
         let reports = work_order(env, run.board, &known, wp);
         let _ = done.send((i, reports));
     };
-    // Every step's module is spawned by the worker thread that waits for it: the
-    // supervisor's death signal follows the thread that spawned it (runner/launch.rs).
+    // Every step's module is started by a supervisor the zygote forked, and waited for by
+    // the worker that handed it the step (runner/launch.rs, runner/session.rs).
     std::thread::scope(|s| {
         let workers = run.jobs.clamp(1, work.len().max(1));
         env.journal.expect_workers(workers);
