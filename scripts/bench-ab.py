@@ -19,7 +19,9 @@ pass and its children), the median and best ratio to the floor of the same round
 medians of when the first step's progress line came and of the time from the last one to
 the pass's exit (what runs before the first step and after the last, on fewer CPUs), and
 the median share of the machine's CPU time left idle during the pass (idle and iowait in
-/proc/stat: what the pass could not keep busy, other tenants' load aside), and, for every
+/proc/stat: what the pass could not keep busy, other tenants' load aside) and stolen (steal
+in /proc/stat: time the hypervisor gave this VM's CPUs to others, which slows a round's
+floor and pass alike and is why only paired figures compare), and, for every
 BIN:JOBS after the first, the median of its per-round wall and CPU ratios to the first
 (paired within a round, so the machine's drift between rounds cancels out).
 Every pass must exit 0 and run every work order.
@@ -57,12 +59,13 @@ def cpu_times():
         return None
 
 
-def idle_share(a, b):
-    """Of the CPU time between two cpu_times() readings, the share idle or waiting for I/O."""
+def shares(a, b):
+    """Of the CPU time between two cpu_times() readings, the shares idle or waiting for I/O,
+    and stolen by the hypervisor."""
     if a is None or b is None:
-        return float("nan")
+        return float("nan"), float("nan")
     d = [y - x for x, y in zip(a, b)]
-    return (d[3] + d[4]) / max(sum(d), 1)
+    return (d[3] + d[4]) / max(sum(d), 1), d[7] / max(sum(d), 1)
 
 
 def first_pass(binary, jobs, repo, state0, work, runtime, w):
@@ -90,14 +93,14 @@ def first_pass(binary, jobs, repo, state0, work, runtime, w):
         err.append(line)
     p.wait()
     wall = time.perf_counter() - t
-    idle = idle_share(ticks, cpu_times())
+    idle, steal = shares(ticks, cpu_times())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out.seek(0)
     stdout = out.read()
     if p.returncode != 0 or f'"runs"' not in stdout or stdout.count('"run_id"') < w or first is None:
         sys.exit(f"{binary} --jobs {jobs} failed (exit {p.returncode}):\n{''.join(err)[-2000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, first, wall - last, idle
+    return wall, cpu, first, wall - last, idle, steal
 
 
 def main():
@@ -130,15 +133,17 @@ def main():
         # 1.056x with one order and 1/1.069x with the other), which alternating cancels.
         for c in (configs if r % 2 == 0 else configs[::-1]):
             f = floor(repo, 2 * a.w, spawn_out)
-            wall, cpu, first, tail, idle = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
-            results[c].append((wall, cpu, f, first, tail, idle))
+            wall, cpu, first, tail, idle, steal = first_pass(c[0], c[1], repo, state0, work, runtime, a.w)
+            results[c].append((wall, cpu, f, first, tail, idle, steal))
             print(f"round {r + 1}: {os.path.basename(c[0])} --jobs {c[1]}: {wall:.3f} s, "
-                  f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x, CPUs idle {100 * idle:.1f} %",
+                  f"CPU {cpu:.3f} s, floor {f:.3f} s, {wall / f:.2f}x, CPUs idle {100 * idle:.1f} %, "
+                  f"stolen {100 * steal:.1f} %",
                   file=sys.stderr, flush=True)
     shutil.rmtree(a.runtime_dir, ignore_errors=True)
     print(f"| W = {a.w}, {a.r} rounds | median wall | best | median CPU | × floor (median) "
-          "| × floor (best) | first step ends | after the last | CPUs idle | wall, CPU × the first (paired) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| × floor (best) | first step ends | after the last | CPUs idle | stolen "
+          "| wall, CPU × the first (paired) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     base = results[configs[0]]
     for (binary, jobs), rs in results.items():
         med = lambda k: statistics.median(x[k] for x in rs)
@@ -148,6 +153,7 @@ def main():
               f"| {min(x[0] for x in rs):.3f} s | {med(1):.3f} s "
               f"| {statistics.median(ratios):.2f}× | {min(ratios):.2f}× "
               f"| {1000 * med(3):.0f} ms | {1000 * med(4):.0f} ms | {100 * med(5):.1f} % "
+              f"| {100 * med(6):.1f} % "
               f"| {paired(0):.3f}, {paired(1):.3f} |")
 
 
