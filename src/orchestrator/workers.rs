@@ -81,7 +81,7 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
         // priority were preempted ~2 times each, and the pass took 2-10 % more CPU:
         // docs/performance.md).
         #[cfg(target_os = "linux")]
-        if serving && has_command_modules(env) {
+        if serving && env.platform.repo.has_command_modules() {
             crate::runner::zygote::start_now();
         }
         for n in 0..workers {
@@ -123,16 +123,6 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
 /// modules keep the pass's priority: the zygote that forks their supervisors is started
 /// before the workers lower theirs (docs/performance.md).
 const WORKER_NICE: i32 = 10;
-
-/// Whether any module of the repository runs as a command (a pass of built-ins alone
-/// starts no zygote).
-fn has_command_modules(env: &ExecEnv) -> bool {
-    env.platform
-        .repo
-        .modules
-        .values()
-        .any(|m| m.contract.runner.command().is_some())
-}
 
 /// One work order, its problems kept to itself: a problem of one work order ends that work
 /// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.

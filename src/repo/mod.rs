@@ -225,6 +225,13 @@ impl Repo {
         self.modules.get(id).map(|m| &m.contract)
     }
 
+    /// Whether any module runs as a command (a pass of built-ins alone starts no process).
+    pub fn has_command_modules(&self) -> bool {
+        self.modules
+            .values()
+            .any(|m| m.contract.runner.command().is_some())
+    }
+
     /// Whether `tenant_id` may run `module_id` under the catalog (SPEC §10): always without
     /// a catalog, and for built-in modules; else only modules of the tenant's plan.
     pub fn entitled(
