@@ -1,12 +1,13 @@
-//! Lists folders beneath a trusted folder without following links: one folder's entries, or
-//! every regular file of a tree (a `dir` output), refusing links and special files in it.
+//! Lists folders beneath a trusted folder without following links: one folder's entries,
+//! every regular file of a tree (a `dir` output), refusing links and special files in it, or
+//! every entry of a tree as it is (the survey of a step's outputs).
 use super::resolve::Resolver;
 use super::{meta_from, Beneath, Kind, Meta, Reason, Refused};
-use rustix::fs::{statat, AtFlags, Dir};
+use rustix::fs::{openat, statat, AtFlags, Dir, Mode, OFlags};
 use std::ffi::{OsStr, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One entry of a folder, as it is (a link is reported as a link, not followed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,55 @@ impl Beneath {
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }
+}
+
+impl Beneath {
+    /// Every entry of the tree under this folder (the folder itself reached through no
+    /// link), depth first, each as it is: a link is reported as a link and never followed,
+    /// a folder is read from an fd opened beneath this one with no link, so nothing swapped
+    /// in while the tree is walked leads out of it. `visit` gets each entry's path below
+    /// this folder and its kind and size, and ends the walk with its error (a cap: the walk
+    /// is bounded by what it visits, not by the tree).
+    pub fn walk<E: From<Refused>>(
+        &self,
+        mut visit: impl FnMut(&Path, Meta) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let root = self.open(true, Resolver::best())?;
+        let mut pending = vec![PathBuf::new()];
+        while let Some(sub) = pending.pop() {
+            let at = self.join(&sub);
+            let fd = if sub.as_os_str().is_empty() {
+                openat(&root, c".", dir_flags(), Mode::empty()).map_err(io_reason)
+            } else {
+                let comps: Vec<&OsStr> = sub.iter().collect();
+                super::resolve::open(root.as_fd(), &comps, true, Resolver::best())
+            }
+            .map_err(|r| at.refused(r))?;
+            let mut dir = Dir::new(fd).map_err(|e| at.refused(io_reason(e)))?;
+            while let Some(e) = dir.read() {
+                let e = e.map_err(|e| at.refused(io_reason(e)))?;
+                let name = e.file_name();
+                if matches!(name.to_bytes(), b"." | b"..") {
+                    continue;
+                }
+                let rel = sub.join(OsStr::from_bytes(name.to_bytes()));
+                let dir_fd = dir.fd().map_err(|e| at.refused(io_reason(e)))?;
+                let st = statat(dir_fd, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| self.join(&rel).refused(io_reason(e)))?;
+                let meta = meta_from(&st);
+                visit(&rel, meta)?;
+                if meta.kind == Kind::Folder {
+                    pending.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the walk opens a folder it reads.
+fn dir_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW
 }
 
 fn io_reason(e: rustix::io::Errno) -> Reason {

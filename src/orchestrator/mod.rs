@@ -254,6 +254,7 @@ impl Setup {
                 profile: &self.profile,
                 secrets: &self.secrets,
                 redactor: &redactor,
+                runtime_real: Default::default(),
             },
             journal,
             holds: Default::default(),

@@ -5,6 +5,7 @@ use super::outputs;
 use super::redact::Redactor;
 use super::result::{self, ResultObject};
 use super::{Status, StepResult};
+use crate::beneath::Beneath;
 use crate::contract::{reason, Failure, ModuleContract, OutputType};
 use crate::workorder::paths::check_relative;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,12 @@ pub struct CommandSpec<'a> {
     pub inputs: &'a serde_json::Value,
     /// The step's folder: outputs/, work/, inputs.json, result.json and logs go here.
     pub step_dir: &'a Path,
+    /// The step dir as its supervisor's command line names it (`launch::step_dir_id`): how
+    /// a later attempt recognises that supervisor.
+    pub step_dir_id: PathBuf,
+    /// The step's outputs folder beneath a trusted folder: surveyed and read through no
+    /// link, itself included (a module may swap it for one).
+    pub outputs: Beneath,
     /// The folder was created for this attempt (it did not exist): no earlier attempt left a
     /// supervisor record or a result.json in it.
     pub fresh: bool,
@@ -134,12 +141,12 @@ fn execute(
     use super::supervisor::Spec;
     // First: processes of an earlier attempt could still write into what is cleared next.
     if !spec.fresh {
-        launch::end_earlier_attempt(spec.step_dir)?;
+        launch::end_earlier_attempt(spec.step_dir, &spec.step_dir_id)?;
     }
     prepare(spec)?;
     let ended = launch::run(&Launch {
         spec: Spec {
-            step_dir: launch::step_dir_id(spec.step_dir),
+            step_dir: spec.step_dir_id.clone(),
             program,
             args: args.to_vec(),
             cwd: abs(&spec.step_dir.join("work")),
@@ -259,7 +266,7 @@ fn completed(
 ) -> StepResult {
     let mut res = StepResult::completed();
     res.message = message;
-    match outputs::collect(spec.contract, &spec.step_dir.join("outputs")) {
+    match outputs::collect(spec.contract, &spec.outputs) {
         Ok(files) => res.outputs = files,
         Err(r) => return StepResult::failed(r.reason, r.message),
     }

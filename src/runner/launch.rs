@@ -311,12 +311,13 @@ fn sweep_children_but(keep: Option<i32>) {
 /// A resumed or retried step never runs beside processes of its earlier attempt: if the
 /// supervisor recorded in the step dir still runs, it is told to end its module tree
 /// (SIGTERM, and SIGCONT in case it was stopped), then killed; Err when it still will not go.
-pub fn end_earlier_attempt(step_dir: &Path) -> Result<(), String> {
+/// `id` is the step dir as a supervisor's command line names it ([`step_dir_id`]).
+pub fn end_earlier_attempt(step_dir: &Path, id: &Path) -> Result<(), String> {
     let path = step_dir.join(SUPERVISOR_FILE);
     let Some(rec) = read_record(&path) else {
         return Ok(());
     };
-    if !is_supervisor_of(rec.pid, rec.start_time, step_dir) {
+    if !is_supervisor_of(rec.pid, rec.start_time, id) {
         return Ok(());
     }
     for (signal, grace) in [
@@ -350,13 +351,12 @@ fn read_record(path: &Path) -> Option<Recorded> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Whether `pid` (started at `start`) is a supervisor of this very step dir: the record is
+/// Whether `pid` (started at `start`) is a supervisor of the step dir named `id`: the record is
 /// in a folder a module can write, so it must never make the platform signal anything else.
-fn is_supervisor_of(pid: i32, start: u64, step_dir: &Path) -> bool {
+fn is_supervisor_of(pid: i32, start: u64, id: &Path) -> bool {
     if pid <= 1 || !procs::is_running(pid, start) {
         return false;
     }
-    let id = step_dir_id(step_dir);
     let argv = procs::cmdline(pid);
     argv.get(1).is_some_and(|a| a == ARG.as_bytes())
         && argv

@@ -119,6 +119,33 @@ pub struct Platform<'a> {
     /// Declared secret values by NAME (from PLATFORM_SECRET_NAME).
     pub secrets: &'a BTreeMap<String, String>,
     pub redactor: &'a Redactor,
+    /// The runtime directory's real path, read once at the first command step (it exists
+    /// by then): a step dir's id is this joined with its folder, without a `readlink` of
+    /// its own (docs/performance.md).
+    pub runtime_real: std::sync::OnceLock<std::path::PathBuf>,
+}
+
+impl Platform<'_> {
+    /// The step dir as its supervisor's command line names it: the runtime directory's
+    /// [`step_dir_id`], joined with the step's folder beneath it.
+    fn step_dir_id(&self, files: &Beneath) -> std::path::PathBuf {
+        self.runtime_real
+            .get_or_init(|| step_dir_id(self.runtime_dir))
+            .join(&files.rel)
+    }
+}
+
+/// A folder as a supervisor's command line names it: its real path, the same however it
+/// was spelled, so a later orchestrator recognises the supervisor (launch.rs).
+pub fn step_dir_id(dir: &Path) -> std::path::PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        launch::step_dir_id(dir)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        dir.to_path_buf()
+    }
 }
 
 /// One step of one run, whatever its runner.
@@ -233,7 +260,7 @@ fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs, fresh: bool) -> StepRes
             return StepResult::failed(f.reason_slug, why);
         }
     };
-    match outputs::collect(s.contract, &outputs_dir) {
+    match outputs::collect(s.contract, &s.files.join("outputs")) {
         Ok(files) => {
             // A built-in's natural unit: the kibibytes it wrote (what a package weighs).
             let bytes = files
@@ -278,6 +305,8 @@ fn run_command(s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
         contract: s.contract,
         inputs: &serde_json::Value::Object(inputs.clone()),
         step_dir: &s.files.path(),
+        step_dir_id: p.step_dir_id(s.files),
+        outputs: s.files.join("outputs"),
         fresh,
         env: vars,
         redactor: p.redactor,

@@ -2,7 +2,7 @@
 //! hard-linked or special files, every declared output present — and records each `file`
 //! output by its digest and each `dir` output once, by the digest of its manifest.
 use super::FileRecord;
-use crate::beneath::Beneath;
+use crate::beneath::{self, Beneath, Kind, Meta};
 use crate::contract::{Failure, ModuleContract, OutputType};
 use crate::digest::{sha256_hex, sha256_opened};
 use std::path::{Path, PathBuf};
@@ -54,29 +54,33 @@ pub struct DirManifest {
 }
 
 /// Refuse more than the caps, then any symlink, special file or file with several links
-/// under `dir`. Nothing is followed or opened: a module could otherwise point later steps,
-/// packages or deliveries at another tenant's files (a symlink, or a hard link to them), and
-/// a FIFO would block whoever opens it. The caps come first: they bound the walk itself.
-pub fn survey(dir: &Path) -> Result<(), Refused> {
+/// under the outputs folder, itself reached through no link. Nothing is followed or opened
+/// but folders: a module could otherwise point later steps, packages or deliveries at another
+/// tenant's files (a symlink — the outputs folder itself swapped for one included — or a hard
+/// link to them), and a FIFO would block whoever opens it. The caps come first: they bound
+/// the walk itself.
+pub fn survey(outputs: &Beneath) -> Result<(), Refused> {
     let (mut files, mut dirs, mut bytes) = (0u64, 0u64, 0u64);
     let mut first_problem: Option<Refused> = None;
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| Refused::missing(format!("cannot read the outputs: {e}")))?;
-        let ft = entry.file_type();
-        if ft.is_dir() {
+    outputs.walk(|rel, meta| {
+        if meta.kind == Kind::Folder {
             dirs += 1;
         } else {
             files += 1;
-            let meta = entry.metadata().ok();
-            bytes += meta.as_ref().map_or(0, |m| m.len());
+            bytes = bytes.saturating_add(meta.bytes);
             if first_problem.is_none() {
-                let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-                first_problem = not_a_plain_file(rel, ft, meta.as_ref());
+                first_problem = not_a_plain_file(rel, meta);
             }
         }
-        over_caps(files, dirs, bytes)?;
-    }
+        over_caps(files, dirs, bytes)
+    })?;
     first_problem.map_or(Ok(()), Err)
+}
+
+impl From<beneath::Refused> for Refused {
+    fn from(r: beneath::Refused) -> Refused {
+        Refused::missing(format!("cannot read the outputs: {r}"))
+    }
 }
 
 fn over_caps(files: u64, dirs: u64, bytes: u64) -> Result<(), Refused> {
@@ -96,19 +100,14 @@ fn over_caps(files: u64, dirs: u64, bytes: u64) -> Result<(), Refused> {
 }
 
 /// Why an entry that is not a folder is not a plain output file, if it is not.
-fn not_a_plain_file(
-    rel: &Path,
-    ft: std::fs::FileType,
-    meta: Option<&std::fs::Metadata>,
-) -> Option<Refused> {
-    let why = if ft.is_symlink() {
-        "is a symlink"
-    } else if !ft.is_file() {
-        "is not a regular file (a FIFO, socket or device)"
-    } else if meta.is_some_and(|m| links(m) > 1) {
-        "has several hard links (another may be another tenant's file)"
-    } else {
-        return None;
+fn not_a_plain_file(rel: &Path, meta: Meta) -> Option<Refused> {
+    let why = match meta.kind {
+        Kind::Symlink => "is a symlink",
+        Kind::File if meta.links > 1 => {
+            "has several hard links (another may be another tenant's file)"
+        }
+        Kind::File => return None,
+        _ => "is not a regular file (a FIFO, socket or device)",
     };
     Some(Refused::missing(format!(
         "{} in the outputs {why}; outputs must be regular files with a single link",
@@ -116,19 +115,10 @@ fn not_a_plain_file(
     )))
 }
 
-#[cfg(unix)]
-fn links(m: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::nlink(m)
-}
-
-#[cfg(not(unix))]
-fn links(_: &std::fs::Metadata) -> u64 {
-    1
-}
-
-/// Record every declared file/dir output, after the survey; Err names what is wrong.
-pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<FileRecord>, Refused> {
-    survey(outputs_dir)?;
+/// Record every declared file/dir output of the outputs folder (beneath a trusted folder:
+/// reached through no link), after the survey; Err names what is wrong.
+pub fn collect(contract: &ModuleContract, outputs: &Beneath) -> Result<Vec<FileRecord>, Refused> {
+    survey(outputs)?;
     let mut records = Vec::new();
     let mut missing = Vec::new();
     for out in &contract.outputs {
@@ -136,16 +126,8 @@ pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<File
             continue;
         }
         let rel = out.path.clone().unwrap_or_else(|| out.id.clone());
-        let at = Beneath::new(outputs_dir, &rel);
-        let is = |dir: bool| {
-            std::fs::symlink_metadata(at.path()).is_ok_and(|m| {
-                if dir {
-                    m.is_dir()
-                } else {
-                    m.is_file()
-                }
-            })
-        };
+        let at = outputs.join(&rel);
+        let is = |want: Kind| at.metadata().is_ok_and(|m| m.kind == want);
         let record = match out.ty {
             // Opened first: what is not a regular file is then told apart from a file
             // that cannot be read (one `stat` less per output).
@@ -157,8 +139,8 @@ pub fn collect(contract: &ModuleContract, outputs_dir: &Path) -> Result<Vec<File
                     sha256: sha,
                     files: None,
                 })
-                .map_err(|why| if is(false) { why } else { String::new() }),
-            OutputType::Dir if is(true) => dir_manifest(&at).map(|m| FileRecord {
+                .map_err(|why| if is(Kind::File) { why } else { String::new() }),
+            OutputType::Dir if is(Kind::Folder) => dir_manifest(&at).map(|m| FileRecord {
                 id: out.id.clone(),
                 path: rel.clone(),
                 bytes: m.bytes,
@@ -276,7 +258,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc/hostname", d.path().join("link")).unwrap();
         assert_eq!(
-            survey(d.path()).unwrap_err().reason,
+            survey(&Beneath::new(d.path(), "")).unwrap_err().reason,
             Failure::OutputsMissing
         );
         std::fs::remove_file(d.path().join("link")).unwrap();
@@ -287,9 +269,30 @@ mod tests {
             libc::mkfifo(fifo.as_ptr(), 0o600);
         }
         assert_eq!(
-            survey(d.path()).unwrap_err().reason,
+            survey(&Beneath::new(d.path(), "")).unwrap_err().reason,
             Failure::OutputsMissing
         );
         assert!(dir_manifest(&Beneath::new(d.path(), "")).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_outputs_folder_that_is_a_link_is_refused_and_not_walked() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("sub")).unwrap();
+        std::fs::write(elsewhere.join("sub/a.txt"), "a").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.path().join("outputs")).unwrap();
+        let refused = survey(&Beneath::new(d.path(), "outputs")).unwrap_err();
+        assert_eq!(refused.reason, Failure::OutputsMissing);
+        assert!(
+            refused.message.contains("symbolic link"),
+            "{}",
+            refused.message
+        );
+        // The same tree as a real folder passes, its folder and file counted.
+        std::fs::remove_file(d.path().join("outputs")).unwrap();
+        std::fs::rename(&elsewhere, d.path().join("outputs")).unwrap();
+        assert_eq!(survey(&Beneath::new(d.path(), "outputs")), Ok(()));
     }
 }

@@ -42,6 +42,8 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
         contract: &module.contract,
         inputs: &Value::Object(inputs),
         step_dir: scratch.path(),
+        step_dir_id: super::step_dir_id(scratch.path()),
+        outputs: crate::beneath::Beneath::new(scratch.path(), "outputs"),
         fresh: true,
         env: environment(module)?,
         redactor: &redactor,

@@ -1,8 +1,8 @@
 //! Hostile module processes (SPEC §6 "Trust model"), each a real process run by the real
 //! binary: one that hunts secrets in /proc, a daemon that outlives its step to write into the
 //! step's log, a process tree left behind by a kill -9'd orchestrator (and a resumed step
-//! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, and a secret
-//! split across writes.
+//! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, a secret
+//! split across writes, and an outputs folder swapped for a link.
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 use crate::support::reliability::peak_rss_kib;
@@ -582,4 +582,53 @@ fn a_secret_split_across_writes_is_redacted_in_both_logs() {
         assert_eq!(text, want, "{log}");
     }
     assert!(leaks(&fx, &[]).is_empty(), "{:?}", leaks(&fx, &[]));
+}
+
+/// Attack: the module swaps its own outputs folder for a symbolic link to a folder it was
+/// never given (another tenant's, say), holding a `note.txt` and a `tree/` that match its
+/// declared outputs. The platform neither records nor hashes what the link points to: the
+/// step fails `outputs_missing`, is refunded, and no record holds the planted file's digest.
+#[test]
+fn an_outputs_folder_swapped_for_a_link_is_refused_and_never_read_through() {
+    use sha2::{Digest, Sha256};
+    let fx = fx();
+    let planted = b"bytes of another tenant\n";
+    let elsewhere = fx.path("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("tree")).unwrap();
+    std::fs::write(elsewhere.join("note.txt"), planted).unwrap();
+    std::fs::write(elsewhere.join("tree/a.txt"), planted).unwrap();
+    let yaml = format!(
+        "work_order_id: outlink\nsteps:\n  - {{step_id: s, module_id: outlink, kind: transform, inputs: {{target: {:?}}}}}\n",
+        elsewhere.display().to_string()
+    );
+    fx.workorder("outlink", &yaml);
+    let (out, v) = pass(&fx);
+    let run = run_of(&v, "outlink");
+    let step = step_of(run, "s");
+    assert_eq!(step["status"], "FAILED", "{}", out.text());
+    assert_eq!(step["reason_slug"], "outputs_missing", "{step}");
+    let message = step["message"].as_str().unwrap();
+    assert!(message.contains("symbolic link"), "{message}");
+    // The link is still there: refused, not repaired, and nothing behind it was read.
+    assert!(step_dir(&fx, "outlink", "s")
+        .join("outputs")
+        .symlink_metadata()
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let digest: String = Sha256::digest(planted)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for file in ["evidence.jsonl", "billing.jsonl"] {
+        let records = fx.records(file);
+        assert!(!records.is_empty(), "{file}");
+        let text = Value::Array(records).to_string();
+        assert!(
+            !text.contains(&digest),
+            "{file} records the planted file's digest"
+        );
+    }
+    assert_eq!(fx.balance(), 100, "charged for a refused step");
+    fx.integrity().unwrap();
 }
