@@ -149,6 +149,12 @@ impl Beneath {
         Ok(file)
     }
 
+    /// This folder, reached through no link (the last component included), opened: what is
+    /// done through the fd stays in it, whatever is swapped for a link afterwards.
+    pub fn open_folder(&self) -> Result<OwnedFd, Refused> {
+        self.open(true, Resolver::best())
+    }
+
     /// Kind, size and link count, reached through no link (the last component included).
     pub fn metadata(&self) -> Result<Meta, Refused> {
         let fd = self.open(false, Resolver::best())?;

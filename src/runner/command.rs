@@ -20,9 +20,10 @@ pub struct CommandSpec<'a> {
     /// The step dir as its supervisor's command line names it (`launch::step_dir_id`): how
     /// a later attempt recognises that supervisor.
     pub step_dir_id: PathBuf,
-    /// The step's outputs folder beneath a trusted folder: surveyed and read through no
-    /// link, itself included (a module may swap it for one).
-    pub outputs: Beneath,
+    /// The step's folder again, beneath a trusted folder: what the module left in it (its
+    /// outputs, its result.json) is read through no link at any component, the step's folder
+    /// included (a module may swap it, or its outputs folder, for a link).
+    pub files: Beneath,
     /// The folder was created for this attempt (it did not exist): no earlier attempt left a
     /// supervisor record or a result.json in it.
     pub fresh: bool,
@@ -75,7 +76,7 @@ fn prepare(spec: &CommandSpec) -> Result<(), String> {
         made.map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
     if !spec.fresh {
-        let _ = std::fs::remove_file(spec.step_dir.join("result.json"));
+        let _ = std::fs::remove_file(spec.step_dir.join(result::RESULT_FILE));
     }
     let body = serde_json::to_vec_pretty(spec.inputs).unwrap_or_else(|_| b"{}".to_vec());
     // Written before the module starts: a kill mid-write leaves a file no module has read,
@@ -100,7 +101,7 @@ fn module_env(spec: &CommandSpec) -> Vec<(String, String)> {
         ),
         (
             "PLATFORM_RESULT".to_string(),
-            abs(&dir.join("result.json")).display().to_string(),
+            abs(&dir.join(result::RESULT_FILE)).display().to_string(),
         ),
         (
             "PLATFORM_MODULE_DIR".to_string(),
@@ -218,7 +219,7 @@ fn bound(redactor: &Redactor, mut result: StepResult) -> StepResult {
 fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
     // Read (and so scrubbed of secrets) whatever the module's end: the file stays with the
     // step's records even when the step timed out.
-    let reported = result::read(&spec.step_dir.join("result.json"), spec.redactor);
+    let reported = result::read(&spec.files, spec.redactor);
     match exit {
         Exit::TimedOut => {
             return StepResult::failed(
@@ -266,7 +267,7 @@ fn completed(
 ) -> StepResult {
     let mut res = StepResult::completed();
     res.message = message;
-    match outputs::collect(spec.contract, &spec.outputs) {
+    match outputs::collect(spec.contract, &spec.files.join("outputs")) {
         Ok(files) => res.outputs = files,
         Err(r) => return StepResult::failed(r.reason, r.message),
     }

@@ -306,7 +306,7 @@ fn run_command(s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
         inputs: &serde_json::Value::Object(inputs.clone()),
         step_dir: &s.files.path(),
         step_dir_id: p.step_dir_id(s.files),
-        outputs: s.files.join("outputs"),
+        files: s.files.clone(),
         fresh,
         env: vars,
         redactor: p.redactor,

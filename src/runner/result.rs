@@ -1,8 +1,13 @@
 //! The module's result file (`$PLATFORM_RESULT`): read with a cap, never through a link or
 //! from a FIFO, rewritten without secrets; and the bounds on what of it reaches the ledger.
 use super::redact::Redactor;
+use crate::beneath::Beneath;
 use std::io::Read;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// The result file's name in the step's folder.
+pub const RESULT_FILE: &str = "result.json";
 
 /// Bytes of result.json the platform reads.
 pub const RESULT_CAP: u64 = 1 << 20;
@@ -58,9 +63,16 @@ fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(bytes))
 }
 
-/// The optional result object. The file is left without secrets whatever it held: rewritten
-/// redacted when it was read, removed when it could not be (too large, not a file).
-pub fn read(path: &Path, redactor: &Redactor) -> Result<Option<ResultObject>, String> {
+/// The optional result object of the step whose folder is `step` (reached through no link:
+/// a module may swap its step's folder for a link to another's). The file is left without
+/// secrets whatever it held: rewritten redacted when it was read, removed when it could not
+/// be (too large, not a file).
+pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>, String> {
+    let dir = step
+        .open_folder()
+        .map_err(|r| format!("the step's folder cannot be read: {r}"))?;
+    let path = through(&dir, step).join(RESULT_FILE);
+    let path = path.as_path();
     let bytes = match read_capped(path) {
         Ok(Some(b)) => b,
         Ok(None) => return Ok(None),
@@ -75,6 +87,23 @@ pub fn read(path: &Path, redactor: &Redactor) -> Result<Option<ResultObject>, St
         Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
         Ok(_) => Err("PLATFORM_RESULT file is not a JSON object".into()),
         Err(e) => Err(format!("PLATFORM_RESULT file is not valid JSON: {e}")),
+    }
+}
+
+/// A path to what is in the opened folder `dir` that resolves through the fd itself (Linux:
+/// `/proc/self/fd/N`), so a folder swapped for a link after it was opened changes nothing;
+/// elsewhere the folder's own path (`folder`).
+fn through(dir: &OwnedFd, folder: &Beneath) -> PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = folder;
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        folder.path()
     }
 }
 
@@ -169,10 +198,35 @@ mod tests {
             libc::mkfifo(c.as_ptr(), 0o600);
         }
         let r = Redactor::default();
-        assert!(read(&p, &r).unwrap_err().contains("not a regular file"));
+        let step = Beneath::new(d.path(), "");
+        assert!(read(&step, &r).unwrap_err().contains("not a regular file"));
         assert!(!p.exists());
         std::fs::write(&p, vec![b' '; (RESULT_CAP + 1) as usize]).unwrap();
-        assert!(read(&p, &r).unwrap_err().contains("larger than"));
+        assert!(read(&step, &r).unwrap_err().contains("larger than"));
         assert!(!p.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_step_folder_swapped_for_a_link_is_not_read_or_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let theirs = br#"{"status": "FAILED", "message": "theirs: s3cret"}"#;
+        std::fs::write(elsewhere.join(RESULT_FILE), theirs).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.path().join("step")).unwrap();
+        let r = Redactor::new(vec!["s3cret".to_string()]);
+        let why = read(&Beneath::new(d.path(), "step"), &r).unwrap_err();
+        assert!(why.contains("symbolic link"), "{why}");
+        // Neither read nor rewritten (redacted) nor removed.
+        assert_eq!(std::fs::read(elsewhere.join(RESULT_FILE)).unwrap(), theirs);
+        // Through a real folder, the same file is read (its strings are redacted where they
+        // are recorded) and left redacted.
+        std::fs::remove_file(d.path().join("step")).unwrap();
+        std::fs::rename(&elsewhere, d.path().join("step")).unwrap();
+        let object = read(&Beneath::new(d.path(), "step"), &r).unwrap().unwrap();
+        assert_eq!(object["status"], "FAILED");
+        let left = std::fs::read_to_string(d.path().join("step").join(RESULT_FILE)).unwrap();
+        assert!(!left.contains("s3cret"), "{left}");
     }
 }

@@ -43,7 +43,7 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
         inputs: &Value::Object(inputs),
         step_dir: scratch.path(),
         step_dir_id: super::step_dir_id(scratch.path()),
-        outputs: crate::beneath::Beneath::new(scratch.path(), "outputs"),
+        files: crate::beneath::Beneath::new(scratch.path(), ""),
         fresh: true,
         env: environment(module)?,
         redactor: &redactor,

@@ -2,7 +2,7 @@
 //! binary: one that hunts secrets in /proc, a daemon that outlives its step to write into the
 //! step's log, a process tree left behind by a kill -9'd orchestrator (and a resumed step
 //! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, a secret
-//! split across writes, and an outputs folder swapped for a link.
+//! split across writes, and an outputs folder or a step folder swapped for a link.
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 use crate::support::reliability::peak_rss_kib;
@@ -629,6 +629,45 @@ fn an_outputs_folder_swapped_for_a_link_is_refused_and_never_read_through() {
             "{file} records the planted file's digest"
         );
     }
+    assert_eq!(fx.balance(), 100, "charged for a refused step");
+    fx.integrity().unwrap();
+}
+
+/// Attack: the module swaps its whole step folder for a link to a folder holding another
+/// step's `result.json` (a message and values) and outputs. The platform reads nothing through
+/// the link, and neither rewrites nor removes the file there: the step fails `module_failed`
+/// with its own message, refunded.
+#[test]
+fn a_step_folder_swapped_for_a_link_is_never_read_or_written_through() {
+    let fx = fx();
+    let elsewhere = fx.path("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("outputs/tree")).unwrap();
+    let planted =
+        br#"{"status": "FAILED", "message": "planted message", "values": {"v": "planted"}}"#;
+    std::fs::write(elsewhere.join("result.json"), planted).unwrap();
+    std::fs::write(elsewhere.join("outputs/note.txt"), "planted\n").unwrap();
+    std::fs::write(elsewhere.join("outputs/tree/a.txt"), "planted\n").unwrap();
+    let yaml = format!(
+        "work_order_id: steplink\nsteps:\n  - {{step_id: s, module_id: outlink, kind: transform, inputs: {{target: {:?}, swap: step}}}}\n",
+        elsewhere.display().to_string()
+    );
+    fx.workorder("steplink", &yaml);
+    let (out, v) = pass(&fx);
+    let step = step_of(run_of(&v, "steplink"), "s");
+    assert_eq!(step["status"], "FAILED", "{}", out.text());
+    assert_eq!(step["reason_slug"], "module_failed", "{step}");
+    let message = step["message"].as_str().unwrap();
+    assert!(message.contains("symbolic link"), "{message}");
+    assert!(!message.contains("planted"), "{message}");
+    assert_eq!(
+        std::fs::read(elsewhere.join("result.json")).unwrap(),
+        planted
+    );
+    let text = Value::Array(fx.records("evidence.jsonl")).to_string();
+    assert!(
+        !text.contains("planted"),
+        "the evidence holds what the link points to"
+    );
     assert_eq!(fx.balance(), 100, "charged for a refused step");
     fx.integrity().unwrap();
 }
