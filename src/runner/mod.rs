@@ -181,7 +181,7 @@ pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
 /// Run the step (it has been charged). Never panics; every problem is a FAILED result.
 pub fn run(s: &StepRun, inputs: &Inputs) -> StepResult {
     let dir = s.files.path();
-    let fresh = match make_step_dir(&dir) {
+    let fresh = match make_step_dir(s.files) {
         Ok(fresh) => fresh,
         Err(e) => {
             let why = format!("cannot create {}: {e}", dir.display());
@@ -195,15 +195,24 @@ pub fn run(s: &StepRun, inputs: &Inputs) -> StepResult {
 }
 
 /// Create the step's folder (and its parents); true when it did not exist, so nothing of an
-/// earlier attempt is in it to end or clear (two lookups less per step).
-fn make_step_dir(dir: &Path) -> std::io::Result<bool> {
-    let made = match std::fs::create_dir(dir) {
-        Err(e) if e.kind() == ErrorKind::NotFound => make_run_dir(dir),
+/// earlier attempt is in it to end or clear (two lookups less per step). One that exists must
+/// be a folder reached through no link: an earlier attempt's module may have swapped it for a
+/// link, through which clearing it would empty someone else's folder.
+fn make_step_dir(files: &Beneath) -> std::io::Result<bool> {
+    let dir = files.path();
+    let made = match std::fs::create_dir(&dir) {
+        Err(e) if e.kind() == ErrorKind::NotFound => make_run_dir(&dir),
         other => other,
     };
     match made {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match files.metadata() {
+            Ok(m) if m.kind == crate::beneath::Kind::Folder => Ok(false),
+            Ok(_) | Err(_) => Err(std::io::Error::new(
+                ErrorKind::AlreadyExists,
+                "it exists and is not a folder reached through no link (a module swapped it for a link?)",
+            )),
+        },
         Err(e) => Err(e),
     }
 }
@@ -321,28 +330,43 @@ mod tests {
     #[test]
     fn a_step_dir_is_fresh_only_when_this_attempt_created_it() {
         let d = tempfile::tempdir().unwrap();
-        let step = d.path().join("runs/t/wo/run-1/note");
+        let at = |rel: &str| Beneath::new(d.path(), rel);
+        let step = at("runs/t/wo/run-1/note");
         assert!(make_step_dir(&step).unwrap(), "created with its parents");
-        assert!(step.is_dir());
+        assert!(step.path().is_dir());
         assert!(
             !make_step_dir(&step).unwrap(),
             "an earlier attempt's folder"
         );
-        let sibling = d.path().join("runs/t/wo/run-1/again");
+        let sibling = at("runs/t/wo/run-1/again");
         assert!(make_step_dir(&sibling).unwrap(), "its run's folder exists");
-        let next_run = d.path().join("runs/t/wo/run-2/note");
+        let next_run = at("runs/t/wo/run-2/note");
         assert!(
             make_step_dir(&next_run).unwrap(),
             "its work order's folder exists"
         );
-        let other_wo = d.path().join("runs/t/wo2/run-1/note");
+        let other_wo = at("runs/t/wo2/run-1/note");
         assert!(
             make_step_dir(&other_wo).unwrap(),
             "its tenant's folder exists"
         );
-        assert!(other_wo.is_dir() && next_run.is_dir());
-        let file = d.path().join("runs/t/wo/run-1/file");
-        std::fs::write(&file, b"x").unwrap();
+        assert!(other_wo.path().is_dir() && next_run.path().is_dir());
+        let file = at("runs/t/wo/run-1/file");
+        std::fs::write(file.path(), b"x").unwrap();
         assert!(make_step_dir(&file).is_err(), "a file is not a step folder");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_step_dir_swapped_for_a_link_is_refused_and_what_it_points_to_is_left_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("outputs")).unwrap();
+        std::fs::create_dir_all(d.path().join("runs/t/wo/run-1")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, d.path().join("runs/t/wo/run-1/note")).unwrap();
+        let step = Beneath::new(d.path(), "runs/t/wo/run-1/note");
+        let err = make_step_dir(&step).unwrap_err();
+        assert!(err.to_string().contains("link"), "{err}");
+        assert!(elsewhere.join("outputs").is_dir());
     }
 }

@@ -669,5 +669,20 @@ fn a_step_folder_swapped_for_a_link_is_never_read_or_written_through() {
         "the evidence holds what the link points to"
     );
     assert_eq!(fx.balance(), 100, "charged for a refused step");
+    // Retried, the step's folder is still the link: the attempt is refused before anything
+    // is cleared through it (its outputs and work folders would be another step's).
+    std::fs::create_dir_all(elsewhere.join("work")).unwrap();
+    std::fs::write(elsewhere.join("work/keep.txt"), "keep\n").unwrap();
+    let out = orchestrator(&fx).arg("--retry-failed").output().unwrap();
+    let retried = step_of(run_of(&out.json(), "steplink"), "s").clone();
+    assert_eq!(retried["status"], "FAILED", "{}", out.text());
+    let message = retried["message"].as_str().unwrap();
+    assert!(message.contains("link"), "{message}");
+    assert!(elsewhere.join("outputs/note.txt").is_file());
+    assert!(elsewhere.join("work/keep.txt").is_file());
+    assert_eq!(
+        std::fs::read(elsewhere.join("result.json")).unwrap(),
+        planted
+    );
     fx.integrity().unwrap();
 }
