@@ -155,6 +155,23 @@ impl Beneath {
         self.open(true, Resolver::best())
     }
 
+    /// A path to what is inside this folder, opened as `dir` ([`Beneath::open_folder`]), that
+    /// resolves through the fd itself (Linux: `/proc/self/fd/N`): what is read, written or
+    /// removed through it stays in the folder that was opened, whatever is swapped for a
+    /// link afterwards. Elsewhere, the folder's own path.
+    pub fn via(&self, dir: &OwnedFd) -> PathBuf {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = dir;
+            self.path()
+        }
+    }
+
     /// Kind, size and link count, reached through no link (the last component included).
     pub fn metadata(&self) -> Result<Meta, Refused> {
         let fd = self.open(false, Resolver::best())?;

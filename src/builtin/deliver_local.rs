@@ -11,27 +11,35 @@ use std::path::{Path, PathBuf};
 /// each under its own file name. Sources are opened beneath their folders through no link. Copies land under a temporary name and are renamed, so a
 /// crash never leaves a truncated file under the final name; running it again after a
 /// crash simply copies again.
+///
+/// `dest` is reached through no link beneath its trusted folder (the runtime directory): a
+/// module of another step may have planted one on the way (`deliveries/<tenant>/...`), which
+/// would put this tenant's package in a folder of its choosing. The copies are written
+/// through the folder opened with no link.
 pub fn deliver_local(
     package_zip: &Beneath,
     manifest_json: Option<&Beneath>,
-    dest_dir: &Path,
+    dest: &Beneath,
 ) -> Result<Receipt, StepFailure> {
-    let zip_name = distinct_names(package_zip, manifest_json, dest_dir)?;
-    std::fs::create_dir_all(dest_dir).map_err(|e| {
+    let dest_dir = dest.path();
+    let zip_name = distinct_names(package_zip, manifest_json, &dest_dir)?;
+    std::fs::create_dir_all(&dest_dir).map_err(|e| {
         StepFailure::delivery_failed(format!("creating {}: {e}", dest_dir.display()))
     })?;
-    let dest_dir = std::fs::canonicalize(dest_dir).map_err(|e| {
+    let folder = dest
+        .open_folder()
+        .map_err(|r| StepFailure::delivery_failed(format!("the delivery folder {r}")))?;
+    let shown = std::fs::canonicalize(&dest_dir).map_err(|e| {
         StepFailure::delivery_failed(format!("resolving {}: {e}", dest_dir.display()))
     })?;
-
-    let dest_zip = dest_dir.join(&zip_name);
-    let (sha256, bytes) = copy_verified(package_zip, &dest_zip)?;
+    let inside = dest.via(&folder);
+    let (sha256, bytes) = copy_verified(package_zip, &inside.join(&zip_name), &shown)?;
     if let Some(manifest) = manifest_json {
-        copy_verified(manifest, &dest_dir.join(file_name(manifest)?))?;
+        copy_verified(manifest, &inside.join(file_name(manifest)?), &shown)?;
     }
     Ok(Receipt {
         provider: "local".into(),
-        remote_path: dest_zip.display().to_string(),
+        remote_path: shown.join(&zip_name).display().to_string(),
         object_id: None,
         bytes,
         sha256,
@@ -67,15 +75,16 @@ fn file_name(src: &Beneath) -> Result<PathBuf, StepFailure> {
 
 /// Copies `src` to `dest`, hashing the source as it is read, then re-reads the copy and
 /// compares size and SHA-256: a short write or a corrupting disk shows up here, not later
-/// at the recipient.
-fn copy_verified(src: &Beneath, dest: &Path) -> Result<(String, u64), StepFailure> {
+/// at the recipient. Messages name the copy in `shown`, the folder's real path.
+fn copy_verified(src: &Beneath, dest: &Path, shown: &Path) -> Result<(String, u64), StepFailure> {
     let mut input = src
         .open_file()
         .map_err(|r| StepFailure::module_failed(format!("reading {r}")))?;
     let src = src.path();
     let dir = dest.parent().unwrap_or(Path::new("."));
+    let named = shown.join(dest.file_name().unwrap_or_default());
     let write_failed = |e: std::io::Error| {
-        StepFailure::delivery_failed(format!("writing {}: {e}", dest.display()))
+        StepFailure::delivery_failed(format!("writing {}: {e}", named.display()))
     };
     let tmp = tempfile::Builder::new()
         .prefix(".delivery-")
@@ -116,7 +125,7 @@ fn copy_verified(src: &Beneath, dest: &Path) -> Result<(String, u64), StepFailur
     if copied_bytes != bytes || copied_sha != expected {
         return Err(StepFailure::delivery_failed(format!(
             "the copy at {} does not match {}: {copied_bytes} bytes, sha256 {copied_sha}; expected {bytes} bytes, sha256 {expected}",
-            dest.display(),
+            named.display(),
             src.display()
         )));
     }
@@ -127,16 +136,15 @@ fn copy_verified(src: &Beneath, dest: &Path) -> Result<(String, u64), StepFailur
 pub struct DeliverLocal;
 
 /// The step's package, its manifest (if bound) and where they go.
-fn sources(s: &BuiltinStep) -> Result<(Beneath, Option<Beneath>, PathBuf), StepFailure> {
+fn sources(s: &BuiltinStep) -> Result<(Beneath, Option<Beneath>, Beneath), StepFailure> {
     let zip = s.package_zip()?;
     let manifest = s.input_file("manifest_json")?;
-    let dest = s
-        .runtime_dir
-        .join("deliveries")
+    let rel = Path::new("deliveries")
         .join(s.tenant_id)
         .join(s.work_order_id)
         .join(&s.step.step_id);
-    distinct_names(&zip, manifest.as_ref(), &dest)?;
+    let dest = Beneath::new(s.runtime_dir, rel);
+    distinct_names(&zip, manifest.as_ref(), &dest.path())?;
     Ok((zip, manifest, dest))
 }
 

@@ -3,8 +3,7 @@
 use super::redact::Redactor;
 use crate::beneath::Beneath;
 use std::io::Read;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The result file's name in the step's folder.
 pub const RESULT_FILE: &str = "result.json";
@@ -71,7 +70,7 @@ pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>,
     let dir = step
         .open_folder()
         .map_err(|r| format!("the step's folder cannot be read: {r}"))?;
-    let path = through(&dir, step).join(RESULT_FILE);
+    let path = step.via(&dir).join(RESULT_FILE);
     let path = path.as_path();
     let bytes = match read_capped(path) {
         Ok(Some(b)) => b,
@@ -87,23 +86,6 @@ pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>,
         Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
         Ok(_) => Err("PLATFORM_RESULT file is not a JSON object".into()),
         Err(e) => Err(format!("PLATFORM_RESULT file is not valid JSON: {e}")),
-    }
-}
-
-/// A path to what is in the opened folder `dir` that resolves through the fd itself (Linux:
-/// `/proc/self/fd/N`), so a folder swapped for a link after it was opened changes nothing;
-/// elsewhere the folder's own path (`folder`).
-fn through(dir: &OwnedFd, folder: &Beneath) -> PathBuf {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = folder;
-        use std::os::fd::AsRawFd;
-        PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        folder.path()
     }
 }
 

@@ -28,7 +28,7 @@ fn copies_package_and_manifest_and_verifies_them() {
     let (zip, manifest) = inputs(tmp.path());
     let dest = tmp.path().join("runtime/deliveries/acme/wo-1/deliver");
 
-    let receipt = deliver_local(&at(&zip), Some(&at(&manifest)), &dest).expect("delivered");
+    let receipt = deliver_local(&at(&zip), Some(&at(&manifest)), &at(&dest)).expect("delivered");
 
     let zip_bytes = std::fs::read(&zip).unwrap();
     let copied = std::fs::read(dest.join("package.zip")).unwrap();
@@ -63,8 +63,8 @@ fn delivering_again_gives_the_same_receipt() {
     let tmp = temp_dir();
     let (zip, _) = inputs(tmp.path());
     let dest = tmp.path().join("out");
-    let first = deliver_local(&at(&zip), None, &dest).unwrap();
-    let second = deliver_local(&at(&zip), None, &dest).unwrap();
+    let first = deliver_local(&at(&zip), None, &at(&dest)).unwrap();
+    let second = deliver_local(&at(&zip), None, &at(&dest)).unwrap();
     assert_eq!(first, second);
     assert!(!dest.join("manifest.json").exists());
 }
@@ -75,7 +75,7 @@ fn a_missing_package_fails_module_failed() {
     let failure = deliver_local(
         &at(&tmp.path().join("nope.zip")),
         None,
-        &tmp.path().join("out"),
+        &at(&tmp.path().join("out")),
     )
     .expect_err("missing package");
     assert_eq!(failure.reason_slug, "module_failed");
@@ -89,7 +89,26 @@ fn an_unwritable_destination_fails_delivery_failed() {
     let blocker = tmp.path().join("blocker");
     std::fs::write(&blocker, b"a file where a folder should be").unwrap();
     let failure =
-        deliver_local(&at(&zip), None, &blocker.join("out")).expect_err("dest under a file");
+        deliver_local(&at(&zip), None, &at(&blocker.join("out"))).expect_err("dest under a file");
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert_has(&failure.message, "blocker");
+}
+
+/// A link planted on the way to the destination (a module of another step can write in the
+/// runtime directory): the delivery fails and nothing lands where the link points.
+#[cfg(unix)]
+#[test]
+fn a_link_on_the_way_to_the_destination_fails_and_nothing_lands_behind_it() {
+    let tmp = temp_dir();
+    let (zip, _) = inputs(tmp.path());
+    let runtime = tmp.path().join("runtime");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(runtime.join("deliveries")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, runtime.join("deliveries/acme")).unwrap();
+    let dest = Beneath::new(&runtime, "deliveries/acme/wo-1/deliver");
+    let failure = deliver_local(&at(&zip), None, &dest).expect_err("through a link");
+    assert_eq!(failure.reason_slug, "delivery_failed");
+    assert_has(&failure.message, "symbolic link");
+    assert!(!elsewhere.join("wo-1/deliver/package.zip").exists());
 }

@@ -2,7 +2,8 @@
 //! binary: one that hunts secrets in /proc, a daemon that outlives its step to write into the
 //! step's log, a process tree left behind by a kill -9'd orchestrator (and a resumed step
 //! beside it), a 2 GiB stdout flood, a 200,000-file output, oversized results, a secret
-//! split across writes, and an outputs folder or a step folder swapped for a link.
+//! split across writes, and an outputs folder, a step folder or a delivery folder swapped for a
+//! link.
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 use crate::support::reliability::peak_rss_kib;
@@ -684,5 +685,44 @@ fn a_step_folder_swapped_for_a_link_is_never_read_or_written_through() {
         std::fs::read(elsewhere.join("result.json")).unwrap(),
         planted
     );
+    fx.integrity().unwrap();
+}
+
+/// Attack: a module plants a link where its work order's deliveries go
+/// (`<runtime>/deliveries/<tenant>/<work order>`), so that a later `deliver_local` writes the
+/// package into a folder of its choosing. The delivery fails `delivery_failed` and nothing
+/// lands behind the link.
+#[test]
+fn a_delivery_folder_swapped_for_a_link_receives_nothing() {
+    let fx = fx();
+    let elsewhere = fx.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(fx.path("tenants/t1/assets")).unwrap();
+    std::fs::write(fx.path("tenants/t1/assets/note.txt"), "the package\n").unwrap();
+    let yaml = format!(
+        "work_order_id: dellink\nsteps:\n  - {{step_id: plant, module_id: outlink, kind: transform, inputs: {{target: {:?}, swap: deliveries}}}}\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {{asset: note.txt}}\n",
+        elsewhere.display().to_string()
+    );
+    fx.workorder("dellink", &yaml);
+    let (out, v) = pass(&fx);
+    let run = run_of(&v, "dellink");
+    assert_eq!(
+        step_of(run, "plant")["status"],
+        "COMPLETED",
+        "{}",
+        out.text()
+    );
+    let deliver = step_of(run, "deliver");
+    assert_eq!(deliver["status"], "FAILED", "{}", out.text());
+    assert_eq!(deliver["reason_slug"], "delivery_failed", "{deliver}");
+    let message = deliver["message"].as_str().unwrap();
+    assert!(message.contains("symbolic link"), "{message}");
+    let landed: Vec<_> = walkdir::WalkDir::new(&elsewhere)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(landed.is_empty(), "{landed:?}");
     fx.integrity().unwrap();
 }
