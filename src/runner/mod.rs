@@ -167,7 +167,18 @@ pub struct StepRun<'a> {
 /// charged (SPEC §4). Err says why the input is invalid.
 pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
     let inputs_dir = s.files.path().join("inputs");
-    assets::clear_inputs(&inputs_dir)?;
+    // An earlier attempt's folder is cleared only if it is one reached through no link: its
+    // module may have swapped it for a link to another step's folder.
+    match s.files.metadata() {
+        Ok(m) if m.kind == crate::beneath::Kind::Folder => assets::clear_inputs(&inputs_dir)?,
+        Err(r) if r.reason == crate::beneath::Reason::Missing => {}
+        Ok(_) | Err(_) => {
+            return Err(format!(
+                "the step's folder {} is not a folder reached through no link (a module swapped it for a link?)",
+                s.files.path().display()
+            ))
+        }
+    }
     let root = &s.platform.repo.root;
     let copy =
         |name: &str, rel: &str| assets::copy_asset(root, s.tenant_id, rel, &inputs_dir, name);

@@ -671,16 +671,21 @@ fn a_step_folder_swapped_for_a_link_is_never_read_or_written_through() {
     );
     assert_eq!(fx.balance(), 100, "charged for a refused step");
     // Retried, the step's folder is still the link: the attempt is refused before anything
-    // is cleared through it (its outputs and work folders would be another step's).
-    std::fs::create_dir_all(elsewhere.join("work")).unwrap();
-    std::fs::write(elsewhere.join("work/keep.txt"), "keep\n").unwrap();
+    // is cleared through it (its inputs, outputs and work folders would be another step's).
+    for kept in ["work", "inputs"] {
+        std::fs::create_dir_all(elsewhere.join(kept)).unwrap();
+        std::fs::write(elsewhere.join(kept).join("keep.txt"), "keep\n").unwrap();
+    }
     let out = orchestrator(&fx).arg("--retry-failed").output().unwrap();
     let retried = step_of(run_of(&out.json(), "steplink"), "s").clone();
     assert_eq!(retried["status"], "FAILED", "{}", out.text());
+    // Refused before it is charged, its inputs are not copied through the link either.
+    assert_eq!(retried["reason_slug"], "input_invalid", "{retried}");
     let message = retried["message"].as_str().unwrap();
     assert!(message.contains("link"), "{message}");
     assert!(elsewhere.join("outputs/note.txt").is_file());
     assert!(elsewhere.join("work/keep.txt").is_file());
+    assert!(elsewhere.join("inputs/keep.txt").is_file());
     assert_eq!(
         std::fs::read(elsewhere.join("result.json")).unwrap(),
         planted
