@@ -3,7 +3,7 @@
 //! every entry of a tree as it is (the survey of a step's outputs).
 use super::resolve::Resolver;
 use super::{meta_from, Beneath, Kind, Meta, Reason, Refused};
-use rustix::fs::{openat, statat, AtFlags, Dir, Mode, OFlags};
+use rustix::fs::{statat, AtFlags, Dir};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -76,7 +76,8 @@ impl Beneath {
         while let Some(sub) = pending.pop() {
             let at = self.join(&sub);
             let fd = if sub.as_os_str().is_empty() {
-                openat(&root, c".", dir_flags(), Mode::empty()).map_err(io_reason)
+                // Its own fd for reading: `root` stays where the folders below are opened.
+                root.try_clone().map_err(|e| Reason::Io(e.to_string()))
             } else {
                 let comps: Vec<&OsStr> = sub.iter().collect();
                 super::resolve::open(root.as_fd(), &comps, true, Resolver::best())
@@ -102,11 +103,6 @@ impl Beneath {
         }
         Ok(())
     }
-}
-
-/// How the walk opens a folder it reads.
-fn dir_flags() -> OFlags {
-    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW
 }
 
 fn io_reason(e: rustix::io::Errno) -> Reason {

@@ -167,17 +167,8 @@ pub struct StepRun<'a> {
 /// charged (SPEC §4). Err says why the input is invalid.
 pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
     let inputs_dir = s.files.path().join("inputs");
-    // An earlier attempt's folder is cleared only if it is one reached through no link: its
-    // module may have swapped it for a link to another step's folder.
-    match s.files.metadata() {
-        Ok(m) if m.kind == crate::beneath::Kind::Folder => assets::clear_inputs(&inputs_dir)?,
-        Err(r) if r.reason == crate::beneath::Reason::Missing => {}
-        Ok(_) | Err(_) => {
-            return Err(format!(
-                "the step's folder {} is not a folder reached through no link (a module swapped it for a link?)",
-                s.files.path().display()
-            ))
-        }
+    if earlier_attempt(s.files)? {
+        assets::clear_inputs(&inputs_dir)?;
     }
     let root = &s.platform.repo.root;
     let copy =
@@ -187,6 +178,25 @@ pub fn prepare(s: &StepRun) -> Result<Inputs, String> {
         builtin::implementation(*b).precheck(&builtin_step(s, &inputs))?;
     }
     Ok(inputs)
+}
+
+/// Whether an earlier attempt left the step's folder; Err when what is there is not a folder
+/// reached through no link: its module may have swapped it for a link to another step's
+/// folder, which must then be neither cleared nor written into. Where no step folder is found,
+/// whatever the path leads through, there is nothing in it: one call in the usual case.
+fn earlier_attempt(files: &Beneath) -> Result<bool, String> {
+    let dir = files.path();
+    if std::fs::symlink_metadata(&dir).is_err_and(|e| e.kind() == ErrorKind::NotFound) {
+        return Ok(false);
+    }
+    match files.metadata() {
+        Ok(m) if m.kind == crate::beneath::Kind::Folder => Ok(true),
+        Err(r) if r.reason == crate::beneath::Reason::Missing => Ok(false),
+        Ok(_) | Err(_) => Err(format!(
+            "the step's folder {} is not a folder reached through no link (a module swapped it for a link?)",
+            dir.display()
+        )),
+    }
 }
 
 /// Run the step (it has been charged). Never panics; every problem is a FAILED result.
