@@ -585,6 +585,19 @@ fn a_secret_split_across_writes_is_redacted_in_both_logs() {
     assert!(leaks(&fx, &[]).is_empty(), "{:?}", leaks(&fx, &[]));
 }
 
+/// One pass of work order `id` whose step `step_id` runs `outlink` with `swap` (after `rest`,
+/// more steps), its link pointing at `elsewhere`: the pass's output and the run.
+fn outlink_pass(fx: &Fx, id: &str, step_id: &str, swap: &str, rest: &str) -> (Output, Value) {
+    let target = fx.path("elsewhere").display().to_string();
+    let yaml = format!(
+        "work_order_id: {id}\nsteps:\n  - {{step_id: {step_id}, module_id: outlink, kind: transform, inputs: {{target: {target:?}, swap: {swap}}}}}\n{rest}"
+    );
+    fx.workorder(id, &yaml);
+    let (out, v) = pass(fx);
+    let run = run_of(&v, id).clone();
+    (out, run)
+}
+
 /// Attack: the module swaps its own outputs folder for a symbolic link to a folder it was
 /// never given (another tenant's, say), holding a `note.txt` and a `tree/` that match its
 /// declared outputs. The platform neither records nor hashes what the link points to: the
@@ -598,14 +611,8 @@ fn an_outputs_folder_swapped_for_a_link_is_refused_and_never_read_through() {
     std::fs::create_dir_all(elsewhere.join("tree")).unwrap();
     std::fs::write(elsewhere.join("note.txt"), planted).unwrap();
     std::fs::write(elsewhere.join("tree/a.txt"), planted).unwrap();
-    let yaml = format!(
-        "work_order_id: outlink\nsteps:\n  - {{step_id: s, module_id: outlink, kind: transform, inputs: {{target: {:?}}}}}\n",
-        elsewhere.display().to_string()
-    );
-    fx.workorder("outlink", &yaml);
-    let (out, v) = pass(&fx);
-    let run = run_of(&v, "outlink");
-    let step = step_of(run, "s");
+    let (out, run) = outlink_pass(&fx, "outlink", "s", "outputs", "");
+    let step = step_of(&run, "s");
     assert_eq!(step["status"], "FAILED", "{}", out.text());
     assert_eq!(step["reason_slug"], "outputs_missing", "{step}");
     let message = step["message"].as_str().unwrap();
@@ -648,13 +655,8 @@ fn a_step_folder_swapped_for_a_link_is_never_read_or_written_through() {
     std::fs::write(elsewhere.join("result.json"), planted).unwrap();
     std::fs::write(elsewhere.join("outputs/note.txt"), "planted\n").unwrap();
     std::fs::write(elsewhere.join("outputs/tree/a.txt"), "planted\n").unwrap();
-    let yaml = format!(
-        "work_order_id: steplink\nsteps:\n  - {{step_id: s, module_id: outlink, kind: transform, inputs: {{target: {:?}, swap: step}}}}\n",
-        elsewhere.display().to_string()
-    );
-    fx.workorder("steplink", &yaml);
-    let (out, v) = pass(&fx);
-    let step = step_of(run_of(&v, "steplink"), "s");
+    let (out, run) = outlink_pass(&fx, "steplink", "s", "step", "");
+    let step = step_of(&run, "s");
     assert_eq!(step["status"], "FAILED", "{}", out.text());
     assert_eq!(step["reason_slug"], "module_failed", "{step}");
     let message = step["message"].as_str().unwrap();
@@ -704,13 +706,9 @@ fn a_delivery_folder_swapped_for_a_link_receives_nothing() {
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::fs::create_dir_all(fx.path("tenants/t1/assets")).unwrap();
     std::fs::write(fx.path("tenants/t1/assets/note.txt"), "the package\n").unwrap();
-    let yaml = format!(
-        "work_order_id: dellink\nsteps:\n  - {{step_id: plant, module_id: outlink, kind: transform, inputs: {{target: {:?}, swap: deliveries}}}}\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {{asset: note.txt}}\n",
-        elsewhere.display().to_string()
-    );
-    fx.workorder("dellink", &yaml);
-    let (out, v) = pass(&fx);
-    let run = run_of(&v, "dellink");
+    let deliver = "  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {asset: note.txt}\n";
+    let (out, run) = outlink_pass(&fx, "dellink", "plant", "deliveries", deliver);
+    let run = &run;
     assert_eq!(
         step_of(run, "plant")["status"],
         "COMPLETED",
