@@ -117,9 +117,16 @@ fn recorded_now() -> String {
 /// `recorded_at` filled in, then sealed. Nothing is encoded again but those three values.
 pub(crate) fn chain(t: &Template, head: Head, recorded_at: &str) -> Result<Chained> {
     let seq = head.seq + 1;
+    // Written in place (no string a value): the ledger thread's allocations made glibc
+    // consolidate its free lists (docs/performance.md).
     let canonical = t.fill(|key, out| match key {
-        "seq" => out.extend_from_slice(seq.to_string().as_bytes()),
-        "prev_hash" => encode_str(out, &head.hash_hex()),
+        "seq" => {
+            let _ = std::io::Write::write_fmt(out, format_args!("{seq}"));
+        }
+        "prev_hash" => match std::str::from_utf8(&head.hash) {
+            Ok(hex) => encode_str(out, hex),
+            Err(_) => encode_str(out, &head.hash_hex()),
+        },
         _ => encode_str(out, recorded_at),
     });
     let (line, hash) = seal(&canonical).map_err(Error::input)?;

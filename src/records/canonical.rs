@@ -41,10 +41,11 @@ pub(crate) fn encode_into(
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
+            // Written in place: a string per number was ~18 allocations a step of a pass.
             if let Some(i) = n.as_i64() {
-                out.extend_from_slice(i.to_string().as_bytes());
+                let _ = std::io::Write::write_fmt(out, format_args!("{i}"));
             } else if let Some(u) = n.as_u64() {
-                out.extend_from_slice(u.to_string().as_bytes());
+                let _ = std::io::Write::write_fmt(out, format_args!("{u}"));
             } else {
                 let at = if path.is_empty() {
                     "(top)"
@@ -64,7 +65,7 @@ pub(crate) fn encode_into(
                     out.push(b',');
                 }
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                let _ = std::fmt::Write::write_fmt(path, format_args!("[{i}]"));
                 encode_into(out, item, path)?;
                 path.truncate(len);
             }
