@@ -108,6 +108,15 @@ fn check_runtime(root: &Path, problems: &mut Vec<Problem>) -> u64 {
         if !entry.file_type().is_file() || !matches!(ext, "json" | "jsonl") || module_written {
             continue;
         }
+        // A step's inputs.json and supervisor.json are created, then written, before its
+        // module starts (`atomic::write_fresh`): empty, the process that made one was killed
+        // in between, no module read it, and the step's next attempt replaces it.
+        let fresh = path
+            .file_name()
+            .is_some_and(|n| n == "inputs.json" || n == crate::runner::SUPERVISOR_FILE);
+        if fresh && entry.metadata().is_ok_and(|m| m.len() == 0) {
+            continue;
+        }
         checked += 1;
         problems.extend(parse_problems(path, ext == "jsonl"));
     }

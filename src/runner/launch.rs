@@ -11,7 +11,7 @@ use super::redact::Redactor;
 use super::session::Session;
 use super::supervisor::{Report, Spec, ARG, SPEC_CAP};
 use super::zygote;
-use super::FileRecord;
+use super::{FileRecord, SUPERVISOR_FILE};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Read;
@@ -19,8 +19,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Where a step's supervisor is recorded, for the next attempt to check.
-pub const SUPERVISOR_FILE: &str = "supervisor.json";
 /// How long past the module's timeout a silent supervisor is given before it is killed.
 const BACKSTOP_GRACE: Duration = Duration::from_secs(30);
 /// How long the log pipes may stay open after the supervisor has gone.

@@ -37,6 +37,9 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::Path;
 
+/// Where a step's supervisor is recorded in its folder, for the next attempt to check.
+pub const SUPERVISOR_FILE: &str = "supervisor.json";
+
 /// End the supervisors kept between steps, then the zygote, reaping both (the orchestrator
 /// once its steps are done, main.rs once a command is; a no-op when nothing is left).
 #[cfg(target_os = "linux")]

@@ -312,7 +312,18 @@ fn integrity_validate_checks_runtime_record_files() {
     std::fs::create_dir_all(step.join("outputs")).unwrap();
     std::fs::write(step.join("step.json"), "{\"ok\": true}").unwrap();
     std::fs::write(step.join("outputs/data.json"), "not json, and that is fine").unwrap();
+    // What a kill between creating and writing a step's inputs.json or supervisor.json
+    // leaves (no module read them; the next attempt replaces them).
+    std::fs::write(step.join("inputs.json"), "").unwrap();
+    std::fs::write(step.join("supervisor.json"), "").unwrap();
     run(&r, &["integrity-validate"]).expect_ok();
+    // Anything else that does not parse is a problem, those two files included.
+    std::fs::write(step.join("inputs.json"), "{\"text\": ").unwrap();
+    let stdout = run(&r, &["integrity-validate"])
+        .expect_code(1)
+        .stdout_text();
+    assert_has(&stdout, "inputs.json:1: not valid JSON");
+    std::fs::write(step.join("inputs.json"), "{}").unwrap();
     std::fs::write(step.join("records.jsonl"), "{\"a\":1}\n{oops\n").unwrap();
     let stdout = run(&r, &["integrity-validate"])
         .expect_code(1)
