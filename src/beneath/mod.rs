@@ -158,18 +158,19 @@ impl Beneath {
     /// A path to what is inside this folder, opened as `dir` ([`Beneath::open_folder`]), that
     /// resolves through the fd itself (Linux: `/proc/self/fd/N`): what is read, written or
     /// removed through it stays in the folder that was opened, whatever is swapped for a
-    /// link afterwards. Elsewhere, the folder's own path.
+    /// link afterwards. Without `/proc` (elsewhere, or not mounted), the folder's own path:
+    /// never a path that reads as missing.
     pub fn via(&self, dir: &OwnedFd) -> PathBuf {
         #[cfg(target_os = "linux")]
         {
-            use std::os::fd::AsRawFd;
-            PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+            static PROC_FDS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            if *PROC_FDS.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+                use std::os::fd::AsRawFd;
+                return PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+            }
         }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = dir;
-            self.path()
-        }
+        let _ = dir;
+        self.path()
     }
 
     /// Kind, size and link count, reached through no link (the last component included).
