@@ -192,6 +192,25 @@ pub fn save(runtime_dir: &Path, repo: &Repo) {
 
 /// The placeholder `slot` read: vouched for by `known` (not parsed), or parsed and
 /// validated against `repo`. One that does not parse keeps its findings as loaded.
+/// The model of a work order about to run. One the cache vouched for is parsed and
+/// validated again: the cache is in the runtime directory, which a module can write, so its
+/// verdict alone never lets an invalid work order run (a no-op pass runs nothing, so it
+/// still validates nothing).
+pub fn model_to_run<'a>(
+    repo: &Repo,
+    lw: &'a LoadedWorkOrder,
+) -> Result<std::borrow::Cow<'a, crate::workorder::model::WorkOrder>, String> {
+    repo.model_checked(lw, |again| {
+        match crate::validate::work_order(repo, again).first() {
+            Some(f) => Err(format!(
+                "{} is not valid, whatever the work-order cache says: {}",
+                lw.rel, f.message
+            )),
+            None => Ok(()),
+        }
+    })
+}
+
 fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> Judged {
     let rel = Path::new(&slot.rel);
     let raw = match crate::yaml::read_beneath(&repo.root, rel) {

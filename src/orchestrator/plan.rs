@@ -383,7 +383,7 @@ fn plan_run(
         return;
     }
     // A work order judged at load has no steps in memory: parsed again, only when it runs.
-    let wo = match input.repo.model(lw) {
+    let wo = match crate::cache::workorders::model_to_run(input.repo, lw) {
         Ok(model) => model,
         Err(why) => {
             wp.action = Action::Invalid;

@@ -179,10 +179,7 @@ fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Optio
     };
     // Loaded light (no steps) when a cache judged it: parsed again now that it runs, and
     // refused if its bytes changed since it was planned.
-    let wo = env
-        .platform
-        .repo
-        .model(lw)
+    let wo = crate::cache::workorders::model_to_run(env.platform.repo, lw)
         .map_err(crate::error::Error::failure)?;
     let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     let hist = runs.and_then(|r| r.get(&wp.run));

@@ -202,6 +202,16 @@ impl Repo {
         &self,
         lw: &'a LoadedWorkOrder,
     ) -> std::result::Result<std::borrow::Cow<'a, WorkOrder>, String> {
+        self.model_checked(lw, |_| Ok(()))
+    }
+
+    /// [`Repo::model`], with `check` run on a work order parsed again (one a cache vouched
+    /// for): its error refuses the model.
+    pub fn model_checked<'a>(
+        &self,
+        lw: &'a LoadedWorkOrder,
+        check: impl FnOnce(&LoadedWorkOrder) -> std::result::Result<(), String>,
+    ) -> std::result::Result<std::borrow::Cow<'a, WorkOrder>, String> {
         if !lw.vouched || lw.kept {
             return lw
                 .work_order
@@ -212,13 +222,17 @@ impl Repo {
         let planned = lw.doc.as_ref().map(|d| d.sha256.as_str());
         let again = load_work_order(&self.root, Path::new(&lw.rel), &lw.tenant_id);
         let same = again.doc.as_ref().map(|d| d.sha256.as_str()) == planned;
-        match again.work_order {
-            Some(wo) if same && again.findings.is_empty() => Ok(std::borrow::Cow::Owned(wo)),
-            _ => Err(format!(
+        if !same || again.work_order.is_none() || !again.findings.is_empty() {
+            return Err(format!(
                 "{} changed while the pass ran; it runs in the next pass",
                 lw.rel
-            )),
+            ));
         }
+        check(&again)?;
+        again
+            .work_order
+            .map(std::borrow::Cow::Owned)
+            .ok_or_else(|| format!("{} did not parse", lw.rel))
     }
 
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {

@@ -324,6 +324,46 @@ fn a_removed_asset_is_seen_under_a_cached_verdict() {
     assert_has(&sum["invalid"][0]["findings"].to_string(), "note.txt");
 }
 
+/// Attack: something that can write the runtime directory (a module runs as the platform's
+/// user) forges a verdict for an invalid work order in the work-order cache (its real
+/// digest, "enabled"), so that it is planned without being validated. The pass validates a
+/// vouched work order again before it runs: reported invalid, no run, nothing charged.
+#[test]
+fn a_forged_cache_verdict_never_lets_an_invalid_work_order_run() {
+    use sha2::{Digest, Sha256};
+    let fx = after_one_pass();
+    // Invalid: it binds an input the module does not declare.
+    let rel = "tenants/t1/workorders/sneaky.yml";
+    let yaml = "work_order_id: sneaky\nsteps:\n  - {step_id: a, module_id: gen, kind: transform, inputs: {nope: x}}\n";
+    fx.write(rel, yaml);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}");
+    assert_eq!(sum["invalid"][0]["work_order_id"], "sneaky", "{sum}");
+    let path = cache_file(&fx, "workorders.json");
+    let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(
+        cache["files"].get(rel).is_none(),
+        "an invalid work order is never cached"
+    );
+    let digest: String = Sha256::digest(yaml.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cache["files"][rel] =
+        json!({"sha256": digest, "enabled": true, "assets": [], "schedule": null});
+    std::fs::write(&path, cache.to_string()).unwrap();
+    let billing = fx.billing().len();
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}");
+    assert_eq!(sum["runs"], json!([]), "{sum}");
+    assert_eq!(sum["invalid"][0]["work_order_id"], "sneaky", "{sum}");
+    assert_has(
+        &sum["invalid"][0]["findings"].to_string(),
+        "whatever the work-order cache says",
+    );
+    assert_eq!(fx.billing().len(), billing, "nothing charged");
+}
+
 /// Not a test: writes `NOOP_BENCH_OLDER` (default 1,000,000) older records into the
 /// billing-state directory `NOOP_BENCH_STATE`: one ended run of a tenant outside the workload,
 /// charged in batches of 1,000. scripts/bench-noop.sh puts a workload's passes behind them.
