@@ -17,7 +17,7 @@ pub struct CommandSpec<'a> {
     pub inputs: &'a serde_json::Value,
     /// The step's folder: outputs/, work/, inputs.json, result.json and logs go here.
     pub step_dir: &'a Path,
-    /// The step dir as its supervisor's command line names it (`launch::step_dir_id`): how
+    /// The step dir as its supervisor's command line names it (`runner::step_dir_id`): how
     /// a later attempt recognises that supervisor.
     pub step_dir_id: PathBuf,
     /// The step's folder again, beneath a trusted folder: what the module left in it (its

@@ -148,15 +148,6 @@ fn become_subreaper() {
     });
 }
 
-/// The step dir as the supervisor's argv names it ([`Spec::step_dir`]): the same however the
-/// runtime directory was spelled, so a later orchestrator recognises it.
-pub fn step_dir_id(step_dir: &Path) -> std::path::PathBuf {
-    procs::real_path(step_dir)
-        .or_else(|| std::fs::canonicalize(step_dir).ok())
-        .or_else(|| std::path::absolute(step_dir).ok())
-        .unwrap_or_else(|| step_dir.to_path_buf())
-}
-
 /// The step's supervisor and the read ends of the module's log pipes.
 struct Supervised {
     session: Session,
@@ -309,7 +300,7 @@ fn sweep_children_but(keep: Option<i32>) {
 /// A resumed or retried step never runs beside processes of its earlier attempt: if the
 /// supervisor recorded in the step dir still runs, it is told to end its module tree
 /// (SIGTERM, and SIGCONT in case it was stopped), then killed; Err when it still will not go.
-/// `id` is the step dir as a supervisor's command line names it ([`step_dir_id`]).
+/// `id` is the step dir as a supervisor's command line names it (`runner::step_dir_id`).
 pub fn end_earlier_attempt(step_dir: &Path, id: &Path) -> Result<(), String> {
     let path = step_dir.join(SUPERVISOR_FILE);
     let Some(rec) = read_record(&path) else {

@@ -138,17 +138,16 @@ impl Platform<'_> {
     }
 }
 
-/// A folder as a supervisor's command line names it: its real path, the same however it
-/// was spelled, so a later orchestrator recognises the supervisor (launch.rs).
+/// A folder as a supervisor's command line names it (`supervisor::Spec::step_dir`): its real
+/// path, the same however it was spelled, so a later orchestrator recognises the supervisor.
 pub fn step_dir_id(dir: &Path) -> std::path::PathBuf {
     #[cfg(target_os = "linux")]
-    {
-        launch::step_dir_id(dir)
-    }
+    let real = procs::real_path(dir);
     #[cfg(not(target_os = "linux"))]
-    {
-        dir.to_path_buf()
-    }
+    let real = None;
+    real.or_else(|| std::fs::canonicalize(dir).ok())
+        .or_else(|| std::path::absolute(dir).ok())
+        .unwrap_or_else(|| dir.to_path_buf())
 }
 
 /// One step of one run, whatever its runner.
@@ -192,13 +191,19 @@ fn earlier_attempt(files: &Beneath) -> Result<bool, String> {
     if std::fs::symlink_metadata(&dir).is_err_and(|e| e.kind() == ErrorKind::NotFound) {
         return Ok(false);
     }
+    step_folder(files).ok_or_else(|| format!("the step's folder {} {NOT_PLAIN}", dir.display()))
+}
+
+/// What a step folder that is neither missing nor a plain folder is.
+const NOT_PLAIN: &str = "is not a folder reached through no link (a module swapped it for a link?)";
+
+/// Whether the step's folder is a folder reached through no link beneath the runtime
+/// directory (true) or missing (false); None when it is anything else.
+fn step_folder(files: &Beneath) -> Option<bool> {
     match files.metadata() {
-        Ok(m) if m.kind == crate::beneath::Kind::Folder => Ok(true),
-        Err(r) if r.reason == crate::beneath::Reason::Missing => Ok(false),
-        Ok(_) | Err(_) => Err(format!(
-            "the step's folder {} is not a folder reached through no link (a module swapped it for a link?)",
-            dir.display()
-        )),
+        Ok(m) if m.kind == crate::beneath::Kind::Folder => Some(true),
+        Err(r) if r.reason == crate::beneath::Reason::Missing => Some(false),
+        Ok(_) | Err(_) => None,
     }
 }
 
@@ -230,11 +235,13 @@ fn make_step_dir(files: &Beneath) -> std::io::Result<bool> {
     };
     match made {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => match files.metadata() {
-            Ok(m) if m.kind == crate::beneath::Kind::Folder => Ok(false),
-            Ok(_) | Err(_) => Err(std::io::Error::new(
+        // Made by an earlier attempt: used only if it is a plain folder (gone again since
+        // `mkdir` said it exists is as suspect as a link).
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => match step_folder(files) {
+            Some(true) => Ok(false),
+            Some(false) | None => Err(std::io::Error::new(
                 ErrorKind::AlreadyExists,
-                "it exists and is not a folder reached through no link (a module swapped it for a link?)",
+                format!("it exists and {NOT_PLAIN}"),
             )),
         },
         Err(e) => Err(e),
