@@ -214,8 +214,9 @@ impl Setup {
                 .map(|wp| (wp.tenant_id.clone(), wp.work_order_id.clone()))
                 .collect();
             let wanted = |t: &str, w: &str| busy.contains(&(t.to_string(), w.to_string()));
-            view.widen(&self.state_dir, &wanted)?;
-            plan = self.plan(&view.history, &view.balances, opts);
+            if view.widen(&self.state_dir, &wanted)? {
+                plan = self.plan(&view.history, &view.balances, opts);
+            }
         }
         if !opts.dry_run {
             crate::cache::workorders::save(&self.runtime_dir, &self.repo);
@@ -265,7 +266,14 @@ impl Setup {
             summary.add(report);
         }
         summary.notes.extend(env.journal.take_notes());
-        Ok(env.journal.finish(&self.runtime_dir, &self.state_dir))
+        Ok(std::thread::scope(|s| {
+            // No step runs after this: the kept supervisors and the zygote are told to end
+            // and reaped on another thread (~3-7 ms of polling at the end of a pass) while
+            // the ledger cache is written.
+            #[cfg(target_os = "linux")]
+            s.spawn(crate::runner::stop);
+            env.journal.finish(&self.runtime_dir, &self.state_dir)
+        }))
     }
 }
 
@@ -340,26 +348,32 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             jobs: opts.jobs,
         };
         let renewed = setup.execute((totals, seed), &plan, &mut summary, run)?;
-        drop(history);
-        std::thread::scope(|s| {
-            // No step runs after this: the kept supervisors and the zygote are told to end
-            // and reaped on another thread (~7 ms of polling at the end of a pass) while the
-            // cache is renewed.
-            #[cfg(target_os = "linux")]
-            s.spawn(crate::runner::stop);
-            // The next pass starts from a cache of what this one appended: from the writer
-            // when it could, else by a whole read now (instead of in the next pass, which is
-            // the one that should cost nothing).
-            if !renewed
-                && crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err()
-            {
+        // The next pass starts from a cache of what this one appended: from the writer when
+        // it could, else by a whole read now (instead of in the next pass, which is the one
+        // that should cost nothing), with the histories freed first.
+        if renewed {
+            free_later(history);
+        } else {
+            drop(history);
+            if crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err() {
                 crate::cache::ledger::remove(&setup.runtime_dir);
             }
-        });
+        }
     }
     let (after, refused) = notices::after_pass(&balances, &summary.runs);
     summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
+    free_later((setup, plan));
     Ok(summary)
+}
+
+/// Free `big` on another thread while the pass's summary is printed: the repository's work
+/// orders with their kept models, the plan and the histories are ~10^5 allocations at
+/// W = 1,000, a few ms of one CPU at the end of a pass (docs/performance.md). Nothing waits
+/// for it; where no thread can be started, the failed spawn frees it here.
+fn free_later<T: Send + 'static>(big: T) {
+    let _ = std::thread::Builder::new()
+        .name("free".into())
+        .spawn(move || drop(big));
 }
 
 /// Nothing to run or close: every work order up to date or invalid.

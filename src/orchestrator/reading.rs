@@ -76,10 +76,22 @@ impl LedgerView {
     }
 
     /// The whole histories (and run totals) of the work orders `wanted` picks, read again;
-    /// the others keep their last run, which found them up to date.
-    pub fn widen(&mut self, state_dir: &Path, wanted: &dyn Fn(&str, &str) -> bool) -> Result<()> {
+    /// the others keep their last run, which found them up to date. Whether what the planner
+    /// reads of the wanted ones may have changed: false when none of them has a run either
+    /// way (new work orders: a first pass), their rerun requests and the balances are the
+    /// same, so the plan made from the compact view stands.
+    pub fn widen(&mut self, state_dir: &Path, wanted: &dyn Fn(&str, &str) -> bool) -> Result<bool> {
         let (mut history, totals, balances) =
             crate::runs::load_only(state_dir, wanted).map_err(refusal)?;
+        let picked = |(k, _): &(&(String, String), _)| wanted(&k.0, &k.1);
+        let changed = balances != self.balances
+            || !(history.reruns.iter().filter(picked)).eq(self
+                .history
+                .reruns
+                .iter()
+                .filter(picked))
+            || history.work_orders.values().any(|r| !r.is_empty())
+            || (self.history.work_orders.iter()).any(|(k, r)| wanted(&k.0, &k.1) && !r.is_empty());
         for ((tenant, wo), runs) in std::mem::take(&mut self.history.work_orders) {
             if !wanted(&tenant, &wo) {
                 history.work_orders.insert((tenant, wo), runs);
@@ -94,7 +106,7 @@ impl LedgerView {
             renewal: std::mem::take(&mut self.renewal),
             seed: self.seed.take(),
         };
-        Ok(())
+        Ok(changed)
     }
 
     fn empty() -> LedgerView {
@@ -112,5 +124,60 @@ impl LedgerView {
     /// Keep in the cache what this read verified beyond it (records appended since).
     pub fn save(&mut self, runtime_dir: &Path) {
         std::mem::take(&mut self.renewal).save(runtime_dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ledger::{Ledger, Stream};
+    use crate::records::evidence::RunStarted;
+    use crate::records::{Payload, Topup};
+
+    fn started(wo: &str) -> Payload {
+        Payload::new(RunStarted {
+            tenant_id: "t".into(),
+            work_order_id: wo.into(),
+            run: 1,
+            run_id: format!("run-{wo}"),
+            work_order_sha256: "0".repeat(64),
+            correlation_id: format!("run-{wo}"),
+            period: None,
+            rerun: None,
+        })
+    }
+
+    #[test]
+    fn widening_says_whether_the_plan_made_from_the_compact_view_may_have_changed() {
+        let state = tempfile::tempdir().unwrap();
+        let runtime = tempfile::tempdir().unwrap();
+        let (mut ledger, _) = Ledger::open(state.path()).unwrap();
+        let topup = Topup::new("t", 9, "manual", "r1", None, "tester");
+        ledger
+            .append(Stream::Billing, vec![Payload::new(topup)])
+            .unwrap();
+        ledger
+            .append(Stream::Evidence, vec![started("ran")])
+            .unwrap();
+        drop(ledger);
+        let view = || LedgerView::whole(runtime.path(), state.path(), false, "test".into());
+        // New work orders: no run either way, the same balances.
+        let mut v = view().unwrap();
+        assert!(!v.widen(state.path(), &|_, w| w == "new").unwrap());
+        assert_eq!(v.balances.get("t"), Some(&9));
+        // One with a run: its whole history may say more than its last run did.
+        let mut v = view().unwrap();
+        assert!(v.widen(state.path(), &|_, w| w == "ran").unwrap());
+        // The balances changed since the view was read (another process topped up).
+        let mut v = view().unwrap();
+        let (mut ledger, _) = Ledger::open(state.path()).unwrap();
+        let more = Topup::new("t", 1, "manual", "r2", None, "tester");
+        ledger
+            .append(Stream::Billing, vec![Payload::new(more)])
+            .unwrap();
+        drop(ledger);
+        assert!(v.widen(state.path(), &|_, w| w == "new").unwrap());
+        assert_eq!(v.balances.get("t"), Some(&10));
     }
 }
