@@ -266,14 +266,12 @@ impl Setup {
             summary.add(report);
         }
         summary.notes.extend(env.journal.take_notes());
-        Ok(std::thread::scope(|s| {
-            // No step runs after this: the kept supervisors and the zygote are told to end
-            // and reaped on another thread (~3-7 ms of polling at the end of a pass) while
-            // the ledger cache is written.
-            #[cfg(target_os = "linux")]
-            s.spawn(crate::runner::stop);
-            env.journal.finish(&self.runtime_dir, &self.state_dir)
-        }))
+        // No step runs after this: the kept supervisors and the zygote are told to end now,
+        // and exit while the ledger cache is written and the summary printed (main.rs reaps
+        // them once the command is done).
+        #[cfg(target_os = "linux")]
+        crate::runner::begin_stop();
+        Ok(env.journal.finish(&self.runtime_dir, &self.state_dir))
     }
 }
 

@@ -48,10 +48,11 @@ const STOP: &[u8] = b"stop";
 /// which are exiting).
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// End the zygote once the run's steps are over: its control socket closed, it reaps what
-/// it forked and exits, and is reaped here, so its CPU time and its supervisors' count as
-/// this process's children's (what `time` reports). A no-op when none was started.
-pub fn stop() {
+/// Tell the zygote to end once the run's steps are over, without waiting for it: its
+/// control socket closed, it reaps what it forked and exits while the caller goes on (the
+/// orchestrator writes its caches and prints its summary meanwhile); [`stop`] reaps it. A
+/// zygote needed after this is a new one. A no-op when none was started.
+pub fn begin_stop() {
     let Some(mut conn) = zygote().take() else {
         return;
     };
@@ -60,13 +61,32 @@ pub fn stop() {
         // orchestrator died, and the zygote leaves at once).
         let _ = fdpass::send(sock.as_fd(), STOP, &[]);
     }
+    stopping().push(conn);
+}
+
+/// End the zygote and reap it (and any told to end before), so its CPU time and its
+/// supervisors' count as this process's children's (what `time` reports). One that has not
+/// ended within [`STOP_GRACE`] is killed. A no-op when none was started.
+pub fn stop() {
+    begin_stop();
+    let ending = std::mem::take(&mut *stopping());
     let until = std::time::Instant::now() + STOP_GRACE;
-    while std::time::Instant::now() < until {
-        if !matches!(conn.child.try_wait(), Ok(None)) {
-            return;
+    for mut conn in ending {
+        while std::time::Instant::now() < until {
+            if !matches!(conn.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        // Dropped: killed if it still runs, and reaped.
     }
+}
+
+/// Zygotes told to end and not reaped yet, oldest first.
+static STOPPING: Mutex<Vec<Conn>> = Mutex::new(Vec::new());
+
+fn stopping() -> MutexGuard<'static, Vec<Conn>> {
+    STOPPING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 static ZYGOTE: Mutex<Option<Conn>> = Mutex::new(None);

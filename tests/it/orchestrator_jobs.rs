@@ -457,3 +457,62 @@ fn short_passes_with_more_workers_than_cpus_never_hang() {
         assert_eq!(started, 24, "pass {pass}: every step started once");
     }
 }
+
+/// A process's start time (field 22 of /proc/PID/stat), None once it is gone (reaped).
+fn start_time(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing paren.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+#[test]
+fn the_zygote_and_every_supervisor_are_reaped_before_the_pass_exits() {
+    // They are told to end as soon as the last step is done and exit while the pass writes
+    // its caches and prints its summary; the command reaps them before it exits, so none is
+    // left running, nor a zombie for someone else to reap.
+    let fx = Fx::new();
+    fx.write(
+        "modules/ancestry/module.yml",
+        "module_id: ancestry\nversion: \"1\"\nkind: transform\ndescription: Names its supervisor and the zygote.\nrunner: {command: [\"./run.sh\"]}\noutputs:\n  - {id: ids, type: file, path: ids.txt}\npricing: {run_credits: 1}\n",
+    );
+    // Its supervisor is its parent; the zygote is the supervisor's parent (field 4).
+    fx.write(
+        "modules/ancestry/run.sh",
+        "#!/bin/sh\nset -eu\nz=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2)\nfor p in $PPID $z; do echo \"$p $(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20)\"; done >\"$PLATFORM_OUTPUTS_DIR/ids.txt\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let script = fx.path("modules/ancestry/run.sh");
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let jobs = cpus + 2;
+    for i in 0..2 * jobs {
+        fx.workorder(
+            &format!("a{i}"),
+            &format!("work_order_id: a{i}\nsteps:\n  - step_id: s1\n    module_id: ancestry\n    kind: transform\n"),
+        );
+    }
+    fx.topup(100, "r1");
+    fx.run(&["orchestrator", "--jobs", &jobs.to_string()])
+        .expect_ok();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, bytes) in fx
+        .all_bytes_under("runtime/runs")
+        .into_iter()
+        .filter(|(p, _)| p.file_name().and_then(|n| n.to_str()) == Some("ids.txt"))
+    {
+        for line in String::from_utf8(bytes).unwrap().lines() {
+            let (pid, started) = line.split_once(' ').unwrap();
+            seen.insert((pid.to_string(), started.to_string()));
+        }
+    }
+    // One zygote and at least one supervisor.
+    assert!(seen.len() >= 2, "{seen:?}");
+    for (pid, started) in &seen {
+        assert_ne!(
+            start_time(pid).as_deref(),
+            Some(started.as_str()),
+            "process {pid} (started at tick {started}) outlived the pass"
+        );
+    }
+}
