@@ -352,6 +352,32 @@ fn a_step_whose_module_declares_secrets_runs_alone() {
     assert!(side_by_side, "no two plain steps overlapped: {plain:?}");
 }
 
+/// A fixture with `module_id`, a command module whose `run.sh` runs `script` and leaves one
+/// file output `file`, and `n` funded work orders of one step each that run it.
+fn one_file_module_pass(module_id: &str, what: &str, file: &str, script: &str, n: usize) -> Fx {
+    let fx = Fx::new();
+    let id = file.split('.').next().unwrap_or(file);
+    fx.write(
+        &format!("modules/{module_id}/module.yml"),
+        format!("module_id: {module_id}\nversion: \"1\"\nkind: transform\ndescription: {what}\nrunner: {{command: [\"./run.sh\"]}}\noutputs:\n  - {{id: {id}, type: file, path: {file}}}\npricing: {{run_credits: 1}}\n"),
+    );
+    fx.write(
+        &format!("modules/{module_id}/run.sh"),
+        format!("#!/bin/sh\n{script}\n"),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let run = fx.path(&format!("modules/{module_id}/run.sh"));
+    std::fs::set_permissions(run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for i in 0..n {
+        fx.workorder(
+            &format!("{module_id}{i}"),
+            &format!("work_order_id: {module_id}{i}\nsteps:\n  - step_id: s1\n    module_id: {module_id}\n    kind: transform\n"),
+        );
+    }
+    fx.topup(100, "r1");
+    fx
+}
+
 /// The nice value of each module process of a pass, from the `nice` each one ran.
 fn module_niceness(fx: &Fx) -> Vec<i32> {
     fx.all_bytes_under("runtime/runs")
@@ -363,27 +389,15 @@ fn module_niceness(fx: &Fx) -> Vec<i32> {
 
 #[test]
 fn modules_keep_the_pass_priority_whatever_the_number_of_workers() {
-    let fx = Fx::new();
-    fx.write(
-        "modules/niceness/module.yml",
-        "module_id: niceness\nversion: \"1\"\nkind: transform\ndescription: Says its nice value.\nrunner: {command: [\"./run.sh\"]}\noutputs:\n  - {id: nice, type: file, path: nice.txt}\npricing: {run_credits: 1}\n",
-    );
-    fx.write(
-        "modules/niceness/run.sh",
-        "#!/bin/sh\nnice >\"$PLATFORM_OUTPUTS_DIR/nice.txt\"\n",
-    );
-    use std::os::unix::fs::PermissionsExt;
-    let script = fx.path("modules/niceness/run.sh");
-    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
     let jobs = cpus + 2;
-    for i in 0..=jobs {
-        fx.workorder(
-            &format!("n{i}"),
-            &format!("work_order_id: n{i}\nsteps:\n  - step_id: s1\n    module_id: niceness\n    kind: transform\n"),
-        );
-    }
-    fx.topup(100, "r1");
+    let fx = one_file_module_pass(
+        "niceness",
+        "Says its nice value.",
+        "nice.txt",
+        "nice >\"$PLATFORM_OUTPUTS_DIR/nice.txt\"",
+        jobs + 1,
+    );
     let base: i32 = String::from_utf8(std::process::Command::new("nice").output().unwrap().stdout)
         .unwrap()
         .trim()
@@ -471,28 +485,16 @@ fn the_zygote_and_every_supervisor_are_reaped_before_the_pass_exits() {
     // They are told to end as soon as the last step is done and exit while the pass writes
     // its caches and prints its summary; the command reaps them before it exits, so none is
     // left running, nor a zombie for someone else to reap.
-    let fx = Fx::new();
-    fx.write(
-        "modules/ancestry/module.yml",
-        "module_id: ancestry\nversion: \"1\"\nkind: transform\ndescription: Names its supervisor and the zygote.\nrunner: {command: [\"./run.sh\"]}\noutputs:\n  - {id: ids, type: file, path: ids.txt}\npricing: {run_credits: 1}\n",
-    );
-    // Its supervisor is its parent; the zygote is the supervisor's parent (field 4).
-    fx.write(
-        "modules/ancestry/run.sh",
-        "#!/bin/sh\nset -eu\nz=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2)\nfor p in $PPID $z; do echo \"$p $(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20)\"; done >\"$PLATFORM_OUTPUTS_DIR/ids.txt\"\n",
-    );
-    use std::os::unix::fs::PermissionsExt;
-    let script = fx.path("modules/ancestry/run.sh");
-    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let cpus = std::thread::available_parallelism().unwrap().get();
     let jobs = cpus + 2;
-    for i in 0..2 * jobs {
-        fx.workorder(
-            &format!("a{i}"),
-            &format!("work_order_id: a{i}\nsteps:\n  - step_id: s1\n    module_id: ancestry\n    kind: transform\n"),
-        );
-    }
-    fx.topup(100, "r1");
+    // Its supervisor is its parent; the zygote is the supervisor's parent (field 4).
+    let fx = one_file_module_pass(
+        "ancestry",
+        "Names its supervisor and the zygote.",
+        "ids.txt",
+        "set -eu\nz=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f2)\nfor p in $PPID $z; do echo \"$p $(sed 's/.*) //' /proc/$p/stat | cut -d' ' -f20)\"; done >\"$PLATFORM_OUTPUTS_DIR/ids.txt\"",
+        2 * jobs,
+    );
     fx.run(&["orchestrator", "--jobs", &jobs.to_string()])
         .expect_ok();
     let mut seen = std::collections::BTreeSet::new();
