@@ -17,7 +17,8 @@ Usage: scripts/bench-ab.py [-w 1000] [-r 4] [--dir DIR] [--runtime-dir DIR] BIN:
 Prints one Markdown row per BIN:JOBS: median and best wall, median CPU (user + sys of the
 pass and its children), the median and best ratio to the floor of the same round, and the
 medians of when the first step ended and of the time from the last step's end to the pass's
-exit (from the ledger's step_outcome records, to the millisecond) (what runs before the first step and after the last, on fewer CPUs), and
+exit (what runs before the first step and after the last, on fewer CPUs; from the ledger's
+step_outcome records, to the millisecond), and
 the median share of the machine's CPU time left idle during the pass (idle and iowait in
 /proc/stat: what the pass could not keep busy, other tenants' load aside) and stolen (steal
 in /proc/stat: time the hypervisor gave this VM's CPUs to others, which slows a round's

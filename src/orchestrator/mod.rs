@@ -338,7 +338,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     } = view;
     // Everything up to date: opening the writer (another read of the whole ledger, and its
     // index in memory) would only slow the pass down.
-    if !is_idle(&plan) || history.repairs_pending {
+    let history = if !is_idle(&plan) || history.repairs_pending {
         let board = Board::new(progress, workers::to_run(&plan));
         let run = workers::Run {
             history: &history,
@@ -350,17 +350,20 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         // it could, else by a whole read now (instead of in the next pass, which is the one
         // that should cost nothing), with the histories freed first.
         if renewed {
-            free_later(history);
+            Some(history)
         } else {
             drop(history);
             if crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err() {
                 crate::cache::ledger::remove(&setup.runtime_dir);
             }
+            None
         }
-    }
+    } else {
+        Some(history)
+    };
     let (after, refused) = notices::after_pass(&balances, &summary.runs);
     summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
-    free_later((setup, plan));
+    free_later((setup, plan, history));
     Ok(summary)
 }
 

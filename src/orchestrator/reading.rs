@@ -84,14 +84,12 @@ impl LedgerView {
         let (mut history, totals, balances) =
             crate::runs::load_only(state_dir, wanted).map_err(refusal)?;
         let picked = |(k, _): &(&(String, String), _)| wanted(&k.0, &k.1);
-        let changed = balances != self.balances
-            || !(history.reruns.iter().filter(picked)).eq(self
-                .history
-                .reruns
-                .iter()
-                .filter(picked))
-            || history.work_orders.values().any(|r| !r.is_empty())
-            || (self.history.work_orders.iter()).any(|(k, r)| wanted(&k.0, &k.1) && !r.is_empty());
+        let same_reruns =
+            (history.reruns.iter().filter(picked)).eq(self.history.reruns.iter().filter(picked));
+        let runs_now = history.work_orders.values().any(|r| !r.is_empty());
+        let runs_before =
+            (self.history.work_orders.iter()).any(|(k, r)| wanted(&k.0, &k.1) && !r.is_empty());
+        let changed = balances != self.balances || !same_reruns || runs_now || runs_before;
         for ((tenant, wo), runs) in std::mem::take(&mut self.history.work_orders) {
             if !wanted(&tenant, &wo) {
                 history.work_orders.insert((tenant, wo), runs);
