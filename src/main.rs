@@ -2,6 +2,13 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// musl's allocator made the static release binaries' passes 1.29x slower than a glibc
+/// build (their workers allocate on every step); jemalloc brings them level
+/// (docs/performance.md, "The release binaries' allocator").
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // The zygote that forks each step's supervisor is this binary too (hidden, not a CLI
     // command), started with an empty environment: nothing to capture, no CLI to parse.

@@ -225,7 +225,13 @@ mod linux {
     /// One of the watched signals, or None when `wait` passed first.
     fn wait_signal(set: &libc::sigset_t, wait: Duration) -> Option<i32> {
         let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Capped at 68 years, which fits `time_t` everywhere (whose alias musl's libc
+            // deprecates: the field's own type is used instead of naming it).
+            tv_sec: wait
+                .as_secs()
+                .min(i32::MAX as u64)
+                .try_into()
+                .unwrap_or_default(),
             tv_nsec: libc::c_long::from(wait.subsec_nanos().min(999_999_999) as i32),
         };
         // SAFETY: `set` and `ts` are valid for the call; no siginfo is requested.
