@@ -135,6 +135,10 @@ pub(crate) struct Scan {
     /// The file the lines come from, to read one back (set by `feed_file`).
     source: Option<std::fs::File>,
     pub billing: Option<Billing>,
+    /// Verify mode: the billing state at the boundary, kept when a batch commits after a
+    /// problem. A torn tail's records must not count, and Verify commits them (to check the
+    /// rest of the file): [`Scan::finish`] puts this back when the region is a torn tail.
+    billing_at_boundary: Option<Billing>,
     /// What committed lines need from the other files; None when not collected.
     pub refs: Option<Refs>,
     line: u64,
@@ -159,6 +163,7 @@ impl Scan {
             index: KeySet::default(),
             source: None,
             billing: (stream == Stream::Billing).then(Billing::default),
+            billing_at_boundary: None,
             refs: Some(Refs::default()),
             line: 0,
             offset: 0,
@@ -184,6 +189,7 @@ impl Scan {
         self.pending.clear();
         self.region = Region::default();
         self.frozen = false;
+        self.billing_at_boundary = None;
         if let Some(refs) = &mut self.refs {
             refs.forget_cache();
         }
@@ -465,6 +471,11 @@ impl Scan {
             self.pending = pending;
             return Ok(());
         }
+        // Past the boundary with a problem (only Verify commits there): what the balances
+        // were, in case this turns out to be a torn tail. Rare: once per damaged file.
+        if self.region.first_problem.is_some() && self.billing_at_boundary.is_none() {
+            self.billing_at_boundary = self.billing.clone();
+        }
         for p in &mut pending {
             self.index.insert(p.key, p.offset);
             if let Some((record, bytes)) = &p.read {
@@ -571,13 +582,16 @@ impl Scan {
         Some(t)
     }
 
-    /// Verify commits batches that had problems; a torn tail's keys and references must not
-    /// linger.
+    /// Verify commits batches that had problems; a torn tail's keys, references and credits
+    /// must not linger (a reader's balances come from a Verify scan).
     fn rewind_verify_commits(&mut self, b: Head) {
         self.index
             .retain(|_, offset| offset == UNKNOWN_OFFSET || offset < b.offset);
         if let Some(refs) = &mut self.refs {
             refs.rewind(b.lines);
+        }
+        if let Some(billing) = self.billing_at_boundary.take() {
+            self.billing = Some(billing);
         }
     }
 }

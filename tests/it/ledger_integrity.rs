@@ -57,6 +57,14 @@ fn a_torn_last_batch_is_repaired_at_every_byte_offset() {
             "cut {cut}: a reader modified the file"
         );
         assert_eq!(seen.records, 5, "cut {cut}");
+        // A reader's figures leave the whole torn batch out, as the writer that removes it:
+        // one whose complete lines committed (the cut took only the last newline) counted
+        // them.
+        assert_eq!(
+            ledger::balance(dir.path(), "acme").unwrap(),
+            100 - 6 - 4,
+            "cut {cut}: a reader counted part of an interrupted write"
+        );
         if cut == start {
             assert!(report.ok(), "cut {cut}: {:?}", report.problems);
             assert!(seen.torn_tail.is_none());
