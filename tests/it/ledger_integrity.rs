@@ -2,8 +2,9 @@
 // Tests fail by panicking; unwrap() and expect() are how they say so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::check::assert_has;
-use crate::support::fx::temp_dir;
+use crate::support::fx::{platform_in, temp_dir};
 use crate::support::ledger_fixtures as fixtures;
+use crate::support::Transcript;
 
 use fixtures::*;
 use platform::ledger::{self, Ledger, Stream};
@@ -91,6 +92,38 @@ fn a_torn_last_batch_is_repaired_at_every_byte_offset() {
             .unwrap();
         assert!(ledger::verify(dir.path()).unwrap().ok(), "cut {cut}");
     }
+}
+
+#[test]
+fn balance_leaves_out_a_last_batch_that_lost_only_its_newline() {
+    // The crash that cuts the fewest bytes: every line of the batch is there and verifies,
+    // the last one without its `\n`. The command counted the batch (84 credits, not 90)
+    // while its note said it was not counted.
+    let dir = temp_dir();
+    let (_, end) = sample(dir.path());
+    let file = dir.path().join("billing.jsonl");
+    let cut = read(&file)[..end as usize - 1].to_vec();
+    std::fs::write(&file, &cut).unwrap();
+    let state = dir.path().to_str().unwrap();
+    let out = platform_in(dir.path())
+        .args([
+            "balance",
+            "--tenant-id",
+            "acme",
+            "--json",
+            "--billing-state-dir",
+            state,
+        ])
+        .output()
+        .unwrap();
+    out.expect_ok();
+    assert_eq!(out.json()["balance_credits"], 100 - 6 - 4);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("interrupted write") && note.contains("not counted"),
+        "{note}"
+    );
+    assert_eq!(read(&file), cut, "a reader modified the file");
 }
 
 #[test]
