@@ -2,7 +2,7 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-/// musl's allocator made the static release binaries' passes 1.29x slower than a glibc
+/// musl's allocator made the static release binaries' passes 1.2-1.3x slower than a glibc
 /// build (their workers allocate on every step); jemalloc brings them level
 /// (docs/performance.md, "The release binaries' allocator").
 #[cfg(target_env = "musl")]
