@@ -36,6 +36,7 @@ pub mod runner;
 pub mod runs;
 pub mod schema;
 pub mod secrets;
+pub(crate) mod serde_shapes;
 pub mod state_sync;
 pub mod suggest;
 #[cfg(test)]

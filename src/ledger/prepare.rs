@@ -2,6 +2,7 @@
 use super::billing::BillingOp;
 use super::key::{key_id, KeyId};
 use crate::error::{Error, Result};
+use crate::records::canonical_ser::Members;
 use crate::records::evidence::run_started_key;
 use crate::records::template::{Template, CHAIN_FIELDS};
 use crate::records::{Payload, RecordType, Stream};
@@ -74,11 +75,10 @@ pub(crate) fn prepare(
                 r.idempotency_key
             )));
         }
-        let object = r
-            .to_object(batch.as_deref().map(|id| (id, len)))
-            .map_err(Error::input)?;
-        let template = Template::new(&object, &CHAIN_FIELDS)
+        let members = r
+            .members(batch.as_deref().map(|id| (id, len)))
             .map_err(|e| Error::input(format!("record {}: {e}", r.idempotency_key)))?;
+        let template = Template::of_members(&members, &CHAIN_FIELDS);
         let digest = template.digest_without_holes();
         let billing = BillingOp::of_record(&r.record, &r.idempotency_key).map_err(Error::input)?;
         let record = r.record.record_type();
@@ -86,7 +86,7 @@ pub(crate) fn prepare(
             key,
             key_text: r.idempotency_key.clone(),
             record,
-            run: run_of(record, &object, &r.idempotency_key)?,
+            run: run_of(record, &members, &r.idempotency_key)?,
             template,
             digest,
             billing,
@@ -97,17 +97,8 @@ pub(crate) fn prepare(
 
 /// The run a record of a run names (SPEC §7); a privileged record must carry its actor, so
 /// its audit record can always be rebuilt from it.
-fn run_of(
-    record: RecordType,
-    object: &Map<String, Value>,
-    key: &str,
-) -> Result<Option<(String, KeyId)>> {
-    let text = |k: &str| {
-        object
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
+fn run_of(record: RecordType, members: &Members, key: &str) -> Result<Option<(String, KeyId)>> {
+    let text = |k: &str| members.get_str(k).filter(|s| !s.is_empty());
     if record.privileged().is_some() && text("actor").is_none() {
         return Err(Error::input(format!(
             "the {} record {key} needs an actor: its audit record is built from it",
@@ -123,5 +114,6 @@ fn run_of(
             record.name()
         ))
     })?;
-    Ok(Some((run_id.to_string(), key_id(&run_started_key(run_id)))))
+    let started = key_id(&run_started_key(&run_id));
+    Ok(Some((run_id, started)))
 }

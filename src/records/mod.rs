@@ -1,15 +1,15 @@
-//! Ledger record types (billing, evidence, audit) and their idempotency keys: serde only, no I/O, no dependency on the rest of the crate.
+//! Ledger record types (billing, evidence, audit) and their idempotency keys: serde only, no I/O, no dependency on the rest of the crate but its serde plumbing (`serde_shapes`).
 //!
 //! The line format (canonical encoding, hash chain) is in [`canonical`]; docs/records.md is
 //! the protocol description and a test parses every example there.
 pub mod audit;
 pub mod billing;
 pub mod canonical;
+pub mod canonical_ser;
 pub mod evidence;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 pub use audit::{Audit, Decision};
 pub use billing::{Adjust, Refund, Spend, Topup, MAX_CREDITS};
@@ -348,23 +348,18 @@ impl Payload {
         }
     }
 
-    /// The payload as a JSON object: the record's fields, `type`, `v`, `idempotency_key` and
-    /// the batch fields when given. The ledger adds `seq`, `recorded_at`, `prev_hash`, `hash`.
-    pub fn to_object(&self, batch: Option<(&str, u64)>) -> Result<Map<String, Value>, String> {
-        let value = serde_json::to_value(&self.record).map_err(|e| e.to_string())?;
-        let Value::Object(mut map) = value else {
-            return Err("a record must serialize to a JSON object".into());
-        };
-        map.insert("v".into(), Value::from(FORMAT_VERSION));
-        map.insert(
-            "idempotency_key".into(),
-            Value::String(self.idempotency_key.clone()),
-        );
+    /// The payload's members, each in its canonical encoding: the record's fields, `type`,
+    /// `v`, `idempotency_key` and the batch fields when given. The ledger adds `seq`,
+    /// `recorded_at`, `prev_hash`, `hash`.
+    pub fn members(&self, batch: Option<(&str, u64)>) -> Result<canonical_ser::Members, String> {
+        let mut members = canonical_ser::Members::of(&self.record)?;
+        members.push("v", &FORMAT_VERSION)?;
+        members.push("idempotency_key", &self.idempotency_key)?;
         if let Some((id, len)) = batch {
-            map.insert("batch".into(), Value::String(id.to_string()));
-            map.insert("batch_len".into(), Value::from(len));
+            members.push("batch", id)?;
+            members.push("batch_len", &len)?;
         }
-        Ok(map)
+        Ok(members)
     }
 }
 

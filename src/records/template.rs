@@ -1,5 +1,5 @@
 //! A record's canonical encoding with some top-level members left to fill in: a writer encodes a record once, outside its lock, and adds the chain fields (seq, prev_hash, recorded_at) under it without encoding it again.
-use super::canonical::{encode_into, encode_str};
+use super::canonical_ser::{encode_str, Members};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -25,32 +25,34 @@ impl Template {
     /// Encode `map` with the members named in `holes` left to fill in (a value `map` has
     /// under one of those keys is left out: the filled-in value replaces it).
     pub fn new(map: &Map<String, Value>, holes: &[&'static str]) -> Result<Template, String> {
-        let mut keys: Vec<(&str, Option<&Value>)> = map
-            .iter()
-            .filter(|(k, _)| !holes.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), Some(v)))
-            .chain(holes.iter().map(|h| (*h, None)))
+        Ok(Template::of_members(&Members::of(map)?, holes))
+    }
+
+    /// The template of members already encoded ([`Members`]: a record serialized straight
+    /// to its canonical encoding), with the members named in `holes` left to fill in.
+    pub fn of_members(members: &Members, holes: &[&'static str]) -> Template {
+        let mut keys: Vec<(&str, Result<&[u8], &'static str>)> = members
+            .sorted()
+            .into_iter()
+            .filter(|(k, _)| !holes.contains(k))
+            .map(|(k, v)| (k, Ok(v)))
+            .chain(holes.iter().map(|h| (*h, Err(*h))))
             .collect();
         keys.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut body = Vec::with_capacity(256);
-        let mut members = Vec::with_capacity(keys.len());
-        let mut path = String::new();
+        let mut body = Vec::with_capacity(members.encoded_len() + 16 * keys.len());
+        let mut out = Vec::with_capacity(keys.len());
         for (key, value) in keys {
-            let Some(value) = value else {
-                // `key` came from `holes`: find its 'static name again.
-                if let Some(h) = holes.iter().find(|h| **h == key) {
-                    members.push(Member::Hole(h));
+            match value {
+                Ok(value) => {
+                    encode_str(&mut body, key);
+                    body.push(b':');
+                    body.extend_from_slice(value);
+                    out.push(Member::Encoded { end: body.len() });
                 }
-                continue;
-            };
-            encode_str(&mut body, key);
-            body.push(b':');
-            path.clear();
-            path.push_str(key);
-            encode_into(&mut body, value, &mut path)?;
-            members.push(Member::Encoded { end: body.len() });
+                Err(hole) => out.push(Member::Hole(hole)),
+            }
         }
-        Ok(Template { body, members })
+        Template { body, members: out }
     }
 
     /// The canonical encoding of the members that are not holes, in pieces.

@@ -297,8 +297,9 @@ fn peak_rss_kib(args: &[std::ffi::OsString]) -> u64 {
 /// evidence.jsonl and a two-SPEND batch in billing.jsonl; a top-up and its audit record every
 /// 1,000 runs.
 fn realistic_ledger(dir: &std::path::Path, total: usize) {
-    use platform::records::canonical::{encode_object, seal};
+    use platform::records::canonical::seal;
     use platform::records::evidence::*;
+    use platform::records::template::{Template, CHAIN_FIELDS};
     use platform::records::*;
     struct File {
         out: std::io::BufWriter<std::fs::File>,
@@ -316,12 +317,18 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
     let mut write = |p: Payload, batch: Option<(&str, u64)>| {
         use std::io::Write;
         let f = &mut files[p.record.stream().index()];
-        let mut obj = p.to_object(batch).unwrap();
+        let members = p.members(batch).unwrap();
         f.seq += 1;
-        obj.insert("seq".into(), f.seq.into());
-        obj.insert("recorded_at".into(), "2026-11-25T20:32:33.523Z".into());
-        obj.insert("prev_hash".into(), f.prev.clone().into());
-        let (line, hash) = seal(&encode_object(&obj).unwrap()).unwrap();
+        let (seq, prev) = (f.seq, f.prev.clone());
+        let canonical = Template::of_members(&members, &CHAIN_FIELDS).fill(|hole, out| {
+            let value = match hole {
+                "seq" => serde_json::Value::from(seq),
+                "recorded_at" => "2026-11-25T20:32:33.523Z".into(),
+                _ => prev.clone().into(),
+            };
+            serde_json::to_writer(out, &value).unwrap();
+        });
+        let (line, hash) = seal(&canonical).unwrap();
         f.out.write_all(&line).unwrap();
         f.prev = hash;
     };

@@ -8,6 +8,7 @@ use platform::records::billing::RUN_DELIVERABLE;
 use platform::records::canonical::{check_line_hash, encode_object};
 use platform::records::evidence::*;
 use platform::records::*;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 fn doc_lines() -> Vec<String> {
@@ -48,12 +49,32 @@ fn every_documented_line_parses_hashes_and_verifies() {
         let t = RecordType::from_name(obj["type"].as_str().unwrap()).unwrap();
         let entry = Entry::from_json(t, line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(entry.record.record_type(), t, "{line}");
-        // Written back, the record names its type as the line does: serde's tag and
-        // RecordType agree for every type.
+        // Written back from the typed record, straight to its canonical encoding (as the
+        // ledger prepares a record to append), the payload is byte for byte the line's: the
+        // serializer, serde's tags and RecordType agree for every type.
+        let batch = entry
+            .envelope
+            .batch
+            .as_deref()
+            .zip(entry.envelope.batch_len);
         let back = Payload::with_key(&entry.envelope.idempotency_key, entry.record.clone())
-            .to_object(None)
+            .members(batch)
             .unwrap();
-        assert_eq!(back["type"], obj["type"], "{line}");
+        assert_eq!(
+            back.get_str("type").as_deref(),
+            obj["type"].as_str(),
+            "{line}"
+        );
+        let mut payload = without.clone();
+        for field in template::CHAIN_FIELDS {
+            payload.remove(field);
+        }
+        let want: [u8; 32] = Sha256::digest(encode_object(&payload).unwrap()).into();
+        assert_eq!(
+            template::Template::of_members(&back, &template::CHAIN_FIELDS).digest_without_holes(),
+            want,
+            "the payload prepared from the typed record differs: {line}"
+        );
         if let Some(key) = entry.record.key() {
             assert_eq!(entry.envelope.idempotency_key, key, "{line}");
         }

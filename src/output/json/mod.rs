@@ -8,63 +8,6 @@
 use serde::Serialize;
 use std::io::Write;
 
-/// `Some(x)` and a newtype struct print as `x` does, as in a `Value`.
-macro_rules! transparent {
-    () => {
-        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
-            v.serialize(self)
-        }
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<(), Error> {
-            v.serialize(self)
-        }
-    };
-}
-use transparent;
-
-/// serde's object-shaped compounds for a type with a pending `key`, `entry(key, value)` and
-/// `finish()`: a map's keys come one call before their values, a struct's with them.
-macro_rules! object {
-    ($ty:ident: $($compound:ident),*) => {
-        impl ser::SerializeMap for $ty<'_> {
-            type Ok = ();
-            type Error = Error;
-            fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-                self.key = Some(super::key_text(key)?);
-                Ok(())
-            }
-            fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-                let key = self
-                    .key
-                    .take()
-                    .ok_or_else(|| Error::custom("a map value came without its key"))?;
-                self.entry(&key, v)
-            }
-            fn end(self) -> Result<(), Error> {
-                self.finish()
-            }
-        }
-        $(impl ser::$compound for $ty<'_> {
-            type Ok = ();
-            type Error = Error;
-            fn serialize_field<T: Serialize + ?Sized>(
-                &mut self,
-                key: &'static str,
-                v: &T,
-            ) -> Result<(), Error> {
-                self.entry(key, v)
-            }
-            fn end(self) -> Result<(), Error> {
-                self.finish()
-            }
-        })*
-    };
-}
-use object;
-
 mod top;
 mod value;
 
@@ -126,15 +69,4 @@ fn close(out: &mut dyn Write, items: bool, depth: usize, bracket: &[u8]) -> Resu
         indent(out, depth)?;
     }
     put(out, bracket)
-}
-
-/// A map key as a `Value`'s map holds it: strings as they are, numbers and booleans as text.
-fn key_text<T: Serialize + ?Sized>(key: &T) -> Result<String, Error> {
-    use serde::ser::Error as _;
-    match serde_json::to_value(key)? {
-        serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => Ok(n.to_string()),
-        serde_json::Value::Bool(b) => Ok(b.to_string()),
-        _ => Err(Error::custom("a JSON object key must be a string")),
-    }
 }

@@ -6,6 +6,7 @@
 use super::value::{version_entry, Ser};
 use super::{close, next_item, put, start_entry, Error};
 use serde::ser::{self, Error as _, Impossible, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -78,9 +79,13 @@ struct Entries<'a> {
 }
 
 impl Entries<'_> {
-    fn entry<T: Serialize + ?Sized>(&mut self, name: &str, v: &T) -> Result<(), Error> {
+    fn entry<T: Serialize + ?Sized>(
+        &mut self,
+        name: Cow<'static, str>,
+        v: &T,
+    ) -> Result<(), Error> {
         match &mut self.pass {
-            Pass::Keys(keys) => keys.push(name.to_string()),
+            Pass::Keys(keys) => keys.push(name.into_owned()),
             Pass::Emit { key, nth, out } if name == *key => {
                 if self.seen == *nth {
                     v.serialize(Ser::nested(&mut **out, 1))?;
@@ -97,80 +102,12 @@ impl Entries<'_> {
     }
 }
 
-/// What is not an object at the top level (a list, a scalar, an enum variant).
-macro_rules! not_an_object {
-    ($($method:ident($($arg:ty),*);)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<(), Error> {
-            Err(not_an_object())
-        })*
-    };
-}
-
 impl<'a> ser::Serializer for Pass<'a> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Entries<'a>;
-    type SerializeStruct = Entries<'a>;
-    type SerializeStructVariant = Impossible<(), Error>;
+    crate::serde_shapes::compounds!(list: Impossible<(), Error>, object: Entries<'a>, variant: Impossible<(), Error>);
 
-    not_an_object! {
-        serialize_bool(bool);
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-        serialize_u128(u128);
-        serialize_f32(f32);
-        serialize_f64(f64);
-        serialize_char(char);
-        serialize_str(&str);
-        serialize_bytes(&[u8]);
-        serialize_none();
-        serialize_unit();
-        serialize_unit_struct(&'static str);
-        serialize_unit_variant(&'static str, u32, &'static str);
-    }
-    super::transparent!();
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(not_an_object())
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(not_an_object())
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(not_an_object())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(not_an_object())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(not_an_object())
-    }
+    crate::serde_shapes::only_objects!(not_an_object);
     fn serialize_map(self, _: Option<usize>) -> Result<Entries<'a>, Error> {
         Ok(Entries {
             pass: self,
@@ -181,15 +118,6 @@ impl<'a> ser::Serializer for Pass<'a> {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Entries<'a>, Error> {
         self.serialize_map(None)
     }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(not_an_object())
-    }
 }
 
-super::object!(Entries: SerializeStruct);
+crate::serde_shapes::object!(Entries: SerializeStruct);

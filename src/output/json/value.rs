@@ -1,6 +1,7 @@
 //! The serializer that prints any value as a pretty `Value` would: lists written element by element, an object's entries rendered as they come and printed sorted when it ends.
 use super::{close, next_item, put, start_entry, Error};
-use serde::ser::{self, Error as _, Serialize};
+use serde::ser::{self, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -128,10 +129,10 @@ pub(super) struct Object<'a> {
 }
 
 impl Object<'_> {
-    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, v: &T) -> Result<(), Error> {
+    fn entry<T: Serialize + ?Sized>(&mut self, key: Cow<'static, str>, v: &T) -> Result<(), Error> {
         let mut rendered = Vec::new();
         v.serialize(Ser::nested(&mut rendered, self.depth + 1))?;
-        self.entries.insert(key.to_string(), rendered);
+        self.entries.insert(key.into_owned(), rendered);
         Ok(())
     }
     fn finish(mut self) -> Result<(), Error> {
@@ -156,46 +157,20 @@ impl Object<'_> {
 impl<'a> ser::Serializer for Ser<'a> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Seq<'a>;
-    type SerializeTuple = Seq<'a>;
-    type SerializeTupleStruct = Seq<'a>;
-    type SerializeTupleVariant = Seq<'a>;
-    type SerializeMap = Object<'a>;
-    type SerializeStruct = Object<'a>;
-    type SerializeStructVariant = Object<'a>;
+    crate::serde_shapes::compounds!(list: Seq<'a>, object: Object<'a>, variant: Object<'a>);
 
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.scalar(&v)
+    crate::serde_shapes::forward! { scalar;
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         // As a `Value` holds it (non-finite numbers become null).
@@ -235,7 +210,7 @@ impl<'a> ser::Serializer for Ser<'a> {
     ) -> Result<(), Error> {
         self.scalar(variant)
     }
-    super::transparent!();
+    crate::serde_shapes::transparent!();
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -284,27 +259,5 @@ impl<'a> ser::Serializer for Ser<'a> {
     }
 }
 
-/// The four list-shaped compounds of serde are one list here.
-macro_rules! list {
-    ($($compound:ident::$method:ident),*) => {
-        $(impl ser::$compound for Seq<'_> {
-            type Ok = ();
-            type Error = Error;
-            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-                self.element(v)
-            }
-            fn end(self) -> Result<(), Error> {
-                self.finish()
-            }
-        })*
-    };
-}
-
-list!(
-    SerializeSeq::serialize_element,
-    SerializeTuple::serialize_element,
-    SerializeTupleStruct::serialize_field,
-    SerializeTupleVariant::serialize_field
-);
-
-super::object!(Object: SerializeStruct, SerializeStructVariant);
+crate::serde_shapes::list!(Seq);
+crate::serde_shapes::object!(Object: SerializeStruct, SerializeStructVariant);
