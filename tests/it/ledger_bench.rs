@@ -293,12 +293,9 @@ fn peak_rss_kib(args: &[std::ffi::OsString]) -> u64 {
 }
 
 /// A realistic directory of about `total` records, written directly in the documented format
-/// (no fsync per batch): per run, its run_started, step records, run_ended and bundle in
-/// evidence.jsonl and a two-SPEND batch in billing.jsonl; a top-up and its audit record every
-/// 1,000 runs.
+/// (no fsync per batch): [`realistic_runs`]' records, each file's chain made here.
 fn realistic_ledger(dir: &std::path::Path, total: usize) {
     use platform::records::canonical::seal;
-    use platform::records::evidence::*;
     use platform::records::template::{Template, CHAIN_FIELDS};
     use platform::records::*;
     struct File {
@@ -314,7 +311,7 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
             prev: GENESIS_HASH.to_string(),
         })
         .collect();
-    let mut write = |p: Payload, batch: Option<(&str, u64)>| {
+    realistic_runs(total, |p, batch| {
         use std::io::Write;
         let f = &mut files[p.record.stream().index()];
         let members = p.members(batch).unwrap();
@@ -331,7 +328,19 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
         let (line, hash) = seal(&canonical).unwrap();
         f.out.write_all(&line).unwrap();
         f.prev = hash;
-    };
+    });
+    for mut f in files {
+        use std::io::Write;
+        f.out.flush().unwrap();
+    }
+}
+
+/// About `total` realistic records, each given to `write` with its batch: per run, its
+/// run_started, step records, run_ended and bundle (evidence) and a two-SPEND batch
+/// (billing); a top-up and its audit record every 1,000 runs.
+fn realistic_runs(total: usize, mut write: impl FnMut(Payload, Option<(&str, u64)>)) {
+    use platform::records::evidence::*;
+    use platform::records::*;
     let (t, wo) = ("acme", "wo-report");
     let runs = total / 8;
     for run in 1..=runs as u64 {
@@ -433,10 +442,6 @@ fn realistic_ledger(dir: &std::path::Path, total: usize) {
             None,
         );
     }
-    for mut f in files {
-        use std::io::Write;
-        f.out.flush().unwrap();
-    }
 }
 
 /// `platform integrity-validate` on ~1,000,000 realistic records: this build against a
@@ -529,4 +534,37 @@ fn integrity_validate_against_a_baseline() {
             kib as f64 * 1024.0 / lines as f64
         );
     }
+}
+
+/// What a worker does to each record before the writer takes it (`ledger::prepare`): its
+/// canonical members, its template with the chain fields left out, and its payload digest.
+/// Prints the cost per record of a realistic mix (best of five rounds of 200,000 records).
+#[test]
+#[ignore = "benchmark: cargo test --release --test it ledger_bench::record_preparation -- --ignored --nocapture"]
+fn record_preparation() {
+    use platform::records::template::{Template, CHAIN_FIELDS};
+    let mut payloads = Vec::new();
+    realistic_runs(200_000, |p, batch| {
+        payloads.push((p, batch.map(|(id, n)| (id.to_string(), n))))
+    });
+    let mut best = f64::MAX;
+    let mut check = 0u8;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for (p, batch) in &payloads {
+            let members = p
+                .members(batch.as_ref().map(|(id, n)| (id.as_str(), *n)))
+                .unwrap();
+            let template = Template::of_members(&members, &CHAIN_FIELDS);
+            check ^= template.digest_without_holes()[0];
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let per = best / payloads.len() as f64 * 1e9;
+    println!(
+        "record preparation: {} records, best of 5: {:.0} ns a record ({check})",
+        payloads.len(),
+        per
+    );
+    assert!(per > 0.0);
 }
