@@ -11,16 +11,29 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 pub use tree::{Entry, TreeFile};
 
 /// A path under a trusted folder: links in `base` are the operator's and are followed;
 /// nothing of `rel` may be a link, and `rel` never leaves `base`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Beneath {
     pub base: PathBuf,
     pub rel: PathBuf,
+    /// `base` opened once for many reads ([`Beneath::from_opened`]), else opened by path
+    /// at each.
+    opened: Option<Arc<OwnedFd>>,
 }
+
+/// The same path, however its base is reached.
+impl PartialEq for Beneath {
+    fn eq(&self, other: &Beneath) -> bool {
+        (&self.base, &self.rel) == (&other.base, &other.rel)
+    }
+}
+
+impl Eq for Beneath {}
 
 /// What a path turned out to be, as read without following it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +122,7 @@ impl Beneath {
         Beneath {
             base: base.into(),
             rel: rel.into(),
+            opened: None,
         }
     }
 
@@ -120,7 +134,23 @@ impl Beneath {
             _ => PathBuf::from("."),
         };
         let rel = path.file_name().map(PathBuf::from).unwrap_or_default();
-        Beneath { base, rel }
+        Beneath::new(base, rel)
+    }
+
+    /// `rel` beneath `base`, which `opened` is (a folder opened with [`open_base`]): every
+    /// open starts from that fd instead of opening `base` by its path again, an `open` and a
+    /// `close` less per read (three a command step's results); a `base` renamed or replaced
+    /// meanwhile is not followed.
+    pub fn from_opened(
+        base: impl Into<PathBuf>,
+        opened: Arc<OwnedFd>,
+        rel: impl Into<PathBuf>,
+    ) -> Beneath {
+        Beneath {
+            base: base.into(),
+            rel: rel.into(),
+            opened: Some(opened),
+        }
     }
 
     /// A path further down.
@@ -128,6 +158,7 @@ impl Beneath {
         Beneath {
             base: self.base.clone(),
             rel: self.rel.join(more),
+            opened: self.opened.clone(),
         }
     }
 
@@ -197,8 +228,15 @@ impl Beneath {
 
     fn open(&self, want_dir: bool, how: Resolver) -> Result<OwnedFd, Refused> {
         let comps = components(&self.rel).map_err(|r| self.refused(r))?;
-        let base = open_base(&self.base)?;
-        resolve::open(base.as_fd(), &comps, want_dir, how).map_err(|r| self.refused(r))
+        let held;
+        let base = match &self.opened {
+            Some(fd) => fd.as_fd(),
+            None => {
+                held = open_base(&self.base)?;
+                held.as_fd()
+            }
+        };
+        resolve::open(base, &comps, want_dir, how).map_err(|r| self.refused(r))
     }
 
     fn meta_of(&self, fd: impl AsFd) -> Result<Meta, Refused> {
@@ -218,8 +256,9 @@ pub fn copy_opened(src: &mut File, dest: &Path) -> std::io::Result<u64> {
     std::io::copy(src, &mut out)
 }
 
-/// The trusted folder itself; links in its path are the operator's choice and are followed.
-fn open_base(base: &Path) -> Result<OwnedFd, Refused> {
+/// The trusted folder itself; links in its path are the operator's choice and are followed
+/// (to keep for [`Beneath::from_opened`]).
+pub fn open_base(base: &Path) -> Result<OwnedFd, Refused> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     rustix::fs::open(base, flags, Mode::empty()).map_err(|e| Refused {
         path: base.to_path_buf(),

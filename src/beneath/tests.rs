@@ -194,3 +194,33 @@ fn a_folder_swapped_for_a_link_mid_open_never_yields_the_other_folders_file() {
     swapper.join().unwrap();
     assert!(swaps.load(Ordering::Relaxed) > 0);
 }
+
+#[test]
+fn a_base_opened_once_is_read_through_its_fd_whatever_its_path_becomes() {
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path().join("rt");
+    std::fs::create_dir_all(base.join("step")).unwrap();
+    std::fs::write(base.join("step/f"), "first").unwrap();
+    let fd = Arc::new(open_base(&base).unwrap());
+    let kept = Beneath::from_opened(&base, fd, "step");
+    let by_path = Beneath::new(&base, "step");
+    assert_eq!(kept, by_path, "the same path, however its base is reached");
+    // The folder renamed and another put at its path: the kept fd still reads the first.
+    std::fs::rename(&base, t.path().join("rt-old")).unwrap();
+    std::fs::create_dir_all(base.join("step")).unwrap();
+    std::fs::write(base.join("step/f"), "second").unwrap();
+    for how in resolvers() {
+        assert_eq!(read_with(&kept.join("f"), how).unwrap(), b"first");
+        assert_eq!(read_with(&by_path.join("f"), how).unwrap(), b"second");
+    }
+    // Links beneath it are refused through the fd as through the path.
+    symlink(
+        t.path().join("rt-old/step/f"),
+        t.path().join("rt-old/step/link"),
+    )
+    .unwrap();
+    for how in resolvers() {
+        assert_eq!(read_with(&kept.join("link"), how), Err(Reason::Symlink));
+    }
+    assert_eq!(kept.path(), base.join("step"), "messages name the path");
+}

@@ -97,13 +97,13 @@ pub fn execute(
         let Some(contract) = repo.module(&step.module_id) else {
             continue;
         };
-        let files = step_beneath(
+        let files = env.platform.step_files(step_beneath(
             env.platform.runtime_dir,
             &run.tenant_id,
             &run.work_order_id,
             &run.run_id,
             &step.step_id,
-        );
+        ));
         let prior = hist.and_then(|h| h.step(&step.step_id));
         let settled = match sp.disposition {
             Disposition::Keep { status, attempt } => {

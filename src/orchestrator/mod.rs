@@ -256,6 +256,7 @@ impl Setup {
                 secrets: &self.secrets,
                 redactor: &redactor,
                 runtime_real: Default::default(),
+                runtime_fd: Default::default(),
             },
             journal,
             holds: Default::default(),

@@ -135,9 +135,28 @@ pub struct Platform<'a> {
     /// by then): a step dir's id is this joined with its folder, without a `readlink` of
     /// its own (docs/performance.md).
     pub runtime_real: std::sync::OnceLock<std::path::PathBuf>,
+    /// The runtime directory opened, once it exists: a step's results are read beneath this
+    /// fd ([`Platform::step_files`]), not beneath the directory opened again by its path.
+    pub runtime_fd: std::sync::OnceLock<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 impl Platform<'_> {
+    /// `files` (beneath the runtime directory) read through the runtime directory's fd, opened
+    /// at the first step that finds the directory and kept for the pass; as given until then.
+    pub fn step_files(&self, files: Beneath) -> Beneath {
+        let fd = match self.runtime_fd.get() {
+            Some(fd) => fd.clone(),
+            None => match crate::beneath::open_base(self.runtime_dir) {
+                Ok(fd) => self
+                    .runtime_fd
+                    .get_or_init(|| std::sync::Arc::new(fd))
+                    .clone(),
+                Err(_) => return files,
+            },
+        };
+        Beneath::from_opened(files.base, fd, files.rel)
+    }
+
     /// The step dir as its supervisor's command line names it: the runtime directory's
     /// [`step_dir_id`], joined with the step's folder beneath it.
     fn step_dir_id(&self, files: &Beneath) -> std::path::PathBuf {
