@@ -115,6 +115,9 @@ pub struct Repo {
     /// Modules whose module.yml has errors, found once per repository (every work order's
     /// validation asks; the contract checks resolve paths on disk).
     pub broken_modules: std::sync::OnceLock<std::collections::BTreeSet<String>>,
+    /// The root opened once (None if it could not be): each work order is read beneath this
+    /// fd ([`Repo::beneath`]), not beneath the root opened again by its path.
+    root_opened: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 impl Repo {
@@ -164,7 +167,19 @@ impl Repo {
             parsed: 0,
             cached: 0,
             broken_modules: std::sync::OnceLock::new(),
+            root_opened: crate::beneath::open_base(root)
+                .ok()
+                .map(std::sync::Arc::new),
         })
+    }
+
+    /// `rel` beneath the root, read through the root's fd when it was opened: an `open` and
+    /// a `close` less per file (a pass reads every work order, a no-op pass too).
+    pub fn beneath(&self, rel: impl Into<PathBuf>) -> crate::beneath::Beneath {
+        match &self.root_opened {
+            Some(fd) => crate::beneath::Beneath::from_opened(&self.root, fd.clone(), rel),
+            None => crate::beneath::Beneath::new(&self.root, rel),
+        }
     }
 
     /// Each placeholder left by [`Repo::load_deferred`]: (tenant, index among its work orders).

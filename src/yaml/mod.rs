@@ -104,7 +104,12 @@ impl Raw {
 
 /// Read `rel` beneath `root` through no link (as [`load_beneath`]) without parsing it.
 pub fn read_beneath(root: &Path, rel: &Path) -> Result<Raw, Finding> {
-    let b = Beneath::new(root, rel);
+    read_at(&Beneath::new(root, rel), root)
+}
+
+/// [`read_beneath`] of `b`, a file beneath `root` (whose base may be open already:
+/// [`Beneath::from_opened`]).
+pub fn read_at(b: &Beneath, root: &Path) -> Result<Raw, Finding> {
     let shown = rel_string(root, &b.path());
     let file = b.open_file().map_err(|r| {
         let what = match r.reason {
