@@ -21,7 +21,7 @@ pub use tree::{Entry, TreeFile};
 pub struct Beneath {
     pub base: PathBuf,
     pub rel: PathBuf,
-    /// `base` opened once for many reads ([`Beneath::from_opened`]), else opened by path
+    /// `base` opened once for many reads ([`Beneath::opened_by`]), else opened by path
     /// at each.
     opened: Option<Arc<OwnedFd>>,
 }
@@ -137,20 +137,11 @@ impl Beneath {
         Beneath::new(base, rel)
     }
 
-    /// `rel` beneath `base`, which `opened` is (a folder opened with [`open_base`]): every
-    /// open starts from that fd instead of opening `base` by its path again, an `open` and a
-    /// `close` less per read (three a command step's results); a `base` renamed or replaced
-    /// meanwhile is not followed.
-    pub fn from_opened(
-        base: impl Into<PathBuf>,
-        opened: Arc<OwnedFd>,
-        rel: impl Into<PathBuf>,
-    ) -> Beneath {
-        Beneath {
-            base: base.into(),
-            rel: rel.into(),
-            opened: Some(opened),
-        }
+    /// The same path, each open starting from `opened` when given (its base opened once with
+    /// [`open_base`]) instead of opening the base by its path again: an `open` and a `close`
+    /// less per read; a base renamed or replaced meanwhile is not followed.
+    pub fn opened_by(self, opened: Option<Arc<OwnedFd>>) -> Beneath {
+        Beneath { opened, ..self }
     }
 
     /// A path further down.
@@ -257,7 +248,7 @@ pub fn copy_opened(src: &mut File, dest: &Path) -> std::io::Result<u64> {
 }
 
 /// The trusted folder itself; links in its path are the operator's choice and are followed
-/// (to keep for [`Beneath::from_opened`]).
+/// (to keep for [`Beneath::opened_by`]).
 pub fn open_base(base: &Path) -> Result<OwnedFd, Refused> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     rustix::fs::open(base, flags, Mode::empty()).map_err(|e| Refused {

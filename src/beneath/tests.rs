@@ -202,7 +202,7 @@ fn a_base_opened_once_is_read_through_its_fd_whatever_its_path_becomes() {
     std::fs::create_dir_all(base.join("step")).unwrap();
     std::fs::write(base.join("step/f"), "first").unwrap();
     let fd = Arc::new(open_base(&base).unwrap());
-    let kept = Beneath::from_opened(&base, fd, "step");
+    let kept = Beneath::new(&base, "step").opened_by(Some(fd));
     let by_path = Beneath::new(&base, "step");
     assert_eq!(kept, by_path, "the same path, however its base is reached");
     // The folder renamed and another put at its path: the kept fd still reads the first.

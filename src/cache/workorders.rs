@@ -213,7 +213,7 @@ pub fn model_to_run<'a>(
 
 fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> Judged {
     let rel = Path::new(&slot.rel);
-    let raw = match crate::yaml::read_at(&repo.beneath(rel), &repo.root) {
+    let raw = match crate::yaml::read_at(&repo.beneath(rel)) {
         Ok(raw) => raw,
         Err(_) => {
             let lw = crate::repo::load_work_order(&repo.root, rel, &slot.tenant_id);

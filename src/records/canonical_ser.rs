@@ -181,12 +181,25 @@ pub(crate) fn encode_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Where in the value a refused number is, for its message.
+fn at(path: &str) -> &str {
+    if path.is_empty() {
+        "(top)"
+    } else {
+        path
+    }
+}
+
 fn refuse_float(path: &str, v: f64) -> Error {
-    let at = if path.is_empty() { "(top)" } else { path };
     let shown = serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string());
     Error(format!(
-        "{at}: {shown} is not an integer; the ledger's canonical encoding holds integers only (post it as a string)"
+        "{}: {shown} is not an integer; the ledger's canonical encoding holds integers only (post it as a string)",
+        at(path)
     ))
+}
+
+fn out_of_range(path: &str) -> Error {
+    Error(format!("{}: number out of range", at(path)))
 }
 
 /// Writes one value's canonical encoding to `out`.
@@ -335,14 +348,14 @@ impl<'a> ser::Serializer for Canon<'a> {
         if i64::try_from(v).is_ok() || u64::try_from(v).is_ok() {
             self.integer(&v)
         } else {
-            Err(Error(format!("{}: number out of range", self.path)))
+            Err(out_of_range(self.path))
         }
     }
     fn serialize_u128(self, v: u128) -> Result<(), Error> {
         if u64::try_from(v).is_ok() {
             self.integer(&v)
         } else {
-            Err(Error(format!("{}: number out of range", self.path)))
+            Err(out_of_range(self.path))
         }
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {

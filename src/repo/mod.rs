@@ -176,10 +176,7 @@ impl Repo {
     /// `rel` beneath the root, read through the root's fd when it was opened: an `open` and
     /// a `close` less per file (a pass reads every work order, a no-op pass too).
     pub fn beneath(&self, rel: impl Into<PathBuf>) -> crate::beneath::Beneath {
-        match &self.root_opened {
-            Some(fd) => crate::beneath::Beneath::from_opened(&self.root, fd.clone(), rel),
-            None => crate::beneath::Beneath::new(&self.root, rel),
-        }
+        crate::beneath::Beneath::new(&self.root, rel).opened_by(self.root_opened.clone())
     }
 
     /// Each placeholder left by [`Repo::load_deferred`]: (tenant, index among its work orders).

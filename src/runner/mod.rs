@@ -145,16 +145,14 @@ impl Platform<'_> {
     /// at the first step that finds the directory and kept for the pass; as given until then.
     pub fn step_files(&self, files: Beneath) -> Beneath {
         let fd = match self.runtime_fd.get() {
-            Some(fd) => fd.clone(),
-            None => match crate::beneath::open_base(self.runtime_dir) {
-                Ok(fd) => self
-                    .runtime_fd
+            Some(fd) => Some(fd.clone()),
+            None => crate::beneath::open_base(self.runtime_dir).ok().map(|fd| {
+                self.runtime_fd
                     .get_or_init(|| std::sync::Arc::new(fd))
-                    .clone(),
-                Err(_) => return files,
-            },
+                    .clone()
+            }),
         };
-        Beneath::from_opened(files.base, fd, files.rel)
+        files.opened_by(fd)
     }
 
     /// The step dir as its supervisor's command line names it: the runtime directory's

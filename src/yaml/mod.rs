@@ -104,13 +104,13 @@ impl Raw {
 
 /// Read `rel` beneath `root` through no link (as [`load_beneath`]) without parsing it.
 pub fn read_beneath(root: &Path, rel: &Path) -> Result<Raw, Finding> {
-    read_at(&Beneath::new(root, rel), root)
+    read_at(&Beneath::new(root, rel))
 }
 
-/// [`read_beneath`] of `b`, a file beneath `root` (whose base may be open already:
-/// [`Beneath::from_opened`]).
-pub fn read_at(b: &Beneath, root: &Path) -> Result<Raw, Finding> {
-    let shown = rel_string(root, &b.path());
+/// [`read_beneath`] of `b`, a file beneath the repository root (its base, which may be open
+/// already: [`Beneath::opened_by`]).
+pub fn read_at(b: &Beneath) -> Result<Raw, Finding> {
+    let shown = rel_string(&b.base, &b.path());
     let file = b.open_file().map_err(|r| {
         let what = match r.reason {
             Reason::Missing => "does not exist".to_string(),
