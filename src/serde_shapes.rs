@@ -92,6 +92,25 @@ macro_rules! forward {
 }
 pub(crate) use forward;
 
+/// Hands serde's methods for the integers that fit 64 bits (`serialize_i8` … `serialize_u64`)
+/// to another of these macros after what it is given, so each serializer lists them once:
+/// `integers!(forward! { scalar; serialize_bool(bool); })`.
+macro_rules! integers {
+    ($callback:ident! { $($given:tt)* }) => {
+        $crate::serde_shapes::$callback! { $($given)*
+            serialize_i8(i8);
+            serialize_i16(i16);
+            serialize_i32(i32);
+            serialize_i64(i64);
+            serialize_u8(u8);
+            serialize_u16(u16);
+            serialize_u32(u32);
+            serialize_u64(u64);
+        }
+    };
+}
+pub(crate) use integers;
+
 /// The associated types of a serializer: its lists, its objects and its variants' objects.
 macro_rules! compounds {
     (list: $list:ty, object: $object:ty, variant: $variant:ty) => {
@@ -110,17 +129,9 @@ pub(crate) use compounds;
 /// itself): `Some(x)` and newtypes are `x`, everything else is refused with `$why()`.
 macro_rules! only_objects {
     ($why:ident) => {
-        $crate::serde_shapes::only_objects!($why;
+        $crate::serde_shapes::integers!(only_objects! { $why;
             serialize_bool(bool);
-            serialize_i8(i8);
-            serialize_i16(i16);
-            serialize_i32(i32);
-            serialize_i64(i64);
             serialize_i128(i128);
-            serialize_u8(u8);
-            serialize_u16(u16);
-            serialize_u32(u32);
-            serialize_u64(u64);
             serialize_u128(u128);
             serialize_f32(f32);
             serialize_f64(f64);
@@ -131,7 +142,7 @@ macro_rules! only_objects {
             serialize_unit();
             serialize_unit_struct(&'static str);
             serialize_unit_variant(&'static str, u32, &'static str);
-        );
+        });
         $crate::serde_shapes::transparent!();
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
             self,

@@ -334,16 +334,7 @@ impl<'a> ser::Serializer for Canon<'a> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    crate::serde_shapes::forward! { integer;
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
-    }
+    crate::serde_shapes::integers!(forward! { integer; });
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         if i64::try_from(v).is_ok() || u64::try_from(v).is_ok() {
             self.integer(&v)

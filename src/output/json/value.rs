@@ -159,19 +159,11 @@ impl<'a> ser::Serializer for Ser<'a> {
     type Error = Error;
     crate::serde_shapes::compounds!(list: Seq<'a>, object: Object<'a>, variant: Object<'a>);
 
-    crate::serde_shapes::forward! { scalar;
+    crate::serde_shapes::integers!(forward! { scalar;
         serialize_bool(bool);
-        serialize_i8(i8);
-        serialize_i16(i16);
-        serialize_i32(i32);
-        serialize_i64(i64);
         serialize_i128(i128);
-        serialize_u8(u8);
-        serialize_u16(u16);
-        serialize_u32(u32);
-        serialize_u64(u64);
         serialize_u128(u128);
-    }
+    });
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         // As a `Value` holds it (non-finite numbers become null).
         self.scalar(&serde_json::Value::from(v))
