@@ -186,16 +186,21 @@ fn charge_and_run(
         files: p.files,
     };
     let new = step_charges(p);
-    let inputs = match runner::prepare(&step_run) {
-        Ok(inputs) => inputs,
-        Err(why) => {
+    let prior = p.prior.map(|a| &a.spends).filter(|s| !s.is_empty());
+    let inputs = match (runner::prepare(&step_run), prior) {
+        (Ok(inputs), _) => Ok(inputs),
+        // Charged before a crash (a resumed attempt), refused now: its upstream outputs went
+        // with the runtime folder, say. Found after the charge, so the step fails refundably
+        // below and its charges come back: no charge is stranded (SPEC §7).
+        (Err(why), Some(_)) => Err(why),
+        (Err(why), None) => {
             hold.release(new);
             return Ok(Ending::Refused(Failure::InputInvalid, why));
         }
     };
     // A resumed attempt re-posts exactly what it was charged (a no-op), even if a price
     // changed since: the charge of an attempt never changes.
-    let spends = match p.prior.map(|a| &a.spends).filter(|s| !s.is_empty()) {
+    let spends = match prior {
         Some(recorded) => recorded.clone(),
         None => p.plan.charges.iter().map(|c| id.spend(c)).collect(),
     };
@@ -220,9 +225,15 @@ fn charge_and_run(
     // run before any module runs.
     tally.settle_ahead(&env.journal)?;
     crate::failpoint::hit("after_step_started");
-    let result = {
-        let _turn = env.turn(p.contract);
-        runner::run(&step_run, &inputs)
+    let result = match inputs {
+        Ok(inputs) => {
+            let _turn = env.turn(p.contract);
+            runner::run(&step_run, &inputs)
+        }
+        Err(why) => StepResult::failed(
+            Failure::ModuleFailed,
+            format!("the step was charged before the pass stopped, and its inputs are refused now: {why}; its charges are refunded"),
+        ),
     };
     crate::failpoint::hit("after_module");
     Ok(Ending::Ran {

@@ -206,6 +206,63 @@ fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
 
+#[test]
+fn a_module_gets_no_descriptor_that_the_orchestrators_caller_left_open() {
+    // A CI wrapper starts the orchestrator with a token file on fd 200 and its own log open
+    // for writing on fd 201, neither close-on-exec: the module must see neither.
+    let fx = fx();
+    fx.workorder(
+        "fds",
+        "work_order_id: fds\nsteps:\n  - {step_id: look, module_id: fdthief, kind: transform}\n",
+    );
+    let token = fx.path("caller-token.txt");
+    std::fs::write(&token, "caller-private-token-6c1f\n").unwrap();
+    let log = fx.path("caller-log.txt");
+    std::fs::write(&log, "").unwrap();
+    let token_file = std::fs::File::open(&token).unwrap();
+    let log_file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let (t, l) = {
+        use std::os::fd::AsRawFd;
+        (token_file.as_raw_fd(), log_file.as_raw_fd())
+    };
+    let mut c = orchestrator(&fx);
+    {
+        use std::os::unix::process::CommandExt;
+        #[allow(unsafe_code)]
+        // SAFETY: dup2 is async-signal-safe; the copies it makes are not close-on-exec.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(t, 200) < 0 || libc::dup2(l, 201) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = c.output().unwrap();
+    let v = out.json();
+    assert_eq!(run_of(&v, "fds")["status"], "COMPLETED", "{}", out.text());
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(step_dir(&fx, "fds", "look").join("outputs/report.json")).unwrap(),
+    )
+    .unwrap();
+    let fds = report["fds"].as_object().unwrap();
+    let named = |p: &Path| {
+        fds.values()
+            .any(|e| e["target"].as_str() == Some(p.to_str().unwrap()))
+    };
+    assert!(!named(&token) && !named(&log), "the module saw: {report}");
+    assert!(
+        !report.to_string().contains("caller-private-token"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"",
+        "the module wrote to the caller's log"
+    );
+}
+
 /// The supervisor a step's dir records, and the command line of the spy's parent (its
 /// supervisor, as the spy saw it while it ran).
 fn supervisor_of(fx: &Fx, wo: &str, step: &str) -> i64 {

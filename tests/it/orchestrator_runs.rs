@@ -514,3 +514,62 @@ fn usage_errors_exit_2_and_come_as_json_with_json() {
         .contains("--shard"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("help:"));
 }
+
+#[test]
+fn a_charged_step_whose_inputs_are_gone_after_a_crash_is_refunded() {
+    // A crash right after echo's charge, then a pass on a fresh runner: the runtime folder,
+    // and gen's outputs that echo reads, are gone. echo cannot run; it was charged, so it
+    // fails refundably and every SPEND of it is reversed (SPEC §7: no charge is stranded).
+    let fx = funded_order("chain", CHAIN, 100);
+    let out = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "after_step_started@2")],
+    );
+    assert!(!out.status.success(), "the failpoint aborts the process");
+    let spends_of = |step: &str| -> Vec<serde_json::Value> {
+        fx.of_type("billing.jsonl", "SPEND")
+            .into_iter()
+            .filter(|s| s["step_id"] == step)
+            .collect()
+    };
+    let echo = spends_of("echo");
+    assert!(!echo.is_empty(), "echo was charged before the crash");
+    std::fs::remove_dir_all(fx.path("runtime")).unwrap();
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "gen completed, so the run is PARTIAL: {sum}");
+    let run = run_of(&sum, "chain");
+    assert_eq!(run["action"], "resume");
+    assert_eq!(run["status"], "PARTIAL");
+    let step = step_of(run, "echo");
+    assert_eq!(step["status"], "FAILED", "{run}");
+    assert_eq!(step["reason_slug"], "module_failed", "{run}");
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    let mut reversed: Vec<&str> = refunds
+        .iter()
+        .map(|r| r["refunds"].as_str().unwrap())
+        .collect();
+    reversed.sort();
+    let mut charged: Vec<&str> = echo
+        .iter()
+        .map(|s| s["idempotency_key"].as_str().unwrap())
+        .collect();
+    charged.sort();
+    assert_eq!(reversed, charged, "exactly echo's charges are refunded");
+    let gen: i64 = spends_of("gen")
+        .iter()
+        .map(|s| s["amount_credits"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        fx.balance(),
+        100 + gen,
+        "only gen, which ran, keeps its charge"
+    );
+    fx.integrity().unwrap();
+    let (_, again, _) = fx.orchestrate(&[]);
+    assert_eq!(
+        again["up_to_date"],
+        serde_json::json!(["t1/chain"]),
+        "{again}"
+    );
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), refunds.len());
+}
