@@ -95,6 +95,12 @@ pub fn is_internal(deliverable_id: &str) -> bool {
     deliverable_id.starts_with("__")
 }
 
+/// A SPEND that bought a deliverable: not internal, and not metered usage (SPEC §10), whose
+/// `deliverable_id` is its unit and which has a `quantity`.
+pub fn buys_deliverable(spend: &crate::records::Spend) -> bool {
+    spend.quantity.is_none() && !is_internal(&spend.charge.deliverable_id)
+}
+
 /// For each purchased deliverable of each (tenant, work order, run, step) whose SPEND was
 /// recorded at or after `since`, the latest attempt that ended COMPLETED and whose SPEND was
 /// not refunded. Sorted by tenant, work order, run, step, deliverable.
@@ -107,12 +113,15 @@ pub fn select(view: &LedgerView, since: Option<DateTime<Utc>>) -> Vec<Candidate>
                     .attempts
                     .values()
                     .flat_map(|a| a.spends.iter())
+                    .filter(|s| buys_deliverable(s))
                     .map(|s| s.charge.deliverable_id.as_str())
-                    .filter(|d| !is_internal(d))
                     .collect();
                 for d in deliverables {
                     let chosen = sh.attempts.iter().rev().find_map(|(attempt, a)| {
-                        let spend = a.spends.iter().find(|s| s.charge.deliverable_id == d)?;
+                        let spend = a
+                            .spends
+                            .iter()
+                            .find(|s| buys_deliverable(s) && s.charge.deliverable_id == d)?;
                         let key = spend.key();
                         let in_window = match since {
                             None => true,

@@ -327,6 +327,34 @@ fn a_denied_actor_exits_3_and_is_audited_even_with_no_publish() {
 }
 
 #[test]
+fn metered_usage_is_not_a_deliverable_and_is_never_published() {
+    // line_count charges 1 credit a line it read (SPEC §10): a SPEND whose deliverable_id is
+    // the unit, `lines`. It bought nothing to publish.
+    let fx = fixture();
+    fx.write(
+        "tenants/acme/workorders/count.yml",
+        "work_order_id: count\nsteps:\n  - {step_id: count, module_id: line_count, kind: transform, inputs: {source: {asset: headline.txt}}}\n",
+    );
+    // The gate reserves 500 lines: more than the fixture's top-up left.
+    fx.topup_as("acme", 500, "r2", "demo-admin").expect_ok();
+    fx.run(&["orchestrator", "--work-order-id", "count"])
+        .expect_ok();
+    let usage: Vec<Value> = fx
+        .of_type("billing.jsonl", "SPEND")
+        .into_iter()
+        .filter(|s| s["usage_unit"] == "lines")
+        .collect();
+    assert_eq!(usage.len(), 1, "line_count was charged its usage");
+    let report = stage(&fx, &[], 0);
+    assert_eq!(report["errors"], Value::Array(vec![]), "{report}");
+    assert_eq!(
+        names_with(&report, "staged"),
+        STAGED,
+        "the purchases, and nothing else, are staged"
+    );
+}
+
+#[test]
 fn a_refunded_deliverable_is_not_published() {
     let fx = fixture();
     let refund = fx
