@@ -118,23 +118,56 @@ pub enum Align {
     Right,
 }
 
-/// Make text safe inside a table cell: no line breaks, no column separators, and no HTML
-/// (module messages end up here, and GitHub renders HTML in summaries).
+/// Make text safe as Markdown outside a code span (a table cell, a line of prose): one line,
+/// no column separator, and nothing GitHub would render rather than show. Module messages and
+/// tenant data end up in summaries (SPEC §6): every ASCII punctuation character that Markdown
+/// gives a meaning to (links, images, HTML, mentions, math, emphasis with `*`) is
+/// backslash-escaped, which CommonMark renders as the character itself. `_` is left alone:
+/// ids are full of it, and GitHub never emphasises within a word.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '|' => out.push_str("\\|"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '`' => out.push('\''),
-            '\r' | '\n' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
+            '\\' | '`' | '*' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '!' | '|' | '~' | '<'
+            | '>' | '&' | '@' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => one_line(c, &mut out),
         }
     }
     out
+}
+
+/// Text as a code span, in which GitHub renders nothing — no link, image, mention, autolink,
+/// emphasis or HTML: for ids, paths and untrusted free text (a module's message, a finding).
+/// A backtick becomes `'` (it would end the span); `|` stays escaped, as GitHub's tables
+/// require even inside code spans.
+pub fn code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('`');
+    for c in text.chars() {
+        match c {
+            '`' => out.push('\''),
+            '|' => out.push_str("\\|"),
+            c => one_line(c, &mut out),
+        }
+    }
+    out.push('`');
+    if out.len() == 2 {
+        out.clear();
+    }
+    out
+}
+
+/// A character of a one-line text: line breaks and tabs become spaces, other control
+/// characters are dropped.
+fn one_line(c: char, out: &mut String) {
+    match c {
+        '\r' | '\n' | '\t' => out.push(' '),
+        c if c.is_control() => {}
+        c => out.push(c),
+    }
 }
 
 /// A Markdown table; every cell is escaped.
@@ -161,11 +194,7 @@ pub fn table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
 
 /// `a, b, c and 12 more`, each in code style.
 fn name_list(names: &[String]) -> String {
-    let mut shown: Vec<String> = names
-        .iter()
-        .take(LIST_MAX)
-        .map(|n| format!("`{}`", escape(n)))
-        .collect();
+    let mut shown: Vec<String> = names.iter().take(LIST_MAX).map(|n| code(n)).collect();
     if names.len() > LIST_MAX {
         shown.push(format!("and {} more", names.len() - LIST_MAX));
     }
@@ -188,8 +217,8 @@ pub fn orchestrator_md(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### platform orchestrator: `{}`\n",
-        escape(&s.billing_state_dir)
+        "### platform orchestrator: {}\n",
+        code(&s.billing_state_dir)
     );
     if let Some(plan) = &s.plan {
         out.push_str("Dry run: nothing was written.\n\n");
@@ -225,11 +254,10 @@ fn usage_md(runs: &[RunReport]) -> String {
             let used = crate::orchestrator::summary::usage_text(&st.usage);
             let _ = writeln!(
                 out,
-                "- `{}/{}` run {} step `{}`: {}",
-                escape(&r.tenant_id),
-                escape(&r.work_order_id),
+                "- {} run {} step {}: {}",
+                code(&format!("{}/{}", r.tenant_id, r.work_order_id)),
                 r.run,
-                escape(&st.step_id),
+                code(&st.step_id),
                 escape(&used)
             );
         }
@@ -366,13 +394,12 @@ fn problems_md(runs: &[RunReport]) -> String {
     let mut out = String::new();
     for r in runs {
         let run = format!(
-            "`{}/{}` run {}",
-            escape(&r.tenant_id),
-            escape(&r.work_order_id),
+            "{} run {}",
+            code(&format!("{}/{}", r.tenant_id, r.work_order_id)),
             r.run
         );
         if let Some(why) = &r.refused {
-            let _ = writeln!(out, "- {run}: refused: {}", escape(why));
+            let _ = writeln!(out, "- {run}: refused: {}", code(why));
             continue;
         }
         for st in r
@@ -382,13 +409,13 @@ fn problems_md(runs: &[RunReport]) -> String {
         {
             let _ = writeln!(
                 out,
-                "- {run} step `{}`: {} {}{}",
-                escape(&st.step_id),
+                "- {run} step {}: {} {}{}",
+                code(&st.step_id),
                 st.status.as_str(),
                 escape(st.reason_slug.as_deref().unwrap_or("")),
                 st.message
                     .as_deref()
-                    .map(|m| format!(": {}", escape(m)))
+                    .map(|m| format!(": {}", code(m)))
                     .unwrap_or_default()
             );
         }
@@ -406,7 +433,7 @@ fn invalid_md(invalid: &[Invalid]) -> String {
         let first = inv
             .findings
             .first()
-            .map(|f| format!(": {}", escape(&f.message)))
+            .map(|f| format!(": {}", code(&f.message)))
             .unwrap_or_default();
         let more = match inv.findings.len() {
             0 | 1 => String::new(),
@@ -414,10 +441,9 @@ fn invalid_md(invalid: &[Invalid]) -> String {
         };
         let _ = writeln!(
             out,
-            "- `{}/{}` in `{}`{first}{more}",
-            escape(&inv.tenant_id),
-            escape(&inv.work_order_id),
-            escape(&inv.file)
+            "- {} in {}{first}{more}",
+            code(&format!("{}/{}", inv.tenant_id, inv.work_order_id)),
+            code(&inv.file)
         );
     }
     out.push('\n');
@@ -430,8 +456,8 @@ pub fn merge_md(r: &MergeReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### platform ledger merge into `{}`\n",
-        escape(&r.into.display().to_string())
+        "### platform ledger merge into {}\n",
+        code(&r.into.display().to_string())
     );
     let segments: Vec<String> = r.segments.iter().map(|s| s.display().to_string()).collect();
     let _ = writeln!(
@@ -528,6 +554,21 @@ mod tests {
             &[("a", Align::Left), ("b", Align::Right)],
             &[vec!["x|y\nz".into(), "<b>&".into()]],
         );
-        assert_eq!(t, "| a | b |\n|---|---:|\n| x\\|y z | &lt;b&gt;&amp; |\n");
+        assert_eq!(t, "| a | b |\n|---|---:|\n| x\\|y z | \\<b\\>\\& |\n");
+    }
+
+    #[test]
+    fn untrusted_text_renders_no_link_image_mention_or_html() {
+        let hostile = "a `x` [click](https://evil.example) ![i](https://evil.example/t.png) @octocat <img src=x> *b* | $m$";
+        assert_eq!(
+            escape(hostile),
+            "a \\`x\\` \\[click\\]\\(https://evil.example\\) \\!\\[i\\]\\(https://evil.example/t.png\\) \\@octocat \\<img src=x\\> \\*b\\* \\| \\$m\\$"
+        );
+        assert_eq!(
+            code(hostile),
+            "`a 'x' [click](https://evil.example) ![i](https://evil.example/t.png) @octocat <img src=x> *b* \\| $m$`"
+        );
+        assert_eq!(code("two\nlines\u{1b}[31m"), "`two lines[31m`");
+        assert_eq!(code(""), "");
     }
 }

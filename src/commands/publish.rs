@@ -100,12 +100,12 @@ fn summary_md(r: &PublishReport) -> String {
     let mut out = String::from("### platform publish\n\n");
     let _ = writeln!(
         out,
-        "{} published, {} staged, {} skipped, {} error(s); packages in `{}`\n",
+        "{} published, {} staged, {} skipped, {} error(s); packages in {}\n",
         r.published,
         r.staged,
         r.skipped,
         r.count(Action::Error),
-        job_summary::escape(&r.dist_dir.display().to_string())
+        job_summary::code(&r.dist_dir.display().to_string())
     );
     if r.artifacts.is_empty() {
         out.push_str("Nothing to publish.\n");

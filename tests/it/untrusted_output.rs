@@ -90,3 +90,35 @@ fn validation_findings_with_untrusted_values_are_printed_escaped() {
     assert_inert("orchestrator stdout", &orch.stdout, &no_commands);
     assert_inert("orchestrator stderr", &orch.stderr, &no_commands);
 }
+
+#[test]
+fn a_module_message_with_markdown_renders_nothing_in_the_job_summary() {
+    // A link, an image, a mention and HTML in a module's message: in the job summary they
+    // sit in a code span, where GitHub renders none of them.
+    let fx = Fx::new();
+    fx.topup(10, "escape-3");
+    fx.workorder(
+        "md",
+        "work_order_id: md\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"see [click me](https://evil.example/login) ![t](https://evil.example/t.png) @octocat <img src=x> `tick`\"}\n",
+    );
+    let summary = fx.path("step-summary.md");
+    let out = fx.run_env(
+        &["orchestrator"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1), "the run fails on purpose");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    let lines: Vec<&str> = md.lines().filter(|l| l.contains("evil.example")).collect();
+    assert!(!lines.is_empty(), "the message is in the summary:\n{md}");
+    for line in lines {
+        // Outside code spans (the even pieces between backticks) nothing of it is left.
+        for (i, piece) in line.split('`').enumerate() {
+            if i % 2 == 0 {
+                for bad in ["evil.example", "@octocat", "<img", "]("] {
+                    assert!(!piece.contains(bad), "{bad} outside a code span: {line}");
+                }
+            }
+        }
+        assert_has(line, "`see [click me](https://evil.example/login) ![t](https://evil.example/t.png) @octocat <img src=x> 'tick'`");
+    }
+}
