@@ -53,6 +53,9 @@ pub fn package_sources(
     for (i, entry) in raw.iter().enumerate() {
         let b: BoundOutput = serde_json::from_value(entry.clone())
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
+        // The entry names package.rs accepts, checked here too: before the charge.
+        super::package::validate_as_path(&b.as_path)
+            .map_err(|e| format!("bound_outputs[{i}]: {}", e.message))?;
         let (source, _) = output_beneath(produced, &b.from_step, &b.output_id)
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
         out.push(PackSource {

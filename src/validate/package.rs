@@ -119,6 +119,18 @@ fn check_items(
                 ));
                 continue;
             }
+            // What the packer itself refuses ('.' or empty components, backslashes, control
+            // characters, drive names) is found here, before any run is charged.
+            if let Err(e) = crate::builtin::package::validate_as_path(as_path) {
+                out.push(w.finding(
+                    &format!("{ef}.as_path"),
+                    match &e.help {
+                        Some(help) => format!("step '{sid}': {}; {help}", e.message),
+                        None => format!("step '{sid}': {}", e.message),
+                    },
+                ));
+                continue;
+            }
             let norm = normalise(as_path);
             if norm.is_empty() {
                 out.push(w.finding(&format!("{ef}.as_path"), format!("step '{sid}': as_path '{as_path}' names the package root; give a file or folder name")));
