@@ -75,6 +75,8 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
             bytes: Vec::new(),
             added: 0,
             present: 0,
+            base_seq: f.scan.head.seq,
+            origins: Vec::new(),
         };
         for seg in &sorted {
             merge_segment(f, &seg.join(stream.file_name()), &mut out)?;
@@ -112,6 +114,29 @@ struct Output {
     bytes: Vec<u8>,
     added: u64,
     present: u64,
+    /// The target's last seq before this merge: records above it are staged here.
+    base_seq: u64,
+    /// Where each staged record came from (segment file, line), in seq order: a conflict
+    /// with one of them names that line, not one the target does not have yet.
+    origins: Vec<(PathBuf, u64)>,
+}
+
+impl Output {
+    /// `file line N` of the record at `seq` of the merged file: the target's own line, or
+    /// the segment line it was staged from.
+    fn where_is(&self, target: &Path, seq: u64) -> String {
+        let staged = seq
+            .checked_sub(self.base_seq + 1)
+            .and_then(|i| self.origins.get(usize::try_from(i).ok()?));
+        match staged {
+            Some((seg, line)) => format!(
+                "{} line {line} (merged before it, not yet in {})",
+                seg.display(),
+                target.display()
+            ),
+            None => format!("{} line {seq}", target.display()),
+        }
+    }
 }
 
 /// A segment must be a directory that `integrity-validate` accepts.
@@ -226,12 +251,11 @@ fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output
         let recorded = r.object;
         let posted: Map<String, Value> = serde_json::from_slice(&l.bytes).unwrap_or_default();
         return Err(Error::failure(format!(
-            "merge conflict: {} line {} records idempotency key {} with a different payload than {} line {}: {}; nothing was merged",
+            "merge conflict: {} line {} records idempotency key {} with a different payload than {}: {}; nothing was merged",
             seg_path.display(),
             l.line,
             l.key_text,
-            f.path.display(),
-            r.seq,
+            out.where_is(&f.path, r.seq),
             differing_fields(&recorded, &posted)
         )).topic(crate::error::Topic::LedgerConflict)
         .at(format!("{}:{}", seg_path.display(), l.line))
@@ -272,6 +296,7 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
     f.scan.index.insert(l.key, c.offset);
     out.head = c.head;
     out.bytes.extend_from_slice(&c.line);
+    out.origins.push((seg_path.to_path_buf(), l.line));
     out.added += 1;
     Ok(())
 }

@@ -340,6 +340,23 @@ fn three_shards_merge_to_the_single_machine_ledger() {
             stderr.contains("merge conflict") && stderr.contains("amount_credits"),
             "{stderr}"
         );
+        // Both sides are named where they are: the pricier segment's line, and the line
+        // that holds the key already: the target's own, or the segment it came from.
+        assert!(
+            stderr.contains("shard-1-pricier/billing.jsonl line "),
+            "{stderr}"
+        );
+        let recorded = match target {
+            "merged" => "merged-target/billing.jsonl line ".to_string(),
+            _ => "shard-1/billing.jsonl line ".to_string(),
+        };
+        assert!(
+            stderr.contains("a different payload than ") && stderr.contains(&recorded),
+            "{stderr}"
+        );
+        if target == "base" {
+            assert!(stderr.contains("not yet in"), "{stderr}");
+        }
         assert_eq!(w.bytes(&into), before, "a failed merge wrote into {into}");
     }
 }
