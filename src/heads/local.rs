@@ -53,12 +53,17 @@ pub fn check_local(
         Err(e) => return Ok((None, vec![problem(format!("not valid signed heads: {e}"))])),
     };
     let mut problems = Vec::new();
-    let verified = !keys.is_empty();
-    if verified {
-        if let Err(e) = signed.verify(keys) {
-            problems.push(problem(e));
-        }
-    }
+    // Whether the signature is good is one question; whether the files still end where it
+    // says is another (reported per file below): a rolled-back file under a good signature
+    // is "verified, diverged", not "not verified".
+    let verified = !keys.is_empty()
+        && match signed.verify(keys) {
+            Ok(_) => true,
+            Err(e) => {
+                problems.push(problem(e));
+                false
+            }
+        };
     let files = standings(dir, report, &signed.heads)?;
     let mut not_yet_pushed = 0;
     for f in &files {
@@ -76,7 +81,7 @@ pub fn check_local(
         signed_at: h.signed_at,
         repository: h.repository,
         state_tag: h.state_tag,
-        signature_verified: verified && problems.is_empty(),
+        signature_verified: verified,
         files,
         not_yet_pushed,
     };
@@ -99,10 +104,19 @@ impl LocalHeads {
         } else {
             "NOT verified (config/ledger.yml lists no key, or it failed)"
         };
-        let pushed = if ahead.is_empty() {
-            "every record is pushed".to_string()
-        } else {
-            format!("not yet pushed: {}", ahead.join(", "))
+        let diverged: Vec<&str> = self
+            .files
+            .iter()
+            .filter(|f| matches!(f.standing, Standing::Diverged { .. }))
+            .map(|f| f.file)
+            .collect();
+        let pushed = match (diverged.is_empty(), ahead.is_empty()) {
+            (false, _) => format!(
+                "{} no longer end(s) where it is signed (see the problems below)",
+                diverged.join(", ")
+            ),
+            (true, true) => "every record is pushed".to_string(),
+            (true, false) => format!("not yet pushed: {}", ahead.join(", ")),
         };
         format!(
             "heads.json: signed at {} by key {} for {} release '{}', signature {trust}; {pushed}",

@@ -228,6 +228,26 @@ fn attack_1_a_topup_raised_and_rechained_is_refused_by_push_and_by_pull() {
         "{}",
         text(&iv.stdout)
     );
+    // The signature itself is good: the report says the file diverged from it, not that
+    // the signature failed, and never that every record is pushed.
+    let summary = text(&iv.stdout);
+    assert!(
+        summary.contains("signature verified")
+            && summary.contains("billing.jsonl no longer end(s) where it is signed")
+            && !summary.contains("every record is pushed"),
+        "{summary}"
+    );
+    let iv_json = w
+        .cmd()
+        .args(["integrity-validate", "--json", "--billing-state-dir"])
+        .arg(w.dir("evil"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&iv_json.stdout).unwrap();
+    assert_eq!(
+        report["signed_heads"]["signature_verified"], true,
+        "{report}"
+    );
     w.fake.clear_calls();
     let out = w.state("push", "evil", &[]).failure().code(1);
     let stderr = stderr_of(&out);
