@@ -213,10 +213,10 @@ type Settled = (Vec<LastRun>, Option<Stored>);
 
 /// Write the cache anew from a whole read, after a pass appended to the ledger when its
 /// writer could not ([`save_written`]): no history is built, since nothing in this pass
-/// plans again.
-pub fn renew(runtime_dir: &Path, state_dir: &Path) -> Result<()> {
+/// plans again. The balances that read found.
+pub fn renew(runtime_dir: &Path, state_dir: &Path) -> Result<Balances> {
     crate::failpoint::hit("before_cache_read");
-    read_and_save(runtime_dir, state_dir, true).map(|_| ())
+    read_and_save(runtime_dir, state_dir, true).map(|(_, balances)| balances)
 }
 
 /// Each work order's last run when all are settled, and the balances; the cache saved from

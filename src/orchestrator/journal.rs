@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::ledger::{Ledger, Refusal, SharedLedger, Ticket};
 use crate::records::{Payload, Record, Stream};
 use crate::runs::last::{LastRuns, Touch};
+use crate::runs::load::Balances;
 use crate::runs::{add_to_run, RunTotals};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -117,20 +118,19 @@ impl Journal {
 
     /// Once every worker is done: write the ledger cache from the writer's indexes and the
     /// fold, when the writer appended everything since the cache's read and every batch was
-    /// answered. False when it could not (the caller renews it by a whole read).
-    pub fn finish(self, runtime_dir: &Path, state_dir: &Path) -> bool {
-        let Some(written) = self.written else {
-            return false;
-        };
+    /// answered; the balances it holds then (the ledger's, no other process having written
+    /// since). None when it could not (the caller renews the cache by a whole read).
+    pub fn finish(self, runtime_dir: &Path, state_dir: &Path) -> Option<Balances> {
+        let written = self.written?;
         if self.unsettled.load(Ordering::SeqCst) != 0 {
-            return false;
+            return None;
         }
         let last = written.into_inner().unwrap_or_else(PoisonError::into_inner);
         let Ok(Some((marks, balances))) = self.ledger.with(|l| l.close_to_marks()) else {
-            return false;
+            return None;
         };
-        crate::cache::ledger::save_written(runtime_dir, state_dir, marks, balances, &last);
-        true
+        crate::cache::ledger::save_written(runtime_dir, state_dir, marks, balances.clone(), &last);
+        Some(balances)
     }
 
     /// The repairs made since the journal was opened (appends and refreshes catch up with

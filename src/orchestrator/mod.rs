@@ -23,6 +23,7 @@ use crate::repo::Repo;
 use crate::runner::redact::Redactor;
 use crate::runner::Platform;
 use crate::runs::history::History;
+use crate::runs::load::Balances;
 use env::ExecEnv;
 use plan::{Action, Filter, Plan, PlanInput};
 use progress::{Board, Sink};
@@ -236,15 +237,15 @@ impl Setup {
         }
     }
 
-    /// Open the ledger's writer and run the plan, `jobs` work orders at once; whether the
-    /// ledger cache was renewed from the writer (`Journal::finish`).
+    /// Open the ledger's writer and run the plan, `jobs` work orders at once; the balances
+    /// the writer ends with when it renewed the ledger cache (`Journal::finish`).
     fn execute(
         &self,
         (totals, seed): (crate::runs::RunTotals, Option<crate::cache::ledger::Seed>),
         plan: &Plan,
         summary: &mut Summary,
         run: workers::Run,
-    ) -> Result<bool> {
+    ) -> Result<Option<Balances>> {
         let redactor = Redactor::new(crate::secrets::all_values());
         let (journal, repairs) = journal::Journal::open(&self.state_dir, totals, seed)?;
         summary.notes.extend(repairs);
@@ -349,20 +350,26 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         let renewed = setup.execute((totals, seed), &plan, &mut summary, run)?;
         // The next pass starts from a cache of what this one appended: from the writer when
         // it could, else by a whole read now (instead of in the next pass, which is the one
-        // that should cost nothing), with the histories freed first.
-        if renewed {
-            Some(history)
-        } else {
-            drop(history);
-            if crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir).is_err() {
-                crate::cache::ledger::remove(&setup.runtime_dir);
+        // that should cost nothing), with the histories freed first. Either gives the
+        // balances the ledger holds now, top-ups and debits of other processes included.
+        match renewed {
+            Some(now) => (Some(history), Some(now)),
+            None => {
+                drop(history);
+                match crate::cache::ledger::renew(&setup.runtime_dir, &setup.state_dir) {
+                    Ok(now) => (None, Some(now)),
+                    Err(_) => {
+                        crate::cache::ledger::remove(&setup.runtime_dir);
+                        (None, None)
+                    }
+                }
             }
-            None
         }
     } else {
-        Some(history)
+        (Some(history), None)
     };
-    let (after, refused) = notices::after_pass(&balances, &summary.runs);
+    let (history, balances_now) = history;
+    let (after, refused) = notices::after_pass(balances_now, &balances, &summary.runs);
     summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
     free_later((setup, plan, history));
     Ok(summary)

@@ -30,26 +30,32 @@ impl LowReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LowBalance {
     pub tenant_id: String,
-    /// Its balance after the pass (before it, plus what the pass refunded, less what it charged).
+    /// Its balance after the pass, as the ledger holds it.
     pub balance_credits: i64,
     /// Its `low_balance_credits`; None when it sets none.
     pub threshold: Option<i64>,
     pub reason: LowReason,
 }
 
-/// The balances a pass leaves (before it, less what its runs charged, plus what they
-/// refunded) and the tenants with a run refused, or a step failed, for credits.
+/// The balances a pass leaves — `now`, the ledger's after the pass, when it was read; else
+/// `before` it, less what its runs charged, plus what they refunded (which misses what other
+/// processes posted meanwhile) — and the tenants with a run refused, or a step failed, for
+/// credits.
 pub fn after_pass(
-    balances: &BTreeMap<String, i64>,
+    now: Option<BTreeMap<String, i64>>,
+    before: &BTreeMap<String, i64>,
     runs: &[RunReport],
 ) -> (BTreeMap<String, i64>, BTreeSet<String>) {
-    let mut after = balances.clone();
+    let known = now.is_some();
+    let mut after = now.unwrap_or_else(|| before.clone());
     let mut refused = BTreeSet::new();
     for r in runs {
-        let b = after.entry(r.tenant_id.clone()).or_insert(0);
-        *b = b
-            .saturating_sub(r.charged_credits)
-            .saturating_add(r.refunded_credits);
+        if !known {
+            let b = after.entry(r.tenant_id.clone()).or_insert(0);
+            *b = b
+                .saturating_sub(r.charged_credits)
+                .saturating_add(r.refunded_credits);
+        }
         let for_credits = r
             .steps
             .iter()

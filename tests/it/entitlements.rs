@@ -228,3 +228,45 @@ fn a_tenant_at_or_above_its_threshold_is_not_listed_and_dry_run_projects() {
     );
     assert!(fx.billing().iter().all(|r| r["type"] != "SPEND"));
 }
+
+#[test]
+fn the_notice_shows_the_ledgers_balance_after_the_pass_with_a_top_up_made_during_it() {
+    // t1 is at 10 credits under a threshold of 50; while its 3-credit step sleeps, an
+    // operator tops it up by 100. After the pass it has 107: not below its threshold.
+    let fx = Fx::new();
+    fx.write(
+        "tenants/t1/tenant.yml",
+        "tenant_id: t1\nname: Test Tenant\nlow_balance_credits: 50\n",
+    );
+    fx.workorder(
+        "nap",
+        "work_order_id: nap\nsteps:\n  - step_id: nap\n    module_id: slow\n    kind: transform\n    inputs: {text: zz, delay_ms: 2500}\n    deliverables: [result]\n",
+    );
+    fx.topup(10, "r1");
+    let pass = fx
+        .command()
+        .args(["orchestrator", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fx
+        .lines("evidence.jsonl")
+        .iter()
+        .any(|r| r["type"] == "step_started")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    fx.topup(100, "during-the-pass");
+    let out = pass.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run_of(&summary, "nap")["status"], "COMPLETED", "{summary}");
+    assert_eq!(fx.balance(), 107);
+    assert_eq!(summary["low_balance"], json!([]), "{summary}");
+}
