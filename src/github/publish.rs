@@ -73,9 +73,10 @@ impl GithubClient {
     /// renders for `owner`, per SPEC §5: find or create a draft; skip assets already there
     /// with the same name, size and SHA-256; replace differing or incomplete ones while the
     /// release is a draft; verify every expected asset is `uploaded` with the right size and
-    /// digest; then publish. A published release is immutable: it is verified, and anything
-    /// missing or different is an error. Any failure before the final publish leaves the
-    /// release a draft. A release that belongs to another owner is never touched.
+    /// SHA-256 (downloaded and hashed when GitHub reports no digest); then publish. A
+    /// published release is immutable: it is verified, and anything missing or different is
+    /// an error. Any failure before the final publish leaves the release a draft. A release
+    /// that belongs to another owner is never touched.
     pub fn publish_assets<N: AsRef<str>, P: AsRef<Path>>(
         &self,
         owner: &ReleaseOwner,
@@ -97,11 +98,16 @@ impl GithubClient {
         };
         let before = self.list_assets(&release)?;
         let mut actions = Vec::with_capacity(locals.len());
+        // Kept assets whose content was just compared: verifying need not download them again.
+        let mut compared = Vec::new();
         for local in &locals {
             let same_name: Vec<&Asset> = before.iter().filter(|a| a.name == local.name).collect();
             let mut keep = false;
             if let [only] = same_name.as_slice() {
                 keep = self.same_content(&release, only, local)?;
+                if keep {
+                    compared.push(only.id);
+                }
             }
             if keep {
                 actions.push(AssetAction::Skipped);
@@ -117,7 +123,7 @@ impl GithubClient {
                 AssetAction::Replaced
             });
         }
-        let verified = self.verify_complete(&release, &locals)?;
+        let verified = self.verify_complete(&release, &locals, &compared)?;
         let published = self.publish_release(&release)?;
         // Download URLs change from the draft's `untagged-…` path once the tag exists.
         let after = self.list_assets(&published).unwrap_or(verified);
@@ -156,15 +162,12 @@ impl GithubClient {
             Ok(asset) => return Ok(asset),
             Err(e) => e,
         };
-        let draft_note = format!(
-            "release '{}' of {} stays a draft and nothing was published; re-run to resume (finished uploads are verified and kept)",
-            release.tag_name,
-            self.repository()
-        );
+        let draft_note = self.draft_note(release);
         let after = match self.list_assets(release) {
             Ok(a) => a,
             Err(_) => return Err(with_help(err, &draft_note)),
         };
+        // Without a digest this is a size check only; `verify_complete` then downloads it.
         if let Some(landed) = after
             .iter()
             .find(|a| a.name == local.name && matches_without_download(a, local))
@@ -178,28 +181,64 @@ impl GithubClient {
         Err(with_help(err, &draft_note))
     }
 
+    /// The help of an error that leaves `release` a draft.
+    fn draft_note(&self, release: &Release) -> String {
+        format!(
+            "release '{}' of {} stays a draft and nothing was published; re-run to resume (finished uploads are verified and kept)",
+            release.tag_name,
+            self.repository()
+        )
+    }
+
     /// Same name is given; same size and SHA-256 (GitHub's digest, else downloaded and hashed).
     fn same_content(&self, release: &Release, remote: &Asset, local: &LocalFile) -> Result<bool> {
         if !remote.is_uploaded() || remote.size != local.bytes {
             return Ok(false);
         }
+        Ok(self.remote_sha256(release, remote)? == local.sha256)
+    }
+
+    /// The SHA-256 of an uploaded asset: GitHub's digest, or, from servers that report none
+    /// (older GitHub Enterprise Server), the asset downloaded and hashed, since a size alone
+    /// does not catch a corrupted upload.
+    fn remote_sha256(&self, release: &Release, remote: &Asset) -> Result<String> {
         if let Some(d) = remote.sha256() {
-            return Ok(d == local.sha256);
+            return Ok(d.to_string());
         }
         let tmp = tempfile::tempdir()
             .map_err(|e| Error::failure(format!("cannot create a temporary directory: {e}")))?;
         let got = self.download_asset(release, remote, &tmp.path().join(&remote.name))?;
-        Ok(got.sha256 == local.sha256)
+        Ok(got.sha256)
     }
 
-    /// Every expected asset is `uploaded`, with the right size and (when reported) digest.
-    fn verify_complete(&self, release: &Release, locals: &[LocalFile]) -> Result<Vec<Asset>> {
+    /// Every expected asset is `uploaded`, with the right size and SHA-256: GitHub's digest,
+    /// else the downloaded asset's, unless its id is in `compared` (kept after a comparison
+    /// of its content in this call, and unchanged since, as an asset's id changes with it).
+    fn verify_complete(
+        &self,
+        release: &Release,
+        locals: &[LocalFile],
+        compared: &[u64],
+    ) -> Result<Vec<Asset>> {
         let assets = self.list_assets(release)?;
         let mut problems = Vec::new();
         for local in locals {
             let found: Vec<&Asset> = assets.iter().filter(|a| a.name == local.name).collect();
             match found.as_slice() {
-                [a] if matches_without_download(a, local) => {}
+                [a] if matches_without_download(a, local) => {
+                    if a.sha256().is_some() || compared.contains(&a.id) {
+                        continue;
+                    }
+                    let got = self
+                        .remote_sha256(release, a)
+                        .map_err(|e| with_help(e, &self.draft_note(release)))?;
+                    if got != local.sha256 {
+                        problems.push(format!(
+                            "'{}' has the right size ({} bytes), but its content downloaded from the release has sha256:{}, expected sha256:{} (the server reports no digest, so the upload was downloaded to check it)",
+                            local.name, a.size, got, local.sha256
+                        ));
+                    }
+                }
                 [] => problems.push(format!("'{}' is missing", local.name)),
                 [a] => problems.push(format!(
                     "'{}' is {} with {} bytes (digest {}), expected uploaded with {} bytes (sha256:{})",
@@ -222,7 +261,7 @@ impl GithubClient {
             self.repository(),
             problems.join("; ")
         ))
-        .help("the release stays a draft; re-run to replace the incomplete assets"))
+        .help("the release stays a draft and nothing was published; re-run publish to replace the incomplete or differing assets"))
     }
 
     /// A published release can only be checked, never changed.

@@ -633,3 +633,91 @@ fn a_failed_upload_leaves_a_draft_records_nothing_for_it_and_the_next_run_finish
     );
     assert_eq!(publish_records(&fx).len(), 4);
 }
+
+/// How many times the fake was asked for the content of the asset `name` (any release).
+fn downloads_of(fake: &FakeGithub, name: &str) -> usize {
+    let call = format!("download {name}");
+    fake.calls().iter().filter(|c| **c == call).count()
+}
+
+#[test]
+fn without_digests_a_same_size_corrupted_upload_is_caught_and_the_release_stays_a_draft() {
+    // Older GitHub Enterprise Server reports no digest: the size matches, the bytes do not.
+    let (fake, fx) = with_github();
+    fake.state().omit_digest = true;
+    let corrupted = STAGED[1];
+    fake.corrupt_next_upload(corrupted);
+    let report = to_github(&fx, &["--dist-dir", "dist"])
+        .expect_code(1)
+        .json();
+    assert_eq!(names_with(&report, "error"), STAGED[..3]);
+    assert_eq!(names_with(&report, "published"), STAGED[3..]);
+    let msg = report["errors"][0]["message"].as_str().unwrap();
+    assert_has(msg, corrupted);
+    assert_has(msg, "content downloaded from the release");
+    assert_has(msg, "stays a draft and nothing was published");
+    assert_has(msg, "re-run publish");
+    let acme = "artifacts-acme-weekly-digest-r1";
+    assert!(fake.release(acme).unwrap().draft, "never published");
+    let local = fx.bytes(&format!("dist/{corrupted}"));
+    let remote = fake.asset_data(acme, corrupted).unwrap();
+    assert_eq!(remote.len(), local.len());
+    assert_ne!(remote, local, "the fake corrupted the upload");
+    assert_eq!(downloads_of(&fake, corrupted), 1);
+    let recorded: Vec<_> = publish_records(&fx)
+        .into_iter()
+        .map(|r| r["asset_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        recorded,
+        STAGED[3..],
+        "nothing claims the draft was published"
+    );
+
+    // The re-run the message asks for replaces the bad asset, verifies it and publishes.
+    let report = to_github(&fx, &["--dist-dir", "dist"])
+        .expect_code(0)
+        .json();
+    assert_eq!(names_with(&report, "published"), STAGED[..3]);
+    assert!(!fake.release(acme).unwrap().draft);
+    assert_eq!(fake.asset_data(acme, corrupted).unwrap(), local);
+    assert_eq!(publish_records(&fx).len(), 4);
+}
+
+#[test]
+fn without_digests_each_upload_is_downloaded_once_to_verify_it_then_published() {
+    let (fake, fx) = with_github();
+    fake.state().omit_digest = true;
+    let report = to_github(&fx, &["--dist-dir", "dist"])
+        .expect_code(0)
+        .json();
+    assert_eq!(names_with(&report, "published"), STAGED);
+    for name in STAGED {
+        assert_eq!(downloads_of(&fake, name), 1, "{name}: {:?}", fake.calls());
+    }
+    // Each of the two releases has its own SHA256SUMS.
+    assert_eq!(downloads_of(&fake, "SHA256SUMS"), 2);
+    // Each release's assets are downloaded before that release is published (acme's first).
+    let calls = fake.calls();
+    let between: Vec<&[String]> = calls.split(|c| c == "publish release").collect();
+    assert_eq!(between.len(), 3, "{calls:?}");
+    for (i, names) in [&STAGED[..3], &STAGED[3..], &[]].iter().enumerate() {
+        let got: Vec<&str> = between[i]
+            .iter()
+            .filter_map(|c| c.strip_prefix("download "))
+            .filter(|n| *n != "SHA256SUMS")
+            .collect();
+        assert_eq!(got, *names, "{calls:?}");
+    }
+    for tag in [
+        "artifacts-acme-weekly-digest-r1",
+        "artifacts-globex-memo-pack-r1",
+    ] {
+        assert!(!fake.release(tag).unwrap().draft, "{tag}");
+    }
+    let published = publish_records(&fx)
+        .into_iter()
+        .filter(|r| r["status"] == "published")
+        .count();
+    assert_eq!(published, 4);
+}

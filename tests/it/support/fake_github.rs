@@ -68,6 +68,8 @@ pub struct FakeState {
     pub lose_create_response: bool,
     /// Report no `digest` on assets (older servers).
     pub omit_digest: bool,
+    /// The next upload of this asset name is stored with one byte flipped, same size.
+    pub corrupt_upload: Option<String>,
     /// Hand out upload URLs on this origin instead of the fake's own (a hostile answer).
     pub upload_base: Option<String>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
@@ -171,6 +173,12 @@ impl FakeGithub {
         let mut st = self.state();
         let r = st.releases.iter_mut().find(|r| r.tag_name == tag).unwrap();
         r.body = body.to_string();
+    }
+
+    /// Store the next upload of `name` with its first byte flipped (its size unchanged), as a
+    /// transfer corrupted on the server's side would be.
+    pub fn corrupt_next_upload(&self, name: &str) {
+        self.state().corrupt_upload = Some(name.to_string());
     }
 
     /// Every call that changes a release: creating, uploading, deleting, publishing.
@@ -288,7 +296,7 @@ impl FakeState {
         } else {
             serde_json::Value::String(format!("sha256:{}", sha256_hex(&a.data)))
         };
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "id": a.id,
             "name": a.name,
             "label": "",
@@ -298,7 +306,12 @@ impl FakeState {
             "content_type": "application/octet-stream",
             "url": format!("{base}/repos/{repo}/releases/assets/{}", a.id),
             "browser_download_url": format!("{base}/{repo}/releases/download/{folder}/{}", a.name),
-        })
+        });
+        if self.omit_digest {
+            // Older servers have no such field at all.
+            json.as_object_mut().unwrap().remove("digest");
+        }
+        json
     }
 
     fn find_asset(&self, aid: u64) -> Option<(usize, usize)> {
@@ -528,12 +541,17 @@ impl FakeState {
                 "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
             }));
         }
+        let mut data = req.body.clone();
+        if self.corrupt_upload.as_ref() == Some(&name) && !data.is_empty() {
+            self.corrupt_upload = None;
+            data[0] ^= 0x01;
+        }
         let id = self.take_id();
         let asset = FakeAsset {
             id,
             name,
             state: "uploaded".into(),
-            data: req.body.clone(),
+            data,
         };
         let json = self.asset_json(&self.releases[ri], &asset);
         self.releases[ri].assets.push(asset);
