@@ -71,11 +71,29 @@ pub struct RunHistory {
     /// The rerun request that started it, if one did.
     pub rerun: Option<String>,
     pub steps: BTreeMap<String, StepHistory>,
-    /// Step ids in the order their first record appeared (execution order).
+    /// Step ids in execution order: the order of their first record in evidence.jsonl
+    /// (where every step that ran or was skipped has one), then steps known only from
+    /// billing.jsonl (charged before a crash), in the order of their charges. Readers fold
+    /// billing.jsonl first, so a step is placed again when its first evidence record comes.
     pub step_order: Vec<String>,
+    /// How many steps at the front of `step_order` an evidence record placed.
+    pub(crate) placed: usize,
 }
 
 impl RunHistory {
+    /// A step that an evidence record names: placed after the steps placed so far, unless
+    /// an earlier evidence record placed it.
+    fn place(&mut self, step: &str) {
+        let Some(i) = self.step_order.iter().position(|s| s == step) else {
+            return;
+        };
+        if i >= self.placed {
+            let id = self.step_order.remove(i);
+            self.step_order.insert(self.placed, id);
+            self.placed += 1;
+        }
+    }
+
     pub fn last_end(&self) -> Option<&RunEnd> {
         self.ends.values().next_back()
     }
@@ -125,6 +143,9 @@ impl History {
         r
     }
 
+    /// The attempt a record is about; `from_evidence`: an evidence record (which places the
+    /// step in execution order), not a charge.
+    #[allow(clippy::too_many_arguments)]
     fn attempt_mut(
         &mut self,
         tenant: &str,
@@ -133,10 +154,14 @@ impl History {
         run_id: &str,
         step: &str,
         attempt: u32,
+        from_evidence: bool,
     ) -> &mut Attempt {
         let run = self.run_mut(tenant, wo, run, run_id);
         if !run.steps.contains_key(step) {
             run.step_order.push(step.to_string());
+        }
+        if from_evidence {
+            run.place(step);
         }
         run.steps
             .entry(step.to_string())
@@ -149,7 +174,7 @@ impl History {
     /// The attempt a SPEND or a REFUND of `tenant` is about.
     fn charged_attempt(&mut self, tenant: &str, c: &Charged) -> &mut Attempt {
         let (wo, run_id, step) = (&c.work_order_id, &c.run_id, &c.step_id);
-        self.attempt_mut(tenant, wo, c.run, run_id, step, c.attempt)
+        self.attempt_mut(tenant, wo, c.run, run_id, step, c.attempt, false)
     }
 
     /// Whether [`History::add`] uses records of type `t`: a reader parses no others.
@@ -191,13 +216,13 @@ impl History {
             }
             Record::StepStarted(s) => {
                 let (t, w, rid, st) = (&s.tenant_id, &s.work_order_id, &s.run_id, &s.step_id);
-                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt);
+                let att = self.attempt_mut(t, w, s.run, rid, st, s.attempt, true);
                 att.started = true;
                 att.module_id.get_or_insert(s.module_id);
             }
             Record::StepOutcome(o) => {
                 let (t, w, rid, st) = (&o.tenant_id, &o.work_order_id, &o.run_id, &o.step_id);
-                let att = self.attempt_mut(t, w, o.run, rid, st, o.attempt);
+                let att = self.attempt_mut(t, w, o.run, rid, st, o.attempt, true);
                 att.module_id.get_or_insert_with(|| o.module_id.clone());
                 att.outcome = Some(o);
             }

@@ -573,3 +573,37 @@ fn a_charged_step_whose_inputs_are_gone_after_a_crash_is_refunded() {
     );
     assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), refunds.len());
 }
+
+#[test]
+fn runs_lists_each_runs_steps_in_work_order_order_whatever_was_charged() {
+    // a fails (charged, refunded), b reads a and is skipped (never charged), c completes:
+    // billing.jsonl knows a and c only, and is read first; the steps are still a, b, c.
+    let fx = funded_order(
+        "order",
+        "work_order_id: order\nsteps:\n  - {step_id: a, module_id: fail, kind: transform}\n  - {step_id: b, module_id: slow, kind: transform, inputs: {text: {from_step: a, from_file: never.txt, selector: text}, delay_ms: 1}}\n  - {step_id: c, module_id: gen, kind: transform, inputs: {text: x}}\n",
+        20,
+    );
+    let (_, sum, _) = fx.orchestrate(&[]);
+    let ids = |steps: &serde_json::Value| -> Vec<String> {
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&run_of(&sum, "order")["steps"]),
+        ["a", "b", "c"],
+        "{sum}"
+    );
+    let runs = fx.runs();
+    assert_eq!(ids(&runs[0]["steps"]), ["a", "b", "c"], "{runs}");
+    let statuses: Vec<&str> = runs[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["FAILED", "SKIPPED", "COMPLETED"]);
+}
