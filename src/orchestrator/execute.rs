@@ -52,7 +52,7 @@ fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, Run
             Err(available) => {
                 let refusal = Refusal::NotEnoughCredits {
                     balance: available,
-                    needed: wp.new_charges,
+                    needed: wp.new_charges.saturating_add(wp.usage_reserve),
                 };
                 Err(env.refused(wp, &refusal))
             }

@@ -613,7 +613,8 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
         > balance.saturating_add(closing_refunds(&wp.close))
     {
         Some(Refusal::NotEnoughCredits {
-            balance,
+            // What the run is gated against: the closing of its superseded runs comes first.
+            balance: balance.saturating_add(closing_refunds(&wp.close)),
             needed: wp.new_charges.saturating_add(wp.usage_reserve),
         })
     } else {

@@ -189,3 +189,24 @@ fn a_ledger_error_in_one_work_order_ends_that_work_order_only() {
     assert_eq!(fx.balance(), 100 - 8 - 2);
     fx.integrity().unwrap();
 }
+
+#[test]
+fn a_refusal_after_a_closing_quotes_the_balance_the_closing_left() {
+    // 8 credits; the crash leaves gen's 5 charged (balance 3); the edited work order's run 2
+    // has one more step and needs 10. Its gate counts run 1's closing refunds: refused
+    // against 8, and it says 8.
+    let fx = funded_order("chain", CHAIN, 8);
+    crash_after_first_charge(&fx);
+    let more =
+        "  - step_id: gen2\n    module_id: gen\n    kind: transform\n    inputs: {text: more}\n";
+    fx.workorder("chain", &format!("{CHAIN}{more}"));
+    let text = fx.run(&["orchestrator", "--dry-run"]).stdout_text();
+    assert_has(&text, "balance 8 credits does not cover 10 credits");
+    let (_, sum, _) = fx.orchestrate(&[]);
+    let refused = find(&sum["runs"], "run", 2);
+    assert_has(
+        refused["refused"].as_str().unwrap_or_default(),
+        "balance 8 credits does not cover 10 credits",
+    );
+    assert_eq!(fx.balance(), 8, "run 1 is refunded, run 2 charged nothing");
+}
