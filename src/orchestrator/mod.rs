@@ -117,21 +117,26 @@ impl Summary {
     }
 }
 
-/// Errors of each enabled work order (validation at run time, as consistency-validate does).
-/// A work order judged at load (`cache::workorders::load_light`) carries its errors; one the cache vouches
-/// for was valid with these bytes, modules and config, and only the rule between files (a
-/// second file of the same id) is checked again.
+/// Errors of each enabled work order (validation at run time, as consistency-validate does):
+/// its tenant's (an invalid tenant.yml makes every work order of the tenant invalid), then its
+/// own. A work order judged at load (`cache::workorders::load_light`) carries its errors; one
+/// the cache vouches for was valid with these bytes, modules and config, and only the rule
+/// between files (a second file of the same id) is checked again. The cache's verdicts are on
+/// the work-order files alone: tenant.yml is judged again on every load.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
-    repo.work_orders()
-        .filter(|lw| lw.enabled)
-        .map(|lw| {
-            let errors = if lw.vouched && lw.findings.is_empty() {
+    repo.tenants
+        .values()
+        .flat_map(|t| t.work_orders.iter().map(move |lw| (t, lw)))
+        .filter(|(_, lw)| lw.enabled)
+        .map(|(t, lw)| {
+            let mut errors = t.errors.clone();
+            errors.extend(if lw.vouched && lw.findings.is_empty() {
                 crate::validate::identity::duplicate_files(repo, lw)
             } else if lw.vouched {
                 lw.findings.clone()
             } else {
                 crate::validate::work_order(repo, lw)
-            };
+            });
             ((lw.tenant_id.clone(), lw.stem.clone()), errors)
         })
         .collect()

@@ -60,11 +60,14 @@ pub struct LoadedTenant {
     pub work_orders: Vec<LoadedWorkOrder>,
     /// Its tenant.yml, when it could be read.
     pub doc: Option<Doc>,
-    /// What its tenant.yml says (read from `doc` when that passes its schema).
+    /// What its tenant.yml says (read from `doc` when it has no error).
     pub settings: TenantSettings,
+    /// The errors of its tenant.yml (`tenants::read_tenant_yml`): with any, the tenant is
+    /// invalid and none of its work orders runs.
+    pub errors: Vec<Finding>,
 }
 
-/// What a tenant.yml that passes its schema says beyond its id (nothing otherwise).
+/// What a tenant.yml without errors says beyond its id (nothing otherwise).
 #[derive(Debug, Clone, Default)]
 pub struct TenantSettings {
     pub name: Option<String>,
@@ -245,6 +248,14 @@ impl Repo {
             .work_order
             .map(std::borrow::Cow::Owned)
             .ok_or_else(|| format!("{} did not parse", lw.rel))
+    }
+
+    /// Whether modules/<id> is a folder, whether or not its module.yml loaded (one that did
+    /// not is reported for that file; other checks then say "could not be loaded", not
+    /// "does not exist").
+    pub fn has_module_folder(&self, id: &str) -> bool {
+        self.modules.contains_key(id)
+            || (crate::ids::is_valid(id) && self.root.join("modules").join(id).is_dir())
     }
 
     pub fn module(&self, id: &str) -> Option<&ModuleContract> {

@@ -6,7 +6,7 @@ use crate::beneath::{Beneath, Kind, Reason};
 use crate::error::{Error, Result};
 use crate::findings::Finding;
 use crate::schema::SchemaKind;
-use crate::yaml;
+use crate::yaml::{self, Doc};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -90,8 +90,8 @@ pub fn not_a_tenant(root: &Path, folder: &str) -> Option<Finding> {
     })
 }
 
-/// For a command that names a tenant (`--tenant-id`): Ok when tenants/<id> is a tenant with a
-/// tenant.yml; otherwise an input error (exit 2) saying why.
+/// For a command that names a tenant to bill or re-run (`--tenant-id`): Ok when tenants/<id>
+/// is a tenant with a valid tenant.yml; otherwise an input error (exit 2) saying why.
 pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
     let unknown = |what: &str| {
         Err(Error::input(format!(
@@ -116,6 +116,23 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
     }
     if missing(folder_rel(tenant_id).join("tenant.yml")) {
         return unknown(&format!("tenants/{tenant_id}/tenant.yml"));
+    }
+    // An invalid tenant runs nothing: crediting it, or asking it to run again, would act on
+    // a tenant the orchestrator refuses.
+    let (_, errors) = read_tenant_yml(root, tenant_id);
+    if let Some(first) = errors.first() {
+        let more = match errors.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(Error::input(format!(
+            "--tenant-id: tenant '{tenant_id}' is invalid, so nothing is recorded for it: {}{more}",
+            printable(&first.message)
+        ))
+        .at(first.location())
+        .help(format!(
+            "fix tenants/{tenant_id}/tenant.yml (`platform consistency-validate` lists its problems), then run this again"
+        )));
     }
     Ok(())
 }
@@ -195,46 +212,59 @@ fn load_tenant(
     deferred: bool,
 ) -> LoadedTenant {
     let rel = folder_rel(folder);
-    let mut settings = TenantSettings::default();
-    let mut tdoc = None;
-    let yml = rel.join("tenant.yml");
-    let missing = Beneath::new(root, &yml)
-        .metadata()
-        .is_err_and(|r| r.reason == Reason::Missing);
-    match yaml::load_beneath(root, &yml) {
-        Err(_) if missing => findings.push(Finding::error(
-            format!("tenants/{folder}/tenant.yml"),
-            "tenant_id",
-            "tenant folder has no tenant.yml; add one with tenant_id",
-        )),
-        Err(f) => findings.push(f),
-        Ok(doc) => {
-            let v = doc.schema_findings(SchemaKind::Tenant);
-            if v.is_empty() {
-                let id = doc
-                    .value
-                    .get("tenant_id")
-                    .and_then(|x| x.as_str())
-                    .unwrap_or_default();
-                if id != folder {
-                    findings.push(doc.finding(
-                        "tenant_id",
-                        format!("tenant_id '{id}' must equal its folder name '{folder}'"),
-                    ));
-                }
-                settings = TenantSettings::read(&doc);
-            }
-            findings.extend(v);
-            tdoc = Some(doc);
-        }
-    }
+    let (doc, errors) = read_tenant_yml(root, folder);
+    // An invalid tenant runs nothing, so nothing of its tenant.yml is taken (a plan, a threshold).
+    let settings = match &doc {
+        Some(d) if errors.is_empty() => TenantSettings::read(d),
+        _ => TenantSettings::default(),
+    };
+    findings.extend(errors.iter().cloned());
     LoadedTenant {
         tenant_id: folder.to_string(),
         dir: root.join(&rel),
-        doc: tdoc,
+        doc,
         settings,
+        errors,
         work_orders: load_work_orders(root, &rel.join("workorders"), folder, findings, deferred),
     }
+}
+
+/// The tenant.yml of tenants/<folder> (a tenant: see [`not_a_tenant`]) as far as it parses,
+/// and its errors: missing, not YAML, against its schema, or naming another tenant_id. A
+/// tenant with any of them is invalid: none of its work orders runs (SPEC §2: tenant_id is
+/// required), and the commands that bill or re-run it refuse it ([`check_tenant`]).
+pub fn read_tenant_yml(root: &Path, folder: &str) -> (Option<Doc>, Vec<Finding>) {
+    let yml = folder_rel(folder).join("tenant.yml");
+    let missing = Beneath::new(root, &yml)
+        .metadata()
+        .is_err_and(|r| r.reason == Reason::Missing);
+    let doc = match yaml::load_beneath(root, &yml) {
+        Err(_) if missing => {
+            let f = Finding::error(
+                format!("tenants/{folder}/tenant.yml"),
+                "tenant_id",
+                "tenant folder has no tenant.yml; add one with tenant_id",
+            );
+            return (None, vec![f]);
+        }
+        Err(f) => return (None, vec![f]),
+        Ok(doc) => doc,
+    };
+    let mut errors = doc.schema_findings(SchemaKind::Tenant);
+    if errors.is_empty() {
+        let id = doc
+            .value
+            .get("tenant_id")
+            .and_then(|x| x.as_str())
+            .unwrap_or_default();
+        if id != folder {
+            errors.push(doc.finding(
+                "tenant_id",
+                format!("tenant_id '{id}' must equal its folder name '{folder}'"),
+            ));
+        }
+    }
+    (Some(doc), errors)
 }
 
 /// The work orders of one tenant, listed and read beneath the repository through no link.

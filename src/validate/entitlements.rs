@@ -10,18 +10,21 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
         return Vec::new();
     };
     let mut out = plans(repo, catalog);
-    for t in repo.tenants.values() {
+    // An invalid tenant's plan is not read (its tenant.yml's errors are its findings): "names
+    // no plan" and a refusal per step would only repeat them, wrongly.
+    for t in repo.tenants.values().filter(|t| t.errors.is_empty()) {
         out.extend(tenant_plan(catalog, t));
         out.extend(steps(repo, t));
     }
     out
 }
 
-/// A module a plan lists that is not a module of the repository.
+/// A module a plan lists that is not a module folder of the repository (a folder whose
+/// module.yml did not load is reported once, for that file).
 fn plans(repo: &Repo, catalog: &Catalog) -> Vec<Finding> {
     let mut out = Vec::new();
     for (plan, modules) in &catalog.plans {
-        for m in modules.iter().filter(|m| !repo.modules.contains_key(*m)) {
+        for m in modules.iter().filter(|m| !repo.has_module_folder(m)) {
             out.push(
                 Finding::error(
                     CATALOG_FILE,

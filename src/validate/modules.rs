@@ -10,7 +10,7 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
     for (i, step) in w.wo.steps.iter().enumerate() {
         let sf = step_field(i);
         let Some(module) = repo.module(&step.module_id) else {
-            let msg = if repo.root.join("modules").join(&step.module_id).is_dir() {
+            let msg = if repo.has_module_folder(&step.module_id) {
                 format!(
                     "step '{}' runs module '{}', whose module.yml could not be loaded; fix modules/{}/module.yml (see its findings)",
                     step.step_id, step.module_id, step.module_id

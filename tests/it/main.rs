@@ -23,6 +23,7 @@ mod github_trust;
 mod hostile_modules;
 mod hostile_tenants;
 mod import_cycles;
+mod invalid_tenants;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;
