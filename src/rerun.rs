@@ -38,6 +38,9 @@ pub struct RerunOutcome {
     pub after_run: u64,
     pub idempotency_key: String,
     pub actor: String,
+    /// The work order's `enabled`: a disabled one starts the run on the first pass after
+    /// it is enabled again.
+    pub enabled: bool,
     /// What the ledger repaired on the way (reported as notes).
     #[serde(skip)]
     pub repairs: Vec<Repair>,
@@ -52,8 +55,9 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
     let who = privileged::authorize(repo, dir, req.actor, Scope::OrdersRerun, &subject)?;
     crate::account::check_tenant_id(req.tenant_id)?;
     crate::repo::tenants::check_tenant(repo, req.tenant_id)?;
-    crate::repo::tenants::check_work_order(repo, req.tenant_id, req.work_order_id)?;
+    let file = crate::repo::tenants::check_work_order(repo, req.tenant_id, req.work_order_id)?;
     check_reason(req.reason)?;
+    let enabled = enabled(repo, &file);
     let (mut ledger, mut repairs) = Ledger::open(dir)?;
     let after_run = last_run(&ledger, req.tenant_id, req.work_order_id);
     let record = RerunRequested {
@@ -71,8 +75,19 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
         after_run,
         idempotency_key: rerun_key(req.tenant_id, req.work_order_id, after_run),
         actor: who.actor,
+        enabled,
         repairs,
     })
+}
+
+/// Whether the work order's file says `enabled` (the default) or `enabled: false`: a
+/// disabled one keeps the request until it is enabled. A file that does not load counts as
+/// enabled: the next pass reports what is wrong with it.
+fn enabled(repo: &Path, file: &Path) -> bool {
+    crate::yaml::load_beneath(repo, file)
+        .ok()
+        .and_then(|doc| doc.value.get("enabled").and_then(|v| v.as_bool()))
+        .unwrap_or(true)
 }
 
 /// Append the request unless one after the same run is recorded. The first request after a

@@ -20,6 +20,10 @@ impl View for RerunOutcome {
     fn text(&self) -> String {
         let (t, w, n) = (&self.tenant_id, &self.work_order_id, self.after_run);
         match self.status {
+            RerunStatus::Requested if !self.enabled => format!(
+                "rerun requested: run {} of {t}/{w} starts on the first orchestrator pass after it is enabled (its file says enabled: false)",
+                n + 1
+            ),
             RerunStatus::Requested => format!(
                 "rerun requested: the next orchestrator pass starts run {} of {t}/{w}",
                 n + 1

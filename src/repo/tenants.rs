@@ -139,21 +139,23 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
 
 /// `--work-order-id` names a work-order file of the tenant (checked first with
 /// [`check_tenant`]): `tenants/<tenant>/workorders/<id>.yml` (or `.yaml`), a regular file
-/// reached through no link; anything else is an input error (exit 2).
-pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Result<()> {
+/// reached through no link, whose path (relative to the repository) it returns; anything
+/// else is an input error (exit 2).
+pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Result<PathBuf> {
     if let Some(why) = crate::ids::check(work_order_id) {
         return Err(Error::input(format!("--work-order-id: {why}")));
     }
-    let found = ["yml", "yaml"].iter().any(|ext| {
+    let found = ["yml", "yaml"].iter().find_map(|ext| {
         let rel = folder_rel(tenant_id)
             .join("workorders")
             .join(format!("{work_order_id}.{ext}"));
-        Beneath::new(root, rel)
+        Beneath::new(root, &rel)
             .metadata()
             .is_ok_and(|m| m.kind == Kind::File)
+            .then_some(rel)
     });
-    if found {
-        return Ok(());
+    if let Some(rel) = found {
+        return Ok(rel);
     }
     Err(Error::input(format!(
         "--work-order-id: tenant {tenant_id} has no work order '{work_order_id}' (no tenants/{tenant_id}/workorders/{work_order_id}.yml)"

@@ -388,3 +388,80 @@ fn a_crash_between_an_adjustment_and_its_audit_record_is_repaired_by_the_replay(
     assert_eq!(fx.balance(), 13);
     fx.integrity().unwrap();
 }
+
+#[test]
+fn a_rerun_of_a_disabled_work_order_says_it_waits_until_it_is_enabled() {
+    let fx = Fx::new();
+    fx.workorder("once", &once());
+    fx.topup(100, "r1");
+    fx.orchestrate(&[]);
+    fx.workorder("once", &format!("enabled: false\n{}", once()));
+    let v = rerun_as(&fx, "tester", "t1", "once", "later")
+        .expect_ok()
+        .json();
+    assert_eq!(
+        (v["status"].as_str(), v["enabled"].as_bool()),
+        (Some("requested"), Some(false))
+    );
+    let text = fx
+        .run(&[
+            "rerun",
+            "--tenant-id",
+            "t1",
+            "--work-order-id",
+            "once",
+            "--reason",
+            "later",
+            "--actor",
+            "tester",
+        ])
+        .expect_ok()
+        .stdout_text();
+    // The request stands (a second one is the same request); the text no longer promises
+    // the next pass.
+    assert_has(&text, "already requested");
+    fx.workorder(
+        "other",
+        &once().replace("work_order_id: once", "work_order_id: other"),
+    );
+    let out = fx.run(&[
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "other",
+        "--reason",
+        "x",
+        "--actor",
+        "tester",
+    ]);
+    assert_has(
+        &out.expect_ok().stdout_text(),
+        "the next orchestrator pass starts run 1",
+    );
+    fx.workorder(
+        "third",
+        &format!(
+            "enabled: false\n{}",
+            once().replace("work_order_id: once", "work_order_id: third")
+        ),
+    );
+    let out = fx.run(&[
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "third",
+        "--reason",
+        "x",
+        "--actor",
+        "tester",
+    ]);
+    assert_has(
+        &out.expect_ok().stdout_text(),
+        "run 1 of t1/third starts on the first orchestrator pass after it is enabled",
+    );
+    // The disabled work order's request waits: the pass runs nothing of it.
+    let (_, sum, _) = fx.orchestrate(&["--work-order-id", "once"]);
+    assert_eq!(sum["runs"], serde_json::json!([]), "{sum}");
+}
