@@ -37,7 +37,7 @@ const UPLOAD_CHUNK: usize = 256 * 1024;
 /// Longest GitHub error body we quote in a message.
 const MAX_ERROR_BODY: usize = 4096;
 
-/// How idempotent calls (GET, DELETE, PATCH of the draft flag) are retried.
+/// How idempotent calls (GET, DELETE, PATCH of the draft flag or of an asset's name) are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Tries in total, the first included.
@@ -373,6 +373,29 @@ impl GithubClient {
         result.map_err(|f| {
             f.into_error(&format!(
                 "deleting asset '{}' of release '{}' of {}",
+                asset.name,
+                release.tag_name,
+                self.repository()
+            ))
+        })
+    }
+
+    /// Rename an asset (PATCH name; retried, since giving an asset the name it already has is
+    /// harmless). GitHub refuses a name another asset of the release holds.
+    pub fn rename_asset(&self, release: &Release, asset: &Asset, name: &str) -> Result<Asset> {
+        validate_asset_name(name)?;
+        self.may_write(&release.tag_name, WriteOp::RenameAsset)?;
+        let route = format!(
+            "/repos/{}/{}/releases/assets/{}",
+            self.owner, self.name, asset.id
+        );
+        let body = serde_json::json!({ "name": name }).to_string();
+        self.block(self.retrying(|| {
+            self.api_json::<Asset>(Method::PATCH, &route, Payload::Json(body.clone()))
+        }))?
+        .map_err(|f| {
+            f.into_error(&format!(
+                "renaming asset '{}' of release '{}' of {} to '{name}'",
                 asset.name,
                 release.tag_name,
                 self.repository()

@@ -34,6 +34,7 @@ pub enum WriteOp {
     CreateRelease,
     UploadAsset,
     DeleteAsset,
+    RenameAsset,
     PublishRelease,
 }
 
@@ -43,6 +44,7 @@ impl WriteOp {
             WriteOp::CreateRelease => "create",
             WriteOp::UploadAsset => "upload an asset to",
             WriteOp::DeleteAsset => "delete an asset of",
+            WriteOp::RenameAsset => "rename an asset of",
             WriteOp::PublishRelease => "publish",
         }
     }
@@ -123,7 +125,13 @@ mod tests {
         use Purpose::*;
         use WriteOp::*;
         let state = "billing-state-v1";
-        for op in [CreateRelease, UploadAsset, DeleteAsset, PublishRelease] {
+        for op in [
+            CreateRelease,
+            UploadAsset,
+            DeleteAsset,
+            RenameAsset,
+            PublishRelease,
+        ] {
             for p in [StatePull, Publish, Delivery] {
                 for tag in [state, "BILLING-STATE-V1"] {
                     assert!(
@@ -137,7 +145,7 @@ mod tests {
             assert!(check_write(Publish, state, "artifacts-a-b-r1", op).is_ok());
             assert!(check_write(Delivery, state, "artifacts-a-b-r1", op).is_ok());
         }
-        for op in [CreateRelease, UploadAsset, DeleteAsset] {
+        for op in [CreateRelease, UploadAsset, DeleteAsset, RenameAsset] {
             assert!(check_write(StatePush, state, state, op).is_ok());
         }
         let err = check_write(StatePush, state, state, PublishRelease).unwrap_err();

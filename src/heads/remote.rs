@@ -88,19 +88,8 @@ pub fn judge(
         };
         return Ok((state, report));
     };
-    let heads = SignedHeads::parse(bytes)
-        .map_err(|e| Error::failure(format!("the state release's heads.json is not valid: {e}")))?;
-    heads.verify(keys).map_err(|e| {
-        Error::failure(format!("the state release's heads.json is {e}"))
-            .topic(crate::error::Topic::StateRefused)
-    })?;
+    let heads = check_signed(keys, bytes, expected)?;
     let h = &heads.heads;
-    if h.repository != expected.repository || h.state_tag != expected.state_tag {
-        return Err(Error::failure(format!(
-            "the state release's heads.json was signed for {} release '{}', not {} release '{}': another repository's state",
-            h.repository, h.state_tag, expected.repository, expected.state_tag
-        )).topic(crate::error::Topic::StateRefused));
-    }
     let standings = standings(dir, &report, h)?;
     let diverged: Vec<String> = standings
         .iter()
@@ -119,4 +108,27 @@ pub fn judge(
         .topic(crate::error::Topic::StateRefused));
     }
     Ok((RemoteState::Signed { heads, standings }, report))
+}
+
+/// heads.json's bytes, parsed and checked: signed by a listed key, for this repository and
+/// release (a refusal, exit 1, otherwise). Says nothing of the files.
+pub fn check_signed(
+    keys: &[TrustedKey],
+    bytes: &[u8],
+    expected: Expected<'_>,
+) -> Result<SignedHeads> {
+    let heads = SignedHeads::parse(bytes)
+        .map_err(|e| Error::failure(format!("the state release's heads.json is not valid: {e}")))?;
+    heads.verify(keys).map_err(|e| {
+        Error::failure(format!("the state release's heads.json is {e}"))
+            .topic(crate::error::Topic::StateRefused)
+    })?;
+    let h = &heads.heads;
+    if h.repository != expected.repository || h.state_tag != expected.state_tag {
+        return Err(Error::failure(format!(
+            "the state release's heads.json was signed for {} release '{}', not {} release '{}': another repository's state",
+            h.repository, h.state_tag, expected.repository, expected.state_tag
+        )).topic(crate::error::Topic::StateRefused));
+    }
+    Ok(heads)
 }

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::assert_has;
-use crate::support::state::{text, World, STATE_TAG};
+use crate::support::state::{failed_upload_then_retry, never_lacked, text, World, STATE_TAG};
 
 #[test]
 fn pull_then_push_round_trip() {
@@ -53,13 +53,16 @@ fn pull_then_push_round_trip() {
     assert_eq!(json["files"][0]["action"], "uploaded");
     assert_eq!(json["files"][1]["action"], "unchanged");
     assert_eq!(json["signing"]["status"], "not_configured");
+    // Each file is replaced without ever leaving the release: staged upload, delete, rename.
     assert_eq!(
         w.writes(),
         [
+            "upload billing.jsonl.staged",
             "delete billing.jsonl",
-            "upload billing.jsonl",
+            "rename billing.jsonl.staged to billing.jsonl",
+            "upload audit.jsonl.staged",
             "delete audit.jsonl",
-            "upload audit.jsonl"
+            "rename audit.jsonl.staged to audit.jsonl"
         ]
     );
     assert!(w.fake.release(STATE_TAG).unwrap().draft);
@@ -173,4 +176,129 @@ fn the_profile_default_directory_is_used() {
         .assert()
         .success();
     assert!(w.dir(".billing-state/.state-pulled.json").exists());
+}
+
+#[test]
+fn a_failed_upload_of_billing_keeps_the_old_copy_and_the_retry_finishes_the_push() {
+    failed_upload_then_retry(&World::new(), "billing.jsonl", 500, false);
+}
+
+#[test]
+fn a_failed_upload_of_audit_that_leaves_a_starter_asset_is_finished_by_the_retry() {
+    failed_upload_then_retry(&World::new(), "audit.jsonl", 502, true);
+}
+
+/// An older version deleted a file before uploading its replacement, so a failed upload left
+/// the release without it. The file is pending in the pull record: the retry uploads it.
+#[test]
+fn a_retry_finishes_a_push_whose_file_is_gone_from_the_release() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 5, "G-1");
+    w.state("push", "a", &[]).success();
+    w.state("pull", "b", &[]).success();
+    w.topup("b", 6, "G-2");
+    w.fake.state().fail_upload_of = Some(("audit.jsonl".into(), 500, false));
+    w.state("push", "b", &[]).failure().code(1);
+    w.fake.remove_asset(STATE_TAG, "audit.jsonl");
+
+    w.state("push", "b", &[]).success();
+    w.state("pull", "fresh", &[]).success();
+    for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        let want = std::fs::read(w.dir("b").join(f)).unwrap();
+        assert_eq!(std::fs::read(w.dir("fresh").join(f)).unwrap(), want, "{f}");
+    }
+    // Only the directory whose push it was: another one's push is still refused.
+    w.topup("a", 1, "G-3");
+    let out = w.state("push", "a", &[]).failure().code(1);
+    assert_has(
+        &text(&out.get_output().stderr),
+        "someone pushed since your pull",
+    );
+}
+
+/// How a push from `b` is stopped midway.
+enum Stop {
+    /// kill -9 at this failpoint (`name@N`: the N-th replaced file; 1 billing.jsonl, 2 audit.jsonl).
+    Kill(&'static str),
+    /// Every try of the rename of this file's staged copy fails.
+    RenameFails(&'static str),
+}
+
+/// A push stopped at any step of a file's replacement: the release holds a complete copy of
+/// every file at every moment, a pull takes the new copy once the old one is gone, and the
+/// retry from the same directory finishes the push.
+#[test]
+fn a_push_stopped_at_any_step_of_a_replacement_is_finished_by_the_retry() {
+    let stops = [
+        Stop::Kill("state_push_staged@1"),
+        Stop::Kill("state_push_old_deleted@1"),
+        Stop::Kill("state_push_staged@2"),
+        Stop::Kill("state_push_old_deleted@2"),
+        Stop::RenameFails("audit.jsonl"),
+    ];
+    for stop in stops {
+        let w = World::new();
+        w.state("pull", "a", &[]).success();
+        w.topup("a", 5, "K-1");
+        w.state("push", "a", &[]).success();
+        w.state("pull", "b", &[]).success();
+        // billing.jsonl and audit.jsonl change; evidence.jsonl does not.
+        w.topup("b", 6, "K-2");
+        w.fake.state().record_names = true;
+        let mut push = w.cmd();
+        push.args(["state", "push", "--runtime-profile", "profile.yml"])
+            .arg("--billing-state-dir")
+            .arg(w.dir("b"));
+        let label = match stop {
+            Stop::Kill(failpoint) => {
+                push.env("PLATFORM_FAILPOINT", failpoint);
+                failpoint
+            }
+            Stop::RenameFails(file) => {
+                w.fake.state().fail_rename_of = Some((file.to_string(), 4));
+                "rename fails"
+            }
+        };
+        let out = push.output().unwrap();
+        assert!(!out.status.success(), "{label}");
+        let stderr = text(&out.stderr);
+        match stop {
+            Stop::Kill(failpoint) => assert_has(&stderr, failpoint.split('@').next().unwrap()),
+            Stop::RenameFails(_) => assert_has(&stderr, "re-run `platform state push`"),
+        }
+        let last_step = matches!(
+            stop,
+            Stop::Kill("state_push_old_deleted@2") | Stop::RenameFails(_)
+        );
+        if last_step {
+            // audit.jsonl's old copy is gone and its new one is still staged: a pull takes
+            // the staged copy, so it gets the whole new state, not an empty audit.jsonl.
+            assert!(w.remote("audit.jsonl").is_none(), "{label}");
+            w.state("pull", "mid", &[]).success();
+            assert_eq!(
+                std::fs::read(w.dir("mid/audit.jsonl")).unwrap(),
+                std::fs::read(w.dir("b/audit.jsonl")).unwrap(),
+                "{label}"
+            );
+        }
+        w.state("push", "b", &[]).success();
+        for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+            never_lacked(&w, f);
+        }
+        w.fake.state().record_names = false;
+        w.state("pull", "fresh", &[]).success();
+        for f in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+            let want = std::fs::read(w.dir("b").join(f)).unwrap();
+            assert_eq!(
+                std::fs::read(w.dir("fresh").join(f)).unwrap(),
+                want,
+                "{label} {f}"
+            );
+            assert_eq!(w.remote(f).unwrap(), want, "{label} {f}");
+        }
+        let release = w.fake.release(STATE_TAG).unwrap();
+        let names: Vec<&str> = release.assets.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names.len(), 3, "{label}: {names:?}");
+    }
 }

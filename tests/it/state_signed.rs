@@ -2,7 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::{assert_has, find};
-use crate::support::state::{forge_topup, rechain, records, text, Key, World, STATE_TAG};
+use crate::support::state::{
+    failed_upload_then_retry, forge_topup, never_lacked, rechain, records, text, Key, World,
+    STATE_TAG,
+};
 use platform::heads::{SignedHeads, Signer};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -134,7 +137,16 @@ fn a_signed_round_trip_uploads_heads_last_and_reports_unpushed_records() {
     w.fake.clear_calls();
     let out = w.state("push", "a", &["--json"]).success();
     let writes = w.writes();
-    assert_eq!(writes.last().unwrap(), "upload heads.json", "{writes:?}");
+    assert_eq!(
+        writes.last().unwrap(),
+        "rename heads.json.staged to heads.json",
+        "{writes:?}"
+    );
+    assert_eq!(
+        writes[writes.len() - 2],
+        "upload heads.json.staged",
+        "{writes:?}"
+    );
     assert_eq!(
         writes.iter().filter(|c| c.starts_with("upload")).count(),
         4,
@@ -477,17 +489,121 @@ fn an_interrupted_push_is_finished_by_its_own_directory_and_refused_elsewhere() 
     w.state("push", "a", &[]).success();
     w.state("pull", "other", &[]).success();
 
-    // Interrupted while replacing heads.json (its upload fails): the same.
+    // Interrupted while replacing heads.json (its upload fails): the same. The old heads.json
+    // stays on the release until the new one has landed.
     w.topup("a", 4, "INV-10");
-    // Uploads: billing.jsonl, audit.jsonl, then heads.json fails.
-    let seen = w.fake.state().uploads_seen;
-    w.fake.state().fail_upload = Some((seen + 3, 502, false));
+    let old_heads = w.remote("heads.json").unwrap();
+    w.fake.state().fail_upload_of = Some(("heads.json".into(), 502, false));
     w.state("push", "a", &[]).failure().code(1);
-    assert!(w.remote("heads.json").is_none());
+    assert_eq!(w.remote("heads.json").unwrap(), old_heads);
     let out = w.state("pull", "a", &["--json"]).success();
     assert_eq!(json_of(&out)["signing"]["status"], "unfinished_push");
     w.state("push", "a", &[]).success();
     w.state("pull", "other2", &[]).success();
+}
+
+#[test]
+fn a_failed_upload_in_signed_state_is_finished_by_the_retry() {
+    failed_upload_then_retry(&World::signed(), "billing.jsonl", 502, true);
+    failed_upload_then_retry(&World::signed(), "audit.jsonl", 500, false);
+}
+
+#[test]
+fn a_push_killed_between_deleting_the_old_heads_and_renaming_the_new_ones_leaves_a_state_pull_accepts(
+) {
+    let w = pushed();
+    w.topup("a", 4, "INV-11");
+    w.fake.state().record_names = true;
+    // Replaced: billing.jsonl, audit.jsonl, then heads.json (the third).
+    let out = w
+        .cmd()
+        .env("PLATFORM_FAILPOINT", "state_push_old_deleted@3")
+        .args(["state", "push", "--runtime-profile", "profile.yml"])
+        .arg("--billing-state-dir")
+        .arg(w.dir("a"))
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains("failpoint state_push_old_deleted"));
+    assert!(w.remote("heads.json").is_none());
+    // The staged heads.json is the release's heads: any directory verifies the new state.
+    let out = w.state("pull", "other", &["--json"]).success();
+    assert_eq!(json_of(&out)["signing"]["status"], "signed");
+    assert_eq!(
+        std::fs::read(w.dir("other/billing.jsonl")).unwrap(),
+        std::fs::read(w.dir("a/billing.jsonl")).unwrap()
+    );
+    w.state("push", "a", &[]).success();
+    never_lacked(&w, "heads.json");
+    assert!(w.remote("heads.json").is_some());
+    w.state("pull", "after", &[]).success();
+}
+
+/// A heads.json whose signature has one bit flipped.
+fn flip_signature_bit(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut doc: Value = serde_json::from_slice(bytes).unwrap();
+    let mut sig = b64.decode(doc["signature"].as_str().unwrap()).unwrap();
+    sig[7] ^= 0x10;
+    doc["signature"] = Value::from(b64.encode(sig));
+    serde_json::to_vec(&doc).unwrap()
+}
+
+#[test]
+fn a_plain_push_onto_a_release_that_fails_verification_is_refused_and_points_to_restore() {
+    type Tamper = fn(&World, &Key);
+    let tampers: [(&str, Tamper, &str); 3] = [
+        (
+            "a flipped signature bit",
+            |w, _| {
+                let bad = flip_signature_bit(&w.remote("heads.json").unwrap());
+                w.fake.put_asset(STATE_TAG, "heads.json", &bad);
+            },
+            "does not verify",
+        ),
+        (
+            "a deleted heads.json",
+            |w, _| w.fake.remove_asset(STATE_TAG, "heads.json"),
+            "no heads.json",
+        ),
+        (
+            "an unknown key",
+            |w, stranger| {
+                let forged = resign(w, stranger, |_| {});
+                w.fake.put_asset(STATE_TAG, "heads.json", &forged);
+            },
+            "does not list",
+        ),
+    ];
+    for (what, tamper, why) in tampers {
+        let w = pushed();
+        w.state("pull", "b", &[]).success();
+        w.topup("b", 3, "AFTER-PULL");
+        let stranger = w.keygen();
+        tamper(&w, &stranger);
+        let release_before = w.remote_all();
+        let local_before = w.snapshot("b");
+        w.fake.clear_calls();
+        let out = w.state("push", "b", &[]).failure().code(1);
+        let stderr = stderr_of(&out);
+        assert!(
+            stderr.contains("fails verification") && stderr.contains(why),
+            "{what}: {stderr}"
+        );
+        assert!(
+            stderr.contains("state push --restore") && stderr.contains("audited"),
+            "{what}: {stderr}"
+        );
+        assert!(w.writes().is_empty(), "{what}: {:?}", w.writes());
+        assert_eq!(w.remote_all(), release_before, "{what}");
+        assert_eq!(w.snapshot("b"), local_before, "{what}");
+
+        // The audited way replaces it, and says so in audit.jsonl.
+        w.state("push", "b", &["--restore", "--actor", "ops"])
+            .success();
+        last_audit(&w, "b", "state.restore", "platform state push --restore");
+        w.state("pull", "fresh", &[]).success();
+    }
 }
 
 #[test]
@@ -567,7 +683,14 @@ fn push_is_refused_without_the_key_or_with_an_unlisted_one() {
     w.key = Some(new.clone());
     w.fake.clear_calls();
     w.state("push", "a", &[]).success();
-    assert_eq!(w.writes(), ["delete heads.json", "upload heads.json"]);
+    assert_eq!(
+        w.writes(),
+        [
+            "upload heads.json.staged",
+            "delete heads.json",
+            "rename heads.json.staged to heads.json"
+        ]
+    );
     w.trust(&[&new]);
     w.state("pull", "b", &[]).success();
 }

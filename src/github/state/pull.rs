@@ -341,6 +341,16 @@ fn commit(
             audit,
         } => (signing, heads_json, audit),
     };
+    // With listed keys, a release accepted without heads.json (empty, or adopted) is one the
+    // next push may sign; unsigned state (`NotConfigured`) was never judged against heads.
+    let accepted_without_heads = matches!(
+        signing,
+        Signing::Empty
+            | Signing::AdoptedUnsigned {
+                had_heads: false,
+                ..
+            }
+    );
     install(dir, staging, plan, heads_json.as_deref())?;
     let mut heads = BTreeMap::new();
     for name in STATE_FILES {
@@ -355,6 +365,7 @@ fn commit(
             assets: asset_digests(&heads),
             heads,
             pending_push: None,
+            accepted_without_heads,
         },
     )?;
     let audit_key = match (audit_of, &opts.adopt_unsigned_by) {

@@ -2,7 +2,7 @@
 use super::record::{
     asset_digests, extends, head_of_file, read_pulled, write_pulled, Head, PulledState,
 };
-use super::remote::{replace_asset, verify_pushed, RemoteHead, Snapshot};
+use super::remote::{is_copy_of, replace_asset, verify_pushed, RemoteHead, Snapshot};
 use super::{
     audit, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
 };
@@ -50,6 +50,9 @@ pub fn push_state(
             (Some(why), Some(key))
         }
         None => {
+            if signer.is_some() {
+                check_remote_heads(client, trust, &snap, previous.as_ref())?;
+            }
             check_unchanged_since_pull(client, &snap.tag, dir, previous.as_ref(), &snap.files)?;
             check_extends_pull(client, dir, previous.as_ref())?;
             (None, None)
@@ -91,6 +94,8 @@ fn confirm(dir: &Path, pushed: Pushed) -> Result<StateOutcome> {
         .collect();
     record.assets = asset_digests(&record.heads);
     record.pending_push = None;
+    // Signed state now carries heads.json; unsigned state needs no adoption.
+    record.accepted_without_heads = false;
     write_pulled(dir, &record)?;
     Ok(outcome)
 }
@@ -237,6 +242,43 @@ fn restore_reason(
     ))
 }
 
+/// Without `--restore`, a signed push goes only onto a release whose heads.json verifies (a
+/// listed key, this repository and release), or onto one without heads.json that is empty or
+/// that the last pull accepted as such (an audited adoption, or this directory's own first
+/// push, interrupted): replacing anything else would erase the evidence of tampering, unaudited.
+fn check_remote_heads(
+    client: &GithubClient,
+    trust: &[TrustedKey],
+    snap: &Snapshot,
+    previous: Option<&PulledState>,
+) -> Result<()> {
+    let expected = Expected {
+        repository: client.repository(),
+        state_tag: &snap.tag,
+    };
+    let (problem, adopt) = match &snap.heads_json {
+        Some(bytes) => match heads::check_signed(trust, bytes, expected) {
+            Ok(_) => return Ok(()),
+            Err(e) => (e.message, ""),
+        },
+        None if snap.files.values().all(|h| matches!(h, RemoteHead::Absent)) => return Ok(()),
+        None if previous.is_some_and(|p| p.accepted_without_heads) => return Ok(()),
+        None => (
+            "it has ledger files but no heads.json, and the last pull into this directory did not adopt them".to_string(),
+            "if config/ledger.yml has just listed its first key, adopt the unsigned state first with `platform state pull --adopt-unsigned` (audited); otherwise ",
+        ),
+    };
+    Err(Error::failure(format!(
+        "state push to {} refused: the state release '{}' fails verification: {problem}; nothing was uploaded",
+        client.repository(),
+        snap.tag
+    ))
+    .topic(crate::error::Topic::StateRefused)
+    .help(format!(
+        "{adopt}find out who changed the release (its assets' upload times on GitHub); to replace it with this directory's verified state, run `platform state push --restore --actor <you>` (audited: a state.restore record in audit.jsonl)"
+    )))
+}
+
 /// Every local file still starts with the bytes the last pull (or push) recorded.
 fn check_extends_pull(
     client: &GithubClient,
@@ -285,9 +327,16 @@ pub(super) fn check_unchanged_since_pull(
             Some(p) => {
                 let pulled = p.heads.get(name).cloned().unwrap_or(Head::Absent);
                 let pending = p.pending_push.as_ref().and_then(|m| m.get(name));
+                // This directory's own push may have stopped anywhere in the file's
+                // replacement: the release then holds the old bytes, the new ones (perhaps
+                // still under the staged name), an incomplete upload, or, after an older
+                // version of this command deleted the old copy first, nothing. The local
+                // file extends what was pulled, so uploading it loses nothing.
                 now.holds(&pulled)
-                    || pending
-                        .is_some_and(|h| now.holds(h) || matches!(now, RemoteHead::Incomplete(_)))
+                    || pending.is_some_and(|h| {
+                        now.holds(h)
+                            || matches!(now, RemoteHead::Incomplete(_) | RemoteHead::Absent)
+                    })
             }
         };
         if !ok {
@@ -347,7 +396,8 @@ fn upload_files(
 ) -> Result<Pushed> {
     let local = local_heads(client, dir, snap)?;
     let record = record_pending(client, dir, snap, previous, &local)?;
-    let needs_upload = |name: &str| !snap.files[name].holds(&local[name]);
+    let needs_upload =
+        |name: &str| !snap.files[name].holds(&local[name]) || snap.files[name].is_staged();
     let created = snap.release.is_none() && STATE_FILES.iter().any(|n| needs_upload(n));
     let release = match &snap.release {
         Some(r) => Some(r.clone()),
@@ -359,7 +409,7 @@ fn upload_files(
         let head = local[name].clone();
         let action = match (&release, needs_upload(name)) {
             (Some(release), true) => {
-                replace_asset(client, release, &snap.assets, name, &dir.join(name), &head)?;
+                replace_asset(client, release, name, &dir.join(name), &head)?;
                 StateAction::Uploaded
             }
             _ if matches!(head, Head::Absent) => StateAction::Absent,
@@ -414,6 +464,9 @@ fn record_pending(
             .map(|n| (n.to_string(), Head::Absent))
             .collect(),
         pending_push: None,
+        // Without a pull only an empty release is written (checked above): a retry of this
+        // first push finds its own files there, without heads.json.
+        accepted_without_heads: snap.heads_json.is_none(),
     });
     record.pending_push = Some(
         local
@@ -449,7 +502,8 @@ fn local_heads(
 }
 
 /// Sign the local heads and upload heads.json, last; skipped when the release's heads.json
-/// already signs these very heads with this key. The local copy is written once it landed.
+/// already signs these very heads with this key (only renamed into place when an interrupted
+/// push left it staged). The local copy is written once it landed.
 fn publish_heads(
     client: &GithubClient,
     dir: &Path,
@@ -461,22 +515,28 @@ fn publish_heads(
 ) -> Result<(Signing, bool)> {
     let heads = Heads::of_report(report, client.repository(), &snap.tag, signer.key_id());
     let path = dir.join(HEADS_FILE);
-    if let Some(bytes) = &snap.heads_json {
-        if let Ok(current) = SignedHeads::parse(bytes) {
-            let same = current.heads.key_id == signer.key_id()
-                && current.heads.same_state(&heads)
-                && current.verify(trust).is_ok();
-            if same {
-                crate::atomic::write_atomic(&path, bytes, true)?;
-                return Ok((signing_of(&current.heads), false));
-            }
+    let current = snap.heads_json.as_ref().and_then(|bytes| {
+        let current = SignedHeads::parse(bytes).ok()?;
+        let same = current.heads.key_id == signer.key_id()
+            && current.heads.same_state(&heads)
+            && current.verify(trust).is_ok();
+        same.then(|| (current, bytes.clone()))
+    });
+    let (signed, bytes) = match current {
+        Some((current, bytes)) if !snap.heads_staged => {
+            crate::atomic::write_atomic(&path, &bytes, true)?;
+            return Ok((signing_of(&current.heads), false));
         }
-    }
-    let signed = SignedHeads::sign(heads, signer)
-        .map_err(|e| Error::failure(format!("cannot sign the heads: {e}")))?;
-    let bytes = signed
-        .to_bytes()
-        .map_err(|e| Error::failure(format!("cannot encode the heads: {e}")))?;
+        Some(staged) => staged,
+        None => {
+            let signed = SignedHeads::sign(heads, signer)
+                .map_err(|e| Error::failure(format!("cannot sign the heads: {e}")))?;
+            let bytes = signed
+                .to_bytes()
+                .map_err(|e| Error::failure(format!("cannot encode the heads: {e}")))?;
+            (signed, bytes)
+        }
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".heads-")
         .tempfile_in(dir)
@@ -484,7 +544,7 @@ fn publish_heads(
     std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| Error::io(&path, &e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(&path, &e))?;
     let head = head_of_file(tmp.path())?;
-    replace_asset(client, release, &snap.assets, HEADS_FILE, tmp.path(), &head)?;
+    replace_asset(client, release, HEADS_FILE, tmp.path(), &head)?;
     verify_pushed(client, release, &BTreeMap::from([(HEADS_FILE, head)]))?;
     crate::atomic::persist(tmp, &path)?;
     Ok((signing_of(&signed.heads), true))
@@ -512,7 +572,7 @@ fn drop_stale_heads(
         .iter()
         .any(|f| f.action == StateAction::Uploaded);
     if uploaded {
-        for stale in snap.assets.iter().filter(|a| a.name == HEADS_FILE) {
+        for stale in snap.assets.iter().filter(|a| is_copy_of(a, HEADS_FILE)) {
             client.delete_asset(release, stale)?;
         }
     }

@@ -60,6 +60,11 @@ pub struct PulledState {
     /// accepts the remote holding these (our own half-finished upload) as well.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_push: Option<BTreeMap<String, Head>>,
+    /// With listed keys, the pull accepted a release without heads.json (an empty one, or
+    /// unsigned state adopted with an audit record), so the next push may sign it; a plain
+    /// push onto any other release without a valid heads.json is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub accepted_without_heads: bool,
 }
 
 pub(super) fn asset_digests(heads: &BTreeMap<String, Head>) -> BTreeMap<String, String> {

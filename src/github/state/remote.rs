@@ -1,4 +1,4 @@
-//! The state release as read and written by pull and push: one snapshot of its assets (state files' heads, heads.json), uploads checked against a fresh listing, and verification of what landed.
+//! The state release as read and written by pull and push: one snapshot of its assets (state files' heads, heads.json), replacements that keep a complete copy of each file on the release at every moment (staged upload, check, delete, rename), and verification of what landed.
 use super::record::{short, Head};
 use super::STATE_FILES;
 use crate::error::{Error, Result};
@@ -47,6 +47,35 @@ impl RemoteHead {
             _ => None,
         }
     }
+    /// The copy is still under its staged name: a replacement stopped before its rename.
+    pub(super) fn is_staged(&self) -> bool {
+        self.asset()
+            .is_some_and(|a| a.name.ends_with(STAGED_SUFFIX))
+    }
+}
+
+/// A replacement is uploaded as `<name>.staged` and takes the file's name only once it has
+/// landed and been checked, so the old copy is deleted only when a good new one exists.
+const STAGED_SUFFIX: &str = ".staged";
+
+fn staged_name(name: &str) -> String {
+    format!("{name}{STAGED_SUFFIX}")
+}
+
+/// `a` is `name` or its staged copy, finished or not.
+pub(super) fn is_copy_of(a: &Asset, name: &str) -> bool {
+    a.name == name || a.name == staged_name(name)
+}
+
+/// The complete copy of `name` a reader takes: the asset of that name, else a complete staged
+/// copy (a replacement that deleted the old copy and stopped before its rename: the staged
+/// copy is the file then, never "absent").
+fn current_copy<'a>(assets: &'a [Asset], name: &str) -> Option<&'a Asset> {
+    let staged = staged_name(name);
+    assets
+        .iter()
+        .find(|a| a.name == name && a.is_uploaded())
+        .or_else(|| assets.iter().find(|a| a.name == staged && a.is_uploaded()))
 }
 
 /// One reading of the state release.
@@ -58,6 +87,8 @@ pub(super) struct Snapshot {
     pub files: BTreeMap<&'static str, RemoteHead>,
     /// The bytes of heads.json, when the release has one.
     pub heads_json: Option<Vec<u8>>,
+    /// That heads.json is still under its staged name (a push stopped before its rename).
+    pub heads_staged: bool,
 }
 
 impl Snapshot {
@@ -76,12 +107,14 @@ impl Snapshot {
             );
         }
         let heads_json = read_heads_json(client, release.as_ref(), &assets)?;
+        let heads_staged = current_copy(&assets, HEADS_FILE).is_some_and(|a| a.name != HEADS_FILE);
         Ok(Snapshot {
             tag,
             release,
             assets,
             files,
             heads_json,
+            heads_staged,
         })
     }
 
@@ -100,12 +133,7 @@ fn read_heads_json(
     release: Option<&Release>,
     assets: &[Asset],
 ) -> Result<Option<Vec<u8>>> {
-    let (Some(release), Some(asset)) = (
-        release,
-        assets
-            .iter()
-            .find(|a| a.name == HEADS_FILE && a.is_uploaded()),
-    ) else {
+    let (Some(release), Some(asset)) = (release, current_copy(assets, HEADS_FILE)) else {
         return Ok(None);
     };
     if asset.size > MAX_HEADS_BYTES {
@@ -127,16 +155,16 @@ fn read_heads_json(
 
 /// The remote head from the listing alone (the digest when GitHub gives one).
 fn remote_head_cheap(assets: &[Asset], name: &str) -> RemoteHead {
-    let mut same: Vec<&Asset> = assets.iter().filter(|a| a.name == name).collect();
-    same.sort_by_key(|a| !a.is_uploaded());
-    match same.first() {
-        None => RemoteHead::Absent,
-        Some(a) if !a.is_uploaded() => RemoteHead::Incomplete((*a).clone()),
-        Some(a) => RemoteHead::Present {
+    if let Some(a) = current_copy(assets, name) {
+        return RemoteHead::Present {
             bytes: a.size,
             sha256: a.sha256().unwrap_or_default().to_string(),
-            asset: (*a).clone(),
-        },
+            asset: a.clone(),
+        };
+    }
+    match assets.iter().find(|a| a.name == name) {
+        Some(a) => RemoteHead::Incomplete(a.clone()),
+        None => RemoteHead::Absent,
     }
 }
 
@@ -163,48 +191,135 @@ fn remote_head_full(
     }
 }
 
-/// Replace the asset `name` (every copy of it, finished or not) with the file at `path`.
+/// Replace the asset `name` with the file at `path` (whose head is `head`) so that the release
+/// holds a complete copy of it at every moment, whatever step fails or is killed: upload it as
+/// `<name>.staged`, check its size and SHA-256, delete the old copy, rename the staged one.
+/// Works from a fresh listing, so a retry picks up where an interrupted replacement stopped.
 pub(super) fn replace_asset(
     client: &GithubClient,
     release: &Release,
-    assets: &[Asset],
     name: &str,
     path: &Path,
     head: &Head,
 ) -> Result<()> {
-    for stale in assets.iter().filter(|a| a.name == name) {
-        client.delete_asset(release, stale)?;
+    let mut assets = client.list_assets(release)?;
+    if let Some(staged) = current_copy(&assets, name)
+        .filter(|a| a.name != name)
+        .cloned()
+    {
+        // The only copy is a staged one: finish its rename before anything else, so that it
+        // is never deleted below as a leftover.
+        promote(client, release, &assets, &staged, name, path)?;
+        if has_bytes(client, release, &staged, head)? {
+            return Ok(());
+        }
+        assets = client.list_assets(release)?;
     }
-    upload_state_file(client, release, name, path, head)
+    let staged_name = staged_name(name);
+    let reusable = assets
+        .iter()
+        .find(|a| a.name == staged_name && a.is_uploaded());
+    let staged = match reusable {
+        // A staged copy of these very bytes from an interrupted attempt.
+        Some(a) if has_bytes(client, release, a, head)? => a.clone(),
+        _ => {
+            for stale in assets.iter().filter(|a| a.name == staged_name) {
+                client.delete_asset(release, stale)?;
+            }
+            let up = upload_state_file(client, release, &staged_name, path, head)?;
+            if !has_bytes(client, release, &up, head)? {
+                let _ = client.delete_asset(release, &up);
+                return Err(Error::failure(format!(
+                    "uploading {name} to release '{}' of {}: the uploaded copy does not have the size and SHA-256 of {} ({})",
+                    release.tag_name,
+                    client.repository(),
+                    path.display(),
+                    head.describe()
+                ))
+                .help(retry_help(path)));
+            }
+            up
+        }
+    };
+    crate::failpoint::hit("state_push_staged");
+    promote(client, release, &assets, &staged, name, path)
 }
 
-/// Upload one file; a failed POST is checked against a fresh listing, never re-sent.
+/// Give the checked staged copy the name `name`: delete the old copies first (GitHub refuses
+/// a name in use), then rename. Until the rename, readers take the staged copy as the file.
+fn promote(
+    client: &GithubClient,
+    release: &Release,
+    assets: &[Asset],
+    staged: &Asset,
+    name: &str,
+    path: &Path,
+) -> Result<()> {
+    for old in assets.iter().filter(|a| a.name == name) {
+        client.delete_asset(release, old)?;
+    }
+    crate::failpoint::hit("state_push_old_deleted");
+    let err = match client.rename_asset(release, staged, name) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    // The PATCH may have landed although its answer was lost.
+    if let Ok(after) = client.list_assets(release) {
+        if after.iter().any(|a| a.id == staged.id && a.name == name) {
+            return Ok(());
+        }
+    }
+    Err(err.help(retry_help(path)))
+}
+
+/// Whether `asset` is complete and holds exactly the bytes `head` describes: by GitHub's
+/// digest, or by downloading and hashing it when the server reports none.
+fn has_bytes(client: &GithubClient, release: &Release, asset: &Asset, head: &Head) -> Result<bool> {
+    let Head::Present { bytes, sha256, .. } = head else {
+        return Ok(false);
+    };
+    if !asset.is_uploaded() || asset.size != *bytes {
+        return Ok(false);
+    }
+    if let Some(digest) = asset.sha256() {
+        return Ok(digest == sha256);
+    }
+    let tmp = tempfile::tempdir()
+        .map_err(|e| Error::failure(format!("cannot create a temporary directory: {e}")))?;
+    let got = client.download_asset(release, asset, &tmp.path().join("check"))?;
+    Ok(got.bytes == *bytes && got.sha256 == *sha256)
+}
+
+/// Upload one file; a failed POST is checked against a fresh listing, never re-sent. A copy
+/// that did not land is deleted: it only ever carries a staged name, never the file's.
 fn upload_state_file(
     client: &GithubClient,
     release: &Release,
     name: &str,
     path: &Path,
     head: &Head,
-) -> Result<()> {
+) -> Result<Asset> {
     let err = match client.upload_asset(release, name, path) {
-        Ok(_) => return Ok(()),
+        Ok(a) => return Ok(a),
         Err(e) => e,
     };
     if let (Ok(after), Head::Present { bytes, sha256, .. }) = (client.list_assets(release), head) {
-        if after.iter().any(|a| landed(a, name, *bytes, sha256)) {
-            return Ok(());
+        if let Some(a) = after.iter().find(|a| landed(a, name, *bytes, sha256)) {
+            return Ok(a.clone());
         }
         for leftover in after.iter().filter(|a| a.name == name && !a.is_uploaded()) {
             let _ = client.delete_asset(release, leftover);
         }
     }
-    let mut err = err;
-    err.help = Some(format!(
-        "the state release stays a draft; re-run `platform state push` from {}: the interrupted push is recorded in {}, so the retry is accepted",
+    Err(err.help(retry_help(path)))
+}
+
+fn retry_help(path: &Path) -> String {
+    format!(
+        "the state release still holds a complete copy of every file (the old one until the new one is in place); re-run `platform state push` from {}: the interrupted push is recorded in {}, so the retry is accepted and finishes it",
         path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         super::PULLED_FILE
-    ));
-    Err(err)
+    )
 }
 
 fn landed(a: &Asset, name: &str, bytes: u64, sha256: &str) -> bool {

@@ -1,6 +1,6 @@
 //! A stateful fake of GitHub's Releases REST API (and of the workflow-run lookup that
 //! publish.yml makes) on a loopback wiremock server, with injectable failures (a failed Nth
-//! upload, 429/5xx GETs, 5xx POSTs) and a call log.
+//! or named upload, 429/5xx GETs, 5xx POSTs, failed renames) and a call log.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::{Digest, Sha256};
@@ -59,7 +59,17 @@ pub struct FakeState {
     /// The Nth upload (1-based, counting every upload) fails with this status; with
     /// `leave_starter` it leaves an incomplete asset behind, as GitHub can on a 502.
     pub fail_upload: Option<(usize, u16, bool)>,
+    /// The next upload whose asset name starts with this fails with this status (once);
+    /// with `leave_starter` it leaves an incomplete asset behind.
+    pub fail_upload_of: Option<(String, u16, bool)>,
     pub uploads_seen: usize,
+    /// The next `n` PATCHes of the name of an asset whose name starts with this are answered
+    /// 500 (the client retries them, so 4 make it give up).
+    pub fail_rename_of: Option<(String, usize)>,
+    /// A snapshot of the release's asset names after each call, when set: what a reader
+    /// listing the release at any moment could have seen.
+    pub record_names: bool,
+    pub names_seen: Vec<Vec<String>>,
     /// The next GETs (API routes) are answered with these instead.
     pub fail_gets: VecDeque<Injected>,
     /// The next POSTs that create a release are answered with these instead.
@@ -186,7 +196,7 @@ impl FakeGithub {
         self.calls()
             .into_iter()
             .filter(|c| {
-                ["create", "upload", "delete", "publish", "update"]
+                ["create", "upload", "delete", "publish", "update", "rename"]
                     .iter()
                     .any(|w| c.starts_with(w))
             })
@@ -235,7 +245,16 @@ struct Responder(Arc<Mutex<FakeState>>);
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = self.0.lock().unwrap();
-        st.handle(req)
+        let answer = st.handle(req);
+        if st.record_names {
+            let names = st
+                .releases
+                .iter()
+                .flat_map(|r| r.assets.iter().map(|a| format!("{} ({})", a.name, a.state)))
+                .collect();
+            st.names_seen.push(names);
+        }
+        answer
     }
 }
 
@@ -432,6 +451,38 @@ impl FakeState {
                 let json = self.asset_json(&self.releases[ri], &self.releases[ri].assets[ai]);
                 ResponseTemplate::new(200).set_body_json(json)
             }
+            ("PATCH", ["repos", _, _, "releases", "assets", aid]) => {
+                let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
+                    return message(404, "Not Found");
+                };
+                let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+                let old = self.releases[ri].assets[ai].name.clone();
+                let Some(name) = body["name"].as_str().map(str::to_string) else {
+                    self.calls.push(format!("update asset {old}"));
+                    let json = self.asset_json(&self.releases[ri], &self.releases[ri].assets[ai]);
+                    return ResponseTemplate::new(200).set_body_json(json);
+                };
+                self.calls.push(format!("rename {old} to {name}"));
+                if let Some((prefix, n)) = self.fail_rename_of.as_mut() {
+                    if *n > 0 && old.starts_with(prefix.as_str()) {
+                        *n -= 1;
+                        return message(500, "injected failure");
+                    }
+                }
+                let taken = self.releases[ri]
+                    .assets
+                    .iter()
+                    .any(|a| a.name == name && a.id != self.releases[ri].assets[ai].id);
+                if taken {
+                    return ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                        "message": "Validation Failed",
+                        "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
+                    }));
+                }
+                self.releases[ri].assets[ai].name = name;
+                let json = self.asset_json(&self.releases[ri], &self.releases[ri].assets[ai]);
+                ResponseTemplate::new(200).set_body_json(json)
+            }
             ("DELETE", ["repos", _, _, "releases", "assets", aid]) => {
                 let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
                     self.calls.push("delete missing asset".into());
@@ -518,7 +569,15 @@ impl FakeState {
         if declared != Some(req.body.len()) {
             return message(400, "Content-Length is required and must match the body");
         }
-        if let Some((n, status, leave_starter)) = self.fail_upload {
+        let named = self
+            .fail_upload_of
+            .as_ref()
+            .filter(|(prefix, _, _)| name.starts_with(prefix.as_str()))
+            .map(|(_, status, starter)| (self.uploads_seen, *status, *starter));
+        if named.is_some() {
+            self.fail_upload_of = None;
+        }
+        if let Some((n, status, leave_starter)) = named.or(self.fail_upload) {
             if n == self.uploads_seen {
                 if leave_starter {
                     let id = self.take_id();

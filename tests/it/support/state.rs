@@ -151,13 +151,13 @@ impl World {
         all
     }
 
-    /// Release writes (uploads, deletes, creates, publishes) since the last clear.
+    /// Release writes (uploads, deletes, renames, creates, publishes) since the last clear.
     pub fn writes(&self) -> Vec<String> {
         self.fake
             .calls()
             .into_iter()
             .filter(|c| {
-                ["upload", "delete", "create", "publish"]
+                ["upload", "delete", "rename", "create", "publish"]
                     .iter()
                     .any(|w| c.starts_with(w))
             })
@@ -185,4 +185,91 @@ pub fn forge_topup(billing: &[u8], amount: i64) -> Vec<u8> {
         .expect("a TOPUP");
     topup.insert("amount_credits".into(), Value::from(amount));
     rechain(&lines)
+}
+
+/// Every listing of the state release the fake answered (or could have answered) since
+/// `record_names` was set holds a complete copy of `file`: under its name, or under its
+/// staged name while a replacement is being renamed (which pull takes as the file).
+pub fn never_lacked(w: &World, file: &str) {
+    let (live, staged) = (
+        format!("{file} (uploaded)"),
+        format!("{file}.staged (uploaded)"),
+    );
+    let seen = w.fake.state().names_seen.clone();
+    assert!(!seen.is_empty(), "record_names was not set");
+    for names in &seen {
+        assert!(
+            names.contains(&live) || names.contains(&staged),
+            "the release lacked {file}: {names:?}"
+        );
+    }
+}
+
+/// A push from `b` whose upload of `file` fails (HTTP `status`, leaving a `starter` asset when
+/// `starter`) keeps the old copy on the release and exits 1; the retry from `b` finishes the
+/// push; a fresh pull then gets `b`'s files byte for byte. The release never lacks `file`.
+pub fn failed_upload_then_retry(w: &World, file: &str, status: u16, starter: bool) {
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    w.state("pull", "b", &[]).success();
+    w.topup("b", 9, "RETRY-1");
+    let old = w.remote(file).unwrap();
+    assert_ne!(std::fs::read(w.dir("b").join(file)).unwrap(), old);
+
+    w.fake.state().fail_upload_of = Some((file.to_string(), status, starter));
+    w.fake.state().record_names = true;
+    let out = w.state("push", "b", &[]).failure().code(1);
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        stderr.contains(file) && stderr.contains(&status.to_string()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("re-run `platform state push`"), "{stderr}");
+    // Right after the failure: the old copy is still there, and nothing half-uploaded is left.
+    assert_eq!(w.remote(file).unwrap(), old);
+    let names: Vec<String> = w
+        .fake
+        .release(STATE_TAG)
+        .unwrap()
+        .assets
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    assert!(names.contains(&file.to_string()), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".staged")), "{names:?}");
+
+    let out = w.state("push", "b", &["--json"]).success();
+    let json: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let pushed = json["files"].as_array().unwrap();
+    assert!(
+        pushed
+            .iter()
+            .any(|f| f["name"] == file && f["action"] == "uploaded"),
+        "{json}"
+    );
+    never_lacked(w, file);
+    w.fake.state().record_names = false;
+
+    w.state("pull", "fresh", &[]).success();
+    for f in LEDGER_FILES {
+        assert_eq!(
+            std::fs::read(w.dir("fresh").join(f)).unwrap(),
+            std::fs::read(w.dir("b").join(f)).unwrap(),
+            "{f}"
+        );
+        assert_eq!(
+            w.remote(f).unwrap(),
+            std::fs::read(w.dir("b").join(f)).unwrap()
+        );
+    }
+    let names: Vec<String> = w
+        .fake
+        .release(STATE_TAG)
+        .unwrap()
+        .assets
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".staged")), "{names:?}");
 }
