@@ -316,6 +316,14 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             .chain(view.history.work_orders.keys().map(|(t, _)| t.as_str()));
         crate::account::known::require_known(&setup.repo.root, tenant, recorded)?;
     }
+    if let Some(wo) = &opts.filter.work_order_id {
+        require_known_work_order(
+            &setup.repo,
+            &view.history,
+            opts.filter.tenant_id.as_deref(),
+            wo,
+        )?;
+    }
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
@@ -378,6 +386,50 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
     free_later((setup, plan, history));
     Ok(summary)
+}
+
+/// `--work-order-id` names a work-order file (of `--tenant-id`, when given) or a work order
+/// the ledger has runs of (a deleted one's open runs are still closed); anything else is a
+/// typo, an input error (exit 2), never a quiet "nothing to do".
+fn require_known_work_order(
+    repo: &Repo,
+    history: &History,
+    tenant: Option<&str>,
+    wo: &str,
+) -> Result<()> {
+    let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
+    let mut known: Vec<&str> = repo
+        .work_orders()
+        .filter(|l| of_tenant(&l.tenant_id))
+        .map(|l| l.stem.as_str())
+        .chain(
+            history
+                .work_orders
+                .keys()
+                .filter(|(t, _)| of_tenant(t))
+                .map(|(_, w)| w.as_str()),
+        )
+        .collect();
+    if known.contains(&wo) {
+        return Ok(());
+    }
+    known.sort_unstable();
+    known.dedup();
+    let hint = crate::suggest::did_you_mean(wo, known.iter().copied())
+        .map(|d| format!("{d} "))
+        .unwrap_or_default();
+    let whose = tenant.map_or("any tenant".to_string(), |t| format!("tenant {t}"));
+    Err(Error::input(format!(
+        "--work-order-id: unknown work order '{wo}': no work-order file of {whose} has that id, and the ledger has no run of it"
+    ))
+    .help(format!(
+        "{hint}(known: {})",
+        match known.len() {
+            0 => "none".to_string(),
+            n if n > 10 => format!("{} and {} more", known[..10].join(", "), n - 10),
+            _ => known.join(", "),
+        }
+    )))
 }
 
 /// Free `big` on another thread while the pass's summary is printed: the repository's work

@@ -607,3 +607,27 @@ fn runs_lists_each_runs_steps_in_work_order_order_whatever_was_charged() {
         .collect();
     assert_eq!(statuses, ["FAILED", "SKIPPED", "COMPLETED"]);
 }
+
+#[test]
+fn an_unknown_work_order_id_is_a_typo_exit_2_and_a_deleted_one_with_runs_is_known() {
+    let fx = funded_order("chain", CHAIN, 100);
+    let before = fx.ledger_bytes(".billing-state");
+    let (code, doc, _) = fx.orchestrate(&["--work-order-id", "chian"]);
+    assert_eq!(code, 2, "{doc}");
+    assert_has(
+        doc["error"]["message"].as_str().unwrap(),
+        "unknown work order 'chian'",
+    );
+    assert_has(
+        doc["error"]["help"].as_str().unwrap(),
+        "did you mean 'chain'?",
+    );
+    assert_eq!(fx.ledger_bytes(".billing-state"), before, "nothing written");
+    // With --tenant-id, the tenant's own work orders are the known ones.
+    let (code, _, _) = fx.orchestrate(&["--tenant-id", "t1", "--work-order-id", "chain"]);
+    assert_eq!(code, 0);
+    // A work order deleted from the repository is known by its runs: its pass is a no-op.
+    std::fs::remove_file(fx.path("tenants/t1/workorders/chain.yml")).unwrap();
+    let (code, sum, _) = fx.orchestrate(&["--work-order-id", "chain"]);
+    assert_eq!(code, 0, "{sum}");
+}
