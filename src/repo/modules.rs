@@ -2,7 +2,7 @@
 use super::{name_of, subdirs, LoadedModule};
 use crate::contract::{Builtin, ModuleContract};
 use crate::findings::Finding;
-use crate::schema::SchemaKind;
+use crate::schema::{SchemaKind, Violation};
 use crate::yaml::{self, Doc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,42 +12,74 @@ pub(super) fn load(root: &Path, findings: &mut Vec<Finding>) -> BTreeMap<String,
     let mut out = BTreeMap::new();
     for dir in subdirs(&root.join("modules")) {
         let folder = name_of(&dir);
-        let (doc, contract) = match load_contract(root, &dir) {
+        let (doc, violations) = match load_contract(root, &dir) {
             Ok(loaded) => loaded,
-            Err(mut problems) => {
-                findings.append(&mut problems);
+            Err(problem) => {
+                findings.push(problem);
                 continue;
             }
         };
-        let mut bad = contract_findings(&doc, &contract, &folder);
-        let fatal = bad.iter().any(|f| f.field == "module_id");
-        findings.append(&mut bad);
-        if !fatal {
-            out.insert(folder, LoadedModule { dir, doc, contract });
+        // Unknown keys are left out of what serde reads (the contract refuses them), so one
+        // does not hide the contract's other problems.
+        let value = if violations.is_empty() {
+            doc.value.clone()
+        } else {
+            crate::schema::without_unknown_keys(&doc.value, &violations)
+        };
+        let contract = serde_json::from_value::<ModuleContract>(value);
+        if violations.is_empty() {
+            let contract = match contract {
+                Ok(c) => c,
+                Err(e) => {
+                    findings.push(doc.finding("", format!("invalid module contract: {e}")));
+                    continue;
+                }
+            };
+            let mut bad = contract_findings(&doc, &contract, &folder);
+            let fatal = bad.iter().any(|f| f.field == "module_id");
+            findings.append(&mut bad);
+            if !fatal {
+                out.insert(folder, LoadedModule { dir, doc, contract });
+            }
+            continue;
         }
+        // Against its schema, the module is not loaded. Its contract's own checks still run
+        // when serde can read it (every value of the right type), less those on a field the
+        // schema reported, which would restate that.
+        let schema: Vec<Finding> = violations
+            .into_iter()
+            .map(|v| doc.schema_finding(v))
+            .collect();
+        let restates = |f: &Finding| {
+            schema
+                .iter()
+                .any(|s| crate::yaml::locate::overlaps(&s.field, &f.field))
+        };
+        let more: Vec<Finding> = match contract {
+            Ok(c) => contract_findings(&doc, &c, &folder)
+                .into_iter()
+                .filter(|f| !restates(f))
+                .collect(),
+            // serde's error would restate the schema's.
+            Err(_) => Vec::new(),
+        };
+        findings.extend(schema);
+        findings.extend(more);
     }
     out
 }
 
-/// One folder's module.yml, parsed and checked against the module schema.
-fn load_contract(root: &Path, dir: &Path) -> Result<(Doc, ModuleContract), Vec<Finding>> {
+/// One folder's module.yml, parsed, with its violations of the module schema.
+fn load_contract(root: &Path, dir: &Path) -> Result<(Doc, Vec<Violation>), Finding> {
     let file = dir.join("module.yml");
     if !file.is_file() {
         let rel = yaml::rel_string(root, &file);
         let why = "module folder has no module.yml; add one or remove the folder";
-        return Err(vec![Finding::error(rel, "", why)]);
+        return Err(Finding::error(rel, "", why));
     }
-    let doc = yaml::load(root, &file).map_err(|f| vec![f])?;
-    let violations = doc.schema_findings(SchemaKind::Module);
-    if !violations.is_empty() {
-        return Err(violations);
-    }
-    match serde_json::from_value(doc.value.clone()) {
-        Ok(c) => Ok((doc, c)),
-        Err(e) => Err(vec![
-            doc.finding("", format!("invalid module contract: {e}"))
-        ]),
-    }
+    let doc = yaml::load(root, &file)?;
+    let violations = crate::schema::validate(SchemaKind::Module, &doc.value);
+    Ok((doc, violations))
 }
 
 /// Checks of one contract beyond its schema.

@@ -77,17 +77,23 @@ pub fn from_raw(root: &Path, rel: &Path, tenant_id: &str, raw: yaml::Raw) -> Loa
         lw.findings
             .push(doc.finding("work_order_id", format!("file name: {why}")));
     }
-    let violations = doc.schema_findings(SchemaKind::Workorder);
-    if violations.is_empty() {
+    let violations = crate::schema::validate(SchemaKind::Workorder, &doc.value);
+    // The model reads only the keys it knows: with nothing wrong but unknown keys, the checks
+    // see what they would without them, and report the file's other problems too. Any other
+    // violation (a missing key, a value of the wrong type) leaves defaults in the model (""
+    // for a missing module_id, kind `other`, no steps), and the checks would only restate it
+    // ("runs module '' which does not exist"), so they do not run.
+    let model_reads_it = violations.iter().all(|v| v.unknown_key);
+    lw.findings
+        .extend(violations.into_iter().map(|v| doc.schema_finding(v)));
+    if model_reads_it {
         lw.work_order = Some(work_order(&mut doc, lw.enabled, &mut lw.findings));
-    } else {
-        lw.findings.extend(violations);
     }
     lw.doc = Some(doc);
     lw
 }
 
-/// The model of a document that passed its schema. It takes the parsed values over: a
+/// The model of a document that passed its schema but for unknown keys. It takes the parsed values over: a
 /// `serde_json::Value` per file (a B-tree node of ~640 bytes per mapping) was most of a large
 /// repository's memory, and nothing reads a parsed work order's `doc.value` again.
 fn work_order(doc: &mut Doc, enabled: bool, findings: &mut Vec<Finding>) -> WorkOrder {
@@ -134,14 +140,20 @@ fn step(doc: &Doc, i: usize, st: &mut Value, findings: &mut Vec<Finding>) -> Ste
         _ => Map::new(),
     };
     let mut inputs = BTreeMap::new();
+    let mut malformed = BTreeMap::new();
     for (k, val) in &raw_inputs {
         match InputValue::parse(val) {
             Ok(iv) => {
                 inputs.insert(k.clone(), iv);
             }
-            Err(e) => {
-                let field = e.field(&format!("steps[{i}].inputs.{k}"));
-                findings.push(doc.finding(&field, e.message));
+            Err(bad) => {
+                let input = format!("steps[{i}].inputs.{k}");
+                for e in bad.errors {
+                    findings.push(doc.finding(&e.field(&input), e.message));
+                }
+                if let Some(refs) = bad.refs {
+                    malformed.insert(k.clone(), refs);
+                }
             }
         }
     }
@@ -157,6 +169,7 @@ fn step(doc: &Doc, i: usize, st: &mut Value, findings: &mut Vec<Finding>) -> Ste
         inputs,
         raw_inputs,
         inputs_given,
+        malformed,
         deliverables,
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON Schemas shipped in the binary (`platform schema <name>`, `--write DIR`) and validation against them.
 use std::sync::OnceLock;
 
+mod messages;
 mod write;
 pub use write::write_all;
 
@@ -64,6 +65,12 @@ impl SchemaKind {
         }
     }
 
+    /// The name `platform schema <name>` takes (`runtime-profile`).
+    pub fn name(self) -> &'static str {
+        let file = self.file_name();
+        file.strip_suffix(".schema.json").unwrap_or(file)
+    }
+
     fn index(self) -> usize {
         match self {
             SchemaKind::Module => 0,
@@ -78,14 +85,43 @@ impl SchemaKind {
     }
 }
 
-/// One schema violation: a JSON pointer into the instance and a message.
+/// One schema violation, as JSON pointers into the instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The offending field: an unexpected or missing key itself, else the value at fault.
     pub pointer: String,
+    /// Where the problem is written: the field itself, or for a missing key the object
+    /// that lacks it (`""`: the document).
+    pub at: String,
+    /// What was expected and what to do, in the platform's words.
     pub message: String,
+    /// An unexpected key (`additionalProperties`). The platform's models read only the keys
+    /// they know, so without such keys they see what they would in a valid file.
+    pub unknown_key: bool,
 }
 
-type Compiled = Result<jsonschema::Validator, String>;
+/// `value` without the unexpected keys `violations` name: what a model that refuses unknown
+/// keys (serde's `deny_unknown_fields`) can read, to check the rest of a file.
+pub fn without_unknown_keys(
+    value: &serde_json::Value,
+    violations: &[Violation],
+) -> serde_json::Value {
+    let mut out = value.clone();
+    for v in violations.iter().filter(|v| v.unknown_key) {
+        let Some((parent, key)) = v.pointer.rsplit_once('/') else {
+            continue;
+        };
+        let key = key.replace("~1", "/").replace("~0", "~");
+        if let Some(map) = out.pointer_mut(parent).and_then(|p| p.as_object_mut()) {
+            map.remove(&key);
+        }
+    }
+    out
+}
+
+/// A compiled schema with its document (messages read what the failed keyword's object
+/// declares: the keys it allows, a value's description).
+type Compiled = Result<(jsonschema::Validator, serde_json::Value), String>;
 
 fn validators() -> &'static [Compiled; 8] {
     static CELL: OnceLock<[Compiled; 8]> = OnceLock::new();
@@ -93,7 +129,9 @@ fn validators() -> &'static [Compiled; 8] {
         SchemaKind::ALL.map(|k| {
             let schema: serde_json::Value =
                 serde_json::from_str(k.text()).map_err(|e| format!("built-in schema: {e}"))?;
-            jsonschema::validator_for(&schema).map_err(|e| format!("built-in schema: {e}"))
+            let v =
+                jsonschema::validator_for(&schema).map_err(|e| format!("built-in schema: {e}"))?;
+            Ok((v, schema))
         })
     })
 }
@@ -101,16 +139,15 @@ fn validators() -> &'static [Compiled; 8] {
 /// Every violation of `kind`'s schema in `instance` (empty when valid).
 pub fn validate(kind: SchemaKind, instance: &serde_json::Value) -> Vec<Violation> {
     match &validators()[kind.index()] {
-        Ok(v) => v
+        Ok((v, schema)) => v
             .iter_errors(instance)
-            .map(|e| Violation {
-                pointer: e.instance_path().to_string(),
-                message: e.to_string(),
-            })
+            .flat_map(|e| messages::violations(kind, schema, &e))
             .collect(),
         Err(msg) => vec![Violation {
             pointer: String::new(),
+            at: String::new(),
             message: msg.clone(),
+            unknown_key: false,
         }],
     }
 }
@@ -159,6 +196,81 @@ mod tests {
         let v = validate(SchemaKind::Module, &module("deliver_ftp"));
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(v[0].pointer, "/runner");
+    }
+
+    #[test]
+    fn an_unknown_or_missing_key_is_the_field_itself() {
+        let v = validate(
+            SchemaKind::Workorder,
+            &serde_json::json!({"bogus": 1, "steps": [{"step_id": "a", "kind": "other", "wat": 2}]}),
+        );
+        let got: Vec<(&str, &str, bool)> = v
+            .iter()
+            .map(|v| (v.pointer.as_str(), v.at.as_str(), v.unknown_key))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/work_order_id", "", false),
+                ("/steps/0/module_id", "/steps/0", false),
+                ("/steps/0/wat", "/steps/0/wat", true),
+                ("/bogus", "/bogus", true),
+            ],
+            "{v:?}"
+        );
+        assert!(
+            v[3].message.starts_with(
+                "unknown key 'bogus'; the keys allowed here are: artifacts_requested, description,"
+            ),
+            "{v:?}"
+        );
+        assert!(
+            v[0].message
+                .starts_with("'work_order_id' is required; add it"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_bad_key_name_is_the_field_itself() {
+        let v = validate(
+            SchemaKind::Catalog,
+            &serde_json::json!({"plans": {"a b": []}}),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].pointer, "/plans/a b");
+        assert!(
+            v[0].message
+                .starts_with("key 'a b' is not a valid name here: 'a b' does not match"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn messages_say_what_was_expected() {
+        let v = validate(
+            SchemaKind::Workorder,
+            &serde_json::json!({"work_order_id": "w", "enabled": "yes", "steps": [{"step_id": "a", "module_id": "m", "kind": "transfrom"}]}),
+        );
+        let m: Vec<&str> = v.iter().map(|v| v.message.as_str()).collect();
+        assert_eq!(
+            m,
+            [
+                "expected true or false, found the string 'yes'; write true or false here",
+                "'transfrom' is not allowed here (did you mean 'transform'?); use one of: transform, packaging, delivery, other",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_unknown_keys_removes_exactly_them() {
+        let doc = serde_json::json!({"module_id": "m", "version": "1", "kind": "other", "runner": {"builtin": "package_std"}, "wat": 1, "self_test": {"expect": {"x/y": 2}}});
+        let v = validate(SchemaKind::Module, &doc);
+        assert_eq!(v.len(), 2, "{v:?}");
+        let clean = without_unknown_keys(&doc, &v);
+        assert_eq!(clean.get("wat"), None);
+        assert_eq!(clean["self_test"]["expect"], serde_json::json!({}));
+        assert_eq!(clean["module_id"], "m");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::workorder::paths::check_relative;
 pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (i, step) in w.wo.steps.iter().enumerate() {
-        for (name, value) in &step.inputs {
+        // A malformed binding's references too: its other problems are findings already.
+        for (name, value) in step.inputs.iter().chain(&step.malformed) {
             let field = input_field(i, name);
             match value {
                 InputValue::Output {

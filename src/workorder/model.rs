@@ -46,19 +46,28 @@ pub enum InputValue {
     Asset(String),
 }
 
-/// A malformed binding: why, and which of its keys is at fault (None: the binding as a whole).
+/// One problem of a malformed binding: why, and which of its keys is at fault (None: the
+/// binding as a whole).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindingError {
-    pub key: Option<&'static str>,
+    pub key: Option<String>,
     pub message: String,
 }
 
 impl BindingError {
     /// The field a finding names, below the input's own field (`steps[1].inputs.x`).
     pub fn field(&self, input_field: &str) -> String {
-        match self.key {
+        match &self.key {
             Some(k) => format!("{input_field}.{k}"),
             None => input_field.to_string(),
+        }
+    }
+
+    /// A problem of key `key`.
+    fn at(key: &str, message: impl Into<String>) -> Self {
+        BindingError {
+            key: Some(key.to_string()),
+            message: message.into(),
         }
     }
 }
@@ -81,53 +90,126 @@ impl std::fmt::Display for BindingError {
     }
 }
 
+/// A binding that did not parse: every problem it has (never empty), and what it refers to
+/// when that much is readable (its step and the output or file it reads), so that the checks
+/// of those references still run and one bad key does not hide the binding's other problems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Malformed {
+    pub errors: Vec<BindingError>,
+    /// An `Output` or `File` binding of the references only (a `File`'s selector, take and
+    /// json_path are left at their defaults: never run, never type-checked).
+    pub refs: Option<InputValue>,
+}
+
+/// The keys a `from_step` binding may have.
+const BINDING_KEYS: [&str; 6] = [
+    "from_step",
+    "output_id",
+    "from_file",
+    "selector",
+    "take",
+    "json_path",
+];
+
 impl InputValue {
     /// Classify a raw YAML value: a mapping with `from_step` or a lone `asset` key is a binding.
-    pub fn parse(v: &serde_json::Value) -> Result<InputValue, BindingError> {
+    pub fn parse(v: &serde_json::Value) -> Result<InputValue, Malformed> {
         let Some(map) = v.as_object() else {
             return Ok(InputValue::Literal(v.clone()));
         };
         if map.contains_key("asset") && map.len() == 1 {
             return match map.get("asset").and_then(|a| a.as_str()) {
                 Some(p) => Ok(InputValue::Asset(p.to_string())),
-                None => Err("asset must be a path string".into()),
+                None => Err(Malformed {
+                    errors: vec![
+                        "asset must be a path string (relative to the tenant's assets/ folder)"
+                            .into(),
+                    ],
+                    refs: None,
+                }),
             };
         }
         if !map.contains_key("from_step") {
             return Ok(InputValue::Literal(v.clone()));
         }
+        let mut errors = Vec::new();
         let s = |k: &str| map.get(k).and_then(|x| x.as_str()).map(String::from);
-        let from_step = s("from_step").ok_or("from_step must be a step id string")?;
-        let allowed = [
-            "from_step",
-            "output_id",
-            "from_file",
-            "selector",
-            "take",
-            "json_path",
-        ];
-        if let Some(bad) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown binding key '{bad}' (allowed: {})",
-                allowed.join(", ")
-            )
-            .into());
+        let from_step = s("from_step");
+        if from_step.is_none() {
+            errors.push(BindingError::at(
+                "from_step",
+                "from_step must be a step id string; name an earlier step",
+            ));
         }
-        match (s("output_id"), s("from_file")) {
-            (Some(_), Some(_)) => {
-                Err("a binding has either output_id or from_file, not both".into())
+        for bad in map.keys().filter(|k| !BINDING_KEYS.contains(&k.as_str())) {
+            errors.push(BindingError::at(
+                bad,
+                format!(
+                    "unknown binding key '{bad}'; the keys allowed in a binding are: {}; remove it or correct its name",
+                    BINDING_KEYS.join(", ")
+                ),
+            ));
+        }
+        for k in ["output_id", "from_file"] {
+            if map.get(k).is_some_and(|x| !x.is_string()) {
+                errors.push(BindingError::at(k, format!("{k} must be a string")));
             }
-            (Some(output_id), None) => {
-                if map.len() != 2 {
-                    return Err("an output binding has only from_step and output_id".into());
+        }
+        let (output_id, from_file) = (s("output_id"), s("from_file"));
+        match (&output_id, &from_file) {
+            (Some(_), Some(_)) => {
+                errors.push(
+                    "a binding has either output_id or from_file, not both; keep the one you mean"
+                        .into(),
+                );
+            }
+            (Some(_), None) => {
+                let extra: Vec<&str> = ["selector", "take", "json_path"]
+                    .into_iter()
+                    .filter(|k| map.contains_key(*k))
+                    .collect();
+                if !extra.is_empty() {
+                    errors.push(
+                        format!(
+                            "an output binding has only from_step and output_id; remove {} (they apply to from_file)",
+                            extra.join(", ")
+                        )
+                        .into(),
+                    );
                 }
-                Ok(InputValue::Output {
+            }
+            (None, Some(_)) => {}
+            (None, None) if map.contains_key("output_id") || map.contains_key("from_file") => {}
+            (None, None) => {
+                errors.push("a binding with from_step needs output_id or from_file; add the output or the file of that step to read".into());
+            }
+        }
+        let reading = match from_file {
+            Some(_) => file_binding(map, &mut errors),
+            None => None,
+        };
+        // With a readable step and output or file, the references are checked like those
+        // of a well-formed binding (validate::bindings), whatever else is wrong.
+        let value = match (from_step, output_id, from_file) {
+            (Some(from_step), Some(output_id), _) => Some(InputValue::Output {
+                from_step,
+                output_id,
+            }),
+            (Some(from_step), None, Some(from_file)) => {
+                let (selector, take, json_path) = reading.unwrap_or((Selector::Text, None, None));
+                Some(InputValue::File {
                     from_step,
-                    output_id,
+                    from_file,
+                    selector,
+                    take,
+                    json_path,
                 })
             }
-            (None, Some(from_file)) => file_binding(map, from_step, from_file),
-            (None, None) => Err("a binding with from_step needs output_id or from_file".into()),
+            _ => None,
+        };
+        match value {
+            Some(v) if errors.is_empty() => Ok(v),
+            refs => Err(Malformed { errors, refs }),
         }
     }
 
@@ -141,48 +223,84 @@ impl InputValue {
     }
 }
 
-/// `{from_step, from_file, selector, take, json_path}`: `take` only with `lines`, `json_path`
-/// only with the JSON selectors.
+/// The reading of a `from_file` binding: selector, take, json_path.
+type Reading = (Selector, Option<u64>, Option<Box<JsonPath>>);
+
+/// `selector`, `take` and `json_path` of a `from_file` binding, each checked on its own (one
+/// finding per key): `take` only with `lines`, `json_path` only with the JSON selectors.
+/// None when any is wrong, its problems added to `errors`.
 fn file_binding(
     map: &serde_json::Map<String, serde_json::Value>,
-    from_step: String,
-    from_file: String,
-) -> Result<InputValue, BindingError> {
+    errors: &mut Vec<BindingError>,
+) -> Option<Reading> {
+    let before = errors.len();
+    // None: an unknown selector, so whether take or json_path fit it is unknown too.
     let selector = match map.get("selector") {
-        None => Selector::Text,
-        Some(sel) => serde_json::from_value(sel.clone())
-            .map_err(|_| "selector must be one of text, lines, json, jsonl_first")?,
+        None => Some(Selector::Text),
+        Some(sel) => {
+            let parsed = serde_json::from_value(sel.clone()).ok();
+            if parsed.is_none() {
+                errors.push(BindingError::at(
+                    "selector",
+                    "selector must be one of text, lines, json, jsonl_first; use one of them",
+                ));
+            }
+            parsed
+        }
     };
     let take = match map.get("take") {
         None => None,
-        Some(t) => Some(t.as_u64().ok_or("take must be a non-negative integer")?),
+        Some(_) if selector.is_some_and(|s| s != Selector::Lines) => {
+            errors.push(
+                "take applies only to selector: lines; remove take or set selector: lines".into(),
+            );
+            None
+        }
+        Some(t) => {
+            let n = t.as_u64();
+            if n.is_none() {
+                errors.push(BindingError::at(
+                    "take",
+                    format!("take must be a non-negative integer, the number of lines to keep (found {t}); write a count such as take: 10, or remove take to keep every line"),
+                ));
+            }
+            n
+        }
     };
-    if take.is_some() && selector != Selector::Lines {
-        return Err("take applies only to selector: lines".into());
-    }
     let json_path = match map.get("json_path") {
         None => None,
-        Some(p) => Some(Box::new(json_path_of(p, selector)?)),
+        Some(p) => json_path_of(p, selector, errors).map(Box::new),
     };
-    Ok(InputValue::File {
-        from_step,
-        from_file,
-        selector,
-        take,
-        json_path,
-    })
+    if errors.len() > before {
+        return None;
+    }
+    Some((selector.unwrap_or(Selector::Text), take, json_path))
 }
 
-/// A `json_path` key: a string, for a JSON selector, that parses.
-fn json_path_of(p: &serde_json::Value, selector: Selector) -> Result<JsonPath, BindingError> {
-    let text = p.as_str().ok_or("json_path must be a string")?;
-    if !matches!(selector, Selector::Json | Selector::JsonlFirst) {
-        return Err("json_path applies only to selectors json and jsonl_first".into());
+/// A `json_path` key: a string, for a JSON selector (when the selector is known), that parses.
+fn json_path_of(
+    p: &serde_json::Value,
+    selector: Option<Selector>,
+    errors: &mut Vec<BindingError>,
+) -> Option<JsonPath> {
+    if selector.is_some_and(|s| !matches!(s, Selector::Json | Selector::JsonlFirst)) {
+        errors.push(
+            "json_path applies only to selectors json and jsonl_first; remove json_path or set selector: json"
+                .into(),
+        );
+        return None;
     }
-    JsonPath::parse(text).map_err(|message| BindingError {
-        key: Some("json_path"),
-        message,
-    })
+    let Some(text) = p.as_str() else {
+        errors.push(BindingError::at("json_path", "json_path must be a string"));
+        return None;
+    };
+    match JsonPath::parse(text) {
+        Ok(path) => Some(path),
+        Err(message) => {
+            errors.push(BindingError::at("json_path", message));
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +313,9 @@ pub struct Step {
     pub raw_inputs: serde_json::Map<String, serde_json::Value>,
     /// Whether the step has an `inputs` key at all (for where a finding points).
     pub inputs_given: bool,
+    /// The references of inputs whose binding did not parse (`Malformed::refs`; their
+    /// problems are findings already): checked by `validate::bindings`, never run.
+    pub malformed: BTreeMap<String, InputValue>,
     pub deliverables: Vec<String>,
 }
 
@@ -240,16 +361,35 @@ mod tests {
     fn a_malformed_json_path_names_its_key() {
         let v = serde_json::json!({"from_step": "a", "from_file": "f", "selector": "json", "json_path": "a..b"});
         let err = InputValue::parse(&v).unwrap_err();
+        assert_eq!(err.errors.len(), 1, "{err:?}");
         assert_eq!(
-            err.field("steps[1].inputs.x"),
+            err.errors[0].field("steps[1].inputs.x"),
             "steps[1].inputs.x.json_path"
         );
-        assert!(err.message.contains("has an empty key"), "{err}");
+        assert!(
+            err.errors[0].message.contains("has an empty key"),
+            "{err:?}"
+        );
         let v = serde_json::json!({"from_step": "a", "from_file": "f", "json_path": "a..b"});
         let err = InputValue::parse(&v).unwrap_err();
         assert_eq!(
-            err.key, None,
-            "the selector is the problem, not the path: {err}"
+            err.errors[0].key, None,
+            "the selector is the problem, not the path: {err:?}"
         );
+    }
+
+    #[test]
+    fn every_problem_of_a_binding_is_reported_with_its_references() {
+        let v = serde_json::json!({"from_step": "ghost", "from_file": "a.txt", "selector": "lines", "take": -1, "colour": 1});
+        let err = InputValue::parse(&v).unwrap_err();
+        let keys: Vec<Option<&str>> = err.errors.iter().map(|e| e.key.as_deref()).collect();
+        assert_eq!(keys, [Some("colour"), Some("take")], "{err:?}");
+        assert_eq!(
+            err.refs.as_ref().and_then(InputValue::from_step),
+            Some("ghost")
+        );
+        let v = serde_json::json!({"from_step": 3, "output_id": "o"});
+        let err = InputValue::parse(&v).unwrap_err();
+        assert_eq!(err.refs, None, "no step to check: {err:?}");
     }
 }

@@ -45,6 +45,14 @@ pub fn parse_path(path: &str) -> Vec<Seg> {
     segs
 }
 
+/// Whether two field paths (`steps[0].kind`, `steps[0]`) name the same value or one holds
+/// the other.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    let (a, b) = (parse_path(a), parse_path(b));
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
+}
+
 /// Render segments as `steps[2].inputs.text`.
 pub fn render_path(segs: &[Seg]) -> String {
     let mut out = String::new();
@@ -204,6 +212,16 @@ mod tests {
         );
         assert_eq!(line_of(DOC, &parse_path("steps[0].inputs.text")), Some(6));
         assert_eq!(line_of(DOC, &parse_path("steps[5]")), Some(2));
+    }
+
+    #[test]
+    fn overlapping_paths() {
+        assert!(overlaps("steps[0]", "steps[0].kind"));
+        assert!(overlaps("steps[0].kind", "steps[0]"));
+        assert!(overlaps("", "module_id"));
+        assert!(!overlaps("steps[0].kind", "steps[1].kind"));
+        assert!(!overlaps("inputs[0].id", "inputs[0].default"));
+        assert!(!overlaps("module", "module_id"));
     }
 
     #[test]

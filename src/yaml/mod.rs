@@ -34,16 +34,25 @@ impl Doc {
     }
 
     /// The document checked against the JSON Schema of `kind`: one finding per violation,
-    /// its field written as `steps[1].inputs` and with its line.
+    /// as [`Doc::schema_finding`] writes it.
     pub fn schema_findings(&self, kind: SchemaKind) -> Vec<Finding> {
         schema::validate(kind, &self.value)
             .into_iter()
-            .map(|v| {
-                let field = locate::render_path(&locate::parse_path(&v.pointer));
-                let line = self.line_of(&v.pointer);
-                Finding::error(&self.rel, field, v.message).line(line)
-            })
+            .map(|v| self.schema_finding(v))
             .collect()
+    }
+
+    /// A schema violation of this document as a finding: its field the offending key written
+    /// as `steps[1].wat`, with the key's line (for a missing key, the line of the object that
+    /// lacks it; line 1 for the document's own).
+    pub fn schema_finding(&self, v: schema::Violation) -> Finding {
+        let field = locate::render_path(&locate::parse_path(&v.pointer));
+        let line = if v.at.is_empty() {
+            Some(1)
+        } else {
+            self.line_of(&v.at)
+        };
+        Finding::error(&self.rel, field, v.message).line(line)
     }
 }
 

@@ -262,7 +262,10 @@ fn check_input_value(v: &Value) {
             }
         }
         Ok(InputValue::Asset(p)) => assert_eq!(v["asset"], p.as_str()),
-        Err(why) => assert!(!why.message.is_empty()),
+        Err(why) => {
+            assert!(!why.errors.is_empty(), "{why:?}");
+            assert!(why.errors.iter().all(|e| !e.message.is_empty()), "{why:?}");
+        }
     }
 }
 

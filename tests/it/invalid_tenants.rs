@@ -17,7 +17,7 @@ const CASES: &[(&str, Option<&str>, &str)] = &[
     (
         "schema error",
         Some("tenant_id: t2\nunknown_field: 1\n"),
-        "'unknown_field' was unexpected",
+        "unknown key 'unknown_field'",
     ),
     (
         "another tenant_id",
@@ -202,7 +202,7 @@ fn a_cached_work_order_of_a_tenant_that_became_invalid_is_reported_invalid() {
     let (code, second, _) = fx.orchestrate(&[]);
     assert_eq!(code, 1, "{second}");
     assert_eq!(second["cache"]["work_orders_cached"], 2, "{second}");
-    assert_two_invalid("cached", &second, "'unknown_field' was unexpected");
+    assert_two_invalid("cached", &second, "unknown key 'unknown_field'");
     assert_eq!(
         second["up_to_date"],
         serde_json::json!(["t1/one"]),

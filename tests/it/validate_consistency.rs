@@ -328,6 +328,45 @@ fn github_format_prints_escaped_annotations() {
     }
 }
 
+/// Schema findings name the offending key with its line (a missing root key: line 1), so
+/// every annotation lands on a line of the file; a binding's problems are all reported.
+#[test]
+fn github_annotations_of_schema_and_binding_findings_carry_their_line() {
+    let cases = [
+        ("schema_root_unknown_key", 2),
+        ("schema_unknown_key", 1),
+        ("schema_root_required_missing", 1),
+        ("schema_nested_required_missing", 1),
+        ("module_unknown_key", 3),
+        ("profile_unknown_key", 1),
+        ("binding_two_problems", 2),
+    ];
+    for (case, count) in cases {
+        let repo = repo_for(&fixtures().join("cases").join(case));
+        let (code, out) = validate(repo.root(), &["--format", "github"]);
+        assert_eq!(code, 1, "{case}: {out}");
+        let annotations: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(annotations.len(), count, "{case}: {out}");
+        for a in annotations {
+            assert!(a.starts_with("::error file="), "{case}: {a}");
+            let line = a
+                .split_once(",line=")
+                .and_then(|(_, rest)| rest.split_once("::"))
+                .map(|(n, _)| n);
+            assert!(
+                line.is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n >= 1)),
+                "{case}: no line in {a}"
+            );
+        }
+    }
+    let repo = repo_for(&fixtures().join("cases/schema_root_required_missing"));
+    let (_, out) = validate(repo.root(), &["--format", "github"]);
+    assert_has(
+        &out,
+        "::error file=tenants/t1/workorders/bad.yml,line=1::work_order_id: 'work_order_id' is required; add it",
+    );
+}
+
 #[test]
 fn repo_option_works_after_the_command() {
     let repo = clean_repo();
