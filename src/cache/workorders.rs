@@ -3,7 +3,7 @@ use crate::findings::Finding;
 use crate::repo::{Known, LoadedWorkOrder, Repo, Verdict};
 use crate::workorder::model::InputValue;
 use crate::yaml::Doc;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -172,10 +172,13 @@ pub fn load(runtime_dir: &Path) -> Option<Known> {
     serde_json::from_slice(&super::read(runtime_dir, FILE)?).ok()
 }
 
-/// Keep the verdict of every work order that has one (valid, or a draft).
-pub fn save(runtime_dir: &Path, repo: &Repo) {
+/// Keep the verdict of every work order that has one (valid, or a draft), but those of
+/// `doubted` (files the pass found in disagreement with their verdict): judged again next
+/// pass. Written again at the end of a pass, over whatever a module wrote meanwhile.
+pub fn save(runtime_dir: &Path, repo: &Repo, doubted: &BTreeSet<&str>) {
     let files: HashMap<String, Verdict> = repo
         .work_orders()
+        .filter(|lw| !doubted.contains(lw.rel.as_str()))
         .filter_map(|lw| lw.verdict.clone().map(|v| (lw.rel.clone(), v)))
         .collect();
     let known = Known {
@@ -201,6 +204,7 @@ pub fn model_to_run<'a>(
     lw: &'a LoadedWorkOrder,
 ) -> Result<std::borrow::Cow<'a, crate::workorder::model::WorkOrder>, String> {
     repo.model_checked(lw, |again| {
+        agrees_with_file(lw, again)?;
         match crate::validate::work_order(repo, again).first() {
             Some(f) => Err(format!(
                 "{} is not valid, whatever the work-order cache says: {}",
@@ -209,6 +213,48 @@ pub fn model_to_run<'a>(
             None => Ok(()),
         }
     })
+}
+
+/// What the planner took from a cached verdict without parsing the file — `enabled` and
+/// `schedule`, which decide whether and for which period it runs — is what the file says. A
+/// module can write the cache: a forged `schedule` would start runs of an unchanged work
+/// order (charging its tenant every period), a forged `enabled` run a draft.
+fn agrees_with_file(planned: &LoadedWorkOrder, again: &LoadedWorkOrder) -> Result<(), String> {
+    let fields = |lw: &LoadedWorkOrder| lw.work_order.as_ref().map(|w| (w.enabled, w.schedule));
+    let (cached, file) = (fields(planned), fields(again));
+    if cached == file {
+        return Ok(());
+    }
+    Err(format!(
+        "the work-order cache (<runtime-dir>/.cache/) says {} of {}, the file says {}: not run in this pass, and judged from the file alone in the next (the cache was written by something other than the platform)",
+        describe(cached),
+        planned.rel,
+        describe(file)
+    ))
+}
+
+fn describe(fields: Option<(bool, Option<crate::workorder::schedule::Every>)>) -> String {
+    match fields {
+        None => "nothing".into(),
+        Some((enabled, schedule)) => format!(
+            "enabled: {enabled}, schedule: {}",
+            schedule.map_or("none".to_string(), |e| format!("{e:?}").to_lowercase())
+        ),
+    }
+}
+
+/// For a work order the planner found disabled and would close the open runs of: confirmed
+/// from the file when the cache vouched for it (see [`agrees_with_file`]): closing a run that
+/// the file wants resumed would end it `superseded`.
+pub fn disabled_in_file(repo: &Repo, lw: &LoadedWorkOrder) -> Result<(), String> {
+    if !lw.vouched || lw.kept {
+        return Ok(());
+    }
+    let again = crate::repo::load_work_order(&repo.root, Path::new(&lw.rel), &lw.tenant_id);
+    match again.work_order.as_ref().map(|w| w.enabled) {
+        Some(true) => agrees_with_file(lw, &again),
+        _ => Ok(()),
+    }
 }
 
 fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> Judged {

@@ -225,7 +225,7 @@ impl Setup {
             }
         }
         if !opts.dry_run {
-            crate::cache::workorders::save(&self.runtime_dir, &self.repo);
+            crate::cache::workorders::save(&self.runtime_dir, &self.repo, &doubted(&plan));
             if is_idle(&plan) {
                 view.save(&self.runtime_dir);
             }
@@ -361,6 +361,9 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             jobs: opts.jobs,
         };
         let renewed = setup.execute((totals, seed), &plan, &mut summary, run)?;
+        // Modules ran with write access to the runtime directory: the verdicts are written
+        // again over anything one of them put in the cache.
+        crate::cache::workorders::save(&setup.runtime_dir, &setup.repo, &doubted(&plan));
         // The next pass starts from a cache of what this one appended: from the writer when
         // it could, else by a whole read now (instead of in the next pass, which is the one
         // that should cost nothing), with the histories freed first. Either gives the
@@ -386,6 +389,17 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     summary.low_balance = notices::low_balance(&setup.repo, &opts.filter, &after, &refused);
     free_later((setup, plan, history));
     Ok(summary)
+}
+
+/// The work-order files the plan reports invalid: their cached verdicts are not kept (one
+/// may disagree with its file, [`crate::cache::workorders::model_to_run`]); an invalid work
+/// order has none to keep anyway.
+fn doubted(plan: &Plan) -> BTreeSet<&str> {
+    plan.work_orders
+        .iter()
+        .filter(|wp| wp.action == plan::Action::Invalid)
+        .map(|wp| wp.file.as_str())
+        .collect()
 }
 
 /// `--work-order-id` names a work-order file (of `--tenant-id`, when given) or a work order

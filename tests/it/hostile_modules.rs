@@ -786,3 +786,68 @@ fn a_delivery_folder_swapped_for_a_link_receives_nothing() {
     assert!(landed.is_empty(), "{landed:?}");
     fx.integrity().unwrap();
 }
+
+#[test]
+fn a_module_that_forges_the_work_order_cache_makes_nothing_run_or_charge() {
+    use crate::support::orch::GEN_STEP;
+    let fx = fx();
+    fx.workorder("victim", &format!("work_order_id: victim\n{GEN_STEP}"));
+    fx.workorder(
+        "draft",
+        &format!("work_order_id: draft\nenabled: false\n{GEN_STEP}"),
+    );
+    let (out, v) = pass(&fx);
+    assert_eq!(
+        run_of(&v, "victim")["status"],
+        "COMPLETED",
+        "{}",
+        out.text()
+    );
+    // The module rewrites the cache during its step: victim "daily", the draft "enabled".
+    fx.workorder(
+        "poison",
+        "work_order_id: poison\nsteps:\n  - step_id: p\n    module_id: cachepoison\n    kind: transform\n    inputs: {scheduled: tenants/t1/workorders/victim.yml, draft: tenants/t1/workorders/draft.yml}\n",
+    );
+    let (out, v) = pass(&fx);
+    assert_eq!(
+        run_of(&v, "poison")["status"],
+        "COMPLETED",
+        "{}",
+        out.text()
+    );
+    let spends = fx.of_type("billing.jsonl", "SPEND").len();
+    // The pass wrote its verdicts again over the module's: nothing runs next.
+    let (out, v) = pass(&fx);
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    assert_eq!(v["runs"], serde_json::json!([]), "{v}");
+    assert_eq!(fx.of_type("billing.jsonl", "SPEND").len(), spends);
+
+    // The same forgery left in place (as if the module had then killed the orchestrator):
+    // the planner checks what it took from the cache against the file before anything runs.
+    let path = fx.path("runtime/.cache/workorders.json");
+    let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cache["files"]["tenants/t1/workorders/victim.yml"]["schedule"] = "day".into();
+    cache["files"]["tenants/t1/workorders/draft.yml"]["enabled"] = true.into();
+    std::fs::write(&path, cache.to_string()).unwrap();
+    let (out, v) = pass(&fx);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    assert_eq!(v["runs"], serde_json::json!([]), "{v}");
+    let invalid: Vec<&str> = v["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["work_order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(invalid, ["draft", "victim"], "{v}");
+    assert!(v["invalid"].to_string().contains("work-order cache"), "{v}");
+    assert_eq!(
+        fx.of_type("billing.jsonl", "SPEND").len(),
+        spends,
+        "nothing charged"
+    );
+    assert!(fx.of_type("evidence.jsonl", "run_started").len() == 2);
+    // The doubted verdicts were dropped: the next pass judges both files, and all is well.
+    let (out, v) = pass(&fx);
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    assert_eq!(v["runs"], serde_json::json!([]), "{v}");
+}

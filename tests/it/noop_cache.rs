@@ -416,3 +416,26 @@ fn write_older_records() {
     };
     l.append(Stream::Evidence, vec![Payload::new(end)]).unwrap();
 }
+
+#[test]
+fn a_cached_draft_flag_never_closes_a_run_the_file_wants_resumed() {
+    // A crash leaves chain's run 1 open; a forged verdict says the work order is a draft,
+    // which would close the run as superseded (refunding it) instead of resuming it.
+    let fx = funded_order("chain", CHAIN, 100);
+    crate::support::orch::crash_after_first_charge(&fx);
+    let path = cache_file(&fx, "workorders.json");
+    let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cache["files"]["tenants/t1/workorders/chain.yml"]["enabled"] = false.into();
+    std::fs::write(&path, cache.to_string()).unwrap();
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}");
+    assert_eq!(sum["runs"], json!([]), "nothing closed: {sum}");
+    assert_eq!(sum["invalid"][0]["work_order_id"], "chain", "{sum}");
+    assert_has(&sum["invalid"].to_string(), "work-order cache");
+    assert!(fx.of_type("billing.jsonl", "REFUND").is_empty());
+    // Judged from the file next: the run is resumed, not closed.
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["runs"][0]["action"], "resume", "{sum}");
+    assert_eq!(sum["runs"][0]["status"], "COMPLETED", "{sum}");
+}
