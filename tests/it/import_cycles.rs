@@ -52,7 +52,12 @@ fn use_paths(tree: &str) -> Vec<String> {
         return vec![plain.trim_end_matches("::self").to_string()];
     };
     let prefix = tree[..open].trim_end_matches("::");
-    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    // Text that only looks like a `use` item ("...; use one of: {}" in a string) may have
+    // no closing brace after its opening one.
+    let inner = match tree.rfind('}') {
+        Some(close) if close > open => &tree[open + 1..close],
+        _ => &tree[open + 1..],
+    };
     let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
     for (i, c) in inner.char_indices() {
         match c {
