@@ -403,62 +403,30 @@ fn a_rerun_of_a_disabled_work_order_says_it_waits_until_it_is_enabled() {
         (v["status"].as_str(), v["enabled"].as_bool()),
         (Some("requested"), Some(false))
     );
-    let text = fx
-        .run(&[
+    // The text of a request, for a work order `id` written `enabled` or not.
+    let request = |id: &str, enabled: bool| {
+        let yaml = once().replace("work_order_id: once", &format!("work_order_id: {id}"));
+        let prefix = if enabled { "" } else { "enabled: false\n" };
+        fx.workorder(id, &format!("{prefix}{yaml}"));
+        let args = [
             "rerun",
             "--tenant-id",
             "t1",
             "--work-order-id",
-            "once",
+            id,
             "--reason",
-            "later",
-            "--actor",
-            "tester",
-        ])
-        .expect_ok()
-        .stdout_text();
-    // The request stands (a second one is the same request); the text no longer promises
-    // the next pass.
-    assert_has(&text, "already requested");
-    fx.workorder(
-        "other",
-        &once().replace("work_order_id: once", "work_order_id: other"),
-    );
-    let out = fx.run(&[
-        "rerun",
-        "--tenant-id",
-        "t1",
-        "--work-order-id",
-        "other",
-        "--reason",
-        "x",
-        "--actor",
-        "tester",
-    ]);
+            "x",
+        ];
+        fx.run(&[&args[..], &["--actor", "tester"]].concat())
+            .expect_ok()
+            .stdout_text()
+    };
     assert_has(
-        &out.expect_ok().stdout_text(),
+        &request("other", true),
         "the next orchestrator pass starts run 1",
     );
-    fx.workorder(
-        "third",
-        &format!(
-            "enabled: false\n{}",
-            once().replace("work_order_id: once", "work_order_id: third")
-        ),
-    );
-    let out = fx.run(&[
-        "rerun",
-        "--tenant-id",
-        "t1",
-        "--work-order-id",
-        "third",
-        "--reason",
-        "x",
-        "--actor",
-        "tester",
-    ]);
     assert_has(
-        &out.expect_ok().stdout_text(),
+        &request("third", false),
         "run 1 of t1/third starts on the first orchestrator pass after it is enabled",
     );
     // The disabled work order's request waits: the pass runs nothing of it.

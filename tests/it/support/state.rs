@@ -228,14 +228,7 @@ pub fn failed_upload_then_retry(w: &World, file: &str, status: u16, starter: boo
     assert!(stderr.contains("re-run `platform state push`"), "{stderr}");
     // Right after the failure: the old copy is still there, and nothing half-uploaded is left.
     assert_eq!(w.remote(file).unwrap(), old);
-    let names: Vec<String> = w
-        .fake
-        .release(STATE_TAG)
-        .unwrap()
-        .assets
-        .iter()
-        .map(|a| a.name.clone())
-        .collect();
+    let names = asset_names(w);
     assert!(names.contains(&file.to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".staged")), "{names:?}");
 
@@ -263,13 +256,17 @@ pub fn failed_upload_then_retry(w: &World, file: &str, status: u16, starter: boo
             std::fs::read(w.dir("b").join(f)).unwrap()
         );
     }
-    let names: Vec<String> = w
-        .fake
+    let names = asset_names(w);
+    assert!(!names.iter().any(|n| n.ends_with(".staged")), "{names:?}");
+}
+
+/// The names of the state release's assets, as the fake holds them.
+fn asset_names(w: &World) -> Vec<String> {
+    w.fake
         .release(STATE_TAG)
         .unwrap()
         .assets
         .iter()
         .map(|a| a.name.clone())
-        .collect();
-    assert!(!names.iter().any(|n| n.ends_with(".staged")), "{names:?}");
+        .collect()
 }
