@@ -29,7 +29,10 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    let cli = platform::cli::Cli::parse();
+    let cli = match platform::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(e),
+    };
     let json = cli.wants_json();
     let result = platform::run(cli);
     #[cfg(target_os = "linux")]
@@ -44,4 +47,39 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// An argument the parser refused (exit 2): printed by clap on stderr, and, when the command
+/// line asks for `--json` (or `--format json`), also as the one JSON document on stdout that
+/// scripts read (SPEC §3). Help and version requests print and exit 0 as usual.
+fn parse_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let _ = e.print();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().enumerate().any(|(i, a)| {
+        a == "--json"
+            || a == "--format=json"
+            || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    });
+    if json {
+        let rendered = e.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        let err = platform::error::Error::input(message)
+            .help("run the command with --help for its flags and values");
+        platform::output::print_error_json(&err);
+    }
+    ExitCode::from(2)
 }

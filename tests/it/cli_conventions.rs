@@ -545,3 +545,40 @@ fn github_repository_is_the_default_repository() {
     });
     assert!(!about_profile, "{doc}");
 }
+
+#[test]
+fn a_flag_the_parser_refuses_still_gives_one_json_document_with_json() {
+    let fx = Fx::new();
+    for args in [
+        &["orchestrator", "--jobs", "0", "--json"][..],
+        &["orchestrator", "--json", "--lock-timeout", "abc"],
+        &["balance", "--json", "--tenant-id", "t1", "--bogus"],
+        &["consistency-validate", "--format", "json", "--bogus"],
+    ] {
+        let out = fx.run(args);
+        out.expect_code(2);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not one JSON document ({e}): {}",
+                out.text()
+            )
+        });
+        assert_eq!(doc["error"]["exit_code"], 2, "{args:?}: {doc}");
+        assert!(
+            !doc["error"]["message"].as_str().unwrap().is_empty(),
+            "{doc}"
+        );
+        // clap's own message, with its tips, stays on stderr.
+        assert!(out.stderr_text().contains("error:"), "{}", out.text());
+    }
+    // Without --json, stdout stays empty; help and version still print and exit 0.
+    let out = fx.run(&["orchestrator", "--jobs", "0"]);
+    out.expect_code(2);
+    assert!(out.stdout.is_empty(), "{}", out.text());
+    fx.run(&["--version"]).expect_ok();
+    assert!(fx
+        .run(&["balance", "--help"])
+        .expect_ok()
+        .stdout_text()
+        .contains("--tenant-id"));
+}
