@@ -82,7 +82,17 @@ impl Implementation for DeliverGithubRelease {
     /// The profile says where releases go, and a package is given.
     fn precheck(&self, s: &BuiltinStep) -> std::result::Result<(), String> {
         settings(s).map_err(|f| f.message)?;
-        s.package_zip().map(drop).map_err(|f| f.message)
+        let zip = s.package_zip().map_err(|f| f.message)?;
+        // The asset is named after the file: a name GitHub would not keep is refused before
+        // the charge, not by the upload after it.
+        let name = zip.file_name().unwrap_or_default().to_string_lossy();
+        crate::github::client::validate_asset_name(&name).map_err(|e| {
+            format!(
+                "input 'package_zip': {}; {}",
+                e.message,
+                e.help.unwrap_or_default()
+            )
+        })
     }
 
     fn run(&self, s: &BuiltinStep) -> std::result::Result<Option<Receipt>, StepFailure> {

@@ -65,3 +65,34 @@ fn a_builtin_refuses_its_input_before_the_step_is_charged() {
         assert_eq!(fx.balance(), 10, "{name}");
     }
 }
+
+#[test]
+fn a_package_whose_name_github_would_rewrite_is_refused_before_the_charge() {
+    // A github: block (never contacted: the check comes first) and an asset named with a
+    // space, which GitHub would rewrite: the upload after a charge could only fail.
+    let fx = Fx::new();
+    fx.add_shipped_module("deliver_github_release");
+    fx.write(
+        "config/runtime_profile.local.yml",
+        "profile_name: test\ngithub: {repository: acme/artifacts, api_url: \"http://127.0.0.1:9\"}\n",
+    );
+    fx.write("tenants/t1/assets/a b.zip", b"PK package");
+    fx.workorder(
+        "ship",
+        "work_order_id: ship\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: a b.zip}\n",
+    );
+    fx.topup(10, "r1");
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{sum}\n{stderr}");
+    let step = step_of(run_of(&sum, "ship"), "ship");
+    assert_eq!(step["reason_slug"], "input_invalid", "{sum}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("'a b.zip' is not allowed"),
+        "{sum}"
+    );
+    assert_eq!(fx.of_type("billing.jsonl", "SPEND").len(), 0);
+    assert_eq!(fx.balance(), 10);
+}
