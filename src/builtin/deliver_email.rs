@@ -2,8 +2,11 @@
 use super::receipt::{Receipt, StepFailure};
 use super::{BuiltinStep, Implementation};
 use crate::beneath::Beneath;
+use crate::contract::Failure;
 use crate::digest::sha256_hex;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
+use email_encoding::headers::{rfc2047, writer::EmailWriter};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -24,6 +27,13 @@ const WIRE_RATIO: f64 = 1.37;
 
 /// lettre's own default, named here so messages can state it.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
+
+/// RFC 5322 §2.1.1: no line of a message may be longer (CRLF not counted).
+const MAX_LINE: usize = 998;
+
+/// lettre folds a Subject only at spaces, so a longer word would stay on one line: such a
+/// subject is written as RFC 2047 encoded words instead (76 is the length lettre folds to).
+const LONGEST_PLAIN_SUBJECT_WORD: usize = 76;
 
 /// The runtime profile's `smtp:` block (SPEC §2); key names are part of the profile format.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
@@ -165,15 +175,18 @@ pub fn recipient(raw: &str) -> Result<lettre::Address, String> {
 
 /// Every check of the tenant's and the profile's input, in the one form both the
 /// orchestrator (before charging) and the send use, so a send never finds an input error
-/// the charge did not: recipient, sender, and credentials never sent in clear text.
+/// the charge did not: recipient, sender, credentials never sent in clear text, and the
+/// message itself, composed as the send composes it (with a stand-in for the package's
+/// bytes, which go base64 and change no line), so lettre's envelope and the line checks
+/// refuse here whatever they would refuse at the send.
 pub fn precheck(
     settings: &SmtpSettings,
     credentials_set: bool,
-    recipient_email: &str,
+    mail: &Mail,
 ) -> Result<Addresses, StepFailure> {
     let to = Mailbox::new(
         None,
-        recipient(recipient_email).map_err(StepFailure::input_invalid)?,
+        recipient(mail.recipient).map_err(StepFailure::input_invalid)?,
     );
     let from: Mailbox = settings.from.trim().parse().map_err(|e| {
         StepFailure::input_invalid(format!(
@@ -187,6 +200,10 @@ pub fn precheck(
             "SMTP credentials are set but smtp.tls is 'none' for {endpoint}: the password would cross the network in clear text; set smtp.tls to 'starttls' or 'tls'"
         )));
     }
+    let file_name = attachment_name(&mail.package_zip.path());
+    let stand_in = "0".repeat(64);
+    compose(&from, &to, mail.subject, &file_name, &stand_in, Vec::new())
+        .map_err(StepFailure::input_invalid)?;
     Ok(Addresses { to, from })
 }
 
@@ -200,24 +217,42 @@ impl Implementation for DeliverEmail {
     fn precheck(&self, s: &BuiltinStep) -> Result<(), String> {
         let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())?;
         let set = credentials_from_secrets().is_some();
-        precheck(&settings, set, s.text("recipient_email")).map_err(|f| f.message)?;
-        s.package_zip().map(drop).map_err(|f| f.message)
+        let package_zip = s.package_zip().map_err(|f| f.message)?;
+        let mail = Mail {
+            package_zip: &package_zip,
+            recipient: s.text("recipient_email"),
+            subject: s.text("subject"),
+        };
+        precheck(&settings, set, &mail)
+            .map(drop)
+            .map_err(|f| f.message)
     }
 
+    /// Runs after the charge: an input error found now (the same checks passed before the
+    /// charge, so something changed in between) is a refundable `delivery_failed`, never an
+    /// `input_invalid`, which SPEC §4 reserves for what costs nothing.
     fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
-        let zip = s.package_zip()?;
-        let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
-            .map_err(StepFailure::input_invalid)?;
-        let (to, subject) = (s.text("recipient_email"), s.text("subject"));
-        deliver_email(&settings, credentials_from_secrets(), &zip, to, subject).map(Some)
+        let sent = s.package_zip().and_then(|zip| {
+            let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
+                .map_err(StepFailure::input_invalid)?;
+            let (to, subject) = (s.text("recipient_email"), s.text("subject"));
+            deliver_email(&settings, credentials_from_secrets(), &zip, to, subject)
+        });
+        sent.map(Some).map_err(|f| match f.reason_slug {
+            Failure::InputInvalid => StepFailure::delivery_failed(format!(
+                "{} (found after the step was charged, although the check before charging passed)",
+                f.message
+            )),
+            _ => f,
+        })
     }
 }
 
 /// What one delivery sends, and to whom.
-struct Mail<'a> {
-    package_zip: &'a Beneath,
-    recipient: &'a str,
-    subject: &'a str,
+pub struct Mail<'a> {
+    pub package_zip: &'a Beneath,
+    pub recipient: &'a str,
+    pub subject: &'a str,
 }
 
 fn send(
@@ -227,8 +262,8 @@ fn send(
 ) -> Result<Receipt, StepFailure> {
     let Mail {
         package_zip,
-        recipient,
         subject,
+        ..
     } = *mail;
     // Opened once, beneath its folder through no link; everything below reads this file.
     let mut file = package_zip
@@ -240,7 +275,7 @@ fn send(
         .map_err(|e| StepFailure::module_failed(format!("reading {}: {e}", zip_path.display())))?
         .len();
     check_size(&zip_path, size)?;
-    let Addresses { to, from } = precheck(settings, credentials.is_some(), recipient)?;
+    let Addresses { to, from } = precheck(settings, credentials.is_some(), mail)?;
     let endpoint = endpoint(&settings.host, settings.port);
     let tls_params = tls_parameters(settings)?;
 
@@ -249,16 +284,15 @@ fn send(
     // The file may have grown since the metadata check; the cap is about what is sent.
     check_size(&zip_path, bytes)?;
     let sha256 = sha256_hex(&data);
-    let file_name = zip_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "package.zip".into());
-    let message_id = message_id(&sha256, &to, &from, subject);
-    let message = build_message(&from, &to, subject, &message_id, &file_name, &sha256, data)?;
-    let envelope = message.envelope().clone();
-    let raw = message.formatted();
-    drop(message);
-    refuse_dot_lines(&raw)?;
+    let file_name = attachment_name(&zip_path);
+    // The precheck composed this message already (with a stand-in for the bytes): a
+    // refusal now is not the tenant's input, and the step was charged, so refundable.
+    let Composed {
+        envelope,
+        raw,
+        message_id,
+    } = compose(&from, &to, subject, &file_name, &sha256, data)
+        .map_err(|e| StepFailure::delivery_failed(format!("{e}; nothing was sent")))?;
 
     let transport = transport(settings, tls_params, credentials);
     let response = transport.send_raw(&envelope, &raw).map_err(|e| {
@@ -308,12 +342,24 @@ fn transport(
 /// lettre 0.11.23 (the newest release this project's registry offers) is affected by
 /// RUSTSEC-2026-0561, a flaw in SMTP dot-stuffing. A message without any line that starts
 /// with `.` gives that flaw nothing to act on, and ours never has one (headers are encoded,
-/// the attachment is base64, the text part is ours): this check makes sure of it.
-fn refuse_dot_lines(raw: &[u8]) -> Result<(), StepFailure> {
+/// the attachment and the text part are base64): this check makes sure of it. It also
+/// makes sure no line is over RFC 5322's 998 characters, which servers refuse.
+fn check_lines(raw: &[u8]) -> Result<(), String> {
     let dot_line = raw.first() == Some(&b'.') || raw.windows(2).any(|w| w == b"\n.");
     if dot_line {
-        return Err(StepFailure::delivery_failed(
-            "the message has a line starting with '.', which this SMTP client may not escape (RUSTSEC-2026-0561); nothing was sent",
+        return Err(
+            "the message has a line starting with '.', which this SMTP client may not escape (RUSTSEC-2026-0561)"
+                .into(),
+        );
+    }
+    let longest = raw
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line).len())
+        .max()
+        .unwrap_or(0);
+    if longest > MAX_LINE {
+        return Err(format!(
+            "the message has a line of {longest} characters; SMTP allows at most {MAX_LINE} (RFC 5322 §2.1.1)"
         ));
     }
     Ok(())
@@ -386,6 +432,93 @@ fn tls_parameters(settings: &SmtpSettings) -> Result<Option<TlsParameters>, Step
     })
 }
 
+/// The package's name as its attachment carries it.
+fn attachment_name(package_zip: &Path) -> String {
+    package_zip
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "package.zip".into())
+}
+
+/// Why a checked address can still fail: lettre derives the envelope by parsing the
+/// written headers again, with a stricter parser than the one that checked the address.
+const READ_BACK: &str = "cannot be put in a message: lettre reads the address back from its header";
+
+/// A message as it goes on the wire, with the envelope lettre derived from its headers.
+struct Composed {
+    envelope: Envelope,
+    raw: Vec<u8>,
+    message_id: String,
+}
+
+/// The message the send sends, refused (Err says why) when it cannot be sent as it is:
+/// lettre cannot derive its envelope (it reads To back from the header and refuses some
+/// quoted local parts, such as `"a,b"@example.org`), the envelope names another recipient
+/// domain or sender than the checked ones, or a line fails [`check_lines`]. The one
+/// function for the precheck and the send, so the two accept exactly the same messages.
+fn compose(
+    from: &Mailbox,
+    to: &Mailbox,
+    subject: &str,
+    file_name: &str,
+    sha256: &str,
+    data: Vec<u8>,
+) -> Result<Composed, String> {
+    let message_id = message_id(sha256, to, from, subject);
+    let message = build_message(from, to, subject, &message_id, file_name, sha256, data)?;
+    let envelope = message.envelope().clone();
+    let same_domain =
+        |a: &lettre::Address, b: &lettre::Address| a.domain().eq_ignore_ascii_case(b.domain());
+    if !matches!(envelope.to(), [only] if same_domain(only, &to.email)) {
+        return Err(format!(
+            "recipient_email '{}' {READ_BACK} as {}; use a plain address such as name@example.org",
+            crate::output::untrusted(to.email.as_ref()),
+            crate::output::untrusted(&format!("{:?}", envelope.to())),
+        ));
+    }
+    if !envelope.from().is_some_and(|f| same_domain(f, &from.email)) {
+        return Err(format!(
+            "smtp.from '{}' in the runtime profile {READ_BACK} as {}; use a plain address",
+            crate::output::untrusted(&from.to_string()),
+            crate::output::untrusted(&format!("{:?}", envelope.from())),
+        ));
+    }
+    let raw = message.formatted();
+    drop(message);
+    check_lines(&raw)?;
+    Ok(Composed {
+        envelope,
+        raw,
+        message_id,
+    })
+}
+
+/// The Subject header: control characters become spaces; a subject with a word lettre
+/// would not fold goes as RFC 2047 encoded words (lettre's own encoder), which fold
+/// anywhere, so every subject is sendable and mail clients show it unchanged.
+fn subject_header(subject: &str) -> Result<HeaderValue, String> {
+    let subject: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let name = HeaderName::new_from_ascii_str("Subject");
+    if subject
+        .split(' ')
+        .all(|word| word.len() <= LONGEST_PLAIN_SUBJECT_WORD)
+    {
+        return Ok(HeaderValue::new(name, subject));
+    }
+    let mut encoded = String::new();
+    {
+        let mut writer = EmailWriter::new(&mut encoded, "Subject: ".len(), 0, false);
+        rfc2047::encode(&subject, &mut writer).map_err(|e| format!("encoding the subject: {e}"))?;
+    }
+    // Only `=?utf-8?b?`, base64 and folds: nothing from the subject is written raw.
+    Ok(HeaderValue::dangerous_new_pre_encoded(
+        name, subject, encoded,
+    ))
+}
+
 fn build_message(
     from: &Mailbox,
     to: &Mailbox,
@@ -394,31 +527,42 @@ fn build_message(
     file_name: &str,
     sha256: &str,
     data: Vec<u8>,
-) -> Result<Message, StepFailure> {
+) -> Result<Message, String> {
     let bytes = data.len();
     let text = format!(
         "The package {file_name} is attached.\n\nFile:    {file_name}\nBytes:   {bytes}\nSHA-256: {sha256}\n\nCheck it with: sha256sum {file_name}\n"
     );
+    // Base64 for the text too: lettre would pick quoted-printable for a line over 76
+    // characters (a long file name), and its soft line breaks can put a '.' of the name
+    // first on a line, which check_lines must refuse.
+    let text = Body::new_with_encoding(text, ContentTransferEncoding::Base64)
+        .map_err(|_| "encoding the text part as base64 failed".to_string())?;
     // Forced base64 keeps the size on the wire predictable (≈1.37×) whatever the bytes are.
     let body = Body::new_with_encoding(data, ContentTransferEncoding::Base64)
-        .map_err(|_| StepFailure::module_failed("encoding the attachment as base64 failed"))?;
-    let content_type = ContentType::parse("application/zip")
-        .map_err(|e| StepFailure::module_failed(format!("content type: {e}")))?;
-    let subject: String = subject
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .map_err(|_| "encoding the attachment as base64 failed".to_string())?;
+    let content_type =
+        ContentType::parse("application/zip").map_err(|e| format!("content type: {e}"))?;
     Message::builder()
         .from(from.clone())
         .to(to.clone())
-        .subject(subject)
+        .raw_header(subject_header(subject)?)
         .message_id(Some(message_id.to_string()))
         .multipart(
             MultiPart::mixed()
-                .singlepart(SinglePart::plain(text))
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
                 .singlepart(Attachment::new(file_name.to_string()).body(body, content_type)),
         )
-        .map_err(|e| StepFailure::input_invalid(format!("building the message: {e}")))
+        // The one failure left is the envelope lettre derives from the From and To headers.
+        .map_err(|e| {
+            format!(
+                "recipient_email '{}' {READ_BACK} and fails ({e}); quoted forms such as \"a,b\"@example.org are not supported: use a plain address such as name@example.org",
+                crate::output::untrusted(to.email.as_ref())
+            )
+        })
 }
 
 /// Derived from what is sent, so a re-send after a crash carries the same Message-ID and
@@ -500,24 +644,29 @@ mod tests {
     }
 
     #[test]
-    fn no_line_of_a_message_starts_with_a_dot() {
-        assert!(refuse_dot_lines(b"a\r\nb\r\n").is_ok());
-        assert!(refuse_dot_lines(b"a\r\n.\r\nMAIL FROM:<x@y>").is_err());
-        assert!(refuse_dot_lines(b".a").is_err());
+    fn no_line_of_a_message_starts_with_a_dot_or_is_too_long() {
+        assert!(check_lines(b"a\r\nb\r\n").is_ok());
+        assert!(check_lines(b"a\r\n.\r\nMAIL FROM:<x@y>").is_err());
+        assert!(check_lines(b".a").is_err());
+        assert!(check_lines(&[b'a'; MAX_LINE]).is_ok());
+        assert!(check_lines(&[b'a'; MAX_LINE + 1]).is_err());
         let from: Mailbox = "p@example.com".parse().unwrap();
         let to: Mailbox = "c@example.com".parse().unwrap();
         // A hostile subject (a dot line, an SMTP command) ends up encoded, not as a line.
-        let m = build_message(
-            &from,
-            &to,
-            "x\r\n.\r\nRSET\n.",
-            "<id@example.com>",
-            "package.zip",
-            "00",
-            b".\r\n.\n".to_vec(),
-        )
-        .unwrap();
-        assert!(refuse_dot_lines(&m.formatted()).is_ok());
+        // So do a long file name with dots, and a subject lettre would not fold.
+        let long_name = format!("{}.zip", "L".repeat(50));
+        for (subject, name) in [
+            ("x\r\n.\r\nRSET\n.", "package.zip"),
+            ("s", long_name.as_str()),
+            (&"A".repeat(3000), "package.zip"),
+        ] {
+            let composed = compose(&from, &to, subject, name, "00", b".\r\n.\n".to_vec());
+            assert!(
+                composed.is_ok(),
+                "{subject:.20} {name}: {:?}",
+                composed.err()
+            );
+        }
     }
 
     #[test]

@@ -158,3 +158,78 @@ fn a_recipient_the_send_would_refuse_is_refused_before_charging() {
     }
     assert!(sink.messages().is_empty(), "nothing may be sent");
 }
+
+/// A quoted local part that lettre's own address parser takes but its envelope (read back
+/// from the To header) refuses used to pass the check before charging, be charged, then
+/// fail `input_invalid` with no refund, again at each --retry-failed (audit-deliver #1).
+/// The check before charging now composes the message as the send does: refused, with
+/// nothing charged, on the first pass and on the retry. A quoted form lettre does take is
+/// delivered. No step that was charged ends `input_invalid`.
+#[test]
+fn a_quoted_recipient_is_refused_before_charging_or_delivered() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    for to in [
+        r#"'"a,b"@example.org'"#,
+        r#"'"x@evil.org"@x.org'"#,
+        r#"'"a>\"<b"@x.org'"#,
+        r#"'"a b"@x.org'"#,
+    ] {
+        let fx = mail_fx(sink.port, 100);
+        fx.workorder(
+            "mail",
+            &email_workorder(100).replace("client@example.com", to),
+        );
+        for pass in [&[][..], &["--retry-failed"][..]] {
+            let (code, sum, stderr) = fx.orchestrate(pass);
+            assert_eq!(code, 0, "{to} {pass:?}: {sum}\n{stderr}");
+            let send = step_of(run_of(&sum, "mail"), "send");
+            assert_eq!(send["reason_slug"], "input_invalid", "{to} {pass:?}: {sum}");
+        }
+        let spends = fx.of_type("billing.jsonl", "SPEND");
+        assert!(
+            spends.iter().all(|s| s["step_id"] != "send"),
+            "{to}: the send step was charged: {spends:?}"
+        );
+        assert_no_charged_step_ends_input_invalid(&fx);
+        let spent: i64 = spends
+            .iter()
+            .map(|s| s["amount_credits"].as_i64().unwrap())
+            .sum();
+        assert_eq!(fx.balance(), 10 + spent, "{to}");
+    }
+    assert!(sink.messages().is_empty(), "nothing may be sent");
+
+    // "abc"@x.org is abc@x.org: lettre takes it, so it is delivered.
+    let fx = mail_fx(sink.port, 100);
+    fx.workorder(
+        "mail",
+        &email_workorder(100).replace("client@example.com", r#"'"abc"@x.org'"#),
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+    assert_eq!(run_of(&sum, "mail")["status"], "COMPLETED", "{sum}");
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0].envelope["rcpt_tos"],
+        serde_json::json!(["abc@x.org"])
+    );
+    assert_no_charged_step_ends_input_invalid(&fx);
+}
+
+/// SPEC §4: `input_invalid` is found before charging. No step outcome says it for an
+/// attempt that has a SPEND.
+fn assert_no_charged_step_ends_input_invalid(fx: &Fx) {
+    let spends = fx.of_type("billing.jsonl", "SPEND");
+    for outcome in fx.of_type("evidence.jsonl", "step_outcome") {
+        if outcome["reason_slug"] != "input_invalid" {
+            continue;
+        }
+        let charged = spends.iter().any(|s| {
+            s["work_order_id"] == outcome["work_order_id"]
+                && s["step_id"] == outcome["step_id"]
+                && s["attempt"] == outcome["attempt"]
+        });
+        assert!(!charged, "a charged step ended input_invalid: {outcome}");
+    }
+}

@@ -291,6 +291,64 @@ fn param(value: &str, name: &str) -> Option<String> {
     })
 }
 
+/// An RFC 2231 parameter split into `name*0`, `name*1`, ... (a `*` after the number marks a
+/// percent-encoded piece; the first such piece starts with `charset''`), joined and decoded.
+fn continued_param(value: &str, name: &str) -> Option<String> {
+    let mut pieces: Vec<(usize, Vec<u8>)> = Vec::new();
+    for p in value.split(';').skip(1) {
+        let Some((key, v)) = p.trim().split_once('=') else {
+            continue;
+        };
+        let Some(rest) = key.strip_prefix(&format!("{name}*")) else {
+            continue;
+        };
+        let (number, extended) = match rest.strip_suffix('*') {
+            Some(n) => (n, true),
+            None => (rest, false),
+        };
+        let Ok(index) = number.parse::<usize>() else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"');
+        let bytes = if extended {
+            let v = v.split_once("''").map_or(v, |(_, encoded)| encoded);
+            percent_decode(v)
+        } else {
+            v.as_bytes().to_vec()
+        };
+        pieces.push((index, bytes));
+    }
+    if pieces.is_empty() {
+        return None;
+    }
+    pieces.sort();
+    let joined: Vec<u8> = pieces.into_iter().flat_map(|(_, b)| b).collect();
+    Some(String::from_utf8_lossy(&joined).into_owned())
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// An attachment of a multipart message: file name, content type, decoded bytes.
 pub struct Attachment {
     pub file_name: String,
@@ -326,16 +384,41 @@ pub fn parts(eml: &[u8]) -> (Vec<String>, Vec<Attachment>) {
                 pbody.as_bytes().to_vec()
             };
             attachments.push(Attachment {
-                file_name: param(&disposition, "filename").unwrap_or_default(),
+                file_name: param(&disposition, "filename")
+                    .or_else(|| continued_param(&disposition, "filename"))
+                    .unwrap_or_default(),
                 content_type: header_in(phead, "Content-Type").unwrap_or_default(),
                 transfer_encoding: encoding,
                 data,
             });
+        } else if encoding.eq_ignore_ascii_case("base64") {
+            texts.push(String::from_utf8_lossy(&base64_decode(pbody)).into_owned());
         } else {
             texts.push(pbody.to_string());
         }
     }
     (texts, attachments)
+}
+
+/// An unfolded header value as a reader shows it: RFC 2047 `=?utf-8?b?...?=` words decoded
+/// (the space between two encoded words is dropped), anything else kept as it is.
+pub fn decode_header(value: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_word = false;
+    for (i, token) in value.split(' ').enumerate() {
+        let word = token
+            .strip_prefix("=?utf-8?b?")
+            .and_then(|t| t.strip_suffix("?="));
+        if i > 0 && !(after_word && word.is_some()) {
+            out.push(b' ');
+        }
+        match word {
+            Some(b64) => out.extend(base64_decode(b64)),
+            None => out.extend_from_slice(token.as_bytes()),
+        }
+        after_word = word.is_some();
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Standard-alphabet base64, whitespace ignored; panics on anything else so a corrupt
