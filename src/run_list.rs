@@ -39,13 +39,16 @@ pub struct RunList {
 }
 
 /// The runs recorded in `dir`, oldest first, of one tenant and work order when given; a
-/// tenant neither in `repo` nor in the runs is an input error, not an empty list.
+/// missing `dir`, or a tenant neither in `repo` nor in the runs, is an input error, not an
+/// empty list.
 pub fn list(
     repo: &Path,
     dir: &Path,
     tenant: Option<&str>,
     work_order: Option<&str>,
 ) -> Result<RunList> {
+    // A mistyped --billing-state-dir (or the wrong folder) must not read as "no runs".
+    crate::dirs::existing(dir)?;
     let (history, _, _) = crate::runs::load(dir)?;
     if let Some(t) = tenant {
         let recorded = history.order.iter().map(|(t, _, _)| t.as_str());

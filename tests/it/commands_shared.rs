@@ -56,6 +56,7 @@ fn every_command_finds_the_billing_state_dir_of_the_local_profile() {
         "{}",
         text(&out.stderr)
     );
+    std::fs::create_dir(fx.path("elsewhere")).unwrap();
     let out = fx.run(&["runs", "--billing-state-dir", "elsewhere"]);
     assert!(text(&out.stdout).starts_with("no runs recorded in elsewhere"));
 }
@@ -65,9 +66,11 @@ fn a_missing_billing_state_dir_is_one_error_with_one_help_for_every_command() {
     let w = World::new();
     let nowhere = w.dir("nowhere");
     let nowhere = nowhere.to_str().unwrap();
-    let commands: [&[&str]; 5] = [
+    let commands: [&[&str]; 6] = [
         &["balance", "--tenant-id", "t1"],
         &["statement", "--tenant-id", "t1"],
+        // Until 2026-12-03, runs printed "no runs recorded" and exited 0.
+        &["runs"],
         &["integrity-validate"],
         &["publish", "--no-publish", "--actor", "tester"],
         &["state", "push", "--runtime-profile", "profile.yml"],
