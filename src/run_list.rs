@@ -36,6 +36,11 @@ pub struct RunList {
     /// Where they were read from.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// The filters asked for (`--tenant-id`, `--work-order-id`), named when nothing matched.
+    #[serde(skip)]
+    pub tenant: Option<String>,
+    #[serde(skip)]
+    pub work_order: Option<String>,
 }
 
 /// The runs recorded in `dir`, oldest first, of one tenant and work order when given; a
@@ -54,9 +59,27 @@ pub fn list(
         let recorded = history.order.iter().map(|(t, _, _)| t.as_str());
         crate::account::known::require_known(repo, t, recorded)?;
     }
+    if let Some(wo) = work_order {
+        // A typo must not read as "no runs": it names a work-order file or a work order
+        // with runs (of the tenant, when given), like the orchestrator's --work-order-id.
+        let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
+        let files = crate::account::known::work_order_file_ids(repo, tenant);
+        let ran = history
+            .work_orders
+            .keys()
+            .filter(|(t, _)| of_tenant(t))
+            .map(|(_, w)| w.as_str());
+        crate::account::known::require_known_work_order(
+            wo,
+            tenant,
+            files.iter().map(String::as_str).chain(ran),
+        )?;
+    }
     Ok(RunList {
         runs: rows(&history, tenant, work_order),
         dir: dir.to_path_buf(),
+        tenant: tenant.map(str::to_string),
+        work_order: work_order.map(str::to_string),
     })
 }
 

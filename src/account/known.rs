@@ -1,6 +1,7 @@
-//! Whether a `--tenant-id` names a tenant: a folder of the repository's tenants/, or one the
-//! ledger has records of (a tenant removed from the repository keeps its history). Anything
-//! else is a typo, and an input error, never a quiet zero.
+//! Whether a `--tenant-id` (or `--work-order-id`) names a tenant (work order): a folder
+//! (file) of the repository's tenants/, or one the ledger has records of (a tenant removed
+//! from the repository keeps its history). Anything else is a typo, and an input error,
+//! never a quiet zero.
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -38,6 +39,60 @@ pub fn require_known<'a>(
             known.join(", ")
         }
     )))
+}
+
+/// Ok when `wo` is among `known` (the ids of work-order files and of work orders with runs,
+/// of `tenant` when given); else an input error with the closest known ones.
+pub fn require_known_work_order<'a>(
+    wo: &str,
+    tenant: Option<&str>,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Result<()> {
+    let mut known: Vec<&str> = known.into_iter().collect();
+    if known.contains(&wo) {
+        return Ok(());
+    }
+    known.sort_unstable();
+    known.dedup();
+    let hint = crate::suggest::did_you_mean(wo, known.iter().copied())
+        .map(|d| format!("{d} "))
+        .unwrap_or_default();
+    let whose = tenant.map_or("any tenant".to_string(), |t| format!("tenant {t}"));
+    Err(Error::input(format!(
+        "--work-order-id: unknown work order '{wo}': no work-order file of {whose} has that id, and the ledger has no run of it"
+    ))
+    .help(format!(
+        "{hint}(known: {})",
+        match known.len() {
+            0 => "none".to_string(),
+            n if n > 10 => format!("{} and {} more", known[..10].join(", "), n - 10),
+            _ => known.join(", "),
+        }
+    )))
+}
+
+/// The ids of the work-order files (`tenants/<t>/workorders/<id>.yml` or `.yaml`) of
+/// `tenant`, or of every tenant: names only, nothing is read.
+pub fn work_order_file_ids(repo: &Path, tenant: Option<&str>) -> Vec<String> {
+    let tenants = repo.join("tenants");
+    let folders = match tenant {
+        Some(t) => vec![t.to_string()],
+        None => folder_names(&tenants),
+    };
+    let mut ids = Vec::new();
+    for t in folders {
+        let Ok(entries) = std::fs::read_dir(tenants.join(t).join("workorders")) else {
+            continue;
+        };
+        ids.extend(entries.filter_map(|e| e.ok()).filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (id, ext) = name.rsplit_once('.')?;
+            // A file name is the tenant's to choose: only an id is shown back.
+            (matches!(ext, "yml" | "yaml") && crate::ids::check(id).is_none())
+                .then(|| id.to_string())
+        }));
+    }
+    ids
 }
 
 fn folder_names(dir: &Path) -> Vec<String> {

@@ -19,7 +19,14 @@ pub fn run(ctx: &Ctx, args: &RunsArgs) -> Result<Report> {
 impl View for RunList {
     fn text(&self) -> String {
         if self.runs.is_empty() {
-            return format!("no runs recorded in {}\n", self.dir.display());
+            // With a filter, say which: the ledger may well hold other runs.
+            let of = match (&self.work_order, &self.tenant) {
+                (Some(w), Some(t)) => format!(" of work order {t}/{w}"),
+                (Some(w), None) => format!(" of work order {w}"),
+                (None, Some(t)) => format!(" of tenant {t}"),
+                (None, None) => String::new(),
+            };
+            return format!("no runs{of} recorded in {}\n", self.dir.display());
         }
         let mut text = format!(
             "{:<40} {:>4} {:<26} {:<13} {:<10} steps\n",

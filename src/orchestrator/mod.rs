@@ -412,7 +412,7 @@ fn require_known_work_order(
     wo: &str,
 ) -> Result<()> {
     let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
-    let mut known: Vec<&str> = repo
+    let known = repo
         .work_orders()
         .filter(|l| of_tenant(&l.tenant_id))
         .map(|l| l.stem.as_str())
@@ -422,28 +422,8 @@ fn require_known_work_order(
                 .keys()
                 .filter(|(t, _)| of_tenant(t))
                 .map(|(_, w)| w.as_str()),
-        )
-        .collect();
-    if known.contains(&wo) {
-        return Ok(());
-    }
-    known.sort_unstable();
-    known.dedup();
-    let hint = crate::suggest::did_you_mean(wo, known.iter().copied())
-        .map(|d| format!("{d} "))
-        .unwrap_or_default();
-    let whose = tenant.map_or("any tenant".to_string(), |t| format!("tenant {t}"));
-    Err(Error::input(format!(
-        "--work-order-id: unknown work order '{wo}': no work-order file of {whose} has that id, and the ledger has no run of it"
-    ))
-    .help(format!(
-        "{hint}(known: {})",
-        match known.len() {
-            0 => "none".to_string(),
-            n if n > 10 => format!("{} and {} more", known[..10].join(", "), n - 10),
-            _ => known.join(", "),
-        }
-    )))
+        );
+    crate::account::known::require_known_work_order(wo, tenant, known)
 }
 
 /// Free `big` on another thread while the pass's summary is printed: the repository's work

@@ -631,3 +631,38 @@ fn an_unknown_work_order_id_is_a_typo_exit_2_and_a_deleted_one_with_runs_is_know
     let (code, sum, _) = fx.orchestrate(&["--work-order-id", "chain"]);
     assert_eq!(code, 0, "{sum}");
 }
+
+#[test]
+fn runs_with_an_unknown_work_order_id_exits_2_with_the_closest_ones() {
+    let fx = funded_order("chain", CHAIN, 100);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}");
+    // Until 2026-12-03: "no runs recorded in ./.billing-state", exit 0, though it has runs.
+    let out = fx.run(&["runs", "--work-order-id", "chian"]);
+    out.expect_code(2);
+    assert_has(&out.stderr_text(), "unknown work order 'chian'");
+    assert_has(
+        &out.stderr_text(),
+        "help: did you mean 'chain'? (known: chain)",
+    );
+    assert!(out.stdout.is_empty(), "{}", out.text());
+    let out = fx.run(&["runs", "--tenant-id", "t1", "--work-order-id", "chain"]);
+    out.expect_ok();
+    assert_has(&out.stdout_text(), "t1/chain");
+    // A work-order file that never ran is known: nothing matched, and the message says so.
+    fx.workorder(
+        "fresh",
+        &CHAIN.replace("work_order_id: chain", "work_order_id: fresh"),
+    );
+    let out = fx.run(&["runs", "--work-order-id", "fresh"]);
+    out.expect_ok();
+    assert_has(
+        &out.stdout_text(),
+        "no runs of work order fresh recorded in",
+    );
+    // A work order deleted from the repository is known by its runs.
+    std::fs::remove_file(fx.path("tenants/t1/workorders/chain.yml")).unwrap();
+    let out = fx.run(&["runs", "--work-order-id", "chain"]);
+    out.expect_ok();
+    assert_has(&out.stdout_text(), "t1/chain");
+}
