@@ -8,9 +8,11 @@ pub fn closest<'a>(
     max: usize,
 ) -> Vec<&'a str> {
     let limit = query.chars().count().max(3) / 2 + 1;
+    // Case aside: `ACME` is a typo of `acme`, not a name four edits away.
+    let query = query.to_lowercase();
     let mut scored: Vec<(usize, &str)> = known
         .into_iter()
-        .map(|k| (distance(query, k), k))
+        .map(|k| (distance(&query, &k.to_lowercase()), k))
         .filter(|(d, _)| *d <= limit)
         .collect();
     scored.sort();
@@ -68,5 +70,6 @@ mod tests {
             Some("did you mean 'globex'?")
         );
         assert_eq!(did_you_mean("zzzzzzzz", known), None);
+        assert_eq!(closest("ACME", known, 3), ["acme"]);
     }
 }

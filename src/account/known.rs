@@ -19,26 +19,32 @@ pub fn require_known<'a>(
     if is_folder || recorded.contains(&tenant_id) {
         return Ok(());
     }
-    let mut known = folder_names(&tenants);
+    Err(Error::input(format!(
+        "unknown tenant '{tenant_id}': no folder {} and no record of it in the ledger",
+        tenants.join(tenant_id).display()
+    ))
+    .topic(crate::error::Topic::UnknownTenant)
+    .help(known_tenants_help(repo, tenant_id, &recorded)))
+}
+
+/// `did you mean 'x'? (known tenants: ...)` for a mistyped `tenant_id`: the tenant folders of
+/// `repo` and the `recorded` tenants, the closest first named.
+pub fn known_tenants_help(repo: &Path, tenant_id: &str, recorded: &[&str]) -> String {
+    let mut known = folder_names(&repo.join("tenants"));
     known.extend(recorded.iter().map(|s| s.to_string()));
     known.sort();
     known.dedup();
     let hint = crate::suggest::did_you_mean(tenant_id, known.iter().map(String::as_str))
         .map(|d| format!("{d} "))
         .unwrap_or_default();
-    Err(Error::input(format!(
-        "unknown tenant '{tenant_id}': no folder {} and no record of it in the ledger",
-        tenants.join(tenant_id).display()
-    ))
-    .topic(crate::error::Topic::UnknownTenant)
-    .help(format!(
+    format!(
         "{hint}(known tenants: {})",
         if known.is_empty() {
             "none".to_string()
         } else {
             known.join(", ")
         }
-    )))
+    )
 }
 
 /// Ok when `wo` is among `known` (the ids of work-order files and of work orders with runs,

@@ -99,7 +99,10 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
             printable(tenant_id)
         ))
         .topic(crate::error::Topic::UnknownTenant)
-        .help("name an existing tenant, or add tenants/<tenant_id>/tenant.yml first"))
+        .help(format!(
+            "{}; name an existing tenant, or add tenants/<tenant_id>/tenant.yml first",
+            crate::account::known::known_tenants_help(root, tenant_id, &[])
+        )))
     };
     let missing = |rel: PathBuf| {
         Beneath::new(root, rel)

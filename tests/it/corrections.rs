@@ -290,6 +290,30 @@ fn a_rerun_of_an_unknown_tenant_or_work_order_exits_2() {
     assert!(fx.of_type("evidence.jsonl", "rerun_requested").is_empty());
 }
 
+/// Until 2026-12-03 the privileged commands said only "name an existing tenant"; where a
+/// typo matters most they now name the closest tenant, as balance and runs do.
+#[test]
+fn a_mistyped_tenant_of_a_privileged_command_gets_the_closest_one() {
+    let fx = Fx::new();
+    fx.workorder("once", &once());
+    let mut adjust = adjust_args("-1", "goodwill", "CASE-9");
+    adjust[2] = "T1".into();
+    adjust.extend(["--actor", "tester"].map(String::from));
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+    let outs = [
+        fx.topup_as("T1", 5, "p5", "tester"),
+        fx.run(&adjust),
+        rerun_as(&fx, "tester", "t2", "once", "why"),
+    ];
+    for out in outs {
+        assert_eq!(out.status.code(), Some(2), "{}", out.text());
+        assert_has(&out.text(), "did you mean 't1'? (known tenants: t1)");
+        assert_has(&out.text(), "name an existing tenant");
+    }
+    assert!(!fx.path(".billing-state/billing.jsonl").exists());
+    assert!(fx.of_type("evidence.jsonl", "rerun_requested").is_empty());
+}
+
 #[test]
 fn a_denied_rerun_exits_3_and_is_audited() {
     let fx = Fx::new();
