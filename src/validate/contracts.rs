@@ -5,6 +5,7 @@ use crate::findings::Finding;
 use crate::repo::{LoadedModule, Repo};
 use crate::workorder::paths::{check_relative, resolve_inside};
 use std::collections::BTreeSet;
+use std::path::Path;
 
 /// Every contract finding of every loaded module.
 pub fn check(repo: &Repo) -> Vec<Finding> {
@@ -86,11 +87,22 @@ fn runner(m: &LoadedModule) -> Vec<Finding> {
     let Some(prog) = argv.first() else {
         return Vec::new();
     };
+    let field = "runner.command[0]";
+    if prog.contains('\\') {
+        // Without a '/' it would be a bare name looked up on PATH, and no program is named
+        // `.\run.py`: a Windows path, failing every run with "not found".
+        return vec![m.doc.finding(
+            field,
+            format!(
+                "program '{prog}' separates folders with '\\' (a Windows path), so it would be looked up on PATH and never found; write '{}'",
+                prog.replace('\\', "/")
+            ),
+        )];
+    }
     if !prog.contains('/') || prog.starts_with('/') {
         // A bare name is looked up on PATH at run time; an absolute path is the operator's choice.
         return Vec::new();
     }
-    let field = "runner.command[0]";
     let real = match resolve_inside(&m.dir, prog) {
         Ok(p) => p,
         Err(why) => {
@@ -120,7 +132,46 @@ fn runner(m: &LoadedModule) -> Vec<Finding> {
             )];
         }
     }
-    Vec::new()
+    first_line(m, field, prog, &real).into_iter().collect()
+}
+
+/// The program's first line, as the kernel reads it: a `#!` line ending in CR (a file with
+/// Windows line endings) names an interpreter that does not exist (`python3\r`), so every
+/// run fails; a file with neither `#!` nor a binary format runs under /bin/sh (the runner's
+/// ENOEXEC fallback, src/runner/spawn.rs), which is right only for a shell script.
+fn first_line(m: &LoadedModule, field: &str, prog: &str, real: &Path) -> Option<Finding> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(256);
+    // The kernel reads at most 256 bytes of a `#!` line.
+    let file = std::fs::File::open(real).ok()?;
+    file.take(256).read_to_end(&mut head).ok()?;
+    let shown = format!("{}/{}", rel_dir(m), prog.trim_start_matches("./"));
+    if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+        if line.ends_with(b"\r") {
+            return Some(m.doc.finding(
+                field,
+                format!(
+                    "program '{prog}' has Windows (CRLF) line endings: its `#!` line names an interpreter ending in a carriage return, which does not exist, so every run fails; convert it to LF (`sed -i 's/\\r$//' {shown}`, or `dos2unix {shown}`)"
+                ),
+            ));
+        }
+        return None;
+    }
+    // A compiled program (ELF) needs no `#!`; nor does anything holding a NUL byte.
+    if head.starts_with(b"\x7fELF") || head.contains(&0) {
+        return None;
+    }
+    Some(
+        m.doc
+            .finding(
+                field,
+                format!(
+                    "program '{prog}' has no `#!` line, so it runs under /bin/sh; unless it is a shell script, make its first line `#!/usr/bin/env python3` (or its own interpreter's) in {shown}"
+                ),
+            )
+            .as_warning(),
+    )
 }
 
 fn rel_dir(m: &LoadedModule) -> String {
