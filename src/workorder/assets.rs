@@ -36,6 +36,11 @@ pub fn open_asset(repo_root: &Path, tenant_id: &str, rel: &str) -> Result<File, 
 fn refusal(tenant_id: &str, rel: &str, reason: &Reason) -> String {
     let folder = format!("tenants/{tenant_id}/assets/");
     match reason {
+        // On Linux '\\' is part of a file name, not a separator: `sub\\in.txt` is one name.
+        Reason::Missing if rel.contains('\\') => format!(
+            "asset '{rel}' does not exist under {folder}; use '/' between folders ('{}'), not '\\'",
+            rel.replace('\\', "/")
+        ),
         Reason::Missing => format!(
             "asset '{rel}' does not exist under {folder}; add the file or fix the path"
         ),
