@@ -250,16 +250,32 @@ pub struct AdminTopupArgs {
 
 /// `--amount-credits` of a top-up: an integer above zero (the ledger checks the upper bound).
 fn positive_credits(s: &str) -> Result<i64, String> {
-    let n: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a whole number of credits"))?;
+    let n = whole_credits(s, "a top-up adds 1 to 10^12 credits")?;
     if n <= 0 {
         return Err(format!(
             "a top-up adds credits: give a positive number (1 to 10^12), not {n}"
         ));
     }
     Ok(n)
+}
+
+/// `--amount-credits` of an adjustment: any integer (the ledger checks zero and the bound).
+fn adjust_credits(s: &str) -> Result<i64, String> {
+    whole_credits(s, "an adjustment is -10^12 to 10^12 credits, not 0")
+}
+
+/// A whole number of credits; one too long for any amount (beyond i64) is named out of
+/// `range`, not "not a whole number".
+fn whole_credits(s: &str, range: &str) -> Result<i64, String> {
+    use std::num::IntErrorKind;
+    s.trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| match e.kind() {
+            IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
+                format!("'{s}' is out of range: {range}")
+            }
+            _ => format!("'{s}' is not a whole number of credits"),
+        })
 }
 
 #[derive(Debug, Args)]
@@ -269,7 +285,7 @@ pub struct AdminAdjustArgs {
     pub tenant_id: String,
     /// Credits to add (positive) or take away (negative, e.g. -5), at most 10^12 either way;
     /// never below a zero balance
-    #[arg(long, value_name = "CREDITS", allow_negative_numbers = true)]
+    #[arg(long, value_name = "CREDITS", allow_negative_numbers = true, value_parser = adjust_credits)]
     pub amount_credits: i64,
     /// goodwill, correction, chargeback, or one from config/registry.yml's adjust_reasons
     #[arg(long, value_name = "REASON")]

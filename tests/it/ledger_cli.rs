@@ -177,6 +177,52 @@ fn a_denial_is_audited_and_exits_3() {
     run(&r, &["integrity-validate"]).expect_ok();
 }
 
+/// Until 2026-12-03 an amount too long for any integer read "is not a whole number of
+/// credits"; it is named out of range, like one just above 10^12.
+#[test]
+fn an_amount_too_long_for_any_integer_is_out_of_range() {
+    let r = repo();
+    let huge = "99999999999999999999999";
+    let err = out(topup_cmd(&r, huge, "INV-9"))
+        .expect_code(2)
+        .stderr_text();
+    assert!(
+        err.contains(&format!(
+            "'{huge}' is out of range: a top-up adds 1 to 10^12 credits"
+        )),
+        "{err}"
+    );
+    for amount in [huge, "-99999999999999999999999"] {
+        let err = run(
+            &r,
+            &[
+                "admin-adjust",
+                "--tenant-id",
+                "acme",
+                "--amount-credits",
+                amount,
+                "--reason-slug",
+                "goodwill",
+                "--reference",
+                "ADJ-9",
+                "--actor",
+                "ops",
+            ],
+        )
+        .expect_code(2)
+        .stderr_text();
+        assert!(
+            err.contains("is out of range: an adjustment is -10^12 to 10^12 credits"),
+            "{err}"
+        );
+    }
+    let err = out(topup_cmd(&r, "12x", "INV-9"))
+        .expect_code(2)
+        .stderr_text();
+    assert!(err.contains("is not a whole number of credits"), "{err}");
+    assert!(billing(&r).is_empty());
+}
+
 #[test]
 fn topup_input_errors_name_the_flag() {
     let r = repo();
