@@ -46,7 +46,12 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
     out.push('\n');
     for f in &wp.findings {
         let (message, at, field) = shown(f);
-        let _ = writeln!(out, "    error: {message} ({at}: {field})");
+        // A finding on the whole file (a YAML syntax error) has no field to name.
+        if field.is_empty() {
+            let _ = writeln!(out, "    error: {message} ({at})");
+        } else {
+            let _ = writeln!(out, "    error: {message} ({at}: {field})");
+        }
     }
     if matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         for s in &wp.steps {

@@ -190,11 +190,16 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             let msg = e.to_string();
             let first = strip_location(msg.lines().next().unwrap_or("invalid YAML"));
             // The parser's budgets stop alias bombs and huge documents; say so in words.
+            // And what to do (SPEC §3): the common mistakes first, else where to look.
             let hint = if first.contains("budget breached") {
                 " (the document expands beyond the parser's limits: too many nodes, aliases or \
                  nesting levels; write it out without anchors/aliases, or split it)"
+            } else if first.contains("tab") {
+                "; indent with spaces: YAML does not allow tabs for indentation (the tab may be \
+                 on the next line)"
             } else {
-                ""
+                "; check the indentation and quoting at this line and the one before it (quote a \
+                 value holding ': ' or ' #', close every bracket and quote)"
             };
             Err(
                 Finding::error(rel, "", format!("YAML syntax error: {first}{hint}"))

@@ -252,6 +252,26 @@ fn yaml_syntax_error_reports_line_and_column() {
     assert_has(&text, &loc);
 }
 
+/// Until 2026-12-03 a YAML syntax error said what the parser found and not what to do, and
+/// `orchestrator --dry-run` printed it with a dangling `: ` for the field it does not have.
+#[test]
+fn yaml_syntax_errors_say_what_to_do_and_print_no_empty_field() {
+    let repo = repo_for(&fixtures().join("cases/yaml_syntax_error"));
+    let (_, text) = validate(repo.root(), &[]);
+    assert_has(&text, "; check the indentation and quoting at this line");
+    let out = repo.run(&["orchestrator", "--dry-run"]);
+    let stdout = out.stdout_text();
+    assert_has(&stdout, "unclosed bracket");
+    assert_has(&stdout, "(tenants/t1/workorders/bad.yml:4:3)");
+    assert!(!stdout.contains(": )"), "{stdout}");
+    repo.write(
+        "tenants/t1/workorders/bad.yml",
+        "work_order_id: bad\nsteps:\n\t- step_id: greet\n\t  module_id: produce\n",
+    );
+    let (_, text) = validate(repo.root(), &[]);
+    assert_has(&text, "indent with spaces: YAML does not allow tabs");
+}
+
 #[test]
 fn json_format_has_exactly_the_pinned_shape() {
     let repo = repo_for(&fixtures().join("thirteen"));
