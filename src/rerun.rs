@@ -120,7 +120,8 @@ fn check_reason(reason: &str) -> Result<()> {
         return Err(Error::input("--reason must not be empty")
             .help("say why the work order must run again, e.g. --reason \"upstream data fixed\""));
     }
-    billing::check_note(reason).map_err(|why| Error::input(format!("--reason {why}")))
+    billing::check_note(reason)
+        .map_err(|why| Error::input(format!("--reason {why}")).help(billing::note_help("--reason")))
 }
 
 /// The work order's last run number, 0 if none: run ids derive from the number, so the

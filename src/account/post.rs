@@ -151,7 +151,9 @@ pub(crate) fn check_reference_and_note<'a>(
     let reference = billing::check_reference(reference)
         .map_err(|why| Error::input(format!("--reference {why}")).help(help))?;
     if let Some(note) = note {
-        billing::check_note(note).map_err(|why| Error::input(format!("--note {why}")))?;
+        billing::check_note(note).map_err(|why| {
+            Error::input(format!("--note {why}")).help(billing::note_help("--note"))
+        })?;
     }
     Ok(reference)
 }

@@ -11,8 +11,12 @@ pub fn run(_ctx: &Ctx, args: &ManArgs) -> Result<Report> {
     let Some(dir) = &args.dir else {
         return Ok(Report::verbatim(render(cli)?));
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
-    let written = write_pages(dir, cli)?;
+    let help = "give --dir a folder this user can create and write, e.g. --dir ./man (or run `platform man` without --dir to print the page)";
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e).help(help))?;
+    let written = write_pages(dir, cli).map_err(|e| match e.help {
+        None => e.help(help),
+        Some(_) => e,
+    })?;
     let lines: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     let text = format!("wrote {} man pages:\n{}", lines.len(), lines.join("\n"));
     Ok(Report::new(text, serde_json::json!({ "written": lines })))

@@ -185,7 +185,14 @@ fn refuse_non_empty(dir: &Path) -> Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(dir, &e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(Error::input(format!(
+            "{} is a file, not a folder: init writes a new repository into a folder",
+            dir.display()
+        ))
+        .at(dir.display().to_string())
+        .help("give init the name of a new folder, or of an empty one")),
+        Err(e) => Err(Error::io(dir, &e)
+            .help("give init a new folder, or an empty one this user can read and write")),
     }
 }
 

@@ -76,6 +76,11 @@ pub fn check_note(note: &str) -> Result<(), String> {
     }
 }
 
+/// What to do about a note (or `--reason`) [`check_note`] refused, for a `help:` line.
+pub fn note_help(flag: &str) -> String {
+    format!("write {flag} as one line of at most {MAX_NOTE_CHARS} characters, without line breaks or tabs (join lines with '; ')")
+}
+
 /// `'x' (U+0078)`: a character named so that look-alikes and invisible ones show.
 fn describe_char(c: char) -> String {
     if c.is_control() || c.is_whitespace() {

@@ -581,4 +581,45 @@ fn a_flag_the_parser_refuses_still_gives_one_json_document_with_json() {
         .expect_ok()
         .stdout_text()
         .contains("--tenant-id"));
+
+/// Until 2026-12-03 these errors had no `help:` line (docs/exit-codes.md: every error says
+/// what to do).
+#[test]
+fn init_man_and_note_errors_say_what_to_do() {
+    let fx = Fx::new();
+    fx.write("afile", "");
+    let out = fx.run(&["init", "afile"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("afile is a file, not a folder"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.stderr_text()
+            .contains("help: give init the name of a new folder"),
+        "{}",
+        out.text()
+    );
+    let out = fx.run(&["man", "--dir", "/proc/nope"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("help: give --dir a folder this user can create and write"),
+        "{}",
+        out.text()
+    );
+    let out = fx
+        .topup_cmd("5", "p4")
+        .args(["--note", "a\nb"])
+        .output()
+        .unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("help: write --note as one line of at most 1000 characters"),
+        "{}",
+        out.text()
+    );
+    assert!(!fx.path(".billing-state/billing.jsonl").exists());
 }
