@@ -1,5 +1,5 @@
-//! `platform explain` (SPEC §10): topics `kind:name` over reason slugs, exit codes, record
-//! types, commands and error kinds, from the registry and the built-in texts.
+//! `platform explain` (SPEC §10): topics `kind:name` over reason slugs, adjust reasons, exit
+//! codes, record types, commands and error kinds, from the registry and the built-in texts.
 pub mod texts;
 
 use crate::config::registry::Registry;
@@ -10,6 +10,8 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum TopicKind {
     Slug,
+    /// An ADJUST record's `reason_slug` (the registry's `adjust_reasons`).
+    Adjust,
     Exit,
     Record,
     Command,
@@ -17,8 +19,9 @@ pub enum TopicKind {
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 5] = [
+    pub const ALL: [TopicKind; 6] = [
         TopicKind::Slug,
+        TopicKind::Adjust,
         TopicKind::Exit,
         TopicKind::Record,
         TopicKind::Command,
@@ -27,6 +30,7 @@ impl TopicKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TopicKind::Slug => "slug",
+            TopicKind::Adjust => "adjust",
             TopicKind::Exit => "exit",
             TopicKind::Record => "record",
             TopicKind::Command => "command",
@@ -66,7 +70,8 @@ impl Topic {
 }
 
 /// Every topic: the registry's reason slugs (built-in texts, or a registry entry's own
-/// description), exit codes, record types, then `extra` (commands, from the CLI's help).
+/// description), its adjust reasons, exit codes, record types, then `extra` (commands, from
+/// the CLI's help).
 pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
     let mut out: Vec<Topic> = registry
         .reasons()
@@ -84,6 +89,18 @@ pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
             t
         })
         .collect();
+    // ADJUST records show these in `reason_slug` too (statement), so they are explained.
+    out.extend(registry.adjust_reasons().iter().map(|id| {
+        match texts::ADJUST_REASONS.iter().find(|(n, _, _)| n == id) {
+            Some((n, m, t)) => Topic::new(TopicKind::Adjust, n, m, t),
+            None => Topic::new(
+                TopicKind::Adjust,
+                id,
+                "An ADJUST record's reason added by config/registry.yml's adjust_reasons: an operator's correction of a balance (admin-adjust) recorded with this reason.",
+                "See the ADJUST record's reference and note (platform statement) for the case.",
+            ),
+        }
+    }));
     for (kind, table) in [
         (TopicKind::Exit, texts::EXIT_CODES),
         (TopicKind::Record, texts::RECORD_TYPES),
@@ -129,11 +146,25 @@ pub fn lookup<'a>(catalog: &'a [Topic], query: &str) -> Result<&'a Topic> {
 
 /// "did you mean" for an unknown topic: the closest few by edit distance over names.
 fn suggest(catalog: &[Topic], query: &str) -> String {
-    let bare = query.split_once(':').map_or(query, |(_, n)| n);
-    let names: Vec<&str> = catalog.iter().map(|t| t.name.as_str()).collect();
+    // `error:nosuch` is closest to topics of its own kind, whatever other names are near.
+    let (kind, bare) = match query.split_once(':') {
+        Some((k, n)) => (TopicKind::parse(k), n),
+        None => (None, query),
+    };
+    let of_kind = |t: &&Topic| kind.is_none_or(|k| t.kind == k);
+    let names: Vec<&str> = catalog
+        .iter()
+        .filter(of_kind)
+        .map(|t| t.name.as_str())
+        .collect();
     let close: Vec<&str> = crate::suggest::closest(bare, names, usize::MAX)
         .into_iter()
-        .flat_map(|name| catalog.iter().filter(move |t| t.name == name))
+        .flat_map(|name| {
+            catalog
+                .iter()
+                .filter(of_kind)
+                .filter(move |t| t.name == name)
+        })
         .map(|t| t.topic.as_str())
         .take(5)
         .collect();

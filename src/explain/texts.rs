@@ -4,6 +4,25 @@
 /// `(name, meaning, what to do)`.
 pub type Text = (&'static str, &'static str, &'static str);
 
+/// The built-in adjust reasons (`admin-adjust --reason-slug`), as ADJUST records name them.
+pub const ADJUST_REASONS: &[Text] = &[
+    (
+        "goodwill",
+        "An ADJUST record: credits an operator gave (or took back) as a gesture, e.g. for a late or poor delivery, with admin-adjust.",
+        "Nothing: it is part of the balance. The record's reference and note (platform statement) name the case; a mistaken one is undone by another adjustment with its own reference.",
+    ),
+    (
+        "correction",
+        "An ADJUST record: an operator's correction of a wrong balance (a mistaken top-up amount, a charge that should not have been made), with admin-adjust.",
+        "Nothing: it is part of the balance. The record's reference and note (platform statement) name what was corrected.",
+    ),
+    (
+        "chargeback",
+        "An ADJUST record: credits taken back because a payment behind a top-up was reversed (a card chargeback, a returned wire), with admin-adjust.",
+        "Nothing: it is part of the balance. Settle the dispute named by the record's reference; a later top-up restores credits.",
+    ),
+];
+
 /// Every built-in reason slug. Whether it is refunded comes from the registry.
 pub const SLUGS: &[Text] = &[
     (

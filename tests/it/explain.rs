@@ -4,7 +4,7 @@
 use crate::support::check::assert_has;
 use crate::support::fx::crate_root;
 use crate::support::{Fx, Transcript};
-use platform::config::registry::BUILTIN_REASONS;
+use platform::config::registry::{BUILTIN_ADJUST_REASONS, BUILTIN_REASONS};
 use platform::explain::texts;
 use platform::records::RecordType;
 use serde_json::Value;
@@ -76,6 +76,31 @@ fn an_unknown_topic_exits_2_naming_the_closest_ones() {
         .as_str()
         .unwrap()
         .contains("record:SPEND"));
+}
+
+/// Until 2026-12-03 `explain goodwill` found no topic, though ADJUST records and statements
+/// show it as `reason_slug`; and `error:nosuch` was told of `command:module`.
+#[test]
+fn adjust_reasons_are_topics_and_a_kind_narrows_the_suggestions() {
+    let fx = Fx::new();
+    std::fs::write(
+        fx.path("config/registry.yml"),
+        "adjust_reasons:\n  - {id: migration}\n",
+    )
+    .unwrap();
+    let explained: Vec<&str> = texts::ADJUST_REASONS.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(explained, BUILTIN_ADJUST_REASONS);
+    for reason in BUILTIN_ADJUST_REASONS.iter().chain(&["migration"]) {
+        let (code, t) = explain(&fx, &[reason]);
+        assert_eq!(code, 0, "{reason}: {t}");
+        assert_eq!(t["topic"], format!("adjust:{reason}"));
+        assert_has(t["meaning"].as_str().unwrap(), "ADJUST");
+        assert!(!t["what_to_do"].as_str().unwrap().is_empty(), "{reason}");
+    }
+    let (code, doc) = explain(&fx, &["error:nosuch"]);
+    assert_eq!(code, 2);
+    let help = doc["error"]["help"].as_str().unwrap();
+    assert!(!help.contains("command:"), "{help}");
 }
 
 fn doc(name: &str) -> String {
