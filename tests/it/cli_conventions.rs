@@ -581,6 +581,7 @@ fn a_flag_the_parser_refuses_still_gives_one_json_document_with_json() {
         .expect_ok()
         .stdout_text()
         .contains("--tenant-id"));
+}
 
 /// Until 2026-12-03 these errors had no `help:` line (docs/exit-codes.md: every error says
 /// what to do).
