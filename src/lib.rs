@@ -23,6 +23,7 @@ pub mod ids;
 pub mod init;
 pub mod integrity;
 pub mod job_summary;
+pub mod known_ids;
 pub mod ledger;
 pub mod orchestrator;
 pub mod output;

@@ -57,19 +57,19 @@ pub fn list(
     let (history, _, _) = crate::runs::load(dir)?;
     if let Some(t) = tenant {
         let recorded = history.order.iter().map(|(t, _, _)| t.as_str());
-        crate::account::known::require_known(repo, t, recorded)?;
+        crate::known_ids::require_known(repo, t, recorded)?;
     }
     if let Some(wo) = work_order {
         // A typo must not read as "no runs": it names a work-order file or a work order
         // with runs (of the tenant, when given), like the orchestrator's --work-order-id.
         let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
-        let files = crate::account::known::work_order_file_ids(repo, tenant);
+        let files = crate::known_ids::work_order_file_ids(repo, tenant);
         let ran = history
             .work_orders
             .keys()
             .filter(|(t, _)| of_tenant(t))
             .map(|(_, w)| w.as_str());
-        crate::account::known::require_known_work_order(
+        crate::known_ids::require_known_work_order(
             wo,
             tenant,
             files.iter().map(String::as_str).chain(ran),

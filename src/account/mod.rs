@@ -1,6 +1,5 @@
 //! A tenant's credit account as commands see it: the balance and the statement (read from a ledger that passes every check) and the operator's privileged writes (top-up, adjustment).
 pub mod adjust;
-pub mod known;
 mod post;
 pub mod statement;
 pub mod topup;
@@ -28,11 +27,11 @@ pub struct Balance {
 /// The balance of `tenant_id` in the billing-state directory `dir`, from a ledger
 /// that passes every check of integrity-validate (reads only, no lock).
 /// A tenant id that is neither a folder of `repo`'s tenants/ nor in the ledger is an input
-/// error ([`known::require_known`]).
+/// error ([`crate::known_ids::require_known`]).
 pub fn balance(repo: &Path, dir: &Path, tenant_id: &str) -> Result<Balance> {
     check_tenant_id(tenant_id)?;
     let reading = verified(dir, &[], |_| Ok(()))?;
-    known::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
+    crate::known_ids::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
     Ok(Balance {
         tenant_id: tenant_id.to_string(),
         balance_credits: reading.balances.get(tenant_id).copied().unwrap_or(0),

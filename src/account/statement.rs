@@ -114,7 +114,7 @@ pub fn statement(
         }
         Ok(())
     })?;
-    super::known::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
+    crate::known_ids::require_known(repo, tenant_id, reading.balances.keys().map(String::as_str))?;
     let (records, closing) = rows(opening, &entries)?;
     Ok(Statement {
         tenant_id: tenant_id.to_string(),

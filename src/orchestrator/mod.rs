@@ -314,7 +314,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
             .keys()
             .map(String::as_str)
             .chain(view.history.work_orders.keys().map(|(t, _)| t.as_str()));
-        crate::account::known::require_known(&setup.repo.root, tenant, recorded)?;
+        crate::known_ids::require_known(&setup.repo.root, tenant, recorded)?;
     }
     if let Some(wo) = &opts.filter.work_order_id {
         require_known_work_order(
@@ -423,7 +423,7 @@ fn require_known_work_order(
                 .filter(|(t, _)| of_tenant(t))
                 .map(|(_, w)| w.as_str()),
         );
-    crate::account::known::require_known_work_order(wo, tenant, known)
+    crate::known_ids::require_known_work_order(wo, tenant, known)
 }
 
 /// Free `big` on another thread while the pass's summary is printed: the repository's work

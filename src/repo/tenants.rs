@@ -101,7 +101,7 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
         .topic(crate::error::Topic::UnknownTenant)
         .help(format!(
             "{}; name an existing tenant, or add tenants/<tenant_id>/tenant.yml first",
-            crate::account::known::known_tenants_help(root, tenant_id, &[])
+            crate::known_ids::known_tenants_help(root, tenant_id, &[])
         )))
     };
     let missing = |rel: PathBuf| {

@@ -1,7 +1,4 @@
-//! Whether a `--tenant-id` (or `--work-order-id`) names a tenant (work order): a folder
-//! (file) of the repository's tenants/, or one the ledger has records of (a tenant removed
-//! from the repository keeps its history). Anything else is a typo, and an input error,
-//! never a quiet zero.
+//! Whether a `--tenant-id` or `--work-order-id` names a tenant or work order of the repository or the ledger: anything else is a typo, an input error with the closest ids, never a quiet zero.
 use crate::error::{Error, Result};
 use std::path::Path;
 
