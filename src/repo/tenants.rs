@@ -163,7 +163,13 @@ pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Re
     Err(Error::input(format!(
         "--work-order-id: tenant {tenant_id} has no work order '{work_order_id}' (no tenants/{tenant_id}/workorders/{work_order_id}.yml)"
     ))
-    .help("name an existing work order of the tenant (platform runs lists those that ran)"))
+    .help({
+        let ids = crate::known_ids::work_order_file_ids(root, Some(tenant_id));
+        let hint = crate::suggest::did_you_mean(work_order_id, ids.iter().map(String::as_str))
+            .map(|d| format!("{d} "))
+            .unwrap_or_default();
+        format!("{hint}name an existing work order of the tenant (platform runs lists those that ran)")
+    }))
 }
 
 /// Every folder under tenants/: the tenants, loaded, and the folders that are not tenants.

@@ -280,6 +280,7 @@ fn a_rerun_of_an_unknown_tenant_or_work_order_exits_2() {
     fx.workorder("once", &once());
     for (tenant, wo, needle) in [
         ("t1", "missing", "has no work order 'missing'"),
+        ("t1", "onse", "did you mean 'once'?"),
         ("t9", "once", "unknown tenant 't9'"),
         ("t1", "../t2/x", "--work-order-id"),
     ] {
