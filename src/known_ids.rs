@@ -29,19 +29,8 @@ pub fn require_known<'a>(
 pub fn known_tenants_help(repo: &Path, tenant_id: &str, recorded: &[&str]) -> String {
     let mut known = folder_names(&repo.join("tenants"));
     known.extend(recorded.iter().map(|s| s.to_string()));
-    known.sort();
-    known.dedup();
-    let hint = crate::suggest::did_you_mean(tenant_id, known.iter().map(String::as_str))
-        .map(|d| format!("{d} "))
-        .unwrap_or_default();
-    format!(
-        "{hint}(known tenants: {})",
-        if known.is_empty() {
-            "none".to_string()
-        } else {
-            known.join(", ")
-        }
-    )
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    closest_and_known(tenant_id, known, "known tenants")
 }
 
 /// Ok when `wo` is among `known` (the ids of work-order files and of work orders with runs,
@@ -51,27 +40,43 @@ pub fn require_known_work_order<'a>(
     tenant: Option<&str>,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Result<()> {
-    let mut known: Vec<&str> = known.into_iter().collect();
+    let known: Vec<&str> = known.into_iter().collect();
     if known.contains(&wo) {
         return Ok(());
     }
-    known.sort_unstable();
-    known.dedup();
-    let hint = crate::suggest::did_you_mean(wo, known.iter().copied())
-        .map(|d| format!("{d} "))
-        .unwrap_or_default();
     let whose = tenant.map_or("any tenant".to_string(), |t| format!("tenant {t}"));
     Err(Error::input(format!(
         "--work-order-id: unknown work order '{wo}': no work-order file of {whose} has that id, and the ledger has no run of it"
     ))
-    .help(format!(
-        "{hint}(known: {})",
-        match known.len() {
-            0 => "none".to_string(),
-            n if n > 10 => format!("{} and {} more", known[..10].join(", "), n - 10),
-            _ => known.join(", "),
-        }
-    )))
+    .help(closest_and_known(wo, known, "known")))
+}
+
+/// The work orders `history` has runs of (of `tenant`, when given).
+pub fn with_runs<'a>(
+    history: &'a crate::runs::history::History,
+    tenant: Option<&'a str>,
+) -> impl Iterator<Item = &'a str> {
+    history
+        .work_orders
+        .keys()
+        .filter(move |(t, _)| tenant.is_none_or(|x| x == t))
+        .map(|(_, w)| w.as_str())
+}
+
+/// `did you mean 'x'? (<label>: a, b, ...)`: the closest of `known` to `query`, then the known
+/// ids (sorted, at most ten named).
+fn closest_and_known(query: &str, mut known: Vec<&str>, label: &str) -> String {
+    known.sort_unstable();
+    known.dedup();
+    let listed = match known.len() {
+        0 => "none".to_string(),
+        n if n > 10 => format!("{} and {} more", known[..10].join(", "), n - 10),
+        _ => known.join(", "),
+    };
+    format!(
+        "{}({label}: {listed})",
+        crate::suggest::hint(query, known.iter().copied())
+    )
 }
 
 /// The ids of the work-order files (`tenants/<t>/workorders/<id>.yml` or `.yaml`) of

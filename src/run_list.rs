@@ -62,13 +62,8 @@ pub fn list(
     if let Some(wo) = work_order {
         // A typo must not read as "no runs": it names a work-order file or a work order
         // with runs (of the tenant, when given), like the orchestrator's --work-order-id.
-        let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
         let files = crate::known_ids::work_order_file_ids(repo, tenant);
-        let ran = history
-            .work_orders
-            .keys()
-            .filter(|(t, _)| of_tenant(t))
-            .map(|(_, w)| w.as_str());
+        let ran = crate::known_ids::with_runs(&history, tenant);
         crate::known_ids::require_known_work_order(
             wo,
             tenant,

@@ -30,6 +30,13 @@ pub fn did_you_mean<'a>(query: &str, known: impl IntoIterator<Item = &'a str>) -
     Some(format!("did you mean {}?", quoted.join(" or ")))
 }
 
+/// [`did_you_mean`] followed by a space, or nothing: the start of a `help:` line.
+pub fn hint<'a>(query: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    did_you_mean(query, known)
+        .map(|d| format!("{d} "))
+        .unwrap_or_default()
+}
+
 /// Levenshtein distance over characters.
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

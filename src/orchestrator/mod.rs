@@ -411,18 +411,11 @@ fn require_known_work_order(
     tenant: Option<&str>,
     wo: &str,
 ) -> Result<()> {
-    let of_tenant = |t: &str| tenant.is_none_or(|x| x == t);
     let known = repo
         .work_orders()
-        .filter(|l| of_tenant(&l.tenant_id))
+        .filter(|l| tenant.is_none_or(|x| x == l.tenant_id))
         .map(|l| l.stem.as_str())
-        .chain(
-            history
-                .work_orders
-                .keys()
-                .filter(|(t, _)| of_tenant(t))
-                .map(|(_, w)| w.as_str()),
-        );
+        .chain(crate::known_ids::with_runs(history, tenant));
     crate::known_ids::require_known_work_order(wo, tenant, known)
 }
 

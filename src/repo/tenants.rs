@@ -165,9 +165,7 @@ pub fn check_work_order(root: &Path, tenant_id: &str, work_order_id: &str) -> Re
     ))
     .help({
         let ids = crate::known_ids::work_order_file_ids(root, Some(tenant_id));
-        let hint = crate::suggest::did_you_mean(work_order_id, ids.iter().map(String::as_str))
-            .map(|d| format!("{d} "))
-            .unwrap_or_default();
+        let hint = crate::suggest::hint(work_order_id, ids.iter().map(String::as_str));
         format!("{hint}name an existing work order of the tenant (platform runs lists those that ran)")
     }))
 }
