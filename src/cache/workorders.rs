@@ -172,7 +172,7 @@ pub fn load(runtime_dir: &Path) -> Option<Known> {
     serde_json::from_slice(&super::read(runtime_dir, FILE)?).ok()
 }
 
-/// Keep the verdict of every work order that has one (valid, or a draft), but those of
+/// Keep the verdict of every work order that has one (enabled and valid), but those of
 /// `doubted` (files the pass found in disagreement with their verdict): judged again next
 /// pass. Written again at the end of a pass, over whatever a module wrote meanwhile.
 pub fn save(runtime_dir: &Path, repo: &Repo, doubted: &BTreeSet<&str>) {
@@ -243,20 +243,6 @@ fn describe(fields: Option<(bool, Option<crate::workorder::schedule::Every>)>) -
     }
 }
 
-/// For a work order the planner found disabled and would close the open runs of: confirmed
-/// from the file when the cache vouched for it (see [`agrees_with_file`]): closing a run that
-/// the file wants resumed would end it `superseded`.
-pub fn disabled_in_file(repo: &Repo, lw: &LoadedWorkOrder) -> Result<(), String> {
-    if !lw.vouched || lw.kept {
-        return Ok(());
-    }
-    let again = crate::repo::load_work_order(&repo.root, Path::new(&lw.rel), &lw.tenant_id);
-    match again.work_order.as_ref().map(|w| w.enabled) {
-        Some(true) => agrees_with_file(lw, &again),
-        _ => Ok(()),
-    }
-}
-
 fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> Judged {
     let rel = Path::new(&slot.rel);
     let raw = match crate::yaml::read_at(&repo.beneath(rel)) {
@@ -295,11 +281,13 @@ fn judged(repo: &Repo, slot: &LoadedWorkOrder, known: Option<&Known>) -> Judged 
     }
 }
 
-/// The verdict on a parsed work order: a draft, or enabled and without errors (an invalid
-/// one is judged again every pass, to report its findings).
+/// The verdict on a parsed work order: enabled and without errors. An invalid one is judged
+/// again every pass, to report its findings; so is a draft, because skipping a work order is
+/// the one thing the planner does with a verdict without reading the file again: a module can
+/// write the cache, and a forged `enabled: false` would stop a due work order unseen.
 fn verdict(lw: &LoadedWorkOrder, sha256: &str, errors: &[Finding]) -> Option<Verdict> {
     let wo = lw.work_order.as_ref()?;
-    if lw.enabled && !errors.is_empty() {
+    if !lw.enabled || !errors.is_empty() {
         return None;
     }
     let assets = wo

@@ -286,24 +286,9 @@ pub fn plan(input: &PlanInput) -> Plan {
         if close.is_empty() {
             continue;
         }
-        // Disabled by a cached verdict: the file must say so too before its runs are closed.
-        let cached = input
-            .repo
-            .work_orders()
-            .find(|l| &l.tenant_id == tenant && &l.stem == wo);
-        match cached.map(|lw| {
-            (
-                lw,
-                crate::cache::workorders::disabled_in_file(input.repo, lw),
-            )
-        }) {
-            Some((lw, Err(why))) => {
-                let mut wp = blank(lw, "");
-                wp.findings.push(Finding::error(&lw.rel, "enabled", why));
-                out.push(wp);
-            }
-            _ => out.push(close_only(input.repo, tenant, wo, close)),
-        }
+        // Disabled as its file says: a draft's verdict is never taken from the cache
+        // (`cache::workorders::verdict`), so a forged one cannot close a run.
+        out.push(close_only(input.repo, tenant, wo, close));
     }
     // Closings of disabled and deleted work orders join the tenant/work order order.
     out.sort_by(|a, b| (&a.tenant_id, &a.work_order_id).cmp(&(&b.tenant_id, &b.work_order_id)));

@@ -1,4 +1,4 @@
-//! Work-order files a cache vouches for by path and digest (valid when last validated, or drafts): loading skips parsing them, and the context key says which modules and config the verdicts were reached under.
+//! Work-order files a cache vouches for by path and digest (enabled and valid when last validated): loading skips parsing them, and the context key says which modules and config the verdicts were reached under.
 use super::{LoadedModule, LoadedWorkOrder};
 use crate::findings::Finding;
 use crate::workorder::model::{Mode, WorkOrder};
@@ -12,7 +12,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     pub sha256: String,
-    /// A draft (`enabled: false`): only warned about, never planned.
+    /// Always true in a verdict written now (a draft has none); a cache saying false is
+    /// forged, and not believed.
     pub enabled: bool,
     /// Its `{asset: path}` inputs, opened again on every load (an asset removed since makes
     /// the file parse and validate again).
@@ -35,7 +36,9 @@ impl Known {
         let v = self
             .files
             .get(&raw.rel)
-            .filter(|v| v.sha256 == raw.sha256)?;
+            // A draft's verdict is never written (see `cache::workorders::verdict`): one
+            // found here is forged, and believing it would skip a due work order.
+            .filter(|v| v.sha256 == raw.sha256 && v.enabled)?;
         let assets_open = v
             .assets
             .iter()

@@ -661,7 +661,6 @@ fn outlink_pass(fx: &Fx, id: &str, step_id: &str, swap: &str, rest: &str) -> (Ou
 /// step fails `outputs_missing`, is refunded, and no record holds the planted file's digest.
 #[test]
 fn an_outputs_folder_swapped_for_a_link_is_refused_and_never_read_through() {
-    use sha2::{Digest, Sha256};
     let fx = fx();
     let planted = b"bytes of another tenant\n";
     let elsewhere = fx.path("elsewhere");
@@ -681,10 +680,7 @@ fn an_outputs_folder_swapped_for_a_link_is_refused_and_never_read_through() {
         .unwrap()
         .file_type()
         .is_symlink());
-    let digest: String = Sha256::digest(planted)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::support::check::sha256_hex(planted);
     for file in ["evidence.jsonl", "billing.jsonl"] {
         let records = fx.records(file);
         assert!(!records.is_empty(), "{file}");
@@ -827,7 +823,9 @@ fn a_module_that_forges_the_work_order_cache_makes_nothing_run_or_charge() {
     let path = fx.path("runtime/.cache/workorders.json");
     let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     cache["files"]["tenants/t1/workorders/victim.yml"]["schedule"] = "day".into();
-    cache["files"]["tenants/t1/workorders/draft.yml"]["enabled"] = true.into();
+    let draft = crate::support::check::sha256_hex(fx.bytes("tenants/t1/workorders/draft.yml"));
+    cache["files"]["tenants/t1/workorders/draft.yml"] =
+        serde_json::json!({"sha256": draft, "enabled": true, "assets": [], "schedule": null});
     std::fs::write(&path, cache.to_string()).unwrap();
     let (out, v) = pass(&fx);
     assert_eq!(out.status.code(), Some(1), "{}", out.text());

@@ -1,5 +1,5 @@
 //! The derived caches of a no-op pass (SPEC §8): the ledger cache verifies only records appended since it was written and is rebuilt when missing, stale, damaged or another ledger's; the work-order cache parses only changed files, and a changed module validates every work order again.
-use crate::support::check::assert_has;
+use crate::support::check::{assert_has, sha256_hex};
 use crate::support::fx::Transcript;
 use crate::support::ledger_fixtures::{copy_state, forge};
 use crate::support::orch::{funded_order, CHAIN};
@@ -330,7 +330,6 @@ fn a_removed_asset_is_seen_under_a_cached_verdict() {
 /// vouched work order again before it runs: reported invalid, no run, nothing charged.
 #[test]
 fn a_forged_cache_verdict_never_lets_an_invalid_work_order_run() {
-    use sha2::{Digest, Sha256};
     let fx = after_one_pass();
     // Invalid: it binds an input the module does not declare.
     let rel = "tenants/t1/workorders/sneaky.yml";
@@ -345,10 +344,7 @@ fn a_forged_cache_verdict_never_lets_an_invalid_work_order_run() {
         cache["files"].get(rel).is_none(),
         "an invalid work order is never cached"
     );
-    let digest: String = Sha256::digest(yaml.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = sha256_hex(yaml);
     cache["files"][rel] =
         json!({"sha256": digest, "enabled": true, "assets": [], "schedule": null});
     std::fs::write(&path, cache.to_string()).unwrap();
@@ -423,19 +419,47 @@ fn a_cached_draft_flag_never_closes_a_run_the_file_wants_resumed() {
     // which would close the run as superseded (refunding it) instead of resuming it.
     let fx = funded_order("chain", CHAIN, 100);
     crate::support::orch::crash_after_first_charge(&fx);
-    let path = cache_file(&fx, "workorders.json");
-    let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    cache["files"]["tenants/t1/workorders/chain.yml"]["enabled"] = false.into();
-    std::fs::write(&path, cache.to_string()).unwrap();
-    let (code, sum, _) = fx.orchestrate(&[]);
-    assert_eq!(code, 1, "{sum}");
-    assert_eq!(sum["runs"], json!([]), "nothing closed: {sum}");
-    assert_eq!(sum["invalid"][0]["work_order_id"], "chain", "{sum}");
-    assert_has(&sum["invalid"].to_string(), "work-order cache");
-    assert!(fx.of_type("billing.jsonl", "REFUND").is_empty());
-    // Judged from the file next: the run is resumed, not closed.
+    forge_draft_verdict(&fx, "tenants/t1/workorders/chain.yml");
+    // Not believed: the file is parsed, and the run is resumed at once.
     let (code, sum, _) = fx.orchestrate(&[]);
     assert_eq!(code, 0, "{sum}");
     assert_eq!(sum["runs"][0]["action"], "resume", "{sum}");
     assert_eq!(sum["runs"][0]["status"], "COMPLETED", "{sum}");
+    assert!(fx.of_type("billing.jsonl", "REFUND").is_empty());
+}
+
+#[test]
+fn a_cached_draft_flag_never_makes_a_pass_skip_a_due_work_order() {
+    // A valid work order that has not run yet, and a verdict forged for its exact bytes
+    // (a module can read the repository and write the runtime directory) saying "draft".
+    let fx = after_one_pass();
+    let rel = "tenants/t1/workorders/fresh.yml";
+    fx.write(
+        rel,
+        CHAIN.replace("work_order_id: chain", "work_order_id: fresh"),
+    );
+    forge_draft_verdict(&fx, rel);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["runs"][0]["work_order_id"], "fresh", "{sum}");
+    assert_eq!(sum["runs"][0]["status"], "COMPLETED", "{sum}");
+    let cache: Value = serde_json::from_slice(&fx.bytes("runtime/.cache/workorders.json")).unwrap();
+    assert!(
+        cache["files"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v["enabled"] == true),
+        "no draft verdict is written: {cache}"
+    );
+}
+
+/// Write a verdict into the work-order cache saying `rel`, as its bytes are now, is a draft.
+fn forge_draft_verdict(fx: &Fx, rel: &str) {
+    let digest = sha256_hex(fx.bytes(rel));
+    let path = cache_file(fx, "workorders.json");
+    let mut cache: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cache["files"][rel] =
+        json!({"sha256": digest, "enabled": false, "assets": [], "schedule": null});
+    std::fs::write(&path, cache.to_string()).unwrap();
 }

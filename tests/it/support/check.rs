@@ -1,5 +1,6 @@
-//! Small checks on what a command printed: text that must contain a needle, and lookups in
-//! the JSON arrays of its documents (runs, steps, findings, manifests).
+//! Small checks on what a command printed: text that must contain a needle, lookups in
+//! the JSON arrays of its documents (runs, steps, findings, manifests), and digests as the
+//! records and caches write them.
 use serde_json::Value;
 use std::fmt::Debug;
 
@@ -33,5 +34,14 @@ pub fn strs<'a>(array: &'a Value, key: &str) -> Vec<&'a str> {
                 .as_str()
                 .unwrap_or_else(|| panic!("no string {key} in {e}"))
         })
+        .collect()
+}
+
+/// SHA-256 of `data` in lowercase hex, as records, manifests and caches write digests.
+pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
         .collect()
 }

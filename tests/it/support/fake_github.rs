@@ -3,7 +3,7 @@
 //! or named upload, 429/5xx GETs, 5xx POSTs, failed renames) and a call log.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use sha2::{Digest, Sha256};
+use super::check::sha256_hex;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use wiremock::matchers::any;
@@ -256,13 +256,6 @@ impl Respond for Responder {
         }
         answer
     }
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn message(status: u16, msg: &str) -> ResponseTemplate {
