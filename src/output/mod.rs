@@ -82,7 +82,7 @@ fn verbosity_at_least(v: Verbosity) -> bool {
 /// Takes a closure so a line nobody reads costs nothing to format.
 pub fn debug(line: impl FnOnce() -> String) {
     if verbosity_at_least(Verbosity::Debug) {
-        eprintln!("{}", guard_text(&format!("debug: {}", line()), false));
+        to_stderr(&guard_text(&format!("debug: {}", line()), false));
     }
 }
 
@@ -289,7 +289,7 @@ pub fn json_document(value: &(impl serde::Serialize + ?Sized)) -> String {
 pub fn print_report(report: &Report, json: bool) {
     if verbosity_at_least(Verbosity::Normal) {
         for note in &report.notes {
-            eprintln!("{}", guard_text(note, false));
+            to_stderr(&guard_text(note, false));
         }
     }
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
@@ -319,7 +319,13 @@ pub fn print_report(report: &Report, json: bool) {
 
 /// Print an error to stderr in the `error: / --> / help:` shape.
 pub fn print_error(err: &Error) {
-    eprintln!("{}", guard_text(&err.to_string(), false));
+    to_stderr(&guard_text(&err.to_string(), false));
+}
+
+/// One line on stderr. A closed stream (a reader that went away: `2>&1 | head`) is not an
+/// error of the command: `eprintln!` would panic and exit 101 instead of the command's code.
+fn to_stderr(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// An error as the one JSON document a `--json` caller expects on stdout.
@@ -334,13 +340,15 @@ pub fn print_error_json(err: &Error) {
             "exit_code": err.exit_code(),
         }
     });
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    // As for stderr: a closed stdout leaves the exit code the error's.
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 /// One progress line on stderr (long-running commands).
 pub fn progress(line: &str) {
     if verbosity_at_least(Verbosity::Normal) {
-        eprintln!("{}", guard_text(line, false));
+        to_stderr(&guard_text(line, false));
     }
 }
 

@@ -314,6 +314,42 @@ fn every_command_with_a_result_accepts_json() {
     }
 }
 
+/// A reader that went away (`platform … | head -c 10`) is no error of the command: an error,
+/// a parse error and a result, each printed to a stdout and a stderr whose readers are gone
+/// before anything is written, keep their own exit codes (a panic would exit 101).
+#[test]
+fn a_closed_stdout_or_stderr_keeps_the_commands_exit_code() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    let cases: [(&[&str], i32); 4] = [
+        (&["balance", "--tenant-id", "nosuch", "--json"], 2),
+        (&["orchestrator", "--jobs", "0", "--json"], 2),
+        (&["balance", "--tenant-id", "t1", "--json"], 0),
+        (&["balance", "--tenant-id", "nosuch"], 2),
+    ];
+    for (args, code) in cases {
+        let broken = || {
+            let mut fds = [0; 2];
+            // SAFETY: pipe(2) fills both descriptors, each then owned once.
+            #[allow(unsafe_code)]
+            let (r, w) = unsafe {
+                assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+                (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+            };
+            drop(r);
+            w
+        };
+        let status = platform_in(fx.root())
+            .args(args)
+            .stdout(broken())
+            .stderr(broken())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
+}
+
 #[test]
 fn consistency_validate_json_is_format_json() {
     let fx = Fx::new();
