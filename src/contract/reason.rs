@@ -96,13 +96,18 @@ impl Failure {
 
     /// Only the platform decides it (a refusal, a closing): a module cannot report it.
     fn platform_only(&self) -> bool {
+        self.before_charging() || matches!(self, Failure::Superseded | Failure::UsageInvalid)
+    }
+
+    /// Found before the step was charged, so nothing was (SPEC §4): never the outcome of a
+    /// step that ran, which was charged and is refunded if it fails.
+    pub fn before_charging(&self) -> bool {
         matches!(
             self,
             Failure::NotEnoughCredits
                 | Failure::SecretsMissing
-                | Failure::Superseded
                 | Failure::NotEntitled
-                | Failure::UsageInvalid
+                | Failure::InputInvalid
         )
     }
 }

@@ -228,7 +228,7 @@ fn charge_and_run(
     let result = match inputs {
         Ok(inputs) => {
             let _turn = env.turn(p.contract);
-            runner::run(&step_run, &inputs)
+            after_charge(runner::run(&step_run, &inputs))
         }
         Err(why) => StepResult::failed(
             Failure::ModuleFailed,
@@ -240,6 +240,24 @@ fn charge_and_run(
         result: Box::new(result),
         spends,
     })
+}
+
+/// A step that ran was charged: a failure it reports with a reason that means "found before
+/// charging, nothing charged" (a built-in finding its input wrong only now) is a refundable
+/// `module_failed` instead, so the reports never say "nothing charged" of a charge kept.
+fn after_charge(mut result: StepResult) -> StepResult {
+    if let Some(reason) = result.reason_slug.take() {
+        if reason.before_charging() {
+            let found = result.message.take().unwrap_or_default();
+            result.message = Some(format!(
+                "{reason}: {found} (found after the step was charged; its charges are refunded)"
+            ));
+            result.reason_slug = Some(Failure::ModuleFailed);
+        } else {
+            result.reason_slug = Some(reason);
+        }
+    }
+    result
 }
 
 /// The outcome batch (outcome, evidence item, receipt), then the refunds a refundable
@@ -373,5 +391,19 @@ mod tests {
         let refused = Ending::Refused(Failure::InputInvalid, "bad".into());
         assert_eq!(refused.status(), StepStatus::Failed);
         assert_eq!(refused.message(), Some("bad"));
+    }
+
+    #[test]
+    fn a_step_that_ran_never_ends_with_a_before_charging_reason() {
+        // A built-in that finds its input wrong only after the charge (the file changed
+        // since the check before charging).
+        let found = after_charge(StepResult::failed(Failure::InputInvalid, "gone"));
+        assert_eq!(found.reason_slug, Some(Failure::ModuleFailed));
+        let message = found.message.unwrap_or_default();
+        assert!(message.starts_with("input_invalid: gone"), "{message}");
+        let timeout = after_charge(StepResult::failed(Failure::Timeout, "slow"));
+        assert_eq!(timeout.reason_slug, Some(Failure::Timeout));
+        assert_eq!(timeout.message.as_deref(), Some("slow"));
+        assert_eq!(after_charge(StepResult::completed()).reason_slug, None);
     }
 }

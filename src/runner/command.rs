@@ -246,14 +246,27 @@ fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
     };
     let said_failed = field("status").as_deref() == Some("FAILED");
     if *exit != Exit::Code(0) || said_failed {
-        let reason = field("reason_slug")
-            .filter(|s| (spec.known_reason)(s) && reason::module_may_report(s))
-            .map_or(Failure::ModuleFailed, Failure::from);
-        let msg = field("message").unwrap_or_else(|| match exit {
+        let slug = field("reason_slug");
+        let allowed = slug
+            .as_deref()
+            .is_some_and(|s| (spec.known_reason)(s) && reason::module_may_report(s));
+        let mut msg = field("message").unwrap_or_else(|| match exit {
             Exit::Signal(s) => format!("module was killed by signal {s}"),
             Exit::Code(c) => format!("module exited with exit status: {c}"),
             _ => "module failed".to_string(),
         });
+        let reason = match slug {
+            Some(s) if allowed => Failure::from(s),
+            Some(s) => {
+                // Say why the operator sees another reason than the module's own.
+                msg.push_str(&format!(
+                    " (the module reported reason '{}', which is unknown or only the platform decides: failed as module_failed)",
+                    s.chars().take(64).collect::<String>()
+                ));
+                Failure::ModuleFailed
+            }
+            None => Failure::ModuleFailed,
+        };
         return StepResult::failed(reason, msg);
     }
     completed(spec, reported.as_ref(), field("message"))

@@ -175,6 +175,44 @@ steps:
       all_text: {from_step: gen, from_file: lines.txt, selector: text}
 "#;
 
+/// SPEC §4: `input_invalid`, `not_enough_credits`, `secrets_missing` and `not_entitled` are
+/// found before charging, so nothing is charged. A module that ran was charged: reporting one
+/// of them fails closed as `module_failed`, refunded, and the reports never show a kept
+/// charge as "nothing charged".
+#[test]
+fn a_module_reporting_a_before_charging_reason_is_module_failed_and_refunded() {
+    let slugs = [
+        "input_invalid",
+        "not_enough_credits",
+        "secrets_missing",
+        "not_entitled",
+    ];
+    let steps: String = slugs
+        .iter()
+        .map(|s| {
+            format!(
+                "  - {{step_id: {s}, module_id: fail, kind: transform, inputs: {{slug: {s}}}}}\n"
+            )
+        })
+        .collect();
+    let fx = funded_order("liar", &format!("work_order_id: liar\nsteps:\n{steps}"), 50);
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "every step failed: {sum}");
+    let run = run_of(&sum, "liar");
+    for slug in slugs {
+        let step = step_of(run, slug);
+        assert_eq!(step["status"], "FAILED", "{step}");
+        assert_eq!(step["reason_slug"], "module_failed", "{step}");
+        assert!(step["message"].as_str().unwrap().contains(slug), "{step}");
+    }
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    assert_eq!(refunds.len(), slugs.len(), "every charge refunded");
+    assert!(refunds.iter().all(|r| r["reason_slug"] == "module_failed"));
+    assert_eq!(fx.balance(), 50);
+    assert_eq!(run["charged_credits"], 16, "{run}");
+    assert_eq!(run["refunded_credits"], 16, "{run}");
+}
+
 #[test]
 fn a_failing_module_gives_partial_with_one_refund_and_a_skipped_downstream_step() {
     let fx = funded_order("failing", FAILING, 50);
