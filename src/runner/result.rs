@@ -15,6 +15,11 @@ pub const MESSAGE_CAP: usize = 4_000;
 /// Bytes (as JSON) of a step's value outputs that are recorded: with the message and the
 /// rest of a step outcome, a ledger line stays under 1 MiB.
 pub const VALUES_CAP: usize = 512 << 10;
+/// How deep a value output may nest. A record holds a value two levels down
+/// (`values.<id>`), and the ledger's reader refuses a line nested deeper than 64
+/// (`ledger::line`): a deeper value, once written, would make the ledger unreadable for
+/// every tenant.
+pub const VALUES_DEPTH_CAP: usize = 32;
 
 pub type ResultObject = serde_json::Map<String, serde_json::Value>;
 
@@ -144,7 +149,8 @@ pub fn bound_message(message: String) -> String {
     cut
 }
 
-/// Err when the values, as JSON, exceed [`VALUES_CAP`].
+/// Err when the values, as JSON, exceed [`VALUES_CAP`] or nest deeper than
+/// [`VALUES_DEPTH_CAP`].
 pub fn check_values(values: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
     let len = serde_json::to_vec(values).map_or(usize::MAX, |v| v.len());
     if len > VALUES_CAP {
@@ -153,7 +159,26 @@ pub fn check_values(values: &serde_json::Map<String, serde_json::Value>) -> Resu
             VALUES_CAP >> 10
         ));
     }
+    if let Some((id, depth)) = values
+        .iter()
+        .map(|(id, v)| (id, depth(v)))
+        .find(|(_, d)| *d > VALUES_DEPTH_CAP)
+    {
+        return Err(format!(
+            "value output '{id}' nests {depth} levels deep; a value may nest at most {VALUES_DEPTH_CAP}"
+        ));
+    }
     Ok(())
+}
+
+/// How many arrays and objects deep `v` goes (a scalar: 0). serde_json parsed it within its
+/// own recursion limit (128), so recursing here is bounded too.
+fn depth(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        serde_json::Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 #[cfg(test)]

@@ -620,6 +620,33 @@ fn oversized_results_are_capped_so_no_ledger_line_reaches_1_mib() {
     assert_ledger_lines_under_1_mib(&fx);
 }
 
+/// Attack: a value of ~140 bytes nested past the depth the ledger's reader accepts (64). Once
+/// written, every reader would refuse the ledger: billing stopped for every tenant. Refused
+/// at intake instead (`outputs_too_large`, refunded); a value at the cap is recorded and read.
+#[test]
+fn a_value_nested_past_the_cap_is_refused_and_the_ledger_stays_readable() {
+    let yaml = "work_order_id: deep\nsteps:\n  - {step_id: deep, module_id: bigresult, kind: transform, inputs: {nest: 100}}\n  - {step_id: at_cap, module_id: bigresult, kind: transform, inputs: {nest: 32}}\n";
+    let (fx, out, run) = pass_one("deep", yaml);
+    let deep = step_of(&run, "deep");
+    assert_eq!(deep["reason_slug"], "outputs_too_large", "{}", out.text());
+    assert!(
+        deep["message"]
+            .as_str()
+            .unwrap()
+            .contains("nests 100 levels"),
+        "{deep}"
+    );
+    assert_eq!(
+        step_of(&run, "at_cap")["status"],
+        "COMPLETED",
+        "{}",
+        out.text()
+    );
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 1);
+    fx.integrity().unwrap();
+    assert_eq!(fx.balance(), 99, "the refused step's charge came back");
+}
+
 /// The work order of `a_secret_split_across_writes_is_redacted_in_both_logs`.
 const SPLIT: &str =
     "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n";
