@@ -30,6 +30,19 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
             return Err(Error::input(format!("{flag}: {why}")));
         }
     }
+    let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    if let (Some((k, n)), Some(t)) = (shard, args.tenant_id.as_deref()) {
+        let theirs = orchestrator::plan::tenant_shard(t, n);
+        if theirs != k {
+            // A pass that could select nothing is a mistake, as a mistyped id is.
+            return Err(Error::input(format!(
+                "--tenant-id {t} is in shard {theirs} of {n}, not {k}: this pass would run nothing"
+            ))
+            .help(format!(
+                "drop --shard to run the tenant here, or pass --shard {theirs}/{n}"
+            )));
+        }
+    }
     let opts = Options {
         runtime_profile: args.runtime_profile.clone(),
         billing_state_dir: args.state.billing_state_dir.clone(),
@@ -37,7 +50,7 @@ pub fn run(ctx: &Ctx, args: &OrchestratorArgs) -> Result<Report> {
         filter: Filter {
             tenant_id: args.tenant_id.clone(),
             work_order_id: args.work_order_id.clone(),
-            shard: args.shard.as_deref().map(parse_shard).transpose()?,
+            shard,
         },
         retry_failed: args.retry_failed,
         lock_timeout: Duration::from_secs(args.lock_timeout),

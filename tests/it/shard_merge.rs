@@ -398,3 +398,27 @@ fn job_summaries_are_written_and_never_fail_a_command() {
     let stderr = out.expect_ok().stderr_text();
     assert_has(&stderr, "could not write the job summary");
 }
+
+/// `--shard K/N` with a `--tenant-id` of another shard would select nothing: refused (exit 2)
+/// naming the tenant's shard, as a mistyped id is; the tenant's own shard runs it.
+#[test]
+fn a_tenant_of_another_shard_is_refused_naming_its_shard() {
+    let w = World::seeded();
+    let pass = |shard: &str| {
+        w.run(&[
+            "orchestrator",
+            "--dry-run",
+            "--billing-state-dir",
+            "base",
+            "--shard",
+            shard,
+            "--tenant-id",
+            "tenant-a",
+        ])
+    };
+    let out = pass("2/3");
+    out.expect_code(2);
+    assert_has(&out.text(), "tenant-a is in shard 1 of 3, not 2");
+    assert_has(&out.text(), "--shard 1/3");
+    pass("1/3").expect_ok();
+}
