@@ -78,7 +78,8 @@ pub fn list(
     })
 }
 
-/// The runs of a history, oldest first, optionally filtered.
+/// The runs of a history, oldest first (by when each `run_started` was recorded, then in
+/// file order: a merged ledger holds its shards' runs shard after shard), optionally filtered.
 fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow> {
     let mut out = Vec::new();
     for (t, w, run) in &history.order {
@@ -86,10 +87,12 @@ fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow
             continue;
         }
         if let Some(r) = history.runs(t, w).and_then(|m| m.get(run)) {
-            out.push(run_row(t, w, *run, r));
+            out.push((r.started_at_ns, run_row(t, w, *run, r)));
         }
     }
-    out
+    // Stable: runs recorded in the same instant keep their file order.
+    out.sort_by_key(|(at, _)| *at);
+    out.into_iter().map(|(_, row)| row).collect()
 }
 
 fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {

@@ -78,6 +78,10 @@ pub struct RunHistory {
     pub step_order: Vec<String>,
     /// How many steps at the front of `step_order` an evidence record placed.
     pub(crate) placed: usize,
+    /// When its `run_started` was recorded (ns since the epoch), where the reader kept it:
+    /// `runs` lists oldest first by it, since a merged ledger holds its shards' runs shard
+    /// after shard.
+    pub started_at_ns: Option<i64>,
 }
 
 impl RunHistory {
@@ -251,6 +255,14 @@ impl History {
         if let Some(run) = run_with_id(&mut self.work_orders, wo, &d.run_id) {
             let step = run.steps.entry(d.step_id.clone()).or_default();
             step.attempts.entry(d.attempt).or_default().receipt = true;
+        }
+    }
+
+    /// Note when run `run` of a work order started (its `run_started`'s `recorded_at`).
+    pub(crate) fn stamp_start(&mut self, tenant: &str, wo: &str, run: u64, at_ns: Option<i64>) {
+        let key = (tenant.to_string(), wo.to_string());
+        if let Some(r) = self.work_orders.get_mut(&key).and_then(|m| m.get_mut(&run)) {
+            r.started_at_ns = at_ns;
         }
     }
 

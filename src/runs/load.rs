@@ -81,13 +81,33 @@ fn fold_if(
     if !work_order_of(&rec).is_some_and(|(t, w)| wanted(t, w)) {
         return Ok(());
     }
+    let mut started = None;
     match &rec {
         Record::Spend(s) => add_to_run(totals, &s.charge.run_id, -i128::from(s.amount_credits), 0)?,
         Record::Refund(r) => add_to_run(totals, &r.charge.run_id, 0, i128::from(r.amount_credits))?,
+        Record::RunStarted(r) => {
+            let at = recorded_at_ns(line.bytes);
+            started = Some((r.tenant_id.clone(), r.work_order_id.clone(), r.run, at));
+        }
         _ => {}
     }
     history.add(rec);
+    if let Some((t, w, run, at)) = started {
+        history.stamp_start(&t, &w, run, at);
+    }
     Ok(())
+}
+
+/// A verified line's `recorded_at` in ns since the epoch (one small parse per run).
+fn recorded_at_ns(bytes: &[u8]) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Stamp {
+        recorded_at: String,
+    }
+    let stamp: Stamp = serde_json::from_slice(bytes).ok()?;
+    chrono::DateTime::parse_from_rfc3339(&stamp.recorded_at)
+        .ok()?
+        .timestamp_nanos_opt()
 }
 
 /// The tenant and work order of a record a history uses.

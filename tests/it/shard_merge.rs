@@ -422,3 +422,40 @@ fn a_tenant_of_another_shard_is_refused_naming_its_shard() {
     assert_has(&out.text(), "--shard 1/3");
     pass("1/3").expect_ok();
 }
+
+/// SPEC §3: `runs` lists runs oldest first. A merge appends its segments in path order, so
+/// shard 2's runs, which started first here, come after shard 1's in evidence.jsonl: `runs`
+/// orders by when each run started, not by file position.
+#[test]
+fn runs_of_a_merged_ledger_are_listed_oldest_first() {
+    let w = World::seeded();
+    for k in [2, 1] {
+        let dir = format!("shard-{k}");
+        w.copy_state("base", &dir);
+        w.orchestrate("repo", &dir, Some(&format!("{k}/3")));
+    }
+    w.copy_state("base", "merged");
+    w.merge("merged", &["shard-1", "shard-2"]).expect_ok();
+    let started: Vec<(String, String)> = records_of(&w.fx.path("merged/evidence.jsonl"))
+        .into_iter()
+        .filter(|r| r["type"] == "run_started")
+        .map(|r| {
+            let at = r["recorded_at"].as_str().unwrap().to_string();
+            (at, r["run_id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let mut oldest_first = started.clone();
+    oldest_first.sort();
+    assert_ne!(started, oldest_first, "the file holds shard 1's runs first");
+    let out = w.run(&["runs", "--json", "--billing-state-dir", "merged"]);
+    let listed: Vec<String> = out
+        .expect_ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = oldest_first.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(listed, want);
+}
