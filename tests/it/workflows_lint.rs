@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::workflows::{
-    actionlint, jobs, load, name, root, run_text, runs_any, steps, workflow_files,
+    actionlint, jobs, load, name, root, run_text, runs_any, steps, template_workflow_files,
+    workflow_files,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -65,11 +66,14 @@ fn third_party_actions_are_pinned_by_full_sha_with_a_version_comment() {
 }
 
 /// Every job that pushes the ledger, merges it or tops it up waits for the others: the same
-/// group, never cancelled mid-write.
+/// group, never cancelled mid-write. The same holds for the workflows `platform init` writes.
 #[test]
 fn ledger_writers_share_one_concurrency_group() {
     let mut writers = 0;
-    for path in workflow_files() {
+    for path in workflow_files()
+        .into_iter()
+        .chain(template_workflow_files())
+    {
         let wf = load(&path);
         for (id, job) in jobs(&wf) {
             let writes = runs_any(job, &["state push", "ledger merge"]);
@@ -92,10 +96,135 @@ fn ledger_writers_share_one_concurrency_group() {
             );
         }
     }
-    // orchestrator merge, admin-topup, publish
+    // shipped: orchestrator merge, publish, admin-topup, admin-adjust, rerun; the template's
+    // orchestrator, admin-topup, admin-adjust, rerun
     assert!(
-        writers >= 3,
-        "expected at least 3 ledger-writing jobs, found {writers}"
+        writers >= 9,
+        "expected at least 9 ledger-writing jobs, found {writers}"
+    );
+}
+
+/// The ledger-group concurrency blocks of a workflow (workflow-level and per job), by where
+/// they are.
+fn ledger_blocks(wf: &Value) -> Vec<(String, Value)> {
+    let mut blocks = vec![("workflow".to_string(), wf.get("concurrency"))];
+    for (id, job) in jobs(wf) {
+        blocks.push((format!("job {id}"), job.get("concurrency")));
+    }
+    blocks
+        .into_iter()
+        .filter_map(|(at, c)| Some((at, c?.clone())))
+        .filter(|(_, c)| c.get("group").and_then(Value::as_str) == Some(LEDGER_GROUP))
+        .collect()
+}
+
+/// GitHub's default queue keeps one pending job per group and cancels it when another one
+/// arrives: a pending orchestrator merge (whose shards had charged and delivered), publish or
+/// top-up would be cancelled by any newer entrant. `queue: max` keeps up to 100 waiting, in
+/// order. Until 2026-12-03 no ledger group had it.
+#[test]
+fn every_ledger_group_queues_its_waiting_jobs_instead_of_replacing_them() {
+    for (files, at_least) in [(workflow_files(), 5), (template_workflow_files(), 4)] {
+        let mut found = 0;
+        for path in files {
+            for (at, c) in ledger_blocks(&load(&path)) {
+                found += 1;
+                assert_eq!(
+                    c.get("queue").and_then(Value::as_str),
+                    Some("max"),
+                    "{}: {at}: the ledger group needs `queue: max`, or a newer entrant cancels a waiting job",
+                    name(&path)
+                );
+                assert_eq!(
+                    c.get("cancel-in-progress"),
+                    Some(&Value::Bool(false)),
+                    "{}: {at}",
+                    name(&path)
+                );
+            }
+        }
+        assert!(
+            found >= at_least,
+            "expected at least {at_least} ledger-group blocks, found {found}"
+        );
+    }
+}
+
+/// The value of `ACTOR` for every step that passes `--actor "$ACTOR"` (from the step's, the
+/// job's or the workflow's `env:`), by job.
+fn actor_values(wf: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (id, job) in jobs(wf) {
+        for step in steps(job) {
+            if !run_text(step).contains("--actor \"$ACTOR\"") {
+                continue;
+            }
+            let value = [step.get("env"), job.get("env"), wf.get("env")]
+                .into_iter()
+                .flatten()
+                .find_map(|env| env.get("ACTOR"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            out.push((id.clone(), value.to_string()));
+        }
+    }
+    out
+}
+
+/// A re-run keeps `github.actor` as the person who dispatched the first attempt, with their
+/// privileges; `github.triggering_actor` is whoever started this attempt. IAM must check (and
+/// the audit name) that person, or anyone with write access re-runs an admin's run as the
+/// admin. Until 2026-12-03 the workflows passed `github.actor`.
+#[test]
+fn privileged_commands_act_as_the_person_who_started_the_attempt() {
+    for (files, at_least) in [(workflow_files(), 4), (template_workflow_files(), 3)] {
+        let mut found = 0;
+        for path in files {
+            for (id, value) in actor_values(&load(&path)) {
+                found += 1;
+                assert!(
+                    value.contains("github.triggering_actor")
+                        && !value.replace("github.triggering_actor", "").contains("github.actor"),
+                    "{}: job {id}: --actor must be the person who started this attempt (github.triggering_actor), not `{value}`",
+                    name(&path)
+                );
+            }
+        }
+        assert!(
+            found >= at_least,
+            "expected at least {at_least} steps passing --actor, found {found}"
+        );
+    }
+}
+
+/// The workflows `platform init` writes join the ledger group and pass the actor exactly as
+/// this repository's own workflows of the same name do.
+#[test]
+fn the_init_template_joins_the_ledger_group_and_names_the_actor_as_shipped() {
+    let mut compared = 0;
+    for template in template_workflow_files() {
+        let shipped = root().join(".github/workflows").join(name(&template));
+        let (t, s) = (load(&template), load(&shipped));
+        let blocks = |wf: &Value| -> Vec<Value> {
+            let mut v: Vec<Value> = ledger_blocks(wf).into_iter().map(|(_, c)| c).collect();
+            v.dedup();
+            v
+        };
+        let actors = |wf: &Value| -> Vec<String> {
+            let mut v: Vec<String> = actor_values(wf).into_iter().map(|(_, a)| a).collect();
+            v.dedup();
+            v
+        };
+        if blocks(&t).is_empty() && actors(&t).is_empty() {
+            continue;
+        }
+        compared += 1;
+        assert_eq!(blocks(&t), blocks(&s), "{}: ledger group", name(&template));
+        assert_eq!(actors(&t), actors(&s), "{}: ACTOR", name(&template));
+    }
+    assert!(
+        compared >= 4,
+        "orchestrator, admin-topup, admin-adjust and rerun of the template"
     );
 }
 

@@ -204,8 +204,10 @@ fn topup_orchestrate_twice_and_publish_through_the_workflows() {
         "the changed work order ran again"
     );
     r.start_run("workflow_run", 301, &[]);
-    r.github
-        .insert("event.workflow_run.run_started_at".into(), started);
+    for k in ["created_at", "run_started_at"] {
+        r.github
+            .insert(format!("event.workflow_run.{k}"), started.clone());
+    }
     let res = r.run_workflow("publish.yml");
     must(&res, "publish", true);
     let published = r
@@ -385,4 +387,171 @@ fn adjust_and_rerun_through_their_workflows() {
     let evidence = String::from_utf8_lossy(&r.remote("evidence.jsonl")).into_owned();
     assert_has(&evidence, "\"rerun\":\"rerun/acme/weekly-digest/after-r1\"");
     assert!(r.balance("acme") < after_first, "the rerun was charged");
+}
+
+/// An RFC 3339 time of now, to the second (rounded down), as GitHub writes run times.
+fn now_to_the_second() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Releases of published deliverables (not the state release).
+fn artifact_releases(r: &Runner) -> usize {
+    let state = r.fake.state();
+    let published = state.releases.iter();
+    published
+        .filter(|rel| rel.tag_name.starts_with("artifacts-"))
+        .count()
+}
+
+/// "Re-run failed jobs" after an orchestrator run whose merge could not push: the publish that
+/// follows the second attempt publishes what the first attempt's shards bought. GitHub resets
+/// `run_started_at` on a re-run, to a time after those purchases; the run's `created_at` is the
+/// first attempt's. Until 2026-12-03 publish.yml selected from `run_started_at`, and no
+/// automatic publish ever published them. Publishing again adds nothing.
+#[test]
+fn the_publish_after_a_re_run_publishes_what_the_first_attempt_bought() {
+    let mut r = Runner::new();
+    r.start_run(
+        "workflow_dispatch",
+        10,
+        &topup_inputs("acme", 100.0, "seed"),
+    );
+    must(&r.run_workflow("admin-topup.yml"), "topup", true);
+    let created = now_to_the_second();
+
+    // Attempt 1: the shards charge and deliver; the merge's push fails.
+    r.fake.state().fail_upload_of = Some(("billing.jsonl".into(), 500, false));
+    r.start_run("schedule", 300, &[]);
+    let res = r.run_workflow("orchestrator.yml");
+    must(&res, "shard", true);
+    must(&res, "merge", false);
+    assert_eq!(r.balance("acme"), 100, "{}", res["merge"].log);
+
+    // Attempt 2 re-runs the merge job alone: it pushes what attempt 1's shards recorded.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second_attempt = now_to_the_second();
+    r.github.insert("run_attempt".into(), "2".into());
+    let merge = r.run_job(&load_workflow("orchestrator.yml"), "merge", &[]);
+    assert_eq!(r.balance("acme"), 100 - 13, "{}", merge.log);
+
+    // The publish the completed second attempt triggers.
+    let publish_after_attempt_2 = |r: &mut Runner, run_id: u64| {
+        r.start_run("workflow_run", run_id, &[]);
+        for (k, v) in [
+            ("id", "300"),
+            ("run_attempt", "2"),
+            ("created_at", created.as_str()),
+            ("run_started_at", second_attempt.as_str()),
+        ] {
+            r.github
+                .insert(format!("event.workflow_run.{k}"), v.to_string());
+        }
+        r.run_workflow("publish.yml")
+    };
+    let res = publish_after_attempt_2(&mut r, 301);
+    must(&res, "publish", true);
+    assert!(
+        artifact_releases(&r) >= 1,
+        "attempt 1's purchases were not published:\n{}",
+        res["publish"].log
+    );
+    let evidence = r.remote("evidence.jsonl");
+    let releases = artifact_releases(&r);
+
+    // The same publish again (a re-run of it, or another trigger): skipped, nothing recorded.
+    let res = publish_after_attempt_2(&mut r, 302);
+    must(&res, "publish", true);
+    assert_has(&res["publish"].log, "already published");
+    assert_eq!(r.remote("evidence.jsonl"), evidence);
+    assert_eq!(artifact_releases(&r), releases);
+    r.platform_on_remote(&["integrity-validate"]);
+}
+
+/// GitHub re-runs a workflow run with its first attempt's `github.actor` (and privileges);
+/// `github.triggering_actor` is who re-ran it. A collaborator whom config/iam.yml grants
+/// nothing re-runs demo-admin's rerun request, top-up and adjustment: each is denied as that
+/// collaborator (exit 3), the denial names them, and no further run starts. Until 2026-12-03
+/// the workflows passed `github.actor`: the re-run rerun request started (and charged) one more
+/// run, audited as demo-admin.
+#[test]
+fn a_re_run_of_an_admin_workflow_acts_as_whoever_re_ran_it() {
+    let mut r = Runner::new();
+    let rerun = vec![
+        ("tenant_id", V::Str("acme".into())),
+        ("work_order_id", V::Str("weekly-digest".into())),
+        ("reason", V::Str("asked by the tenant".into())),
+    ];
+    let adjust = vec![
+        ("tenant_id", V::Str("acme".into())),
+        ("amount_credits", V::Num(5.0)),
+        ("reason_slug", V::Str("goodwill".into())),
+        ("reference", V::Str("GOODWILL-1".into())),
+        ("note", V::Str(String::new())),
+    ];
+    let dispatches = [
+        (
+            "admin-topup.yml",
+            "topup",
+            topup_inputs("acme", 100.0, "seed"),
+        ),
+        ("admin-adjust.yml", "adjust", adjust),
+        ("rerun.yml", "rerun", rerun),
+    ];
+    // demo-admin dispatches each; the rerun is asked for after run 1 and run 2 happens. The
+    // same request again would ask for run 3.
+    let mut run_id = 10;
+    for (file, job, inputs) in &dispatches {
+        if *file == "rerun.yml" {
+            r.start_run("workflow_dispatch", 20, &orchestrator_inputs(25.0, 1.0));
+            must(&r.run_workflow("orchestrator.yml"), "shard", true);
+        }
+        run_id += 1;
+        r.start_run("workflow_dispatch", run_id, inputs);
+        must(&r.run_workflow(file), job, true);
+    }
+    r.start_run("workflow_dispatch", 21, &orchestrator_inputs(25.0, 1.0));
+    must(&r.run_workflow("orchestrator.yml"), "shard", true);
+    assert_has(
+        &String::from_utf8_lossy(&r.remote("evidence.jsonl")),
+        "\"rerun\":\"rerun/acme/weekly-digest/after-r1\"",
+    );
+    let billing = r.remote("billing.jsonl");
+    let runs_before = String::from_utf8_lossy(&r.remote("evidence.jsonl"))
+        .matches("\"rerun\":")
+        .count();
+
+    for (file, job, inputs) in &dispatches {
+        run_id += 1;
+        // The second attempt of the run demo-admin dispatched, started by `writer`.
+        r.start_run("workflow_dispatch", run_id, inputs);
+        r.github.insert("run_attempt".into(), "2".into());
+        r.github.insert("triggering_actor".into(), "writer".into());
+        let audit_before = r.remote("audit.jsonl");
+        let res = r.run_workflow(file);
+        must(&res, job, false);
+        assert_has(&res[*job].log, "writer");
+        assert_has(&res[*job].summary, "by `writer`");
+        let audit = r.remote("audit.jsonl");
+        assert!(audit.starts_with(&audit_before) && audit.len() > audit_before.len());
+        let added = String::from_utf8_lossy(&audit[audit_before.len()..]).into_owned();
+        assert_has(&added, "\"actor\":\"writer\"");
+        assert!(!added.contains("demo-admin"), "{file}: {added}");
+    }
+    assert_eq!(
+        r.remote("billing.jsonl"),
+        billing,
+        "a re-run changed billing"
+    );
+
+    r.start_run("workflow_dispatch", 40, &orchestrator_inputs(25.0, 1.0));
+    must(&r.run_workflow("orchestrator.yml"), "shard", true);
+    assert_eq!(
+        r.remote("billing.jsonl"),
+        billing,
+        "another run was charged"
+    );
+    let runs_after = String::from_utf8_lossy(&r.remote("evidence.jsonl"))
+        .matches("\"rerun\":")
+        .count();
+    assert_eq!(runs_after, runs_before, "another run was requested");
 }

@@ -136,6 +136,9 @@ impl Runner {
         match context {
             "github" => match self.github.get(rest) {
                 Some(s) => V::Str(s.clone()),
+                // The person who started this attempt: the dispatcher, unless a test re-runs
+                // the run as someone else (GitHub keeps `actor` as the dispatcher then).
+                None if rest == "triggering_actor" => V::Str(self.github["actor"].clone()),
                 // Payloads differ by event (a scheduled run's has no repository): null.
                 None if rest.starts_with("event.") => V::Null,
                 None => panic!("github.{rest} is not known to the stand-in runner"),
@@ -523,6 +526,8 @@ fn event_context(event: &str, run_id: u64) -> BTreeMap<String, String> {
         for (k, v) in [
             ("id", (run_id - 1).to_string()),
             ("conclusion", "failure".into()),
+            // The run's first attempt (`created_at`) and its latest (`run_started_at`).
+            ("created_at", "2000-01-01T00:00:00Z".into()),
             ("run_started_at", "2000-01-01T00:00:00Z".into()),
             ("event", "schedule".into()),
             ("head_branch", DEFAULT_BRANCH.into()),

@@ -8,7 +8,6 @@ pub fn root() -> &'static Path {
     super::fx::crate_root()
 }
 
-/// Every `.yml`/`.yaml` file of .github/workflows/, sorted.
 /// `PLATFORM_TEST_ACTIONLINT`, else the one scripts/setup-test-deps.sh installs.
 pub fn actionlint() -> PathBuf {
     std::env::var_os("PLATFORM_TEST_ACTIONLINT")
@@ -16,9 +15,18 @@ pub fn actionlint() -> PathBuf {
         .unwrap_or_else(|| root().join(".ci/venv/bin/actionlint"))
 }
 
+/// Every `.yml`/`.yaml` file of .github/workflows/, sorted.
 pub fn workflow_files() -> Vec<PathBuf> {
-    let dir = root().join(".github/workflows");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    yml_files(&root().join(".github/workflows"))
+}
+
+/// The workflows `platform init` writes (src/init/template/dot-github/workflows/), sorted.
+pub fn template_workflow_files() -> Vec<PathBuf> {
+    yml_files(&root().join("src/init/template/dot-github/workflows"))
+}
+
+fn yml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
