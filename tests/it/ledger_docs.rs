@@ -11,7 +11,9 @@ use platform::records::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-fn doc_lines() -> Vec<String> {
+/// Every example line of docs/records.md's ```jsonl blocks, in page order (also the source of
+/// the heads.json example's heads, `state_signed.rs`).
+pub(crate) fn doc_lines() -> Vec<String> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/records.md"))
         .expect("docs/records.md");
     let mut out = Vec::new();

@@ -831,6 +831,8 @@ const EXAMPLE_SEED_B64: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
 #[test]
 fn the_documented_heads_json_example_is_canonical_and_verifies() {
     use platform::heads::{FileHead, Heads, TrustedKey};
+    use platform::records::RecordType;
+    use std::collections::BTreeMap;
     let docs =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/records.md")).unwrap();
     let block: String = docs
@@ -840,42 +842,42 @@ fn the_documented_heads_json_example_is_canonical_and_verifies() {
         .unwrap_or_default()
         .to_string();
     let signer = Signer::from_secret(EXAMPLE_SEED_B64).unwrap();
-    let file = |seq: u64, hash: &str| FileHead {
-        seq,
-        hash: hash.into(),
-    };
+    // "Over the last records of the examples above": each file's head is taken from the page's
+    // own example lines (the last one of its file), so an example appended or changed later
+    // without re-signing the heads fails here.
+    let signed_at = "2026-12-01T17:50:00.000Z";
+    let mut last: BTreeMap<String, FileHead> = BTreeMap::new();
+    for line in crate::ledger_docs::doc_lines() {
+        let record: Value = serde_json::from_str(&line).unwrap();
+        // RFC 3339 UTC with milliseconds: as strings, they sort as times.
+        let recorded_at = record["recorded_at"].as_str().unwrap();
+        assert!(
+            recorded_at < signed_at,
+            "the example heads are signed before a record they cover: {line}"
+        );
+        let stream = RecordType::from_name(record["type"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("unknown record type: {line}"))
+            .stream();
+        last.insert(
+            stream.file_name().to_string(),
+            FileHead {
+                seq: record["seq"].as_u64().unwrap(),
+                hash: record["hash"].as_str().unwrap().into(),
+            },
+        );
+    }
+    assert_eq!(
+        last.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["audit.jsonl", "billing.jsonl", "evidence.jsonl"],
+        "the page has examples of all three files"
+    );
     let heads = Heads {
         v: 1,
         repository: "acme/platform".into(),
         state_tag: "billing-state-v1".into(),
-        signed_at: "2026-11-25T20:40:00.000Z".into(),
+        signed_at: signed_at.into(),
         key_id: signer.key_id().into(),
-        files: [
-            (
-                "audit.jsonl",
-                file(
-                    2,
-                    "69641aadfc73d7427c5b66bc29ff1129cf5bb9d0e18d6ed291182ca0575884f7",
-                ),
-            ),
-            (
-                "billing.jsonl",
-                file(
-                    4,
-                    "a52d3d3c36fb7e75085708b4f50123859c6cd87701bf2187d6f5e7da7a52307f",
-                ),
-            ),
-            (
-                "evidence.jsonl",
-                file(
-                    8,
-                    "0d2992ecb729b1f29b47b8a6e25d51c6abba6d1290fa6232642c103f687ea832",
-                ),
-            ),
-        ]
-        .into_iter()
-        .map(|(n, h)| (n.to_string(), h))
-        .collect(),
+        files: last.into_iter().collect(),
     };
     let expected = text(
         &SignedHeads::sign(heads, &signer)
