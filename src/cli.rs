@@ -46,7 +46,7 @@ pub enum Command {
     #[command(after_help = examples::of("orchestrator"))]
     Orchestrator(OrchestratorArgs),
     /// Ledger maintenance (merge shard billing-state directories, make a signing key)
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::of("ledger"))]
     Ledger(LedgerCommand),
     /// Post a TOPUP for a tenant (scope billing.topup)
     #[command(after_help = examples::of("admin-topup"))]
@@ -61,7 +61,7 @@ pub enum Command {
     #[command(after_help = examples::of("publish"))]
     Publish(PublishArgs),
     /// Pull or push the billing-state files kept on a GitHub release
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::of("state"))]
     State(StateCommand),
     /// Every billing record of a tenant with the running balance
     #[command(after_help = examples::of("statement"))]
@@ -73,7 +73,7 @@ pub enum Command {
     #[command(after_help = examples::of("runs"))]
     Runs(RunsArgs),
     /// Module tools
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::of("module"))]
     Module(ModuleCommand),
     /// Print a built-in JSON Schema, or write them all as files for editors
     #[command(after_help = examples::of("schema"))]

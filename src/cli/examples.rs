@@ -67,6 +67,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "Examples:\n  platform man | man -l -\n  platform man --dir /usr/local/share/man/man1",
     ),
     (
+        "ledger",
+        "Examples:\n  platform ledger merge --into .billing-state shards/1 shards/2   merge shard ledgers\n  platform ledger keygen --json                                   a signing key pair",
+    ),
+    (
         "ledger merge",
         "Examples:\n  platform ledger merge --into .billing-state shards/1 shards/2 shards/3",
     ),
@@ -75,12 +79,20 @@ const EXAMPLES: &[(&str, &str)] = &[
         "Examples:\n  platform ledger keygen\n  platform ledger keygen --json",
     ),
     (
+        "state",
+        "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml\n  platform orchestrator --runtime-profile config/runtime_profile.dev_github.yml\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml",
+    ),
+    (
         "state pull",
         "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml",
     ),
     (
         "state push",
         "Examples:\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml",
+    ),
+    (
+        "module",
+        "Examples:\n  platform module test uppercase   run the module's self_test",
     ),
     (
         "module test",
