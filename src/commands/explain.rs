@@ -19,22 +19,26 @@ pub fn run(ctx: &Ctx, args: &ExplainArgs) -> Result<Report> {
     Ok(Report::new(topic_text(topic), json!(topic)))
 }
 
-/// Every subcommand, from the CLI's own help: what it does and its usage line.
+/// Every command, from the CLI's own help: what it does and its usage line. A subcommand's
+/// topic is its path as typed (`command:ledger merge`); clap's own `help` is not a topic
+/// (`platform help --help` is no command).
 fn command_topics() -> Vec<Topic> {
-    let mut cli = Cli::command();
-    // Built, so each subcommand's usage line starts with `platform <name>`.
-    cli.build();
-    cli.get_subcommands_mut()
-        .map(|c| {
+    fn walk(cmd: &mut clap::Command, prefix: &str, out: &mut Vec<Topic>) {
+        for c in cmd.get_subcommands_mut().filter(|c| c.get_name() != "help") {
+            let path = format!("{prefix}{}", c.get_name());
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
             let usage = c.render_usage().to_string();
-            let todo = format!(
-                "{usage}; `platform {} --help` lists every flag",
-                c.get_name()
-            );
-            Topic::new(TopicKind::Command, c.get_name(), &about, &todo)
-        })
-        .collect()
+            let todo = format!("{usage}; `platform {path} --help` lists every flag");
+            out.push(Topic::new(TopicKind::Command, &path, &about, &todo));
+            walk(c, &format!("{path} "), out);
+        }
+    }
+    let mut cli = Cli::command();
+    // Built, so each subcommand's usage line starts with `platform <path>`.
+    cli.build();
+    let mut out = Vec::new();
+    walk(&mut cli, "", &mut out);
+    out
 }
 
 fn topic_text(t: &Topic) -> String {

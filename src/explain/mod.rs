@@ -67,6 +67,23 @@ impl Topic {
             refundable: None,
         }
     }
+
+    /// Whether `name` names this topic: its name, or for a subcommand (`ledger merge`) the
+    /// obvious other spellings: `ledger-merge`, `ledger:merge`, or `merge` alone (an ambiguous
+    /// name is refused by [`lookup`], naming each topic).
+    fn is_named(&self, name: &str) -> bool {
+        if self.name == name {
+            return true;
+        }
+        let words: Vec<&str> = self.name.split(' ').collect();
+        if self.kind != TopicKind::Command || words.len() < 2 {
+            return false;
+        }
+        name.split_whitespace().eq(words.iter().copied())
+            || words.join("-") == name
+            || words.join(":") == name
+            || words.last() == Some(&name)
+    }
 }
 
 /// Every topic: the registry's reason slugs (built-in texts, or a registry entry's own
@@ -120,9 +137,9 @@ pub fn lookup<'a>(catalog: &'a [Topic], query: &str) -> Result<&'a Topic> {
     let matches: Vec<&Topic> = match query.split_once(':') {
         Some((kind, name)) if TopicKind::parse(kind).is_some() => catalog
             .iter()
-            .filter(|t| t.kind.as_str() == kind && t.name == name)
+            .filter(|t| t.kind.as_str() == kind && t.is_named(name))
             .collect(),
-        _ => catalog.iter().filter(|t| t.name == query).collect(),
+        _ => catalog.iter().filter(|t| t.is_named(query)).collect(),
     };
     match matches.as_slice() {
         [one] => Ok(one),

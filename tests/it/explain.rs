@@ -194,3 +194,60 @@ fn errors_name_their_topic_on_the_help_line_and_every_error_topic_explains() {
         assert!(!doc["what_to_do"].as_str().unwrap_or("").is_empty());
     }
 }
+
+/// Until 2026-12-03 `command:help` told to run `platform help --help` (exit 2), and the
+/// subcommands (`ledger merge`, `state pull`, `module test`, ...) had no topic.
+#[test]
+fn every_command_and_subcommand_is_a_topic_whose_help_command_works() {
+    let fx = Fx::new();
+    let (code, doc) = explain(&fx, &[]);
+    assert_eq!(code, 0);
+    let commands: Vec<String> = doc["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "command")
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    for path in [
+        "ledger",
+        "ledger merge",
+        "ledger keygen",
+        "state pull",
+        "state push",
+        "module test",
+        "orchestrator",
+    ] {
+        assert!(commands.iter().any(|c| c == path), "{path}: {commands:?}");
+    }
+    assert!(!commands.iter().any(|c| c.split(' ').any(|w| w == "help")));
+    for path in &commands {
+        let (code, t) = explain(&fx, &[&format!("command:{path}")]);
+        assert_eq!(code, 0, "{path}: {t}");
+        // What the topic says to run, run: it lists the flags and exits 0.
+        let todo = t["what_to_do"].as_str().unwrap();
+        let named = todo
+            .split('`')
+            .find(|s| s.starts_with("platform ") && s.ends_with(" --help"))
+            .unwrap_or_else(|| panic!("{path}: {todo}"));
+        assert_eq!(named, format!("platform {path} --help"));
+        let args: Vec<&str> = named.split(' ').skip(1).collect();
+        fx.run(&args).expect_ok();
+        assert_has(todo, &format!("Usage: platform {path} "));
+    }
+    // The other obvious spellings name the same topic.
+    for query in [
+        "command:ledger-merge",
+        "command:ledger:merge",
+        "command:merge",
+        "ledger merge",
+        "ledger-merge",
+        "merge",
+    ] {
+        let (code, t) = explain(&fx, &[query]);
+        assert_eq!(code, 0, "{query}: {t}");
+        assert_eq!(t["topic"], "command:ledger merge", "{query}");
+    }
+    let (code, doc) = explain(&fx, &["command:help"]);
+    assert_eq!(code, 2, "{doc}");
+}
