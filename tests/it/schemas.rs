@@ -215,3 +215,29 @@ fn every_example_file_names_its_written_schema_and_follows_it() {
         assert!(errors.is_empty(), "{rel} fails {want}: {errors:?}");
     }
 }
+
+/// Until 2026-12-03 README.md's command table left `catalog` out of `platform schema <...>`.
+#[test]
+fn readme_names_every_schema_the_binary_prints() {
+    let help = platform(&["schema", "--help"]);
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    let possible: Vec<&str> = help
+        .split("[possible values: ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no possible values in:\n{help}"))
+        .split(", ")
+        .collect();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let listed: Vec<&str> = readme
+        .split("`platform schema <")
+        .nth(1)
+        .and_then(|rest| rest.split(">`").next())
+        .unwrap_or_else(|| panic!("README.md has no `platform schema <...>`"))
+        .split("\\|")
+        .collect();
+    assert_eq!(listed, possible, "README.md's schema names vs the binary's");
+    let names: Vec<&str> = SCHEMAS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(possible, names);
+}
