@@ -216,9 +216,10 @@ fn every_example_file_names_its_written_schema_and_follows_it() {
     }
 }
 
-/// Until 2026-12-03 README.md's command table left `catalog` out of `platform schema <...>`.
+/// Until 2026-12-03 README.md's command table and docs/formats.md left `catalog` out of
+/// `platform schema <...>`.
 #[test]
-fn readme_names_every_schema_the_binary_prints() {
+fn the_docs_name_every_schema_the_binary_prints() {
     let help = platform(&["schema", "--help"]);
     assert!(help.status.success());
     let help = String::from_utf8(help.stdout).unwrap();
@@ -229,15 +230,18 @@ fn readme_names_every_schema_the_binary_prints() {
         .unwrap_or_else(|| panic!("no possible values in:\n{help}"))
         .split(", ")
         .collect();
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let listed: Vec<&str> = readme
-        .split("`platform schema <")
-        .nth(1)
-        .and_then(|rest| rest.split(">`").next())
-        .unwrap_or_else(|| panic!("README.md has no `platform schema <...>`"))
-        .split("\\|")
-        .collect();
-    assert_eq!(listed, possible, "README.md's schema names vs the binary's");
     let names: Vec<&str> = SCHEMAS.iter().map(|(n, _)| *n).collect();
     assert_eq!(possible, names);
+    // README.md's list sits in a table, where `|` is escaped.
+    for (file, separator) in [("README.md", "\\|"), ("docs/formats.md", "|")] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let listed: Vec<&str> = text
+            .split("`platform schema <")
+            .nth(1)
+            .and_then(|rest| rest.split(">`").next())
+            .unwrap_or_else(|| panic!("{file} has no `platform schema <...>`"))
+            .split(separator)
+            .collect();
+        assert_eq!(listed, possible, "{file}'s schema names vs the binary's");
+    }
 }
