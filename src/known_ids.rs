@@ -64,8 +64,10 @@ pub fn with_runs<'a>(
 }
 
 /// `did you mean 'x'? (<label>: a, b, ...)`: the closest of `known` to `query`, then the known
-/// ids (sorted, at most ten named).
+/// ids (sorted, at most ten named). `query` itself is neither suggested nor listed: where it
+/// is among `known` (a tenant folder without tenant.yml), naming it back is no help.
 fn closest_and_known(query: &str, mut known: Vec<&str>, label: &str) -> String {
+    known.retain(|k| *k != query);
     known.sort_unstable();
     known.dedup();
     let listed = match known.len() {

@@ -93,16 +93,15 @@ pub fn not_a_tenant(root: &Path, folder: &str) -> Option<Finding> {
 /// For a command that names a tenant to bill or re-run (`--tenant-id`): Ok when tenants/<id>
 /// is a tenant with a valid tenant.yml; otherwise an input error (exit 2) saying why.
 pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
-    let unknown = |what: &str| {
-        Err(Error::input(format!(
-            "--tenant-id: unknown tenant '{}' (no {what})",
-            printable(tenant_id)
-        ))
-        .topic(crate::error::Topic::UnknownTenant)
-        .help(format!(
-            "{}; name an existing tenant, or add tenants/<tenant_id>/tenant.yml first",
-            crate::known_ids::known_tenants_help(root, tenant_id, &[])
-        )))
+    let shown = printable(tenant_id);
+    // Only an error lists the tenants: the folder is read then, never on the way to Ok.
+    let known = || crate::known_ids::known_tenants_help(root, tenant_id, &[]);
+    let unknown = |what: &str, help: String| {
+        Err(
+            Error::input(format!("--tenant-id: unknown tenant '{shown}' (no {what})"))
+                .topic(crate::error::Topic::UnknownTenant)
+                .help(help),
+        )
     };
     let missing = |rel: PathBuf| {
         Beneath::new(root, rel)
@@ -110,7 +109,13 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
             .is_err_and(|r| r.reason == Reason::Missing)
     };
     if crate::ids::is_valid(tenant_id) && missing(folder_rel(tenant_id)) {
-        return unknown(&format!("tenants/{tenant_id}/"));
+        return unknown(
+            &format!("tenants/{tenant_id}/"),
+            format!(
+                "{}; name an existing tenant, or add tenants/<tenant_id>/tenant.yml first",
+                known()
+            ),
+        );
     }
     if let Some(f) = not_a_tenant(root, tenant_id) {
         return Err(Error::input(format!("--tenant-id: {}", f.message))
@@ -118,7 +123,12 @@ pub fn check_tenant(root: &Path, tenant_id: &str) -> Result<()> {
             .help("name a tenant of this repository (a real folder tenants/<tenant_id>/ with tenant.yml)"));
     }
     if missing(folder_rel(tenant_id).join("tenant.yml")) {
-        return unknown(&format!("tenants/{tenant_id}/tenant.yml"));
+        // The folder is there: the tenant lacks its file rather than being mistyped, so the
+        // help says so first (and `known` never names the input back).
+        return unknown(
+            &format!("tenants/{shown}/tenant.yml"),
+            format!("the folder tenants/{shown}/ has no tenant.yml: add tenants/{shown}/tenant.yml (`platform schema tenant` prints its schema), or name another tenant; {}", known()),
+        );
     }
     // An invalid tenant runs nothing: crediting it, or asking it to run again, would act on
     // a tenant the orchestrator refuses.

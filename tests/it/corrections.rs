@@ -315,6 +315,37 @@ fn a_mistyped_tenant_of_a_privileged_command_gets_the_closest_one() {
     assert!(fx.of_type("evidence.jsonl", "rerun_requested").is_empty());
 }
 
+/// Until 2026-12-03 a tenant folder without tenant.yml got "did you mean 't11'?" for `t11`:
+/// the name typed, offered back. The help now says what is missing, and never names the input.
+#[test]
+fn a_tenant_folder_without_tenant_yml_is_not_suggested_back() {
+    let fx = Fx::new();
+    fx.workorder("once", &once());
+    std::fs::create_dir_all(fx.path("tenants/t11/workorders")).unwrap();
+    let mut adjust = adjust_args("-1", "goodwill", "CASE-9");
+    adjust[2] = "t11".into();
+    adjust.extend(["--actor", "tester"].map(String::from));
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+    let outs = [
+        fx.topup_as("t11", 5, "p5", "tester"),
+        fx.run(&adjust),
+        rerun_as(&fx, "tester", "t11", "once", "why"),
+    ];
+    for out in outs {
+        let text = out.text();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert_has(&text, "unknown tenant 't11' (no tenants/t11/tenant.yml)");
+        assert_has(
+            &text,
+            "the folder tenants/t11/ has no tenant.yml: add tenants/t11/tenant.yml",
+        );
+        assert!(!text.contains("did you mean 't11'"), "{text}");
+        assert_has(&text, "(known tenants: t1)");
+    }
+    assert!(!fx.path(".billing-state/billing.jsonl").exists());
+    assert!(fx.of_type("evidence.jsonl", "rerun_requested").is_empty());
+}
+
 #[test]
 fn a_denied_rerun_exits_3_and_is_audited() {
     let fx = Fx::new();
