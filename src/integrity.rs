@@ -130,6 +130,7 @@ fn parse_problems(path: &Path, lines: bool) -> Vec<Problem> {
         file: file.clone(),
         line,
         message,
+        repair: None,
     };
     let text = match std::fs::read(path) {
         Ok(t) => t,

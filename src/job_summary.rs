@@ -498,6 +498,16 @@ pub fn merge_md(r: &MergeReport) -> String {
             escape(&rep.reason)
         );
     }
+    for t in &r.skipped {
+        let _ = writeln!(
+            out,
+            "> Skipped an interrupted write at the end of {}: {} line(s) from line {}, not merged ({})\n",
+            escape(&t.file),
+            t.lines,
+            t.from_line,
+            escape(&t.message)
+        );
+    }
     out
 }
 

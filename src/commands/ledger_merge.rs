@@ -2,7 +2,7 @@
 use super::Ctx;
 use crate::cli::LedgerMergeArgs;
 use crate::error::Result;
-use crate::ledger::{self, MergeReport};
+use crate::ledger::{self, MergeReport, TornTail};
 use crate::output::{Report, View};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -19,6 +19,10 @@ struct Merged<'a> {
     segments: Vec<String>,
     added: u64,
     files: BTreeMap<&'static str, Counts>,
+    /// Interrupted writes at the end of segment files, left out (and left in the segment).
+    torn_tails: &'a [TornTail],
+    /// The notes printed on stderr: repairs made to the target, torn tails skipped.
+    notes: Vec<String>,
     #[serde(skip)]
     report: &'a MergeReport,
 }
@@ -47,6 +51,8 @@ impl<'a> Merged<'a> {
                 .collect(),
             added: report.files.iter().map(|f| f.added).sum(),
             files: files.collect(),
+            torn_tails: &report.skipped,
+            notes: notes(report),
             report,
         }
     }
@@ -75,14 +81,26 @@ impl View for Merged<'_> {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.report
-            .repairs
-            .iter()
-            .map(|r| format!("note: {r}"))
-            .collect()
+        self.notes.clone()
     }
 
     fn summary(&self) -> Option<String> {
         Some(crate::job_summary::merge_md(self.report))
     }
+}
+
+/// The repairs made to the target, then each torn tail left out of a segment.
+fn notes(report: &MergeReport) -> Vec<String> {
+    let repairs = report.repairs.iter().map(|r| format!("note: {r}"));
+    let skipped = report.skipped.iter().map(|t| {
+        let lines = match t.lines {
+            1 => format!("line {}", t.from_line),
+            n => format!("lines {}..{}", t.from_line, t.from_line + n - 1),
+        };
+        format!(
+            "note: skipped {} {lines} ({} bytes): {}; not merged (the segment is left as it is)",
+            t.file, t.bytes, t.message
+        )
+    });
+    repairs.chain(skipped).collect()
 }

@@ -36,6 +36,7 @@ pub fn check_local(
         file: file_name.clone(),
         line: 1,
         message,
+        repair: None,
     };
     let bytes = match std::fs::File::open(&path) {
         Ok(f) => {

@@ -7,8 +7,9 @@ use super::line;
 use super::lines::Lines;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use super::open::load_locked;
+use super::read::TornTail;
 use super::scan::{self, Committed, Head, Mode, Scan};
-use super::{damaged, Repair, SinkError, Stream};
+use super::{damaged, Repair, RepairKind, SinkError, Stream};
 use crate::error::{Error, Result};
 use crate::records::template::{Template, CHAIN_FIELDS};
 use serde_json::{Map, Value};
@@ -32,6 +33,9 @@ pub struct MergeReport {
     pub files: Vec<MergeFile>,
     /// Torn tails removed from the target before merging.
     pub repairs: Vec<Repair>,
+    /// Interrupted writes at the end of segment files (a shard that crashed mid-write):
+    /// not merged, and left in the segment as they are, in the order they were met.
+    pub skipped: Vec<TornTail>,
 }
 
 struct Line {
@@ -52,7 +56,10 @@ const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Bil
 /// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay
 /// byte-identical; records of the segments (sorted by path) whose keys the target lacks are
 /// appended in segment order then seq, re-chained and keeping `recorded_at` and batch fields.
-/// A segment that fails verification (`verify`, cross-file rules included), a key with
+/// A segment file's torn tail (an incomplete last batch or an unterminated last line: all a
+/// crash leaves, SPEC §4) is skipped as a reader skips it, and reported in `skipped`; the
+/// segment is never modified. A segment that fails verification otherwise (`verify`,
+/// cross-file rules included, a privileged record without its audit record too), a key with
 /// another payload, a batch partly present or a billing rule broken by the merged order
 /// fails the whole merge and writes nothing. Files are replaced by rename after all three
 /// are written and flushed (in [`REPLACE_ORDER`]), so the same inputs give the same bytes.
@@ -67,6 +74,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     sorted.sort();
     let mut outputs = Vec::new();
     let mut report_files = Vec::new();
+    let mut skipped = Vec::new();
     // Billing first: its conflicts (an amount) say the most about a wrong shard.
     for stream in Stream::ALL {
         let f = &mut files[stream.index()];
@@ -79,7 +87,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
             origins: Vec::new(),
         };
         for seg in &sorted {
-            merge_segment(f, &seg.join(stream.file_name()), &mut out)?;
+            skipped.extend(merge_segment(f, &seg.join(stream.file_name()), &mut out)?);
         }
         report_files.push(MergeFile {
             stream,
@@ -106,6 +114,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
         segments: sorted,
         files: report_files,
         repairs,
+        skipped,
     })
 }
 
@@ -139,7 +148,11 @@ impl Output {
     }
 }
 
-/// A segment must be a directory that `integrity-validate` accepts.
+/// A segment must be a directory that `integrity-validate` accepts, but for torn tails, which
+/// the merge skips. A privileged record without its audit record is refused rather than
+/// repaired in D: no shard writes one (only admin-topup, admin-adjust and rerun do, and any
+/// writer on the segment adds the missing record), and a merge must not vouch for a record
+/// a reader would refuse to count (`Reading::refuse_unaudited`).
 fn check_segment(seg: &Path) -> Result<()> {
     if !seg.is_dir() {
         return Err(Error::input(format!(
@@ -149,22 +162,43 @@ fn check_segment(seg: &Path) -> Result<()> {
         .at(seg.display().to_string()));
     }
     let report = super::verify(seg)?;
-    match report.problems.first() {
-        None => Ok(()),
-        Some(p) => Err(Error::failure(format!(
+    let damage: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.repair.is_none())
+        .collect();
+    if let Some(p) = damage.first() {
+        return Err(Error::failure(format!(
             "segment {} fails verification ({} problem(s)); nothing was merged: {p}",
             seg.display(),
-            report.problems.len()
+            damage.len()
         )).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{}", p.file, p.line))
-        .help("a segment must verify before it is merged: run `platform integrity-validate --billing-state-dir` on it (a torn tail or a missing audit record: let a writer repair it first)")),
+        .help("a complete line that fails its checks is damage, not an interrupted write (only an interrupted last write is skipped): run `platform integrity-validate --billing-state-dir` on the segment for every problem, and rebuild it from a good copy (re-run that shard)"));
     }
+    let unaudited = report
+        .problems
+        .iter()
+        .find(|p| p.repair == Some(RepairKind::AuditAdded));
+    if let Some(p) = unaudited {
+        return Err(Error::failure(format!(
+            "segment {}: {p}; nothing was merged",
+            seg.display()
+        )).topic(crate::error::Topic::LedgerDamaged)
+        .at(format!("{}:{}", p.file, p.line))
+        .help(format!(
+            "`ledger merge` does not add a missing audit record: if a crash cut the two writes apart, let a writer add it in the segment (replay the same admin-topup/admin-adjust/rerun with --billing-state-dir {}) and merge again; if nobody posted that record, it is forged: rebuild the segment from a good copy",
+            seg.display()
+        )));
+    }
+    Ok(())
 }
 
-fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result<()> {
+/// Merge one segment file into `out`; its torn tail, if any, is left out and returned.
+fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result<Option<TornTail>> {
     let file = match std::fs::File::open(seg_path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(seg_path, &e)),
     };
     let mut scan = Scan::new(f.scan.stream, Mode::Read);
@@ -199,17 +233,8 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
             "a segment must verify before it is merged: run `platform integrity-validate --billing-state-dir` on it",
         ));
     }
-    if let Some(t) = torn {
-        return Err(Error::failure(format!(
-            "segment {} ends in an interrupted write at line {}: {}; nothing was merged",
-            seg_path.display(),
-            t.report_line,
-            t.message
-        ))
-        .at(format!("{}:{}", seg_path.display(), t.report_line))
-        .help("let a writer repair the segment first (any writing command on that directory), or merge it without the torn tail"));
-    }
-    Ok(())
+    // The scan handed over whole batches only: the torn lines never reached `out`.
+    Ok(torn.map(|t| TornTail::of(seg_path, t)))
 }
 
 /// Add one whole batch of a segment: all of it is new, or all of it is recorded already with

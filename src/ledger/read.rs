@@ -57,7 +57,7 @@ impl LedgerLine<'_> {
 
 /// An incomplete write at the end of a file, seen by a reader (left in place: the next
 /// writer removes it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TornTail {
     pub file: String,
     /// The first line of the incomplete write.
@@ -65,6 +65,19 @@ pub struct TornTail {
     pub lines: u64,
     pub bytes: u64,
     pub message: String,
+}
+
+impl TornTail {
+    /// The torn tail a scan of the file at `path` found.
+    pub(crate) fn of(path: &Path, t: scan::Torn) -> TornTail {
+        TornTail {
+            file: path.display().to_string(),
+            from_line: t.from_line,
+            lines: t.lines,
+            bytes: t.bytes,
+            message: t.message,
+        }
+    }
 }
 
 /// What a reader saw in one file.
@@ -308,13 +321,7 @@ pub(crate) fn scan_file(
     }
     let summary = ReadSummary {
         records,
-        torn_tail: torn.map(|t| TornTail {
-            file: path.display().to_string(),
-            from_line: t.from_line,
-            lines: t.lines,
-            bytes: t.bytes,
-            message: t.message,
-        }),
+        torn_tail: torn.map(|t| TornTail::of(&path, t)),
     };
     Ok((scan, summary))
 }

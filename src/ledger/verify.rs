@@ -1,6 +1,6 @@
 //! `verify`: every check of the three files (hash, chain, seq, keys, batches, envelope, billing rules) and the cross-file rules, each problem with file and line.
 use super::scan::{self, check_across, Mode, Scan};
-use super::{missing_dir, Stream};
+use super::{missing_dir, RepairKind, Stream};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -10,6 +10,10 @@ pub struct Problem {
     pub file: String,
     pub line: u64,
     pub message: String,
+    /// What the next writer does about it (what a crash can leave behind); None: damage,
+    /// which no writer repairs.
+    #[serde(skip)]
+    pub repair: Option<RepairKind>,
 }
 
 impl std::fmt::Display for Problem {
@@ -49,12 +53,7 @@ impl VerifyReport {
     /// Whether every problem is one the next writer repairs (a torn tail, a missing audit
     /// record of a privileged record): what a crash can leave behind, and nothing else.
     pub fn only_repairable(&self) -> bool {
-        let repairable: u64 = self
-            .files
-            .iter()
-            .map(|f| u64::from(f.torn_tail) + f.unaudited)
-            .sum();
-        repairable == self.problems.len() as u64
+        self.problems.iter().all(|p| p.repair.is_some())
     }
 }
 
@@ -80,6 +79,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             file: files[o.stream.index()].file.clone(),
             line: o.line,
             message: o.message,
+            repair: None,
         });
     }
     for u in &found.unaudited {
@@ -89,6 +89,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
             file: billing.file.clone(),
             line: u.line,
             message: u.message(),
+            repair: Some(RepairKind::AuditAdded),
         });
     }
     // Files in their fixed order, lines in order within each.
@@ -130,6 +131,7 @@ fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Pro
             file: name.clone(),
             line: p.line,
             message: p.message.clone(),
+            repair: None,
         })
         .collect();
     if let Some(t) = &torn {
@@ -143,6 +145,7 @@ fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Pro
                 t.from_line + t.lines - 1,
                 t.bytes
             ),
+            repair: Some(RepairKind::TornTail),
         });
     }
     let report = FileReport {

@@ -3,7 +3,7 @@
 
 use crate::support::check::assert_has;
 use crate::support::fx::{copy_tree, crate_root, use_demo_iam, Topup, LEDGER_FILES};
-use crate::support::ledger_fixtures::{copy_state, lines, records_of};
+use crate::support::ledger_fixtures::{copy_state, lines, read, records_in, records_of};
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -458,4 +458,213 @@ fn runs_of_a_merged_ledger_are_listed_oldest_first() {
         .collect();
     let want: Vec<String> = oldest_first.into_iter().map(|(_, id)| id).collect();
     assert_eq!(listed, want);
+}
+
+/// The keys of a segment file's records that a reader counts: without an unterminated last
+/// line, and without a last batch that has fewer lines than its `batch_len` (SPEC §4's torn
+/// tail, worked out here independently of the scan that `ledger merge` uses).
+fn keys_before_torn_tail(path: &Path) -> BTreeSet<String> {
+    let mut complete = lines(path);
+    if complete.last().is_some_and(|l| !l.ends_with(b"\n")) {
+        complete.pop();
+    }
+    let mut records = records_in(&complete.concat());
+    if let Some(last) = records.last() {
+        let batch = last.get("batch").cloned();
+        let len = last.get("batch_len").and_then(Value::as_u64).unwrap_or(1);
+        let trailing = records
+            .iter()
+            .rev()
+            .take_while(|r| batch.is_some() && r.get("batch") == batch.as_ref())
+            .count();
+        if batch.is_some() && (trailing as u64) < len {
+            records.truncate(records.len() - trailing);
+        }
+    }
+    records
+        .iter()
+        .map(|r| r["idempotency_key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A shard that crashed mid-write (a torn last line) and one whose last batch is incomplete
+/// are merged with the others as a reader reads them: everything before the torn tail, which
+/// is skipped and named in a note (text and `--json`), the segments left as they are, and
+/// the result verifies. Damage in the middle of a segment still refuses the whole merge,
+/// even next to segments with torn tails. (Until 2026-12-03 any torn tail refused it.)
+#[test]
+fn torn_tails_of_crashed_shards_are_skipped_and_the_rest_merged() {
+    let w = World::seeded();
+    for k in [1, 3] {
+        let dir = format!("shard-{k}");
+        w.copy_state("base", &dir);
+        w.orchestrate("repo", &dir, Some(&format!("{k}/3")));
+    }
+    // Shard 2 crashes in the middle of its 12th ledger write: half of it reaches the disk.
+    w.copy_state("base", "shard-2");
+    let crashed = w
+        .platform("repo")
+        .args(["orchestrator", "--shard", "2/3", "--jobs", "1"])
+        .args([
+            "--billing-state-dir",
+            "shard-2",
+            "--runtime-dir",
+            "rt-shard-2",
+        ])
+        .env("PLATFORM_FAILPOINT", "ledger_torn_write@12")
+        .output()
+        .unwrap();
+    assert!(
+        !matches!(crashed.status.code(), Some(0 | 1)),
+        "shard 2 did not crash: {}",
+        crashed.text()
+    );
+    let torn_file = LEDGER_FILES
+        .iter()
+        .find(|f| {
+            let bytes = read(&w.fx.path("shard-2").join(f));
+            !bytes.is_empty() && !bytes.ends_with(b"\n")
+        })
+        .expect("the crash left a torn last line");
+    // Shard 3's segment cut after the first line of its last batch of two or more lines: an
+    // incomplete last batch whose lines each verify.
+    w.copy_state("shard-3", "shard-3-cut");
+    let billing = w.fx.path("shard-3-cut").join("billing.jsonl");
+    let all = lines(&billing);
+    let records = records_of(&billing);
+    let cut = (0..records.len())
+        .rev()
+        .find(|&i| {
+            records[i]["batch_len"].as_u64().unwrap_or(1) >= 2
+                && (i == 0 || records[i - 1].get("batch") != records[i].get("batch"))
+        })
+        .expect("shard 3 wrote a batch of two lines");
+    std::fs::write(&billing, all[..=cut].concat()).unwrap();
+
+    let segments = ["shard-1", "shard-2", "shard-3-cut"];
+    let segment_bytes: Vec<_> = segments.iter().map(|s| w.bytes(s)).collect();
+    w.copy_state("base", "merged");
+    let out = w.run(
+        &[
+            &["ledger", "merge", "--json", "--into", "merged"][..],
+            &segments,
+        ]
+        .concat(),
+    );
+    let stderr = out.expect_ok().stderr_text();
+    let v = out.json();
+    let torn_line = format!("skipped shard-2/{torn_file} line");
+    assert_has(&stderr, &format!("note: {torn_line}"));
+    assert_has(
+        &stderr,
+        &format!("note: skipped shard-3-cut/billing.jsonl line {} (", cut + 1),
+    );
+    assert_has(&stderr, "not merged (the segment is left as it is)");
+    let tails = v["torn_tails"].as_array().unwrap();
+    let files: BTreeSet<&str> = tails.iter().map(|t| t["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        files,
+        BTreeSet::from([
+            format!("shard-2/{torn_file}").as_str(),
+            "shard-3-cut/billing.jsonl"
+        ]),
+        "{v:#}"
+    );
+    let cut_tail = tails
+        .iter()
+        .find(|t| t["file"] == "shard-3-cut/billing.jsonl")
+        .unwrap();
+    assert_eq!(cut_tail["from_line"], cut as u64 + 1);
+    assert_eq!(cut_tail["lines"], 1);
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(notes.iter().any(|n| n.contains(&torn_line)), "{notes:?}");
+
+    // Every record of every segment but the torn tails, and nothing else.
+    for f in LEDGER_FILES {
+        let mut expected = BTreeSet::new();
+        for s in segments {
+            expected.extend(keys_before_torn_tail(&w.fx.path(s).join(f)));
+        }
+        assert_eq!(w.keys("merged", f), expected, "{f}");
+    }
+    assert!(
+        w.line_count("merged", "billing.jsonl") > w.line_count("base", "billing.jsonl"),
+        "the shards' charges were merged"
+    );
+    w.integrity_ok("merged");
+    for (s, before) in segments.iter().zip(&segment_bytes) {
+        assert_eq!(&w.bytes(s), before, "the merge changed segment {s}");
+    }
+
+    // A complete line changed in the middle of a segment is damage: the whole merge is
+    // refused, and the error names that line, not a torn tail met before it.
+    w.copy_state("shard-1", "shard-z-damaged");
+    let path = w.fx.path("shard-z-damaged").join("billing.jsonl");
+    let mut all = lines(&path);
+    let mid = (w.line_count("base", "billing.jsonl") + all.len()) / 2;
+    let line = String::from_utf8(all[mid].clone()).unwrap();
+    let record: Value = serde_json::from_str(&line).unwrap();
+    let at = record["recorded_at"].as_str().unwrap();
+    all[mid] = line
+        .replacen(at, "2020-01-01T00:00:00.000Z", 1)
+        .into_bytes();
+    std::fs::write(&path, all.concat()).unwrap();
+    w.copy_state("base", "refused");
+    let before = w.bytes("refused");
+    let out = w.merge("refused", &["shard-2", "shard-3-cut", "shard-z-damaged"]);
+    let stderr = out.expect_code(1).stderr_text();
+    assert_has(&stderr, "segment shard-z-damaged fails verification");
+    assert_has(
+        &stderr,
+        &format!("shard-z-damaged/billing.jsonl:{}: hash mismatch", mid + 1),
+    );
+    assert_has(&stderr, "nothing was merged");
+    assert_eq!(w.bytes("refused"), before, "a refused merge wrote");
+}
+
+/// A segment with a top-up whose audit record is missing (a crash between the two writes of
+/// admin-topup) is refused, D untouched, with a help that says how to repair the segment;
+/// doing what it says makes the merge work.
+#[test]
+fn a_segment_with_an_unaudited_topup_is_refused_with_the_repair_to_make() {
+    let w = World::seeded();
+    w.copy_state("base", "topped");
+    let topup = Topup::new("tenant-a", "5", "late-1").by("demo-admin");
+    let post = || {
+        w.platform("repo")
+            .args(topup.args())
+            .args(["--billing-state-dir", "topped"])
+            .output()
+            .unwrap()
+    };
+    post().expect_ok();
+    // The crash: the audit record never reached the disk.
+    let audit = w.fx.path("topped").join("audit.jsonl");
+    let mut all = lines(&audit);
+    all.pop();
+    std::fs::write(&audit, all.concat()).unwrap();
+
+    w.copy_state("base", "merged");
+    let before = w.bytes("merged");
+    let out = w.merge("merged", &["topped"]);
+    let stderr = out.expect_code(1).stderr_text();
+    assert_has(&stderr, "segment topped: ");
+    assert_has(&stderr, "has no audit record");
+    assert_has(
+        &stderr,
+        "`ledger merge` does not add a missing audit record",
+    );
+    assert_has(&stderr, "--billing-state-dir topped");
+    assert_eq!(w.bytes("merged"), before);
+
+    // The help's repair: replay the top-up on the segment, then merge again.
+    post().expect_ok();
+    w.merge("merged", &["topped"]).expect_ok();
+    w.integrity_ok("merged");
+    assert_eq!(w.balance("merged", "tenant-a"), 105);
 }
