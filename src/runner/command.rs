@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct CommandSpec<'a> {
     pub module_dir: &'a Path,
     pub contract: &'a ModuleContract,
-    pub inputs: &'a serde_json::Value,
+    /// What inputs.json holds (an object, written without being copied into a `Value`).
+    pub inputs: &'a serde_json::Map<String, serde_json::Value>,
     /// The step's folder: outputs/, work/, inputs.json, result.json and logs go here.
     pub step_dir: &'a Path,
     /// The step dir as its supervisor's command line names it (`runner::step_dir_id`): how

@@ -369,7 +369,7 @@ fn run_command(s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
     command::run(&command::CommandSpec {
         module_dir: &module.dir,
         contract: s.contract,
-        inputs: &serde_json::Value::Object(inputs.clone()),
+        inputs,
         step_dir: &s.files.path(),
         step_dir_id: p.step_dir_id(s.files),
         files: s.files.clone(),

@@ -40,7 +40,7 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
     let res = command::run(&CommandSpec {
         module_dir: &module.dir,
         contract: &module.contract,
-        inputs: &Value::Object(inputs),
+        inputs: &inputs,
         step_dir: scratch.path(),
         step_dir_id: super::step_dir_id(scratch.path()),
         files: crate::beneath::Beneath::new(scratch.path(), ""),

@@ -4,6 +4,7 @@
 use super::json_path::JsonPath;
 use super::model::{InputValue, Selector, Step};
 use super::paths::check_relative;
+use super::selected::Allowance;
 use crate::beneath::{Beneath, Reason, Refused};
 use crate::contract::{InputType, ModuleContract, OutputType};
 use std::collections::BTreeMap;
@@ -136,6 +137,7 @@ pub fn resolve(
     assets: &AssetResolver,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let mut out = serde_json::Map::new();
+    let mut allowance = Allowance::default();
     for (name, value) in &step.inputs {
         let spec = contract.input(name).ok_or_else(|| {
             format!(
@@ -143,7 +145,7 @@ pub fn resolve(
                 contract.module_id
             )
         })?;
-        let v = resolve_one(name, value, spec.ty, earlier, assets)?;
+        let v = resolve_one(name, value, spec.ty, earlier, assets, &mut allowance)?;
         out.insert(name.clone(), v);
     }
     for spec in &contract.inputs {
@@ -169,6 +171,7 @@ fn resolve_one(
     ty: InputType,
     earlier: &BTreeMap<String, Produced>,
     assets: &AssetResolver,
+    allowance: &mut Allowance,
 ) -> Result<serde_json::Value, String> {
     let ctx = |e: String| format!("input '{name}': {e}");
     let v = match value {
@@ -198,7 +201,7 @@ fn resolve_one(
                 return Err(ctx(format!("from_file {why}")));
             }
             let text = read_text(&p.outputs.join(from_file), from_file).map_err(ctx)?;
-            select(&text, *selector, *take, json_path.as_deref())
+            select_within(text, *selector, *take, json_path.as_deref(), allowance)
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
     };
@@ -319,39 +322,64 @@ pub fn select(
     take: Option<u64>,
     json_path: Option<&JsonPath>,
 ) -> Result<serde_json::Value, String> {
-    match selector {
-        Selector::Text => Ok(serde_json::Value::String(text.to_string())),
+    select_within(
+        text.to_string(),
+        selector,
+        take,
+        json_path,
+        &mut Allowance::default(),
+    )
+}
+
+/// Apply a selector to a file's text, within what is left of the step's allowance: the value's
+/// size is estimated before it is built, and charged with what it adds to inputs.json.
+fn select_within(
+    text: String,
+    selector: Selector,
+    take: Option<u64>,
+    json_path: Option<&JsonPath>,
+    allowance: &mut Allowance,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let (held, v) = match selector {
+        Selector::Text => (text.len() as u64, Value::String(text)),
         Selector::Lines => {
-            let limit = take.map(|t| t as usize).unwrap_or(usize::MAX);
-            Ok(serde_json::Value::Array(
-                text.lines()
-                    .take(limit)
-                    .map(|l| serde_json::Value::String(l.to_string()))
-                    .collect(),
-            ))
+            let limit = take.map_or(usize::MAX, |t| usize::try_from(t).unwrap_or(usize::MAX));
+            let held = allowance.lines(&text, limit)?;
+            let lines = text.lines().take(limit);
+            (
+                held,
+                Value::Array(lines.map(|l| Value::String(l.to_string())).collect()),
+            )
         }
         Selector::Json => {
-            let v: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-            pick(&v, json_path)
+            let held = allowance.document(&text)?;
+            let v = serde_json::from_str(&text).map_err(|e| format!("not valid JSON: {e}"))?;
+            drop(text);
+            (held, pick(v, json_path)?)
         }
         Selector::JsonlFirst => {
             let line = text
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .ok_or("no JSON line found (file is empty)")?;
-            let v: serde_json::Value = serde_json::from_str(line)
+            let held = allowance
+                .document(line)
+                .map_err(|e| format!("first line: {e}"))?;
+            let v = serde_json::from_str(line)
                 .map_err(|e| format!("first line is not valid JSON: {e}"))?;
-            pick(&v, json_path)
+            (held, pick(v, json_path)?)
         }
-    }
+    };
+    allowance.charge(held, &v)?;
+    Ok(v)
 }
 
 /// The part of a JSON document a `json_path` names; without one, all of it.
-fn pick(v: &serde_json::Value, path: Option<&JsonPath>) -> Result<serde_json::Value, String> {
+fn pick(v: serde_json::Value, path: Option<&JsonPath>) -> Result<serde_json::Value, String> {
     match path {
-        Some(p) => p.apply(v),
-        None => Ok(v.clone()),
+        Some(p) => p.apply(&v),
+        None => Ok(v),
     }
 }
 

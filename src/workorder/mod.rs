@@ -5,3 +5,4 @@ pub mod json_path;
 pub mod model;
 pub mod paths;
 pub mod schedule;
+pub mod selected;
