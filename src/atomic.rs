@@ -7,16 +7,29 @@ use std::path::Path;
 /// (mode 0644). `durable` also fsyncs the data first, for files that must survive power
 /// loss; scratch files only need to survive a killed process, which the rename gives.
 pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
+    write_atomic_with(path, durable, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for a file written as it is made (`write` streams it, buffered), so a large
+/// file is never held whole in memory.
+pub fn write_atomic_with(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, &e))?;
-    tmp.write_all(bytes)
+    let mut buffered = std::io::BufWriter::new(tmp.as_file());
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
         .and_then(|()| {
+            drop(buffered);
             if durable {
                 tmp.as_file().sync_all()
             } else {

@@ -69,13 +69,26 @@ struct PackageRef<'a> {
     sha256: &'a str,
 }
 
-/// A file chosen for the package, before anything is written.
+/// A file chosen for the package, before anything is written. Its source is not kept: it is
+/// its origin's source, or the path `name` has beneath it, so a path is held once (10,000 long
+/// ones are 40 MB).
 struct Planned {
     name: String,
-    source: Beneath,
     size: u64,
-    /// Index into the caller's sources, to name them in errors.
+    /// Index into the caller's sources: where the file is read from, and named in errors.
     origin: usize,
+}
+
+impl Planned {
+    /// Where the file is read from: a file source itself, or the file of a directory source
+    /// at the part of `name` below its `as_path` (the same components, checked as UTF-8).
+    fn source(&self, sources: &[PackSource]) -> Beneath {
+        let src = &sources[self.origin];
+        match self.name.get(src.as_path.len() + 1..) {
+            Some(rel) => src.source.join(rel),
+            None => src.source.clone(),
+        }
+    }
 }
 
 /// Checks an `as_path`: relative, `/`-separated, no empty, `.` or `..` components, no
@@ -129,21 +142,20 @@ pub fn build_package(
 ) -> Result<PackageSummary> {
     let planned = plan(sources)?;
     refuse_output_inside_sources(sources, zip_path)?;
-    let (files, zip_bytes, zip_sha256) = write_zip(&planned, zip_path)?;
+    let (files, zip_bytes, zip_sha256) = write_zip(sources, planned, zip_path)?;
     let summary = PackageSummary {
         files,
         zip_bytes,
         zip_sha256,
     };
+    // Streamed to their files: each holds every path again (a JSON or CSV escape doubles some).
     if let Some(path) = manifest_json {
-        crate::atomic::write_atomic(
-            path,
-            manifest_json_bytes(&summary, zip_path)?.as_slice(),
-            true,
-        )?;
+        crate::atomic::write_atomic_with(path, true, |w| {
+            write_manifest_json(w, &summary, zip_path)
+        })?;
     }
     if let Some(path) = manifest_csv {
-        crate::atomic::write_atomic(path, manifest_csv_bytes(&summary.files).as_bytes(), true)?;
+        crate::atomic::write_atomic_with(path, true, |w| write_manifest_csv(w, &summary.files))?;
     }
     Ok(summary)
 }
@@ -161,7 +173,6 @@ fn plan(sources: &[PackSource]) -> Result<Vec<Planned>> {
                 src.source.check_file(meta).map_err(|r| refused(&r))?;
                 planned.push(Planned {
                     name: src.as_path.clone(),
-                    source: src.source.clone(),
                     size: meta.bytes,
                     origin,
                 });
@@ -202,7 +213,6 @@ fn expand_dir(src: &PackSource, origin: usize, planned: &mut Vec<Planned>) -> Re
         }
         planned.push(Planned {
             name,
-            source,
             size: file.bytes,
             origin,
         });
@@ -217,7 +227,7 @@ fn refuse_collisions(sources: &[PackSource], planned: &[Planned]) -> Result<()> 
         let src = &sources[p.origin];
         format!(
             "{} (as_path '{}')",
-            p.source.path().display(),
+            p.source(sources).path().display(),
             src.as_path.escape_debug()
         )
     };
@@ -322,7 +332,12 @@ fn needs_zip64(size: u64) -> bool {
     worst >= zip::ZIP64_BYTES_THR
 }
 
-fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>, u64, String)> {
+/// Each planned name moves into its manifest entry once the ZIP writer has its own copy.
+fn write_zip(
+    sources: &[PackSource],
+    planned: Vec<Planned>,
+    zip_path: &Path,
+) -> Result<(Vec<ManifestEntry>, u64, String)> {
     let dir = parent_dir(zip_path);
     let tmp = tempfile::Builder::new()
         .prefix(".package-")
@@ -346,12 +361,13 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
             .large_file(needs_zip64(p.size));
         zip.start_file(p.name.as_str(), options)
             .map_err(|e| zip_err(&e))?;
-        let file = p.source.open_file().map_err(|r| refused(&r))?;
+        let source = p.source(sources);
+        let file = source.open_file().map_err(|r| refused(&r))?;
         let mut reader = BufReader::with_capacity(IO_BUFFER, HashingReader::new(file));
         io::copy(&mut reader, &mut zip).map_err(|e| {
             Error::failure(format!(
                 "packing {} as '{}': {e}",
-                p.source.path().display(),
+                source.path().display(),
                 p.name.escape_debug()
             ))
         })?;
@@ -360,13 +376,13 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
         if bytes != p.size {
             return Err(Error::failure(format!(
                 "{} changed while it was being packaged ({} bytes, then {bytes})",
-                p.source.path().display(),
+                source.path().display(),
                 p.size
             ))
             .help("run the step again once whatever writes that file has finished"));
         }
         files.push(ManifestEntry {
-            path: p.name.clone(),
+            path: p.name,
             bytes,
             sha256,
         });
@@ -381,7 +397,11 @@ fn write_zip(planned: &[Planned], zip_path: &Path) -> Result<(Vec<ManifestEntry>
     Ok((files, zip_bytes, zip_sha256))
 }
 
-fn manifest_json_bytes(summary: &PackageSummary, zip_path: &Path) -> Result<Vec<u8>> {
+fn write_manifest_json(
+    w: &mut dyn io::Write,
+    summary: &PackageSummary,
+    zip_path: &Path,
+) -> io::Result<()> {
     let file_name = zip_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -394,25 +414,18 @@ fn manifest_json_bytes(summary: &PackageSummary, zip_path: &Path) -> Result<Vec<
             sha256: &summary.zip_sha256,
         },
     };
-    let mut out = serde_json::to_vec_pretty(&doc)
-        .map_err(|e| Error::failure(format!("encoding manifest.json: {e}")))?;
-    out.push(b'\n');
-    Ok(out)
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n")
 }
 
 /// `path,bytes,sha256`, LF line ends; a path is quoted (RFC 4180) when it holds a comma,
 /// a quote or starts/ends with a space, so spreadsheet tools read it back unchanged.
-pub fn manifest_csv_bytes(files: &[ManifestEntry]) -> String {
-    let mut out = String::from("path,bytes,sha256\n");
+fn write_manifest_csv(w: &mut dyn io::Write, files: &[ManifestEntry]) -> io::Result<()> {
+    w.write_all(b"path,bytes,sha256\n")?;
     for f in files {
-        out.push_str(&csv_field(&f.path));
-        out.push(',');
-        out.push_str(&f.bytes.to_string());
-        out.push(',');
-        out.push_str(&f.sha256);
-        out.push('\n');
+        writeln!(w, "{},{},{}", csv_field(&f.path), f.bytes, f.sha256)?;
     }
-    out
+    Ok(())
 }
 
 fn csv_field(value: &str) -> String {
