@@ -238,13 +238,38 @@ impl Beneath {
 }
 
 /// Copy an opened file to `dest`, a new file (its folder is created). The copy is what a module
-/// or an uploader gets, so nothing can swap the source for a link afterwards.
+/// or an uploader gets, so nothing can swap the source for a link afterwards. A source larger
+/// than the space left where `dest` is (`StorageFull`) is refused before a byte is written, and
+/// a copy that fails is removed: a partial copy would keep the disk full for every tenant.
 pub fn copy_opened(src: &mut File, dest: &Path) -> std::io::Result<u64> {
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut out = File::create_new(dest)?;
-    std::io::copy(src, &mut out)
+    let copied = fits(src, &out).and_then(|()| std::io::copy(src, &mut out));
+    if copied.is_err() {
+        drop(out);
+        // Best effort: the copy's own error is the one to report.
+        let _ = std::fs::remove_file(dest);
+    }
+    copied
+}
+
+/// Whether `src` fits in the space its copy `out`'s file system has left for this user.
+fn fits(src: &File, out: &File) -> std::io::Result<()> {
+    let need = src.metadata()?.len();
+    let Ok(fs) = rustix::fs::fstatvfs(out) else {
+        // A file system that cannot say: the copy itself finds out.
+        return Ok(());
+    };
+    let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+    if need > free {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!("it is {need} bytes and the disk has {free} bytes free"),
+        ));
+    }
+    Ok(())
 }
 
 /// The trusted folder itself; links in its path are the operator's choice and are followed

@@ -224,3 +224,14 @@ fn a_base_opened_once_is_read_through_its_fd_whatever_its_path_becomes() {
     }
     assert_eq!(kept.path(), base.join("step"), "messages name the path");
 }
+
+/// A copy that fails part-way (here a read error: the source is a folder) leaves no file
+/// behind: a partial asset copy kept the disk full for every tenant.
+#[test]
+fn a_failed_copy_leaves_no_partial_file() {
+    let d = tempfile::tempdir().unwrap();
+    let mut src = File::open(d.path()).unwrap();
+    let dest = d.path().join("inputs/src/big.bin");
+    assert!(copy_opened(&mut src, &dest).is_err());
+    assert!(!dest.exists(), "the partial copy is still there");
+}

@@ -677,3 +677,100 @@ fn a_bad_name_or_a_linked_tenant_yml_or_workorders_is_not_a_tenant() {
     );
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
 }
+
+/// The orchestrator with every file it writes limited to `kib` KiB (RLIMIT_FSIZE, SIGXFSZ
+/// ignored so a write past it fails EFBIG): a disk that fills up mid-copy, without root and
+/// without filling the real disk.
+fn orchestrate_with_file_limit(fx: &Fx, id: &str, kib: u64) -> Value {
+    let mut c = std::process::Command::new("bash");
+    c.current_dir(fx.root());
+    crate::support::fx::clean_env(&mut c);
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {kib} && exec \"$0\" \"$@\""
+        ))
+        .arg(crate::support::fx::bin())
+        .args(["orchestrator", "--json", "--work-order-id", id]);
+    let out = c.output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Step c of t1's run of `id` failed `input_invalid` with `expect` in its message, nothing
+/// was charged, and no copy of the asset is left in its inputs folder.
+fn assert_asset_refused_without_a_trace(fx: &Fx, summary: &Value, id: &str, expect: &str) {
+    let run = run_of(summary, id);
+    let c = step_of(run, "c");
+    assert_eq!(c["status"], "FAILED", "{run}");
+    assert_eq!(c["reason_slug"], "input_invalid", "{run}");
+    assert!(c["message"].as_str().unwrap().contains(expect), "{c}");
+    assert_eq!(spends_for(fx, id, "c"), 0, "charged");
+    let inputs = outputs_of(fx, run, "c").parent().unwrap().join("inputs");
+    let left: Vec<_> = walkdir::WalkDir::new(&inputs)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "a partial copy is left");
+}
+
+/// An asset whose copy fails part-way (the disk fills up: here the file-size limit) leaves
+/// no partial copy in the step's inputs folder, where it kept the disk full for every tenant
+/// on every pass; the step fails `input_invalid`, uncharged.
+#[test]
+fn a_failed_asset_copy_leaves_no_partial_file() {
+    let fx = hostile_fx();
+    std::fs::write(fx.path("tenants/t1/assets/big.bin"), vec![7u8; 4 << 20]).unwrap();
+    fx.workorder(
+        "big",
+        "work_order_id: big\nsteps:\n  - {step_id: c, module_id: assetcopy, kind: transform, inputs: {src: {asset: big.bin}}}\n",
+    );
+    let summary = orchestrate_with_file_limit(&fx, "big", 1024);
+    assert_asset_refused_without_a_trace(&fx, &summary, "big", "copying asset 'big.bin'");
+}
+
+/// An asset larger than the free space where the step's folder is (a sparse file: it takes
+/// no space itself) is refused before a byte is copied. The file-size limit keeps the test
+/// from filling the disk where that check is missing.
+#[test]
+fn an_asset_larger_than_the_free_disk_is_refused_before_it_is_copied() {
+    let fx = hostile_fx();
+    let fs = rustix::fs::statvfs(fx.root()).unwrap();
+    let free = fs.f_bavail * fs.f_frsize;
+    let big = std::fs::File::create(fx.path("tenants/t1/assets/huge.bin")).unwrap();
+    big.set_len(free + (1 << 30)).unwrap();
+    fx.workorder(
+        "huge",
+        "work_order_id: huge\nsteps:\n  - {step_id: c, module_id: assetcopy, kind: transform, inputs: {src: {asset: huge.bin}}}\n",
+    );
+    let summary = orchestrate_with_file_limit(&fx, "huge", 1024);
+    assert_asset_refused_without_a_trace(&fx, &summary, "huge", "bytes free");
+}
+
+/// A 16 MiB file (the most a selector reads) of newlines, read with `selector: lines`, would
+/// be 16 Mi strings: 1.2 GB of the orchestrator's memory. It is refused before it is built:
+/// the step fails `input_invalid`, uncharged, and no inputs.json is written.
+#[test]
+fn a_selected_value_over_the_allowance_is_refused_before_it_is_built_or_charged() {
+    let fx = hostile_fx();
+    std::fs::write(fx.path("tenants/t1/assets/nl.txt"), vec![b'\n'; 16 << 20]).unwrap();
+    fx.workorder(
+        "nl",
+        "work_order_id: nl\nsteps:\n  - {step_id: a, module_id: assetcopy, kind: transform, inputs: {src: {asset: nl.txt}}}\n  - {step_id: b, module_id: echo_inputs, kind: transform, inputs: {first_lines: {from_step: a, from_file: copy.bin, selector: lines}}}\n",
+    );
+    let out = fx.run_watched(&["orchestrator", "--json", "--work-order-id", "nl"]);
+    let summary = out.json();
+    let run = run_of(&summary, "nl");
+    assert_eq!(step_of(run, "a")["status"], "COMPLETED", "{run}");
+    let b = step_of(run, "b");
+    assert_eq!(b["status"], "FAILED", "{run}");
+    assert_eq!(b["reason_slug"], "input_invalid", "{run}");
+    assert!(
+        b["message"].as_str().unwrap().contains("lines selected"),
+        "{b}"
+    );
+    assert_eq!(spends_for(&fx, "nl", "b"), 0, "charged");
+    let step_dir = outputs_of(&fx, run, "b").parent().unwrap().to_path_buf();
+    assert!(!step_dir.join("inputs.json").exists());
+}
