@@ -445,7 +445,8 @@ fn runs_of_a_merged_ledger_are_listed_oldest_first() {
         })
         .collect();
     let mut oldest_first = started.clone();
-    oldest_first.sort();
+    // Stable, by time alone: runs recorded in the same instant keep their file order.
+    oldest_first.sort_by(|a, b| a.0.cmp(&b.0));
     assert_ne!(started, oldest_first, "the file holds shard 1's runs first");
     let out = w.run(&["runs", "--json", "--billing-state-dir", "merged"]);
     let listed: Vec<String> = out
