@@ -231,7 +231,10 @@ pub fn orchestrator_md(s: &Summary) -> String {
         out.push_str(&usage_md(&s.runs));
         let problems = problems_md(&s.runs);
         if !problems.is_empty() {
-            let _ = writeln!(out, "**Steps that did not complete**\n\n{problems}");
+            let _ = writeln!(
+                out,
+                "**Runs and steps that did not complete**\n\n{problems}"
+            );
         }
     }
     out.push_str(&invalid_md(&s.invalid));
@@ -389,7 +392,8 @@ fn runs_md(runs: &[RunReport]) -> String {
     table_block(&columns, &rows)
 }
 
-/// A line per refused run and per step that did not complete.
+/// A line per refused run, per run the pass stopped on (and why), and per step that did
+/// not complete.
 fn problems_md(runs: &[RunReport]) -> String {
     let mut out = String::new();
     for r in runs {
@@ -401,6 +405,9 @@ fn problems_md(runs: &[RunReport]) -> String {
         if let Some(why) = &r.refused {
             let _ = writeln!(out, "- {run}: refused: {}", code(why));
             continue;
+        }
+        if let Some(why) = &r.error {
+            let _ = writeln!(out, "- {run}: stopped: {}", code(why));
         }
         for st in r
             .steps

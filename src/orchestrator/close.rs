@@ -3,7 +3,7 @@
 use super::env::ExecEnv;
 use super::identity::RunIdentity;
 use super::plan::{closing_refunds_owed, Action, CloseRun};
-use super::report::{RunReport, StepReport};
+use super::report::{RunReport, StepReport, Stopped};
 use super::tally::Tally;
 use crate::contract::Failure;
 use crate::error::Result;
@@ -20,7 +20,7 @@ pub fn close_run(
     work_order_id: &str,
     close: &CloseRun,
     hist: &RunHistory,
-) -> Result<RunReport> {
+) -> std::result::Result<RunReport, Stopped> {
     let run = RunIdentity {
         tenant_id: tenant.to_string(),
         work_order_id: work_order_id.to_string(),
@@ -29,9 +29,20 @@ pub fn close_run(
         period: hist.period.clone(),
     };
     let mut tally = Tally::default();
+    close_steps(env, &run, hist, &mut tally)
+        .map_err(|e| std::mem::take(&mut tally).stopped(run, Action::Close, &e))
+}
+
+/// Close each step, then end the run, tallied in `tally` as they are posted.
+fn close_steps(
+    env: &ExecEnv,
+    run: &RunIdentity,
+    hist: &RunHistory,
+    tally: &mut Tally,
+) -> Result<RunReport> {
     for step_id in &hist.step_order {
         if let Some((attempt, att)) = hist.step(step_id).and_then(|s| s.latest()) {
-            close_step(env, &run, &mut tally, step_id, attempt, att)?;
+            close_step(env, run, tally, step_id, attempt, att)?;
         }
     }
     let status = if tally
@@ -43,15 +54,17 @@ pub fn close_run(
     } else {
         RunStatus::Failed
     };
-    let records = tally.end_records(&env.journal, &run, status, hist.max_attempt().max(1))?;
+    let records = tally.end_records(&env.journal, run, status, hist.max_attempt().max(1))?;
     env.journal.post(records)?;
     env.progress.line(&format!(
-        "[{tenant}/{work_order_id} r{}] closed as superseded: {}, refunded {} credits",
-        close.run,
+        "[{}/{} r{}] closed as superseded: {}, refunded {} credits",
+        run.tenant_id,
+        run.work_order_id,
+        run.run,
         status.as_str(),
         tally.refunded
     ));
-    Ok(tally.report(run, Action::Close, status))
+    Ok(std::mem::take(tally).report(run.clone(), Action::Close, status))
 }
 
 /// One step's latest attempt: its outcome as recorded, else FAILED `superseded` now; then

@@ -4,7 +4,7 @@ use super::credits::Hold;
 use super::env::ExecEnv;
 use super::identity::RunIdentity;
 use super::plan::{Action, Disposition, Refusal, WorkOrderPlan};
-use super::report::{RunReport, StepReport};
+use super::report::{RunReport, StepReport, Stopped};
 use super::step::{self, Planned, Settled};
 use super::tally::Tally;
 use crate::beneath::Beneath;
@@ -60,13 +60,14 @@ fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, Run
     )
 }
 
-/// Execute one planned run (Start, Resume or Retry). Ledger errors abort; step failures don't.
+/// Execute one planned run (Start, Resume or Retry). Ledger errors stop it (its report
+/// keeps what this pass posted of it until then); step failures don't.
 pub fn execute(
     env: &ExecEnv,
     wp: &WorkOrderPlan,
     wo: &WorkOrder,
     hist: Option<&RunHistory>,
-) -> Result<RunReport> {
+) -> std::result::Result<RunReport, Stopped> {
     let run = RunIdentity {
         tenant_id: wp.tenant_id.clone(),
         work_order_id: wp.work_order_id.clone(),
@@ -74,16 +75,29 @@ pub fn execute(
         run_id: wp.run_id.clone(),
         period: wp.period.clone(),
     };
-    let mut hold = match hold(env, wp)? {
-        Ok(h) => h,
-        Err(refused) => return Ok(refused),
-    };
-    let repo = env.platform.repo;
     let mut state = RunState {
         produced: BTreeMap::new(),
         statuses: BTreeMap::new(),
         tally: Tally::default(),
     };
+    execute_steps(env, wp, wo, hist, &run, &mut state)
+        .map_err(|e| std::mem::take(&mut state.tally).stopped(run, wp.action, &e))
+}
+
+/// The run's steps, then its end, tallied in `state` as they are posted.
+fn execute_steps<'a>(
+    env: &'a ExecEnv,
+    wp: &WorkOrderPlan,
+    wo: &WorkOrder,
+    hist: Option<&RunHistory>,
+    run: &RunIdentity,
+    state: &mut RunState<'a>,
+) -> Result<RunReport> {
+    let mut hold = match hold(env, wp)? {
+        Ok(h) => h,
+        Err(refused) => return Ok(refused),
+    };
+    let repo = env.platform.repo;
     if wp.action == Action::Start {
         // Queued, not waited for: the first SPEND (or step_started) is written after it, in
         // its group or a later one, and shares its flush when it can.
@@ -117,7 +131,7 @@ pub fn execute(
                 let fail_fast = wo.mode == Mode::FailFast
                     && state.statuses.values().any(|s| *s == StepStatus::Failed);
                 let planned = Planned {
-                    run: &run,
+                    run,
                     step,
                     plan: sp,
                     contract,
@@ -130,9 +144,9 @@ pub fn execute(
                 step::run(env, &planned, attempt, &mut state.tally, &mut hold)?
             }
         };
-        state.settle(&run, step, contract, &files, settled);
+        state.settle(run, step, contract, &files, settled);
     }
-    finish(env, run, wp.action, wo.mode, state.tally)
+    finish(env, run, wp.action, wo.mode, &mut state.tally)
 }
 
 impl<'a> RunState<'a> {
@@ -167,21 +181,21 @@ impl<'a> RunState<'a> {
 /// Post the run's end and its evidence bundle.
 fn finish(
     env: &ExecEnv,
-    run: RunIdentity,
+    run: &RunIdentity,
     action: Action,
     mode: Mode,
-    mut tally: Tally,
+    tally: &mut Tally,
 ) -> Result<RunReport> {
     let all: Vec<StepStatus> = tally.steps.iter().map(|r| r.status).collect();
     let status = run_status(&all, mode);
     let attempt = tally.steps.iter().map(|r| r.attempt).max().unwrap_or(1);
-    let records = tally.end_records(&env.journal, &run, status, attempt)?;
+    let records = tally.end_records(&env.journal, run, status, attempt)?;
     crate::failpoint::hit("before_run_ended");
     // Queued behind the last outcome (same file, written in order), then one wait for both.
     tally.post_ahead(&env.journal, records)?;
     tally.settle_ahead(&env.journal)?;
     crate::failpoint::hit("after_run_ended");
-    Ok(tally.report(run, action, status))
+    Ok(std::mem::take(tally).report(run.clone(), action, status))
 }
 
 /// A step kept from an earlier attempt, with its recorded reason and values.
@@ -206,8 +220,8 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
     }
 }
 
-/// A completed step whose usage SPENDs a crash kept from the ledger (they follow its
-/// outcome): post the missing ones now, as the outcome recorded them.
+/// A completed step whose usage SPENDs a crash (or a refusal for credits) kept from the
+/// ledger (they follow its outcome): post the missing ones now, as the outcome recorded them.
 fn charge_owed_usage(
     env: &ExecEnv,
     tally: &mut Tally,
@@ -218,24 +232,8 @@ fn charge_owed_usage(
     let Some(att) = att else {
         return Ok(());
     };
-    let Some(o) = att
-        .outcome
-        .as_ref()
-        .filter(|o| o.status == StepStatus::Completed)
-    else {
-        return Ok(());
-    };
-    let owed: BTreeMap<String, crate::records::UsageCharge> = o
-        .usage
-        .iter()
-        .filter(|(u, c)| {
-            let key = id.usage_spend(u, c).key();
-            !att.spends.iter().any(|s| s.key() == key)
-        })
-        .map(|(u, c)| (u.clone(), *c))
-        .collect();
     tally
-        .charge_usage(&env.journal, hold, id, &owed)
+        .charge_usage(&env.journal, hold, id, &att.owed_usage())
         .map(|_| ())
 }
 

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[serde(rename_all = "snake_case")]
 pub enum LowReason {
     BelowThreshold,
-    /// A run of this pass was refused (or a step failed) `not_enough_credits`; it wins over
+    /// A run of this pass was refused (or a step failed) `not_enough_credits`, or the ledger
+    /// refused a run's metered usage for credits (the pass stopped on it); it wins over
     /// `below_threshold` when both hold, as the more urgent of the two.
     RefusedForCredits,
 }
@@ -39,8 +40,8 @@ pub struct LowBalance {
 
 /// The balances a pass leaves — `now`, the ledger's after the pass, when it was read; else
 /// `before` it, less what its runs charged, plus what they refunded (which misses what other
-/// processes posted meanwhile) — and the tenants with a run refused, or a step failed, for
-/// credits.
+/// processes posted meanwhile) — and the tenants with a run refused, a step failed, or a run
+/// stopped (its metered usage refused) for credits.
 pub fn after_pass(
     now: Option<BTreeMap<String, i64>>,
     before: &BTreeMap<String, i64>,
@@ -56,10 +57,10 @@ pub fn after_pass(
                 .saturating_sub(r.charged_credits)
                 .saturating_add(r.refunded_credits);
         }
-        let for_credits = r
-            .steps
-            .iter()
-            .any(|s| s.reason_slug.as_deref() == Some(Failure::NotEnoughCredits.slug()));
+        let for_credits = r.stopped_for_credits
+            || r.steps
+                .iter()
+                .any(|s| s.reason_slug.as_deref() == Some(Failure::NotEnoughCredits.slug()));
         if for_credits {
             refused.insert(r.tenant_id.clone());
         }

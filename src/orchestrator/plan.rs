@@ -555,7 +555,12 @@ fn step_plan(
         Disposition::Run { attempt } => {
             charges_for(input, lw, run, step, attempt, latest.map(|(_, a)| a))
         }
-        _ => Vec::new(),
+        // Its metered usage not charged yet: resuming the run posts it, so the credits gate
+        // and the plan count it.
+        Disposition::Keep { attempt, .. } => latest
+            .map(|(_, att)| owed_usage(lw, run, &step.step_id, attempt, att))
+            .unwrap_or_default(),
+        Disposition::Refund { .. } => Vec::new(),
     };
     StepPlan {
         step_id: step.step_id.clone(),
@@ -729,6 +734,25 @@ pub fn owes_refunds(
     status == StepStatus::Failed
         && slug.and_then(|s| registry.refundable(s)).unwrap_or(false)
         && att.unrefunded().next().is_some()
+}
+
+/// The charges of a kept attempt's usage that its outcome records and the ledger lacks.
+fn owed_usage(
+    lw: &LoadedWorkOrder,
+    run: u64,
+    step_id: &str,
+    attempt: u32,
+    att: &crate::runs::history::Attempt,
+) -> Vec<Charge> {
+    att.owed_usage()
+        .into_iter()
+        .map(|(unit, usage)| Charge {
+            idempotency_key: spend_key(&lw.tenant_id, &lw.stem, run, step_id, attempt, &unit),
+            deliverable_id: unit,
+            amount_credits: usage.amount(),
+            already_charged: false,
+        })
+        .collect()
 }
 
 fn charges_for(

@@ -42,7 +42,16 @@ pub struct RunReport {
     /// its run stays open and the next pass resumes or closes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The pass stopped on it because the ledger refused a charge for credits (an
+    /// adjustment debited the tenant meanwhile): its tenant is listed under `low_balance`.
+    #[serde(skip)]
+    pub stopped_for_credits: bool,
 }
+
+/// A run the pass stopped on mid-way (a ledger refusal, an I/O error): its report is FAILED,
+/// keeps what the pass charged, refunded and reported of it until then, and says why.
+#[derive(Debug)]
+pub struct Stopped(pub Box<RunReport>);
 
 /// A run refused before anything was charged: every step FAILED with the refusal's slug.
 pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
@@ -67,13 +76,12 @@ pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
     }
 }
 
-/// A work order the pass stopped on: FAILED, with the error; the steps it reached are in
-/// the ledger, and the run stays open for the next pass.
-pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> RunReport {
-    RunReport {
+/// A work order the pass stopped on before its run posted anything: FAILED, with the error.
+pub fn errored_report(wp: &WorkOrderPlan, e: &crate::error::Error) -> Stopped {
+    Stopped(Box::new(RunReport {
         error: Some(e.message.clone()),
         ..unfinished(wp)
-    }
+    }))
 }
 
 /// The report of a planned run that did not run to its end: FAILED, nothing charged.
@@ -91,5 +99,6 @@ fn unfinished(wp: &WorkOrderPlan) -> RunReport {
         refunded_credits: 0,
         refused: None,
         error: None,
+        stopped_for_credits: false,
     }
 }

@@ -297,30 +297,46 @@ fn record(
     // after it, in its group or a later one; settled before the next module runs.
     tally.post_ahead(&env.journal, batch)?;
     crate::failpoint::hit("after_step_outcome");
-    // What was reserved for metered usage and not used goes back to the tenant's balance.
-    let used = if status == StepStatus::Completed {
-        tally.charge_usage(&env.journal, hold, id, &result.usage)?
-    } else {
-        0
+    let mut report = StepReport {
+        step_id: p.step.step_id.clone(),
+        module_id: p.step.module_id.clone(),
+        status,
+        reason_slug: slug,
+        attempt: id.attempt,
+        message,
+        ran: true,
+        usage: Default::default(),
     };
-    hold.release(p.contract.pricing.usage_reserve().saturating_sub(used));
-    let registry = &env.platform.repo.registry;
-    if let Some(s) = slug.as_deref().filter(|_| status == StepStatus::Failed) {
-        if registry.refundable(s).unwrap_or(false) {
-            tally.refund(&env.journal, &spends.iter().collect::<Vec<_>>(), s)?;
+    // Its metered usage when it completed (what was reserved and not used goes back to the
+    // tenant's balance), then the refunds a refundable failure is owed.
+    let mut charge = || -> Result<()> {
+        let used = if status == StepStatus::Completed {
+            tally.charge_usage(&env.journal, hold, id, &result.usage)?
+        } else {
+            0
+        };
+        report.usage = quantities(&result.usage);
+        hold.release(p.contract.pricing.usage_reserve().saturating_sub(used));
+        let registry = &env.platform.repo.registry;
+        if let Some(s) = report
+            .reason_slug
+            .as_deref()
+            .filter(|_| status == StepStatus::Failed)
+        {
+            if registry.refundable(s).unwrap_or(false) {
+                tally.refund(&env.journal, &spends.iter().collect::<Vec<_>>(), s)?;
+            }
         }
+        Ok(())
+    };
+    // The outcome is recorded: when a charge after it is refused or fails, the run stops
+    // and the pass still reports the step as recorded.
+    if let Err(e) = charge() {
+        tally.steps.push(report);
+        return Err(e);
     }
     Ok(Settled {
-        report: StepReport {
-            step_id: p.step.step_id.clone(),
-            module_id: p.step.module_id.clone(),
-            status,
-            reason_slug: slug,
-            attempt: id.attempt,
-            message,
-            ran: true,
-            usage: quantities(&result.usage),
-        },
+        report,
         values: result.values,
         // What the bundle names for a delivery that completed (a command module's too).
         receipt: p.contract.kind == Kind::Delivery && status == StepStatus::Completed,

@@ -153,7 +153,8 @@ fn runs(runs: &[RunReport]) -> String {
     table(runs, &head, run_rows)
 }
 
-/// A run's row, and under it the refusal or the steps with a reason.
+/// A run's row, and under it the refusal, why the pass stopped on it, or the steps with a
+/// reason.
 fn run_rows(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
@@ -168,6 +169,9 @@ fn run_rows(out: &mut String, r: &RunReport) {
     );
     if let Some(why) = &r.refused {
         let _ = writeln!(out, "    refused: {}", untrusted(why));
+    }
+    if let Some(why) = &r.error {
+        let _ = writeln!(out, "    stopped: {}", untrusted(why));
     }
     for st in &r.steps {
         if !st.usage.is_empty() {

@@ -5,7 +5,7 @@ use super::credits::Hold;
 use super::identity::{RunIdentity, StepIdentity};
 use super::journal::{Ahead, Charged, Journal};
 use super::plan::Action;
-use super::report::{RunReport, StepReport};
+use super::report::{RunReport, StepReport, Stopped};
 use crate::error::Result;
 use crate::records::{Payload, Refund, RunStatus, Spend, StepSummary};
 
@@ -16,6 +16,9 @@ pub struct Tally {
     items: Vec<String>,
     pub charged: i64,
     pub refunded: i64,
+    /// The ledger refused a charge of the run for credits (its metered usage): the pass
+    /// stops on it.
+    refused_for_credits: bool,
     /// Batches of the run queued and not answered yet (its `run_started`, a step's outcome:
     /// `Journal::post_ahead`), settled before the next module runs and before the run ends.
     ahead: Vec<Ahead>,
@@ -85,10 +88,13 @@ impl Tally {
             }
             // Reserved, so only a debit by another process meanwhile gets here: the outcome
             // keeps what is owed, and a later pass posts it (this run stays open until then).
-            Charged::NotEnoughCredits(why) => Err(crate::error::Error::failure(format!(
+            Charged::NotEnoughCredits(why) => {
+                self.refused_for_credits = true;
+                Err(crate::error::Error::failure(format!(
                 "the metered usage of step '{}' ({total} credits) was refused: {why}; its outcome records it, and the next pass charges it once the tenant's balance covers it",
                 id.step_id
-            ))),
+            )))
+            }
         }
     }
 
@@ -132,6 +138,19 @@ impl Tally {
             refunded_credits: self.refunded,
             refused: None,
             error: None,
+            stopped_for_credits: false,
         }
+    }
+
+    /// The report of a run the pass stopped on with `e`: FAILED, with what this pass
+    /// charged, refunded and reported of it until then (what it appended to the ledger),
+    /// and why. The run stays open and the next pass resumes or closes it.
+    pub fn stopped(self, run: RunIdentity, action: Action, e: &crate::error::Error) -> Stopped {
+        let for_credits = self.refused_for_credits;
+        Stopped(Box::new(RunReport {
+            error: Some(e.message.clone()),
+            stopped_for_credits: for_credits,
+            ..self.report(run, action, RunStatus::Failed)
+        }))
     }
 }

@@ -2,9 +2,8 @@
 use super::env::ExecEnv;
 use super::plan::{Action, Plan, WorkOrderPlan};
 use super::progress::Board;
-use super::report::{self, RunReport};
+use super::report::{self, RunReport, Stopped};
 use super::{close, execute};
-use crate::error::Result;
 use crate::records::RunStatus;
 use crate::repo::LoadedWorkOrder;
 use crate::runs::history::History;
@@ -129,12 +128,14 @@ const WORKER_NICE: i32 = 10;
 fn work_order(env: &ExecEnv, board: &Board, known: &Known, wp: &WorkOrderPlan) -> Vec<RunReport> {
     board.started();
     let mut reports = Vec::new();
-    if let Err(e) = closings_then_runs(env, known, wp, &mut reports) {
+    if let Err(Stopped(stopped)) = closings_then_runs(env, known, wp, &mut reports) {
         board.line(&format!(
             "[{}/{}] stopped: {}",
-            wp.tenant_id, wp.work_order_id, e.message
+            wp.tenant_id,
+            wp.work_order_id,
+            stopped.error.as_deref().unwrap_or_default()
         ));
-        reports.push(report::errored_report(wp, &e));
+        reports.push(*stopped);
     }
     let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
     board.finished(failed);
@@ -148,7 +149,7 @@ fn closings_then_runs(
     known: &Known,
     wp: &WorkOrderPlan,
     reports: &mut Vec<RunReport>,
-) -> Result<()> {
+) -> std::result::Result<(), Stopped> {
     let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     for c in &wp.close {
         let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
@@ -164,7 +165,11 @@ fn closings_then_runs(
 }
 
 /// Run one planned run (Start, Resume or Retry), or report its refusal.
-fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Option<RunReport>> {
+fn run_planned(
+    env: &ExecEnv,
+    known: &Known,
+    wp: &WorkOrderPlan,
+) -> std::result::Result<Option<RunReport>, Stopped> {
     if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         return Ok(None);
     }
@@ -180,7 +185,7 @@ fn run_planned(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Result<Optio
     // Loaded light (no steps) when a cache judged it: parsed again now that it runs, and
     // refused if its bytes changed since it was planned.
     let wo = crate::cache::workorders::model_to_run(env.platform.repo, lw)
-        .map_err(crate::error::Error::failure)?;
+        .map_err(|why| report::errored_report(wp, &crate::error::Error::failure(why)))?;
     let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     let hist = runs.and_then(|r| r.get(&wp.run));
     execute::execute(env, wp, &wo, hist.map(|h| &**h)).map(Some)

@@ -29,6 +29,24 @@ pub struct StepHistory {
 }
 
 impl Attempt {
+    /// The metered usage its COMPLETED outcome records with no SPEND in the ledger (a crash,
+    /// or a refusal for credits, came between the outcome and its usage batch), by unit:
+    /// what resuming the run charges (a SPEND's key ends in its unit, as a deliverable's).
+    pub fn owed_usage(&self) -> BTreeMap<String, crate::records::UsageCharge> {
+        let Some(o) = self
+            .outcome
+            .as_ref()
+            .filter(|o| o.status == StepStatus::Completed)
+        else {
+            return BTreeMap::new();
+        };
+        o.usage
+            .iter()
+            .filter(|(u, _)| !self.spends.iter().any(|s| s.charge.deliverable_id == **u))
+            .map(|(u, c)| (u.clone(), *c))
+            .collect()
+    }
+
     /// Its SPENDs that no REFUND reverses yet.
     pub fn unrefunded(&self) -> impl Iterator<Item = &Spend> {
         self.spends

@@ -50,6 +50,7 @@ mod schemas;
 mod security_doc;
 mod shard_merge;
 mod state_signed;
+mod stopped_runs;
 mod untrusted_output;
 mod validate_consistency;
 mod workflows_lint;

@@ -1,0 +1,197 @@
+//! A run the pass stops on mid-way (a ledger refusal after a charge, an injected error), on the real binary: its report keeps what the pass posted, says why in every summary, and a credits cause lists its tenant.
+use crate::support::check::find;
+use crate::support::fx::adjust_args;
+use crate::support::orch::{run_of, step_of, CHAIN};
+use crate::support::{Fx, Transcript};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The usage fixture with `slowmeter` (1 credit to run, 2 a page, at most 10), which sleeps
+/// 1.5 s and reports 10 pages, and one work order `m` running it, funded with 21 credits.
+fn slow_metered() -> Fx {
+    let fx = Fx::new().overlay("usage", "");
+    fx.write(
+        "modules/slowmeter/module.yml",
+        "module_id: slowmeter\nversion: \"1\"\nkind: transform\nrunner: {command: [\"./run.sh\"]}\noutputs:\n  - {id: done, type: file, path: done.txt}\npricing:\n  run_credits: 1\n  usage:\n    pages: {credits: 2, max_units: 10}\n",
+    );
+    fx.write(
+        "modules/slowmeter/run.sh",
+        "#!/bin/sh\nsleep 1.5\necho done >\"$PLATFORM_OUTPUTS_DIR/done.txt\"\nprintf '{\"usage\": {\"pages\": 10}}' >\"$PLATFORM_RESULT\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let script = fx.path("modules/slowmeter/run.sh");
+    std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fx.workorder(
+        "m",
+        "work_order_id: m\nsteps:\n  - step_id: count\n    module_id: slowmeter\n    kind: transform\n",
+    );
+    fx.topup(21, "r1");
+    fx
+}
+
+/// One pass (`args`, the job summary to `summary.md`) during which, once the step has
+/// started (and its run credit is charged), another process debits t1 by 5: the 20 credits
+/// of usage are then refused by the ledger. The pass's output and the billing records it
+/// appended.
+fn pass_with_debit_meanwhile(fx: &Fx, args: &[&str]) -> (std::process::Output, Vec<Value>) {
+    let before = fx.billing().len();
+    let child = fx
+        .command()
+        .args(args)
+        .env("GITHUB_STEP_SUMMARY", fx.path("summary.md"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !fx
+        .records("evidence.jsonl")
+        .iter()
+        .any(|r| r["type"] == "step_started")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut adjust = adjust_args("-5", "correction", "CASE-1");
+    adjust.extend(["--actor".to_string(), "tester".to_string()]);
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+    fx.run(&adjust).expect_ok();
+    let out = child.wait_with_output().unwrap();
+    let appended = fx.billing().split_off(before);
+    (out, appended)
+}
+
+/// Credits the SPEND records among `records` charged (positive).
+fn spent(records: &[Value]) -> i64 {
+    records
+        .iter()
+        .filter(|r| r["type"] == "SPEND")
+        .map(|r| -r["amount_credits"].as_i64().unwrap())
+        .sum()
+}
+
+#[test]
+fn usage_refused_by_a_debit_meanwhile_keeps_the_pass_charge_the_step_and_the_reason() {
+    let fx = slow_metered();
+    let (out, appended) = pass_with_debit_meanwhile(&fx, &["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let summary = out.json();
+    assert_eq!(spent(&appended), 1, "the run credit only: {appended:?}");
+    assert_eq!(summary["charged_credits"], 1, "{summary}");
+    assert_eq!(summary["refunded_credits"], 0, "{summary}");
+    let run = run_of(&summary, "m");
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["charged_credits"], 1, "{run}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("metered usage of step 'count' (20 credits) was refused"),
+        "{run}"
+    );
+    // The step's outcome is in the ledger: the report shows it as recorded.
+    let step = step_of(run, "count");
+    assert_eq!(step["status"], "COMPLETED", "{run}");
+    assert!(step.get("usage").is_none(), "no usage was charged: {run}");
+    let low = find(&summary["low_balance"], "tenant_id", "t1");
+    assert_eq!(low["reason"], "refused_for_credits", "{summary}");
+    assert_eq!(low["balance_credits"], 15, "21 - 1 - 5: {summary}");
+    let md = fx.read_text("summary.md");
+    assert!(md.contains("| t1/m | 1 | ❌ FAILED | 1 | 0 |"), "{md}");
+    assert!(
+        md.contains("stopped: `the metered usage of step 'count' (20 credits) was refused"),
+        "{md}"
+    );
+    assert!(md.contains("refused_for_credits"), "{md}");
+}
+
+#[test]
+fn the_text_summary_says_why_the_pass_stopped_on_a_run_and_lists_its_tenant() {
+    let fx = slow_metered();
+    let (out, _) = pass_with_debit_meanwhile(&fx, &["orchestrator"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("t1/m "))
+        .unwrap_or_else(|| panic!("no row of t1/m: {text}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[1..6], ["1", "start", "FAILED", "1", "0"], "{text}");
+    assert!(
+        text.contains("    stopped: the metered usage of step 'count' (20 credits) was refused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("low balance: t1 has 15 credits (a run was refused for credits)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_error_after_a_charge_reports_what_the_pass_posted_of_the_run() {
+    // gen is charged and completes; the next charge of the run fails (an injected error).
+    let fx = Fx::new();
+    fx.workorder("chain", CHAIN);
+    fx.topup(100, "r1");
+    let before = fx.billing().len();
+    let out = fx.run_env(
+        &["orchestrator", "--json"],
+        &[("PLATFORM_FAILPOINT", "error:before_spend@2")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let summary = out.json();
+    let appended = fx.billing().split_off(before);
+    let charged = spent(&appended);
+    assert!(charged > 0, "{appended:?}");
+    assert_eq!(summary["charged_credits"], charged, "{summary}");
+    let run = run_of(&summary, "chain");
+    assert_eq!(run["charged_credits"], charged, "{run}");
+    assert_eq!(step_of(run, "gen")["status"], "COMPLETED", "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("failpoint error:before_spend"),
+        "{run}"
+    );
+}
+
+#[test]
+fn a_resumed_run_owing_usage_counts_it_in_the_plan_and_the_credits_gate() {
+    let fx = slow_metered();
+    let (out, _) = pass_with_debit_meanwhile(&fx, &["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    assert_eq!(fx.balance(), 15);
+    // The plan resumes the run: its kept step owes 20 credits of usage, which 15 don't cover.
+    let (code, dry, _) = fx.orchestrate(&["--dry-run"]);
+    assert_eq!(code, 1, "{dry}");
+    let wp = &dry["plan"]["work_orders"][0];
+    assert_eq!(wp["action"], "resume", "{dry}");
+    assert_eq!(wp["new_charges"], 20, "{dry}");
+    assert_eq!(wp["refused"]["not_enough_credits"]["needed"], 20, "{dry}");
+    let kept = &wp["steps"][0];
+    assert_eq!(kept["disposition"], "keep", "{dry}");
+    assert_eq!(kept["charges"][0]["deliverable_id"], "pages", "{dry}");
+    assert_eq!(kept["charges"][0]["amount_credits"], 20, "{dry}");
+    let text = fx.run(&["orchestrator", "--dry-run"]).text();
+    assert!(text.contains("pages 20"), "{text}");
+    assert!(text.contains("new charges: 20 credits"), "{text}");
+    // The pass refuses it before charging anything, and says whom to top up.
+    let before = fx.billing().len();
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{summary}");
+    assert!(run_of(&summary, "m")["refused"].is_string(), "{summary}");
+    assert_eq!(fx.billing().len(), before, "nothing written");
+    let low = find(&summary["low_balance"], "tenant_id", "t1");
+    assert_eq!(low["reason"], "refused_for_credits", "{summary}");
+    // Topped up: the owed usage is charged once and the run ends.
+    fx.topup(5, "r2");
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    let run = run_of(&summary, "m");
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(run["charged_credits"], 20, "{run}");
+    assert_eq!(fx.balance(), 0, "21 + 5 - 5 - 1 - 20");
+    fx.integrity().unwrap();
+}
