@@ -324,7 +324,9 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         return wp;
     };
     let runs = input.history.runs(&lw.tenant_id, &lw.stem);
+    let name = format!("{}/{}", lw.tenant_id, lw.stem);
     let want = Want {
+        work_order: &name,
         sha: &sha,
         period: wo.schedule.map(|every| every.period(input.now)),
         rerun: pending_rerun(input.history, lw, runs),
@@ -427,6 +429,8 @@ fn usage_reserve(repo: &Repo, steps: &[StepPlan]) -> i64 {
 /// What would make a work order up to date now: its file digest, the current period (when
 /// scheduled), and no rerun request waiting behind its last run.
 struct Want<'a> {
+    /// `tenant/work_order`, as the plan's notes name it.
+    work_order: &'a str,
     sha: &'a str,
     period: Option<String>,
     /// The key of a rerun request made after the last run (none yet: after run 0).
@@ -516,8 +520,9 @@ fn choose<'a>(
             resume
         }
         (true, false) => start(Some(format!(
-            "run {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
+            "run {} of {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
             r.run,
+            want.work_order,
             r.run + 1
         ))),
         (false, true) if !due => {
@@ -833,6 +838,7 @@ mod tests {
 
     fn want<'a>(period: Option<&str>, rerun: Option<&str>) -> Want<'a> {
         Want {
+            work_order: "t/w",
             sha: "a",
             period: period.map(str::to_string),
             rerun: rerun.map(str::to_string),

@@ -210,3 +210,46 @@ fn a_refusal_after_a_closing_quotes_the_balance_the_closing_left() {
     );
     assert_eq!(fx.balance(), 8, "run 1 is refunded, run 2 charged nothing");
 }
+
+#[test]
+fn each_superseded_note_names_its_tenant_and_work_order() {
+    let fx = Fx::new();
+    for wo in ["a", "b"] {
+        fx.workorder(
+            wo,
+            &CHAIN.replace("work_order_id: chain", &format!("work_order_id: {wo}")),
+        );
+    }
+    fx.topup(100, "r1");
+    for wo in ["a", "b"] {
+        let out = fx.run_env(
+            &["orchestrator", "--work-order-id", wo],
+            &[("PLATFORM_FAILPOINT", "after_step_started")],
+        );
+        assert!(!out.status.success(), "{wo}: the failpoint aborts the pass");
+    }
+    for wo in ["a", "b"] {
+        let yaml = CHAIN
+            .replace("work_order_id: chain", &format!("work_order_id: {wo}"))
+            .replace("alpha beta", "alpha beta edited");
+        fx.workorder(wo, &yaml);
+    }
+    let summary_md = fx.path("summary.md");
+    let out = fx.run_env(
+        &["orchestrator", "--json"],
+        &[("GITHUB_STEP_SUMMARY", summary_md.to_str().unwrap())],
+    );
+    let sum = out.json();
+    let notes: Vec<&str> = sum["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    let md = fx.read_text("summary.md");
+    for wo in ["a", "b"] {
+        let note = format!("run 1 of t1/{wo} was interrupted and the work order changed since");
+        assert!(notes.iter().any(|n| n.contains(&note)), "{note}: {notes:?}");
+        assert!(md.contains(&note), "{note}: {md}");
+    }
+}
