@@ -305,7 +305,8 @@ fn table_block(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     table(columns, rows) + "\n"
 }
 
-/// A dry run's plan: per work order its action and new charges, per tenant the balance.
+/// A dry run's plan: per work order its action, new charges and metered-usage reserve (both
+/// counted in "balance after"), per tenant the balance.
 fn plan_md(plan: &Plan) -> String {
     let rows: Vec<Vec<String>> = plan
         .work_orders
@@ -320,6 +321,7 @@ fn plan_md(plan: &Plan) -> String {
                     String::new()
                 },
                 w.new_charges.to_string(),
+                w.usage_reserve.to_string(),
                 w.refused
                     .as_ref()
                     .map(|r| format!("{}: {}", r.reason(), r.message()))
@@ -344,6 +346,7 @@ fn plan_md(plan: &Plan) -> String {
             ("action", Align::Left),
             ("run", Align::Right),
             ("new charges", Align::Right),
+            ("usage reserve", Align::Right),
             ("refused", Align::Left),
         ],
         &rows,

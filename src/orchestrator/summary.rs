@@ -58,6 +58,14 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
             out.push_str(&step_plan(s));
         }
         let _ = writeln!(out, "    new charges: {} credits", wp.new_charges);
+        // Held against the balance as well, so "balance after" is lower by it.
+        if wp.usage_reserve != 0 {
+            let _ = writeln!(
+                out,
+                "    usage reserve: {} credits (metered usage at its most; charged by what the steps use)",
+                wp.usage_reserve
+            );
+        }
     }
     if let Some(then) = &wp.then {
         out.push_str("  then ");

@@ -164,3 +164,32 @@ fn units_are_checked_against_the_registry_and_the_deliverables() {
         out.text()
     );
 }
+
+#[test]
+fn the_dry_run_text_and_job_summary_show_the_usage_reserve_they_subtract() {
+    // 1 to run + 2 x 10 reserved: 50 leaves 29.
+    let fx = metered(r#"{"pages": 7}"#, 50);
+    let summary = fx.path("summary.md");
+    let out = fx.run_env(
+        &["orchestrator", "--dry-run"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    let text = out.stdout_text();
+    assert!(text.contains("    new charges: 1 credits\n"), "{text}");
+    assert!(
+        text.contains("    usage reserve: 20 credits (metered usage at its most"),
+        "{text}"
+    );
+    let t1 = text.lines().find(|l| l.starts_with("t1 ")).unwrap_or("");
+    assert_eq!(
+        t1.split_whitespace().collect::<Vec<_>>(),
+        ["t1", "50", "29"],
+        "{text}"
+    );
+    let md = fx.read_text("summary.md");
+    assert!(
+        md.contains("| work order | action | run | new charges | usage reserve | refused |"),
+        "{md}"
+    );
+    assert!(md.contains("| t1/m | start | 1 | 1 | 20 |  |"), "{md}");
+}
