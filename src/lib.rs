@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod contract;
+pub mod csv_cell;
 pub mod digest;
 pub mod dirs;
 pub mod error;

@@ -66,6 +66,10 @@ impl Row {
         "quantity",
     ];
 
+    /// The columns that hold integers (an amount may be negative): written as numbers.
+    pub const NUMBER_COLUMNS: [&'static str; 4] =
+        ["seq", "amount_credits", "balance_after", "quantity"];
+
     /// Every field as text, in [`Row::COLUMNS`] order; null is empty.
     pub fn cells(&self) -> [String; 14] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();

@@ -418,24 +418,16 @@ fn write_manifest_json(
     w.write_all(b"\n")
 }
 
-/// `path,bytes,sha256`, LF line ends; a path is quoted (RFC 4180) when it holds a comma,
-/// a quote or starts/ends with a space, so spreadsheet tools read it back unchanged.
+/// `path,bytes,sha256`, LF line ends; a path is a text cell ([`crate::csv_cell::text`]):
+/// quoted (RFC 4180) when it holds a comma, a quote or starts/ends with a space, so
+/// spreadsheet tools read it back unchanged, and prefixed with `'` when it starts like a
+/// formula (`=`, `+`, `-`, `@`), so they never run it.
 fn write_manifest_csv(w: &mut dyn io::Write, files: &[ManifestEntry]) -> io::Result<()> {
     w.write_all(b"path,bytes,sha256\n")?;
     for f in files {
-        writeln!(w, "{},{},{}", csv_field(&f.path), f.bytes, f.sha256)?;
+        writeln!(w, "{},{},{}", crate::csv_cell::text(&f.path), f.bytes, f.sha256)?;
     }
     Ok(())
-}
-
-fn csv_field(value: &str) -> String {
-    let needs_quotes =
-        value.contains([',', '"', '\n', '\r']) || value.starts_with(' ') || value.ends_with(' ');
-    if needs_quotes {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
-    }
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -503,13 +495,5 @@ mod tests {
         assert!(!needs_zip64(4_000_000_000));
         assert!(needs_zip64(u64::from(u32::MAX)));
         assert!(needs_zip64(u64::from(u32::MAX) - 1024));
-    }
-
-    #[test]
-    fn csv_quoting() {
-        assert_eq!(csv_field("a/b"), "a/b");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field(" lead"), "\" lead\"");
     }
 }

