@@ -425,7 +425,13 @@ fn write_manifest_json(
 fn write_manifest_csv(w: &mut dyn io::Write, files: &[ManifestEntry]) -> io::Result<()> {
     w.write_all(b"path,bytes,sha256\n")?;
     for f in files {
-        writeln!(w, "{},{},{}", crate::csv_cell::text(&f.path), f.bytes, f.sha256)?;
+        writeln!(
+            w,
+            "{},{},{}",
+            crate::csv_cell::text(&f.path),
+            f.bytes,
+            f.sha256
+        )?;
     }
     Ok(())
 }

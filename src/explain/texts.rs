@@ -210,7 +210,7 @@ pub const ERRORS: &[Text] = &[
     (
         "billing_rule",
         "The record would break a billing rule: a balance below zero, an amount outside 1..=10^12, a refund larger than its spend, a SPEND of a run without its run_started. Nothing was written.",
-        "Read the rule the message names (docs/ledger.md lists them); check the amounts and the tenant's balance (`platform balance`).",
+        "Read the rule the message names (docs/ledger.md lists them); check the amounts and the tenant's balance (`platform balance`). A `ledger merge` refusing a shard's SPEND for credits: the tenant was debited in the target after the shards' snapshot; credit the debit back, merge again, then debit what the balance allows (docs/operations.md §5).",
     ),
     (
         "lock_timeout",

@@ -1,5 +1,5 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
-use super::billing::{BillingOp, Spent};
+use super::billing::{BillingKind, BillingOp, BillingProblem, BillingRule, Spent};
 use super::check::{differing_fields, Recorded};
 use super::file::{chain, sync_dir, FileState};
 use super::key::{key_id, KeyId};
@@ -12,6 +12,7 @@ use super::scan::{self, Committed, Head, Mode, Scan};
 use super::{damaged, Repair, RepairKind, SinkError, Stream};
 use crate::error::{Error, Result};
 use crate::records::template::{Template, CHAIN_FIELDS};
+use crate::records::RecordType;
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -300,15 +301,9 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
         let lines = Lines::staged(&f.file, &out.bytes, f.scan.head.offset);
         let index = &f.scan.index;
         let find = |k: &KeyId| Spent::recorded(index, lines, k);
-        billing.apply(op, true, &find).map_err(|m| {
-            Error::failure(format!(
-                "merging {} line {} would break a billing rule: {m}; nothing was merged",
-                seg_path.display(),
-                l.line
-            )).topic(crate::error::Topic::BillingRule)
-            .at(format!("{}:{}", seg_path.display(), l.line))
-            .help("segments are merged in path order: a spend must come after the top-up that pays for it")
-        })?;
+        billing
+            .apply(op, true, &find)
+            .map_err(|m| billing_refusal(&f.path, f.scan.head.offset, seg_path, l.line, op, &m))?;
     }
     // The line keeps its own `recorded_at`; seq and prev_hash are the target's.
     let recorded_at = obj
@@ -324,6 +319,137 @@ fn append_line(f: &mut FileState, seg_path: &Path, l: Line, out: &mut Output) ->
     out.origins.push((seg_path.to_path_buf(), l.line));
     out.added += 1;
     Ok(())
+}
+
+/// The error for a segment line the merged order refuses. A SPEND refused for credits is, in
+/// the orchestrator workflow, a debit that reached the target after the shards' snapshot:
+/// the shard charged against a balance without it, and its work has run. The error names
+/// those debits and what brings the records in.
+fn billing_refusal(
+    target: &Path,
+    target_len: u64,
+    seg_path: &Path,
+    line: u64,
+    op: &BillingOp,
+    problem: &BillingProblem,
+) -> Error {
+    let at = format!("{}:{line}", seg_path.display());
+    let refused = format!(
+        "merging {} line {line} would break a billing rule: {problem}; nothing was merged",
+        seg_path.display()
+    );
+    let error = |message: String, help: String| {
+        Error::failure(message)
+            .topic(crate::error::Topic::BillingRule)
+            .at(at.clone())
+            .help(help)
+    };
+    let overdrawn = op.kind == BillingKind::Spend && problem.rule == BillingRule::NotEnoughCredits;
+    if !overdrawn {
+        return error(
+            refused,
+            "segments are merged in path order: a spend must come after the top-up that pays for it".into(),
+        );
+    }
+    let tenant = &op.tenant;
+    let debits = debits_after_snapshot(target, target_len, seg_path, tenant);
+    if debits.is_empty() {
+        return error(
+            refused,
+            format!(
+                "the segment's SPENDs were checked against the balance of its snapshot: if tenant {tenant} was debited in {} since, credit the debit back (`platform admin-adjust` with a positive amount), merge again, then debit what the balance allows; otherwise a spend must come after the top-up that pays for it (segments are merged in path order)",
+                target.display()
+            ),
+        );
+    }
+    let total = debits
+        .iter()
+        .fold(0u64, |sum, d| sum.saturating_add(d.amount.unsigned_abs()));
+    let named: Vec<String> = debits
+        .iter()
+        .map(|d| {
+            format!(
+                "ADJUST {} ({} credits, {} line {})",
+                d.key,
+                d.amount,
+                target.display(),
+                d.line
+            )
+        })
+        .collect();
+    error(
+        format!(
+            "{refused}. Tenant {tenant} was debited after the snapshot this segment's shard started from, by {}: the shard charged (and ran) its work against the balance before that debit",
+            named.join(", ")
+        ),
+        format!(
+            "credit tenant {tenant} back {total} credits (`platform admin-adjust --tenant-id {tenant} --amount-credits {total} --reason-slug correction --reference <new reference>`, or admin-adjust.yml), run the same merge again (in orchestrator.yml: \"Re-run failed jobs\" while the run's artifacts last, the snapshot 1 day), then debit what {tenant}'s balance allows; admin-adjust.yml waits for orchestrator runs in flight so that this does not happen (docs/operations.md §5)"
+        ),
+    )
+}
+
+/// A debit ADJUST of the target.
+struct Debit {
+    key: String,
+    amount: i64,
+    line: u64,
+}
+
+/// The debit ADJUSTs of `tenant` among the target's first `target_len` bytes whose keys the
+/// segment lacks: recorded after the snapshot the segment grew from. Best effort (an error
+/// message is being built): what cannot be read is left out.
+fn debits_after_snapshot(
+    target: &Path,
+    target_len: u64,
+    seg_path: &Path,
+    tenant: &str,
+) -> Vec<Debit> {
+    let mut debits = Vec::new();
+    for_each_line(target, target_len, |n, facts| {
+        let debit = facts.record == Some(RecordType::Adjust)
+            && facts.tenant_id.as_deref() == Some(tenant)
+            && facts.amount.is_some_and(|a| a < 0);
+        if debit {
+            debits.push(Debit {
+                key: facts.key.to_string(),
+                amount: facts.amount.unwrap_or_default(),
+                line: n,
+            });
+        }
+    });
+    if debits.is_empty() {
+        return debits;
+    }
+    let mut in_segment = std::collections::HashSet::new();
+    for_each_line(seg_path, u64::MAX, |_, facts| {
+        if debits.iter().any(|d| d.key == facts.key) {
+            in_segment.insert(facts.key.to_string());
+        }
+    });
+    debits.retain(|d| !in_segment.contains(&d.key));
+    debits
+}
+
+/// Each readable line (numbered from 1) among the first `len` bytes of a ledger file.
+fn for_each_line(path: &Path, len: u64, mut each: impl FnMut(u64, &line::Facts<'_>)) {
+    use std::io::{BufRead, Read};
+    let Ok(file) = std::fs::File::open(path) else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(file.take(len));
+    let mut buf = Vec::new();
+    let mut n = 0;
+    while reader
+        .read_until(b'\n', &mut buf)
+        .is_ok_and(|read| read > 0)
+    {
+        n += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if let Ok(facts) = line::parse(bytes, false) {
+            each(n, &facts);
+        }
+        buf.clear();
+    }
 }
 
 /// The target's lines: on disk up to its head, then the ones this merge added.

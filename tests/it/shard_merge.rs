@@ -669,3 +669,60 @@ fn a_segment_with_an_unaudited_topup_is_refused_with_the_repair_to_make() {
     w.integrity_ok("merged");
     assert_eq!(w.balance("merged", "tenant-a"), 105);
 }
+
+/// A debit recorded in the target after the snapshot a shard started from (an adjustment
+/// while the shards ran) leaves the tenant short of what its shard spent: the merge refuses,
+/// writes nothing, and says which tenant, which ADJUST and what to do. Doing it (credit the
+/// debit back, merge again) merges every record. Until 2026-12-03 the error named only the
+/// segment line and said a spend must come after its top-up.
+#[test]
+fn a_debit_after_the_snapshot_is_named_with_the_way_to_merge() {
+    let w = World::seeded();
+    w.copy_state("base", "shard-1");
+    w.orchestrate("repo", "shard-1", Some("1/3"));
+    w.copy_state("base", "merged");
+    let adjust = |amount: &str, reason: &str, reference: &str| {
+        w.run(&[
+            "admin-adjust",
+            "--tenant-id",
+            "tenant-a",
+            "--amount-credits",
+            amount,
+            "--reason-slug",
+            reason,
+            "--reference",
+            reference,
+            "--actor",
+            "demo-admin",
+            "--billing-state-dir",
+            "merged",
+        ])
+    };
+    adjust("-95", "chargeback", "cb-1").expect_ok();
+    let before = w.bytes("merged");
+
+    let out = w.merge("merged", &["shard-1"]);
+    out.expect_code(1);
+    let text = out.text();
+    for want in [
+        "not enough credits: tenant tenant-a",
+        "nothing was merged",
+        "Tenant tenant-a was debited after the snapshot",
+        "ADJUST adjust/tenant-a/cb-1 (-95 credits, merged/billing.jsonl line",
+        "credit tenant tenant-a back 95 credits",
+        "--amount-credits 95",
+        "run the same merge again",
+    ] {
+        assert_has(&text, want);
+    }
+    assert_eq!(w.bytes("merged"), before, "a refused merge wrote");
+
+    adjust("95", "correction", "cb-1-reversal").expect_ok();
+    w.merge("merged", &["shard-1"]).expect_ok();
+    assert_eq!(
+        w.balance("merged", "tenant-a"),
+        w.balance("shard-1", "tenant-a"),
+        "every record of the shard is merged"
+    );
+    w.integrity_ok("merged");
+}

@@ -150,6 +150,57 @@ fn every_ledger_group_queues_its_waiting_jobs_instead_of_replacing_them() {
     }
 }
 
+/// A debit (`admin-adjust` with a negative amount) must not reach the ledger between the
+/// orchestrator's pull of the snapshot its shards charge against and the pull its merge job
+/// makes: the merge would find the tenant short of what the shards spent and refuse every
+/// shard's records. An orchestrator that pulls, runs and pushes in one job holds the ledger
+/// group throughout (the init template); one that pulls in several jobs (the shipped plan →
+/// shards → merge) must share its workflow-level group, `queue: max`, with admin-adjust.yml,
+/// so a waiting adjustment is never replaced. Until 2026-12-03 admin-adjust.yml joined only
+/// the ledger group, and a debit during a pass lost the whole pass's records.
+#[test]
+fn a_debit_waits_for_the_orchestrator_run_in_flight() {
+    let mut split = 0;
+    for files in [workflow_files(), template_workflow_files()] {
+        let find = |file: &str| {
+            let path = files.iter().find(|p| name(p) == file);
+            load(path.unwrap_or_else(|| panic!("no {file} beside {files:?}")))
+        };
+        let (orchestrator, adjust) = (find("orchestrator.yml"), find("admin-adjust.yml"));
+        let touching: Vec<String> = jobs(&orchestrator)
+            .into_iter()
+            .filter(|(_, job)| runs_any(job, &["state pull", "state push"]))
+            .map(|(id, _)| id)
+            .collect();
+        if touching.len() == 1 {
+            continue;
+        }
+        split += 1;
+        let group = orchestrator.get("concurrency").cloned();
+        let group_name = group
+            .as_ref()
+            .and_then(|c| c.get("group"))
+            .and_then(Value::as_str);
+        assert!(
+            group_name.is_some_and(|g| g.contains("${{ github.repository }}")),
+            "orchestrator.yml pulls and pushes in jobs {touching:?}: it needs a workflow-level group per repository"
+        );
+        assert_eq!(
+            adjust.get("concurrency"),
+            group.as_ref(),
+            "admin-adjust.yml must join orchestrator.yml's workflow-level group, or a debit lands between the plan's pull and the merge"
+        );
+        let c = group.unwrap();
+        assert_eq!(
+            c.get("queue").and_then(Value::as_str),
+            Some("max"),
+            "a waiting adjustment would be replaced by the next scheduled run"
+        );
+        assert_eq!(c.get("cancel-in-progress"), Some(&Value::Bool(false)));
+    }
+    assert_eq!(split, 1, "the shipped orchestrator pulls in plan and merge");
+}
+
 /// The value of `ACTOR` for every step that passes `--actor "$ACTOR"` (from the step's, the
 /// job's or the workflow's `env:`), by job.
 fn actor_values(wf: &Value) -> Vec<(String, String)> {

@@ -8,7 +8,7 @@ use crate::support::check::assert_has;
 use crate::support::fx::{platform_in, LEDGER_FILES};
 use crate::support::workflow_expr::V;
 use crate::support::workflow_runner::{
-    files_under, load_workflow, JobResult, Runner, DEFAULT_BRANCH, STATE_TAG,
+    files_under, load_workflow, Dispatch, JobResult, Runner, DEFAULT_BRANCH, STATE_TAG,
 };
 use crate::support::Transcript;
 use std::collections::BTreeMap;
@@ -387,6 +387,80 @@ fn adjust_and_rerun_through_their_workflows() {
     let evidence = String::from_utf8_lossy(&r.remote("evidence.jsonl")).into_owned();
     assert_has(&evidence, "\"rerun\":\"rerun/acme/weekly-digest/after-r1\"");
     assert!(r.balance("acme") < after_first, "the rerun was charged");
+}
+
+/// The inputs of an admin-adjust.yml dispatch for acme (a chargeback).
+fn chargeback_inputs(amount: f64, reference: &str) -> Vec<(&'static str, V)> {
+    vec![
+        ("tenant_id", V::Str("acme".into())),
+        ("amount_credits", V::Num(amount)),
+        ("reason_slug", V::Str("chargeback".into())),
+        ("reference", V::Str(reference.into())),
+        ("note", V::Str(String::new())),
+    ]
+}
+
+/// A chargeback dispatched while an orchestrator run is in flight (its plan has pulled the
+/// snapshot the shards charge against) waits for that run: the merge keeps every tenant's
+/// charges, refunds and runs, and the debit then meets the balance the pass left, so a debit
+/// larger than that is refused (nothing written) and the same reference, resized, goes
+/// through. Until 2026-12-03 the adjustment ran at once: acme went from 100 to 10, its shard
+/// had spent 13 against the snapshot, and the merge refused every shard's records.
+#[test]
+fn a_debit_dispatched_during_an_orchestrator_run_waits_and_every_record_is_merged() {
+    let mut r = Runner::new();
+    for (n, (tenant, amount)) in [("acme", 100.0), ("globex", 100.0), ("initech", 50.0)]
+        .into_iter()
+        .enumerate()
+    {
+        r.start_run(
+            "workflow_dispatch",
+            10 + n as u64,
+            &topup_inputs(tenant, amount, &format!("seed-{tenant}")),
+        );
+        must(&r.run_workflow("admin-topup.yml"), "topup", true);
+    }
+
+    r.start_run("workflow_dispatch", 100, &orchestrator_inputs(1.0, 2.0));
+    let chargeback = Dispatch {
+        file: "admin-adjust.yml",
+        event: "workflow_dispatch",
+        run_id: 101,
+        inputs: chargeback_inputs(-90.0, "CB-1"),
+    };
+    let (res, adjust, waited) = r.run_workflow_dispatching("orchestrator.yml", "plan", &chargeback);
+    must(&res, "shard", true);
+    let merge = &res["merge"].log;
+    assert!(!merge.contains("would break a billing rule"), "{merge}");
+    // The merge job fails for initech's failed work order only, after pushing.
+    assert_has(merge, "work orders failed or were invalid on shard(s)");
+    assert!(
+        waited,
+        "the adjustment ran while the orchestrator run was in flight"
+    );
+    assert_eq!(
+        r.balance("globex"),
+        100 - 5,
+        "globex's records were not merged"
+    );
+    assert_eq!(r.balance("initech"), 50, "initech's refunded step");
+    let runs: Vec<serde_json::Value> =
+        serde_json::from_str(&r.platform_on_remote(&["runs", "--json"])).unwrap();
+    for tenant in ["acme", "globex", "initech"] {
+        assert!(
+            runs.iter().any(|run| run["tenant_id"] == tenant),
+            "no run of {tenant} merged: {runs:?}"
+        );
+    }
+
+    // The debit came after the pass: 90 of acme's 87 credits is refused, nothing written.
+    must(&adjust, "adjust", false);
+    assert_has(&adjust["adjust"].log, "not enough credits");
+    assert_eq!(r.balance("acme"), 100 - 13);
+    r.start_run("workflow_dispatch", 102, &chargeback_inputs(-87.0, "CB-1"));
+    must(&r.run_workflow("admin-adjust.yml"), "adjust", true);
+    assert_eq!(r.balance("acme"), 0);
+    r.platform_on_remote(&["integrity-validate"]);
 }
 
 /// An RFC 3339 time of now, to the second (rounded down), as GitHub writes run times.

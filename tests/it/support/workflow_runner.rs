@@ -58,6 +58,22 @@ impl Job {
     }
 }
 
+/// A workflow run dispatched while another one is in progress (`run_workflow_dispatching`).
+pub struct Dispatch {
+    pub file: &'static str,
+    pub event: &'static str,
+    pub run_id: u64,
+    pub inputs: Vec<(&'static str, V)>,
+}
+
+/// What `start_run` set for a run.
+struct SavedRun {
+    github: BTreeMap<String, String>,
+    inputs: BTreeMap<String, V>,
+    needs: BTreeMap<String, JobResult>,
+    run_id: u64,
+}
+
 pub struct Runner {
     pub root: tempfile::TempDir,
     pub fake: FakeGithub,
@@ -398,6 +414,91 @@ impl Runner {
     /// Run a whole workflow: jobs in `needs` order, matrix jobs once per entry. The run is
     /// known to the fake's workflow-run API afterwards, as GitHub knows its runs.
     pub fn run_workflow(&mut self, file: &str) -> BTreeMap<String, JobResult> {
+        self.run_workflow_calling(file, &mut |_, _| {})
+    }
+
+    /// Run `file` (its run started with `start_run`) and dispatch `other` once the job
+    /// `after` has ended, with GitHub's rule for workflow-level `concurrency`: while a run is
+    /// in progress, a run of the same group is pending, and starts when that run has
+    /// completed; a run of another group starts at once. Here it then runs to its end before
+    /// the first run's next job: one order GitHub allows, since the jobs of both would run
+    /// side by side (job-level groups, such as the ledger group, order only their own jobs).
+    /// The results of both runs, and whether `other` had to wait.
+    pub fn run_workflow_dispatching(
+        &mut self,
+        file: &str,
+        after: &str,
+        other: &Dispatch,
+    ) -> (
+        BTreeMap<String, JobResult>,
+        BTreeMap<String, JobResult>,
+        bool,
+    ) {
+        let group = self.workflow_group(&load_workflow(file));
+        let mut other_results = None;
+        let mut waited = false;
+        let results = self.run_workflow_calling(file, &mut |r, job| {
+            if job != after {
+                return;
+            }
+            let saved = r.save_run();
+            r.github = event_context(other.event, other.run_id);
+            r.inputs = other
+                .inputs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            let other_group = r.workflow_group(&load_workflow(other.file));
+            if group.is_some() && other_group == group {
+                waited = true;
+            } else {
+                r.start_run(other.event, other.run_id, &other.inputs);
+                other_results = Some(r.run_workflow(other.file));
+            }
+            r.restore_run(saved);
+        });
+        if waited {
+            let saved = self.save_run();
+            self.start_run(other.event, other.run_id, &other.inputs);
+            other_results = Some(self.run_workflow(other.file));
+            self.restore_run(saved);
+        }
+        let other_results = other_results.unwrap_or_else(|| panic!("{file} has no job {after}"));
+        (results, other_results, waited)
+    }
+
+    /// The workflow-level concurrency group of `wf` for the current run, if it has one.
+    fn workflow_group(&self, wf: &Value) -> Option<String> {
+        let c = wf.get("concurrency")?;
+        let group = c.get("group").unwrap_or(c);
+        Some(interpolate(&yaml_text(group), &|p| {
+            self.lookup(p, &Job::default())
+        }))
+    }
+
+    /// The current run's context, to come back to after another run.
+    fn save_run(&mut self) -> SavedRun {
+        SavedRun {
+            github: self.github.clone(),
+            inputs: std::mem::take(&mut self.inputs),
+            needs: std::mem::take(&mut self.needs),
+            run_id: self.run_id,
+        }
+    }
+
+    fn restore_run(&mut self, saved: SavedRun) {
+        self.github = saved.github;
+        self.inputs = saved.inputs;
+        self.needs = saved.needs;
+        self.run_id = saved.run_id;
+    }
+
+    /// `run_workflow`, calling `after_job` with each job's id once it has ended.
+    fn run_workflow_calling(
+        &mut self,
+        file: &str,
+        after_job: &mut dyn FnMut(&mut Runner, &str),
+    ) -> BTreeMap<String, JobResult> {
         let branch = self.github["ref"].trim_start_matches("refs/heads/");
         let run = serde_json::json!({
             "id": self.run_id,
@@ -419,7 +520,8 @@ impl Runner {
                 None => self.run_job(&wf, &id, &[]),
             };
             self.needs.insert(id.clone(), result.clone());
-            results.insert(id, result);
+            results.insert(id.clone(), result);
+            after_job(self, &id);
         }
         results
     }
