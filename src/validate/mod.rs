@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod modules;
 pub mod package;
 pub mod profiles;
+pub mod releases;
 pub mod report;
 
 use crate::findings::{Finding, Severity};
@@ -120,6 +121,7 @@ const WORK_ORDER_CHECKS: &[WoCheck] = &[
     inputs::check,
     assets::check,
     package::check,
+    releases::check,
 ];
 
 /// Every finding for one work order, as errors (including those of loading it). The caller

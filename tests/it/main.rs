@@ -18,6 +18,7 @@ mod fuzz_ledger;
 mod fuzz_package;
 mod fuzz_parsing;
 mod github_publish;
+mod github_release_purchases;
 mod github_state;
 mod github_trust;
 mod hostile_modules;

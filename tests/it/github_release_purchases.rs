@@ -1,0 +1,121 @@
+//! SPEC §5 "one release per run": deliver_github_release and `platform publish` both publish the release a run's tag names, so a work order with both is refused before anything is charged.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::support::check::find;
+use crate::support::fake_github::{FakeGithub, TOKEN};
+use crate::support::orch::{run_of, step_of};
+use crate::support::{Fx, Transcript};
+
+const PROFILE: &str = "config/runtime_profile.gh.yml";
+
+/// A purchase (gen's `data`, 3 credits) packaged and delivered to the run's release.
+const BOTH: &str = "work_order_id: both
+steps:
+  - step_id: make
+    module_id: gen
+    kind: transform
+    inputs: {text: a b c}
+    deliverables: [data]
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: make, output_id: data_json, as_path: data.json}
+  - step_id: ship
+    module_id: deliver_github_release
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+";
+
+/// Until 2026-12-03 this work order ran: `ship` published `artifacts-t1-both-r1`, and every
+/// later `platform publish` exited 1 because the purchased `data` could not be added to a
+/// published (immutable) release — 3 credits paid for a deliverable never published. Now the
+/// orchestrator calls it invalid (nothing charged, no GitHub call for it), while a work
+/// order that delivers to its release and purchases nothing still runs and publishes.
+#[test]
+fn a_work_order_with_a_github_release_delivery_and_purchases_is_refused_before_any_charge() {
+    let fake = FakeGithub::start();
+    let fx = Fx::new();
+    fx.add_shipped_module("deliver_github_release");
+    fx.write(
+        PROFILE,
+        format!(
+            "profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{}\"}}\n",
+            fake.uri()
+        ),
+    );
+    fx.write("tenants/t1/assets/report.zip", b"PK honest package");
+    fx.workorder("both", BOTH);
+    fx.workorder(
+        "honest",
+        "work_order_id: honest\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: report.zip}\n",
+    );
+    fx.topup(100, "r1");
+
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    let v = out.expect_code(1).json();
+    let f = find(&v["errors"], "file", "tenants/t1/workorders/both.yml");
+    assert_eq!(f["field"], "steps[2].module_id", "{v}");
+    assert_eq!(f["line"], 15, "{v}");
+    let message = f["message"].as_str().unwrap();
+    for part in [
+        "step 'ship' runs deliver_github_release",
+        "step 'make' (data) purchases",
+        "artifacts-t1-both-r1",
+        "deliver_local or deliver_email",
+    ] {
+        assert!(message.contains(part), "want {part:?} in {message}");
+    }
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1, "{v}");
+
+    let out = fx.run_env(
+        &["orchestrator", "--json", "--runtime-profile", PROFILE],
+        &[("GITHUB_TOKEN", TOKEN)],
+    );
+    let summary = out.expect_code(1).json();
+    let invalid = find(&summary["invalid"], "work_order_id", "both");
+    assert!(
+        invalid.to_string().contains("runs deliver_github_release"),
+        "{invalid}"
+    );
+    assert!(
+        summary["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["work_order_id"] != "both"),
+        "{summary}"
+    );
+    assert!(
+        !fx.billing()
+            .iter()
+            .any(|r| r.to_string().contains("\"both\"")),
+        "nothing of 'both' is in billing.jsonl"
+    );
+    assert_eq!(
+        fx.balance(),
+        100 - 2,
+        "only honest's delivery (2) is charged"
+    );
+    assert!(fake.release("artifacts-t1-both-r1").is_none());
+    assert!(
+        fake.calls().iter().all(|c| !c.contains("both")),
+        "{:?}",
+        fake.calls()
+    );
+
+    assert_eq!(
+        step_of(run_of(&summary, "honest"), "ship")["status"],
+        "COMPLETED",
+        "{summary}"
+    );
+    let honest = fake.release("artifacts-t1-honest-r1").unwrap();
+    assert!(!honest.draft);
+    assert_eq!(
+        fake.asset_data("artifacts-t1-honest-r1", "report.zip")
+            .unwrap(),
+        b"PK honest package"
+    );
+}
