@@ -92,7 +92,7 @@ impl Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub tenant_id: Option<String>,
-    /// e.g. the TOPUP's key, the dist directory, `publish-set/<sha256>`.
+    /// e.g. the TOPUP's key, the dist directory (a denied publish).
     pub target: String,
 }
 

@@ -185,13 +185,13 @@ pub const RECORD_TYPES: &[Text] = &[
     ),
     (
         "publish",
-        "evidence.jsonl: a deliverable published (or staged) by platform publish.",
+        "evidence.jsonl: a deliverable published (or staged) by platform publish, naming the actor; its audit record is written with it.",
         "Nothing.",
     ),
     (
         "audit",
         "audit.jsonl: a privileged action (top-up, adjustment, rerun, publish, state restore) allowed, or a denial.",
-        "Denials show who tried what; every privileged billing record has its audit record.",
+        "Denials show who tried what; every privileged record (top-up, adjustment, rerun request, publish) has its audit record.",
     ),
 ];
 

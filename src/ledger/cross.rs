@@ -81,7 +81,10 @@ impl Refs {
                 needs.run = Some((key_id(&run_started_key(run_id)), RunAt { line, offset }));
             }
         }
-        if let Some(rule) = record.privileged() {
+        let rule = record
+            .privileged()
+            .filter(|rule| f.has_actor || !rule.legacy_without_actor);
+        if let Some(rule) = rule {
             needs.audit = Some(PrivilegedRef {
                 audit_key: key_id(&allowed_key(rule.action, &f.key)),
                 line,

@@ -27,6 +27,9 @@ pub(crate) struct Facts<'a> {
     pub refunds: Option<Cow<'a, str>>,
     /// The run a run's record belongs to (cross-file rule: its `run_started` must exist).
     pub run_id: Option<Cow<'a, str>>,
+    /// Whether the record names an actor (a non-empty string): a legacy privileged record
+    /// without one needs no audit record (`Privileged::legacy_without_actor`).
+    pub has_actor: bool,
     /// SHA-256 of the canonical payload (the record without seq, recorded_at, prev_hash, hash).
     pub payload_digest: Option<[u8; 32]>,
 }
@@ -88,6 +91,7 @@ struct Found<'a> {
     amount: Option<i64>,
     refunds: Option<Cow<'a, str>>,
     run_id: Option<Cow<'a, str>>,
+    has_actor: bool,
 }
 
 impl<'a> Found<'a> {
@@ -124,6 +128,7 @@ impl<'a> Found<'a> {
             b"tenant_id" if value != b"null" => self.tenant_id = Some(text(value)?),
             b"refunds" => self.refunds = Some(text(value)?),
             b"run_id" => self.run_id = Some(text(value)?),
+            b"actor" => self.has_actor = string(value).is_some_and(|a| !a.is_empty()),
             b"hash" => return Err("field hash appears twice".into()),
             _ => {}
         }
@@ -164,6 +169,7 @@ impl<'a> Found<'a> {
             amount: self.amount,
             refunds: self.refunds,
             run_id: self.run_id,
+            has_actor: self.has_actor,
             payload_digest,
         })
     }

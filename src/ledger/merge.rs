@@ -151,7 +151,7 @@ impl Output {
 
 /// A segment must be a directory that `integrity-validate` accepts, but for torn tails, which
 /// the merge skips. A privileged record without its audit record is refused rather than
-/// repaired in D: no shard writes one (only admin-topup, admin-adjust and rerun do, and any
+/// repaired in D: no shard writes one (only admin-topup, admin-adjust, rerun and publish do, and any
 /// writer on the segment adds the missing record), and a merge must not vouch for a record
 /// a reader would refuse to count (`Reading::refuse_unaudited`).
 fn check_segment(seg: &Path) -> Result<()> {
@@ -188,7 +188,7 @@ fn check_segment(seg: &Path) -> Result<()> {
         )).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{}", p.file, p.line))
         .help(format!(
-            "`ledger merge` does not add a missing audit record: if a crash cut the two writes apart, let a writer add it in the segment (replay the same admin-topup/admin-adjust/rerun with --billing-state-dir {}) and merge again; if nobody posted that record, it is forged: rebuild the segment from a good copy",
+            "`ledger merge` does not add a missing audit record: if a crash cut the two writes apart, let a writer add it in the segment (replay the same admin-topup/admin-adjust/rerun/publish with --billing-state-dir {}) and merge again; if nobody posted that record, it is forged: rebuild the segment from a good copy",
             seg.display()
         )));
     }

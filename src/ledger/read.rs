@@ -120,7 +120,7 @@ impl Reading {
         Err(Error::failure(format!("{}:{}: {}", u.file, u.line, u.message)).topic(crate::error::Topic::LedgerDamaged)
             .at(format!("{}:{}", u.file, u.line))
             .help(format!(
-                "if a crash cut the two writes apart, any writer adds the audit record (replay the top-up with the same --reference, or run the orchestrator) and this command works again; if nobody posted it, it is forged: restore {} from a good copy",
+                "if a crash cut the two writes apart, any writer adds the audit record (replay the top-up with the same --reference, run publish again, or run the orchestrator) and this command works again; if nobody posted it, it is forged: restore {} from a good copy",
                 dir.display()
             )))
     }

@@ -1,10 +1,9 @@
-//! A whole `platform publish` as a library call: IAM with its audited denial, the directories and the target, the publish lock, the publisher, and the allowed audit record of what it recorded; one report.
+//! A whole `platform publish` as a library call: IAM with its audited denial, the directories and the target, the publish lock, and the publisher (whose records carry the actor, so the ledger writes their audit records with them); one report.
 use super::select::LedgerView;
 use super::{parse_time, run, Action, ArtifactReport, Outcome, Request, Target, LOCK_NAME};
-use crate::audit::{self, Action as Audited, Subject};
+use crate::audit::Subject;
 use crate::config::iam::Scope;
 use crate::config::profile::RuntimeProfile;
-use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::github::{GithubClient, GithubSettings, Purpose};
 use crate::ledger::{DirLock, Ledger, Repair};
@@ -12,7 +11,6 @@ use crate::privileged::{self, Authorized};
 use crate::repo::Repo;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,7 +45,8 @@ pub struct PublishReport {
     pub published: usize,
     pub staged: usize,
     pub skipped: usize,
-    /// Every artifact that failed, and the audit record if it could not be written.
+    /// Every artifact that failed. (Audit records are written in the publish records'
+    /// commit; one a crash cut off is added by the next writer, not reported here.)
     pub errors: Vec<PublishError>,
     #[serde(skip)]
     pub stage_only: bool,
@@ -63,7 +62,8 @@ pub struct PublishReport {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublishError {
-    /// None for a problem of the whole publish (its audit record).
+    /// The artifact's asset name. Always set since publish records carry their audit
+    /// records (until 2026-12-03 None named a publish-set audit record that failed).
     pub asset_name: Option<String>,
     pub message: String,
 }
@@ -104,21 +104,10 @@ pub fn publish(repo: &Path, opts: &Options<'_>) -> Result<PublishReport> {
             dist_dir: &p.dist_dir,
             since: p.since,
             target: &p.target,
+            actor: &p.who.actor,
         },
     )?;
-    let audit_error = audit(&mut ledger, &p.who, &outcome).err().map(|e| {
-        format!(
-            "the publish records were written, but the audit record could not be: {}",
-            e.message
-        )
-    });
-    Ok(PublishReport::new(
-        outcome,
-        &p,
-        opts.stage_only,
-        audit_error,
-        repairs,
-    ))
+    Ok(PublishReport::new(outcome, &p, opts.stage_only, repairs))
 }
 
 /// IAM first: every denial is audited, whatever else is wrong with the request, and
@@ -188,53 +177,23 @@ fn release_target(profile: &RuntimeProfile) -> Result<Target> {
     })
 }
 
-/// The allowed audit record, only when something was recorded, under a key derived from
-/// what was recorded: a re-run that appends nothing adds no audit line either.
-fn audit(ledger: &mut Ledger, who: &Authorized, outcome: &Outcome) -> Result<()> {
-    if outcome.appended.is_empty() {
-        return Ok(());
-    }
-    let mut keys = outcome.appended.clone();
-    keys.sort();
-    let tenants: BTreeSet<&str> = outcome
-        .artifacts
-        .iter()
-        .filter(|a| matches!(a.status, Action::Published | Action::Staged))
-        .map(|a| a.purchase.tenant_id.as_str())
-        .collect();
-    let subject = Subject {
-        tenant_id: match tenants.len() {
-            1 => tenants.first().map(|t| t.to_string()),
-            _ => None,
-        },
-        target: format!("publish-set/{}", sha256_hex(keys.join("\n").as_bytes())),
-    };
-    let action = Audited::Scoped(who.scope);
-    audit::record_allowed(ledger, action, &who.actor, &subject, None).map(drop)
-}
-
 impl PublishReport {
     fn new(
         outcome: Outcome,
         p: &Prepared,
         stage_only: bool,
-        audit_error: Option<String>,
         repairs: Vec<Repair>,
     ) -> PublishReport {
         let failed = outcome
             .artifacts
             .iter()
             .filter(|a| a.status == Action::Error);
-        let mut errors: Vec<PublishError> = failed
+        let errors: Vec<PublishError> = failed
             .map(|a| PublishError {
                 asset_name: Some(a.asset_name.clone()),
                 message: a.detail.clone().unwrap_or_default(),
             })
             .collect();
-        errors.extend(audit_error.map(|message| PublishError {
-            asset_name: None,
-            message,
-        }));
         PublishReport {
             published: outcome.count(Action::Published),
             staged: outcome.count(Action::Staged),

@@ -42,6 +42,9 @@ pub struct Request<'a> {
     pub dist_dir: &'a Path,
     pub since: Option<DateTime<Utc>>,
     pub target: &'a Target,
+    /// The authorised actor: every publish record names it, and the ledger writes each
+    /// record's audit record from it in the same commit (`records::PRIVILEGED`).
+    pub actor: &'a str,
 }
 
 /// What happened to one artifact (the `status` of `--json`).
@@ -164,10 +167,15 @@ pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<
 
     let mut appended = Vec::new();
     match req.target {
-        Target::Stage => stage(ledger, &mut items, &mut appended),
-        Target::Release { client, settings } => {
-            release(ledger, client, settings, &mut items, &mut appended)
-        }
+        Target::Stage => stage(ledger, req.actor, &mut items, &mut appended),
+        Target::Release { client, settings } => release(
+            ledger,
+            client,
+            settings,
+            req.actor,
+            &mut items,
+            &mut appended,
+        ),
     }
     Ok(Outcome {
         artifacts: items.into_iter().map(|i| i.report).collect(),
@@ -335,10 +343,11 @@ fn prior_record<'v>(view: &'v LedgerView, spend_key: &str, staging: bool) -> Opt
         .find(|p| p.status == PublishStatus::Published || staging)
 }
 
-/// The evidence record of one artifact. Every field is derived from the ledger, the ZIP and
-/// the release, never from the clock, so a replay posts the same payload (a no-op).
+/// The evidence record of one artifact. Every field is derived from the ledger, the ZIP, the
+/// release and the actor, never from the clock, so a replay posts the same payload (a no-op).
 fn record(
     item: &Item,
+    actor: &str,
     status: PublishStatus,
     release: Option<(&str, &str, &str)>,
 ) -> Option<Payload> {
@@ -354,10 +363,12 @@ fn record(
         repository: release.map(|r| r.0.to_string()),
         release_tag: release.map(|r| r.1.to_string()),
         url: release.map(|r| r.2.to_string()),
+        actor: Some(actor.to_string()),
     }))
 }
 
-/// Append records as one batch; keys already in the ledger are left out (the
+/// Append records as one batch (the ledger writes their audit records in the same commit,
+/// after them); keys already in the ledger are left out (the
 /// whole batch would otherwise be refused as partly recorded). Returns the keys written.
 fn append(ledger: &mut Ledger, payloads: Vec<Payload>) -> Result<Vec<String>> {
     let fresh: Vec<Payload> = payloads
@@ -372,11 +383,11 @@ fn append(ledger: &mut Ledger, payloads: Vec<Payload>) -> Result<Vec<String>> {
     Ok(if out.appended() { keys } else { Vec::new() })
 }
 
-fn stage(ledger: &mut Ledger, items: &mut [Item], appended: &mut Vec<String>) {
+fn stage(ledger: &mut Ledger, actor: &str, items: &mut [Item], appended: &mut Vec<String>) {
     let idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].pending).collect();
     let payloads: Vec<Payload> = idx
         .iter()
-        .filter_map(|&i| record(&items[i], PublishStatus::Staged, None))
+        .filter_map(|&i| record(&items[i], actor, PublishStatus::Staged, None))
         .collect();
     match append(ledger, payloads) {
         Ok(keys) => {
@@ -404,6 +415,7 @@ fn release(
     ledger: &mut Ledger,
     client: &GithubClient,
     settings: &GithubSettings,
+    actor: &str,
     items: &mut [Item],
     appended: &mut Vec<String>,
 ) {
@@ -425,7 +437,13 @@ fn release(
                 for &i in &idx {
                     items[i].report.release_tag = Some(tag.clone());
                 }
-                publish_release(ledger, client, &owner, &tag, items, &idx)
+                let release = Release {
+                    client,
+                    owner: &owner,
+                    tag: &tag,
+                    actor,
+                };
+                publish_release(ledger, &release, items, &idx)
             });
         match outcome {
             Ok(keys) => appended.extend(keys),
@@ -438,16 +456,25 @@ fn release(
     }
 }
 
+/// One release being published, and by whom.
+struct Release<'a> {
+    client: &'a GithubClient,
+    owner: &'a ReleaseOwner,
+    tag: &'a str,
+    actor: &'a str,
+}
+
 /// Upload one release's ZIPs and its own SHA256SUMS, then record them. The release's checksum
 /// file lists only that release's ZIPs, so it stays the same when the publish is repeated.
 fn publish_release(
     ledger: &mut Ledger,
-    client: &GithubClient,
-    owner: &ReleaseOwner,
-    tag: &str,
+    release: &Release<'_>,
     items: &mut [Item],
     idx: &[usize],
 ) -> std::result::Result<Vec<String>, String> {
+    let Release {
+        client, owner, tag, ..
+    } = *release;
     let tmp =
         tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let files = release_files(items, idx, tmp.path())?;
@@ -460,7 +487,7 @@ fn publish_release(
     let result = client
         .publish_assets(owner, &files)
         .map_err(|e| describe(&e))?;
-    let payloads = published(items, idx, &result)?;
+    let payloads = published(items, idx, &result, release.actor)?;
     let keys = append(ledger, payloads).map_err(|e| {
         format!(
             "published to release {tag}, but the publish records could not be written: {}; re-run publish to record them (the release is verified, nothing is uploaded twice)",
@@ -500,6 +527,7 @@ fn published(
     items: &mut [Item],
     idx: &[usize],
     result: &PublishResult,
+    actor: &str,
 ) -> std::result::Result<Vec<Payload>, String> {
     let mut payloads = Vec::with_capacity(idx.len());
     for &i in idx {
@@ -523,6 +551,7 @@ fn published(
         });
         payloads.extend(record(
             &items[i],
+            actor,
             PublishStatus::Published,
             Some((&result.repository, &result.tag, &asset.url)),
         ));

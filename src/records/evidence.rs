@@ -394,6 +394,12 @@ pub struct Publish {
     pub release_tag: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Who published (SPEC §7: a privileged record carries what its audit record needs, so
+    /// a writer can rebuild `audit/artifacts.publish/{key}` after a crash). Records written
+    /// before publish records were privileged have none: they are legacy, audited by the
+    /// `publish-set/<sha256>` record of their publish, and not checked one by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl Publish {

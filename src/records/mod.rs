@@ -142,25 +142,41 @@ pub struct Privileged {
     pub record: RecordType,
     pub action: &'static str,
     pub scope: &'static str,
+    /// The type became privileged after records of it were written: those carry no `actor`
+    /// (their audit record was keyed otherwise), so a line without one is legacy and needs
+    /// no audit record of its own. Every new record of the type carries its actor (the
+    /// writer refuses one without), and is checked.
+    pub legacy_without_actor: bool,
 }
 
-/// Every privileged record type. A new one (ADJUST, a rerun request) is one entry here: the
+/// Every privileged record type. A new one (ADJUST, a rerun request, a publish) is one entry here: the
 /// writer then audits it, and `verify` and every writer check and repair its audit record.
 pub const PRIVILEGED: &[Privileged] = &[
     Privileged {
         record: RecordType::Topup,
         action: "billing.topup",
         scope: "billing.topup",
+        legacy_without_actor: false,
     },
     Privileged {
         record: RecordType::Adjust,
         action: "billing.adjust",
         scope: "billing.adjust",
+        legacy_without_actor: false,
     },
     Privileged {
         record: RecordType::RerunRequested,
         action: "orders.rerun",
         scope: "orders.rerun",
+        legacy_without_actor: false,
+    },
+    // Until 2026-12-03 a publish was audited by one `publish-set/<sha256>` record written
+    // after its publish records, so a crash between the two left it unaudited for good.
+    Privileged {
+        record: RecordType::Publish,
+        action: "artifacts.publish",
+        scope: "artifacts.publish",
+        legacy_without_actor: true,
     },
 ];
 
@@ -410,6 +426,12 @@ mod tests {
         assert_eq!(
             RecordType::Topup.privileged().map(|p| p.action),
             Some("billing.topup")
+        );
+        assert_eq!(
+            RecordType::Publish
+                .privileged()
+                .map(|p| (p.action, p.legacy_without_actor)),
+            Some(("artifacts.publish", true))
         );
         assert!(RecordType::Spend.names_a_run() && !RecordType::RunStarted.names_a_run());
         assert!(!RecordType::Publish.names_a_run() && !RecordType::Topup.names_a_run());

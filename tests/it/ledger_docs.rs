@@ -328,6 +328,7 @@ fn print_examples() {
         repository: None,
         release_tag: None,
         url: None,
+        actor: Some("demo-admin".into()),
     }));
     let audit = Audit {
         action: "billing.topup".into(),

@@ -78,6 +78,30 @@ fn publish_audits(fx: &Fx) -> Vec<Value> {
         .collect()
 }
 
+/// Each publish record has exactly one allowed audit record, keyed by its key, naming its
+/// actor and tenant (and publish writes no other allowed audit record).
+fn assert_audited(fx: &Fx, records: &[Value]) {
+    let allowed: Vec<Value> = publish_audits(fx)
+        .into_iter()
+        .filter(|a| a["decision"] == "allowed")
+        .collect();
+    assert_eq!(allowed.len(), records.len(), "{allowed:?}");
+    for r in records {
+        let key = r["idempotency_key"].as_str().unwrap();
+        let audit = allowed
+            .iter()
+            .find(|a| a["target"] == key)
+            .unwrap_or_else(|| panic!("no audit record of {key}: {allowed:?}"));
+        assert_eq!(
+            audit["idempotency_key"],
+            format!("audit/artifacts.publish/{key}")
+        );
+        assert_eq!(audit["scope"], "artifacts.publish");
+        assert_eq!(audit["actor"], r["actor"]);
+        assert_eq!(audit["tenant_id"], r["tenant_id"]);
+    }
+}
+
 /// `sha256sum -c SHA256SUMS` in a dist folder passes.
 fn sums_verify(fx: &Fx, dist: &str) {
     let check = std::process::Command::new("sha256sum")
@@ -105,6 +129,11 @@ fn with_github() -> (FakeGithub, Fx) {
 
 /// Publish to the fake GitHub of `with_github` as demo-admin, with the token.
 fn to_github(fx: &Fx, extra: &[&str]) -> Output {
+    to_github_env(fx, extra, &[])
+}
+
+/// `to_github` with more environment variables.
+fn to_github_env(fx: &Fx, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let to_github = [
         "--actor",
         "demo-admin",
@@ -115,7 +144,7 @@ fn to_github(fx: &Fx, extra: &[&str]) -> Output {
     publish_env(
         fx,
         &[&to_github[..], extra].concat(),
-        &[("GITHUB_TOKEN", TOKEN)],
+        &[&[("GITHUB_TOKEN", TOKEN)][..], env].concat(),
     )
 }
 
@@ -214,19 +243,18 @@ fn no_publish_stages_verifiable_packages_and_a_second_run_appends_nothing() {
         ["report.md", "report/summary.txt", "report/top_words.csv"]
     );
 
-    // One staged record per artifact, and one audit record of the allowed publish.
+    // One staged record per artifact, naming its actor, and the allowed audit record of
+    // each (written with it: `audit/artifacts.publish/{its key}`).
     let records = publish_records(&fx);
     assert_eq!(records.len(), 4);
     for r in &records {
         assert_eq!(r["status"], "staged");
         assert_eq!(r["repository"], Value::Null);
         assert_eq!(r["url"], Value::Null);
+        assert_eq!(r["actor"], "demo-admin");
         assert!(r["spend_key"].as_str().unwrap().starts_with("spend/"));
     }
-    let audits = publish_audits(&fx);
-    assert_eq!(audits.len(), 1);
-    assert_eq!(audits[0]["decision"], "allowed");
-    assert_eq!(audits[0]["actor"], "demo-admin");
+    assert_audited(&fx, &records);
 
     let md = std::fs::read_to_string(&summary).unwrap();
     assert_has(&md, "### platform publish");
@@ -543,6 +571,101 @@ fn an_interrupted_publish_is_recorded_by_the_next_run_without_uploading_again() 
     let calls = fake.calls();
     assert!(!calls.iter().any(|c| c.starts_with("upload")), "{calls:?}");
     assert_eq!(publish_records(&fx).len(), 4);
+}
+
+/// SPEC §7: a publish killed between its publish records and their audit records (the
+/// same group commit, evidence.jsonl written first) leaves records that carry their actor:
+/// `integrity-validate` names each unaudited one, and the next writer (here the next
+/// publish) adds the audit records and says so. Until 2026-12-03 the gap was permanent and
+/// unreported. A publish record written before records carried an actor is legacy: it
+/// verifies without an audit record of its own, and nothing repairs it.
+#[test]
+fn a_publish_killed_before_its_audit_records_is_reported_then_repaired_by_the_next_writer() {
+    let fx = fixture();
+    let audits = fx.lines("audit.jsonl").len();
+    let killed = publish_env(
+        &fx,
+        &["--no-publish", "--actor", "demo-admin"],
+        &[("PLATFORM_FAILPOINT", "ledger_after_write@1")],
+    );
+    assert!(!killed.status.success(), "{}", killed.text());
+    let records = publish_records(&fx);
+    assert_eq!(records.len(), 4);
+    assert_eq!(fx.lines("audit.jsonl").len(), audits, "no audit record yet");
+
+    let report = fx.run(&["integrity-validate"]);
+    let text = report.expect_code(1).text();
+    assert_has(&text, "4 problem(s)");
+    for r in &records {
+        let key = r["idempotency_key"].as_str().unwrap();
+        assert_has(&text, &format!("publish {key} has no audit record"));
+    }
+
+    // The next publish has nothing to append, and still repairs: opening the ledger does.
+    let again = publish(&fx, &["--no-publish", "--actor", "demo-admin"]);
+    let stderr = again.expect_code(0).stderr_text();
+    for r in &records {
+        let key = r["idempotency_key"].as_str().unwrap();
+        assert_has(&stderr, &format!("the audit record of publish {key}"));
+    }
+    assert_eq!(publish_records(&fx).len(), 4, "nothing published twice");
+    assert_audited(&fx, &records);
+    fx.integrity().unwrap();
+
+    // Legacy: strip the actor from one record and drop its audit record (what a publish by
+    // an older build left, audited by a `publish-set/...` record instead).
+    let legacy = records[0]["idempotency_key"].as_str().unwrap().to_string();
+    crate::support::ledger_fixtures::forge(&fx.state_file("evidence.jsonl"), |recs| {
+        for r in recs
+            .iter_mut()
+            .filter(|r| r["idempotency_key"] == legacy.as_str())
+        {
+            r.remove("actor");
+        }
+    });
+    crate::support::ledger_fixtures::forge(&fx.state_file("audit.jsonl"), |recs| {
+        recs.retain(|a| a["target"] != legacy.as_str());
+    });
+    fx.integrity().unwrap();
+    let ledger = fx.ledger_bytes(".billing-state");
+    let stderr = publish(&fx, &["--no-publish", "--actor", "demo-admin"])
+        .expect_code(0)
+        .stderr_text();
+    assert!(!stderr.contains("repaired"), "{stderr}");
+    assert!(
+        ledger == fx.ledger_bytes(".billing-state"),
+        "a legacy record was repaired"
+    );
+}
+
+/// The same window for a real publish, in the middle of it: the first release is published
+/// and recorded, its audit records are not, the second release is untouched. Any writer
+/// (here the orchestrator) adds the missing audit records; the next publish finishes.
+#[test]
+fn a_real_publish_killed_before_its_audit_records_is_repaired_by_any_writer() {
+    let (fake, fx) = with_github();
+    let killed = to_github_env(&fx, &[], &[("PLATFORM_FAILPOINT", "ledger_after_write@1")]);
+    assert!(!killed.status.success(), "{}", killed.text());
+    let acme = fake.release("artifacts-acme-weekly-digest-r1").unwrap();
+    assert!(!acme.draft, "the first release was published");
+    let records = publish_records(&fx);
+    assert_eq!(records.len(), 3, "the first release's records");
+    assert!(publish_audits(&fx).is_empty());
+    let text = fx.run(&["integrity-validate"]).expect_code(1).text();
+    assert_has(&text, "3 problem(s)");
+
+    let out = fx.run(&["orchestrator"]).text();
+    for r in &records {
+        let key = r["idempotency_key"].as_str().unwrap();
+        assert_has(&out, &format!("the audit record of publish {key}"));
+    }
+    assert_audited(&fx, &records);
+    fx.integrity().unwrap();
+
+    let report = to_github(&fx, &[]).expect_code(0).json();
+    assert_eq!(report["published"], 1, "{report}");
+    assert_audited(&fx, &publish_records(&fx));
+    fx.integrity().unwrap();
 }
 
 /// Change the memo-pack work order (a comment is enough: runs are keyed by the file's digest)
