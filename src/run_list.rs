@@ -1,6 +1,7 @@
 //! The runs `platform runs` lists: every run recorded in evidence.jsonl, oldest first, from a ledger that passes every check (runs survive the loss of the runtime directory).
 use crate::error::Result;
 use crate::runs::history::{current_status, History, RunHistory, StepHistory};
+use crate::runs::RunTotals;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,14 @@ pub struct RunRow {
     /// COMPLETED, PARTIAL or FAILED once ended; RUNNING while started and not ended.
     pub status: String,
     pub steps: Vec<StepRow>,
+    /// When its `run_started` was recorded (UTC, milliseconds); null when unknown.
+    pub started_at: Option<String>,
+    /// The key of the `rerun_requested` record that started it; null when none did.
+    pub rerun: Option<String>,
+    /// Credits its SPENDs charged and its REFUNDs gave back, every attempt (positive sums):
+    /// what the statement's rows of this `run_id` add up to.
+    pub charged_credits: i64,
+    pub refunded_credits: i64,
 }
 
 /// The runs of a billing-state directory (the `--json` document is the array of runs).
@@ -54,7 +63,7 @@ pub fn list(
 ) -> Result<RunList> {
     // A mistyped --billing-state-dir (or the wrong folder) must not read as "no runs".
     crate::dirs::existing(dir)?;
-    let (history, _, _) = crate::runs::load(dir)?;
+    let (history, totals, _) = crate::runs::load(dir)?;
     if let Some(t) = tenant {
         let recorded = history.order.iter().map(|(t, _, _)| t.as_str());
         crate::known_ids::require_known(repo, t, recorded)?;
@@ -71,7 +80,7 @@ pub fn list(
         )?;
     }
     Ok(RunList {
-        runs: rows(&history, tenant, work_order),
+        runs: rows(&history, &totals, tenant, work_order),
         dir: dir.to_path_buf(),
         tenant: tenant.map(str::to_string),
         work_order: work_order.map(str::to_string),
@@ -80,14 +89,20 @@ pub fn list(
 
 /// The runs of a history, oldest first (by when each `run_started` was recorded, then in
 /// file order: a merged ledger holds its shards' runs shard after shard), optionally filtered.
-fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow> {
+fn rows(
+    history: &History,
+    totals: &RunTotals,
+    tenant: Option<&str>,
+    wo: Option<&str>,
+) -> Vec<RunRow> {
     let mut out = Vec::new();
     for (t, w, run) in &history.order {
         if tenant.is_some_and(|x| x != t) || wo.is_some_and(|x| x != w) {
             continue;
         }
         if let Some(r) = history.runs(t, w).and_then(|m| m.get(run)) {
-            out.push((r.started_at_ns, run_row(t, w, *run, r)));
+            let credits = totals.get(&r.run_id).copied().unwrap_or_default();
+            out.push((r.started_at_ns, run_row(t, w, *run, r, credits)));
         }
     }
     // Stable: runs recorded in the same instant keep their file order.
@@ -95,7 +110,7 @@ fn rows(history: &History, tenant: Option<&str>, wo: Option<&str>) -> Vec<RunRow
     out.into_iter().map(|(_, row)| row).collect()
 }
 
-fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {
+fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory, credits: (i64, i64)) -> RunRow {
     let status = match r.last_end() {
         Some(end) if !r.is_open() => end.status.as_str().to_string(),
         _ => "RUNNING".to_string(),
@@ -113,6 +128,13 @@ fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory) -> RunRow {
         period: r.period.clone(),
         status,
         steps,
+        // Kept as a number (no string per run in every history the orchestrator builds).
+        started_at: r
+            .started_at_ns
+            .map(|ns| crate::ledger::recorded_at_text(chrono::DateTime::from_timestamp_nanos(ns))),
+        rerun: r.rerun.clone(),
+        charged_credits: credits.0,
+        refunded_credits: credits.1,
     }
 }
 

@@ -2,6 +2,7 @@
 use super::{check_tenant_id, verified};
 use crate::error::{Error, Result};
 use crate::ledger::Stream;
+use crate::records::billing::Charged;
 use crate::records::{Entry, Record};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,11 +45,16 @@ pub struct Row {
     /// A metered usage SPEND's unit and quantity (SPEC §10); null for other records.
     pub usage_unit: Option<String>,
     pub quantity: Option<u64>,
+    /// A SPEND's or REFUND's run (number and id) and step attempt; null for other records:
+    /// a retried step (attempt 2) and a rerun (run 2) are told apart from a double charge.
+    pub run: Option<u64>,
+    pub run_id: Option<String>,
+    pub attempt: Option<u32>,
 }
 
 impl Row {
     /// Column names, in the order of [`Row::cells`] (the CSV header).
-    pub const COLUMNS: [&'static str; 14] = [
+    pub const COLUMNS: [&'static str; 17] = [
         "seq",
         "recorded_at",
         "type",
@@ -64,14 +70,23 @@ impl Row {
         "note",
         "usage_unit",
         "quantity",
+        "run",
+        "run_id",
+        "attempt",
     ];
 
     /// The columns that hold integers (an amount may be negative): written as numbers.
-    pub const NUMBER_COLUMNS: [&'static str; 4] =
-        ["seq", "amount_credits", "balance_after", "quantity"];
+    pub const NUMBER_COLUMNS: [&'static str; 6] = [
+        "seq",
+        "amount_credits",
+        "balance_after",
+        "quantity",
+        "run",
+        "attempt",
+    ];
 
     /// Every field as text, in [`Row::COLUMNS`] order; null is empty.
-    pub fn cells(&self) -> [String; 14] {
+    pub fn cells(&self) -> [String; 17] {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         [
             self.seq.to_string(),
@@ -88,6 +103,9 @@ impl Row {
             opt(&self.note),
             opt(&self.usage_unit),
             self.quantity.map(|q| q.to_string()).unwrap_or_default(),
+            self.run.map(|r| r.to_string()).unwrap_or_default(),
+            opt(&self.run_id),
+            self.attempt.map(|a| a.to_string()).unwrap_or_default(),
         ]
     }
 }
@@ -184,6 +202,9 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
         note: None,
         usage_unit: None,
         quantity: None,
+        run: None,
+        run_id: None,
+        attempt: None,
     };
     match &entry.record {
         Record::Topup(t) => {
@@ -196,21 +217,27 @@ fn row(entry: &Entry, amount: i64, balance: i64) -> Row {
             row.note = a.note.clone();
         }
         Record::Spend(s) => {
-            row.work_order_id = Some(s.charge.work_order_id.clone());
-            row.step_id = Some(s.charge.step_id.clone());
-            row.deliverable_id = Some(s.charge.deliverable_id.clone());
+            charged(&mut row, &s.charge);
             if let Some(q) = s.quantity {
                 row.usage_unit = Some(s.charge.usage_unit.clone());
                 row.quantity = Some(q);
             }
         }
         Record::Refund(r) => {
-            row.work_order_id = Some(r.charge.work_order_id.clone());
-            row.step_id = Some(r.charge.step_id.clone());
-            row.deliverable_id = Some(r.charge.deliverable_id.clone());
+            charged(&mut row, &r.charge);
             row.reason_slug = Some(r.reason_slug.clone());
         }
         _ => {}
     }
     row
+}
+
+/// The charge a SPEND or a REFUND is about: work order, run, step attempt and deliverable.
+fn charged(row: &mut Row, c: &Charged) {
+    row.work_order_id = Some(c.work_order_id.clone());
+    row.run = Some(c.run);
+    row.run_id = Some(c.run_id.clone());
+    row.step_id = Some(c.step_id.clone());
+    row.attempt = Some(c.attempt);
+    row.deliverable_id = Some(c.deliverable_id.clone());
 }

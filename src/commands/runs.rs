@@ -29,8 +29,8 @@ impl View for RunList {
             return format!("no runs{of} recorded in {}\n", self.dir.display());
         }
         let mut text = format!(
-            "{:<40} {:>4} {:<26} {:<13} {:<10} steps\n",
-            "work order", "run", "run_id", "period", "status"
+            "{:<40} {:>4} {:<26} {:<13} {:<24} {:<10} {:>7} {:>8} steps\n",
+            "work order", "run", "run_id", "period", "started_at", "status", "charged", "refunded"
         );
         for r in &self.runs {
             text.push_str(&line(r));
@@ -40,27 +40,36 @@ impl View for RunList {
 }
 
 /// One run. Ids are validated and slugs come from the registry; escaped all the same, so
-/// no field of a (forged) ledger can make a row of its own.
+/// no field of a (forged) ledger can make a row of its own. A step's attempt is shown when a
+/// `--retry-failed` pass made it (above 1): its charges are that attempt's, not a second
+/// charge of the first.
 fn line(r: &RunRow) -> String {
     let steps: Vec<String> = r
         .steps
         .iter()
         .map(|s| {
-            let reason = s
-                .reason_slug
-                .as_ref()
-                .map(|x| format!("({x})"))
-                .unwrap_or_default();
-            format!("{}={}{reason}", s.step_id, s.status)
+            let mut notes: Vec<String> = s.reason_slug.iter().cloned().collect();
+            if s.attempt > 1 {
+                notes.push(format!("attempt={}", s.attempt));
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("({})", notes.join(","))
+            };
+            format!("{}={}{notes}", s.step_id, s.status)
         })
         .collect();
     format!(
-        "{:<40} {:>4} {:<26} {:<13} {:<10} {}\n",
+        "{:<40} {:>4} {:<26} {:<13} {:<24} {:<10} {:>7} {:>8} {}\n",
         untrusted(&format!("{}/{}", r.tenant_id, r.work_order_id)),
         r.run,
         untrusted(&r.run_id),
         untrusted(r.period.as_deref().unwrap_or("-")),
+        r.started_at.as_deref().unwrap_or("-"),
         r.status,
+        r.charged_credits,
+        r.refunded_credits,
         untrusted(&steps.join(" "))
     )
 }

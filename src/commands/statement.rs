@@ -63,15 +63,36 @@ fn csv(rows: &[Row]) -> String {
     out
 }
 
-/// Every column but the idempotency key, padded; a cell is one line (control characters are
-/// shown escaped, so no field makes a row of its own).
+/// The table's columns, in order: the run and the attempt next to the work order and the
+/// step they number (a retried step and a rerun must not read as a double charge); the
+/// idempotency key and the run id are left to `--csv` and `--json`.
+const TABLE_COLUMNS: [&str; 15] = [
+    "seq",
+    "recorded_at",
+    "type",
+    "amount_credits",
+    "balance_after",
+    "work_order_id",
+    "run",
+    "step_id",
+    "attempt",
+    "deliverable_id",
+    "reason_slug",
+    "reference",
+    "note",
+    "usage_unit",
+    "quantity",
+];
+
+/// [`TABLE_COLUMNS`], padded; a cell is one line (control characters are shown escaped, so
+/// no field makes a row of its own).
 fn table(st: &Statement) -> String {
     let shown = |cells: &[String]| -> Vec<String> {
-        cells
+        TABLE_COLUMNS
             .iter()
-            .zip(Row::COLUMNS)
-            .filter(|(_, name)| *name != "idempotency_key")
-            .map(|(c, _)| untrusted(c).into_owned())
+            .filter_map(|name| Row::COLUMNS.iter().position(|c| c == name))
+            .filter_map(|i| cells.get(i))
+            .map(|c| untrusted(c).into_owned())
             .collect()
     };
     let grid: Vec<Vec<String>> = st.records.iter().map(|r| shown(&r.cells())).collect();
@@ -106,4 +127,16 @@ fn table(st: &Statement) -> String {
     }
     out.push_str(&format!("balance: {} credits\n", st.balance_credits));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_column_is_a_row_column() {
+        for name in TABLE_COLUMNS {
+            assert!(Row::COLUMNS.contains(&name), "{name}");
+        }
+    }
 }

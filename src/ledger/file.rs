@@ -108,9 +108,13 @@ pub(crate) struct Chained {
 
 /// `recorded_at` for records staged now: UTC, milliseconds.
 fn recorded_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+    recorded_at_text(chrono::Utc::now())
+}
+
+/// A time as `recorded_at` writes it (UTC, milliseconds): what readers that kept a record's
+/// time as a number show again.
+pub(crate) fn recorded_at_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Chain a record encoded with its chain fields left out

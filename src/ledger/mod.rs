@@ -30,6 +30,7 @@ mod writer;
 pub use crate::records::Stream;
 pub use check::{AppendOutcome, AppendStatus};
 pub use commit::Refusal;
+pub(crate) use file::recorded_at_text;
 pub use file::Posted;
 pub use lock::{DirLock, LockWait, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 pub(crate) use mark::{FileId, Mark};

@@ -292,7 +292,7 @@ fn statement_lists_every_record_with_the_running_balance() {
     let mut rows = csv.lines();
     assert_eq!(
         rows.next().unwrap(),
-        "seq,recorded_at,type,amount_credits,balance_after,work_order_id,step_id,deliverable_id,reason_slug,reference,idempotency_key,note,usage_unit,quantity"
+        "seq,recorded_at,type,amount_credits,balance_after,work_order_id,step_id,deliverable_id,reason_slug,reference,idempotency_key,note,usage_unit,quantity,run,run_id,attempt"
     );
     assert_eq!(rows.count(), 4);
 

@@ -77,8 +77,12 @@ fn seven_pages_at_two_credits_are_charged_fourteen_once() {
     assert_eq!(row["amount_credits"], -14);
     let csv = fx.run(&["statement", "--tenant-id", "t1", "--csv"]).text();
     let header = csv.lines().find(|l| l.starts_with("seq,")).unwrap_or("");
-    assert!(header.ends_with(",usage_unit,quantity"), "{csv}");
-    assert!(csv.contains(",pages,7\n"), "{csv}");
+    assert!(
+        header.ends_with(",usage_unit,quantity,run,run_id,attempt"),
+        "{csv}"
+    );
+    let run_id = runs[0]["run_id"].as_str().unwrap();
+    assert!(csv.contains(&format!(",pages,7,1,{run_id},1\n")), "{csv}");
 }
 
 #[test]

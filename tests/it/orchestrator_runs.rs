@@ -311,6 +311,208 @@ fn retry_failed_runs_failed_and_skipped_steps_as_the_next_attempt() {
     assert_eq!(fx.bytes(".billing-state/billing.jsonl"), before);
 }
 
+/// "Why was the tenant charged twice?": a step fails (charged, refunded), `--retry-failed`
+/// completes it in attempt 2 and a `rerun` starts run 2. The fixture, and the `run_started`
+/// records of run 1 and run 2.
+fn retried_then_rerun() -> (Fx, Vec<serde_json::Value>) {
+    let fx = Fx::new();
+    let marker = fx.path("flaky.marker");
+    let wo = format!(
+        "work_order_id: flaky\nsteps:\n  - step_id: bad\n    module_id: fail\n    kind: transform\n    inputs: {{marker: \"{}\"}}\n",
+        marker.display()
+    );
+    fx.workorder("flaky", &wo);
+    fx.topup(50, "r1");
+    assert_eq!(fx.orchestrate(&[]).0, 1, "attempt 1 fails (refunded)");
+    assert_eq!(
+        fx.orchestrate(&["--retry-failed"]).0,
+        0,
+        "attempt 2 completes"
+    );
+    fx.run(&[
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "flaky",
+        "--reason",
+        "upstream fixed",
+        "--actor",
+        "tester",
+    ])
+    .expect_ok();
+    assert_eq!(fx.orchestrate(&[]).0, 0, "run 2");
+    let starts = fx.of_type("evidence.jsonl", "run_started");
+    assert_eq!(starts.len(), 2);
+    (fx, starts)
+}
+
+/// The statement tells the three charges of [`retried_then_rerun`] apart by run and attempt
+/// (text, CSV, JSON). Until 2026-12-03 they read as identical charges.
+#[test]
+fn the_statement_tells_a_retried_step_and_a_rerun_from_a_double_charge() {
+    let (fx, starts) = retried_then_rerun();
+    let (id1, id2) = (&starts[0]["run_id"], &starts[1]["run_id"]);
+
+    // JSON: every SPEND and REFUND names its run, run id and attempt; a TOPUP none.
+    let st = fx
+        .run(&["statement", "--tenant-id", "t1", "--json"])
+        .expect_ok()
+        .json();
+    let rows = st["records"].as_array().unwrap();
+    let charges: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap(),
+                r["amount_credits"].as_i64().unwrap(),
+                r["run"].clone(),
+                r["run_id"].clone(),
+                r["attempt"].clone(),
+            )
+        })
+        .collect();
+    let (n, none) = (|v: u64| serde_json::json!(v), serde_json::Value::Null);
+    assert_eq!(
+        charges,
+        [
+            ("TOPUP", 50, none.clone(), none.clone(), none.clone()),
+            ("SPEND", -4, n(1), id1.clone(), n(1)),
+            ("REFUND", 4, n(1), id1.clone(), n(1)),
+            ("SPEND", -4, n(1), id1.clone(), n(2)),
+            ("SPEND", -4, n(2), id2.clone(), n(1)),
+        ],
+        "{st}"
+    );
+
+    // CSV: the three columns come last (earlier columns keep their places), numbers as numbers.
+    let csv = fx
+        .run(&["statement", "--tenant-id", "t1", "--csv"])
+        .expect_ok()
+        .stdout_text();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].ends_with(",quantity,run,run_id,attempt"), "{csv}");
+    let tails: Vec<String> = lines[1..]
+        .iter()
+        .map(|l| l.rsplitn(4, ',').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    let (s1, s2) = (id1.as_str().unwrap(), id2.as_str().unwrap());
+    assert_eq!(
+        tails,
+        [
+            "  ".to_string(),
+            format!("1 {s1} 1"),
+            format!("1 {s1} 1"),
+            format!("2 {s1} 1"),
+            format!("1 {s2} 2"),
+        ],
+        "attempt, run_id, run from the right: {csv}"
+    );
+
+    // Text: the run and the attempt beside the work order and the step.
+    let text = fx
+        .run(&["statement", "--tenant-id", "t1"])
+        .expect_ok()
+        .stdout_text();
+    let header: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header[5..9],
+        ["work_order_id", "run", "step_id", "attempt"],
+        "{text}"
+    );
+    let spends: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.contains(" SPEND "))
+        .map(|l| l.split_whitespace().skip(5).take(4).collect())
+        .collect();
+    assert_eq!(
+        spends,
+        [
+            ["flaky", "1", "bad", "1"],
+            ["flaky", "1", "bad", "2"],
+            ["flaky", "2", "bad", "1"]
+        ],
+        "{text}"
+    );
+}
+
+/// `runs` gives each run of [`retried_then_rerun`] its start time, why it started and its
+/// credits, equal to the ledger's SPEND/REFUND sums of its run_id, and shows the attempt.
+/// Until 2026-12-03 it had no credits or times, and the text no attempt.
+#[test]
+fn runs_show_each_runs_start_credits_and_attempts() {
+    let (fx, starts) = retried_then_rerun();
+    let (id1, id2) = (&starts[0]["run_id"], &starts[1]["run_id"]);
+    let (s1, s2) = (id1.as_str().unwrap(), id2.as_str().unwrap());
+    // --json: the pinned keys, plus when, why and what each run charged and refunded.
+    let runs = fx.runs();
+    let billing = fx.billing();
+    let sum = |ty: &str, run_id: &serde_json::Value| -> i64 {
+        billing
+            .iter()
+            .filter(|r| r["type"] == ty && &r["run_id"] == run_id)
+            .map(|r| r["amount_credits"].as_i64().unwrap().abs())
+            .sum()
+    };
+    for (i, (run_id, charged, refunded)) in [(id1, 8, 4), (id2, 4, 0)].into_iter().enumerate() {
+        let run = &runs[i];
+        assert_eq!(&run["run_id"], run_id, "{runs}");
+        assert_eq!(run["started_at"], starts[i]["recorded_at"], "{runs}");
+        assert_eq!(
+            (
+                run["charged_credits"].as_i64(),
+                run["refunded_credits"].as_i64()
+            ),
+            (Some(charged), Some(refunded)),
+            "{runs}"
+        );
+        assert_eq!(
+            (sum("SPEND", run_id), sum("REFUND", run_id)),
+            (charged, refunded)
+        );
+    }
+    assert_eq!(runs[0]["steps"][0]["attempt"], 2);
+    assert_eq!(runs[0]["rerun"], serde_json::Value::Null);
+    assert_eq!(runs[1]["rerun"], "rerun/t1/flaky/after-r1");
+
+    // runs (text): the start time, the credits, and the attempt when above 1.
+    let text = fx.run(&["runs"]).expect_ok().stdout_text();
+    let cols: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let started = |i: usize| starts[i]["recorded_at"].as_str().unwrap();
+    assert_eq!(
+        cols,
+        [
+            vec![
+                "t1/flaky",
+                "1",
+                s1,
+                "-",
+                started(0),
+                "COMPLETED",
+                "8",
+                "4",
+                "bad=COMPLETED(attempt=2)"
+            ],
+            vec![
+                "t1/flaky",
+                "2",
+                s2,
+                "-",
+                started(1),
+                "COMPLETED",
+                "4",
+                "0",
+                "bad=COMPLETED"
+            ],
+        ],
+        "{text}"
+    );
+}
+
 #[test]
 fn not_enough_credits_charges_nothing_then_a_topup_lets_it_run() {
     let fx = Fx::new();

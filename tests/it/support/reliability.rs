@@ -124,9 +124,15 @@ pub fn snapshot(fx: &Fx) -> Snapshot {
 }
 
 /// `runs --json` in tenant, work order, run order: work orders run at once (SPEC §8)
-/// interleave their records, so the ledger's order of runs is not part of the outcome.
+/// interleave their records, so the ledger's order of runs is not part of the outcome, and
+/// neither is when a run started (`started_at`).
 pub fn runs_in_order(runs: Value) -> Value {
     let mut list = runs.as_array().cloned().unwrap_or_default();
+    for run in &mut list {
+        if let Some(obj) = run.as_object_mut() {
+            obj.remove("started_at");
+        }
+    }
     list.sort_by_key(|r| {
         (
             r["tenant_id"].as_str().unwrap_or_default().to_string(),
