@@ -161,6 +161,7 @@ impl<'a> RunState<'a> {
         let Settled {
             report,
             values,
+            recorded,
             receipt,
         } = settled;
         let id = run.step(&step.step_id, report.attempt, &step.module_id);
@@ -170,6 +171,7 @@ impl<'a> RunState<'a> {
                 contract,
                 outputs: files.join("outputs"),
                 values,
+                recorded,
                 completed: report.status == StepStatus::Completed,
             },
         );
@@ -216,6 +218,7 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
         values: outcome
             .map(|o| o.values.clone().into_iter().collect())
             .unwrap_or_default(),
+        recorded: outcome.map(|o| o.outputs.clone()).unwrap_or_default(),
         receipt: att.is_some_and(|a| a.receipt),
     }
 }
@@ -266,6 +269,7 @@ fn refund(
             usage: Default::default(),
         },
         values: serde_json::Map::new(),
+        recorded: Vec::new(),
         receipt: att.is_some_and(|a| a.receipt),
     })
 }

@@ -41,6 +41,8 @@ pub struct Settled {
     pub report: StepReport,
     /// Its value outputs, for the bindings of later steps.
     pub values: serde_json::Map<String, serde_json::Value>,
+    /// Its file/dir outputs as its outcome records them: what later steps check them against.
+    pub recorded: Vec<OutputRecord>,
     /// A delivery receipt of it is in the ledger.
     pub receipt: bool,
 }
@@ -277,8 +279,9 @@ fn record(
         Ending::Ran { result, spends } => (*result, spends),
         Ending::Refused(..) | Ending::Skipped(..) => (StepResult::completed(), Vec::new()),
     };
+    let recorded: Vec<OutputRecord> = result.outputs.iter().map(output_record).collect();
     let outcome = crate::records::StepOutcome {
-        outputs: result.outputs.iter().map(output_record).collect(),
+        outputs: recorded.clone(),
         values: result
             .values
             .iter()
@@ -338,6 +341,7 @@ fn record(
     Ok(Settled {
         report,
         values: result.values,
+        recorded,
         // What the bundle names for a delivery that completed (a command module's too).
         receipt: p.contract.kind == Kind::Delivery && status == StepStatus::Completed,
     })

@@ -3,7 +3,7 @@ use super::select::{Candidate, Purchase};
 use crate::beneath::Beneath;
 use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
 use crate::contract::{ModuleContract, OutputType};
-use crate::digest::sha256_opened;
+pub use crate::digest::short;
 use crate::records::OutputRecord;
 use crate::runs::step_beneath;
 use std::collections::BTreeSet;
@@ -175,6 +175,19 @@ fn unreadable(c: &Candidate, e: impl std::fmt::Display) -> String {
     )
 }
 
+/// A recorded output checked against its record, or why not (the message names the step).
+fn checked(
+    c: &Candidate,
+    f: &OutputRecord,
+    at: &Beneath,
+) -> Result<Option<crate::runner::outputs::DirManifest>, String> {
+    use crate::runner::outputs::{check_recorded, NotAsRecorded};
+    check_recorded(at, f).map_err(|e| match e {
+        NotAsRecorded::Unreadable(why) => unreadable(c, why),
+        NotAsRecorded::Differs { bytes, sha256 } => differs(c, f, &at.path(), bytes, &sha256),
+    })
+}
+
 /// A recorded `file` output, checked against its record.
 fn verified_file(
     c: &Candidate,
@@ -182,16 +195,11 @@ fn verified_file(
     outputs: &Beneath,
 ) -> Result<(PackSource, ManifestEntry), String> {
     let source = outputs.join(&f.path);
-    let path = source.path();
-    let file = source.open_file().map_err(|r| unreadable(c, r))?;
-    let (sha256, bytes) = sha256_opened(file, &path).map_err(|e| e.message)?;
-    if sha256 != f.sha256 || bytes != f.bytes {
-        return Err(differs(c, f, &path, bytes, &sha256));
-    }
+    checked(c, f, &source)?;
     let entry = ManifestEntry {
         path: f.path.clone(),
-        bytes,
-        sha256,
+        bytes: f.bytes,
+        sha256: f.sha256.clone(),
     };
     let source = PackSource {
         as_path: f.path.clone(),
@@ -208,12 +216,9 @@ fn verified_dir(
     outputs: &Beneath,
 ) -> Result<Vec<(PackSource, ManifestEntry)>, String> {
     let dir = outputs.join(&f.path);
-    let m = crate::runner::outputs::dir_manifest(&dir).map_err(|e| unreadable(c, e))?;
-    if m.sha256 != f.sha256 || m.bytes != f.bytes || Some(m.files.len() as u64) != f.files {
-        return Err(differs(c, f, &dir.path(), m.bytes, &m.sha256));
-    }
-    let mut out = Vec::with_capacity(m.files.len());
-    for file in m.files {
+    let files = checked(c, f, &dir)?.map(|m| m.files).unwrap_or_default();
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
         let rel = file.rel.to_str().ok_or_else(|| {
             format!(
                 "{}: a file name is not valid UTF-8",
@@ -246,9 +251,4 @@ fn differs(c: &Candidate, f: &OutputRecord, path: &Path, bytes: u64, sha256: &st
         f.bytes,
         short(&f.sha256)
     )
-}
-
-/// The first 12 hex digits: enough to tell digests apart in a message.
-pub fn short(sha256: &str) -> &str {
-    sha256.get(..12).unwrap_or(sha256)
 }

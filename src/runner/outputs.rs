@@ -5,6 +5,7 @@ use super::FileRecord;
 use crate::beneath::{self, Beneath, Kind, Meta};
 use crate::contract::{Failure, ModuleContract, OutputType};
 use crate::digest::sha256_opened;
+use crate::records::OutputRecord;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
@@ -205,6 +206,47 @@ pub fn dir_manifest(dir: &Beneath) -> Result<DirManifest, String> {
         bytes,
         sha256: crate::digest::hex(&hasher.finalize()),
     })
+}
+
+/// Why an output found now is not the one its step's outcome recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotAsRecorded {
+    /// It cannot be read (gone, a link, not a regular file...).
+    Unreadable(String),
+    /// It reads, as these bytes and digest (of the file, or of a dir's manifest).
+    Differs { bytes: u64, sha256: String },
+}
+
+/// An output at `at` checked against its record (a `dir` when the record counts files): the
+/// file's digest, or the dir's manifest digest, byte count and file count, must be the
+/// recorded ones. A dir's manifest is handed back (its files are what a reader then opens).
+/// What every reader of an earlier step's output shares: the ledger vouches only for bytes
+/// its outcome recorded.
+pub fn check_recorded(
+    at: &Beneath,
+    rec: &OutputRecord,
+) -> Result<Option<DirManifest>, NotAsRecorded> {
+    match rec.files {
+        None => {
+            let (sha256, bytes) = file_digest(at).map_err(NotAsRecorded::Unreadable)?;
+            if sha256 == rec.sha256 && bytes == rec.bytes {
+                Ok(None)
+            } else {
+                Err(NotAsRecorded::Differs { bytes, sha256 })
+            }
+        }
+        Some(files) => {
+            let m = dir_manifest(at).map_err(NotAsRecorded::Unreadable)?;
+            if m.sha256 == rec.sha256 && m.bytes == rec.bytes && m.files.len() as u64 == files {
+                Ok(Some(m))
+            } else {
+                Err(NotAsRecorded::Differs {
+                    bytes: m.bytes,
+                    sha256: m.sha256,
+                })
+            }
+        }
+    }
 }
 
 /// [`path_bytes`] without building it: the manifest's sort order, one byte at a time.

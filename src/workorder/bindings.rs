@@ -1,12 +1,16 @@
 //! Resolves a step's inputs at run time: literals, defaults, outputs of earlier steps, files
 //! read with selectors, and tenant assets — every file opened beneath its step's outputs or
-//! its tenant's assets with no link at any component.
+//! its tenant's assets with no link at any component, and every earlier output checked
+//! against the digest its step's outcome recorded.
 use super::json_path::JsonPath;
 use super::model::{InputValue, Selector, Step};
 use super::paths::check_relative;
 use super::selected::Allowance;
 use crate::beneath::{Beneath, Reason, Refused};
 use crate::contract::{InputType, ModuleContract, OutputType};
+use crate::digest::{sha256_hex, short};
+use crate::records::OutputRecord;
+use crate::runner::outputs::{check_recorded, DirManifest, NotAsRecorded};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -25,16 +29,22 @@ pub struct Produced<'a> {
     /// The step's outputs folder, beneath the runtime directory.
     pub outputs: Beneath,
     pub values: serde_json::Map<String, serde_json::Value>,
+    /// Its `file`/`dir` outputs as its outcome recorded them (in this pass or an earlier
+    /// one): what a later step reads must still be these bytes.
+    pub recorded: Vec<OutputRecord>,
     pub completed: bool,
 }
 
 /// A declared file/dir output of an earlier, completed step, checked as it will be read: a
-/// regular file with a single link, or a tree of them, reached through no link.
+/// regular file with a single link, or a tree of them, reached through no link, whose digest
+/// (a dir's: its manifest's) is the one the step's outcome recorded. A file changed or
+/// replaced since (after a crash, before a --retry-failed) was produced by no step: it is
+/// refused, never read. A dir output's manifest is handed back.
 pub fn output_beneath(
     earlier: &BTreeMap<String, Produced>,
     from_step: &str,
     output_id: &str,
-) -> Result<(Beneath, OutputType), String> {
+) -> Result<(Beneath, Option<DirManifest>), String> {
     let p = earlier
         .get(from_step)
         .ok_or_else(|| format!("step '{from_step}' has not run before this step"))?;
@@ -55,13 +65,38 @@ pub fn output_beneath(
         return Err(format!("output '{output_id}' of step '{from_step}': {why}"));
     }
     let b = p.outputs.join(&rel);
+    let what = format!("output '{output_id}' of step '{from_step}'");
     let checked = match out.ty {
         OutputType::Dir => b.list_files().map(drop),
         _ => b.open_file().map(drop),
     };
-    checked
-        .map_err(|r| refused_output(&format!("output '{output_id}' of step '{from_step}'"), &r))?;
-    Ok((b, out.ty))
+    checked.map_err(|r| refused_output(&what, &r))?;
+    let rec = p
+        .recorded
+        .iter()
+        .find(|r| r.output_id == output_id && r.files.is_some() == (out.ty == OutputType::Dir))
+        .ok_or_else(|| {
+            format!(
+                "{what}: the step's outcome records no {} of that output, so nothing vouches for what is there now (was module.yml changed since?)",
+                if out.ty == OutputType::Dir { "dir" } else { "file" }
+            )
+        })?;
+    let manifest = check_recorded(&b, rec).map_err(|e| not_as_recorded(&what, &b, rec, e))?;
+    Ok((b, manifest))
+}
+
+/// An earlier output that is not what its step recorded, as a message.
+fn not_as_recorded(what: &str, at: &Beneath, rec: &OutputRecord, e: NotAsRecorded) -> String {
+    match e {
+        NotAsRecorded::Unreadable(why) => format!("{what}: {why}"),
+        NotAsRecorded::Differs { bytes, sha256 } => format!(
+            "{what}: {} is not what the step recorded ({bytes} bytes, sha256 {}; recorded {} bytes, sha256 {}): it changed after the step completed, so no step produced it and it is not read (restore the recorded file, or start a new run with `platform rerun`)",
+            at.path().display(),
+            short(&sha256),
+            rec.bytes,
+            short(&rec.sha256)
+        ),
+    }
 }
 
 /// Why a module's output cannot be read, with what to do about a missing one.
@@ -88,12 +123,11 @@ fn path_string(p: &Path) -> Result<String, String> {
     })
 }
 
-/// Every file under a dir output, sorted (for `files` inputs bound to a dir).
-fn files_under(dir: &Beneath) -> Result<Vec<String>, String> {
-    let files = dir
-        .list_files()
-        .map_err(|r| refused_output("dir output", &r))?;
-    let mut v = files
+/// Every file of a dir output's (checked) manifest, sorted (for `files` inputs bound to a
+/// dir): the listing the check already made, not a second one.
+fn files_under(dir: &Beneath, manifest: &DirManifest) -> Result<Vec<String>, String> {
+    let mut v = manifest
+        .files
         .iter()
         .map(|f| path_string(&dir.join(&f.rel).path()))
         .collect::<Result<Vec<String>, String>>()?;
@@ -200,7 +234,7 @@ fn resolve_one(
             if let Some(why) = check_relative(from_file) {
                 return Err(ctx(format!("from_file {why}")));
             }
-            let text = read_text(&p.outputs.join(from_file), from_file).map_err(ctx)?;
+            let text = read_text(p, from_file).map_err(ctx)?;
             select_within(text, *selector, *take, json_path.as_deref(), allowance)
                 .map_err(|e| ctx(format!("{from_file}: {e}")))?
         }
@@ -247,12 +281,15 @@ fn output_value(
             .cloned()
             .ok_or_else(|| format!("step '{from_step}' reported no value '{output_id}'"));
     }
-    let (out, oty) = output_beneath(earlier, from_step, output_id)?;
+    let (out, manifest) = output_beneath(earlier, from_step, output_id)?;
     let one = || path_string(&out.path()).map(Value::String);
-    Ok(match (oty, ty) {
-        (OutputType::Dir, InputType::Files) => {
-            Value::Array(files_under(&out)?.into_iter().map(Value::String).collect())
-        }
+    Ok(match (manifest, ty) {
+        (Some(m), InputType::Files) => Value::Array(
+            files_under(&out, &m)?
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        ),
         (_, InputType::Files) => Value::Array(vec![one()?]),
         _ => one()?,
     })
@@ -298,8 +335,11 @@ pub fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// A file of an earlier step as UTF-8 text, read from the opened file (never by path again).
-fn read_text(b: &Beneath, from_file: &str) -> Result<String, String> {
+/// A file of an earlier step as UTF-8 text, read from the opened file (never by path again),
+/// whose bytes are the ones the step recorded when it is a `file` output or a file of a `dir`
+/// output. A file the step left but did not declare has no record to compare with.
+fn read_text(p: &Produced, from_file: &str) -> Result<String, String> {
+    let b = p.outputs.join(from_file);
     let what = format!("from_file '{from_file}'");
     let file = b.open_file().map_err(|r| refused_output(&what, &r))?;
     let mut bytes = Vec::new();
@@ -312,7 +352,58 @@ fn read_text(b: &Beneath, from_file: &str) -> Result<String, String> {
             b.path().display()
         ));
     }
+    check_read(p, from_file, &b, &bytes)?;
     String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", b.path().display()))
+}
+
+/// The bytes read of `from_file` against the outcome's record: the record of the `file`
+/// output at that path, or the entry of the checked manifest of the `dir` output holding it.
+fn check_read(p: &Produced, from_file: &str, b: &Beneath, bytes: &[u8]) -> Result<(), String> {
+    let want = plain(Path::new(from_file));
+    let what = format!("from_file '{from_file}'");
+    let mut expected = None;
+    for rec in &p.recorded {
+        let at = plain(Path::new(&rec.path));
+        if rec.files.is_none() && at == want {
+            expected = Some(rec.clone());
+        } else if let (Some(_), Ok(rel)) = (rec.files, want.strip_prefix(&at)) {
+            let dir = p.outputs.join(&rec.path);
+            let m = check_recorded(&dir, rec).map_err(|e| not_as_recorded(&what, &dir, rec, e))?;
+            // The file's own entry in the manifest the record vouches for.
+            let files = m.map(|m| m.files).unwrap_or_default();
+            expected = files
+                .into_iter()
+                .find(|f| f.rel == rel)
+                .map(|f| OutputRecord {
+                    bytes: f.bytes,
+                    sha256: f.sha256,
+                    files: None,
+                    ..rec.clone()
+                });
+        } else {
+            continue;
+        }
+        break;
+    }
+    let Some(rec) = expected else {
+        return Ok(());
+    };
+    let read = sha256_hex(bytes);
+    if read == rec.sha256 && bytes.len() as u64 == rec.bytes {
+        return Ok(());
+    }
+    let differs = NotAsRecorded::Differs {
+        bytes: bytes.len() as u64,
+        sha256: read,
+    };
+    Err(not_as_recorded(&what, b, &rec, differs))
+}
+
+/// A relative path without its `.` components, as paths are compared.
+fn plain(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// Apply a selector to a file's text.

@@ -42,6 +42,7 @@ mod orchestrator_jobs;
 mod orchestrator_runs;
 mod orchestrator_superseded;
 mod publish_cli;
+mod recorded_outputs;
 mod recurring;
 mod reliability_concurrency;
 mod reliability_crash;
