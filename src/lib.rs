@@ -28,6 +28,7 @@ pub mod known_ids;
 pub mod ledger;
 pub mod orchestrator;
 pub mod output;
+pub mod output_digest;
 pub mod privileged;
 pub mod publish;
 pub mod records;

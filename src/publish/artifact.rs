@@ -180,8 +180,8 @@ fn checked(
     c: &Candidate,
     f: &OutputRecord,
     at: &Beneath,
-) -> Result<Option<crate::runner::outputs::DirManifest>, String> {
-    use crate::runner::outputs::{check_recorded, NotAsRecorded};
+) -> Result<Option<crate::output_digest::DirManifest>, String> {
+    use crate::output_digest::{check_recorded, NotAsRecorded};
     check_recorded(at, f).map_err(|e| match e {
         NotAsRecorded::Unreadable(why) => unreadable(c, why),
         NotAsRecorded::Differs { bytes, sha256 } => differs(c, f, &at.path(), bytes, &sha256),
