@@ -1,7 +1,9 @@
-//! `integrity-validate` as a library: the ledger's verify report, the signed heads when the directory has them, and whether the runtime directory's own record files parse; one outcome.
+//! `integrity-validate` as a library: the ledger's verify report, the signed heads when the directory has them, whether the runtime directory's own record files parse and its step outputs are the ones recorded; one outcome.
 use crate::error::Result;
 use crate::heads::LocalHeads;
 use crate::ledger::{self, FileReport, Problem, VerifyReport};
+use crate::output_digest::{check_recorded, NotAsRecorded};
+use crate::records::{OutputRecord, Record, RecordType, Stream};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,11 +21,14 @@ pub struct Integrity {
     pub problems: Vec<Problem>,
 }
 
-/// The runtime directory's record files that were parsed.
+/// The runtime directory's record files that were parsed, and the recorded step outputs
+/// that were hashed (present) or not found (absent: scratch space that was cleared).
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeChecked {
     pub dir: String,
     pub files_checked: u64,
+    pub outputs_checked: u64,
+    pub outputs_absent: u64,
 }
 
 /// Verify `dir` (its heads.json against config/ledger.yml's keys, when it has one) and the
@@ -33,10 +38,11 @@ pub fn check(repo: &Path, dir: &Path, runtime: &Path) -> Result<Integrity> {
     let mut problems = report.problems.clone();
     let (signed_heads, heads_problems) = signed_heads(repo, dir, &report)?;
     problems.extend(heads_problems);
-    let files_checked = if runtime.is_dir() {
-        check_runtime(runtime, &mut problems)
+    let (files_checked, outputs) = if runtime.is_dir() {
+        let files = check_runtime(runtime, &mut problems);
+        (files, check_outputs(dir, runtime, &mut problems))
     } else {
-        0
+        (0, OutputsChecked::default())
     };
     Ok(Integrity {
         ok: problems.is_empty(),
@@ -46,6 +52,8 @@ pub fn check(repo: &Path, dir: &Path, runtime: &Path) -> Result<Integrity> {
         runtime: RuntimeChecked {
             dir: runtime.display().to_string(),
             files_checked,
+            outputs_checked: outputs.checked,
+            outputs_absent: outputs.absent,
         },
         problems,
     })
@@ -121,6 +129,120 @@ fn check_runtime(root: &Path, problems: &mut Vec<Problem>) -> u64 {
         problems.extend(parse_problems(path, ext == "jsonl"));
     }
     checked
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct OutputsChecked {
+    checked: u64,
+    absent: u64,
+}
+
+/// One step of one run, as its folder beneath `runs/` is named.
+type StepKey = (String, String, String, String);
+
+/// The latest attempt of a step and the outputs its outcome recorded (none until it has one).
+#[derive(Default)]
+struct Latest {
+    attempt: u32,
+    outputs: Option<Vec<OutputRecord>>,
+}
+
+/// Every output the latest outcome of each step records, compared with the one found in
+/// `runs/<tenant>/<work order>/<run>/<step>/outputs/` (a retry clears and reuses that folder,
+/// so it holds the latest attempt's files). A present output that differs, or is a link or
+/// not a regular file, is a problem; an absent one is only counted. Each present output is
+/// read once, through no link.
+fn check_outputs(dir: &Path, runtime: &Path, problems: &mut Vec<Problem>) -> OutputsChecked {
+    let mut steps: BTreeMap<StepKey, Latest> = BTreeMap::new();
+    let read = ledger::for_each_line(dir, Stream::Evidence, |line| {
+        if !matches!(
+            line.record_type,
+            RecordType::StepStarted | RecordType::StepOutcome
+        ) {
+            return Ok(());
+        }
+        let (key, attempt, outputs) = match line.record()? {
+            Record::StepStarted(s) => {
+                let key = (s.tenant_id, s.work_order_id, s.run_id, s.step_id);
+                (key, s.attempt, None)
+            }
+            Record::StepOutcome(o) => {
+                let key = (o.tenant_id, o.work_order_id, o.run_id, o.step_id);
+                (key, o.attempt, Some(o.outputs))
+            }
+            _ => return Ok(()),
+        };
+        let latest = steps.entry(key).or_default();
+        // A later attempt that started without an outcome (a crash) has unrecorded files in
+        // the folder: nothing of the step is compared.
+        if attempt > latest.attempt || (attempt == latest.attempt && outputs.is_some()) {
+            *latest = Latest { attempt, outputs };
+        }
+        Ok(())
+    });
+    if let Err(e) = read {
+        // A damaged evidence.jsonl is already a problem of the ledger's own check.
+        if problems.is_empty() {
+            problems.push(runtime_problem(
+                runtime,
+                format!("step outputs not checked: {e}"),
+            ));
+        }
+        return OutputsChecked::default();
+    }
+    let mut counts = OutputsChecked::default();
+    for ((tenant, wo, run_id, step), latest) in &steps {
+        let Some(outputs) = &latest.outputs else {
+            continue;
+        };
+        let step_at = format!("run {run_id} step '{step}' attempt {}", latest.attempt);
+        if let Some(why) = [tenant, wo, run_id, step]
+            .into_iter()
+            .find_map(|id| crate::ids::check(id))
+        {
+            problems.push(runtime_problem(
+                runtime,
+                format!("{step_at}: the ledger names an invalid ID: {why}"),
+            ));
+            continue;
+        }
+        let folder =
+            crate::runs::paths::step_beneath(runtime, tenant, wo, run_id, step).join("outputs");
+        for rec in outputs {
+            let at = folder.join(&rec.path);
+            if matches!(at.metadata(), Err(r) if r.reason == crate::beneath::Reason::Missing) {
+                counts.absent += 1;
+                continue;
+            }
+            counts.checked += 1;
+            let why = match check_recorded(&at, rec) {
+                Ok(_) => continue,
+                Err(NotAsRecorded::Unreadable(why)) => format!("cannot be checked: {why}"),
+                Err(NotAsRecorded::Differs { bytes, sha256 }) => format!(
+                    "differs from what was recorded ({bytes} bytes, sha256 {}; recorded {} bytes, sha256 {})",
+                    crate::digest::short(&sha256),
+                    rec.bytes,
+                    crate::digest::short(&rec.sha256)
+                ),
+            };
+            problems.push(Problem {
+                file: at.path().display().to_string(),
+                line: 0,
+                message: format!("output '{}' of {step_at} {why}", rec.output_id),
+                repair: None,
+            });
+        }
+    }
+    counts
+}
+
+fn runtime_problem(runtime: &Path, message: String) -> Problem {
+    Problem {
+        file: runtime.display().to_string(),
+        line: 0,
+        message,
+        repair: None,
+    }
 }
 
 /// Why a record file does not parse: as one JSON document, or line by line (`jsonl`).

@@ -37,6 +37,13 @@ impl View for Integrity {
                 self.runtime.files_checked, self.runtime.dir
             ));
         }
+        let r = &self.runtime;
+        if r.outputs_checked + r.outputs_absent > 0 {
+            text.push_str(&format!(
+                "; {} recorded step output(s) compared, {} absent from the runtime directory (not checked)",
+                r.outputs_checked, r.outputs_absent
+            ));
+        }
         if !self.ok {
             text.push_str(&format!("\n{} problem(s)", self.problems.len()));
         }

@@ -24,6 +24,7 @@ mod github_trust;
 mod hostile_modules;
 mod hostile_tenants;
 mod import_cycles;
+mod integrity_outputs;
 mod invalid_tenants;
 mod ledger_append;
 mod ledger_bench;

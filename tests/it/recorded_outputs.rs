@@ -88,7 +88,12 @@ fn a_package_replaced_after_a_crash_is_not_delivered_and_the_delivery_is_refunde
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["step_id"], "deliver");
     assert_eq!(fx.balance(), 93);
-    fx.integrity().unwrap();
+    // The ledger is whole; the replaced package is what integrity-validate reports.
+    let report = fx.integrity().unwrap_err();
+    assert!(
+        report.contains("package.zip") && report.contains("differs from what was recorded"),
+        "{report}"
+    );
 
     restored_package_is_delivered(&fx, &zip, &original);
 }

@@ -1,0 +1,94 @@
+//! integrity-validate compares the step outputs found in the runtime directory with what the ledger's outcomes recorded: a changed output fails it, a cleared runtime directory does not.
+use crate::support::orch::{funded_order, run_of, step_dir, CHAIN};
+use crate::support::{Fx, Transcript};
+use serde_json::Value;
+
+/// The chain run to its end, and the folder (relative to the fixture) of gen's outputs.
+fn chain_run() -> (Fx, String) {
+    let fx = funded_order("chain", CHAIN, 100);
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    let outputs = format!("{}/outputs", step_dir(run_of(&sum, "chain"), "gen"));
+    (fx, outputs)
+}
+
+/// integrity-validate --json, its exit code and report.
+fn integrity(fx: &Fx) -> (Option<i32>, Value) {
+    let out = fx.run(&["integrity-validate", "--json"]);
+    (out.status.code(), out.json())
+}
+
+/// Every problem's text, one a line.
+fn problems(report: &Value) -> String {
+    report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}\n", p["file"], p["message"]))
+        .collect()
+}
+
+fn counts(report: &Value) -> (u64, u64) {
+    let r = &report["runtime"];
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("no {k} in {report}"))
+    };
+    (n("outputs_checked"), n("outputs_absent"))
+}
+
+#[test]
+fn integrity_validate_fails_on_a_step_output_changed_after_its_outcome() {
+    let (fx, outputs) = chain_run();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(0), "{report}");
+    let (checked, absent) = counts(&report);
+    assert!(checked > 0, "{report}");
+    assert_eq!(absent, 0, "{report}");
+
+    // One byte of gen's lines.txt.
+    let file = fx.path(&format!("{outputs}/lines.txt"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(1), "{report}");
+    let text = problems(&report);
+    assert!(text.contains("lines.txt"), "{text}");
+    assert!(text.contains("step 'gen'"), "{text}");
+    assert!(text.contains("differs from what was recorded"), "{text}");
+    assert_eq!(report["problems"].as_array().unwrap().len(), 1, "{text}");
+    // The text report names it too.
+    let out = fx.run(&["integrity-validate"]);
+    out.expect_code(1);
+    assert!(out.stdout_text().contains("lines.txt"), "{}", out.text());
+}
+
+#[test]
+fn integrity_validate_counts_absent_outputs_without_failing() {
+    let (fx, outputs) = chain_run();
+    let (_, before) = integrity(&fx);
+    let (checked, _) = counts(&before);
+    std::fs::remove_dir_all(fx.path(&outputs)).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(0), "{report}");
+    let (now_checked, absent) = counts(&report);
+    assert!(absent > 0, "{report}");
+    assert_eq!(now_checked + absent, checked, "{report}");
+    // The whole runtime directory gone: nothing to compare, nothing wrong.
+    std::fs::remove_dir_all(fx.path("runtime")).unwrap();
+    fx.integrity().unwrap();
+}
+
+#[test]
+fn integrity_validate_fails_on_a_file_changed_inside_a_dir_output() {
+    let (fx, outputs) = chain_run();
+    let file = fx.path(&format!("{outputs}/bundle/a.txt"));
+    assert!(file.is_file(), "{file:?}");
+    std::fs::write(&file, b"changed\n").unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(1), "{report}");
+    let text = problems(&report);
+    assert!(text.contains("bundle"), "{text}");
+    assert!(text.contains("output 'bundle'"), "{text}");
+}
