@@ -3,7 +3,6 @@ use crate::error::Result;
 use crate::heads::LocalHeads;
 use crate::ledger::{self, FileReport, Problem, VerifyReport};
 use crate::output_digest::{check_recorded, NotAsRecorded};
-use crate::records::{OutputRecord, Record, RecordType, Stream};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -137,65 +136,40 @@ struct OutputsChecked {
     absent: u64,
 }
 
-/// One step of one run, as its folder beneath `runs/` is named.
-type StepKey = (String, String, String, String);
-
-/// The latest attempt of a step and the outputs its outcome recorded (none until it has one).
-#[derive(Default)]
-struct Latest {
-    attempt: u32,
-    outputs: Option<Vec<OutputRecord>>,
-}
-
-/// Every output the latest outcome of each step records, compared with the one found in
-/// `runs/<tenant>/<work order>/<run>/<step>/outputs/` (a retry clears and reuses that folder,
-/// so it holds the latest attempt's files). A present output that differs, or is a link or
-/// not a regular file, is a problem; an absent one is only counted. Each present output is
-/// read once, through no link.
+/// Every output the latest outcome of each step records (the run history `runs` reads),
+/// compared with the one found in `runs/<tenant>/<work order>/<run>/<step>/outputs/` (a retry
+/// clears and reuses that folder, so it holds the latest attempt's files). A present output
+/// that differs, or is a link or not a regular file, is a problem; an absent one is only
+/// counted. Each present output is read once, through no link.
 fn check_outputs(dir: &Path, runtime: &Path, problems: &mut Vec<Problem>) -> OutputsChecked {
-    let mut steps: BTreeMap<StepKey, Latest> = BTreeMap::new();
-    let read = ledger::for_each_line(dir, Stream::Evidence, |line| {
-        if !matches!(
-            line.record_type,
-            RecordType::StepStarted | RecordType::StepOutcome
-        ) {
-            return Ok(());
-        }
-        let (key, attempt, outputs) = match line.record()? {
-            Record::StepStarted(s) => {
-                let key = (s.tenant_id, s.work_order_id, s.run_id, s.step_id);
-                (key, s.attempt, None)
+    let history = match crate::runs::load(dir) {
+        Ok((history, _, _)) => history,
+        Err(e) => {
+            // A damaged ledger is already a problem of the ledger's own check.
+            if problems.is_empty() {
+                problems.push(runtime_problem(
+                    runtime,
+                    format!("step outputs not checked: {e}"),
+                ));
             }
-            Record::StepOutcome(o) => {
-                let key = (o.tenant_id, o.work_order_id, o.run_id, o.step_id);
-                (key, o.attempt, Some(o.outputs))
+            return OutputsChecked::default();
+        }
+    };
+    let mut steps = Vec::new();
+    for ((tenant, wo), runs) in &history.work_orders {
+        for run in runs.values() {
+            for (step, s) in &run.steps {
+                // A later attempt that started without an outcome (a crash) left unrecorded
+                // files in the folder: nothing of the step is compared.
+                if let Some((attempt, Some(outcome))) = s.latest().map(|(n, a)| (n, &a.outcome)) {
+                    steps.push((tenant, wo, &run.run_id, step, attempt, &outcome.outputs));
+                }
             }
-            _ => return Ok(()),
-        };
-        let latest = steps.entry(key).or_default();
-        // A later attempt that started without an outcome (a crash) has unrecorded files in
-        // the folder: nothing of the step is compared.
-        if attempt > latest.attempt || (attempt == latest.attempt && outputs.is_some()) {
-            *latest = Latest { attempt, outputs };
         }
-        Ok(())
-    });
-    if let Err(e) = read {
-        // A damaged evidence.jsonl is already a problem of the ledger's own check.
-        if problems.is_empty() {
-            problems.push(runtime_problem(
-                runtime,
-                format!("step outputs not checked: {e}"),
-            ));
-        }
-        return OutputsChecked::default();
     }
     let mut counts = OutputsChecked::default();
-    for ((tenant, wo, run_id, step), latest) in &steps {
-        let Some(outputs) = &latest.outputs else {
-            continue;
-        };
-        let step_at = format!("run {run_id} step '{step}' attempt {}", latest.attempt);
+    for (tenant, wo, run_id, step, attempt, outputs) in steps {
+        let step_at = format!("run {run_id} step '{step}' attempt {attempt}");
         if let Some(why) = [tenant, wo, run_id, step]
             .into_iter()
             .find_map(|id| crate::ids::check(id))
@@ -208,7 +182,7 @@ fn check_outputs(dir: &Path, runtime: &Path, problems: &mut Vec<Problem>) -> Out
         }
         let folder =
             crate::runs::paths::step_beneath(runtime, tenant, wo, run_id, step).join("outputs");
-        for rec in outputs {
+        for rec in outputs.iter() {
             let at = folder.join(&rec.path);
             if matches!(at.metadata(), Err(r) if r.reason == crate::beneath::Reason::Missing) {
                 counts.absent += 1;
