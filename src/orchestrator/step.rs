@@ -248,16 +248,12 @@ fn charge_and_run(
 /// charging, nothing charged" (a built-in finding its input wrong only now) is a refundable
 /// `module_failed` instead, so the reports never say "nothing charged" of a charge kept.
 fn after_charge(mut result: StepResult) -> StepResult {
-    if let Some(reason) = result.reason_slug.take() {
-        if reason.before_charging() {
-            let found = result.message.take().unwrap_or_default();
-            result.message = Some(format!(
-                "{reason}: {found} (found after the step was charged; its charges are refunded)"
-            ));
-            result.reason_slug = Some(Failure::ModuleFailed);
-        } else {
-            result.reason_slug = Some(reason);
-        }
+    if let Some(reason) = result.reason_slug.as_ref().filter(|r| r.before_charging()) {
+        let found = result.message.take().unwrap_or_default();
+        result.message = Some(format!(
+            "{reason}: {found} (found after the step was charged; its charges are refunded)"
+        ));
+        result.reason_slug = Some(Failure::ModuleFailed);
     }
     result
 }
