@@ -85,12 +85,117 @@ pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>,
             return Err(why);
         }
     };
-    let parsed = serde_json::from_slice::<serde_json::Value>(&bytes);
+    let parsed = serde_json::from_slice::<Unique>(&bytes).map(|u| u.0);
     scrub_file(path, &bytes, parsed.as_ref().ok(), redactor);
     match parsed {
-        Ok(serde_json::Value::Object(m)) => Ok(Some(m)),
+        Ok(serde_json::Value::Object(m)) => check_shape(&m).map(|()| Some(m)),
         Ok(_) => Err("PLATFORM_RESULT file is not a JSON object".into()),
         Err(e) => Err(format!("PLATFORM_RESULT file is not valid JSON: {e}")),
+    }
+}
+
+/// The protocol's fields have the protocol's types (SPEC §2 "Command-module protocol"). A
+/// module that wrote `"status": "failed"` or a message that is not text meant something the
+/// platform cannot know: the step fails closed (`module_failed`, refunded) instead of
+/// completing, or losing the field, on a guess. Other keys are the module's own business.
+fn check_shape(m: &ResultObject) -> Result<(), String> {
+    use serde_json::Value;
+    let wrong = |field: &str, want: &str, got: &Value| {
+        Err(format!(
+            "PLATFORM_RESULT file: `{field}` must be {want}, not {}",
+            json_type(got)
+        ))
+    };
+    for (field, v) in m {
+        match (field.as_str(), v) {
+            ("status", Value::String(s)) if s == "COMPLETED" || s == "FAILED" => {}
+            ("status", Value::String(_)) => return Err(
+                "PLATFORM_RESULT file: `status` must be \"COMPLETED\" or \"FAILED\" (upper case)"
+                    .into(),
+            ),
+            ("status", other) => return wrong(field, "\"COMPLETED\" or \"FAILED\"", other),
+            ("reason_slug" | "message", Value::String(_)) => {}
+            ("reason_slug" | "message", other) => return wrong(field, "a string", other),
+            ("values", Value::Object(_)) => {}
+            ("values", other) => return wrong(field, "an object of value output id: JSON", other),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON value whose objects have no key twice, at any depth. serde_json keeps the last of
+/// two equal keys; `{"status": "FAILED", "status": "COMPLETED"}` has no one meaning, and
+/// other readers of the same file may take the first.
+struct Unique(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(b.into())
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(n.into())
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Self::Value, E> {
+        // serde_json parses no NaN or infinity: every f64 it hands over is a JSON number.
+        Ok(serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(s.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(items.into())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = ResultObject::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Unique(v) = map.next_value()?;
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key {} appears twice in one object",
+                    serde_json::Value::String(key.chars().take(64).collect())
+                )));
+            }
+            out.insert(key, v);
+        }
+        Ok(out.into())
     }
 }
 
@@ -191,6 +296,32 @@ mod tests {
         assert!(m.starts_with(&"é".repeat(MESSAGE_CAP)));
         assert!(m.ends_with("(message truncated)"));
         assert_eq!(bound_message("short".into()), "short");
+    }
+
+    #[test]
+    fn a_result_with_a_key_twice_or_a_field_of_the_wrong_type_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let step = Beneath::new(d.path(), "");
+        let r = Redactor::default();
+        let read_of = |text: &str| {
+            std::fs::write(d.path().join(RESULT_FILE), text).unwrap();
+            read(&step, &r)
+        };
+        let twice = read_of(r#"{"values": {"v": [{"k": 1, "k": 1}]}}"#).unwrap_err();
+        assert!(twice.contains("\"k\" appears twice"), "{twice}");
+        let typed = read_of(r#"{"reason_slug": ["timeout"]}"#).unwrap_err();
+        assert!(
+            typed.contains("`reason_slug` must be a string, not an array"),
+            "{typed}"
+        );
+        let values = read_of(r#"{"values": [1]}"#).unwrap_err();
+        assert!(values.contains("`values` must be an object"), "{values}");
+        let fine = r#"{"status": "FAILED", "own": {"x": [1.5, -2, null, true]}, "values": {}}"#;
+        let object = read_of(fine).unwrap().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(object),
+            serde_json::from_str::<serde_json::Value>(fine).unwrap()
+        );
     }
 
     #[cfg(unix)]

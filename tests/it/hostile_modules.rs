@@ -647,6 +647,68 @@ fn a_value_nested_past_the_cap_is_refused_and_the_ledger_stays_readable() {
     assert_eq!(fx.balance(), 99, "the refused step's charge came back");
 }
 
+/// Attack: result.json files that break the protocol's shape while the module exits 0: a
+/// lower-case status, the same key twice (serde_json would keep the last: `COMPLETED`), a
+/// message that is not text. Each used to complete (or lose the field) on a guess; each
+/// fails closed now, `module_failed`, refunded, naming what is wrong. A well-formed result
+/// beside them completes.
+#[test]
+fn a_result_file_that_breaks_the_protocol_fails_closed_and_is_refunded() {
+    let steps = [
+        (
+            "lower",
+            r#"{"status": "failed", "reason_slug": "module_failed"}"#,
+            "upper case",
+        ),
+        (
+            "twice",
+            r#"{"status": "FAILED", "status": "COMPLETED"}"#,
+            "appears twice",
+        ),
+        (
+            "nested",
+            r#"{"values": {"said": {"a": 1, "a": 2}}}"#,
+            "appears twice",
+        ),
+        (
+            "typed",
+            r#"{"status": "COMPLETED", "message": 42}"#,
+            "`message` must be a string",
+        ),
+        (
+            "ok",
+            r#"{"status": "COMPLETED", "message": "fine", "values": {"said": 1}}"#,
+            "",
+        ),
+    ];
+    let mut yaml = "work_order_id: shapes\nsteps:\n".to_string();
+    for (id, raw, _) in steps {
+        yaml.push_str(&format!(
+            "  - {{step_id: {id}, module_id: rawresult, kind: transform, inputs: {{raw: {:?}}}}}\n",
+            raw
+        ));
+    }
+    let (fx, out, run) = pass_one("shapes", &yaml);
+    for (id, _, why) in steps {
+        let step = step_of(&run, id);
+        if why.is_empty() {
+            assert_eq!(step["status"], "COMPLETED", "{id}: {}", out.text());
+            continue;
+        }
+        assert_eq!(step["status"], "FAILED", "{id}: {}", out.text());
+        assert_eq!(step["reason_slug"], "module_failed", "{id}: {step}");
+        let message = step["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{id}: {message}");
+    }
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 4);
+    assert_eq!(
+        fx.balance(),
+        99,
+        "only the well-formed step kept its charge"
+    );
+    fx.integrity().unwrap();
+}
+
 /// The work order of `a_secret_split_across_writes_is_redacted_in_both_logs`.
 const SPLIT: &str =
     "work_order_id: split\nsteps:\n  - {step_id: s, module_id: splitter, kind: transform}\n";
