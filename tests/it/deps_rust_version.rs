@@ -129,7 +129,7 @@ fn rust_version_is_the_highest_among_the_locked_packages() {
         let name = dep.split(' ').next().unwrap_or(dep);
         assert!(
             read.iter().any(|(p, _)| p.name == name),
-            "direct dependency `{dep}` has no unpacked source under {sources:?}: build first"
+            "direct dependency `{dep}` has no unpacked source under {sources:?}: run `cargo fetch --locked` (scripts/setup-test-deps.sh does)"
         );
     }
     let highest = read
