@@ -89,14 +89,7 @@ pub fn check_recorded(
     rec: &OutputRecord,
 ) -> Result<Option<DirManifest>, NotAsRecorded> {
     match rec.files {
-        None => {
-            let (sha256, bytes) = file_digest(at).map_err(NotAsRecorded::Unreadable)?;
-            if sha256 == rec.sha256 && bytes == rec.bytes {
-                Ok(None)
-            } else {
-                Err(NotAsRecorded::Differs { bytes, sha256 })
-            }
-        }
+        None => check_file(at, rec.bytes, &rec.sha256).map(|()| None),
         Some(files) => {
             let m = dir_manifest(at).map_err(NotAsRecorded::Unreadable)?;
             if m.sha256 == rec.sha256 && m.bytes == rec.bytes && m.files.len() as u64 == files {
@@ -108,6 +101,20 @@ pub fn check_recorded(
                 })
             }
         }
+    }
+}
+
+/// A regular file at `at` (a single link, reached through no link) holds `bytes` bytes whose
+/// SHA-256 is `sha256`: a `file` output, or a delivered copy against its receipt.
+pub fn check_file(at: &Beneath, bytes: u64, sha256: &str) -> Result<(), NotAsRecorded> {
+    let (found, len) = file_digest(at).map_err(NotAsRecorded::Unreadable)?;
+    if found == sha256 && len == bytes {
+        Ok(())
+    } else {
+        Err(NotAsRecorded::Differs {
+            bytes: len,
+            sha256: found,
+        })
     }
 }
 

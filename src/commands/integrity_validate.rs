@@ -44,6 +44,12 @@ impl View for Integrity {
                 r.outputs_checked, r.outputs_absent
             ));
         }
+        if r.deliveries_checked + r.deliveries_absent > 0 {
+            text.push_str(&format!(
+                "; {} local delivery copies compared with their receipts, {} absent (not checked)",
+                r.deliveries_checked, r.deliveries_absent
+            ));
+        }
         if !self.ok {
             text.push_str(&format!("\n{} problem(s)", self.problems.len()));
         }

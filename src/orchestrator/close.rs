@@ -111,6 +111,6 @@ fn close_step(
         ran: false,
         usage: Default::default(),
     };
-    tally.settle(&id, report, att.receipt);
+    tally.settle(&id, report, att.receipt.is_some());
     Ok(())
 }

@@ -219,7 +219,7 @@ fn keep(step: &Step, prior: Option<&StepHistory>, status: StepStatus, attempt: u
             .map(|o| o.values.clone().into_iter().collect())
             .unwrap_or_default(),
         recorded: outcome.map(|o| o.outputs.clone()).unwrap_or_default(),
-        receipt: att.is_some_and(|a| a.receipt),
+        receipt: att.is_some_and(|a| a.receipt.is_some()),
     }
 }
 
@@ -270,7 +270,7 @@ fn refund(
         },
         values: serde_json::Map::new(),
         recorded: Vec::new(),
-        receipt: att.is_some_and(|a| a.receipt),
+        receipt: att.is_some_and(|a| a.receipt.is_some()),
     })
 }
 

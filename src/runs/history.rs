@@ -2,6 +2,7 @@
 //! order had, which steps were charged, started, ended and refunded, attempt by attempt.
 use super::slots::{run_entry, run_with_id, RunMap, RunSlot, Runs};
 use crate::records::billing::Charged;
+use crate::records::evidence::Delivered;
 use crate::records::{
     DeliveryReceipt, Record, RecordType, RunStatus, Spend, StepOutcome, StepStatus,
 };
@@ -17,8 +18,9 @@ pub struct Attempt {
     pub refunded: BTreeSet<String>,
     pub started: bool,
     pub outcome: Option<StepOutcome>,
-    /// A delivery receipt was recorded for this attempt.
-    pub receipt: bool,
+    /// The delivery receipt recorded for this attempt, if any (boxed: most steps deliver
+    /// nothing, and the history holds every attempt of every run).
+    pub receipt: Option<Box<Delivered>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -272,7 +274,8 @@ impl History {
         let wo = (d.tenant_id.as_str(), d.work_order_id.as_str());
         if let Some(run) = run_with_id(&mut self.work_orders, wo, &d.run_id) {
             let step = run.steps.entry(d.step_id.clone()).or_default();
-            step.attempts.entry(d.attempt).or_default().receipt = true;
+            step.attempts.entry(d.attempt).or_default().receipt =
+                Some(Box::new(d.delivered.clone()));
         }
     }
 

@@ -1,4 +1,4 @@
-//! integrity-validate compares the step outputs found in the runtime directory with what the ledger's outcomes recorded: a changed output fails it, a cleared runtime directory does not.
+//! integrity-validate compares the step outputs and local deliveries found in the runtime directory with what the ledger recorded (outcomes, receipts): a changed file fails it, a cleared runtime directory does not.
 use crate::support::orch::{funded_order, run_of, step_dir, CHAIN};
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
@@ -91,4 +91,86 @@ fn integrity_validate_fails_on_a_file_changed_inside_a_dir_output() {
     let text = problems(&report);
     assert!(text.contains("bundle"), "{text}");
     assert!(text.contains("output 'bundle'"), "{text}");
+}
+
+/// The fixture's delivered package (deliver_local's copy of pack's package.zip).
+const DELIVERED: &str = "runtime/deliveries/t1/chain/deliver/package.zip";
+
+fn delivery_counts(report: &Value) -> (u64, u64) {
+    let r = &report["runtime"];
+    let n = |k: &str| {
+        r[k].as_u64()
+            .unwrap_or_else(|| panic!("no {k} in {report}"))
+    };
+    (n("deliveries_checked"), n("deliveries_absent"))
+}
+
+/// A local delivery's copy is what its receipt recorded: one changed byte, or the copy swapped
+/// for a link to identical bytes, fails integrity-validate naming the run and step; a cleared
+/// deliveries folder is counted, not a problem.
+#[test]
+fn integrity_validate_fails_on_a_delivered_copy_that_is_not_its_receipts() {
+    let (fx, _) = chain_run();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(delivery_counts(&report), (1, 0), "{report}");
+    let copy = fx.path(DELIVERED);
+    let good = std::fs::read(&copy).unwrap();
+
+    let mut bytes = good.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&copy, &bytes).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(1), "{report}");
+    let text = problems(&report);
+    assert!(text.contains("deliver/package.zip"), "{text}");
+    assert!(text.contains("delivered copy of run"), "{text}");
+    assert!(text.contains("step 'deliver'"), "{text}");
+    assert!(text.contains("differs from what was recorded"), "{text}");
+    let out = fx.run(&["integrity-validate"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout_text().contains("delivered copy"),
+        "{}",
+        out.text()
+    );
+
+    // The same bytes behind a link: not the file the receipt names.
+    let elsewhere = fx.path("elsewhere.zip");
+    std::fs::write(&elsewhere, &good).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &copy).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(problems(&report).contains("cannot be checked"), "{report}");
+
+    std::fs::remove_file(&copy).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(delivery_counts(&report), (0, 1), "{report}");
+}
+
+/// Every run of a step delivers into the same folder: a later run's copy replaces the earlier
+/// one's, and only the latest receipt for the file is compared.
+#[test]
+fn a_later_runs_delivery_is_compared_with_its_own_receipt_not_the_earlier_ones() {
+    let (fx, _) = chain_run();
+    let first = std::fs::read(fx.path(DELIVERED)).unwrap();
+    fx.workorder(
+        "chain",
+        &crate::support::orch::CHAIN.replace("alpha beta gamma delta", "epsilon zeta"),
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    assert_eq!(run_of(&sum, "chain")["run"], 2, "{sum}");
+    assert_ne!(std::fs::read(fx.path(DELIVERED)).unwrap(), first);
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(delivery_counts(&report), (1, 0), "{report}");
+    // The first run's bytes back in place: not what the latest receipt recorded.
+    std::fs::write(fx.path(DELIVERED), &first).unwrap();
+    let (code, report) = integrity(&fx);
+    assert_eq!(code, Some(1), "{report}");
+    assert!(problems(&report).contains("attempt 1"), "{report}");
 }

@@ -1,8 +1,10 @@
-//! `integrity-validate` as a library: the ledger's verify report, the signed heads when the directory has them, whether the runtime directory's own record files parse and its step outputs are the ones recorded; one outcome.
+//! `integrity-validate` as a library: the ledger's verify report, the signed heads when the directory has them, whether the runtime directory's own record files parse and its step outputs and local deliveries are the ones recorded; one outcome.
+mod deliveries;
+mod outputs;
+
 use crate::error::Result;
 use crate::heads::LocalHeads;
 use crate::ledger::{self, FileReport, Problem, VerifyReport};
-use crate::output_digest::{check_recorded, NotAsRecorded};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,14 +22,17 @@ pub struct Integrity {
     pub problems: Vec<Problem>,
 }
 
-/// The runtime directory's record files that were parsed, and the recorded step outputs
-/// that were hashed (present) or not found (absent: scratch space that was cleared).
+/// The runtime directory's record files that were parsed, and the recorded step outputs and
+/// local deliveries that were hashed (present) or not found (absent: scratch space that was
+/// cleared).
 #[derive(Debug, Clone, Serialize)]
 pub struct RuntimeChecked {
     pub dir: String,
     pub files_checked: u64,
     pub outputs_checked: u64,
     pub outputs_absent: u64,
+    pub deliveries_checked: u64,
+    pub deliveries_absent: u64,
 }
 
 /// Verify `dir` (its heads.json against config/ledger.yml's keys, when it has one) and the
@@ -37,11 +42,12 @@ pub fn check(repo: &Path, dir: &Path, runtime: &Path) -> Result<Integrity> {
     let mut problems = report.problems.clone();
     let (signed_heads, heads_problems) = signed_heads(repo, dir, &report)?;
     problems.extend(heads_problems);
-    let (files_checked, outputs) = if runtime.is_dir() {
+    let (files_checked, outputs, delivered) = if runtime.is_dir() {
         let files = check_runtime(runtime, &mut problems);
-        (files, check_outputs(dir, runtime, &mut problems))
+        let (outputs, delivered) = check_recorded_files(dir, runtime, &mut problems);
+        (files, outputs, delivered)
     } else {
-        (0, OutputsChecked::default())
+        (0, Counted::default(), Counted::default())
     };
     Ok(Integrity {
         ok: problems.is_empty(),
@@ -53,6 +59,8 @@ pub fn check(repo: &Path, dir: &Path, runtime: &Path) -> Result<Integrity> {
             files_checked,
             outputs_checked: outputs.checked,
             outputs_absent: outputs.absent,
+            deliveries_checked: delivered.checked,
+            deliveries_absent: delivered.absent,
         },
         problems,
     })
@@ -130,84 +138,74 @@ fn check_runtime(root: &Path, problems: &mut Vec<Problem>) -> u64 {
     checked
 }
 
+/// Files the ledger recorded by digest, looked for in the runtime directory: how many were
+/// compared (present) and how many were not there.
 #[derive(Debug, Clone, Copy, Default)]
-struct OutputsChecked {
+struct Counted {
     checked: u64,
     absent: u64,
 }
 
-/// Every output the latest outcome of each step records (the run history `runs` reads),
-/// compared with the one found in `runs/<tenant>/<work order>/<run>/<step>/outputs/` (a retry
-/// clears and reuses that folder, so it holds the latest attempt's files). A present output
-/// that differs, or is a link or not a regular file, is a problem; an absent one is only
-/// counted. Each present output is read once, through no link.
-fn check_outputs(dir: &Path, runtime: &Path, problems: &mut Vec<Problem>) -> OutputsChecked {
+/// The step outputs and the local deliveries the run history records, compared with the files
+/// in the runtime directory. The history is `runs`' own (one read of the ledger, checked as a
+/// whole); a ledger that does not read is already a problem of the ledger's own check.
+fn check_recorded_files(
+    dir: &Path,
+    runtime: &Path,
+    problems: &mut Vec<Problem>,
+) -> (Counted, Counted) {
     let history = match crate::runs::load(dir) {
         Ok((history, _, _)) => history,
         Err(e) => {
-            // A damaged ledger is already a problem of the ledger's own check.
             if problems.is_empty() {
                 problems.push(runtime_problem(
                     runtime,
-                    format!("step outputs not checked: {e}"),
+                    format!("step outputs and deliveries not checked: {e}"),
                 ));
             }
-            return OutputsChecked::default();
+            return (Counted::default(), Counted::default());
         }
     };
-    let mut steps = Vec::new();
-    for ((tenant, wo), runs) in &history.work_orders {
-        for run in runs.values() {
-            for (step, s) in &run.steps {
-                // A later attempt that started without an outcome (a crash) left unrecorded
-                // files in the folder: nothing of the step is compared.
-                if let Some((attempt, Some(outcome))) = s.latest().map(|(n, a)| (n, &a.outcome)) {
-                    steps.push((tenant, wo, &run.run_id, step, attempt, &outcome.outputs));
-                }
-            }
-        }
+    (
+        outputs::check(&history, runtime, problems),
+        deliveries::check(&history, runtime, problems),
+    )
+}
+
+/// Why a record's ID cannot name a folder (the ledger's reader checks the chain, not that a
+/// forged-and-rechained ID is one): it is then a problem, never a path to look at.
+fn invalid_id(ids: &[&str]) -> Option<String> {
+    ids.iter().find_map(|id| crate::ids::check(id))
+}
+
+/// A recorded file found at `at` that differs from its record, or cannot be read as one.
+fn not_as_recorded(
+    at: &crate::beneath::Beneath,
+    what: String,
+    why: crate::output_digest::NotAsRecorded,
+    rec_bytes: u64,
+    rec_sha256: &str,
+) -> Problem {
+    use crate::output_digest::NotAsRecorded;
+    let why = match why {
+        NotAsRecorded::Unreadable(why) => format!("cannot be checked: {why}"),
+        NotAsRecorded::Differs { bytes, sha256 } => format!(
+            "differs from what was recorded ({bytes} bytes, sha256 {}; recorded {rec_bytes} bytes, sha256 {})",
+            crate::digest::short(&sha256),
+            crate::digest::short(rec_sha256)
+        ),
+    };
+    Problem {
+        file: at.path().display().to_string(),
+        line: 0,
+        message: format!("{what} {why}"),
+        repair: None,
     }
-    let mut counts = OutputsChecked::default();
-    for (tenant, wo, run_id, step, attempt, outputs) in steps {
-        let step_at = format!("run {run_id} step '{step}' attempt {attempt}");
-        if let Some(why) = [tenant, wo, run_id, step]
-            .into_iter()
-            .find_map(|id| crate::ids::check(id))
-        {
-            problems.push(runtime_problem(
-                runtime,
-                format!("{step_at}: the ledger names an invalid ID: {why}"),
-            ));
-            continue;
-        }
-        let folder =
-            crate::runs::paths::step_beneath(runtime, tenant, wo, run_id, step).join("outputs");
-        for rec in outputs.iter() {
-            let at = folder.join(&rec.path);
-            if matches!(at.metadata(), Err(r) if r.reason == crate::beneath::Reason::Missing) {
-                counts.absent += 1;
-                continue;
-            }
-            counts.checked += 1;
-            let why = match check_recorded(&at, rec) {
-                Ok(_) => continue,
-                Err(NotAsRecorded::Unreadable(why)) => format!("cannot be checked: {why}"),
-                Err(NotAsRecorded::Differs { bytes, sha256 }) => format!(
-                    "differs from what was recorded ({bytes} bytes, sha256 {}; recorded {} bytes, sha256 {})",
-                    crate::digest::short(&sha256),
-                    rec.bytes,
-                    crate::digest::short(&rec.sha256)
-                ),
-            };
-            problems.push(Problem {
-                file: at.path().display().to_string(),
-                line: 0,
-                message: format!("output '{}' of {step_at} {why}", rec.output_id),
-                repair: None,
-            });
-        }
-    }
-    counts
+}
+
+/// Nothing is at `at` (scratch space that was cleared): counted, not a problem.
+fn is_missing(at: &crate::beneath::Beneath) -> bool {
+    matches!(at.metadata(), Err(r) if r.reason == crate::beneath::Reason::Missing)
 }
 
 fn runtime_problem(runtime: &Path, message: String) -> Problem {
