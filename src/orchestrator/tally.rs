@@ -72,10 +72,16 @@ impl Tally {
         id: &StepIdentity,
         usage: &std::collections::BTreeMap<String, crate::records::UsageCharge>,
     ) -> Result<i64> {
-        if usage.is_empty() {
+        // A unit priced 0 credits is recorded in the outcome and charged nothing: the ledger
+        // refuses a SPEND of 0, and until 2026-12-03 posting one left the run open for good.
+        let spends: Vec<Spend> = usage
+            .iter()
+            .filter(|(_, c)| c.amount() != 0)
+            .map(|(u, c)| id.usage_spend(u, c))
+            .collect();
+        if spends.is_empty() {
             return Ok(0);
         }
-        let spends: Vec<Spend> = usage.iter().map(|(u, c)| id.usage_spend(u, c)).collect();
         let total = spends
             .iter()
             .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits));

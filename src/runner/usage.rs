@@ -33,7 +33,7 @@ pub fn check(
         };
         let Some(quantity) = q.as_u64() else {
             return Err(format!(
-                "usage of '{unit}' must be a whole number of units, not {}",
+                "usage of '{unit}' must be a whole number of units written as an integer (7, not 7.0 or 7e0), not {}",
                 crate::output::untrusted(&q.to_string())
             ));
         };

@@ -34,6 +34,7 @@ impl Attempt {
     /// The metered usage its COMPLETED outcome records with no SPEND in the ledger (a crash,
     /// or a refusal for credits, came between the outcome and its usage batch), by unit:
     /// what resuming the run charges (a SPEND's key ends in its unit, as a deliverable's).
+    /// A unit priced 0 credits is free: it owes nothing and is never posted.
     pub fn owed_usage(&self) -> BTreeMap<String, crate::records::UsageCharge> {
         let Some(o) = self
             .outcome
@@ -44,6 +45,7 @@ impl Attempt {
         };
         o.usage
             .iter()
+            .filter(|(_, c)| c.amount() != 0)
             .filter(|(u, _)| !self.spends.iter().any(|s| s.charge.deliverable_id == **u))
             .map(|(u, c)| (u.clone(), *c))
             .collect()

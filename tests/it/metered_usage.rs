@@ -197,3 +197,33 @@ fn the_dry_run_text_and_job_summary_show_the_usage_reserve_they_subtract() {
     );
     assert!(md.contains("| t1/m | start | 1 | 1 | 20 |  |"), "{md}");
 }
+
+/// A unit priced `credits: 0` (the schema allows it) is free: the outcome records the
+/// quantity, nothing is posted for it, and the run ends. Until 2026-12-03 the orchestrator
+/// posted a SPEND of 0, which the ledger refuses: the run stayed open and every pass exited 1,
+/// also after a crash between the outcome and its usage batch (the resume posted it again).
+#[test]
+fn a_unit_priced_zero_credits_is_recorded_charged_nothing_and_the_run_ends() {
+    for crash in [None, Some("after_step_outcome")] {
+        let fx = metered(r#"{"pages": 4}"#, 50);
+        let module = fx.path("modules/metered/module.yml");
+        let yaml = std::fs::read_to_string(&module).unwrap();
+        assert!(yaml.contains("credits: 2"), "{yaml}");
+        std::fs::write(&module, yaml.replace("credits: 2", "credits: 0")).unwrap();
+        if let Some(point) = crash {
+            let out = fx.run_env(&["orchestrator"], &[("PLATFORM_FAILPOINT", point)]);
+            assert!(out.status.code().is_none(), "{point}: {}", out.text());
+        }
+        let (code, summary, stderr) = fx.orchestrate(&[]);
+        assert_eq!(code, 0, "{crash:?}: {summary}\n{stderr}");
+        assert_eq!(run_of(&summary, "m")["status"], "COMPLETED", "{crash:?}");
+        assert!(usage_spends(&fx).is_empty(), "{crash:?}");
+        let outcome = &fx.of_type("evidence.jsonl", "step_outcome")[0];
+        assert_eq!(outcome["usage"]["pages"]["quantity"], 4, "{crash:?}");
+        assert_eq!(fx.balance(), 49, "{crash:?}: the run charge only");
+        assert_eq!(fx.runs()[0]["status"], "COMPLETED", "{crash:?}");
+        let (code, _, _) = fx.orchestrate(&[]);
+        assert_eq!(code, 0, "{crash:?}: up to date");
+        fx.integrity().unwrap();
+    }
+}
