@@ -79,6 +79,26 @@ fn close_step(
 ) -> Result<()> {
     let module_id = att.module_id.as_deref().unwrap_or_default();
     let id = run.step(step_id, attempt, module_id);
+    // Usage its COMPLETED outcome recorded and the ledger lacks is charged as a resume would:
+    // no charge is stranded (until 2026-12-03 the closing dropped it). Held like any charge;
+    // a balance that cannot cover it stops the closing, and the next pass closes the run.
+    let owed = att.owed_usage();
+    if !owed.is_empty() {
+        let total = owed
+            .values()
+            .fold(0i64, |sum, u| sum.saturating_add(u.amount()));
+        let mut hold = match env.holds.hold(&env.journal, &run.tenant_id, total)? {
+            Ok(hold) => hold,
+            Err(available) => {
+                tally.refused_for_credits = true;
+                return Err(crate::error::Error::failure(format!(
+                    "run {} is closed as superseded, and step '{step_id}' owes {total} credits of metered usage that its outcome recorded; the balance available is {available}: top up the tenant and the next pass closes the run",
+                    run.run
+                )));
+            }
+        };
+        tally.charge_usage(&env.journal, &mut hold, &id, &owed)?;
+    }
     let (status, slug) = match &att.outcome {
         Some(o) => (o.status, o.reason_slug.clone()),
         None => {

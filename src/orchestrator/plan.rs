@@ -158,6 +158,9 @@ pub struct CloseRun {
     /// Credits the closing gives back: every unrefunded charge of a step without an outcome,
     /// and refunds owed to refundable outcomes.
     pub refund_credits: i64,
+    /// Credits the closing charges: the metered usage its COMPLETED steps recorded and the
+    /// ledger lacks (a crash, or a refusal for credits, came after their outcome).
+    pub usage_credits: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -654,11 +657,12 @@ fn not_entitled(repo: &Repo, wp: &WorkOrderPlan) -> Option<Refusal> {
     why.map(|why| Refusal::NotEntitled { modules, why })
 }
 
-/// Credits the closings give back before the run starts.
+/// Credits the closings give back before the run starts, less the owed usage they charge.
 fn closing_refunds(close: &[CloseRun]) -> i64 {
-    close
-        .iter()
-        .fold(0i64, |sum, c| sum.saturating_add(c.refund_credits))
+    close.iter().fold(0i64, |sum, c| {
+        sum.saturating_add(c.refund_credits)
+            .saturating_sub(c.usage_credits)
+    })
 }
 
 /// Every open run of a work order but `keep` (the run that resumes), oldest first.
@@ -675,6 +679,12 @@ fn closings(input: &PlanInput, runs: &RunMap<RunHistory>, keep: Option<u64>) -> 
                 .filter(|(_, att)| closing_refunds_owed(&input.repo.registry, att))
                 .flat_map(|(_, att)| att.unrefunded())
                 .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits)),
+            usage_credits: r
+                .steps
+                .values()
+                .filter_map(|s| s.latest())
+                .flat_map(|(_, att)| att.owed_usage().into_values())
+                .fold(0i64, |sum, u| sum.saturating_add(u.amount())),
         })
         .collect()
 }

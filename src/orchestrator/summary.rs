@@ -39,6 +39,9 @@ fn work_order_plan(wp: &WorkOrderPlan) -> String {
             "\n    closes run {} as superseded: refunds {} credits",
             c.run, c.refund_credits
         );
+        if c.usage_credits > 0 {
+            let _ = write!(out, ", charges {} credits of owed usage", c.usage_credits);
+        }
     }
     if let Some(r) = &wp.refused {
         let _ = write!(out, "  REFUSED {}: {}", r.reason(), untrusted(&r.message()));

@@ -18,7 +18,7 @@ pub struct Tally {
     pub refunded: i64,
     /// The ledger refused a charge of the run for credits (its metered usage): the pass
     /// stops on it.
-    refused_for_credits: bool,
+    pub refused_for_credits: bool,
     /// Batches of the run queued and not answered yet (its `run_started`, a step's outcome:
     /// `Journal::post_ahead`), settled before the next module runs and before the run ends.
     ahead: Vec<Ahead>,

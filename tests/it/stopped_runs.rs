@@ -195,3 +195,70 @@ fn a_resumed_run_owing_usage_counts_it_in_the_plan_and_the_credits_gate() {
     assert_eq!(fx.balance(), 0, "21 + 5 - 5 - 1 - 20");
     fx.integrity().unwrap();
 }
+
+/// A run whose usage the ledger refused (a debit meanwhile) owes it; when its work order then
+/// changes, the run is closed as superseded and the closing charges what it owes, as a resume
+/// would. While the balance cannot cover it, the closing stops (exit 1, nothing written, the
+/// run stays open and nothing else of the work order runs); after a top-up the next pass
+/// closes it. Until 2026-12-03 the closing ended the run without the usage: the tenant's edit
+/// saved it 20 credits.
+#[test]
+fn closing_a_superseded_run_charges_the_usage_its_completed_step_owes() {
+    let fx = slow_metered();
+    let (out, _) = pass_with_debit_meanwhile(&fx, &["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    assert_eq!(fx.balance(), 15, "21 - 1 - 5; 20 credits of usage owed");
+    fx.workorder(
+        "m",
+        "work_order_id: m\nmode: FAIL_FAST\nsteps:\n  - step_id: count\n    module_id: slowmeter\n    kind: transform\n",
+    );
+    let before = fx.billing().len();
+    let (code, summary, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{summary}\n{stderr}");
+    assert!(
+        summary
+            .to_string()
+            .contains("owes 20 credits of metered usage"),
+        "{summary}"
+    );
+    assert_eq!(fx.billing().len(), before, "nothing charged");
+    assert_eq!(
+        fx.runs().as_array().map(Vec::len),
+        Some(1),
+        "run 2 did not start"
+    );
+
+    fx.topup(100, "r2");
+    let dry = fx.run(&["orchestrator", "--dry-run"]);
+    assert!(
+        dry.stdout_text()
+            .contains("charges 20 credits of owed usage"),
+        "{}",
+        dry.text()
+    );
+    let (code, summary, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}\n{stderr}");
+    let usage: Vec<Value> = fx
+        .billing()
+        .into_iter()
+        .filter(|r| r["quantity"].is_u64())
+        .collect();
+    assert_eq!(usage.len(), 2, "{usage:?}");
+    assert_eq!(
+        (
+            usage[0]["run"].as_u64(),
+            usage[0]["amount_credits"].as_i64()
+        ),
+        (Some(1), Some(-20))
+    );
+    assert_eq!(
+        fx.balance(),
+        115 - 20 - 1 - 20,
+        "run 1's owed usage, then run 2"
+    );
+    let runs = fx.runs();
+    // A closed run is PARTIAL when a step completed (docs/orchestrator.md).
+    assert_eq!(runs[0]["status"], "PARTIAL", "{runs}");
+    assert_eq!(runs[0]["charged_credits"], 21, "{runs}");
+    fx.integrity().unwrap();
+}
