@@ -54,12 +54,23 @@ pub fn pass_clock(flag: Option<&str>) -> Result<DateTime<Utc>> {
 }
 
 fn parse_now(text: &str, source: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text.trim())
+    let now = DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             Error::input(format!("{source} '{text}' is not an RFC 3339 time: {e}"))
                 .help("pass a time such as 2026-12-01T13:05:00Z")
-        })
+        })?;
+    // RFC 3339 years are 0000-9999 before the offset is applied; in UTC (and as an ISO week
+    // year) they can fall outside, and a period id must keep SPEC §9's four-digit form.
+    use chrono::Datelike;
+    let years = 0..=9999;
+    if !years.contains(&now.year()) || !years.contains(&now.iso_week().year()) {
+        return Err(Error::input(format!(
+            "{source} '{text}' is {now} in UTC, outside the years 0000-9999 that period ids can name"
+        ))
+        .help("pass a time such as 2026-12-01T13:05:00Z"));
+    }
+    Ok(now)
 }
 
 #[cfg(test)]
@@ -86,6 +97,23 @@ mod tests {
         assert_eq!(Every::Week.period(at("2027-01-01T00:00:00Z")), "2026-W53");
         assert_eq!(Every::Week.period(at("2026-12-28T00:00:00Z")), "2026-W53");
         assert_eq!(Every::Week.period(at("2027-01-04T00:00:00Z")), "2027-W01");
+    }
+
+    #[test]
+    fn a_clock_whose_utc_period_leaves_the_four_digit_years_is_refused() {
+        for text in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
+            let err = parse_now(text, "--now").unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{text}");
+            assert!(
+                err.message.contains("outside the years 0000-9999"),
+                "{}",
+                err.message
+            );
+        }
+        // 0000-01-01 is in the ISO week year -1: no four-digit week id either.
+        assert!(parse_now("0000-01-01T00:00:00Z", "--now").is_err());
+        assert_eq!(Every::Day.period(at("9999-12-31T23:59:59Z")), "9999-12-31");
+        assert_eq!(Every::Week.period(at("0000-01-03T00:00:00Z")), "0000-W01");
     }
 
     #[test]

@@ -91,6 +91,12 @@ fn the_clock_comes_from_platform_now_and_dry_run_names_the_period() {
     assert_eq!(out.status.code(), Some(2), "{}", out.text());
     assert_has(&out.text(), "PLATFORM_NOW 'soon' is not an RFC 3339 time");
     assert!(!fx.state_file("evidence.jsonl").exists() || started(&fx).is_empty());
+    // A valid RFC 3339 time whose UTC instant is in the year 10000: no four-digit period id.
+    // Until 2026-12-03 it ran and recorded the period `+10000-01-01`.
+    let out = fx.run(&["orchestrator", "--now", "9999-12-31T23:59:59-23:59"]);
+    assert_eq!(out.status.code(), Some(2), "{}", out.text());
+    assert_has(&out.text(), "outside the years 0000-9999");
+    assert!(!fx.state_file("evidence.jsonl").exists() || started(&fx).is_empty());
 }
 
 #[test]
