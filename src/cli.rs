@@ -466,7 +466,7 @@ pub struct SchemaArgs {
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A topic `kind:name` (kinds: slug, exit, record, command, error), or a bare name; none
+    /// A topic `kind:name` (kinds: slug, adjust, exit, record, command, error), or a bare name; none
     /// lists every topic
     #[arg(value_name = "TOPIC")]
     pub topic: Option<String>,

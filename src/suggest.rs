@@ -1,4 +1,4 @@
-//! "Did you mean": the known names closest to a mistyped one, by edit distance. Pure; used
+//! "Did you mean": the known names closest to a mistyped one, by edit distance or by the words they share. Pure; used
 //! wherever a name a user typed is looked up in a list (topics, tenants, top-up methods).
 
 /// The known names within a small edit distance of `query`, closest first (at most `max`).
@@ -10,14 +10,33 @@ pub fn closest<'a>(
     let limit = query.chars().count().max(3) / 2 + 1;
     // Case aside: `ACME` is a typo of `acme`, not a name four edits away.
     let query = query.to_lowercase();
+    // A name holding every word typed is close too, after the typos: `topup` for
+    // `admin-topup`, `error:conflict` for `error:ledger_conflict` (edit distance alone finds
+    // neither: the missing word is longer than the typo allowance).
+    let typed = words(&query);
     let mut scored: Vec<(usize, &str)> = known
         .into_iter()
-        .map(|k| (distance(&query, &k.to_lowercase()), k))
-        .filter(|(d, _)| *d <= limit)
+        .filter_map(|k| {
+            let lower = k.to_lowercase();
+            let d = distance(&query, &lower);
+            if d <= limit {
+                return Some((d, k));
+            }
+            let have = words(&lower);
+            let all = !typed.is_empty() && typed.iter().all(|w| have.contains(w));
+            all.then_some((limit + 1, k))
+        })
         .collect();
     scored.sort();
     scored.dedup();
     scored.into_iter().take(max).map(|(_, k)| k).collect()
+}
+
+/// The words of a name: its parts between `-`, `_`, `:`, spaces and dots.
+fn words(name: &str) -> Vec<&str> {
+    name.split(['-', '_', ':', ' ', '.'])
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 /// `did you mean 'x'?` (or `'x' or 'y'`) for a `help:` line, when anything is close.
@@ -78,5 +97,22 @@ mod tests {
         );
         assert_eq!(did_you_mean("zzzzzzzz", known), None);
         assert_eq!(closest("ACME", known, 3), ["acme"]);
+    }
+
+    #[test]
+    fn a_name_holding_every_word_typed_is_suggested_after_the_typos() {
+        let known = [
+            "command:admin-topup",
+            "command:admin-adjust",
+            "error:ledger_conflict",
+        ];
+        assert_eq!(closest("command:topup", known, 3), ["command:admin-topup"]);
+        assert_eq!(
+            closest("error:conflict", known, 3),
+            ["error:ledger_conflict"]
+        );
+        assert_eq!(closest("topup", known, 3), ["command:admin-topup"]);
+        assert!(closest("-", known, 3).is_empty());
+        assert!(closest("command:refund", known, 3).is_empty());
     }
 }

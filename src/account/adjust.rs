@@ -78,9 +78,11 @@ fn check<'a>(repo: &Path, req: &AdjustRequest<'a>) -> Result<&'a str> {
             "--amount-credits must be a credit of 1..={max} or a debit of -1..=-{max}, got {}",
             req.amount_credits
         ))
-        .help(
-            "split a larger correction into several adjustments, each with its own --reference",
-        ));
+        .help(if req.amount_credits == 0 {
+            "an adjustment of 0 changes nothing: give the credits to add (e.g. 25) or take back (e.g. -25)"
+        } else {
+            "split a larger correction into several adjustments, each with its own --reference"
+        }));
     }
     let reference = check_reference_and_note(
         req.reference,

@@ -253,6 +253,7 @@ fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
             .is_some_and(|s| (spec.known_reason)(s) && reason::module_may_report(s));
         let mut msg = field("message").unwrap_or_else(|| match exit {
             Exit::Signal(s) => format!("module was killed by signal {s}"),
+            Exit::Code(0) => "the module reported status FAILED with no message".to_string(),
             Exit::Code(c) => format!("module exited with exit status: {c}"),
             _ => "module failed".to_string(),
         });

@@ -189,12 +189,28 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             };
             let msg = e.to_string();
             let first = strip_location(msg.lines().next().unwrap_or("invalid YAML"));
+            // The parser's own words name its option (`DuplicateKeyPolicy`), not the fix.
+            if let Some(key) = first.strip_prefix("duplicate mapping key: ").map(|rest| {
+                rest.split(", set DuplicateKeyPolicy")
+                    .next()
+                    .unwrap_or(rest)
+            }) {
+                return Err(Finding::error(
+                    rel,
+                    "",
+                    format!(
+                        "the key '{key}' appears twice in one mapping; keep one of them (YAML gives a key one value)"
+                    ),
+                )
+                .line(line)
+                .column(col));
+            }
             // The parser's budgets stop alias bombs and huge documents; say so in words.
             // And what to do (SPEC §3): the common mistakes first, else where to look.
             let hint = if first.contains("budget breached") {
                 " (the document expands beyond the parser's limits: too many nodes, aliases or \
                  nesting levels; write it out without anchors/aliases, or split it)"
-            } else if first.contains("tab") {
+            } else if first.contains("tab character") || first.contains("tabs") {
                 "; indent with spaces: YAML does not allow tabs for indentation (the tab may be \
                  on the next line)"
             } else {

@@ -171,6 +171,10 @@ fn bad_adjustments_exit_2_and_registry_reasons_are_accepted() {
         &adjust(&fx, "5", "bribe", "A-1", &[]).text(),
         "unknown adjust reason 'bribe'",
     );
+    // 0 changes nothing: the help says what to give (it said to split a larger correction).
+    let zero = adjust(&fx, "0", "goodwill", "A-1", &[]).text();
+    assert_has(&zero, "an adjustment of 0 changes nothing");
+    assert!(!zero.contains("split a larger"), "{zero}");
     assert!(adjusts(&fx).is_empty());
     fx.write(
         "config/registry.yml",

@@ -76,6 +76,14 @@ fn an_unknown_topic_exits_2_naming_the_closest_ones() {
         .as_str()
         .unwrap()
         .contains("record:SPEND"));
+    // A topic missing a word of its name: until 2026-12-03 nothing was suggested.
+    for (typed, meant) in [
+        ("command:topup", "command:admin-topup"),
+        ("error:conflict", "error:ledger_conflict"),
+    ] {
+        let stderr = fx.run(&["explain", typed]).expect_code(2).stderr_text();
+        assert_has(&stderr, meant);
+    }
 }
 
 /// Until 2026-12-03 `explain goodwill` found no topic, though ADJUST records and statements

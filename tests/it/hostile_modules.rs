@@ -680,6 +680,13 @@ fn a_result_file_that_breaks_the_protocol_fails_closed_and_is_refunded() {
             r#"{"status": "COMPLETED", "message": "fine", "values": {"said": 1}}"#,
             "",
         ),
+        // Well-formed: a FAILED status without a message (exit 0) is said so, not "exit
+        // status: 0".
+        (
+            "said",
+            r#"{"status": "FAILED"}"#,
+            "reported status FAILED with no message",
+        ),
     ];
     let mut yaml = "work_order_id: shapes\nsteps:\n".to_string();
     for (id, raw, _) in steps {
@@ -700,12 +707,8 @@ fn a_result_file_that_breaks_the_protocol_fails_closed_and_is_refunded() {
         let message = step["message"].as_str().unwrap_or_default();
         assert!(message.contains(why), "{id}: {message}");
     }
-    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 4);
-    assert_eq!(
-        fx.balance(),
-        99,
-        "only the well-formed step kept its charge"
-    );
+    assert_eq!(fx.of_type("billing.jsonl", "REFUND").len(), 5);
+    assert_eq!(fx.balance(), 99, "only the completed step kept its charge");
     fx.integrity().unwrap();
 }
 

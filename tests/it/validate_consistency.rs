@@ -270,6 +270,19 @@ fn yaml_syntax_errors_say_what_to_do_and_print_no_empty_field() {
     );
     let (_, text) = validate(repo.root(), &[]);
     assert_has(&text, "indent with spaces: YAML does not allow tabs");
+    // A key twice: the parser's option name is not the fix, and no tab is involved (until
+    // 2026-12-03 the tab hint matched the parser's word "acceptable").
+    repo.write(
+        "tenants/t1/workorders/bad.yml",
+        "work_order_id: bad\nwork_order_id: bad\nsteps: []\n",
+    );
+    let (_, text) = validate(repo.root(), &[]);
+    assert_has(
+        &text,
+        "the key 'work_order_id' appears twice in one mapping",
+    );
+    assert!(!text.contains("DuplicateKeyPolicy"), "{text}");
+    assert!(!text.contains("tabs"), "{text}");
 }
 
 #[test]
