@@ -17,7 +17,7 @@ pub mod tally;
 mod workers;
 
 use crate::config::profile::RuntimeProfile;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::findings::Finding;
 use crate::repo::Repo;
 use crate::runner::redact::Redactor;
@@ -174,6 +174,11 @@ impl Setup {
     fn load(repo_root: &Path, opts: &Options) -> Result<Setup> {
         let profile = RuntimeProfile::load(repo_root, opts.runtime_profile.as_deref())?;
         let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
+        // Refused before anything is planned: a run would start, and its steps fail for want
+        // of a folder (until 2026-12-03 such a pass recorded a FAILED run for a typo).
+        if let Some(e) = crate::dirs::not_a_folder(&runtime_dir, "runtime directory") {
+            return Err(e);
+        }
         let known = crate::cache::workorders::load(&runtime_dir);
         Ok(Setup {
             state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
@@ -449,7 +454,7 @@ fn lock(
     timeout: Duration,
     progress: &dyn Sink,
 ) -> Result<crate::ledger::lock::DirLock> {
-    std::fs::create_dir_all(state_dir).map_err(|e| Error::io(state_dir, &e))?;
+    crate::dirs::create(state_dir, "billing-state directory")?;
     let mut waited = false;
     crate::ledger::lock::DirLock::acquire(state_dir, LOCK_NAME, timeout, |_| {
         if !waited {

@@ -681,3 +681,59 @@ fn init_man_and_note_errors_say_what_to_do() {
     );
     assert!(!fx.path(".billing-state/billing.jsonl").exists());
 }
+
+/// A folder flag given a file: every command exits 2 saying it is a file, and nothing is
+/// written. Until 2026-12-03 `orchestrator --runtime-dir FILE` recorded a FAILED run (its
+/// steps "a module swapped it for a link?"), readers said the directory "does not exist" and
+/// writers printed "File exists (os error 17)".
+#[test]
+fn a_file_where_a_folder_is_expected_exits_2_saying_so_and_writes_nothing() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    fx.workorder("w", "work_order_id: w\nsteps: []\n");
+    fx.write("typo.txt", "x");
+    let before = (fx.lines("billing.jsonl"), fx.lines("evidence.jsonl"));
+    for args in [
+        &["orchestrator", "--runtime-dir", "typo.txt"][..],
+        &["orchestrator", "--billing-state-dir", "typo.txt"],
+        &["orchestrator", "--billing-state-dir", "typo.txt/state"],
+        &[
+            "balance",
+            "--tenant-id",
+            "t1",
+            "--billing-state-dir",
+            "typo.txt",
+        ],
+        &["ledger", "merge", "--into", "typo.txt", ".billing-state"],
+        &[
+            "publish",
+            "--no-publish",
+            "--actor",
+            "tester",
+            "--billing-state-dir",
+            ".billing-state",
+            "--runtime-dir",
+            "runtime",
+            "--dist-dir",
+            "typo.txt",
+        ],
+    ] {
+        let out = fx.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.text());
+        let text = out.text();
+        assert!(text.contains("typo.txt is a file"), "{args:?}: {text}");
+        assert!(text.contains("help: pass a folder"), "{args:?}: {text}");
+    }
+    let out = fx
+        .topup_cmd("5", "r2")
+        .args(["--billing-state-dir", "typo.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", out.text());
+    assert!(out.text().contains("typo.txt is a file"), "{}", out.text());
+    assert_eq!(
+        (fx.lines("billing.jsonl"), fx.lines("evidence.jsonl")),
+        before
+    );
+    assert_eq!(std::fs::read(fx.path("typo.txt")).unwrap(), b"x");
+}

@@ -46,7 +46,7 @@ pub fn pull_state(
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let existed = dir.exists();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
+    crate::dirs::create(dir, "billing-state directory")?;
     let result = pull_into(client, dir, trust, opts);
     if result.is_err() && !existed {
         // Only removes the directory this pull created, and only while empty.
