@@ -189,21 +189,8 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             };
             let msg = e.to_string();
             let first = strip_location(msg.lines().next().unwrap_or("invalid YAML"));
-            // The parser's own words name its option (`DuplicateKeyPolicy`), not the fix.
-            if let Some(key) = first.strip_prefix("duplicate mapping key: ").map(|rest| {
-                rest.split(", set DuplicateKeyPolicy")
-                    .next()
-                    .unwrap_or(rest)
-            }) {
-                return Err(Finding::error(
-                    rel,
-                    "",
-                    format!(
-                        "the key '{key}' appears twice in one mapping; keep one of them (YAML gives a key one value)"
-                    ),
-                )
-                .line(line)
-                .column(col));
+            if let Some(said) = in_our_words(&first) {
+                return Err(Finding::error(rel, "", said).line(line).column(col));
             }
             // The parser's budgets stop alias bombs and huge documents; say so in words.
             // And what to do (SPEC §3): the common mistakes first, else where to look.
@@ -228,6 +215,36 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
 
 /// The parser's message repeats "error: line N column M:", which the finding already
 /// carries as its location: keep only what went wrong.
+/// The parser's messages that name its own API (`DuplicateKeyPolicy`, `from_str_multiple`,
+/// `Option<String>`) instead of the fix, said in the words of someone editing the file.
+fn in_our_words(first: &str) -> Option<String> {
+    if let Some(rest) = first.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return Some(format!(
+            "the key '{key}' appears twice in one mapping; keep one of them (YAML gives a key one value)"
+        ));
+    }
+    if first.starts_with("multiple YAML documents detected") {
+        return Some(
+            "a second YAML document starts here (after `---`): a platform file holds one document; remove the `---` and what follows, or move it to a file of its own".into(),
+        );
+    }
+    if first.starts_with("cannot deserialize null into string") {
+        return Some(
+            "a null (`~`, `null` or nothing) where text is expected, e.g. as a key; write the text, quoted if it is `null` or `~`".into(),
+        );
+    }
+    if first.starts_with("recursive references require") {
+        return Some(
+            "an alias refers to its own anchor (as in `a: &x [*x]`), so the value never ends; write the value out without the alias".into(),
+        );
+    }
+    None
+}
+
 fn strip_location(first: &str) -> String {
     let s = first.strip_prefix("error: ").unwrap_or(first);
     if let Some(rest) = s.strip_prefix("line ") {

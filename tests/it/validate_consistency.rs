@@ -283,6 +283,25 @@ fn yaml_syntax_errors_say_what_to_do_and_print_no_empty_field() {
     );
     assert!(!text.contains("DuplicateKeyPolicy"), "{text}");
     assert!(!text.contains("tabs"), "{text}");
+    // Other messages that named the parser's API (`from_str_multiple`, `Option<String>`).
+    for (yaml, says) in [
+        (
+            "work_order_id: bad\nsteps: []\n---\na: 1\n",
+            "a second YAML document starts here",
+        ),
+        (
+            "~: 1\nwork_order_id: bad\n",
+            "a null (`~`, `null` or nothing) where text is expected",
+        ),
+        ("a: &x [*x]\n", "an alias refers to its own anchor"),
+    ] {
+        repo.write("tenants/t1/workorders/bad.yml", yaml);
+        let (_, text) = validate(repo.root(), &[]);
+        assert_has(&text, says);
+        for api in ["from_str_multiple", "Option<", "weak recursion"] {
+            assert!(!text.contains(api), "{text}");
+        }
+    }
 }
 
 #[test]
