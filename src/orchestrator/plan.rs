@@ -46,7 +46,8 @@ pub enum Action {
     Resume,
     /// `--retry-failed`: failed and skipped steps of an ended run run again.
     Retry,
-    /// Its last ended run has the same file digest: nothing to do.
+    /// An ended run has the file's digest (its last run; for a scheduled work order, any run
+    /// of the current period): nothing to do.
     UpToDate,
     /// Validation errors: reported, not run.
     Invalid,
@@ -497,49 +498,88 @@ fn choose<'a>(
         rerun: want.rerun.clone(),
         follow: None,
     };
-    let Some(r) = last else {
+    let (Some(runs), Some(r)) = (runs, last) else {
         return start(None);
     };
     let same = r.work_order_sha256.as_deref() == Some(want.sha);
-    // A scheduled run of another period, or a rerun request, leaves a work order due.
-    let due = r.period != want.period || want.rerun.is_some();
-    let continues = |action| Chosen {
+    let current = up_to_date_by(runs, r, same, want);
+    let continues = |c: &'a RunHistory, action| Chosen {
         action,
-        run: r.run,
-        history: Some(r),
+        run: c.run,
+        history: Some(c),
         note: None,
-        period: r.period.clone(),
+        period: c.period.clone(),
         rerun: None,
         follow: None,
     };
-    match (r.is_open(), same) {
-        (true, true) => {
+    match (r.is_open(), same, current) {
+        (true, true, current) => {
             // Resume wins: the interrupted run finishes in its own period, then the work
-            // order's current run starts in the same pass if it is still due.
-            let mut resume = continues(Action::Resume);
-            if due {
+            // order's current run starts in the same pass if it is still due: another
+            // period's run with no ended run of the current one, or a rerun request.
+            let mut resume = continues(r, Action::Resume);
+            if current.is_none() && (r.period != want.period || want.rerun.is_some()) {
                 resume.follow = Some(Box::new(start(None)));
             }
             resume
         }
-        (true, false) => start(Some(format!(
+        (true, false, Some(c)) => Chosen {
+            note: Some(format!(
+                "run {} of {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded), and run {} already ended in period {} with this version of the file: up to date",
+                r.run,
+                want.work_order,
+                c.run,
+                c.period.as_deref().unwrap_or("-")
+            )),
+            ..continues(c, Action::UpToDate)
+        },
+        (true, false, None) => start(Some(format!(
             "run {} of {} was interrupted and the work order changed since; it is closed as superseded (its open charges refunded) and run {} starts",
             r.run,
             want.work_order,
             r.run + 1
         ))),
-        (false, true) if !due => {
-            let failed = r
+        (false, _, Some(c)) => {
+            // Only the last run is retried: an older run of the period stays as it ended.
+            let failed = c
                 .last_end()
                 .is_some_and(|e| e.status != crate::records::RunStatus::Completed);
-            continues(if retry_failed && failed {
-                Action::Retry
-            } else {
-                Action::UpToDate
-            })
+            continues(
+                c,
+                if retry_failed && failed && c.run == r.run {
+                    Action::Retry
+                } else {
+                    Action::UpToDate
+                },
+            )
         }
-        (false, _) => start(None),
+        (false, _, None) => start(None),
     }
+}
+
+/// The ended run that leaves the work order up to date, unless a rerun request waits: for a
+/// scheduled work order the latest run of the current period that ended with this file
+/// digest — any such run, not only the last one (SPEC §9: a pass with an earlier clock, or
+/// an edit reverted within the period, must not run and charge the period again); for an
+/// unscheduled one its last run, when that ended with this digest (SPEC §4).
+fn up_to_date_by<'a>(
+    runs: &'a RunMap<RunHistory>,
+    last: &'a RunHistory,
+    same: bool,
+    want: &Want<'_>,
+) -> Option<&'a RunHistory> {
+    if want.rerun.is_some() {
+        return None;
+    }
+    if want.period.is_none() {
+        return Some(last).filter(|r| same && !r.is_open());
+    }
+    runs.values().rev().map(|r| &**r).find(|r| {
+        r.period == want.period
+            && r.work_order_sha256.as_deref() == Some(want.sha)
+            && r.last_end().is_some()
+            && !r.is_open()
+    })
 }
 
 /// One step of a run that goes ahead: its disposition and, when it runs, its charges.
@@ -889,6 +929,45 @@ mod tests {
             choose(false, Some(&plain), &want(None, None)).action,
             Action::UpToDate
         );
+    }
+
+    #[test]
+    fn any_ended_run_of_the_period_with_this_digest_leaves_it_up_to_date() {
+        let day1 = Some("2026-12-01");
+        let day2 = Some("2026-12-02");
+        // A pass with an earlier clock: day 1 already has an ended run with this digest.
+        let ended = runs(&[day1, day2], false);
+        let c = choose(true, Some(&ended), &want(day1, None));
+        assert_eq!(
+            (c.action, c.run, c.period.as_deref()),
+            (Action::UpToDate, 1, day1)
+        );
+        // An edit reverted within the period (a → b → a): run 1 has digest a.
+        let mut reverted = runs(&[day1, day1], false);
+        if let Some(r) = reverted.get_mut(&2) {
+            r.work_order_sha256 = Some("b".into());
+        }
+        let c = choose(false, Some(&reverted), &want(day1, None));
+        assert_eq!((c.action, c.run), (Action::UpToDate, 1));
+        // ... and interrupted as b: closed (not resumed), nothing starts.
+        if let Some(r) = reverted.get_mut(&2) {
+            r.ends.clear();
+        }
+        let c = choose(false, Some(&reverted), &want(day1, None));
+        assert_eq!((c.action, c.run, c.resumed()), (Action::UpToDate, 1, None));
+        assert!(c.note.is_some_and(|n| n.contains("closed as superseded")));
+        // A rerun request still starts a run; another period's runs do not count.
+        let c = choose(false, Some(&ended), &want(day1, Some("rerun/t/w/after-r2")));
+        assert_eq!((c.action, c.run), (Action::Start, 3));
+        let c = choose(false, Some(&ended), &want(Some("2026-12-03"), None));
+        assert_eq!((c.action, c.run), (Action::Start, 3));
+        // Unscheduled: the last run alone decides (a → b → a starts run 3).
+        let mut plain = runs(&[None, None], false);
+        if let Some(r) = plain.get_mut(&2) {
+            r.work_order_sha256 = Some("b".into());
+        }
+        let c = choose(false, Some(&plain), &want(None, None));
+        assert_eq!((c.action, c.run), (Action::Start, 3));
     }
 
     #[test]

@@ -223,3 +223,81 @@ fn copy_state(fx: &Fx, from: &str, to: &str) {
         }
     }
 }
+
+#[test]
+fn a_period_with_an_ended_run_of_this_version_is_never_charged_again() {
+    let fx = daily();
+    pass_at(&fx, DAY1);
+    pass_at(&fx, DAY2);
+    assert_eq!((spends(&fx), fx.balance()), (4, 90));
+    // A pass with an earlier clock (an old --now, a clock set back): day 1 has an ended run
+    // with this digest, though the last run is day 2's. Until 2026-12-03 it ran day 1 again.
+    let before = fx.ledger_bytes(".billing-state");
+    let (code, sum) = pass_at(&fx, DAY1_LATER);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["up_to_date"][0], "t1/daily", "{sum}");
+    assert_eq!(
+        fx.ledger_bytes(".billing-state"),
+        before,
+        "nothing appended"
+    );
+    // An edit reverted within day 2 (a → b → a): b runs as run 3; a is run 2's digest.
+    let edited = daily_yaml().replace("alpha beta", "alpha beta gamma");
+    assert_ne!(edited, daily_yaml());
+    fx.workorder("daily", &edited);
+    pass_at(&fx, DAY2);
+    fx.workorder("daily", &daily_yaml());
+    let before = fx.ledger_bytes(".billing-state");
+    let (code, sum) = pass_at(&fx, DAY2);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["up_to_date"][0], "t1/daily", "{sum}");
+    assert_eq!(
+        fx.ledger_bytes(".billing-state"),
+        before,
+        "nothing appended"
+    );
+    // The next period runs as before: run 4, charged once.
+    pass_at(&fx, "2026-12-03T08:00:00Z");
+    assert_eq!(
+        started(&fx),
+        vec![
+            (1, "2026-12-01".into()),
+            (2, "2026-12-02".into()),
+            (3, "2026-12-02".into()),
+            (4, "2026-12-03".into())
+        ]
+    );
+    assert_eq!((spends(&fx), fx.balance()), (8, 80));
+    fx.integrity().unwrap();
+}
+
+#[test]
+fn an_interrupted_edit_reverted_within_the_period_is_closed_and_nothing_starts() {
+    let fx = daily();
+    pass_at(&fx, DAY1);
+    let edited = daily_yaml().replace("alpha beta", "alpha beta gamma");
+    fx.workorder("daily", &edited);
+    let env = [
+        ("PLATFORM_FAILPOINT", "after_step_started"),
+        ("PLATFORM_NOW", DAY1_LATER),
+    ];
+    assert!(!fx.run_env(&["orchestrator"], &env).status.success());
+    assert_eq!((spends(&fx), fx.balance()), (4, 90), "run 2 was charged");
+    fx.workorder("daily", &daily_yaml());
+    let (code, sum) = pass_at(&fx, DAY1_LATER);
+    assert_eq!(code, 1, "a closed run ended FAILED counts as failed: {sum}");
+    let runs = sum["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "only the closing: {sum}");
+    assert_eq!(
+        (runs[0]["action"].as_str(), runs[0]["run"].as_u64()),
+        (Some("close"), Some(2))
+    );
+    assert_eq!(sum["up_to_date"][0], "t1/daily", "{sum}");
+    assert_has(
+        &sum["notes"].to_string(),
+        "run 1 already ended in period 2026-12-01",
+    );
+    assert_eq!(fx.balance(), 95, "run 2 refunded, day 1 not charged again");
+    assert_eq!(started(&fx).len(), 2);
+    fx.integrity().unwrap();
+}
