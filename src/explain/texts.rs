@@ -67,7 +67,7 @@ pub const SLUGS: &[Text] = &[
     ),
     (
         "not_entitled",
-        "The tenant's plan in config/catalog.yml does not allow a module of the run; the run was refused before anything was charged.",
+        "The tenant's plan in config/catalog.yml does not allow the module of a step the run would newly charge; the run was refused before charging it. A resumed run is refused only for its steps still to run: steps that completed keep their status, and a charge made before the crash stays held (never charged twice) until the run resumes. A step charged before a crash, while the plan allowed it, finishes that attempt whatever the plan says now.",
         "Add the module to the tenant's plan in config/catalog.yml, or set another `plan` in the tenant's tenant.yml; `platform consistency-validate` names the step.",
     ),
     (

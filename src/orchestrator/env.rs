@@ -6,6 +6,7 @@ use super::progress::Board;
 use super::report::{self, RunReport};
 use crate::contract::ModuleContract;
 use crate::runner::Platform;
+use crate::runs::history::RunHistory;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What the executor needs besides the plan.
@@ -26,9 +27,15 @@ pub enum Turn<'a> {
 }
 
 impl ExecEnv<'_> {
-    /// A run refused before anything was charged, said on the progress.
-    pub fn refused(&self, wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
-        let r = report::refused_report(wp, refusal);
+    /// A run refused before anything new was charged (`hist`: its history, when it resumes),
+    /// said on the progress.
+    pub fn refused(
+        &self,
+        wp: &WorkOrderPlan,
+        refusal: &Refusal,
+        hist: Option<&RunHistory>,
+    ) -> RunReport {
+        let r = report::refused_report(wp, refusal, hist);
         self.progress.line(&format!(
             "[{}/{}] refused: {}",
             wp.tenant_id,

@@ -41,7 +41,11 @@ struct RunState<'a> {
 
 /// Hold the run's uncharged total against its tenant's balance for as long as it runs;
 /// a refusal (other processes debited the tenant since the plan) when it is not covered.
-fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, RunReport>> {
+fn hold<'e>(
+    env: &'e ExecEnv,
+    wp: &WorkOrderPlan,
+    hist: Option<&RunHistory>,
+) -> Result<Result<Hold<'e>, RunReport>> {
     Ok(
         match env.holds.hold(
             &env.journal,
@@ -54,7 +58,7 @@ fn hold<'e>(env: &'e ExecEnv, wp: &WorkOrderPlan) -> Result<Result<Hold<'e>, Run
                     balance: available,
                     needed: wp.new_charges.saturating_add(wp.usage_reserve),
                 };
-                Err(env.refused(wp, &refusal))
+                Err(env.refused(wp, &refusal, hist))
             }
         },
     )
@@ -93,7 +97,7 @@ fn execute_steps<'a>(
     run: &RunIdentity,
     state: &mut RunState<'a>,
 ) -> Result<RunReport> {
-    let mut hold = match hold(env, wp)? {
+    let mut hold = match hold(env, wp, hist)? {
         Ok(h) => h,
         Err(refused) => return Ok(refused),
     };

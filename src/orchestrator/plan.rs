@@ -648,7 +648,7 @@ fn disposition(
 
 /// Entitlements (SPEC §10), the secrets the steps that run need, then the credits gate (SPEC §4).
 fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusal> {
-    if let Some(r) = not_entitled(input.repo, wp) {
+    if let Some(r) = not_entitled(input, wp) {
         return Some(r);
     }
     let mut missing: Vec<String> = Vec::new();
@@ -679,15 +679,17 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
 }
 
 /// The steps that would run a module outside the tenant's plan; the first one's reason.
-fn not_entitled(repo: &Repo, wp: &WorkOrderPlan) -> Option<Refusal> {
+/// Like the credits gate, it counts only what would be newly charged: a step that finishes
+/// an attempt charged before a crash runs whatever the plan says now (SPEC §7: its charge
+/// is settled by its outcome, never held by a refusal).
+fn not_entitled(input: &PlanInput, wp: &WorkOrderPlan) -> Option<Refusal> {
     let mut modules: Vec<String> = Vec::new();
     let mut why = None;
-    let runs = wp
-        .steps
-        .iter()
-        .filter(|s| matches!(s.disposition, Disposition::Run { .. }));
+    let runs = wp.steps.iter().filter(|s| {
+        matches!(s.disposition, Disposition::Run { .. }) && !finishes_charged_attempt(input, wp, s)
+    });
     for s in runs {
-        if let Err(e) = repo.entitled(&wp.tenant_id, &s.module_id) {
+        if let Err(e) = input.repo.entitled(&wp.tenant_id, &s.module_id) {
             why.get_or_insert_with(|| e.message(&s.module_id));
             if !modules.contains(&s.module_id) {
                 modules.push(s.module_id.clone());
@@ -695,6 +697,23 @@ fn not_entitled(repo: &Repo, wp: &WorkOrderPlan) -> Option<Refusal> {
         }
     }
     why.map(|why| Refusal::NotEntitled { modules, why })
+}
+
+/// Whether a step runs again in an attempt the ledger already holds SPENDs of (a resumed
+/// run interrupted after the step's charge) with no charge left to post: it finishes that
+/// attempt and charges nothing new (but the metered usage it reports, as any resumed step).
+fn finishes_charged_attempt(input: &PlanInput, wp: &WorkOrderPlan, step: &StepPlan) -> bool {
+    let Disposition::Run { attempt } = step.disposition else {
+        return false;
+    };
+    let charged = input
+        .history
+        .runs(&wp.tenant_id, &wp.work_order_id)
+        .and_then(|r| r.get(&wp.run))
+        .and_then(|r| r.step(&step.step_id))
+        .and_then(|h| h.attempts.get(&attempt))
+        .is_some_and(|a| !a.spends.is_empty());
+    charged && step.charges.iter().all(|c| c.already_charged)
 }
 
 /// Credits the closings give back before the run starts, less the owed usage they charge.

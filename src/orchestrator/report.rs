@@ -1,8 +1,9 @@
 //! What a pass reports of each run and step (text, `--json`, the job summary), including
 //! the runs it refused or stopped on.
-use super::plan::{Action, Refusal, WorkOrderPlan};
+use super::plan::{Action, Disposition, Refusal, StepPlan, WorkOrderPlan};
 use crate::contract::Failure;
 use crate::records::{RunStatus, StepStatus};
+use crate::runs::history::RunHistory;
 use serde::Serialize;
 
 /// A step as the pass leaves it.
@@ -53,27 +54,66 @@ pub struct RunReport {
 #[derive(Debug)]
 pub struct Stopped(pub Box<RunReport>);
 
-/// A run refused before anything was charged: every step FAILED with the refusal's slug.
-pub fn refused_report(wp: &WorkOrderPlan, refusal: &Refusal) -> RunReport {
+/// A run refused before anything new was charged: each step that would have run FAILED with
+/// the refusal's slug. A refusal for credits or secrets reports every step so (SPEC §4); one
+/// `not_entitled` refuses only the steps still to run (SPEC §10, docs/formats.md), so the
+/// steps a resumed run keeps are reported as they ended. A resumed run's charges of steps
+/// interrupted before their outcome are held, not charged again: the refusal says so.
+pub fn refused_report(
+    wp: &WorkOrderPlan,
+    refusal: &Refusal,
+    hist: Option<&RunHistory>,
+) -> RunReport {
     let reason: Failure = refusal.reason();
+    let kept_as_ended = matches!(refusal, Refusal::NotEntitled { .. });
+    let step = |s: &StepPlan| {
+        let attempt = s.disposition.attempt();
+        let outcome = hist
+            .and_then(|h| h.step(&s.step_id))
+            .and_then(|h| h.attempts.get(&attempt))
+            .and_then(|a| a.outcome.as_ref());
+        let (status, reason_slug) = match (&s.disposition, outcome) {
+            (Disposition::Keep { .. } | Disposition::Refund { .. }, Some(o)) if kept_as_ended => {
+                (o.status, o.reason_slug.clone())
+            }
+            _ => (StepStatus::Failed, Some(reason.to_string())),
+        };
+        StepReport {
+            step_id: s.step_id.clone(),
+            module_id: s.module_id.clone(),
+            status,
+            reason_slug,
+            attempt,
+            message: None,
+            ran: false,
+            usage: Default::default(),
+        }
+    };
     RunReport {
-        steps: wp
-            .steps
-            .iter()
-            .map(|s| StepReport {
-                step_id: s.step_id.clone(),
-                module_id: s.module_id.clone(),
-                status: StepStatus::Failed,
-                reason_slug: Some(reason.to_string()),
-                attempt: s.disposition.attempt(),
-                message: None,
-                ran: false,
-                usage: Default::default(),
-            })
-            .collect(),
-        refused: Some(refusal.message()),
+        steps: wp.steps.iter().map(step).collect(),
+        refused: Some(refusal_text(wp, refusal)),
         ..unfinished(wp)
     }
+}
+
+/// The refusal's message, and what a resumed run holds: charges of steps interrupted before
+/// their outcome stay charged (never twice) until the run resumes or is closed and refunded.
+fn refusal_text(wp: &WorkOrderPlan, refusal: &Refusal) -> String {
+    let held = wp
+        .steps
+        .iter()
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }))
+        .flat_map(|s| s.charges.iter())
+        .filter(|c| c.already_charged)
+        .fold(0i64, |sum, c| sum.saturating_add(c.amount_credits));
+    if held == 0 {
+        return refusal.message();
+    }
+    format!(
+        "{}; run {} stays open and holds the {held} credits already charged to its interrupted steps (not charged again): they are settled when it resumes, or refunded if its work order is edited, disabled or deleted",
+        refusal.message(),
+        wp.run
+    )
 }
 
 /// A work order the pass stopped on before its run posted anything: FAILED, with the error.

@@ -173,8 +173,10 @@ fn run_planned(
     if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) {
         return Ok(None);
     }
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
+    let hist = runs.and_then(|r| r.get(&wp.run)).map(|h| &**h);
     if let Some(refusal) = &wp.refused {
-        return Ok(Some(env.refused(wp, refusal)));
+        return Ok(Some(env.refused(wp, refusal, hist)));
     }
     let Some(lw) = known
         .loaded
@@ -186,7 +188,5 @@ fn run_planned(
     // refused if its bytes changed since it was planned.
     let wo = crate::cache::workorders::model_to_run(env.platform.repo, lw)
         .map_err(|why| report::errored_report(wp, &crate::error::Error::failure(why)))?;
-    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
-    let hist = runs.and_then(|r| r.get(&wp.run));
-    execute::execute(env, wp, &wo, hist.map(|h| &**h)).map(Some)
+    execute::execute(env, wp, &wo, hist).map(Some)
 }

@@ -1,7 +1,7 @@
 //! Plans and entitlements (config/catalog.yml) and low-balance notices (SPEC §10), against the real binary.
 use crate::support::check::{assert_has, find};
 use crate::support::fx::{Fx, Transcript};
-use crate::support::orch::{funded_order, run_of, CHAIN};
+use crate::support::orch::{funded_order, run_of, step_of, CHAIN};
 use serde_json::{json, Value};
 
 /// The chain's modules: gen and echo_inputs are command modules, the other two built-ins.
@@ -76,6 +76,116 @@ fn a_step_outside_the_plan_is_a_finding_and_a_refusal_that_charges_nothing() {
     assert_eq!(code, 0, "{summary}");
     assert_eq!(run_of(&summary, "chain")["status"], "COMPLETED");
     assert_eq!(fx.balance(), 42);
+}
+
+/// Crash the first pass right after echo's charge (step 2 of CHAIN, on plan full), then
+/// move the tenant to `plan` with `catalog`.
+fn crash_after_echos_charge_then_move_to(fx: &Fx, catalog: &str, plan: &str) {
+    fx.write("config/catalog.yml", catalog);
+    on_plan(fx, "full");
+    let failpoint = [("PLATFORM_FAILPOINT", "after_step_started@2")];
+    assert!(!fx.run_env(&["orchestrator"], &failpoint).status.success());
+    assert_eq!(echo_spends(fx), 1, "echo was charged before the crash");
+    on_plan(fx, plan);
+}
+
+fn echo_spends(fx: &Fx) -> usize {
+    fx.of_type("billing.jsonl", "SPEND")
+        .iter()
+        .filter(|s| s["step_id"] == "echo")
+        .count()
+}
+
+#[test]
+fn a_step_charged_before_a_plan_change_finishes_its_attempt_on_resume() {
+    // Charged while the plan allowed it, interrupted, then the tenant moved to basic (no
+    // echo_inputs): the resume finishes echo's attempt with no new charge, and the run ends.
+    // Until 2026-12-03 every pass refused the resume, holding echo's charge for good.
+    let fx = funded_order("chain", CHAIN, 50);
+    crash_after_echos_charge_then_move_to(&fx, BOTH, "basic");
+    assert_eq!(fx.balance(), 44, "gen 5 and echo 1 charged");
+    let (_, plan, _) = fx.orchestrate(&["--dry-run"]);
+    let wp = find(&plan["plan"]["work_orders"], "work_order_id", "chain");
+    assert!(wp.get("refused").is_none(), "{wp}");
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    let run = run_of(&summary, "chain");
+    assert_eq!(
+        (run["action"].as_str(), run["status"].as_str()),
+        (Some("resume"), Some("COMPLETED")),
+        "{run}"
+    );
+    let echo = step_of(run, "echo");
+    assert_eq!(
+        (echo["status"].as_str(), echo["attempt"].as_u64()),
+        (Some("COMPLETED"), Some(1)),
+        "{echo}"
+    );
+    assert_eq!(echo_spends(&fx), 1, "not charged twice");
+    assert_eq!(fx.balance(), 42, "pack and deliver only: {summary}");
+    assert!(fx.of_type("billing.jsonl", "REFUND").is_empty());
+    // Ended: the next pass is up to date.
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(
+        (code, &summary["up_to_date"][0]),
+        (0, &json!("t1/chain")),
+        "{summary}"
+    );
+    fx.integrity().unwrap();
+}
+
+#[test]
+fn a_resume_refused_for_a_step_still_to_run_reports_kept_steps_and_held_charges() {
+    // gen → echo → again (gen): echo charged, then a plan without gen. echo may finish its
+    // attempt, but `again` would be newly charged with a module outside the plan: refused.
+    let chain = CHAIN.replace(
+        "  - step_id: pack",
+        "  - step_id: again\n    module_id: gen\n    kind: transform\n    inputs: {text: \"x\"}\n  - step_id: pack",
+    );
+    let fx = funded_order("chain", &chain, 50);
+    let catalog = format!("{BOTH}  echo_only: [echo_inputs]\n");
+    crash_after_echos_charge_then_move_to(&fx, &catalog, "echo_only");
+    let billing_before = fx.bytes(".billing-state/billing.jsonl");
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "{summary}");
+    let run = run_of(&summary, "chain");
+    assert_eq!(
+        (run["action"].as_str(), run["status"].as_str()),
+        (Some("resume"), Some("FAILED")),
+        "{run}"
+    );
+    let refused = run["refused"].as_str().unwrap();
+    assert_has(refused, "module 'gen' is not in plan 'echo_only'");
+    assert_has(
+        refused,
+        "holds the 1 credits already charged to its interrupted steps",
+    );
+    // gen completed before the crash: not reported FAILED (until 2026-12-03 it was).
+    let gen = step_of(run, "gen");
+    assert_eq!(
+        (gen["status"].as_str(), gen["reason_slug"].as_str()),
+        (Some("COMPLETED"), None),
+        "{run}"
+    );
+    for step in ["echo", "again", "pack", "deliver"] {
+        assert_eq!(step_of(run, step)["reason_slug"], "not_entitled", "{run}");
+    }
+    assert_eq!(
+        fx.bytes(".billing-state/billing.jsonl"),
+        billing_before,
+        "nothing charged"
+    );
+    // Back on a plan with gen: the resume finishes, echo charged once.
+    on_plan(&fx, "full");
+    let (code, summary, _) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(
+        run_of(&summary, "chain")["status"],
+        "COMPLETED",
+        "{summary}"
+    );
+    assert_eq!(echo_spends(&fx), 1);
+    fx.integrity().unwrap();
 }
 
 #[test]
