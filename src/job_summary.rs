@@ -1,4 +1,5 @@
 //! GitHub Actions job summary: Markdown views of command reports, appended to `$GITHUB_STEP_SUMMARY` below GitHub's 1 MiB cap; it never fails a command.
+use crate::findings::Finding;
 use crate::ledger::MergeReport;
 use crate::orchestrator::notices::LowBalance;
 use crate::orchestrator::plan::Plan;
@@ -220,6 +221,7 @@ pub fn orchestrator_md(s: &Summary) -> String {
         "### platform orchestrator: {}\n",
         code(&s.billing_state_dir)
     );
+    out.push_str(&config_errors_md(&s.config_errors));
     if let Some(plan) = &s.plan {
         out.push_str("Dry run: nothing was written.\n\n");
         out.push_str(&plan_md(plan));
@@ -430,6 +432,28 @@ fn problems_md(runs: &[RunReport]) -> String {
             );
         }
     }
+    out
+}
+
+/// The errors of config/registry.yml and config/catalog.yml, each with its location and field
+/// (nothing when there are none): why every work order of the pass is invalid.
+fn config_errors_md(errors: &[Finding]) -> String {
+    if errors.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "**Config has errors: nothing was run, charged or refunded** (see `platform consistency-validate`)\n\n",
+    );
+    for f in errors {
+        let _ = writeln!(
+            out,
+            "- {} {}: {}",
+            code(&f.location()),
+            code(&f.field),
+            code(&f.message)
+        );
+    }
+    out.push('\n');
     out
 }
 

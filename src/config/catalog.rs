@@ -13,6 +13,9 @@ pub struct Catalog {
     pub plans: BTreeMap<String, BTreeSet<String>>,
     /// Where each plan is written (file and line), for findings that name it.
     lines: BTreeMap<String, usize>,
+    /// The file's own errors (it is then read as having no plans): the orchestrator charges
+    /// nothing while it has any.
+    errors: Vec<Finding>,
 }
 
 /// Why a tenant may not run a module under a catalog.
@@ -64,19 +67,30 @@ impl Catalog {
         }
     }
 
+    /// The errors of config/catalog.yml (none when it is valid).
+    pub fn errors(&self) -> &[Finding] {
+        &self.errors
+    }
+
     /// The line of `plans.<plan>` in the catalog file, when known.
     pub fn line_of(&self, plan: &str) -> Option<usize> {
         self.lines.get(plan).copied()
     }
 
     /// Parse and check config/catalog.yml. None when the file does not exist; a catalog that
-    /// fails its schema is returned empty (every module refused) with the findings, so a
-    /// broken catalog never opens every module to every tenant.
+    /// fails its schema is returned without plans and with its errors (every module but the
+    /// built-ins refused), so a broken catalog never opens every module to every tenant.
     pub fn load(root: &Path) -> (Option<Catalog>, Vec<Finding>) {
         let doc = match super::load_checked(root, CATALOG_FILE, SchemaKind::Catalog, false) {
             Ok(None) => return (None, Vec::new()),
             Ok(Some(doc)) => doc,
-            Err(findings) => return (Some(Catalog::default()), findings),
+            Err(findings) => {
+                let broken = Catalog {
+                    errors: findings.clone(),
+                    ..Catalog::default()
+                };
+                return (Some(broken), findings);
+            }
         };
         let mut catalog = Catalog::default();
         let plans = doc.value.get("plans").cloned().unwrap_or_default();

@@ -63,6 +63,8 @@ pub struct Registry {
     topup_methods: Vec<String>,
     adjust_reasons: Vec<String>,
     usage_units: Vec<String>,
+    /// The file's own errors: the orchestrator charges nothing while it has any.
+    errors: Vec<Finding>,
 }
 
 impl Default for Registry {
@@ -87,13 +89,23 @@ impl Default for Registry {
                 .map(|s| s.to_string())
                 .collect(),
             usage_units: BUILTIN_USAGE_UNITS.iter().map(|s| s.to_string()).collect(),
+            errors: Vec::new(),
         }
     }
 }
 
 impl Registry {
-    /// Built-ins plus config/registry.yml when present; problems come back as findings.
+    /// Built-ins plus config/registry.yml when present; problems come back as findings, and
+    /// stay on the registry ([`Registry::errors`]). A file that fails its schema adds nothing
+    /// to the built-ins.
     pub fn load(root: &Path) -> (Registry, Vec<Finding>) {
+        let (mut reg, findings) = Registry::read(root);
+        reg.errors = findings.clone();
+        (reg, findings)
+    }
+
+    /// [`Registry::load`], its findings not kept on it yet.
+    fn read(root: &Path) -> (Registry, Vec<Finding>) {
         let mut reg = Registry::default();
         let doc = match super::load_checked(root, REGISTRY_FILE, SchemaKind::Registry, false) {
             Ok(None) => return (reg, Vec::new()),
@@ -162,6 +174,11 @@ impl Registry {
     pub fn load_strict(root: &Path) -> crate::Result<Registry> {
         let help = "fix config/registry.yml (see `platform schema registry`)";
         findings::fail_closed(Registry::load(root), help)
+    }
+
+    /// The errors of config/registry.yml (none when it is valid or absent).
+    pub fn errors(&self) -> &[Finding] {
+        &self.errors
     }
 
     /// Whether a failure with this slug is refunded; None for an unknown slug.

@@ -69,6 +69,10 @@ pub struct Summary {
     pub runs: Vec<RunReport>,
     pub up_to_date: Vec<String>,
     pub invalid: Vec<Invalid>,
+    /// Errors of config/registry.yml and config/catalog.yml ([`Repo::config_errors`]): with
+    /// any, every work order of the pass is in `invalid` and nothing is run, charged or
+    /// refunded.
+    pub config_errors: Vec<Finding>,
     pub charged_credits: i64,
     pub refunded_credits: i64,
     pub notes: Vec<String>,
@@ -102,7 +106,8 @@ impl Summary {
             m(self.refunded_credits.to_string())
         )
     }
-    /// 1 when any work order was invalid or any run ended FAILED (refusals included).
+    /// 1 when the config or any work order was invalid or any run ended FAILED (refusals
+    /// included).
     pub fn exit_code(&self) -> u8 {
         let failed = self
             .runs
@@ -113,23 +118,26 @@ impl Summary {
                 w.refused.is_some() || w.then.as_ref().is_some_and(|t| t.refused.is_some())
             })
         });
-        u8::from(!self.invalid.is_empty() || failed || refused)
+        u8::from(!self.invalid.is_empty() || !self.config_errors.is_empty() || failed || refused)
     }
 }
 
 /// Errors of each enabled work order (validation at run time, as consistency-validate does):
-/// its tenant's (an invalid tenant.yml makes every work order of the tenant invalid), then its
-/// own. A work order judged at load (`cache::workorders::load_light`) carries its errors; one
+/// the config's ([`Repo::config_errors`]: with a registry or catalog that has errors, what a
+/// run charges or refunds is not known, so every work order is invalid), its tenant's (an
+/// invalid tenant.yml makes every work order of the tenant invalid), then its own. A work order judged at load (`cache::workorders::load_light`) carries its errors; one
 /// the cache vouches for was valid with these bytes, modules and config, and only the rule
 /// between files (a second file of the same id) is checked again. The cache's verdicts are on
 /// the work-order files alone: tenant.yml is judged again on every load.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
+    let config = repo.config_errors();
     repo.tenants
         .values()
         .flat_map(|t| t.work_orders.iter().map(move |lw| (t, lw)))
         .filter(|(_, lw)| lw.enabled)
         .map(|(t, lw)| {
-            let mut errors = t.errors.clone();
+            let mut errors = config.clone();
+            errors.extend(t.errors.iter().cloned());
             errors.extend(if lw.vouched && lw.findings.is_empty() {
                 crate::validate::identity::duplicate_files(repo, lw)
             } else if lw.vouched {
@@ -297,6 +305,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
         runs: Vec::new(),
         up_to_date: Vec::new(),
         invalid: Vec::new(),
+        config_errors: setup.repo.config_errors(),
         charged_credits: 0,
         refunded_credits: 0,
         notes: Vec::new(),

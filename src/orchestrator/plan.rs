@@ -266,6 +266,7 @@ pub fn plan(input: &PlanInput) -> Plan {
     let mut running: BTreeMap<String, i64> = BTreeMap::new();
     let mut out = Vec::new();
     let mut enabled: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let config_errors = input.repo.config_errors();
     for lw in input.repo.work_orders() {
         if !lw.enabled || !selected(input.filter, &lw.tenant_id, &lw.stem) {
             continue;
@@ -292,7 +293,7 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
         // Disabled as its file says: a draft's verdict is never taken from the cache
         // (`cache::workorders::verdict`), so a forged one cannot close a run.
-        out.push(close_only(input.repo, tenant, wo, close));
+        out.push(close_only(input.repo, tenant, wo, close, &config_errors));
     }
     // Closings of disabled and deleted work orders join the tenant/work order order.
     out.sort_by(|a, b| (&a.tenant_id, &a.work_order_id).cmp(&(&b.tenant_id, &b.work_order_id)));
@@ -757,32 +758,48 @@ pub fn closing_refunds_owed(registry: &Registry, att: &crate::runs::history::Att
     }
 }
 
-/// The plan of a disabled or deleted work order that only closes its open runs.
-fn close_only(repo: &Repo, tenant: &str, wo: &str, close: Vec<CloseRun>) -> WorkOrderPlan {
+/// The plan of a disabled or deleted work order that only closes its open runs; invalid,
+/// closing nothing, while the config has errors (a closing refunds by the registry).
+fn close_only(
+    repo: &Repo,
+    tenant: &str,
+    wo: &str,
+    close: Vec<CloseRun>,
+    config_errors: &[Finding],
+) -> WorkOrderPlan {
     let file = repo
         .work_orders()
         .find(|l| l.tenant_id == tenant && l.stem == wo)
         .map(|l| l.rel.clone())
         .unwrap_or_default();
+    // A closing refunds by the registry: while the config has errors it waits for the fix.
+    let broken = !config_errors.is_empty();
+    let note = if broken {
+        "its open runs are closed as superseded once the config is fixed"
+    } else {
+        "its open runs are closed as superseded"
+    };
     WorkOrderPlan {
         tenant_id: tenant.to_string(),
         work_order_id: wo.to_string(),
         file,
-        action: Action::Close,
+        action: if broken {
+            Action::Invalid
+        } else {
+            Action::Close
+        },
         run: 0,
         run_id: String::new(),
         work_order_sha256: String::new(),
         period: None,
         rerun: None,
         steps: Vec::new(),
-        close,
+        close: if broken { Vec::new() } else { close },
         new_charges: 0,
         usage_reserve: 0,
         refused: None,
-        findings: Vec::new(),
-        notes: vec![format!(
-            "{tenant}/{wo} is disabled or deleted: its open runs are closed as superseded"
-        )],
+        findings: config_errors.to_vec(),
+        notes: vec![format!("{tenant}/{wo} is disabled or deleted: {note}")],
         then: None,
     }
 }

@@ -137,12 +137,14 @@ fn table<T>(rows: &[T], head: &str, row: impl Fn(&mut String, &T)) -> String {
 pub fn text(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
         return format!(
-            "dry run: nothing was written\n\n{}{}",
+            "dry run: nothing was written\n\n{}{}{}",
+            config_errors(&s.config_errors),
             plan_text(plan),
             super::notices::text(&s.low_balance)
         );
     }
-    let mut out = runs(&s.runs);
+    let mut out = config_errors(&s.config_errors);
+    out.push_str(&runs(&s.runs));
     out.push_str(&invalid(&s.invalid));
     if !s.up_to_date.is_empty() {
         let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
@@ -222,12 +224,29 @@ fn invalid(invalid: &[Invalid]) -> String {
             inv.work_order_id,
             untrusted(&inv.file)
         );
-        for f in &inv.findings {
-            let (message, at, field) = shown(f);
-            let _ = writeln!(out, "    error: {message}\n      --> {at}  field: {field}");
-        }
+        errors(&mut out, &inv.findings);
     }
     out
+}
+
+/// The config's errors, once, before anything else: why every work order is invalid.
+fn config_errors(config: &[Finding]) -> String {
+    let mut out = String::new();
+    if !config.is_empty() {
+        out.push_str(
+            "config has errors: nothing is run, charged or refunded until they are fixed\n",
+        );
+        errors(&mut out, config);
+    }
+    out
+}
+
+/// Each finding as an error: its message, then its location and field.
+fn errors(out: &mut String, findings: &[Finding]) {
+    for f in findings {
+        let (message, at, field) = shown(f);
+        let _ = writeln!(out, "    error: {message}\n      --> {at}  field: {field}");
+    }
 }
 
 /// A finding's message, location and field, each made safe to print (a tenant wrote them).

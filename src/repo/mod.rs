@@ -262,6 +262,25 @@ impl Repo {
         self.modules.get(id).map(|m| &m.contract)
     }
 
+    /// The errors of the config a pass charges and refunds by: config/registry.yml (reason
+    /// slugs, usage units) and config/catalog.yml (plans). With any, the orchestrator runs and
+    /// charges nothing (every work order of the pass is invalid). A pass reads neither
+    /// config/iam.yml nor config/ledger.yml: the commands that do fail closed on their errors
+    /// (`load_strict`).
+    pub fn config_errors(&self) -> Vec<Finding> {
+        let catalog = self
+            .catalog
+            .as_ref()
+            .map(|c| c.errors())
+            .unwrap_or_default();
+        self.registry
+            .errors()
+            .iter()
+            .chain(catalog)
+            .cloned()
+            .collect()
+    }
+
     /// Whether any module runs as a command (a pass of built-ins alone starts no process).
     pub fn has_command_modules(&self) -> bool {
         self.modules

@@ -10,6 +10,7 @@ mod builtin_precheck;
 mod cli_conventions;
 mod cli_init;
 mod commands_shared;
+mod config_errors;
 mod corrections;
 mod deps_rust_version;
 mod entitlements;
