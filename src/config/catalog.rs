@@ -13,8 +13,8 @@ pub struct Catalog {
     pub plans: BTreeMap<String, BTreeSet<String>>,
     /// Where each plan is written (file and line), for findings that name it.
     lines: BTreeMap<String, usize>,
-    /// The file's own errors (it is then read as having no plans): the orchestrator charges
-    /// nothing while it has any.
+    /// The file's own errors: it is then read as having no plans, and says so
+    /// ([`NotEntitled::Invalid`]) rather than that a tenant's plan is missing from it.
     errors: Vec<Finding>,
 }
 
@@ -27,6 +27,8 @@ pub enum NotEntitled {
     UnknownPlan(String),
     /// The plan exists and does not list the module.
     NotInPlan(String),
+    /// The catalog has errors (what [`Catalog::invalid`] says): no plan of it is read.
+    Invalid(String),
 }
 
 impl NotEntitled {
@@ -42,6 +44,15 @@ impl NotEntitled {
             NotEntitled::NotInPlan(p) => {
                 format!("module '{module_id}' is not in plan '{p}' of {CATALOG_FILE}")
             }
+            NotEntitled::Invalid(note) => format!("module '{module_id}' is not allowed: {note}"),
+        }
+    }
+
+    /// What to do about it, when [`NotEntitled::message`] does not say already.
+    pub fn fix(&self) -> Option<&'static str> {
+        match self {
+            NotEntitled::Invalid(_) => None,
+            _ => Some("add it to the plan in config/catalog.yml or change the tenant's plan"),
         }
     }
 }
@@ -57,6 +68,9 @@ impl Catalog {
         if builtin {
             return Ok(());
         }
+        if let Some(note) = self.invalid() {
+            return Err(NotEntitled::Invalid(note));
+        }
         let Some(plan) = plan else {
             return Err(NotEntitled::NoPlan);
         };
@@ -65,6 +79,11 @@ impl Catalog {
             Some(modules) if modules.contains(module_id) => Ok(()),
             Some(_) => Err(NotEntitled::NotInPlan(plan.to_string())),
         }
+    }
+
+    /// "config/catalog.yml is invalid (...)" while it has errors.
+    pub fn invalid(&self) -> Option<String> {
+        super::invalid_note(CATALOG_FILE, &self.errors)
     }
 
     /// The errors of config/catalog.yml (none when it is valid).
@@ -79,7 +98,8 @@ impl Catalog {
 
     /// Parse and check config/catalog.yml. None when the file does not exist; a catalog that
     /// fails its schema is returned without plans and with its errors (every module but the
-    /// built-ins refused), so a broken catalog never opens every module to every tenant.
+    /// built-ins refused, [`NotEntitled::Invalid`]), so a broken catalog never opens every
+    /// module to every tenant.
     pub fn load(root: &Path) -> (Option<Catalog>, Vec<Finding>) {
         let doc = match super::load_checked(root, CATALOG_FILE, SchemaKind::Catalog, false) {
             Ok(None) => return (None, Vec::new()),
@@ -136,5 +156,23 @@ mod tests {
         assert_eq!(c.check(None, "text_stats", false), Err(NotEntitled::NoPlan));
         let m = NotEntitled::NotInPlan("basic".into()).message("ocr");
         assert!(m.contains("'ocr'") && m.contains("'basic'"), "{m}");
+    }
+
+    #[test]
+    fn an_invalid_catalog_refuses_all_but_built_ins_and_says_it_is_invalid() {
+        let broken = Catalog {
+            errors: vec![Finding::error(CATALOG_FILE, "plans.basic", "duplicate").line(Some(3))],
+            ..catalog()
+        };
+        assert_eq!(broken.check(Some("basic"), "package", true), Ok(()));
+        let Err(e) = broken.check(Some("basic"), "text_stats", false) else {
+            panic!("an invalid catalog allowed a module");
+        };
+        let m = e.message("text_stats");
+        assert!(
+            m.contains("config/catalog.yml is invalid") && m.contains("config/catalog.yml:3"),
+            "{m}"
+        );
+        assert_eq!(e.fix(), None);
     }
 }

@@ -33,3 +33,18 @@ pub(crate) fn load_checked(
     }
     Ok(Some(doc))
 }
+
+/// What a check that reads config file `file` says while the file has `errors`: that it is
+/// invalid and where its first error is, so no finding blames an entry it could not read (an
+/// invalid file is read as empty, or as built-ins only). None when it has none.
+pub fn invalid_note(file: &str, errors: &[Finding]) -> Option<String> {
+    let first = errors.first()?;
+    let more = match errors.len() {
+        1 => String::new(),
+        n => format!(" and {} more", n - 1),
+    };
+    Some(format!(
+        "{file} is invalid (its error at {}{more}); fix it first (`platform consistency-validate` lists them)",
+        first.location()
+    ))
+}

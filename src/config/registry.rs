@@ -63,7 +63,8 @@ pub struct Registry {
     topup_methods: Vec<String>,
     adjust_reasons: Vec<String>,
     usage_units: Vec<String>,
-    /// The file's own errors: the orchestrator charges nothing while it has any.
+    /// The file's own errors: a check that reads the registry says it is invalid (pointing at
+    /// them) instead of "not in the registry", and the orchestrator charges nothing.
     errors: Vec<Finding>,
 }
 
@@ -179,6 +180,12 @@ impl Registry {
     /// The errors of config/registry.yml (none when it is valid or absent).
     pub fn errors(&self) -> &[Finding] {
         &self.errors
+    }
+
+    /// "config/registry.yml is invalid (...)" while it has errors: what a check that found an
+    /// ID missing from it says instead of blaming the ID.
+    pub fn invalid(&self) -> Option<String> {
+        super::invalid_note(REGISTRY_FILE, &self.errors)
     }
 
     /// Whether a failure with this slug is refunded; None for an unknown slug.

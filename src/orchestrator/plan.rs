@@ -118,7 +118,8 @@ pub enum Refusal {
     SecretsMissing {
         names: Vec<String>,
     },
-    /// Steps whose module the tenant's plan does not allow: (module, why) per module.
+    /// Steps whose module the tenant's plan does not allow: the modules, and why the first
+    /// is not allowed with what to do about it.
     NotEntitled {
         modules: Vec<String>,
         why: String,
@@ -142,9 +143,7 @@ impl Refusal {
                 "secrets not set: {}; set PLATFORM_SECRET_<NAME> in the orchestrator's environment",
                 names.join(", ")
             ),
-            Refusal::NotEntitled { why, .. } => format!(
-                "{why}; add it to the plan in config/catalog.yml or change the tenant's plan"
-            ),
+            Refusal::NotEntitled { why, .. } => why.clone(),
         }
     }
 }
@@ -691,7 +690,10 @@ fn not_entitled(input: &PlanInput, wp: &WorkOrderPlan) -> Option<Refusal> {
     });
     for s in runs {
         if let Err(e) = input.repo.entitled(&wp.tenant_id, &s.module_id) {
-            why.get_or_insert_with(|| e.message(&s.module_id));
+            why.get_or_insert_with(|| match e.fix() {
+                Some(fix) => format!("{}; {fix}", e.message(&s.module_id)),
+                None => e.message(&s.module_id),
+            });
             if !modules.contains(&s.module_id) {
                 modules.push(s.module_id.clone());
             }

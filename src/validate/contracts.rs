@@ -31,7 +31,14 @@ fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
         let why = if [UNIT_CREDITS, UNIT_STEP_RUN, UNIT_DELIVERABLE].contains(&unit.as_str()) {
             format!("'{unit}' is charged by the platform itself (run_credits, deliverables); meter another unit")
         } else if !repo.registry.is_usage_unit(unit) {
-            format!("usage unit '{unit}' is not in the registry; add it to usage_units in config/registry.yml")
+            out.push(not_in_registry(
+                repo,
+                m,
+                &field,
+                &format!("usage unit '{unit}'"),
+                "add it to usage_units in config/registry.yml",
+            ));
+            continue;
         } else if m.contract.deliverable(unit).is_some() {
             format!("usage unit '{unit}' is also a deliverable of this module; rename one (their charges would share a key)")
         } else {
@@ -40,6 +47,22 @@ fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
         out.push(m.doc.finding(&field, why));
     }
     out
+}
+
+/// `what` (an ID the module names) is not in the registry: an error saying `fix`, unless
+/// config/registry.yml is invalid (read as built-ins only, or up to its error). Then it is a
+/// warning that it could not be checked, pointing at the registry's errors: the module.yml is
+/// not the file to fix, so it does not count as broken (`modules::broken_modules`).
+fn not_in_registry(repo: &Repo, m: &LoadedModule, field: &str, what: &str, fix: &str) -> Finding {
+    match repo.registry.invalid() {
+        Some(note) => m
+            .doc
+            .finding(field, format!("{what} could not be checked: {note}"))
+            .as_warning(),
+        None => m
+            .doc
+            .finding(field, format!("{what} is not in the registry; {fix}")),
+    }
 }
 
 /// Secret names become environment variables of the module: they must look like one, and
@@ -308,9 +331,12 @@ fn self_test(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
     }
     if let Some(slug) = &t.expect.reason_slug {
         if !repo.registry.is_known_reason(slug) {
-            out.push(m.doc.finding(
+            out.push(not_in_registry(
+                repo,
+                m,
                 "self_test.expect.reason_slug",
-                format!("reason slug '{slug}' is not in the registry; use a built-in slug or add it to config/registry.yml"),
+                &format!("reason slug '{slug}'"),
+                "use a built-in slug or add it to config/registry.yml",
             ));
         }
     }

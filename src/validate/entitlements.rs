@@ -9,6 +9,12 @@ pub fn check(repo: &Repo) -> Vec<Finding> {
     let Some(catalog) = &repo.catalog else {
         return Vec::new();
     };
+    if catalog.invalid().is_some() {
+        // Read as having no plans: "plan 'x' is not in config/catalog.yml" per tenant and a
+        // refusal per step would blame every tenant for the catalog's own errors, which are
+        // its findings (until 2026-12-03 they did).
+        return Vec::new();
+    }
     let mut out = plans(repo, catalog);
     // An invalid tenant's plan is not read (its tenant.yml's errors are its findings): "names
     // no plan" and a refusal per step would only repeat them, wrongly.
