@@ -204,8 +204,8 @@ pub const ERRORS: &[Text] = &[
     ),
     (
         "ledger_conflict",
-        "An idempotency key is already recorded with a different payload (a top-up reference reused with another amount, two shards that disagree), or a batch is partly recorded. Nothing was written.",
-        "Compare the fields the message names: a replay must repeat the same values. Use a new --reference for a different top-up; for a merge, find which shard wrote the odd record.",
+        "An idempotency key is already recorded with a different payload (a top-up reference reused with another amount, a shard that ran on an older snapshot than the ledger it is merged into, two shards that disagree), or a batch is partly recorded. Nothing was written.",
+        "Compare the fields the message names: a replay must repeat the same values. Use a new --reference for a different top-up. For a merge: a run record with another period or digest means the segment was cut from an older snapshot and a later pass has recorded that run since (a shard job re-run after another orchestrator run merged, which the workflow allowed until 2026-12-03); merge the other segments without it, and the next pass runs its work orders if still due (what it ran is not recorded). Otherwise find which shard ran another version of a module or config.",
     ),
     (
         "billing_rule",

@@ -261,6 +261,11 @@ fn add_batch(f: &mut FileState, seg_path: &Path, batch: Vec<Line>, out: &mut Out
     Ok(())
 }
 
+/// What to do about a key recorded with another payload. The usual cause is an input cut from
+/// an older snapshot than the target: a later pass recorded the same run number (in another
+/// period, or with another file digest) meanwhile, so it cannot be merged at all.
+const CONFLICT_HELP: &str = "the same key must carry the same payload in every input. Usually the input was cut from an older snapshot than the ledger it goes into, and a later pass has recorded that run since (e.g. in another period): in the orchestrator workflow, a shard job re-run after another run had merged (until 2026-12-03 the workflow allowed it). Such an input cannot be merged: merge the others without it; what it ran is not recorded, and its work orders run on the next pass if still due. Otherwise the inputs ran different versions of a module or config: find which one is wrong before merging";
+
 /// How many lines of the batch the target records already, with the same payload; a key
 /// recorded with another payload is a conflict naming the differing fields.
 fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output) -> Result<usize> {
@@ -285,7 +290,7 @@ fn recorded_already(f: &FileState, seg_path: &Path, batch: &[Line], out: &Output
             differing_fields(&recorded, &posted)
         )).topic(crate::error::Topic::LedgerConflict)
         .at(format!("{}:{}", seg_path.display(), l.line))
-        .help("the same key must carry the same payload in every shard; find which shard is wrong before merging"));
+        .help(CONFLICT_HELP));
     }
     Ok(present)
 }

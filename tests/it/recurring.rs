@@ -213,6 +213,43 @@ fn shards_with_the_plan_jobs_clock_merge_to_one_charge_per_period() {
     fx.integrity().unwrap();
 }
 
+/// A shard that ran on a snapshot a later pass has overtaken (an orchestrator shard job re-run
+/// after the next run merged, with its own run's older clock) records run 1 again, in another
+/// period: the merge refuses it, writes nothing, and its help names that cause and what to do.
+/// Until 2026-12-03 the help said only "find which shard is wrong", and docs/operations.md
+/// blamed another version of a module or config.
+#[test]
+fn a_segment_from_an_overtaken_snapshot_is_refused_naming_the_cause() {
+    let fx = daily();
+    copy_state(&fx, ".billing-state", "stale");
+    pass_at(&fx, DAY2);
+    let merged = fx.ledger_bytes(".billing-state");
+    let (code, _, stderr) = fx.orchestrate(&["--billing-state-dir", "stale", "--now", DAY1]);
+    assert_eq!(code, 0, "{stderr}");
+    let out = fx.run(&["ledger", "merge", "--into", ".billing-state", "stale"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let stderr = out.stderr_text();
+    assert_has(&stderr, "merge conflict");
+    assert_has(
+        &stderr,
+        r#"period (recorded "2026-12-02", posted "2026-12-01")"#,
+    );
+    for cause in [
+        "the input was cut from an older snapshot than the ledger it goes into",
+        "a shard job re-run after another run had merged",
+        "merge the others without it; what it ran is not recorded, and its work orders run on the next pass if still due",
+        "`platform explain error:ledger_conflict` says more",
+    ] {
+        assert_has(&stderr, cause);
+    }
+    assert_eq!(
+        fx.ledger_bytes(".billing-state"),
+        merged,
+        "a refused merge wrote"
+    );
+    fx.integrity().unwrap();
+}
+
 /// Copy the three ledger files of one state directory into another (a shard's start).
 fn copy_state(fx: &Fx, from: &str, to: &str) {
     std::fs::create_dir_all(fx.path(to)).unwrap();

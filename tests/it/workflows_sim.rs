@@ -629,3 +629,175 @@ fn a_re_run_of_an_admin_workflow_acts_as_whoever_re_ran_it() {
         .count();
     assert_eq!(runs_after, runs_before, "another run was requested");
 }
+
+/// Tops up the three tenants through admin-topup.yml (runs 10..12).
+fn seed_credits(r: &mut Runner) {
+    for (n, (tenant, amount)) in [("acme", 100.0), ("globex", 100.0), ("initech", 50.0)]
+        .into_iter()
+        .enumerate()
+    {
+        r.start_run(
+            "workflow_dispatch",
+            10 + n as u64,
+            &topup_inputs(tenant, amount, &format!("seed-{tenant}")),
+        );
+        must(&r.run_workflow("admin-topup.yml"), "topup", true);
+    }
+}
+
+/// A scheduled orchestrator run (one shard) whose shard job ran but whose segment never
+/// reached the merge (a runner lost before its upload); `now` replaces the plan's clock when
+/// given. The merge pushes nothing and fails the run, naming the shard.
+fn run_losing_the_shard(r: &mut Runner, run_id: u64, now: Option<&str>) {
+    r.start_run("schedule", run_id, &[]);
+    let res = r.run_workflow_calling("orchestrator.yml", &mut |r, job| match job {
+        "plan" => {
+            if let Some(now) = now {
+                r.set_output("plan", "now", now);
+            }
+        }
+        "shard" => std::fs::remove_dir_all(r.artifacts().join("shard-1")).unwrap(),
+        _ => {}
+    });
+    must(&res, "shard", true);
+    must(&res, "merge", false);
+    assert_has(&res["merge"].log, "no ledger from shard(s) 1 of 1");
+    assert_has(
+        &res["merge"].log,
+        "Re-run failed jobs does not run shards again",
+    );
+}
+
+/// The stand-in's job workspaces (`ws-<n>-<job>`) that exist now.
+fn workspaces(r: &Runner) -> Vec<std::path::PathBuf> {
+    let mut all: Vec<_> = std::fs::read_dir(r.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ws-"))
+        .collect();
+    all.sort();
+    all
+}
+
+/// "Re-run failed jobs" of an orchestrator run: its shard job (one shard) and its merge job,
+/// as attempt `attempt`; the plan job's outputs stay the first attempt's, as on GitHub. Returns
+/// the two results and every file the shard job left in its workspace.
+fn re_run_failed_jobs(r: &mut Runner, attempt: &str) -> (JobResult, JobResult, Vec<String>) {
+    r.github.insert("run_attempt".into(), attempt.into());
+    let wf = load_workflow("orchestrator.yml");
+    let before = workspaces(r);
+    let shard = r.run_job(&wf, "shard", &[("shard", "1")]);
+    let mut left = Vec::new();
+    for ws in workspaces(r).into_iter().filter(|w| !before.contains(w)) {
+        for f in files_under(&ws) {
+            let rel = f.strip_prefix(&ws).unwrap().to_string_lossy().into_owned();
+            if !rel.starts_with('.') {
+                left.push(rel);
+            }
+        }
+    }
+    let merge = r.run_job(&wf, "merge", &[]);
+    (shard, merge, left)
+}
+
+/// docs/operations.md said to *Re-run failed jobs* when a shard's segment was missing. After
+/// the next hourly run had merged (here in the next ISO week: the lost run's plan read its
+/// clock a week earlier), the re-run shard started from its run's old snapshot with its old
+/// clock: it ran acme's weekly digest again (modules and delivery) as run 1 of the old week,
+/// and the merge refused the whole batch ("merge conflict … period"), so that work was never
+/// recorded nor charged. Now a shard job runs only in the attempt whose plan pulled its
+/// snapshot: the re-run runs nothing, the ledger stays as the later run left it, and the merge
+/// job says why and what to do. Until 2026-12-03 the shard ran.
+#[test]
+fn a_shard_job_re_run_after_another_run_merged_runs_nothing() {
+    let mut r = Runner::new();
+    seed_credits(&mut r);
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    run_losing_the_shard(&mut r, 100, Some(&week_ago));
+    assert_eq!(
+        r.balance("acme"),
+        100,
+        "the lost shard's records were pushed"
+    );
+    let lost_run = r.save_run();
+
+    // The next scheduled run pulls the state and runs the lost shard's work orders.
+    r.start_run("schedule", 200, &[]);
+    let res = r.run_workflow("orchestrator.yml");
+    must(&res, "shard", true);
+    assert_eq!(r.balance("acme"), 100 - 13);
+    let ledger: Vec<Vec<u8>> = LEDGER_FILES.iter().map(|f| r.remote(f)).collect();
+    let writes = r.fake.writes().len();
+
+    // The operator re-runs the first run's failed jobs.
+    r.restore_run(lost_run);
+    let (shard, merge, left) = re_run_failed_jobs(&mut r, "2");
+    assert_has(&shard.log, "job skipped");
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "the re-run shard job ran (checked out, ran modules, delivered):\n{}",
+        shard.log
+    );
+    assert!(!merge.success);
+    assert_has(
+        &merge.log,
+        "shard(s) 1 of 1 did not run in this attempt: a re-run never runs shards on attempt 1's snapshot",
+    );
+    assert_has(
+        &merge.log,
+        "the next orchestrator run (hourly, or Run workflow now)",
+    );
+    assert!(!merge.log.contains("merge conflict"), "{}", merge.log);
+    for (f, before) in LEDGER_FILES.iter().zip(&ledger) {
+        assert_eq!(&r.remote(f), before, "{f} changed");
+    }
+    assert_eq!(
+        r.fake.writes()[writes..].to_vec(),
+        Vec::<String>::new(),
+        "the re-run wrote to GitHub"
+    );
+    assert_eq!(r.balance("acme"), 100 - 13);
+    r.platform_on_remote(&["integrity-validate"]);
+}
+
+/// With nothing run in between, *Re-run failed jobs* still runs no shard (the shard job cannot
+/// read the draft state release to find out whether the state moved), and *Re-run all jobs*
+/// re-plans: a fresh pull and clock, then the shard runs the work orders the lost segment left
+/// unrecorded and the merge records and charges them.
+#[test]
+fn a_re_run_runs_shards_only_when_its_plan_pulls_again() {
+    let mut r = Runner::new();
+    seed_credits(&mut r);
+    run_losing_the_shard(&mut r, 100, None);
+    let ledger: Vec<Vec<u8>> = LEDGER_FILES.iter().map(|f| r.remote(f)).collect();
+
+    let (shard, merge, left) = re_run_failed_jobs(&mut r, "2");
+    assert_has(&shard.log, "job skipped");
+    assert_eq!(left, Vec::<String>::new());
+    assert_has(&merge.log, "did not run in this attempt");
+    for (f, before) in LEDGER_FILES.iter().zip(&ledger) {
+        assert_eq!(&r.remote(f), before, "{f} changed");
+    }
+
+    // Re-run all jobs: attempt 3, from the plan on.
+    r.github.insert("run_attempt".into(), "3".into());
+    let res = r.run_workflow("orchestrator.yml");
+    must(&res, "plan", true);
+    assert_eq!(res["plan"].outputs["attempt"], "3");
+    must(&res, "shard", true);
+    let log = &res["merge"].log;
+    assert!(!log.contains("no ledger from shard"), "{log}");
+    assert!(!log.contains("did not run in this attempt"), "{log}");
+    // Only initech's failing work order fails the run, after its records were pushed.
+    assert_has(log, "work orders failed or were invalid on shard(s) 1");
+    assert_eq!(r.balance("acme"), 100 - 13);
+    assert_eq!(r.balance("globex"), 100 - 5);
+    let now = chrono::DateTime::parse_from_rfc3339(&res["plan"].outputs["now"]).unwrap();
+    let week = now.format("%G-W%V").to_string();
+    let row = format!("| acme/weekly-digest | 1 | {week} | ✅ COMPLETED | 13 | 0 |");
+    assert_has(&res["shard"].summary, &row);
+    r.platform_on_remote(&["integrity-validate"]);
+}

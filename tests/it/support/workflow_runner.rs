@@ -66,8 +66,8 @@ pub struct Dispatch {
     pub inputs: Vec<(&'static str, V)>,
 }
 
-/// What `start_run` set for a run.
-struct SavedRun {
+/// What `start_run` set for a run, and its jobs' results: to come back to it (a re-run).
+pub struct SavedRun {
     github: BTreeMap<String, String>,
     inputs: BTreeMap<String, V>,
     needs: BTreeMap<String, JobResult>,
@@ -183,6 +183,16 @@ impl Runner {
         }
         let key = what.strip_prefix("outputs.").unwrap();
         V::Str(r.outputs.get(key).cloned().unwrap_or_default())
+    }
+
+    /// Replace an output of a job of the current run that has ended (what later jobs read as
+    /// `needs.<job>.outputs.<key>`).
+    pub fn set_output(&mut self, job: &str, key: &str, value: &str) {
+        let r = self
+            .needs
+            .get_mut(job)
+            .unwrap_or_else(|| panic!("job {job} has not run"));
+        r.outputs.insert(key.to_string(), value.to_string());
     }
 
     /// Run one job (one matrix entry) of a workflow.
@@ -476,8 +486,8 @@ impl Runner {
         }))
     }
 
-    /// The current run's context, to come back to after another run.
-    fn save_run(&mut self) -> SavedRun {
+    /// The current run's context, to come back to after another run (as a re-run does).
+    pub fn save_run(&mut self) -> SavedRun {
         SavedRun {
             github: self.github.clone(),
             inputs: std::mem::take(&mut self.inputs),
@@ -486,15 +496,16 @@ impl Runner {
         }
     }
 
-    fn restore_run(&mut self, saved: SavedRun) {
+    pub fn restore_run(&mut self, saved: SavedRun) {
         self.github = saved.github;
         self.inputs = saved.inputs;
         self.needs = saved.needs;
         self.run_id = saved.run_id;
     }
 
-    /// `run_workflow`, calling `after_job` with each job's id once it has ended.
-    fn run_workflow_calling(
+    /// `run_workflow`, calling `after_job` with each job's id once it has ended (a test may
+    /// change what the job left there: its outputs, its artifacts).
+    pub fn run_workflow_calling(
         &mut self,
         file: &str,
         after_job: &mut dyn FnMut(&mut Runner, &str),
