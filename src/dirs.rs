@@ -56,45 +56,11 @@ pub fn billing_state_of(
 pub fn existing(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         Ok(())
-    } else if let Some(e) = not_a_folder(dir, "billing-state directory") {
+    } else if let Some(e) = crate::folder::not_a_folder(dir, "billing-state directory") {
         Err(e)
     } else {
         Err(crate::ledger::missing_dir(dir))
     }
-}
-
-/// `what` (a folder a command works in) created when missing, with its parents. A path that
-/// is a file (or a FIFO...), or passes through one, is an input error saying so, not the
-/// system's "File exists (os error 17)".
-pub fn create(dir: &Path, what: &str) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| not_a_folder(dir, what).unwrap_or_else(|| crate::Error::io(dir, &e)))
-}
-
-/// The error for a `what` at `dir` that exists as something other than a folder (or under a
-/// parent that is not one), if it does.
-pub fn not_a_folder(dir: &Path, what: &str) -> Option<crate::Error> {
-    let blocker = dir
-        .ancestors()
-        .filter(|p| !p.as_os_str().is_empty())
-        .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)))
-        .filter(|(_, m)| !m.is_dir())?;
-    let (path, meta) = blocker;
-    let kind = if meta.is_file() {
-        "a file"
-    } else {
-        "not a folder (a FIFO, socket or device)"
-    };
-    let message = if path == dir {
-        format!("{what} {} is {kind}", dir.display())
-    } else {
-        format!("{what} {}: {} is {kind}", dir.display(), path.display())
-    };
-    Some(
-        crate::Error::input(message)
-            .at(dir.display().to_string())
-            .help("pass a folder (it is created when missing), or move the file out of the way"),
-    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod error;
 pub mod explain;
 pub mod failpoint;
 pub mod findings;
+pub mod folder;
 pub mod github;
 pub mod heads;
 pub mod ids;

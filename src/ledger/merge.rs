@@ -68,7 +68,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     for seg in segments {
         check_segment(seg)?;
     }
-    crate::dirs::create(into, "--into")?;
+    crate::folder::create(into, "--into")?;
     let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
     let (mut files, repairs) = load_locked(into)?;
     let mut sorted = segments.to_vec();

@@ -59,7 +59,7 @@ impl Ledger {
     /// line that fails its checks, a record of a run whose `run_started` is missing) is an
     /// error: no writer continues on a damaged ledger.
     pub fn open(dir: &Path) -> Result<(Ledger, Vec<Repair>)> {
-        crate::dirs::create(dir, "billing-state directory")?;
+        crate::folder::create(dir, "billing-state directory")?;
         let lock = LockFile::open(dir, LEDGER_LOCK)?;
         let held = lock.hold(DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
         let (files, repairs) = load_locked(dir)?;

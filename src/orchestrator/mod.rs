@@ -184,7 +184,7 @@ impl Setup {
         let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
         // Refused before anything is planned: a run would start, and its steps fail for want
         // of a folder (until 2026-12-03 such a pass recorded a FAILED run for a typo).
-        if let Some(e) = crate::dirs::not_a_folder(&runtime_dir, "runtime directory") {
+        if let Some(e) = crate::folder::not_a_folder(&runtime_dir, "runtime directory") {
             return Err(e);
         }
         let known = crate::cache::workorders::load(&runtime_dir);
@@ -463,7 +463,7 @@ fn lock(
     timeout: Duration,
     progress: &dyn Sink,
 ) -> Result<crate::ledger::lock::DirLock> {
-    crate::dirs::create(state_dir, "billing-state directory")?;
+    crate::folder::create(state_dir, "billing-state directory")?;
     let mut waited = false;
     crate::ledger::lock::DirLock::acquire(state_dir, LOCK_NAME, timeout, |_| {
         if !waited {

@@ -136,10 +136,24 @@ fn table<T>(rows: &[T], head: &str, row: impl Fn(&mut String, &T)) -> String {
 /// The end-of-pass table: work orders, statuses, credits charged and refunded.
 pub fn text(s: &Summary) -> String {
     if let Some(plan) = &s.plan {
+        // A rejected tenant folder (tenant.yml a folder, a link...) has no work order in the
+        // plan: listed here, or a dry run exited 1 without a word why (until 2026-12-03).
+        let unplanned: Vec<Invalid> = s
+            .invalid
+            .iter()
+            .filter(|i| {
+                !plan
+                    .work_orders
+                    .iter()
+                    .any(|w| w.tenant_id == i.tenant_id && w.work_order_id == i.work_order_id)
+            })
+            .cloned()
+            .collect();
         return format!(
-            "dry run: nothing was written\n\n{}{}{}",
+            "dry run: nothing was written\n\n{}{}{}{}",
             config_errors(&s.config_errors),
             plan_text(plan),
+            invalid(&unplanned),
             super::notices::text(&s.low_balance)
         );
     }

@@ -140,7 +140,7 @@ struct Item {
 /// Select, package, upload (or stage) and record. Per-artifact problems are reported in the
 /// outcome and the rest carries on; only problems with the dist directory itself are errors.
 pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<Outcome> {
-    crate::dirs::create(req.dist_dir, "--dist-dir")?;
+    crate::folder::create(req.dist_dir, "--dist-dir")?;
     let candidates = select(view, req.since);
     let names = dist_names(&candidates);
     let mut items: Vec<Item> = Vec::with_capacity(candidates.len());

@@ -220,3 +220,18 @@ fn a_cached_work_order_of_a_tenant_that_became_invalid_is_reported_invalid() {
     );
     assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), 2);
 }
+
+/// A tenant folder rejected as a whole (its tenant.yml is a folder) has no work order in the
+/// plan: the text dry run still names it and why. Until 2026-12-03 it exited 1 without a word
+/// about the tenant (only `--json` and the real pass listed it).
+#[test]
+fn a_dry_run_names_a_rejected_tenant_folder() {
+    let fx = broken(None);
+    std::fs::create_dir(fx.path(T2_YML)).unwrap();
+    let out = fx.run(&["orchestrator", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    let text = out.stdout_text();
+    assert!(text.contains("t1/one  start run 1"), "{text}");
+    assert!(text.contains("invalid, not run: t2/"), "{text}");
+    assert!(text.contains(T2_YML), "{text}");
+}

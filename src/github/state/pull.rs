@@ -46,7 +46,7 @@ pub fn pull_state(
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
     let existed = dir.exists();
-    crate::dirs::create(dir, "billing-state directory")?;
+    crate::folder::create(dir, "billing-state directory")?;
     let result = pull_into(client, dir, trust, opts);
     if result.is_err() && !existed {
         // Only removes the directory this pull created, and only while empty.
