@@ -62,6 +62,8 @@ pub struct Registry {
     reasons: BTreeMap<String, Reason>,
     topup_methods: Vec<String>,
     adjust_reasons: Vec<String>,
+    /// The `description` of an adjust reason config/registry.yml adds (what `explain` shows).
+    adjust_descriptions: BTreeMap<String, String>,
     usage_units: Vec<String>,
     /// The file's own errors: a check that reads the registry says it is invalid (pointing at
     /// them) instead of "not in the registry", and the orchestrator charges nothing.
@@ -89,6 +91,7 @@ impl Default for Registry {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            adjust_descriptions: BTreeMap::new(),
             usage_units: BUILTIN_USAGE_UNITS.iter().map(|s| s.to_string()).collect(),
             errors: Vec::new(),
         }
@@ -145,6 +148,16 @@ impl Registry {
                 };
                 let id = id.and_then(Value::as_str).unwrap_or_default();
                 define(ids, id, &doc, &field, what, &mut out);
+            }
+        }
+        for item in list("adjust_reasons") {
+            let text = |k: &str| item.get(k).and_then(Value::as_str);
+            if let (Some(id), Some(description)) = (text("id"), text("description")) {
+                let added = !BUILTIN_ADJUST_REASONS.contains(&id);
+                if added && !reg.adjust_descriptions.contains_key(id) {
+                    reg.adjust_descriptions
+                        .insert(id.to_string(), description.to_string());
+                }
             }
         }
         (reg, out)
@@ -209,6 +222,10 @@ impl Registry {
     }
     pub fn is_adjust_reason(&self, id: &str) -> bool {
         self.adjust_reasons.iter().any(|r| r == id)
+    }
+    /// The description config/registry.yml gives an adjust reason it adds, if any.
+    pub fn adjust_description(&self, id: &str) -> Option<&str> {
+        self.adjust_descriptions.get(id).map(String::as_str)
     }
     pub fn adjust_reasons(&self) -> &[String] {
         &self.adjust_reasons

@@ -113,7 +113,9 @@ pub fn catalog(registry: &Registry, extra: Vec<Topic>) -> Vec<Topic> {
             None => Topic::new(
                 TopicKind::Adjust,
                 id,
-                "An ADJUST record's reason added by config/registry.yml's adjust_reasons: an operator's correction of a balance (admin-adjust) recorded with this reason.",
+                registry.adjust_description(id).unwrap_or(
+                    "An ADJUST record's reason added by config/registry.yml's adjust_reasons: an operator's correction of a balance (admin-adjust) recorded with this reason.",
+                ),
                 "See the ADJUST record's reference and note (platform statement) for the case.",
             ),
         }

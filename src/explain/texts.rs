@@ -72,7 +72,7 @@ pub const SLUGS: &[Text] = &[
     ),
     (
         "not_enough_credits",
-        "The tenant's balance does not cover the run's charges; nothing was charged.",
+        "The tenant's balance does not cover the run's charges; nothing was charged for it (a resumed run keeps what its steps were charged before the interruption: the refusal names those credits, settled when it resumes).",
         "Top up the tenant (platform admin-topup) and run again; the run is tried on every pass.",
     ),
     (

@@ -109,6 +109,21 @@ fn adjust_reasons_are_topics_and_a_kind_narrows_the_suggestions() {
     assert_eq!(code, 2);
     let help = doc["error"]["help"].as_str().unwrap();
     assert!(!help.contains("command:"), "{help}");
+    // The registry's own description of a reason it adds is what explain shows (until
+    // 2026-12-03 a generic text replaced it, as it still does for a reason without one).
+    std::fs::write(
+        fx.path("config/registry.yml"),
+        "adjust_reasons:\n  - {id: migration}\n  - {id: sla_credit, description: Credits for a missed SLA}\n",
+    )
+    .unwrap();
+    let (code, t) = explain(&fx, &["adjust:sla_credit"]);
+    assert_eq!(code, 0, "{t}");
+    assert_eq!(t["meaning"], "Credits for a missed SLA", "{t}");
+    let (_, t) = explain(&fx, &["adjust:migration"]);
+    assert_has(
+        t["meaning"].as_str().unwrap(),
+        "added by config/registry.yml",
+    );
 }
 
 fn doc(name: &str) -> String {
