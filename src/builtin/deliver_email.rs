@@ -1,4 +1,5 @@
 //! deliver_email: sends a package as one SMTP attachment, under a hard size cap; never logs or returns credentials.
+use super::deadline::Deadline;
 use super::receipt::{Receipt, StepFailure};
 use super::{BuiltinStep, Implementation};
 use crate::beneath::Beneath;
@@ -105,12 +106,15 @@ impl SmtpTls {
 /// Sends `package_zip` to `recipient` as one `application/zip` attachment named after the
 /// file. Checks, in order and before connecting: readable package, size cap, addresses,
 /// TLS settings. Credentials are `(username, password)`; they are never put in a message.
+/// The exchange with the server ends by `deadline` (FAILED `timeout`), however slowly the
+/// server keeps answering; `smtp.timeout_seconds` bounds each socket operation only.
 pub fn deliver_email(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
     package_zip: &Beneath,
     recipient: &str,
     subject: &str,
+    deadline: &Deadline,
 ) -> Result<Receipt, StepFailure> {
     let secrets: Vec<String> = credentials
         .as_ref()
@@ -121,7 +125,7 @@ pub fn deliver_email(
         recipient,
         subject,
     };
-    send(settings, credentials, &mail).map_err(|mut failure| {
+    send(settings, credentials, &mail, deadline).map_err(|mut failure| {
         failure.message = redact(&failure.message, &secrets);
         failure
     })
@@ -236,7 +240,8 @@ impl Implementation for DeliverEmail {
             let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
                 .map_err(StepFailure::input_invalid)?;
             let (to, subject) = (s.text("recipient_email"), s.text("subject"));
-            deliver_email(&settings, credentials_from_secrets(), &zip, to, subject)
+            let credentials = credentials_from_secrets();
+            deliver_email(&settings, credentials, &zip, to, subject, &s.deadline)
         });
         sent.map(Some).map_err(|f| match f.reason_slug {
             Failure::InputInvalid => StepFailure::delivery_failed(format!(
@@ -259,6 +264,7 @@ fn send(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
     mail: &Mail,
+    deadline: &Deadline,
 ) -> Result<Receipt, StepFailure> {
     let Mail {
         package_zip,
@@ -295,11 +301,17 @@ fn send(
         .map_err(|e| StepFailure::delivery_failed(format!("{e}; nothing was sent")))?;
 
     let transport = transport(settings, tls_params, credentials);
-    let response = transport.send_raw(&envelope, &raw).map_err(|e| {
+    let what = format!(
+        "sending {file_name} ({} bytes on the wire) to {endpoint} (tls: {})",
+        raw.len(),
+        settings.tls.as_str()
+    );
+    // lettre's sync transport cannot be interrupted from outside: the exchange runs on a
+    // thread of its own, given up at the deadline (Deadline::wait_for).
+    let sent = deadline.wait_for(&what, move || transport.send_raw(&envelope, &raw))?;
+    let response = sent.map_err(|e| {
         StepFailure::delivery_failed(format!(
-            "sending {file_name} ({} bytes on the wire) to {endpoint} (tls: {}) failed: {}",
-            raw.len(),
-            settings.tls.as_str(),
+            "{what} failed: {}",
             describe(
                 &e,
                 settings.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)

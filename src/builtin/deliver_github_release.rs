@@ -100,7 +100,8 @@ impl Implementation for DeliverGithubRelease {
         let settings = settings(s)?;
         let owner = ReleaseOwner::new(s.tenant_id, s.work_order_id, s.run);
         let client = GithubClient::from_env(&settings, Purpose::Delivery)
-            .map_err(|e| StepFailure::delivery_failed(e.message))?;
+            .map_err(|e| StepFailure::delivery_failed(e.message))?
+            .with_deadline(s.deadline.at());
         // The uploader reads by path: it gets a copy made from the opened file, in this
         // step's own folder, so no link swapped in afterwards can redirect the upload.
         let staged = s.files.path().join("upload");
@@ -112,7 +113,19 @@ impl Implementation for DeliverGithubRelease {
             .map_err(|why| StepFailure::module_failed(format!("input 'package_zip': {why}")))?;
         let delivered = deliver_to_release(&client, &owner, &copy);
         let _ = std::fs::remove_dir_all(&staged);
-        let d = delivered.map_err(|e| StepFailure::delivery_failed(e.message))?;
+        let d = delivered.map_err(|e| {
+            // Past the deadline every call fails at once: the deadline is why, whatever failed.
+            if s.deadline.passed() {
+                s.deadline.exceeded(&format!(
+                    "delivering {} to the release on {} (the call under way was cut off: {})",
+                    copy.file_name().unwrap_or_default().to_string_lossy(),
+                    settings.repository,
+                    e.message
+                ))
+            } else {
+                StepFailure::delivery_failed(e.message)
+            }
+        })?;
         Ok(Some(Receipt {
             provider: "github_release".into(),
             remote_path: d.url,

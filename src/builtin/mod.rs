@@ -1,5 +1,6 @@
 //! Built-in modules (SPEC §2), run in-process by the runner: each in its own file with its
 //! pre-charge check and its run; no CLI, no ledger. The names are `contract::Builtin`.
+pub mod deadline;
 pub mod deliver_email;
 pub mod deliver_github_release;
 pub mod deliver_local;
@@ -7,6 +8,7 @@ pub mod package;
 pub mod package_std;
 pub mod receipt;
 
+pub use deadline::Deadline;
 pub use deliver_email::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
 pub use deliver_local::deliver_local;
 pub use package::{build_package, ManifestEntry, PackSource, PackageSummary};
@@ -33,6 +35,9 @@ pub struct BuiltinStep<'a> {
     pub work_order_id: &'a str,
     pub run: u64,
     pub profile: &'a RuntimeProfile,
+    /// The module's `timeout_seconds` from the start of the run: the built-ins that wait on a
+    /// server end by then, FAILED `timeout` (SPEC §2), as a command module is killed.
+    pub deadline: Deadline,
 }
 
 /// One built-in's code.

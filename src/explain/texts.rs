@@ -32,7 +32,7 @@ pub const SLUGS: &[Text] = &[
     ),
     (
         "timeout",
-        "The module ran longer than its timeout_seconds; its whole process tree was killed.",
+        "The module ran longer than its timeout_seconds; its whole process tree was killed (a deliver_email or deliver_github_release step: its wait for the server was given up).",
         "Raise timeout_seconds in module.yml or make the module faster; retry with --retry-failed (the charge was refunded).",
     ),
     (

@@ -127,6 +127,8 @@ pub struct GithubClient {
     /// Where the token may go: the API base and the upload origin (scheme and authority).
     api_url: String,
     upload_origin: String,
+    /// Every call ends by then (a delivery step's `timeout_seconds`); none when unset.
+    deadline: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -210,7 +212,15 @@ impl GithubClient {
             purpose,
             api_url,
             upload_origin,
+            deadline: None,
         })
+    }
+
+    /// End every call, retries and waits included, at `at`: the connection is dropped and the
+    /// call fails. Per-request timeouts do not bound a server that answers a byte at a time.
+    pub fn with_deadline(mut self, at: std::time::Instant) -> Self {
+        self.deadline = Some(at);
+        self
     }
 
     /// Replace the retry policy (tests use short waits).
@@ -495,7 +505,19 @@ impl GithubClient {
                 "internal: the GitHub client was called inside an async runtime",
             ));
         }
-        Ok(self.rt.block_on(fut))
+        let Some(at) = self.deadline else {
+            return Ok(self.rt.block_on(fut));
+        };
+        // Dropping the future on expiry drops its connection: nothing goes on afterwards.
+        self.rt
+            // Made inside the runtime: a timer needs its reactor.
+            .block_on(async { tokio::time::timeout_at(at.into(), fut).await })
+            .map_err(|_| {
+                Error::failure(format!(
+                    "a call to {} was cut off at its deadline (the step's timeout_seconds)",
+                    self.api_url
+                ))
+            })
     }
 
     async fn find_release_async(&self, tag: &str) -> std::result::Result<Option<Release>, Failure> {

@@ -306,6 +306,7 @@ fn builtin_step<'a>(s: &'a StepRun, inputs: &'a Inputs) -> BuiltinStep<'a> {
         work_order_id: s.work_order_id,
         run: s.run,
         profile: s.platform.profile,
+        deadline: builtin::Deadline::after(s.contract.timeout_seconds),
     }
 }
 

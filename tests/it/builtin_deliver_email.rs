@@ -8,7 +8,7 @@ use crate::support::smtp;
 
 use platform::beneath::Beneath;
 use platform::builtin::{
-    deliver_email, Receipt, SmtpSettings, SmtpTls, StepFailure, EMAIL_MAX_PACKAGE_BYTES,
+    deliver_email, Deadline, Receipt, SmtpSettings, SmtpTls, StepFailure, EMAIL_MAX_PACKAGE_BYTES,
 };
 use platform::digest::sha256_hex;
 use smtp::{closed_port, SinkOptions, SmtpSink, TestCa};
@@ -52,6 +52,11 @@ fn plain(port: u16) -> SmtpSettings {
     }
 }
 
+/// A step's default deadline (timeout_seconds 600), which no test here comes near.
+fn step_deadline() -> Deadline {
+    Deadline::after(600)
+}
+
 /// Deliver a fresh package of `len` noise bytes to RECIPIENT with `settings`.
 fn send(
     settings: &SmtpSettings,
@@ -61,7 +66,7 @@ fn send(
     let tmp = temp_dir();
     let zip = package(tmp.path(), len);
     let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
-    deliver_email(settings, creds, &at(&zip), RECIPIENT, "x")
+    deliver_email(settings, creds, &at(&zip), RECIPIENT, "x", &step_deadline())
 }
 
 /// A sink that offers STARTTLS with a certificate of a fresh test CA (and takes AUTH for
@@ -105,6 +110,7 @@ fn a_package_one_byte_under_the_cap_arrives_intact() {
         &at(&zip),
         RECIPIENT,
         "Your deliverable",
+        &step_deadline(),
     )
     .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
 
@@ -166,8 +172,15 @@ fn a_package_at_the_cap_fails_before_any_connection() {
         .set_len(EMAIL_MAX_PACKAGE_BYTES)
         .unwrap();
 
-    let failure = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "too big")
-        .expect_err("at the cap");
+    let failure = deliver_email(
+        &plain(sink.port),
+        None,
+        &at(&zip),
+        RECIPIENT,
+        "too big",
+        &step_deadline(),
+    )
+    .expect_err("at the cap");
 
     assert_eq!(failure.reason_slug, "package_too_large_for_email");
     for needle in [
@@ -330,8 +343,15 @@ fn bad_addresses_are_input_invalid_before_connecting() {
     let sink = SmtpSink::start(SinkOptions::default());
     let tmp = temp_dir();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(&plain(sink.port), None, &at(&zip), "not an address", "x")
-        .expect_err("bad recipient");
+    let failure = deliver_email(
+        &plain(sink.port),
+        None,
+        &at(&zip),
+        "not an address",
+        "x",
+        &step_deadline(),
+    )
+    .expect_err("bad recipient");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert_has(&failure.message, "not an address");
 
@@ -382,8 +402,15 @@ fn a_long_package_name_is_delivered_under_its_own_name() {
         let tmp = temp_dir();
         let zip = tmp.path().join(name);
         std::fs::write(&zip, noise(2_000)).unwrap();
-        let receipt = deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, "x")
-            .unwrap_or_else(|f| panic!("{name}: {f}\nsink stderr:\n{}", sink.stderr()));
+        let receipt = deliver_email(
+            &plain(sink.port),
+            None,
+            &at(&zip),
+            RECIPIENT,
+            "x",
+            &step_deadline(),
+        )
+        .unwrap_or_else(|f| panic!("{name}: {f}\nsink stderr:\n{}", sink.stderr()));
         assert_eq!(receipt.bytes, 2_000);
     }
     let messages = sink.messages();
@@ -413,8 +440,15 @@ fn a_subject_with_a_very_long_word_is_delivered_unchanged() {
     for subject in &subjects {
         let tmp = temp_dir();
         let zip = package(tmp.path(), 1_000);
-        deliver_email(&plain(sink.port), None, &at(&zip), RECIPIENT, subject)
-            .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+        deliver_email(
+            &plain(sink.port),
+            None,
+            &at(&zip),
+            RECIPIENT,
+            subject,
+            &step_deadline(),
+        )
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     }
     let messages = sink.messages();
     assert_eq!(messages.len(), subjects.len());

@@ -433,3 +433,69 @@ fn a_missing_token_is_an_input_error_saying_to_set_it() {
         "{err}"
     );
 }
+
+/// audit4 F1, for deliver_github_release: octocrab's timeouts bound each request, not a step,
+/// and the built-in ignored its module's `timeout_seconds`, so a server that took the upload
+/// and held its answer (here 90 s) held the step, and the pass with the billing lock, that
+/// long. Now every call ends at the step's deadline (3 s here): the step fails `timeout`,
+/// refunded, the release stays a draft, and a retry against a prompt server completes it.
+#[test]
+fn a_release_delivery_ends_at_its_timeout_and_a_retry_completes_it() {
+    use crate::support::fx::watched;
+    use crate::support::orch::{run_of, step_of};
+    use crate::support::{Fx, Transcript};
+    let fake = FakeGithub::start();
+    fake.state().delay_uploads = Some(Duration::from_secs(90));
+    let fx = Fx::new();
+    fx.add_shipped_module("deliver_github_release");
+    let module = "modules/deliver_github_release/module.yml";
+    fx.write(
+        module,
+        format!("{}timeout_seconds: 3\n", fx.read_text(module)),
+    );
+    let profile = "config/runtime_profile.gh.yml";
+    fx.write(
+        profile,
+        format!(
+            "profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{}\"}}\n",
+            fake.uri()
+        ),
+    );
+    fx.write("tenants/t1/assets/report.zip", b"PK package");
+    fx.workorder(
+        "ship",
+        "work_order_id: ship\nsteps:\n  - step_id: up\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: report.zip}\n",
+    );
+    fx.topup(10, "r1");
+    let pass = |extra: &[&str]| {
+        let mut c = fx.command();
+        c.args(["orchestrator", "--json", "--runtime-profile", profile])
+            .args(extra)
+            .env("GITHUB_TOKEN", TOKEN);
+        watched(c, Duration::from_secs(120))
+    };
+
+    let out = pass(&[]);
+    let sum = out.json();
+    let up = step_of(run_of(&sum, "ship"), "up");
+    assert_eq!(up["reason_slug"], "timeout", "{sum}\n{}", out.stderr_text());
+    assert!(
+        up["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timeout_seconds = 3")),
+        "{up}"
+    );
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["reason_slug"], "timeout");
+    assert_eq!(fx.balance(), 10);
+    let tag = "artifacts-t1-ship-r1";
+    assert!(fake.release(tag).is_some_and(|r| r.draft), "still a draft");
+
+    fake.state().delay_uploads = None;
+    let out = pass(&["--retry-failed"]);
+    let sum = out.json();
+    assert_eq!(run_of(&sum, "ship")["status"], "COMPLETED", "{sum}");
+    assert!(fake.release(tag).is_some_and(|r| !r.draft), "published");
+    assert_eq!(fx.of_type("evidence.jsonl", "delivery_receipt").len(), 1);
+}

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::orch::{run_of, step_dir, step_of};
 use crate::support::smtp;
-use crate::support::Fx;
+use crate::support::{Fx, Transcript};
 use sha2::{Digest, Sha256};
 
 fn email_workorder(size: u64) -> String {
@@ -231,5 +231,68 @@ fn assert_no_charged_step_ends_input_invalid(fx: &Fx) {
                 && s["attempt"] == outcome["attempt"]
         });
         assert!(!charged, "a charged step ended input_invalid: {outcome}");
+    }
+}
+
+/// audit4 F1: a server that keeps a send going, one line a second (a `220-` greeting that
+/// never ends, or a `250-` answer to the message that never ends), made the step, and the
+/// whole pass holding the billing lock, run forever: `smtp.timeout_seconds` bounds each
+/// read only, and a built-in ignored its module's `timeout_seconds`. Now the step ends at
+/// that deadline (3 s here), FAILED `timeout`, refunded, and the pass ends; the next pass,
+/// with the lock free, ends the same way. The watchdog (120 s) only keeps a regression from
+/// hanging the suite.
+#[test]
+fn a_tarpitting_server_ends_the_step_at_its_timeout_and_it_is_refunded() {
+    for mode in [smtp::Tarpit::Banner, smtp::Tarpit::DataReply] {
+        let tarpit = smtp::SmtpTarpit::start(mode);
+        let fx = mail_fx(tarpit.port, 1000);
+        let module = "modules/deliver_email/module.yml";
+        fx.write(
+            module,
+            format!("{}timeout_seconds: 3\n", fx.read_text(module)),
+        );
+        let watchdog = std::time::Duration::from_secs(120);
+        for pass in [
+            &["orchestrator", "--json"][..],
+            &["orchestrator", "--json", "--retry-failed"],
+        ] {
+            let out = fx.run_watched_for(pass, watchdog);
+            let sum = out.json();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{mode:?} {pass:?}: {sum}\n{}",
+                out.stderr_text()
+            );
+            let send = step_of(run_of(&sum, "mail"), "send");
+            assert_eq!(send["status"], "FAILED", "{mode:?} {pass:?}: {sum}");
+            assert_eq!(send["reason_slug"], "timeout", "{mode:?} {pass:?}: {sum}");
+            let message = send["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("timeout_seconds = 3") && message.contains("may still complete"),
+                "{mode:?}: {message}"
+            );
+        }
+        let refunds = fx.of_type("billing.jsonl", "REFUND");
+        assert_eq!(refunds.len(), 2, "{mode:?}: one per attempt: {refunds:?}");
+        assert!(
+            refunds
+                .iter()
+                .all(|r| r["step_id"] == "send" && r["reason_slug"] == "timeout"),
+            "{refunds:?}"
+        );
+        assert_eq!(
+            fx.balance(),
+            10 - 1,
+            "{mode:?}: only the blob step is paid for"
+        );
+        assert_eq!(tarpit.connections(), 2, "{mode:?}");
+        // The data_reply tarpit took both messages in full: a timeout proves nothing about
+        // delivery (docs/delivery.md, "At-least-once").
+        let taken = match mode {
+            smtp::Tarpit::Banner => 0,
+            smtp::Tarpit::DataReply => 2,
+        };
+        assert_eq!(tarpit.messages(), taken, "{mode:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! A stateful fake of GitHub's Releases REST API (and of the workflow-run lookup that
 //! publish.yml makes) on a loopback wiremock server, with injectable failures (a failed Nth
-//! or named upload, 429/5xx GETs, 5xx POSTs, failed renames) and a call log.
+//! or named upload, 429/5xx GETs, 5xx POSTs, failed renames, a held upload answer) and a call log.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use super::check::sha256_hex;
@@ -80,6 +80,9 @@ pub struct FakeState {
     pub omit_digest: bool,
     /// The next upload of this asset name is stored with one byte flipped, same size.
     pub corrupt_upload: Option<String>,
+    /// Store each upload, then hold its answer this long (a server that took the bytes and
+    /// keeps the client waiting).
+    pub delay_uploads: Option<std::time::Duration>,
     /// Hand out upload URLs on this origin instead of the fake's own (a hostile answer).
     pub upload_base: Option<String>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
@@ -607,6 +610,10 @@ impl FakeState {
         };
         let json = self.asset_json(&self.releases[ri], &asset);
         self.releases[ri].assets.push(asset);
-        ResponseTemplate::new(201).set_body_json(json)
+        let answer = ResponseTemplate::new(201).set_body_json(json);
+        match self.delay_uploads {
+            Some(d) => answer.set_delay(d),
+            None => answer,
+        }
     }
 }

@@ -287,22 +287,15 @@ impl Fx {
     /// wake-up) must fail its test rather than stall the suite. Not a speed limit: ten
     /// minutes.
     pub fn run_watched(&self, args: &[&str]) -> Output {
-        let mut child = self
-            .command()
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t0 = std::time::Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if t0.elapsed() > std::time::Duration::from_secs(600) {
-                let _ = child.kill();
-                panic!("platform {args:?} hung");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
+        self.run_watched_for(args, std::time::Duration::from_secs(600))
+    }
+
+    /// `run_watched` with the watchdog at `limit`, for a command that must end on its own
+    /// well before (a deadline under test); still not a speed limit.
+    pub fn run_watched_for(&self, args: &[&str], limit: std::time::Duration) -> Output {
+        let mut c = self.command();
+        c.args(args);
+        watched(c, limit)
     }
 
     /// `run` with extra environment variables.
@@ -454,6 +447,24 @@ impl Fx {
 pub const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 
 /// See `Fx::use_demo_iam`; for repositories laid out by hand.
+/// Run `cmd` to its end, output captured; kill it and panic once it has run for `limit`.
+pub fn watched(mut cmd: Command, limit: std::time::Duration) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{cmd:?} hung: still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 pub fn use_demo_iam(repo: &Path) {
     std::fs::copy(
         crate_root().join("scripts/demo-iam.yml"),

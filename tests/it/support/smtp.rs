@@ -1,4 +1,4 @@
-//! Test support: a real aiosmtpd server on loopback (smtp_sink.py), a throwaway CA, and a small .eml reader.
+//! Test support: a real aiosmtpd server on loopback (smtp_sink.py), a tarpitting one (smtp_tarpit.py), a throwaway CA, and a small .eml reader.
 #![allow(dead_code)]
 
 use super::fx::temp_dir;
@@ -99,30 +99,7 @@ impl SmtpSink {
         if let Some(size) = opts.size {
             cmd.arg("--size").arg(size.to_string());
         }
-        let log = std::fs::File::create(tmp.path().join("sink.log")).expect("sink log");
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", python.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let port = line
-            .strip_prefix("READY ")
-            .and_then(|p| p.trim().parse::<u16>().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(tmp.path().join("sink.log")).unwrap_or_default();
-            panic!("the SMTP sink did not start (first line {line:?}); its stderr:\n{log}");
-        };
+        let (child, port) = start_ready(cmd, &tmp.path().join("sink.log"));
         SmtpSink {
             child,
             port,
@@ -164,6 +141,99 @@ impl SmtpSink {
 }
 
 impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawn a server script that prints `READY <port>` once listening (stderr to `log`); its
+/// process and port. Panics, with its stderr, when it does not start within 30 s.
+fn start_ready(mut cmd: Command, log: &Path) -> (Child, u16) {
+    let log_file = std::fs::File::create(log).expect("server log");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    let port = line
+        .strip_prefix("READY ")
+        .and_then(|p| p.trim().parse::<u16>().ok());
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = std::fs::read_to_string(log).unwrap_or_default();
+        panic!("{cmd:?} did not start (first line {line:?}); its stderr:\n{log}");
+    };
+    (child, port)
+}
+
+/// A server that never lets a client finish but sends a line every second (smtp_tarpit.py),
+/// so only an overall deadline ends a send; killed when dropped.
+pub struct SmtpTarpit {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+/// How the tarpit holds a client.
+#[derive(Debug, Clone, Copy)]
+pub enum Tarpit {
+    /// `220-` greeting lines, forever.
+    Banner,
+    /// Takes the whole message, then `250-` lines, forever.
+    DataReply,
+}
+
+impl SmtpTarpit {
+    pub fn start(mode: Tarpit) -> SmtpTarpit {
+        let tmp = tempfile::tempdir().expect("temp dir for the tarpit");
+        let dir = tmp.path().join("mail");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_tarpit.py");
+        let mut cmd = Command::new(python());
+        cmd.arg(&script)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--mode")
+            .arg(match mode {
+                Tarpit::Banner => "banner",
+                Tarpit::DataReply => "data_reply",
+            });
+        let (child, port) = start_ready(cmd, &tmp.path().join("tarpit.log"));
+        SmtpTarpit {
+            child,
+            port,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    /// Messages it took in full (and never acknowledged).
+    pub fn messages(&self) -> usize {
+        (1..)
+            .take_while(|n| self.dir.join(format!("{n}.eml")).exists())
+            .count()
+    }
+
+    /// TCP connections it has seen.
+    pub fn connections(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("connections.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for SmtpTarpit {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
