@@ -1,6 +1,6 @@
-//! Lists folders beneath a trusted folder without following links: one folder's entries,
-//! every regular file of a tree (a `dir` output), refusing links and special files in it, or
-//! every entry of a tree as it is (the survey of a step's outputs).
+//! Lists folders beneath a trusted folder without following links: one folder's entries (and
+//! removes one of them by name), every regular file of a tree (a `dir` output), refusing links
+//! and special files in it, or every entry of a tree as it is (the survey of a step's outputs).
 use super::resolve::Resolver;
 use super::{meta_from, Beneath, Kind, Meta, Reason, Refused};
 use rustix::fs::{statat, AtFlags, Dir};
@@ -28,6 +28,20 @@ impl Beneath {
     pub fn list_dir(&self) -> Result<Vec<Entry>, Refused> {
         let fd = self.open(true, Resolver::best())?;
         entries(&fd).map_err(|r| self.refused(r))
+    }
+
+    /// This folder's entries (without `.` and `..`), sorted by name, as `dir` (this folder,
+    /// opened with [`Beneath::open_folder`]) reads them: whatever is swapped in for the folder
+    /// since, the listing is of the folder that was opened.
+    pub fn list_opened(&self, dir: &OwnedFd) -> Result<Vec<Entry>, Refused> {
+        entries(dir).map_err(|r| self.refused(r))
+    }
+
+    /// Remove the entry `name` of this folder, opened as `dir`: the name only, so a link is
+    /// removed, never what it points to; a folder is refused (not emptied).
+    pub fn remove_opened(&self, dir: &OwnedFd, name: &OsStr) -> Result<(), Refused> {
+        rustix::fs::unlinkat(dir, name, AtFlags::empty())
+            .map_err(|e| self.join(name).refused(io_reason(e)))
     }
 
     /// Every regular file under this folder, sorted by path. A link, a special file or a file

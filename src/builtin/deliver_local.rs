@@ -1,21 +1,27 @@
-//! deliver_local: copies a package (and its manifest) into a folder and proves the copy by re-reading it.
+//! deliver_local: copies a package (and its manifest) into a folder, replacing its content as a set, and proves each copy by re-reading it.
 use super::receipt::{Receipt, StepFailure};
 use super::{BuiltinStep, Implementation};
-use crate::beneath::Beneath;
-use crate::digest::{hex, sha256_file};
+use crate::beneath::{Beneath, Kind};
+use crate::digest::{hex, sha256_opened};
 use sha2::{Digest, Sha256};
+use std::ffi::OsStr;
 use std::io::{BufWriter, Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// Copies `package_zip` and, if given, `manifest_json` into `dest_dir` (created if needed),
-/// each under its own file name. Sources are opened beneath their folders through no link. Copies land under a temporary name and are renamed, so a
-/// crash never leaves a truncated file under the final name; running it again after a
-/// crash simply copies again.
+/// each under its own file name, replacing the folder's content as a set: every file is first
+/// staged under a temporary name (written, flushed to disk, read back and compared), and only
+/// then renamed into place; every other regular file in the folder (an earlier delivery's, of
+/// another name, or a staged copy a crash left) is then removed. So a copy that fails leaves
+/// the previous delivery as it was, and a delivery never sits beside files of an earlier one.
+/// Sources are opened beneath their folders through no link. Running it again after a crash
+/// simply copies again.
 ///
 /// `dest` is reached through no link beneath its trusted folder (the runtime directory): a
 /// module of another step may have planted one on the way (`deliveries/<tenant>/...`), which
-/// would put this tenant's package in a folder of its choosing. The copies are written
-/// through the folder opened with no link.
+/// would put this tenant's package in a folder of its choosing. The copies are written,
+/// renamed and removed through the folder opened with no link.
 pub fn deliver_local(
     package_zip: &Beneath,
     manifest_json: Option<&Beneath>,
@@ -23,6 +29,10 @@ pub fn deliver_local(
 ) -> Result<Receipt, StepFailure> {
     let dest_dir = dest.path();
     let zip_name = distinct_names(package_zip, manifest_json, &dest_dir)?;
+    let mut sources = vec![(package_zip, zip_name.clone())];
+    if let Some(manifest) = manifest_json {
+        sources.push((manifest, file_name(manifest)?));
+    }
     std::fs::create_dir_all(&dest_dir).map_err(|e| {
         StepFailure::delivery_failed(format!("creating {}: {e}", dest_dir.display()))
     })?;
@@ -33,10 +43,30 @@ pub fn deliver_local(
         StepFailure::delivery_failed(format!("resolving {}: {e}", dest_dir.display()))
     })?;
     let inside = dest.via(&folder);
-    let (sha256, bytes) = copy_verified(package_zip, &inside.join(&zip_name), &shown)?;
-    if let Some(manifest) = manifest_json {
-        copy_verified(manifest, &inside.join(file_name(manifest)?), &shown)?;
+    let staged = sources
+        .iter()
+        .map(|(src, name)| stage(src, &inside, name, &shown))
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<&OsStr> = sources.iter().map(|(_, n)| n.as_os_str()).collect();
+    nothing_in_the_way(dest, &folder, &names, &shown)?;
+    let (sha256, bytes) = (staged[0].sha256.clone(), staged[0].bytes);
+    for (placed, s) in staged.into_iter().enumerate() {
+        s.tmp.persist(inside.join(&s.name)).map_err(|e| {
+            StepFailure::delivery_failed(format!(
+                "renaming the staged copy of {} into place: {}{}",
+                shown.join(&s.name).display(),
+                e.error,
+                if placed > 0 {
+                    "; the files before it in this delivery are already in place"
+                } else {
+                    "; the previous delivery is as it was"
+                }
+            ))
+        })?;
     }
+    // Best effort: the copies were synced before the renames; this makes the renames last.
+    let _ = rustix::fs::fsync(&folder);
+    sweep(dest, &folder, &names, &shown)?;
     Ok(Receipt {
         provider: "local".into(),
         remote_path: shown.join(&zip_name).display().to_string(),
@@ -48,7 +78,7 @@ pub fn deliver_local(
 }
 
 /// The package's file name, when it and the manifest's differ (one would overwrite the other).
-fn distinct_names(
+pub fn distinct_names(
     package_zip: &Beneath,
     manifest_json: Option<&Beneath>,
     dest_dir: &Path,
@@ -73,21 +103,34 @@ fn file_name(src: &Beneath) -> Result<PathBuf, StepFailure> {
     })
 }
 
-/// Copies `src` to `dest`, hashing the source as it is read, then re-reads the copy and
-/// compares size and SHA-256: a short write or a corrupting disk shows up here, not later
-/// at the recipient. Messages name the copy in `shown`, the folder's real path.
-fn copy_verified(src: &Beneath, dest: &Path, shown: &Path) -> Result<(String, u64), StepFailure> {
+/// A verified copy under a temporary name in the delivery folder, to be renamed to `name`
+/// (removed when dropped instead).
+struct Staged {
+    tmp: tempfile::NamedTempFile,
+    name: PathBuf,
+    sha256: String,
+    bytes: u64,
+}
+
+/// Copies `src` to a temporary file in `dir` (the delivery folder, opened), hashing the source
+/// as it is read, flushes it to disk, then re-reads the copy and compares size and SHA-256: a
+/// short write or a corrupting disk shows up here, before anything of the previous delivery
+/// is replaced, not later at the recipient. Messages name the copy as `shown`/`name`, the
+/// folder's real path.
+fn stage(src: &Beneath, dir: &Path, name: &Path, shown: &Path) -> Result<Staged, StepFailure> {
     let mut input = src
         .open_file()
         .map_err(|r| StepFailure::module_failed(format!("reading {r}")))?;
     let src = src.path();
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let named = shown.join(dest.file_name().unwrap_or_default());
+    let named = shown.join(name);
     let write_failed = |e: std::io::Error| {
-        StepFailure::delivery_failed(format!("writing {}: {e}", named.display()))
+        StepFailure::delivery_failed(format!(
+            "writing {}: {e}; the previous delivery is as it was",
+            named.display()
+        ))
     };
     let tmp = tempfile::Builder::new()
-        .prefix(".delivery-")
+        .prefix(STAGED_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(write_failed)?;
@@ -117,19 +160,80 @@ fn copy_verified(src: &Beneath, dest: &Path, shown: &Path) -> Result<(String, u6
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(write_failed)?;
     }
-    tmp.persist(dest).map_err(|e| write_failed(e.error))?;
     let expected = hex(&hasher.finalize());
-
-    let (copied_sha, copied_bytes) = sha256_file(dest)
-        .map_err(|e| StepFailure::delivery_failed(format!("re-reading the copy: {}", e.message)))?;
+    let (copied_sha, copied_bytes) = tmp
+        .reopen()
+        .map_err(|e| StepFailure::delivery_failed(format!("re-reading the copy: {e}")))
+        .and_then(|f| {
+            sha256_opened(f, &named).map_err(|e| {
+                StepFailure::delivery_failed(format!("re-reading the copy: {}", e.message))
+            })
+        })?;
     if copied_bytes != bytes || copied_sha != expected {
         return Err(StepFailure::delivery_failed(format!(
-            "the copy at {} does not match {}: {copied_bytes} bytes, sha256 {copied_sha}; expected {bytes} bytes, sha256 {expected}",
+            "the copy at {} does not match {}: {copied_bytes} bytes, sha256 {copied_sha}; expected {bytes} bytes, sha256 {expected}; the previous delivery is as it was",
             named.display(),
             src.display()
         )));
     }
-    Ok((expected, bytes))
+    Ok(Staged {
+        tmp,
+        name: name.to_path_buf(),
+        sha256: expected,
+        bytes,
+    })
+}
+
+/// How staged copies are named: hidden, so no reader takes one for a delivered file.
+const STAGED_PREFIX: &str = ".delivery-";
+
+/// No folder sits where a copy is to be renamed: found before anything is renamed, so the
+/// previous delivery stays whole. (A file, a link or a FIFO there is replaced by the rename,
+/// the link itself, never what it points to.)
+fn nothing_in_the_way(
+    dest: &Beneath,
+    folder: &OwnedFd,
+    names: &[&OsStr],
+    shown: &Path,
+) -> Result<(), StepFailure> {
+    let entries = dest
+        .list_opened(folder)
+        .map_err(|r| StepFailure::delivery_failed(format!("listing the delivery folder: {r}")))?;
+    match entries
+        .iter()
+        .find(|e| e.meta.kind == Kind::Folder && names.contains(&e.name.as_os_str()))
+    {
+        Some(e) => Err(StepFailure::delivery_failed(format!(
+            "{} is a folder, so the copy cannot take its name; the previous delivery is as it was: remove the folder and retry",
+            shown.join(&e.name).display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Remove every regular file of the folder (single-linked: the kind the platform writes) that
+/// this delivery did not deliver: an earlier delivery's package or manifest of another name,
+/// or a staged copy a crash left. Links, folders and anything else are left alone.
+fn sweep(
+    dest: &Beneath,
+    folder: &OwnedFd,
+    names: &[&OsStr],
+    shown: &Path,
+) -> Result<(), StepFailure> {
+    let failed = |r: crate::beneath::Refused| {
+        StepFailure::delivery_failed(format!(
+            "the delivery is in place in {}, but a file of an earlier one could not be removed: {r}",
+            shown.display()
+        ))
+    };
+    for e in dest.list_opened(folder).map_err(failed)? {
+        let stale =
+            e.meta.kind == Kind::File && e.meta.links == 1 && !names.contains(&e.name.as_os_str());
+        if stale {
+            dest.remove_opened(folder, &e.name).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 /// deliver_local as a step: to `<runtime>/deliveries/<tenant>/<work order>/<step>/`.

@@ -1,4 +1,4 @@
-//! deliver_local against a real file system: copies, verifies, receipts and failures.
+//! deliver_local against a real file system: copies, verifies, receipts and failures; through the orchestrator, runs that share its folder.
 // Tests fail by panicking; expect() carries the context.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,4 +111,118 @@ fn a_link_on_the_way_to_the_destination_fails_and_nothing_lands_behind_it() {
     assert_eq!(failure.reason_slug, "delivery_failed");
     assert_has(&failure.message, "symbolic link");
     assert!(!elsewhere.join("wo-1/deliver/package.zip").exists());
+}
+
+/// A deliver_local step of one step, delivering tenant assets (its work order's `inputs`).
+fn delivery_order(inputs: &str) -> String {
+    format!(
+        "work_order_id: w\nsteps:\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs: {inputs}\n"
+    )
+}
+
+const FOLDER: &str = "runtime/deliveries/t1/w/deliver";
+
+/// The names in the step's delivery folder, sorted.
+fn delivered_names(fx: &crate::support::Fx) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fx.path(FOLDER))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// audit4 F2 (a, b): every run of a step delivers into the same folder (SPEC §2), and files
+/// were copied one by one: a run that delivered no manifest, or a package of another name,
+/// left the earlier run's files beside its own (a manifest naming another package's digest).
+/// Now a delivery replaces the folder's content as a set: the earlier run's package and
+/// manifest, and a staged copy a crash left, are removed; a link (its target untouched) and a
+/// folder, which the platform never puts there, are left alone. integrity-validate counts the
+/// earlier receipt's file as absent, not as a problem.
+#[test]
+fn a_later_runs_delivery_replaces_the_folder_and_leaves_nothing_of_the_earlier_one() {
+    use crate::support::orch::{run_of, step_of};
+    use crate::support::Transcript;
+    let fx = crate::support::Fx::new();
+    fx.write("tenants/t1/assets/a.zip", b"PK run one");
+    fx.write(
+        "tenants/t1/assets/manifest.json",
+        b"{\"package\": \"a.zip\"}\n",
+    );
+    fx.write("tenants/t1/assets/b.zip", b"PK run two");
+    fx.topup(10, "r1");
+    fx.workorder(
+        "w",
+        &delivery_order("{package_zip: {asset: a.zip}, manifest_json: {asset: manifest.json}}"),
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    assert_eq!(delivered_names(&fx), ["a.zip", "manifest.json"]);
+
+    fx.write(
+        &format!("{FOLDER}/.delivery-left.tmp"),
+        b"a crash's staged copy",
+    );
+    fx.write("elsewhere/target.txt", b"not the platform's");
+    std::os::unix::fs::symlink(
+        fx.path("elsewhere/target.txt"),
+        fx.path(&format!("{FOLDER}/a-link")),
+    )
+    .unwrap();
+    std::fs::create_dir(fx.path(&format!("{FOLDER}/a-folder"))).unwrap();
+    fx.workorder("w", &delivery_order("{package_zip: {asset: b.zip}}"));
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}");
+    let run = run_of(&sum, "w");
+    assert_eq!(run["run"], 2, "{sum}");
+    assert_eq!(step_of(run, "deliver")["status"], "COMPLETED", "{sum}");
+    assert_eq!(delivered_names(&fx), ["a-folder", "a-link", "b.zip"]);
+    assert_eq!(fx.bytes(&format!("{FOLDER}/b.zip")), b"PK run two");
+    assert_eq!(fx.bytes("elsewhere/target.txt"), b"not the platform's");
+
+    let out = fx.run(&["integrity-validate", "--json"]);
+    let report = out.json();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["runtime"]["deliveries_checked"], 1, "{report}");
+    assert_eq!(report["runtime"]["deliveries_absent"], 1, "{report}");
+}
+
+/// audit4 F2 (c): the package was copied into place, then the manifest's copy failed (here a
+/// folder sits at its name): the step failed `delivery_failed`, refunded, yet the previous
+/// delivery's package was already replaced. Now every file is staged first and nothing is
+/// renamed until all are: the previous delivery stays whole, and no staged copy is left.
+#[test]
+fn a_delivery_that_fails_partway_leaves_the_previous_one_whole_and_is_refunded() {
+    use crate::support::orch::{run_of, step_of};
+    let fx = crate::support::Fx::new();
+    fx.write("tenants/t1/assets/a.zip", b"PK run one");
+    fx.write("tenants/t1/assets/v2/a.zip", b"PK run two");
+    fx.write("tenants/t1/assets/manifest.json", b"{}\n");
+    fx.topup(10, "r1");
+    fx.workorder(
+        "w",
+        &delivery_order("{package_zip: {asset: a.zip}, manifest_json: {asset: manifest.json}}"),
+    );
+    assert_eq!(fx.orchestrate(&[]).0, 0);
+    std::fs::remove_file(fx.path(&format!("{FOLDER}/manifest.json"))).unwrap();
+    std::fs::create_dir_all(fx.path(&format!("{FOLDER}/manifest.json/x"))).unwrap();
+
+    fx.workorder(
+        "w",
+        &delivery_order("{package_zip: {asset: v2/a.zip}, manifest_json: {asset: manifest.json}}"),
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "its only step failed: {sum}\n{stderr}");
+    let deliver = step_of(run_of(&sum, "w"), "deliver");
+    assert_eq!(deliver["reason_slug"], "delivery_failed", "{sum}");
+    assert_has(
+        deliver["message"].as_str().unwrap_or_default(),
+        "is a folder",
+    );
+    assert_eq!(fx.bytes(&format!("{FOLDER}/a.zip")), b"PK run one");
+    assert_eq!(delivered_names(&fx), ["a.zip", "manifest.json"]);
+    let refunds = fx.of_type("billing.jsonl", "REFUND");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["reason_slug"], "delivery_failed");
+    assert_eq!(fx.of_type("evidence.jsonl", "delivery_receipt").len(), 1);
 }
