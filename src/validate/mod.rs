@@ -2,6 +2,7 @@
 pub mod assets;
 pub mod bindings;
 pub mod contracts;
+pub mod deliveries;
 pub mod entitlements;
 pub mod gating;
 pub mod identity;
@@ -121,6 +122,7 @@ const WORK_ORDER_CHECKS: &[WoCheck] = &[
     inputs::check,
     assets::check,
     package::check,
+    deliveries::check,
     releases::check,
 ];
 

@@ -13,20 +13,16 @@ struct Case {
     says: &'static str,
 }
 
-const CASES: [Case; 2] = [
+/// (deliver_local's package and manifest of one file name, which its check also refuses, are
+/// known from the work order and module.yml: consistency-validate finds them, see
+/// `a_package_and_manifest_of_one_name_are_refused_before_anything_is_charged`.)
+const CASES: [Case; 1] = [
     // The fixture's profile has no github: block: there is nowhere to upload to.
     Case {
         module_id: "deliver_github_release",
         shipped: true,
         inputs: "package_zip: {asset: a/pkg.zip}",
         says: "no github: block",
-    },
-    // The copies would overwrite each other in the delivery folder.
-    Case {
-        module_id: "deliver_local",
-        shipped: false,
-        inputs: "package_zip: {asset: a/pkg.zip}\n      manifest_json: {asset: b/pkg.zip}",
-        says: "have the same file name",
     },
 ];
 
@@ -94,5 +90,63 @@ fn a_package_whose_name_github_would_rewrite_is_refused_before_the_charge() {
         "{sum}"
     );
     assert_eq!(fx.of_type("billing.jsonl", "SPEND").len(), 0);
+    assert_eq!(fx.balance(), 10);
+}
+
+/// deliver_local's package and manifest of one file name would overwrite each other in the
+/// delivery folder, and both names are fixed by the work order (asset names) and module.yml
+/// (output paths): consistency-validate reports it at the step's manifest_json (its file and
+/// line), and the orchestrator does not run the work order, so nothing is charged, the
+/// packaging step before the delivery included. Until 2026-12-03 (audit4 F3) the packaging
+/// step was charged on every pass, and the delivery then failed `input_invalid`.
+#[test]
+fn a_package_and_manifest_of_one_name_are_refused_before_anything_is_charged() {
+    use crate::support::check::find;
+    use crate::support::Transcript;
+    let fx = Fx::new();
+    fx.write("tenants/t1/assets/b/package.zip", b"PK other");
+    fx.workorder(
+        "ship",
+        "work_order_id: ship
+steps:
+  - step_id: make
+    module_id: gen
+    kind: transform
+    inputs: {text: a b}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs: [{from_step: make, output_id: data_json, as_path: data.json}]
+  - step_id: ship
+    module_id: deliver_local
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+      manifest_json: {asset: b/package.zip}
+",
+    );
+    fx.topup(10, "r1");
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    let v = out.json();
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    let f = find(&v["errors"], "file", "tenants/t1/workorders/ship.yml");
+    assert_eq!(f["field"], "steps[2].inputs.manifest_json", "{v}");
+    assert_eq!(f["line"], 17, "{v}");
+    assert!(
+        f["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("have the same file name")),
+        "{v}"
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 1, "an invalid work order: {sum}\n{stderr}");
+    let invalid = find(&sum["invalid"], "work_order_id", "ship");
+    assert!(
+        invalid.to_string().contains("have the same file name"),
+        "{invalid}"
+    );
+    assert!(fx.of_type("billing.jsonl", "SPEND").is_empty());
+    assert!(!fx.path("runtime/runs").exists(), "nothing ran");
     assert_eq!(fx.balance(), 10);
 }

@@ -122,49 +122,66 @@ fn a_refused_connection_fails_delivery_and_is_refunded() {
     assert_eq!(fx.balance(), 9);
 }
 
-/// The recipient check before charging is the one the send uses: an address the send would
-/// refuse (a domain literal, a display-name form, control characters) fails `input_invalid`
-/// with nothing charged for the step, and nothing reaches the server.
+/// The recipient check before charging is the one the send uses, and consistency-validate
+/// runs it on a literal recipient: an address the send would refuse (a domain literal, a
+/// display-name form, control characters, a list, an over-long local part) makes the work
+/// order invalid, so nothing of it runs or is charged, the blob step before the delivery
+/// included, and nothing reaches the server. Until 2026-12-03 (audit4 F3) the blob step was
+/// charged on every pass and the delivery then failed `input_invalid`.
 #[test]
-fn a_recipient_the_send_would_refuse_is_refused_before_charging() {
+fn a_recipient_the_send_would_refuse_is_refused_before_anything_is_charged() {
     let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    let long = format!("{}@example.org", "a".repeat(300));
     for to in [
         "a@[127.0.0.1]",
         "\"Name <a@example.com>\"",
         "\"a@example.com\\r\\nRCPT TO:<b@example.com>\"",
         "not-an-address",
+        "\"a@example.org, b@example.org\"",
+        long.as_str(),
     ] {
         let fx = mail_fx(sink.port, 100);
         let wo = email_workorder(100).replace("client@example.com", to);
         fx.workorder("mail", &wo);
-        let (code, sum, stderr) = fx.orchestrate(&[]);
-        assert_eq!(code, 0, "{to}: a PARTIAL run exits 0: {sum}\n{stderr}");
-        let send = step_of(run_of(&sum, "mail"), "send");
-        assert_eq!(send["status"], "FAILED", "{to}: {sum}");
-        assert_eq!(send["reason_slug"], "input_invalid", "{to}: {sum}");
-        let charged_send = fx
-            .of_type("billing.jsonl", "SPEND")
-            .into_iter()
-            .filter(|s| s["step_id"] == "send")
-            .count();
-        assert_eq!(charged_send, 0, "{to}: the send step was charged");
-        // Only the blob step was charged: its price is the whole bill.
-        let spent: i64 = fx
-            .of_type("billing.jsonl", "SPEND")
-            .iter()
-            .map(|s| s["amount_credits"].as_i64().unwrap())
-            .sum();
-        assert_eq!(fx.balance(), 10 + spent, "{to}");
+        assert_refused_before_anything_is_charged(&fx, to, &[]);
     }
     assert!(sink.messages().is_empty(), "nothing may be sent");
+}
+
+/// consistency-validate names the work order's recipient (file, line, field), and a pass
+/// (`extra` its flags) calls the work order invalid: no run, no SPEND, the balance whole.
+fn assert_refused_before_anything_is_charged(fx: &Fx, to: &str, extra: &[&str]) {
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    let v = out.json();
+    assert_eq!(out.status.code(), Some(1), "{to}: {v}");
+    let f = crate::support::check::find(&v["errors"], "file", "tenants/t1/workorders/mail.yml");
+    assert_eq!(f["field"], "steps[1].inputs.recipient_email", "{to}: {v}");
+    assert_eq!(f["line"], 12, "{to}: {v}");
+    let (code, sum, stderr) = fx.orchestrate(extra);
+    assert_eq!(
+        code, 1,
+        "{to} {extra:?}: an invalid work order: {sum}\n{stderr}"
+    );
+    let invalid = crate::support::check::find(&sum["invalid"], "work_order_id", "mail");
+    assert!(
+        invalid.to_string().contains("recipient_email"),
+        "{to}: {invalid}"
+    );
+    assert!(
+        sum["runs"].as_array().is_some_and(|r| r.is_empty()),
+        "{to}: nothing runs: {sum}"
+    );
+    assert!(fx.of_type("billing.jsonl", "SPEND").is_empty(), "{to}");
+    assert_eq!(fx.balance(), 10, "{to}");
 }
 
 /// A quoted local part that lettre's own address parser takes but its envelope (read back
 /// from the To header) refuses used to pass the check before charging, be charged, then
 /// fail `input_invalid` with no refund, again at each --retry-failed (audit-deliver #1).
-/// The check before charging now composes the message as the send does: refused, with
-/// nothing charged, on the first pass and on the retry. A quoted form lettre does take is
-/// delivered. No step that was charged ends `input_invalid`.
+/// The check before charging composes the message as the send does, and consistency-validate
+/// runs it on the literal recipient: the work order is invalid, nothing charged, on the first
+/// pass and on the retry. A quoted form lettre does take is delivered. No step that was
+/// charged ends `input_invalid`.
 #[test]
 fn a_quoted_recipient_is_refused_before_charging_or_delivered() {
     let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
@@ -180,22 +197,8 @@ fn a_quoted_recipient_is_refused_before_charging_or_delivered() {
             &email_workorder(100).replace("client@example.com", to),
         );
         for pass in [&[][..], &["--retry-failed"][..]] {
-            let (code, sum, stderr) = fx.orchestrate(pass);
-            assert_eq!(code, 0, "{to} {pass:?}: {sum}\n{stderr}");
-            let send = step_of(run_of(&sum, "mail"), "send");
-            assert_eq!(send["reason_slug"], "input_invalid", "{to} {pass:?}: {sum}");
+            assert_refused_before_anything_is_charged(&fx, to, pass);
         }
-        let spends = fx.of_type("billing.jsonl", "SPEND");
-        assert!(
-            spends.iter().all(|s| s["step_id"] != "send"),
-            "{to}: the send step was charged: {spends:?}"
-        );
-        assert_no_charged_step_ends_input_invalid(&fx);
-        let spent: i64 = spends
-            .iter()
-            .map(|s| s["amount_credits"].as_i64().unwrap())
-            .sum();
-        assert_eq!(fx.balance(), 10 + spent, "{to}");
     }
     assert!(sink.messages().is_empty(), "nothing may be sent");
 
