@@ -116,17 +116,45 @@ pub fn deliver_email(
     subject: &str,
     deadline: &Deadline,
 ) -> Result<Receipt, StepFailure> {
-    let secrets: Vec<String> = credentials
-        .as_ref()
-        .map(|(u, p)| vec![u.clone(), p.clone()])
-        .unwrap_or_default();
+    let any = |_: u64, _: &str| Ok(());
+    deliver_email_as_read(
+        settings,
+        credentials,
+        package_zip,
+        recipient,
+        subject,
+        deadline,
+        &any,
+    )
+}
+
+/// [`deliver_email`], the package's bytes as read (length, SHA-256) first handed to `as_read`,
+/// which may refuse them before anything is sent (a step checks them against the digest its
+/// package's step recorded: `BuiltinStep::check_as_read`).
+pub fn deliver_email_as_read(
+    settings: &SmtpSettings,
+    credentials: Option<(String, String)>,
+    package_zip: &Beneath,
+    recipient: &str,
+    subject: &str,
+    deadline: &Deadline,
+    as_read: &dyn Fn(u64, &str) -> Result<(), StepFailure>,
+) -> Result<Receipt, StepFailure> {
+    // Belt and braces: a server may echo a user name, and an error chain may carry anything.
+    // The modules' redactor (values of 4 bytes or more: a user name `u` would mask every `u`).
+    let secrets = crate::runner::redact::Redactor::new(
+        credentials
+            .as_ref()
+            .map(|(u, p)| vec![u.clone(), p.clone()])
+            .unwrap_or_default(),
+    );
     let mail = Mail {
         package_zip,
         recipient,
         subject,
     };
-    send(settings, credentials, &mail, deadline).map_err(|mut failure| {
-        failure.message = redact(&failure.message, &secrets);
+    send(settings, credentials, &mail, deadline, as_read).map_err(|mut failure| {
+        failure.message = secrets.redact(&failure.message);
         failure
     })
 }
@@ -241,7 +269,16 @@ impl Implementation for DeliverEmail {
                 .map_err(StepFailure::input_invalid)?;
             let (to, subject) = (s.text("recipient_email"), s.text("subject"));
             let credentials = credentials_from_secrets();
-            deliver_email(&settings, credentials, &zip, to, subject, &s.deadline)
+            let as_read = |bytes: u64, sha256: &str| s.check_as_read("package_zip", bytes, sha256);
+            deliver_email_as_read(
+                &settings,
+                credentials,
+                &zip,
+                to,
+                subject,
+                &s.deadline,
+                &as_read,
+            )
         });
         sent.map(Some).map_err(|f| match f.reason_slug {
             Failure::InputInvalid => StepFailure::delivery_failed(format!(
@@ -265,6 +302,7 @@ fn send(
     credentials: Option<(String, String)>,
     mail: &Mail,
     deadline: &Deadline,
+    as_read: &dyn Fn(u64, &str) -> Result<(), StepFailure>,
 ) -> Result<Receipt, StepFailure> {
     let Mail {
         package_zip,
@@ -290,6 +328,7 @@ fn send(
     // The file may have grown since the metadata check; the cap is about what is sent.
     check_size(&zip_path, bytes)?;
     let sha256 = sha256_hex(&data);
+    as_read(bytes, &sha256)?;
     let file_name = attachment_name(&zip_path);
     // The precheck composed this message already (with a stand-in for the bytes): a
     // refusal now is not the tenant's input, and the step was charged, so refundable.
@@ -629,16 +668,6 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Belt and braces: a server may echo a user name, and an error chain may carry anything.
-fn redact(message: &str, secrets: &[String]) -> String {
-    secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .fold(message.to_string(), |m, s| {
-            m.replace(s.as_str(), "[redacted]")
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,12 +742,7 @@ mod tests {
     }
 
     #[test]
-    fn redaction_and_loopback() {
-        let secrets = vec!["alice".to_string(), "s3cret".to_string()];
-        assert_eq!(
-            redact("535 alice s3cret bad", &secrets),
-            "535 [redacted] [redacted] bad"
-        );
+    fn loopback_hosts() {
         assert!(is_loopback("127.0.0.1") && is_loopback("::1") && is_loopback("LOCALHOST"));
         assert!(!is_loopback("smtp.example.com"));
     }

@@ -27,6 +27,19 @@ pub fn deliver_local(
     manifest_json: Option<&Beneath>,
     dest: &Beneath,
 ) -> Result<Receipt, StepFailure> {
+    deliver_local_as_read(package_zip, manifest_json, dest, &|_, _, _| Ok(()))
+}
+
+/// [`deliver_local`], each staged copy's bytes as read (its input's name, `package_zip` or
+/// `manifest_json`, its length and SHA-256) first handed to `as_read`, which may refuse them
+/// before anything is renamed into place (a step checks them against the digests the
+/// producing step recorded: `BuiltinStep::check_as_read`).
+pub fn deliver_local_as_read(
+    package_zip: &Beneath,
+    manifest_json: Option<&Beneath>,
+    dest: &Beneath,
+    as_read: &dyn Fn(&str, u64, &str) -> Result<(), StepFailure>,
+) -> Result<Receipt, StepFailure> {
     let dest_dir = dest.path();
     let zip_name = distinct_names(package_zip, manifest_json, &dest_dir)?;
     let mut sources = vec![(package_zip, zip_name.clone())];
@@ -47,6 +60,9 @@ pub fn deliver_local(
         .iter()
         .map(|(src, name)| stage(src, &inside, name, &shown))
         .collect::<Result<Vec<_>, _>>()?;
+    for (s, input) in staged.iter().zip(["package_zip", "manifest_json"]) {
+        as_read(input, s.bytes, &s.sha256)?;
+    }
     let names: Vec<&OsStr> = sources.iter().map(|(_, n)| n.as_os_str()).collect();
     nothing_in_the_way(dest, &folder, &names, &shown)?;
     let (sha256, bytes) = (staged[0].sha256.clone(), staged[0].bytes);
@@ -260,6 +276,7 @@ impl Implementation for DeliverLocal {
 
     fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
         let (zip, manifest, dest) = sources(s)?;
-        deliver_local(&zip, manifest.as_ref(), &dest).map(Some)
+        let as_read = |input: &str, bytes: u64, sha256: &str| s.check_as_read(input, bytes, sha256);
+        deliver_local_as_read(&zip, manifest.as_ref(), &dest, &as_read).map(Some)
     }
 }

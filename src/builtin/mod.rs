@@ -9,8 +9,10 @@ pub mod package_std;
 pub mod receipt;
 
 pub use deadline::Deadline;
-pub use deliver_email::{deliver_email, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES};
-pub use deliver_local::deliver_local;
+pub use deliver_email::{
+    deliver_email, deliver_email_as_read, SmtpSettings, SmtpTls, EMAIL_MAX_PACKAGE_BYTES,
+};
+pub use deliver_local::{deliver_local, deliver_local_as_read};
 pub use package::{build_package, ManifestEntry, PackSource, PackageSummary};
 pub use receipt::{Receipt, StepFailure};
 
@@ -72,6 +74,38 @@ impl BuiltinStep<'_> {
     pub fn input_file(&self, name: &str) -> Result<Option<Beneath>, StepFailure> {
         let inputs = self.files.join("inputs");
         bound_file(self.step, name, self.produced, &inputs).map_err(StepFailure::module_failed)
+    }
+
+    /// For input `name` bound to an earlier step's file output: the bytes just read from it
+    /// (`bytes`, `sha256`, hashed as they were read) must be the ones that step's outcome
+    /// recorded. The binding was checked before the step ran; a file swapped between that
+    /// check and this read would otherwise be delivered as the tenant's, under a receipt
+    /// naming its digest. Checked where the bytes are read anyway: no extra pass over them.
+    pub fn check_as_read(&self, name: &str, bytes: u64, sha256: &str) -> Result<(), StepFailure> {
+        let Some(crate::workorder::model::InputValue::Output {
+            from_step,
+            output_id,
+        }) = self.step.inputs.get(name)
+        else {
+            return Ok(());
+        };
+        let recorded = self.produced.get(from_step).and_then(|p| {
+            p.recorded
+                .iter()
+                .find(|r| &r.output_id == output_id && r.files.is_none())
+        });
+        match recorded {
+            Some(r) if r.bytes == bytes && r.sha256 == sha256 => Ok(()),
+            Some(r) => Err(StepFailure::module_failed(format!(
+                "input '{name}' (output '{output_id}' of step '{from_step}') changed while it was read: {bytes} bytes, sha256 {}; step '{from_step}' recorded {} bytes, sha256 {}; nothing of it was delivered as the tenant's",
+                crate::digest::short(sha256),
+                r.bytes,
+                crate::digest::short(&r.sha256)
+            ))),
+            None => Err(StepFailure::module_failed(format!(
+                "input '{name}': step '{from_step}' records no file output '{output_id}'"
+            ))),
+        }
     }
 
     /// The required `package_zip` input of a delivery.

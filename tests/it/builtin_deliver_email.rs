@@ -461,3 +461,32 @@ fn a_subject_with_a_very_long_word_is_delivered_unchanged() {
     let plain_words = smtp::header(&messages[2].eml, "Subject").unwrap();
     assert!(!plain_words.contains("=?"), "{plain_words:.100}");
 }
+
+/// The package's bytes as read go to `as_read` before the server is contacted: bytes the step
+/// refuses (not what its producing step recorded: a package swapped after the binding's
+/// check) are never sent.
+#[test]
+fn bytes_refused_as_read_are_never_sent() {
+    let sink = SmtpSink::start(SinkOptions::default());
+    let tmp = temp_dir();
+    let zip = package(tmp.path(), 1000);
+    let want = sha256_hex(&std::fs::read(&zip).unwrap());
+    let seen = std::cell::RefCell::new(None);
+    let as_read = |bytes: u64, sha256: &str| {
+        *seen.borrow_mut() = Some((bytes, sha256.to_string()));
+        Err(StepFailure::module_failed("not as recorded"))
+    };
+    let failure = platform::builtin::deliver_email_as_read(
+        &plain(sink.port),
+        None,
+        &at(&zip),
+        RECIPIENT,
+        "x",
+        &step_deadline(),
+        &as_read,
+    )
+    .expect_err("refused");
+    assert!(failure.message.contains("not as recorded"), "{failure}");
+    assert_eq!(seen.into_inner(), Some((1000, want)));
+    assert!(sink.messages().is_empty(), "nothing was sent");
+}

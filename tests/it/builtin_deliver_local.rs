@@ -226,3 +226,52 @@ fn a_delivery_that_fails_partway_leaves_the_previous_one_whole_and_is_refunded()
     assert_eq!(refunds[0]["reason_slug"], "delivery_failed");
     assert_eq!(fx.of_type("evidence.jsonl", "delivery_receipt").len(), 1);
 }
+
+/// The bytes read for each copy go to `as_read` before anything is renamed into place: the
+/// step refuses bytes its producing step did not record (a package swapped after the
+/// binding's check), and then the previous delivery stays whole and no staged file is left.
+/// (The raced version against the real binary: hostile_tenants::a_package_swapped_while_it_is_delivered_is_delivered_only_as_recorded.)
+#[test]
+fn bytes_refused_as_read_are_never_renamed_into_place() {
+    let tmp = temp_dir();
+    let (zip, manifest) = inputs(tmp.path());
+    let dest = tmp.path().join("deliveries/acme/wo-1/deliver");
+    deliver_local(&at(&zip), None, &at(&dest)).expect("first delivery");
+    let before = std::fs::read(dest.join("package.zip")).unwrap();
+    std::fs::write(&zip, b"other bytes").unwrap();
+    let want = sha256_hex(b"other bytes");
+    let seen = std::cell::RefCell::new(Vec::new());
+    let as_read = |input: &str, bytes: u64, sha256: &str| {
+        seen.borrow_mut()
+            .push((input.to_string(), bytes, sha256.to_string()));
+        if input == "manifest_json" {
+            Err(platform::builtin::StepFailure::module_failed(
+                "not as recorded",
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let failure = platform::builtin::deliver_local_as_read(
+        &at(&zip),
+        Some(&at(&manifest)),
+        &at(&dest),
+        &as_read,
+    )
+    .expect_err("refused");
+    assert_has(&failure.message, "not as recorded");
+    let seen = seen.into_inner();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].1, seen[0].2.as_str()),
+        ("package_zip", 11, want.as_str())
+    );
+    assert_eq!(seen[1].0, "manifest_json");
+    // Nothing of the refused delivery is in the folder: the first one is whole.
+    let names: Vec<String> = std::fs::read_dir(&dest)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["package.zip"], "{names:?}");
+    assert_eq!(std::fs::read(dest.join("package.zip")).unwrap(), before);
+}

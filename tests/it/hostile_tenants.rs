@@ -783,3 +783,106 @@ fn a_selected_value_over_the_allowance_is_refused_before_it_is_built_or_charged(
     let step_dir = outputs_of(&fx, run, "b").parent().unwrap().to_path_buf();
     assert!(!step_dir.join("inputs.json").exists());
 }
+
+fn package_race_order(id: &str) -> String {
+    format!(
+        "work_order_id: {id}\nsteps:\n  - {{step_id: s, module_id: tamper, kind: transform, inputs: {{mode: plain}}}}\n  - step_id: pack\n    module_id: package_std\n    kind: packaging\n    inputs:\n      bound_outputs:\n        - {{from_step: s, output_id: data, as_path: data.txt}}\n  - step_id: deliver\n    module_id: deliver_local\n    kind: delivery\n    inputs:\n      package_zip: {{from_step: pack, output_id: package_zip}}\n"
+    )
+}
+
+/// Pairs (pack's package.zip, a same-name regular file beside its outputs holding the
+/// package with its last byte flipped) of every pack step whose package exists.
+fn package_pairs(runs: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let dirs = |p: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let mut pairs = Vec::new();
+    for wo in dirs(runs) {
+        for run in dirs(&wo) {
+            let (zip, other) = (
+                run.join("pack/outputs/package.zip"),
+                run.join("pack/tampered.zip"),
+            );
+            if other.symlink_metadata().is_err() {
+                let Ok(mut bytes) = std::fs::read(&zip) else {
+                    continue;
+                };
+                if let Some(last) = bytes.last_mut() {
+                    *last ^= 1;
+                }
+                let _ = std::fs::write(&other, &bytes);
+            }
+            pairs.push((zip, other));
+        }
+    }
+    pairs
+}
+
+/// Attack: while deliver_local reads a package (checked against pack's recorded digest just
+/// before), a thread swaps it with a regular file of other bytes (RENAME_EXCHANGE: the path
+/// is always one or the other). Whatever the interleaving, a delivery that completes
+/// delivered the bytes pack's outcome recorded, and its receipt says so; one that read the
+/// other bytes fails and is refunded (or is refused before its charge). Until 2026-12-03 the
+/// copy was checked against its own source only: a swap between the binding's check and the
+/// copy was delivered under a "verified" receipt naming the swapped bytes.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_package_swapped_while_it_is_delivered_is_delivered_only_as_recorded() {
+    let (fx, ids) = fx_with_orders("prace", OUTPUT_RACE_ORDERS, package_race_order);
+    let runs = fx.path("runtime/runs/t1");
+    let swapper = Swapper::start(move || package_pairs(&runs));
+    let out = fx.run(&["orchestrator", "--json"]);
+    let swaps = swapper.finish();
+    assert!(swaps > 0, "the swapper never ran: {}", out.text());
+    let summary = out.json();
+    let outcomes = fx.records("evidence.jsonl");
+    let recorded_package = |wo: &str| -> Option<String> {
+        outcomes.iter().find_map(|r| {
+            let ok =
+                r["type"] == "step_outcome" && r["work_order_id"] == wo && r["step_id"] == "pack";
+            ok.then(|| {
+                r["outputs"]
+                    .as_array()?
+                    .iter()
+                    .find(|o| o["output_id"] == "package_zip")?["sha256"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .flatten()
+        })
+    };
+    let (mut delivered, mut refused) = (0, 0);
+    for id in &ids {
+        let run = run_of(&summary, id);
+        let deliver = run["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step_id"] == "deliver")
+            .unwrap();
+        match (deliver["status"].as_str(), deliver["reason_slug"].as_str()) {
+            (Some("COMPLETED"), _) => {
+                let receipt = outcomes
+                    .iter()
+                    .find(|r| r["type"] == "delivery_receipt" && r["work_order_id"] == id.as_str())
+                    .unwrap_or_else(|| panic!("{id}: no receipt"));
+                assert_eq!(
+                    receipt["sha256"].as_str(),
+                    recorded_package(id).as_deref(),
+                    "{id}: delivered bytes pack never recorded"
+                );
+                delivered += 1;
+            }
+            (Some("FAILED"), Some("input_invalid" | "module_failed")) => {
+                assert_eq!(net_charge(&fx, id, "deliver"), 0, "{id}: charged");
+                eprintln!("hostile: package race: {id}: {}", deliver["message"]);
+                refused += 1;
+            }
+            (Some("SKIPPED"), _) => {}
+            other => panic!("{id}: unexpected {other:?}: {run}"),
+        }
+    }
+    eprintln!("hostile: package race: {swaps} swaps, {delivered} delivered as recorded, {refused} refused");
+}
