@@ -111,6 +111,14 @@ impl Implementation for DeliverGithubRelease {
             .map_err(|r| r.to_string())
             .and_then(|mut f| crate::beneath::copy_opened(&mut f, &copy).map_err(|e| e.to_string()))
             .map_err(|why| StepFailure::module_failed(format!("input 'package_zip': {why}")))?;
+        // What is uploaded is this copy: its bytes must be the ones the package's step
+        // recorded (a swap between the binding's check and the copy is caught here).
+        let (sha256, bytes) = crate::digest::sha256_file(&copy)
+            .map_err(|e| StepFailure::module_failed(format!("input 'package_zip': {e}")))?;
+        if let Err(refused) = s.check_as_read("package_zip", bytes, &sha256) {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(refused);
+        }
         let delivered = deliver_to_release(&client, &owner, &copy);
         let _ = std::fs::remove_dir_all(&staged);
         let d = delivered.map_err(|e| {
