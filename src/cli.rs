@@ -482,7 +482,7 @@ pub struct InitArgs {
     /// The repository whose releases the workflows install platform from
     #[arg(long, value_name = "OWNER/NAME")]
     pub release_repo: Option<String>,
-    /// SHA-256 of this version's x86_64-unknown-linux-musl archive (its line in SHA256SUMS)
+    /// SHA-256 of this version's x86_64-unknown-linux-musl archive (the hash on its line of SHA256SUMS, or the line)
     #[arg(long, value_name = "HEX")]
     pub release_sha256: Option<String>,
     #[command(flatten)]

@@ -32,7 +32,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "publish",
-        "Examples:\n  platform publish --no-publish --actor alice            stage packages and evidence\n  platform publish --runtime-profile config/runtime_profile.dev_github.yml",
+        "Examples:\n  platform publish --no-publish --actor alice            stage packages and evidence\n  platform publish --runtime-profile config/runtime_profile.dev_github.yml\n\nIn a repository made by `platform init` the profile is config/runtime_profile.github.yml.",
     ),
     (
         "statement",
@@ -44,7 +44,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "runs",
-        "Examples:\n  platform runs\n  platform runs --tenant-id acme --work-order-id wo-1 --json   an array, one entry per run",
+        "Examples:\n  platform runs\n  platform runs --tenant-id acme --work-order-id weekly-digest --json   an array, one entry per run",
     ),
     (
         "schema",
@@ -56,7 +56,8 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "init",
-        "Examples:\n  platform init my-platform\n  platform init my-platform --release-repo owner/platform --release-sha256 <hex>\n\nThe workflows install this version of platform from the releases of --release-repo and\ncheck it against --release-sha256 (the x86_64-unknown-linux-musl line of SHA256SUMS).",
+        "Examples:\n  platform init my-platform\n  platform init my-platform --release-repo owner/platform --release-sha256 <hex>\n\nThe workflows install this version of platform from the releases of --release-repo and\ncheck it against --release-sha256 (the hash on the x86_64-unknown-linux-musl line of
+SHA256SUMS; the whole line pasted is taken too).",
     ),
     (
         "completions",
@@ -80,15 +81,15 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "state",
-        "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml\n  platform orchestrator --runtime-profile config/runtime_profile.dev_github.yml\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml",
+        "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml\n  platform orchestrator --runtime-profile config/runtime_profile.dev_github.yml\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml\n\nIn a repository made by `platform init` the profile is config/runtime_profile.github.yml.",
     ),
     (
         "state pull",
-        "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml",
+        "Examples:\n  platform state pull --runtime-profile config/runtime_profile.dev_github.yml\n\nIn a repository made by `platform init` the profile is config/runtime_profile.github.yml.",
     ),
     (
         "state push",
-        "Examples:\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml",
+        "Examples:\n  platform state push --runtime-profile config/runtime_profile.dev_github.yml\n\nIn a repository made by `platform init` the profile is config/runtime_profile.github.yml.",
     ),
     (
         "module",

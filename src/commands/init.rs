@@ -15,11 +15,13 @@ pub fn run(_ctx: &Ctx, args: &InitArgs) -> Result<Report> {
 
 impl View for InitOutcome {
     fn text(&self) -> String {
-        let dir = self.dir.display();
-        let mut text = format!("created a platform repository in {dir}:\n");
+        let shown = self.dir.display();
+        let mut text = format!("created a platform repository in {shown}:\n");
         for f in &self.files {
             text.push_str(&format!("  {f}\n"));
         }
+        // Quoted for a shell: a folder named `my dir` or `a;b` is one argument to `cd`.
+        let dir = shell_quoted(&self.dir.display().to_string());
         text.push_str(&format!(
             "\nnext:\n  cd {dir} && git init && platform consistency-validate\n  platform module test hello\n"
         ));
@@ -31,8 +33,20 @@ impl View for InitOutcome {
             return Vec::new();
         }
         vec![format!(
-            "note: the workflows install platform {} from a release: set RELEASE_REPO and PLATFORM_SHA256 in .github/actions/install-platform/action.yml (or run init with --release-repo and --release-sha256)",
-            self.platform_version
+            "note: the workflows install platform {} from a release: set {} in .github/actions/install-platform/action.yml (or run init with --release-repo and --release-sha256)",
+            self.platform_version,
+            self.release_unset.join(" and ")
         )]
+    }
+}
+
+/// `s` as one word for a POSIX shell: as it is when it holds only safe characters, else in
+/// single quotes (a quote inside written `'\''`).
+fn shell_quoted(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+=:@%,".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }

@@ -23,6 +23,9 @@ pub struct InitOutcome {
     /// Whether the install action names both a release repository and a checksum; when it
     /// does not, the workflows stop at the install step with an error saying what to set.
     pub release_pinned: bool,
+    /// The install action's settings still to set (`RELEASE_REPO`, `PLATFORM_SHA256`).
+    #[serde(skip)]
+    pub release_unset: Vec<&'static str>,
 }
 
 /// A template file: its path in the new repository, its text, whether it is a program.
@@ -103,6 +106,7 @@ const TEMPLATES: &[Template] = &[
 /// empty one (nothing of an existing repository is ever overwritten).
 pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
     let release = checked(release)?;
+    refuse_inside_tenants(dir)?;
     refuse_non_empty(dir)?;
     let version = env!("CARGO_PKG_VERSION");
     let mut files = Vec::new();
@@ -131,6 +135,13 @@ pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
         files,
         platform_version: version.to_string(),
         release_pinned: release.repository.is_some() && release.sha256.is_some(),
+        release_unset: [
+            ("RELEASE_REPO", release.repository.is_none()),
+            ("PLATFORM_SHA256", release.sha256.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, unset)| unset.then_some(name))
+        .collect(),
     })
 }
 
@@ -153,15 +164,18 @@ fn checked(release: &Release) -> Result<Release> {
             .help("name the GitHub repository whose releases carry platform, e.g. acme/platform"));
         }
     }
-    let sha256 = release
-        .sha256
-        .as_deref()
-        .map(|s| s.trim().to_ascii_lowercase());
+    // A line of SHA256SUMS pasted whole (`<hex>  <file>`) gives its hash.
+    let sha256 = release.sha256.as_deref().map(|s| {
+        s.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    });
     if let Some(s) = &sha256 {
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(
                 Error::input("--release-sha256 must be 64 hex digits (a SHA-256)")
-                    .help("copy the x86_64-unknown-linux-musl line of the release's SHA256SUMS"),
+                    .help("copy the hash (the first field) of the x86_64-unknown-linux-musl line of the release's SHA256SUMS"),
             );
         }
     }
@@ -171,7 +185,40 @@ fn checked(release: &Release) -> Result<Release> {
     })
 }
 
+/// A folder under a repository's `tenants/` is a tenant's, never a repository (docs/cli.md):
+/// one made there would be checked by nobody, its commands finding the enclosing repository.
+fn refuse_inside_tenants(dir: &Path) -> Result<()> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let enclosing = abs.ancestors().skip(1).find(|a| {
+        a.file_name().is_some_and(|n| n == "tenants")
+            && a.parent()
+                .is_some_and(|repo| repo.join("modules").is_dir() || repo.join("config").is_dir())
+    });
+    match enclosing {
+        Some(tenants) => Err(Error::input(format!(
+            "{} is inside {}, the tenant folders of a platform repository: a repository made there would be taken for a tenant's files",
+            dir.display(),
+            tenants.display()
+        ))
+        .at(dir.display().to_string())
+        .help("give init a folder outside any platform repository's tenants/")),
+        None => Ok(()),
+    }
+}
+
 fn refuse_non_empty(dir: &Path) -> Result<()> {
+    if dir
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+        && !dir.exists()
+    {
+        return Err(Error::input(format!(
+            "{} is a symbolic link to nothing: init writes a new repository into a folder",
+            dir.display()
+        ))
+        .at(dir.display().to_string())
+        .help("remove the link, or give init the name of a new folder"));
+    }
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {

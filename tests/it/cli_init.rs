@@ -187,3 +187,60 @@ fn init_refuses_a_folder_that_is_not_empty_and_bad_release_flags() {
     out.expect_code(2);
     assert!(!fx.path("fresh").exists());
 }
+
+/// What a new user pastes works, and what init says to run is what they should run. Until
+/// 2026-12-03: a SHA256SUMS line pasted whole was refused (the help said to copy "the line");
+/// `--release-repo` alone was still told to set RELEASE_REPO; the `next:` hint printed a
+/// folder with a space or `;` unquoted; a folder inside another repository's `tenants/`
+/// was made, and its next steps validated the enclosing repository; a dangling link got
+/// "File exists (os error 17)".
+#[test]
+fn init_takes_a_pasted_checksum_line_quotes_its_hint_and_refuses_a_tenant_folder() {
+    let line = format!("{SHA}  platform-0.1.0-x86_64-unknown-linux-musl.tar.gz");
+    let (fx, repo) = init(&[
+        "--release-repo",
+        "owner/platform",
+        "--release-sha256",
+        &line,
+    ]);
+    let action =
+        std::fs::read_to_string(repo.join(".github/actions/install-platform/action.yml")).unwrap();
+    assert!(
+        action.contains(&format!("PLATFORM_SHA256: \"{SHA}\"")),
+        "{action}"
+    );
+
+    let out = fx.run(&["init", "only-repo", "--release-repo", "owner/platform"]);
+    out.expect_ok();
+    let note = out.stderr_text();
+    assert!(note.contains("set PLATFORM_SHA256 in"), "{note}");
+    assert!(!note.contains("RELEASE_REPO"), "{note}");
+
+    let out = fx.run(&["init", "my dir;x"]);
+    out.expect_ok();
+    assert!(
+        out.stdout_text().contains("cd 'my dir;x' && git init"),
+        "{}",
+        out.text()
+    );
+
+    // `new` is a platform repository: a folder under its tenants/ is a tenant's.
+    let out = fx.run(&["init", "new/tenants/example/mine"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("the tenant folders of a platform repository"),
+        "{}",
+        out.text()
+    );
+    assert!(!fx.path("new/tenants/example/mine").exists());
+
+    std::os::unix::fs::symlink("nowhere", fx.path("dangling")).unwrap();
+    let out = fx.run(&["init", "dangling"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("a symbolic link to nothing"),
+        "{}",
+        out.text()
+    );
+}
