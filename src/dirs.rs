@@ -56,8 +56,6 @@ pub fn billing_state_of(
 pub fn existing(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         Ok(())
-    } else if let Some(e) = crate::folder::not_a_folder(dir, "billing-state directory") {
-        Err(e)
     } else {
         Err(crate::ledger::missing_dir(dir))
     }

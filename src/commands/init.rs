@@ -21,7 +21,13 @@ impl View for InitOutcome {
             text.push_str(&format!("  {f}\n"));
         }
         // Quoted for a shell: a folder named `my dir` or `a;b` is one argument to `cd`.
-        let dir = shell_quoted(&self.dir.display().to_string());
+        let shown_dir = self.dir.display().to_string();
+        // `cd -y` would be an option: a relative folder starting with `-` goes as `./-y`.
+        let dir = shell_quoted(&if shown_dir.starts_with('-') {
+            format!("./{shown_dir}")
+        } else {
+            shown_dir
+        });
         text.push_str(&format!(
             "\nnext:\n  cd {dir} && git init && platform consistency-validate\n  platform module test hello\n"
         ));

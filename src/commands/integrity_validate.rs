@@ -8,6 +8,10 @@ use crate::output::{Report, View};
 pub fn run(ctx: &Ctx, args: &IntegrityValidateArgs) -> Result<Report> {
     let dir = ctx.state_dir(&args.state)?;
     let runtime = crate::dirs::runtime(ctx.repo(), None, args.runtime_dir.as_deref())?;
+    // A file there would be "no runtime directory", and the check would pass unsaid.
+    if let Some(e) = crate::folder::not_a_folder(&runtime, "runtime directory") {
+        return Err(e);
+    }
     Ok(Report::of(&integrity::check(ctx.repo(), &dir, &runtime)?))
 }
 

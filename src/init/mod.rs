@@ -188,12 +188,20 @@ fn checked(release: &Release) -> Result<Release> {
 /// A folder under a repository's `tenants/` is a tenant's, never a repository (docs/cli.md):
 /// one made there would be checked by nobody, its commands finding the enclosing repository.
 fn refuse_inside_tenants(dir: &Path) -> Result<()> {
+    // Where it really is: the nearest existing folder with its links resolved, then the rest.
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let enclosing = abs.ancestors().skip(1).find(|a| {
-        a.file_name().is_some_and(|n| n == "tenants")
-            && a.parent()
-                .is_some_and(|repo| repo.join("modules").is_dir() || repo.join("config").is_dir())
-    });
+    let real = abs
+        .ancestors()
+        .find_map(|a| {
+            let rest = abs.strip_prefix(a).ok()?;
+            std::fs::canonicalize(a).ok().map(|c| c.join(rest))
+        })
+        .unwrap_or(abs);
+    // A `tenants/` folder makes its parent a repository (docs/cli.md): whatever is beside it.
+    let enclosing = real
+        .ancestors()
+        .skip(1)
+        .find(|a| a.file_name().is_some_and(|n| n == "tenants"));
     match enclosing {
         Some(tenants) => Err(Error::input(format!(
             "{} is inside {}, the tenant folders of a platform repository: a repository made there would be taken for a tenant's files",

@@ -157,6 +157,10 @@ pub(crate) fn damaged(path: &std::path::Path, line: u64, message: &str) -> Error
 /// The one error for a billing-state directory that is not there (every command that needs
 /// one to exist says this, with this help).
 pub fn missing_dir(dir: &std::path::Path) -> Error {
+    // A file (or a folder under one) where the directory should be: said as such.
+    if let Some(e) = crate::folder::not_a_folder(dir, "billing-state directory") {
+        return e;
+    }
     Error::input(format!(
         "billing-state directory {} does not exist",
         dir.display()

@@ -184,12 +184,18 @@ impl Setup {
         let runtime_dir = profile.runtime_dir(opts.runtime_dir.as_deref());
         // Refused before anything is planned: a run would start, and its steps fail for want
         // of a folder (until 2026-12-03 such a pass recorded a FAILED run for a typo).
-        if let Some(e) = crate::folder::not_a_folder(&runtime_dir, "runtime directory") {
-            return Err(e);
+        let state_dir = profile.billing_state_dir(opts.billing_state_dir.as_deref());
+        for (dir, what) in [
+            (&runtime_dir, "runtime directory"),
+            (&state_dir, "billing-state directory"),
+        ] {
+            if let Some(e) = crate::folder::not_a_folder(dir, what) {
+                return Err(e);
+            }
         }
         let known = crate::cache::workorders::load(&runtime_dir);
         Ok(Setup {
-            state_dir: profile.billing_state_dir(opts.billing_state_dir.as_deref()),
+            state_dir,
             repo: crate::cache::workorders::load_light(repo_root, known.as_ref())?,
             runtime_dir,
             secrets: crate::secrets::from_env(),

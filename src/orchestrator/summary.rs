@@ -259,7 +259,11 @@ fn config_errors(config: &[Finding]) -> String {
 fn errors(out: &mut String, findings: &[Finding]) {
     for f in findings {
         let (message, at, field) = shown(f);
-        let _ = writeln!(out, "    error: {message}\n      --> {at}  field: {field}");
+        if field.is_empty() {
+            let _ = writeln!(out, "    error: {message}\n      --> {at}");
+        } else {
+            let _ = writeln!(out, "    error: {message}\n      --> {at}  field: {field}");
+        }
     }
 }
 

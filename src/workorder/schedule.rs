@@ -64,9 +64,16 @@ fn parse_now(text: &str, source: &str) -> Result<DateTime<Utc>> {
     // year) they can fall outside, and a period id must keep SPEC §9's four-digit form.
     use chrono::Datelike;
     let years = 0..=9999;
-    if !years.contains(&now.year()) || !years.contains(&now.iso_week().year()) {
+    let outside = if !years.contains(&now.year()) {
+        Some(format!("is {now}, in the year {}", now.year()))
+    } else if !years.contains(&now.iso_week().year()) {
+        Some(format!("falls in ISO week year {}", now.iso_week().year()))
+    } else {
+        None
+    };
+    if let Some(why) = outside {
         return Err(Error::input(format!(
-            "{source} '{text}' is {now} in UTC, outside the years 0000-9999 that period ids can name"
+            "{source} '{text}' {why} (UTC), outside the years 0000-9999 that period ids can name"
         ))
         .help("pass a time such as 2026-12-01T13:05:00Z"));
     }

@@ -705,6 +705,14 @@ fn a_file_where_a_folder_is_expected_exits_2_saying_so_and_writes_nothing() {
             "typo.txt",
         ],
         &["ledger", "merge", "--into", "typo.txt", ".billing-state"],
+        &["integrity-validate", "--billing-state-dir", "typo.txt"],
+        &["integrity-validate", "--runtime-dir", "typo.txt"],
+        &[
+            "orchestrator",
+            "--dry-run",
+            "--billing-state-dir",
+            "typo.txt/state",
+        ],
         &[
             "publish",
             "--no-publish",

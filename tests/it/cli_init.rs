@@ -235,6 +235,19 @@ fn init_takes_a_pasted_checksum_line_quotes_its_hint_and_refuses_a_tenant_folder
     );
     assert!(!fx.path("new/tenants/example/mine").exists());
 
+    // ... also when reached through a link.
+    std::os::unix::fs::symlink(fx.path("new/tenants"), fx.path("tlink")).unwrap();
+    let out = fx.run(&["init", "tlink/newco"]);
+    out.expect_code(2);
+    assert!(!fx.path("new/tenants/newco").exists());
+    let out = fx.run(&["init", "--", "-y"]);
+    out.expect_ok();
+    assert!(
+        out.stdout_text().contains("cd ./-y && git init"),
+        "{}",
+        out.text()
+    );
+
     std::os::unix::fs::symlink("nowhere", fx.path("dangling")).unwrap();
     let out = fx.run(&["init", "dangling"]);
     out.expect_code(2);
