@@ -1,8 +1,9 @@
 //! Opens tenant files and module outputs beneath a trusted folder with no symlink at any
-//! component, the check and the open being one operation (SPEC §2 rule 4, §6); knows nothing of
-//! tenants, steps or assets.
+//! component, the check and the open being one operation (SPEC §2 rule 4, §6), and the
+//! operator's own files by path (`open_trusted`); knows nothing of tenants, steps or assets.
 mod resolve;
 mod tree;
+mod trusted;
 
 use resolve::Resolver;
 use rustix::fs::{FileType, Mode, OFlags, Stat};
@@ -14,6 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 pub use tree::{Entry, TreeFile};
+pub use trusted::open_trusted;
 
 /// A path under a trusted folder: links in `base` are the operator's and are followed;
 /// nothing of `rel` may be a link, and `rel` never leaves `base`.

@@ -33,7 +33,7 @@ impl Resolver {
 
 /// Flags of every open: no controlling terminal, no fd leaked to modules, and O_NONBLOCK so a
 /// FIFO put where a file was expected cannot block the run (it is refused after the open).
-fn base_flags() -> OFlags {
+pub(super) fn base_flags() -> OFlags {
     OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK
 }
 

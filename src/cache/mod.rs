@@ -45,7 +45,13 @@ fn write(runtime_dir: &Path, name: &str, bytes: &[u8]) -> crate::Result<()> {
     crate::atomic::write_atomic(&d.join(name), bytes, false)
 }
 
-/// One cache file's bytes, or None (a missing cache is rebuilt like a damaged one).
+/// One cache file's bytes, or None (a missing cache is rebuilt like a damaged one). Opened
+/// without blocking, and only a regular file is read: a FIFO or a link to a device left in
+/// the scratch folder is a damaged cache (the write replaces it), not a pass that hangs.
 fn read(runtime_dir: &Path, name: &str) -> Option<Vec<u8>> {
-    std::fs::read(dir(runtime_dir).join(name)).ok()
+    use std::io::Read;
+    let mut file = crate::beneath::open_trusted(&dir(runtime_dir).join(name)).ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }

@@ -38,16 +38,15 @@ pub fn check_local(
         message,
         repair: None,
     };
-    let bytes = match std::fs::File::open(&path) {
-        Ok(f) => {
+    let bytes = match crate::ledger::open_existing(&path)? {
+        Some(f) => {
             let mut bytes = Vec::new();
             f.take(MAX_HEADS_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| Error::io(&path, &e))?;
             bytes
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Vec::new())),
-        Err(e) => return Err(Error::io(&path, &e)),
+        None => return Ok((None, Vec::new())),
     };
     let signed = match SignedHeads::parse(&bytes) {
         Ok(s) => s,

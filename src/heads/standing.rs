@@ -106,10 +106,8 @@ pub fn hash_at(path: &Path, seq: u64) -> Result<Option<String>> {
     if seq == 0 {
         return Ok(Some(GENESIS_HASH.to_string()));
     }
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, &e)),
+    let Some(file) = crate::ledger::open_existing(path)? else {
+        return Ok(None);
     };
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::new();

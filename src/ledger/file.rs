@@ -195,6 +195,25 @@ pub(crate) fn object_at(path: &Path, lines: Lines<'_>, offset: u64) -> Result<Ma
     serde_json::from_slice(&line).map_err(|e| unreadable(&e))
 }
 
+/// A file of a billing-state directory (a ledger file, `heads.json`) opened for reading; None
+/// when it does not exist. A link is followed (the directory is the operator's), but a FIFO,
+/// folder or device in its place is an input error naming it, never blocked on or read
+/// without end (`beneath::open_trusted`): no reader reads and no writer writes past it.
+pub(crate) fn open_existing(path: &Path) -> Result<Option<File>> {
+    use crate::beneath::Reason;
+    match crate::beneath::open_trusted(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(r) => match r.reason {
+            Reason::Missing => Ok(None),
+            Reason::NotAFile(_) => Err(Error::input(format!("{r}; nothing was written"))
+                .at(path.display().to_string())
+                .help("a billing-state file is a regular file (a link to one works): move this one away and put the file back, from a good copy if need be (`platform state pull`)")),
+            // Unreadable (permissions...): "<path> cannot be opened: <why>".
+            _ => Err(Error::input(r.to_string()).at(path.display().to_string())),
+        },
+    }
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -1,7 +1,7 @@
 //! `merge`: fold shard billing-state directories into one; the target's bytes stay a prefix, new records are re-chained, all or nothing.
 use super::billing::{BillingKind, BillingOp, BillingProblem, BillingRule, Spent};
 use super::check::{differing_fields, Recorded};
-use super::file::{chain, sync_dir, FileState};
+use super::file::{chain, open_existing, sync_dir, FileState};
 use super::key::{key_id, KeyId};
 use super::line;
 use super::lines::Lines;
@@ -197,10 +197,8 @@ fn check_segment(seg: &Path) -> Result<()> {
 
 /// Merge one segment file into `out`; its torn tail, if any, is left out and returned.
 fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result<Option<TornTail>> {
-    let file = match std::fs::File::open(seg_path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(seg_path, &e)),
+    let Some(file) = open_existing(seg_path)? else {
+        return Ok(None);
     };
     let mut scan = Scan::new(f.scan.stream, Mode::Read);
     let mut group: Vec<Line> = Vec::new();
@@ -438,7 +436,7 @@ fn debits_after_snapshot(
 /// Each readable line (numbered from 1) among the first `len` bytes of a ledger file.
 fn for_each_line(path: &Path, len: u64, mut each: impl FnMut(u64, &line::Facts<'_>)) {
     use std::io::{BufRead, Read};
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(Some(file)) = open_existing(path) else {
         return;
     };
     let mut reader = std::io::BufReader::new(file.take(len));

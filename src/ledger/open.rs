@@ -1,6 +1,6 @@
 //! Opening a billing-state directory for writing: scan the three files, refuse damage, then repair what a crash can leave (a torn tail, a privileged record without its audit record) and report it.
 use super::cross::PrivilegedRef;
-use super::file::{read_object, sync_dir, write_batch, FileState};
+use super::file::{open_existing, read_object, sync_dir, write_batch, FileState};
 use super::mark::ctime_ns;
 use super::prepare::prepare_one;
 use super::scan::{self, check_across, Mode, Scan};
@@ -72,16 +72,12 @@ pub(crate) fn load_file(dir: &Path, stream: Stream) -> Result<(FileState, Option
 fn scan_as_is(dir: &Path, stream: Stream) -> Result<Scanned> {
     let path = dir.join(stream.file_name());
     let mut scan = Scan::new(stream, Mode::Write);
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Scanned {
-                scan,
-                torn: None,
-                changed: None,
-            })
-        }
-        Err(e) => return Err(Error::io(&path, &e)),
+    let Some(file) = open_existing(&path)? else {
+        return Ok(Scanned {
+            scan,
+            torn: None,
+            changed: None,
+        });
     };
     let changed = Some(ctime_ns(
         &file.metadata().map_err(|e| Error::io(&path, &e))?,

@@ -280,12 +280,7 @@ pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -
 
 /// A ledger file opened for reading; None when it does not exist (it has no records).
 pub(crate) fn open(dir: &Path, stream: Stream) -> Result<Option<std::fs::File>> {
-    let path = dir.join(stream.file_name());
-    match std::fs::File::open(&path) {
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&path, &e)),
-    }
+    super::file::open_existing(&dir.join(stream.file_name()))
 }
 
 /// Feed `file` from byte `from` to its end through `scan`; the first problem (other than a

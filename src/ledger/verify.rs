@@ -102,9 +102,9 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
 fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Problem>)> {
     let name = path.display().to_string();
     let mut scan = Scan::new(stream, Mode::Verify);
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let file = match super::file::open_existing(path)? {
+        Some(f) => f,
+        None => {
             let report = FileReport {
                 stream,
                 file: name,
@@ -118,7 +118,6 @@ fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Pro
             };
             return Ok((scan, report, Vec::new()));
         }
-        Err(e) => return Err(Error::io(path, &e)),
     };
     scan::feed_file::<std::io::Error>(&file, 0, &mut scan, &mut |_| Ok(()))
         .map_err(|e| Error::io(path, &e))?;

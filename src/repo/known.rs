@@ -106,7 +106,7 @@ pub fn context(
     config.sort();
     for p in config {
         h.update(p.to_string_lossy().as_bytes());
-        h.update(std::fs::read(&p).unwrap_or_default());
+        digest_config_entry(&mut h, &p);
         h.update([0]);
     }
     for (id, m) in modules {
@@ -114,4 +114,29 @@ pub fn context(
     }
     h.update(format!("{findings:?}").as_bytes());
     crate::digest::hex(&h.finalize())
+}
+
+/// One entry of config/ into the context digest, whatever it is (a stray file included: a
+/// config file's loader decides what it means). Only a regular file (links followed, as its
+/// loader does) is read, and only its length and first `MAX_FILE_BYTES + 1` bytes (a longer
+/// file is refused by its loader whatever it holds past them), so neither
+/// a FIFO (which would block) nor a link to a device (`/dev/zero`: endless) nor a huge file
+/// can hang or balloon a load. Such an entry counts by its name and its refusal instead: it
+/// appearing, or becoming a file, still changes the digest, and its loader reports it.
+fn digest_config_entry(h: &mut Sha256, p: &Path) {
+    use std::io::Read;
+    let file = match crate::beneath::open_trusted(p) {
+        Ok(f) => f,
+        Err(r) => {
+            h.update(r.reason.to_string().as_bytes());
+            return;
+        }
+    };
+    let len = file.metadata().map_or(0, |m| m.len());
+    h.update(len.to_le_bytes());
+    let mut head = file.take(crate::yaml::MAX_FILE_BYTES + 1);
+    // Digested in chunks, never whole in memory.
+    let mut digest = crate::digest::HashingWriter::new(std::io::sink());
+    let _ = std::io::copy(&mut head, &mut digest);
+    h.update(digest.finish().1.as_bytes());
 }

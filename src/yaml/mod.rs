@@ -74,11 +74,13 @@ pub fn rel_string(root: &Path, abs: &Path) -> String {
         .join("/")
 }
 
-/// Load and parse `abs`. Every failure is a finding naming the file (and line:column).
+/// Load and parse `abs`, a file of the operator's (config/, a runtime profile, a module's
+/// contract): a link is followed, but a FIFO, folder or device is refused without blocking or
+/// being read (`beneath::open_trusted`). Every failure is a finding naming the file (and
+/// line:column).
 pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
     let rel = rel_string(root, abs);
-    let file = std::fs::File::open(abs)
-        .map_err(|e| Finding::error(&rel, "", format!("cannot read: {e}")))?;
+    let file = crate::beneath::open_trusted(abs).map_err(|r| refusal(&rel, r.reason))?;
     from_file(rel, abs, file)
 }
 
@@ -120,14 +122,20 @@ pub fn read_beneath(root: &Path, rel: &Path) -> Result<Raw, Finding> {
 /// already: [`Beneath::opened_by`]).
 pub fn read_at(b: &Beneath) -> Result<Raw, Finding> {
     let shown = rel_string(&b.base, &b.path());
-    let file = b.open_file().map_err(|r| {
-        let what = match r.reason {
-            Reason::Missing => "does not exist".to_string(),
-            other => format!("refused: it {other}"),
-        };
-        Finding::error(&shown, "", what)
-    })?;
+    let file = b.open_file().map_err(|r| refusal(&shown, r.reason))?;
     read_file(shown, &b.path(), file)
+}
+
+/// Why a file was not opened, as a finding on it that says what to do.
+fn refusal(shown: &str, reason: Reason) -> Finding {
+    let what = match reason {
+        Reason::Missing => "does not exist".to_string(),
+        Reason::NotAFile(_) => {
+            format!("refused: it {reason}; replace it with the YAML file itself (or remove it)")
+        }
+        other => format!("refused: it {other}"),
+    };
+    Finding::error(shown, "", what)
 }
 
 /// Read an opened file (at most MAX_FILE_BYTES) and parse it.

@@ -53,6 +53,7 @@ mod reliability_secrets;
 mod schemas;
 mod security_doc;
 mod shard_merge;
+mod special_files;
 mod state_signed;
 mod stopped_runs;
 mod untrusted_output;

@@ -79,10 +79,8 @@ pub(super) fn asset_digests(heads: &BTreeMap<String, Head>) -> BTreeMap<String, 
 
 /// Length, SHA-256 and last-line SHA-256 of a file, streamed; `Absent` when it does not exist.
 pub fn head_of_file(path: &Path) -> Result<Head> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Head::Absent),
-        Err(e) => return Err(Error::io(path, &e)),
+    let Some(mut file) = crate::ledger::open_existing(path)? else {
+        return Ok(Head::Absent);
     };
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -121,10 +119,8 @@ pub fn head_of_file(path: &Path) -> Result<Head> {
 
 /// SHA-256 of the first `len` bytes of a file; None when the file is shorter (or absent).
 pub fn prefix_sha256(path: &Path, len: u64) -> Result<Option<String>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, &e)),
+    let Some(file) = crate::ledger::open_existing(path)? else {
+        return Ok(None);
     };
     let mut hasher = Sha256::new();
     let mut reader = file.take(len);
@@ -158,11 +154,14 @@ pub fn extends(path: &Path, pulled: &Head) -> Result<bool> {
 
 pub(super) fn read_pulled(dir: &Path, client: &GithubClient) -> Result<Option<PulledState>> {
     let path = dir.join(PULLED_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, &e)),
+    let Some(file) = crate::ledger::open_existing(&path)? else {
+        return Ok(None);
     };
+    // A pull record is a few hundred bytes: one past the YAML cap is not one, whatever follows.
+    let mut text = String::new();
+    file.take(crate::yaml::MAX_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(&path, &e))?;
     let state: PulledState = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{} is not a valid pull record: {e}",

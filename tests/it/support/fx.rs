@@ -298,6 +298,15 @@ impl Fx {
         watched(c, limit)
     }
 
+    /// `run`, killed and failed once it has run for `limit` or holds more than `max_rss`
+    /// bytes of memory (VmRSS, Linux): for input that once hung a command or had it read
+    /// without end (a link to /dev/zero). Both bounds are generous: not a speed test.
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration, max_rss: u64) -> Output {
+        let mut c = self.command();
+        c.args(args);
+        watched_within(c, limit, max_rss)
+    }
+
     /// `run` with extra environment variables.
     pub fn run_env<K: AsRef<str>, V: AsRef<str>>(&self, args: &[&str], env: &[(K, V)]) -> Output {
         let mut c = self.command();
@@ -443,12 +452,27 @@ impl Fx {
     }
 }
 
+/// The resident memory of process `pid` (0 when it cannot be read: gone, or not Linux).
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+    kib.unwrap_or(0) * 1024
+}
+
 /// The three files of a billing-state directory.
 pub const LEDGER_FILES: [&str; 3] = ["billing.jsonl", "evidence.jsonl", "audit.jsonl"];
 
 /// See `Fx::use_demo_iam`; for repositories laid out by hand.
 /// Run `cmd` to its end, output captured; kill it and panic once it has run for `limit`.
-pub fn watched(mut cmd: Command, limit: std::time::Duration) -> Output {
+pub fn watched(cmd: Command, limit: std::time::Duration) -> Output {
+    watched_within(cmd, limit, u64::MAX)
+}
+
+/// [`watched`], also killed (and the test failed) once it holds more than `max_rss` bytes.
+pub fn watched_within(mut cmd: Command, limit: std::time::Duration, max_rss: u64) -> Output {
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -456,9 +480,14 @@ pub fn watched(mut cmd: Command, limit: std::time::Duration) -> Output {
         .unwrap();
     let t0 = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
-        if t0.elapsed() > limit {
+        let rss = rss_bytes(child.id());
+        if t0.elapsed() > limit || rss > max_rss {
             let _ = child.kill();
-            panic!("{cmd:?} hung: still running after {limit:?}");
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} hung or ballooned: killed after {:?} holding {rss} bytes",
+                t0.elapsed()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
