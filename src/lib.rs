@@ -33,6 +33,7 @@ pub mod output_digest;
 pub mod privileged;
 pub mod publish;
 pub mod records;
+pub mod redact;
 pub mod repo;
 pub mod rerun;
 pub mod run_list;

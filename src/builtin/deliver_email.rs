@@ -142,7 +142,7 @@ pub fn deliver_email_as_read(
 ) -> Result<Receipt, StepFailure> {
     // Belt and braces: a server may echo a user name, and an error chain may carry anything.
     // The modules' redactor (values of 4 bytes or more: a user name `u` would mask every `u`).
-    let secrets = crate::runner::redact::Redactor::new(
+    let secrets = crate::redact::Redactor::new(
         credentials
             .as_ref()
             .map(|(u, p)| vec![u.clone(), p.clone()])

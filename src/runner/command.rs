@@ -2,11 +2,11 @@
 //! PLATFORM_* and declared secrets only), under a per-step supervisor (launch.rs) that ends
 //! every process it started; then judges the outcome from the exit, result.json and outputs.
 use super::outputs;
-use super::redact::Redactor;
 use super::result::{self, ResultObject};
 use super::{Status, StepResult};
 use crate::beneath::Beneath;
 use crate::contract::{reason, Failure, ModuleContract, OutputType};
+use crate::redact::Redactor;
 use crate::workorder::paths::check_relative;
 use std::path::{Path, PathBuf};
 

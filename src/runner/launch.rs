@@ -7,11 +7,11 @@
 use super::fdpass;
 use super::logs::{LogSink, LOG_CAP};
 use super::procs;
-use super::redact::Redactor;
 use super::session::Session;
 use super::supervisor::{Report, Spec, ARG, SPEC_CAP};
 use super::zygote;
 use super::{FileRecord, SUPERVISOR_FILE};
+use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Read;

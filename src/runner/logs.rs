@@ -1,8 +1,8 @@
 //! A step's stdout.log / stderr.log as the module's output streams in: redacted as it
 //! arrives, cut at 16 MiB per stream (after redaction), ended by a line saying what was
 //! dropped, and digested as written (the file is never read back).
-use super::redact::{Redactor, StreamRedactor};
 use super::FileRecord;
+use crate::redact::{Redactor, StreamRedactor};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;

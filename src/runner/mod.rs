@@ -10,7 +10,6 @@ pub mod logs;
 pub mod outputs;
 #[cfg(target_os = "linux")]
 pub mod procs;
-pub mod redact;
 pub mod result;
 pub mod self_test;
 #[cfg(target_os = "linux")]
@@ -27,11 +26,11 @@ use crate::builtin::{self, BuiltinStep, Receipt};
 use crate::config::profile::RuntimeProfile;
 use crate::contract::{Builtin, Failure, ModuleContract, Runner};
 use crate::records::UsageCharge;
+use crate::redact::Redactor;
 use crate::repo::Repo;
 use crate::workorder::assets;
 use crate::workorder::bindings::{self, Produced};
 use crate::workorder::model::Step;
-use redact::Redactor;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

@@ -1,7 +1,7 @@
 //! The module's result file (`$PLATFORM_RESULT`): read with a cap, never through a link or
 //! from a FIFO, rewritten without secrets; and the bounds on what of it reaches the ledger.
-use super::redact::Redactor;
 use crate::beneath::Beneath;
+use crate::redact::Redactor;
 use std::io::Read;
 use std::path::Path;
 

@@ -1,9 +1,9 @@
 //! A module's `self_test` (module.yml): run the command module in a scratch folder with the declared inputs and check the expected status, reason and files.
 use super::command::{self, CommandSpec};
-use super::redact::Redactor;
 use super::{FileRecord, Status, StepResult};
 use crate::contract::{Failure, InputSpec, InputType, SelfTest};
 use crate::error::{Error, Result};
+use crate::redact::Redactor;
 use crate::repo::{LoadedModule, Repo};
 use crate::workorder::paths::resolve_inside;
 use serde::Serialize;
