@@ -1,7 +1,8 @@
 //! A module's `self_test` (module.yml): run the command module in a scratch folder with the declared inputs and check the expected status, reason and files.
 use super::command::{self, CommandSpec};
 use super::{FileRecord, Status, StepResult};
-use crate::contract::{Failure, InputSpec, InputType, SelfTest};
+use crate::beneath::{Beneath, Kind, Reason, Refused};
+use crate::contract::{Failure, InputSpec, InputType, ModuleContract, OutputType, SelfTest};
 use crate::error::{Error, Result};
 use crate::redact::Redactor;
 use crate::repo::{LoadedModule, Repo};
@@ -28,10 +29,9 @@ pub struct SelfTestReport {
     pub outputs: Vec<FileRecord>,
 }
 
-/// Run the self-test of module `module_id` of the repository at `root`.
-pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
-    let repo = Repo::load(root)?;
-    let (module, test) = find(&repo, module_id)?;
+/// Run the self-test `test` of `module` (a command module of `repo`, whose module.yml the
+/// caller found without errors: `commands::module_test`).
+pub fn self_test(repo: &Repo, module: &LoadedModule, test: &SelfTest) -> Result<SelfTestReport> {
     let inputs = inputs(module, test)?;
     let scratch = tempfile::tempdir()
         .map_err(|e| Error::failure(format!("cannot create a scratch folder: {e}")))?;
@@ -43,13 +43,14 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
         inputs: &inputs,
         step_dir: scratch.path(),
         step_dir_id: super::step_dir_id(scratch.path()),
-        files: crate::beneath::Beneath::new(scratch.path(), ""),
+        files: Beneath::new(scratch.path(), ""),
         fresh: true,
         env: environment(module)?,
         redactor: &redactor,
         known_reason: &known,
     });
-    let problems = judge(test, &res, &scratch.path().join("outputs"));
+    let outputs = Beneath::new(scratch.path(), "outputs");
+    let problems = judge(&module.contract, test, &res, &outputs);
     let passed = problems.is_empty();
     Ok(SelfTestReport {
         module_id: module.contract.module_id.clone(),
@@ -66,46 +67,13 @@ pub fn self_test(root: &Path, module_id: &str) -> Result<SelfTestReport> {
     })
 }
 
-/// The module and its self_test; a built-in has none (its self-test is the crate's tests).
-fn find<'r>(repo: &'r Repo, module_id: &str) -> Result<(&'r LoadedModule, &'r SelfTest)> {
-    let Some(module) = repo.modules.get(module_id) else {
-        let known: Vec<&str> = repo.modules.keys().map(String::as_str).collect();
-        return Err(Error::input(format!(
-            "module '{module_id}' not found (or its module.yml is invalid)"
-        ))
-        .help(format!(
-            "known modules: {}; run `platform consistency-validate` to see contract errors",
-            known.join(", ")
-        )));
-    };
-    let c = &module.contract;
-    let Some(test) = &c.self_test else {
-        return Err(Error::input(format!("module '{}' has no self_test", c.module_id)).at(module.doc.rel.clone()).help(
-            "add self_test: {inputs: {...}, expect: {status: COMPLETED, files: [...]}} to module.yml",
-        ));
-    };
-    if c.runner.command().is_none() {
-        return Err(Error::input(format!(
-            "module '{}' is a built-in; its self-test is the crate's test suite",
-            c.module_id
-        )));
-    }
-    Ok((module, test))
-}
-
 /// Inputs: literals as written (else the input's default); file inputs are paths relative
 /// to the module folder, which they may not leave.
 fn inputs(module: &LoadedModule, test: &SelfTest) -> Result<Map<String, Value>> {
     let mut inputs = Map::new();
     for spec in &module.contract.inputs {
+        // A required input without a value is a contract error (the caller refused it).
         let Some(given) = test.inputs.get(&spec.id).or(spec.default.as_ref()) else {
-            if spec.required {
-                return Err(Error::input(format!(
-                    "self_test.inputs lacks required input '{}'",
-                    spec.id
-                ))
-                .at(module.doc.rel.clone()));
-            }
             continue;
         };
         let value = match spec.ty {
@@ -160,7 +128,9 @@ fn environment(module: &LoadedModule) -> Result<Vec<(String, String)>> {
 }
 
 /// Each way the result differs from `expect` (status COMPLETED unless it says otherwise).
-fn judge(test: &SelfTest, res: &StepResult, outputs: &Path) -> Vec<String> {
+/// Expected files are looked for beneath the outputs folder only, through no link: a `dir`
+/// output's path must be a folder, anything else a regular file.
+fn judge(c: &ModuleContract, test: &SelfTest, res: &StepResult, outputs: &Beneath) -> Vec<String> {
     let status = status_name(res.status);
     let want_status = test.expect.status.as_deref().unwrap_or("COMPLETED");
     let mut problems = Vec::new();
@@ -181,9 +151,26 @@ fn judge(test: &SelfTest, res: &StepResult, outputs: &Path) -> Vec<String> {
         }
     }
     for f in &test.expect.files {
-        if !outputs.join(f).is_file() {
-            problems.push(format!("expected output file '{f}' is missing"));
-        }
+        let is_dir_output = c.outputs.iter().any(|o| {
+            o.ty == OutputType::Dir
+                && c.output_path(&o.id)
+                    .is_some_and(|p| Path::new(&p) == Path::new(f))
+        });
+        let (what, want) = if is_dir_output {
+            ("folder", Kind::Folder)
+        } else {
+            ("file", Kind::File)
+        };
+        let problem = match outputs.join(f).metadata() {
+            Ok(meta) if meta.kind == want => continue,
+            Ok(meta) => format!("is {}, not a {what}", meta.kind.describe()),
+            Err(Refused {
+                reason: Reason::Missing,
+                ..
+            }) => "is missing".to_string(),
+            Err(refused) => refused.reason.to_string(),
+        };
+        problems.push(format!("expected output {what} '{f}' {problem}"));
     }
     problems
 }

@@ -9,15 +9,34 @@ use std::path::Path;
 
 /// Every contract finding of every loaded module.
 pub fn check(repo: &Repo) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for m in repo.modules.values() {
-        out.extend(secrets(m));
-        out.extend(runner(m));
-        out.extend(builtin_shape(m));
-        out.extend(self_test(repo, m));
-        out.extend(usage_units(repo, m));
-    }
+    repo.modules
+        .values()
+        .flat_map(|m| module(repo, m))
+        .collect()
+}
+
+/// The contract findings of one loaded module.
+fn module(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
+    let mut out = secrets(m);
+    out.extend(runner(m));
+    out.extend(builtin_shape(m));
+    out.extend(self_test(repo, m));
+    out.extend(usage_units(repo, m));
     out
+}
+
+/// Every finding `consistency-validate` reports in module `id`'s module.yml, in file order:
+/// those of loading it (the only ones when it did not load: schema, `module_id`, ids, paths)
+/// and its contract's. What `platform module test` refuses a module on, so that a self-test
+/// never passes for a module the orchestrator would not run.
+pub fn of_module(repo: &Repo, id: &str) -> Vec<Finding> {
+    let file = format!("modules/{id}/module.yml");
+    let loading = repo.findings.iter().filter(|f| f.file == file).cloned();
+    let mut out: Vec<Finding> = loading.collect();
+    if let Some(m) = repo.modules.get(id) {
+        out.extend(module(repo, m));
+    }
+    super::report::sort(out)
 }
 
 /// Metered units come from the registry's usage units, never the fixed ones (a run or a

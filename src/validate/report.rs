@@ -36,7 +36,7 @@ pub fn check_repository(root: &Path) -> Result<Findings> {
 }
 
 /// Group by file, then by line, keeping each file's findings in the order the checks found them.
-fn sort(mut findings: Vec<Finding>) -> Vec<Finding> {
+pub fn sort(mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by(|a, b| {
         a.file
             .cmp(&b.file)

@@ -1,5 +1,5 @@
 //! `platform module test <module_id>` as the real binary: a module's `self_test` run in a scratch folder, its verdict (exit 0 or 1, each difference named, the logs redacted) and every refusal (exit 2).
-use crate::support::fx::Fx;
+use crate::support::fx::{copy_tree, fixture_dir, Fx};
 use serde_json::Value;
 use std::process::Output;
 
@@ -147,7 +147,7 @@ fn refusals_are_input_errors_that_say_what_to_fix() {
             &["secret CANARY is not set", "PLATFORM_SECRET_CANARY"],
         ),
         ("echo_inputs", &["self_test.inputs.source"]),
-        ("gen", &["self_test.inputs lacks required input 'text'"]),
+        ("gen", &["self_test does not set required input 'text'"]),
     ];
     for (module, says) in cases {
         let out = module_test(&fx, &[module], &[]);
@@ -158,4 +158,152 @@ fn refusals_are_input_errors_that_say_what_to_fix() {
         }
         assert!(out.stdout.is_empty(), "{module}: nothing ran");
     }
+}
+
+/// The orch fixture with the modules of tests/fixtures/self_test.
+fn hostile() -> Fx {
+    Fx::new().overlay("self_test", "")
+}
+
+/// Asserts a refusal: exit 2, nothing run, stderr saying each of `says` and none of `never`.
+fn assert_refused(out: &Output, module: &str, says: &[&str], never: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{module}: {stderr}");
+    assert!(out.stdout.is_empty(), "{module}: nothing ran");
+    for part in says {
+        assert!(stderr.contains(part), "{module}: lacks {part:?}: {stderr}");
+    }
+    for part in never {
+        assert!(!stderr.contains(part), "{module}: says {part:?}: {stderr}");
+    }
+}
+
+/// Until 2026-12-03 a module that writes nothing passed with `expect.files` naming a file of
+/// the host (`/etc/passwd`), one beside its outputs (`../inputs.json`) or one behind a link
+/// it left in its outputs, and wrongly typed or undeclared self_test inputs passed too.
+#[test]
+fn a_self_test_passes_only_on_files_its_module_wrote_beneath_its_outputs() {
+    let fx = hostile();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "{expect: {status: COMPLETED, files: [\"/etc/passwd\"]}}",
+            &["self_test.expect.files[0]", "'/etc/passwd' is absolute"],
+        ),
+        (
+            "{expect: {status: COMPLETED, files: [../inputs.json]}}",
+            &["self_test.expect.files[0]", "contains '..'"],
+        ),
+        (
+            "{inputs: {n: \"not a number\", zzz: 1}, expect: {status: COMPLETED}}",
+            &[
+                "self_test input 'n' must be of type integer",
+                "self_test.inputs.n: self_test input 'n'",
+                "self_test.inputs.zzz: self_test sets input 'zzz', which the module does not declare",
+                "has 2 errors",
+            ],
+        ),
+    ];
+    for (self_test, says) in cases {
+        set_self_test(&fx, "nothing", self_test);
+        let out = module_test(&fx, &["nothing"], &[]);
+        let mut says = says.to_vec();
+        says.extend([
+            "module 'nothing' cannot be tested",
+            "modules/nothing/module.yml:",
+        ]);
+        assert_refused(&out, self_test, &says, &[]);
+        // consistency-validate names the same finding.
+        let validate = fx.cmd().arg("consistency-validate").output().unwrap();
+        assert_eq!(validate.status.code(), Some(1));
+        assert!(text(&validate.stdout).contains(says[0]), "{self_test}");
+    }
+
+    // Links the module left in its outputs are not followed out of them.
+    let out = module_test(&fx, &["linkout", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["passed"], false);
+    let link = "is reached through a symbolic link";
+    assert_eq!(
+        doc["problems"],
+        serde_json::json!([
+            format!("expected output file 'passwd' {link}; links are never followed in tenant files or module outputs"),
+            format!("expected output file 'up/inputs.json' {link}; links are never followed in tenant files or module outputs"),
+        ])
+    );
+}
+
+/// Until 2026-12-03 `module test` ran these programs and showed the spawn error (`entity not
+/// found`, `No such file or directory (os error 2)`, `Permission denied`).
+#[test]
+fn a_program_that_cannot_start_is_refused_with_the_validators_finding() {
+    let fx = hostile();
+    let raw = [
+        "os error",
+        "entity not found",
+        "Permission denied",
+        "cannot start",
+    ];
+    let cases: [(&str, &[&str]); 3] = [
+        ("crlf", &["Windows (CRLF) line endings", "sed -i"]),
+        ("backslash", &["(a Windows path)", "write './run.sh'"]),
+        (
+            "noexec",
+            &["is not executable", "chmod +x modules/noexec/./run.sh"],
+        ),
+    ];
+    for (module, says) in cases {
+        let out = module_test(&fx, &[module], &[]);
+        let mut says = says.to_vec();
+        says.push("runner.command[0]");
+        assert_refused(&out, module, &says, &raw);
+    }
+}
+
+/// Until 2026-12-03 a `dir` output named in `expect.files` was reported missing.
+#[test]
+fn a_dir_output_is_expected_as_a_folder_and_anything_else_as_a_file() {
+    let fx = hostile();
+    let out = module_test(&fx, &["dirout"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(text(&out.stdout), "module dirout self-test: passed\n");
+
+    set_self_test(
+        &fx,
+        "dirout",
+        "{expect: {files: [d, d/f.txt, loose, d/none.txt]}}",
+    );
+    let out = module_test(&fx, &["dirout", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        json(&out)["problems"],
+        serde_json::json!([
+            "expected output file 'loose' is a folder, not a file",
+            "expected output file 'd/none.txt' is missing",
+        ])
+    );
+}
+
+/// Until 2026-12-03 a module.yml against its schema gave `module 'm' not found (or its
+/// module.yml is invalid)` and `known modules: ` (empty when it was the only module).
+#[test]
+fn a_module_yml_against_its_schema_is_named_with_its_findings() {
+    let fx = Fx::empty();
+    copy_tree(
+        &fixture_dir("self_test/modules/nothing"),
+        &fx.path("modules/nothing"),
+    );
+    set_self_test(&fx, "nothing", "{expect: {status: completed}}");
+    let out = module_test(&fx, &["nothing"], &[]);
+    let says = [
+        "module 'nothing' cannot be tested: modules/nothing/module.yml has 1 error",
+        "modules/nothing/module.yml:9: self_test.expect.status: 'completed' is not allowed here",
+        "--> modules/nothing/module.yml:9",
+    ];
+    assert_refused(&out, "nothing", &says, &["not found", "known modules"]);
+
+    // A module that is not there lists those that are, or says there are none.
+    let out = module_test(&fx, &["other"], &[]);
+    let says = ["module 'other' not found", "known modules: none"];
+    assert_refused(&out, "other", &says, &[]);
 }
