@@ -145,9 +145,10 @@ fn judge(c: &ModuleContract, test: &SelfTest, res: &StepResult, outputs: &Beneat
         ));
     }
     if let Some(want) = &test.expect.reason_slug {
-        let got = res.reason_slug.as_ref().map(|r| r.slug());
-        if got != Some(want.as_str()) {
-            problems.push(format!("reason_slug {got:?} (expected {want})"));
+        match res.reason_slug.as_ref().map(|r| r.slug()) {
+            Some(got) if got == want => {}
+            Some(got) => problems.push(format!("reason_slug {got} (expected {want})")),
+            None => problems.push(format!("no reason_slug (expected {want})")),
         }
     }
     for f in &test.expect.files {

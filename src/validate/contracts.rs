@@ -349,6 +349,13 @@ fn self_test(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
         }
     }
     if let Some(slug) = &t.expect.reason_slug {
+        // The runner gives a reason to FAILED runs only: the self-test could never pass.
+        if t.expect.status.as_deref().unwrap_or("COMPLETED") == "COMPLETED" {
+            out.push(m.doc.finding(
+                "self_test.expect.reason_slug",
+                format!("self_test expects reason '{slug}' of a COMPLETED run, which never has one, so it can never pass; set expect.status: FAILED, or remove reason_slug"),
+            ));
+        }
         if !repo.registry.is_known_reason(slug) {
             out.push(not_in_registry(
                 repo,

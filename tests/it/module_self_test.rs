@@ -307,3 +307,57 @@ fn a_module_yml_against_its_schema_is_named_with_its_findings() {
     let says = ["module 'other' not found", "known modules: none"];
     assert_refused(&out, "other", &says, &[]);
 }
+
+/// Until 2026-12-03 a reason was printed in Rust's debug form (`reason_slug Some("timeout")`,
+/// `reason_slug None`), and a self_test expecting a reason of a COMPLETED run (which never
+/// has one) was accepted, to fail every time.
+#[test]
+fn reasons_are_named_as_written_and_one_of_a_completed_run_is_refused() {
+    let fx = hostile();
+    set_self_test(
+        &fx,
+        "fail",
+        "{expect: {status: FAILED, reason_slug: timeout}}",
+    );
+    set_self_test(
+        &fx,
+        "nothing",
+        "{expect: {status: FAILED, reason_slug: module_failed}}",
+    );
+    let cases = [
+        ("fail", vec!["reason_slug module_failed (expected timeout)"]),
+        (
+            "nothing",
+            vec![
+                "status COMPLETED (expected FAILED)",
+                "no reason_slug (expected module_failed)",
+            ],
+        ),
+    ];
+    for (module, problems) in cases {
+        let out = module_test(&fx, &[module, "--json"], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(json(&out)["problems"], serde_json::json!(problems));
+        let out = module_test(&fx, &[module], &[]);
+        let stdout = text(&out.stdout);
+        for p in &problems {
+            assert!(stdout.contains(&format!("  - {p}\n")), "{stdout}");
+        }
+        assert!(
+            !stdout.contains("Some(") && !stdout.contains("None"),
+            "{stdout}"
+        );
+    }
+
+    for status in ["", "status: COMPLETED, "] {
+        let expect = format!("{{expect: {{{status}reason_slug: timeout}}}}");
+        set_self_test(&fx, "nothing", &expect);
+        let out = module_test(&fx, &["nothing"], &[]);
+        let says = [
+            "self_test.expect.reason_slug",
+            "expects reason 'timeout' of a COMPLETED run, which never has one",
+            "set expect.status: FAILED",
+        ];
+        assert_refused(&out, &expect, &says, &[]);
+    }
+}
