@@ -15,10 +15,10 @@ pub fn run(ctx: &Ctx, args: &ModuleTestArgs) -> Result<Report> {
     Ok(Report::of(&self_test(&repo, module, test)?))
 }
 
-/// The module and its self_test; a built-in has none (its self-test is the crate's tests).
-/// A module.yml that `consistency-validate` rejects is refused with its findings: a
-/// self-test of a contract the orchestrator would not run proves nothing, and its program
-/// problems read better as the validator's findings than as spawn errors.
+/// The module and its self_test. A built-in has none (its code is tested by the platform's
+/// own test suite); a module.yml that `consistency-validate` rejects is refused with its
+/// findings: a self-test of a contract the orchestrator would not run proves nothing, and
+/// its program problems read better as the validator's findings than as spawn errors.
 fn find<'r>(repo: &'r Repo, module_id: &str) -> Result<(&'r LoadedModule, &'r SelfTest)> {
     let Some(module) = repo.modules.get(module_id) else {
         if repo.has_module_folder(module_id) {
@@ -32,17 +32,19 @@ fn find<'r>(repo: &'r Repo, module_id: &str) -> Result<(&'r LoadedModule, &'r Se
         );
     };
     let c = &module.contract;
+    if let Some(builtin) = c.runner.builtin() {
+        return Err(Error::input(format!(
+            "module '{}' is a built-in (runner: {{builtin: {builtin}}}): `module test` runs command modules only",
+            c.module_id
+        ))
+        .at(module.doc.rel.clone())
+        .help("a built-in's code is tested by the platform's own test suite, and a self_test in its module.yml is never run; to see it work, run a work order with a step that uses it (`platform orchestrator`)"));
+    }
     let Some(test) = &c.self_test else {
         return Err(Error::input(format!("module '{}' has no self_test", c.module_id)).at(module.doc.rel.clone()).help(
             "add self_test: {inputs: {...}, expect: {status: COMPLETED, files: [...]}} to module.yml",
         ));
     };
-    if c.runner.command().is_none() {
-        return Err(Error::input(format!(
-            "module '{}' is a built-in; its self-test is the crate's test suite",
-            c.module_id
-        )));
-    }
     let errors = contracts::of_module(repo, module_id);
     if errors.iter().any(|f| f.severity == Severity::Error) {
         return Err(refused(module_id, errors));

@@ -361,3 +361,28 @@ fn reasons_are_named_as_written_and_one_of_a_completed_run_is_refused() {
         assert_refused(&out, &expect, &says, &[]);
     }
 }
+
+/// Until 2026-12-03 a built-in without a self_test got `help: add self_test: ...`, and with
+/// one, the refusal as a built-in: a dead end.
+#[test]
+fn a_built_in_is_refused_with_where_it_is_tested_whether_or_not_it_has_a_self_test() {
+    let fx = hostile();
+    for self_test in [None, Some("{expect: {status: COMPLETED}}")] {
+        if let Some(t) = self_test {
+            set_self_test(&fx, "package_std", t);
+        }
+        let out = module_test(&fx, &["package_std"], &[]);
+        let says = [
+            "module 'package_std' is a built-in",
+            "modules/package_std/module.yml",
+            "tested by the platform's own test suite",
+            "a self_test in its module.yml is never run",
+        ];
+        assert_refused(
+            &out,
+            "package_std",
+            &says,
+            &["add self_test", "has no self_test"],
+        );
+    }
+}
