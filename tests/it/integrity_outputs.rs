@@ -28,13 +28,19 @@ fn problems(report: &Value) -> String {
         .collect()
 }
 
-fn counts(report: &Value) -> (u64, u64) {
+/// `runtime.<what>_checked` and `runtime.<what>_absent` (`outputs`, `deliveries`).
+fn counted(report: &Value, what: &str) -> (u64, u64) {
     let r = &report["runtime"];
-    let n = |k: &str| {
-        r[k].as_u64()
+    let n = |k: String| {
+        r[&k]
+            .as_u64()
             .unwrap_or_else(|| panic!("no {k} in {report}"))
     };
-    (n("outputs_checked"), n("outputs_absent"))
+    (n(format!("{what}_checked")), n(format!("{what}_absent")))
+}
+
+fn counts(report: &Value) -> (u64, u64) {
+    counted(report, "outputs")
 }
 
 #[test]
@@ -97,12 +103,7 @@ fn integrity_validate_fails_on_a_file_changed_inside_a_dir_output() {
 const DELIVERED: &str = "runtime/deliveries/t1/chain/deliver/package.zip";
 
 fn delivery_counts(report: &Value) -> (u64, u64) {
-    let r = &report["runtime"];
-    let n = |k: &str| {
-        r[k].as_u64()
-            .unwrap_or_else(|| panic!("no {k} in {report}"))
-    };
-    (n("deliveries_checked"), n("deliveries_absent"))
+    counted(report, "deliveries")
 }
 
 /// A local delivery's copy is what its receipt recorded: one changed byte, or the copy swapped
