@@ -288,6 +288,17 @@ fn self_test(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
     let Some(t) = &c.self_test else {
         return Vec::new();
     };
+    if c.runner.builtin().is_some() {
+        // `module test` refuses a built-in (the platform's own tests cover it): a self_test
+        // here would read as a test that passes when it never runs.
+        return vec![m
+            .doc
+            .finding(
+                "self_test",
+                "a built-in module's self_test is never run: `platform module test` refuses built-ins, which the platform's own test suite covers; remove it".to_string(),
+            )
+            .as_warning()];
+    }
     let mut out = Vec::new();
     for (name, v) in &t.inputs {
         let field = format!("self_test.inputs.{name}");
