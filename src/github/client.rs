@@ -1,13 +1,14 @@
 //! Synchronous GitHub Releases client over octocrab: bounded retries for idempotent calls only,
 //! streamed uploads and downloads, errors that name repository, tag and asset. Every write
 //! passes the guard of the purpose the client was made for; every request, its URL check.
-use super::guard::{check_token_url, check_write, Purpose, WriteOp};
+use super::failure::{describe_octocrab_error, truncate, Failure};
+use super::file_body::FileBody;
+use super::guard::{check_token_url, check_write, Purpose, WriteOp, TOKEN_ENV};
 use super::settings::GithubSettings;
 use crate::digest::HashingWriter;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use octocrab::{OctoBody, Octocrab};
 use serde::de::DeserializeOwned;
@@ -15,12 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The token comes from this variable only (SPEC §2); it never appears in output.
-pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+use std::time::Duration;
 
 /// GitHub refuses release assets of 2 GiB or more.
 pub const MAX_ASSET_BYTES: u64 = (1 << 31) - 1;
@@ -30,12 +26,6 @@ pub const MAX_ASSET_BYTES: u64 = (1 << 31) - 1;
 const MAX_RELEASE_PAGES: u32 = 20;
 const MAX_ASSET_PAGES: u32 = 20;
 const PER_PAGE: usize = 100;
-
-/// Uploads are read from disk in chunks of this size, so memory does not grow with the file.
-const UPLOAD_CHUNK: usize = 256 * 1024;
-
-/// Longest GitHub error body we quote in a message.
-const MAX_ERROR_BODY: usize = 4096;
 
 /// How idempotent calls (GET, DELETE, PATCH of the draft flag or of an asset's name) are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -765,274 +755,11 @@ fn upload_origin(api_url: &str) -> Result<String> {
     }
 }
 
-fn describe_octocrab_error(e: &octocrab::Error) -> String {
-    // The Display of octocrab's service errors is terse; the source chain says what failed
-    // (connection refused, timeout, TLS).
-    let mut out = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// Why one HTTP exchange failed, before it is given its context.
-#[derive(Debug)]
-enum Failure {
-    Status {
-        status: StatusCode,
-        message: String,
-        wait: Option<Duration>,
-        rate_limited: bool,
-        notes: Vec<String>,
-    },
-    Transport(String),
-    Local(Error),
-}
-
-impl Failure {
-    fn from_response(status: StatusCode, headers: &http::HeaderMap, body: &[u8]) -> Failure {
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
-        let retry_after = text("retry-after")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let exhausted = text("x-ratelimit-remaining") == Some("0");
-        let reset_wait = if exhausted {
-            text("x-ratelimit-reset")
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(|reset| {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
-                    Duration::from_secs(reset.saturating_sub(now) + 1)
-                })
-        } else {
-            None
-        };
-        let rate_limited = status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::FORBIDDEN && (exhausted || retry_after.is_some()));
-        Failure::Status {
-            status,
-            message: github_message(body),
-            wait: retry_after.or(reset_wait),
-            rate_limited,
-            notes: Vec::new(),
-        }
-    }
-
-    fn retryable(&self) -> bool {
-        match self {
-            Failure::Status {
-                status,
-                rate_limited,
-                ..
-            } => *rate_limited || matches!(status.as_u16(), 500 | 502 | 503 | 504),
-            Failure::Transport(_) => true,
-            Failure::Local(_) => false,
-        }
-    }
-
-    fn requested_wait(&self) -> Option<Duration> {
-        match self {
-            Failure::Status { wait, .. } => *wait,
-            _ => None,
-        }
-    }
-
-    fn note(self, note: String) -> Failure {
-        match self {
-            Failure::Status {
-                status,
-                message,
-                wait,
-                rate_limited,
-                mut notes,
-            } => {
-                notes.push(note);
-                Failure::Status {
-                    status,
-                    message,
-                    wait,
-                    rate_limited,
-                    notes,
-                }
-            }
-            Failure::Transport(m) => Failure::Transport(format!("{m} ({note})")),
-            Failure::Local(e) => Failure::Local(e),
-        }
-    }
-
-    /// An error saying what was being done, what GitHub said, and what to do.
-    fn into_error(self, what: &str) -> Error {
-        match self {
-            Failure::Local(e) => Error {
-                message: format!("{what}: {}", e.message),
-                ..e
-            },
-            Failure::Transport(m) => Error::failure(format!("GitHub: {what} failed: {m}")).help(
-                "check the network and github.api_url; re-running is safe (drafts stay drafts, finished uploads are kept)",
-            ),
-            Failure::Status {
-                status,
-                message,
-                rate_limited,
-                notes,
-                ..
-            } => {
-                let mut msg = format!("GitHub: {what} failed: HTTP {status}");
-                if !message.is_empty() {
-                    msg.push_str(": ");
-                    msg.push_str(&message);
-                }
-                for n in &notes {
-                    msg.push_str(&format!(" ({n})"));
-                }
-                let help = match status.as_u16() {
-                    _ if rate_limited => "GitHub's rate limit was hit; wait for it to reset, then re-run".to_string(),
-                    401 => format!("{TOKEN_ENV} was refused: set a valid, unexpired token"),
-                    403 => format!("the token may lack permission (contents: write) on the repository; check {TOKEN_ENV}"),
-                    404 => "check github.repository and that the token can see the repository".to_string(),
-                    422 => "GitHub refused the request as given; a published (immutable) release cannot be changed, so use a new tag".to_string(),
-                    s if s >= 500 => "GitHub had a server error; re-running is safe (drafts stay drafts, finished uploads are kept)".to_string(),
-                    _ => "see GitHub's message above".to_string(),
-                };
-                Error::failure(msg).help(help)
-            }
-        }
-    }
-}
-
-/// GitHub's `{"message": ..., "errors": [{"code": ..., "field": ...}]}`, or the raw body.
-fn github_message(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return truncate(text.trim(), MAX_ERROR_BODY);
-    };
-    let mut out = v
-        .get("message")
-        .and_then(|m| m.as_str())
-        .unwrap_or_default()
-        .to_string();
-    if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
-        let parts: Vec<String> = errors
-            .iter()
-            .map(|e| match e {
-                serde_json::Value::String(s) => s.clone(),
-                other => {
-                    let field = |k: &str| other.get(k).and_then(|x| x.as_str()).unwrap_or_default();
-                    let mut p = field("code").to_string();
-                    if !field("field").is_empty() {
-                        p.push_str(&format!(" ({})", field("field")));
-                    }
-                    if !field("message").is_empty() {
-                        p.push_str(&format!(": {}", field("message")));
-                    }
-                    p
-                }
-            })
-            .filter(|p| !p.is_empty())
-            .collect();
-        if !parts.is_empty() {
-            out.push_str(&format!(" [{}]", parts.join("; ")));
-        }
-    }
-    if out.is_empty() {
-        out = truncate(text.trim(), MAX_ERROR_BODY);
-    }
-    out
-}
-
-/// A request body that streams a file from disk with an exact length, so hyper sends
-/// `Content-Length` (GitHub's upload endpoint needs it) without buffering the file.
-struct FileBody {
-    file: tokio::fs::File,
-    remaining: u64,
-    buf: Box<[u8]>,
-    path: PathBuf,
-}
-
-impl FileBody {
-    fn new(file: tokio::fs::File, size: u64, path: PathBuf) -> Self {
-        FileBody {
-            file,
-            remaining: size,
-            buf: vec![0u8; UPLOAD_CHUNK].into_boxed_slice(),
-            path,
-        }
-    }
-}
-
-impl Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
-        use tokio::io::AsyncRead;
-        let this = self.get_mut();
-        if this.remaining == 0 {
-            return Poll::Ready(None);
-        }
-        let want = usize::try_from(this.remaining)
-            .unwrap_or(usize::MAX)
-            .min(this.buf.len());
-        let mut rb = tokio::io::ReadBuf::new(&mut this.buf[..want]);
-        match Pin::new(&mut this.file).poll_read(cx, &mut rb) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) => {
-                let filled = rb.filled();
-                if filled.is_empty() {
-                    // The length was promised in Content-Length; a shorter file is an error,
-                    // not a silently truncated asset.
-                    return Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!("{} shrank while it was being uploaded", this.path.display()),
-                    ))));
-                }
-                this.remaining -= filled.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(filled)))))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::github::failure::github_message;
 
     #[test]
     fn asset_names() {

@@ -3,6 +3,9 @@
 use crate::error::{Error, Result};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// The token comes from this variable only (SPEC §2); it never appears in output.
+pub const TOKEN_ENV: &str = "GITHUB_TOKEN";
+
 /// Why a client exists. Fixed when the client is made, so a delivery or the publisher holds a
 /// client that cannot write the state release whatever tag reaches it (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! publishing assets (draft → upload → verify → publish) and release-backed billing state (which
 //! asks `crate::ledger` and `crate::heads` to verify what it moves; it parses no ledger line).
 pub mod client;
+mod failure;
+mod file_body;
 pub mod guard;
 pub mod publish;
 pub mod settings;
@@ -10,9 +12,8 @@ pub mod tag_template;
 
 pub use client::{
     validate_asset_name, Asset, Downloaded, GithubClient, Release, RetryPolicy, MAX_ASSET_BYTES,
-    TOKEN_ENV,
 };
-pub use guard::Purpose;
+pub use guard::{Purpose, TOKEN_ENV};
 pub use publish::{AssetAction, PublishResult, PublishedAsset};
 pub use settings::GithubSettings;
 pub use state::{
