@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 pub use tree::{Entry, TreeFile};
-pub use trusted::open_trusted;
+pub use trusted::{open_lock, open_trusted};
 
 /// A path under a trusted folder: links in `base` are the operator's and are followed;
 /// nothing of `rel` may be a link, and `rel` never leaves `base`.

@@ -1,4 +1,4 @@
-//! Opens the operator's own files by path (config/, runtime profiles, ledger files): links followed, yet never blocked on a FIFO nor read from a device.
+//! Opens the operator's own files by path (config/, runtime profiles, ledger files, lock files): never blocked on a FIFO nor read from a device.
 use super::resolve::base_flags;
 use super::{meta_from, Kind, Reason, Refused};
 use std::fs::File;
@@ -22,6 +22,39 @@ pub fn open_trusted(path: &Path) -> Result<File, Refused> {
             io(e)
         })
     })?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| refused(io(e)))?;
+    match meta_from(&st).kind {
+        Kind::File => Ok(File::from(fd)),
+        other => Err(refused(Reason::NotAFile(other))),
+    }
+}
+
+/// Open (creating) a lock file for reading and writing. Unlike [`open_trusted`] the last
+/// component is never followed: the holder's note is written into the file, and through a
+/// link it would overwrite the start of whatever file the link names (a ledger file, a
+/// config file). A FIFO or a device there is refused as well: a lock file only ever holds
+/// that note, so removing what is there is always safe, and the refusal says so.
+pub fn open_lock(path: &Path) -> Result<File, Refused> {
+    use rustix::fs::OFlags;
+    let refused = |reason| Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let io = |e: rustix::io::Errno| Reason::Io(std::io::Error::from(e).to_string());
+    let flags = OFlags::RDWR
+        | OFlags::CREATE
+        | OFlags::NOFOLLOW
+        | OFlags::CLOEXEC
+        | OFlags::NOCTTY
+        | OFlags::NONBLOCK;
+    let fd =
+        rustix::fs::open(path, flags, rustix::fs::Mode::from_raw_mode(0o666)).map_err(|e| {
+            refused(if e == rustix::io::Errno::LOOP {
+                Reason::NotAFile(Kind::Symlink)
+            } else {
+                io(e)
+            })
+        })?;
     let st = rustix::fs::fstat(&fd).map_err(|e| refused(io(e)))?;
     match meta_from(&st).kind {
         Kind::File => Ok(File::from(fd)),
@@ -55,5 +88,27 @@ mod tests {
         assert_eq!(reason("zero.yml"), Reason::NotAFile(Kind::Device));
         assert_eq!(reason(""), Reason::NotAFile(Kind::Folder));
         assert_eq!(reason("none.yml"), Reason::Missing);
+    }
+
+    #[test]
+    fn a_lock_file_is_created_or_reused_never_followed_nor_a_fifo() {
+        let t = tempfile::tempdir().unwrap();
+        let p = |n: &str| t.path().join(n);
+        assert!(open_lock(&p("new.lock")).is_ok());
+        assert!(open_lock(&p("new.lock")).is_ok());
+        std::fs::write(p("ledger.jsonl"), "keep\n").unwrap();
+        std::os::unix::fs::symlink(p("ledger.jsonl"), p("link.lock")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            p("pipe.lock"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let reason = |n: &str| open_lock(&p(n)).map(drop).unwrap_err().reason;
+        assert_eq!(reason("link.lock"), Reason::NotAFile(Kind::Symlink));
+        assert_eq!(reason("pipe.lock"), Reason::NotAFile(Kind::Fifo));
+        assert_eq!(std::fs::read(p("ledger.jsonl")).unwrap(), b"keep\n");
     }
 }

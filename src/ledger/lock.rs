@@ -3,7 +3,7 @@
 //! The lock file is never deleted: deleting it would let two processes lock two different
 //! inodes under one name. Its content is only a note for waiters (pid, command, since when).
 use crate::error::{Error, Result};
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -79,13 +79,16 @@ impl LockFile {
     /// Open (creating) `<dir>/<name>`; the directory must exist.
     pub fn open(dir: &Path, name: &str) -> Result<LockFile> {
         let path = dir.join(name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, &e))?;
+        let file = crate::beneath::open_lock(&path).map_err(|refused| {
+            let error = Error::input(refused.to_string()).at(path.display().to_string());
+            match refused.reason {
+                crate::beneath::Reason::NotAFile(_) => error.help(format!(
+                    "a lock file only holds a note naming its holder: remove {} and run the command again",
+                    path.display()
+                )),
+                _ => error,
+            }
+        })?;
         Ok(LockFile { file, path })
     }
 

@@ -284,3 +284,36 @@ fn ledger_files_that_are_fifos_or_device_links_are_refused_and_nothing_is_writte
     }
     fx.integrity().unwrap();
 }
+
+/// The ledger's lock file as a link to a ledger file, and as a FIFO: writers refuse it, exit 2,
+/// naming it and saying to remove it, and the ledger is left as it was. Before 2026-12-03 the
+/// link was followed and the holder's note (256 bytes) was written over the start of the file
+/// it named: the first records of billing.jsonl.
+#[test]
+fn a_ledger_lock_file_that_is_a_link_or_a_fifo_is_refused_and_the_ledger_kept() {
+    let fx = funded();
+    let lock = fx.state_file(".ledger.lock");
+    let before = ledger(&fx);
+    for (what, make) in [("a symbolic link", None), ("a FIFO", Some(Special::Fifo))] {
+        let _ = std::fs::remove_file(&lock);
+        match make {
+            Some(special) => special.make(&lock),
+            None => std::os::unix::fs::symlink(fx.state_file("billing.jsonl"), &lock).unwrap(),
+        }
+        for args in [&TOPUP[..], &["orchestrator"]] {
+            let out = bounded(&fx, args);
+            let case = format!("{what} {args:?}");
+            out.expect_code(2);
+            let err = out.stderr_text();
+            assert!(
+                err.contains(&format!(".ledger.lock is {what}, not a regular file"))
+                    && err.contains("remove"),
+                "{case}: {err}"
+            );
+            assert_eq!(ledger(&fx), before, "{case}: the ledger is untouched");
+        }
+    }
+    std::fs::remove_file(&lock).unwrap();
+    bounded(&fx, &TOPUP).expect_ok();
+    fx.integrity().unwrap();
+}
