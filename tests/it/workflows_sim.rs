@@ -801,3 +801,60 @@ fn a_re_run_runs_shards_only_when_its_plan_pulls_again() {
     assert_has(&res["shard"].summary, &row);
     r.platform_on_remote(&["integrity-validate"]);
 }
+
+/// *Re-run all jobs* re-plans: a fresh pull and clock. A shard lost in that attempt (its runner
+/// gone before the upload) leaves in the run's store the artifact its shard uploaded in the
+/// first attempt: artifacts outlive attempts. That segment was cut from the first attempt's
+/// snapshot. Until 2026-12-03 the merge rebuilt it on the new snapshot and refused the batch,
+/// so nothing of the re-run was pushed (here acme's charge for a new week, its digest
+/// delivered). Segments now carry the attempt they were cut in: the merge leaves out one of
+/// another attempt, pushes the others, and fails the run naming the shard.
+#[test]
+fn a_segment_left_by_an_earlier_attempt_is_left_out_and_the_others_are_pushed() {
+    let mut r = Runner::new();
+    seed_credits(&mut r);
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    // Attempt 1, a week ago: three shards (acme on 1, globex and initech on 2, none on 3);
+    // initech's failing work order fails the run after the push.
+    r.start_run("workflow_dispatch", 100, &orchestrator_inputs(1.0, 2.0));
+    let res = r.run_workflow_calling("orchestrator.yml", &mut |r, job| {
+        if job == "plan" {
+            r.set_output("plan", "now", &week_ago);
+        }
+    });
+    must(&res, "shard", true);
+    must(&res, "merge", false);
+    assert_eq!(r.balance("acme"), 100 - 13);
+    assert_eq!(r.balance("globex"), 100 - 5);
+    let first = r.root.path().join("attempt-1-shard-2");
+    crate::support::fx::copy_tree(&r.artifacts().join("shard-2"), &first);
+    assert_eq!(
+        std::fs::read_to_string(first.join("shard-2/ATTEMPT")).unwrap(),
+        "1\n"
+    );
+
+    // Re-run all jobs: attempt 2, this week. Shard 2's upload is lost.
+    r.github.insert("run_attempt".into(), "2".into());
+    let res = r.run_workflow_calling("orchestrator.yml", &mut |r, job| {
+        if job == "shard" {
+            let artifact = r.artifacts().join("shard-2");
+            std::fs::remove_dir_all(&artifact).unwrap();
+            crate::support::fx::copy_tree(&first, &artifact);
+        }
+    });
+    assert_eq!(res["plan"].outputs["attempt"], "2");
+    must(&res, "shard", true);
+    must(&res, "merge", false);
+    let log = &res["merge"].log;
+    assert!(!log.contains("merge conflict"), "{log}");
+    assert_has(
+        log,
+        "shard(s) 2 of 3 delivered no ledger in attempt 2: the one found was cut in an earlier attempt",
+    );
+    assert!(!log.contains("work orders failed"), "{log}");
+    assert_eq!(r.balance("acme"), 100 - 26, "acme's new week was pushed");
+    assert_eq!(r.balance("globex"), 100 - 5);
+    r.platform_on_remote(&["integrity-validate"]);
+}
