@@ -134,6 +134,8 @@ pub fn escape(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
+            // Shown as its `\u{...}` escape, itself escaped (its braces and backslash).
+            c if reorders(c) => out.push_str(&escape(&visible(c))),
             c => one_line(c, &mut out),
         }
     }
@@ -162,13 +164,24 @@ pub fn code(text: &str) -> String {
 }
 
 /// A character of a one-line text: line breaks and tabs become spaces, other control
-/// characters are dropped.
+/// characters are dropped, and a bidirectional override or isolate is shown as its escape
+/// (`\u{202e}`), as on a terminal: applied, it would reorder what the operator reads.
 fn one_line(c: char, out: &mut String) {
     match c {
         '\r' | '\n' | '\t' => out.push(' '),
         c if c.is_control() => {}
+        c if reorders(c) => out.push_str(&visible(c)),
         c => out.push(c),
     }
+}
+
+/// A bidirectional override or isolate (not a control character to Rust).
+fn reorders(c: char) -> bool {
+    !c.is_control() && crate::output::needs_escape(c)
+}
+
+fn visible(c: char) -> String {
+    format!("\\u{{{:x}}}", c as u32)
 }
 
 /// A Markdown table; every cell is escaped.
@@ -614,5 +627,12 @@ mod tests {
         );
         assert_eq!(code("two\nlines\u{1b}[31m"), "`two lines[31m`");
         assert_eq!(code(""), "");
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_shown_never_applied() {
+        let hostile = "pay \u{202e}evil\u{2066} x";
+        assert_eq!(code(hostile), "`pay \\u{202e}evil\\u{2066} x`");
+        assert_eq!(escape(hostile), "pay \\\\u\\{202e\\}evil\\\\u\\{2066\\} x");
     }
 }

@@ -109,7 +109,9 @@ pub fn untrusted(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn needs_escape(c: char) -> bool {
+/// A control character, or a bidirectional override or isolate (U+202A–U+202E,
+/// U+2066–U+2069): what reorders or rewrites what a reader sees.
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

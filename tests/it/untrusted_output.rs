@@ -3,7 +3,7 @@
 //! `::stop-commands::`) and terminal escapes are printed escaped by every command.
 use crate::support::check::assert_has;
 use crate::support::orch::{run_of, step_of};
-use crate::support::Fx;
+use crate::support::{Fx, Transcript};
 
 /// What a hostile tenant puts in an input, and a hostile module echoes back as its message.
 const EVIL_YAML: &str =
@@ -23,7 +23,16 @@ fn assert_inert(what: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) {
             !line.chars().any(|c| c.is_control() && c != '\t'),
             "{what}: raw control character in {line:?}"
         );
+        assert!(
+            !line.chars().any(reorders),
+            "{what}: raw bidirectional override or isolate in {line:?}"
+        );
     }
+}
+
+/// A bidirectional override or isolate: it makes a reader see text in another order.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn no_commands(_: &str) -> bool {
@@ -121,4 +130,29 @@ fn a_module_message_with_markdown_renders_nothing_in_the_job_summary() {
         }
         assert_has(line, "`see [click me](https://evil.example/login) ![t](https://evil.example/t.png) @octocat <img src=x> 'tick'`");
     }
+}
+
+/// A module's message with bidirectional overrides and isolates (U+202E, U+2066), which make
+/// a reader see `pay xlive` for `pay evil x`: on stdout and in the job summary they are shown
+/// as escapes, never applied. Until 2026-12-03 the job summary carried them raw.
+#[test]
+fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
+    let fx = Fx::new();
+    fx.topup(10, "escape-4");
+    fx.workorder(
+        "bidi",
+        "work_order_id: bidi\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"pay \\u202Eevil\\u2066 x\"}\n",
+    );
+    let summary = fx.path("step-summary.md");
+    let out = fx.run_env(
+        &["orchestrator"],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(1), "the run fails on purpose");
+    assert_inert("orchestrator stdout", &out.stdout, &no_commands);
+    assert_inert("orchestrator stderr", &out.stderr, &no_commands);
+    assert_has(&out.stdout_text(), r"pay \u{202e}evil\u{2066} x");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert_inert("job summary", md.as_bytes(), &no_commands);
+    assert_has(&md, r"`pay \u{202e}evil\u{2066} x`");
 }
