@@ -1,6 +1,6 @@
 //! Runs the plan's work orders on up to `--jobs` worker threads: each worker takes the next work order and runs it whole (its closings, then its run, steps in order), and the reports come back in the plan's order (tenant, then work order) whatever finished first.
 use super::env::ExecEnv;
-use super::plan::{Action, Plan, WorkOrderPlan};
+use super::plan::{Action, Plan, Refusal, WorkOrderPlan};
 use super::progress::Board;
 use super::report::{self, RunReport, Stopped};
 use super::{close, execute};
@@ -40,7 +40,7 @@ struct Known<'a> {
 }
 
 /// Run every work order of the plan, `run.jobs` at once; the reports in plan order.
-pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
+pub fn run_plan<'p>(env: &ExecEnv, run: Run, plan: &'p Plan) -> Vec<RunReport> {
     let known = Known {
         history: run.history,
         loaded: env
@@ -50,15 +50,16 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
             .map(|l| ((l.tenant_id.as_str(), l.stem.as_str()), l))
             .collect(),
     };
-    let work: Vec<&WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
+    let work: Vec<&'p WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
     let mut slots: Vec<Vec<RunReport>> = work.iter().map(|_| Vec::new()).collect();
+    let mut later: Vec<(usize, &'p WorkOrderPlan)> = Vec::new();
     let next = AtomicUsize::new(0);
-    let (done, finished) = mpsc::channel::<(usize, Vec<RunReport>)>();
-    let worker = |done: mpsc::Sender<(usize, Vec<RunReport>)>| loop {
+    let (done, finished) = mpsc::channel::<Finished<'p>>();
+    let worker = |done: mpsc::Sender<Finished<'p>>| loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(wp) = work.get(i) else { break };
-        let reports = work_order(env, run.board, &known, wp);
-        let _ = done.send((i, reports));
+        let (reports, deferred) = work_order(env, run.board, &known, wp);
+        let _ = done.send((i, reports, deferred));
     };
     // Every step's module is started by a supervisor the zygote forked, and waited for by
     // the worker that handed it the step (runner/launch.rs, runner/session.rs).
@@ -106,14 +107,61 @@ pub fn run_plan(env: &ExecEnv, run: Run, plan: &Plan) -> Vec<RunReport> {
         // Kept as a copy made here: a report built by a worker sits between the freed
         // scraps of its steps in the worker's malloc arena and keeps those pages resident
         // for the whole pass (97 MiB peak with --jobs 1 at W = 10,000; 82 MiB copied).
-        for (i, reports) in finished {
+        for (i, reports, deferred) in finished {
             if let Some(slot) = slots.get_mut(i) {
                 *slot = reports.clone();
             }
+            later.extend(deferred.into_iter().map(|wp| (i, wp)));
         }
         env.journal.stop_serving();
     });
+    if !later.is_empty() {
+        later.sort_by_key(|(i, _)| *i);
+        env.journal.expect_workers(1);
+        for (i, wp) in later {
+            if let Some(slot) = slots.get_mut(i) {
+                slot.extend(decided_again(env, &known, wp));
+            }
+        }
+        env.journal.worker_done();
+    }
     slots.into_iter().flatten().collect()
+}
+
+/// A work order's reports, and the runs of it the planner refused for credits (decided again
+/// at the end of the pass).
+type Finished<'p> = (usize, Vec<RunReport>, Vec<&'p WorkOrderPlan>);
+
+/// Whether the planner refused this run for credits. Its gate counts every run planned
+/// before it in the pass as charged in full, none refunded: the balance it quotes may be one
+/// the tenant never has. Such a run is decided again once every other run of the pass has
+/// ended, against the ledger's balance then (`execute::hold`), which counts their refunds
+/// and what they did not charge (skipped steps, unused usage). One after another, in plan
+/// order, so which of them run depends on the ledger alone, as with `--jobs 1`.
+fn deferred(wp: &WorkOrderPlan) -> bool {
+    matches!(wp.refused, Some(Refusal::NotEnoughCredits { .. }))
+}
+
+/// Run a deferred run now, or report its refusal with the balance that refused it.
+fn decided_again(env: &ExecEnv, known: &Known, wp: &WorkOrderPlan) -> Vec<RunReport> {
+    let mut again = wp.clone();
+    again.refused = None;
+    match run_planned(env, known, &again) {
+        Ok(report) => report.into_iter().collect(),
+        Err(Stopped(stopped)) => {
+            env.progress.line(&stopped_line(wp, &stopped));
+            vec![*stopped]
+        }
+    }
+}
+
+fn stopped_line(wp: &WorkOrderPlan, stopped: &RunReport) -> String {
+    format!(
+        "[{}/{}] stopped: {}",
+        wp.tenant_id,
+        wp.work_order_id,
+        stopped.error.as_deref().unwrap_or_default()
+    )
 }
 
 /// How much less CPU a worker gets than the ledger's thread and the modules when they are
@@ -125,30 +173,34 @@ const WORKER_NICE: i32 = 10;
 
 /// One work order, its problems kept to itself: a problem of one work order ends that work
 /// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.
-fn work_order(env: &ExecEnv, board: &Board, known: &Known, wp: &WorkOrderPlan) -> Vec<RunReport> {
+fn work_order<'p>(
+    env: &ExecEnv,
+    board: &Board,
+    known: &Known,
+    wp: &'p WorkOrderPlan,
+) -> (Vec<RunReport>, Vec<&'p WorkOrderPlan>) {
     board.started();
     let mut reports = Vec::new();
-    if let Err(Stopped(stopped)) = closings_then_runs(env, known, wp, &mut reports) {
-        board.line(&format!(
-            "[{}/{}] stopped: {}",
-            wp.tenant_id,
-            wp.work_order_id,
-            stopped.error.as_deref().unwrap_or_default()
-        ));
+    let mut later = Vec::new();
+    if let Err(Stopped(stopped)) = closings_then_runs(env, known, wp, &mut reports, &mut later) {
+        board.line(&stopped_line(wp, &stopped));
         reports.push(*stopped);
+        // Nothing more of a stopped work order runs in this pass.
+        later.clear();
     }
     let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
     board.finished(failed);
-    reports
+    (reports, later)
 }
 
 /// Close the work order's superseded runs, then run what its plan says (a resumed run may
-/// be followed by a new one: `then`).
-fn closings_then_runs(
+/// be followed by a new one: `then`); a run the planner refused for credits goes to `later`.
+fn closings_then_runs<'p>(
     env: &ExecEnv,
     known: &Known,
-    wp: &WorkOrderPlan,
+    wp: &'p WorkOrderPlan,
     reports: &mut Vec<RunReport>,
+    later: &mut Vec<&'p WorkOrderPlan>,
 ) -> std::result::Result<(), Stopped> {
     let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
     for c in &wp.close {
@@ -159,7 +211,11 @@ fn closings_then_runs(
         reports.push(closed);
     }
     for planned in std::iter::once(wp).chain(wp.then.as_deref()) {
-        reports.extend(run_planned(env, known, planned)?);
+        if deferred(planned) {
+            later.push(planned);
+        } else {
+            reports.extend(run_planned(env, known, planned)?);
+        }
     }
     Ok(())
 }

@@ -185,6 +185,73 @@ fn the_credits_gate_never_lets_a_tenant_overspend_with_jobs() {
     assert_eq!(outcomes[0], outcomes[1], "the same runs fit, in plan order");
 }
 
+/// The planner gates each run against what the runs planned before it leave, as if all were
+/// charged in full and none refunded. A tenant with 6 credits: w0 fails and is refunded, w1
+/// runs, and w2 (3 credits) fits in what is left; w3 does not. Until 2026-12-03 w2 and w3
+/// were refused "balance 0 credits … top up" though the tenant held 3 credits when w2 would
+/// have started. The planner's refusals are now decided again at the end of the pass against
+/// the ledger's balance, one after another in plan order: the same runs with any `--jobs`.
+#[test]
+fn a_run_the_plan_refused_for_credits_runs_when_refunds_of_the_pass_cover_it() {
+    let fx = Fx::new();
+    for i in 0..4 {
+        let fail = i == 0;
+        fx.workorder(
+            &format!("w{i}"),
+            &format!(
+                "work_order_id: w{i}\nsteps:\n  - step_id: s1\n    module_id: slow\n    kind: transform\n    inputs: {{text: \"w{i}\", delay_ms: 50, fail: {fail}}}\n    deliverables: [result]\n"
+            ),
+        );
+    }
+    fx.topup(6, "r1");
+    let dry = fx.run(&["orchestrator", "--json", "--dry-run"]);
+    let predicted = dry.json()["plan"]["work_orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["refused"].is_object())
+        .count();
+    assert_eq!(
+        predicted,
+        2,
+        "the dry run predicts no refund: {}",
+        dry.json()
+    );
+    let mut outcomes = Vec::new();
+    for jobs in ["1", "8"] {
+        let run = fx.fork();
+        let out = run.run(&["orchestrator", "--json", "--jobs", jobs]);
+        out.expect_code(1);
+        let summary = out.json();
+        let list = listed(&summary);
+        let status = |w: &str| list.iter().find(|r| r.1 == w).unwrap().2.clone();
+        assert_eq!(status("w0"), "FAILED", "--jobs {jobs}: {summary}");
+        assert_eq!(status("w1"), "COMPLETED", "--jobs {jobs}: {summary}");
+        assert_eq!(status("w2"), "COMPLETED", "--jobs {jobs}: {summary}");
+        let w3 = summary["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["work_order_id"] == "w3")
+            .unwrap();
+        assert_eq!(
+            w3["refused"],
+            "balance 0 credits does not cover 3 credits of charges; top up and run again",
+            "--jobs {jobs}: the balance the tenant had: {summary}"
+        );
+        assert_eq!(
+            run.balance_of("t1"),
+            0,
+            "--jobs {jobs}: 6 - 3 (w1) - 3 (w2)"
+        );
+        let names: Vec<&str> = list.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(names, ["w0", "w1", "w2", "w3"], "--jobs {jobs}: plan order");
+        run.integrity().unwrap();
+        outcomes.push(list);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
 /// `orchestrator --json --jobs JOBS` started in the background, returned once `started`
 /// steps have their step_started record.
 fn pass_once_started(fx: &Fx, jobs: &str, started: usize) -> std::process::Child {
