@@ -1,7 +1,7 @@
 //! The derived caches of a no-op pass (SPEC §8): the ledger cache verifies only records appended since it was written and is rebuilt when missing, stale, damaged or another ledger's; the work-order cache parses only changed files, and a changed module validates every work order again.
 use crate::support::check::{assert_has, sha256_hex};
 use crate::support::fx::Transcript;
-use crate::support::ledger_fixtures::{copy_state, forge};
+use crate::support::ledger_fixtures::{append_chained, copy_state, forge, records_of};
 use crate::support::orch::{funded_order, CHAIN};
 use crate::support::Fx;
 use serde_json::{json, Value};
@@ -107,6 +107,120 @@ fn a_damaged_key_file_is_rebuilt_when_records_were_appended() {
     fx.topup(5, "after-damage");
     full_because(&up_to_date(&fx, &[]), "key file is damaged");
     assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+}
+
+/// After a cache-hit pass, `forge` (given billing.jsonl's records) appended in place behind
+/// the cache, re-chained as another process would; the next pass, and the line it is on.
+fn append_behind_a_hit(
+    forge: impl FnOnce(&[serde_json::Map<String, Value>]) -> serde_json::Map<String, Value>,
+) -> (Fx, usize) {
+    let fx = after_one_pass();
+    assert_eq!(ledger_use(&up_to_date(&fx, &[])), "hit");
+    let path = fx.state_file("billing.jsonl");
+    let records = records_of(&path);
+    let ino =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&path);
+    append_chained(&path, forge(&records));
+    assert_eq!(
+        ino(&path),
+        before,
+        "appended in place: the cache's appended path"
+    );
+    (fx, records.len() + 1)
+}
+
+/// The pass after a forged append: refused, naming billing.jsonl and the forged line, the
+/// ledger left as it was, no run started, and the cache never vouching for it.
+fn assert_forgery_refused(fx: &Fx, line: usize, why: &str) {
+    let billing = fx.bytes(".billing-state/billing.jsonl");
+    let started = fx.of_type("evidence.jsonl", "run_started").len();
+    let out = fx.run(&["orchestrator", "--json"]);
+    let err = out.stderr_text();
+    assert_eq!(out.status.code(), Some(1), "{err}\n{}", out.stdout_text());
+    assert_has(&err, &format!("billing.jsonl is damaged at line {line}"));
+    assert_has(&err, why);
+    assert_eq!(
+        fx.bytes(".billing-state/billing.jsonl"),
+        billing,
+        "nothing written"
+    );
+    assert_eq!(fx.of_type("evidence.jsonl", "run_started").len(), started);
+    // The --json answer is the refusal itself (no pass summary, so no cache use to report).
+    let answer = out.json();
+    assert_eq!(answer["error"]["topic"], "error:ledger_damaged", "{answer}");
+    let at = format!("./.billing-state/billing.jsonl:{line}");
+    assert_eq!(answer["error"]["location"], json!(at), "{answer}");
+    // Nor does a later pass (the cache was not renewed from the forged file).
+    let again = fx.run(&["orchestrator", "--json"]);
+    assert_eq!(again.status.code(), Some(1), "{}", again.stderr_text());
+}
+
+/// Attack: a record forged behind the cache's back, appended to the file the cache marked (so
+/// the pass takes the "appended since the mark" path): a second copy of the top-up (its key
+/// already used). The appended records get every check of a whole read.
+#[test]
+fn a_duplicate_topup_appended_behind_the_cache_is_refused_naming_its_line() {
+    let (fx, line) = append_behind_a_hit(|records| {
+        let topup = records.iter().find(|r| r["type"] == "TOPUP").unwrap();
+        topup.clone()
+    });
+    assert_forgery_refused(&fx, line, "duplicate idempotency_key");
+}
+
+/// The same with a SPEND of a run that never started (a fresh key, a run id with no
+/// `run_started` in evidence.jsonl): the rule across files holds for appended records.
+#[test]
+fn a_spend_without_its_run_appended_behind_the_cache_is_refused_naming_its_line() {
+    let (fx, line) = append_behind_a_hit(|records| {
+        let mut spend = records
+            .iter()
+            .find(|r| r["type"] == "SPEND")
+            .unwrap()
+            .clone();
+        spend.insert("run_id".into(), json!("t1-chain-r99"));
+        spend.insert("run".into(), json!(99));
+        let key = format!("{}-forged", spend["idempotency_key"].as_str().unwrap());
+        spend.insert("idempotency_key".into(), json!(key));
+        spend.remove("batch");
+        spend.remove("batch_len");
+        spend
+    });
+    assert_forgery_refused(&fx, line, "run_started");
+}
+
+/// The same with a TOPUP that has no audit record (a fresh key and reference): what a crash
+/// between a top-up's two writes leaves, so, as for any writer (docs/ledger.md), the pass
+/// reads the whole ledger, adds the audit record and reports the repair; the cache is
+/// renewed only from a read that needed no repair.
+#[test]
+fn an_unaudited_topup_appended_behind_the_cache_is_repaired_and_reported() {
+    let (fx, line) = append_behind_a_hit(|records| {
+        let mut topup = records
+            .iter()
+            .find(|r| r["type"] == "TOPUP")
+            .unwrap()
+            .clone();
+        for field in ["idempotency_key", "reference"] {
+            let v = format!("{}-X", topup[field].as_str().unwrap());
+            topup.insert(field.into(), json!(v));
+        }
+        topup.insert("amount_credits".into(), json!(5000));
+        topup
+    });
+    let audits = fx.lines("audit.jsonl").len();
+    let (code, sum, err) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{err}\n{sum}");
+    assert_eq!(ledger_use(&sum), "full", "{sum}");
+    let notes = sum["notes"].to_string();
+    assert_has(&notes, "repaired ./.billing-state/audit.jsonl");
+    let at =
+        format!("the audit record of TOPUP topup/t1/r1-X at ./.billing-state/billing.jsonl:{line}");
+    assert_has(&notes, &at);
+    assert_eq!(fx.lines("audit.jsonl").len(), audits + 1, "{err}");
+    fx.integrity().unwrap();
+    assert_eq!(fx.balance(), 100 - 8 + 5000);
+    assert_eq!(sum["runs"], json!([]), "{sum}");
 }
 
 #[test]

@@ -154,3 +154,18 @@ pub fn forge(path: &Path, edit: impl FnOnce(&mut Vec<serde_json::Map<String, ser
     edit(&mut records);
     std::fs::write(path, rechain(&records)).unwrap();
 }
+
+/// Append `record` to a ledger file in place (same inode, as another process's append would
+/// be), chained to the file's last record: the line's own checks and the chain pass.
+pub fn append_chained(path: &Path, record: serde_json::Map<String, serde_json::Value>) {
+    use platform::records::canonical::{encode_object, seal};
+    use std::io::Write;
+    let last = records_of(path).pop().expect("a ledger file with records");
+    let mut r = record;
+    r.remove("hash");
+    r.insert("seq".into(), (last["seq"].as_u64().unwrap() + 1).into());
+    r.insert("prev_hash".into(), last["hash"].clone());
+    let (line, _) = seal(&encode_object(&r).unwrap()).unwrap();
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(&line).unwrap();
+}
