@@ -220,6 +220,79 @@ fn a_quoted_recipient_is_refused_before_charging_or_delivered() {
     assert_no_charged_step_ends_input_invalid(&fx);
 }
 
+/// The mail work order with its recipient bound from the value output `to` of step `a`
+/// (module addr, tests/fixtures/mail_bound), which hands on the literal `to`.
+fn bound_recipient_workorder(to: &str) -> String {
+    let quoted = format!("'{}'", to.replace('\'', "''"));
+    format!(
+        r#"work_order_id: mail
+steps:
+  - step_id: make
+    module_id: blob
+    kind: transform
+    inputs: {{size: 100}}
+  - step_id: a
+    module_id: addr
+    kind: transform
+    inputs: {{to: {quoted}}}
+  - step_id: send
+    module_id: deliver_email
+    kind: delivery
+    inputs:
+      package_zip: {{from_step: make, output_id: file}}
+      recipient_email: {{from_step: a, output_id: to}}
+      subject: Your package
+"#
+    )
+}
+
+/// A recipient validation cannot see (an earlier step's value output) is checked by
+/// `runner::prepare` before the send is charged, with the check the send uses: an address
+/// the send would refuse ends the send FAILED `input_invalid` with no step started, no SPEND
+/// and nothing reaching the server; only the steps before it are charged. Without that check
+/// the send was charged, then failed `input_invalid` unrefunded (again at each retry).
+#[test]
+fn a_bound_recipient_the_send_would_refuse_is_refused_before_it_is_charged() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    for to in [
+        r#""a,b"@example.org"#,
+        "a@[127.0.0.1]",
+        r#""x@evil.org"@x.org"#,
+    ] {
+        let fx = Fx::new().overlay("mail_bound", "");
+        profile(&fx, sink.port, "none");
+        fx.workorder("mail", &bound_recipient_workorder(to));
+        fx.topup(100, "r1");
+        let check = fx.run(&["consistency-validate"]);
+        assert_eq!(check.status.code(), Some(0), "{to}: {}", check.text());
+        for pass in [&[][..], &["--retry-failed"][..]] {
+            let (_, sum, stderr) = fx.orchestrate(pass);
+            let run = run_of(&sum, "mail");
+            let send = step_of(run, "send");
+            assert_eq!(send["status"], "FAILED", "{to} {pass:?}: {sum}\n{stderr}");
+            assert_eq!(send["reason_slug"], "input_invalid", "{to} {pass:?}: {sum}");
+            let of_step = |step: &str, ty: &str| {
+                (fx.of_type("billing.jsonl", ty).into_iter())
+                    .chain(fx.of_type("evidence.jsonl", ty))
+                    .filter(|r| r["step_id"] == step)
+                    .count()
+            };
+            assert_eq!(of_step("a", "step_started"), 1, "{to}: the producer ran");
+            assert_eq!(of_step("send", "SPEND"), 0, "{to} {pass:?}: never charged");
+            assert_eq!(
+                of_step("send", "step_started"),
+                0,
+                "{to} {pass:?}: never started"
+            );
+            // The blob (1) and the producer (1), once: the retry runs the send alone.
+            assert_eq!(fx.balance(), 100 - 1 - 1, "{to} {pass:?}");
+        }
+        assert_no_charged_step_ends_input_invalid(&fx);
+    }
+    assert_eq!(sink.connections(), 0, "nothing may reach the server");
+    assert!(sink.messages().is_empty(), "nothing may be sent");
+}
+
 /// SPEC §4: `input_invalid` is found before charging. No step outcome says it for an
 /// attempt that has a SPEND.
 fn assert_no_charged_step_ends_input_invalid(fx: &Fx) {
