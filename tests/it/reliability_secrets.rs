@@ -4,8 +4,11 @@
 //! with the secret in their message, their exit message, their logs and a value output, and
 //! from deliveries that fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+use crate::support::fake_github::FakeGithub;
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{funded_order, run_of, step_of};
+use crate::support::smtp;
+use std::process::Output;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -53,20 +56,16 @@ fn zip_leaks(path: &Path, bytes: &[u8]) -> Vec<String> {
     out
 }
 
-/// A closed port on loopback: the deliveries fail, with error messages to check.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn setup() -> (Fx, Vec<(&'static str, String)>) {
+/// The leak work order funded, with the profile `leak` sending mail to the SMTP server on
+/// `smtp_port` (plain, loopback) and releases to the GitHub API at `api_url`; and the
+/// environment that holds the secrets.
+fn setup(smtp_port: u16, api_url: &str) -> (Fx, Vec<(&'static str, String)>) {
     let fx = Fx::new();
     fx.add_shipped_module("deliver_github_release");
-    let port = closed_port();
     std::fs::write(
         fx.path("config/runtime_profile.leak.yml"),
         format!(
-            "profile_name: leak\nsmtp: {{host: 127.0.0.1, port: {port}, tls: none, from: platform@example.com}}\ngithub: {{repository: owner/name, api_url: \"http://127.0.0.1:{port}\"}}\n"
+            "profile_name: leak\nsmtp: {{host: 127.0.0.1, port: {smtp_port}, tls: none, from: platform@example.com}}\ngithub: {{repository: owner/name, api_url: \"{api_url}\"}}\n"
         ),
     )
     .unwrap();
@@ -81,10 +80,64 @@ fn setup() -> (Fx, Vec<(&'static str, String)>) {
     (fx, env)
 }
 
+const PROFILE: [&str; 2] = ["--runtime-profile", "config/runtime_profile.leak.yml"];
+
+/// Every form of every secret found in the commands' stdout and stderr, and in the files
+/// under the ledger and the runtime directory (ZIP entries decompressed); asserts that the
+/// package and its delivered copy were among them.
+fn leaks_anywhere(fx: &Fx, outputs: &[(&str, Output)]) -> Vec<String> {
+    let mut leaks = Vec::new();
+    for (what, out) in outputs {
+        leaks.extend(leaks_in(&format!("{what} stdout"), &out.stdout));
+        leaks.extend(leaks_in(&format!("{what} stderr"), &out.stderr));
+    }
+    let mut files = 0;
+    for rel in [".billing-state", "runtime"] {
+        for (path, bytes) in fx.all_bytes_under(rel) {
+            files += 1;
+            leaks.extend(leaks_in(&path.display().to_string(), &bytes));
+            leaks.extend(zip_leaks(&path, &bytes));
+        }
+    }
+    let zips: Vec<PathBuf> = fx
+        .all_bytes_under("runtime")
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    assert!(
+        zips.len() >= 2,
+        "the package and its delivered copy were scanned: {zips:?}"
+    );
+    eprintln!(
+        "reliability: 3 canary secrets looked for in {files} files and {} command outputs",
+        outputs.len() * 2
+    );
+    leaks
+}
+
+/// The read-only commands whose output could show a recorded message.
+fn reader_outputs(fx: &Fx, env: &[(&str, String)]) -> Vec<(&'static str, Output)> {
+    let mut outputs = Vec::new();
+    for args in [
+        &["runs"][..],
+        &["runs", "--json"],
+        &["statement", "--tenant-id", "t1", "--json"],
+        &["statement", "--tenant-id", "t1", "--csv"],
+        &["integrity-validate", "--json"],
+        &["balance", "--tenant-id", "t1", "--json"],
+    ] {
+        outputs.push((args[0], fx.run_env(args, env)));
+    }
+    outputs
+}
+
 #[test]
 fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
-    let (fx, env) = setup();
-    let profile = ["--runtime-profile", "config/runtime_profile.leak.yml"];
+    // Nothing listens: the deliveries fail with error messages to check.
+    let port = smtp::closed_port();
+    let (fx, env) = setup(port, &format!("http://127.0.0.1:{port}"));
+    let profile = PROFILE;
     let mut outputs = Vec::new();
     let dry = fx.run_env(
         &[&["orchestrator", "--dry-run"][..], &profile].concat(),
@@ -133,45 +186,56 @@ fn canary_secrets_never_appear_in_records_packages_logs_or_output() {
     assert!(String::from_utf8_lossy(&log).contains("stderr has [REDACTED]"));
     outputs.push(("text pass", text_pass));
     outputs.push(("json pass", json_pass));
-    for args in [
-        &["runs"][..],
-        &["runs", "--json"],
-        &["statement", "--tenant-id", "t1", "--json"],
-        &["statement", "--tenant-id", "t1", "--csv"],
-        &["integrity-validate", "--json"],
-        &["balance", "--tenant-id", "t1", "--json"],
-    ] {
-        outputs.push((args[0], fx.run_env(args, &env)));
-    }
-
-    let mut leaks = Vec::new();
-    for (what, out) in &outputs {
-        leaks.extend(leaks_in(&format!("{what} stdout"), &out.stdout));
-        leaks.extend(leaks_in(&format!("{what} stderr"), &out.stderr));
-    }
-    let mut files = 0;
-    for rel in [".billing-state", "runtime"] {
-        for (path, bytes) in fx.all_bytes_under(rel) {
-            files += 1;
-            leaks.extend(leaks_in(&path.display().to_string(), &bytes));
-            leaks.extend(zip_leaks(&path, &bytes));
-        }
-    }
-    let zips: Vec<PathBuf> = fx
-        .all_bytes_under("runtime")
-        .into_iter()
-        .map(|(p, _)| p)
-        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
-        .collect();
-    assert!(
-        zips.len() >= 2,
-        "the package and its delivered copy were scanned: {zips:?}"
-    );
+    outputs.extend(reader_outputs(&fx, &env));
+    let leaks = leaks_anywhere(&fx, &outputs);
     assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
-    eprintln!(
-        "reliability: 3 canary secrets absent from {files} files and {} command outputs",
-        outputs.len() * 2
+}
+
+/// The credentials do reach servers, which refuse them and echo them back: an SMTP server
+/// answering AUTH with a 535 that quotes the login and password it got, and a GitHub API
+/// answering 401 with a body that quotes the Authorization header. Both deliveries fail
+/// `delivery_failed` and are refunded, and neither secret appears in any record, file of the
+/// runtime directory, stdout or stderr (a platform that copied the server's answer into the
+/// step's message unredacted would show it there).
+#[test]
+fn credentials_echoed_back_by_refusing_servers_never_appear_anywhere() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions {
+        echo_auth: true,
+        ..Default::default()
+    });
+    let github = FakeGithub::start_for("owner/name");
+    github.state().echo_authorization = true;
+    let (fx, env) = setup(sink.port, &github.uri());
+    let pass = fx.run_env(&[&["orchestrator", "--json"][..], &PROFILE].concat(), &env);
+    let v = pass.json();
+    let wo = run_of(&v, "leak");
+    for step in ["mail", "release"] {
+        let s = step_of(wo, step);
+        assert_eq!(s["status"], "FAILED", "{step}: {wo}");
+        assert_eq!(s["reason_slug"], "delivery_failed", "{step}: {wo}");
+        let refunds = fx.of_type("billing.jsonl", "REFUND");
+        assert!(
+            refunds.iter().any(|r| r["step_id"] == step),
+            "{step} refunded: {refunds:?}"
+        );
+    }
+    // The secrets did reach the servers, so their answers carried them back.
+    let auth_log = sink.auth_log();
+    assert!(
+        auth_log.contains(SMTP_PASSWORD),
+        "the sink got: {auth_log:?}\n{}",
+        sink.stderr()
     );
+    let refused = github.state().refused_authorizations.clone();
+    assert!(
+        refused.iter().any(|a| a.contains(GITHUB_TOKEN)),
+        "the fake got: {refused:?}"
+    );
+    assert!(sink.messages().is_empty(), "nothing sent without AUTH");
+    let mut outputs = vec![("json pass", pass)];
+    outputs.extend(reader_outputs(&fx, &env));
+    let leaks = leaks_anywhere(&fx, &outputs);
+    assert!(leaks.is_empty(), "secrets leaked:\n{}", leaks.join("\n"));
 }
 
 #[test]

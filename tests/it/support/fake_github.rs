@@ -85,6 +85,11 @@ pub struct FakeState {
     pub delay_uploads: Option<std::time::Duration>,
     /// Hand out upload URLs on this origin instead of the fake's own (a hostile answer).
     pub upload_base: Option<String>,
+    /// Answer a request without the right token 401 with a body that echoes the
+    /// Authorization header it got (a server whose error text a client must not copy).
+    pub echo_authorization: bool,
+    /// The Authorization headers of the requests answered 401, as they arrived.
+    pub refused_authorizations: Vec<String>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
     pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
 }
@@ -360,6 +365,10 @@ impl FakeState {
             .unwrap_or_default();
         if auth != format!("Bearer {TOKEN}") {
             self.calls.push(format!("unauthorized {method} {path}"));
+            self.refused_authorizations.push(auth.to_string());
+            if self.echo_authorization {
+                return message(401, &format!("Bad credentials: you sent '{auth}'"));
+            }
             return message(401, "Bad credentials");
         }
 

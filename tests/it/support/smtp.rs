@@ -23,6 +23,9 @@ pub struct SinkOptions {
     pub smtps: Option<(PathBuf, PathBuf)>,
     /// Accept AUTH for exactly this `user:password`.
     pub auth: Option<String>,
+    /// Offer AUTH without TLS and refuse every login with a 535 echoing the login and
+    /// password it got (logged to `auth.log` in `dir`).
+    pub echo_auth: bool,
     /// Answer DATA with this line instead of `250 OK` (a non-250 refuses the message).
     pub reply: Option<String>,
     /// The SIZE limit it advertises and enforces.
@@ -93,6 +96,9 @@ impl SmtpSink {
         if let Some(auth) = &opts.auth {
             cmd.arg("--auth").arg(auth);
         }
+        if opts.echo_auth {
+            cmd.arg("--echo-auth");
+        }
         if let Some(reply) = &opts.reply {
             cmd.arg("--reply").arg(reply);
         }
@@ -133,6 +139,11 @@ impl SmtpSink {
         std::fs::read_to_string(self.dir.join("connections.log"))
             .map(|s| s.lines().count())
             .unwrap_or(0)
+    }
+
+    /// What `echo_auth` logged of each AUTH it refused: mechanism, login, password.
+    pub fn auth_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("auth.log")).unwrap_or_default()
     }
 
     pub fn stderr(&self) -> String {

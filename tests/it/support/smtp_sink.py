@@ -6,7 +6,10 @@ Every TCP connection adds a line to <dir>/connections.log, so a test can prove t
 nothing connected. Prints "READY <port>" on stdout once listening (port 0 picks one).
 
     python smtp_sink.py --dir D [--port P] [--starttls CERT KEY | --smtps CERT KEY]
-                        [--size BYTES] [--auth USER:PASSWORD] [--reply "554 ..."]
+                        [--size BYTES] [--auth USER:PASSWORD | --echo-auth] [--reply "554 ..."]
+
+--echo-auth offers AUTH without TLS and refuses every login with a 535 that echoes the
+login and password it got (a server whose error text a client must not copy anywhere).
 """
 
 import argparse
@@ -60,6 +63,18 @@ class Authenticator:
         return AuthResult(success=ok, handled=False)
 
 
+class EchoingRefuser:
+    """Refuses every login, echoing what it got in the 535 reply."""
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        got = auth_data
+        if isinstance(auth_data, LoginPassword):
+            got = f"{auth_data.login.decode(errors='replace')} {auth_data.password.decode(errors='replace')}"
+        with open(os.path.join(server.event_handler.out_dir, "auth.log"), "a", encoding="utf-8") as f:
+            f.write(f"{mechanism} {got}\n")
+        return AuthResult(success=False, handled=False, message=f"535 5.7.8 refused {mechanism} {got}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -69,6 +84,7 @@ def main():
     # 40 MiB: a 19.9 MiB package is about 28.6 MB once base64-encoded.
     p.add_argument("--size", type=int, default=40 * 1024 * 1024)
     p.add_argument("--auth")
+    p.add_argument("--echo-auth", action="store_true")
     p.add_argument("--reply", default="250 OK")
     args = p.parse_args()
 
@@ -87,6 +103,8 @@ def main():
     if args.auth:
         user, _, password = args.auth.partition(":")
         auth = Authenticator(user, password)
+    if args.echo_auth:
+        auth = EchoingRefuser()
 
     class CountingSMTP(SMTP):
         def connection_made(self, transport):
@@ -107,7 +125,7 @@ def main():
             authenticator=auth,
             auth_required=False,
             # Implicit TLS is encrypted, but aiosmtpd only knows about STARTTLS.
-            auth_require_tls=smtps_ctx is None,
+            auth_require_tls=smtps_ctx is None and not args.echo_auth,
         )
 
     loop = asyncio.new_event_loop()
