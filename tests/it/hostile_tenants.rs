@@ -2,7 +2,7 @@
 //! the platform read. Real races (a folder or an output swapped for a link while the real
 //! orchestrator runs), hard links, FIFOs and linked tenant folders; every test asserts that no
 //! byte of tenant t2 reaches t1's outputs, packages or deliveries, and what was charged.
-use crate::support::check::{assert_has, strs};
+use crate::support::check::{assert_has, sha256_hex, strs};
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 use serde_json::Value;
@@ -823,8 +823,9 @@ fn package_pairs(runs: &Path) -> Vec<(PathBuf, PathBuf)> {
 /// Attack: while deliver_local reads a package (checked against pack's recorded digest just
 /// before), a thread swaps it with a regular file of other bytes (RENAME_EXCHANGE: the path
 /// is always one or the other). Whatever the interleaving, a delivery that completes
-/// delivered the bytes pack's outcome recorded, and its receipt says so; one that read the
-/// other bytes fails and is refunded (or is refused before its charge). Until 2026-12-03 the
+/// delivered the bytes pack's outcome recorded (the file that landed is hashed), and its
+/// receipt says so; one that read the other bytes fails and is refunded (or is refused before
+/// its charge); every delivery that ran is one or the other. Until 2026-12-03 the
 /// copy was checked against its own source only: a swap between the binding's check and the
 /// copy was delivered under a "verified" receipt naming the swapped bytes.
 #[cfg(target_os = "linux")]
@@ -853,7 +854,7 @@ fn a_package_swapped_while_it_is_delivered_is_delivered_only_as_recorded() {
             .flatten()
         })
     };
-    let (mut delivered, mut refused) = (0, 0);
+    let (mut delivered, mut refused, mut attempted) = (0, 0, 0);
     for id in &ids {
         let run = run_of(&summary, id);
         let deliver = run["steps"]
@@ -862,17 +863,24 @@ fn a_package_swapped_while_it_is_delivered_is_delivered_only_as_recorded() {
             .iter()
             .find(|s| s["step_id"] == "deliver")
             .unwrap();
+        if deliver["status"] != "SKIPPED" {
+            attempted += 1;
+        }
         match (deliver["status"].as_str(), deliver["reason_slug"].as_str()) {
             (Some("COMPLETED"), _) => {
                 let receipt = outcomes
                     .iter()
                     .find(|r| r["type"] == "delivery_receipt" && r["work_order_id"] == id.as_str())
                     .unwrap_or_else(|| panic!("{id}: no receipt"));
+                let recorded = recorded_package(id).unwrap_or_else(|| panic!("{id}: no digest"));
+                // The bytes that landed, not only what the receipt says of them.
+                let landed = fx.bytes(&format!("runtime/deliveries/t1/{id}/deliver/package.zip"));
                 assert_eq!(
-                    receipt["sha256"].as_str(),
-                    recorded_package(id).as_deref(),
+                    sha256_hex(&landed),
+                    recorded,
                     "{id}: delivered bytes pack never recorded"
                 );
+                assert_eq!(receipt["sha256"], recorded.as_str(), "{id}: the receipt");
                 delivered += 1;
             }
             (Some("FAILED"), Some("input_invalid" | "module_failed")) => {
@@ -884,5 +892,10 @@ fn a_package_swapped_while_it_is_delivered_is_delivered_only_as_recorded() {
             other => panic!("{id}: unexpected {other:?}: {run}"),
         }
     }
+    assert_eq!(
+        delivered + refused,
+        attempted,
+        "every delivery that ran was delivered as recorded or refused: {summary}"
+    );
     eprintln!("hostile: package race: {swaps} swaps, {delivered} delivered as recorded, {refused} refused");
 }
