@@ -147,3 +147,71 @@ pub fn all_values() -> Vec<String> {
     out.extend(ledger_signing_key());
     out
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::process::Command;
+
+    /// A secret put in the initial environment of the probe process.
+    const PROBE_VAR: &str = "PLATFORM_SECRET_SCRUB_PROBE";
+    const PROBE_VALUE: &str = "scrub-probe-value-5e1f93";
+    const PROBE: &str = "secrets::tests::scrub_probe";
+
+    /// Not a test on its own: the body of the process the next test starts (this binary
+    /// again, the secret in its initial environment, as `main` is started). It scrubs as
+    /// `main` does, then reads its own `/proc/self/environ`: the block root, or any reader
+    /// the non-dumpable flag did not stop, would read from `/proc/<orchestrator>/environ`.
+    /// Non-dumpable, the file is root's; made dumpable again here (this process only), any
+    /// user reads it, so the scrub itself is checked without root.
+    #[test]
+    #[ignore = "the body of the process the_initial_environment_block_keeps_no_secret_value_after_the_scrub starts"]
+    #[allow(unsafe_code)]
+    fn scrub_probe() {
+        assert_eq!(
+            std::env::var(PROBE_VAR).as_deref(),
+            Ok(PROBE_VALUE),
+            "run only by the_initial_environment_block_keeps_no_secret_value_after_the_scrub"
+        );
+        super::capture_and_scrub();
+        // SAFETY: prctl(PR_GET_DUMPABLE / PR_SET_DUMPABLE) reads or changes a flag of this
+        // process; no memory is passed.
+        unsafe {
+            assert_eq!(
+                libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0),
+                0,
+                "not dumpable"
+            );
+            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+        }
+        let block = std::fs::read("/proc/self/environ")
+            .unwrap_or_else(|e| panic!("reading /proc/self/environ: {e}"));
+        let text = String::from_utf8_lossy(&block);
+        let entry = text
+            .split('\0')
+            .find(|e| e.starts_with(&format!("{PROBE_VAR}=")))
+            .unwrap_or_else(|| panic!("the block no longer has the variable: {text:?}"));
+        assert_eq!(
+            entry,
+            format!("{PROBE_VAR}={}", "x".repeat(PROBE_VALUE.len()))
+        );
+        assert!(!text.contains(PROBE_VALUE), "{text:?}");
+        assert_eq!(super::get("SCRUB_PROBE").as_deref(), Some(PROBE_VALUE));
+        assert!(std::env::var_os(PROBE_VAR).is_none());
+    }
+
+    #[test]
+    fn the_initial_environment_block_keeps_no_secret_value_after_the_scrub() {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("this test binary: {e}"));
+        let out = Command::new(exe)
+            .args(["--ignored", "--exact", PROBE, "--test-threads=1"])
+            .env(PROBE_VAR, PROBE_VALUE)
+            .output()
+            .unwrap_or_else(|e| panic!("starting the probe: {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the probe: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

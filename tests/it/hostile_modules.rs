@@ -195,13 +195,32 @@ fn a_module_that_declares_no_secret_finds_none_in_proc_or_anywhere_the_platform_
     // SAFETY: geteuid has no arguments.
     if unsafe { libc::geteuid() } == 0 {
         // Root reads a non-dumpable process's environ anyway: what it finds there is the
-        // scrubbed block (the secrets' bytes overwritten in place).
+        // scrubbed block (the secrets' bytes overwritten in place), scanned below.
         assert!(
             orchestrator["environ_bytes"].as_u64().unwrap() > 0,
             "{report}"
         );
+    } else {
+        // Not root: the non-dumpable flag alone refuses the spy the orchestrator's environ,
+        // so that is all this pass can show; the scrubbed block itself is checked, as any
+        // user, by secrets::tests::the_initial_environment_block_keeps_no_secret_value_after_the_scrub.
+        assert_eq!(orchestrator["environ_bytes"], Value::Null, "{report}");
+        eprintln!("hostile: not root: the spy was refused the orchestrator's environ (the scrub is checked by secrets::tests)");
     }
     assert!(report["read"]["cmdline"].as_u64().unwrap() > 0, "{report}");
+    // A pass that handed no secret to anyone would find no leak either: the module that
+    // declares the secret got it.
+    let canary = secrets(&fx)
+        .into_iter()
+        .find(|(k, _)| *k == "PLATFORM_SECRET_CANARY")
+        .unwrap()
+        .1;
+    let note = std::fs::read_to_string(step_dir(&fx, "spy", "use").join("outputs/note.txt"));
+    assert_eq!(
+        note.unwrap_or_default(),
+        format!("secret length {}\n", canary.len()),
+        "secretuser got its secret"
+    );
     let found = leaks(&fx, &[("stdout", &out.stdout), ("stderr", &out.stderr)]);
     assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
 }
