@@ -7,9 +7,17 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// A module that writes when it started and ended (ns since the epoch) to times.txt,
-/// sleeping `delay_ms` between; `secrets` makes it declare the secret TOKEN.
+/// sleeping `delay_ms` between; `secrets` makes it declare the secret TOKEN and fork a child
+/// (holding the same environment, its logs let go) that would outlive it by up to a second, appending the
+/// time to `child.log` in the step's folder every 10 ms while it lives: its last line is
+/// when it was last seen alive (the supervisor ends it with its parent).
 fn add_clock(fx: &Fx, module_id: &str, secrets: bool) {
     let declare = if secrets { "secrets: [TOKEN]\n" } else { "" };
+    let child = if secrets {
+        "log=\"$PLATFORM_OUTPUTS_DIR/../child.log\"\n(n=0; while [ $n -lt 100 ]; do echo \"$(date +%s%N)\" >>\"$log\"; n=$((n + 1)); sleep 0.01; done) >/dev/null 2>&1 &\n"
+    } else {
+        ""
+    };
     fx.write(
         &format!("modules/{module_id}/module.yml"),
         format!(
@@ -19,7 +27,7 @@ fn add_clock(fx: &Fx, module_id: &str, secrets: bool) {
     let script = fx.path(&format!("modules/{module_id}/run.sh"));
     fx.write(
         &format!("modules/{module_id}/run.sh"),
-        "#!/bin/sh\nset -eu\nstart=$(date +%s%N)\nms=$(sed -n 's/^ *\"delay_ms\": *\\([0-9][0-9]*\\).*/\\1/p' \"$PLATFORM_INPUTS\")\nsleep \"$((ms / 1000)).$(printf '%03d' $((ms % 1000)))\"\necho \"$start $(date +%s%N)\" >\"$PLATFORM_OUTPUTS_DIR/times.txt\"\n",
+        format!("#!/bin/sh\nset -eu\nstart=$(date +%s%N)\n{child}ms=$(sed -n 's/^ *\"delay_ms\": *\\([0-9][0-9]*\\).*/\\1/p' \"$PLATFORM_INPUTS\")\nsleep \"$((ms / 1000)).$(printf '%03d' $((ms % 1000)))\"\necho \"$start $(date +%s%N)\" >\"$PLATFORM_OUTPUTS_DIR/times.txt\"\n"),
     );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -356,7 +364,8 @@ fn the_gate_of_a_later_run_sees_what_another_process_debited_while_the_pass_ran(
     assert_eq!(fx.balance_of("t1"), 0);
 }
 
-/// (start, end, secret) of every clock step of the pass, from its times.txt.
+/// (start, end, secret) of every clock step of the pass, from its times.txt; a secret step
+/// ends when the last of its process and its child (child.log) was last seen alive.
 fn intervals(fx: &Fx) -> Vec<(u128, u128, bool)> {
     let mut out = Vec::new();
     for (path, bytes) in fx.all_bytes_under("runtime/runs") {
@@ -369,7 +378,25 @@ fn intervals(fx: &Fx) -> Vec<(u128, u128, bool)> {
             .map(|n| n.parse().unwrap())
             .collect();
         let secret = path.display().to_string().contains("/secret");
-        out.push((t[0], t[1], secret));
+        let mut end = t[1];
+        if secret {
+            let log = path.parent().unwrap().join("../child.log");
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // Whole lines only: the child may be killed in the middle of one.
+            let seen: Vec<u128> = (text.split_inclusive('\n'))
+                .filter_map(|l| l.strip_suffix('\n')?.parse().ok())
+                .collect();
+            let last = *seen
+                .iter()
+                .max()
+                .unwrap_or_else(|| panic!("{}: empty", log.display()));
+            assert!(
+                last > t[0] + 200_000_000,
+                "the child lived through most of its parent's 400 ms: {t:?}, last seen {last}"
+            );
+            end = end.max(last);
+        }
+        out.push((t[0], end, secret));
     }
     out
 }
