@@ -695,6 +695,20 @@ fn push_is_refused_without_the_key_or_with_an_unlisted_one() {
     w.state("pull", "b", &[]).success();
 }
 
+/// Whether the release's ledger files, with `name` replaced by `forged`, pass `verify`.
+fn verifies(w: &World, name: &str, forged: &[u8]) -> bool {
+    let dir = crate::support::fx::temp_dir();
+    for file in ["billing.jsonl", "evidence.jsonl", "audit.jsonl"] {
+        let bytes = if file == name {
+            forged.to_vec()
+        } else {
+            w.remote(file).unwrap_or_default()
+        };
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+    }
+    platform::ledger::verify(dir.path()).unwrap().ok()
+}
+
 /// One forgery of the release: a file, an edit, and what is done with heads.json.
 #[derive(Debug, Clone)]
 struct Forgery {
@@ -820,6 +834,22 @@ fn any_forgery_of_the_release_is_refused_by_pull() {
         }
         prop_assert_eq!(out.status.code(), Some(1), "{:?}: {}", f, text(&out.stderr));
         prop_assert_eq!(fresh.status.code(), Some(1), "{:?}: {}", f, text(&fresh.stderr));
+        // Refused for the reason that fits, not for any failure that exits 1: the chains are
+        // judged first, so a forgery that does not verify on its own is refused for that
+        // whatever the move; one that does is caught by what was done with heads.json, and
+        // with the heads kept, by the edit itself.
+        let reasons: &[&str] = match f.heads {
+            _ if !verifies(&w, name, &forged) => &["fails verification"],
+            HeadsMove::Keep => &["does not match its signed heads", "before its signed head"],
+            HeadsMove::ResignWithOwnKey => &["does not list"],
+            HeadsMove::Delete => &["no heads.json"],
+        };
+        for stderr in [text(&out.stderr), text(&fresh.stderr)] {
+            prop_assert!(
+                stderr.contains("refused") && reasons.iter().any(|r| stderr.contains(r)),
+                "{:?}: not refused for any of {:?}: {}", f, reasons, stderr
+            );
+        }
         prop_assert_eq!(w.snapshot("a"), before);
         prop_assert!(!w.dir("fresh").exists());
     });
