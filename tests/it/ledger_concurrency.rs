@@ -15,14 +15,17 @@ use std::process::Command;
 const PROCESSES: usize = 16;
 const ROUNDS: usize = 20;
 
-/// The body of each child process (a no-op when run as an ordinary test).
+/// Not a test on its own: the body of each child process of
+/// `sixteen_processes_lose_and_duplicate_nothing`, which runs it with `--ignored --exact`
+/// (ignored, so an ordinary run does not count it as a test that passed).
 #[test]
+#[ignore = "the body of the child processes of sixteen_processes_lose_and_duplicate_nothing"]
 fn child_writer() {
     let (Ok(dir), Ok(id)) = (
         std::env::var("LEDGER_CHILD_DIR"),
         std::env::var("LEDGER_CHILD_ID"),
     ) else {
-        return;
+        panic!("run only by sixteen_processes_lose_and_duplicate_nothing (LEDGER_CHILD_DIR, LEDGER_CHILD_ID)");
     };
     let id: usize = id.parse().unwrap();
     let tenant = format!("t{}", id % 4);
@@ -64,6 +67,7 @@ fn sixteen_processes_lose_and_duplicate_nothing() {
             Command::new(&exe)
                 .args([
                     "ledger_concurrency::child_writer",
+                    "--ignored",
                     "--exact",
                     "--nocapture",
                     "--test-threads",
