@@ -228,10 +228,20 @@ fn scrub_file(path: &Path, bytes: &[u8], parsed: Option<&serde_json::Value>, red
     }
 }
 
-/// Redact every string (and key) inside a JSON value.
+/// Redact every string (and key) inside a JSON value, and every number whose decimal text
+/// (as the ledger writes it) holds a secret: a PIN or a numeric key reported as a JSON
+/// number. Such a number becomes its redacted text, a string: a step bound to it as a number
+/// then fails `input_invalid`, which is safe, where keeping the type would keep the digits.
 pub fn redact_json(redactor: &Redactor, v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) => *s = redactor.redact(s),
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            let masked = redactor.redact(&text);
+            if masked != text {
+                *v = serde_json::Value::String(masked);
+            }
+        }
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| redact_json(redactor, x)),
         serde_json::Value::Object(m) => {
             let entries = std::mem::take(m);
@@ -321,6 +331,17 @@ mod tests {
         assert_eq!(
             serde_json::Value::Object(object),
             serde_json::from_str::<serde_json::Value>(fine).unwrap()
+        );
+    }
+
+    #[test]
+    fn numbers_holding_a_secret_become_their_redacted_text() {
+        let r = Redactor::new(vec!["73519248".to_string()]);
+        let mut v = serde_json::json!({"a": 73519248, "b": [9735192481_u64, 7.3519248e7], "c": 7351924, "d": 1.5});
+        redact_json(&r, &mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "[REDACTED]", "b": ["9[REDACTED]1", "[REDACTED].0"], "c": 7351924, "d": 1.5})
         );
     }
 

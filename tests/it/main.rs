@@ -23,6 +23,7 @@ mod github_release_purchases;
 mod github_state;
 mod github_trust;
 mod hostile_modules;
+mod hostile_redaction;
 mod hostile_tenants;
 mod import_cycles;
 mod integrity_outputs;
