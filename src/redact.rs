@@ -23,13 +23,15 @@ impl Redactor {
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let mut r = Redactor::default();
         for v in values {
-            r.add(&v);
+            for form in escaped_forms(&v) {
+                r.add(&form);
+            }
         }
         r
     }
     /// Values shorter than 4 bytes would redact ordinary text everywhere; such secrets are
     /// still passed to modules but cannot be hidden meaningfully in logs.
-    pub fn add(&mut self, value: &str) {
+    fn add(&mut self, value: &str) {
         if value.len() >= 4 && !self.secrets.iter().any(|s| s.text == value) {
             self.secrets.push(Secret {
                 text: value.to_string(),
@@ -67,6 +69,35 @@ impl Redactor {
         let out = self.redact_bytes(text.as_bytes());
         String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
     }
+}
+
+/// A secret as written and as quoting writes it, wherever that differs: JSON (`\"`, `\\`,
+/// `\n`, `\u001b`), JSON with non-ASCII escaped (Python's `json.dumps`), and Rust's
+/// `escape_debug` (also `\'`). Text quoted that way before it is redacted (a result.json
+/// that does not parse, a module printing JSON, a refusal naming a file) keeps no secret.
+fn escaped_forms(value: &str) -> Vec<String> {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let json = json
+        .get(1..json.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_string();
+    let mut ascii = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    // Equal forms are added once (`Redactor::add`).
+    vec![
+        value.to_string(),
+        json,
+        ascii,
+        value.escape_debug().to_string(),
+    ]
 }
 
 /// Redacts a stream read in pieces: a secret split across two pieces is still caught, since
@@ -176,6 +207,21 @@ mod tests {
             r.redact_bytes(b"x\xffs3cr3t\xfe"),
             b"x\xff[REDACTED]\xfe".to_vec()
         );
+    }
+
+    #[test]
+    fn a_secret_is_masked_in_its_escaped_forms_too() {
+        let secret = "p\"w\\d'é\tx";
+        let r = Redactor::new(vec![secret.to_string()]);
+        for quoted in [
+            serde_json::to_string(secret).unwrap(),
+            r#""p\"w\\d'\u00e9\tx""#.to_string(),
+            format!("'{}'", secret.escape_debug()),
+            format!("<{secret}>"),
+        ] {
+            let out = r.redact(&quoted);
+            assert_eq!(out.len(), "[REDACTED]".len() + 2, "{quoted} -> {out}");
+        }
     }
 
     #[test]

@@ -260,10 +260,11 @@ fn judge(spec: &CommandSpec, exit: &Exit) -> StepResult {
         let reason = match slug {
             Some(s) if allowed => Failure::from(s),
             Some(s) => {
-                // Say why the operator sees another reason than the module's own.
+                // Say why the operator sees another reason than the module's own: redacted
+                // before it is cut, since a cut secret no longer matches.
                 msg.push_str(&format!(
                     " (the module reported reason '{}', which is unknown or only the platform decides: failed as module_failed)",
-                    s.chars().take(64).collect::<String>()
+                    spec.redactor.redact(&s).chars().take(64).collect::<String>()
                 ));
                 Failure::ModuleFailed
             }
@@ -298,10 +299,14 @@ fn completed(
             }
         }
     }
-    match super::usage::check(
-        &spec.contract.pricing,
-        reported.and_then(|r| r.get("usage")),
-    ) {
+    // Redacted before it is checked: a refusal quotes the unit and the quantity (escaped),
+    // and a quantity whose digits hold a secret is no quantity to record.
+    let usage = reported.and_then(|r| r.get("usage")).map(|u| {
+        let mut u = u.clone();
+        result::redact_json(spec.redactor, &mut u);
+        u
+    });
+    match super::usage::check(&spec.contract.pricing, usage.as_ref()) {
         Ok(usage) => res.usage = usage,
         Err(why) => {
             let outputs = std::mem::take(&mut res.outputs);

@@ -85,7 +85,7 @@ pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>,
             return Err(why);
         }
     };
-    let parsed = serde_json::from_slice::<Unique>(&bytes).map(|u| u.0);
+    let parsed = parse_unique(&bytes, redactor);
     scrub_file(path, &bytes, parsed.as_ref().ok(), redactor);
     match parsed {
         Ok(serde_json::Value::Object(m)) => check_shape(&m).map(|()| Some(m)),
@@ -138,17 +138,28 @@ fn json_type(v: &serde_json::Value) -> &'static str {
 /// A JSON value whose objects have no key twice, at any depth. serde_json keeps the last of
 /// two equal keys; `{"status": "FAILED", "status": "COMPLETED"}` has no one meaning, and
 /// other readers of the same file may take the first.
-struct Unique(serde_json::Value);
+fn parse_unique(bytes: &[u8], redactor: &Redactor) -> serde_json::Result<serde_json::Value> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let v = Unique(redactor).deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
 
-impl<'de> serde::Deserialize<'de> for Unique {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueVisitor).map(Unique)
+/// The seed and visitor of [`parse_unique`]: the redactor masks a key quoted in the error
+/// before it is cut and JSON-escaped (either would hide a secret from redaction afterwards).
+#[derive(Clone, Copy)]
+struct Unique<'r>(&'r Redactor);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-struct UniqueVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+impl<'de> serde::de::Visitor<'de> for Unique<'_> {
     type Value = serde_json::Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,7 +189,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(Unique(v)) = seq.next_element()? {
+        while let Some(v) = seq.next_element_seed(self)? {
             items.push(v);
         }
         Ok(items.into())
@@ -186,11 +197,11 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = ResultObject::new();
         while let Some(key) = map.next_key::<String>()? {
-            let Unique(v) = map.next_value()?;
+            let v = map.next_value_seed(self)?;
             if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format_args!(
                     "the key {} appears twice in one object",
-                    serde_json::Value::String(key.chars().take(64).collect())
+                    serde_json::Value::String(self.0.redact(&key).chars().take(64).collect())
                 )));
             }
             out.insert(key, v);
@@ -208,7 +219,8 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
 }
 
 /// Rewrite the result file without secrets: strings are redacted as parsed JSON (a secret
-/// may be JSON-escaped there), then the bytes (whatever did not parse).
+/// may be JSON-escaped there in any of JSON's ways), then the bytes: whatever did not parse,
+/// where the redactor matches each secret's usual escaped forms too (`Redactor::new`).
 fn scrub_file(path: &Path, bytes: &[u8], parsed: Option<&serde_json::Value>, redactor: &Redactor) {
     if redactor.is_empty() {
         return;
@@ -332,6 +344,27 @@ mod tests {
             serde_json::Value::Object(object),
             serde_json::from_str::<serde_json::Value>(fine).unwrap()
         );
+    }
+
+    #[test]
+    fn a_secret_key_written_twice_is_redacted_before_it_is_cut_or_quoted() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = format!("{}\"q\\", "k".repeat(70));
+        let r = Redactor::new(vec![secret.clone()]);
+        let key = serde_json::to_string(&secret).unwrap();
+        std::fs::write(
+            d.path().join(RESULT_FILE),
+            format!("{{{key}: 1, {key}: 2}}"),
+        )
+        .unwrap();
+        let why = read(&Beneath::new(d.path(), ""), &r).unwrap_err();
+        assert!(
+            why.contains(r#"the key "[REDACTED]" appears twice"#),
+            "{why}"
+        );
+        // The file did not parse: its bytes were redacted, the escaped form included.
+        let left = std::fs::read_to_string(d.path().join(RESULT_FILE)).unwrap();
+        assert_eq!(left, r#"{"[REDACTED]": 1, "[REDACTED]": 2}"#);
     }
 
     #[test]

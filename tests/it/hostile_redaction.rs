@@ -1,5 +1,6 @@
 //! Secrets a module reports in shapes redaction once missed, each run by the real binary with a
-//! real module (`tests/fixtures/hostile_modules/modules/`): a numeric secret as a JSON number.
+//! real module (`tests/fixtures/hostile_modules/modules/`): a numeric secret as a JSON number,
+//! a secret the platform quoted cut or escaped in a failure message.
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 
@@ -83,4 +84,104 @@ fn a_numeric_secret_reported_as_a_number_is_masked_in_records_and_never_passed_o
     let leaks = holders(&fx, &[&out], &[PIN.to_string()]);
     assert!(leaks.is_empty(), "the PIN leaked:\n{}", leaks.join("\n"));
     fx.integrity().unwrap();
+}
+
+/// Longer than the 64 characters a reported reason or a duplicate key is cut to, with the
+/// characters JSON and Rust's `escape_debug` escape (`"`, `\`, `'`); no `/` (it names a file).
+const LONG: &str =
+    r#"github_pat_11AQ7"Zq9\vX'2mK#7pLw_h3Jd8sKq0Wm2Xr5Tn7Yb4Vc6Pz1Lf9GeUa8Oi3Ek5Rj7Nd2Hs"#;
+
+/// Every 16-character piece of `secret` as written, JSON-escaped and `escape_debug`-escaped:
+/// a cut or an escaped copy is a leak too.
+fn pieces(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap();
+    let forms = [
+        secret.to_string(),
+        json[1..json.len() - 1].to_string(),
+        secret.escape_debug().to_string(),
+    ];
+    let mut out = Vec::new();
+    for form in forms {
+        let chars: Vec<char> = form.chars().collect();
+        out.extend(chars.windows(16).map(|w| w.iter().collect::<String>()));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+const QUOTED: &str = "work_order_id: quoted
+artifacts_requested: true
+steps:
+  - {step_id: slug, module_id: quotesecret, kind: transform, inputs: {how: slug}}
+  - {step_id: twice, module_id: quotesecret, kind: transform, inputs: {how: twice}}
+  - {step_id: usage, module_id: quotesecret, kind: transform, inputs: {how: usage}}
+  - {step_id: unit, module_id: quotesecret, kind: transform, inputs: {how: unit}}
+  - {step_id: name, module_id: quotesecret, kind: transform, inputs: {how: name}}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: name, output_id: tree, as_path: tree}
+  - step_id: deliver
+    module_id: deliver_local
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+";
+
+/// Attack: the module puts its secret where the platform quotes module text in a failure
+/// message — as `reason_slug`, a key written twice in result.json, a usage quantity, a usage
+/// unit, a file name package_std refuses — and prints it as JSON. Until 2026-12-03 each
+/// quote was cut to 64 characters or escaped (`\"`, `\\`) before redaction, which then no
+/// longer matched: the secret's first 64 characters, or its escaped form, were recorded,
+/// printed and put in the job summary, and the unparseable result.json kept it escaped. Now
+/// module text is redacted before it is cut or quoted, and the redactor also matches each
+/// secret's escaped forms.
+#[test]
+fn a_secret_quoted_cut_or_escaped_in_a_failure_message_is_still_redacted() {
+    assert!(LONG.chars().count() > 64);
+    let fx = fx();
+    fx.workorder("quoted", QUOTED);
+    let secrets = [("PLATFORM_SECRET_LONG", LONG)];
+    let (out, v) = pass(&fx, &[], &secrets);
+    let run = run_of(&v, "quoted");
+    for (step, reason, says) in [
+        ("slug", "module_failed", "reported reason '[REDACTED]'"),
+        (
+            "twice",
+            "module_failed",
+            r#"the key "[REDACTED]" appears twice"#,
+        ),
+        ("usage", "usage_invalid", r#"not "[REDACTED]""#),
+        (
+            "unit",
+            "usage_invalid",
+            "usage unit '[REDACTED]' is not priced",
+        ),
+        ("pack", "module_failed", "backslash in '[REDACTED]'"),
+    ] {
+        let s = step_of(run, step);
+        assert_eq!(s["reason_slug"], reason, "{step}: {}", out.text());
+        let message = s["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{step}: {message}");
+    }
+    // The text view and the job summary of a second pass, retrying them all.
+    let text = fx
+        .command()
+        .args(["orchestrator", "--retry-failed"])
+        .env("GITHUB_STEP_SUMMARY", fx.path("summary.md"))
+        .envs(secrets)
+        .output()
+        .unwrap();
+    assert!(text.stdout_text().contains("[REDACTED]"), "{}", text.text());
+    assert!(
+        std::fs::read_to_string(fx.path("summary.md"))
+            .unwrap()
+            .contains("[REDACTED]"),
+        "the job summary was written"
+    );
+    let leaks = holders(&fx, &[&out, &text], &pieces(LONG));
+    assert!(leaks.is_empty(), "the secret leaked:\n{}", leaks.join("\n"));
 }
