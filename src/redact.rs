@@ -1,5 +1,5 @@
-//! Secret redaction: every byte covered by an occurrence of a secret value is masked before
-//! text leaves the process, in whole texts or in streams read piece by piece.
+//! Secret redaction: every byte covered by an occurrence of a secret (value, trimmed, lines,
+//! escaped forms) is masked before text leaves the process, whole or streamed piece by piece.
 use memchr::memmem::Finder;
 
 pub const MASK: &str = "[REDACTED]";
@@ -23,8 +23,10 @@ impl Redactor {
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         let mut r = Redactor::default();
         for v in values {
-            for form in escaped_forms(&v) {
-                r.add(&form);
+            for text in texts_of(&v) {
+                for form in escaped_forms(text) {
+                    r.add(&form);
+                }
             }
         }
         r
@@ -69,6 +71,18 @@ impl Redactor {
         let out = self.redact_bytes(text.as_bytes());
         String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
     }
+}
+
+/// The texts of one secret value that are masked: the value, the value without surrounding
+/// whitespace (a secret set from a file ends in a newline, which a module strips before it
+/// uses, and prints, the token), and each line of a multi-line value (a PEM key: GitHub masks
+/// such secrets line by line), trimmed too. Those under 4 bytes are left out (`add`).
+fn texts_of(value: &str) -> Vec<&str> {
+    let mut texts = vec![value, value.trim()];
+    if value.trim().contains('\n') {
+        texts.extend(value.lines().map(str::trim));
+    }
+    texts
 }
 
 /// A secret as written and as quoting writes it, wherever that differs: JSON (`\"`, `\\`,
@@ -222,6 +236,20 @@ mod tests {
             let out = r.redact(&quoted);
             assert_eq!(out.len(), "[REDACTED]".len() + 2, "{quoted} -> {out}");
         }
+    }
+
+    #[test]
+    fn a_secret_is_masked_trimmed_and_line_by_line() {
+        let r = Redactor::new(vec![
+            "tok_5f1c2e9a7b3d\n".to_string(),
+            " -----BEGIN-----\r\nline-one\n\nab\n-----END-----\n".to_string(),
+        ]);
+        assert_eq!(
+            r.redact("token tok_5f1c2e9a7b3d was refused"),
+            "token [REDACTED] was refused"
+        );
+        assert_eq!(r.redact("key line-one, ab"), "key [REDACTED], ab");
+        assert_eq!(r.redact("\"line-one\\nab\""), "\"[REDACTED]\\nab\"");
     }
 
     #[test]

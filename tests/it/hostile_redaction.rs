@@ -1,6 +1,7 @@
 //! Secrets a module reports in shapes redaction once missed, each run by the real binary with a
 //! real module (`tests/fixtures/hostile_modules/modules/`): a numeric secret as a JSON number,
-//! a secret the platform quoted cut or escaped in a failure message.
+//! a secret the platform quoted cut or escaped in a failure message, a secret stripped of its
+//! newline or split into lines.
 use crate::support::fx::{Fx, Transcript};
 use crate::support::orch::{run_of, step_of};
 
@@ -183,5 +184,39 @@ fn a_secret_quoted_cut_or_escaped_in_a_failure_message_is_still_redacted() {
         "the job summary was written"
     );
     let leaks = holders(&fx, &[&out, &text], &pieces(LONG));
+    assert!(leaks.is_empty(), "the secret leaked:\n{}", leaks.join("\n"));
+}
+
+/// A token as `gh secret set TOKEN < file` leaves it: with the file's newline.
+const TRAILING: &str = "tok_5f1c2e9a7b3d\n";
+/// A multi-line key, set from its file.
+const KEY: &str = "-----BEGIN TEST KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9wq\n0kX3pL7qRz8vW2yN5tH1cB6mZ\n-----END TEST KEY-----\n";
+
+/// Attack (by habit, not malice): the module strips its token's newline and splits its key
+/// into lines before it uses them, then prints them and names them in its message. Until
+/// 2026-12-03 only each whole value was masked: the token and the key's lines were in
+/// stdout.log, stderr.log, result.json, evidence.jsonl and the output. The value trimmed,
+/// and each line of a multi-line value, are masked too.
+#[test]
+fn a_secret_stripped_of_its_newline_or_split_into_lines_is_still_redacted() {
+    let fx = fx();
+    fx.workorder(
+        "strip",
+        "work_order_id: strip\nsteps:\n  - {step_id: s, module_id: stripper, kind: transform}\n",
+    );
+    let secrets = [
+        ("PLATFORM_SECRET_TOKEN", TRAILING),
+        ("PLATFORM_SECRET_KEY", KEY),
+    ];
+    let (out, v) = pass(&fx, &[], &secrets);
+    let step = step_of(run_of(&v, "strip"), "s");
+    assert_eq!(step["reason_slug"], "module_failed", "{}", out.text());
+    assert_eq!(
+        step["message"],
+        "token [REDACTED] was refused; key [REDACTED] [REDACTED] [REDACTED] [REDACTED]"
+    );
+    let mut needles: Vec<String> = KEY.lines().map(String::from).collect();
+    needles.push(TRAILING.trim().to_string());
+    let leaks = holders(&fx, &[&out], &needles);
     assert!(leaks.is_empty(), "the secret leaked:\n{}", leaks.join("\n"));
 }
