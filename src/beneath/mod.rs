@@ -1,6 +1,7 @@
 //! Opens tenant files and module outputs beneath a trusted folder with no symlink at any
 //! component, the check and the open being one operation (SPEC §2 rule 4, §6), and the
 //! operator's own files by path (`open_trusted`); knows nothing of tenants, steps or assets.
+mod remove;
 mod resolve;
 mod tree;
 mod trusted;
@@ -14,6 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+pub use remove::remove_tree;
 pub use tree::{Entry, TreeFile};
 pub use trusted::{open_lock, open_trusted};
 

@@ -67,14 +67,21 @@ fn abs(p: &Path) -> PathBuf {
 fn prepare(spec: &CommandSpec) -> Result<(), String> {
     for d in [spec.step_dir.join("outputs"), spec.step_dir.join("work")] {
         // A re-run (crash resume or retry) starts from empty folders, never from leftovers
-        // (a link planted in their place is removed, not followed).
-        let made = match std::fs::create_dir(&d) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_dir_all(&d)
-                .map_err(|e| format!("cannot clear {}: {e}", d.display()))
-                .and_then(|()| std::fs::create_dir(&d).map_err(|e| e.to_string())),
-            other => other.map_err(|e| e.to_string()),
-        };
-        made.map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        // (a link planted in their place is removed, not followed), however deep a tree the
+        // earlier attempt left.
+        match std::fs::create_dir(&d) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                crate::beneath::remove_tree(&d).map_err(|e| {
+                    format!(
+                        "cannot clear {}, which an earlier attempt of this step left: {e}; remove that folder by hand, then retry the step",
+                        d.display()
+                    )
+                })?;
+                std::fs::create_dir(&d)
+            }
+            other => other,
+        }
+        .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
     if !spec.fresh {
         let _ = std::fs::remove_file(spec.step_dir.join(result::RESULT_FILE));

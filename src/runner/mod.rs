@@ -312,8 +312,8 @@ fn builtin_step<'a>(s: &'a StepRun, inputs: &'a Inputs) -> BuiltinStep<'a> {
 /// A built-in, from empty outputs to its recorded outputs and receipt.
 fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs, fresh: bool) -> StepResult {
     let outputs_dir = s.files.path().join("outputs");
-    if !fresh && outputs_dir.exists() {
-        let _ = std::fs::remove_dir_all(&outputs_dir);
+    if !fresh {
+        let _ = crate::beneath::remove_tree(&outputs_dir);
     }
     if let Err(e) = std::fs::create_dir_all(&outputs_dir) {
         let why = format!("cannot create {}: {e}", outputs_dir.display());

@@ -81,7 +81,7 @@ pub fn read(step: &Beneath, redactor: &Redactor) -> Result<Option<ResultObject>,
         Ok(Some(b)) => b,
         Ok(None) => return Ok(None),
         Err(why) => {
-            let _ = remove_any(path);
+            let _ = crate::beneath::remove_tree(path);
             return Err(why);
         }
     };
@@ -207,14 +207,6 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
             out.insert(key, v);
         }
         Ok(out.into())
-    }
-}
-
-fn remove_any(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(_) => Ok(()),
     }
 }
 

@@ -82,10 +82,11 @@ pub fn copy_asset(
 
 /// Empty the step's inputs folder: a resumed or retried step copies its assets afresh.
 pub fn clear_inputs(inputs_dir: &Path) -> Result<(), String> {
-    match std::fs::remove_dir_all(inputs_dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(format!("cannot clear {}: {e}", inputs_dir.display()))
-        }
-        _ => Ok(()),
-    }
+    // The module may have left a tree in it, however deep: removed with a few descriptors.
+    crate::beneath::remove_tree(inputs_dir).map_err(|e| {
+        format!(
+            "cannot clear {}: {e}; remove that folder by hand, then retry the step",
+            inputs_dir.display()
+        )
+    })
 }

@@ -25,6 +25,7 @@ mod github_trust;
 mod hostile_modules;
 mod hostile_redaction;
 mod hostile_tenants;
+mod hostile_trees;
 mod import_cycles;
 mod integrity_outputs;
 mod invalid_tenants;
