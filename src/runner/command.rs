@@ -290,7 +290,7 @@ fn completed(
 ) -> StepResult {
     let mut res = StepResult::completed();
     res.message = message;
-    match outputs::collect(spec.contract, &spec.files.join("outputs")) {
+    match outputs::collect(spec.contract, &spec.files.join("outputs"), spec.redactor) {
         Ok(files) => res.outputs = files,
         Err(r) => return StepResult::failed(r.reason, r.message),
     }

@@ -326,7 +326,7 @@ fn run_builtin(b: Builtin, s: &StepRun, inputs: &Inputs, fresh: bool) -> StepRes
             return StepResult::failed(f.reason_slug, why);
         }
     };
-    match outputs::collect(s.contract, &s.files.join("outputs")) {
+    match outputs::collect(s.contract, &s.files.join("outputs"), s.platform.redactor) {
         Ok(files) => {
             // A built-in's natural unit: the kibibytes it wrote (what a package weighs).
             let bytes = files

@@ -72,3 +72,27 @@ fn a_tree_deeper_than_the_open_file_limit_is_cleared_before_the_retry() {
     assert!(!dir.join("work/d").exists());
     assert!(!dir.join("outputs/d").exists());
 }
+
+/// Attack: the module leaves a `dir` output nested 2,100 deep (under the 10,000-folder cap),
+/// so its deepest paths are longer than PATH_MAX and cannot be opened. The step fails
+/// `outputs_missing`; until 2026-12-03 the message put the whole 4,000-character path before
+/// the reason, and the message cap cut the reason ("File name too long") off. The path is now
+/// shown by its two ends, so the reason survives.
+#[test]
+fn an_output_tree_deeper_than_path_max_fails_with_its_reason_in_the_message() {
+    let fx = fx();
+    fx.workorder(
+        "long",
+        "work_order_id: long\nsteps:\n  - {step_id: o, module_id: deeptree, kind: transform, inputs: {mode: output, depth: 2100}}\n",
+    );
+    let out = fx.run(&["orchestrator", "--json"]);
+    let v = out.json();
+    let step = step_of(run_of(&v, "long"), "o");
+    assert_eq!(step["reason_slug"], "outputs_missing", "{}", out.text());
+    let message = step["message"].as_str().unwrap();
+    assert!(message.contains("cannot read the outputs"), "{message}");
+    assert!(message.contains("File name too long"), "{message}");
+    assert!(message.contains("characters left out"), "{message}");
+    assert!(message.chars().count() < 1_000, "{message}");
+    assert_eq!(fx.balance(), 100, "refunded");
+}
