@@ -302,3 +302,49 @@ fn a_push_stopped_at_any_step_of_a_replacement_is_finished_by_the_retry() {
         assert_eq!(names.len(), 3, "{label}: {names:?}");
     }
 }
+
+/// Until 2026-12-03 a pull into a directory that had pulled (or pushed) before replaced its
+/// files with a release that someone with write access had cut back to fewer records: exit
+/// 0, and the records were gone from the only copy that still had them.
+#[test]
+fn a_pull_refuses_a_release_cut_back_below_what_the_directory_pulled() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    let billing = w.remote("billing.jsonl").unwrap();
+    let evidence = w.remote("evidence.jsonl").unwrap();
+    let first_line = billing.iter().position(|b| *b == b'\n').unwrap() + 1;
+    // Both files still verify: a chain cut at a record boundary is a valid chain.
+    w.fake
+        .put_asset(STATE_TAG, "billing.jsonl", &billing[..first_line]);
+    w.fake.put_asset(STATE_TAG, "evidence.jsonl", b"");
+
+    let before = w.snapshot("a");
+    let out = w.state("pull", "a", &[]).failure().code(1);
+    let stderr = text(&out.get_output().stderr);
+    for want in [
+        "does not start with what this directory last pulled or pushed",
+        &format!("billing.jsonl (release: {first_line} bytes"),
+        &format!("last pulled or pushed here: {} bytes", billing.len()),
+        "evidence.jsonl (release: 0 bytes",
+        &format!("last pulled or pushed here: {} bytes", evidence.len()),
+        "cut back, re-chained or rolled back",
+        "was left as it was",
+        "platform state pull --billing-state-dir <fresh>",
+    ] {
+        assert_has(&stderr, want);
+    }
+    assert_eq!(
+        w.snapshot("a"),
+        before,
+        "a refused pull changed the directory"
+    );
+
+    // A fresh directory takes the release as it is.
+    w.state("pull", "fresh", &[]).success();
+    assert_eq!(
+        std::fs::read(w.dir("fresh/billing.jsonl")).unwrap(),
+        &billing[..first_line]
+    );
+}

@@ -930,3 +930,76 @@ fn the_documented_heads_json_example_is_canonical_and_verifies() {
         "the docs name the example key"
     );
 }
+
+/// Until 2026-12-03 a release put back to an older, validly signed state was pulled over the
+/// newer state of the very directory that had pushed it (exit 0, "heads.json verified"), and
+/// the next orchestrator pass charged the lost runs again. The directory's pull record, and
+/// its own heads.json, say how far the state had got: an older release is refused.
+#[test]
+fn a_pull_refuses_a_release_rolled_back_to_older_signed_state() {
+    let w = pushed();
+    let old = w.remote_all();
+    let old_seq = SignedHeads::parse(&w.remote("heads.json").unwrap())
+        .unwrap()
+        .heads
+        .files["billing.jsonl"]
+        .seq;
+    w.topup("a", 5, "NEWER");
+    w.state("push", "a", &[]).success();
+    let new_seq = SignedHeads::parse(&w.remote("heads.json").unwrap())
+        .unwrap()
+        .heads
+        .files["billing.jsonl"]
+        .seq;
+    assert!(new_seq > old_seq);
+    for (name, bytes) in &old {
+        w.fake.put_asset(STATE_TAG, name, bytes);
+    }
+
+    let before = w.snapshot("a");
+    let out = w.state("pull", "a", &[]).failure().code(1);
+    let stderr = stderr_of(&out);
+    let old_len = old
+        .iter()
+        .find(|(n, _)| n == "billing.jsonl")
+        .unwrap()
+        .1
+        .len();
+    let new_len = std::fs::read(w.dir("a/billing.jsonl")).unwrap().len();
+    for want in [
+        "does not start with what this directory last pulled or pushed",
+        &format!("billing.jsonl (release: {old_len} bytes"),
+        &format!("last pulled or pushed here: {new_len} bytes"),
+        "audit.jsonl",
+        "platform state push --restore",
+    ] {
+        assert_has(&stderr, want);
+    }
+    assert_eq!(
+        w.snapshot("a"),
+        before,
+        "a refused pull changed the directory"
+    );
+
+    // Without its pull record and ledger files, the directory's own heads.json still says
+    // how far the signed state had got.
+    let heads_only = w.dir("heads-only");
+    std::fs::create_dir_all(&heads_only).unwrap();
+    std::fs::copy(w.dir("a/heads.json"), heads_only.join("heads.json")).unwrap();
+    let out = w.state("pull", "heads-only", &[]).failure().code(1);
+    let stderr = stderr_of(&out);
+    assert_has(
+        &stderr,
+        &format!("billing.jsonl (release signed at seq {old_seq}; this directory's heads.json at seq {new_seq})"),
+    );
+    assert_has(&stderr, "rolled back to older signed state");
+    assert!(!heads_only.join("billing.jsonl").exists());
+
+    // A fresh directory takes the release as it is; `--restore` from `a` puts its state back.
+    w.state("pull", "fresh", &[]).success();
+    w.state("push", "a", &["--restore", "--actor", "ops"])
+        .success();
+    w.state("pull", "a", &[]).success();
+    let heads = SignedHeads::parse(&w.remote("heads.json").unwrap()).unwrap();
+    assert!(heads.heads.files["billing.jsonl"].seq >= new_seq);
+}

@@ -1,5 +1,7 @@
 //! `state pull`: download the state files into a staging folder, accept them only when they verify (signed heads when config/ledger.yml lists keys), then move them into place; a refusal leaves the directory as it was.
-use super::record::{asset_digests, head_of_file, read_pulled, write_pulled, Head, PulledState};
+use super::record::{
+    asset_digests, extends, head_of_file, read_pulled, write_pulled, Head, PulledState,
+};
 use super::remote::Snapshot;
 use super::{audit, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES};
 use crate::audit::Action;
@@ -7,6 +9,7 @@ use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
 use crate::heads::{self, Expected, RemoteState, TrustedKey, HEADS_FILE};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 /// How far `state pull` may go beyond verified signed state.
@@ -74,16 +77,20 @@ fn pull_into(
     }
     let plan = plan(client, dir, previous.as_ref(), &snap)?;
     let staging = stage(client, dir, &snap, &plan)?;
-    let verdict = decide(
-        client,
-        trust,
-        opts,
-        staging.path(),
-        &snap,
-        &plan,
-        previous.as_ref(),
-    )
-    .map_err(|e| refused(client, dir, e))?;
+    let verdict = extends_previous(dir, staging.path(), &plan, previous.as_ref())
+        .and_then(|()| signed_seq_not_lower(client, trust, dir, &snap))
+        .and_then(|()| {
+            decide(
+                client,
+                trust,
+                opts,
+                staging.path(),
+                &snap,
+                &plan,
+                previous.as_ref(),
+            )
+        })
+        .map_err(|e| refused(client, dir, e))?;
     commit(client, dir, staging.path(), &snap, &plan, verdict, opts)
 }
 
@@ -169,6 +176,124 @@ fn stage(
         }
     }
     Ok(staging)
+}
+
+/// A file is replaced only by one that starts with the bytes this directory last pulled or
+/// pushed (`.state-pulled.json`): a release cut back, re-chained or rolled back to older
+/// (even validly signed) state would otherwise silently take records that only this
+/// directory may still hold, and the runs they paid for would be charged again.
+fn extends_previous(
+    dir: &Path,
+    staging: &Path,
+    plan: &[Planned],
+    previous: Option<&PulledState>,
+) -> Result<()> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let mut shorter = Vec::new();
+    for p in plan.iter().filter(|p| p.download.is_some()) {
+        let Some(known) = previous.heads.get(p.name) else {
+            continue;
+        };
+        let staged = staging.join(p.name);
+        if !extends(&staged, known)? {
+            shorter.push(format!(
+                "{} (release: {}; last pulled or pushed here: {})",
+                p.name,
+                head_of_file(&staged)?.describe(),
+                known.describe()
+            ));
+        }
+    }
+    if shorter.is_empty() {
+        return Ok(());
+    }
+    Err(rolled_back(
+        dir,
+        format!(
+            "the state release does not start with what this directory last pulled or pushed: {}; it was cut back, re-chained or rolled back, and taking it would drop those records",
+            shorter.join("; ")
+        ),
+    ))
+}
+
+/// A release older than what `dir` holds: exit 1, and what to do.
+fn rolled_back(dir: &Path, message: String) -> Error {
+    Error::failure(message)
+        .topic(crate::error::Topic::StateRefused)
+        .help(format!(
+            "inspect the release first (who replaced its assets, and when: their upload times on GitHub); to keep the records of {d}, pull into a fresh directory and merge it in (`platform state pull --billing-state-dir <fresh>`, `platform ledger merge --into <fresh> {d}`, then push from <fresh>), or with signing keys run `platform state push --restore` from {d}; to take the release as it is, pull into a fresh directory",
+            d = dir.display()
+        ))
+}
+
+/// With listed keys, the directory's own heads.json (when one verifies for this release) is
+/// evidence of how far the state had got: a release signed at a lower `seq` for any file was
+/// rolled back to older signed state. A release heads.json that does not verify is left to
+/// `decide`, which refuses it.
+fn signed_seq_not_lower(
+    client: &GithubClient,
+    trust: &[TrustedKey],
+    dir: &Path,
+    snap: &Snapshot,
+) -> Result<()> {
+    let expected = Expected {
+        repository: client.repository(),
+        state_tag: &snap.tag,
+    };
+    let release = match (&snap.heads_json, trust.is_empty()) {
+        (Some(bytes), false) => match heads::check_signed(trust, bytes, expected) {
+            Ok(signed) => signed.heads,
+            Err(_) => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let Some(local) = local_heads(dir, trust, expected)? else {
+        return Ok(());
+    };
+    let lower: Vec<String> = local
+        .heads
+        .files
+        .iter()
+        .filter_map(|(name, here)| {
+            let there = release.files.get(name)?;
+            (there.seq < here.seq).then(|| {
+                format!(
+                    "{name} (release signed at seq {}; this directory's heads.json at seq {})",
+                    there.seq, here.seq
+                )
+            })
+        })
+        .collect();
+    if lower.is_empty() {
+        return Ok(());
+    }
+    Err(rolled_back(dir, format!(
+        "the state release's heads.json (signed at {} by key {}) is older than this directory's {HEADS_FILE} (signed at {}): {}; the release was rolled back to older signed state, and taking it would drop those records",
+        release.signed_at,
+        release.key_id,
+        local.heads.signed_at,
+        lower.join("; ")
+    )))
+}
+
+/// `dir`'s heads.json when it verifies with a listed key for this release; anything else
+/// (none, unreadable, another key or release) is no evidence either way.
+fn local_heads(
+    dir: &Path,
+    trust: &[TrustedKey],
+    expected: Expected<'_>,
+) -> Result<Option<heads::SignedHeads>> {
+    let path = dir.join(HEADS_FILE);
+    let Some(file) = crate::ledger::open_existing(&path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.take(heads::MAX_HEADS_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, &e))?;
+    Ok(heads::check_signed(trust, &bytes, expected).ok())
 }
 
 /// Verify the staged release: chains always; with listed keys, heads.json too.
