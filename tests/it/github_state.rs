@@ -2,7 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::assert_has;
-use crate::support::state::{failed_upload_then_retry, never_lacked, text, World, STATE_TAG};
+use crate::support::state::{
+    failed_upload_then_retry, never_lacked, records, text, World, STATE_TAG,
+};
+use crate::support::Transcript;
+use std::time::Duration;
 
 #[test]
 fn pull_then_push_round_trip() {
@@ -347,4 +351,46 @@ fn a_pull_refuses_a_release_cut_back_below_what_the_directory_pulled() {
         std::fs::read(w.dir("fresh/billing.jsonl")).unwrap(),
         &billing[..first_line]
     );
+}
+
+/// Until 2026-12-03 `state pull` took no ledger lock: a top-up made while the pull was
+/// downloading ("topped up ... balance 157") was renamed over when the pull moved the
+/// release's files into place, and was gone. The pull now holds the ledger's lock from
+/// reading the local files to recording the pull: the top-up waits, then lands on the
+/// pulled state.
+#[test]
+fn a_top_up_during_a_slow_pull_waits_for_it_and_is_kept() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "INV-1");
+    w.state("push", "a", &[]).success();
+    // Another directory pushes newer state, which `a` then pulls, slowly.
+    w.state("pull", "b", &[]).success();
+    w.topup("b", 7, "INV-2");
+    w.state("push", "b", &[]).success();
+    let pushed = w.remote("billing.jsonl").unwrap();
+
+    w.fake
+        .delay_next("download billing.jsonl", Duration::from_secs(3));
+    w.fake.clear_calls();
+    let pull = w.spawn_state("pull", "a");
+    w.fake.wait_for_call("download billing.jsonl");
+    let topup = w.try_topup("a", 50, "LATE");
+    let pull = pull.wait_with_output().unwrap();
+    pull.expect_ok();
+    assert_has(&topup.expect_ok().stdout_text(), "topped up");
+
+    let billing = std::fs::read(w.dir("a/billing.jsonl")).unwrap();
+    assert!(billing.starts_with(&pushed), "the pulled state comes first");
+    let late: Vec<_> = records(&billing)
+        .into_iter()
+        .filter(|r| r["reference"] == "LATE")
+        .collect();
+    assert_eq!(late.len(), 1, "the reported top-up is in the ledger");
+    assert_eq!(w.balance("a"), 100 + 7 + 50);
+    w.fx.run(&["integrity-validate", "--billing-state-dir", "a"])
+        .expect_ok();
+    // And it goes up with the next push.
+    w.state("push", "a", &[]).success();
+    assert_eq!(w.remote("billing.jsonl").unwrap(), billing);
 }

@@ -6,9 +6,11 @@ use crate::support::state::{
     failed_upload_then_retry, forge_topup, never_lacked, rechain, records, text, Key, World,
     STATE_TAG,
 };
+use crate::support::Transcript;
 use platform::heads::{SignedHeads, Signer};
 use proptest::prelude::*;
 use serde_json::Value;
+use std::time::Duration;
 
 /// A signed world whose release holds a real ledger pushed from `a` (pull, seed, push).
 fn pushed() -> World {
@@ -1002,4 +1004,35 @@ fn a_pull_refuses_a_release_rolled_back_to_older_signed_state() {
     w.state("pull", "a", &[]).success();
     let heads = SignedHeads::parse(&w.remote("heads.json").unwrap()).unwrap();
     assert!(heads.heads.files["billing.jsonl"].seq >= new_seq);
+}
+
+/// Until 2026-12-03 `state push` took no ledger lock: a top-up made while the push read the
+/// release went up with the files, but not into the heads it signed (read before), so the
+/// release was past its signed heads and every other directory's pull was refused until the
+/// next push. The push now holds the ledger's lock from verifying the local files to
+/// recording the push: the top-up waits, and goes up with the next push.
+#[test]
+fn a_top_up_during_a_slow_push_waits_for_it_and_the_release_stays_at_its_signed_heads() {
+    let w = World::signed();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "INV-1");
+    w.state("push", "a", &[]).success();
+    w.topup("a", 7, "INV-2");
+
+    w.fake.delay_next("list assets", Duration::from_secs(3));
+    w.fake.clear_calls();
+    let push = w.spawn_state("push", "a");
+    w.fake.wait_for_call("list assets");
+    let topup = w.try_topup("a", 50, "LATE");
+    push.wait_with_output().unwrap().expect_ok();
+    topup.expect_ok();
+
+    // The release ends exactly at its signed heads: another directory pulls it.
+    w.state("pull", "b", &[]).success();
+    assert_eq!(w.balance("b"), 107);
+    // The top-up that waited is in `a`, and the next push takes it up.
+    assert_eq!(w.balance("a"), 157);
+    w.state("push", "a", &[]).success();
+    w.state("pull", "b", &[]).success();
+    assert_eq!(w.balance("b"), 157);
 }

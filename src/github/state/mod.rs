@@ -11,7 +11,7 @@ pub use record::{extends, head_of_file, prefix_sha256, Head, PulledState, PULLED
 use crate::audit::{self, Action, Subject};
 use crate::error::Result;
 use crate::heads::FileHead;
-use crate::ledger::Ledger;
+use crate::ledger::{DirLock, Ledger, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,28 @@ pub struct StateOutcome {
     pub restored: Option<String>,
     /// The idempotency key of the audit record this command appended, if any.
     pub audit_key: Option<String>,
+}
+
+/// The ledger's lock on `dir`, held while a pull or push reads the local files and replaces
+/// or uploads them, as every writer holds it around a check-then-append (SPEC §4): an append
+/// in between would be renamed over by the pull after its command reported it, or be
+/// uploaded past (or torn under) the heads the push signs. Writers wait for it. [`audit`]
+/// opens a writer, which takes the lock itself: callers release it first.
+pub(crate) fn lock_ledger(dir: &Path) -> Result<DirLock> {
+    let mut said = false;
+    DirLock::acquire(dir, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |w| {
+        if !said {
+            let holder = match w.holder.trim() {
+                "" => "unknown holder",
+                h => h,
+            };
+            crate::output::progress(&format!(
+                "waiting for the ledger lock {} ({holder})",
+                w.path.display()
+            ));
+            said = true;
+        }
+    })
 }
 
 /// Append the allowed audit record of `what` to `dir`'s audit.jsonl; returns its key. The

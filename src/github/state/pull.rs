@@ -3,11 +3,14 @@ use super::record::{
     asset_digests, extends, head_of_file, read_pulled, write_pulled, Head, PulledState,
 };
 use super::remote::Snapshot;
-use super::{audit, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES};
+use super::{
+    audit, lock_ledger, seq_label, Signing, StateAction, StateFile, StateOutcome, STATE_FILES,
+};
 use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{Asset, GithubClient};
 use crate::heads::{self, Expected, RemoteState, TrustedKey, HEADS_FILE};
+use crate::ledger::LEDGER_LOCK;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -52,10 +55,24 @@ pub fn pull_state(
     crate::folder::create(dir, "billing-state directory")?;
     let result = pull_into(client, dir, trust, opts);
     if result.is_err() && !existed {
-        // Only removes the directory this pull created, and only while empty.
-        let _ = std::fs::remove_dir(dir);
+        remove_created(dir);
     }
     result
+}
+
+/// Remove the directory this pull created, only while nothing but the lock file the pull
+/// took is in it. That lock file goes with it: nobody else had the directory to lock it
+/// (elsewhere a lock file is never deleted: ledger/lock.rs).
+fn remove_created(dir: &Path) {
+    let only_the_lock = std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .all(|e| e.file_name() == std::ffi::OsStr::new(LEDGER_LOCK))
+    });
+    if only_the_lock {
+        let _ = std::fs::remove_file(dir.join(LEDGER_LOCK));
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn pull_into(
@@ -64,6 +81,8 @@ fn pull_into(
     trust: &[TrustedKey],
     opts: &PullOptions,
 ) -> Result<StateOutcome> {
+    // From reading what was pulled before to recording this pull: see `lock_ledger`.
+    let lock = lock_ledger(dir)?;
     let previous = read_pulled(dir, client)?;
     let snap = Snapshot::read(client)?;
     if let Some((name, a)) = snap.incomplete() {
@@ -91,7 +110,31 @@ fn pull_into(
             )
         })
         .map_err(|e| refused(client, dir, e))?;
-    commit(client, dir, staging.path(), &snap, &plan, verdict, opts)
+    let (signing, audit_of, moved) = match verdict {
+        Verdict::KeepLocal { signing } => (signing, None, false),
+        Verdict::Accept {
+            signing,
+            heads_json,
+            audit,
+        } => {
+            let accepted = Accepted {
+                signing: &signing,
+                heads_json: heads_json.as_deref(),
+            };
+            commit(client, dir, staging.path(), &snap, &plan, accepted)?;
+            (signing, audit, true)
+        }
+    };
+    drop(staging);
+    // The audit record's writer takes the lock itself.
+    drop(lock);
+    let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
+        (Some((target, reason)), Some(actor)) => {
+            Some(audit(dir, Action::AdoptUnsigned, actor, target, &reason)?)
+        }
+        _ => None,
+    };
+    outcome(client, dir, &snap, &plan, signing, audit_key, moved)
 }
 
 /// Decide every file before writing anything: a local file is replaced only when it holds
@@ -446,37 +489,32 @@ fn refused(client: &GithubClient, dir: &Path, e: Error) -> Error {
     .help(help)
 }
 
-/// Move the verified files into place, then heads.json, the pull record and any audit record.
+/// What the verification accepted: how it is signed, and the heads.json to install.
+struct Accepted<'a> {
+    signing: &'a Signing,
+    heads_json: Option<&'a [u8]>,
+}
+
+/// Move the verified files into place, then heads.json and the pull record.
 fn commit(
     client: &GithubClient,
     dir: &Path,
     staging: &Path,
     snap: &Snapshot,
     plan: &[Planned],
-    verdict: Verdict,
-    opts: &PullOptions,
-) -> Result<StateOutcome> {
-    let (signing, heads_json, audit_of) = match verdict {
-        Verdict::KeepLocal { signing } => {
-            return outcome(client, dir, snap, plan, signing, None, false)
-        }
-        Verdict::Accept {
-            signing,
-            heads_json,
-            audit,
-        } => (signing, heads_json, audit),
-    };
+    accepted: Accepted<'_>,
+) -> Result<()> {
     // With listed keys, a release accepted without heads.json (empty, or adopted) is one the
     // next push may sign; unsigned state (`NotConfigured`) was never judged against heads.
     let accepted_without_heads = matches!(
-        signing,
+        accepted.signing,
         Signing::Empty
             | Signing::AdoptedUnsigned {
                 had_heads: false,
                 ..
             }
     );
-    install(dir, staging, plan, heads_json.as_deref())?;
+    install(dir, staging, plan, accepted.heads_json)?;
     let mut heads = BTreeMap::new();
     for name in STATE_FILES {
         heads.insert(name.to_string(), head_of_file(&dir.join(name))?);
@@ -492,14 +530,7 @@ fn commit(
             pending_push: None,
             accepted_without_heads,
         },
-    )?;
-    let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
-        (Some((target, reason)), Some(actor)) => {
-            Some(audit(dir, Action::AdoptUnsigned, actor, target, &reason)?)
-        }
-        _ => None,
-    };
-    outcome(client, dir, snap, plan, signing, audit_key, true)
+    )
 }
 
 /// Move the downloads into place, then heads.json (written, or removed when none verified).

@@ -4,7 +4,8 @@ use super::record::{
 };
 use super::remote::{is_copy_of, replace_asset, verify_pushed, RemoteHead, Snapshot};
 use super::{
-    audit, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE, STATE_FILES,
+    audit, lock_ledger, seq_label, Signing, StateAction, StateFile, StateOutcome, PULLED_FILE,
+    STATE_FILES,
 };
 use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
@@ -38,14 +39,21 @@ pub fn push_state(
         return Err(crate::ledger::missing_dir(dir));
     }
     let signer = signer_for(trust, opts)?;
-    let previous = read_pulled(dir, client)?;
+    // From verifying the local files to recording the push: see `lock_ledger`.
+    let mut lock = lock_ledger(dir)?;
+    let mut previous = read_pulled(dir, client)?;
     let what = format!("the local state in {}", dir.display());
     let mut report = heads::verify_chains(dir, &what).map_err(|e| refused(client, e))?;
     let snap = Snapshot::read(client)?;
     refuse_published(client, &snap)?;
     let (restored, audit_key) = match &opts.restore_by {
         Some(actor) => {
+            // The audit record's writer takes the lock itself; what is pushed is read and
+            // verified again once it is back.
+            drop(lock);
             let (why, key) = restore(client, dir, trust, &snap, actor, &report)?;
+            lock = lock_ledger(dir)?;
+            previous = read_pulled(dir, client)?;
             report = heads::verify_chains(dir, &what)?;
             (Some(why), Some(key))
         }
@@ -76,7 +84,9 @@ pub fn push_state(
         // Nothing local and no release: there is nothing to sign yet.
         pushed.outcome.signing = Signing::Empty;
     }
-    confirm(dir, pushed)
+    let confirmed = confirm(dir, pushed);
+    drop(lock);
+    confirmed
 }
 
 /// The push is complete: the pull record now names what was pushed, with nothing pending.

@@ -90,6 +90,9 @@ pub struct FakeState {
     pub echo_authorization: bool,
     /// The Authorization headers of the requests answered 401, as they arrived.
     pub refused_authorizations: Vec<String>,
+    /// The answer to the next call whose label starts with this is held this long (a slow
+    /// download or listing, while another process works on the same directory); once.
+    pub delay_next: Option<(String, std::time::Duration)>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
     pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
 }
@@ -199,6 +202,25 @@ impl FakeGithub {
         self.state().corrupt_upload = Some(name.to_string());
     }
 
+    /// Hold the answer to the next call whose label starts with `prefix` for `wait`.
+    pub fn delay_next(&self, prefix: &str, wait: std::time::Duration) {
+        self.state().delay_next = Some((prefix.to_string(), wait));
+    }
+
+    /// Wait (up to 60 s) until a call whose label starts with `prefix` has arrived (since the
+    /// last `clear_calls`).
+    pub fn wait_for_call(&self, prefix: &str) {
+        let start = std::time::Instant::now();
+        while !self.calls().iter().any(|c| c.starts_with(prefix)) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no call {prefix:?} arrived: {:?}",
+                self.calls()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Every call that changes a release: creating, uploading, deleting, publishing.
     pub fn writes(&self) -> Vec<String> {
         self.calls()
@@ -253,7 +275,18 @@ struct Responder(Arc<Mutex<FakeState>>);
 impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = self.0.lock().unwrap();
-        let answer = st.handle(req);
+        let seen = st.calls.len();
+        let mut answer = st.handle(req);
+        let delayed = st.delay_next.as_ref().and_then(|(prefix, wait)| {
+            let hit = st.calls[seen..]
+                .iter()
+                .any(|c| c.starts_with(prefix.as_str()));
+            hit.then_some(*wait)
+        });
+        if let Some(wait) = delayed {
+            st.delay_next = None;
+            answer = answer.set_delay(wait);
+        }
         if st.record_names {
             let names = st
                 .releases

@@ -85,12 +85,56 @@ impl World {
 
     /// The real binary in the repository, with the token and (when set) the signing key.
     pub fn cmd(&self) -> assert_cmd::Command {
-        let mut c = self.fx.cmd();
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    /// `cmd()` as a std command, to spawn and let run while another works.
+    pub fn command(&self) -> std::process::Command {
+        let mut c = self.fx.command();
         c.env("GITHUB_TOKEN", TOKEN);
         if let Some(k) = &self.key {
             c.env(KEY_ENV, &k.private_key);
         }
         c
+    }
+
+    /// `platform state <verb>` into `dir`, started and left running (output captured).
+    pub fn spawn_state(&self, verb: &str, dir: &str) -> std::process::Child {
+        self.command()
+            .args(["state", verb, "--runtime-profile", "profile.yml"])
+            .arg("--billing-state-dir")
+            .arg(self.dir(dir))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// A top-up of t1 into `dir` through the real binary: its output, whatever it was.
+    pub fn try_topup(&self, dir: &str, amount: i64, reference: &str) -> std::process::Output {
+        self.command()
+            .args(Topup::new("t1", &amount.to_string(), reference).args())
+            .arg("--billing-state-dir")
+            .arg(self.dir(dir))
+            .output()
+            .unwrap()
+    }
+
+    /// t1's balance as `dir`'s ledger has it.
+    pub fn balance(&self, dir: &str) -> i64 {
+        let out = self
+            .command()
+            .args([
+                "balance",
+                "--tenant-id",
+                "t1",
+                "--json",
+                "--billing-state-dir",
+            ])
+            .arg(self.dir(dir))
+            .output()
+            .unwrap();
+        out.expect_ok().json()["balance_credits"].as_i64().unwrap()
     }
 
     /// `platform state <verb> --runtime-profile profile.yml --billing-state-dir <dir> <extra>`
@@ -105,13 +149,7 @@ impl World {
 
     /// A top-up through the real binary (TOPUP and its audit record).
     pub fn topup(&self, dir: &str, amount: i64, reference: &str) {
-        self.cmd()
-            .args(Topup::new("t1", &amount.to_string(), reference).args())
-            .arg("--billing-state-dir")
-            .arg(self.dir(dir))
-            .output()
-            .unwrap()
-            .expect_ok();
+        self.try_topup(dir, amount, reference).expect_ok();
     }
 
     /// A real ledger in `dir`: a top-up, one orchestrated run (spends and evidence), a
@@ -165,8 +203,11 @@ impl World {
     }
 
     /// Every file under `dir` with its bytes: "left exactly as it was" compares these.
+    /// The ledger lock is left out: its holder note (pid, time) is rewritten by every command
+    /// that takes the lock, a refused pull or push included, and is no part of the state.
     pub fn snapshot(&self, dir: &str) -> Vec<(PathBuf, Vec<u8>)> {
         let mut all = self.fx.all_bytes_under(dir);
+        all.retain(|(p, _)| p.file_name().is_none_or(|n| n != ".ledger.lock"));
         all.sort();
         all
     }
