@@ -22,8 +22,13 @@ use std::time::Duration;
 pub const MAX_ASSET_BYTES: u64 = (1 << 31) - 1;
 
 /// Releases are scanned 100 per page; drafts cannot be fetched by tag, so the list is the
-/// only way to find one. Past this many pages we stop (20 × 100 newest releases).
+/// only way to find one. A publish looks at the 20 × 100 newest (GitHub lists newest first,
+/// and the releases it makes are recent).
 const MAX_RELEASE_PAGES: u32 = 20;
+/// The state release is made by the first push, so it is among the oldest: its lookup lists
+/// up to 100 × 100 releases (a page is one request), and a listing still going on there is an
+/// error, never "no state release" (which would start an empty ledger and a second draft).
+const MAX_STATE_RELEASE_PAGES: u32 = 100;
 const MAX_ASSET_PAGES: u32 = 20;
 const PER_PAGE: usize = 100;
 
@@ -245,6 +250,50 @@ impl GithubClient {
                 self.repository()
             ))
         })
+    }
+
+    /// The state release `tag`: by `known_id` (the release a pull or push of this directory
+    /// used; a draft is found by id too) while it still carries that tag, else by listing
+    /// up to 10,000 releases. A listing that does not end there is an error: the release
+    /// may be among the older ones, and calling it missing would fork the state.
+    pub fn find_state_release(&self, tag: &str, known_id: Option<u64>) -> Result<Option<Release>> {
+        let what = format!("looking for release '{tag}' of {}", self.repository());
+        if let Some(id) = known_id {
+            let route = format!("/repos/{}/{}/releases/{id}", self.owner, self.name);
+            let got = self.block(self.retrying(|| async {
+                match self.get_json::<Release>(&route).await {
+                    Ok(r) => Ok(Some(r)),
+                    // Deleted since: look for the tag as a first pull would.
+                    Err(Failure::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            }))?;
+            match got.map_err(|f| f.into_error(&format!("{what} (release id {id})")))? {
+                Some(r) if r.tag_name == tag => return Ok(Some(r)),
+                _ => {}
+            }
+        }
+        let route = format!("/repos/{}/{}/releases", self.owner, self.name);
+        let listed = self
+            .block(
+                self.list_pages(&route, MAX_STATE_RELEASE_PAGES, |r: &Release| {
+                    r.tag_name == tag
+                }),
+            )?
+            .map_err(|f| f.into_error(&what))?;
+        if listed.items.is_empty() && listed.cut_off {
+            let listed_count = MAX_STATE_RELEASE_PAGES as usize * PER_PAGE;
+            return Err(Error::failure(format!(
+                "{what}: GitHub listed {listed_count} releases, newest first, without it, and has more; the state release, made by the first push, may be among the older ones, so it is not taken as missing (that would start an empty ledger and a second state release)"
+            ))
+            .help(format!(
+                "delete releases of {} that are no longer needed, or publish artifacts to another repository than the state's (github.repository); a billing-state directory that pulled or pushed before finds the release by the release_id in its .state-pulled.json, without listing",
+                self.repository()
+            )));
+        }
+        Ok(pick_release(listed.items))
     }
 
     /// Create a draft release for `tag`. Not retried: on failure the releases are listed
@@ -512,11 +561,10 @@ impl GithubClient {
 
     async fn find_release_async(&self, tag: &str) -> std::result::Result<Option<Release>, Failure> {
         let route = format!("/repos/{}/{}/releases", self.owner, self.name);
-        let mut found: Vec<Release> = self
+        let listed = self
             .list_pages(&route, MAX_RELEASE_PAGES, |r: &Release| r.tag_name == tag)
             .await?;
-        found.sort_by_key(|r| (r.draft, r.id));
-        Ok(found.into_iter().next())
+        Ok(pick_release(listed.items))
     }
 
     async fn list_assets_async(&self, release_id: u64) -> std::result::Result<Vec<Asset>, Failure> {
@@ -524,8 +572,10 @@ impl GithubClient {
             "/repos/{}/{}/releases/{release_id}/assets",
             self.owner, self.name
         );
-        self.list_pages(&route, MAX_ASSET_PAGES, |_: &Asset| true)
-            .await
+        let listed = self
+            .list_pages(&route, MAX_ASSET_PAGES, |_: &Asset| true)
+            .await?;
+        Ok(listed.items)
     }
 
     /// The items of a paged list that `keep` accepts, page by page (each retried) up to
@@ -535,18 +585,24 @@ impl GithubClient {
         route: &str,
         max_pages: u32,
         keep: impl Fn(&T) -> bool,
-    ) -> std::result::Result<Vec<T>, Failure> {
-        let mut all = Vec::new();
+    ) -> std::result::Result<Listed<T>, Failure> {
+        let mut items = Vec::new();
         for page in 1..=max_pages {
             let paged = format!("{route}?per_page={PER_PAGE}&page={page}");
             let list: Vec<T> = self.retrying(|| self.get_json(&paged)).await?;
             let n = list.len();
-            all.extend(list.into_iter().filter(|item| keep(item)));
+            items.extend(list.into_iter().filter(|item| keep(item)));
             if n < PER_PAGE {
-                break;
+                return Ok(Listed {
+                    items,
+                    cut_off: false,
+                });
             }
         }
-        Ok(all)
+        Ok(Listed {
+            items,
+            cut_off: true,
+        })
     }
 
     async fn get_json<T: DeserializeOwned>(&self, route: &str) -> std::result::Result<T, Failure> {
@@ -692,6 +748,19 @@ impl GithubClient {
 }
 
 type RespBody = http_body_util::combinators::BoxBody<Bytes, octocrab::Error>;
+
+/// What a paged listing kept, and whether it stopped at its page limit on a full page (so
+/// more may follow that it never saw).
+struct Listed<T> {
+    items: Vec<T>,
+    cut_off: bool,
+}
+
+/// Of the releases with one tag, a published one wins over drafts, then the oldest draft.
+fn pick_release(mut found: Vec<Release>) -> Option<Release> {
+    found.sort_by_key(|r| (r.draft, r.id));
+    found.into_iter().next()
+}
 
 enum Payload {
     Empty,

@@ -394,3 +394,57 @@ fn a_top_up_during_a_slow_pull_waits_for_it_and_is_kept() {
     w.state("push", "a", &[]).success();
     assert_eq!(w.remote("billing.jsonl").unwrap(), billing);
 }
+
+/// Until 2026-12-03 the state release was looked for among the 2,000 newest releases only,
+/// and not finding it there meant "no release yet": with one release per run, the state
+/// draft (made by the first push, so among the oldest) dropped out of sight, a fresh pull
+/// started an empty ledger (exit 0) and the next push created a second `billing-state-v1`.
+/// Now the lookup lists up to 10,000 releases and fails past them; a directory that pulled
+/// or pushed before addresses the release by the id it recorded.
+#[test]
+fn the_state_release_is_found_behind_thousands_of_newer_releases_or_the_lookup_fails() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "INV-1");
+    w.state("push", "a", &[]).success();
+
+    w.fake.seed_releases("artifacts-t1-wo-r", 2_500);
+    w.state("pull", "fresh", &[]).success();
+    assert_eq!(w.balance("fresh"), 100, "the fresh pull found the state");
+
+    w.fake.seed_releases("artifacts-t1-more-r", 7_600);
+    w.fake.clear_calls();
+    let out = w.state("pull", "fresh2", &[]).failure().code(1);
+    let stderr = text(&out.get_output().stderr);
+    for want in [
+        "looking for release 'billing-state-v1' of acme/state",
+        "GitHub listed 10000 releases, newest first, without it, and has more",
+        "not taken as missing",
+        "delete releases of acme/state that are no longer needed",
+        "release_id",
+    ] {
+        assert_has(&stderr, want);
+    }
+    assert!(!w.dir("fresh2").exists());
+    let listed = w
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| *c == "list releases")
+        .count();
+    assert_eq!(listed, 100);
+
+    // Directories that pulled or pushed before go to the release by its id, without listing:
+    // the push lands on the one state release, and the other directory pulls it.
+    w.topup("a", 5, "INV-2");
+    w.fake.clear_calls();
+    w.state("push", "a", &[]).success();
+    assert!(
+        !w.fake.calls().iter().any(|c| c == "list releases"),
+        "{:?}",
+        w.fake.calls()
+    );
+    assert_eq!(w.fake.releases_tagged(STATE_TAG), 1);
+    w.state("pull", "fresh", &[]).success();
+    assert_eq!(w.balance("fresh"), 105);
+}

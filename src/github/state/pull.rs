@@ -84,7 +84,7 @@ fn pull_into(
     // From reading what was pulled before to recording this pull: see `lock_ledger`.
     let lock = lock_ledger(dir)?;
     let previous = read_pulled(dir, client)?;
-    let snap = Snapshot::read(client)?;
+    let snap = Snapshot::read(client, previous.as_ref().and_then(|p| p.release_id))?;
     if let Some((name, a)) = snap.incomplete() {
         return Err(Error::failure(format!(
             "the state release '{}' of {} holds an incomplete {name} (state {}): a push failed midway",

@@ -44,7 +44,7 @@ pub fn push_state(
     let mut previous = read_pulled(dir, client)?;
     let what = format!("the local state in {}", dir.display());
     let mut report = heads::verify_chains(dir, &what).map_err(|e| refused(client, e))?;
-    let snap = Snapshot::read(client)?;
+    let snap = Snapshot::read(client, previous.as_ref().and_then(|p| p.release_id))?;
     refuse_published(client, &snap)?;
     let (restored, audit_key) = match &opts.restore_by {
         Some(actor) => {

@@ -92,9 +92,11 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
-    pub(super) fn read(client: &GithubClient) -> Result<Snapshot> {
+    /// The release by `known_id` (recorded by this directory's last pull or push) while it
+    /// carries the tag, else the one the listing finds.
+    pub(super) fn read(client: &GithubClient, known_id: Option<u64>) -> Result<Snapshot> {
         let tag = client.settings().state_tag.clone();
-        let release = client.find_release(&tag)?;
+        let release = client.find_state_release(&tag, known_id)?;
         let assets = match &release {
             Some(r) => client.list_assets(r)?,
             None => Vec::new(),

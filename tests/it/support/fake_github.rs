@@ -189,6 +189,31 @@ impl FakeGithub {
         id
     }
 
+    /// Add `n` published releases without assets, tagged `<prefix><i>`, newer than any before
+    /// (a repository where every run made its own release).
+    pub fn seed_releases(&self, prefix: &str, n: usize) {
+        let mut st = self.state();
+        for i in 0..n {
+            let id = st.take_id();
+            st.releases.push(FakeRelease {
+                id,
+                tag_name: format!("{prefix}{i}"),
+                draft: false,
+                assets: Vec::new(),
+                body: String::new(),
+            });
+        }
+    }
+
+    /// How many releases carry this tag (drafts included).
+    pub fn releases_tagged(&self, tag: &str) -> usize {
+        self.state()
+            .releases
+            .iter()
+            .filter(|r| r.tag_name == tag)
+            .count()
+    }
+
     /// Replace the body of the release `tag` (e.g. to give a seeded release its owner line).
     pub fn set_body(&self, tag: &str, body: &str) {
         let mut st = self.state();
@@ -424,16 +449,13 @@ impl FakeState {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30);
                 let page: usize = query(req, "page").and_then(|v| v.parse().ok()).unwrap_or(1);
-                let all: Vec<serde_json::Value> = self
+                let slice: Vec<serde_json::Value> = self
                     .releases
                     .iter()
                     .rev()
-                    .map(|r| self.release_json(r))
-                    .collect();
-                let slice: Vec<_> = all
-                    .into_iter()
                     .skip((page - 1) * per_page)
                     .take(per_page)
+                    .map(|r| self.release_json(r))
                     .collect();
                 ResponseTemplate::new(200).set_body_json(slice)
             }
