@@ -7,6 +7,7 @@ use super::guard::{check_token_url, check_write, Purpose, WriteOp, TOKEN_ENV};
 use super::settings::GithubSettings;
 use crate::digest::HashingWriter;
 use crate::error::{Error, Result};
+use crate::redact::Redactor;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -124,6 +125,8 @@ pub struct GithubClient {
     upload_origin: String,
     /// Every call ends by then (a delivery step's `timeout_seconds`); none when unset.
     deadline: Option<std::time::Instant>,
+    /// Masks the token (and every other secret the process holds) in what a server said.
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -208,6 +211,9 @@ impl GithubClient {
             api_url,
             upload_origin,
             deadline: None,
+            redactor: Redactor::new(
+                std::iter::once(token.to_string()).chain(crate::secrets::all_values()),
+            ),
         })
     }
 
@@ -617,7 +623,10 @@ impl GithubClient {
         payload: Payload,
     ) -> std::result::Result<T, Failure> {
         let resp = self.send(&self.api, method, route, payload).await?;
-        read_json(resp).await
+        // A body that is not the JSON expected is quoted in the error.
+        read_json(resp)
+            .await
+            .map_err(|f| f.redacted(&self.redactor))
     }
 
     async fn download_once(
@@ -730,10 +739,9 @@ impl GithubClient {
                 "cannot build the request for {uri}: {e}"
             )))
         })?;
-        let response = client
-            .execute(request)
-            .await
-            .map_err(|e| Failure::Transport(describe_octocrab_error(&e)))?;
+        let response = client.execute(request).await.map_err(|e| {
+            Failure::Transport(describe_octocrab_error(&e)).redacted(&self.redactor)
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -743,7 +751,7 @@ impl GithubClient {
             Ok(c) => c.to_bytes(),
             Err(_) => Bytes::new(),
         };
-        Err(Failure::from_response(status, &headers, &body))
+        Err(Failure::from_response(status, &headers, &body).redacted(&self.redactor))
     }
 }
 

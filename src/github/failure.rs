@@ -1,6 +1,7 @@
 //! Why a GitHub call failed: the HTTP status, GitHub's own message and its rate-limit headers, or the transport; whether it may be retried; and the error it becomes, saying what was being done and what to do.
 use super::guard::TOKEN_ENV;
 use crate::error::Error;
+use crate::redact::Redactor;
 use http::StatusCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -127,6 +128,31 @@ impl Failure {
             }
             Failure::Transport(m) => Failure::Transport(format!("{m} ({note})")),
             Failure::Local(e) => Failure::Local(e),
+        }
+    }
+
+    /// The same failure with every secret value in its text masked: a server (a proxy, a GHE
+    /// front end) may echo the request, `Authorization: Bearer <token>` included.
+    pub(super) fn redacted(self, redactor: &Redactor) -> Failure {
+        match self {
+            Failure::Status {
+                status,
+                message,
+                wait,
+                rate_limited,
+                notes,
+            } => Failure::Status {
+                status,
+                message: redactor.redact(&message),
+                wait,
+                rate_limited,
+                notes,
+            },
+            Failure::Transport(m) => Failure::Transport(redactor.redact(&m)),
+            Failure::Local(e) => Failure::Local(Error {
+                message: redactor.redact(&e.message),
+                ..e
+            }),
         }
     }
 

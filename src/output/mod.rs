@@ -321,7 +321,14 @@ pub fn print_report(report: &Report, json: bool) {
 
 /// Print an error to stderr in the `error: / --> / help:` shape.
 pub fn print_error(err: &Error) {
-    to_stderr(&guard_text(&err.to_string(), false));
+    to_stderr(&guard_text(&unsecret(&err.to_string()), false));
+}
+
+/// `text` with every secret value the process holds masked. An error can quote what a peer
+/// said (a server echoing the request's `Authorization` header): whatever a command's error
+/// carries, no secret leaves this way (SPEC §6).
+fn unsecret(text: &str) -> String {
+    crate::redact::Redactor::new(crate::secrets::all_values()).redact(text)
 }
 
 /// One line on stderr. A closed stream (a reader that went away: `2>&1 | head`) is not an
@@ -335,9 +342,9 @@ pub fn print_error_json(err: &Error) {
     let doc = serde_json::json!({
         "schema_version": JSON_SCHEMA_VERSION,
         "error": {
-            "message": err.message,
-            "location": err.location,
-            "help": err.help_line(),
+            "message": unsecret(&err.message),
+            "location": err.location.as_deref().map(unsecret),
+            "help": err.help_line().as_deref().map(unsecret),
             "topic": err.topic.map(|t| t.topic()),
             "exit_code": err.exit_code(),
         }

@@ -8,6 +8,7 @@ use crate::support::fake_github::{FakeGithub, TOKEN};
 use crate::support::fx::temp_dir;
 use crate::support::fx::{crate_root, LEDGER_FILES};
 use crate::support::orch::{run_of, step_of};
+use crate::support::state::World;
 use crate::support::{Fx, Transcript};
 use platform::github::publish::owner_line;
 use platform::github::{GithubClient, GithubSettings, Purpose, ReleaseOwner};
@@ -394,4 +395,72 @@ fn the_shipped_iam_grants_nobody() {
         "both denials are audited: {audit}"
     );
     assert!(fx.billing().is_empty(), "nothing was credited");
+}
+
+/// Until 2026-12-03 a server that quoted the request in its error message (a proxy or a
+/// front end answering 401 with "sent: Bearer <token>") had the token printed by `publish`
+/// (text and `--json`) and by `state pull` and `state push`. The client masks every secret
+/// in what a server says, and every command's error output is masked as well.
+#[test]
+fn a_token_a_server_echoes_back_is_never_printed() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    w.topup("a", 5, "UNPUSHED");
+    w.fake.state().echo_every_authorization = true;
+
+    let publish = [
+        "publish",
+        "--runtime-profile",
+        "profile.yml",
+        "--actor",
+        "tester",
+        "--runtime-dir",
+        "runtime",
+    ];
+    let json = [&publish[..], &["--json"]].concat();
+    let state = |verb| vec!["state", verb, "--runtime-profile", "profile.yml"];
+    for args in [publish.to_vec(), json, state("pull"), state("push")] {
+        w.fake.clear_calls();
+        let out = w
+            .cmd()
+            .args(&args)
+            .arg("--billing-state-dir")
+            .arg(w.dir("a"))
+            .output()
+            .unwrap();
+        let all = format!("{}\n{}", out.stdout_text(), out.stderr_text());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {all}");
+        assert!(
+            w.fake.calls().iter().any(|c| c.starts_with("echoed")),
+            "{args:?}: the server was asked"
+        );
+        assert!(!all.contains(TOKEN), "{args:?} printed the token: {all}");
+        assert!(
+            all.contains("Bad credentials (sent: Bearer [REDACTED])"),
+            "{args:?}: {all}"
+        );
+    }
+    // Any command's error is masked too, whatever it quotes (here its own argument).
+    let out = w
+        .cmd()
+        .args([
+            "balance",
+            "--json",
+            "--tenant-id",
+            TOKEN,
+            "--billing-state-dir",
+        ])
+        .arg(w.dir("a"))
+        .output()
+        .unwrap();
+    let all = format!("{}\n{}", out.stdout_text(), out.stderr_text());
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(!all.contains(TOKEN), "{all}");
+    assert_eq!(
+        all.matches("unknown tenant '[REDACTED]'").count(),
+        2,
+        "{all}"
+    );
 }

@@ -90,6 +90,9 @@ pub struct FakeState {
     pub echo_authorization: bool,
     /// The Authorization headers of the requests answered 401, as they arrived.
     pub refused_authorizations: Vec<String>,
+    /// Every API call is answered 401 with a message quoting the request's Authorization
+    /// header, as some proxies and front ends do.
+    pub echo_every_authorization: bool,
     /// The answer to the next call whose label starts with this is held this long (a slow
     /// download or listing, while another process works on the same directory); once.
     pub delay_next: Option<(String, std::time::Duration)>,
@@ -421,6 +424,10 @@ impl FakeState {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        if self.echo_every_authorization {
+            self.calls.push(format!("echoed {method} {path}"));
+            return message(401, &format!("Bad credentials (sent: {auth})"));
+        }
         if auth != format!("Bearer {TOKEN}") {
             self.calls.push(format!("unauthorized {method} {path}"));
             self.refused_authorizations.push(auth.to_string());
