@@ -134,6 +134,13 @@ pub fn github_token() -> Option<String> {
     var(GITHUB_TOKEN)
 }
 
+/// Whether a GitHub client could be made: the token is set and not blank (what
+/// `GithubClient::from_env` requires). The orchestrator refuses a run with a
+/// deliver_github_release step before charging anything without it.
+pub fn has_github_token() -> bool {
+    github_token().is_some_and(|t| !t.trim().is_empty())
+}
+
 /// The ledger signing key (`PLATFORM_LEDGER_SIGNING_KEY`), when set and not blank.
 pub fn ledger_signing_key() -> Option<String> {
     var(LEDGER_SIGNING_KEY_ENV).filter(|v| !v.trim().is_empty())

@@ -79,9 +79,24 @@ fn settings(s: &BuiltinStep) -> std::result::Result<GithubSettings, StepFailure>
 }
 
 impl Implementation for DeliverGithubRelease {
-    /// The profile says where releases go, and a package is given.
+    /// The profile says where releases go, the tag it renders for this run is one GitHub
+    /// keeps, the token is set, and a package is given.
     fn precheck(&self, s: &BuiltinStep) -> std::result::Result<(), String> {
-        settings(s).map_err(|f| f.message)?;
+        let settings = settings(s).map_err(|f| f.message)?;
+        // The tag the upload would render, by the same function: two long IDs (or a long run
+        // number) can make one over 128 characters, which no upload could ever use.
+        let owner = ReleaseOwner::new(s.tenant_id, s.work_order_id, s.run);
+        settings
+            .checked_release_tag(&owner)
+            .map_err(|e| format!("{}; {}", e.message, e.help.unwrap_or_default()))?;
+        // The planner refuses such a run `secrets_missing` before anything is charged; this
+        // keeps the built-in's own check whole for any other caller.
+        if !crate::secrets::has_github_token() {
+            return Err(format!(
+                "{} is not set: deliver_github_release uploads with the platform's token; set it in the orchestrator's environment",
+                crate::secrets::GITHUB_TOKEN
+            ));
+        }
         let zip = s.package_zip().map_err(|f| f.message)?;
         // The asset is named after the file: a name GitHub would not keep is refused before
         // the charge, not by the upload after it.

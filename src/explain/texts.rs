@@ -77,7 +77,7 @@ pub const SLUGS: &[Text] = &[
     ),
     (
         "secrets_missing",
-        "A module of the run declares a secret that is not set (PLATFORM_SECRET_<NAME>); nothing was charged.",
+        "A module of the run declares a secret that is not set (PLATFORM_SECRET_<NAME>), or a deliver_github_release step would run without GITHUB_TOKEN; nothing was charged.",
         "Set the secret in the orchestrator's environment (a GitHub Actions secret) and run again.",
     ),
     (

@@ -82,8 +82,7 @@ impl GithubClient {
         owner: &ReleaseOwner,
         files: &[(N, P)],
     ) -> Result<PublishResult> {
-        let tag = self.settings().render_release_tag(owner)?;
-        super::settings::check_tag(&tag, "release tag")?;
+        let tag = self.settings().checked_release_tag(owner)?;
         let locals = hash_locals(files)?;
         let release = self.find_release(&tag)?;
         if let Some(r) = &release {

@@ -160,6 +160,20 @@ impl GithubSettings {
         Ok(self.release_template()?.render(owner))
     }
 
+    /// [`Self::render_release_tag`], refused unless the tag itself is one (`check_tag`): two
+    /// IDs of up to 64 characters each can render a tag over 128. The one
+    /// function the publisher, deliver_github_release's check before the charge and
+    /// consistency-validate all call, so none accepts a tag another refuses.
+    pub fn checked_release_tag(&self, owner: &ReleaseOwner) -> Result<String> {
+        let tag = self.render_release_tag(owner)?;
+        check_tag(&tag, "release tag").map_err(|e| {
+            Error::input(format!("{} ({} characters)", e.message, tag.len())).help(
+                "shorten the tenant or work order id, or the fixed text of the profile's github.release_tag",
+            )
+        })?;
+        Ok(tag)
+    }
+
     /// `https://github.com/owner/name` style link for messages; GHE hosts keep their host.
     pub fn web_url(&self) -> String {
         let api = self.api_url.trim_end_matches('/');

@@ -213,6 +213,7 @@ impl Setup {
             balances,
             errors: &errors,
             secrets_present: &secrets_present,
+            github_token: crate::secrets::has_github_token(),
             filter: &opts.filter,
             retry_failed: opts.retry_failed,
             now: opts.now,

@@ -116,7 +116,11 @@ pub enum Refusal {
         needed: i64,
     },
     SecretsMissing {
+        /// Declared secrets NAME whose PLATFORM_SECRET_NAME is not set.
         names: Vec<String>,
+        /// A deliver_github_release step would run and `GITHUB_TOKEN` is not set.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        github_token: bool,
     },
     /// Steps whose module the tenant's plan does not allow: the modules, and why the first
     /// is not allowed with what to do about it.
@@ -139,10 +143,27 @@ impl Refusal {
             Refusal::NotEnoughCredits { balance, needed } => {
                 format!("balance {balance} credits does not cover {needed} credits of charges; top up and run again")
             }
-            Refusal::SecretsMissing { names } => format!(
-                "secrets not set: {}; set PLATFORM_SECRET_<NAME> in the orchestrator's environment",
-                names.join(", ")
-            ),
+            Refusal::SecretsMissing {
+                names,
+                github_token,
+            } => {
+                let mut unset: Vec<String> = names.clone();
+                let mut how = Vec::new();
+                if !names.is_empty() {
+                    how.push("PLATFORM_SECRET_<NAME>");
+                }
+                if *github_token {
+                    unset.push(crate::secrets::GITHUB_TOKEN.to_string());
+                    how.push(
+                        "GITHUB_TOKEN (deliver_github_release uploads with the platform's token)",
+                    );
+                }
+                format!(
+                    "secrets not set: {}; set {} in the orchestrator's environment",
+                    unset.join(", "),
+                    how.join(" and ")
+                )
+            }
             Refusal::NotEntitled { why, .. } => why.clone(),
         }
     }
@@ -236,6 +257,8 @@ pub struct PlanInput<'a> {
     pub errors: &'a BTreeMap<(String, String), Vec<Finding>>,
     /// Names NAME for which PLATFORM_SECRET_NAME is set and non-empty.
     pub secrets_present: &'a BTreeSet<String>,
+    /// Whether `GITHUB_TOKEN` is set (deliver_github_release needs it).
+    pub github_token: bool,
     pub filter: &'a Filter,
     pub retry_failed: bool,
     /// The pass's clock (SPEC §9): the period of every scheduled work order is taken from it.
@@ -652,19 +675,30 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
         return Some(r);
     }
     let mut missing: Vec<String> = Vec::new();
-    let runs = wp
+    let runs: Vec<_> = wp
         .steps
         .iter()
-        .filter(|s| matches!(s.disposition, Disposition::Run { .. }));
-    for m in runs.filter_map(|s| input.repo.module(&s.module_id)) {
+        .filter(|s| matches!(s.disposition, Disposition::Run { .. }))
+        .filter_map(|s| input.repo.module(&s.module_id))
+        .collect();
+    for m in &runs {
         for name in &m.secrets {
             if !input.secrets_present.contains(name) && !missing.contains(name) {
                 missing.push(name.clone());
             }
         }
     }
-    if !missing.is_empty() {
-        Some(Refusal::SecretsMissing { names: missing })
+    // Built-ins take platform credentials from the environment (SPEC §2): without the token
+    // a GitHub delivery could only fail, after the steps before it were charged.
+    let github_token = !input.github_token
+        && runs
+            .iter()
+            .any(|m| m.runner.builtin() == Some(crate::contract::Builtin::DeliverGithubRelease));
+    if !missing.is_empty() || github_token {
+        Some(Refusal::SecretsMissing {
+            names: missing,
+            github_token,
+        })
     } else if wp.new_charges.saturating_add(wp.usage_reserve)
         > balance.saturating_add(closing_refunds(&wp.close))
     {

@@ -431,7 +431,7 @@ fn release(
     }
     for (owner, idx) in by_owner {
         let outcome = settings
-            .render_release_tag(&owner)
+            .checked_release_tag(&owner)
             .map_err(|e| describe(&e))
             .and_then(|tag| {
                 for &i in &idx {

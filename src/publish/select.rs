@@ -77,17 +77,29 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// `<tenant>__<work_order>__<step>__<deliverable>.zip` (SPEC §5). IDs may contain `_`, so
-    /// two different deliverables could in theory share a name; the publisher refuses that.
+    /// Its [`asset_name`].
     pub fn asset_name(&self) -> String {
-        format!(
-            "{}__{}__{}__{}.zip",
-            self.purchase.tenant_id,
-            self.purchase.work_order_id,
-            self.purchase.step_id,
-            self.purchase.deliverable_id
+        let p = &self.purchase;
+        asset_name(
+            &p.tenant_id,
+            &p.work_order_id,
+            &p.step_id,
+            &p.deliverable_id,
         )
     }
+}
+
+/// `<tenant>__<work_order>__<step>__<deliverable>.zip` (SPEC §5): the ZIP's name in the dist
+/// directory and on the release. IDs may contain `_`, so two different deliverables can share
+/// a name (consistency-validate reports them; the publisher refuses them); four IDs of 64
+/// characters make 266 bytes, over the 255 GitHub and file systems allow (also reported).
+pub fn asset_name(
+    tenant_id: &str,
+    work_order_id: &str,
+    step_id: &str,
+    deliverable_id: &str,
+) -> String {
+    format!("{tenant_id}__{work_order_id}__{step_id}__{deliverable_id}.zip")
 }
 
 /// Internal charges (`__run__` and any future `__...`) are not deliverables.

@@ -118,6 +118,9 @@ pub struct Repo {
     /// Modules whose module.yml has errors, found once per repository (every work order's
     /// validation asks; the contract checks resolve paths on disk).
     pub broken_modules: std::sync::OnceLock<std::collections::BTreeSet<String>>,
+    /// The `github:` blocks of config/'s profiles (`validate::profiles::github_blocks`), read
+    /// once: every work order's validation renders its release tag with each.
+    pub github_blocks: std::sync::OnceLock<Vec<(String, crate::github::settings::GithubSettings)>>,
     /// The root opened once (None if it could not be): each work order is read beneath this
     /// fd ([`Repo::beneath`]), not beneath the root opened again by its path.
     root_opened: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
@@ -170,6 +173,7 @@ impl Repo {
             parsed: 0,
             cached: 0,
             broken_modules: std::sync::OnceLock::new(),
+            github_blocks: std::sync::OnceLock::new(),
             root_opened: crate::beneath::open_base(root)
                 .ok()
                 .map(std::sync::Arc::new),

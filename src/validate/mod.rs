@@ -10,6 +10,7 @@ pub mod inputs;
 pub mod modules;
 pub mod package;
 pub mod profiles;
+pub mod release_names;
 pub mod releases;
 pub mod report;
 
@@ -124,6 +125,7 @@ const WORK_ORDER_CHECKS: &[WoCheck] = &[
     package::check,
     deliveries::check,
     releases::check,
+    release_names::check,
 ];
 
 /// Every finding for one work order, as errors (including those of loading it). The caller

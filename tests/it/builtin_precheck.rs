@@ -26,6 +26,18 @@ const CASES: [Case; 1] = [
     },
 ];
 
+/// `orchestrator --json` with a GITHUB_TOKEN (never sent: the check refuses first). Without
+/// one, a run with deliver_github_release is refused `secrets_missing` before any step's check.
+fn orchestrate_with_token(fx: &Fx) -> (i32, serde_json::Value, String) {
+    use crate::support::Transcript;
+    let out = fx.run_env(&["orchestrator", "--json"], &[("GITHUB_TOKEN", "unused")]);
+    (
+        out.status.code().unwrap_or(-1),
+        out.json(),
+        out.stderr_text(),
+    )
+}
+
 #[test]
 fn a_builtin_refuses_its_input_before_the_step_is_charged() {
     for case in CASES {
@@ -44,7 +56,7 @@ fn a_builtin_refuses_its_input_before_the_step_is_charged() {
             ),
         );
         fx.topup(10, "r1");
-        let (code, sum, stderr) = fx.orchestrate(&[]);
+        let (code, sum, stderr) = orchestrate_with_token(&fx);
         let name = case.module_id;
         assert_eq!(code, 1, "{name}: its only step failed: {sum}\n{stderr}");
         let step = step_of(run_of(&sum, "ship"), "ship");
@@ -78,7 +90,7 @@ fn a_package_whose_name_github_would_rewrite_is_refused_before_the_charge() {
         "work_order_id: ship\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: a b.zip}\n",
     );
     fx.topup(10, "r1");
-    let (code, sum, stderr) = fx.orchestrate(&[]);
+    let (code, sum, stderr) = orchestrate_with_token(&fx);
     assert_eq!(code, 1, "{sum}\n{stderr}");
     let step = step_of(run_of(&sum, "ship"), "ship");
     assert_eq!(step["reason_slug"], "input_invalid", "{sum}");

@@ -149,6 +149,7 @@ fn check_repo(root: &Path, place: &str, doc: &str) {
             balances: &balances,
             errors: &errors,
             secrets_present: &secrets,
+            github_token: false,
             filter: &filter,
             retry_failed,
             now: Default::default(),

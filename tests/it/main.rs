@@ -46,6 +46,7 @@ mod orchestrator_jobs;
 mod orchestrator_runs;
 mod orchestrator_superseded;
 mod publish_cli;
+mod publish_names;
 mod recorded_outputs;
 mod recurring;
 mod reliability_concurrency;
