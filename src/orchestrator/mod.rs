@@ -126,8 +126,9 @@ impl Summary {
 /// the config's ([`Repo::config_errors`]: with a registry or catalog that has errors, what a
 /// run charges or refunds is not known, so every work order is invalid), its tenant's (an
 /// invalid tenant.yml makes every work order of the tenant invalid), then its own. A work order judged at load (`cache::workorders::load_light`) carries its errors; one
-/// the cache vouches for was valid with these bytes, modules and config, and only the rule
-/// between files (a second file of the same id) is checked again. The cache's verdicts are on
+/// the cache vouches for was valid with these bytes, modules and config, and only the rules
+/// between files (`validate::between_files`: a second file of the same id, an asset name
+/// another work order's purchase has) are checked again. The cache's verdicts are on
 /// the work-order files alone: tenant.yml is judged again on every load.
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
     let config = repo.config_errors();
@@ -139,7 +140,7 @@ fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
             let mut errors = config.clone();
             errors.extend(t.errors.iter().cloned());
             errors.extend(if lw.vouched && lw.findings.is_empty() {
-                crate::validate::identity::duplicate_files(repo, lw)
+                crate::validate::between_files(repo, lw)
             } else if lw.vouched {
                 lw.findings.clone()
             } else {

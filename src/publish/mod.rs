@@ -153,7 +153,7 @@ pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<
         };
         match name {
             Ok(rel) => prepare(&mut item, &rel, view, req),
-            Err(msg) => item.report.fail(msg),
+            Err(msg) => settled_or_fail(&mut item, view, req, &msg),
         }
         items.push(item);
     }
@@ -248,22 +248,7 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
         Err(msg) => {
             // Already delivered: the runtime dir is scratch space (a fresh CI runner has
             // none), so a purchase published earlier is not an error now.
-            match prior_record(view, &c.spend_key, staging) {
-                Some(rec) => {
-                    let r = &mut item.report;
-                    r.status = Action::Skipped;
-                    r.bytes = Some(rec.bytes);
-                    r.sha256 = Some(rec.sha256.clone());
-                    r.release_tag = rec.release_tag.clone();
-                    r.url = rec.url.clone();
-                    r.detail = Some(format!(
-                        "already {} (sha256 {}); not packaged again: {msg}",
-                        rec.status.as_str(),
-                        artifact::short(&rec.sha256)
-                    ));
-                }
-                None => item.report.fail(msg),
-            }
+            settled_or_fail(item, view, req, &msg);
             return;
         }
     };
@@ -271,17 +256,39 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
     r.file = Some(rel.to_string());
     r.bytes = Some(packaged.bytes);
     r.sha256 = Some(packaged.sha256.clone());
-    let published = view.publishes.get(&publish_key(
-        PublishStatus::Published,
-        &r.asset_name,
-        &packaged.sha256,
-    ));
-    let staged = view.publishes.get(&publish_key(
-        PublishStatus::Staged,
-        &r.asset_name,
-        &packaged.sha256,
-    ));
-    if let Some(rec) = published {
+    let recorded = |status| {
+        view.publishes
+            .get(&publish_key(status, &r.asset_name, &packaged.sha256))
+    };
+    let (published, staged) = (
+        recorded(PublishStatus::Published),
+        recorded(PublishStatus::Staged),
+    );
+    // The key is the asset name and the bytes, and one name can be two purchases' (IDs may
+    // contain `__`): a record under it is this purchase's only when it names this
+    // deliverable. Another's is not "already published" (until 2026-12-03 it was: the second
+    // tenant's purchase was reported skipped, pointing at the first tenant's release, and
+    // never published); nor can this one be recorded under that key.
+    let others = [published, staged.filter(|_| staging)]
+        .into_iter()
+        .flatten()
+        .find(|rec| !same_deliverable(&rec.purchase, &c.purchase));
+    if let Some(rec) = others {
+        let p = &rec.purchase;
+        r.fail(format!(
+            "asset name '{}' with this sha256 is already {} for another purchase, {}/{}/{}/{}{}: one asset name holds one purchase, so this one cannot be published under it; rename the tenant, work order, step or deliverable so the IDs do not run together (consistency-validate reports such names)",
+            r.asset_name,
+            rec.status.as_str(),
+            p.tenant_id,
+            p.work_order_id,
+            p.step_id,
+            p.deliverable_id,
+            rec.release_tag
+                .as_ref()
+                .map(|t| format!(" (release {t})"))
+                .unwrap_or_default()
+        ));
+    } else if let Some(rec) = published {
         r.status = Action::Skipped;
         r.release_tag = rec.release_tag.clone();
         r.url = rec.url.clone();
@@ -296,6 +303,30 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
         item.pending = true;
     }
     item.zip = Some(packaged);
+}
+
+/// An artifact that cannot be packaged now (`why`): skipped when this very purchase already has
+/// its record (published, or staged when staging), else an error. Its outputs may be gone
+/// (the runtime dir is scratch space), or its name shared with another purchase's: that one
+/// being refused is no reason to report this one, recorded long ago, as failing on every run
+/// (until 2026-12-03 both were).
+fn settled_or_fail(item: &mut Item, view: &LedgerView, req: &Request<'_>, why: &str) {
+    let staging = matches!(req.target, Target::Stage);
+    let Some(rec) = prior_record(view, &item.candidate.spend_key, staging) else {
+        item.report.fail(why);
+        return;
+    };
+    let r = &mut item.report;
+    r.status = Action::Skipped;
+    r.bytes = Some(rec.bytes);
+    r.sha256 = Some(rec.sha256.clone());
+    r.release_tag = rec.release_tag.clone();
+    r.url = rec.url.clone();
+    r.detail = Some(format!(
+        "already {} (sha256 {}); not packaged again: {why}",
+        rec.status.as_str(),
+        artifact::short(&rec.sha256)
+    ));
 }
 
 /// Two runs of one work order can produce the same bytes under the same name, and so the same
@@ -327,6 +358,22 @@ fn claim_keys(items: &mut [Item], staging: bool) {
             }
         }
     }
+}
+
+/// Whether two purchases are of one deliverable of one step of one work order of one tenant
+/// (runs and attempts aside: the same bytes from another run are the same artifact).
+fn same_deliverable(a: &Purchase, b: &Purchase) -> bool {
+    (
+        &a.tenant_id,
+        &a.work_order_id,
+        &a.step_id,
+        &a.deliverable_id,
+    ) == (
+        &b.tenant_id,
+        &b.work_order_id,
+        &b.step_id,
+        &b.deliverable_id,
+    )
 }
 
 /// The publish record that makes a purchase "done" for this mode: published always counts;

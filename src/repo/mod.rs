@@ -121,6 +121,9 @@ pub struct Repo {
     /// The `github:` blocks of config/'s profiles (`validate::profiles::github_blocks`), read
     /// once: every work order's validation renders its release tag with each.
     pub github_blocks: std::sync::OnceLock<Vec<(String, crate::github::settings::GithubSettings)>>,
+    /// Findings of purchases whose asset names another file's purchases share, by work-order
+    /// file (`validate::shared_names`), found once.
+    pub shared_names: std::sync::OnceLock<BTreeMap<String, Vec<Finding>>>,
     /// The root opened once (None if it could not be): each work order is read beneath this
     /// fd ([`Repo::beneath`]), not beneath the root opened again by its path.
     root_opened: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
@@ -174,6 +177,7 @@ impl Repo {
             cached: 0,
             broken_modules: std::sync::OnceLock::new(),
             github_blocks: std::sync::OnceLock::new(),
+            shared_names: std::sync::OnceLock::new(),
             root_opened: crate::beneath::open_base(root)
                 .ok()
                 .map(std::sync::Arc::new),

@@ -13,6 +13,7 @@ pub mod profiles;
 pub mod release_names;
 pub mod releases;
 pub mod report;
+pub mod shared_names;
 
 use crate::findings::{Finding, Severity};
 use crate::repo::{LoadedWorkOrder, Repo};
@@ -126,13 +127,14 @@ const WORK_ORDER_CHECKS: &[WoCheck] = &[
     deliveries::check,
     releases::check,
     release_names::check,
+    shared_names::check,
 ];
 
 /// Every finding for one work order, as errors (including those of loading it). The caller
 /// decides what a draft's findings mean; the orchestrator runs this again before each run.
 pub fn work_order(repo: &Repo, lw: &LoadedWorkOrder) -> Vec<Finding> {
     let mut out = lw.findings.clone();
-    out.extend(identity::duplicate_files(repo, lw));
+    out.extend(between_files(repo, lw));
     if let (Some(doc), Some(wo)) = (&lw.doc, &lw.work_order) {
         let w = Wo { lw, doc, wo };
         for check in WORK_ORDER_CHECKS {
@@ -145,6 +147,15 @@ pub fn work_order(repo: &Repo, lw: &LoadedWorkOrder) -> Vec<Finding> {
             f
         })
         .collect()
+}
+
+/// The rules a work order can break with another file's help (a second file of its id, an
+/// asset name another work order's purchase has): checked for every work order on every
+/// load, whatever the work-order cache says of its file.
+pub fn between_files(repo: &Repo, lw: &LoadedWorkOrder) -> Vec<Finding> {
+    let mut out = identity::duplicate_files(repo, lw);
+    out.extend(shared_names::between_files(repo, lw));
+    out
 }
 
 /// Every finding of the repository: config, modules, tenants and every work order, with

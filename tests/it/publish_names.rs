@@ -278,3 +278,213 @@ fn a_release_tag_too_long_for_the_pass_is_refused_before_the_delivery_is_charged
     assert_eq!(fx.balance(), 10);
     assert!(fake.calls().is_empty(), "{:?}", fake.calls());
 }
+
+/// `platform publish --runtime-profile PROFILE --actor tester --json <extra>` with the token.
+fn publish_json(fx: &Fx, extra: &[&str]) -> (i32, Value) {
+    let args = [
+        &[
+            "publish",
+            "--runtime-profile",
+            PROFILE,
+            "--actor",
+            "tester",
+            "--json",
+        ][..],
+        extra,
+    ]
+    .concat();
+    let out = fx.run_env(&args, &[("GITHUB_TOKEN", TOKEN)]);
+    (out.status.code().unwrap_or(-1), out.json())
+}
+
+/// Tenant `a` with work order `b__c` and tenant `a__b` with work order `c`: both purchases of
+/// step `make`'s `data` are published as `a__b__c__make__data.zip`.
+fn colliding_tenants(fx: &Fx) {
+    for (tenant, wo) in [("a", "b__c"), ("a__b", "c")] {
+        fx.add_tenant(tenant);
+        fx.workorder_for(tenant, wo, &buy_order(wo, "make", "gen", "data"));
+        fx.fund(tenant, 100, "r1");
+    }
+}
+
+/// SPEC §5 names an artifact `<tenant>__<work_order>__<step>__<deliverable>.zip`, and IDs may
+/// contain `__`: two tenants' purchases can share a name, and one name can hold one purchase
+/// (its publish record is keyed by name and bytes). consistency-validate reports both work
+/// orders, each naming the other's file, and the orchestrator runs neither: nothing is charged
+/// for a purchase that could never be published. Until 2026-12-03 (audit5 F4) both passed.
+#[test]
+fn purchases_of_two_tenants_with_one_asset_name_are_validation_errors() {
+    let fake = FakeGithub::start();
+    let fx = github_fixture(&fake, None);
+    colliding_tenants(&fx);
+
+    let v = fx
+        .run(&["consistency-validate", "--format", "json"])
+        .expect_code(1)
+        .json();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 2, "{v}");
+    for (file, other) in [
+        (
+            "tenants/a/workorders/b__c.yml",
+            "tenants/a__b/workorders/c.yml (tenant 'a__b', work order 'c')",
+        ),
+        (
+            "tenants/a__b/workorders/c.yml",
+            "tenants/a/workorders/b__c.yml (tenant 'a', work order 'b__c')",
+        ),
+    ] {
+        let f = find(&v["errors"], "file", file);
+        assert_eq!(f["field"], "steps[0].deliverables", "{f}");
+        assert_eq!(f["line"], 7, "{f}");
+        let message = f["message"].as_str().unwrap();
+        for part in [
+            "step 'make' purchases 'data', which `platform publish` names a__b__c__make__data.zip",
+            &format!("so does step 'make' ('data') of {other}"),
+            "One asset name holds one purchase",
+        ] {
+            assert!(message.contains(part), "want {part:?} in {message}");
+        }
+    }
+
+    let summary = orchestrate_with_token(&fx);
+    for wo in ["b__c", "c"] {
+        find(&summary["invalid"], "work_order_id", wo);
+    }
+    assert!(
+        fx.of_type("billing.jsonl", "SPEND").is_empty(),
+        "nothing charged"
+    );
+    // The work-order cache does not hide it: the rule spans files, checked on every load.
+    let summary = orchestrate_with_token(&fx);
+    assert_eq!(summary["invalid"].as_array().unwrap().len(), 2, "{summary}");
+    assert!(fx.of_type("billing.jsonl", "SPEND").is_empty());
+}
+
+/// Within one work order too: step `x` buying `b__data` and step `x__b` buying `data` are
+/// both `t1__both__x__b__data.zip`.
+#[test]
+fn purchases_of_one_work_order_with_one_asset_name_are_validation_errors() {
+    let fx = Fx::new();
+    let gen = fx.read_text("modules/gen/module.yml");
+    fx.write(
+        "modules/gen2/module.yml",
+        gen.replace("module_id: gen", "module_id: gen2")
+            .replace("deliverable_id: data", "deliverable_id: b__data")
+            .replace("deliverables: {data: 3}", "deliverables: {b__data: 3}"),
+    );
+    std::fs::copy(
+        fx.path("modules/gen/run.py"),
+        fx.path("modules/gen2/run.py"),
+    )
+    .unwrap();
+    fx.workorder(
+        "both",
+        "work_order_id: both\nsteps:\n  - {step_id: x, module_id: gen2, kind: transform, inputs: {text: a}, deliverables: [b__data]}\n  - {step_id: x__b, module_id: gen, kind: transform, inputs: {text: a}, deliverables: [data]}\n",
+    );
+    let v = fx
+        .run(&["consistency-validate", "--format", "json"])
+        .expect_code(1)
+        .json();
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 2, "{v}");
+    for (i, (me, other)) in [
+        ("'x' purchases 'b__data'", "step 'x__b' ('data')"),
+        ("'x__b' purchases 'data'", "step 'x' ('b__data')"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f = find(
+            &v["errors"],
+            "field",
+            format!("steps[{i}].deliverables").as_str(),
+        );
+        let message = f["message"].as_str().unwrap();
+        let theirs = format!("{other} of this work order");
+        for part in [*me, theirs.as_str(), "t1__both__x__b__data.zip"] {
+            assert!(message.contains(part), "want {part:?} in {message}");
+        }
+    }
+}
+
+/// A publish record is keyed by asset name and SHA-256, and names its purchase. Tenant `a`'s
+/// work order `b__c` was published, then disabled (its purchase stays in the ledger; a draft's
+/// clash is only a warning); tenant `a__b`'s `c` then bought the same bytes under the same
+/// name. Until 2026-12-03 (audit5 F4) publish reported a__b's purchase "skipped: already
+/// published" with tenant a's release and URL, exit 0: charged, never published. Now it is an
+/// error naming the other purchase, nothing is uploaded for it, and without `--since` tenant
+/// a's purchase, recorded long ago, is reported skipped rather than failing with it.
+#[test]
+fn a_publish_record_of_another_purchase_under_the_same_name_is_not_this_ones() {
+    let fake = FakeGithub::start();
+    let fx = github_fixture(&fake, None);
+    fx.add_tenant("a");
+    fx.workorder_for("a", "b__c", &buy_order("b__c", "make", "gen", "data"));
+    fx.fund("a", 100, "r1");
+    orchestrate_with_token(&fx);
+    let (code, first) = publish_json(&fx, &[]);
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["artifacts"][0]["status"], "published", "{first}");
+
+    fx.workorder_for(
+        "a",
+        "b__c",
+        &buy_order("b__c", "make", "gen", "data").replace("steps:", "enabled: false\nsteps:"),
+    );
+    fx.add_tenant("a__b");
+    fx.workorder_for("a__b", "c", &buy_order("c", "make", "gen", "data"));
+    fx.fund("a__b", 100, "r1");
+    let v = fx
+        .run(&["consistency-validate", "--format", "json"])
+        .expect_ok()
+        .json();
+    let warning = find(&v["warnings"], "file", "tenants/a/workorders/b__c.yml");
+    assert!(
+        warning
+            .to_string()
+            .contains("tenants/a__b/workorders/c.yml"),
+        "{warning}"
+    );
+    let since = fx.of_type("billing.jsonl", "TOPUP").last().unwrap()["recorded_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let summary = orchestrate_with_token(&fx);
+    assert_eq!(run_of(&summary, "c")["status"], "COMPLETED", "{summary}");
+    fake.clear_calls();
+
+    let (code, v) = publish_json(&fx, &["--since", &since]);
+    assert_eq!(code, 1, "{v}");
+    let row = find(&v["artifacts"], "tenant_id", "a__b");
+    assert_eq!(row["status"], "error", "{v}");
+    assert_eq!(row["asset_name"], "a__b__c__make__data.zip");
+    let detail = row["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("is already published for another purchase, a/b__c/make/data (release artifacts-a-b__c-r1)"),
+        "{detail}"
+    );
+    assert!(row["url"].is_null(), "not the other tenant's URL: {row}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(fake.release("artifacts-a__b-c-r1").is_none());
+    let records = fx.of_type("evidence.jsonl", "publish");
+    assert_eq!(records.len(), 1, "nothing recorded for a__b: {records:?}");
+    assert_eq!(records[0]["tenant_id"], "a");
+
+    let (code, v) = publish_json(&fx, &[]);
+    assert_eq!(code, 1, "{v}");
+    let a = find(&v["artifacts"], "tenant_id", "a");
+    assert_eq!(a["status"], "skipped", "{v}");
+    assert!(
+        a["detail"].as_str().unwrap().contains("already published"),
+        "{a}"
+    );
+    let a_b = find(&v["artifacts"], "tenant_id", "a__b");
+    assert_eq!(a_b["status"], "error", "{v}");
+    assert!(
+        a_b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is shared by different deliverables"),
+        "{a_b}"
+    );
+}
