@@ -846,7 +846,16 @@ fn any_forgery_of_the_release_is_refused_by_pull() {
             HeadsMove::ResignWithOwnKey => &["does not list"],
             HeadsMove::Delete => &["no heads.json"],
         };
-        for stderr in [text(&out.stderr), text(&fresh.stderr)] {
+        // The directory that pulled before also refuses a file that no longer starts with what
+        // it pulled, before the chains are judged.
+        let mut pulled_before = reasons.to_vec();
+        if !forged.starts_with(&bytes) {
+            pulled_before.push("does not start with what this directory last pulled or pushed");
+        }
+        for (stderr, reasons) in [
+            (text(&out.stderr), &pulled_before[..]),
+            (text(&fresh.stderr), reasons),
+        ] {
             prop_assert!(
                 stderr.contains("refused") && reasons.iter().any(|r| stderr.contains(r)),
                 "{:?}: not refused for any of {:?}: {}", f, reasons, stderr
