@@ -163,19 +163,20 @@ pub fn code(text: &str) -> String {
     out
 }
 
-/// A character of a one-line text: line breaks and tabs become spaces, other control
+/// A character of a one-line text: line breaks (Unicode's line and paragraph separators
+/// too) and tabs become spaces, other control
 /// characters are dropped, and a bidirectional override or isolate is shown as its escape
 /// (`\u{202e}`), as on a terminal: applied, it would reorder what the operator reads.
 fn one_line(c: char, out: &mut String) {
     match c {
-        '\r' | '\n' | '\t' => out.push(' '),
+        '\r' | '\n' | '\t' | '\u{2028}' | '\u{2029}' => out.push(' '),
         c if c.is_control() => {}
         c if reorders(c) => out.push_str(&visible(c)),
         c => out.push(c),
     }
 }
 
-/// A bidirectional override or isolate (not a control character to Rust).
+/// A bidirectional override, isolate or mark (not a control character to Rust).
 fn reorders(c: char) -> bool {
     !c.is_control() && crate::output::needs_escape(c)
 }

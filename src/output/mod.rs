@@ -109,10 +109,23 @@ pub fn untrusted(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A control character, or a bidirectional override or isolate (U+202A–U+202E,
-/// U+2066–U+2069): what reorders or rewrites what a reader sees.
+/// A control character, a bidirectional override, isolate or mark (U+202A–U+202E,
+/// U+2066–U+2069, U+200E, U+200F, U+061C), or a Unicode line or paragraph separator (U+2028,
+/// U+2029: a browser, GitHub's log view or a line splitter breaks the line there, so a
+/// module's message could show a row of its own): what reorders, rewrites or splits what a
+/// reader sees.
 pub(crate) fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{061c}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
 }
 
 fn push_escaped(out: &mut String, c: char) {

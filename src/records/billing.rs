@@ -67,7 +67,15 @@ pub fn check_note(note: &str) -> Result<(), String> {
             "is {chars} characters long; at most {MAX_NOTE_CHARS} are allowed"
         ));
     }
-    match note.chars().find(|c| c.is_control()) {
+    // U+2028 and U+2029 are not control characters, yet break a line where notes are shown.
+    match note
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        Some(c) if !c.is_control() => Err(format!(
+            "holds the line separator {}; notes are one line of text",
+            describe_char(c)
+        )),
         Some(c) => Err(format!(
             "holds the control character {}; notes are one line of text",
             describe_char(c)
@@ -383,7 +391,14 @@ mod tests {
         assert!(check_note("March invoice, paid by wire").is_ok());
         assert!(check_note(&"é".repeat(MAX_NOTE_CHARS)).is_ok());
         assert!(check_note(&"é".repeat(MAX_NOTE_CHARS + 1)).is_err());
-        for bad in ["a\nb", "a\rb", "\u{1b}[31m", "a\u{85}b"] {
+        for bad in [
+            "a\nb",
+            "a\rb",
+            "\u{1b}[31m",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "a\u{2029}b",
+        ] {
             assert!(check_note(bad).is_err(), "{bad:?}");
         }
     }

@@ -30,9 +30,19 @@ fn assert_inert(what: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) {
     }
 }
 
-/// A bidirectional override or isolate: it makes a reader see text in another order.
+/// A bidirectional override, isolate or mark (a reader sees text in another order), or a
+/// Unicode line or paragraph separator (a browser or a line splitter breaks the line there).
 fn reorders(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{061c}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
 }
 
 fn no_commands(_: &str) -> bool {
@@ -133,15 +143,18 @@ fn a_module_message_with_markdown_renders_nothing_in_the_job_summary() {
 }
 
 /// A module's message with bidirectional overrides and isolates (U+202E, U+2066), which make
-/// a reader see `pay xlive` for `pay evil x`: on stdout and in the job summary they are shown
-/// as escapes, never applied. Until 2026-12-03 the job summary carried them raw.
+/// a reader see `pay xlive` for `pay evil x`, and a Unicode line separator (U+2028), at which
+/// a browser breaks the line to show a forged row: on stdout and in the job summary they are
+/// shown as escapes (the separator as a space in the summary), never applied; a note holding
+/// one is refused. Until 2026-12-03 the job summary carried them raw, and stdout the
+/// separator.
 #[test]
 fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
     let fx = Fx::new();
     fx.topup(10, "escape-4");
     fx.workorder(
         "bidi",
-        "work_order_id: bidi\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"pay \\u202Eevil\\u2066 x\"}\n",
+        "work_order_id: bidi\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"pay \\u202Eevil\\u2066 x\\u2028t2/forged COMPLETED\"}\n",
     );
     let summary = fx.path("step-summary.md");
     let out = fx.run_env(
@@ -151,8 +164,18 @@ fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
     assert_eq!(out.status.code(), Some(1), "the run fails on purpose");
     assert_inert("orchestrator stdout", &out.stdout, &no_commands);
     assert_inert("orchestrator stderr", &out.stderr, &no_commands);
-    assert_has(&out.stdout_text(), r"pay \u{202e}evil\u{2066} x");
+    assert_has(
+        &out.stdout_text(),
+        r"pay \u{202e}evil\u{2066} x\u{2028}t2/forged COMPLETED",
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert_inert("job summary", md.as_bytes(), &no_commands);
-    assert_has(&md, r"`pay \u{202e}evil\u{2066} x`");
+    assert_has(&md, r"`pay \u{202e}evil\u{2066} x t2/forged COMPLETED`");
+    let note = fx
+        .topup_cmd("5", "sep-1")
+        .args(["--note", "paid\u{2028}TOPUP 1000000"])
+        .output()
+        .unwrap();
+    note.expect_code(2);
+    assert_has(&note.stderr_text(), "holds the line separator U+2028");
 }
