@@ -165,6 +165,15 @@ impl BillingRule {
 pub(crate) struct BillingProblem {
     pub rule: BillingRule,
     pub message: String,
+    /// What to do, when the rule's own advice does not fit this case.
+    pub advice: Option<String>,
+}
+
+impl BillingProblem {
+    /// What to do about it, for a `help:` line.
+    pub fn help(&self) -> &str {
+        self.advice.as_deref().unwrap_or(self.rule.help())
+    }
 }
 
 impl std::fmt::Display for BillingProblem {
@@ -174,7 +183,11 @@ impl std::fmt::Display for BillingProblem {
 }
 
 fn problem(rule: BillingRule, message: String) -> Option<BillingProblem> {
-    Some(BillingProblem { rule, message })
+    Some(BillingProblem {
+        rule,
+        message,
+        advice: None,
+    })
 }
 
 /// A recorded SPEND as a REFUND needs it.
@@ -351,14 +364,25 @@ impl Billing {
                     op.tenant, op.amount
                 ),
             ),
-            BillingKind::Spend | BillingKind::Adjust if next.is_some_and(|b| b < 0) => problem(
-                BillingRule::NotEnoughCredits,
-                format!(
-                    "not enough credits: tenant {} has a balance of {balance} credits and this {name} needs {}",
-                    op.tenant,
-                    op.amount.unsigned_abs()
-                ),
-            ),
+            BillingKind::Spend | BillingKind::Adjust if next.is_some_and(|b| b < 0) => {
+                let mut p = problem(
+                    BillingRule::NotEnoughCredits,
+                    format!(
+                        "not enough credits: tenant {} has a balance of {balance} credits and this {name} needs {}",
+                        op.tenant,
+                        op.amount.unsigned_abs()
+                    ),
+                );
+                // A debit (a chargeback, a correction) is not helped by a top-up.
+                if let (BillingKind::Adjust, Some(p)) = (op.kind, p.as_mut()) {
+                    p.advice = Some(if balance > 0 {
+                        format!("a debit can take at most the balance, {balance} credits: adjust by -{balance} or less")
+                    } else {
+                        format!("the balance is {balance} credits: there is nothing left to debit")
+                    });
+                }
+                p
+            }
             BillingKind::Refund => self.refund_problem(op, spend),
             _ => None,
         }

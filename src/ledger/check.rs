@@ -137,7 +137,7 @@ pub(super) fn check_billing(
             Error::failure(format!("{b}; nothing was written"))
                 .topic(crate::error::Topic::BillingRule)
                 .at(f.path.display().to_string())
-                .help(b.rule.help()),
+                .help(b.help()),
         )),
     }
 }

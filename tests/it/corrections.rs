@@ -137,6 +137,12 @@ fn a_debit_below_zero_is_refused_with_nothing_written() {
     let out = adjust(&fx, "-11", "chargeback", "DISPUTE-9", &[]);
     out.expect_code(1);
     assert_has(&out.text(), "not enough credits");
+    // A top-up does not help a chargeback: the help says how much a debit can take. Until
+    // 2026-12-03 it said "top the tenant up first".
+    assert_has(
+        &out.text(),
+        "help: a debit can take at most the balance, 10 credits: adjust by -10 or less",
+    );
     assert_eq!(
         fx.ledger_bytes(".billing-state"),
         before,
@@ -145,6 +151,12 @@ fn a_debit_below_zero_is_refused_with_nothing_written() {
     // The whole balance may go.
     adjust(&fx, "-10", "chargeback", "DISPUTE-9", &[]).expect_ok();
     assert_eq!(fx.balance(), 0);
+    let out = adjust(&fx, "-1", "chargeback", "DISPUTE-10", &[]);
+    out.expect_code(1);
+    assert_has(
+        &out.text(),
+        "help: the balance is 0 credits: there is nothing left to debit",
+    );
     fx.integrity().unwrap();
 }
 
