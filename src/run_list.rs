@@ -139,6 +139,18 @@ fn run_row(tenant: &str, wo: &str, run: u64, r: &RunHistory, credits: (i64, i64)
 }
 
 fn step_row(id: &str, s: &StepHistory) -> StepRow {
+    // An attempt started (charged) after the last outcome, with none of its own yet (a pass
+    // stopped mid-step, or running now): that attempt is the step's state, not the outcome
+    // of an earlier one, which a charge of the statement would match to no step.
+    if let Some((attempt, _)) = s.latest().filter(|(_, a)| a.outcome.is_none()) {
+        return StepRow {
+            step_id: id.to_string(),
+            status: "STARTED".into(),
+            reason_slug: None,
+            attempt,
+            usage: Default::default(),
+        };
+    }
     let latest = s.latest_outcome();
     StepRow {
         step_id: id.to_string(),

@@ -262,3 +262,35 @@ fn closing_a_superseded_run_charges_the_usage_its_completed_step_owes() {
     assert_eq!(runs[0]["charged_credits"], 21, "{runs}");
     fx.integrity().unwrap();
 }
+
+/// `runs` on a run a `--retry-failed` pass left open after charging a step's new attempt: the
+/// step is shown as that attempt, STARTED, and the run RUNNING (docs/cli.md). Until
+/// 2026-12-03 the step showed its earlier, refunded attempt FAILED, and the statement's new
+/// charge matched no step the report showed.
+#[test]
+fn runs_shows_the_attempt_a_stopped_retry_charged() {
+    let fx = Fx::new();
+    fx.workorder(
+        "w",
+        "work_order_id: w\nsteps:\n  - step_id: s1\n    module_id: slow\n    kind: transform\n    inputs: {text: w, delay_ms: 10, fail: true}\n    deliverables: [result]\n",
+    );
+    fx.topup(20, "r1");
+    fx.run(&["orchestrator"]).expect_code(1);
+    let out = fx.run_env(
+        &["orchestrator", "--retry-failed"],
+        &[("PLATFORM_FAILPOINT", "after_step_started@1")],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", out.text());
+    let runs = fx.run(&["runs", "--json"]).expect_ok().json();
+    let run = &runs[0];
+    assert_eq!(run["status"], "RUNNING", "{runs}");
+    assert_eq!(run["steps"][0]["status"], "STARTED", "{runs}");
+    assert_eq!(run["steps"][0]["attempt"], 2, "{runs}");
+    assert_eq!(run["steps"][0]["reason_slug"], Value::Null, "{runs}");
+    let attempt2 = fx
+        .records("billing.jsonl")
+        .into_iter()
+        .filter(|r| r["type"] == "SPEND" && r["attempt"] == 2)
+        .count();
+    assert_eq!(attempt2, 2, "attempt 2 was charged (run and deliverable)");
+}
