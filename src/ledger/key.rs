@@ -31,4 +31,28 @@ impl Hasher for IdHasher {
 }
 
 /// A map keyed by key ids, hashed by their own (uniform) bytes.
-pub(crate) type IdMap<V> = HashMap<KeyId, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<V, K = KeyId> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A digest prefix used as a key: uniform bytes, ordered, the first 8 picking a bucket.
+pub(crate) trait Id: Copy + Ord + std::hash::Hash + Default + std::fmt::Debug {
+    /// The first 8 bytes, big-endian.
+    fn lead(&self) -> u64;
+}
+
+impl Id for KeyId {
+    fn lead(&self) -> u64 {
+        let mut lead = [0u8; 8];
+        lead.copy_from_slice(&self[..8]);
+        u64::from_be_bytes(lead)
+    }
+}
+
+/// An 8-byte digest prefix: for sets of a few per run rather than one per record, where
+/// 2^-64 per pair is small enough (a collision merges two runs' sums, and is reported).
+pub(crate) type ShortId = [u8; 8];
+
+impl Id for ShortId {
+    fn lead(&self) -> u64 {
+        u64::from_be_bytes(*self)
+    }
+}

@@ -6,15 +6,16 @@
 //! a lookup touches the directory and one or two cache lines of ids, about what a hash map
 //! touches. The bulk grows by `reserve_exact` and a merge in place from the back, so no
 //! doubling slack is ever allocated.
-use super::key::{IdMap, KeyId};
+use super::key::{Id, IdMap, KeyId};
 
 /// Recent inserts are merged into the bulk when they outnumber a sixteenth of it (and this):
 /// the map stays a few bytes a key, and each key is moved about 17 times in all.
 const MIN_RECENT: usize = 1024;
 
-pub(crate) struct KeySet<V: Copy + Default> {
+#[derive(Clone)]
+pub(crate) struct KeySet<V: Copy + Default, K: Id = KeyId> {
     /// Sorted, no two equal.
-    keys: Vec<KeyId>,
+    keys: Vec<K>,
     vals: Vec<V>,
     /// `dir[b]..dir[b + 1]` are the bulk's keys whose leading bits are `b`; empty when the
     /// bulk is too large for `u32` indexes (then a lookup bisects the whole bulk).
@@ -22,10 +23,10 @@ pub(crate) struct KeySet<V: Copy + Default> {
     /// Leading bits of a key that pick its directory bucket.
     bits: u32,
     /// Keys not in the bulk.
-    recent: IdMap<V>,
+    recent: IdMap<V, K>,
 }
 
-impl<V: Copy + Default> Default for KeySet<V> {
+impl<V: Copy + Default, K: Id> Default for KeySet<V, K> {
     fn default() -> Self {
         KeySet {
             keys: Vec::new(),
@@ -37,15 +38,15 @@ impl<V: Copy + Default> Default for KeySet<V> {
     }
 }
 
-impl<V: Copy + Default> std::fmt::Debug for KeySet<V> {
+impl<V: Copy + Default, K: Id> std::fmt::Debug for KeySet<V, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "KeySet({} keys)", self.len())
     }
 }
 
-impl<V: Copy + Default> KeySet<V> {
+impl<V: Copy + Default, K: Id> KeySet<V, K> {
     /// A set of `keys` (sorted here if they are not), each with `value`.
-    pub fn from_keys(mut keys: Vec<KeyId>, value: V) -> KeySet<V> {
+    pub fn from_keys(mut keys: Vec<K>, value: V) -> KeySet<V, K> {
         if !keys.windows(2).all(|w| w[0] < w[1]) {
             keys.sort_unstable();
             keys.dedup();
@@ -63,19 +64,23 @@ impl<V: Copy + Default> KeySet<V> {
         self.keys.len() + self.recent.len()
     }
 
-    pub fn get(&self, key: &KeyId) -> Option<V> {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, key: &K) -> Option<V> {
         if let Some(v) = self.recent.get(key) {
             return Some(*v);
         }
         self.find(key).map(|i| self.vals[i])
     }
 
-    pub fn contains_key(&self, key: &KeyId) -> bool {
+    pub fn contains_key(&self, key: &K) -> bool {
         self.get(key).is_some()
     }
 
     /// Insert or replace the value of `key`.
-    pub fn insert(&mut self, key: KeyId, value: V) {
+    pub fn insert(&mut self, key: K, value: V) {
         if let Some(i) = self.find(&key) {
             self.vals[i] = value;
             return;
@@ -87,14 +92,14 @@ impl<V: Copy + Default> KeySet<V> {
     }
 
     /// Insert `key` unless it is there (its value is kept).
-    pub fn insert_new(&mut self, key: KeyId, value: V) {
+    pub fn insert_new(&mut self, key: K, value: V) {
         if !self.contains_key(&key) {
             self.insert(key, value);
         }
     }
 
     /// Keep only the keys `keep` accepts.
-    pub fn retain(&mut self, mut keep: impl FnMut(&KeyId, V) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, V) -> bool) {
         self.recent.retain(|k, v| keep(k, *v));
         let mut w = 0;
         for r in 0..self.keys.len() {
@@ -110,13 +115,13 @@ impl<V: Copy + Default> KeySet<V> {
     }
 
     /// Every key and its value, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&KeyId, V)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, V)> + '_ {
         let bulk = self.keys.iter().zip(self.vals.iter().copied());
         bulk.chain(self.recent.iter().map(|(k, v)| (k, *v)))
     }
 
     /// The keys, sorted; the values are dropped (no copy of the keys is made).
-    pub fn into_sorted_keys(mut self) -> Vec<KeyId> {
+    pub fn into_sorted_keys(mut self) -> Vec<K> {
         self.merge();
         self.keys
     }
@@ -131,7 +136,7 @@ impl<V: Copy + Default> KeySet<V> {
     }
 
     /// Where `key` is in the bulk.
-    fn find(&self, key: &KeyId) -> Option<usize> {
+    fn find(&self, key: &K) -> Option<usize> {
         let (lo, hi) = match self.dir.is_empty() {
             true => (0, self.keys.len()),
             false => {
@@ -148,13 +153,13 @@ impl<V: Copy + Default> KeySet<V> {
         if self.recent.is_empty() {
             return;
         }
-        let mut fresh: Vec<(KeyId, V)> = self.recent.drain().collect();
+        let mut fresh: Vec<(K, V)> = self.recent.drain().collect();
         fresh.sort_unstable_by_key(|e| e.0);
         let old = self.keys.len();
         let total = old + fresh.len();
         self.keys.reserve_exact(fresh.len());
         self.vals.reserve_exact(fresh.len());
-        self.keys.resize(total, [0; 16]);
+        self.keys.resize(total, K::default());
         self.vals.resize(total, V::default());
         let (mut i, mut j) = (old, fresh.len());
         for w in (0..total).rev() {
@@ -197,10 +202,8 @@ impl<V: Copy + Default> KeySet<V> {
 }
 
 /// The leading `bits` bits of a key id.
-fn bucket(key: &KeyId, bits: u32) -> usize {
-    let mut lead = [0u8; 8];
-    lead.copy_from_slice(&key[..8]);
-    u64::from_be_bytes(lead).checked_shr(64 - bits).unwrap_or(0) as usize
+fn bucket<K: Id>(key: &K, bits: u32) -> usize {
+    key.lead().checked_shr(64 - bits).unwrap_or(0) as usize
 }
 
 #[cfg(test)]

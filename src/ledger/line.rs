@@ -27,6 +27,15 @@ pub(crate) struct Facts<'a> {
     pub refunds: Option<Cow<'a, str>>,
     /// The run a run's record belongs to (cross-file rule: its `run_started` must exist).
     pub run_id: Option<Cow<'a, str>>,
+    /// The run's work order, number and step, and the step's attempt (a run's account:
+    /// cross.rs). Read when they have the type their records give them, else None.
+    pub work_order_id: Option<Cow<'a, str>>,
+    pub run: Option<u64>,
+    pub step_id: Option<Cow<'a, str>>,
+    pub attempt: Option<u64>,
+    /// A `run_ended`'s credits (positive totals of the run's SPENDs and REFUNDs).
+    pub charged: Option<i64>,
+    pub refunded: Option<i64>,
     /// Whether the record names an actor (a non-empty string): a legacy privileged record
     /// without one needs no audit record (`Privileged::legacy_without_actor`).
     pub has_actor: bool,
@@ -91,6 +100,12 @@ struct Found<'a> {
     amount: Option<i64>,
     refunds: Option<Cow<'a, str>>,
     run_id: Option<Cow<'a, str>>,
+    work_order_id: Option<Cow<'a, str>>,
+    run: Option<u64>,
+    step_id: Option<Cow<'a, str>>,
+    attempt: Option<u64>,
+    charged: Option<i64>,
+    refunded: Option<i64>,
     has_actor: bool,
 }
 
@@ -128,6 +143,14 @@ impl<'a> Found<'a> {
             b"tenant_id" if value != b"null" => self.tenant_id = Some(text(value)?),
             b"refunds" => self.refunds = Some(text(value)?),
             b"run_id" => self.run_id = Some(text(value)?),
+            // Fields of a run's account: required (and named) by the rules that use them,
+            // never a reason to refuse a record of another type.
+            b"work_order_id" => self.work_order_id = string(value),
+            b"run" => self.run = uint(value).ok(),
+            b"step_id" => self.step_id = string(value),
+            b"attempt" => self.attempt = uint(value).ok(),
+            b"charged_credits" => self.charged = int(value),
+            b"refunded_credits" => self.refunded = int(value),
             b"actor" => self.has_actor = string(value).is_some_and(|a| !a.is_empty()),
             b"hash" => return Err("field hash appears twice".into()),
             _ => {}
@@ -169,6 +192,12 @@ impl<'a> Found<'a> {
             amount: self.amount,
             refunds: self.refunds,
             run_id: self.run_id,
+            work_order_id: self.work_order_id,
+            run: self.run,
+            step_id: self.step_id,
+            attempt: self.attempt,
+            charged: self.charged,
+            refunded: self.refunded,
             has_actor: self.has_actor,
             payload_digest,
         })

@@ -93,6 +93,57 @@ fn read_line_at(file: &File, offset: u64) -> std::io::Result<Vec<u8>> {
     Ok(line)
 }
 
+/// Each complete line (ended by a newline) among the first `len` bytes of `file`, in order:
+/// its number (from 1), its first byte and its bytes without the newline. The rare paths that
+/// look a few records up by their content (an error message, a merge's refusal) read this way;
+/// the scan is the reader that checks lines.
+pub(crate) fn each_line(
+    file: &File,
+    len: u64,
+    each: &mut dyn FnMut(u64, u64, &[u8]),
+) -> std::io::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut pos, mut line_start, mut n_line) = (0u64, 0u64, 0u64);
+    while pos < len {
+        let want = usize::try_from((len - pos).min(CHUNK as u64)).unwrap_or(CHUNK);
+        let n = match file.read_at(&mut buf[..want], pos) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        let mut s = 0;
+        while let Some(k) = find_newline(&chunk[s..]) {
+            n_line += 1;
+            if carry.is_empty() {
+                each(n_line, line_start, &chunk[s..s + k]);
+            } else {
+                carry.extend_from_slice(&chunk[s..s + k]);
+                each(n_line, line_start, &carry);
+                carry.clear();
+            }
+            s += k + 1;
+            line_start = pos + s as u64;
+        }
+        carry.extend_from_slice(&chunk[s..]);
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// The number (from 1) of the line of `file` that starts at byte `offset` (the lines that
+/// end before it, plus one).
+pub(crate) fn line_number(file: &File, offset: u64) -> std::io::Result<u64> {
+    let mut before = 0;
+    each_line(file, offset, &mut |n, _, _| before = n)?;
+    Ok(before + 1)
+}
+
 /// Word-at-a-time search for `\n` (std has no public memchr).
 pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;

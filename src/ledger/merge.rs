@@ -6,7 +6,7 @@ use super::key::{key_id, KeyId};
 use super::line;
 use super::lines::Lines;
 use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
-use super::open::load_locked;
+use super::open::load_locked_for_merge;
 use super::read::TornTail;
 use super::scan::{self, Committed, Head, Mode, Scan};
 use super::{damaged, Repair, RepairKind, SinkError, Stream};
@@ -70,7 +70,9 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     }
     crate::folder::create(into, "--into")?;
     let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
-    let (mut files, repairs) = load_locked(into)?;
+    // Runs billing.jsonl holds less of than their run_ended states are what this merge
+    // interrupted between its renames leaves: its result must add up (checked below).
+    let (mut files, repairs, shortfalls) = load_locked_for_merge(into)?;
     let mut sorted = segments.to_vec();
     sorted.sort();
     let mut outputs = Vec::new();
@@ -103,6 +105,9 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
             ));
         }
     }
+    if !shortfalls.is_empty() {
+        check_result(&files, &outputs)?;
+    }
     outputs.sort_by_key(|(s, _, _)| REPLACE_ORDER.iter().position(|r| r == s));
     for (_, path, temp) in outputs {
         temp.persist(&path)
@@ -117,6 +122,40 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
         repairs,
         skipped,
     })
+}
+
+/// The merged files (the target's, or the temp file replacing it) must verify, rules across
+/// files included, when the target did not add up before the merge: the records it lacked
+/// must come from the segments, or nothing is merged.
+fn check_result(
+    files: &[FileState],
+    outputs: &[(Stream, PathBuf, tempfile::NamedTempFile)],
+) -> Result<()> {
+    let path = |s: Stream| {
+        outputs
+            .iter()
+            .find(|(o, _, _)| *o == s)
+            .map_or(files[s.index()].path.as_path(), |(_, _, t)| t.path())
+    };
+    let paths = Stream::ALL.map(path);
+    let report = super::verify::verify_paths(paths)?;
+    let damage = report.problems.iter().find(|p| p.repair.is_none());
+    let Some(p) = damage else {
+        return Ok(());
+    };
+    // Named as the target's file (the temp file is gone when this is read).
+    let target = report
+        .files
+        .iter()
+        .position(|f| f.file == p.file)
+        .map_or(p.file.clone(), |i| files[i].path.display().to_string());
+    Err(Error::failure(format!(
+        "the merged ledger would not add up: {target}:{}: {}; nothing was merged",
+        p.line, p.message
+    ))
+    .topic(crate::error::Topic::LedgerDamaged)
+    .at(format!("{target}:{}", p.line))
+    .help("the target holds less of an ended run than its run_ended states, and no segment brings the rest: a `ledger merge` interrupted between its renames is completed by the same merge with the same segments; otherwise restore the target from a good copy (platform state pull)"))
 }
 
 struct Output {
@@ -435,24 +474,14 @@ fn debits_after_snapshot(
 
 /// Each readable line (numbered from 1) among the first `len` bytes of a ledger file.
 fn for_each_line(path: &Path, len: u64, mut each: impl FnMut(u64, &line::Facts<'_>)) {
-    use std::io::{BufRead, Read};
     let Ok(Some(file)) = open_existing(path) else {
         return;
     };
-    let mut reader = std::io::BufReader::new(file.take(len));
-    let mut buf = Vec::new();
-    let mut n = 0;
-    while reader
-        .read_until(b'\n', &mut buf)
-        .is_ok_and(|read| read > 0)
-    {
-        n += 1;
-        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+    let _ = super::lines::each_line(&file, len, &mut |n, _, bytes| {
         if let Ok(facts) = line::parse(bytes, false) {
             each(n, &facts);
         }
-        buf.clear();
-    }
+    });
 }
 
 /// The target's lines: on disk up to its head, then the ones this merge added.

@@ -5,6 +5,7 @@
 //! use [`read`] or [`for_each_line`], which hand over each line with its record type, and
 //! never take the writer lock. docs/ledger.md explains the design, docs/records.md the line
 //! format.
+mod accounts;
 mod billing;
 mod check;
 mod commit;

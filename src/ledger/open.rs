@@ -1,4 +1,5 @@
 //! Opening a billing-state directory for writing: scan the three files, refuse damage, then repair what a crash can leave (a torn tail, a privileged record without its audit record) and report it.
+use super::accounts::Damage;
 use super::cross::PrivilegedRef;
 use super::file::{open_existing, read_object, sync_dir, write_batch, FileState};
 use super::mark::ctime_ns;
@@ -25,13 +26,38 @@ struct Scanned {
 /// stops on damage leaves every file as it was (and no repair goes unreported). Then torn
 /// tails are removed and missing audit records added, each reported as a `Repair`.
 pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
+    let (files, repairs, _) = load_locked_with(dir, false)?;
+    Ok((files, repairs))
+}
+
+/// [`load_locked`] for a merge into `dir`: the runs billing.jsonl holds less of than their
+/// `run_ended` states (`Damage::shortfall`: what a merge interrupted between its renames
+/// leaves) are returned instead of refused, for the merge to check its result.
+pub(crate) fn load_locked_for_merge(
+    dir: &Path,
+) -> Result<(Vec<FileState>, Vec<Repair>, Vec<Damage>)> {
+    load_locked_with(dir, true)
+}
+
+fn load_locked_with(
+    dir: &Path,
+    shortfalls: bool,
+) -> Result<(Vec<FileState>, Vec<Repair>, Vec<Damage>)> {
     let mut scanned = Vec::new();
     for s in Stream::ALL {
         scanned.push(scan_as_is(dir, s)?);
     }
-    let found = check_across([&scanned[0].scan, &scanned[1].scan, &scanned[2].scan]);
-    if let Some(o) = found.orphans.first() {
-        return Err(damage(&dir.join(o.stream.file_name()), o.line, &o.message));
+    let paths = Stream::ALL.map(|s| dir.join(s.file_name()));
+    let found = check_across(
+        [&scanned[0].scan, &scanned[1].scan, &scanned[2].scan],
+        [&paths[0], &paths[1], &paths[2]],
+    );
+    let (tolerated, refused): (Vec<Damage>, Vec<Damage>) = found
+        .damage
+        .into_iter()
+        .partition(|d| shortfalls && d.shortfall);
+    if let Some(d) = refused.first() {
+        return Err(damage(&paths[d.stream.index()], d.line, &d.message));
     }
     let mut created = false;
     let mut files = Vec::new();
@@ -52,7 +78,7 @@ pub(crate) fn load_locked(dir: &Path) -> Result<(Vec<FileState>, Vec<Repair>)> {
     for u in &found.unaudited {
         repairs.push(add_audit(&mut files, u)?);
     }
-    Ok((files, repairs))
+    Ok((files, repairs, tolerated))
 }
 
 /// Re-open one file that was replaced (a merge renamed a new one over it).

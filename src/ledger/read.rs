@@ -244,18 +244,19 @@ fn scan_one(
 
 /// The rules between the files of three finished scans, and the balances.
 pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -> Result<Reading> {
-    let found = check_across([&scans[0], &scans[1], &scans[2]]);
-    if let Some(o) = found.orphans.first() {
-        return Err(damaged(&dir.join(o.stream.file_name()), o.line, &o.message));
+    let paths = Stream::ALL.map(|s| dir.join(s.file_name()));
+    let found = check_across(
+        [&scans[0], &scans[1], &scans[2]],
+        [&paths[0], &paths[1], &paths[2]],
+    );
+    if let Some(d) = found.damage.first() {
+        return Err(damaged(&paths[d.stream.index()], d.line, &d.message));
     }
     let unaudited = found
         .unaudited
         .iter()
         .map(|u| Unaudited {
-            file: dir
-                .join(u.rule.record.stream().file_name())
-                .display()
-                .to_string(),
+            file: paths[u.rule.record.stream().index()].display().to_string(),
             line: u.line,
             message: u.message(),
         })

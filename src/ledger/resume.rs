@@ -20,7 +20,9 @@ pub enum Stale {
     /// Same length, but written in place since it was marked.
     Changed,
     /// A record after the mark does not verify on its own (damage, a torn tail, a missing
-    /// audit record, a refund of a SPEND before the mark, a duplicate key).
+    /// audit record, a refund of a SPEND before the mark, a duplicate key), or touches a
+    /// run's account (a SPEND, REFUND, `run_started` or `run_ended`: checked over the whole
+    /// history).
     Unverified,
 }
 
@@ -81,6 +83,14 @@ pub(crate) fn read_since(
     let Ok(mut scans) = <[Scan; 3]>::try_from(scans) else {
         return Ok(Err(Stale::Unverified));
     };
+    // A run's account (its SPENDs and REFUNDs against its run_started and run_ended) is
+    // checked over the whole history: appended records that touch one need a whole read.
+    if scans
+        .iter()
+        .any(|s| s.refs.as_ref().is_some_and(|r| r.has_accounts()))
+    {
+        return Ok(Err(Stale::Unverified));
+    }
     let reading = match conclude(dir, &scans, files) {
         Ok(r) if !r.repairs_pending() => r,
         _ => return Ok(Err(Stale::Unverified)),

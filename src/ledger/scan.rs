@@ -4,8 +4,9 @@
 //! what is damage and what is a torn tail. Memory per record is its key id and the offset of
 //! its line (about 27 bytes, keyset.rs); records themselves are never kept, and the rare check
 //! that needs an earlier record (a duplicate key, a REFUND's SPEND) reads its line back.
+use super::accounts::Source;
 use super::billing::{Billing, BillingOp, Spent};
-use super::cross::{self, Needs, Refs};
+use super::cross::{self, Needs, Refs, Side};
 use super::key::{key_id, KeyId};
 use super::keyset::KeySet;
 use super::line::{self, Facts};
@@ -139,6 +140,8 @@ pub(crate) struct Scan {
     /// problem. A torn tail's records must not count, and Verify commits them (to check the
     /// rest of the file): [`Scan::finish`] puts this back when the region is a torn tail.
     billing_at_boundary: Option<Billing>,
+    /// The same for the run accounts of the references.
+    refs_at_boundary: Option<Refs>,
     /// What committed lines need from the other files; None when not collected.
     pub refs: Option<Refs>,
     line: u64,
@@ -164,6 +167,7 @@ impl Scan {
             source: None,
             billing: (stream == Stream::Billing).then(Billing::default),
             billing_at_boundary: None,
+            refs_at_boundary: None,
             refs: Some(Refs::default()),
             line: 0,
             offset: 0,
@@ -190,14 +194,10 @@ impl Scan {
         self.region = Region::default();
         self.frozen = false;
         self.billing_at_boundary = None;
+        self.refs_at_boundary = None;
         if let Some(refs) = &mut self.refs {
             refs.forget_cache();
         }
-    }
-
-    /// Whether a key is recorded (committed) in this file.
-    pub fn has_key(&self, id: &KeyId) -> bool {
-        self.index.contains_key(id)
     }
 
     /// The ids of every key committed in this file, sorted; the scan keeps none.
@@ -323,13 +323,12 @@ impl Scan {
             None => None,
         };
         let mut needs = match (&mut self.refs, f.record) {
-            (Some(refs), Some(record)) => {
-                refs.needs(f, record, at.line, at.offset)
-                    .unwrap_or_else(|e| {
-                        problems.push(e);
-                        Needs::default()
-                    })
-            }
+            (Some(refs), Some(record)) => refs
+                .needs(f, record, self.stream, at.line, at.offset)
+                .unwrap_or_else(|e| {
+                    problems.push(e);
+                    Needs::default()
+                }),
             _ => Needs::default(),
         };
         if self.stream == Stream::Evidence {
@@ -475,6 +474,7 @@ impl Scan {
         // were, in case this turns out to be a torn tail. Rare: once per damaged file.
         if self.region.first_problem.is_some() && self.billing_at_boundary.is_none() {
             self.billing_at_boundary = self.billing.clone();
+            self.refs_at_boundary = self.refs.clone();
         }
         for p in &mut pending {
             self.index.insert(p.key, p.offset);
@@ -487,7 +487,12 @@ impl Scan {
                 })?;
             }
             if let Some(refs) = &mut self.refs {
-                refs.commit(std::mem::take(&mut p.needs));
+                if let Err(message) = refs.commit(std::mem::take(&mut p.needs)) {
+                    self.problems.push(LineProblem {
+                        line: p.line,
+                        message,
+                    });
+                }
             }
             if let (Some(billing), Some(op)) = (self.billing.as_mut(), p.billing.as_ref()) {
                 let (index, lines) = (&self.index, Lines::on_disk(self.source.as_ref()));
@@ -588,7 +593,7 @@ impl Scan {
         self.index
             .retain(|_, offset| offset == UNKNOWN_OFFSET || offset < b.offset);
         if let Some(refs) = &mut self.refs {
-            refs.rewind(b.lines);
+            refs.rewind(b.lines, self.refs_at_boundary.take());
         }
         if let Some(billing) = self.billing_at_boundary.take() {
             self.billing = Some(billing);
@@ -596,14 +601,20 @@ impl Scan {
     }
 }
 
-/// The cross-file rules over the three scans of a directory (indexed by `Stream::index`).
-pub(crate) fn check_across(scans: [&Scan; 3]) -> cross::Findings {
-    let [_, evidence, audit] = scans;
-    cross::check(
-        scans.map(|s| (s.stream, s.refs.as_ref(), s.lines())),
-        |k| evidence.has_key(k),
-        |k| audit.has_key(k),
-    )
+/// The cross-file rules over the three scans of a directory (indexed by `Stream::index`),
+/// each with the path of its file.
+pub(crate) fn check_across(scans: [&Scan; 3], paths: [&std::path::Path; 3]) -> cross::Findings {
+    let side = |i: usize| Side {
+        refs: scans[i].refs.as_ref(),
+        source: Source {
+            stream: scans[i].stream,
+            index: &scans[i].index,
+            lines: scans[i].lines(),
+            file: scans[i].source.as_ref(),
+            path: paths[i],
+        },
+    };
+    cross::check([side(0), side(1), side(2)])
 }
 
 /// Feed a whole byte range of a file to a scan, line by line, reading in chunks.
@@ -623,8 +634,13 @@ pub(crate) fn feed_file<E: From<std::io::Error>>(
         // whole index every time.
         const MIN_RECORD_BYTES: u64 = 128;
         let len = file.metadata()?.len();
-        scan.index
-            .reserve(usize::try_from(len / MIN_RECORD_BYTES).unwrap_or(0));
+        let most = usize::try_from(len / MIN_RECORD_BYTES).unwrap_or(0);
+        scan.index.reserve(most);
+        if let Some(refs) = &mut scan.refs {
+            // Each run's account: a run has at least one record in this file (address space
+            // again, for the same reason).
+            refs.reserve(scan.stream, most);
+        }
     }
     let mut buf = vec![0u8; CHUNK];
     let mut carry: Vec<u8> = Vec::new();

@@ -64,21 +64,28 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     if !dir.is_dir() {
         return Err(missing_dir(dir));
     }
+    let paths = Stream::ALL.map(|s| dir.join(s.file_name()));
+    verify_paths([&paths[0], &paths[1], &paths[2]])
+}
+
+/// [`verify`] of three files given by path (by `Stream::index`): a merge's result before it
+/// replaces the target's files.
+pub(crate) fn verify_paths(paths: [&Path; 3]) -> Result<VerifyReport> {
     let mut scans = Vec::new();
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for stream in Stream::ALL {
-        let (scan, report, p) = verify_file(&dir.join(stream.file_name()), stream)?;
+        let (scan, report, p) = verify_file(paths[stream.index()], stream)?;
         scans.push(scan);
         files.push(report);
         problems.extend(p);
     }
-    let found = check_across([&scans[0], &scans[1], &scans[2]]);
-    for o in found.orphans {
+    let found = check_across([&scans[0], &scans[1], &scans[2]], paths);
+    for d in found.damage {
         problems.push(Problem {
-            file: files[o.stream.index()].file.clone(),
-            line: o.line,
-            message: o.message,
+            file: files[d.stream.index()].file.clone(),
+            line: d.line,
+            message: d.message,
             repair: None,
         });
     }

@@ -29,6 +29,7 @@ mod hostile_trees;
 mod import_cycles;
 mod integrity_outputs;
 mod invalid_tenants;
+mod ledger_accounts;
 mod ledger_append;
 mod ledger_bench;
 mod ledger_cli;

@@ -495,7 +495,7 @@ fn write_older_records() {
         .unwrap();
     l.append(Stream::Billing, vec![topup("zz-old", MAX_CREDITS, "FUND")])
         .unwrap();
-    let (mut written, mut b) = (3, 0);
+    let (mut written, mut b, mut charged) = (3, 0, 0i64);
     while written < total {
         let step = format!("s{b}");
         let n = 1000.min(total - written);
@@ -510,6 +510,7 @@ fn write_older_records() {
             .collect();
         l.append_batch(Stream::Billing, &step, batch).unwrap();
         written += n;
+        charged += n as i64;
         b += 1;
     }
     let end = RunEnded {
@@ -520,7 +521,8 @@ fn write_older_records() {
         attempt: 1,
         status: RunStatus::Completed,
         steps: Vec::new(),
-        charged_credits: 0,
+        // What its SPENDs add up to: a run's end states its charges (docs/ledger.md).
+        charged_credits: charged,
         refunded_credits: 0,
         period: None,
     };

@@ -527,8 +527,10 @@ fn torn_tails_of_crashed_shards_are_skipped_and_the_rest_merged() {
             !bytes.is_empty() && !bytes.ends_with(b"\n")
         })
         .expect("the crash left a torn last line");
-    // Shard 3's segment cut after the first line of its last batch of two or more lines: an
-    // incomplete last batch whose lines each verify.
+    // Shard 3's segment cut after the first line of its last SPEND batch of two or more
+    // lines: an incomplete last batch whose lines each verify, as a crash in the middle of
+    // that write leaves it. evidence.jsonl ends where it stood then: before the step's
+    // step_started, which is written only once its charges are (docs/ledger.md, follow-ups).
     w.copy_state("shard-3", "shard-3-cut");
     let billing = w.fx.path("shard-3-cut").join("billing.jsonl");
     let all = lines(&billing);
@@ -536,11 +538,26 @@ fn torn_tails_of_crashed_shards_are_skipped_and_the_rest_merged() {
     let cut = (0..records.len())
         .rev()
         .find(|&i| {
+            let batch = records[i].get("batch").and_then(Value::as_str);
             records[i]["batch_len"].as_u64().unwrap_or(1) >= 2
+                && batch.is_some_and(|b| b.starts_with("spend/") && !b.ends_with("/usage"))
                 && (i == 0 || records[i - 1].get("batch") != records[i].get("batch"))
         })
-        .expect("shard 3 wrote a batch of two lines");
+        .expect("shard 3 wrote a SPEND batch of two lines");
     std::fs::write(&billing, all[..=cut].concat()).unwrap();
+    let charged = &records[cut];
+    let started = format!(
+        "step_started/{}/{}/a{}",
+        charged["run_id"].as_str().unwrap(),
+        charged["step_id"].as_str().unwrap(),
+        charged["attempt"]
+    );
+    let evidence = w.fx.path("shard-3-cut").join("evidence.jsonl");
+    let kept = records_of(&evidence)
+        .iter()
+        .position(|r| r["idempotency_key"] == started.as_str())
+        .expect("the charged step started");
+    std::fs::write(&evidence, lines(&evidence)[..kept].concat()).unwrap();
 
     let segments = ["shard-1", "shard-2", "shard-3-cut"];
     let segment_bytes: Vec<_> = segments.iter().map(|s| w.bytes(s)).collect();
@@ -725,4 +742,66 @@ fn a_debit_after_the_snapshot_is_named_with_the_way_to_merge() {
         "every record of the shard is merged"
     );
     w.integrity_ok("merged");
+}
+
+/// A merge that stopped between replacing evidence.jsonl and billing.jsonl (SPEC §7's order:
+/// audit, evidence, billing) leaves runs whose `run_ended` states charges billing.jsonl does
+/// not hold yet. Readers name it, with the way out; the same merge run again completes it,
+/// byte for byte. A target that holds less than its runs' ends state for another reason
+/// (a SPEND batch deleted, re-chained) is not taken as one: no segment brings the charge,
+/// and the merge is refused, writing nothing.
+#[test]
+fn a_merge_interrupted_between_its_renames_is_completed_by_the_same_merge() {
+    let w = World::seeded();
+    let segments = ["shard-1", "shard-2", "shard-3"];
+    for (k, dir) in segments.iter().enumerate() {
+        w.copy_state("base", dir);
+        w.orchestrate("repo", dir, Some(&format!("{}/3", k + 1)));
+    }
+    w.copy_state("base", "merged");
+    w.merge("merged", &segments).expect_ok();
+
+    // The crash: audit.jsonl and evidence.jsonl replaced, billing.jsonl not yet.
+    w.copy_state("base", "interrupted");
+    for f in ["audit.jsonl", "evidence.jsonl"] {
+        std::fs::copy(
+            w.fx.path("merged").join(f),
+            w.fx.path("interrupted").join(f),
+        )
+        .unwrap();
+    }
+    let out = w.run(&["integrity-validate", "--billing-state-dir", "interrupted"]);
+    let text = out.expect_code(1).stdout_text();
+    assert_has(&text, "interrupted/evidence.jsonl:");
+    assert_has(
+        &text,
+        "or a `platform ledger merge` into this directory stopped between replacing evidence.jsonl and billing.jsonl (then run the same merge again)",
+    );
+    w.merge("interrupted", &segments).expect_ok();
+    assert_eq!(w.bytes("interrupted"), w.bytes("merged"));
+    w.integrity_ok("interrupted");
+
+    // A SPEND batch of an ended run deleted from the merged ledger, re-chained, then merged
+    // with a segment that does not hold it (a segment that does brings it back).
+    w.copy_state("merged", "forged");
+    let billing = w.fx.path("forged").join("billing.jsonl");
+    let records = records_of(&billing);
+    let shard_1 = w.keys("shard-1", "billing.jsonl");
+    let batch = records
+        .iter()
+        .find(|r| r["type"] == "SPEND" && !shard_1.contains(r["idempotency_key"].as_str().unwrap()))
+        .and_then(|r| r.get("batch").cloned())
+        .expect("a SPEND batch of another shard");
+    crate::support::ledger_fixtures::forge(&billing, |r| {
+        r.retain(|r| r.get("batch") != Some(&batch))
+    });
+    let before = w.bytes("forged");
+    let out = w.merge("forged", &["shard-1"]);
+    let err = out.expect_code(1).stderr_text();
+    assert_has(
+        &err,
+        "the merged ledger would not add up: forged/evidence.jsonl:",
+    );
+    assert_has(&err, "but billing.jsonl holds SPENDs of");
+    assert_eq!(w.bytes("forged"), before, "a refused merge wrote");
 }

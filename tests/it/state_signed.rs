@@ -300,7 +300,9 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
     let billing = w.remote("billing.jsonl").unwrap();
     let lines = records(&billing);
     assert!(lines.len() >= 4, "{}", lines.len());
-    let truncated = rechain(&lines[..lines.len() - 3]);
+    // The last top-up dropped: SPENDs dropped would not even verify (their run's run_ended
+    // counts them: ledger_accounts), a trailing record nothing counts does.
+    let truncated = rechain(&lines[..lines.len() - 1]);
     let evidence = std::fs::read(w.dir("a/evidence.jsonl")).unwrap();
     let mut damaged = evidence.clone();
     let middle = damaged.iter().position(|b| *b == b'\n').unwrap() + 20;
@@ -334,9 +336,18 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
 fn attack_3_history_rewritten_and_rechained_is_refused_whatever_is_done_with_the_heads() {
     let w = pushed();
     let billing = w.remote("billing.jsonl").unwrap();
-    // Every charge erased: the tenant's work becomes free, and the chain verifies.
+    // Every charge erased: the chain verifies, but the run's run_ended states them (since
+    // 2026-12-03 a forgery of billing.jsonl alone that evidence.jsonl contradicts fails
+    // verification, signed heads or not).
     let mut lines = records(&billing);
     lines.retain(|l| l["type"] != "SPEND");
+    w.fake
+        .put_asset(STATE_TAG, "billing.jsonl", &rechain(&lines));
+    pull_is_refused(&w, "billing.jsonl holds SPENDs of 0");
+    // The first top-up rewritten to 1,000 credits: nothing in the other files says what it
+    // was, and the chain verifies.
+    let mut lines = records(&billing);
+    lines[0].insert("amount_credits".into(), Value::from(1000));
     let rewritten = rechain(&lines);
     w.fake.put_asset(STATE_TAG, "billing.jsonl", &rewritten);
 
