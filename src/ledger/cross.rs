@@ -89,6 +89,9 @@ pub(crate) struct Billed {
 #[derive(Debug, Clone)]
 pub(crate) struct PrivilegedRef {
     pub audit_key: KeyId,
+    /// The file the record was read from (its type's home: a record in another file is
+    /// damage, and needs no audit record of its own).
+    pub stream: Stream,
     pub line: u64,
     /// Byte offset of the record's line (a writer reads it back to build the audit record).
     pub offset: u64,
@@ -147,10 +150,11 @@ impl Refs {
         }
         let rule = record
             .privileged()
-            .filter(|rule| f.has_actor || !rule.legacy_without_actor);
+            .filter(|rule| home && (f.has_actor || !rule.legacy_without_actor));
         if let Some(rule) = rule {
             needs.audit = Some(PrivilegedRef {
                 audit_key: key_id(&allowed_key(rule.action, &f.key)),
+                stream,
                 line,
                 offset,
                 key: f.key.as_ref().into(),

@@ -186,7 +186,7 @@ pub(crate) fn remove_torn_tail(f: &mut FileState, t: scan::Torn) -> Result<Repai
 
 /// Append the audit record a privileged record lacks, rebuilt from the record itself.
 fn add_audit(files: &mut [FileState], u: &PrivilegedRef) -> Result<Repair> {
-    let source = &files[u.rule.record.stream().index()];
+    let source = &files[u.stream.index()];
     let record = read_object(source, u.offset)?;
     let text = |k: &str| record.get(k).and_then(Value::as_str);
     let Some(actor) = text("actor") else {

@@ -256,7 +256,7 @@ pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -
         .unaudited
         .iter()
         .map(|u| Unaudited {
-            file: paths[u.rule.record.stream().index()].display().to_string(),
+            file: paths[u.stream.index()].display().to_string(),
             line: u.line,
             message: u.message(),
         })

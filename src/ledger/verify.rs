@@ -90,10 +90,11 @@ pub(crate) fn verify_paths(paths: [&Path; 3]) -> Result<VerifyReport> {
         });
     }
     for u in &found.unaudited {
-        let billing = &mut files[u.rule.record.stream().index()];
-        billing.unaudited += 1;
+        // The file the record was read from: a record in another file is damage already.
+        let read_from = &mut files[u.stream.index()];
+        read_from.unaudited += 1;
         problems.push(Problem {
-            file: billing.file.clone(),
+            file: read_from.file.clone(),
             line: u.line,
             message: u.message(),
             repair: Some(RepairKind::AuditAdded),

@@ -434,3 +434,44 @@ fn references_notes_and_denials_are_bounded() {
     assert!(grown < 400_000, "audit.jsonl grew by {grown} bytes");
     fx.integrity().unwrap();
 }
+
+/// A privileged record in another file than its type's (a TOPUP appended to evidence.jsonl,
+/// re-chained) is damage at its own line, in the file it is in. Until 2026-12-03
+/// `integrity-validate` also reported it as a TOPUP without its audit record at the same
+/// line number of billing.jsonl (a line that file did not have), with a repair no writer
+/// makes (writers refuse the damage).
+#[test]
+fn a_privileged_record_in_another_file_is_named_in_the_file_it_is_in() {
+    let fx = ran_twice();
+    let evidence = fx.state_file("evidence.jsonl");
+    let billing_lines = lines(&fx.state_file("billing.jsonl")).len();
+    forge(&evidence, |r| {
+        let mut topup = records_of(&fx.state_file("billing.jsonl"))[0].clone();
+        topup.insert("idempotency_key".into(), json!("topup/t1/INV-EV"));
+        topup.insert("reference".into(), json!("INV-EV"));
+        r.push(topup);
+    });
+    let at = lines(&evidence).len();
+    assert!(at > billing_lines, "the line is past billing.jsonl's end");
+    let o = fx.run(&["integrity-validate"]);
+    let text = o.expect_code(1).stdout_text();
+    assert_has(
+        &text,
+        &format!("evidence.jsonl:{at}: a TOPUP record belongs in billing.jsonl"),
+    );
+    assert!(!text.contains("has no audit record"), "{text}");
+    assert!(
+        !text.contains(&format!("billing.jsonl:{at}")),
+        "names a line billing.jsonl does not have:\n{text}"
+    );
+    let v = fx.run(&["integrity-validate", "--json"]).json();
+    let problems = v["problems"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{v}");
+    for p in problems {
+        assert!(
+            p["file"].as_str().unwrap().ends_with("evidence.jsonl"),
+            "{p}"
+        );
+        assert_eq!(p["line"], at as u64, "{p}");
+    }
+}
