@@ -125,6 +125,24 @@ impl Reading {
             )))
     }
 
+    /// What a writer would repair before it appends anything, one line each: what a pass that
+    /// writes nothing (`orchestrator --dry-run`) says it would do.
+    pub fn pending_repairs(&self) -> Vec<String> {
+        let torn = self.files.iter().filter_map(|f| f.torn_tail.as_ref()).map(|t| {
+            format!(
+                "{} ends in an interrupted write ({} line(s) from line {}: {}): the pass would remove it before anything else; the balances leave it out",
+                t.file, t.lines, t.from_line, t.message
+            )
+        });
+        let unaudited = self.unaudited.iter().map(|u| {
+            format!(
+                "{}:{}: {}; the pass would add that audit record before anything else, and the balances count the record",
+                u.file, u.line, u.message
+            )
+        });
+        torn.chain(unaudited).collect()
+    }
+
     /// One line per pending repair, for a reader to print as a note.
     pub fn notes(&self) -> Vec<String> {
         let torn = self.files.iter().filter_map(|f| f.torn_tail.as_ref()).map(|t| {

@@ -349,6 +349,11 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     summary.cache = setup.cache_report(&view);
     summary.list(&plan, rejected_tenants(&setup.repo, &opts.filter));
     if opts.dry_run {
+        // What the pass would repair first (it writes nothing): the balances shown are read
+        // around it, as `balance` reads them, and say what they count.
+        summary
+            .notes
+            .extend(view.history.pending_repairs.iter().cloned());
         // The balances the plan leaves, and the tenants it would refuse for credits.
         let mut projected = view.balances.clone();
         projected.extend(
@@ -375,7 +380,7 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     } = view;
     // Everything up to date: opening the writer (another read of the whole ledger, and its
     // index in memory) would only slow the pass down.
-    let history = if !is_idle(&plan) || history.repairs_pending {
+    let history = if !is_idle(&plan) || !history.pending_repairs.is_empty() {
         let board = Board::new(progress, workers::to_run(&plan));
         let run = workers::Run {
             history: &history,

@@ -149,11 +149,16 @@ pub fn text(s: &Summary) -> String {
             })
             .cloned()
             .collect();
+        let mut notes = String::new();
+        for n in &s.notes {
+            let _ = writeln!(notes, "note: {}", untrusted(n));
+        }
         return format!(
-            "dry run: nothing was written\n\n{}{}{}{}",
+            "dry run: nothing was written\n\n{}{}{}{}{}",
             config_errors(&s.config_errors),
             plan_text(plan),
             invalid(&unplanned),
+            notes,
             super::notices::text(&s.low_balance)
         );
     }

@@ -151,9 +151,9 @@ pub struct History {
     pub order: Vec<(String, String, u64)>,
     /// Pending and consumed rerun requests: (tenant, work order) → the `after_run` of each.
     pub reruns: BTreeMap<(String, String), BTreeSet<u64>>,
-    /// A reader saw what the next writer repairs (an incomplete last write, a privileged
-    /// record without its audit record).
-    pub repairs_pending: bool,
+    /// What the next writer repairs, one line each (an incomplete last write, a privileged
+    /// record without its audit record), as a reader saw it: `Reading::pending_repairs`.
+    pub pending_repairs: Vec<String>,
 }
 
 impl RunSlot for RunHistory {

@@ -33,7 +33,7 @@ pub fn load_only(
     let reading = crate::ledger::read(dir, &streams, |line| {
         fold_if(&mut history, &mut totals, line, wanted)
     })?;
-    history.repairs_pending = reading.repairs_pending();
+    history.pending_repairs = reading.pending_repairs();
     Ok((history, totals, reading.balances))
 }
 

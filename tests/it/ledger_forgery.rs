@@ -475,3 +475,87 @@ fn a_privileged_record_in_another_file_is_named_in_the_file_it_is_in() {
         assert_eq!(p["line"], at as u64, "{p}");
     }
 }
+
+/// `orchestrator --dry-run` writes nothing, and its balances are read as `balance` reads
+/// them: it says what the pass would repair first, in the text and in `--json` `notes` — a
+/// privileged record without its audit record (which the balances count: a crash, or a
+/// forgery), an interrupted last write (which they leave out). Until 2026-12-03 it printed
+/// balances counting a forged TOPUP and said nothing of either.
+#[test]
+fn a_dry_run_says_what_the_pass_would_repair() {
+    let fx = ran_twice();
+    fx.workorder(
+        "three",
+        &ONE.replace("work_order_id: one", "work_order_id: three"),
+    );
+    let good = fx.ledger_bytes(".billing-state");
+    let billing = fx.state_file("billing.jsonl");
+    let dry_run = |fx: &Fx| {
+        let before = fx.ledger_bytes(".billing-state");
+        let text = fx
+            .run(&["orchestrator", "--dry-run"])
+            .expect_ok()
+            .stdout_text();
+        let o = fx.run(&["orchestrator", "--dry-run", "--json"]);
+        let notes: Vec<String> = o.expect_ok().json()["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(fx.ledger_bytes(".billing-state"), before, "a dry run wrote");
+        (text, notes)
+    };
+
+    // A TOPUP of 1000 appended without its audit record (a crash between the two writes
+    // leaves the same): `balance` refuses to print it.
+    forge(&billing, |r| {
+        let mut t = r[0].clone();
+        t.insert("idempotency_key".into(), json!("topup/t1/INV-X"));
+        t.insert("reference".into(), json!("INV-X"));
+        t.insert("amount_credits".into(), json!(1000));
+        r.push(t);
+    });
+    let at = lines(&billing).len();
+    fx.run(&["balance", "--tenant-id", "t1"]).expect_code(1);
+    let (text, notes) = dry_run(&fx);
+    let said = format!("billing.jsonl:{at}: TOPUP topup/t1/INV-X has no audit record");
+    assert_has(&text, &format!("note: ./.billing-state/{said}"));
+    assert_has(
+        &text,
+        "the pass would add that audit record before anything else",
+    );
+    assert!(
+        notes.iter().any(|n| n.contains(&said)
+            && n.contains("or a forged record")
+            && n.contains("the balances count the record")),
+        "{notes:?}"
+    );
+
+    // Half a line at the end: another writer's interrupted write, which the balances leave
+    // out.
+    for (f, b) in crate::support::fx::LEDGER_FILES.iter().zip(&good) {
+        std::fs::write(fx.state_file(f), b).unwrap();
+    }
+    let mut torn = read(&billing);
+    torn.extend_from_slice(br#"{"actor":"ops","amount_cre"#);
+    std::fs::write(&billing, &torn).unwrap();
+    let (text, notes) = dry_run(&fx);
+    let said = format!(
+        "billing.jsonl ends in an interrupted write (1 line(s) from line {}",
+        lines(&billing).len()
+    );
+    assert_has(&text, &said);
+    assert_has(&text, "the pass would remove it before anything else");
+    assert!(notes.iter().any(|n| n.contains(&said)), "{notes:?}");
+    // The pass itself repairs it and says so, as documented.
+    let (_, sum, stderr) = fx.orchestrate(&[]);
+    let repaired = sum["notes"].as_array().unwrap();
+    assert!(
+        repaired
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("repaired")),
+        "{sum}\n{stderr}"
+    );
+    fx.integrity().unwrap();
+}
