@@ -22,11 +22,7 @@ pub fn open_trusted(path: &Path) -> Result<File, Refused> {
             io(e)
         })
     })?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| refused(io(e)))?;
-    match meta_from(&st).kind {
-        Kind::File => Ok(File::from(fd)),
-        other => Err(refused(Reason::NotAFile(other))),
-    }
+    regular(fd, path)
 }
 
 /// Open (creating) a lock file for reading and writing. Unlike [`open_trusted`] the last
@@ -55,7 +51,17 @@ pub fn open_lock(path: &Path) -> Result<File, Refused> {
                 io(e)
             })
         })?;
-    let st = rustix::fs::fstat(&fd).map_err(|e| refused(io(e)))?;
+    regular(fd, path)
+}
+
+/// The opened file if `fstat` shows a regular file; else the refusal naming `path`.
+fn regular(fd: rustix::fd::OwnedFd, path: &Path) -> Result<File, Refused> {
+    let refused = |reason| Refused {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let st = rustix::fs::fstat(&fd)
+        .map_err(|e| refused(Reason::Io(std::io::Error::from(e).to_string())))?;
     match meta_from(&st).kind {
         Kind::File => Ok(File::from(fd)),
         other => Err(refused(Reason::NotAFile(other))),

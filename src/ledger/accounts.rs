@@ -224,12 +224,7 @@ fn read_billing(billing: &Source<'_>, held: &mut HashMap<ShortId, (Claimed, Held
         if !billed || !f.hash_ok {
             return;
         }
-        let (Some(run_id), Some(tenant), Some(wo), Some(run)) = (
-            f.run_id.as_deref(),
-            f.tenant_id.as_deref(),
-            f.work_order_id.as_deref(),
-            f.run,
-        ) else {
+        let Some((run_id, tenant, wo, run)) = run_fields(&f) else {
             return;
         };
         let key = last.key(run_id, tenant, wo, run);
@@ -265,6 +260,16 @@ fn read_billing(billing: &Source<'_>, held: &mut HashMap<ShortId, (Claimed, Held
     });
 }
 
+/// The run a line names: run id, tenant, work order and run number (None if one is absent).
+fn run_fields<'a>(f: &'a line::Facts<'_>) -> Option<(&'a str, &'a str, &'a str, u64)> {
+    Some((
+        f.run_id.as_deref()?,
+        f.tenant_id.as_deref()?,
+        f.work_order_id.as_deref()?,
+        f.run?,
+    ))
+}
+
 /// Read evidence.jsonl for the `run_ended` of each claimed run that billing.jsonl does not
 /// name (its highest, for an ended run), with the run as that record names it.
 fn read_ends(
@@ -282,12 +287,7 @@ fn read_ends(
         let Ok(f) = line::parse(bytes, false) else {
             return;
         };
-        let (Some(run_id), Some(tenant), Some(wo), Some(run)) = (
-            f.run_id.as_deref(),
-            f.tenant_id.as_deref(),
-            f.work_order_id.as_deref(),
-            f.run,
-        ) else {
+        let Some((run_id, tenant, wo, run)) = run_fields(&f) else {
             return;
         };
         let key = run_ident(run_id, tenant, wo, run);
