@@ -108,52 +108,25 @@ impl Failure {
         }
     }
 
-    pub(super) fn note(self, note: String) -> Failure {
-        match self {
-            Failure::Status {
-                status,
-                message,
-                wait,
-                rate_limited,
-                mut notes,
-            } => {
-                notes.push(note);
-                Failure::Status {
-                    status,
-                    message,
-                    wait,
-                    rate_limited,
-                    notes,
-                }
-            }
-            Failure::Transport(m) => Failure::Transport(format!("{m} ({note})")),
-            Failure::Local(e) => Failure::Local(e),
+    pub(super) fn note(mut self, note: String) -> Failure {
+        match &mut self {
+            Failure::Status { notes, .. } => notes.push(note),
+            Failure::Transport(m) => *m = format!("{m} ({note})"),
+            Failure::Local(_) => {}
         }
+        self
     }
 
     /// The same failure with every secret value in its text masked: a server (a proxy, a GHE
     /// front end) may echo the request, `Authorization: Bearer <token>` included.
-    pub(super) fn redacted(self, redactor: &Redactor) -> Failure {
-        match self {
-            Failure::Status {
-                status,
-                message,
-                wait,
-                rate_limited,
-                notes,
-            } => Failure::Status {
-                status,
-                message: redactor.redact(&message),
-                wait,
-                rate_limited,
-                notes,
-            },
-            Failure::Transport(m) => Failure::Transport(redactor.redact(&m)),
-            Failure::Local(e) => Failure::Local(Error {
-                message: redactor.redact(&e.message),
-                ..e
-            }),
-        }
+    pub(super) fn redacted(mut self, redactor: &Redactor) -> Failure {
+        let text = match &mut self {
+            Failure::Status { message, .. } => message,
+            Failure::Transport(m) => m,
+            Failure::Local(e) => &mut e.message,
+        };
+        *text = redactor.redact(text);
+        self
     }
 
     /// An error saying what was being done, what GitHub said, and what to do.
