@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::redact::Redactor;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use octocrab::{OctoBody, Octocrab};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -24,8 +24,14 @@ pub const MAX_ASSET_BYTES: u64 = (1 << 31) - 1;
 
 /// Releases are scanned 100 per page; drafts cannot be fetched by tag, so the list is the
 /// only way to find one. A publish looks at the 20 × 100 newest (GitHub lists newest first,
-/// and the releases it makes are recent).
+/// and the drafts it makes are recent); a published release older than those is fetched by
+/// its tag.
 const MAX_RELEASE_PAGES: u32 = 20;
+/// The most an API answer may hold: a page of 100 releases with long notes is a few MB. A
+/// server sending more (a hostile or broken api_url) gets an error, never all our memory.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+/// An error answer is only quoted (cut to 4 KB), so little of it is read.
+const MAX_ERROR_ANSWER_BYTES: usize = 1 << 20;
 /// The state release is made by the first push, so it is among the oldest: its lookup lists
 /// up to 100 × 100 releases (a page is one request), and a listing still going on there is an
 /// error, never "no state release" (which would start an empty ledger and a second draft).
@@ -570,7 +576,30 @@ impl GithubClient {
         let listed = self
             .list_pages(&route, MAX_RELEASE_PAGES, |r: &Release| r.tag_name == tag)
             .await?;
+        if listed.items.is_empty() && listed.cut_off {
+            // Older than the listing: a published release is still found by its tag (drafts
+            // are not, so an old draft stays behind and a new one is made).
+            return self.published_release_by_tag(tag).await;
+        }
         Ok(pick_release(listed.items))
+    }
+
+    /// The published release of `tag`, or none (404: no such release, or only drafts).
+    async fn published_release_by_tag(
+        &self,
+        tag: &str,
+    ) -> std::result::Result<Option<Release>, Failure> {
+        // Tags are checked to be [A-Za-z0-9._-] (settings), so they go into the path as is.
+        let route = format!("/repos/{}/{}/releases/tags/{tag}", self.owner, self.name);
+        self.retrying(|| async {
+            match self.get_json::<Release>(&route).await {
+                Ok(r) if r.tag_name == tag => Ok(Some(r)),
+                Ok(_) => Ok(None),
+                Err(Failure::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
     }
 
     async fn list_assets_async(&self, release_id: u64) -> std::result::Result<Vec<Asset>, Failure> {
@@ -643,10 +672,20 @@ impl GithubClient {
         let tmp_path = tmp.path().to_path_buf();
         let mut writer = HashingWriter::new(tmp);
         let mut body = resp.into_body();
+        let mut received: u64 = 0;
         while let Some(frame) = body.frame().await {
             let frame =
                 frame.map_err(|e| Failure::Transport(format!("reading the download: {e}")))?;
             if let Ok(data) = frame.into_data() {
+                // A server sending more than the asset's size would otherwise fill the disk
+                // before the size check below.
+                received = received.saturating_add(data.len() as u64);
+                if received > asset.size {
+                    return Err(Failure::Transport(format!(
+                        "received more than the {} bytes GitHub lists for the asset",
+                        asset.size
+                    )));
+                }
                 writer
                     .write_all(&data)
                     .map_err(|e| Failure::Local(Error::io(&tmp_path, &e)))?;
@@ -747,7 +786,10 @@ impl GithubClient {
             return Ok(response);
         }
         let headers = response.headers().clone();
-        let body = match response.into_body().collect().await {
+        let body = match Limited::new(response.into_body(), MAX_ERROR_ANSWER_BYTES)
+            .collect()
+            .await
+        {
             Ok(c) => c.to_bytes(),
             Err(_) => Bytes::new(),
         };
@@ -780,11 +822,19 @@ enum Payload {
 async fn read_json<T: DeserializeOwned>(
     resp: Response<RespBody>,
 ) -> std::result::Result<T, Failure> {
-    let bytes = resp
-        .into_body()
+    let bytes = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|e| Failure::Transport(format!("reading the response: {e}")))?
+        .map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                Failure::Local(Error::failure(format!(
+                    "GitHub's answer was longer than {} MiB, far more than any real answer; check github.api_url",
+                    MAX_ANSWER_BYTES >> 20
+                )))
+            } else {
+                Failure::Transport(format!("reading the response: {e}"))
+            }
+        })?
         .to_bytes();
     serde_json::from_slice(&bytes).map_err(|e| {
         Failure::Local(Error::failure(format!(

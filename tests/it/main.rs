@@ -18,6 +18,7 @@ mod explain;
 mod fuzz_ledger;
 mod fuzz_package;
 mod fuzz_parsing;
+mod github_bounds;
 mod github_publish;
 mod github_release_purchases;
 mod github_state;

@@ -98,6 +98,10 @@ pub struct FakeState {
     pub delay_next: Option<(String, std::time::Duration)>,
     /// `GET /repos/o/n/actions/runs/{id}` answers, by run id (publish.yml's provenance check).
     pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
+    /// Release listings are answered with this many bytes of JSON (a hostile or broken server).
+    pub huge_listing: Option<usize>,
+    /// Downloads send this many bytes more than the asset's listed size.
+    pub download_extra: usize,
 }
 
 pub struct FakeGithub {
@@ -415,8 +419,9 @@ impl FakeState {
             let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
                 return message(404, "Not Found");
             };
-            return ResponseTemplate::new(200)
-                .set_body_bytes(self.releases[ri].assets[ai].data.clone());
+            let mut data = self.releases[ri].assets[ai].data.clone();
+            data.resize(data.len() + self.download_extra, b'x');
+            return ResponseTemplate::new(200).set_body_bytes(data);
         }
 
         let auth = req
@@ -452,6 +457,11 @@ impl FakeState {
         match (method.as_str(), segs.as_slice()) {
             ("GET", ["repos", _, _, "releases"]) => {
                 self.calls.push("list releases".into());
+                if let Some(n) = self.huge_listing {
+                    // One long string in a well-formed array: only its length is wrong.
+                    let body = format!("[\"{}\"]", "x".repeat(n));
+                    return ResponseTemplate::new(200).set_body_raw(body, "application/json");
+                }
                 let per_page: usize = query(req, "per_page")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30);
@@ -497,6 +507,18 @@ impl FakeState {
                     return message(502, "Bad Gateway");
                 }
                 ResponseTemplate::new(201).set_body_json(json)
+            }
+            // As on GitHub: published releases only (a draft has no tag yet).
+            ("GET", ["repos", _, _, "releases", "tags", tag]) => {
+                self.calls.push(format!("get release by tag {tag}"));
+                match self
+                    .releases
+                    .iter()
+                    .find(|r| r.tag_name == *tag && !r.draft)
+                {
+                    Some(r) => ResponseTemplate::new(200).set_body_json(self.release_json(r)),
+                    None => message(404, "Not Found"),
+                }
             }
             ("GET", ["repos", _, _, "releases", "assets", aid]) => {
                 let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
