@@ -2,7 +2,7 @@
 use crate::audit::{self, Action, Subject};
 use crate::config::iam::{resolve_actor, Iam, Scope};
 use crate::error::{Error, Result};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, Repair};
 use crate::records::Decision;
 use std::path::Path;
 
@@ -57,11 +57,7 @@ fn deny(dir: &Path, actor: &str, scope: Scope, subject: &Subject, reason: String
             e.message
         )),
     }
-    // A writer reports every repair it made, even on its way to a denial.
-    for r in repairs {
-        err.message.push_str(&format!("; {r}"));
-    }
-    Ok(err)
+    Ok(Repair::reported_in(err, &repairs))
 }
 
 #[cfg(test)]

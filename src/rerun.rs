@@ -67,7 +67,8 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
         reason: req.reason.trim().to_string(),
         actor: who.actor.clone(),
     };
-    let status = record_once(&mut ledger, record, &mut repairs)?;
+    let status = record_once(&mut ledger, record, &mut repairs)
+        .map_err(|e| Repair::reported_in(e, &repairs))?;
     Ok(RerunOutcome {
         status,
         tenant_id: req.tenant_id.to_string(),

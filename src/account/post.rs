@@ -81,7 +81,8 @@ pub(crate) fn book<'a>(
     let once = record(reference, &who.actor);
     let key = once.payload.idempotency_key.clone();
     let amount = once.payload.record.amount_credits().unwrap_or(0);
-    let (status, seq) = post_once(&mut ledger, once, (ask.tenant_id, reference), &mut repairs)?;
+    let (status, seq) = post_once(&mut ledger, once, (ask.tenant_id, reference), &mut repairs)
+        .map_err(|e| Repair::reported_in(e, &repairs))?;
     Ok(Booked {
         status,
         tenant_id: ask.tenant_id.to_string(),

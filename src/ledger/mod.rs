@@ -73,6 +73,22 @@ pub struct Repair {
     pub reason: String,
 }
 
+impl Repair {
+    /// `err`, naming the repairs a writer made before it failed: a writer reports every
+    /// repair, even on its way to a refusal (SPEC §4, §7), so "nothing was written" never
+    /// hides a torn tail removed or an audit record added.
+    pub fn reported_in(mut err: crate::error::Error, repairs: &[Repair]) -> crate::error::Error {
+        if !repairs.is_empty() {
+            err.message
+                .push_str(" (before that, the ledger was repaired: ");
+            let all: Vec<String> = repairs.iter().map(ToString::to_string).collect();
+            err.message.push_str(&all.join("; "));
+            err.message.push(')');
+        }
+        err
+    }
+}
+
 impl std::fmt::Display for Repair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {

@@ -93,20 +93,23 @@ pub fn publish(repo: &Path, opts: &Options<'_>) -> Result<PublishReport> {
         ))
     })?;
     let (mut ledger, repairs) = Ledger::open(&p.state_dir)?;
-    let view = LedgerView::load(&p.state_dir)?;
-    let loaded = Repo::load(repo)?;
-    let outcome = run(
-        &mut ledger,
-        &view,
-        &Request {
-            repo: &loaded,
-            runtime_dir: &p.runtime_dir,
-            dist_dir: &p.dist_dir,
-            since: p.since,
-            target: &p.target,
-            actor: &p.who.actor,
-        },
-    )?;
+    let outcome = (|| {
+        let view = LedgerView::load(&p.state_dir)?;
+        let loaded = Repo::load(repo)?;
+        run(
+            &mut ledger,
+            &view,
+            &Request {
+                repo: &loaded,
+                runtime_dir: &p.runtime_dir,
+                dist_dir: &p.dist_dir,
+                since: p.since,
+                target: &p.target,
+                actor: &p.who.actor,
+            },
+        )
+    })()
+    .map_err(|e| Repair::reported_in(e, &repairs))?;
     Ok(PublishReport::new(outcome, &p, opts.stage_only, repairs))
 }
 
