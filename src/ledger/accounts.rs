@@ -78,9 +78,10 @@ pub(crate) struct Damage {
     pub stream: Stream,
     pub line: u64,
     pub message: String,
-    /// billing.jsonl holds less of an ended run than its `run_ended` states, and no more:
-    /// what a `ledger merge` interrupted between replacing evidence.jsonl and billing.jsonl
-    /// leaves (the same merge completes it), as well as what deleting a charge leaves.
+    /// A file holds less than another states, and no more: billing.jsonl less of an ended
+    /// run than its `run_ended`, or a record an allowed audit record names is missing. What a
+    /// `ledger merge` interrupted between its renames leaves (the same merge completes it),
+    /// as well as what deleting a record leaves.
     pub shortfall: bool,
 }
 

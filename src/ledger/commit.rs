@@ -4,6 +4,7 @@ use super::check::{
     already_recorded, check_billing, conflict, partly_recorded, AppendOutcome, AppendStatus,
     Recorded,
 };
+use super::cross::audited_record;
 use super::file::{stage_batch, write_durably, FileState, Posted};
 use super::key::{key_id, KeyId};
 use super::lines::Lines;
@@ -145,6 +146,7 @@ impl Files {
     fn stage(&mut self, p: &Pending, st: &mut Staging) -> Result<AppendOutcome, Refusal> {
         self.touch(p.stream, st)?;
         self.check_runs(p.stream, &p.batch, st)?;
+        self.check_audited(p.stream, &p.batch, st)?;
         let outcome = self.stage_checked(p.stream, &p.batch, st)?;
         let audits = self.audit_privileged(&p.batch, outcome.appended(), st)?;
         let mut outcome = outcome;
@@ -188,6 +190,39 @@ impl Files {
             ))
             .at(self.files[stream.index()].path.display().to_string())
             .help("post the run's run_started record before any record of the run"));
+        }
+        Ok(())
+    }
+
+    /// SPEC §7: an allowed audit record of a privileged record names a record already
+    /// recorded (or staged earlier in the group): the writer never makes the damage a
+    /// reader would refuse (`cross::audited_record`).
+    fn check_audited(
+        &mut self,
+        stream: Stream,
+        batch: &[Prepared],
+        st: &mut Staging,
+    ) -> Result<()> {
+        if stream != Stream::Audit {
+            return Ok(());
+        }
+        for p in batch {
+            let Some((rule, target)) = audited_record(&p.key_text) else {
+                continue;
+            };
+            let home = rule.record.stream();
+            self.touch(home, st)?;
+            if self.has(home, &key_id(target)) {
+                continue;
+            }
+            return Err(Error::failure(format!(
+                "audit record {} names {} {target}, which is not in {}; nothing was written",
+                p.key_text,
+                rule.record.name(),
+                home.file_name()
+            ))
+            .at(self.files[stream.index()].path.display().to_string())
+            .help("a privileged record's audit record is written by the ledger after the record itself; post the record instead"));
         }
         Ok(())
     }

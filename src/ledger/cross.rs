@@ -1,4 +1,4 @@
-//! Cross-file rules (SPEC §7 "Across files"): every record of a run names a run whose `run_started` is in evidence.jsonl (a SPEND or REFUND with that run's tenant, work order and number), every privileged record has its audit record, and billing.jsonl holds the credits each `run_ended` states.
+//! Cross-file rules (SPEC §7 "Across files"): every record of a run names a run whose `run_started` is in evidence.jsonl (a SPEND or REFUND with that run's tenant, work order and number), every privileged record has its audit record and every allowed audit record of one its record, and billing.jsonl holds the credits each `run_ended` states.
 //!
 //! Each scan collects, for the lines it commits, what they need from the other files; `check`
 //! then looks them up in the other scans. The check is order-independent, so a merge that
@@ -28,7 +28,7 @@ use super::line::{self, Facts};
 use super::lines::Lines;
 use crate::records::audit::allowed_key;
 use crate::records::evidence::run_started_key;
-use crate::records::{Privileged, RecordType, Stream};
+use crate::records::{Privileged, RecordType, Stream, PRIVILEGED};
 
 /// What one line adds to a run's account.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,7 @@ pub(crate) struct Needs {
     run: Option<(KeyId, RunAt)>,
     entry: Option<Entry>,
     audit: Option<PrivilegedRef>,
+    audited: Option<AuditedRef>,
 }
 
 impl Needs {
@@ -99,6 +100,17 @@ pub(crate) struct PrivilegedRef {
     pub rule: &'static Privileged,
 }
 
+/// An allowed audit record of a privileged action, and the record it was written for (in
+/// that record type's file). The writer writes the record first and the audit record after
+/// it, so a crash never leaves this without its record: a record missing here was removed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuditedRef {
+    pub record_key: KeyId,
+    pub rule: &'static Privileged,
+    pub line: u64,
+    pub offset: u64,
+}
+
 /// The references of one file's committed lines.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Refs {
@@ -106,6 +118,8 @@ pub(crate) struct Refs {
     /// and where it is first named.
     runs: KeySet<RunAt>,
     privileged: Vec<PrivilegedRef>,
+    /// audit.jsonl: the allowed audit records of privileged records.
+    audited: Vec<AuditedRef>,
     /// billing.jsonl: each run's SPENDs and REFUNDs, by account id (`accounts::run_ident`); the
     /// run of the last one is in `current` (its entry here is stale meanwhile).
     billed: KeySet<Billed, ShortId>,
@@ -151,6 +165,14 @@ impl Refs {
         let rule = record
             .privileged()
             .filter(|rule| home && (f.has_actor || !rule.legacy_without_actor));
+        if home && record == RecordType::Audit {
+            needs.audited = audited_record(&f.key).map(|(rule, target)| AuditedRef {
+                record_key: key_id(target),
+                rule,
+                line,
+                offset,
+            });
+        }
         if let Some(rule) = rule {
             needs.audit = Some(PrivilegedRef {
                 audit_key: key_id(&allowed_key(rule.action, &f.key)),
@@ -216,6 +238,9 @@ impl Refs {
         }
         if let Some(p) = needs.audit {
             self.privileged.push(p);
+        }
+        if let Some(a) = needs.audited {
+            self.audited.push(a);
         }
         match needs.entry {
             None => Ok(()),
@@ -304,6 +329,7 @@ impl Refs {
     pub fn rewind(&mut self, lines: u64, accounts_at: Option<Refs>) {
         self.runs.retain(|_, r| r.line <= lines);
         self.privileged.retain(|p| p.line <= lines);
+        self.audited.retain(|a| a.line <= lines);
         if let Some(at) = accounts_at {
             self.billed = at.billed;
             self.current = at.current;
@@ -339,6 +365,20 @@ impl Refs {
             _ => self.billed.get(key),
         }
     }
+}
+
+/// The privileged rule and the record key an audit record's key names, when it is the allowed
+/// audit record of a privileged record (`audit/{action}/{the record's key}`). Not a denial,
+/// nor the `publish-set/…` record that audited a whole publish until 2026-12-03 (it names no
+/// record: `Privileged::key_prefix`).
+pub(crate) fn audited_record(audit_key: &str) -> Option<(&'static Privileged, &str)> {
+    let rest = audit_key.strip_prefix("audit/")?;
+    PRIVILEGED.iter().find_map(|rule| {
+        let target = rest.strip_prefix(rule.action)?.strip_prefix('/')?;
+        target
+            .starts_with(rule.key_prefix)
+            .then_some((rule, target))
+    })
 }
 
 fn is_billed(record: RecordType) -> bool {
@@ -382,6 +422,19 @@ pub(crate) fn check(sides: [Side<'_>; 3]) -> Findings {
         for p in &refs.privileged {
             if !audit.source.index.contains_key(&p.audit_key) {
                 found.unaudited.push(p.clone());
+            }
+        }
+        for a in &refs.audited {
+            let home = sides[a.rule.record.stream().index()].source;
+            if !home.index.contains_key(&a.record_key) {
+                found.damage.push(Damage {
+                    stream: side.source.stream,
+                    line: a.line,
+                    message: unmatched_audit_message(side.source.lines, a),
+                    // As a shortfall: a merge interrupted between its renames leaves it too
+                    // (audit.jsonl is replaced first), and the same merge completes it.
+                    shortfall: true,
+                });
             }
         }
     }
@@ -443,6 +496,21 @@ pub(crate) fn orphan_message(lines: Lines<'_>, offset: u64) -> String {
         Err(_) => ("a record".to_string(), "?".to_string()),
     };
     orphan_text(&record, &run_id)
+}
+
+/// The message of an allowed audit record whose record is missing, from its line read back.
+fn unmatched_audit_message(lines: Lines<'_>, a: &AuditedRef) -> String {
+    let bytes = lines.line(a.offset).unwrap_or_default();
+    let key = match line::parse(&bytes, false) {
+        Ok(f) => f.key.into_owned(),
+        Err(_) => "?".to_string(),
+    };
+    let target = audited_record(&key).map_or("?", |(_, t)| t);
+    format!(
+        "audit record {key} says {} {target} was recorded, but {} holds no such record: it was removed (a forgery, or a copy cut back), or a `ledger merge` was interrupted between its renames (run the same merge again); otherwise restore the directory from a good copy (platform state pull)",
+        a.rule.record.name(),
+        a.rule.record.stream().file_name()
+    )
 }
 
 impl PrivilegedRef {

@@ -48,10 +48,11 @@ struct Line {
     billing: Option<BillingOp>,
 }
 
-/// The order merged files replace the target's: audit, then evidence, then billing. Each
-/// file's new records only ever need records of the files before it (a TOPUP its audit
-/// record, a SPEND its run's `run_started`), so a crash between two renames leaves a ledger
-/// the cross-file rules accept, and running the same merge again completes it.
+/// The order merged files replace the target's: audit, then evidence, then billing. A
+/// file's new records mostly need records of the files before it (a TOPUP its audit record,
+/// a SPEND its run's `run_started`); what they need of the files after it (a `run_ended`'s
+/// charges, an audit record's own record) is a shortfall (`Damage::shortfall`) that a crash
+/// between two renames may leave, and running the same merge again completes it.
 const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
 
 /// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay

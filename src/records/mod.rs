@@ -147,6 +147,10 @@ pub struct Privileged {
     /// no audit record of its own. Every new record of the type carries its actor (the
     /// writer refuses one without), and is checked.
     pub legacy_without_actor: bool,
+    /// How the type's keys begin: an allowed audit record of `action` whose target begins so
+    /// names a record of this type, which must then exist (an older `publish-set/…` target
+    /// names none).
+    pub key_prefix: &'static str,
 }
 
 /// Every privileged record type. A new one (ADJUST, a rerun request, a publish) is one entry here: the
@@ -157,18 +161,21 @@ pub const PRIVILEGED: &[Privileged] = &[
         action: "billing.topup",
         scope: "billing.topup",
         legacy_without_actor: false,
+        key_prefix: "topup/",
     },
     Privileged {
         record: RecordType::Adjust,
         action: "billing.adjust",
         scope: "billing.adjust",
         legacy_without_actor: false,
+        key_prefix: "adjust/",
     },
     Privileged {
         record: RecordType::RerunRequested,
         action: "orders.rerun",
         scope: "orders.rerun",
         legacy_without_actor: false,
+        key_prefix: "rerun/",
     },
     // Until 2026-12-03 a publish was audited by one `publish-set/<sha256>` record written
     // after its publish records, so a crash between the two left it unaudited for good.
@@ -177,6 +184,7 @@ pub const PRIVILEGED: &[Privileged] = &[
         action: "artifacts.publish",
         scope: "artifacts.publish",
         legacy_without_actor: true,
+        key_prefix: "publish/",
     },
 ];
 

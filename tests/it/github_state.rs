@@ -345,7 +345,18 @@ fn a_pull_refuses_a_release_cut_back_below_what_the_directory_pulled() {
         "a refused pull changed the directory"
     );
 
-    // A fresh directory takes the release as it is.
+    // A fresh directory has nothing to compare with, but audit.jsonl still names the top-up
+    // cut from billing.jsonl (until 2026-12-04 that passed too).
+    let out = w.state("pull", "fresh", &[]).failure().code(1);
+    assert_has(
+        &text(&out.get_output().stderr),
+        "says TOPUP topup/t1/INV-2 was recorded, but billing.jsonl holds no such record",
+    );
+    // Cut consistently, all three files, it is a valid ledger: a fresh directory takes it.
+    let audit = w.remote("audit.jsonl").unwrap();
+    let first_audit = audit.iter().position(|b| *b == b'\n').unwrap() + 1;
+    w.fake
+        .put_asset(STATE_TAG, "audit.jsonl", &audit[..first_audit]);
     w.state("pull", "fresh", &[]).success();
     assert_eq!(
         std::fs::read(w.dir("fresh/billing.jsonl")).unwrap(),

@@ -283,3 +283,51 @@ fn a_crash_in_a_retry_leaves_an_open_run_that_every_command_accepts() {
         );
     }
 }
+
+/// An audit record says its privileged record was posted: a TOPUP, ADJUST or rerun request
+/// removed from its file (re-chained, balances kept at or above zero) leaves it behind. Until
+/// 2026-12-04 nothing checked an audit record against the record it names, so a removed
+/// top-up (t2 lost 50 credits), or a removed debit (t1 got 5 back), passed everywhere.
+#[test]
+fn a_privileged_record_removed_while_its_audit_record_stays_is_refused() {
+    let fx = ran();
+    let mut argv = crate::support::fx::adjust_args("-5", "correction", "CASE-7");
+    argv.extend(["--actor".to_string(), "tester".to_string()]);
+    fx.run(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+        .expect_ok();
+    assert_eq!(fx.balance(), 85);
+    fx.integrity().unwrap();
+    let good = fx.ledger_bytes(".billing-state");
+    let restore = || {
+        for (f, b) in crate::support::fx::LEDGER_FILES.iter().zip(&good) {
+            std::fs::write(fx.state_file(f), b).unwrap();
+        }
+    };
+    let billing = fx.state_file("billing.jsonl");
+    let audits = records_of(&fx.state_file("audit.jsonl"));
+    let audit_line =
+        |part: &str| format!("audit.jsonl:{}", 1 + find(&audits, |r| key_has(r, part)));
+
+    forge(&billing, |r| {
+        r.remove(find(r, |r| {
+            r["type"] == "TOPUP" && key_has(r, "topup/t2/INV-2")
+        }));
+    });
+    refused_everywhere(
+        &fx,
+        &audit_line("topup/t2/INV-2"),
+        "says TOPUP topup/t2/INV-2 was recorded, but billing.jsonl holds no such record",
+    );
+    restore();
+    forge(&billing, |r| {
+        r.remove(find(r, |r| r["type"] == "ADJUST"));
+    });
+    refused_everywhere(
+        &fx,
+        &audit_line("adjust/t1/CASE-7"),
+        "says ADJUST adjust/t1/CASE-7 was recorded, but billing.jsonl holds no such record",
+    );
+    restore();
+    fx.integrity().unwrap();
+    assert_eq!(fx.balance(), 85);
+}

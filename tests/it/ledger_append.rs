@@ -191,7 +191,16 @@ fn records_go_to_their_own_file_and_chain_there() {
         .append(Stream::Evidence, vec![topup("acme", 1, "x")])
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
-    l.append(Stream::Audit, vec![audit_allowed("topup/acme/x")])
+    // The allowed audit record of a TOPUP nobody posted is refused: the ledger writes one
+    // after its record, never alone.
+    let err = l
+        .append(Stream::Audit, vec![audit_allowed("topup/acme/x")])
+        .unwrap_err();
+    assert!(
+        err.message.contains("which is not in billing.jsonl"),
+        "{err}"
+    );
+    l.append(Stream::Audit, vec![audit_allowed("grant/acme/x")])
         .unwrap();
     let denied = platform::records::Audit {
         decision: platform::records::Decision::Denied,

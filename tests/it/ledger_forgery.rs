@@ -559,3 +559,57 @@ fn a_dry_run_says_what_the_pass_would_repair() {
     );
     fx.integrity().unwrap();
 }
+
+/// A writer refused after it repaired the ledger still reports the repair. Until 2026-12-04 a
+/// conflicting `admin-topup` or an `admin-adjust` debit past the balance removed a torn tail,
+/// or added a missing audit record, then said only "nothing was written": an operator who
+/// must restore a directory whose repair nobody expected never heard of it.
+#[test]
+fn a_refused_writer_reports_the_repairs_it_made_first() {
+    let fx = Fx::new();
+    fx.topup(100, "INV-1");
+    let billing = fx.state_file("billing.jsonl");
+    let tear = || {
+        // An interrupted write: the start of a line, never finished.
+        let mut bytes = read(&billing);
+        bytes.extend_from_slice(b"{\"v\":1,\"type\":\"TOPUP\",\"amount_cr");
+        std::fs::write(&billing, bytes).unwrap();
+    };
+    let mut adjust = crate::support::fx::adjust_args("-500", "correction", "CASE-1");
+    adjust.extend(["--actor".to_string(), "tester".to_string()]);
+    let adjust: Vec<&str> = adjust.iter().map(String::as_str).collect();
+
+    // A conflict (the reference recorded with another amount), then a debit past the balance.
+    tear();
+    let o = fx.topup_cmd("7", "INV-1").output().unwrap();
+    let err = o.expect_code(1).stderr_text();
+    assert_has(&err, "conflict: reference 'INV-1'");
+    assert_has(&err, "the ledger was repaired: repaired");
+    assert_has(&err, "removed an interrupted write of 1 line(s)");
+    tear();
+    let err = fx.run(&adjust).expect_code(1).stderr_text();
+    assert_has(&err, "the ledger was repaired: repaired");
+    assert_has(&err, "removed an interrupted write of 1 line(s)");
+    fx.integrity().unwrap();
+
+    // A TOPUP without its audit record: the refused top-up adds it, and says so.
+    let audit = fx.state_file("audit.jsonl");
+    let kept = read(&audit);
+    let mut audit_lines = lines(&audit);
+    audit_lines.remove(0);
+    std::fs::write(&audit, audit_lines.concat()).unwrap();
+    let err = fx
+        .topup_cmd("7", "INV-1")
+        .output()
+        .unwrap()
+        .expect_code(1)
+        .stderr_text();
+    assert_has(&err, "the audit record of TOPUP topup/t1/INV-1");
+    assert_eq!(
+        read(&audit).len(),
+        kept.len(),
+        "the audit record was added back"
+    );
+    fx.integrity().unwrap();
+    assert_eq!(fx.balance(), 100);
+}

@@ -132,9 +132,13 @@ fn a_torn_single_record_is_repaired() {
     sample(base.path());
     let file = base.path().join("billing.jsonl");
     let good = read(&file);
+    let audit = base.path().join("audit.jsonl");
+    let audit_before = read(&audit);
     let (mut l, _) = Ledger::open(base.path()).unwrap();
     l.append(Stream::Billing, vec![topup("acme", 1, "INV-9")])
         .unwrap();
+    // A crash tears the TOPUP's line before its audit record is written.
+    std::fs::write(&audit, &audit_before).unwrap();
     let full = read(&file);
     for cut in good.len() + 1..full.len() {
         std::fs::write(&file, &full[..cut]).unwrap();

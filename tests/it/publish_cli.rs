@@ -562,9 +562,12 @@ fn an_interrupted_publish_is_recorded_by_the_next_run_without_uploading_again() 
     let (fake, fx) = with_github();
     let publish = || to_github(&fx, &[]);
     let evidence = fx.bytes(".billing-state/evidence.jsonl");
+    let audit = fx.bytes(".billing-state/audit.jsonl");
     publish().expect_code(0);
-    // As if the process died after publishing the releases and before recording them.
+    // As if the process died after publishing the releases and before recording them (the
+    // records first, their audit records after them).
     std::fs::write(fx.path(".billing-state/evidence.jsonl"), &evidence).unwrap();
+    std::fs::write(fx.path(".billing-state/audit.jsonl"), &audit).unwrap();
     fake.clear_calls();
     let report = publish().expect_code(0).json();
     assert_eq!(report["published"], 4);

@@ -303,6 +303,11 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
     // The last top-up dropped: SPENDs dropped would not even verify (their run's run_ended
     // counts them: ledger_accounts), a trailing record nothing counts does.
     let truncated = rechain(&lines[..lines.len() - 1]);
+    // ...with its audit record (alone, it is refused by every verification: its audit record
+    // names it; both files cut are a valid ledger that only the signed heads tell from the
+    // real one).
+    let audits = records(&w.remote("audit.jsonl").unwrap());
+    let audit_cut = rechain(&audits[..audits.len() - 1]);
     let evidence = std::fs::read(w.dir("a/evidence.jsonl")).unwrap();
     let mut damaged = evidence.clone();
     let middle = damaged.iter().position(|b| *b == b'\n').unwrap() + 20;
@@ -316,6 +321,9 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
         let dir = format!("evil-{file}");
         w.state("pull", &dir, &[]).success();
         std::fs::write(w.dir(&dir).join(file), bytes).unwrap();
+        if file == "billing.jsonl" {
+            std::fs::write(w.dir(&dir).join("audit.jsonl"), &audit_cut).unwrap();
+        }
         w.fake.clear_calls();
         let out = w.state("push", &dir, &[]).failure().code(1);
         let stderr = stderr_of(&out);
@@ -325,9 +333,13 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
     }
 
     // Straight on the release: pull refuses both.
+    let audit = w.remote("audit.jsonl").unwrap();
     w.fake.put_asset(STATE_TAG, "billing.jsonl", &truncated);
+    pull_is_refused(&w, "holds no such record");
+    w.fake.put_asset(STATE_TAG, "audit.jsonl", &audit_cut);
     pull_is_refused(&w, "before its signed head");
     w.fake.put_asset(STATE_TAG, "billing.jsonl", &billing);
+    w.fake.put_asset(STATE_TAG, "audit.jsonl", &audit);
     w.fake.put_asset(STATE_TAG, "evidence.jsonl", &damaged);
     pull_is_refused(&w, "fails verification");
 }
