@@ -1,6 +1,5 @@
 //! Names a work order's IDs give GitHub: the release tag each profile's `release_tag` renders for its run 1 (when it delivers to or purchases for a release) and each purchase's asset name, checked by the functions the publisher and deliver_github_release use.
 use super::{step_field, Wo};
-use crate::contract::Builtin;
 use crate::findings::Finding;
 use crate::github::{validate_asset_name, GithubSettings, ReleaseOwner};
 use crate::publish::select::{asset_name, is_internal};
@@ -81,17 +80,14 @@ fn release_tags(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
 
 /// What needs the run's release: a deliver_github_release step, else a purchase.
 fn why_a_release(repo: &Repo, w: &Wo<'_>) -> Option<String> {
-    let steps = || w.wo.steps.iter();
-    if let Some(s) = steps().find(|s| {
-        repo.module(&s.module_id).and_then(|m| m.runner.builtin())
-            == Some(Builtin::DeliverGithubRelease)
-    }) {
+    if let Some((_, s)) = super::releases::release_deliveries(repo, w).first() {
         return Some(format!(
             "step '{}' runs deliver_github_release, which uploads to the release of each run (every run would charge the steps before it, then fail it)",
             s.step_id
         ));
     }
-    steps()
+    w.wo.steps
+        .iter()
         .find(|s| s.deliverables.iter().any(|d| !is_internal(d)))
         .map(|s| {
             format!(

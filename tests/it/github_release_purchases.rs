@@ -1,4 +1,4 @@
-//! SPEC §5 "one release per run": deliver_github_release and `platform publish` both publish the release a run's tag names, so a work order with both is refused before anything is charged.
+//! SPEC §5 "one release per run": deliver_github_release and `platform publish` each publish the release a run's tag names, so a work order with both, or with two release deliveries, is refused before anything is charged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::support::check::find;
@@ -118,4 +118,120 @@ fn a_work_order_with_a_github_release_delivery_and_purchases_is_refused_before_a
             .unwrap(),
         b"PK honest package"
     );
+}
+
+/// Two deliveries to the run's release: `ship1` uploads the package, `ship2` the raw JSON
+/// under another file name.
+const TWO: &str = "work_order_id: two
+steps:
+  - step_id: make
+    module_id: gen
+    kind: transform
+    inputs: {text: a b c}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: make, output_id: data_json, as_path: data.json}
+  - step_id: ship1
+    module_id: deliver_github_release
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+  - step_id: ship2
+    module_id: deliver_github_release
+    kind: delivery
+    inputs:
+      package_zip: {from_step: make, output_id: data_json}
+";
+
+/// Until 2026-12-04 this work order ran: the release tag names no step, so `ship1` published
+/// `artifacts-t1-two-r1` and `ship2` failed `delivery_failed` (its file could not be added to
+/// the published, immutable release) on every run and every `--retry-failed`, while `make`
+/// and `pack` stayed charged; consistency-validate said nothing, and docs/github.md said
+/// distinct file names fixed it. Now it is invalid: nothing charged, no GitHub call for it.
+#[test]
+fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge() {
+    let fake = FakeGithub::start();
+    let fx = Fx::new();
+    fx.add_shipped_module("deliver_github_release");
+    fx.write(
+        PROFILE,
+        format!(
+            "profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{}\"}}\n",
+            fake.uri()
+        ),
+    );
+    fx.write("tenants/t1/assets/report.zip", b"PK honest package");
+    fx.workorder("two", TWO);
+    fx.workorder(
+        "honest",
+        "work_order_id: honest\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: report.zip}\n",
+    );
+    fx.topup(100, "r1");
+
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    let v = out.expect_code(1).json();
+    let f = find(&v["errors"], "file", "tenants/t1/workorders/two.yml");
+    assert_eq!(f["field"], "steps[3].module_id", "{v}");
+    assert_eq!(f["line"], 19, "{v}");
+    let message = f["message"].as_str().unwrap();
+    for part in [
+        "step 'ship2' runs deliver_github_release, as step 'ship1' does",
+        "artifacts-t1-two-r1",
+        "whatever its package's file name",
+        "one deliver_github_release step",
+    ] {
+        assert!(message.contains(part), "want {part:?} in {message}");
+    }
+    assert_eq!(v["errors"].as_array().unwrap().len(), 1, "{v}");
+
+    let out = fx.run_env(
+        &["orchestrator", "--json", "--runtime-profile", PROFILE],
+        &[("GITHUB_TOKEN", TOKEN)],
+    );
+    let summary = out.expect_code(1).json();
+    let invalid = find(&summary["invalid"], "work_order_id", "two");
+    assert!(
+        invalid.to_string().contains("as step 'ship1' does"),
+        "{invalid}"
+    );
+    assert!(
+        summary["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["work_order_id"] != "two"),
+        "{summary}"
+    );
+    assert!(
+        !fx.billing()
+            .iter()
+            .any(|r| r.to_string().contains("\"two\"")),
+        "nothing of 'two' is in billing.jsonl"
+    );
+    assert_eq!(
+        fx.balance(),
+        100 - 2,
+        "only honest's delivery (2) is charged"
+    );
+    assert!(fake.release("artifacts-t1-two-r1").is_none());
+    assert!(
+        fake.calls().iter().all(|c| !c.contains("-two-")),
+        "{:?}",
+        fake.calls()
+    );
+    assert_eq!(
+        step_of(run_of(&summary, "honest"), "ship")["status"],
+        "COMPLETED",
+        "{summary}"
+    );
+
+    // A second pass, and one with --retry-failed, charge nothing for it either.
+    for extra in [&[][..], &["--retry-failed"][..]] {
+        let args = [&["orchestrator", "--runtime-profile", PROFILE][..], extra].concat();
+        fx.run_env(&args, &[("GITHUB_TOKEN", TOKEN)]).expect_code(1);
+    }
+    assert_eq!(fx.balance(), 100 - 2);
 }
