@@ -7,7 +7,7 @@ pub mod sums;
 use crate::error::{Error, Result};
 use crate::github::{AssetAction, GithubClient, GithubSettings, PublishResult, ReleaseOwner};
 use crate::ledger::{Ledger, Stream};
-use crate::records::evidence::publish_key;
+use crate::records::evidence::{publish_key, publish_key_in};
 use crate::records::{Payload, Publish, PublishStatus};
 use crate::repo::Repo;
 use artifact::Packaged;
@@ -33,6 +33,16 @@ pub enum Target {
         client: Box<GithubClient>,
         settings: GithubSettings,
     },
+}
+
+impl Target {
+    /// The repository uploads go to; None when staging.
+    fn repository(&self) -> Option<&str> {
+        match self {
+            Target::Stage => None,
+            Target::Release { settings, .. } => Some(&settings.repository),
+        }
+    }
 }
 
 /// Everything one publish needs besides the ledger.
@@ -135,6 +145,8 @@ struct Item {
     zip: Option<Packaged>,
     /// Packaged and not yet recorded: to upload (or to stage).
     pending: bool,
+    /// The key its record takes when it is pending ([`Prior::key`]).
+    key: String,
 }
 
 /// Select, package, upload (or stage) and record. Per-artifact problems are reported in the
@@ -150,6 +162,7 @@ pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<
             candidate,
             zip: None,
             pending: false,
+            key: String::new(),
         };
         match name {
             Ok(rel) => prepare(&mut item, &rel, view, req),
@@ -157,7 +170,7 @@ pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<
         }
         items.push(item);
     }
-    claim_keys(&mut items, matches!(req.target, Target::Stage));
+    claim_keys(&mut items);
 
     let sums: Vec<(String, String)> = items
         .iter()
@@ -256,22 +269,15 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
     r.file = Some(rel.to_string());
     r.bytes = Some(packaged.bytes);
     r.sha256 = Some(packaged.sha256.clone());
-    let recorded = |status| {
-        view.publishes
-            .get(&publish_key(status, &r.asset_name, &packaged.sha256))
-    };
-    let (published, staged) = (
-        recorded(PublishStatus::Published),
-        recorded(PublishStatus::Staged),
-    );
+    let prior = Prior::of(view, &r.asset_name, &packaged.sha256, req.target);
     // The key is the asset name and the bytes, and one name can be two purchases' (IDs may
     // contain `__`): a record under it is this purchase's only when it names this
     // deliverable. Another's is not "already published" (until 2026-12-03 it was: the second
     // tenant's purchase was reported skipped, pointing at the first tenant's release, and
     // never published); nor can this one be recorded under that key.
-    let others = [published, staged.filter(|_| staging)]
-        .into_iter()
-        .flatten()
+    let others = prior
+        .records
+        .iter()
         .find(|rec| !same_deliverable(&rec.purchase, &c.purchase));
     if let Some(rec) = others {
         let p = &rec.purchase;
@@ -288,21 +294,75 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
                 .map(|t| format!(" (release {t})"))
                 .unwrap_or_default()
         ));
-    } else if let Some(rec) = published {
+    } else if let Some(rec) = prior.published {
         r.status = Action::Skipped;
         r.release_tag = rec.release_tag.clone();
         r.url = rec.url.clone();
-        r.detail = Some(match &rec.release_tag {
-            Some(tag) => format!("already published with this sha256 to release {tag}"),
-            None => "already published with this sha256".into(),
+        r.detail = Some(match (&rec.release_tag, &rec.repository) {
+            (Some(tag), Some(repo)) => {
+                format!("already published with this sha256 to release {tag} of {repo}")
+            }
+            (Some(tag), None) => format!("already published with this sha256 to release {tag}"),
+            _ => "already published with this sha256".into(),
         });
-    } else if staging && staged.is_some() {
+    } else if staging && prior.staged {
         r.status = Action::Skipped;
         r.detail = Some("already staged with this sha256".into());
     } else {
         item.pending = true;
+        item.key = prior.key;
     }
     item.zip = Some(packaged);
+}
+
+/// The publish records of one asset name and sha256 that decide what this publish does with
+/// an artifact, and the key its own record would take.
+struct Prior<'v> {
+    /// The records under a key this artifact's record could take: another purchase's makes
+    /// it an error.
+    records: Vec<&'v Publish>,
+    /// Already published, to the target's repository (when staging, to any).
+    published: Option<&'v Publish>,
+    /// Already staged (counts only when staging).
+    staged: bool,
+    key: String,
+}
+
+impl<'v> Prior<'v> {
+    /// A record counts as published only to the repository it names: with a profile naming
+    /// another `github.repository`, an artifact published to the old one is published to the
+    /// new one too, and recorded under [`publish_key_in`] (the plain key holds the old
+    /// repository's record). Until 2026-12-04 it was skipped as "already published", pointing
+    /// at the old repository's release, and never reached the new one.
+    fn of(view: &'v LedgerView, name: &str, sha256: &str, target: &Target) -> Prior<'v> {
+        let plain = view
+            .publishes
+            .get(&publish_key(PublishStatus::Published, name, sha256));
+        let staged = view
+            .publishes
+            .get(&publish_key(PublishStatus::Staged, name, sha256));
+        let Some(repository) = target.repository() else {
+            return Prior {
+                records: plain.into_iter().chain(staged).collect(),
+                published: plain,
+                staged: staged.is_some(),
+                key: publish_key(PublishStatus::Staged, name, sha256),
+            };
+        };
+        let here = |rec: &&Publish| rec.published_to(repository);
+        let elsewhere_key = publish_key_in(name, sha256, repository);
+        let elsewhere = view.publishes.get(&elsewhere_key);
+        let key = match plain {
+            Some(rec) if !here(&rec) => elsewhere_key,
+            _ => publish_key(PublishStatus::Published, name, sha256),
+        };
+        Prior {
+            records: plain.into_iter().chain(elsewhere).collect(),
+            published: plain.filter(here).or(elsewhere.filter(here)),
+            staged: staged.is_some(),
+            key,
+        }
+    }
 }
 
 /// An artifact that cannot be packaged now (`why`): skipped when this very purchase already has
@@ -311,8 +371,7 @@ fn prepare(item: &mut Item, rel: &str, view: &LedgerView, req: &Request<'_>) {
 /// being refused is no reason to report this one, recorded long ago, as failing on every run
 /// (until 2026-12-03 both were).
 fn settled_or_fail(item: &mut Item, view: &LedgerView, req: &Request<'_>, why: &str) {
-    let staging = matches!(req.target, Target::Stage);
-    let Some(rec) = prior_record(view, &item.candidate.spend_key, staging) else {
+    let Some(rec) = prior_record(view, &item.candidate.spend_key, req.target) else {
         item.report.fail(why);
         return;
     };
@@ -322,29 +381,29 @@ fn settled_or_fail(item: &mut Item, view: &LedgerView, req: &Request<'_>, why: &
     r.sha256 = Some(rec.sha256.clone());
     r.release_tag = rec.release_tag.clone();
     r.url = rec.url.clone();
-    r.detail = Some(format!(
-        "already {} (sha256 {}); not packaged again: {why}",
-        rec.status.as_str(),
-        artifact::short(&rec.sha256)
-    ));
+    let short = artifact::short(&rec.sha256);
+    // Published to another repository than the profile's: said so, not passed off as
+    // published here (it cannot be packaged to publish it here either).
+    r.detail = Some(match req.target.repository() {
+        Some(repo) if !rec.published_to(repo) => format!(
+            "published to {} (sha256 {short}), not to {repo}; it cannot be packaged again to publish it there: {why}",
+            rec.repository.as_deref().unwrap_or("another repository")
+        ),
+        _ => format!(
+            "already {} (sha256 {short}); not packaged again: {why}",
+            rec.status.as_str()
+        ),
+    });
 }
 
 /// Two runs of one work order can produce the same bytes under the same name, and so the same
 /// publish key: the oldest run records it and the others are skipped, exactly as they would be
 /// had the oldest been published by an earlier invocation. (Two payloads under one key would be
 /// a ledger conflict.)
-fn claim_keys(items: &mut [Item], staging: bool) {
-    let status = if staging {
-        PublishStatus::Staged
-    } else {
-        PublishStatus::Published
-    };
+fn claim_keys(items: &mut [Item]) {
     let mut owners: BTreeMap<String, u64> = BTreeMap::new();
     for item in items.iter_mut().filter(|i| i.pending) {
-        let Some(zip) = item.zip.as_ref() else {
-            continue;
-        };
-        let key = publish_key(status, &item.report.asset_name, &zip.sha256);
+        let key = item.key.clone();
         match owners.get(&key) {
             Some(run) => {
                 item.pending = false;
@@ -376,15 +435,17 @@ fn same_deliverable(a: &Purchase, b: &Purchase) -> bool {
     )
 }
 
-/// The publish record that makes a purchase "done" for this mode: published always counts;
-/// staged counts only when staging.
-fn prior_record<'v>(view: &'v LedgerView, spend_key: &str, staging: bool) -> Option<&'v Publish> {
+/// The publish record that makes a purchase "done" for this mode: published always counts
+/// (to the target's repository first); staged counts only when staging.
+fn prior_record<'v>(view: &'v LedgerView, spend_key: &str, target: &Target) -> Option<&'v Publish> {
+    let staging = matches!(target, Target::Stage);
+    let here = |p: &Publish| target.repository().is_some_and(|r| p.published_to(r));
     let mut records: Vec<&Publish> = view
         .publishes
         .values()
         .filter(|p| p.spend_key == spend_key)
         .collect();
-    records.sort_by_key(|p| p.status != PublishStatus::Published);
+    records.sort_by_key(|p| (p.status != PublishStatus::Published, !here(p)));
     records
         .into_iter()
         .find(|p| p.status == PublishStatus::Published || staging)
@@ -400,18 +461,21 @@ fn record(
 ) -> Option<Payload> {
     let zip = item.zip.as_ref()?;
     let p = &item.candidate.purchase;
-    Some(Payload::new(Publish {
-        purchase: p.clone(),
-        spend_key: item.candidate.spend_key.clone(),
-        asset_name: item.report.asset_name.clone(),
-        bytes: zip.bytes,
-        sha256: zip.sha256.clone(),
-        status,
-        repository: release.map(|r| r.0.to_string()),
-        release_tag: release.map(|r| r.1.to_string()),
-        url: release.map(|r| r.2.to_string()),
-        actor: Some(actor.to_string()),
-    }))
+    Some(Payload::with_key(
+        item.key.clone(),
+        Publish {
+            purchase: p.clone(),
+            spend_key: item.candidate.spend_key.clone(),
+            asset_name: item.report.asset_name.clone(),
+            bytes: zip.bytes,
+            sha256: zip.sha256.clone(),
+            status,
+            repository: release.map(|r| r.0.to_string()),
+            release_tag: release.map(|r| r.1.to_string()),
+            url: release.map(|r| r.2.to_string()),
+            actor: Some(actor.to_string()),
+        },
+    ))
 }
 
 /// Append records as one batch (the ledger writes their audit records in the same commit,

@@ -92,6 +92,18 @@ pub fn publish_key(status: PublishStatus, asset_name: &str, sha256: &str) -> Str
     format!("publish/{}/{asset_name}/{sha256}", status.as_str())
 }
 
+/// `publish/published/{asset_name}/{sha256}/{repository}` (the repository in lower case, as
+/// GitHub compares it): the same bytes published to another repository than the one the
+/// record under [`publish_key`] names. The first publish keeps the plain key, so the keys of
+/// every record written before publishes could go to a second repository stay as they were.
+pub fn publish_key_in(asset_name: &str, sha256: &str, repository: &str) -> String {
+    format!(
+        "{}/{}",
+        publish_key(PublishStatus::Published, asset_name, sha256),
+        repository.to_ascii_lowercase()
+    )
+}
+
 /// SHA-256 (hex) over the newline-joined item keys of a bundle.
 pub fn bundle_digest(items: &[String]) -> String {
     hex::encode(Sha256::digest(items.join("\n").as_bytes()))
@@ -403,8 +415,19 @@ pub struct Publish {
 }
 
 impl Publish {
+    /// The plain key ([`publish_key`]); a publish of the same bytes to a second repository is
+    /// posted under [`publish_key_in`] instead, by the publisher, which knows the first.
     pub fn key(&self) -> String {
         publish_key(self.status, &self.asset_name, &self.sha256)
+    }
+
+    /// Whether this record is of a publish to `repository` (GitHub's names ignore ASCII case).
+    pub fn published_to(&self, repository: &str) -> bool {
+        self.status == PublishStatus::Published
+            && self
+                .repository
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(repository))
     }
 }
 
@@ -428,6 +451,10 @@ mod tests {
         assert_eq!(
             publish_key(PublishStatus::Staged, "a.zip", "ff"),
             "publish/staged/a.zip/ff"
+        );
+        assert_eq!(
+            publish_key_in("a.zip", "ff", "Acme/Artifacts"),
+            "publish/published/a.zip/ff/acme/artifacts"
         );
     }
 

@@ -557,6 +557,103 @@ fn publishing_to_a_fake_github_uploads_once_and_records_once() {
     }
 }
 
+/// Point config/runtime_profile.gh.yml at `fake`, naming `repository`.
+fn profile_for(fx: &Fx, fake: &FakeGithub, repository: &str) {
+    fx.write(
+        "config/runtime_profile.gh.yml",
+        format!(
+            "profile_name: gh\ngithub:\n  repository: {repository}\n  api_url: {}\n",
+            fake.uri()
+        ),
+    );
+}
+
+/// A publish record counts as "already published" only for the repository it names. Until
+/// 2026-12-04 a profile naming another `github.repository` skipped every artifact published
+/// to the old one ("already published", the old release's URL), so none reached the new
+/// repository. Now they are published there and recorded under
+/// `publish/published/<name>/<sha256>/<repository>` (the plain key holds the first
+/// repository's record), and each repository's re-run is a no-op again.
+#[test]
+fn a_profile_naming_another_repository_publishes_there_too() {
+    let (old, fx) = with_github();
+    to_github(&fx, &[]).expect_code(0);
+    assert_eq!(publish_records(&fx).len(), 4);
+
+    let new = FakeGithub::start_for("o/new");
+    profile_for(&fx, &new, "o/new");
+    let report = to_github(&fx, &["--dist-dir", "dist-new"])
+        .expect_code(0)
+        .json();
+    assert_eq!(names_with(&report, "published"), STAGED, "{report}");
+    for name in STAGED {
+        let tag = if name.starts_with("acme") {
+            "artifacts-acme-weekly-digest-r1"
+        } else {
+            "artifacts-globex-memo-pack-r1"
+        };
+        assert!(!new.release(tag).unwrap().draft, "{tag} is published");
+        assert_eq!(
+            new.asset_data(tag, name).unwrap(),
+            fx.bytes(&format!("dist-new/{name}")),
+            "{name}"
+        );
+    }
+    let records = publish_records(&fx);
+    assert_eq!(records.len(), 8);
+    for r in records.iter().filter(|r| r["repository"] == "o/new") {
+        let key = r["idempotency_key"].as_str().unwrap();
+        assert_eq!(
+            key,
+            format!(
+                "publish/published/{}/{}/o/new",
+                r["asset_name"].as_str().unwrap(),
+                r["sha256"].as_str().unwrap()
+            )
+        );
+        assert!(r["url"].as_str().unwrap().contains("o/new"), "{r}");
+    }
+    assert_eq!(
+        records.iter().filter(|r| r["repository"] == "o/r").count(),
+        4,
+        "the first repository's records are untouched"
+    );
+    assert_audited(&fx, &records);
+    fx.run(&["integrity-validate"]).expect_ok();
+
+    // Each repository's re-run talks to GitHub not at all and appends nothing (the name's
+    // case aside: GitHub's repository names ignore it).
+    let ledger = fx.ledger_bytes(".billing-state");
+    for (fake, repository) in [(&new, "o/new"), (&old, "O/R")] {
+        profile_for(&fx, fake, repository);
+        fake.clear_calls();
+        let report = to_github(&fx, &["--dist-dir", "dist-again"])
+            .expect_code(0)
+            .json();
+        assert_eq!(names_with(&report, "skipped"), STAGED, "{report}");
+        assert_has(
+            report["artifacts"][0]["detail"].as_str().unwrap(),
+            &format!("of {}", repository.to_lowercase()),
+        );
+        assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+    }
+    assert!(ledger == fx.ledger_bytes(".billing-state"));
+
+    // Without the outputs (a fresh runner), a third repository cannot get them: skipped, and
+    // the report says where they went instead of calling them published there.
+    std::fs::rename(fx.path("runtime"), fx.path("runtime.away")).unwrap();
+    let third = FakeGithub::start_for("o/third");
+    profile_for(&fx, &third, "o/third");
+    let report = to_github(&fx, &[]).expect_code(0).json();
+    assert_eq!(names_with(&report, "skipped"), STAGED, "{report}");
+    assert_has(
+        report["artifacts"][0]["detail"].as_str().unwrap(),
+        ", not to o/third; it cannot be packaged again to publish it there",
+    );
+    assert!(third.calls().is_empty(), "{:?}", third.calls());
+    assert!(ledger == fx.ledger_bytes(".billing-state"));
+}
+
 #[test]
 fn an_interrupted_publish_is_recorded_by_the_next_run_without_uploading_again() {
     let (fake, fx) = with_github();
