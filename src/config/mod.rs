@@ -10,8 +10,8 @@ use crate::schema::SchemaKind;
 use crate::yaml::{self, Doc};
 use std::path::Path;
 
-/// Read `rel` under `root` and check it against `kind`'s schema: None when the file does not
-/// exist (or is an empty document, when `empty_is_absent`: a file kept as a placeholder); Err
+/// Read `rel` under `root` and check it against `kind`'s schema: None when no such entry
+/// exists (a link that leads to no file is an error, as is a `.yaml` twin; or is an empty document, when `empty_is_absent`: a file kept as a placeholder); Err
 /// holds the findings of a file that does not parse or fails its schema.
 pub(crate) fn load_checked(
     root: &Path,
@@ -20,7 +20,12 @@ pub(crate) fn load_checked(
     empty_is_absent: bool,
 ) -> Result<Option<Doc>, Vec<Finding>> {
     let path = root.join(rel);
-    if !path.exists() {
+    let exists = yaml::entry_exists(&path)
+        .map_err(|e| vec![Finding::error(rel, "", format!("cannot be read: {e}"))])?;
+    if let Some(twin) = yaml_twin(root, rel) {
+        return Err(vec![twin]);
+    }
+    if !exists {
         return Ok(None);
     }
     let doc = yaml::load(root, &path).map_err(|f| vec![f])?;
@@ -32,6 +37,20 @@ pub(crate) fn load_checked(
         return Err(findings);
     }
     Ok(Some(doc))
+}
+
+/// An error on `config/<name>.yaml` when it exists next to (or instead of) `rel`, which ends in
+/// `.yml`: the platform reads `.yml` only, so a catalog saved as `.yaml` would be no catalog
+/// at all (every module open to every tenant), and a ledger.yml saved so, unsigned state.
+pub(crate) fn yaml_twin(root: &Path, rel: &str) -> Option<Finding> {
+    let twin = format!("{}.yaml", rel.strip_suffix(".yml")?);
+    if !matches!(yaml::entry_exists(&root.join(&twin)), Ok(true)) {
+        return None;
+    }
+    let message = format!(
+        "the platform reads {rel}, never {twin}; rename it to {rel} (merging the two if both exist)"
+    );
+    Some(Finding::error(twin, "", message))
 }
 
 /// What a check that reads config file `file` says while the file has `errors`: that it is

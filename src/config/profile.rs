@@ -29,15 +29,18 @@ impl RuntimeProfile {
     pub fn load(repo: &Path, flag: Option<&Path>) -> Result<RuntimeProfile> {
         let path = match flag {
             Some(p) => {
-                if !p.exists() {
+                if !present(p)? {
                     return Err(Error::input(format!("runtime profile {} does not exist", p.display()))
                         .help("pass an existing file to --runtime-profile, e.g. config/runtime_profile.local.yml"));
                 }
                 p.to_path_buf()
             }
             None => {
+                if let Some(twin) = super::yaml_twin(repo, DEFAULT_PROFILE) {
+                    return Err(twin.into_error());
+                }
                 let p = repo.join(DEFAULT_PROFILE);
-                if !p.exists() {
+                if !present(&p)? {
                     return Ok(RuntimeProfile {
                         repo: repo.to_path_buf(),
                         ..Default::default()
@@ -102,4 +105,11 @@ impl RuntimeProfile {
             None => self.repo.join(profile.unwrap_or(default)),
         }
     }
+}
+
+/// Whether a profile is there: a link that leads to no file is, and is refused when read,
+/// so it never silently means the defaults.
+fn present(path: &Path) -> Result<bool> {
+    yaml::entry_exists(path)
+        .map_err(|e| Error::input(format!("runtime profile {}: {e}", path.display())))
 }

@@ -80,8 +80,41 @@ pub fn rel_string(root: &Path, abs: &Path) -> String {
 /// line:column).
 pub fn load(root: &Path, abs: &Path) -> Result<Doc, Finding> {
     let rel = rel_string(root, abs);
-    let file = crate::beneath::open_trusted(abs).map_err(|r| refusal(&rel, r.reason))?;
+    let file = crate::beneath::open_trusted(abs).map_err(|r| match unresolved_link(abs) {
+        Some(why) => Finding::error(&rel, "", why),
+        None => refusal(&rel, r.reason),
+    })?;
     from_file(rel, abs, file)
+}
+
+/// Whether `path` names a directory entry at all (a link counts, whether or not it leads
+/// anywhere): only "no such entry" is absence. `Path::exists` follows links and says false
+/// for a dangling link, a loop or a denied folder, so a config file that cannot be read
+/// would pass for one that was never written (a catalog that opens every module).
+pub fn entry_exists(path: &Path) -> std::io::Result<bool> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why `path`, when it is a symbolic link that leads to no file (dangling, or a loop), was
+/// not opened: the open's own error would say "does not exist" of a link the operator sees.
+fn unresolved_link(path: &Path) -> Option<String> {
+    let target = std::fs::read_link(path).ok()?;
+    let why = match std::fs::metadata(path) {
+        Ok(_) => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "which does not exist".to_string(),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            "which leads back to itself (a loop of links)".to_string()
+        }
+        Err(e) => format!("which cannot be followed: {e}"),
+    };
+    Some(format!(
+        "refused: it is a symbolic link to '{}', {why}; point the link at the file, or replace it with the file itself",
+        target.display()
+    ))
 }
 
 /// Load and parse `rel` beneath `root`, reached through no link at any component (a tenant's

@@ -11,6 +11,7 @@ mod cli_conventions;
 mod cli_init;
 mod commands_shared;
 mod config_errors;
+mod config_links;
 mod corrections;
 mod deps_rust_version;
 mod entitlements;
