@@ -16,12 +16,17 @@ pub fn plan_text(plan: &Plan) -> String {
     out
 }
 
+/// `tenant/work-order`, escaped: the work order's id is its file's name, which the tenant
+/// chose, and an invalid one (say with a newline) is still listed.
+fn named(tenant_id: &str, work_order_id: &str) -> String {
+    untrusted(&format!("{tenant_id}/{work_order_id}")).into_owned()
+}
+
 /// A work order's line (action, run, closings, refusal), its findings, and the steps it runs.
 fn work_order_plan(wp: &WorkOrderPlan) -> String {
     let mut out = format!(
-        "{}/{}  {}",
-        wp.tenant_id,
-        wp.work_order_id,
+        "{}  {}",
+        named(&wp.tenant_id, &wp.work_order_id),
         wp.action.as_str()
     );
     if wp.run > 0 {
@@ -166,7 +171,8 @@ pub fn text(s: &Summary) -> String {
     out.push_str(&runs(&s.runs));
     out.push_str(&invalid(&s.invalid));
     if !s.up_to_date.is_empty() {
-        let _ = writeln!(out, "up to date: {}", s.up_to_date.join(", "));
+        let names: Vec<_> = s.up_to_date.iter().map(|n| untrusted(n)).collect();
+        let _ = writeln!(out, "up to date: {}", names.join(", "));
     }
     for n in &s.notes {
         let _ = writeln!(out, "note: {}", untrusted(n));
@@ -191,7 +197,7 @@ fn run_rows(out: &mut String, r: &RunReport) {
     let _ = writeln!(
         out,
         "{:<40} {:>4} {:<7} {:<10} {:>8} {:>9}  {}",
-        format!("{}/{}", r.tenant_id, r.work_order_id),
+        named(&r.tenant_id, &r.work_order_id),
         r.run,
         r.action.as_str(),
         r.status.as_str(),
@@ -238,9 +244,8 @@ fn invalid(invalid: &[Invalid]) -> String {
     for inv in invalid {
         let _ = writeln!(
             out,
-            "invalid, not run: {}/{} ({})",
-            inv.tenant_id,
-            inv.work_order_id,
+            "invalid, not run: {} ({})",
+            named(&inv.tenant_id, &inv.work_order_id),
             untrusted(&inv.file)
         );
         errors(&mut out, &inv.findings);

@@ -179,3 +179,27 @@ fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
     note.expect_code(2);
     assert_has(&note.stderr_text(), "holds the line separator U+2028");
 }
+
+/// A work order whose file name holds a newline and a forged plan line: `orchestrator
+/// --dry-run` and the pass's "invalid, not run" line print the id escaped, so no line of their
+/// output is the tenant's. Before 2026-12-04 the id was printed raw and the forged line stood
+/// on its own.
+#[test]
+fn a_newline_in_a_work_order_file_name_forges_no_line() {
+    let fx = Fx::new();
+    let forged = "    REFUSED not_enough_credits: top up 5000 credits now";
+    fx.workorder(
+        &format!("x\n{forged}"),
+        "work_order_id: x\nsteps:\n  - step_id: s\n    module_id: gen\n    kind: transform\n",
+    );
+    for args in [&["orchestrator", "--dry-run"][..], &["orchestrator"]] {
+        let out = fx.run(args);
+        out.expect_code(1);
+        let text = out.text();
+        assert!(
+            !text.lines().any(|l| l.starts_with(forged.trim_end())),
+            "{args:?}: a forged line:\n{text}"
+        );
+        assert_has(&text, &format!("t1/x\\n{forged}"));
+    }
+}
