@@ -151,6 +151,8 @@ fn message(kind: SchemaKind, schema: &Value, e: &ValidationError<'_>) -> String 
             "matches more than one of the forms allowed here; keep the keys of one (see `platform schema {}`)",
             kind.name()
         ),
+        // The platform's own keywords (`x-whole-number`) say it in full.
+        ValidationErrorKind::Custom { message, .. } => message.clone(),
         // Kinds the platform's schemas do not use: jsonschema's own words, and where to look.
         _ => format!("{e}; see `platform schema {}`", kind.name()),
     }

@@ -2,6 +2,7 @@
 use std::sync::OnceLock;
 
 mod messages;
+mod whole;
 mod write;
 pub use write::write_all;
 
@@ -129,8 +130,11 @@ fn validators() -> &'static [Compiled; 8] {
         SchemaKind::ALL.map(|k| {
             let schema: serde_json::Value =
                 serde_json::from_str(k.text()).map_err(|e| format!("built-in schema: {e}"))?;
-            let v =
-                jsonschema::validator_for(&schema).map_err(|e| format!("built-in schema: {e}"))?;
+            let mut marked = schema.clone();
+            whole::mark(&mut marked);
+            let v = whole::register(jsonschema::options())
+                .build(&marked)
+                .map_err(|e| format!("built-in schema: {e}"))?;
             Ok((v, schema))
         })
     })

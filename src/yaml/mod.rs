@@ -233,6 +233,14 @@ pub fn parse(rel: &str, text: &str) -> Result<serde_json::Value, Finding> {
             if let Some(said) = in_our_words(&first) {
                 return Err(Finding::error(rel, "", said).line(line).column(col));
             }
+            if let Some(value) = non_finite(&first) {
+                let said = format!(
+                    "{value} is not a number the platform can hold (infinite, not a number, or \
+                     beyond the largest one); write a whole number in range, or quote it if it is text"
+                );
+                let field = line.and_then(|l| key_at(text, l)).unwrap_or_default();
+                return Err(Finding::error(rel, field, said).line(line).column(col));
+            }
             // The parser's budgets stop alias bombs and huge documents; say so in words.
             // And what to do (SPEC §3): the common mistakes first, else where to look.
             let hint = if first.contains("budget breached") {
@@ -286,6 +294,28 @@ fn in_our_words(first: &str) -> Option<String> {
     None
 }
 
+/// The value of the parser's "non-finite float `1e400` rejected" (`.inf`, `.nan`, a number
+/// past f64's range): a scalar, not a syntax error, so it is said as what it is.
+fn non_finite(first: &str) -> Option<&str> {
+    let rest = first.strip_prefix("non-finite float ")?;
+    let quote = rest.chars().next().filter(|c| matches!(c, '`' | '\''))?;
+    rest[1..].split(quote).next()
+}
+
+/// The key written on line `line` of `text` (`  top_n: 1e400` or `- port: .inf`), the field
+/// a value error at that line is in; None when the line holds no plain key.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let written = text.lines().nth(line.checked_sub(1)?)?.trim_start();
+    let written = written.trim_start_matches("- ").trim_start_matches('{');
+    let (key, _) = written.split_once(':')?;
+    let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    plain.then(|| key.to_string())
+}
+
 fn strip_location(first: &str) -> String {
     let s = first.strip_prefix("error: ").unwrap_or(first);
     if let Some(rest) = s.strip_prefix("line ") {
@@ -319,6 +349,20 @@ mod tests {
             "unclosed bracket '{'"
         );
         assert_eq!(strip_location("something else: x"), "something else: x");
+    }
+
+    #[test]
+    fn non_finite_numbers_are_named_at_their_key() {
+        for v in ["1e400", ".inf", "-.inf", ".nan"] {
+            let err = parse("x.yml", &format!("a: 1\nsmtp:\n  top_n: {v}\n")).unwrap_err();
+            assert_eq!(err.field, "top_n", "{v}: {err:?}");
+            assert_eq!(err.line, Some(3), "{v}: {err:?}");
+            assert!(
+                err.message.contains("not a number the platform can hold")
+                    && !err.message.contains("syntax"),
+                "{v}: {err:?}"
+            );
+        }
     }
 
     #[test]
