@@ -20,8 +20,7 @@ pub(crate) fn load_checked(
     empty_is_absent: bool,
 ) -> Result<Option<Doc>, Vec<Finding>> {
     let path = root.join(rel);
-    let exists = yaml::entry_exists(&path)
-        .map_err(|e| vec![Finding::error(rel, "", format!("cannot be read: {e}"))])?;
+    let exists = yaml::entry_exists(&path).map_err(|e| vec![unreadable(rel, &e)])?;
     if let Some(twin) = yaml_twin(root, rel) {
         return Err(vec![twin]);
     }
@@ -37,6 +36,18 @@ pub(crate) fn load_checked(
         return Err(findings);
     }
     Ok(Some(doc))
+}
+
+/// Why `rel` could not even be looked at: most often `config` itself is a file, which is
+/// then named, not the file the platform looked for in it.
+fn unreadable(rel: &str, e: &std::io::Error) -> Finding {
+    let folder = rel.rsplit_once('/').map_or(".", |(dir, _)| dir);
+    let message = if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) {
+        format!("cannot be read: {folder} is not a folder; make {folder}/ the folder holding the platform's configuration")
+    } else {
+        format!("cannot be read: {e}")
+    };
+    Finding::error(rel, "", message)
 }
 
 /// An error on `config/<name>.yaml` when it exists next to (or instead of) `rel`, which ends in

@@ -194,6 +194,17 @@ impl Setup {
                 return Err(e);
             }
         }
+        // A tenants/ that is a file would be a pass with no tenant, exit 0 without a word.
+        if let Ok(meta) = std::fs::metadata(repo_root.join("tenants")) {
+            if !meta.is_dir() {
+                return Err(crate::Error::input(format!(
+                    "tenants/ of repository {} is not a folder, so no tenant can be run",
+                    repo_root.display()
+                ))
+                .at("tenants")
+                .help("make tenants/ a folder holding a folder per tenant (`platform consistency-validate` checks the layout)"));
+            }
+        }
         let known = crate::cache::workorders::load(&runtime_dir);
         Ok(Setup {
             state_dir,

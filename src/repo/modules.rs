@@ -157,6 +157,40 @@ fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
             out.push(doc.finding(&format!("outputs[{i}].path"), why));
         }
     }
+    overlapping_paths(doc, c, out);
+}
+
+/// Two outputs at one path, or one inside the other (`stats.json` and `stats.json/words.txt`):
+/// no module can leave both, so every run would fail `outputs_missing`.
+fn overlapping_paths(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
+    use crate::validate::package::{nested, normalise};
+    let mut placed: Vec<(String, usize)> = Vec::new();
+    for (i, o) in c.outputs.iter().enumerate() {
+        let Some(path) = o.path.as_deref() else {
+            continue;
+        };
+        let norm = normalise(path);
+        let clash = placed
+            .iter()
+            .find(|(p, _)| *p == norm || nested(p, &norm) || nested(&norm, p));
+        if let Some((p, k)) = clash {
+            let other = &c.outputs[*k].id;
+            let clash = if *p == norm {
+                format!(
+                    "output '{}' has path '{path}', as output '{other}' (outputs[{k}]) has",
+                    o.id
+                )
+            } else {
+                format!("output '{}' path '{path}' and output '{other}' path '{p}' (outputs[{k}]) lie one inside the other", o.id)
+            };
+            let message = format!(
+                "{clash}; no module can leave both, so every run would fail outputs_missing: give each output a path of its own, neither inside the other"
+            );
+            out.push(doc.finding(&format!("outputs[{i}].path"), message));
+        } else {
+            placed.push((norm, i));
+        }
+    }
 }
 
 /// Deliverable ids are declared once and not reserved; they name declared outputs; every

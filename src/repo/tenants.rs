@@ -287,6 +287,32 @@ pub fn read_tenant_yml(root: &Path, folder: &str) -> (Option<Doc>, Vec<Finding>)
 }
 
 /// The work orders of one tenant, listed and read beneath the repository through no link.
+/// A warning on a file of workorders/ that looks meant as a work order but is never read: an
+/// upper-case extension (`weekly.YML`) or no name before it (`.yml`). Without it the tenant's
+/// work order silently never ran.
+fn misnamed_work_order(wdir: &Path, name: &std::ffi::OsStr) -> Option<Finding> {
+    let name = name.to_string_lossy();
+    let (stem, ext) = name.rsplit_once('.')?;
+    let yaml = ext.eq_ignore_ascii_case("yml") || ext.eq_ignore_ascii_case("yaml");
+    if !yaml || (!stem.is_empty() && (ext == "yml" || ext == "yaml")) {
+        return None;
+    }
+    let why = if stem.is_empty() {
+        format!("'{name}' has no name before its extension")
+    } else {
+        format!("'{name}' ends in .{ext}, and only .yml and .yaml (lower case) are read")
+    };
+    let rel = wdir.join(name.as_ref());
+    Some(
+        Finding::error(
+            rel.to_string_lossy(),
+            "",
+            format!("not read as a work order: {why}; rename it to <work_order_id>.yml"),
+        )
+        .as_warning(),
+    )
+}
+
 fn load_work_orders(
     root: &Path,
     wdir: &Path,
@@ -310,6 +336,11 @@ fn load_work_orders(
             Vec::new()
         }
     };
+    for e in &entries {
+        if let Some(warning) = misnamed_work_order(wdir, &e.name) {
+            findings.push(warning);
+        }
+    }
     entries
         .into_iter()
         .filter(|e| {

@@ -160,7 +160,7 @@ fn check_items(
 }
 
 /// `./a//b/` → `a/b`: the path the package will hold, for comparing entries.
-fn normalise(p: &str) -> String {
+pub(crate) fn normalise(p: &str) -> String {
     p.split(['/', '\\'])
         .filter(|c| !c.is_empty() && *c != ".")
         .collect::<Vec<_>>()
@@ -168,7 +168,7 @@ fn normalise(p: &str) -> String {
 }
 
 /// Whether `inner` lies strictly inside folder `outer`.
-fn nested(outer: &str, inner: &str) -> bool {
+pub(crate) fn nested(outer: &str, inner: &str) -> bool {
     inner.len() > outer.len()
         && inner.starts_with(outer)
         && inner.as_bytes().get(outer.len()) == Some(&b'/')

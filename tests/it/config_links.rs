@@ -1,4 +1,4 @@
-//! A file of config/ that is there but leads to no file (a dangling link, a loop of links) or is saved as `.yaml`: an error naming it, never read as absent (before 2026-12-04 a catalog so made opened every module to every tenant, and a ledger.yml so made meant unsigned state).
+//! A file of config/ that is there but leads to no file (a dangling link, a loop of links) or is saved as `.yaml`, and a config/ or tenants/ that is a file: an error naming it, never read as absent (before 2026-12-04 a catalog so made opened every module to every tenant, a ledger.yml so made meant unsigned state, and a tenants file made a silent empty pass).
 use crate::support::fx::{Fx, Transcript};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -105,4 +105,40 @@ fn a_local_profile_that_is_a_dangling_link_is_refused() {
     out.expect_code(2);
     let err = out.stderr_text();
     assert!(err.contains(&file) && err.contains(says), "{err}");
+}
+
+/// config/ as a file: validation names `config` as not a folder (it named only
+/// config/registry.yml, a file that cannot exist); tenants/ as a file: the orchestrator exits
+/// 2 naming it, where it ran an empty pass and exited 0.
+#[test]
+fn a_config_or_tenants_that_is_a_file_is_named() {
+    let fx = basic_acme();
+    std::fs::remove_dir_all(fx.path("config")).unwrap();
+    fx.write("config", "x\n");
+    let out = fx.run(&["consistency-validate", "--format", "json"]);
+    out.expect_code(1);
+    let report = out.json();
+    assert!(
+        names(
+            &report["errors"],
+            "config/catalog.yml",
+            "config is not a folder"
+        ),
+        "{report}"
+    );
+
+    let fx = basic_acme();
+    std::fs::remove_dir_all(fx.path("tenants")).unwrap();
+    fx.write("tenants", "x\n");
+    let billing = fx.bytes(".billing-state/billing.jsonl");
+    for args in [&["orchestrator"][..], &["orchestrator", "--dry-run"]] {
+        let out = fx.run(args);
+        out.expect_code(2);
+        let err = out.stderr_text();
+        assert!(
+            err.contains("tenants/") && err.contains("not a folder"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(fx.bytes(".billing-state/billing.jsonl"), billing);
 }
