@@ -62,7 +62,7 @@ fn decimal(v: &Value) -> Option<String> {
         return None;
     }
     // Both bounds are exact in f64 (-2^63, 2^64): a whole f64 between them converts exactly.
-    if f >= -9_223_372_036_854_775_808.0 && f < 18_446_744_073_709_551_616.0 {
+    if (-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f) {
         let whole = if f < 0.0 {
             (f as i64).to_string()
         } else {
