@@ -163,7 +163,7 @@ fn output_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
 /// Two outputs at one path, or one inside the other (`stats.json` and `stats.json/words.txt`):
 /// no module can leave both, so every run would fail `outputs_missing`.
 fn overlapping_paths(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
-    use crate::validate::package::{nested, normalise};
+    use crate::workorder::paths::{nested, normalise};
     let mut placed: Vec<(String, usize)> = Vec::new();
     for (i, o) in c.outputs.iter().enumerate() {
         let Some(path) = o.path.as_deref() else {

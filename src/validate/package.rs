@@ -4,7 +4,7 @@ use crate::contract::{Builtin, OutputType};
 use crate::findings::Finding;
 use crate::repo::Repo;
 use crate::workorder::model::{InputValue, Step};
-use crate::workorder::paths::check_relative;
+use crate::workorder::paths::{check_relative, nested, normalise};
 
 const KEYS: [&str; 3] = ["from_step", "output_id", "as_path"];
 
@@ -157,21 +157,6 @@ fn check_items(
         }
     }
     out
-}
-
-/// `./a//b/` → `a/b`: the path the package will hold, for comparing entries.
-pub(crate) fn normalise(p: &str) -> String {
-    p.split(['/', '\\'])
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Whether `inner` lies strictly inside folder `outer`.
-pub(crate) fn nested(outer: &str, inner: &str) -> bool {
-    inner.len() > outer.len()
-        && inner.starts_with(outer)
-        && inner.as_bytes().get(outer.len()) == Some(&b'/')
 }
 
 #[cfg(test)]

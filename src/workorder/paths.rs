@@ -1,6 +1,21 @@
 //! Path rules for anything a work order or module names: relative, no `..`, inside its root.
 use std::path::{Component, Path, PathBuf};
 
+/// `./a//b/` → `a/b`: a relative path as the folder holding it sees it, for comparing two.
+pub fn normalise(p: &str) -> String {
+    p.split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether `inner` lies strictly inside folder `outer`.
+pub fn nested(outer: &str, inner: &str) -> bool {
+    inner.len() > outer.len()
+        && inner.starts_with(outer)
+        && inner.as_bytes().get(outer.len()) == Some(&b'/')
+}
+
 /// Why `p` is not an acceptable relative path, or None when it is.
 pub fn check_relative(p: &str) -> Option<String> {
     if p.is_empty() {
