@@ -63,7 +63,12 @@ fn parse_error(e: clap::Error) -> ExitCode {
         e.exit();
     }
     let _ = e.print();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `std::env::args` panics on an argument that is not UTF-8 (often the one clap refused);
+    // only the ASCII `--json`/`--format json` spellings are looked for, so lossy is exact.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let json = args.iter().enumerate().any(|(i, a)| {
         a == "--json"
             || a == "--format=json"

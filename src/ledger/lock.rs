@@ -175,8 +175,12 @@ fn read_holder(file: &File) -> String {
     text.lines().next().unwrap_or("").trim().to_string()
 }
 
+/// The holder note's command: shown only, so an argument that is not UTF-8 (a Latin-1 folder
+/// name is a valid path) is written lossily; `std::env::args` would panic on it.
 fn command_line() -> String {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let name = args
         .first()
         .and_then(|a| Path::new(a).file_name())

@@ -4,6 +4,8 @@ use crate::support::state::{World, REPOSITORY};
 use crate::support::{Fx, Transcript};
 use clap::CommandFactory;
 use serde_json::Value;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
 /// Every leaf command's path (`["ledger", "merge"]`), from clap's own definition.
@@ -744,4 +746,95 @@ fn a_file_where_a_folder_is_expected_exits_2_saying_so_and_writes_nothing() {
         before
     );
     assert_eq!(std::fs::read(fx.path("typo.txt")).unwrap(), b"x");
+}
+
+/// An argument that is not UTF-8 never panics. A Latin-1 folder name is a valid path: every
+/// writer takes it (the lock's holder note shows it lossily); an argument clap refuses exits 2
+/// (with the JSON document under --json), and nothing is written. Until 2026-12-04 every writer
+/// and every refused command line holding such an argument panicked (exit 101).
+#[test]
+fn an_argument_that_is_not_utf8_never_panics() {
+    let fx = Fx::new();
+    fx.workorder(
+        "w",
+        "work_order_id: w\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
+    );
+    let latin1 = OsStr::from_bytes(b"state-caf\xe9");
+    let run = |args: &[&OsStr]| fx.command().args(args).output().unwrap();
+    let with_dir = |args: Vec<String>| {
+        let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        argv.extend([OsStr::new("--billing-state-dir"), latin1]);
+        run(&argv)
+    };
+    with_dir(Topup::new("t1", "50", "r1").args()).expect_ok();
+    let mut adjust = adjust_args("-5", "goodwill", "a1");
+    adjust.extend(["--actor".into(), "tester".into()]);
+    with_dir(adjust).expect_ok();
+    let rerun = ["rerun", "--tenant-id", "t1", "--work-order-id", "w"];
+    let mut rerun: Vec<String> = rerun.map(String::from).to_vec();
+    rerun.extend(["--reason", "again", "--actor", "tester"].map(String::from));
+    with_dir(rerun).expect_ok();
+    let out = with_dir(vec![
+        "balance".into(),
+        "--tenant-id".into(),
+        "t1".into(),
+        "--json".into(),
+    ]);
+    assert_eq!(
+        out.expect_ok().json()["balance_credits"],
+        45,
+        "{}",
+        out.text()
+    );
+    with_dir(vec!["orchestrator".into()]).expect_ok();
+    let merged = OsStr::from_bytes(b"merged-caf\xe9");
+    let merge = [
+        OsStr::new("ledger"),
+        OsStr::new("merge"),
+        OsStr::new("--into"),
+    ];
+    run(&[&merge[..], &[merged, latin1]].concat()).expect_ok();
+    assert!(fx.root().join(merged).join("billing.jsonl").is_file());
+    // Arguments clap refuses: exit 2, never a panic, nothing written.
+    let before = fx.all_bytes_under("");
+    let bad_tenant = OsStr::from_bytes(b"t\xe9");
+    for args in [
+        &[OsStr::new("balance"), OsStr::new("--tenant-id"), bad_tenant][..],
+        &[OsStr::new("schema"), OsStr::from_bytes(b"modul\xe9")],
+        &[
+            OsStr::new("consistency-validate"),
+            OsStr::new("--format"),
+            OsStr::from_bytes(b"\xff"),
+        ],
+        &[
+            OsStr::new("admin-topup"),
+            OsStr::new("--tenant-id"),
+            bad_tenant,
+            OsStr::new("--amount-credits"),
+            OsStr::new("5"),
+            OsStr::new("--topup-method-id"),
+            OsStr::new("manual"),
+            OsStr::new("--reference"),
+            OsStr::new("r2"),
+            OsStr::new("--actor"),
+            OsStr::new("tester"),
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.text());
+        assert!(!out.stderr_text().contains("panicked"), "{}", out.text());
+        assert!(
+            out.stderr_text().starts_with("error: invalid"),
+            "{args:?}: {}",
+            out.text()
+        );
+    }
+    let out = run(&[
+        OsStr::new("balance"),
+        OsStr::new("--json"),
+        OsStr::new("--tenant-id"),
+        bad_tenant,
+    ]);
+    assert_eq!(out.expect_code(2).json()["error"]["exit_code"], 2);
+    assert_eq!(fx.all_bytes_under(""), before);
 }
