@@ -130,10 +130,12 @@ pub struct JsonArg {
     pub json: bool,
 }
 
+// Every flag whose value is an ID or free text takes a value starting with `-`: IDs may
+// (SPEC §2, `-g` is a tenant), and so may notes and reasons (`--note "-5 credits"`).
 #[derive(Debug, Args)]
 pub struct ActorArg {
     /// Acting identity, checked against config/iam.yml (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "ACTOR")]
+    #[arg(long, value_name = "ACTOR", allow_hyphen_values = true)]
     pub actor: Option<String>,
 }
 
@@ -166,10 +168,10 @@ pub struct OrchestratorArgs {
     #[arg(long, value_name = "DIR")]
     pub runtime_dir: Option<PathBuf>,
     /// Only this tenant
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: Option<String>,
     /// Only this work order
-    #[arg(long, value_name = "WORK_ORDER")]
+    #[arg(long, value_name = "WORK_ORDER", allow_hyphen_values = true)]
     pub work_order_id: Option<String>,
     /// Run the failed and skipped steps of ended runs again, as the next attempt
     #[arg(long)]
@@ -225,20 +227,20 @@ pub struct LedgerMergeArgs {
 #[derive(Debug, Args)]
 pub struct AdminTopupArgs {
     /// The tenant credited (a folder of tenants/)
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: String,
     /// Credits to add (a positive integer, at most 10^12)
     // Negative numbers parse, so `-5` gets the error below instead of "unexpected argument".
     #[arg(long, value_name = "CREDITS", allow_negative_numbers = true, value_parser = positive_credits)]
     pub amount_credits: i64,
     /// bank, bank-wire, card, manual, promo, or one from config/registry.yml
-    #[arg(long, value_name = "METHOD")]
+    #[arg(long, value_name = "METHOD", allow_hyphen_values = true)]
     pub topup_method_id: String,
     /// External reference (invoice, wire id): the same reference twice is one top-up
-    #[arg(long, value_name = "REFERENCE")]
+    #[arg(long, value_name = "REFERENCE", allow_hyphen_values = true)]
     pub reference: String,
     /// A note kept on the record (at most 1,000 characters)
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub note: Option<String>,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -281,20 +283,20 @@ fn whole_credits(s: &str, range: &str) -> Result<i64, String> {
 #[derive(Debug, Args)]
 pub struct AdminAdjustArgs {
     /// The tenant whose balance is corrected (a folder of tenants/)
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: String,
     /// Credits to add (positive) or take away (negative, e.g. -5), at most 10^12 either way;
     /// never below a zero balance
     #[arg(long, value_name = "CREDITS", allow_negative_numbers = true, value_parser = adjust_credits)]
     pub amount_credits: i64,
     /// goodwill, correction, chargeback, or one from config/registry.yml's adjust_reasons
-    #[arg(long, value_name = "REASON")]
+    #[arg(long, value_name = "REASON", allow_hyphen_values = true)]
     pub reason_slug: String,
     /// The case's reference (ticket, credit note, dispute): the same reference twice is one adjustment
-    #[arg(long, value_name = "REFERENCE")]
+    #[arg(long, value_name = "REFERENCE", allow_hyphen_values = true)]
     pub reference: String,
     /// A note kept on the record (at most 1,000 characters)
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub note: Option<String>,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -307,13 +309,13 @@ pub struct AdminAdjustArgs {
 #[derive(Debug, Args)]
 pub struct RerunArgs {
     /// The tenant of the work order (a folder of tenants/)
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: String,
     /// The work order to run again (tenants/<TENANT>/workorders/<WORK_ORDER>.yml)
-    #[arg(long, value_name = "WORK_ORDER")]
+    #[arg(long, value_name = "WORK_ORDER", allow_hyphen_values = true)]
     pub work_order_id: String,
     /// Why (recorded with the request; one line, at most 1,000 characters)
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub reason: String,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -386,7 +388,7 @@ pub struct StateArgs {
     #[command(flatten)]
     pub state: StateDirArgs,
     /// Acting identity for the audit record of --adopt-unsigned or --restore (default: $GITHUB_ACTOR)
-    #[arg(long, value_name = "ACTOR")]
+    #[arg(long, value_name = "ACTOR", allow_hyphen_values = true)]
     pub actor: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,
@@ -395,7 +397,7 @@ pub struct StateArgs {
 #[derive(Debug, Args)]
 pub struct StatementArgs {
     /// The tenant whose records are listed
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: String,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -413,7 +415,7 @@ pub struct StatementArgs {
 #[derive(Debug, Args)]
 pub struct BalanceArgs {
     /// The tenant whose balance is shown
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: String,
     #[command(flatten)]
     pub state: StateDirArgs,
@@ -426,10 +428,10 @@ pub struct RunsArgs {
     #[command(flatten)]
     pub state: StateDirArgs,
     /// Only this tenant's runs
-    #[arg(long, value_name = "TENANT")]
+    #[arg(long, value_name = "TENANT", allow_hyphen_values = true)]
     pub tenant_id: Option<String>,
     /// Only this work order's runs
-    #[arg(long, value_name = "WORK_ORDER")]
+    #[arg(long, value_name = "WORK_ORDER", allow_hyphen_values = true)]
     pub work_order_id: Option<String>,
     #[command(flatten)]
     pub output: JsonArg,

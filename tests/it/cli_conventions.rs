@@ -838,3 +838,96 @@ fn an_argument_that_is_not_utf8_never_panics() {
     assert_eq!(out.expect_code(2).json()["error"]["exit_code"], 2);
     assert_eq!(fx.all_bytes_under(""), before);
 }
+
+/// IDs may start with `-` (SPEC §2: `[A-Za-z0-9_-]{1,64}`), and notes and reasons may too:
+/// `--tenant-id -g` and `--note "-5 credits"` are values, as the workflows pass them. Until
+/// 2026-12-04 the parser refused them (`unexpected argument '-g' found`; for `--note --x`, "a
+/// value is required"), so such a tenant could not be topped up through admin-topup.yml.
+#[test]
+fn values_that_start_with_a_dash_are_values() {
+    let fx = Fx::new();
+    fx.add_tenant("-g");
+    fx.workorder_for(
+        "-g",
+        "w",
+        "work_order_id: w\nsteps:\n  - {step_id: gen, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n",
+    );
+    let run = |args: &[&str]| {
+        let out = fx.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", out.text());
+        out
+    };
+    // A reference may not start with '-': now the platform says so, not the parser.
+    let out = fx.run(
+        &Topup::new("-g", "50", "-r1")
+            .args()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("--reference must start with a letter or digit"),
+        "{}",
+        out.text()
+    );
+    let topup = Topup::new("-g", "50", "r1").args();
+    let mut topup: Vec<&str> = topup.iter().map(String::as_str).collect();
+    run(&[&topup[..], &["--note", "-5 credits, see ticket"]].concat());
+    topup[8] = "r2";
+    run(&[&topup[..], &["--note", "--x"]].concat());
+    run(&[
+        "admin-adjust",
+        "--tenant-id",
+        "-g",
+        "--amount-credits",
+        "-5",
+        "--reason-slug",
+        "goodwill",
+        "--reference",
+        "a1",
+        "--note",
+        "- customer asked",
+        "--actor",
+        "tester",
+    ]);
+    let reason = ["--reason", "- customer asked", "--actor", "tester"];
+    run(&[
+        &["rerun", "--tenant-id", "-g", "--work-order-id", "w"][..],
+        &reason,
+    ]
+    .concat());
+    let balance = run(&["balance", "--tenant-id", "-g", "--json"]);
+    assert_eq!(balance.json()["balance_credits"], 95, "{}", balance.text());
+    let notes: Vec<Value> = fx.billing().iter().map(|r| r["note"].clone()).collect();
+    for note in ["-5 credits, see ticket", "--x", "- customer asked"] {
+        assert!(notes.contains(&Value::from(note)), "{note}: {notes:?}");
+    }
+    run(&["statement", "--tenant-id", "-g"]);
+    run(&["orchestrator", "--tenant-id", "-g", "--work-order-id", "w"]);
+    let runs = run(&["runs", "--tenant-id", "-g", "--json"]).json();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    // Every flag whose value is an ID or free text takes such a value: a new one too.
+    for path in leaf_commands() {
+        for arg in command_at(&path).get_arguments() {
+            let names = arg.get_value_names().unwrap_or_default();
+            let text = [
+                "TENANT",
+                "WORK_ORDER",
+                "TEXT",
+                "REFERENCE",
+                "METHOD",
+                "REASON",
+                "ACTOR",
+            ];
+            if names.iter().any(|n| text.contains(&n.as_str())) {
+                assert!(
+                    arg.is_allow_hyphen_values_set(),
+                    "{path:?} --{} refuses a value starting with '-'",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+}

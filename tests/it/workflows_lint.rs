@@ -201,13 +201,14 @@ fn a_debit_waits_for_the_orchestrator_run_in_flight() {
     assert_eq!(split, 1, "the shipped orchestrator pulls in plan and merge");
 }
 
-/// The value of `ACTOR` for every step that passes `--actor "$ACTOR"` (from the step's, the
-/// job's or the workflow's `env:`), by job.
+/// The value of `ACTOR` for every step that passes `--actor "$ACTOR"` or `--actor="$ACTOR"`
+/// (from the step's, the job's or the workflow's `env:`), by job.
 fn actor_values(wf: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for (id, job) in jobs(wf) {
         for step in steps(job) {
-            if !run_text(step).contains("--actor \"$ACTOR\"") {
+            let run = run_text(step);
+            if !run.contains("--actor \"$ACTOR\"") && !run.contains("--actor=\"$ACTOR\"") {
                 continue;
             }
             let value = [step.get("env"), job.get("env"), wf.get("env")]
