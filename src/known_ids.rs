@@ -2,13 +2,15 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// Ok when `tenant_id` is a tenant folder of `repo` or among `recorded` (the tenants the
-/// ledger names); else an input error with the closest known tenants.
+/// Ok when `tenant_id` is an ID and a tenant folder of `repo` or among `recorded` (the
+/// tenants the ledger names); else an input error with the closest known tenants.
 pub fn require_known<'a>(
     repo: &Path,
     tenant_id: &str,
     recorded: impl IntoIterator<Item = &'a str>,
 ) -> Result<()> {
+    // First: `''` and `..` join to tenants/ and the repository, folders both.
+    check_tenant_id(tenant_id)?;
     let tenants = repo.join("tenants");
     // A link is not a tenant (SPEC §6), so it does not make an id known either.
     let is_folder = std::fs::symlink_metadata(tenants.join(tenant_id)).is_ok_and(|m| m.is_dir());
@@ -22,6 +24,15 @@ pub fn require_known<'a>(
     ))
     .topic(crate::error::Topic::UnknownTenant)
     .help(known_tenants_help(repo, tenant_id, &recorded)))
+}
+
+/// `--tenant-id` as an ID (SPEC: 1-64 characters of `[A-Za-z0-9_-]`).
+pub fn check_tenant_id(tenant_id: &str) -> Result<()> {
+    match crate::ids::check(tenant_id) {
+        None => Ok(()),
+        Some(why) => Err(Error::input(format!("--tenant-id: {why}"))
+            .help("tenant IDs are 1-64 characters of [A-Za-z0-9_-]")),
+    }
 }
 
 /// `did you mean 'x'? (known tenants: ...)` for a mistyped `tenant_id`: the tenant folders of

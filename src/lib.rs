@@ -14,6 +14,7 @@ pub mod contract;
 pub mod csv_cell;
 pub mod digest;
 pub mod dirs;
+pub mod env_text;
 pub mod error;
 pub mod explain;
 pub mod failpoint;

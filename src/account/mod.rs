@@ -9,7 +9,7 @@ pub use post::{Booked, Posted};
 pub use statement::{statement, Row, Statement};
 pub use topup::{topup, TopupOutcome, TopupRequest, TopupStatus};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ledger::{self, Reading};
 use serde::Serialize;
 use std::path::Path;
@@ -39,14 +39,7 @@ pub fn balance(repo: &Path, dir: &Path, tenant_id: &str) -> Result<Balance> {
     })
 }
 
-/// `--tenant-id` as an ID (SPEC: 1-64 characters of `[A-Za-z0-9_-]`).
-pub fn check_tenant_id(tenant_id: &str) -> Result<()> {
-    match crate::ids::check(tenant_id) {
-        None => Ok(()),
-        Some(why) => Err(Error::input(format!("--tenant-id: {why}"))
-            .help("tenant IDs are 1-64 characters of [A-Za-z0-9_-]")),
-    }
-}
+pub use crate::known_ids::check_tenant_id;
 
 /// A whole-directory read of an existing `dir` (a missing one is an input error, not a
 /// silent zero) that refuses a privileged record without its audit record: a reader that

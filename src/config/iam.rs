@@ -126,9 +126,10 @@ pub fn resolve_actor(flag: Option<&str>) -> Result<String> {
     if let Some(a) = flag.filter(|a| !a.trim().is_empty()) {
         return Ok(a.to_string());
     }
-    match std::env::var("GITHUB_ACTOR") {
-        Ok(a) if !a.trim().is_empty() => Ok(a),
-        _ => Err(
+    let help = "pass --actor ID, or give GITHUB_ACTOR a UTF-8 value";
+    match crate::env_text::read("GITHUB_ACTOR", help)? {
+        Some(a) => Ok(a),
+        None => Err(
             Error::input("no actor: this command needs an acting identity")
                 .help("pass --actor ID, or set GITHUB_ACTOR (GitHub Actions sets it)"),
         ),

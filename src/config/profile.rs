@@ -33,6 +33,21 @@ impl RuntimeProfile {
                     return Err(Error::input(format!("runtime profile {} does not exist", p.display()))
                         .help("pass an existing file to --runtime-profile, e.g. config/runtime_profile.local.yml"));
                 }
+                // yaml::load's advice for a folder in place of a config file ("replace it
+                // with the YAML file itself (or remove it)") would have the operator delete
+                // the folder the flag named by mistake.
+                if let Err(crate::beneath::Refused {
+                    reason: crate::beneath::Reason::NotAFile(kind),
+                    ..
+                }) = crate::beneath::open_trusted(p)
+                {
+                    return Err(Error::input(format!(
+                        "--runtime-profile {} is {}, not a file",
+                        p.display(),
+                        kind.describe()
+                    ))
+                    .help("pass a runtime profile's YAML file to --runtime-profile, e.g. config/runtime_profile.local.yml"));
+                }
                 p.to_path_buf()
             }
             None => {

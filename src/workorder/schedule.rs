@@ -47,9 +47,10 @@ pub fn pass_clock(flag: Option<&str>) -> Result<DateTime<Utc>> {
     if let Some(text) = flag {
         return parse_now(text, "--now");
     }
-    match std::env::var(NOW_ENV) {
-        Ok(text) if !text.trim().is_empty() => parse_now(&text, NOW_ENV),
-        _ => Ok(Utc::now()),
+    let help = "set PLATFORM_NOW to a time such as 2026-12-01T13:05:00Z, or unset it";
+    match crate::env_text::read(NOW_ENV, help)? {
+        Some(text) => parse_now(&text, NOW_ENV),
+        None => Ok(Utc::now()),
     }
 }
 

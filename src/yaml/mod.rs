@@ -68,10 +68,18 @@ pub fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
 /// `rel` rendered with `/` separators whatever the platform.
 pub fn rel_string(root: &Path, abs: &Path) -> String {
     let rel = abs.strip_prefix(root).unwrap_or(abs);
-    rel.components()
+    let joined = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::RootDir))
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
-        .join("/")
+        .join("/");
+    // The root is a component of its own: joined, `/proc/self` read `//proc/self`.
+    if rel.has_root() {
+        format!("/{joined}")
+    } else {
+        joined
+    }
 }
 
 /// Load and parse `abs`, a file of the operator's (config/, a runtime profile, a module's

@@ -931,3 +931,76 @@ fn values_that_start_with_a_dash_are_values() {
         }
     }
 }
+
+/// Small input mistakes exit 2 and say what to do. Until 2026-12-04: `runs --tenant-id ''`
+/// (and `..`) printed "no runs of tenant  recorded" with exit 0; `--runtime-profile` naming a
+/// folder advised "(or remove it)"; a `PLATFORM_NOW` that is not UTF-8 was taken for unset
+/// (the system clock planned the pass), and such a `GITHUB_ACTOR` got "set GITHUB_ACTOR".
+#[test]
+fn small_input_mistakes_exit_2_and_say_what_to_do() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    for cmd in ["runs", "balance", "statement", "orchestrator"] {
+        for (id, why) in [("", "an ID must not be empty"), ("..", "--tenant-id")] {
+            let out = fx.run(&[cmd, "--tenant-id", id]);
+            assert_eq!(out.status.code(), Some(2), "{cmd} {id:?}: {}", out.text());
+            assert!(
+                out.stderr_text().contains(why),
+                "{cmd} {id:?}: {}",
+                out.text()
+            );
+            assert!(out.stdout.is_empty(), "{cmd} {id:?}: {}", out.text());
+        }
+    }
+    std::fs::create_dir(fx.path("profiles")).unwrap();
+    let out = fx.run(&["orchestrator", "--dry-run", "--runtime-profile", "profiles"]);
+    out.expect_code(2);
+    let err = out.stderr_text();
+    assert!(
+        err.contains("--runtime-profile profiles is a folder, not a file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: pass a runtime profile's YAML file"),
+        "{err}"
+    );
+    assert!(!err.contains("remove it"), "{err}");
+    let before = fx.all_bytes_under("");
+    let now = OsStr::from_bytes(b"2027-03-01T00:00:00Z\xff");
+    let out = fx
+        .command()
+        .args(["orchestrator", "--dry-run"])
+        .env("PLATFORM_NOW", now)
+        .output()
+        .unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("PLATFORM_NOW is not valid UTF-8"),
+        "{}",
+        out.text()
+    );
+    let actor = OsStr::from_bytes(b"ali\xe9");
+    let mut topup = fx.cmd();
+    topup.args(
+        Topup {
+            actor: None,
+            ..Topup::new("t1", "5", "r2")
+        }
+        .args(),
+    );
+    let out = topup.env("GITHUB_ACTOR", actor).output().unwrap();
+    out.expect_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("GITHUB_ACTOR is not valid UTF-8"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        !out.stderr_text().contains("set GITHUB_ACTOR"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(fx.all_bytes_under(""), before);
+}
