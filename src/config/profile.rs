@@ -42,7 +42,7 @@ impl RuntimeProfile {
                 }) = crate::beneath::open_trusted(p)
                 {
                     return Err(Error::input(format!(
-                        "--runtime-profile {} is {}, not a file",
+                        "--runtime-profile {} is {}, not a regular file",
                         p.display(),
                         kind.describe()
                     ))

@@ -957,7 +957,7 @@ fn small_input_mistakes_exit_2_and_say_what_to_do() {
     out.expect_code(2);
     let err = out.stderr_text();
     assert!(
-        err.contains("--runtime-profile profiles is a folder, not a file"),
+        err.contains("--runtime-profile profiles is a folder, not a regular file"),
         "{err}"
     );
     assert!(
