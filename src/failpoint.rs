@@ -1,8 +1,8 @@
 //! Crash-test failpoints: `PLATFORM_FAILPOINT=<name>[@N][,<name>[@N]]` aborts the process at
 //! that point (at its N-th hit in this process when `@N` is given), so tests can hit the exact
 //! windows between a charge and its outcome (SPEC §4 recovery); `error:<name>[@N]` makes
-//! [`check`] return an error there instead (failure-isolation tests). docs/reliability.md
-//! lists them.
+//! [`check`] return an error there instead (failure-isolation tests), and `pause:<name>[@N]`
+//! makes [`pause`] wait there (race tests). docs/reliability.md lists them.
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -61,4 +61,30 @@ pub fn check(name: &str) -> crate::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Longest a [`pause`] waits for its marker to be removed: a test that never removes it
+/// fails on what the process did, not on a hang.
+const PAUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When `pause:<name>` is armed: writes the marker `failpoint-<name>.paused` in the current
+/// directory and waits until it is removed (at most [`PAUSE_LIMIT`]), so that a test can
+/// change files in a window that is otherwise microseconds wide, then let the process go on.
+/// Unarmed, it does nothing.
+pub fn pause(name: &str) {
+    if !armed(&format!("pause:{name}")) {
+        return;
+    }
+    let marker = std::path::PathBuf::from(format!("failpoint-{name}.paused"));
+    if let Err(e) = std::fs::write(&marker, b"") {
+        eprintln!(
+            "failpoint pause:{name}: cannot write {}: {e}",
+            marker.display()
+        );
+        return;
+    }
+    let start = std::time::Instant::now();
+    while marker.exists() && start.elapsed() < PAUSE_LIMIT {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }

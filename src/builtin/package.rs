@@ -7,6 +7,7 @@
 use crate::beneath::{Beneath, Kind, Reason, Refused};
 use crate::digest::{hex, sha256_file};
 use crate::error::{Error, Result};
+use crate::output_digest::DirManifest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -140,9 +141,69 @@ pub fn build_package(
     manifest_json: Option<&Path>,
     manifest_csv: Option<&Path>,
 ) -> Result<PackageSummary> {
+    build(sources, None, zip_path, manifest_json, manifest_csv)
+}
+
+/// [`build_package`] of sources checked against what their steps recorded, `recorded` being
+/// the entries the package must then hold ([`dir_entries`] for a dir). Each file is compared
+/// with its entry as it is read into the ZIP: a file swapped after the check would otherwise
+/// be packed as bytes no step produced. On any difference nothing is kept (the ZIP stays a
+/// temporary file, removed; no manifest is written). The one check for package_std and
+/// `publish`.
+pub fn build_package_as_recorded(
+    sources: &[PackSource],
+    recorded: &[ManifestEntry],
+    zip_path: &Path,
+    manifest_json: Option<&Path>,
+    manifest_csv: Option<&Path>,
+) -> Result<PackageSummary> {
+    let mut recorded: Vec<&ManifestEntry> = recorded.iter().collect();
+    recorded.sort_by(|a, b| a.path.cmp(&b.path));
+    build(
+        sources,
+        Some(&recorded),
+        zip_path,
+        manifest_json,
+        manifest_csv,
+    )
+}
+
+/// The entries of a dir source whose files were checked against their record (`manifest`):
+/// each file under `<as_path>/`, named as the package names it, so a name no package can hold
+/// is refused here, before anything is packed.
+pub fn dir_entries(
+    as_path: &str,
+    dir: &Beneath,
+    manifest: DirManifest,
+) -> Result<Vec<ManifestEntry>> {
+    manifest
+        .files
+        .into_iter()
+        .map(|f| {
+            Ok(ManifestEntry {
+                path: entry_name(as_path, &f.rel, || {
+                    dir.join(&f.rel).path().display().to_string()
+                })?,
+                bytes: f.bytes,
+                sha256: f.sha256,
+            })
+        })
+        .collect()
+}
+
+fn build(
+    sources: &[PackSource],
+    recorded: Option<&[&ManifestEntry]>,
+    zip_path: &Path,
+    manifest_json: Option<&Path>,
+    manifest_csv: Option<&Path>,
+) -> Result<PackageSummary> {
     let planned = plan(sources)?;
+    if let Some(recorded) = recorded {
+        planned_as_recorded(sources, &planned, recorded)?;
+    }
     refuse_output_inside_sources(sources, zip_path)?;
-    let (files, zip_bytes, zip_sha256) = write_zip(sources, planned, zip_path)?;
+    let (files, zip_bytes, zip_sha256) = write_zip(sources, planned, recorded, zip_path)?;
     let summary = PackageSummary {
         files,
         zip_bytes,
@@ -194,31 +255,85 @@ fn plan(sources: &[PackSource]) -> Result<Vec<Planned>> {
 
 fn expand_dir(src: &PackSource, origin: usize, planned: &mut Vec<Planned>) -> Result<()> {
     for file in src.source.list_files().map_err(|r| refused(&r))? {
-        let source = src.source.join(&file.rel);
-        let shown = || source.path().display().to_string();
-        let mut name = src.as_path.clone();
-        for part in file.rel.components() {
-            let part = part.as_os_str().to_str().ok_or_else(|| {
-                Error::input(format!(
-                    "{}: file name is not valid UTF-8, so it cannot be a ZIP entry name",
-                    shown()
-                ))
-                .help("rename the file")
-            })?;
-            check_component(part).map_err(|why| {
-                Error::input(format!("{}: file name {why}", shown())).help("rename the file")
-            })?;
-            name.push('/');
-            name.push_str(part);
-        }
+        let shown = || src.source.join(&file.rel).path().display().to_string();
         planned.push(Planned {
-            name,
+            name: entry_name(&src.as_path, &file.rel, shown)?,
             size: file.bytes,
             origin,
         });
     }
     Ok(())
 }
+
+/// The entry name of the file at `rel` below a dir source stored at `as_path`: its
+/// components, each valid UTF-8 and passing the `as_path` rules, joined by `/`. `shown` names
+/// the file in an error.
+fn entry_name(as_path: &str, rel: &Path, shown: impl Fn() -> String) -> Result<String> {
+    let mut name = as_path.to_string();
+    for part in rel.components() {
+        let part = part.as_os_str().to_str().ok_or_else(|| {
+            Error::input(format!(
+                "{}: file name is not valid UTF-8, so it cannot be a ZIP entry name",
+                shown()
+            ))
+            .help("rename the file")
+        })?;
+        check_component(part).map_err(|why| {
+            Error::input(format!("{}: file name {why}", shown())).help("rename the file")
+        })?;
+        name.push('/');
+        name.push_str(part);
+    }
+    Ok(name)
+}
+
+/// The files about to be packed are the recorded ones, by name and size (both lists sorted
+/// by name); checked before anything is written. The digests are compared as each is read.
+fn planned_as_recorded(
+    sources: &[PackSource],
+    planned: &[Planned],
+    recorded: &[&ManifestEntry],
+) -> Result<()> {
+    let unrecorded = |what: String| {
+        Error::failure(format!(
+            "{what}; the files changed after they were checked against what their step recorded, so nothing was packaged"
+        ))
+        .help(CHANGED_HELP)
+    };
+    let mut recorded = recorded.iter();
+    for p in planned {
+        let shown = || p.source(sources).path().display().to_string();
+        match recorded.next() {
+            Some(r) if r.path == p.name && r.bytes == p.size => {}
+            Some(r) if r.path == p.name => {
+                return Err(unrecorded(format!(
+                    "{} holds {} bytes; its step recorded {}",
+                    shown(),
+                    p.size,
+                    r.bytes
+                )))
+            }
+            Some(r) if r.path < p.name => {
+                return Err(unrecorded(format!(
+                    "'{}', which its step recorded, is no longer there",
+                    r.path.escape_debug()
+                )))
+            }
+            _ => return Err(unrecorded(format!("{} was recorded by no step", shown()))),
+        }
+    }
+    match recorded.next() {
+        Some(r) => Err(unrecorded(format!(
+            "'{}', which its step recorded, is no longer there",
+            r.path.escape_debug()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What to do about a source that is not what its step recorded.
+const CHANGED_HELP: &str =
+    "restore the recorded files (or start a new run with `platform rerun`), then run the step again";
 
 /// Two files at one name, or a name that is both a file and a directory, could not be
 /// extracted faithfully; the error names both sources so the work order can be fixed.
@@ -336,6 +451,7 @@ fn needs_zip64(size: u64) -> bool {
 fn write_zip(
     sources: &[PackSource],
     planned: Vec<Planned>,
+    recorded: Option<&[&ManifestEntry]>,
     zip_path: &Path,
 ) -> Result<(Vec<ManifestEntry>, u64, String)> {
     let dir = parent_dir(zip_path);
@@ -350,7 +466,7 @@ fn write_zip(
     };
     let mut zip = ZipWriter::new(BufWriter::with_capacity(IO_BUFFER, tmp.as_file()));
     let mut files = Vec::with_capacity(planned.len());
-    for p in planned {
+    for (i, p) in planned.into_iter().enumerate() {
         let (method, level) = method_for(&p.name, p.size);
         let options = SimpleFileOptions::default()
             .compression_method(method)
@@ -380,6 +496,21 @@ fn write_zip(
                 p.size
             ))
             .help("run the step again once whatever writes that file has finished"));
+        }
+        // Hashed as it was packed: these bytes are in the ZIP, so they must be the recorded
+        // ones (name and size were compared before anything was written).
+        if let Some(r) = recorded
+            .and_then(|r| r.get(i))
+            .filter(|r| r.sha256 != sha256)
+        {
+            return Err(Error::failure(format!(
+                "{} changed after it was checked against what its step recorded: packed {bytes} bytes, sha256 {}; recorded {} bytes, sha256 {}; no step produced these bytes, so nothing was packaged",
+                source.path().display(),
+                crate::digest::short(&sha256),
+                r.bytes,
+                crate::digest::short(&r.sha256)
+            ))
+            .help(CHANGED_HELP));
         }
         files.push(ManifestEntry {
             path: p.name,

@@ -1,6 +1,6 @@
 //! package_std as a step: packs the outputs its `bound_outputs` names into the declared
 //! package_zip and manifests. The packing itself is package.rs.
-use super::package::{build_package, PackSource};
+use super::package::{build_package_as_recorded, dir_entries, ManifestEntry, PackSource};
 use super::{BuiltinStep, Implementation, Receipt, StepFailure};
 use crate::workorder::bindings::{output_beneath, Produced};
 use crate::workorder::model::{BoundOutput, Step};
@@ -16,7 +16,10 @@ impl Implementation for PackageStd {
 
     fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
         // Checked before the step was charged; a failure now is a change since: refundable.
-        let sources = package_sources(s.step, s.produced).map_err(StepFailure::module_failed)?;
+        let (sources, recorded) =
+            package_sources(s.step, s.produced).map_err(StepFailure::module_failed)?;
+        // Tests change a source here, between its check and its packing (docs/reliability.md).
+        crate::failpoint::pause("package_std_checked");
         let outputs_dir = s.outputs_dir();
         let path = |id: &str, default: &str| {
             outputs_dir.join(
@@ -33,35 +36,50 @@ impl Implementation for PackageStd {
                 let _ = std::fs::create_dir_all(parent);
             }
         }
-        build_package(&sources, &zip, Some(&mj), Some(&mc))
+        // Compared with the records as packed: what a step recorded is what is packed, or
+        // nothing is kept and the step fails, refunded.
+        build_package_as_recorded(&sources, &recorded, &zip, Some(&mj), Some(&mc))
             .map_err(|e| StepFailure::module_failed(e.message))?;
         Ok(None)
     }
 }
 
-/// package_std's sources from `bound_outputs`; Err names the entry that cannot be used.
+/// package_std's sources from `bound_outputs`, each checked against what its step recorded,
+/// and the entries the package must hold (the recorded files); Err names the entry that
+/// cannot be used.
 pub fn package_sources(
     step: &Step,
     produced: &BTreeMap<String, Produced>,
-) -> Result<Vec<PackSource>, String> {
+) -> Result<(Vec<PackSource>, Vec<ManifestEntry>), String> {
     let raw = step
         .raw_inputs
         .get("bound_outputs")
         .and_then(|v| v.as_array())
         .ok_or("input 'bound_outputs' must be a list of {from_step, output_id, as_path}")?;
-    let mut out = Vec::new();
+    let (mut out, mut recorded) = (Vec::new(), Vec::new());
     for (i, entry) in raw.iter().enumerate() {
         let b: BoundOutput = serde_json::from_value(entry.clone())
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
         // The entry names package.rs accepts, checked here too: before the charge.
         super::package::validate_as_path(&b.as_path)
             .map_err(|e| format!("bound_outputs[{i}]: {}", e.message))?;
-        let (source, _) = output_beneath(produced, &b.from_step, &b.output_id)
+        let checked = output_beneath(produced, &b.from_step, &b.output_id)
             .map_err(|e| format!("bound_outputs[{i}]: {e}"))?;
+        match checked.manifest {
+            Some(manifest) => recorded.extend(
+                dir_entries(&b.as_path, &checked.at, manifest)
+                    .map_err(|e| format!("bound_outputs[{i}]: {}", e.message))?,
+            ),
+            None => recorded.push(ManifestEntry {
+                path: b.as_path.clone(),
+                bytes: checked.record.bytes,
+                sha256: checked.record.sha256.clone(),
+            }),
+        }
         out.push(PackSource {
             as_path: b.as_path,
-            source,
+            source: checked.at,
         });
     }
-    Ok(out)
+    Ok((out, recorded))
 }

@@ -1,7 +1,9 @@
 //! One deliverable's package: its files (from the module contract and the step's recorded outcome), verified against the ledger, then zipped deterministically.
 use super::select::{Candidate, Purchase};
 use crate::beneath::Beneath;
-use crate::builtin::package::{build_package, validate_as_path, ManifestEntry, PackSource};
+use crate::builtin::package::{
+    build_package_as_recorded, dir_entries, validate_as_path, ManifestEntry, PackSource,
+};
 use crate::contract::{ModuleContract, OutputType};
 pub use crate::digest::short;
 use crate::records::OutputRecord;
@@ -105,22 +107,14 @@ pub fn package(
             dir.display()
         ));
     }
-    let (sources, mut expected) = verified(candidate, &files, &outputs)?;
+    let (sources, expected) = verified(candidate, &files, &outputs)?;
     if let Some(parent) = zip_path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    let summary = build_package(&sources, zip_path, None, None).map_err(|e| e.message)?;
-    // The files may change between the check above and the ZIP being written; what went into
-    // the ZIP is what counts.
-    expected.sort_by(|a, b| a.path.cmp(&b.path));
-    if summary.files != expected {
-        // Best effort: a ZIP that does not match the ledger must not stay in dist.
-        let _ = std::fs::remove_file(zip_path);
-        return Err(format!(
-            "the outputs of step '{}' changed while they were being packaged; nothing was kept",
-            candidate.purchase.step_id
-        ));
-    }
+    // The files may change between the check above and the ZIP being written: what goes into
+    // the ZIP is compared with the records as it is read, and on a difference no ZIP is kept.
+    let summary = build_package_as_recorded(&sources, &expected, zip_path, None, None)
+        .map_err(|e| format!("step '{}': {}", candidate.purchase.step_id, e.message))?;
     Ok(Packaged {
         path: zip_path.to_path_buf(),
         bytes: summary.zip_bytes,
@@ -155,14 +149,20 @@ fn verified(
     let mut expected = Vec::with_capacity(files.len());
     for f in files {
         validate_as_path(&f.path).map_err(|e| format!("recorded output path: {}", e.message))?;
-        let verified = match f.files {
-            Some(_) => verified_dir(candidate, f, outputs)?,
-            None => vec![verified_file(candidate, f, outputs)?],
+        let source = PackSource {
+            as_path: f.path.clone(),
+            source: outputs.join(&f.path),
         };
-        for (source, entry) in verified {
-            sources.push(source);
-            expected.push(entry);
+        match checked(candidate, f, &source.source)? {
+            Some(manifest) => expected
+                .extend(dir_entries(&f.path, &source.source, manifest).map_err(|e| e.message)?),
+            None => expected.push(ManifestEntry {
+                path: f.path.clone(),
+                bytes: f.bytes,
+                sha256: f.sha256.clone(),
+            }),
         }
+        sources.push(source);
     }
     Ok((sources, expected))
 }
@@ -186,58 +186,6 @@ fn checked(
         NotAsRecorded::Unreadable(why) => unreadable(c, why),
         NotAsRecorded::Differs { bytes, sha256 } => differs(c, f, &at.path(), bytes, &sha256),
     })
-}
-
-/// A recorded `file` output, checked against its record.
-fn verified_file(
-    c: &Candidate,
-    f: &OutputRecord,
-    outputs: &Beneath,
-) -> Result<(PackSource, ManifestEntry), String> {
-    let source = outputs.join(&f.path);
-    checked(c, f, &source)?;
-    let entry = ManifestEntry {
-        path: f.path.clone(),
-        bytes: f.bytes,
-        sha256: f.sha256.clone(),
-    };
-    let source = PackSource {
-        as_path: f.path.clone(),
-        source,
-    };
-    Ok((source, entry))
-}
-
-/// A recorded `dir` output (one record: file count, bytes, manifest digest): its files now,
-/// whose manifest must be the recorded one, each entry named `<dir path>/<file path>`.
-fn verified_dir(
-    c: &Candidate,
-    f: &OutputRecord,
-    outputs: &Beneath,
-) -> Result<Vec<(PackSource, ManifestEntry)>, String> {
-    let dir = outputs.join(&f.path);
-    let files = checked(c, f, &dir)?.map(|m| m.files).unwrap_or_default();
-    let mut out = Vec::with_capacity(files.len());
-    for file in files {
-        let rel = file.rel.to_str().ok_or_else(|| {
-            format!(
-                "{}: a file name is not valid UTF-8",
-                dir.join(&file.rel).path().display()
-            )
-        })?;
-        let as_path = format!("{}/{rel}", f.path.trim_end_matches('/'));
-        let entry = ManifestEntry {
-            path: as_path.clone(),
-            bytes: file.bytes,
-            sha256: file.sha256,
-        };
-        let source = PackSource {
-            as_path,
-            source: dir.join(&file.rel),
-        };
-        out.push((source, entry));
-    }
-    Ok(out)
 }
 
 fn differs(c: &Candidate, f: &OutputRecord, path: &Path, bytes: u64, sha256: &str) -> String {

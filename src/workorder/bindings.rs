@@ -35,16 +35,25 @@ pub struct Produced<'a> {
     pub completed: bool,
 }
 
+/// An earlier output as [`output_beneath`] checked it.
+pub struct Checked<'e> {
+    pub at: Beneath,
+    /// What the step's outcome recorded of it.
+    pub record: &'e OutputRecord,
+    /// A dir output's manifest (its files, each hashed), the recorded one.
+    pub manifest: Option<DirManifest>,
+}
+
 /// A declared file/dir output of an earlier, completed step, checked as it will be read: a
 /// regular file with a single link, or a tree of them, reached through no link, whose digest
 /// (a dir's: its manifest's) is the one the step's outcome recorded. A file changed or
 /// replaced since (after a crash, before a --retry-failed) was produced by no step: it is
-/// refused, never read. A dir output's manifest is handed back.
-pub fn output_beneath(
-    earlier: &BTreeMap<String, Produced>,
+/// refused, never read. Its record, and a dir output's manifest, are handed back.
+pub fn output_beneath<'e>(
+    earlier: &'e BTreeMap<String, Produced>,
     from_step: &str,
     output_id: &str,
-) -> Result<(Beneath, Option<DirManifest>), String> {
+) -> Result<Checked<'e>, String> {
     let p = earlier
         .get(from_step)
         .ok_or_else(|| format!("step '{from_step}' has not run before this step"))?;
@@ -82,7 +91,11 @@ pub fn output_beneath(
             )
         })?;
     let manifest = check_recorded(&b, rec).map_err(|e| not_as_recorded(&what, &b, rec, e))?;
-    Ok((b, manifest))
+    Ok(Checked {
+        at: b,
+        record: rec,
+        manifest,
+    })
 }
 
 /// An earlier output that is not what its step recorded, as a message.
@@ -149,7 +162,7 @@ pub fn bound_file(
             from_step,
             output_id,
         }) => output_beneath(earlier, from_step, output_id)
-            .map(|(b, _)| Some(b))
+            .map(|c| Some(c.at))
             .map_err(|e| format!("input '{name}': {e}")),
         Some(InputValue::Asset(rel)) => {
             let file = Path::new(rel)
@@ -281,7 +294,9 @@ fn output_value(
             .cloned()
             .ok_or_else(|| format!("step '{from_step}' reported no value '{output_id}'"));
     }
-    let (out, manifest) = output_beneath(earlier, from_step, output_id)?;
+    let Checked {
+        at: out, manifest, ..
+    } = output_beneath(earlier, from_step, output_id)?;
     let one = || path_string(&out.path()).map(Value::String);
     Ok(match (manifest, ty) {
         (Some(m), InputType::Files) => Value::Array(

@@ -402,3 +402,67 @@ fn the_format_is_pinned_across_builds_of_the_platform() {
         built.summary.zip_bytes
     );
 }
+
+/// `build_package_as_recorded` packs the recorded files or nothing: a file whose bytes, size
+/// or presence differ from its recorded entry fails the build, and neither the ZIP (nor its
+/// temporary file) nor a manifest is left; the recorded files themselves give the very bytes
+/// `build_package` gives.
+#[test]
+fn only_the_recorded_files_are_packed_or_nothing_is_kept() {
+    use platform::builtin::package::build_package_as_recorded;
+    use platform::builtin::ManifestEntry;
+    let (_tmp, dir, report) = fixture();
+    let srcs = sources(&dir, &report);
+    let good = build(&srcs);
+    let attempt = |recorded: &[ManifestEntry]| {
+        let out = temp_dir();
+        let (zip, json) = (out.path().join("package.zip"), out.path().join("m.json"));
+        let built = build_package_as_recorded(&srcs, recorded, &zip, Some(&json), None);
+        let left: Vec<_> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let zip_bytes = std::fs::read(&zip).ok();
+        (built, left, zip_bytes)
+    };
+    // In another order than the ZIP's: the entries are compared by name.
+    let mut recorded = good.summary.files.clone();
+    recorded.reverse();
+    let (built, _, zip) = attempt(&recorded);
+    assert_eq!(built.unwrap(), good.summary);
+    assert_eq!(zip.unwrap(), good.zip);
+    type Change = fn(&mut Vec<ManifestEntry>);
+    let cases: [(&str, Change, &str); 4] = [
+        (
+            "digest",
+            |r| r[0].sha256 = sha256_hex(b"other bytes"),
+            "changed after it was checked",
+        ),
+        ("size", |r| r[0].bytes += 1, "its step recorded"),
+        (
+            "unrecorded",
+            |r| drop(r.remove(0)),
+            "was recorded by no step",
+        ),
+        (
+            "missing",
+            |r| {
+                r.push(ManifestEntry {
+                    path: "results/zzz.txt".into(),
+                    bytes: 1,
+                    sha256: sha256_hex(b"z"),
+                })
+            },
+            "is no longer there",
+        ),
+    ];
+    for (what, change, says) in cases {
+        let mut recorded = good.summary.files.clone();
+        change(&mut recorded);
+        let (built, left, _) = attempt(&recorded);
+        let err = built.expect_err(what);
+        assert_has(&err.message, says);
+        assert_has(&err.message, "nothing was packaged");
+        assert!(left.is_empty(), "{what}: left {left:?}");
+    }
+}

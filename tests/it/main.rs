@@ -48,6 +48,7 @@ mod orchestrator_email;
 mod orchestrator_jobs;
 mod orchestrator_runs;
 mod orchestrator_superseded;
+mod package_std_steps;
 mod publish_cli;
 mod publish_names;
 mod recorded_outputs;

@@ -1,24 +1,11 @@
 //! Orchestrator transcripts on fixture repositories: chaining with every selector, packaging
 //! and delivery, failures and refunds, skips, credits, secrets, timeouts, re-runs, dry runs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use crate::support::check::assert_has;
+use crate::support::check::{assert_has, zip_entries};
 use crate::support::orch::{
     crash_after_first_charge, funded_order, run_of, step_dir, step_of, CHAIN,
 };
 use crate::support::{Fx, Transcript};
-use std::io::Read;
-
-fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-    let mut out = Vec::new();
-    for i in 0..z.len() {
-        let mut f = z.by_index(i).unwrap();
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf).unwrap();
-        out.push((f.name().map(|n| n.to_string()).unwrap(), buf));
-    }
-    out
-}
 
 #[test]
 fn four_step_chain_completes_and_delivers_the_package() {

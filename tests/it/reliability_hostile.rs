@@ -352,7 +352,9 @@ fn yaml_bombs_are_findings_in_bounded_time_and_the_rest_still_runs() {
 fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
     use std::os::unix::ffi::OsStrExt;
     let fx = hostile_fx();
-    // A package cannot hold such names: the packaging step fails (refunded), naming the file.
+    // A package cannot hold such names: the packaging step is refused before it is charged
+    // (`input_invalid`), naming the file. Until 2026-12-04 it was charged, then failed and
+    // was refunded: its check listed the names it packs only after the charge.
     for (mode, expect) in [
         ("nonutf8", "not valid UTF-8"),
         ("control", "control character"),
@@ -365,13 +367,20 @@ fn names_that_are_not_utf8_or_hold_control_characters_are_refused_cleanly() {
         let wo = run_one(&fx, &id, &yaml);
         let pack = step_of(&wo, "pack");
         assert_eq!(pack["status"], "FAILED", "{wo}");
+        assert_eq!(pack["reason_slug"], "input_invalid", "{wo}");
         assert!(
             pack["message"].as_str().unwrap().contains(expect),
             "{mode}: {wo}"
         );
         assert_eq!(step_of(&wo, "deliver")["reason_slug"], "upstream_failed");
-        // The step itself ran and is paid; the failed packaging is refunded.
+        // The step itself ran and is paid; the packaging was never charged.
         assert_eq!(charged_minus_refunded(&wo), 1, "{wo}");
+        assert!(
+            fx.records("billing.jsonl")
+                .iter()
+                .all(|r| r["work_order_id"] != id.as_str() || r["step_id"] != "pack"),
+            "{mode}: nothing charged for pack"
+        );
     }
     // A `files` input bound to such a tree is refused before charging (a lossy path would not
     // open in the module).

@@ -1,6 +1,6 @@
 //! Small checks on what a command printed: text that must contain a needle, lookups in
-//! the JSON arrays of its documents (runs, steps, findings, manifests), and digests as the
-//! records and caches write them.
+//! the JSON arrays of its documents (runs, steps, findings, manifests), digests as the
+//! records and caches write them, and the entries of a ZIP it wrote.
 use serde_json::Value;
 use std::fmt::Debug;
 
@@ -44,4 +44,18 @@ pub fn sha256_hex(data: impl AsRef<[u8]>) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The entries of a ZIP, in its order: (name, bytes).
+pub fn zip_entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut out = Vec::new();
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).unwrap();
+        out.push((f.name().map(|n| n.to_string()).unwrap(), buf));
+    }
+    out
 }

@@ -1,0 +1,147 @@
+//! package_std as a step of the real binary: it packs only the bytes its bound outputs' steps
+//! recorded, whatever changes them between its check and its read.
+use crate::support::check::{assert_has, sha256_hex, zip_entries};
+use crate::support::orch::{run_of, step_dir, step_of};
+use crate::support::Fx;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// gen leaves `bundle/` (a.txt, sub/b.txt) and data.json; pack packs both; ship delivers.
+const SWAP_ORDER: &str = "work_order_id: swap
+steps:
+  - {step_id: make, module_id: gen, kind: transform, inputs: {text: a b}}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: make, output_id: bundle, as_path: bundle}
+        - {from_step: make, output_id: data_json, as_path: data.json}
+  - step_id: ship
+    module_id: deliver_local
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+";
+
+/// The marker `failpoint::pause` leaves in the working directory while it waits.
+const PAUSED: &str = "failpoint-package_std_checked.paused";
+
+/// Credits a step's billing lines add up to (SPEND less REFUND).
+fn net_charge(fx: &Fx, step: &str) -> i64 {
+    fx.records("billing.jsonl")
+        .iter()
+        .filter(|r| r["step_id"] == step)
+        .map(|r| r["amount_credits"].as_i64().unwrap())
+        .sum()
+}
+
+/// Replace `path` (by a rename, as a same-uid process would) with `bytes`.
+fn swap_in(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("swap");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// One orchestrator pass whose package_std step pauses once it has checked its sources:
+/// `during` gets the run's make/outputs folder then, and the pass goes on when it returns.
+/// The pass's `--json` summary.
+fn pass_with_swap(fx: &Fx, during: impl FnOnce(&Path)) -> Value {
+    let mut child = fx
+        .command()
+        .args(["orchestrator", "--json"])
+        .env("PLATFORM_FAILPOINT", "pause:package_std_checked")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !fx.path(PAUSED).exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pass ended before package_std paused"
+        );
+        assert!(start.elapsed() < Duration::from_secs(120), "no pause");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let runs = fx.path("runtime/runs/t1/swap");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    during(&run.path().join("make/outputs"));
+    std::fs::remove_file(fx.path(PAUSED)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Attack (docs/security.md, "replace an earlier step's output ... by a same-uid process"):
+/// a file of a bound output is swapped, same size, after package_std checked it against its
+/// step's record and before it is packed, and put back afterwards. What was packed is
+/// compared with the records as it is read: the step fails `module_failed`, refunded, no
+/// package or manifest is left, nothing is delivered, and a retry with the recorded bytes
+/// back packs and delivers exactly them. For a file of a dir output and for a file output.
+/// Until 2026-12-04 the swapped bytes were packed, delivered under a `verified` receipt, and
+/// integrity-validate stayed clean once the file was put back.
+#[test]
+fn a_source_swapped_after_its_check_is_never_packed_and_the_step_is_refunded() {
+    for (target, evil) in [
+        ("bundle/a.txt", &b"X\n"[..]),
+        (
+            "data.json",
+            &br#"{"meta": {"count": 2}, "words": ["a", "z"]}"#[..],
+        ),
+    ] {
+        let fx = Fx::new();
+        fx.workorder("swap", SWAP_ORDER);
+        fx.topup(20, "r1");
+        let mut good = Vec::new();
+        let sum = pass_with_swap(&fx, |outputs| {
+            good = std::fs::read(outputs.join(target)).unwrap();
+            assert_eq!(good.len(), evil.len(), "{target}: a same-size swap");
+            swap_in(&outputs.join(target), evil);
+        });
+        let run = run_of(&sum, "swap");
+        let pack = step_of(run, "pack");
+        assert_eq!(pack["status"], "FAILED", "{target}: {run}");
+        assert_eq!(pack["reason_slug"], "module_failed", "{target}: {run}");
+        let message = pack["message"].as_str().unwrap();
+        assert_has(
+            message,
+            "changed after it was checked against what its step recorded",
+        );
+        assert_has(message, target);
+        eprintln!("package swap: {target}: {message}");
+        assert_eq!(net_charge(&fx, "pack"), 0, "{target}: pack is refunded");
+        let pack_outputs = fx.path(&format!("{}/outputs", step_dir(run, "pack")));
+        let left: Vec<_> = std::fs::read_dir(&pack_outputs)
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{target}: no package is kept: {left:?}");
+        assert_eq!(step_of(run, "ship")["status"], "SKIPPED", "{run}");
+        assert!(!fx.path("runtime/deliveries").exists(), "nothing delivered");
+
+        // The recorded bytes back: the retry packs them, and only them, and delivers them.
+        let make = fx.path(&format!("{}/outputs", step_dir(run, "make")));
+        swap_in(&make.join(target), &good);
+        let (code, sum, stderr) = fx.orchestrate(&["--retry-failed"]);
+        assert_eq!(code, 0, "{sum}\n{stderr}");
+        let run = run_of(&sum, "swap");
+        assert_eq!(run["status"], "COMPLETED", "{target}: {run}");
+        let delivered = fx.bytes("runtime/deliveries/t1/swap/ship/package.zip");
+        let entries = zip_entries(&delivered);
+        let packed = entries.iter().find(|(name, _)| name == target).unwrap();
+        assert_eq!(packed.1, good, "{target}: the recorded bytes are delivered");
+        assert_eq!(
+            sha256_hex(&delivered),
+            fx.of_type("evidence.jsonl", "delivery_receipt")[0]["sha256"]
+                .as_str()
+                .unwrap()
+        );
+        fx.integrity().unwrap();
+    }
+}
