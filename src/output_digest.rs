@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 /// Files a step's outputs may hold (folders are bounded the same way), and so one `dir` output.
 pub const MAX_FILES: u64 = 10_000;
 
+/// Bytes a step's outputs may hold (the runner's cap; package_std's package is checked
+/// against it before its charge).
+pub const MAX_BYTES: u64 = 4 << 30;
+
 /// One file of a `dir` output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestFile {

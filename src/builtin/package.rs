@@ -212,7 +212,12 @@ fn build(
     // Streamed to their files: each holds every path again (a JSON or CSV escape doubles some).
     if let Some(path) = manifest_json {
         crate::atomic::write_atomic_with(path, true, |w| {
-            write_manifest_json(w, &summary, zip_path)
+            let package = PackageRef {
+                file: &zip_file_name(zip_path),
+                bytes: summary.zip_bytes,
+                sha256: &summary.zip_sha256,
+            };
+            write_manifest_json(w, &summary.files, package)
         })?;
     }
     if let Some(path) = manifest_csv {
@@ -441,10 +446,23 @@ fn method_for(name: &str, size: u64) -> (CompressionMethod, Option<i64>) {
 }
 
 /// ZIP64 headers are needed once either size reaches 4 GiB; deflate can grow data by a
-/// little (stored blocks: 5 bytes per 64 KiB), so the bound keeps a margin for that.
+/// little, so the bound keeps a margin for that ([`worst_deflated`]).
 fn needs_zip64(size: u64) -> bool {
-    let worst = size.saturating_add(size >> 11).saturating_add(1024);
-    worst >= zip::ZIP64_BYTES_THR
+    worst_deflated(size) >= zip::ZIP64_BYTES_THR
+}
+
+/// The most bytes `size` bytes can take deflated: incompressible data grows by a little
+/// (stored blocks: 5 bytes per 64 KiB); the bound keeps a margin over that.
+fn worst_deflated(size: u64) -> u64 {
+    size.saturating_add(size >> 11).saturating_add(1024)
+}
+
+/// The most bytes the entry `name` of `size` bytes can take in the ZIP, by its method.
+fn worst_size(name: &str, size: u64) -> u64 {
+    match method_for(name, size).0 {
+        CompressionMethod::Stored => size,
+        _ => worst_deflated(size),
+    }
 }
 
 /// Each planned name moves into its manifest entry once the ZIP writer has its own copy.
@@ -530,23 +548,62 @@ fn write_zip(
 
 fn write_manifest_json(
     w: &mut dyn io::Write,
-    summary: &PackageSummary,
-    zip_path: &Path,
+    files: &[ManifestEntry],
+    package: PackageRef,
 ) -> io::Result<()> {
-    let file_name = zip_path
+    serde_json::to_writer_pretty(&mut *w, &ManifestJson { files, package })?;
+    w.write_all(b"\n")
+}
+
+/// The name manifest.json gives the ZIP at `zip_path`.
+fn zip_file_name(zip_path: &Path) -> String {
+    zip_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let doc = ManifestJson {
-        files: &summary.files,
-        package: PackageRef {
-            file: &file_name,
-            bytes: summary.zip_bytes,
-            sha256: &summary.zip_sha256,
-        },
+        .unwrap_or_default()
+}
+
+/// Counts what is written to it (the size of a manifest, without keeping it).
+#[derive(Default)]
+struct Counted(u64);
+
+impl io::Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len() as u64);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The most bytes [`build_package`] can write for `entries` (the files it will pack, as the
+/// manifests list them) into a ZIP at `zip_path`, with both manifests, whatever the files
+/// compress to: each file stored or deflated at its worst ([`worst_size`]), its local and
+/// central headers with both ZIP64 fields and a data descriptor, its name twice, the end
+/// records, and the manifests as they would be written for a ZIP of the largest size. Known
+/// before anything is read: package_std compares it with the cap on a step's outputs before
+/// its step is charged.
+pub fn max_package_bytes(entries: &[ManifestEntry], zip_path: &Path) -> u64 {
+    // Local header 30 + ZIP64 extra 20, central header 46 + ZIP64 extra 28, descriptor 24.
+    const PER_ENTRY: u64 = 30 + 20 + 46 + 28 + 24;
+    // End of central directory 22, ZIP64 end record 56 and its locator 20.
+    const END: u64 = 22 + 56 + 20;
+    let zip = entries.iter().fold(END, |sum, e| {
+        let name = e.path.len() as u64;
+        sum.saturating_add(worst_size(&e.path, e.bytes))
+            .saturating_add(PER_ENTRY + 2 * name)
+    });
+    let mut manifests = Counted::default();
+    let package = PackageRef {
+        file: &zip_file_name(zip_path),
+        bytes: u64::MAX,
+        sha256: &"0".repeat(64),
     };
-    serde_json::to_writer_pretty(&mut *w, &doc)?;
-    w.write_all(b"\n")
+    // Written to a counter, which never fails.
+    let _ = write_manifest_json(&mut manifests, entries, package);
+    let _ = write_manifest_csv(&mut manifests, entries);
+    zip.saturating_add(manifests.0)
 }
 
 /// `path,bytes,sha256`, LF line ends; a path is a text cell ([`crate::csv_cell::text`]):

@@ -1,17 +1,22 @@
 //! package_std as a step: packs the outputs its `bound_outputs` names into the declared
 //! package_zip and manifests. The packing itself is package.rs.
-use super::package::{build_package_as_recorded, dir_entries, ManifestEntry, PackSource};
+use super::package::{
+    build_package_as_recorded, dir_entries, max_package_bytes, ManifestEntry, PackSource,
+};
 use super::{BuiltinStep, Implementation, Receipt, StepFailure};
 use crate::workorder::bindings::{output_beneath, Produced};
 use crate::workorder::model::{BoundOutput, Step};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub struct PackageStd;
 
 impl Implementation for PackageStd {
-    /// Every `bound_outputs` entry names an earlier output that can be read.
+    /// Every `bound_outputs` entry names an earlier output that can be read, and the package
+    /// of them fits in the outputs a step may leave.
     fn precheck(&self, s: &BuiltinStep) -> Result<(), String> {
-        package_sources(s.step, s.produced).map(drop)
+        let (_, recorded) = package_sources(s.step, s.produced)?;
+        fits_in_a_step(s, &recorded)
     }
 
     fn run(&self, s: &BuiltinStep) -> Result<Option<Receipt>, StepFailure> {
@@ -21,14 +26,8 @@ impl Implementation for PackageStd {
         // Tests change a source here, between its check and its packing (docs/reliability.md).
         crate::failpoint::pause("package_std_checked");
         let outputs_dir = s.outputs_dir();
-        let path = |id: &str, default: &str| {
-            outputs_dir.join(
-                s.contract
-                    .output_path(id)
-                    .unwrap_or_else(|| default.to_string()),
-            )
-        };
-        let zip = path("package_zip", "package.zip");
+        let path = |id: &str, default: &str| outputs_dir.join(output_path(s, id, default));
+        let zip = path("package_zip", PACKAGE_ZIP);
         let mj = path("manifest_json", "manifest.json");
         let mc = path("manifest_csv", "manifest.csv");
         for p in [&zip, &mj, &mc] {
@@ -42,6 +41,39 @@ impl Implementation for PackageStd {
             .map_err(|e| StepFailure::module_failed(e.message))?;
         Ok(None)
     }
+}
+
+/// The package's path when module.yml declares none.
+const PACKAGE_ZIP: &str = "package.zip";
+
+/// Where module.yml puts output `id` in the outputs folder (`default` when it says nothing).
+fn output_path(s: &BuiltinStep, id: &str, default: &str) -> String {
+    s.contract
+        .output_path(id)
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// The package and its manifests are the step's outputs, which may hold at most
+/// `output_digest::MAX_BYTES`: a package that could pass it is refused before the charge
+/// (past it, the step would fail `outputs_too_large` after the charge, on every retry). Its
+/// size is bounded as if nothing compressed: how well the files compress is only known
+/// once they are packed.
+fn fits_in_a_step(s: &BuiltinStep, recorded: &[ManifestEntry]) -> Result<(), String> {
+    use crate::output_digest::MAX_BYTES;
+    let zip = output_path(s, "package_zip", PACKAGE_ZIP);
+    let most = max_package_bytes(recorded, Path::new(&zip));
+    if most <= MAX_BYTES {
+        return Ok(());
+    }
+    let bytes = recorded
+        .iter()
+        .fold(0u64, |sum, e| sum.saturating_add(e.bytes));
+    Err(format!(
+        "the package would exceed {} GiB, the most a step may leave: bound_outputs hold {} file{} of {bytes} bytes in all, which with the ZIP's headers and the manifests may take up to {most} bytes (counted as if nothing compressed); split bound_outputs across several package_std steps, each making a package of its own",
+        MAX_BYTES >> 30,
+        recorded.len(),
+        if recorded.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// package_std's sources from `bound_outputs`, each checked against what its step recorded,

@@ -4,12 +4,9 @@
 use super::FileRecord;
 use crate::beneath::{self, Beneath, Kind, Meta};
 use crate::contract::{Failure, ModuleContract, OutputType};
-use crate::output_digest::{dir_manifest, file_digest, MAX_FILES};
+use crate::output_digest::{dir_manifest, file_digest, MAX_BYTES, MAX_FILES};
 use crate::redact::Redactor;
 use std::path::Path;
-
-/// Bytes a step's outputs may hold (files and folders: `output_digest::MAX_FILES` each).
-pub const MAX_BYTES: u64 = 4 << 30;
 
 /// Why a step's outputs were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

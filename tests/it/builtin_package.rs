@@ -466,3 +466,49 @@ fn only_the_recorded_files_are_packed_or_nothing_is_kept() {
         assert!(left.is_empty(), "{what}: left {left:?}");
     }
 }
+
+/// The bound package_std compares with the 4 GiB cap before its step is charged is never
+/// below what is then written (ZIP and both manifests), for incompressible data that deflate
+/// grows, stored and empty files, many small files and long names; and it stays close.
+#[test]
+fn the_size_bound_known_before_packing_is_never_below_the_package() {
+    use platform::builtin::package::max_package_bytes;
+    let tmp = temp_dir();
+    let dir = tmp.path().join("d");
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = |len: usize| -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    };
+    let long = "n".repeat(200);
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("noise.bin".into(), noise(3_000_000)),
+        ("noise.zip".into(), noise(1_000_000)),
+        ("empty.txt".into(), Vec::new()),
+        (format!("{long}/{long}.csv"), b"a,b\n".repeat(1000)),
+    ];
+    for i in 0..300 {
+        files.push((format!("small/{i}.json"), noise(i)));
+    }
+    for (path, bytes) in &files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let built = build(&[PackSource {
+        as_path: "out".into(),
+        source: Beneath::in_parent(&dir),
+    }]);
+    let written = (built.zip.len() + built.json.len() + built.csv.len()) as u64;
+    let bound = max_package_bytes(&built.summary.files, Path::new("package.zip"));
+    assert!(written <= bound, "{written} written, bound {bound}");
+    // The margins: 148 bytes of headers and 1 KiB of deflate a file, 1/2048 of the data.
+    let slack = 304 * (148 + 1024) + 4_000_000 / 2048 + 100_000;
+    assert!(bound - written < slack, "{written} written, bound {bound}");
+}

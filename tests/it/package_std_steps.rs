@@ -145,3 +145,68 @@ fn a_source_swapped_after_its_check_is_never_packed_and_the_step_is_refunded() {
         fx.integrity().unwrap();
     }
 }
+
+/// A package is its step's output, and a step may leave at most 4 GiB: package_std refuses
+/// bound outputs whose package could pass that (counted as if nothing compressed: the ZIP's
+/// headers, deflate's worst case and the manifests on top of the files) before it is
+/// charged, `input_invalid`, saying to split them. Here one 4 GiB output (sparse: it costs
+/// no disk), which its own step may leave, packed as a `.zip` (stored, so its package would
+/// hold all of it). Until 2026-12-04 the packaging step was charged, wrote a 4 GiB + 232
+/// bytes package, failed `outputs_too_large` (refunded), and did so again on every retry.
+#[test]
+fn a_package_that_could_pass_4_gib_is_refused_before_the_charge_saying_to_split_it() {
+    let fx = Fx::new();
+    fx.workorder(
+        "big",
+        "work_order_id: big
+steps:
+  - {step_id: make, module_id: sparse, kind: transform, inputs: {size_mib: 4096}}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs:
+        - {from_step: make, output_id: big, as_path: big.zip}
+  - step_id: ship
+    module_id: deliver_local
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+",
+    );
+    fx.topup(10, "r1");
+    let (_, sum, stderr) = fx.orchestrate(&[]);
+    let run = run_of(&sum, "big");
+    assert_eq!(
+        step_of(run, "make")["status"],
+        "COMPLETED",
+        "{run}\n{stderr}"
+    );
+    let pack = step_of(run, "pack");
+    assert_eq!(pack["status"], "FAILED", "{run}");
+    assert_eq!(pack["reason_slug"], "input_invalid", "{run}");
+    let message = pack["message"].as_str().unwrap();
+    assert_has(
+        message,
+        "the package would exceed 4 GiB, the most a step may leave",
+    );
+    assert_has(message, "1 file of 4294967296 bytes");
+    assert_has(
+        message,
+        "split bound_outputs across several package_std steps",
+    );
+    let charged: Vec<_> = fx
+        .records("billing.jsonl")
+        .into_iter()
+        .filter(|r| r["type"] == "SPEND")
+        .map(|r| r["step_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(charged, ["make"], "only make is charged");
+    assert_eq!(net_charge(&fx, "pack"), 0);
+    assert!(
+        !fx.path(&format!("{}/outputs/package.zip", step_dir(run, "pack")))
+            .exists(),
+        "nothing was packed"
+    );
+    assert_eq!(step_of(run, "ship")["status"], "SKIPPED", "{run}");
+}
