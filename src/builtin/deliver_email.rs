@@ -111,21 +111,11 @@ impl SmtpTls {
 pub fn deliver_email(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Beneath,
-    recipient: &str,
-    subject: &str,
+    mail: &Mail,
     deadline: &Deadline,
 ) -> Result<Receipt, StepFailure> {
     let any = |_: u64, _: &str| Ok(());
-    deliver_email_as_read(
-        settings,
-        credentials,
-        package_zip,
-        recipient,
-        subject,
-        deadline,
-        &any,
-    )
+    deliver_email_as_read(settings, credentials, mail, deadline, &any)
 }
 
 /// [`deliver_email`], the package's bytes as read (length, SHA-256) first handed to `as_read`,
@@ -134,9 +124,7 @@ pub fn deliver_email(
 pub fn deliver_email_as_read(
     settings: &SmtpSettings,
     credentials: Option<(String, String)>,
-    package_zip: &Beneath,
-    recipient: &str,
-    subject: &str,
+    mail: &Mail,
     deadline: &Deadline,
     as_read: &dyn Fn(u64, &str) -> Result<(), StepFailure>,
 ) -> Result<Receipt, StepFailure> {
@@ -148,12 +136,7 @@ pub fn deliver_email_as_read(
             .map(|(u, p)| vec![u.clone(), p.clone()])
             .unwrap_or_default(),
     );
-    let mail = Mail {
-        package_zip,
-        recipient,
-        subject,
-    };
-    send(settings, credentials, &mail, deadline, as_read).map_err(|mut failure| {
+    send(settings, credentials, mail, deadline, as_read).map_err(|mut failure| {
         failure.message = secrets.redact(&failure.message);
         failure
     })
@@ -234,7 +217,7 @@ pub fn precheck(
     }
     let file_name = attachment_name(&mail.package_zip.path());
     let stand_in = "0".repeat(64);
-    compose(&from, &to, mail.subject, &file_name, &stand_in, Vec::new())
+    compose(mail, &from, &to, &file_name, &stand_in, Vec::new())
         .map_err(StepFailure::input_invalid)?;
     Ok(Addresses { to, from })
 }
@@ -250,10 +233,12 @@ impl Implementation for DeliverEmail {
         let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())?;
         let set = credentials_from_secrets().is_some();
         let package_zip = s.package_zip().map_err(|f| f.message)?;
+        let delivery = s.delivery_id();
         let mail = Mail {
             package_zip: &package_zip,
             recipient: s.text("recipient_email"),
             subject: s.text("subject"),
+            delivery: &delivery,
         };
         precheck(&settings, set, &mail)
             .map(drop)
@@ -267,18 +252,16 @@ impl Implementation for DeliverEmail {
         let sent = s.package_zip().and_then(|zip| {
             let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
                 .map_err(StepFailure::input_invalid)?;
-            let (to, subject) = (s.text("recipient_email"), s.text("subject"));
+            let delivery = s.delivery_id();
+            let mail = Mail {
+                package_zip: &zip,
+                recipient: s.text("recipient_email"),
+                subject: s.text("subject"),
+                delivery: &delivery,
+            };
             let credentials = credentials_from_secrets();
             let as_read = |bytes: u64, sha256: &str| s.check_as_read("package_zip", bytes, sha256);
-            deliver_email_as_read(
-                &settings,
-                credentials,
-                &zip,
-                to,
-                subject,
-                &s.deadline,
-                &as_read,
-            )
+            deliver_email_as_read(&settings, credentials, &mail, &s.deadline, &as_read)
         });
         sent.map(Some).map_err(|f| match f.reason_slug {
             Failure::InputInvalid => StepFailure::delivery_failed(format!(
@@ -295,6 +278,10 @@ pub struct Mail<'a> {
     pub package_zip: &'a Beneath,
     pub recipient: &'a str,
     pub subject: &'a str,
+    /// Which delivery this is (a step's: `BuiltinStep::delivery_id`), the same for every
+    /// attempt of it: its Message-ID derives from it, so distinct deliveries of one package
+    /// to one address are distinct messages, and a re-send of one delivery is the same one.
+    pub delivery: &'a str,
 }
 
 fn send(
@@ -304,11 +291,7 @@ fn send(
     deadline: &Deadline,
     as_read: &dyn Fn(u64, &str) -> Result<(), StepFailure>,
 ) -> Result<Receipt, StepFailure> {
-    let Mail {
-        package_zip,
-        subject,
-        ..
-    } = *mail;
+    let package_zip = mail.package_zip;
     // Opened once, beneath its folder through no link; everything below reads this file.
     let mut file = package_zip
         .open_file()
@@ -336,7 +319,7 @@ fn send(
         envelope,
         raw,
         message_id,
-    } = compose(&from, &to, subject, &file_name, &sha256, data)
+    } = compose(mail, &from, &to, &file_name, &sha256, data)
         .map_err(|e| StepFailure::delivery_failed(format!("{e}; nothing was sent")))?;
 
     let transport = transport(settings, tls_params, credentials);
@@ -508,14 +491,15 @@ struct Composed {
 /// domain or sender than the checked ones, or a line fails [`check_lines`]. The one
 /// function for the precheck and the send, so the two accept exactly the same messages.
 fn compose(
+    mail: &Mail,
     from: &Mailbox,
     to: &Mailbox,
-    subject: &str,
     file_name: &str,
     sha256: &str,
     data: Vec<u8>,
 ) -> Result<Composed, String> {
-    let message_id = message_id(sha256, to, from, subject);
+    let subject = mail.subject;
+    let message_id = message_id(sha256, to, from, subject, mail.delivery);
     let message = build_message(from, to, subject, &message_id, file_name, sha256, data)?;
     let envelope = message.envelope().clone();
     let same_domain =
@@ -616,10 +600,16 @@ fn build_message(
         })
 }
 
-/// Derived from what is sent, so a re-send after a crash carries the same Message-ID and
-/// mail systems that de-duplicate on it show the message once.
-fn message_id(sha256: &str, to: &Mailbox, from: &Mailbox, subject: &str) -> String {
-    let key = format!("{sha256}\n{}\n{}\n{subject}", to.email, from.email);
+/// Derived from what is sent and from which delivery sends it (not its attempt), so a re-send
+/// of one delivery after a crash or a retry carries the same Message-ID, and mail systems
+/// that de-duplicate on it show it once; another delivery of the same package to the same
+/// address (another work order, tenant or run, each charged) is another message. Until
+/// 2026-12-04 the delivery was not in it, and a de-duplicating receiver dropped those.
+fn message_id(sha256: &str, to: &Mailbox, from: &Mailbox, subject: &str, delivery: &str) -> String {
+    let key = format!(
+        "{sha256}\n{}\n{}\n{subject}\n{delivery}",
+        to.email, from.email
+    );
     let digest = sha256_hex(key.as_bytes());
     format!("<{}@{}>", &digest[..32], from.email.domain())
 }
@@ -701,7 +691,14 @@ mod tests {
             ("s", long_name.as_str()),
             (&"A".repeat(3000), "package.zip"),
         ] {
-            let composed = compose(&from, &to, subject, name, "00", b".\r\n.\n".to_vec());
+            let zip = Beneath::new(".", name);
+            let mail = Mail {
+                package_zip: &zip,
+                recipient: "c@example.com",
+                subject,
+                delivery: "t\nw\n1\ns",
+            };
+            let composed = compose(&mail, &from, &to, name, "00", b".\r\n.\n".to_vec());
             assert!(
                 composed.is_ok(),
                 "{subject:.20} {name}: {:?}",

@@ -108,6 +108,15 @@ impl BuiltinStep<'_> {
         }
     }
 
+    /// Which delivery this step is: tenant, work order, run and step, one per line (IDs hold
+    /// no newline). Not the attempt: a retry or a re-send after a crash is the same delivery.
+    pub fn delivery_id(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.tenant_id, self.work_order_id, self.run, self.step.step_id
+        )
+    }
+
     /// The required `package_zip` input of a delivery.
     pub fn package_zip(&self) -> Result<Beneath, StepFailure> {
         self.input_file("package_zip")?

@@ -28,8 +28,8 @@ pub fn check(repo: &Repo, w: &Wo<'_>) -> Vec<Finding> {
 }
 
 /// A literal recipient, through `deliver_email::precheck` with the default SMTP settings and a
-/// stand-in package: only the recipient can fail it then (the profile's own settings, and
-/// the package, are checked before the charge as before).
+/// stand-in package and delivery: only the recipient can fail it then (the profile's own
+/// settings, and the package, are checked before the charge as before).
 fn recipient(w: &Wo<'_>, index: usize, step: &Step) -> Option<Finding> {
     let literal = |name: &str| match step.inputs.get(name) {
         Some(InputValue::Literal(serde_json::Value::String(s))) => Some(s.as_str()),
@@ -41,6 +41,7 @@ fn recipient(w: &Wo<'_>, index: usize, step: &Step) -> Option<Finding> {
         package_zip: &stand_in,
         recipient: to,
         subject: literal("subject").unwrap_or_default(),
+        delivery: "",
     };
     let refused = deliver_email::precheck(&SmtpSettings::default(), false, &mail).err()?;
     Some(w.finding(

@@ -7,6 +7,7 @@ use crate::support::fx::temp_dir;
 use crate::support::smtp;
 
 use platform::beneath::Beneath;
+use platform::builtin::deliver_email::Mail;
 use platform::builtin::{
     deliver_email, Deadline, Receipt, SmtpSettings, SmtpTls, StepFailure, EMAIL_MAX_PACKAGE_BYTES,
 };
@@ -57,6 +58,26 @@ fn step_deadline() -> Deadline {
     Deadline::after(600)
 }
 
+/// The delivery every test here is (a step's identity: tenant, work order, run, step).
+const DELIVERY: &str = "t1\nmail\n1\nsend";
+
+/// `deliver_email` of the package at `zip` to `to` under `subject`, as delivery DELIVERY.
+fn deliver(
+    settings: &SmtpSettings,
+    creds: Option<(String, String)>,
+    zip: &Path,
+    to: &str,
+    subject: &str,
+) -> Result<Receipt, StepFailure> {
+    let mail = Mail {
+        package_zip: &at(zip),
+        recipient: to,
+        subject,
+        delivery: DELIVERY,
+    };
+    deliver_email(settings, creds, &mail, &step_deadline())
+}
+
 /// Deliver a fresh package of `len` noise bytes to RECIPIENT with `settings`.
 fn send(
     settings: &SmtpSettings,
@@ -66,7 +87,7 @@ fn send(
     let tmp = temp_dir();
     let zip = package(tmp.path(), len);
     let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
-    deliver_email(settings, creds, &at(&zip), RECIPIENT, "x", &step_deadline())
+    deliver(settings, creds, &zip, RECIPIENT, "x")
 }
 
 /// A sink that offers STARTTLS with a certificate of a fresh test CA (and takes AUTH for
@@ -104,15 +125,8 @@ fn a_package_one_byte_under_the_cap_arrives_intact() {
     let zip = package(tmp.path(), len);
     let expected_sha = sha256_hex(&std::fs::read(&zip).unwrap());
 
-    let receipt = deliver_email(
-        &plain(sink.port),
-        None,
-        &at(&zip),
-        RECIPIENT,
-        "Your deliverable",
-        &step_deadline(),
-    )
-    .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+    let receipt = deliver(&plain(sink.port), None, &zip, RECIPIENT, "Your deliverable")
+        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
 
     assert_eq!(receipt.provider, "email");
     assert_eq!(
@@ -172,15 +186,8 @@ fn a_package_at_the_cap_fails_before_any_connection() {
         .set_len(EMAIL_MAX_PACKAGE_BYTES)
         .unwrap();
 
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &at(&zip),
-        RECIPIENT,
-        "too big",
-        &step_deadline(),
-    )
-    .expect_err("at the cap");
+    let failure =
+        deliver(&plain(sink.port), None, &zip, RECIPIENT, "too big").expect_err("at the cap");
 
     assert_eq!(failure.reason_slug, "package_too_large_for_email");
     for needle in [
@@ -343,15 +350,8 @@ fn bad_addresses_are_input_invalid_before_connecting() {
     let sink = SmtpSink::start(SinkOptions::default());
     let tmp = temp_dir();
     let zip = package(tmp.path(), 1_000);
-    let failure = deliver_email(
-        &plain(sink.port),
-        None,
-        &at(&zip),
-        "not an address",
-        "x",
-        &step_deadline(),
-    )
-    .expect_err("bad recipient");
+    let failure =
+        deliver(&plain(sink.port), None, &zip, "not an address", "x").expect_err("bad recipient");
     assert_eq!(failure.reason_slug, "input_invalid");
     assert_has(&failure.message, "not an address");
 
@@ -402,15 +402,8 @@ fn a_long_package_name_is_delivered_under_its_own_name() {
         let tmp = temp_dir();
         let zip = tmp.path().join(name);
         std::fs::write(&zip, noise(2_000)).unwrap();
-        let receipt = deliver_email(
-            &plain(sink.port),
-            None,
-            &at(&zip),
-            RECIPIENT,
-            "x",
-            &step_deadline(),
-        )
-        .unwrap_or_else(|f| panic!("{name}: {f}\nsink stderr:\n{}", sink.stderr()));
+        let receipt = deliver(&plain(sink.port), None, &zip, RECIPIENT, "x")
+            .unwrap_or_else(|f| panic!("{name}: {f}\nsink stderr:\n{}", sink.stderr()));
         assert_eq!(receipt.bytes, 2_000);
     }
     let messages = sink.messages();
@@ -440,15 +433,8 @@ fn a_subject_with_a_very_long_word_is_delivered_unchanged() {
     for subject in &subjects {
         let tmp = temp_dir();
         let zip = package(tmp.path(), 1_000);
-        deliver_email(
-            &plain(sink.port),
-            None,
-            &at(&zip),
-            RECIPIENT,
-            subject,
-            &step_deadline(),
-        )
-        .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
+        deliver(&plain(sink.port), None, &zip, RECIPIENT, subject)
+            .unwrap_or_else(|f| panic!("{f}\nsink stderr:\n{}", sink.stderr()));
     }
     let messages = sink.messages();
     assert_eq!(messages.len(), subjects.len());
@@ -476,12 +462,16 @@ fn bytes_refused_as_read_are_never_sent() {
         *seen.borrow_mut() = Some((bytes, sha256.to_string()));
         Err(StepFailure::module_failed("not as recorded"))
     };
+    let mail = Mail {
+        package_zip: &at(&zip),
+        recipient: RECIPIENT,
+        subject: "x",
+        delivery: DELIVERY,
+    };
     let failure = platform::builtin::deliver_email_as_read(
         &plain(sink.port),
         None,
-        &at(&zip),
-        RECIPIENT,
-        "x",
+        &mail,
         &step_deadline(),
         &as_read,
     )

@@ -372,3 +372,85 @@ fn a_tarpitting_server_ends_the_step_at_its_timeout_and_it_is_refunded() {
         assert_eq!(tarpit.messages(), taken, "{mode:?}");
     }
 }
+
+/// One package (gen's data.json, packed) mailed to one address with the default subject.
+const SAME_PACKAGE: &str = "steps:
+  - {step_id: make, module_id: gen, kind: transform, inputs: {text: a b}}
+  - step_id: pack
+    module_id: package_std
+    kind: packaging
+    inputs:
+      bound_outputs: [{from_step: make, output_id: data_json, as_path: data.json}]
+  - step_id: send
+    module_id: deliver_email
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+      recipient_email: client@example.com
+";
+
+/// The Message-ID is the delivery's: two work orders of one tenant and one of another
+/// tenant, each charged, mail the same package to the same address and get three
+/// Message-IDs (and three receipt object_ids: aiosmtpd names no queue id), so a receiver
+/// that de-duplicates on it shows all three; the delivery re-sent after a crash between the
+/// send and its outcome carries its first Message-ID, so such a receiver shows it once.
+/// Until 2026-12-04 the ID was derived from the package, recipient, sender and subject only:
+/// all four messages had one Message-ID.
+#[test]
+fn each_delivery_has_its_own_message_id_and_a_resend_keeps_it() {
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    let fx = Fx::new();
+    profile(&fx, sink.port, "none");
+    fx.add_tenant("t2");
+    fx.workorder("a", &format!("work_order_id: a\n{SAME_PACKAGE}"));
+    fx.fund("t1", 50, "r1");
+    fx.fund("t2", 50, "r1");
+    // make, pack, send: the crash comes after the third module, the send, before its outcome.
+    let crashed = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "after_module@3")],
+    );
+    assert!(!crashed.status.success(), "the failpoint aborts the pass");
+    assert_eq!(sink.messages().len(), 1, "{}", sink.stderr());
+    fx.workorder("b", &format!("work_order_id: b\n{SAME_PACKAGE}"));
+    fx.workorder_for("t2", "a", &format!("work_order_id: a\n{SAME_PACKAGE}"));
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+
+    let receipts = fx.of_type("evidence.jsonl", "delivery_receipt");
+    assert_eq!(receipts.len(), 3, "{receipts:?}");
+    let package = receipts[0]["sha256"].as_str().unwrap();
+    assert!(
+        receipts.iter().all(|r| r["sha256"] == package),
+        "one package"
+    );
+    let id_of = |tenant: &str, wo: &str| {
+        let r = receipts
+            .iter()
+            .find(|r| r["tenant_id"] == tenant && r["work_order_id"] == wo)
+            .unwrap_or_else(|| panic!("no receipt for {tenant}/{wo}: {receipts:?}"));
+        r["object_id"].as_str().unwrap().to_string()
+    };
+    let ids = [id_of("t1", "a"), id_of("t1", "b"), id_of("t2", "a")];
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+
+    let sent: Vec<String> = sink
+        .messages()
+        .iter()
+        .map(|m| smtp::header(&m.eml, "Message-ID").unwrap())
+        .collect();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    let times = |id: &str| sent.iter().filter(|s| *s == id).count();
+    assert_eq!(
+        times(&ids[0]),
+        2,
+        "t1/a, sent again after the crash: {sent:?}"
+    );
+    assert_eq!(times(&ids[1]), 1, "{sent:?}");
+    assert_eq!(times(&ids[2]), 1, "{sent:?}");
+    assert_eq!(
+        sent[0], ids[0],
+        "the first send, before the crash, was t1/a's"
+    );
+}
