@@ -42,6 +42,8 @@ struct Rendered<'a> {
     heads_uploaded: bool,
     restored: &'a Option<String>,
     audit_key: &'a Option<String>,
+    /// The notes printed on stderr: an interrupted pull finished, temp files removed.
+    notes: &'a [String],
     #[serde(skip)]
     direction: Direction,
     #[serde(skip)]
@@ -63,6 +65,7 @@ impl<'a> Rendered<'a> {
             heads_uploaded: o.heads_uploaded,
             restored: &o.restored,
             audit_key: &o.audit_key,
+            notes: &o.notes,
             direction,
             outcome: o,
         }
@@ -70,6 +73,10 @@ impl<'a> Rendered<'a> {
 }
 
 impl View for Rendered<'_> {
+    fn notes(&self) -> Vec<String> {
+        self.notes.to_vec()
+    }
+
     fn text(&self) -> String {
         let o = self.outcome;
         let mut text = headline(self.direction, o);

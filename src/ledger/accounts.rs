@@ -421,7 +421,7 @@ fn ended(
                 n.run_id,
                 n.describe(),
                 if shortfall {
-                    ", or a `platform ledger merge` into this directory stopped between replacing evidence.jsonl and billing.jsonl (then run the same merge again)"
+                    ", or a `platform ledger merge` into this directory stopped between replacing evidence.jsonl and billing.jsonl (then run the same merge again), or a `platform state pull` stopped while moving files into place (then the next writer, or the same pull, finishes it)"
                 } else {
                     ""
                 }

@@ -85,6 +85,11 @@ impl Files {
     /// files are re-read before the next group).
     pub(crate) fn commit(&mut self, group: &[Pending]) -> Result<Committed> {
         let mut st = Staging::default();
+        // A pull that stopped while moving files in since this writer opened: re-read them
+        // once the move is finished (`load_locked` finishes it).
+        if super::install::pending(&self.dir) {
+            self.poisoned = true;
+        }
         if self.poisoned {
             let (files, r) = load_locked(&self.dir)?;
             self.files = files;

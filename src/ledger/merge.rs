@@ -53,7 +53,7 @@ struct Line {
 /// a SPEND its run's `run_started`); what they need of the files after it (a `run_ended`'s
 /// charges, an audit record's own record) is a shortfall (`Damage::shortfall`) that a crash
 /// between two renames may leave, and running the same merge again completes it.
-const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
+pub(crate) const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
 
 /// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay
 /// byte-identical; records of the segments (sorted by path) whose keys the target lacks are

@@ -11,6 +11,7 @@ mod check;
 mod commit;
 mod cross;
 mod file;
+pub mod install;
 mod key;
 mod keyset;
 mod line;
@@ -56,6 +57,8 @@ pub enum RepairKind {
     TornTail,
     /// Added the audit record a privileged record lacked (a crash between the two writes).
     AuditAdded,
+    /// Moved into place the files a `state pull` had staged when it stopped (`install`).
+    InstallFinished,
 }
 
 /// A repair a writer made before appending; every command that writes reports these.
@@ -101,6 +104,11 @@ impl std::fmt::Display for Repair {
                 f,
                 "repaired {}: added line {}, the audit record of {}",
                 self.file, self.from_line, self.reason
+            ),
+            RepairKind::InstallFinished => write!(
+                f,
+                "repaired {}: an interrupted `platform state pull` had staged its files in {}; moved into place: {}",
+                self.file, install::INSTALL_DIR, self.reason
             ),
         }
     }

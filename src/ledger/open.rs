@@ -43,6 +43,9 @@ fn load_locked_with(
     dir: &Path,
     shortfalls: bool,
 ) -> Result<(Vec<FileState>, Vec<Repair>, Vec<Damage>)> {
+    // An interrupted `state pull` is finished before anything is read: its files are the
+    // verified release, and appending to half of them would strand both.
+    let finished = super::install::finish_as_repair(dir)?;
     let mut scanned = Vec::new();
     for s in Stream::ALL {
         scanned.push(scan_as_is(dir, s)?);
@@ -61,7 +64,7 @@ fn load_locked_with(
     }
     let mut created = false;
     let mut files = Vec::new();
-    let mut repairs = Vec::new();
+    let mut repairs: Vec<Repair> = finished.into_iter().collect();
     for (stream, s) in Stream::ALL.into_iter().zip(scanned) {
         created |= !dir.join(stream.file_name()).exists();
         let mut f = open_for_append(dir, stream, s.scan, s.changed)?;

@@ -459,3 +459,103 @@ fn the_state_release_is_found_behind_thousands_of_newer_releases_or_the_lookup_f
     w.state("pull", "fresh", &[]).success();
     assert_eq!(w.balance("fresh"), 105);
 }
+
+/// `state pull` into `a` (whose last pull is older than the release), killed by the failpoint
+/// `ledger_install_moved@n` after the n-th file moved into place (1 audit.jsonl, 2
+/// evidence.jsonl, 3 billing.jsonl, 4 the pull record): the ledger files the release holds.
+fn pull_killed_at(n: u32) -> (World, Vec<(String, Vec<u8>)>) {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "INV-0");
+    w.state("push", "a", &[]).success();
+    w.state("pull", "b", &[]).success();
+    w.seed("b");
+    w.state("push", "b", &[]).success();
+    let release = w.remote_all();
+    let out = w
+        .command()
+        .args(["state", "pull", "--runtime-profile", "profile.yml"])
+        .arg("--billing-state-dir")
+        .arg(w.dir("a"))
+        .env("PLATFORM_FAILPOINT", format!("ledger_install_moved@{n}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "@{n}: the pull was not stopped");
+    assert_has(&text(&out.stderr), "failpoint ledger_install_moved");
+    assert!(w.dir("a/.ledger-install").is_dir(), "@{n}");
+    (w, release)
+}
+
+/// Every ledger file of `dir` is the release's `release` file, byte for byte.
+fn holds_release(w: &World, dir: &str, release: &[(String, Vec<u8>)], label: &str) {
+    for (name, bytes) in release {
+        assert_eq!(
+            &std::fs::read(w.dir(dir).join(name)).unwrap(),
+            bytes,
+            "{label}: {dir}/{name}"
+        );
+    }
+}
+
+/// Until 2026-12-04 a `state pull` killed while it renamed the release's files into place
+/// (or before it wrote its pull record) left a directory that, once a writer had appended,
+/// could neither pull ("would overwrite local records") nor push ("someone pushed since your
+/// pull", when nobody had); killed between two renames, the next writer added an audit record
+/// of its own to a release's TOPUP, or every command called the charges forged. Now the pull
+/// stages everything (files, heads, its record), then moves the folder in one rename, and the
+/// next writer, pull or push finishes the move: a plain re-run recovers, nothing is lost.
+#[test]
+fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() {
+    for n in 1..=4 {
+        let label = format!("ledger_install_moved@{n}");
+        // The next writer finishes the move, then appends; the push that follows is accepted
+        // and a fresh pull gets every record.
+        let (w, release) = pull_killed_at(n);
+        if n == 2 {
+            // evidence.jsonl is the release's, billing.jsonl not yet: a reader says what
+            // finishes it.
+            let out =
+                w.fx.run(&["integrity-validate", "--billing-state-dir", "a"]);
+            assert_has(
+                &format!("{}{}", out.stdout_text(), out.stderr_text()),
+                "`platform state pull` stopped while moving files into place",
+            );
+        }
+        let topup = w.try_topup("a", 5, "AFTER");
+        let stderr = text(&topup.stderr);
+        assert_has(
+            &stderr,
+            "an interrupted `platform state pull` had staged its files",
+        );
+        topup.expect_ok();
+        assert!(!w.dir("a/.ledger-install").exists(), "{label}");
+        w.state("push", "a", &[]).success();
+        w.state("pull", "fresh", &[]).success();
+        let billing = std::fs::read(w.dir("fresh/billing.jsonl")).unwrap();
+        assert_eq!(billing, std::fs::read(w.dir("a/billing.jsonl")).unwrap());
+        let references: Vec<String> = records(&billing)
+            .iter()
+            .filter(|r| r["type"] == "TOPUP")
+            .map(|r| r["reference"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(references, ["INV-0", "INV-1", "INV-2", "AFTER"], "{label}");
+        for (name, bytes) in &release {
+            let now = std::fs::read(w.dir("fresh").join(name)).unwrap();
+            assert!(now.starts_with(bytes), "{label}: {name} lost records");
+        }
+        w.fx.run(&["integrity-validate", "--billing-state-dir", "fresh"])
+            .expect_ok();
+
+        // Or the same pull again: it finishes the move and says so.
+        let (w, release) = pull_killed_at(n);
+        let out = w.state("pull", "a", &[]).success();
+        assert_has(
+            &text(&out.get_output().stderr),
+            "an interrupted `platform state pull`",
+        );
+        holds_release(&w, "a", &release, &label);
+        assert!(!w.dir("a/.ledger-install").exists(), "{label}");
+        w.topup("a", 5, "AFTER");
+        w.state("push", "a", &[]).success();
+    }
+}

@@ -85,6 +85,8 @@ pub struct StateOutcome {
     pub restored: Option<String>,
     /// The idempotency key of the audit record this command appended, if any.
     pub audit_key: Option<String>,
+    /// What was found and dealt with first: an interrupted pull finished, temp files removed.
+    pub notes: Vec<String>,
 }
 
 /// The ledger's lock on `dir`, held while a pull or push reads the local files and replaces
@@ -107,6 +109,19 @@ pub(crate) fn lock_ledger(dir: &Path) -> Result<DirLock> {
             said = true;
         }
     })
+}
+
+/// Finish a pull that stopped while moving its files into place (the caller holds the
+/// lock): its files verified before the move began, so the move is completed, not redone.
+pub(super) fn finish_interrupted_pull(dir: &Path) -> Result<Vec<String>> {
+    let Some(moved) = crate::ledger::install::finish(dir)? else {
+        return Ok(Vec::new());
+    };
+    Ok(vec![format!(
+        "note: an interrupted `platform state pull` into {} had verified and staged its files; moved into place: {}",
+        dir.display(),
+        crate::ledger::install::moved_list(&moved)
+    )])
 }
 
 /// Append the allowed audit record of `what` to `dir`'s audit.jsonl; returns its key. The

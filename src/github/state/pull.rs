@@ -83,6 +83,7 @@ fn pull_into(
 ) -> Result<StateOutcome> {
     // From reading what was pulled before to recording this pull: see `lock_ledger`.
     let lock = lock_ledger(dir)?;
+    let notes = super::finish_interrupted_pull(dir)?;
     let previous = read_pulled(dir, client)?;
     let snap = Snapshot::read(client, previous.as_ref().and_then(|p| p.release_id))?;
     if let Some((name, a)) = snap.incomplete() {
@@ -111,7 +112,10 @@ fn pull_into(
         })
         .map_err(|e| refused(client, dir, e))?;
     let (signing, audit_of, moved) = match verdict {
-        Verdict::KeepLocal { signing } => (signing, None, false),
+        Verdict::KeepLocal { signing } => {
+            drop(staging);
+            (signing, None, false)
+        }
         Verdict::Accept {
             signing,
             heads_json,
@@ -121,11 +125,10 @@ fn pull_into(
                 signing: &signing,
                 heads_json: heads_json.as_deref(),
             };
-            commit(client, dir, staging.path(), &snap, &plan, accepted)?;
+            commit(client, dir, staging, &snap, &plan, accepted)?;
             (signing, audit, true)
         }
     };
-    drop(staging);
     // The audit record's writer takes the lock itself.
     drop(lock);
     let audit_key = match (audit_of, &opts.adopt_unsigned_by) {
@@ -134,7 +137,9 @@ fn pull_into(
         }
         _ => None,
     };
-    outcome(client, dir, &snap, &plan, signing, audit_key, moved)
+    let mut done = outcome(client, dir, &snap, &plan, signing, audit_key, moved)?;
+    done.notes = notes;
+    Ok(done)
 }
 
 /// Decide every file before writing anything: a local file is replaced only when it holds
@@ -495,11 +500,15 @@ struct Accepted<'a> {
     heads_json: Option<&'a [u8]>,
 }
 
-/// Move the verified files into place, then heads.json and the pull record.
+/// Move the verified files into place with heads.json and the pull record, as one install
+/// (`ledger::install`): everything goes into the staging folder first, which becomes the
+/// install folder in one rename; a crash after that leaves a move that the next writer,
+/// pull or push finishes (until 2026-12-04 a pull killed between its renames left a
+/// directory that could neither pull nor push once a writer had run).
 fn commit(
     client: &GithubClient,
     dir: &Path,
-    staging: &Path,
+    staging: tempfile::TempDir,
     snap: &Snapshot,
     plan: &[Planned],
     accepted: Accepted<'_>,
@@ -514,13 +523,24 @@ fn commit(
                 ..
             }
     );
-    install(dir, staging, plan, accepted.heads_json)?;
+    let staged = staging.path();
     let mut heads = BTreeMap::new();
-    for name in STATE_FILES {
-        heads.insert(name.to_string(), head_of_file(&dir.join(name))?);
+    for p in plan {
+        heads.insert(p.name.to_string(), head_of_file(&staged.join(p.name))?);
+        if p.download.is_none() {
+            // The local file already holds these bytes (staged for verification only).
+            remove_staged(&staged.join(p.name))?;
+        }
+    }
+    let heads_path = dir.join(HEADS_FILE);
+    match accepted.heads_json {
+        Some(bytes) => crate::atomic::write_atomic(&staged.join(HEADS_FILE), bytes, true)?,
+        // Before the install: a crash in between leaves the old files without heads, which
+        // the pull run again replaces.
+        None => remove_staged(&heads_path)?,
     }
     write_pulled(
-        dir,
+        staged,
         &PulledState {
             repository: client.repository().to_string(),
             tag: snap.tag.clone(),
@@ -530,22 +550,18 @@ fn commit(
             pending_push: None,
             accepted_without_heads,
         },
-    )
+    )?;
+    // From here the folder is the install's: no longer removed when dropped.
+    let staged = staging.keep();
+    crate::ledger::install::install(dir, &staged)?;
+    Ok(())
 }
 
-/// Move the downloads into place, then heads.json (written, or removed when none verified).
-fn install(dir: &Path, staging: &Path, plan: &[Planned], heads_json: Option<&[u8]>) -> Result<()> {
-    for p in plan.iter().filter(|p| p.download.is_some()) {
-        let dest = dir.join(p.name);
-        std::fs::rename(staging.join(p.name), &dest).map_err(|e| Error::io(&dest, &e))?;
-    }
-    let heads_path = dir.join(HEADS_FILE);
-    match heads_json {
-        Some(bytes) => crate::atomic::write_atomic(&heads_path, bytes, true),
-        None => match std::fs::remove_file(&heads_path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&heads_path, &e)),
-            _ => Ok(()),
-        },
+/// Remove a file if it is there.
+fn remove_staged(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, &e)),
+        _ => Ok(()),
     }
 }
 
@@ -584,5 +600,6 @@ fn outcome(
         heads_uploaded: false,
         restored: None,
         audit_key,
+        notes: Vec::new(),
     })
 }

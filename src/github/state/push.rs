@@ -41,6 +41,7 @@ pub fn push_state(
     let signer = signer_for(trust, opts)?;
     // From verifying the local files to recording the push: see `lock_ledger`.
     let mut lock = lock_ledger(dir)?;
+    let notes = super::finish_interrupted_pull(dir)?;
     let mut previous = read_pulled(dir, client)?;
     let what = format!("the local state in {}", dir.display());
     let mut report = heads::verify_chains(dir, &what).map_err(|e| refused(client, e))?;
@@ -69,6 +70,7 @@ pub fn push_state(
     let mut pushed = upload_files(client, dir, &snap, previous)?;
     pushed.outcome.restored = restored;
     pushed.outcome.audit_key = audit_key;
+    pushed.outcome.notes = notes;
     crate::failpoint::hit("state_push_before_heads");
     if let Some(release) = &pushed.release {
         let (signing, uploaded) = match signer {
@@ -446,6 +448,7 @@ fn upload_files(
         heads_uploaded: false,
         restored: None,
         audit_key: None,
+        notes: Vec::new(),
     };
     Ok(Pushed {
         outcome,

@@ -1,0 +1,101 @@
+//! Replacing a billing-state directory's files with staged ones (`state pull`) so that a crash leaves a move to finish, never a half-replaced ledger: the complete folder is renamed to [`INSTALL_DIR`] in one step, then its files into place; whoever next holds the directory's lock finishes a move that was interrupted.
+use super::file::sync_dir;
+use super::merge::REPLACE_ORDER;
+use super::{Repair, RepairKind, Stream};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// The staged folder once it is complete: its presence means "move my files into place".
+pub const INSTALL_DIR: &str = ".ledger-install";
+
+/// Move the files of `staged` (a complete folder inside `dir`, regular files only) into
+/// `dir`: the ledger files in [`REPLACE_ORDER`] (a crash between two renames leaves what the
+/// rules across files accept, as after a merge), then the others in name order, names
+/// starting with a dot last (the caller's record that the install happened). The caller
+/// holds the directory's ledger lock, and finished any earlier install ([`finish`]).
+pub fn install(dir: &Path, staged: &Path) -> Result<Vec<String>> {
+    let pending = dir.join(INSTALL_DIR);
+    std::fs::rename(staged, &pending).map_err(|e| Error::io(&pending, &e))?;
+    sync_dir(dir)?;
+    Ok(finish(dir)?.unwrap_or_default())
+}
+
+/// Finish an install a crash interrupted (the caller holds the lock): the names moved, or
+/// None when none was pending (one `stat`).
+pub fn finish(dir: &Path) -> Result<Option<Vec<String>>> {
+    let pending = dir.join(INSTALL_DIR);
+    match std::fs::symlink_metadata(&pending) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&pending, &e)),
+        Ok(m) if !m.file_type().is_dir() => return Err(not_ours(&pending, "is not a folder")),
+        Ok(_) => {}
+    }
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&pending).map_err(|e| Error::io(&pending, &e))? {
+        let entry = entry.map_err(|e| Error::io(&pending, &e))?;
+        let path = entry.path();
+        // Not followed: a link or folder here is nothing an install staged.
+        let kind = entry.file_type().map_err(|e| Error::io(&path, &e))?;
+        let name = entry.file_name().into_string().ok();
+        match name {
+            Some(name) if kind.is_file() => names.push(name),
+            _ => return Err(not_ours(&path, "is not a regular file an install staged")),
+        }
+    }
+    names.sort_by_key(|n| order_of(n));
+    for name in &names {
+        let to = dir.join(name);
+        std::fs::rename(pending.join(name), &to).map_err(|e| Error::io(&to, &e))?;
+        crate::failpoint::hit("ledger_install_moved");
+    }
+    sync_dir(dir)?;
+    std::fs::remove_dir(&pending).map_err(|e| Error::io(&pending, &e))?;
+    Ok(Some(names))
+}
+
+/// Whether an install is pending (a writer that opened before it re-reads the files).
+pub(crate) fn pending(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(INSTALL_DIR)).is_ok()
+}
+
+/// [`finish`] as a writer reports it.
+pub(crate) fn finish_as_repair(dir: &Path) -> Result<Option<Repair>> {
+    let Some(names) = finish(dir)? else {
+        return Ok(None);
+    };
+    Ok(Some(Repair {
+        kind: RepairKind::InstallFinished,
+        file: dir.display().to_string(),
+        stream: Stream::Billing,
+        from_line: 0,
+        lines_removed: 0,
+        bytes_removed: 0,
+        reason: moved_list(&names),
+    }))
+}
+
+/// The names moved, for a note.
+pub fn moved_list(names: &[String]) -> String {
+    match names {
+        [] => "nothing was left to move".into(),
+        _ => names.join(", "),
+    }
+}
+
+/// Ledger files first (in their replace order), then the rest, dot files last.
+fn order_of(name: &str) -> (usize, bool, String) {
+    let ledger = REPLACE_ORDER
+        .iter()
+        .position(|s| s.file_name() == name)
+        .unwrap_or(REPLACE_ORDER.len());
+    (ledger, name.starts_with('.'), name.to_string())
+}
+
+fn not_ours(path: &Path, what: &str) -> Error {
+    let at = path.display().to_string();
+    Error::failure(format!(
+        "{at} {what}: it stops the files of an interrupted `platform state pull` from being moved into place"
+    ))
+    .at(at)
+    .help("nothing but the platform writes there: remove that entry (or the whole folder, then run `platform state pull` again)")
+}
