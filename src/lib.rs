@@ -28,6 +28,7 @@ pub mod integrity;
 pub mod job_summary;
 pub mod known_ids;
 pub mod ledger;
+pub mod leftovers;
 pub mod orchestrator;
 pub mod output;
 pub mod output_digest;

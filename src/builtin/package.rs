@@ -465,6 +465,11 @@ fn worst_size(name: &str, size: u64) -> u64 {
     }
 }
 
+/// A ZIP being written, beside the path it is renamed to (`publish` removes those a killed
+/// run left in its dist directory).
+pub const ZIP_TEMP: crate::leftovers::Leftover<'static> =
+    crate::leftovers::Leftover::file(".package-", ".tmp");
+
 /// Each planned name moves into its manifest entry once the ZIP writer has its own copy.
 fn write_zip(
     sources: &[PackSource],
@@ -474,8 +479,8 @@ fn write_zip(
 ) -> Result<(Vec<ManifestEntry>, u64, String)> {
     let dir = parent_dir(zip_path);
     let tmp = tempfile::Builder::new()
-        .prefix(".package-")
-        .suffix(".tmp")
+        .prefix(ZIP_TEMP.prefix)
+        .suffix(ZIP_TEMP.suffix)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, &e))?;
     let zip_err = |e: &dyn std::fmt::Display| {

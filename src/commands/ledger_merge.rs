@@ -89,7 +89,8 @@ impl View for Merged<'_> {
     }
 }
 
-/// The repairs made to the target, then each torn tail left out of a segment.
+/// Temp files of an interrupted merge removed, the repairs made to the target, then each torn
+/// tail left out of a segment.
 fn notes(report: &MergeReport) -> Vec<String> {
     let repairs = report.repairs.iter().map(|r| format!("note: {r}"));
     let skipped = report.skipped.iter().map(|t| {
@@ -102,5 +103,11 @@ fn notes(report: &MergeReport) -> Vec<String> {
             t.file, t.bytes, t.message
         )
     });
-    repairs.chain(skipped).collect()
+    report
+        .leftovers
+        .iter()
+        .cloned()
+        .chain(repairs)
+        .chain(skipped)
+        .collect()
 }

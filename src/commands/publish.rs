@@ -54,7 +54,8 @@ impl View for PublishReport {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.repairs.iter().map(|r| format!("note: {r}")).collect()
+        let repairs = self.repairs.iter().map(|r| format!("note: {r}"));
+        self.leftovers.iter().cloned().chain(repairs).collect()
     }
 
     fn summary(&self) -> Option<String> {

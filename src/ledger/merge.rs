@@ -37,6 +37,8 @@ pub struct MergeReport {
     /// Interrupted writes at the end of segment files (a shard that crashed mid-write):
     /// not merged, and left in the segment as they are, in the order they were met.
     pub skipped: Vec<TornTail>,
+    /// The note on temp files an interrupted merge left in `into`, removed first.
+    pub leftovers: Option<String>,
 }
 
 struct Line {
@@ -71,6 +73,9 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     }
     crate::folder::create(into, "--into")?;
     let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
+    // A merge killed before its renames left its temp files; only a merge makes them, under
+    // this lock, so none is in use.
+    let leftovers = crate::leftovers::remove(into, &[MERGE_TEMP], "platform ledger merge");
     // Runs billing.jsonl holds less of than their run_ended states are what this merge
     // interrupted between its renames leaves: its result must add up (checked below).
     let (mut files, repairs, shortfalls) = load_locked_for_merge(into)?;
@@ -122,6 +127,7 @@ pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
         files: report_files,
         repairs,
         skipped,
+        leftovers,
     })
 }
 
@@ -490,11 +496,15 @@ fn merged_lines<'a>(f: &'a FileState, out: &'a Output) -> Lines<'a> {
     Lines::staged(&f.file, &out.bytes, f.scan.head.offset)
 }
 
+/// A merged file before its rename into place.
+const MERGE_TEMP: crate::leftovers::Leftover<'static> =
+    crate::leftovers::Leftover::file(".merge-", "");
+
 /// The target's current bytes plus `extra`, flushed, in a temp file beside it.
 fn write_temp(dir: &Path, path: &Path, extra: &[u8]) -> Result<tempfile::NamedTempFile> {
     let io = |e: std::io::Error| Error::io(path, &e);
     let mut temp = tempfile::Builder::new()
-        .prefix(".merge-")
+        .prefix(MERGE_TEMP.prefix)
         .tempfile_in(dir)
         .map_err(io)?;
     let mut src = std::fs::File::open(path).map_err(io)?;

@@ -58,6 +58,9 @@ pub struct PublishReport {
     /// What the ledger repaired on the way (reported as notes).
     #[serde(skip)]
     pub repairs: Vec<Repair>,
+    /// Notes on temp files a killed publish left in the dist directory, removed first.
+    #[serde(skip)]
+    pub leftovers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +95,7 @@ pub fn publish(repo: &Path, opts: &Options<'_>) -> Result<PublishReport> {
             w.waited.as_secs_f64()
         ))
     })?;
+    let leftovers = dist_leftovers(&p.dist_dir);
     let (mut ledger, repairs) = Ledger::open(&p.state_dir)?;
     let outcome = (|| {
         let view = LedgerView::load(&p.state_dir)?;
@@ -110,7 +114,32 @@ pub fn publish(repo: &Path, opts: &Options<'_>) -> Result<PublishReport> {
         )
     })()
     .map_err(|e| Repair::reported_in(e, &repairs))?;
-    Ok(PublishReport::new(outcome, &p, opts.stage_only, repairs))
+    let mut report = PublishReport::new(outcome, &p, opts.stage_only, repairs);
+    report.leftovers = leftovers;
+    Ok(report)
+}
+
+/// Remove the ZIPs and SHA256SUMS a killed publish left half-written in `dist` and its
+/// `r<run>` folders (the only places it writes; a link there is not followed), under the
+/// publish lock; the notes.
+fn dist_leftovers(dist: &Path) -> Vec<String> {
+    let temps = [crate::builtin::package::ZIP_TEMP, super::sums::SUMS_TEMP];
+    let mut folders = vec![dist.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dist) {
+        let runs = entries.flatten().filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let numbered = name
+                .strip_prefix('r')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            numbered && e.file_type().is_ok_and(|t| t.is_dir())
+        });
+        folders.extend(runs.map(|e| e.path()));
+    }
+    folders
+        .iter()
+        .filter_map(|f| crate::leftovers::remove(f, &temps, "platform publish"))
+        .collect()
 }
 
 /// IAM first: every denial is audited, whatever else is wrong with the request, and
@@ -208,6 +237,7 @@ impl PublishReport {
             since: p.since.is_some(),
             dist_dir: p.dist_dir.clone(),
             repairs,
+            leftovers: Vec::new(),
         }
     }
 

@@ -24,11 +24,18 @@ pub fn render<N: AsRef<str>, S: AsRef<str>>(entries: &[(N, S)]) -> String {
     out
 }
 
+/// SHA256SUMS before its rename into place.
+pub const SUMS_TEMP: crate::leftovers::Leftover<'static> =
+    crate::leftovers::Leftover::file(".SHA256SUMS-", "");
+
 /// Write `content` to `<dir>/SHA256SUMS` through a temporary file and a rename, so a reader
 /// never sees half a file.
 pub fn write(dir: &Path, content: &str) -> Result<PathBuf> {
     let path = dir.join(FILE_NAME);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, &e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(SUMS_TEMP.prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
     tmp.write_all(content.as_bytes())
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io(tmp.path(), &e))?;

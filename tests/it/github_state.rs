@@ -559,3 +559,62 @@ fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() 
         w.state("push", "a", &[]).success();
     }
 }
+
+/// Until 2026-12-04 the temp files of a killed `state pull` (its `.state-pull-*` staging
+/// folder, a whole copy of the ledger) or `state push` (`.heads-*`), and of either's pull
+/// record (`.tmp*`), stayed in the billing-state directory for good: docs/github.md said
+/// "removed afterwards". The next run of the command that makes them removes them under the
+/// ledger lock and says so; another command's, and links, are left alone.
+#[test]
+fn temp_files_a_killed_pull_or_push_left_are_removed_by_its_next_run() {
+    let w = World::new();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "INV-1");
+    w.state("push", "a", &[]).success();
+    let a = w.dir("a");
+    std::fs::create_dir(a.join(".state-pull-Ab12Cd")).unwrap();
+    std::fs::write(a.join(".state-pull-Ab12Cd/billing.jsonl"), b"staged").unwrap();
+    std::fs::write(a.join(".state-record-Ef34Gh"), b"{").unwrap();
+    std::fs::write(a.join(".tmpIj56Kl"), b"{").unwrap();
+    std::fs::write(a.join(".heads-Mn78Op"), b"{").unwrap();
+    let outside = w.dir("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep"), b"mine").unwrap();
+    std::os::unix::fs::symlink(&outside, a.join(".state-pull-link00")).unwrap();
+
+    let out = w.state("pull", "a", &["--json"]).success();
+    let stderr = text(&out.get_output().stderr);
+    assert_has(
+        &stderr,
+        "removed what an interrupted `platform state pull` left in",
+    );
+    assert_has(
+        &stderr,
+        ".state-pull-Ab12Cd, .state-record-Ef34Gh, .tmpIj56Kl",
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(json["notes"].as_array().unwrap().len(), 1, "{json}");
+    for gone in [".state-pull-Ab12Cd", ".state-record-Ef34Gh", ".tmpIj56Kl"] {
+        assert!(a.join(gone).symlink_metadata().is_err(), "{gone}");
+    }
+    assert!(
+        a.join(".heads-Mn78Op").exists(),
+        "a push's temp file is the push's"
+    );
+    assert!(a.join(".state-pull-link00").symlink_metadata().is_ok());
+    assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"mine");
+
+    let out = w.state("push", "a", &[]).success();
+    assert_has(
+        &text(&out.get_output().stderr),
+        "removed what an interrupted `platform state push` left in",
+    );
+    assert!(!a.join(".heads-Mn78Op").exists());
+    // Nothing of either command is left behind by a run that completes.
+    let out = w.state("pull", "a", &[]).success();
+    assert!(
+        out.get_output().stderr.is_empty(),
+        "{}",
+        text(&out.get_output().stderr)
+    );
+}

@@ -561,3 +561,32 @@ fn statement_csv_neutralises_formulas_in_notes_and_keeps_numbers_and_json_raw() 
         assert!(raw.contains(&note), "{note}: {raw:?}");
     }
 }
+
+/// Until 2026-12-04 a `ledger merge` killed before its renames left its `.merge-*` temp
+/// files (a whole copy of a ledger file each) in the target for good. Its next run removes
+/// them under the ledger lock and says so; a link of that name is not followed.
+#[test]
+fn merge_removes_the_temp_files_a_killed_merge_left() {
+    let r = repo();
+    out(topup_cmd(&r, "10", "BASE")).expect_ok();
+    let a = shard(&r, "a", &r.state, &[("acme", 5, "A1")]);
+    let into = r.root.join("merged");
+    copy_state(&r.state, &into);
+    std::fs::write(into.join(".merge-Ab12Cd"), b"a killed merge's copy").unwrap();
+    std::fs::write(into.join(".merge-Ef34Gh"), b"another").unwrap();
+    let outside = r.root.join("outside.txt");
+    std::fs::write(&outside, b"not the merge's").unwrap();
+    std::os::unix::fs::symlink(&outside, into.join(".merge-link00")).unwrap();
+    let o = merge(&r, &into, &[&a]);
+    o.expect_ok();
+    assert_has(
+        &o.stderr_text(),
+        "removed what an interrupted `platform ledger merge` left in",
+    );
+    assert_has(&o.stderr_text(), ".merge-Ab12Cd, .merge-Ef34Gh");
+    assert_eq!(o.json()["notes"].as_array().unwrap().len(), 1);
+    assert!(!into.join(".merge-Ab12Cd").exists());
+    assert!(!into.join(".merge-Ef34Gh").exists());
+    assert!(into.join(".merge-link00").symlink_metadata().is_ok());
+    assert_eq!(std::fs::read(&outside).unwrap(), b"not the merge's");
+}

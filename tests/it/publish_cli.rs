@@ -944,3 +944,41 @@ fn without_digests_each_upload_is_downloaded_once_to_verify_it_then_published() 
         .count();
     assert_eq!(published, 4);
 }
+
+/// Until 2026-12-04 a `publish` killed while writing a ZIP (or SHA256SUMS) left the partial
+/// file (`.package-*.tmp`) in the dist directory for good. Its next run removes them, in
+/// dist and its `r<run>` folders, and says so.
+#[test]
+fn publish_removes_the_partial_zips_a_killed_publish_left() {
+    let fx = fixture();
+    fx.write("dist/.package-Ab12Cd.tmp", b"PK partial");
+    fx.write("dist/r2/.package-Ef34Gh.tmp", b"PK partial");
+    fx.write("dist/.SHA256SUMS-Ij56Kl", b"partial");
+    fx.write("dist/.package-keep", b"not a temp ZIP");
+    let out = publish(
+        &fx,
+        &[
+            "--no-publish",
+            "--actor",
+            "demo-admin",
+            "--dist-dir",
+            "dist",
+        ],
+    );
+    out.expect_code(0);
+    let stderr = out.stderr_text();
+    assert_has(
+        &stderr,
+        "removed what an interrupted `platform publish` left in",
+    );
+    assert_has(&stderr, ".SHA256SUMS-Ij56Kl, .package-Ab12Cd.tmp");
+    assert_has(&stderr, ".package-Ef34Gh.tmp");
+    for gone in [
+        "dist/.package-Ab12Cd.tmp",
+        "dist/r2/.package-Ef34Gh.tmp",
+        "dist/.SHA256SUMS-Ij56Kl",
+    ] {
+        assert!(!fx.path(gone).exists(), "{gone}");
+    }
+    assert!(fx.path("dist/.package-keep").exists());
+}

@@ -12,6 +12,7 @@ use crate::audit::{self, Action, Subject};
 use crate::error::Result;
 use crate::heads::FileHead;
 use crate::ledger::{DirLock, Ledger, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+use crate::leftovers::Leftover;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,9 +112,39 @@ pub(crate) fn lock_ledger(dir: &Path) -> Result<DirLock> {
     })
 }
 
+/// The temp entries `state pull` makes in the directory (under the ledger lock): its
+/// staging folder and the pull record's temp file.
+const PULL_TEMPS: [Leftover<'static>; 3] = [
+    Leftover {
+        folder: true,
+        ..Leftover::file(".state-pull-", "")
+    },
+    record::RECORD_TEMP,
+    record::OLD_RECORD_TEMP,
+];
+
+/// The temp entries `state push` makes there: heads.json's and the pull record's.
+const PUSH_TEMPS: [Leftover<'static>; 3] = [
+    Leftover::file(".heads-", ""),
+    record::RECORD_TEMP,
+    record::OLD_RECORD_TEMP,
+];
+
+/// What a pull or push finds first, under the lock: a pull interrupted while moving its files
+/// into place is finished, then temp entries killed runs left are removed; the notes.
+fn tidy(dir: &Path, pull: bool) -> Result<Vec<String>> {
+    let mut notes = finish_interrupted_pull(dir)?;
+    let (temps, by) = match pull {
+        true => (&PULL_TEMPS, "platform state pull"),
+        false => (&PUSH_TEMPS, "platform state push"),
+    };
+    notes.extend(crate::leftovers::remove(dir, temps, by));
+    Ok(notes)
+}
+
 /// Finish a pull that stopped while moving its files into place (the caller holds the
 /// lock): its files verified before the move began, so the move is completed, not redone.
-pub(super) fn finish_interrupted_pull(dir: &Path) -> Result<Vec<String>> {
+fn finish_interrupted_pull(dir: &Path) -> Result<Vec<String>> {
     let Some(moved) = crate::ledger::install::finish(dir)? else {
         return Ok(Vec::new());
     };

@@ -83,7 +83,7 @@ fn pull_into(
 ) -> Result<StateOutcome> {
     // From reading what was pulled before to recording this pull: see `lock_ledger`.
     let lock = lock_ledger(dir)?;
-    let notes = super::finish_interrupted_pull(dir)?;
+    let notes = super::tidy(dir, true)?;
     let previous = read_pulled(dir, client)?;
     let snap = Snapshot::read(client, previous.as_ref().and_then(|p| p.release_id))?;
     if let Some((name, a)) = snap.incomplete() {
@@ -205,7 +205,7 @@ fn stage(
     plan: &[Planned],
 ) -> Result<tempfile::TempDir> {
     let staging = tempfile::Builder::new()
-        .prefix(".state-pull-")
+        .prefix(super::PULL_TEMPS[0].prefix)
         .tempdir_in(dir)
         .map_err(|e| Error::io(dir, &e))?;
     for p in plan {

@@ -41,7 +41,7 @@ pub fn push_state(
     let signer = signer_for(trust, opts)?;
     // From verifying the local files to recording the push: see `lock_ledger`.
     let mut lock = lock_ledger(dir)?;
-    let notes = super::finish_interrupted_pull(dir)?;
+    let notes = super::tidy(dir, false)?;
     let mut previous = read_pulled(dir, client)?;
     let what = format!("the local state in {}", dir.display());
     let mut report = heads::verify_chains(dir, &what).map_err(|e| refused(client, e))?;
@@ -537,7 +537,7 @@ fn publish_heads(
     });
     let (signed, bytes) = match current {
         Some((current, bytes)) if !snap.heads_staged => {
-            crate::atomic::write_atomic(&path, &bytes, true)?;
+            crate::atomic::persist(heads_temp(dir, &path, &bytes)?, &path)?;
             return Ok((signing_of(&current.heads), false));
         }
         Some(staged) => staged,
@@ -550,17 +550,24 @@ fn publish_heads(
             (signed, bytes)
         }
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".heads-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?;
-    std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| Error::io(&path, &e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(&path, &e))?;
+    let tmp = heads_temp(dir, &path, &bytes)?;
     let head = head_of_file(tmp.path())?;
     replace_asset(client, release, HEADS_FILE, tmp.path(), &head)?;
     verify_pushed(client, release, &BTreeMap::from([(HEADS_FILE, head)]))?;
     crate::atomic::persist(tmp, &path)?;
     Ok((signing_of(&signed.heads), true))
+}
+
+/// heads.json's bytes in a flushed temp file beside it (named as `tidy` removes it when a
+/// killed push leaves it).
+fn heads_temp(dir: &Path, path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(super::PUSH_TEMPS[0].prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(path, &e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, &e))?;
+    Ok(tmp)
 }
 
 fn signing_of(heads: &Heads) -> Signing {

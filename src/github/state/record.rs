@@ -2,6 +2,7 @@
 use crate::digest::hex;
 use crate::error::{Error, Result};
 use crate::github::GithubClient;
+use crate::leftovers::Leftover;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -10,6 +11,15 @@ use std::path::Path;
 
 /// Written into the billing-state directory by `pull` and `push`: what the remote held.
 pub const PULLED_FILE: &str = ".state-pulled.json";
+
+/// The pull record before its rename into place.
+pub(super) const RECORD_TEMP: Leftover<'static> = Leftover::file(".state-record-", "");
+
+/// What the record's temp file was called until 2026-12-04 (`.tmp` and 6 random characters).
+pub(super) const OLD_RECORD_TEMP: Leftover<'static> = Leftover {
+    random_len: Some(6),
+    ..Leftover::file(".tmp", "")
+};
 
 /// The "head" of a ledger file: enough to tell whether anyone appended since.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -191,7 +201,10 @@ pub(super) fn write_pulled(dir: &Path, state: &PulledState) -> Result<()> {
         .map_err(|e| Error::failure(format!("cannot encode {}: {e}", path.display())))?;
     text.push('\n');
     // Written beside and renamed, so a crash never leaves a half-written record.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, &e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(RECORD_TEMP.prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| Error::io(&path, &e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(&path, &e))?;
     tmp.persist(&path).map_err(|e| Error::io(&path, &e.error))?;
