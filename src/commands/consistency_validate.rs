@@ -8,6 +8,7 @@ use crate::validate::report::{check_repository, Findings};
 use serde::Serialize;
 
 pub fn run(ctx: &Ctx, args: &ConsistencyValidateArgs) -> Result<Report> {
+    crate::init::refuse_interrupted(ctx.repo())?;
     let findings = check_repository(ctx.repo())?;
     let report = Report::of(&Rendered {
         findings,

@@ -35,14 +35,15 @@ impl View for InitOutcome {
     }
 
     fn notes(&self) -> Vec<String> {
-        if self.release_pinned {
-            return Vec::new();
+        let mut notes = self.stale.clone();
+        if !self.release_pinned {
+            notes.push(format!(
+                "note: the workflows install platform {} from a release: set {} in .github/actions/install-platform/action.yml (or run init with --release-repo and --release-sha256)",
+                self.platform_version,
+                self.release_unset.join(" and ")
+            ));
         }
-        vec![format!(
-            "note: the workflows install platform {} from a release: set {} in .github/actions/install-platform/action.yml (or run init with --release-repo and --release-sha256)",
-            self.platform_version,
-            self.release_unset.join(" and ")
-        )]
+        notes
     }
 }
 

@@ -2,7 +2,9 @@
 //! an example module, a draft tenant, workflows that install a pinned release, schemas).
 use crate::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::leftovers::Leftover;
 use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where the workflows get `platform` from: this binary's version, from the releases of
@@ -26,6 +28,9 @@ pub struct InitOutcome {
     /// The install action's settings still to set (`RELEASE_REPO`, `PLATFORM_SHA256`).
     #[serde(skip)]
     pub release_unset: Vec<&'static str>,
+    /// Notes on what an interrupted init of the same folder left, removed.
+    #[serde(skip)]
+    pub stale: Vec<String>,
 }
 
 /// A template file: its path in the new repository, its text, whether it is a program.
@@ -107,7 +112,161 @@ const TEMPLATES: &[Template] = &[
 pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
     let release = checked(release)?;
     refuse_inside_tenants(dir)?;
+    let cleared = clear_interrupted(dir)?;
     refuse_non_empty(dir)?;
+    let (target, parent, prefix) = placed(dir)?;
+    crate::folder::create(&parent, "the folder of the new repository")?;
+    // An init killed before its rename left its folder beside the target: nothing uses it.
+    let stale = crate::leftovers::remove(
+        &parent,
+        &[Leftover {
+            folder: true,
+            ..Leftover::file(&prefix, "")
+        }],
+        "platform init",
+    );
+    // Built beside the target and renamed into place when complete: a killed init leaves
+    // no partial repository that would pass consistency-validate (until 2026-12-04 it did).
+    let building = tempfile::Builder::new()
+        .prefix(&prefix)
+        .permissions(std::fs::Permissions::from_mode(0o777))
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, &e))?;
+    let mut outcome = write_all(building.path(), release)?;
+    if target.is_dir() {
+        // An existing (empty) folder is kept, not renamed over: a shell may be in it.
+        move_into(building.path(), &target)?;
+    } else {
+        std::fs::rename(building.path(), &target).map_err(|e| {
+            Error::io(&target, &e)
+                .help("give init a new folder, or an empty one, and nothing else writing there")
+        })?;
+        // Renamed: nothing is left to remove.
+        let _ = building.keep();
+    }
+    outcome.dir = dir.to_path_buf();
+    outcome.stale = stale.into_iter().chain(cleared).collect();
+    Ok(outcome)
+}
+
+/// Left in an existing folder while init moves the new repository into it, removed last:
+/// init and consistency-validate name an interrupted init by it.
+pub const INCOMPLETE: &str = ".platform-init-incomplete";
+
+/// Move the complete repository in `from` into the existing empty folder `to`, entry by
+/// entry, under the [`INCOMPLETE`] marker.
+fn move_into(from: &Path, to: &Path) -> Result<()> {
+    let marker = to.join(INCOMPLETE);
+    write_atomic(
+        &marker,
+        b"`platform init` was moving a new repository into this folder and stopped: run the same `platform init` again\n",
+        true,
+    )?;
+    let mut names: Vec<_> = std::fs::read_dir(from)
+        .map_err(|e| Error::io(from, &e))?
+        .map(|e| {
+            e.map(|e| e.file_name())
+                .map_err(|err| Error::io(from, &err))
+        })
+        .collect::<Result<_>>()?;
+    names.sort();
+    for name in names {
+        let dest = to.join(&name);
+        std::fs::rename(from.join(&name), &dest).map_err(|e| Error::io(&dest, &e))?;
+        crate::failpoint::hit("init_entry_moved");
+    }
+    std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, &e))
+}
+
+/// The names init writes at the top of a repository.
+fn top_level_names() -> std::collections::BTreeSet<&'static str> {
+    TEMPLATES
+        .iter()
+        .filter_map(|t| t.path.split('/').next())
+        .chain(["schemas", INCOMPLETE])
+        .collect()
+}
+
+/// A folder holding an interrupted init (its marker) and nothing else init does not write:
+/// emptied, with the note saying so. With anything else in it, what to do.
+fn clear_interrupted(dir: &Path) -> Result<Option<String>> {
+    let marker = dir.join(INCOMPLETE);
+    if !marker.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, &e))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let ours = top_level_names();
+    let foreign: Vec<&String> = names
+        .iter()
+        .filter(|n| !ours.contains(n.as_str()))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(interrupted(dir).help(format!(
+            "it also holds files init does not write ({}): move them out, then run init again",
+            foreign
+                .iter()
+                .map(|n| crate::output::untrusted(n).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    for name in &names {
+        // A link is removed, never followed.
+        crate::beneath::remove_tree(&dir.join(name)).map_err(|e| Error::io(&dir.join(name), &e))?;
+    }
+    Ok(Some(format!(
+        "note: removed the partial repository an interrupted `platform init` left in {}: {}",
+        dir.display(),
+        names.join(", ")
+    )))
+}
+
+/// The error for a repository an init was still moving into place.
+fn interrupted(dir: &Path) -> Error {
+    Error::input(format!(
+        "{} holds a repository that `platform init` was still moving into place when it stopped ({INCOMPLETE} is there)",
+        dir.display()
+    ))
+    .at(dir.join(INCOMPLETE).display().to_string())
+}
+
+/// consistency-validate on a repository an init did not finish: what to do instead.
+pub fn refuse_interrupted(repo: &Path) -> Result<()> {
+    if repo.join(INCOMPLETE).symlink_metadata().is_err() {
+        return Ok(());
+    }
+    Err(interrupted(repo).help(format!(
+        "run `platform init {}` again: it removes what the interrupted one wrote and starts over",
+        repo.display()
+    )))
+}
+
+/// The target's real path (a link to an empty folder is written through), its parent, and
+/// the name prefix of the folder an init of it builds in.
+fn placed(dir: &Path) -> Result<(PathBuf, PathBuf, String)> {
+    let target = match dir.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(dir).map_err(|e| Error::io(dir, &e))?
+        }
+        _ => std::path::absolute(dir).map_err(|e| Error::io(dir, &e))?,
+    };
+    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(Error::input(format!(
+            "{} names no new folder: init writes a new repository into a folder",
+            dir.display()
+        ))
+        .help("give init the name of a new folder"));
+    };
+    let prefix = format!(".{}.platform-init-", name.to_string_lossy());
+    Ok((target.clone(), parent.to_path_buf(), prefix))
+}
+
+/// Every template file and schema into the new folder `dir`.
+fn write_all(dir: &Path, release: Release) -> Result<InitOutcome> {
     let version = env!("CARGO_PKG_VERSION");
     let mut files = Vec::new();
     for t in TEMPLATES {
@@ -124,6 +283,7 @@ pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
             );
         write(&dir.join(t.path), &text, t.executable)?;
         files.push(t.path.to_string());
+        crate::failpoint::hit("init_file_written");
     }
     // The schemas the files' yaml-language-server lines name, as `schema --write` writes them.
     for path in crate::schema::write_all(&dir.join("schemas"))? {
@@ -142,6 +302,7 @@ pub fn init(dir: &Path, release: &Release) -> Result<InitOutcome> {
         .into_iter()
         .filter_map(|(name, unset)| unset.then_some(name))
         .collect(),
+        stale: Vec::new(),
     })
 }
 
@@ -257,7 +418,6 @@ fn write(path: &Path, text: &str, executable: bool) -> Result<()> {
     }
     write_atomic(path, text.as_bytes(), false)?;
     if executable {
-        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| Error::io(path, &e))?;
     }

@@ -1,4 +1,5 @@
 //! `platform init DIR`: the new repository validates, runs the demo flow end to end (top-up, orchestrator, runs), and its workflows pass actionlint and install a pinned release instead of compiling.
+use crate::support::check::assert_has;
 use crate::support::fx::{platform_in, Fx, Topup};
 use crate::support::workflows::{actionlint, jobs, load, steps};
 use crate::support::Transcript;
@@ -256,4 +257,64 @@ fn init_takes_a_pasted_checksum_line_quotes_its_hint_and_refuses_a_tenant_folder
         "{}",
         out.text()
     );
+}
+
+/// Until 2026-12-04 `platform init` wrote the files one by one into the target: killed
+/// part-way it left a partial repository that consistency-validate passed, and `init` again
+/// only said "not empty". Now it builds beside the target and renames the whole folder into
+/// place (a new folder), or moves it into an existing empty one under a marker that
+/// consistency-validate and init name: killed, init again succeeds, removing what the killed
+/// one left and saying so.
+#[test]
+fn init_killed_part_way_leaves_no_partial_repository_and_init_again_succeeds() {
+    let cases = [
+        ("new", "init_file_written@5"),
+        ("empty", "init_file_written@5"),
+        ("empty", "init_entry_moved@5"),
+    ];
+    for (target, failpoint) in cases {
+        let label = format!("{target} {failpoint}");
+        let fx = Fx::empty();
+        if target == "empty" {
+            std::fs::create_dir(fx.path("empty")).unwrap();
+        }
+        let out = fx.run_env(&["init", target], &[("PLATFORM_FAILPOINT", failpoint)]);
+        assert!(!out.status.success(), "{label}: init was not stopped");
+        assert_has(&out.stderr_text(), "failpoint init_");
+        let repo = fx.path(target);
+        let partial: Vec<String> = std::fs::read_dir(fx.path(""))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&format!(".{target}.platform-init-")))
+            .collect();
+        assert_eq!(partial.len(), 1, "{label}: {partial:?}");
+        let leftover = match (target, failpoint) {
+            ("new", _) => {
+                assert!(!repo.exists(), "{label}: a partial repository");
+                partial[0].clone()
+            }
+            (_, "init_file_written@5") => {
+                assert_eq!(std::fs::read_dir(&repo).unwrap().count(), 0, "{label}");
+                partial[0].clone()
+            }
+            _ => {
+                // Moving into the existing folder: consistency-validate names the marker.
+                let out = run(&repo, &["consistency-validate"]);
+                out.expect_code(2);
+                assert_has(&out.stderr_text(), ".platform-init-incomplete");
+                assert_has(&out.stderr_text(), "run `platform init");
+                "the partial repository".to_string()
+            }
+        };
+
+        let out = fx.run(&["init", target]);
+        out.expect_ok();
+        assert_has(&out.stderr_text(), "an interrupted `platform init` left in");
+        assert_has(&out.stderr_text(), &leftover);
+        assert!(!fx.path(&partial[0]).exists(), "{label}");
+        assert!(!repo.join(".platform-init-incomplete").exists(), "{label}");
+        run(&repo, &["consistency-validate"]).expect_ok();
+        assert!(repo.join("schemas").is_dir(), "{label}");
+    }
 }
