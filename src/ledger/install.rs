@@ -1,9 +1,16 @@
 //! Replacing a billing-state directory's files with staged ones (`state pull`) so that a crash leaves a move to finish, never a half-replaced ledger: the complete folder is renamed to [`INSTALL_DIR`] in one step, then its files into place; whoever next holds the directory's lock finishes a move that was interrupted.
 use super::file::sync_dir;
-use super::merge::REPLACE_ORDER;
 use super::{Repair, RepairKind, Stream};
 use crate::error::{Error, Result};
 use std::path::Path;
+
+/// The order a merge or an install replaces the target's files: audit, then evidence, then
+/// billing. A file's new records mostly need records of the files before it (a TOPUP its
+/// audit record, a SPEND its run's `run_started`); what they need of the files after it (a
+/// `run_ended`'s charges, an audit record's own record) is a shortfall
+/// (`Damage::shortfall`) that a crash between two renames may leave, and the same merge
+/// again (or the next writer, for an install) completes it.
+pub(crate) const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
 
 /// The staged folder once it is complete: its presence means "move my files into place".
 pub const INSTALL_DIR: &str = ".ledger-install";

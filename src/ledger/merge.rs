@@ -2,6 +2,7 @@
 use super::billing::{BillingKind, BillingOp, BillingProblem, BillingRule, Spent};
 use super::check::{differing_fields, Recorded};
 use super::file::{chain, open_existing, sync_dir, FileState};
+use super::install::REPLACE_ORDER;
 use super::key::{key_id, KeyId};
 use super::line;
 use super::lines::Lines;
@@ -49,13 +50,6 @@ struct Line {
     digest: [u8; 32],
     billing: Option<BillingOp>,
 }
-
-/// The order merged files replace the target's: audit, then evidence, then billing. A
-/// file's new records mostly need records of the files before it (a TOPUP its audit record,
-/// a SPEND its run's `run_started`); what they need of the files after it (a `run_ended`'s
-/// charges, an audit record's own record) is a shortfall (`Damage::shortfall`) that a crash
-/// between two renames may leave, and running the same merge again completes it.
-pub(crate) const REPLACE_ORDER: [Stream; 3] = [Stream::Audit, Stream::Evidence, Stream::Billing];
 
 /// Merge `segments` into `into` (SPEC §3 `ledger merge`). Per file, the target's records stay
 /// byte-identical; records of the segments (sorted by path) whose keys the target lacks are
