@@ -376,7 +376,8 @@ impl Billing {
                 // A debit (a chargeback, a correction) is not helped by a top-up.
                 if let (BillingKind::Adjust, Some(p)) = (op.kind, p.as_mut()) {
                     p.advice = Some(if balance > 0 {
-                        format!("a debit can take at most the balance, {balance} credits: adjust by -{balance} or less")
+                        // "-N or more": -1 to -N, never past the balance (until 2026-12-04 it said "or less").
+                        format!("a debit can take at most the balance, {balance} credits: adjust by -{balance} or more (-1 to -{balance})")
                     } else {
                         format!("the balance is {balance} credits: there is nothing left to debit")
                     });

@@ -138,10 +138,11 @@ fn a_debit_below_zero_is_refused_with_nothing_written() {
     out.expect_code(1);
     assert_has(&out.text(), "not enough credits");
     // A top-up does not help a chargeback: the help says how much a debit can take. Until
-    // 2026-12-03 it said "top the tenant up first".
+    // 2026-12-03 it said "top the tenant up first"; until 2026-12-04 it pointed the wrong way
+    // ("-10 or less" includes the refused -11).
     assert_has(
         &out.text(),
-        "help: a debit can take at most the balance, 10 credits: adjust by -10 or less",
+        "help: a debit can take at most the balance, 10 credits: adjust by -10 or more (-1 to -10)",
     );
     assert_eq!(
         fx.ledger_bytes(".billing-state"),
