@@ -199,8 +199,8 @@ pub const RECORD_TYPES: &[Text] = &[
 pub const ERRORS: &[Text] = &[
     (
         "ledger_damaged",
-        "A ledger file fails verification: a line was changed, removed, reordered or cut, a hash chain breaks, or a record lacks what it needs (a privileged record without its audit record). Nothing was written: no command writes on a damaged ledger.",
-        "Run `platform integrity-validate` to list every problem with its file and line, then restore the billing-state directory from a good copy (`platform state pull`, or the latest backup). A torn last batch after a crash is not damage: the next writer repairs it.",
+        "A ledger file fails verification: a line was changed, removed, reordered or cut, a hash chain breaks, or a record breaks a rule. Nothing was written: a command that writes refuses such a file. A privileged record (a top-up, an adjustment, a rerun request, a publish) without its audit record is different: readers (balance, statement, integrity-validate) refuse it, but it is what a crash between the two writes leaves, and any writer adds the audit record and says so (`repaired ...`).",
+        "Run `platform integrity-validate` to list every problem with its file and line, then restore the billing-state directory from a good copy (`platform state pull`, or the latest backup). A torn last batch after a crash is not damage: the next writer repairs it. A privileged record without its audit record: if a command that writes it crashed (a red workflow run), replay it (the same top-up with the same --reference, publish again, or run the orchestrator): the writer adds the audit record. Restore from a good copy only if nobody posted that record (a forgery), and before any writer runs.",
     ),
     (
         "ledger_conflict",

@@ -449,7 +449,26 @@ fn a_crash_between_an_adjustment_and_its_audit_record_is_repaired_by_the_replay(
     assert!(!out.status.success(), "{}", out.text());
     assert_eq!(adjusts(&fx).len(), 1);
     assert_eq!(fx.lines("audit.jsonl").len(), audits, "no audit record yet");
-    fx.run(&["balance", "--tenant-id", "t1"]).expect_code(1);
+    let out = fx.run(&["balance", "--tenant-id", "t1", "--json"]);
+    out.expect_code(1);
+    // The topic a reader names for it says a writer adds the record. Until 2026-12-04 it
+    // called this damage, said no command writes, and said to restore from a good copy.
+    let topic = out.json()["error"]["topic"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(topic, "error:ledger_damaged");
+    let text = fx.run(&["explain", "--json", &topic]).json();
+    let text = format!("{} {}", text["meaning"], text["what_to_do"]);
+    assert_has(&text, "any writer adds the audit record");
+    assert_has(
+        &text,
+        "Restore from a good copy only if nobody posted that record",
+    );
+    assert!(
+        !text.contains("no command writes on a damaged ledger"),
+        "{text}"
+    );
     let out = adjust(&fx, "3", "goodwill", "CASE-9", &[]);
     let err = out.expect_ok().stderr_text();
     assert_has(&err, "the audit record of ADJUST adjust/t1/CASE-9");
