@@ -11,6 +11,9 @@ pub const UNIT_STEP_RUN: &str = "step_run";
 pub const UNIT_DELIVERABLE: &str = "deliverable";
 /// What built-in modules meter (SPEC §10): the kibibytes of the outputs they wrote.
 pub const UNIT_KIB: &str = "kib";
+/// Every unit a built-in reports (the runner measures them): a built-in priced on another
+/// unit would have its usage reserved by the credits gate and never charged.
+pub const BUILTIN_REPORTED_UNITS: &[&str] = &[UNIT_KIB];
 
 /// The usage unit a charge for `deliverable_id` is metered in.
 pub fn usage_unit_for(deliverable_id: &str) -> &'static str {

@@ -42,8 +42,12 @@ pub fn of_module(repo: &Repo, id: &str) -> Vec<Finding> {
 /// Metered units come from the registry's usage units, never the fixed ones (a run or a
 /// deliverable is charged as such), and never share a name with a deliverable of the
 /// module: a usage SPEND is keyed `.../{unit}` beside the deliverables' `.../{deliverable}`.
+/// A built-in is priced only on a unit it reports: another would be reserved by the credits
+/// gate on every run and never charged (until 2026-12-04 it was accepted).
 fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
-    use crate::records::billing::{UNIT_CREDITS, UNIT_DELIVERABLE, UNIT_STEP_RUN};
+    use crate::records::billing::{
+        BUILTIN_REPORTED_UNITS, UNIT_CREDITS, UNIT_DELIVERABLE, UNIT_STEP_RUN,
+    };
     let mut out = Vec::new();
     for unit in m.contract.pricing.usage.keys() {
         let field = format!("pricing.usage.{unit}");
@@ -60,6 +64,17 @@ fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
             continue;
         } else if m.contract.deliverable(unit).is_some() {
             format!("usage unit '{unit}' is also a deliverable of this module; rename one (their charges would share a key)")
+        } else if let Some(b) = m
+            .contract
+            .runner
+            .builtin()
+            .filter(|_| !BUILTIN_REPORTED_UNITS.contains(&unit.as_str()))
+        {
+            format!(
+                "built-in '{}' never reports usage unit '{unit}', so it would be reserved on every run and never charged; built-ins report only {}: price one of those or remove {field}",
+                b.name(),
+                BUILTIN_REPORTED_UNITS.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ")
+            )
         } else {
             continue;
         };
