@@ -122,15 +122,21 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         self.kind.exit_code()
     }
+    /// The `platform explain` topic of this error: its kind's (`error:<kind>`), or else its exit
+    /// code's (`exit:2`). SPEC §10: every error's help names its topic; until 2026-12-04 errors
+    /// without a kind of their own named none.
+    pub fn explain_topic(&self) -> String {
+        match self.topic {
+            Some(t) => t.topic(),
+            None => format!("exit:{}", self.exit_code()),
+        }
+    }
     /// The help line as printed: the hint, then the topic that explains more.
-    pub fn help_line(&self) -> Option<String> {
-        let more = self
-            .topic
-            .map(|t| format!("`platform explain {}` says more", t.topic()));
-        match (&self.help, more) {
-            (Some(h), Some(m)) => Some(format!("{h}; {m}")),
-            (Some(h), None) => Some(h.clone()),
-            (None, m) => m,
+    pub fn help_line(&self) -> String {
+        let more = format!("`platform explain {}` says more", self.explain_topic());
+        match &self.help {
+            Some(h) => format!("{h}; {more}"),
+            None => more,
         }
     }
 }
@@ -141,10 +147,7 @@ impl fmt::Display for Error {
         if let Some(loc) = &self.location {
             write!(f, "\n  --> {loc}")?;
         }
-        if let Some(help) = self.help_line() {
-            write!(f, "\nhelp: {help}")?;
-        }
-        Ok(())
+        write!(f, "\nhelp: {}", self.help_line())
     }
 }
 

@@ -63,6 +63,20 @@ fn parse_error(e: clap::Error) -> ExitCode {
         e.exit();
     }
     let _ = e.print();
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let err = platform::error::Error::input(message)
+        .help("run the command with --help for its flags and values");
+    // SPEC §10: an error's help names its topic, the parser's too (clap printed the rest).
+    platform::output::print_help_line(&format!(
+        "`platform explain {}` says more",
+        err.explain_topic()
+    ));
     // `std::env::args` panics on an argument that is not UTF-8 (often the one clap refused);
     // only the ASCII `--json`/`--format json` spellings are looked for, so lossy is exact.
     let args: Vec<String> = std::env::args_os()
@@ -75,15 +89,6 @@ fn parse_error(e: clap::Error) -> ExitCode {
             || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
     });
     if json {
-        let rendered = e.render().to_string();
-        let message = rendered
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_string();
-        let err = platform::error::Error::input(message)
-            .help("run the command with --help for its flags and values");
         platform::output::print_error_json(&err);
     }
     ExitCode::from(2)

@@ -337,6 +337,11 @@ pub fn print_error(err: &Error) {
     to_stderr(&guard_text(&unsecret(&err.to_string()), false));
 }
 
+/// A `help:` line on stderr of its own (after an error the argument parser printed).
+pub fn print_help_line(help: &str) {
+    to_stderr(&format!("help: {help}"));
+}
+
 /// `text` with every secret value the process holds masked. An error can quote what a peer
 /// said (a server echoing the request's `Authorization` header): whatever a command's error
 /// carries, no secret leaves this way (SPEC §6).
@@ -357,8 +362,8 @@ pub fn print_error_json(err: &Error) {
         "error": {
             "message": unsecret(&err.message),
             "location": err.location.as_deref().map(unsecret),
-            "help": err.help_line().as_deref().map(unsecret),
-            "topic": err.topic.map(|t| t.topic()),
+            "help": unsecret(&err.help_line()),
+            "topic": err.explain_topic(),
             "exit_code": err.exit_code(),
         }
     });

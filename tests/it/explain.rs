@@ -209,6 +209,66 @@ fn errors_name_their_topic_on_the_help_line_and_every_error_topic_explains() {
         topic_named(&out.stderr_text()).as_deref(),
         Some("error:ledger_conflict")
     );
+    // An error of no kind of its own names its exit code's topic, on the help line and in the
+    // JSON document (SPEC §10); until 2026-12-04 these named none (`"topic": null`).
+    for args in [
+        &[
+            "admin-topup",
+            "--tenant-id",
+            "t1",
+            "--amount-credits",
+            "5",
+            "--topup-method-id",
+            "bitcoin",
+            "--reference",
+            "X",
+            "--actor",
+            "tester",
+        ][..],
+        &[
+            "admin-adjust",
+            "--tenant-id",
+            "t1",
+            "--amount-credits",
+            "5",
+            "--reason-slug",
+            "bogus",
+            "--reference",
+            "X",
+            "--actor",
+            "tester",
+        ],
+        &[
+            "rerun",
+            "--tenant-id",
+            "t1",
+            "--work-order-id",
+            "nope",
+            "--reason",
+            "x",
+            "--actor",
+            "tester",
+        ],
+        &["orchestrator", "--shard", "0/3"],
+        &["balance", "--no-such-flag"],
+    ] {
+        let out = fx.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.text());
+        assert_eq!(
+            topic_named(&out.stderr_text()).as_deref(),
+            Some("exit:2"),
+            "{args:?}: {}",
+            out.text()
+        );
+        let out = fx.run(&[args, &["--json"]].concat());
+        assert_eq!(out.json()["error"]["topic"], "exit:2", "{args:?}");
+        assert_has(
+            out.json()["error"]["help"].as_str().unwrap_or(""),
+            "`platform explain exit:2` says more",
+        );
+        let (code, _) = explain(&fx, &["exit:2"]);
+        assert_eq!(code, 0);
+    }
     // Every error topic is one `explain` knows.
     for (name, _, _) in texts::ERRORS {
         let (code, doc) = explain(&fx, &[&format!("error:{name}")]);
