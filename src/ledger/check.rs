@@ -7,7 +7,7 @@ use super::lines::Lines;
 use super::prepare::Prepared;
 use super::Repair;
 use crate::error::{Error, Result};
-use crate::records::{Stream, NON_PAYLOAD_FIELDS};
+use crate::records::{Stream, NON_PAYLOAD_FIELDS, NULL_AS_ABSENT};
 use serde_json::{Map, Value};
 
 /// Whether `append` wrote the batch or found it already recorded.
@@ -178,7 +178,12 @@ pub(crate) fn differing_fields(
     let parts: Vec<String> = names
         .into_iter()
         .filter(|n| !NON_PAYLOAD_FIELDS.contains(&n.as_str()))
-        .filter(|n| recorded.get(*n) != posted.get(*n))
+        .filter(|n| {
+            let (r, p) = (recorded.get(*n), posted.get(*n));
+            // A null the payload leaves out is the field absent (records::NULL_AS_ABSENT).
+            let absent = |v: Option<&Value>| v.is_none_or(Value::is_null);
+            r != p && !(NULL_AS_ABSENT.contains(&n.as_str()) && absent(r) && absent(p))
+        })
         .map(|n| {
             format!(
                 "{n} (recorded {}, posted {})",

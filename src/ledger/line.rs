@@ -331,7 +331,10 @@ impl<'a> Members<'a> {
         self.prev_key = key;
         self.first = false;
         if let Some(h) = &mut self.digest {
-            if !matches!(key, b"seq" | b"recorded_at" | b"prev_hash") {
+            let value = &b[value_start..value_end];
+            if !matches!(key, b"seq" | b"recorded_at" | b"prev_hash")
+                && !crate::records::absent_from_payload(key, value)
+            {
                 if !self.digest_first {
                     h.update(b",");
                 }

@@ -125,10 +125,11 @@ pub struct RunStarted {
     pub run_id: String,
     pub work_order_sha256: String,
     pub correlation_id: String,
-    /// The UTC calendar period of a scheduled work order's run. Absent means null
-    /// (unscheduled): omitted rather than written as null, so the payload of every run
-    /// recorded before schedules existed is still what a replay posts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The UTC calendar period of a scheduled work order's run; null when unscheduled (SPEC
+    /// §9). Records written before schedules existed omit it (read as null): the payload
+    /// digest takes a null period as absent (`records::NULL_AS_ABSENT`), so their replays
+    /// are still no-ops. Until 2026-12-04 new records omitted it too.
+    #[serde(default)]
     pub period: Option<String>,
     /// The key of the `rerun_requested` record this run answers, when one started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,8 +328,8 @@ pub struct RunEnded {
     pub steps: Vec<StepSummary>,
     pub charged_credits: i64,
     pub refunded_credits: i64,
-    /// The run's period, as in its `run_started` (absent: null, unscheduled).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The run's period, as in its `run_started` (null: unscheduled; absent on older records).
+    #[serde(default)]
     pub period: Option<String>,
 }
 

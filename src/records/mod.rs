@@ -29,6 +29,18 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// same fact (time, position), so idempotency compares everything else.
 pub const NON_PAYLOAD_FIELDS: [&str; 4] = ["seq", "recorded_at", "prev_hash", "hash"];
 
+/// Fields whose `null` is the payload without them: a record written before the field existed
+/// omits it, a new one carries `null` (SPEC §9: unscheduled runs carry `"period": null`), and
+/// both are the same fact, so a replay of either is a no-op and not a conflict. The payload
+/// digest (what idempotency compares) leaves such a member out when it is `null`.
+pub const NULL_AS_ABSENT: [&str; 1] = ["period"];
+
+/// Whether the member `key: value` (`value` in its canonical encoding) is left out of the
+/// payload digest ([`NULL_AS_ABSENT`]).
+pub fn absent_from_payload(key: &[u8], value: &[u8]) -> bool {
+    value == b"null" && NULL_AS_ABSENT.iter().any(|k| k.as_bytes() == key)
+}
+
 /// One of the three append-only files of a billing-state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -17,7 +17,11 @@ pub struct Template {
 
 #[derive(Debug, Clone, Copy)]
 enum Member {
-    Encoded { end: usize },
+    /// `payload`: false for a `null` the payload leaves out (`records::NULL_AS_ABSENT`).
+    Encoded {
+        end: usize,
+        payload: bool,
+    },
     Hole(&'static str),
 }
 
@@ -47,7 +51,11 @@ impl Template {
                     encode_str(&mut body, key);
                     body.push(b':');
                     body.extend_from_slice(value);
-                    out.push(Member::Encoded { end: body.len() });
+                    let payload = !super::absent_from_payload(key.as_bytes(), value);
+                    out.push(Member::Encoded {
+                        end: body.len(),
+                        payload,
+                    });
                 }
                 Err(hole) => out.push(Member::Hole(hole)),
             }
@@ -55,16 +63,20 @@ impl Template {
         Template { body, members: out }
     }
 
-    /// The canonical encoding of the members that are not holes, in pieces.
+    /// The canonical encoding of the payload: the members that are not holes, less a `null`
+    /// the payload leaves out (`records::NULL_AS_ABSENT`), in pieces.
     fn without_holes(&self, mut out: impl FnMut(&[u8])) {
         out(b"{");
-        let mut start = 0;
+        let (mut start, mut first) = (0, true);
         for m in &self.members {
-            if let Member::Encoded { end } = *m {
-                if start > 0 {
-                    out(b",");
+            if let Member::Encoded { end, payload } = *m {
+                if payload {
+                    if !first {
+                        out(b",");
+                    }
+                    out(&self.body[start..end]);
+                    first = false;
                 }
-                out(&self.body[start..end]);
                 start = end;
             }
         }
@@ -98,7 +110,7 @@ impl Template {
                 out.push(b',');
             }
             match *m {
-                Member::Encoded { end } => {
+                Member::Encoded { end, .. } => {
                     out.extend_from_slice(&self.body[start..end]);
                     start = end;
                 }
@@ -180,6 +192,23 @@ mod tests {
             only_holes.digest_without_holes(),
             <[u8; 32]>::from(Sha256::digest(b"{}"))
         );
+    }
+
+    /// A record written before `period` existed and its replay with `"period":null` are one
+    /// payload; a period with a value is not.
+    #[test]
+    fn a_null_period_is_left_out_of_the_digest_but_written() {
+        let with = object(json!({"a": 1, "period": null, "seq": 2}));
+        let without = object(json!({"a": 1, "seq": 2}));
+        let digest =
+            |m: &Map<String, Value>| Template::new(m, &["seq"]).unwrap().digest_without_holes();
+        assert_eq!(digest(&with), digest(&without));
+        let dated = object(json!({"a": 1, "period": "2026-12-01", "seq": 2}));
+        assert_ne!(digest(&dated), digest(&without));
+        let filled = Template::new(&with, &["seq"])
+            .unwrap()
+            .fill(|_, out| out.push(b'2'));
+        assert_eq!(filled, br#"{"a":1,"period":null,"seq":2}"#);
     }
 
     #[test]

@@ -99,21 +99,53 @@ fn the_clock_comes_from_platform_now_and_dry_run_names_the_period() {
     assert!(!fx.state_file("evidence.jsonl").exists() || started(&fx).is_empty());
 }
 
+/// SPEC §9: an unscheduled run's records carry `"period": null`. Until 2026-12-04 they omitted
+/// the field; a ledger of such records (every run before schedules existed) still verifies,
+/// and the same records posted again with `null` (a resumed run, a merge) are no conflict.
 #[test]
-fn an_unscheduled_work_order_keeps_null_periods_and_its_old_payloads() {
+fn an_unscheduled_work_order_carries_null_periods_and_older_records_still_match() {
     let fx = daily();
     fx.workorder(
         "daily",
         &daily_yaml().replace("schedule: {every: day}\n", ""),
     );
-    pass_at(&fx, DAY1);
+    let env = [
+        ("PLATFORM_FAILPOINT", "after_step_started"),
+        ("PLATFORM_NOW", DAY1),
+    ];
+    assert!(!fx.run_env(&["orchestrator"], &env).status.success());
     let start = &fx.of_type("evidence.jsonl", "run_started")[0];
-    assert!(
-        start.get("period").is_none(),
-        "omitted, read as null: {start}"
-    );
+    assert_eq!(start.get("period"), Some(&Value::Null), "{start}");
     assert!(start.get("rerun").is_none(), "{start}");
+    copy_state(&fx, ".billing-state", "segment");
+    // The ledger as a build before 2026-12-04 wrote it: run records without `period`.
+    crate::support::ledger_fixtures::forge(&fx.path(".billing-state/evidence.jsonl"), |rs| {
+        for r in rs.iter_mut().filter(|r| r["type"] == "run_started") {
+            r.remove("period");
+        }
+    });
+    assert!(fx.of_type("evidence.jsonl", "run_started")[0]
+        .get("period")
+        .is_none());
+    fx.integrity().unwrap();
+    // The same records with `null`: already there, nothing merged.
+    let before = fx.ledger_bytes(".billing-state");
+    let out = fx.run(&["ledger", "merge", "--into", ".billing-state", "segment"]);
+    out.expect_ok();
+    assert_eq!(fx.ledger_bytes(".billing-state"), before, "{}", out.text());
+    // The stopped run resumes on the old ledger and ends with `null`.
+    let (code, sum) = pass_at(&fx, DAY1);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["runs"][0]["action"], "resume", "{sum}");
+    let end = &fx.of_type("evidence.jsonl", "run_ended")[0];
+    assert_eq!(end.get("period"), Some(&Value::Null), "{end}");
     assert_eq!(fx.runs()[0]["period"], Value::Null);
+    fx.integrity().unwrap();
+    // And the old ledger's records merge into one written with `null` (the other way round).
+    let out = fx.run(&["ledger", "merge", "--into", "segment", ".billing-state"]);
+    out.expect_ok();
+    fx.run(&["integrity-validate", "--billing-state-dir", "segment"])
+        .expect_ok();
     let (_, sum) = pass_at(&fx, DAY2);
     assert_eq!(
         sum["up_to_date"][0], "t1/daily",
