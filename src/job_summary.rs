@@ -635,5 +635,10 @@ mod tests {
         let hostile = "pay \u{202e}evil\u{2066} x";
         assert_eq!(code(hostile), "`pay \\u{202e}evil\\u{2066} x`");
         assert_eq!(escape(hostile), "pay \\\\u\\{202e\\}evil\\\\u\\{2066\\} x");
+        // Direction marks are escaped, a paragraph separator becomes a space (docs/security.md).
+        assert_eq!(
+            code("a\u{200e}\u{200f}\u{61c}\u{2029}b"),
+            "`a\\u{200e}\\u{200f}\\u{61c} b`"
+        );
     }
 }

@@ -143,7 +143,8 @@ fn a_module_message_with_markdown_renders_nothing_in_the_job_summary() {
 }
 
 /// A module's message with bidirectional overrides and isolates (U+202E, U+2066), which make
-/// a reader see `pay xlive` for `pay evil x`, and a Unicode line separator (U+2028), at which
+/// a reader see `pay xlive` for `pay evil x`, direction marks (U+200E, U+200F, U+061C), the
+/// paragraph separator (U+2029) and a Unicode line separator (U+2028), at which
 /// a browser breaks the line to show a forged row: on stdout and in the job summary they are
 /// shown as escapes (the separator as a space in the summary), never applied; a note holding
 /// one is refused. Until 2026-12-03 the job summary carried them raw, and stdout the
@@ -154,7 +155,7 @@ fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
     fx.topup(10, "escape-4");
     fx.workorder(
         "bidi",
-        "work_order_id: bidi\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"pay \\u202Eevil\\u2066 x\\u2028t2/forged COMPLETED\"}\n",
+        "work_order_id: bidi\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs: {text: \"pay \\u202Eevil\\u2066 x\\u2028t2/forged COMPLETED marks\\u200E\\u200F\\u061C\\u2029end\"}\n",
     );
     let summary = fx.path("step-summary.md");
     let out = fx.run_env(
@@ -166,11 +167,14 @@ fn bidirectional_overrides_in_a_module_message_are_shown_never_applied() {
     assert_inert("orchestrator stderr", &out.stderr, &no_commands);
     assert_has(
         &out.stdout_text(),
-        r"pay \u{202e}evil\u{2066} x\u{2028}t2/forged COMPLETED",
+        r"pay \u{202e}evil\u{2066} x\u{2028}t2/forged COMPLETED marks\u{200e}\u{200f}\u{61c}\u{2029}end",
     );
     let md = std::fs::read_to_string(&summary).unwrap();
     assert_inert("job summary", md.as_bytes(), &no_commands);
-    assert_has(&md, r"`pay \u{202e}evil\u{2066} x t2/forged COMPLETED`");
+    assert_has(
+        &md,
+        r"`pay \u{202e}evil\u{2066} x t2/forged COMPLETED marks\u{200e}\u{200f}\u{61c} end`",
+    );
     let note = fx
         .topup_cmd("5", "sep-1")
         .args(["--note", "paid\u{2028}TOPUP 1000000"])
