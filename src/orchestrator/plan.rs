@@ -624,7 +624,13 @@ fn step_plan(
     let disposition = disposition(&input.repo.registry, latest, base);
     let charges = match disposition {
         Disposition::Run { attempt } => {
-            charges_for(input, lw, run, step, attempt, latest.map(|(_, a)| a))
+            match latest.filter(|(a, att)| *a == attempt && !att.spends.is_empty()) {
+                // Resumed after its SPEND batch: it is charged that batch as recorded (step.rs
+                // posts it again, a no-op), whatever the module's prices say now. Nothing of it
+                // is new: the gate, the plan and the pass report count 0 for it.
+                Some((_, att)) => recorded_charges(att),
+                None => charges_for(input, lw, run, step, attempt),
+            }
         }
         // Its metered usage not charged yet: resuming the run posts it, so the credits gate
         // and the plan count it.
@@ -882,13 +888,27 @@ fn owed_usage(
         .collect()
 }
 
+/// The charges of an attempt whose SPEND batch the ledger holds: that batch, all charged.
+fn recorded_charges(att: &crate::runs::history::Attempt) -> Vec<Charge> {
+    att.spends
+        .iter()
+        .filter(|s| s.quantity.is_none())
+        .map(|s| Charge {
+            deliverable_id: s.charge.deliverable_id.clone(),
+            amount_credits: s.amount_credits.saturating_neg(),
+            idempotency_key: s.key(),
+            already_charged: true,
+        })
+        .collect()
+}
+
+/// The charges of an attempt not charged yet, at the module's current prices.
 fn charges_for(
     input: &PlanInput,
     lw: &LoadedWorkOrder,
     run: u64,
     step: &crate::workorder::model::Step,
     attempt: u32,
-    latest: Option<&crate::runs::history::Attempt>,
 ) -> Vec<Charge> {
     let Some(m) = input.repo.module(&step.module_id) else {
         return Vec::new();
@@ -902,13 +922,12 @@ fn charges_for(
         .filter(|(_, p)| *p > 0)
         .map(|(d, p)| {
             let key = spend_key(&lw.tenant_id, &lw.stem, run, &step.step_id, attempt, &d);
-            let already = latest.is_some_and(|a| a.spends.iter().any(|s| s.key() == key));
             Charge {
                 deliverable_id: d,
                 // Validation caps prices at 10^12; anything past i64 is refused as a sum.
                 amount_credits: i64::try_from(p).unwrap_or(i64::MAX),
                 idempotency_key: key,
-                already_charged: already,
+                already_charged: false,
             }
         })
         .collect()

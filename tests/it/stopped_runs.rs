@@ -294,3 +294,59 @@ fn runs_shows_the_attempt_a_stopped_retry_charged() {
         .count();
     assert_eq!(attempt2, 2, "attempt 2 was charged (run and deliverable)");
 }
+
+/// A step charged before a crash is resumed with the batch it was charged, whatever the
+/// module's prices say now: the plan, the credits gate and the pass report count nothing new
+/// for it. Here `data` cost 0 when s1 was charged (2 credits) and 3 at the resume; the 5
+/// credits left are exactly s2's charges. Until 2026-12-04 the plan counted s1's `data` as
+/// a new charge: the resume was refused ("balance 5 does not cover 8"), the run stayed open
+/// holding s1's charge, and with enough credits the report said 8 charged while the ledger
+/// got 5.
+#[test]
+fn a_resumed_step_is_gated_and_reported_for_the_batch_it_was_charged() {
+    let fx = Fx::new();
+    let gen = fx.read_text("modules/gen/module.yml");
+    let priced = |data: u32| gen.replace("data: 3}", &format!("data: {data}}}"));
+    fx.write("modules/gen/module.yml", priced(0));
+    fx.workorder(
+        "w",
+        "work_order_id: w\nsteps:\n  - {step_id: s1, module_id: gen, kind: transform, inputs: {text: a}, deliverables: [data]}\n  - {step_id: s2, module_id: gen, kind: transform, inputs: {text: b}, deliverables: [data]}\n",
+    );
+    fx.topup(7, "r1");
+    let out = fx.run_env(
+        &["orchestrator"],
+        &[("PLATFORM_FAILPOINT", "after_spend@1")],
+    );
+    assert!(!out.status.success(), "the failpoint aborts the pass");
+    assert_eq!(fx.balance(), 5, "s1 charged its run credits only");
+    fx.write("modules/gen/module.yml", priced(3));
+    let (code, dry, _) = fx.orchestrate(&["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    let wp = &dry["plan"]["work_orders"][0];
+    assert_eq!(
+        (&wp["action"], &wp["new_charges"]),
+        (&"resume".into(), &5.into()),
+        "{dry}"
+    );
+    let s1 = &wp["steps"][0]["charges"];
+    assert_eq!(
+        s1.as_array().map(Vec::len),
+        Some(1),
+        "s1's recorded batch: {dry}"
+    );
+    assert_eq!(
+        (&s1[0]["deliverable_id"], &s1[0]["already_charged"]),
+        (&"__run__".into(), &true.into())
+    );
+    for jobs in ["1", "8"] {
+        let fx = fx.fork();
+        let (code, summary, _) = fx.orchestrate(&["--jobs", jobs]);
+        assert_eq!(code, 0, "--jobs {jobs}: {summary}");
+        let run = run_of(&summary, "w");
+        assert_eq!(run["status"], "COMPLETED", "{run}");
+        assert_eq!(run["charged_credits"], 5, "what this pass posted: {run}");
+        assert_eq!(fx.balance(), 0, "7 - 2 - 5");
+        assert_eq!(fx.runs()[0]["charged_credits"], 7, "{}", fx.runs());
+        fx.integrity().unwrap();
+    }
+}
