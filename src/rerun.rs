@@ -2,6 +2,7 @@
 use crate::audit::Subject;
 use crate::config::iam::Scope;
 use crate::error::{Error, Result};
+use crate::findings::Finding;
 use crate::ledger::{Ledger, Repair, Stream};
 use crate::orchestrator::plan::run_id;
 use crate::privileged;
@@ -39,8 +40,14 @@ pub struct RerunOutcome {
     pub idempotency_key: String,
     pub actor: String,
     /// The work order's `enabled`: a disabled one starts the run on the first pass after
-    /// it is enabled again.
-    pub enabled: bool,
+    /// it is enabled again. Null when its file does not load (not YAML): nothing it says
+    /// is known.
+    pub enabled: Option<bool>,
+    /// Whether the orchestrator would run it now: false when it has validation errors
+    /// (`findings`), which keep the requested run waiting until they are fixed.
+    pub valid: bool,
+    /// The errors that keep it from running, as the orchestrator reports them (`invalid`).
+    pub findings: Vec<Finding>,
     /// What the ledger repaired on the way (reported as notes).
     #[serde(skip)]
     pub repairs: Vec<Repair>,
@@ -58,6 +65,11 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
     let file = crate::repo::tenants::check_work_order(repo, req.tenant_id, req.work_order_id)?;
     check_reason(req.reason)?;
     let enabled = enabled(repo, &file);
+    let findings = match enabled {
+        // A draft's errors are warnings: it runs nothing until it is enabled anyway.
+        Some(false) => Vec::new(),
+        _ => errors_before_run(repo, req.tenant_id, req.work_order_id),
+    };
     let (mut ledger, mut repairs) = Ledger::open(dir)?;
     let after_run = last_run(&ledger, req.tenant_id, req.work_order_id);
     let record = RerunRequested {
@@ -77,18 +89,36 @@ pub fn request(repo: &Path, dir: &Path, req: &RerunRequest<'_>) -> Result<RerunO
         idempotency_key: rerun_key(req.tenant_id, req.work_order_id, after_run),
         actor: who.actor,
         enabled,
+        valid: findings.is_empty(),
+        findings,
         repairs,
     })
 }
 
+/// The errors the orchestrator would refuse to run the work order for (every file of its
+/// id), from the repository as it is now: the requested run waits until they are fixed.
+fn errors_before_run(repo: &Path, tenant_id: &str, work_order_id: &str) -> Vec<Finding> {
+    // A repository that does not load at all is the next pass's error to report.
+    let Ok(loaded) = crate::repo::Repo::load(repo) else {
+        return Vec::new();
+    };
+    loaded
+        .work_orders()
+        .filter(|lw| lw.tenant_id == tenant_id && lw.stem == work_order_id)
+        .flat_map(|lw| crate::validate::before_run(&loaded, lw))
+        .collect()
+}
+
 /// Whether the work order's file says `enabled` (the default) or `enabled: false`: a
-/// disabled one keeps the request until it is enabled. A file that does not load counts as
-/// enabled: the next pass reports what is wrong with it.
-fn enabled(repo: &Path, file: &Path) -> bool {
-    crate::yaml::load_beneath(repo, file)
-        .ok()
-        .and_then(|doc| doc.value.get("enabled").and_then(|v| v.as_bool()))
-        .unwrap_or(true)
+/// disabled one keeps the request until it is enabled. None when the file does not load.
+fn enabled(repo: &Path, file: &Path) -> Option<bool> {
+    let doc = crate::yaml::load_beneath(repo, file).ok()?;
+    Some(
+        doc.value
+            .get("enabled")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true),
+    )
 }
 
 /// Append the request unless one after the same run is recorded. The first request after a

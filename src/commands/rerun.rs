@@ -20,14 +20,26 @@ impl View for RerunOutcome {
     fn text(&self) -> String {
         let (t, w, n) = (&self.tenant_id, &self.work_order_id, self.after_run);
         match self.status {
-            RerunStatus::Requested if !self.enabled => format!(
+            RerunStatus::Requested if self.enabled == Some(false) => format!(
                 "rerun requested: run {} of {t}/{w} starts on the first orchestrator pass after it is enabled (its file says enabled: false)",
                 n + 1
             ),
-            RerunStatus::Requested => format!(
-                "rerun requested: the next orchestrator pass starts run {} of {t}/{w}",
-                n + 1
-            ),
+            RerunStatus::Requested => match self.findings.first() {
+                Some(f) => format!(
+                    "rerun requested: run {} of {t}/{w} starts on the first orchestrator pass after its work order is fixed: it is invalid and does not run ({}: {}{}; platform consistency-validate lists the errors)",
+                    n + 1,
+                    f.location(),
+                    f.message,
+                    match self.findings.len() - 1 {
+                        0 => String::new(),
+                        more => format!(", and {more} more"),
+                    }
+                ),
+                None => format!(
+                    "rerun requested: the next orchestrator pass starts run {} of {t}/{w}",
+                    n + 1
+                ),
+            },
             RerunStatus::AlreadyRequested => format!(
                 "already requested: a rerun of {t}/{w} after run {n} is waiting for the next pass; nothing written"
             ),

@@ -122,30 +122,14 @@ impl Summary {
     }
 }
 
-/// Errors of each enabled work order (validation at run time, as consistency-validate does):
-/// the config's ([`Repo::config_errors`]: with a registry or catalog that has errors, what a
-/// run charges or refunds is not known, so every work order is invalid), its tenant's (an
-/// invalid tenant.yml makes every work order of the tenant invalid), then its own. A work order judged at load (`cache::workorders::load_light`) carries its errors; one
-/// the cache vouches for was valid with these bytes, modules and config, and only the rules
-/// between files (`validate::between_files`: a second file of the same id, an asset name
-/// another work order's purchase has) are checked again. The cache's verdicts are on
-/// the work-order files alone: tenant.yml is judged again on every load.
+/// Errors of each enabled work order (`validate::before_run`, as consistency-validate
+/// judges it; the cache's verdicts are on the work-order files alone: tenant.yml is judged
+/// again on every load).
 fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
-    let config = repo.config_errors();
-    repo.tenants
-        .values()
-        .flat_map(|t| t.work_orders.iter().map(move |lw| (t, lw)))
-        .filter(|(_, lw)| lw.enabled)
-        .map(|(t, lw)| {
-            let mut errors = config.clone();
-            errors.extend(t.errors.iter().cloned());
-            errors.extend(if lw.vouched && lw.findings.is_empty() {
-                crate::validate::between_files(repo, lw)
-            } else if lw.vouched {
-                lw.findings.clone()
-            } else {
-                crate::validate::work_order(repo, lw)
-            });
+    repo.work_orders()
+        .filter(|lw| lw.enabled)
+        .map(|lw| {
+            let errors = crate::validate::before_run(repo, lw);
             ((lw.tenant_id.clone(), lw.stem.clone()), errors)
         })
         .collect()

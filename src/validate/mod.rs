@@ -149,6 +149,28 @@ pub fn work_order(repo: &Repo, lw: &LoadedWorkOrder) -> Vec<Finding> {
         .collect()
 }
 
+/// The errors that keep an enabled work order from running, as the orchestrator judges it
+/// before each run: the config's ([`Repo::config_errors`]: with a registry or catalog that
+/// has errors, what a run charges or refunds is not known), its tenant's (an invalid
+/// tenant.yml makes every work order of the tenant invalid), then its own. One judged at
+/// load (`cache::workorders::load_light`) carries its errors; one the cache vouches for was
+/// valid with these bytes, modules and config, and only the rules between files are
+/// checked again. `platform rerun` asks the same question of a freshly loaded repository.
+pub fn before_run(repo: &Repo, lw: &LoadedWorkOrder) -> Vec<Finding> {
+    let mut errors = repo.config_errors();
+    if let Some(t) = repo.tenants.get(&lw.tenant_id) {
+        errors.extend(t.errors.iter().cloned());
+    }
+    errors.extend(if lw.vouched && lw.findings.is_empty() {
+        between_files(repo, lw)
+    } else if lw.vouched {
+        lw.findings.clone()
+    } else {
+        work_order(repo, lw)
+    });
+    errors
+}
+
 /// The rules a work order can break with another file's help (a second file of its id, an
 /// asset name another work order's purchase has): checked for every work order on every
 /// load, whatever the work-order cache says of its file.

@@ -525,3 +525,60 @@ fn a_rerun_of_a_disabled_work_order_says_it_waits_until_it_is_enabled() {
     let (_, sum, _) = fx.orchestrate(&["--work-order-id", "once"]);
     assert_eq!(sum["runs"], serde_json::json!([]), "{sum}");
 }
+
+/// A rerun of a work order that does not validate is recorded, and says the run waits until
+/// the work order is fixed, naming the error (`valid: false` and the findings in `--json`;
+/// `enabled` null when the file is not YAML). Until 2026-12-04 it promised "the next
+/// orchestrator pass starts run 2" with `enabled: true`, and that pass ran nothing of it.
+#[test]
+fn a_rerun_of_an_invalid_work_order_says_it_waits_until_it_is_fixed() {
+    let fx = Fx::new();
+    fx.workorder("once", &once());
+    fx.topup(100, "r1");
+    fx.orchestrate(&[]);
+    fx.workorder("once", &format!("{}steps: [\n", once()));
+    let v = rerun_as(&fx, "tester", "t1", "once", "later")
+        .expect_ok()
+        .json();
+    assert_eq!(v["status"], "requested", "{v}");
+    assert_eq!(
+        (&v["enabled"], &v["valid"]),
+        (&Value::Null, &false.into()),
+        "{v}"
+    );
+    assert_eq!(
+        v["findings"][0]["file"], "tenants/t1/workorders/once.yml",
+        "{v}"
+    );
+    // Parsed, but naming a module that does not exist: enabled, and invalid all the same.
+    let yaml =
+        format!("work_order_id: other\n{GEN_STEP}").replace("module_id: gen", "module_id: nosuch");
+    fx.workorder("other", &yaml);
+    let args = [
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "other",
+        "--reason",
+        "x",
+    ];
+    let text = fx
+        .run(&[&args[..], &["--actor", "tester"]].concat())
+        .expect_ok()
+        .stdout_text();
+    assert_has(&text, "run 1 of t1/other starts on the first orchestrator pass after its work order is fixed: it is invalid");
+    assert_has(&text, "tenants/t1/workorders/other.yml");
+    assert!(
+        !text.contains("the next orchestrator pass starts"),
+        "{text}"
+    );
+    // The pass does run nothing of either, as the command said.
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!((code, &sum["runs"]), (1, &serde_json::json!([])), "{sum}");
+    // Fixed: the next pass starts the requested run.
+    fx.workorder("once", &once());
+    let (code, sum, _) = fx.orchestrate(&["--work-order-id", "once"]);
+    assert_eq!(code, 0, "{sum}");
+    assert_eq!(sum["runs"][0]["run"], 2, "{sum}");
+}
