@@ -124,14 +124,12 @@ impl Summary {
 
 /// Errors of each enabled work order (`validate::before_run`, as consistency-validate
 /// judges it; the cache's verdicts are on the work-order files alone: tenant.yml is judged
-/// again on every load).
-fn validation_errors(repo: &Repo) -> BTreeMap<(String, String), Vec<Finding>> {
+/// again on every load). Keyed by file: two files of one id (w.yml and w.yaml) each have
+/// their own findings.
+fn validation_errors(repo: &Repo) -> BTreeMap<String, Vec<Finding>> {
     repo.work_orders()
         .filter(|lw| lw.enabled)
-        .map(|lw| {
-            let errors = crate::validate::before_run(repo, lw);
-            ((lw.tenant_id.clone(), lw.stem.clone()), errors)
-        })
+        .map(|lw| (lw.rel.clone(), crate::validate::before_run(repo, lw)))
         .collect()
 }
 

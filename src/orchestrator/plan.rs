@@ -253,8 +253,9 @@ pub struct PlanInput<'a> {
     pub repo: &'a Repo,
     pub history: &'a History,
     pub balances: &'a BTreeMap<String, i64>,
-    /// Validation errors per (tenant, work order) of enabled work orders.
-    pub errors: &'a BTreeMap<(String, String), Vec<Finding>>,
+    /// Validation errors of enabled work orders, by file (`LoadedWorkOrder::rel`): two
+    /// files of one id each have their own.
+    pub errors: &'a BTreeMap<String, Vec<Finding>>,
     /// Names NAME for which PLATFORM_SECRET_NAME is set and non-empty.
     pub secrets_present: &'a BTreeSet<String>,
     /// Whether `GITHUB_TOKEN` is set (deliver_github_release needs it).
@@ -340,8 +341,7 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         .map(|d| d.sha256.clone())
         .unwrap_or_default();
     let mut wp = blank(lw, &sha);
-    let key = (lw.tenant_id.clone(), lw.stem.clone());
-    if let Some(errs) = input.errors.get(&key).filter(|e| !e.is_empty()) {
+    if let Some(errs) = input.errors.get(&lw.rel).filter(|e| !e.is_empty()) {
         wp.findings = errs.clone();
         return wp;
     }

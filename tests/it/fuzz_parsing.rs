@@ -133,10 +133,7 @@ fn check_repo(root: &Path, place: &str, doc: &str) {
     }
     let mut errors = BTreeMap::new();
     for lw in repo.work_orders().filter(|lw| lw.enabled) {
-        errors.insert(
-            (lw.tenant_id.clone(), lw.stem.clone()),
-            platform::validate::work_order(&repo, lw),
-        );
+        errors.insert(lw.rel.clone(), platform::validate::work_order(&repo, lw));
     }
     let balances: BTreeMap<String, i64> = [("t1".to_string(), 50)].into();
     let history = Default::default();

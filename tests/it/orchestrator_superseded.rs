@@ -253,3 +253,35 @@ fn each_superseded_note_names_its_tenant_and_work_order() {
         assert!(md.contains(&note), "{note}: {md}");
     }
 }
+
+/// Two files of one work order id (w.yml and w.yaml, a rename that left a copy): the pass
+/// runs neither and lists each file invalid with its own finding, as consistency-validate
+/// does. Until 2026-12-04 both entries carried w.yml's finding (validation errors were keyed
+/// by work order id), and w.yaml's was missing.
+#[test]
+fn two_files_of_one_work_order_id_are_each_listed_with_their_own_finding() {
+    let fx = funded_order(
+        "w",
+        &format!("work_order_id: w\n{}", crate::support::orch::GEN_STEP),
+        100,
+    );
+    fx.write(
+        "tenants/t1/workorders/w.yaml",
+        fx.read_text("tenants/t1/workorders/w.yml"),
+    );
+    let (code, sum, _) = fx.orchestrate(&[]);
+    assert_eq!((code, &sum["runs"]), (1, &serde_json::json!([])), "{sum}");
+    let invalid = sum["invalid"].as_array().cloned().unwrap_or_default();
+    assert_eq!(invalid.len(), 2, "{sum}");
+    for (file, other) in [("w.yml", "w.yaml"), ("w.yaml", "w.yml")] {
+        let file = format!("tenants/t1/workorders/{file}");
+        let entry = find(&sum["invalid"], "file", file.as_str());
+        assert_eq!(entry["findings"][0]["file"], file.as_str(), "{entry}");
+        let message = entry["findings"][0]["message"].as_str().unwrap_or_default();
+        assert_has(
+            message,
+            &format!("also defined by tenants/t1/workorders/{other}"),
+        );
+    }
+    assert_eq!(fx.balance(), 100);
+}
