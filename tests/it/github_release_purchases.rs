@@ -36,81 +36,19 @@ steps:
 /// order that delivers to its release and purchases nothing still runs and publishes.
 #[test]
 fn a_work_order_with_a_github_release_delivery_and_purchases_is_refused_before_any_charge() {
-    let fake = FakeGithub::start();
-    let fx = Fx::new();
-    fx.add_shipped_module("deliver_github_release");
-    fx.write(
-        PROFILE,
-        format!(
-            "profile_name: gh\ngithub: {{repository: acme/artifacts, api_url: \"{}\"}}\n",
-            fake.uri()
-        ),
-    );
-    fx.write("tenants/t1/assets/report.zip", b"PK honest package");
-    fx.workorder("both", BOTH);
-    fx.workorder(
-        "honest",
-        "work_order_id: honest\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: report.zip}\n",
-    );
-    fx.topup(100, "r1");
-
-    let out = fx.run(&["consistency-validate", "--format", "json"]);
-    let v = out.expect_code(1).json();
-    let f = find(&v["errors"], "file", "tenants/t1/workorders/both.yml");
-    assert_eq!(f["field"], "steps[2].module_id", "{v}");
-    assert_eq!(f["line"], 15, "{v}");
-    let message = f["message"].as_str().unwrap();
-    for part in [
-        "step 'ship' runs deliver_github_release",
-        "step 'make' (data) purchases",
-        "artifacts-t1-both-r1",
-        "deliver_local or deliver_email",
-    ] {
-        assert!(message.contains(part), "want {part:?} in {message}");
-    }
-    assert_eq!(v["errors"].as_array().unwrap().len(), 1, "{v}");
-
-    let out = fx.run_env(
-        &["orchestrator", "--json", "--runtime-profile", PROFILE],
-        &[("GITHUB_TOKEN", TOKEN)],
-    );
-    let summary = out.expect_code(1).json();
-    let invalid = find(&summary["invalid"], "work_order_id", "both");
-    assert!(
-        invalid.to_string().contains("runs deliver_github_release"),
-        "{invalid}"
-    );
-    assert!(
-        summary["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["work_order_id"] != "both"),
-        "{summary}"
-    );
-    assert!(
-        !fx.billing()
-            .iter()
-            .any(|r| r.to_string().contains("\"both\"")),
-        "nothing of 'both' is in billing.jsonl"
-    );
-    assert_eq!(
-        fx.balance(),
-        100 - 2,
-        "only honest's delivery (2) is charged"
-    );
-    assert!(fake.release("artifacts-t1-both-r1").is_none());
-    assert!(
-        fake.calls().iter().all(|c| !c.contains("both")),
-        "{:?}",
-        fake.calls()
-    );
-
-    assert_eq!(
-        step_of(run_of(&summary, "honest"), "ship")["status"],
-        "COMPLETED",
-        "{summary}"
-    );
+    let (fake, _fx, _) = refused_beside_an_honest_delivery(Refused {
+        id: "both",
+        yaml: BOTH,
+        field: "steps[2].module_id",
+        line: 15,
+        says: &[
+            "step 'ship' runs deliver_github_release",
+            "step 'make' (data) purchases",
+            "artifacts-t1-both-r1",
+            "deliver_local or deliver_email",
+        ],
+        invalid_says: "runs deliver_github_release",
+    });
     let honest = fake.release("artifacts-t1-honest-r1").unwrap();
     assert!(!honest.draft);
     assert_eq!(
@@ -153,6 +91,42 @@ steps:
 /// distinct file names fixed it. Now it is invalid: nothing charged, no GitHub call for it.
 #[test]
 fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge() {
+    let (_fake, fx, _) = refused_beside_an_honest_delivery(Refused {
+        id: "two",
+        yaml: TWO,
+        field: "steps[3].module_id",
+        line: 19,
+        says: &[
+            "step 'ship2' runs deliver_github_release, as step 'ship1' does",
+            "artifacts-t1-two-r1",
+            "whatever its package's file name",
+            "one deliver_github_release step",
+        ],
+        invalid_says: "as step 'ship1' does",
+    });
+
+    // A second pass, and one with --retry-failed, charge nothing for it either.
+    for extra in [&[][..], &["--retry-failed"][..]] {
+        let args = [&["orchestrator", "--runtime-profile", PROFILE][..], extra].concat();
+        fx.run_env(&args, &[("GITHUB_TOKEN", TOKEN)]).expect_code(1);
+    }
+    assert_eq!(fx.balance(), 100 - 2);
+}
+
+/// A work order the validation refuses, beside one that delivers an asset to its release.
+struct Refused<'a> {
+    id: &'a str,
+    yaml: &'a str,
+    field: &'a str,
+    line: u64,
+    says: &'a [&'a str],
+    invalid_says: &'a str,
+}
+
+/// Validation names the refused work order's error (and only that one), the orchestrator
+/// lists it invalid and charges and calls GitHub for nothing of it, and the honest work
+/// order's delivery completes: 2 of 100 credits charged. Returns the pass's summary.
+fn refused_beside_an_honest_delivery(r: Refused<'_>) -> (FakeGithub, Fx, serde_json::Value) {
     let fake = FakeGithub::start();
     let fx = Fx::new();
     fx.add_shipped_module("deliver_github_release");
@@ -164,7 +138,7 @@ fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge
         ),
     );
     fx.write("tenants/t1/assets/report.zip", b"PK honest package");
-    fx.workorder("two", TWO);
+    fx.workorder(r.id, r.yaml);
     fx.workorder(
         "honest",
         "work_order_id: honest\nsteps:\n  - step_id: ship\n    module_id: deliver_github_release\n    kind: delivery\n    inputs:\n      package_zip: {asset: report.zip}\n",
@@ -173,16 +147,12 @@ fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge
 
     let out = fx.run(&["consistency-validate", "--format", "json"]);
     let v = out.expect_code(1).json();
-    let f = find(&v["errors"], "file", "tenants/t1/workorders/two.yml");
-    assert_eq!(f["field"], "steps[3].module_id", "{v}");
-    assert_eq!(f["line"], 19, "{v}");
+    let file = format!("tenants/t1/workorders/{}.yml", r.id);
+    let f = find(&v["errors"], "file", file.as_str());
+    assert_eq!(f["field"], r.field, "{v}");
+    assert_eq!(f["line"], r.line, "{v}");
     let message = f["message"].as_str().unwrap();
-    for part in [
-        "step 'ship2' runs deliver_github_release, as step 'ship1' does",
-        "artifacts-t1-two-r1",
-        "whatever its package's file name",
-        "one deliver_github_release step",
-    ] {
+    for part in r.says {
         assert!(message.contains(part), "want {part:?} in {message}");
     }
     assert_eq!(v["errors"].as_array().unwrap().len(), 1, "{v}");
@@ -192,33 +162,34 @@ fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge
         &[("GITHUB_TOKEN", TOKEN)],
     );
     let summary = out.expect_code(1).json();
-    let invalid = find(&summary["invalid"], "work_order_id", "two");
-    assert!(
-        invalid.to_string().contains("as step 'ship1' does"),
-        "{invalid}"
-    );
+    let invalid = find(&summary["invalid"], "work_order_id", r.id);
+    assert!(invalid.to_string().contains(r.invalid_says), "{invalid}");
     assert!(
         summary["runs"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|r| r["work_order_id"] != "two"),
+            .all(|run| run["work_order_id"] != r.id),
         "{summary}"
     );
+    let quoted = format!("\"{}\"", r.id);
     assert!(
         !fx.billing()
             .iter()
-            .any(|r| r.to_string().contains("\"two\"")),
-        "nothing of 'two' is in billing.jsonl"
+            .any(|rec| rec.to_string().contains(&quoted)),
+        "nothing of '{}' is in billing.jsonl",
+        r.id
     );
     assert_eq!(
         fx.balance(),
         100 - 2,
         "only honest's delivery (2) is charged"
     );
-    assert!(fake.release("artifacts-t1-two-r1").is_none());
+    let tag = format!("artifacts-t1-{}-r1", r.id);
+    assert!(fake.release(&tag).is_none());
+    let named = format!("-{}-", r.id);
     assert!(
-        fake.calls().iter().all(|c| !c.contains("-two-")),
+        fake.calls().iter().all(|c| !c.contains(&named)),
         "{:?}",
         fake.calls()
     );
@@ -227,11 +198,5 @@ fn two_github_release_deliveries_in_one_work_order_are_refused_before_any_charge
         "COMPLETED",
         "{summary}"
     );
-
-    // A second pass, and one with --retry-failed, charge nothing for it either.
-    for extra in [&[][..], &["--retry-failed"][..]] {
-        let args = [&["orchestrator", "--runtime-profile", PROFILE][..], extra].concat();
-        fx.run_env(&args, &[("GITHUB_TOKEN", TOKEN)]).expect_code(1);
-    }
-    assert_eq!(fx.balance(), 100 - 2);
+    (fake, fx, summary)
 }
