@@ -234,12 +234,7 @@ impl Implementation for DeliverEmail {
         let set = credentials_from_secrets().is_some();
         let package_zip = s.package_zip().map_err(|f| f.message)?;
         let delivery = s.delivery_id();
-        let mail = Mail {
-            package_zip: &package_zip,
-            recipient: s.text("recipient_email"),
-            subject: s.text("subject"),
-            delivery: &delivery,
-        };
+        let mail = Mail::of_step(s, &package_zip, &delivery);
         precheck(&settings, set, &mail)
             .map(drop)
             .map_err(|f| f.message)
@@ -253,12 +248,7 @@ impl Implementation for DeliverEmail {
             let settings = SmtpSettings::from_profile(s.profile.smtp.as_ref())
                 .map_err(StepFailure::input_invalid)?;
             let delivery = s.delivery_id();
-            let mail = Mail {
-                package_zip: &zip,
-                recipient: s.text("recipient_email"),
-                subject: s.text("subject"),
-                delivery: &delivery,
-            };
+            let mail = Mail::of_step(s, &zip, &delivery);
             let credentials = credentials_from_secrets();
             let as_read = |bytes: u64, sha256: &str| s.check_as_read("package_zip", bytes, sha256);
             deliver_email_as_read(&settings, credentials, &mail, &s.deadline, &as_read)
@@ -282,6 +272,18 @@ pub struct Mail<'a> {
     /// attempt of it: its Message-ID derives from it, so distinct deliveries of one package
     /// to one address are distinct messages, and a re-send of one delivery is the same one.
     pub delivery: &'a str,
+}
+
+impl<'a> Mail<'a> {
+    /// The mail a step's inputs describe: its package, recipient and subject.
+    fn of_step(s: &'a BuiltinStep, package_zip: &'a Beneath, delivery: &'a str) -> Self {
+        Mail {
+            package_zip,
+            recipient: s.text("recipient_email"),
+            subject: s.text("subject"),
+            delivery,
+        }
+    }
 }
 
 fn send(
