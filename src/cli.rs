@@ -3,6 +3,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 mod examples;
+pub mod flag_as_value;
 
 #[derive(Debug, Parser)]
 #[command(

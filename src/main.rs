@@ -33,6 +33,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return parse_error(e),
     };
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Err(err) = platform::cli::flag_as_value::check(&args) {
+        platform::output::print_error(&err);
+        if asks_for_json() {
+            platform::output::print_error_json(&err);
+        }
+        return ExitCode::from(err.exit_code());
+    }
     let json = cli.wants_json();
     let result = platform::run(cli);
     #[cfg(target_os = "linux")]
@@ -77,19 +85,24 @@ fn parse_error(e: clap::Error) -> ExitCode {
         "`platform explain {}` says more",
         err.explain_topic()
     ));
+    if asks_for_json() {
+        platform::output::print_error_json(&err);
+    }
+    ExitCode::from(2)
+}
+
+/// Whether the command line, as typed, asks for `--json` (or `--format json`): for errors
+/// found before (or instead of) a parsed command says so.
+fn asks_for_json() -> bool {
     // `std::env::args` panics on an argument that is not UTF-8 (often the one clap refused);
     // only the ASCII `--json`/`--format json` spellings are looked for, so lossy is exact.
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let json = args.iter().enumerate().any(|(i, a)| {
+    args.iter().enumerate().any(|(i, a)| {
         a == "--json"
             || a == "--format=json"
             || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
-    });
-    if json {
-        platform::output::print_error_json(&err);
-    }
-    ExitCode::from(2)
+    })
 }

@@ -932,6 +932,53 @@ fn values_that_start_with_a_dash_are_values() {
     }
 }
 
+/// A command's own flag where a value goes is a forgotten value, not the value: until
+/// 2026-12-04 `balance --tenant-id --json` looked up a tenant "--json", and `--note --quiet`
+/// recorded the note "--quiet". Written `--note=--quiet`, it is still that value.
+#[test]
+fn a_flag_given_where_a_value_goes_is_refused_naming_both() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    let before = fx.billing().len();
+    let out = fx.run(&["balance", "--tenant-id", "--json"]);
+    let json = out.expect_code(2).json();
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("--tenant-id takes a value, but the word after it, `--json`"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        json["error"]["help"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`--tenant-id=--json`"),
+        "{}",
+        out.text()
+    );
+    let topup = Topup::new("t1", "5", "r2").args();
+    let topup: Vec<&str> = topup.iter().map(String::as_str).collect();
+    let out = fx.run(&[&topup[..], &["--note", "--quiet"]].concat());
+    out.expect_code(2);
+    assert!(
+        out.stderr_text().contains("--note takes a value"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(fx.billing().len(), before, "nothing is written");
+    fx.run(&[&topup[..], &["--note=--quiet"]].concat())
+        .expect_code(0);
+    let notes: Vec<Value> = fx.billing().iter().map(|r| r["note"].clone()).collect();
+    assert!(notes.contains(&Value::from("--quiet")), "{notes:?}");
+    // A flag of another command is a value here: `runs` has no --note.
+    let out = fx.run(&["runs", "--tenant-id", "--note"]);
+    assert!(
+        !out.stderr_text().contains("takes a value"),
+        "{}",
+        out.text()
+    );
+}
+
 /// Small input mistakes exit 2 and say what to do. Until 2026-12-04: `runs --tenant-id ''`
 /// (and `..`) printed "no runs of tenant  recorded" with exit 0; `--runtime-profile` naming a
 /// folder advised "(or remove it)"; a `PLATFORM_NOW` that is not UTF-8 was taken for unset
