@@ -10,7 +10,8 @@ use super::tally::Tally;
 use crate::beneath::Beneath;
 use crate::contract::{Failure, ModuleContract};
 use crate::error::Result;
-use crate::records::{Payload, RunStatus, StepStatus};
+use crate::records::evidence::rerun_key;
+use crate::records::{Payload, RunStatus, StepStatus, Stream};
 use crate::runs::history::{Attempt, RunHistory, StepHistory};
 use crate::runs::step_beneath;
 use crate::workorder::bindings::Produced;
@@ -105,7 +106,9 @@ fn execute_steps<'a>(
     if wp.action == Action::Start {
         // Queued, not waited for: the first SPEND (or step_started) is written after it, in
         // its group or a later one, and shares its flush when it can.
-        let started = run.started(&wp.work_order_sha256, wp.rerun.as_deref());
+        crate::failpoint::pause("before_run_started");
+        let rerun = answered_rerun(env, wp)?;
+        let started = run.started(&wp.work_order_sha256, rerun.as_deref());
         state
             .tally
             .post_ahead(&env.journal, vec![Payload::new(started)])?;
@@ -281,4 +284,15 @@ fn refund(
 /// What the ledger holds of one attempt of a step.
 fn recorded(prior: Option<&StepHistory>, attempt: u32) -> Option<&Attempt> {
     prior.and_then(|p| p.attempts.get(&attempt)).map(|a| &**a)
+}
+
+/// The rerun request run n answers: the one its plan found, or one recorded after run n-1
+/// while this pass ran (after the plan): run n is the new run it asked for, so it names it
+/// (SPEC §9). Until 2026-12-04 such a request was answered by no run.
+fn answered_rerun(env: &ExecEnv, wp: &WorkOrderPlan) -> Result<Option<String>> {
+    if wp.rerun.is_some() {
+        return Ok(wp.rerun.clone());
+    }
+    let key = rerun_key(&wp.tenant_id, &wp.work_order_id, wp.run.saturating_sub(1));
+    Ok(env.journal.recorded(Stream::Evidence, &key)?.then_some(key))
 }

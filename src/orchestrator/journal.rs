@@ -274,6 +274,21 @@ impl Journal {
         tenant: &str,
         decide: impl FnOnce(i64, &dyn Fn(&str) -> bool) -> T,
     ) -> Result<T> {
+        self.caught_up(|l| {
+            let recorded = |key: &str| l.contains(Stream::Billing, key);
+            decide(l.balance(tenant), &recorded)
+        })
+    }
+
+    /// Whether a key is recorded in a file now, other processes' records included (read up
+    /// to [`REFRESH_EVERY`] ago): a rerun request recorded while the pass runs.
+    pub fn recorded(&self, stream: Stream, key: &str) -> Result<bool> {
+        self.caught_up(|l| l.contains(stream, key))
+    }
+
+    /// `f` on the writer alone, after catching up with other processes' appends when the
+    /// last catch-up is [`REFRESH_EVERY`] old.
+    fn caught_up<T>(&self, f: impl FnOnce(&Ledger) -> T) -> Result<T> {
         let due = {
             let mut last = locked(&self.refreshed);
             let due = last.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
@@ -282,13 +297,12 @@ impl Journal {
             }
             due
         };
-        let (repairs, decided) = self.ledger.with(|l| {
+        let (repairs, out) = self.ledger.with(|l| {
             let repairs = if due { l.refresh()? } else { Vec::new() };
-            let recorded = |key: &str| l.contains(Stream::Billing, key);
-            Ok::<_, crate::Error>((repairs, decide(l.balance(tenant), &recorded)))
+            Ok::<_, crate::Error>((repairs, f(l)))
         })??;
         locked(&self.notes).extend(repairs.iter().map(repair_note));
-        Ok(decided)
+        Ok(out)
     }
 
     /// Credits charged and refunded in a run so far.

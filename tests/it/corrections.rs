@@ -2,6 +2,7 @@
 use crate::support::check::assert_has;
 use crate::support::fx::adjust_args;
 use crate::support::orch::GEN_STEP;
+use crate::support::pause::run_paused;
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::process::Output;
@@ -288,6 +289,37 @@ fn two_rerun_requests_then_one_pass_give_one_run() {
         .expect_ok()
         .json();
     assert_eq!(v["idempotency_key"], "rerun/t1/once/after-r2");
+    fx.integrity().unwrap();
+}
+
+/// SPEC §9: the run a rerun request asks for names it. A request recorded while a pass runs,
+/// after the pass planned the work order's run and before that run started, is answered by
+/// that run. Until 2026-12-04 the run started without naming it (planned before it) and the
+/// next pass found the work order up to date: no run ever named the request.
+#[test]
+fn a_rerun_request_recorded_while_the_pass_runs_is_named_by_the_run_that_starts_after_it() {
+    let fx = Fx::new();
+    fx.workorder("once", &once());
+    fx.topup(100, "r1");
+    let args = ["orchestrator", "--json", "--jobs", "1"];
+    let out = run_paused(&fx, &args, "before_run_started", || {
+        let v = rerun_as(&fx, "tester", "t1", "once", "upstream data fixed")
+            .expect_ok()
+            .json();
+        assert_eq!(v["idempotency_key"], "rerun/t1/once/after-r0");
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    let starts = fx.of_type("evidence.jsonl", "run_started");
+    assert_eq!(starts.len(), 1);
+    assert_eq!(
+        starts[0]["rerun"], "rerun/t1/once/after-r0",
+        "{}",
+        starts[0]
+    );
+    // Answered: the next pass finds the work order up to date.
+    let (_, sum, _) = fx.orchestrate(&[]);
+    assert_eq!(sum["up_to_date"][0], "t1/once", "{sum}");
+    assert_eq!(fx.balance(), 95, "one run of 5 credits");
     fx.integrity().unwrap();
 }
 

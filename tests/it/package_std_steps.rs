@@ -2,10 +2,10 @@
 //! recorded, whatever changes them between its check and its read.
 use crate::support::check::{assert_has, sha256_hex, zip_entries};
 use crate::support::orch::{run_of, step_dir, step_of};
+use crate::support::pause::run_paused;
 use crate::support::Fx;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// gen leaves `bundle/` (a.txt, sub/b.txt) and data.json; pack packs both; ship delivers.
 const SWAP_ORDER: &str = "work_order_id: swap
@@ -24,9 +24,6 @@ steps:
     inputs:
       package_zip: {from_step: pack, output_id: package_zip}
 ";
-
-/// The marker `failpoint::pause` leaves in the working directory while it waits.
-const PAUSED: &str = "failpoint-package_std_checked.paused";
 
 /// Credits a step's billing lines add up to (SPEND less REFUND).
 fn net_charge(fx: &Fx, step: &str) -> i64 {
@@ -48,28 +45,12 @@ fn swap_in(path: &Path, bytes: &[u8]) {
 /// `during` gets the run's make/outputs folder then, and the pass goes on when it returns.
 /// The pass's `--json` summary.
 fn pass_with_swap(fx: &Fx, during: impl FnOnce(&Path)) -> Value {
-    let mut child = fx
-        .command()
-        .args(["orchestrator", "--json"])
-        .env("PLATFORM_FAILPOINT", "pause:package_std_checked")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !fx.path(PAUSED).exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the pass ended before package_std paused"
-        );
-        assert!(start.elapsed() < Duration::from_secs(120), "no pause");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let runs = fx.path("runtime/runs/t1/swap");
-    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
-    during(&run.path().join("make/outputs"));
-    std::fs::remove_file(fx.path(PAUSED)).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let args = ["orchestrator", "--json"];
+    let out = run_paused(fx, &args, "package_std_checked", || {
+        let runs = fx.path("runtime/runs/t1/swap");
+        let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+        during(&run.path().join("make/outputs"));
+    });
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{e}: {}\n{}",

@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod fx;
 pub mod ledger_fixtures;
 pub mod orch;
+pub mod pause;
 pub mod reliability;
 pub mod smtp;
 pub mod state;
