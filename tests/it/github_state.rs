@@ -560,6 +560,27 @@ fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() 
     }
 }
 
+/// A pull refused after it finished an interrupted pull's move says what it moved, not "left
+/// as it was" (until 2026-12-04 it did, though the directory now held the staged release).
+#[test]
+fn a_refused_pull_that_first_finished_an_interrupted_one_says_what_it_moved() {
+    let (w, release) = pull_killed_at(1);
+    let billing = w.remote("billing.jsonl").unwrap();
+    let first_line = billing.iter().position(|b| *b == b'\n').unwrap() + 1;
+    w.fake
+        .put_asset(STATE_TAG, "billing.jsonl", &billing[..first_line]);
+    let out = w.state("pull", "a", &[]).failure().code(1);
+    let stderr = text(&out.get_output().stderr);
+    assert_has(&stderr, "state pull from");
+    assert_has(
+        &stderr,
+        "where this pull first finished earlier work: an interrupted `platform state pull`",
+    );
+    assert!(!stderr.contains("was left as it was"), "{stderr}");
+    holds_release(&w, "a", &release, "finished, then refused");
+    assert!(!w.dir("a/.ledger-install").exists());
+}
+
 /// Until 2026-12-04 the temp files of a killed `state pull` (its `.state-pull-*` staging
 /// folder, a whole copy of the ledger) or `state push` (`.heads-*`), and of either's pull
 /// record (`.tmp*`), stayed in the billing-state directory for good: docs/github.md said

@@ -110,7 +110,7 @@ fn pull_into(
                 previous.as_ref(),
             )
         })
-        .map_err(|e| refused(client, dir, e))?;
+        .map_err(|e| refused(client, dir, &notes, e))?;
     let (signing, audit_of, moved) = match verdict {
         Verdict::KeepLocal { signing } => {
             drop(staging);
@@ -476,19 +476,32 @@ fn past_list(past: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-/// A verification failure as a refusal: exit 1, and the directory was not touched.
-fn refused(client: &GithubClient, dir: &Path, e: Error) -> Error {
+/// A verification failure as a refusal: exit 1, and nothing of the release was installed;
+/// the directory is as it was, or as `tidied` says (an interrupted pull finished first).
+fn refused(client: &GithubClient, dir: &Path, tidied: &[String], e: Error) -> Error {
     if e.kind != Kind::Failure {
         return e;
     }
     let help = e.help.clone().unwrap_or_else(|| {
         "find out who wrote the release (its assets' upload times on GitHub); restore it from a good copy with `platform state push --restore` (needs the signing key)".into()
     });
+    let left = match tidied.is_empty() {
+        true => format!("{} was left as it was", dir.display()),
+        // Until 2026-12-04 this said "left as it was" after the pull had moved files in.
+        false => format!(
+            "nothing of it was installed in {}, where this pull first finished earlier work: {}",
+            dir.display(),
+            tidied
+                .iter()
+                .map(|n| n.trim_start_matches("note: "))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
     Error::failure(format!(
-        "state pull from {} refused: {}; {} was left as it was",
+        "state pull from {} refused: {}; {left}",
         client.repository(),
         e.message,
-        dir.display()
     ))
     .topic(crate::error::Topic::StateRefused)
     .help(help)
