@@ -1,12 +1,14 @@
 //! The only place that writes to stdout and stderr: command reports, errors, progress lines.
 //! Every line it prints passes [`guard_line`]: no raw control character and no line that
-//! GitHub's runner would take as a workflow command (`::`), whatever a tenant or module wrote.
+//! GitHub's runner would take as a workflow command (`::` at its start, `##[` anywhere), and
+//! every JSON document passes [`legacy_commands::JsonGuard`], whatever a tenant or module wrote.
 use crate::error::Error;
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 mod json;
+mod legacy_commands;
 
 /// The version of every JSON object a command prints (`schema_version`): raised when a
 /// document changes incompatibly (a field removed or changing meaning), never for additions.
@@ -143,6 +145,14 @@ fn push_escaped(out: &mut String, c: char) {
 /// so the runner shows it instead of running it. `commands` allows `::` for the annotations
 /// the platform itself writes (their data is escaped by GitHub's own rules).
 pub fn guard_line(line: &str, commands: bool) -> Cow<'_, str> {
+    match legacy_commands::escape_text(line) {
+        Cow::Borrowed(line) => guard_plain(line, commands),
+        Cow::Owned(line) => Cow::Owned(guard_plain(&line, commands).into_owned()),
+    }
+}
+
+/// [`guard_line`] of a line without `##[`.
+fn guard_plain(line: &str, commands: bool) -> Cow<'_, str> {
     let starts_command = !commands && line.trim_start().starts_with("::");
     if !starts_command && !line.chars().any(|c| c != '\t' && needs_escape(c)) {
         return Cow::Borrowed(line);
@@ -313,6 +323,8 @@ pub fn print_report(report: &Report, json: bool) {
         let _ = out.flush();
         return;
     }
+    // Text lines were guarded already (`##[` shown as `##\[`): the guard leaves them as they are.
+    let mut out = legacy_commands::JsonGuard::new(out);
     let body = match (&report.json, json) {
         (Json::Deferred(write), true) => {
             if write(&mut out).is_err() {
@@ -369,7 +381,10 @@ pub fn print_error_json(err: &Error) {
     });
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     // As for stderr: a closed stdout leaves the exit code the error's.
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
+    let _ = writeln!(
+        legacy_commands::JsonGuard::new(std::io::stdout().lock()),
+        "{text}"
+    );
 }
 
 /// One progress line on stderr (long-running commands).

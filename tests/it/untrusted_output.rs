@@ -1,19 +1,25 @@
 //! Untrusted strings never reach a terminal or a GitHub log raw: a tenant's input and a
 //! module's message carrying newlines, workflow commands (`::error`, `::add-mask::`,
-//! `::stop-commands::`) and terminal escapes are printed escaped by every command.
+//! `::stop-commands::`, and the older `##[error]` the runner obeys anywhere in a line) and
+//! terminal escapes are printed escaped by every command.
 use crate::support::check::assert_has;
 use crate::support::orch::{run_of, step_of};
 use crate::support::{Fx, Transcript};
 
 /// What a hostile tenant puts in an input, and a hostile module echoes back as its message.
-const EVIL_YAML: &str =
-    r#""ok\n::error::pwned\n  ::add-mask::hunter2\n::stop-commands::tok\r\e[31mred""#;
+const EVIL_YAML: &str = r#""ok ##[error]legacy\n::error::pwned\n  ::add-mask::hunter2\n::stop-commands::tok\r\e[31mred""#;
 
 /// Every line a GitHub runner would read from this output: none may start a workflow command
-/// (other than the annotations `allowed` accepts) or carry a raw control character.
+/// (other than the annotations `allowed` accepts), hold the older `##[command]` form anywhere
+/// (the runner obeys it mid-line; until 2026-12-04 it was printed raw), or carry a raw
+/// control character.
 fn assert_inert(what: &str, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) {
     let text = String::from_utf8_lossy(bytes);
     for line in text.lines() {
+        assert!(
+            !line.contains("##["),
+            "{what}: a line holds a workflow command: {line:?}\n{text}"
+        );
         let trimmed = line.trim_start();
         assert!(
             !trimmed.starts_with("::") || allowed(trimmed),
@@ -69,17 +75,19 @@ fn a_module_message_with_workflow_commands_is_printed_escaped() {
     assert_inert("orchestrator stderr", &out.stderr, &no_commands);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The message is still there for the operator, visibly escaped on one line.
-    assert_has(&stdout, r"ok\n::error::pwned\n  ::add-mask::hunter2");
-    // The JSON form keeps the exact string (serde escapes it).
-    let (_, json, stderr) = fx.orchestrate(&["--retry-failed"]);
-    assert_inert(
-        "orchestrator --json stderr",
-        stderr.as_bytes(),
-        &no_commands,
+    assert_has(
+        &stdout,
+        r"ok ##\[error]legacy\n::error::pwned\n  ::add-mask::hunter2",
     );
+    // The JSON form keeps the exact string: serde escapes it, and the `[` of `##[` is
+    // written `\u005b`, the same value.
+    let out = fx.run(&["orchestrator", "--json", "--retry-failed"]);
+    assert_inert("orchestrator --json stdout", &out.stdout, &no_commands);
+    assert_inert("orchestrator --json stderr", &out.stderr, &no_commands);
+    let json = out.json();
     let run = run_of(&json, "evil");
     let msg = step_of(run, "say")["message"].as_str().unwrap().to_string();
-    assert_has(&msg, "\n::error::pwned\n");
+    assert_has(&msg, "ok ##[error]legacy\n::error::pwned\n");
 }
 
 #[test]
@@ -88,7 +96,7 @@ fn validation_findings_with_untrusted_values_are_printed_escaped() {
     // A binding to a step id that carries newlines and a workflow command.
     fx.workorder(
         "evil",
-        "work_order_id: evil\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs:\n      text: {from_step: \"x\\n::error::pwned\\n::add-mask::y\", output_id: o}\n",
+        "work_order_id: evil\nsteps:\n  - step_id: say\n    module_id: announcer\n    kind: transform\n    inputs:\n      text: {from_step: \"x\\n::error::pwned\\n::add-mask::y ##[error]legacy\", output_id: o}\n",
     );
     let text = fx.run(&["consistency-validate"]);
     assert_eq!(text.status.code(), Some(1));
