@@ -25,7 +25,8 @@ pub fn check(args: &[OsString]) -> Result<(), crate::error::Error> {
         if let Some(sub) = current.find_subcommand(word) {
             current = sub;
         } else if let Some(arg) = long_arg(current, word) {
-            if arg.get_action().takes_values() {
+            // `--flag=value` holds its value; `--flag value` takes the next word.
+            if arg.get_action().takes_values() && !word.contains('=') {
                 let next = words.get(i + 1);
                 if let Some(next) = next
                     .filter(|n| arg.is_allow_hyphen_values_set() && long_arg(current, n).is_some())

@@ -968,6 +968,9 @@ fn a_flag_given_where_a_value_goes_is_refused_naming_both() {
     assert_eq!(fx.billing().len(), before, "nothing is written");
     fx.run(&[&topup[..], &["--note=--quiet"]].concat())
         .expect_code(0);
+    // `--flag=value` words hold their value: the next word is the next flag.
+    let out = fx.run(&["balance", "--tenant-id=t1", "--json"]);
+    assert_eq!(out.expect_code(0).json()["balance_credits"], 15);
     let notes: Vec<Value> = fx.billing().iter().map(|r| r["note"].clone()).collect();
     assert!(notes.contains(&Value::from("--quiet")), "{notes:?}");
     // A flag of another command is a value here: `runs` has no --note.
