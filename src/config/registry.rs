@@ -147,6 +147,13 @@ impl Registry {
                     None => (Some(item), format!("{key}[{i}]")),
                 };
                 let id = id.and_then(Value::as_str).unwrap_or_default();
+                if key == "usage_units" && crate::records::billing::is_internal(id) {
+                    // Until 2026-12-04 `__run__` was accepted: its usage charge took the run
+                    // charge's key, and a resumed run ended without charging the usage.
+                    let why = format!("usage unit '{id}': ids starting with '__' are reserved for the platform's own charges (the run charge is '__run__'); rename it");
+                    out.push(doc.finding(&field, why));
+                    continue;
+                }
                 define(ids, id, &doc, &field, what, &mut out);
             }
         }

@@ -103,9 +103,7 @@ pub fn asset_name(
 }
 
 /// Internal charges (`__run__` and any future `__...`) are not deliverables.
-pub fn is_internal(deliverable_id: &str) -> bool {
-    deliverable_id.starts_with("__")
-}
+pub use crate::records::billing::is_internal;
 
 /// A SPEND that bought a deliverable: not internal, and not metered usage (SPEC §10), whose
 /// `deliverable_id` is its unit and which has a `quantity`.

@@ -3,6 +3,13 @@ use serde::{Deserialize, Serialize};
 
 /// `deliverable_id` of the per-step run charge.
 pub const RUN_DELIVERABLE: &str = "__run__";
+
+/// Charge ids the platform keeps for itself (`__run__` and any future `__...`): a charge's
+/// key ends with its deliverable id or usage unit, so a deliverable or a usage unit of that
+/// form would share a key with the run charge (and its usage be taken for it on a resume).
+pub fn is_internal(charge_id: &str) -> bool {
+    charge_id.starts_with("__")
+}
 /// `usage_unit` of a top-up.
 pub const UNIT_CREDITS: &str = "credits";
 /// `usage_unit` of the run charge.

@@ -200,7 +200,7 @@ fn deliverable_findings(doc: &Doc, c: &ModuleContract, out: &mut Vec<Finding>) {
     let field = |i| format!("deliverables[{i}].deliverable_id");
     declared_twice(doc, ids, field, "deliverable", out);
     for (i, d) in c.deliverables.iter().enumerate() {
-        if d.deliverable_id.starts_with("__") {
+        if crate::records::billing::is_internal(&d.deliverable_id) {
             let field = field(i);
             let why = "deliverable ids starting with '__' are reserved for the platform";
             out.push(doc.finding(&field, why));

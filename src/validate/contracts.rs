@@ -53,6 +53,8 @@ fn usage_units(repo: &Repo, m: &LoadedModule) -> Vec<Finding> {
         let field = format!("pricing.usage.{unit}");
         let why = if [UNIT_CREDITS, UNIT_STEP_RUN, UNIT_DELIVERABLE].contains(&unit.as_str()) {
             format!("'{unit}' is charged by the platform itself (run_credits, deliverables); meter another unit")
+        } else if crate::records::billing::is_internal(unit) {
+            format!("usage unit '{unit}': ids starting with '__' are reserved for the platform's own charges (the run charge is '__run__'); meter another unit")
         } else if !repo.registry.is_usage_unit(unit) {
             out.push(not_in_registry(
                 repo,

@@ -169,6 +169,51 @@ fn units_are_checked_against_the_registry_and_the_deliverables() {
     );
 }
 
+/// A usage unit named like the platform's own charges (`__run__`) is refused in the registry
+/// and in the module: its usage SPEND would share the run charge's key. Until 2026-12-04 it
+/// was accepted; the first pass stopped on a key conflict and the resumed run ended
+/// COMPLETED without charging the usage (8 credits never charged).
+#[test]
+fn a_usage_unit_named_like_the_run_charge_is_refused_and_nothing_is_charged() {
+    let fx = metered(r#"{"usage": {"__run__": 2}}"#, 100);
+    fx.write(
+        "config/registry.yml",
+        "usage_units:\n  - pages\n  - __run__\n",
+    );
+    let module = fx.read_text("modules/metered/module.yml").replace(
+        "    pages: {credits: 2, max_units: 10}",
+        "    pages: {credits: 2, max_units: 10}\n    __run__: {credits: 4, max_units: 5}",
+    );
+    fx.write("modules/metered/module.yml", module);
+    let out = fx.run(&["consistency-validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    for (file, why) in [
+        ("config/registry.yml", "usage_units[1]"),
+        (
+            "config/registry.yml",
+            "usage unit '__run__': ids starting with '__' are reserved",
+        ),
+        ("modules/metered/module.yml", "pricing.usage.__run__"),
+        (
+            "modules/metered/module.yml",
+            "usage unit '__run__': ids starting with '__' are reserved",
+        ),
+    ] {
+        assert!(
+            out.text().contains(file) && out.text().contains(why),
+            "{file} {why}: {}",
+            out.text()
+        );
+    }
+    for _ in 0..2 {
+        let (code, sum, stderr) = fx.orchestrate(&[]);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(sum["runs"].as_array().is_some_and(Vec::is_empty), "{sum}");
+    }
+    assert!(spends(&fx).is_empty(), "nothing is charged");
+    assert_eq!(fx.balance(), 100);
+}
+
 #[test]
 fn the_dry_run_text_and_job_summary_show_the_usage_reserve_they_subtract() {
     // 1 to run + 2 x 10 reserved: 50 leaves 29.
