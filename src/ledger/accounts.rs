@@ -505,9 +505,10 @@ mod tests {
         })
     }
 
-    /// A reader takes no lock: a writer may append a run's REFUND and then its `run_ended`
-    /// after the reader read billing.jsonl and before it read evidence.jsonl. The run's
-    /// account then seems short, and is read again from billing.jsonl as it is now.
+    /// A reader that could not take its cut (`ledger::cut`: here, no lock file) reads each
+    /// file to its end: a writer may append a run's REFUND and then its `run_ended` after the
+    /// reader read billing.jsonl and before it read evidence.jsonl. The run's account then
+    /// seems short, and is read again from billing.jsonl as it is now.
     #[test]
     fn a_run_that_ends_while_a_reader_reads_adds_up() {
         let dir = tempfile::tempdir().unwrap();
@@ -519,6 +520,8 @@ mod tests {
         l.append(Stream::Billing, vec![Payload::new(spend(1, 4))])
             .unwrap();
         let (mut ended_meanwhile, mut evidence_read) = (false, 0);
+        // The writer keeps its lock file open: it still locks what it locked before.
+        std::fs::remove_file(dir.path().join(super::super::lock::LEDGER_LOCK)).unwrap();
         let reading = read(dir.path(), &[Stream::Evidence], |_| {
             evidence_read += 1;
             if !ended_meanwhile {

@@ -53,7 +53,7 @@ impl DirLock {
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        let _ = self.lock.file.unlock();
+        release(&self.lock.file);
     }
 }
 
@@ -70,6 +70,66 @@ pub struct LockFile {
 pub struct Held<'a>(&'a File);
 
 impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        release(self.0);
+    }
+}
+
+/// The lock files (device, inode) this process holds now, once per hold: a reader's shared
+/// lock on one of them ([`SharedHold`]) would wait for this very process, maybe forever.
+static HELD: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn file_id(file: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+fn held() -> std::sync::MutexGuard<'static, Vec<(u64, u64)>> {
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn release(file: &File) {
+    if let Some(id) = file_id(file) {
+        let mut held = held();
+        if let Some(i) = held.iter().position(|h| *h == id) {
+            held.swap_remove(i);
+        }
+    }
+    let _ = file.unlock();
+}
+
+/// A shared hold of a directory's lock file, taken by a reader that takes no writer lock so
+/// that what it measures of the directory's files is what a writer left between two holds
+/// (`ledger::cut`). None when it need not or cannot be taken: this process holds the lock
+/// itself (no other writer can be in the middle of anything), there is no lock file (no
+/// writer has written there yet) or it cannot be read, or a writer kept it past `timeout`.
+pub struct SharedHold(File);
+
+impl SharedHold {
+    pub fn take(dir: &Path, name: &str, timeout: Duration) -> Option<SharedHold> {
+        // Read-only and never created: a reader leaves nothing behind (and a directory no
+        // writer has locked yet has nobody to wait for, but its very first writer).
+        let file = crate::beneath::open_trusted(&dir.join(name)).ok()?;
+        let id = file_id(&file)?;
+        if held().contains(&id) {
+            return None;
+        }
+        let start = Instant::now();
+        let mut sleep = Duration::from_millis(1);
+        loop {
+            match file.try_lock_shared() {
+                Ok(()) => return Some(SharedHold(file)),
+                Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {}
+                Err(_) => return None,
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for SharedHold {
     fn drop(&mut self) {
         let _ = self.0.unlock();
     }
@@ -142,6 +202,9 @@ impl LockFile {
             }
             std::thread::sleep(sleep.min(timeout.saturating_sub(waited)));
             sleep = (sleep * 2).min(Duration::from_millis(25));
+        }
+        if let Some(id) = file_id(file) {
+            held().push(id);
         }
         write_note(file);
         Ok(())

@@ -265,7 +265,8 @@ fn merge_segment(f: &mut FileState, seg_path: &Path, out: &mut Output) -> Result
         }
         Ok(())
     };
-    scan::feed_file(&file, 0, &mut scan, &mut sink).map_err(|e| e.into_error(seg_path))?;
+    scan::feed_file(&file, (0, u64::MAX), &mut scan, &mut sink)
+        .map_err(|e| e.into_error(seg_path))?;
     let torn = scan.finish();
     if let Some(p) = scan.problems.first() {
         return Err(damaged(seg_path, p.line, &p.message).help(

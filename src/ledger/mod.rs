@@ -10,6 +10,7 @@ mod billing;
 mod check;
 mod commit;
 mod cross;
+mod cut;
 mod file;
 pub mod install;
 mod key;

@@ -126,7 +126,7 @@ pub(crate) fn scan_to_end(
     scan: &mut Scan,
     start: u64,
 ) -> Result<Option<scan::Torn>> {
-    scan::feed_file::<std::io::Error>(file, start, scan, &mut |_| Ok(()))
+    scan::feed_file::<std::io::Error>(file, (start, u64::MAX), scan, &mut |_| Ok(()))
         .map_err(|e| Error::io(path, &e))?;
     let torn = scan.finish();
     match scan.problems.first() {

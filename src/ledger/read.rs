@@ -1,4 +1,5 @@
 //! The one typed reader: streams ledger files line by line, whole batches only, each line with its record type, without the writer lock and without ever modifying them; every check `verify` makes, and figures only from a ledger that passes them.
+use super::cut::Cut;
 use super::mark::{FileId, Mark};
 use super::scan::{self, check_across, Committed, Mode, Scan};
 use super::{damaged, SinkError, Stream};
@@ -187,12 +188,19 @@ pub(crate) fn read_marked(
     sinks: [LineSink<'_>; 3],
 ) -> Result<(Reading, [Mark; 3])> {
     let [billing, evidence, audit] = sinks;
+    let mut cut = Cut::take(dir)?;
+    let (b_file, e_file, a_file) = (
+        cut.take_file(Stream::Billing),
+        cut.take_file(Stream::Evidence),
+        cut.take_file(Stream::Audit),
+    );
     let (others, evidence) = std::thread::scope(|s| {
         let others = s.spawn(|| {
-            let b = scan_one(dir, streams, Stream::Billing, billing);
-            (b, scan_one(dir, streams, Stream::Audit, audit))
+            let b = scan_one(dir, streams, Stream::Billing, b_file, billing);
+            crate::failpoint::pause("ledger_reader_between_files");
+            (b, scan_one(dir, streams, Stream::Audit, a_file, audit))
         });
-        let e = scan_one(dir, streams, Stream::Evidence, evidence);
+        let e = scan_one(dir, streams, Stream::Evidence, e_file, evidence);
         (others.join(), e)
     });
     let (billing, audit) = others.map_err(|_| Error::failure("a ledger reader's thread failed"))?;
@@ -229,8 +237,12 @@ fn scan_all(
     let mut scans = Vec::new();
     let mut files = Vec::new();
     let mut ids = [FileId::default(); 3];
+    let mut cut = Cut::take(dir)?;
     for stream in Stream::ALL {
-        let (scan, summary, id) = scan_one(dir, streams, stream, f)?;
+        let (scan, summary, id) = scan_one(dir, streams, stream, cut.take_file(stream), f)?;
+        if stream == Stream::Billing {
+            crate::failpoint::pause("ledger_reader_between_files");
+        }
         ids[stream.index()] = id;
         scans.push(scan);
         files.push(summary);
@@ -241,12 +253,13 @@ fn scan_all(
     Ok((scans, files, ids))
 }
 
-/// Scan one file (in Read mode when `streams` has it, else in Verify mode), and which file
-/// it was.
+/// Scan one file of a [`Cut`] (in Read mode when `streams` has it, else in Verify mode), and
+/// which file it was.
 fn scan_one(
     dir: &Path,
     streams: &[Stream],
     stream: Stream,
+    (file, end): (Option<std::fs::File>, u64),
     f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<(Scan, ReadSummary, FileId)> {
     let mode = if streams.contains(&stream) {
@@ -254,9 +267,9 @@ fn scan_one(
     } else {
         Mode::Verify
     };
-    let file = open(dir, stream)?;
     let id = FileId::of(file.as_ref()).map_err(|e| Error::io(dir, &e))?;
-    let (scan, summary) = scan_file(dir, stream, Scan::new(stream, mode), file, 0, f)?;
+    let scan = Scan::new(stream, mode);
+    let (scan, summary) = scan_file(dir, stream, scan, file, (0, end), f)?;
     Ok((scan, summary, id))
 }
 
@@ -302,14 +315,14 @@ pub(crate) fn open(dir: &Path, stream: Stream) -> Result<Option<std::fs::File>> 
     super::file::open_existing(&dir.join(stream.file_name()))
 }
 
-/// Feed `file` from byte `from` to its end through `scan`; the first problem (other than a
-/// torn tail) is an error.
+/// Feed `file` from byte `from` to byte `end` (its cut, or `u64::MAX`: its end) through
+/// `scan`; the first problem (other than a torn tail) is an error.
 pub(crate) fn scan_file(
     dir: &Path,
     stream: Stream,
     mut scan: Scan,
     file: Option<std::fs::File>,
-    from: u64,
+    (from, end): (u64, u64),
     f: &mut dyn FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<(Scan, ReadSummary)> {
     let path = dir.join(stream.file_name());
@@ -328,7 +341,7 @@ pub(crate) fn scan_file(
         })
         .map_err(SinkError::Err)
     };
-    scan::feed_file(&file, from, &mut scan, &mut sink).map_err(|e| e.into_error(&path))?;
+    scan::feed_file(&file, (from, end), &mut scan, &mut sink).map_err(|e| e.into_error(&path))?;
     let torn = scan.finish();
     if let Some(p) = scan.problems.first() {
         return Err(damaged(&path, p.line, &p.message));
@@ -350,7 +363,7 @@ pub fn for_each_line(
     mut f: impl FnMut(LedgerLine<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let scan = Scan::new(stream, Mode::Read);
-    Ok(scan_file(dir, stream, scan, open(dir, stream)?, 0, &mut f)?.1)
+    Ok(scan_file(dir, stream, scan, open(dir, stream)?, (0, u64::MAX), &mut f)?.1)
 }
 
 /// Every tenant's balance, from a directory that passes every check (see [`read`]); a

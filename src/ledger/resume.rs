@@ -1,7 +1,8 @@
 //! A read that verifies only the records appended after a set of marks (a derived cache keeps the marks; the files stay the only truth).
 use super::billing::Billing;
+use super::cut::Cut;
 use super::mark::{FileId, Mark};
-use super::read::{conclude, open, scan_file, LedgerLine, Reading};
+use super::read::{conclude, scan_file, LedgerLine, Reading};
 use super::scan::{Mode, Scan};
 use super::{line, Stream};
 use crate::error::Result;
@@ -52,9 +53,10 @@ pub(crate) fn read_since(
     let mut scans = Vec::new();
     let mut files = Vec::new();
     let mut ids = Vec::new();
+    let mut cut = Cut::take(dir)?;
     for stream in Stream::ALL {
         let mark = &mut marks[stream.index()];
-        let file = open(dir, stream)?;
+        let (file, end) = cut.take_file(stream);
         let id = FileId::of(file.as_ref()).map_err(|e| crate::Error::io(dir, &e))?;
         if let Err(stale) = same_file(file.as_ref(), id, mark) {
             return Ok(Err(stale));
@@ -70,7 +72,7 @@ pub(crate) fn read_since(
         if stream == Stream::Billing {
             scan.billing = Some(Billing::with_balances(balances));
         }
-        let Ok((scan, summary)) = scan_file(dir, stream, scan, file, mark.offset, f) else {
+        let Ok((scan, summary)) = scan_file(dir, stream, scan, file, (mark.offset, end), f) else {
             return Ok(Err(Stale::Unverified));
         };
         if summary.torn_tail.is_some() {

@@ -620,7 +620,7 @@ pub(crate) fn check_across(scans: [&Scan; 3], paths: [&std::path::Path; 3]) -> c
 /// Feed a whole byte range of a file to a scan, line by line, reading in chunks.
 pub(crate) fn feed_file<E: From<std::io::Error>>(
     file: &std::fs::File,
-    start: u64,
+    (start, end): (u64, u64),
     scan: &mut Scan,
     sink: Sink<'_, E>,
 ) -> Result<(), E> {
@@ -647,7 +647,14 @@ pub(crate) fn feed_file<E: From<std::io::Error>>(
     let mut pos = start;
     let mut line_start = start;
     loop {
-        let n = match file.read_at(&mut buf, pos) {
+        // Up to the cut: what was appended since is a later reader's.
+        let room = usize::try_from(end.saturating_sub(pos))
+            .unwrap_or(CHUNK)
+            .min(CHUNK);
+        if room == 0 {
+            break;
+        }
+        let n = match file.read_at(&mut buf[..room], pos) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),

@@ -58,24 +58,43 @@ impl VerifyReport {
 }
 
 /// Check the three files of a billing-state directory, and the rules between them.
-/// Read-only and lock-free: a torn tail or a missing audit record is reported as a problem,
-/// never repaired. A missing directory is an input error.
+/// Read-only, and no writer waits for it (it measures the files under a shared hold of the
+/// lock, then reads without one): a torn tail or a missing audit record is reported as a
+/// problem, never repaired. A missing directory is an input error.
 pub fn verify(dir: &Path) -> Result<VerifyReport> {
     if !dir.is_dir() {
         return Err(missing_dir(dir));
     }
     let paths = Stream::ALL.map(|s| dir.join(s.file_name()));
-    verify_paths([&paths[0], &paths[1], &paths[2]])
+    // As a writer left them between two holds of the lock (`ledger::cut`).
+    let mut cut = super::cut::Cut::take(dir)?;
+    let opened = Stream::ALL.map(|s| cut.take_file(s));
+    verify_opened([&paths[0], &paths[1], &paths[2]], opened)
 }
 
 /// [`verify`] of three files given by path (by `Stream::index`): a merge's result before it
 /// replaces the target's files.
 pub(crate) fn verify_paths(paths: [&Path; 3]) -> Result<VerifyReport> {
+    let mut opened: [(Option<std::fs::File>, u64); 3] = Default::default();
+    for (i, path) in paths.iter().enumerate() {
+        opened[i] = (super::file::open_existing(path)?, u64::MAX);
+    }
+    verify_opened(paths, opened)
+}
+
+/// [`verify`] of three files opened already, each read up to its end given.
+fn verify_opened(
+    paths: [&Path; 3],
+    opened: [(Option<std::fs::File>, u64); 3],
+) -> Result<VerifyReport> {
     let mut scans = Vec::new();
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    for stream in Stream::ALL {
-        let (scan, report, p) = verify_file(paths[stream.index()], stream)?;
+    for (stream, file) in Stream::ALL.into_iter().zip(opened) {
+        let (scan, report, p) = verify_file(paths[stream.index()], stream, file)?;
+        if stream == Stream::Billing {
+            crate::failpoint::pause("ledger_reader_between_files");
+        }
         scans.push(scan);
         files.push(report);
         problems.extend(p);
@@ -107,10 +126,14 @@ pub(crate) fn verify_paths(paths: [&Path; 3]) -> Result<VerifyReport> {
 }
 
 /// Check one ledger file; its scan keeps the keys and references for the cross-file rules.
-fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Problem>)> {
+fn verify_file(
+    path: &Path,
+    stream: Stream,
+    (file, end): (Option<std::fs::File>, u64),
+) -> Result<(Scan, FileReport, Vec<Problem>)> {
     let name = path.display().to_string();
     let mut scan = Scan::new(stream, Mode::Verify);
-    let file = match super::file::open_existing(path)? {
+    let file = match file {
         Some(f) => f,
         None => {
             let report = FileReport {
@@ -127,9 +150,9 @@ fn verify_file(path: &Path, stream: Stream) -> Result<(Scan, FileReport, Vec<Pro
             return Ok((scan, report, Vec::new()));
         }
     };
-    scan::feed_file::<std::io::Error>(&file, 0, &mut scan, &mut |_| Ok(()))
+    scan::feed_file::<std::io::Error>(&file, (0, end), &mut scan, &mut |_| Ok(()))
         .map_err(|e| Error::io(path, &e))?;
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bytes = file.metadata().map(|m| m.len().min(end)).unwrap_or(0);
     let torn = scan.finish();
     let mut problems: Vec<Problem> = scan
         .problems

@@ -4,6 +4,7 @@
 //! with `--lock-timeout 0|1` refuses with a message naming the lock, and never corrupts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use crate::support::fx::{Fx, Topup, Transcript};
+use crate::support::pause::run_paused;
 use crate::support::reliability::*;
 
 use serde_json::Value;
@@ -114,6 +115,37 @@ fn orchestrators_and_top_ups_at_once_lose_and_duplicate_nothing() {
         assert_eq!(audits, 2 + 6, "round {round}: one audit record per top-up");
     }
     eprintln!("reliability: {rounds} rounds of 3 orchestrators and 12 top-ups at once ({processes} processes): exact balances, nothing lost or duplicated");
+}
+
+/// Readers take no writer lock: each measures the three files under a shared hold of the
+/// ledger lock, then reads up to there, so the rules between files hold in what it reads. An
+/// `admin-topup` (its TOPUP, then its audit record) while a reader is between billing.jsonl
+/// and audit.jsonl is not half seen. Until 2026-12-04 the reader took the audit record of a
+/// TOPUP it had not read for a removed record: integrity-validate FAILED and a pass refused
+/// the ledger as damaged (`orchestrators_and_top_ups_at_once_...` saw it now and then).
+#[test]
+fn a_top_up_while_a_reader_is_between_files_is_read_whole_or_not_at_all() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    let readers: [&[&str]; 4] = [
+        &["integrity-validate"],
+        &["balance", "--tenant-id", "t1", "--json"],
+        &["orchestrator", "--dry-run"],
+        &["orchestrator", "--json"],
+    ];
+    for (n, args) in readers.iter().enumerate() {
+        let before = fx.balance();
+        let out = run_paused(&fx, args, "ledger_reader_between_files@1", || {
+            fx.topup(5, &format!("mid-{n}"));
+        });
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", out.text());
+        if args[0] == "balance" {
+            // As of the cut: the top-up came after it.
+            assert_eq!(out.json()["balance_credits"], before, "{}", out.text());
+        }
+        assert_eq!(fx.balance(), before + 5);
+    }
+    fx.run(&["integrity-validate"]).expect_ok();
 }
 
 #[test]
