@@ -389,13 +389,15 @@ const SAME_PACKAGE: &str = "steps:
       recipient_email: client@example.com
 ";
 
-/// The Message-ID is the delivery's: two work orders of one tenant and one of another
-/// tenant, each charged, mail the same package to the same address and get three
-/// Message-IDs (and three receipt object_ids: aiosmtpd names no queue id), so a receiver
-/// that de-duplicates on it shows all three; the delivery re-sent after a crash between the
-/// send and its outcome carries its first Message-ID, so such a receiver shows it once.
-/// Until 2026-12-04 the ID was derived from the package, recipient, sender and subject only:
-/// all four messages had one Message-ID.
+/// The Message-ID is the delivery's (tenant, work order, run, step): two work orders of one
+/// tenant and one of another tenant, each charged, mail the same package to the same address
+/// and get three Message-IDs (and three receipt object_ids: aiosmtpd names no queue id), so a
+/// receiver that de-duplicates on it shows all three; the delivery re-sent after a crash
+/// between the send and its outcome carries its first Message-ID, so such a receiver shows it
+/// once. The next run of a work order (a `platform rerun`) and the second of two
+/// deliver_email steps of one work order are deliveries of their own too, each with its own
+/// Message-ID. Until 2026-12-04 the ID was derived from the package, recipient, sender and
+/// subject only: all these messages had one Message-ID.
 #[test]
 fn each_delivery_has_its_own_message_id_and_a_resend_keeps_it() {
     let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
@@ -424,33 +426,130 @@ fn each_delivery_has_its_own_message_id_and_a_resend_keeps_it() {
         receipts.iter().all(|r| r["sha256"] == package),
         "one package"
     );
-    let id_of = |tenant: &str, wo: &str| {
-        let r = receipts
-            .iter()
-            .find(|r| r["tenant_id"] == tenant && r["work_order_id"] == wo)
-            .unwrap_or_else(|| panic!("no receipt for {tenant}/{wo}: {receipts:?}"));
-        r["object_id"].as_str().unwrap().to_string()
-    };
-    let ids = [id_of("t1", "a"), id_of("t1", "b"), id_of("t2", "a")];
-    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
-    assert_eq!(distinct.len(), 3, "{ids:?}");
-
-    let sent: Vec<String> = sink
-        .messages()
-        .iter()
-        .map(|m| smtp::header(&m.eml, "Message-ID").unwrap())
-        .collect();
+    let mut ids = vec![
+        id_of(&fx, "t1", "a", 1, "send"),
+        id_of(&fx, "t1", "b", 1, "send"),
+        id_of(&fx, "t2", "a", 1, "send"),
+    ];
+    let sent = message_ids(&sink);
     assert_eq!(sent.len(), 4, "{sent:?}");
-    let times = |id: &str| sent.iter().filter(|s| *s == id).count();
+    let times = |sent: &[String], id: &str| sent.iter().filter(|s| *s == id).count();
     assert_eq!(
-        times(&ids[0]),
+        times(&sent, &ids[0]),
         2,
         "t1/a, sent again after the crash: {sent:?}"
     );
-    assert_eq!(times(&ids[1]), 1, "{sent:?}");
-    assert_eq!(times(&ids[2]), 1, "{sent:?}");
+    assert_eq!(times(&sent, &ids[1]), 1, "{sent:?}");
+    assert_eq!(times(&sent, &ids[2]), 1, "{sent:?}");
     assert_eq!(
         sent[0], ids[0],
         "the first send, before the crash, was t1/a's"
     );
+
+    // The next run of t1/a, and a work order of t1 with two deliver_email steps, each
+    // mailing the same package to the same address.
+    let rerun = [
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "a",
+        "--reason",
+        "again",
+        "--actor",
+        "tester",
+    ];
+    fx.run(&rerun).expect_ok();
+    let second_send = "  - step_id: send2
+    module_id: deliver_email
+    kind: delivery
+    inputs:
+      package_zip: {from_step: pack, output_id: package_zip}
+      recipient_email: client@example.com
+";
+    fx.workorder(
+        "two",
+        &format!("work_order_id: two\n{SAME_PACKAGE}{second_send}"),
+    );
+    let (code, sum, stderr) = fx.orchestrate(&[]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+    let receipts = fx.of_type("evidence.jsonl", "delivery_receipt");
+    assert_eq!(receipts.len(), 6, "{receipts:?}");
+    assert!(
+        receipts.iter().all(|r| r["sha256"] == package),
+        "one package"
+    );
+    ids.extend([
+        id_of(&fx, "t1", "a", 2, "send"),
+        id_of(&fx, "t1", "two", 1, "send"),
+        id_of(&fx, "t1", "two", 1, "send2"),
+    ]);
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 6, "{ids:?}");
+    let sent = message_ids(&sink);
+    assert_eq!(sent.len(), 7, "{sent:?}");
+    for id in &ids[3..] {
+        assert_eq!(times(&sent, id), 1, "{id}: {sent:?}");
+    }
+}
+
+/// The receipt `object_id` of the delivery `step` of run `run` of `tenant`/`wo` (aiosmtpd
+/// names no queue id: it is the Message-ID).
+fn id_of(fx: &Fx, tenant: &str, wo: &str, run: u64, step: &str) -> String {
+    let runs = fx.of_type("evidence.jsonl", "run_started");
+    let run_id = runs
+        .iter()
+        .find(|r| r["tenant_id"] == tenant && r["work_order_id"] == wo && r["run"] == run)
+        .unwrap_or_else(|| panic!("no run {run} of {tenant}/{wo}: {runs:?}"))["run_id"]
+        .clone();
+    let receipts = fx.of_type("evidence.jsonl", "delivery_receipt");
+    let r = receipts
+        .iter()
+        .find(|r| r["run_id"] == run_id && r["step_id"] == step)
+        .unwrap_or_else(|| panic!("no receipt of {tenant}/{wo} r{run} {step}: {receipts:?}"));
+    r["object_id"].as_str().unwrap().to_string()
+}
+
+/// The Message-ID of each message the sink accepted, in arrival order.
+fn message_ids(sink: &smtp::SmtpSink) -> Vec<String> {
+    (sink.messages().iter())
+        .map(|m| smtp::header(&m.eml, "Message-ID").unwrap())
+        .collect()
+}
+
+/// A delivery the server refused (451: it may be retried) is refunded; the `--retry-failed`
+/// that sends it again is a new attempt of the same delivery, so it carries the Message-ID
+/// of the refused send (docs/delivery.md: not the attempt), which lets a receiver that got
+/// both fold them.
+#[test]
+fn a_delivery_retried_after_a_refusal_keeps_its_message_id() {
+    let refusing = smtp::SmtpSink::start(smtp::SinkOptions {
+        reply: Some("451 4.3.0 try again later".into()),
+        ..Default::default()
+    });
+    let fx = Fx::new();
+    profile(&fx, refusing.port, "none");
+    fx.workorder("a", &format!("work_order_id: a\n{SAME_PACKAGE}"));
+    fx.topup(50, "r1");
+    let (_, sum, stderr) = fx.orchestrate(&[]);
+    let send = step_of(run_of(&sum, "a"), "send");
+    assert_eq!(send["reason_slug"], "delivery_failed", "{sum}\n{stderr}");
+    let refused = refusing.refused();
+    assert_eq!(refused.len(), 1, "{}", refusing.stderr());
+    let first = smtp::header(&refused[0].eml, "Message-ID").unwrap();
+
+    let sink = smtp::SmtpSink::start(smtp::SinkOptions::default());
+    profile(&fx, sink.port, "none");
+    let (code, sum, stderr) = fx.orchestrate(&["--retry-failed"]);
+    assert_eq!(code, 0, "{sum}\n{stderr}\n{}", sink.stderr());
+    assert_eq!(run_of(&sum, "a")["status"], "COMPLETED", "{sum}");
+    let receipts = fx.of_type("evidence.jsonl", "delivery_receipt");
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0]["attempt"], 2, "a new attempt: {receipts:?}");
+    assert_eq!(
+        message_ids(&sink),
+        [first.as_str()],
+        "the retry's Message-ID"
+    );
+    assert_eq!(receipts[0]["object_id"], first.as_str());
 }

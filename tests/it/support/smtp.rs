@@ -116,13 +116,23 @@ impl SmtpSink {
 
     /// Messages accepted so far, in arrival order.
     pub fn messages(&self) -> Vec<Received> {
+        self.kept("")
+    }
+
+    /// Messages received in full and refused (`SinkOptions::reply`), in arrival order.
+    pub fn refused(&self) -> Vec<Received> {
+        self.kept("refused-")
+    }
+
+    /// The messages kept as `<prefix><n>.eml` (numbered from 1, in arrival order).
+    fn kept(&self, prefix: &str) -> Vec<Received> {
         let mut out = Vec::new();
         for n in 1.. {
-            let eml = self.dir.join(format!("{n}.eml"));
+            let eml = self.dir.join(format!("{prefix}{n}.eml"));
             let Ok(bytes) = std::fs::read(&eml) else {
                 break;
             };
-            let envelope = std::fs::read(self.dir.join(format!("{n}.json")))
+            let envelope = std::fs::read(self.dir.join(format!("{prefix}{n}.json")))
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or(serde_json::Value::Null);

@@ -1,7 +1,8 @@
 """Test SMTP sink: a real aiosmtpd server on 127.0.0.1 that stores what it accepts.
 
 Each accepted message becomes <dir>/<n>.eml (the DATA bytes) with <dir>/<n>.json beside it
-({"mail_from", "rcpt_tos"}), written before the .eml so a visible .eml is always complete.
+({"mail_from", "rcpt_tos"}), written before the .eml so a visible .eml is always complete;
+a message refused by --reply is kept the same way as refused-<n>.eml and refused-<n>.json.
 Every TCP connection adds a line to <dir>/connections.log, so a test can prove that
 nothing connected. Prints "READY <port>" on stdout once listening (port 0 picks one).
 
@@ -23,7 +24,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Sink:
-    """aiosmtpd handler: answers DATA with --reply and keeps the message if that is a 250."""
+    """aiosmtpd handler: answers DATA with --reply and keeps the message, as <n>.eml if
+    that is a 250, else as refused-<n>.eml (what a client sent that the server refused)."""
 
     def __init__(self, out_dir, reply):
         self.out_dir = out_dir
@@ -31,10 +33,10 @@ class Sink:
         self.count = 0
 
     async def handle_DATA(self, server, session, envelope):
-        if not self.reply.startswith("250"):
-            return self.reply
         self.count += 1
-        base = os.path.join(self.out_dir, str(self.count))
+        accepted = self.reply.startswith("250")
+        name = str(self.count) if accepted else f"refused-{self.count}"
+        base = os.path.join(self.out_dir, name)
         # tmp + rename: the test polls for <n>.eml and must never see half a file.
         with open(base + ".json.tmp", "w", encoding="utf-8") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos}, f)
