@@ -461,8 +461,10 @@ fn the_state_release_is_found_behind_thousands_of_newer_releases_or_the_lookup_f
 }
 
 /// `state pull` into `a` (whose last pull is older than the release), killed by the failpoint
-/// `ledger_install_moved@n` after the n-th file moved into place (1 audit.jsonl, 2
-/// evidence.jsonl, 3 billing.jsonl, 4 the pull record): the ledger files the release holds.
+/// `ledger_install_moved@n` after the n-th file moved into place (the ledger files in their
+/// replace order, then the others with dot-names last, `ledger/install.rs`: 1 audit.jsonl,
+/// 2 evidence.jsonl, 3 billing.jsonl, 4 the pull record `.state-pulled.json`; this state is
+/// unsigned, so no heads.json comes before it): the ledger files the release holds.
 fn pull_killed_at(n: u32) -> (World, Vec<(String, Vec<u8>)>) {
     let w = World::new();
     w.state("pull", "a", &[]).success();
@@ -504,6 +506,8 @@ fn holds_release(w: &World, dir: &str, release: &[(String, Vec<u8>)], label: &st
 /// of its own to a release's TOPUP, or every command called the charges forged. Now the pull
 /// stages everything (files, heads, its record), then moves the folder in one rename, and the
 /// next writer, pull or push finishes the move: a plain re-run recovers, nothing is lost.
+/// Killed after the last file, the pull record, moved (@4), only the empty staged folder is
+/// left to remove.
 #[test]
 fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() {
     for n in 1..=4 {
@@ -511,6 +515,10 @@ fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() 
         // The next writer finishes the move, then appends; the push that follows is accepted
         // and a fresh pull gets every record.
         let (w, release) = pull_killed_at(n);
+        let left = std::fs::read_dir(w.dir("a/.ledger-install"))
+            .unwrap()
+            .count();
+        assert_eq!(left, 4 - n as usize, "{label}: files still to move");
         if n == 2 {
             // evidence.jsonl is the release's, billing.jsonl not yet: a reader says what
             // finishes it.

@@ -295,6 +295,19 @@ fn a_privileged_record_removed_while_its_audit_record_stays_is_refused() {
     argv.extend(["--actor".to_string(), "tester".to_string()]);
     fx.run(&argv.iter().map(String::as_str).collect::<Vec<_>>())
         .expect_ok();
+    // evidence.jsonl's privileged record: a rerun request (no pass consumes it here).
+    let rerun = [
+        "rerun",
+        "--tenant-id",
+        "t1",
+        "--work-order-id",
+        "one",
+        "--reason",
+        "upstream data fixed",
+        "--actor",
+        "tester",
+    ];
+    fx.run(&rerun).expect_ok();
     assert_eq!(fx.balance(), 85);
     fx.integrity().unwrap();
     let good = fx.ledger_bytes(".billing-state");
@@ -326,6 +339,15 @@ fn a_privileged_record_removed_while_its_audit_record_stays_is_refused() {
         &fx,
         &audit_line("adjust/t1/CASE-7"),
         "says ADJUST adjust/t1/CASE-7 was recorded, but billing.jsonl holds no such record",
+    );
+    restore();
+    forge(&fx.state_file("evidence.jsonl"), |r| {
+        r.remove(find(r, |r| r["type"] == "rerun_requested"));
+    });
+    refused_everywhere(
+        &fx,
+        &audit_line("rerun/t1/one/after-r1"),
+        "says rerun_requested rerun/t1/one/after-r1 was recorded, but evidence.jsonl holds no such record",
     );
     restore();
     fx.integrity().unwrap();
