@@ -805,3 +805,83 @@ fn a_merge_interrupted_between_its_renames_is_completed_by_the_same_merge() {
     assert_has(&err, "but billing.jsonl holds SPENDs of");
     assert_eq!(w.bytes("forged"), before, "a refused merge wrote");
 }
+
+/// A segment's privileged records (a top-up, an adjustment debit, a rerun request) each
+/// follow their audit record in the merge's replace order (audit, evidence, billing), so a
+/// merge stopped after replacing audit.jsonl (or audit.jsonl and evidence.jsonl) leaves audit
+/// records whose records are not in place yet. Readers call that damage and name the way
+/// out; the same merge run again completes it, byte for byte as a merge that was not
+/// stopped (docs/security.md, "Remove a TOPUP ... or an ADJUST debit").
+#[test]
+fn a_merge_interrupted_after_its_audit_records_is_completed_by_the_same_merge() {
+    let w = World::seeded();
+    w.copy_state("base", "seg");
+    let in_seg = |args: &[&str]| {
+        let mut c = w.platform("repo");
+        c.args(args).args(["--billing-state-dir", "seg"]);
+        c.output().unwrap().expect_ok();
+    };
+    let topup = Topup::new("tenant-a", "7", "late-1")
+        .by("demo-admin")
+        .args();
+    in_seg(&topup.iter().map(String::as_str).collect::<Vec<_>>());
+    in_seg(&[
+        "admin-adjust",
+        "--tenant-id",
+        "tenant-b",
+        "--amount-credits",
+        "-5",
+        "--reason-slug",
+        "chargeback",
+        "--reference",
+        "cb-2",
+        "--actor",
+        "demo-admin",
+    ]);
+    in_seg(&[
+        "rerun",
+        "--tenant-id",
+        "tenant-c",
+        "--work-order-id",
+        "wo-1",
+        "--reason",
+        "upstream data fixed",
+        "--actor",
+        "demo-admin",
+    ]);
+    w.copy_state("base", "merged");
+    w.merge("merged", &["seg"]).expect_ok();
+
+    let missing_from_billing = [
+        "says TOPUP topup/tenant-a/late-1 was recorded, but billing.jsonl holds no such record",
+        "says ADJUST adjust/tenant-b/cb-2 was recorded, but billing.jsonl holds no such record",
+    ];
+    let rerun_missing = "says rerun_requested rerun/tenant-c/wo-1/after-r0 was recorded, but evidence.jsonl holds no such record";
+    for (dir, replaced, rerun_in_place) in [
+        ("after-audit", &["audit.jsonl"][..], false),
+        (
+            "after-evidence",
+            &["audit.jsonl", "evidence.jsonl"][..],
+            true,
+        ),
+    ] {
+        w.copy_state("base", dir);
+        for f in replaced {
+            std::fs::copy(w.fx.path("merged").join(f), w.fx.path(dir).join(f)).unwrap();
+        }
+        let out = w.run(&["integrity-validate", "--billing-state-dir", dir]);
+        let text = out.expect_code(1).stdout_text();
+        for want in missing_from_billing {
+            assert_has(&text, want);
+        }
+        assert_eq!(
+            text.contains(rerun_missing),
+            !rerun_in_place,
+            "{dir}: {text}"
+        );
+        assert_has(&text, "run the same merge again");
+        w.merge(dir, &["seg"]).expect_ok();
+        assert_eq!(w.bytes(dir), w.bytes("merged"), "{dir}");
+        w.integrity_ok(dir);
+    }
+}
