@@ -5,6 +5,7 @@
 
 use crate::support::fake_github::{FakeGithub, TOKEN};
 use crate::support::fx::temp_dir;
+use crate::support::long_answers::LongAnswers;
 
 use platform::github::publish::owner_line;
 use platform::github::{GithubClient, GithubSettings, Purpose, ReleaseOwner, RetryPolicy};
@@ -13,8 +14,13 @@ use std::time::Duration;
 const TAG: &str = "artifacts-t1-wo1-r1";
 
 fn client(fake: &FakeGithub) -> GithubClient {
+    client_at(&fake.uri())
+}
+
+/// A client of `acme/artifacts` whose API is at `api_url`, retrying once.
+fn client_at(api_url: &str) -> GithubClient {
     let settings = GithubSettings {
-        api_url: fake.uri(),
+        api_url: api_url.to_string(),
         ..GithubSettings::for_repository("acme/artifacts")
     };
     GithubClient::new(&settings, TOKEN, Purpose::Publish)
@@ -72,23 +78,36 @@ fn an_answer_far_longer_than_any_real_one_is_refused_naming_the_api_url() {
 }
 
 /// A download is cut off as soon as it passes the asset's listed size (it was checked only
-/// at the end, so a server streaming without end filled the disk first).
+/// at the end, so a server streaming without end filled the disk first). The server here
+/// streams 256 MiB for a 9-byte asset and counts what it wrote: the client hangs up long
+/// before the end (what it wrote is bounded by the socket buffers, not by the stream).
 #[test]
 fn a_download_longer_than_its_asset_stops_at_the_listed_size() {
     let fake = FakeGithub::start();
     fake.seed_release(TAG, false, &[("a.zip", b"zip bytes")], &[]);
-    fake.state().download_extra = 64 << 20;
     let c = client(&fake);
     let release = c.find_release(TAG).unwrap().unwrap();
     let assets = c.list_assets(&release).unwrap();
+    const STREAM: u64 = 256 << 20;
+    let long = LongAnswers::start(STREAM);
     let dir = temp_dir();
     let dest = dir.path().join("a.zip");
-    let err = c.download_asset(&release, &assets[0], &dest).unwrap_err();
+    let err = client_at(&long.uri())
+        .download_asset(&release, &assets[0], &dest)
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("received more than the 9 bytes GitHub lists for the asset"),
         "{err}"
     );
+    let sent = long.sent_once_all_ended(Duration::from_secs(60));
+    assert!(!sent.is_empty());
+    for s in &sent {
+        assert!(
+            s.hung_up && s.bytes < STREAM / 4,
+            "the client took the stream to its end or near it: {sent:?}"
+        );
+    }
     assert!(!dest.exists());
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "no temporary file is left: {left:?}");

@@ -100,8 +100,6 @@ pub struct FakeState {
     pub workflow_runs: std::collections::BTreeMap<u64, serde_json::Value>,
     /// Release listings are answered with this many bytes of JSON (a hostile or broken server).
     pub huge_listing: Option<usize>,
-    /// Downloads send this many bytes more than the asset's listed size.
-    pub download_extra: usize,
 }
 
 pub struct FakeGithub {
@@ -419,8 +417,7 @@ impl FakeState {
             let Some((ri, ai)) = aid.parse().ok().and_then(|id| self.find_asset(id)) else {
                 return message(404, "Not Found");
             };
-            let mut data = self.releases[ri].assets[ai].data.clone();
-            data.resize(data.len() + self.download_extra, b'x');
+            let data = self.releases[ri].assets[ai].data.clone();
             return ResponseTemplate::new(200).set_body_bytes(data);
         }
 

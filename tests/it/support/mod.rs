@@ -1,11 +1,13 @@
 //! Shared test support: the one fixture/command harness (`fx`) and its extensions per area
 //! (orchestrator summaries, reliability, release-backed state, ledger records, fuzzing,
-//! workflow files and a stand-in Actions runner), the fake GitHub and the real SMTP server.
+//! workflow files and a stand-in Actions runner), the fake GitHub, a server answering without
+//! end, and the real SMTP server.
 pub mod check;
 pub mod fake_github;
 pub mod fuzz;
 pub mod fx;
 pub mod ledger_fixtures;
+pub mod long_answers;
 pub mod orch;
 pub mod pause;
 pub mod reliability;
