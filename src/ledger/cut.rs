@@ -28,7 +28,7 @@ impl Cut {
         let hold = SharedHold::take(dir, LEDGER_LOCK, WAIT);
         let mut files: [Option<(File, u64)>; 3] = Default::default();
         for stream in Stream::ALL {
-            let Some(file) = super::read::open(dir, stream)? else {
+            let Some(file) = super::file::open_existing(&dir.join(stream.file_name()))? else {
                 continue;
             };
             let len = match hold {
