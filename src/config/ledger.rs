@@ -1,7 +1,7 @@
 //! config/ledger.yml: the Ed25519 public keys trusted to sign heads.json. A missing file (or an empty list) means unsigned state; a key whose key_id does not match it is an error.
 use crate::error::{Error, Result};
 use crate::findings::Finding;
-use crate::heads::keys::{decode_exact, key_id_of, Signer, TrustedKey, KEY_BYTES};
+use crate::heads::keys::{decode_exact, key_id_of, Signer, TrustedKey, KEY_BYTES, PUBLIC_KEY};
 use crate::schema::SchemaKind;
 use std::path::Path;
 
@@ -33,7 +33,7 @@ impl LedgerConfig {
             let text = |f: &str| entry.get(f).and_then(|v| v.as_str()).unwrap_or_default();
             let (key_id, public) = (text("key_id"), text("public_key"));
             let field = format!("signing_keys[{i}]");
-            let public_key = match decode_exact(public, KEY_BYTES) {
+            let public_key = match decode_exact(public, KEY_BYTES, PUBLIC_KEY) {
                 Ok(k) => k,
                 Err(e) => {
                     out.push(

@@ -17,19 +17,23 @@ pub fn key_id_of(public_key: &[u8]) -> String {
     id
 }
 
-/// Decode standard base64 (with padding) into exactly `len` bytes.
-pub fn decode_exact(text: &str, len: usize) -> Result<Vec<u8>, String> {
+/// Decode standard base64 (with padding) into exactly `len` bytes; `what` names the value in
+/// the error ("an Ed25519 public key", "an Ed25519 signature").
+pub fn decode_exact(text: &str, len: usize, what: &str) -> Result<Vec<u8>, String> {
     let bytes = STANDARD
         .decode(text.trim())
         .map_err(|e| format!("not base64: {e}"))?;
     if bytes.len() != len {
         return Err(format!(
-            "decodes to {} bytes; an Ed25519 key is {len} bytes",
+            "decodes to {} bytes; {what} is {len} bytes",
             bytes.len()
         ));
     }
     Ok(bytes)
 }
+
+/// What a raw public key is, for [`decode_exact`].
+pub const PUBLIC_KEY: &str = "an Ed25519 public key";
 
 pub fn encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
@@ -66,7 +70,7 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// From the secret's text: the base64 of the 32-byte seed. The message never quotes it.
     pub fn from_secret(text: &str) -> Result<Signer, String> {
-        let seed = decode_exact(text, KEY_BYTES)?;
+        let seed = decode_exact(text, KEY_BYTES, "an Ed25519 private key")?;
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| "not a valid Ed25519 private key".to_string())?;
         let key_id = key_id_of(pair.public_key().as_ref());
@@ -120,7 +124,7 @@ mod tests {
         assert_eq!(g.key_id.len(), 16);
         let trusted = TrustedKey {
             key_id: g.key_id.clone(),
-            public_key: decode_exact(&g.public_key, KEY_BYTES).unwrap(),
+            public_key: decode_exact(&g.public_key, KEY_BYTES, PUBLIC_KEY).unwrap(),
         };
         let sig = signer.sign(b"heads");
         assert_eq!(sig.len(), SIGNATURE_BYTES);
@@ -132,7 +136,10 @@ mod tests {
     #[test]
     fn bad_secrets_are_refused_without_quoting_them() {
         let err = Signer::from_secret("c2hvcnQ=").unwrap_err();
-        assert!(err.contains("5 bytes"), "{err}");
+        assert_eq!(
+            err,
+            "decodes to 5 bytes; an Ed25519 private key is 32 bytes"
+        );
         assert!(!err.contains("c2hvcnQ"));
         assert!(Signer::from_secret("not base64 at all!").is_err());
     }

@@ -60,7 +60,7 @@ pub fn check_local(
         && match signed.verify(keys) {
             Ok(_) => true,
             Err(e) => {
-                problems.push(problem(e));
+                problems.push(problem(format!("heads.json {e}")));
                 false
             }
         };

@@ -120,7 +120,7 @@ pub fn check_signed(
     let heads = SignedHeads::parse(bytes)
         .map_err(|e| Error::failure(format!("the state release's heads.json is not valid: {e}")))?;
     heads.verify(keys).map_err(|e| {
-        Error::failure(format!("the state release's heads.json is {e}"))
+        Error::failure(format!("the state release's heads.json {e}"))
             .topic(crate::error::Topic::StateRefused)
     })?;
     let h = &heads.heads;

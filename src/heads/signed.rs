@@ -158,35 +158,65 @@ impl SignedHeads {
         Ok(SignedHeads { heads, signature })
     }
 
-    /// The listed key that signed these heads; an error names an unknown key or a bad signature.
-    pub fn verify<'k>(&self, keys: &'k [TrustedKey]) -> Result<&'k TrustedKey, String> {
+    /// The listed key that signed these heads; the error says why not.
+    pub fn verify<'k>(&self, keys: &'k [TrustedKey]) -> Result<&'k TrustedKey, Unverified> {
         let id = &self.heads.key_id;
         let Some(key) = keys.iter().find(|k| &k.key_id == id) else {
-            let listed: Vec<&str> = keys.iter().map(|k| k.key_id.as_str()).collect();
-            return Err(format!(
-                "signed by key {id}, which config/ledger.yml does not list (listed: {})",
-                if listed.is_empty() {
-                    "none".to_string()
-                } else {
-                    listed.join(", ")
-                }
-            ));
+            return Err(Unverified::UnknownKey {
+                key_id: id.clone(),
+                listed: keys.iter().map(|k| k.key_id.clone()).collect(),
+            });
         };
-        let signature = keys::decode_exact(&self.signature, SIGNATURE_BYTES)
-            .map_err(|e| format!("signature {e}"))?;
-        if !key.verifies(&self.heads.message()?, &signature) {
-            return Err(format!(
-                "the signature does not verify with key {id}: heads.json was altered or not signed by that key"
+        let bad = |why: String| Unverified::BadSignature {
+            key_id: id.clone(),
+            why,
+        };
+        let signature =
+            keys::decode_exact(&self.signature, SIGNATURE_BYTES, "an Ed25519 signature")
+                .map_err(|e| bad(format!("its signature {e}")))?;
+        if !key.verifies(&self.heads.message().map_err(bad)?, &signature) {
+            return Err(bad(
+                "heads.json was altered, or not signed by that key".to_string()
             ));
         }
         Ok(key)
     }
 }
 
+/// Why signed heads do not verify: each reads as a sentence after "heads.json".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unverified {
+    /// Signed by a key config/ledger.yml does not list: a stranger's key, or one a key
+    /// rotation removed (the caller says which way out applies).
+    UnknownKey { key_id: String, listed: Vec<String> },
+    /// The listed key `key_id` does not verify the signature: `why`.
+    BadSignature { key_id: String, why: String },
+}
+
+impl std::fmt::Display for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unverified::UnknownKey { key_id, listed } => {
+                let listed = match listed.is_empty() {
+                    true => "none".to_string(),
+                    false => listed.join(", "),
+                };
+                write!(
+                    f,
+                    "is signed by key {key_id}, which config/ledger.yml does not list (listed: {listed})"
+                )
+            }
+            Unverified::BadSignature { key_id, why } => {
+                write!(f, "does not verify with key {key_id}: {why}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heads::keys::{decode_exact, generate, KEY_BYTES};
+    use crate::heads::keys::{decode_exact, generate, KEY_BYTES, PUBLIC_KEY};
 
     fn sample() -> Heads {
         let files = Stream::ALL
@@ -215,7 +245,7 @@ mod tests {
         let signer = Signer::from_secret(&g.private_key).unwrap();
         let trusted = TrustedKey {
             key_id: g.key_id,
-            public_key: decode_exact(&g.public_key, KEY_BYTES).unwrap(),
+            public_key: decode_exact(&g.public_key, KEY_BYTES, PUBLIC_KEY).unwrap(),
         };
         (signer, trusted)
     }
@@ -244,11 +274,34 @@ mod tests {
         let err = SignedHeads::parse(forged.as_bytes())
             .unwrap()
             .verify(std::slice::from_ref(&trusted))
-            .unwrap_err();
-        assert!(err.contains("does not verify"), "{err}");
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "does not verify with key {}: heads.json was altered, or not signed by that key",
+                trusted.key_id
+            )
+        );
         let (_, other) = keypair();
-        let err = back.verify(&[other]).unwrap_err();
-        assert!(err.contains("does not list"), "{err}");
+        let err = back.verify(std::slice::from_ref(&other)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "is signed by key {}, which config/ledger.yml does not list (listed: {})",
+                trusted.key_id, other.key_id
+            )
+        );
+        let mut short = back.clone();
+        short.signature = "c2hvcnQ=".into();
+        let err = short.verify(std::slice::from_ref(&trusted)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "does not verify with key {}: its signature decodes to 5 bytes; an Ed25519 signature is 64 bytes",
+                trusted.key_id
+            )
+        );
     }
 
     #[test]

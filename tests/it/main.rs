@@ -61,6 +61,7 @@ mod schemas;
 mod security_doc;
 mod shard_merge;
 mod special_files;
+mod state_keys;
 mod state_signed;
 mod stopped_runs;
 mod untrusted_output;

@@ -3,56 +3,14 @@
 
 use crate::support::check::{assert_has, find};
 use crate::support::state::{
-    failed_upload_then_retry, forge_topup, never_lacked, rechain, records, text, Key, World,
-    STATE_TAG,
+    failed_upload_then_retry, flip_signature_bit, forge_topup, json_of, last_audit, never_lacked,
+    pushed, rechain, records, resign, stderr_of, text, Key, World, STATE_TAG,
 };
 use crate::support::Transcript;
 use platform::heads::{SignedHeads, Signer};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::time::Duration;
-
-/// A signed world whose release holds a real ledger pushed from `a` (pull, seed, push).
-fn pushed() -> World {
-    let w = World::signed();
-    w.state("pull", "a", &[]).success();
-    w.seed("a");
-    w.state("push", "a", &[]).success();
-    w
-}
-
-fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
-    text(&a.get_output().stderr)
-}
-
-fn json_of(a: &assert_cmd::assert::Assert) -> Value {
-    serde_json::from_slice(&a.get_output().stdout).unwrap()
-}
-
-/// The release's heads.json re-signed by `key` after `edit` (the attacker's own key, or a
-/// stolen one used for another repository).
-fn resign(w: &World, key: &Key, edit: impl FnOnce(&mut platform::heads::Heads)) -> Vec<u8> {
-    let mut heads = SignedHeads::parse(&w.remote("heads.json").unwrap())
-        .unwrap()
-        .heads;
-    heads.key_id = key.key_id.clone();
-    edit(&mut heads);
-    let signer = Signer::from_secret(&key.private_key).unwrap();
-    SignedHeads::sign(heads, &signer)
-        .unwrap()
-        .to_bytes()
-        .unwrap()
-}
-
-/// The last audit record of `dir`: `action` by ops through `command`.
-fn last_audit(w: &World, dir: &str, action: &str, command: &str) -> serde_json::Map<String, Value> {
-    let audit = records(&std::fs::read(w.dir(dir).join("audit.jsonl")).unwrap());
-    let last = audit.last().unwrap().clone();
-    assert_eq!(last["action"], action);
-    assert_eq!(last["actor"], "ops");
-    assert_eq!(last["command"], command);
-    last
-}
 
 /// `state pull --adopt-unsigned --actor ops --json` into `dir`: its report and the audit
 /// record of the adoption.
@@ -561,17 +519,6 @@ fn a_push_killed_between_deleting_the_old_heads_and_renaming_the_new_ones_leaves
     never_lacked(&w, "heads.json");
     assert!(w.remote("heads.json").is_some());
     w.state("pull", "after", &[]).success();
-}
-
-/// A heads.json whose signature has one bit flipped.
-fn flip_signature_bit(bytes: &[u8]) -> Vec<u8> {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut doc: Value = serde_json::from_slice(bytes).unwrap();
-    let mut sig = b64.decode(doc["signature"].as_str().unwrap()).unwrap();
-    sig[7] ^= 0x10;
-    doc["signature"] = Value::from(b64.encode(sig));
-    serde_json::to_vec(&doc).unwrap()
 }
 
 #[test]

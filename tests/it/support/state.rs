@@ -2,6 +2,7 @@
 use super::fake_github::{FakeGithub, TOKEN};
 use super::fx::{Fx, Topup, Transcript, LEDGER_FILES};
 pub use super::ledger_fixtures::{rechain, records_in as records};
+use platform::heads::{SignedHeads, Signer};
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -310,4 +311,62 @@ fn asset_names(w: &World) -> Vec<String> {
         .iter()
         .map(|a| a.name.clone())
         .collect()
+}
+
+/// A signed world whose release holds a real ledger pushed from `a` (pull, seed, push).
+pub fn pushed() -> World {
+    let w = World::signed();
+    w.state("pull", "a", &[]).success();
+    w.seed("a");
+    w.state("push", "a", &[]).success();
+    w
+}
+
+pub fn stderr_of(a: &assert_cmd::assert::Assert) -> String {
+    text(&a.get_output().stderr)
+}
+
+pub fn json_of(a: &assert_cmd::assert::Assert) -> Value {
+    serde_json::from_slice(&a.get_output().stdout).unwrap()
+}
+
+/// The release's heads.json re-signed by `key` after `edit` (the attacker's own key, or a
+/// stolen one used for another repository).
+pub fn resign(w: &World, key: &Key, edit: impl FnOnce(&mut platform::heads::Heads)) -> Vec<u8> {
+    let mut heads = SignedHeads::parse(&w.remote("heads.json").unwrap())
+        .unwrap()
+        .heads;
+    heads.key_id = key.key_id.clone();
+    edit(&mut heads);
+    let signer = Signer::from_secret(&key.private_key).unwrap();
+    SignedHeads::sign(heads, &signer)
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+}
+
+/// The last audit record of `dir`: `action` by ops through `command`.
+pub fn last_audit(
+    w: &World,
+    dir: &str,
+    action: &str,
+    command: &str,
+) -> serde_json::Map<String, Value> {
+    let audit = records(&std::fs::read(w.dir(dir).join("audit.jsonl")).unwrap());
+    let last = audit.last().unwrap().clone();
+    assert_eq!(last["action"], action);
+    assert_eq!(last["actor"], "ops");
+    assert_eq!(last["command"], command);
+    last
+}
+
+/// A heads.json whose signature has one bit flipped.
+pub fn flip_signature_bit(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut doc: Value = serde_json::from_slice(bytes).unwrap();
+    let mut sig = b64.decode(doc["signature"].as_str().unwrap()).unwrap();
+    sig[7] ^= 0x10;
+    doc["signature"] = Value::from(b64.encode(sig));
+    serde_json::to_vec(&doc).unwrap()
 }
