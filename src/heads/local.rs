@@ -1,6 +1,6 @@
 //! heads.json in a billing-state directory (written by pull and push): checked by `integrity-validate`, with records past it reported as not yet pushed.
 use super::keys::TrustedKey;
-use super::signed::{SignedHeads, HEADS_FILE, MAX_HEADS_BYTES};
+use super::signed::{SignedHeads, Unverified, HEADS_FILE, MAX_HEADS_BYTES};
 use super::standing::{standings, FileStanding, Standing};
 use crate::error::{Error, Result};
 use crate::ledger::{Problem, VerifyReport};
@@ -60,7 +60,7 @@ pub fn check_local(
         && match signed.verify(keys) {
             Ok(_) => true,
             Err(e) => {
-                problems.push(problem(format!("heads.json {e}")));
+                problems.push(problem(local_unverified(&e)));
                 false
             }
         };
@@ -86,6 +86,18 @@ pub fn check_local(
         not_yet_pushed,
     };
     Ok((Some(local), problems))
+}
+
+/// A local heads.json that does not verify, and the way out when a key rotation retired its
+/// key: every copy pulled before the rotation holds the old key's heads.json until a pull (or
+/// its own next push) brings heads signed by a listed key.
+fn local_unverified(e: &Unverified) -> String {
+    match e {
+        Unverified::UnknownKey { key_id, .. } => format!(
+            "heads.json {e}: if a key rotation removed {key_id}, run `platform state pull` into this directory (or `platform state push` when it holds records not yet pushed) to get heads.json re-signed with a listed key; otherwise this heads.json was not written by a pull or push of this repository"
+        ),
+        Unverified::BadSignature { .. } => format!("heads.json {e}"),
+    }
 }
 
 impl LocalHeads {

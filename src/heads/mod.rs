@@ -9,6 +9,8 @@ pub mod standing;
 
 pub use keys::{generate, key_id_of, GeneratedKey, Signer, TrustedKey};
 pub use local::{check_local, LocalHeads};
-pub use remote::{check_signed, judge, past_head, verify_chains, Expected, RemoteState};
+pub use remote::{
+    check_signed, judge, past_head, relist_hint, unlisted_key, verify_chains, Expected, RemoteState,
+};
 pub use signed::{FileHead, Heads, SignedHeads, Unverified, HEADS_FILE, MAX_HEADS_BYTES};
 pub use standing::{standings, FileStanding, Standing};

@@ -1,6 +1,6 @@
 //! Judging a copy of the state release (downloaded into a staging directory) before it may replace local files: its chains verify, and heads.json is signed by a listed key, for this repository and release, with each file ending at (or, for the caller to allow, past) its signed head.
 use super::keys::TrustedKey;
-use super::signed::SignedHeads;
+use super::signed::{SignedHeads, Unverified};
 use super::standing::{standings, FileStanding, Standing};
 use crate::error::{Error, Result};
 use crate::ledger::{self, VerifyReport};
@@ -120,8 +120,15 @@ pub fn check_signed(
     let heads = SignedHeads::parse(bytes)
         .map_err(|e| Error::failure(format!("the state release's heads.json is not valid: {e}")))?;
     heads.verify(keys).map_err(|e| {
-        Error::failure(format!("the state release's heads.json {e}"))
-            .topic(crate::error::Topic::StateRefused)
+        let err = Error::failure(format!("the state release's heads.json {e}"))
+            .topic(crate::error::Topic::StateRefused);
+        match &e {
+            Unverified::UnknownKey { key_id, .. } => err.help(format!(
+                "{}; otherwise find out who wrote the release (its assets' upload times on GitHub) and restore it from a copy that holds all of its records with `platform state push --restore` (audited)",
+                relist_hint(key_id)
+            )),
+            Unverified::BadSignature { .. } => err,
+        }
     })?;
     let h = &heads.heads;
     if h.repository != expected.repository || h.state_tag != expected.state_tag {
@@ -131,4 +138,21 @@ pub fn check_signed(
         )).topic(crate::error::Topic::StateRefused));
     }
     Ok(heads)
+}
+
+/// The key of heads.json `bytes` when config/ledger.yml does not list it: a stranger's, or
+/// one a key rotation removed before a push re-signed the release.
+pub fn unlisted_key(keys: &[TrustedKey], bytes: &[u8]) -> Option<String> {
+    match SignedHeads::parse(bytes).ok()?.verify(keys) {
+        Err(Unverified::UnknownKey { key_id, .. }) => Some(key_id),
+        _ => None,
+    }
+}
+
+/// The way out of a key rotation done out of order (the old key removed before a push
+/// re-signed the release): list that key again.
+pub fn relist_hint(key_id: &str) -> String {
+    format!(
+        "if key {key_id} was removed from config/ledger.yml before a push re-signed the release with the new key (rotation: list both keys, switch the secret, push once, then remove the old key), list {key_id} again until `platform state push` has re-signed it"
+    )
 }

@@ -1,7 +1,8 @@
-//! Signing-key messages end to end: a heads.json that does not verify is named as such (never "heads.json is the signature ...").
+//! Signing-key messages end to end: a heads.json that does not verify is named as such (never "heads.json is the signature ..."), and a key rotation's leftovers (old-key heads.json in a copy, the old key removed too early) name the key and the way out.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::support::state::{flip_signature_bit, pushed, stderr_of, STATE_TAG};
+use crate::support::check::assert_has;
+use crate::support::state::{flip_signature_bit, pushed, stderr_of, text, World, STATE_TAG};
 use serde_json::Value;
 
 fn first_line(s: &str) -> &str {
@@ -38,4 +39,87 @@ fn a_bad_or_short_signature_is_named_as_such() {
         first_line(&stderr_of(&out)),
         format!("error: state pull from acme/state refused: the state release's heads.json does not verify with key {kid}: its signature decodes to 5 bytes; an Ed25519 signature is 64 bytes; {fresh} was left as it was")
     );
+}
+
+/// Every file of `from` (a billing-state directory) copied into `to`.
+fn copy_dir(w: &World, from: &str, to: &str) {
+    std::fs::create_dir_all(w.dir(to)).unwrap();
+    for entry in std::fs::read_dir(w.dir(from)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), w.dir(to).join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn integrity(w: &World, dir: &str) -> (i32, String) {
+    let out = w
+        .cmd()
+        .args(["integrity-validate", "--billing-state-dir"])
+        .arg(w.dir(dir))
+        .output()
+        .unwrap();
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code().unwrap(), all)
+}
+
+/// Until 2026-12-05 a copy holding the old key's heads.json failed integrity-validate with
+/// no hint that a pull fixes it, and removing the old key before a push re-signed the
+/// release made pull and push point only at `state push --restore`.
+#[test]
+fn key_rotation_leftovers_name_the_key_and_the_way_out() {
+    let mut w = pushed();
+    let old = w.key.clone().unwrap();
+    let new = w.keygen();
+    copy_dir(&w, "a", "copy");
+    copy_dir(&w, "a", "busy");
+
+    // Out of order: the old key removed before any push re-signed the release.
+    w.trust(&[&new]);
+    w.key = Some(new.clone());
+    let relist = format!(
+        "list {} again until `platform state push` has re-signed it",
+        old.key_id
+    );
+    let out = w.state("pull", "fresh", &[]).failure().code(1);
+    let stderr = stderr_of(&out);
+    assert_has(
+        &stderr,
+        &format!(
+            "the state release's heads.json is signed by key {}, which config/ledger.yml does not list (listed: {})",
+            old.key_id, new.key_id
+        ),
+    );
+    assert_has(&stderr, &relist);
+    let out = w.state("push", "a", &[]).failure().code(1);
+    assert_has(&stderr_of(&out), &relist);
+
+    // Listed again, the push re-signs with the new key; then the old key goes.
+    w.trust(&[&old, &new]);
+    w.state("push", "a", &[]).success();
+    let heads: Value = serde_json::from_slice(&w.remote("heads.json").unwrap()).unwrap();
+    assert_eq!(heads["key_id"], new.key_id.as_str());
+    w.trust(&[&new]);
+    w.state("pull", "fresh", &[]).success();
+
+    // The copy pulled before the rotation still holds the old key's heads.json.
+    let (code, out) = integrity(&w, "copy");
+    assert_eq!(code, 1, "{out}");
+    assert_has(
+        &out,
+        &format!(
+            "heads.json:1: heads.json is signed by key {}, which config/ledger.yml does not list (listed: {}): if a key rotation removed {}, run `platform state pull` into this directory (or `platform state push` when it holds records not yet pushed) to get heads.json re-signed with a listed key",
+            old.key_id, new.key_id, old.key_id
+        ),
+    );
+    // And the way out works: a pull brings the re-signed heads.json; a copy with records
+    // not yet pushed gets one signed with the new key by its push.
+    w.state("pull", "copy", &[]).success();
+    let (code, out) = integrity(&w, "copy");
+    assert_eq!(code, 0, "{out}");
+    w.topup("busy", 5, "LATER");
+    assert_eq!(integrity(&w, "busy").0, 1);
+    w.state("push", "busy", &[]).success();
+    let (code, out) = integrity(&w, "busy");
+    assert_eq!(code, 0, "{out}");
 }

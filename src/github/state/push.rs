@@ -268,16 +268,18 @@ fn check_remote_heads(
         repository: client.repository(),
         state_tag: &snap.tag,
     };
-    let (problem, adopt) = match &snap.heads_json {
+    let (problem, adopt, known) = match &snap.heads_json {
         Some(bytes) => match heads::check_signed(trust, bytes, expected) {
             Ok(_) => return Ok(()),
-            Err(e) => (e.message, ""),
+            // An unknown key says its own way out (a key rotation done out of order).
+            Err(e) => (e.message, "", e.help),
         },
         None if snap.files.values().all(|h| matches!(h, RemoteHead::Absent)) => return Ok(()),
         None if previous.is_some_and(|p| p.accepted_without_heads) => return Ok(()),
         None => (
             "it has ledger files but no heads.json, and the last pull into this directory did not adopt them".to_string(),
             "if config/ledger.yml has just listed its first key, adopt the unsigned state first with `platform state pull --adopt-unsigned` (audited); otherwise ",
+            None,
         ),
     };
     Err(Error::failure(format!(
@@ -286,9 +288,9 @@ fn check_remote_heads(
         snap.tag
     ))
     .topic(crate::error::Topic::StateRefused)
-    .help(format!(
+    .help(known.unwrap_or_else(|| format!(
         "{adopt}find out who changed the release (its assets' upload times on GitHub); to replace it with this directory's verified state, run `platform state push --restore --actor <you>` (audited: a state.restore record in audit.jsonl)"
-    )))
+    ))))
 }
 
 /// Every local file still starts with the bytes the last pull (or push) recorded.
