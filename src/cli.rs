@@ -379,6 +379,10 @@ pub struct StatePushArgs {
     /// signing key; audited)
     #[arg(long)]
     pub restore: bool,
+    /// With --restore: also drop the release's records that no listed key signed and the
+    /// local state lacks (named in the audit record); signed records are never dropped
+    #[arg(long, requires = "restore")]
+    pub discard_unverified: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,8 @@ pub struct StateRequest<'a> {
     pub actor: Option<&'a str>,
     /// Pull: `--adopt-unsigned`; push: `--restore` (both audited).
     pub audited: bool,
+    /// Push: `--discard-unverified` (with `--restore`).
+    pub discard_unverified: bool,
 }
 
 /// Pull or push the billing state of the profile's repository.
@@ -49,6 +51,7 @@ pub fn sync(repo: &Path, direction: Direction, req: &StateRequest<'_>) -> Result
             let opts = PushOptions {
                 signer: signer_from_env()?,
                 restore_by: audited_actor(req)?,
+                discard_unverified: req.discard_unverified,
             };
             let (client, dir) = prepare(repo, req, Purpose::StatePush)?;
             github::push_state(&client, &dir, &trust.signing_keys, &opts)

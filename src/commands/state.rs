@@ -9,21 +9,30 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 pub fn pull(ctx: &Ctx, args: &StatePullArgs) -> Result<Report> {
-    run(ctx, Direction::Pull, &args.common, args.adopt_unsigned)
+    let req = request(&args.common, args.adopt_unsigned);
+    run(ctx, Direction::Pull, &req)
 }
 
 pub fn push(ctx: &Ctx, args: &StatePushArgs) -> Result<Report> {
-    run(ctx, Direction::Push, &args.common, args.restore)
+    let req = StateRequest {
+        discard_unverified: args.discard_unverified,
+        ..request(&args.common, args.restore)
+    };
+    run(ctx, Direction::Push, &req)
 }
 
-fn run(ctx: &Ctx, direction: Direction, args: &StateArgs, audited: bool) -> Result<Report> {
-    let req = StateRequest {
+fn request(args: &StateArgs, audited: bool) -> StateRequest<'_> {
+    StateRequest {
         runtime_profile: args.runtime_profile.as_deref(),
         billing_state_dir: args.state.billing_state_dir.as_deref(),
         actor: args.actor.as_deref(),
         audited,
-    };
-    let outcome = sync(ctx.repo(), direction, &req)?;
+        discard_unverified: false,
+    }
+}
+
+fn run(ctx: &Ctx, direction: Direction, req: &StateRequest<'_>) -> Result<Report> {
+    let outcome = sync(ctx.repo(), direction, req)?;
     Ok(Report::of(&Rendered::new(direction, &outcome)))
 }
 

@@ -230,6 +230,6 @@ pub const ERRORS: &[Text] = &[
     (
         "state_refused",
         "`state pull` or `state push` refused the state release or the local files: a signature or heads.json that does not verify, records past the signed heads, history rewritten since the pull, a release older than what the directory last pulled or pushed (cut back or rolled back), or a release that changed meanwhile. Nothing was written locally (pull) or uploaded (push).",
-        "Read the reason in the message; docs/github.md (\"State\") says what each one means. Never push over a refusal: find who wrote the state release, and restore it with `state push --restore` from a verified copy.",
+        "Read the reason in the message; docs/github.md (\"State\") says what each one means. Never push over a refusal: find who wrote the state release, and restore it with `state push --restore` from a verified copy that holds all of its records (a restore never drops records of the release that its heads.json signs, and drops unsigned ones the copy lacks only with `--discard-unverified`).",
     ),
 ];

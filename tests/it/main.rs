@@ -62,6 +62,7 @@ mod security_doc;
 mod shard_merge;
 mod special_files;
 mod state_keys;
+mod state_restore;
 mod state_signed;
 mod stopped_runs;
 mod untrusted_output;

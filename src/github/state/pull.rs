@@ -483,7 +483,7 @@ fn refused(client: &GithubClient, dir: &Path, tidied: &[String], e: Error) -> Er
         return e;
     }
     let help = e.help.clone().unwrap_or_else(|| {
-        "find out who wrote the release (its assets' upload times on GitHub); restore it from a good copy with `platform state push --restore` (needs the signing key)".into()
+        "find out who wrote the release (its assets' upload times on GitHub); restore it from a copy that holds all of its records with `platform state push --restore` (needs the signing key; it refuses to drop records of the release that the copy lacks)".into()
     });
     let left = match tidied.is_empty() {
         true => format!("{} was left as it was", dir.display()),

@@ -11,7 +11,7 @@ use crate::audit::Action;
 use crate::error::{Error, Kind, Result};
 use crate::github::client::{GithubClient, Release};
 use crate::heads::{
-    self, Expected, Heads, RemoteState, SignedHeads, Signer, TrustedKey, HEADS_FILE,
+    self, Expected, Heads, Lack, RemoteState, SignedHeads, Signer, TrustedKey, HEADS_FILE,
 };
 use crate::ledger::VerifyReport;
 use std::collections::BTreeMap;
@@ -24,6 +24,9 @@ pub struct PushOptions {
     pub signer: Option<Signer>,
     /// `--restore`, by this actor (audited).
     pub restore_by: Option<String>,
+    /// `--discard-unverified`: a restore may drop records of the release that no listed key
+    /// signed (named in the audit record); signed ones are never dropped.
+    pub discard_unverified: bool,
 }
 
 /// Push the state files from `dir`, then signed heads. Refused (exit 1, nothing written
@@ -52,7 +55,8 @@ pub fn push_state(
             // The audit record's writer takes the lock itself; what is pushed is read and
             // verified again once it is back.
             drop(lock);
-            let (why, key) = restore(client, dir, trust, &snap, actor, &report)?;
+            let discard = opts.discard_unverified;
+            let (why, key) = restore(client, dir, trust, &snap, actor, discard, &report)?;
             lock = lock_ledger(dir)?;
             previous = read_pulled(dir, client)?;
             report = heads::verify_chains(dir, &what)?;
@@ -119,9 +123,10 @@ fn restore(
     trust: &[TrustedKey],
     snap: &Snapshot,
     actor: &str,
+    discard_unverified: bool,
     report: &VerifyReport,
 ) -> Result<(String, String)> {
-    let why = restore_reason(client, dir, trust, snap)?;
+    let why = restore_reason(client, dir, trust, snap, discard_unverified)?;
     let target = format!(
         "{}/{}/{}",
         client.repository(),
@@ -198,14 +203,18 @@ fn refuse_published(client: &GithubClient, snap: &Snapshot) -> Result<()> {
     }
 }
 
-/// Why `--restore` may replace the release: it fails verification, or the local state
-/// contains all of it. A release that verifies and holds records the local state lacks is
-/// never replaced (that would discard signed records).
+/// Why `--restore` may replace the release, with what it drops named. The release's records
+/// the local state lacks decide (`heads::lacking`): signed ones (up to verified signed heads)
+/// are never dropped; unverified ones (no verified heads, past them, or damaged) only with
+/// `--discard-unverified`; only those the signed heads refute go without asking. Until
+/// 2026-12-04 any release that failed verification (a tampered heads.json, records past
+/// its heads) was replaced, whatever records of it the local state lacked.
 fn restore_reason(
     client: &GithubClient,
     dir: &Path,
     trust: &[TrustedKey],
     snap: &Snapshot,
+    discard_unverified: bool,
 ) -> Result<String> {
     let staging = tempfile::tempdir()
         .map_err(|e| Error::failure(format!("cannot create a temporary directory: {e}")))?;
@@ -218,40 +227,109 @@ fn restore_reason(
         repository: client.repository(),
         state_tag: &snap.tag,
     };
-    let judged = heads::judge(trust, staging.path(), snap.heads_json.as_deref(), expected);
-    let (state, _) = match judged {
-        Err(e) if e.kind == Kind::Failure => return Ok(e.message),
-        Err(e) => return Err(e),
-        Ok(j) => j,
+    let why = why_replaced(trust, staging.path(), snap, expected)?;
+    let signed = snap
+        .heads_json
+        .as_deref()
+        .and_then(|bytes| heads::check_signed(trust, bytes, expected).ok());
+    let lacking = heads::lacking(staging.path(), dir, signed.as_ref().map(|s| &s.heads))?;
+    let named = |kinds: &[Lack]| -> Vec<String> {
+        lacking
+            .iter()
+            .filter(|l| kinds.contains(&l.lack))
+            .map(|l| l.to_string())
+            .collect()
     };
-    let heads = match &state {
-        RemoteState::Empty => return Ok("the state release held no state".into()),
-        RemoteState::Unsigned => return Ok("the state release had no heads.json".into()),
-        RemoteState::Signed { standings, .. } if !heads::past_head(standings).is_empty() => {
-            return Ok("the state release had records past its signed heads".into())
-        }
-        RemoteState::Signed { heads, .. } => &heads.heads,
-    };
-    for (name, remote) in &snap.files {
-        if let RemoteHead::Present { bytes, sha256, .. } = remote {
-            let pulled = Head::Present {
-                bytes: *bytes,
-                sha256: sha256.clone(),
-                last_line_sha256: String::new(),
-            };
-            if !extends(&dir.join(name), &pulled)? {
-                return Err(Error::failure(format!(
-                    "state push --restore refused: the state release verifies (heads signed at {} by key {}) and {} does not contain its {name}: restoring would discard signed records; nothing was uploaded",
-                    heads.signed_at, heads.key_id, dir.display()
-                ))
-                .help(format!("pull it into a fresh directory (`platform state pull --billing-state-dir <fresh>`), merge your records with `platform ledger merge --into <fresh> {}`, then push from <fresh>", dir.display())));
-            }
-        }
+    let (kept, unverified) = (
+        named(&[Lack::Signed]),
+        named(&[Lack::Unverified, Lack::Damaged]),
+    );
+    if let Some(signed) = signed.as_ref().filter(|_| !kept.is_empty()) {
+        return Err(discards_signed(dir, &signed.heads, &kept, &unverified));
     }
-    Ok(format!(
-        "the local state extends the state release (heads signed at {})",
-        heads.signed_at
+    if !unverified.is_empty() && !discard_unverified {
+        let relist = snap
+            .heads_json
+            .as_deref()
+            .and_then(|bytes| heads::unlisted_key(trust, bytes));
+        return Err(discards_unverified(
+            dir,
+            &unverified,
+            &why,
+            relist.as_deref(),
+        ));
+    }
+    let dropped = named(&[Lack::Refuted, Lack::Unverified, Lack::Damaged]);
+    Ok(match dropped.is_empty() {
+        true => why,
+        // First: the audit record keeps 256 characters of it.
+        false => format!("discarded {}; {why}", dropped.join(", ")),
+    })
+}
+
+/// Why the release (downloaded into `staging`) may be replaced at all: how it fails
+/// verification, or that the local state extends it.
+fn why_replaced(
+    trust: &[TrustedKey],
+    staging: &Path,
+    snap: &Snapshot,
+    expected: Expected<'_>,
+) -> Result<String> {
+    Ok(
+        match heads::judge(trust, staging, snap.heads_json.as_deref(), expected) {
+            Err(e) if e.kind == Kind::Failure => e.message,
+            Err(e) => return Err(e),
+            Ok((RemoteState::Empty, _)) => "the state release held no state".to_string(),
+            Ok((RemoteState::Unsigned, _)) => "the state release had no heads.json".to_string(),
+            Ok((RemoteState::Signed { heads, standings }, _)) => {
+                let h = &heads.heads;
+                let at = format!("heads signed at {} by key {}", h.signed_at, h.key_id);
+                match heads::past_head(&standings).is_empty() {
+                    true => format!("the local state extends the state release ({at})"),
+                    false => format!("the state release had records past its signed heads ({at})"),
+                }
+            }
+        },
+    )
+}
+
+/// A restore that would drop records the release's verified heads.json signs: refused,
+/// whatever the flags.
+fn discards_signed(dir: &Path, signed: &Heads, kept: &[String], unverified: &[String]) -> Error {
+    let past = match unverified.is_empty() {
+        true => String::new(),
+        false => format!(" (and records no key signed: {})", unverified.join(", ")),
+    };
+    Error::failure(format!(
+        "state push --restore refused: the state release's heads.json verifies (signed at {} by key {}) and {} lacks records it signs: {}{past}; restoring would discard signed records; nothing was uploaded",
+        signed.signed_at, signed.key_id, dir.display(), kept.join(", ")
     ))
+    .topic(crate::error::Topic::StateRefused)
+    .help(format!("pull it into a fresh directory (`platform state pull --billing-state-dir <fresh>`; add `--adopt-unsigned --actor <you>` for records past the signed heads that you recognise, such as a push that did not finish), merge your records with `platform ledger merge --into <fresh> {}`, then push from <fresh>", dir.display()))
+}
+
+/// A restore that would drop records no listed key signed, without `--discard-unverified`:
+/// refused, naming them; `unlisted` is the key of a heads.json config/ledger.yml does not list.
+fn discards_unverified(
+    dir: &Path,
+    unverified: &[String],
+    why: &str,
+    unlisted: Option<&str>,
+) -> Error {
+    let help = format!(
+        "restore from a copy that holds them (the directory that pushed them); records past verified signed heads can also be adopted: `platform state pull --adopt-unsigned --actor <you> --billing-state-dir <fresh>`, `platform ledger merge --into <fresh> {d}`, then push from <fresh>; only once you have checked that they are not genuine, drop them with `platform state push --restore --discard-unverified --actor <you>` (audited: the state.restore record names them)",
+        d = dir.display()
+    );
+    Error::failure(format!(
+        "state push --restore refused: {} lacks records of the state release that no listed key signed: {}; {why}; they may be genuine (a push that did not finish, or whose heads.json was lost or tampered with), and restoring would discard them; nothing was uploaded",
+        dir.display(),
+        unverified.join(", ")
+    ))
+    .topic(crate::error::Topic::StateRefused)
+    .help(match unlisted {
+        Some(key_id) => format!("{}; otherwise {help}", heads::relist_hint(key_id)),
+        None => help,
+    })
 }
 
 /// Without `--restore`, a signed push goes only onto a release whose heads.json verifies (a
