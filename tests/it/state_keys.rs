@@ -9,7 +9,7 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
-/// Until 2026-12-05 these read "the state release's heads.json is the signature does not
+/// Until 2026-12-04 these read "the state release's heads.json is the signature does not
 /// verify ..." and "... heads.json is signature decodes to 5 bytes; an Ed25519 key is 64
 /// bytes" (a signature is no key).
 #[test]
@@ -63,7 +63,7 @@ fn integrity(w: &World, dir: &str) -> (i32, String) {
     (out.status.code().unwrap(), all)
 }
 
-/// Until 2026-12-05 a copy holding the old key's heads.json failed integrity-validate with
+/// Until 2026-12-04 a copy holding the old key's heads.json failed integrity-validate with
 /// no hint that a pull fixes it, and removing the old key before a push re-signed the
 /// release made pull and push point only at `state push --restore`.
 #[test]
@@ -122,4 +122,128 @@ fn key_rotation_leftovers_name_the_key_and_the_way_out() {
     w.state("push", "busy", &[]).success();
     let (code, out) = integrity(&w, "busy");
     assert_eq!(code, 0, "{out}");
+}
+
+/// `a` pushed top-ups of 100 (R1) and 50 (R2), signed with the listed key, which leaked: the
+/// thief raised R1 to 1000, re-chained billing.jsonl and re-signed heads.json with it.
+fn leaked_and_forged() -> World {
+    use crate::support::state::{forge_topup, REPOSITORY};
+    use platform::heads::{Heads, SignedHeads, Signer};
+    let w = World::signed();
+    let leaked = w.key.clone().unwrap();
+    w.state("pull", "a", &[]).success();
+    w.topup("a", 100, "R1");
+    w.topup("a", 50, "R2");
+    w.state("push", "a", &[]).success();
+    copy_dir(&w, "a", "thief");
+    let forged = forge_topup(&w.remote("billing.jsonl").unwrap(), 1000);
+    std::fs::write(w.dir("thief/billing.jsonl"), &forged).unwrap();
+    let report = platform::ledger::verify(&w.dir("thief")).unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    let heads = Heads::of_report(&report, REPOSITORY, STATE_TAG, &leaked.key_id);
+    let signer = Signer::from_secret(&leaked.private_key).unwrap();
+    let signed = SignedHeads::sign(heads, &signer).unwrap();
+    w.fake.put_asset(STATE_TAG, "billing.jsonl", &forged);
+    w.fake
+        .put_asset(STATE_TAG, "heads.json", &signed.to_bytes().unwrap());
+    w
+}
+
+/// A leaked key (docs/ledger.md, "A lost or leaked signing key"): while it is listed, whoever holds
+/// it and can write the release makes a forged state that a fresh pull accepts; only the
+/// directories that hold the genuine state refuse it. Once it is removed, its heads.json is
+/// refused everywhere, and a restore from a trusted copy drops the forged records only when
+/// told to, naming them.
+#[test]
+fn a_leaked_key_signs_what_a_fresh_pull_accepts_until_it_is_removed_and_the_state_restored() {
+    let mut w = leaked_and_forged();
+    let leaked = w.key.clone().unwrap();
+
+    // What signing cannot prevent while the key is listed: a fresh pull takes the forgery.
+    let out = w.state("pull", "fresh", &["--json"]).success();
+    assert_eq!(
+        crate::support::state::json_of(&out)["signing"]["status"],
+        "signed"
+    );
+    assert_eq!(w.balance("fresh"), 1050);
+    assert_eq!(integrity(&w, "fresh").0, 0);
+    // The directory that holds the genuine state refuses it.
+    let out = w.state("pull", "a", &[]).failure().code(1);
+    assert_has(
+        &stderr_of(&out),
+        "does not start with what this directory last pulled or pushed",
+    );
+
+    // The leaked key removed, a new one listed and set: its heads.json is refused.
+    let new = w.keygen();
+    w.trust(&[&new]);
+    w.key = Some(new);
+    let out = w.state("pull", "fresh2", &[]).failure().code(1);
+    assert_has(
+        &stderr_of(&out),
+        &format!(
+            "is signed by key {}, which config/ledger.yml does not list",
+            leaked.key_id
+        ),
+    );
+    // The trusted copy lacks the forged records: named, dropped only when told to.
+    let out = w
+        .state("push", "a", &["--restore", "--actor", "ops"])
+        .failure()
+        .code(1);
+    assert_has(
+        &stderr_of(&out),
+        "a lacks records of the state release that no listed key signed: billing.jsonl seq 1..2 (not signed)",
+    );
+    let out = w
+        .state(
+            "push",
+            "a",
+            &[
+                "--restore",
+                "--actor",
+                "ops",
+                "--discard-unverified",
+                "--json",
+            ],
+        )
+        .success();
+    let restored = crate::support::state::json_of(&out)["restored"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        restored.starts_with("discarded billing.jsonl seq 1..2 (not signed)"),
+        "{restored}"
+    );
+    w.state("pull", "fresh3", &[]).success();
+    assert_eq!(w.balance("fresh3"), 150);
+}
+
+/// Rotation is no cure for a leaked key: its "push once" re-signs whatever the release holds
+/// with the new key, the forgery included, and a restore never drops signed records.
+#[test]
+fn rotating_away_from_a_leaked_key_signs_the_forgery_with_the_new_key() {
+    let mut w = leaked_and_forged();
+    let leaked = w.key.clone().unwrap();
+    let new = w.keygen();
+    w.trust(&[&leaked, &new]);
+    w.key = Some(new.clone());
+    w.state("pull", "fresh", &[]).success();
+    w.state("push", "fresh", &[]).success();
+    w.trust(&[&new]);
+    w.state("pull", "fresh2", &[]).success();
+    assert_eq!(w.balance("fresh2"), 1050);
+    let out = w
+        .state(
+            "push",
+            "a",
+            &["--restore", "--actor", "ops", "--discard-unverified"],
+        )
+        .failure()
+        .code(1);
+    assert_has(
+        &stderr_of(&out),
+        "lacks records it signs: billing.jsonl seq 1..2 (signed)",
+    );
 }
