@@ -28,6 +28,7 @@ pub fn close_run(
         run_id: close.run_id.clone(),
         period: hist.period.clone(),
     };
+    crate::failpoint::pause("before_closing");
     let mut tally = Tally::default();
     close_steps(env, &run, hist, &mut tally)
         .map_err(|e| std::mem::take(&mut tally).stopped(run, Action::Close, &e))

@@ -182,6 +182,26 @@ pub struct CloseRun {
     /// Credits the closing charges: the metered usage its COMPLETED steps recorded and the
     /// ledger lacks (a crash, or a refusal for credits, came after their outcome).
     pub usage_credits: i64,
+    /// Per step, in the order close.rs closes them: the owed usage it charges, then the
+    /// refunds it posts.
+    #[serde(skip)]
+    pub steps: Vec<(i64, i64)>,
+}
+
+impl CloseRun {
+    /// The balance this closing leaves from `balance`, posted as close.rs posts it, step by
+    /// step: Err when a step's owed usage is more than the balance then, where the closing
+    /// stops (what it posted before that stays).
+    fn settle(&self, balance: i64) -> Result<i64, i64> {
+        let mut b = balance;
+        for &(usage, refund) in &self.steps {
+            if usage > b {
+                return Err(b);
+            }
+            b = b.saturating_sub(usage).saturating_add(refund);
+        }
+        Ok(b)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,20 +239,6 @@ pub struct WorkOrderPlan {
     /// earlier period (or one a rerun request is waiting behind), the current period's run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub then: Option<Box<WorkOrderPlan>>,
-}
-
-impl WorkOrderPlan {
-    /// Credits this run and the run that follows it will newly charge, unless refused, with
-    /// metered usage at its most (what the gate reserves).
-    fn planned_charges(&self) -> i64 {
-        let own = if self.refused.is_none() {
-            self.new_charges.saturating_add(self.usage_reserve)
-        } else {
-            0
-        };
-        let then = self.then.as_ref().map_or(0, |t| t.planned_charges());
-        own.saturating_add(then)
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,7 +292,6 @@ fn selected(filter: &Filter, tenant_id: &str, work_order_id: &str) -> bool {
 
 /// Plan a pass. Work orders come in order of tenant id, then work order id.
 pub fn plan(input: &PlanInput) -> Plan {
-    let mut running: BTreeMap<String, i64> = BTreeMap::new();
     let mut out = Vec::new();
     let mut enabled: BTreeSet<(&str, &str)> = BTreeSet::new();
     let config_errors = input.repo.config_errors();
@@ -295,15 +300,7 @@ pub fn plan(input: &PlanInput) -> Plan {
             continue;
         }
         enabled.insert((&lw.tenant_id, &lw.stem));
-        let balance = *running
-            .entry(lw.tenant_id.clone())
-            .or_insert_with(|| input.balances.get(&lw.tenant_id).copied().unwrap_or(0));
-        let wp = plan_one(input, lw, balance);
-        if let Some(b) = running.get_mut(&lw.tenant_id) {
-            // The gate refused anything above the balance, so this stays ≥ 0.
-            *b = b.saturating_sub(wp.planned_charges());
-        }
-        out.push(wp);
+        out.push(plan_one(input, lw));
     }
     for ((tenant, wo), runs) in &input.history.work_orders {
         if enabled.contains(&(tenant.as_str(), wo.as_str())) || !selected(input.filter, tenant, wo)
@@ -320,21 +317,77 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     // Closings of disabled and deleted work orders join the tenant/work order order.
     out.sort_by(|a, b| (&a.tenant_id, &a.work_order_id).cmp(&(&b.tenant_id, &b.work_order_id)));
-    let tenants = running
-        .into_iter()
-        .map(|(t, after)| TenantBalance {
-            balance_before: input.balances.get(&t).copied().unwrap_or(0),
-            tenant_id: t,
-            balance_after: after,
-        })
-        .collect();
+    let tenants = gate(input, &mut out);
     Plan {
         work_orders: out,
         tenants,
     }
 }
 
-fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderPlan {
+/// The credits gate (SPEC §4) over the whole plan, tenant by tenant in plan order, and the
+/// balance each tenant is left with. A pass closes every superseded run before any run
+/// starts (`workers::close_all`), so each tenant's balance is first what its closings leave
+/// (their refunds, less the owed usage they charge); each run is then gated against what
+/// the runs before it leave, counted as charged in full with usage at its reserve and none
+/// refunded. Until 2026-12-04 only a work order's own closings counted, for its own gate:
+/// "balance after", the gates of the tenant's other work orders and the low-balance notice
+/// of `--dry-run` left them out.
+fn gate(input: &PlanInput, plans: &mut [WorkOrderPlan]) -> Vec<TenantBalance> {
+    let mut running: BTreeMap<String, i64> = BTreeMap::new();
+    for wp in plans.iter() {
+        let b = running
+            .entry(wp.tenant_id.clone())
+            .or_insert_with(|| input.balances.get(&wp.tenant_id).copied().unwrap_or(0));
+        for c in &wp.close {
+            match c.settle(*b) {
+                Ok(after) => *b = after,
+                // The closing stops there, and nothing more of its work order is closed.
+                Err(after) => {
+                    *b = after;
+                    break;
+                }
+            }
+        }
+    }
+    for wp in plans.iter_mut() {
+        if let Some(b) = running.get_mut(&wp.tenant_id) {
+            gate_run(wp, b);
+        }
+    }
+    running
+        .into_iter()
+        .map(|(t, after)| TenantBalance {
+            balance_before: input.balances.get(&t).copied().unwrap_or(0),
+            tenant_id: t,
+            balance_after: after,
+        })
+        .collect()
+}
+
+/// Gate one planned run, and the run that follows it, against `balance`, which is left less
+/// what they will newly charge unless refused (this keeps it ≥ 0). A refused run is not
+/// followed by another.
+fn gate_run(wp: &mut WorkOrderPlan, balance: &mut i64) {
+    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) || wp.refused.is_some()
+    {
+        return;
+    }
+    let needed = wp.new_charges.saturating_add(wp.usage_reserve);
+    if needed > *balance {
+        wp.refused = Some(Refusal::NotEnoughCredits {
+            balance: *balance,
+            needed,
+        });
+        wp.then = None;
+        return;
+    }
+    *balance = balance.saturating_sub(needed);
+    if let Some(then) = wp.then.as_deref_mut() {
+        gate_run(then, balance);
+    }
+}
+
+fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder) -> WorkOrderPlan {
     let sha = lw
         .doc
         .as_ref()
@@ -363,11 +416,10 @@ fn plan_one(input: &PlanInput, lw: &LoadedWorkOrder, balance: i64) -> WorkOrderP
         .map(|r| closings(input, r, chosen.resumed()))
         .unwrap_or_default();
     let follow = chosen.follow.clone();
-    plan_run(input, lw, chosen, balance, &mut wp);
+    plan_run(input, lw, chosen, &mut wp);
     if let (Some(next), None) = (follow, &wp.refused) {
         let mut then = blank(lw, &sha);
-        let left = balance.saturating_sub(wp.new_charges.saturating_add(wp.usage_reserve));
-        plan_run(input, lw, *next, left, &mut then);
+        plan_run(input, lw, *next, &mut then);
         wp.then = Some(Box::new(then));
     }
     wp
@@ -397,14 +449,8 @@ fn blank(lw: &LoadedWorkOrder, sha: &str) -> WorkOrderPlan {
 }
 
 /// Fill in `wp` for the run `chosen` picked: its identity, and unless it is up to date its
-/// steps, charges and the credits gate's verdict.
-fn plan_run(
-    input: &PlanInput,
-    lw: &LoadedWorkOrder,
-    chosen: Chosen<'_>,
-    balance: i64,
-    wp: &mut WorkOrderPlan,
-) {
+/// steps, charges and the verdict of the gates before the credits gate ([`gate`]).
+fn plan_run(input: &PlanInput, lw: &LoadedWorkOrder, chosen: Chosen<'_>, wp: &mut WorkOrderPlan) {
     wp.notes.extend(chosen.note);
     wp.action = chosen.action;
     wp.run = chosen.run;
@@ -440,7 +486,7 @@ fn plan_run(
     };
     wp.new_charges = new_charges;
     wp.usage_reserve = usage_reserve(input.repo, &wp.steps);
-    wp.refused = refusal(input, wp, balance);
+    wp.refused = refusal(input, wp);
 }
 
 /// The credits the gate reserves for the metered usage of the steps that run: each at its
@@ -675,8 +721,9 @@ fn disposition(
     }
 }
 
-/// Entitlements (SPEC §10), the secrets the steps that run need, then the credits gate (SPEC §4).
-fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusal> {
+/// Entitlements (SPEC §10), then the secrets the steps that run need; the credits gate comes
+/// after them ([`gate`]).
+fn refusal(input: &PlanInput, wp: &WorkOrderPlan) -> Option<Refusal> {
     if let Some(r) = not_entitled(input, wp) {
         return Some(r);
     }
@@ -700,22 +747,10 @@ fn refusal(input: &PlanInput, wp: &WorkOrderPlan, balance: i64) -> Option<Refusa
         && runs
             .iter()
             .any(|m| m.runner.builtin() == Some(crate::contract::Builtin::DeliverGithubRelease));
-    if !missing.is_empty() || github_token {
-        Some(Refusal::SecretsMissing {
-            names: missing,
-            github_token,
-        })
-    } else if wp.new_charges.saturating_add(wp.usage_reserve)
-        > balance.saturating_add(closing_refunds(&wp.close))
-    {
-        Some(Refusal::NotEnoughCredits {
-            // What the run is gated against: the closing of its superseded runs comes first.
-            balance: balance.saturating_add(closing_refunds(&wp.close)),
-            needed: wp.new_charges.saturating_add(wp.usage_reserve),
-        })
-    } else {
-        None
-    }
+    (!missing.is_empty() || github_token).then_some(Refusal::SecretsMissing {
+        names: missing,
+        github_token,
+    })
 }
 
 /// The steps that would run a module outside the tenant's plan; the first one's reason.
@@ -759,34 +794,37 @@ fn finishes_charged_attempt(input: &PlanInput, wp: &WorkOrderPlan, step: &StepPl
     charged && step.charges.iter().all(|c| c.already_charged)
 }
 
-/// Credits the closings give back before the run starts, less the owed usage they charge.
-fn closing_refunds(close: &[CloseRun]) -> i64 {
-    close.iter().fold(0i64, |sum, c| {
-        sum.saturating_add(c.refund_credits)
-            .saturating_sub(c.usage_credits)
-    })
-}
-
 /// Every open run of a work order but `keep` (the run that resumes), oldest first.
 fn closings(input: &PlanInput, runs: &RunMap<RunHistory>, keep: Option<u64>) -> Vec<CloseRun> {
     runs.values()
         .filter(|r| r.is_open() && Some(r.run) != keep)
-        .map(|r| CloseRun {
-            run: r.run,
-            run_id: r.run_id.clone(),
-            refund_credits: r
-                .steps
-                .values()
-                .filter_map(|s| s.latest())
-                .filter(|(_, att)| closing_refunds_owed(&input.repo.registry, att))
-                .flat_map(|(_, att)| att.unrefunded())
-                .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits)),
-            usage_credits: r
-                .steps
-                .values()
-                .filter_map(|s| s.latest())
-                .flat_map(|(_, att)| att.owed_usage().into_values())
-                .fold(0i64, |sum, u| sum.saturating_add(u.amount())),
+        .map(|r| {
+            // As close.rs takes them: the latest attempt of each step, in the run's order.
+            let steps: Vec<(i64, i64)> = r
+                .step_order
+                .iter()
+                .filter_map(|id| r.step(id).and_then(|s| s.latest()))
+                .map(|(_, att)| {
+                    let usage = att
+                        .owed_usage()
+                        .into_values()
+                        .fold(0i64, |sum, u| sum.saturating_add(u.amount()));
+                    let refund = if closing_refunds_owed(&input.repo.registry, att) {
+                        att.unrefunded()
+                            .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits))
+                    } else {
+                        0
+                    };
+                    (usage, refund)
+                })
+                .collect();
+            CloseRun {
+                run: r.run,
+                run_id: r.run_id.clone(),
+                refund_credits: steps.iter().fold(0i64, |sum, s| sum.saturating_add(s.1)),
+                usage_credits: steps.iter().fold(0i64, |sum, s| sum.saturating_add(s.0)),
+                steps,
+            }
         })
         .collect()
 }
@@ -1078,6 +1116,21 @@ mod tests {
             choose(false, None, &want(None, Some("rerun/t/w/after-r0"))).run,
             1
         );
+    }
+
+    #[test]
+    fn a_closing_is_counted_step_by_step_up_to_where_it_stops() {
+        let close = CloseRun {
+            run: 1,
+            run_id: "r".into(),
+            refund_credits: 8,
+            usage_credits: 20,
+            steps: vec![(0, 5), (20, 0), (0, 3)],
+        };
+        // The refund of the first step comes before the usage of the second.
+        assert_eq!(close.settle(15), Ok(3));
+        // 10 + 5 does not cover 20: the closing stops after the first step's refund.
+        assert_eq!(close.settle(10), Err(15));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Runs the plan's work orders on up to `--jobs` worker threads: each worker takes the next work order and runs it whole (its closings, then its run, steps in order), and the reports come back in the plan's order (tenant, then work order) whatever finished first.
+//! Runs the plan's work orders: first every superseded run is closed, one after another in plan order; then up to `--jobs` worker threads each take the next work order and run it (its run, steps in order), and the reports come back in the plan's order (tenant, then work order) whatever finished first.
 use super::env::ExecEnv;
 use super::plan::{Action, Plan, Refusal, WorkOrderPlan};
 use super::progress::Board;
@@ -29,7 +29,12 @@ pub fn to_run(plan: &Plan) -> usize {
 }
 
 fn has_work(wp: &WorkOrderPlan) -> bool {
-    !wp.close.is_empty() || matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
+    !wp.close.is_empty() || has_run(wp)
+}
+
+/// Whether the plan runs something of the work order (it may also close runs first).
+fn has_run(wp: &WorkOrderPlan) -> bool {
+    matches!(wp.action, Action::Start | Action::Resume | Action::Retry)
 }
 
 /// What a worker looks work orders up in: the ledger's history, and each loaded work order
@@ -52,19 +57,21 @@ pub fn run_plan<'p>(env: &ExecEnv, run: Run, plan: &'p Plan) -> Vec<RunReport> {
     };
     let work: Vec<&'p WorkOrderPlan> = plan.work_orders.iter().filter(|w| has_work(w)).collect();
     let mut slots: Vec<Vec<RunReport>> = work.iter().map(|_| Vec::new()).collect();
+    let runs = one_worker(env, || close_all(env, run.board, &known, &work, &mut slots));
     let mut later: Vec<(usize, &'p WorkOrderPlan)> = Vec::new();
     let next = AtomicUsize::new(0);
     let (done, finished) = mpsc::channel::<Finished<'p>>();
-    let worker = |done: mpsc::Sender<Finished<'p>>| loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(wp) = work.get(i) else { break };
-        let (reports, deferred) = work_order(env, run.board, &known, wp);
-        let _ = done.send((i, reports, deferred));
+    let worker = |done: mpsc::Sender<Finished<'p>>| {
+        while let Some(&(i, closed_failed)) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let Some(wp) = work.get(i) else { break };
+            let (reports, deferred) = work_order(env, run.board, &known, wp, closed_failed);
+            let _ = done.send((i, reports, deferred));
+        }
     };
     // Every step's module is started by a supervisor the zygote forked, and waited for by
     // the worker that handed it the step (runner/launch.rs, runner/session.rs).
     std::thread::scope(|s| {
-        let workers = run.jobs.clamp(1, work.len().max(1));
+        let workers = run.jobs.clamp(1, runs.len().max(1));
         env.journal.expect_workers(workers);
         // With more workers than CPUs, the ledger's groups are committed by a thread of
         // their own, which runs ahead of the workers and their modules: they lower their
@@ -109,7 +116,7 @@ pub fn run_plan<'p>(env: &ExecEnv, run: Run, plan: &'p Plan) -> Vec<RunReport> {
         // for the whole pass (97 MiB peak with --jobs 1 at W = 10,000; 82 MiB copied).
         for (i, reports, deferred) in finished {
             if let Some(slot) = slots.get_mut(i) {
-                *slot = reports.clone();
+                slot.extend(reports.iter().cloned());
             }
             later.extend(deferred.into_iter().map(|wp| (i, wp)));
         }
@@ -117,15 +124,82 @@ pub fn run_plan<'p>(env: &ExecEnv, run: Run, plan: &'p Plan) -> Vec<RunReport> {
     });
     if !later.is_empty() {
         later.sort_by_key(|(i, _)| *i);
-        env.journal.expect_workers(1);
-        for (i, wp) in later {
-            if let Some(slot) = slots.get_mut(i) {
-                slot.extend(decided_again(env, &known, wp));
+        one_worker(env, || {
+            for (i, wp) in later {
+                if let Some(slot) = slots.get_mut(i) {
+                    slot.extend(decided_again(env, &known, wp));
+                }
             }
-        }
-        env.journal.worker_done();
+        });
     }
     slots.into_iter().flatten().collect()
+}
+
+/// Run `f` as the pass's only worker (the ledger's group commit waits for no other).
+fn one_worker<T>(env: &ExecEnv, f: impl FnOnce() -> T) -> T {
+    env.journal.expect_workers(1);
+    let out = f();
+    env.journal.worker_done();
+    out
+}
+
+/// Close every superseded run of the plan before any run starts, one after another in plan
+/// order, each work order's reports into its slot. So the credits a closing gives back or
+/// charges (owed usage) are in the ledger before any run holds credits, in the order the
+/// planner's gate counted them (`plan::gate`), whatever `--jobs` says: until 2026-12-04 each
+/// worker closed its own work order's runs, and a run of the tenant beside it could hold
+/// the credits a closing's owed usage needed, so the closing stopped where `--jobs 1` had
+/// charged it and refused the run. Returns the work orders that then run (index, and
+/// whether a closing of theirs ended FAILED); a work order a closing stopped on runs
+/// nothing more in this pass.
+fn close_all(
+    env: &ExecEnv,
+    board: &Board,
+    known: &Known,
+    work: &[&WorkOrderPlan],
+    slots: &mut [Vec<RunReport>],
+) -> Vec<(usize, bool)> {
+    let mut runs = Vec::new();
+    for (i, (wp, slot)) in work.iter().zip(slots.iter_mut()).enumerate() {
+        if wp.close.is_empty() {
+            runs.push((i, false));
+            continue;
+        }
+        board.started();
+        let stopped = !close_runs(env, known, wp, slot);
+        let failed = slot.iter().any(|r| r.status == RunStatus::Failed);
+        if stopped || !has_run(wp) {
+            board.finished(failed);
+        } else {
+            runs.push((i, failed));
+        }
+    }
+    runs
+}
+
+/// Close the work order's superseded runs, oldest first: false when one stopped (its report
+/// says why), and the closings after it wait for the next pass.
+fn close_runs(
+    env: &ExecEnv,
+    known: &Known,
+    wp: &WorkOrderPlan,
+    reports: &mut Vec<RunReport>,
+) -> bool {
+    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
+    for c in &wp.close {
+        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
+            continue;
+        };
+        match close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist) {
+            Ok(closed) => reports.push(closed),
+            Err(Stopped(stopped)) => {
+                env.progress.line(&stopped_line(wp, &stopped));
+                reports.push(*stopped);
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// A work order's reports, and the runs of it the planner refused for credits (decided again
@@ -171,45 +245,42 @@ fn stopped_line(wp: &WorkOrderPlan, stopped: &RunReport) -> String {
 /// before the workers lower theirs (docs/performance.md).
 const WORKER_NICE: i32 = 10;
 
-/// One work order, its problems kept to itself: a problem of one work order ends that work
-/// order only (SPEC §7), the pass goes on with the others and exits 1 at the end.
+/// One work order's runs (its closings are done: [`close_all`]), its problems kept to
+/// itself: a problem of one work order ends that work order only (SPEC §7), the pass goes
+/// on with the others and exits 1 at the end. `closed_failed`: a closing of it ended FAILED
+/// (the board counts the work order failed).
 fn work_order<'p>(
     env: &ExecEnv,
     board: &Board,
     known: &Known,
     wp: &'p WorkOrderPlan,
+    closed_failed: bool,
 ) -> (Vec<RunReport>, Vec<&'p WorkOrderPlan>) {
-    board.started();
+    if wp.close.is_empty() {
+        board.started();
+    }
     let mut reports = Vec::new();
     let mut later = Vec::new();
-    if let Err(Stopped(stopped)) = closings_then_runs(env, known, wp, &mut reports, &mut later) {
+    if let Err(Stopped(stopped)) = planned_runs(env, known, wp, &mut reports, &mut later) {
         board.line(&stopped_line(wp, &stopped));
         reports.push(*stopped);
         // Nothing more of a stopped work order runs in this pass.
         later.clear();
     }
-    let failed = reports.iter().any(|r| r.status == RunStatus::Failed);
+    let failed = closed_failed || reports.iter().any(|r| r.status == RunStatus::Failed);
     board.finished(failed);
     (reports, later)
 }
 
-/// Close the work order's superseded runs, then run what its plan says (a resumed run may
-/// be followed by a new one: `then`); a run the planner refused for credits goes to `later`.
-fn closings_then_runs<'p>(
+/// Run what the work order's plan says (a resumed run may be followed by a new one:
+/// `then`); a run the planner refused for credits goes to `later`.
+fn planned_runs<'p>(
     env: &ExecEnv,
     known: &Known,
     wp: &'p WorkOrderPlan,
     reports: &mut Vec<RunReport>,
     later: &mut Vec<&'p WorkOrderPlan>,
 ) -> std::result::Result<(), Stopped> {
-    let runs = known.history.runs(&wp.tenant_id, &wp.work_order_id);
-    for c in &wp.close {
-        let Some(hist) = runs.and_then(|r| r.get(&c.run)) else {
-            continue;
-        };
-        let closed = close::close_run(env, &wp.tenant_id, &wp.work_order_id, c, hist)?;
-        reports.push(closed);
-    }
     for planned in std::iter::once(wp).chain(wp.then.as_deref()) {
         if deferred(planned) {
             later.push(planned);

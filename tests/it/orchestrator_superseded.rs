@@ -2,7 +2,9 @@
 //! that crashed after a charge and will not be resumed is closed and refunded; one work order's
 //! problem never stops the pass; prices past the cap are refused before anything is posted.
 use crate::support::check::{assert_has, find};
-use crate::support::orch::{crash_after_first_charge, funded_order, run_of, step_of, CHAIN};
+use crate::support::orch::{
+    crash_after_first_charge, funded_order, pass_with_closing_held, run_of, step_of, CHAIN,
+};
 use crate::support::{Fx, Transcript};
 
 /// A fixture whose CHAIN run crashed right after gen's charge (100 credits topped up).
@@ -284,4 +286,51 @@ fn two_files_of_one_work_order_id_are_each_listed_with_their_own_finding() {
         );
     }
     assert_eq!(fx.balance(), 100);
+}
+
+/// The refunds of a closing count for the tenant's other work orders too: the pass closes
+/// every superseded run before any run starts. t1 has 10 credits; the crash leaves gen's 5
+/// charged (balance 5); `chain` is disabled and `x` needs 10 (two gen steps). The dry run
+/// says x runs and leaves 0, and the pass, with any `--jobs`, does just that. Until
+/// 2026-12-04 the dry run said x was refused (balance 5), "balance after 5", and listed t1
+/// under low balance, while the pass ran x (refused by the plan, decided again at the end).
+#[test]
+fn the_dry_run_counts_a_closing_of_another_work_order_for_the_gates_and_balance_after() {
+    let fx = funded_order("chain", CHAIN, 10);
+    crash_after_first_charge(&fx);
+    assert_eq!(fx.balance(), 5);
+    fx.workorder("chain", &format!("enabled: false\n{CHAIN}"));
+    fx.workorder(
+        "x",
+        "work_order_id: x\nsteps:\n  - {step_id: a, module_id: gen, kind: transform, inputs: {text: a}, deliverables: [data]}\n  - {step_id: b, module_id: gen, kind: transform, inputs: {text: b}, deliverables: [data]}\n",
+    );
+    let (code, dry, _) = fx.orchestrate(&["--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    let x = find(&dry["plan"]["work_orders"], "work_order_id", "x");
+    assert!(x.get("refused").is_none(), "{dry}");
+    assert_eq!(dry["plan"]["tenants"][0]["balance_after"], 0, "{dry}");
+    assert_eq!(dry["low_balance"], serde_json::json!([]), "{dry}");
+    let text = fx.run(&["orchestrator", "--dry-run"]).stdout_text();
+    assert_has(&text, "closes run 1 as superseded: refunds 5 credits");
+    assert!(!text.contains("REFUSED"), "{text}");
+    // With --jobs 4, x is free to start while the closing waits; it must still wait for
+    // the credits the closing gives back.
+    for jobs in ["1", "4"] {
+        let fx = fx.fork();
+        let args = ["orchestrator", "--json", "--jobs", jobs];
+        let out = pass_with_closing_held(&fx, &args, "x");
+        let sum = out.json();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--jobs {jobs}: the closed run ended FAILED: {sum}"
+        );
+        assert_eq!(run_of(&sum, "chain")["refunded_credits"], 5, "{sum}");
+        let x = run_of(&sum, "x");
+        assert_eq!(x["status"], "COMPLETED", "--jobs {jobs}: {sum}");
+        assert_eq!(x["charged_credits"], 10, "{sum}");
+        assert_eq!(sum["low_balance"], serde_json::json!([]), "{sum}");
+        assert_eq!(fx.balance(), 0, "--jobs {jobs}: as the dry run said");
+        fx.integrity().unwrap();
+    }
 }

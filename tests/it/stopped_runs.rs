@@ -1,7 +1,7 @@
 //! A run the pass stops on mid-way (a ledger refusal after a charge, an injected error), on the real binary: its report keeps what the pass posted, says why in every summary, and a credits cause lists its tenant.
 use crate::support::check::find;
 use crate::support::fx::adjust_args;
-use crate::support::orch::{run_of, step_of, CHAIN};
+use crate::support::orch::{pass_with_closing_held, run_of, step_of, CHAIN};
 use crate::support::{Fx, Transcript};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -349,4 +349,72 @@ fn a_resumed_step_is_gated_and_reported_for_the_batch_it_was_charged() {
         assert_eq!(fx.runs()[0]["charged_credits"], 7, "{}", fx.runs());
         fx.integrity().unwrap();
     }
+}
+
+/// What a pass over `fx` came to, for comparing passes: its exit code, the balance, and per
+/// run its work order, action, status, credits charged and refunded, and whether it was
+/// refused.
+fn outcome(fx: &Fx, code: i32, summary: &Value) -> (i32, i64, Vec<String>) {
+    let runs = summary["runs"].as_array().cloned().unwrap_or_default();
+    let rows = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} r{} {} {} charged {} refunded {} refused {}",
+                r["work_order_id"],
+                r["run"],
+                r["action"],
+                r["status"],
+                r["charged_credits"],
+                r["refunded_credits"],
+                r["refused"].is_string()
+            )
+        })
+        .collect();
+    (code, fx.balance(), rows)
+}
+
+/// SPEC §8: a closing that charges owed usage leaves what `--jobs 1` leaves, whatever runs
+/// beside it. Run 1 of `m` (disabled) owes 20 credits of usage; t1 has 30; `x` needs 21
+/// (1 to run, 20 of usage reserve). The pass closes m first (30 - 20 = 10) and refuses x,
+/// and the dry run says so. Until 2026-12-04 the planner left the owed usage out of the
+/// tenant's balance: `--dry-run` said "balance after 9" with x running, and with `--jobs 2`
+/// x could hold its 21 credits while the closing waited (here: paused before it began), so
+/// the closing stopped for credits and x ran — with `--jobs 1` the closing was charged and
+/// x refused.
+#[test]
+fn a_closing_owing_usage_leaves_what_jobs_1_leaves_and_the_dry_run_says_so() {
+    let fx = slow_metered();
+    let (out, _) = pass_with_debit_meanwhile(&fx, &["orchestrator", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", out.text());
+    fx.workorder(
+        "m",
+        "work_order_id: m\nenabled: false\nsteps:\n  - step_id: count\n    module_id: slowmeter\n    kind: transform\n",
+    );
+    fx.workorder(
+        "x",
+        "work_order_id: x\nsteps:\n  - step_id: count\n    module_id: slowmeter\n    kind: transform\n",
+    );
+    fx.topup(15, "r2");
+    assert_eq!(fx.balance(), 30);
+    let (_, dry, _) = fx.orchestrate(&["--dry-run"]);
+    let plan = &dry["plan"];
+    assert_eq!(plan["tenants"][0]["balance_after"], 10, "{dry}");
+    let x = find(&plan["work_orders"], "work_order_id", "x");
+    assert_eq!(
+        x["refused"]["not_enough_credits"]["balance"], 10,
+        "30 less the 20 the closing charges: {dry}"
+    );
+
+    let alone = fx.fork();
+    let (code, summary, _) = alone.orchestrate(&["--jobs", "1"]);
+    let one = outcome(&alone, code, &summary);
+    assert_eq!(one.1, 10, "{summary}");
+    assert!(run_of(&summary, "x")["refused"].is_string(), "{summary}");
+
+    let args = ["orchestrator", "--json", "--jobs", "2"];
+    let out = pass_with_closing_held(&fx, &args, "x");
+    let two = outcome(&fx, out.status.code().unwrap_or(-1), &out.json());
+    assert_eq!(two, one, "--jobs 2 against --jobs 1");
+    fx.integrity().unwrap();
 }

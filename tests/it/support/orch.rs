@@ -58,3 +58,21 @@ pub fn crash_after_first_charge(fx: &Fx) {
         "gen was charged before the crash"
     );
 }
+
+/// `platform <args>` (an orchestrator pass) paused before its first closing of a superseded
+/// run (`pause:before_closing`) until `work_order`'s run has started, or for 3 s when it does
+/// not start meanwhile: what runs beside a closing must not change what the pass leaves
+/// (SPEC §8).
+pub fn pass_with_closing_held(fx: &Fx, args: &[&str], work_order: &str) -> std::process::Output {
+    super::pause::run_paused(fx, args, "before_closing", || {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(3)
+            && !fx
+                .records("evidence.jsonl")
+                .iter()
+                .any(|r| r["type"] == "run_started" && r["work_order_id"] == work_order)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+}
