@@ -153,7 +153,7 @@ struct Item {
 /// outcome and the rest carries on; only problems with the dist directory itself are errors.
 pub fn run(ledger: &mut Ledger, view: &LedgerView, req: &Request<'_>) -> Result<Outcome> {
     crate::folder::create(req.dist_dir, "--dist-dir")?;
-    let candidates = select(view, req.since);
+    let candidates = select(view, &select::Listed::from_repo(req.repo), req.since);
     let names = dist_names(&candidates);
     let mut items: Vec<Item> = Vec::with_capacity(candidates.len());
     for (candidate, name) in candidates.into_iter().zip(names) {

@@ -982,3 +982,67 @@ fn publish_removes_the_partial_zips_a_killed_publish_left() {
     }
     assert!(fx.path("dist/.package-keep").exists());
 }
+
+/// A deliverable priced 0 is purchased all the same (the work order lists it) but charged no
+/// SPEND (SPEC §4: a SPEND is negative): it is found through the work-order file the run ran
+/// (its SHA-256 in `run_started`) and published when its step completed, never when it
+/// failed. Its record's `spend_key` is the key its SPEND would have had. Until 2026-12-04
+/// publish found purchases through their SPENDs only: "nothing to publish".
+#[test]
+fn a_purchased_deliverable_priced_0_is_published_when_its_step_completed() {
+    let fx = Fx::new();
+    for (module, price) in [("gen", "data: 3"), ("slow", "result: 1")] {
+        let rel = format!("modules/{module}/module.yml");
+        let free = price.replace(|c: char| c.is_ascii_digit(), "0");
+        fx.write(&rel, fx.read_text(&rel).replace(price, &free));
+    }
+    fx.workorder(
+        "w",
+        "work_order_id: w\nsteps:\n  - {step_id: a, module_id: gen, kind: transform, inputs: {text: a b}, deliverables: [data]}\n  - {step_id: b, module_id: slow, kind: transform, inputs: {text: x, delay_ms: 10, fail: true}, deliverables: [result]}\n",
+    );
+    fx.topup(10, "r1");
+    // PARTIAL: a completed, b failed (and its run charge refunded).
+    fx.run(&["orchestrator"]).expect_code(0);
+    let spends = fx.of_type("billing.jsonl", "SPEND");
+    assert!(
+        spends.iter().all(|s| s["deliverable_id"] == "__run__"),
+        "the deliverables are free: {spends:?}"
+    );
+    let staging = ["publish", "--no-publish", "--actor", "tester", "--json"];
+    let report = fx.run(&staging).expect_code(0).json();
+    assert_eq!(
+        names_with(&report, "staged"),
+        ["t1__w__a__data.zip"],
+        "b failed: its free deliverable is not published: {report}"
+    );
+    assert!(fx.path("dist/t1__w__a__data.zip").is_file());
+    let records = publish_records(&fx);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["spend_key"], "spend/t1/w/r1/a/a1/data");
+    assert_eq!(records[0]["attempt"], 1);
+    // Once staged, it is skipped: nothing appended.
+    let before = fx.ledger_bytes(".billing-state");
+    let report = fx.run(&staging).expect_code(0).json();
+    assert_eq!(names_with(&report, "skipped"), ["t1__w__a__data.zip"]);
+    assert!(fx.ledger_bytes(".billing-state") == before);
+    // `--since` places it at its step_started.
+    let started = fx
+        .of_type("evidence.jsonl", "step_started")
+        .into_iter()
+        .find(|r| r["step_id"] == "a")
+        .expect("step a started");
+    let at = started["recorded_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let since = |t: &str| {
+        let mut args = staging.to_vec();
+        args.extend(["--dist-dir", "dist2", "--since", t]);
+        fx.run(&args).expect_code(0).json()["artifacts"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(since(&at), 1, "the bound is inclusive");
+    assert_eq!(since("2999-01-01T00:00:00Z"), 0);
+    fx.integrity().unwrap();
+}
