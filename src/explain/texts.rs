@@ -135,8 +135,8 @@ pub const RECORD_TYPES: &[Text] = &[
     ),
     (
         "SPEND",
-        "billing.jsonl: a charge (negative amount) for a step's run or a purchased deliverable, keyed by tenant, work order, run, step, deliverable and attempt.",
-        "platform statement lists them; a refund reverses one in full.",
+        "billing.jsonl: a charge (negative amount) of a step: its run (`__run__`) or a purchased deliverable, posted in one batch before the step runs; or its metered usage of one unit (`usage_unit` the unit, `quantity` how many it used, amount quantity × the unit's price), posted after the step COMPLETED from the usage its step_outcome recorded. Keyed by tenant, work order, run, step, attempt and deliverable (for usage, the unit).",
+        "platform statement lists them (usage with its quantity), platform runs --json shows each step's usage; a refund reverses a run or deliverable charge in full. Usage is charged only for a COMPLETED step, at most credits × max_units of the module's pricing.usage (the credits gate reserves that much before the step runs).",
     ),
     (
         "REFUND",

@@ -334,3 +334,33 @@ fn every_command_and_subcommand_is_a_topic_whose_help_command_works() {
     let (code, doc) = explain(&fx, &["command:help"]);
     assert_eq!(code, 2, "{doc}");
 }
+
+/// `record:SPEND` explains every kind of SPEND a statement shows, metered usage included (a
+/// row `SPEND -12 … lines 4`: SPEC §10). Until 2026-12-04 it named only the run and
+/// deliverable charges.
+#[test]
+fn record_spend_explains_metered_usage_charges_too() {
+    let fx = Fx::new();
+    let text = fx
+        .run(&["explain", "record:SPEND"])
+        .expect_ok()
+        .stdout_text();
+    for part in [
+        "a purchased deliverable",
+        "metered usage of one unit",
+        "`usage_unit` the unit, `quantity` how many it used",
+        "posted after the step COMPLETED",
+        "usage with its quantity",
+        "at most credits × max_units",
+    ] {
+        assert_has(&text, part);
+    }
+    let (code, t) = explain(&fx, &["SPEND"]);
+    assert_eq!(
+        (code, t["topic"].as_str()),
+        (0, Some("record:SPEND")),
+        "{t}"
+    );
+    assert_has(t["meaning"].as_str().unwrap_or_default(), "metered usage");
+    assert_has(t["what_to_do"].as_str().unwrap_or_default(), "quantity");
+}
