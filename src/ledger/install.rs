@@ -60,6 +60,32 @@ pub fn finish(dir: &Path) -> Result<Option<Vec<String>>> {
     Ok(Some(names))
 }
 
+/// What a reader says of damage `message` found between the files of `dir`: while an install
+/// is pending, a shortfall (`Damage::shortfall`) is that move not finished yet, and nothing
+/// a reader may finish (it takes no writer lock). Until 2026-12-04 readers called it "a
+/// forgery, or a copy cut back" and advised restoring the directory.
+pub(crate) fn explained(dir: &Path, shortfall: bool, message: &str) -> String {
+    match shortfall && pending(dir) {
+        true => format!(
+            "a `platform state pull` into {} stopped while moving its files into place ({INSTALL_DIR}/ holds the rest), so they do not match yet: the next writer (`admin-topup`, `orchestrator`, ...), or `platform state pull` again, finishes the move (found: {message})",
+            dir.display()
+        ),
+        false => message.to_string(),
+    }
+}
+
+/// Finish a pending install under the directory's ledger lock, as a writer's open does: for
+/// a writer that reads the ledger before it opens (a pass plans first), which would refuse a
+/// half-moved directory. The repair, or None (one `stat` when nothing is pending).
+pub fn finish_pending(dir: &Path) -> Result<Option<Repair>> {
+    use super::lock::{DirLock, DEFAULT_LEDGER_LOCK_TIMEOUT, LEDGER_LOCK};
+    if !pending(dir) {
+        return Ok(None);
+    }
+    let _lock = DirLock::acquire(dir, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
+    finish_as_repair(dir)
+}
+
 /// Whether an install is pending (a writer that opened before it re-reads the files).
 pub(crate) fn pending(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir.join(INSTALL_DIR)).is_ok()

@@ -281,7 +281,8 @@ pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -
         [&paths[0], &paths[1], &paths[2]],
     );
     if let Some(d) = found.damage.first() {
-        return Err(damaged(&paths[d.stream.index()], d.line, &d.message));
+        let message = super::install::explained(dir, d.shortfall, &d.message);
+        return Err(damaged(&paths[d.stream.index()], d.line, &message));
     }
     let unaudited = found
         .unaudited

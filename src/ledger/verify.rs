@@ -69,7 +69,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport> {
     // As a writer left them between two holds of the lock (`ledger::cut`).
     let mut cut = super::cut::Cut::take(dir)?;
     let opened = Stream::ALL.map(|s| cut.take_file(s));
-    verify_opened([&paths[0], &paths[1], &paths[2]], opened)
+    verify_opened([&paths[0], &paths[1], &paths[2]], opened, Some(dir))
 }
 
 /// [`verify`] of three files given by path (by `Stream::index`): a merge's result before it
@@ -79,13 +79,15 @@ pub(crate) fn verify_paths(paths: [&Path; 3]) -> Result<VerifyReport> {
     for (i, path) in paths.iter().enumerate() {
         opened[i] = (super::file::open_existing(path)?, u64::MAX);
     }
-    verify_opened(paths, opened)
+    verify_opened(paths, opened, None)
 }
 
-/// [`verify`] of three files opened already, each read up to its end given.
+/// [`verify`] of three files opened already, each read up to its end given; `dir` is the
+/// billing-state directory they are in (None: a merge's result).
 fn verify_opened(
     paths: [&Path; 3],
     opened: [(Option<std::fs::File>, u64); 3],
+    dir: Option<&Path>,
 ) -> Result<VerifyReport> {
     let mut scans = Vec::new();
     let mut files = Vec::new();
@@ -101,10 +103,14 @@ fn verify_opened(
     }
     let found = check_across([&scans[0], &scans[1], &scans[2]], paths);
     for d in found.damage {
+        let message = match dir {
+            Some(dir) => super::install::explained(dir, d.shortfall, &d.message),
+            None => d.message,
+        };
         problems.push(Problem {
             file: files[d.stream.index()].file.clone(),
             line: d.line,
-            message: d.message,
+            message,
             repair: None,
         });
     }

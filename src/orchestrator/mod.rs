@@ -320,6 +320,15 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     } else {
         Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
+    if !opts.dry_run {
+        // A pass is a writer, but reads the ledger before its writer opens: a `state pull`
+        // stopped while moving files into place is finished first (until 2026-12-04 the
+        // read refused the half-moved directory, and no pass could run until another writer
+        // came).
+        if let Some(repair) = crate::ledger::install::finish_pending(&setup.state_dir)? {
+            summary.notes.push(repair.to_string());
+        }
+    }
     let (plan, view) = setup.plan_pass(opts)?;
     if let Some(tenant) = &opts.filter.tenant_id {
         // A typo must not read as "nothing to do": a tenant is a folder of tenants/ or one

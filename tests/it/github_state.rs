@@ -568,6 +568,51 @@ fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() 
     }
 }
 
+/// A directory a pull left half-moved (`.ledger-install` holds the rest): readers, which take
+/// no writer lock and cannot finish it, name the unfinished move, not a forgery; a pass,
+/// which reads before its writer opens, finishes it first and runs. Until 2026-12-04
+/// readers said "a forgery, or a copy cut back ... restore the directory", and a pass
+/// refused the directory until some other writer came.
+#[test]
+fn a_half_moved_directory_is_named_by_readers_and_finished_by_a_pass() {
+    for n in 1..=2 {
+        let (w, release) = pull_killed_at(n);
+        let label = format!("ledger_install_moved@{n}");
+        for args in [
+            &["integrity-validate", "--billing-state-dir", "a"][..],
+            &["runs", "--billing-state-dir", "a"],
+        ] {
+            let out = w.fx.run(args);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{label} {args:?}: {}",
+                out.text()
+            );
+            assert_has(
+                &out.text(),
+                "a `platform state pull` into a stopped while moving its files into place (.ledger-install/ holds the rest)",
+            );
+        }
+        let out = w.fx.run(&[
+            "orchestrator",
+            "--runtime-dir",
+            "runtime",
+            "--billing-state-dir",
+            "a",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{label}: {}", out.text());
+        assert_has(
+            &out.text(),
+            "an interrupted `platform state pull` had staged its files",
+        );
+        assert!(!w.dir("a/.ledger-install").exists(), "{label}");
+        holds_release(&w, "a", &release, &label);
+        w.fx.run(&["integrity-validate", "--billing-state-dir", "a"])
+            .expect_ok();
+    }
+}
+
 /// A pull refused after it finished an interrupted pull's move says what it moved, not "left
 /// as it was" (until 2026-12-04 it did, though the directory now held the staged release).
 #[test]
