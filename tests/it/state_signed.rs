@@ -300,6 +300,14 @@ fn attack_2_dropped_records_and_a_damaged_line_are_refused_by_push_and_by_pull()
     w.fake.put_asset(STATE_TAG, "audit.jsonl", &audit);
     w.fake.put_asset(STATE_TAG, "evidence.jsonl", &damaged);
     pull_is_refused(&w, "fails verification");
+    // A push uploading its files one by one looks the same from outside: the help says to
+    // pull again first, before any restore (until 2026-12-04 it went straight to restoring).
+    let out = w.state("pull", "fresh", &[]).failure().code(1);
+    assert!(
+        stderr_of(&out).contains("if a `platform state push` may be running elsewhere (another job, another machine), pull again once it has finished; otherwise"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]

@@ -483,7 +483,9 @@ fn refused(client: &GithubClient, dir: &Path, tidied: &[String], e: Error) -> Er
         return e;
     }
     let help = e.help.clone().unwrap_or_else(|| {
-        "find out who wrote the release (its assets' upload times on GitHub); restore it from a copy that holds all of its records with `platform state push --restore` (needs the signing key; it refuses to drop records of the release that the copy lacks)".into()
+        // A push uploads its files one by one, heads.json last: a pull in between sees a
+        // release that does not verify yet, and must not be told to overwrite it first.
+        "if a `platform state push` may be running elsewhere (another job, another machine), pull again once it has finished; otherwise find out who wrote the release (its assets' upload times on GitHub) and restore it from a copy that holds all of its records with `platform state push --restore` (needs the signing key; it refuses to drop records of the release that the copy lacks)".into()
     });
     let left = match tidied.is_empty() {
         true => format!("{} was left as it was", dir.display()),
