@@ -28,8 +28,8 @@ pub fn check(args: &[OsString]) -> Result<(), crate::error::Error> {
             // `--flag=value` holds its value; `--flag value` takes the next word.
             if arg.get_action().takes_values() && !word.contains('=') {
                 let next = words.get(i + 1);
-                if let Some(next) = next
-                    .filter(|n| arg.is_allow_hyphen_values_set() && long_arg(current, n).is_some())
+                let is_flag = |n: &&String| long_arg(current, n).is_some() || short_arg(current, n);
+                if let Some(next) = next.filter(|n| arg.is_allow_hyphen_values_set() && is_flag(n))
                 {
                     return Err(refusal(word, next));
                 }
@@ -49,6 +49,15 @@ fn long_arg<'a>(cmd: &'a clap::Command, word: &str) -> Option<&'a clap::Arg> {
         return None;
     }
     cmd.get_arguments().find(|a| a.get_long() == Some(name))
+}
+
+/// Whether `word` is one of `cmd`'s short flags (`-q`, `-v`).
+fn short_arg(cmd: &clap::Command, word: &str) -> bool {
+    let mut chars = word.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some('-'), Some(c), None) => cmd.get_arguments().any(|a| a.get_short() == Some(c)),
+        _ => false,
+    }
 }
 
 fn refusal(flag: &str, next: &str) -> crate::error::Error {

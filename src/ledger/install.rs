@@ -60,19 +60,21 @@ pub fn finish(dir: &Path) -> Result<Option<Vec<String>>> {
     Ok(Some(names))
 }
 
-/// What a reader says of damage `message` found between the files of `dir`: while an install
-/// is pending, a shortfall (`Damage::shortfall`) is that move not finished yet, and nothing
-/// a reader may finish (it takes no writer lock). Until 2026-12-04 readers called it "a
-/// forgery, or a copy cut back" and advised restoring the directory.
-pub(crate) fn explained(dir: &Path, shortfall: bool, message: &str) -> String {
-    match shortfall && pending(dir) {
-        true => format!(
-            "a `platform state pull` into {} stopped while moving its files into place ({INSTALL_DIR}/ holds the rest), so they do not match yet: the next writer (`admin-topup`, `orchestrator`, ...), or `platform state pull` again, finishes the move (found: {message})",
+/// A shortfall between the files of `dir` (`Damage::shortfall`, first at `at`) while an
+/// install is pending: that move not finished yet, which a reader (no writer lock) cannot
+/// finish; None when no install is pending. Until 2026-12-04 readers called it "a forgery,
+/// or a copy cut back" and said to restore the directory.
+pub(crate) fn unfinished(dir: &Path, at: &str) -> Option<String> {
+    pending(dir).then(|| {
+        format!(
+            "a `platform state pull` into {} stopped while moving its files into place ({INSTALL_DIR}/ holds the rest), so they do not match yet (first at {at}); nothing is damaged",
             dir.display()
-        ),
-        false => message.to_string(),
-    }
+        )
+    })
 }
+
+/// How a half-moved directory is finished (the help of [`unfinished`]).
+pub const FINISH_HELP: &str = "run `platform state pull` again, or any command that writes the ledger (`admin-topup`, `rerun`, an `orchestrator` pass that is not a dry run): it finishes the move first";
 
 /// Finish a pending install under the directory's ledger lock, as a writer's open does: for
 /// a writer that reads the ledger before it opens (a pass plans first), which would refuse a
@@ -87,7 +89,7 @@ pub fn finish_pending(dir: &Path) -> Result<Option<Repair>> {
 }
 
 /// Whether an install is pending (a writer that opened before it re-reads the files).
-pub(crate) fn pending(dir: &Path) -> bool {
+pub fn pending(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir.join(INSTALL_DIR)).is_ok()
 }
 

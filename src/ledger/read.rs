@@ -281,8 +281,14 @@ pub(crate) fn conclude(dir: &Path, scans: &[Scan; 3], files: Vec<ReadSummary>) -
         [&paths[0], &paths[1], &paths[2]],
     );
     if let Some(d) = found.damage.first() {
-        let message = super::install::explained(dir, d.shortfall, &d.message);
-        return Err(damaged(&paths[d.stream.index()], d.line, &message));
+        let at = format!("{}:{}", paths[d.stream.index()].display(), d.line);
+        if let Some(message) = super::install::unfinished(dir, &at).filter(|_| d.shortfall) {
+            return Err(Error::failure(message)
+                .topic(crate::error::Topic::LedgerDamaged)
+                .at(at)
+                .help(super::install::FINISH_HELP));
+        }
+        return Err(damaged(&paths[d.stream.index()], d.line, &d.message));
     }
     let unaudited = found
         .unaudited

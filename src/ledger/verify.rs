@@ -103,10 +103,12 @@ fn verify_opened(
     }
     let found = check_across([&scans[0], &scans[1], &scans[2]], paths);
     for d in found.damage {
-        let message = match dir {
-            Some(dir) => super::install::explained(dir, d.shortfall, &d.message),
-            None => d.message,
-        };
+        let at = format!("{}:{}", files[d.stream.index()].file, d.line);
+        let unfinished = dir.filter(|_| d.shortfall).and_then(|dir| {
+            let message = super::install::unfinished(dir, &at)?;
+            Some(format!("{message}: {}", super::install::FINISH_HELP))
+        });
+        let message = unfinished.unwrap_or(d.message);
         problems.push(Problem {
             file: files[d.stream.index()].file.clone(),
             line: d.line,

@@ -320,6 +320,16 @@ pub fn run_pass(repo_root: &Path, opts: &Options, progress: &dyn Sink) -> Result
     } else {
         Some(lock(&setup.state_dir, opts.lock_timeout, progress)?)
     };
+    if opts.dry_run && crate::ledger::install::pending(&setup.state_dir) {
+        // A dry run writes nothing, so it cannot finish the move, and would plan on files
+        // that do not match yet.
+        return Err(crate::Error::failure(format!(
+            "a `platform state pull` into {} stopped while moving its files into place; a dry run does not finish the move, and plans nothing until it is finished",
+            setup.state_dir.display()
+        ))
+        .topic(crate::error::Topic::LedgerDamaged)
+        .help(crate::ledger::install::FINISH_HELP));
+    }
     if !opts.dry_run {
         // A pass is a writer, but reads the ledger before its writer opens: a `state pull`
         // stopped while moving files into place is finished first (until 2026-12-04 the

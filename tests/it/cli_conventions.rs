@@ -966,6 +966,18 @@ fn a_flag_given_where_a_value_goes_is_refused_naming_both() {
         out.text()
     );
     assert_eq!(fx.billing().len(), before, "nothing is written");
+    // Short flags too (`-q`, `-v`): until they were checked, `--note -q` recorded "-q".
+    for short in ["-q", "-v"] {
+        let out = fx.run(&[&topup[..], &["--note", short]].concat());
+        out.expect_code(2);
+        assert!(
+            out.stderr_text()
+                .contains(&format!("the word after it, `{short}`")),
+            "{}",
+            out.text()
+        );
+    }
+    assert_eq!(fx.billing().len(), before, "nothing is written");
     fx.run(&[&topup[..], &["--note=--quiet"]].concat())
         .expect_code(0);
     // `--flag=value` words hold their value: the next word is the next flag.

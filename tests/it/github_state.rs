@@ -526,7 +526,7 @@ fn a_pull_killed_while_moving_files_in_is_finished_by_the_next_writer_or_pull() 
                 w.fx.run(&["integrity-validate", "--billing-state-dir", "a"]);
             assert_has(
                 &format!("{}{}", out.stdout_text(), out.stderr_text()),
-                "`platform state pull` stopped while moving files into place",
+                "a `platform state pull` into a stopped while moving its files into place",
             );
         }
         let topup = w.try_topup("a", 5, "AFTER");
@@ -589,11 +589,27 @@ fn a_half_moved_directory_is_named_by_readers_and_finished_by_a_pass() {
                 "{label} {args:?}: {}",
                 out.text()
             );
+            let text = out.text();
             assert_has(
-                &out.text(),
-                "a `platform state pull` into a stopped while moving its files into place (.ledger-install/ holds the rest)",
+                &text,
+                "a `platform state pull` into a stopped while moving its files into place (.ledger-install/ holds the rest), so they do not match yet",
+            );
+            assert_has(&text, "it finishes the move first");
+            assert!(
+                !text.contains("forgery") && !text.contains("restore"),
+                "{text}"
             );
         }
+        let out = w.fx.run(&[
+            "orchestrator",
+            "--dry-run",
+            "--runtime-dir",
+            "runtime",
+            "--billing-state-dir",
+            "a",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{label}: {}", out.text());
+        assert_has(&out.text(), "a dry run does not finish the move");
         let out = w.fx.run(&[
             "orchestrator",
             "--runtime-dir",
