@@ -1,6 +1,8 @@
 //! GitHub Actions expressions, the subset the workflows use (`${{ }}` with `==`, `!=`, `&&`,
 //! `||`, `!`, `fromJSON`, `format`, status functions), for the stand-in runner; an expression
-//! it does not know fails the test.
+//! it does not know fails the test. `success()` and `cancelled()` are asked of the context as
+//! the paths `success()` and `cancelled()`: their answer depends on where they are evaluated
+//! (a job's `if:` or a step's).
 
 /// A value of an expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +124,9 @@ impl Parser<'_> {
                 }
             }
             return match (word.as_str(), args.as_slice()) {
-                ("cancelled", []) => V::Bool(false),
-                ("always", []) | ("success", []) => V::Bool(true),
+                ("cancelled", []) => (self.ctx)("cancelled()"),
+                ("success", []) => (self.ctx)("success()"),
+                ("always", []) => V::Bool(true),
                 ("fromJSON", [a]) => a.clone(),
                 ("format", [f, rest @ ..]) => {
                     let mut out = f.text();
@@ -172,12 +175,19 @@ pub fn interpolate(text: &str, ctx: &dyn Fn(&str) -> V) -> String {
     out
 }
 
-/// An `if:` value: with or without `${{ }}`.
+/// An `if:` value: with or without `${{ }}`; empty when there is none. As on GitHub, a condition that calls no status
+/// function is `success() && (condition)`: a job whose needs did not all succeed, or a step
+/// after a failed one or in a cancelled job, does not run unless its `if:` says so.
 pub fn condition(text: &str, ctx: &dyn Fn(&str) -> V) -> bool {
     let t = text.trim();
     let inner = t
         .strip_prefix("${{")
         .and_then(|t| t.strip_suffix("}}"))
-        .unwrap_or(t);
-    eval(inner.trim(), ctx).truthy()
+        .unwrap_or(t)
+        .trim();
+    let status = ["success()", "always()", "cancelled()", "failure()"];
+    if !status.iter().any(|f| inner.contains(f)) && !ctx("success()").truthy() {
+        return false;
+    }
+    inner.is_empty() || eval(inner, ctx).truthy()
 }

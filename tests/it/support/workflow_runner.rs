@@ -2,9 +2,11 @@
 //! tested, not only linted: `${{ }}` expressions, `if:` conditions, step outputs and
 //! `$GITHUB_ENV`, and the actions the workflows use (checkout copies the repository,
 //! upload/download-artifact copy folders to and from a store per workflow run, laid out as
-//! download-artifact v5 and later do; setup-python and cache do nothing). Jobs run in the
-//! order of their `needs`; matrix jobs one after another. Anything it does not know fails
-//! the test, so a workflow change it cannot follow is noticed.
+//! download-artifact v5 and later do; setup-python and cache do nothing; the init template's
+//! install-platform puts the binary on PATH). Jobs run in the order of their `needs`; matrix
+//! jobs one after another. A test may stop a step that runs too long (`Interrupt`): by
+//! timeouts, as GitHub's step and job `timeout-minutes` would, or by cancelling the run.
+//! Anything it does not know fails the test, so a workflow change it cannot follow is noticed.
 use super::fake_github::{FakeGithub, TOKEN};
 use super::fx::temp_dir;
 use super::fx::{
@@ -13,10 +15,13 @@ use super::fx::{
 };
 use super::workflow_expr::{condition, interpolate, V};
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
 
 pub const REPOSITORY: &str = "acme/platform";
 pub const DEFAULT_BRANCH: &str = "main";
@@ -33,15 +38,68 @@ struct StepRecord {
 #[derive(Debug, Default, Clone)]
 pub struct JobResult {
     pub success: bool,
+    /// Its `if:` was false (for a matrix job: before any entry ran).
+    pub skipped: bool,
+    /// It was cancelled: the run was, or it reached its `timeout-minutes`.
+    pub cancelled: bool,
     pub outputs: BTreeMap<String, String>,
     pub summary: String,
     pub log: String,
 }
 
+impl JobResult {
+    /// `needs.<job>.result`.
+    pub fn conclusion(&self) -> &'static str {
+        match (self.skipped, self.cancelled, self.success) {
+            (true, _, _) => "skipped",
+            (_, true, _) => "cancelled",
+            (_, _, true) => "success",
+            _ => "failure",
+        }
+    }
+
+    fn skipped() -> JobResult {
+        JobResult {
+            success: true,
+            skipped: true,
+            log: "job skipped\n".into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// What ends a step that would run on (a module that hangs), once `when` holds.
+pub enum Stop {
+    /// It runs past its time: its own `timeout-minutes` ends it as a failed step when that is
+    /// below the job's; otherwise the job's ends it, and GitHub cancels the job.
+    Timeout,
+    /// A person cancels the workflow run while it runs.
+    CancelRun,
+}
+
+/// A step of one job (one matrix entry, when `shard` is given) that a test stops: `step` is
+/// its `id`, or its `name` when it has none; `when` is asked about the job's workspace while
+/// the step runs. The step must still be running when `when` first holds.
+pub struct Interrupt {
+    pub job: &'static str,
+    pub shard: Option<&'static str>,
+    pub step: &'static str,
+    pub when: Box<dyn Fn(&Path) -> bool>,
+    pub by: Stop,
+}
+
 /// A job while it runs: its workspace, matrix entry, environment and what its steps left.
 #[derive(Default)]
 struct Job {
+    id: String,
     ws: PathBuf,
+    /// The job's `timeout-minutes` (GitHub's default: 360).
+    timeout_minutes: f64,
+    /// GitHub cancelled this job (the run was cancelled, or the job timed out): what its
+    /// later steps see as `cancelled()`.
+    cancelled: bool,
+    /// Folders later steps find first on PATH (what an action adds to `$GITHUB_PATH`).
+    path: Vec<PathBuf>,
     matrix: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
     steps: BTreeMap<String, StepRecord>,
@@ -88,6 +146,13 @@ pub struct Runner {
     pub env_overrides: BTreeMap<String, String>,
     /// This runner's copy of the build job's binary, which artifacts link to (see `fetch`).
     binary: PathBuf,
+    /// Where `run_workflow` reads workflow files: this repository's .github/workflows, unless
+    /// a test runs the ones `platform init` writes.
+    pub workflows: PathBuf,
+    /// A step the test stops, once (see `Interrupt`).
+    pub interrupt: RefCell<Option<Interrupt>>,
+    /// A person cancelled the current run (`Stop::CancelRun`).
+    run_cancelled: Cell<bool>,
 }
 
 impl Runner {
@@ -112,7 +177,15 @@ impl Runner {
             workspaces: 0,
             run_id: 0,
             env_overrides: BTreeMap::new(),
+            workflows: crate_root().join(".github/workflows"),
+            interrupt: RefCell::new(None),
+            run_cancelled: Cell::new(false),
         }
+    }
+
+    /// A workflow file of `self.workflows`, parsed.
+    pub fn load(&self, file: &str) -> Value {
+        load_workflow_in(&self.workflows, file)
     }
 
     /// Artifacts belong to a workflow run, as on GitHub.
@@ -127,6 +200,7 @@ impl Runner {
     /// A new workflow run: its event, inputs, run id, and the `build` job's artifact.
     pub fn start_run(&mut self, event: &str, run_id: u64, inputs: &[(&str, V)]) {
         self.needs.clear();
+        self.run_cancelled.set(false);
         self.run_id = run_id;
         let store = self.artifacts().join("platform-bin");
         std::fs::create_dir_all(&store).unwrap();
@@ -148,6 +222,12 @@ impl Runner {
 
     /// The value of a context path (`github.ref`, `needs.plan.outputs.shards`, ...) in a job.
     fn lookup(&self, path: &str, job: &Job) -> V {
+        // In a step's `if:` (a job's own are answered by `job_runs`).
+        match path {
+            "success()" => return V::Bool(job.result.success && !job.cancelled),
+            "cancelled()" => return V::Bool(job.cancelled),
+            _ => {}
+        }
         let (context, rest) = path.split_once('.').unwrap_or((path, ""));
         match context {
             "github" => match self.github.get(rest) {
@@ -179,7 +259,7 @@ impl Runner {
             .get(job)
             .unwrap_or_else(|| panic!("needs.{job}: job has not run"));
         if what == "result" {
-            return V::Str(if r.success { "success" } else { "failure" }.into());
+            return V::Str(r.conclusion().into());
         }
         let key = what.strip_prefix("outputs.").unwrap();
         V::Str(r.outputs.get(key).cloned().unwrap_or_default())
@@ -198,17 +278,24 @@ impl Runner {
     /// Run one job (one matrix entry) of a workflow.
     pub fn run_job(&mut self, wf: &Value, job_id: &str, matrix: &[(&str, &str)]) -> JobResult {
         let def = &wf["jobs"][job_id];
-        let mut job = self.start_job(job_id, matrix);
-        if let Some(cond) = def.get("if").and_then(Value::as_str) {
-            if !condition(cond, &|p| self.lookup(p, &job)) {
-                job.result.log.push_str("job skipped\n");
-                return job.result;
-            }
+        // A skipped job gets no workspace: nothing of it starts.
+        let entry = Job {
+            matrix: matrix_of(matrix),
+            ..Default::default()
+        };
+        if !self.job_runs(def, &entry) {
+            return JobResult::skipped();
         }
+        let mut job = self.start_job(job_id, matrix);
+        job.timeout_minutes = def
+            .get("timeout-minutes")
+            .and_then(Value::as_f64)
+            .unwrap_or(360.0);
         self.set_job_env(wf, def, &mut job);
         for (n, step) in def["steps"].as_array().unwrap().iter().enumerate() {
             self.run_step(n, step, &mut job);
         }
+        job.result.cancelled = job.cancelled;
         if let Some(outs) = def.get("outputs").and_then(Value::as_object) {
             for (k, v) in outs {
                 let val = interpolate(&yaml_text(v), &|p| self.lookup(p, &job));
@@ -217,6 +304,30 @@ impl Runner {
         }
         job.result.summary = std::fs::read_to_string(job.summary_file()).unwrap();
         job.result
+    }
+
+    /// A job's `if:`. There `success()` means every job it needs succeeded and the run is not
+    /// cancelled, and `cancelled()` that the run is.
+    fn job_runs(&self, def: &Value, job: &Job) -> bool {
+        let Some(cond) = def.get("if").and_then(Value::as_str) else {
+            return condition("success()", &|p| self.job_level(p, def, job));
+        };
+        condition(cond, &|p| self.job_level(p, def, job))
+    }
+
+    fn job_level(&self, path: &str, def: &Value, job: &Job) -> V {
+        match path {
+            "success()" => V::Bool(
+                !self.run_cancelled.get()
+                    && needs_of(def).iter().all(|n| {
+                        self.needs
+                            .get(n)
+                            .is_some_and(|r| r.conclusion() == "success")
+                    }),
+            ),
+            "cancelled()" => V::Bool(self.run_cancelled.get()),
+            p => self.lookup(p, job),
+        }
     }
 
     /// A fresh workspace with empty summary and env files.
@@ -228,11 +339,9 @@ impl Runner {
             .join(format!("ws-{}-{job_id}", self.workspaces));
         std::fs::create_dir_all(&ws).unwrap();
         let job = Job {
+            id: job_id.to_string(),
             ws,
-            matrix: matrix
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            matrix: matrix_of(matrix),
             result: JobResult {
                 success: true,
                 ..Default::default()
@@ -262,10 +371,7 @@ impl Runner {
     /// One step: skipped by its `if:` (or an earlier failure), an action, or a script.
     fn run_step(&self, n: usize, step: &Value, job: &mut Job) {
         let ctx = |p: &str| self.lookup(p, job);
-        let runs = match step.get("if").and_then(Value::as_str) {
-            Some(c) => condition(c, &ctx),
-            None => job.result.success,
-        };
+        let runs = condition(step.get("if").and_then(Value::as_str).unwrap_or(""), &ctx);
         if !runs {
             return;
         }
@@ -278,6 +384,10 @@ impl Runner {
         let mut step_env = job.env.clone();
         step_env.extend(interpolated(&step["env"]));
         let ok = match step.get("uses").and_then(Value::as_str) {
+            Some("./.github/actions/install-platform") => {
+                self.install_platform(job);
+                true
+            }
             Some(uses) => {
                 let with = interpolated(&step["with"]);
                 self.action(uses, &with, &job.ws.clone(), &mut job.result.log)
@@ -294,7 +404,8 @@ impl Runner {
     }
 
     /// A `run:` step under `bash -e`, with the files and variables a runner provides; whether
-    /// it passed (or may fail: `continue-on-error`).
+    /// it passed (or may fail: `continue-on-error`). A step the test stops ends as GitHub ends
+    /// it (`stop_step`).
     fn run_script(
         &self,
         n: usize,
@@ -307,9 +418,17 @@ impl Runner {
         std::fs::write(&output_file, "").unwrap();
         let script_file = job.ws.join(format!(".step-{n}.sh"));
         std::fs::write(&script_file, script).unwrap();
+        let (stdout, stderr) = (job.ws.join(".stdout"), job.ws.join(".stderr"));
         let mut bash = Command::new("bash");
         clean_env(&mut bash);
-        let out = bash
+        if !job.path.is_empty() {
+            let mut path = job.path.clone();
+            path.extend(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            ));
+            bash.env("PATH", std::env::join_paths(path).unwrap());
+        }
+        let mut child = bash
             .arg("-e")
             .arg(&script_file)
             .current_dir(&job.ws)
@@ -320,16 +439,121 @@ impl Runner {
             // Set on every GitHub runner: the API the workflows' own calls go to.
             .env("GITHUB_API_URL", self.fake.uri())
             .env("GITHUB_REPOSITORY", REPOSITORY)
-            .output()
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            // Its own process group, which a stop signals as a whole (the runner's SIGINT).
+            .process_group(0)
+            .spawn()
             .unwrap();
+        let stop = self.wait_or_stop(&mut child, step, job);
+        let out = Output {
+            status: child.wait().unwrap(),
+            stdout: std::fs::read(&stdout).unwrap(),
+            stderr: std::fs::read(&stderr).unwrap(),
+        };
         let name = step.get("name").and_then(Value::as_str).unwrap_or("");
         job.result.log.push_str(&format!(
             "--- step {n}: {name}\n{}{}",
             out.stdout_text(),
             out.stderr_text()
         ));
-        record_step(step, &out, &output_file, job);
+        let cancelled = match stop {
+            Some(by) => self.stop_step(&by, step, job),
+            None => false,
+        };
+        record_step(step, &out, &output_file, job, cancelled);
+        if cancelled {
+            return false;
+        }
         out.status.success() || step.get("continue-on-error") == Some(&Value::Bool(true))
+    }
+
+    /// Wait for a step's process; if the test's `Interrupt` names this step, stop it once its
+    /// `when` holds, as GitHub's runner does: SIGINT to the process group, SIGKILL if it is
+    /// still there after a grace period (7.5 s and SIGTERM on GitHub; 2 s here). Returns how
+    /// it was stopped.
+    fn wait_or_stop(&self, child: &mut Child, step: &Value, job: &Job) -> Option<Stop> {
+        let label = step
+            .get("id")
+            .or_else(|| step.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let targeted = self.interrupt.borrow().as_ref().is_some_and(|i| {
+            i.job == job.id
+                && i.step == label
+                && i.shard
+                    .is_none_or(|k| job.matrix.get("shard").map(String::as_str) == Some(k))
+        });
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(
+                    !targeted,
+                    "step {label} of job {} ended ({status}) before the test could stop it",
+                    job.id
+                );
+                return None;
+            }
+            if targeted && (self.interrupt.borrow().as_ref().unwrap().when)(&job.ws) {
+                break;
+            }
+            assert!(
+                !targeted || started.elapsed() < Duration::from_secs(300),
+                "step {label} never reached the point where the test stops it"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let group = format!("-{}", child.id());
+        let signal_group = |signal: &str| {
+            let _ = Command::new("kill")
+                .args(["-s", signal, "--", &group])
+                .status();
+        };
+        signal_group("INT");
+        let grace = Instant::now();
+        while child.try_wait().unwrap().is_none() && grace.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_group("KILL");
+        self.interrupt.borrow_mut().take().map(|i| i.by)
+    }
+
+    /// What a stop means for the job: whether GitHub cancelled it. A step that runs past its
+    /// own `timeout-minutes` (below the job's) fails, and the job goes on; otherwise the job's
+    /// timeout cancels the job. Cancelling the run cancels the job and every job not started.
+    fn stop_step(&self, by: &Stop, step: &Value, job: &mut Job) -> bool {
+        let own = step.get("timeout-minutes").and_then(Value::as_f64);
+        let why = match by {
+            Stop::Timeout => match own {
+                Some(minutes) if minutes < job.timeout_minutes => {
+                    job.result.log.push_str(&format!(
+                        "##[error]The action has timed out ({minutes} minutes).\n"
+                    ));
+                    return false;
+                }
+                _ => format!(
+                    "The job has exceeded the maximum execution time of {} minutes.",
+                    job.timeout_minutes
+                ),
+            },
+            Stop::CancelRun => {
+                self.run_cancelled.set(true);
+                "The operation was canceled.".to_string()
+            }
+        };
+        job.result.log.push_str(&format!("##[error]{why}\n"));
+        job.cancelled = true;
+        true
+    }
+
+    /// The init template's `install-platform` action: this runner's binary, first on PATH.
+    fn install_platform(&self, job: &mut Job) {
+        let dir = job.ws.join(".platform-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::hard_link(&self.binary, dir.join("platform")).unwrap();
+        std::fs::set_permissions(dir.join("platform"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        job.path.push(dir);
     }
 
     /// The actions the workflows use.
@@ -444,7 +668,7 @@ impl Runner {
         BTreeMap<String, JobResult>,
         bool,
     ) {
-        let group = self.workflow_group(&load_workflow(file));
+        let group = self.workflow_group(&self.load(file));
         let mut other_results = None;
         let mut waited = false;
         let results = self.run_workflow_calling(file, &mut |r, job| {
@@ -458,7 +682,7 @@ impl Runner {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect();
-            let other_group = r.workflow_group(&load_workflow(other.file));
+            let other_group = r.workflow_group(&r.load(other.file));
             if group.is_some() && other_group == group {
                 waited = true;
             } else {
@@ -520,7 +744,7 @@ impl Runner {
             "status": "completed",
         });
         self.fake.state().workflow_runs.insert(self.run_id, run);
-        let wf = load_workflow(file);
+        let wf = self.load(file);
         let mut results = BTreeMap::new();
         for id in job_order(&wf) {
             if id == "build" {
@@ -539,6 +763,10 @@ impl Runner {
 
     /// A job once per shard of its matrix expression, one after another.
     fn run_matrix(&mut self, wf: &Value, id: &str, shards: &str) -> JobResult {
+        // A job's `if:` comes before its matrix is expanded (a skipped plan leaves no list).
+        if !self.job_runs(&wf["jobs"][id], &Job::default()) {
+            return JobResult::skipped();
+        }
         let list = interpolate(shards, &|p| self.lookup(p, &Job::default()));
         let shards: Vec<u64> = serde_json::from_str(&list).unwrap();
         let mut all = JobResult {
@@ -548,6 +776,7 @@ impl Runner {
         for k in shards {
             let r = self.run_job(wf, id, &[("shard", &k.to_string())]);
             all.success &= r.success;
+            all.cancelled |= r.cancelled;
             all.summary.push_str(&r.summary);
             all.log.push_str(&format!("=== shard {k}\n{}", r.log));
         }
@@ -606,14 +835,18 @@ fn write_repo(repo: &Path, fake: &FakeGithub) {
     .unwrap();
     // The shipped iam.yml grants nobody: the demo's grants stand for an installation's.
     use_demo_iam(repo);
-    std::fs::write(
-        repo.join("config/runtime_profile.dev_github.yml"),
-        format!(
-            "profile_name: dev_github\nbilling_state_dir: .billing-state-dev\nruntime_dir: runtime\ngithub:\n  repository: {REPOSITORY}\n  api_url: {}\n  state_tag: {STATE_TAG}\n",
-            fake.uri()
-        ),
-    )
-    .unwrap();
+    // The shipped workflows' profile, and the one of the workflows `platform init` writes
+    // (state in `state/`), both pointed at the fake.
+    for (name, dir) in [("dev_github", ".billing-state-dev"), ("github", "state")] {
+        std::fs::write(
+            repo.join(format!("config/runtime_profile.{name}.yml")),
+            format!(
+                "profile_name: {name}\nbilling_state_dir: {dir}\nruntime_dir: runtime\ngithub:\n  repository: {REPOSITORY}\n  api_url: {}\n  state_tag: {STATE_TAG}\n",
+                fake.uri()
+            ),
+        )
+        .unwrap();
+    }
 }
 
 /// The `github.*` context of a run of `event`: the default branch, actor demo-admin and, for
@@ -665,13 +898,13 @@ fn step_value(steps: &BTreeMap<String, StepRecord>, rest: &str) -> V {
 }
 
 /// What a script step left: its outputs and outcome (when it has an id) and `$GITHUB_ENV`.
-fn record_step(step: &Value, out: &Output, output_file: &Path, job: &mut Job) {
+fn record_step(step: &Value, out: &Output, output_file: &Path, job: &mut Job, cancelled: bool) {
     let outputs = key_values(&std::fs::read_to_string(output_file).unwrap());
     if let Some(id) = step.get("id").and_then(Value::as_str) {
-        let outcome = if out.status.success() {
-            "success"
-        } else {
-            "failure"
+        let outcome = match (cancelled, out.status.success()) {
+            (true, _) => "cancelled",
+            (_, true) => "success",
+            _ => "failure",
         };
         job.steps
             .insert(id.to_string(), StepRecord { outputs, outcome });
@@ -725,20 +958,34 @@ fn key_values(text: &str) -> BTreeMap<String, String> {
 
 /// A workflow of .github/workflows/, parsed.
 pub fn load_workflow(file: &str) -> Value {
-    let path = crate_root().join(".github/workflows").join(file);
+    load_workflow_in(&crate_root().join(".github/workflows"), file)
+}
+
+fn load_workflow_in(dir: &Path, file: &str) -> Value {
+    let path = dir.join(file);
     serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn matrix_of(entry: &[(&str, &str)]) -> BTreeMap<String, String> {
+    entry
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The jobs a job `needs`.
+fn needs_of(job: &Value) -> Vec<String> {
+    match job.get("needs") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+        _ => vec![],
+    }
 }
 
 /// Job ids with every job after the jobs it needs (ties in file order).
 fn job_order(wf: &Value) -> Vec<String> {
     let jobs = wf["jobs"].as_object().unwrap();
-    let needs = |id: &str| -> Vec<String> {
-        match &jobs[id].get("needs") {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
-            _ => vec![],
-        }
-    };
+    let needs = |id: &str| needs_of(&jobs[id]);
     let mut done: Vec<String> = Vec::new();
     while done.len() < jobs.len() {
         let before = done.len();
