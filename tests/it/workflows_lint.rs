@@ -557,3 +557,84 @@ fn the_orchestrator_is_started_with_exec() {
     }
     assert!(found >= 1);
 }
+
+/// Every workflow, shipped and `platform init`'s: (file name, parsed).
+fn every_workflow() -> Vec<(String, Value)> {
+    workflow_files()
+        .into_iter()
+        .chain(template_workflow_files())
+        .map(|p| (name(&p), load(&p)))
+        .collect()
+}
+
+/// A scheduled run's event carries no repository, so the default-branch comparison alone is
+/// false on every scheduled run: a job of a scheduled workflow that has it must let the
+/// schedule through (scheduled runs are always on the default branch). Until 2026-12-03 the
+/// `platform init` orchestrator.yml skipped every hourly run.
+#[test]
+fn scheduled_workflows_let_their_schedule_through_the_default_branch_condition() {
+    let mut checked = 0;
+    for (file, wf) in every_workflow() {
+        if wf.pointer("/on/schedule").is_none() {
+            continue;
+        }
+        for (id, job) in jobs(&wf) {
+            if !job_if(job).contains(ON_DEFAULT_BRANCH) {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                job_if(job).contains("github.event_name == 'schedule' ||"),
+                "{file}: job {id}: `{ON_DEFAULT_BRANCH}` is false on a scheduled run; allow `github.event_name == 'schedule' ||` it: if: {}",
+                job_if(job)
+            );
+        }
+    }
+    assert!(
+        checked >= 3,
+        "orchestrator plan and merge, the template's run"
+    );
+}
+
+/// A job that runs the orchestrator (modules, deliveries, module secrets) runs only where its
+/// records are merged and pushed: from the default branch. Its own `if:`, or that of a job it
+/// needs (directly or not), carries the default-branch condition. Until 2026-12-03 a dispatch
+/// on another branch ran every shard of the shipped workflow, and only the merge was skipped.
+#[test]
+fn the_orchestrator_runs_only_from_the_default_branch() {
+    let mut checked = 0;
+    for (file, wf) in every_workflow() {
+        for (id, job) in jobs(&wf) {
+            if !runs_any(job, &["platform orchestrator"]) {
+                continue;
+            }
+            checked += 1;
+            let mut todo = vec![id.clone()];
+            let mut seen = Vec::new();
+            let mut guarded = false;
+            while let Some(j) = todo.pop() {
+                let def = &wf["jobs"][&j];
+                guarded |= job_if(def).contains(ON_DEFAULT_BRANCH);
+                let needs = match def.get("needs") {
+                    Some(Value::String(s)) => vec![s.clone()],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                    _ => vec![],
+                };
+                seen.push(j);
+                todo.extend(needs.into_iter().filter(|n| !seen.contains(n)));
+            }
+            assert!(
+                guarded,
+                "{file}: job {id} runs the orchestrator on any branch: give it, or a job it needs, `{ON_DEFAULT_BRANCH}`"
+            );
+        }
+    }
+    assert_eq!(
+        checked, 2,
+        "the shipped shard job and the template's run job"
+    );
+}

@@ -25,7 +25,10 @@ fn topup_inputs(tenant: &str, amount: f64, reference: &str) -> Vec<(&'static str
 }
 
 /// The inputs of an orchestrator.yml dispatch (up to 256 shards, failed steps not retried).
-fn orchestrator_inputs(tenants_per_shard: f64, max_parallel: f64) -> Vec<(&'static str, V)> {
+pub(crate) fn orchestrator_inputs(
+    tenants_per_shard: f64,
+    max_parallel: f64,
+) -> Vec<(&'static str, V)> {
     vec![
         ("tenants_per_shard", V::Num(tenants_per_shard)),
         ("max_shards", V::Num(256.0)),
@@ -43,12 +46,12 @@ fn publish_inputs(orchestrator_run_id: &str) -> Vec<(&'static str, V)> {
 }
 
 /// The job did not run: its `if:` was false.
-fn skipped(results: &BTreeMap<String, JobResult>, job: &str) {
+pub(crate) fn skipped(results: &BTreeMap<String, JobResult>, job: &str) {
     let log = &results[job].log;
     assert!(log.contains("job skipped"), "job {job}: {log}");
 }
 
-fn must(results: &BTreeMap<String, JobResult>, job: &str, success: bool) {
+pub(crate) fn must(results: &BTreeMap<String, JobResult>, job: &str, success: bool) {
     let r = &results[job];
     assert_eq!(
         r.success, success,
@@ -298,7 +301,10 @@ fn publish_never_runs_what_a_fork_pull_request_produced() {
 }
 
 /// Jobs that change billing or push the ledger run only from the default branch: a dispatch
-/// on another branch skips them (the Environments' branch rules say the same on GitHub).
+/// on another branch skips them (the Environments' branch rules say the same on GitHub). So
+/// does the orchestrator's plan, and with it every shard: until 2026-12-03 the shards of such
+/// a dispatch ran every due work order (modules, deliveries, the SMTP secrets) and the merge,
+/// default branch only, recorded none of it.
 #[test]
 fn ledger_writing_jobs_do_not_run_off_the_default_branch() {
     let mut r = Runner::new();
@@ -314,9 +320,18 @@ fn ledger_writing_jobs_do_not_run_off_the_default_branch() {
 
     r.start_run("workflow_dispatch", 20, &orchestrator_inputs(25.0, 1.0));
     r.github.insert("ref".into(), feature.clone());
+    let before = std::fs::read_dir(r.root.path()).unwrap().count();
     let res = r.run_workflow("orchestrator.yml");
-    must(&res, "plan", true);
-    skipped(&res, "merge");
+    for job in ["plan", "shard", "merge"] {
+        skipped(&res, job);
+    }
+    assert_eq!(
+        std::fs::read_dir(r.root.path()).unwrap().count(),
+        before,
+        "a job of the branch's run started (a workspace was made)"
+    );
+    let artifacts: Vec<_> = std::fs::read_dir(r.artifacts()).unwrap().collect();
+    assert_eq!(artifacts.len(), 1, "only the build's binary: {artifacts:?}");
 
     r.start_run("workflow_dispatch", 21, &publish_inputs("20"));
     r.github.insert("ref".into(), feature);
@@ -640,7 +655,7 @@ fn a_re_run_of_an_admin_workflow_acts_as_whoever_re_ran_it() {
 }
 
 /// Tops up the three tenants through admin-topup.yml (runs 10..12).
-fn seed_credits(r: &mut Runner) {
+pub(crate) fn seed_credits(r: &mut Runner) {
     for (n, (tenant, amount)) in [("acme", 100.0), ("globex", 100.0), ("initech", 50.0)]
         .into_iter()
         .enumerate()
