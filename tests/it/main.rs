@@ -70,3 +70,4 @@ mod validate_consistency;
 mod workflows_lint;
 mod workflows_release;
 mod workflows_sim;
+mod workflows_stops;

@@ -638,3 +638,72 @@ fn the_orchestrator_runs_only_from_the_default_branch() {
         "the shipped shard job and the template's run job"
     );
 }
+
+/// Minutes a job keeps after its orchestrator step's own timeout, for the steps around it.
+const AFTER_THE_PASS: f64 = 10.0;
+
+/// A pass that runs too long (a module that hangs) or is cancelled has run and delivered what
+/// it recorded, so its records are kept: the step that runs the orchestrator times out before
+/// its job does (a job that reaches its timeout is cancelled), and the steps after it that
+/// upload a segment or push the state run under `always()`, after a cancel too. The merge job
+/// of the shipped workflow runs after a cancel as well. (Until 2026-12-03 they were
+/// `!cancelled()`, and a timed-out shard or pass lost everything.) The stand-in runner plays
+/// both (`workflows_stops`).
+#[test]
+fn a_pass_past_its_time_or_cancelled_keeps_its_records() {
+    let mut checked = 0;
+    for (file, wf) in every_workflow() {
+        for (id, job) in jobs(&wf) {
+            let all = steps(job);
+            let Some(at) = all
+                .iter()
+                .position(|s| run_text(s).contains("platform orchestrator"))
+            else {
+                continue;
+            };
+            checked += 1;
+            let minutes = |v: &Value| v.get("timeout-minutes").and_then(Value::as_f64);
+            let job_minutes = minutes(job).unwrap_or(360.0);
+            let own = minutes(all[at]).unwrap_or_else(|| {
+                panic!("{file}: job {id}: the orchestrator step has no timeout-minutes of its own")
+            });
+            assert!(
+                own + AFTER_THE_PASS <= job_minutes,
+                "{file}: job {id}: the orchestrator step's timeout-minutes ({own}) must leave the job ({job_minutes}) {AFTER_THE_PASS} minutes for the steps around it"
+            );
+            let keeps: Vec<&Value> = all[at + 1..]
+                .iter()
+                .copied()
+                .filter(|s| {
+                    let uses = s.get("uses").and_then(Value::as_str).unwrap_or("");
+                    uses.starts_with("actions/upload-artifact")
+                        || run_text(s).contains("state push")
+                        || run_text(s).contains("segment")
+                })
+                .collect();
+            assert!(
+                !keeps.is_empty(),
+                "{file}: job {id}: nothing keeps the records"
+            );
+            for s in keeps {
+                let cond = s.get("if").and_then(Value::as_str).unwrap_or("");
+                assert!(
+                    cond.contains("always()"),
+                    "{file}: job {id}: step {:?} keeps the pass's records and must run under always(): if: {cond}",
+                    s.get("name").or_else(|| s.get("uses"))
+                );
+            }
+        }
+        if let Some(merge) = wf.pointer("/jobs/merge") {
+            assert!(
+                job_if(merge).contains("always()"),
+                "{file}: the merge job must run after a cancel too: if: {}",
+                job_if(merge)
+            );
+        }
+    }
+    assert_eq!(
+        checked, 2,
+        "the shipped shard job and the template's run job"
+    );
+}
