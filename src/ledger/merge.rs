@@ -63,7 +63,7 @@ struct Line {
 /// are written and flushed (in [`REPLACE_ORDER`]), so the same inputs give the same bytes.
 pub fn merge(into: &Path, segments: &[PathBuf]) -> Result<MergeReport> {
     for seg in segments {
-        check_segment(seg)?;
+        check_segment(into, seg)?;
     }
     crate::folder::create(into, "--into")?;
     let lock = DirLock::acquire(into, LEDGER_LOCK, DEFAULT_LEDGER_LOCK_TIMEOUT, |_| {})?;
@@ -193,8 +193,9 @@ impl Output {
 /// the merge skips. A privileged record without its audit record is refused rather than
 /// repaired in D: no shard writes one (only admin-topup, admin-adjust, rerun and publish do, and any
 /// writer on the segment adds the missing record), and a merge must not vouch for a record
-/// a reader would refuse to count (`Reading::refuse_unaudited`).
-fn check_segment(seg: &Path) -> Result<()> {
+/// a reader would refuse to count (`Reading::refuse_unaudited`). `into` is only named in the
+/// help.
+fn check_segment(into: &Path, seg: &Path) -> Result<()> {
     if !seg.is_dir() {
         return Err(Error::input(format!(
             "segment {} is not a billing-state directory",
@@ -215,7 +216,11 @@ fn check_segment(seg: &Path) -> Result<()> {
             damage.len()
         )).topic(crate::error::Topic::LedgerDamaged)
         .at(format!("{}:{}", p.file, p.line))
-        .help("a complete line that fails its checks is damage, not an interrupted write (only an interrupted last write is skipped): run `platform integrity-validate --billing-state-dir` on the segment for every problem, and rebuild it from a good copy (re-run that shard)"));
+        .help(format!(
+            "a complete line that fails its checks is damage, not an interrupted write (only an interrupted last write is skipped); `platform integrity-validate --billing-state-dir {seg}` lists every problem. Running its shard again cannot rebuild it (the orchestrator workflow never re-runs a shard). Put back a good copy of {seg} if you have one; otherwise merge the other segments without it (`platform ledger merge --into {into} <the other segments>`): what it recorded stays unmerged, and the next orchestrator pass runs its work orders again (docs/operations.md §5)",
+            seg = seg.display(),
+            into = into.display(),
+        )));
     }
     let unaudited = report
         .problems

@@ -642,7 +642,21 @@ fn torn_tails_of_crashed_shards_are_skipped_and_the_rest_merged() {
         &format!("shard-z-damaged/billing.jsonl:{}: hash mismatch", mid + 1),
     );
     assert_has(&stderr, "nothing was merged");
+    // The way out names the segment and the target, and is one that works: the workflow never
+    // re-runs a shard (until 2026-12-03 the help said to, and named no directory to validate).
+    assert_has(
+        &stderr,
+        "`platform integrity-validate --billing-state-dir shard-z-damaged` lists every problem",
+    );
+    assert_has(
+        &stderr,
+        "`platform ledger merge --into refused <the other segments>`",
+    );
+    assert!(!stderr.contains("re-run that shard"), "{stderr}");
     assert_eq!(w.bytes("refused"), before, "a refused merge wrote");
+    // Doing what it says: the other segments merge.
+    w.merge("refused", &["shard-2", "shard-3-cut"]).expect_ok();
+    w.integrity_ok("refused");
 }
 
 /// A segment with a top-up whose audit record is missing (a crash between the two writes of
