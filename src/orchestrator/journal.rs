@@ -274,24 +274,24 @@ impl Journal {
         tenant: &str,
         decide: impl FnOnce(i64, &dyn Fn(&str) -> bool) -> T,
     ) -> Result<T> {
-        self.caught_up(|l| {
+        self.caught_up(false, |l| {
             let recorded = |key: &str| l.contains(Stream::Billing, key);
             decide(l.balance(tenant), &recorded)
         })
     }
 
-    /// Whether a key is recorded in a file now, other processes' records included (read up
-    /// to [`REFRESH_EVERY`] ago): a rerun request recorded while the pass runs.
+    /// Whether a key is recorded in a file now, other processes' records included (read
+    /// again now: once per run start, a rerun request recorded while the pass runs).
     pub fn recorded(&self, stream: Stream, key: &str) -> Result<bool> {
-        self.caught_up(|l| l.contains(stream, key))
+        self.caught_up(true, |l| l.contains(stream, key))
     }
 
-    /// `f` on the writer alone, after catching up with other processes' appends when the
-    /// last catch-up is [`REFRESH_EVERY`] old.
-    fn caught_up<T>(&self, f: impl FnOnce(&Ledger) -> T) -> Result<T> {
+    /// `f` on the writer alone, after catching up with other processes' appends when `now`
+    /// or when the last catch-up is [`REFRESH_EVERY`] old.
+    fn caught_up<T>(&self, now: bool, f: impl FnOnce(&Ledger) -> T) -> Result<T> {
         let due = {
             let mut last = locked(&self.refreshed);
-            let due = last.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+            let due = now || last.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
             if due {
                 *last = Some(Instant::now());
             }
