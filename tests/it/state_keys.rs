@@ -195,23 +195,7 @@ fn a_leaked_key_signs_what_a_fresh_pull_accepts_until_it_is_removed_and_the_stat
         &stderr_of(&out),
         "a lacks records of the state release that no listed key signed: billing.jsonl seq 1..2 (not signed)",
     );
-    let out = w
-        .state(
-            "push",
-            "a",
-            &[
-                "--restore",
-                "--actor",
-                "ops",
-                "--discard-unverified",
-                "--json",
-            ],
-        )
-        .success();
-    let restored = crate::support::state::json_of(&out)["restored"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let restored = crate::support::state::restore_discarding(&w, "a");
     assert!(
         restored.starts_with("discarded billing.jsonl seq 1..2 (not signed)"),
         "{restored}"

@@ -106,20 +106,7 @@ fn discard_unverified_drops_unsigned_records_and_names_them_in_the_audit_record(
     let w = stale_copy();
     let bad = flip_signature_bit(&w.remote("heads.json").unwrap());
     w.fake.put_asset(STATE_TAG, "heads.json", &bad);
-    let out = w
-        .state(
-            "push",
-            "stale",
-            &[
-                "--restore",
-                "--actor",
-                "ops",
-                "--discard-unverified",
-                "--json",
-            ],
-        )
-        .success();
-    let restored = json_of(&out)["restored"].as_str().unwrap().to_string();
+    let restored = crate::support::state::restore_discarding(&w, "stale");
     let named = "discarded billing.jsonl seq 2..3 (not signed), audit.jsonl seq 2..3 (not signed); the state release's heads.json does not verify with key";
     assert!(restored.starts_with(named), "{restored}");
     let audit = last_audit(&w, "stale", "state.restore", RESTORE);

@@ -330,6 +330,20 @@ pub fn json_of(a: &assert_cmd::assert::Assert) -> Value {
     serde_json::from_slice(&a.get_output().stdout).unwrap()
 }
 
+/// `state push --restore --discard-unverified --json` from `dir` by `ops`, which must succeed:
+/// what it says it did (`restored`: what it discarded, then why).
+pub fn restore_discarding(w: &World, dir: &str) -> String {
+    let args = [
+        "--restore",
+        "--actor",
+        "ops",
+        "--discard-unverified",
+        "--json",
+    ];
+    let out = w.state("push", dir, &args).success();
+    json_of(&out)["restored"].as_str().unwrap().to_string()
+}
+
 /// The release's heads.json re-signed by `key` after `edit` (the attacker's own key, or a
 /// stolen one used for another repository).
 pub fn resign(w: &World, key: &Key, edit: impl FnOnce(&mut platform::heads::Heads)) -> Vec<u8> {
