@@ -66,7 +66,10 @@ fn third_party_actions_are_pinned_by_full_sha_with_a_version_comment() {
 }
 
 /// Every job that pushes the ledger, merges it or tops it up waits for the others: the same
-/// group, never cancelled mid-write. The same holds for the workflows `platform init` writes.
+/// group, never cancelled mid-write. So does every job that pulls it: a push uploads its files
+/// one by one, heads.json last, and a pull in between is refused (until 2026-12-04 the
+/// orchestrator's plan job pulled outside the group, and a top-up's push could fail the run).
+/// The same holds for the workflows `platform init` writes.
 #[test]
 fn ledger_writers_share_one_concurrency_group() {
     let mut writers = 0;
@@ -76,7 +79,7 @@ fn ledger_writers_share_one_concurrency_group() {
     {
         let wf = load(&path);
         for (id, job) in jobs(&wf) {
-            let writes = runs_any(job, &["state push", "ledger merge"]);
+            let writes = runs_any(job, &["state push", "ledger merge", "state pull"]);
             if !writes {
                 continue;
             }
