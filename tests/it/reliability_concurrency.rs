@@ -148,6 +148,30 @@ fn a_top_up_while_a_reader_is_between_files_is_read_whole_or_not_at_all() {
     fx.run(&["integrity-validate"]).expect_ok();
 }
 
+/// A reader waits at most 10 s for a writer's hold of the ledger lock (a `state pull` or
+/// `push` holds it through its transfer), then reads without it and says so. A command that
+/// reads twice waits once: until 2026-12-04 `integrity-validate` with a runtime directory
+/// waited 10 s for its check and 10 s more for the runtime comparison.
+#[test]
+fn a_reader_behind_a_long_writer_hold_waits_once_and_says_so() {
+    let fx = Fx::new();
+    fx.topup(10, "r1");
+    std::fs::create_dir_all(fx.path("runtime/runs")).unwrap();
+    let state = fx.path(".billing-state");
+    let lock = platform::ledger::lock::DirLock::acquire(
+        &state,
+        platform::ledger::lock::LEDGER_LOCK,
+        Duration::ZERO,
+        |_| {},
+    )
+    .unwrap();
+    let out = fx.run(&["integrity-validate", "--runtime-dir", "runtime"]);
+    drop(lock);
+    assert_eq!(out.status.code(), Some(0), "{}", out.text());
+    let said = "for over 10 s: reading the ledger without waiting for it";
+    assert_eq!(out.stderr_text().matches(said).count(), 1, "{}", out.text());
+}
+
 #[test]
 fn one_reference_with_two_amounts_at_once_is_one_top_up_and_one_conflict() {
     for round in 0..5 {
