@@ -1,7 +1,6 @@
 //! The pure planner: from the repository, the ledger's history and balances, decide which
 //! work orders run, as which run and attempt, with which charges and keys. No I/O.
 use crate::config::registry::Registry;
-use crate::contract::Failure;
 use crate::findings::Finding;
 use crate::records::billing::spend_key;
 use crate::records::evidence::rerun_key;
@@ -9,278 +8,15 @@ use crate::records::StepStatus;
 use crate::repo::{LoadedWorkOrder, Repo};
 use crate::runs::history::{History, RunHistory};
 use crate::runs::RunMap;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// Which part of the repository a pass covers.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub tenant_id: Option<String>,
-    pub work_order_id: Option<String>,
-    /// (K, N): only tenants of shard K of N.
-    pub shard: Option<(u64, u64)>,
-}
+mod closings;
+mod gate;
+mod model;
 
-/// The shard (1..=n) a tenant belongs to: SPEC §3's stable hash.
-pub fn tenant_shard(tenant_id: &str, n: u64) -> u64 {
-    let d = Sha256::digest(tenant_id.as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    1 + u64::from_be_bytes(b) % n.max(1)
-}
-
-/// `run_id`: derived from tenant, work order and run number, never random.
-pub fn run_id(tenant_id: &str, work_order_id: &str, run: u64) -> String {
-    let d =
-        Sha256::digest(format!("platform-run/v1\n{tenant_id}\n{work_order_id}\n{run}").as_bytes());
-    format!("run-{}", &crate::digest::hex(&d)[..20])
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// A new run (first, or the work order changed).
-    Start,
-    /// A run interrupted by a crash continues.
-    Resume,
-    /// `--retry-failed`: failed and skipped steps of an ended run run again.
-    Retry,
-    /// An ended run has the file's digest (its last run; for a scheduled work order, any run
-    /// of the current period): nothing to do.
-    UpToDate,
-    /// Validation errors: reported, not run.
-    Invalid,
-    /// Disabled or deleted, with runs left open: they are closed (superseded), nothing runs.
-    Close,
-}
-
-impl Action {
-    /// How text output names it ("up-to-date" is the one word of the JSON's `up_to_date`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Resume => "resume",
-            Action::Retry => "retry",
-            Action::UpToDate => "up-to-date",
-            Action::Invalid => "invalid",
-            Action::Close => "close",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Charge {
-    pub deliverable_id: String,
-    pub amount_credits: i64,
-    pub idempotency_key: String,
-    /// Already in billing.jsonl (a resumed attempt): posting it again is a no-op.
-    pub already_charged: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "disposition")]
-pub enum Disposition {
-    /// Kept from an earlier attempt.
-    Keep { status: StepStatus, attempt: u32 },
-    /// Runs as this attempt.
-    Run { attempt: u32 },
-    /// Its outcome exists but refunds it is owed were never posted (a crash): post them.
-    Refund { attempt: u32 },
-}
-
-impl Disposition {
-    pub fn attempt(&self) -> u32 {
-        match *self {
-            Disposition::Keep { attempt, .. }
-            | Disposition::Run { attempt }
-            | Disposition::Refund { attempt } => attempt,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StepPlan {
-    pub step_id: String,
-    pub module_id: String,
-    #[serde(flatten)]
-    pub disposition: Disposition,
-    pub charges: Vec<Charge>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Refusal {
-    NotEnoughCredits {
-        balance: i64,
-        needed: i64,
-    },
-    SecretsMissing {
-        /// Declared secrets NAME whose PLATFORM_SECRET_NAME is not set.
-        names: Vec<String>,
-        /// A deliver_github_release step would run and `GITHUB_TOKEN` is not set.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        github_token: bool,
-    },
-    /// Steps whose module the tenant's plan does not allow: the modules, and why the first
-    /// is not allowed with what to do about it.
-    NotEntitled {
-        modules: Vec<String>,
-        why: String,
-    },
-}
-
-impl Refusal {
-    pub fn reason(&self) -> Failure {
-        match self {
-            Refusal::NotEnoughCredits { .. } => Failure::NotEnoughCredits,
-            Refusal::SecretsMissing { .. } => Failure::SecretsMissing,
-            Refusal::NotEntitled { .. } => Failure::NotEntitled,
-        }
-    }
-    pub fn message(&self) -> String {
-        match self {
-            Refusal::NotEnoughCredits { balance, needed } => {
-                format!("balance {balance} credits does not cover {needed} credits of charges; top up and run again")
-            }
-            Refusal::SecretsMissing {
-                names,
-                github_token,
-            } => {
-                let mut unset: Vec<String> = names.clone();
-                let mut how = Vec::new();
-                if !names.is_empty() {
-                    how.push("PLATFORM_SECRET_<NAME>");
-                }
-                if *github_token {
-                    unset.push(crate::secrets::GITHUB_TOKEN.to_string());
-                    how.push(
-                        "GITHUB_TOKEN (deliver_github_release uploads with the platform's token)",
-                    );
-                }
-                format!(
-                    "secrets not set: {}; set {} in the orchestrator's environment",
-                    unset.join(", "),
-                    how.join(" and ")
-                )
-            }
-            Refusal::NotEntitled { why, .. } => why.clone(),
-        }
-    }
-}
-
-/// A run that started, did not end and will not be resumed (its work order changed, was
-/// disabled or deleted, or an older version left it open): closed before anything else of
-/// its work order runs. Steps without an outcome end FAILED `superseded` and are refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CloseRun {
-    pub run: u64,
-    pub run_id: String,
-    /// Credits the closing gives back: every unrefunded charge of a step without an outcome,
-    /// and refunds owed to refundable outcomes.
-    pub refund_credits: i64,
-    /// Credits the closing charges: the metered usage its COMPLETED steps recorded and the
-    /// ledger lacks (a crash, or a refusal for credits, came after their outcome).
-    pub usage_credits: i64,
-    /// Per step, in the order close.rs closes them: the owed usage it charges, then the
-    /// refunds it posts.
-    #[serde(skip)]
-    pub steps: Vec<(i64, i64)>,
-}
-
-impl CloseRun {
-    /// The balance this closing leaves from `balance`, posted as close.rs posts it, step by
-    /// step: Err when a step's owed usage is more than the balance then, where the closing
-    /// stops (what it posted before that stays).
-    fn settle(&self, balance: i64) -> Result<i64, i64> {
-        let mut b = balance;
-        for &(usage, refund) in &self.steps {
-            if usage > b {
-                return Err(b);
-            }
-            b = b.saturating_sub(usage).saturating_add(refund);
-        }
-        Ok(b)
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkOrderPlan {
-    pub tenant_id: String,
-    pub work_order_id: String,
-    pub file: String,
-    pub action: Action,
-    pub run: u64,
-    pub run_id: String,
-    pub work_order_sha256: String,
-    /// The UTC calendar period the run belongs to (null when the work order is unscheduled;
-    /// a resumed run keeps the period it started in).
-    pub period: Option<String>,
-    /// The key of the rerun request a starting run answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rerun: Option<String>,
-    pub steps: Vec<StepPlan>,
-    /// Open runs closed first (oldest first).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub close: Vec<CloseRun>,
-    /// Credits this pass will newly charge (if every step runs).
-    pub new_charges: i64,
-    /// Credits reserved for metered usage (charged by what the steps report, at most this).
-    #[serde(skip_serializing_if = "is_zero")]
-    pub usage_reserve: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<Refusal>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub findings: Vec<Finding>,
-    /// Notes for the operator (e.g. an interrupted run of an older version left open).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-    /// A run that starts once this one has ended, in the same pass: after a resumed run of an
-    /// earlier period (or one a rerun request is waiting behind), the current period's run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub then: Option<Box<WorkOrderPlan>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TenantBalance {
-    pub tenant_id: String,
-    pub balance_before: i64,
-    pub balance_after: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub work_orders: Vec<WorkOrderPlan>,
-    pub tenants: Vec<TenantBalance>,
-}
-
-/// What the planner reads besides the repository.
-pub struct PlanInput<'a> {
-    pub repo: &'a Repo,
-    pub history: &'a History,
-    pub balances: &'a BTreeMap<String, i64>,
-    /// Validation errors of enabled work orders, by file (`LoadedWorkOrder::rel`): two
-    /// files of one id each have their own.
-    pub errors: &'a BTreeMap<String, Vec<Finding>>,
-    /// Names NAME for which PLATFORM_SECRET_NAME is set and non-empty.
-    pub secrets_present: &'a BTreeSet<String>,
-    /// Whether `GITHUB_TOKEN` is set (deliver_github_release needs it).
-    pub github_token: bool,
-    pub filter: &'a Filter,
-    pub retry_failed: bool,
-    /// The pass's clock (SPEC §9): the period of every scheduled work order is taken from it.
-    pub now: chrono::DateTime<chrono::Utc>,
-}
-
-impl Filter {
-    /// Whether the pass covers this tenant (`--tenant-id`, `--shard`).
-    pub fn covers_tenant(&self, tenant_id: &str) -> bool {
-        self.tenant_id.as_deref().is_none_or(|t| t == tenant_id)
-            && self
-                .shard
-                .is_none_or(|(k, n)| tenant_shard(tenant_id, n) == k)
-    }
-}
+use closings::{close_only, closings};
+pub use closings::{closing_refunds_owed, owes_refunds};
+pub use model::*;
 
 fn selected(filter: &Filter, tenant_id: &str, work_order_id: &str) -> bool {
     filter.covers_tenant(tenant_id)
@@ -317,73 +53,10 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
     // Closings of disabled and deleted work orders join the tenant/work order order.
     out.sort_by(|a, b| (&a.tenant_id, &a.work_order_id).cmp(&(&b.tenant_id, &b.work_order_id)));
-    let tenants = gate(input, &mut out);
+    let tenants = gate::gate(input, &mut out);
     Plan {
         work_orders: out,
         tenants,
-    }
-}
-
-/// The credits gate (SPEC §4) over the whole plan, tenant by tenant in plan order, and the
-/// balance each tenant is left with. A pass closes every superseded run before any run
-/// starts (`workers::close_all`), so each tenant's balance is first what its closings leave
-/// (their refunds, less the owed usage they charge); each run is then gated against what
-/// the runs before it leave, counted as charged in full with usage at its reserve and none
-/// refunded. Until 2026-12-04 only a work order's own closings counted, for its own gate:
-/// "balance after", the gates of the tenant's other work orders and the low-balance notice
-/// of `--dry-run` left them out.
-fn gate(input: &PlanInput, plans: &mut [WorkOrderPlan]) -> Vec<TenantBalance> {
-    let mut running: BTreeMap<String, i64> = BTreeMap::new();
-    for wp in plans.iter() {
-        let b = running
-            .entry(wp.tenant_id.clone())
-            .or_insert_with(|| input.balances.get(&wp.tenant_id).copied().unwrap_or(0));
-        for c in &wp.close {
-            match c.settle(*b) {
-                Ok(after) => *b = after,
-                // The closing stops there, and nothing more of its work order is closed.
-                Err(after) => {
-                    *b = after;
-                    break;
-                }
-            }
-        }
-    }
-    for wp in plans.iter_mut() {
-        if let Some(b) = running.get_mut(&wp.tenant_id) {
-            gate_run(wp, b);
-        }
-    }
-    running
-        .into_iter()
-        .map(|(t, after)| TenantBalance {
-            balance_before: input.balances.get(&t).copied().unwrap_or(0),
-            tenant_id: t,
-            balance_after: after,
-        })
-        .collect()
-}
-
-/// Gate one planned run, and the run that follows it, against `balance`, which is left less
-/// what they will newly charge unless refused (this keeps it ≥ 0). A refused run is not
-/// followed by another.
-fn gate_run(wp: &mut WorkOrderPlan, balance: &mut i64) {
-    if !matches!(wp.action, Action::Start | Action::Resume | Action::Retry) || wp.refused.is_some()
-    {
-        return;
-    }
-    let needed = wp.new_charges.saturating_add(wp.usage_reserve);
-    if needed > *balance {
-        wp.refused = Some(Refusal::NotEnoughCredits {
-            balance: *balance,
-            needed,
-        });
-        wp.then = None;
-        return;
-    }
-    *balance = balance.saturating_sub(needed);
-    if let Some(then) = wp.then.as_deref_mut() {
-        gate_run(then, balance);
     }
 }
 
@@ -794,117 +467,11 @@ fn finishes_charged_attempt(input: &PlanInput, wp: &WorkOrderPlan, step: &StepPl
     charged && step.charges.iter().all(|c| c.already_charged)
 }
 
-/// Every open run of a work order but `keep` (the run that resumes), oldest first.
-fn closings(input: &PlanInput, runs: &RunMap<RunHistory>, keep: Option<u64>) -> Vec<CloseRun> {
-    runs.values()
-        .filter(|r| r.is_open() && Some(r.run) != keep)
-        .map(|r| {
-            // As close.rs takes them: the latest attempt of each step, in the run's order.
-            let steps: Vec<(i64, i64)> = r
-                .step_order
-                .iter()
-                .filter_map(|id| r.step(id).and_then(|s| s.latest()))
-                .map(|(_, att)| {
-                    let usage = att
-                        .owed_usage()
-                        .into_values()
-                        .fold(0i64, |sum, u| sum.saturating_add(u.amount()));
-                    let refund = if closing_refunds_owed(&input.repo.registry, att) {
-                        att.unrefunded()
-                            .fold(0i64, |sum, s| sum.saturating_sub(s.amount_credits))
-                    } else {
-                        0
-                    };
-                    (usage, refund)
-                })
-                .collect();
-            CloseRun {
-                run: r.run,
-                run_id: r.run_id.clone(),
-                refund_credits: steps.iter().fold(0i64, |sum, s| sum.saturating_add(s.1)),
-                usage_credits: steps.iter().fold(0i64, |sum, s| sum.saturating_add(s.0)),
-                steps,
-            }
-        })
-        .collect()
-}
-
-/// Whether closing a run refunds this attempt's open charges: it has no outcome (it ends
-/// `superseded`, refundable), or a refundable failed outcome whose refunds were never posted.
-pub fn closing_refunds_owed(registry: &Registry, att: &crate::runs::history::Attempt) -> bool {
-    match &att.outcome {
-        None => true,
-        Some(o) => owes_refunds(registry, o.status, o.reason_slug.as_deref(), att),
-    }
-}
-
-/// The plan of a disabled or deleted work order that only closes its open runs; invalid,
-/// closing nothing, while the config has errors (a closing refunds by the registry).
-fn close_only(
-    repo: &Repo,
-    tenant: &str,
-    wo: &str,
-    close: Vec<CloseRun>,
-    config_errors: &[Finding],
-) -> WorkOrderPlan {
-    let file = repo
-        .work_orders()
-        .find(|l| l.tenant_id == tenant && l.stem == wo)
-        .map(|l| l.rel.clone())
-        .unwrap_or_default();
-    // A closing refunds by the registry: while the config has errors it waits for the fix.
-    let broken = !config_errors.is_empty();
-    let note = if broken {
-        "its open runs are closed as superseded once the config is fixed"
-    } else {
-        "its open runs are closed as superseded"
-    };
-    WorkOrderPlan {
-        tenant_id: tenant.to_string(),
-        work_order_id: wo.to_string(),
-        file,
-        action: if broken {
-            Action::Invalid
-        } else {
-            Action::Close
-        },
-        run: 0,
-        run_id: String::new(),
-        work_order_sha256: String::new(),
-        period: None,
-        rerun: None,
-        steps: Vec::new(),
-        close: if broken { Vec::new() } else { close },
-        new_charges: 0,
-        usage_reserve: 0,
-        refused: None,
-        findings: config_errors.to_vec(),
-        notes: vec![format!("{tenant}/{wo} is disabled or deleted: {note}")],
-        then: None,
-    }
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
 /// The credits of the charges not yet posted; None when the sum does not fit.
 pub fn new_charges<'a>(charges: impl Iterator<Item = &'a Charge>) -> Option<i64> {
     charges
         .filter(|c| !c.already_charged)
         .try_fold(0i64, |sum, c| sum.checked_add(c.amount_credits))
-}
-
-/// A failed outcome whose reason is refundable, with SPENDs not yet refunded.
-pub fn owes_refunds(
-    registry: &Registry,
-    status: StepStatus,
-    slug: Option<&str>,
-    att: &crate::runs::history::Attempt,
-) -> bool {
-    status == StepStatus::Failed
-        && slug.and_then(|s| registry.refundable(s)).unwrap_or(false)
-        && att.unrefunded().next().is_some()
 }
 
 /// The charges of a kept attempt's usage that its outcome records and the ledger lacks.
@@ -974,6 +541,8 @@ fn charges_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
+    use std::collections::BTreeMap;
 
     #[test]
     fn shard_is_stable_and_in_range() {
@@ -1116,21 +685,6 @@ mod tests {
             choose(false, None, &want(None, Some("rerun/t/w/after-r0"))).run,
             1
         );
-    }
-
-    #[test]
-    fn a_closing_is_counted_step_by_step_up_to_where_it_stops() {
-        let close = CloseRun {
-            run: 1,
-            run_id: "r".into(),
-            refund_credits: 8,
-            usage_credits: 20,
-            steps: vec![(0, 5), (20, 0), (0, 3)],
-        };
-        // The refund of the first step comes before the usage of the second.
-        assert_eq!(close.settle(15), Ok(3));
-        // 10 + 5 does not cover 20: the closing stops after the first step's refund.
-        assert_eq!(close.settle(10), Err(15));
     }
 
     #[test]
